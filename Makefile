@@ -1,0 +1,38 @@
+# The two commands a newcomer needs: `make run` and `make test`.
+# Each builds .venv from pyproject.toml when it is missing or stale.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint typecheck bench golden clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/xdscp up examples/canary
+
+test: $(STAMP)
+	$(BIN)/ruff check xdscp translators ca tests benchmarks
+	$(BIN)/mypy
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/pytest -q -p no:cacheprovider
+
+lint: $(STAMP)
+	$(BIN)/ruff check xdscp translators ca tests benchmarks
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+golden: $(STAMP)
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/pytest -q tests/golden --update-golden
+
+bench: $(STAMP)
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m benchmarks.translate
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m benchmarks.push
+
+clean:
+	rm -rf $(VENV)

@@ -1,0 +1,1 @@
+"""Certificate authority: root/intermediate, SPIFFE SVIDs, rotation."""

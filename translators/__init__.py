@@ -1,0 +1,1 @@
+"""Istio mesh objects -> intermediate representation -> Envoy resources (pure functions)."""

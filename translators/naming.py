@@ -1,0 +1,106 @@
+"""Every name xdscp generates, in one place.
+
+Names are part of the API: Envoy stats, dashboards, `/config_dump` readers and
+operators used to Istio all key on them, so they follow Istio's conventions and
+are never built ad hoc elsewhere.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+# --- xDS type URLs -----------------------------------------------------------
+CLUSTER_TYPE: Final = "type.googleapis.com/envoy.config.cluster.v3.Cluster"
+ENDPOINT_TYPE: Final = "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment"
+LISTENER_TYPE: Final = "type.googleapis.com/envoy.config.listener.v3.Listener"
+ROUTE_TYPE: Final = "type.googleapis.com/envoy.config.route.v3.RouteConfiguration"
+SECRET_TYPE: Final = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret"
+
+# Make-before-break order within one ADS stream (DESIGN §5).
+PUSH_ORDER: Final = (CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, SECRET_TYPE)
+# SotW types whose response is the full state (absence means delete).
+FULL_STATE_TYPES: Final = frozenset({CLUSTER_TYPE, LISTENER_TYPE})
+
+SHORT_TYPE_NAMES: Final = {
+    CLUSTER_TYPE: "CDS",
+    ENDPOINT_TYPE: "EDS",
+    LISTENER_TYPE: "LDS",
+    ROUTE_TYPE: "RDS",
+    SECRET_TYPE: "SDS",
+}
+
+# --- special clusters and listeners -----------------------------------------
+PASSTHROUGH_CLUSTER: Final = "PassthroughCluster"
+BLACKHOLE_CLUSTER: Final = "BlackHoleCluster"
+INBOUND_PASSTHROUGH_CLUSTER: Final = "InboundPassthroughCluster"
+XDS_CLUSTER: Final = "xds-grpc"
+VIRTUAL_OUTBOUND_LISTENER: Final = "virtualOutbound"
+VIRTUAL_INBOUND_LISTENER: Final = "virtualInbound"
+VIRTUAL_OUTBOUND_PORT: Final = 15001
+VIRTUAL_INBOUND_PORT: Final = 15006
+ADMIN_PORT: Final = 15000
+
+# --- SDS --------------------------------------------------------------------
+WORKLOAD_SECRET: Final = "default"
+ROOT_CA_SECRET: Final = "ROOTCA"
+
+# --- identity ---------------------------------------------------------------
+DEFAULT_TRUST_DOMAIN: Final = "cluster.local"
+DEFAULT_DOMAIN_SUFFIX: Final = "svc.cluster.local"
+
+# Metadata filter namespace under which every resource names its source objects.
+PROVENANCE_KEY: Final = "xdscp"
+
+
+def outbound_cluster(port: int, fqdn: str, subset: str = "") -> str:
+    return f"outbound|{port}|{subset}|{fqdn}"
+
+
+def parse_outbound_cluster(name: str) -> tuple[int, str, str] | None:
+    """(port, subset, fqdn) of an outbound cluster name, or None."""
+    parts = name.split("|")
+    if len(parts) != 4 or parts[0] != "outbound" or not parts[1].isdigit():
+        return None
+    return int(parts[1]), parts[2], parts[3]
+
+
+def inbound_cluster(target_port: int) -> str:
+    return f"inbound|{target_port}||"
+
+
+def port_listener(port: int, bind: str = "0.0.0.0") -> str:
+    return f"{bind}_{port}"
+
+
+def outbound_route_config(port: int) -> str:
+    return str(port)
+
+
+def inbound_route_config(port: int) -> str:
+    return f"inbound|{port}||"
+
+
+def virtual_host(fqdn: str, port: int) -> str:
+    return f"{fqdn}:{port}"
+
+
+def spiffe_id(namespace: str, service_account: str, trust_domain: str = DEFAULT_TRUST_DOMAIN) -> str:
+    return f"spiffe://{trust_domain}/ns/{namespace}/sa/{service_account}"
+
+
+def mtls_sni(port: int, fqdn: str, subset: str = "") -> str:
+    return f"outbound_.{port}_.{subset}_.{fqdn}"
+
+
+def service_fqdn(name: str, namespace: str, suffix: str = DEFAULT_DOMAIN_SUFFIX) -> str:
+    return f"{name}.{namespace}.{suffix}"
+
+
+def proxy_node_id(address: str, workload: str, namespace: str) -> str:
+    """Istio's `sidecar~<ip>~<name>.<ns>~<ns>.svc.cluster.local` node id format."""
+    return f"sidecar~{address}~{workload}.{namespace}~{namespace}.{DEFAULT_DOMAIN_SUFFIX}"
+
+
+def object_ref(kind: str, namespace: str, name: str) -> str:
+    """How provenance and errors name a mesh object: `Kind/namespace/name`."""
+    return f"{kind}/{namespace}/{name}"

@@ -1,0 +1,1 @@
+"""xdscp: a service-mesh control plane that drives stock Envoy over xDS."""

@@ -1,0 +1,104 @@
+"""Immutable snapshot types.
+
+A resource is serialized exactly once, when it enters the cache; its version is
+a hash of those bytes, so identical content always has an identical version and
+is never re-sent. The bytes of the `google.protobuf.Any` wrapper are kept too,
+so a DiscoveryResponse can be assembled by concatenation for any stream.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from google.protobuf.message import Message
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        bits = value & 0x7F
+        value >>= 7
+        if value:
+            out.append(bits | 0x80)
+        else:
+            out.append(bits)
+            return bytes(out)
+
+
+def length_delimited(field_number: int, payload: bytes) -> bytes:
+    """Protobuf wire encoding of one length-delimited field (strings, bytes, messages)."""
+    return _varint((field_number << 3) | 2) + _varint(len(payload)) + payload
+
+
+@dataclass(frozen=True, slots=True)
+class Resource:
+    """One serialized Envoy resource, shared by every proxy whose config contains it."""
+
+    type_url: str
+    name: str
+    version: str
+    body: bytes
+    any_bytes: bytes
+    # Source objects (`Kind/namespace/name`) this resource was generated from: a NACK
+    # of it is attributed to them.
+    provenance: tuple[str, ...] = ()
+
+
+def make_resource(
+    type_url: str, name: str, message: Message | bytes, provenance: Iterable[str] = ()
+) -> Resource:
+    body = message if isinstance(message, bytes) else message.SerializeToString(deterministic=True)
+    version = hashlib.blake2b(body, digest_size=8).hexdigest()
+    any_bytes = length_delimited(1, type_url.encode()) + length_delimited(2, body)
+    return Resource(type_url, name, version, body, any_bytes, tuple(provenance))
+
+
+def _types_version(resources: Mapping[str, Resource]) -> str:
+    digest = hashlib.blake2b(digest_size=8)
+    for name in sorted(resources):
+        digest.update(name.encode())
+        digest.update(b"\0")
+        digest.update(resources[name].version.encode())
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class TypeSnapshot:
+    """All resources of one type for one proxy, with a content-derived version."""
+
+    type_url: str
+    resources: Mapping[str, Resource]
+    version: str
+
+    @classmethod
+    def of(cls, type_url: str, resources: Iterable[Resource]) -> TypeSnapshot:
+        by_name = {r.name: r for r in resources}
+        return cls(type_url, MappingProxyType(by_name), _types_version(by_name))
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """Everything one proxy should have: type URL -> TypeSnapshot."""
+
+    types: Mapping[str, TypeSnapshot] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, resources: Iterable[Resource]) -> Snapshot:
+        grouped: dict[str, list[Resource]] = {}
+        for resource in resources:
+            grouped.setdefault(resource.type_url, []).append(resource)
+        return cls(MappingProxyType({t: TypeSnapshot.of(t, rs) for t, rs in grouped.items()}))
+
+    def get(self, type_url: str) -> TypeSnapshot:
+        found = self.types.get(type_url)
+        return found if found is not None else TypeSnapshot.of(type_url, ())
+
+    def replace(self, *type_snapshots: TypeSnapshot) -> Snapshot:
+        types = dict(self.types)
+        for ts in type_snapshots:
+            types[ts.type_url] = ts
+        return Snapshot(MappingProxyType(types))
