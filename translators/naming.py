@@ -84,7 +84,9 @@ def virtual_host(fqdn: str, port: int) -> str:
     return f"{fqdn}:{port}"
 
 
-def spiffe_id(namespace: str, service_account: str, trust_domain: str = DEFAULT_TRUST_DOMAIN) -> str:
+def spiffe_id(
+    namespace: str, service_account: str, trust_domain: str = DEFAULT_TRUST_DOMAIN
+) -> str:
     return f"spiffe://{trust_domain}/ns/{namespace}/sa/{service_account}"
 
 

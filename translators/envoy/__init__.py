@@ -1,0 +1,1 @@
+"""IR -> Envoy protos (xds-protos, upb). One module per Envoy resource type."""

@@ -1,0 +1,37 @@
+"""Istio host-name rules: short-name expansion and wildcard matching."""
+
+from __future__ import annotations
+
+from translators.naming import DEFAULT_DOMAIN_SUFFIX
+
+
+def resolve_host(host: str, namespace: str, suffix: str = DEFAULT_DOMAIN_SUFFIX) -> str:
+    """Expand a short name the way Istio does: `reviews` in `prod` is
+    `reviews.prod.svc.cluster.local`. Names with a dot, and `*`, are taken as written."""
+    if host == "*" or "." in host:
+        return host
+    return f"{host}.{namespace}.{suffix}"
+
+
+def host_matches(pattern: str, host: str) -> bool:
+    """Does `pattern` (possibly `*` or `*.suffix`) cover the concrete `host`?"""
+    if pattern == "*":
+        return True
+    if pattern.startswith("*."):
+        return host.endswith(pattern[1:])
+    return pattern == host
+
+
+def short_aliases(fqdn: str, port: int, suffix: str = DEFAULT_DOMAIN_SUFFIX) -> list[str]:
+    """Every authority a caller may use for a service: fqdn, then Kubernetes short forms,
+    each with and without the port (Istio's virtual host domains)."""
+    names = [fqdn]
+    tail = f".{suffix}"
+    if fqdn.endswith(tail):
+        base = fqdn[: -len(tail)]  # name.namespace
+        name = base.split(".", 1)[0]
+        names += [f"{base}.svc", base, name]
+    out: list[str] = []
+    for name in names:
+        out += [name, f"{name}:{port}"]
+    return out

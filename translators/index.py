@@ -1,0 +1,126 @@
+"""Lookup tables over one MeshConfig, built once and shared by every proxy's view.
+
+Istio's scoping rules live here: which DestinationRule and VirtualService apply to
+a host as seen from a namespace, which Sidecar applies to a workload, and which
+services a namespace may see (exportTo).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+from translators.hosts import host_matches, resolve_host
+from translators.mesh import MeshConfig, Service, Workload
+from translators.model.networking import DestinationRuleSpec, SidecarSpec, VirtualServiceSpec
+from translators.model.objects import MeshObject
+
+
+def _age_key(obj: MeshObject[Any]) -> tuple[str, str, str]:
+    """Istio's tie-break among equal candidates: oldest first, then namespace/name."""
+    return (obj.meta.creationTimestamp or "", obj.namespace, obj.name)
+
+
+def exported_to(export_to: list[str], owner_namespace: str, namespace: str) -> bool:
+    if not export_to or "*" in export_to:
+        return True
+    if "~" in export_to:
+        return False
+    return namespace in export_to or ("." in export_to and owner_namespace == namespace)
+
+
+@dataclass(frozen=True, slots=True)
+class MeshIndex:
+    mesh: MeshConfig
+    destination_rules: dict[str, list[MeshObject[DestinationRuleSpec]]]
+    virtual_services: dict[str, list[MeshObject[VirtualServiceSpec]]]
+    sidecars: dict[str, list[MeshObject[SidecarSpec]]]
+
+    @classmethod
+    def of(cls, mesh: MeshConfig) -> MeshIndex:
+        suffix = mesh.options.domain_suffix
+        drs: dict[str, list[MeshObject[DestinationRuleSpec]]] = defaultdict(list)
+        vss: dict[str, list[MeshObject[VirtualServiceSpec]]] = defaultdict(list)
+        sidecars: dict[str, list[MeshObject[SidecarSpec]]] = defaultdict(list)
+        for obj in mesh.objects:
+            if obj.kind == "DestinationRule":
+                drs[resolve_host(obj.spec.host, obj.namespace, suffix)].append(obj)
+            elif obj.kind == "VirtualService":
+                for host in obj.spec.hosts:
+                    vss[resolve_host(host, obj.namespace, suffix)].append(obj)
+            elif obj.kind == "Sidecar":
+                sidecars[obj.namespace].append(obj)
+        for table in (drs, vss, sidecars):
+            for objs in table.values():
+                objs.sort(key=_age_key)
+        return cls(mesh, dict(drs), dict(vss), dict(sidecars))
+
+    def destination_rule(
+        self, host: str, service_namespace: str, proxy_namespace: str
+    ) -> MeshObject[DestinationRuleSpec] | None:
+        """Istio's lookup order: the proxy's namespace, then the service's, then the root."""
+        candidates = [
+            dr
+            for dr in self.destination_rules.get(host, ())
+            if exported_to(dr.spec.export_to, dr.namespace, proxy_namespace)
+        ]
+        for namespace in (proxy_namespace, service_namespace, self.mesh.options.root_namespace):
+            for dr in candidates:
+                if dr.namespace == namespace:
+                    return dr
+        return candidates[0] if candidates else None
+
+    def virtual_service(
+        self, host: str, proxy_namespace: str
+    ) -> tuple[MeshObject[VirtualServiceSpec] | None, list[MeshObject[VirtualServiceSpec]]]:
+        """The VirtualService for `host` (oldest wins, as Istio does for sidecars) and the
+        ones it shadows, so they can be reported rather than silently ignored."""
+        visible = [
+            vs
+            for vs in self.virtual_services.get(host, ())
+            if exported_to(vs.spec.export_to, vs.namespace, proxy_namespace)
+        ]
+        return (visible[0] if visible else None), visible[1:]
+
+    def sidecar_for(self, workload: Workload) -> MeshObject[SidecarSpec] | None:
+        """Workload-selecting Sidecar in its namespace, else the namespace default, else the
+        mesh-wide default in the root namespace."""
+        own = self.sidecars.get(workload.namespace, [])
+        labels = dict(workload.labels)
+        for sidecar in own:
+            selector = sidecar.spec.workload_selector
+            if selector is not None and selector.effective() and selector.matches(labels):
+                return sidecar
+        for sidecar in own:
+            selector = sidecar.spec.workload_selector
+            if selector is None or not selector.effective():
+                return sidecar
+        for sidecar in self.sidecars.get(self.mesh.options.root_namespace, []):
+            if sidecar.spec.workload_selector is None:
+                return sidecar
+        return None
+
+    def visible_services(self, namespace: str, egress_hosts: list[str] | None) -> list[Service]:
+        """Services a proxy in `namespace` may reach: exportTo, then Sidecar egress hosts
+        (`ns/host`, with `.` = own namespace, `*` = any, `~` = none)."""
+        selectors: list[tuple[str, str]] | None = None
+        if egress_hosts is not None:
+            selectors = [tuple(h.split("/", 1)) for h in egress_hosts]  # type: ignore[misc]
+        out = []
+        for service in self.mesh.services.values():
+            if not exported_to(list(service.export_to), service.namespace, namespace):
+                continue
+            if selectors is not None and not any(
+                (
+                    ns == "*"
+                    or (ns == "." and service.namespace == namespace)
+                    or ns == service.namespace
+                )
+                and host_matches(host, service.hostname)
+                for ns, host in selectors
+                if ns != "~"
+            ):
+                continue
+            out.append(service)
+        return out

@@ -1,0 +1,207 @@
+"""MeshConfig: the complete, immutable, validated view of the mesh, and its registry.
+
+Sources (file directory, Kubernetes) produce lists of `MeshObject`s and errors;
+`build_mesh` turns them into services, endpoints and workloads. In file mode
+ServiceEntries (MESH_INTERNAL) stand in for Kubernetes Services and
+WorkloadEntries for Pods.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from translators.hosts import resolve_host
+from translators.model.networking import (
+    Location,
+    Resolution,
+    ServiceEntrySpec,
+    ServicePort,
+    WorkloadEntrySpec,
+)
+from translators.model.objects import ConfigError, MeshObject
+from translators.naming import DEFAULT_DOMAIN_SUFFIX, DEFAULT_TRUST_DOMAIN
+
+
+@dataclass(frozen=True, slots=True)
+class MeshOptions:
+    root_namespace: str = "istio-system"
+    trust_domain: str = DEFAULT_TRUST_DOMAIN
+    domain_suffix: str = DEFAULT_DOMAIN_SUFFIX
+    # Local (file) mode simulates each pod by its own 127.x.y.z address, so the pod
+    # loopback 127.0.0.1 in a Sidecar's defaultEndpoint means that workload's address.
+    local_mode: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    address: str
+    ports: Mapping[str, int]
+    labels: Mapping[str, str]
+    service_account: str
+    weight: int = 1
+    workload: str = ""  # `namespace/name` of the WorkloadEntry, when there is one
+
+    def port_for(self, port: ServicePort) -> int:
+        return self.ports.get(port.name, port.target_port or port.number)
+
+
+@dataclass(frozen=True, slots=True)
+class Service:
+    hostname: str
+    namespace: str
+    ports: tuple[ServicePort, ...]
+    location: Location
+    resolution: Resolution
+    endpoints: tuple[Endpoint, ...]
+    source: str  # provenance ref of the defining object
+    digest: str  # changes whenever the service or any of its endpoints changes
+    export_to: tuple[str, ...] = ()
+
+    def port(self, number: int) -> ServicePort | None:
+        return next((p for p in self.ports if p.number == number), None)
+
+
+@dataclass(frozen=True, slots=True)
+class Workload:
+    """A proxied workload: a WorkloadEntry in file mode, a Pod in Kubernetes."""
+
+    namespace: str
+    name: str
+    address: str
+    labels: Mapping[str, str]
+    service_account: str
+    ports: Mapping[str, int]
+    annotations: Mapping[str, str]
+    source: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+
+@dataclass(frozen=True, slots=True)
+class MeshConfig:
+    objects: tuple[MeshObject[Any], ...]
+    errors: tuple[ConfigError, ...]
+    services: Mapping[str, Service]
+    workloads: Mapping[str, Workload]
+    options: MeshOptions = field(default_factory=MeshOptions)
+
+    def of_kind(self, kind: str) -> list[MeshObject[Any]]:
+        return [o for o in self.objects if o.kind == kind]
+
+    def workload(self, namespace: str, name: str) -> Workload | None:
+        return self.workloads.get(f"{namespace}/{name}")
+
+
+def _workload_from(obj: MeshObject[WorkloadEntrySpec]) -> Workload:
+    spec = obj.spec
+    labels = {**obj.meta.labels, **spec.labels}
+    return Workload(
+        namespace=obj.namespace,
+        name=obj.name,
+        address=spec.address,
+        labels=MappingProxyType(labels),
+        service_account=spec.service_account or "default",
+        ports=MappingProxyType(dict(spec.ports)),
+        annotations=MappingProxyType(dict(obj.meta.annotations)),
+        source=obj.ref,
+    )
+
+
+def _endpoint_from_spec(spec: WorkloadEntrySpec, workload: str = "") -> Endpoint:
+    return Endpoint(
+        address=spec.address,
+        ports=MappingProxyType(dict(spec.ports)),
+        labels=MappingProxyType(dict(spec.labels)),
+        service_account=spec.service_account or "default",
+        weight=spec.weight or 1,
+        workload=workload,
+    )
+
+
+def _services_from(
+    entry: MeshObject[ServiceEntrySpec], workloads: list[Workload], options: MeshOptions
+) -> list[Service]:
+    spec = entry.spec
+    if spec.workload_selector is not None:
+        selector = spec.workload_selector
+        endpoints = tuple(
+            Endpoint(
+                address=w.address,
+                ports=w.ports,
+                labels=w.labels,
+                service_account=w.service_account,
+                workload=w.key,
+            )
+            for w in workloads
+            if w.namespace == entry.namespace and selector.matches(dict(w.labels))
+        )
+        digest = entry.digest + "".join(sorted(f"{e.workload}@{e.address}" for e in endpoints))
+        for w in workloads:
+            if w.key in {e.workload for e in endpoints}:
+                digest += repr(sorted(w.labels.items())) + repr(sorted(w.ports.items()))
+    else:
+        endpoints = tuple(_endpoint_from_spec(e) for e in spec.endpoints)
+        digest = entry.digest
+    return [
+        Service(
+            hostname=resolve_host(host, entry.namespace, options.domain_suffix),
+            namespace=entry.namespace,
+            ports=tuple(spec.ports),
+            location=spec.location,
+            resolution=spec.resolution,
+            endpoints=endpoints,
+            source=entry.ref,
+            digest=digest,
+            export_to=tuple(spec.export_to),
+        )
+        for host in spec.hosts
+    ]
+
+
+def build_mesh(
+    objects: Iterable[MeshObject[Any]],
+    errors: Iterable[ConfigError] = (),
+    options: MeshOptions | None = None,
+) -> MeshConfig:
+    """Assemble the registry. Cross-object conflicts reject the later object alone."""
+    options = options or MeshOptions()
+    ordered = sorted(objects, key=lambda o: o.key)
+    all_errors = list(errors)
+    workloads: dict[str, Workload] = {}
+    for obj in ordered:
+        if obj.kind == "WorkloadEntry":
+            workload = _workload_from(obj)
+            workloads[workload.key] = workload
+    services: dict[str, Service] = {}
+    kept: list[MeshObject[Any]] = []
+    for obj in ordered:
+        if obj.kind == "ServiceEntry":
+            found = _services_from(obj, list(workloads.values()), options)
+            clash = next((s for s in found if s.hostname in services), None)
+            if clash is not None:
+                other = services[clash.hostname].source
+                all_errors.append(
+                    ConfigError(
+                        obj.origin,
+                        obj.kind,
+                        obj.namespace,
+                        obj.name,
+                        "spec.hosts",
+                        f"host {clash.hostname} is already defined by {other}",
+                    )
+                )
+                continue
+            services.update((s.hostname, s) for s in found)
+        kept.append(obj)
+    return MeshConfig(
+        objects=tuple(kept),
+        errors=tuple(all_errors),
+        services=MappingProxyType(services),
+        workloads=MappingProxyType(workloads),
+        options=options,
+    )

@@ -1,0 +1,279 @@
+"""networking.istio.io specs: VirtualService, DestinationRule, ServiceEntry,
+WorkloadEntry, Sidecar — the subset of Istio's API that xdscp translates.
+
+A field that is not modelled here is rejected at load time rather than ignored,
+so a user never believes a policy is in force when it is not.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from enum import StrEnum
+
+from pydantic import Field, field_validator, model_validator
+
+from translators.model.base import IstioModel, PortSelector, StringMatch, WorkloadSelector
+
+# --- VirtualService ----------------------------------------------------------
+
+
+class Destination(IstioModel):
+    host: str = Field(min_length=1)
+    subset: str | None = None
+    port: PortSelector | None = None
+
+
+class HTTPRouteDestination(IstioModel):
+    destination: Destination
+    weight: int = Field(default=0, ge=0)
+
+
+class HTTPMatchRequest(IstioModel):
+    name: str | None = None
+    uri: StringMatch | None = None
+    headers: dict[str, StringMatch] = Field(default_factory=dict)
+    port: int | None = Field(default=None, ge=1, le=65535)
+
+
+class HTTPRoute(IstioModel):
+    name: str | None = None
+    match: list[HTTPMatchRequest] = Field(default_factory=list)
+    route: list[HTTPRouteDestination] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _weights(self) -> HTTPRoute:
+        if len(self.route) > 1 and sum(d.weight for d in self.route) == 0:
+            raise ValueError("route: several destinations need weights (all are 0)")
+        return self
+
+
+class VirtualServiceSpec(IstioModel):
+    hosts: list[str] = Field(min_length=1)
+    gateways: list[str] = Field(default_factory=list)
+    http: list[HTTPRoute] = Field(default_factory=list)
+    export_to: list[str] = Field(default_factory=list)
+
+    @field_validator("gateways")
+    @classmethod
+    def _mesh_only(cls, gateways: list[str]) -> list[str]:
+        if any(g != "mesh" for g in gateways):
+            raise ValueError("only the 'mesh' gateway is supported (no ingress gateways yet)")
+        return gateways
+
+
+# --- DestinationRule ---------------------------------------------------------
+
+
+class SimpleLB(StrEnum):
+    UNSPECIFIED = "UNSPECIFIED"
+    LEAST_CONN = "LEAST_CONN"
+    LEAST_REQUEST = "LEAST_REQUEST"
+    ROUND_ROBIN = "ROUND_ROBIN"
+    RANDOM = "RANDOM"
+    PASSTHROUGH = "PASSTHROUGH"
+
+
+class LoadBalancerSettings(IstioModel):
+    simple: SimpleLB = SimpleLB.UNSPECIFIED
+
+
+class PortTrafficPolicy(IstioModel):
+    port: PortSelector
+    load_balancer: LoadBalancerSettings | None = None
+
+
+class TrafficPolicy(IstioModel):
+    load_balancer: LoadBalancerSettings | None = None
+    port_level_settings: list[PortTrafficPolicy] = Field(default_factory=list)
+
+
+class Subset(IstioModel):
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
+    labels: dict[str, str] = Field(default_factory=dict)
+    traffic_policy: TrafficPolicy | None = None
+
+
+class DestinationRuleSpec(IstioModel):
+    host: str = Field(min_length=1)
+    traffic_policy: TrafficPolicy | None = None
+    subsets: list[Subset] = Field(default_factory=list)
+    export_to: list[str] = Field(default_factory=list)
+    workload_selector: WorkloadSelector | None = None
+
+    @field_validator("subsets")
+    @classmethod
+    def _unique_subsets(cls, subsets: list[Subset]) -> list[Subset]:
+        names = [s.name for s in subsets]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"duplicate subset name(s): {', '.join(dupes)}")
+        return subsets
+
+
+# --- ServiceEntry / WorkloadEntry --------------------------------------------
+
+
+class Protocol(StrEnum):
+    HTTP = "HTTP"
+    HTTP2 = "HTTP2"
+    HTTPS = "HTTPS"
+    GRPC = "GRPC"
+    TCP = "TCP"
+    TLS = "TLS"
+    MONGO = "MONGO"
+    REDIS = "REDIS"
+    MYSQL = "MYSQL"
+
+
+HTTP_PROTOCOLS = frozenset({Protocol.HTTP, Protocol.HTTP2, Protocol.GRPC})
+
+
+class ServicePort(IstioModel):
+    number: int = Field(ge=1, le=65535)
+    protocol: Protocol = Protocol.TCP
+    name: str = Field(min_length=1)
+    target_port: int | None = Field(default=None, ge=1, le=65535)
+
+    @field_validator("protocol", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+
+class WorkloadEntrySpec(IstioModel):
+    address: str = ""
+    ports: dict[str, int] = Field(default_factory=dict)
+    labels: dict[str, str] = Field(default_factory=dict)
+    network: str | None = None
+    locality: str | None = None
+    weight: int | None = Field(default=None, ge=1)
+    service_account: str | None = None
+
+    @field_validator("address")
+    @classmethod
+    def _address(cls, value: str) -> str:
+        if value and not value.startswith("unix://"):
+            try:
+                ipaddress.ip_address(value)
+            except ValueError:
+                if not all(part.isalnum() or "-" in part for part in value.split(".")):
+                    raise ValueError(f"not an IP address or DNS name: {value!r}") from None
+        return value
+
+    @field_validator("ports")
+    @classmethod
+    def _port_range(cls, ports: dict[str, int]) -> dict[str, int]:
+        for name, number in ports.items():
+            if not 1 <= number <= 65535:
+                raise ValueError(f"port {name!r}: {number} is not in 1..65535")
+        return ports
+
+
+class Location(StrEnum):
+    MESH_EXTERNAL = "MESH_EXTERNAL"
+    MESH_INTERNAL = "MESH_INTERNAL"
+
+
+class Resolution(StrEnum):
+    NONE = "NONE"
+    STATIC = "STATIC"
+    DNS = "DNS"
+    DNS_ROUND_ROBIN = "DNS_ROUND_ROBIN"
+
+
+class ServiceEntrySpec(IstioModel):
+    hosts: list[str] = Field(min_length=1)
+    addresses: list[str] = Field(default_factory=list)
+    ports: list[ServicePort] = Field(min_length=1)
+    location: Location = Location.MESH_EXTERNAL
+    resolution: Resolution = Resolution.NONE
+    endpoints: list[WorkloadEntrySpec] = Field(default_factory=list)
+    workload_selector: WorkloadSelector | None = None
+    export_to: list[str] = Field(default_factory=list)
+    subject_alt_names: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _endpoint_source(self) -> ServiceEntrySpec:
+        if self.endpoints and self.workload_selector is not None:
+            raise ValueError("endpoints and workloadSelector are mutually exclusive")
+        names = [p.name for p in self.ports]
+        if len(set(names)) != len(names):
+            raise ValueError("ports: port names must be unique")
+        return self
+
+
+# --- Sidecar -----------------------------------------------------------------
+
+
+class CaptureMode(StrEnum):
+    DEFAULT = "DEFAULT"
+    IPTABLES = "IPTABLES"
+    NONE = "NONE"
+
+
+class SidecarPort(IstioModel):
+    number: int = Field(ge=1, le=65535)
+    protocol: Protocol = Protocol.HTTP
+    name: str = ""
+    target_port: int | None = Field(default=None, ge=1, le=65535)
+
+
+class IngressListener(IstioModel):
+    port: SidecarPort
+    bind: str | None = None
+    capture_mode: CaptureMode = CaptureMode.DEFAULT
+    default_endpoint: str = ""
+
+    @field_validator("default_endpoint")
+    @classmethod
+    def _loopback(cls, value: str) -> str:
+        """Istio allows 127.0.0.1/0.0.0.0/unix; xdscp also allows any 127.0.0.0/8 address,
+        so local workloads can each have their own loopback IP."""
+        if not value or value.startswith("unix://"):
+            return value
+        host, _, port = value.rpartition(":")
+        try:
+            ip = ipaddress.ip_address(host.strip("[]"))
+        except ValueError:
+            raise ValueError(f"{value!r}: expected <loopback-ip>:<port> or unix://path") from None
+        if not (ip.is_loopback or ip.is_unspecified) or not port.isdigit():
+            raise ValueError(f"{value!r}: expected <loopback-ip>:<port> or unix://path")
+        return value
+
+
+class EgressListener(IstioModel):
+    port: SidecarPort | None = None
+    bind: str | None = None
+    capture_mode: CaptureMode = CaptureMode.DEFAULT
+    hosts: list[str] = Field(min_length=1)
+
+    @field_validator("hosts")
+    @classmethod
+    def _ns_slash_host(cls, hosts: list[str]) -> list[str]:
+        for host in hosts:
+            if "/" not in host:
+                raise ValueError(f"{host!r}: egress hosts must be <namespace>/<dnsName>")
+        return hosts
+
+
+class OutboundMode(StrEnum):
+    REGISTRY_ONLY = "REGISTRY_ONLY"
+    ALLOW_ANY = "ALLOW_ANY"
+
+
+class OutboundTrafficPolicy(IstioModel):
+    mode: OutboundMode = OutboundMode.ALLOW_ANY
+
+
+class SidecarSpec(IstioModel):
+    workload_selector: WorkloadSelector | None = None
+    ingress: list[IngressListener] = Field(default_factory=list)
+    egress: list[EgressListener] = Field(default_factory=list)
+    outbound_traffic_policy: OutboundTrafficPolicy | None = None
+
+    @model_validator(mode="after")
+    def _egress_catch_all(self) -> SidecarSpec:
+        portless = [e for e in self.egress if e.port is None]
+        if len(portless) > 1:
+            raise ValueError("egress: at most one listener may omit its port")
+        return self

@@ -1,0 +1,191 @@
+"""Typed mesh objects with their origin, and the parser from YAML-shaped dicts.
+
+`parse_object` is pure: it takes a decoded document and where it came from and
+returns either a `MeshObject` or a `ConfigError` naming file, document, kind,
+namespace/name and the field path — never both, never an exception.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from translators.model.base import ObjectMeta
+from translators.model.networking import (
+    DestinationRuleSpec,
+    ServiceEntrySpec,
+    SidecarSpec,
+    VirtualServiceSpec,
+    WorkloadEntrySpec,
+)
+from translators.naming import object_ref
+
+SpecT = TypeVar("SpecT", bound=BaseModel)
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Where an object came from: a file and document index, or a Kubernetes object."""
+
+    source: str
+    document: int | None = None
+
+    def __str__(self) -> str:
+        return self.source if self.document is None else f"{self.source}[doc {self.document}]"
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigError:
+    origin: Origin
+    kind: str
+    namespace: str
+    name: str
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        what = f"{self.kind} {self.namespace}/{self.name}" if self.name else self.kind or "document"
+        where = f" field {self.field}:" if self.field else ""
+        return f"{self.origin}: {what}:{where} {self.message}"
+
+    @property
+    def ref(self) -> str:
+        return object_ref(self.kind, self.namespace, self.name)
+
+    def as_dict(self) -> dict[str, str | int | None]:
+        return {
+            "source": self.origin.source,
+            "document": self.origin.document,
+            "kind": self.kind,
+            "namespace": self.namespace,
+            "name": self.name,
+            "field": self.field,
+            "message": self.message,
+            "text": str(self),
+        }
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class MeshObject(Generic[SpecT]):
+    """One validated Istio object. `digest` is a hash of its canonical content, used
+    to key translation memos so unchanged objects are never translated twice."""
+
+    kind: str
+    api_version: str
+    meta: ObjectMeta
+    spec: SpecT
+    origin: Origin
+    digest: str = field(default="")
+
+    @property
+    def name(self) -> str:
+        return self.meta.name
+
+    @property
+    def namespace(self) -> str:
+        return self.meta.namespace
+
+    @property
+    def ref(self) -> str:
+        return object_ref(self.kind, self.meta.namespace, self.meta.name)
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return (self.kind, self.meta.namespace, self.meta.name)
+
+
+NETWORKING = "networking.istio.io"
+SECURITY = "security.istio.io"
+
+# kind -> (API group, accepted versions, spec model). An explicit, ordered registry:
+# later issues add kinds here (PeerAuthentication, AuthorizationPolicy, ...).
+KINDS: dict[str, tuple[str, frozenset[str], type[BaseModel]]] = {
+    "VirtualService": (NETWORKING, frozenset({"v1alpha3", "v1beta1", "v1"}), VirtualServiceSpec),
+    "DestinationRule": (NETWORKING, frozenset({"v1alpha3", "v1beta1", "v1"}), DestinationRuleSpec),
+    "ServiceEntry": (NETWORKING, frozenset({"v1alpha3", "v1beta1", "v1"}), ServiceEntrySpec),
+    "WorkloadEntry": (NETWORKING, frozenset({"v1alpha3", "v1beta1", "v1"}), WorkloadEntrySpec),
+    "Sidecar": (NETWORKING, frozenset({"v1alpha3", "v1beta1", "v1"}), SidecarSpec),
+}
+
+_TOP_LEVEL = frozenset({"apiVersion", "kind", "metadata", "spec", "status"})
+
+
+def _loc(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _errors(exc: ValidationError, prefix: str) -> list[tuple[str, str]]:
+    found = []
+    for err in exc.errors():
+        path = _loc(tuple(err["loc"]))
+        message = err["msg"]
+        if err["type"] == "extra_forbidden":
+            message = "unknown field"
+        if message.startswith("Value error, "):
+            message = message[len("Value error, ") :]
+        found.append((f"{prefix}.{path}" if path else prefix, message))
+    return found
+
+
+def parse_object(doc: Any, origin: Origin) -> MeshObject[Any] | list[ConfigError]:
+    """Validate one decoded YAML/JSON document as an Istio object."""
+    if not isinstance(doc, dict):
+        return [ConfigError(origin, "", "", "", "", "document is not a mapping")]
+    kind = str(doc.get("kind") or "")
+    raw_meta = doc.get("metadata")
+    meta_dict = raw_meta if isinstance(raw_meta, dict) else {}
+    name = str(meta_dict.get("name") or "")
+    namespace = str(meta_dict.get("namespace") or "default")
+
+    def fail(field: str, message: str) -> list[ConfigError]:
+        return [ConfigError(origin, kind, namespace, name, field, message)]
+
+    if not kind:
+        return fail("kind", "missing")
+    if kind not in KINDS:
+        return fail("kind", f"unsupported kind (supported: {', '.join(KINDS)})")
+    group, versions, spec_model = KINDS[kind]
+    api_version = str(doc.get("apiVersion") or "")
+    api_group, _, version = api_version.partition("/")
+    if api_group != group or version not in versions:
+        accepted = ", ".join(f"{group}/{v}" for v in sorted(versions))
+        return fail("apiVersion", f"{api_version or 'missing'!s}: expected one of {accepted}")
+    unknown = sorted(set(doc) - _TOP_LEVEL)
+    if unknown:
+        return fail(unknown[0], "unknown field")
+    if not isinstance(raw_meta, dict):
+        return fail("metadata", "missing or not a mapping")
+    errors: list[ConfigError] = []
+    meta: ObjectMeta | None = None
+    try:
+        meta = ObjectMeta.model_validate(raw_meta)
+    except ValidationError as exc:
+        errors += [
+            ConfigError(origin, kind, namespace, name, f, m) for f, m in _errors(exc, "metadata")
+        ]
+    spec_doc = doc.get("spec")
+    if spec_doc is None:
+        spec_doc = {}
+    spec: BaseModel | None = None
+    try:
+        spec = spec_model.model_validate(spec_doc)
+    except ValidationError as exc:
+        errors += [
+            ConfigError(origin, kind, namespace, name, f, m) for f, m in _errors(exc, "spec")
+        ]
+    if errors or meta is None or spec is None:
+        return errors
+    canonical = json.dumps(
+        [kind, meta.namespace, meta.name, meta.labels, spec.model_dump(mode="json")],
+        sort_keys=True,
+        separators=(",", ":"),
+    )
+    digest = hashlib.blake2b(canonical.encode(), digest_size=8).hexdigest()
+    return MeshObject(kind, api_version, meta, spec, origin, digest)

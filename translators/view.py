@@ -1,0 +1,359 @@
+"""Mesh + one proxy -> ProxyView (the IR).
+
+Per-service pieces (clusters, load assignments, virtual hosts) do not depend on
+which proxy asks, only on the objects involved, so they are memoized by the
+digests of those objects. With 1,000 proxies of one mesh, each piece is built
+once; after one VirtualService changes, only the pieces that read it are rebuilt.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from translators.hosts import resolve_host, short_aliases
+from translators.index import MeshIndex
+from translators.ir import (
+    ClusterIR,
+    Direction,
+    Discovery,
+    EndpointIR,
+    HeaderMatchIR,
+    LbPolicy,
+    ListenerIR,
+    LoadAssignmentIR,
+    MatchKind,
+    ProxyView,
+    RouteConfigIR,
+    RouteIR,
+    RouteMatchIR,
+    StringMatchIR,
+    VirtualHostIR,
+    WeightedClusterIR,
+)
+from translators.mesh import Service, Workload
+from translators.model.base import StringMatch
+from translators.model.networking import (
+    HTTP_PROTOCOLS,
+    CaptureMode,
+    DestinationRuleSpec,
+    HTTPMatchRequest,
+    HTTPRoute,
+    Resolution,
+    SidecarSpec,
+    SimpleLB,
+    TrafficPolicy,
+    VirtualServiceSpec,
+)
+from translators.model.objects import MeshObject
+from translators.naming import (
+    BLACKHOLE_CLUSTER,
+    PASSTHROUGH_CLUSTER,
+    inbound_cluster,
+    outbound_cluster,
+    outbound_route_config,
+    port_listener,
+    virtual_host,
+)
+
+T = TypeVar("T")
+
+# Istio's default when no load balancer is configured.
+_LB = {
+    SimpleLB.UNSPECIFIED: LbPolicy.LEAST_REQUEST,
+    SimpleLB.LEAST_CONN: LbPolicy.LEAST_REQUEST,
+    SimpleLB.LEAST_REQUEST: LbPolicy.LEAST_REQUEST,
+    SimpleLB.ROUND_ROBIN: LbPolicy.ROUND_ROBIN,
+    SimpleLB.RANDOM: LbPolicy.RANDOM,
+    SimpleLB.PASSTHROUGH: LbPolicy.CLUSTER_PROVIDED,
+}
+
+
+@dataclass(slots=True)
+class Memo:
+    """Translation results keyed by content; `previous` is the last generation's memo,
+    consulted (and copied from) so unchanged pieces survive a config change."""
+
+    entries: dict[Hashable, Any] = field(default_factory=dict)
+    previous: dict[Hashable, Any] | None = None
+
+    def get(self, key: Hashable, build: Callable[[], T]) -> T:
+        try:
+            found: T = self.entries[key]
+            return found
+        except KeyError:
+            pass
+        if self.previous is not None and key in self.previous:
+            value: T = self.previous[key]
+        else:
+            value = build()
+        self.entries[key] = value
+        return value
+
+    def next_generation(self) -> Memo:
+        return Memo(previous=self.entries)
+
+
+def _digest(obj: MeshObject[Any] | None) -> str:
+    return obj.digest if obj is not None else ""
+
+
+def _lb_policy(policy: TrafficPolicy | None, port: int) -> LbPolicy | None:
+    if policy is None:
+        return None
+    for level in policy.port_level_settings:
+        if level.port.number == port and level.load_balancer is not None:
+            return _LB[level.load_balancer.simple]
+    if policy.load_balancer is not None:
+        return _LB[policy.load_balancer.simple]
+    return None
+
+
+def service_clusters(
+    service: Service, dr: MeshObject[DestinationRuleSpec] | None
+) -> tuple[tuple[ClusterIR, ...], tuple[LoadAssignmentIR, ...]]:
+    """Outbound clusters for every port of `service` and every subset of its DR."""
+    provenance = (service.source,) + ((dr.ref,) if dr else ())
+    subsets = dr.spec.subsets if dr else []
+    top = dr.spec.traffic_policy if dr else None
+    clusters: list[ClusterIR] = []
+    assignments: list[LoadAssignmentIR] = []
+    for port in service.ports:
+        endpoints = [
+            (e, EndpointIR(e.address, e.port_for(port), e.weight, e.workload))
+            for e in service.endpoints
+        ]
+        base_lb = _lb_policy(top, port.number) or LbPolicy.LEAST_REQUEST
+        discovery = {
+            Resolution.DNS: Discovery.STRICT_DNS,
+            Resolution.DNS_ROUND_ROBIN: Discovery.LOGICAL_DNS,
+        }.get(service.resolution, Discovery.EDS)
+        variants: list[tuple[str, LbPolicy, tuple[EndpointIR, ...]]] = [
+            ("", base_lb, tuple(ep for _, ep in endpoints))
+        ]
+        for subset in subsets:
+            selected = tuple(
+                ep
+                for e, ep in endpoints
+                if all(e.labels.get(k) == v for k, v in subset.labels.items())
+            )
+            lb = _lb_policy(subset.traffic_policy, port.number) or base_lb
+            variants.append((subset.name, lb, selected))
+        for subset_name, lb, selected in variants:
+            name = outbound_cluster(port.number, service.hostname, subset_name)
+            if discovery is Discovery.EDS:
+                clusters.append(ClusterIR(name, discovery, lb, provenance=provenance))
+                assignments.append(LoadAssignmentIR(name, selected, provenance))
+            else:
+                clusters.append(ClusterIR(name, discovery, lb, selected, provenance=provenance))
+    return tuple(clusters), tuple(assignments)
+
+
+def _string_match(match: StringMatch) -> StringMatchIR:
+    if match.exact is not None:
+        return StringMatchIR(MatchKind.EXACT, match.exact)
+    if match.prefix is not None:
+        return StringMatchIR(MatchKind.PREFIX, match.prefix)
+    return StringMatchIR(MatchKind.REGEX, match.regex or "")
+
+
+def _route_match(match: HTTPMatchRequest | None) -> RouteMatchIR:
+    if match is None:
+        return RouteMatchIR()
+    headers = tuple(
+        HeaderMatchIR(name.lower(), _string_match(m)) for name, m in sorted(match.headers.items())
+    )
+    path = _string_match(match.uri) if match.uri else RouteMatchIR().path
+    return RouteMatchIR(path, headers)
+
+
+def _destinations(
+    rule: HTTPRoute, vs: MeshObject[VirtualServiceSpec], port: int, index: MeshIndex
+) -> tuple[WeightedClusterIR, ...]:
+    suffix = index.mesh.options.domain_suffix
+    weighted: list[WeightedClusterIR] = []
+    for dest in rule.route:
+        if len(rule.route) > 1 and dest.weight == 0:
+            continue  # Istio drops zero-weight destinations
+        host = resolve_host(dest.destination.host, vs.namespace, suffix)
+        target = index.mesh.services.get(host)
+        if dest.destination.port is not None:
+            dest_port = dest.destination.port.number
+        elif target is not None and len(target.ports) == 1:
+            dest_port = target.ports[0].number
+        else:
+            dest_port = port
+        name = outbound_cluster(dest_port, host, dest.destination.subset or "")
+        weighted.append(WeightedClusterIR(name, dest.weight if len(rule.route) > 1 else 100))
+    return tuple(weighted)
+
+
+def virtual_host_for(
+    service: Service,
+    port: int,
+    vs: MeshObject[VirtualServiceSpec] | None,
+    same_namespace: bool,
+    index: MeshIndex,
+) -> VirtualHostIR:
+    suffix = index.mesh.options.domain_suffix
+    domains = short_aliases(service.hostname, port, suffix)
+    if not same_namespace and service.hostname.endswith("." + suffix):
+        name = service.hostname.split(".", 1)[0]
+        domains = [d for d in domains if d not in (name, f"{name}:{port}")]
+    routes: list[RouteIR] = []
+    provenance: tuple[str, ...] = (service.source,)
+    if vs is not None:
+        provenance += (vs.ref,)
+        for i, rule in enumerate(vs.spec.http):
+            matches: list[HTTPMatchRequest | None] = list(rule.match) or [None]
+            clusters = _destinations(rule, vs, port, index)
+            for j, match in enumerate(matches):
+                if match is not None and match.port is not None and match.port != port:
+                    continue
+                route_name = rule.name or f"{vs.namespace}.{vs.name}.{i}"
+                if len(matches) > 1:
+                    route_name += f".{(match.name if match else None) or j}"
+                routes.append(RouteIR(route_name, _route_match(match), clusters, (vs.ref,)))
+    else:
+        default = WeightedClusterIR(outbound_cluster(port, service.hostname), 100)
+        routes.append(RouteIR("default", RouteMatchIR(), (default,), (service.source,)))
+    return VirtualHostIR(
+        virtual_host(service.hostname, port), tuple(domains), tuple(routes), provenance
+    )
+
+
+def special_clusters() -> tuple[ClusterIR, ...]:
+    return (
+        ClusterIR(PASSTHROUGH_CLUSTER, Discovery.ORIGINAL_DST, LbPolicy.CLUSTER_PROVIDED),
+        ClusterIR(BLACKHOLE_CLUSTER, Discovery.STATIC),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Egress:
+    bind: str
+    port: int
+    hosts: list[str] | None
+
+
+def _egress_listeners(
+    sidecar: SidecarSpec | None, workload: Workload, services: list[Service]
+) -> list[_Egress]:
+    """Outbound listeners. With a Sidecar, its egress listeners; without one (file mode has
+    no iptables), every HTTP service port, bound to the workload's own address."""
+    if sidecar is not None and sidecar.egress:
+        return [
+            _Egress(e.bind or workload.address, e.port.number, e.hosts)
+            for e in sidecar.egress
+            if e.port is not None
+        ]
+    ports = sorted({p.number for s in services for p in s.ports if p.protocol in HTTP_PROTOCOLS})
+    taken = {i.port.number for i in sidecar.ingress} if sidecar else set()
+    return [_Egress(workload.address, port, None) for port in ports if port not in taken]
+
+
+def build_view(index: MeshIndex, workload: Workload, memo: Memo) -> ProxyView:
+    """The IR for one proxy."""
+    sidecar_obj = index.sidecar_for(workload)
+    sidecar = sidecar_obj.spec if sidecar_obj else None
+    warnings: list[str] = []
+    if sidecar is not None and any(
+        mode not in (CaptureMode.NONE, CaptureMode.DEFAULT)
+        for mode in [
+            *(i.capture_mode for i in sidecar.ingress),
+            *(e.capture_mode for e in sidecar.egress),
+        ]
+    ):
+        warnings.append(f"{sidecar_obj and sidecar_obj.ref}: only captureMode NONE is translated")
+    egress_hosts = None
+    if sidecar is not None and sidecar.egress:
+        egress_hosts = [h for e in sidecar.egress for h in e.hosts]
+    visible = index.visible_services(workload.namespace, egress_hosts)
+
+    clusters: list[ClusterIR] = list(special_clusters())
+    assignments: list[LoadAssignmentIR] = []
+    for service in visible:
+        dr = index.destination_rule(service.hostname, service.namespace, workload.namespace)
+        built = memo.get(
+            ("clusters", service.hostname, service.digest, _digest(dr)),
+            lambda service=service, dr=dr: service_clusters(service, dr),  # type: ignore[misc]
+        )
+        clusters += built[0]
+        assignments += built[1]
+
+    listeners: list[ListenerIR] = []
+    route_configs: list[RouteConfigIR] = []
+    sidecar_ref = (sidecar_obj.ref,) if sidecar_obj else ()
+    for egress in _egress_listeners(sidecar, workload, visible):
+        allowed = visible
+        if egress.hosts is not None:
+            allowed = index.visible_services(workload.namespace, egress.hosts)
+        vhosts: list[VirtualHostIR] = []
+        for service in allowed:
+            service_port = service.port(egress.port)
+            if service_port is None or service_port.protocol not in HTTP_PROTOCOLS:
+                continue
+            vs, shadowed = index.virtual_service(service.hostname, workload.namespace)
+            for other in shadowed:
+                warnings.append(
+                    f"{other.ref}: shadowed by older {vs and vs.ref} for {service.hostname}"
+                )
+            same_ns = service.namespace == workload.namespace
+            vhosts.append(
+                memo.get(
+                    ("vhost", service.hostname, service.digest, egress.port, _digest(vs), same_ns),
+                    lambda s=service, v=vs, n=same_ns, p=egress.port: virtual_host_for(  # type: ignore[misc]
+                        s, p, v, n, index
+                    ),
+                )
+            )
+        route_name = outbound_route_config(egress.port)
+        route_configs.append(RouteConfigIR(route_name, tuple(vhosts)))
+        listeners.append(
+            ListenerIR(
+                port_listener(egress.port, egress.bind),
+                Direction.OUTBOUND,
+                egress.bind,
+                egress.port,
+                route_config=route_name,
+                provenance=sidecar_ref,
+            )
+        )
+
+    for ingress in sidecar.ingress if sidecar else []:
+        bind = ingress.bind or workload.address
+        port = ingress.port.number
+        cluster_name = inbound_cluster(port)
+        app_host, _, app_port = ingress.default_endpoint.rpartition(":")
+        if not ingress.default_endpoint:
+            warnings.append(f"{sidecar_ref}: ingress port {port} has no defaultEndpoint; skipped")
+            continue
+        app_host = app_host.strip("[]")
+        if index.mesh.options.local_mode and app_host in ("127.0.0.1", "0.0.0.0"):
+            app_host = workload.address
+        app = EndpointIR(app_host, int(app_port), workload=workload.key)
+        clusters.append(
+            ClusterIR(
+                cluster_name, Discovery.STATIC, LbPolicy.ROUND_ROBIN, (app,), provenance=sidecar_ref
+            )
+        )
+        listeners.append(
+            ListenerIR(
+                port_listener(port, bind),
+                Direction.INBOUND,
+                bind,
+                port,
+                inbound_cluster=cluster_name,
+                provenance=sidecar_ref,
+            )
+        )
+
+    return ProxyView(
+        proxy=workload.key,
+        clusters=tuple(clusters),
+        load_assignments=tuple(assignments),
+        listeners=tuple(listeners),
+        route_configs=tuple(route_configs),
+        warnings=tuple(warnings),
+    )

@@ -1,0 +1,1 @@
+"""Config sources: each produces complete, immutable MeshConfigs."""

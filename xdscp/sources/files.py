@@ -1,0 +1,85 @@
+"""The file source: a directory of Istio YAML, watched, debounced.
+
+It keeps, per object, the last good version: when an edit breaks an object, the
+mesh keeps running on that object's previous version (and the error is shown)
+until the file is fixed. Objects whose documents are removed are deleted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import structlog
+import watchfiles
+
+from translators.mesh import MeshConfig, MeshOptions, build_mesh
+from translators.model.objects import ConfigError, MeshObject
+from xdscp.sources.documents import FileResult, duplicate_errors, parse_file, yaml_files
+
+log = structlog.get_logger()
+
+Key = tuple[str, str, str]
+
+
+class DirectorySource:
+    def __init__(
+        self,
+        root: Path,
+        options: MeshOptions | None = None,
+        quiet_ms: int = 100,
+        max_wait_ms: int = 1000,
+    ) -> None:
+        self.root = root
+        self.options = options or MeshOptions(local_mode=True)
+        self.quiet_ms = quiet_ms
+        self.max_wait_ms = max_wait_ms
+        self._last_good: dict[Key, MeshObject[Any]] = {}
+        self._by_file: dict[str, FileResult] = {}
+
+    def load(self) -> MeshConfig:
+        """Read every file now and return the resulting mesh (also used by `validate`)."""
+        results = [parse_file(p) for p in yaml_files(self.root)]
+        return self._assemble(results)
+
+    def _assemble(self, results: list[FileResult]) -> MeshConfig:
+        previous_files = self._by_file
+        self._by_file = {r.path: r for r in results}
+        objects: list[MeshObject[Any]] = []
+        errors: list[ConfigError] = []
+        for result in results:
+            errors += result.errors
+            objects += result.objects
+            kept_keys = set(result.failed_keys)
+            if not result.syntax_ok and result.path in previous_files:
+                kept_keys |= {o.key for o in previous_files[result.path].objects}
+            for key in sorted(kept_keys):
+                last = self._last_good.get(key)
+                if last is not None and all(o.key != key for o in result.objects):
+                    objects.append(last)  # keep the last good version of a now-broken object
+        unique, dup_errors = duplicate_errors(objects)
+        errors += dup_errors
+        self._last_good = {o.key: o for o in unique}
+        mesh = build_mesh(unique, errors, self.options)
+        for error in mesh.errors:
+            log.warning("config.rejected", error=str(error))
+        return mesh
+
+    async def run(
+        self,
+        on_update: Callable[[MeshConfig], Awaitable[None]],
+        stop: asyncio.Event | None = None,
+    ) -> None:
+        """Emit the initial mesh, then one per batch of file changes."""
+        await on_update(self.load())
+        async for changes in watchfiles.awatch(
+            self.root,
+            debounce=self.max_wait_ms,
+            step=self.quiet_ms,
+            stop_event=stop,
+            recursive=True,
+        ):
+            log.info("config.changed", files=sorted({Path(p).name for _, p in changes}))
+            await on_update(self.load())
