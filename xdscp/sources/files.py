@@ -71,9 +71,12 @@ class DirectorySource:
         self,
         on_update: Callable[[MeshConfig], Awaitable[None]],
         stop: asyncio.Event | None = None,
+        initial: bool = True,
     ) -> None:
-        """Emit the initial mesh, then one per batch of file changes."""
-        await on_update(self.load())
+        """Emit the initial mesh (unless the caller already loaded it), then one mesh per
+        batch of file changes."""
+        if initial:
+            await on_update(self.load())
         async for changes in watchfiles.awatch(
             self.root,
             debounce=self.max_wait_ms,

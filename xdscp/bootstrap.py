@@ -1,0 +1,95 @@
+"""Envoy bootstrap for one workload's sidecar: identity in the Node, ADS to xdscp.
+
+`set_node_on_first_message_only` keeps Envoy from re-sending its ~60 KB Node on
+every request (DESIGN §5).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+
+from translators.mesh import Workload
+from translators.naming import ADMIN_PORT, XDS_CLUSTER, proxy_node_id
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def bootstrap_config(
+    workload: Workload,
+    xds_host: str = "127.0.0.1",
+    xds_port: int = 15010,
+    admin_port: int = ADMIN_PORT,
+    admin_address: str | None = None,
+) -> dict[str, Any]:
+    address = workload.address or "127.0.0.1"
+    ads_source = {"ads": {}, "resource_api_version": "V3"}
+    return {
+        "node": {
+            "id": proxy_node_id(address, workload.name, workload.namespace),
+            "cluster": f"{workload.name}.{workload.namespace}",
+            "metadata": {
+                "NAMESPACE": workload.namespace,
+                "WORKLOAD_NAME": workload.name,
+                "SERVICE_ACCOUNT": workload.service_account,
+                "INSTANCE_IPS": address,
+                "LABELS": dict(workload.labels),
+            },
+        },
+        "admin": {
+            "address": {
+                "socket_address": {"address": admin_address or address, "port_value": admin_port}
+            }
+        },
+        "dynamic_resources": {
+            "ads_config": {
+                "api_type": "GRPC",
+                "transport_api_version": "V3",
+                "set_node_on_first_message_only": True,
+                "grpc_services": [{"envoy_grpc": {"cluster_name": XDS_CLUSTER}}],
+            },
+            "cds_config": ads_source,
+            "lds_config": ads_source,
+        },
+        "static_resources": {
+            "clusters": [
+                {
+                    "name": XDS_CLUSTER,
+                    "type": "STATIC" if _is_ip(xds_host) else "STRICT_DNS",
+                    "connect_timeout": "1s",
+                    "typed_extension_protocol_options": {
+                        "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+                            "@type": "type.googleapis.com/"
+                            "envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+                            "explicit_http_config": {"http2_protocol_options": {}},
+                        }
+                    },
+                    "load_assignment": {
+                        "cluster_name": XDS_CLUSTER,
+                        "endpoints": [
+                            {
+                                "lb_endpoints": [
+                                    {
+                                        "endpoint": {
+                                            "address": {
+                                                "socket_address": {
+                                                    "address": xds_host,
+                                                    "port_value": xds_port,
+                                                }
+                                            }
+                                        }
+                                    }
+                                ]
+                            }
+                        ],
+                    },
+                }
+            ]
+        },
+    }

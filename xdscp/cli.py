@@ -1,0 +1,136 @@
+"""The `xdscp` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import sys
+from pathlib import Path
+
+import click
+import yaml
+
+from translators.mesh import MeshOptions
+from xdscp.bootstrap import bootstrap_config
+from xdscp.logging import configure_logging
+from xdscp.service import ControlPlane, split_address
+from xdscp.sources.files import DirectorySource
+
+
+@click.group()
+@click.option("--log-json", is_flag=True, help="JSON log lines instead of console format.")
+@click.option("--log-level", default="info", show_default=True)
+def main(log_json: bool, log_level: str) -> None:
+    """xdscp: a readable service-mesh control plane for stock Envoy."""
+    configure_logging(log_json, log_level)
+
+
+async def _until_signalled() -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+
+
+config_dir = click.option(
+    "--config",
+    "config",
+    type=click.Path(exists=True, path_type=Path),
+    required=True,
+    help="Directory of Istio YAML (watched).",
+)
+
+
+@main.command()
+@config_dir
+@click.option("--listen", default="127.0.0.1:15010", show_default=True, help="ADS gRPC address.")
+@click.option("--debug", "debug", default="127.0.0.1:15014", show_default=True)
+def serve(config: Path, listen: str, debug: str) -> None:
+    """Run the control plane."""
+
+    async def run() -> None:
+        plane = ControlPlane(config, listen, debug)
+        await plane.start()
+        try:
+            await _until_signalled()
+        finally:
+            await plane.stop()
+
+    asyncio.run(run())
+
+
+@main.command()
+@config_dir
+@click.option("--workload", required=True, help="NAMESPACE/NAME of the WorkloadEntry.")
+@click.option("--xds", default="127.0.0.1:15010", show_default=True)
+@click.option("--admin-port", default=15000, show_default=True, type=int)
+@click.option("-o", "output", type=click.Path(path_type=Path), required=True)
+def bootstrap(config: Path, workload: str, xds: str, admin_port: int, output: Path) -> None:
+    """Write an Envoy bootstrap for one workload's sidecar."""
+    mesh = DirectorySource(config, MeshOptions(local_mode=True)).load()
+    namespace, _, name = workload.rpartition("/")
+    found = mesh.workload(namespace or "default", name)
+    if found is None:
+        known = ", ".join(sorted(mesh.workloads)) or "none"
+        raise click.ClickException(f"no WorkloadEntry {workload} in {config} (known: {known})")
+    host, port = split_address(xds, 15010)
+    output.write_text(
+        yaml.safe_dump(bootstrap_config(found, host, port, admin_port), sort_keys=False)
+    )
+    click.echo(f"wrote {output} for {found.key}")
+
+
+@main.command()
+@click.argument("directory", type=click.Path(exists=True, path_type=Path))
+def validate(directory: Path) -> None:
+    """Check a directory of mesh YAML; list every error; exit 1 if any."""
+    mesh = DirectorySource(directory, MeshOptions(local_mode=True)).load()
+    for error in mesh.errors:
+        click.echo(str(error), err=True)
+    click.echo(f"{len(mesh.objects)} objects valid, {len(mesh.errors)} errors")
+    sys.exit(1 if mesh.errors else 0)
+
+
+@main.command()
+@click.argument("directory", type=click.Path(exists=True, path_type=Path))
+@click.option("--listen", default="127.0.0.1:15010", show_default=True)
+@click.option("--debug", "debug", default="127.0.0.1:15014", show_default=True)
+@click.option("--state", type=click.Path(path_type=Path), help="Write the workload table as JSON.")
+@click.option(
+    "--run-dir",
+    type=click.Path(path_type=Path),
+    default=Path(".xdscp/run"),
+    show_default=True,
+    help="Where sidecar bootstraps and logs go.",
+)
+def up(directory: Path, listen: str, debug: str, state: Path | None, run_dir: Path) -> None:
+    """Run a local mesh: control plane, one Envoy sidecar and demo app per workload."""
+    from xdscp.local.mesh import LocalMesh, render_table
+
+    async def run() -> None:
+        plane = ControlPlane(directory, listen, debug)
+        await plane.start()
+        local = LocalMesh(plane, run_dir)
+        try:
+            await local.start()
+            snapshot = local.state()
+            click.echo(render_table(snapshot))
+            click.echo(f"\ncontrol plane {snapshot['xds']}, debug {snapshot['debug']}")
+            click.echo(f"edit {directory} and Envoy follows; Ctrl-C stops everything.")
+            if state is not None:
+                local.write_state(state)
+            await _until_signalled()
+        finally:
+            with contextlib.suppress(Exception):
+                await local.stop()
+            await plane.stop()
+            if state is not None:
+                state.unlink(missing_ok=True)
+
+    asyncio.run(run())
+
+
+if __name__ == "__main__":
+    main()

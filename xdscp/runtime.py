@@ -1,0 +1,140 @@
+"""The control plane's wiring: MeshConfig updates -> translation -> snapshot cache.
+
+It also answers the server's "who is this proxy?" question (`connect`), so a
+proxy's snapshot is built on first connect and rebuilt on every mesh change
+while it stays connected. Serialization happens here, once per distinct Envoy
+resource: the translator hands back the same object for unchanged content, and
+this module keeps its bytes from one generation to the next.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+from envoy.config.core.v3 import base_pb2
+
+from translators.mesh import MeshConfig, Workload
+from translators.translate import EnvoyResource, MeshTranslator
+from xdscp.cache import Resource, Snapshot, SnapshotCache, make_resource
+from xdscp.server.resolver import ProxyRejected
+
+log = structlog.get_logger()
+
+
+def node_workload(node: base_pb2.Node) -> tuple[str, str]:
+    """(namespace, name) a proxy says it serves: Node metadata NAMESPACE/WORKLOAD_NAME as
+    written by `xdscp bootstrap`, else Istio's `sidecar~ip~name.ns~...` node id."""
+    fields = node.metadata.fields
+    namespace = fields["NAMESPACE"].string_value if "NAMESPACE" in fields else ""
+    name = fields["WORKLOAD_NAME"].string_value if "WORKLOAD_NAME" in fields else ""
+    if namespace and name:
+        return namespace, name
+    parts = node.id.split("~")
+    if len(parts) == 4 and "." in parts[2]:
+        name, namespace = parts[2].rsplit(".", 1)
+        return namespace, name
+    raise ProxyRejected(f"node {node.id!r} names no workload (metadata NAMESPACE/WORKLOAD_NAME)")
+
+
+@dataclass(slots=True)
+class _Serialized:
+    current: dict[EnvoyResource, Resource] = field(default_factory=dict)
+    previous: dict[EnvoyResource, Resource] = field(default_factory=dict)
+
+    def get(self, resource: EnvoyResource) -> Resource:
+        found = self.current.get(resource) or self.previous.get(resource)
+        if found is None:
+            found = make_resource(
+                resource.type_url, resource.name, resource.message, resource.provenance
+            )
+        self.current[resource] = found
+        return found
+
+    def next_generation(self) -> None:
+        self.previous, self.current = self.current, {}
+
+
+class MeshRuntime:
+    """Implements the server's ProxyResolver over a live MeshConfig."""
+
+    def __init__(self, cache: SnapshotCache) -> None:
+        self.cache = cache
+        self.mesh: MeshConfig | None = None
+        self._translator: MeshTranslator | None = None
+        self._connections: dict[str, int] = {}
+        self._serialized = _Serialized()
+        self.generation = 0
+        self.updated_at = 0.0
+
+    # --- mesh updates ---------------------------------------------------------
+    async def apply(self, mesh: MeshConfig) -> None:
+        self.apply_now(mesh)
+
+    def apply_now(self, mesh: MeshConfig) -> None:
+        started = time.perf_counter()
+        self.mesh = mesh
+        self._translator = MeshTranslator(mesh, self._translator)
+        self._serialized.next_generation()
+        self.generation += 1
+        changed = 0
+        for key in list(self._connections):
+            namespace, name = key.split("/", 1)
+            workload = mesh.workload(namespace, name)
+            if workload is None:
+                log.warning("proxy.workload_gone", proxy=key, action="keeps last config")
+                continue
+            changed += self._publish(workload)
+        self.updated_at = time.time()
+        log.info(
+            "mesh.applied",
+            generation=self.generation,
+            objects=len(mesh.objects),
+            errors=len(mesh.errors),
+            proxies=len(self._connections),
+            changed=changed,
+            ms=round((time.perf_counter() - started) * 1000, 1),
+        )
+
+    def snapshot_for(self, workload: Workload) -> Snapshot:
+        if self._translator is None:
+            raise ProxyRejected("no mesh configuration loaded yet")
+        translated = self._translator.translate(workload)
+        for warning in translated.view.warnings:
+            log.warning("translate.warning", proxy=workload.key, warning=warning)
+        return Snapshot.of(self._serialized.get(r) for r in translated.resources)
+
+    def _publish(self, workload: Workload) -> bool:
+        return self.cache.set(workload.key, self.snapshot_for(workload))
+
+    # --- ProxyResolver --------------------------------------------------------
+    def connect(self, node: base_pb2.Node, peer_identity: str | None) -> str:
+        if self.mesh is None:
+            raise ProxyRejected("no mesh configuration loaded yet")
+        namespace, name = node_workload(node)
+        workload = self.mesh.workload(namespace, name)
+        if workload is None:
+            raise ProxyRejected(f"unknown workload {namespace}/{name}: no WorkloadEntry")
+        self._connections[workload.key] = self._connections.get(workload.key, 0) + 1
+        self._publish(workload)
+        return workload.key
+
+    def disconnect(self, proxy_key: str) -> None:
+        left = self._connections.get(proxy_key, 0) - 1
+        if left > 0:
+            self._connections[proxy_key] = left
+        else:
+            self._connections.pop(proxy_key, None)
+            self.cache.remove(proxy_key)
+
+    # --- debug ----------------------------------------------------------------
+    def config_status(self) -> dict[str, Any]:
+        mesh = self.mesh
+        return {
+            "generation": self.generation,
+            "updated_at": self.updated_at,
+            "objects": [o.ref for o in mesh.objects] if mesh else [],
+            "errors": [e.as_dict() for e in mesh.errors] if mesh else [],
+        }

@@ -1,0 +1,87 @@
+"""The control-plane service: config source -> runtime -> cache -> ADS server, plus the
+debug endpoint. `xdscp serve` runs one; `xdscp up` and the e2e tests embed one."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+import structlog
+
+from translators.mesh import MeshOptions
+from xdscp.cache import SnapshotCache
+from xdscp.debug.http import DebugServer, start_debug_server
+from xdscp.runtime import MeshRuntime
+from xdscp.server.ads import start_server
+from xdscp.server.status import StatusBook
+from xdscp.sources.files import DirectorySource
+
+log = structlog.get_logger()
+
+
+def split_address(address: str, default_port: int) -> tuple[str, int]:
+    host, sep, port = address.rpartition(":")
+    if not sep:
+        return address, default_port
+    return host.strip("[]"), int(port)
+
+
+@dataclass
+class ControlPlane:
+    config_dir: Path
+    listen: str = "127.0.0.1:15010"
+    debug_listen: str | None = "127.0.0.1:15014"
+    options: MeshOptions = field(default_factory=lambda: MeshOptions(local_mode=True))
+    cache: SnapshotCache = field(default_factory=SnapshotCache)
+    status: StatusBook = field(default_factory=StatusBook)
+
+    def __post_init__(self) -> None:
+        self.runtime = MeshRuntime(self.cache)
+        self.source = DirectorySource(self.config_dir, self.options)
+        self._server: grpc.aio.Server | None = None
+        self._debug: DebugServer | None = None
+        self._watch: asyncio.Task[None] | None = None
+        self._stop = asyncio.Event()
+        self.xds_address: tuple[str, int] = split_address(self.listen, 15010)
+        self.debug_url = ""
+
+    async def start(self) -> None:
+        """Load config (so the first proxy gets a full snapshot), then serve and watch."""
+        self.runtime.apply_now(self.source.load())
+        host, port = split_address(self.listen, 15010)
+        self._server, bound = await start_server(
+            self.cache, self.runtime, f"{host}:{port}", status=self.status
+        )
+        self.xds_address = (host, bound)
+        if self.debug_listen:
+            debug_host, debug_port = split_address(self.debug_listen, 15014)
+            self._debug = await start_debug_server(
+                self.status,
+                f"{debug_host}:{debug_port}",
+                extra_routes={"/debug/config": self.runtime.config_status},
+            )
+            self.debug_url = self._debug.url
+        self._watch = asyncio.create_task(self._watch_config())
+        log.info("control_plane.started", xds=f"{host}:{bound}", debug=self.debug_url)
+
+    async def _watch_config(self) -> None:
+        try:
+            await self.source.run(self.runtime.apply, self._stop, initial=False)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("config.watch_failed")
+
+    async def stop(self) -> None:
+        self._stop.set()
+        if self._watch is not None:
+            self._watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._watch
+        if self._debug is not None:
+            await self._debug.stop()
+        if self._server is not None:
+            await self._server.stop(grace=1.0)
