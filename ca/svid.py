@@ -161,7 +161,7 @@ def issue_server_certificate(
 
 
 class _LeafFields(TypedDict):
-    cert_chain_pem: str = field(repr=False)
+    cert_chain_pem: str
     key_pem: str
     serial: int
     not_before: datetime
