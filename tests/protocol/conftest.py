@@ -1,0 +1,58 @@
+"""Fixtures: an ADS server on 127.0.0.1 (ephemeral port) with a cache, resolver and status."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import grpc
+import pytest
+from prometheus_client import CollectorRegistry
+
+from xdscp.cache import SnapshotCache
+from xdscp.metrics import XdsMetrics
+from xdscp.server import AdsSettings, AggregatedDiscoveryService, StaticResolver, StatusBook, serve
+
+from .ads_client import DeltaClient, SotwClient
+
+
+@dataclass
+class Harness:
+    cache: SnapshotCache
+    resolver: StaticResolver
+    status: StatusBook
+    metrics: XdsMetrics
+    service: AggregatedDiscoveryService
+    server: grpc.aio.Server
+    port: int
+    channels: list[grpc.aio.Channel] = field(default_factory=list)
+
+    def channel(self) -> grpc.aio.Channel:
+        channel = grpc.aio.insecure_channel(f"127.0.0.1:{self.port}")
+        self.channels.append(channel)
+        return channel
+
+    def sotw(self, node_id: str = "proxy-1") -> SotwClient:
+        return SotwClient(self.channel(), node_id)
+
+    def delta(self, node_id: str = "proxy-1") -> DeltaClient:
+        return DeltaClient(self.channel(), node_id)
+
+
+@pytest.fixture
+async def ads() -> AsyncIterator[Harness]:
+    cache = SnapshotCache()
+    resolver = StaticResolver(cache)
+    metrics = XdsMetrics(CollectorRegistry())
+    status = StatusBook(metrics)
+    service = AggregatedDiscoveryService(
+        cache, resolver, status, AdsSettings(control_plane_id="test-cp", first_request_timeout=5)
+    )
+    server, port = await serve(service, "127.0.0.1:0")
+    harness = Harness(cache, resolver, status, metrics, service, server, port)
+    try:
+        yield harness
+    finally:
+        for channel in harness.channels:
+            await channel.close(None)
+        await server.stop(None)

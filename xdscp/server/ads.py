@@ -1,0 +1,204 @@
+"""The AggregatedDiscoveryService on grpc.aio: admission, stream lifecycle, server start.
+
+Registered through a generic handler whose response serializer is the identity:
+streams hand gRPC finished `bytes` (assembled once, shared; see `wire`), so no
+protobuf encoding happens per stream. Requests are still parsed with the real
+protobuf classes (upb, fast) because the server must read them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import AsyncIterator
+from typing import Any, NoReturn
+
+import grpc
+import structlog
+from envoy.service.discovery.v3.discovery_pb2 import DeltaDiscoveryRequest, DiscoveryRequest
+
+from xdscp.cache import SnapshotCache
+from xdscp.server.identity import spiffe_id_from_auth_context
+from xdscp.server.resolver import ProxyRejected, ProxyResolver, UnknownProxy
+from xdscp.server.settings import AdsSettings
+from xdscp.server.sotw import SotwStream
+from xdscp.server.status import StatusBook
+from xdscp.server.stream import Shared, Stream
+
+_log = structlog.get_logger(__name__)
+
+SERVICE_NAME = "envoy.service.discovery.v3.AggregatedDiscoveryService"
+_Context = grpc.aio.ServicerContext[Any, bytes]
+
+
+class AggregatedDiscoveryService:
+    """ADS (SotW and Delta) over a `SnapshotCache`; knows nothing about translators."""
+
+    def __init__(
+        self,
+        cache: SnapshotCache,
+        resolver: ProxyResolver,
+        status: StatusBook | None = None,
+        settings: AdsSettings | None = None,
+    ) -> None:
+        self.resolver = resolver
+        self.status = status if status is not None else StatusBook()
+        self.settings = settings if settings is not None else AdsSettings()
+        self._shared = Shared(cache, self.status, self.settings)
+
+    @property
+    def shared(self) -> Shared:
+        return self._shared
+
+    def rpc_handler(self) -> grpc.GenericRpcHandler[Any, Any]:
+        """The handler to add to any grpc.aio server (lets the runtime co-host services)."""
+        return grpc.method_handlers_generic_handler(
+            SERVICE_NAME,
+            {
+                "StreamAggregatedResources": grpc.stream_stream_rpc_method_handler(
+                    self.stream_aggregated_resources,
+                    request_deserializer=DiscoveryRequest.FromString,
+                    response_serializer=None,  # identity: responses are pre-encoded bytes
+                ),
+                "DeltaAggregatedResources": grpc.stream_stream_rpc_method_handler(
+                    self.delta_aggregated_resources,
+                    request_deserializer=DeltaDiscoveryRequest.FromString,
+                    response_serializer=None,
+                ),
+            },
+        )
+
+    async def stream_aggregated_resources(
+        self, requests: AsyncIterator[Any], context: _Context
+    ) -> None:
+        await self._serve(requests, context, "sotw", SotwStream)
+
+    async def delta_aggregated_resources(
+        self, requests: AsyncIterator[Any], context: _Context
+    ) -> None:
+        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "delta xDS is not implemented yet")
+
+    async def _serve(
+        self,
+        requests: AsyncIterator[Any],
+        context: _Context,
+        api: str,
+        stream_type: type[Stream],
+    ) -> None:
+        first = await self._first_request(requests, context)
+        if first is None:
+            return
+        peer_identity = _peer_identity(context)
+        key = await self._admit(first, context, peer_identity)
+        node_id = str(first.node.id)
+        proxy = self.status.open(key, node_id, peer_identity, api)
+        stream = stream_type(self._shared, key, proxy, context)
+        _log.info("xds_stream_open", proxy=key, node=node_id, api=api, peer=context.peer())
+        main = asyncio.current_task()
+        watcher = asyncio.create_task(stream.watch(), name=f"xds-watch:{key}")
+        watcher.add_done_callback(lambda task: _watcher_done(task, main, key))
+        try:
+            await stream.handle(first)
+            async for request in requests:
+                await stream.handle(request)
+        except TimeoutError:
+            _log.warning("xds_write_timeout", proxy=key, api=api)
+            raise
+        finally:
+            # Synchronous bookkeeping first: gRPC may cancel this task again while
+            # it waits below, and the proxy must be released regardless.
+            watcher.cancel()
+            self.status.close(proxy, api)
+            try:
+                self.resolver.disconnect(key)
+            except Exception:
+                _log.exception("resolver_disconnect_failed", proxy=key)
+            _log.info("xds_stream_closed", proxy=key, node=node_id, api=api)
+            # Let the watcher go before returning: a write still in flight when
+            # the handler returns makes gRPC fail the call's final batch.
+            await asyncio.wait({watcher}, timeout=self.settings.write_timeout)
+
+    async def _first_request(self, requests: AsyncIterator[Any], context: _Context) -> Any:
+        try:
+            async with asyncio.timeout(self.settings.first_request_timeout):
+                return await anext(requests, None)
+        except TimeoutError:
+            await context.abort(grpc.StatusCode.DEADLINE_EXCEEDED, "no discovery request received")
+
+    async def _admit(self, first: Any, context: _Context, peer_identity: str | None) -> str:
+        """Resolve the proxy key, or end the stream with the mapped gRPC status."""
+        if not first.HasField("node") or not first.node.id:
+            await self._reject(context, grpc.StatusCode.INVALID_ARGUMENT,
+                               "the first request of a stream must carry node.id")  # fmt: skip
+        try:
+            result = self.resolver.connect(first.node, peer_identity)
+            key = await result if inspect.isawaitable(result) else result
+        except UnknownProxy as exc:
+            await self._reject(context, grpc.StatusCode.NOT_FOUND, exc.reason, first)
+        except ProxyRejected as exc:
+            await self._reject(context, grpc.StatusCode.PERMISSION_DENIED, exc.reason, first)
+        return key
+
+    async def _reject(
+        self, context: _Context, code: grpc.StatusCode, reason: str, first: Any = None
+    ) -> NoReturn:
+        node = str(first.node.id) if first is not None else ""
+        _log.warning("xds_stream_rejected", node=node, code=code.name, reason=reason,
+                     peer=context.peer())  # fmt: skip
+        if self.status.metrics is not None:
+            self.status.metrics.rejected_connections.labels(code=code.name).inc()
+        await context.abort(code, reason)
+
+
+def _peer_identity(context: _Context) -> str | None:
+    try:
+        return spiffe_id_from_auth_context(context.auth_context())
+    except (UnicodeDecodeError, AttributeError):
+        return None
+
+
+def _watcher_done(task: asyncio.Task[None], main: asyncio.Task[Any] | None, key: str) -> None:
+    """A failed push (write timeout, broken stream) ends the whole stream; Envoy reconnects."""
+    if task.cancelled():
+        return
+    exc = task.exception()
+    if exc is not None:
+        _log.warning("xds_push_failed", proxy=key, error=repr(exc))
+        if main is not None:
+            main.cancel()
+
+
+async def start_server(
+    cache: SnapshotCache,
+    resolver: ProxyResolver,
+    listen: str = "127.0.0.1:15010",
+    credentials: grpc.ServerCredentials | None = None,
+    status: StatusBook | None = None,
+    settings: AdsSettings | None = None,
+) -> tuple[grpc.aio.Server, int]:
+    """Start an ADS server; returns it and the bound port (useful with port 0).
+
+    `credentials` None means plaintext (the CLI only allows that behind
+    `--insecure`); with mTLS credentials the peer's SPIFFE ID reaches the resolver.
+    """
+    service = AggregatedDiscoveryService(cache, resolver, status, settings)
+    return await serve(service, listen, credentials)
+
+
+async def serve(
+    service: AggregatedDiscoveryService,
+    listen: str = "127.0.0.1:15010",
+    credentials: grpc.ServerCredentials | None = None,
+) -> tuple[grpc.aio.Server, int]:
+    """Start a grpc.aio server for an existing service object (tests, benchmarks, embedding)."""
+    server = grpc.aio.server(options=service.settings.grpc_options())
+    server.add_generic_rpc_handlers([service.rpc_handler()])
+    if credentials is None:
+        port = server.add_insecure_port(listen)
+    else:
+        port = server.add_secure_port(listen, credentials)
+    if port == 0:
+        raise OSError(f"could not bind the xDS server to {listen}")
+    await server.start()
+    _log.info("xds_server_started", listen=listen, port=port, tls=credentials is not None)
+    return server, port

@@ -1,0 +1,48 @@
+"""Tunables of the ADS server, with defaults an operator can leave alone."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class AdsSettings:
+    """Every wait of the server is bounded by one of these."""
+
+    # Reported to Envoy in every response (`control_plane.identifier`, visible in
+    # config dumps): which replica served the config. None = omitted.
+    control_plane_id: str | None = None
+    # A connection that never sends its first request holds a slot forever otherwise.
+    first_request_timeout: float = 30.0
+    # A proxy that stops reading must not pin a stream (and its lock) forever.
+    write_timeout: float = 60.0
+    # Server-side HTTP/2 keepalive: detects proxies that vanished without a FIN.
+    keepalive_time: float = 30.0
+    keepalive_timeout: float = 10.0
+    # Envoy's Node can be ~60 KB and DiscoveryRequests list every EDS name.
+    max_receive_message_bytes: int = 16 * 1024 * 1024
+    # Type URLs are client-chosen; bound the per-stream state they create.
+    max_types_per_stream: int = 16
+    # Shared response bodies (see wire.SotwBodies).
+    body_cache_entries: int = 8192
+    body_cache_bytes: int = 256 * 1024 * 1024
+    # Optional: close connections after this long so proxies rebalance across
+    # replicas (Istio uses 30 min). 0 = never.
+    max_connection_age: float = 0.0
+
+    def grpc_options(self) -> list[tuple[str, int]]:
+        options = [
+            ("grpc.keepalive_time_ms", int(self.keepalive_time * 1000)),
+            ("grpc.keepalive_timeout_ms", int(self.keepalive_timeout * 1000)),
+            # xDS streams can be idle for hours; keep pinging without data frames.
+            ("grpc.http2.max_pings_without_data", 0),
+            ("grpc.keepalive_permit_without_calls", 1),
+            ("grpc.max_receive_message_length", self.max_receive_message_bytes),
+            ("grpc.max_send_message_length", -1),
+            # Two servers must never silently share a port (tests, misconfigured replicas).
+            ("grpc.so_reuseport", 0),
+        ]
+        if self.max_connection_age > 0:
+            options.append(("grpc.max_connection_age_ms", int(self.max_connection_age * 1000)))
+            options.append(("grpc.max_connection_age_grace_ms", 10_000))
+        return options

@@ -1,0 +1,235 @@
+"""Discovery responses assembled from pre-encoded bytes, built once and shared.
+
+Why: serializing the same DiscoveryResponse for 1,000 streams costs 1,000
+protobuf encodings and 1,000 copies in memory. Protobuf lets fields appear in
+any order and a repeated message field is just its elements concatenated, so a
+response is the concatenation of already-encoded fields: the resources were
+encoded once when they entered the cache (`Resource.any_bytes`), the *body*
+(every field but the nonce) is built once per distinct content and shared by
+every stream through `SotwBodies`, and each stream appends only its own nonce.
+
+The functions here are also what a benchmark "floor" server should reuse to
+replay the exact same bytes without any protocol logic.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+
+from xdscp.cache import ENDPOINT_TYPE, Resource, TypeSnapshot, make_resource
+from xdscp.cache.snapshot import length_delimited
+
+# google.protobuf field numbers (envoy.service.discovery.v3).
+_SOTW_VERSION_INFO = 1
+_SOTW_RESOURCES = 2
+_SOTW_TYPE_URL = 4
+_SOTW_NONCE = 5
+_SOTW_CONTROL_PLANE = 6
+_DELTA_SYSTEM_VERSION = 1
+_DELTA_RESOURCES = 2
+_DELTA_TYPE_URL = 4
+_DELTA_NONCE = 5
+_DELTA_REMOVED = 6
+_DELTA_CONTROL_PLANE = 7
+_RESOURCE_VERSION = 1  # envoy.service.discovery.v3.Resource
+_RESOURCE_BODY = 2
+_RESOURCE_NAME = 3
+_CONTROL_PLANE_IDENTIFIER = 1  # envoy.config.core.v3.ControlPlane
+_CLA_CLUSTER_NAME = 1  # envoy.config.endpoint.v3.ClusterLoadAssignment
+
+
+def nonce_field(nonce: str) -> bytes:
+    """The per-stream tail of a SotW or Delta response (both use field 5)."""
+    return length_delimited(_SOTW_NONCE, nonce.encode())
+
+
+def control_plane_message(identifier: str) -> bytes:
+    """Encoded `envoy.config.core.v3.ControlPlane` (shown by Envoy in config dumps)."""
+    return length_delimited(_CONTROL_PLANE_IDENTIFIER, identifier.encode())
+
+
+def sotw_body(
+    type_url: str, version: str, resources: Iterable[Resource], control_plane: bytes = b""
+) -> bytes:
+    """A DiscoveryResponse without its nonce; append `nonce_field(...)` to send it."""
+    parts = [length_delimited(_SOTW_VERSION_INFO, version.encode())]
+    parts.extend(length_delimited(_SOTW_RESOURCES, r.any_bytes) for r in resources)
+    parts.append(length_delimited(_SOTW_TYPE_URL, type_url.encode()))
+    if control_plane:
+        parts.append(length_delimited(_SOTW_CONTROL_PLANE, control_plane))
+    return b"".join(parts)
+
+
+def delta_resource_field(resource: Resource) -> bytes:
+    """One `resources` entry of a DeltaDiscoveryResponse (a discovery `Resource` message)."""
+    return length_delimited(
+        _DELTA_RESOURCES,
+        length_delimited(_RESOURCE_NAME, resource.name.encode())
+        + length_delimited(_RESOURCE_VERSION, resource.version.encode())
+        + length_delimited(_RESOURCE_BODY, resource.any_bytes),
+    )
+
+
+def delta_response(
+    type_url: str,
+    system_version: str,
+    resource_fields: Sequence[bytes],
+    removed: Iterable[str],
+    nonce: str,
+    control_plane: bytes = b"",
+) -> bytes:
+    """A complete DeltaDiscoveryResponse from pre-encoded `delta_resource_field`s."""
+    parts = [length_delimited(_DELTA_SYSTEM_VERSION, system_version.encode())]
+    parts.extend(resource_fields)
+    parts.append(length_delimited(_DELTA_TYPE_URL, type_url.encode()))
+    parts.extend(length_delimited(_DELTA_REMOVED, name.encode()) for name in removed)
+    if control_plane:
+        parts.append(length_delimited(_DELTA_CONTROL_PLANE, control_plane))
+    parts.append(nonce_field(nonce))
+    return b"".join(parts)
+
+
+@lru_cache(maxsize=8192)
+def empty_cla(cluster_name: str) -> Resource:
+    """An empty ClusterLoadAssignment for an EDS name the snapshot does not know.
+
+    Envoy keeps an EDS cluster warming until it gets *some* assignment, so an
+    unknown name must be answered, with "no endpoints", rather than ignored.
+    """
+    body = length_delimited(_CLA_CLUSTER_NAME, cluster_name.encode())
+    return make_resource(ENDPOINT_TYPE, cluster_name, body)
+
+
+def subset_version(names: Sequence[str], resources: Sequence[Resource | None]) -> str:
+    """Content version of a named subset: changes when a name or a resource version does.
+
+    Derived only from content (never from time or counters) so that a proxy
+    reconnecting to a restarted or different replica presents a version we can
+    recognise and need not be re-sent.
+    """
+    digest = hashlib.blake2b(digest_size=8)
+    for name, resource in zip(names, resources, strict=True):
+        digest.update(name.encode())
+        digest.update(b"\0")
+        digest.update(resource.version.encode() if resource is not None else b"-")
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A SotW response body ready to send, shared by every stream with the same content."""
+
+    type_url: str
+    version: str
+    body: bytes
+    # The requested names this body answers (None = full state). Streams keep this
+    # canonical object instead of their own copy, so 1,000 proxies with the same
+    # subscriptions hold one set.
+    names: frozenset[str] | None
+    resources: tuple[Resource, ...]  # for NACK attribution (provenance)
+
+
+_Key = tuple[str, str, frozenset[str] | None]
+
+
+class SotwBodies:
+    """Bounded LRU of prepared SotW bodies keyed by content, not by proxy.
+
+    The key is (type URL, TypeSnapshot version, requested names): two proxies
+    whose snapshots hold identical resources of a type get the *same* bytes
+    object. Bounded by entries and bytes so a mesh of all-distinct proxies
+    degrades to "build per push" instead of growing without limit.
+    """
+
+    __slots__ = (
+        "_bytes",
+        "_control_plane",
+        "_entries",
+        "hits",
+        "max_bytes",
+        "max_entries",
+        "misses",
+    )
+
+    def __init__(
+        self,
+        control_plane_id: str | None = None,
+        max_entries: int = 8192,
+        max_bytes: int = 256 * 1024 * 1024,
+    ) -> None:
+        self._control_plane = control_plane_message(control_plane_id) if control_plane_id else b""
+        self._entries: OrderedDict[_Key, Prepared] = OrderedDict()
+        self._bytes = 0
+        self.max_entries = max_entries
+        self.max_bytes = max_bytes
+        self.hits = 0
+        self.misses = 0
+
+    def prepare(self, ts: TypeSnapshot, names: frozenset[str] | None) -> Prepared:
+        """Body for `names` of `ts` (all of it when `names` is None)."""
+        key = (ts.type_url, ts.version, names)
+        found = self._entries.get(key)
+        if found is not None:
+            self._entries.move_to_end(key)
+            self.hits += 1
+            return found
+        self.misses += 1
+        prepared = self._build(ts, names)
+        self._entries[key] = prepared
+        self._bytes += len(prepared.body)
+        while self._entries and (
+            len(self._entries) > self.max_entries or self._bytes > self.max_bytes
+        ):
+            _, evicted = self._entries.popitem(last=False)
+            self._bytes -= len(evicted.body)
+        return prepared
+
+    def _build(self, ts: TypeSnapshot, names: frozenset[str] | None) -> Prepared:
+        if names is None:
+            resources = tuple(ts.resources[n] for n in sorted(ts.resources))
+            version = ts.version
+        else:
+            ordered = sorted(names)
+            found: list[Resource | None] = [ts.resources.get(n) for n in ordered]
+            if ts.type_url == ENDPOINT_TYPE:
+                found = [
+                    r if r is not None else empty_cla(n)
+                    for n, r in zip(ordered, found, strict=True)
+                ]
+            version = subset_version(ordered, found)
+            resources = tuple(r for r in found if r is not None)
+        body = sotw_body(ts.type_url, version, resources, self._control_plane)
+        return Prepared(ts.type_url, version, body, names, resources)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+class DeltaFields:
+    """Bounded LRU of encoded Delta `Resource` entries, shared across streams.
+
+    Delta responses differ per stream (each gets only what it lacks), but the
+    per-resource encoding does not, so that is what is shared.
+    """
+
+    __slots__ = ("_entries", "max_entries")
+
+    def __init__(self, max_entries: int = 65536) -> None:
+        self._entries: OrderedDict[tuple[str, str, str], bytes] = OrderedDict()
+        self.max_entries = max_entries
+
+    def get(self, resource: Resource) -> bytes:
+        key = (resource.type_url, resource.name, resource.version)
+        found = self._entries.get(key)
+        if found is not None:
+            self._entries.move_to_end(key)
+            return found
+        encoded = self._entries[key] = delta_resource_field(resource)
+        if len(self._entries) > self.max_entries:
+            self._entries.popitem(last=False)
+        return encoded
