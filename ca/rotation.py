@@ -19,7 +19,8 @@ from ca.errors import InvalidSpiffeID
 from ca.keys import KeyType
 from ca.spiffe import parse_spiffe_id, validate_trust_domain
 from ca.svid import DEFAULT_ROTATE_FRACTION, DEFAULT_SVID_TTL, SVID, issue_svid
-from translators.naming import DEFAULT_TRUST_DOMAIN, spiffe_id
+from translators import naming
+from translators.naming import DEFAULT_TRUST_DOMAIN
 
 __all__ = ["IdentityIssuer", "Rotatable", "due_for_rotation", "next_rotation"]
 
@@ -96,24 +97,24 @@ class IdentityIssuer:
     def now(self) -> datetime:
         return as_utc(None, self._clock)
 
-    def svid(self, spiffe_id_: str) -> SVID:
-        """The current SVID for `spiffe_id_`, issuing a new one if none or due.
+    def svid(self, spiffe_id: str) -> SVID:
+        """The current SVID for `spiffe_id`, issuing a new one if none or due.
 
         Raises InvalidSpiffeID for a malformed ID or one outside this trust domain.
         """
         now = self.now()
-        current = self._current.get(spiffe_id_)
+        current = self._current.get(spiffe_id)
         if current is not None and not current.is_due(now):
             return current
-        return self._issue(spiffe_id_, now)
+        return self._issue(spiffe_id, now)
 
     def svid_for(self, namespace: str, service_account: str) -> SVID:
         """The current SVID of a Kubernetes service account (Istio's identity model)."""
-        return self.svid(spiffe_id(namespace, service_account, self._trust_domain))
+        return self.svid(naming.spiffe_id(namespace, service_account, self._trust_domain))
 
-    def current(self, spiffe_id_: str) -> SVID | None:
+    def current(self, spiffe_id: str) -> SVID | None:
         """The cached SVID, due or not, without issuing."""
-        return self._current.get(spiffe_id_)
+        return self._current.get(spiffe_id)
 
     @property
     def spiffe_ids(self) -> frozenset[str]:
@@ -133,24 +134,24 @@ class IdentityIssuer:
         """When `rotate_due` next has work, or None if nothing is cached."""
         return next_rotation(self._current.values())
 
-    def forget(self, spiffe_id_: str) -> None:
+    def forget(self, spiffe_id: str) -> None:
         """Drop an identity (its last proxy disconnected); a later `svid()` issues afresh."""
-        self._current.pop(spiffe_id_, None)
+        self._current.pop(spiffe_id, None)
 
-    def _issue(self, spiffe_id_: str, now: datetime) -> SVID:
-        parsed = parse_spiffe_id(spiffe_id_)
+    def _issue(self, spiffe_id: str, now: datetime) -> SVID:
+        parsed = parse_spiffe_id(spiffe_id)
         if parsed.trust_domain != self._trust_domain:
             raise InvalidSpiffeID(
-                f"{spiffe_id_} is outside this CA's trust domain {self._trust_domain!r}"
+                f"{spiffe_id} is outside this CA's trust domain {self._trust_domain!r}"
             )
         svid = issue_svid(
             self._authority,
-            spiffe_id_,
+            spiffe_id,
             ttl=self._ttl,
             rotate_fraction=self._rotate_fraction,
             key_type=self._key_type,
             clock_skew=self._clock_skew,
             now=now,
         )
-        self._current[spiffe_id_] = svid
+        self._current[spiffe_id] = svid
         return svid
