@@ -10,10 +10,12 @@ from pathlib import Path
 
 import grpc
 import structlog
+from aiohttp import web
 
 from translators.mesh import MeshOptions
 from xdscp.cache import SnapshotCache
-from xdscp.debug.http import DebugServer, start_debug_server
+from xdscp.debug.http import start_debug_server
+from xdscp.metrics import XdsMetrics
 from xdscp.runtime import MeshRuntime
 from xdscp.server.ads import start_server
 from xdscp.server.status import StatusBook
@@ -36,13 +38,14 @@ class ControlPlane:
     debug_listen: str | None = "127.0.0.1:15014"
     options: MeshOptions = field(default_factory=lambda: MeshOptions(local_mode=True))
     cache: SnapshotCache = field(default_factory=SnapshotCache)
-    status: StatusBook = field(default_factory=StatusBook)
 
     def __post_init__(self) -> None:
+        self.metrics = XdsMetrics()
+        self.status = StatusBook(self.metrics)
         self.runtime = MeshRuntime(self.cache)
         self.source = DirectorySource(self.config_dir, self.options)
         self._server: grpc.aio.Server | None = None
-        self._debug: DebugServer | None = None
+        self._debug: web.AppRunner | None = None
         self._watch: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
         self.xds_address: tuple[str, int] = split_address(self.listen, 15010)
@@ -58,14 +61,18 @@ class ControlPlane:
         self.xds_address = (host, bound)
         if self.debug_listen:
             debug_host, debug_port = split_address(self.debug_listen, 15014)
-            self._debug = await start_debug_server(
+            self._debug, bound_debug = await start_debug_server(
                 self.status,
+                self.metrics.registry,
                 f"{debug_host}:{debug_port}",
-                extra_routes={"/debug/config": self.runtime.config_status},
+                extra_routes=[web.get("/debug/config", self._config_status)],
             )
-            self.debug_url = self._debug.url
+            self.debug_url = f"http://{debug_host}:{bound_debug}"
         self._watch = asyncio.create_task(self._watch_config())
         log.info("control_plane.started", xds=f"{host}:{bound}", debug=self.debug_url)
+
+    async def _config_status(self, request: web.Request) -> web.Response:
+        return web.json_response(self.runtime.config_status())
 
     async def _watch_config(self) -> None:
         try:
@@ -82,6 +89,6 @@ class ControlPlane:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._watch
         if self._debug is not None:
-            await self._debug.stop()
+            await self._debug.cleanup()
         if self._server is not None:
             await self._server.stop(grace=1.0)
