@@ -70,7 +70,9 @@ class LocalMesh:
                 if not wants_sidecar(workload):
                     continue
                 view = translator.view(workload)
-                inbound_clusters = {c.name: c for c in view.clusters if c.name.startswith("inbound|")}
+                inbound_clusters = {
+                    c.name: c for c in view.clusters if c.name.startswith("inbound|")
+                }
                 local = LocalWorkload(
                     workload=workload,
                     admin=f"http://{workload.address}:{ADMIN_PORT}",
