@@ -189,6 +189,28 @@ def _destinations(
     return tuple(weighted)
 
 
+def _destination_ports(
+    vs: MeshObject[VirtualServiceSpec] | None, index: MeshIndex
+) -> tuple[tuple[str, tuple[int, ...] | None], ...]:
+    """The ports of every service `vs` routes to: a destination without a port takes the
+    service's only port, so a virtual host depends on these too (memo key)."""
+    if vs is None:
+        return ()
+    suffix = index.mesh.options.domain_suffix
+    hosts = sorted(
+        {
+            resolve_host(d.destination.host, vs.namespace, suffix)
+            for r in vs.spec.http
+            for d in r.route
+        }
+    )
+    out: list[tuple[str, tuple[int, ...] | None]] = []
+    for host in hosts:
+        target = index.mesh.services.get(host)
+        out.append((host, tuple(p.number for p in target.ports) if target else None))
+    return tuple(out)
+
+
 def virtual_host_for(
     service: Service,
     port: int,
@@ -302,7 +324,15 @@ def build_view(index: MeshIndex, workload: Workload, memo: Memo) -> ProxyView:
             same_ns = service.namespace == workload.namespace
             vhosts.append(
                 memo.get(
-                    ("vhost", service.hostname, service.digest, egress.port, _digest(vs), same_ns),
+                    (
+                        "vhost",
+                        service.hostname,
+                        service.digest,
+                        egress.port,
+                        _digest(vs),
+                        same_ns,
+                        _destination_ports(vs, index),
+                    ),
                     lambda s=service, v=vs, n=same_ns, p=egress.port: virtual_host_for(  # type: ignore[misc]
                         s, p, v, n, index
                     ),
