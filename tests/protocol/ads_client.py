@@ -117,6 +117,10 @@ class SotwClient(_Stream):
         response = await self.recv()
         assert response.type_url == type_url
         await self.ack(response, names)
+        # Let the server process the ACK before the test changes anything (else
+        # a push could cross it and make it stale, which is correct but not
+        # what these tests want to set up).
+        await self.expect_silence(0.05)
         return response
 
 

@@ -60,7 +60,31 @@ def eds_cluster(name: str, timeout_s: int = 1) -> Resource:
 
 
 def bad_cluster(name: str) -> Resource:
-    """A cluster Envoy rejects: a negative connect timeout fails proto validation."""
+    """A cluster Envoy rejects when building it: a STATIC endpoint that is not an IP."""
+    msg = cluster_pb2.Cluster(
+        name=name,
+        type=cluster_pb2.Cluster.STATIC,
+        connect_timeout=duration_pb2.Duration(seconds=1),
+        load_assignment=endpoint_pb2.ClusterLoadAssignment(
+            cluster_name=name,
+            endpoints=[
+                endpoint_components_pb2.LocalityLbEndpoints(
+                    lb_endpoints=[
+                        endpoint_components_pb2.LbEndpoint(
+                            endpoint=endpoint_components_pb2.Endpoint(
+                                address=_socket("not-an-ip.example", 80)
+                            )
+                        )
+                    ]
+                )
+            ],
+        ),
+    )
+    return make_resource(CLUSTER_TYPE, name, msg, provenance=[f"DestinationRule/default/{name}"])
+
+
+def invalid_cluster(name: str) -> Resource:
+    """A cluster that fails proto validation (negative connect timeout)."""
     msg = cluster_pb2.Cluster(
         name=name,
         type=cluster_pb2.Cluster.STATIC,
