@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from envoy.config.route.v3 import route_pb2
 
+from tests.translators.helpers import docs, mesh_of, service_entry, workload, workload_entry
 from translators.naming import CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE
 from translators.translate import EnvoyResource, MeshTranslator, ProxyResources, translate
-from tests.translators.helpers import docs, mesh_of, service_entry, workload, workload_entry
 
 VS = """\
 apiVersion: networking.istio.io/v1
