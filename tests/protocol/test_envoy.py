@@ -129,7 +129,7 @@ def _good() -> Snapshot:
     )
 
 
-@pytest.mark.parametrize("envoy_process", ["GRPC"], indirect=True)
+@pytest.mark.parametrize("envoy_process", ["GRPC", "DELTA_GRPC"], indirect=True)
 async def test_envoy_acks_and_nack_is_recorded_not_looped(
     ads: Harness, envoy_process: tuple[str, Path]
 ) -> None:

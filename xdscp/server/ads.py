@@ -18,6 +18,7 @@ import structlog
 from envoy.service.discovery.v3.discovery_pb2 import DeltaDiscoveryRequest, DiscoveryRequest
 
 from xdscp.cache import SnapshotCache
+from xdscp.server.delta import DeltaStream
 from xdscp.server.identity import spiffe_id_from_auth_context
 from xdscp.server.resolver import ProxyRejected, ProxyResolver, UnknownProxy
 from xdscp.server.settings import AdsSettings
@@ -76,7 +77,7 @@ class AggregatedDiscoveryService:
     async def delta_aggregated_resources(
         self, requests: AsyncIterator[Any], context: _Context
     ) -> None:
-        await context.abort(grpc.StatusCode.UNIMPLEMENTED, "delta xDS is not implemented yet")
+        await self._serve(requests, context, "delta", DeltaStream)
 
     async def _serve(
         self,

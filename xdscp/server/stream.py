@@ -25,6 +25,7 @@ from xdscp.cache import (
     SECRET_TYPE,
     SnapshotCache,
 )
+from xdscp.server.diffs import DeltaDiffs
 from xdscp.server.settings import AdsSettings
 from xdscp.server.status import ProxyStatus, StatusBook
 from xdscp.server.wire import DeltaFields, SotwBodies, control_plane_message
@@ -78,6 +79,7 @@ class Shared:
     settings: AdsSettings
     bodies: SotwBodies = field(init=False)
     delta_fields: DeltaFields = field(init=False)
+    delta_diffs: DeltaDiffs = field(init=False)
     control_plane: bytes = field(init=False)
 
     def __post_init__(self) -> None:
@@ -87,6 +89,7 @@ class Shared:
             max_bytes=self.settings.body_cache_bytes,
         )
         self.delta_fields = DeltaFields()
+        self.delta_diffs = DeltaDiffs()
         cp = self.settings.control_plane_id
         self.control_plane = control_plane_message(cp) if cp else b""
 

@@ -1,0 +1,214 @@
+"""Incremental (Delta) ADS: send each proxy only the resources it lacks, per resource version.
+
+Per type the stream remembers what the client holds (name -> version, the
+strings are the cache's own objects, so this is a table of pointers) and which
+names it subscribed to. On a snapshot change it does not rescan every
+resource: it asks the shared `DeltaDiffs` which names changed between the
+TypeSnapshot it last reconciled and the new one — a diff computed once and
+reused by every proxy that made the same transition.
+
+Rules (DESIGN §5): subscriptions apply from every request, stale or not; the
+nonce only correlates ACK/NACK; CDS/LDS are wildcard when the first request
+names nothing; a re-subscribed name is sent again; an unknown EDS name gets an
+empty assignment and any other unknown name is reported in
+`removed_resources`; a NACK is recorded and the rejected versions still count
+as held, so the same content is never re-sent.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from typing import Any
+
+import structlog
+
+from xdscp.cache import ENDPOINT_TYPE, FULL_STATE_TYPES, PUSH_ORDER, Resource, TypeSnapshot
+from xdscp.metrics import type_label
+from xdscp.server.stream import Stream, names_in_error, next_nonce
+from xdscp.server.wire import delta_response, empty_cla
+
+_log = structlog.get_logger(__name__)
+
+_WILDCARD = "*"
+_MAX_OUTSTANDING = 8  # unanswered responses remembered per type (for ACK/NACK correlation)
+
+
+class _Sent:
+    __slots__ = ("resources", "sent_at", "version")
+
+    def __init__(self, version: str, sent_at: float, resources: tuple[Resource, ...]) -> None:
+        self.version = version
+        self.sent_at = sent_at
+        self.resources = resources
+
+
+class _DeltaTypeState:
+    __slots__ = ("known", "outstanding", "pending", "subscribed", "synced", "wildcard")
+
+    def __init__(self) -> None:
+        self.wildcard = False
+        self.subscribed: set[str] = set()
+        self.known: dict[str, str] = {}  # name -> version the client holds
+        self.pending: set[str] = set()  # newly subscribed names to answer
+        self.synced: TypeSnapshot | None = None  # None = reconcile everything next time
+        self.outstanding: OrderedDict[str, _Sent] = OrderedDict()  # nonce -> response
+
+    def wants(self, name: str) -> bool:
+        return self.wildcard or name in self.subscribed
+
+
+class DeltaStream(Stream):
+    __slots__ = ("_types",)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._types: dict[str, _DeltaTypeState] = {}
+
+    async def handle(self, request: Any) -> None:
+        async with self.lock:
+            await self._handle(request)
+
+    async def _handle(self, req: Any) -> None:
+        type_url: str = req.type_url
+        if not type_url:
+            _log.warning("xds_request_without_type", proxy=self.key)
+            return
+        st = self._types.get(type_url)
+        first = st is None
+        if st is None:
+            if len(self._types) >= self.shared.settings.max_types_per_stream:
+                _log.warning("xds_too_many_types", proxy=self.key, type=type_url)
+                return
+            st = self._types[type_url] = _DeltaTypeState()
+            if type_url in FULL_STATE_TYPES and not req.resource_names_subscribe:
+                st.wildcard = True  # legacy wildcard: the first request names nothing
+            st.known = dict(req.initial_resource_versions)
+
+        changed = self._apply_subscriptions(st, req, first)
+
+        nonce: str = req.response_nonce
+        if nonce:
+            sent = st.outstanding.pop(nonce, None)
+            if sent is None:
+                _log.debug("xds_stale_nonce", proxy=self.key, type=type_label(type_url),
+                           nonce=nonce)  # fmt: skip
+            elif req.HasField("error_detail"):
+                self._record_nack(type_url, nonce, sent, req.error_detail.message)
+            else:
+                self.proxy.acked(type_url, sent.version, time.monotonic() - sent.sent_at)
+
+        if first or changed:
+            # Reconnect with everything current (initial versions given, nothing
+            # to send): stay quiet, like SotW. A fresh subscription is always
+            # answered, even when empty, so Envoy can finish initialising.
+            quiet_if_empty = not first or bool(req.initial_resource_versions)
+            await self._reconcile_and_send(type_url, st, quiet_if_empty)
+
+    def _apply_subscriptions(self, st: _DeltaTypeState, req: Any, first: bool) -> bool:
+        changed = False
+        for name in req.resource_names_subscribe:
+            changed = True
+            if name == _WILDCARD:
+                if not st.wildcard:
+                    st.wildcard = True
+                    st.synced = None
+                continue
+            st.subscribed.add(name)
+            st.pending.add(name)
+            if not first:
+                # Re-subscribing means "send it to me" even if it was sent before.
+                st.known.pop(name, None)
+        for name in req.resource_names_unsubscribe:
+            changed = True
+            if name == _WILDCARD:
+                st.wildcard = False
+                st.known = {n: v for n, v in st.known.items() if n in st.subscribed}
+                continue
+            st.subscribed.discard(name)
+            st.pending.discard(name)
+            if not st.wildcard:
+                st.known.pop(name, None)
+        if first and not st.wildcard:
+            st.known = {n: v for n, v in st.known.items() if n in st.subscribed}
+        return changed
+
+    async def push_changes(self) -> None:
+        for type_url in self._ordered_types():
+            await self._reconcile_and_send(type_url, self._types[type_url], quiet_if_empty=True)
+
+    def _ordered_types(self) -> list[str]:
+        types = self._types
+        ordered: list[str] = [t for t in PUSH_ORDER if t in types]
+        if len(ordered) != len(types):
+            ordered += sorted(t for t in types if t not in PUSH_ORDER)
+        return ordered
+
+    async def _reconcile_and_send(
+        self, type_url: str, st: _DeltaTypeState, quiet_if_empty: bool
+    ) -> None:
+        snapshot = self.shared.cache.get(self.key)
+        if snapshot is None:
+            return  # push_changes will reconcile once the runtime provides one
+        ts = snapshot.get(type_url)
+        updates, removed = self._reconcile(st, ts)
+        if quiet_if_empty and not updates and not removed:
+            return
+        nonce = next_nonce()
+        fields = [self.shared.delta_fields.get(r) for r in updates]
+        data = delta_response(
+            type_url, ts.version, fields, removed, nonce, self.shared.control_plane
+        )
+        st.outstanding[nonce] = _Sent(ts.version, time.monotonic(), tuple(updates))
+        while len(st.outstanding) > _MAX_OUTSTANDING:
+            st.outstanding.popitem(last=False)
+        self.proxy.sent(type_url, ts.version, nonce)
+        _log.debug(
+            "xds_push", proxy=self.key, type=type_label(type_url), version=ts.version,
+            nonce=nonce, resources=len(updates), removed=len(removed),
+        )  # fmt: skip
+        await self.write(data)
+
+    def _reconcile(self, st: _DeltaTypeState, ts: TypeSnapshot) -> tuple[list[Resource], list[str]]:
+        """What the client lacks (updates) and holds in vain (removed); updates `known`."""
+        old = st.synced
+        if old is None:
+            names: set[str] | tuple[str, ...] = set(st.subscribed)
+            if st.wildcard:
+                names |= ts.resources.keys()
+            stale = [n for n in st.known if n not in names]
+        else:
+            names = set(st.pending)
+            if old.version != ts.version:
+                names.update(n for n in self.shared.delta_diffs.changed(old, ts) if st.wants(n))
+            stale = []
+        updates: list[Resource] = []
+        removed: list[str] = []
+        eds = ts.type_url == ENDPOINT_TYPE
+        for name in sorted(names):
+            resource = ts.resources.get(name)
+            if resource is None and eds and name in st.subscribed:
+                resource = empty_cla(name)
+            if resource is None:
+                if st.known.pop(name, None) is not None or name in st.pending:
+                    removed.append(name)
+                continue
+            if st.known.get(name) != resource.version:
+                st.known[name] = resource.version
+                updates.append(resource)
+        for name in stale:
+            del st.known[name]
+            removed.append(name)
+        st.pending.clear()
+        st.synced = ts
+        return updates, removed
+
+    def _record_nack(self, type_url: str, nonce: str, sent: _Sent, error: str) -> None:
+        named = [r for r in sent.resources if names_in_error(r.name, error)]
+        blamed = named or sent.resources
+        provenance = sorted({p for r in blamed for p in r.provenance})
+        self.proxy.nacked(type_url, sent.version, nonce, error, provenance, [r.name for r in named])
+        _log.warning(
+            "xds_nack", proxy=self.key, node=self.proxy.node_id, type=type_label(type_url),
+            version=sent.version, nonce=nonce, error=error, provenance=provenance,
+        )  # fmt: skip
