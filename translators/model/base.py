@@ -7,9 +7,10 @@ Field names follow Istio's camelCase YAML through aliases.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
 
@@ -23,12 +24,39 @@ class IstioModel(BaseModel):
     )
 
 
+# Envoy matches with RE2, which has no lookaround, backreferences or atomic groups; Python's
+# `re` accepts them, so they are refused explicitly (odd run of backslashes before a digit).
+_RE2_UNSUPPORTED = re.compile(r"\(\?<?[=!]|\(\?>|\(\?P=|(?<!\\)(?:\\\\)*\\[1-9]")
+
+
+def check_re2(pattern: str) -> str:
+    """Reject a regex Envoy would refuse (one bad regex NACKs the whole route config of
+    every proxy that gets it). An approximation of RE2 by Python's parser: escapes only
+    RE2 knows (`\\z`, `\\pL`) are let through rather than rejected."""
+    if _RE2_UNSUPPORTED.search(pattern):
+        raise ValueError(
+            f"{pattern!r}: lookaround, backreferences and atomic groups are not supported "
+            "by RE2 (Envoy's regex engine)"
+        )
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        if not str(exc).startswith("bad escape"):
+            raise ValueError(f"{pattern!r}: invalid regex: {exc}") from None
+    return pattern
+
+
 class StringMatch(IstioModel):
     """Istio's StringMatch: exactly one of exact / prefix / regex."""
 
     exact: str | None = None
     prefix: str | None = None
     regex: str | None = None
+
+    @field_validator("regex")
+    @classmethod
+    def _re2(cls, value: str | None) -> str | None:
+        return None if value is None else check_re2(value)
 
     @model_validator(mode="after")
     def _exactly_one(self) -> StringMatch:

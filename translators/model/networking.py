@@ -199,7 +199,38 @@ class ServiceEntrySpec(IstioModel):
         names = [p.name for p in self.ports]
         if len(set(names)) != len(names):
             raise ValueError("ports: port names must be unique")
+        # What Envoy would refuse (NACK) or could never route, rejected here as Istio does.
+        if self.resolution is Resolution.STATIC:
+            for i, endpoint in enumerate(self.endpoints):
+                if not _is_ip_or_unix(endpoint.address):
+                    raise ValueError(
+                        f"endpoints[{i}].address: {endpoint.address!r} is not an IP address "
+                        "(resolution STATIC; use DNS for host names)"
+                    )
+        if self.resolution is Resolution.DNS_ROUND_ROBIN and len(self.endpoints) > 1:
+            raise ValueError("endpoints: resolution DNS_ROUND_ROBIN allows at most one endpoint")
+        if (
+            self.resolution in (Resolution.DNS, Resolution.DNS_ROUND_ROBIN)
+            and not self.endpoints
+            and self.workload_selector is None
+        ):
+            wildcards = [h for h in self.hosts if "*" in h]
+            if wildcards:
+                raise ValueError(
+                    f"hosts: {wildcards[0]!r}: a wildcard host cannot be resolved by DNS "
+                    "(give endpoints)"
+                )
         return self
+
+
+def _is_ip_or_unix(address: str) -> bool:
+    if address.startswith("unix://"):
+        return True
+    try:
+        ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return True
 
 
 # --- Sidecar -----------------------------------------------------------------
