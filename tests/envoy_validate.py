@@ -140,6 +140,9 @@ def build_bootstrap(
                     used_routes.add(name)
                     manager.ClearField("rds")
                     manager.route_config.CopyFrom(routes[name])
+                    if not manager.route_config.HasField("validate_clusters"):
+                        # unset means "no" for RDS but "yes" for an inline config
+                        manager.route_config.validate_clusters.value = False
                 if validate_clusters and manager.HasField("route_config"):
                     manager.route_config.validate_clusters.value = True
                 network_filter.typed_config.Pack(manager)
