@@ -33,12 +33,17 @@ class FileResult:
 
 
 def yaml_files(root: Path) -> list[Path]:
+    """YAML files under `root`, skipping hidden files and directories (editor backups, and
+    the `..data`/`..<timestamp>` directories of a mounted Kubernetes ConfigMap, whose files
+    are also reachable through the visible per-key symlinks)."""
     if root.is_file():
         return [root]
     return sorted(
         p
         for p in root.rglob("*")
-        if p.suffix in YAML_SUFFIXES and p.is_file() and not p.name.startswith(".")
+        if p.suffix in YAML_SUFFIXES
+        and p.is_file()
+        and not any(part.startswith(".") for part in p.relative_to(root).parts)
     )
 
 

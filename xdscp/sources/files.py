@@ -37,7 +37,9 @@ class DirectorySource:
         self.quiet_ms = quiet_ms
         self.max_wait_ms = max_wait_ms
         self._last_good: dict[Key, MeshObject[Any]] = {}
-        self._by_file: dict[str, FileResult] = {}
+        # keys each file contributed last time, parsed or kept: a file that stays
+        # unreadable over several loads must keep contributing the same objects
+        self._keys_by_file: dict[str, set[Key]] = {}
 
     def load(self) -> MeshConfig:
         """Read every file now and return the resulting mesh (also used by `validate`)."""
@@ -45,20 +47,23 @@ class DirectorySource:
         return self._assemble(results)
 
     def _assemble(self, results: list[FileResult]) -> MeshConfig:
-        previous_files = self._by_file
-        self._by_file = {r.path: r for r in results}
+        previous_keys = self._keys_by_file
+        self._keys_by_file = {}
         objects: list[MeshObject[Any]] = []
         errors: list[ConfigError] = []
         for result in results:
             errors += result.errors
             objects += result.objects
+            contributed = {o.key for o in result.objects}
             kept_keys = set(result.failed_keys)
-            if not result.syntax_ok and result.path in previous_files:
-                kept_keys |= {o.key for o in previous_files[result.path].objects}
+            if not result.syntax_ok:
+                kept_keys |= previous_keys.get(result.path, set())
             for key in sorted(kept_keys):
                 last = self._last_good.get(key)
-                if last is not None and all(o.key != key for o in result.objects):
+                if last is not None and key not in contributed:
                     objects.append(last)  # keep the last good version of a now-broken object
+                    contributed.add(key)
+            self._keys_by_file[result.path] = contributed
         unique, dup_errors = duplicate_errors(objects)
         errors += dup_errors
         self._last_good = {o.key: o for o in unique}
