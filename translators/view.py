@@ -58,6 +58,7 @@ from translators.naming import (
 )
 
 T = TypeVar("T")
+A = TypeVar("A")
 
 # Istio's default when no load balancer is configured.
 _LB = {
@@ -77,6 +78,8 @@ class Memo:
 
     entries: dict[Hashable, Any] = field(default_factory=dict)
     previous: dict[Hashable, Any] | None = None
+    # Results that depend on the whole mesh generation; never carried over.
+    this_generation: dict[Hashable, Any] = field(default_factory=dict)
 
     def get(self, key: Hashable, build: Callable[[], T]) -> T:
         try:
@@ -90,6 +93,27 @@ class Memo:
             value = build()
         self.entries[key] = value
         return value
+
+    def call(self, key: Hashable, build: Callable[[A], T], arg: A) -> T:
+        """`get` for the common case of a one-argument builder (no lambda needed)."""
+        try:
+            found: T = self.entries[key]
+            return found
+        except KeyError:
+            pass
+        if self.previous is not None and key in self.previous:
+            value: T = self.previous[key]
+        else:
+            value = build(arg)
+        self.entries[key] = value
+        return value
+
+    def generation_get(self, key: Hashable, build: Callable[[], T]) -> T:
+        try:
+            found: T = self.this_generation[key]
+        except KeyError:
+            found = self.this_generation[key] = build()
+        return found
 
     def next_generation(self) -> Memo:
         return Memo(previous=self.entries)
@@ -253,50 +277,83 @@ def special_clusters() -> tuple[ClusterIR, ...]:
 
 
 @dataclass(frozen=True, slots=True)
-class _Egress:
-    bind: str
+class EgressIR:
+    """An outbound listener: `bind` None means the workload's own address."""
+
+    bind: str | None
     port: int
-    hosts: list[str] | None
+    route_config: str
 
 
-def _egress_listeners(
-    sidecar: SidecarSpec | None, workload: Workload, services: list[Service]
-) -> list[_Egress]:
+@dataclass(frozen=True, slots=True, eq=False)
+class OutboundView:
+    """The part of a proxy's config that depends only on its namespace and its Sidecar:
+    shared by every proxy with the same pair (usually all proxies of a namespace)."""
+
+    key: tuple[str, str]
+    clusters: tuple[ClusterIR, ...]
+    load_assignments: tuple[LoadAssignmentIR, ...]
+    route_configs: tuple[RouteConfigIR, ...]
+    egress: tuple[EgressIR, ...]
+    provenance: tuple[str, ...]
+    warnings: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class LocalView:
+    """The part of a proxy's config that is its own: listeners and inbound clusters."""
+
+    listeners: tuple[ListenerIR, ...]
+    clusters: tuple[ClusterIR, ...]
+    warnings: tuple[str, ...]
+
+
+def _egress_ports(sidecar: SidecarSpec | None, services: list[Service]) -> list[EgressIR]:
     """Outbound listeners. With a Sidecar, its egress listeners; without one (file mode has
     no iptables), every HTTP service port, bound to the workload's own address."""
     if sidecar is not None and sidecar.egress:
         return [
-            _Egress(e.bind or workload.address, e.port.number, e.hosts)
+            EgressIR(e.bind, e.port.number, outbound_route_config(e.port.number))
             for e in sidecar.egress
             if e.port is not None
         ]
     ports = sorted({p.number for s in services for p in s.ports if p.protocol in HTTP_PROTOCOLS})
     taken = {i.port.number for i in sidecar.ingress} if sidecar else set()
-    return [_Egress(workload.address, port, None) for port in ports if port not in taken]
+    return [
+        EgressIR(None, port, outbound_route_config(port)) for port in ports if port not in taken
+    ]
 
 
-def build_view(index: MeshIndex, workload: Workload, memo: Memo) -> ProxyView:
-    """The IR for one proxy."""
-    sidecar_obj = index.sidecar_for(workload)
+def outbound_key(index: MeshIndex, workload: Workload) -> tuple[str, str]:
+    sidecar = index.sidecar_for(workload)
+    return (workload.namespace, sidecar.ref if sidecar else "")
+
+
+def build_outbound(
+    index: MeshIndex, namespace: str, sidecar_obj: MeshObject[SidecarSpec] | None, memo: Memo
+) -> OutboundView:
+    """Clusters, endpoints and route configs a proxy in `namespace` under `sidecar_obj` sees."""
     sidecar = sidecar_obj.spec if sidecar_obj else None
     warnings: list[str] = []
     if sidecar is not None and any(
-        mode not in (CaptureMode.NONE, CaptureMode.DEFAULT)
+        mode is CaptureMode.IPTABLES
         for mode in [
             *(i.capture_mode for i in sidecar.ingress),
             *(e.capture_mode for e in sidecar.egress),
         ]
     ):
-        warnings.append(f"{sidecar_obj and sidecar_obj.ref}: only captureMode NONE is translated")
+        warnings.append(
+            f"{sidecar_obj and sidecar_obj.ref}: captureMode IPTABLES is not translated"
+        )
     egress_hosts = None
     if sidecar is not None and sidecar.egress:
         egress_hosts = [h for e in sidecar.egress for h in e.hosts]
-    visible = index.visible_services(workload.namespace, egress_hosts)
+    visible = index.visible_services(namespace, egress_hosts)
 
     clusters: list[ClusterIR] = list(special_clusters())
     assignments: list[LoadAssignmentIR] = []
     for service in visible:
-        dr = index.destination_rule(service.hostname, service.namespace, workload.namespace)
+        dr = index.destination_rule(service.hostname, service.namespace, namespace)
         built = memo.get(
             ("clusters", service.hostname, service.digest, _digest(dr)),
             lambda service=service, dr=dr: service_clusters(service, dr),  # type: ignore[misc]
@@ -304,61 +361,76 @@ def build_view(index: MeshIndex, workload: Workload, memo: Memo) -> ProxyView:
         clusters += built[0]
         assignments += built[1]
 
-    listeners: list[ListenerIR] = []
     route_configs: list[RouteConfigIR] = []
-    sidecar_ref = (sidecar_obj.ref,) if sidecar_obj else ()
-    for egress in _egress_listeners(sidecar, workload, visible):
+    egress_list = _egress_ports(sidecar, visible)
+    hosts_by_port = {
+        e.port.number: e.hosts for e in (sidecar.egress if sidecar else []) if e.port is not None
+    }
+    for egress in egress_list:
         allowed = visible
-        if egress.hosts is not None:
-            allowed = index.visible_services(workload.namespace, egress.hosts)
+        if egress.port in hosts_by_port:
+            allowed = index.visible_services(namespace, hosts_by_port[egress.port])
         vhosts: list[VirtualHostIR] = []
         for service in allowed:
             service_port = service.port(egress.port)
             if service_port is None or service_port.protocol not in HTTP_PROTOCOLS:
                 continue
-            vs, shadowed = index.virtual_service(service.hostname, workload.namespace)
+            vs, shadowed = index.virtual_service(service.hostname, namespace)
             for other in shadowed:
                 warnings.append(
                     f"{other.ref}: shadowed by older {vs and vs.ref} for {service.hostname}"
                 )
-            same_ns = service.namespace == workload.namespace
+            same_ns = service.namespace == namespace
             vhosts.append(
                 memo.get(
-                    (
-                        "vhost",
-                        service.hostname,
-                        service.digest,
-                        egress.port,
-                        _digest(vs),
-                        same_ns,
-                        _destination_ports(vs, index),
-                    ),
+                    ("vhost", service.hostname, service.digest, egress.port, _digest(vs), same_ns),
                     lambda s=service, v=vs, n=same_ns, p=egress.port: virtual_host_for(  # type: ignore[misc]
                         s, p, v, n, index
                     ),
                 )
             )
-        route_name = outbound_route_config(egress.port)
-        route_configs.append(RouteConfigIR(route_name, tuple(vhosts)))
-        listeners.append(
-            ListenerIR(
-                port_listener(egress.port, egress.bind),
-                Direction.OUTBOUND,
-                egress.bind,
-                egress.port,
-                route_config=route_name,
-                provenance=sidecar_ref,
-            )
-        )
+        route_configs.append(RouteConfigIR(egress.route_config, tuple(vhosts)))
+    return OutboundView(
+        key=(namespace, sidecar_obj.ref if sidecar_obj else ""),
+        clusters=tuple(clusters),
+        load_assignments=tuple(assignments),
+        route_configs=tuple(route_configs),
+        egress=tuple(egress_list),
+        provenance=(sidecar_obj.ref,) if sidecar_obj else (),
+        warnings=tuple(warnings),
+    )
 
+
+def build_local(
+    index: MeshIndex,
+    workload: Workload,
+    sidecar_obj: MeshObject[SidecarSpec] | None,
+    outbound: OutboundView,
+) -> LocalView:
+    """The workload's own listeners (outbound ones bound to its address) and inbound path."""
+    sidecar = sidecar_obj.spec if sidecar_obj else None
+    sidecar_ref = outbound.provenance
+    warnings: list[str] = []
+    listeners = [
+        ListenerIR(
+            port_listener(egress.port, egress.bind or workload.address),
+            Direction.OUTBOUND,
+            egress.bind or workload.address,
+            egress.port,
+            route_config=egress.route_config,
+            provenance=sidecar_ref,
+        )
+        for egress in outbound.egress
+    ]
+    clusters: list[ClusterIR] = []
     for ingress in sidecar.ingress if sidecar else []:
         bind = ingress.bind or workload.address
         port = ingress.port.number
         cluster_name = inbound_cluster(port)
-        app_host, _, app_port = ingress.default_endpoint.rpartition(":")
         if not ingress.default_endpoint:
             warnings.append(f"{sidecar_ref}: ingress port {port} has no defaultEndpoint; skipped")
             continue
+        app_host, _, app_port = ingress.default_endpoint.rpartition(":")
         app_host = app_host.strip("[]")
         if index.mesh.options.local_mode and app_host in ("127.0.0.1", "0.0.0.0"):
             app_host = workload.address
@@ -378,12 +450,26 @@ def build_view(index: MeshIndex, workload: Workload, memo: Memo) -> ProxyView:
                 provenance=sidecar_ref,
             )
         )
+    return LocalView(tuple(listeners), tuple(clusters), tuple(warnings))
 
+
+def build_view(index: MeshIndex, workload: Workload, memo: Memo) -> ProxyView:
+    """The IR for one proxy (the outbound part is memoized per namespace and Sidecar)."""
+    sidecar_obj = index.sidecar_for(workload)
+    outbound = memo.generation_get(
+        ("outbound", workload.namespace, _digest(sidecar_obj)),
+        lambda: build_outbound(index, workload.namespace, sidecar_obj, memo),
+    )
+    local = build_local(index, workload, sidecar_obj, outbound)
+    return combine(workload, outbound, local)
+
+
+def combine(workload: Workload, outbound: OutboundView, local: LocalView) -> ProxyView:
     return ProxyView(
         proxy=workload.key,
-        clusters=tuple(clusters),
-        load_assignments=tuple(assignments),
-        listeners=tuple(listeners),
-        route_configs=tuple(route_configs),
-        warnings=tuple(warnings),
+        clusters=outbound.clusters + local.clusters,
+        load_assignments=outbound.load_assignments,
+        listeners=local.listeners,
+        route_configs=outbound.route_configs,
+        warnings=outbound.warnings + local.warnings,
     )

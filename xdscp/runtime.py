@@ -10,15 +10,15 @@ this module keeps its bytes from one generation to the next.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 import structlog
 from envoy.config.core.v3 import base_pb2
 
 from translators.mesh import MeshConfig, Workload
-from translators.translate import EnvoyResource, MeshTranslator
-from xdscp.cache import Resource, Snapshot, SnapshotCache, make_resource
+from translators.translate import EnvoyResource, MeshTranslator, ResourceGroup
+from xdscp.cache import Resource, Snapshot, SnapshotCache, TypeSnapshot, make_resource
 from xdscp.server.resolver import ProxyRejected
 
 log = structlog.get_logger()
@@ -39,22 +39,44 @@ def node_workload(node: base_pb2.Node) -> tuple[str, str]:
     raise ProxyRejected(f"node {node.id!r} names no workload (metadata NAMESPACE/WORKLOAD_NAME)")
 
 
-@dataclass(slots=True)
-class _Serialized:
-    current: dict[EnvoyResource, Resource] = field(default_factory=dict)
-    previous: dict[EnvoyResource, Resource] = field(default_factory=dict)
+class _SnapshotParts:
+    """Serialized resources and TypeSnapshots, memoized by the identity of the translator's
+    resource groups. Proxies that share groups (same namespace and Sidecar) share the
+    serialized bytes and the very same TypeSnapshot objects; a generation keeps what the
+    previous one built for groups that survived. Values hold their groups, so an id is
+    never reused while its entry lives."""
 
-    def get(self, resource: EnvoyResource) -> Resource:
-        found = self.current.get(resource) or self.previous.get(resource)
+    def __init__(self) -> None:
+        self._current: dict[tuple[int, ...], tuple[object, TypeSnapshot]] = {}
+        self._previous: dict[tuple[int, ...], tuple[object, TypeSnapshot]] = {}
+        self._resources: dict[EnvoyResource, Resource] = {}
+        self._previous_resources: dict[EnvoyResource, Resource] = {}
+
+    def resource(self, resource: EnvoyResource) -> Resource:
+        found = self._resources.get(resource) or self._previous_resources.get(resource)
         if found is None:
             found = make_resource(
-                resource.type_url, resource.name, resource.message, resource.provenance
+                resource.type_url, resource.name, resource.body(), resource.provenance
             )
-        self.current[resource] = found
+        self._resources[resource] = found
         return found
 
+    def type_snapshot(self, type_url: str, groups: tuple[ResourceGroup, ...]) -> TypeSnapshot:
+        key = tuple(id(g) for g in groups)
+        entry = self._current.get(key) or self._previous.get(key)
+        if entry is None:
+            resources = [self.resource(r) for group in groups for r in group]
+            entry = (groups, TypeSnapshot.of(type_url, resources))
+        elif key not in self._current:
+            for group in groups:  # keep the serialized resources alive in this generation
+                for r in group:
+                    self.resource(r)
+        self._current[key] = entry
+        return entry[1]
+
     def next_generation(self) -> None:
-        self.previous, self.current = self.current, {}
+        self._previous, self._current = self._current, {}
+        self._previous_resources, self._resources = self._resources, {}
 
 
 class MeshRuntime:
@@ -65,7 +87,7 @@ class MeshRuntime:
         self.mesh: MeshConfig | None = None
         self._translator: MeshTranslator | None = None
         self._connections: dict[str, int] = {}
-        self._serialized = _Serialized()
+        self._parts = _SnapshotParts()
         self.generation = 0
         self.updated_at = 0.0
 
@@ -77,7 +99,7 @@ class MeshRuntime:
         started = time.perf_counter()
         self.mesh = mesh
         self._translator = MeshTranslator(mesh, self._translator)
-        self._serialized.next_generation()
+        self._parts.next_generation()
         self.generation += 1
         changed = 0
         for key in list(self._connections):
@@ -104,7 +126,14 @@ class MeshRuntime:
         translated = self._translator.translate(workload)
         for warning in translated.view.warnings:
             log.warning("translate.warning", proxy=workload.key, warning=warning)
-        return Snapshot.of(self._serialized.get(r) for r in translated.resources)
+        return Snapshot(
+            MappingProxyType(
+                {
+                    type_url: self._parts.type_snapshot(type_url, groups)
+                    for type_url, groups in translated.groups.items()
+                }
+            )
+        )
 
     def _publish(self, workload: Workload) -> bool:
         return self.cache.set(workload.key, self.snapshot_for(workload))

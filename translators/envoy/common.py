@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import lru_cache
 
 from envoy.config.core.v3 import address_pb2, base_pb2, config_source_pb2
 from google.protobuf import any_pb2, duration_pb2, struct_pb2
@@ -17,6 +18,12 @@ def pack(message: Message) -> any_pb2.Any:
     return packed
 
 
+# The helpers below return shared, cached messages: callers copy them into their own
+# message (CopyFrom, or a constructor argument, which copies) and never mutate them.
+# Building the same small messages 30,000 times was a third of a large mesh's cost.
+
+
+@lru_cache(maxsize=64)
 def duration(seconds: float) -> duration_pb2.Duration:
     whole = int(seconds)
     return duration_pb2.Duration(seconds=whole, nanos=round((seconds - whole) * 1e9))
@@ -25,8 +32,13 @@ def duration(seconds: float) -> duration_pb2.Duration:
 def provenance(sources: Iterable[str]) -> base_pb2.Metadata:
     """Metadata naming the mesh objects a resource came from (visible in /config_dump,
     and how a NACK is traced back to the YAML that caused it)."""
+    return _provenance(tuple(sorted(set(sources))))
+
+
+@lru_cache(maxsize=65536)
+def _provenance(sources: tuple[str, ...]) -> base_pb2.Metadata:
     sources_list = struct_pb2.ListValue()
-    sources_list.extend(sorted(set(sources)))
+    sources_list.extend(sources)
     entry = struct_pb2.Struct()
     entry.fields["sources"].list_value.CopyFrom(sources_list)
     metadata = base_pb2.Metadata()
@@ -34,6 +46,7 @@ def provenance(sources: Iterable[str]) -> base_pb2.Metadata:
     return metadata
 
 
+@lru_cache(maxsize=1)
 def ads() -> config_source_pb2.ConfigSource:
     return config_source_pb2.ConfigSource(
         ads=config_source_pb2.AggregatedConfigSource(),
@@ -45,3 +58,26 @@ def socket_address(address: str, port: int) -> address_pb2.Address:
     return address_pb2.Address(
         socket_address=address_pb2.SocketAddress(address=address, port_value=port)
     )
+
+
+def _varint(value: int) -> bytes:
+    if value < 0x80:
+        return _SMALL_VARINTS[value]
+    out = bytearray()
+    while True:
+        bits = value & 0x7F
+        value >>= 7
+        if value:
+            out.append(bits | 0x80)
+        else:
+            out.append(bits)
+            return bytes(out)
+
+
+_SMALL_VARINTS = [bytes([i]) for i in range(0x80)]
+
+
+def length_delimited(field_number: int, payload: bytes) -> bytes:
+    """Protobuf wire encoding of one length-delimited field (strings, bytes, messages):
+    lets large messages be assembled from pieces serialized once."""
+    return _varint((field_number << 3) | 2) + _varint(len(payload)) + payload

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from envoy.config.route.v3 import route_components_pb2 as rc
 from envoy.config.route.v3 import route_pb2
 from envoy.extensions.retry.host.previous_hosts.v3 import previous_hosts_pb2
 from envoy.type.matcher.v3 import regex_pb2, string_pb2
 
-from translators.envoy.common import duration, pack, provenance
+from translators.envoy.common import duration, length_delimited, pack, provenance
 from translators.ir import (
     MatchKind,
     RouteConfigIR,
@@ -21,7 +23,9 @@ from translators.ir import (
 _RETRY_ON = "connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes"
 
 
+@lru_cache(maxsize=1)
 def default_retry_policy() -> rc.RetryPolicy:
+    """Shared and cached: copy it, never mutate it."""
     policy = rc.RetryPolicy(
         retry_on=_RETRY_ON,
         num_retries={"value": 2},
@@ -80,11 +84,29 @@ def build_virtual_host(ir: VirtualHostIR) -> rc.VirtualHost:
 
 def build_route_config(ir: RouteConfigIR) -> route_pb2.RouteConfiguration:
     config = route_pb2.RouteConfiguration(
-        name=ir.name,
-        virtual_hosts=[build_virtual_host(v) for v in ir.virtual_hosts],
-        validate_clusters={"value": False},
+        name=ir.name, virtual_hosts=[build_virtual_host(v) for v in ir.virtual_hosts]
     )
     sources = {s for v in ir.virtual_hosts for s in v.provenance}
     if sources:
         config.metadata.CopyFrom(provenance(sources))
     return config
+
+
+def virtual_host_bytes(ir: VirtualHostIR) -> bytes:
+    encoded: bytes = build_virtual_host(ir).SerializeToString(deterministic=True)
+    return encoded
+
+
+# RouteConfiguration field numbers, for assembling one from pre-serialized virtual hosts.
+_RC_NAME, _RC_VIRTUAL_HOSTS, _RC_METADATA = 1, 2, 17
+
+
+def route_config_bytes(name: str, virtual_hosts: list[bytes], sources: tuple[str, ...]) -> bytes:
+    """A serialized RouteConfiguration made by concatenating encoded fields in field-number
+    order — byte-identical to serializing `build_route_config` deterministically."""
+    parts = [length_delimited(_RC_NAME, name.encode())]
+    parts += [length_delimited(_RC_VIRTUAL_HOSTS, v) for v in virtual_hosts]
+    if sources:
+        metadata = provenance(sources).SerializeToString(deterministic=True)
+        parts.append(length_delimited(_RC_METADATA, metadata))
+    return b"".join(parts)

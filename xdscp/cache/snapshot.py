@@ -13,24 +13,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from google.protobuf import any_pb2
 from google.protobuf.message import Message
 
-
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        bits = value & 0x7F
-        value >>= 7
-        if value:
-            out.append(bits | 0x80)
-        else:
-            out.append(bits)
-            return bytes(out)
-
-
-def length_delimited(field_number: int, payload: bytes) -> bytes:
-    """Protobuf wire encoding of one length-delimited field (strings, bytes, messages)."""
-    return _varint((field_number << 3) | 2) + _varint(len(payload)) + payload
+from translators.envoy.common import length_delimited as length_delimited
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +38,7 @@ def make_resource(
 ) -> Resource:
     body = message if isinstance(message, bytes) else message.SerializeToString(deterministic=True)
     version = hashlib.blake2b(body, digest_size=8).hexdigest()
-    any_bytes = length_delimited(1, type_url.encode()) + length_delimited(2, body)
+    any_bytes = any_pb2.Any(type_url=type_url, value=body).SerializeToString()
     return Resource(type_url, name, version, body, any_bytes, tuple(provenance))
 
 
