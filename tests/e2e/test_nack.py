@@ -8,6 +8,7 @@ import asyncio
 import json
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 from envoy.config.cluster.v3 import cluster_pb2
@@ -21,9 +22,9 @@ from xdscp.service import ControlPlane
 pytestmark = pytest.mark.e2e
 
 
-def _cds(debug: str) -> dict[str, object]:
+def _cds(debug: str) -> dict[str, Any]:
     proxies = json.loads(http_get(f"{debug}/debug/proxies")[1])
-    cds: dict[str, object] = proxies["default/client"]["types"]["CDS"]
+    cds: dict[str, Any] = proxies["default/client"]["types"]["CDS"]
     return cds
 
 
@@ -55,7 +56,7 @@ async def test_nack_is_recorded_not_looped_and_traffic_keeps_flowing(tmp_path: P
         )
         plane.cache.set("default/client", snapshot.replace(broken))
 
-        async def nacked() -> dict[str, object]:
+        async def nacked() -> dict[str, Any]:
             for _ in range(100):
                 status = await asyncio.to_thread(_cds, plane.debug_url)
                 if status.get("last_nack"):
