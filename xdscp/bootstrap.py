@@ -7,6 +7,8 @@ every request (DESIGN §5).
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from translators.mesh import Workload
@@ -27,8 +29,15 @@ def bootstrap_config(
     xds_port: int = 15010,
     admin_port: int = ADMIN_PORT,
     admin_address: str | None = None,
+    credentials: Mapping[str, Path] | None = None,
+    server_name: str = "xdscp",
 ) -> dict[str, Any]:
+    """`credentials` (files `cert`, `key`, `root`) make the xDS connection mutual TLS: the
+    proxy proves its SPIFFE ID and checks the server's `server_name` DNS SAN."""
     address = workload.address or "127.0.0.1"
+    xds_cluster: dict[str, Any] = _xds_cluster(xds_host, xds_port)
+    if credentials is not None:
+        xds_cluster["transport_socket"] = _xds_tls(credentials, server_name)
     ads_source = {"ads": {}, "resource_api_version": "V3"}
     return {
         "node": {
@@ -57,39 +66,65 @@ def bootstrap_config(
             "cds_config": ads_source,
             "lds_config": ads_source,
         },
-        "static_resources": {
-            "clusters": [
+        "static_resources": {"clusters": [xds_cluster]},
+    }
+
+
+def _xds_tls(credentials: Mapping[str, Path], server_name: str) -> dict[str, Any]:
+    return {
+        "name": "envoy.transport_sockets.tls",
+        "typed_config": {
+            "@type": "type.googleapis.com/"
+            "envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext",
+            "sni": server_name,
+            "common_tls_context": {
+                "alpn_protocols": ["h2"],
+                "tls_certificates": [
+                    {
+                        "certificate_chain": {"filename": str(credentials["cert"])},
+                        "private_key": {"filename": str(credentials["key"])},
+                    }
+                ],
+                "validation_context": {
+                    "trusted_ca": {"filename": str(credentials["root"])},
+                    "match_typed_subject_alt_names": [
+                        {"san_type": "DNS", "matcher": {"exact": server_name}}
+                    ],
+                },
+            },
+        },
+    }
+
+
+def _xds_cluster(xds_host: str, xds_port: int) -> dict[str, Any]:
+    return {
+        "name": XDS_CLUSTER,
+        "type": "STATIC" if _is_ip(xds_host) else "STRICT_DNS",
+        "connect_timeout": "1s",
+        "typed_extension_protocol_options": {
+            "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+                "@type": "type.googleapis.com/"
+                "envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+                "explicit_http_config": {"http2_protocol_options": {}},
+            }
+        },
+        "load_assignment": {
+            "cluster_name": XDS_CLUSTER,
+            "endpoints": [
                 {
-                    "name": XDS_CLUSTER,
-                    "type": "STATIC" if _is_ip(xds_host) else "STRICT_DNS",
-                    "connect_timeout": "1s",
-                    "typed_extension_protocol_options": {
-                        "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
-                            "@type": "type.googleapis.com/"
-                            "envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
-                            "explicit_http_config": {"http2_protocol_options": {}},
-                        }
-                    },
-                    "load_assignment": {
-                        "cluster_name": XDS_CLUSTER,
-                        "endpoints": [
-                            {
-                                "lb_endpoints": [
-                                    {
-                                        "endpoint": {
-                                            "address": {
-                                                "socket_address": {
-                                                    "address": xds_host,
-                                                    "port_value": xds_port,
-                                                }
-                                            }
-                                        }
+                    "lb_endpoints": [
+                        {
+                            "endpoint": {
+                                "address": {
+                                    "socket_address": {
+                                        "address": xds_host,
+                                        "port_value": xds_port,
                                     }
-                                ]
+                                }
                             }
-                        ],
-                    },
+                        }
+                    ]
                 }
-            ]
+            ],
         },
     }

@@ -6,6 +6,8 @@ import asyncio
 import contextlib
 import signal
 import sys
+from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 
 import click
@@ -13,6 +15,7 @@ import yaml
 
 from translators.mesh import MeshOptions
 from xdscp.bootstrap import bootstrap_config
+from xdscp.identity import IdentityService, IdentitySettings
 from xdscp.logging import configure_logging
 from xdscp.service import ControlPlane, split_address
 from xdscp.sources.files import DirectorySource
@@ -34,6 +37,45 @@ async def _until_signalled() -> None:
     await stop.wait()
 
 
+def identity_options(func: Callable[..., None]) -> Callable[..., None]:
+    """CA and identity flags shared by serve, up and bootstrap."""
+    options = [
+        click.option(
+            "--ca-dir",
+            type=click.Path(path_type=Path),
+            default=Path(".xdscp/ca"),
+            show_default=True,
+            help="Where the mesh root CA is kept (created once, then always reused).",
+        ),
+        click.option(
+            "--cacerts",
+            type=click.Path(exists=True, file_okay=False, path_type=Path),
+            help="Plug in an intermediate CA in Istio's cacerts layout instead.",
+        ),
+        click.option(
+            "--svid-ttl",
+            type=float,
+            default=24 * 3600.0,
+            show_default=True,
+            help="Workload certificate lifetime in seconds (rotated at half).",
+        ),
+        click.option(
+            "--insecure",
+            is_flag=True,
+            help="Plaintext xDS, no proxy authentication. Debugging only: unsafe.",
+        ),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _identity(ca_dir: Path, cacerts: Path | None, svid_ttl: float) -> IdentitySettings:
+    return IdentitySettings(
+        ca_dir=ca_dir, cacerts_dir=cacerts, svid_ttl=timedelta(seconds=svid_ttl)
+    )
+
+
 config_dir = click.option(
     "--config",
     "config",
@@ -47,11 +89,28 @@ config_dir = click.option(
 @config_dir
 @click.option("--listen", default="127.0.0.1:15010", show_default=True, help="ADS gRPC address.")
 @click.option("--debug", "debug", default="127.0.0.1:15014", show_default=True)
-def serve(config: Path, listen: str, debug: str) -> None:
-    """Run the control plane."""
+@identity_options
+def serve(
+    config: Path,
+    listen: str,
+    debug: str,
+    ca_dir: Path,
+    cacerts: Path | None,
+    svid_ttl: float,
+    insecure: bool,
+) -> None:
+    """Run the control plane (mutual TLS on the xDS port unless --insecure)."""
+    if insecure:
+        click.secho("WARNING: --insecure: plaintext, unauthenticated xDS", fg="red", err=True)
 
     async def run() -> None:
-        plane = ControlPlane(config, listen, debug)
+        plane = ControlPlane(
+            config,
+            listen,
+            debug,
+            identity_settings=_identity(ca_dir, cacerts, svid_ttl),
+            insecure=insecure,
+        )
         await plane.start()
         try:
             await _until_signalled()
@@ -67,8 +126,20 @@ def serve(config: Path, listen: str, debug: str) -> None:
 @click.option("--xds", default="127.0.0.1:15010", show_default=True)
 @click.option("--admin-port", default=15000, show_default=True, type=int)
 @click.option("-o", "output", type=click.Path(path_type=Path), required=True)
-def bootstrap(config: Path, workload: str, xds: str, admin_port: int, output: Path) -> None:
-    """Write an Envoy bootstrap for one workload's sidecar."""
+@identity_options
+def bootstrap(
+    config: Path,
+    workload: str,
+    xds: str,
+    admin_port: int,
+    output: Path,
+    ca_dir: Path,
+    cacerts: Path | None,
+    svid_ttl: float,
+    insecure: bool,
+) -> None:
+    """Write an Envoy bootstrap for one workload's sidecar, and (unless --insecure) its
+    xDS client certificate, key and the mesh root next to it (mode 0600)."""
     mesh = DirectorySource(config, MeshOptions(local_mode=True)).load()
     namespace, _, name = workload.rpartition("/")
     found = mesh.workload(namespace or "default", name)
@@ -76,10 +147,19 @@ def bootstrap(config: Path, workload: str, xds: str, admin_port: int, output: Pa
         known = ", ".join(sorted(mesh.workloads)) or "none"
         raise click.ClickException(f"no WorkloadEntry {workload} in {config} (known: {known})")
     host, port = split_address(xds, 15010)
+    credentials = None
+    if not insecure:
+        identity = IdentityService(_identity(ca_dir, cacerts, svid_ttl))
+        credentials = identity.write_bootstrap_credentials(found, output.parent)
     output.write_text(
-        yaml.safe_dump(bootstrap_config(found, host, port, admin_port), sort_keys=False)
+        yaml.safe_dump(
+            bootstrap_config(found, host, port, admin_port, credentials=credentials),
+            sort_keys=False,
+        )
     )
     click.echo(f"wrote {output} for {found.key}")
+    for path in (credentials or {}).values():
+        click.echo(f"wrote {path}")
 
 
 @main.command()
@@ -105,12 +185,29 @@ def validate(directory: Path) -> None:
     show_default=True,
     help="Where sidecar bootstraps and logs go.",
 )
-def up(directory: Path, listen: str, debug: str, state: Path | None, run_dir: Path) -> None:
+@identity_options
+def up(
+    directory: Path,
+    listen: str,
+    debug: str,
+    state: Path | None,
+    run_dir: Path,
+    ca_dir: Path,
+    cacerts: Path | None,
+    svid_ttl: float,
+    insecure: bool,
+) -> None:
     """Run a local mesh: control plane, one Envoy sidecar and demo app per workload."""
     from xdscp.local.mesh import LocalMesh, render_table
 
     async def run() -> None:
-        plane = ControlPlane(directory, listen, debug)
+        plane = ControlPlane(
+            directory,
+            listen,
+            debug,
+            identity_settings=_identity(ca_dir, cacerts, svid_ttl),
+            insecure=insecure,
+        )
         await plane.start()
         local = LocalMesh(plane, run_dir)
         try:

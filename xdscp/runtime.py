@@ -11,15 +11,16 @@ from __future__ import annotations
 
 import time
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 from envoy.config.core.v3 import base_pb2
 
 from translators.mesh import MeshConfig, Workload
+from translators.naming import SECRET_TYPE
 from translators.translate import EnvoyResource, MeshTranslator, ResourceGroup
 from xdscp.cache import Resource, Snapshot, SnapshotCache, TypeSnapshot, make_resource
-from xdscp.server.resolver import ProxyRejected
+from xdscp.server.resolver import ProxyRejected, UnknownProxy
 
 log = structlog.get_logger()
 
@@ -79,11 +80,31 @@ class _SnapshotParts:
         self._previous_resources, self._resources = self._resources, {}
 
 
-class MeshRuntime:
-    """Implements the server's ProxyResolver over a live MeshConfig."""
+class SecretSource(Protocol):
+    """Where SDS Secrets come from (the CA); see xdscp.identity."""
 
-    def __init__(self, cache: SnapshotCache) -> None:
+    def identity_of(self, workload: Workload) -> str: ...
+
+    def secrets_for(self, workload: Workload) -> ResourceGroup: ...
+
+
+class MeshRuntime:
+    """Implements the server's ProxyResolver over a live MeshConfig.
+
+    With `secrets`, every proxy also gets its SVID and trust bundle over SDS, and
+    `require_identity` makes the authenticated SPIFFE ID of the xDS stream decide
+    which workload a proxy may be: a Node claiming another identity is refused.
+    """
+
+    def __init__(
+        self,
+        cache: SnapshotCache,
+        secrets: SecretSource | None = None,
+        require_identity: bool = False,
+    ) -> None:
         self.cache = cache
+        self.secrets = secrets
+        self.require_identity = require_identity
         self.mesh: MeshConfig | None = None
         self._translator: MeshTranslator | None = None
         self._connections: dict[str, int] = {}
@@ -126,14 +147,22 @@ class MeshRuntime:
         translated = self._translator.translate(workload)
         for warning in translated.view.warnings:
             log.warning("translate.warning", proxy=workload.key, warning=warning)
+        groups = dict(translated.groups)
+        if self.secrets is not None:
+            groups[SECRET_TYPE] = (self.secrets.secrets_for(workload),)
         return Snapshot(
             MappingProxyType(
                 {
-                    type_url: self._parts.type_snapshot(type_url, groups)
-                    for type_url, groups in translated.groups.items()
+                    type_url: self._parts.type_snapshot(type_url, type_groups)
+                    for type_url, type_groups in groups.items()
                 }
             )
         )
+
+    def refresh(self) -> None:
+        """Republish every connected proxy (after SVID rotation: new Secret versions)."""
+        if self.mesh is not None:
+            self.apply_now(self.mesh)
 
     def _publish(self, workload: Workload) -> bool:
         return self.cache.set(workload.key, self.snapshot_for(workload))
@@ -145,10 +174,33 @@ class MeshRuntime:
         namespace, name = node_workload(node)
         workload = self.mesh.workload(namespace, name)
         if workload is None:
-            raise ProxyRejected(f"unknown workload {namespace}/{name}: no WorkloadEntry")
+            raise UnknownProxy(f"unknown workload {namespace}/{name}: no WorkloadEntry")
+        self._check_identity(workload, peer_identity)
         self._connections[workload.key] = self._connections.get(workload.key, 0) + 1
         self._publish(workload)
         return workload.key
+
+    def _check_identity(self, workload: Workload, peer_identity: str | None) -> None:
+        if self.secrets is None:
+            return
+        expected = self.secrets.identity_of(workload)
+        if peer_identity is None:
+            if self.require_identity:
+                raise ProxyRejected(
+                    f"workload {workload.key} needs a client certificate for {expected}"
+                )
+            return
+        if peer_identity != expected:
+            log.warning(
+                "proxy.identity_mismatch",
+                claimed=workload.key,
+                expected=expected,
+                authenticated=peer_identity,
+            )
+            raise ProxyRejected(
+                f"authenticated as {peer_identity}, which may not act as workload "
+                f"{workload.key} ({expected})"
+            )
 
     def disconnect(self, proxy_key: str) -> None:
         left = self._connections.get(proxy_key, 0) - 1

@@ -15,6 +15,7 @@ from aiohttp import web
 from translators.mesh import MeshOptions
 from xdscp.cache import SnapshotCache
 from xdscp.debug.http import start_debug_server
+from xdscp.identity import XDS_SERVER_NAME, IdentityService, IdentitySettings
 from xdscp.metrics import XdsMetrics
 from xdscp.runtime import MeshRuntime
 from xdscp.server.ads import start_server
@@ -39,15 +40,21 @@ class ControlPlane:
     debug_listen: str | None = "127.0.0.1:15014"
     options: MeshOptions = field(default_factory=lambda: MeshOptions(local_mode=True))
     cache: SnapshotCache = field(default_factory=SnapshotCache)
+    identity_settings: IdentitySettings = field(default_factory=IdentitySettings)
+    # Plaintext xDS: anyone who can reach the port can claim any workload and get its
+    # keys. Only for debugging, and only when asked for explicitly.
+    insecure: bool = False
 
     def __post_init__(self) -> None:
         self.metrics = XdsMetrics()
         self.status = StatusBook(self.metrics)
-        self.runtime = MeshRuntime(self.cache)
+        self.identity = IdentityService(self.identity_settings)
+        self.runtime = MeshRuntime(self.cache, self.identity, require_identity=not self.insecure)
         self.source = DirectorySource(self.config_dir, self.options)
         self._server: grpc.aio.Server | None = None
         self._debug: web.AppRunner | None = None
         self._watch: asyncio.Task[None] | None = None
+        self._rotate: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
         self.xds_address: tuple[str, int] = split_address(self.listen, 15010)
         self.debug_url = ""
@@ -57,8 +64,19 @@ class ControlPlane:
         self.runtime.apply_now(self.source.load())
         tune_gc()
         host, port = split_address(self.listen, 15010)
+        credentials = None
+        if self.insecure:
+            log.warning(
+                "xds.INSECURE",
+                message="plaintext xDS: any client can claim any workload and receive its "
+                "private keys; never use --insecure outside a throwaway test",
+            )
+        else:
+            credentials = self.identity.server_credentials(
+                sorted({host, "127.0.0.1", "localhost", XDS_SERVER_NAME})
+            )
         self._server, bound = await start_server(
-            self.cache, self.runtime, f"{host}:{port}", status=self.status
+            self.cache, self.runtime, f"{host}:{port}", credentials, status=self.status
         )
         self.xds_address = (host, bound)
         if self.debug_listen:
@@ -71,6 +89,9 @@ class ControlPlane:
             )
             self.debug_url = f"http://{debug_host}:{bound_debug}"
         self._watch = asyncio.create_task(self._watch_config())
+        self._rotate = asyncio.create_task(
+            self.identity.rotate_forever(self.runtime.refresh, self._stop)
+        )
         log.info("control_plane.started", xds=f"{host}:{bound}", debug=self.debug_url)
 
     async def _config_status(self, request: web.Request) -> web.Response:
@@ -86,10 +107,11 @@ class ControlPlane:
 
     async def stop(self) -> None:
         self._stop.set()
-        if self._watch is not None:
-            self._watch.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._watch
+        for task in (self._watch, self._rotate):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
         if self._debug is not None:
             await self._debug.cleanup()
         if self._server is not None:

@@ -76,7 +76,9 @@ class RunningMesh:
 
 
 @contextmanager
-def xdscp_up(config_dir: Path, work: Path, timeout: float = 60.0) -> Iterator[RunningMesh]:
+def xdscp_up(
+    config_dir: Path, work: Path, *extra_args: str, timeout: float = 60.0
+) -> Iterator[RunningMesh]:
     """Run the real `xdscp up` CLI, as a user would, until it has written its state."""
     state_path = work / "state.json"
     log_path = work / "xdscp.log"

@@ -93,6 +93,11 @@ def test_split_90_10_and_live_change_without_failures(tmp_path: Path) -> None:
         assert set(versions) <= {"v1", "v2"}, versions
         assert _within_sigma(versions["v2"], 1000, 0.10), versions
         assert _client_weights(mesh) == [90, 10]
+        # The sidecars authenticated to xDS with their own SPIFFE IDs (mutual TLS).
+        proxies = json.loads(http_get(f"{mesh.state['debug']}/debug/proxies")[1])
+        assert proxies["default/client"]["peer_identity"] == (
+            "spiffe://cluster.local/ns/default/sa/client"
+        )
 
         # (b) while a request loop runs, switch to 50/50: applied within 2 s, nothing fails.
         failures: list[str] = []

@@ -16,6 +16,7 @@ from google.protobuf import duration_pb2
 
 from tests.e2e.harness import free_port, http_get, relocate_example, version_of
 from xdscp.cache import CLUSTER_TYPE, TypeSnapshot, make_resource
+from xdscp.identity import IdentitySettings
 from xdscp.local.mesh import LocalMesh
 from xdscp.service import ControlPlane
 
@@ -30,7 +31,12 @@ def _cds(debug: str) -> dict[str, Any]:
 
 async def test_nack_is_recorded_not_looped_and_traffic_keeps_flowing(tmp_path: Path) -> None:
     config, _ = relocate_example("canary", tmp_path)
-    plane = ControlPlane(config, f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}")
+    plane = ControlPlane(
+        config,
+        f"127.0.0.1:{free_port()}",
+        f"127.0.0.1:{free_port()}",
+        identity_settings=IdentitySettings(ca_dir=tmp_path / "ca"),
+    )
     await plane.start()
     local = LocalMesh(plane, tmp_path / "run")
     try:

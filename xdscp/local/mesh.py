@@ -100,13 +100,14 @@ class LocalMesh:
                             )
                         )
                         local.apps.append(f"{endpoint.address}:{endpoint.port}")
-                bootstrap = bootstrap_config(workload, xds_host, xds_port)
-                local.envoy = start_envoy(
-                    workload.key,
-                    bootstrap,
-                    self.run_dir / f"{workload.namespace}.{workload.name}",
-                    local.admin,
-                )
+                workdir = self.run_dir / f"{workload.namespace}.{workload.name}"
+                credentials = None
+                if not self.control_plane.insecure:
+                    credentials = self.control_plane.identity.write_bootstrap_credentials(
+                        workload, workdir
+                    )
+                bootstrap = bootstrap_config(workload, xds_host, xds_port, credentials=credentials)
+                local.envoy = start_envoy(workload.key, bootstrap, workdir, local.admin)
                 self.workloads.append(local)
             await asyncio.gather(
                 *(wait_ready(w.envoy, ready_timeout) for w in self.workloads if w.envoy)
