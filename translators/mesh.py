@@ -162,20 +162,34 @@ def _services_from(
     else:
         endpoints = tuple(_endpoint_from_spec(e) for e in spec.endpoints)
         digest = entry.digest
+    suffix = options.domain_suffix
     return [
         Service(
-            hostname=resolve_host(host, entry.namespace, options.domain_suffix),
+            hostname=hostname,
             namespace=entry.namespace,
             ports=tuple(spec.ports),
             location=spec.location,
             resolution=spec.resolution,
-            endpoints=endpoints,
+            endpoints=endpoints or _self_resolved(spec, hostname),
             source=entry.ref,
             digest=digest,
             export_to=tuple(spec.export_to),
         )
-        for host in spec.hosts
+        for hostname in (resolve_host(h, entry.namespace, suffix) for h in spec.hosts)
     ]
+
+
+def _self_resolved(spec: ServiceEntrySpec, hostname: str) -> tuple[Endpoint, ...]:
+    """Istio: a DNS-resolved ServiceEntry without endpoints (and without a selector)
+    resolves its own host name, on each service port."""
+    if (
+        spec.endpoints
+        or spec.workload_selector is not None
+        or spec.resolution not in (Resolution.DNS, Resolution.DNS_ROUND_ROBIN)
+    ):
+        return ()
+    empty: Mapping[str, str] = MappingProxyType({})
+    return (Endpoint(hostname, MappingProxyType({}), empty, "default"),)
 
 
 def build_mesh(

@@ -9,7 +9,7 @@ once; after one VirtualService changes, only the pieces that read it are rebuilt
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 from translators.hosts import resolve_host, short_aliases
@@ -38,6 +38,7 @@ from translators.model.networking import (
     HTTP_PROTOCOLS,
     CaptureMode,
     DestinationRuleSpec,
+    EgressListener,
     HTTPMatchRequest,
     HTTPRoute,
     Resolution,
@@ -269,6 +270,21 @@ def virtual_host_for(
     )
 
 
+def _unique_domains(vhosts: list[VirtualHostIR]) -> tuple[VirtualHostIR, ...]:
+    """Envoy NACKs a whole route config in which two virtual hosts share a domain. A short
+    alias can be another service's own name (`foo` in namespace `bar` is also `foo.bar`,
+    which a ServiceEntry may name literally): the service whose name it is keeps it,
+    otherwise the first virtual host does."""
+    own = {d: i for i, vh in enumerate(vhosts) for d in vh.domains[:2]}  # fqdn, fqdn:port
+    seen: set[str] = set()
+    out: list[VirtualHostIR] = []
+    for i, vh in enumerate(vhosts):
+        keep = tuple(d for d in vh.domains if own.get(d, i) == i and d not in seen)
+        seen.update(keep)
+        out.append(vh if keep == vh.domains else replace(vh, domains=keep))
+    return tuple(out)
+
+
 def special_clusters() -> tuple[ClusterIR, ...]:
     return (
         ClusterIR(PASSTHROUGH_CLUSTER, Discovery.ORIGINAL_DST, LbPolicy.CLUSTER_PROVIDED),
@@ -308,19 +324,27 @@ class LocalView:
     warnings: tuple[str, ...]
 
 
-def _egress_ports(sidecar: SidecarSpec | None, services: list[Service]) -> list[EgressIR]:
+def _egress_ports(
+    sidecar: SidecarSpec | None, catch_all: EgressListener | None, services: list[Service]
+) -> list[EgressIR]:
     """Outbound listeners. With a Sidecar, its egress listeners; without one (file mode has
-    no iptables), every HTTP service port, bound to the workload's own address."""
-    if sidecar is not None and sidecar.egress:
-        return [
-            EgressIR(e.bind, e.port.number, outbound_route_config(e.port.number))
-            for e in sidecar.egress
-            if e.port is not None
-        ]
+    no iptables), every HTTP service port, bound to the workload's own address. A Sidecar's
+    portless egress listener (Istio's catch-all, e.g. the common `hosts: [./*]`) stands for
+    every HTTP port of `services` (those its hosts select) not taken by another listener."""
+    explicit = [
+        EgressIR(e.bind, e.port.number, outbound_route_config(e.port.number))
+        for e in (sidecar.egress if sidecar else [])
+        if e.port is not None
+    ]
+    if sidecar is not None and sidecar.egress and catch_all is None:
+        return explicit
     ports = sorted({p.number for s in services for p in s.ports if p.protocol in HTTP_PROTOCOLS})
-    taken = {i.port.number for i in sidecar.ingress} if sidecar else set()
-    return [
-        EgressIR(None, port, outbound_route_config(port)) for port in ports if port not in taken
+    taken = {e.port for e in explicit} | (
+        {i.port.number for i in sidecar.ingress} if sidecar else set()
+    )
+    bind = catch_all.bind if catch_all else None
+    return explicit + [
+        EgressIR(bind, port, outbound_route_config(port)) for port in ports if port not in taken
     ]
 
 
@@ -362,14 +386,19 @@ def build_outbound(
         assignments += built[1]
 
     route_configs: list[RouteConfigIR] = []
-    egress_list = _egress_ports(sidecar, visible)
+    catch_all = next((e for e in sidecar.egress if e.port is None), None) if sidecar else None
+    catch_all_hosts = catch_all.hosts if catch_all else None
+    egress_list = _egress_ports(
+        sidecar,
+        catch_all,
+        visible if catch_all is None else index.visible_services(namespace, catch_all.hosts),
+    )
     hosts_by_port = {
         e.port.number: e.hosts for e in (sidecar.egress if sidecar else []) if e.port is not None
     }
     for egress in egress_list:
-        allowed = visible
-        if egress.port in hosts_by_port:
-            allowed = index.visible_services(namespace, hosts_by_port[egress.port])
+        hosts = hosts_by_port.get(egress.port, catch_all_hosts)
+        allowed = visible if hosts is None else index.visible_services(namespace, hosts)
         vhosts: list[VirtualHostIR] = []
         for service in allowed:
             service_port = service.port(egress.port)
@@ -383,13 +412,21 @@ def build_outbound(
             same_ns = service.namespace == namespace
             vhosts.append(
                 memo.get(
-                    ("vhost", service.hostname, service.digest, egress.port, _digest(vs), same_ns),
+                    (
+                        "vhost",
+                        service.hostname,
+                        service.digest,
+                        egress.port,
+                        _digest(vs),
+                        same_ns,
+                        _destination_ports(vs, index),
+                    ),
                     lambda s=service, v=vs, n=same_ns, p=egress.port: virtual_host_for(  # type: ignore[misc]
                         s, p, v, n, index
                     ),
                 )
             )
-        route_configs.append(RouteConfigIR(egress.route_config, tuple(vhosts)))
+        route_configs.append(RouteConfigIR(egress.route_config, _unique_domains(vhosts)))
     return OutboundView(
         key=(namespace, sidecar_obj.ref if sidecar_obj else ""),
         clusters=tuple(clusters),
@@ -428,7 +465,10 @@ def build_local(
         port = ingress.port.number
         cluster_name = inbound_cluster(port)
         if not ingress.default_endpoint:
-            warnings.append(f"{sidecar_ref}: ingress port {port} has no defaultEndpoint; skipped")
+            warnings.append(
+                f"{sidecar_obj and sidecar_obj.ref}: ingress port {port} has no defaultEndpoint;"
+                " skipped"
+            )
             continue
         app_host, _, app_port = ingress.default_endpoint.rpartition(":")
         app_host = app_host.strip("[]")

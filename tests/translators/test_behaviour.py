@@ -225,3 +225,55 @@ def test_unmodelled_matchers_are_refused_not_ignored() -> None:
     unusual.virtual_hosts[0].routes[0].match.query_parameters.add(name="debug")
     with pytest.raises(Unsupported, match="query_parameters"):
         route(unusual, Request("a"))
+
+
+# --- Sidecar egress, DNS services, domain collisions -----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("proxy", "port", "host", "cluster"),
+    [
+        ("shop/web", 8080, "cart", "outbound|8080||cart.shop.svc.cluster.local"),
+        ("shop/web", 8080, "pay.payments", "outbound|8080||pay.payments.svc.cluster.local"),
+        ("shop/web", 8080, "catalog", None),  # only on web's 9090 listener
+        ("shop/web", 9090, "catalog", "outbound|9090||catalog.shop.svc.cluster.local"),
+        ("shop/web", 8080, "api.partner.example", None),
+        ("shop/worker", 8080, "catalog", "outbound|8080||catalog.shop.svc.cluster.local"),
+        ("shop/worker", 9090, "catalog:9090", "outbound|9090||catalog.shop.svc.cluster.local"),
+        ("shop/worker", 8080, "pay.payments", None),  # `./*` is the shop namespace only
+        ("ops/tool", 8080, "metrics", "outbound|8080||metrics.ops.svc.cluster.local"),
+        ("ops/tool", 8080, "cart.shop", None),
+    ],
+)
+def test_sidecar_egress_visibility(proxy: str, port: int, host: str, cluster: str | None) -> None:
+    resources = proxies("sidecar-egress")[proxy].resources
+    decision = route_on_port(resources, port, Request(host))
+    assert (decision.cluster if decision else None) == cluster
+
+
+def test_dns_services_resolve_their_endpoints_or_their_own_name() -> None:
+    resources = proxies("dns-resolution")["default/client"].resources
+    decision = route_on_port(resources, 80, Request("api.partner.example"))
+    assert decision is not None
+    assert endpoints(resources, decision.cluster) == [
+        ("api-1.partner.example", 80, 1),
+        ("api-2.partner.example", 8080, 3),
+    ]
+    decision = route_on_port(resources, 80, Request("httpbin.example:80"))
+    assert decision is not None
+    assert endpoints(resources, decision.cluster) == [("httpbin.example", 80, 1)]
+
+
+@pytest.mark.parametrize(
+    ("host", "vhost"),
+    [
+        ("foo.bar", "foo.bar:80"),
+        ("foo.bar:80", "foo.bar:80"),
+        ("foo.bar.svc", "foo.bar.svc.cluster.local:80"),
+        ("foo", None),  # another namespace's service: no bare name
+    ],
+)
+def test_colliding_alias_goes_to_the_service_of_that_name(host: str, vhost: str | None) -> None:
+    resources = proxies("domain-collision")["default/client"].resources
+    decision = route_on_port(resources, 80, Request(host))
+    assert (decision.virtual_host if decision else None) == vhost
