@@ -123,13 +123,18 @@ def _endpoint_from_spec(spec: WorkloadEntrySpec, workload: str = "") -> Endpoint
     )
 
 
+# by_label key under which every workload of a namespace is listed (an empty selector
+# selects them all, labelled or not; label keys are never empty)
+_EVERY = ("", "")
+
+
 def _selected(
     selector: dict[str, str], namespace: str, by_label: dict[tuple[str, str, str], list[Workload]]
 ) -> list[Workload]:
     """Workloads in `namespace` carrying every label of `selector` (an index lookup on the
     first label, then a filter, so 10,000 ServiceEntries stay linear)."""
     if not selector:
-        return [w for ws in by_label.values() for w in ws if w.namespace == namespace]
+        return by_label.get((namespace, *_EVERY), [])
     (first_key, first_value), *rest = sorted(selector.items())
     candidates = by_label.get((namespace, first_key, first_value), [])
     return [w for w in candidates if all(w.labels.get(k) == v for k, v in rest)]
@@ -208,7 +213,7 @@ def build_mesh(
             workloads[workload.key] = workload
     by_label: dict[tuple[str, str, str], list[Workload]] = {}
     for workload in workloads.values():
-        for label in workload.labels.items():
+        for label in (_EVERY, *workload.labels.items()):
             by_label.setdefault((workload.namespace, *label), []).append(workload)
     services: dict[str, Service] = {}
     kept: list[MeshObject[Any]] = []
