@@ -31,11 +31,13 @@ class DirectorySource:
         options: MeshOptions | None = None,
         quiet_ms: int = 100,
         max_wait_ms: int = 1000,
+        log_errors: bool = True,
     ) -> None:
         self.root = root
         self.options = options or MeshOptions(local_mode=True)
         self.quiet_ms = quiet_ms
         self.max_wait_ms = max_wait_ms
+        self.log_errors = log_errors
         self._last_good: dict[Key, MeshObject[Any]] = {}
         # keys each file contributed last time, parsed or kept: a file that stays
         # unreadable over several loads must keep contributing the same objects
@@ -68,8 +70,9 @@ class DirectorySource:
         errors += dup_errors
         self._last_good = {o.key: o for o in unique}
         mesh = build_mesh(unique, errors, self.options)
-        for error in mesh.errors:
-            log.warning("config.rejected", error=str(error))
+        if self.log_errors:
+            for error in mesh.errors:
+                log.warning("config.rejected", error=str(error))
         return mesh
 
     async def run(
