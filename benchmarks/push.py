@@ -1,0 +1,394 @@
+"""Push benchmark: N simulated Envoys on one ADS server, xdscp beside a byte-replaying floor.
+
+    python -m benchmarks.push [--proxies 100 1000] [--services 100] [--tls] [--repeats 5]
+                              [--profile DIR]
+
+For each N, each server runs in its own process (`benchmarks.push_server`) and N
+clients (`benchmarks.ads_clients`, one channel = one connection each) run here. Printed
+per server:
+
+* initial: from opening all N streams at once until every client has ACKed CDS, EDS,
+  LDS and RDS (client clock);
+* change: one VirtualService 90/10 -> 50/50 (then back, alternating; median of
+  `--repeats`), from the command reaching the server until the server has received
+  N ACKs of the new RDS version (server clock); xdscp applies a pre-built MeshConfig
+  (`MeshRuntime.apply_now`: translation of every connected proxy, cache update, pushes);
+  the floor writes the same pre-serialized RDS bytes to every stream. Also: the
+  synchronous part of that (apply), and the client-side view (command sent -> last
+  client ACK written);
+* memory: server VmRSS after N clients connected and settled minus before, / N.
+
+The floor (`benchmarks.floor_server`) holds exactly the bytes xdscp sends, built ahead
+by `benchmarks.push_bodies`, so the ratio is the price of xdscp's logic over moving bytes.
+Targets: change <= 1.3x floor; memory per proxy <= 1.5x floor.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import pstats
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from benchmarks.ads_clients import ClientSpec, ClientTLS, Fleet
+from benchmarks.push_bodies import floor_bodies
+from benchmarks.push_mesh import NAMESPACE, client_entry, client_name
+from benchmarks.push_server import raise_nofile_limit
+
+REPO = Path(__file__).resolve().parents[1]
+MODES = ("floor", "xdscp")
+TARGET_CHANGE = 1.3
+TARGET_MEMORY = 1.5
+SERVER_NAME = "xds.bench.local"
+
+
+@dataclass
+class RunResult:
+    mode: str
+    proxies: int
+    services: int
+    tls: bool
+    initial_s: float = 0.0
+    rss_before_kib: int = 0
+    rss_after_kib: int = 0
+    change_ms: list[float] = field(default_factory=list)  # server: trigger -> N-th ACK
+    client_ms: list[float] = field(default_factory=list)  # driver: sent -> last ACK written
+    apply_ms: list[float] = field(default_factory=list)  # server: synchronous part
+    acks: list[int] = field(default_factory=list)  # ACKs the server counted, per change
+    clients_acked: list[int] = field(default_factory=list)  # clients that ACKed, per change
+    streams: int = 0
+
+    @property
+    def kib_per_proxy(self) -> float:
+        return (self.rss_after_kib - self.rss_before_kib) / self.proxies
+
+    @property
+    def change_median_ms(self) -> float:
+        return statistics.median(self.change_ms)
+
+    @property
+    def all_acked(self) -> bool:
+        n = self.proxies
+        return bool(self.acks) and all(a == n for a in self.acks + self.clients_acked)
+
+
+# --- identity and TLS ---------------------------------------------------------------------
+def ensure_ca(workdir: Path) -> Path:
+    """The mesh CA both servers' runtimes load (xdscp issues its SDS secrets from it)."""
+    import ca
+
+    ca_dir = workdir / "ca"
+    ca.load_or_create_root_ca(ca_dir)
+    return ca_dir
+
+
+@dataclass(frozen=True)
+class TLSMaterial:
+    server_dir: Path  # the floor's server.pem / server.key / root.pem
+    clients: Sequence[ClientTLS]
+
+    def for_client(self, i: int) -> ClientTLS:
+        return self.clients[i]
+
+
+def make_tls(workdir: Path, clients: int) -> TLSMaterial:
+    """From the mesh CA: a serving cert for the floor (xdscp makes its own, as in
+    production) and one SVID per simulated proxy, for the identity its workload has."""
+    import ca
+    from xdscp.identity import XDS_SERVER_NAME
+
+    authority = ca.load_or_create_root_ca(ensure_ca(workdir))
+    root = authority.trust_bundle().pem.encode()
+    directory = workdir / f"tls-{clients}"
+    directory.mkdir(parents=True, exist_ok=True)
+    server = ca.issue_server_certificate(
+        authority, [XDS_SERVER_NAME, "localhost"], ip_addresses=["127.0.0.1"]
+    )
+    (directory / "server.pem").write_text(server.cert_chain_pem)
+    key = directory / "server.key"
+    key.touch(mode=0o600)
+    key.write_text(server.key_pem)
+    (directory / "root.pem").write_bytes(root)
+    material = []
+    for _ in range(clients):
+        svid = ca.issue_svid(authority, f"spiffe://cluster.local/ns/{NAMESPACE}/sa/default")
+        material.append(
+            ClientTLS(root, svid.key_pem.encode(), svid.cert_chain_pem.encode(), XDS_SERVER_NAME)
+        )
+    return TLSMaterial(directory, material)
+
+
+# --- the server process --------------------------------------------------------------------
+class ServerProcess:
+    """A `benchmarks.push_server` subprocess and its line protocol; every wait is bounded."""
+
+    def __init__(self, process: asyncio.subprocess.Process, log_path: Path) -> None:
+        self.process = process
+        self.log_path = log_path
+        self.port = 0
+        self.pid = process.pid
+
+    @classmethod
+    async def start(
+        cls, args: Sequence[str], log_path: Path, timeout: float = 120.0
+    ) -> ServerProcess:
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+        with log_path.open("wb") as log:
+            process = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "benchmarks.push_server", *args,
+                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=log,
+                cwd=REPO, env=env,
+            )  # fmt: skip
+        server = cls(process, log_path)
+        try:
+            ready = await server._read(timeout)
+        except BaseException:
+            await server.kill()
+            raise
+        if ready.get("event") != "ready":
+            await server.kill()
+            raise RuntimeError(f"server did not start: {ready}")
+        server.port = int(ready["port"])
+        return server
+
+    async def _read(self, timeout: float) -> dict[str, Any]:
+        assert self.process.stdout is not None
+        try:
+            async with asyncio.timeout(timeout):
+                line = await self.process.stdout.readline()
+        except TimeoutError:
+            raise TimeoutError(f"server silent for {timeout:.0f} s; log: {self._tail()}") from None
+        if not line:
+            raise RuntimeError(f"server exited; log: {self._tail()}")
+        reply: dict[str, Any] = json.loads(line)
+        return reply
+
+    def _tail(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-2000:]
+        except OSError:
+            return "(no log)"
+
+    async def command(self, cmd: str, timeout: float = 30.0, **fields: Any) -> dict[str, Any]:
+        assert self.process.stdin is not None
+        self.process.stdin.write((json.dumps({"cmd": cmd, **fields}) + "\n").encode())
+        await self.process.stdin.drain()
+        reply = await self._read(timeout)
+        if "error" in reply:
+            raise RuntimeError(f"server: {reply['error']}")
+        return reply
+
+    async def stop(self, timeout: float = 20.0) -> None:
+        if self.process.returncode is None:
+            with contextlib.suppress(Exception):
+                await self.command("quit", timeout=timeout)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(timeout):
+                    await self.process.wait()
+        await self.kill()
+
+    async def kill(self) -> None:
+        if self.process.returncode is None:
+            self.process.kill()  # this PID only
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(10):
+                    await self.process.wait()
+
+
+# --- one run ---------------------------------------------------------------------------------
+def client_specs(clients: int) -> list[ClientSpec]:
+    return [
+        ClientSpec(NAMESPACE, client_name(i), str(client_entry(i)["spec"]["address"]))
+        for i in range(clients)
+    ]
+
+
+async def run_one(
+    mode: str,
+    services: int,
+    proxies: int,
+    workdir: Path,
+    tls: TLSMaterial | None = None,
+    repeats: int = 5,
+    profile_dir: Path | None = None,
+    settle: float | None = None,
+) -> RunResult:
+    """Start one server, connect `proxies` clients, measure, change `repeats` times, stop."""
+    result = RunResult(mode, proxies, services, tls is not None)
+    ca_dir = ensure_ca(workdir)
+    args = ["--mode", mode, "--services", str(services), "--clients", str(proxies)]
+    if mode == "floor":
+        bodies = workdir / f"floor-{services}-{proxies}.pickle"
+        if not bodies.exists():
+            floor_bodies(services, proxies, ca_dir).save(bodies)
+        args += ["--bodies", str(bodies)]
+        if tls is not None:
+            args += ["--tls-dir", str(tls.server_dir)]
+    else:
+        args += ["--ca-dir", str(ca_dir)] + (["--tls"] if tls is not None else [])
+    tag = f"{mode}-{services}s-{proxies}p{'-tls' if tls else ''}"
+    init_timeout = 60.0 + 0.2 * proxies
+    change_timeout = 30.0 + 0.1 * proxies
+    server = await ServerProcess.start(args, workdir / f"{tag}.log")
+    fleet: Fleet | None = None
+    try:
+        result.rss_before_kib = int((await server.command("rss"))["rss_kib"])
+        if profile_dir is not None:
+            await server.command("profile_start")
+        fleet = Fleet(
+            f"127.0.0.1:{server.port}",
+            client_specs(proxies),
+            tls.for_client if tls is not None else None,
+        )
+        started = time.monotonic()
+        fleet.start()
+        await fleet.wait_initialized(init_timeout)
+        result.initial_s = fleet.last_initialized() - started
+        # Settle: the last ACKs reach the server, nothing else is in flight.
+        await asyncio.sleep(settle if settle is not None else 0.5 + proxies / 2000)
+        if profile_dir is not None:
+            await server.command("profile_stop", path=str(profile_dir / f"{tag}-connect.prof"))
+        reply = await server.command("rss")
+        result.rss_after_kib = int(reply["rss_kib"])
+        result.streams = int(reply["streams"])
+
+        if profile_dir is not None:
+            await server.command("profile_start")
+        for _ in range(repeats):
+            fleet.expect_change()
+            sent = time.monotonic()
+            change = await server.command("change", timeout=change_timeout, expected_acks=proxies)
+            acks = await server.command("acks", timeout=change_timeout + 5, wait=change_timeout)
+            await fleet.wait_changed(change_timeout)
+            result.acks.append(int(acks["acks"]))
+            result.clients_acked.append(fleet.changed)
+            result.apply_ms.append((change["t_applied"] - change["t_trigger"]) * 1000)
+            result.change_ms.append((acks["t_acked"] - change["t_trigger"]) * 1000)
+            result.client_ms.append((fleet.last_changed() - sent) * 1000)
+            verify = await server.command("verify")
+            acked = verify["route_versions_acked"]
+            if mode == "xdscp" and list(acked.values()) != [proxies]:
+                raise RuntimeError(f"xdscp proxies disagree on the RDS version: {acked}")
+            await asyncio.sleep(0.1)
+        if profile_dir is not None:
+            await server.command("profile_stop", path=str(profile_dir / f"{tag}-change.prof"))
+        if fleet.errors:
+            raise RuntimeError(f"client errors: {fleet.errors[:5]}")
+    finally:
+        if fleet is not None:
+            await fleet.close()
+        await server.stop()
+    return result
+
+
+# --- report ----------------------------------------------------------------------------------
+HEADER = (
+    f"{'proxies':>7} {'svcs':>5} {'tls':>3} {'server':>6} {'initial s':>9} "
+    f"{'change ms':>9} {'min..max':>13} {'apply ms':>8} {'client ms':>9} "
+    f"{'RSS0 MB':>7} {'RSS1 MB':>7} {'KiB/proxy':>9} {'all ACKed':>9}"
+)
+
+
+def format_row(r: RunResult) -> str:
+    spread = f"{min(r.change_ms):.0f}..{max(r.change_ms):.0f}"
+    return (
+        f"{r.proxies:>7} {r.services:>5} {'yes' if r.tls else 'no':>3} {r.mode:>6} "
+        f"{r.initial_s:>9.2f} {r.change_median_ms:>9.1f} {spread:>13} "
+        f"{statistics.median(r.apply_ms):>8.1f} {statistics.median(r.client_ms):>9.1f} "
+        f"{r.rss_before_kib / 1024:>7.1f} {r.rss_after_kib / 1024:>7.1f} "
+        f"{r.kib_per_proxy:>9.1f} {'yes' if r.all_acked else 'NO':>9}"
+    )
+
+
+def format_ratio(floor: RunResult, xdscp: RunResult) -> str:
+    change = xdscp.change_median_ms / floor.change_median_ms
+    initial = xdscp.initial_s / floor.initial_s
+    memory = xdscp.kib_per_proxy / floor.kib_per_proxy if floor.kib_per_proxy > 0 else float("inf")
+    ok_change = "ok" if change <= TARGET_CHANGE else "MISSED"
+    ok_memory = "ok" if memory <= TARGET_MEMORY else "MISSED"
+    return (
+        f"{'':>7} {'':>5} {'':>3} {'x/flr':>6} {initial:>8.2f}x {change:>8.2f}x "
+        f"{'':>13} {'':>8} {'':>9} {'':>7} {'':>7} {memory:>8.2f}x   "
+        f"change {ok_change} (<= {TARGET_CHANGE}x), memory {ok_memory} (<= {TARGET_MEMORY}x)"
+    )
+
+
+def print_profile(path: Path, limit: int = 25, out: Callable[[str], None] = print) -> None:
+    out(f"--- {path.name}: top {limit} by internal time")
+    stats = pstats.Stats(str(path))
+    stats.sort_stats("tottime").print_stats(limit)
+
+
+async def run_all(args: argparse.Namespace) -> list[RunResult]:
+    results: list[RunResult] = []
+    with tempfile.TemporaryDirectory(prefix="xdscp-push-") as tmp:
+        workdir = Path(tmp)
+        print(HEADER, flush=True)
+        for proxies in args.proxies:
+            tls = make_tls(workdir, proxies) if args.tls else None
+            by_mode: dict[str, RunResult] = {}
+            for mode in args.modes:
+                result = await run_one(
+                    mode, args.services, proxies, workdir, tls, args.repeats, args.profile
+                )
+                by_mode[mode] = result
+                results.append(result)
+                print(format_row(result), flush=True)
+            if "floor" in by_mode and "xdscp" in by_mode:
+                print(format_ratio(by_mode["floor"], by_mode["xdscp"]), flush=True)
+        if args.keep_logs is not None:
+            args.keep_logs.mkdir(parents=True, exist_ok=True)
+            for log in workdir.glob("*.log"):
+                (args.keep_logs / log.name).write_bytes(log.read_bytes())
+    print(
+        f"targets: one changed VirtualService ACKed by all proxies <= {TARGET_CHANGE}x the floor;"
+        f" server memory per connected proxy <= {TARGET_MEMORY}x the floor. change = server"
+        " clock, command received -> N-th ACK of the new RDS version (median of"
+        f" {args.repeats}); apply = its synchronous part; client = driver's view."
+    )
+    if args.profile is not None:
+        for prof in sorted(args.profile.glob("*.prof")):
+            print_profile(prof)
+    return results
+
+
+def quiet_driver() -> None:
+    """The driver prints the table; the runtime it uses to build the floor's bytes and
+    gRPC's per-connection notices would only interleave with it."""
+    os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="xDS push benchmark: xdscp vs a floor server")
+    parser.add_argument("--proxies", type=int, nargs="+", default=[100, 1000])
+    parser.add_argument("--services", type=int, default=100)
+    parser.add_argument("--tls", action="store_true", help="mTLS on the xDS port")
+    parser.add_argument("--repeats", type=int, default=5, help="changes measured per run")
+    parser.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
+    parser.add_argument("--profile", type=Path, help="cProfile the servers into this directory")
+    parser.add_argument("--keep-logs", type=Path, help="copy the servers' logs here")
+    args = parser.parse_args(argv)
+    if args.profile is not None:
+        args.profile.mkdir(parents=True, exist_ok=True)
+    quiet_driver()
+    raise_nofile_limit()
+    asyncio.run(run_all(args))
+
+
+if __name__ == "__main__":
+    main()

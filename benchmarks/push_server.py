@@ -1,0 +1,304 @@
+"""One server of the push benchmark, alone in its process so its RSS is its own.
+
+    python -m benchmarks.push_server --mode xdscp --services 100 --clients 1000 --ca-dir ca
+    python -m benchmarks.push_server --mode floor --bodies floor.pickle
+
+`xdscp` is the real thing wired like `xdscp.service.ControlPlane` (MeshRuntime as the
+resolver, SnapshotCache, StatusBook with metrics, `start_server`, structlog at info to
+stderr); `floor` is `benchmarks.floor_server`. The driver talks to it over a line
+protocol, one JSON object per line: commands on stdin, replies on stdout (the process's
+original stdout; anything else printing to fd 1 is sent to stderr instead). Times are
+`time.monotonic()`, which is CLOCK_MONOTONIC and so comparable with the driver's.
+
+Commands: `rss`, `change`, `acks {wait}`, `verify`, `profile_start`,
+`profile_stop {path}`, `quit`. The first line written is `{"event": "ready", ...}`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import gc
+import importlib
+import json
+import os
+import resource
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TextIO
+
+import grpc
+from prometheus_client import CollectorRegistry
+
+from xdscp.cache import ROUTE_TYPE
+from xdscp.metrics import XdsMetrics
+
+
+def raise_nofile_limit() -> int:
+    """Soft RLIMIT_NOFILE up to the hard limit (a thousand streams, a thousand sockets)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        target = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 16)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        soft = target
+    return soft
+
+
+def rss_kib(pid: int | str = "self") -> int:
+    """VmRSS of a process, KiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise RuntimeError("no VmRSS in /proc status")
+
+
+def tune_gc_like_production() -> bool:
+    """Apply `xdscp.tuning.tune_gc` when the service uses it (identically for both servers)."""
+    try:
+        module = importlib.import_module("xdscp.tuning")
+    except ImportError:
+        return False
+    tune: Callable[[], None] | None = getattr(module, "tune_gc", None)
+    if tune is None:
+        return False
+    tune()
+    return True
+
+
+class AckCountingMetrics(XdsMetrics):
+    """xdscp's metrics plus a counter of ACKs of one type: the server-side "all ACKed"."""
+
+    __slots__ = ("_done", "acked_at", "count", "target", "type_url")
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        super().__init__(registry)
+        self.type_url = ROUTE_TYPE
+        self.count = 0
+        self.target = 0
+        self.acked_at = 0.0
+        self._done = asyncio.Event()
+
+    def expect(self, target: int) -> None:
+        self.count = 0
+        self.target = target
+        self.acked_at = 0.0
+        self._done.clear()
+
+    def acked(self, type_url: str, latency_seconds: float) -> None:
+        super().acked(type_url, latency_seconds)
+        if type_url == self.type_url:
+            self.count += 1
+            if self.count == self.target:
+                self.acked_at = time.monotonic()
+                self._done.set()
+
+    async def wait(self, timeout: float) -> bool:
+        try:
+            async with asyncio.timeout(timeout):
+                await self._done.wait()
+        except TimeoutError:
+            return False
+        return True
+
+
+def _server_credentials(tls_dir: Path | None) -> grpc.ServerCredentials | None:
+    if tls_dir is None:
+        return None
+    return grpc.ssl_server_credentials(
+        [((tls_dir / "server.key").read_bytes(), (tls_dir / "server.pem").read_bytes())],
+        root_certificates=(tls_dir / "root.pem").read_bytes(),
+        require_client_auth=True,
+    )
+
+
+class _Backend:
+    """What the command loop needs from either server."""
+
+    server: grpc.aio.Server
+    port: int
+
+    def streams(self) -> int:
+        raise NotImplementedError
+
+    def change(self, expected_acks: int) -> float:
+        """Start the change; return when the server has done its synchronous part."""
+        raise NotImplementedError
+
+    async def wait_acks(self, timeout: float) -> tuple[int, float]:
+        raise NotImplementedError
+
+    def verify(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+
+class _XdscpBackend(_Backend):
+    async def start(self, services: int, clients: int, ca_dir: Path | None, tls: bool) -> None:
+        """Wired like `xdscp.service.ControlPlane`: CA-backed identity (SDS secrets in every
+        snapshot), mTLS with identity checks unless plaintext (`--insecure`), metrics."""
+        from benchmarks.push_bodies import xdscp_runtime
+        from benchmarks.push_mesh import push_mesh
+        from xdscp.logging import configure_logging
+        from xdscp.server.ads import start_server
+        from xdscp.server.status import StatusBook
+
+        configure_logging(json_logs=True, level=os.environ.get("PUSH_LOG_LEVEL", "info"))
+        self.meshes = (push_mesh(services, clients), push_mesh(services, clients, changed=True))
+        self.current = 0
+        self.runtime = xdscp_runtime(ca_dir)
+        self.runtime.require_identity = tls
+        self.cache = self.runtime.cache
+        self.metrics = AckCountingMetrics(CollectorRegistry())
+        self.status = StatusBook(self.metrics)
+        self.runtime.apply_now(self.meshes[0])
+        tune_gc_like_production()
+        credentials = None
+        if tls:
+            from xdscp.identity import XDS_SERVER_NAME
+
+            secrets: Any = self.runtime.secrets
+            credentials = secrets.server_credentials(["127.0.0.1", "localhost", XDS_SERVER_NAME])
+        self.server, self.port = await start_server(
+            self.cache, self.runtime, "127.0.0.1:0", credentials, self.status
+        )
+
+    def streams(self) -> int:
+        return sum(p.streams for p in self.status)
+
+    def change(self, expected_acks: int) -> float:
+        self.current ^= 1
+        self.metrics.expect(expected_acks)
+        self.runtime.apply_now(self.meshes[self.current])
+        return time.monotonic()
+
+    async def wait_acks(self, timeout: float) -> tuple[int, float]:
+        await self.metrics.wait(timeout)
+        return self.metrics.count, self.metrics.acked_at
+
+    def verify(self) -> dict[str, Any]:
+        acked: dict[str, int] = {}
+        for proxy in self.status:
+            ts = proxy.types.get(ROUTE_TYPE)
+            version = ts.version_acked if ts is not None else ""
+            acked[version] = acked.get(version, 0) + 1
+        return {"proxies": len(self.status), "route_versions_acked": acked}
+
+
+class _FloorBackend(_Backend):
+    async def start(self, bodies_path: Path, tls_dir: Path | None) -> None:
+        from benchmarks.floor_server import FloorBodies, FloorServer, serve_floor
+
+        self.floor = FloorServer(FloorBodies.load(bodies_path))
+        tune_gc_like_production()
+        self.server, self.port = await serve_floor(
+            self.floor, "127.0.0.1:0", _server_credentials(tls_dir)
+        )
+
+    def streams(self) -> int:
+        return len(self.floor.streams)
+
+    def change(self, expected_acks: int) -> float:
+        self.floor.push_change(expected_acks)
+        return time.monotonic()
+
+    async def wait_acks(self, timeout: float) -> tuple[int, float]:
+        await self.floor.wait_acks(timeout)
+        return self.floor.acks, self.floor.acked_at
+
+    def verify(self) -> dict[str, Any]:
+        version = self.floor.bodies.versions[self.floor.current]
+        return {"proxies": len(self.floor.streams), "route_versions_acked": {version: -1}}
+
+
+class _Control:
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+
+    def reply(self, **fields: Any) -> None:
+        self.out.write(json.dumps(fields) + "\n")
+        self.out.flush()
+
+
+async def _command_loop(backend: _Backend, control: _Control) -> None:
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader(limit=1 << 20)
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    profiler: cProfile.Profile | None = None
+    while True:
+        line = await reader.readline()
+        if not line:
+            return  # the driver went away
+        command: dict[str, Any] = json.loads(line)
+        name = command.get("cmd")
+        if name == "rss":
+            gc.collect()
+            control.reply(rss_kib=rss_kib(), streams=backend.streams())
+        elif name == "change":
+            triggered = time.monotonic()
+            applied = backend.change(int(command["expected_acks"]))
+            control.reply(t_trigger=triggered, t_applied=applied)
+        elif name == "acks":
+            count, acked_at = await backend.wait_acks(float(command["wait"]))
+            control.reply(acks=count, t_acked=acked_at)
+        elif name == "verify":
+            control.reply(**backend.verify())
+        elif name == "profile_start":
+            profiler = cProfile.Profile()
+            profiler.enable()
+            control.reply(ok=True)
+        elif name == "profile_stop":
+            if profiler is not None:
+                profiler.disable()
+                profiler.dump_stats(str(command["path"]))
+                profiler = None
+            control.reply(ok=True)
+        elif name == "quit":
+            await backend.server.stop(None)
+            control.reply(ok=True)
+            return
+        else:
+            control.reply(error=f"unknown command {name!r}")
+
+
+async def _main(args: argparse.Namespace, control: _Control) -> None:
+    backend: _Backend
+    if args.mode == "xdscp":
+        xdscp = _XdscpBackend()
+        await xdscp.start(args.services, args.clients, args.ca_dir, args.tls)
+        backend = xdscp
+    else:
+        floor = _FloorBackend()
+        await floor.start(args.bodies, args.tls_dir)
+        backend = floor
+    gc.collect()
+    control.reply(event="ready", port=backend.port, pid=os.getpid())
+    try:
+        await _command_loop(backend, control)
+    finally:
+        await backend.server.stop(None)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--mode", choices=("xdscp", "floor"), required=True)
+    parser.add_argument("--services", type=int, default=100)
+    parser.add_argument("--clients", type=int, default=100)
+    parser.add_argument("--bodies", type=Path, help="floor: bodies file from the driver")
+    parser.add_argument("--ca-dir", type=Path, help="xdscp: the mesh CA (identity, SDS, mTLS)")
+    parser.add_argument("--tls", action="store_true", help="xdscp: mTLS xDS from its CA")
+    parser.add_argument("--tls-dir", type=Path, help="floor: server.pem, server.key, root.pem")
+    args = parser.parse_args(argv)
+    if args.mode == "floor" and args.bodies is None:
+        parser.error("--mode floor needs --bodies")
+    raise_nofile_limit()
+    # Replies go to the original stdout; stray prints must not corrupt the protocol.
+    control = _Control(os.fdopen(os.dup(1), "w", buffering=1))
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    asyncio.run(_main(args, control))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,33 @@
+"""The push benchmark's machinery, tiny: both servers, a handful of clients, every figure
+produced and every client ACKed. Nothing here asserts a duration."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from benchmarks.push import format_ratio, format_row, make_tls, run_one
+
+CLIENTS = 5
+SERVICES = 5
+
+
+@pytest.mark.parametrize("tls", [False, True], ids=["plaintext", "mtls"])
+async def test_push_benchmark_runs_both_servers(tmp_path: Path, tls: bool) -> None:
+    material = make_tls(tmp_path, CLIENTS) if tls else None
+    results = {}
+    for mode in ("floor", "xdscp"):
+        result = await run_one(mode, SERVICES, CLIENTS, tmp_path, material, repeats=2, settle=0.05)
+        results[mode] = result
+        assert result.streams == CLIENTS
+        assert result.initial_s > 0
+        assert result.rss_before_kib > 0 and result.rss_after_kib > 0
+        assert len(result.change_ms) == len(result.client_ms) == len(result.apply_ms) == 2
+        assert all(ms > 0 for ms in result.change_ms + result.client_ms)
+        # Every client ACKed the new RDS version each time, and the server saw each ACK.
+        assert result.acks == [CLIENTS, CLIENTS]
+        assert result.clients_acked == [CLIENTS, CLIENTS]
+        assert result.all_acked
+        assert format_row(result)
+    assert "x" in format_ratio(results["floor"], results["xdscp"])
