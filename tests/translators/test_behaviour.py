@@ -100,29 +100,29 @@ def v(subset: str) -> str:
 
 DEFAULT_SPLIT = ((v("v1"), 75), (v("v2"), 25))
 
+# (path, headers, route name, clusters) of requests to `reviews` on port 9080
+ROUTE_TABLE: list[tuple[str, dict[str, str], str, tuple[tuple[str, int], ...]]] = [
+    ("/", {}, "default", DEFAULT_SPLIT),
+    ("/", {"End-User": "jason"}, "jason", ((v("v2"), 100),)),
+    ("/health", {"end-user": "jason"}, "jason", ((v("v2"), 100),)),  # first match wins
+    ("/", {"end-user": "Jason"}, "default", DEFAULT_SPLIT),  # values are case-sensitive
+    ("/", {"x-team": "qa-berlin", "x-canary": "yes"}, "testers", ((v("v3"), 100),)),
+    ("/", {"x-team": "qa-berlin"}, "default", DEFAULT_SPLIT),  # every header must match
+    ("/", {"x-team": "qa-1", "x-canary": "yesss"}, "default", DEFAULT_SPLIT),  # full match
+    ("/health", {}, "health", ((v("v1"), 100),)),
+    ("/health?verbose=1", {}, "health", ((v("v1"), 100),)),  # exact ignores the query
+    ("/healthz", {}, "default", DEFAULT_SPLIT),
+    ("/items/42", {}, "default.reviews.3.items", ((v("v3"), 100),)),
+    ("/items/42?full=1", {}, "default.reviews.3.items", ((v("v3"), 100),)),
+    ("/items/abc", {}, "default", DEFAULT_SPLIT),
+    ("/api/v3/books", {}, "default.reviews.3.1", ((v("v3"), 100),)),
+    ("/api/v3", {}, "api", ((v("v2"), 100),)),  # prefix /api/v3/ needs the slash
+    ("/apiary", {}, "api", ((v("v2"), 100),)),  # prefixes are not path segments
+    ("/admin", {}, "default", DEFAULT_SPLIT),  # that match is for port 9443 only
+]
 
-@pytest.mark.parametrize(
-    ("path", "headers", "route_name", "clusters"),
-    [
-        ("/", {}, "default", DEFAULT_SPLIT),
-        ("/", {"End-User": "jason"}, "jason", ((v("v2"), 100),)),
-        ("/health", {"end-user": "jason"}, "jason", ((v("v2"), 100),)),  # first match wins
-        ("/", {"end-user": "Jason"}, "default", DEFAULT_SPLIT),  # values are case-sensitive
-        ("/", {"x-team": "qa-berlin", "x-canary": "yes"}, "testers", ((v("v3"), 100),)),
-        ("/", {"x-team": "qa-berlin"}, "default", DEFAULT_SPLIT),  # every header must match
-        ("/", {"x-team": "qa-1", "x-canary": "yesss"}, "default", DEFAULT_SPLIT),  # full match
-        ("/health", {}, "health", ((v("v1"), 100),)),
-        ("/health?verbose=1", {}, "health", ((v("v1"), 100),)),  # exact ignores the query
-        ("/healthz", {}, "default", DEFAULT_SPLIT),
-        ("/items/42", {}, "default.reviews.3.items", ((v("v3"), 100),)),
-        ("/items/42?full=1", {}, "default.reviews.3.items", ((v("v3"), 100),)),
-        ("/items/abc", {}, "default", DEFAULT_SPLIT),
-        ("/api/v3/books", {}, "default.reviews.3.1", ((v("v3"), 100),)),
-        ("/api/v3", {}, "api", ((v("v2"), 100),)),  # prefix /api/v3/ needs the slash
-        ("/apiary", {}, "api", ((v("v2"), 100),)),  # prefixes are not path segments
-        ("/admin", {}, "default", DEFAULT_SPLIT),  # that match is for port 9443 only
-    ],
-)
+
+@pytest.mark.parametrize(("path", "headers", "route_name", "clusters"), ROUTE_TABLE)
 def test_route_matches_in_order(
     productpage: ProxyResources,
     path: str,
@@ -188,24 +188,26 @@ DOMAINS = config(
     ("exact", ["api.example.com", "api.example.com:443"]),
 )
 
+# (Host header, virtual host Envoy picks) under DOMAINS
+DOMAIN_TABLE: list[tuple[str, str]] = [
+    ("api.example.com", "exact"),  # exact beats every wildcard
+    ("API.Example.com:443", "exact"),
+    ("v2.api.example.com", "suffix-long"),  # longest suffix first
+    ("www.example.com", "suffix-short"),
+    ("web-canary.example.com", "suffix-dash"),
+    ("www.example.com:8443", "default"),  # the port is part of the host
+    ("api.example.com:8443", "prefix-short"),
+    ("example.com", "default"),  # `*.example.com` needs something before the dot
+    ("api.internal.corp", "prefix-long"),  # longest prefix first
+    ("api.corp", "prefix-short"),
+    ("www.api.corp", "default"),
+    ("api.", "default"),  # a wildcard never matches the empty string
+    ("-canary.example.com", "suffix-short"),  # ... so the next suffix gets it
+    (".example.com", "default"),
+]
 
-@pytest.mark.parametrize(
-    ("host", "vhost"),
-    [
-        ("api.example.com", "exact"),  # exact beats every wildcard
-        ("API.Example.com:443", "exact"),
-        ("v2.api.example.com", "suffix-long"),  # longest suffix first
-        ("www.example.com", "suffix-short"),
-        ("web-canary.example.com", "suffix-dash"),
-        ("www.example.com:8443", "default"),  # the port is part of the host
-        ("api.example.com:8443", "prefix-short"),
-        ("example.com", "default"),  # `*.example.com` needs something before the dot
-        ("api.internal.corp", "prefix-long"),  # longest prefix first
-        ("api.corp", "prefix-short"),
-        ("www.api.corp", "default"),
-        ("api.", "default"),  # a wildcard never matches the empty string
-    ],
-)
+
+@pytest.mark.parametrize(("host", "vhost"), DOMAIN_TABLE)
 def test_virtual_host_selection(host: str, vhost: str) -> None:
     selected = select_virtual_host(DOMAINS, host)
     assert selected is not None
