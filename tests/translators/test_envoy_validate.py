@@ -8,21 +8,24 @@ from pathlib import Path
 
 import pytest
 from envoy.config.cluster.v3 import cluster_pb2
-from envoy.config.core.v3 import address_pb2
+from envoy.config.core.v3 import address_pb2, base_pb2, config_source_pb2
 from envoy.config.endpoint.v3 import endpoint_components_pb2
+from envoy.config.listener.v3 import listener_pb2
 from envoy.config.route.v3 import route_pb2
 from envoy.extensions.filters.network.http_connection_manager.v3 import (
     http_connection_manager_pb2 as hcm_pb2,
 )
+from envoy.extensions.transport_sockets.tls.v3 import common_pb2, secret_pb2, tls_pb2
 from google.protobuf.message import Message
 
 from tests.envoy_validate import (
     UnresolvedReference,
+    bootstrap_json,
     build_bootstrap,
     find_envoy,
     validate_resources,
 )
-from translators.naming import CLUSTER_TYPE, ENDPOINT_TYPE, ROUTE_TYPE
+from translators.naming import CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, SECRET_TYPE
 from translators.translate import translate
 from xdscp.sources.files import DirectorySource
 
@@ -151,3 +154,67 @@ def test_dangling_references_are_translator_bugs() -> None:
     only_routes = [r for r in resources if r.type_url == ROUTE_TYPE]
     with pytest.raises(UnresolvedReference, match="no listener uses"):
         build_bootstrap(only_routes)
+
+
+# --- TLS: SDS-over-ADS references become static secrets ----------------------------------
+
+
+def _sds(name: str) -> secret_pb2.SdsSecretConfig:
+    config = secret_pb2.SdsSecretConfig(name=name)
+    config.sds_config.ads.SetInParent()
+    config.sds_config.resource_api_version = config_source_pb2.V3
+    return config
+
+
+def mtls_cluster(name: str = "outbound|80||secure.default.svc.cluster.local") -> Raw:
+    raw = static_cluster(name, "10.0.0.1")
+    assert isinstance(raw.message, cluster_pb2.Cluster)
+    context = tls_pb2.UpstreamTlsContext(sni=f"outbound_.80_._.{name.split('|')[3]}")
+    common = context.common_tls_context
+    common.tls_certificate_sds_secret_configs.append(_sds("default"))
+    combined = common.combined_validation_context
+    combined.validation_context_sds_secret_config.CopyFrom(_sds("ROOTCA"))
+    combined.default_validation_context.match_typed_subject_alt_names.add(
+        san_type=common_pb2.SubjectAltNameMatcher.URI
+    ).matcher.exact = "spiffe://cluster.local/ns/default/sa/secure"
+    raw.message.transport_socket.name = "envoy.transport_sockets.tls"
+    raw.message.transport_socket.typed_config.Pack(context)
+    return raw
+
+
+def mtls_listener() -> Raw:
+    resources = canary_client()
+    (listener,) = [r for r in resources if r.type_url == LISTENER_TYPE]
+    assert isinstance(listener.message, listener_pb2.Listener)
+    context = tls_pb2.DownstreamTlsContext(require_client_certificate={"value": True})
+    context.common_tls_context.tls_certificate_sds_secret_configs.append(_sds("default"))
+    context.common_tls_context.validation_context_sds_secret_config.CopyFrom(_sds("ROOTCA"))
+    chain = listener.message.filter_chains[0]
+    chain.transport_socket.name = "envoy.transport_sockets.tls"
+    chain.transport_socket.typed_config.Pack(context)
+    return listener
+
+
+def test_sds_references_are_validated_with_placeholder_secrets() -> None:
+    resources = [r for r in canary_client() if r.type_url != LISTENER_TYPE]
+    resources += [mtls_cluster(), mtls_listener()]
+    bootstrap = build_bootstrap(resources)
+    secrets = {s.name: s for s in bootstrap.static_resources.secrets}
+    assert sorted(secrets) == ["ROOTCA", "default"]
+    assert secrets["default"].HasField("tls_certificate")
+    assert secrets["ROOTCA"].HasField("validation_context")
+    assert "sds_config" not in bootstrap_json(bootstrap)
+    verdict = validate_resources(resources)
+    assert verdict.ok, str(verdict)
+
+
+def test_given_secrets_are_the_ones_checked() -> None:
+    bad_root = secret_pb2.Secret(
+        name="ROOTCA",
+        validation_context=common_pb2.CertificateValidationContext(
+            trusted_ca=base_pb2.DataSource(inline_string="-----BEGIN CERTIFICATE-----\nno\n")
+        ),
+    )
+    verdict = validate_resources([mtls_cluster(), Raw(SECRET_TYPE, bad_root)])
+    assert not verdict.ok
+    assert "Failed to load trusted CA certificates" in verdict.output
