@@ -434,7 +434,7 @@ def build_outbound(
         route_configs=tuple(route_configs),
         egress=tuple(egress_list),
         provenance=(sidecar_obj.ref,) if sidecar_obj else (),
-        warnings=tuple(warnings),
+        warnings=tuple(dict.fromkeys(warnings)),  # once, not once per listener port
     )
 
 

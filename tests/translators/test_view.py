@@ -62,3 +62,36 @@ def test_translation_does_not_depend_on_document_order() -> None:
     assert [r.message.SerializeToString(deterministic=True) for r in one.resources] == [
         r.message.SerializeToString(deterministic=True) for r in two.resources
     ]
+
+
+def test_shadowed_virtual_service_is_reported_once_per_proxy() -> None:
+    def vs(name: str, stamp: str) -> str:
+        return (
+            "apiVersion: networking.istio.io/v1\n"
+            "kind: VirtualService\n"
+            f'metadata: {{name: {name}, creationTimestamp: "{stamp}"}}\n'
+            "spec:\n"
+            "  hosts: [a]\n"
+            "  http:\n"
+            f"  - name: {name}\n"
+            "    route: [{destination: {host: a}}]\n"
+        )
+
+    two_ports = "[{number: 80, name: http, protocol: HTTP}, {number: 81, name: h2, protocol: HTTP}]"
+    mesh = mesh_of(
+        docs(
+            service_entry("a", ports=two_ports),
+            vs("old", "2021-01-01T00:00:00Z"),
+            vs("new", "2022-01-01T00:00:00Z"),
+            workload_entry("c", "10.0.0.1"),
+        )
+    )
+    view = translate(mesh, workload(mesh, "default/c")).view
+    assert [r.name for rc in view.route_configs for vh in rc.virtual_hosts for r in vh.routes] == [
+        "old",
+        "old",
+    ]
+    assert view.warnings == (
+        "VirtualService/default/new: shadowed by older VirtualService/default/old "
+        "for a.default.svc.cluster.local",
+    )
