@@ -187,9 +187,10 @@ class Fleet:
             failed.cancel()
             done.cancel()
         if not event.is_set():
-            raise TimeoutError(
-                f"{what}: {self.initialized} initialized / {self.changed} changed of {len(self)}"
-                f" clients after {timeout:.0f} s; errors: {self.errors[:3]}"
+            why = "a client failed" if self._failed.is_set() else f"timed out after {timeout:.0f} s"
+            raise RuntimeError(
+                f"{what}: {why}; {self.initialized} initialized, {self.changed} changed of"
+                f" {len(self)} clients; errors: {self.errors[:3]}"
             )
 
     def last_initialized(self) -> float:

@@ -64,16 +64,29 @@ class RunResult:
     initial_s: float = 0.0
     rss_before_kib: int = 0
     rss_after_kib: int = 0
+    # The same after glibc malloc_trim(0): live state, without heap freed after the burst.
+    trimmed_before_kib: int = 0
+    trimmed_after_kib: int = 0
     change_ms: list[float] = field(default_factory=list)  # server: trigger -> N-th ACK
     client_ms: list[float] = field(default_factory=list)  # driver: sent -> last ACK written
     apply_ms: list[float] = field(default_factory=list)  # server: synchronous part
     acks: list[int] = field(default_factory=list)  # ACKs the server counted, per change
     clients_acked: list[int] = field(default_factory=list)  # clients that ACKed, per change
     streams: int = 0
+    # CPU seconds (user + system, all threads) during the initial phase / per change:
+    # which side is the bottleneck (the driver runs every client on one core).
+    server_cpu_initial_s: float = 0.0
+    driver_cpu_initial_s: float = 0.0
+    server_cpu_change_ms: list[float] = field(default_factory=list)
+    driver_cpu_change_ms: list[float] = field(default_factory=list)
 
     @property
     def kib_per_proxy(self) -> float:
         return (self.rss_after_kib - self.rss_before_kib) / self.proxies
+
+    @property
+    def trimmed_kib_per_proxy(self) -> float:
+        return (self.trimmed_after_kib - self.trimmed_before_kib) / self.proxies
 
     @property
     def change_median_ms(self) -> float:
@@ -209,6 +222,12 @@ class ServerProcess:
                     await self.process.wait()
 
 
+def cpu_seconds(pid: int | str = "self") -> float:
+    """utime + stime of a process (all threads), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 # --- one run ---------------------------------------------------------------------------------
 def client_specs(clients: int) -> list[ClientSpec]:
     return [
@@ -226,6 +245,8 @@ async def run_one(
     repeats: int = 5,
     profile_dir: Path | None = None,
     settle: float | None = None,
+    memtrace_dir: Path | None = None,
+    memtrace_frames: int = 1,
 ) -> RunResult:
     """Start one server, connect `proxies` clients, measure, change `repeats` times, stop."""
     result = RunResult(mode, proxies, services, tls is not None)
@@ -246,34 +267,48 @@ async def run_one(
     server = await ServerProcess.start(args, workdir / f"{tag}.log")
     fleet: Fleet | None = None
     try:
-        result.rss_before_kib = int((await server.command("rss"))["rss_kib"])
+        reply = await server.command("rss")
+        result.rss_before_kib = int(reply["rss_kib"])
+        result.trimmed_before_kib = int(reply["trimmed_kib"])
         if profile_dir is not None:
             await server.command("profile_start")
+        if memtrace_dir is not None:
+            await server.command("memtrace_start", frames=memtrace_frames)
         fleet = Fleet(
             f"127.0.0.1:{server.port}",
             client_specs(proxies),
             tls.for_client if tls is not None else None,
         )
+        cpu = cpu_seconds(server.pid), cpu_seconds()
         started = time.monotonic()
         fleet.start()
         await fleet.wait_initialized(init_timeout)
         result.initial_s = fleet.last_initialized() - started
+        result.server_cpu_initial_s = cpu_seconds(server.pid) - cpu[0]
+        result.driver_cpu_initial_s = cpu_seconds() - cpu[1]
         # Settle: the last ACKs reach the server, nothing else is in flight.
         await asyncio.sleep(settle if settle is not None else 0.5 + proxies / 2000)
         if profile_dir is not None:
             await server.command("profile_stop", path=str(profile_dir / f"{tag}-connect.prof"))
+        if memtrace_dir is not None:
+            path = memtrace_dir / f"{tag}-connected.txt"
+            await server.command("memtrace_stop", timeout=300, path=str(path))
         reply = await server.command("rss")
         result.rss_after_kib = int(reply["rss_kib"])
+        result.trimmed_after_kib = int(reply["trimmed_kib"])
         result.streams = int(reply["streams"])
 
         if profile_dir is not None:
             await server.command("profile_start")
         for _ in range(repeats):
             fleet.expect_change()
+            cpu = cpu_seconds(server.pid), cpu_seconds()
             sent = time.monotonic()
             change = await server.command("change", timeout=change_timeout, expected_acks=proxies)
             acks = await server.command("acks", timeout=change_timeout + 5, wait=change_timeout)
             await fleet.wait_changed(change_timeout)
+            result.server_cpu_change_ms.append((cpu_seconds(server.pid) - cpu[0]) * 1000)
+            result.driver_cpu_change_ms.append((cpu_seconds() - cpu[1]) * 1000)
             result.acks.append(int(acks["acks"]))
             result.clients_acked.append(fleet.changed)
             result.apply_ms.append((change["t_applied"] - change["t_trigger"]) * 1000)
@@ -297,33 +332,45 @@ async def run_one(
 
 # --- report ----------------------------------------------------------------------------------
 HEADER = (
-    f"{'proxies':>7} {'svcs':>5} {'tls':>3} {'server':>6} {'initial s':>9} "
-    f"{'change ms':>9} {'min..max':>13} {'apply ms':>8} {'client ms':>9} "
-    f"{'RSS0 MB':>7} {'RSS1 MB':>7} {'KiB/proxy':>9} {'all ACKed':>9}"
+    f"{'proxies':>7} {'svcs':>4} {'tls':>3} {'server':>6} | {'init s':>6} {'cpu s':>5} "
+    f"{'drv s':>5} | {'change ms':>9} {'min..max':>10} {'apply':>6} {'cpu ms':>6} "
+    f"{'drv ms':>6} | {'RSS0 MB':>7} {'RSS1 MB':>7} {'KiB/prx':>7} {'trimmed':>7} | {'ACKed':>5}"
 )
 
 
 def format_row(r: RunResult) -> str:
     spread = f"{min(r.change_ms):.0f}..{max(r.change_ms):.0f}"
+    med = statistics.median
     return (
-        f"{r.proxies:>7} {r.services:>5} {'yes' if r.tls else 'no':>3} {r.mode:>6} "
-        f"{r.initial_s:>9.2f} {r.change_median_ms:>9.1f} {spread:>13} "
-        f"{statistics.median(r.apply_ms):>8.1f} {statistics.median(r.client_ms):>9.1f} "
+        f"{r.proxies:>7} {r.services:>4} {'yes' if r.tls else 'no':>3} {r.mode:>6} | "
+        f"{r.initial_s:>6.2f} {r.server_cpu_initial_s:>5.2f} {r.driver_cpu_initial_s:>5.2f} | "
+        f"{r.change_median_ms:>9.1f} {spread:>10} {med(r.apply_ms):>6.1f} "
+        f"{med(r.server_cpu_change_ms):>6.0f} {med(r.driver_cpu_change_ms):>6.0f} | "
         f"{r.rss_before_kib / 1024:>7.1f} {r.rss_after_kib / 1024:>7.1f} "
-        f"{r.kib_per_proxy:>9.1f} {'yes' if r.all_acked else 'NO':>9}"
+        f"{r.kib_per_proxy:>7.1f} {r.trimmed_kib_per_proxy:>7.1f} | "
+        f"{'all' if r.all_acked else 'NO':>5}"
     )
 
 
+def _ratio(a: float, b: float) -> float:
+    return a / b if b > 0 else float("inf")
+
+
 def format_ratio(floor: RunResult, xdscp: RunResult) -> str:
-    change = xdscp.change_median_ms / floor.change_median_ms
-    initial = xdscp.initial_s / floor.initial_s
-    memory = xdscp.kib_per_proxy / floor.kib_per_proxy if floor.kib_per_proxy > 0 else float("inf")
+    med = statistics.median
+    change = _ratio(xdscp.change_median_ms, floor.change_median_ms)
+    memory = _ratio(xdscp.kib_per_proxy, floor.kib_per_proxy)
+    trimmed = _ratio(xdscp.trimmed_kib_per_proxy, floor.trimmed_kib_per_proxy)
     ok_change = "ok" if change <= TARGET_CHANGE else "MISSED"
     ok_memory = "ok" if memory <= TARGET_MEMORY else "MISSED"
     return (
-        f"{'':>7} {'':>5} {'':>3} {'x/flr':>6} {initial:>8.2f}x {change:>8.2f}x "
-        f"{'':>13} {'':>8} {'':>9} {'':>7} {'':>7} {memory:>8.2f}x   "
-        f"change {ok_change} (<= {TARGET_CHANGE}x), memory {ok_memory} (<= {TARGET_MEMORY}x)"
+        f"{'':>7} {'':>4} {'':>3} {'x/flr':>6} | "
+        f"{_ratio(xdscp.initial_s, floor.initial_s):>5.2f}x "
+        f"{_ratio(xdscp.server_cpu_initial_s, floor.server_cpu_initial_s):>4.1f}x {'':>5} | "
+        f"{change:>8.2f}x {'':>10} {'':>6} "
+        f"{_ratio(med(xdscp.server_cpu_change_ms), med(floor.server_cpu_change_ms)):>5.1f}x "
+        f"{'':>6} | {'':>7} {'':>7} {memory:>6.2f}x {trimmed:>6.2f}x |"
+        f" change {ok_change} (<= {TARGET_CHANGE}x), memory {ok_memory} (<= {TARGET_MEMORY}x)"
     )
 
 
@@ -343,8 +390,9 @@ async def run_all(args: argparse.Namespace) -> list[RunResult]:
             by_mode: dict[str, RunResult] = {}
             for mode in args.modes:
                 result = await run_one(
-                    mode, args.services, proxies, workdir, tls, args.repeats, args.profile
-                )
+                    mode, args.services, proxies, workdir, tls, args.repeats, args.profile,
+                    memtrace_dir=args.memtrace, memtrace_frames=args.memtrace_frames,
+                )  # fmt: skip
                 by_mode[mode] = result
                 results.append(result)
                 print(format_row(result), flush=True)
@@ -356,9 +404,13 @@ async def run_all(args: argparse.Namespace) -> list[RunResult]:
                 (args.keep_logs / log.name).write_bytes(log.read_bytes())
     print(
         f"targets: one changed VirtualService ACKed by all proxies <= {TARGET_CHANGE}x the floor;"
-        f" server memory per connected proxy <= {TARGET_MEMORY}x the floor. change = server"
-        " clock, command received -> N-th ACK of the new RDS version (median of"
-        f" {args.repeats}); apply = its synchronous part; client = driver's view."
+        f" server memory per connected proxy <= {TARGET_MEMORY}x the floor.\n"
+        "init s: all streams opened -> every client ACKed CDS, EDS, LDS, RDS. change ms:"
+        " server clock, command received -> N-th ACK of the new RDS version (median of"
+        f" {args.repeats}); apply: its synchronous part (xdscp: MeshRuntime.apply_now)."
+        " cpu/drv: CPU used by the server / by the driver (all clients) in that phase."
+        " KiB/prx: server VmRSS growth per connected proxy; trimmed: the same after"
+        " malloc_trim(0) (live state without the heap glibc keeps after the connect burst)."
     )
     if args.profile is not None:
         for prof in sorted(args.profile.glob("*.prof")):
@@ -367,13 +419,17 @@ async def run_all(args: argparse.Namespace) -> list[RunResult]:
 
 
 def quiet_driver() -> None:
-    """The driver prints the table; the runtime it uses to build the floor's bytes and
-    gRPC's per-connection notices would only interleave with it."""
-    os.environ.setdefault("GRPC_VERBOSITY", "ERROR")
+    """The driver prints the table; the runtime's logs (building the floor's bytes) would
+    only interleave with it."""
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
 
 
 def main(argv: list[str] | None = None) -> None:
+    if "GRPC_VERBOSITY" not in os.environ:
+        # gRPC reads it when loaded; its per-connection notices would cut the table.
+        os.environ["GRPC_VERBOSITY"] = "ERROR"
+        forwarded = sys.argv[1:] if argv is None else argv
+        os.execv(sys.executable, [sys.executable, "-m", "benchmarks.push", *forwarded])
     parser = argparse.ArgumentParser(description="xDS push benchmark: xdscp vs a floor server")
     parser.add_argument("--proxies", type=int, nargs="+", default=[100, 1000])
     parser.add_argument("--services", type=int, default=100)
@@ -381,10 +437,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=5, help="changes measured per run")
     parser.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
     parser.add_argument("--profile", type=Path, help="cProfile the servers into this directory")
+    parser.add_argument(
+        "--memtrace", type=Path, help="tracemalloc the servers' connect phase into this directory"
+    )
+    parser.add_argument("--memtrace-frames", type=int, default=1)
     parser.add_argument("--keep-logs", type=Path, help="copy the servers' logs here")
     args = parser.parse_args(argv)
-    if args.profile is not None:
-        args.profile.mkdir(parents=True, exist_ok=True)
+    for directory in (args.profile, args.memtrace):
+        if directory is not None:
+            directory.mkdir(parents=True, exist_ok=True)
     quiet_driver()
     raise_nofile_limit()
     asyncio.run(run_all(args))

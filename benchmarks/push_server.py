@@ -10,15 +10,18 @@ protocol, one JSON object per line: commands on stdin, replies on stdout (the pr
 original stdout; anything else printing to fd 1 is sent to stderr instead). Times are
 `time.monotonic()`, which is CLOCK_MONOTONIC and so comparable with the driver's.
 
-Commands: `rss`, `change`, `acks {wait}`, `verify`, `profile_start`,
-`profile_stop {path}`, `quit`. The first line written is `{"event": "ready", ...}`.
+Commands: `rss`, `change`, `acks {wait}`, `verify`, `profile_start`, `profile_stop {path}`,
+`memtrace_start {frames}`, `memtrace_stop {path}`, `quit`. The first line written is
+`{"event": "ready", ...}`.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import cProfile
+import ctypes
 import gc
 import importlib
 import json
@@ -26,6 +29,7 @@ import os
 import resource
 import sys
 import time
+import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
@@ -53,6 +57,28 @@ def rss_kib(pid: int | str = "self") -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
     raise RuntimeError("no VmRSS in /proc status")
+
+
+def trimmed_rss_kib() -> int:
+    """VmRSS after glibc's malloc_trim: what the process holds, without the freed heap
+    that malloc keeps after a burst (a thousand streams' first responses in flight)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    return rss_kib()
+
+
+def memory_report(snapshot: tracemalloc.Snapshot, limit: int = 30) -> str:
+    """Live Python allocations by line and by file (tracemalloc), largest first."""
+    lines = []
+    for key in ("lineno", "filename"):
+        stats = snapshot.statistics(key)
+        total = sum(s.size for s in stats)
+        lines.append(f"# by {key}: {total / 1024:.0f} KiB in {len(stats)} places")
+        for stat in stats[:limit]:
+            frame = stat.traceback[0]
+            where = f"{frame.filename}:{frame.lineno}"
+            lines.append(f"{stat.size / 1024:10.1f} KiB {stat.count:8d} blocks  {where}")
+    return "\n".join(lines) + "\n"
 
 
 def tune_gc_like_production() -> bool:
@@ -179,11 +205,15 @@ class _XdscpBackend(_Backend):
 
     def verify(self) -> dict[str, Any]:
         acked: dict[str, int] = {}
+        pushes: dict[str, int] = {}
         for proxy in self.status:
             ts = proxy.types.get(ROUTE_TYPE)
             version = ts.version_acked if ts is not None else ""
             acked[version] = acked.get(version, 0) + 1
-        return {"proxies": len(self.status), "route_versions_acked": acked}
+            for type_url, type_status in proxy.types.items():
+                label = type_url.rsplit(".", 1)[-1]
+                pushes[label] = pushes.get(label, 0) + type_status.pushes
+        return {"proxies": len(self.status), "route_versions_acked": acked, "pushes": pushes}
 
 
 class _FloorBackend(_Backend):
@@ -234,7 +264,8 @@ async def _command_loop(backend: _Backend, control: _Control) -> None:
         name = command.get("cmd")
         if name == "rss":
             gc.collect()
-            control.reply(rss_kib=rss_kib(), streams=backend.streams())
+            rss = rss_kib()
+            control.reply(rss_kib=rss, trimmed_kib=trimmed_rss_kib(), streams=backend.streams())
         elif name == "change":
             triggered = time.monotonic()
             applied = backend.change(int(command["expected_acks"]))
@@ -253,6 +284,14 @@ async def _command_loop(backend: _Backend, control: _Control) -> None:
                 profiler.disable()
                 profiler.dump_stats(str(command["path"]))
                 profiler = None
+            control.reply(ok=True)
+        elif name == "memtrace_start":
+            tracemalloc.start(int(command.get("frames", 1)))
+            control.reply(ok=True)
+        elif name == "memtrace_stop":
+            gc.collect()
+            Path(command["path"]).write_text(memory_report(tracemalloc.take_snapshot()))
+            tracemalloc.stop()
             control.reply(ok=True)
         elif name == "quit":
             await backend.server.stop(None)
