@@ -201,28 +201,35 @@ def build_mesh(
     objects: Iterable[MeshObject[Any]],
     errors: Iterable[ConfigError] = (),
     options: MeshOptions | None = None,
+    services: Iterable[Service] = (),
+    workloads: Iterable[Workload] = (),
 ) -> MeshConfig:
-    """Assemble the registry. Cross-object conflicts reject the later object alone."""
+    """Assemble the registry. Cross-object conflicts reject the later object alone.
+
+    `services` and `workloads` come from a platform registry (Kubernetes Services and
+    Pods) and are taken as given; ServiceEntries select those workloads too, and a
+    ServiceEntry host that a platform service already defines is rejected.
+    """
     options = options or MeshOptions()
     ordered = sorted(objects, key=lambda o: o.key)
     all_errors = list(errors)
-    workloads: dict[str, Workload] = {}
+    all_workloads: dict[str, Workload] = {w.key: w for w in workloads}
     for obj in ordered:
         if obj.kind == "WorkloadEntry":
             workload = _workload_from(obj)
-            workloads[workload.key] = workload
+            all_workloads[workload.key] = workload
     by_label: dict[tuple[str, str, str], list[Workload]] = {}
-    for workload in workloads.values():
+    for workload in all_workloads.values():
         for label in (_EVERY, *workload.labels.items()):
             by_label.setdefault((workload.namespace, *label), []).append(workload)
-    services: dict[str, Service] = {}
+    all_services: dict[str, Service] = {s.hostname: s for s in services}
     kept: list[MeshObject[Any]] = []
     for obj in ordered:
         if obj.kind == "ServiceEntry":
             found = _services_from(obj, by_label, options)
-            clash = next((s for s in found if s.hostname in services), None)
+            clash = next((s for s in found if s.hostname in all_services), None)
             if clash is not None:
-                other = services[clash.hostname].source
+                other = all_services[clash.hostname].source
                 all_errors.append(
                     ConfigError(
                         obj.origin,
@@ -234,12 +241,12 @@ def build_mesh(
                     )
                 )
                 continue
-            services.update((s.hostname, s) for s in found)
+            all_services.update((s.hostname, s) for s in found)
         kept.append(obj)
     return MeshConfig(
         objects=tuple(kept),
         errors=tuple(all_errors),
-        services=MappingProxyType(services),
-        workloads=MappingProxyType(workloads),
+        services=MappingProxyType(all_services),
+        workloads=MappingProxyType(all_workloads),
         options=options,
     )
