@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import json
 import logging
 import os
@@ -300,13 +301,22 @@ async def run_one(
 
         if profile_dir is not None:
             await server.command("profile_start")
+        # The driver's own collector must not pause a thousand clients mid-measurement.
+        gc.collect()
+        gc.freeze()
         for _ in range(repeats):
             fleet.expect_change()
             cpu = cpu_seconds(server.pid), cpu_seconds()
             sent = time.monotonic()
-            change = await server.command("change", timeout=change_timeout, expected_acks=proxies)
-            acks = await server.command("acks", timeout=change_timeout + 5, wait=change_timeout)
-            await fleet.wait_changed(change_timeout)
+            gc.disable()
+            try:
+                change = await server.command(
+                    "change", timeout=change_timeout, expected_acks=proxies
+                )
+                acks = await server.command("acks", timeout=change_timeout + 5, wait=change_timeout)
+                await fleet.wait_changed(change_timeout)
+            finally:
+                gc.enable()
             result.server_cpu_change_ms.append((cpu_seconds(server.pid) - cpu[0]) * 1000)
             result.driver_cpu_change_ms.append((cpu_seconds() - cpu[1]) * 1000)
             result.acks.append(int(acks["acks"]))
@@ -318,12 +328,15 @@ async def run_one(
             acked = verify["route_versions_acked"]
             if mode == "xdscp" and list(acked.values()) != [proxies]:
                 raise RuntimeError(f"xdscp proxies disagree on the RDS version: {acked}")
-            await asyncio.sleep(0.1)
+            gc.collect(0)
+            await asyncio.sleep(0.2)
         if profile_dir is not None:
             await server.command("profile_stop", path=str(profile_dir / f"{tag}-change.prof"))
         if fleet.errors:
             raise RuntimeError(f"client errors: {fleet.errors[:5]}")
     finally:
+        gc.enable()
+        gc.unfreeze()
         if fleet is not None:
             await fleet.close()
         await server.stop()
@@ -380,6 +393,32 @@ def print_profile(path: Path, limit: int = 25, out: Callable[[str], None] = prin
     stats.sort_stats("tottime").print_stats(limit)
 
 
+def merge(results: Sequence[RunResult]) -> RunResult:
+    """Rounds of one (server, N): medians of the figures, every change measurement kept."""
+    if len(results) == 1:
+        return results[0]
+    med = statistics.median
+    first = results[0]
+    merged = RunResult(first.mode, first.proxies, first.services, first.tls)
+    merged.initial_s = med(r.initial_s for r in results)
+    merged.server_cpu_initial_s = med(r.server_cpu_initial_s for r in results)
+    merged.driver_cpu_initial_s = med(r.driver_cpu_initial_s for r in results)
+    merged.rss_before_kib = int(med(r.rss_before_kib for r in results))
+    merged.rss_after_kib = int(med(r.rss_after_kib for r in results))
+    merged.trimmed_before_kib = int(med(r.trimmed_before_kib for r in results))
+    merged.trimmed_after_kib = int(med(r.trimmed_after_kib for r in results))
+    merged.streams = min(r.streams for r in results)
+    for r in results:
+        merged.change_ms += r.change_ms
+        merged.client_ms += r.client_ms
+        merged.apply_ms += r.apply_ms
+        merged.acks += r.acks
+        merged.clients_acked += r.clients_acked
+        merged.server_cpu_change_ms += r.server_cpu_change_ms
+        merged.driver_cpu_change_ms += r.driver_cpu_change_ms
+    return merged
+
+
 async def run_all(args: argparse.Namespace) -> list[RunResult]:
     results: list[RunResult] = []
     with tempfile.TemporaryDirectory(prefix="xdscp-push-") as tmp:
@@ -387,13 +426,17 @@ async def run_all(args: argparse.Namespace) -> list[RunResult]:
         print(HEADER, flush=True)
         for proxies in args.proxies:
             tls = make_tls(workdir, proxies) if args.tls else None
-            by_mode: dict[str, RunResult] = {}
-            for mode in args.modes:
-                result = await run_one(
-                    mode, args.services, proxies, workdir, tls, args.repeats, args.profile,
-                    memtrace_dir=args.memtrace, memtrace_frames=args.memtrace_frames,
-                )  # fmt: skip
-                by_mode[mode] = result
+            rounds: dict[str, list[RunResult]] = {mode: [] for mode in args.modes}
+            # Servers alternate round by round, so a drifting machine affects both alike.
+            for _ in range(args.rounds):
+                for mode in args.modes:
+                    result = await run_one(
+                        mode, args.services, proxies, workdir, tls, args.repeats, args.profile,
+                        memtrace_dir=args.memtrace, memtrace_frames=args.memtrace_frames,
+                    )  # fmt: skip
+                    rounds[mode].append(result)
+            by_mode = {mode: merge(runs) for mode, runs in rounds.items()}
+            for result in by_mode.values():
                 results.append(result)
                 print(format_row(result), flush=True)
             if "floor" in by_mode and "xdscp" in by_mode:
@@ -407,7 +450,8 @@ async def run_all(args: argparse.Namespace) -> list[RunResult]:
         f" server memory per connected proxy <= {TARGET_MEMORY}x the floor.\n"
         "init s: all streams opened -> every client ACKed CDS, EDS, LDS, RDS. change ms:"
         " server clock, command received -> N-th ACK of the new RDS version (median of"
-        f" {args.repeats}); apply: its synchronous part (xdscp: MeshRuntime.apply_now)."
+        f" {args.repeats} x {args.rounds} round(s), servers alternating); apply: its"
+        " synchronous part (xdscp: MeshRuntime.apply_now)."
         " cpu/drv: CPU used by the server / by the driver (all clients) in that phase."
         " KiB/prx: server VmRSS growth per connected proxy; trimmed: the same after"
         " malloc_trim(0) (live state without the heap glibc keeps after the connect burst)."
@@ -435,6 +479,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--services", type=int, default=100)
     parser.add_argument("--tls", action="store_true", help="mTLS on the xDS port")
     parser.add_argument("--repeats", type=int, default=5, help="changes measured per run")
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="alternate the servers this many times per N"
+    )
     parser.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
     parser.add_argument("--profile", type=Path, help="cProfile the servers into this directory")
     parser.add_argument(

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.push import format_ratio, format_row, make_tls, run_one
+from benchmarks.push import format_ratio, format_row, make_tls, merge, run_one
 
 CLIENTS = 5
 SERVICES = 5
@@ -31,3 +31,5 @@ async def test_push_benchmark_runs_both_servers(tmp_path: Path, tls: bool) -> No
         assert result.all_acked
         assert format_row(result)
     assert "x" in format_ratio(results["floor"], results["xdscp"])
+    twice = merge([results["xdscp"], results["xdscp"]])
+    assert len(twice.change_ms) == 4 and twice.all_acked
