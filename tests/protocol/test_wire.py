@@ -10,7 +10,7 @@ from xdscp.cache import CLUSTER_TYPE, ENDPOINT_TYPE, ROUTE_TYPE, TypeSnapshot
 from xdscp.server.identity import spiffe_id_from_auth_context
 from xdscp.server.stream import names_in_error
 from xdscp.server.wire import (
-    SotwBodies,
+    SotwResponses,
     control_plane_message,
     delta_resource_field,
     delta_response,
@@ -24,6 +24,14 @@ from .resources import cla, eds_cluster, route_config
 
 def _any(type_url: str, body: bytes) -> any_pb2.Any:
     return any_pb2.Any(type_url=type_url, value=body)
+
+
+def test_prepared_response_parses_with_its_nonce() -> None:
+    ts = TypeSnapshot.of(CLUSTER_TYPE, [eds_cluster("a")])
+    prepared = SotwResponses("cp").prepare(ts, None)
+    parsed = discovery_pb2.DiscoveryResponse.FromString(prepared.response)
+    assert parsed.nonce == prepared.nonce and parsed.version_info == ts.version
+    assert parsed.control_plane.identifier == "cp" and len(parsed.resources) == 1
 
 
 def test_sotw_bytes_parse_as_equivalent_discovery_response() -> None:
@@ -67,12 +75,12 @@ def test_delta_bytes_parse_as_equivalent_delta_response() -> None:
 
 
 def test_bodies_are_shared_by_content_and_subset_versions_are_stable() -> None:
-    bodies = SotwBodies()
+    bodies = SotwResponses()
     one = TypeSnapshot.of(ENDPOINT_TYPE, [cla("a"), cla("b")])
     two = TypeSnapshot.of(ENDPOINT_TYPE, [cla("b"), cla("a")])  # same content, other object
     first = bodies.prepare(one, frozenset({"a"}))
     again = bodies.prepare(two, frozenset({"a"}))
-    assert again is first and again.body is first.body
+    assert again is first and again.response is first.response
     assert bodies.prepare(one, frozenset({"a", "b"})).version != first.version
     # A change to a resource outside the subset keeps the subset's version.
     three = TypeSnapshot.of(ENDPOINT_TYPE, [cla("a"), cla("b", [1])])
@@ -83,7 +91,7 @@ def test_bodies_are_shared_by_content_and_subset_versions_are_stable() -> None:
 
 
 def test_body_cache_is_bounded() -> None:
-    bodies = SotwBodies(max_entries=2)
+    bodies = SotwResponses(max_entries=2)
     for port in range(5):
         bodies.prepare(TypeSnapshot.of(ENDPOINT_TYPE, [cla("a", [port])]), frozenset({"a"}))
     assert len(bodies) == 2

@@ -95,20 +95,22 @@ class AggregatedDiscoveryService:
         proxy = self.status.open(key, node_id, peer_identity, api)
         stream = stream_type(self._shared, key, proxy, context)
         _log.info("xds_stream_open", proxy=key, node=node_id, api=api, peer=context.peer())
-        main = asyncio.current_task()
+        main = stream.task = asyncio.current_task()
+        self._shared.register(stream)
         watcher = asyncio.create_task(stream.watch(), name=f"xds-watch:{key}")
         watcher.add_done_callback(lambda task: _watcher_done(task, main, key))
         try:
             await stream.handle(first)
             async for request in requests:
                 await stream.handle(request)
-        except TimeoutError:
-            _log.warning("xds_write_timeout", proxy=key, api=api)
+        except Exception:
+            _log.exception("xds_stream_failed", proxy=key, api=api)
             raise
         finally:
             # Synchronous bookkeeping first: gRPC may cancel this task again while
             # it waits below, and the proxy must be released regardless.
             watcher.cancel()
+            self._shared.unregister(stream)
             self.status.close(proxy, api)
             try:
                 self.resolver.disconnect(key)

@@ -25,8 +25,8 @@ import structlog
 
 from xdscp.cache import ENDPOINT_TYPE, FULL_STATE_TYPES, PUSH_ORDER, Resource, TypeSnapshot
 from xdscp.metrics import type_label
-from xdscp.server.stream import Stream, names_in_error, next_nonce
-from xdscp.server.wire import delta_response, empty_cla
+from xdscp.server.stream import Stream, names_in_error
+from xdscp.server.wire import delta_response, empty_cla, next_nonce
 
 _log = structlog.get_logger(__name__)
 

@@ -14,7 +14,8 @@ class AdsSettings:
     control_plane_id: str | None = None
     # A connection that never sends its first request holds a slot forever otherwise.
     first_request_timeout: float = 30.0
-    # A proxy that stops reading must not pin a stream (and its lock) forever.
+    # A proxy that stops reading must not pin a stream (and its lock) forever:
+    # a write stuck this long ends the stream (checked by a sweep, not per write).
     write_timeout: float = 60.0
     # Server-side HTTP/2 keepalive: detects proxies that vanished without a FIN.
     keepalive_time: float = 30.0
@@ -23,7 +24,7 @@ class AdsSettings:
     max_receive_message_bytes: int = 16 * 1024 * 1024
     # Type URLs are client-chosen; bound the per-stream state they create.
     max_types_per_stream: int = 16
-    # Shared response bodies (see wire.SotwBodies).
+    # Shared SotW responses (see wire.SotwResponses).
     body_cache_entries: int = 8192
     body_cache_bytes: int = 256 * 1024 * 1024
     # Optional: close connections after this long so proxies rebalance across

@@ -1,8 +1,9 @@
 """State-of-the-World ADS: one stream, its per-type protocol state and rules (DESIGN §5).
 
 Per type the stream keeps only: the names last requested, the latest nonce and
-version sent, a pointer to the (shared) body sent, a timestamp and two flags.
-Everything heavy (bytes, name sets) is shared across streams via `SotwBodies`.
+version sent, a pointer to the (shared) response sent, a timestamp and two
+flags. Everything heavy (bytes, name sets) is shared across streams via
+`SotwResponses`; a push writes the same bytes object to every stream.
 
 Decisions, in one place:
 * a request whose nonce is not the latest we sent for its type is stale and
@@ -23,11 +24,12 @@ import time
 from typing import Any
 
 import structlog
+from envoy.service.discovery.v3.discovery_pb2 import DiscoveryRequest
 
-from xdscp.cache import FULL_STATE_TYPES, PUSH_ORDER
+from xdscp.cache import FULL_STATE_TYPES, PUSH_ORDER, Snapshot
 from xdscp.metrics import type_label
-from xdscp.server.stream import DEPENDENTS, PARENTS, Stream, names_in_error, next_nonce
-from xdscp.server.wire import Prepared, nonce_field
+from xdscp.server.stream import DEPENDENTS, PARENTS, Stream, names_in_error
+from xdscp.server.wire import Prepared
 
 _log = structlog.get_logger(__name__)
 
@@ -35,11 +37,28 @@ _MUST_ANSWER = 1  # the client added names since our last response
 _FORCE = 2  # a CDS/LDS push may have re-created this type's watchers
 
 
+def names_fingerprint(req: Any) -> int:
+    """A cheap fingerprint of a request's resource_names.
+
+    Envoy repeats its full list of names (often hundreds of EDS clusters) in
+    every ACK; turning them into Python strings costs far more than copying and
+    serializing them inside upb, so unchanged lists are recognised by this
+    fingerprint and only a changed list is materialised as a set. (A fresh
+    message each time: reusing one would grow its upb arena without bound.)
+    """
+    names_only = DiscoveryRequest()
+    names_only.CopyFrom(req)
+    for field in ("version_info", "node", "type_url", "response_nonce", "error_detail"):
+        names_only.ClearField(field)
+    return hash(names_only.SerializeToString(deterministic=True))
+
+
 class _TypeState:
-    __slots__ = ("flags", "names", "nonce", "sent", "sent_at", "version")
+    __slots__ = ("flags", "names", "names_fp", "nonce", "sent", "sent_at", "version")
 
     def __init__(self) -> None:
         self.names: frozenset[str] | None = None  # None for full-state types
+        self.names_fp = 0  # names_fingerprint of the request that set `names`
         self.nonce = ""  # latest nonce sent on this stream; "" = nothing sent yet
         self.version = ""  # version sent (or, after a reconnect, held by the client)
         self.sent: Prepared | None = None
@@ -70,12 +89,17 @@ class SotwStream(Stream):
                 return
             st = self._types[type_url] = _TypeState()
 
+        names_changed = False
         if type_url not in FULL_STATE_TYPES:
-            names = frozenset(req.resource_names)
-            if st.names is not None and not names <= st.names:
-                st.flags |= _MUST_ANSWER
-            if names != st.names:
-                st.names = names
+            fingerprint = names_fingerprint(req)
+            if st.names is None or fingerprint != st.names_fp:
+                st.names_fp = fingerprint
+                names = frozenset(req.resource_names)
+                if names != st.names:
+                    if st.names is not None and not names <= st.names:
+                        st.flags |= _MUST_ANSWER
+                    st.names = names
+                    names_changed = True
 
         nonce: str = req.response_nonce
         fresh = not st.nonce
@@ -93,11 +117,15 @@ class SotwStream(Stream):
                     "xds_ack", proxy=self.key, type=type_label(type_url), version=st.version,
                     nonce=nonce,
                 )  # fmt: skip
+            if not (names_changed or st.flags & _MUST_ANSWER or (st.flags & _FORCE and not nack)):
+                # A plain ACK/NACK: nothing to answer. Content changes are pushed
+                # by watch() (which waits for this lock), never by requests.
+                return
 
         snapshot = self.shared.cache.get(self.key)
         if snapshot is None:
             return  # answered by push_changes once the runtime provides a snapshot
-        prepared = self.shared.bodies.prepare(snapshot.get(type_url), st.names)
+        prepared = self.shared.responses.prepare(snapshot.get(type_url), st.names)
         if fresh:
             client_version: str = req.version_info
             if (
@@ -125,19 +153,26 @@ class SotwStream(Stream):
         snapshot = self.shared.cache.get(self.key)
         if snapshot is None:
             return
-        for type_url in self._ordered_types():
-            st = self._types[type_url]
-            prepared = self.shared.bodies.prepare(snapshot.get(type_url), st.names)
-            if prepared.version != st.version:
-                await self._send(type_url, st, prepared)
-
-    def _ordered_types(self) -> list[str]:
-        """Subscribed types in make-before-break order; unknown types last."""
         types = self._types
-        ordered: list[str] = [t for t in PUSH_ORDER if t in types]
-        if len(ordered) != len(types):
-            ordered += sorted(t for t in types if t not in PUSH_ORDER)
-        return ordered
+        # Make-before-break order; types outside PUSH_ORDER (rare) go last.
+        seen = 0
+        for type_url in PUSH_ORDER:
+            st = types.get(type_url)
+            if st is not None:
+                seen += 1
+                await self._push_type(snapshot, type_url, st)
+        if seen != len(types):
+            for type_url in sorted(t for t in types if t not in PUSH_ORDER):
+                await self._push_type(snapshot, type_url, types[type_url])
+
+    async def _push_type(self, snapshot: Snapshot, type_url: str, st: _TypeState) -> None:
+        ts = snapshot.get(type_url)
+        sent = st.sent
+        if sent is not None and sent.source_version == ts.version and sent.names is st.names:
+            return  # same source content, same names: nothing can differ
+        prepared = self.shared.responses.prepare(ts, st.names)
+        if prepared.version != st.version:
+            await self._send(type_url, st, prepared)
 
     def _parent_sent(self, type_url: str) -> bool:
         for parent in PARENTS.get(type_url, ()):
@@ -147,7 +182,7 @@ class SotwStream(Stream):
         return False
 
     async def _send(self, type_url: str, st: _TypeState, prepared: Prepared) -> None:
-        nonce = next_nonce()
+        nonce = prepared.nonce
         st.nonce = nonce
         st.version = prepared.version
         st.names = prepared.names
@@ -163,7 +198,7 @@ class SotwStream(Stream):
             "xds_push", proxy=self.key, type=type_label(type_url), version=prepared.version,
             nonce=nonce, resources=len(prepared.resources),
         )  # fmt: skip
-        await self.write(prepared.body + nonce_field(nonce))
+        await self.write(prepared.response)
 
     def _record_nack(self, type_url: str, st: _TypeState, req: Any) -> None:
         error: str = req.error_detail.message

@@ -9,13 +9,14 @@ with the write that goes with it, and responses leave in the order decided.
 from __future__ import annotations
 
 import asyncio
-import itertools
 import re
+import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
+import structlog
 
 from xdscp.cache import (
     CLUSTER_TYPE,
@@ -28,7 +29,9 @@ from xdscp.cache import (
 from xdscp.server.diffs import DeltaDiffs
 from xdscp.server.settings import AdsSettings
 from xdscp.server.status import ProxyStatus, StatusBook
-from xdscp.server.wire import DeltaFields, SotwBodies, control_plane_message
+from xdscp.server.wire import DeltaFields, SotwResponses, control_plane_message
+
+_log = structlog.get_logger(__name__)
 
 # After a push of the key type, Envoy may re-create the warming objects that
 # depend on it (a changed cluster re-subscribes to its EDS assignment and
@@ -62,14 +65,6 @@ def names_in_error(name: str, error: str) -> bool:
     return re.search(pattern, error) is not None
 
 
-# Process-wide, so a nonce is never valid on two streams (and logs are unambiguous).
-_nonces = itertools.count(1)
-
-
-def next_nonce() -> str:
-    return format(next(_nonces), "x")
-
-
 @dataclass(slots=True)
 class Shared:
     """Server-wide state every stream points to (one pointer per stream, not copies)."""
@@ -77,13 +72,17 @@ class Shared:
     cache: SnapshotCache
     status: StatusBook
     settings: AdsSettings
-    bodies: SotwBodies = field(init=False)
+    responses: SotwResponses = field(init=False)
     delta_fields: DeltaFields = field(init=False)
     delta_diffs: DeltaDiffs = field(init=False)
     control_plane: bytes = field(init=False)
+    streams: set[Stream] = field(init=False)
+    _watchdog: asyncio.Task[None] | None = field(init=False)
 
     def __post_init__(self) -> None:
-        self.bodies = SotwBodies(
+        self.streams = set()
+        self._watchdog = None
+        self.responses = SotwResponses(
             self.settings.control_plane_id,
             max_entries=self.settings.body_cache_entries,
             max_bytes=self.settings.body_cache_bytes,
@@ -93,11 +92,43 @@ class Shared:
         cp = self.settings.control_plane_id
         self.control_plane = control_plane_message(cp) if cp else b""
 
+    def register(self, stream: Stream) -> None:
+        self.streams.add(stream)
+        if self._watchdog is None or self._watchdog.done():
+            self._watchdog = asyncio.create_task(self._watch_writes(), name="xds-write-watchdog")
+
+    def unregister(self, stream: Stream) -> None:
+        self.streams.discard(stream)
+        if not self.streams and self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
+
+    async def _watch_writes(self) -> None:
+        """End streams whose write has been stuck longer than `write_timeout`.
+
+        A proxy that stops reading fills HTTP/2 flow control and a write then
+        never completes. One sweep per interval over all streams is far cheaper
+        than arming a timer on each of the thousands of writes of a push. Exits
+        when no stream is left (and is restarted by the next `register`).
+        """
+        timeout = self.settings.write_timeout
+        interval = max(0.05, min(timeout / 4, 5.0))
+        while self.streams:
+            await asyncio.sleep(interval)
+            now = time.monotonic()
+            for stream in list(self.streams):
+                since = stream.writing_since
+                if since and now - since > timeout and stream.task is not None:
+                    _log.warning(
+                        "xds_write_timeout", proxy=stream.key, seconds=round(now - since, 1)
+                    )
+                    stream.task.cancel()
+
 
 class Stream(ABC):
     """One open ADS stream of one admitted proxy."""
 
-    __slots__ = ("_context", "key", "lock", "proxy", "shared")
+    __slots__ = ("_context", "key", "lock", "proxy", "shared", "task", "writing_since")
 
     def __init__(
         self,
@@ -111,6 +142,8 @@ class Stream(ABC):
         self.proxy = proxy
         self.lock = asyncio.Lock()
         self._context = context
+        self.task: asyncio.Task[Any] | None = None  # the RPC's handler task
+        self.writing_since = 0.0  # monotonic start of the write in flight, 0 = none
 
     @abstractmethod
     async def handle(self, request: Any) -> None:
@@ -121,8 +154,12 @@ class Stream(ABC):
         """Send whatever the current snapshot changed; called under `lock`."""
 
     async def write(self, data: bytes) -> None:
-        async with asyncio.timeout(self.shared.settings.write_timeout):
+        """Write one response; bounded by the Shared watchdog (see `_watch_writes`)."""
+        self.writing_since = time.monotonic()
+        try:
             await self._context.write(data)
+        finally:
+            self.writing_since = 0.0
 
     async def watch(self) -> None:
         """Push on every snapshot change until cancelled.

@@ -4,9 +4,18 @@ Why: serializing the same DiscoveryResponse for 1,000 streams costs 1,000
 protobuf encodings and 1,000 copies in memory. Protobuf lets fields appear in
 any order and a repeated message field is just its elements concatenated, so a
 response is the concatenation of already-encoded fields: the resources were
-encoded once when they entered the cache (`Resource.any_bytes`), the *body*
-(every field but the nonce) is built once per distinct content and shared by
-every stream through `SotwBodies`, and each stream appends only its own nonce.
+encoded once when they entered the cache (`Resource.any_bytes`), and the
+response is built once per distinct content and shared by every stream
+through `SotwResponses`.
+
+The nonce belongs to the prepared response, not to the stream: every stream
+that is sent the same content gets the very same bytes object, nonce
+included, so a push to 1,000 proxies allocates nothing per proxy. This is
+safe because a nonce only has to tell one stream's responses apart, and two
+responses carrying the same nonce are, by construction, the same content for
+the same requested names: acknowledging one is acknowledging the other. A
+response with different content always carries a different nonce, so
+stale-nonce detection is unaffected.
 
 The functions here are also what a benchmark "floor" server should reuse to
 replay the exact same bytes without any protocol logic.
@@ -15,6 +24,7 @@ replay the exact same bytes without any protocol logic.
 from __future__ import annotations
 
 import hashlib
+import itertools
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -40,6 +50,14 @@ _RESOURCE_BODY = 2
 _RESOURCE_NAME = 3
 _CONTROL_PLANE_IDENTIFIER = 1  # envoy.config.core.v3.ControlPlane
 _CLA_CLUSTER_NAME = 1  # envoy.config.endpoint.v3.ClusterLoadAssignment
+
+
+# Process-wide: a nonce never names two different responses (and logs are unambiguous).
+_nonces = itertools.count(1)
+
+
+def next_nonce() -> str:
+    return format(next(_nonces), "x")
 
 
 def nonce_field(nonce: str) -> bytes:
@@ -122,28 +140,33 @@ def subset_version(names: Sequence[str], resources: Sequence[Resource | None]) -
 
 @dataclass(frozen=True, slots=True)
 class Prepared:
-    """A SotW response body ready to send, shared by every stream with the same content."""
+    """A complete SotW response, shared by every stream that is sent the same content."""
 
     type_url: str
     version: str
-    body: bytes
+    nonce: str
+    response: bytes  # the encoded DiscoveryResponse, nonce included
     # The requested names this body answers (None = full state). Streams keep this
     # canonical object instead of their own copy, so 1,000 proxies with the same
     # subscriptions hold one set.
     names: frozenset[str] | None
     resources: tuple[Resource, ...]  # for NACK attribution (provenance)
+    # Version of the TypeSnapshot this was built from: lets a stream see "nothing
+    # changed for me" without a cache lookup.
+    source_version: str
 
 
 _Key = tuple[str, str, frozenset[str] | None]
 
 
-class SotwBodies:
-    """Bounded LRU of prepared SotW bodies keyed by content, not by proxy.
+class SotwResponses:
+    """Bounded LRU of prepared SotW responses keyed by content, not by proxy.
 
     The key is (type URL, TypeSnapshot version, requested names): two proxies
     whose snapshots hold identical resources of a type get the *same* bytes
-    object. Bounded by entries and bytes so a mesh of all-distinct proxies
-    degrades to "build per push" instead of growing without limit.
+    object (nonce included, see the module docstring). Bounded by entries and
+    bytes so a mesh of all-distinct proxies degrades to "build per push"
+    instead of growing without limit.
     """
 
     __slots__ = (
@@ -171,7 +194,7 @@ class SotwBodies:
         self.misses = 0
 
     def prepare(self, ts: TypeSnapshot, names: frozenset[str] | None) -> Prepared:
-        """Body for `names` of `ts` (all of it when `names` is None)."""
+        """The response for `names` of `ts` (all of it when `names` is None)."""
         key = (ts.type_url, ts.version, names)
         found = self._entries.get(key)
         if found is not None:
@@ -181,12 +204,12 @@ class SotwBodies:
         self.misses += 1
         prepared = self._build(ts, names)
         self._entries[key] = prepared
-        self._bytes += len(prepared.body)
+        self._bytes += len(prepared.response)
         while self._entries and (
             len(self._entries) > self.max_entries or self._bytes > self.max_bytes
         ):
             _, evicted = self._entries.popitem(last=False)
-            self._bytes -= len(evicted.body)
+            self._bytes -= len(evicted.response)
         return prepared
 
     def _build(self, ts: TypeSnapshot, names: frozenset[str] | None) -> Prepared:
@@ -203,8 +226,10 @@ class SotwBodies:
                 ]
             version = subset_version(ordered, found)
             resources = tuple(r for r in found if r is not None)
+        nonce = next_nonce()
         body = sotw_body(ts.type_url, version, resources, self._control_plane)
-        return Prepared(ts.type_url, version, body, names, resources)
+        response = body + nonce_field(nonce)
+        return Prepared(ts.type_url, version, nonce, response, names, resources, ts.version)
 
     def __len__(self) -> int:
         return len(self._entries)
