@@ -1,0 +1,226 @@
+"""The Kubernetes source: the cluster's Istio objects, Services, EndpointSlices, Pods and
+Namespaces, watched, debounced, assembled into the same `MeshConfig` as the file source.
+
+Objects are validated one by one with the model's own parser, so a bad object is
+rejected alone (`k8s:Kind/ns/name` in the error) and, like in file mode, an object
+that turns invalid keeps its last good version until it is fixed. Each Istio kind is
+watched in one version only, the group's preferred one: the API server converts the
+others, and watching several versions would deliver every object several times.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import structlog
+
+from translators.mesh import MeshConfig, MeshOptions, build_mesh
+from translators.model.base import ObjectMeta
+from translators.model.objects import KINDS, ConfigError, MeshObject, Origin, parse_object
+from xdscp.kube.api import KubeApi
+from xdscp.kube.debounce import Debouncer
+from xdscp.kube.errors import KubeError
+from xdscp.kube.reflector import Reflector, WatchSettings
+from xdscp.kube.registry import platform_registry
+from xdscp.kube.resources import (
+    ENDPOINT_SLICE,
+    NAMESPACE,
+    PLATFORM_TYPES,
+    POD,
+    SERVICE,
+    ResourceType,
+    istio_types,
+    preferred_version,
+)
+
+log = structlog.get_logger()
+
+Key = tuple[str, str, str]
+_META_FIELDS = frozenset(ObjectMeta.model_fields)
+
+
+def origin_of(kind: str, namespace: str, name: str) -> Origin:
+    return Origin(f"k8s:{kind}/{namespace}/{name}")
+
+
+def mesh_document(raw: dict[str, Any]) -> dict[str, Any]:
+    """The object as a user wrote it: server-managed metadata the model does not know
+    (deletionGracePeriodSeconds, selfLink, ...) and the status xdscp itself writes
+    are dropped, so they can never make an object invalid."""
+    meta = raw.get("metadata") or {}
+    doc: dict[str, Any] = {
+        "apiVersion": raw.get("apiVersion"),
+        "kind": raw.get("kind"),
+        "metadata": {k: v for k, v in meta.items() if k in _META_FIELDS},
+    }
+    if "spec" in raw:
+        doc["spec"] = raw["spec"]
+    return doc
+
+
+class KubernetesSource:
+    def __init__(
+        self,
+        api: KubeApi,
+        options: MeshOptions | None = None,
+        quiet_ms: int = 100,
+        max_wait_ms: int = 1000,
+        watch: WatchSettings | None = None,
+        log_errors: bool = True,
+    ) -> None:
+        self.api = api
+        self.options = options or MeshOptions()
+        self.watch_settings = watch or WatchSettings()
+        self.log_errors = log_errors
+        self.reflectors: dict[str, Reflector] = {}
+        self._debounce = Debouncer(quiet_ms / 1000, max_wait_ms / 1000)
+        self._stop = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        # per object: the resourceVersion last parsed and what it gave, so a rebuild
+        # re-validates only objects that changed
+        self._parsed: dict[Key, tuple[str, MeshObject[Any] | list[ConfigError]]] = {}
+        self._last_good: dict[Key, MeshObject[Any]] = {}
+        self._logged: set[str] = set()
+
+    # --- lifecycle -------------------------------------------------------------
+    async def start(self, sync_timeout: float | None = 60.0) -> None:
+        """Discover versions, start every watch and wait until each type has listed once
+        (so the first mesh is complete and no proxy sees a half-empty registry)."""
+        if self._tasks:
+            return
+        types = [*await self._discover(), *PLATFORM_TYPES]
+        for rtype in types:
+            self.reflectors[rtype.kind] = Reflector(
+                self.api, rtype, self._changed, self.watch_settings
+            )
+        self._tasks = [
+            asyncio.create_task(r.run(self._stop), name=f"watch-{r.rtype.kind}")
+            for r in self.reflectors.values()
+        ]
+        waits = [r.synced.wait() for r in self.reflectors.values()]
+        try:
+            await asyncio.wait_for(asyncio.gather(*waits), timeout=sync_timeout)
+        except TimeoutError:
+            missing = sorted(k for k, r in self.reflectors.items() if not r.synced.is_set())
+            await self.close()
+            raise KubeError(f"initial sync timed out waiting for {', '.join(missing)}") from None
+        log.info(
+            "kube.synced",
+            types={k: r.rtype.api_version for k, r in self.reflectors.items()},
+            objects=sum(len(r.store) for r in self.reflectors.values()),
+        )
+
+    async def _discover(self) -> list[ResourceType]:
+        found: list[ResourceType] = []
+        groups: dict[str, tuple[list[str], str]] = {}
+        for rtype in istio_types():
+            if rtype.group not in groups:
+                try:
+                    groups[rtype.group] = await self.api.api_group(rtype.group)
+                except KubeError as exc:
+                    log.warning("kube.discovery_failed", group=rtype.group, error=str(exc))
+                    groups[rtype.group] = ([], "")
+            served, preferred = groups[rtype.group]
+            version = preferred_version(KINDS[rtype.kind][1], served, preferred)
+            found.append(rtype.with_version(version) if version else rtype)
+        return found
+
+    async def close(self) -> None:
+        self._stop.set()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks = []
+
+    def _changed(self, rtype: ResourceType) -> None:
+        self._debounce.poke()
+
+    # --- the FileSource shape --------------------------------------------------
+    async def run(
+        self,
+        on_update: Callable[[MeshConfig], Awaitable[None]],
+        stop: asyncio.Event | None = None,
+        initial: bool = True,
+    ) -> None:
+        """Emit the initial mesh (unless the caller already loaded it), then one mesh per
+        settled burst of cluster events, until `stop`."""
+        stop = stop or asyncio.Event()
+        await self.start()
+        if initial:
+            await on_update(self.load())
+        try:
+            while await self._debounce.wait(stop):
+                await on_update(self.load())
+        finally:
+            await self.close()
+
+    def load(self) -> MeshConfig:
+        """The mesh as of the local stores now (no I/O)."""
+        objects, errors = self._istio_objects()
+        services, workloads = platform_registry(
+            self._store(SERVICE), self._store(ENDPOINT_SLICE), self._store(POD), self.options
+        )
+        mesh = build_mesh(objects, errors, self.options, services, workloads)
+        if self.log_errors:
+            texts = {str(e) for e in mesh.errors}
+            for text in sorted(texts - self._logged):
+                log.warning("config.rejected", error=text)
+            self._logged = texts
+        return mesh
+
+    # --- views for status, CA and identity -------------------------------------
+    def raw_istio_objects(self) -> list[tuple[ResourceType, dict[str, Any]]]:
+        """Every Istio object as the API server has it now (status included)."""
+        return [
+            (r.rtype, obj)
+            for kind, r in self.reflectors.items()
+            if kind in KINDS
+            for obj in r.store.values()
+        ]
+
+    def namespaces(self) -> list[str]:
+        return sorted(
+            str((o.get("metadata") or {}).get("name"))
+            for o in self._store(NAMESPACE)
+            if (o.get("status") or {}).get("phase") != "Terminating"
+        )
+
+    def pod(self, namespace: str, name: str) -> dict[str, Any] | None:
+        reflector = self.reflectors.get(POD.kind)
+        return reflector.store.get(f"{namespace}/{name}") if reflector else None
+
+    def _store(self, rtype: ResourceType) -> list[dict[str, Any]]:
+        reflector = self.reflectors.get(rtype.kind)
+        return list(reflector.store.values()) if reflector else []
+
+    def _istio_objects(self) -> tuple[list[MeshObject[Any]], list[ConfigError]]:
+        objects: list[MeshObject[Any]] = []
+        errors: list[ConfigError] = []
+        seen: set[Key] = set()
+        for rtype, raw in self.raw_istio_objects():
+            meta = raw.get("metadata") or {}
+            key: Key = (rtype.kind, str(meta.get("namespace") or ""), str(meta.get("name")))
+            seen.add(key)
+            version = str(meta.get("resourceVersion") or "")
+            cached = self._parsed.get(key)
+            if cached is None or cached[0] != version or not version:
+                cached = (version, parse_object(mesh_document(raw), origin_of(*key)))
+                self._parsed[key] = cached
+            result = cached[1]
+            if isinstance(result, MeshObject):
+                self._last_good[key] = result
+                objects.append(result)
+                continue
+            errors += result
+            last = self._last_good.get(key)
+            if last is not None:
+                objects.append(last)  # keep the last good version of a now-broken object
+        for key in set(self._parsed) - seen:
+            del self._parsed[key]
+            self._last_good.pop(key, None)
+        return objects, errors
