@@ -303,9 +303,13 @@ async def test_each_kind_is_watched_in_the_groups_preferred_version(
         assert source.reflectors["VirtualService"].rtype.version == "v1beta1"
         mesh = source.load()
         assert {o.api_version for o in mesh.objects} == {"networking.istio.io/v1beta1"}
-        watched = {p for m, p, q in kube.requests if q.get("watch") == "true"}
-        assert "/apis/networking.istio.io/v1beta1/virtualservices" in watched
-        assert not any("/v1alpha3/" in p or "networking.istio.io/v1/" in p for p in watched)
+
+        def watched() -> set[str]:
+            return {p for m, p, q in kube.requests if q.get("watch") == "true"}
+
+        await eventually(lambda: len(watched()) == len(source.reflectors))
+        assert "/apis/networking.istio.io/v1beta1/virtualservices" in watched()
+        assert not any("/v1alpha3/" in p or "networking.istio.io/v1/" in p for p in watched())
     finally:
         await source.close()
 
