@@ -147,3 +147,12 @@ async def test_stale_nonce_still_applies_subscriptions(ads: Harness) -> None:
     await client.ack(got)
     await client.expect_silence(0.2)
     assert ads.status.snapshot_json()["proxy-1"]["types"]["EDS"]["acks"] == 2
+
+
+async def test_subscription_before_snapshot_is_answered_when_it_arrives(ads: Harness) -> None:
+    client = ads.delta("late")
+    await client.send(CLUSTER_TYPE)
+    await client.expect_silence(0.2)
+    ads.cache.set("late", Snapshot.of([]))
+    got = await client.recv()  # empty, but answered
+    assert list(got.resources) == [] and got.type_url == CLUSTER_TYPE

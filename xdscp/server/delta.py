@@ -135,7 +135,10 @@ class DeltaStream(Stream):
 
     async def push_changes(self) -> None:
         for type_url in self._ordered_types():
-            await self._reconcile_and_send(type_url, self._types[type_url], quiet_if_empty=True)
+            st = self._types[type_url]
+            # Never reconciled (subscribed before a snapshot existed): answer even
+            # if empty, or Envoy waits out its initial fetch timeout.
+            await self._reconcile_and_send(type_url, st, quiet_if_empty=st.synced is not None)
 
     def _ordered_types(self) -> list[str]:
         types = self._types
