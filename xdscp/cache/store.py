@@ -8,6 +8,7 @@ needs the newest config, never the intermediate ones).
 from __future__ import annotations
 
 import asyncio
+import itertools
 from dataclasses import dataclass, field
 
 from xdscp.cache.snapshot import Snapshot
@@ -25,6 +26,9 @@ class SnapshotCache:
 
     def __init__(self) -> None:
         self._slots: dict[str, _Slot] = {}
+        # One counter for all proxies: a generation never repeats, even after a proxy is
+        # removed and set again, so a waiter holding an old number cannot miss a change.
+        self._generations = itertools.count(1)
 
     def set(self, proxy: str, snapshot: Snapshot) -> bool:
         """Store `snapshot`; wake the proxy's streams if any content changed."""
@@ -32,7 +36,7 @@ class SnapshotCache:
         if slot.snapshot is not None and _same_content(slot.snapshot, snapshot):
             return False
         slot.snapshot = snapshot
-        slot.generation += 1
+        slot.generation = next(self._generations)
         for waiter in slot.waiters:
             if not waiter.done():
                 waiter.set_result(None)
