@@ -12,9 +12,9 @@ per server:
 * change: one VirtualService 90/10 -> 50/50 (then back, alternating; median of
   `--repeats`), from the command reaching the server until the server has received
   N ACKs of the new RDS version (server clock); xdscp applies a pre-built MeshConfig
-  (`MeshRuntime.apply_now`: translation of every connected proxy, cache update, pushes);
+  (`MeshRuntime.apply`: translation of every connected proxy, cache update, pushes);
   the floor writes the same pre-serialized RDS bytes to every stream. Also: the
-  synchronous part of that (apply), and the client-side view (command sent -> last
+  server's own part of that (apply), and the client-side view (command sent -> last
   client ACK written);
 * memory: server VmRSS after N clients connected and settled minus before, / N.
 
@@ -70,7 +70,7 @@ class RunResult:
     trimmed_after_kib: int = 0
     change_ms: list[float] = field(default_factory=list)  # server: trigger -> N-th ACK
     client_ms: list[float] = field(default_factory=list)  # driver: sent -> last ACK written
-    apply_ms: list[float] = field(default_factory=list)  # server: synchronous part
+    apply_ms: list[float] = field(default_factory=list)  # server: until `apply` returned
     acks: list[int] = field(default_factory=list)  # ACKs the server counted, per change
     clients_acked: list[int] = field(default_factory=list)  # clients that ACKed, per change
     streams: int = 0
@@ -450,8 +450,8 @@ async def run_all(args: argparse.Namespace) -> list[RunResult]:
         f" server memory per connected proxy <= {TARGET_MEMORY}x the floor.\n"
         "init s: all streams opened -> every client ACKed CDS, EDS, LDS, RDS. change ms:"
         " server clock, command received -> N-th ACK of the new RDS version (median of"
-        f" {args.repeats} x {args.rounds} round(s), servers alternating); apply: its"
-        " synchronous part (xdscp: MeshRuntime.apply_now)."
+        f" {args.repeats} x {args.rounds} round(s), servers alternating); apply: until"
+        " the server's own part returned (xdscp: `await MeshRuntime.apply(mesh)`)."
         " cpu/drv: CPU used by the server / by the driver (all clients) in that phase."
         " KiB/prx: server VmRSS growth per connected proxy; trimmed: the same after"
         " malloc_trim(0) (live state without the heap glibc keeps after the connect burst)."

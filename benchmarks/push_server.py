@@ -149,8 +149,8 @@ class _Backend:
     def streams(self) -> int:
         raise NotImplementedError
 
-    def change(self, expected_acks: int) -> float:
-        """Start the change; return when the server has done its synchronous part."""
+    async def change(self, expected_acks: int) -> float:
+        """Start the change; return when the server has done its own part of it."""
         raise NotImplementedError
 
     async def wait_acks(self, timeout: float) -> tuple[int, float]:
@@ -193,10 +193,11 @@ class _XdscpBackend(_Backend):
     def streams(self) -> int:
         return sum(p.streams for p in self.status)
 
-    def change(self, expected_acks: int) -> float:
+    async def change(self, expected_acks: int) -> float:
         self.current ^= 1
         self.metrics.expect(expected_acks)
-        self.runtime.apply_now(self.meshes[self.current])
+        # What a config source calls (`xdscp.service.ControlPlane` feeds `runtime.apply`).
+        await self.runtime.apply(self.meshes[self.current])
         return time.monotonic()
 
     async def wait_acks(self, timeout: float) -> tuple[int, float]:
@@ -229,7 +230,7 @@ class _FloorBackend(_Backend):
     def streams(self) -> int:
         return len(self.floor.streams)
 
-    def change(self, expected_acks: int) -> float:
+    async def change(self, expected_acks: int) -> float:
         self.floor.push_change(expected_acks)
         return time.monotonic()
 
@@ -268,7 +269,7 @@ async def _command_loop(backend: _Backend, control: _Control) -> None:
             control.reply(rss_kib=rss, trimmed_kib=trimmed_rss_kib(), streams=backend.streams())
         elif name == "change":
             triggered = time.monotonic()
-            applied = backend.change(int(command["expected_acks"]))
+            applied = await backend.change(int(command["expected_acks"]))
             control.reply(t_trigger=triggered, t_applied=applied)
         elif name == "acks":
             count, acked_at = await backend.wait_acks(float(command["wait"]))
