@@ -9,6 +9,7 @@ import sys
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import click
 import yaml
@@ -227,6 +228,43 @@ def up(
                 state.unlink(missing_ok=True)
 
     asyncio.run(run())
+
+
+
+@main.command()
+def crds() -> None:
+    """Print the CustomResourceDefinitions of the supported Istio kinds (generated from
+    the models): `xdscp crds > deploy/crds.yaml`."""
+    from xdscp.kube.crds import render_crds
+
+    click.echo(render_crds(), nl=False)
+
+
+@main.command()
+@click.option(
+    "-f",
+    "--filename",
+    "filename",
+    type=click.File("r"),
+    required=True,
+    help="Workload YAML to inject ('-' for stdin).",
+)
+@click.option("--envoy-image", default="envoyproxy/envoy:v1.31-latest", show_default=True)
+@click.option("--init-image", default="xdscp:dev", show_default=True)
+@click.option(
+    "--control-plane",
+    default="xdscp.xdscp-system.svc",
+    show_default=True,
+    help="DNS name of the xdscp Service.",
+)
+def inject(filename: Any, envoy_image: str, init_image: str, control_plane: str) -> None:
+    """Add the mesh sidecar to every pod template in a manifest (like istioctl kube-inject)."""
+    from xdscp.kube.inject import InjectSettings, inject_yaml
+
+    settings = InjectSettings(
+        envoy_image=envoy_image, init_image=init_image, control_plane=control_plane
+    )
+    click.echo(inject_yaml(filename.read(), settings), nl=False)
 
 
 if __name__ == "__main__":
