@@ -15,6 +15,7 @@ from translators.hosts import host_matches, resolve_host
 from translators.mesh import MeshConfig, Service, Workload
 from translators.model.networking import DestinationRuleSpec, SidecarSpec, VirtualServiceSpec
 from translators.model.objects import MeshObject
+from translators.security.index import SecurityIndex
 
 
 def _age_key(obj: MeshObject[Any]) -> tuple[str, str, str]:
@@ -36,6 +37,8 @@ class MeshIndex:
     destination_rules: dict[str, list[MeshObject[DestinationRuleSpec]]]
     virtual_services: dict[str, list[MeshObject[VirtualServiceSpec]]]
     sidecars: dict[str, list[MeshObject[SidecarSpec]]]
+    # PeerAuthentication, auto-mTLS and AuthorizationPolicy lookups
+    security: SecurityIndex
 
     @classmethod
     def of(cls, mesh: MeshConfig) -> MeshIndex:
@@ -54,7 +57,7 @@ class MeshIndex:
         for table in (drs, vss, sidecars):
             for objs in table.values():
                 objs.sort(key=_age_key)
-        return cls(mesh, dict(drs), dict(vss), dict(sidecars))
+        return cls(mesh, dict(drs), dict(vss), dict(sidecars), SecurityIndex(mesh))
 
     def destination_rule(
         self, host: str, service_namespace: str, proxy_namespace: str

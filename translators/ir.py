@@ -29,6 +29,32 @@ class EndpointIR:
     port: int
     weight: int = 1
     workload: str = ""
+    # "istio" when the endpoint speaks mesh mTLS and its cluster mixes such endpoints with
+    # others (Istio's `tlsMode` endpoint metadata, matched by transport_socket_matches).
+    tls_mode: str = ""
+
+
+class UpstreamTLSMode(StrEnum):
+    ISTIO_MUTUAL = "ISTIO_MUTUAL"  # the mesh's certificates (SDS), peer's SPIFFE ID checked
+    SIMPLE = "SIMPLE"  # TLS origination, server verified against files / system roots
+    MUTUAL = "MUTUAL"  # TLS origination with a client certificate from files
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamTLSIR:
+    """How a cluster talks TLS to its endpoints (absent: plaintext)."""
+
+    mode: UpstreamTLSMode
+    sni: str = ""
+    # ISTIO_MUTUAL: SPIFFE IDs the server may present; else DNS/URI names checked.
+    subject_alt_names: tuple[str, ...] = ()
+    ca_certificates: str = ""  # file; SIMPLE/MUTUAL without it use the system roots
+    client_certificate: str = ""
+    private_key: str = ""
+    insecure_skip_verify: bool = False
+    # Auto-mTLS with some endpoints lacking a mesh sidecar: only endpoints whose
+    # `tls_mode` is "istio" use TLS, the others plaintext.
+    mesh_endpoints_only: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +66,7 @@ class ClusterIR:
     endpoints: tuple[EndpointIR, ...] = ()
     connect_timeout_s: float = 10.0
     provenance: tuple[str, ...] = ()
+    tls: UpstreamTLSIR | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,10 +133,70 @@ class Direction(StrEnum):
     INBOUND = "inbound"
 
 
+class InboundMTLS(StrEnum):
+    """A workload port's effective PeerAuthentication mode (UNSET already resolved)."""
+
+    STRICT = "STRICT"  # mutual TLS with a client certificate from the mesh root only
+    PERMISSIVE = "PERMISSIVE"  # mutual TLS and plaintext on the same port
+    DISABLE = "DISABLE"  # plaintext only
+
+
+class AuthzAction(StrEnum):
+    ALLOW = "ALLOW"
+    DENY = "DENY"
+    AUDIT = "AUDIT"
+
+
+@dataclass(frozen=True, slots=True)
+class ConditionIR:
+    """One attribute test of an authorization rule, with Istio's attribute names:
+    `source.principal`, `source.namespace`, `source.serviceAccount` (`ns/sa`),
+    `source.ip`, `remote.ip`, `request.headers[<name>]`, `request.host`,
+    `request.method`, `request.path`, `destination.port`, `destination.ip`,
+    `connection.sni`. Matches if any value matches and no not-value does."""
+
+    key: str
+    values: tuple[str, ...] = ()
+    not_values: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class AuthzRuleIR:
+    """Matches when one source (all its conditions), one operation (all its
+    conditions) and every `when` condition match; no sources / operations = any."""
+
+    sources: tuple[tuple[ConditionIR, ...], ...] = ()
+    operations: tuple[tuple[ConditionIR, ...], ...] = ()
+    when: tuple[ConditionIR, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class AuthzPolicyIR:
+    """One AuthorizationPolicy applying to the workload. Without rules it matches
+    nothing — so an ALLOW policy without rules denies every request."""
+
+    namespace: str
+    name: str
+    action: AuthzAction
+    rules: tuple[AuthzRuleIR, ...] = ()
+    dry_run: bool = False
+    provenance: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class InboundIR:
+    """What protects an inbound port: peer authentication and authorization."""
+
+    mtls: InboundMTLS
+    tcp: bool = False  # opaque TCP (tcp_proxy, network RBAC) rather than HTTP
+    authz: tuple[AuthzPolicyIR, ...] = ()
+    provenance: tuple[str, ...] = ()  # the PeerAuthentications that decided `mtls`
+
+
 @dataclass(frozen=True, slots=True)
 class ListenerIR:
-    """An HTTP listener bound to `address:port`: outbound ones use RDS, inbound ones
-    route everything to the local app's inbound cluster."""
+    """A listener bound to `address:port`: outbound ones are HTTP and use RDS, inbound
+    ones forward everything to the local app's inbound cluster, behind `inbound`."""
 
     name: str
     direction: Direction
@@ -118,6 +205,7 @@ class ListenerIR:
     route_config: str = ""
     inbound_cluster: str = ""
     provenance: tuple[str, ...] = ()
+    inbound: InboundIR | None = None
 
 
 @dataclass(frozen=True, slots=True)

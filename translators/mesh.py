@@ -59,6 +59,8 @@ class Service:
     source: str  # provenance ref of the defining object
     digest: str  # changes whenever the service or any of its endpoints changes
     export_to: tuple[str, ...] = ()
+    # Extra identities (SANs) the service's servers may present (ServiceEntry field).
+    subject_alt_names: tuple[str, ...] = ()
 
     def port(self, number: int) -> ServicePort | None:
         return next((p for p in self.ports if p.number == number), None)
@@ -179,6 +181,7 @@ def _services_from(
             source=entry.ref,
             digest=digest,
             export_to=tuple(spec.export_to),
+            subject_alt_names=tuple(spec.subject_alt_names),
         )
         for hostname in (resolve_host(h, entry.namespace, suffix) for h in spec.hosts)
     ]

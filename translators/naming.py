@@ -46,6 +46,20 @@ ROOT_CA_SECRET: Final = "ROOTCA"
 
 # --- identity ---------------------------------------------------------------
 DEFAULT_TRUST_DOMAIN: Final = "cluster.local"
+SPIFFE_PREFIX: Final = "spiffe://"
+
+# --- mTLS and authorization (Istio's names) ---------------------------------
+# A workload without this annotation set to "false" has a sidecar (file mode).
+SIDECAR_INJECT_ANNOTATION: Final = "sidecar.istio.io/inject"
+# Endpoint label saying whether the endpoint's sidecar speaks mesh mTLS ("istio").
+TLS_MODE_LABEL: Final = "security.istio.io/tlsMode"
+TLS_MODE_ISTIO: Final = "istio"
+# Endpoint metadata namespace Envoy's transport_socket_matches look at.
+TRANSPORT_SOCKET_MATCH_KEY: Final = "envoy.transport_socket_match"
+TLS_MODE_METADATA_KEY: Final = "tlsMode"
+# An AuthorizationPolicy annotated with this is evaluated but not enforced.
+DRY_RUN_ANNOTATION: Final = "istio.io/dry-run"
+TLS_TRANSPORT_SOCKET: Final = "envoy.transport_sockets.tls"
 DEFAULT_DOMAIN_SUFFIX: Final = "svc.cluster.local"
 
 # Metadata filter namespace under which every resource names its source objects.
@@ -106,3 +120,12 @@ def proxy_node_id(address: str, workload: str, namespace: str) -> str:
 def object_ref(kind: str, namespace: str, name: str) -> str:
     """How provenance and errors name a mesh object: `Kind/namespace/name`."""
     return f"{kind}/{namespace}/{name}"
+
+
+def rbac_policy_name(namespace: str, name: str, rule: int) -> str:
+    """Istio's name for the Envoy RBAC policy made from one AuthorizationPolicy rule."""
+    return f"ns[{namespace}]-policy[{name}]-rule[{rule}]"
+
+
+def inbound_filter_chain(port: int, tls: bool) -> str:
+    return f"inbound|{port}|{'mtls' if tls else 'plaintext'}"

@@ -20,6 +20,7 @@ from translators.ir import (
     Discovery,
     EndpointIR,
     HeaderMatchIR,
+    InboundIR,
     LbPolicy,
     ListenerIR,
     LoadAssignmentIR,
@@ -57,6 +58,7 @@ from translators.naming import (
     port_listener,
     virtual_host,
 )
+from translators.security.upstream import UpstreamPeers, client_tls, cluster_tls
 
 T = TypeVar("T")
 A = TypeVar("A")
@@ -136,42 +138,60 @@ def _lb_policy(policy: TrafficPolicy | None, port: int) -> LbPolicy | None:
 
 
 def service_clusters(
-    service: Service, dr: MeshObject[DestinationRuleSpec] | None
+    service: Service,
+    dr: MeshObject[DestinationRuleSpec] | None,
+    peers: UpstreamPeers | None = None,
 ) -> tuple[tuple[ClusterIR, ...], tuple[LoadAssignmentIR, ...]]:
-    """Outbound clusters for every port of `service` and every subset of its DR."""
+    """Outbound clusters for every port of `service` and every subset of its DR, with
+    their client TLS (the DR's, else auto-mTLS as `peers` allow)."""
     provenance = (service.source,) + ((dr.ref,) if dr else ())
+    tls_provenance = provenance + (peers.sources if peers is not None else ())
     subsets = dr.spec.subsets if dr else []
     top = dr.spec.traffic_policy if dr else None
     clusters: list[ClusterIR] = []
     assignments: list[LoadAssignmentIR] = []
-    for port in service.ports:
+    for index, port in enumerate(service.ports):
+        mesh_tls = peers.mesh_tls[index] if peers is not None else (False,) * len(service.endpoints)
         endpoints = [
-            (e, EndpointIR(e.address, e.port_for(port), e.weight, e.workload))
-            for e in service.endpoints
+            (e, EndpointIR(e.address, e.port_for(port), e.weight, e.workload), on)
+            for e, on in zip(service.endpoints, mesh_tls, strict=True)
         ]
         base_lb = _lb_policy(top, port.number) or LbPolicy.LEAST_REQUEST
         discovery = {
             Resolution.DNS: Discovery.STRICT_DNS,
             Resolution.DNS_ROUND_ROBIN: Discovery.LOGICAL_DNS,
         }.get(service.resolution, Discovery.EDS)
-        variants: list[tuple[str, LbPolicy, tuple[EndpointIR, ...]]] = [
-            ("", base_lb, tuple(ep for _, ep in endpoints))
-        ]
+        variants: list[tuple[str, LbPolicy, list[tuple[EndpointIR, bool]], TrafficPolicy | None]]
+        variants = [("", base_lb, [(ep, on) for _, ep, on in endpoints], None)]
         for subset in subsets:
-            selected = tuple(
-                ep
-                for e, ep in endpoints
+            selected = [
+                (ep, on)
+                for e, ep, on in endpoints
                 if all(e.labels.get(k) == v for k, v in subset.labels.items())
-            )
+            ]
             lb = _lb_policy(subset.traffic_policy, port.number) or base_lb
-            variants.append((subset.name, lb, selected))
-        for subset_name, lb, selected in variants:
+            variants.append((subset.name, lb, selected, subset.traffic_policy))
+        for subset_name, lb, chosen, subset_policy in variants:
             name = outbound_cluster(port.number, service.hostname, subset_name)
+            settings = client_tls(top, subset_policy, port.number)
+            tls, members = cluster_tls(
+                service,
+                port.number,
+                subset_name,
+                settings,
+                peers,
+                [on for _, on in chosen],
+                [ep for ep, _ in chosen],
+            )
+            # auto-mTLS follows the destinations' PeerAuthentications: name them too
+            sources = provenance if settings is not None else tls_provenance
             if discovery is Discovery.EDS:
-                clusters.append(ClusterIR(name, discovery, lb, provenance=provenance))
-                assignments.append(LoadAssignmentIR(name, selected, provenance))
+                clusters.append(ClusterIR(name, discovery, lb, provenance=sources, tls=tls))
+                assignments.append(LoadAssignmentIR(name, members, provenance))
             else:
-                clusters.append(ClusterIR(name, discovery, lb, selected, provenance=provenance))
+                clusters.append(
+                    ClusterIR(name, discovery, lb, members, provenance=sources, tls=tls)
+                )
     return tuple(clusters), tuple(assignments)
 
 
@@ -378,9 +398,10 @@ def build_outbound(
     assignments: list[LoadAssignmentIR] = []
     for service in visible:
         dr = index.destination_rule(service.hostname, service.namespace, namespace)
+        peers = index.security.upstream_peers(service)
         built = memo.get(
-            ("clusters", service.hostname, service.digest, _digest(dr)),
-            lambda service=service, dr=dr: service_clusters(service, dr),  # type: ignore[misc]
+            ("clusters", service.hostname, service.digest, _digest(dr), peers),
+            lambda service=service, dr=dr, peers=peers: service_clusters(service, dr, peers),  # type: ignore[misc]
         )
         clusters += built[0]
         assignments += built[1]
@@ -460,6 +481,9 @@ def build_local(
         for egress in outbound.egress
     ]
     clusters: list[ClusterIR] = []
+    peer_authn = index.security.inbound_mtls(workload)
+    authz = index.security.authorization(workload)
+    authz_refs = tuple(ref for policy in authz for ref in policy.provenance)
     for ingress in sidecar.ingress if sidecar else []:
         bind = ingress.bind or workload.address
         port = ingress.port.number
@@ -480,6 +504,12 @@ def build_local(
                 cluster_name, Discovery.STATIC, LbPolicy.ROUND_ROBIN, (app,), provenance=sidecar_ref
             )
         )
+        inbound = InboundIR(
+            mtls=peer_authn.at(port),
+            tcp=ingress.port.protocol not in HTTP_PROTOCOLS,
+            authz=authz,
+            provenance=peer_authn.sources,
+        )
         listeners.append(
             ListenerIR(
                 port_listener(port, bind),
@@ -487,7 +517,8 @@ def build_local(
                 bind,
                 port,
                 inbound_cluster=cluster_name,
-                provenance=sidecar_ref,
+                provenance=sidecar_ref + peer_authn.sources + authz_refs,
+                inbound=inbound,
             )
         )
     return LocalView(tuple(listeners), tuple(clusters), tuple(warnings))

@@ -106,7 +106,7 @@ def translate_case(case: GoldenCase) -> tuple[MeshConfig, list[ProxyResources]]:
 
 def _plain(value: object) -> object:
     """dataclasses.asdict output made YAML-safe and compact: enums by value, tuples as
-    lists, and empty strings/collections left out (they are the IR's defaults)."""
+    lists, and None and empty strings/collections left out (they are the IR's defaults)."""
     if isinstance(value, Enum):
         return value.value
     if isinstance(value, list | tuple):
@@ -115,7 +115,7 @@ def _plain(value: object) -> object:
         return {
             str(k): _plain(v)
             for k, v in value.items()
-            if not (isinstance(v, str | list | tuple | Mapping) and len(v) == 0)
+            if v is not None and not (isinstance(v, str | list | tuple | Mapping) and len(v) == 0)
         }
     return value
 

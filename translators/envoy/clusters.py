@@ -6,10 +6,14 @@ from dataclasses import replace
 from functools import lru_cache
 
 from envoy.config.cluster.v3 import cluster_pb2
+from envoy.config.core.v3 import base_pb2
 from envoy.config.endpoint.v3 import endpoint_components_pb2, endpoint_pb2
+from google.protobuf import struct_pb2
 
 from translators.envoy.common import ads, duration, length_delimited, provenance, socket_address
-from translators.ir import ClusterIR, Discovery, EndpointIR, LbPolicy
+from translators.envoy.tls import raw_buffer_socket, transport_socket, upstream_tls_context
+from translators.ir import ClusterIR, Discovery, EndpointIR, LbPolicy, UpstreamTLSIR
+from translators.naming import TLS_MODE_ISTIO, TLS_MODE_METADATA_KEY, TRANSPORT_SOCKET_MATCH_KEY
 
 _TYPES = {
     Discovery.EDS: cluster_pb2.Cluster.EDS,
@@ -26,23 +30,49 @@ _LB = {
 }
 
 
+def _tls_mode_metadata(tls_mode: str) -> base_pb2.Metadata:
+    """Endpoint metadata the cluster's transport_socket_matches select on."""
+    match = struct_pb2.Struct()
+    match.fields[TLS_MODE_METADATA_KEY].string_value = tls_mode
+    metadata = base_pb2.Metadata()
+    metadata.filter_metadata[TRANSPORT_SOCKET_MATCH_KEY].CopyFrom(match)
+    return metadata
+
+
+def lb_endpoint(e: EndpointIR) -> endpoint_components_pb2.LbEndpoint:
+    endpoint = endpoint_components_pb2.LbEndpoint(
+        endpoint=endpoint_components_pb2.Endpoint(address=socket_address(e.address, e.port)),
+        load_balancing_weight={"value": e.weight},
+    )
+    if e.tls_mode:
+        endpoint.metadata.CopyFrom(_tls_mode_metadata(e.tls_mode))
+    return endpoint
+
+
 def load_assignment(
     cluster: str, endpoints: tuple[EndpointIR, ...]
 ) -> endpoint_pb2.ClusterLoadAssignment:
     locality = endpoint_components_pb2.LocalityLbEndpoints(
-        lb_endpoints=[
-            endpoint_components_pb2.LbEndpoint(
-                endpoint=endpoint_components_pb2.Endpoint(
-                    address=socket_address(e.address, e.port)
-                ),
-                load_balancing_weight={"value": e.weight},
-            )
-            for e in endpoints
-        ]
+        lb_endpoints=[lb_endpoint(e) for e in endpoints]
     )
     return endpoint_pb2.ClusterLoadAssignment(
         cluster_name=cluster, endpoints=[locality] if endpoints else []
     )
+
+
+def _apply_tls(cluster: cluster_pb2.Cluster, tls: UpstreamTLSIR) -> None:
+    """The cluster's TLS: one transport socket, or — when only some endpoints have a mesh
+    sidecar — Istio's pair of matches on the endpoints' `tlsMode` metadata."""
+    socket = transport_socket(upstream_tls_context(tls))
+    if not tls.mesh_endpoints_only:
+        cluster.transport_socket.CopyFrom(socket)
+        return
+    istio = cluster.transport_socket_matches.add(name=f"tlsMode-{TLS_MODE_ISTIO}")
+    istio.match.fields[TLS_MODE_METADATA_KEY].string_value = TLS_MODE_ISTIO
+    istio.transport_socket.CopyFrom(socket)
+    plaintext = cluster.transport_socket_matches.add(name="tlsMode-disabled")
+    plaintext.match.SetInParent()
+    plaintext.transport_socket.CopyFrom(raw_buffer_socket())
 
 
 def build_cluster(ir: ClusterIR) -> cluster_pb2.Cluster:
@@ -59,6 +89,8 @@ def build_cluster(ir: ClusterIR) -> cluster_pb2.Cluster:
         cluster.eds_cluster_config.eds_config.CopyFrom(ads())
     elif ir.discovery is not Discovery.ORIGINAL_DST:
         cluster.load_assignment.CopyFrom(load_assignment(ir.name, ir.endpoints))
+    if ir.tls is not None:
+        _apply_tls(cluster, ir.tls)
     return cluster
 
 
@@ -81,6 +113,16 @@ def _cluster_shape(shape: ClusterIR) -> bytes:
 
 
 @lru_cache(maxsize=65536)
+def _tls_fields(tls: UpstreamTLSIR) -> bytes:
+    """The serialized transport socket field(s): shared by the shape of every cluster,
+    though SNI and SANs make each mTLS cluster's TLS its own."""
+    cluster = cluster_pb2.Cluster()
+    _apply_tls(cluster, tls)
+    encoded: bytes = cluster.SerializeToString(deterministic=True)
+    return encoded
+
+
+@lru_cache(maxsize=65536)
 def _metadata_field(sources: tuple[str, ...]) -> bytes:
     return length_delimited(
         _CLUSTER_METADATA, provenance(sources).SerializeToString(deterministic=True)
@@ -92,19 +134,15 @@ def cluster_bytes(ir: ClusterIR) -> bytes:
     if ir.discovery is not Discovery.EDS:  # rare (static/DNS/passthrough): nothing to share
         encoded: bytes = build_cluster(ir).SerializeToString(deterministic=True)
         return encoded
-    shape = _cluster_shape(replace(ir, name="", provenance=()))
+    shape = _cluster_shape(replace(ir, name="", provenance=(), tls=None))
+    tls = _tls_fields(ir.tls) if ir.tls is not None else b""
     metadata = _metadata_field(tuple(sorted(set(ir.provenance)))) if ir.provenance else b""
-    return length_delimited(_CLUSTER_NAME, ir.name.encode()) + shape + metadata
+    return length_delimited(_CLUSTER_NAME, ir.name.encode()) + shape + tls + metadata
 
 
 @lru_cache(maxsize=262144)
 def _lb_endpoint(endpoint: EndpointIR) -> bytes:
-    encoded: bytes = endpoint_components_pb2.LbEndpoint(
-        endpoint=endpoint_components_pb2.Endpoint(
-            address=socket_address(endpoint.address, endpoint.port)
-        ),
-        load_balancing_weight={"value": endpoint.weight},
-    ).SerializeToString(deterministic=True)
+    encoded: bytes = lb_endpoint(endpoint).SerializeToString(deterministic=True)
     return encoded
 
 

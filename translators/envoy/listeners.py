@@ -1,4 +1,5 @@
-"""ListenerIR -> envoy.config.listener.v3.Listener (HTTP connection manager)."""
+"""ListenerIR -> envoy.config.listener.v3.Listener: HTTP connection manager (or tcp_proxy
+for opaque inbound TCP), and on inbound ports the mTLS filter chains and RBAC."""
 
 from __future__ import annotations
 
@@ -6,15 +7,21 @@ from envoy.config.listener.v3 import listener_components_pb2, listener_pb2
 from envoy.config.route.v3 import route_components_pb2 as rc
 from envoy.config.route.v3 import route_pb2
 from envoy.extensions.filters.http.router.v3 import router_pb2
+from envoy.extensions.filters.listener.tls_inspector.v3 import tls_inspector_pb2
 from envoy.extensions.filters.network.http_connection_manager.v3 import (
     http_connection_manager_pb2 as hcm,
 )
+from envoy.extensions.filters.network.tcp_proxy.v3 import tcp_proxy_pb2
 
 from translators.envoy.common import ads, duration, pack, provenance, socket_address
-from translators.ir import Direction, ListenerIR
-from translators.naming import inbound_route_config
+from translators.envoy.rbac import http_rbac_filters, network_rbac_filters
+from translators.envoy.tls import downstream_mtls_socket
+from translators.ir import Direction, InboundIR, InboundMTLS, ListenerIR
+from translators.naming import inbound_filter_chain, inbound_route_config
 
 HCM_FILTER = "envoy.filters.network.http_connection_manager"
+TCP_PROXY_FILTER = "envoy.filters.network.tcp_proxy"
+TLS_INSPECTOR_FILTER = "envoy.filters.listener.tls_inspector"
 
 
 def _inbound_routes(ir: ListenerIR) -> route_pb2.RouteConfiguration:
@@ -32,12 +39,15 @@ def _inbound_routes(ir: ListenerIR) -> route_pb2.RouteConfiguration:
     )
 
 
-def build_listener(ir: ListenerIR) -> listener_pb2.Listener:
+def _http_manager(ir: ListenerIR) -> hcm.HttpConnectionManager:
     manager = hcm.HttpConnectionManager(
         stat_prefix=f"{ir.direction.value}_{ir.address}_{ir.port}",
         normalize_path={"value": True},
         http_filters=[
-            hcm.HttpFilter(name="envoy.filters.http.router", typed_config=pack(router_pb2.Router()))
+            *(http_rbac_filters(ir.inbound.authz) if ir.inbound else ()),
+            hcm.HttpFilter(
+                name="envoy.filters.http.router", typed_config=pack(router_pb2.Router())
+            ),
         ],
     )
     if ir.direction is Direction.OUTBOUND:
@@ -45,18 +55,67 @@ def build_listener(ir: ListenerIR) -> listener_pb2.Listener:
         manager.rds.route_config_name = ir.route_config
     else:
         manager.route_config.CopyFrom(_inbound_routes(ir))
+        # The app learns the caller's SPIFFE ID from x-forwarded-client-cert; whatever a
+        # caller sent in that header is dropped (on plaintext too: SANITIZE).
+        manager.forward_client_cert_details = hcm.HttpConnectionManager.SANITIZE_SET
+        manager.set_current_client_cert_details.uri = True
+    return manager
+
+
+def _network_filters(ir: ListenerIR) -> list[listener_components_pb2.Filter]:
+    if ir.inbound is not None and ir.inbound.tcp:
+        proxy = tcp_proxy_pb2.TcpProxy(
+            stat_prefix=f"{ir.direction.value}_{ir.address}_{ir.port}", cluster=ir.inbound_cluster
+        )
+        return [
+            *network_rbac_filters(ir.inbound.authz),
+            listener_components_pb2.Filter(name=TCP_PROXY_FILTER, typed_config=pack(proxy)),
+        ]
+    return [listener_components_pb2.Filter(name=HCM_FILTER, typed_config=pack(_http_manager(ir)))]
+
+
+def _inbound_chains(
+    ir: ListenerIR, inbound: InboundIR, filters: list[listener_components_pb2.Filter]
+) -> list[listener_components_pb2.FilterChain]:
+    """STRICT: one mutual-TLS chain, so a plaintext or foreign-CA client never gets past
+    the handshake; PERMISSIVE: that chain for TLS and a plaintext one for the rest,
+    told apart by the tls_inspector; DISABLE: plaintext only."""
+    refs = [*inbound.provenance, *(r for p in inbound.authz for r in p.provenance)]
+
+    def chain(tls: bool, match: str = "") -> listener_components_pb2.FilterChain:
+        built = listener_components_pb2.FilterChain(
+            name=inbound_filter_chain(ir.port, tls), filters=filters
+        )
+        if match:
+            built.filter_chain_match.transport_protocol = match
+        if tls:
+            built.transport_socket.CopyFrom(downstream_mtls_socket(http=not inbound.tcp))
+        if refs:
+            built.metadata.CopyFrom(provenance(refs))
+        return built
+
+    if inbound.mtls is InboundMTLS.STRICT:
+        return [chain(tls=True)]
+    if inbound.mtls is InboundMTLS.PERMISSIVE:
+        return [chain(tls=True, match="tls"), chain(tls=False, match="raw_buffer")]
+    return [chain(tls=False)]
+
+
+def build_listener(ir: ListenerIR) -> listener_pb2.Listener:
+    filters = _network_filters(ir)
     listener = listener_pb2.Listener(
         name=ir.name,
         address=socket_address(ir.address, ir.port),
         traffic_direction=1 if ir.direction is Direction.INBOUND else 2,
-        filter_chains=[
-            listener_components_pb2.FilterChain(
-                filters=[
-                    listener_components_pb2.Filter(name=HCM_FILTER, typed_config=pack(manager))
-                ]
-            )
-        ],
     )
+    if ir.inbound is None:
+        listener.filter_chains.add(filters=filters)
+    else:
+        listener.filter_chains.extend(_inbound_chains(ir, ir.inbound, filters))
+        if ir.inbound.mtls is InboundMTLS.PERMISSIVE:
+            listener.listener_filters.add(
+                name=TLS_INSPECTOR_FILTER, typed_config=pack(tls_inspector_pb2.TlsInspector())
+            )
     if ir.provenance:
         listener.metadata.CopyFrom(provenance(ir.provenance))
     return listener

@@ -77,14 +77,57 @@ class LoadBalancerSettings(IstioModel):
     simple: SimpleLB = SimpleLB.UNSPECIFIED
 
 
+class ClientTLSMode(StrEnum):
+    DISABLE = "DISABLE"
+    SIMPLE = "SIMPLE"
+    MUTUAL = "MUTUAL"
+    ISTIO_MUTUAL = "ISTIO_MUTUAL"
+
+
+class ClientTLSSettings(IstioModel):
+    """`trafficPolicy.tls`: how a client sidecar originates TLS to the destination.
+    Certificates are files on the sidecar's host (`credentialName`, a Kubernetes
+    Secret fetched by the sidecar's agent, has no equivalent for a stock Envoy)."""
+
+    mode: ClientTLSMode = ClientTLSMode.DISABLE
+    client_certificate: str = ""
+    private_key: str = ""
+    ca_certificates: str = ""
+    subject_alt_names: list[str] = Field(default_factory=list)
+    sni: str = ""
+    insecure_skip_verify: bool = False
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ClientTLSSettings:
+        # Istio's validation rules for ClientTLSSettings.
+        files = self.client_certificate or self.private_key or self.ca_certificates
+        if self.mode is ClientTLSMode.ISTIO_MUTUAL and files:
+            raise ValueError(
+                "ISTIO_MUTUAL uses the mesh certificates: clientCertificate, privateKey and "
+                "caCertificates cannot be set"
+            )
+        if self.mode is ClientTLSMode.MUTUAL:
+            if not self.client_certificate:
+                raise ValueError("clientCertificate: required for MUTUAL")
+            if not self.private_key:
+                raise ValueError("privateKey: required for MUTUAL")
+        if self.insecure_skip_verify and (self.ca_certificates or self.subject_alt_names):
+            raise ValueError(
+                "insecureSkipVerify: cannot be combined with caCertificates or subjectAltNames"
+            )
+        return self
+
+
 class PortTrafficPolicy(IstioModel):
     port: PortSelector
     load_balancer: LoadBalancerSettings | None = None
+    tls: ClientTLSSettings | None = None
 
 
 class TrafficPolicy(IstioModel):
     load_balancer: LoadBalancerSettings | None = None
     port_level_settings: list[PortTrafficPolicy] = Field(default_factory=list)
+    tls: ClientTLSSettings | None = None
 
 
 class Subset(IstioModel):

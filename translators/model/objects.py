@@ -22,6 +22,7 @@ from translators.model.networking import (
     VirtualServiceSpec,
     WorkloadEntrySpec,
 )
+from translators.model.security import AuthorizationPolicySpec, PeerAuthenticationSpec
 from translators.naming import object_ref
 
 SpecT = TypeVar("SpecT", bound=BaseModel)
@@ -109,6 +110,8 @@ KINDS: dict[str, tuple[str, frozenset[str], type[BaseModel]]] = {
     "ServiceEntry": (NETWORKING, frozenset({"v1alpha3", "v1beta1", "v1"}), ServiceEntrySpec),
     "WorkloadEntry": (NETWORKING, frozenset({"v1alpha3", "v1beta1", "v1"}), WorkloadEntrySpec),
     "Sidecar": (NETWORKING, frozenset({"v1alpha3", "v1beta1", "v1"}), SidecarSpec),
+    "PeerAuthentication": (SECURITY, frozenset({"v1beta1", "v1"}), PeerAuthenticationSpec),
+    "AuthorizationPolicy": (SECURITY, frozenset({"v1beta1", "v1"}), AuthorizationPolicySpec),
 }
 
 _TOP_LEVEL = frozenset({"apiVersion", "kind", "metadata", "spec", "status"})

@@ -1,0 +1,321 @@
+"""security.istio.io specs: PeerAuthentication and AuthorizationPolicy.
+
+As for networking objects, whatever xdscp cannot enforce is rejected at load time
+with the field that asks for it (JWT-based fields, CUSTOM external authorization,
+path templates): an authorization policy that is silently weaker than written is
+worse than one that is refused.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, Field, field_validator, model_validator
+
+from translators.model.base import IstioModel
+
+# --- shared ------------------------------------------------------------------
+
+
+class MatchLabelsSelector(IstioModel):
+    """`istio.type.v1beta1.WorkloadSelector`: security objects use `matchLabels` only."""
+
+    match_labels: dict[str, str] = Field(default_factory=dict)
+
+    def matches(self, labels: dict[str, str] | Any) -> bool:
+        return all(labels.get(k) == v for k, v in self.match_labels.items())
+
+
+def _as_strings(value: object) -> object:
+    """Istio's API has ports and values as strings; YAML authors write `8080`."""
+    if isinstance(value, list):
+        return [str(v) if isinstance(v, int) and not isinstance(v, bool) else v for v in value]
+    return value
+
+
+Strings = Annotated[list[str], BeforeValidator(_as_strings)]
+
+
+# --- PeerAuthentication ------------------------------------------------------
+
+
+class MTLSMode(StrEnum):
+    UNSET = "UNSET"
+    DISABLE = "DISABLE"
+    PERMISSIVE = "PERMISSIVE"
+    STRICT = "STRICT"
+
+
+class MutualTLS(IstioModel):
+    mode: MTLSMode = MTLSMode.UNSET
+
+
+class PeerAuthenticationSpec(IstioModel):
+    selector: MatchLabelsSelector | None = None
+    mtls: MutualTLS | None = None
+    port_level_mtls: dict[Annotated[int, Field(ge=1, le=65535)], MutualTLS] | None = None
+
+    @property
+    def mode(self) -> MTLSMode:
+        return self.mtls.mode if self.mtls is not None else MTLSMode.UNSET
+
+    @property
+    def has_selector(self) -> bool:
+        return self.selector is not None and bool(self.selector.match_labels)
+
+    @model_validator(mode="after")
+    def _port_level_needs_selector(self) -> PeerAuthenticationSpec:
+        # Istio's validation: port-level settings exist only for a selected workload,
+        # whose ports are known (mesh- and namespace-wide policies have no ports).
+        if self.port_level_mtls is not None:
+            if not self.has_selector:
+                raise ValueError(
+                    "portLevelMtls: only allowed with a workload selector "
+                    "(mesh- and namespace-wide policies cannot have port-level mTLS)"
+                )
+            if not self.port_level_mtls:
+                raise ValueError("portLevelMtls: if set, must have at least one port")
+        return self
+
+
+# --- AuthorizationPolicy -----------------------------------------------------
+
+
+class AuthorizationAction(StrEnum):
+    ALLOW = "ALLOW"
+    DENY = "DENY"
+    AUDIT = "AUDIT"
+    CUSTOM = "CUSTOM"
+
+
+_NOT_SUPPORTED_JWT = "needs RequestAuthentication (JWT), which xdscp does not support"
+
+
+def _check_wildcard(value: str, what: str) -> str:
+    """Istio matches `*` only as the whole value, a prefix or a suffix."""
+    if not value:
+        raise ValueError(f"{what}: empty value")
+    if "*" in value.strip("*") or (value.count("*") > 1 and value != "*"):
+        raise ValueError(f"{what}: {value!r}: '*' is only allowed as a prefix, suffix or alone")
+    return value
+
+
+def _check_cidr(value: str, what: str) -> str:
+    try:
+        if "/" in value:
+            ipaddress.ip_network(value, strict=False)
+        else:
+            ipaddress.ip_address(value)
+    except ValueError:
+        raise ValueError(f"{what}: {value!r} is not an IP address or CIDR range") from None
+    return value
+
+
+def _check_port(value: str, what: str) -> str:
+    if not value.isdigit() or not 0 <= int(value) <= 65535:
+        raise ValueError(f"{what}: {value!r} is not a port number (0-65535)")
+    return value
+
+
+def _check_path(value: str, what: str) -> str:
+    if "{" in value or "}" in value:
+        raise ValueError(f"{what}: {value!r}: path templates are not supported")
+    return _check_wildcard(value, what)
+
+
+def _check_namespace(value: str, what: str) -> str:
+    if not value or not re.fullmatch(r"[a-z0-9*]([-a-z0-9*]*[a-z0-9*])?", value):
+        raise ValueError(f"{what}: {value!r} is not a namespace name (wildcards '*' allowed)")
+    return value
+
+
+def _check_service_account(value: str, what: str) -> str:
+    parts = value.split("/")
+    if len(parts) > 2 or not all(parts) or "*" in value:
+        raise ValueError(f"{what}: {value!r}: expected <name> or <namespace>/<name>, no wildcards")
+    return value
+
+
+def _each(values: list[str], check: Any, what: str) -> list[str]:
+    return [check(v, what) for v in values]
+
+
+class Source(IstioModel):
+    principals: Strings = Field(default_factory=list)
+    not_principals: Strings = Field(default_factory=list)
+    request_principals: Strings = Field(default_factory=list)
+    not_request_principals: Strings = Field(default_factory=list)
+    namespaces: Strings = Field(default_factory=list)
+    not_namespaces: Strings = Field(default_factory=list)
+    service_accounts: Strings = Field(default_factory=list)
+    not_service_accounts: Strings = Field(default_factory=list)
+    ip_blocks: Strings = Field(default_factory=list)
+    not_ip_blocks: Strings = Field(default_factory=list)
+    remote_ip_blocks: Strings = Field(default_factory=list)
+    not_remote_ip_blocks: Strings = Field(default_factory=list)
+
+    @field_validator("principals", "not_principals")
+    @classmethod
+    def _principals(cls, values: list[str]) -> list[str]:
+        return _each(values, _check_wildcard, "principal")
+
+    @field_validator("request_principals", "not_request_principals")
+    @classmethod
+    def _jwt(cls, values: list[str]) -> list[str]:
+        if values:
+            raise ValueError(f"request principals {_NOT_SUPPORTED_JWT}")
+        return values
+
+    @field_validator("namespaces", "not_namespaces")
+    @classmethod
+    def _namespaces(cls, values: list[str]) -> list[str]:
+        return _each(values, _check_namespace, "namespace")
+
+    @field_validator("service_accounts", "not_service_accounts")
+    @classmethod
+    def _service_accounts(cls, values: list[str]) -> list[str]:
+        return _each(values, _check_service_account, "service account")
+
+    @field_validator("ip_blocks", "not_ip_blocks", "remote_ip_blocks", "not_remote_ip_blocks")
+    @classmethod
+    def _cidrs(cls, values: list[str]) -> list[str]:
+        return _each(values, _check_cidr, "IP block")
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> Source:
+        if not any(getattr(self, name) for name in type(self).model_fields):
+            raise ValueError("source: must set at least one field")
+        if (self.service_accounts or self.not_service_accounts) and (
+            self.principals or self.not_principals
+        ):
+            raise ValueError("source: serviceAccounts and principals are mutually exclusive")
+        return self
+
+
+class From(IstioModel):
+    source: Source
+
+
+class Operation(IstioModel):
+    hosts: Strings = Field(default_factory=list)
+    not_hosts: Strings = Field(default_factory=list)
+    ports: Strings = Field(default_factory=list)
+    not_ports: Strings = Field(default_factory=list)
+    methods: Strings = Field(default_factory=list)
+    not_methods: Strings = Field(default_factory=list)
+    paths: Strings = Field(default_factory=list)
+    not_paths: Strings = Field(default_factory=list)
+
+    @field_validator("hosts", "not_hosts")
+    @classmethod
+    def _hosts(cls, values: list[str]) -> list[str]:
+        return _each(values, _check_wildcard, "host")
+
+    @field_validator("ports", "not_ports")
+    @classmethod
+    def _ports(cls, values: list[str]) -> list[str]:
+        return _each(values, _check_port, "port")
+
+    @field_validator("methods", "not_methods")
+    @classmethod
+    def _methods(cls, values: list[str]) -> list[str]:
+        return _each(values, _check_wildcard, "method")
+
+    @field_validator("paths", "not_paths")
+    @classmethod
+    def _paths(cls, values: list[str]) -> list[str]:
+        return _each(values, _check_path, "path")
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> Operation:
+        if not any(getattr(self, name) for name in type(self).model_fields):
+            raise ValueError("operation: must set at least one field")
+        return self
+
+
+class To(IstioModel):
+    operation: Operation
+
+
+# `when` keys xdscp enforces -> how each value is checked. Istio's other keys need
+# JWT (request.auth.*) or Envoy internals (experimental.*) and are refused by name.
+_HEADER_KEY = re.compile(r"request\.headers\[([^\[\]]+)\]")
+WHEN_KEYS: dict[str, Any] = {
+    "source.principal": _check_wildcard,
+    "source.namespace": _check_namespace,
+    "source.ip": _check_cidr,
+    "remote.ip": _check_cidr,
+    "destination.ip": _check_cidr,
+    "destination.port": _check_port,
+    "connection.sni": _check_wildcard,
+}
+
+
+class Condition(IstioModel):
+    key: str
+    values: Strings = Field(default_factory=list)
+    not_values: Strings = Field(default_factory=list)
+
+    @field_validator("key")
+    @classmethod
+    def _known(cls, key: str) -> str:
+        if key in WHEN_KEYS or _HEADER_KEY.fullmatch(key):
+            return key
+        if key.startswith("request.auth."):
+            raise ValueError(f"{key!r} {_NOT_SUPPORTED_JWT}")
+        if key.startswith("request.headers"):
+            raise ValueError(f"{key!r}: expected request.headers[<header-name>]")
+        supported = ", ".join([*WHEN_KEYS, "request.headers[<name>]"])
+        raise ValueError(f"unknown key {key!r} (supported: {supported})")
+
+    @model_validator(mode="after")
+    def _values(self) -> Condition:
+        if not self.values and not self.not_values:
+            raise ValueError(f"{self.key}: set values or notValues")
+        check = WHEN_KEYS.get(self.key, _check_wildcard)
+        for value in [*self.values, *self.not_values]:
+            check(value, self.key)
+        return self
+
+    @property
+    def header(self) -> str | None:
+        """The header name of a `request.headers[<name>]` key."""
+        found = _HEADER_KEY.fullmatch(self.key)
+        return found.group(1) if found else None
+
+
+class Rule(IstioModel):
+    from_: list[From] | None = Field(default=None, alias="from")
+    to: list[To] | None = None
+    when: list[Condition] | None = None
+
+    @model_validator(mode="after")
+    def _not_empty_lists(self) -> Rule:
+        # Istio: `from: []` is an error, not "any source" (absent `from` is any source).
+        for name, value in (("from", self.from_), ("to", self.to), ("when", self.when)):
+            if value is not None and not value:
+                raise ValueError(f"{name}: must not be an empty list (omit it instead)")
+        return self
+
+
+class AuthorizationPolicySpec(IstioModel):
+    selector: MatchLabelsSelector | None = None
+    action: AuthorizationAction = AuthorizationAction.ALLOW
+    rules: list[Rule] = Field(default_factory=list)
+    provider: dict[str, Any] | None = None
+
+    @model_validator(mode="after")
+    def _supported_action(self) -> AuthorizationPolicySpec:
+        if self.action is AuthorizationAction.CUSTOM or self.provider is not None:
+            raise ValueError(
+                "action CUSTOM (external authorization provider) is not supported by xdscp; "
+                "use ALLOW, DENY or AUDIT"
+            )
+        return self
+
+    @property
+    def has_selector(self) -> bool:
+        return self.selector is not None and bool(self.selector.match_labels)

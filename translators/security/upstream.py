@@ -1,0 +1,173 @@
+"""Client-side TLS of outbound clusters: DestinationRule `tls` and Istio's auto-mTLS.
+
+Istio (pilot/pkg/networking/core/cluster_builder.go `buildAutoMtlsSettings`,
+DestinationRule reference `ClientTLSSettings`):
+
+* a DestinationRule `tls` wins: ISTIO_MUTUAL uses the mesh certificates (its `sni`
+  and `subjectAltNames` if given, else the Istio SNI and the service's identities),
+  DISABLE is plaintext, SIMPLE / MUTUAL originate TLS with files;
+* without one, auto-mTLS: mesh TLS to endpoints that have a sidecar, unless the
+  destination workload's effective PeerAuthentication is DISABLE, and never for
+  MESH_EXTERNAL services;
+* the subset's traffic policy overrides the top-level one, port-level settings
+  override their level (`MergeTrafficPolicy`).
+
+When only some endpoints of a cluster speak mesh mTLS, Istio marks those with
+`tlsMode: istio` endpoint metadata and gives the cluster transport_socket_matches;
+xdscp does the same, but when *all* endpoints do (the common case) it uses a plain
+transport_socket: the same behaviour, smaller EDS, and a cluster that can never
+fall back to plaintext.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from translators.ir import EndpointIR, InboundMTLS, UpstreamTLSIR, UpstreamTLSMode
+from translators.mesh import Endpoint, Service, Workload
+from translators.model.networking import (
+    ClientTLSMode,
+    ClientTLSSettings,
+    Location,
+    TrafficPolicy,
+)
+from translators.naming import (
+    SIDECAR_INJECT_ANNOTATION,
+    TLS_MODE_ISTIO,
+    TLS_MODE_LABEL,
+    mtls_sni,
+    spiffe_id,
+)
+from translators.security.peer_authn import PeerAuthentications
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamPeers:
+    """What auto-mTLS needs to know about a service's endpoints; hashable, so it keys
+    the memo of the service's clusters (a PeerAuthentication change rebuilds them)."""
+
+    # [service port index][endpoint index]: does the endpoint take mesh mTLS there?
+    mesh_tls: tuple[tuple[bool, ...], ...]
+    identities: tuple[str, ...]  # SPIFFE IDs the service's endpoints may present
+    sources: tuple[str, ...] = ()  # the PeerAuthentications that decided
+
+
+def has_sidecar(endpoint: Endpoint, workloads: Mapping[str, Workload]) -> bool:
+    """A workload has a sidecar unless annotated `sidecar.istio.io/inject: "false"` (file
+    mode has no injector) or labelled with a tlsMode other than istio; an inline
+    ServiceEntry endpoint only when labelled `security.istio.io/tlsMode: istio`."""
+    workload = workloads.get(endpoint.workload) if endpoint.workload else None
+    if workload is None:
+        return endpoint.labels.get(TLS_MODE_LABEL) == TLS_MODE_ISTIO
+    if not workload.address or workload.annotations.get(SIDECAR_INJECT_ANNOTATION) == "false":
+        return False
+    return workload.labels.get(TLS_MODE_LABEL, TLS_MODE_ISTIO) == TLS_MODE_ISTIO
+
+
+def upstream_peers(
+    service: Service,
+    workloads: Mapping[str, Workload],
+    peer_authn: PeerAuthentications,
+    trust_domain: str,
+) -> UpstreamPeers:
+    rows: list[tuple[bool, ...]] = []
+    sources: set[str] = set()
+    sidecars = [has_sidecar(e, workloads) for e in service.endpoints]
+    namespaces = [
+        e.workload.partition("/")[0] if e.workload else service.namespace for e in service.endpoints
+    ]
+    for port in service.ports:
+        row: list[bool] = []
+        for endpoint, sidecar, namespace in zip(
+            service.endpoints, sidecars, namespaces, strict=True
+        ):
+            if not sidecar:
+                row.append(False)
+                continue
+            effective = peer_authn.effective(namespace, endpoint.labels)
+            sources.update(effective.sources)
+            row.append(effective.at(endpoint.port_for(port)) is not InboundMTLS.DISABLE)
+        rows.append(tuple(row))
+    identities = {
+        spiffe_id(namespace, e.service_account, trust_domain)
+        for e, namespace in zip(service.endpoints, namespaces, strict=True)
+    }
+    identities.update(service.subject_alt_names)
+    return UpstreamPeers(tuple(rows), tuple(sorted(identities)), tuple(sorted(sources)))
+
+
+def client_tls(
+    top: TrafficPolicy | None, subset: TrafficPolicy | None, port: int
+) -> ClientTLSSettings | None:
+    """The DestinationRule `tls` for one port of one subset (Istio's merge order)."""
+    found: ClientTLSSettings | None = None
+    for policy in (top, subset):
+        if policy is None:
+            continue
+        if policy.tls is not None:
+            found = policy.tls
+        for level in policy.port_level_settings:
+            if level.port.number == port and level.tls is not None:
+                found = level.tls
+    return found
+
+
+def cluster_tls(
+    service: Service,
+    port: int,
+    subset: str,
+    settings: ClientTLSSettings | None,
+    peers: UpstreamPeers | None,
+    mesh_tls: Sequence[bool],
+    endpoints: Sequence[EndpointIR],
+) -> tuple[UpstreamTLSIR | None, tuple[EndpointIR, ...]]:
+    """The cluster's TLS and its endpoints (tagged `tls_mode` when only some take mTLS).
+    `mesh_tls[i]` says whether `endpoints[i]` takes mesh mTLS on this port."""
+    selected = tuple(endpoints)
+    identities = peers.identities if peers is not None else ()
+    if settings is not None:
+        if settings.mode is ClientTLSMode.DISABLE:
+            return None, selected
+        if settings.mode is ClientTLSMode.ISTIO_MUTUAL:
+            return (
+                UpstreamTLSIR(
+                    UpstreamTLSMode.ISTIO_MUTUAL,
+                    sni=settings.sni or mtls_sni(port, service.hostname, subset),
+                    subject_alt_names=tuple(settings.subject_alt_names) or identities,
+                ),
+                selected,
+            )
+        mode = (
+            UpstreamTLSMode.MUTUAL
+            if settings.mode is ClientTLSMode.MUTUAL
+            else UpstreamTLSMode.SIMPLE
+        )
+        default_sni = "" if "*" in service.hostname else service.hostname
+        return (
+            UpstreamTLSIR(
+                mode,
+                sni=settings.sni or default_sni,
+                subject_alt_names=tuple(settings.subject_alt_names),
+                ca_certificates=settings.ca_certificates,
+                client_certificate=settings.client_certificate,
+                private_key=settings.private_key,
+                insecure_skip_verify=settings.insecure_skip_verify,
+            ),
+            selected,
+        )
+    if peers is None or service.location is Location.MESH_EXTERNAL or not any(mesh_tls):
+        return None, selected
+    tls = UpstreamTLSIR(
+        UpstreamTLSMode.ISTIO_MUTUAL,
+        sni=mtls_sni(port, service.hostname, subset),
+        subject_alt_names=identities,
+        mesh_endpoints_only=not all(mesh_tls),
+    )
+    if not tls.mesh_endpoints_only:
+        return tls, selected
+    tagged = tuple(
+        EndpointIR(e.address, e.port, e.weight, e.workload, TLS_MODE_ISTIO) if on else e
+        for e, on in zip(selected, mesh_tls, strict=True)
+    )
+    return tls, tagged
