@@ -163,8 +163,16 @@ class MeshTranslator:
             lambda: self._outbound_resources(outbound_view),
         )
         memo = self._memo
-        inbound = ResourceGroup(memo.call(("cds", c), _cluster, c) for c in local.clusters)
-        listeners = ResourceGroup(memo.call(("lds", li), _listener, li) for li in local.listeners)
+        # Groups, not just resources, are shared: proxies with equal inbound clusters get the
+        # same group object, so the runtime reuses one serialized, versioned TypeSnapshot.
+        inbound = memo.generation_get(
+            ("inbound-group", local.clusters),
+            lambda: ResourceGroup(memo.call(("cds", c), _cluster, c) for c in local.clusters),
+        )
+        listeners = memo.generation_get(
+            ("listener-group", local.listeners),
+            lambda: ResourceGroup(memo.call(("lds", li), _listener, li) for li in local.listeners),
+        )
         groups = {
             CLUSTER_TYPE: (outbound.clusters, inbound),
             ENDPOINT_TYPE: (outbound.load_assignments,),

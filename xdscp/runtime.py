@@ -9,7 +9,9 @@ this module keeps its bytes from one generation to the next.
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections.abc import Iterator
 from types import MappingProxyType
 from typing import Any, Protocol
 
@@ -48,8 +50,8 @@ class _SnapshotParts:
     never reused while its entry lives."""
 
     def __init__(self) -> None:
-        self._current: dict[tuple[int, ...], tuple[object, TypeSnapshot]] = {}
-        self._previous: dict[tuple[int, ...], tuple[object, TypeSnapshot]] = {}
+        self._current: dict[tuple[object, ...], tuple[object, TypeSnapshot]] = {}
+        self._previous: dict[tuple[object, ...], tuple[object, TypeSnapshot]] = {}
         self._resources: dict[EnvoyResource, Resource] = {}
         self._previous_resources: dict[EnvoyResource, Resource] = {}
 
@@ -63,7 +65,8 @@ class _SnapshotParts:
         return found
 
     def type_snapshot(self, type_url: str, groups: tuple[ResourceGroup, ...]) -> TypeSnapshot:
-        key = tuple(id(g) for g in groups)
+        groups = tuple(g for g in groups if g)  # an empty group changes nothing
+        key = (type_url, *(id(g) for g in groups))
         entry = self._current.get(key) or self._previous.get(key)
         if entry is None:
             resources = [self.resource(r) for group in groups for r in group]
@@ -111,25 +114,38 @@ class MeshRuntime:
         self._parts = _SnapshotParts()
         self.generation = 0
         self.updated_at = 0.0
+        self._warned: set[str] = set()
+        self._applying = asyncio.Lock()
 
     # --- mesh updates ---------------------------------------------------------
     async def apply(self, mesh: MeshConfig) -> None:
-        self.apply_now(mesh)
+        """Apply a new mesh, yielding to the event loop every few proxies so the first
+        proxies' pushes go out while the rest are still being translated."""
+        async with self._applying:
+            for _ in self._apply_steps(mesh, batch=32):
+                await asyncio.sleep(0)
 
     def apply_now(self, mesh: MeshConfig) -> None:
+        for _ in self._apply_steps(mesh, batch=0):
+            pass
+
+    def _apply_steps(self, mesh: MeshConfig, batch: int) -> Iterator[None]:
         started = time.perf_counter()
         self.mesh = mesh
         self._translator = MeshTranslator(mesh, self._translator)
         self._parts.next_generation()
         self.generation += 1
+        self._warned.clear()
         changed = 0
-        for key in list(self._connections):
+        for done, key in enumerate(list(self._connections), start=1):
             namespace, name = key.split("/", 1)
             workload = mesh.workload(namespace, name)
             if workload is None:
                 log.warning("proxy.workload_gone", proxy=key, action="keeps last config")
                 continue
             changed += self._publish(workload)
+            if batch and done % batch == 0:
+                yield
         self.updated_at = time.time()
         log.info(
             "mesh.applied",
@@ -146,7 +162,9 @@ class MeshRuntime:
             raise ProxyRejected("no mesh configuration loaded yet")
         translated = self._translator.translate(workload)
         for warning in translated.view.warnings:
-            log.warning("translate.warning", proxy=workload.key, warning=warning)
+            if warning not in self._warned:  # once per generation, not once per proxy
+                self._warned.add(warning)
+                log.warning("translate.warning", proxy=workload.key, warning=warning)
         groups = dict(translated.groups)
         if self.secrets is not None:
             groups[SECRET_TYPE] = (self.secrets.secrets_for(workload),)
