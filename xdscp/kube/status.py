@@ -1,0 +1,200 @@
+"""Writing problems back where operators look: each Istio object's `status`.
+
+Two conditions per object, Kubernetes-style:
+
+* `Accepted` — the object passed validation (False/`Invalid` with the error text,
+  field included, when it did not; the mesh then runs on its last good version);
+* `Applied` — no proxy rejected what was generated from it (False/`ProxyRejected`
+  with Envoy's error and the proxy when a NACK's provenance names the object).
+
+Status goes through the `status` subresource with a JSON merge patch, so xdscp never
+touches a spec. Only the leader writes, and only what differs from what the object
+already carries (the watch brings our own writes back), so a steady mesh writes
+nothing and replicas never ping-pong.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import structlog
+
+from translators.mesh import MeshConfig
+from translators.naming import object_ref
+from xdscp.kube.api import KubeApi
+from xdscp.kube.backoff import Backoff, sleep_or_stop
+from xdscp.kube.errors import KubeError, NotFound
+from xdscp.kube.resources import ResourceType
+from xdscp.server.status import NackRecord
+
+log = structlog.get_logger()
+
+MAX_MESSAGE = 1024
+
+
+class IstioObjects(Protocol):
+    def raw_istio_objects(self) -> list[tuple[ResourceType, dict[str, Any]]]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    type: str
+    status: str
+    reason: str
+    message: str
+
+    def as_dict(self, generation: int | None, transition: str) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "type": self.type,
+            "status": self.status,
+            "reason": self.reason,
+            "message": self.message[:MAX_MESSAGE],
+            "lastTransitionTime": transition,
+        }
+        if generation is not None:
+            out["observedGeneration"] = generation
+        return out
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def desired_conditions(
+    ref: str, errors: Mapping[str, list[str]], nacks: Mapping[str, list[NackRecord]]
+) -> list[Condition]:
+    problems = errors.get(ref)
+    accepted = (
+        Condition("Accepted", "False", "Invalid", "; ".join(problems))
+        if problems
+        else Condition("Accepted", "True", "Accepted", "valid")
+    )
+    rejected = nacks.get(ref)
+    if rejected:
+        first = rejected[0]
+        proxies = sorted({n.proxy for n in rejected})
+        message = f"rejected by {', '.join(proxies)}: {first.error}"
+        applied = Condition("Applied", "False", "ProxyRejected", message)
+    else:
+        applied = Condition("Applied", "True", "Applied", "no proxy rejected its configuration")
+    return [accepted, applied]
+
+
+def status_patch(obj: Mapping[str, Any], conditions: list[Condition]) -> dict[str, Any] | None:
+    """The merge patch that makes `obj`'s status say `conditions`, or None if it already
+    does (transition times are kept for conditions whose status did not change)."""
+    meta = obj.get("metadata") or {}
+    generation = meta.get("generation")
+    current = {c.get("type"): c for c in (obj.get("status") or {}).get("conditions") or []}
+    wanted = []
+    same = len(current) == len(conditions)
+    for condition in conditions:
+        old = current.get(condition.type) or {}
+        transition = (
+            str(old["lastTransitionTime"])
+            if old.get("status") == condition.status and old.get("lastTransitionTime")
+            else _now()
+        )
+        new = condition.as_dict(generation, transition)
+        same = same and all(old.get(k) == v for k, v in new.items())
+        wanted.append(new)
+    if same and (obj.get("status") or {}).get("observedGeneration") == generation:
+        return None
+    return {"status": {"observedGeneration": generation, "conditions": wanted}}
+
+
+class StatusWriter:
+    """Reconciles object status with the latest mesh and NACKs, when leader."""
+
+    def __init__(
+        self,
+        api: KubeApi,
+        objects: IstioObjects,
+        is_leader: Callable[[], bool],
+        current_nacks: Callable[[], Iterable[NackRecord]] = list,
+        settle: float = 0.2,
+    ) -> None:
+        self.api = api
+        self.objects = objects
+        self.is_leader = is_leader
+        self.current_nacks = current_nacks
+        self.settle = settle
+        self.mesh: MeshConfig | None = None
+        self._poked = asyncio.Event()
+        self.writes = 0
+
+    # --- triggers --------------------------------------------------------------
+    def mesh_updated(self, mesh: MeshConfig) -> None:
+        self.mesh = mesh
+        self.poke()
+
+    def on_nack(self, record: NackRecord) -> None:
+        """A StatusBook NACK listener."""
+        self.poke()
+
+    def poke(self) -> None:
+        self._poked.set()
+
+    # --- loop ------------------------------------------------------------------
+    async def run(self, stop: asyncio.Event) -> None:
+        backoff = Backoff(0.2, 10.0)
+        while not stop.is_set():
+            stopped = asyncio.ensure_future(stop.wait())
+            poked = asyncio.ensure_future(self._poked.wait())
+            try:
+                await asyncio.wait({stopped, poked}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                stopped.cancel()
+                poked.cancel()
+            if stop.is_set() or await sleep_or_stop(stop, self.settle):
+                return
+            self._poked.clear()
+            try:
+                await self.reconcile()
+                backoff.reset()
+            except KubeError as exc:
+                log.warning("status.write_failed", error=str(exc))
+                self.poke()
+                if await sleep_or_stop(stop, backoff.next()):
+                    return
+
+    async def reconcile(self) -> int:
+        """Write every status that differs; returns how many were written."""
+        if not self.is_leader() or self.mesh is None:
+            return 0
+        errors: dict[str, list[str]] = {}
+        for error in self.mesh.errors:
+            text = f"{error.field}: {error.message}" if error.field else error.message
+            errors.setdefault(error.ref, []).append(text)
+        nacks: dict[str, list[NackRecord]] = {}
+        for record in self.current_nacks():
+            for ref in dict.fromkeys(record.provenance):
+                nacks.setdefault(ref, []).append(record)
+        written = 0
+        failed: KubeError | None = None
+        for rtype, obj in self.objects.raw_istio_objects():
+            meta = obj.get("metadata") or {}
+            namespace, name = str(meta.get("namespace") or ""), str(meta.get("name"))
+            ref = object_ref(rtype.kind, namespace, name)
+            patch = status_patch(obj, desired_conditions(ref, errors, nacks))
+            if patch is None:
+                continue
+            if not self.is_leader():
+                return written  # lost the lease mid-way: the new leader takes over
+            try:
+                await self.api.merge_patch(rtype, namespace, name, patch, subresource="status")
+            except NotFound:
+                continue  # deleted meanwhile
+            except KubeError as exc:
+                failed = exc  # e.g. 409/5xx: the rest still get written, then retry
+                continue
+            written += 1
+            self.writes += 1
+            log.info("status.written", object=ref, conditions=patch["status"]["conditions"])
+        if failed is not None:
+            raise failed
+        return written
