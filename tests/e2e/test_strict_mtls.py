@@ -63,12 +63,18 @@ def test_strict_mtls_identity_and_authorization(tmp_path: Path) -> None:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
         context.load_cert_chain(cert_file, key_file)
+
+        def rogue_request() -> None:
+            with (
+                socket.create_connection((host, port), timeout=5) as raw,
+                context.wrap_socket(raw) as tls,
+            ):
+                tls.sendall(b"GET /orders HTTP/1.1\r\nHost: orders\r\n\r\n")
+                if not tls.recv(1024):
+                    raise EOFError("closed by the sidecar")
+
         with pytest.raises((ssl.SSLError, ConnectionResetError, BrokenPipeError, EOFError)):
-            with socket.create_connection((host, port), timeout=5) as raw:
-                with context.wrap_socket(raw) as tls:
-                    tls.sendall(b"GET /orders HTTP/1.1\r\nHost: orders\r\n\r\n")
-                    if not tls.recv(1024):
-                        raise EOFError("closed by the sidecar")
+            rogue_request()
 
         # AuthorizationPolicy: allowed caller 200, other identity 403, DENY beats ALLOW,
         # and the method rule holds.
