@@ -1,0 +1,215 @@
+"""`xdscp serve --kubernetes`: the control plane wired to a cluster.
+
+Composition around the ordinary `ControlPlane` (runtime, ADS server, debug endpoint,
+identity): its config source is the cluster, its CA comes from a Secret, and three
+leader-only loops write back (object status, root-cert ConfigMaps). Every replica
+syncs the cluster, serves xDS and issues bootstrap certificates; start order makes
+sure a replica never serves before it has a full mesh and the shared CA.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+
+import structlog
+from aiohttp import web
+
+from translators.mesh import MeshConfig, MeshOptions
+from xdscp.identity import IdentitySettings
+from xdscp.kube.api import KubeApi
+from xdscp.kube.ca_secret import load_cluster_ca
+from xdscp.kube.certs import CertificateEndpoint, server_ssl_context
+from xdscp.kube.leader import LeaderElector, LeaseSettings
+from xdscp.kube.reflector import WatchSettings
+from xdscp.kube.rootcert import RootCertPublisher
+from xdscp.kube.source import KubernetesSource
+from xdscp.kube.status import StatusWriter
+from xdscp.kube.tokenreview import TokenReviewer
+from xdscp.service import ControlPlane, split_address
+
+log = structlog.get_logger()
+
+
+def _default_namespace() -> str:
+    return os.environ.get("POD_NAMESPACE") or "xdscp-system"
+
+
+def _default_identity() -> str:
+    return os.environ.get("POD_NAME") or socket.gethostname()
+
+
+@dataclass
+class KubeSettings:
+    kubeconfig: Path | None = None
+    namespace: str = field(default_factory=_default_namespace)
+    identity: str = field(default_factory=_default_identity)
+    listen: str = "0.0.0.0:15010"
+    debug_listen: str | None = "0.0.0.0:15014"
+    cert_listen: str | None = "0.0.0.0:15012"
+    ca_dir: Path = Path("/var/run/xdscp")
+    svid_ttl: timedelta = timedelta(hours=24)
+    insecure: bool = False
+    options: MeshOptions = field(default_factory=MeshOptions)
+    watch: WatchSettings = field(default_factory=WatchSettings)
+    lease_duration: float = 15.0
+    renew_deadline: float = 10.0
+    retry_period: float = 2.0
+    token_audience: str = "xdscp"
+
+
+class _NotifyingSource:
+    """The cluster source as ControlPlane sees it, telling the write-back loops about
+    every mesh it hands to the runtime."""
+
+    def __init__(
+        self, inner: KubernetesSource, listeners: list[Callable[[MeshConfig], None]]
+    ) -> None:
+        self.inner = inner
+        self.listeners = listeners
+
+    def _tell(self, mesh: MeshConfig) -> MeshConfig:
+        for listener in self.listeners:
+            listener(mesh)
+        return mesh
+
+    def load(self) -> MeshConfig:
+        return self._tell(self.inner.load())
+
+    async def run(
+        self,
+        on_update: Callable[[MeshConfig], Awaitable[None]],
+        stop: asyncio.Event | None = None,
+        initial: bool = True,
+    ) -> None:
+        async def update(mesh: MeshConfig) -> None:
+            await on_update(self._tell(mesh))
+
+        await self.inner.run(update, stop, initial)
+
+
+class KubeControlPlane:
+    def __init__(self, settings: KubeSettings) -> None:
+        self.settings = settings
+        self.api: KubeApi | None = None
+        self.source: KubernetesSource | None = None
+        self.elector: LeaderElector | None = None
+        self.plane: ControlPlane | None = None
+        self.status_writer: StatusWriter | None = None
+        self.publisher: RootCertPublisher | None = None
+        self.cert_url = ""
+        self._stop = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._cert_runner: web.AppRunner | None = None
+
+    def is_leader(self) -> bool:
+        return self.elector is not None and self.elector.is_leader
+
+    async def start(self, sync_timeout: float = 120.0) -> None:
+        s = self.settings
+        self.api = api = await KubeApi.connect(s.kubeconfig)
+        self.source = source = KubernetesSource(api, s.options, watch=s.watch)
+        await source.start(sync_timeout=sync_timeout)
+        self.elector = elector = LeaderElector(
+            api,
+            LeaseSettings(
+                namespace=s.namespace,
+                identity=s.identity,
+                lease_duration=s.lease_duration,
+                renew_deadline=s.renew_deadline,
+                retry_period=s.retry_period,
+            ),
+            on_change=self._leadership_changed,
+        )
+        self._tasks.append(asyncio.create_task(elector.run(self._stop), name="leader"))
+        cluster_ca = await load_cluster_ca(
+            api,
+            s.namespace,
+            s.ca_dir,
+            self.is_leader,
+            self._stop,
+            poll=min(1.0, s.retry_period),
+            trust_domain=s.options.trust_domain,
+        )
+        identity = IdentitySettings(
+            ca_dir=cluster_ca.root_dir or s.ca_dir / "root",
+            cacerts_dir=cluster_ca.cacerts_dir,
+            trust_domain=s.options.trust_domain,
+            svid_ttl=s.svid_ttl,
+        )
+        self.plane = plane = ControlPlane(
+            Path("."),
+            s.listen,
+            s.debug_listen,
+            options=s.options,
+            identity_settings=identity,
+            insecure=s.insecure,
+        )
+        self.status_writer = writer = StatusWriter(api, source, self.is_leader, plane.status.nacks)
+        plane.status.add_nack_listener(writer.on_nack)
+        self.publisher = publisher = RootCertPublisher(
+            api, plane.identity.trust_bundle_pem, source.namespaces, self.is_leader
+        )
+        plane.source = _NotifyingSource(  # type: ignore[assignment]
+            source, [writer.mesh_updated, lambda _mesh: publisher.poke()]
+        )
+        await plane.start()
+        self._tasks += [
+            asyncio.create_task(writer.run(self._stop), name="status"),
+            asyncio.create_task(publisher.run(self._stop), name="rootcert"),
+        ]
+        if s.cert_listen:
+            await self._start_cert_endpoint(s.cert_listen)
+        log.info(
+            "kube.control_plane.started",
+            identity=s.identity,
+            namespace=s.namespace,
+            xds=plane.xds_address,
+            certificates=self.cert_url,
+        )
+
+    def _leadership_changed(self, leader: bool) -> None:
+        if self.status_writer is not None:
+            self.status_writer.poke()
+        if self.publisher is not None:
+            self.publisher.leadership_changed(leader)
+
+    async def _start_cert_endpoint(self, address: str) -> None:
+        assert self.plane is not None and self.api is not None and self.source is not None
+        ns = self.settings.namespace
+        hosts = ["xdscp", f"xdscp.{ns}.svc", f"xdscp.{ns}.svc.cluster.local", "localhost"]
+        context = server_ssl_context(self.plane.identity, hosts)
+        endpoint = CertificateEndpoint(
+            self.plane.identity,
+            TokenReviewer(self.api, self.settings.token_audience),
+            self.source.pod,
+        )
+        self._cert_runner = web.AppRunner(endpoint.app(), access_log=None)
+        await self._cert_runner.setup()
+        host, port = split_address(address, 15012)
+        sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        bound = sock.getsockname()[1]
+        await web.SockSite(self._cert_runner, sock, ssl_context=context).start()
+        self.cert_url = f"https://{host}:{bound}"
+
+    async def stop(self) -> None:
+        self._stop.set()
+        if self._cert_runner is not None:
+            await self._cert_runner.cleanup()
+        if self.plane is not None:
+            await self.plane.stop()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(task, timeout=5)
+        if self.source is not None:
+            await self.source.close()
+        if self.api is not None:
+            await self.api.close()
