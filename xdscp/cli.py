@@ -87,14 +87,38 @@ config_dir = click.option(
 
 
 @main.command()
-@config_dir
+@click.option(
+    "--config",
+    "config",
+    type=click.Path(exists=True, path_type=Path),
+    help="Directory of Istio YAML (watched); not with --kubernetes.",
+)
 @click.option("--listen", default="127.0.0.1:15010", show_default=True, help="ADS gRPC address.")
 @click.option("--debug", "debug", default="127.0.0.1:15014", show_default=True)
+@click.option(
+    "--kubernetes",
+    is_flag=True,
+    help="Watch the cluster instead of a directory; CA in a Secret, leader-elected writes.",
+)
+@click.option(
+    "--kubeconfig",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="With --kubernetes: this kubeconfig (default: in-cluster, else ~/.kube/config).",
+)
+@click.option(
+    "--cert-listen",
+    default="0.0.0.0:15012",
+    show_default=True,
+    help="With --kubernetes: the sidecar bootstrap-certificate endpoint (HTTPS).",
+)
 @identity_options
 def serve(
-    config: Path,
+    config: Path | None,
     listen: str,
     debug: str,
+    kubernetes: bool,
+    kubeconfig: Path | None,
+    cert_listen: str,
     ca_dir: Path,
     cacerts: Path | None,
     svid_ttl: float,
@@ -103,6 +127,15 @@ def serve(
     """Run the control plane (mutual TLS on the xDS port unless --insecure)."""
     if insecure:
         click.secho("WARNING: --insecure: plaintext, unauthenticated xDS", fg="red", err=True)
+    if kubernetes:
+        if config is not None or cacerts is not None:
+            raise click.UsageError(
+                "--kubernetes reads config and CA from the cluster (no --config/--cacerts)"
+            )
+        _serve_kubernetes(kubeconfig, listen, debug, cert_listen, svid_ttl, insecure)
+        return
+    if config is None:
+        raise click.UsageError("give --config DIR (or --kubernetes)")
 
     async def run() -> None:
         plane = ControlPlane(
@@ -114,6 +147,36 @@ def serve(
         )
         await plane.start()
         try:
+            await _until_signalled()
+        finally:
+            await plane.stop()
+
+    asyncio.run(run())
+
+
+def _serve_kubernetes(
+    kubeconfig: Path | None,
+    listen: str,
+    debug: str,
+    cert_listen: str,
+    svid_ttl: float,
+    insecure: bool,
+) -> None:
+    from xdscp.kube.plane import KubeControlPlane, KubeSettings
+
+    async def run() -> None:
+        plane = KubeControlPlane(
+            KubeSettings(
+                kubeconfig=kubeconfig,
+                listen=listen,
+                debug_listen=debug or None,
+                cert_listen=cert_listen or None,
+                svid_ttl=timedelta(seconds=svid_ttl),
+                insecure=insecure,
+            )
+        )
+        try:
+            await plane.start()
             await _until_signalled()
         finally:
             await plane.stop()
@@ -228,7 +291,6 @@ def up(
                 state.unlink(missing_ok=True)
 
     asyncio.run(run())
-
 
 
 @main.command()
