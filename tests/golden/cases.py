@@ -166,7 +166,64 @@ def resources_by_type(result: ProxyResources) -> dict[str, list[dict[str, Any]]]
 def message_dict(message: Message) -> dict[str, Any]:
     plain = _builtin(json_format.MessageToDict(message, preserving_proto_field_name=True))
     assert isinstance(plain, dict)
+    _sort_maps(message, plain)
     return plain
+
+
+def _sort_maps(message: Message, plain: dict[str, Any]) -> None:
+    """Protobuf map fields (RBAC policies, Struct fields) come out of MessageToDict in
+    hash order, which changes from one process to the next: sort them by key, in place,
+    down through nested and Any-packed messages."""
+    if message.DESCRIPTOR.full_name == "google.protobuf.Any":
+        inner = _unpacked(message)
+        if inner is not None:
+            _sort_maps(inner, plain)
+        return
+    if message.DESCRIPTOR.full_name == "google.protobuf.Struct":
+        _sort_plain(plain)
+        return
+    for field, value in message.ListFields():
+        if field.name not in plain:
+            continue
+        if field.message_type is None:
+            continue
+        if field.message_type.GetOptions().map_entry:
+            entries = dict(sorted(plain[field.name].items()))
+            plain[field.name] = entries
+            if field.message_type.fields_by_name["value"].message_type is not None:
+                for key, item in value.items():
+                    if isinstance(entries.get(str(key)), dict):
+                        _sort_maps(item, entries[str(key)])
+        elif field.is_repeated:
+            for item, item_plain in zip(value, plain[field.name], strict=True):
+                if isinstance(item_plain, dict):
+                    _sort_maps(item, item_plain)
+        elif isinstance(plain[field.name], dict):
+            _sort_maps(value, plain[field.name])
+
+
+def _sort_plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        ordered = {k: _sort_plain(value[k]) for k in sorted(value)}
+        value.clear()
+        value.update(ordered)
+    elif isinstance(value, list):
+        for item in value:
+            _sort_plain(item)
+    return value
+
+
+def _unpacked(packed: Message) -> Message | None:
+    from google.protobuf import descriptor_pool, message_factory
+
+    type_name = getattr(packed, "type_url", "").rpartition("/")[2]
+    try:
+        descriptor = descriptor_pool.Default().FindMessageTypeByName(type_name)
+    except KeyError:
+        return None
+    inner: Message = message_factory.GetMessageClass(descriptor)()
+    packed.Unpack(inner)  # type: ignore[attr-defined]
+    return inner
 
 
 def render_envoy(case: GoldenCase, results: list[ProxyResources]) -> str:

@@ -110,11 +110,19 @@ def upstream_tls_context(ir: UpstreamTLSIR) -> tls_pb2.UpstreamTlsContext:
             certificate_chain=base_pb2.DataSource(filename=ir.client_certificate),
             private_key=base_pb2.DataSource(filename=ir.private_key),
         )
-    if not ir.insecure_skip_verify:
-        validation = common.validation_context
-        if ir.ca_certificates:
-            validation.trusted_ca.filename = ir.ca_certificates
-        else:
-            validation.system_root_certs.SetInParent()
+    context = tls_pb2.UpstreamTlsContext(common_tls_context=common, sni=ir.sni)
+    if ir.insecure_skip_verify:
+        return context
+    validation = context.common_tls_context.validation_context
+    if not ir.ca_certificates:
+        # Chain verification only: Envoy checks no names against the system roots.
+        validation.system_root_certs.SetInParent()
+        return context
+    validation.trusted_ca.filename = ir.ca_certificates
+    if sans:
         validation.match_typed_subject_alt_names.extend(sans)
-    return tls_pb2.UpstreamTlsContext(common_tls_context=common, sni=ir.sni)
+    elif ir.sni:
+        # No names given: the server's certificate must match the SNI sent (Istio's
+        # VERIFY_CERTIFICATE_AT_CLIENT behaviour).
+        context.auto_sni_san_validation = True
+    return context

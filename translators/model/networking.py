@@ -115,6 +115,16 @@ class ClientTLSSettings(IstioModel):
             raise ValueError(
                 "insecureSkipVerify: cannot be combined with caCertificates or subjectAltNames"
             )
+        if (
+            self.mode in (ClientTLSMode.SIMPLE, ClientTLSMode.MUTUAL)
+            and self.subject_alt_names
+            and not self.ca_certificates
+        ):
+            # Envoy refuses to check names against the system roots (it would NACK).
+            raise ValueError(
+                "subjectAltNames: needs caCertificates (Envoy verifies server names only "
+                "against an explicit CA file)"
+            )
         return self
 
 

@@ -51,6 +51,8 @@ class UpstreamPeers:
     mesh_tls: tuple[tuple[bool, ...], ...]
     identities: tuple[str, ...]  # SPIFFE IDs the service's endpoints may present
     sources: tuple[str, ...] = ()  # the PeerAuthentications that decided
+    # The identities of endpoints with a sidecar: all auto-mTLS may accept.
+    mesh_identities: tuple[str, ...] = ()
 
 
 def has_sidecar(endpoint: Endpoint, workloads: Mapping[str, Workload]) -> bool:
@@ -93,8 +95,18 @@ def upstream_peers(
         spiffe_id(namespace, e.service_account, trust_domain)
         for e, namespace in zip(service.endpoints, namespaces, strict=True)
     }
-    identities.update(service.subject_alt_names)
-    return UpstreamPeers(tuple(rows), tuple(sorted(identities)), tuple(sorted(sources)))
+    meshed = {
+        spiffe_id(namespace, e.service_account, trust_domain)
+        for e, namespace, sidecar in zip(service.endpoints, namespaces, sidecars, strict=True)
+        if sidecar
+    }
+    extra = set(service.subject_alt_names)
+    return UpstreamPeers(
+        tuple(rows),
+        tuple(sorted(identities | extra)),
+        tuple(sorted(sources)),
+        tuple(sorted(meshed | extra)),
+    )
 
 
 def client_tls(
@@ -161,7 +173,7 @@ def cluster_tls(
     tls = UpstreamTLSIR(
         UpstreamTLSMode.ISTIO_MUTUAL,
         sni=mtls_sni(port, service.hostname, subset),
-        subject_alt_names=identities,
+        subject_alt_names=peers.mesh_identities,
         mesh_endpoints_only=not all(mesh_tls),
     )
     if not tls.mesh_endpoints_only:
