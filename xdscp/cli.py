@@ -132,7 +132,7 @@ def serve(
             raise click.UsageError(
                 "--kubernetes reads config and CA from the cluster (no --config/--cacerts)"
             )
-        _serve_kubernetes(kubeconfig, listen, debug, cert_listen, svid_ttl, insecure)
+        _serve_kubernetes(kubeconfig, listen, debug, cert_listen, ca_dir, svid_ttl, insecure)
         return
     if config is None:
         raise click.UsageError("give --config DIR (or --kubernetes)")
@@ -159,9 +159,11 @@ def _serve_kubernetes(
     listen: str,
     debug: str,
     cert_listen: str,
+    ca_dir: Path,
     svid_ttl: float,
     insecure: bool,
 ) -> None:
+    """The CA Secret is materialised under `ca_dir` (memory-backed in the Deployment)."""
     from xdscp.kube.plane import KubeControlPlane, KubeSettings
 
     async def run() -> None:
@@ -171,6 +173,7 @@ def _serve_kubernetes(
                 listen=listen,
                 debug_listen=debug or None,
                 cert_listen=cert_listen or None,
+                ca_dir=ca_dir,
                 svid_ttl=timedelta(seconds=svid_ttl),
                 insecure=insecure,
             )
