@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck bench golden clean
+.PHONY: run test lint typecheck bench golden clean kind-up
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,11 @@ golden: $(STAMP)
 bench: $(STAMP)
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m benchmarks.translate
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m benchmarks.push
+
+# A kind cluster with the control plane and both examples, smoke-checked
+# (needs docker, kind and kubectl; see README "Kubernetes / kind").
+kind-up: $(STAMP)
+	scripts/kind-up.sh
 
 clean:
 	rm -rf $(VENV)
