@@ -7,6 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from translators.telemetry.ir import TelemetryIR
+
 
 class Discovery(StrEnum):
     EDS = "EDS"
@@ -206,6 +208,8 @@ class ListenerIR:
     inbound_cluster: str = ""
     provenance: tuple[str, ...] = ()
     inbound: InboundIR | None = None
+    # access log and tracing for this listener's traffic (None: neither)
+    telemetry: TelemetryIR | None = None
 
 
 @dataclass(frozen=True, slots=True)

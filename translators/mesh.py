@@ -23,6 +23,7 @@ from translators.model.networking import (
 )
 from translators.model.objects import ConfigError, MeshObject
 from translators.naming import DEFAULT_DOMAIN_SUFFIX, DEFAULT_TRUST_DOMAIN
+from translators.telemetry.options import TelemetryOptions
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +34,8 @@ class MeshOptions:
     # Local (file) mode simulates each pod by its own 127.x.y.z address, so the pod
     # loopback 127.0.0.1 in a Sidecar's defaultEndpoint means that workload's address.
     local_mode: bool = False
+    # Access logs and tracing for every sidecar (Telemetry objects refine them).
+    telemetry: TelemetryOptions = field(default_factory=TelemetryOptions)
 
 
 @dataclass(frozen=True, slots=True)

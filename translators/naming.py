@@ -129,3 +129,18 @@ def rbac_policy_name(namespace: str, name: str, rule: int) -> str:
 
 def inbound_filter_chain(port: int, tls: bool) -> str:
     return f"inbound|{port}|{'mtls' if tls else 'plaintext'}"
+
+
+# --- telemetry ----------------------------------------------------------------
+# Istio's Prometheus scrape port: a bootstrap listener that serves only the admin's
+# /stats/prometheus, so the admin API itself never has to be reachable.
+STATS_PORT: Final = 15090
+STATS_PATH: Final = "/stats/prometheus"
+STATS_LISTENER: Final = "prometheus_stats"
+STATS_CLUSTER: Final = "prometheus_stats"
+TELEMETRY_KIND: Final = "Telemetry"
+
+
+def tracing_cluster(provider: str) -> str:
+    """The cluster a sidecar sends spans to for one tracing provider."""
+    return f"tracing|{provider}"

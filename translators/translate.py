@@ -10,7 +10,7 @@ identical content, so callers can serialize each piece once and share it.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import MappingProxyType
 
 from envoy.config.cluster.v3 import cluster_pb2
@@ -26,6 +26,9 @@ from translators.index import MeshIndex
 from translators.ir import ClusterIR, ListenerIR, LoadAssignmentIR, ProxyView, RouteConfigIR
 from translators.mesh import MeshConfig, Workload
 from translators.naming import CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE
+from translators.telemetry.envoy import collector_cluster
+from translators.telemetry.options import TracingProvider
+from translators.telemetry.resolve import TelemetryIndex
 from translators.view import (
     LocalView,
     Memo,
@@ -142,6 +145,7 @@ class MeshTranslator:
     def __init__(self, mesh: MeshConfig, previous: MeshTranslator | None = None) -> None:
         self.mesh = mesh
         self.index = MeshIndex.of(mesh)
+        self.telemetry = TelemetryIndex(mesh)
         self._memo: Memo = previous._memo.next_generation() if previous else Memo()
 
     def view(self, workload: Workload) -> ProxyView:
@@ -154,7 +158,35 @@ class MeshTranslator:
             ("outbound-view", workload.namespace, sidecar.ref if sidecar else ""),
             lambda: build_outbound(self.index, workload.namespace, sidecar, self._memo),
         )
-        return outbound, build_local(self.index, workload, sidecar, outbound)
+        local = build_local(self.index, workload, sidecar, outbound)
+        return outbound, self._with_telemetry(workload, local)
+
+    def _with_telemetry(self, workload: Workload, local: LocalView) -> LocalView:
+        telemetry = self.telemetry.for_workload(workload)
+        listeners = telemetry.attach(local.listeners)
+        if listeners == local.listeners and not telemetry.warnings:
+            return local
+        return replace(local, listeners=listeners, warnings=local.warnings + telemetry.warnings)
+
+    def _collectors(self, local: LocalView) -> tuple[ResourceGroup, ...]:
+        """The span collectors' clusters, one group shared by every proxy that traces."""
+        providers: dict[TracingProvider, str] = {}
+        for listener in local.listeners:
+            tracing = listener.telemetry.tracing if listener.telemetry else None
+            if tracing is not None:
+                providers[tracing.provider] = tracing.cluster
+        if not providers:
+            return ()
+        key = tuple(sorted(providers.items(), key=lambda p: p[1]))
+        return (
+            self._memo.get(
+                ("collector-group", key),
+                lambda: ResourceGroup(
+                    EnvoyResource(CLUSTER_TYPE, name, collector_cluster(name, provider))
+                    for provider, name in key
+                ),
+            ),
+        )
 
     def translate(self, workload: Workload) -> ProxyResources:
         outbound_view, local = self._views(workload)
@@ -174,7 +206,7 @@ class MeshTranslator:
             lambda: ResourceGroup(memo.call(("lds", li), _listener, li) for li in local.listeners),
         )
         groups = {
-            CLUSTER_TYPE: (outbound.clusters, inbound),
+            CLUSTER_TYPE: (outbound.clusters, inbound, *self._collectors(local)),
             ENDPOINT_TYPE: (outbound.load_assignments,),
             LISTENER_TYPE: (listeners,),
             ROUTE_TYPE: (outbound.route_configs,),

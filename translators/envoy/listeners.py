@@ -18,6 +18,7 @@ from translators.envoy.rbac import http_rbac_filters, network_rbac_filters
 from translators.envoy.tls import downstream_mtls_socket
 from translators.ir import Direction, InboundIR, InboundMTLS, ListenerIR
 from translators.naming import inbound_filter_chain, inbound_route_config
+from translators.telemetry.envoy import apply_http, apply_tcp
 
 HCM_FILTER = "envoy.filters.network.http_connection_manager"
 TCP_PROXY_FILTER = "envoy.filters.network.tcp_proxy"
@@ -59,6 +60,8 @@ def _http_manager(ir: ListenerIR) -> hcm.HttpConnectionManager:
         # caller sent in that header is dropped (on plaintext too: SANITIZE).
         manager.forward_client_cert_details = hcm.HttpConnectionManager.SANITIZE_SET
         manager.set_current_client_cert_details.uri = True
+    if ir.telemetry is not None:
+        apply_http(manager, ir.telemetry)
     return manager
 
 
@@ -67,6 +70,8 @@ def _network_filters(ir: ListenerIR) -> list[listener_components_pb2.Filter]:
         proxy = tcp_proxy_pb2.TcpProxy(
             stat_prefix=f"{ir.direction.value}_{ir.address}_{ir.port}", cluster=ir.inbound_cluster
         )
+        if ir.telemetry is not None:
+            apply_tcp(proxy, ir.telemetry)
         return [
             *network_rbac_filters(ir.inbound.authz),
             listener_components_pb2.Filter(name=TCP_PROXY_FILTER, typed_config=pack(proxy)),

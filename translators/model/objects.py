@@ -23,6 +23,7 @@ from translators.model.networking import (
     WorkloadEntrySpec,
 )
 from translators.model.security import AuthorizationPolicySpec, PeerAuthenticationSpec
+from translators.model.telemetry import TelemetrySpec
 from translators.naming import object_ref
 
 SpecT = TypeVar("SpecT", bound=BaseModel)
@@ -101,6 +102,7 @@ class MeshObject(Generic[SpecT]):
 
 NETWORKING = "networking.istio.io"
 SECURITY = "security.istio.io"
+TELEMETRY = "telemetry.istio.io"
 
 # kind -> (API group, accepted versions, spec model). An explicit, ordered registry:
 # later issues add kinds here (PeerAuthentication, AuthorizationPolicy, ...).
@@ -112,6 +114,7 @@ KINDS: dict[str, tuple[str, frozenset[str], type[BaseModel]]] = {
     "Sidecar": (NETWORKING, frozenset({"v1alpha3", "v1beta1", "v1"}), SidecarSpec),
     "PeerAuthentication": (SECURITY, frozenset({"v1beta1", "v1"}), PeerAuthenticationSpec),
     "AuthorizationPolicy": (SECURITY, frozenset({"v1beta1", "v1"}), AuthorizationPolicySpec),
+    "Telemetry": (TELEMETRY, frozenset({"v1alpha1", "v1"}), TelemetrySpec),
 }
 
 _TOP_LEVEL = frozenset({"apiVersion", "kind", "metadata", "spec", "status"})
