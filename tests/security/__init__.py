@@ -1,0 +1,1 @@
+"""Tests of issue 3 on the translator side: PeerAuthentication, mTLS, AuthorizationPolicy."""
