@@ -13,7 +13,12 @@ from google.protobuf import struct_pb2
 from translators.envoy.common import ads, duration, length_delimited, provenance, socket_address
 from translators.envoy.tls import raw_buffer_socket, transport_socket, upstream_tls_context
 from translators.ir import ClusterIR, Discovery, EndpointIR, LbPolicy, UpstreamTLSIR
-from translators.naming import TLS_MODE_ISTIO, TLS_MODE_METADATA_KEY, TRANSPORT_SOCKET_MATCH_KEY
+from translators.naming import (
+    TLS_MODE_ISTIO,
+    TLS_MODE_METADATA_KEY,
+    TLS_TRANSPORT_SOCKET,
+    TRANSPORT_SOCKET_MATCH_KEY,
+)
 
 _TYPES = {
     Discovery.EDS: cluster_pb2.Cluster.EDS,
@@ -113,13 +118,43 @@ def _cluster_shape(shape: ClusterIR) -> bytes:
 
 
 @lru_cache(maxsize=65536)
-def _tls_fields(tls: UpstreamTLSIR) -> bytes:
-    """The serialized transport socket field(s): shared by the shape of every cluster,
-    though SNI and SANs make each mTLS cluster's TLS its own."""
+def _built_tls_fields(tls: UpstreamTLSIR) -> bytes:
     cluster = cluster_pb2.Cluster()
     _apply_tls(cluster, tls)
     encoded: bytes = cluster.SerializeToString(deterministic=True)
     return encoded
+
+
+@lru_cache(maxsize=65536)
+def _context_without_sni(tls: UpstreamTLSIR) -> bytes:
+    encoded: bytes = upstream_tls_context(tls).SerializeToString(deterministic=True)
+    return encoded
+
+
+# Field numbers for assembling `Cluster.transport_socket` around a shared TLS context.
+_CLUSTER_TRANSPORT_SOCKET, _SOCKET_NAME, _SOCKET_TYPED_CONFIG = 24, 1, 3
+_ANY_TYPE_URL, _ANY_VALUE, _UPSTREAM_TLS_SNI = 1, 2, 2
+_UPSTREAM_TLS_TYPE = (
+    "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext"
+)
+
+
+def _tls_fields(tls: UpstreamTLSIR) -> bytes:
+    """The serialized transport socket field. Every mTLS cluster has its own SNI, but the
+    rest of its TLS context is shared by all clusters of a service (same SANs): that part
+    is serialized once and the SNI appended — byte-identical to serializing the whole."""
+    if tls.mesh_endpoints_only or not tls.sni:
+        return _built_tls_fields(tls)
+    context = _context_without_sni(replace(tls, sni="")) + length_delimited(
+        _UPSTREAM_TLS_SNI, tls.sni.encode()
+    )
+    packed = length_delimited(_ANY_TYPE_URL, _UPSTREAM_TLS_TYPE.encode()) + length_delimited(
+        _ANY_VALUE, context
+    )
+    socket = length_delimited(_SOCKET_NAME, TLS_TRANSPORT_SOCKET.encode()) + length_delimited(
+        _SOCKET_TYPED_CONFIG, packed
+    )
+    return length_delimited(_CLUSTER_TRANSPORT_SOCKET, socket)
 
 
 @lru_cache(maxsize=65536)
