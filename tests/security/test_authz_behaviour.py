@@ -132,35 +132,36 @@ spec:
 """
 
 
-@pytest.mark.parametrize(
-    ("call", "verdict"),
-    [
-        (Call(8080, FRONTEND, path="/orders/1"), ALLOWED),
-        (Call(8080, FRONTEND, path="/orders/secret/1"), DENIED),  # DENY beats ALLOW
-        (Call(8080, FRONTEND, method="POST", path="/orders/1"), DENIED),  # method
-        (Call(8080, "spiffe://cluster.local/ns/web-a/sa/ui", path="/orders"), ALLOWED),
-        (Call(8080, "spiffe://cluster.local/ns/web-b/sa/ui", path="/orders"), ALLOWED),
-        (Call(8080, "spiffe://cluster.local/ns/shop/sa/ui", path="/orders"), DENIED),
-        (
-            Call(8080, "spiffe://td/ns/jobs/sa/batch", path="/x", headers={"x-job": "nightly"}),
-            ALLOWED,
-        ),
-        (
-            Call(8080, "spiffe://td/ns/jobs/sa/batch", path="/x", headers={"x-job": "weekly-2"}),
-            ALLOWED,
-        ),
-        (Call(8080, "spiffe://td/ns/jobs/sa/batch", path="/x", headers={"x-job": "daily"}), DENIED),
-        (Call(8080, "spiffe://td/ns/jobs/sa/batch", path="/x"), DENIED),
-        (
-            Call(8080, "spiffe://td/ns/jobs/sa/batcher", path="/x", headers={"x-job": "nightly"}),
-            DENIED,
-        ),
-        (Call(8080, None, path="/healthz"), ALLOWED),  # PERMISSIVE by default: plaintext
-        (Call(8080, None, path="/orders/1"), DENIED),  # no principal on plaintext
-        (Call(8080, None, method="POST", path="/healthz"), DENIED),  # notNamespaces: no ns
-        (Call(8080, FRONTEND, path="/orders/1?secret"), ALLOWED),  # url_path ignores query
-    ],
-)
+# (call, verdict) on orders' HTTP port under POLICIES (also checked against real Envoy).
+HTTP_TABLE: list[tuple[Call, str]] = [
+    (Call(8080, FRONTEND, path="/orders/1"), ALLOWED),
+    (Call(8080, FRONTEND, path="/orders/secret/1"), DENIED),  # DENY beats ALLOW
+    (Call(8080, FRONTEND, method="POST", path="/orders/1"), DENIED),  # method
+    (Call(8080, "spiffe://cluster.local/ns/web-a/sa/ui", path="/orders"), ALLOWED),
+    (Call(8080, "spiffe://cluster.local/ns/web-b/sa/ui", path="/orders"), ALLOWED),
+    (Call(8080, "spiffe://cluster.local/ns/shop/sa/ui", path="/orders"), DENIED),
+    (
+        Call(8080, "spiffe://td/ns/jobs/sa/batch", path="/x", headers={"x-job": "nightly"}),
+        ALLOWED,
+    ),
+    (
+        Call(8080, "spiffe://td/ns/jobs/sa/batch", path="/x", headers={"x-job": "weekly-2"}),
+        ALLOWED,
+    ),
+    (Call(8080, "spiffe://td/ns/jobs/sa/batch", path="/x", headers={"x-job": "daily"}), DENIED),
+    (Call(8080, "spiffe://td/ns/jobs/sa/batch", path="/x"), DENIED),
+    (
+        Call(8080, "spiffe://td/ns/jobs/sa/batcher", path="/x", headers={"x-job": "nightly"}),
+        DENIED,
+    ),
+    (Call(8080, None, path="/healthz"), ALLOWED),  # PERMISSIVE by default: plaintext
+    (Call(8080, None, path="/orders/1"), DENIED),  # no principal on plaintext
+    (Call(8080, None, method="POST", path="/healthz"), DENIED),  # notNamespaces: no ns
+    (Call(8080, FRONTEND, path="/orders/1?secret"), ALLOWED),  # url_path ignores query
+]
+
+
+@pytest.mark.parametrize(("call", "verdict"), HTTP_TABLE)
 def test_policies_on_http(call: Call, verdict: str) -> None:
     assert inbound_verdict(orders_with(POLICIES), call) == verdict
 
