@@ -137,7 +137,8 @@ class FakeKube:
         ):
             self.add_type(TypeInfo(group, (version,), kind, plural, namespaced))
         for kind, (group, versions, _model) in KINDS.items():
-            ordered = tuple(v for v in ("v1alpha3", "v1beta1", "v1") if v in versions)
+            order = ("v1alpha1", "v1alpha3", "v1beta1", "v1")
+            ordered = tuple(v for v in order if v in versions)
             self.add_type(TypeInfo(group, ordered, kind, plural_of(kind), custom=True))
             self.preferred.setdefault(group, "v1")
 

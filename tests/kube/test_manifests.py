@@ -173,6 +173,14 @@ def test_control_plane_runs_replicated_and_least_privileged() -> None:
         ), rule
         assert "delete" not in writes and "*" not in rule["verbs"], rule
     assert not any("secrets" in r["resources"] for r in cluster_role["rules"])
+    # every API group of a supported kind is readable (a new kind needs its group here)
+    readable = {
+        g
+        for r in cluster_role["rules"]
+        if "watch" in r["verbs"] and r["resources"] == ["*"]
+        for g in r["apiGroups"]
+    }
+    assert {group for group, _versions, _model in KINDS.values()} <= readable
     (role,) = [d for d in rbac if d["kind"] == "Role"]
     assert role["metadata"]["namespace"] == "xdscp-system"
 

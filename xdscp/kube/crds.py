@@ -38,8 +38,8 @@ SHORT_NAMES = {
     "RequestAuthentication": ["ra"],
 }
 # Istio's CRDs store the oldest version; keep that so existing clusters can switch.
-_STORAGE_ORDER = ("v1alpha3", "v1beta1", "v1")
-_VERSION_ORDER = ("v1alpha3", "v1beta1", "v1")
+_STORAGE_ORDER = ("v1alpha1", "v1alpha3", "v1beta1", "v1")
+_VERSION_ORDER = ("v1alpha1", "v1alpha3", "v1beta1", "v1")
 # Fields the models upper-case before validating (`protocol: http` is valid Istio):
 # an enum in the schema would be stricter than the model.
 CASE_INSENSITIVE = frozenset({"protocol"})

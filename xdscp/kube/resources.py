@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from translators.model.objects import KINDS
 
 # Version preference when the API group's own preferred version is not one we accept.
-_VERSION_ORDER = ("v1", "v1beta1", "v1alpha3")
+_VERSION_ORDER = ("v1", "v1beta1", "v1alpha3", "v1alpha1")
 
 
 @dataclass(frozen=True, slots=True)
