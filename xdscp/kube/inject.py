@@ -104,6 +104,8 @@ def init_container(settings: InjectSettings, capture: CaptureSettings | None) ->
             runAsNonRoot=False,
             runAsUser=0,
             runAsGroup=0,
+            # iptables-restore takes its lock file under /run (as Istio's istio-init)
+            readOnlyRootFilesystem=False,
             # CHOWN: hand the key files (0600) to the proxy's UID
             capabilities={"add": ["NET_ADMIN", "NET_RAW", "CHOWN"], "drop": ["ALL"]},
         )
