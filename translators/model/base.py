@@ -24,20 +24,80 @@ class IstioModel(BaseModel):
     )
 
 
-# Envoy matches with RE2, which has no lookaround, backreferences or atomic groups; Python's
-# `re` accepts them, so they are refused explicitly (odd run of backslashes before a digit).
-_RE2_UNSUPPORTED = re.compile(r"\(\?<?[=!]|\(\?>|\(\?P=|(?<!\\)(?:\\\\)*\\[1-9]")
+# Envoy matches with RE2. Python's `re` accepts constructs RE2 refuses (lookaround,
+# backreferences, atomic groups, possessive quantifiers, conditionals, `\\Z`): one such
+# regex NACKs the whole route config of every proxy that gets it, so they are refused
+# here, by a small scanner, before `re` checks the rest of the syntax.
+_RE2_ESCAPES = frozenset("aftnrvxdDsSwWbBAzpPQEC0")
+_RE2_GROUPS = (
+    ("(?=", "lookahead"),
+    ("(?!", "negative lookahead"),
+    ("(?<=", "lookbehind"),
+    ("(?<!", "negative lookbehind"),
+    ("(?>", "atomic groups"),
+    ("(?(", "conditionals"),
+    ("(?P=", "backreferences"),
+    ("(?#", "comments"),
+)
+_FLAGS = re.compile(r"\(\?([A-Za-z-]+)[:)]")
+
+
+def _re2_refuses(pattern: str) -> str | None:
+    """What in `pattern` RE2 would refuse, or None. Conservative: `\\1`..`\\9` are always
+    taken as backreferences (RE2 reads `\\12` as octal, Python as a backreference)."""
+    i, n = 0, len(pattern)
+    after_quantifier = False
+    while i < n:
+        c = pattern[i]
+        if c == "\\":
+            escaped = pattern[i + 1 : i + 2]
+            if escaped == "Q":  # \Q...\E quotes literally
+                end = pattern.find("\\E", i + 2)
+                i = n if end < 0 else end + 2
+            elif escaped.isdigit() and escaped != "0":
+                return "backreferences"
+            elif escaped.isalnum() and escaped not in _RE2_ESCAPES:
+                return f"the escape \\{escaped}"
+            else:
+                i += 2
+            after_quantifier = False
+            continue
+        if c == "[":  # a character class: skip it ([]...] and [^]...] start with a literal ])
+            i += 1
+            if pattern.startswith("^", i):
+                i += 1
+            if pattern.startswith("]", i):
+                i += 1
+            while i < n and pattern[i] != "]":
+                i += 2 if pattern[i] == "\\" else 1
+            i += 1
+            after_quantifier = False
+            continue
+        if c == "(":
+            for prefix, what in _RE2_GROUPS:
+                if pattern.startswith(prefix, i):
+                    return what
+            flags = _FLAGS.match(pattern, i)
+            if flags and set(flags.group(1)) - set("imsU-"):
+                return f"the flag(s) {flags.group(1)!r}"
+        if c in "*+?}":
+            if after_quantifier and c == "+":
+                return "possessive quantifiers"
+            # `x*?` is lazy (fine); the `?` ends the quantifier
+            after_quantifier = not (after_quantifier and c == "?")
+        else:
+            after_quantifier = False
+        i += 1
+    return None
 
 
 def check_re2(pattern: str) -> str:
     """Reject a regex Envoy would refuse (one bad regex NACKs the whole route config of
-    every proxy that gets it). An approximation of RE2 by Python's parser: escapes only
-    RE2 knows (`\\z`, `\\pL`) are let through rather than rejected."""
-    if _RE2_UNSUPPORTED.search(pattern):
-        raise ValueError(
-            f"{pattern!r}: lookaround, backreferences and atomic groups are not supported "
-            "by RE2 (Envoy's regex engine)"
-        )
+    every proxy that gets it). RE2-only constructs Python's parser does not know (`\\z`,
+    `\\pL`, `\\C`) are let through rather than rejected."""
+    refused = _re2_refuses(pattern)
+    if refused is not None:
+        raise ValueError(f"{pattern!r}: {refused}: not supported by RE2 (Envoy's regex engine)")
     try:
         re.compile(pattern)
     except re.error as exc:

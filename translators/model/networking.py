@@ -13,37 +13,115 @@ from enum import StrEnum
 from pydantic import Field, field_validator, model_validator
 
 from translators.model.base import IstioModel, PortSelector, StringMatch, WorkloadSelector
+from translators.model.traffic import (
+    ConnectionPoolSettings,
+    ConsistentHashLB,
+    CorsPolicy,
+    Destination,
+    Duration,
+    Headers,
+    HTTPDirectResponse,
+    HTTPFaultInjection,
+    HTTPMirrorPolicy,
+    HTTPRedirect,
+    HTTPRetry,
+    HTTPRewrite,
+    OutlierDetection,
+    Percent,
+    SourceMatch,
+    TCPRoute,
+    TLSRoute,
+)
 
 # --- VirtualService ----------------------------------------------------------
-
-
-class Destination(IstioModel):
-    host: str = Field(min_length=1)
-    subset: str | None = None
-    port: PortSelector | None = None
 
 
 class HTTPRouteDestination(IstioModel):
     destination: Destination
     weight: int = Field(default=0, ge=0)
+    headers: Headers | None = None
 
 
-class HTTPMatchRequest(IstioModel):
+class HTTPMatchRequest(SourceMatch):
+    """One match block: every condition must hold (AND); a rule's blocks are ORed."""
+
     name: str | None = None
     uri: StringMatch | None = None
+    scheme: StringMatch | None = None
+    method: StringMatch | None = None
+    authority: StringMatch | None = None
     headers: dict[str, StringMatch] = Field(default_factory=dict)
     port: int | None = Field(default=None, ge=1, le=65535)
+    query_params: dict[str, StringMatch] = Field(default_factory=dict)
+    ignore_uri_case: bool = False
+    without_headers: dict[str, StringMatch] = Field(default_factory=dict)
+    stat_prefix: str = ""
+
+    @field_validator("headers", "without_headers")
+    @classmethod
+    def _header_names(cls, headers: dict[str, StringMatch]) -> dict[str, StringMatch]:
+        for name in headers:
+            if not name or any(c.isspace() for c in name):
+                raise ValueError(f"{name!r}: not a header name")
+        return headers
 
 
 class HTTPRoute(IstioModel):
     name: str | None = None
     match: list[HTTPMatchRequest] = Field(default_factory=list)
-    route: list[HTTPRouteDestination] = Field(min_length=1)
+    route: list[HTTPRouteDestination] = Field(default_factory=list)
+    redirect: HTTPRedirect | None = None
+    direct_response: HTTPDirectResponse | None = None
+    rewrite: HTTPRewrite | None = None
+    timeout: Duration | None = None
+    retries: HTTPRetry | None = None
+    fault: HTTPFaultInjection | None = None
+    mirror: Destination | None = None
+    mirrors: list[HTTPMirrorPolicy] = Field(default_factory=list)
+    mirror_percentage: Percent | None = None
+    mirror_percent: int | None = Field(default=None, ge=0, le=100)  # deprecated
+    cors_policy: CorsPolicy | None = None
+    headers: Headers | None = None
 
     @model_validator(mode="after")
-    def _weights(self) -> HTTPRoute:
+    def _consistent(self) -> HTTPRoute:
+        """Istio's rules (pkg/config/validation/virtualservice.go validateHTTPRouteConflict)."""
         if len(self.route) > 1 and sum(d.weight for d in self.route) == 0:
             raise ValueError("route: several destinations need weights (all are 0)")
+        actions = [
+            name
+            for name, present in (
+                ("route", bool(self.route)),
+                ("redirect", self.redirect is not None),
+                ("directResponse", self.direct_response is not None),
+            )
+            if present
+        ]
+        if not actions:
+            raise ValueError("route, redirect or directResponse is required")
+        if len(actions) > 1:
+            raise ValueError(f"{' and '.join(actions)} are mutually exclusive")
+        if actions[0] != "route":
+            for name, value in (("fault", self.fault), ("rewrite", self.rewrite)):
+                if value is not None:
+                    raise ValueError(f"{name} cannot be combined with {actions[0]}")
+        if self.mirror is not None and self.mirrors:
+            raise ValueError("mirror and mirrors are mutually exclusive")
+        if (
+            self.redirect is not None
+            and self.redirect.prefix_rewrite
+            and any(m.uri is not None and m.uri.prefix is None for m in self.match)
+        ):
+            raise ValueError("redirect.prefixRewrite needs every uri match to be a prefix")
+        authorities = [
+            v
+            for ops in (self.headers.request if self.headers else None,)
+            if ops is not None
+            for k, v in (*ops.set.items(), *ops.add.items())
+            if k.lower() in ("host", ":authority")
+        ] + ([self.rewrite.authority] if self.rewrite and self.rewrite.authority else [])
+        if len(authorities) > 1:
+            raise ValueError("the authority can be rewritten in one place only")
         return self
 
 
@@ -51,6 +129,8 @@ class VirtualServiceSpec(IstioModel):
     hosts: list[str] = Field(min_length=1)
     gateways: list[str] = Field(default_factory=list)
     http: list[HTTPRoute] = Field(default_factory=list)
+    tcp: list[TCPRoute] = Field(default_factory=list)
+    tls: list[TLSRoute] = Field(default_factory=list)
     export_to: list[str] = Field(default_factory=list)
 
     @field_validator("gateways")
@@ -75,6 +155,13 @@ class SimpleLB(StrEnum):
 
 class LoadBalancerSettings(IstioModel):
     simple: SimpleLB = SimpleLB.UNSPECIFIED
+    consistent_hash: ConsistentHashLB | None = None
+
+    @model_validator(mode="after")
+    def _one_policy(self) -> LoadBalancerSettings:
+        if self.consistent_hash is not None and self.simple is not SimpleLB.UNSPECIFIED:
+            raise ValueError("simple and consistentHash are mutually exclusive")
+        return self
 
 
 class ClientTLSMode(StrEnum):
@@ -131,11 +218,15 @@ class ClientTLSSettings(IstioModel):
 class PortTrafficPolicy(IstioModel):
     port: PortSelector
     load_balancer: LoadBalancerSettings | None = None
+    connection_pool: ConnectionPoolSettings | None = None
+    outlier_detection: OutlierDetection | None = None
     tls: ClientTLSSettings | None = None
 
 
 class TrafficPolicy(IstioModel):
     load_balancer: LoadBalancerSettings | None = None
+    connection_pool: ConnectionPoolSettings | None = None
+    outlier_detection: OutlierDetection | None = None
     port_level_settings: list[PortTrafficPolicy] = Field(default_factory=list)
     tls: ClientTLSSettings | None = None
 
