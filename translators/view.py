@@ -398,10 +398,13 @@ def build_outbound(
     assignments: list[LoadAssignmentIR] = []
     for service in visible:
         dr = index.destination_rule(service.hostname, service.namespace, namespace)
-        peers = index.security.upstream_peers(service)
+        # Clusters depend on the destinations' PeerAuthentications too (auto-mTLS): keyed
+        # by the mesh's security state, their peers are worked out only when rebuilt.
         built = memo.get(
-            ("clusters", service.hostname, service.digest, _digest(dr), peers),
-            lambda service=service, dr=dr, peers=peers: service_clusters(service, dr, peers),  # type: ignore[misc]
+            ("clusters", service.hostname, service.digest, _digest(dr), index.security.key),
+            lambda service=service, dr=dr: service_clusters(  # type: ignore[misc]
+                service, dr, index.security.upstream_peers(service)
+            ),
         )
         clusters += built[0]
         assignments += built[1]

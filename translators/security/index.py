@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+
 from translators.ir import AuthzPolicyIR, InboundMTLS
 from translators.mesh import MeshConfig, Service, Workload
+from translators.naming import SIDECAR_INJECT_ANNOTATION
 from translators.security.authz import AuthorizationPolicies
 from translators.security.peer_authn import EffectiveMTLS, PeerAuthentications
 from translators.security.upstream import UpstreamPeers, upstream_peers
@@ -16,6 +19,7 @@ class SecurityIndex:
         self.peer_authn = PeerAuthentications(mesh.of_kind("PeerAuthentication"), root)
         self.authz = AuthorizationPolicies(mesh.of_kind("AuthorizationPolicy"), root)
         self._peers: dict[str, UpstreamPeers] = {}
+        self.key = _upstream_key(mesh)
 
     def inbound_mtls(self, workload: Workload) -> EffectiveMTLS:
         return self.peer_authn.effective(workload.namespace, workload.labels)
@@ -34,3 +38,26 @@ class SecurityIndex:
                 service, self.mesh.workloads, self.peer_authn, self.mesh.options.trust_domain
             )
         return found
+
+
+def _upstream_key(mesh: MeshConfig) -> str:
+    """What a service's auto-mTLS depends on besides the service itself (whose digest
+    covers its endpoints, their labels and service accounts): every PeerAuthentication
+    (content and age), which workloads have no sidecar, the trust domain and the root
+    namespace. Clusters are memoized under it: only a change of these rebuilds them all."""
+    policies = tuple(
+        sorted(
+            (p.ref, p.digest, p.meta.creationTimestamp or "")
+            for p in mesh.of_kind("PeerAuthentication")
+        )
+    )
+    bare = tuple(
+        sorted(
+            key
+            for key, w in mesh.workloads.items()
+            if not w.address or w.annotations.get(SIDECAR_INJECT_ANNOTATION) == "false"
+        )
+    )
+    state = (policies, bare, mesh.options.trust_domain, mesh.options.root_namespace)
+    # A short digest, not the tuple: it is part of every service's memo key.
+    return hashlib.blake2b(repr(state).encode(), digest_size=8).hexdigest()
