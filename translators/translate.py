@@ -13,19 +13,16 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from types import MappingProxyType
 
-from envoy.config.cluster.v3 import cluster_pb2
-from envoy.config.endpoint.v3 import endpoint_pb2
-from envoy.config.listener.v3 import listener_pb2
-from envoy.config.route.v3 import route_pb2
-from google.protobuf.message import Message
-
 from translators.envoy.clusters import cluster_bytes, load_assignment_bytes
 from translators.envoy.listeners import build_listener
 from translators.envoy.routes import route_config_bytes, virtual_host_bytes
+from translators.extensions.api import ExtensionSet, Proxy
+from translators.extensions.apply import Interner, apply_extensions
 from translators.index import MeshIndex
 from translators.ir import ClusterIR, ListenerIR, LoadAssignmentIR, ProxyView, RouteConfigIR
 from translators.mesh import MeshConfig, Workload
 from translators.naming import CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE
+from translators.resources import EnvoyResource, ResourceGroup
 from translators.telemetry.envoy import collector_cluster
 from translators.telemetry.options import TracingProvider
 from translators.telemetry.resolve import TelemetryIndex
@@ -37,61 +34,6 @@ from translators.view import (
     build_outbound,
     combine,
 )
-
-_MESSAGE_TYPES: dict[str, type[Message]] = {
-    CLUSTER_TYPE: cluster_pb2.Cluster,
-    ENDPOINT_TYPE: endpoint_pb2.ClusterLoadAssignment,
-    LISTENER_TYPE: listener_pb2.Listener,
-    ROUTE_TYPE: route_pb2.RouteConfiguration,
-}
-
-
-class EnvoyResource:
-    """One Envoy resource with the mesh objects it came from: a protobuf message, or its
-    already-serialized bytes (large route configs are assembled from cached pieces).
-    Compared by identity: the translator returns the same object for the same content."""
-
-    __slots__ = ("_body", "_message", "name", "provenance", "type_url")
-
-    def __init__(
-        self,
-        type_url: str,
-        name: str,
-        message: Message | None = None,
-        provenance: tuple[str, ...] = (),
-        body: bytes | None = None,
-    ) -> None:
-        if message is None and body is None:
-            raise ValueError("an EnvoyResource needs a message or its bytes")
-        self.type_url = type_url
-        self.name = name
-        self.provenance = provenance
-        self._message = message
-        self._body = body
-
-    @property
-    def message(self) -> Message:
-        if self._message is None:
-            parsed = _MESSAGE_TYPES[self.type_url]()
-            parsed.ParseFromString(self._body or b"")
-            return parsed
-        return self._message
-
-    def body(self) -> bytes:
-        """Deterministic serialization (what versions are hashed from)."""
-        if self._body is None:
-            self._body = self.message.SerializeToString(deterministic=True)
-        return self._body
-
-    def __repr__(self) -> str:
-        return f"EnvoyResource({self.type_url.rsplit('.', 1)[-1]}, {self.name!r})"
-
-
-class ResourceGroup(tuple[EnvoyResource, ...]):
-    """A tuple of resources built together and shared by identity between proxies, so the
-    cache can serialize, hash and version the group once, not once per proxy."""
-
-    __slots__ = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,11 +84,18 @@ def _assignment(ir: LoadAssignmentIR) -> EnvoyResource:
 class MeshTranslator:
     """Translate many proxies of one MeshConfig, sharing work between them."""
 
-    def __init__(self, mesh: MeshConfig, previous: MeshTranslator | None = None) -> None:
+    def __init__(
+        self,
+        mesh: MeshConfig,
+        previous: MeshTranslator | None = None,
+        extensions: ExtensionSet | None = None,
+    ) -> None:
         self.mesh = mesh
         self.index = MeshIndex.of(mesh)
         self.telemetry = TelemetryIndex(mesh)
+        self.extensions = extensions or ExtensionSet()
         self._memo: Memo = previous._memo.next_generation() if previous else Memo()
+        self._interner = Interner(self._memo.get)
 
     def view(self, workload: Workload) -> ProxyView:
         outbound, local = self._views(workload)
@@ -188,7 +137,8 @@ class MeshTranslator:
             ),
         )
 
-    def translate(self, workload: Workload) -> ProxyResources:
+    def translate(self, workload: Workload, *, extensions: bool = True) -> ProxyResources:
+        """`extensions=False`: the config as if no extension were loaded."""
         outbound_view, local = self._views(workload)
         outbound = self._memo.generation_get(
             ("outbound-resources", outbound_view.key),
@@ -211,9 +161,12 @@ class MeshTranslator:
             LISTENER_TYPE: (listeners,),
             ROUTE_TYPE: (outbound.route_configs,),
         }
-        return ProxyResources(
-            workload.key, combine(workload, outbound_view, local), MappingProxyType(groups)
-        )
+        view = combine(workload, outbound_view, local)
+        if extensions and self.extensions:
+            # raises ExtensionError (the caller keeps this proxy's last good config)
+            proxy = Proxy(self.mesh, workload, view)
+            groups = apply_extensions(self.extensions, self._interner, proxy, groups)
+        return ProxyResources(workload.key, view, MappingProxyType(groups))
 
     def _outbound_resources(self, view: OutboundView) -> _OutboundResources:
         memo = self._memo
@@ -243,9 +196,11 @@ class MeshTranslator:
         )
 
 
-def translate(mesh: MeshConfig, workload: Workload) -> ProxyResources:
-    """Every Envoy resource `workload`'s sidecar needs, from `mesh` alone."""
-    return MeshTranslator(mesh).translate(workload)
+def translate(
+    mesh: MeshConfig, workload: Workload, extensions: ExtensionSet | None = None
+) -> ProxyResources:
+    """Every Envoy resource `workload`'s sidecar needs, from `mesh` (and `extensions`)."""
+    return MeshTranslator(mesh, extensions=extensions).translate(workload)
 
 
 __all__ = [

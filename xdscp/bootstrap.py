@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from translators.mesh import Workload
-from translators.naming import ADMIN_PORT, XDS_CLUSTER, proxy_node_id
+from translators.naming import ADMIN_PORT, STATS_PORT, XDS_CLUSTER, proxy_node_id
+from xdscp.stats import stats_cluster, stats_listener
 
 
 def _is_ip(host: str) -> bool:
@@ -31,14 +32,20 @@ def bootstrap_config(
     admin_address: str | None = None,
     credentials: Mapping[str, Path] | None = None,
     server_name: str = "xdscp",
+    stats_port: int | None = STATS_PORT,
 ) -> dict[str, Any]:
     """`credentials` (files `cert`, `key`, `root`) make the xDS connection mutual TLS: the
-    proxy proves its SPIFFE ID and checks the server's `server_name` DNS SAN."""
+    proxy proves its SPIFFE ID and checks the server's `server_name` DNS SAN.
+    `stats_port` (None: none) serves Prometheus stats on the workload's address."""
     address = workload.address or "127.0.0.1"
     xds_cluster: dict[str, Any] = _xds_cluster(xds_host, xds_port)
     if credentials is not None:
         xds_cluster["transport_socket"] = _xds_tls(credentials, server_name)
     ads_source = {"ads": {}, "resource_api_version": "V3"}
+    static: dict[str, Any] = {"clusters": [xds_cluster]}
+    if stats_port is not None:
+        static["clusters"].append(stats_cluster(admin_address or address, admin_port))
+        static["listeners"] = [stats_listener(address, stats_port)]
     return {
         "node": {
             "id": proxy_node_id(address, workload.name, workload.namespace),
@@ -66,7 +73,7 @@ def bootstrap_config(
             "cds_config": ads_source,
             "lds_config": ads_source,
         },
-        "static_resources": {"clusters": [xds_cluster]},
+        "static_resources": static,
     }
 
 

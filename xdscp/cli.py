@@ -16,6 +16,7 @@ import yaml
 
 from translators.mesh import MeshOptions
 from xdscp.bootstrap import bootstrap_config
+from xdscp.cli_mesh import MeshSettings, extension_option, load_extensions, mesh_settings
 from xdscp.identity import IdentityService, IdentitySettings
 from xdscp.logging import configure_logging
 from xdscp.service import ControlPlane, split_address
@@ -112,6 +113,7 @@ config_dir = click.option(
     help="With --kubernetes: the sidecar bootstrap-certificate endpoint (HTTPS).",
 )
 @identity_options
+@mesh_settings
 def serve(
     config: Path | None,
     listen: str,
@@ -123,6 +125,7 @@ def serve(
     cacerts: Path | None,
     svid_ttl: float,
     insecure: bool,
+    settings: MeshSettings,
 ) -> None:
     """Run the control plane (mutual TLS on the xDS port unless --insecure)."""
     if insecure:
@@ -132,7 +135,11 @@ def serve(
             raise click.UsageError(
                 "--kubernetes reads config and CA from the cluster (no --config/--cacerts)"
             )
-        _serve_kubernetes(kubeconfig, listen, debug, cert_listen, ca_dir, svid_ttl, insecure)
+        if settings.extensions.extensions:
+            raise click.UsageError("--extension is not supported with --kubernetes yet")
+        _serve_kubernetes(
+            kubeconfig, listen, debug, cert_listen, ca_dir, svid_ttl, insecure, settings
+        )
         return
     if config is None:
         raise click.UsageError("give --config DIR (or --kubernetes)")
@@ -144,6 +151,8 @@ def serve(
             debug,
             identity_settings=_identity(ca_dir, cacerts, svid_ttl),
             insecure=insecure,
+            options=settings.mesh_options(local_mode=True),
+            extensions=settings.extensions,
         )
         await plane.start()
         try:
@@ -162,6 +171,7 @@ def _serve_kubernetes(
     ca_dir: Path,
     svid_ttl: float,
     insecure: bool,
+    settings: MeshSettings,
 ) -> None:
     """The CA Secret is materialised under `ca_dir` (memory-backed in the Deployment)."""
     from xdscp.kube.plane import KubeControlPlane, KubeSettings
@@ -176,6 +186,7 @@ def _serve_kubernetes(
                 ca_dir=ca_dir,
                 svid_ttl=timedelta(seconds=svid_ttl),
                 insecure=insecure,
+                options=settings.mesh_options(),
             )
         )
         try:
@@ -231,9 +242,13 @@ def bootstrap(
 
 @main.command()
 @click.argument("directory", type=click.Path(exists=True, path_type=Path))
-def validate(directory: Path) -> None:
+@extension_option
+def validate(directory: Path, extension_specs: tuple[str, ...]) -> None:
     """Check a directory of mesh YAML; list every error; exit 1 if any."""
-    mesh = DirectorySource(directory, MeshOptions(local_mode=True), log_errors=False).load()
+    kinds = load_extensions(extension_specs).kinds()
+    mesh = DirectorySource(
+        directory, MeshOptions(local_mode=True), log_errors=False, kinds=kinds
+    ).load()
     for error in mesh.errors:
         click.echo(str(error), err=True)
     click.echo(f"{len(mesh.objects)} objects valid, {len(mesh.errors)} errors")
@@ -253,6 +268,7 @@ def validate(directory: Path) -> None:
     help="Where sidecar bootstraps and logs go.",
 )
 @identity_options
+@mesh_settings
 def up(
     directory: Path,
     listen: str,
@@ -263,6 +279,7 @@ def up(
     cacerts: Path | None,
     svid_ttl: float,
     insecure: bool,
+    settings: MeshSettings,
 ) -> None:
     """Run a local mesh: control plane, one Envoy sidecar and demo app per workload."""
     from xdscp.local.mesh import LocalMesh, render_table
@@ -274,6 +291,8 @@ def up(
             debug,
             identity_settings=_identity(ca_dir, cacerts, svid_ttl),
             insecure=insecure,
+            options=settings.mesh_options(local_mode=True),
+            extensions=settings.extensions,
         )
         await plane.start()
         local = LocalMesh(plane, run_dir)

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 import structlog
 from envoy.config.core.v3 import base_pb2
 
+from translators.extensions import ExtensionError, ExtensionSet
 from translators.mesh import MeshConfig, Workload
 from translators.naming import SECRET_TYPE
 from translators.translate import EnvoyResource, MeshTranslator, ResourceGroup
@@ -104,10 +105,14 @@ class MeshRuntime:
         cache: SnapshotCache,
         secrets: SecretSource | None = None,
         require_identity: bool = False,
+        extensions: ExtensionSet | None = None,
     ) -> None:
         self.cache = cache
         self.secrets = secrets
         self.require_identity = require_identity
+        self.extensions = extensions or ExtensionSet()
+        # proxy -> the extension failure that keeps it on its last good config
+        self.extension_errors: dict[str, ExtensionError] = {}
         self.mesh: MeshConfig | None = None
         self._translator: MeshTranslator | None = None
         self._connections: dict[str, int] = {}
@@ -132,7 +137,7 @@ class MeshRuntime:
     def _apply_steps(self, mesh: MeshConfig, batch: int) -> Iterator[None]:
         started = time.perf_counter()
         self.mesh = mesh
-        self._translator = MeshTranslator(mesh, self._translator)
+        self._translator = MeshTranslator(mesh, self._translator, self.extensions)
         self._parts.next_generation()
         self.generation += 1
         self._warned.clear()
@@ -157,10 +162,10 @@ class MeshRuntime:
             ms=round((time.perf_counter() - started) * 1000, 1),
         )
 
-    def snapshot_for(self, workload: Workload) -> Snapshot:
+    def snapshot_for(self, workload: Workload, extensions: bool = True) -> Snapshot:
         if self._translator is None:
             raise ProxyRejected("no mesh configuration loaded yet")
-        translated = self._translator.translate(workload)
+        translated = self._translator.translate(workload, extensions=extensions)
         for warning in translated.view.warnings:
             if warning not in self._warned:  # once per generation, not once per proxy
                 self._warned.add(warning)
@@ -183,7 +188,31 @@ class MeshRuntime:
             self.apply_now(self.mesh)
 
     def _publish(self, workload: Workload) -> bool:
-        return self.cache.set(workload.key, self.snapshot_for(workload))
+        try:
+            snapshot = self.snapshot_for(workload)
+        except ExtensionError as error:
+            return self._extension_failed(workload, error)
+        self.extension_errors.pop(workload.key, None)
+        return self.cache.set(workload.key, snapshot)
+
+    def _extension_failed(self, workload: Workload, error: ExtensionError) -> bool:
+        """A failing extension must not take a proxy down: it keeps its last good config;
+        a proxy that has none yet gets the config without extensions (as Istio skips an
+        EnvoyFilter patch that fails), until the extension or its objects are fixed."""
+        self.extension_errors[workload.key] = error
+        kept = self.cache.get(workload.key) is not None
+        log.error(
+            "extension.failed",
+            proxy=workload.key,
+            extension=error.extension,
+            part=error.part,
+            objects=list(error.objects),
+            error=error.message,
+            action="keeps last good config" if kept else "serves config without extensions",
+        )
+        if kept:
+            return False
+        return self.cache.set(workload.key, self.snapshot_for(workload, extensions=False))
 
     # --- ProxyResolver --------------------------------------------------------
     def connect(self, node: base_pb2.Node, peer_identity: str | None) -> str:
@@ -226,6 +255,7 @@ class MeshRuntime:
             self._connections[proxy_key] = left
         else:
             self._connections.pop(proxy_key, None)
+            self.extension_errors.pop(proxy_key, None)
             self.cache.remove(proxy_key)
 
     # --- debug ----------------------------------------------------------------
@@ -236,4 +266,6 @@ class MeshRuntime:
             "updated_at": self.updated_at,
             "objects": [o.ref for o in mesh.objects] if mesh else [],
             "errors": [e.as_dict() for e in mesh.errors] if mesh else [],
+            "extensions": [e.name for e in self.extensions.extensions],
+            "extension_errors": [e.as_dict() for e in self.extension_errors.values()],
         }

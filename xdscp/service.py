@@ -12,6 +12,7 @@ import grpc
 import structlog
 from aiohttp import web
 
+from translators.extensions import ExtensionSet
 from translators.mesh import MeshOptions
 from xdscp.cache import SnapshotCache
 from xdscp.debug.http import start_debug_server
@@ -44,13 +45,21 @@ class ControlPlane:
     # Plaintext xDS: anyone who can reach the port can claim any workload and get its
     # keys. Only for debugging, and only when asked for explicitly.
     insecure: bool = False
+    # Translator extensions (`--extension module:object`): their kinds are read from the
+    # config directory, their translators and patches run for every proxy.
+    extensions: ExtensionSet = field(default_factory=ExtensionSet)
 
     def __post_init__(self) -> None:
         self.metrics = XdsMetrics()
         self.status = StatusBook(self.metrics)
         self.identity = IdentityService(self.identity_settings)
-        self.runtime = MeshRuntime(self.cache, self.identity, require_identity=not self.insecure)
-        self.source = DirectorySource(self.config_dir, self.options)
+        self.runtime = MeshRuntime(
+            self.cache,
+            self.identity,
+            require_identity=not self.insecure,
+            extensions=self.extensions,
+        )
+        self.source = DirectorySource(self.config_dir, self.options, kinds=self.extensions.kinds())
         self._server: grpc.aio.Server | None = None
         self._debug: web.AppRunner | None = None
         self._watch: asyncio.Task[None] | None = None

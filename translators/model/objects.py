@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -106,7 +107,8 @@ TELEMETRY = "telemetry.istio.io"
 
 # kind -> (API group, accepted versions, spec model). An explicit, ordered registry:
 # later issues add kinds here (PeerAuthentication, AuthorizationPolicy, ...).
-KINDS: dict[str, tuple[str, frozenset[str], type[BaseModel]]] = {
+KindEntry = tuple[str, frozenset[str], type[BaseModel]]
+KINDS: dict[str, KindEntry] = {
     "VirtualService": (NETWORKING, frozenset({"v1alpha3", "v1beta1", "v1"}), VirtualServiceSpec),
     "DestinationRule": (NETWORKING, frozenset({"v1alpha3", "v1beta1", "v1"}), DestinationRuleSpec),
     "ServiceEntry": (NETWORKING, frozenset({"v1alpha3", "v1beta1", "v1"}), ServiceEntrySpec),
@@ -140,8 +142,12 @@ def _errors(exc: ValidationError, prefix: str) -> list[tuple[str, str]]:
     return found
 
 
-def parse_object(doc: Any, origin: Origin) -> MeshObject[Any] | list[ConfigError]:
-    """Validate one decoded YAML/JSON document as an Istio object."""
+def parse_object(
+    doc: Any, origin: Origin, kinds: Mapping[str, KindEntry] | None = None
+) -> MeshObject[Any] | list[ConfigError]:
+    """Validate one decoded YAML/JSON document as an Istio object (or as one of `kinds`,
+    which extensions widen; default: the built-in `KINDS`)."""
+    kinds = KINDS if kinds is None else kinds
     if not isinstance(doc, dict):
         return [ConfigError(origin, "", "", "", "", "document is not a mapping")]
     kind = str(doc.get("kind") or "")
@@ -155,9 +161,9 @@ def parse_object(doc: Any, origin: Origin) -> MeshObject[Any] | list[ConfigError
 
     if not kind:
         return fail("kind", "missing")
-    if kind not in KINDS:
-        return fail("kind", f"unsupported kind (supported: {', '.join(KINDS)})")
-    group, versions, spec_model = KINDS[kind]
+    if kind not in kinds:
+        return fail("kind", f"unsupported kind (supported: {', '.join(kinds)})")
+    group, versions, spec_model = kinds[kind]
     api_version = str(doc.get("apiVersion") or "")
     api_group, _, version = api_version.partition("/")
     if api_group != group or version not in versions:

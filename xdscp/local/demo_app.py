@@ -7,6 +7,9 @@ import json
 
 from aiohttp import web
 
+# Trace context a sidecar's tracer adds (B3 for Zipkin, W3C for OpenTelemetry and Zipkin).
+TRACE_HEADERS = ("traceparent", "tracestate", "x-b3-traceid", "x-b3-spanid", "x-b3-sampled")
+
 
 def demo_app(workload: str, namespace: str, labels: dict[str, str]) -> web.Application:
     async def handle(request: web.Request) -> web.Response:
@@ -17,6 +20,9 @@ def demo_app(workload: str, namespace: str, labels: dict[str, str]) -> web.Appli
             "path": request.path_qs,
             "host": request.host,
             "caller": request.headers.get("x-forwarded-client-cert", ""),
+            # what the mesh propagated: one request ID end to end, and the trace context
+            "request_id": request.headers.get("x-request-id", ""),
+            "trace": {h: request.headers[h] for h in TRACE_HEADERS if h in request.headers},
         }
         return web.Response(text=json.dumps(body) + "\n", content_type="application/json")
 

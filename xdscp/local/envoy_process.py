@@ -42,6 +42,8 @@ class EnvoyProcess:
     process: subprocess.Popen[bytes]
     admin_url: str
     log_path: Path
+    # Envoy's stdout: where access logs to /dev/stdout end up (one file per sidecar)
+    access_log_path: Path | None = None
 
     @property
     def pid(self) -> int:
@@ -68,7 +70,8 @@ def start_envoy(
     config = workdir / "envoy.yaml"
     config.write_text(yaml.safe_dump(bootstrap, sort_keys=False))
     log_path = workdir / "envoy.log"
-    with log_path.open("wb") as log_file:
+    access_log_path = workdir / "access.log"
+    with log_path.open("wb") as log_file, access_log_path.open("wb") as stdout_file:
         process = subprocess.Popen(
             [
                 envoy_binary(),
@@ -82,11 +85,11 @@ def start_envoy(
                 "--parent-shutdown-time-s",
                 "2",
             ],
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
+            stdout=stdout_file,
+            stderr=log_file,
             stdin=subprocess.DEVNULL,
         )
-    return EnvoyProcess(name, process, admin_url, log_path)
+    return EnvoyProcess(name, process, admin_url, log_path, access_log_path)
 
 
 def admin_get(admin_url: str, path: str, timeout: float = 2.0) -> tuple[int, str]:

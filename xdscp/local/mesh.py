@@ -14,7 +14,7 @@ from aiohttp import web
 
 from translators.ir import Direction
 from translators.mesh import Workload
-from translators.naming import ADMIN_PORT
+from translators.naming import ADMIN_PORT, STATS_PATH, STATS_PORT
 from translators.translate import MeshTranslator
 from xdscp.bootstrap import bootstrap_config
 from xdscp.local.demo_app import start_demo_app
@@ -49,6 +49,8 @@ class LocalWorkload:
             "inbound": self.inbound,
             "apps": self.apps,
             "envoy_pid": self.envoy.pid if self.envoy else None,
+            "stats": f"http://{self.workload.address}:{STATS_PORT}{STATS_PATH}",
+            "access_log": str(self.envoy.access_log_path) if self.envoy else None,
         }
 
 

@@ -7,14 +7,14 @@ field so `xdscp validate` and the debug endpoint can point at the exact spot.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from translators.model.objects import ConfigError, MeshObject, Origin, parse_object
+from translators.model.objects import ConfigError, KindEntry, MeshObject, Origin, parse_object
 
 YAML_SUFFIXES = (".yaml", ".yml")
 
@@ -56,7 +56,8 @@ def _identify(doc: Any) -> tuple[str, str, str] | None:
     return (str(doc.get("kind") or ""), str(meta.get("namespace") or "default"), str(meta["name"]))
 
 
-def parse_text(text: str, source: str) -> FileResult:
+def parse_text(text: str, source: str, kinds: Mapping[str, KindEntry] | None = None) -> FileResult:
+    """`kinds`: what to accept besides (instead of) the built-in kinds (extensions)."""
     try:
         docs = list(yaml.safe_load_all(text))
     except yaml.YAMLError as exc:
@@ -71,7 +72,7 @@ def parse_text(text: str, source: str) -> FileResult:
     for index, doc in enumerate(docs):
         if doc is None:
             continue  # empty document between `---` separators
-        parsed = parse_object(doc, Origin(source, index))
+        parsed = parse_object(doc, Origin(source, index), kinds)
         if isinstance(parsed, list):
             errors += parsed
             key = _identify(doc)
@@ -82,13 +83,13 @@ def parse_text(text: str, source: str) -> FileResult:
     return FileResult(source, tuple(objects), tuple(errors), frozenset(failed), syntax_ok=True)
 
 
-def parse_file(path: Path) -> FileResult:
+def parse_file(path: Path, kinds: Mapping[str, KindEntry] | None = None) -> FileResult:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         error = ConfigError(Origin(str(path)), "", "", "", "", f"cannot read: {exc}")
         return FileResult(str(path), (), (error,), frozenset(), syntax_ok=False)
-    return parse_text(text, str(path))
+    return parse_text(text, str(path), kinds)
 
 
 def duplicate_errors(

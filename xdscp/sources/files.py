@@ -8,7 +8,7 @@ until the file is fixed. Objects whose documents are removed are deleted.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,7 @@ import structlog
 import watchfiles
 
 from translators.mesh import MeshConfig, MeshOptions, build_mesh
-from translators.model.objects import ConfigError, MeshObject
+from translators.model.objects import ConfigError, KindEntry, MeshObject
 from xdscp.sources.documents import FileResult, duplicate_errors, parse_file, yaml_files
 
 log = structlog.get_logger()
@@ -32,8 +32,10 @@ class DirectorySource:
         quiet_ms: int = 100,
         max_wait_ms: int = 1000,
         log_errors: bool = True,
+        kinds: Mapping[str, KindEntry] | None = None,
     ) -> None:
         self.root = root
+        self.kinds = kinds  # None: the built-in kinds; extensions add theirs
         self.options = options or MeshOptions(local_mode=True)
         self.quiet_ms = quiet_ms
         self.max_wait_ms = max_wait_ms
@@ -45,7 +47,7 @@ class DirectorySource:
 
     def load(self) -> MeshConfig:
         """Read every file now and return the resulting mesh (also used by `validate`)."""
-        results = [parse_file(p) for p in yaml_files(self.root)]
+        results = [parse_file(p, self.kinds) for p in yaml_files(self.root)]
         return self._assemble(results)
 
     def _assemble(self, results: list[FileResult]) -> MeshConfig:
