@@ -51,6 +51,8 @@ SPIFFE_PREFIX: Final = "spiffe://"
 # --- mTLS and authorization (Istio's names) ---------------------------------
 # A workload without this annotation set to "false" has a sidecar (file mode).
 SIDECAR_INJECT_ANNOTATION: Final = "sidecar.istio.io/inject"
+# What an injector leaves on a Pod it gave a sidecar (xdscp's, and Istio's).
+INJECTED_ANNOTATIONS: Final = ("xdscp.io/injected", "sidecar.istio.io/status")
 # Endpoint label saying whether the endpoint's sidecar speaks mesh mTLS ("istio").
 TLS_MODE_LABEL: Final = "security.istio.io/tlsMode"
 TLS_MODE_ISTIO: Final = "istio"

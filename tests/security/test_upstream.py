@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import textwrap
 from pathlib import Path
+from types import MappingProxyType
 
 import pytest
 from envoy.config.cluster.v3 import cluster_pb2
@@ -22,8 +23,9 @@ from translators.envoy.clusters import (
     load_assignment_bytes,
 )
 from translators.ir import ClusterIR, ProxyView, UpstreamTLSIR, UpstreamTLSMode
-from translators.mesh import MeshConfig
+from translators.mesh import MeshConfig, Workload, build_mesh
 from translators.translate import MeshTranslator, translate
+from xdscp.sources.documents import parse_text
 
 CLIENT = """\
 apiVersion: networking.istio.io/v1
@@ -331,3 +333,35 @@ def test_strict_server_and_mtls_client_with_real_svids_are_accepted_by_envoy() -
         resources = translate(mesh, workload(mesh, name)).resources
         verdict = validate_resources([*resources, *secrets], validate_clusters=True)
         assert verdict.ok, f"{name}: {verdict}"
+
+
+def _pod(name: str, address: str, annotations: dict[str, str], labels: dict[str, str]) -> Workload:
+    return Workload(
+        namespace="prod",
+        name=name,
+        address=address,
+        labels=MappingProxyType({"app": "api", **labels}),
+        service_account=name,
+        ports=MappingProxyType({}),
+        annotations=MappingProxyType(annotations),
+        source=f"Pod/prod/{name}",
+    )
+
+
+@pytest.mark.parametrize(
+    ("annotations", "labels", "meshed"),
+    [
+        ({}, {}, False),  # a Pod nobody injected has no sidecar
+        ({"xdscp.io/injected": "true"}, {}, True),
+        ({"sidecar.istio.io/status": "{}"}, {}, True),
+        ({"xdscp.io/injected": "true"}, {"security.istio.io/tlsMode": "disabled"}, False),
+        ({}, {"security.istio.io/tlsMode": "istio"}, True),
+    ],
+)
+def test_kubernetes_pods_have_a_sidecar_only_when_injected(
+    annotations: dict[str, str], labels: dict[str, str], meshed: bool
+) -> None:
+    parsed = parse_text(CLIENT, "test.yaml")
+    mesh = build_mesh(parsed.objects, workloads=[_pod("api-a", "10.0.1.1", annotations, labels)])
+    assert not mesh.errors, [str(e) for e in mesh.errors]
+    assert (api_cluster(client_view(mesh)).tls is not None) is meshed

@@ -6,10 +6,9 @@ import hashlib
 
 from translators.ir import AuthzPolicyIR, InboundMTLS
 from translators.mesh import MeshConfig, Service, Workload
-from translators.naming import SIDECAR_INJECT_ANNOTATION
 from translators.security.authz import AuthorizationPolicies
 from translators.security.peer_authn import EffectiveMTLS, PeerAuthentications
-from translators.security.upstream import UpstreamPeers, upstream_peers
+from translators.security.upstream import UpstreamPeers, upstream_peers, workload_has_sidecar
 
 
 class SecurityIndex:
@@ -51,13 +50,7 @@ def _upstream_key(mesh: MeshConfig) -> str:
             for p in mesh.of_kind("PeerAuthentication")
         )
     )
-    bare = tuple(
-        sorted(
-            key
-            for key, w in mesh.workloads.items()
-            if not w.address or w.annotations.get(SIDECAR_INJECT_ANNOTATION) == "false"
-        )
-    )
+    bare = tuple(sorted(key for key, w in mesh.workloads.items() if not workload_has_sidecar(w)))
     state = (policies, bare, mesh.options.trust_domain, mesh.options.root_namespace)
     # A short digest, not the tuple: it is part of every service's memo key.
     return hashlib.blake2b(repr(state).encode(), digest_size=8).hexdigest()

@@ -33,6 +33,7 @@ from translators.model.networking import (
     TrafficPolicy,
 )
 from translators.naming import (
+    INJECTED_ANNOTATIONS,
     SIDECAR_INJECT_ANNOTATION,
     TLS_MODE_ISTIO,
     TLS_MODE_LABEL,
@@ -55,16 +56,29 @@ class UpstreamPeers:
     mesh_identities: tuple[str, ...] = ()
 
 
+def workload_has_sidecar(workload: Workload) -> bool:
+    """Istio's signal first: the `security.istio.io/tlsMode` label ("istio" or not). Else
+    opted out by `sidecar.istio.io/inject: "false"` (or no address): no. Else a Pod has
+    one only if an injector marked it; a WorkloadEntry — in file mode the stand-in for a
+    pod with its sidecar — has one."""
+    tls_mode = workload.labels.get(TLS_MODE_LABEL)
+    if tls_mode is not None:
+        return tls_mode == TLS_MODE_ISTIO
+    if not workload.address or workload.annotations.get(SIDECAR_INJECT_ANNOTATION) == "false":
+        return False
+    if workload.source.startswith("Pod/"):
+        return any(workload.annotations.get(a) for a in INJECTED_ANNOTATIONS)
+    return True
+
+
 def has_sidecar(endpoint: Endpoint, workloads: Mapping[str, Workload]) -> bool:
-    """A workload has a sidecar unless annotated `sidecar.istio.io/inject: "false"` (file
-    mode has no injector) or labelled with a tlsMode other than istio; an inline
-    ServiceEntry endpoint only when labelled `security.istio.io/tlsMode: istio`."""
+    """An endpoint backed by a known workload follows `workload_has_sidecar`; an inline
+    ServiceEntry endpoint has a sidecar only when labelled `security.istio.io/tlsMode:
+    istio` (as in Istio)."""
     workload = workloads.get(endpoint.workload) if endpoint.workload else None
     if workload is None:
         return endpoint.labels.get(TLS_MODE_LABEL) == TLS_MODE_ISTIO
-    if not workload.address or workload.annotations.get(SIDECAR_INJECT_ANNOTATION) == "false":
-        return False
-    return workload.labels.get(TLS_MODE_LABEL, TLS_MODE_ISTIO) == TLS_MODE_ISTIO
+    return workload_has_sidecar(workload)
 
 
 def upstream_peers(
