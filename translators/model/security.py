@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Mapping
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -25,7 +26,7 @@ class MatchLabelsSelector(IstioModel):
 
     match_labels: dict[str, str] = Field(default_factory=dict)
 
-    def matches(self, labels: dict[str, str] | Any) -> bool:
+    def matches(self, labels: Mapping[str, str]) -> bool:
         return all(labels.get(k) == v for k, v in self.match_labels.items())
 
 
