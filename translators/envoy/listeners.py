@@ -121,6 +121,10 @@ def build_listener(ir: ListenerIR) -> listener_pb2.Listener:
             listener.listener_filters.add(
                 name=TLS_INSPECTOR_FILTER, typed_config=pack(tls_inspector_pb2.TlsInspector())
             )
+            if ir.inbound.tcp:
+                # A server-first protocol (MySQL, SMTP) never sends a ClientHello: after
+                # the inspector's timeout it is plaintext, which PERMISSIVE accepts.
+                listener.continue_on_listener_filters_timeout = True
     if ir.provenance:
         listener.metadata.CopyFrom(provenance(ir.provenance))
     return listener
