@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import functools
 import importlib
+import importlib.util
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import click
@@ -20,14 +24,35 @@ from translators.mesh import MeshOptions
 from translators.telemetry.options import STDOUT, TelemetryOptions, TracingProvider
 
 
-def load_extension(spec: str) -> Extension:
-    """`package.module:name`, where `name` is an `Extension` or a function returning one."""
-    module_name, sep, attribute = spec.partition(":")
-    if not sep or not module_name or not attribute:
-        raise ValueError(f"{spec!r}: expected module:object")
+def _import(module_name: str) -> ModuleType:
+    """A dotted module name, or a `.py` file (imported under its own name, registered in
+    `sys.modules` so pydantic can resolve the models' annotations)."""
+    if not module_name.endswith(".py"):
+        return importlib.import_module(module_name)
+    path = Path(module_name).resolve()
+    name = f"xdscp_extension_{path.stem}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
     try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[name]
+        raise
+    return module
+
+
+def load_extension(spec: str) -> Extension:
+    """`package.module:name` or `path/to/file.py:name`, where `name` is an `Extension` or
+    a function returning one."""
+    module_name, sep, attribute = spec.rpartition(":")
+    if not sep or not module_name or not attribute:
+        raise ValueError(f"{spec!r}: expected module:object or file.py:object")
+    try:
+        module = _import(module_name)
+    except (ImportError, OSError) as exc:
         raise ValueError(f"{spec!r}: cannot import {module_name}: {exc}") from exc
     found: Any = module
     for part in attribute.split("."):
