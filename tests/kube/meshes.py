@@ -33,7 +33,13 @@ def pod(name: str, namespace: str = "default", ip: str | None = None) -> dict[st
     return {
         "apiVersion": "v1",
         "kind": "Pod",
-        "metadata": {"name": name, "namespace": namespace, "labels": dict(labels)},
+        # as `xdscp inject` leaves it: the translators give it mesh mTLS (auto-mTLS)
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "labels": dict(labels),
+            "annotations": {"xdscp.io/injected": "true"},
+        },
         "spec": {
             "serviceAccountName": account,
             "containers": [

@@ -27,9 +27,10 @@ from typing import Any
 
 import yaml
 
+from translators.naming import INJECTED_ANNOTATIONS, TLS_MODE_ISTIO, TLS_MODE_LABEL
 from xdscp.kube.iptables import PROXY_UID, CaptureSettings, settings_from_annotations
 
-INJECTED_ANNOTATION = "xdscp.io/injected"
+INJECTED_ANNOTATION = INJECTED_ANNOTATIONS[0]  # "xdscp.io/injected"
 INJECT_ANNOTATION = "sidecar.istio.io/inject"
 ENVOY_DIR = "/etc/xdscp/envoy"
 TOKEN_DIR = "/var/run/secrets/xdscp/tokens"
@@ -223,6 +224,10 @@ def inject_template(template: dict[str, Any], settings: InjectSettings) -> dict[
     ]
     spec["volumes"] = [*(spec.get("volumes") or []), *volumes(settings)]
     annotations[INJECTED_ANNOTATION] = "true"
+    # Istio's injector marks the pod the same way: callers' auto-mTLS keys on it
+    labels = meta.setdefault("labels", {}) or {}
+    meta["labels"] = labels
+    labels.setdefault(TLS_MODE_LABEL, TLS_MODE_ISTIO)
     return out
 
 
