@@ -13,7 +13,7 @@ from typing import Any
 
 from translators.mesh import Workload
 from translators.naming import ADMIN_PORT, STATS_PORT, XDS_CLUSTER, proxy_node_id
-from xdscp.stats import stats_cluster, stats_listener
+from xdscp.stats import stats_cluster, stats_config, stats_listener
 
 
 def _is_ip(host: str) -> bool:
@@ -46,6 +46,7 @@ def bootstrap_config(
     if stats_port is not None:
         static["clusters"].append(stats_cluster(admin_address or address, admin_port))
         static["listeners"] = [stats_listener(address, stats_port)]
+    stats = {"stats_config": stats_config()} if stats_port is not None else {}
     return {
         "node": {
             "id": proxy_node_id(address, workload.name, workload.namespace),
@@ -74,6 +75,7 @@ def bootstrap_config(
             "lds_config": ads_source,
         },
         "static_resources": static,
+        **stats,
     }
 
 

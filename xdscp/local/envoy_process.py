@@ -84,6 +84,9 @@ def start_envoy(
                 "1",
                 "--parent-shutdown-time-s",
                 "2",
+                # access log lines reach the file within a second (Envoy's default is 10 s)
+                "--file-flush-interval-msec",
+                "1000",
             ],
             stdout=stdout_file,
             stderr=log_file,
