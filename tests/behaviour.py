@@ -9,34 +9,55 @@ Envoy would pick, following Envoy's own rules:
   included: xdscp sets no port stripping): exact domain first, then suffix wildcards
   (`*.example.com`, longest first), then prefix wildcards (`api.*`, longest first),
   then `*`; a wildcard never matches an empty remainder;
-* the first route, in order, whose path matcher and every header matcher match;
-  `prefix` sees the whole :path, `path` and `safe_regex` the path without query or
-  fragment; regexes must match fully (RE2, approximated by Python's `re`);
-* among weighted clusters, those with weight 0 are never picked.
+* the first route, in order, whose path matcher, every header matcher and every query
+  parameter matcher match; `prefix` sees the whole :path, `path` and `safe_regex` the
+  path without query or fragment; regexes must match fully (RE2, approximated by
+  Python's `re`); `case_sensitive: false` lower-cases prefix/path matching (never
+  regexes); header matchers see the pseudo-headers `:authority`, `:method`, `:scheme`
+  and `:path` too; a missing header fails a string matcher, inverted or not, unless
+  `treat_missing_header_as_empty` (Envoy's HeaderUtility::matchHeaders); a query
+  parameter matcher tests the parameter's first value;
+* among weighted clusters, those with weight 0 are never picked;
+* a route that redirects or answers directly says so (`Decision.action`), with the
+  status, the `Location` Envoy would send and the body; `upstream_request` tells what a
+  forwarded request looks like to the chosen cluster (path and authority rewrites,
+  header edits of the route and of the weighted cluster);
+* outbound TCP/TLS listeners: `tcp_route` picks the filter chain by SNI (exact name,
+  then the longest `*.` wildcard, then the chain without server names).
 
-Anything in a route this model does not know (query parameter matchers, runtime
-fractions, ...) raises `Unsupported` instead of being silently ignored.
+Anything in a route this model does not know (runtime fractions, gRPC matchers, ...)
+raises `Unsupported` instead of being silently ignored.
 """
 
 from __future__ import annotations
 
 import re
+import urllib.parse
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from envoy.config.cluster.v3 import cluster_pb2
+from envoy.config.core.v3 import base_pb2
 from envoy.config.endpoint.v3 import endpoint_pb2
-from envoy.config.listener.v3 import listener_pb2
+from envoy.config.listener.v3 import listener_components_pb2, listener_pb2
 from envoy.config.route.v3 import route_components_pb2 as rc
 from envoy.config.route.v3 import route_pb2
 from envoy.extensions.filters.network.http_connection_manager.v3 import (
     http_connection_manager_pb2 as hcm_pb2,
 )
+from envoy.extensions.filters.network.tcp_proxy.v3 import tcp_proxy_pb2
 from envoy.type.matcher.v3 import string_pb2
 from google.protobuf.message import Message
 
-from translators.naming import CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE
+from translators.naming import (
+    ALLOW_ANY_DYNAMIC_DNS,
+    BLOCK_ALL,
+    CLUSTER_TYPE,
+    ENDPOINT_TYPE,
+    LISTENER_TYPE,
+    ROUTE_TYPE,
+)
 
 
 class Unsupported(NotImplementedError):
@@ -56,6 +77,15 @@ class Request:
     host: str
     path: str = "/"
     headers: Mapping[str, str] = field(default_factory=dict)
+    method: str = "GET"
+    scheme: str = "http"
+
+    def all_headers(self) -> dict[str, str]:
+        """Lower-cased headers with the pseudo-headers Envoy matchers see."""
+        found = {k.lower(): v for k, v in self.headers.items()}
+        found.update({":authority": self.host, ":method": self.method, ":scheme": self.scheme})
+        found[":path"] = self.path
+        return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,8 +93,14 @@ class Decision:
     virtual_host: str
     route: str
     # (cluster, weight) Envoy may pick, in config order; a plain `cluster` action is
-    # one entry of weight 100
+    # one entry of weight 100; empty for a redirect or a direct response
     clusters: tuple[tuple[str, int], ...]
+    # "route" (forwarded), "redirect" or "direct_response"
+    action: str = "route"
+    status: int = 0  # the answer's status, for a redirect or a direct response
+    location: str = ""  # a redirect's Location header
+    body: str | None = None  # a direct response's body
+    raw: rc.Route | None = field(default=None, compare=False, repr=False)
 
     @property
     def cluster(self) -> str:
@@ -137,22 +173,48 @@ def _string_matches(matcher: string_pb2.StringMatcher, value: str) -> bool:
 
 
 def _header_matches(matcher: rc.HeaderMatcher, headers: Mapping[str, str]) -> bool:
+    """Envoy's HeaderUtility::matchHeaders, including its rule for a missing header: only
+    a presence matcher can be satisfied by absence (inverted `present_match: true`, or
+    `present_match: false`); an inverted string matcher is *not*, unless
+    `treat_missing_header_as_empty`."""
     kind = matcher.WhichOneof("header_match_specifier")
-    value = headers.get(matcher.name.lower())
-    if value is None and matcher.treat_missing_header_as_empty:
-        value = ""
-    if kind == "present_match":
-        matched = (value is not None) == matcher.present_match
-    elif kind == "string_match":
-        matched = value is not None and _string_matches(matcher.string_match, value)
-    elif kind is None:
-        matched = value is not None  # no specifier: presence
-    else:
+    if kind not in ("present_match", "string_match", None):
         raise Unsupported(f"header matcher {kind}")
+    value = headers.get(matcher.name.lower())
+    if value is None and not matcher.treat_missing_header_as_empty:
+        presence = kind == "present_match"
+        if matcher.invert_match:
+            return presence and bool(matcher.present_match)
+        return presence and not matcher.present_match
+    value = value or ""
+    if kind == "present_match":
+        matched = matcher.present_match
+    elif kind == "string_match":
+        matched = _string_matches(matcher.string_match, value)
+    else:
+        matched = True  # no specifier: presence
     return bool(matched) != bool(matcher.invert_match)
 
 
-_MODELLED_MATCH_FIELDS = frozenset({"prefix", "path", "safe_regex", "case_sensitive", "headers"})
+def _query_matches(matcher: rc.QueryParameterMatcher, path: str) -> bool:
+    """Envoy's QueryParameterMatcher: the parameter's first (decoded) value."""
+    query = urllib.parse.urlsplit(path).query
+    values = [
+        v for k, v in urllib.parse.parse_qsl(query, keep_blank_values=True) if k == matcher.name
+    ]
+    if not values:
+        return False
+    kind = matcher.WhichOneof("query_parameter_match_specifier")
+    if kind == "present_match":
+        return bool(matcher.present_match)
+    if kind == "string_match":
+        return _string_matches(matcher.string_match, values[0])
+    raise Unsupported(f"query parameter matcher {kind}")
+
+
+_MODELLED_MATCH_FIELDS = frozenset(
+    {"prefix", "path", "safe_regex", "case_sensitive", "headers", "query_parameters"}
+)
 
 
 def _is_set(message: Message, name: str) -> bool:
@@ -166,25 +228,33 @@ def _route_matches(match: rc.RouteMatch, request: Request) -> bool:
     for descriptor in match.DESCRIPTOR.fields:
         if descriptor.name not in _MODELLED_MATCH_FIELDS and _is_set(match, descriptor.name):
             raise Unsupported(f"route match {descriptor.name}")
-    if match.HasField("case_sensitive") and not match.case_sensitive.value:
-        raise Unsupported("case-insensitive path matching")
+    insensitive = match.HasField("case_sensitive") and not match.case_sensitive.value
     path = request.path
     bare = re.split(r"[?#]", path, maxsplit=1)[0]
     kind = match.WhichOneof("path_specifier")
     if kind == "prefix":
-        matched = path.startswith(match.prefix)
+        if insensitive:
+            matched = path.lower().startswith(match.prefix.lower())
+        else:
+            matched = path.startswith(match.prefix)
     elif kind == "path":
-        matched = bare == match.path
+        matched = bare.lower() == match.path.lower() if insensitive else bare == match.path
     elif kind == "safe_regex":
-        matched = _full_match(match.safe_regex.regex, bare)
+        matched = _full_match(match.safe_regex.regex, bare)  # case_sensitive: no effect
     else:
         raise Unsupported(f"path specifier {kind}")
-    headers = {k.lower(): v for k, v in request.headers.items()}
-    return bool(matched) and all(_header_matches(h, headers) for h in match.headers)
+    headers = request.all_headers()
+    return (
+        bool(matched)
+        and all(_header_matches(h, headers) for h in match.headers)
+        and all(_query_matches(q, path) for q in match.query_parameters)
+    )
 
 
 def _clusters(route: rc.Route) -> tuple[tuple[str, int], ...]:
     action = route.WhichOneof("action")
+    if action in ("redirect", "direct_response"):
+        return ()
     if action != "route":
         raise Unsupported(f"route action {action}")
     specifier = route.route.WhichOneof("cluster_specifier")
@@ -199,6 +269,19 @@ def _clusters(route: rc.Route) -> tuple[tuple[str, int], ...]:
     raise Unsupported(f"cluster specifier {specifier}")
 
 
+# The `*` virtual hosts that catch authorities no service claims (outboundTrafficPolicy
+# ALLOW_ANY / REGISTRY_ONLY, translators/traffic/outbound.py).
+CATCH_ALL = frozenset({ALLOW_ANY_DYNAMIC_DNS, BLOCK_ALL})
+
+
+def to_service(decision: Decision | None) -> Decision | None:
+    """`decision`, or None when the request only reached the outbound catch-all: no
+    service took it."""
+    if decision is None or decision.virtual_host in CATCH_ALL:
+        return None
+    return decision
+
+
 def route(config: route_pb2.RouteConfiguration, request: Request) -> Decision | None:
     """Where Envoy sends `request` under `config`; None is Envoy's 404 (no virtual host,
     or no route of it matches)."""
@@ -207,8 +290,178 @@ def route(config: route_pb2.RouteConfiguration, request: Request) -> Decision | 
         return None
     for candidate in vhost.routes:
         if _route_matches(candidate.match, request):
-            return Decision(vhost.name, candidate.name, _clusters(candidate))
+            return _decide(vhost, candidate, request)
     return None
+
+
+_REDIRECT_CODES = {
+    rc.RedirectAction.MOVED_PERMANENTLY: 301,
+    rc.RedirectAction.FOUND: 302,
+    rc.RedirectAction.SEE_OTHER: 303,
+    rc.RedirectAction.TEMPORARY_REDIRECT: 307,
+    rc.RedirectAction.PERMANENT_REDIRECT: 308,
+}
+
+
+def _decide(vhost: rc.VirtualHost, chosen: rc.Route, request: Request) -> Decision:
+    action = chosen.WhichOneof("action")
+    if action == "direct_response":
+        body = chosen.direct_response.body
+        text = body.inline_string if body.HasField("inline_string") else None
+        if body.HasField("inline_bytes"):
+            text = body.inline_bytes.decode(errors="replace")
+        return Decision(
+            vhost.name,
+            chosen.name,
+            (),
+            "direct_response",
+            chosen.direct_response.status,
+            body=text,
+            raw=chosen,
+        )
+    if action == "redirect":
+        redirect = chosen.redirect
+        return Decision(
+            vhost.name,
+            chosen.name,
+            (),
+            "redirect",
+            _REDIRECT_CODES[redirect.response_code],
+            location=_location(redirect, chosen.match, request),
+            raw=chosen,
+        )
+    return Decision(vhost.name, chosen.name, _clusters(chosen), raw=chosen)
+
+
+def _location(redirect: rc.RedirectAction, match: rc.RouteMatch, request: Request) -> str:
+    """The Location of Envoy's redirect: each part the redirect does not rewrite is the
+    request's own (the port goes with the host unless a port or scheme is given)."""
+    if redirect.https_redirect or redirect.HasField("regex_rewrite"):
+        raise Unsupported("https_redirect / regex_rewrite redirects")
+    scheme = redirect.scheme_redirect or request.scheme
+    host, _, port = request.host.partition(":")
+    host = redirect.host_redirect or host
+    if redirect.port_redirect:
+        port = str(redirect.port_redirect)
+    elif redirect.scheme_redirect and redirect.scheme_redirect != request.scheme:
+        port = ""
+    path, _, query = request.path.partition("?")
+    if redirect.path_redirect:
+        path = redirect.path_redirect
+    elif redirect.prefix_rewrite:
+        path = redirect.prefix_rewrite + path[len(match.prefix) :]
+    authority = f"{host}:{port}" if port else host
+    return f"{scheme}://{authority}{path}" + (
+        f"?{query}" if query and not redirect.strip_query else ""
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Upstream:
+    """A forwarded request as the destination cluster receives it."""
+
+    cluster: str
+    host: str
+    path: str
+    headers: Mapping[str, str]
+
+
+def _edit_headers(
+    target: rc.Route | rc.WeightedCluster.ClusterWeight, headers: dict[str, str]
+) -> None:
+    """Envoy applies the more specific level last: weighted cluster after route."""
+    for name in target.request_headers_to_remove:
+        headers.pop(name.lower(), None)
+    option = base_pb2.HeaderValueOption
+    for add in target.request_headers_to_add:
+        key = add.header.key.lower()
+        if add.append_action == option.APPEND_IF_EXISTS_OR_ADD and key in headers:
+            headers[key] = f"{headers[key]},{add.header.value}"
+        elif add.append_action == option.ADD_IF_ABSENT and key in headers:
+            continue
+        else:
+            headers[key] = add.header.value
+
+
+def upstream_request(decision: Decision, request: Request, cluster: str | None = None) -> Upstream:
+    """What `cluster` (default: the decision's only one) receives for `request`."""
+    chosen = decision.raw
+    if chosen is None or decision.action != "route":
+        raise ValueError(f"{decision.route} does not forward")
+    action = chosen.route
+    cluster = cluster or decision.cluster
+    headers = {k.lower(): v for k, v in request.headers.items()}
+    _edit_headers(chosen, headers)
+    host = request.host
+    weighted = next((c for c in action.weighted_clusters.clusters if c.name == cluster), None)
+    if weighted is not None:
+        _edit_headers(weighted, headers)
+        if weighted.host_rewrite_literal:
+            host = weighted.host_rewrite_literal
+    if action.host_rewrite_literal:
+        host = action.host_rewrite_literal
+    path = request.path
+    if action.HasField("regex_rewrite"):
+        bare, sep, query = path.partition("?")
+        # RE2 substitutions use \1; Python's re.sub reads them the same way
+        bare = re.sub(action.regex_rewrite.pattern.regex, action.regex_rewrite.substitution, bare)
+        path = bare + sep + query
+    elif action.prefix_rewrite:
+        kind = chosen.match.WhichOneof("path_specifier")
+        matched = chosen.match.prefix if kind == "prefix" else chosen.match.path
+        if kind not in ("prefix", "path"):
+            raise Unsupported("prefix_rewrite after a regex match")
+        path = action.prefix_rewrite + path[len(matched) :]
+    return Upstream(cluster, host, path, headers)
+
+
+# --- outbound TCP/TLS listeners ------------------------------------------------------
+
+
+def _sni_matches(names: Iterable[str], sni: str) -> int:
+    """How specifically `sni` matches `names`: exact > longer wildcard > none (-1)."""
+    best = -1
+    for name in names:
+        if name == sni:
+            return 10_000
+        if name.startswith("*.") and sni.endswith(name[1:]) and len(sni) > len(name) - 1:
+            best = max(best, len(name))
+    return best
+
+
+def tcp_route(
+    resources: Iterable[Resource], port: int, sni: str | None = None, address: str | None = None
+) -> tuple[str, tuple[tuple[str, int], ...]] | None:
+    """(filter chain, (cluster, weight)...) a TCP connection to `port` with `sni` reaches
+    on the listener there, or None when no chain takes it (Envoy closes it)."""
+    listeners = [
+        m
+        for m in _messages(list(resources), LISTENER_TYPE)
+        if isinstance(m, listener_pb2.Listener)
+        and m.address.socket_address.port_value == port
+        and (address is None or m.address.socket_address.address == address)
+    ]
+    if len(listeners) != 1:
+        raise LookupError(f"{len(listeners)} listeners on port {port}")
+    best: tuple[int, listener_components_pb2.FilterChain] | None = None
+    for chain in listeners[0].filter_chains:
+        names = list(chain.filter_chain_match.server_names)
+        score = 0 if not names else (_sni_matches(names, sni) if sni else -1)
+        if score >= 0 and (best is None or score > best[0]):
+            best = (score, chain)
+    if best is None:
+        return None
+    chain = best[1]
+    for network_filter in chain.filters:
+        if network_filter.typed_config.Is(tcp_proxy_pb2.TcpProxy.DESCRIPTOR):
+            proxy = tcp_proxy_pb2.TcpProxy()
+            network_filter.typed_config.Unpack(proxy)
+            if proxy.cluster:
+                return chain.name, ((proxy.cluster, 100),)
+            return chain.name, tuple(
+                (c.name, c.weight) for c in proxy.weighted_clusters.clusters if c.weight
+            )
+    raise LookupError(f"filter chain {chain.name} has no tcp_proxy")
 
 
 # --- whole proxies -------------------------------------------------------------------

@@ -39,6 +39,8 @@ class MeshIndex:
     sidecars: dict[str, list[MeshObject[SidecarSpec]]]
     # PeerAuthentication, auto-mTLS and AuthorizationPolicy lookups
     security: SecurityIndex
+    # VirtualService hosts with a wildcard (`*.example.com`), most specific first
+    wildcard_vs_hosts: tuple[str, ...] = ()
 
     @classmethod
     def of(cls, mesh: MeshConfig) -> MeshIndex:
@@ -57,7 +59,8 @@ class MeshIndex:
         for table in (drs, vss, sidecars):
             for objs in table.values():
                 objs.sort(key=_age_key)
-        return cls(mesh, dict(drs), dict(vss), dict(sidecars), SecurityIndex(mesh))
+        wildcards = tuple(sorted((h for h in vss if h.startswith("*")), key=lambda h: -len(h)))
+        return cls(mesh, dict(drs), dict(vss), dict(sidecars), SecurityIndex(mesh), wildcards)
 
     def destination_rule(
         self, host: str, service_namespace: str, proxy_namespace: str
@@ -78,13 +81,22 @@ class MeshIndex:
         self, host: str, proxy_namespace: str
     ) -> tuple[MeshObject[VirtualServiceSpec] | None, list[MeshObject[VirtualServiceSpec]]]:
         """The VirtualService for `host` (oldest wins, as Istio does for sidecars) and the
-        ones it shadows, so they can be reported rather than silently ignored."""
-        visible = [
-            vs
-            for vs in self.virtual_services.get(host, ())
-            if exported_to(vs.spec.export_to, vs.namespace, proxy_namespace)
-        ]
+        ones it shadows, so they can be reported rather than silently ignored. Without one
+        naming `host` itself, the one whose wildcard host covers it most specifically
+        (Istio's mostSpecificWildcardVsIndex)."""
+        visible = self._exported(self.virtual_services.get(host, ()), proxy_namespace)
+        for pattern in self.wildcard_vs_hosts if not visible else ():
+            if pattern != host and host_matches(pattern, host):
+                visible = self._exported(self.virtual_services[pattern], proxy_namespace)
+                if visible:
+                    break
         return (visible[0] if visible else None), visible[1:]
+
+    @staticmethod
+    def _exported(
+        candidates: list[MeshObject[VirtualServiceSpec]] | tuple[()], namespace: str
+    ) -> list[MeshObject[VirtualServiceSpec]]:
+        return [vs for vs in candidates if exported_to(vs.spec.export_to, vs.namespace, namespace)]
 
     def sidecar_for(self, workload: Workload) -> MeshObject[SidecarSpec] | None:
         """Workload-selecting Sidecar in its namespace, else the namespace default, else the

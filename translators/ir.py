@@ -16,6 +16,9 @@ class Discovery(StrEnum):
     STRICT_DNS = "STRICT_DNS"
     LOGICAL_DNS = "LOGICAL_DNS"
     ORIGINAL_DST = "ORIGINAL_DST"
+    # Envoy's dynamic forward proxy: the upstream is the request's authority, resolved on
+    # demand (where Istio would use the captured original destination, see ClusterIR)
+    DYNAMIC_FORWARD_PROXY = "DYNAMIC_FORWARD_PROXY"
 
 
 class LbPolicy(StrEnum):
@@ -23,6 +26,8 @@ class LbPolicy(StrEnum):
     LEAST_REQUEST = "LEAST_REQUEST"
     RANDOM = "RANDOM"
     CLUSTER_PROVIDED = "CLUSTER_PROVIDED"
+    RING_HASH = "RING_HASH"
+    MAGLEV = "MAGLEV"
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +74,9 @@ class ClusterIR:
     connect_timeout_s: float = 10.0
     provenance: tuple[str, ...] = ()
     tls: UpstreamTLSIR | None = None
+    # DestinationRule connectionPool / outlierDetection / consistent-hash settings; None
+    # for clusters no DestinationRule applies to (inbound, special clusters)
+    policy: ClusterPolicyIR | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +90,7 @@ class MatchKind(StrEnum):
     EXACT = "exact"
     PREFIX = "prefix"
     REGEX = "regex"
+    PRESENT = "present"  # the header / query parameter is there, any value
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,28 +101,50 @@ class StringMatchIR:
 
 @dataclass(frozen=True, slots=True)
 class HeaderMatchIR:
+    """A header (pseudo-headers `:method`, `:authority`, `:scheme` included) or query
+    parameter test; `invert` is Istio's `withoutHeaders`."""
+
     name: str
     match: StringMatchIR
+    invert: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class RouteMatchIR:
     path: StringMatchIR = StringMatchIR(MatchKind.PREFIX, "/")
     headers: tuple[HeaderMatchIR, ...] = ()
+    query_params: tuple[HeaderMatchIR, ...] = ()
+    ignore_case: bool = False  # the path only (Istio's ignoreUriCase)
 
 
 @dataclass(frozen=True, slots=True)
 class WeightedClusterIR:
     cluster: str
     weight: int
+    headers: HeaderOpsIR | None = None  # per-destination header edits
 
 
 @dataclass(frozen=True, slots=True)
 class RouteIR:
+    """One Envoy route. It forwards to `clusters` unless it redirects or answers directly
+    (then `clusters` is empty). None / empty fields mean Istio's defaults: no timeout,
+    the mesh's default retry policy, nothing rewritten, mirrored or injected."""
+
     name: str
     match: RouteMatchIR
     clusters: tuple[WeightedClusterIR, ...]
     provenance: tuple[str, ...] = ()
+    redirect: RedirectIR | None = None
+    direct_response: DirectResponseIR | None = None
+    timeout_s: float | None = None
+    retries: RetryIR | None = None
+    rewrite: RewriteIR | None = None
+    headers: HeaderOpsIR | None = None
+    mirrors: tuple[MirrorIR, ...] = ()
+    hash_policies: tuple[HashPolicyIR, ...] = ()
+    fault: FaultIR | None = None
+    cors: CorsIR | None = None
+    stat_prefix: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,6 +239,11 @@ class ListenerIR:
     inbound_cluster: str = ""
     provenance: tuple[str, ...] = ()
     inbound: InboundIR | None = None
+    # Outbound TCP/TLS port: tcp_proxy filter chains (by SNI for TLS) instead of HTTP.
+    tcp_chains: tuple[TcpChainIR, ...] = ()
+    # Outbound HTTP port whose routes reach a dynamic forward proxy cluster: the HCM needs
+    # Envoy's DFP filter to resolve the authority.
+    dynamic_forward_proxy: bool = False
     # access log and tracing for this listener's traffic (None: neither)
     telemetry: TelemetryIR | None = None
 
@@ -222,3 +258,153 @@ class ProxyView:
     listeners: tuple[ListenerIR, ...] = ()
     route_configs: tuple[RouteConfigIR, ...] = ()
     warnings: tuple[str, ...] = field(default=())
+
+
+# --- traffic management (VirtualService actions, DestinationRule policies) ----------
+
+
+@dataclass(frozen=True, slots=True)
+class HeaderValueIR:
+    name: str
+    value: str
+    append: bool = False  # add (keep existing values) rather than set (overwrite)
+
+
+@dataclass(frozen=True, slots=True)
+class HeaderOpsIR:
+    """Istio `headers`: edits of the request (before forwarding) and of the response;
+    a request `host`/`:authority` edit becomes `authority` (Envoy's host rewrite)."""
+
+    request_add: tuple[HeaderValueIR, ...] = ()
+    request_remove: tuple[str, ...] = ()
+    response_add: tuple[HeaderValueIR, ...] = ()
+    response_remove: tuple[str, ...] = ()
+    authority: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RedirectIR:
+    path: str = ""
+    prefix_rewrite: str = ""
+    authority: str = ""
+    port: int = 0  # 0: keep Envoy's default (the scheme's)
+    scheme: str = ""
+    code: int = 301
+
+
+@dataclass(frozen=True, slots=True)
+class DirectResponseIR:
+    status: int
+    body: str | None = None
+    body_base64: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RetryIR:
+    """An explicit retry policy (`attempts` 0 disables retries)."""
+
+    attempts: int
+    retry_on: str
+    retriable_status_codes: tuple[int, ...] = ()
+    per_try_timeout_s: float | None = None
+    previous_hosts: bool = True  # retry on another host (Istio's default)
+    remote_localities: bool = False
+    backoff_s: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RewriteIR:
+    prefix: str = ""
+    regex: str = ""
+    substitution: str = ""
+    authority: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class MirrorIR:
+    cluster: str
+    percent: float = 100.0
+
+
+@dataclass(frozen=True, slots=True)
+class HashPolicyIR:
+    """What a consistent-hash load balancer hashes (exactly one is set)."""
+
+    header: str = ""
+    cookie: str = ""
+    cookie_path: str = ""
+    cookie_ttl_s: float | None = None
+    source_ip: bool = False
+    query_parameter: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class FaultIR:
+    delay_s: float | None = None
+    delay_percent: float = 0.0
+    abort_http_status: int | None = None
+    abort_grpc_status: int | None = None
+    abort_percent: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class CorsIR:
+    allow_origins: tuple[StringMatchIR, ...] = ()
+    allow_methods: str = ""
+    allow_headers: str = ""
+    expose_headers: str = ""
+    max_age: str = ""
+    allow_credentials: bool | None = None
+    forward_not_matching_preflights: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class TcpKeepaliveIR:
+    probes: int | None = None
+    time_s: float | None = None
+    interval_s: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OutlierIR:
+    consecutive_5xx: int | None = None
+    consecutive_gateway: int | None = None
+    split_local_origin: bool = False
+    consecutive_local_origin: int | None = None
+    interval_s: float | None = None
+    base_ejection_s: float | None = None
+    max_ejection_percent: int | None = None
+    min_health_percent: int = 0  # Envoy's healthy panic threshold (Istio: 0 = no panic)
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterPolicyIR:
+    """A DestinationRule's effective connection pool, outlier detection and hash-ring
+    settings for one cluster. None: Istio's default — for the circuit breakers that is
+    "unlimited", not Envoy's 1024 (Istio raises them so rollouts do not 503)."""
+
+    max_connections: int | None = None
+    max_pending_requests: int | None = None
+    max_requests: int | None = None
+    max_retries: int | None = None
+    tcp_keepalive: TcpKeepaliveIR | None = None
+    idle_timeout_s: float | None = None
+    max_requests_per_connection: int | None = None
+    max_connection_duration_s: float | None = None
+    http2: bool = False  # speak HTTP/2 upstream (gRPC/HTTP2 ports, h2UpgradePolicy UPGRADE)
+    use_client_protocol: bool = False
+    max_concurrent_streams: int | None = None
+    outlier: OutlierIR | None = None
+    ring_hash_min_size: int | None = None
+    maglev_table_size: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TcpChainIR:
+    """One filter chain of an outbound TCP/TLS listener: connections whose SNI is one of
+    `server_names` (any connection, when empty) are proxied to `clusters`."""
+
+    name: str
+    clusters: tuple[WeightedClusterIR, ...]
+    server_names: tuple[str, ...] = ()
+    provenance: tuple[str, ...] = ()

@@ -146,3 +146,21 @@ TELEMETRY_KIND: Final = "Telemetry"
 def tracing_cluster(provider: str) -> str:
     """The cluster a sidecar sends spans to for one tracing provider."""
     return f"tracing|{provider}"
+
+
+# --- traffic management --------------------------------------------------------
+# Istio's names for unknown outbound traffic (pilot/pkg/networking/util/util.go):
+# REGISTRY_ONLY answers 502 from the `block_all` virtual host; ALLOW_ANY forwards by the
+# request's authority through a dynamic forward proxy — Istio's ALLOW_ANY_DYNAMIC_DNS
+# names, since xdscp sidecars have no captured original destination to pass through to.
+BLOCK_ALL: Final = "block_all"
+ALLOW_ANY_DYNAMIC_DNS: Final = "allow_any_dynamic_dns"
+ALLOW_ANY_DYNAMIC_DNS_CLUSTER: Final = "AllowAnyDynamicDNSCluster"
+# The one DNS cache every dynamic forward proxy cluster and filter shares (Envoy requires
+# a filter and the clusters it serves to name the same cache with the same settings).
+DFP_DNS_CACHE: Final = "xdscp_dfp_dns_cache"
+
+
+def tcp_filter_chain(port: int, name: str) -> str:
+    """An outbound TCP/TLS listener's filter chain for one destination (host or SNI)."""
+    return f"outbound|{port}||{name}"

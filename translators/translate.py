@@ -33,6 +33,7 @@ from translators.view import (
     build_local,
     build_outbound,
     combine,
+    proxy_source,
 )
 
 
@@ -103,9 +104,11 @@ class MeshTranslator:
 
     def _views(self, workload: Workload) -> tuple[OutboundView, LocalView]:
         sidecar = self.index.sidecar_for(workload)
+        # the caller's labels matter only where some VirtualService matches sourceLabels
+        source = proxy_source(self.index, workload, self._memo)
         outbound = self._memo.generation_get(
-            ("outbound-view", workload.namespace, sidecar.ref if sidecar else ""),
-            lambda: build_outbound(self.index, workload.namespace, sidecar, self._memo),
+            ("outbound-view", workload.namespace, sidecar.ref if sidecar else "", source.labels),
+            lambda: build_outbound(self.index, workload.namespace, sidecar, self._memo, source),
         )
         local = build_local(self.index, workload, sidecar, outbound)
         return outbound, self._with_telemetry(workload, local)

@@ -12,39 +12,30 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
-from translators.hosts import resolve_host, short_aliases
 from translators.index import MeshIndex
 from translators.ir import (
     ClusterIR,
     Direction,
     Discovery,
     EndpointIR,
-    HeaderMatchIR,
     InboundIR,
     LbPolicy,
     ListenerIR,
     LoadAssignmentIR,
-    MatchKind,
     ProxyView,
     RouteConfigIR,
-    RouteIR,
-    RouteMatchIR,
-    StringMatchIR,
+    TcpChainIR,
     VirtualHostIR,
-    WeightedClusterIR,
 )
 from translators.mesh import Service, Workload
-from translators.model.base import StringMatch
 from translators.model.networking import (
     HTTP_PROTOCOLS,
     CaptureMode,
     DestinationRuleSpec,
     EgressListener,
-    HTTPMatchRequest,
-    HTTPRoute,
+    OutboundMode,
     Resolution,
     SidecarSpec,
-    SimpleLB,
     TrafficPolicy,
     VirtualServiceSpec,
 )
@@ -56,22 +47,23 @@ from translators.naming import (
     outbound_cluster,
     outbound_route_config,
     port_listener,
-    virtual_host,
 )
 from translators.security.upstream import UpstreamPeers, client_tls, cluster_tls
+from translators.traffic import vhosts as traffic_vhosts
+from translators.traffic.outbound import allow_any_cluster, catch_all_virtual_host, outbound_mode
+from translators.traffic.policy import (
+    cluster_policy,
+    connect_timeout,
+    effective_policy,
+    is_passthrough,
+    lb_policy,
+)
+from translators.traffic.source import SourceIR, source_label_keys
+from translators.traffic.source import proxy_source as make_source
+from translators.traffic.tcp import tcp_chains
 
 T = TypeVar("T")
 A = TypeVar("A")
-
-# Istio's default when no load balancer is configured.
-_LB = {
-    SimpleLB.UNSPECIFIED: LbPolicy.LEAST_REQUEST,
-    SimpleLB.LEAST_CONN: LbPolicy.LEAST_REQUEST,
-    SimpleLB.LEAST_REQUEST: LbPolicy.LEAST_REQUEST,
-    SimpleLB.ROUND_ROBIN: LbPolicy.ROUND_ROBIN,
-    SimpleLB.RANDOM: LbPolicy.RANDOM,
-    SimpleLB.PASSTHROUGH: LbPolicy.CLUSTER_PROVIDED,
-}
 
 
 @dataclass(slots=True)
@@ -126,17 +118,6 @@ def _digest(obj: MeshObject[Any] | None) -> str:
     return obj.digest if obj is not None else ""
 
 
-def _lb_policy(policy: TrafficPolicy | None, port: int) -> LbPolicy | None:
-    if policy is None:
-        return None
-    for level in policy.port_level_settings:
-        if level.port.number == port and level.load_balancer is not None:
-            return _LB[level.load_balancer.simple]
-    if policy.load_balancer is not None:
-        return _LB[policy.load_balancer.simple]
-    return None
-
-
 def service_clusters(
     service: Service,
     dr: MeshObject[DestinationRuleSpec] | None,
@@ -156,23 +137,26 @@ def service_clusters(
             (e, EndpointIR(e.address, e.port_for(port), e.weight, e.workload), on)
             for e, on in zip(service.endpoints, mesh_tls, strict=True)
         ]
-        base_lb = _lb_policy(top, port.number) or LbPolicy.LEAST_REQUEST
-        discovery = {
-            Resolution.DNS: Discovery.STRICT_DNS,
-            Resolution.DNS_ROUND_ROBIN: Discovery.LOGICAL_DNS,
-        }.get(service.resolution, Discovery.EDS)
-        variants: list[tuple[str, LbPolicy, list[tuple[EndpointIR, bool]], TrafficPolicy | None]]
-        variants = [("", base_lb, [(ep, on) for _, ep, on in endpoints], None)]
+        discovery = _discovery(service.resolution, port.protocol in HTTP_PROTOCOLS)
+        variants: list[tuple[str, list[tuple[EndpointIR, bool]], TrafficPolicy | None]]
+        variants = [("", [(ep, on) for _, ep, on in endpoints], None)]
         for subset in subsets:
             selected = [
                 (ep, on)
                 for e, ep, on in endpoints
                 if all(e.labels.get(k) == v for k, v in subset.labels.items())
             ]
-            lb = _lb_policy(subset.traffic_policy, port.number) or base_lb
-            variants.append((subset.name, lb, selected, subset.traffic_policy))
-        for subset_name, lb, chosen, subset_policy in variants:
+            variants.append((subset.name, selected, subset.traffic_policy))
+        for subset_name, chosen, subset_policy in variants:
             name = outbound_cluster(port.number, service.hostname, subset_name)
+            # connection pool, outlier detection, load balancer: Istio's merge order
+            effective = effective_policy(top, subset_policy, port.number)
+            lb = lb_policy(effective.load_balancer)
+            kind = discovery
+            if is_passthrough(effective.load_balancer):
+                kind = _discovery(Resolution.NONE, port.protocol in HTTP_PROTOCOLS)
+            policy = cluster_policy(effective, port.protocol)
+            timeout = connect_timeout(effective)
             settings = client_tls(top, subset_policy, port.number)
             tls, members = cluster_tls(
                 service,
@@ -185,75 +169,49 @@ def service_clusters(
             )
             # auto-mTLS follows the destinations' PeerAuthentications: name them too
             sources = provenance if settings is not None else tls_provenance
-            if discovery is Discovery.EDS:
-                clusters.append(ClusterIR(name, discovery, lb, provenance=sources, tls=tls))
-                assignments.append(LoadAssignmentIR(name, members, provenance))
-            else:
+            if kind is Discovery.EDS:
                 clusters.append(
-                    ClusterIR(name, discovery, lb, members, provenance=sources, tls=tls)
+                    ClusterIR(
+                        name,
+                        kind,
+                        lb,
+                        connect_timeout_s=timeout,
+                        provenance=sources,
+                        tls=tls,
+                        policy=policy,
+                    )
                 )
+                assignments.append(LoadAssignmentIR(name, members, provenance))
+            elif kind in (Discovery.ORIGINAL_DST, Discovery.DYNAMIC_FORWARD_PROXY):
+                clusters.append(
+                    ClusterIR(
+                        name,
+                        kind,
+                        LbPolicy.CLUSTER_PROVIDED,
+                        connect_timeout_s=timeout,
+                        provenance=sources,
+                        tls=tls,
+                        policy=policy,
+                    )
+                )
+            else:
+                clusters.append(ClusterIR(name, kind, lb, members, timeout, sources, tls, policy))
     return tuple(clusters), tuple(assignments)
 
 
-def _string_match(match: StringMatch) -> StringMatchIR:
-    if match.exact is not None:
-        return StringMatchIR(MatchKind.EXACT, match.exact)
-    if match.prefix is not None:
-        return StringMatchIR(MatchKind.PREFIX, match.prefix)
-    return StringMatchIR(MatchKind.REGEX, match.regex or "")
-
-
-def _route_match(match: HTTPMatchRequest | None) -> RouteMatchIR:
-    if match is None:
-        return RouteMatchIR()
-    headers = tuple(
-        HeaderMatchIR(name.lower(), _string_match(m)) for name, m in sorted(match.headers.items())
-    )
-    path = _string_match(match.uri) if match.uri else RouteMatchIR().path
-    return RouteMatchIR(path, headers)
-
-
-def _destinations(
-    rule: HTTPRoute, vs: MeshObject[VirtualServiceSpec], port: int, index: MeshIndex
-) -> tuple[WeightedClusterIR, ...]:
-    suffix = index.mesh.options.domain_suffix
-    weighted: list[WeightedClusterIR] = []
-    for dest in rule.route:
-        if len(rule.route) > 1 and dest.weight == 0:
-            continue  # Istio drops zero-weight destinations
-        host = resolve_host(dest.destination.host, vs.namespace, suffix)
-        target = index.mesh.services.get(host)
-        if dest.destination.port is not None:
-            dest_port = dest.destination.port.number
-        elif target is not None and len(target.ports) == 1:
-            dest_port = target.ports[0].number
-        else:
-            dest_port = port
-        name = outbound_cluster(dest_port, host, dest.destination.subset or "")
-        weighted.append(WeightedClusterIR(name, dest.weight if len(rule.route) > 1 else 100))
-    return tuple(weighted)
-
-
-def _destination_ports(
-    vs: MeshObject[VirtualServiceSpec] | None, index: MeshIndex
-) -> tuple[tuple[str, tuple[int, ...] | None], ...]:
-    """The ports of every service `vs` routes to: a destination without a port takes the
-    service's only port, so a virtual host depends on these too (memo key)."""
-    if vs is None:
-        return ()
-    suffix = index.mesh.options.domain_suffix
-    hosts = sorted(
-        {
-            resolve_host(d.destination.host, vs.namespace, suffix)
-            for r in vs.spec.http
-            for d in r.route
-        }
-    )
-    out: list[tuple[str, tuple[int, ...] | None]] = []
-    for host in hosts:
-        target = index.mesh.services.get(host)
-        out.append((host, tuple(p.number for p in target.ports) if target else None))
-    return tuple(out)
+def _discovery(resolution: Resolution, http: bool) -> Discovery:
+    """Istio's cluster type per resolution. NONE (and a PASSTHROUGH load balancer) is
+    Istio's ORIGINAL_DST: connect where the caller connected. xdscp sidecars are called
+    on their own address (no traffic capture), so for HTTP the destination the caller
+    named — the authority — is what is left: a dynamic forward proxy resolves it (see
+    translators/traffic/outbound.py). TCP has no authority: ORIGINAL_DST, which needs
+    captured traffic."""
+    if resolution is Resolution.NONE:
+        return Discovery.DYNAMIC_FORWARD_PROXY if http else Discovery.ORIGINAL_DST
+    return {
+        Resolution.DNS: Discovery.STRICT_DNS,
+        Resolution.DNS_ROUND_ROBIN: Discovery.LOGICAL_DNS,
+    }.get(resolution, Discovery.EDS)
 
 
 def virtual_host_for(
@@ -262,32 +220,12 @@ def virtual_host_for(
     vs: MeshObject[VirtualServiceSpec] | None,
     same_namespace: bool,
     index: MeshIndex,
+    source: SourceIR | None = None,
 ) -> VirtualHostIR:
-    suffix = index.mesh.options.domain_suffix
-    domains = short_aliases(service.hostname, port, suffix)
-    if not same_namespace and service.hostname.endswith("." + suffix):
-        name = service.hostname.split(".", 1)[0]
-        domains = [d for d in domains if d not in (name, f"{name}:{port}")]
-    routes: list[RouteIR] = []
-    provenance: tuple[str, ...] = (service.source,)
-    if vs is not None:
-        provenance += (vs.ref,)
-        for i, rule in enumerate(vs.spec.http):
-            matches: list[HTTPMatchRequest | None] = list(rule.match) or [None]
-            clusters = _destinations(rule, vs, port, index)
-            for j, match in enumerate(matches):
-                if match is not None and match.port is not None and match.port != port:
-                    continue
-                route_name = rule.name or f"{vs.namespace}.{vs.name}.{i}"
-                if len(matches) > 1:
-                    route_name += f".{(match.name if match else None) or j}"
-                routes.append(RouteIR(route_name, _route_match(match), clusters, (vs.ref,)))
-    else:
-        default = WeightedClusterIR(outbound_cluster(port, service.hostname), 100)
-        routes.append(RouteIR("default", RouteMatchIR(), (default,), (service.source,)))
-    return VirtualHostIR(
-        virtual_host(service.hostname, port), tuple(domains), tuple(routes), provenance
-    )
+    """`service`'s virtual host on `port` for a caller (`source`, default: any proxy of the
+    service's namespace); see translators/traffic/vhosts.py."""
+    caller = source if source is not None else SourceIR(service.namespace)
+    return traffic_vhosts.virtual_host_for(service, port, vs, same_namespace, index, caller)
 
 
 def _unique_domains(vhosts: list[VirtualHostIR]) -> tuple[VirtualHostIR, ...]:
@@ -314,11 +252,14 @@ def special_clusters() -> tuple[ClusterIR, ...]:
 
 @dataclass(frozen=True, slots=True)
 class EgressIR:
-    """An outbound listener: `bind` None means the workload's own address."""
+    """An outbound listener: `bind` None means the workload's own address. HTTP ones use
+    `route_config`; TCP/TLS ones proxy by `tcp_chains` instead."""
 
     bind: str | None
     port: int
     route_config: str
+    dynamic_forward_proxy: bool = False
+    tcp_chains: tuple[TcpChainIR, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -354,18 +295,58 @@ def _egress_ports(
     explicit = [
         EgressIR(e.bind, e.port.number, outbound_route_config(e.port.number))
         for e in (sidecar.egress if sidecar else [])
-        if e.port is not None
+        if e.port is not None and e.port.protocol in HTTP_PROTOCOLS
     ]
     if sidecar is not None and sidecar.egress and catch_all is None:
         return explicit
     ports = sorted({p.number for s in services for p in s.ports if p.protocol in HTTP_PROTOCOLS})
-    taken = {e.port for e in explicit} | (
-        {i.port.number for i in sidecar.ingress} if sidecar else set()
-    )
+    taken = _taken_ports(sidecar)
     bind = catch_all.bind if catch_all else None
     return explicit + [
         EgressIR(bind, port, outbound_route_config(port)) for port in ports if port not in taken
     ]
+
+
+def _taken_ports(sidecar: SidecarSpec | None) -> set[int]:
+    """Ports a Sidecar assigns explicitly (egress listeners with a port, ingress)."""
+    if sidecar is None:
+        return set()
+    return {e.port.number for e in sidecar.egress if e.port is not None} | {
+        i.port.number for i in sidecar.ingress
+    }
+
+
+def _tcp_ports(
+    sidecar: SidecarSpec | None,
+    catch_all: EgressListener | None,
+    services: list[Service],
+    http_ports: set[int],
+) -> list[tuple[str | None, int]]:
+    """(bind, port) of outbound TCP/TLS listeners: a Sidecar's egress listeners of a
+    non-HTTP protocol, and — where `_egress_ports` would take every HTTP port — every
+    non-HTTP service port no other listener has."""
+    explicit = [
+        (e.bind, e.port.number)
+        for e in (sidecar.egress if sidecar else [])
+        if e.port is not None and e.port.protocol not in HTTP_PROTOCOLS
+    ]
+    if sidecar is not None and sidecar.egress and catch_all is None:
+        return explicit
+    taken = _taken_ports(sidecar) | http_ports
+    ports = sorted(
+        {p.number for s in services for p in s.ports if p.protocol not in HTTP_PROTOCOLS} - taken
+    )
+    bind = catch_all.bind if catch_all else None
+    return explicit + [(bind, port) for port in ports]
+
+
+def proxy_source(index: MeshIndex, workload: Workload, memo: Memo) -> SourceIR:
+    """The caller as VirtualService matches see it (see translators/traffic/source.py)."""
+    keys = memo.generation_get(
+        ("source-label-keys",),
+        lambda: source_label_keys(index.mesh.of_kind("VirtualService")),
+    )
+    return make_source(workload.namespace, workload.labels, keys)
 
 
 def outbound_key(index: MeshIndex, workload: Workload) -> tuple[str, str]:
@@ -374,10 +355,16 @@ def outbound_key(index: MeshIndex, workload: Workload) -> tuple[str, str]:
 
 
 def build_outbound(
-    index: MeshIndex, namespace: str, sidecar_obj: MeshObject[SidecarSpec] | None, memo: Memo
+    index: MeshIndex,
+    namespace: str,
+    sidecar_obj: MeshObject[SidecarSpec] | None,
+    memo: Memo,
+    source: SourceIR | None = None,
 ) -> OutboundView:
-    """Clusters, endpoints and route configs a proxy in `namespace` under `sidecar_obj` sees."""
+    """Clusters, endpoints and route configs a proxy in `namespace` under `sidecar_obj` sees
+    (as `source`, when VirtualServices match on their callers' labels)."""
     sidecar = sidecar_obj.spec if sidecar_obj else None
+    source = source if source is not None else SourceIR(namespace)
     warnings: list[str] = []
     if sidecar is not None and any(
         mode is CaptureMode.IPTABLES
@@ -408,6 +395,10 @@ def build_outbound(
         )
         clusters += built[0]
         assignments += built[1]
+    mode = outbound_mode(sidecar)
+    if mode is OutboundMode.ALLOW_ANY:
+        clusters.append(allow_any_cluster())
+    catch_all_vhost = catch_all_virtual_host(mode, (sidecar_obj.ref,) if sidecar_obj else ())
 
     route_configs: list[RouteConfigIR] = []
     catch_all = next((e for e in sidecar.egress if e.port is None), None) if sidecar else None
@@ -443,16 +434,35 @@ def build_outbound(
                         egress.port,
                         _digest(vs),
                         same_ns,
-                        _destination_ports(vs, index),
+                        traffic_vhosts.vhost_inputs(service, vs, index, source),
                     ),
                     lambda s=service, v=vs, n=same_ns, p=egress.port: virtual_host_for(  # type: ignore[misc]
-                        s, p, v, n, index
+                        s, p, v, n, index, source
                     ),
                 )
             )
-        route_configs.append(RouteConfigIR(egress.route_config, _unique_domains(vhosts)))
+        route_configs.append(
+            RouteConfigIR(egress.route_config, (*_unique_domains(vhosts), catch_all_vhost))
+        )
+    egress_list = _with_forward_proxy(egress_list, route_configs, clusters)
+    http_ports = {e.port for e in egress_list}
+    for bind, port in _tcp_ports(sidecar, catch_all, visible, http_ports):
+        hosts = hosts_by_port.get(port, catch_all_hosts)
+        allowed = visible if hosts is None else index.visible_services(namespace, hosts)
+        candidates = [
+            s
+            for s in allowed
+            if (sp := s.port(port)) is not None and sp.protocol not in HTTP_PROTOCOLS
+        ]
+        chains, problems = tcp_chains(port, candidates, index, namespace, source)
+        warnings += problems
+        chains = _reachable(chains, clusters, index.mesh.options.local_mode, warnings)
+        if chains:
+            egress_list.append(EgressIR(bind, port, "", tcp_chains=chains))
+    # proxies that differ in the labels some sourceLabels match tests differ here too
+    labels = "".join(f"|{k}={v}" for k, v in source.labels)
     return OutboundView(
-        key=(namespace, sidecar_obj.ref if sidecar_obj else ""),
+        key=(namespace, (sidecar_obj.ref if sidecar_obj else "") + labels),
         clusters=tuple(clusters),
         load_assignments=tuple(assignments),
         route_configs=tuple(route_configs),
@@ -460,6 +470,42 @@ def build_outbound(
         provenance=(sidecar_obj.ref,) if sidecar_obj else (),
         warnings=tuple(dict.fromkeys(warnings)),  # once, not once per listener port
     )
+
+
+def _with_forward_proxy(
+    egress: list[EgressIR], configs: list[RouteConfigIR], clusters: list[ClusterIR]
+) -> list[EgressIR]:
+    """Mark the HTTP listeners whose routes reach a dynamic forward proxy cluster."""
+    dfp = {c.name for c in clusters if c.discovery is Discovery.DYNAMIC_FORWARD_PROXY}
+    needs = {
+        rc.name
+        for rc in configs
+        for vh in rc.virtual_hosts
+        for r in vh.routes
+        if any(wc.cluster in dfp for wc in r.clusters) or any(m.cluster in dfp for m in r.mirrors)
+    }
+    return [replace(e, dynamic_forward_proxy=e.route_config in needs) for e in egress]
+
+
+def _reachable(
+    chains: tuple[TcpChainIR, ...], clusters: list[ClusterIR], local: bool, warnings: list[str]
+) -> tuple[TcpChainIR, ...]:
+    """Without traffic capture (file mode) an ORIGINAL_DST cluster's "original destination"
+    is the sidecar's own listener: such a chain would connect to itself, so it is left out."""
+    if not local:
+        return chains
+    original = {c.name for c in clusters if c.discovery is Discovery.ORIGINAL_DST}
+    kept = []
+    for chain in chains:
+        if all(wc.cluster in original for wc in chain.clusters):
+            warnings.append(
+                f"{chain.provenance[0] if chain.provenance else chain.name}: "
+                f"{chain.name} needs an original destination (resolution NONE / PASSTHROUGH"
+                " over TCP), which file mode has not; skipped"
+            )
+            continue
+        kept.append(chain)
+    return tuple(kept)
 
 
 def build_local(
@@ -479,7 +525,10 @@ def build_local(
             egress.bind or workload.address,
             egress.port,
             route_config=egress.route_config,
-            provenance=sidecar_ref,
+            provenance=sidecar_ref
+            + tuple(dict.fromkeys(r for c in egress.tcp_chains for r in c.provenance)),
+            tcp_chains=egress.tcp_chains,
+            dynamic_forward_proxy=egress.dynamic_forward_proxy,
         )
         for egress in outbound.egress
     ]
@@ -530,9 +579,10 @@ def build_local(
 def build_view(index: MeshIndex, workload: Workload, memo: Memo) -> ProxyView:
     """The IR for one proxy (the outbound part is memoized per namespace and Sidecar)."""
     sidecar_obj = index.sidecar_for(workload)
+    source = proxy_source(index, workload, memo)
     outbound = memo.generation_get(
-        ("outbound", workload.namespace, _digest(sidecar_obj)),
-        lambda: build_outbound(index, workload.namespace, sidecar_obj, memo),
+        ("outbound", workload.namespace, _digest(sidecar_obj), source.labels),
+        lambda: build_outbound(index, workload.namespace, sidecar_obj, memo, source),
     )
     local = build_local(index, workload, sidecar_obj, outbound)
     return combine(workload, outbound, local)

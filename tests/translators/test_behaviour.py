@@ -16,8 +16,10 @@ from tests.behaviour import (
     route_config_for_port,
     route_on_port,
     select_virtual_host,
+    to_service,
 )
 from tests.golden.cases import case_named, translate_case
+from translators.naming import ALLOW_ANY_DYNAMIC_DNS
 from translators.translate import ProxyResources
 
 ORDER = "order-service.default.svc.cluster.local"
@@ -58,10 +60,14 @@ def test_canary_client_splits_90_10(canary: dict[str, ProxyResources], host: str
 
 
 @pytest.mark.parametrize("host", ["order-service:9090", "order-service.other", "payments"])
-def test_canary_client_unknown_authority_is_404(
+def test_canary_client_unknown_authority_is_not_a_service(
     canary: dict[str, ProxyResources], host: str
 ) -> None:
-    assert route_on_port(canary["default/client"].resources, 8080, Request(host)) is None
+    """No service takes it: it reaches the ALLOW_ANY catch-all (Istio's default policy)."""
+    decision = route_on_port(canary["default/client"].resources, 8080, Request(host))
+    assert decision is not None
+    assert decision.virtual_host == ALLOW_ANY_DYNAMIC_DNS
+    assert to_service(decision) is None
 
 
 def test_canary_subsets_reach_their_version(canary: dict[str, ProxyResources]) -> None:
@@ -152,7 +158,8 @@ def test_zero_weight_destination_is_never_picked(productpage: ProxyResources) ->
     ],
 )
 def test_route_matches_authorities(productpage: ProxyResources, host: str, found: bool) -> None:
-    assert (route_on_port(productpage.resources, 9080, Request(host)) is not None) is found
+    decision = to_service(route_on_port(productpage.resources, 9080, Request(host)))
+    assert (decision is not None) is found
 
 
 # --- Envoy's virtual host selection on its own -----------------------------------------
@@ -224,8 +231,8 @@ def test_suffix_beats_prefix_and_no_default_means_404() -> None:
 
 def test_unmodelled_matchers_are_refused_not_ignored() -> None:
     unusual = config(("a", ["*"]))
-    unusual.virtual_hosts[0].routes[0].match.query_parameters.add(name="debug")
-    with pytest.raises(Unsupported, match="query_parameters"):
+    unusual.virtual_hosts[0].routes[0].match.grpc.SetInParent()
+    with pytest.raises(Unsupported, match="grpc"):
         route(unusual, Request("a"))
 
 
@@ -249,7 +256,7 @@ def test_unmodelled_matchers_are_refused_not_ignored() -> None:
 )
 def test_sidecar_egress_visibility(proxy: str, port: int, host: str, cluster: str | None) -> None:
     resources = proxies("sidecar-egress")[proxy].resources
-    decision = route_on_port(resources, port, Request(host))
+    decision = to_service(route_on_port(resources, port, Request(host)))
     assert (decision.cluster if decision else None) == cluster
 
 
@@ -277,5 +284,5 @@ def test_dns_services_resolve_their_endpoints_or_their_own_name() -> None:
 )
 def test_colliding_alias_goes_to_the_service_of_that_name(host: str, vhost: str | None) -> None:
     resources = proxies("domain-collision")["default/client"].resources
-    decision = route_on_port(resources, 80, Request(host))
+    decision = to_service(route_on_port(resources, 80, Request(host)))
     assert (decision.virtual_host if decision else None) == vhost

@@ -12,6 +12,7 @@ from google.protobuf import struct_pb2
 
 from translators.envoy.common import ads, duration, length_delimited, provenance, socket_address
 from translators.envoy.tls import raw_buffer_socket, transport_socket, upstream_tls_context
+from translators.envoy.traffic import apply_policy, dynamic_forward_proxy
 from translators.ir import ClusterIR, Discovery, EndpointIR, LbPolicy, UpstreamTLSIR
 from translators.naming import (
     TLS_MODE_ISTIO,
@@ -32,6 +33,8 @@ _LB = {
     LbPolicy.LEAST_REQUEST: cluster_pb2.Cluster.LEAST_REQUEST,
     LbPolicy.RANDOM: cluster_pb2.Cluster.RANDOM,
     LbPolicy.CLUSTER_PROVIDED: cluster_pb2.Cluster.CLUSTER_PROVIDED,
+    LbPolicy.RING_HASH: cluster_pb2.Cluster.RING_HASH,
+    LbPolicy.MAGLEV: cluster_pb2.Cluster.MAGLEV,
 }
 
 
@@ -81,21 +84,23 @@ def _apply_tls(cluster: cluster_pb2.Cluster, tls: UpstreamTLSIR) -> None:
 
 
 def build_cluster(ir: ClusterIR) -> cluster_pb2.Cluster:
-    cluster = cluster_pb2.Cluster(
-        name=ir.name,
-        type=_TYPES[ir.discovery],
-        lb_policy=_LB[ir.lb_policy],
-        connect_timeout=duration(ir.connect_timeout_s),
-    )
+    cluster = cluster_pb2.Cluster(name=ir.name, connect_timeout=duration(ir.connect_timeout_s))
+    if ir.discovery is Discovery.DYNAMIC_FORWARD_PROXY:
+        dynamic_forward_proxy(cluster)
+    else:
+        cluster.type = _TYPES[ir.discovery]
+        cluster.lb_policy = _LB[ir.lb_policy]
     if ir.provenance:
         cluster.metadata.CopyFrom(provenance(ir.provenance))
     if ir.discovery is Discovery.EDS:
         # No service_name: Envoy then asks EDS for the cluster's own name.
         cluster.eds_cluster_config.eds_config.CopyFrom(ads())
-    elif ir.discovery is not Discovery.ORIGINAL_DST:
+    elif ir.discovery not in (Discovery.ORIGINAL_DST, Discovery.DYNAMIC_FORWARD_PROXY):
         cluster.load_assignment.CopyFrom(load_assignment(ir.name, ir.endpoints))
     if ir.tls is not None:
         _apply_tls(cluster, ir.tls)
+    if ir.policy is not None:
+        apply_policy(cluster, ir.policy)
     return cluster
 
 

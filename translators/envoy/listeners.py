@@ -16,6 +16,7 @@ from envoy.extensions.filters.network.tcp_proxy.v3 import tcp_proxy_pb2
 from translators.envoy.common import ads, duration, pack, provenance, socket_address
 from translators.envoy.rbac import http_rbac_filters, network_rbac_filters
 from translators.envoy.tls import downstream_mtls_socket
+from translators.envoy.traffic import outbound_http_filters, tcp_filter_chain, tcp_proxy
 from translators.ir import Direction, InboundIR, InboundMTLS, ListenerIR
 from translators.naming import inbound_filter_chain, inbound_route_config
 from translators.telemetry.envoy import apply_http, apply_tcp
@@ -46,6 +47,7 @@ def _http_manager(ir: ListenerIR) -> hcm.HttpConnectionManager:
         normalize_path={"value": True},
         http_filters=[
             *(http_rbac_filters(ir.inbound.authz) if ir.inbound else ()),
+            *(outbound_http_filters(ir) if ir.direction is Direction.OUTBOUND else ()),
             hcm.HttpFilter(
                 name="envoy.filters.http.router", typed_config=pack(router_pb2.Router())
             ),
@@ -106,13 +108,33 @@ def _inbound_chains(
     return [chain(tls=False)]
 
 
+def _outbound_tcp_chains(ir: ListenerIR) -> list[listener_components_pb2.FilterChain]:
+    """An outbound TCP/TLS port: one tcp_proxy chain per destination (by SNI for TLS)."""
+    chains = []
+    for chain in ir.tcp_chains:
+        proxy = tcp_proxy(chain, f"{ir.direction.value}_{ir.address}_{ir.port}")
+        if ir.telemetry is not None:
+            apply_tcp(proxy, ir.telemetry)
+        chains.append(tcp_filter_chain(chain, proxy))
+    return chains
+
+
 def build_listener(ir: ListenerIR) -> listener_pb2.Listener:
-    filters = _network_filters(ir)
     listener = listener_pb2.Listener(
         name=ir.name,
         address=socket_address(ir.address, ir.port),
         traffic_direction=1 if ir.direction is Direction.INBOUND else 2,
     )
+    if ir.tcp_chains:
+        listener.filter_chains.extend(_outbound_tcp_chains(ir))
+        if any(c.server_names for c in ir.tcp_chains):
+            listener.listener_filters.add(
+                name=TLS_INSPECTOR_FILTER, typed_config=pack(tls_inspector_pb2.TlsInspector())
+            )
+        if ir.provenance:
+            listener.metadata.CopyFrom(provenance(ir.provenance))
+        return listener
+    filters = _network_filters(ir)
     if ir.inbound is None:
         listener.filter_chains.add(filters=filters)
     else:

@@ -20,6 +20,7 @@ from translators.model.traffic import (
     Destination,
     Duration,
     Headers,
+    HeaderStringMatch,
     HTTPDirectResponse,
     HTTPFaultInjection,
     HTTPMirrorPolicy,
@@ -50,16 +51,16 @@ class HTTPMatchRequest(SourceMatch):
     scheme: StringMatch | None = None
     method: StringMatch | None = None
     authority: StringMatch | None = None
-    headers: dict[str, StringMatch] = Field(default_factory=dict)
+    headers: dict[str, HeaderStringMatch] = Field(default_factory=dict)
     port: int | None = Field(default=None, ge=1, le=65535)
-    query_params: dict[str, StringMatch] = Field(default_factory=dict)
+    query_params: dict[str, HeaderStringMatch] = Field(default_factory=dict)
     ignore_uri_case: bool = False
-    without_headers: dict[str, StringMatch] = Field(default_factory=dict)
+    without_headers: dict[str, HeaderStringMatch] = Field(default_factory=dict)
     stat_prefix: str = ""
 
     @field_validator("headers", "without_headers")
     @classmethod
-    def _header_names(cls, headers: dict[str, StringMatch]) -> dict[str, StringMatch]:
+    def _header_names(cls, headers: dict[str, HeaderStringMatch]) -> dict[str, HeaderStringMatch]:
         for name in headers:
             if not name or any(c.isspace() for c in name):
                 raise ValueError(f"{name!r}: not a header name")

@@ -57,6 +57,16 @@ PositiveDuration = Annotated[
 ]
 
 
+class HeaderStringMatch(StringMatch):
+    """A header or query parameter match: `regex: "*"` (not a valid RE2 regex) means "is
+    present", as in Istio (pilot's canBeConvertedToPresentMatch)."""
+
+    @field_validator("regex")
+    @classmethod
+    def _re2(cls, value: str | None) -> str | None:
+        return value if value is None or value == "*" else check_re2(value)
+
+
 class Percent(IstioModel):
     value: float = Field(ge=0, le=100)
 

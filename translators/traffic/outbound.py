@@ -1,0 +1,68 @@
+"""Unknown outbound traffic: `Sidecar.outboundTrafficPolicy`.
+
+Every outbound HTTP route configuration ends with a `*` virtual host that catches
+authorities no service claims (Envoy prefers any exact or wildcard domain to `*`):
+
+* REGISTRY_ONLY: Istio's `block_all` virtual host, a direct 502;
+* ALLOW_ANY (the default): Istio forwards to `PassthroughCluster`, an ORIGINAL_DST
+  cluster that reconnects to the destination iptables captured. An xdscp sidecar in
+  file mode is called explicitly (captureMode NONE, no iptables), so there is no
+  original destination — an ORIGINAL_DST cluster would connect back to the listener
+  itself. What the application did say is the authority, so xdscp forwards by it
+  through Envoy's dynamic forward proxy (resolving names with the system resolver,
+  IP literals as they are), exactly as Istio's ALLOW_ANY_DYNAMIC_DNS mode does, with
+  its names (`allow_any_dynamic_dns` -> `AllowAnyDynamicDNSCluster`).
+"""
+
+from __future__ import annotations
+
+from translators.ir import (
+    ClusterIR,
+    DirectResponseIR,
+    Discovery,
+    LbPolicy,
+    RetryIR,
+    RouteIR,
+    RouteMatchIR,
+    VirtualHostIR,
+    WeightedClusterIR,
+)
+from translators.model.networking import OutboundMode, SidecarSpec
+from translators.naming import (
+    ALLOW_ANY_DYNAMIC_DNS,
+    ALLOW_ANY_DYNAMIC_DNS_CLUSTER,
+    BLOCK_ALL,
+)
+
+BLOCKED_STATUS = 502  # what Istio's block_all route answers
+
+
+def outbound_mode(sidecar: SidecarSpec | None) -> OutboundMode:
+    policy = sidecar.outbound_traffic_policy if sidecar else None
+    return policy.mode if policy else OutboundMode.ALLOW_ANY
+
+
+def catch_all_virtual_host(mode: OutboundMode, provenance: tuple[str, ...]) -> VirtualHostIR:
+    if mode is OutboundMode.REGISTRY_ONLY:
+        route = RouteIR(
+            BLOCK_ALL,
+            RouteMatchIR(),
+            (),
+            provenance,
+            direct_response=DirectResponseIR(BLOCKED_STATUS),
+        )
+        return VirtualHostIR(BLOCK_ALL, ("*",), (route,), provenance)
+    route = RouteIR(
+        ALLOW_ANY_DYNAMIC_DNS,
+        RouteMatchIR(),
+        (WeightedClusterIR(ALLOW_ANY_DYNAMIC_DNS_CLUSTER, 100),),
+        provenance,
+        retries=RetryIR(attempts=0, retry_on=""),  # Istio's passthrough route has none
+    )
+    return VirtualHostIR(ALLOW_ANY_DYNAMIC_DNS, ("*",), (route,), provenance)
+
+
+def allow_any_cluster() -> ClusterIR:
+    return ClusterIR(
+        ALLOW_ANY_DYNAMIC_DNS_CLUSTER, Discovery.DYNAMIC_FORWARD_PROXY, LbPolicy.CLUSTER_PROVIDED
+    )

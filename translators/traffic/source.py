@@ -1,0 +1,67 @@
+"""Who is asking: the parts of a proxy that VirtualService match blocks may test
+(`sourceLabels`, `sourceNamespace`).
+
+Outbound config is shared by every proxy of a namespace and Sidecar. A rule with
+`sourceLabels` breaks that sharing only as far as it must: the proxy's labels are
+projected onto the label keys some VirtualService actually tests, and the projection
+joins the key of the shared outbound view. Proxies that look alike to every
+VirtualService still share one config; with no `sourceLabels` anywhere (the common
+case) nothing changes. (Filtering routes per proxy in `build_local` instead would
+need a route configuration per proxy — what the sharing exists to avoid.)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from translators.model.networking import VirtualServiceSpec
+from translators.model.objects import MeshObject
+from translators.model.traffic import SourceMatch
+
+
+@dataclass(frozen=True, slots=True)
+class SourceIR:
+    """The caller as far as routing can tell: hashable, so it keys memos."""
+
+    namespace: str
+    # the proxy's labels on the keys some sourceLabels match tests, sorted
+    labels: tuple[tuple[str, str], ...] = ()
+
+    def matches(self, match: SourceMatch | None) -> bool:
+        """Istio's `sourceMatchHTTP`: every source label present with its value, and the
+        namespace equal when one is asked for (gateways can only be `mesh`: this is one)."""
+        if match is None:
+            return True
+        labels = dict(self.labels)
+        if any(labels.get(k) != v for k, v in match.source_labels.items()):
+            return False
+        return not match.source_namespace or match.source_namespace == self.namespace
+
+
+def _source_matches(spec: VirtualServiceSpec) -> Iterable[SourceMatch]:
+    for rule in spec.http:
+        yield from rule.match
+    for tcp in spec.tcp:
+        yield from tcp.match
+    for tls in spec.tls:
+        yield from tls.match
+
+
+def source_label_keys(virtual_services: Iterable[MeshObject[VirtualServiceSpec]]) -> frozenset[str]:
+    """Every label key a `sourceLabels` match tests, across the mesh."""
+    return frozenset(
+        key for vs in virtual_services for m in _source_matches(vs.spec) for key in m.source_labels
+    )
+
+
+def proxy_source(namespace: str, labels: Mapping[str, str], keys: frozenset[str]) -> SourceIR:
+    return SourceIR(namespace, tuple(sorted((k, v) for k, v in labels.items() if k in keys)))
+
+
+def depends_on_source(spec: VirtualServiceSpec | None) -> bool:
+    """Does this VirtualService route differently by caller? (Then its virtual host is
+    memoized per caller, not shared.)"""
+    return spec is not None and any(
+        m.source_labels or m.source_namespace for m in _source_matches(spec)
+    )

@@ -1,0 +1,158 @@
+"""A service's outbound virtual host for one port, from its VirtualService (or the
+default route when it has none), as seen by one caller.
+
+Several VirtualServices for one host: for sidecars Istio does not merge them (merging
+is for gateways only) — the oldest applies and the others are reported as conflicting
+(Istio's analyzer IST0109, ConflictingMeshGatewayVirtualServiceHosts). `MeshIndex`
+picks the oldest; `build_outbound` warns about the rest.
+
+A VirtualService none of whose rules yields a route for this port and caller (every
+match block names another port or another source) is as good as absent: the service
+keeps its default route, as Istio's `buildSidecarVirtualHostsForVirtualService` does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+
+from translators.hosts import resolve_host, short_aliases
+from translators.index import MeshIndex
+from translators.ir import HashPolicyIR, RouteIR, RouteMatchIR, VirtualHostIR, WeightedClusterIR
+from translators.mesh import Service
+from translators.model.networking import DestinationRuleSpec, VirtualServiceSpec
+from translators.model.objects import MeshObject
+from translators.model.traffic import Destination
+from translators.naming import outbound_cluster, virtual_host
+from translators.traffic.http import http_routes
+from translators.traffic.policy import effective_policy, hash_policy
+from translators.traffic.source import SourceIR, depends_on_source
+
+
+def _destinations(spec: VirtualServiceSpec) -> list[Destination]:
+    found = [d.destination for rule in spec.http for d in rule.route]
+    for rule in spec.http:
+        if rule.mirror is not None:
+            found.append(rule.mirror)
+        found += [m.destination for m in rule.mirrors]
+    return found
+
+
+def destination_port(dest: Destination, target: Service | None, listener_port: int) -> int:
+    """A destination without a port takes its service's only port, else the listener's."""
+    if dest.port is not None:
+        return dest.port.number
+    if target is not None and len(target.ports) == 1:
+        return target.ports[0].number
+    return listener_port
+
+
+def _rule_for(
+    host: str, namespace: str, proxy_namespace: str, index: MeshIndex
+) -> MeshObject[DestinationRuleSpec] | None:
+    return index.destination_rule(host, namespace, proxy_namespace)
+
+
+def service_hash(
+    service: Service, port: int, subset: str, proxy_namespace: str, index: MeshIndex
+) -> HashPolicyIR | None:
+    """The consistent-hash policy of the DestinationRule the caller sees for `service`."""
+    dr = _rule_for(service.hostname, service.namespace, proxy_namespace, index)
+    if dr is None:
+        return None
+    subset_policy = next(
+        (s.traffic_policy for s in dr.spec.subsets if subset and s.name == subset), None
+    )
+    return hash_policy(effective_policy(dr.spec.traffic_policy, subset_policy, port).load_balancer)
+
+
+def virtual_host_for(
+    service: Service,
+    port: int,
+    vs: MeshObject[VirtualServiceSpec] | None,
+    same_namespace: bool,
+    index: MeshIndex,
+    source: SourceIR,
+) -> VirtualHostIR:
+    suffix = index.mesh.options.domain_suffix
+    domains = short_aliases(service.hostname, port, suffix)
+    if not same_namespace and service.hostname.endswith("." + suffix):
+        name = service.hostname.split(".", 1)[0]
+        domains = [d for d in domains if d not in (name, f"{name}:{port}")]
+    routes: list[RouteIR] = []
+    provenance: tuple[str, ...] = (service.source,)
+    if vs is not None:
+
+        def cluster_of(dest: Destination) -> str:
+            host = resolve_host(dest.host, vs.namespace, suffix)
+            target = index.mesh.services.get(host)
+            return outbound_cluster(destination_port(dest, target, port), host, dest.subset or "")
+
+        def hash_of(dest: Destination) -> HashPolicyIR | None:
+            host = resolve_host(dest.host, vs.namespace, suffix)
+            target = index.mesh.services.get(host)
+            if target is None:
+                return None
+            return service_hash(
+                target,
+                destination_port(dest, target, port),
+                dest.subset or "",
+                source.namespace,
+                index,
+            )
+
+        routes = http_routes(
+            vs.spec.http,
+            f"{vs.namespace}.{vs.name}",
+            (vs.ref,),
+            port,
+            source,
+            cluster_of,
+            hash_of,
+        )
+        if routes:
+            provenance += (vs.ref,)
+    if not routes:
+        default = WeightedClusterIR(outbound_cluster(port, service.hostname), 100)
+        hashed = service_hash(service, port, "", source.namespace, index)
+        routes.append(
+            RouteIR(
+                "default",
+                RouteMatchIR(),
+                (default,),
+                (service.source,),
+                hash_policies=(hashed,) if hashed else (),
+            )
+        )
+    return VirtualHostIR(
+        virtual_host(service.hostname, port), tuple(domains), tuple(routes), provenance
+    )
+
+
+def vhost_inputs(
+    service: Service,
+    vs: MeshObject[VirtualServiceSpec] | None,
+    index: MeshIndex,
+    source: SourceIR,
+) -> Hashable:
+    """What a virtual host reads besides the service and the VirtualService themselves
+    (the memo key): the ports of the services it routes or mirrors to (a destination
+    without a port takes the service's only one), the DestinationRules the caller sees
+    for them (consistent hashing puts a hash policy on the route), and the caller when
+    the VirtualService matches on it."""
+    suffix = index.mesh.options.domain_suffix
+    targets: dict[str, Service | None] = {service.hostname: service}
+    if vs is not None:
+        for dest in _destinations(vs.spec):
+            host = resolve_host(dest.host, vs.namespace, suffix)
+            targets[host] = index.mesh.services.get(host)
+    parts: list[Hashable] = []
+    for host, target in sorted(targets.items()):
+        if target is None:
+            parts.append((host, None))
+            continue
+        dr = _rule_for(host, target.namespace, source.namespace, index)
+        parts.append(
+            (host, tuple(p.number for p in target.ports), dr.digest if dr is not None else "")
+        )
+    caller = source if vs is not None and depends_on_source(vs.spec) else None
+    return (tuple(parts), caller)
