@@ -76,7 +76,7 @@ _PREFIX = r"(?:(?:inbound|outbound)_[^_]+_\d+|[^.]+)"  # an HCM/tcp_proxy stat_p
 _CIPHER = r"[\w-]+"
 
 
-def _tags(domain_suffix: str) -> list[tuple[str, str]]:
+def stats_tags(domain_suffix: str) -> list[tuple[str, str]]:
     mesh_host = rf"(?:\..+?{re.escape('.' + domain_suffix)})?"
     return [
         ("envoy.response_code", r"_rq(_(\d{3}))$"),
@@ -108,5 +108,7 @@ def stats_config(domain_suffix: str = DEFAULT_DOMAIN_SUFFIX) -> dict[str, Any]:
     `domain_suffix` with dots are still cut at their first one, as in Istio)."""
     return {
         "use_all_default_tags": False,
-        "stats_tags": [{"tag_name": name, "regex": regex} for name, regex in _tags(domain_suffix)],
+        "stats_tags": [
+            {"tag_name": name, "regex": regex} for name, regex in stats_tags(domain_suffix)
+        ],
     }
