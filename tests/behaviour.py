@@ -343,8 +343,8 @@ def _location(redirect: rc.RedirectAction, match: rc.RouteMatch, request: Reques
     host = redirect.host_redirect or host
     if redirect.port_redirect:
         port = str(redirect.port_redirect)
-    elif redirect.scheme_redirect and redirect.scheme_redirect != request.scheme:
-        port = ""
+    elif redirect.scheme_redirect and (request.scheme, port) in (("http", "80"), ("https", "443")):
+        port = ""  # Envoy drops only the old scheme's default port
     path, _, query = request.path.partition("?")
     if redirect.path_redirect:
         path = redirect.path_redirect
