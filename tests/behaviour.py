@@ -369,7 +369,7 @@ class Upstream:
 def _edit_headers(
     target: rc.Route | rc.WeightedCluster.ClusterWeight, headers: dict[str, str]
 ) -> None:
-    """Envoy applies the more specific level last: weighted cluster after route."""
+    """One level's edits: removals, then additions (Envoy's HeaderParser)."""
     for name in target.request_headers_to_remove:
         headers.pop(name.lower(), None)
     option = base_pb2.HeaderValueOption
@@ -391,13 +391,15 @@ def upstream_request(decision: Decision, request: Request, cluster: str | None =
     action = chosen.route
     cluster = cluster or decision.cluster
     headers = {k.lower(): v for k, v in request.headers.items()}
-    _edit_headers(chosen, headers)
     host = request.host
     weighted = next((c for c in action.weighted_clusters.clusters if c.name == cluster), None)
+    # Envoy edits from the most specific level out (weighted cluster, then route), so the
+    # route's `set` wins over the weighted cluster's for the same header
     if weighted is not None:
         _edit_headers(weighted, headers)
         if weighted.host_rewrite_literal:
             host = weighted.host_rewrite_literal
+    _edit_headers(chosen, headers)
     if action.host_rewrite_literal:
         host = action.host_rewrite_literal
     path = request.path

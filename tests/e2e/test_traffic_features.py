@@ -124,6 +124,55 @@ def test_rewrite_and_header_edits_reach_the_backend(mesh: RunningMesh) -> None:
     assert headers.get("x-served-by") == "reviews"
 
 
+def test_rule_headers_win_over_destination_headers(mesh: RunningMesh) -> None:
+    """Envoy applies a weighted destination's edits before the route's: the rule's `set`
+    is what arrives (tests/behaviour.py models this order)."""
+    url = _egress(mesh, "default/client") + "levels"
+    for _ in range(10):
+        body = _body(request(url, "reviews")[2])
+        assert body["headers"]["x-level"] == "rule"
+        assert body["headers"]["x-destination"] == body["version"]
+
+
+def test_cors_preflight(mesh: RunningMesh) -> None:
+    url = _egress(mesh, "default/client") + "cors"
+
+    def preflight(origin: str) -> dict[str, str]:
+        req = urllib.request.Request(
+            url,
+            method="OPTIONS",
+            headers={
+                "Host": "reviews",
+                "Origin": origin,
+                "Access-Control-Request-Method": "POST",
+            },
+        )
+        with urllib.request.urlopen(req, timeout=5) as response:
+            return {k.lower(): v for k, v in response.headers.items()}
+
+    allowed = preflight("https://shop.example")
+    assert allowed["access-control-allow-origin"] == "https://shop.example"
+    assert allowed["access-control-allow-methods"] == "GET,POST"
+    assert allowed["access-control-max-age"] == "3600"
+    assert "access-control-allow-origin" not in preflight("https://evil.example")
+
+
+def test_redirect_and_direct_response(mesh: RunningMesh) -> None:
+    client = _egress(mesh, "default/client")
+    req = urllib.request.Request(client + "old?x=1", headers={"Host": "reviews"})
+
+    class NoRedirects(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+            return None
+
+    opener = urllib.request.build_opener(NoRedirects)
+    with pytest.raises(urllib.error.HTTPError) as raised:
+        opener.open(req, timeout=5)
+    assert raised.value.code == 307
+    assert raised.value.headers["location"] == "http://reviews/new?x=1"
+    assert request(client + "teapot", "reviews")[::2] == (418, "short and stout")
+
+
 # --- faults, timeouts, retries --------------------------------------------------
 
 
