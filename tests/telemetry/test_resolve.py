@@ -64,9 +64,23 @@ def test_mesh_options_apply_to_both_directions() -> None:
         assert ir.access_log.path == "/dev/stdout"
         assert ir.tracing.sampling == 5.0
         assert ir.tracing.cluster == "tracing|zipkin"
-        assert ir.tracing.service_name == "web.shop"  # the app label, then the namespace
+        assert ir.tracing.service_name == ""  # Zipkin names spans after the node
         assert ir.provenance == ()
     assert result.collectors() == (ZIPKIN,)
+
+
+def test_opentelemetry_names_the_workload_by_its_app_label() -> None:
+    otel = TracingProvider(TracingKind.OPENTELEMETRY, "collector", 4318)
+    idx, mesh = index(tracing=otel)
+    names = {
+        key: idx.for_workload(workload(mesh, key)).outbound
+        for key in ("shop/web", "shop/db", "default/other")
+    }
+    assert {k: v.tracing.service_name for k, v in names.items() if v and v.tracing} == {
+        "shop/web": "web.shop",
+        "shop/db": "db.shop",
+        "default/other": "other.default",  # no app label: the workload's name
+    }
 
 
 def test_levels_override_only_what_they_set() -> None:

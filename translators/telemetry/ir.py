@@ -33,7 +33,7 @@ class CustomTagIR:
 class TracingIR:
     provider: TracingProvider
     cluster: str  # the collector's cluster
-    service_name: str  # how the workload appears in traces
+    service_name: str  # how the workload appears in traces (OpenTelemetry; Zipkin: "")
     sampling: float  # percent
     custom_tags: tuple[CustomTagIR, ...] = ()
     use_request_id_for_sampling: bool = True

@@ -30,6 +30,7 @@ from translators.telemetry.options import (
     ACCESS_LOG_PROVIDER,
     STDOUT,
     TelemetryOptions,
+    TracingKind,
     TracingProvider,
 )
 
@@ -98,6 +99,10 @@ class TelemetryIndex:
 
     def __init__(self, mesh: MeshConfig) -> None:
         self.options: TelemetryOptions = mesh.options.telemetry
+        # Only OpenTelemetry puts the workload's name in the config (Zipkin spans take it
+        # from the node), so otherwise every workload of a level shares one result.
+        tracing = self.options.tracing
+        self._named = tracing is not None and tracing.kind is TracingKind.OPENTELEMETRY
         self.root_namespace = mesh.options.root_namespace
         # namespace -> problems with its Telemetry objects (shown to its proxies)
         self.warnings: dict[str, list[str]] = defaultdict(list)
@@ -150,7 +155,7 @@ class TelemetryIndex:
 
     def for_workload(self, workload: Workload) -> WorkloadTelemetry:
         levels, warnings = self.levels(workload)
-        key = (tuple(id(o) for o in levels), service_name(workload))
+        key = (tuple(id(o) for o in levels), service_name(workload) if self._named else "")
         found = self._cache.get(key)
         if found is None:
             extra: list[str] = []
