@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from types import MappingProxyType
+from typing import Any
 
 from translators.envoy.clusters import cluster_bytes, load_assignment_bytes
 from translators.envoy.listeners import build_listener
@@ -21,6 +22,7 @@ from translators.extensions.apply import Interner, apply_extensions
 from translators.index import MeshIndex
 from translators.ir import ClusterIR, ListenerIR, LoadAssignmentIR, ProxyView, RouteConfigIR
 from translators.mesh import MeshConfig, Workload
+from translators.model.objects import MeshObject
 from translators.naming import CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE
 from translators.resources import EnvoyResource, ResourceGroup
 from translators.telemetry.envoy import collector_cluster
@@ -120,6 +122,15 @@ class MeshTranslator:
             return local
         return replace(local, listeners=listeners, warnings=local.warnings + telemetry.warnings)
 
+    def _objects_by_kind(self) -> Mapping[str, tuple[MeshObject[Any], ...]]:
+        def build() -> Mapping[str, tuple[MeshObject[Any], ...]]:
+            grouped: dict[str, list[MeshObject[Any]]] = {}
+            for obj in self.mesh.objects:
+                grouped.setdefault(obj.kind, []).append(obj)
+            return MappingProxyType({k: tuple(v) for k, v in grouped.items()})
+
+        return self._memo.generation_get(("objects-by-kind",), build)
+
     def _collectors(self, local: LocalView) -> tuple[ResourceGroup, ...]:
         """The span collectors' clusters, one group shared by every proxy that traces."""
         providers: dict[TracingProvider, str] = {}
@@ -167,7 +178,7 @@ class MeshTranslator:
         view = combine(workload, outbound_view, local)
         if extensions and self.extensions:
             # raises ExtensionError (the caller keeps this proxy's last good config)
-            proxy = Proxy(self.mesh, workload, view)
+            proxy = Proxy(self.mesh, workload, view, self._objects_by_kind())
             groups = apply_extensions(self.extensions, self._interner, proxy, groups)
         return ProxyResources(workload.key, view, MappingProxyType(groups))
 

@@ -93,20 +93,34 @@ class Proxy:
     `objects()`/`selecting()` also remember which objects the function looked at, so
     an error names them."""
 
-    __slots__ = ("_looked_at", "mesh", "view", "workload")
+    __slots__ = ("_by_kind", "_looked_at", "mesh", "view", "workload")
 
-    def __init__(self, mesh: MeshConfig, workload: Workload, view: ProxyView) -> None:
+    def __init__(
+        self,
+        mesh: MeshConfig,
+        workload: Workload,
+        view: ProxyView,
+        by_kind: Mapping[str, Sequence[MeshObject[Any]]] | None = None,
+    ) -> None:
         self.mesh = mesh
         self.workload = workload
         self.view = view
+        # the mesh's objects by kind, built once per generation by the translator (so
+        # 10,000 proxies do not each scan every object)
+        self._by_kind = by_kind
         self._looked_at: list[str] = []
+
+    def _of_kind(self, kind: str) -> Sequence[MeshObject[Any]]:
+        if self._by_kind is None:
+            return self.mesh.of_kind(kind)
+        return self._by_kind.get(kind, ())
 
     @property
     def key(self) -> str:
         return self.workload.key
 
     def objects(self, kind: str) -> list[MeshObject[Any]]:
-        found = self.mesh.of_kind(kind)
+        found = list(self._of_kind(kind))
         self._looked_at += [o.ref for o in found]
         return found
 
@@ -120,7 +134,7 @@ class Proxy:
         mesh_wide: list[MeshObject[Any]] = []
         namespace_wide: list[MeshObject[Any]] = []
         selected: list[MeshObject[Any]] = []
-        for obj in self.mesh.of_kind(kind):
+        for obj in self._of_kind(kind):
             selector = _selector_labels(obj.spec)
             if selector is None:
                 if obj.namespace == ns:
