@@ -38,7 +38,7 @@ def test_local_rate_limit_extension_through_real_envoy(tmp_path: Path) -> None:
         status, stats = http_get(mesh.workload("default/orders")["stats"])
         assert status == 200
         assert (
-            'envoy_http_local_rate_limit_rate_limited{envoy_local_http_ratelimit_prefix='
+            "envoy_http_local_rate_limit_rate_limited{envoy_local_http_ratelimit_prefix="
             '"local_rate_limit_orders-burst"} 3'
         ) in stats
 
