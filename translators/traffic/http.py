@@ -24,7 +24,6 @@ retry/retry.go `ConvertPolicy`):
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
 
 from translators.ir import (
     CorsIR,
@@ -347,35 +346,47 @@ def _rule_route(
     provenance: tuple[str, ...],
 ) -> RouteIR:
     """Everything of a route but its name and match (shared by its match blocks)."""
-    common = RouteIR(
-        "",
-        RouteMatchIR(),
-        (),
-        provenance,
-        headers=header_ops(rule.headers),
-        fault=fault(rule.fault),
-        cors=cors(rule.cors_policy),
-    )
+    headers = header_ops(rule.headers)
+    faults = fault(rule.fault)
+    cors_policy = cors(rule.cors_policy)
     if rule.redirect is not None:
-        return replace(common, redirect=redirect(rule.redirect, listener_port))
+        return RouteIR(
+            "",
+            RouteMatchIR(),
+            (),
+            provenance,
+            redirect=redirect(rule.redirect, listener_port),
+            headers=headers,
+            fault=faults,
+            cors=cors_policy,
+        )
     if rule.direct_response is not None:
         body = rule.direct_response.body
-        return replace(
-            common,
-            direct_response=DirectResponseIR(
-                rule.direct_response.status,
-                body.string if body else None,
-                body.bytes if body else None,
-            ),
+        answer = DirectResponseIR(
+            rule.direct_response.status, body.string if body else None, body.bytes if body else None
         )
-    clusters = destinations(rule, cluster_of)
+        return RouteIR(
+            "",
+            RouteMatchIR(),
+            (),
+            provenance,
+            direct_response=answer,
+            headers=headers,
+            fault=faults,
+            cors=cors_policy,
+        )
     hashes = _hash_policies(rule, hash_of)
-    return replace(
-        common,
-        clusters=clusters,
+    return RouteIR(
+        "",
+        RouteMatchIR(),
+        destinations(rule, cluster_of),
+        provenance,
         timeout_s=rule.timeout or None,
         retries=retries(rule.retries, consistent_hash=bool(hashes) and len(rule.route) == 1),
         rewrite=rewrite(rule.rewrite),
+        headers=headers,
         mirrors=mirrors(rule, cluster_of),
         hash_policies=hashes,
+        fault=faults,
+        cors=cors_policy,
     )

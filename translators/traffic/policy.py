@@ -152,7 +152,21 @@ def _outlier(spec: OutlierDetection | None) -> OutlierIR | None:
     )
 
 
+_NO_POLICY = EffectivePolicy()
+# Most clusters have no DestinationRule policy at all: one shared IR per protocol.
+_DEFAULTS: dict[Protocol, ClusterPolicyIR] = {}
+
+
 def cluster_policy(effective: EffectivePolicy, protocol: Protocol) -> ClusterPolicyIR:
+    if effective == _NO_POLICY:
+        found = _DEFAULTS.get(protocol)
+        if found is None:
+            found = _DEFAULTS[protocol] = _cluster_policy(effective, protocol)
+        return found
+    return _cluster_policy(effective, protocol)
+
+
+def _cluster_policy(effective: EffectivePolicy, protocol: Protocol) -> ClusterPolicyIR:
     pool = effective.connection_pool or ConnectionPoolSettings()
     tcp, http = pool.tcp, pool.http
     keepalive = tcp.tcp_keepalive if tcp else None
