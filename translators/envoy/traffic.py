@@ -52,6 +52,7 @@ from translators.ir import (
     WeightedClusterIR,
 )
 from translators.naming import DFP_DNS_CACHE
+from translators.traffic.http import DEFAULT_RETRY_ON
 
 FAULT_FILTER = "envoy.filters.http.fault"
 CORS_FILTER = "envoy.filters.http.cors"
@@ -60,9 +61,6 @@ DFP_CLUSTER_TYPE = "envoy.clusters.dynamic_forward_proxy"
 HTTP_PROTOCOL_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
 TCP_PROXY_FILTER = "envoy.filters.network.tcp_proxy"
 UINT32_MAX = 2**32 - 1
-
-# Istio's default retry policy for mesh routes (applies when a VirtualService sets none).
-DEFAULT_RETRY_ON = "connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes"
 
 
 # --- matches ---------------------------------------------------------------------------
@@ -151,7 +149,9 @@ def _previous_hosts() -> rc.RetryPolicy.RetryHostPredicate:
 
 @lru_cache(maxsize=2)
 def default_retry_policy(previous_hosts: bool = True) -> rc.RetryPolicy:
-    """The mesh default (Istio's; shared and cached: copy it, never mutate it). With
+    """The mesh default when a rule sets no retries: Istio's retryOn, 2 attempts, and —
+    as Istio's DefaultPolicy had it — 503 as a retriable status (shared and cached: copy
+    it, never mutate it). With
     consistent hashing the retry stays on the hashed host: no previous-hosts predicate."""
     policy = rc.RetryPolicy(
         retry_on=DEFAULT_RETRY_ON,

@@ -64,7 +64,7 @@ from translators.traffic.source import SourceIR
 # Istio's default retryOn when a VirtualService gives a policy without one.
 DEFAULT_RETRY_ON = "connect-failure,refused-stream,unavailable,cancelled,retriable-status-codes"
 
-# (destination, listener port) -> outbound cluster name
+# destination -> its outbound cluster name (for the listener port being built)
 ClusterOf = Callable[[Destination], str]
 # (destination) -> the consistent-hash policy its DestinationRule asks for, if any
 HashOf = Callable[[Destination], HashPolicyIR | None]
