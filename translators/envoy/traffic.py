@@ -149,10 +149,10 @@ def _previous_hosts() -> rc.RetryPolicy.RetryHostPredicate:
 
 @lru_cache(maxsize=2)
 def default_retry_policy(previous_hosts: bool = True) -> rc.RetryPolicy:
-    """The mesh default when a rule sets no retries: Istio's retryOn, 2 attempts, and —
-    as Istio's DefaultPolicy had it — 503 as a retriable status (shared and cached: copy
-    it, never mutate it). With
-    consistent hashing the retry stays on the hashed host: no previous-hosts predicate."""
+    """The mesh default when a rule sets no retries: Istio's retryOn, 2 attempts, and (as
+    Istio's DefaultPolicy had it) 503 as a retriable status. With consistent hashing the
+    retry stays on the hashed host: no previous-hosts predicate. Shared and cached: copy
+    it, never mutate it."""
     policy = rc.RetryPolicy(
         retry_on=DEFAULT_RETRY_ON,
         num_retries={"value": 2},
