@@ -274,6 +274,12 @@ class OutboundView:
     egress: tuple[EgressIR, ...]
     provenance: tuple[str, ...]
     warnings: tuple[str, ...]
+    # Per visible service: its memo key and the cluster / load assignment IR it yielded
+    # (the same tuple objects as long as the key holds). Lets the Envoy layer memoize by
+    # these cheap keys instead of hashing 60,000 IR objects after every change.
+    service_chunks: tuple[
+        tuple[Hashable, tuple[ClusterIR, ...], tuple[LoadAssignmentIR, ...]], ...
+    ] = ()
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -383,18 +389,21 @@ def build_outbound(
 
     clusters: list[ClusterIR] = list(special_clusters())
     assignments: list[LoadAssignmentIR] = []
+    chunks: list[tuple[Hashable, tuple[ClusterIR, ...], tuple[LoadAssignmentIR, ...]]] = []
     for service in visible:
         dr = index.destination_rule(service.hostname, service.namespace, namespace)
         # Clusters depend on the destinations' PeerAuthentications too (auto-mTLS): keyed
         # by the mesh's security state, their peers are worked out only when rebuilt.
+        chunk_key = ("clusters", service.hostname, service.digest, _digest(dr), index.security.key)
         built = memo.get(
-            ("clusters", service.hostname, service.digest, _digest(dr), index.security.key),
+            chunk_key,
             lambda service=service, dr=dr: service_clusters(  # type: ignore[misc]
                 service, dr, index.security.upstream_peers(service)
             ),
         )
         clusters += built[0]
         assignments += built[1]
+        chunks.append((chunk_key, built[0], built[1]))
     mode = outbound_mode(sidecar)
     if mode is OutboundMode.ALLOW_ANY:
         clusters.append(allow_any_cluster())
@@ -469,6 +478,7 @@ def build_outbound(
         egress=tuple(egress_list),
         provenance=(sidecar_obj.ref,) if sidecar_obj else (),
         warnings=tuple(dict.fromkeys(warnings)),  # once, not once per listener port
+        service_chunks=tuple(chunks),
     )
 
 
