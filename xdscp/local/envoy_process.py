@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import os
 import shutil
 import signal
@@ -91,8 +92,20 @@ def start_envoy(
             stdout=stdout_file,
             stderr=log_file,
             stdin=subprocess.DEVNULL,
+            preexec_fn=_die_with_parent,
         )
     return EnvoyProcess(name, process, admin_url, log_path, access_log_path)
+
+
+def _die_with_parent() -> None:
+    """Runs in the child before exec: Linux sends it SIGTERM when the process that started
+    it dies, so a crashed or killed `xdscp up` (or test run) never leaves sidecars behind."""
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+_PR_SET_PDEATHSIG = 1
 
 
 def admin_get(admin_url: str, path: str, timeout: float = 2.0) -> tuple[int, str]:
