@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import os
 import shutil
 import signal
@@ -75,6 +74,7 @@ def start_envoy(
     with log_path.open("wb") as log_file, access_log_path.open("wb") as stdout_file:
         process = subprocess.Popen(
             [
+                *_die_with_parent(),
                 envoy_binary(),
                 "-c",
                 str(config),
@@ -92,20 +92,17 @@ def start_envoy(
             stdout=stdout_file,
             stderr=log_file,
             stdin=subprocess.DEVNULL,
-            preexec_fn=_die_with_parent,
         )
     return EnvoyProcess(name, process, admin_url, log_path, access_log_path)
 
 
-def _die_with_parent() -> None:
-    """Runs in the child before exec: Linux sends it SIGTERM when the process that started
-    it dies, so a crashed or killed `xdscp up` (or test run) never leaves sidecars behind."""
-    if sys.platform.startswith("linux"):
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
-_PR_SET_PDEATHSIG = 1
+def _die_with_parent() -> list[str]:
+    """A prefix that makes Linux send the sidecar SIGTERM when the process that started it
+    dies, so a crashed or killed `xdscp up` (or test run) never leaves Envoys behind.
+    util-linux `setpriv` sets it and execs Envoy (same PID). Not a `preexec_fn`: running
+    Python between fork and exec in a process with gRPC threads can deadlock or abort."""
+    setpriv = shutil.which("setpriv")
+    return [setpriv, "--pdeathsig", "TERM", "--"] if setpriv else []
 
 
 def admin_get(admin_url: str, path: str, timeout: float = 2.0) -> tuple[int, str]:
