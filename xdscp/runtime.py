@@ -201,15 +201,19 @@ class MeshRuntime:
         EnvoyFilter patch that fails), until the extension or its objects are fixed."""
         self.extension_errors[workload.key] = error
         kept = self.cache.get(workload.key) is not None
-        log.error(
-            "extension.failed",
-            proxy=workload.key,
-            extension=error.extension,
-            part=error.part,
-            objects=list(error.objects),
-            error=error.message,
-            action="keeps last good config" if kept else "serves config without extensions",
-        )
+        # once per generation and failure (as warnings): every proxy is in /debug/config
+        once = f"extension:{error.extension}:{error.part}:{error.objects}:{error.message}"
+        if once not in self._warned:
+            self._warned.add(once)
+            log.error(
+                "extension.failed",
+                proxy=workload.key,
+                extension=error.extension,
+                part=error.part,
+                objects=list(error.objects),
+                error=error.message,
+                action="keeps last good config" if kept else "serves config without extensions",
+            )
         if kept:
             return False
         return self.cache.set(workload.key, self.snapshot_for(workload, extensions=False))
