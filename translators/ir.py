@@ -246,6 +246,12 @@ class ListenerIR:
     dynamic_forward_proxy: bool = False
     # access log and tracing for this listener's traffic (None: neither)
     telemetry: TelemetryIR | None = None
+    # Traffic capture (iptables): this per-port listener is not bound itself; the
+    # virtual listeners hand it connections by original destination.
+    captured: bool = False
+    # "" for an ordinary listener; else the cluster a virtual capture listener
+    # (virtualOutbound / virtualInbound) sends connections no port listener takes.
+    capture_fallback: str = ""
 
 
 @dataclass(frozen=True, slots=True)

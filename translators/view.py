@@ -12,6 +12,13 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
+from translators.capture import (
+    ANY_ADDRESS,
+    captures_traffic,
+    inbound_passthrough_cluster,
+    inbound_ports,
+    virtual_listeners,
+)
 from translators.index import MeshIndex
 from translators.ir import (
     ClusterIR,
@@ -528,17 +535,22 @@ def build_local(
     sidecar = sidecar_obj.spec if sidecar_obj else None
     sidecar_ref = outbound.provenance
     warnings: list[str] = []
+    # With traffic capture, listeners without an explicit bind are reached through the
+    # virtual listeners; without it (file mode), they bind the workload's own address.
+    capture = captures_traffic(index, workload, sidecar)
+    own_address = ANY_ADDRESS if capture else workload.address
     listeners = [
         ListenerIR(
-            port_listener(egress.port, egress.bind or workload.address),
+            port_listener(egress.port, egress.bind or own_address),
             Direction.OUTBOUND,
-            egress.bind or workload.address,
+            egress.bind or own_address,
             egress.port,
             route_config=egress.route_config,
             provenance=sidecar_ref
             + tuple(dict.fromkeys(r for c in egress.tcp_chains for r in c.provenance)),
             tcp_chains=egress.tcp_chains,
             dynamic_forward_proxy=egress.dynamic_forward_proxy,
+            captured=capture and egress.bind is None,
         )
         for egress in outbound.egress
     ]
@@ -546,6 +558,41 @@ def build_local(
     peer_authn = index.security.inbound_mtls(workload)
     authz = index.security.authorization(workload)
     authz_refs = tuple(ref for policy in authz for ref in policy.provenance)
+    if capture:
+        listeners += virtual_listeners(outbound_mode(sidecar), peer_authn.mode, sidecar_ref)
+        clusters.append(inbound_passthrough_cluster())
+        if not (sidecar and sidecar.ingress):
+            for port, http, source in inbound_ports(index, workload):
+                cluster_name = inbound_cluster(port)
+                app = EndpointIR(workload.address, port, workload=workload.key)
+                clusters.append(
+                    ClusterIR(
+                        cluster_name,
+                        Discovery.STATIC,
+                        LbPolicy.ROUND_ROBIN,
+                        (app,),
+                        provenance=(source,),
+                    )
+                )
+                listeners.append(
+                    ListenerIR(
+                        # the pod's own address: original-destination handoff picks the
+                        # most specific listener, so 0.0.0.0_<port> stays outbound
+                        port_listener(port, workload.address),
+                        Direction.INBOUND,
+                        workload.address,
+                        port,
+                        inbound_cluster=cluster_name,
+                        provenance=(source, *peer_authn.sources, *authz_refs),
+                        inbound=InboundIR(
+                            mtls=peer_authn.at(port),
+                            tcp=not http,
+                            authz=authz,
+                            provenance=peer_authn.sources,
+                        ),
+                        captured=True,
+                    )
+                )
     for ingress in sidecar.ingress if sidecar else []:
         bind = ingress.bind or workload.address
         port = ingress.port.number
@@ -581,6 +628,7 @@ def build_local(
                 inbound_cluster=cluster_name,
                 provenance=sidecar_ref + peer_authn.sources + authz_refs,
                 inbound=inbound,
+                captured=capture and ingress.bind is None,
             )
         )
     return LocalView(tuple(listeners), tuple(clusters), tuple(warnings))

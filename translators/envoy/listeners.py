@@ -7,6 +7,7 @@ from envoy.config.listener.v3 import listener_components_pb2, listener_pb2
 from envoy.config.route.v3 import route_components_pb2 as rc
 from envoy.config.route.v3 import route_pb2
 from envoy.extensions.filters.http.router.v3 import router_pb2
+from envoy.extensions.filters.listener.original_dst.v3 import original_dst_pb2
 from envoy.extensions.filters.listener.tls_inspector.v3 import tls_inspector_pb2
 from envoy.extensions.filters.network.http_connection_manager.v3 import (
     http_connection_manager_pb2 as hcm,
@@ -23,6 +24,7 @@ from translators.telemetry.envoy import apply_http, apply_tcp
 
 HCM_FILTER = "envoy.filters.network.http_connection_manager"
 TCP_PROXY_FILTER = "envoy.filters.network.tcp_proxy"
+ORIGINAL_DST_FILTER = "envoy.filters.listener.original_dst"
 TLS_INSPECTOR_FILTER = "envoy.filters.listener.tls_inspector"
 
 
@@ -119,12 +121,39 @@ def _outbound_tcp_chains(ir: ListenerIR) -> list[listener_components_pb2.FilterC
     return chains
 
 
+def _capture_listener(ir: ListenerIR) -> listener_pb2.Listener:
+    """virtualOutbound / virtualInbound: iptables redirects every connection here; Envoy
+    hands it to the per-port listener for its original destination (use_original_dst),
+    and whatever no port listener takes goes to the fallback (passthrough or blackhole)."""
+    listener = listener_pb2.Listener(
+        name=ir.name,
+        address=socket_address(ir.address, ir.port),
+        traffic_direction=1 if ir.direction is Direction.INBOUND else 2,
+        use_original_dst={"value": True},
+    )
+    listener.listener_filters.add(
+        name=ORIGINAL_DST_FILTER, typed_config=pack(original_dst_pb2.OriginalDst())
+    )
+    proxy = tcp_proxy_pb2.TcpProxy(stat_prefix=ir.capture_fallback, cluster=ir.capture_fallback)
+    listener.filter_chains.add(
+        name=ir.capture_fallback,
+        filters=[listener_components_pb2.Filter(name=TCP_PROXY_FILTER, typed_config=pack(proxy))],
+    )
+    if ir.provenance:
+        listener.metadata.CopyFrom(provenance(ir.provenance))
+    return listener
+
+
 def build_listener(ir: ListenerIR) -> listener_pb2.Listener:
+    if ir.capture_fallback:
+        return _capture_listener(ir)
     listener = listener_pb2.Listener(
         name=ir.name,
         address=socket_address(ir.address, ir.port),
         traffic_direction=1 if ir.direction is Direction.INBOUND else 2,
     )
+    if ir.captured:
+        listener.bind_to_port.value = False
     if ir.tcp_chains:
         listener.filter_chains.extend(_outbound_tcp_chains(ir))
         if any(c.server_names for c in ir.tcp_chains):
