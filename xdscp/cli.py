@@ -145,14 +145,8 @@ def serve(
         raise click.UsageError("give --config DIR (or --kubernetes)")
 
     async def run() -> None:
-        plane = ControlPlane(
-            config,
-            listen,
-            debug,
-            identity_settings=_identity(ca_dir, cacerts, svid_ttl),
-            insecure=insecure,
-            options=settings.mesh_options(local_mode=True),
-            extensions=settings.extensions,
+        plane = _file_control_plane(
+            config, listen, debug, _identity(ca_dir, cacerts, svid_ttl), insecure, settings
         )
         await plane.start()
         try:
@@ -161,6 +155,26 @@ def serve(
             await plane.stop()
 
     asyncio.run(run())
+
+
+def _file_control_plane(
+    config: Path,
+    listen: str,
+    debug: str,
+    identity: IdentitySettings,
+    insecure: bool,
+    settings: MeshSettings,
+) -> ControlPlane:
+    """The control plane `serve` and `up` run on a directory of YAML."""
+    return ControlPlane(
+        config,
+        listen,
+        debug,
+        identity_settings=identity,
+        insecure=insecure,
+        options=settings.mesh_options(local_mode=True),
+        extensions=settings.extensions,
+    )
 
 
 def _serve_kubernetes(
@@ -285,14 +299,8 @@ def up(
     from xdscp.local.mesh import LocalMesh, render_table
 
     async def run() -> None:
-        plane = ControlPlane(
-            directory,
-            listen,
-            debug,
-            identity_settings=_identity(ca_dir, cacerts, svid_ttl),
-            insecure=insecure,
-            options=settings.mesh_options(local_mode=True),
-            extensions=settings.extensions,
+        plane = _file_control_plane(
+            directory, listen, debug, _identity(ca_dir, cacerts, svid_ttl), insecure, settings
         )
         await plane.start()
         local = LocalMesh(plane, run_dir)
