@@ -11,11 +11,7 @@ from __future__ import annotations
 
 import http.client
 import random
-import socket
 import ssl
-import subprocess
-import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -29,7 +25,8 @@ from envoy.extensions.filters.network.http_connection_manager.v3 import (
 from google.protobuf.message import Message
 
 import ca
-from tests.envoy_validate import bootstrap_json, build_bootstrap, find_envoy
+from tests.envoy_run import static_envoy
+from tests.envoy_validate import build_bootstrap, find_envoy
 from tests.security.rbac_eval import ALLOWED, DENIED, Call, inbound_listener, listener_verdict
 from tests.security.test_authz_behaviour import HTTP_TABLE, POLICIES, orders_with
 from translators.envoy.secrets import root_secret, workload_secret
@@ -77,46 +74,9 @@ def envoy_serving(
         Raw(SECRET_TYPE, root_secret(authority.trust_bundle().pem)),
     ]
     bootstrap = build_bootstrap(resources)
-    envoy = find_envoy()
-    assert envoy is not None
     port = listener.address.socket_address.port_value
-    with tempfile.TemporaryDirectory(prefix="rbac-") as tmp:
-        path = Path(tmp) / "bootstrap.json"
-        path.write_text(bootstrap_json(bootstrap))
-        log = Path(tmp) / "envoy.log"
-        with log.open("w") as log_file:
-            proc = subprocess.Popen(
-                [
-                    envoy,
-                    "-c",
-                    str(path),
-                    "--disable-hot-restart",
-                    "--concurrency",
-                    "1",
-                    "--log-level",
-                    "warn",
-                ],
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
-            )
-            try:
-                deadline = time.monotonic() + START_TIMEOUT_S
-                while True:
-                    assert proc.poll() is None, f"envoy exited: {log.read_text()}"
-                    assert time.monotonic() < deadline, f"envoy not listening: {log.read_text()}"
-                    try:
-                        socket.create_connection((address, port), timeout=0.2).close()
-                        break
-                    except OSError:
-                        time.sleep(0.05)
-                yield address
-            finally:
-                proc.terminate()
-                try:
-                    proc.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+    with static_envoy(bootstrap, address, port, prefix="rbac-"):
+        yield address
 
 
 def _call(address: str, call: Call, authority: ca.CertificateAuthority, tmp: Path) -> str:

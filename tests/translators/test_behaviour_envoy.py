@@ -9,12 +9,8 @@ from __future__ import annotations
 
 import http.client
 import socket
-import subprocess
-import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 import pytest
 from envoy.config.bootstrap.v3 import bootstrap_pb2
@@ -27,7 +23,8 @@ from envoy.extensions.filters.network.http_connection_manager.v3 import (
 )
 
 from tests.behaviour import Request, route, route_config_for_port
-from tests.envoy_validate import bootstrap_json, find_envoy
+from tests.envoy_run import static_envoy
+from tests.envoy_validate import find_envoy
 from tests.golden.cases import case_named, translate_case
 from tests.translators.test_behaviour import DOMAIN_TABLE, DOMAINS, ROUTE_TABLE
 
@@ -78,45 +75,8 @@ def envoy_serving(config: route_pb2.RouteConfiguration) -> Iterator[int]:
     chain = listener.filter_chains.add()
     chain.filters.append(listener_components_pb2.Filter(name="envoy.filters.network.hcm"))
     chain.filters[0].typed_config.Pack(manager)
-    envoy = find_envoy()
-    assert envoy is not None
-    with tempfile.TemporaryDirectory(prefix="behaviour-") as tmp:
-        path = Path(tmp) / "bootstrap.json"
-        path.write_text(bootstrap_json(bootstrap))
-        log = Path(tmp) / "envoy.log"
-        with log.open("w") as log_file:
-            proc = subprocess.Popen(
-                [
-                    envoy,
-                    "-c",
-                    str(path),
-                    "--disable-hot-restart",
-                    "--concurrency",
-                    "1",
-                    "--log-level",
-                    "warn",
-                ],
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
-            )
-            try:
-                deadline = time.monotonic() + START_TIMEOUT_S
-                while True:
-                    assert proc.poll() is None, f"envoy exited: {log.read_text()}"
-                    assert time.monotonic() < deadline, f"envoy not listening: {log.read_text()}"
-                    try:
-                        socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                        break
-                    except OSError:
-                        time.sleep(0.05)
-                yield port
-            finally:
-                proc.terminate()
-                try:
-                    proc.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+    with static_envoy(bootstrap, "127.0.0.1", port, prefix="behaviour-"):
+        yield port
 
 
 def ask(port: int, request: Request) -> str | None:
