@@ -121,7 +121,7 @@ async def test_control_plane_restart_keeps_root_and_traffic(tmp_path: Path) -> N
         await local.start()
         frontend = next(w for w in local.workloads if w.workload.name == "frontend")
         egress = frontend.outbound[0]
-        with RequestLoop(lambda: http_get(f"http://{egress}/orders", "orders", 5)) as loop:
+        with RequestLoop(lambda: http_get(f"http://{egress}/orders", "orders", 10)) as loop:
             await asyncio.sleep(1.0)
             await first.stop()
             await asyncio.sleep(1.0)  # sidecars run on their last config meanwhile
