@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import fields
 from functools import lru_cache
 
 from envoy.config.cluster.v3 import cluster_pb2
@@ -116,8 +116,38 @@ _CLA_CLUSTER_NAME, _CLA_ENDPOINTS = 1, 2
 _LOCALITY_LB_ENDPOINTS = 2
 
 
+def _shape_key(ir: ClusterIR | UpstreamTLSIR, cleared: tuple[str, ...]) -> tuple[object, ...]:
+    """The values of every field but `cleared`: the cache key of what the rest serializes
+    to, built without constructing a dataclass (`dataclasses.replace` cost a third of a
+    second per 60,000 calls)."""
+    return (type(ir), *(getattr(ir, f) for f in _init_fields(type(ir)) if f not in cleared))
+
+
+def _rebuild(key: tuple[object, ...], cleared: dict[str, object]) -> ClusterIR | UpstreamTLSIR:
+    kind = key[0]
+    assert kind is ClusterIR or kind is UpstreamTLSIR
+    names = [f for f in _init_fields(kind) if f not in cleared]
+    return kind(**dict(zip(names, key[1:], strict=True)), **cleared)  # type: ignore[arg-type]
+
+
+_INIT_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _init_fields(kind: type) -> tuple[str, ...]:
+    found = _INIT_FIELDS.get(kind)
+    if found is None:
+        found = _INIT_FIELDS[kind] = tuple(f.name for f in fields(kind) if f.init)
+    return found
+
+
+_SHAPE_CLEARED = ("name", "provenance", "tls")
+_NO_SNI = ("sni",)
+
+
 @lru_cache(maxsize=1024)
-def _cluster_shape(shape: ClusterIR) -> bytes:
+def _cluster_shape(key: tuple[object, ...]) -> bytes:
+    shape = _rebuild(key, {"name": "", "provenance": (), "tls": None})
+    assert isinstance(shape, ClusterIR)
     encoded: bytes = build_cluster(shape).SerializeToString(deterministic=True)
     return encoded
 
@@ -131,7 +161,9 @@ def _built_tls_fields(tls: UpstreamTLSIR) -> bytes:
 
 
 @lru_cache(maxsize=65536)
-def _context_without_sni(tls: UpstreamTLSIR) -> bytes:
+def _context_without_sni(key: tuple[object, ...]) -> bytes:
+    tls = _rebuild(key, {"sni": ""})
+    assert isinstance(tls, UpstreamTLSIR)
     encoded: bytes = upstream_tls_context(tls).SerializeToString(deterministic=True)
     return encoded
 
@@ -150,7 +182,7 @@ def _tls_fields(tls: UpstreamTLSIR) -> bytes:
     is serialized once and the SNI appended — byte-identical to serializing the whole."""
     if tls.mesh_endpoints_only or not tls.sni:
         return _built_tls_fields(tls)
-    context = _context_without_sni(replace(tls, sni="")) + length_delimited(
+    context = _context_without_sni(_shape_key(tls, _NO_SNI)) + length_delimited(
         _UPSTREAM_TLS_SNI, tls.sni.encode()
     )
     packed = length_delimited(_ANY_TYPE_URL, _UPSTREAM_TLS_TYPE.encode()) + length_delimited(
@@ -174,7 +206,7 @@ def cluster_bytes(ir: ClusterIR) -> bytes:
     if ir.discovery is not Discovery.EDS:  # rare (static/DNS/passthrough): nothing to share
         encoded: bytes = build_cluster(ir).SerializeToString(deterministic=True)
         return encoded
-    shape = _cluster_shape(replace(ir, name="", provenance=(), tls=None))
+    shape = _cluster_shape(_shape_key(ir, _SHAPE_CLEARED))
     tls = _tls_fields(ir.tls) if ir.tls is not None else b""
     metadata = _metadata_field(tuple(sorted(set(ir.provenance)))) if ir.provenance else b""
     return length_delimited(_CLUSTER_NAME, ir.name.encode()) + shape + tls + metadata

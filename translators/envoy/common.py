@@ -60,9 +60,7 @@ def socket_address(address: str, port: int) -> address_pb2.Address:
     )
 
 
-def _varint(value: int) -> bytes:
-    if value < 0x80:
-        return _SMALL_VARINTS[value]
+def _encode_varint(value: int) -> bytes:
     out = bytearray()
     while True:
         bits = value & 0x7F
@@ -74,7 +72,13 @@ def _varint(value: int) -> bytes:
             return bytes(out)
 
 
-_SMALL_VARINTS = [bytes([i]) for i in range(0x80)]
+# Tags and lengths below 2**14 (one or two bytes) are nearly all of them: a table lookup
+# instead of a Python loop, for the 600,000 fields a 10,000-service config assembles.
+_VARINTS = [_encode_varint(i) for i in range(1 << 14)]
+
+
+def _varint(value: int) -> bytes:
+    return _VARINTS[value] if value < 0x4000 else _encode_varint(value)
 
 
 def length_delimited(field_number: int, payload: bytes) -> bytes:
