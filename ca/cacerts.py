@@ -29,7 +29,13 @@ from cryptography import x509
 from cryptography.x509.oid import NameOID
 
 from ca.authority import CertificateAuthority
-from ca.certbuild import DEFAULT_CLOCK_SKEW, authority_key_identifier, random_serial, sign
+from ca.certbuild import (
+    CA_KEY_USAGE,
+    DEFAULT_CLOCK_SKEW,
+    authority_key_identifier,
+    random_serial,
+    sign,
+)
 from ca.chain import (
     ChainExpired,
     ChainProblem,
@@ -177,20 +183,7 @@ def new_intermediate_ca(
         .not_valid_before(max(now - DEFAULT_CLOCK_SKEW, parent.not_before))
         .not_valid_after(min(now + ttl, parent.not_after))
         .add_extension(x509.BasicConstraints(ca=True, path_length=path_length), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
+        .add_extension(CA_KEY_USAGE, critical=True)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .add_extension(authority_key_identifier(parent.certificate), critical=False)
     )

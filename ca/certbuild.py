@@ -50,3 +50,17 @@ def authority_key_identifier(issuer: x509.Certificate) -> x509.AuthorityKeyIdent
 def sign(builder: x509.CertificateBuilder, issuer_key: PrivateKey) -> x509.Certificate:
     """Sign with the digest matching the issuer key's strength."""
     return builder.sign(issuer_key, signature_hash(issuer_key))
+
+
+# What a CA certificate may do (root or intermediate): sign certificates and CRLs.
+CA_KEY_USAGE = x509.KeyUsage(
+    digital_signature=True,
+    content_commitment=False,
+    key_encipherment=False,
+    data_encipherment=False,
+    key_agreement=False,
+    key_cert_sign=True,
+    crl_sign=True,
+    encipher_only=False,
+    decipher_only=False,
+)

@@ -21,7 +21,7 @@ from cryptography.x509.oid import NameOID
 
 from ca.authority import CertificateAuthority
 from ca.cacerts import CA_CERT_FILE, CA_KEY_FILE, CERT_CHAIN_FILE, ROOT_CERT_FILE
-from ca.certbuild import DEFAULT_CLOCK_SKEW, random_serial, sign
+from ca.certbuild import CA_KEY_USAGE, DEFAULT_CLOCK_SKEW, random_serial, sign
 from ca.chain import ca_problem, is_self_signed, validity_problem
 from ca.clock import as_utc
 from ca.errors import CAChainError, CAExpired, CAFileError, CAKeyMismatch
@@ -84,20 +84,7 @@ def new_root_ca(
         .not_valid_before(now - DEFAULT_CLOCK_SKEW)
         .not_valid_after(now + ttl)
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
+        .add_extension(CA_KEY_USAGE, critical=True)
         .add_extension(ski, critical=False)
         .add_extension(
             x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski), critical=False

@@ -165,3 +165,10 @@ class ObjectMeta(BaseModel):
     finalizers: list[str] = Field(default_factory=list)
     ownerReferences: list[dict[str, Any]] = Field(default_factory=list)
     managedFields: list[dict[str, Any]] = Field(default_factory=list)
+
+
+def mesh_gateways_only(gateways: list[str]) -> list[str]:
+    """xdscp has no ingress gateways: a rule bound to one would silently never apply."""
+    if any(g != "mesh" for g in gateways):
+        raise ValueError("only the 'mesh' gateway is supported (no ingress gateways yet)")
+    return gateways

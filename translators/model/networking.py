@@ -12,7 +12,13 @@ from enum import StrEnum
 
 from pydantic import Field, field_validator, model_validator
 
-from translators.model.base import IstioModel, PortSelector, StringMatch, WorkloadSelector
+from translators.model.base import (
+    IstioModel,
+    PortSelector,
+    StringMatch,
+    WorkloadSelector,
+    mesh_gateways_only,
+)
 from translators.model.traffic import (
     ConnectionPoolSettings,
     ConsistentHashLB,
@@ -137,9 +143,7 @@ class VirtualServiceSpec(IstioModel):
     @field_validator("gateways")
     @classmethod
     def _mesh_only(cls, gateways: list[str]) -> list[str]:
-        if any(g != "mesh" for g in gateways):
-            raise ValueError("only the 'mesh' gateway is supported (no ingress gateways yet)")
-        return gateways
+        return mesh_gateways_only(gateways)
 
 
 # --- DestinationRule ---------------------------------------------------------

@@ -16,7 +16,13 @@ from typing import Annotated
 
 from pydantic import BeforeValidator, Field, WithJsonSchema, field_validator, model_validator
 
-from translators.model.base import IstioModel, PortSelector, StringMatch, check_re2
+from translators.model.base import (
+    IstioModel,
+    PortSelector,
+    StringMatch,
+    check_re2,
+    mesh_gateways_only,
+)
 
 # --- durations and percentages -----------------------------------------------
 
@@ -278,9 +284,7 @@ class SourceMatch(IstioModel):
     @field_validator("gateways")
     @classmethod
     def _mesh_only(cls, gateways: list[str]) -> list[str]:
-        if any(g != "mesh" for g in gateways):
-            raise ValueError("only the 'mesh' gateway is supported (no ingress gateways yet)")
-        return gateways
+        return mesh_gateways_only(gateways)
 
 
 # --- VirtualService: TCP and TLS ------------------------------------------------

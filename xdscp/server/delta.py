@@ -65,10 +65,6 @@ class DeltaStream(Stream):
         super().__init__(*args, **kwargs)
         self._types: dict[str, _DeltaTypeState] = {}
 
-    async def handle(self, request: Any) -> None:
-        async with self.lock:
-            await self._handle(request)
-
     async def _handle(self, req: Any) -> None:
         type_url: str = req.type_url
         if not type_url:

@@ -145,9 +145,15 @@ class Stream(ABC):
         self.task: asyncio.Task[Any] | None = None  # the RPC's handler task
         self.writing_since = 0.0  # monotonic start of the write in flight, 0 = none
 
-    @abstractmethod
     async def handle(self, request: Any) -> None:
-        """Process one request (ACK/NACK/subscription) and answer it if needed."""
+        """Process one request (ACK/NACK/subscription) under the stream's lock, so it
+        never interleaves with a push."""
+        async with self.lock:
+            await self._handle(request)
+
+    @abstractmethod
+    async def _handle(self, request: Any) -> None:
+        """Process one request and answer it if needed; called under `lock`."""
 
     @abstractmethod
     async def push_changes(self) -> None:
