@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from translators.behaviour.rbac import ALLOWED, DENIED, Call
-from translators.behaviour.routing import Decision, Request, upstream_request
+from translators.behaviour.routing import Decision, Request, Unsupported, upstream_request
 from translators.explain.destinations import (
     MTLS,
     PLAINTEXT,
@@ -193,7 +193,15 @@ def _outcomes(
 
 def explain(translator: MeshTranslator, request: ExplainRequest) -> Explanation:
     """The explanation of `request`; raises ExplainError for a question it cannot answer
-    (unknown workload or host, no listener on the port)."""
+    (unknown workload or host, no listener on the port, config the evaluator does not
+    model — said so rather than guessed)."""
+    try:
+        return _explain(translator, request)
+    except Unsupported as exc:
+        raise ExplainError(f"explain does not model {exc} (used on this path)") from exc
+
+
+def _explain(translator: MeshTranslator, request: ExplainRequest) -> Explanation:
     source = _workload(translator, request.source)
     resources = translator.translate(source)
     listener, listener_sources = outbound_listener(resources, source, request.port)
@@ -226,7 +234,8 @@ def explain(translator: MeshTranslator, request: ExplainRequest) -> Explanation:
         upstream_of = {c: _upstream(decision, envoy_request, c) for c, _ in clusters}
     else:
         chain, clusters, chain_sources = tcp_chain(resources, listener, request)
-        step = listener_step(listener, listener_sources + chain_sources, chain)
+        sources = tuple(dict.fromkeys(listener_sources + chain_sources))
+        step = listener_step(listener, sources, chain)
         if step.protocol != "tcp":
             raise ExplainError(
                 f"port {request.port} of {source.key} is HTTP: ask for http://{request.host}:"
@@ -244,6 +253,7 @@ def explain(translator: MeshTranslator, request: ExplainRequest) -> Explanation:
         request.method if request.protocol == "http" else "",
         request.url,
         authority if request.protocol == "http" else f"{request.host}:{request.port}",
+        request.path if request.protocol == "http" else "",
         headers,
         step,
         route_step,

@@ -145,6 +145,7 @@ class Explanation:
     method: str
     url: str
     authority: str
+    path: str  # HTTP: the :path, query included
     headers: dict[str, str]
     listener: ListenerStep
     route: RouteStep | None  # HTTP only

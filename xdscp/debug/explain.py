@@ -6,7 +6,7 @@ Query: `from=NAMESPACE/NAME` (the calling workload), `url=http://host[:port]/pat
 `tcp://host:port`, optional `method=GET`, `header=name:value` (repeatable), `sni=`
 (TCP). Answers 200 with the explanation as JSON:
 
-    {"source", "identity", "protocol", "method", "url", "authority", "headers",
+    {"source", "identity", "protocol", "method", "url", "authority", "path", "headers",
      "listener": {"name", "address", "protocol", "filter_chain", "route_config", "sources"},
      "route": null | {"virtual_host", "domain", "name", "object", "rule", "action",
                       "skipped": [{"route", "object", "rule", "failed": [str]}],
