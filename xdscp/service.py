@@ -15,6 +15,7 @@ from aiohttp import web
 from translators.extensions import ExtensionSet
 from translators.mesh import MeshOptions
 from xdscp.cache import SnapshotCache
+from xdscp.debug.explain import explain_routes
 from xdscp.debug.http import start_debug_server
 from xdscp.identity import XDS_SERVER_NAME, IdentityService, IdentitySettings
 from xdscp.metrics import XdsMetrics
@@ -94,7 +95,10 @@ class ControlPlane:
                 self.status,
                 self.metrics.registry,
                 f"{debug_host}:{debug_port}",
-                extra_routes=[web.get("/debug/config", self._config_status)],
+                extra_routes=[
+                    web.get("/debug/config", self._config_status),
+                    *explain_routes(lambda: self.runtime.translator),
+                ],
             )
             self.debug_url = f"http://{debug_host}:{bound_debug}"
         self._watch = asyncio.create_task(self._watch_config())
