@@ -16,6 +16,7 @@ from translators.extensions import ExtensionSet
 from translators.mesh import MeshConfig, MeshOptions
 from xdscp.analysis import MeshAnalyzer
 from xdscp.cache import SnapshotCache
+from xdscp.debug.explain import explain_routes
 from xdscp.debug.http import start_debug_server
 from xdscp.identity import XDS_SERVER_NAME, IdentityService, IdentitySettings
 from xdscp.metrics import XdsMetrics
@@ -102,6 +103,7 @@ class ControlPlane:
                 extra_routes=[
                     web.get("/debug/config", self._config_status),
                     self.analyzer.route(lambda: self.runtime.mesh),
+                    *explain_routes(lambda: self.runtime.translator),
                 ],
             )
             self.debug_url = f"http://{debug_host}:{bound_debug}"
