@@ -1,6 +1,6 @@
 """`xdscp explain` cross-checked against real Envoy: a few hundred generated requests over
-the traffic test mesh (tests/traffic/meshes/traffic, plus AuthorizationPolicies on
-`reviews`) go through real sidecars started by `xdscp up`; for each, what the running
+the traffic test mesh (tests/traffic/meshes/traffic, plus AuthorizationPolicies and
+STRICT mTLS on `reviews`, and a subset whose callers DISABLE TLS) go through real sidecars started by `xdscp up`; for each, what the running
 control plane's `/debug/explain` predicts — the possible outcomes (cluster, status class
 or fault code, allow/deny) with their shares — must contain what Envoy did, read from
 the calling sidecar's JSON access log. Weighted and percentage decisions are compared as
@@ -50,7 +50,19 @@ spec:
   - from: [{source: {principals: ["cluster.local/ns/default/sa/client"]}}]
   - from: [{source: {principals: ["cluster.local/ns/default/sa/open-client"]}}]
     to: [{operation: {methods: [GET]}}]
+---
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: reviews-strict}
+spec:
+  selector: {matchLabels: {app: reviews}}
+  mtls: {mode: STRICT}
 """
+# The `guarded` subset's callers send plaintext, which STRICT refuses.
+PLAINTEXT_SUBSET = (
+    "    trafficPolicy:\n      outlierDetection:",
+    "    trafficPolicy:\n      tls: {mode: DISABLE}\n      outlierDetection:",
+)
 
 
 @dataclass(frozen=True)
@@ -81,6 +93,7 @@ PROBES = [
     Probe("default/client", "/", 10, method="POST"),
     Probe("default/client", "/headers/x", 5),
     Probe("default/client", "/hash", 5, headers=(("x-user", "ann"),)),
+    Probe("default/client", "/outlier", 10),
     Probe("default/open-client", "/", 10),
     Probe("default/open-client", "/", 10, method="POST"),
     Probe("default/open-client", "/levels", 20),
@@ -94,6 +107,9 @@ def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningMesh]:
     work = tmp_path_factory.mktemp("explain")
     config = relocate(work)
     (config / "authorization.yaml").write_text(AUTHORIZATION)
+    routing = config / "routing.yaml"
+    assert PLAINTEXT_SUBSET[0] in routing.read_text()
+    routing.write_text(routing.read_text().replace(*PLAINTEXT_SUBSET))
     with xdscp_up(config, work) as running:
         url = _egress(running, "default/client")
         assert wait_until(lambda: _send(url, "reviews", "/ready")[0] == 200, timeout=15), (
