@@ -48,6 +48,8 @@ class ControlPlane:
     # Translator extensions (`--extension module:object`): their kinds are read from the
     # config directory, their translators and patches run for every proxy.
     extensions: ExtensionSet = field(default_factory=ExtensionSet)
+    # Bearer token for the debug port; required when it is not on loopback.
+    debug_token: str | None = None
 
     def __post_init__(self) -> None:
         self.metrics = XdsMetrics()
@@ -95,6 +97,7 @@ class ControlPlane:
                 self.metrics.registry,
                 f"{debug_host}:{debug_port}",
                 extra_routes=[web.get("/debug/config", self._config_status)],
+                token=self.debug_token,
             )
             self.debug_url = f"http://{debug_host}:{bound_debug}"
         self._watch = asyncio.create_task(self._watch_config())
@@ -104,6 +107,7 @@ class ControlPlane:
         log.info("control_plane.started", xds=f"{host}:{bound}", debug=self.debug_url)
 
     async def _config_status(self, request: web.Request) -> web.Response:
+        """`GET /debug/config`: the config generation, every object and its errors."""
         return web.json_response(self.runtime.config_status())
 
     async def _watch_config(self) -> None:
