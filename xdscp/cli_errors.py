@@ -86,7 +86,7 @@ _ADDRESS_ERRNOS = {errno.EADDRINUSE, errno.EADDRNOTAVAIL, errno.EACCES}
 _FILE_HINTS = {
     errno.ENOSPC: "free some space or point it at another disk",
     errno.EDQUOT: "free some space or point it at another disk",
-    errno.EROFS: "the file system is read-only: point it at a writable directory",
+    errno.EROFS: "point it at a writable directory",
     errno.EACCES: "check the permissions or point it at another directory",
     errno.EPERM: "check the permissions or point it at another directory",
     errno.ENOTDIR: "a file is in the way of the directory: move it or choose another path",
