@@ -13,8 +13,10 @@ import structlog
 from aiohttp import web
 
 from translators.extensions import ExtensionSet
-from translators.mesh import MeshOptions
+from translators.mesh import MeshConfig, MeshOptions
+from xdscp.analysis import MeshAnalyzer
 from xdscp.cache import SnapshotCache
+from xdscp.debug.explain import explain_routes
 from xdscp.debug.http import start_debug_server
 from xdscp.identity import XDS_SERVER_NAME, IdentityService, IdentitySettings
 from xdscp.metrics import XdsMetrics
@@ -54,6 +56,7 @@ class ControlPlane:
     def __post_init__(self) -> None:
         self.metrics = XdsMetrics()
         self.status = StatusBook(self.metrics)
+        self.analyzer = MeshAnalyzer(self.metrics.registry)
         self.identity = IdentityService(self.identity_settings)
         self.runtime = MeshRuntime(
             self.cache,
@@ -66,6 +69,7 @@ class ControlPlane:
         self._debug: web.AppRunner | None = None
         self._watch: asyncio.Task[None] | None = None
         self._rotate: asyncio.Task[None] | None = None
+        self._analyze: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
         self.xds_address: tuple[str, int] = split_address(self.listen, 15010)
         self.debug_url = ""
@@ -73,6 +77,8 @@ class ControlPlane:
     async def start(self) -> None:
         """Load config (so the first proxy gets a full snapshot), then serve and watch."""
         self.runtime.apply_now(self.source.load())
+        self._analyze = asyncio.create_task(self.analyzer.run(self._stop))
+        self._analysis_due()
         tune_gc()
         host, port = split_address(self.listen, 15010)
         credentials = None
@@ -96,7 +102,11 @@ class ControlPlane:
                 self.status,
                 self.metrics.registry,
                 f"{debug_host}:{debug_port}",
-                extra_routes=[web.get("/debug/config", self._config_status)],
+                extra_routes=[
+                    web.get("/debug/config", self._config_status),
+                    self.analyzer.route(lambda: self.runtime.mesh),
+                    *explain_routes(lambda: self.runtime.translator),
+                ],
                 token=self.debug_token,
             )
             self.debug_url = f"http://{debug_host}:{bound_debug}"
@@ -110,9 +120,18 @@ class ControlPlane:
         """`GET /debug/config`: the config generation, every object and its errors."""
         return web.json_response(self.runtime.config_status())
 
+    def _analysis_due(self) -> None:
+        if self.runtime.mesh is not None:
+            self.analyzer.submit(self.runtime.mesh, self.runtime.generation)
+
+    async def _apply(self, mesh: MeshConfig) -> None:
+        """Push first; the analysis of the new mesh runs after, off the hot path."""
+        await self.runtime.apply(mesh)
+        self._analysis_due()
+
     async def _watch_config(self) -> None:
         try:
-            await self.source.run(self.runtime.apply, self._stop, initial=False)
+            await self.source.run(self._apply, self._stop, initial=False)
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -120,7 +139,7 @@ class ControlPlane:
 
     async def stop(self) -> None:
         self._stop.set()
-        for task in (self._watch, self._rotate):
+        for task in (self._watch, self._rotate, self._analyze):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):

@@ -172,6 +172,8 @@ def test_debug_endpoints_list_themselves_and_pretty_print(tmp_path: Path) -> Non
                      "/healthz"):  # fmt: skip
             assert listed.get(path), (path, listed)
         assert "per proxy" in listed["/debug/proxies"]
+        # every endpoint, including those other components add, says what it is
+        assert all(listed.values()), listed
         # indented for a terminal: one key per line, also for routes added by components
         for path in ("/debug", "/debug/config"):
             text = get(base + path)[1]

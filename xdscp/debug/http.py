@@ -66,12 +66,23 @@ async def _healthz(request: web.Request) -> web.Response:
     return web.Response(text="ok\n")
 
 
-def _describe(handler: object) -> str:
+# For handlers without a docstring of their own (closures made by other components).
+_DESCRIPTIONS = {
+    "/": "the dashboard: mesh graph, proxy sync state, NACKs, analysis, explain form",
+    "/ready": "readiness: 200 once config is loaded and the sources are healthy",
+    "/debug/analysis": "analysis messages of the current config (?object=Kind/ns/name)",
+    "/debug/explain": "the path of one request (?from=NS/NAME&url=URL[&method=&header=])",
+}
+
+
+def _describe(path: str, handler: object) -> str:
     doc = (getattr(handler, "__doc__", None) or "").strip()
     line = doc.splitlines()[0].strip() if doc else ""
     if line.startswith("`") and "`:" in line:
         line = line.split("`:", 1)[1].strip()
-    return line
+    elif line.startswith("`") and line.endswith("`"):  # only a usage line
+        line = ""
+    return line or _DESCRIPTIONS.get(path, "")
 
 
 async def _index(request: web.Request) -> web.Response:
@@ -81,7 +92,7 @@ async def _index(request: web.Request) -> web.Response:
         if route.resource is None or route.method not in ("GET", "*"):
             continue
         path = route.resource.canonical
-        endpoints[path] = endpoints.get(path) or _describe(route.handler)
+        endpoints[path] = endpoints.get(path) or _describe(path, route.handler)
     return web.json_response(
         [{"path": path, "description": endpoints[path]} for path in sorted(endpoints)]
     )
