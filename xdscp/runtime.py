@@ -127,6 +127,11 @@ class MeshRuntime:
         self._warned_before: set[str] = set()
         self._applying = asyncio.Lock()
 
+    @property
+    def translator(self) -> MeshTranslator | None:
+        """The current generation's translator (what every proxy's config comes from)."""
+        return self._translator
+
     # --- mesh updates ---------------------------------------------------------
     async def apply(self, mesh: MeshConfig) -> None:
         """Apply a new mesh, yielding to the event loop every few proxies so the first
@@ -153,8 +158,13 @@ class MeshRuntime:
             namespace, name = key.split("/", 1)
             workload = mesh.workload(namespace, name)
             if workload is None:
+                # Its streams close (NOT_FOUND, as a new connect would be answered);
+                # Envoy keeps running its last config and retries until it is back.
                 if self._first_time(f"gone:{key}"):
-                    log.warning("proxy.workload_gone", proxy=key, action="keeps last config")
+                    log.warning("proxy.workload_gone", proxy=key, action="closes its streams")
+                changed += self.cache.set(
+                    key, Snapshot.tombstone(f"workload {key} no longer exists")
+                )
                 continue
             changed += self._publish(workload)
             if batch and done % batch == 0:
@@ -178,7 +188,9 @@ class MeshRuntime:
             if self._first_time(warning):  # once per change, not per proxy or reload
                 log.warning("translate.warning", proxy=workload.key, warning=warning)
         groups = dict(translated.groups)
+        identity: str | None = None
         if self.secrets is not None:
+            identity = self.secrets.identity_of(workload)
             groups[SECRET_TYPE] = (self.secrets.secrets_for(workload),)
         return Snapshot(
             MappingProxyType(
@@ -186,7 +198,9 @@ class MeshRuntime:
                     type_url: self._parts.type_snapshot(type_url, type_groups)
                     for type_url, type_groups in groups.items()
                 }
-            )
+            ),
+            # Streams authenticated as anything else are closed instead of served.
+            identity=identity,
         )
 
     def refresh(self) -> None:
@@ -202,7 +216,10 @@ class MeshRuntime:
             snapshot = self.snapshot_for(workload)
         except ExtensionError as error:
             self.translate_errors.pop(workload.key, None)
-            return self._extension_failed(workload, error)
+            try:
+                return self._extension_failed(workload, error)
+            except Exception as exc:  # contained per proxy, see above
+                return self._translation_failed(workload, exc)
         except Exception as exc:  # contained per proxy, see above
             return self._translation_failed(workload, exc)
         self.extension_errors.pop(workload.key, None)
@@ -220,6 +237,12 @@ class MeshRuntime:
                 action="keeps last good config",
                 exc_info=exc,
             )
+        last = self.cache.get(workload.key)
+        identity = self.secrets.identity_of(workload) if self.secrets is not None else None
+        if last is not None and not last.withdrawn and last.identity != identity:
+            # the last good config belongs to an identity the workload no longer has
+            reason = f"the config of {workload.key} cannot be built: {message}"
+            return self.cache.set(workload.key, Snapshot.tombstone(reason))
         return False
 
     def _first_time(self, message: str) -> bool:
@@ -235,7 +258,11 @@ class MeshRuntime:
         a proxy that has none yet gets the config without extensions (as Istio skips an
         EnvoyFilter patch that fails), until the extension or its objects are fixed."""
         self.extension_errors[workload.key] = error
-        kept = self.cache.get(workload.key) is not None
+        last = self.cache.get(workload.key)
+        identity = self.secrets.identity_of(workload) if self.secrets is not None else None
+        # Last good config only while it is still this identity's: never keep serving
+        # (or rotating) secrets to streams of an identity the workload no longer has.
+        kept = last is not None and not last.withdrawn and last.identity == identity
         # once per failure, when it appears (as warnings): every proxy is in /debug/config
         once = f"extension:{error.extension}:{error.part}:{error.objects}:{error.message}"
         if self._first_time(once):
@@ -264,7 +291,8 @@ class MeshRuntime:
         self._connections[workload.key] = self._connections.get(workload.key, 0) + 1
         self._publish(workload)
         failure = self.translate_errors.get(workload.key)
-        if failure is not None and self.cache.get(workload.key) is None:
+        last = self.cache.get(workload.key)
+        if failure is not None and (last is None or last.withdrawn):
             self.disconnect(workload.key)
             raise ProxyRejected(f"the config of {workload.key} cannot be built: {failure}")
         return workload.key

@@ -14,8 +14,10 @@ from aiohttp import web
 from prometheus_client import Gauge
 
 from translators.extensions import ExtensionSet
-from translators.mesh import MeshOptions
+from translators.mesh import MeshConfig, MeshOptions
+from xdscp.analysis import MeshAnalyzer
 from xdscp.cache import SnapshotCache
+from xdscp.debug.explain import explain_routes
 from xdscp.debug.http import start_debug_server
 from xdscp.identity import XDS_SERVER_NAME, IdentityService, IdentitySettings
 from xdscp.metrics import XdsMetrics
@@ -53,6 +55,7 @@ class ControlPlane:
     def __post_init__(self) -> None:
         self.metrics = XdsMetrics()
         self.status = StatusBook(self.metrics)
+        self.analyzer = MeshAnalyzer(self.metrics.registry)
         self.identity = IdentityService(self.identity_settings)
         self.runtime = MeshRuntime(
             self.cache,
@@ -71,6 +74,7 @@ class ControlPlane:
         self._debug: web.AppRunner | None = None
         self._watch: asyncio.Task[None] | None = None
         self._rotate: asyncio.Task[None] | None = None
+        self._analyze: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
         self.xds_address: tuple[str, int] = split_address(self.listen, 15010)
         self.debug_url = ""
@@ -78,6 +82,8 @@ class ControlPlane:
     async def start(self) -> None:
         """Load config (so the first proxy gets a full snapshot), then serve and watch."""
         self._load_initial()
+        self._analyze = asyncio.create_task(self.analyzer.run(self._stop))
+        self._analysis_due()
         tune_gc()
         host, port = split_address(self.listen, 15010)
         credentials = None
@@ -104,6 +110,8 @@ class ControlPlane:
                 extra_routes=[
                     web.get("/debug/config", self._config_status),
                     web.get("/ready", self._ready),
+                    self.analyzer.route(lambda: self.runtime.mesh),
+                    *explain_routes(lambda: self.runtime.translator),
                 ],
             )
             self.debug_url = f"http://{debug_host}:{bound_debug}"
@@ -138,6 +146,15 @@ class ControlPlane:
         body = {"ready": view.up, "reason": view.reason, "generation": self.runtime.generation}
         return web.json_response(body, status=200 if view.up else 503)
 
+    def _analysis_due(self) -> None:
+        if self.runtime.mesh is not None:
+            self.analyzer.submit(self.runtime.mesh, self.runtime.generation)
+
+    async def _apply(self, mesh: MeshConfig) -> None:
+        """Push first; the analysis of the new mesh runs after, off the hot path."""
+        await self.runtime.apply(mesh)
+        self._analysis_due()
+
     async def _watch_config(self) -> None:
         """Run the source's watcher; if it ever ends or fails, say so (`/ready` false) and
         start it again after a bounded backoff, until the plane stops."""
@@ -145,7 +162,7 @@ class ControlPlane:
         while not self._stop.is_set():
             self.source.health.alive()
             try:
-                await self.source.run(self.runtime.apply, self._stop, initial=False)
+                await self.source.run(self._apply, self._stop, initial=False)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -160,11 +177,11 @@ class ControlPlane:
                 await asyncio.wait_for(self._stop.wait(), backoff)
             backoff = min(backoff * 2, 30.0)
             # a restarted watcher may have missed changes: read everything again
-            await self.source.reload(self.runtime.apply)
+            await self.source.reload(self._apply)
 
     async def stop(self) -> None:
         self._stop.set()
-        for task in (self._watch, self._rotate):
+        for task in (self._watch, self._rotate, self._analyze):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
