@@ -1,10 +1,11 @@
-"""`xdscp explain` cross-checked against real Envoy: a few hundred generated requests over
-the traffic test mesh (tests/traffic/meshes/traffic, plus AuthorizationPolicies and
-STRICT mTLS on `reviews`, and a subset whose callers DISABLE TLS) go through real sidecars started by `xdscp up`; for each, what the running
-control plane's `/debug/explain` predicts — the possible outcomes (cluster, status class
-or fault code, allow/deny) with their shares — must contain what Envoy did, read from
-the calling sidecar's JSON access log. Weighted and percentage decisions are compared as
-sets of outcomes, and over many requests by share within a binomial bound."""
+"""`xdscp explain` cross-checked against real Envoy. A few hundred generated requests go
+over the traffic test mesh (tests/traffic/meshes/traffic, plus AuthorizationPolicies and
+STRICT mTLS on `reviews`, and a subset whose callers DISABLE TLS) through real sidecars
+started by `xdscp up`. For each, what the running control plane's `/debug/explain`
+predicts — the possible outcomes (cluster, status class or fault code, allow/deny) with
+their shares — must contain what Envoy did, read from the calling sidecar's JSON access
+log. Weighted and percentage decisions are compared as sets of outcomes, and over many
+requests by share within a binomial bound."""
 
 from __future__ import annotations
 
