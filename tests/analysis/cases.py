@@ -4,6 +4,8 @@ the neighbouring objects fails its case."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from tests.analysis.meshes import SEC, Case, Doc, find, obj, service, vs_reviews, workload
 
 VS = "VirtualService/shop/reviews"
@@ -177,6 +179,17 @@ SIDECAR = "Sidecar/web/frontend"
 AP = "AuthorizationPolicy/shop/ratings"
 
 
+Edit = Callable[[list[Doc]], None]
+
+
+def both(*edits: Edit) -> Edit:
+    def apply(docs: list[Doc]) -> None:
+        for edit in edits:
+            edit(docs)
+
+    return apply
+
+
 def _sidecar(docs: list[Doc]) -> Doc:
     return find(docs, "Sidecar", "frontend", "web")
 
@@ -330,15 +343,18 @@ TLS_CASES: tuple[Case, ...] = (
     ),
     Case(
         "DestinationRule SIMPLE to an in-mesh HTTP port (double encryption)",
-        lambda docs: (
-            _pa_mode(docs, "PERMISSIVE"),
-            _dr_tls(docs, mode="SIMPLE", caCertificates="/etc/certs/ca.pem"),
+        both(
+            lambda docs: _pa_mode(docs, "PERMISSIVE"),
+            lambda docs: _dr_tls(docs, mode="SIMPLE", caCertificates="/etc/certs/ca.pem"),
         ),
         (("XDS0403", DR, "spec.trafficPolicy.tls.mode"),),
     ),
     Case(
         "ISTIO_MUTUAL to a workload without a sidecar",
-        lambda docs: (_no_sidecar(docs, "reviews-v2"), _dr_tls(docs, mode="ISTIO_MUTUAL")),
+        both(
+            lambda docs: _no_sidecar(docs, "reviews-v2"),
+            lambda docs: _dr_tls(docs, mode="ISTIO_MUTUAL"),
+        ),
         (("XDS0402", DR, "spec.trafficPolicy.tls.mode"),),
     ),
     Case(
@@ -426,9 +442,9 @@ SIDECAR_CASES: tuple[Case, ...] = (
     ),
     Case(
         "route to a host the caller's Sidecar does not import",
-        lambda docs: (
-            _egress(docs, hosts=["shop/reviews.shop.svc.cluster.local"]),
-            vs_reviews(docs)["spec"]["http"][0]["route"].__setitem__(
+        both(
+            lambda docs: _egress(docs, hosts=["shop/reviews.shop.svc.cluster.local"]),
+            lambda docs: vs_reviews(docs)["spec"]["http"][0]["route"].__setitem__(
                 0, {"destination": {"host": "ratings"}}
             ),
         ),
