@@ -51,6 +51,8 @@ class ControlPlane:
     # Translator extensions (`--extension module:object`): their kinds are read from the
     # config directory, their translators and patches run for every proxy.
     extensions: ExtensionSet = field(default_factory=ExtensionSet)
+    # Bearer token for the debug port; required when it is not on loopback.
+    debug_token: str | None = None
 
     def __post_init__(self) -> None:
         self.metrics = XdsMetrics()
@@ -113,6 +115,7 @@ class ControlPlane:
                     self.analyzer.route(lambda: self.runtime.mesh),
                     *explain_routes(lambda: self.runtime.translator),
                 ],
+                token=self.debug_token,
             )
             self.debug_url = f"http://{debug_host}:{bound_debug}"
         self._watch = asyncio.create_task(self._watch_config())
@@ -135,6 +138,7 @@ class ControlPlane:
             health.loaded_initially()
 
     async def _config_status(self, request: web.Request) -> web.Response:
+        """`GET /debug/config`: the config generation, every object and its errors."""
         return web.json_response(
             {**self.runtime.config_status(), "source": self.source.health.view().as_dict()}
         )
