@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from envoy.config.cluster.v3 import cluster_pb2
 
 from tests.envoy_validate import validate_resources
 from translators.mesh import MeshOptions, build_mesh
@@ -329,9 +330,7 @@ def test_logical_dns_clusters_get_exactly_one_endpoint() -> None:
     mesh = build_mesh(parsed.objects, parsed.errors, MeshOptions())
     resources = MeshTranslator(mesh).translate(mesh.workloads["default/w"]).resources
     clusters = {
-        r.message.name: r.message  # type: ignore[attr-defined]
-        for r in resources
-        if r.type_url.endswith("Cluster")
+        r.message.name: r.message for r in resources if isinstance(r.message, cluster_pb2.Cluster)
     }
     rr = clusters["outbound|80||rr.example.com"]
     assert [len(loc.lb_endpoints) for loc in rr.load_assignment.endpoints] == [1]
