@@ -81,6 +81,8 @@ class RbacStep:
     verdict: str  # "allowed" / "denied"
     dry_run: tuple[RbacMatch, ...] = ()  # shadow (istio.io/dry-run) policies that matched
     policies: tuple[str, ...] = ()  # every AuthorizationPolicy this filter enforces
+    # why each enforced rule did not match: "<object> <rule>: <part> does not match"
+    missed: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +128,7 @@ class Outcome:
     """One possible end of the request, with the share of requests that end this way."""
 
     # forwarded / fault_abort / denied / refused / no_endpoints / redirect / direct_response
+    # / passthrough / blackhole
     result: str
     share: float  # percent
     status: int | None  # the status the caller gets; None: whatever the app answers

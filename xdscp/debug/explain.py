@@ -20,7 +20,8 @@ Query: `from=NAMESPACE/NAME` (the calling workload), `url=http://host[:port]/pat
                                         "peer_authentication_sources", "peer", "verdict",
                                         "reason", "rbac": [{"action", "verdict",
                                         "matched": [{"policy", "object", "rule"}],
-                                        "dry_run": [...]}]}}]}],
+                                        "dry_run": [...], "policies": [str],
+                                        "missed": [str]}]}}]}],
      "outcomes": [{"result", "share", "status", "status_class", "cluster", "detail"}],
      "notes": [str]}
 
@@ -48,6 +49,8 @@ def explain_routes(translator: Callable[[], MeshTranslator | None]) -> list[web.
     """The route, reading the current generation's translator on every request."""
 
     async def handler(request: web.Request) -> web.Response:
+        """`GET /debug/explain`: the path of one request as Envoy will take it
+        (?from=NS/NAME&url=URL[&method=&header=k:v&sni=])."""
         current = translator()
         if current is None:
             return web.json_response(
