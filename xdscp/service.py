@@ -157,7 +157,23 @@ class ControlPlane:
     async def _apply(self, mesh: MeshConfig) -> None:
         """Push first; the analysis of the new mesh runs after, off the hot path."""
         await self.runtime.apply(mesh)
+        await self._reject_untranslatable(mesh)
         self._analysis_due()
+
+    async def _reject_untranslatable(self, mesh: MeshConfig) -> None:
+        """A proxy whose config cannot be built keeps its last good config; here the
+        object to blame is found, rejected (its last good version restored) and the mesh
+        applied again, so every other proxy gets the rest of the change. Bounded: each
+        round rejects at least one object, and there are at most three."""
+        for _ in range(3):
+            failing = sorted(self.runtime.translate_errors)
+            if not failing:
+                return
+            culprits = await asyncio.to_thread(self.source.blame, mesh, failing[0], self.extensions)
+            if not culprits:
+                return
+            mesh = await asyncio.to_thread(self.source.load)
+            await self.runtime.apply(mesh)
 
     async def _watch_config(self) -> None:
         """Run the source's watcher; if it ever ends or fails, say so (`/ready` false) and

@@ -19,8 +19,10 @@ from typing import Any
 import structlog
 import watchfiles
 
+from translators.extensions import ExtensionSet
 from translators.mesh import MeshConfig, MeshOptions, build_mesh
 from translators.model.objects import ConfigError, KindEntry, MeshObject, Origin
+from xdscp.sources.blame import find_culprits, rejection, translation_failure
 from xdscp.sources.documents import FileResult, duplicate_errors, parse_file, parse_text, yaml_files
 from xdscp.sources.health import SourceHealth
 from xdscp.sources.safe_yaml import DEFAULT_LIMITS, Limits
@@ -58,11 +60,17 @@ class DirectorySource:
         self._loading = threading.Lock()
         self.limits = limits
         self.health = SourceHealth()
+        # last good objects as of the load before the latest one (fallbacks for `blame`)
+        self._good_before: dict[Key, MeshObject[Any]] = {}
+        # key -> (digest, why, fallback): an object version that cannot be translated
+        self._rejected: dict[Key, tuple[str, str, MeshObject[Any] | None]] = {}
 
     def load(self) -> MeshConfig:
-        """Read every file now and return the resulting mesh (also used by `validate`)."""
-        results = [self._parse(p) for p in yaml_files(self.root)]
-        return self._assemble(results)
+        """Read every file now and return the resulting mesh (also used by `validate`).
+        Thread-safe: the watcher loads in a worker thread."""
+        with self._loading:
+            results = [self._parse(p) for p in yaml_files(self.root)]
+            return self._assemble(results)
 
     def _parse(self, path: Path) -> FileResult:
         """A file whose bytes are unchanged since the last load is not parsed again: one
@@ -135,11 +143,60 @@ class DirectorySource:
             self._keys_by_file[result.path] = contributed
         unique, dup_errors = duplicate_errors(objects)
         errors += dup_errors
+        unique = self._without_rejected(unique, errors)
+        self._good_before = self._last_good
         self._last_good = {o.key: o for o in unique}
         mesh = build_mesh(unique, errors, self.options)
         if self.log_errors:
             self._log_new_errors(mesh.errors)
         return mesh
+
+    def _without_rejected(
+        self, objects: list[MeshObject[Any]], errors: list[ConfigError]
+    ) -> list[MeshObject[Any]]:
+        """Objects that failed translation (see `blame`) give way to their last good
+        version until they are edited."""
+        out: list[MeshObject[Any]] = []
+        still: dict[Key, tuple[str, str, MeshObject[Any] | None]] = {}
+        for obj in objects:
+            rejected = self._rejected.get(obj.key)
+            if rejected is None or rejected[0] != obj.digest:
+                out.append(obj)
+                continue
+            still[obj.key] = rejected
+            _, failure, fallback = rejected
+            errors.append(rejection(obj, failure, kept=fallback is not None))
+            if fallback is not None:
+                out.append(fallback)
+        self._rejected = still  # an edited or deleted object gets a fresh chance
+        return out
+
+    def blame(
+        self, mesh: MeshConfig, workload_key: str, extensions: ExtensionSet | None = None
+    ) -> list[MeshObject[Any]]:
+        """`workload_key`'s config cannot be built from `mesh` (the last load): find the
+        objects of that load responsible and reject them from now on (the next `load`
+        keeps their previous versions). Returns them; empty when none is to blame."""
+        with self._loading:
+            failure = translation_failure(mesh, workload_key, extensions)
+            if failure is None:
+                return []
+            before = self._good_before
+            suspects = [o for o in mesh.objects if before.get(o.key) is not o]
+            fallback = {k: o for k, o in before.items() if k in {s.key for s in suspects}}
+            culprits = find_culprits(
+                mesh.objects, self.options, workload_key, suspects, fallback, extensions
+            )
+            for obj in culprits:
+                self._rejected[obj.key] = (obj.digest, failure, fallback.get(obj.key))
+                log.warning(
+                    "config.rejected_by_translation",
+                    object=obj.ref,
+                    origin=str(obj.origin),
+                    proxy=workload_key,
+                    error=failure,
+                )
+            return culprits
 
     def _log_new_errors(self, errors: Iterable[ConfigError]) -> None:
         """Each error once, when it appears (or changes), not again on every reload."""
@@ -177,7 +234,7 @@ class DirectorySource:
         unexpected failure is logged and recorded in `health`, never raised."""
         self.health.begin()
         try:
-            mesh = await asyncio.to_thread(self._load_locked)
+            mesh = await asyncio.to_thread(self.load)
             await on_update(mesh)
         except asyncio.CancelledError:
             raise
@@ -186,7 +243,3 @@ class DirectorySource:
             self.health.failed(f"{type(exc).__name__}: {str(exc)[:200]}")
             return
         self.health.succeeded()
-
-    def _load_locked(self) -> MeshConfig:
-        with self._loading:  # `load` from another thread (e.g. validate) never interleaves
-            return self.load()
