@@ -69,7 +69,7 @@ async def test_analyze_kubernetes_reads_the_cluster_once(kube: FakeKube, tmp_pat
             "XDS0102",
             "VirtualService/default/order-service-routing",
             "spec.http[0].route[1].destination.subset",
-            "kubernetes://VirtualService/default/order-service-routing",
+            "k8s:VirtualService/default/order-service-routing",
         )
     ]
     assert "Traceback" not in err
@@ -128,7 +128,12 @@ async def test_serve_writes_analysis_to_status_and_follows_edits(
     kube.apply_all([namespace(NS), *broken_docs()])
     async with control_plane(kube, tmp_path) as plane:
         await eventually(plane.is_leader)
-        await eventually(lambda: "Analyzed" in _conditions(kube, VS), timeout=20)
+        for ref in (VS, DR):  # one reconcile writes them one after the other
+
+            def analyzed(ref: tuple[str, str, str] = ref) -> bool:
+                return "Analyzed" in _conditions(kube, ref)
+
+            await eventually(analyzed, timeout=20)
         status = _status(kube, VS)
         analyzed = _conditions(kube, VS)["Analyzed"]
         assert (analyzed["status"], analyzed["reason"]) == ("False", "Errors")
