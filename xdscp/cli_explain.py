@@ -19,6 +19,7 @@ import click
 from translators.explain import ExplainError, explain, parse_request
 from translators.mesh import MeshOptions
 from translators.translate import MeshTranslator
+from xdscp.debug.auth import auth_headers
 from xdscp.explain_text import render
 from xdscp.sources.files import DirectorySource
 
@@ -37,7 +38,8 @@ def _from_server(
         query.append(("sni", sni))
     address = f"{server.rstrip('/')}/debug/explain?{urllib.parse.urlencode(query)}"
     try:
-        with urllib.request.urlopen(address, timeout=10) as response:
+        request = urllib.request.Request(address, headers=auth_headers())
+        with urllib.request.urlopen(request, timeout=10) as response:
             found: dict[str, Any] = json.load(response)
             return found
     except urllib.error.HTTPError as exc:
