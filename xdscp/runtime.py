@@ -122,6 +122,11 @@ class MeshRuntime:
         self._warned: set[str] = set()
         self._applying = asyncio.Lock()
 
+    @property
+    def translator(self) -> MeshTranslator | None:
+        """The current generation's translator (what every proxy's config comes from)."""
+        return self._translator
+
     # --- mesh updates ---------------------------------------------------------
     async def apply(self, mesh: MeshConfig) -> None:
         """Apply a new mesh, yielding to the event loop every few proxies so the first

@@ -15,6 +15,7 @@ from aiohttp import web
 from translators.extensions import ExtensionSet
 from translators.mesh import MeshOptions
 from xdscp.cache import SnapshotCache
+from xdscp.dashboard.web import Dashboard
 from xdscp.debug.http import start_debug_server
 from xdscp.identity import XDS_SERVER_NAME, IdentityService, IdentitySettings
 from xdscp.metrics import XdsMetrics
@@ -52,6 +53,7 @@ class ControlPlane:
     def __post_init__(self) -> None:
         self.metrics = XdsMetrics()
         self.status = StatusBook(self.metrics)
+        self.dashboard = Dashboard(lambda: self.runtime.translator, self.status)
         self.identity = IdentityService(self.identity_settings)
         self.runtime = MeshRuntime(
             self.cache,
@@ -94,7 +96,10 @@ class ControlPlane:
                 self.status,
                 self.metrics.registry,
                 f"{debug_host}:{debug_port}",
-                extra_routes=[web.get("/debug/config", self._config_status)],
+                extra_routes=[
+                    web.get("/debug/config", self._config_status),
+                    *self.dashboard.routes(),
+                ],
             )
             self.debug_url = f"http://{debug_host}:{bound_debug}"
         self._watch = asyncio.create_task(self._watch_config())
@@ -123,5 +128,6 @@ class ControlPlane:
                     await task
         if self._debug is not None:
             await self._debug.cleanup()
+        await self.dashboard.close()
         if self._server is not None:
             await self._server.stop(grace=1.0)
