@@ -16,6 +16,7 @@ import yaml
 
 from translators.mesh import MeshOptions
 from xdscp.bootstrap import bootstrap_config
+from xdscp.cli_explain import explain_command
 from xdscp.cli_mesh import MeshSettings, extension_option, load_extensions, mesh_settings
 from xdscp.identity import IdentityService, IdentitySettings
 from xdscp.logging import configure_logging
@@ -358,6 +359,8 @@ def inject(filename: Any, envoy_image: str, init_image: str, control_plane: str)
     )
     click.echo(inject_yaml(filename.read(), settings), nl=False)
 
+
+main.add_command(explain_command)
 
 if __name__ == "__main__":
     main()

@@ -151,7 +151,12 @@ class MeshRuntime:
             namespace, name = key.split("/", 1)
             workload = mesh.workload(namespace, name)
             if workload is None:
-                log.warning("proxy.workload_gone", proxy=key, action="keeps last config")
+                # Its streams close (NOT_FOUND, as a new connect would be answered);
+                # Envoy keeps running its last config and retries until it is back.
+                log.warning("proxy.workload_gone", proxy=key, action="closes its streams")
+                changed += self.cache.set(
+                    key, Snapshot.tombstone(f"workload {key} no longer exists")
+                )
                 continue
             changed += self._publish(workload)
             if batch and done % batch == 0:
@@ -176,7 +181,9 @@ class MeshRuntime:
                 self._warned.add(warning)
                 log.warning("translate.warning", proxy=workload.key, warning=warning)
         groups = dict(translated.groups)
+        identity: str | None = None
         if self.secrets is not None:
+            identity = self.secrets.identity_of(workload)
             groups[SECRET_TYPE] = (self.secrets.secrets_for(workload),)
         return Snapshot(
             MappingProxyType(
@@ -184,7 +191,9 @@ class MeshRuntime:
                     type_url: self._parts.type_snapshot(type_url, type_groups)
                     for type_url, type_groups in groups.items()
                 }
-            )
+            ),
+            # Streams authenticated as anything else are closed instead of served.
+            identity=identity,
         )
 
     def refresh(self) -> None:
@@ -205,7 +214,11 @@ class MeshRuntime:
         a proxy that has none yet gets the config without extensions (as Istio skips an
         EnvoyFilter patch that fails), until the extension or its objects are fixed."""
         self.extension_errors[workload.key] = error
-        kept = self.cache.get(workload.key) is not None
+        last = self.cache.get(workload.key)
+        identity = self.secrets.identity_of(workload) if self.secrets is not None else None
+        # Last good config only while it is still this identity's: never keep serving
+        # (or rotating) secrets to streams of an identity the workload no longer has.
+        kept = last is not None and not last.withdrawn and last.identity == identity
         # once per generation and failure (as warnings): every proxy is in /debug/config
         once = f"extension:{error.extension}:{error.part}:{error.objects}:{error.message}"
         if once not in self._warned:

@@ -16,6 +16,7 @@ from translators.extensions import ExtensionSet
 from translators.mesh import MeshOptions
 from xdscp.cache import SnapshotCache
 from xdscp.dashboard.web import Dashboard
+from xdscp.debug.explain import explain_routes
 from xdscp.debug.http import start_debug_server
 from xdscp.identity import XDS_SERVER_NAME, IdentityService, IdentitySettings
 from xdscp.metrics import XdsMetrics
@@ -98,6 +99,7 @@ class ControlPlane:
                 f"{debug_host}:{debug_port}",
                 extra_routes=[
                     web.get("/debug/config", self._config_status),
+                    *explain_routes(lambda: self.runtime.translator),
                     *self.dashboard.routes(),
                 ],
             )

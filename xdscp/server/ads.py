@@ -24,7 +24,7 @@ from xdscp.server.resolver import ProxyRejected, ProxyResolver, UnknownProxy
 from xdscp.server.settings import AdsSettings
 from xdscp.server.sotw import SotwStream
 from xdscp.server.status import StatusBook
-from xdscp.server.stream import Shared, Stream
+from xdscp.server.stream import Shared, Stream, StreamRevoked
 
 _log = structlog.get_logger(__name__)
 
@@ -93,16 +93,26 @@ class AggregatedDiscoveryService:
         key = await self._admit(first, context, peer_identity)
         node_id = str(first.node.id)
         proxy = self.status.open(key, node_id, peer_identity, api)
-        stream = stream_type(self._shared, key, proxy, context)
+        stream = stream_type(self._shared, key, proxy, context, peer_identity)
         _log.info("xds_stream_open", proxy=key, node=node_id, api=api, peer=context.peer())
         main = stream.task = asyncio.current_task()
         self._shared.register(stream)
         watcher = asyncio.create_task(stream.watch(), name=f"xds-watch:{key}")
         watcher.add_done_callback(lambda task: _watcher_done(task, main, key))
+        revoked: StreamRevoked | None = None
         try:
             await stream.handle(first)
             async for request in requests:
                 await stream.handle(request)
+        except StreamRevoked as exc:
+            revoked = exc
+        except asyncio.CancelledError:
+            # The watcher found the stream revoked and cancelled this task to end it
+            # with that status; any other cancellation (client gone, shutdown) stands.
+            if stream.revoked is None or main is None:
+                raise
+            main.uncancel()
+            revoked = stream.revoked
         except Exception:
             _log.exception("xds_stream_failed", proxy=key, api=api)
             raise
@@ -120,6 +130,14 @@ class AggregatedDiscoveryService:
             # Let the watcher go before returning: a write still in flight when
             # the handler returns makes gRPC fail the call's final batch.
             await asyncio.wait({watcher}, timeout=self.settings.write_timeout)
+        if revoked is not None:
+            _log.warning(
+                "xds.stream_revoked", proxy=key, node=node_id, api=api, peer=peer_identity,
+                code=revoked.code.name, reason=revoked.message,
+            )  # fmt: skip
+            if self.status.metrics is not None:
+                self.status.metrics.rejected_connections.labels(code=revoked.code.name).inc()
+            await context.abort(revoked.code, revoked.message)
 
     async def _first_request(self, requests: AsyncIterator[Any], context: _Context) -> Any:
         try:
@@ -165,7 +183,10 @@ def _watcher_done(task: asyncio.Task[None], main: asyncio.Task[Any] | None, key:
     if task.cancelled():
         return
     exc = task.exception()
-    if exc is not None:
+    if isinstance(exc, StreamRevoked):
+        if main is not None:
+            main.cancel()  # `_serve` ends the stream with the revocation's status
+    elif exc is not None:
         _log.warning("xds_push_failed", proxy=key, error=repr(exc))
         if main is not None:
             main.cancel()
