@@ -16,6 +16,7 @@ import yaml
 
 from translators.mesh import MeshOptions
 from xdscp.bootstrap import bootstrap_config
+from xdscp.cli_analyze import analyze_command, print_analysis_warnings
 from xdscp.cli_explain import explain_command
 from xdscp.cli_mesh import MeshSettings, extension_option, load_extensions, mesh_settings
 from xdscp.identity import IdentityService, IdentitySettings
@@ -267,6 +268,7 @@ def validate(directory: Path, extension_specs: tuple[str, ...]) -> None:
     for error in mesh.errors:
         click.echo(str(error), err=True)
     click.echo(f"{len(mesh.objects)} objects valid, {len(mesh.errors)} errors")
+    print_analysis_warnings(mesh)
     sys.exit(1 if mesh.errors else 0)
 
 
@@ -360,6 +362,7 @@ def inject(filename: Any, envoy_image: str, init_image: str, control_plane: str)
     click.echo(inject_yaml(filename.read(), settings), nl=False)
 
 
+main.add_command(analyze_command)
 main.add_command(explain_command)
 
 if __name__ == "__main__":
