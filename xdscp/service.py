@@ -57,6 +57,7 @@ class ControlPlane:
         self.status = StatusBook(self.metrics)
         self.analyzer = MeshAnalyzer(self.metrics.registry)
         self.dashboard = Dashboard(lambda: self.runtime.translator, self.status)
+        self.analyzer.runtime_sources.append(self.dashboard.runtime_messages)
         self.identity = IdentityService(self.identity_settings)
         self.runtime = MeshRuntime(
             self.cache,

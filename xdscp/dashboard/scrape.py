@@ -10,6 +10,7 @@ reused for a few seconds. A sidecar that does not answer is reported, not retrie
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -17,7 +18,6 @@ from typing import Any
 
 import aiohttp
 import structlog
-from prometheus_client.parser import text_string_to_metric_families
 
 from translators.naming import STATS_PATH
 
@@ -46,29 +46,46 @@ class SidecarStats:
     error: str = ""  # why the scrape failed ("" when it did not)
 
 
+# One sample of Prometheus' text format: `name{label="value",...} value`. Read exactly
+# (the sample names as Envoy writes them), not through a parser that renames counters.
+_SAMPLE = re.compile(r"^([A-Za-z_:][A-Za-z0-9_:]*)(?:\{(.*)\})?\s+(\S+)")
+_LABEL = re.compile(r'([A-Za-z_][A-Za-z0-9_]*)="((?:[^"\\]|\\.)*)"')
+
+
+def parse_samples(text: str) -> list[tuple[str, dict[str, str], float]]:
+    samples: list[tuple[str, dict[str, str], float]] = []
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        found = _SAMPLE.match(line)
+        if found is None:
+            raise ValueError(f"not a Prometheus sample: {line[:120]!r}")
+        labels = {k: v.replace('\\"', '"') for k, v in _LABEL.findall(found.group(2) or "")}
+        samples.append((found.group(1), labels, float(found.group(3))))
+    return samples
+
+
 def parse_stats(workload: str, text: str, now: float) -> SidecarStats:
     requests: dict[str, float] = {}
     errors: dict[str, float] = {}
     upstream: dict[str, float] = {}
     downstream: dict[str, float] = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            labels: dict[str, str] = sample.labels
-            cluster = labels.get("envoy_cluster_name", "")
-            if sample.name == "envoy_cluster_upstream_rq_total" and cluster:
-                requests[cluster] = float(sample.value)
-            elif (
-                sample.name == "envoy_cluster_upstream_rq_xx"
-                and cluster
-                and labels.get("envoy_response_code_class") == "5"
-            ):
-                errors[cluster] = float(sample.value)
-            elif sample.name == "envoy_cluster_upstream_cx_protocol_error" and cluster:
-                upstream[cluster] = float(sample.value)
-            elif sample.name == "envoy_http_downstream_cx_protocol_error":
-                prefix = labels.get("envoy_http_conn_manager_prefix", "")
-                if prefix:
-                    downstream[prefix] = float(sample.value)
+    for name, labels, value in parse_samples(text):
+        cluster = labels.get("envoy_cluster_name", "")
+        if name == "envoy_cluster_upstream_rq_total" and cluster:
+            requests[cluster] = value
+        elif (
+            name == "envoy_cluster_upstream_rq_xx"
+            and cluster
+            and labels.get("envoy_response_code_class") == "5"
+        ):
+            errors[cluster] = value
+        elif name == "envoy_cluster_upstream_cx_protocol_error" and cluster:
+            upstream[cluster] = value
+        elif name == "envoy_http_downstream_cx_protocol_error":
+            prefix = labels.get("envoy_http_conn_manager_prefix", "")
+            if prefix:
+                downstream[prefix] = value
     return SidecarStats(workload, now, requests, errors, upstream, downstream)
 
 

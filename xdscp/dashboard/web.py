@@ -15,11 +15,14 @@ from typing import Any
 
 from aiohttp import web
 
+from translators.analysis import Message
+from translators.analysis.runtime import protocol_error_messages
 from translators.ir import ProxyView
 from translators.mesh import MeshConfig, Workload
 from translators.naming import SIDECAR_INJECT_ANNOTATION, STATS_PORT
 from translators.translate import MeshTranslator
 from xdscp.dashboard.graph import MeshGraph, mesh_graph
+from xdscp.dashboard.protocol_errors import ProtocolErrorTracker
 from xdscp.dashboard.scrape import SidecarScraper, SidecarStats
 from xdscp.dashboard.traffic import edge_traffic
 from xdscp.server.status import StatusBook
@@ -54,6 +57,7 @@ class Dashboard:
         self.status = status
         self.scraper = scraper or SidecarScraper()
         self.stats_port = stats_port
+        self.protocol_errors = ProtocolErrorTracker()
         self._graph: tuple[MeshTranslator, MeshGraph, dict[str, ProxyView]] | None = None
         self._page = _asset("index.html")
         self._assets = {name: _asset(name) for name in _ASSETS}
@@ -85,14 +89,26 @@ class Dashboard:
         return targets
 
     async def stats(self, mesh: MeshConfig) -> dict[str, SidecarStats]:
-        return await self.scraper.scrape(self.scrape_targets(mesh))
+        stats = await self.scraper.scrape(self.scrape_targets(mesh))
+        self.protocol_errors.observe(stats.values())
+        return stats
+
+    async def runtime_messages(self) -> list[Message]:
+        """Analysis messages from the sidecars' counters (double encryption, ...)."""
+        built = self.graph()
+        if built is None:
+            return []
+        mesh, _, views = built
+        await self.stats(mesh)
+        return protocol_error_messages(mesh, views, self.protocol_errors.active(time.time()))
 
     async def graph_json(self) -> dict[str, Any]:
         built = self.graph()
         if built is None:
             return {"generation": None, "nodes": [], "edges": [], "traffic": {}, "sidecars": {}}
-        mesh, graph, _ = built
+        mesh, graph, views = built
         stats = await self.stats(mesh)
+        runtime = protocol_error_messages(mesh, views, self.protocol_errors.active(time.time()))
         return {
             **graph.to_json(),
             "traffic": edge_traffic(graph, stats, self.scraper.previous),
@@ -100,6 +116,7 @@ class Dashboard:
                 key: {"scraped_at": sample.time, "error": sample.error or None}
                 for key, sample in sorted(stats.items())
             },
+            "runtime_messages": [m.as_dict() for m in runtime],
             "generated_at": time.time(),
         }
 
