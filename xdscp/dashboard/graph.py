@@ -55,6 +55,8 @@ class CallEdge:
     ports: set[int] = field(default_factory=set)
     routes: list[RouteSummary] = field(default_factory=list)
     provenance: set[str] = field(default_factory=set)
+    # subsets its routes send traffic to that have no endpoint (503 for that share)
+    empty_subsets: set[str] = field(default_factory=set)
 
     @property
     def id(self) -> str:
@@ -79,6 +81,7 @@ class CallEdge:
             "target": service_node_id(self.host),
             "ports": sorted(self.ports),
             "subset_weights": self.subset_weights(),
+            "empty_subsets": sorted(self.empty_subsets),
             "routes": [
                 {
                     "name": r.name,
@@ -198,7 +201,8 @@ def _calls_of(view: ProxyView, caller: str) -> dict[str, CallEdge]:
 def _subset_members(
     views: Iterable[ProxyView],
 ) -> dict[tuple[str, str], set[str]]:
-    """(host, subset) -> workload keys of its endpoints, as the translators computed them."""
+    """(host, subset) -> its endpoints (workload keys; addresses of endpoints that are no
+    workload), as the translators computed them."""
     members: dict[tuple[str, str], set[str]] = {}
     seen: set[str] = set()
     for view in views:
@@ -213,7 +217,7 @@ def _subset_members(
             seen.add(name)
             _, subset, host = parsed
             found = members.setdefault((host, subset), set())
-            found.update(e.workload for e in item.endpoints if e.workload)
+            found.update(e.workload or e.address for e in item.endpoints)
     return members
 
 
@@ -275,6 +279,13 @@ def mesh_graph(mesh: MeshConfig, views: Mapping[str, ProxyView]) -> MeshGraph:
         for key in keys:
             if subset and (host, key) in serves:
                 serves[(host, key)].subsets.add(subset)
+    for call in calls.values():
+        call.empty_subsets = {
+            s.subset
+            for route in call.routes
+            for s in route.splits
+            if s.host == call.host and s.subset and not members.get((s.host, s.subset))
+        }
     for (host, _), serve in serves.items():
         if serve.subsets:
             callers = [c for (_, h), c in calls.items() if h == host]

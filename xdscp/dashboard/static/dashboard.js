@@ -234,6 +234,7 @@ function edgeLabel(edge, traffic) {
     else if (weights.length > 1 || (weights.length === 1 && weights[0][0])) {
       parts.push(weights.map(([subset, w]) => `${subset || "all"} ${w}%`).join(" · "));
     }
+    for (const subset of edge.empty_subsets || []) parts.push(`⚠ ${subset}: no endpoints`);
   } else {
     if (edge.subsets.length) parts.push(edge.subsets.join(", "));
     if (edge.weight !== null && edge.weight !== undefined) parts.push(`${edge.weight}%`);
@@ -281,8 +282,9 @@ function renderGraph(graph, proxies, problems) {
   const troubled = new Set();
   const bySource = new Map(graph.nodes.filter((n) => n.source).map((n) => [n.source, n.id]));
   for (const p of problems) {
+    // a NACK concerns its proxy; the objects behind the rejected response are listed
     if (p.proxy) troubled.add(`workload:${p.proxy}`);
-    for (const ref of p.objects) if (bySource.has(ref)) troubled.add(bySource.get(ref));
+    else for (const ref of p.objects) if (bySource.has(ref)) troubled.add(bySource.get(ref));
   }
   const defs = s("defs", {},
     s("marker", { id: "arrow", viewBox: "0 0 10 10", refX: 10, refY: 5, markerWidth: 9, markerHeight: 9, markerUnits: "userSpaceOnUse", orient: "auto-start-reverse" },
@@ -353,6 +355,13 @@ function fillWorkloads(graph) {
   select.value = keys.includes(chosen) ? chosen : (keys.find((k) => callers.has(k)) || keys[0] || "");
 }
 
+function clusterText(name) {
+  // outbound|8080|v1|order-service.default.svc.cluster.local -> order-service:8080 v1
+  const parts = String(name || "").split("|");
+  if (parts.length !== 4) return name || "";
+  return `${parts[3].split(".")[0]}:${parts[1]}${parts[2] ? ` ${parts[2]}` : ""}`;
+}
+
 function renderExplain(answer) {
   const out = document.getElementById("explain-result");
   if (answer.error) {
@@ -361,25 +370,27 @@ function renderExplain(answer) {
   }
   const rows = [];
   const add = (term, ...value) => rows.push(h("dt", {}, term), h("dd", {}, ...value));
-  if (answer.listener) add("listener", `${answer.listener.name}`, answer.listener.filter_chain ? ` · chain ${answer.listener.filter_chain}` : "");
-  if (answer.route) {
-    const r = answer.route;
-    add("route", [r.object, r.rule !== null && r.rule !== undefined ? `rule ${r.rule}` : "", r.name].filter((x) => x !== "" && x !== null && x !== undefined).join(" · ") || "(default route)");
-    if (r.skipped && r.skipped.length) add("skipped", h("ul", {}, r.skipped.map((sk) => h("li", {}, `${sk.object || sk.route}${sk.rule !== undefined && sk.rule !== null ? ` rule ${sk.rule}` : ""}: ${(sk.failed || []).join("; ")}`))));
-  } else {
+  if (answer.listener) add("listener", `${answer.listener.name} (${answer.listener.protocol})`, answer.listener.sources && answer.listener.sources.length ? ` · from ${answer.listener.sources.join(", ")}` : "");
+  const r = answer.route;
+  if (r) {
+    add("route", [r.object, r.rule, r.action].filter(Boolean).join(" · ") || r.name || "(default route)");
+    if (r.skipped && r.skipped.length) {
+      add("not matched", h("ul", {}, r.skipped.map((sk) => h("li", {}, `${[sk.object, sk.rule].filter(Boolean).join(" ") || sk.route}: ${(sk.failed || []).join("; ")}`))));
+    }
+  } else if (answer.protocol === "http") {
     add("route", "no route matches");
   }
-  if (answer.destinations && answer.destinations.length) {
-    add("destinations", h("ul", {}, answer.destinations.map((d) => h("li", { class: "destination" },
-      `${d.cluster} — ${d.share}%`,
-      d.tls ? ` · ${d.tls.mode}${d.tls.decided_by ? ` (by ${d.tls.decided_by})` : ""}` : "",
+  for (const d of answer.destinations || []) {
+    add(`${d.share}% →`, h("span", { class: "destination" },
+      `${clusterText(d.cluster)}`,
+      d.tls ? ` · ${d.tls.mode}${d.tls.decided_by ? ` (${d.tls.decided_by})` : ""}` : "",
       d.endpoints && d.endpoints.length ? h("ul", {}, d.endpoints.map((e) => h("li", {},
-        `${e.workload || e.address}:${e.port}`,
-        e.inbound ? ` · ${e.inbound.verdict}${e.inbound.peer_authentication ? ` · ${e.inbound.peer_authentication}` : ""}` : ""))) : null))));
+        `${e.workload || e.address} ${e.address}:${e.port}`,
+        e.inbound ? ` · ${e.inbound.peer_authentication || ""} · ${e.inbound.verdict}` : ""))) : h("ul", {}, h("li", {}, "no endpoints"))));
   }
   if (answer.outcomes && answer.outcomes.length) {
     add("outcomes", h("ul", {}, answer.outcomes.map((o) => h("li", { class: "outcome" },
-      `${o.share}% ${o.result}${o.status ? ` ${o.status}` : ""}${o.cluster ? ` via ${o.cluster}` : ""}${o.detail ? ` — ${o.detail}` : ""}`))));
+      `${o.share}% ${o.result}${o.status ? ` ${o.status}` : ""}${o.cluster ? ` via ${clusterText(o.cluster)}` : ""}${o.detail ? ` — ${o.detail}` : ""}`))));
   }
   if (answer.notes && answer.notes.length) add("notes", h("ul", {}, answer.notes.map((n) => h("li", {}, n))));
   out.replaceChildren(h("dl", {}, rows), h("details", {}, h("summary", {}, "full answer (JSON)"), h("pre", {}, JSON.stringify(answer, null, 2))));
