@@ -88,6 +88,9 @@ def _inbound(inbound: Json | None) -> list[str]:
         lines.append(
             f"{pad}RBAC {rbac['action']} ({policies}): {matched} matches -> {rbac['verdict']}"
         )
+        if rbac["action"] == "ALLOW" and rbac["verdict"] == "denied":
+            for missed in rbac.get("missed", []):
+                lines.append(f"{pad}  {missed}")
         for dry in rbac["dry_run"]:
             lines.append(f"{pad}  dry-run {dry['object']} {dry['rule']} matches (not enforced)")
     lines.append(f"{pad}=> {inbound['verdict'].upper()}: {inbound['reason']}")

@@ -140,6 +140,13 @@ def test_authorization_allow_and_deny_name_the_policy_rule(strict: MeshTranslato
     assert [(o.result, o.status) for o in admin.outcomes] == [("denied", 403)]
     intruder = ask(strict, "prod/intruder", "http://orders:8080/orders")
     assert [(o.result, o.status) for o in intruder.outcomes] == [("denied", 403)]
+    inbound = intruder.destinations[0].endpoints[0].inbound
+    assert inbound is not None
+    allow = next(r for r in inbound.rbac if r.action == "ALLOW")
+    assert allow.missed == (
+        "AuthorizationPolicy/prod/orders-readers rules[0]: the source (from) does not match"
+        " spiffe://cluster.local/ns/prod/sa/intruder",
+    )
     route = intruder.route
     assert route is not None and (route.object, route.rule) == (
         "ServiceEntry/prod/orders",

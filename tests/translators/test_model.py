@@ -223,7 +223,7 @@ def test_yaml_syntax_error_names_line_and_column() -> None:
 def test_yaml_syntax_error_in_the_middle() -> None:
     (error,) = parse_text("a: b\n  c: d\n", "bad.yaml").errors
     assert error.message == (
-        "YAML syntax error (line 2, column 4): mapping values are not allowed here"
+        "YAML syntax error (line 2, column 4): mapping values are not allowed in this context"
     )
 
 

@@ -105,6 +105,109 @@ ZERO_WEIGHT_DESTINATION = MessageType(
     "a destination with weight 0 beside others never receives traffic",
 )
 
+SELECTOR_MATCHES_NOTHING = MessageType(
+    "XDS0301",
+    "SelectorMatchesNoWorkload",
+    W,
+    "a workload selector matches no workload in its namespace: the object applies to nothing",
+    "IST0127",
+)
+CONFLICTING_SIDECARS = MessageType(
+    "XDS0302",
+    "ConflictingSidecarWorkloadSelectors",
+    E,
+    "several Sidecars select one workload: only the oldest applies",
+    "IST0110",
+)
+MULTIPLE_DEFAULT_SIDECARS = MessageType(
+    "XDS0303",
+    "MultipleSidecarsWithoutWorkloadSelectors",
+    E,
+    "several Sidecars without selector in one namespace: only the oldest applies",
+    "IST0111",
+)
+CONFLICTING_PEER_AUTHENTICATIONS = MessageType(
+    "XDS0304",
+    "ConflictingPeerAuthentications",
+    W,
+    "several PeerAuthentications at one level for one workload: only the oldest applies",
+)
+CONFLICTING_TELEMETRIES = MessageType(
+    "XDS0305",
+    "ConflictingTelemetries",
+    E,
+    "several Telemetry objects at one level for one workload: only the oldest applies",
+    "IST0159",
+)
+
+MTLS_CONFLICT = MessageType(
+    "XDS0401",
+    "MTLSPolicyConflict",
+    E,
+    "a DestinationRule sends plaintext or non-mesh TLS to a workload whose "
+    "PeerAuthentication is STRICT: connections are reset",
+    "IST0113",
+)
+ISTIO_MUTUAL_WITHOUT_SIDECAR = MessageType(
+    "XDS0402",
+    "IstioMutualWithoutSidecar",
+    E,
+    "ISTIO_MUTUAL to endpoints that have no sidecar: the TLS handshake fails",
+)
+DOUBLE_TLS_ORIGINATION = MessageType(
+    "XDS0403",
+    "TLSOriginationToMeshService",
+    W,
+    "a DestinationRule originates TLS (SIMPLE/MUTUAL) to an in-mesh service whose "
+    "sidecar expects mesh mTLS or plaintext",
+)
+TLS_BEHIND_HTTP_PORT = MessageType(
+    "XDS0404",
+    "TLSBehindHTTPPort",
+    W,
+    "a port declared HTTP whose name or number says TLS: the sidecar parses TLS as HTTP",
+)
+NO_SERVER_CERT_VERIFICATION = MessageType(
+    "XDS0405",
+    "NoServerCertificateVerification",
+    W,
+    "a DestinationRule originates TLS without caCertificates: the server is not verified",
+    "IST0128",
+)
+
+AUTHZ_PRINCIPAL_MATCHES_NOTHING = MessageType(
+    "XDS0501",
+    "AuthorizationPrincipalNotFound",
+    W,
+    "an AuthorizationPolicy principal or service account matches no workload identity",
+)
+AUTHZ_NAMESPACE_MATCHES_NOTHING = MessageType(
+    "XDS0502",
+    "AuthorizationNamespaceNotFound",
+    W,
+    "an AuthorizationPolicy source namespace has no workload",
+    "IST0101",
+)
+
+EGRESS_HOST_MATCHES_NOTHING = MessageType(
+    "XDS0601",
+    "SidecarEgressHostNotFound",
+    W,
+    "a Sidecar egress host matches no service",
+)
+EGRESS_PORT_UNREACHABLE = MessageType(
+    "XDS0602",
+    "SidecarEgressPortNotFound",
+    W,
+    "a Sidecar egress listener's port is not a port of any service its hosts select",
+)
+DESTINATION_OUTSIDE_EGRESS = MessageType(
+    "XDS0603",
+    "DestinationNotInSidecarEgress",
+    E,
+    "a route reaches a host or port the caller's Sidecar egress does not import: 503",
+)
+
 ALL: tuple[MessageType, ...] = tuple(
     value for value in list(globals().values()) if isinstance(value, MessageType)
 )

@@ -16,6 +16,8 @@ from translators.behaviour.rbac import (
     inbound_listener,
     listener_verdict,
     matching_policies,
+    permission_matches,
+    principal_matches,
     rbac_configs,
     select_chain,
 )
@@ -65,7 +67,33 @@ def _rbac_step(
     else:
         verdict = ALLOWED
     policies = tuple(sorted({m.object or m.policy for m in _matches(list(rules.policies))}))
-    return RbacStep(rbac_pb2.RBAC.Action.Name(rules.action), matched, verdict, dry_run, policies)
+    return RbacStep(
+        rbac_pb2.RBAC.Action.Name(rules.action),
+        matched,
+        verdict,
+        dry_run,
+        policies,
+        _missed(rules, call, http),
+    )
+
+
+def _missed(rules: rbac_pb2.RBAC, call: Call, http: bool) -> tuple[str, ...]:
+    """For each rule that did not match: which half failed. Principals carry a rule's
+    `from` (and identity `when` conditions), permissions its `to` (and request ones)."""
+    found = []
+    for name in sorted(rules.policies):
+        policy = rules.policies[name]
+        parts = []
+        if not any(principal_matches(p, call, http) for p in policy.principals):
+            who = call.peer or "a plaintext caller"
+            parts.append(f"the source (from) does not match {who}")
+        if not any(permission_matches(p, call, http) for p in policy.permissions):
+            parts.append(f"the operation (to) does not match {call.method} {call.path}")
+        if parts:
+            (match,) = _matches([name])
+            label = f"{match.object} {match.rule}" if match.object else name
+            found.append(f"{label}: {' and '.join(parts)}")
+    return tuple(found)
 
 
 def inbound_step(workload: str, resources: ProxyResources, call: Call) -> InboundStep | None:

@@ -81,6 +81,8 @@ class RbacStep:
     verdict: str  # "allowed" / "denied"
     dry_run: tuple[RbacMatch, ...] = ()  # shadow (istio.io/dry-run) policies that matched
     policies: tuple[str, ...] = ()  # every AuthorizationPolicy this filter enforces
+    # why each enforced rule did not match: "<object> <rule>: <part> does not match"
+    missed: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -478,7 +478,7 @@ class RingHash(IstioModel):
 
 
 class MagLev(IstioModel):
-    table_size: int = Field(default=0, ge=0, lt=MAGLEV_TABLE_LIMIT)
+    table_size: int = Field(default=0, ge=0, le=MAGLEV_TABLE_LIMIT - 1)
 
     @field_validator("table_size")
     @classmethod

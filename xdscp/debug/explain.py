@@ -20,7 +20,8 @@ Query: `from=NAMESPACE/NAME` (the calling workload), `url=http://host[:port]/pat
                                         "peer_authentication_sources", "peer", "verdict",
                                         "reason", "rbac": [{"action", "verdict",
                                         "matched": [{"policy", "object", "rule"}],
-                                        "dry_run": [...]}]}}]}],
+                                        "dry_run": [...], "policies": [str],
+                                        "missed": [str]}]}}]}],
      "outcomes": [{"result", "share", "status", "status_class", "cluster", "detail"}],
      "notes": [str]}
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import socket
 from collections.abc import AsyncIterator
 from typing import Any, NoReturn
 
@@ -18,6 +19,7 @@ import structlog
 from envoy.service.discovery.v3.discovery_pb2 import DeltaDiscoveryRequest, DiscoveryRequest
 
 from xdscp.cache import SnapshotCache
+from xdscp.errors import AddressUnavailable
 from xdscp.server.delta import DeltaStream
 from xdscp.server.identity import spiffe_id_from_auth_context
 from xdscp.server.resolver import ProxyRejected, ProxyResolver, UnknownProxy
@@ -217,12 +219,34 @@ async def serve(
     """Start a grpc.aio server for an existing service object (tests, benchmarks, embedding)."""
     server = grpc.aio.server(options=service.settings.grpc_options())
     server.add_generic_rpc_handlers([service.rpc_handler()])
-    if credentials is None:
-        port = server.add_insecure_port(listen)
-    else:
-        port = server.add_secure_port(listen, credentials)
-    if port == 0:
-        raise OSError(f"could not bind the xDS server to {listen}")
+    # grpc reports a busy port only as "Failed to bind" (plus a C-core log line): try
+    # the address first, to tell the user why.
+    failure = _bind_failure(listen)
+    try:
+        if failure is None:
+            if credentials is None:
+                port = server.add_insecure_port(listen)
+            else:
+                port = server.add_secure_port(listen, credentials)
+    except RuntimeError:
+        failure = "gRPC could not bind it"
+    if failure is not None or port == 0:
+        raise AddressUnavailable("xDS", listen, failure or "gRPC could not bind it", "--listen")
     await server.start()
     _log.info("xds_server_started", listen=listen, port=port, tls=credentials is not None)
     return server, port
+
+
+def _bind_failure(listen: str) -> str | None:
+    """Why `listen` cannot be bound (tried with a plain socket), or None if it can."""
+    host, _, port = listen.rpartition(":")
+    host = host.strip("[]")
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((host, int(port)))
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    except ValueError as exc:
+        return str(exc)
+    return None

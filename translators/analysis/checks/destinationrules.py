@@ -7,8 +7,11 @@ from collections.abc import Iterable
 from translators.analysis import codes
 from translators.analysis.context import AnalysisContext
 from translators.analysis.message import Message
+from translators.ir import Discovery
 from translators.model.networking import Resolution
 from translators.naming import outbound_cluster
+
+_NO_ENDPOINT_LIST = (Discovery.ORIGINAL_DST, Discovery.DYNAMIC_FORWARD_PROXY)
 
 
 def check_hosts(ctx: AnalysisContext) -> Iterable[Message]:
@@ -38,7 +41,11 @@ def check_subsets(ctx: AnalysisContext) -> Iterable[Message]:
         clusters = ctx.clusters(service, dr)
         for k, subset in enumerate(dr.spec.subsets):
             names = [outbound_cluster(p.number, host, subset.name) for p in service.ports]
-            if any(clusters[n][1] for n in names if n in clusters):
+            built = [clusters[n] for n in names if n in clusters]
+            # PASSTHROUGH: the caller's own destination, no endpoint list to select from
+            if any(c.discovery in _NO_ENDPOINT_LIST for c, _ in built):
+                continue
+            if any(members for _, members in built):
                 continue
             labels = ", ".join(f"{key}={v}" for key, v in sorted(subset.labels.items()))
             yield codes.SUBSET_SELECTS_NOTHING.at(
