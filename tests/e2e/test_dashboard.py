@@ -131,7 +131,7 @@ def test_tls_to_a_sidecar_http_port_is_reported_as_double_encryption(tmp_path: P
         (message,) = _messages(debug, "XDS0701")
         assert message["severity"] == "Error"
         assert message["object"] == "Sidecar/default/client"
-        assert message["field"] == "spec.egress[0].port.protocol"
+        assert message["field"] == "spec.egress[0].port"
         assert message["source"].endswith("sidecars.yaml")
         assert "double encryption" in message["message"] and egress in message["message"]
         assert "WorkloadEntry/default/client" in message["related"]

@@ -74,7 +74,7 @@ def _sidecar_port_field(sidecar: MeshObject[Any], direction: Direction, port: in
     ]
     for index, declared in enumerate(ports):
         if declared is not None and declared.number == port:
-            return f"spec.{side}[{index}].port.protocol"
+            return f"spec.{side}[{index}].port"
     return f"spec.{side}"
 
 

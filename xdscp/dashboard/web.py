@@ -122,15 +122,18 @@ class Dashboard:
 
     # --- HTTP ---------------------------------------------------------------
     async def _index(self, request: web.Request) -> web.Response:
+        """`GET /`: the dashboard: mesh graph, proxy sync state, NACKs, analysis, explain."""
         return web.Response(body=self._page, content_type="text/html", charset="utf-8")
 
     async def _static(self, request: web.Request) -> web.Response:
+        """`GET /dashboard/{asset}`: the dashboard's script and style sheet."""
         name = request.match_info["asset"]
         if name not in self._assets:
             raise web.HTTPNotFound()
         return web.Response(body=self._assets[name], content_type=_ASSETS[name], charset="utf-8")
 
     async def _graph_handler(self, request: web.Request) -> web.Response:
+        """`GET /debug/graph`: the mesh graph (nodes, edges from config, sidecar traffic)."""
         return web.json_response(await self.graph_json())
 
     def routes(self) -> list[web.RouteDef]:

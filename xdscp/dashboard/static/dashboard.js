@@ -419,7 +419,8 @@ async function explainSubmit(event) {
 // --- polling -------------------------------------------------------------------------
 async function discover() {
   try {
-    const paths = await getJSON("/debug");
+    // `/debug` lists the endpoints ({path, description} each; plain paths in older servers)
+    const paths = (await getJSON("/debug")).map((e) => (typeof e === "string" ? e : e.path));
     endpoints.analysis = paths.includes("/debug/analysis");
     endpoints.explain = paths.includes("/debug/explain");
   } catch (error) {
