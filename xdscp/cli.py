@@ -60,6 +60,15 @@ async def _until_signalled() -> None:
     await stop.wait()
 
 
+async def _let_pending_tasks_finish(timeout: float = 2.0) -> None:
+    """After a stop, give gRPC's own call tasks a moment to end: the ones still pending
+    when `asyncio.run` returns are cancelled, and gRPC prints their CancelledError as a
+    traceback (Ctrl-C with proxies connected)."""
+    pending = asyncio.all_tasks() - {asyncio.current_task()}
+    if pending:
+        await asyncio.wait(pending, timeout=timeout)
+
+
 def identity_options(func: Callable[..., None]) -> Callable[..., None]:
     """CA and identity flags shared by serve, up and bootstrap."""
     options = [
@@ -194,6 +203,7 @@ def serve(
             await _until_signalled()
         finally:
             await plane.stop()
+            await _let_pending_tasks_finish()
 
     asyncio.run(run())
 
@@ -256,6 +266,7 @@ def _serve_kubernetes(
             await _until_signalled()
         finally:
             await plane.stop()
+            await _let_pending_tasks_finish()
 
     asyncio.run(run())
 
@@ -423,6 +434,7 @@ def up(
             with contextlib.suppress(Exception):
                 await local.stop()
             await plane.stop()
+            await _let_pending_tasks_finish()
             if state is not None:
                 state.unlink(missing_ok=True)
 
