@@ -17,6 +17,7 @@ from translators.extensions import ExtensionSet
 from translators.mesh import MeshConfig, MeshOptions
 from xdscp.analysis import MeshAnalyzer
 from xdscp.cache import SnapshotCache
+from xdscp.dashboard.web import Dashboard
 from xdscp.debug.explain import explain_routes
 from xdscp.debug.http import start_debug_server
 from xdscp.identity import XDS_SERVER_NAME, IdentityService, IdentitySettings
@@ -58,6 +59,8 @@ class ControlPlane:
         self.metrics = XdsMetrics()
         self.status = StatusBook(self.metrics)
         self.analyzer = MeshAnalyzer(self.metrics.registry)
+        self.dashboard = Dashboard(lambda: self.runtime.translator, self.status)
+        self.analyzer.runtime_sources.append(self.dashboard.runtime_messages)
         self.identity = IdentityService(self.identity_settings)
         self.runtime = MeshRuntime(
             self.cache,
@@ -114,6 +117,7 @@ class ControlPlane:
                     web.get("/ready", self._ready),
                     self.analyzer.route(lambda: self.runtime.mesh),
                     *explain_routes(lambda: self.runtime.translator),
+                    *self.dashboard.routes(),
                 ],
                 token=self.debug_token,
             )
@@ -208,5 +212,6 @@ class ControlPlane:
                     await task
         if self._debug is not None:
             await self._debug.cleanup()
+        await self.dashboard.close()
         if self._server is not None:
             await self._server.stop(grace=1.0)
