@@ -359,5 +359,13 @@ def inject(filename: Any, envoy_image: str, init_image: str, control_plane: str)
     click.echo(inject_yaml(filename.read(), settings), nl=False)
 
 
+from xdscp.cli_describe import describe  # noqa: E402
+from xdscp.cli_proxy_config import proxy_config  # noqa: E402
+from xdscp.cli_proxy_status import proxy_status  # noqa: E402
+
+main.add_command(proxy_status)
+main.add_command(proxy_config)
+main.add_command(describe)
+
 if __name__ == "__main__":
     main()

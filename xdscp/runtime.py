@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from types import MappingProxyType
 from typing import Any, Protocol
 
@@ -121,6 +121,10 @@ class MeshRuntime:
         self.updated_at = 0.0
         self._warned: set[str] = set()
         self._applying = asyncio.Lock()
+        # Told after every generation: (generation, monotonic start of the apply,
+        # proxy key -> cache generation of each snapshot that changed). The server's
+        # status book measures config-change -> ACK from it.
+        self.on_generation: Callable[[int, float, Mapping[str, int]], None] | None = None
 
     # --- mesh updates ---------------------------------------------------------
     async def apply(self, mesh: MeshConfig) -> None:
@@ -136,29 +140,33 @@ class MeshRuntime:
 
     def _apply_steps(self, mesh: MeshConfig, batch: int) -> Iterator[None]:
         started = time.perf_counter()
+        started_monotonic = time.monotonic()
         self.mesh = mesh
         self._translator = MeshTranslator(mesh, self._translator, self.extensions)
         self._parts.next_generation()
         self.generation += 1
         self._warned.clear()
-        changed = 0
+        changed: dict[str, int] = {}
         for done, key in enumerate(list(self._connections), start=1):
             namespace, name = key.split("/", 1)
             workload = mesh.workload(namespace, name)
             if workload is None:
                 log.warning("proxy.workload_gone", proxy=key, action="keeps last config")
                 continue
-            changed += self._publish(workload)
+            if self._publish(workload):
+                changed[key] = self.cache.generation(key)
             if batch and done % batch == 0:
                 yield
         self.updated_at = time.time()
+        if self.on_generation is not None:
+            self.on_generation(self.generation, started_monotonic, changed)
         log.info(
             "mesh.applied",
             generation=self.generation,
             objects=len(mesh.objects),
             errors=len(mesh.errors),
             proxies=len(self._connections),
-            changed=changed,
+            changed=len(changed),
             ms=round((time.perf_counter() - started) * 1000, 1),
         )
 

@@ -15,6 +15,8 @@ from aiohttp import web
 from translators.extensions import ExtensionSet
 from translators.mesh import MeshOptions
 from xdscp.cache import SnapshotCache
+from xdscp.debug.config_dump import config_dump_routes
+from xdscp.debug.describe import describe_routes
 from xdscp.debug.http import start_debug_server
 from xdscp.identity import XDS_SERVER_NAME, IdentityService, IdentitySettings
 from xdscp.metrics import XdsMetrics
@@ -59,6 +61,9 @@ class ControlPlane:
             require_identity=not self.insecure,
             extensions=self.extensions,
         )
+        self.runtime.on_generation = self.status.propagation.started
+        self.metrics.watch_certificate_expiry("svid", self.identity.seconds_to_svid_expiry)
+        self.metrics.watch_certificate_expiry("root", self.identity.seconds_to_root_expiry)
         self.source = DirectorySource(self.config_dir, self.options, kinds=self.extensions.kinds())
         self._server: grpc.aio.Server | None = None
         self._debug: web.AppRunner | None = None
@@ -76,7 +81,7 @@ class ControlPlane:
         credentials = None
         if self.insecure:
             log.warning(
-                "xds.INSECURE",
+                "xds.insecure",
                 message="plaintext xDS: any client can claim any workload and receive its "
                 "private keys; never use --insecure outside a throwaway test",
             )
@@ -94,7 +99,11 @@ class ControlPlane:
                 self.status,
                 self.metrics.registry,
                 f"{debug_host}:{debug_port}",
-                extra_routes=[web.get("/debug/config", self._config_status)],
+                extra_routes=[
+                    web.get("/debug/config", self._config_status),
+                    *config_dump_routes(self.cache, self.identity.rotation_of),
+                    *describe_routes(lambda: self.runtime.mesh),
+                ],
             )
             self.debug_url = f"http://{debug_host}:{bound_debug}"
         self._watch = asyncio.create_task(self._watch_config())

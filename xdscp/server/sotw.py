@@ -28,6 +28,7 @@ from envoy.service.discovery.v3.discovery_pb2 import DiscoveryRequest
 
 from xdscp.cache import FULL_STATE_TYPES, PUSH_ORDER, Snapshot
 from xdscp.metrics import type_label
+from xdscp.server.status import log_message
 from xdscp.server.stream import DEPENDENTS, PARENTS, Stream, names_in_error
 from xdscp.server.wire import Prepared
 
@@ -76,12 +77,12 @@ class SotwStream(Stream):
     async def _handle(self, req: Any) -> None:
         type_url: str = req.type_url
         if not type_url:
-            _log.warning("xds_request_without_type", proxy=self.key)
+            _log.warning("xds.request_without_type", proxy=self.key)
             return
         st = self._types.get(type_url)
         if st is None:
             if len(self._types) >= self.shared.settings.max_types_per_stream:
-                _log.warning("xds_too_many_types", proxy=self.key, type=type_url)
+                _log.warning("xds.too_many_types", proxy=self.key, type=type_url)
                 return
             st = self._types[type_url] = _TypeState()
 
@@ -100,7 +101,7 @@ class SotwStream(Stream):
         nonce: str = req.response_nonce
         fresh = not st.nonce
         if not fresh and nonce != st.nonce:
-            _log.debug("xds_stale_nonce", proxy=self.key, type=type_label(type_url), nonce=nonce)
+            _log.debug("xds.stale_nonce", proxy=self.key, type=type_label(type_url), nonce=nonce)
             return
         nack = False
         if not fresh:
@@ -110,7 +111,7 @@ class SotwStream(Stream):
             else:
                 self.proxy.acked(type_url, st.version, time.monotonic() - st.sent_at)
                 _log.debug(
-                    "xds_ack", proxy=self.key, type=type_label(type_url), version=st.version,
+                    "xds.ack", proxy=self.key, type=type_label(type_url), version=st.version,
                     nonce=nonce,
                 )  # fmt: skip
             if not (names_changed or st.flags & _MUST_ANSWER or (st.flags & _FORCE and not nack)):
@@ -134,7 +135,7 @@ class SotwStream(Stream):
                 st.version = prepared.version
                 st.names = prepared.names
                 self.proxy.resumed(type_url, prepared.version)
-                _log.debug("xds_resumed", proxy=self.key, type=type_label(type_url),
+                _log.debug("xds.resumed", proxy=self.key, type=type_label(type_url),
                            version=client_version)  # fmt: skip
                 return
             await self._send(type_url, st, prepared)
@@ -191,7 +192,7 @@ class SotwStream(Stream):
                 dep.flags |= _FORCE
         self.proxy.sent(type_url, prepared.version, nonce)
         _log.debug(
-            "xds_push", proxy=self.key, type=type_label(type_url), version=prepared.version,
+            "xds.push", proxy=self.key, type=type_label(type_url), version=prepared.version,
             nonce=nonce, resources=len(prepared.resources),
         )  # fmt: skip
         await self.write(prepared.response)
@@ -206,6 +207,6 @@ class SotwStream(Stream):
             type_url, st.version, st.nonce, error, provenance, [r.name for r in named]
         )
         _log.warning(
-            "xds_nack", proxy=self.key, node=self.proxy.node_id, type=type_label(type_url),
-            version=st.version, nonce=st.nonce, error=error, provenance=provenance,
+            "xds.nack", proxy=self.key, node=self.proxy.node_id, type=type_label(type_url),
+            version=st.version, nonce=st.nonce, error=log_message(error), provenance=provenance,
         )  # fmt: skip
