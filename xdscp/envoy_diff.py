@@ -1,8 +1,8 @@
 """What the control plane sent a proxy vs what its Envoy runs (`/config_dump?include_eds`).
 
-Resources are matched by name per type. Content is compared as protobuf, not as
-JSON text: both sides are parsed into the Envoy message and serialized
-deterministically, so field order and number formatting do not count as change.
+Resources are matched by name per type. Content is compared after a round trip of
+both sides through the Envoy message type, so field order and number formatting
+do not count as change.
 Secrets are compared in redacted form (Envoy's admin never shows keys, and
 neither does our debug API). Endpoints are compared by their addresses only:
 Envoy rebuilds ClusterLoadAssignments for its dump (filling defaults such as
@@ -115,27 +115,23 @@ def _content_difference(type_url: str, word: str, ours: Any, theirs: Any) -> str
         if a == b:
             return ""
         return f"endpoints sent {sorted(a)}, running {sorted(b)}"
-    a_bytes, b_bytes = _canonical(type_url, ours), _canonical(type_url, theirs)
-    return "" if a_bytes == b_bytes else "content differs"
+    if _canonical(type_url, ours) == _canonical(type_url, theirs):
+        return ""
+    return "content differs"
 
 
-def _canonical(type_url: str, data: Any) -> bytes:
+def _canonical(type_url: str, data: Any) -> Any:
+    """The resource as Python data after a round trip through its protobuf type: number
+    and duration spellings normalize, and dict equality ignores key order (bytes would
+    not: a Struct or map inside an Any keeps the order it was parsed in)."""
     message: Message = MESSAGE_TYPES[type_url]()
     if isinstance(data, dict):  # Envoy's dump names the message type at the top
         data = {k: v for k, v in data.items() if k != "@type"}
     try:
         json_format.ParseDict(data, message, ignore_unknown_fields=True)
     except json_format.ParseError:
-        return repr(sorted(_flatten(data))).encode()
-    return message.SerializeToString(deterministic=True)
-
-
-def _flatten(data: Any, prefix: str = "") -> list[tuple[str, str]]:
-    if isinstance(data, dict):
-        return [kv for k, v in data.items() for kv in _flatten(v, f"{prefix}.{k}")]
-    if isinstance(data, list):
-        return [kv for i, v in enumerate(data) for kv in _flatten(v, f"{prefix}[{i}]")]
-    return [(prefix, repr(data))]
+        return data
+    return json_format.MessageToDict(message, preserving_proto_field_name=True)
 
 
 def _endpoint_addresses(assignment: Any) -> set[str]:

@@ -60,14 +60,12 @@ class Propagation:
         if self._metrics is not None:
             self._metrics.generation.set(generation)
         self._expire_overdue()
-        waiting = {
-            key: cache_generation
-            for key, cache_generation in targets.items()
-            if not self._done(key, cache_generation)
-        }
+        # Only proxies still connected count (one that left has nothing to acknowledge).
+        connected = {k: g for k, g in targets.items() if self._book.get(k) is not None}
+        waiting = {k: g for k, g in connected.items() if not self._done(k, g)}
         pending = _Pending(generation, started_at, waiting)
         if not waiting:
-            if targets:  # every affected proxy answered while the rest was translated
+            if connected:  # every affected proxy answered while the rest was translated
                 self._finish(pending, timed_out=False)
             return
         self._pending[generation] = pending
@@ -104,7 +102,7 @@ class Propagation:
     def _done(self, key: str, cache_generation: int) -> bool:
         proxy = self._book.get(key)
         if proxy is None:
-            return True  # not connected (any more): nothing to wait for
+            return True
         return proxy.pushed_generation >= cache_generation and proxy.in_sync
 
     def _time_out(self, generation: int) -> None:

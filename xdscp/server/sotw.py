@@ -26,7 +26,7 @@ from typing import Any
 import structlog
 from envoy.service.discovery.v3.discovery_pb2 import DiscoveryRequest
 
-from xdscp.cache import FULL_STATE_TYPES, PUSH_ORDER, Snapshot
+from xdscp.cache import FULL_STATE_TYPES, PUSH_ORDER, Resource, Snapshot
 from xdscp.metrics import type_label
 from xdscp.server.status import log_message
 from xdscp.server.stream import DEPENDENTS, PARENTS, Stream, names_in_error
@@ -55,7 +55,7 @@ def names_fingerprint(req: Any) -> int:
 
 
 class _TypeState:
-    __slots__ = ("flags", "names", "names_fp", "nonce", "sent", "sent_at", "version")
+    __slots__ = ("acked", "flags", "names", "names_fp", "nonce", "sent", "sent_at", "version")
 
     def __init__(self) -> None:
         self.names: frozenset[str] | None = None  # None for full-state types
@@ -63,6 +63,9 @@ class _TypeState:
         self.nonce = ""  # latest nonce sent on this stream; "" = nothing sent yet
         self.version = ""  # version sent (or, after a reconnect, held by the client)
         self.sent: Prepared | None = None
+        # The last response the proxy accepted: a NACK that names no resource is blamed
+        # on what changed since (a shared object from the response cache, not a copy).
+        self.acked: Prepared | None = None
         self.sent_at = 0.0  # monotonic
         self.flags = 0
 
@@ -109,6 +112,7 @@ class SotwStream(Stream):
                 nack = True
                 self._record_nack(type_url, st, req)
             else:
+                st.acked = st.sent
                 self.proxy.acked(type_url, st.version, time.monotonic() - st.sent_at)
                 _log.debug(
                     "xds.ack", proxy=self.key, type=type_label(type_url), version=st.version,
@@ -201,12 +205,23 @@ class SotwStream(Stream):
         error: str = req.error_detail.message
         resources = st.sent.resources if st.sent is not None else ()
         named = [r for r in resources if names_in_error(r.name, error)]
-        blamed = named or resources
+        # Envoy names the resource for most errors, but not for those found while decoding
+        # (e.g. "Invalid duration"): then the resources new or changed since the last
+        # accepted response are the suspects, and only if that is unknown all of them.
+        suspects = named or _changed_since(resources, st.acked)
+        blamed = suspects or resources
         provenance = sorted({p for r in blamed for p in r.provenance})
         self.proxy.nacked(
-            type_url, st.version, st.nonce, error, provenance, [r.name for r in named]
+            type_url, st.version, st.nonce, error, provenance, [r.name for r in suspects]
         )
         _log.warning(
             "xds.nack", proxy=self.key, node=self.proxy.node_id, type=type_label(type_url),
             version=st.version, nonce=st.nonce, error=log_message(error), provenance=provenance,
         )  # fmt: skip
+
+
+def _changed_since(resources: tuple[Resource, ...], accepted: Prepared | None) -> list[Resource]:
+    if accepted is None:
+        return []
+    before = {r.name: r.version for r in accepted.resources}
+    return [r for r in resources if before.get(r.name) != r.version]

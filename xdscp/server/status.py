@@ -35,7 +35,9 @@ class NackRecord:
     error: str
     time: float  # wall clock, seconds since the epoch
     provenance: tuple[str, ...]  # source objects (`Kind/ns/name`) of the rejected resources
-    resources: tuple[str, ...]  # names of the rejected resources, when Envoy's message names them
+    # names of the rejected resources: those Envoy's message names, else (SotW) those new
+    # or changed since the last accepted response; empty when neither is known
+    resources: tuple[str, ...]
 
     def to_json(self) -> dict[str, Any]:
         return {
