@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from translators.analysis import Analysis, analyze
 from translators.capture import inbound_ports
 from translators.hosts import resolve_host
 from translators.index import MeshIndex
@@ -42,15 +43,18 @@ def find_workload(mesh: MeshConfig, name: str) -> Workload:
     raise UnknownWorkload(f"no workload {name!r} (known: {known})")
 
 
-def describe_workload(mesh: MeshConfig, workload: Workload) -> dict[str, Any]:
-    """JSON-ready description; every entry names the object (`Kind/ns/name`) it came from."""
+def describe_workload(
+    mesh: MeshConfig, workload: Workload, analysis: Analysis | None = None
+) -> dict[str, Any]:
+    """JSON-ready description; every entry names the object (`Kind/ns/name`) it came from.
+    `analysis` of this mesh is computed when not given (the server passes its own)."""
     index = MeshIndex.of(mesh)
     labels = dict(workload.labels)
     served = _served(mesh, workload)
     sidecar = index.sidecar_for(workload)
     mtls = index.security.inbound_mtls(workload)
     ports = inbound_ports(index, workload)
-    return {
+    described: dict[str, Any] = {
         "workload": workload.key,
         "source": workload.source,
         "address": workload.address,
@@ -82,6 +86,27 @@ def describe_workload(mesh: MeshConfig, workload: Workload) -> dict[str, Any]:
             entry for s in served for entry in _virtual_services(index, s, labels)
         ],
     }
+    if analysis is None:
+        analysis = analyze(mesh, index=index, include_schema=True)
+    concerned = _refs(described)
+    described["analysis"] = [
+        m.as_dict()
+        for m in analysis.messages
+        if m.ref in concerned or any(r in concerned for r in m.related)
+    ]
+    return described
+
+
+def _refs(described: dict[str, Any]) -> set[str]:
+    """Every object the description names: the analysis messages about them concern it."""
+    refs = {described["source"], *described["peer_authentication"]["sources"]}
+    if described["sidecar"]:
+        refs.add(described["sidecar"])
+    refs.update(s["source"] for s in described["services"])
+    refs.update(p["policy"] for p in described["authorization_policies"])
+    refs.update(r["rule"] for r in described["destination_rules"])
+    refs.update(v["virtual_service"] for v in described["virtual_services"])
+    return refs
 
 
 def _served(mesh: MeshConfig, workload: Workload) -> list[Service]:

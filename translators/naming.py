@@ -7,6 +7,7 @@ are never built ad hoc elsewhere.
 
 from __future__ import annotations
 
+import re
 from typing import Final
 
 # --- xDS type URLs -----------------------------------------------------------
@@ -127,6 +128,14 @@ def object_ref(kind: str, namespace: str, name: str) -> str:
 def rbac_policy_name(namespace: str, name: str, rule: int) -> str:
     """Istio's name for the Envoy RBAC policy made from one AuthorizationPolicy rule."""
     return f"ns[{namespace}]-policy[{name}]-rule[{rule}]"
+
+
+def parse_rbac_policy_name(name: str) -> tuple[str, str, int] | None:
+    """(namespace, AuthorizationPolicy name, rule index) of an RBAC policy name, or None."""
+    found = re.fullmatch(r"ns\[(.*)\]-policy\[(.*)\]-rule\[(\d+)\]", name)
+    if found is None:
+        return None
+    return found.group(1), found.group(2), int(found.group(3))
 
 
 def inbound_filter_chain(port: int, tls: bool) -> str:

@@ -93,4 +93,12 @@ def render(d: dict[str, Any]) -> str:
     for policy in policies:
         dry = " (dry run)" if policy["dry_run"] else ""
         lines.append(f"  {policy['policy']}  {policy['action']}, {policy['rules']} rule(s){dry}")
+    lines.append("")
+    messages = d.get("analysis", [])
+    lines.append("Analysis:" if messages else "Analysis: no messages")
+    for m in messages:
+        where = f" {m['field']}" if m.get("field") else ""
+        lines.append(f"  {m['code']} {m['severity']} {m['object']}{where}: {m['message']}")
+        if m.get("hint"):
+            lines.append(f"    fix: {m['hint']}")
     return "\n".join(lines)

@@ -13,6 +13,9 @@ from typing import Any
 import click
 import yaml
 
+from xdscp.debug.auth import auth_headers, load_token
+from xdscp.errors import UserError
+
 DEFAULT_SERVER = "http://127.0.0.1:15014"
 TIMEOUT_SECONDS = 5.0
 
@@ -38,9 +41,15 @@ def output_option(*choices: str) -> Callable[[Callable[..., Any]], Callable[...,
 
 
 def get_json(url: str, timeout: float = TIMEOUT_SECONDS) -> Any:
-    """GET a JSON document; any failure is a ClickException (one line, exit 1)."""
+    """GET a JSON document (with the debug token of $XDSCP_DEBUG_TOKEN, if set); any
+    failure is a ClickException (one line, exit 1)."""
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
+        headers = auth_headers(load_token(None))
+    except UserError as error:
+        raise click.ClickException(str(error)) from None
+    try:
+        request = urllib.request.Request(url, headers=headers)
+        with urllib.request.urlopen(request, timeout=timeout) as response:
             return json.loads(response.read())
     except urllib.error.HTTPError as error:
         raise click.ClickException(f"{url}: {_server_error(error)}") from None

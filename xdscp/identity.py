@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -20,6 +19,7 @@ import grpc
 import structlog
 
 import ca
+from ca.pemfiles import replace_file
 from translators.envoy.secrets import root_secret, workload_secret
 from translators.mesh import Workload
 from translators.naming import (
@@ -138,27 +138,28 @@ class IdentityService:
             require_client_auth=True,
         )
 
-    def write_bootstrap_credentials(self, workload: Workload, directory: Path) -> dict[str, Path]:
-        """The files a sidecar's bootstrap uses to authenticate to xDS (0600)."""
+    def write_bootstrap_credentials(
+        self, workload: Workload, directory: Path, prefix: str = ""
+    ) -> dict[str, Path]:
+        """The files a sidecar's bootstrap uses to authenticate to xDS (0600), named
+        `<prefix>xds-client-cert.pem` etc. so that bootstraps sharing a directory keep
+        their own credentials. Each file is replaced atomically: a full or read-only
+        disk raises `ca.CAFileError` naming the file and leaves no empty certificate."""
         svid = ca.issue_svid(
             self.authority, self.identity_of(workload), ttl=self.settings.bootstrap_ttl
         )
         directory.mkdir(parents=True, exist_ok=True)
         files = {
-            "cert": directory / BOOTSTRAP_CERT,
-            "key": directory / BOOTSTRAP_KEY,
-            "root": directory / BOOTSTRAP_ROOT,
+            "cert": directory / f"{prefix}{BOOTSTRAP_CERT}",
+            "key": directory / f"{prefix}{BOOTSTRAP_KEY}",
+            "root": directory / f"{prefix}{BOOTSTRAP_ROOT}",
         }
         for kind, text in (
             ("cert", svid.cert_chain_pem),
             ("key", svid.key_pem),
             ("root", self.trust_bundle_pem),
         ):
-            path = files[kind]
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w") as handle:
-                handle.write(text)
-            os.chmod(path, 0o600)
+            replace_file(files[kind], text, mode=0o600)
         return files
 
     async def rotate_forever(self, on_rotated: Callable[[], None], stop: asyncio.Event) -> None:

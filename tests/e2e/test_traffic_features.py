@@ -126,7 +126,7 @@ def test_rewrite_and_header_edits_reach_the_backend(mesh: RunningMesh) -> None:
 
 def test_rule_headers_win_over_destination_headers(mesh: RunningMesh) -> None:
     """Envoy applies a weighted destination's edits before the route's: the rule's `set`
-    is what arrives (tests/behaviour.py models this order)."""
+    is what arrives (translators/behaviour/routing.py models this order)."""
     url = _egress(mesh, "default/client") + "levels"
     for _ in range(10):
         body = _body(request(url, "reviews")[2])

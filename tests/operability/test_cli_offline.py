@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -66,3 +67,18 @@ def test_describe_unknown_workload_lists_known_ones() -> None:
     assert result.exit_code == 1
     assert "no workload 'nope'" in result.output and "default/client" in result.output
     assert "Traceback" not in result.output
+
+
+def test_describe_shows_the_analysis_messages_that_concern_the_workload(tmp_path: Path) -> None:
+    mesh = tmp_path / "mesh"
+    shutil.copytree(CANARY, mesh)
+    routing = mesh / "routing.yaml"
+    routing.write_text(routing.read_text().replace("subset: v2", "subset: v3"))
+    result = CliRunner().invoke(main, ["describe", "order-v1", "-f", str(mesh)])
+    assert result.exit_code == 0, result.output
+    analysis = result.output.split("\nAnalysis:", 1)[1]
+    assert "XDS0102 Error VirtualService/default/order-service-routing" in analysis, analysis
+    assert "v3" in analysis and "fix: " in analysis
+    # the healthy mesh has nothing to say about this workload
+    clean = CliRunner().invoke(main, ["describe", "order-v1", "-f", str(CANARY), "-o", "json"])
+    assert json.loads(clean.output)["analysis"] == []

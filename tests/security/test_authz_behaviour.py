@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.security.rbac_eval import ALLOWED, DENIED, REFUSED, Call, inbound_verdict
 from tests.translators.helpers import mesh_of, workload
+from translators.behaviour.rbac import ALLOWED, DENIED, REFUSED, Call, inbound_verdict
 from translators.translate import ProxyResources, translate
 from xdscp.sources.files import DirectorySource
 

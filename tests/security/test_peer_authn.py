@@ -9,8 +9,8 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.security.rbac_eval import ALLOWED, REFUSED, Call, inbound_verdict
 from tests.translators.helpers import mesh_of, workload
+from translators.behaviour.rbac import ALLOWED, REFUSED, Call, inbound_verdict
 from translators.ir import InboundMTLS
 from translators.mesh import MeshOptions
 from translators.model.objects import MeshObject, Origin, parse_object
@@ -228,7 +228,7 @@ def test_strict_accepts_only_mutual_tls_on_every_port() -> None:
 
 def test_strict_listener_has_no_plaintext_chain() -> None:
     """Fail closed: every chain of a STRICT port terminates mutual TLS."""
-    from tests.security.rbac_eval import inbound_listener
+    from translators.behaviour.rbac import inbound_listener
 
     resources = server_with("STRICT")
     for port in (8080, 5432):

@@ -27,8 +27,8 @@ from google.protobuf.message import Message
 import ca
 from tests.envoy_run import static_envoy
 from tests.envoy_validate import build_bootstrap, find_envoy
-from tests.security.rbac_eval import ALLOWED, DENIED, Call, inbound_listener, listener_verdict
 from tests.security.test_authz_behaviour import HTTP_TABLE, POLICIES, orders_with
+from translators.behaviour.rbac import ALLOWED, DENIED, Call, inbound_listener, listener_verdict
 from translators.envoy.secrets import root_secret, workload_secret
 from translators.naming import LISTENER_TYPE, SECRET_TYPE
 

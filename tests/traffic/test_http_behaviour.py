@@ -12,16 +12,16 @@ import pytest
 from envoy.config.route.v3 import route_components_pb2 as rc
 from envoy.config.route.v3 import route_pb2
 
-from tests.behaviour import (
+from tests.envoy_validate import find_envoy
+from tests.golden.cases import case_named, translate_case
+from tests.translators.test_behaviour_envoy import envoy_serving
+from translators.behaviour.routing import (
     Decision,
     Request,
     route,
     route_config_for_port,
     upstream_request,
 )
-from tests.envoy_validate import find_envoy
-from tests.golden.cases import case_named, translate_case
-from tests.translators.test_behaviour_envoy import envoy_serving
 from translators.translate import ProxyResources
 
 REVIEWS = "reviews.default.svc.cluster.local"

@@ -7,9 +7,9 @@ from __future__ import annotations
 import pytest
 from envoy.config.cluster.v3 import cluster_pb2
 
-from tests.behaviour import Request, route_on_port, tcp_route, to_service
 from tests.golden.cases import case_named, translate_case
 from tests.translators.helpers import docs, mesh_of, service_entry, workload, workload_entry
+from translators.behaviour.routing import Request, route_on_port, tcp_route, to_service
 from translators.ir import Discovery, LbPolicy
 from translators.mesh import MeshOptions
 from translators.model.networking import DestinationRuleSpec

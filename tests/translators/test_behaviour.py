@@ -7,7 +7,8 @@ import pytest
 from envoy.config.route.v3 import route_components_pb2 as rc
 from envoy.config.route.v3 import route_pb2
 
-from tests.behaviour import (
+from tests.golden.cases import case_named, translate_case
+from translators.behaviour.routing import (
     Decision,
     Request,
     Unsupported,
@@ -18,7 +19,6 @@ from tests.behaviour import (
     select_virtual_host,
     to_service,
 )
-from tests.golden.cases import case_named, translate_case
 from translators.naming import ALLOW_ANY_DYNAMIC_DNS
 from translators.translate import ProxyResources
 

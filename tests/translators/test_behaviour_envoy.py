@@ -2,7 +2,7 @@
 
 Each route of a RouteConfiguration is turned into a direct response naming its virtual
 host and route, served by a real Envoy on a loopback port; every request of the
-behaviour tables is sent to it and Envoy's answer compared with `tests.behaviour`'s.
+behaviour tables is sent to it and Envoy's answer compared with `translators.behaviour`'s.
 """
 
 from __future__ import annotations
@@ -22,11 +22,11 @@ from envoy.extensions.filters.network.http_connection_manager.v3 import (
     http_connection_manager_pb2 as hcm_pb2,
 )
 
-from tests.behaviour import Request, route, route_config_for_port
 from tests.envoy_run import static_envoy
 from tests.envoy_validate import find_envoy
 from tests.golden.cases import case_named, translate_case
 from tests.translators.test_behaviour import DOMAIN_TABLE, DOMAINS, ROUTE_TABLE
+from translators.behaviour.routing import Request, route, route_config_for_port
 
 pytestmark = [
     pytest.mark.e2e,

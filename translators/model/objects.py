@@ -16,12 +16,13 @@ from typing import Any, Generic, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from translators.model.base import ObjectMeta
+from translators.model.checks import FieldValueError
 from translators.model.networking import (
     DestinationRuleSpec,
     ServiceEntrySpec,
     SidecarSpec,
     VirtualServiceSpec,
-    WorkloadEntrySpec,
+    WorkloadEntryObjectSpec,
 )
 from translators.model.security import AuthorizationPolicySpec, PeerAuthenticationSpec
 from translators.model.telemetry import TelemetrySpec
@@ -112,7 +113,11 @@ KINDS: dict[str, KindEntry] = {
     "VirtualService": (NETWORKING, frozenset({"v1alpha3", "v1beta1", "v1"}), VirtualServiceSpec),
     "DestinationRule": (NETWORKING, frozenset({"v1alpha3", "v1beta1", "v1"}), DestinationRuleSpec),
     "ServiceEntry": (NETWORKING, frozenset({"v1alpha3", "v1beta1", "v1"}), ServiceEntrySpec),
-    "WorkloadEntry": (NETWORKING, frozenset({"v1alpha3", "v1beta1", "v1"}), WorkloadEntrySpec),
+    "WorkloadEntry": (
+        NETWORKING,
+        frozenset({"v1alpha3", "v1beta1", "v1"}),
+        WorkloadEntryObjectSpec,
+    ),
     "Sidecar": (NETWORKING, frozenset({"v1alpha3", "v1beta1", "v1"}), SidecarSpec),
     "PeerAuthentication": (SECURITY, frozenset({"v1beta1", "v1"}), PeerAuthenticationSpec),
     "AuthorizationPolicy": (SECURITY, frozenset({"v1beta1", "v1"}), AuthorizationPolicySpec),
@@ -138,6 +143,10 @@ def _errors(exc: ValidationError, prefix: str) -> list[tuple[str, str]]:
             message = "unknown field"
         if message.startswith("Value error, "):
             message = message[len("Value error, ") :]
+        cause = err.get("ctx", {}).get("error")
+        if isinstance(cause, FieldValueError):
+            path = f"{path}.{cause.field}" if path else cause.field
+            message = str(cause)
         found.append((f"{prefix}.{path}" if path else prefix, message))
     return found
 

@@ -129,11 +129,11 @@ class TelemetryIndex:
         self._selecting = dict(selecting)
         self._cache: dict[tuple[object, ...], WorkloadTelemetry] = {}
 
-    def levels(self, workload: Workload) -> tuple[list[MeshObject[TelemetrySpec]], list[str]]:
-        """The Telemetry objects that apply, least specific first, and the ignored ones."""
-        chosen: list[MeshObject[TelemetrySpec]] = []
-        warnings: list[str] = []
-        candidates = [
+    def candidates(self, workload: Workload) -> list[list[MeshObject[TelemetrySpec]]]:
+        """Per level (root namespace, workload namespace, selecting), least specific first,
+        the Telemetry objects that claim the workload, oldest first: the first of each
+        level applies, the others are ignored (the analysis reports them)."""
+        return [
             self._namespace_wide.get(self.root_namespace, []),
             self._namespace_wide.get(workload.namespace, [])
             if workload.namespace != self.root_namespace
@@ -144,7 +144,12 @@ class TelemetryIndex:
                 if o.spec.selector is not None and o.spec.selector.matches(workload.labels)
             ],
         ]
-        for level in candidates:
+
+    def levels(self, workload: Workload) -> tuple[list[MeshObject[TelemetrySpec]], list[str]]:
+        """The Telemetry objects that apply, least specific first, and the ignored ones."""
+        chosen: list[MeshObject[TelemetrySpec]] = []
+        warnings: list[str] = []
+        for level in self.candidates(workload):
             if level:
                 chosen.append(level[0])
                 warnings += [

@@ -68,9 +68,17 @@ class TypeSnapshot:
 
 @dataclass(frozen=True, slots=True)
 class Snapshot:
-    """Everything one proxy should have: type URL -> TypeSnapshot."""
+    """Everything one proxy should have: type URL -> TypeSnapshot.
+
+    `identity` is the SPIFFE ID this content (its secrets above all) was built for: a
+    stream authenticated as anything else must not receive it. It travels with the
+    content in one immutable object, so the check at send time cannot race a change.
+    `withdrawn` (non-empty) says the proxy's workload is gone: streams close with it.
+    """
 
     types: Mapping[str, TypeSnapshot] = field(default_factory=dict)
+    identity: str | None = None
+    withdrawn: str = ""
 
     @classmethod
     def of(cls, resources: Iterable[Resource]) -> Snapshot:
@@ -87,4 +95,25 @@ class Snapshot:
         types = dict(self.types)
         for ts in type_snapshots:
             types[ts.type_url] = ts
-        return Snapshot(MappingProxyType(types))
+        return Snapshot(MappingProxyType(types), self.identity, self.withdrawn)
+
+    def refusal(self, peer_identity: str | None) -> str:
+        """Why a stream authenticated as `peer_identity` may not receive this ("" = it may).
+
+        A stream without an authenticated identity (plaintext, `--insecure`) was admitted
+        on no proof, so there is nothing to re-check; the runtime refuses it at connect
+        when identities are required."""
+        if self.withdrawn:
+            return self.withdrawn
+        if (
+            self.identity is not None
+            and peer_identity is not None
+            and (peer_identity != self.identity)
+        ):
+            return f"identity changed to {self.identity}"
+        return ""
+
+    @classmethod
+    def tombstone(cls, reason: str) -> Snapshot:
+        """What a proxy whose workload was deleted gets: nothing, and the reason."""
+        return cls(MappingProxyType({}), None, reason)

@@ -75,6 +75,8 @@ class SnapshotCache:
 
 
 def _same_content(a: Snapshot, b: Snapshot) -> bool:
+    if a.identity != b.identity or a.withdrawn != b.withdrawn:
+        return False
     if a.types.keys() != b.types.keys():
         return False
     return all(a.types[t].version == b.types[t].version for t in a.types)

@@ -214,6 +214,8 @@ def config_dump_routes(
     """The route for `make_debug_app(extra_routes=...)`."""
 
     async def handler(request: web.Request) -> web.Response:
+        """`GET /debug/config_dump`: the resources a proxy is sent, with their sources
+        (?proxy=NS/NAME[&types=clusters,endpoints,listeners,routes,secrets]; keys redacted)"""
         proxy = request.query.get("proxy", "")
         known = sorted(cache.proxies())
         if not proxy:

@@ -147,7 +147,7 @@ class DeltaStream(Stream):
     async def _reconcile_and_send(
         self, type_url: str, st: _DeltaTypeState, quiet_if_empty: bool
     ) -> None:
-        snapshot = self.shared.cache.get(self.key)
+        snapshot = self.snapshot()
         if snapshot is None:
             return  # push_changes will reconcile once the runtime provides one
         ts = snapshot.get(type_url)

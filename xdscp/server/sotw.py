@@ -123,7 +123,7 @@ class SotwStream(Stream):
                 # by watch() (which waits for this lock), never by requests.
                 return
 
-        snapshot = self.shared.cache.get(self.key)
+        snapshot = self.snapshot()
         if snapshot is None:
             return  # answered by push_changes once the runtime provides a snapshot
         prepared = self.shared.responses.prepare(snapshot.get(type_url), st.names)
@@ -151,7 +151,7 @@ class SotwStream(Stream):
             await self._send(type_url, st, prepared)
 
     async def push_changes(self) -> None:
-        snapshot = self.shared.cache.get(self.key)
+        snapshot = self.snapshot()
         if snapshot is None:
             return
         types = self._types

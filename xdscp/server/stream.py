@@ -24,6 +24,7 @@ from xdscp.cache import (
     LISTENER_TYPE,
     ROUTE_TYPE,
     SECRET_TYPE,
+    Snapshot,
     SnapshotCache,
 )
 from xdscp.server.diffs import DeltaDiffs
@@ -63,6 +64,19 @@ def names_in_error(name: str, error: str) -> bool:
         return False
     pattern = rf"(?<![^{_DELIMITERS}]){re.escape(name)}(?![^{_DELIMITERS}])"
     return re.search(pattern, error) is not None
+
+
+class StreamRevoked(Exception):
+    """The stream may no longer receive its proxy's config: it ends with `code`.
+
+    Raised where a stream reads its snapshot, before anything of it is written, so a
+    proxy whose workload changed identity (or vanished) gets not one more byte.
+    """
+
+    def __init__(self, code: grpc.StatusCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
 
 
 @dataclass(slots=True)
@@ -128,7 +142,17 @@ class Shared:
 class Stream(ABC):
     """One open ADS stream of one admitted proxy."""
 
-    __slots__ = ("_context", "key", "lock", "proxy", "shared", "task", "writing_since")
+    __slots__ = (
+        "_context",
+        "key",
+        "lock",
+        "peer_identity",
+        "proxy",
+        "revoked",
+        "shared",
+        "task",
+        "writing_since",
+    )
 
     def __init__(
         self,
@@ -136,10 +160,15 @@ class Stream(ABC):
         key: str,
         proxy: ProxyStatus,
         context: grpc.aio.ServicerContext[Any, bytes],
+        peer_identity: str | None = None,
     ) -> None:
         self.shared = shared
         self.key = key
         self.proxy = proxy
+        # What this stream's client certificate proved at connect; every snapshot is
+        # checked against it before use (see `snapshot`).
+        self.peer_identity = peer_identity
+        self.revoked: StreamRevoked | None = None
         self.lock = asyncio.Lock()
         self._context = context
         self.task: asyncio.Task[Any] | None = None  # the RPC's handler task
@@ -158,6 +187,29 @@ class Stream(ABC):
     @abstractmethod
     async def push_changes(self) -> None:
         """Send whatever the current snapshot changed; called under `lock`."""
+
+    def snapshot(self) -> Snapshot | None:
+        """The proxy's current snapshot, if this stream may still receive it.
+
+        Raises StreamRevoked when the snapshot was built for another identity than the
+        one this stream authenticated as (the workload's serviceAccount changed), or
+        its workload is gone."""
+        snapshot = self.shared.cache.get(self.key)
+        if snapshot is None:
+            return None
+        reason = snapshot.refusal(self.peer_identity)
+        if reason:
+            if snapshot.withdrawn:
+                code, message = grpc.StatusCode.NOT_FOUND, reason
+            else:
+                code = grpc.StatusCode.PERMISSION_DENIED
+                message = (
+                    f"workload {self.key}: {reason}, but this stream is authenticated as "
+                    f"{self.peer_identity}; reconnect with the new identity's certificate"
+                )
+            self.revoked = StreamRevoked(code, message)
+            raise self.revoked
+        return snapshot
 
     async def write(self, data: bytes) -> None:
         """Write one response; bounded by the Shared watchdog (see `_watch_writes`)."""

@@ -2,14 +2,17 @@
 
 It keeps, per object, the last good version: when an edit breaks an object, the
 mesh keeps running on that object's previous version (and the error is shown)
-until the file is fixed. Objects whose documents are removed are deleted.
+until the file is fixed — also when the edit broke the document's identity (it is
+found by file and document position). Objects whose documents are removed are
+deleted.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Awaitable, Callable, Mapping
+import threading
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +20,10 @@ import structlog
 import watchfiles
 
 from translators.mesh import MeshConfig, MeshOptions, build_mesh
-from translators.model.objects import ConfigError, KindEntry, MeshObject
+from translators.model.objects import ConfigError, KindEntry, MeshObject, Origin
 from xdscp.sources.documents import FileResult, duplicate_errors, parse_file, parse_text, yaml_files
+from xdscp.sources.health import SourceHealth
+from xdscp.sources.safe_yaml import DEFAULT_LIMITS, Limits
 
 log = structlog.get_logger()
 
@@ -34,6 +39,7 @@ class DirectorySource:
         max_wait_ms: int = 1000,
         log_errors: bool = True,
         kinds: Mapping[str, KindEntry] | None = None,
+        limits: Limits = DEFAULT_LIMITS,
     ) -> None:
         self.root = root
         self.kinds = kinds  # None: the built-in kinds; extensions add theirs
@@ -46,6 +52,12 @@ class DirectorySource:
         # unreadable over several loads must keep contributing the same objects
         self._keys_by_file: dict[str, set[Key]] = {}
         self._parsed: dict[Path, tuple[bytes, FileResult]] = {}
+        # (file, document index) -> the key that document defined last time
+        self._key_at: dict[tuple[str, int], Key] = {}
+        self._logged: set[str] = set()
+        self._loading = threading.Lock()
+        self.limits = limits
+        self.health = SourceHealth()
 
     def load(self) -> MeshConfig:
         """Read every file now and return the resulting mesh (also used by `validate`)."""
@@ -57,8 +69,21 @@ class DirectorySource:
         edited VirtualService among 10,000 files costs one YAML parse, not 10,000, and the
         unchanged files yield the very same objects, which keeps translation memos hot.
         (Compared by content, not mtime: two same-size writes within one timestamp tick
-        must not be missed.)"""
+        must not be missed.) Anything unexpected while reading fails this file alone."""
         try:
+            return self._parse_unchecked(path)
+        except Exception as exc:
+            log.exception("config.file_failed", file=str(path))
+            message = f"cannot be read ({type(exc).__name__}: {str(exc)[:200]})"
+            error = ConfigError(Origin(str(path)), "", "", "", "", message)
+            return FileResult(str(path), (), (error,), frozenset(), syntax_ok=False)
+
+    def _parse_unchecked(self, path: Path) -> FileResult:
+        try:
+            if path.stat().st_size > self.limits.file_bytes:
+                message = f"file is larger than {self.limits.file_bytes} bytes"
+                error = ConfigError(Origin(str(path)), "", "", "", "", message)
+                return FileResult(str(path), (), (error,), frozenset(), syntax_ok=False)
             data = path.read_bytes()
         except OSError:
             return parse_file(path, self.kinds)
@@ -67,7 +92,7 @@ class DirectorySource:
         if cached is not None and cached[0] == digest:
             return cached[1]
         try:
-            result = parse_text(data.decode("utf-8"), str(path), self.kinds)
+            result = parse_text(data.decode("utf-8"), str(path), self.kinds, self.limits)
         except UnicodeDecodeError:
             result = parse_file(path, self.kinds)  # reports the decoding error
         self._parsed[path] = (digest, result)
@@ -75,16 +100,33 @@ class DirectorySource:
 
     def _assemble(self, results: list[FileResult]) -> MeshConfig:
         previous_keys = self._keys_by_file
+        previous_positions = self._key_at
         self._keys_by_file = {}
+        self._key_at = {}
         objects: list[MeshObject[Any]] = []
         errors: list[ConfigError] = []
         for result in results:
             errors += result.errors
             objects += result.objects
             contributed = {o.key for o in result.objects}
+            for obj in result.objects:
+                if obj.origin.document is not None:
+                    self._key_at[(result.path, obj.origin.document)] = obj.key
             kept_keys = set(result.failed_keys)
+            for index in result.failed_documents:
+                # the object this document held before it broke, even when the edit broke
+                # its identity (an invalid metadata.name must not delete the object)
+                held = previous_positions.get((result.path, index))
+                if held is not None:
+                    kept_keys.add(held)
+                    self._key_at[(result.path, index)] = held
             if not result.syntax_ok:
                 kept_keys |= previous_keys.get(result.path, set())
+                self._key_at.update(
+                    (position, key)
+                    for position, key in previous_positions.items()
+                    if position[0] == result.path
+                )
             for key in sorted(kept_keys):
                 last = self._last_good.get(key)
                 if last is not None and key not in contributed:
@@ -96,9 +138,17 @@ class DirectorySource:
         self._last_good = {o.key: o for o in unique}
         mesh = build_mesh(unique, errors, self.options)
         if self.log_errors:
-            for error in mesh.errors:
-                log.warning("config.rejected", error=str(error))
+            self._log_new_errors(mesh.errors)
         return mesh
+
+    def _log_new_errors(self, errors: Iterable[ConfigError]) -> None:
+        """Each error once, when it appears (or changes), not again on every reload."""
+        texts = {str(e) for e in errors}
+        for text in sorted(texts - self._logged):
+            log.warning("config.rejected", error=text)
+        for text in sorted(self._logged - texts):
+            log.info("config.resolved", error=text)
+        self._logged = texts
 
     async def run(
         self,
@@ -107,9 +157,11 @@ class DirectorySource:
         initial: bool = True,
     ) -> None:
         """Emit the initial mesh (unless the caller already loaded it), then one mesh per
-        batch of file changes."""
+        batch of file changes. Files are read and parsed in a worker thread so xDS and
+        the debug endpoint keep answering while a large directory loads. A batch that
+        fails unexpectedly is reported in `health` and the next change is still read."""
         if initial:
-            await on_update(self.load())
+            await self.reload(on_update)
         async for changes in watchfiles.awatch(
             self.root,
             debounce=self.max_wait_ms,
@@ -118,4 +170,23 @@ class DirectorySource:
             recursive=True,
         ):
             log.info("config.changed", files=sorted({Path(p).name for _, p in changes}))
-            await on_update(self.load())
+            await self.reload(on_update)
+
+    async def reload(self, on_update: Callable[[MeshConfig], Awaitable[None]]) -> None:
+        """Read everything (off the event loop) and hand the mesh to `on_update`; an
+        unexpected failure is logged and recorded in `health`, never raised."""
+        self.health.begin()
+        try:
+            mesh = await asyncio.to_thread(self._load_locked)
+            await on_update(mesh)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.exception("config.reload_failed")
+            self.health.failed(f"{type(exc).__name__}: {str(exc)[:200]}")
+            return
+        self.health.succeeded()
+
+    def _load_locked(self) -> MeshConfig:
+        with self._loading:  # `load` from another thread (e.g. validate) never interleaves
+            return self.load()

@@ -39,7 +39,7 @@ from typing import Protocol
 
 from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.core.v3 import base_pb2
-from envoy.config.endpoint.v3 import endpoint_pb2
+from envoy.config.endpoint.v3 import endpoint_components_pb2, endpoint_pb2
 from envoy.config.listener.v3 import listener_components_pb2, listener_pb2
 from envoy.config.route.v3 import route_components_pb2 as rc
 from envoy.config.route.v3 import route_pb2
@@ -154,7 +154,7 @@ def _full_match(pattern: str, value: str) -> bool:
     return re.fullmatch(pattern, value) is not None
 
 
-def _string_matches(matcher: string_pb2.StringMatcher, value: str) -> bool:
+def string_matches(matcher: string_pb2.StringMatcher, value: str) -> bool:
     kind = matcher.WhichOneof("match_pattern")
     if matcher.ignore_case and kind != "safe_regex":
         value = value.lower()
@@ -172,7 +172,7 @@ def _string_matches(matcher: string_pb2.StringMatcher, value: str) -> bool:
     raise Unsupported(f"string matcher {kind}")
 
 
-def _header_matches(matcher: rc.HeaderMatcher, headers: Mapping[str, str]) -> bool:
+def header_matches(matcher: rc.HeaderMatcher, headers: Mapping[str, str]) -> bool:
     """Envoy's HeaderUtility::matchHeaders, including its rule for a missing header: only
     a presence matcher can be satisfied by absence (inverted `present_match: true`, or
     `present_match: false`); an inverted string matcher is *not*, unless
@@ -190,7 +190,7 @@ def _header_matches(matcher: rc.HeaderMatcher, headers: Mapping[str, str]) -> bo
     if kind == "present_match":
         matched = matcher.present_match
     elif kind == "string_match":
-        matched = _string_matches(matcher.string_match, value)
+        matched = string_matches(matcher.string_match, value)
     else:
         matched = True  # no specifier: presence
     return bool(matched) != bool(matcher.invert_match)
@@ -208,7 +208,7 @@ def _query_matches(matcher: rc.QueryParameterMatcher, path: str) -> bool:
     if kind == "present_match":
         return bool(matcher.present_match)
     if kind == "string_match":
-        return _string_matches(matcher.string_match, values[0])
+        return string_matches(matcher.string_match, values[0])
     raise Unsupported(f"query parameter matcher {kind}")
 
 
@@ -224,7 +224,34 @@ def _is_set(message: Message, name: str) -> bool:
         return len(getattr(message, name)) > 0
 
 
-def _route_matches(match: rc.RouteMatch, request: Request) -> bool:
+def _describe(matcher: string_pb2.StringMatcher) -> str:
+    kind = matcher.WhichOneof("match_pattern") or "?"
+    value = matcher.safe_regex.regex if kind == "safe_regex" else getattr(matcher, kind, "")
+    label = "regex" if kind == "safe_regex" else kind
+    return f"{label} {value!r}" + (" (ignoring case)" if matcher.ignore_case else "")
+
+
+def _header_expectation(matcher: rc.HeaderMatcher) -> str:
+    kind = matcher.WhichOneof("header_match_specifier")
+    if kind == "string_match":
+        wanted = _describe(matcher.string_match)
+    elif kind == "present_match" and not matcher.present_match:
+        wanted = "absent"
+    else:
+        wanted = "present"
+    return f"not {wanted}" if matcher.invert_match else wanted
+
+
+def _header_label(name: str) -> str:
+    """Pseudo-headers by the name a VirtualService match uses for them."""
+    return {":method": "method", ":authority": "authority", ":scheme": "scheme"}.get(
+        name, f"header {name}"
+    )
+
+
+def match_failures(match: rc.RouteMatch, request: Request) -> list[str]:
+    """Why `match` does not take `request`, one line per failing field (empty: it
+    matches), in the order Envoy checks them: path, headers, query parameters."""
     for descriptor in match.DESCRIPTOR.fields:
         if descriptor.name not in _MODELLED_MATCH_FIELDS and _is_set(match, descriptor.name):
             raise Unsupported(f"route match {descriptor.name}")
@@ -237,18 +264,37 @@ def _route_matches(match: rc.RouteMatch, request: Request) -> bool:
             matched = path.lower().startswith(match.prefix.lower())
         else:
             matched = path.startswith(match.prefix)
+        wanted = f"prefix {match.prefix!r}"
     elif kind == "path":
         matched = bare.lower() == match.path.lower() if insensitive else bare == match.path
+        wanted = f"exact {match.path!r}"
     elif kind == "safe_regex":
         matched = _full_match(match.safe_regex.regex, bare)  # case_sensitive: no effect
+        wanted = f"regex {match.safe_regex.regex!r}"
     else:
         raise Unsupported(f"path specifier {kind}")
+    failures: list[str] = []
+    if not matched:
+        failures.append(f"uri: wants {wanted}, got {path!r}")
     headers = request.all_headers()
-    return (
-        bool(matched)
-        and all(_header_matches(h, headers) for h in match.headers)
-        and all(_query_matches(q, path) for q in match.query_parameters)
-    )
+    for header in match.headers:
+        if not header_matches(header, headers):
+            sent = headers.get(header.name.lower())
+            got = "none" if sent is None else repr(sent)
+            failures.append(
+                f"{_header_label(header.name.lower())}: wants {_header_expectation(header)},"
+                f" got {got}"
+            )
+    for query in match.query_parameters:
+        if not _query_matches(query, path):
+            specifier = query.WhichOneof("query_parameter_match_specifier")
+            wanted = _describe(query.string_match) if specifier == "string_match" else "present"
+            failures.append(f"query {query.name}: wants {wanted}")
+    return failures
+
+
+def _route_matches(match: rc.RouteMatch, request: Request) -> bool:
+    return not match_failures(match, request)
 
 
 def _clusters(route: rc.Route) -> tuple[tuple[str, int], ...]:
@@ -511,9 +557,11 @@ def route_on_port(
     return route(route_config_for_port(resources, port, address), request)
 
 
-def endpoints(resources: Iterable[Resource], cluster_name: str) -> list[tuple[str, int, int]]:
-    """(address, port, weight) of every endpoint of a cluster: its EDS assignment, or the
-    inline load_assignment of a STATIC/DNS cluster."""
+def lb_endpoints(
+    resources: Iterable[Resource], cluster_name: str
+) -> list[endpoint_components_pb2.LbEndpoint]:
+    """Every endpoint of a cluster, with its metadata: its EDS assignment, or the inline
+    load_assignment of a STATIC/DNS cluster."""
     resources = list(resources)
     assignment: endpoint_pb2.ClusterLoadAssignment | None = None
     for message in _messages(resources, CLUSTER_TYPE):
@@ -533,12 +581,16 @@ def endpoints(resources: Iterable[Resource], cluster_name: str) -> list[tuple[st
         raise LookupError(f"no cluster {cluster_name}")
     if assignment is None:
         raise LookupError(f"no load assignment for {cluster_name}")
+    return [e for locality in assignment.endpoints for e in locality.lb_endpoints]
+
+
+def endpoints(resources: Iterable[Resource], cluster_name: str) -> list[tuple[str, int, int]]:
+    """(address, port, weight) of every endpoint of a cluster."""
     return [
         (
             e.endpoint.address.socket_address.address,
             e.endpoint.address.socket_address.port_value,
             e.load_balancing_weight.value or 1,
         )
-        for locality in assignment.endpoints
-        for e in locality.lb_endpoints
+        for e in lb_endpoints(resources, cluster_name)
     ]

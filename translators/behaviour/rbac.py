@@ -32,7 +32,7 @@ from envoy.extensions.filters.network.http_connection_manager.v3 import (
 from envoy.extensions.filters.network.rbac.v3 import rbac_pb2 as network_rbac_pb2
 from envoy.extensions.transport_sockets.tls.v3 import tls_pb2
 
-from tests.behaviour import Unsupported, _header_matches, _string_matches
+from translators.behaviour.routing import Unsupported, header_matches, string_matches
 from translators.naming import LISTENER_TYPE
 from translators.translate import ProxyResources
 
@@ -88,13 +88,13 @@ def principal_matches(principal: rbac_pb2.Principal, call: Call, http: bool) -> 
             return False
         if not principal.authenticated.HasField("principal_name"):
             return True
-        return _string_matches(principal.authenticated.principal_name, call.peer)
+        return string_matches(principal.authenticated.principal_name, call.peer)
     if kind in ("direct_remote_ip", "remote_ip"):
         return _in_cidr(getattr(principal, kind), call.source_ip)
     if kind == "header":
         if not http:
             raise Unsupported("header principal on a network filter")
-        return _header_matches(principal.header, call.request_headers())
+        return header_matches(principal.header, call.request_headers())
     raise Unsupported(f"principal {kind}")
 
 
@@ -113,19 +113,25 @@ def permission_matches(permission: rbac_pb2.Permission, call: Call, http: bool) 
     if not http:
         raise Unsupported(f"permission {kind} on a network filter")
     if kind == "header":
-        return _header_matches(permission.header, call.request_headers())
+        return header_matches(permission.header, call.request_headers())
     if kind == "url_path":
         path = call.path.split("?", 1)[0]
-        return _string_matches(permission.url_path.path, path)
+        return string_matches(permission.url_path.path, path)
     raise Unsupported(f"permission {kind}")
 
 
-def rbac_allows(rules: rbac_pb2.RBAC, call: Call, http: bool) -> bool:
-    matched = any(
-        any(principal_matches(p, call, http) for p in policy.principals)
+def matching_policies(rules: rbac_pb2.RBAC, call: Call, http: bool) -> list[str]:
+    """The names of the policies whose principals and permissions both match `call`."""
+    return sorted(
+        name
+        for name, policy in rules.policies.items()
+        if any(principal_matches(p, call, http) for p in policy.principals)
         and any(permission_matches(p, call, http) for p in policy.permissions)
-        for policy in rules.policies.values()
     )
+
+
+def rbac_allows(rules: rbac_pb2.RBAC, call: Call, http: bool) -> bool:
+    matched = bool(matching_policies(rules, call, http))
     if rules.action == rbac_pb2.RBAC.ALLOW:
         return matched
     if rules.action == rbac_pb2.RBAC.DENY:
@@ -133,7 +139,9 @@ def rbac_allows(rules: rbac_pb2.RBAC, call: Call, http: bool) -> bool:
     return True  # LOG
 
 
-def _chain(listener: listener_pb2.Listener, call: Call) -> listener_components_pb2.FilterChain:
+def select_chain(
+    listener: listener_pb2.Listener, call: Call
+) -> listener_components_pb2.FilterChain:
     for chain in listener.filter_chains:
         tls_chain = chain.HasField("transport_socket")
         wanted = chain.filter_chain_match.transport_protocol
@@ -145,7 +153,7 @@ def _chain(listener: listener_pb2.Listener, call: Call) -> listener_components_p
     raise LookupError("no filter chain")
 
 
-def _rbac_configs(
+def rbac_configs(
     chain: listener_components_pb2.FilterChain,
 ) -> tuple[bool, list[http_rbac_pb2.RBAC | network_rbac_pb2.RBAC]]:
     configs: list[http_rbac_pb2.RBAC | network_rbac_pb2.RBAC] = []
@@ -170,7 +178,7 @@ def _rbac_configs(
 
 def listener_verdict(listener: listener_pb2.Listener, call: Call) -> str:
     try:
-        chain = _chain(listener, call)
+        chain = select_chain(listener, call)
     except LookupError:
         return REFUSED
     if chain.HasField("transport_socket"):
@@ -178,7 +186,7 @@ def listener_verdict(listener: listener_pb2.Listener, call: Call) -> str:
         chain.transport_socket.typed_config.Unpack(context)
         if context.require_client_certificate.value and call.peer is None:
             return REFUSED
-    http, configs = _rbac_configs(chain)
+    http, configs = rbac_configs(chain)
     for config in configs:
         if config.HasField("rules") and not rbac_allows(config.rules, call, http):
             return DENIED
