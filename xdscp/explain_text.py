@@ -130,6 +130,8 @@ _RESULTS = {
     "no_endpoints": "no endpoints",
     "redirect": "redirect",
     "direct_response": "direct response",
+    "passthrough": "passthrough",
+    "blackhole": "blackhole",
 }
 
 

@@ -18,6 +18,7 @@ from translators.extensions import ExtensionSet
 from translators.mesh import MeshConfig, MeshOptions
 from xdscp.analysis import MeshAnalyzer
 from xdscp.cache import SnapshotCache
+from xdscp.dashboard.web import Dashboard
 from xdscp.debug.config_dump import config_dump_routes
 from xdscp.debug.describe import describe_routes
 from xdscp.debug.explain import explain_routes
@@ -61,6 +62,8 @@ class ControlPlane:
         self.metrics = XdsMetrics()
         self.status = StatusBook(self.metrics)
         self.analyzer = MeshAnalyzer(self.metrics.registry)
+        self.dashboard = Dashboard(lambda: self.runtime.translator, self.status)
+        self.analyzer.runtime_sources.append(self.dashboard.runtime_messages)
         self.identity = IdentityService(self.identity_settings)
         self.runtime = MeshRuntime(
             self.cache,
@@ -122,6 +125,7 @@ class ControlPlane:
                     *explain_routes(lambda: self.runtime.translator),
                     *config_dump_routes(self.cache, self.identity.rotation_of),
                     *describe_routes(lambda: self.runtime.mesh, self._analysis_of),
+                    *self.dashboard.routes(),
                 ],
                 token=self.debug_token,
             )
@@ -169,7 +173,23 @@ class ControlPlane:
     async def _apply(self, mesh: MeshConfig) -> None:
         """Push first; the analysis of the new mesh runs after, off the hot path."""
         await self.runtime.apply(mesh)
+        await self._reject_untranslatable(mesh)
         self._analysis_due()
+
+    async def _reject_untranslatable(self, mesh: MeshConfig) -> None:
+        """A proxy whose config cannot be built keeps its last good config; here the
+        object to blame is found, rejected (its last good version restored) and the mesh
+        applied again, so every other proxy gets the rest of the change. Bounded: each
+        round rejects at least one object, and there are at most three."""
+        for _ in range(3):
+            failing = sorted(self.runtime.translate_errors)
+            if not failing:
+                return
+            culprits = await asyncio.to_thread(self.source.blame, mesh, failing[0], self.extensions)
+            if not culprits:
+                return
+            mesh = await asyncio.to_thread(self.source.load)
+            await self.runtime.apply(mesh)
 
     async def _watch_config(self) -> None:
         """Run the source's watcher; if it ever ends or fails, say so (`/ready` false) and
@@ -204,5 +224,6 @@ class ControlPlane:
                     await task
         if self._debug is not None:
             await self._debug.cleanup()
+        await self.dashboard.close()
         if self._server is not None:
             await self._server.stop(grace=1.0)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.golden.cases import case_named, load_mesh
 from translators.explain import ExplainError, Explanation, explain, parse_request
 from translators.mesh import MeshOptions
 from translators.translate import MeshTranslator
@@ -173,3 +174,23 @@ def test_questions_it_cannot_answer_are_one_line(
         ask(traffic, source, url)
     assert message in str(raised.value)
     assert "\n" not in str(raised.value)
+
+
+def test_iptables_capture_per_port_listener_and_passthrough() -> None:
+    """Kubernetes-style capture: the unbound 0.0.0.0_<port> listener takes a known port;
+    any other port stays with virtualOutbound and passes through untouched."""
+    translator = MeshTranslator(load_mesh(case_named("capture-iptables")))
+    known = ask(translator, "shop/productpage", "http://reviews:9080/")
+    assert known.listener.name == "0.0.0.0_9080"
+    (endpoint,) = known.destinations[0].endpoints
+    assert endpoint.inbound is not None
+    assert (endpoint.inbound.listener, endpoint.inbound.peer_authentication) == (
+        "10.1.0.5_9080",
+        "STRICT",
+    )
+    other = ask(translator, "shop/productpage", "http://reviews:9999/")
+    assert other.listener.name == "virtualOutbound"
+    assert [(o.result, o.cluster) for o in other.outcomes] == [
+        ("passthrough", "PassthroughCluster")
+    ]
+    assert "no outbound listener for port 9999" in other.notes[0]

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from envoy.config.cluster.v3 import cluster_pb2
 
 from tests.envoy_validate import validate_resources
 from translators.mesh import MeshOptions, build_mesh
@@ -262,3 +263,77 @@ def test_validate_cli_names_the_field_without_a_traceback(tmp_path: Path) -> Non
     assert "Traceback" not in result.output
     assert "field spec.http[0].route[0].weight" in result.output
     assert "WorkloadEntry default/w: field spec.address" in result.output
+
+
+TELEMETRY = """\
+apiVersion: telemetry.istio.io/v1
+kind: Telemetry
+metadata: {name: t}
+spec:
+  accessLogging:
+  - filter: {expression: %s}
+"""
+
+
+@pytest.mark.parametrize("expression", ['"(("', '"a =="', '"\'open"', '"()"', '"a) || (b"'])
+def test_access_log_filters_that_do_not_parse_are_refused(expression: str) -> None:
+    assert refusal(TELEMETRY % expression)[0] == "spec.accessLogging[0].filter.expression"
+
+
+def test_access_log_filters_envoy_parses_are_accepted() -> None:
+    for expression in (
+        '"response.code >= 400"',
+        "\"has(request.headers.x) && request.headers['x'] != 'y'\"",
+        "\"size(request.path) > 3 || xds.cluster_name == 'a'\"",
+    ):
+        accepted(TELEMETRY % expression)
+    text = textwrap.dedent(TELEMETRY % "\"response.code >= 400 && !(request.path == '/')\"")
+    parsed = parse_text(text + "---\n" + WE % "10.0.0.9", "mesh.yaml")
+    mesh = build_mesh(parsed.objects, parsed.errors, MeshOptions())
+    resources = MeshTranslator(mesh).translate(mesh.workloads["default/w"]).resources
+    verdict = validate_resources(resources)
+    assert verdict.ok, str(verdict)
+
+
+DNS_RR = """\
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: rr}
+spec:
+  hosts: [rr.example.com]
+  resolution: DNS_ROUND_ROBIN
+  ports: [{number: 80, name: http, protocol: HTTP}]
+  workloadSelector: {labels: {app: a}}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: rr}
+spec:
+  host: rr.example.com
+  subsets: [{name: none, labels: {version: none}}]
+---
+"""
+
+
+def test_logical_dns_clusters_get_exactly_one_endpoint() -> None:
+    """A DNS_ROUND_ROBIN service selecting two workloads (and a subset selecting none):
+    Envoy refuses a LOGICAL_DNS cluster without exactly one endpoint; as Istio, the first
+    is kept and the empty subset's cluster is left out."""
+    text = (
+        textwrap.dedent(DNS_RR)
+        + WE % "10.0.0.9"
+        + "---\n"
+        + (WE % "10.0.0.8").replace("name: w", "name: w2")
+    )
+    parsed = parse_text(text, "mesh.yaml")
+    assert not parsed.errors, [str(e) for e in parsed.errors]
+    mesh = build_mesh(parsed.objects, parsed.errors, MeshOptions())
+    resources = MeshTranslator(mesh).translate(mesh.workloads["default/w"]).resources
+    clusters = {
+        r.message.name: r.message for r in resources if isinstance(r.message, cluster_pb2.Cluster)
+    }
+    rr = clusters["outbound|80||rr.example.com"]
+    assert [len(loc.lb_endpoints) for loc in rr.load_assignment.endpoints] == [1]
+    assert "outbound|80|none|rr.example.com" not in clusters
+    verdict = validate_resources(resources)
+    assert verdict.ok, str(verdict)

@@ -38,7 +38,9 @@ from translators.hosts import resolve_host
 from translators.mesh import Workload
 from translators.naming import (
     ALLOW_ANY_DYNAMIC_DNS,
+    BLACKHOLE_CLUSTER,
     BLOCK_ALL,
+    PASSTHROUGH_CLUSTER,
     parse_outbound_cluster,
     spiffe_id,
 )
@@ -49,6 +51,16 @@ from translators.translate import MeshTranslator
 REFUSED_STATUS = 503
 NO_ENDPOINT_STATUS = 503
 RBAC_DENIED_STATUS = 403
+
+
+# Clusters that are no service: what becomes of a connection sent there.
+_SPECIAL = {
+    PASSTHROUGH_CLUSTER: (
+        "passthrough",
+        "sent on to the address the application connected to: no mesh routing, no mTLS",
+    ),
+    BLACKHOLE_CLUSTER: ("blackhole", "Envoy closes the connection: no service on this port"),
+}
 
 
 def _workload(translator: MeshTranslator, key: str) -> Workload:
@@ -164,6 +176,12 @@ def _outcomes(
         remaining -= fault.abort_percent
     for destination in destinations:
         share = remaining * destination.share / 100
+        special = _SPECIAL.get(destination.cluster)
+        if special is not None:
+            key = (special[0], destination.cluster, None)
+            found[key] = found.get(key, 0.0) + share
+            details[key] = special[1]
+            continue
         total = sum(e.weight for e in destination.endpoints)
         if not total:
             key = ("no_endpoints", destination.cluster, NO_ENDPOINT_STATUS if http else None)
@@ -212,7 +230,8 @@ def _explain(translator: MeshTranslator, request: ExplainRequest) -> Explanation
     authority = request.headers.get("host", request.authority)
     route_step: RouteStep | None = None
     decision: Decision | None = None
-    if request.protocol == "http":
+    captured = listener.use_original_dst.value
+    if request.protocol == "http" and not captured:
         step = listener_step(listener, listener_sources)
         if step.protocol != "http":
             raise ExplainError(
@@ -236,7 +255,7 @@ def _explain(translator: MeshTranslator, request: ExplainRequest) -> Explanation
         chain, clusters, chain_sources = tcp_chain(resources, listener, request)
         sources = tuple(dict.fromkeys(listener_sources + chain_sources))
         step = listener_step(listener, sources, chain)
-        if step.protocol != "tcp":
+        if step.protocol != "tcp" and not captured:
             raise ExplainError(
                 f"port {request.port} of {source.key} is HTTP: ask for http://{request.host}:"
                 f"{request.port}/"
@@ -273,6 +292,11 @@ def _notes(
 ) -> tuple[str, ...]:
     """What a reader could get wrong: a TCP port picks its chain by port (and SNI), never
     by the host the application named."""
+    if any(d.cluster in _SPECIAL for d in destinations):
+        return (
+            f"no outbound listener for port {request.port}: the capture listener hands the"
+            " connection to its fallback as it is (HTTP is not parsed, no route applies)",
+        )
     if request.protocol != "tcp":
         return ()
     namespace = request.source.partition("/")[0]

@@ -128,6 +128,7 @@ class Outcome:
     """One possible end of the request, with the share of requests that end this way."""
 
     # forwarded / fault_abort / denied / refused / no_endpoints / redirect / direct_response
+    # / passthrough / blackhole
     result: str
     share: float  # percent
     status: int | None  # the status the caller gets; None: whatever the app answers

@@ -540,7 +540,7 @@ def _check_egress_host(host: str) -> None:
     bare = namespace.removeprefix("~")
     if not namespace or not name:
         raise ValueError(f"{host!r}: namespace and dnsName cannot be empty")
-    if bare not in ("*", ".") and not is_dns1123_label(bare):
+    if bare not in ("", "*", ".") and not is_dns1123_label(bare):
         raise ValueError(f"{host!r}: {namespace!r} is not a namespace")
     if name != "*":
         check_wildcard_domain(name)

@@ -49,6 +49,8 @@ def explain_routes(translator: Callable[[], MeshTranslator | None]) -> list[web.
     """The route, reading the current generation's translator on every request."""
 
     async def handler(request: web.Request) -> web.Response:
+        """`GET /debug/explain`: the path of one request as Envoy will take it
+        (?from=NS/NAME&url=URL[&method=&header=k:v&sni=])."""
         current = translator()
         if current is None:
             return web.json_response(

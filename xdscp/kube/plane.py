@@ -34,6 +34,7 @@ from xdscp.kube.source import KubernetesSource
 from xdscp.kube.status import StatusWriter
 from xdscp.kube.tokenreview import TokenReviewer
 from xdscp.service import ControlPlane, split_address
+from xdscp.sources.health import SourceHealth
 
 log = structlog.get_logger()
 
@@ -77,6 +78,8 @@ class _NotifyingSource:
     ) -> None:
         self.inner = inner
         self.listeners = listeners
+        # ControlPlane reports the source's liveness at /ready and in metrics.
+        self.health = SourceHealth()
 
     def _tell(self, mesh: MeshConfig) -> MeshConfig:
         for listener in self.listeners:
