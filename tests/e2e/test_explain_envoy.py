@@ -285,6 +285,10 @@ def test_explain_predicts_tcp_splits_and_authorization(mesh: RunningMesh) -> Non
     )
     predicted = {(o["result"], o["cluster"]): o["share"] for o in outcomes}
     assert {result for result, _ in predicted} == {"denied"}, outcomes
+    assert all(
+        o["detail"].startswith("denied by AuthorizationPolicy/default/reviews-no-admin rules[0]")
+        for o in outcomes
+    ), outcomes
     assert set(seen) <= set(predicted), (seen, outcomes)
     for key, share in predicted.items():
         assert _within(seen[key], TCP_CONNECTIONS, share), (seen, outcomes)

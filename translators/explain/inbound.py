@@ -153,6 +153,12 @@ def inbound_step(workload: str, resources: ProxyResources, call: Call) -> Inboun
                 f"no rule of {', '.join(denying.policies)} matches"
                 " (where ALLOW policies apply, what none allows is denied)"
             )
+        if not http:
+            # Istio fails closed on TCP: the generated filter already reflects it
+            reason += (
+                "; on a TCP port HTTP-only values (paths, methods, hosts, headers) cannot be"
+                " checked: a DENY rule ignores them, an ALLOW rule using them is dropped"
+            )
     elif any(s.matched for s in steps if s.action == "ALLOW"):
         allowing = next(s for s in steps if s.action == "ALLOW" and s.matched)
         reason = "allowed by " + ", ".join(f"{m.object} {m.rule}" for m in allowing.matched)

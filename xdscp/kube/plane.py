@@ -176,7 +176,7 @@ class KubeControlPlane:
         if s.cert_listen:
             await self._start_cert_endpoint(s.cert_listen)
         log.info(
-            "kube.control_plane.started",
+            "kube.control_plane_started",
             identity=s.identity,
             namespace=s.namespace,
             xds=plane.xds_address,
