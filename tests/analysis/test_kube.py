@@ -130,10 +130,10 @@ async def test_serve_writes_analysis_to_status_and_follows_edits(
         await eventually(plane.is_leader)
         for ref in (VS, DR):  # one reconcile writes them one after the other
 
-            def analyzed(ref: tuple[str, str, str] = ref) -> bool:
+            def has_analysis(ref: tuple[str, str, str] = ref) -> bool:
                 return "Analyzed" in _conditions(kube, ref)
 
-            await eventually(analyzed, timeout=20)
+            await eventually(has_analysis, timeout=20)
         status = _status(kube, VS)
         analyzed = _conditions(kube, VS)["Analyzed"]
         assert (analyzed["status"], analyzed["reason"]) == ("False", "Errors")
