@@ -1,9 +1,12 @@
 """Reading and writing CA material on disk, with errors that name the file.
 
-Writes are no-clobber and atomic (temp file + fsync + hard link): two control
-planes starting at once, or a crash half-way, can never leave a truncated key
-or overwrite an existing root. Key files are created 0600 from the start
-(never chmod-ed after being written), and the directory is made 0700.
+Writes are atomic (temp file + fsync, then hard link or rename): a crash, a full
+disk or a read-only directory can never leave a truncated or empty key or
+certificate, only the old file or none, and a `CAFileError` naming the file.
+CA material is no-clobber (`write_new_file`: two control planes starting at once
+never overwrite an existing root); issued credentials are replaced
+(`replace_file`). Key files are created 0600 from the start (never chmod-ed after
+being written), and the directory is made 0700.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ __all__ = [
     "ensure_private_directory",
     "read_certificates",
     "read_private_key",
+    "replace_file",
     "write_new_file",
 ]
 
@@ -91,24 +95,44 @@ def ensure_private_directory(directory: Path) -> None:
 
 def write_new_file(path: Path, data: str, *, mode: int) -> None:
     """Atomically create `path` with `data` and `mode`; refuse if it already exists."""
+    _write_atomically(path, data.encode("ascii"), mode, replace=False)
+
+
+def replace_file(path: Path, data: str | bytes, *, mode: int) -> None:
+    """Atomically create or replace `path` with `data` and `mode`."""
+    _write_atomically(path, data.encode() if isinstance(data, str) else data, mode, replace=True)
+
+
+def _write_atomically(path: Path, data: bytes, mode: int, *, replace: bool) -> None:
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
         try:
-            os.write(fd, data.encode("ascii"))
+            _write_all(fd, data)
             os.fsync(fd)
         finally:
             os.close(fd)
         os.chmod(tmp, mode)  # os.open's mode is filtered by the umask
-        os.link(tmp, path)
+        if replace:
+            os.replace(tmp, path)
+        else:
+            os.link(tmp, path)
     except FileExistsError:
         raise CAFileError("already exists; refusing to overwrite CA material", path=path) from None
     except OSError as exc:
         raise CAFileError(f"cannot write: {exc.strerror or exc}", path=path) from exc
     finally:
-        with contextlib.suppress(FileNotFoundError):
+        with contextlib.suppress(OSError):
             tmp.unlink()
     _fsync_directory(path.parent)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    """os.write may write less than asked (a nearly full disk); write the rest or fail."""
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
 
 
 def _fsync_directory(directory: Path) -> None:

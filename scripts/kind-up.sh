@@ -69,7 +69,13 @@ fi
 step "CRDs, RBAC and the control plane"
 kubectl apply -f deploy/crds.yaml
 kubectl wait --for condition=established --timeout=60s -f deploy/crds.yaml
-kubectl apply -f deploy/namespace.yaml -f deploy/rbac.yaml -f deploy/control-plane.yaml
+kubectl apply -f deploy/namespace.yaml -f deploy/rbac.yaml
+# the debug port's bearer token: random, made once, kept across re-runs
+if ! kubectl -n xdscp-system get secret xdscp-debug-token >/dev/null 2>&1; then
+  kubectl -n xdscp-system create secret generic xdscp-debug-token \
+    --from-literal=token="$(openssl rand -hex 32)"
+fi
+kubectl apply -f deploy/control-plane.yaml
 kubectl -n xdscp-system rollout status deploy/xdscp --timeout=300s
 kubectl -n xdscp-system get lease xdscp-leader -o jsonpath='leader: {.spec.holderIdentity}{"\n"}'
 

@@ -7,6 +7,7 @@ are never built ad hoc elsewhere.
 
 from __future__ import annotations
 
+import re
 from typing import Final
 
 # --- xDS type URLs -----------------------------------------------------------
@@ -88,6 +89,12 @@ def port_listener(port: int, bind: str = "0.0.0.0") -> str:
     return f"{bind}_{port}"
 
 
+def listener_stat_prefix(direction: str, address: str, port: int) -> str:
+    """The stat prefix of a per-port listener's HTTP connection manager / tcp_proxy
+    (`outbound_10.0.0.1_8080`): Envoy's counters for that port carry it."""
+    return f"{direction}_{address}_{port}"
+
+
 def outbound_route_config(port: int) -> str:
     return str(port)
 
@@ -127,6 +134,14 @@ def object_ref(kind: str, namespace: str, name: str) -> str:
 def rbac_policy_name(namespace: str, name: str, rule: int) -> str:
     """Istio's name for the Envoy RBAC policy made from one AuthorizationPolicy rule."""
     return f"ns[{namespace}]-policy[{name}]-rule[{rule}]"
+
+
+def parse_rbac_policy_name(name: str) -> tuple[str, str, int] | None:
+    """(namespace, AuthorizationPolicy name, rule index) of an RBAC policy name, or None."""
+    found = re.fullmatch(r"ns\[(.*)\]-policy\[(.*)\]-rule\[(\d+)\]", name)
+    if found is None:
+        return None
+    return found.group(1), found.group(2), int(found.group(3))
 
 
 def inbound_filter_chain(port: int, tls: bool) -> str:

@@ -202,6 +202,13 @@ def service_clusters(
                     )
                 )
             else:
+                if kind is Discovery.LOGICAL_DNS:
+                    # Envoy refuses a LOGICAL_DNS cluster without exactly one endpoint (a
+                    # selector can pick several, a subset none): as Istio, keep the first,
+                    # and leave out a cluster with none (its routes answer 503).
+                    if not members:
+                        continue
+                    members = members[:1]
                 clusters.append(ClusterIR(name, kind, lb, members, timeout, sources, tls, policy))
     return tuple(clusters), tuple(assignments)
 

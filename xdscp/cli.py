@@ -1,9 +1,15 @@
-"""The `xdscp` command line."""
+"""The `xdscp` command line.
+
+Errors: raise `xdscp.errors.UserError` (or register your exception type in
+`xdscp.cli_errors`) and the user sees one line and exit code 1, never a traceback;
+every command gets `-h`/`--help`.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 import sys
 from collections.abc import Callable
@@ -14,18 +20,36 @@ from typing import Any
 import click
 import yaml
 
+from ca.pemfiles import replace_file
 from translators.mesh import MeshOptions
 from xdscp.bootstrap import bootstrap_config
+from xdscp.cli_analyze import analyze_command, print_analysis_warnings
+from xdscp.cli_describe import describe
+from xdscp.cli_errors import HygienicGroup
+from xdscp.cli_explain import explain_command
 from xdscp.cli_mesh import MeshSettings, extension_option, load_extensions, mesh_settings
+from xdscp.cli_proxy_config import proxy_config
+from xdscp.cli_proxy_status import proxy_status
+from xdscp.debug.auth import TOKEN_ENV, check_exposure, load_token
+from xdscp.errors import UserError
 from xdscp.identity import IdentityService, IdentitySettings
 from xdscp.logging import configure_logging
 from xdscp.service import ControlPlane, split_address
+from xdscp.sources.blame import translation_errors
 from xdscp.sources.files import DirectorySource
 
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 
-@click.group()
+
+@click.group(cls=HygienicGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="xdscp", prog_name="xdscp")
 @click.option("--log-json", is_flag=True, help="JSON log lines instead of console format.")
-@click.option("--log-level", default="info", show_default=True)
+@click.option(
+    "--log-level",
+    type=click.Choice(LOG_LEVELS, case_sensitive=False),
+    default="info",
+    show_default=True,
+)
 def main(log_json: bool, log_level: str) -> None:
     """xdscp: a readable service-mesh control plane for stock Envoy."""
     configure_logging(log_json, log_level)
@@ -37,6 +61,15 @@ async def _until_signalled() -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
+
+
+async def _let_pending_tasks_finish(timeout: float = 2.0) -> None:
+    """After a stop, give gRPC's own call tasks a moment to end: the ones still pending
+    when `asyncio.run` returns are cancelled, and gRPC prints their CancelledError as a
+    traceback (Ctrl-C with proxies connected)."""
+    pending = asyncio.all_tasks() - {asyncio.current_task()}
+    if pending:
+        await asyncio.wait(pending, timeout=timeout)
 
 
 def identity_options(func: Callable[..., None]) -> Callable[..., None]:
@@ -78,6 +111,22 @@ def _identity(ca_dir: Path, cacerts: Path | None, svid_ttl: float) -> IdentitySe
     )
 
 
+debug_token_file = click.option(
+    "--debug-token-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help=f"Bearer token for the debug port (or ${TOKEN_ENV}); required when --debug is "
+    "not a loopback address.",
+)
+
+
+def _debug_token(debug: str, token_file: Path | None) -> str | None:
+    """The debug token, refusing a debug port open to the network without one."""
+    token = load_token(token_file)
+    if debug:
+        check_exposure(debug, token)
+    return token
+
+
 config_dir = click.option(
     "--config",
     "config",
@@ -108,10 +157,12 @@ config_dir = click.option(
 )
 @click.option(
     "--cert-listen",
-    default="0.0.0.0:15012",
+    default="127.0.0.1:15012",
     show_default=True,
-    help="With --kubernetes: the sidecar bootstrap-certificate endpoint (HTTPS).",
+    help="With --kubernetes: the sidecar bootstrap-certificate endpoint (HTTPS); "
+    "in a cluster set it to 0.0.0.0:15012 as deploy/control-plane.yaml does.",
 )
+@debug_token_file
 @identity_options
 @mesh_settings
 def serve(
@@ -121,6 +172,7 @@ def serve(
     kubernetes: bool,
     kubeconfig: Path | None,
     cert_listen: str,
+    debug_token_file: Path | None,
     ca_dir: Path,
     cacerts: Path | None,
     svid_ttl: float,
@@ -128,6 +180,7 @@ def serve(
     settings: MeshSettings,
 ) -> None:
     """Run the control plane (mutual TLS on the xDS port unless --insecure)."""
+    token = _debug_token(debug, debug_token_file)
     if insecure:
         click.secho("WARNING: --insecure: plaintext, unauthenticated xDS", fg="red", err=True)
     if kubernetes:
@@ -138,7 +191,7 @@ def serve(
         if settings.extensions.extensions:
             raise click.UsageError("--extension is not supported with --kubernetes yet")
         _serve_kubernetes(
-            kubeconfig, listen, debug, cert_listen, ca_dir, svid_ttl, insecure, settings
+            kubeconfig, listen, debug, token, cert_listen, ca_dir, svid_ttl, insecure, settings
         )
         return
     if config is None:
@@ -146,13 +199,14 @@ def serve(
 
     async def run() -> None:
         plane = _file_control_plane(
-            config, listen, debug, _identity(ca_dir, cacerts, svid_ttl), insecure, settings
+            config, listen, debug, token, _identity(ca_dir, cacerts, svid_ttl), insecure, settings
         )
-        await plane.start()
         try:
+            await plane.start()
             await _until_signalled()
         finally:
             await plane.stop()
+            await _let_pending_tasks_finish()
 
     asyncio.run(run())
 
@@ -161,6 +215,7 @@ def _file_control_plane(
     config: Path,
     listen: str,
     debug: str,
+    debug_token: str | None,
     identity: IdentitySettings,
     insecure: bool,
     settings: MeshSettings,
@@ -170,6 +225,7 @@ def _file_control_plane(
         config,
         listen,
         debug,
+        debug_token=debug_token,
         identity_settings=identity,
         insecure=insecure,
         options=settings.mesh_options(local_mode=True),
@@ -181,6 +237,7 @@ def _serve_kubernetes(
     kubeconfig: Path | None,
     listen: str,
     debug: str,
+    debug_token: str | None,
     cert_listen: str,
     ca_dir: Path,
     svid_ttl: float,
@@ -190,12 +247,16 @@ def _serve_kubernetes(
     """The CA Secret is materialised under `ca_dir` (memory-backed in the Deployment)."""
     from xdscp.kube.plane import KubeControlPlane, KubeSettings
 
+    _require_kube_config(kubeconfig)
+
     async def run() -> None:
+        await _reach_cluster(kubeconfig)
         plane = KubeControlPlane(
             KubeSettings(
                 kubeconfig=kubeconfig,
                 listen=listen,
                 debug_listen=debug or None,
+                debug_token=debug_token,
                 cert_listen=cert_listen or None,
                 ca_dir=ca_dir,
                 svid_ttl=timedelta(seconds=svid_ttl),
@@ -208,8 +269,50 @@ def _serve_kubernetes(
             await _until_signalled()
         finally:
             await plane.stop()
+            await _let_pending_tasks_finish()
 
     asyncio.run(run())
+
+
+def _require_kube_config(kubeconfig: Path | None) -> None:
+    """Say plainly that there is no cluster to talk to, before the client library
+    fails on a missing file with a confusing message."""
+    if kubeconfig is not None or os.environ.get("KUBERNETES_SERVICE_HOST"):
+        return
+    candidates = [
+        Path(p).expanduser() for p in os.environ.get("KUBECONFIG", "").split(os.pathsep) if p
+    ] or [Path("~/.kube/config").expanduser()]
+    if not any(path.is_file() for path in candidates):
+        raise UserError(
+            "no Kubernetes configuration: not inside a cluster and no kubeconfig at "
+            + ", ".join(str(path) for path in candidates),
+            "pass --kubeconfig FILE or set KUBECONFIG",
+        )
+
+
+async def _reach_cluster(kubeconfig: Path | None) -> None:
+    """One quick call, so an unreachable or refusing API server is a clear error at
+    start instead of watches retrying in the background."""
+    from xdscp.kube.api import KubeApi
+    from xdscp.kube.errors import Forbidden, KubeUnavailable
+
+    api = await KubeApi.connect(kubeconfig)
+    server = api.client.configuration.host
+    try:
+        response = await api.open("GET", "/api/v1/namespaces", [("limit", "1")], timeout=10)
+        response.release()
+    except KubeUnavailable as exc:
+        raise UserError(
+            f"cannot reach the Kubernetes API server at {server} ({exc.__cause__ or exc})",
+            "check that the cluster is up and --kubeconfig/KUBECONFIG point to it",
+        ) from None
+    except Forbidden as exc:
+        raise UserError(
+            f"the Kubernetes API server at {server} refused our credentials ({exc})",
+            "check the kubeconfig user, or the control plane's RBAC (deploy/rbac.yaml)",
+        ) from None
+    finally:
+        await api.close()
 
 
 @main.command()
@@ -231,7 +334,8 @@ def bootstrap(
     insecure: bool,
 ) -> None:
     """Write an Envoy bootstrap for one workload's sidecar, and (unless --insecure) its
-    xDS client certificate, key and the mesh root next to it (mode 0600)."""
+    xDS client certificate, key and the mesh root next to it (mode 0600), named after
+    the bootstrap: `-o DIR/a.yaml` writes DIR/a.xds-client-cert.pem and so on."""
     mesh = DirectorySource(config, MeshOptions(local_mode=True)).load()
     namespace, _, name = workload.rpartition("/")
     found = mesh.workload(namespace or "default", name)
@@ -242,13 +346,14 @@ def bootstrap(
     credentials = None
     if not insecure:
         identity = IdentityService(_identity(ca_dir, cacerts, svid_ttl))
-        credentials = identity.write_bootstrap_credentials(found, output.parent)
-    output.write_text(
-        yaml.safe_dump(
-            bootstrap_config(found, host, port, admin_port, credentials=credentials),
-            sort_keys=False,
+        credentials = identity.write_bootstrap_credentials(
+            found, output.parent, prefix=f"{output.stem}."
         )
+    rendered = yaml.safe_dump(
+        bootstrap_config(found, host, port, admin_port, credentials=credentials),
+        sort_keys=False,
     )
+    replace_file(output, rendered, mode=0o644)
     click.echo(f"wrote {output} for {found.key}")
     for path in (credentials or {}).values():
         click.echo(f"wrote {path}")
@@ -259,20 +364,26 @@ def bootstrap(
 @extension_option
 def validate(directory: Path, extension_specs: tuple[str, ...]) -> None:
     """Check a directory of mesh YAML; list every error; exit 1 if any."""
-    kinds = load_extensions(extension_specs).kinds()
+    extensions = load_extensions(extension_specs)
     mesh = DirectorySource(
-        directory, MeshOptions(local_mode=True), log_errors=False, kinds=kinds
+        directory, MeshOptions(local_mode=True), log_errors=False, kinds=extensions.kinds()
     ).load()
-    for error in mesh.errors:
+    # what validation cannot see: objects that break translating a sidecar's config
+    untranslatable = translation_errors(mesh, extensions)
+    errors = [*mesh.errors, *untranslatable]
+    for error in errors:
         click.echo(str(error), err=True)
-    click.echo(f"{len(mesh.objects)} objects valid, {len(mesh.errors)} errors")
-    sys.exit(1 if mesh.errors else 0)
+    valid = len(mesh.objects) - len({e.ref for e in untranslatable if e.kind != "WorkloadEntry"})
+    click.echo(f"{valid} objects valid, {len(errors)} errors")
+    print_analysis_warnings(mesh)
+    sys.exit(1 if errors else 0)
 
 
 @main.command()
 @click.argument("directory", type=click.Path(exists=True, path_type=Path))
 @click.option("--listen", default="127.0.0.1:15010", show_default=True)
 @click.option("--debug", "debug", default="127.0.0.1:15014", show_default=True)
+@debug_token_file
 @click.option("--state", type=click.Path(path_type=Path), help="Write the workload table as JSON.")
 @click.option(
     "--run-dir",
@@ -287,6 +398,7 @@ def up(
     directory: Path,
     listen: str,
     debug: str,
+    debug_token_file: Path | None,
     state: Path | None,
     run_dir: Path,
     ca_dir: Path,
@@ -298,13 +410,21 @@ def up(
     """Run a local mesh: control plane, one Envoy sidecar and demo app per workload."""
     from xdscp.local.mesh import LocalMesh, render_table
 
+    token = _debug_token(debug, debug_token_file)
+
     async def run() -> None:
         plane = _file_control_plane(
-            directory, listen, debug, _identity(ca_dir, cacerts, svid_ttl), insecure, settings
+            directory,
+            listen,
+            debug,
+            token,
+            _identity(ca_dir, cacerts, svid_ttl),
+            insecure,
+            settings,
         )
-        await plane.start()
         local = LocalMesh(plane, run_dir)
         try:
+            await plane.start()
             await local.start()
             snapshot = local.state()
             click.echo(render_table(snapshot))
@@ -317,6 +437,7 @@ def up(
             with contextlib.suppress(Exception):
                 await local.stop()
             await plane.stop()
+            await _let_pending_tasks_finish()
             if state is not None:
                 state.unlink(missing_ok=True)
 
@@ -358,6 +479,12 @@ def inject(filename: Any, envoy_image: str, init_image: str, control_plane: str)
     )
     click.echo(inject_yaml(filename.read(), settings), nl=False)
 
+
+main.add_command(analyze_command)
+main.add_command(explain_command)
+main.add_command(proxy_status)
+main.add_command(proxy_config)
+main.add_command(describe)
 
 if __name__ == "__main__":
     main()

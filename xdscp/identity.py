@@ -10,16 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import grpc
 import structlog
 
 import ca
+from ca.pemfiles import replace_file
 from translators.envoy.secrets import root_secret, workload_secret
 from translators.mesh import Workload
 from translators.naming import (
@@ -106,6 +106,27 @@ class IdentityService:
         self._groups[identity] = (svid.serial, group)
         return group
 
+    def rotation_of(self, spiffe: str, serial: int) -> datetime | None:
+        """When the certificate `serial` of `spiffe` will be replaced (None: not current)."""
+        svid = self.issuer.current(spiffe)
+        return svid.rotate_at if svid is not None and svid.serial == serial else None
+
+    def seconds_to_svid_expiry(self) -> float | None:
+        """Until the earliest current SVID expires (None: none issued yet)."""
+        expiries = [
+            svid.not_after
+            for svid in (self.issuer.current(s) for s in self.issuer.spiffe_ids)
+            if svid is not None
+        ]
+        if not expiries:
+            return None
+        return (min(expiries) - self.issuer.now()).total_seconds()
+
+    def seconds_to_root_expiry(self) -> float:
+        """Until the CA that signs SVIDs (or a root above it) expires."""
+        ends = [self.authority.not_after, *(r.not_valid_after_utc for r in self.authority.roots)]
+        return (min(ends) - self.issuer.now()).total_seconds()
+
     def server_credentials(self, hosts: list[str]) -> grpc.ServerCredentials:
         """mTLS for the xDS port: a server cert from our CA, client certs required."""
         dns = [h for h in hosts if not _is_ip(h)] or ["localhost"]
@@ -117,27 +138,28 @@ class IdentityService:
             require_client_auth=True,
         )
 
-    def write_bootstrap_credentials(self, workload: Workload, directory: Path) -> dict[str, Path]:
-        """The files a sidecar's bootstrap uses to authenticate to xDS (0600)."""
+    def write_bootstrap_credentials(
+        self, workload: Workload, directory: Path, prefix: str = ""
+    ) -> dict[str, Path]:
+        """The files a sidecar's bootstrap uses to authenticate to xDS (0600), named
+        `<prefix>xds-client-cert.pem` etc. so that bootstraps sharing a directory keep
+        their own credentials. Each file is replaced atomically: a full or read-only
+        disk raises `ca.CAFileError` naming the file and leaves no empty certificate."""
         svid = ca.issue_svid(
             self.authority, self.identity_of(workload), ttl=self.settings.bootstrap_ttl
         )
         directory.mkdir(parents=True, exist_ok=True)
         files = {
-            "cert": directory / BOOTSTRAP_CERT,
-            "key": directory / BOOTSTRAP_KEY,
-            "root": directory / BOOTSTRAP_ROOT,
+            "cert": directory / f"{prefix}{BOOTSTRAP_CERT}",
+            "key": directory / f"{prefix}{BOOTSTRAP_KEY}",
+            "root": directory / f"{prefix}{BOOTSTRAP_ROOT}",
         }
         for kind, text in (
             ("cert", svid.cert_chain_pem),
             ("key", svid.key_pem),
             ("root", self.trust_bundle_pem),
         ):
-            path = files[kind]
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w") as handle:
-                handle.write(text)
-            os.chmod(path, 0o600)
+            replace_file(files[kind], text, mode=0o600)
         return files
 
     async def rotate_forever(self, on_rotated: Callable[[], None], stop: asyncio.Event) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from types import MappingProxyType
 from typing import Any, Protocol
 
@@ -113,14 +113,28 @@ class MeshRuntime:
         self.extensions = extensions or ExtensionSet()
         # proxy -> the extension failure that keeps it on its last good config
         self.extension_errors: dict[str, ExtensionError] = {}
+        # proxy -> why its config could not be built (it keeps its last good config)
+        self.translate_errors: dict[str, str] = {}
         self.mesh: MeshConfig | None = None
         self._translator: MeshTranslator | None = None
         self._connections: dict[str, int] = {}
         self._parts = _SnapshotParts()
         self.generation = 0
         self.updated_at = 0.0
+        # warnings seen in this generation and the previous one: each is logged when it
+        # appears, not again on every reload while it persists
         self._warned: set[str] = set()
+        self._warned_before: set[str] = set()
         self._applying = asyncio.Lock()
+        # Told after every generation: (generation, monotonic start of the apply,
+        # proxy key -> cache generation of each snapshot that changed). The server's
+        # status book measures config-change -> ACK from it.
+        self.on_generation: Callable[[int, float, Mapping[str, int]], None] | None = None
+
+    @property
+    def translator(self) -> MeshTranslator | None:
+        """The current generation's translator (what every proxy's config comes from)."""
+        return self._translator
 
     # --- mesh updates ---------------------------------------------------------
     async def apply(self, mesh: MeshConfig) -> None:
@@ -136,34 +150,42 @@ class MeshRuntime:
 
     def _apply_steps(self, mesh: MeshConfig, batch: int) -> Iterator[None]:
         started = time.perf_counter()
+        started_monotonic = time.monotonic()
+        # built before anything is replaced: if this raises, the previous mesh stays
+        translator = MeshTranslator(mesh, self._translator, self.extensions)
         self.mesh = mesh
-        self._translator = MeshTranslator(mesh, self._translator, self.extensions)
+        self._translator = translator
         self._parts.next_generation()
         self.generation += 1
-        self._warned.clear()
-        changed = 0
+        self._warned_before, self._warned = self._warned, set()
+        changed: dict[str, int] = {}  # proxy key -> cache generation of its new snapshot
+        closed = 0  # proxies whose workload is gone (their streams end; nothing to ACK)
         for done, key in enumerate(list(self._connections), start=1):
             namespace, name = key.split("/", 1)
             workload = mesh.workload(namespace, name)
             if workload is None:
                 # Its streams close (NOT_FOUND, as a new connect would be answered);
                 # Envoy keeps running its last config and retries until it is back.
-                log.warning("proxy.workload_gone", proxy=key, action="closes its streams")
-                changed += self.cache.set(
+                if self._first_time(f"gone:{key}"):
+                    log.warning("proxy.workload_gone", proxy=key, action="closes its streams")
+                closed += self.cache.set(
                     key, Snapshot.tombstone(f"workload {key} no longer exists")
                 )
                 continue
-            changed += self._publish(workload)
+            if self._publish(workload):
+                changed[key] = self.cache.generation(key)
             if batch and done % batch == 0:
                 yield
         self.updated_at = time.time()
+        if self.on_generation is not None:
+            self.on_generation(self.generation, started_monotonic, changed)
         log.info(
             "mesh.applied",
             generation=self.generation,
             objects=len(mesh.objects),
             errors=len(mesh.errors),
             proxies=len(self._connections),
-            changed=changed,
+            changed=len(changed) + closed,
             ms=round((time.perf_counter() - started) * 1000, 1),
         )
 
@@ -172,8 +194,7 @@ class MeshRuntime:
             raise ProxyRejected("no mesh configuration loaded yet")
         translated = self._translator.translate(workload, extensions=extensions)
         for warning in translated.view.warnings:
-            if warning not in self._warned:  # once per generation, not once per proxy
-                self._warned.add(warning)
+            if self._first_time(warning):  # once per change, not per proxy or reload
                 log.warning("translate.warning", proxy=workload.key, warning=warning)
         groups = dict(translated.groups)
         identity: str | None = None
@@ -197,12 +218,49 @@ class MeshRuntime:
             self.apply_now(self.mesh)
 
     def _publish(self, workload: Workload) -> bool:
+        """Rebuild one proxy's snapshot. Nothing raised while building it may stop the
+        loop or reach other proxies: the proxy keeps its last good config and the failure
+        is shown in `/debug/config` (and logged once, not on every reload)."""
         try:
             snapshot = self.snapshot_for(workload)
         except ExtensionError as error:
-            return self._extension_failed(workload, error)
+            self.translate_errors.pop(workload.key, None)
+            try:
+                return self._extension_failed(workload, error)
+            except Exception as exc:  # contained per proxy, see above
+                return self._translation_failed(workload, exc)
+        except Exception as exc:  # contained per proxy, see above
+            return self._translation_failed(workload, exc)
         self.extension_errors.pop(workload.key, None)
+        self.translate_errors.pop(workload.key, None)
         return self.cache.set(workload.key, snapshot)
+
+    def _translation_failed(self, workload: Workload, exc: Exception) -> bool:
+        message = f"{type(exc).__name__}: {str(exc)[:300]}"
+        self.translate_errors[workload.key] = message
+        if self._first_time(f"translate:{workload.key}:{message}"):
+            log.error(
+                "translate.failed",
+                proxy=workload.key,
+                error=message,
+                action="keeps last good config",
+                exc_info=exc,
+            )
+        last = self.cache.get(workload.key)
+        identity = self.secrets.identity_of(workload) if self.secrets is not None else None
+        if last is not None and not last.withdrawn and last.identity != identity:
+            # the last good config belongs to an identity the workload no longer has
+            reason = f"the config of {workload.key} cannot be built: {message}"
+            return self.cache.set(workload.key, Snapshot.tombstone(reason))
+        return False
+
+    def _first_time(self, message: str) -> bool:
+        """True the first time `message` comes up in this generation, unless the previous
+        generation had it too: a persisting failure is logged once, not on every reload."""
+        if message in self._warned:
+            return False
+        self._warned.add(message)
+        return message not in self._warned_before
 
     def _extension_failed(self, workload: Workload, error: ExtensionError) -> bool:
         """A failing extension must not take a proxy down: it keeps its last good config;
@@ -214,10 +272,9 @@ class MeshRuntime:
         # Last good config only while it is still this identity's: never keep serving
         # (or rotating) secrets to streams of an identity the workload no longer has.
         kept = last is not None and not last.withdrawn and last.identity == identity
-        # once per generation and failure (as warnings): every proxy is in /debug/config
+        # once per failure, when it appears (as warnings): every proxy is in /debug/config
         once = f"extension:{error.extension}:{error.part}:{error.objects}:{error.message}"
-        if once not in self._warned:
-            self._warned.add(once)
+        if self._first_time(once):
             log.error(
                 "extension.failed",
                 proxy=workload.key,
@@ -242,6 +299,11 @@ class MeshRuntime:
         self._check_identity(workload, peer_identity)
         self._connections[workload.key] = self._connections.get(workload.key, 0) + 1
         self._publish(workload)
+        failure = self.translate_errors.get(workload.key)
+        last = self.cache.get(workload.key)
+        if failure is not None and (last is None or last.withdrawn):
+            self.disconnect(workload.key)
+            raise ProxyRejected(f"the config of {workload.key} cannot be built: {failure}")
         return workload.key
 
     def _check_identity(self, workload: Workload, peer_identity: str | None) -> None:
@@ -273,6 +335,7 @@ class MeshRuntime:
         else:
             self._connections.pop(proxy_key, None)
             self.extension_errors.pop(proxy_key, None)
+            self.translate_errors.pop(proxy_key, None)
             self.cache.remove(proxy_key)
 
     # --- debug ----------------------------------------------------------------
@@ -285,4 +348,8 @@ class MeshRuntime:
             "errors": [e.as_dict() for e in mesh.errors] if mesh else [],
             "extensions": [e.name for e in self.extensions.extensions],
             "extension_errors": [e.as_dict() for e in self.extension_errors.values()],
+            "translate_errors": [
+                {"proxy": proxy, "error": error}
+                for proxy, error in sorted(self.translate_errors.items())
+            ],
         }

@@ -11,10 +11,17 @@ from pathlib import Path
 import grpc
 import structlog
 from aiohttp import web
+from prometheus_client import Gauge
 
+from translators.analysis import Analysis
 from translators.extensions import ExtensionSet
-from translators.mesh import MeshOptions
+from translators.mesh import MeshConfig, MeshOptions
+from xdscp.analysis import MeshAnalyzer
 from xdscp.cache import SnapshotCache
+from xdscp.dashboard.web import Dashboard
+from xdscp.debug.config_dump import config_dump_routes
+from xdscp.debug.describe import describe_routes
+from xdscp.debug.explain import explain_routes
 from xdscp.debug.http import start_debug_server
 from xdscp.identity import XDS_SERVER_NAME, IdentityService, IdentitySettings
 from xdscp.metrics import XdsMetrics
@@ -48,10 +55,15 @@ class ControlPlane:
     # Translator extensions (`--extension module:object`): their kinds are read from the
     # config directory, their translators and patches run for every proxy.
     extensions: ExtensionSet = field(default_factory=ExtensionSet)
+    # Bearer token for the debug port; required when it is not on loopback.
+    debug_token: str | None = None
 
     def __post_init__(self) -> None:
         self.metrics = XdsMetrics()
         self.status = StatusBook(self.metrics)
+        self.analyzer = MeshAnalyzer(self.metrics.registry)
+        self.dashboard = Dashboard(lambda: self.runtime.translator, self.status)
+        self.analyzer.runtime_sources.append(self.dashboard.runtime_messages)
         self.identity = IdentityService(self.identity_settings)
         self.runtime = MeshRuntime(
             self.cache,
@@ -59,24 +71,36 @@ class ControlPlane:
             require_identity=not self.insecure,
             extensions=self.extensions,
         )
+        self.runtime.on_generation = self.status.propagation.started
+        self.metrics.watch_certificate_expiry("svid", self.identity.seconds_to_svid_expiry)
+        self.metrics.watch_certificate_expiry("root", self.identity.seconds_to_root_expiry)
         self.source = DirectorySource(self.config_dir, self.options, kinds=self.extensions.kinds())
+        source_up = Gauge(
+            "xdscp_config_source_up",
+            "1 while the config source is loaded and watching; 0 when dead, stuck or empty.",
+            registry=self.metrics.registry,
+        )
+        source_up.set_function(lambda: 1.0 if self.source.health.view().up else 0.0)
         self._server: grpc.aio.Server | None = None
         self._debug: web.AppRunner | None = None
         self._watch: asyncio.Task[None] | None = None
         self._rotate: asyncio.Task[None] | None = None
+        self._analyze: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
         self.xds_address: tuple[str, int] = split_address(self.listen, 15010)
         self.debug_url = ""
 
     async def start(self) -> None:
         """Load config (so the first proxy gets a full snapshot), then serve and watch."""
-        self.runtime.apply_now(self.source.load())
+        self._load_initial()
+        self._analyze = asyncio.create_task(self.analyzer.run(self._stop))
+        self._analysis_due()
         tune_gc()
         host, port = split_address(self.listen, 15010)
         credentials = None
         if self.insecure:
             log.warning(
-                "xds.INSECURE",
+                "xds.insecure",
                 message="plaintext xDS: any client can claim any workload and receive its "
                 "private keys; never use --insecure outside a throwaway test",
             )
@@ -94,7 +118,16 @@ class ControlPlane:
                 self.status,
                 self.metrics.registry,
                 f"{debug_host}:{debug_port}",
-                extra_routes=[web.get("/debug/config", self._config_status)],
+                extra_routes=[
+                    web.get("/debug/config", self._config_status),
+                    web.get("/ready", self._ready),
+                    self.analyzer.route(lambda: self.runtime.mesh),
+                    *explain_routes(lambda: self.runtime.translator),
+                    *config_dump_routes(self.cache, self.identity.rotation_of),
+                    *describe_routes(lambda: self.runtime.mesh, self._analysis_of),
+                    *self.dashboard.routes(),
+                ],
+                token=self.debug_token,
             )
             self.debug_url = f"http://{debug_host}:{bound_debug}"
         self._watch = asyncio.create_task(self._watch_config())
@@ -103,25 +136,94 @@ class ControlPlane:
         )
         log.info("control_plane.started", xds=f"{host}:{bound}", debug=self.debug_url)
 
+    def _load_initial(self) -> None:
+        """Whatever the directory holds, `serve` starts: an unexpected failure leaves the
+        plane unready (see `/ready`) and the watcher loads the next change."""
+        health = self.source.health
+        health.begin()
+        try:
+            self.runtime.apply_now(self.source.load())
+        except Exception as exc:
+            log.exception("config.initial_load_failed")
+            health.failed(f"{type(exc).__name__}: {str(exc)[:200]}")
+        else:
+            health.loaded_initially()
+
+    def _analysis_of(self, mesh: MeshConfig) -> Analysis | None:
+        latest = self.analyzer.latest
+        return latest.analysis if latest is not None and latest.mesh is mesh else None
+
     async def _config_status(self, request: web.Request) -> web.Response:
-        return web.json_response(self.runtime.config_status())
+        """`GET /debug/config`: the config generation, every object and its errors."""
+        return web.json_response(
+            {**self.runtime.config_status(), "source": self.source.health.view().as_dict()}
+        )
+
+    async def _ready(self, request: web.Request) -> web.Response:
+        """200 when config is loaded and its watcher alive; 503 with the reason otherwise
+        (a frozen config loop must fail a readiness probe, not only write a log line)."""
+        view = self.source.health.view()
+        body = {"ready": view.up, "reason": view.reason, "generation": self.runtime.generation}
+        return web.json_response(body, status=200 if view.up else 503)
+
+    def _analysis_due(self) -> None:
+        if self.runtime.mesh is not None:
+            self.analyzer.submit(self.runtime.mesh, self.runtime.generation)
+
+    async def _apply(self, mesh: MeshConfig) -> None:
+        """Push first; the analysis of the new mesh runs after, off the hot path."""
+        await self.runtime.apply(mesh)
+        await self._reject_untranslatable(mesh)
+        self._analysis_due()
+
+    async def _reject_untranslatable(self, mesh: MeshConfig) -> None:
+        """A proxy whose config cannot be built keeps its last good config; here the
+        object to blame is found, rejected (its last good version restored) and the mesh
+        applied again, so every other proxy gets the rest of the change. Bounded: each
+        round rejects at least one object, and there are at most three."""
+        for _ in range(3):
+            failing = sorted(self.runtime.translate_errors)
+            if not failing:
+                return
+            culprits = await asyncio.to_thread(self.source.blame, mesh, failing[0], self.extensions)
+            if not culprits:
+                return
+            mesh = await asyncio.to_thread(self.source.load)
+            await self.runtime.apply(mesh)
 
     async def _watch_config(self) -> None:
-        try:
-            await self.source.run(self.runtime.apply, self._stop, initial=False)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("config.watch_failed")
+        """Run the source's watcher; if it ever ends or fails, say so (`/ready` false) and
+        start it again after a bounded backoff, until the plane stops."""
+        backoff = 0.5
+        while not self._stop.is_set():
+            self.source.health.alive()
+            try:
+                await self.source.run(self._apply, self._stop, initial=False)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.exception("config.watch_failed", retry_in_s=backoff)
+                self.source.health.dead(f"{type(exc).__name__}: {str(exc)[:200]}")
+            else:
+                if self._stop.is_set():
+                    return
+                log.error("config.watch_ended", retry_in_s=backoff)
+                self.source.health.dead("the file watcher ended")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), backoff)
+            backoff = min(backoff * 2, 30.0)
+            # a restarted watcher may have missed changes: read everything again
+            await self.source.reload(self._apply)
 
     async def stop(self) -> None:
         self._stop.set()
-        for task in (self._watch, self._rotate):
+        for task in (self._watch, self._rotate, self._analyze):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
         if self._debug is not None:
             await self._debug.cleanup()
+        await self.dashboard.close()
         if self._server is not None:
             await self._server.stop(grace=1.0)

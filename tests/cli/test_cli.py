@@ -77,7 +77,11 @@ def test_bootstrap_is_accepted_by_envoy_and_carries_mtls_credentials(tmp_path: P
     config = yaml.safe_load(out.read_text())
     assert config["node"]["metadata"]["WORKLOAD_NAME"] == "client"
     assert config["dynamic_resources"]["ads_config"]["set_node_on_first_message_only"] is True
-    for name in ("xds-client-cert.pem", "xds-client-key.pem", "xds-root-cert.pem"):
+    for name in (
+        "envoy.xds-client-cert.pem",
+        "envoy.xds-client-key.pem",
+        "envoy.xds-root-cert.pem",
+    ):
         mode = stat.S_IMODE(os.stat(out.parent / name).st_mode)
         assert mode == 0o600, (name, oct(mode))
     tls = config["static_resources"]["clusters"][0]["transport_socket"]["typed_config"]

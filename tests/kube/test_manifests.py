@@ -21,6 +21,8 @@ import yaml
 
 from tests.envoy_validate import find_envoy, run_envoy_validate
 from translators.model.objects import KINDS
+from xdscp.debug.auth import PUBLIC_PATHS, check_exposure
+from xdscp.errors import UserError
 from xdscp.kube.crds import all_crds, render_crds
 from xdscp.kube.inject import InjectSettings, inject_document, inject_yaml
 from xdscp.kube.iptables import CaptureSettings, capture_rules, settings_from_annotations
@@ -295,3 +297,34 @@ def test_pod_bootstrap_is_accepted_by_real_envoy(tmp_path: Path) -> None:
     assert config["node"]["metadata"]["WORKLOAD_NAME"] == "order-v1-abc"
     result = run_envoy_validate(json.dumps(config))
     assert result.ok, result.output
+
+
+def test_control_plane_debug_port_needs_a_token_and_probes_stay_open() -> None:
+    (deployment,) = [d for d in docs(DEPLOY / "control-plane.yaml") if d["kind"] == "Deployment"]
+    pod = deployment["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    flags = dict(a.split("=", 1) for a in container["args"] if a.startswith("--") and "=" in a)
+    # the debug port is exposed in the cluster, so xdscp itself would refuse it without a token
+    with pytest.raises(UserError):
+        check_exposure(flags["--debug"], None)
+    # the token comes from a Secret volume, readable by the non-root user only via fsGroup
+    token_file = Path(flags["--debug-token-file"])
+    mounts = {m["name"]: m for m in container["volumeMounts"]}
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    (mount,) = [m for m in mounts.values() if token_file.parent == Path(m["mountPath"])]
+    secret = volumes[mount["name"]]["secret"]
+    assert secret["secretName"] == "xdscp-debug-token"
+    assert secret["defaultMode"] & 0o007 == 0
+    assert pod["securityContext"]["fsGroup"] == pod["securityContext"]["runAsUser"]
+    # the cluster bring-up creates that Secret before the Deployment
+    kind_up = (ROOT / "scripts" / "kind-up.sh").read_text()
+    assert "create secret generic xdscp-debug-token" in kind_up
+    assert kind_up.index("xdscp-debug-token") < kind_up.index("-f deploy/control-plane.yaml")
+    # probes reach only paths that stay open with a token and carry no mesh state
+    for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
+        http = (container.get(probe) or {}).get("httpGet")
+        if http is not None:
+            assert http["path"] in PUBLIC_PATHS, (probe, http)
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    # the certificate endpoint is set explicitly (its default is loopback, out of cluster)
+    assert flags["--cert-listen"] == "0.0.0.0:15012"

@@ -95,7 +95,7 @@ def test_unsupported_version_is_refused() -> None:
         ),
         (
             "selector: {matchLabels: {app: a}}\nportLevelMtls: {0: {mode: DISABLE}}",
-            "spec.portLevelMtls[0].[key]",
+            "spec.portLevelMtls.0.[key]",
             "greater than or equal to 1",
         ),
     ],

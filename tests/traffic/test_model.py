@@ -49,10 +49,22 @@ def one_error(text: str) -> ConfigError:
 
 @pytest.mark.parametrize(
     ("text", "seconds"),
-    [("1s", 1.0), ("0.5s", 0.5), ("300ms", 0.3), ("1m30s", 90.0), ("2h", 7200.0), ("10us", 1e-5)],
+    [
+        ("1s", 1.0),
+        ("0.5s", 0.5),
+        ("300ms", 0.3),
+        ("1m30s", 90.0),
+        ("2h", 7200.0),
+        ("10000us", 0.01),
+    ],
 )
 def test_go_durations(text: str, seconds: float) -> None:
     assert parse_duration(text) == pytest.approx(seconds)
+
+
+def test_durations_beyond_millisecond_precision_are_refused() -> None:
+    with pytest.raises(ValueError, match="millisecond precision"):
+        parse_duration("10us")
 
 
 @pytest.mark.parametrize("text", ["", "5", "5 s", "1.5", "s", "1d", "-1s"])

@@ -39,7 +39,7 @@ from typing import Protocol
 
 from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.core.v3 import base_pb2
-from envoy.config.endpoint.v3 import endpoint_pb2
+from envoy.config.endpoint.v3 import endpoint_components_pb2, endpoint_pb2
 from envoy.config.listener.v3 import listener_components_pb2, listener_pb2
 from envoy.config.route.v3 import route_components_pb2 as rc
 from envoy.config.route.v3 import route_pb2
@@ -557,9 +557,11 @@ def route_on_port(
     return route(route_config_for_port(resources, port, address), request)
 
 
-def endpoints(resources: Iterable[Resource], cluster_name: str) -> list[tuple[str, int, int]]:
-    """(address, port, weight) of every endpoint of a cluster: its EDS assignment, or the
-    inline load_assignment of a STATIC/DNS cluster."""
+def lb_endpoints(
+    resources: Iterable[Resource], cluster_name: str
+) -> list[endpoint_components_pb2.LbEndpoint]:
+    """Every endpoint of a cluster, with its metadata: its EDS assignment, or the inline
+    load_assignment of a STATIC/DNS cluster."""
     resources = list(resources)
     assignment: endpoint_pb2.ClusterLoadAssignment | None = None
     for message in _messages(resources, CLUSTER_TYPE):
@@ -579,12 +581,16 @@ def endpoints(resources: Iterable[Resource], cluster_name: str) -> list[tuple[st
         raise LookupError(f"no cluster {cluster_name}")
     if assignment is None:
         raise LookupError(f"no load assignment for {cluster_name}")
+    return [e for locality in assignment.endpoints for e in locality.lb_endpoints]
+
+
+def endpoints(resources: Iterable[Resource], cluster_name: str) -> list[tuple[str, int, int]]:
+    """(address, port, weight) of every endpoint of a cluster."""
     return [
         (
             e.endpoint.address.socket_address.address,
             e.endpoint.address.socket_address.port_value,
             e.load_balancing_weight.value or 1,
         )
-        for locality in assignment.endpoints
-        for e in locality.lb_endpoints
+        for e in lb_endpoints(resources, cluster_name)
     ]

@@ -10,7 +10,13 @@ from envoy.config.core.v3 import base_pb2
 from envoy.config.endpoint.v3 import endpoint_components_pb2, endpoint_pb2
 from google.protobuf import struct_pb2
 
-from translators.envoy.common import ads, duration, length_delimited, provenance, socket_address
+from translators.envoy.common import (
+    ads,
+    duration,
+    endpoint_address,
+    length_delimited,
+    provenance,
+)
 from translators.envoy.tls import raw_buffer_socket, transport_socket, upstream_tls_context
 from translators.envoy.traffic import apply_policy, dynamic_forward_proxy
 from translators.ir import ClusterIR, Discovery, EndpointIR, LbPolicy, UpstreamTLSIR
@@ -49,7 +55,7 @@ def _tls_mode_metadata(tls_mode: str) -> base_pb2.Metadata:
 
 def lb_endpoint(e: EndpointIR) -> endpoint_components_pb2.LbEndpoint:
     endpoint = endpoint_components_pb2.LbEndpoint(
-        endpoint=endpoint_components_pb2.Endpoint(address=socket_address(e.address, e.port)),
+        endpoint=endpoint_components_pb2.Endpoint(address=endpoint_address(e.address, e.port)),
         load_balancing_weight={"value": e.weight},
     )
     if e.tls_mode:

@@ -60,6 +60,17 @@ def socket_address(address: str, port: int) -> address_pb2.Address:
     )
 
 
+UNIX_ADDRESS_PREFIX = "unix://"
+
+
+def endpoint_address(address: str, port: int) -> address_pb2.Address:
+    """An endpoint's address: `unix:///path` (or `unix://@abstract`) is a pipe, with no
+    port; anything else an IP socket address."""
+    if address.startswith(UNIX_ADDRESS_PREFIX):
+        return address_pb2.Address(pipe=address_pb2.Pipe(path=address[len(UNIX_ADDRESS_PREFIX) :]))
+    return socket_address(address, port)
+
+
 def _encode_varint(value: int) -> bytes:
     out = bytearray()
     while True:

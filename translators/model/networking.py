@@ -19,6 +19,21 @@ from translators.model.base import (
     WorkloadSelector,
     mesh_gateways_only,
 )
+from translators.model.checks import (
+    UNIX_PREFIX,
+    FieldValueError,
+    IntPercent,
+    NonNegativeInt32,
+    PortNumber,
+    PositiveUInt32,
+    check_endpoint_address,
+    check_header_name,
+    check_host,
+    check_ip_or_cidr,
+    check_wildcard_domain,
+    is_dns1123_label,
+    is_ip,
+)
 from translators.model.traffic import (
     ConnectionPoolSettings,
     ConsistentHashLB,
@@ -38,6 +53,7 @@ from translators.model.traffic import (
     SourceMatch,
     TCPRoute,
     TLSRoute,
+    check_weight_sum,
 )
 
 # --- VirtualService ----------------------------------------------------------
@@ -45,7 +61,7 @@ from translators.model.traffic import (
 
 class HTTPRouteDestination(IstioModel):
     destination: Destination
-    weight: int = Field(default=0, ge=0)
+    weight: NonNegativeInt32 = 0
     headers: Headers | None = None
 
 
@@ -58,7 +74,7 @@ class HTTPMatchRequest(SourceMatch):
     method: StringMatch | None = None
     authority: StringMatch | None = None
     headers: dict[str, HeaderStringMatch] = Field(default_factory=dict)
-    port: int | None = Field(default=None, ge=1, le=65535)
+    port: PortNumber | None = None
     query_params: dict[str, HeaderStringMatch] = Field(default_factory=dict)
     ignore_uri_case: bool = False
     without_headers: dict[str, HeaderStringMatch] = Field(default_factory=dict)
@@ -68,9 +84,15 @@ class HTTPMatchRequest(SourceMatch):
     @classmethod
     def _header_names(cls, headers: dict[str, HeaderStringMatch]) -> dict[str, HeaderStringMatch]:
         for name in headers:
-            if not name or any(c.isspace() for c in name):
-                raise ValueError(f"{name!r}: not a header name")
+            check_header_name(name)
         return headers
+
+    @field_validator("query_params")
+    @classmethod
+    def _query_names(cls, params: dict[str, HeaderStringMatch]) -> dict[str, HeaderStringMatch]:
+        if "" in params:
+            raise ValueError("empty query parameter name")
+        return params
 
 
 class HTTPRoute(IstioModel):
@@ -86,7 +108,7 @@ class HTTPRoute(IstioModel):
     mirror: Destination | None = None
     mirrors: list[HTTPMirrorPolicy] = Field(default_factory=list)
     mirror_percentage: Percent | None = None
-    mirror_percent: int | None = Field(default=None, ge=0, le=100)  # deprecated
+    mirror_percent: IntPercent | None = None  # deprecated
     cors_policy: CorsPolicy | None = None
     headers: Headers | None = None
 
@@ -95,6 +117,7 @@ class HTTPRoute(IstioModel):
         """Istio's rules (pkg/config/validation/virtualservice.go validateHTTPRouteConflict)."""
         if len(self.route) > 1 and sum(d.weight for d in self.route) == 0:
             raise ValueError("route: several destinations need weights (all are 0)")
+        check_weight_sum(d.weight for d in self.route)
         actions = [
             name
             for name, present in (
@@ -144,6 +167,12 @@ class VirtualServiceSpec(IstioModel):
     @classmethod
     def _mesh_only(cls, gateways: list[str]) -> list[str]:
         return mesh_gateways_only(gateways)
+
+    @field_validator("hosts")
+    @classmethod
+    def _hosts(cls, hosts: list[str]) -> list[str]:
+        # Istio: `*` alone is not allowed for the mesh (every sidecar's every host)
+        return [check_host(h, allow_star=False, allow_ip=True) for h in hosts]
 
 
 # --- DestinationRule ---------------------------------------------------------
@@ -249,6 +278,11 @@ class DestinationRuleSpec(IstioModel):
     export_to: list[str] = Field(default_factory=list)
     workload_selector: WorkloadSelector | None = None
 
+    @field_validator("host")
+    @classmethod
+    def _host(cls, host: str) -> str:
+        return check_wildcard_domain(host)
+
     @field_validator("subsets")
     @classmethod
     def _unique_subsets(cls, subsets: list[Subset]) -> list[Subset]:
@@ -278,10 +312,10 @@ HTTP_PROTOCOLS = frozenset({Protocol.HTTP, Protocol.HTTP2, Protocol.GRPC})
 
 
 class ServicePort(IstioModel):
-    number: int = Field(ge=1, le=65535)
+    number: PortNumber
     protocol: Protocol = Protocol.TCP
     name: str = Field(min_length=1)
-    target_port: int | None = Field(default=None, ge=1, le=65535)
+    target_port: PortNumber | None = None
 
     @field_validator("protocol", mode="before")
     @classmethod
@@ -295,19 +329,20 @@ class WorkloadEntrySpec(IstioModel):
     labels: dict[str, str] = Field(default_factory=dict)
     network: str | None = None
     locality: str | None = None
-    weight: int | None = Field(default=None, ge=1)
+    weight: PositiveUInt32 | None = None
     service_account: str | None = None
 
     @field_validator("address")
     @classmethod
     def _address(cls, value: str) -> str:
-        if value and not value.startswith("unix://"):
-            try:
-                ipaddress.ip_address(value)
-            except ValueError:
-                if not all(part.isalnum() or "-" in part for part in value.split(".")):
-                    raise ValueError(f"not an IP address or DNS name: {value!r}") from None
-        return value
+        # A ServiceEntry's STATIC endpoints are further restricted to IPs (below).
+        return check_endpoint_address(value, allow_fqdn=True)
+
+    @model_validator(mode="after")
+    def _unix_ports(self) -> WorkloadEntrySpec:
+        if self.address.startswith(UNIX_PREFIX) and self.ports:
+            raise ValueError("ports: a unix socket endpoint has no ports")
+        return self
 
     @field_validator("ports")
     @classmethod
@@ -316,6 +351,23 @@ class WorkloadEntrySpec(IstioModel):
             if not 1 <= number <= 65535:
                 raise ValueError(f"port {name!r}: {number} is not in 1..65535")
         return ports
+
+
+class WorkloadEntryObjectSpec(WorkloadEntrySpec):
+    """A WorkloadEntry object. In xdscp every WorkloadEntry is a workload with a sidecar:
+    Envoy binds that sidecar's listeners to the address and other proxies' EDS endpoints
+    point at it, and both need an IP address. (Istio also accepts a DNS name or a unix
+    socket here, for workloads without a sidecar; a ServiceEntry's `endpoints` still may.)"""
+
+    @field_validator("address")
+    @classmethod
+    def _ip_only(cls, value: str) -> str:
+        if not is_ip(value):
+            raise ValueError(
+                f"{value!r} is not an IP address (a WorkloadEntry is a proxied workload; "
+                "for a DNS name use a ServiceEntry with resolution DNS and endpoints)"
+            )
+        return value
 
 
 class Location(StrEnum):
@@ -341,6 +393,16 @@ class ServiceEntrySpec(IstioModel):
     export_to: list[str] = Field(default_factory=list)
     subject_alt_names: list[str] = Field(default_factory=list)
 
+    @field_validator("hosts")
+    @classmethod
+    def _hosts(cls, hosts: list[str]) -> list[str]:
+        return [check_host(h, allow_star=False) for h in hosts]
+
+    @field_validator("addresses")
+    @classmethod
+    def _addresses(cls, addresses: list[str]) -> list[str]:
+        return [check_ip_or_cidr(a) for a in addresses]
+
     @model_validator(mode="after")
     def _endpoint_source(self) -> ServiceEntrySpec:
         if self.endpoints and self.workload_selector is not None:
@@ -348,13 +410,27 @@ class ServiceEntrySpec(IstioModel):
         names = [p.name for p in self.ports]
         if len(set(names)) != len(names):
             raise ValueError("ports: port names must be unique")
+        numbers = [p.number for p in self.ports]
+        if len(set(numbers)) != len(numbers):
+            raise ValueError("ports: port numbers must be unique")
+        if any(e.address.startswith(UNIX_PREFIX) for e in self.endpoints) and len(self.ports) != 1:
+            raise ValueError("ports: unix socket endpoints need exactly one service port")
         # What Envoy would refuse (NACK) or could never route, rejected here as Istio does.
         if self.resolution is Resolution.STATIC:
             for i, endpoint in enumerate(self.endpoints):
                 if not _is_ip_or_unix(endpoint.address):
-                    raise ValueError(
-                        f"endpoints[{i}].address: {endpoint.address!r} is not an IP address "
-                        "(resolution STATIC; use DNS for host names)"
+                    raise FieldValueError(
+                        f"endpoints[{i}].address",
+                        f"{endpoint.address!r} is not an IP address "
+                        "(resolution STATIC; use DNS for host names)",
+                    )
+        if self.resolution in (Resolution.DNS, Resolution.DNS_ROUND_ROBIN):
+            for i, endpoint in enumerate(self.endpoints):
+                if endpoint.address.startswith(UNIX_PREFIX):
+                    raise FieldValueError(
+                        f"endpoints[{i}].address",
+                        f"{endpoint.address!r}: a unix socket cannot be resolved by DNS "
+                        "(use resolution STATIC)",
                     )
         if self.resolution is Resolution.DNS_ROUND_ROBIN and len(self.endpoints) > 1:
             raise ValueError("endpoints: resolution DNS_ROUND_ROBIN allows at most one endpoint")
@@ -392,10 +468,18 @@ class CaptureMode(StrEnum):
 
 
 class SidecarPort(IstioModel):
-    number: int = Field(ge=1, le=65535)
+    number: PortNumber
     protocol: Protocol = Protocol.HTTP
     name: str = ""
-    target_port: int | None = Field(default=None, ge=1, le=65535)
+    target_port: PortNumber | None = None
+
+
+def _check_bind(bind: str | None) -> str | None:
+    # Envoy binds the listener to it: an IP address (Istio also allows unix://, which
+    # xdscp's listeners do not support).
+    if bind is not None and not is_ip(bind):
+        raise ValueError(f"{bind!r} is not an IP address")
+    return bind
 
 
 class IngressListener(IstioModel):
@@ -418,7 +502,14 @@ class IngressListener(IstioModel):
             raise ValueError(f"{value!r}: expected <loopback-ip>:<port> or unix://path") from None
         if not (ip.is_loopback or ip.is_unspecified) or not port.isdigit():
             raise ValueError(f"{value!r}: expected <loopback-ip>:<port> or unix://path")
+        if not 1 <= int(port) <= 65535:
+            raise ValueError(f"{value!r}: port {port} is not in 1..65535")
         return value
+
+    @field_validator("bind")
+    @classmethod
+    def _bind(cls, bind: str | None) -> str | None:
+        return _check_bind(bind)
 
 
 class EgressListener(IstioModel):
@@ -427,13 +518,34 @@ class EgressListener(IstioModel):
     capture_mode: CaptureMode = CaptureMode.DEFAULT
     hosts: list[str] = Field(min_length=1)
 
+    @field_validator("bind")
+    @classmethod
+    def _bind(cls, bind: str | None) -> str | None:
+        return _check_bind(bind)
+
     @field_validator("hosts")
     @classmethod
     def _ns_slash_host(cls, hosts: list[str]) -> list[str]:
         for host in hosts:
-            if "/" not in host:
-                raise ValueError(f"{host!r}: egress hosts must be <namespace>/<dnsName>")
+            _check_egress_host(host)
         return hosts
+
+
+def _check_egress_host(host: str) -> None:
+    """Istio's `<namespace>/<dnsName>`: namespace `*`, `.`, `~`-prefixed or a DNS label;
+    dnsName `*` or a (prefix-wildcard) domain name."""
+    namespace, slash, name = host.partition("/")
+    if not slash:
+        raise ValueError(f"{host!r}: egress hosts must be <namespace>/<dnsName>")
+    bare = namespace.removeprefix("~")
+    if not namespace or not name:
+        raise ValueError(f"{host!r}: namespace and dnsName cannot be empty")
+    if bare not in ("", "*", ".") and not is_dns1123_label(bare):
+        raise ValueError(f"{host!r}: {namespace!r} is not a namespace")
+    if name != "*":
+        check_wildcard_domain(name)
+        if "*" in name and not name.startswith("*."):
+            raise ValueError(f"{host!r}: partial wildcards are not allowed")
 
 
 class OutboundMode(StrEnum):

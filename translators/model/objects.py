@@ -16,12 +16,13 @@ from typing import Any, Generic, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from translators.model.base import ObjectMeta
+from translators.model.checks import FieldValueError
 from translators.model.networking import (
     DestinationRuleSpec,
     ServiceEntrySpec,
     SidecarSpec,
     VirtualServiceSpec,
-    WorkloadEntrySpec,
+    WorkloadEntryObjectSpec,
 )
 from translators.model.security import AuthorizationPolicySpec, PeerAuthenticationSpec
 from translators.model.telemetry import TelemetrySpec
@@ -83,6 +84,9 @@ class MeshObject(Generic[SpecT]):
     spec: SpecT
     origin: Origin
     digest: str = field(default="")
+    # When this control plane first saw this definition (a load number; 0 = unknown, as in
+    # Kubernetes where creationTimestamp tells). Not content: never part of `digest`.
+    first_seen: int = 0
 
     @property
     def name(self) -> str:
@@ -101,6 +105,14 @@ class MeshObject(Generic[SpecT]):
         return (self.kind, self.meta.namespace, self.meta.name)
 
 
+def age_order(obj: MeshObject[Any]) -> tuple[int, str, str, str]:
+    """Istio's order when objects conflict (one host, one workload, one scope): the
+    oldest first — first seen by this control plane (file mode), then creationTimestamp —
+    and only among equals namespace/name. Every conflict rule sorts by this one key, so a
+    new object can never displace an established one by its name or file."""
+    return (obj.first_seen, obj.meta.creationTimestamp or "", obj.namespace, obj.name)
+
+
 NETWORKING = "networking.istio.io"
 SECURITY = "security.istio.io"
 TELEMETRY = "telemetry.istio.io"
@@ -112,7 +124,11 @@ KINDS: dict[str, KindEntry] = {
     "VirtualService": (NETWORKING, frozenset({"v1alpha3", "v1beta1", "v1"}), VirtualServiceSpec),
     "DestinationRule": (NETWORKING, frozenset({"v1alpha3", "v1beta1", "v1"}), DestinationRuleSpec),
     "ServiceEntry": (NETWORKING, frozenset({"v1alpha3", "v1beta1", "v1"}), ServiceEntrySpec),
-    "WorkloadEntry": (NETWORKING, frozenset({"v1alpha3", "v1beta1", "v1"}), WorkloadEntrySpec),
+    "WorkloadEntry": (
+        NETWORKING,
+        frozenset({"v1alpha3", "v1beta1", "v1"}),
+        WorkloadEntryObjectSpec,
+    ),
     "Sidecar": (NETWORKING, frozenset({"v1alpha3", "v1beta1", "v1"}), SidecarSpec),
     "PeerAuthentication": (SECURITY, frozenset({"v1beta1", "v1"}), PeerAuthenticationSpec),
     "AuthorizationPolicy": (SECURITY, frozenset({"v1beta1", "v1"}), AuthorizationPolicySpec),
@@ -138,6 +154,10 @@ def _errors(exc: ValidationError, prefix: str) -> list[tuple[str, str]]:
             message = "unknown field"
         if message.startswith("Value error, "):
             message = message[len("Value error, ") :]
+        cause = err.get("ctx", {}).get("error")
+        if isinstance(cause, FieldValueError):
+            path = f"{path}.{cause.field}" if path else cause.field
+            message = str(cause)
         found.append((f"{prefix}.{path}" if path else prefix, message))
     return found
 

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from translators.model.base import IstioModel
+from translators.model.cel import check_cel_syntax
 from translators.model.security import MatchLabelsSelector
 
 
@@ -77,6 +78,11 @@ class Tracing(IstioModel):
 
 class AccessLogFilter(IstioModel):
     expression: str = Field(min_length=1)  # CEL, evaluated by Envoy per request
+
+    @field_validator("expression")
+    @classmethod
+    def _parses(cls, expression: str) -> str:
+        return check_cel_syntax(expression)
 
 
 class AccessLogging(IstioModel):

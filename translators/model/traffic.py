@@ -11,6 +11,8 @@ xdscp does not translate is rejected at load time (extra="forbid"), never ignore
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
+from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated
 
@@ -23,24 +25,40 @@ from translators.model.base import (
     check_re2,
     mesh_gateways_only,
 )
+from translators.model.checks import (
+    UINT32_MAX,
+    FieldValueError,
+    IntPercent,
+    NonNegativeInt32,
+    PortNumber,
+    PositiveUInt32,
+    UInt32,
+    check_header_name,
+    check_header_value,
+    check_host,
+    check_no_control,
+)
 
 # --- durations and percentages -----------------------------------------------
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
-_UNIT_SECONDS = {
-    "ns": 1e-9,
-    "us": 1e-6,
-    "µs": 1e-6,
-    "ms": 1e-3,
-    "s": 1.0,
-    "m": 60.0,
-    "h": 3600.0,
+_UNIT_NANOS = {
+    "ns": 1,
+    "us": 1_000,
+    "µs": 1_000,
+    "ms": 1_000_000,
+    "s": 1_000_000_000,
+    "m": 60 * 1_000_000_000,
+    "h": 3600 * 1_000_000_000,
 }
+# google.protobuf.Duration holds at most 10,000 years; Envoy refuses anything longer.
+MAX_DURATION_SECONDS = 315_576_000_000
 
 
 def parse_duration(value: object) -> object:
     """Istio writes durations as Go does (`1h`, `1m30s`, `300ms`, `0.5s`): seconds as a
-    float. Anything else (a bare number, `5 seconds`) is an error, not a guess."""
+    float. Anything else (a bare number, `5 seconds`) is an error, not a guess. As in
+    Istio, durations have millisecond precision (`1.5ms` is refused, not rounded)."""
     if not isinstance(value, str):
         if isinstance(value, int | float) and not isinstance(value, bool):
             raise ValueError(f"{value!r}: a duration needs a unit, e.g. '{value}s'")
@@ -49,7 +67,12 @@ def parse_duration(value: object) -> object:
     parts = _DURATION_PART.findall(text)
     if not text or "".join(n + u for n, u in parts) != text:
         raise ValueError(f"{value!r}: not a duration (e.g. 1h, 1m30s, 300ms, 0.5s)")
-    return sum(float(number) * _UNIT_SECONDS[unit] for number, unit in parts)
+    nanos = sum(Decimal(number) * _UNIT_NANOS[unit] for number, unit in parts)
+    if nanos % 1_000_000:
+        raise ValueError(f"{value!r}: durations have millisecond precision at most")
+    if nanos > MAX_DURATION_SECONDS * 1_000_000_000:
+        raise ValueError(f"{value!r}: longer than {MAX_DURATION_SECONDS}s (10,000 years)")
+    return int(nanos // 1_000_000) / 1000
 
 
 # In YAML (and so in the CRD schema the API server checks) a duration is a string.
@@ -76,6 +99,14 @@ class HeaderStringMatch(StringMatch):
 class Percent(IstioModel):
     value: float = Field(ge=0, le=100)
 
+    @field_validator("value")
+    @classmethod
+    def _resolution(cls, value: float) -> float:
+        # Istio: 0, or 0.0001..100 (what Envoy's fractional percent can express)
+        if 0 < value < 0.0001:
+            raise ValueError(f"{value}: neither 0 nor in 0.0001..100")
+        return value
+
 
 # --- VirtualService: HTTP -------------------------------------------------------
 
@@ -85,11 +116,32 @@ class Destination(IstioModel):
     subset: str | None = None
     port: PortSelector | None = None
 
+    @field_validator("host")
+    @classmethod
+    def _host(cls, host: str) -> str:
+        return check_host(host, allow_star=False)
+
 
 class HeaderOperations(IstioModel):
     set: dict[str, str] = Field(default_factory=dict)
     add: dict[str, str] = Field(default_factory=dict)
     remove: list[str] = Field(default_factory=list)
+
+    @field_validator("set", "add")
+    @classmethod
+    def _values(cls, headers: dict[str, str]) -> dict[str, str]:
+        for name, value in headers.items():
+            check_no_control(name, "header name")
+            try:
+                check_header_value(value)
+            except ValueError as exc:
+                raise ValueError(f"{name}: {exc}") from None
+        return headers
+
+    @field_validator("remove")
+    @classmethod
+    def _names(cls, names: list[str]) -> list[str]:
+        return [check_no_control(name, "header name") for name in names]
 
 
 class Headers(IstioModel):
@@ -131,11 +183,16 @@ REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})
 class HTTPRedirect(IstioModel):
     uri: str = ""
     authority: str = ""
-    port: int | None = Field(default=None, ge=1, le=65535)
+    port: PortNumber | None = None
     derive_port: RedirectPortSelection | None = None
     scheme: str = ""
     redirect_code: int = 301
     prefix_rewrite: str = ""
+
+    @field_validator("uri", "authority", "prefix_rewrite", "scheme")
+    @classmethod
+    def _text(cls, value: str) -> str:
+        return check_no_control(value, "value")
 
     @model_validator(mode="after")
     def _consistent(self) -> HTTPRedirect:
@@ -182,6 +239,11 @@ class HTTPRewrite(IstioModel):
     authority: str = ""
     uri_regex_rewrite: RegexRewrite | None = None
 
+    @field_validator("uri", "authority")
+    @classmethod
+    def _text(cls, value: str) -> str:
+        return check_no_control(value, "value")
+
     @model_validator(mode="after")
     def _one_uri(self) -> HTTPRewrite:
         if self.uri and self.uri_regex_rewrite is not None:
@@ -190,18 +252,50 @@ class HTTPRewrite(IstioModel):
 
 
 class HTTPRetry(IstioModel):
-    attempts: int = Field(default=0, ge=0)
+    attempts: NonNegativeInt32 = 0
     per_try_timeout: PositiveDuration | None = None
     retry_on: str = ""
     retry_remote_localities: bool | None = None
     retry_ignore_previous_hosts: bool | None = None
     backoff: PositiveDuration | None = None
 
+    @field_validator("retry_on")
+    @classmethod
+    def _retry_on(cls, value: str) -> str:
+        for policy in value.split(",") if value else []:
+            if policy not in RETRY_ON and not (policy.isdigit() and 100 <= int(policy) <= 599):
+                raise ValueError(f"{policy!r} is not a retryOn policy or HTTP status code")
+        return value
+
+
+# What Envoy's router can retry on (x-envoy-retry-on and x-envoy-retry-grpc-on), as Istio
+# lists them; an HTTP status code is also allowed.
+RETRY_ON = frozenset(
+    {
+        "5xx",
+        "gateway-error",
+        "reset",
+        "reset-before-request",
+        "connect-failure",
+        "retriable-4xx",
+        "refused-stream",
+        "retriable-status-codes",
+        "retriable-headers",
+        "envoy-ratelimited",
+        "http3-post-connect-failure",
+        "cancelled",
+        "deadline-exceeded",
+        "internal",
+        "resource-exhausted",
+        "unavailable",
+    }
+)
+
 
 class FaultDelay(IstioModel):
     fixed_delay: PositiveDuration
     percentage: Percent | None = None
-    percent: int | None = Field(default=None, ge=0, le=100)  # deprecated integer form
+    percent: IntPercent | None = None  # deprecated integer form
 
 
 class FaultAbort(IstioModel):
@@ -272,6 +366,11 @@ class CorsPolicy(IstioModel):
     allow_credentials: bool | None = None
     unmatched_preflights: UnmatchedPreflights = UnmatchedPreflights.UNSPECIFIED
 
+    @field_validator("allow_headers", "expose_headers")
+    @classmethod
+    def _header_names(cls, names: list[str]) -> list[str]:
+        return [name if name == "*" else check_header_name(name) for name in names]
+
 
 class SourceMatch(IstioModel):
     """What a match block may ask of the caller (the proxy the config is for): its labels,
@@ -292,22 +391,40 @@ class SourceMatch(IstioModel):
 
 class RouteDestination(IstioModel):
     destination: Destination
-    weight: int = Field(default=0, ge=0)
+    weight: NonNegativeInt32 = 0
 
 
 class L4MatchAttributes(SourceMatch):
-    port: int | None = Field(default=None, ge=1, le=65535)
+    port: PortNumber | None = None
 
 
 class TLSMatchAttributes(SourceMatch):
     sni_hosts: list[str] = Field(min_length=1)
-    port: int | None = Field(default=None, ge=1, le=65535)
+    port: PortNumber | None = None
+
+    @field_validator("sni_hosts")
+    @classmethod
+    def _sni(cls, hosts: list[str]) -> list[str]:
+        return [check_sni_host(h) for h in hosts]
 
 
 def _l4_weights(route: list[RouteDestination]) -> list[RouteDestination]:
     if len(route) > 1 and sum(d.weight for d in route) == 0:
         raise ValueError("several destinations need weights (all are 0)")
+    check_weight_sum(d.weight for d in route)
     return route
+
+
+def check_weight_sum(weights: Iterable[int]) -> None:
+    """Envoy refuses weighted clusters whose weights add up to more than 2^32-1."""
+    total = sum(weights)
+    if total > UINT32_MAX:
+        raise FieldValueError("route", f"weights add up to {total}, more than {UINT32_MAX}")
+
+
+def check_sni_host(host: str) -> str:
+    """A TLS match's SNI name (Istio: a wildcard domain, or an IP address)."""
+    return check_host(host, allow_star=True, allow_ip=True)
 
 
 class TCPRoute(IstioModel):
@@ -337,6 +454,18 @@ class HTTPMirrorPolicy(IstioModel):
 
 # --- DestinationRule: load balancer, connection pool, outlier detection ----------
 
+# Envoy's limits: a ring of at most 8M entries; a Maglev table below 5,000,011, prime.
+MAX_RING_SIZE = 8_388_608
+MAGLEV_TABLE_LIMIT = 5_000_011
+
+
+def _is_prime(n: int) -> bool:
+    if n < 4:
+        return n > 1
+    if n % 2 == 0:
+        return False
+    return all(n % f for f in range(3, int(n**0.5) + 1, 2))
+
 
 class HTTPCookie(IstioModel):
     name: str = Field(min_length=1)
@@ -345,11 +474,19 @@ class HTTPCookie(IstioModel):
 
 
 class RingHash(IstioModel):
-    minimum_ring_size: int = Field(default=0, ge=0)
+    minimum_ring_size: int = Field(default=0, ge=0, le=MAX_RING_SIZE)
 
 
 class MagLev(IstioModel):
-    table_size: int = Field(default=0, ge=0)
+    table_size: int = Field(default=0, ge=0, le=MAGLEV_TABLE_LIMIT - 1)
+
+    @field_validator("table_size")
+    @classmethod
+    def _prime(cls, size: int) -> int:
+        # Envoy refuses a Maglev table whose size is not prime (Istio checks the same)
+        if size and not _is_prime(size):
+            raise ValueError(f"{size} is not a prime number")
+        return size
 
 
 class ConsistentHashLB(IstioModel):
@@ -359,7 +496,20 @@ class ConsistentHashLB(IstioModel):
     http_query_parameter_name: str | None = None
     ring_hash: RingHash | None = None
     maglev: MagLev | None = None
-    minimum_ring_size: int = Field(default=0, ge=0)  # deprecated: ringHash.minimumRingSize
+    # deprecated: ringHash.minimumRingSize
+    minimum_ring_size: int = Field(default=0, ge=0, le=MAX_RING_SIZE)
+
+    @field_validator("http_header_name")
+    @classmethod
+    def _header(cls, name: str | None) -> str | None:
+        return None if name is None else check_header_name(name)
+
+    @field_validator("http_query_parameter_name")
+    @classmethod
+    def _query(cls, name: str | None) -> str | None:
+        if name is not None and not name:
+            raise ValueError("empty query parameter name")
+        return name
 
     @model_validator(mode="after")
     def _one_key(self) -> ConsistentHashLB:
@@ -383,13 +533,13 @@ class ConsistentHashLB(IstioModel):
 
 
 class TcpKeepalive(IstioModel):
-    probes: int | None = Field(default=None, ge=1)
+    probes: PositiveUInt32 | None = None
     time: Duration | None = None
     interval: Duration | None = None
 
 
 class TCPSettings(IstioModel):
-    max_connections: int = Field(default=0, ge=0)
+    max_connections: NonNegativeInt32 = 0
     connect_timeout: PositiveDuration | None = None
     tcp_keepalive: TcpKeepalive | None = None
     max_connection_duration: PositiveDuration | None = None
@@ -403,14 +553,20 @@ class H2UpgradePolicy(StrEnum):
 
 
 class HTTPSettings(IstioModel):
-    http1_max_pending_requests: int = Field(default=0, ge=0)
-    http2_max_requests: int = Field(default=0, ge=0)
-    max_requests_per_connection: int = Field(default=0, ge=0)
-    max_retries: int = Field(default=0, ge=0)
+    http1_max_pending_requests: NonNegativeInt32 = 0
+    http2_max_requests: NonNegativeInt32 = 0
+    max_requests_per_connection: NonNegativeInt32 = 0
+    max_retries: NonNegativeInt32 = 0
     idle_timeout: Duration | None = None
     h2_upgrade_policy: H2UpgradePolicy = H2UpgradePolicy.DEFAULT
     use_client_protocol: bool = False
-    max_concurrent_streams: int = Field(default=0, ge=0)
+    max_concurrent_streams: NonNegativeInt32 = 0
+
+    @model_validator(mode="after")
+    def _upgrade(self) -> HTTPSettings:
+        if self.h2_upgrade_policy is H2UpgradePolicy.UPGRADE and self.use_client_protocol:
+            raise ValueError("useClientProtocol must not be true when h2UpgradePolicy is UPGRADE")
+        return self
 
 
 class ConnectionPoolSettings(IstioModel):
@@ -419,12 +575,20 @@ class ConnectionPoolSettings(IstioModel):
 
 
 class OutlierDetection(IstioModel):
-    consecutive_errors: int | None = Field(default=None, ge=0)  # deprecated
-    consecutive_5xx_errors: int | None = Field(default=None, ge=0, alias="consecutive5xxErrors")
-    consecutive_gateway_errors: int | None = Field(default=None, ge=0)
+    consecutive_errors: NonNegativeInt32 | None = None  # deprecated
+    consecutive_5xx_errors: UInt32 | None = Field(default=None, alias="consecutive5xxErrors")
+    consecutive_gateway_errors: UInt32 | None = None
     split_external_local_origin_errors: bool = False
-    consecutive_local_origin_failures: int | None = Field(default=None, ge=0)
+    consecutive_local_origin_failures: UInt32 | None = None
     interval: PositiveDuration | None = None
     base_ejection_time: PositiveDuration | None = None
-    max_ejection_percent: int = Field(default=0, ge=0, le=100)
-    min_health_percent: int = Field(default=0, ge=0, le=100)
+    max_ejection_percent: IntPercent = 0
+    min_health_percent: IntPercent = 0
+
+    @model_validator(mode="after")
+    def _local_origin(self) -> OutlierDetection:
+        if self.consecutive_local_origin_failures and not self.split_external_local_origin_errors:
+            raise ValueError(
+                "consecutiveLocalOriginFailures needs splitExternalLocalOriginErrors: true"
+            )
+        return self

@@ -12,11 +12,10 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from typing import Any
 
 from translators.ir import Direction, ListenerIR
 from translators.mesh import MeshConfig, Workload
-from translators.model.objects import MeshObject
+from translators.model.objects import MeshObject, age_order
 from translators.model.telemetry import ModeSelector, TelemetrySpec, WorkloadMode
 from translators.naming import TELEMETRY_KIND, tracing_cluster
 from translators.telemetry.ir import (
@@ -41,10 +40,6 @@ _MODES = {
     Direction.OUTBOUND: WorkloadMode.CLIENT,
     Direction.INBOUND: WorkloadMode.SERVER,
 }
-
-
-def _age_key(obj: MeshObject[Any]) -> tuple[str, str, str]:
-    return (obj.meta.creationTimestamp or "", obj.namespace, obj.name)
 
 
 def _applies(match: ModeSelector | None, direction: Direction) -> bool:
@@ -108,7 +103,7 @@ class TelemetryIndex:
         self.warnings: dict[str, list[str]] = defaultdict(list)
         namespace_wide: dict[str, list[MeshObject[TelemetrySpec]]] = defaultdict(list)
         selecting: dict[str, list[MeshObject[TelemetrySpec]]] = defaultdict(list)
-        for obj in sorted(mesh.of_kind(TELEMETRY_KIND), key=_age_key):
+        for obj in sorted(mesh.of_kind(TELEMETRY_KIND), key=age_order):
             spec: TelemetrySpec = obj.spec
             if spec.target_ref is not None or spec.target_refs:
                 self.warnings[obj.namespace].append(
@@ -129,11 +124,11 @@ class TelemetryIndex:
         self._selecting = dict(selecting)
         self._cache: dict[tuple[object, ...], WorkloadTelemetry] = {}
 
-    def levels(self, workload: Workload) -> tuple[list[MeshObject[TelemetrySpec]], list[str]]:
-        """The Telemetry objects that apply, least specific first, and the ignored ones."""
-        chosen: list[MeshObject[TelemetrySpec]] = []
-        warnings: list[str] = []
-        candidates = [
+    def candidates(self, workload: Workload) -> list[list[MeshObject[TelemetrySpec]]]:
+        """Per level (root namespace, workload namespace, selecting), least specific first,
+        the Telemetry objects that claim the workload, oldest first: the first of each
+        level applies, the others are ignored (the analysis reports them)."""
+        return [
             self._namespace_wide.get(self.root_namespace, []),
             self._namespace_wide.get(workload.namespace, [])
             if workload.namespace != self.root_namespace
@@ -144,7 +139,12 @@ class TelemetryIndex:
                 if o.spec.selector is not None and o.spec.selector.matches(workload.labels)
             ],
         ]
-        for level in candidates:
+
+    def levels(self, workload: Workload) -> tuple[list[MeshObject[TelemetrySpec]], list[str]]:
+        """The Telemetry objects that apply, least specific first, and the ignored ones."""
+        chosen: list[MeshObject[TelemetrySpec]] = []
+        warnings: list[str] = []
+        for level in self.candidates(workload):
             if level:
                 chosen.append(level[0])
                 warnings += [

@@ -22,6 +22,7 @@ import structlog
 from aiohttp import web
 
 from translators.mesh import MeshConfig, MeshOptions
+from xdscp.errors import AddressUnavailable
 from xdscp.identity import IdentitySettings
 from xdscp.kube.api import KubeApi
 from xdscp.kube.ca_secret import load_cluster_ca
@@ -33,6 +34,7 @@ from xdscp.kube.source import KubernetesSource
 from xdscp.kube.status import StatusWriter
 from xdscp.kube.tokenreview import TokenReviewer
 from xdscp.service import ControlPlane, split_address
+from xdscp.sources.health import SourceHealth
 
 log = structlog.get_logger()
 
@@ -51,8 +53,11 @@ class KubeSettings:
     namespace: str = field(default_factory=_default_namespace)
     identity: str = field(default_factory=_default_identity)
     listen: str = "0.0.0.0:15010"
-    debug_listen: str | None = "0.0.0.0:15014"
-    cert_listen: str | None = "0.0.0.0:15012"
+    # Loopback unless asked otherwise: the Deployment sets both (the debug port with a
+    # token, since it shows the whole mesh).
+    debug_listen: str | None = "127.0.0.1:15014"
+    debug_token: str | None = None
+    cert_listen: str | None = "127.0.0.1:15012"
     ca_dir: Path = Path("/var/run/xdscp")
     svid_ttl: timedelta = timedelta(hours=24)
     insecure: bool = False
@@ -73,6 +78,8 @@ class _NotifyingSource:
     ) -> None:
         self.inner = inner
         self.listeners = listeners
+        # ControlPlane reports the source's liveness at /ready and in metrics.
+        self.health = SourceHealth()
 
     def _tell(self, mesh: MeshConfig) -> MeshConfig:
         for listener in self.listeners:
@@ -150,6 +157,7 @@ class KubeControlPlane:
             options=s.options,
             identity_settings=identity,
             insecure=s.insecure,
+            debug_token=s.debug_token,
         )
         self.status_writer = writer = StatusWriter(api, source, self.is_leader, plane.status.nacks)
         plane.status.add_nack_listener(writer.on_nack)
@@ -167,7 +175,7 @@ class KubeControlPlane:
         if s.cert_listen:
             await self._start_cert_endpoint(s.cert_listen)
         log.info(
-            "kube.control_plane.started",
+            "kube.control_plane_started",
             identity=s.identity,
             namespace=s.namespace,
             xds=plane.xds_address,
@@ -195,7 +203,13 @@ class KubeControlPlane:
         host, port = split_address(address, 15012)
         sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, port))
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            sock.close()
+            raise AddressUnavailable(
+                "the certificate endpoint", address, exc.strerror or str(exc), "--cert-listen"
+            ) from exc
         bound = sock.getsockname()[1]
         await web.SockSite(self._cert_runner, sock, ssl_context=context).start()
         self.cert_url = f"https://{host}:{bound}"

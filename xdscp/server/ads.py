@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import socket
 from collections.abc import AsyncIterator
 from typing import Any, NoReturn
 
@@ -18,6 +19,7 @@ import structlog
 from envoy.service.discovery.v3.discovery_pb2 import DeltaDiscoveryRequest, DiscoveryRequest
 
 from xdscp.cache import SnapshotCache
+from xdscp.errors import AddressUnavailable
 from xdscp.server.delta import DeltaStream
 from xdscp.server.identity import spiffe_id_from_auth_context
 from xdscp.server.resolver import ProxyRejected, ProxyResolver, UnknownProxy
@@ -94,7 +96,7 @@ class AggregatedDiscoveryService:
         node_id = str(first.node.id)
         proxy = self.status.open(key, node_id, peer_identity, api)
         stream = stream_type(self._shared, key, proxy, context, peer_identity)
-        _log.info("xds_stream_open", proxy=key, node=node_id, api=api, peer=context.peer())
+        _log.info("xds.stream_open", proxy=key, node=node_id, api=api, peer=context.peer())
         main = stream.task = asyncio.current_task()
         self._shared.register(stream)
         watcher = asyncio.create_task(stream.watch(), name=f"xds-watch:{key}")
@@ -114,7 +116,7 @@ class AggregatedDiscoveryService:
             main.uncancel()
             revoked = stream.revoked
         except Exception:
-            _log.exception("xds_stream_failed", proxy=key, api=api)
+            _log.exception("xds.stream_failed", proxy=key, api=api)
             raise
         finally:
             # Synchronous bookkeeping first: gRPC may cancel this task again while
@@ -125,8 +127,8 @@ class AggregatedDiscoveryService:
             try:
                 self.resolver.disconnect(key)
             except Exception:
-                _log.exception("resolver_disconnect_failed", proxy=key)
-            _log.info("xds_stream_closed", proxy=key, node=node_id, api=api)
+                _log.exception("xds.resolver_disconnect_failed", proxy=key)
+            _log.info("xds.stream_closed", proxy=key, node=node_id, api=api)
             # Let the watcher go before returning: a write still in flight when
             # the handler returns makes gRPC fail the call's final batch.
             await asyncio.wait({watcher}, timeout=self.settings.write_timeout)
@@ -164,7 +166,7 @@ class AggregatedDiscoveryService:
         self, context: _Context, code: grpc.StatusCode, reason: str, first: Any = None
     ) -> NoReturn:
         node = str(first.node.id) if first is not None else ""
-        _log.warning("xds_stream_rejected", node=node, code=code.name, reason=reason,
+        _log.warning("xds.stream_rejected", node=node, code=code.name, reason=reason,
                      peer=context.peer())  # fmt: skip
         if self.status.metrics is not None:
             self.status.metrics.rejected_connections.labels(code=code.name).inc()
@@ -187,7 +189,7 @@ def _watcher_done(task: asyncio.Task[None], main: asyncio.Task[Any] | None, key:
         if main is not None:
             main.cancel()  # `_serve` ends the stream with the revocation's status
     elif exc is not None:
-        _log.warning("xds_push_failed", proxy=key, error=repr(exc))
+        _log.warning("xds.push_failed", proxy=key, error=repr(exc))
         if main is not None:
             main.cancel()
 
@@ -217,12 +219,34 @@ async def serve(
     """Start a grpc.aio server for an existing service object (tests, benchmarks, embedding)."""
     server = grpc.aio.server(options=service.settings.grpc_options())
     server.add_generic_rpc_handlers([service.rpc_handler()])
-    if credentials is None:
-        port = server.add_insecure_port(listen)
-    else:
-        port = server.add_secure_port(listen, credentials)
-    if port == 0:
-        raise OSError(f"could not bind the xDS server to {listen}")
+    # grpc reports a busy port only as "Failed to bind" (plus a C-core log line): try
+    # the address first, to tell the user why.
+    failure = _bind_failure(listen)
+    try:
+        if failure is None:
+            if credentials is None:
+                port = server.add_insecure_port(listen)
+            else:
+                port = server.add_secure_port(listen, credentials)
+    except RuntimeError:
+        failure = "gRPC could not bind it"
+    if failure is not None or port == 0:
+        raise AddressUnavailable("xDS", listen, failure or "gRPC could not bind it", "--listen")
     await server.start()
-    _log.info("xds_server_started", listen=listen, port=port, tls=credentials is not None)
+    _log.info("xds.server_started", listen=listen, port=port, tls=credentials is not None)
     return server, port
+
+
+def _bind_failure(listen: str) -> str | None:
+    """Why `listen` cannot be bound (tried with a plain socket), or None if it can."""
+    host, _, port = listen.rpartition(":")
+    host = host.strip("[]")
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((host, int(port)))
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    except ValueError as exc:
+        return str(exc)
+    return None

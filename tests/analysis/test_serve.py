@@ -1,0 +1,114 @@
+"""`xdscp serve` analyzes every generation: `/debug/analysis` and `/metrics` follow the
+config directory as it is edited (a real `xdscp serve` process, real files)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from tests.analysis.meshes import base, vs_reviews, write_mesh
+from tests.e2e.harness import free_port
+
+
+def _get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status, response.read().decode()
+    except OSError:
+        return 0, ""
+
+
+def _analysis(debug: str, query: str = "") -> dict[str, Any]:
+    status, body = _get(f"{debug}/debug/analysis?wait=5{query}")
+    assert status == 200, body
+    found: dict[str, Any] = json.loads(body)
+    return found
+
+
+def _until(predicate: Any, what: str, timeout: float = 20.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _gauge(metrics: str) -> dict[tuple[str, str], float]:
+    found: dict[tuple[str, str], float] = {}
+    for line in metrics.splitlines():
+        if line.startswith("xdscp_analysis_messages{"):
+            labels, value = line.rsplit(" ", 1)
+            parts = dict(p.split("=", 1) for p in labels[labels.index("{") + 1 : -1].split(","))
+            found[(parts["code"].strip('"'), parts["severity"].strip('"'))] = float(value)
+    return found
+
+
+def test_serve_shows_and_counts_the_analysis_of_every_generation(tmp_path: Path) -> None:
+    mesh = write_mesh(tmp_path / "mesh", base())
+    debug = f"http://127.0.0.1:{free_port()}"
+    process = subprocess.Popen(
+        [
+            sys.executable, "-m", "xdscp.cli", "--log-json", "serve",
+            "--config", str(mesh),
+            "--listen", f"127.0.0.1:{free_port()}",
+            "--debug", debug.removeprefix("http://"),
+            "--ca-dir", str(tmp_path / "ca"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )  # fmt: skip
+    try:
+        _until(lambda: _get(f"{debug}/debug")[0] == 200, "the debug endpoint")
+        clean = _analysis(debug)
+        assert clean["messages"] == [] and clean["current"] is True
+        assert isinstance(clean["generation"], int)
+        assert _gauge(_get(f"{debug}/metrics")[1]) == {}
+
+        # a typo in a subset: the canary's 10% would get 503s
+        docs = base()
+        vs_reviews(docs)["spec"]["http"][1]["route"][1]["destination"]["subset"] = "v3"
+        write_mesh(mesh, docs)
+
+        def broken() -> dict[str, Any] | None:
+            found = _analysis(debug)
+            return found if found["messages"] and found["current"] else None
+
+        result = _until(broken, "the analysis of the edited mesh")
+        assert result["generation"] > clean["generation"]
+        [message] = result["messages"]
+        assert (message["code"], message["object"], message["field"]) == (
+            "XDS0102",
+            "VirtualService/shop/reviews",
+            "spec.http[1].route[1].destination.subset",
+        )
+        assert message["source"] == str(mesh / "mesh.yaml")
+        assert result["counts"] == {"Error": 1}
+        assert _gauge(_get(f"{debug}/metrics")[1]) == {("XDS0102", "Error"): 1.0}
+        # per object (the object itself or one it names), as `describe` asks for it
+        assert _analysis(debug, "&object=VirtualService/shop/reviews")["messages"] == [message]
+        assert _analysis(debug, "&object=DestinationRule/shop/reviews")["messages"] == [message]
+        assert _analysis(debug, "&object=ServiceEntry/shop/ratings")["messages"] == []
+
+        write_mesh(mesh, base())  # fixed: the message and its series go away
+        _until(lambda: not _analysis(debug)["messages"], "the fixed mesh to analyze clean")
+        _until(lambda: _gauge(_get(f"{debug}/metrics")[1]) == {}, "the gauge to clear")
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            output, _ = process.communicate(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            output, _ = process.communicate(timeout=5)
+    assert '"event": "analysis.completed"' in output
+    assert "Traceback" not in output

@@ -1,0 +1,183 @@
+"""A running `xdscp serve` (a real subprocess, as an operator runs it) keeps its config
+loop alive through files that once froze it, and applies the fix written after them."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from tests.e2e.harness import free_port
+
+REPO = Path(__file__).resolve().parents[2]
+WAIT_S = 20.0
+
+VS = """\
+apiVersion: networking.istio.io/v1alpha3
+kind: VirtualService
+metadata:
+  name: %s
+spec:
+  hosts: [order-service]
+  http:
+  - route:
+    - destination: {host: order-service, subset: v1}
+      weight: %d
+    - destination: {host: order-service, subset: v2}
+      weight: 10
+"""
+
+# each of these once raised inside the reload and ended the watcher for good
+DEEP = "apiVersion: v1\nkind: " + "[" * 600 + "]" * 600 + "\n"
+MIXED_KEYS = (
+    "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: mixed}\n"
+    "1: x\nfoo: y\n"
+)
+HUGE_WEIGHT = VS % ("huge-weight", 2**40)
+BAD_FILES = {"deep.yaml": DEEP, "keys.yaml": MIXED_KEYS, "weight.yaml": HUGE_WEIGHT}
+
+
+def get_json(url: str) -> tuple[int, Any]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+@contextmanager
+def serving(config: Path, work: Path) -> Iterator[str]:
+    """`xdscp serve` on `config`; yields the debug URL once it answers."""
+    debug = f"127.0.0.1:{free_port()}"
+    log_path = work / "serve.log"
+    with log_path.open("wb") as log_file:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "xdscp.cli",
+                "serve",
+                "--config",
+                str(config),
+                "--listen",
+                f"127.0.0.1:{free_port()}",
+                "--debug",
+                debug,
+                "--ca-dir",
+                str(work / "ca"),
+            ],
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=dict(os.environ),
+            cwd=REPO,
+        )
+    url = f"http://{debug}"
+    try:
+        deadline = time.monotonic() + WAIT_S
+        while True:
+            assert process.poll() is None, f"serve exited:\n{log_path.read_text()}"
+            assert time.monotonic() < deadline, f"serve not up:\n{log_path.read_text()}"
+            try:
+                get_json(f"{url}/ready")
+                break
+            except OSError:
+                time.sleep(0.1)
+        yield url
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
+
+
+def config_after(url: str, generation: int) -> dict[str, Any]:
+    """/debug/config once its generation has moved past `generation`."""
+    deadline = time.monotonic() + WAIT_S
+    while time.monotonic() < deadline:
+        _, status = get_json(f"{url}/debug/config")
+        if status["generation"] > generation:
+            return dict(status)
+        time.sleep(0.1)
+    raise AssertionError(f"config generation stuck at {generation}")
+
+
+def canary(tmp_path: Path) -> Path:
+    config = tmp_path / "mesh"
+    shutil.copytree(REPO / "examples" / "canary", config)
+    return config
+
+
+def test_serve_survives_each_freezing_file_and_applies_the_fix(tmp_path: Path) -> None:
+    config = canary(tmp_path)
+    with serving(config, tmp_path) as url:
+        code, ready = get_json(f"{url}/ready")
+        assert code == 200 and ready["ready"], ready
+        _, status = get_json(f"{url}/debug/config")
+        generation = status["generation"]
+        for name, text in BAD_FILES.items():
+            (config / name).write_text(text)
+            status = config_after(url, generation)
+            generation = status["generation"]
+            if name != "weight.yaml":  # valid YAML: it fails only when translated for a proxy
+                assert any(e["source"].endswith(name) for e in status["errors"]), status
+            assert status["source"]["up"], status["source"]
+            assert get_json(f"{url}/ready")[0] == 200
+        # the fix: the bad files go, a new object arrives; it must be in force
+        for name in BAD_FILES:
+            (config / name).unlink()
+        (config / "fixed.yaml").write_text(VS % ("fixed-routing", 70))
+        deadline = time.monotonic() + WAIT_S
+        while True:
+            status = config_after(url, generation)
+            generation = status["generation"]
+            if "VirtualService/default/fixed-routing" in status["objects"]:
+                break
+            assert time.monotonic() < deadline, status
+        assert status["errors"] == [], status["errors"]
+        metrics = urllib.request.urlopen(f"{url}/metrics", timeout=5).read().decode()
+        assert "xdscp_config_source_up 1.0" in metrics
+
+
+def test_serve_starts_on_a_directory_holding_them(tmp_path: Path) -> None:
+    config = canary(tmp_path)
+    for name, text in BAD_FILES.items():
+        (config / name).write_text(text)
+    with serving(config, tmp_path) as url:
+        code, ready = get_json(f"{url}/ready")
+        assert code == 200, ready
+        _, status = get_json(f"{url}/debug/config")
+        assert "VirtualService/default/order-service-routing" in status["objects"]
+        failed = {Path(e["source"]).name for e in status["errors"]}
+        assert {"deep.yaml", "keys.yaml"} <= failed
+
+
+def test_validate_names_each_problem_without_a_traceback(tmp_path: Path) -> None:
+    config = canary(tmp_path)
+    for name, text in BAD_FILES.items():
+        (config / name).write_text(text)
+    result = subprocess.run(
+        [sys.executable, "-m", "xdscp.cli", "validate", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
+    )
+    assert result.returncode == 1, result.stderr
+    out = result.stdout + result.stderr
+    assert "Traceback" not in out
+    assert "deep.yaml[doc 0]: document: YAML error (line 2" in out
+    assert "nested more than 100 levels deep" in out
+    assert "keys.yaml[doc 0]: VirtualService default/mixed: field 1: unknown field" in out

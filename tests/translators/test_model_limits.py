@@ -1,0 +1,339 @@
+"""Values Envoy would refuse, or that do not fit the protobuf field they become, are
+refused at load with the field named — never passed on to a translator that raises or a
+proxy that NACKs (issue 11 item 4; issue 9: integers above 2^32-1)."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from envoy.config.cluster.v3 import cluster_pb2
+
+from tests.envoy_validate import validate_resources
+from translators.mesh import MeshOptions, build_mesh
+from translators.translate import MeshTranslator
+from xdscp.cli import main
+from xdscp.sources.documents import parse_text
+
+
+def refusal(text: str) -> tuple[str, str]:
+    """(field, message) of the one error `text` (one document) yields."""
+    result = parse_text(textwrap.dedent(text), "mesh.yaml")
+    assert not result.objects, [o.ref for o in result.objects]
+    assert len(result.errors) == 1, [str(e) for e in result.errors]
+    return result.errors[0].field, result.errors[0].message
+
+
+def accepted(text: str) -> None:
+    result = parse_text(textwrap.dedent(text), "mesh.yaml")
+    assert not result.errors, [str(e) for e in result.errors]
+
+
+VS = """\
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: r}
+spec:
+  hosts: [%s]
+  http:
+  - route:
+    - destination: {host: a}
+      weight: %s
+    - destination: {host: b}
+      weight: 1
+"""
+
+
+def test_route_weight_above_2_to_the_40_is_refused_with_its_field() -> None:
+    field, message = refusal(VS % ("a", 2**40))
+    assert field == "spec.http[0].route[0].weight"
+    assert "2147483647" in message
+
+
+def test_route_weights_whose_sum_overflows_uint32_are_refused() -> None:
+    three = VS % ("a", 2**31 - 1) + "      weight: 1\n"
+    text = three.replace(
+        "    - destination: {host: b}\n      weight: 1\n",
+        "    - destination: {host: b}\n      weight: 2147483647\n"
+        "    - destination: {host: c}\n      weight: 2147483647\n",
+    )
+    result = parse_text(text.removesuffix("      weight: 1\n"), "mesh.yaml")
+    assert [e.field for e in result.errors] == ["spec.http[0].route"]
+    assert "more than 4294967295" in result.errors[0].message
+
+
+DR_POOL = """\
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: d}
+spec:
+  host: a
+  trafficPolicy:
+    connectionPool:
+      %s
+"""
+
+
+@pytest.mark.parametrize(
+    ("pool", "field"),
+    [
+        ("tcp: {maxConnections: 4294967296}", "tcp.maxConnections"),
+        ("http: {http1MaxPendingRequests: 2147483648}", "http.http1MaxPendingRequests"),
+        ("http: {maxRetries: -1}", "http.maxRetries"),
+        ("tcp: {tcpKeepalive: {probes: 4294967296}}", "tcp.tcpKeepalive.probes"),
+        ("tcp: {connectTimeout: 1.5ms}", "tcp.connectTimeout"),
+        ("tcp: {connectTimeout: 99999999999999h}", "tcp.connectTimeout"),
+    ],
+)
+def test_connection_pool_limits(pool: str, field: str) -> None:
+    got, _ = refusal(DR_POOL % pool)
+    assert got == f"spec.trafficPolicy.connectionPool.{field}"
+
+
+def test_load_balancer_sizes_envoy_refuses() -> None:
+    lb = DR_POOL.replace("connectionPool:", "loadBalancer:")
+    got, message = refusal(lb % "consistentHash: {useSourceIp: true, maglev: {tableSize: 65536}}")
+    assert got == "spec.trafficPolicy.loadBalancer.consistentHash.maglev.tableSize"
+    assert "prime" in message
+    got, _ = refusal(
+        lb % "consistentHash: {useSourceIp: true, ringHash: {minimumRingSize: 9000000}}"
+    )
+    assert got == "spec.trafficPolicy.loadBalancer.consistentHash.ringHash.minimumRingSize"
+    accepted(lb % "consistentHash: {useSourceIp: true, maglev: {tableSize: 65537}}")
+
+
+WE = """\
+apiVersion: networking.istio.io/v1
+kind: WorkloadEntry
+metadata: {name: w}
+spec:
+  address: %s
+  labels: {app: a}
+"""
+
+
+@pytest.mark.parametrize("address", ['""', "10.0.2.1inf", "a.example.com", "'unix:///s'"])
+def test_workload_entry_address_must_be_an_ip(address: str) -> None:
+    field, _ = refusal(WE % address)
+    assert field == "spec.address"
+
+
+def test_workload_entry_weight_and_ports() -> None:
+    assert refusal(WE % "10.0.0.1" + "  weight: 1099511627776\n")[0] == "spec.weight"
+    assert refusal(WE % "10.0.0.1" + "  ports: {http: 70000}\n")[0] == "spec.ports"
+
+
+SE = """\
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: e}
+spec:
+  hosts: [%s]
+  resolution: %s
+  ports: [{number: 80, name: http, protocol: HTTP}]
+  endpoints: [{address: %s}]
+"""
+
+
+@pytest.mark.parametrize(
+    ("host", "resolution", "address", "field"),
+    [
+        ("api.example.com", "STATIC", '""', "spec.endpoints[0].address"),
+        ("api.example.com", "STATIC", "10.0.2.1inf", "spec.endpoints[0].address"),
+        ("api.example.com", "STATIC", "'unix://relative/path'", "spec.endpoints[0].address"),
+        ("api.example.com", "DNS", "'unix:///abs.sock'", "spec.endpoints[0].address"),
+        ("api.example.com", "DNS", "bad_name.example.com", "spec.endpoints[0].address"),
+        ('"*"', "STATIC", "10.0.0.1", "spec.hosts"),
+        ("a.*.example.com", "STATIC", "10.0.0.1", "spec.hosts"),
+    ],
+)
+def test_service_entry_hosts_and_endpoints(
+    host: str, resolution: str, address: str, field: str
+) -> None:
+    assert refusal(SE % (host, resolution, address))[0] == field
+
+
+def test_service_entry_duplicate_port_numbers() -> None:
+    text = (SE % ("a.example.com", "STATIC", "10.0.0.1")).replace(
+        "ports: [{number: 80, name: http, protocol: HTTP}]",
+        "ports: [{number: 80, name: http, protocol: HTTP}, {number: 80, name: web}]",
+    )
+    field, message = refusal(text)
+    assert (field, "port numbers must be unique" in message) == ("spec", True)
+
+
+HEADERS = """\
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: r}
+spec:
+  hosts: [a]
+  http:
+  - headers:
+      request:
+        set: {%s: %s}
+    route:
+    - destination: {host: a}
+"""
+
+
+@pytest.mark.parametrize(
+    "value", ['"100%"', '"abc%123"', '"%START_TIME%%"', '"a\\nb"', '"%REQ(x"', '"\\x01"']
+)
+def test_header_values_envoy_refuses(value: str) -> None:
+    field, _ = refusal(HEADERS % ("x-a", value))
+    assert field == "spec.http[0].headers.request.set"
+
+
+@pytest.mark.parametrize(
+    "value", ['"100%%"', '"%HOSTNAME%"', '"a %REQ(x-b)% c"', '"%START_TIME(%s)%"', '"plain"']
+)
+def test_header_values_envoy_accepts(value: str) -> None:
+    accepted(HEADERS % ("x-a", value))
+
+
+def test_header_match_names_are_tokens() -> None:
+    text = VS % ("a", 1)
+    text = text.replace("  - route:", '  - match: [{headers: {"x a": {exact: b}}}]\n    route:')
+    assert refusal(text)[0] == "spec.http[0].match[0].headers"
+
+
+@pytest.mark.parametrize(
+    ("hosts", "field"),
+    [('"*"', "spec.hosts"), ("a.*.com", "spec.hosts"), ('""', "spec.hosts")],
+)
+def test_virtual_service_hosts(hosts: str, field: str) -> None:
+    assert refusal(VS % (hosts, 1))[0] == field
+
+
+def test_sni_hosts_and_retry_policies() -> None:
+    tls = """\
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: t}
+spec:
+  hosts: [a.example.com]
+  tls:
+  - match: [{sniHosts: [%s]}]
+    route: [{destination: {host: a.example.com}}]
+"""
+    assert refusal(tls % "a.*.example.com")[0] == "spec.tls[0].match[0].sniHosts"
+    accepted(tls % '"*.example.com"')
+    retry = (VS % ("a", 1)).replace(
+        "  - route:", "  - retries: {attempts: 2147483648, retryOn: 5xx}\n    route:"
+    )
+    assert refusal(retry)[0] == "spec.http[0].retries.attempts"
+    retry_on = retry.replace("2147483648", "3").replace("5xx", "'5xx,sometimes'")
+    assert refusal(retry_on)[0] == "spec.http[0].retries.retryOn"
+
+
+def test_durations_have_millisecond_precision() -> None:
+    timeout = (VS % ("a", 1)).replace("  - route:", "  - timeout: %s\n    route:")
+    assert refusal(timeout % "1500us")[0] == "spec.http[0].timeout"
+    accepted(timeout % "1.5s")
+    accepted(timeout % "1m30s")
+
+
+def test_unix_endpoints_become_pipes_envoy_accepts() -> None:
+    text = textwrap.dedent(SE % ("sock.example.com", "STATIC", "'unix:///var/run/app.sock'"))
+    text += "---\n" + textwrap.dedent(WE % "10.0.0.9")
+    parsed = parse_text(text, "mesh.yaml")
+    assert not parsed.errors, [str(e) for e in parsed.errors]
+    mesh = build_mesh(parsed.objects, parsed.errors, MeshOptions())
+    resources = MeshTranslator(mesh).translate(mesh.workloads["default/w"]).resources
+    pipes = [
+        lb.endpoint.address.pipe.path
+        for r in resources
+        if r.type_url.endswith("ClusterLoadAssignment")
+        for locality in r.message.endpoints  # type: ignore[attr-defined]
+        for lb in locality.lb_endpoints
+    ]
+    assert pipes == ["/var/run/app.sock"]
+    verdict = validate_resources(resources)
+    assert verdict.ok, str(verdict)
+
+
+def test_validate_cli_names_the_field_without_a_traceback(tmp_path: Path) -> None:
+    (tmp_path / "mesh.yaml").write_text(VS % ("a", 2**40) + "---\n" + WE % "10.0.2.1inf")
+    result = CliRunner().invoke(main, ["validate", str(tmp_path)])
+    assert result.exit_code != 0
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert "Traceback" not in result.output
+    assert "field spec.http[0].route[0].weight" in result.output
+    assert "WorkloadEntry default/w: field spec.address" in result.output
+
+
+TELEMETRY = """\
+apiVersion: telemetry.istio.io/v1
+kind: Telemetry
+metadata: {name: t}
+spec:
+  accessLogging:
+  - filter: {expression: %s}
+"""
+
+
+@pytest.mark.parametrize("expression", ['"(("', '"a =="', '"\'open"', '"()"', '"a) || (b"'])
+def test_access_log_filters_that_do_not_parse_are_refused(expression: str) -> None:
+    assert refusal(TELEMETRY % expression)[0] == "spec.accessLogging[0].filter.expression"
+
+
+def test_access_log_filters_envoy_parses_are_accepted() -> None:
+    for expression in (
+        '"response.code >= 400"',
+        "\"has(request.headers.x) && request.headers['x'] != 'y'\"",
+        "\"size(request.path) > 3 || xds.cluster_name == 'a'\"",
+    ):
+        accepted(TELEMETRY % expression)
+    text = textwrap.dedent(TELEMETRY % "\"response.code >= 400 && !(request.path == '/')\"")
+    parsed = parse_text(text + "---\n" + WE % "10.0.0.9", "mesh.yaml")
+    mesh = build_mesh(parsed.objects, parsed.errors, MeshOptions())
+    resources = MeshTranslator(mesh).translate(mesh.workloads["default/w"]).resources
+    verdict = validate_resources(resources)
+    assert verdict.ok, str(verdict)
+
+
+DNS_RR = """\
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: rr}
+spec:
+  hosts: [rr.example.com]
+  resolution: DNS_ROUND_ROBIN
+  ports: [{number: 80, name: http, protocol: HTTP}]
+  workloadSelector: {labels: {app: a}}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: rr}
+spec:
+  host: rr.example.com
+  subsets: [{name: none, labels: {version: none}}]
+---
+"""
+
+
+def test_logical_dns_clusters_get_exactly_one_endpoint() -> None:
+    """A DNS_ROUND_ROBIN service selecting two workloads (and a subset selecting none):
+    Envoy refuses a LOGICAL_DNS cluster without exactly one endpoint; as Istio, the first
+    is kept and the empty subset's cluster is left out."""
+    text = (
+        textwrap.dedent(DNS_RR)
+        + WE % "10.0.0.9"
+        + "---\n"
+        + (WE % "10.0.0.8").replace("name: w", "name: w2")
+    )
+    parsed = parse_text(text, "mesh.yaml")
+    assert not parsed.errors, [str(e) for e in parsed.errors]
+    mesh = build_mesh(parsed.objects, parsed.errors, MeshOptions())
+    resources = MeshTranslator(mesh).translate(mesh.workloads["default/w"]).resources
+    clusters = {
+        r.message.name: r.message for r in resources if isinstance(r.message, cluster_pb2.Cluster)
+    }
+    rr = clusters["outbound|80||rr.example.com"]
+    assert [len(loc.lb_endpoints) for loc in rr.load_assignment.endpoints] == [1]
+    assert "outbound|80|none|rr.example.com" not in clusters
+    verdict = validate_resources(resources)
+    assert verdict.ok, str(verdict)

@@ -1,0 +1,58 @@
+"""DestinationRules for hosts that do not exist, and subsets that select no endpoint."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from translators.analysis import codes
+from translators.analysis.context import AnalysisContext
+from translators.analysis.message import Message
+from translators.ir import Discovery
+from translators.model.networking import Resolution
+from translators.naming import outbound_cluster
+
+_NO_ENDPOINT_LIST = (Discovery.ORIGINAL_DST, Discovery.DYNAMIC_FORWARD_PROXY)
+
+
+def check_hosts(ctx: AnalysisContext) -> Iterable[Message]:
+    for dr in ctx.of_kind("DestinationRule"):
+        host = ctx.resolve(dr.spec.host, dr.namespace)
+        if ctx.services_matching(host):
+            continue
+        yield codes.DESTINATION_RULE_HOST_NOT_FOUND.at(
+            dr,
+            "spec.host",
+            f"host {host} matches no service: this DestinationRule applies to nothing",
+            "name the service's host as its ServiceEntry / Kubernetes Service spells it",
+        )
+
+
+def check_subsets(ctx: AnalysisContext) -> Iterable[Message]:
+    """A subset is its service's endpoints filtered by the subset's labels: read from the
+    translator's clusters for the subset (every port), not re-derived."""
+    for dr in ctx.of_kind("DestinationRule"):
+        if not dr.spec.subsets:
+            continue
+        host = ctx.resolve(dr.spec.host, dr.namespace)
+        service = ctx.mesh.services.get(host)
+        # without known endpoints (resolution NONE, none declared) there is nothing to select
+        if service is None or not service.endpoints or service.resolution is Resolution.NONE:
+            continue
+        clusters = ctx.clusters(service, dr)
+        for k, subset in enumerate(dr.spec.subsets):
+            names = [outbound_cluster(p.number, host, subset.name) for p in service.ports]
+            built = [clusters[n] for n in names if n in clusters]
+            # PASSTHROUGH: the caller's own destination, no endpoint list to select from
+            if any(c.discovery in _NO_ENDPOINT_LIST for c, _ in built):
+                continue
+            if any(members for _, members in built):
+                continue
+            labels = ", ".join(f"{key}={v}" for key, v in sorted(subset.labels.items()))
+            yield codes.SUBSET_SELECTS_NOTHING.at(
+                dr,
+                f"spec.subsets[{k}].labels",
+                f"subset {subset.name!r} ({labels or 'no labels'}) selects none of the "
+                f"{len(service.endpoints)} endpoint(s) of {host}: requests routed to it get 503",
+                "fix the labels to those of the service's workloads",
+                (service.source,),
+            )

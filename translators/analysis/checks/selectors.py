@@ -1,0 +1,180 @@
+"""Workload selectors: ones that select nothing (the object silently applies to no
+workload), and several objects of one kind claiming one workload at one level (only
+the oldest applies; the translators decide which, and the others are named here)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+
+from translators.analysis import codes
+from translators.analysis.context import AnalysisContext, WorkloadGroup
+from translators.analysis.message import Message
+from translators.model.objects import MeshObject
+from translators.security.peer_authn import age_key
+from translators.telemetry.resolve import TelemetryIndex
+
+# kind -> (field of the selector's labels, its labels)
+_SELECTORS: dict[str, tuple[str, Any]] = {
+    "Sidecar": (
+        "spec.workloadSelector",
+        lambda spec: spec.workload_selector.effective() if spec.workload_selector else None,
+    ),
+    "DestinationRule": (
+        "spec.workloadSelector",
+        lambda spec: spec.workload_selector.effective() if spec.workload_selector else None,
+    ),
+    "ServiceEntry": (
+        "spec.workloadSelector",
+        lambda spec: spec.workload_selector.effective() if spec.workload_selector else None,
+    ),
+    "PeerAuthentication": (
+        "spec.selector.matchLabels",
+        lambda spec: spec.selector.match_labels if spec.selector else None,
+    ),
+    "AuthorizationPolicy": (
+        "spec.selector.matchLabels",
+        lambda spec: spec.selector.match_labels if spec.selector else None,
+    ),
+    "Telemetry": (
+        "spec.selector.matchLabels",
+        lambda spec: spec.selector.match_labels if spec.selector else None,
+    ),
+}
+
+
+def _labels_text(labels: Mapping[str, str]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in sorted(labels.items()))
+
+
+def check_unmatched(ctx: AnalysisContext) -> Iterable[Message]:
+    for kind, (field, labels_of) in _SELECTORS.items():
+        for obj in ctx.of_kind(kind):
+            labels: Mapping[str, str] | None = labels_of(obj.spec)
+            if not labels:
+                continue  # no selector: the whole namespace (or mesh)
+            if kind == "PeerAuthentication" and obj.namespace == ctx.root_namespace:
+                continue  # Istio ignores selecting policies in the root namespace
+            if kind == "AuthorizationPolicy" and obj.namespace == ctx.root_namespace:
+                scopes = list(ctx.groups_by_namespace)  # root policies select mesh-wide
+            else:
+                scopes = [obj.namespace]
+            if any(ctx.selected(ns, labels) for ns in scopes):
+                continue
+            where = "the mesh" if len(scopes) > 1 else f"namespace {obj.namespace}"
+            yield codes.SELECTOR_MATCHES_NOTHING.at(
+                obj,
+                field,
+                f"no workload in {where} has the labels {_labels_text(labels)}: "
+                f"this {kind} applies to nothing",
+                "fix the labels to those of the workloads it is meant for",
+            )
+
+
+def check_sidecar_conflicts(ctx: AnalysisContext) -> Iterable[Message]:
+    reported: set[str] = set()
+    for namespace, sidecars in sorted(ctx.index.sidecars.items()):
+        defaults = [s for s in sidecars if not _selects(s)]
+        for extra in defaults[1:]:  # `sidecars` is oldest first, as the index keeps it
+            yield codes.MULTIPLE_DEFAULT_SIDECARS.at(
+                extra,
+                "spec.workloadSelector",
+                f"namespace {namespace} already has the older default Sidecar "
+                f"{defaults[0].ref}, which applies: this one is ignored",
+                "merge it into the older one, or give it a workloadSelector",
+                (defaults[0].ref,),
+            )
+        for group in ctx.groups_by_namespace.get(namespace, []):
+            winner = ctx.index.sidecar_for(group.first)
+            selecting = [s for s in sidecars if _selects(s) and _matches(s, group.labels)]
+            for loser in selecting:
+                if winner is None or loser is winner or loser.ref in reported:
+                    continue
+                reported.add(loser.ref)
+                yield codes.CONFLICTING_SIDECARS.at(
+                    loser,
+                    "spec.workloadSelector",
+                    f"selects {_workloads(group)}, as does the older {winner.ref}, which "
+                    "applies there: this Sidecar is ignored for it",
+                    "make the selectors select disjoint workloads, or merge the Sidecars",
+                    (winner.ref,),
+                )
+
+
+def _selects(sidecar: MeshObject[Any]) -> bool:
+    selector = sidecar.spec.workload_selector
+    return selector is not None and bool(selector.effective())
+
+
+def _matches(sidecar: MeshObject[Any], labels: Mapping[str, str]) -> bool:
+    return bool(sidecar.spec.workload_selector.matches(dict(labels)))
+
+
+def _workloads(group: WorkloadGroup) -> str:
+    first = group.first.key
+    more = len(group.workloads) - 1
+    return f"workload {first}" + (f" (and {more} more like it)" if more else "")
+
+
+def check_peer_authentication_conflicts(ctx: AnalysisContext) -> Iterable[Message]:
+    """The translator composes the policies that claim a workload and names the winners
+    (`EffectiveMTLS.sources`); every other claimant at a level is ignored."""
+    peer_authn = ctx.index.security.peer_authn
+    if not peer_authn:
+        return
+    reported: set[str] = set()
+    for group in ctx.groups:
+        claimants = sorted(peer_authn.applicable(group.namespace, group.labels), key=age_key)
+        if len(claimants) < 2:
+            continue
+        chosen = set(peer_authn.effective(group.namespace, group.labels).sources)
+        for loser in claimants:
+            if loser.ref in chosen or loser.ref in reported:
+                continue
+            winner = next(
+                c
+                for c in claimants
+                if c.ref in chosen and _pa_level(c, ctx) == _pa_level(loser, ctx)
+            )
+            reported.add(loser.ref)
+            yield codes.CONFLICTING_PEER_AUTHENTICATIONS.at(
+                loser,
+                "spec.selector" if loser.spec.has_selector else "spec",
+                f"{_pa_level(loser, ctx)} policy for {_workloads(group)}, as is the older "
+                f"{winner.ref}, which applies: this one is ignored there",
+                "keep one PeerAuthentication per level (mesh, namespace, workload)",
+                (winner.ref,),
+            )
+
+
+def _pa_level(policy: MeshObject[Any], ctx: AnalysisContext) -> str:
+    if policy.spec.has_selector:
+        return "a workload"
+    return "the mesh-wide" if policy.namespace == ctx.root_namespace else "the namespace"
+
+
+def check_telemetry_conflicts(ctx: AnalysisContext) -> Iterable[Message]:
+    if not ctx.of_kind("Telemetry"):
+        return
+    telemetry = TelemetryIndex(ctx.mesh)
+    reported: set[str] = set()
+    for group in ctx.groups:
+        for level in telemetry.candidates(group.first):
+            yield from _telemetry_losers(level, group, reported)
+
+
+def _telemetry_losers(
+    level: list[MeshObject[Any]], group: WorkloadGroup, reported: set[str]
+) -> Iterator[Message]:
+    for loser in level[1:]:  # oldest first: the first applies
+        if loser.ref in reported:
+            continue
+        reported.add(loser.ref)
+        yield codes.CONFLICTING_TELEMETRIES.at(
+            loser,
+            "spec.selector" if loser.spec.selector is not None else "spec",
+            f"claims {_workloads(group)} at the same level as the older {level[0].ref}, "
+            "which applies: this Telemetry is ignored there",
+            "keep one Telemetry per level (mesh, namespace, workload selector)",
+            (level[0].ref,),
+        )

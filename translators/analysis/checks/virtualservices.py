@@ -1,0 +1,180 @@
+"""VirtualServices that apply to nothing, shadow each other, or hold rules that can
+never match."""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Iterable, Iterator
+
+from translators.analysis import codes
+from translators.analysis.checks.destinations import own_ports
+from translators.analysis.context import AnalysisContext
+from translators.analysis.message import Message
+from translators.ir import RouteMatchIR
+from translators.model.networking import VirtualServiceSpec
+from translators.model.objects import MeshObject
+from translators.model.traffic import SourceMatch
+from translators.traffic.http import is_catch_all, route_match
+
+VS = MeshObject[VirtualServiceSpec]
+# one match block: itself, the port it asks for, and (HTTP) the translator's route match
+Block = tuple[SourceMatch, int | None, RouteMatchIR | None]
+
+
+def check_hosts(ctx: AnalysisContext) -> Iterable[Message]:
+    for vs in ctx.of_kind("VirtualService"):
+        for i, host in enumerate(vs.spec.hosts):
+            resolved = ctx.resolve(host, vs.namespace)
+            if ctx.services_matching(resolved):
+                continue
+            yield codes.VIRTUAL_SERVICE_HOST_NOT_FOUND.at(
+                vs,
+                f"spec.hosts[{i}]",
+                f"host {resolved} matches no service: this VirtualService applies to nothing "
+                "for it (callers get the default route, or none)",
+                "name the service's host as its ServiceEntry / Kubernetes Service spells it "
+                "(short names are expanded in the VirtualService's namespace)",
+            )
+
+
+def check_conflicts(ctx: AnalysisContext) -> Iterable[Message]:
+    """Per host, the translator's own choice (`MeshIndex.virtual_service`: oldest wins)
+    from every namespace with proxies; each shadowed one reported once per host."""
+    reported: set[tuple[str, str]] = set()
+    for host, candidates in sorted(ctx.index.virtual_services.items()):
+        if len(candidates) < 2:
+            continue
+        for namespace in ctx.caller_namespaces or (candidates[0].namespace,):
+            winner, shadowed = ctx.index.virtual_service(host, namespace)
+            for loser in shadowed:
+                if winner is None or (loser.ref, host) in reported:
+                    continue
+                reported.add((loser.ref, host))
+                index = next(
+                    (
+                        i
+                        for i, h in enumerate(loser.spec.hosts)
+                        if ctx.resolve(h, loser.namespace) == host
+                    ),
+                    0,
+                )
+                yield codes.CONFLICTING_VIRTUAL_SERVICES.at(
+                    loser,
+                    f"spec.hosts[{index}]",
+                    f"{host} is also claimed by the older {winner.ref}, which applies; "
+                    "this VirtualService is ignored for it",
+                    f"merge its rules into {winner.ref}, or delete one of them",
+                    (winner.ref,),
+                )
+
+
+def _match_key(match: SourceMatch, port: int | None, http: RouteMatchIR | None) -> Hashable:
+    return (
+        http,
+        port,
+        tuple(sorted(match.source_labels.items())),
+        match.source_namespace,
+    )
+
+
+def _catches_all(match: SourceMatch, port: int | None, http_ir: RouteMatchIR | None) -> bool:
+    """A block every request of every caller on every port satisfies."""
+    if port is not None or match.source_labels or match.source_namespace:
+        return False
+    return http_ir is None or is_catch_all(http_ir)
+
+
+def _rules(vs: VS) -> Iterator[tuple[str, list[list[Block]]]]:
+    """(section, per rule: its match blocks)."""
+    http: list[list[Block]] = [
+        [(m, m.port, route_match(m)) for m in rule.match] for rule in vs.spec.http
+    ]
+    tcp: list[list[Block]] = [[(m, m.port, None) for m in rule.match] for rule in vs.spec.tcp]
+    yield "http", http
+    yield "tcp", tcp
+
+
+def check_rules(ctx: AnalysisContext) -> Iterable[Message]:
+    """Rules after a catch-all (Istio's IST0130), match blocks repeating an earlier one
+    (IST0131), and blocks that ask for a port or a caller that does not exist."""
+    for vs in ctx.of_kind("VirtualService"):
+        for section, rules in _rules(vs):
+            yield from _section(vs, section, rules, ctx)
+
+
+def _section(
+    vs: VS,
+    section: str,
+    rules: list[list[Block]],
+    ctx: AnalysisContext,
+) -> Iterator[Message]:
+    seen: dict[Hashable, str] = {}
+    catch_all: str | None = None
+    ports = own_ports(vs, ctx, section == "http")
+    for i, blocks in enumerate(rules):
+        rule_field = f"spec.{section}[{i}]"
+        if catch_all is not None:
+            yield codes.UNREACHABLE_RULE.at(
+                vs,
+                rule_field,
+                f"unreachable: {catch_all} matches every request before it",
+                "move this rule above the catch-all, or delete it",
+            )
+            continue
+        if not blocks:
+            catch_all = rule_field
+            continue
+        repeated = 0
+        for j, (match, port, http_ir) in enumerate(blocks):
+            field = f"{rule_field}.match[{j}]"
+            key = _match_key(match, port, http_ir)
+            if key in seen:
+                repeated += 1
+                yield codes.INEFFECTIVE_MATCH.at(
+                    vs,
+                    field,
+                    f"repeats {seen[key]}, which matches first: this block never decides",
+                    "delete the block, or make it differ from the earlier one",
+                )
+                continue
+            seen[key] = field
+            yield from _never_true(vs, field, match, port, ports, ctx)
+            if _catches_all(match, port, http_ir):
+                catch_all = field
+        if repeated == len(blocks):
+            yield codes.UNREACHABLE_RULE.at(
+                vs,
+                rule_field,
+                "unreachable: every match block repeats an earlier rule's",
+                "delete the rule, or change its matches",
+            )
+
+
+def _never_true(
+    vs: VS, field: str, match: SourceMatch, port: int | None, ports: set[int], ctx: AnalysisContext
+) -> Iterator[Message]:
+    if port is not None and ports and port not in ports:
+        yield codes.MATCH_NEVER_TRUE.at(
+            vs,
+            f"{field}.port",
+            f"port {port} is not a port of this VirtualService's hosts "
+            f"({', '.join(map(str, sorted(ports)))}): the block never matches",
+            "use one of the hosts' ports, or drop the port match",
+        )
+    namespace = match.source_namespace
+    if namespace and namespace not in ctx.groups_by_namespace:
+        yield codes.MATCH_NEVER_TRUE.at(
+            vs,
+            f"{field}.sourceNamespace",
+            f"no workload runs in namespace {namespace!r}: the block never matches",
+            "fix the namespace name",
+        )
+    elif match.source_labels:
+        scopes = [namespace] if namespace else list(ctx.groups_by_namespace)
+        if not any(ctx.selected(ns, match.source_labels) for ns in scopes):
+            labels = ", ".join(f"{k}={v}" for k, v in sorted(match.source_labels.items()))
+            yield codes.MATCH_NEVER_TRUE.at(
+                vs,
+                f"{field}.sourceLabels",
+                f"no workload has the labels {labels}: the block never matches",
+                "fix the labels to those of the calling workloads",
+            )

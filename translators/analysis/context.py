@@ -1,0 +1,150 @@
+"""What every check reads, built once per analysis: the translators' own `MeshIndex`
+(host, DestinationRule, VirtualService, Sidecar, PeerAuthentication and
+AuthorizationPolicy lookups) plus a few tables the checks share, so each check stays
+a linear pass and no check re-derives Istio's rules on its own."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+from translators.hosts import host_matches, resolve_host
+from translators.index import MeshIndex
+from translators.ir import ClusterIR, EndpointIR
+from translators.mesh import MeshConfig, Service, Workload
+from translators.model.networking import DestinationRuleSpec
+from translators.model.objects import MeshObject
+from translators.naming import spiffe_id
+from translators.view import service_clusters
+
+# an outbound cluster and the endpoints it balances over
+ServiceCluster = tuple[ClusterIR, tuple[EndpointIR, ...]]
+
+
+@dataclass(frozen=True, slots=True)
+class WorkloadGroup:
+    """Workloads of one namespace with identical labels: every selector-based lookup
+    gives them the same answer, so it runs once per group (1,000 replicas, one lookup)."""
+
+    namespace: str
+    labels: Mapping[str, str]
+    workloads: tuple[Workload, ...]
+
+    @property
+    def first(self) -> Workload:
+        return self.workloads[0]
+
+
+class AnalysisContext:
+    def __init__(self, mesh: MeshConfig, index: MeshIndex | None = None) -> None:
+        self.mesh = mesh
+        self.index = index if index is not None else MeshIndex.of(mesh)
+        self.suffix = mesh.options.domain_suffix
+        self.root_namespace = mesh.options.root_namespace
+        self._clusters: dict[tuple[str, str], dict[str, ServiceCluster]] = {}
+
+    def resolve(self, host: str, namespace: str) -> str:
+        return resolve_host(host, namespace, self.suffix)
+
+    def of_kind(self, kind: str) -> list[MeshObject[Any]]:
+        return self._by_kind.get(kind, [])
+
+    @cached_property
+    def _by_kind(self) -> dict[str, list[MeshObject[Any]]]:
+        found: dict[str, list[MeshObject[Any]]] = defaultdict(list)
+        for obj in self.mesh.objects:
+            found[obj.kind].append(obj)
+        return dict(found)
+
+    @cached_property
+    def groups(self) -> tuple[WorkloadGroup, ...]:
+        by_key: dict[tuple[str, frozenset[tuple[str, str]]], list[Workload]] = defaultdict(list)
+        for workload in self.mesh.workloads.values():
+            by_key[(workload.namespace, frozenset(workload.labels.items()))].append(workload)
+        return tuple(
+            WorkloadGroup(ns, ws[0].labels, tuple(sorted(ws, key=lambda w: w.key)))
+            for (ns, _), ws in sorted(by_key.items(), key=lambda kv: kv[1][0].key)
+        )
+
+    @cached_property
+    def groups_by_namespace(self) -> dict[str, list[WorkloadGroup]]:
+        found: dict[str, list[WorkloadGroup]] = defaultdict(list)
+        for group in self.groups:
+            found[group.namespace].append(group)
+        return dict(found)
+
+    @cached_property
+    def _by_label(self) -> dict[tuple[str, str, str], list[WorkloadGroup]]:
+        found: dict[tuple[str, str, str], list[WorkloadGroup]] = defaultdict(list)
+        for group in self.groups:
+            for key, value in group.labels.items():
+                found[(group.namespace, key, value)].append(group)
+        return dict(found)
+
+    def selected(self, namespace: str, labels: Mapping[str, str]) -> list[WorkloadGroup]:
+        """Groups in `namespace` carrying every label of `labels` (label equality, as every
+        Istio selector is): an index lookup on one label, then a filter."""
+        if not labels:
+            return list(self.groups_by_namespace.get(namespace, []))
+        (first_key, first_value), *rest = sorted(labels.items())
+        candidates = self._by_label.get((namespace, first_key, first_value), [])
+        return [g for g in candidates if all(g.labels.get(k) == v for k, v in rest)]
+
+    @cached_property
+    def namespaces(self) -> frozenset[str]:
+        """Namespaces with at least one workload or service endpoint."""
+        found = {w.namespace for w in self.mesh.workloads.values()}
+        found.update(s.namespace for s in self.mesh.services.values() if s.endpoints)
+        return frozenset(found)
+
+    @cached_property
+    def caller_namespaces(self) -> tuple[str, ...]:
+        """Namespaces that have proxies: whose DestinationRule choice matters."""
+        return tuple(sorted({w.namespace for w in self.mesh.workloads.values()}))
+
+    @cached_property
+    def identities(self) -> frozenset[str]:
+        """Every principal a peer can present (`<trust-domain>/ns/<ns>/sa/<sa>`, the form
+        AuthorizationPolicy `principals` use): workloads' and service endpoints'."""
+        trust = self.mesh.options.trust_domain
+        found = {
+            spiffe_id(w.namespace, w.service_account, trust) for w in self.mesh.workloads.values()
+        }
+        for service in self.mesh.services.values():
+            for endpoint in service.endpoints:
+                namespace = endpoint.workload.partition("/")[0] or service.namespace
+                found.add(spiffe_id(namespace, endpoint.service_account, trust))
+        return frozenset(i.removeprefix("spiffe://") for i in found)
+
+    @cached_property
+    def wildcard_services(self) -> tuple[Service, ...]:
+        return tuple(s for s in self.mesh.services.values() if "*" in s.hostname)
+
+    def services_matching(self, pattern: str) -> list[Service]:
+        """Services a (possibly wildcard) host covers, or whose wildcard host covers it."""
+        exact = self.mesh.services.get(pattern)
+        if exact is not None:
+            return [exact]
+        if "*" in pattern:
+            return [s for s in self.mesh.services.values() if host_matches(pattern, s.hostname)]
+        return [s for s in self.wildcard_services if host_matches(s.hostname, pattern)]
+
+    def clusters(
+        self, service: Service, dr: MeshObject[DestinationRuleSpec] | None
+    ) -> dict[str, ServiceCluster]:
+        """The translator's outbound clusters of `service` under `dr` (with auto-mTLS as
+        the destinations' PeerAuthentications allow), by name, each with its endpoints:
+        exactly what a caller that sees `dr` receives."""
+        key = (service.hostname, dr.ref if dr is not None else "")
+        found = self._clusters.get(key)
+        if found is None:
+            peers = self.index.security.upstream_peers(service)
+            clusters, assignments = service_clusters(service, dr, peers)
+            members = {a.cluster: a.endpoints for a in assignments}
+            found = self._clusters[key] = {
+                c.name: (c, members.get(c.name, c.endpoints)) for c in clusters
+            }
+        return found

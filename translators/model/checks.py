@@ -1,0 +1,224 @@
+"""Value rules shared by the models: integer widths, host names, endpoint addresses,
+header names and values.
+
+Each rule is Istio's (pkg/config/validation), checked where the object is loaded, for
+one reason above all: a value Envoy refuses NACKs the whole resource type for every
+proxy that receives it, and a value the protobuf field cannot hold (an integer above
+2^32-1 in a uint32) makes translation itself fail. Both must be a clear error on the
+object, naming the field, never something a proxy or the config loop finds out.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import posixpath
+import re
+from typing import Annotated
+
+from pydantic import Field
+
+
+class FieldValueError(ValueError):
+    """A check of a whole object that blames one of its fields: `field` (a relative path
+    such as `endpoints[0].address`) is appended to where the error is reported."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+INT32_MAX = 2**31 - 1
+UINT32_MAX = 2**32 - 1
+
+# Istio's API types these fields int32/uint32; Envoy's protos are uint32 (weights,
+# limits) — so the narrower of the two, and never negative.
+NonNegativeInt32 = Annotated[int, Field(ge=0, le=INT32_MAX)]
+UInt32 = Annotated[int, Field(ge=0, le=UINT32_MAX)]
+PositiveUInt32 = Annotated[int, Field(ge=1, le=UINT32_MAX)]
+PortNumber = Annotated[int, Field(ge=1, le=65535)]
+IntPercent = Annotated[int, Field(ge=0, le=100)]
+
+# --- host names (Istio: pkg/config/validation/agent ValidateWildcardDomain, ValidateFQDN)
+
+_DNS1123_LABEL = re.compile(r"[a-zA-Z0-9](?:[-a-zA-Z0-9]*[a-zA-Z0-9])?")
+_WILDCARD_LABEL = re.compile(r"\*|(?:\*|\*-)?[a-zA-Z0-9](?:[-a-zA-Z0-9]*[a-zA-Z0-9])?")
+MAX_DOMAIN_LENGTH = 255
+MAX_LABEL_LENGTH = 63
+
+
+def is_dns1123_label(label: str) -> bool:
+    return len(label) <= MAX_LABEL_LENGTH and _DNS1123_LABEL.fullmatch(label) is not None
+
+
+def _domain_preconditions(name: str) -> None:
+    if not name:
+        raise ValueError("empty host name")
+    if len(name) > MAX_DOMAIN_LENGTH:
+        raise ValueError(f"{name[:40]!r}...: host name longer than {MAX_DOMAIN_LENGTH}")
+
+
+def _dns_labels(name: str, labels: list[str]) -> None:
+    if labels and labels[-1].isdigit():
+        raise ValueError(f"{name!r}: the top-level domain {labels[-1]!r} cannot be all-numeric")
+    for i, label in enumerate(labels):
+        if i == len(labels) - 1 and label == "":
+            return  # `istio.io.`: a trailing dot is allowed
+        if not is_dns1123_label(label):
+            raise ValueError(f"{name!r}: {label!r} is not a valid DNS label")
+
+
+def check_fqdn(name: str) -> str:
+    """A DNS name without wildcards (Istio's ValidateFQDN)."""
+    _domain_preconditions(name)
+    _dns_labels(name, name.split("."))
+    return name
+
+
+def check_wildcard_domain(name: str) -> str:
+    """A DNS name whose first label may be `*` or start with `*` (Istio's
+    ValidateWildcardDomain): `*`, `*.example.com`, `reviews`; never `a.*.com`."""
+    _domain_preconditions(name)
+    first, dot, rest = name.partition(".")
+    if len(first) > MAX_LABEL_LENGTH or _WILDCARD_LABEL.fullmatch(first) is None:
+        raise ValueError(f"{name!r}: {first!r} is not a valid DNS label (or '*' prefix)")
+    if dot:
+        _dns_labels(name, rest.split("."))
+    return name
+
+
+def is_ip(value: str) -> bool:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True
+
+
+def check_host(name: str, *, allow_star: bool, allow_ip: bool = False) -> str:
+    """A service host: a wildcard domain; `*` alone only where Istio allows it."""
+    if name == "*" and not allow_star:
+        raise ValueError("'*' alone is not allowed here (use a namespace or domain wildcard)")
+    if allow_ip and is_ip(name):
+        return name
+    return check_wildcard_domain(name)
+
+
+def check_ip_or_cidr(value: str) -> str:
+    try:
+        if "/" in value:
+            ipaddress.ip_network(value, strict=False)
+        else:
+            ipaddress.ip_address(value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not an IP address or CIDR range") from None
+    return value
+
+
+# --- endpoint addresses (Istio: validateWorkloadEntry, ValidateUnixAddress) ----------
+
+UNIX_PREFIX = "unix://"
+
+
+def check_unix_address(address: str) -> str:
+    path = address.removeprefix(UNIX_PREFIX)
+    if not path:
+        raise ValueError(f"{address!r}: the unix socket path is empty")
+    if path.startswith("@"):
+        return address  # an abstract socket
+    if not posixpath.isabs(path) or path.endswith("/"):
+        raise ValueError(f"{address!r}: not an absolute path to a socket file")
+    return address
+
+
+def check_endpoint_address(address: str, *, allow_fqdn: bool) -> str:
+    """An endpoint address: an IP, `unix:///abs/path`, or (when the service resolves by
+    DNS) a DNS name. Anything else — `""`, `10.0.2.1inf` — Envoy refuses for every
+    proxy that gets the endpoint, so it is refused here."""
+    if not address:
+        raise ValueError("an endpoint address is required")
+    if address.startswith(UNIX_PREFIX):
+        return check_unix_address(address)
+    if is_ip(address):
+        return address
+    if not allow_fqdn:
+        raise ValueError(f"{address!r} is not an IP address")
+    try:
+        check_fqdn(address)
+    except ValueError:
+        raise ValueError(f"{address!r} is not an IP address or DNS name") from None
+    return address
+
+
+# --- HTTP headers (Istio: ValidateHTTPHeaderValue, validHeaderNameRegex) --------------
+
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~A-Za-z0-9]+")
+_HEADER_VALUE_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+
+
+def check_header_name(name: str) -> str:
+    """A header name as HTTP defines it (an RFC 7230 token), or an HTTP/2 pseudo-header."""
+    if name in (":method", ":scheme", ":authority", ":path", ":status"):
+        return name
+    if not _TOKEN.fullmatch(name):
+        raise ValueError(f"{name!r} is not a valid header name")
+    return name
+
+
+def check_header_value(value: str) -> str:
+    """A header value Envoy accepts: no control characters, and every `%` either
+    escaped (`%%`) or part of a well-formed `%COMMAND%` / `%COMMAND(args)%` (Envoy reads
+    header values it adds as format strings and refuses a stray `%`)."""
+    if _HEADER_VALUE_CONTROL.search(value):
+        raise ValueError(f"{value!r}: control characters are not allowed in a header value")
+    problem = _format_string_problem(value)
+    if problem is not None:
+        raise ValueError(f"{value!r}: {problem} (write a literal % as %%)")
+    return value
+
+
+def _format_string_problem(value: str) -> str | None:
+    """Envoy's header formatter grammar, as Istio checks it (header_value_validator.go):
+    literal text, `%%`, `%VAR%`, `%VAR(arg)%` or `%VAR(["a", "b"])%`."""
+    i, n = 0, len(value)
+    while i < n:
+        if value[i] != "%":
+            i += 1
+            continue
+        if i + 1 == n:
+            return "un-escaped %"
+        if value[i + 1] == "%":
+            i += 2
+            continue
+        end = _variable_end(value, i + 1)
+        if end is None:
+            return "un-terminated %VARIABLE%"
+        i = end + 1
+    return None
+
+
+def _variable_end(value: str, start: int) -> int | None:
+    """Index of the `%` closing the variable whose name starts at `start`, or None."""
+    n = len(value)
+    i = start
+    while i < n and value[i] not in "%(":
+        i += 1
+    if i == n:
+        return None
+    if value[i] == "%":
+        return i if i > start else None
+    # `(`: arguments, up to `)`, then the closing `%`
+    close = value.find(")", i + 1)
+    if close < 0 or close + 1 >= n or value[close + 1] != "%":
+        return None
+    return close + 1
+
+
+_LINE_BREAKS = re.compile(r"[\x00\r\n]")
+
+
+def check_no_control(value: str, what: str) -> str:
+    """Envoy refuses NUL, CR and LF in header names, header values and the path and host
+    texts of redirects and rewrites (they could split an HTTP message)."""
+    if _LINE_BREAKS.search(value):
+        raise ValueError(f"{what} {value!r}: NUL, CR and LF are not allowed")
+    return value

@@ -1,0 +1,162 @@
+"""The analysis as a running service: every mesh generation is analyzed in a worker
+thread after its pushes went out, the latest result is kept (one per mesh, reused when
+the same mesh is re-applied), served at `/debug/analysis` and counted in `/metrics`.
+
+Off the hot path by construction: `submit` only records the newest mesh; generations
+that arrive while one is being analyzed collapse into one run for the newest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from aiohttp import web
+from prometheus_client import CollectorRegistry, Gauge
+
+from translators.analysis import Analysis, Message, analyze
+from translators.mesh import MeshConfig
+
+log = structlog.get_logger()
+
+
+@dataclass(frozen=True, slots=True)
+class AnalysisResult:
+    mesh: MeshConfig
+    generation: int
+    analysis: Analysis
+    finished_at: float
+    duration_ms: float
+
+
+class MeshAnalyzer:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.gauge = Gauge(
+            "xdscp_analysis_messages",
+            "Analysis messages of the current mesh, by code and severity.",
+            ["code", "severity"],
+            registry=registry,
+        )
+        self.latest: AnalysisResult | None = None
+        self._pending: tuple[int, MeshConfig] | None = None
+        self._wake = asyncio.Event()
+        self._done = asyncio.Event()
+        # called with each new result (Kubernetes status writes it back)
+        self.listeners: list[Callable[[AnalysisResult], None]] = []
+        # findings from the running proxies (the dashboard's, from sidecar counters): they
+        # change without a new mesh, so they are asked for on every request
+        self.runtime_sources: list[Callable[[], Awaitable[Sequence[Message]]]] = []
+
+    def submit(self, mesh: MeshConfig, generation: int) -> None:
+        self._pending = (generation, mesh)
+        self._done.clear()
+        self._wake.set()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            woken = asyncio.ensure_future(self._wake.wait())
+            stopped = asyncio.ensure_future(stop.wait())
+            try:
+                await asyncio.wait({woken, stopped}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                woken.cancel()
+                stopped.cancel()
+            if stop.is_set():
+                return
+            self._wake.clear()
+            pending, self._pending = self._pending, None
+            if pending is None:
+                continue
+            try:
+                self._publish(await self._analyze(*pending))
+            except Exception:  # never let one bad generation end the loop
+                log.exception("analysis.failed", generation=pending[0])
+            if self._pending is None:
+                self._done.set()
+
+    async def _analyze(self, generation: int, mesh: MeshConfig) -> AnalysisResult:
+        latest = self.latest
+        if latest is not None and latest.mesh is mesh:  # re-applied as is (rotation)
+            return AnalysisResult(
+                mesh, generation, latest.analysis, latest.finished_at, latest.duration_ms
+            )
+        started = time.perf_counter()
+        analysis = await asyncio.to_thread(analyze, mesh, include_schema=True)
+        duration = (time.perf_counter() - started) * 1000
+        return AnalysisResult(mesh, generation, analysis, time.time(), duration)
+
+    def _publish(self, result: AnalysisResult) -> None:
+        changed = self.latest is None or self.latest.analysis is not result.analysis
+        self.latest = result
+        if not changed:
+            return
+        self.gauge.clear()
+        for (code, severity), count in sorted(result.analysis.counts().items()):
+            self.gauge.labels(code=code, severity=severity.label).set(count)
+        log.info(
+            "analysis.completed",
+            generation=result.generation,
+            messages=len(result.analysis.messages),
+            worst=result.analysis.worst.label if result.analysis.worst else None,
+            ms=round(result.duration_ms, 1),
+        )
+        for listener in self.listeners:
+            listener(result)
+
+    async def wait_current(self, timeout: float) -> None:
+        """Until every submitted mesh is analyzed (tests, `?wait=`), at most `timeout` s."""
+        if self._pending is None and not self._wake.is_set():
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._done.wait(), timeout)
+
+    def as_json(self, current: MeshConfig | None, object_ref: str | None = None) -> dict[str, Any]:
+        latest = self.latest
+        if latest is None:
+            return {"generation": None, "current": False, "messages": [], "counts": {}}
+        messages = latest.analysis.messages
+        if object_ref:
+            messages = tuple(m for m in messages if m.ref == object_ref or object_ref in m.related)
+        counts: dict[str, int] = {}
+        for message in messages:
+            counts[message.severity.label] = counts.get(message.severity.label, 0) + 1
+        return {
+            "generation": latest.generation,
+            "current": current is latest.mesh,
+            "analyzed_at": latest.finished_at,
+            "duration_ms": round(latest.duration_ms, 1),
+            "counts": counts,
+            "messages": [m.as_dict() for m in messages],
+        }
+
+    def route(self, current: Callable[[], MeshConfig | None]) -> web.RouteDef:
+        """`GET /debug/analysis[?object=Kind/ns/name][&wait=SECONDS]`."""
+
+        async def handler(request: web.Request) -> web.Response:
+            try:
+                wait = min(float(request.query.get("wait", "0")), 30.0)
+            except ValueError:
+                raise web.HTTPBadRequest(text="wait: a number of seconds") from None
+            if wait > 0:
+                await self.wait_current(wait)
+            body = self.as_json(current(), request.query.get("object"))
+            for source in self.runtime_sources:
+                add_messages(body, await source(), request.query.get("object"))
+            return web.json_response(body)
+
+        return web.get("/debug/analysis", handler)
+
+
+def add_messages(body: dict[str, Any], messages: Sequence[Message], object_ref: str | None) -> None:
+    """Add run-time `messages` to an `as_json` answer (filtered and counted the same way)."""
+    for message in messages:
+        if object_ref and message.ref != object_ref and object_ref not in message.related:
+            continue
+        body["messages"].append(message.as_dict())
+        label = message.severity.label
+        body["counts"][label] = body["counts"].get(label, 0) + 1
