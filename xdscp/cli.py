@@ -24,9 +24,12 @@ from ca.pemfiles import replace_file
 from translators.mesh import MeshOptions
 from xdscp.bootstrap import bootstrap_config
 from xdscp.cli_analyze import analyze_command, print_analysis_warnings
+from xdscp.cli_describe import describe
 from xdscp.cli_errors import HygienicGroup
 from xdscp.cli_explain import explain_command
 from xdscp.cli_mesh import MeshSettings, extension_option, load_extensions, mesh_settings
+from xdscp.cli_proxy_config import proxy_config
+from xdscp.cli_proxy_status import proxy_status
 from xdscp.debug.auth import TOKEN_ENV, check_exposure, load_token
 from xdscp.errors import UserError
 from xdscp.identity import IdentityService, IdentitySettings
@@ -479,6 +482,9 @@ def inject(filename: Any, envoy_image: str, init_image: str, control_plane: str)
 
 main.add_command(analyze_command)
 main.add_command(explain_command)
+main.add_command(proxy_status)
+main.add_command(proxy_config)
+main.add_command(describe)
 
 if __name__ == "__main__":
     main()

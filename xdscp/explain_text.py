@@ -107,6 +107,9 @@ def _destinations(step: int, destinations: list[Json]) -> list[str]:
         if destination["sources"]:
             lines.append(f"         from {', '.join(destination['sources'])}")
         tls = destination["tls"]
+        if tls["mode"] == "-":
+            lines.append(f"         the proxy has no such cluster: {tls['reason']}")
+            continue
         sni = f", SNI {tls['sni']}" if tls["sni"] else ""
         decided = f"decided by {tls['decided_by']}: " if tls["decided_by"] else ""
         lines.append(f"         {tls['mode']}{sni} — {decided}{tls['reason']}")
@@ -132,6 +135,7 @@ _RESULTS = {
     "direct_response": "direct response",
     "passthrough": "passthrough",
     "blackhole": "blackhole",
+    "no_cluster": "no such cluster",
 }
 
 

@@ -194,3 +194,28 @@ def test_iptables_capture_per_port_listener_and_passthrough() -> None:
         ("passthrough", "PassthroughCluster")
     ]
     assert "no outbound listener for port 9999" in other.notes[0]
+
+
+def test_a_route_to_a_cluster_the_proxy_lacks_says_why(tmp_path: Path) -> None:
+    for path in TRAFFIC.glob("*.yaml"):
+        (tmp_path / path.name).write_text(path.read_text())
+    routing = tmp_path / "routing.yaml"
+    routing.write_text(
+        routing.read_text().replace(
+            "  - name: teapot\n",
+            "  - name: canary\n"
+            "    match: [{uri: {prefix: /canary}}]\n"
+            "    route: [{destination: {host: reviews, subset: v3}}]\n"
+            "  - name: typo\n"
+            "    match: [{uri: {prefix: /typo}}]\n"
+            "    route: [{destination: {host: reviewz}}]\n"
+            "  - name: teapot\n",
+        )
+    )
+    translator = translator_of(tmp_path)
+    canary = ask(translator, "default/client", "http://reviews:8080/canary")
+    (outcome,) = canary.outcomes
+    assert (outcome.result, outcome.status) == ("no_cluster", 503)
+    assert "DestinationRule/default/reviews defines no subset v3" in outcome.detail
+    typo = ask(translator, "default/client", "http://reviews:8080/typo")
+    assert "no service reviewz.default.svc.cluster.local in the registry" in typo.outcomes[0].detail
