@@ -219,3 +219,27 @@ def test_a_route_to_a_cluster_the_proxy_lacks_says_why(tmp_path: Path) -> None:
     assert "DestinationRule/default/reviews defines no subset v3" in outcome.detail
     typo = ask(translator, "default/client", "http://reviews:8080/typo")
     assert "no service reviewz.default.svc.cluster.local in the registry" in typo.outcomes[0].detail
+
+
+def test_tls_ports_pick_the_chain_by_sni_and_shared_tcp_ports_say_so() -> None:
+    translator = MeshTranslator(load_mesh(case_named("vs-tcp-tls")))
+    ratings = ask(
+        translator, "default/client", "tcp://ratings.bookinfo.com:443", sni="ratings.bookinfo.com"
+    )
+    assert ratings.listener.filter_chain == "outbound|443||reviews.bookinfo.com"
+    assert [(o.result, o.cluster) for o in ratings.outcomes] == [
+        ("forwarded", "outbound|443||login.bookinfo.com")
+    ]
+    assert ratings.notes == ()
+    with pytest.raises(ExplainError, match=r"no filter chain of .* takes a connection with no SNI"):
+        ask(translator, "default/client", "tcp://login.bookinfo.com:443")
+    shared = ask(translator, "default/client", "tcp://queue-b:5000")
+    assert shared.notes == (
+        "TCP carries no host name: port 5000 goes to queue-a.default.svc.cluster.local,"
+        " whatever host the application connected to",
+    )
+    mongo = ask(translator, "default/client", "tcp://mongo:27017")
+    assert [(o.cluster, o.share) for o in mongo.outcomes] == [
+        ("outbound|27017|v1|mongo.default.svc.cluster.local", 80.0),
+        ("outbound|27017|v2|mongo.default.svc.cluster.local", 20.0),
+    ]

@@ -321,7 +321,7 @@ def _notes(
             f"no outbound listener for port {request.port}: the capture listener hands the"
             " connection to its fallback as it is (HTTP is not parsed, no route applies)",
         )
-    if request.protocol != "tcp":
+    if request.protocol != "tcp" or request.sni:
         return ()
     namespace = request.source.partition("/")[0]
     named = resolve_host(request.host, namespace, translator.mesh.options.domain_suffix)
