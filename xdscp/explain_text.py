@@ -83,8 +83,14 @@ def _inbound(inbound: Json | None) -> list[str]:
         f"{pad}peer identity: {inbound['peer'] or 'none (plaintext)'}",
     ]
     for rbac in inbound["rbac"]:
-        matched = ", ".join(f"{m['object']} {m['rule']}" for m in rbac["matched"]) or "no rule"
+        matched = (
+            ", ".join(f"{m['object']} {m['rule']} [{m['policy']}]" for m in rbac["matched"])
+            or "no rule"
+        )
         policies = ", ".join(rbac.get("policies", [])) or "dry-run only"
+        if not rbac.get("reached", True):
+            lines.append(f"{pad}RBAC {rbac['action']} ({policies}): not reached")
+            continue
         lines.append(
             f"{pad}RBAC {rbac['action']} ({policies}): {matched} matches -> {rbac['verdict']}"
         )

@@ -139,6 +139,12 @@ def test_authorization_allow_and_deny_name_the_policy_rule(strict: MeshTranslato
         "denied by AuthorizationPolicy/prod/orders-no-admin rules[0]"
     )
     assert [(o.result, o.status) for o in admin.outcomes] == [("denied", 403)]
+    admin_inbound = admin.destinations[0].endpoints[0].inbound
+    assert [(r.action, r.verdict, r.reached) for r in admin_inbound.rbac] == [
+        ("DENY", "denied", True),
+        ("ALLOW", "denied", False),  # Envoy stops at the first denial
+    ]
+    assert admin_inbound.rbac[0].matched[0].policy == "ns[prod]-policy[orders-no-admin]-rule[0]"
     intruder = ask(strict, "prod/intruder", "http://orders:8080/orders")
     assert [(o.result, o.status) for o in intruder.outcomes] == [("denied", 403)]
     inbound = intruder.destinations[0].endpoints[0].inbound
@@ -243,3 +249,10 @@ def test_tls_ports_pick_the_chain_by_sni_and_shared_tcp_ports_say_so() -> None:
         ("outbound|27017|v1|mongo.default.svc.cluster.local", 80.0),
         ("outbound|27017|v2|mongo.default.svc.cluster.local", 20.0),
     ]
+
+
+def test_a_host_header_overrides_the_url_authority(traffic: MeshTranslator) -> None:
+    found = ask(traffic, "default/client", "http://127.0.1.1:8080/levels", "Host: reviews")
+    assert found.authority == "reviews"
+    assert found.route is not None and found.route.rule == "http[10]"
+    assert "host" not in found.headers

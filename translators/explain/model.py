@@ -84,6 +84,7 @@ class RbacStep:
     policies: tuple[str, ...] = ()  # every AuthorizationPolicy this filter enforces
     # why each enforced rule did not match: "<object> <rule>: <part> does not match"
     missed: tuple[str, ...] = ()
+    reached: bool = True  # False: an earlier RBAC filter already denied the request
 
 
 @dataclass(frozen=True, slots=True)
