@@ -89,6 +89,12 @@ def port_listener(port: int, bind: str = "0.0.0.0") -> str:
     return f"{bind}_{port}"
 
 
+def listener_stat_prefix(direction: str, address: str, port: int) -> str:
+    """The stat prefix of a per-port listener's HTTP connection manager / tcp_proxy
+    (`outbound_10.0.0.1_8080`): Envoy's counters for that port carry it."""
+    return f"{direction}_{address}_{port}"
+
+
 def outbound_route_config(port: int) -> str:
     return str(port)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +19,7 @@ import structlog
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Gauge
 
-from translators.analysis import Analysis, analyze
+from translators.analysis import Analysis, Message, analyze
 from translators.mesh import MeshConfig
 
 log = structlog.get_logger()
@@ -48,6 +48,9 @@ class MeshAnalyzer:
         self._done = asyncio.Event()
         # called with each new result (Kubernetes status writes it back)
         self.listeners: list[Callable[[AnalysisResult], None]] = []
+        # findings from the running proxies (the dashboard's, from sidecar counters): they
+        # change without a new mesh, so they are asked for on every request
+        self.runtime_sources: list[Callable[[], Awaitable[Sequence[Message]]]] = []
 
     def submit(self, mesh: MeshConfig, generation: int) -> None:
         self._pending = (generation, mesh)
@@ -141,6 +144,19 @@ class MeshAnalyzer:
                 raise web.HTTPBadRequest(text="wait: a number of seconds") from None
             if wait > 0:
                 await self.wait_current(wait)
-            return web.json_response(self.as_json(current(), request.query.get("object")))
+            body = self.as_json(current(), request.query.get("object"))
+            for source in self.runtime_sources:
+                add_messages(body, await source(), request.query.get("object"))
+            return web.json_response(body)
 
         return web.get("/debug/analysis", handler)
+
+
+def add_messages(body: dict[str, Any], messages: Sequence[Message], object_ref: str | None) -> None:
+    """Add run-time `messages` to an `as_json` answer (filtered and counted the same way)."""
+    for message in messages:
+        if object_ref and message.ref != object_ref and object_ref not in message.related:
+            continue
+        body["messages"].append(message.as_dict())
+        label = message.severity.label
+        body["counts"][label] = body["counts"].get(label, 0) + 1

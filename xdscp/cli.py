@@ -24,9 +24,12 @@ from ca.pemfiles import replace_file
 from translators.mesh import MeshOptions
 from xdscp.bootstrap import bootstrap_config
 from xdscp.cli_analyze import analyze_command, print_analysis_warnings
+from xdscp.cli_describe import describe
 from xdscp.cli_errors import HygienicGroup
 from xdscp.cli_explain import explain_command
 from xdscp.cli_mesh import MeshSettings, extension_option, load_extensions, mesh_settings
+from xdscp.cli_proxy_config import proxy_config
+from xdscp.cli_proxy_status import proxy_status
 from xdscp.debug.auth import TOKEN_ENV, check_exposure, load_token
 from xdscp.errors import UserError
 from xdscp.identity import IdentityService, IdentitySettings
@@ -58,6 +61,15 @@ async def _until_signalled() -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
+
+
+async def _let_pending_tasks_finish(timeout: float = 2.0) -> None:
+    """After a stop, give gRPC's own call tasks a moment to end: the ones still pending
+    when `asyncio.run` returns are cancelled, and gRPC prints their CancelledError as a
+    traceback (Ctrl-C with proxies connected)."""
+    pending = asyncio.all_tasks() - {asyncio.current_task()}
+    if pending:
+        await asyncio.wait(pending, timeout=timeout)
 
 
 def identity_options(func: Callable[..., None]) -> Callable[..., None]:
@@ -194,6 +206,7 @@ def serve(
             await _until_signalled()
         finally:
             await plane.stop()
+            await _let_pending_tasks_finish()
 
     asyncio.run(run())
 
@@ -256,6 +269,7 @@ def _serve_kubernetes(
             await _until_signalled()
         finally:
             await plane.stop()
+            await _let_pending_tasks_finish()
 
     asyncio.run(run())
 
@@ -423,6 +437,7 @@ def up(
             with contextlib.suppress(Exception):
                 await local.stop()
             await plane.stop()
+            await _let_pending_tasks_finish()
             if state is not None:
                 state.unlink(missing_ok=True)
 
@@ -467,6 +482,9 @@ def inject(filename: Any, envoy_image: str, init_image: str, control_plane: str)
 
 main.add_command(analyze_command)
 main.add_command(explain_command)
+main.add_command(proxy_status)
+main.add_command(proxy_config)
+main.add_command(describe)
 
 if __name__ == "__main__":
     main()

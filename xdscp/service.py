@@ -13,10 +13,14 @@ import structlog
 from aiohttp import web
 from prometheus_client import Gauge
 
+from translators.analysis import Analysis
 from translators.extensions import ExtensionSet
 from translators.mesh import MeshConfig, MeshOptions
 from xdscp.analysis import MeshAnalyzer
 from xdscp.cache import SnapshotCache
+from xdscp.dashboard.web import Dashboard
+from xdscp.debug.config_dump import config_dump_routes
+from xdscp.debug.describe import describe_routes
 from xdscp.debug.explain import explain_routes
 from xdscp.debug.http import start_debug_server
 from xdscp.identity import XDS_SERVER_NAME, IdentityService, IdentitySettings
@@ -58,6 +62,8 @@ class ControlPlane:
         self.metrics = XdsMetrics()
         self.status = StatusBook(self.metrics)
         self.analyzer = MeshAnalyzer(self.metrics.registry)
+        self.dashboard = Dashboard(lambda: self.runtime.translator, self.status)
+        self.analyzer.runtime_sources.append(self.dashboard.runtime_messages)
         self.identity = IdentityService(self.identity_settings)
         self.runtime = MeshRuntime(
             self.cache,
@@ -65,6 +71,9 @@ class ControlPlane:
             require_identity=not self.insecure,
             extensions=self.extensions,
         )
+        self.runtime.on_generation = self.status.propagation.started
+        self.metrics.watch_certificate_expiry("svid", self.identity.seconds_to_svid_expiry)
+        self.metrics.watch_certificate_expiry("root", self.identity.seconds_to_root_expiry)
         self.source = DirectorySource(self.config_dir, self.options, kinds=self.extensions.kinds())
         source_up = Gauge(
             "xdscp_config_source_up",
@@ -91,7 +100,7 @@ class ControlPlane:
         credentials = None
         if self.insecure:
             log.warning(
-                "xds.INSECURE",
+                "xds.insecure",
                 message="plaintext xDS: any client can claim any workload and receive its "
                 "private keys; never use --insecure outside a throwaway test",
             )
@@ -114,6 +123,9 @@ class ControlPlane:
                     web.get("/ready", self._ready),
                     self.analyzer.route(lambda: self.runtime.mesh),
                     *explain_routes(lambda: self.runtime.translator),
+                    *config_dump_routes(self.cache, self.identity.rotation_of),
+                    *describe_routes(lambda: self.runtime.mesh, self._analysis_of),
+                    *self.dashboard.routes(),
                 ],
                 token=self.debug_token,
             )
@@ -136,6 +148,10 @@ class ControlPlane:
             health.failed(f"{type(exc).__name__}: {str(exc)[:200]}")
         else:
             health.loaded_initially()
+
+    def _analysis_of(self, mesh: MeshConfig) -> Analysis | None:
+        latest = self.analyzer.latest
+        return latest.analysis if latest is not None and latest.mesh is mesh else None
 
     async def _config_status(self, request: web.Request) -> web.Response:
         """`GET /debug/config`: the config generation, every object and its errors."""
@@ -208,5 +224,6 @@ class ControlPlane:
                     await task
         if self._debug is not None:
             await self._debug.cleanup()
+        await self.dashboard.close()
         if self._server is not None:
             await self._server.stop(grace=1.0)

@@ -174,3 +174,11 @@ def test_commands_added_by_other_modules_get_the_same_treatment() -> None:
         assert user_error_message(ValueError("x")) is None
     finally:
         main.commands.pop("probe-hygiene")
+
+
+def test_the_readme_lists_every_command() -> None:
+    from tests.cli.test_debug_exposure import readme_commands_section
+
+    section = readme_commands_section()
+    assert [name for name in main.commands if f"xdscp {name} " not in section] == []
+    assert "--version" in section and "-h" in section

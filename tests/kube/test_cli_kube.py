@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -87,3 +88,33 @@ def test_inject_cli(tmp_path: Path) -> None:
     for deployment in deployments:
         names = [c["name"] for c in deployment["spec"]["template"]["spec"]["initContainers"]]
         assert names == ["xdscp-init", "xdscp-proxy"]
+
+
+async def test_a_busy_certificate_port_is_one_line(kube: FakeKube, tmp_path: Path) -> None:
+    kube.apply_all([namespace("xdscp-system"), *cluster_docs()])
+    config = kube.kubeconfig(tmp_path / "kubeconfig")
+    env = {**os.environ, "POD_NAMESPACE": "xdscp-system", "POD_NAME": "cli-busy"}
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        busy = holder.getsockname()[1]
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "xdscp.cli", "serve", "--kubernetes",
+            "--kubeconfig", str(config), "--listen", "127.0.0.1:0", "--debug", "127.0.0.1:0",
+            "--cert-listen", f"127.0.0.1:{busy}", "--ca-dir", str(tmp_path / "ca"),
+            cwd=ROOT, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        try:
+            out, err = await asyncio.wait_for(process.communicate(), 60)
+        finally:
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
+    text = err.decode()
+    assert process.returncode == 1, text
+    assert "Traceback" not in text + out.decode()
+    errors = [line for line in text.splitlines() if line.startswith("Error:")]
+    assert errors == [
+        f"Error: cannot listen on 127.0.0.1:{busy} for the certificate endpoint: Address already "
+        "in use; stop whatever holds it or pass another --cert-listen (port 0 picks a free one)"
+    ], text

@@ -19,7 +19,7 @@ from translators.envoy.rbac import http_rbac_filters, network_rbac_filters
 from translators.envoy.tls import downstream_mtls_socket
 from translators.envoy.traffic import outbound_http_filters, tcp_filter_chain, tcp_proxy
 from translators.ir import Direction, InboundIR, InboundMTLS, ListenerIR
-from translators.naming import inbound_filter_chain, inbound_route_config
+from translators.naming import inbound_filter_chain, inbound_route_config, listener_stat_prefix
 from translators.telemetry.envoy import apply_http, apply_tcp
 
 HCM_FILTER = "envoy.filters.network.http_connection_manager"
@@ -45,7 +45,7 @@ def _inbound_routes(ir: ListenerIR) -> route_pb2.RouteConfiguration:
 
 def _http_manager(ir: ListenerIR) -> hcm.HttpConnectionManager:
     manager = hcm.HttpConnectionManager(
-        stat_prefix=f"{ir.direction.value}_{ir.address}_{ir.port}",
+        stat_prefix=listener_stat_prefix(ir.direction.value, ir.address, ir.port),
         normalize_path={"value": True},
         http_filters=[
             *(http_rbac_filters(ir.inbound.authz) if ir.inbound else ()),
@@ -72,7 +72,8 @@ def _http_manager(ir: ListenerIR) -> hcm.HttpConnectionManager:
 def _network_filters(ir: ListenerIR) -> list[listener_components_pb2.Filter]:
     if ir.inbound is not None and ir.inbound.tcp:
         proxy = tcp_proxy_pb2.TcpProxy(
-            stat_prefix=f"{ir.direction.value}_{ir.address}_{ir.port}", cluster=ir.inbound_cluster
+            stat_prefix=listener_stat_prefix(ir.direction.value, ir.address, ir.port),
+            cluster=ir.inbound_cluster,
         )
         if ir.telemetry is not None:
             apply_tcp(proxy, ir.telemetry)

@@ -26,6 +26,7 @@ from translators.explain.model import (
     Explanation,
     Outcome,
     RouteStep,
+    TlsStep,
 )
 from translators.explain.outbound import (
     http_route_step,
@@ -38,7 +39,9 @@ from translators.hosts import resolve_host
 from translators.mesh import Workload
 from translators.naming import (
     ALLOW_ANY_DYNAMIC_DNS,
+    BLACKHOLE_CLUSTER,
     BLOCK_ALL,
+    PASSTHROUGH_CLUSTER,
     parse_outbound_cluster,
     spiffe_id,
 )
@@ -48,7 +51,18 @@ from translators.translate import MeshTranslator
 # for it, or a failed handshake): Envoy resets, the router answers 503.
 REFUSED_STATUS = 503
 NO_ENDPOINT_STATUS = 503
+NO_CLUSTER_STATUS = 503  # a route to a cluster Envoy does not have: flag NC
 RBAC_DENIED_STATUS = 403
+
+
+# Clusters that are no service: what becomes of a connection sent there.
+_SPECIAL = {
+    PASSTHROUGH_CLUSTER: (
+        "passthrough",
+        "sent on to the address the application connected to: no mesh routing, no mTLS",
+    ),
+    BLACKHOLE_CLUSTER: ("blackhole", "Envoy closes the connection: no service on this port"),
+}
 
 
 def _workload(translator: MeshTranslator, key: str) -> Workload:
@@ -73,6 +87,22 @@ def _endpoint_workloads(translator: MeshTranslator, fqdn: str) -> dict[tuple[str
     return found
 
 
+def _missing_cluster(translator: MeshTranslator, fqdn: str, subset: str) -> str:
+    """Why a route names a cluster the proxy was not sent (Envoy answers 503, flag NC)."""
+    if fqdn not in translator.mesh.services:
+        return f"no service {fqdn} in the registry: a typo in the destination host?"
+    if subset:
+        rules = [
+            o.ref
+            for o in translator.mesh.of_kind("DestinationRule")
+            if resolve_host(o.spec.host, o.namespace, translator.mesh.options.domain_suffix) == fqdn
+        ]
+        if rules:
+            return f"{', '.join(rules)} defines no subset {subset}: add it there"
+        return f"no DestinationRule for {fqdn} defines subset {subset}"
+    return "this proxy was not sent the cluster (Sidecar egress hosts or exportTo hide it)"
+
+
 def _destination(
     translator: MeshTranslator,
     source: Workload,
@@ -84,11 +114,12 @@ def _destination(
 ) -> DestinationStep:
     resources = translator.translate(source)
     found = find_cluster(resources, cluster_name)
-    if found is None:
-        raise ExplainError(f"route to cluster {cluster_name}, which the proxy does not have")
-    cluster, sources = found
     parsed = parse_outbound_cluster(cluster_name)
     port, subset, fqdn = parsed if parsed is not None else (0, "", "")
+    if found is None:
+        missing = TlsStep("-", "", _missing_cluster(translator, fqdn, subset))
+        return DestinationStep(cluster_name, weight, share, fqdn, port, subset, (), missing, ())
+    cluster, sources = found
     tls = cluster_tls(translator.mesh, cluster, sources)
     owners = _endpoint_workloads(translator, fqdn)
     identity = spiffe_id(
@@ -164,6 +195,17 @@ def _outcomes(
         remaining -= fault.abort_percent
     for destination in destinations:
         share = remaining * destination.share / 100
+        special = _SPECIAL.get(destination.cluster)
+        if special is not None:
+            key = (special[0], destination.cluster, None)
+            found[key] = found.get(key, 0.0) + share
+            details[key] = special[1]
+            continue
+        if destination.tls.mode == "-":
+            key = ("no_cluster", destination.cluster, NO_CLUSTER_STATUS if http else None)
+            found[key] = found.get(key, 0.0) + share
+            details[key] = f"Envoy has no such cluster (503, flag NC): {destination.tls.reason}"
+            continue
         total = sum(e.weight for e in destination.endpoints)
         if not total:
             key = ("no_endpoints", destination.cluster, NO_ENDPOINT_STATUS if http else None)
@@ -212,7 +254,8 @@ def _explain(translator: MeshTranslator, request: ExplainRequest) -> Explanation
     authority = request.headers.get("host", request.authority)
     route_step: RouteStep | None = None
     decision: Decision | None = None
-    if request.protocol == "http":
+    captured = listener.use_original_dst.value
+    if request.protocol == "http" and not captured:
         step = listener_step(listener, listener_sources)
         if step.protocol != "http":
             raise ExplainError(
@@ -236,7 +279,7 @@ def _explain(translator: MeshTranslator, request: ExplainRequest) -> Explanation
         chain, clusters, chain_sources = tcp_chain(resources, listener, request)
         sources = tuple(dict.fromkeys(listener_sources + chain_sources))
         step = listener_step(listener, sources, chain)
-        if step.protocol != "tcp":
+        if step.protocol != "tcp" and not captured:
             raise ExplainError(
                 f"port {request.port} of {source.key} is HTTP: ask for http://{request.host}:"
                 f"{request.port}/"
@@ -273,7 +316,12 @@ def _notes(
 ) -> tuple[str, ...]:
     """What a reader could get wrong: a TCP port picks its chain by port (and SNI), never
     by the host the application named."""
-    if request.protocol != "tcp":
+    if any(d.cluster in _SPECIAL for d in destinations):
+        return (
+            f"no outbound listener for port {request.port}: the capture listener hands the"
+            " connection to its fallback as it is (HTTP is not parsed, no route applies)",
+        )
+    if request.protocol != "tcp" or request.sni:
         return ()
     namespace = request.source.partition("/")[0]
     named = resolve_host(request.host, namespace, translator.mesh.options.domain_suffix)

@@ -31,7 +31,7 @@ from translators.explain.model import Fault, ListenerStep, RouteStep, SkippedRou
 from translators.explain.provenance import rule_of, sources_of
 from translators.explain.request import ExplainError, ExplainRequest
 from translators.mesh import MeshConfig, Workload
-from translators.naming import LISTENER_TYPE
+from translators.naming import LISTENER_TYPE, VIRTUAL_OUTBOUND_LISTENER
 from translators.translate import ProxyResources
 
 OUTBOUND = base_pb2.OUTBOUND
@@ -52,6 +52,13 @@ def outbound_listener(
     for address in (workload.address, "0.0.0.0"):
         if address in found:
             return found[address]
+    for resource in resources.of_type(LISTENER_TYPE):
+        # iptables capture: a port no listener serves stays with virtualOutbound, which
+        # sends it to its fallback (PassthroughCluster or BlackHoleCluster)
+        message = resource.message
+        assert isinstance(message, listener_pb2.Listener)
+        if message.name == VIRTUAL_OUTBOUND_LISTENER and message.use_original_dst.value:
+            return message, resource.provenance
     ports = sorted(
         {
             r.message.address.socket_address.port_value  # type: ignore[attr-defined]

@@ -178,7 +178,7 @@ async def start_debug_server(
         await runner.cleanup()
         raise
     port = _bound_port(runner, int(port_text))
-    _log.info("debug_server_started", listen=f"{host}:{port}")
+    _log.info("debug.server_started", listen=f"{host}:{port}")
     return runner, port
 
 

@@ -96,7 +96,7 @@ class AggregatedDiscoveryService:
         node_id = str(first.node.id)
         proxy = self.status.open(key, node_id, peer_identity, api)
         stream = stream_type(self._shared, key, proxy, context, peer_identity)
-        _log.info("xds_stream_open", proxy=key, node=node_id, api=api, peer=context.peer())
+        _log.info("xds.stream_open", proxy=key, node=node_id, api=api, peer=context.peer())
         main = stream.task = asyncio.current_task()
         self._shared.register(stream)
         watcher = asyncio.create_task(stream.watch(), name=f"xds-watch:{key}")
@@ -116,7 +116,7 @@ class AggregatedDiscoveryService:
             main.uncancel()
             revoked = stream.revoked
         except Exception:
-            _log.exception("xds_stream_failed", proxy=key, api=api)
+            _log.exception("xds.stream_failed", proxy=key, api=api)
             raise
         finally:
             # Synchronous bookkeeping first: gRPC may cancel this task again while
@@ -127,8 +127,8 @@ class AggregatedDiscoveryService:
             try:
                 self.resolver.disconnect(key)
             except Exception:
-                _log.exception("resolver_disconnect_failed", proxy=key)
-            _log.info("xds_stream_closed", proxy=key, node=node_id, api=api)
+                _log.exception("xds.resolver_disconnect_failed", proxy=key)
+            _log.info("xds.stream_closed", proxy=key, node=node_id, api=api)
             # Let the watcher go before returning: a write still in flight when
             # the handler returns makes gRPC fail the call's final batch.
             await asyncio.wait({watcher}, timeout=self.settings.write_timeout)
@@ -166,7 +166,7 @@ class AggregatedDiscoveryService:
         self, context: _Context, code: grpc.StatusCode, reason: str, first: Any = None
     ) -> NoReturn:
         node = str(first.node.id) if first is not None else ""
-        _log.warning("xds_stream_rejected", node=node, code=code.name, reason=reason,
+        _log.warning("xds.stream_rejected", node=node, code=code.name, reason=reason,
                      peer=context.peer())  # fmt: skip
         if self.status.metrics is not None:
             self.status.metrics.rejected_connections.labels(code=code.name).inc()
@@ -189,7 +189,7 @@ def _watcher_done(task: asyncio.Task[None], main: asyncio.Task[Any] | None, key:
         if main is not None:
             main.cancel()  # `_serve` ends the stream with the revocation's status
     elif exc is not None:
-        _log.warning("xds_push_failed", proxy=key, error=repr(exc))
+        _log.warning("xds.push_failed", proxy=key, error=repr(exc))
         if main is not None:
             main.cancel()
 
@@ -233,7 +233,7 @@ async def serve(
     if failure is not None or port == 0:
         raise AddressUnavailable("xDS", listen, failure or "gRPC could not bind it", "--listen")
     await server.start()
-    _log.info("xds_server_started", listen=listen, port=port, tls=credentials is not None)
+    _log.info("xds.server_started", listen=listen, port=port, tls=credentials is not None)
     return server, port
 
 

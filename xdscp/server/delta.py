@@ -25,6 +25,7 @@ import structlog
 
 from xdscp.cache import ENDPOINT_TYPE, FULL_STATE_TYPES, PUSH_ORDER, Resource, TypeSnapshot
 from xdscp.metrics import type_label
+from xdscp.server.status import log_message
 from xdscp.server.stream import Stream, names_in_error
 from xdscp.server.wire import delta_response, empty_cla, next_nonce
 
@@ -68,13 +69,13 @@ class DeltaStream(Stream):
     async def _handle(self, req: Any) -> None:
         type_url: str = req.type_url
         if not type_url:
-            _log.warning("xds_request_without_type", proxy=self.key)
+            _log.warning("xds.request_without_type", proxy=self.key)
             return
         st = self._types.get(type_url)
         first = st is None
         if st is None:
             if len(self._types) >= self.shared.settings.max_types_per_stream:
-                _log.warning("xds_too_many_types", proxy=self.key, type=type_url)
+                _log.warning("xds.too_many_types", proxy=self.key, type=type_url)
                 return
             st = self._types[type_url] = _DeltaTypeState()
             if type_url in FULL_STATE_TYPES and not req.resource_names_subscribe:
@@ -87,7 +88,7 @@ class DeltaStream(Stream):
         if nonce:
             sent = st.outstanding.pop(nonce, None)
             if sent is None:
-                _log.debug("xds_stale_nonce", proxy=self.key, type=type_label(type_url),
+                _log.debug("xds.stale_nonce", proxy=self.key, type=type_label(type_url),
                            nonce=nonce)  # fmt: skip
             elif req.HasField("error_detail"):
                 self._record_nack(type_url, nonce, sent, req.error_detail.message)
@@ -163,7 +164,7 @@ class DeltaStream(Stream):
             st.outstanding.popitem(last=False)
         self.proxy.sent(type_url, ts.version, nonce)
         _log.debug(
-            "xds_push", proxy=self.key, type=type_label(type_url), version=ts.version,
+            "xds.push", proxy=self.key, type=type_label(type_url), version=ts.version,
             nonce=nonce, resources=len(updates), removed=len(removed),
         )  # fmt: skip
         await self.write(data)
@@ -208,6 +209,6 @@ class DeltaStream(Stream):
         provenance = sorted({p for r in blamed for p in r.provenance})
         self.proxy.nacked(type_url, sent.version, nonce, error, provenance, [r.name for r in named])
         _log.warning(
-            "xds_nack", proxy=self.key, node=self.proxy.node_id, type=type_label(type_url),
-            version=sent.version, nonce=nonce, error=error, provenance=provenance,
+            "xds.nack", proxy=self.key, node=self.proxy.node_id, type=type_label(type_url),
+            version=sent.version, nonce=nonce, error=log_message(error), provenance=provenance,
         )  # fmt: skip

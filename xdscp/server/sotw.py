@@ -26,8 +26,9 @@ from typing import Any
 import structlog
 from envoy.service.discovery.v3.discovery_pb2 import DiscoveryRequest
 
-from xdscp.cache import FULL_STATE_TYPES, PUSH_ORDER, Snapshot
+from xdscp.cache import FULL_STATE_TYPES, PUSH_ORDER, Resource, Snapshot
 from xdscp.metrics import type_label
+from xdscp.server.status import log_message
 from xdscp.server.stream import DEPENDENTS, PARENTS, Stream, names_in_error
 from xdscp.server.wire import Prepared
 
@@ -54,7 +55,7 @@ def names_fingerprint(req: Any) -> int:
 
 
 class _TypeState:
-    __slots__ = ("flags", "names", "names_fp", "nonce", "sent", "sent_at", "version")
+    __slots__ = ("acked", "flags", "names", "names_fp", "nonce", "sent", "sent_at", "version")
 
     def __init__(self) -> None:
         self.names: frozenset[str] | None = None  # None for full-state types
@@ -62,6 +63,9 @@ class _TypeState:
         self.nonce = ""  # latest nonce sent on this stream; "" = nothing sent yet
         self.version = ""  # version sent (or, after a reconnect, held by the client)
         self.sent: Prepared | None = None
+        # The last response the proxy accepted: a NACK that names no resource is blamed
+        # on what changed since (a shared object from the response cache, not a copy).
+        self.acked: Prepared | None = None
         self.sent_at = 0.0  # monotonic
         self.flags = 0
 
@@ -76,12 +80,12 @@ class SotwStream(Stream):
     async def _handle(self, req: Any) -> None:
         type_url: str = req.type_url
         if not type_url:
-            _log.warning("xds_request_without_type", proxy=self.key)
+            _log.warning("xds.request_without_type", proxy=self.key)
             return
         st = self._types.get(type_url)
         if st is None:
             if len(self._types) >= self.shared.settings.max_types_per_stream:
-                _log.warning("xds_too_many_types", proxy=self.key, type=type_url)
+                _log.warning("xds.too_many_types", proxy=self.key, type=type_url)
                 return
             st = self._types[type_url] = _TypeState()
 
@@ -100,7 +104,7 @@ class SotwStream(Stream):
         nonce: str = req.response_nonce
         fresh = not st.nonce
         if not fresh and nonce != st.nonce:
-            _log.debug("xds_stale_nonce", proxy=self.key, type=type_label(type_url), nonce=nonce)
+            _log.debug("xds.stale_nonce", proxy=self.key, type=type_label(type_url), nonce=nonce)
             return
         nack = False
         if not fresh:
@@ -108,9 +112,10 @@ class SotwStream(Stream):
                 nack = True
                 self._record_nack(type_url, st, req)
             else:
+                st.acked = st.sent
                 self.proxy.acked(type_url, st.version, time.monotonic() - st.sent_at)
                 _log.debug(
-                    "xds_ack", proxy=self.key, type=type_label(type_url), version=st.version,
+                    "xds.ack", proxy=self.key, type=type_label(type_url), version=st.version,
                     nonce=nonce,
                 )  # fmt: skip
             if not (names_changed or st.flags & _MUST_ANSWER or (st.flags & _FORCE and not nack)):
@@ -134,7 +139,7 @@ class SotwStream(Stream):
                 st.version = prepared.version
                 st.names = prepared.names
                 self.proxy.resumed(type_url, prepared.version)
-                _log.debug("xds_resumed", proxy=self.key, type=type_label(type_url),
+                _log.debug("xds.resumed", proxy=self.key, type=type_label(type_url),
                            version=client_version)  # fmt: skip
                 return
             await self._send(type_url, st, prepared)
@@ -191,7 +196,7 @@ class SotwStream(Stream):
                 dep.flags |= _FORCE
         self.proxy.sent(type_url, prepared.version, nonce)
         _log.debug(
-            "xds_push", proxy=self.key, type=type_label(type_url), version=prepared.version,
+            "xds.push", proxy=self.key, type=type_label(type_url), version=prepared.version,
             nonce=nonce, resources=len(prepared.resources),
         )  # fmt: skip
         await self.write(prepared.response)
@@ -200,12 +205,23 @@ class SotwStream(Stream):
         error: str = req.error_detail.message
         resources = st.sent.resources if st.sent is not None else ()
         named = [r for r in resources if names_in_error(r.name, error)]
-        blamed = named or resources
+        # Envoy names the resource for most errors, but not for those found while decoding
+        # (e.g. "Invalid duration"): then the resources new or changed since the last
+        # accepted response are the suspects, and only if that is unknown all of them.
+        suspects = named or _changed_since(resources, st.acked)
+        blamed = suspects or resources
         provenance = sorted({p for r in blamed for p in r.provenance})
         self.proxy.nacked(
-            type_url, st.version, st.nonce, error, provenance, [r.name for r in named]
+            type_url, st.version, st.nonce, error, provenance, [r.name for r in suspects]
         )
         _log.warning(
-            "xds_nack", proxy=self.key, node=self.proxy.node_id, type=type_label(type_url),
-            version=st.version, nonce=st.nonce, error=error, provenance=provenance,
+            "xds.nack", proxy=self.key, node=self.proxy.node_id, type=type_label(type_url),
+            version=st.version, nonce=st.nonce, error=log_message(error), provenance=provenance,
         )  # fmt: skip
+
+
+def _changed_since(resources: tuple[Resource, ...], accepted: Prepared | None) -> list[Resource]:
+    if accepted is None:
+        return []
+    before = {r.name: r.version for r in accepted.resources}
+    return [r for r in resources if before.get(r.name) != r.version]

@@ -134,7 +134,7 @@ class Shared:
                 since = stream.writing_since
                 if since and now - since > timeout and stream.task is not None:
                     _log.warning(
-                        "xds_write_timeout", proxy=stream.key, seconds=round(now - since, 1)
+                        "xds.write_timeout", proxy=stream.key, seconds=round(now - since, 1)
                     )
                     stream.task.cancel()
 
@@ -234,3 +234,4 @@ class Stream(ABC):
             seen = cache.generation(self.key)
             async with self.lock:
                 await self.push_changes()
+                self.proxy.pushed(seen)

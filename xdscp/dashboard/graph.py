@@ -1,0 +1,343 @@
+"""The mesh as a graph, for the dashboard: workloads and services as nodes, edges from
+the translated config (the same views Envoy's resources are built from).
+
+* call edges, workload -> service: the services a workload's outbound listeners route
+  to, with each route's split over subsets (VirtualService weights);
+* serve edges, service -> workload: the workloads behind a service, with the subsets
+  they fall in and, where every route agrees, the share of traffic they get.
+
+Pure: a MeshConfig and one ProxyView per workload in, plain JSON-ready data out.
+Nodes carry a `layer` (left to right: callers, services, the workloads behind them,
+and on for deeper call chains) so the browser only has to order nodes in a column.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from translators.ir import ClusterIR, Direction, LoadAssignmentIR, ProxyView, RouteIR
+from translators.mesh import MeshConfig
+from translators.naming import parse_outbound_cluster
+
+
+def workload_node_id(key: str) -> str:
+    return f"workload:{key}"
+
+
+def service_node_id(hostname: str) -> str:
+    return f"service:{hostname}"
+
+
+@dataclass(frozen=True, slots=True)
+class Split:
+    """One weighted destination of a route."""
+
+    host: str
+    subset: str
+    port: int
+    weight: int
+
+
+@dataclass(frozen=True, slots=True)
+class RouteSummary:
+    name: str
+    match: str
+    splits: tuple[Split, ...]
+    provenance: tuple[str, ...]
+
+
+@dataclass
+class CallEdge:
+    caller: str  # workload key
+    host: str  # destination service hostname
+    ports: set[int] = field(default_factory=set)
+    routes: list[RouteSummary] = field(default_factory=list)
+    provenance: set[str] = field(default_factory=set)
+    # subsets its routes send traffic to that have no endpoint (503 for that share)
+    empty_subsets: set[str] = field(default_factory=set)
+
+    @property
+    def id(self) -> str:
+        return f"{workload_node_id(self.caller)}->{service_node_id(self.host)}"
+
+    def subset_weights(self) -> dict[str, int]:
+        """Per subset, its weight when the edge has a single route (else empty: the split
+        depends on the request, see `routes`)."""
+        if len(self.routes) != 1:
+            return {}
+        weights: dict[str, int] = {}
+        for split in self.routes[0].splits:
+            if split.host == self.host:
+                weights[split.subset] = weights.get(split.subset, 0) + split.weight
+        return weights
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "kind": "calls",
+            "source": workload_node_id(self.caller),
+            "target": service_node_id(self.host),
+            "ports": sorted(self.ports),
+            "subset_weights": self.subset_weights(),
+            "empty_subsets": sorted(self.empty_subsets),
+            "routes": [
+                {
+                    "name": r.name,
+                    "match": r.match,
+                    "splits": [
+                        {"host": s.host, "subset": s.subset, "port": s.port, "weight": s.weight}
+                        for s in r.splits
+                        if s.host == self.host
+                    ],
+                    "provenance": list(r.provenance),
+                }
+                for r in self.routes
+            ],
+            "provenance": sorted(self.provenance),
+        }
+
+
+@dataclass
+class ServeEdge:
+    host: str
+    workload: str
+    ports: set[int] = field(default_factory=set)  # service ports
+    target_ports: set[int] = field(default_factory=set)  # the workload's ports behind them
+    subsets: set[str] = field(default_factory=set)
+    weight: int | None = None  # percent of the service's traffic, when routes agree
+    provenance: set[str] = field(default_factory=set)
+
+    @property
+    def id(self) -> str:
+        return f"{service_node_id(self.host)}->{workload_node_id(self.workload)}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "kind": "serves",
+            "source": service_node_id(self.host),
+            "target": workload_node_id(self.workload),
+            "ports": sorted(self.ports),
+            "target_ports": sorted(self.target_ports),
+            "subsets": sorted(self.subsets),
+            "weight": self.weight,
+            "provenance": sorted(self.provenance),
+        }
+
+
+@dataclass
+class MeshGraph:
+    nodes: dict[str, dict[str, Any]]
+    calls: dict[tuple[str, str], CallEdge]
+    serves: dict[tuple[str, str], ServeEdge]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "nodes": [self.nodes[k] for k in sorted(self.nodes)],
+            "edges": [e.to_json() for _, e in sorted(self.calls.items())]
+            + [e.to_json() for _, e in sorted(self.serves.items())],
+        }
+
+
+def _match_text(route: RouteIR) -> str:
+    """A short human reading of a route's match, e.g. `prefix / · header end-user=jason`."""
+    parts = [f"{route.match.path.kind.value} {route.match.path.value}"]
+    for header in route.match.headers:
+        negate = "!" if header.invert else ""
+        parts.append(f"{negate}{header.name} {header.match.kind.value} {header.match.value}")
+    for param in route.match.query_params:
+        parts.append(f"?{param.name} {param.match.kind.value} {param.match.value}")
+    return " · ".join(parts)
+
+
+def _outbound_route_configs(view: ProxyView) -> set[str]:
+    return {
+        li.route_config
+        for li in view.listeners
+        if li.direction is Direction.OUTBOUND and li.route_config
+    }
+
+
+def _calls_of(view: ProxyView, caller: str) -> dict[str, CallEdge]:
+    """Every service `caller` can reach through its outbound listeners, with the routes."""
+    edges: dict[str, CallEdge] = {}
+    bound = _outbound_route_configs(view)
+    for config in view.route_configs:
+        if config.name not in bound:
+            continue
+        for vhost in config.virtual_hosts:
+            for route in vhost.routes:
+                splits = tuple(
+                    Split(parsed[2], parsed[1], parsed[0], weighted.weight)
+                    for weighted in route.clusters
+                    if (parsed := parse_outbound_cluster(weighted.cluster)) is not None
+                )
+                for host in dict.fromkeys(s.host for s in splits):
+                    edge = edges.setdefault(host, CallEdge(caller, host))
+                    edge.ports.update(s.port for s in splits if s.host == host)
+                    edge.routes.append(
+                        RouteSummary(route.name, _match_text(route), splits, route.provenance)
+                    )
+                    edge.provenance.update(vhost.provenance)
+    for listener in view.listeners:  # TCP/TLS ports
+        if listener.direction is not Direction.OUTBOUND:
+            continue
+        for chain in listener.tcp_chains:
+            splits = tuple(
+                Split(parsed[2], parsed[1], parsed[0], weighted.weight)
+                for weighted in chain.clusters
+                if (parsed := parse_outbound_cluster(weighted.cluster)) is not None
+            )
+            for host in dict.fromkeys(s.host for s in splits):
+                edge = edges.setdefault(host, CallEdge(caller, host))
+                edge.ports.update(s.port for s in splits if s.host == host)
+                edge.routes.append(RouteSummary(chain.name, "tcp", splits, chain.provenance))
+                edge.provenance.update(chain.provenance)
+    return edges
+
+
+def _subset_members(
+    views: Iterable[ProxyView],
+) -> dict[tuple[str, str], set[str]]:
+    """(host, subset) -> its endpoints (workload keys; addresses of endpoints that are no
+    workload), as the translators computed them."""
+    members: dict[tuple[str, str], set[str]] = {}
+    seen: set[str] = set()
+    for view in views:
+        groups: list[ClusterIR | LoadAssignmentIR] = [*view.clusters, *view.load_assignments]
+        for item in groups:
+            name = item.name if isinstance(item, ClusterIR) else item.cluster
+            if name in seen:
+                continue
+            parsed = parse_outbound_cluster(name)
+            if parsed is None or not item.endpoints:
+                continue
+            seen.add(name)
+            _, subset, host = parsed
+            found = members.setdefault((host, subset), set())
+            found.update(e.workload or e.address for e in item.endpoints)
+    return members
+
+
+def _serve_weight(calls: Iterable[CallEdge], subsets: set[str]) -> int | None:
+    """The percent of a service's traffic that reaches workloads in `subsets`, when every
+    route of every caller agrees on it and names subsets (None otherwise)."""
+    shares: set[int] = set()
+    for edge in calls:
+        for route in edge.routes:
+            own = [s for s in route.splits if s.host == edge.host]
+            if not own or any(not s.subset for s in own):
+                return None
+            total = sum(s.weight for s in own) or 1
+            shares.add(round(100 * sum(s.weight for s in own if s.subset in subsets) / total))
+    return shares.pop() if len(shares) == 1 else None
+
+
+def _layers(
+    workloads: Iterable[str], calls: Iterable[CallEdge], serves: Iterable[ServeEdge]
+) -> dict[str, int]:
+    """Longest-path layering, left to right: a service sits right of its callers, a
+    workload right of the services it serves. Cycles are cut by a bound on the layer."""
+    layer: dict[str, int] = {workload_node_id(w): 0 for w in workloads}
+    edges = [(workload_node_id(c.caller), service_node_id(c.host)) for c in calls]
+    edges += [(service_node_id(s.host), workload_node_id(s.workload)) for s in serves]
+    for node in (n for edge in edges for n in edge):  # services start right of callers
+        layer.setdefault(node, 1 if node.startswith("service:") else 0)
+    bound = len(layer)
+    for _ in range(bound):
+        changed = False
+        for source, target in edges:
+            wanted = min(layer[source] + 1, bound)
+            if wanted > layer[target]:
+                layer[target] = wanted
+                changed = True
+        if not changed:
+            break
+    return layer
+
+
+def mesh_graph(mesh: MeshConfig, views: Mapping[str, ProxyView]) -> MeshGraph:
+    """`views`: workload key -> its translated ProxyView (workloads without a sidecar may
+    be left out: they call nothing as far as config knows)."""
+    calls: dict[tuple[str, str], CallEdge] = {}
+    for key in sorted(views):
+        for host, edge in _calls_of(views[key], key).items():
+            calls[(key, host)] = edge
+    members = _subset_members(views[k] for k in sorted(views))
+    serves: dict[tuple[str, str], ServeEdge] = {}
+    for host, service in mesh.services.items():
+        for endpoint in service.endpoints:
+            if not endpoint.workload or endpoint.workload not in mesh.workloads:
+                continue
+            serve = serves.setdefault((host, endpoint.workload), ServeEdge(host, endpoint.workload))
+            serve.ports.update(p.number for p in service.ports)
+            serve.target_ports.update(endpoint.port_for(p) for p in service.ports)
+            serve.provenance.add(service.source)
+    for (host, subset), keys in members.items():
+        for key in keys:
+            if subset and (host, key) in serves:
+                serves[(host, key)].subsets.add(subset)
+    for call in calls.values():
+        call.empty_subsets = {
+            s.subset
+            for route in call.routes
+            for s in route.splits
+            if s.host == call.host and s.subset and not members.get((s.host, s.subset))
+        }
+    for (host, _), serve in serves.items():
+        if serve.subsets:
+            callers = [c for (_, h), c in calls.items() if h == host]
+            serve.weight = _serve_weight(callers, serve.subsets) if callers else None
+    # A workload is not drawn calling a service it serves itself: every sidecar without
+    # a Sidecar egress sees its own service, which says nothing about who calls whom.
+    served_by = {(s.workload, s.host) for s in serves.values()}
+    calls = {k: c for k, c in calls.items() if (c.caller, c.host) not in served_by}
+    layers = _layers(mesh.workloads, calls.values(), serves.values())
+    nodes: dict[str, dict[str, Any]] = {}
+    for key, workload in mesh.workloads.items():
+        node_id = workload_node_id(key)
+        nodes[node_id] = {
+            "id": node_id,
+            "kind": "workload",
+            "key": key,
+            "name": workload.name,
+            "namespace": workload.namespace,
+            "address": workload.address,
+            "labels": dict(workload.labels),
+            "sidecar": key in views,
+            "source": workload.source,
+            "layer": layers.get(node_id, 0),
+        }
+    for host, service in mesh.services.items():
+        node_id = service_node_id(host)
+        nodes[node_id] = {
+            "id": node_id,
+            "kind": "service",
+            "host": host,
+            "name": host.split(".", 1)[0],
+            "namespace": service.namespace,
+            "ports": [
+                {"number": p.number, "name": p.name, "protocol": p.protocol.value}
+                for p in service.ports
+            ],
+            "location": service.location.value,
+            "source": service.source,
+            "layer": layers.get(node_id, 1),
+        }
+    for (_, host), call in calls.items():  # a destination outside the registry
+        node_id = service_node_id(host)
+        if node_id not in nodes:
+            nodes[node_id] = {
+                "id": node_id,
+                "kind": "service",
+                "host": host,
+                "name": host.split(".", 1)[0],
+                "namespace": "",
+                "ports": [{"number": p, "name": "", "protocol": ""} for p in sorted(call.ports)],
+                "location": "UNKNOWN",
+                "source": "",
+                "layer": layers.get(node_id, 1),
+            }
+    return MeshGraph(nodes, calls, serves)
