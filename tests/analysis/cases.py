@@ -452,6 +452,41 @@ SIDECAR_CASES: tuple[Case, ...] = (
     ),
 )
 
-CASES = CASES + SELECTOR_CASES + TLS_CASES + AUTHZ_CASES + SIDECAR_CASES
+MORE_CASES: tuple[Case, ...] = (
+    Case(
+        "http rules for a TCP-only host",
+        lambda docs: None,
+        (("XDS0206", "VirtualService/shop/db", "spec.http"),),
+        extra=(
+            service("db", "shop", ports=[{"number": 5432, "name": "tcp", "protocol": "TCP"}]),
+            workload("db-v1", "shop", "127.0.8.11", "db", app="db"),
+            obj(
+                "VirtualService",
+                "db",
+                "shop",
+                {"hosts": ["db"], "http": [{"route": [{"destination": {"host": "db"}}]}]},
+            ),
+        ),
+    ),
+    Case(
+        "portLevelMtls keyed by a port the workload does not serve",
+        lambda docs: None,
+        (("XDS0406", "PeerAuthentication/shop/reviews-ports", "spec.portLevelMtls.8080"),),
+        extra=(
+            obj(
+                "PeerAuthentication",
+                "reviews-ports",
+                "shop",
+                {
+                    "selector": {"matchLabels": {"app": "reviews"}},
+                    "portLevelMtls": {8080: {"mode": "DISABLE"}},
+                },
+                SEC,
+            ),
+        ),
+    ),
+)
+
+CASES = CASES + MORE_CASES + SELECTOR_CASES + TLS_CASES + AUTHZ_CASES + SIDECAR_CASES
 
 __all__ = ["CASES", "SEC"]

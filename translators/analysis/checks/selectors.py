@@ -84,30 +84,28 @@ def check_sidecar_conflicts(ctx: AnalysisContext) -> Iterable[Message]:
                 "merge it into the older one, or give it a workloadSelector",
                 (defaults[0].ref,),
             )
-        for group in ctx.groups_by_namespace.get(namespace, []):
-            winner = ctx.index.sidecar_for(group.first)
-            selecting = [s for s in sidecars if _selects(s) and _matches(s, group.labels)]
-            for loser in selecting:
-                if winner is None or loser is winner or loser.ref in reported:
-                    continue
-                reported.add(loser.ref)
-                yield codes.CONFLICTING_SIDECARS.at(
-                    loser,
-                    "spec.workloadSelector",
-                    f"selects {_workloads(group)}, as does the older {winner.ref}, which "
-                    "applies there: this Sidecar is ignored for it",
-                    "make the selectors select disjoint workloads, or merge the Sidecars",
-                    (winner.ref,),
-                )
+    for group in ctx.groups:
+        claims = ctx.sidecar_claims.get(id(group), [])
+        if len(claims) < 2:
+            continue
+        winner = ctx.index.sidecar_for(group.first)  # the translator's choice
+        for loser in claims:
+            if winner is None or loser is winner or loser.ref in reported:
+                continue
+            reported.add(loser.ref)
+            yield codes.CONFLICTING_SIDECARS.at(
+                loser,
+                "spec.workloadSelector",
+                f"selects {_workloads(group)}, as does the older {winner.ref}, which "
+                "applies there: this Sidecar is ignored for it",
+                "make the selectors select disjoint workloads, or merge the Sidecars",
+                (winner.ref,),
+            )
 
 
 def _selects(sidecar: MeshObject[Any]) -> bool:
     selector = sidecar.spec.workload_selector
     return selector is not None and bool(selector.effective())
-
-
-def _matches(sidecar: MeshObject[Any], labels: Mapping[str, str]) -> bool:
-    return bool(sidecar.spec.workload_selector.matches(dict(labels)))
 
 
 def _workloads(group: WorkloadGroup) -> str:
