@@ -25,6 +25,22 @@ from xdscp.tuning import tune_gc
 MISTAKES = 10  # services whose canary names a subset that does not exist
 
 
+def _sidecar(i: int) -> MeshObject[Any]:
+    """A workload-specific Sidecar per service (all in one namespace: the worst case for
+    the Sidecar checks)."""
+    return parse(
+        {
+            "apiVersion": "networking.istio.io/v1beta1",
+            "kind": "Sidecar",
+            "metadata": {"name": f"svc-{i}"},
+            "spec": {
+                "workloadSelector": {"labels": {"app": f"svc-{i}"}},
+                "egress": [{"hosts": ["./*"]}],
+            },
+        }
+    )
+
+
 def _with_mistakes(services: int) -> list[MeshObject[Any]]:
     objects = mesh_objects(services)
     for i in range(0, services, max(1, services // MISTAKES)):
@@ -43,8 +59,11 @@ def _with_mistakes(services: int) -> list[MeshObject[Any]]:
     return objects
 
 
-def run(services: int, repeat: int = 3) -> dict[str, float]:
-    mesh = build_mesh(_with_mistakes(services), options=MeshOptions(local_mode=True))
+def run(services: int, repeat: int = 3, sidecars: bool = False) -> dict[str, float]:
+    objects = _with_mistakes(services)
+    if sidecars:
+        objects += [_sidecar(i) for i in range(services)]
+    mesh = build_mesh(objects, options=MeshOptions(local_mode=True))
     tune_gc()  # as `xdscp serve` runs: the loaded mesh frozen out of the cyclic GC
     floors, times = [], []
     found: Counter[str] = Counter()
@@ -70,13 +89,16 @@ def run(services: int, repeat: int = 3) -> dict[str, float]:
 
 def main() -> None:
     sizes = [int(a) for a in sys.argv[1:]] or [1_000, 10_000]
-    print(f"{'services':>9} {'objects':>8} {'analyze':>9} {'median':>9} {'index':>8} {'µs/svc':>8}")
-    for size in sizes:
-        r = run(size)
-        print(
-            f"{r['services']:>9,.0f} {r['objects']:>8,.0f} {r['analyze_s']:>8.2f}s "
-            f"{r['median_s']:>8.2f}s {r['floor_index_s']:>7.3f}s {r['us_per_service']:>8.0f}"
-        )
+    header = f"{'services':>9} {'sidecars':>8} {'objects':>8} {'analyze':>9} {'median':>9}"
+    print(f"{header} {'index':>8} {'µs/svc':>8}")
+    for sidecars in (False, True):
+        for size in sizes:
+            r = run(size, sidecars=sidecars)
+            print(
+                f"{r['services']:>9,.0f} {'yes' if sidecars else 'no':>8} "
+                f"{r['objects']:>8,.0f} {r['analyze_s']:>8.2f}s {r['median_s']:>8.2f}s "
+                f"{r['floor_index_s']:>7.3f}s {r['us_per_service']:>8.0f}"
+            )
 
 
 if __name__ == "__main__":
