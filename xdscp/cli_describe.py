@@ -9,7 +9,15 @@ import click
 
 from translators.describe import UnknownWorkload, describe_workload, find_workload
 from translators.mesh import MeshOptions
-from xdscp.debug_client import DEFAULT_SERVER, api_url, dump, get_json, output_option
+from xdscp.debug_client import (
+    DEFAULT_SERVER,
+    api_url,
+    debug_token,
+    dump,
+    get_json,
+    output_option,
+    token_option,
+)
 from xdscp.sources.files import DirectorySource
 
 
@@ -27,8 +35,15 @@ from xdscp.sources.files import DirectorySource
     type=click.Path(exists=True, file_okay=False, path_type=Path),
     help="Describe from a directory of mesh YAML instead of a running control plane.",
 )
+@token_option
 @output_option("text", "json", "yaml")
-def describe(workload: str, server: str | None, directory: Path | None, output: str) -> None:
+def describe(
+    workload: str,
+    server: str | None,
+    directory: Path | None,
+    debug_token_file: Path | None,
+    output: str,
+) -> None:
     """The services WORKLOAD (NAMESPACE/NAME or a unique NAME) serves and their ports, the
     VirtualServices and DestinationRules (with its subset) for them, its PeerAuthentication
     mode per port, the AuthorizationPolicies and Sidecar that apply to it."""
@@ -42,7 +57,7 @@ def describe(workload: str, server: str | None, directory: Path | None, output: 
             raise click.ClickException(f"{error} in {directory}") from None
     else:
         url = api_url(server or DEFAULT_SERVER, "/debug/describe", workload=workload)
-        described = get_json(url)
+        described = get_json(url, debug_token(debug_token_file))
     click.echo(dump(described, output) if output != "text" else render(described))
 
 

@@ -4,12 +4,22 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Any
 
 import click
 
 from xdscp.debug.config_dump import TYPE_NAMES
-from xdscp.debug_client import api_url, dump, get_json, output_option, server_option, table
+from xdscp.debug_client import (
+    api_url,
+    debug_token,
+    dump,
+    get_json,
+    output_option,
+    server_option,
+    table,
+    token_option,
+)
 from xdscp.envoy_diff import compare, envoy_resources
 from xdscp.proxy_tables import RENDERERS
 
@@ -20,6 +30,7 @@ CHOICES = [*TYPE_NAMES, "all"]
 @click.argument("resource_type", metavar="{" + "|".join(CHOICES) + "}", type=click.Choice(CHOICES))
 @click.argument("workload")
 @server_option
+@token_option
 @output_option("table", "json", "yaml")
 @click.option(
     "--envoy-admin",
@@ -28,14 +39,21 @@ CHOICES = [*TYPE_NAMES, "all"]
     "(nothing when in sync; exit 1 when they differ).",
 )
 def proxy_config(
-    resource_type: str, workload: str, server: str, output: str, envoy_admin: str | None
+    resource_type: str,
+    workload: str,
+    server: str,
+    debug_token_file: Path | None,
+    output: str,
+    envoy_admin: str | None,
 ) -> None:
     """What the control plane sent WORKLOAD (NAMESPACE/NAME, or a unique NAME): listeners,
     routes, clusters, endpoints or secrets, each row naming its source objects. Secrets
     show certificates (serial, SPIFFE ID, validity, rotation), never key material."""
     words = list(TYPE_NAMES) if resource_type == "all" else [resource_type]
-    proxy = resolve_proxy(server, workload)
-    config = get_json(api_url(server, "/debug/config_dump", proxy=proxy, types=",".join(words)))
+    token = debug_token(debug_token_file)
+    proxy = resolve_proxy(server, workload, token)
+    query = {"proxy": proxy, "types": ",".join(words)}
+    config = get_json(api_url(server, "/debug/config_dump", **query), token)
     types: dict[str, Any] = config["types"]
     if envoy_admin is not None:
         _print_difference(types, envoy_admin, output)
@@ -49,9 +67,9 @@ def proxy_config(
         click.echo(RENDERERS[word](types[word]["resources"]))
 
 
-def resolve_proxy(server: str, workload: str) -> str:
+def resolve_proxy(server: str, workload: str, token: str | None) -> str:
     """A connected proxy's key from NAMESPACE/NAME or a NAME unique among them."""
-    known: list[str] = get_json(api_url(server, "/debug/config_dump"))["proxies"]
+    known: list[str] = get_json(api_url(server, "/debug/config_dump"), token)["proxies"]
     if workload in known:
         return workload
     matches = [k for k in known if k.rpartition("/")[2] == workload]

@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import click
 
-from xdscp.debug_client import age, api_url, dump, get_json, output_option, server_option, table
+from xdscp.debug_client import (
+    age,
+    api_url,
+    debug_token,
+    dump,
+    get_json,
+    output_option,
+    server_option,
+    table,
+    token_option,
+)
 
 TYPES = ("CDS", "EDS", "LDS", "RDS", "SDS")
 
@@ -14,12 +25,14 @@ TYPES = ("CDS", "EDS", "LDS", "RDS", "SDS")
 @click.command("proxy-status")
 @click.argument("workload", required=False, default="")
 @server_option
+@token_option
 @output_option("table", "json", "yaml")
-def proxy_status(workload: str, server: str, output: str) -> None:
+def proxy_status(workload: str, server: str, debug_token_file: Path | None, output: str) -> None:
     """Every connected proxy: workload, SPIFFE identity, and per xDS type whether it runs
     what was sent (SYNCED), has not answered yet (STALE) or rejected it (NACK), with the
     version and how long ago; then each NACK's message and the objects behind it."""
-    proxies: dict[str, Any] = get_json(api_url(server, "/debug/proxies", proxy=workload))
+    token = debug_token(debug_token_file)
+    proxies: dict[str, Any] = get_json(api_url(server, "/debug/proxies", proxy=workload), token)
     if output != "table":
         click.echo(dump(proxies, output))
         return

@@ -8,12 +8,13 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import click
 import yaml
 
-from xdscp.debug.auth import auth_headers, load_token
+from xdscp.debug.auth import TOKEN_ENV, auth_headers, load_token
 from xdscp.errors import UserError
 
 DEFAULT_SERVER = "http://127.0.0.1:15014"
@@ -26,6 +27,19 @@ server_option = click.option(
     metavar="URL",
     help="The control plane's debug API (`xdscp serve --debug`).",
 )
+token_option = click.option(
+    "--debug-token-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help=f"Bearer token of the debug port (or ${TOKEN_ENV}), when it asks for one.",
+)
+
+
+def debug_token(token_file: Path | None) -> str | None:
+    """The token from `--debug-token-file`, else $XDSCP_DEBUG_TOKEN, else None."""
+    try:
+        return load_token(token_file)
+    except UserError as error:
+        raise click.ClickException(str(error)) from None
 
 
 def output_option(*choices: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
@@ -40,19 +54,18 @@ def output_option(*choices: str) -> Callable[[Callable[..., Any]], Callable[...,
     )
 
 
-def get_json(url: str, timeout: float = TIMEOUT_SECONDS) -> Any:
-    """GET a JSON document (with the debug token of $XDSCP_DEBUG_TOKEN, if set); any
-    failure is a ClickException (one line, exit 1)."""
+def get_json(url: str, token: str | None = None, timeout: float = TIMEOUT_SECONDS) -> Any:
+    """GET a JSON document (with the debug token, if any); any failure is a
+    ClickException (one line, exit 1)."""
     try:
-        headers = auth_headers(load_token(None))
-    except UserError as error:
-        raise click.ClickException(str(error)) from None
-    try:
-        request = urllib.request.Request(url, headers=headers)
+        request = urllib.request.Request(url, headers=auth_headers(token))
         with urllib.request.urlopen(request, timeout=timeout) as response:
             return json.loads(response.read())
     except urllib.error.HTTPError as error:
-        raise click.ClickException(f"{url}: {_server_error(error)}") from None
+        hint = ""
+        if error.code == 401:
+            hint = f" (pass --debug-token-file FILE or set ${TOKEN_ENV})"
+        raise click.ClickException(f"{url}: {_server_error(error)}{hint}") from None
     except (urllib.error.URLError, OSError) as error:
         reason = getattr(error, "reason", error)
         raise click.ClickException(
