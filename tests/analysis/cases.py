@@ -217,18 +217,18 @@ def _no_sidecar(docs: list[Doc], name: str) -> None:
     }
 
 
-def _pa(name: str, mode: str, **labels: str) -> Doc:
+def _pa(name: str, mode: str, namespace: str = "shop", **labels: str) -> Doc:
     spec: Doc = {"mtls": {"mode": mode}}
     if labels:
         spec["selector"] = {"matchLabels": labels}
-    return obj("PeerAuthentication", name, "shop", spec, SEC)
+    return obj("PeerAuthentication", name, namespace, spec, SEC)
 
 
-def _telemetry(name: str, **labels: str) -> Doc:
+def _telemetry(name: str, namespace: str = "shop", **labels: str) -> Doc:
     spec: Doc = {"accessLogging": [{"providers": [{"name": "envoy"}]}]}
     if labels:
         spec["selector"] = {"matchLabels": labels}
-    return obj("Telemetry", name, "shop", spec, TEL)
+    return obj("Telemetry", name, namespace, spec, TEL)
 
 
 def _frontend_sidecar(name: str, selected: bool = True) -> Doc:
@@ -301,6 +301,30 @@ SELECTOR_CASES: tuple[Case, ...] = (
         extra=(
             _pa("ratings-a", "STRICT", app="ratings"),
             _pa("ratings-b", "STRICT", app="ratings"),
+        ),
+    ),
+    Case(
+        "two mesh-wide PeerAuthentications",
+        lambda docs: None,
+        (("XDS0304", "PeerAuthentication/istio-system/mesh-b", "spec"),),
+        extra=(
+            _pa("mesh-a", "PERMISSIVE", "istio-system"),
+            _pa("mesh-b", "STRICT", "istio-system"),
+        ),
+    ),
+    Case(
+        "two mesh-wide Telemetry objects",
+        lambda docs: None,
+        (("XDS0305", "Telemetry/istio-system/mesh-b", "spec"),),
+        extra=(_telemetry("mesh-a", "istio-system"), _telemetry("mesh-b", "istio-system")),
+    ),
+    Case(
+        "two Telemetry objects select one workload",
+        lambda docs: None,
+        (("XDS0305", "Telemetry/shop/ratings-b", "spec.selector"),),
+        extra=(
+            _telemetry("ratings-a", app="ratings"),
+            _telemetry("ratings-b", app="ratings", version="v1"),
         ),
     ),
     Case(

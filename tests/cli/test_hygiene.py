@@ -3,7 +3,9 @@ and what to do, a non-zero exit, never a traceback. Plus `--version` and `-h`.""
 
 from __future__ import annotations
 
+import os
 import socket
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,7 +21,7 @@ from tests.cli.hygiene import (
     run_xdscp,
     small_filesystem,
 )
-from tests.e2e.harness import free_port
+from tests.e2e.harness import free_port, relocate_example
 from xdscp.cli import main
 from xdscp.cli_errors import register_user_error, user_error_message
 from xdscp.errors import UserError
@@ -182,3 +184,15 @@ def test_the_readme_lists_every_command() -> None:
     section = readme_commands_section()
     assert [name for name in main.commands if f"xdscp {name} " not in section] == []
     assert "--version" in section and "-h" in section
+
+
+def test_up_with_a_read_only_run_directory_is_one_line(tmp_path: Path) -> None:
+    config, _ = relocate_example("canary", tmp_path)
+    with small_filesystem(tmp_path / "ro", read_only=True) as read_only:
+        result = run_xdscp(
+            "up", str(config), "--listen", "127.0.0.1:0", "--debug", "127.0.0.1:0",
+            "--ca-dir", str(tmp_path / "ca"), "--run-dir", str(read_only / "run"),
+            env={"PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"},
+        )  # fmt: skip
+    error = process_error(result)
+    assert str(read_only / "run") in error and "writable" in error, error

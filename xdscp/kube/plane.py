@@ -17,11 +17,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import structlog
 from aiohttp import web
 
+from translators.extensions import ExtensionSet
 from translators.mesh import MeshConfig, MeshOptions
+from translators.model.objects import MeshObject
 from xdscp.errors import AddressUnavailable
 from xdscp.identity import IdentitySettings
 from xdscp.kube.api import KubeApi
@@ -99,6 +102,26 @@ class _NotifyingSource:
             await on_update(self._tell(mesh))
 
         await self.inner.run(update, stop, initial)
+
+    async def reload(self, on_update: Callable[[MeshConfig], Awaitable[None]]) -> None:
+        """After the watcher restarted: the mesh as the stores have it now (no I/O)."""
+        self.health.begin()
+        try:
+            await on_update(self.load())
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # reported in health; the next change is still read
+            log.exception("config.reload_failed")
+            self.health.failed(f"{type(exc).__name__}: {str(exc)[:200]}")
+            return
+        self.health.succeeded()
+
+    def blame(
+        self, mesh: MeshConfig, workload_key: str, extensions: ExtensionSet | None = None
+    ) -> list[MeshObject[Any]]:
+        """Not done in cluster mode yet: a proxy whose config cannot be built keeps its
+        last good config (shown in /debug/config), the object stays as it is."""
+        return []
 
 
 class KubeControlPlane:

@@ -66,7 +66,7 @@ def _identify(doc: Any) -> tuple[str, str, str] | None:
     return (str(doc.get("kind") or ""), str(meta.get("namespace") or "default"), str(meta["name"]))
 
 
-def _parse_document(
+def parse_document(
     doc: Any, origin: Origin, kinds: Mapping[str, KindEntry] | None
 ) -> MeshObject[Any] | list[ConfigError]:
     """parse_object, contained: whatever a document holds, it becomes an object or errors
@@ -104,7 +104,7 @@ def parse_text(
             continue
         if document.value is None:
             continue  # empty document between `---` separators
-        parsed = _parse_document(document.value, origin, kinds)
+        parsed = parse_document(document.value, origin, kinds)
         if isinstance(parsed, list):
             errors += parsed
             failed_documents.add(document.index)
