@@ -105,21 +105,10 @@ def _os_error(exc: OSError) -> str | None:
 
 
 def _ca_error(exc: CAError) -> str:
-    hint = "fix or move the file, or point --ca-dir/--cacerts elsewhere"
-    if exc.path is not None and "cannot" in exc.problem:
-        return f"{exc}; {_hint_for(exc.problem) or hint}"
-    return f"{exc}; {hint}"
-
-
-def _hint_for(problem: str) -> str | None:
-    lowered = problem.lower()
-    if "no space" in lowered or "quota" in lowered or "too large" in lowered:
-        return _FILE_HINTS[errno.ENOSPC]
-    if "read-only" in lowered:
-        return _FILE_HINTS[errno.EROFS]
-    if "permission" in lowered:
-        return _FILE_HINTS[errno.EACCES]
-    return None
+    cause = exc.__cause__
+    if isinstance(cause, OSError) and cause.errno in _FILE_HINTS:
+        return f"{exc}; {_FILE_HINTS[cause.errno]}"  # the disk, not the CA material
+    return f"{exc}; fix or move the file, or point --ca-dir/--cacerts elsewhere"
 
 
 def _kube_config_error(exc: Exception) -> str:

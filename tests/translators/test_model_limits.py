@@ -337,3 +337,26 @@ def test_logical_dns_clusters_get_exactly_one_endpoint() -> None:
     assert "outbound|80|none|rr.example.com" not in clusters
     verdict = validate_resources(resources)
     assert verdict.ok, str(verdict)
+
+
+def test_a_workload_entry_without_an_address_is_refused() -> None:
+    text = WE.replace("  address: %s\n", "")
+    assert refusal(text)[0] == "spec.address"
+
+
+def test_sidecar_listener_ports_are_unique() -> None:
+    """Two ingress listeners on one port made the inbound cluster twice (Envoy: duplicate
+    cluster); Istio refuses it."""
+    sidecar = """\
+apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata: {name: s}
+spec:
+  %s:
+  - {port: {number: 8080, protocol: HTTP, name: a}, %s}
+  - {port: {number: 8080, protocol: HTTP, name: b}, %s}
+"""
+    endpoint = "defaultEndpoint: '127.0.0.1:18080'"
+    assert refusal(sidecar % ("ingress", endpoint, endpoint))[0] == "spec.ingress"
+    hosts = "hosts: [./*]"
+    assert refusal(sidecar % ("egress", hosts, hosts))[0] == "spec.egress"
