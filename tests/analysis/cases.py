@@ -486,6 +486,33 @@ SIDECAR_CASES: tuple[Case, ...] = (
 
 MORE_CASES: tuple[Case, ...] = (
     Case(
+        "destination named by a wildcard ServiceEntry's pattern only",
+        lambda docs: None,
+        (("XDS0101", "VirtualService/shop/ext", "spec.http[0].route[0].destination.host"),),
+        extra=(
+            obj(
+                "ServiceEntry",
+                "ext",
+                "shop",
+                {
+                    "hosts": ["*.example.com"],
+                    "location": "MESH_EXTERNAL",
+                    "resolution": "NONE",
+                    "ports": [{"number": 80, "name": "http", "protocol": "HTTP"}],
+                },
+            ),
+            obj(
+                "VirtualService",
+                "ext",
+                "shop",
+                {
+                    "hosts": ["*.example.com"],
+                    "http": [{"route": [{"destination": {"host": "api.example.com"}}]}],
+                },
+            ),
+        ),
+    ),
+    Case(
         "http rules for a TCP-only host",
         lambda docs: None,
         (("XDS0206", "VirtualService/shop/db", "spec.http"),),
