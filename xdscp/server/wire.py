@@ -204,12 +204,12 @@ class SotwResponses:
         self.misses += 1
         prepared = self._build(ts, names)
         self._entries[key] = prepared
-        self._bytes += len(prepared.response)
+        self._bytes += _weight(prepared)
         while self._entries and (
             len(self._entries) > self.max_entries or self._bytes > self.max_bytes
         ):
             _, evicted = self._entries.popitem(last=False)
-            self._bytes -= len(evicted.response)
+            self._bytes -= _weight(evicted)
         return prepared
 
     def _build(self, ts: TypeSnapshot, names: frozenset[str] | None) -> Prepared:
@@ -233,6 +233,20 @@ class SotwResponses:
 
     def __len__(self) -> int:
         return len(self._entries)
+
+
+# Approximate bytes a requested name costs while an entry holds it (str + set slot).
+_NAME_OVERHEAD = 80
+
+
+def _weight(prepared: Prepared) -> int:
+    """What an entry holds: the response and, for the named types, the client-chosen
+    name set (up to AdsSettings.max_names_per_request strings, counted too)."""
+    names = prepared.names
+    held = len(prepared.response)
+    if names:
+        held += sum(len(n) for n in names) + _NAME_OVERHEAD * len(names)
+    return held
 
 
 class DeltaFields:
