@@ -261,6 +261,6 @@ def _bind_failure(listen: str) -> str | None:
             probe.bind((host, int(port)))
     except OSError as exc:
         return exc.strerror or str(exc)
-    except ValueError as exc:
+    except (ValueError, OverflowError) as exc:
         return str(exc)
     return None
