@@ -53,6 +53,11 @@ def user_error_message(exc: BaseException) -> str | None:
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
         seen.add(id(current))
+        if isinstance(current, BaseExceptionGroup):  # asyncio.TaskGroup failures
+            for inner in current.exceptions:
+                message = user_error_message(inner)
+                if message:
+                    return message
         for exc_type, formatter in _formatters:
             if isinstance(current, exc_type):
                 message = formatter(current)

@@ -174,6 +174,8 @@ def test_commands_added_by_other_modules_get_the_same_treatment() -> None:
         bug = runner.invoke(main, ["probe-hygiene", "bug"])
         assert isinstance(bug.exception, ValueError)
         assert user_error_message(ValueError("x")) is None
+        grouped = ExceptionGroup("task group", [ValueError("x"), ServerGone("down")])
+        assert user_error_message(grouped) == "debug API gone: down; start xdscp serve"
     finally:
         main.commands.pop("probe-hygiene")
 

@@ -4,6 +4,7 @@ keep being served throughout."""
 
 from __future__ import annotations
 
+import gc
 import os
 import resource
 import subprocess
@@ -21,6 +22,7 @@ from prometheus_client import CollectorRegistry
 from xdscp.cache import CLUSTER_TYPE, ENDPOINT_TYPE, ROUTE_TYPE, SnapshotCache
 from xdscp.metrics import XdsMetrics
 from xdscp.server import AdsSettings, AggregatedDiscoveryService, StaticResolver, StatusBook, serve
+from xdscp.server.stream import Stream
 
 from .ads_client import DeltaClient, SotwClient
 from .conftest import Harness
@@ -81,6 +83,26 @@ async def test_a_request_with_too_many_names_ends_only_its_stream(limited: Harne
     assert code == grpc.StatusCode.RESOURCE_EXHAUSTED
     assert "101 resource names in one request; at most 100" in details
     await _honest_proxy_is_served(limited)
+
+
+async def test_an_aborted_stream_releases_everything_it_held(limited: Harness) -> None:
+    # gRPC keeps the AbortError after the call ends; its traceback must not pin the
+    # stream (and every name it was sent) in memory.
+    def attacker_streams() -> list[Stream]:
+        gc.collect()
+        return [o for o in gc.get_objects() if isinstance(o, Stream) and o.key == "attacker"]
+
+    before = len(attacker_streams())
+    attacker = limited.delta("attacker")
+    await attacker.send(ENDPOINT_TYPE, subscribe=_names(100))
+    await attacker.ack(await attacker.recv())
+    assert len(attacker_streams()) == before + 1
+    await attacker.send(ENDPOINT_TYPE, subscribe=_names(51, "more"))
+    code, _ = await _ended(attacker)
+    assert code == grpc.StatusCode.RESOURCE_EXHAUSTED
+    await attacker.close()
+    await _honest_proxy_is_served(limited)
+    assert len(attacker_streams()) == before, "a closed stream is still referenced"
 
 
 async def test_sotw_names_across_types_are_bounded_per_stream(limited: Harness) -> None:

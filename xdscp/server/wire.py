@@ -28,7 +28,6 @@ import itertools
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 
 from xdscp.cache import ENDPOINT_TYPE, Resource, TypeSnapshot, make_resource
 from xdscp.cache.snapshot import length_delimited
@@ -111,12 +110,14 @@ def delta_response(
     return b"".join(parts)
 
 
-@lru_cache(maxsize=8192)
 def empty_cla(cluster_name: str) -> Resource:
     """An empty ClusterLoadAssignment for an EDS name the snapshot does not know.
 
     Envoy keeps an EDS cluster warming until it gets *some* assignment, so an
     unknown name must be answered, with "no endpoints", rather than ignored.
+    Not memoized: such names are the client's choice (rare from a healthy Envoy), and
+    a cache would keep objects of a burst of them alive, scattered through memory the
+    allocator then cannot give back.
     """
     body = length_delimited(_CLA_CLUSTER_NAME, cluster_name.encode())
     return make_resource(ENDPOINT_TYPE, cluster_name, body)
