@@ -85,12 +85,13 @@ def listeners(entries: list[Entry]) -> str:
                     entry["name"],
                     address,
                     port,
+                    chain.get("name") or "-",
                     _chain_match(chain),
                     _chain_destination(chain),
                     _sources(entry),
                 ]
             )
-    return table(["NAME", "ADDRESS", "PORT", "MATCH", "DESTINATION", "SOURCES"], rows)
+    return table(["NAME", "ADDRESS", "PORT", "CHAIN", "MATCH", "DESTINATION", "SOURCES"], rows)
 
 
 def _chain_match(chain: dict[str, Any]) -> str:

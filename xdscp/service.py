@@ -29,7 +29,7 @@ from xdscp.runtime import MeshRuntime
 from xdscp.server.ads import start_server
 from xdscp.server.status import StatusBook
 from xdscp.sources.files import DirectorySource
-from xdscp.tuning import tune_gc
+from xdscp.tuning import raise_fd_limit, tune_gc
 
 log = structlog.get_logger()
 
@@ -96,6 +96,8 @@ class ControlPlane:
         self._analyze = asyncio.create_task(self.analyzer.run(self._stop))
         self._analysis_due()
         tune_gc()
+        before, after = raise_fd_limit()
+        log.info("process.fd_limit", soft_before=before, soft=after)
         host, port = split_address(self.listen, 15010)
         credentials = None
         if self.insecure:

@@ -158,6 +158,7 @@ async def test_nack_shows_in_proxy_status_within_a_second_and_in_the_envoy_diff(
 
         code, out = await _acli("proxy-status", "--server", server)
         assert code == 0, out
+        print(out)
         row = next(line for line in out.splitlines() if line.startswith("default/client"))
         assert re.search(r"\bNACK [0-9a-f]{8}\b", row), row
         assert "spiffe://cluster.local/ns/default/sa/client" in row

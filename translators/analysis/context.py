@@ -44,7 +44,7 @@ class AnalysisContext:
         self.index = index if index is not None else MeshIndex.of(mesh)
         self.suffix = mesh.options.domain_suffix
         self.root_namespace = mesh.options.root_namespace
-        self._clusters: dict[tuple[str, str], dict[str, ServiceCluster]] = {}
+        self._clusters: dict[tuple[str, str, bool], dict[str, ServiceCluster]] = {}
         self._visible: dict[tuple[str, tuple[str, ...]], list[Service]] = {}
 
     def resolve(self, host: str, namespace: str) -> str:
@@ -134,15 +134,16 @@ class AnalysisContext:
         return [s for s in self.wildcard_services if host_matches(s.hostname, pattern)]
 
     def clusters(
-        self, service: Service, dr: MeshObject[DestinationRuleSpec] | None
+        self, service: Service, dr: MeshObject[DestinationRuleSpec] | None, tls: bool = True
     ) -> dict[str, ServiceCluster]:
         """The translator's outbound clusters of `service` under `dr` (with auto-mTLS as
         the destinations' PeerAuthentications allow), by name, each with its endpoints:
-        exactly what a caller that sees `dr` receives."""
-        key = (service.hostname, dr.ref if dr is not None else "")
+        exactly what a caller that sees `dr` receives. `tls` False skips working out
+        auto-mTLS (which reads every PeerAuthentication) when only endpoints matter."""
+        key = (service.hostname, dr.ref if dr is not None else "", tls)
         found = self._clusters.get(key)
         if found is None:
-            peers = self.index.security.upstream_peers(service)
+            peers = self.index.security.upstream_peers(service) if tls else None
             clusters, assignments = service_clusters(service, dr, peers)
             members = {a.cluster: a.endpoints for a in assignments}
             found = self._clusters[key] = {

@@ -98,6 +98,10 @@ async def _index(request: web.Request) -> web.Response:
     )
 
 
+# Above this, an answer is for a program, not a terminal: not worth parsing it twice.
+_PRETTY_MAX_BYTES = 8 * 1024 * 1024
+
+
 @web.middleware
 async def _pretty_json(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Indent JSON answers, so `curl` output reads in a terminal."""
@@ -106,6 +110,7 @@ async def _pretty_json(request: web.Request, handler: Handler) -> web.StreamResp
         isinstance(response, web.Response)
         and response.content_type == "application/json"
         and isinstance(response.body, bytes)
+        and len(response.body) <= _PRETTY_MAX_BYTES
         and not response.body.startswith((b"{\n", b"[\n"))
     ):
         try:

@@ -175,6 +175,7 @@ class KubeControlPlane:
         self.status_writer = writer = StatusWriter(api, source, self.is_leader, plane.status.nacks)
         plane.status.add_nack_listener(writer.on_nack)
         plane.analyzer.listeners.append(lambda r: writer.analysis_updated(r.mesh, r.analysis))
+        writer.analysis_grace = 3.0
         self.publisher = publisher = RootCertPublisher(
             api, plane.identity.trust_bundle_pem, source.namespaces, self.is_leader
         )

@@ -26,7 +26,7 @@ from xdscp.server.resolver import ProxyRejected, ProxyResolver, UnknownProxy
 from xdscp.server.settings import AdsSettings
 from xdscp.server.sotw import SotwStream
 from xdscp.server.status import StatusBook
-from xdscp.server.stream import Shared, Stream, StreamRevoked
+from xdscp.server.stream import Shared, Stream, StreamAborted
 
 _log = structlog.get_logger(__name__)
 
@@ -74,12 +74,21 @@ class AggregatedDiscoveryService:
     async def stream_aggregated_resources(
         self, requests: AsyncIterator[Any], context: _Context
     ) -> None:
-        await self._serve(requests, context, "sotw", SotwStream)
+        await self._end(context, await self._serve(requests, context, "sotw", SotwStream))
 
     async def delta_aggregated_resources(
         self, requests: AsyncIterator[Any], context: _Context
     ) -> None:
-        await self._serve(requests, context, "delta", DeltaStream)
+        await self._end(context, await self._serve(requests, context, "delta", DeltaStream))
+
+    @staticmethod
+    async def _end(context: _Context, aborted: StreamAborted | None) -> None:
+        """End the RPC with the status the stream was aborted with, from a frame that
+        holds nothing else: gRPC keeps the AbortError (and with its traceback every
+        frame it passed through) alive after the call, and `_serve`'s frame would keep
+        the whole stream state (every name the proxy requested) with it."""
+        if aborted is not None:
+            await context.abort(aborted.code, aborted.message)
 
     async def _serve(
         self,
@@ -87,10 +96,10 @@ class AggregatedDiscoveryService:
         context: _Context,
         api: str,
         stream_type: type[Stream],
-    ) -> None:
+    ) -> StreamAborted | None:
         first = await self._first_request(requests, context)
         if first is None:
-            return
+            return None
         peer_identity = _peer_identity(context)
         key = await self._admit(first, context, peer_identity)
         node_id = str(first.node.id)
@@ -101,20 +110,20 @@ class AggregatedDiscoveryService:
         self._shared.register(stream)
         watcher = asyncio.create_task(stream.watch(), name=f"xds-watch:{key}")
         watcher.add_done_callback(lambda task: _watcher_done(task, main, key))
-        revoked: StreamRevoked | None = None
+        aborted: StreamAborted | None = None
         try:
             await stream.handle(first)
             async for request in requests:
                 await stream.handle(request)
-        except StreamRevoked as exc:
-            revoked = exc
+        except StreamAborted as exc:
+            aborted = exc
         except asyncio.CancelledError:
             # The watcher found the stream revoked and cancelled this task to end it
             # with that status; any other cancellation (client gone, shutdown) stands.
             if stream.revoked is None or main is None:
                 raise
             main.uncancel()
-            revoked = stream.revoked
+            aborted = stream.revoked
         except Exception:
             _log.exception("xds.stream_failed", proxy=key, api=api)
             raise
@@ -132,14 +141,19 @@ class AggregatedDiscoveryService:
             # Let the watcher go before returning: a write still in flight when
             # the handler returns makes gRPC fail the call's final batch.
             await asyncio.wait({watcher}, timeout=self.settings.write_timeout)
-        if revoked is not None:
-            _log.warning(
-                "xds.stream_revoked", proxy=key, node=node_id, api=api, peer=peer_identity,
-                code=revoked.code.name, reason=revoked.message,
-            )  # fmt: skip
+        if aborted is not None:
+            aborted = aborted.with_traceback(None)
+            stream.revoked = None
+            # once per proxy and reason (a client reconnecting to repeat it logs no more)
+            repeats = self._shared.log_limiter.admit((key, aborted.event), aborted.message)
+            if repeats is not None:
+                _log.warning(
+                    aborted.event, proxy=key, node=node_id, api=api, peer=peer_identity,
+                    code=aborted.code.name, reason=aborted.message, suppressed_repeats=repeats,
+                )  # fmt: skip
             if self.status.metrics is not None:
-                self.status.metrics.rejected_connections.labels(code=revoked.code.name).inc()
-            await context.abort(revoked.code, revoked.message)
+                self.status.metrics.rejected_connections.labels(code=aborted.code.name).inc()
+        return aborted
 
     async def _first_request(self, requests: AsyncIterator[Any], context: _Context) -> Any:
         try:
@@ -185,7 +199,7 @@ def _watcher_done(task: asyncio.Task[None], main: asyncio.Task[Any] | None, key:
     if task.cancelled():
         return
     exc = task.exception()
-    if isinstance(exc, StreamRevoked):
+    if isinstance(exc, StreamAborted):
         if main is not None:
             main.cancel()  # `_serve` ends the stream with the revocation's status
     elif exc is not None:
@@ -247,6 +261,6 @@ def _bind_failure(listen: str) -> str | None:
             probe.bind((host, int(port)))
     except OSError as exc:
         return exc.strerror or str(exc)
-    except ValueError as exc:
+    except (ValueError, OverflowError) as exc:
         return str(exc)
     return None

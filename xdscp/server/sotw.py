@@ -28,7 +28,6 @@ from envoy.service.discovery.v3.discovery_pb2 import DiscoveryRequest
 
 from xdscp.cache import FULL_STATE_TYPES, PUSH_ORDER, Resource, Snapshot
 from xdscp.metrics import type_label
-from xdscp.server.status import log_message
 from xdscp.server.stream import DEPENDENTS, PARENTS, Stream, names_in_error
 from xdscp.server.wire import Prepared
 
@@ -80,12 +79,14 @@ class SotwStream(Stream):
     async def _handle(self, req: Any) -> None:
         type_url: str = req.type_url
         if not type_url:
-            _log.warning("xds.request_without_type", proxy=self.key)
+            self.warn_limited("xds.request_without_type")
             return
+        # Counted before anything is materialized: a huge list costs nothing until read.
+        self.check_names(len(req.resource_names))
         st = self._types.get(type_url)
         if st is None:
             if len(self._types) >= self.shared.settings.max_types_per_stream:
-                _log.warning("xds.too_many_types", proxy=self.key, type=type_url)
+                self.warn_limited("xds.too_many_types", type_url[:200], type=type_url[:200])
                 return
             st = self._types[type_url] = _TypeState()
 
@@ -93,6 +94,8 @@ class SotwStream(Stream):
         if type_url not in FULL_STATE_TYPES:
             fingerprint = names_fingerprint(req)
             if st.names is None or fingerprint != st.names_fp:
+                others = sum(len(t.names or ()) for t in self._types.values() if t is not st)
+                self.check_stream_names(others + len(req.resource_names))
                 st.names_fp = fingerprint
                 names = frozenset(req.resource_names)
                 if names != st.names:
@@ -202,7 +205,7 @@ class SotwStream(Stream):
         await self.write(prepared.response)
 
     def _record_nack(self, type_url: str, st: _TypeState, req: Any) -> None:
-        error: str = req.error_detail.message
+        error = self.nack_error(req.error_detail.message)
         resources = st.sent.resources if st.sent is not None else ()
         named = [r for r in resources if names_in_error(r.name, error)]
         # Envoy names the resource for most errors, but not for those found while decoding
@@ -214,10 +217,7 @@ class SotwStream(Stream):
         self.proxy.nacked(
             type_url, st.version, st.nonce, error, provenance, [r.name for r in suspects]
         )
-        _log.warning(
-            "xds.nack", proxy=self.key, node=self.proxy.node_id, type=type_label(type_url),
-            version=st.version, nonce=st.nonce, error=log_message(error), provenance=provenance,
-        )  # fmt: skip
+        self.log_nack(type_url, st.version, st.nonce, error, provenance)
 
 
 def _changed_since(resources: tuple[Resource, ...], accepted: Prepared | None) -> list[Resource]:
