@@ -14,6 +14,7 @@ const TITLE_H = 22;
 
 const endpoints = { analysis: false, explain: false };
 let refreshing = false;
+let lastGraph = null;
 
 // --- small helpers -----------------------------------------------------------------
 function h(tag, attrs, ...children) {
@@ -338,9 +339,30 @@ function renderGraph(graph, proxies, problems) {
   }
   svg.replaceChildren(defs, ...titles, s("g", { class: "edges" }, edges), s("g", { class: "nodes" }, nodes));
   const failed = Object.entries(graph.sidecars || {}).filter(([, v]) => v.error);
-  document.getElementById("graph-note").textContent = failed.length
+  const notes = [failed.length
     ? `Traffic unavailable from ${failed.map(([k, v]) => `${k} (${v.error})`).join(", ")}.`
-    : "Traffic counts are requests since each sidecar started, read from its Prometheus port.";
+    : "Traffic counts are requests since each sidecar started, read from its Prometheus port."];
+  if (graph.hidden_calls) {
+    notes.push(`${graph.hidden_calls} more calls the config allows are not drawn (every sidecar reaches every service it sees); calls with traffic are.`);
+  }
+  if (graph.filtered) notes.push(`Showing ${graph.nodes.length} of ${graph.filtered} nodes.`);
+  document.getElementById("graph-note").textContent = notes.join(" ");
+}
+
+// Nodes whose name matches the filter, with their neighbours (for large meshes).
+function filtered(graph) {
+  const text = document.getElementById("graph-filter").value.trim().toLowerCase();
+  if (!text) return graph;
+  const keep = new Set(graph.nodes.filter((n) => n.id.toLowerCase().includes(text)).map((n) => n.id));
+  for (const e of graph.edges) {
+    if (keep.has(e.source) || keep.has(e.target)) { keep.add(e.source); keep.add(e.target); }
+  }
+  return {
+    ...graph,
+    nodes: graph.nodes.filter((n) => keep.has(n.id)),
+    edges: graph.edges.filter((e) => keep.has(e.source) && keep.has(e.target)),
+    filtered: graph.nodes.length,
+  };
 }
 
 // --- explain form --------------------------------------------------------------------
@@ -441,7 +463,8 @@ async function refresh() {
       endpoints.analysis ? getJSON("/debug/analysis") : Promise.resolve(null),
     ]);
     const problems = collectProblems(proxies, config, analysis, graph);
-    renderGraph(graph, proxies, problems);
+    lastGraph = { graph, proxies, problems };
+    renderGraph(filtered(graph), proxies, problems);
     renderProblems(problems);
     renderProxies(proxies, graph);
     fillWorkloads(graph);
@@ -460,5 +483,8 @@ async function refresh() {
 }
 
 document.getElementById("explain-form").addEventListener("submit", explainSubmit);
+document.getElementById("graph-filter").addEventListener("input", () => {
+  if (lastGraph) renderGraph(filtered(lastGraph.graph), lastGraph.proxies, lastGraph.problems);
+});
 discover().then(refresh);
 setInterval(refresh, REFRESH_MS);
