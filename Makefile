@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck bench golden clean kind-up browser
+.PHONY: run test lint typecheck bench golden clean kind-up browser fuzz
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,13 @@ golden: $(STAMP)
 bench: $(STAMP)
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m benchmarks.translate
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m benchmarks.push
+
+# Mutated YAML through validate, translation, real Envoy and a running mesh with
+# traffic (tests/fuzz/run.py). N documents per stage; SEED replays a run.
+N ?= 300
+SEED ?=
+fuzz: $(STAMP)
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m tests.fuzz.run --documents $(N) $(if $(SEED),--seed $(SEED))
 
 # A kind cluster with the control plane and both examples, smoke-checked
 # (needs docker, kind and kubectl; see README "Kubernetes / kind").

@@ -9,18 +9,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Any
 
 from translators.hosts import host_matches, resolve_host
 from translators.mesh import MeshConfig, Service, Workload
 from translators.model.networking import DestinationRuleSpec, SidecarSpec, VirtualServiceSpec
-from translators.model.objects import MeshObject
+from translators.model.objects import MeshObject, age_order
 from translators.security.index import SecurityIndex
-
-
-def _age_key(obj: MeshObject[Any]) -> tuple[str, str, str]:
-    """Istio's tie-break among equal candidates: oldest first, then namespace/name."""
-    return (obj.meta.creationTimestamp or "", obj.namespace, obj.name)
 
 
 def exported_to(export_to: list[str], owner_namespace: str, namespace: str) -> bool:
@@ -58,7 +52,7 @@ class MeshIndex:
                 sidecars[obj.namespace].append(obj)
         for table in (drs, vss, sidecars):
             for objs in table.values():
-                objs.sort(key=_age_key)
+                objs.sort(key=age_order)
         wildcards = tuple(sorted((h for h in vss if h.startswith("*")), key=lambda h: -len(h)))
         return cls(mesh, dict(drs), dict(vss), dict(sidecars), SecurityIndex(mesh), wildcards)
 

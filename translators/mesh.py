@@ -21,7 +21,7 @@ from translators.model.networking import (
     ServicePort,
     WorkloadEntrySpec,
 )
-from translators.model.objects import ConfigError, MeshObject
+from translators.model.objects import ConfigError, MeshObject, age_order
 from translators.naming import DEFAULT_DOMAIN_SUFFIX, DEFAULT_TRUST_DOMAIN
 from translators.telemetry.options import TelemetryOptions
 
@@ -229,25 +229,45 @@ def build_mesh(
         for label in (_EVERY, *workload.labels.items()):
             by_label.setdefault((workload.namespace, *label), []).append(workload)
     all_services: dict[str, Service] = {s.hostname: s for s in services}
+    # Hosts are claimed oldest first (Istio's rule), so a new ServiceEntry never takes a
+    # host from an established one; the services are then listed in key order as before.
+    claimed: dict[str, Service] = {}
+    winners: dict[tuple[str, str, str], list[Service]] = {}
+    entries = sorted((o for o in ordered if o.kind == "ServiceEntry"), key=age_order)
+    for obj in entries:
+        try:
+            found = _services_from(obj, by_label, options)
+        except Exception as exc:  # one bad entry must not take the registry down
+            all_errors.append(
+                ConfigError(
+                    obj.origin, obj.kind, obj.namespace, obj.name, "spec",
+                    f"cannot be registered ({type(exc).__name__}: {str(exc)[:200]})",
+                )
+            )  # fmt: skip
+            continue
+        taken = all_services.keys() | claimed.keys()
+        clash = next((s for s in found if s.hostname in taken), None)
+        if clash is not None:
+            other = (all_services.get(clash.hostname) or claimed[clash.hostname]).source
+            all_errors.append(
+                ConfigError(
+                    obj.origin,
+                    obj.kind,
+                    obj.namespace,
+                    obj.name,
+                    "spec.hosts",
+                    f"host {clash.hostname} is already defined by {other} (the oldest wins)",
+                )
+            )
+            continue
+        claimed.update((s.hostname, s) for s in found)
+        winners[obj.key] = found
     kept: list[MeshObject[Any]] = []
     for obj in ordered:
         if obj.kind == "ServiceEntry":
-            found = _services_from(obj, by_label, options)
-            clash = next((s for s in found if s.hostname in all_services), None)
-            if clash is not None:
-                other = all_services[clash.hostname].source
-                all_errors.append(
-                    ConfigError(
-                        obj.origin,
-                        obj.kind,
-                        obj.namespace,
-                        obj.name,
-                        "spec.hosts",
-                        f"host {clash.hostname} is already defined by {other}",
-                    )
-                )
+            if obj.key not in winners:
                 continue
-            all_services.update((s.hostname, s) for s in found)
+            all_services.update((s.hostname, s) for s in winners[obj.key])
         kept.append(obj)
     return MeshConfig(
         objects=tuple(kept),

@@ -101,7 +101,9 @@ def summary(analysis: Analysis) -> str:
         for s, n in sorted(counts.items(), reverse=True)
         if n
     ]
-    return f"{len(analysis.messages)} messages: {', '.join(parts)}" if parts else "0 messages"
+    total = len(analysis.messages)
+    noun = "message" if total == 1 else "messages"
+    return f"{total} {noun}: {', '.join(parts)}" if parts else "0 messages"
 
 
 def exit_code(analysis: Analysis, fail_on: str) -> int:

@@ -53,6 +53,11 @@ def user_error_message(exc: BaseException) -> str | None:
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
         seen.add(id(current))
+        if isinstance(current, BaseExceptionGroup):  # asyncio.TaskGroup failures
+            for inner in current.exceptions:
+                message = user_error_message(inner)
+                if message:
+                    return message
         for exc_type, formatter in _formatters:
             if isinstance(current, exc_type):
                 message = formatter(current)
@@ -105,21 +110,10 @@ def _os_error(exc: OSError) -> str | None:
 
 
 def _ca_error(exc: CAError) -> str:
-    hint = "fix or move the file, or point --ca-dir/--cacerts elsewhere"
-    if exc.path is not None and "cannot" in exc.problem:
-        return f"{exc}; {_hint_for(exc.problem) or hint}"
-    return f"{exc}; {hint}"
-
-
-def _hint_for(problem: str) -> str | None:
-    lowered = problem.lower()
-    if "no space" in lowered or "quota" in lowered or "too large" in lowered:
-        return _FILE_HINTS[errno.ENOSPC]
-    if "read-only" in lowered:
-        return _FILE_HINTS[errno.EROFS]
-    if "permission" in lowered:
-        return _FILE_HINTS[errno.EACCES]
-    return None
+    cause = exc.__cause__
+    if isinstance(cause, OSError) and cause.errno in _FILE_HINTS:
+        return f"{exc}; {_FILE_HINTS[cause.errno]}"  # the disk, not the CA material
+    return f"{exc}; fix or move the file, or point --ca-dir/--cacerts elsewhere"
 
 
 def _kube_config_error(exc: Exception) -> str:

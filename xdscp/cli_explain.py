@@ -19,6 +19,7 @@ import click
 from translators.explain import ExplainError, explain, parse_request
 from translators.mesh import MeshOptions
 from translators.translate import MeshTranslator
+from xdscp.debug.auth import TOKEN_ENV, auth_headers, load_token
 from xdscp.explain_text import render
 from xdscp.sources.files import DirectorySource
 
@@ -29,7 +30,13 @@ def _fail(message: str) -> None:
 
 
 def _from_server(
-    server: str, source: str, url: str, method: str, headers: tuple[str, ...], sni: str | None
+    server: str,
+    token: str | None,
+    source: str,
+    url: str,
+    method: str,
+    headers: tuple[str, ...],
+    sni: str | None,
 ) -> dict[str, Any]:
     query: list[tuple[str, str]] = [("from", source), ("url", url), ("method", method)]
     query += [("header", h) for h in headers]
@@ -37,14 +44,17 @@ def _from_server(
         query.append(("sni", sni))
     address = f"{server.rstrip('/')}/debug/explain?{urllib.parse.urlencode(query)}"
     try:
-        with urllib.request.urlopen(address, timeout=10) as response:
+        asked = urllib.request.Request(address, headers=auth_headers(token))
+        with urllib.request.urlopen(asked, timeout=10) as response:
             found: dict[str, Any] = json.load(response)
             return found
     except urllib.error.HTTPError as exc:
         try:
-            message = json.load(exc).get("error", exc.reason)
+            message = str(json.load(exc).get("error", exc.reason))
         except ValueError:
             message = f"{exc.code} {exc.reason}"
+        if exc.code == 401:
+            message += f" (pass --debug-token-file FILE or set ${TOKEN_ENV})"
         _fail(str(message))
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
@@ -90,6 +100,11 @@ def _offline(
     help="The control plane's debug address.",
 )
 @click.option(
+    "--debug-token-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help=f"Bearer token of the debug port (or ${TOKEN_ENV}), when it asks for one.",
+)
+@click.option(
     "-f",
     "directory",
     type=click.Path(exists=True, file_okay=False, path_type=Path),
@@ -105,6 +120,7 @@ def explain_command(
     headers: tuple[str, ...],
     sni: str | None,
     server: str,
+    debug_token_file: Path | None,
     directory: Path | None,
     output: str,
 ) -> None:
@@ -119,7 +135,8 @@ def explain_command(
     if directory is not None:
         found = _offline(directory, source, url, method, headers, sni)
     else:
-        found = _from_server(server, source, url, method, headers, sni)
+        token = load_token(debug_token_file)
+        found = _from_server(server, token, source, url, method, headers, sni)
     if output == "json":
         click.echo(json.dumps(found, indent=2))
     else:

@@ -83,8 +83,14 @@ def _inbound(inbound: Json | None) -> list[str]:
         f"{pad}peer identity: {inbound['peer'] or 'none (plaintext)'}",
     ]
     for rbac in inbound["rbac"]:
-        matched = ", ".join(f"{m['object']} {m['rule']}" for m in rbac["matched"]) or "no rule"
+        matched = (
+            ", ".join(f"{m['object']} {m['rule']} [{m['policy']}]" for m in rbac["matched"])
+            or "no rule"
+        )
         policies = ", ".join(rbac.get("policies", [])) or "dry-run only"
+        if not rbac.get("reached", True):
+            lines.append(f"{pad}RBAC {rbac['action']} ({policies}): not reached")
+            continue
         lines.append(
             f"{pad}RBAC {rbac['action']} ({policies}): {matched} matches -> {rbac['verdict']}"
         )
@@ -107,6 +113,9 @@ def _destinations(step: int, destinations: list[Json]) -> list[str]:
         if destination["sources"]:
             lines.append(f"         from {', '.join(destination['sources'])}")
         tls = destination["tls"]
+        if tls["mode"] == "-":
+            lines.append(f"         the proxy has no such cluster: {tls['reason']}")
+            continue
         sni = f", SNI {tls['sni']}" if tls["sni"] else ""
         decided = f"decided by {tls['decided_by']}: " if tls["decided_by"] else ""
         lines.append(f"         {tls['mode']}{sni} — {decided}{tls['reason']}")
@@ -132,6 +141,7 @@ _RESULTS = {
     "direct_response": "direct response",
     "passthrough": "passthrough",
     "blackhole": "blackhole",
+    "no_cluster": "no such cluster",
 }
 
 

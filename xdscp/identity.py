@@ -12,7 +12,7 @@ import asyncio
 import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import grpc
@@ -105,6 +105,27 @@ class IdentityService:
         )
         self._groups[identity] = (svid.serial, group)
         return group
+
+    def rotation_of(self, spiffe: str, serial: int) -> datetime | None:
+        """When the certificate `serial` of `spiffe` will be replaced (None: not current)."""
+        svid = self.issuer.current(spiffe)
+        return svid.rotate_at if svid is not None and svid.serial == serial else None
+
+    def seconds_to_svid_expiry(self) -> float | None:
+        """Until the earliest current SVID expires (None: none issued yet)."""
+        expiries = [
+            svid.not_after
+            for svid in (self.issuer.current(s) for s in self.issuer.spiffe_ids)
+            if svid is not None
+        ]
+        if not expiries:
+            return None
+        return (min(expiries) - self.issuer.now()).total_seconds()
+
+    def seconds_to_root_expiry(self) -> float:
+        """Until the CA that signs SVIDs (or a root above it) expires."""
+        ends = [self.authority.not_after, *(r.not_valid_after_utc for r in self.authority.roots)]
+        return (min(ends) - self.issuer.now()).total_seconds()
 
     def server_credentials(self, hosts: list[str]) -> grpc.ServerCredentials:
         """mTLS for the xDS port: a server cert from our CA, client certs required."""

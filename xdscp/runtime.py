@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from types import MappingProxyType
 from typing import Any, Protocol
 
@@ -126,6 +126,10 @@ class MeshRuntime:
         self._warned: set[str] = set()
         self._warned_before: set[str] = set()
         self._applying = asyncio.Lock()
+        # Told after every generation: (generation, monotonic start of the apply,
+        # proxy key -> cache generation of each snapshot that changed). The server's
+        # status book measures config-change -> ACK from it.
+        self.on_generation: Callable[[int, float, Mapping[str, int]], None] | None = None
 
     @property
     def translator(self) -> MeshTranslator | None:
@@ -146,6 +150,7 @@ class MeshRuntime:
 
     def _apply_steps(self, mesh: MeshConfig, batch: int) -> Iterator[None]:
         started = time.perf_counter()
+        started_monotonic = time.monotonic()
         # built before anything is replaced: if this raises, the previous mesh stays
         translator = MeshTranslator(mesh, self._translator, self.extensions)
         self.mesh = mesh
@@ -153,7 +158,8 @@ class MeshRuntime:
         self._parts.next_generation()
         self.generation += 1
         self._warned_before, self._warned = self._warned, set()
-        changed = 0
+        changed: dict[str, int] = {}  # proxy key -> cache generation of its new snapshot
+        closed = 0  # proxies whose workload is gone (their streams end; nothing to ACK)
         for done, key in enumerate(list(self._connections), start=1):
             namespace, name = key.split("/", 1)
             workload = mesh.workload(namespace, name)
@@ -162,21 +168,24 @@ class MeshRuntime:
                 # Envoy keeps running its last config and retries until it is back.
                 if self._first_time(f"gone:{key}"):
                     log.warning("proxy.workload_gone", proxy=key, action="closes its streams")
-                changed += self.cache.set(
+                closed += self.cache.set(
                     key, Snapshot.tombstone(f"workload {key} no longer exists")
                 )
                 continue
-            changed += self._publish(workload)
+            if self._publish(workload):
+                changed[key] = self.cache.generation(key)
             if batch and done % batch == 0:
                 yield
         self.updated_at = time.time()
+        if self.on_generation is not None:
+            self.on_generation(self.generation, started_monotonic, changed)
         log.info(
             "mesh.applied",
             generation=self.generation,
             objects=len(mesh.objects),
             errors=len(mesh.errors),
             proxies=len(self._connections),
-            changed=changed,
+            changed=len(changed) + closed,
             ms=round((time.perf_counter() - started) * 1000, 1),
         )
 

@@ -13,11 +13,14 @@ import structlog
 from aiohttp import web
 from prometheus_client import Gauge
 
+from translators.analysis import Analysis
 from translators.extensions import ExtensionSet
 from translators.mesh import MeshConfig, MeshOptions
 from xdscp.analysis import MeshAnalyzer
 from xdscp.cache import SnapshotCache
 from xdscp.dashboard.web import Dashboard
+from xdscp.debug.config_dump import config_dump_routes
+from xdscp.debug.describe import describe_routes
 from xdscp.debug.explain import explain_routes
 from xdscp.debug.http import start_debug_server
 from xdscp.identity import XDS_SERVER_NAME, IdentityService, IdentitySettings
@@ -26,7 +29,7 @@ from xdscp.runtime import MeshRuntime
 from xdscp.server.ads import start_server
 from xdscp.server.status import StatusBook
 from xdscp.sources.files import DirectorySource
-from xdscp.tuning import tune_gc
+from xdscp.tuning import raise_fd_limit, tune_gc
 
 log = structlog.get_logger()
 
@@ -68,6 +71,9 @@ class ControlPlane:
             require_identity=not self.insecure,
             extensions=self.extensions,
         )
+        self.runtime.on_generation = self.status.propagation.started
+        self.metrics.watch_certificate_expiry("svid", self.identity.seconds_to_svid_expiry)
+        self.metrics.watch_certificate_expiry("root", self.identity.seconds_to_root_expiry)
         self.source = DirectorySource(self.config_dir, self.options, kinds=self.extensions.kinds())
         source_up = Gauge(
             "xdscp_config_source_up",
@@ -90,11 +96,13 @@ class ControlPlane:
         self._analyze = asyncio.create_task(self.analyzer.run(self._stop))
         self._analysis_due()
         tune_gc()
+        before, after = raise_fd_limit()
+        log.info("process.fd_limit", soft_before=before, soft=after)
         host, port = split_address(self.listen, 15010)
         credentials = None
         if self.insecure:
             log.warning(
-                "xds.INSECURE",
+                "xds.insecure",
                 message="plaintext xDS: any client can claim any workload and receive its "
                 "private keys; never use --insecure outside a throwaway test",
             )
@@ -117,6 +125,8 @@ class ControlPlane:
                     web.get("/ready", self._ready),
                     self.analyzer.route(lambda: self.runtime.mesh),
                     *explain_routes(lambda: self.runtime.translator),
+                    *config_dump_routes(self.cache, self.identity.rotation_of),
+                    *describe_routes(lambda: self.runtime.mesh, self._analysis_of),
                     *self.dashboard.routes(),
                 ],
                 token=self.debug_token,
@@ -140,6 +150,10 @@ class ControlPlane:
             health.failed(f"{type(exc).__name__}: {str(exc)[:200]}")
         else:
             health.loaded_initially()
+
+    def _analysis_of(self, mesh: MeshConfig) -> Analysis | None:
+        latest = self.analyzer.latest
+        return latest.analysis if latest is not None and latest.mesh is mesh else None
 
     async def _config_status(self, request: web.Request) -> web.Response:
         """`GET /debug/config`: the config generation, every object and its errors."""
@@ -180,28 +194,32 @@ class ControlPlane:
             await self.runtime.apply(mesh)
 
     async def _watch_config(self) -> None:
-        """Run the source's watcher; if it ever ends or fails, say so (`/ready` false) and
-        start it again after a bounded backoff, until the plane stops."""
-        backoff = 0.5
+        """Run the source's watcher; if it ever ends or fails, or its directory is gone,
+        say so (`/ready` false) and start it again after a bounded backoff, until the
+        plane stops. A restarted watcher first reads everything: it may have missed
+        changes while it was down."""
+        backoff, restarted = 0.5, False
         while not self._stop.is_set():
-            self.source.health.alive()
-            try:
-                await self.source.run(self._apply, self._stop, initial=False)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.exception("config.watch_failed", retry_in_s=backoff)
-                self.source.health.dead(f"{type(exc).__name__}: {str(exc)[:200]}")
+            problem = self.source.unavailable()
+            if problem:
+                self.source.health.dead(problem)
             else:
-                if self._stop.is_set():
-                    return
-                log.error("config.watch_ended", retry_in_s=backoff)
-                self.source.health.dead("the file watcher ended")
+                self.source.health.alive()
+                try:
+                    await self.source.run(self._apply, self._stop, initial=restarted)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    problem = f"{type(exc).__name__}: {str(exc)[:200]}"
+                else:
+                    if self._stop.is_set():
+                        return
+                    problem = "the file watcher ended"
+                self.source.health.dead(problem)
+            log.error("config.watch_failed", reason=problem, retry_in_s=backoff)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), backoff)
-            backoff = min(backoff * 2, 30.0)
-            # a restarted watcher may have missed changes: read everything again
-            await self.source.reload(self._apply)
+            backoff, restarted = min(backoff * 2, 5.0), True
 
     async def stop(self) -> None:
         self._stop.set()

@@ -24,6 +24,17 @@ def _dr(docs: list[Doc]) -> Doc:
     return find(docs, "DestinationRule", "reviews")
 
 
+Edit = Callable[[list[Doc]], None]
+
+
+def both(*edits: Edit) -> Edit:
+    def apply(docs: list[Doc]) -> None:
+        for edit in edits:
+            edit(docs)
+
+    return apply
+
+
 CASES: tuple[Case, ...] = (
     Case("healthy", lambda docs: None, ()),
     Case(
@@ -168,6 +179,14 @@ CASES: tuple[Case, ...] = (
         (("XDS0204", VS, "spec.http[0].match[0].sourceNamespace"),),
     ),
     Case(
+        "all weights 0: rejected, the last good version stays",
+        both(
+            lambda docs: vs_reviews(docs)["spec"]["http"][1]["route"][0].update(weight=0),
+            lambda docs: vs_reviews(docs)["spec"]["http"][1]["route"][1].update(weight=0),
+        ),
+        (("XDS0002", VS, "spec.http[1]"),),
+    ),
+    Case(
         "weight 0 leaves a destination unreachable",
         lambda docs: vs_reviews(docs)["spec"]["http"][1]["route"][1].update(weight=0),
         (("XDS0205", VS, "spec.http[1].route[1].weight"),),
@@ -177,17 +196,6 @@ CASES: tuple[Case, ...] = (
 TEL = "telemetry.istio.io/v1"
 SIDECAR = "Sidecar/web/frontend"
 AP = "AuthorizationPolicy/shop/ratings"
-
-
-Edit = Callable[[list[Doc]], None]
-
-
-def both(*edits: Edit) -> Edit:
-    def apply(docs: list[Doc]) -> None:
-        for edit in edits:
-            edit(docs)
-
-    return apply
 
 
 def _sidecar(docs: list[Doc]) -> Doc:
@@ -217,18 +225,18 @@ def _no_sidecar(docs: list[Doc], name: str) -> None:
     }
 
 
-def _pa(name: str, mode: str, **labels: str) -> Doc:
+def _pa(name: str, mode: str, namespace: str = "shop", **labels: str) -> Doc:
     spec: Doc = {"mtls": {"mode": mode}}
     if labels:
         spec["selector"] = {"matchLabels": labels}
-    return obj("PeerAuthentication", name, "shop", spec, SEC)
+    return obj("PeerAuthentication", name, namespace, spec, SEC)
 
 
-def _telemetry(name: str, **labels: str) -> Doc:
+def _telemetry(name: str, namespace: str = "shop", **labels: str) -> Doc:
     spec: Doc = {"accessLogging": [{"providers": [{"name": "envoy"}]}]}
     if labels:
         spec["selector"] = {"matchLabels": labels}
-    return obj("Telemetry", name, "shop", spec, TEL)
+    return obj("Telemetry", name, namespace, spec, TEL)
 
 
 def _frontend_sidecar(name: str, selected: bool = True) -> Doc:
@@ -301,6 +309,30 @@ SELECTOR_CASES: tuple[Case, ...] = (
         extra=(
             _pa("ratings-a", "STRICT", app="ratings"),
             _pa("ratings-b", "STRICT", app="ratings"),
+        ),
+    ),
+    Case(
+        "two mesh-wide PeerAuthentications",
+        lambda docs: None,
+        (("XDS0304", "PeerAuthentication/istio-system/mesh-b", "spec"),),
+        extra=(
+            _pa("mesh-a", "PERMISSIVE", "istio-system"),
+            _pa("mesh-b", "STRICT", "istio-system"),
+        ),
+    ),
+    Case(
+        "two mesh-wide Telemetry objects",
+        lambda docs: None,
+        (("XDS0305", "Telemetry/istio-system/mesh-b", "spec"),),
+        extra=(_telemetry("mesh-a", "istio-system"), _telemetry("mesh-b", "istio-system")),
+    ),
+    Case(
+        "two Telemetry objects select one workload",
+        lambda docs: None,
+        (("XDS0305", "Telemetry/shop/ratings-b", "spec.selector"),),
+        extra=(
+            _telemetry("ratings-a", app="ratings"),
+            _telemetry("ratings-b", app="ratings", version="v1"),
         ),
     ),
     Case(
@@ -452,6 +484,68 @@ SIDECAR_CASES: tuple[Case, ...] = (
     ),
 )
 
-CASES = CASES + SELECTOR_CASES + TLS_CASES + AUTHZ_CASES + SIDECAR_CASES
+MORE_CASES: tuple[Case, ...] = (
+    Case(
+        "destination named by a wildcard ServiceEntry's pattern only",
+        lambda docs: None,
+        (("XDS0101", "VirtualService/shop/ext", "spec.http[0].route[0].destination.host"),),
+        extra=(
+            obj(
+                "ServiceEntry",
+                "ext",
+                "shop",
+                {
+                    "hosts": ["*.example.com"],
+                    "location": "MESH_EXTERNAL",
+                    "resolution": "NONE",
+                    "ports": [{"number": 80, "name": "http", "protocol": "HTTP"}],
+                },
+            ),
+            obj(
+                "VirtualService",
+                "ext",
+                "shop",
+                {
+                    "hosts": ["*.example.com"],
+                    "http": [{"route": [{"destination": {"host": "api.example.com"}}]}],
+                },
+            ),
+        ),
+    ),
+    Case(
+        "http rules for a TCP-only host",
+        lambda docs: None,
+        (("XDS0206", "VirtualService/shop/db", "spec.http"),),
+        extra=(
+            service("db", "shop", ports=[{"number": 5432, "name": "tcp", "protocol": "TCP"}]),
+            workload("db-v1", "shop", "127.0.8.11", "db", app="db"),
+            obj(
+                "VirtualService",
+                "db",
+                "shop",
+                {"hosts": ["db"], "http": [{"route": [{"destination": {"host": "db"}}]}]},
+            ),
+        ),
+    ),
+    Case(
+        "portLevelMtls keyed by a port the workload does not serve",
+        lambda docs: None,
+        (("XDS0406", "PeerAuthentication/shop/reviews-ports", "spec.portLevelMtls.8080"),),
+        extra=(
+            obj(
+                "PeerAuthentication",
+                "reviews-ports",
+                "shop",
+                {
+                    "selector": {"matchLabels": {"app": "reviews"}},
+                    "portLevelMtls": {8080: {"mode": "DISABLE"}},
+                },
+                SEC,
+            ),
+        ),
+    ),
+)
+
+CASES = CASES + MORE_CASES + SELECTOR_CASES + TLS_CASES + AUTHZ_CASES + SIDECAR_CASES
 
 __all__ = ["CASES", "SEC"]

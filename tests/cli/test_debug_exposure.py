@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from tests.cli.hygiene import REPO, one_line_error, process_error
+from tests.cli.hygiene import REPO, one_line_error, process_error, run_xdscp
 from tests.e2e.harness import free_port
 from xdscp.cli import main
 from xdscp.debug.auth import TOKEN_ENV, is_loopback
@@ -161,6 +161,23 @@ def test_a_token_guards_every_debug_endpoint_but_health(via: str, tmp_path: Path
         # the probe path stays open and says nothing about the mesh
         status, body, _ = get(base + "/healthz")
         assert (status, body) == (200, "ok\n")
+        if via == "env":
+            return
+        # xdscp's own debug-API clients send $XDSCP_DEBUG_TOKEN
+        ask = (
+            "explain",
+            "--server",
+            base,
+            "--from",
+            "default/client",
+            "http://order-service:8080/",
+        )
+        refused = run_xdscp(*ask, env={TOKEN_ENV: ""})
+        assert refused.returncode == 1 and TOKEN_ENV in refused.stderr, refused.stderr
+        assert "Traceback" not in refused.stderr
+        answered = run_xdscp(*ask, env={TOKEN_ENV: TOKEN})
+        assert answered.returncode == 0, answered.stderr
+        assert "order-service" in answered.stdout
 
 
 def test_debug_endpoints_list_themselves_and_pretty_print(tmp_path: Path) -> None:
@@ -174,8 +191,17 @@ def test_debug_endpoints_list_themselves_and_pretty_print(tmp_path: Path) -> Non
         assert "per proxy" in listed["/debug/proxies"]
         # every endpoint, including those other components add, says what it is
         assert all(listed.values()), listed
+        # and the README's table lists every one of them
+        commands = readme_commands_section()
+        assert [p for p in listed if f"`GET {p}" not in commands] == []
         # indented for a terminal: one key per line, also for routes added by components
         for path in ("/debug", "/debug/config"):
             text = get(base + path)[1]
             assert text.startswith(("[\n  ", "{\n  ")), text[:80]
             assert text.endswith("\n")
+
+
+def readme_commands_section() -> str:
+    text = (REPO / "README.md").read_text()
+    start = text.index("## Commands\n")
+    return text[start : text.index("\n## ", start + 1)]

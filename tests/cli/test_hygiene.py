@@ -3,7 +3,9 @@ and what to do, a non-zero exit, never a traceback. Plus `--version` and `-h`.""
 
 from __future__ import annotations
 
+import os
 import socket
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,7 +21,7 @@ from tests.cli.hygiene import (
     run_xdscp,
     small_filesystem,
 )
-from tests.e2e.harness import free_port
+from tests.e2e.harness import free_port, relocate_example
 from xdscp.cli import main
 from xdscp.cli_errors import register_user_error, user_error_message
 from xdscp.errors import UserError
@@ -172,5 +174,41 @@ def test_commands_added_by_other_modules_get_the_same_treatment() -> None:
         bug = runner.invoke(main, ["probe-hygiene", "bug"])
         assert isinstance(bug.exception, ValueError)
         assert user_error_message(ValueError("x")) is None
+        grouped = ExceptionGroup("task group", [ValueError("x"), ServerGone("down")])
+        assert user_error_message(grouped) == "debug API gone: down; start xdscp serve"
     finally:
         main.commands.pop("probe-hygiene")
+
+
+def test_the_readme_lists_every_command() -> None:
+    from tests.cli.test_debug_exposure import readme_commands_section
+
+    section = readme_commands_section()
+    assert [name for name in main.commands if f"xdscp {name} " not in section] == []
+    assert "--version" in section and "-h" in section
+
+
+def test_up_with_a_read_only_run_directory_is_one_line(tmp_path: Path) -> None:
+    config, _ = relocate_example("canary", tmp_path)
+    with small_filesystem(tmp_path / "ro", read_only=True) as read_only:
+        result = run_xdscp(
+            "up", str(config), "--listen", "127.0.0.1:0", "--debug", "127.0.0.1:0",
+            "--ca-dir", str(tmp_path / "ca"), "--run-dir", str(read_only / "run"),
+            env={"PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"},
+        )  # fmt: skip
+    error = process_error(result)
+    assert str(read_only / "run") in error and "writable" in error, error
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["serve", "--config", CANARY, "--listen", "127.0.0.1:99999"],
+     ["serve", "--config", CANARY, "--debug", "127.0.0.1:x"],
+     ["serve", "--kubernetes", "--cert-listen", "nowhere"],
+     ["up", CANARY, "--listen", "localhost"],
+     ["bootstrap", "--config", CANARY, "--workload", "default/client", "-o", "x.yaml",
+      "--xds", "xdscp:port"]],
+)  # fmt: skip
+def test_a_malformed_address_is_a_usage_error(args: list[str]) -> None:
+    error = one_line_error(CliRunner().invoke(main, args), exit_code=2)
+    assert "is not HOST:PORT" in error, error

@@ -59,6 +59,17 @@ spec:
   selector: {matchLabels: {app: reviews}}
   mtls: {mode: STRICT}
 """
+# Two classic mistakes: a subset no DestinationRule defines, a typo in a destination host.
+BROKEN_RULES = (
+    "  - name: teapot\n",
+    "  - name: canary\n"
+    "    match: [{uri: {prefix: /canary}}]\n"
+    "    route: [{destination: {host: reviews, subset: v3}}]\n"
+    "  - name: typo\n"
+    "    match: [{uri: {prefix: /typo}}]\n"
+    "    route: [{destination: {host: reviewz}}]\n"
+    "  - name: teapot\n",
+)
 # The `guarded` subset's callers send plaintext, which STRICT refuses.
 PLAINTEXT_SUBSET = (
     "    trafficPolicy:\n      outlierDetection:",
@@ -95,6 +106,8 @@ PROBES = [
     Probe("default/client", "/headers/x", 5),
     Probe("default/client", "/hash", 5, headers=(("x-user", "ann"),)),
     Probe("default/client", "/outlier", 10),
+    Probe("default/client", "/canary", 5),
+    Probe("default/client", "/typo", 5),
     Probe("default/open-client", "/", 10),
     Probe("default/open-client", "/", 10, method="POST"),
     Probe("default/open-client", "/levels", 20),
@@ -110,7 +123,8 @@ def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningMesh]:
     (config / "authorization.yaml").write_text(AUTHORIZATION)
     routing = config / "routing.yaml"
     assert PLAINTEXT_SUBSET[0] in routing.read_text()
-    routing.write_text(routing.read_text().replace(*PLAINTEXT_SUBSET))
+    assert BROKEN_RULES[0] in routing.read_text()
+    routing.write_text(routing.read_text().replace(*PLAINTEXT_SUBSET).replace(*BROKEN_RULES))
     with xdscp_up(config, work) as running:
         url = _egress(running, "default/client")
         assert wait_until(lambda: _send(url, "reviews", "/ready")[0] == 200, timeout=15), (
@@ -178,6 +192,8 @@ def _agrees(outcome: dict[str, Any], line: dict[str, Any]) -> bool:
         return bool(cluster == outcome["cluster"] and code == 403)
     if result == "fault_abort":
         return bool(code == outcome["status"] and "FI" in flags)
+    if result == "no_cluster":
+        return bool(code == 503 and "NC" in flags)
     if result in ("redirect", "direct_response"):
         return bool(code == outcome["status"] and cluster in ("-", None, ""))
     return bool(code == outcome["status"] and cluster == outcome["cluster"])
@@ -285,6 +301,10 @@ def test_explain_predicts_tcp_splits_and_authorization(mesh: RunningMesh) -> Non
     )
     predicted = {(o["result"], o["cluster"]): o["share"] for o in outcomes}
     assert {result for result, _ in predicted} == {"denied"}, outcomes
+    assert all(
+        o["detail"].startswith("denied by AuthorizationPolicy/default/reviews-no-admin rules[0]")
+        for o in outcomes
+    ), outcomes
     assert set(seen) <= set(predicted), (seen, outcomes)
     for key, share in predicted.items():
         assert _within(seen[key], TCP_CONNECTIONS, share), (seen, outcomes)

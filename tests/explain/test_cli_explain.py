@@ -119,6 +119,33 @@ async def test_server_mode_reads_the_running_control_plane(tmp_path: Path) -> No
         code, _, err = await asyncio.to_thread(
             run, "--server", plane.debug_url, "--from", "default/ghost", "http://reviews:8080/"
         )
-        assert code == 1 and err.startswith("xdscp explain: no workload default/ghost")
+        # the in-process control plane logs to the same (captured) stderr: the last line
+        assert code == 1 and err.splitlines()[-1].startswith("xdscp explain: no workload")
+    finally:
+        await plane.stop()
+
+
+async def test_server_mode_with_a_debug_token(tmp_path: Path) -> None:
+    token = "t0ken-for-the-debug-port-0123456789"
+    token_file = tmp_path / "token"
+    token_file.write_text(token + "\n")
+    plane = ControlPlane(
+        TRAFFIC,
+        f"127.0.0.1:{free_port()}",
+        "127.0.0.1:0",
+        identity_settings=IdentitySettings(ca_dir=tmp_path / "ca"),
+        debug_token=token,
+    )
+    await plane.start()
+    try:
+        asked = ("--server", plane.debug_url, "--from", "default/client", "http://reviews:8080/")
+        code, _, err = await asyncio.to_thread(run, *asked)
+        assert code == 1
+        last = err.splitlines()[-1]  # after any log line of the in-process control plane
+        assert last.startswith("xdscp explain: this debug endpoint needs"), err
+        assert "--debug-token-file" in last
+        code, out, err = await asyncio.to_thread(run, "--debug-token-file", str(token_file), *asked)
+        assert code == 0, err
+        assert f"100%  app  forwarded to {V1}" in out
     finally:
         await plane.stop()

@@ -139,6 +139,12 @@ def test_authorization_allow_and_deny_name_the_policy_rule(strict: MeshTranslato
         "denied by AuthorizationPolicy/prod/orders-no-admin rules[0]"
     )
     assert [(o.result, o.status) for o in admin.outcomes] == [("denied", 403)]
+    admin_inbound = admin.destinations[0].endpoints[0].inbound
+    assert [(r.action, r.verdict, r.reached) for r in admin_inbound.rbac] == [
+        ("DENY", "denied", True),
+        ("ALLOW", "denied", False),  # Envoy stops at the first denial
+    ]
+    assert admin_inbound.rbac[0].matched[0].policy == "ns[prod]-policy[orders-no-admin]-rule[0]"
     intruder = ask(strict, "prod/intruder", "http://orders:8080/orders")
     assert [(o.result, o.status) for o in intruder.outcomes] == [("denied", 403)]
     inbound = intruder.destinations[0].endpoints[0].inbound
@@ -194,3 +200,59 @@ def test_iptables_capture_per_port_listener_and_passthrough() -> None:
         ("passthrough", "PassthroughCluster")
     ]
     assert "no outbound listener for port 9999" in other.notes[0]
+
+
+def test_a_route_to_a_cluster_the_proxy_lacks_says_why(tmp_path: Path) -> None:
+    for path in TRAFFIC.glob("*.yaml"):
+        (tmp_path / path.name).write_text(path.read_text())
+    routing = tmp_path / "routing.yaml"
+    routing.write_text(
+        routing.read_text().replace(
+            "  - name: teapot\n",
+            "  - name: canary\n"
+            "    match: [{uri: {prefix: /canary}}]\n"
+            "    route: [{destination: {host: reviews, subset: v3}}]\n"
+            "  - name: typo\n"
+            "    match: [{uri: {prefix: /typo}}]\n"
+            "    route: [{destination: {host: reviewz}}]\n"
+            "  - name: teapot\n",
+        )
+    )
+    translator = translator_of(tmp_path)
+    canary = ask(translator, "default/client", "http://reviews:8080/canary")
+    (outcome,) = canary.outcomes
+    assert (outcome.result, outcome.status) == ("no_cluster", 503)
+    assert "DestinationRule/default/reviews defines no subset v3" in outcome.detail
+    typo = ask(translator, "default/client", "http://reviews:8080/typo")
+    assert "no service reviewz.default.svc.cluster.local in the registry" in typo.outcomes[0].detail
+
+
+def test_tls_ports_pick_the_chain_by_sni_and_shared_tcp_ports_say_so() -> None:
+    translator = MeshTranslator(load_mesh(case_named("vs-tcp-tls")))
+    ratings = ask(
+        translator, "default/client", "tcp://ratings.bookinfo.com:443", sni="ratings.bookinfo.com"
+    )
+    assert ratings.listener.filter_chain == "outbound|443||reviews.bookinfo.com"
+    assert [(o.result, o.cluster) for o in ratings.outcomes] == [
+        ("forwarded", "outbound|443||login.bookinfo.com")
+    ]
+    assert ratings.notes == ()
+    with pytest.raises(ExplainError, match=r"no filter chain of .* takes a connection with no SNI"):
+        ask(translator, "default/client", "tcp://login.bookinfo.com:443")
+    shared = ask(translator, "default/client", "tcp://queue-b:5000")
+    assert shared.notes == (
+        "TCP carries no host name: port 5000 goes to queue-a.default.svc.cluster.local,"
+        " whatever host the application connected to",
+    )
+    mongo = ask(translator, "default/client", "tcp://mongo:27017")
+    assert [(o.cluster, o.share) for o in mongo.outcomes] == [
+        ("outbound|27017|v1|mongo.default.svc.cluster.local", 80.0),
+        ("outbound|27017|v2|mongo.default.svc.cluster.local", 20.0),
+    ]
+
+
+def test_a_host_header_overrides_the_url_authority(traffic: MeshTranslator) -> None:
+    found = ask(traffic, "default/client", "http://127.0.1.1:8080/levels", "Host: reviews")
+    assert found.authority == "reviews"
+    assert found.route is not None and found.route.rule == "http[10]"
+    assert "host" not in found.headers

@@ -60,7 +60,7 @@ def judge_text(text: str, source: str = "fuzz.yaml", max_proxies: int = 4) -> Ju
     errors = list(parsed.errors)
     problems = [f"refusal without a field: {e}" for e in errors if not e.field and _a_mapping(e)]
     mesh = build_mesh([*parsed_base.objects, *parsed.objects], errors, MeshOptions(local_mode=True))
-    problems += [f"refusal without a field: {e}" for e in mesh.errors if not e.field]
+    problems += [f"refusal without a field: {e}" for e in mesh.errors[len(errors) :] if not e.field]
     translator = MeshTranslator(mesh)
     keys = [*BASE_PROXIES, *sorted(set(mesh.workloads) - set(BASE_PROXIES))][:max_proxies]
     bootstraps = {}

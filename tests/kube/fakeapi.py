@@ -118,6 +118,8 @@ class FakeKube:
         self.requests: list[tuple[str, str, dict[str, str]]] = []
         self.tokens: dict[str, Obj] = {}  # TokenReview: token -> status.user (+ audiences)
         self.gone_as_http = False
+        self.port = 0
+        self._stopping = False
         self.duplicate_next_event = False
         self.bookmark_interval: float | None = None
         self.runner: web.AppRunner | None = None
@@ -245,24 +247,28 @@ class FakeKube:
         )
 
     # --- server lifecycle -------------------------------------------------------
-    async def start(self) -> None:
+    async def start(self, port: int = 0) -> None:
+        """Listen on `port` (0: any free one). Objects and history live in this object, so
+        `stop()` then `start(port)` is an API server restart with its storage intact."""
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", self._handle)
         self.runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
         await self.runner.setup()
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+        sock.bind(("127.0.0.1", port))
+        port = self.port = sock.getsockname()[1]
         await web.SockSite(self.runner, sock).start()
         self.url = f"http://127.0.0.1:{port}"
 
     async def stop(self) -> None:
+        self._stopping = True
         self.drop_watches()
         for watcher in list(self.watchers):
             watcher.queue.put_nowait(None)
         if self.runner is not None:
             await self.runner.cleanup()
+        self._stopping = False
 
     def kubeconfig(self, path: Path, token: str | None = None) -> Path:
         config = {
@@ -349,6 +355,12 @@ class FakeKube:
 
     # --- HTTP -------------------------------------------------------------------
     async def _handle(self, request: web.Request) -> web.StreamResponse:
+        if self._stopping:
+            # accepted while stopping: a watch started now would never be dropped and
+            # hold `stop()` for aiohttp's whole shutdown timeout
+            if request.transport is not None:
+                request.transport.abort()
+            return web.Response(status=503)
         query = dict(request.query)
         self.requests.append((request.method, request.path, query))
         if request.headers.get("Authorization") != f"Bearer {self.token}":

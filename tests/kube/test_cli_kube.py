@@ -67,7 +67,7 @@ async def test_serve_kubernetes_syncs_leads_and_stops_cleanly(
         output, _ = await asyncio.wait_for(process.communicate(), 30)
     text = output.decode()
     assert process.returncode == 0, text
-    assert "kube.control_plane.started" in text
+    assert "kube.control_plane_started" in text
     # it let go of the Lease on the way out
     lease = kube.get("Lease", "xdscp-system", "xdscp-leader")
     assert lease is not None and lease["spec"]["holderIdentity"] == ""

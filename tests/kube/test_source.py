@@ -23,7 +23,7 @@ from translators.model.objects import MeshObject, Origin, parse_object
 from xdscp.kube.api import KubeApi
 from xdscp.kube.errors import Forbidden
 from xdscp.kube.resources import POD, ResourceType
-from xdscp.kube.source import KubernetesSource
+from xdscp.kube.source import KubernetesSource, _parse_raw, origin_of
 
 OPTIONS = MeshOptions()
 
@@ -327,3 +327,14 @@ async def test_missing_crds_are_an_empty_synced_state_until_installed(
         kube.types.update(saved)  # the CRDs get installed
         kube.apply(vs_with_weights(50, 50))
         await updates.until(lambda m: bool(m.of_kind("VirtualService")))
+
+
+def test_an_object_that_cannot_even_be_read_is_an_error_not_an_exception() -> None:
+    """Whatever the API server hands over, the rebuild goes on (the config loop must not
+    die on one object): a metadata that is not a mapping becomes that object's error."""
+    raw = {"apiVersion": "networking.istio.io/v1", "kind": "VirtualService", "metadata": [1]}
+    result = _parse_raw(raw, origin_of("VirtualService", "default", "x"))
+    assert isinstance(result, list)
+    (error,) = result
+    assert error.kind == "VirtualService"
+    assert "cannot be read (AttributeError" in error.message

@@ -104,6 +104,12 @@ ZERO_WEIGHT_DESTINATION = MessageType(
     W,
     "a destination with weight 0 beside others never receives traffic",
 )
+RULES_FOR_ANOTHER_PROTOCOL = MessageType(
+    "XDS0206",
+    "RulesForAnotherProtocol",
+    W,
+    "http rules for hosts without an HTTP port (or tcp rules without a TCP one): never applied",
+)
 
 SELECTOR_MATCHES_NOTHING = MessageType(
     "XDS0301",
@@ -173,6 +179,12 @@ NO_SERVER_CERT_VERIFICATION = MessageType(
     W,
     "a DestinationRule originates TLS without caCertificates: the server is not verified",
     "IST0128",
+)
+PORT_LEVEL_MTLS_PORT_NOT_FOUND = MessageType(
+    "XDS0406",
+    "PortLevelMtlsPortNotFound",
+    W,
+    "portLevelMtls names a port none of the selected workloads serves: it never applies",
 )
 
 AUTHZ_PRINCIPAL_MATCHES_NOTHING = MessageType(

@@ -15,7 +15,7 @@ from translators.hosts import host_matches, resolve_host
 from translators.index import MeshIndex
 from translators.ir import ClusterIR, EndpointIR
 from translators.mesh import MeshConfig, Service, Workload
-from translators.model.networking import DestinationRuleSpec
+from translators.model.networking import DestinationRuleSpec, SidecarSpec
 from translators.model.objects import MeshObject
 from translators.naming import spiffe_id
 from translators.view import service_clusters
@@ -44,7 +44,8 @@ class AnalysisContext:
         self.index = index if index is not None else MeshIndex.of(mesh)
         self.suffix = mesh.options.domain_suffix
         self.root_namespace = mesh.options.root_namespace
-        self._clusters: dict[tuple[str, str], dict[str, ServiceCluster]] = {}
+        self._clusters: dict[tuple[str, str, bool], dict[str, ServiceCluster]] = {}
+        self._visible: dict[tuple[str, tuple[str, ...]], list[Service]] = {}
 
     def resolve(self, host: str, namespace: str) -> str:
         return resolve_host(host, namespace, self.suffix)
@@ -133,18 +134,76 @@ class AnalysisContext:
         return [s for s in self.wildcard_services if host_matches(s.hostname, pattern)]
 
     def clusters(
-        self, service: Service, dr: MeshObject[DestinationRuleSpec] | None
+        self, service: Service, dr: MeshObject[DestinationRuleSpec] | None, tls: bool = True
     ) -> dict[str, ServiceCluster]:
         """The translator's outbound clusters of `service` under `dr` (with auto-mTLS as
         the destinations' PeerAuthentications allow), by name, each with its endpoints:
-        exactly what a caller that sees `dr` receives."""
-        key = (service.hostname, dr.ref if dr is not None else "")
+        exactly what a caller that sees `dr` receives. `tls` False skips working out
+        auto-mTLS (which reads every PeerAuthentication) when only endpoints matter."""
+        key = (service.hostname, dr.ref if dr is not None else "", tls)
         found = self._clusters.get(key)
         if found is None:
-            peers = self.index.security.upstream_peers(service)
+            peers = self.index.security.upstream_peers(service) if tls else None
             clusters, assignments = service_clusters(service, dr, peers)
             members = {a.cluster: a.endpoints for a in assignments}
             found = self._clusters[key] = {
                 c.name: (c, members.get(c.name, c.endpoints)) for c in clusters
             }
         return found
+
+    def visible(self, namespace: str, egress_hosts: list[str]) -> list[Service]:
+        """`MeshIndex.visible_services`, once per (namespace, hosts): Sidecars of one
+        namespace mostly share their egress hosts, and each lookup scans the registry."""
+        key = (namespace, tuple(egress_hosts))
+        found = self._visible.get(key)
+        if found is None:
+            found = self._visible[key] = self.index.visible_services(namespace, egress_hosts)
+        return found
+
+    @cached_property
+    def sidecar_claims(self) -> dict[int, list[MeshObject[SidecarSpec]]]:
+        """id(group) -> the Sidecars whose non-empty workloadSelector selects it, oldest
+        first (as `MeshIndex.sidecars` keeps them): found from the selectors' side, through
+        the label index, so a namespace of 1,000 Sidecars is not 1,000 x 1,000 matches."""
+        found: dict[int, list[MeshObject[SidecarSpec]]] = defaultdict(list)
+        for namespace, sidecars in self.index.sidecars.items():
+            for sidecar in sidecars:
+                selector = sidecar.spec.workload_selector
+                labels = selector.effective() if selector is not None else {}
+                if labels:
+                    for group in self.selected(namespace, labels):
+                        found[id(group)].append(sidecar)
+        return dict(found)
+
+    @cached_property
+    def sidecar_users(self) -> dict[str, list[WorkloadGroup]]:
+        """Sidecar ref -> the workload groups it applies to: `MeshIndex.sidecar_for`'s
+        choice (the oldest selecting one, else the namespace's default, else the root
+        namespace's), worked out per group from `sidecar_claims` (test_context checks
+        it against `sidecar_for` itself)."""
+        found: dict[str, list[WorkloadGroup]] = defaultdict(list)
+        if not self.index.sidecars:
+            return {}
+        defaults = {
+            ns: next((s for s in sidecars if not _selects(s)), None)
+            for ns, sidecars in self.index.sidecars.items()
+        }
+        root = next(
+            (
+                s
+                for s in self.index.sidecars.get(self.root_namespace, [])
+                if s.spec.workload_selector is None
+            ),
+            None,
+        )
+        for group in self.groups:
+            claims = self.sidecar_claims.get(id(group))
+            chosen = claims[0] if claims else defaults.get(group.namespace) or root
+            if chosen is not None:
+                found[chosen.ref].append(group)
+        return dict(found)
+
+
+def _selects(sidecar: MeshObject[SidecarSpec]) -> bool:
+    selector = sidecar.spec.workload_selector
+    return selector is not None and bool(selector.effective())

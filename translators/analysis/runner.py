@@ -66,7 +66,8 @@ def schema_messages(mesh: MeshConfig) -> list[Message]:
             origin=error.origin,
             field=error.field,
             text=error.message,
-            hint="fix the field; until then the object's last good version stays in force",
+            hint=(f"fix {error.field}" if error.field else "fix the document")
+            + "; until then the last good version stays in force",
         )
         for error in mesh.errors
     ]

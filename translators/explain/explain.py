@@ -26,6 +26,7 @@ from translators.explain.model import (
     Explanation,
     Outcome,
     RouteStep,
+    TlsStep,
 )
 from translators.explain.outbound import (
     http_route_step,
@@ -50,6 +51,7 @@ from translators.translate import MeshTranslator
 # for it, or a failed handshake): Envoy resets, the router answers 503.
 REFUSED_STATUS = 503
 NO_ENDPOINT_STATUS = 503
+NO_CLUSTER_STATUS = 503  # a route to a cluster Envoy does not have: flag NC
 RBAC_DENIED_STATUS = 403
 
 
@@ -85,6 +87,22 @@ def _endpoint_workloads(translator: MeshTranslator, fqdn: str) -> dict[tuple[str
     return found
 
 
+def _missing_cluster(translator: MeshTranslator, fqdn: str, subset: str) -> str:
+    """Why a route names a cluster the proxy was not sent (Envoy answers 503, flag NC)."""
+    if fqdn not in translator.mesh.services:
+        return f"no service {fqdn} in the registry: a typo in the destination host?"
+    if subset:
+        rules = [
+            o.ref
+            for o in translator.mesh.of_kind("DestinationRule")
+            if resolve_host(o.spec.host, o.namespace, translator.mesh.options.domain_suffix) == fqdn
+        ]
+        if rules:
+            return f"{', '.join(rules)} defines no subset {subset}: add it there"
+        return f"no DestinationRule for {fqdn} defines subset {subset}"
+    return "this proxy was not sent the cluster (Sidecar egress hosts or exportTo hide it)"
+
+
 def _destination(
     translator: MeshTranslator,
     source: Workload,
@@ -96,11 +114,12 @@ def _destination(
 ) -> DestinationStep:
     resources = translator.translate(source)
     found = find_cluster(resources, cluster_name)
-    if found is None:
-        raise ExplainError(f"route to cluster {cluster_name}, which the proxy does not have")
-    cluster, sources = found
     parsed = parse_outbound_cluster(cluster_name)
     port, subset, fqdn = parsed if parsed is not None else (0, "", "")
+    if found is None:
+        missing = TlsStep("-", "", _missing_cluster(translator, fqdn, subset))
+        return DestinationStep(cluster_name, weight, share, fqdn, port, subset, (), missing, ())
+    cluster, sources = found
     tls = cluster_tls(translator.mesh, cluster, sources)
     owners = _endpoint_workloads(translator, fqdn)
     identity = spiffe_id(
@@ -181,6 +200,11 @@ def _outcomes(
             key = (special[0], destination.cluster, None)
             found[key] = found.get(key, 0.0) + share
             details[key] = special[1]
+            continue
+        if destination.tls.mode == "-":
+            key = ("no_cluster", destination.cluster, NO_CLUSTER_STATUS if http else None)
+            found[key] = found.get(key, 0.0) + share
+            details[key] = f"Envoy has no such cluster (503, flag NC): {destination.tls.reason}"
             continue
         total = sum(e.weight for e in destination.endpoints)
         if not total:
@@ -297,7 +321,7 @@ def _notes(
             f"no outbound listener for port {request.port}: the capture listener hands the"
             " connection to its fallback as it is (HTTP is not parsed, no route applies)",
         )
-    if request.protocol != "tcp":
+    if request.protocol != "tcp" or request.sni:
         return ()
     namespace = request.source.partition("/")[0]
     named = resolve_host(request.host, namespace, translator.mesh.options.domain_suffix)

@@ -5,6 +5,8 @@ in translators/behaviour/rbac.py."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from envoy.config.listener.v3 import listener_pb2
 from envoy.config.rbac.v3 import rbac_pb2
 
@@ -133,15 +135,18 @@ def inbound_step(workload: str, resources: ProxyResources, call: Call) -> Inboun
         )
     verdict = listener_verdict(listener, call)
     http, configs = rbac_configs(chain)
-    steps = tuple(
-        _rbac_step(
-            c.rules if c.HasField("rules") else None,
-            c.shadow_rules if c.HasField("shadow_rules") else None,
+    steps_list: list[RbacStep] = []
+    for config in configs:
+        step = _rbac_step(
+            config.rules if config.HasField("rules") else None,
+            config.shadow_rules if config.HasField("shadow_rules") else None,
             call,
             http,
         )
-        for c in configs
-    )
+        if any(s.verdict == DENIED for s in steps_list):
+            step = replace(step, reached=False)  # Envoy stops at the first denial
+        steps_list.append(step)
+    steps = tuple(steps_list)
     if verdict == REFUSED:
         reason = "mutual TLS required, the caller sent no client certificate"
     elif verdict == DENIED:
@@ -152,6 +157,12 @@ def inbound_step(workload: str, resources: ProxyResources, call: Call) -> Inboun
             reason = (
                 f"no rule of {', '.join(denying.policies)} matches"
                 " (where ALLOW policies apply, what none allows is denied)"
+            )
+        if not http:
+            # Istio fails closed on TCP: the generated filter already reflects it
+            reason += (
+                "; on a TCP port HTTP-only values (paths, methods, hosts, headers) cannot be"
+                " checked: a DENY rule ignores them, an ALLOW rule using them is dropped"
             )
     elif any(s.matched for s in steps if s.action == "ALLOW"):
         allowing = next(s for s in steps if s.action == "ALLOW" and s.matched)

@@ -61,7 +61,8 @@ class RouteStep:
 
 @dataclass(frozen=True, slots=True)
 class TlsStep:
-    mode: str  # "mTLS", "TLS" (originated to a non-mesh server) or "plaintext"
+    # "mTLS", "TLS" (originated to a non-mesh server), "plaintext"; "-": no such cluster
+    mode: str
     decided_by: str  # object ref, or "auto-mTLS"
     reason: str
     sni: str = ""
@@ -83,6 +84,7 @@ class RbacStep:
     policies: tuple[str, ...] = ()  # every AuthorizationPolicy this filter enforces
     # why each enforced rule did not match: "<object> <rule>: <part> does not match"
     missed: tuple[str, ...] = ()
+    reached: bool = True  # False: an earlier RBAC filter already denied the request
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +130,7 @@ class Outcome:
     """One possible end of the request, with the share of requests that end this way."""
 
     # forwarded / fault_abort / denied / refused / no_endpoints / redirect / direct_response
-    # / passthrough / blackhole
+    # / passthrough / blackhole / no_cluster
     result: str
     share: float  # percent
     status: int | None  # the status the caller gets; None: whatever the app answers

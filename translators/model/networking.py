@@ -324,7 +324,7 @@ class ServicePort(IstioModel):
 
 
 class WorkloadEntrySpec(IstioModel):
-    address: str = ""
+    address: str = Field(default="", validate_default=True)
     ports: dict[str, int] = Field(default_factory=dict)
     labels: dict[str, str] = Field(default_factory=dict)
     network: str | None = None
@@ -568,4 +568,11 @@ class SidecarSpec(IstioModel):
         portless = [e for e in self.egress if e.port is None]
         if len(portless) > 1:
             raise ValueError("egress: at most one listener may omit its port")
+        # Istio: one listener per port (two would be one Envoy listener / cluster twice)
+        for where, ports in (
+            ("ingress", [i.port.number for i in self.ingress]),
+            ("egress", [e.port.number for e in self.egress if e.port is not None]),
+        ):
+            if len(set(ports)) != len(ports):
+                raise FieldValueError(where, "ports of the listeners must be unique")
         return self

@@ -84,6 +84,9 @@ class MeshObject(Generic[SpecT]):
     spec: SpecT
     origin: Origin
     digest: str = field(default="")
+    # When this control plane first saw this definition (a load number; 0 = unknown, as in
+    # Kubernetes where creationTimestamp tells). Not content: never part of `digest`.
+    first_seen: int = 0
 
     @property
     def name(self) -> str:
@@ -100,6 +103,14 @@ class MeshObject(Generic[SpecT]):
     @property
     def key(self) -> tuple[str, str, str]:
         return (self.kind, self.meta.namespace, self.meta.name)
+
+
+def age_order(obj: MeshObject[Any]) -> tuple[int, str, str, str]:
+    """Istio's order when objects conflict (one host, one workload, one scope): the
+    oldest first — first seen by this control plane (file mode), then creationTimestamp —
+    and only among equals namespace/name. Every conflict rule sorts by this one key, so a
+    new object can never displace an established one by its name or file."""
+    return (obj.first_seen, obj.meta.creationTimestamp or "", obj.namespace, obj.name)
 
 
 NETWORKING = "networking.istio.io"

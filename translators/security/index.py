@@ -46,7 +46,7 @@ def _upstream_key(mesh: MeshConfig) -> str:
     namespace. Clusters are memoized under it: only a change of these rebuilds them all."""
     policies = tuple(
         sorted(
-            (p.ref, p.digest, p.meta.creationTimestamp or "")
+            (p.ref, p.digest, p.meta.creationTimestamp or "", p.first_seen)
             for p in mesh.of_kind("PeerAuthentication")
         )
     )

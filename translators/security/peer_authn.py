@@ -21,10 +21,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
 
 from translators.ir import InboundMTLS
-from translators.model.objects import MeshObject
+from translators.model.objects import MeshObject, age_order
 from translators.model.security import MTLSMode, PeerAuthenticationSpec
 
 _EFFECTIVE = {
@@ -35,9 +34,8 @@ _EFFECTIVE = {
 MESH_DEFAULT = InboundMTLS.PERMISSIVE
 
 
-def age_key(obj: MeshObject[Any]) -> tuple[str, str, str]:
-    """Istio's order among policies of one scope: oldest first, then namespace/name."""
-    return (obj.meta.creationTimestamp or "", obj.namespace, obj.name)
+# Istio's order among policies of one scope: oldest first, then namespace/name
+age_key = age_order
 
 
 @dataclass(frozen=True, slots=True)

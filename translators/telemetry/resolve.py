@@ -12,11 +12,10 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from typing import Any
 
 from translators.ir import Direction, ListenerIR
 from translators.mesh import MeshConfig, Workload
-from translators.model.objects import MeshObject
+from translators.model.objects import MeshObject, age_order
 from translators.model.telemetry import ModeSelector, TelemetrySpec, WorkloadMode
 from translators.naming import TELEMETRY_KIND, tracing_cluster
 from translators.telemetry.ir import (
@@ -41,10 +40,6 @@ _MODES = {
     Direction.OUTBOUND: WorkloadMode.CLIENT,
     Direction.INBOUND: WorkloadMode.SERVER,
 }
-
-
-def _age_key(obj: MeshObject[Any]) -> tuple[str, str, str]:
-    return (obj.meta.creationTimestamp or "", obj.namespace, obj.name)
 
 
 def _applies(match: ModeSelector | None, direction: Direction) -> bool:
@@ -108,7 +103,7 @@ class TelemetryIndex:
         self.warnings: dict[str, list[str]] = defaultdict(list)
         namespace_wide: dict[str, list[MeshObject[TelemetrySpec]]] = defaultdict(list)
         selecting: dict[str, list[MeshObject[TelemetrySpec]]] = defaultdict(list)
-        for obj in sorted(mesh.of_kind(TELEMETRY_KIND), key=_age_key):
+        for obj in sorted(mesh.of_kind(TELEMETRY_KIND), key=age_order):
             spec: TelemetrySpec = obj.spec
             if spec.target_ref is not None or spec.target_refs:
                 self.warnings[obj.namespace].append(

@@ -120,7 +120,10 @@ def token_middleware(token: str) -> Middleware:
         presented = _presented_token(request)
         if presented is None or not hmac.compare_digest(presented.encode(), expected):
             response = web.json_response(
-                {"error": "this debug endpoint needs 'Authorization: Bearer <token>'"},
+                {
+                    "error": "this debug endpoint needs 'Authorization: Bearer <token>' "
+                    f"(xdscp commands send ${TOKEN_ENV})"
+                },
                 status=401,
             )
             response.headers.add("WWW-Authenticate", 'Bearer realm="xdscp"')
@@ -131,7 +134,8 @@ def token_middleware(token: str) -> Middleware:
     return require_token
 
 
-def auth_headers(token: str | None) -> dict[str, str]:
-    """Headers a debug-API client (proxy-status, proxy-config, ...) sends; `token` from
-    `load_token(...)`."""
+def auth_headers(token: str | None = None) -> dict[str, str]:
+    """Headers a debug-API client (explain, proxy-status, proxy-config, ...) sends:
+    `token`, else $XDSCP_DEBUG_TOKEN, else none (a loopback server needs none)."""
+    token = token or os.environ.get(TOKEN_ENV, "").strip()
     return {"Authorization": f"Bearer {token}"} if token else {}

@@ -21,7 +21,7 @@ Query: `from=NAMESPACE/NAME` (the calling workload), `url=http://host[:port]/pat
                                         "reason", "rbac": [{"action", "verdict",
                                         "matched": [{"policy", "object", "rule"}],
                                         "dry_run": [...], "policies": [str],
-                                        "missed": [str]}]}}]}],
+                                        "missed": [str], "reached"}]}}]}],
      "outcomes": [{"result", "share", "status", "status_class", "cluster", "detail"}],
      "notes": [str]}
 

@@ -98,6 +98,10 @@ async def _index(request: web.Request) -> web.Response:
     )
 
 
+# Above this, an answer is for a program, not a terminal: not worth parsing it twice.
+_PRETTY_MAX_BYTES = 8 * 1024 * 1024
+
+
 @web.middleware
 async def _pretty_json(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Indent JSON answers, so `curl` output reads in a terminal."""
@@ -106,6 +110,7 @@ async def _pretty_json(request: web.Request, handler: Handler) -> web.StreamResp
         isinstance(response, web.Response)
         and response.content_type == "application/json"
         and isinstance(response.body, bytes)
+        and len(response.body) <= _PRETTY_MAX_BYTES
         and not response.body.startswith((b"{\n", b"[\n"))
     ):
         try:
@@ -178,7 +183,7 @@ async def start_debug_server(
         await runner.cleanup()
         raise
     port = _bound_port(runner, int(port_text))
-    _log.info("debug_server_started", listen=f"{host}:{port}")
+    _log.info("debug.server_started", listen=f"{host}:{port}")
     return runner, port
 
 

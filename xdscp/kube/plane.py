@@ -17,11 +17,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import structlog
 from aiohttp import web
 
+from translators.extensions import ExtensionSet
 from translators.mesh import MeshConfig, MeshOptions
+from translators.model.objects import MeshObject
 from xdscp.errors import AddressUnavailable
 from xdscp.identity import IdentitySettings
 from xdscp.kube.api import KubeApi
@@ -100,6 +103,16 @@ class _NotifyingSource:
 
         await self.inner.run(update, stop, initial)
 
+    def unavailable(self) -> str:
+        return ""  # the reflectors retry on their own; their health is theirs to report
+
+    def blame(
+        self, mesh: MeshConfig, workload_key: str, extensions: ExtensionSet | None = None
+    ) -> list[MeshObject[Any]]:
+        """Not done in cluster mode yet: a proxy whose config cannot be built keeps its
+        last good config (shown in /debug/config), the object stays as it is."""
+        return []
+
 
 class KubeControlPlane:
     def __init__(self, settings: KubeSettings) -> None:
@@ -161,6 +174,8 @@ class KubeControlPlane:
         )
         self.status_writer = writer = StatusWriter(api, source, self.is_leader, plane.status.nacks)
         plane.status.add_nack_listener(writer.on_nack)
+        plane.analyzer.listeners.append(lambda r: writer.analysis_updated(r.mesh, r.analysis))
+        writer.analysis_grace = 3.0
         self.publisher = publisher = RootCertPublisher(
             api, plane.identity.trust_bundle_pem, source.namespaces, self.is_leader
         )
@@ -175,7 +190,7 @@ class KubeControlPlane:
         if s.cert_listen:
             await self._start_cert_endpoint(s.cert_listen)
         log.info(
-            "kube.control_plane.started",
+            "kube.control_plane_started",
             identity=s.identity,
             namespace=s.namespace,
             xds=plane.xds_address,

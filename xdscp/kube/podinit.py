@@ -31,6 +31,7 @@ from typing import Any
 import aiohttp
 import yaml
 
+from ca.pemfiles import replace_file
 from translators.mesh import Workload
 from translators.naming import ADMIN_PORT, object_ref
 from xdscp.bootstrap import bootstrap_config
@@ -186,10 +187,9 @@ async def fetch_certificate(
 
 
 def write_private(path: Path, text: str, uid: int) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
-    os.chmod(path, 0o600)
+    """Atomically (no empty or half-written key if the volume fills up), 0600, owned by
+    the proxy's user."""
+    replace_file(path, text, mode=0o600)
     if os.geteuid() == 0 and uid != 0:
         os.chown(path, uid, uid)
 

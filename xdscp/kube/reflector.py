@@ -55,6 +55,11 @@ class WatchSettings:
     read_timeout: float = 330.0
     backoff_initial: float = 0.8
     backoff_max: float = 30.0
+    # While the API server cannot be reached at all (connection refused or broken), the
+    # retry interval stays at most this: a failed connect costs the server nothing, and a
+    # restarted server is back in use about a second after it is ready, however long it
+    # was down. Errors it answers (5xx, 429) back off up to `backoff_max`.
+    reconnect_max: float = 1.0
 
 
 @dataclass
@@ -68,6 +73,15 @@ class ReflectorStats:
     bookmarks: int = 0
     gone: int = 0
     failures: int = 0
+    # Failures since the last successful list or watch event (0 = healthy).
+    consecutive_failures: int = 0
+
+
+def _unreachable(exc: BaseException) -> bool:
+    """No answer from the API server at all (as opposed to an error it answered with)."""
+    if isinstance(exc, KubeUnavailable):
+        return exc.status == 0
+    return isinstance(exc, TRANSPORT_ERRORS)
 
 
 def object_key(obj: Object) -> str:
@@ -96,47 +110,68 @@ class Reflector:
         self.resource_version = ""
         self.synced = asyncio.Event()
         self.stats = ReflectorStats()
+        self._backoff = Backoff(self.settings.backoff_initial, self.settings.backoff_max)
+        self._gone_in_a_row = 0
 
     async def run(self, stop: asyncio.Event) -> None:
-        settings = self.settings
-        backoff = Backoff(settings.backoff_initial, settings.backoff_max)
-        gone_in_a_row = 0
         while not stop.is_set():
             try:
                 if not self.resource_version:
                     await self._list()
                 await self._watch()
-                backoff.reset()
-                gone_in_a_row = 0
             except Gone as exc:
                 self.stats.gone += 1
-                gone_in_a_row += 1
+                self._gone_in_a_row += 1
                 log.info("kube.relist", kind=self.rtype.kind, reason=str(exc))
                 self.resource_version = ""
                 # the first 410 re-lists at once; a server that keeps answering 410 is
                 # not hammered
-                if gone_in_a_row > 1 and await sleep_or_stop(stop, backoff.next()):
+                if self._gone_in_a_row > 1 and await sleep_or_stop(stop, self._backoff.next()):
                     return
             except NotFound as exc:
                 # the type is not served (CRD not installed, or removed): nothing of it
                 # exists, which is a valid, synced state; keep asking
-                self.stats.failures += 1
+                self._failed()
                 log.warning("kube.type_not_served", kind=self.rtype.kind, error=str(exc))
                 self._replace({}, "")
-                if await sleep_or_stop(stop, backoff.next()):
+                if await sleep_or_stop(stop, self._backoff.next()):
                     return
             except _RETRYABLE as exc:
-                self.stats.failures += 1
-                delay = backoff.next()
-                log.warning(
+                self._failed()
+                delay = self._backoff.next()
+                if _unreachable(exc):
+                    delay = min(delay, self.settings.reconnect_max)
+                # Bounded log volume while the server is down (a retry a second per
+                # type): the first failure, then one line per 30; recovery is logged.
+                failures = self.stats.consecutive_failures
+                report = log.warning if failures == 1 or failures % 30 == 0 else log.debug
+                report(
                     "kube.watch_failed",
                     kind=self.rtype.kind,
                     error=repr(exc),
                     resource_version=self.resource_version,
+                    consecutive_failures=self.stats.consecutive_failures,
                     retry_in=round(delay, 2),
                 )
                 if await sleep_or_stop(stop, delay):
                     return
+
+    def _healthy(self) -> None:
+        """The API server answered with data: the next failure starts a fresh backoff
+        (otherwise every restart would wait longer than the one before)."""
+        if self.stats.consecutive_failures or self._gone_in_a_row:
+            log.info(
+                "kube.watch_recovered",
+                kind=self.rtype.kind,
+                after_failures=self.stats.consecutive_failures,
+            )
+        self._backoff.reset()
+        self._gone_in_a_row = 0
+        self.stats.consecutive_failures = 0
+
+    def _failed(self) -> None:
+        self.stats.failures += 1
+        self.stats.consecutive_failures += 1
 
     # --- list ------------------------------------------------------------------
     async def _list(self) -> None:
@@ -158,6 +193,7 @@ class Reflector:
         if not version:
             raise KubeError(f"list of {self.rtype.kind} carries no resourceVersion")
         self.stats.lists += 1
+        self._healthy()
         self._replace(items, version)
 
     def _replace(self, items: dict[str, Object], version: str) -> None:
@@ -176,11 +212,14 @@ class Reflector:
             self.rtype, self.resource_version, settings.timeout_seconds, settings.read_timeout
         )
         self.stats.watches += 1
+        self._healthy()  # the server answered: a quiet type is as recovered as a busy one
         try:
             while True:
                 line = await response.content.readline()
                 if not line:
-                    return  # the server ended the watch: resume from the last version
+                    # the server ended the watch on time: resume from the last version
+                    self._healthy()
+                    return
                 if not line.endswith(b"\n"):
                     raise KubeUnavailable(f"watch of {self.rtype.kind}: truncated event")
                 if line.strip():
@@ -198,6 +237,7 @@ class Reflector:
         version = _resource_version(obj)
         if not version:
             raise KubeError(f"watch of {self.rtype.kind}: {kind} event without resourceVersion")
+        self._healthy()
         if kind == "BOOKMARK":
             self.stats.bookmarks += 1
             self.resource_version = version

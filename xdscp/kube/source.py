@@ -19,7 +19,7 @@ import structlog
 
 from translators.mesh import MeshConfig, MeshOptions, build_mesh
 from translators.model.base import ObjectMeta
-from translators.model.objects import KINDS, ConfigError, MeshObject, Origin, parse_object
+from translators.model.objects import KINDS, ConfigError, MeshObject, Origin
 from xdscp.kube.api import KubeApi
 from xdscp.kube.debounce import Debouncer
 from xdscp.kube.errors import KubeError
@@ -35,6 +35,7 @@ from xdscp.kube.resources import (
     istio_types,
     preferred_version,
 )
+from xdscp.sources.documents import parse_document
 
 log = structlog.get_logger()
 
@@ -59,6 +60,16 @@ def mesh_document(raw: dict[str, Any]) -> dict[str, Any]:
     if "spec" in raw:
         doc["spec"] = raw["spec"]
     return doc
+
+
+def _parse_raw(raw: dict[str, Any], origin: Origin) -> MeshObject[Any] | list[ConfigError]:
+    """One object from the API server, validated; nothing in it can raise out of here."""
+    try:
+        document = mesh_document(raw)
+    except Exception as exc:  # e.g. a metadata that is not a mapping
+        message = f"cannot be read ({type(exc).__name__}: {str(exc)[:200]})"
+        return [ConfigError(origin, str(raw.get("kind") or ""), "", "", "", message)]
+    return parse_document(document, origin, None)
 
 
 class KubernetesSource:
@@ -91,6 +102,7 @@ class KubernetesSource:
         (so the first mesh is complete and no proxy sees a half-empty registry)."""
         if self._tasks:
             return
+        self._stop = asyncio.Event()  # started again after `close` (a restarted watcher)
         types = [*await self._discover(), *PLATFORM_TYPES]
         for rtype in types:
             self.reflectors[rtype.kind] = Reflector(
@@ -155,9 +167,19 @@ class KubernetesSource:
             await on_update(self.load())
         try:
             while await self._debounce.wait(stop):
-                await on_update(self.load())
+                await self._update(on_update)
         finally:
             await self.close()
+
+    async def _update(self, on_update: Callable[[MeshConfig], Awaitable[None]]) -> None:
+        """One rebuild; whatever fails in it is logged and the next change is still read
+        (the mesh in force stays until then)."""
+        try:
+            await on_update(self.load())
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # the watch loop must outlive any one bad rebuild
+            log.exception("config.reload_failed", action="keeps the config in force")
 
     def load(self) -> MeshConfig:
         """The mesh as of the local stores now (no I/O)."""
@@ -203,13 +225,14 @@ class KubernetesSource:
         errors: list[ConfigError] = []
         seen: set[Key] = set()
         for rtype, raw in self.raw_istio_objects():
-            meta = raw.get("metadata") or {}
+            meta = raw.get("metadata")
+            meta = meta if isinstance(meta, dict) else {}
             key: Key = (rtype.kind, str(meta.get("namespace") or ""), str(meta.get("name")))
             seen.add(key)
             version = str(meta.get("resourceVersion") or "")
             cached = self._parsed.get(key)
             if cached is None or cached[0] != version or not version:
-                cached = (version, parse_object(mesh_document(raw), origin_of(*key)))
+                cached = (version, _parse_raw(raw, origin_of(*key)))
                 self._parsed[key] = cached
             result = cached[1]
             if isinstance(result, MeshObject):

@@ -5,7 +5,12 @@ Two conditions per object, Kubernetes-style:
 * `Accepted` — the object passed validation (False/`Invalid` with the error text,
   field included, when it did not; the mesh then runs on its last good version);
 * `Applied` — no proxy rejected what was generated from it (False/`ProxyRejected`
-  with Envoy's error and the proxy when a NACK's provenance names the object).
+  with Envoy's error and the proxy when a NACK's provenance names the object);
+* `Analyzed` — what the analysis (`translators.analysis`) found about the object:
+  True/`NoProblems` (or `Info`), False/`Warnings` or `Errors` with the messages. The
+  messages themselves go to `status.validationMessages`, where Istio's analysis writes
+  them (`type.code`/`type.name`, `level`, with our message text and field added). They
+  are written once the current mesh's analysis is done, never from an older mesh's.
 
 Status goes through the `status` subresource with a JSON merge patch, so xdscp never
 touches a spec. Only the leader writes, and only what differs from what the object
@@ -23,6 +28,7 @@ from typing import Any, Protocol
 
 import structlog
 
+from translators.analysis import Analysis, Message, Severity
 from translators.mesh import MeshConfig
 from translators.naming import object_ref
 from xdscp.kube.api import KubeApi
@@ -84,14 +90,61 @@ def desired_conditions(
     return [accepted, applied]
 
 
-def status_patch(obj: Mapping[str, Any], conditions: list[Condition]) -> dict[str, Any] | None:
-    """The merge patch that makes `obj`'s status say `conditions`, or None if it already
-    does (transition times are kept for conditions whose status did not change)."""
+ANALYZED = "Analyzed"
+# messages the status already says otherwise: schema errors are the `Accepted` condition
+_NOT_IN_STATUS = frozenset({"XDS0002"})
+_ISTIO_DOCS = "https://istio.io/latest/docs/reference/config/analysis/"
+
+
+def analysis_status(messages: list[Message]) -> tuple[Condition, list[dict[str, Any]]]:
+    """The `Analyzed` condition and `validationMessages` for one object's messages."""
+    shown = [m for m in messages if m.code not in _NOT_IN_STATUS]
+    worst = max((m.severity for m in shown), default=None)
+    if worst is None or worst is Severity.INFO:
+        reason = "Info" if shown else "NoProblems"
+        summary = "; ".join(_line(m) for m in shown) or "no problems found"
+        condition = Condition(ANALYZED, "True", reason, summary)
+    else:
+        reason = "Errors" if worst is Severity.ERROR else "Warnings"
+        condition = Condition(ANALYZED, "False", reason, "; ".join(_line(m) for m in shown))
+    validation = []
+    for message in shown:
+        entry: dict[str, Any] = {
+            "type": {"code": message.code, "name": message.type.name},
+            "level": message.severity.name,
+            "message": _line(message),
+        }
+        if message.type.istio_code:
+            entry["istioCode"] = message.type.istio_code
+            entry["documentationUrl"] = f"{_ISTIO_DOCS}{message.type.istio_code.lower()}/"
+        validation.append(entry)
+    return condition, validation
+
+
+def _line(message: Message) -> str:
+    where = f"{message.field}: " if message.field else ""
+    return f"{message.code} {where}{message.text} (fix: {message.hint})"
+
+
+def status_patch(
+    obj: Mapping[str, Any],
+    conditions: list[Condition],
+    validation_messages: list[dict[str, Any]] | None = None,
+) -> dict[str, Any] | None:
+    """The merge patch that makes `obj`'s status say `conditions` (and, when given,
+    `validation_messages`), or None if it already does (transition times are kept for
+    conditions whose status did not change). Conditions not in `conditions` that the
+    object carries (`Analyzed` while the current mesh is still being analyzed) are kept."""
     meta = obj.get("metadata") or {}
     generation = meta.get("generation")
-    current = {c.get("type"): c for c in (obj.get("status") or {}).get("conditions") or []}
-    wanted = []
-    same = len(current) == len(conditions)
+    status = obj.get("status") or {}
+    current = {c.get("type"): c for c in status.get("conditions") or []}
+    given = {c.type for c in conditions}
+    kept = [c for t, c in current.items() if t not in given and t == ANALYZED]
+    wanted: list[dict[str, Any]] = []
+    same = len(current) == len(conditions) + len(kept)
+    if validation_messages is not None:
+        same = same and status.get("validationMessages") == validation_messages
     for condition in conditions:
         old = current.get(condition.type) or {}
         transition = (
@@ -102,9 +155,12 @@ def status_patch(obj: Mapping[str, Any], conditions: list[Condition]) -> dict[st
         new = condition.as_dict(generation, transition)
         same = same and all(old.get(k) == v for k, v in new.items())
         wanted.append(new)
-    if same and (obj.get("status") or {}).get("observedGeneration") == generation:
+    if same and status.get("observedGeneration") == generation:
         return None
-    return {"status": {"observedGeneration": generation, "conditions": wanted}}
+    patch: dict[str, Any] = {"observedGeneration": generation, "conditions": wanted + kept}
+    if validation_messages is not None:
+        patch["validationMessages"] = validation_messages
+    return {"status": patch}
 
 
 class StatusWriter:
@@ -124,6 +180,12 @@ class StatusWriter:
         self.current_nacks = current_nacks
         self.settle = settle
         self.mesh: MeshConfig | None = None
+        # the latest analysis and the mesh it is of (used only while that mesh is current)
+        self.analysis: tuple[MeshConfig, Analysis] | None = None
+        # how long a reconcile waits for the analysis of a new mesh, so each object is
+        # written once with all its conditions rather than twice (0: no analyzer attached)
+        self.analysis_grace = 0.0
+        self._analyzed = asyncio.Event()
         self._poked = asyncio.Event()
         self.writes = 0
 
@@ -131,6 +193,32 @@ class StatusWriter:
     def mesh_updated(self, mesh: MeshConfig) -> None:
         self.mesh = mesh
         self.poke()
+
+    def analysis_updated(self, mesh: MeshConfig, analysis: Analysis) -> None:
+        self.analysis = (mesh, analysis)
+        self._analyzed.set()
+        self.poke()
+
+    def _analysis_pending(self) -> bool:
+        return self.mesh is not None and (
+            self.analysis is None or self.analysis[0] is not self.mesh
+        )
+
+    async def _await_analysis(self, stop: asyncio.Event) -> None:
+        self._analyzed.clear()
+        if not self._analysis_pending():
+            return
+        analyzed = asyncio.ensure_future(self._analyzed.wait())
+        stopped = asyncio.ensure_future(stop.wait())
+        try:
+            await asyncio.wait(
+                {analyzed, stopped},
+                timeout=self.analysis_grace,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+        finally:
+            analyzed.cancel()
+            stopped.cancel()
 
     def on_nack(self, record: NackRecord) -> None:
         """A StatusBook NACK listener."""
@@ -152,6 +240,10 @@ class StatusWriter:
                 poked.cancel()
             if stop.is_set() or await sleep_or_stop(stop, self.settle):
                 return
+            if self.analysis_grace:
+                await self._await_analysis(stop)
+                if stop.is_set():
+                    return
             self._poked.clear()
             try:
                 await self.reconcile()
@@ -174,13 +266,21 @@ class StatusWriter:
         for record in self.current_nacks():
             for ref in dict.fromkeys(record.provenance):
                 nacks.setdefault(ref, []).append(record)
+        by_object: dict[str, list[Message]] | None = None
+        if self.analysis is not None and self.analysis[0] is self.mesh:
+            by_object = self.analysis[1].by_object()
         written = 0
         failed: KubeError | None = None
         for rtype, obj in self.objects.raw_istio_objects():
             meta = obj.get("metadata") or {}
             namespace, name = str(meta.get("namespace") or ""), str(meta.get("name"))
             ref = object_ref(rtype.kind, namespace, name)
-            patch = status_patch(obj, desired_conditions(ref, errors, nacks))
+            conditions = desired_conditions(ref, errors, nacks)
+            validation = None
+            if by_object is not None:
+                analyzed, validation = analysis_status(by_object.get(ref, []))
+                conditions.append(analyzed)
+            patch = status_patch(obj, conditions, validation)
             if patch is None:
                 continue
             if not self.is_leader():

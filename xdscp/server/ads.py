@@ -26,7 +26,7 @@ from xdscp.server.resolver import ProxyRejected, ProxyResolver, UnknownProxy
 from xdscp.server.settings import AdsSettings
 from xdscp.server.sotw import SotwStream
 from xdscp.server.status import StatusBook
-from xdscp.server.stream import Shared, Stream, StreamRevoked
+from xdscp.server.stream import Shared, Stream, StreamAborted
 
 _log = structlog.get_logger(__name__)
 
@@ -74,12 +74,21 @@ class AggregatedDiscoveryService:
     async def stream_aggregated_resources(
         self, requests: AsyncIterator[Any], context: _Context
     ) -> None:
-        await self._serve(requests, context, "sotw", SotwStream)
+        await self._end(context, await self._serve(requests, context, "sotw", SotwStream))
 
     async def delta_aggregated_resources(
         self, requests: AsyncIterator[Any], context: _Context
     ) -> None:
-        await self._serve(requests, context, "delta", DeltaStream)
+        await self._end(context, await self._serve(requests, context, "delta", DeltaStream))
+
+    @staticmethod
+    async def _end(context: _Context, aborted: StreamAborted | None) -> None:
+        """End the RPC with the status the stream was aborted with, from a frame that
+        holds nothing else: gRPC keeps the AbortError (and with its traceback every
+        frame it passed through) alive after the call, and `_serve`'s frame would keep
+        the whole stream state (every name the proxy requested) with it."""
+        if aborted is not None:
+            await context.abort(aborted.code, aborted.message)
 
     async def _serve(
         self,
@@ -87,36 +96,36 @@ class AggregatedDiscoveryService:
         context: _Context,
         api: str,
         stream_type: type[Stream],
-    ) -> None:
+    ) -> StreamAborted | None:
         first = await self._first_request(requests, context)
         if first is None:
-            return
+            return None
         peer_identity = _peer_identity(context)
         key = await self._admit(first, context, peer_identity)
         node_id = str(first.node.id)
         proxy = self.status.open(key, node_id, peer_identity, api)
         stream = stream_type(self._shared, key, proxy, context, peer_identity)
-        _log.info("xds_stream_open", proxy=key, node=node_id, api=api, peer=context.peer())
+        _log.info("xds.stream_open", proxy=key, node=node_id, api=api, peer=context.peer())
         main = stream.task = asyncio.current_task()
         self._shared.register(stream)
         watcher = asyncio.create_task(stream.watch(), name=f"xds-watch:{key}")
         watcher.add_done_callback(lambda task: _watcher_done(task, main, key))
-        revoked: StreamRevoked | None = None
+        aborted: StreamAborted | None = None
         try:
             await stream.handle(first)
             async for request in requests:
                 await stream.handle(request)
-        except StreamRevoked as exc:
-            revoked = exc
+        except StreamAborted as exc:
+            aborted = exc
         except asyncio.CancelledError:
             # The watcher found the stream revoked and cancelled this task to end it
             # with that status; any other cancellation (client gone, shutdown) stands.
             if stream.revoked is None or main is None:
                 raise
             main.uncancel()
-            revoked = stream.revoked
+            aborted = stream.revoked
         except Exception:
-            _log.exception("xds_stream_failed", proxy=key, api=api)
+            _log.exception("xds.stream_failed", proxy=key, api=api)
             raise
         finally:
             # Synchronous bookkeeping first: gRPC may cancel this task again while
@@ -127,19 +136,24 @@ class AggregatedDiscoveryService:
             try:
                 self.resolver.disconnect(key)
             except Exception:
-                _log.exception("resolver_disconnect_failed", proxy=key)
-            _log.info("xds_stream_closed", proxy=key, node=node_id, api=api)
+                _log.exception("xds.resolver_disconnect_failed", proxy=key)
+            _log.info("xds.stream_closed", proxy=key, node=node_id, api=api)
             # Let the watcher go before returning: a write still in flight when
             # the handler returns makes gRPC fail the call's final batch.
             await asyncio.wait({watcher}, timeout=self.settings.write_timeout)
-        if revoked is not None:
-            _log.warning(
-                "xds.stream_revoked", proxy=key, node=node_id, api=api, peer=peer_identity,
-                code=revoked.code.name, reason=revoked.message,
-            )  # fmt: skip
+        if aborted is not None:
+            aborted = aborted.with_traceback(None)
+            stream.revoked = None
+            # once per proxy and reason (a client reconnecting to repeat it logs no more)
+            repeats = self._shared.log_limiter.admit((key, aborted.event), aborted.message)
+            if repeats is not None:
+                _log.warning(
+                    aborted.event, proxy=key, node=node_id, api=api, peer=peer_identity,
+                    code=aborted.code.name, reason=aborted.message, suppressed_repeats=repeats,
+                )  # fmt: skip
             if self.status.metrics is not None:
-                self.status.metrics.rejected_connections.labels(code=revoked.code.name).inc()
-            await context.abort(revoked.code, revoked.message)
+                self.status.metrics.rejected_connections.labels(code=aborted.code.name).inc()
+        return aborted
 
     async def _first_request(self, requests: AsyncIterator[Any], context: _Context) -> Any:
         try:
@@ -166,7 +180,7 @@ class AggregatedDiscoveryService:
         self, context: _Context, code: grpc.StatusCode, reason: str, first: Any = None
     ) -> NoReturn:
         node = str(first.node.id) if first is not None else ""
-        _log.warning("xds_stream_rejected", node=node, code=code.name, reason=reason,
+        _log.warning("xds.stream_rejected", node=node, code=code.name, reason=reason,
                      peer=context.peer())  # fmt: skip
         if self.status.metrics is not None:
             self.status.metrics.rejected_connections.labels(code=code.name).inc()
@@ -185,11 +199,11 @@ def _watcher_done(task: asyncio.Task[None], main: asyncio.Task[Any] | None, key:
     if task.cancelled():
         return
     exc = task.exception()
-    if isinstance(exc, StreamRevoked):
+    if isinstance(exc, StreamAborted):
         if main is not None:
             main.cancel()  # `_serve` ends the stream with the revocation's status
     elif exc is not None:
-        _log.warning("xds_push_failed", proxy=key, error=repr(exc))
+        _log.warning("xds.push_failed", proxy=key, error=repr(exc))
         if main is not None:
             main.cancel()
 
@@ -233,7 +247,7 @@ async def serve(
     if failure is not None or port == 0:
         raise AddressUnavailable("xDS", listen, failure or "gRPC could not bind it", "--listen")
     await server.start()
-    _log.info("xds_server_started", listen=listen, port=port, tls=credentials is not None)
+    _log.info("xds.server_started", listen=listen, port=port, tls=credentials is not None)
     return server, port
 
 
@@ -247,6 +261,6 @@ def _bind_failure(listen: str) -> str | None:
             probe.bind((host, int(port)))
     except OSError as exc:
         return exc.strerror or str(exc)
-    except ValueError as exc:
+    except (ValueError, OverflowError) as exc:
         return str(exc)
     return None

@@ -26,7 +26,7 @@ import structlog
 from xdscp.cache import ENDPOINT_TYPE, FULL_STATE_TYPES, PUSH_ORDER, Resource, TypeSnapshot
 from xdscp.metrics import type_label
 from xdscp.server.stream import Stream, names_in_error
-from xdscp.server.wire import delta_response, empty_cla, next_nonce
+from xdscp.server.wire import delta_resource_field, delta_response, empty_cla, next_nonce
 
 _log = structlog.get_logger(__name__)
 
@@ -68,13 +68,21 @@ class DeltaStream(Stream):
     async def _handle(self, req: Any) -> None:
         type_url: str = req.type_url
         if not type_url:
-            _log.warning("xds_request_without_type", proxy=self.key)
+            self.warn_limited("xds.request_without_type")
             return
+        # Counted before anything is materialized: a huge list costs nothing until read.
+        self.check_names(
+            max(
+                len(req.resource_names_subscribe),
+                len(req.resource_names_unsubscribe),
+                len(req.initial_resource_versions),
+            )
+        )
         st = self._types.get(type_url)
         first = st is None
         if st is None:
             if len(self._types) >= self.shared.settings.max_types_per_stream:
-                _log.warning("xds_too_many_types", proxy=self.key, type=type_url)
+                self.warn_limited("xds.too_many_types", type_url[:200], type=type_url[:200])
                 return
             st = self._types[type_url] = _DeltaTypeState()
             if type_url in FULL_STATE_TYPES and not req.resource_names_subscribe:
@@ -82,12 +90,16 @@ class DeltaStream(Stream):
             st.known = dict(req.initial_resource_versions)
 
         changed = self._apply_subscriptions(st, req, first)
+        if req.resource_names_subscribe:
+            # counted once applied (a re-subscribed name is not a new one); at most one
+            # request's worth (max_names_per_request) over the limit is ever held
+            self.check_stream_names(sum(len(t.subscribed) for t in self._types.values()))
 
         nonce: str = req.response_nonce
         if nonce:
             sent = st.outstanding.pop(nonce, None)
             if sent is None:
-                _log.debug("xds_stale_nonce", proxy=self.key, type=type_label(type_url),
+                _log.debug("xds.stale_nonce", proxy=self.key, type=type_label(type_url),
                            nonce=nonce)  # fmt: skip
             elif req.HasField("error_detail"):
                 self._record_nack(type_url, nonce, sent, req.error_detail.message)
@@ -154,7 +166,11 @@ class DeltaStream(Stream):
         if quiet_if_empty and not updates and not removed:
             return
         nonce = next_nonce()
-        fields = [self.shared.delta_fields.get(r) for r in updates]
+        # Names the snapshot lacks (empty EDS placeholders) are the client's choice, not
+        # the mesh's: encode them per response instead of filling the shared cache.
+        cached = self.shared.delta_fields.get
+        known = ts.resources
+        fields = [cached(r) if known.get(r.name) is r else delta_resource_field(r) for r in updates]
         data = delta_response(
             type_url, ts.version, fields, removed, nonce, self.shared.control_plane
         )
@@ -163,7 +179,7 @@ class DeltaStream(Stream):
             st.outstanding.popitem(last=False)
         self.proxy.sent(type_url, ts.version, nonce)
         _log.debug(
-            "xds_push", proxy=self.key, type=type_label(type_url), version=ts.version,
+            "xds.push", proxy=self.key, type=type_label(type_url), version=ts.version,
             nonce=nonce, resources=len(updates), removed=len(removed),
         )  # fmt: skip
         await self.write(data)
@@ -203,11 +219,9 @@ class DeltaStream(Stream):
         return updates, removed
 
     def _record_nack(self, type_url: str, nonce: str, sent: _Sent, error: str) -> None:
+        error = self.nack_error(error)
         named = [r for r in sent.resources if names_in_error(r.name, error)]
         blamed = named or sent.resources
         provenance = sorted({p for r in blamed for p in r.provenance})
         self.proxy.nacked(type_url, sent.version, nonce, error, provenance, [r.name for r in named])
-        _log.warning(
-            "xds_nack", proxy=self.key, node=self.proxy.node_id, type=type_label(type_url),
-            version=sent.version, nonce=nonce, error=error, provenance=provenance,
-        )  # fmt: skip
+        self.log_nack(type_url, sent.version, nonce, error, provenance)

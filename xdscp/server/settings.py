@@ -20,10 +20,22 @@ class AdsSettings:
     # Server-side HTTP/2 keepalive: detects proxies that vanished without a FIN.
     keepalive_time: float = 30.0
     keepalive_timeout: float = 10.0
-    # Envoy's Node can be ~60 KB and DiscoveryRequests list every EDS name.
-    max_receive_message_bytes: int = 16 * 1024 * 1024
+    # Envoy's Node can be ~60 KB and DiscoveryRequests list every EDS name; Istio's
+    # default is the same 4 MB. A larger request is refused by gRPC (RESOURCE_EXHAUSTED)
+    # before it is parsed.
+    max_receive_message_bytes: int = 4 * 1024 * 1024
+    # Resource names are client-chosen and each costs memory (and, for EDS, an answer):
+    # a request naming more, or a stream subscribed to more (all types together), is
+    # closed with RESOURCE_EXHAUSTED. 50,000 EDS clusters is a very large mesh.
+    max_names_per_request: int = 50_000
+    max_names_per_stream: int = 100_000
     # Type URLs are client-chosen; bound the per-stream state they create.
     max_types_per_stream: int = 16
+    # A NACK's error_detail is kept (per proxy and type) and logged: at most this much.
+    max_error_detail_chars: int = 4096
+    # The same error from the same proxy (a NACK storm, a malformed request repeated) is
+    # logged once per change, and then at most once per this many seconds.
+    repeated_log_interval: float = 60.0
     # Shared SotW responses (see wire.SotwResponses).
     body_cache_entries: int = 8192
     body_cache_bytes: int = 256 * 1024 * 1024

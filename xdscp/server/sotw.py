@@ -26,7 +26,7 @@ from typing import Any
 import structlog
 from envoy.service.discovery.v3.discovery_pb2 import DiscoveryRequest
 
-from xdscp.cache import FULL_STATE_TYPES, PUSH_ORDER, Snapshot
+from xdscp.cache import FULL_STATE_TYPES, PUSH_ORDER, Resource, Snapshot
 from xdscp.metrics import type_label
 from xdscp.server.stream import DEPENDENTS, PARENTS, Stream, names_in_error
 from xdscp.server.wire import Prepared
@@ -54,7 +54,7 @@ def names_fingerprint(req: Any) -> int:
 
 
 class _TypeState:
-    __slots__ = ("flags", "names", "names_fp", "nonce", "sent", "sent_at", "version")
+    __slots__ = ("acked", "flags", "names", "names_fp", "nonce", "sent", "sent_at", "version")
 
     def __init__(self) -> None:
         self.names: frozenset[str] | None = None  # None for full-state types
@@ -62,6 +62,9 @@ class _TypeState:
         self.nonce = ""  # latest nonce sent on this stream; "" = nothing sent yet
         self.version = ""  # version sent (or, after a reconnect, held by the client)
         self.sent: Prepared | None = None
+        # The last response the proxy accepted: a NACK that names no resource is blamed
+        # on what changed since (a shared object from the response cache, not a copy).
+        self.acked: Prepared | None = None
         self.sent_at = 0.0  # monotonic
         self.flags = 0
 
@@ -76,12 +79,14 @@ class SotwStream(Stream):
     async def _handle(self, req: Any) -> None:
         type_url: str = req.type_url
         if not type_url:
-            _log.warning("xds_request_without_type", proxy=self.key)
+            self.warn_limited("xds.request_without_type")
             return
+        # Counted before anything is materialized: a huge list costs nothing until read.
+        self.check_names(len(req.resource_names))
         st = self._types.get(type_url)
         if st is None:
             if len(self._types) >= self.shared.settings.max_types_per_stream:
-                _log.warning("xds_too_many_types", proxy=self.key, type=type_url)
+                self.warn_limited("xds.too_many_types", type_url[:200], type=type_url[:200])
                 return
             st = self._types[type_url] = _TypeState()
 
@@ -89,6 +94,8 @@ class SotwStream(Stream):
         if type_url not in FULL_STATE_TYPES:
             fingerprint = names_fingerprint(req)
             if st.names is None or fingerprint != st.names_fp:
+                others = sum(len(t.names or ()) for t in self._types.values() if t is not st)
+                self.check_stream_names(others + len(req.resource_names))
                 st.names_fp = fingerprint
                 names = frozenset(req.resource_names)
                 if names != st.names:
@@ -100,7 +107,7 @@ class SotwStream(Stream):
         nonce: str = req.response_nonce
         fresh = not st.nonce
         if not fresh and nonce != st.nonce:
-            _log.debug("xds_stale_nonce", proxy=self.key, type=type_label(type_url), nonce=nonce)
+            _log.debug("xds.stale_nonce", proxy=self.key, type=type_label(type_url), nonce=nonce)
             return
         nack = False
         if not fresh:
@@ -108,9 +115,10 @@ class SotwStream(Stream):
                 nack = True
                 self._record_nack(type_url, st, req)
             else:
+                st.acked = st.sent
                 self.proxy.acked(type_url, st.version, time.monotonic() - st.sent_at)
                 _log.debug(
-                    "xds_ack", proxy=self.key, type=type_label(type_url), version=st.version,
+                    "xds.ack", proxy=self.key, type=type_label(type_url), version=st.version,
                     nonce=nonce,
                 )  # fmt: skip
             if not (names_changed or st.flags & _MUST_ANSWER or (st.flags & _FORCE and not nack)):
@@ -134,7 +142,7 @@ class SotwStream(Stream):
                 st.version = prepared.version
                 st.names = prepared.names
                 self.proxy.resumed(type_url, prepared.version)
-                _log.debug("xds_resumed", proxy=self.key, type=type_label(type_url),
+                _log.debug("xds.resumed", proxy=self.key, type=type_label(type_url),
                            version=client_version)  # fmt: skip
                 return
             await self._send(type_url, st, prepared)
@@ -191,21 +199,29 @@ class SotwStream(Stream):
                 dep.flags |= _FORCE
         self.proxy.sent(type_url, prepared.version, nonce)
         _log.debug(
-            "xds_push", proxy=self.key, type=type_label(type_url), version=prepared.version,
+            "xds.push", proxy=self.key, type=type_label(type_url), version=prepared.version,
             nonce=nonce, resources=len(prepared.resources),
         )  # fmt: skip
         await self.write(prepared.response)
 
     def _record_nack(self, type_url: str, st: _TypeState, req: Any) -> None:
-        error: str = req.error_detail.message
+        error = self.nack_error(req.error_detail.message)
         resources = st.sent.resources if st.sent is not None else ()
         named = [r for r in resources if names_in_error(r.name, error)]
-        blamed = named or resources
+        # Envoy names the resource for most errors, but not for those found while decoding
+        # (e.g. "Invalid duration"): then the resources new or changed since the last
+        # accepted response are the suspects, and only if that is unknown all of them.
+        suspects = named or _changed_since(resources, st.acked)
+        blamed = suspects or resources
         provenance = sorted({p for r in blamed for p in r.provenance})
         self.proxy.nacked(
-            type_url, st.version, st.nonce, error, provenance, [r.name for r in named]
+            type_url, st.version, st.nonce, error, provenance, [r.name for r in suspects]
         )
-        _log.warning(
-            "xds_nack", proxy=self.key, node=self.proxy.node_id, type=type_label(type_url),
-            version=st.version, nonce=st.nonce, error=error, provenance=provenance,
-        )  # fmt: skip
+        self.log_nack(type_url, st.version, st.nonce, error, provenance)
+
+
+def _changed_since(resources: tuple[Resource, ...], accepted: Prepared | None) -> list[Resource]:
+    if accepted is None:
+        return []
+    before = {r.name: r.version for r in accepted.resources}
+    return [r for r in resources if before.get(r.name) != r.version]

@@ -18,6 +18,7 @@ import structlog
 
 from xdscp.cache import PUSH_ORDER
 from xdscp.metrics import XdsMetrics, type_label
+from xdscp.server.propagation import DEFAULT_PROPAGATION_TIMEOUT, Propagation
 
 _log = structlog.get_logger(__name__)
 
@@ -34,7 +35,9 @@ class NackRecord:
     error: str
     time: float  # wall clock, seconds since the epoch
     provenance: tuple[str, ...]  # source objects (`Kind/ns/name`) of the rejected resources
-    resources: tuple[str, ...]  # names of the rejected resources, when Envoy's message names them
+    # names of the rejected resources: those Envoy's message names, else (SotW) those new
+    # or changed since the last accepted response; empty when neither is known
+    resources: tuple[str, ...]
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -81,8 +84,24 @@ class TypeStatus:
         nack = self.last_nack
         return nack is not None and nack.version == self.version_sent != self.version_acked
 
-    def to_json(self) -> dict[str, Any]:
+    @property
+    def state(self) -> str:
+        """Istio's proxy-status words: SYNCED (runs what was sent), NACK (rejected the
+        latest push, runs older config), STALE (sent, no answer yet)."""
+        if self.rejected:
+            return "NACK"
+        if self.version_sent and self.version_sent == self.version_acked:
+            return "SYNCED"
+        return "STALE"
+
+    def to_json(self, now: float | None = None) -> dict[str, Any]:
+        now = time.time() if now is None else now
+        last_change = max(self.sent_at, self.acked_at)
         return {
+            "state": self.state,
+            # seconds since this type was last sent or answered (the ISO times below
+            # need the reader's clock to agree with ours; this does not)
+            "age_seconds": round(now - last_change, 3) if last_change else None,
             "version_sent": self.version_sent,
             "version_acked": self.version_acked,
             "nonce": self.nonce,
@@ -110,6 +129,7 @@ class ProxyStatus:
         "key",
         "node_id",
         "peer_identity",
+        "pushed_generation",
         "streams",
         "types",
     )
@@ -125,6 +145,8 @@ class ProxyStatus:
         self.connected_since = time.time()
         self.streams = 0
         self.types: dict[str, TypeStatus] = {}
+        # The snapshot-cache generation the latest push reflected (see `pushed`).
+        self.pushed_generation = 0
 
     def _type(self, type_url: str) -> TypeStatus:
         found = self.types.get(type_url)
@@ -150,12 +172,27 @@ class ProxyStatus:
         ts.acks += 1
         if latency is not None and self._book.metrics is not None:
             self._book.metrics.acked(type_url, latency)
+        self._book.propagation.answered(self)
+
+    def pushed(self, cache_generation: int) -> None:
+        """A stream sent whatever the cache held at `cache_generation` (possibly nothing,
+        when no subscribed type changed): the proxy is in sync with that generation once
+        every type it was sent is acknowledged."""
+        if cache_generation > self.pushed_generation:
+            self.pushed_generation = cache_generation
+        self._book.propagation.answered(self)
+
+    @property
+    def in_sync(self) -> bool:
+        """Every type the proxy was sent is acknowledged (nothing pending, nothing rejected)."""
+        return all(ts.version_acked == ts.version_sent for ts in self.types.values())
 
     def resumed(self, type_url: str, version: str) -> None:
         """A reconnecting proxy already runs `version`: it counts as sent and acknowledged."""
         ts = self._type(type_url)
         ts.version_sent = ts.version_acked = version
         ts.acked_at = time.time()
+        self._book.propagation.answered(self)
 
     def nacked(
         self,
@@ -183,33 +220,46 @@ class ProxyStatus:
         self._book._on_nack(record)
         return record
 
+    @property
+    def state(self) -> str:
+        """The worst of its types: NACK over STALE over SYNCED."""
+        states = {ts.state for ts in self.types.values()}
+        for worst in ("NACK", "STALE"):
+            if worst in states:
+                return worst
+        return "SYNCED" if states else "STALE"
+
     def to_json(self) -> dict[str, Any]:
         ordered: list[str] = [t for t in PUSH_ORDER if t in self.types]
         ordered += sorted(t for t in self.types if t not in PUSH_ORDER)
+        now = time.time()
         return {
+            "workload": self.key,
             "node_id": self.node_id,
+            # the SPIFFE ID the proxy authenticated with on the xDS stream (None: --insecure)
             "peer_identity": self.peer_identity,
             "api": self.api,
+            "state": self.state,
             "connected_since": _iso(self.connected_since),
             "streams": self.streams,
-            "types": {
-                type_label(t) if t in PUSH_ORDER else t: self.types[t].to_json() for t in ordered
-            },
+            "types": {_type_key(t): self.types[t].to_json(now) for t in ordered},
         }
 
 
 class StatusBook:
     """All connected proxies, keyed by proxy key; one per server, single event loop."""
 
-    __slots__ = ("_listeners", "_proxies", "metrics")
+    __slots__ = ("_listeners", "_proxies", "metrics", "propagation")
 
     def __init__(
         self,
         metrics: XdsMetrics | None = None,
         on_nack: Iterable[Callable[[NackRecord], None]] = (),
+        propagation_timeout: float = DEFAULT_PROPAGATION_TIMEOUT,
     ) -> None:
         self.metrics = metrics
         self._proxies: dict[str, ProxyStatus] = {}
+        self.propagation = Propagation(self, metrics, propagation_timeout)
         # Called for every NACK (e.g. the runtime feeds `/debug/config_errors` or
         # events); a failing listener is the listener's bug and must not break a stream.
         self._listeners: list[Callable[[NackRecord], None]] = list(on_nack)
@@ -239,6 +289,7 @@ class StatusBook:
             self.metrics.streams.labels(api=api).dec()
         if proxy.streams <= 0 and self._proxies.get(proxy.key) is proxy:
             del self._proxies[proxy.key]
+            self.propagation.gone(proxy.key)
             if self.metrics is not None:
                 self.metrics.connected_proxies.dec()
 
@@ -273,8 +324,19 @@ class StatusBook:
                 listener(record)
             except Exception:  # see __init__: a listener bug must not break the stream
                 _log.exception(
-                    "nack_listener_failed", proxy=record.proxy, type=type_label(record.type_url)
+                    "xds.nack_listener_failed", proxy=record.proxy, type=type_label(record.type_url)
                 )
+
+
+# Envoy's rejection messages can list every resource of a large response; a log line
+# carries the start of it (the whole text stays at /debug/proxies).
+LOG_MESSAGE_LIMIT = 500
+
+
+def log_message(error: str, limit: int = LOG_MESSAGE_LIMIT) -> str:
+    """`error_detail.message` for a log line: one line, at most `limit` characters."""
+    flat = " ".join(error.split())
+    return flat if len(flat) <= limit else f"{flat[: limit - 1]}…"
 
 
 def _type_key(type_url: str) -> str:

@@ -27,9 +27,11 @@ from xdscp.cache import (
     Snapshot,
     SnapshotCache,
 )
+from xdscp.metrics import type_label
 from xdscp.server.diffs import DeltaDiffs
+from xdscp.server.loglimit import LogLimiter, truncate
 from xdscp.server.settings import AdsSettings
-from xdscp.server.status import ProxyStatus, StatusBook
+from xdscp.server.status import ProxyStatus, StatusBook, log_message
 from xdscp.server.wire import DeltaFields, SotwResponses, control_plane_message
 
 _log = structlog.get_logger(__name__)
@@ -66,17 +68,34 @@ def names_in_error(name: str, error: str) -> bool:
     return re.search(pattern, error) is not None
 
 
-class StreamRevoked(Exception):
-    """The stream may no longer receive its proxy's config: it ends with `code`.
+class StreamAborted(Exception):
+    """The server ends the stream with `code` and `message` (logged as `event`)."""
 
-    Raised where a stream reads its snapshot, before anything of it is written, so a
-    proxy whose workload changed identity (or vanished) gets not one more byte.
-    """
+    event = "xds.stream_aborted"
 
     def __init__(self, code: grpc.StatusCode, message: str) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+
+
+class StreamRevoked(StreamAborted):
+    """The stream may no longer receive its proxy's config.
+
+    Raised where a stream reads its snapshot, before anything of it is written, so a
+    proxy whose workload changed identity (or vanished) gets not one more byte.
+    """
+
+    event = "xds.stream_revoked"
+
+
+class StreamOverLimit(StreamAborted):
+    """The proxy asked for more than a stream may cost (see AdsSettings' limits)."""
+
+    event = "xds.stream_over_limit"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(grpc.StatusCode.RESOURCE_EXHAUSTED, message)
 
 
 @dataclass(slots=True)
@@ -91,10 +110,12 @@ class Shared:
     delta_diffs: DeltaDiffs = field(init=False)
     control_plane: bytes = field(init=False)
     streams: set[Stream] = field(init=False)
+    log_limiter: LogLimiter = field(init=False)
     _watchdog: asyncio.Task[None] | None = field(init=False)
 
     def __post_init__(self) -> None:
         self.streams = set()
+        self.log_limiter = LogLimiter(self.settings.repeated_log_interval)
         self._watchdog = None
         self.responses = SotwResponses(
             self.settings.control_plane_id,
@@ -134,7 +155,7 @@ class Shared:
                 since = stream.writing_since
                 if since and now - since > timeout and stream.task is not None:
                     _log.warning(
-                        "xds_write_timeout", proxy=stream.key, seconds=round(now - since, 1)
+                        "xds.write_timeout", proxy=stream.key, seconds=round(now - since, 1)
                     )
                     stream.task.cancel()
 
@@ -168,7 +189,7 @@ class Stream(ABC):
         # What this stream's client certificate proved at connect; every snapshot is
         # checked against it before use (see `snapshot`).
         self.peer_identity = peer_identity
-        self.revoked: StreamRevoked | None = None
+        self.revoked: StreamAborted | None = None
         self.lock = asyncio.Lock()
         self._context = context
         self.task: asyncio.Task[Any] | None = None  # the RPC's handler task
@@ -211,6 +232,45 @@ class Stream(ABC):
             raise self.revoked
         return snapshot
 
+    def check_names(self, in_request: int) -> None:
+        """Refuse a request naming more resources than one request may."""
+        limit = self.shared.settings.max_names_per_request
+        if in_request > limit:
+            raise StreamOverLimit(
+                f"{in_request:,} resource names in one request; at most {limit:,} are "
+                "accepted (AdsSettings.max_names_per_request)"
+            )
+
+    def check_stream_names(self, total: int) -> None:
+        limit = self.shared.settings.max_names_per_stream
+        if total > limit:
+            raise StreamOverLimit(
+                f"{total:,} resource names subscribed on one stream; at most {limit:,} are "
+                "accepted (AdsSettings.max_names_per_stream)"
+            )
+
+    def warn_limited(self, event: str, fingerprint: object = None, **fields: Any) -> None:
+        """A warning about this proxy's requests, at most once per change of
+        `fingerprint` and then once per interval (see LogLimiter)."""
+        repeats = self.shared.log_limiter.admit((self.key, event), fingerprint)
+        if repeats is not None:
+            _log.warning(event, proxy=self.key, suppressed_repeats=repeats, **fields)
+
+    def nack_error(self, message: str) -> str:
+        """A NACK's error_detail as stored and logged: bounded."""
+        return truncate(message, self.shared.settings.max_error_detail_chars)
+
+    def log_nack(
+        self, type_url: str, version: str, nonce: str, error: str, provenance: list[str]
+    ) -> None:
+        repeats = self.shared.log_limiter.admit((self.key, "xds.nack", type_url), (version, error))
+        if repeats is not None:
+            _log.warning(
+                "xds.nack", proxy=self.key, node=self.proxy.node_id, type=type_label(type_url),
+                version=version, nonce=nonce, error=log_message(error), provenance=provenance,
+                suppressed_repeats=repeats,
+            )  # fmt: skip
+
     async def write(self, data: bytes) -> None:
         """Write one response; bounded by the Shared watchdog (see `_watch_writes`)."""
         self.writing_since = time.monotonic()
@@ -234,3 +294,4 @@ class Stream(ABC):
             seen = cache.generation(self.key)
             async with self.lock:
                 await self.push_changes()
+                self.proxy.pushed(seen)

@@ -13,7 +13,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from translators.model.objects import ConfigError, KindEntry, MeshObject, Origin, parse_object
+from translators.model.objects import (
+    ConfigError,
+    KindEntry,
+    MeshObject,
+    Origin,
+    age_order,
+    parse_object,
+)
 from xdscp.sources.safe_yaml import DEFAULT_LIMITS, Limits, StreamError, load_documents
 
 YAML_SUFFIXES = (".yaml", ".yml")
@@ -59,7 +66,7 @@ def _identify(doc: Any) -> tuple[str, str, str] | None:
     return (str(doc.get("kind") or ""), str(meta.get("namespace") or "default"), str(meta["name"]))
 
 
-def _parse_document(
+def parse_document(
     doc: Any, origin: Origin, kinds: Mapping[str, KindEntry] | None
 ) -> MeshObject[Any] | list[ConfigError]:
     """parse_object, contained: whatever a document holds, it becomes an object or errors
@@ -97,7 +104,7 @@ def parse_text(
             continue
         if document.value is None:
             continue  # empty document between `---` separators
-        parsed = _parse_document(document.value, origin, kinds)
+        parsed = parse_document(document.value, origin, kinds)
         if isinstance(parsed, list):
             errors += parsed
             failed_documents.add(document.index)
@@ -128,10 +135,14 @@ def parse_file(path: Path, kinds: Mapping[str, KindEntry] | None = None) -> File
 def duplicate_errors(
     objects: Iterable[MeshObject[Any]],
 ) -> tuple[list[MeshObject[Any]], list[ConfigError]]:
-    """Two documents defining the same kind/namespace/name: the first (by file order) wins."""
+    """Two documents defining the same kind/namespace/name: the established one (first
+    seen, see `age_order`) wins, and between equally old ones the first in file order;
+    the other is reported. A copy added later, in whatever file, never replaces it."""
+    listed = list(objects)
+    position = {id(o): i for i, o in enumerate(listed)}
     seen: dict[tuple[str, str, str], MeshObject[Any]] = {}
     errors: list[ConfigError] = []
-    for obj in objects:
+    for obj in sorted(listed, key=lambda o: (age_order(o), position[id(o)])):
         first = seen.get(obj.key)
         if first is not None:
             errors.append(
@@ -146,4 +157,4 @@ def duplicate_errors(
             )
             continue
         seen[obj.key] = obj
-    return list(seen.values()), errors
+    return sorted(seen.values(), key=lambda o: position[id(o)]), errors

@@ -12,7 +12,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import threading
+import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +25,36 @@ from translators.extensions import ExtensionSet
 from translators.mesh import MeshConfig, MeshOptions, build_mesh
 from translators.model.objects import ConfigError, KindEntry, MeshObject, Origin
 from xdscp.sources.blame import find_culprits, rejection, translation_failure
-from xdscp.sources.documents import FileResult, duplicate_errors, parse_file, parse_text, yaml_files
+from xdscp.sources.documents import (
+    YAML_SUFFIXES,
+    FileResult,
+    duplicate_errors,
+    parse_file,
+    parse_text,
+    yaml_files,
+)
 from xdscp.sources.health import SourceHealth
 from xdscp.sources.safe_yaml import DEFAULT_LIMITS, Limits
 
 log = structlog.get_logger()
 
 Key = tuple[str, str, str]
+
+
+class SourceUnavailable(Exception):
+    """The config directory itself cannot be read; the mesh in force stays."""
+
+
+def _stats(paths: set[Path]) -> dict[Path, tuple[int, int] | None]:
+    found: dict[Path, tuple[int, int] | None] = {}
+    for path in paths:
+        try:
+            stat = path.stat()
+        except OSError:
+            found[path] = None
+        else:
+            found[path] = (stat.st_size, stat.st_mtime_ns)
+    return found
 
 
 class DirectorySource:
@@ -42,6 +67,8 @@ class DirectorySource:
         log_errors: bool = True,
         kinds: Mapping[str, KindEntry] | None = None,
         limits: Limits = DEFAULT_LIMITS,
+        settle_ms: int = 200,
+        settle_max_s: float = 10.0,
     ) -> None:
         self.root = root
         self.kinds = kinds  # None: the built-in kinds; extensions add theirs
@@ -59,16 +86,32 @@ class DirectorySource:
         self._logged: set[str] = set()
         self._loading = threading.Lock()
         self.limits = limits
+        # a changed file is read once its size and mtime held still this long (`_settle`)
+        self.settle_ms = settle_ms
+        self.settle_max_s = settle_max_s
+        self._sizes: dict[Path, int] = {}
         self.health = SourceHealth()
         # last good objects as of the load before the latest one (fallbacks for `blame`)
         self._good_before: dict[Key, MeshObject[Any]] = {}
+        self._loads = 0
+        # (file, key) -> the load that first saw this definition (see `_stamped`)
+        self._first_seen: dict[tuple[str, Key], int] = {}
         # key -> (digest, why, fallback): an object version that cannot be translated
         self._rejected: dict[Key, tuple[str, str, MeshObject[Any] | None]] = {}
 
+    def unavailable(self) -> str:
+        """Why the directory cannot be read at all ("" when it can)."""
+        return "" if self.root.exists() else f"config directory {self.root} does not exist"
+
     def load(self) -> MeshConfig:
         """Read every file now and return the resulting mesh (also used by `validate`).
-        Thread-safe: the watcher loads in a worker thread."""
+        Thread-safe: the watcher loads in a worker thread. A directory that is gone (an
+        unmounted volume) raises SourceUnavailable: it must not read as an empty mesh."""
+        problem = self.unavailable()
+        if problem:
+            raise SourceUnavailable(problem)
         with self._loading:
+            self._loads += 1
             results = [self._parse(p) for p in yaml_files(self.root)]
             return self._assemble(results)
 
@@ -95,6 +138,7 @@ class DirectorySource:
             data = path.read_bytes()
         except OSError:
             return parse_file(path, self.kinds)
+        self._sizes[path] = len(data)
         digest = hashlib.blake2b(data, digest_size=16).digest()
         cached = self._parsed.get(path)
         if cached is not None and cached[0] == digest:
@@ -103,8 +147,19 @@ class DirectorySource:
             result = parse_text(data.decode("utf-8"), str(path), self.kinds, self.limits)
         except UnicodeDecodeError:
             result = parse_file(path, self.kinds)  # reports the decoding error
+        result = self._stamped(result)
         self._parsed[path] = (digest, result)
         return result
+
+    def _stamped(self, result: FileResult) -> FileResult:
+        """Each definition (file + object) carries the load in which this source first saw
+        it: conflicts go to the oldest (`age_order`). Everything present at start shares
+        load 1, so then Istio's creationTimestamp and name order decide."""
+        stamped = tuple(
+            replace(o, first_seen=self._first_seen.setdefault((result.path, o.key), self._loads))
+            for o in result.objects
+        )
+        return replace(result, objects=stamped)
 
     def _assemble(self, results: list[FileResult]) -> MeshConfig:
         previous_keys = self._keys_by_file
@@ -146,6 +201,9 @@ class DirectorySource:
         unique = self._without_rejected(unique, errors)
         self._good_before = self._last_good
         self._last_good = {o.key: o for o in unique}
+        # forget definitions that are gone: written again, they are new
+        live = {(o.origin.source, o.key) for o in objects}
+        self._first_seen = {d: n for d, n in self._first_seen.items() if d in live}
         mesh = build_mesh(unique, errors, self.options)
         if self.log_errors:
             self._log_new_errors(mesh.errors)
@@ -227,7 +285,41 @@ class DirectorySource:
             recursive=True,
         ):
             log.info("config.changed", files=sorted({Path(p).name for _, p in changes}))
+            problem = self.unavailable()
+            if problem:  # the watch is on a directory that no longer exists: start over
+                raise SourceUnavailable(problem)
+            await self._settle({Path(p) for _, p in changes if Path(p).suffix in YAML_SUFFIXES})
             await self.reload(on_update)
+
+    async def _settle(self, paths: set[Path]) -> None:
+        """Wait (bounded) until the files just written stop changing, so a slow in-place
+        write is read once finished, not half-written (which could delete every object
+        the file held). A file that shrank to less than half waits longer: truncation is
+        what a half-done write looks like. The reliable way is still to write a temporary
+        file and rename it over the old one (README); this catches the rest."""
+        if not paths or self.settle_ms <= 0:
+            return
+        deadline = time.monotonic() + self.settle_max_s
+        before = _stats(paths)
+        shrunk = any(
+            stat is not None and stat[0] < self._sizes.get(path, 0) // 2
+            for path, stat in before.items()
+        )
+        pause = self.settle_ms / 1000 * (3 if shrunk else 1)
+        while True:
+            await asyncio.sleep(pause)
+            now = _stats(paths)
+            if now == before:
+                return
+            if time.monotonic() >= deadline:
+                log.warning(
+                    "config.file_unstable",
+                    files=sorted(str(p) for p in paths),
+                    waited_s=self.settle_max_s,
+                    action="reading it as it is now",
+                )
+                return
+            before = now
 
     async def reload(self, on_update: Callable[[MeshConfig], Awaitable[None]]) -> None:
         """Read everything (off the event loop) and hand the mesh to `on_update`; an

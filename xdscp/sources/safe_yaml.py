@@ -25,14 +25,13 @@ from yaml.events import (
     AliasEvent,
     DocumentEndEvent,
     MappingEndEvent,
-    MappingStartEvent,
     ScalarEvent,
     SequenceEndEvent,
     SequenceStartEvent,
     StreamEndEvent,
     StreamStartEvent,
 )
-from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from yaml.nodes import ScalarNode
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,95 +65,62 @@ class Document:
     line: int = 0  # 1-based line where the document starts
 
 
-class _Resolver(yaml.resolver.Resolver):
-    pass
-
-
 # Kubernetes reads YAML as JSON: a timestamp is a string (pydantic parses it if needed)
-_Resolver.yaml_implicit_resolvers = {
+_IMPLICIT = {
     first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
     for first, resolvers in yaml.resolver.Resolver.yaml_implicit_resolvers.items()
 }
-
-_MERGE_TAG = "tag:yaml.org,2002:merge"
-
-
-_INT_TAG = "tag:yaml.org,2002:int"
-_STR_TAG = "tag:yaml.org,2002:str"
-
-
-class _Constructor(yaml.constructor.SafeConstructor):
-    def construct_mapping(self, node: MappingNode, deep: bool = False) -> dict[Any, Any]:
-        own: dict[str, Node] = {}
-        for key_node, _ in node.value:
-            if key_node.tag == _MERGE_TAG:
-                continue
-            if isinstance(key_node, ScalarNode) and key_node.tag == _INT_TAG:
-                # Kubernetes reads YAML as JSON, where keys are strings: `8080:` in
-                # portLevelMtls is the key "8080" (the model turns it back into a port)
-                key_node.tag = _STR_TAG
-                key_node.value = str(self.construct_yaml_int(key_node))
-            if not isinstance(key_node, ScalarNode) or key_node.tag != _STR_TAG:
-                shown = (
-                    f"{key_node.value!r} (read as {key_node.tag.rpartition(':')[2]})"
-                    if isinstance(key_node, ScalarNode)
-                    else "that is a collection"
-                )
-                raise ConstructorError(
-                    None,
-                    None,
-                    f"mapping key {shown} is not a string (quote it)",
-                    key_node.start_mark,
-                )
-            first = own.get(key_node.value)
-            if first is not None:
-                raise ConstructorError(
-                    None,
-                    None,
-                    f"duplicate key {key_node.value!r} (first at line {first.start_mark.line + 1})",
-                    key_node.start_mark,
-                )
-            own[key_node.value] = key_node
-        self.flatten_mapping(node)  # `<<` merge keys: explicit keys override merged ones
-        mapping: dict[Any, Any] = {}
-        for key_node, value_node in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if not isinstance(key, str):  # a merged mapping's key, already checked above
-                raise ConstructorError(
-                    None, None, f"mapping key {key!r} is not a string", key_node.start_mark
-                )
-            mapping[key] = self.construct_object(value_node, deep=deep)
-        return mapping
+_YAML = "tag:yaml.org,2002:"
+_STR, _INT, _FLOAT, _BOOL, _NULL, _MERGE = (
+    _YAML + t for t in ("str", "int", "float", "bool", "null", "merge")
+)
+_SCALARS = yaml.constructor.SafeConstructor()  # only its int/float/bool parsing
 
 
-_Constructor.yaml_constructors = {
-    tag: construct
-    for tag, construct in yaml.constructor.SafeConstructor.yaml_constructors.items()
-    if tag
-    not in {f"tag:yaml.org,2002:{t}" for t in ("set", "omap", "pairs", "binary", "timestamp")}
-}
+def _resolve_plain(value: str) -> str:
+    """The tag of an unquoted scalar (YAML 1.1 core rules, as PyYAML's SafeLoader)."""
+    for tag, regexp in _IMPLICIT.get(value[:1] if value else "", ()):
+        if regexp.match(value):
+            return str(tag)
+    return _STR
 
 
-class _Loader(CParser, _Constructor, _Resolver):
-    """libyaml events, a bounded composer (below), the checked safe constructor."""
+def _scalar_value(tag: str, value: str, mark: Any) -> Any:
+    if tag == _STR:
+        return value
+    node = ScalarNode(tag, value)
+    if tag == _INT:
+        return _SCALARS.construct_yaml_int(node)
+    if tag == _FLOAT:
+        return _SCALARS.construct_yaml_float(node)
+    if tag == _BOOL:
+        return _SCALARS.construct_yaml_bool(node)
+    if tag == _NULL:
+        return None
+    # sets, ordered maps, binary, timestamps, custom tags: nothing Istio or JSON has
+    raise ConstructorError(None, None, f"unsupported tag {tag!r}", mark)
+
+
+class _Loader(CParser):
+    """libyaml's events, turned straight into JSON-shaped values (no node tree, no
+    second pass), counting depth, alias expansion and sizes on the way."""
 
     def __init__(self, stream: str, limits: Limits) -> None:
         CParser.__init__(self, stream)
-        _Constructor.__init__(self)
-        _Resolver.__init__(self)
         self.limits = limits
-        self.anchors: dict[str, tuple[Node, int]] = {}
+        # anchor -> (value, how many nodes it stands for)
+        self.anchors: dict[str, tuple[Any, int]] = {}
         self.depth = 0
         self.nodes = 0  # nodes of this document, aliases counted by what they expand to
         self.written = 0  # nodes written out
         self.in_document = False
 
-    # --- composing one document, counting as it goes -------------------------------
-    def compose_document_bounded(self) -> Node:
+    # --- one document, counted as it goes ----------------------------------------------
+    def document(self) -> Any:
         start: Any = self.get_event()  # DocumentStartEvent
         self.in_document = True
         self.anchors, self.depth, self.nodes, self.written = {}, 0, 0, 0
-        node = self._node()
+        value = self._value()
         end: Any = self.get_event()  # DocumentEndEvent
         self.in_document = False
         size = end.end_mark.index - start.start_mark.index
@@ -163,14 +129,13 @@ class _Loader(CParser, _Constructor, _Resolver):
                 None, None, f"document is {size} characters (limit {self.limits.document_chars})",
                 start.start_mark,
             )  # fmt: skip
-        return node
+        return value
 
-    def _node(self) -> Node:
-        event: Any = self.peek_event()
+    def _value(self) -> Any:
+        event: Any = self.get_event()
         mark: Any = event.start_mark  # (libyaml's Mark type; the stubs know only PyYAML's)
         anchor: Any = event.anchor
         if isinstance(event, AliasEvent):
-            self.get_event()
             found = self.anchors.get(anchor)
             if found is None:
                 raise ComposerError(None, None, f"found undefined alias {anchor!r}", mark)
@@ -187,66 +152,87 @@ class _Loader(CParser, _Constructor, _Resolver):
         before = self.nodes
         self.nodes += 1
         self.written += 1
+        value: Any
         if isinstance(event, ScalarEvent):
-            node: Node = self._scalar()
-        elif isinstance(event, SequenceStartEvent | MappingStartEvent):
-            self.depth += 1
-            if self.depth > self.limits.depth:
+            if len(event.value) > self.limits.scalar_chars:
                 raise LimitError(
                     None,
                     None,
-                    f"nested more than {self.limits.depth} levels deep",
+                    f"a value of {len(event.value)} characters (limit {self.limits.scalar_chars})",
                     mark,
                 )
-            node = self._sequence() if isinstance(event, SequenceStartEvent) else self._mapping()
+            tag = event.tag
+            if tag is None or tag == "!":
+                tag = _resolve_plain(event.value) if event.implicit[0] else _STR
+            value = _scalar_value(tag, event.value, mark)
+        else:
+            if event.tag not in (None, "!", _YAML + "seq", _YAML + "map"):
+                raise ConstructorError(None, None, f"unsupported tag {event.tag!r}", mark)
+            self.depth += 1
+            if self.depth > self.limits.depth:
+                raise LimitError(
+                    None, None, f"nested more than {self.limits.depth} levels deep", mark
+                )
+            if isinstance(event, SequenceStartEvent):
+                value = []
+                while not self.check_event(SequenceEndEvent):
+                    value.append(self._value())
+            else:
+                value = self._mapping()
+            self.get_event()  # the end event
             self.depth -= 1
-        else:  # pragma: no cover - the parser guarantees one of the above
-            raise ComposerError(None, None, f"unexpected {event}", mark)
         if anchor is not None:
-            self.anchors[anchor] = (node, self.nodes - before)
-        return node
+            self.anchors[anchor] = (value, self.nodes - before)
+        return value
 
-    def _scalar(self) -> ScalarNode:
-        event: Any = self.get_event()
-        if len(event.value) > self.limits.scalar_chars:
-            raise LimitError(
-                None,
-                None,
-                f"a value of {len(event.value)} characters (limit {self.limits.scalar_chars})",
-                event.start_mark,
-            )
-        tag = event.tag
-        if tag is None or tag == "!":
-            tag = self.resolve(ScalarNode, event.value, event.implicit)  # type: ignore[no-untyped-call]
-        return ScalarNode(tag, event.value, event.start_mark, event.end_mark, style=event.style)
-
-    def _sequence(self) -> SequenceNode:
-        start: Any = self.get_event()
-        tag = start.tag
-        if tag is None or tag == "!":
-            tag = self.resolve(SequenceNode, None, start.implicit)  # type: ignore[no-untyped-call]
-        items: list[Node] = []
-        while not self.check_event(SequenceEndEvent):
-            items.append(self._node())
-        end: Any = self.get_event()
-        return SequenceNode(tag, items, start.start_mark, end.end_mark, flow_style=start.flow_style)
-
-    def _mapping(self) -> MappingNode:
-        start: Any = self.get_event()
-        tag = start.tag
-        if tag is None or tag == "!":
-            tag = self.resolve(MappingNode, None, start.implicit)  # type: ignore[no-untyped-call]
-        pairs: list[tuple[Node, Node]] = []
+    def _mapping(self) -> dict[str, Any]:
+        own: dict[str, Any] = {}
+        lines: dict[str, int] = {}
+        merged: dict[str, Any] = {}
         while not self.check_event(MappingEndEvent):
-            key = self._node()
-            pairs.append((key, self._node()))
-        end: Any = self.get_event()
-        return MappingNode(tag, pairs, start.start_mark, end.end_mark, flow_style=start.flow_style)
+            key_event: Any = self.peek_event()
+            mark: Any = key_event.start_mark
+            plain = isinstance(key_event, ScalarEvent) and key_event.implicit[0]
+            if plain and key_event.value == "<<" and key_event.tag is None:
+                merged.update(self._merge(mark))  # explicit keys override merged ones
+                continue
+            key = self._value()
+            if isinstance(key, int) and not isinstance(key, bool):
+                # Kubernetes reads YAML as JSON, where keys are strings: `8080:` in
+                # portLevelMtls is the key "8080" (the model turns it back into a port)
+                key = str(key)
+            if not isinstance(key, str):
+                shown = (
+                    f"{key_event.value!r} (read as {type(key).__name__})"
+                    if isinstance(key_event, ScalarEvent)
+                    else "that is a collection"
+                )
+                raise ConstructorError(
+                    None, None, f"mapping key {shown} is not a string (quote it)", mark
+                )
+            if key in own:
+                raise ConstructorError(
+                    None, None, f"duplicate key {key!r} (first at line {lines[key]})", mark
+                )
+            lines[key] = mark.line + 1
+            own[key] = self._value()
+        return {**merged, **own} if merged else own
+
+    def _merge(self, mark: Any) -> dict[str, Any]:
+        self.get_event()  # the `<<` key itself
+        value = self._value()
+        sources = value if isinstance(value, list) else [value]
+        merged: dict[str, Any] = {}
+        for source in reversed(sources):  # earlier mappings in the list win
+            if not isinstance(source, dict):
+                raise ConstructorError(None, None, "`<<` merges only mappings", mark)
+            merged.update(source)
+        return merged
 
     def skip_document(self) -> None:
         """After a failure inside a document: drop its remaining events."""
         if not self.in_document:
-            return  # it failed after composing (a constructor error): nothing left of it
+            return
         self.in_document = False
         while not self.check_event(DocumentEndEvent, StreamEndEvent):
             self.get_event()
@@ -284,11 +270,9 @@ def load_documents(text: str, limits: Limits = DEFAULT_LIMITS) -> list[Document]
             first: Any = loader.peek_event()
             line = first.start_mark.line + 1
             try:
-                node = loader.compose_document_bounded()
-                value = loader.construct_document(node)
+                value = loader.document()
             except (LimitError, ComposerError, ConstructorError) as exc:
                 loader.skip_document()
-                loader.constructed_objects, loader.recursive_objects = {}, {}
                 documents.append(Document(index, None, describe(exc), line))
                 continue
             documents.append(Document(index, value, "", line))

@@ -47,6 +47,11 @@ CHECKS: tuple[Check, ...] = (
         ),
     ),
     Check(
+        "virtualservice-protocols",
+        virtualservices.check_protocols,
+        (codes.RULES_FOR_ANOTHER_PROTOCOL.code,),
+    ),
+    Check(
         "destinationrule-hosts",
         destinationrules.check_hosts,
         (codes.DESTINATION_RULE_HOST_NOT_FOUND.code,),
@@ -85,6 +90,11 @@ CHECKS: tuple[Check, ...] = (
             codes.DOUBLE_TLS_ORIGINATION.code,
             codes.NO_SERVER_CERT_VERIFICATION.code,
         ),
+    ),
+    Check(
+        "port-level-mtls",
+        tls.check_port_level_mtls,
+        (codes.PORT_LEVEL_MTLS_PORT_NOT_FOUND.code,),
     ),
     Check(
         "tls-behind-http",

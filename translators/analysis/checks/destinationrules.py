@@ -38,7 +38,7 @@ def check_subsets(ctx: AnalysisContext) -> Iterable[Message]:
         # without known endpoints (resolution NONE, none declared) there is nothing to select
         if service is None or not service.endpoints or service.resolution is Resolution.NONE:
             continue
-        clusters = ctx.clusters(service, dr)
+        clusters = ctx.clusters(service, dr, tls=False)
         for k, subset in enumerate(dr.spec.subsets):
             names = [outbound_cluster(p.number, host, subset.name) for p in service.ports]
             built = [clusters[n] for n in names if n in clusters]

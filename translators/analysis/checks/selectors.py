@@ -4,7 +4,8 @@ the oldest applies; the translators decide which, and the others are named here)
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from translators.analysis import codes
@@ -84,30 +85,28 @@ def check_sidecar_conflicts(ctx: AnalysisContext) -> Iterable[Message]:
                 "merge it into the older one, or give it a workloadSelector",
                 (defaults[0].ref,),
             )
-        for group in ctx.groups_by_namespace.get(namespace, []):
-            winner = ctx.index.sidecar_for(group.first)
-            selecting = [s for s in sidecars if _selects(s) and _matches(s, group.labels)]
-            for loser in selecting:
-                if winner is None or loser is winner or loser.ref in reported:
-                    continue
-                reported.add(loser.ref)
-                yield codes.CONFLICTING_SIDECARS.at(
-                    loser,
-                    "spec.workloadSelector",
-                    f"selects {_workloads(group)}, as does the older {winner.ref}, which "
-                    "applies there: this Sidecar is ignored for it",
-                    "make the selectors select disjoint workloads, or merge the Sidecars",
-                    (winner.ref,),
-                )
+    for group in ctx.groups:
+        claims = ctx.sidecar_claims.get(id(group), [])
+        if len(claims) < 2:
+            continue
+        winner = ctx.index.sidecar_for(group.first)  # the translator's choice
+        for loser in claims:
+            if winner is None or loser is winner or loser.ref in reported:
+                continue
+            reported.add(loser.ref)
+            yield codes.CONFLICTING_SIDECARS.at(
+                loser,
+                "spec.workloadSelector",
+                f"selects {_workloads(group)}, as does the older {winner.ref}, which "
+                "applies there: this Sidecar is ignored for it",
+                "make the selectors select disjoint workloads, or merge the Sidecars",
+                (winner.ref,),
+            )
 
 
 def _selects(sidecar: MeshObject[Any]) -> bool:
     selector = sidecar.spec.workload_selector
     return selector is not None and bool(selector.effective())
-
-
-def _matches(sidecar: MeshObject[Any], labels: Mapping[str, str]) -> bool:
-    return bool(sidecar.spec.workload_selector.matches(dict(labels)))
 
 
 def _workloads(group: WorkloadGroup) -> str:
@@ -123,7 +122,9 @@ def check_peer_authentication_conflicts(ctx: AnalysisContext) -> Iterable[Messag
     if not peer_authn:
         return
     reported: set[str] = set()
-    for group in ctx.groups:
+    policies = ctx.of_kind("PeerAuthentication")
+    has_selector = lambda p: bool(p.spec.has_selector)  # noqa: E731
+    for group in _contested(ctx, policies, has_selector, _pa_labels, root_selectors=False):
         claimants = sorted(peer_authn.applicable(group.namespace, group.labels), key=age_key)
         if len(claimants) < 2:
             continue
@@ -147,6 +148,47 @@ def check_peer_authentication_conflicts(ctx: AnalysisContext) -> Iterable[Messag
             )
 
 
+def _pa_labels(policy: MeshObject[Any]) -> Mapping[str, str]:
+    labels: Mapping[str, str] = policy.spec.selector.match_labels
+    return labels
+
+
+def _contested(
+    ctx: AnalysisContext,
+    objects: list[MeshObject[Any]],
+    selects: Callable[[MeshObject[Any]], bool],
+    labels_of: Callable[[MeshObject[Any]], Mapping[str, str]],
+    root_selectors: bool = True,
+) -> list[WorkloadGroup]:
+    """The workload groups where two objects of a kind may meet at one level: selected by
+    two selecting ones (found through the label index), the first group of a namespace
+    with two namespace-wide ones, any group when the root has two mesh-wide ones. Only
+    these are handed to the translator's own composition, so 10,000 policies are not
+    10,000 x 10,000 selector matches. `root_selectors` False: selecting objects in the
+    root namespace are ignored (PeerAuthentication)."""
+    claims: dict[int, int] = defaultdict(int)
+    wide: dict[str, int] = defaultdict(int)
+    for obj in objects:
+        if selects(obj):
+            if root_selectors or obj.namespace != ctx.root_namespace:
+                for group in ctx.selected(obj.namespace, labels_of(obj)):
+                    claims[id(group)] += 1
+        else:
+            wide[obj.namespace] += 1
+    found = {id(g): g for g in ctx.groups if claims.get(id(g), 0) > 1}
+    for namespace, count in wide.items():
+        if count < 2:
+            continue
+        scope = (
+            ctx.groups
+            if namespace == ctx.root_namespace
+            else (ctx.groups_by_namespace.get(namespace, []))
+        )
+        if scope:
+            found.setdefault(id(scope[0]), scope[0])
+    return sorted(found.values(), key=lambda g: g.first.key)
+
+
 def _pa_level(policy: MeshObject[Any], ctx: AnalysisContext) -> str:
     if policy.spec.has_selector:
         return "a workload"
@@ -158,9 +200,16 @@ def check_telemetry_conflicts(ctx: AnalysisContext) -> Iterable[Message]:
         return
     telemetry = TelemetryIndex(ctx.mesh)
     reported: set[str] = set()
-    for group in ctx.groups:
+    objects = ctx.of_kind("Telemetry")
+    selecting = _contested(ctx, objects, lambda t: t.spec.selector is not None, _tel_labels)
+    for group in selecting:
         for level in telemetry.candidates(group.first):
             yield from _telemetry_losers(level, group, reported)
+
+
+def _tel_labels(telemetry: MeshObject[Any]) -> Mapping[str, str]:
+    labels: Mapping[str, str] = telemetry.spec.selector.match_labels
+    return labels
 
 
 def _telemetry_losers(

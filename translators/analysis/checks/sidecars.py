@@ -5,7 +5,7 @@ missing from the caller's config: 503 NC). Visibility is the translator's own
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Hashable, Iterable, Iterator
 from typing import Any
 
 from translators.analysis import codes
@@ -19,20 +19,13 @@ from translators.model.objects import MeshObject
 SidecarObj = MeshObject[SidecarSpec]
 
 
-def _applies_to_someone(sidecar: SidecarObj, ctx: AnalysisContext) -> bool:
-    groups = ctx.groups_by_namespace.get(sidecar.namespace, [])
-    if sidecar.namespace == ctx.root_namespace and sidecar.spec.workload_selector is None:
-        groups = list(ctx.groups)  # the mesh-wide default
-    return any(ctx.index.sidecar_for(g.first) is sidecar for g in groups)
-
-
 def check_egress_hosts(ctx: AnalysisContext) -> Iterable[Message]:
     known_namespaces = ctx.namespaces | {s.namespace for s in ctx.mesh.services.values()}
     for sidecar in ctx.of_kind("Sidecar"):
         for i, egress in enumerate(sidecar.spec.egress):
             for j, entry in enumerate(egress.hosts):
                 namespace, _, host = entry.partition("/")
-                if namespace == "~" or ctx.index.visible_services(sidecar.namespace, [entry]):
+                if namespace == "~" or ctx.visible(sidecar.namespace, [entry]):
                     continue
                 if host == "*" and (
                     namespace in ("*", ".")
@@ -54,7 +47,7 @@ def check_egress_ports(ctx: AnalysisContext) -> Iterable[Message]:
         for i, egress in enumerate(sidecar.spec.egress):
             if egress.port is None:
                 continue
-            imported = ctx.index.visible_services(sidecar.namespace, egress.hosts)
+            imported = ctx.visible(sidecar.namespace, egress.hosts)
             number = egress.port.number
             if not imported or any(s.port(number) is not None for s in imported):
                 continue  # nothing imported is XDS0601's finding
@@ -74,14 +67,25 @@ def _ports(services: list[Service]) -> str:
 
 def check_routes_outside_egress(ctx: AnalysisContext) -> Iterable[Message]:
     """For each Sidecar with egress that some workload uses: the VirtualServices of the
-    services it listens for, and their destinations it does not import."""
+    services it listens for, and their destinations it does not import. Worked out once
+    per namespace and egress shape (Sidecars of one namespace mostly share it)."""
+    found: dict[Hashable, list[tuple[MeshObject[Any], Service, str, str]]] = {}
     for sidecar in ctx.of_kind("Sidecar"):
         spec = sidecar.spec
-        if not spec.egress or not _applies_to_someone(sidecar, ctx):
+        if not spec.egress or sidecar.ref not in ctx.sidecar_users:
             continue
-        all_hosts = [h for e in spec.egress for h in e.hosts]
-        imported = {s.hostname for s in ctx.index.visible_services(sidecar.namespace, all_hosts)}
-        yield from _outside(sidecar, _listened(sidecar, ctx), imported, ctx)
+        shape = (
+            sidecar.namespace,
+            tuple((e.port.number if e.port else None, tuple(e.hosts)) for e in spec.egress),
+        )
+        outside = found.get(shape)
+        if outside is None:
+            all_hosts = [h for e in spec.egress for h in e.hosts]
+            imported = {s.hostname for s in ctx.visible(sidecar.namespace, all_hosts)}
+            outside = found[shape] = list(_outside(sidecar, _listened(sidecar, ctx), imported, ctx))
+        for vs, service, host, field in outside:
+            owner = ctx.mesh.services[host].namespace
+            yield _outside_message(sidecar, vs, service, host, owner, field)
 
 
 def _listened(sidecar: SidecarObj, ctx: AnalysisContext) -> list[Service]:
@@ -89,7 +93,7 @@ def _listened(sidecar: SidecarObj, ctx: AnalysisContext) -> list[Service]:
     it on that port, or the portless catch-all)."""
     found: dict[str, Service] = {}
     for egress in sidecar.spec.egress:
-        for service in ctx.index.visible_services(sidecar.namespace, egress.hosts):
+        for service in ctx.visible(sidecar.namespace, egress.hosts):
             if egress.port is None:
                 found.setdefault(service.hostname, service)
                 continue
@@ -101,7 +105,7 @@ def _listened(sidecar: SidecarObj, ctx: AnalysisContext) -> list[Service]:
 
 def _outside(
     sidecar: SidecarObj, services: list[Service], imported: set[str], ctx: AnalysisContext
-) -> Iterator[Message]:
+) -> Iterator[tuple[MeshObject[Any], Service, str, str]]:
     reported: set[tuple[str, str]] = set()
     for service in services:
         vs, _ = ctx.index.virtual_service(service.hostname, sidecar.namespace)
@@ -112,8 +116,7 @@ def _outside(
             if host in imported or host not in ctx.mesh.services or (vs.ref, host) in reported:
                 continue  # an unknown host is XDS0101's finding
             reported.add((vs.ref, host))
-            owner = ctx.mesh.services[host].namespace
-            yield _outside_message(sidecar, vs, service, host, owner, target.field)
+            yield vs, service, host, target.field
 
 
 def _outside_message(

@@ -17,6 +17,7 @@ from typing import Any
 from translators.analysis import codes
 from translators.analysis.context import AnalysisContext
 from translators.analysis.message import Message
+from translators.capture import inbound_ports
 from translators.ir import EndpointIR, InboundMTLS
 from translators.mesh import Service
 from translators.model.networking import (
@@ -187,8 +188,8 @@ def _judge(
             dr,
             field,
             f"{mode.value} originates TLS to {target}, an in-mesh port declared "
-            f"{port.protocol.value}: its sidecar ({_names(meshed)}) expects mesh mTLS or "
-            "plaintext HTTP and parses the TLS bytes as HTTP",
+            f"{port.protocol.value}: its sidecar ({_names(meshed)}) accepts mesh mTLS or "
+            "plain HTTP there, not the app's own TLS, so requests fail",
             "let the mesh encrypt (ISTIO_MUTUAL or no tls setting) and serve plain HTTP, or "
             "declare the port TLS/HTTPS if the app terminates TLS itself",
         )
@@ -276,3 +277,33 @@ def _tls_behind_http(obj: MeshObject[Any], field: str, name: str, number: int) -
         "declare the port protocol HTTPS or TLS (passed through), or serve plain HTTP and let "
         "the mesh encrypt",
     )
+
+
+def check_port_level_mtls(ctx: AnalysisContext) -> Iterable[Message]:
+    """`portLevelMtls` is keyed by the workload's own port: the ports the translator asks
+    the composed policy about (`EffectiveMTLS.at`) are the target ports of the services
+    the workload backs and its Sidecar's ingress ports."""
+    for policy in ctx.of_kind("PeerAuthentication"):
+        spec = policy.spec
+        if not spec.port_level_mtls or not spec.has_selector:
+            continue
+        groups = ctx.selected(policy.namespace, spec.selector.match_labels)
+        if not groups:
+            continue  # XDS0301's finding
+        served: set[int] = set()
+        for group in groups:
+            workload = group.first
+            served.update(port for port, _, _ in inbound_ports(ctx.index, workload))
+            sidecar = ctx.index.sidecar_for(workload)
+            if sidecar is not None:
+                served.update(i.port.number for i in sidecar.spec.ingress)
+        for port in sorted(spec.port_level_mtls):
+            if port in served:
+                continue
+            yield codes.PORT_LEVEL_MTLS_PORT_NOT_FOUND.at(
+                policy,
+                f"spec.portLevelMtls.{port}",
+                f"port {port} is not a port the selected workloads serve "
+                f"({', '.join(map(str, sorted(served))) or 'none'}): this setting never applies",
+                "key portLevelMtls by the workload's own (target) port, not the service port",
+            )

@@ -178,3 +178,24 @@ def _never_true(
                 f"no workload has the labels {labels}: the block never matches",
                 "fix the labels to those of the calling workloads",
             )
+
+
+def check_protocols(ctx: AnalysisContext) -> Iterable[Message]:
+    """http rules only apply on HTTP ports, tcp rules only on the others: a VirtualService
+    whose hosts have none of the right kind keeps those rules out of every proxy."""
+    for vs in ctx.of_kind("VirtualService"):
+        hosts = [ctx.resolve(h, vs.namespace) for h in vs.spec.hosts]
+        if not any(ctx.services_matching(h) for h in hosts):
+            continue  # XDS0105's finding
+        for section, rules, http in (("http", vs.spec.http, True), ("tcp", vs.spec.tcp, False)):
+            if not rules or own_ports(vs, ctx, http):
+                continue
+            wanted = "HTTP, HTTP2 or GRPC" if http else "TCP (non-HTTP)"
+            yield codes.RULES_FOR_ANOTHER_PROTOCOL.at(
+                vs,
+                f"spec.{section}",
+                f"its hosts have no {wanted} port: these {section} rules never apply",
+                "declare the service port's protocol to match, or write the rules in the "
+                + ("tcp" if http else "http")
+                + " section",
+            )

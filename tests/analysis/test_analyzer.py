@@ -1,0 +1,108 @@
+"""The service side of the analysis (`xdscp.analysis.MeshAnalyzer`): off the event loop,
+newest generation only, one run per mesh."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from benchmarks.meshgen import synthetic_mesh
+from tests.analysis.meshes import base, vs_reviews, write_mesh
+from translators.mesh import MeshConfig, MeshOptions
+from xdscp.analysis import MeshAnalyzer
+from xdscp.sources.files import DirectorySource
+from xdscp.tuning import tune_gc
+
+
+@pytest.fixture
+def served_gc() -> Iterator[None]:
+    """The GC settings `xdscp serve` runs with (xdscp.tuning): without them a full
+    collection of a big mesh, in whichever thread allocates, stalls every thread."""
+    thresholds = gc.get_threshold()
+    tune_gc()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*thresholds)
+
+
+async def test_analysis_runs_off_the_event_loop(served_gc: None) -> None:
+    """While a 2,000-service mesh is analyzed the loop keeps serving (pushes, ACKs):
+    its longest stall is a fraction of the analysis time, not all of it."""
+    mesh = synthetic_mesh(2_000)
+    gc.freeze()  # as serve's tune_gc does for each loaded mesh's long-lived objects
+    analyzer = MeshAnalyzer(CollectorRegistry())
+    stop = asyncio.Event()
+    runner = asyncio.create_task(analyzer.run(stop))
+    stalls: list[float] = []
+
+    async def ticker() -> None:
+        last = time.perf_counter()
+        while not stop.is_set():
+            await asyncio.sleep(0.005)
+            now = time.perf_counter()
+            stalls.append(now - last)
+            last = now
+
+    ticking = asyncio.create_task(ticker())
+    try:
+        analyzer.submit(mesh, 1)
+        await analyzer.wait_current(120)
+        assert analyzer.latest is not None and analyzer.latest.mesh is mesh
+        duration = analyzer.latest.duration_ms / 1000
+    finally:
+        stop.set()
+        await asyncio.wait_for(asyncio.gather(runner, ticking), 10)
+    assert duration > 0.2, duration  # big enough for the measurement to mean something
+    print(f"analysis {duration:.2f} s, longest event-loop stall {max(stalls) * 1000:.0f} ms")
+    assert max(stalls) < duration / 2, (max(stalls), duration)
+
+
+async def test_newest_generation_wins_and_a_reapplied_mesh_is_not_reanalyzed(
+    tmp_path: Path,
+) -> None:
+    healthy = _load(tmp_path / "a", broken=False)
+    broken = _load(tmp_path / "b", broken=True)
+    registry = CollectorRegistry()
+    analyzer = MeshAnalyzer(registry)
+    published: list[int] = []
+    analyzer.listeners.append(lambda result: published.append(result.generation))
+    stop = asyncio.Event()
+    runner = asyncio.create_task(analyzer.run(stop))
+    try:
+        analyzer.submit(healthy, 1)
+        analyzer.submit(broken, 2)  # before the first ran: only the newest is analyzed
+        await analyzer.wait_current(30)
+        assert published == [2]
+        first = analyzer.latest
+        assert first is not None and [m.code for m in first.analysis.messages] == ["XDS0102"]
+        sample = registry.get_sample_value(
+            "xdscp_analysis_messages", {"code": "XDS0102", "severity": "Error"}
+        )
+        assert sample == 1.0
+        analyzer.submit(broken, 3)  # the same mesh again (certificate rotation re-applies it)
+        await analyzer.wait_current(30)
+        assert analyzer.latest is not None and analyzer.latest.generation == 3
+        assert analyzer.latest.analysis is first.analysis  # cached, not re-run
+        assert published == [2]
+        status = analyzer.as_json(broken)
+        assert status["current"] is True and status["generation"] == 3
+        assert analyzer.as_json(healthy)["current"] is False
+    finally:
+        stop.set()
+        await asyncio.wait_for(runner, 10)
+
+
+def _load(directory: Path, broken: bool) -> MeshConfig:
+    docs = base()
+    if broken:
+        vs_reviews(docs)["spec"]["http"][1]["route"][1]["destination"]["subset"] = "v3"
+    source = DirectorySource(write_mesh(directory, docs), MeshOptions(local_mode=True))
+    return source.load()

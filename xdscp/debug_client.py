@@ -1,0 +1,126 @@
+"""What the operator commands (`proxy-status`, `proxy-config`, `describe`) share: reading
+the control plane's debug API with one-line errors, and printing tables and JSON/YAML."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import click
+import yaml
+
+from xdscp.debug.auth import TOKEN_ENV, auth_headers, load_token
+from xdscp.errors import UserError
+
+DEFAULT_SERVER = "http://127.0.0.1:15014"
+TIMEOUT_SECONDS = 5.0
+
+server_option = click.option(
+    "--server",
+    default=DEFAULT_SERVER,
+    show_default=True,
+    metavar="URL",
+    help="The control plane's debug API (`xdscp serve --debug`).",
+)
+token_option = click.option(
+    "--debug-token-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help=f"Bearer token of the debug port (or ${TOKEN_ENV}), when it asks for one.",
+)
+
+
+def debug_token(token_file: Path | None) -> str | None:
+    """The token from `--debug-token-file`, else $XDSCP_DEBUG_TOKEN, else None."""
+    try:
+        return load_token(token_file)
+    except UserError as error:
+        raise click.ClickException(str(error)) from None
+
+
+def output_option(*choices: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    return click.option(
+        "-o",
+        "--output",
+        "output",
+        type=click.Choice(choices),
+        default=choices[0],
+        show_default=True,
+        help="Output format.",
+    )
+
+
+def get_json(url: str, token: str | None = None, timeout: float = TIMEOUT_SECONDS) -> Any:
+    """GET a JSON document (with the debug token, if any); any failure is a
+    ClickException (one line, exit 1)."""
+    try:
+        request = urllib.request.Request(url, headers=auth_headers(token))
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        hint = ""
+        if error.code == 401:
+            hint = f" (pass --debug-token-file FILE or set ${TOKEN_ENV})"
+        raise click.ClickException(f"{url}: {_server_error(error)}{hint}") from None
+    except (urllib.error.URLError, OSError) as error:
+        reason = getattr(error, "reason", error)
+        raise click.ClickException(
+            f"cannot reach {url} ({reason}); is the control plane running? "
+            "(give its debug address with --server)"
+        ) from None
+    except ValueError:
+        raise click.ClickException(
+            f"{url} did not answer JSON; is this xdscp's debug API?"
+        ) from None
+
+
+def _server_error(error: urllib.error.HTTPError) -> str:
+    try:
+        body = json.loads(error.read())
+    except ValueError:
+        return f"HTTP {error.code}"
+    if isinstance(body, dict) and "error" in body:
+        return str(body["error"])
+    return f"HTTP {error.code}"
+
+
+def api_url(server: str, path: str, **query: str) -> str:
+    base = server if "://" in server else f"http://{server}"
+    encoded = urllib.parse.urlencode({k: v for k, v in query.items() if v})
+    return f"{base.rstrip('/')}{path}" + (f"?{encoded}" if encoded else "")
+
+
+def dump(data: Any, output: str) -> str:
+    if output == "yaml":
+        return yaml.safe_dump(data, sort_keys=False).rstrip()
+    return json.dumps(data, indent=2)
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """Left-aligned columns, two spaces apart, like istioctl and kubectl."""
+    all_rows = [tuple(header), *(tuple(r) for r in rows)]
+    widths = [max(len(r[i]) for r in all_rows) for i in range(len(header))]
+    return "\n".join(
+        "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(r)).rstrip() for r in all_rows
+    )
+
+
+def age(seconds: float | None) -> str:
+    """`3s`, `4m12s`, `2h5m`: how long ago, short enough for a table cell."""
+    if seconds is None:
+        return "-"
+    whole = int(seconds)
+    if whole < 60:
+        return f"{whole}s"
+    if whole < 3600:
+        return f"{whole // 60}m{whole % 60}s"
+    return f"{whole // 3600}h{whole % 3600 // 60}m"
+
+
+def shorten(text: str, limit: int = 80) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else f"{flat[: limit - 1]}…"
