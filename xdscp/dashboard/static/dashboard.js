@@ -384,6 +384,18 @@ function clusterText(name) {
   return `${parts[3].split(".")[0]}:${parts[1]}${parts[2] ? ` ${parts[2]}` : ""}`;
 }
 
+// Until the user types a URL, suggest one the selected caller has a route to.
+function suggestUrl(graph) {
+  const url = document.getElementById("explain-url");
+  if (url.dataset.edited) return;
+  const from = document.getElementById("explain-from").value;
+  const call = graph.edges.find((e) => e.kind === "calls" && e.source === `workload:${from}`);
+  const node = call && graph.nodes.find((n) => n.id === call.target);
+  if (!node || !call.ports.length) return;
+  const sameNamespace = node.namespace === from.split("/")[0];
+  url.value = `http://${sameNamespace ? node.name : `${node.name}.${node.namespace}`}:${call.ports[0]}/`;
+}
+
 function renderExplain(answer) {
   const out = document.getElementById("explain-result");
   if (answer.error) {
@@ -411,7 +423,7 @@ function renderExplain(answer) {
         e.inbound ? ` · ${e.inbound.peer_authentication || ""} · ${e.inbound.verdict}` : ""))) : h("ul", {}, h("li", {}, "no endpoints"))));
   }
   if (answer.outcomes && answer.outcomes.length) {
-    add("outcomes", h("ul", {}, answer.outcomes.map((o) => h("li", { class: "outcome" },
+    add("outcomes", h("ul", {}, answer.outcomes.map((o) => h("li", { class: `outcome ${o.result}` },
       `${o.share}% ${o.result}${o.status ? ` ${o.status}` : ""}${o.cluster ? ` via ${clusterText(o.cluster)}` : ""}${o.detail ? ` — ${o.detail}` : ""}`))));
   }
   if (answer.notes && answer.notes.length) add("notes", h("ul", {}, answer.notes.map((n) => h("li", {}, n))));
@@ -468,6 +480,7 @@ async function refresh() {
     renderProblems(problems);
     renderProxies(proxies, graph);
     fillWorkloads(graph);
+    suggestUrl(graph);
     const states = Object.values(proxies).map(proxyState);
     const nacks = states.filter((x) => x === "nack").length;
     document.getElementById("summary").textContent =
@@ -483,6 +496,12 @@ async function refresh() {
 }
 
 document.getElementById("explain-form").addEventListener("submit", explainSubmit);
+document.getElementById("explain-url").addEventListener("input", (event) => {
+  event.target.dataset.edited = "1";
+});
+document.getElementById("explain-from").addEventListener("change", () => {
+  if (lastGraph) suggestUrl(lastGraph.graph);
+});
 document.getElementById("graph-filter").addEventListener("input", () => {
   if (lastGraph) renderGraph(filtered(lastGraph.graph), lastGraph.proxies, lastGraph.problems);
 });
