@@ -129,6 +129,16 @@ async def test_delta_subscriptions_are_bounded_per_stream(limited: Harness) -> N
     await _honest_proxy_is_served(limited)
 
 
+async def test_delta_resubscribing_held_names_is_not_counted_twice(limited: Harness) -> None:
+    client = limited.delta("honest")
+    await client.send(ENDPOINT_TYPE, subscribe=_names(100))
+    await client.ack(await client.recv())
+    await client.send(ENDPOINT_TYPE, subscribe=_names(100))  # "send them again"
+    again = await client.recv()
+    assert len(again.resources) == 100
+    assert not client.call.done()
+
+
 async def test_an_oversized_message_is_refused_before_it_is_parsed(limited: Harness) -> None:
     attacker = limited.sotw("attacker")
     await attacker.send(ENDPOINT_TYPE, ["x" * 1000] * 80)  # ~80 KB > 64 KB
