@@ -421,3 +421,27 @@ spec:
     assert pipes == ["/var/run/a.sock"]
     verdict = validate_resources(resources)
     assert verdict.ok, str(verdict)
+
+
+def test_durations_envoy_can_hold() -> None:
+    """315576000000s (protobuf's maximum) passed and every proxy NACKed CDS (found by the
+    fuzzer): Envoy holds durations in int64 nanoseconds."""
+    pool = DR_POOL % "tcp: {connectTimeout: %s}"
+    assert (
+        refusal(pool % "315576000000s")[0] == "spec.trafficPolicy.connectionPool.tcp.connectTimeout"
+    )
+    assert refusal(pool % "2562048h")[0] == "spec.trafficPolicy.connectionPool.tcp.connectTimeout"
+    longest = (pool % "9223372035s").replace("host: a", "host: a.example.com")
+    service = (SE % ("a.example.com", "STATIC", "10.0.0.1")).replace("{name: e}", "{name: a}")
+    parsed = parse_text("---\n".join([longest, service, WE % "10.0.0.9"]), "mesh.yaml")
+    assert not parsed.errors, [str(e) for e in parsed.errors]
+    mesh = build_mesh(parsed.objects, parsed.errors, MeshOptions())
+    resources = MeshTranslator(mesh).translate(mesh.workloads["default/w"]).resources
+    timeouts = [
+        r.message.connect_timeout.seconds
+        for r in resources
+        if isinstance(r.message, cluster_pb2.Cluster) and "a.example.com" in r.message.name
+    ]
+    assert timeouts == [9223372035]
+    verdict = validate_resources(resources)
+    assert verdict.ok, str(verdict)
