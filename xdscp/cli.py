@@ -111,6 +111,19 @@ def _identity(ca_dir: Path, cacerts: Path | None, svid_ttl: float) -> IdentitySe
     )
 
 
+def _host_port(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """A HOST:PORT option checked up front, so a typo is a usage error, not a bind failure
+    later. `--debug ""` / `--cert-listen ""` switch that listener off."""
+    if value == "" and param.name in ("debug", "cert_listen"):
+        return value
+    if param.name == "xds" and ":" not in value:
+        return value  # a bare host: the default xDS port
+    _host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or int(port) > 65535:
+        raise click.BadParameter(f"{value!r} is not HOST:PORT (port 0-65535; 0 = any free port)")
+    return value
+
+
 debug_token_file = click.option(
     "--debug-token-file",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -143,8 +156,14 @@ config_dir = click.option(
     type=click.Path(exists=True, path_type=Path),
     help="Directory of Istio YAML (watched); not with --kubernetes.",
 )
-@click.option("--listen", default="127.0.0.1:15010", show_default=True, help="ADS gRPC address.")
-@click.option("--debug", "debug", default="127.0.0.1:15014", show_default=True)
+@click.option(
+    "--listen",
+    default="127.0.0.1:15010",
+    show_default=True,
+    callback=_host_port,
+    help="ADS gRPC address.",
+)
+@click.option("--debug", "debug", default="127.0.0.1:15014", show_default=True, callback=_host_port)
 @click.option(
     "--kubernetes",
     is_flag=True,
@@ -158,6 +177,7 @@ config_dir = click.option(
 @click.option(
     "--cert-listen",
     default="127.0.0.1:15012",
+    callback=_host_port,
     show_default=True,
     help="With --kubernetes: the sidecar bootstrap-certificate endpoint (HTTPS); "
     "in a cluster set it to 0.0.0.0:15012 as deploy/control-plane.yaml does.",
@@ -318,7 +338,7 @@ async def _reach_cluster(kubeconfig: Path | None) -> None:
 @main.command()
 @config_dir
 @click.option("--workload", required=True, help="NAMESPACE/NAME of the WorkloadEntry.")
-@click.option("--xds", default="127.0.0.1:15010", show_default=True)
+@click.option("--xds", default="127.0.0.1:15010", show_default=True, callback=_host_port)
 @click.option("--admin-port", default=15000, show_default=True, type=int)
 @click.option("-o", "output", type=click.Path(path_type=Path), required=True)
 @identity_options
@@ -381,8 +401,8 @@ def validate(directory: Path, extension_specs: tuple[str, ...]) -> None:
 
 @main.command()
 @click.argument("directory", type=click.Path(exists=True, path_type=Path))
-@click.option("--listen", default="127.0.0.1:15010", show_default=True)
-@click.option("--debug", "debug", default="127.0.0.1:15014", show_default=True)
+@click.option("--listen", default="127.0.0.1:15010", show_default=True, callback=_host_port)
+@click.option("--debug", "debug", default="127.0.0.1:15014", show_default=True, callback=_host_port)
 @debug_token_file
 @click.option("--state", type=click.Path(path_type=Path), help="Write the workload table as JSON.")
 @click.option(

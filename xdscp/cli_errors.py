@@ -53,6 +53,11 @@ def user_error_message(exc: BaseException) -> str | None:
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
         seen.add(id(current))
+        if isinstance(current, BaseExceptionGroup):  # asyncio.TaskGroup failures
+            for inner in current.exceptions:
+                message = user_error_message(inner)
+                if message:
+                    return message
         for exc_type, formatter in _formatters:
             if isinstance(current, exc_type):
                 message = formatter(current)
@@ -122,6 +127,9 @@ def _register_core() -> None:
     register_user_error(OSError, _os_error)
     register_user_error(CAError, _ca_error)
     register_user_error(UserError)
+    from xdscp.local.envoy_process import EnvoyNotFound
+
+    register_user_error(EnvoyNotFound)
     try:
         from kubernetes_asyncio.config import ConfigException
     except ImportError:  # pragma: no cover - kubernetes is a hard dependency today

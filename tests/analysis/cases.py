@@ -24,6 +24,17 @@ def _dr(docs: list[Doc]) -> Doc:
     return find(docs, "DestinationRule", "reviews")
 
 
+Edit = Callable[[list[Doc]], None]
+
+
+def both(*edits: Edit) -> Edit:
+    def apply(docs: list[Doc]) -> None:
+        for edit in edits:
+            edit(docs)
+
+    return apply
+
+
 CASES: tuple[Case, ...] = (
     Case("healthy", lambda docs: None, ()),
     Case(
@@ -168,6 +179,14 @@ CASES: tuple[Case, ...] = (
         (("XDS0204", VS, "spec.http[0].match[0].sourceNamespace"),),
     ),
     Case(
+        "all weights 0: rejected, the last good version stays",
+        both(
+            lambda docs: vs_reviews(docs)["spec"]["http"][1]["route"][0].update(weight=0),
+            lambda docs: vs_reviews(docs)["spec"]["http"][1]["route"][1].update(weight=0),
+        ),
+        (("XDS0002", VS, "spec.http[1]"),),
+    ),
+    Case(
         "weight 0 leaves a destination unreachable",
         lambda docs: vs_reviews(docs)["spec"]["http"][1]["route"][1].update(weight=0),
         (("XDS0205", VS, "spec.http[1].route[1].weight"),),
@@ -177,17 +196,6 @@ CASES: tuple[Case, ...] = (
 TEL = "telemetry.istio.io/v1"
 SIDECAR = "Sidecar/web/frontend"
 AP = "AuthorizationPolicy/shop/ratings"
-
-
-Edit = Callable[[list[Doc]], None]
-
-
-def both(*edits: Edit) -> Edit:
-    def apply(docs: list[Doc]) -> None:
-        for edit in edits:
-            edit(docs)
-
-    return apply
 
 
 def _sidecar(docs: list[Doc]) -> Doc:
@@ -477,6 +485,33 @@ SIDECAR_CASES: tuple[Case, ...] = (
 )
 
 MORE_CASES: tuple[Case, ...] = (
+    Case(
+        "destination named by a wildcard ServiceEntry's pattern only",
+        lambda docs: None,
+        (("XDS0101", "VirtualService/shop/ext", "spec.http[0].route[0].destination.host"),),
+        extra=(
+            obj(
+                "ServiceEntry",
+                "ext",
+                "shop",
+                {
+                    "hosts": ["*.example.com"],
+                    "location": "MESH_EXTERNAL",
+                    "resolution": "NONE",
+                    "ports": [{"number": 80, "name": "http", "protocol": "HTTP"}],
+                },
+            ),
+            obj(
+                "VirtualService",
+                "ext",
+                "shop",
+                {
+                    "hosts": ["*.example.com"],
+                    "http": [{"route": [{"destination": {"host": "api.example.com"}}]}],
+                },
+            ),
+        ),
+    ),
     Case(
         "http rules for a TCP-only host",
         lambda docs: None,

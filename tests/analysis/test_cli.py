@@ -135,3 +135,19 @@ def test_analyze_as_a_subprocess(tmp_path: Path) -> None:
     assert done.returncode == 1, done.stderr
     assert {m["code"] for m in json.loads(done.stdout)} == {"XDS0102", "XDS0205"}
     assert "Traceback" not in done.stderr
+
+
+def test_a_file_that_is_not_yaml_is_one_schema_message_naming_the_file(tmp_path: Path) -> None:
+    mesh = write_mesh(tmp_path / "mesh", base())
+    (mesh / "broken.yaml").write_text("kind: [unclosed\n")
+    result = CliRunner().invoke(main, ["analyze", str(mesh), "-o", "json"])
+    assert result.exit_code == 1
+    [message] = json.loads(result.output)
+    assert (message["code"], message["object"], message["source"]) == (
+        "XDS0002",
+        "",
+        str(mesh / "broken.yaml"),
+    )
+    assert "YAML syntax error (line 2" in message["message"]
+    table = CliRunner().invoke(main, ["analyze", str(mesh)]).output
+    assert table.splitlines()[1].split()[:3] == ["XDS0002", "Error", str(mesh / "broken.yaml")]

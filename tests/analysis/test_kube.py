@@ -21,9 +21,15 @@ from tests.kube.conftest import FAST
 from tests.kube.fakeapi import FakeKube, fake_kube
 from tests.kube.helpers import eventually
 from tests.kube.meshes import cluster_docs, namespace
+from translators.analysis import analyze
+from translators.mesh import MeshConfig, MeshOptions
+from xdscp.kube.api import KubeApi
 from xdscp.kube.plane import KubeControlPlane, KubeSettings
+from xdscp.kube.source import KubernetesSource
+from xdscp.kube.status import StatusWriter
 
 NS = "xdscp-system"
+_STATUS_PATH = "/virtualservices/order-service-routing/status"
 VS = ("VirtualService", "default", "order-service-routing")
 DR = ("DestinationRule", "default", "order-service-subsets")
 
@@ -167,3 +173,61 @@ async def test_serve_writes_analysis_to_status_and_follows_edits(
         await eventually(clean, timeout=20)
         assert _status(kube, VS)["validationMessages"] == []
         assert _conditions(kube, VS)["Analyzed"]["reason"] == "NoProblems"
+
+
+def _vs_status_writes(kube: FakeKube) -> int:
+    return len([r for r in kube.requests if r[0] == "PATCH" and r[1].endswith(_STATUS_PATH)])
+
+
+async def _writes_for_one_edit(kube: FakeKube, api: KubeApi, grace: float) -> int:
+    """Status writes of the VirtualService for one edit whose analysis comes 0.5 s after
+    the mesh (a big mesh's analysis takes that long)."""
+    kube.apply_all(broken_docs())
+    source = KubernetesSource(api, MeshOptions(), watch=FAST)
+    writer = StatusWriter(api, source, lambda: True, settle=0.02)
+    writer.analysis_grace = grace
+    meshes: list[MeshConfig] = []
+
+    async def on_update(mesh: MeshConfig) -> None:
+        meshes.append(mesh)
+        writer.mesh_updated(mesh)
+
+    stop = asyncio.Event()
+    tasks = [
+        asyncio.create_task(source.run(on_update, stop)),
+        asyncio.create_task(writer.run(stop)),
+    ]
+    try:
+        await eventually(lambda: bool(meshes))
+        writer.analysis_updated(meshes[-1], analyze(meshes[-1]))
+        await eventually(lambda: "Analyzed" in _conditions(kube, VS))
+        before, seen = _vs_status_writes(kube), len(meshes)
+        kube.apply(_routing(cluster_docs()))  # the fix
+        await eventually(lambda: len(meshes) > seen)
+        await asyncio.sleep(0.5)
+        writer.analysis_updated(meshes[-1], analyze(meshes[-1]))
+        await eventually(lambda: _conditions(kube, VS)["Analyzed"]["status"] == "True")
+        await asyncio.sleep(0.2)
+        return _vs_status_writes(kube) - before
+    finally:
+        stop.set()
+        await asyncio.wait_for(asyncio.gather(*tasks), 10)
+
+
+async def test_status_waits_for_the_analysis_and_writes_an_object_once(
+    kube: FakeKube, tmp_path: Path
+) -> None:
+    api = await KubeApi.connect(kube.kubeconfig(tmp_path / "kubeconfig"))
+    try:
+        assert await _writes_for_one_edit(kube, api, grace=3.0) == 1
+    finally:
+        await api.close()
+
+
+async def test_without_grace_an_edit_is_written_twice(kube: FakeKube, tmp_path: Path) -> None:
+    """What the grace saves (and proof the test above measures it)."""
+    api = await KubeApi.connect(kube.kubeconfig(tmp_path / "kubeconfig"))
+    try:
+        assert await _writes_for_one_edit(kube, api, grace=0.0) == 2
+    finally:
+        await api.close()

@@ -174,6 +174,8 @@ def test_commands_added_by_other_modules_get_the_same_treatment() -> None:
         bug = runner.invoke(main, ["probe-hygiene", "bug"])
         assert isinstance(bug.exception, ValueError)
         assert user_error_message(ValueError("x")) is None
+        grouped = ExceptionGroup("task group", [ValueError("x"), ServerGone("down")])
+        assert user_error_message(grouped) == "debug API gone: down; start xdscp serve"
     finally:
         main.commands.pop("probe-hygiene")
 
@@ -196,3 +198,27 @@ def test_up_with_a_read_only_run_directory_is_one_line(tmp_path: Path) -> None:
         )  # fmt: skip
     error = process_error(result)
     assert str(read_only / "run") in error and "writable" in error, error
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["serve", "--config", CANARY, "--listen", "127.0.0.1:99999"],
+     ["serve", "--config", CANARY, "--debug", "127.0.0.1:x"],
+     ["serve", "--kubernetes", "--cert-listen", "nowhere"],
+     ["up", CANARY, "--listen", "localhost"],
+     ["bootstrap", "--config", CANARY, "--workload", "default/client", "-o", "x.yaml",
+      "--xds", "xdscp:port"]],
+)  # fmt: skip
+def test_a_malformed_address_is_a_usage_error(args: list[str]) -> None:
+    error = one_line_error(CliRunner().invoke(main, args), exit_code=2)
+    assert "is not HOST:PORT" in error, error
+
+
+def test_a_missing_envoy_is_a_user_error() -> None:
+    from xdscp.local.envoy_process import EnvoyNotFound
+
+    message = user_error_message(RuntimeError("start failed").with_traceback(None))
+    assert message is None
+    assert user_error_message(EnvoyNotFound("no `envoy` on PATH: set ENVOY_BIN")) == (
+        "no `envoy` on PATH: set ENVOY_BIN"
+    )

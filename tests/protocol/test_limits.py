@@ -4,6 +4,7 @@ keep being served throughout."""
 
 from __future__ import annotations
 
+import gc
 import os
 import resource
 import subprocess
@@ -21,6 +22,8 @@ from prometheus_client import CollectorRegistry
 from xdscp.cache import CLUSTER_TYPE, ENDPOINT_TYPE, ROUTE_TYPE, SnapshotCache
 from xdscp.metrics import XdsMetrics
 from xdscp.server import AdsSettings, AggregatedDiscoveryService, StaticResolver, StatusBook, serve
+from xdscp.server.stream import Stream
+from xdscp.server.wire import SotwResponses
 
 from .ads_client import DeltaClient, SotwClient
 from .conftest import Harness
@@ -83,6 +86,26 @@ async def test_a_request_with_too_many_names_ends_only_its_stream(limited: Harne
     await _honest_proxy_is_served(limited)
 
 
+async def test_an_aborted_stream_releases_everything_it_held(limited: Harness) -> None:
+    # gRPC keeps the AbortError after the call ends; its traceback must not pin the
+    # stream (and every name it was sent) in memory.
+    def attacker_streams() -> list[Stream]:
+        gc.collect()
+        return [o for o in gc.get_objects() if isinstance(o, Stream) and o.key == "attacker"]
+
+    before = len(attacker_streams())
+    attacker = limited.delta("attacker")
+    await attacker.send(ENDPOINT_TYPE, subscribe=_names(100))
+    await attacker.ack(await attacker.recv())
+    assert len(attacker_streams()) == before + 1
+    await attacker.send(ENDPOINT_TYPE, subscribe=_names(51, "more"))
+    code, _ = await _ended(attacker)
+    assert code == grpc.StatusCode.RESOURCE_EXHAUSTED
+    await attacker.close()
+    await _honest_proxy_is_served(limited)
+    assert len(attacker_streams()) == before, "a closed stream is still referenced"
+
+
 async def test_sotw_names_across_types_are_bounded_per_stream(limited: Harness) -> None:
     attacker = limited.sotw("attacker")
     await attacker.send(ENDPOINT_TYPE, _names(100))
@@ -104,6 +127,16 @@ async def test_delta_subscriptions_are_bounded_per_stream(limited: Harness) -> N
     assert code == grpc.StatusCode.RESOURCE_EXHAUSTED
     assert "151 resource names subscribed on one stream" in details
     await _honest_proxy_is_served(limited)
+
+
+async def test_delta_resubscribing_held_names_is_not_counted_twice(limited: Harness) -> None:
+    client = limited.delta("honest")
+    await client.send(ENDPOINT_TYPE, subscribe=_names(100))
+    await client.ack(await client.recv())
+    await client.send(ENDPOINT_TYPE, subscribe=_names(100))  # "send them again"
+    again = await client.recv()
+    assert len(again.resources) == 100
+    assert not client.call.done()
 
 
 async def test_an_oversized_message_is_refused_before_it_is_parsed(limited: Harness) -> None:
@@ -179,3 +212,13 @@ def test_discovery_request_sizes_used_above_are_realistic() -> None:
     # is what the tests above hit first.
     request = discovery_pb2.DiscoveryRequest(type_url=ENDPOINT_TYPE, resource_names=_names(100))
     assert len(request.SerializeToString()) < LIMITS.max_receive_message_bytes
+
+
+def test_responses_for_names_the_mesh_lacks_are_not_kept_after_the_stream() -> None:
+    responses = SotwResponses()
+    eds = mesh().get(ENDPOINT_TYPE)
+    few = responses.prepare(eds, frozenset(_names(10)))
+    assert len(responses) == 1 and len(few.resources) == 10  # empty assignments, shared
+    many = responses.prepare(eds, frozenset(_names(1500, "ghost")))
+    assert len(many.resources) == 1500  # still answered in full...
+    assert len(responses) == 1  # ...but not kept once the stream lets go of it

@@ -4,6 +4,7 @@ proxy that NACKs (issue 11 item 4; issue 9: integers above 2^32-1)."""
 
 from __future__ import annotations
 
+import json
 import textwrap
 from pathlib import Path
 
@@ -13,6 +14,11 @@ from envoy.config.cluster.v3 import cluster_pb2
 
 from tests.envoy_validate import validate_resources
 from translators.mesh import MeshOptions, build_mesh
+from translators.model.envoy_commands import (
+    ARGUMENT_COMMANDS,
+    BARE_COMMANDS,
+    OPTIONAL_ARGUMENT_COMMANDS,
+)
 from translators.translate import MeshTranslator
 from xdscp.cli import main
 from xdscp.sources.documents import parse_text
@@ -360,3 +366,58 @@ spec:
     assert refusal(sidecar % ("ingress", endpoint, endpoint))[0] == "spec.ingress"
     hosts = "hosts: [./*]"
     assert refusal(sidecar % ("egress", hosts, hosts))[0] == "spec.egress"
+
+
+@pytest.mark.parametrize("value", ['"%FOO%"', '"%REQ()%"', '"%HOSTNAME(x)%"', '"%REQ%"'])
+def test_header_commands_envoy_does_not_know_are_refused(value: str) -> None:
+    assert refusal(HEADERS % ("x-a", value))[0] == "spec.http[0].headers.request.set"
+
+
+def test_every_header_command_accepted_is_accepted_by_envoy() -> None:
+    """The command table re-checked against the Envoy in use: one route setting a header
+    per known command (with an argument where one is needed) must pass `envoy --mode
+    validate`; and an unknown command is what Envoy refuses."""
+    values = [f"%{c}%" for c in sorted(BARE_COMMANDS | OPTIONAL_ARGUMENT_COMMANDS)]
+    values += [f"%{c}(x)%" for c in sorted(ARGUMENT_COMMANDS | OPTIONAL_ARGUMENT_COMMANDS)]
+    headers = "".join(f"          x-{i}: {json.dumps(v)}\n" for i, v in enumerate(values))
+    text = (HEADERS % ("x-a", "v")).replace("        set: {x-a: v}\n", f"        set:\n{headers}")
+    service = (SE % ("a", "STATIC", "10.0.0.1")).replace("{name: e}", "{name: a}")
+    parsed = parse_text("---\n".join([text, service, WE % "10.0.0.9"]), "mesh.yaml")
+    assert not parsed.errors, [str(e) for e in parsed.errors][:3]
+    mesh = build_mesh(parsed.objects, parsed.errors, MeshOptions())
+    resources = MeshTranslator(mesh).translate(mesh.workloads["default/w"]).resources
+    sent = str([r.message for r in resources])
+    assert "%UPSTREAM_METADATA(x)%" in sent and "%HOSTNAME%" in sent
+    verdict = validate_resources(resources)
+    assert verdict.ok, str(verdict)
+
+
+def test_sidecar_ingress_to_a_unix_socket_application() -> None:
+    """`defaultEndpoint: unix:///path` (Istio allows it) crashed translation (`int('///a')`);
+    it is a pipe endpoint of the inbound cluster, which Envoy accepts."""
+    sidecar = """\
+apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata: {name: s}
+spec:
+  workloadSelector: {labels: {app: a}}
+  ingress:
+  - {port: {number: 8080, protocol: HTTP, name: http}, defaultEndpoint: 'unix:///var/run/a.sock'}
+"""
+    parsed = parse_text(sidecar + "---\n" + WE % "10.0.0.9", "mesh.yaml")
+    assert not parsed.errors, [str(e) for e in parsed.errors]
+    mesh = build_mesh(parsed.objects, parsed.errors, MeshOptions())
+    resources = MeshTranslator(mesh).translate(mesh.workloads["default/w"]).resources
+    inbound = next(
+        r.message
+        for r in resources
+        if isinstance(r.message, cluster_pb2.Cluster) and r.message.name == "inbound|8080||"
+    )
+    pipes = [
+        lb.endpoint.address.pipe.path
+        for locality in inbound.load_assignment.endpoints
+        for lb in locality.lb_endpoints
+    ]
+    assert pipes == ["/var/run/a.sock"]
+    verdict = validate_resources(resources)
+    assert verdict.ok, str(verdict)

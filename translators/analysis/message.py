@@ -90,7 +90,8 @@ class Message:
 
     @property
     def ref(self) -> str:
-        return object_ref(self.kind, self.namespace, self.name)
+        """`Kind/namespace/name`; empty for a document that is no object (bad YAML)."""
+        return object_ref(self.kind, self.namespace, self.name) if self.kind else ""
 
     def sort_key(self) -> tuple[int, str, str, str, str]:
         return (-self.severity, self.ref, self.code, self.field, self.text)

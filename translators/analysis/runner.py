@@ -67,7 +67,7 @@ def schema_messages(mesh: MeshConfig) -> list[Message]:
             field=error.field,
             text=error.message,
             hint=(f"fix {error.field}" if error.field else "fix the document")
-            + "; until then the object's last good version stays in force",
+            + "; until then the last good version stays in force",
         )
         for error in mesh.errors
     ]

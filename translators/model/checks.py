@@ -17,6 +17,12 @@ from typing import Annotated
 
 from pydantic import Field
 
+from translators.model.envoy_commands import (
+    ARGUMENT_COMMANDS,
+    BARE_COMMANDS,
+    OPTIONAL_ARGUMENT_COMMANDS,
+)
+
 
 class FieldValueError(ValueError):
     """A check of a whole object that blames one of its fields: `field` (a relative path
@@ -178,7 +184,8 @@ def check_header_value(value: str) -> str:
 
 def _format_string_problem(value: str) -> str | None:
     """Envoy's header formatter grammar, as Istio checks it (header_value_validator.go):
-    literal text, `%%`, `%VAR%`, `%VAR(arg)%` or `%VAR(["a", "b"])%`."""
+    literal text, `%%`, `%VAR%`, `%VAR(arg)%` or `%VAR(["a", "b"])%` — and, beyond Istio,
+    VAR must be a command Envoy knows, with arguments where it needs them."""
     i, n = 0, len(value)
     while i < n:
         if value[i] != "%":
@@ -189,15 +196,20 @@ def _format_string_problem(value: str) -> str | None:
         if value[i + 1] == "%":
             i += 2
             continue
-        end = _variable_end(value, i + 1)
-        if end is None:
+        found = _variable(value, i + 1)
+        if found is None:
             return "un-terminated %VARIABLE%"
+        name, arguments, end = found
+        problem = _command_problem(name, arguments)
+        if problem is not None:
+            return problem
         i = end + 1
     return None
 
 
-def _variable_end(value: str, start: int) -> int | None:
-    """Index of the `%` closing the variable whose name starts at `start`, or None."""
+def _variable(value: str, start: int) -> tuple[str, str | None, int] | None:
+    """(name, arguments or None, index of the closing `%`) of the variable whose name
+    starts at `start`, or None when it is not terminated."""
     n = len(value)
     i = start
     while i < n and value[i] not in "%(":
@@ -205,12 +217,22 @@ def _variable_end(value: str, start: int) -> int | None:
     if i == n:
         return None
     if value[i] == "%":
-        return i if i > start else None
+        return value[start:i], None, i
     # `(`: arguments, up to `)`, then the closing `%`
     close = value.find(")", i + 1)
     if close < 0 or close + 1 >= n or value[close + 1] != "%":
         return None
-    return close + 1
+    return value[start:i], value[i + 1 : close], close + 1
+
+
+def _command_problem(name: str, arguments: str | None) -> str | None:
+    if name in OPTIONAL_ARGUMENT_COMMANDS:
+        return "empty arguments in %" + name + "()%" if arguments == "" else None
+    if name in BARE_COMMANDS:
+        return None if arguments is None else f"%{name}% takes no arguments"
+    if name in ARGUMENT_COMMANDS:
+        return None if arguments else f"%{name}(...)% needs arguments"
+    return f"%{name}% is not a command Envoy knows"
 
 
 _LINE_BREAKS = re.compile(r"[\x00\r\n]")

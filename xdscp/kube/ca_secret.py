@@ -25,7 +25,7 @@ import structlog
 
 import ca
 from ca.keys import private_key_pem
-from ca.pemfiles import certificates_pem
+from ca.pemfiles import certificates_pem, replace_file
 from translators.naming import DEFAULT_TRUST_DOMAIN
 from xdscp.kube.api import KubeApi
 from xdscp.kube.backoff import sleep_or_stop
@@ -62,10 +62,8 @@ def write_private_dir(directory: Path, files: dict[str, str]) -> Path:
             raise KubeError(f"refusing odd file name {name!r} in CA Secret")
         path = directory / name
         mode = 0o600 if name in _KEY_FILES else 0o644
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-        os.chmod(path, mode)
+        # atomic: a full memory volume fails with CAFileError, never a half-written key
+        replace_file(path, text, mode=mode)
     return directory
 
 

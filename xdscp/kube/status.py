@@ -182,6 +182,10 @@ class StatusWriter:
         self.mesh: MeshConfig | None = None
         # the latest analysis and the mesh it is of (used only while that mesh is current)
         self.analysis: tuple[MeshConfig, Analysis] | None = None
+        # how long a reconcile waits for the analysis of a new mesh, so each object is
+        # written once with all its conditions rather than twice (0: no analyzer attached)
+        self.analysis_grace = 0.0
+        self._analyzed = asyncio.Event()
         self._poked = asyncio.Event()
         self.writes = 0
 
@@ -192,7 +196,29 @@ class StatusWriter:
 
     def analysis_updated(self, mesh: MeshConfig, analysis: Analysis) -> None:
         self.analysis = (mesh, analysis)
+        self._analyzed.set()
         self.poke()
+
+    def _analysis_pending(self) -> bool:
+        return self.mesh is not None and (
+            self.analysis is None or self.analysis[0] is not self.mesh
+        )
+
+    async def _await_analysis(self, stop: asyncio.Event) -> None:
+        self._analyzed.clear()
+        if not self._analysis_pending():
+            return
+        analyzed = asyncio.ensure_future(self._analyzed.wait())
+        stopped = asyncio.ensure_future(stop.wait())
+        try:
+            await asyncio.wait(
+                {analyzed, stopped},
+                timeout=self.analysis_grace,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+        finally:
+            analyzed.cancel()
+            stopped.cancel()
 
     def on_nack(self, record: NackRecord) -> None:
         """A StatusBook NACK listener."""
@@ -214,6 +240,10 @@ class StatusWriter:
                 poked.cancel()
             if stop.is_set() or await sleep_or_stop(stop, self.settle):
                 return
+            if self.analysis_grace:
+                await self._await_analysis(stop)
+                if stop.is_set():
+                    return
             self._poked.clear()
             try:
                 await self.reconcile()

@@ -74,12 +74,21 @@ class AggregatedDiscoveryService:
     async def stream_aggregated_resources(
         self, requests: AsyncIterator[Any], context: _Context
     ) -> None:
-        await self._serve(requests, context, "sotw", SotwStream)
+        await self._end(context, await self._serve(requests, context, "sotw", SotwStream))
 
     async def delta_aggregated_resources(
         self, requests: AsyncIterator[Any], context: _Context
     ) -> None:
-        await self._serve(requests, context, "delta", DeltaStream)
+        await self._end(context, await self._serve(requests, context, "delta", DeltaStream))
+
+    @staticmethod
+    async def _end(context: _Context, aborted: StreamAborted | None) -> None:
+        """End the RPC with the status the stream was aborted with, from a frame that
+        holds nothing else: gRPC keeps the AbortError (and with its traceback every
+        frame it passed through) alive after the call, and `_serve`'s frame would keep
+        the whole stream state (every name the proxy requested) with it."""
+        if aborted is not None:
+            await context.abort(aborted.code, aborted.message)
 
     async def _serve(
         self,
@@ -87,10 +96,10 @@ class AggregatedDiscoveryService:
         context: _Context,
         api: str,
         stream_type: type[Stream],
-    ) -> None:
+    ) -> StreamAborted | None:
         first = await self._first_request(requests, context)
         if first is None:
-            return
+            return None
         peer_identity = _peer_identity(context)
         key = await self._admit(first, context, peer_identity)
         node_id = str(first.node.id)
@@ -133,6 +142,8 @@ class AggregatedDiscoveryService:
             # the handler returns makes gRPC fail the call's final batch.
             await asyncio.wait({watcher}, timeout=self.settings.write_timeout)
         if aborted is not None:
+            aborted = aborted.with_traceback(None)
+            stream.revoked = None
             # once per proxy and reason (a client reconnecting to repeat it logs no more)
             repeats = self._shared.log_limiter.admit((key, aborted.event), aborted.message)
             if repeats is not None:
@@ -142,7 +153,7 @@ class AggregatedDiscoveryService:
                 )  # fmt: skip
             if self.status.metrics is not None:
                 self.status.metrics.rejected_connections.labels(code=aborted.code.name).inc()
-            await context.abort(aborted.code, aborted.message)
+        return aborted
 
     async def _first_request(self, requests: AsyncIterator[Any], context: _Context) -> Any:
         try:
@@ -250,6 +261,6 @@ def _bind_failure(listen: str) -> str | None:
             probe.bind((host, int(port)))
     except OSError as exc:
         return exc.strerror or str(exc)
-    except ValueError as exc:
+    except (ValueError, OverflowError) as exc:
         return str(exc)
     return None

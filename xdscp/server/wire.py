@@ -28,7 +28,6 @@ import itertools
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 
 from xdscp.cache import ENDPOINT_TYPE, Resource, TypeSnapshot, make_resource
 from xdscp.cache.snapshot import length_delimited
@@ -111,12 +110,14 @@ def delta_response(
     return b"".join(parts)
 
 
-@lru_cache(maxsize=8192)
 def empty_cla(cluster_name: str) -> Resource:
     """An empty ClusterLoadAssignment for an EDS name the snapshot does not know.
 
     Envoy keeps an EDS cluster warming until it gets *some* assignment, so an
     unknown name must be answered, with "no endpoints", rather than ignored.
+    Not memoized: such names are the client's choice (rare from a healthy Envoy), and
+    a cache would keep objects of a burst of them alive, scattered through memory the
+    allocator then cannot give back.
     """
     body = length_delimited(_CLA_CLUSTER_NAME, cluster_name.encode())
     return make_resource(ENDPOINT_TYPE, cluster_name, body)
@@ -202,7 +203,11 @@ class SotwResponses:
             self.hits += 1
             return found
         self.misses += 1
-        prepared = self._build(ts, names)
+        prepared, unknown = self._build(ts, names)
+        if unknown > _MAX_CACHED_UNKNOWN:
+            # Mostly names the mesh does not have: the client's choice, not shared
+            # content. Built for this stream only, so the memory leaves with it.
+            return prepared
         self._entries[key] = prepared
         self._bytes += _weight(prepared)
         while self._entries and (
@@ -212,14 +217,17 @@ class SotwResponses:
             self._bytes -= _weight(evicted)
         return prepared
 
-    def _build(self, ts: TypeSnapshot, names: frozenset[str] | None) -> Prepared:
+    def _build(self, ts: TypeSnapshot, names: frozenset[str] | None) -> tuple[Prepared, int]:
+        """The response, and how many requested names the snapshot lacks."""
+        unknown = 0
         if names is None:
             resources = tuple(ts.resources[n] for n in sorted(ts.resources))
             version = ts.version
         else:
             ordered = sorted(names)
             found: list[Resource | None] = [ts.resources.get(n) for n in ordered]
-            if ts.type_url == ENDPOINT_TYPE:
+            unknown = found.count(None)
+            if unknown and ts.type_url == ENDPOINT_TYPE:
                 found = [
                     r if r is not None else empty_cla(n)
                     for n, r in zip(ordered, found, strict=True)
@@ -229,11 +237,15 @@ class SotwResponses:
         nonce = next_nonce()
         body = sotw_body(ts.type_url, version, resources, self._control_plane)
         response = body + nonce_field(nonce)
-        return Prepared(ts.type_url, version, nonce, response, names, resources, ts.version)
+        prepared = Prepared(ts.type_url, version, nonce, response, names, resources, ts.version)
+        return prepared, unknown
 
     def __len__(self) -> int:
         return len(self._entries)
 
+
+# A response for more names than this that the snapshot lacks is not shared (see prepare).
+_MAX_CACHED_UNKNOWN = 1000
 
 # Approximate bytes a requested name costs while an entry holds it (str + set slot).
 _NAME_OVERHEAD = 80

@@ -65,11 +65,18 @@ def _check_target(
     host = ctx.resolve(dest.host, vs.namespace)
     service = ctx.mesh.services.get(host)
     if service is None:
+        wildcard = next((s.hostname for s in ctx.services_matching(host)), None)
+        why = (
+            f"; {wildcard} covers it, but a wildcard host has one cluster under its own "
+            "name, none per name it matches"
+            if wildcard
+            else suggestion(host, ctx)
+        )
         yield codes.DESTINATION_HOST_NOT_FOUND.at(
             vs,
             f"{target.field}.host",
             f"destination host {host} is not in the service registry: requests routed "
-            f"there get 503{suggestion(host, ctx)}",
+            f"there get 503{why}",
             "name a host a ServiceEntry (or Kubernetes Service) defines, or add one for it",
         )
         return

@@ -188,8 +188,8 @@ def _judge(
             dr,
             field,
             f"{mode.value} originates TLS to {target}, an in-mesh port declared "
-            f"{port.protocol.value}: its sidecar ({_names(meshed)}) expects mesh mTLS or "
-            "plaintext HTTP and parses the TLS bytes as HTTP",
+            f"{port.protocol.value}: its sidecar ({_names(meshed)}) accepts mesh mTLS or "
+            "plain HTTP there, not the app's own TLS, so requests fail",
             "let the mesh encrypt (ISTIO_MUTUAL or no tls setting) and serve plain HTTP, or "
             "declare the port TLS/HTTPS if the app terminates TLS itself",
         )
