@@ -390,3 +390,34 @@ def test_every_header_command_accepted_is_accepted_by_envoy() -> None:
     assert "%UPSTREAM_METADATA(x)%" in sent and "%HOSTNAME%" in sent
     verdict = validate_resources(resources)
     assert verdict.ok, str(verdict)
+
+
+def test_sidecar_ingress_to_a_unix_socket_application() -> None:
+    """`defaultEndpoint: unix:///path` (Istio allows it) crashed translation (`int('///a')`);
+    it is a pipe endpoint of the inbound cluster, which Envoy accepts."""
+    sidecar = """\
+apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata: {name: s}
+spec:
+  workloadSelector: {labels: {app: a}}
+  ingress:
+  - {port: {number: 8080, protocol: HTTP, name: http}, defaultEndpoint: 'unix:///var/run/a.sock'}
+"""
+    parsed = parse_text(sidecar + "---\n" + WE % "10.0.0.9", "mesh.yaml")
+    assert not parsed.errors, [str(e) for e in parsed.errors]
+    mesh = build_mesh(parsed.objects, parsed.errors, MeshOptions())
+    resources = MeshTranslator(mesh).translate(mesh.workloads["default/w"]).resources
+    inbound = next(
+        r.message
+        for r in resources
+        if isinstance(r.message, cluster_pb2.Cluster) and r.message.name == "inbound|8080||"
+    )
+    pipes = [
+        lb.endpoint.address.pipe.path
+        for locality in inbound.load_assignment.endpoints
+        for lb in locality.lb_endpoints
+    ]
+    assert pipes == ["/var/run/a.sock"]
+    verdict = validate_resources(resources)
+    assert verdict.ok, str(verdict)

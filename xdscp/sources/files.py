@@ -112,7 +112,11 @@ class DirectorySource:
             raise SourceUnavailable(problem)
         with self._loading:
             self._loads += 1
-            results = [self._parse(p) for p in yaml_files(self.root)]
+            paths = yaml_files(self.root)
+            results = [self._parse(p) for p in paths]
+            present = set(paths)  # forget deleted files (a long-running watcher)
+            self._parsed = {p: v for p, v in self._parsed.items() if p in present}
+            self._sizes = {p: v for p, v in self._sizes.items() if p in present}
             return self._assemble(results)
 
     def _parse(self, path: Path) -> FileResult:
