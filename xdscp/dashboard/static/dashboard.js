@@ -49,16 +49,17 @@ async function getJSON(path) {
   return response.json();
 }
 
-function age(iso) {
-  if (!iso) return "";
-  const seconds = Math.max(0, (Date.now() - Date.parse(iso)) / 1000);
+function age(seconds) {
+  if (seconds === null || seconds === undefined) return "";
   if (seconds < 60) return `${Math.round(seconds)}s`;
   if (seconds < 3600) return `${Math.round(seconds / 60)}m`;
   return `${Math.round(seconds / 3600)}h`;
 }
 
 // --- proxy sync state ----------------------------------------------------------------
+// The server's own words (Istio's proxy-status); older servers: derived the same way.
 function typeState(t) {
+  if (t.state) return t.state;
   if (t.rejected) return "NACK";
   if (t.version_sent && t.version_sent !== t.version_acked) return "STALE";
   return "SYNCED";
@@ -66,6 +67,7 @@ function typeState(t) {
 
 function proxyState(proxy) {
   if (!proxy) return "offline";
+  if (proxy.state) return proxy.state.toLowerCase();
   const states = Object.values(proxy.types || {}).map(typeState);
   if (states.includes("NACK")) return "nack";
   if (states.includes("STALE")) return "stale";
@@ -158,7 +160,8 @@ function renderProxies(proxies, graph) {
       if (!t) return h("td", {}, h("span", { class: "state" }, "–"));
       const state = typeState(t);
       const version = (t.version_acked || t.version_sent || "").slice(0, 8);
-      const when = age(t.acked_at || t.sent_at);
+      // the server's age, not our clock against its timestamps
+      const when = age(t.age_seconds ?? (t.acked_at || t.sent_at ? (Date.now() - Date.parse(t.acked_at || t.sent_at)) / 1000 : null));
       return h("td", { title: state === "NACK" && t.last_nack ? t.last_nack.error : `sent ${t.version_sent}\nacked ${t.version_acked}` },
         h("span", { class: `state ${state}` }, state, h("small", {}, `${version} ${when}`)));
     });
