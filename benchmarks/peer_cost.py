@@ -175,7 +175,12 @@ class Attack:
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(timeout):
                 await self._news.wait()
-        await asyncio.sleep(0.2)
+        # a stream still open may be about to end: the server reads what was sent after
+        # its first answer meanwhile
+        for _ in range(20):
+            if self.ended:
+                break
+            await asyncio.sleep(0.1)
         answered = f"{self.responses} responses, {self.received:,} bytes"
         return f"ended {self.ended} ({answered})" if self.ended else f"open, {answered}"
 
@@ -184,7 +189,12 @@ class Attack:
         self._reader.cancel()
 
 
-async def settle(pid: int, seconds: float = 2.0) -> float:
+# Seconds to let the server settle before reading its RSS (`--settle`).
+SETTLE = {"seconds": 2.0}
+
+
+async def settle(pid: int, factor: float = 1.0) -> float:
+    seconds = SETTLE["seconds"] * factor
     await asyncio.sleep(seconds)
     return rss_mib(pid)
 
@@ -211,7 +221,7 @@ async def big_sotw_requests(server: Server, megabytes: int) -> None:
         for attack in attacks:
             attack.close()
         await channel.close(None)
-    print(f"   RSS after the streams closed:    {await settle(pid, 3.0):8.1f} MiB")
+    print(f"   RSS after the streams closed:    {await settle(pid, 1.5):8.1f} MiB")
 
 
 async def many_delta_names(server: Server, total: int) -> None:
@@ -245,7 +255,7 @@ async def many_delta_names(server: Server, total: int) -> None:
         for attack in attacks:
             attack.close()
         await channel.close(None)
-    print(f"   RSS after the streams closed:    {await settle(pid, 3.0):8.1f} MiB")
+    print(f"   RSS after the streams closed:    {await settle(pid, 1.5):8.1f} MiB")
 
 
 async def nack_storm(server: Server, nacks: int) -> None:
@@ -274,7 +284,7 @@ async def nack_storm(server: Server, nacks: int) -> None:
     finally:
         call.cancel()
         await channel.close(None)
-    await asyncio.sleep(1.0)
+    await asyncio.sleep(SETTLE["seconds"] / 2)
     written = server.log.stat().st_size - before
     print(f"   server log written: {written / 1024 / 1024:8.2f} MiB in {elapsed:.1f} s "
           f"({written / max(1, nacks):,.0f} bytes per NACK)")  # fmt: skip
@@ -302,6 +312,7 @@ async def run(args: argparse.Namespace) -> None:
         try:
             pid = server.process.pid
             print(f"xdscp serve pid {pid}; RSS at start {rss_mib(pid):.1f} MiB")
+            SETTLE["seconds"] = args.settle
             await big_sotw_requests(server, args.big_mb)
             await many_delta_names(server, args.delta_names)
             await nack_storm(server, args.nacks)
@@ -322,6 +333,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--big-mb", type=int, default=16)
     parser.add_argument("--delta-names", type=int, default=1_000_000)
     parser.add_argument("--nacks", type=int, default=1000)
+    parser.add_argument("--settle", type=float, default=2.0, help="seconds before an RSS reading")
     args = parser.parse_args(argv)
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
     asyncio.run(run(args))

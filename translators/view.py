@@ -610,11 +610,15 @@ def build_local(
                 " skipped"
             )
             continue
-        app_host, _, app_port = ingress.default_endpoint.rpartition(":")
-        app_host = app_host.strip("[]")
-        if index.mesh.options.local_mode and app_host in ("127.0.0.1", "0.0.0.0"):
-            app_host = workload.address
-        app = EndpointIR(app_host, int(app_port), workload=workload.key)
+        if ingress.default_endpoint.startswith("unix://"):
+            # the application listens on a unix socket: a pipe endpoint, no port
+            app = EndpointIR(ingress.default_endpoint, 0, workload=workload.key)
+        else:
+            app_host, _, app_port = ingress.default_endpoint.rpartition(":")
+            app_host = app_host.strip("[]")
+            if index.mesh.options.local_mode and app_host in ("127.0.0.1", "0.0.0.0"):
+                app_host = workload.address
+            app = EndpointIR(app_host, int(app_port), workload=workload.key)
         clusters.append(
             ClusterIR(
                 cluster_name, Discovery.STATIC, LbPolicy.ROUND_ROBIN, (app,), provenance=sidecar_ref

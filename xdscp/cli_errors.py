@@ -127,6 +127,9 @@ def _register_core() -> None:
     register_user_error(OSError, _os_error)
     register_user_error(CAError, _ca_error)
     register_user_error(UserError)
+    from xdscp.local.envoy_process import EnvoyNotFound
+
+    register_user_error(EnvoyNotFound)
     try:
         from kubernetes_asyncio.config import ConfigException
     except ImportError:  # pragma: no cover - kubernetes is a hard dependency today

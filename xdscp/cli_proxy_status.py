@@ -70,7 +70,7 @@ def render_nacks(proxies: dict[str, Any]) -> str:
             if status["state"] != "NACK" or not nack:
                 continue
             lines.append(f"NACK {key} {type_name} (version {nack['version'][:8]}, {nack['time']})")
-            lines.append(f"  error:     {nack['error']}")
+            lines.append(f"  error:     {' '.join(nack['error'].split())}")
             if nack["resources"]:
                 lines.append(f"  resources: {', '.join(nack['resources'])}")
             lines.append(f"  sources:   {', '.join(nack['provenance']) or '-'}")

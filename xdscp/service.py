@@ -194,28 +194,32 @@ class ControlPlane:
             await self.runtime.apply(mesh)
 
     async def _watch_config(self) -> None:
-        """Run the source's watcher; if it ever ends or fails, say so (`/ready` false) and
-        start it again after a bounded backoff, until the plane stops."""
-        backoff = 0.5
+        """Run the source's watcher; if it ever ends or fails, or its directory is gone,
+        say so (`/ready` false) and start it again after a bounded backoff, until the
+        plane stops. A restarted watcher first reads everything: it may have missed
+        changes while it was down."""
+        backoff, restarted = 0.5, False
         while not self._stop.is_set():
-            self.source.health.alive()
-            try:
-                await self.source.run(self._apply, self._stop, initial=False)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.exception("config.watch_failed", retry_in_s=backoff)
-                self.source.health.dead(f"{type(exc).__name__}: {str(exc)[:200]}")
+            problem = self.source.unavailable()
+            if problem:
+                self.source.health.dead(problem)
             else:
-                if self._stop.is_set():
-                    return
-                log.error("config.watch_ended", retry_in_s=backoff)
-                self.source.health.dead("the file watcher ended")
+                self.source.health.alive()
+                try:
+                    await self.source.run(self._apply, self._stop, initial=restarted)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    problem = f"{type(exc).__name__}: {str(exc)[:200]}"
+                else:
+                    if self._stop.is_set():
+                        return
+                    problem = "the file watcher ended"
+                self.source.health.dead(problem)
+            log.error("config.watch_failed", reason=problem, retry_in_s=backoff)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), backoff)
-            backoff = min(backoff * 2, 30.0)
-            # a restarted watcher may have missed changes: read everything again
-            await self.source.reload(self._apply)
+            backoff, restarted = min(backoff * 2, 5.0), True
 
     async def stop(self) -> None:
         self._stop.set()

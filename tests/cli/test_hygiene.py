@@ -212,3 +212,13 @@ def test_up_with_a_read_only_run_directory_is_one_line(tmp_path: Path) -> None:
 def test_a_malformed_address_is_a_usage_error(args: list[str]) -> None:
     error = one_line_error(CliRunner().invoke(main, args), exit_code=2)
     assert "is not HOST:PORT" in error, error
+
+
+def test_a_missing_envoy_is_a_user_error() -> None:
+    from xdscp.local.envoy_process import EnvoyNotFound
+
+    message = user_error_message(RuntimeError("start failed").with_traceback(None))
+    assert message is None
+    assert user_error_message(EnvoyNotFound("no `envoy` on PATH: set ENVOY_BIN")) == (
+        "no `envoy` on PATH: set ENVOY_BIN"
+    )

@@ -5,10 +5,18 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from benchmarks.meshgen import synthetic_mesh
 from tests.e2e.harness import REPO
 from translators.mesh import MeshConfig, MeshOptions
 from translators.translate import MeshTranslator
-from xdscp.dashboard.graph import CallEdge, MeshGraph, ServeEdge, _layers, mesh_graph
+from xdscp.dashboard.graph import (
+    MAX_CONFIG_CALLS,
+    CallEdge,
+    MeshGraph,
+    ServeEdge,
+    _layers,
+    mesh_graph,
+)
 from xdscp.sources.files import DirectorySource
 
 HOST = "order-service.default.svc.cluster.local"
@@ -42,6 +50,7 @@ def test_canary_nodes_edges_weights_and_layers() -> None:
     call = edges[f"workload:default/client->{SERVICE}"]
     assert call["subset_weights"] == {"v1": 90, "v2": 10}
     assert call["ports"] == [8080] and call["empty_subsets"] == []
+    assert data["hidden_calls"] == 0
     (route,) = call["routes"]
     assert route["match"] == "prefix /"
     assert route["provenance"] == ["VirtualService/default/order-service-routing"]
@@ -59,7 +68,7 @@ def test_route_to_an_undefined_subset_is_flagged(tmp_path: Path) -> None:
     routing = config / "routing.yaml"
     routing.write_text(routing.read_text().replace("subset: v2", "subset: v3", 1))
     _, graph = _graph(config)
-    call = graph.calls[("default/client", HOST)]
+    call = graph.calls()[("default/client", HOST)]
     assert call.empty_subsets == {"v3"}
     assert call.subset_weights() == {"v1": 90, "v3": 10}
     assert graph.serves[(HOST, "default/order-v2")].weight == 0
@@ -75,3 +84,26 @@ def test_layers_follow_call_chains_and_stop_on_cycles() -> None:
     chain = _layers(["ns/a", "ns/b", "ns/c"], calls[:2], serves)
     assert [chain[n] for n in ("workload:ns/a", "service:s1", "workload:ns/b")] == [0, 1, 2]
     assert [chain[n] for n in ("service:s2", "workload:ns/c")] == [3, 4]
+
+
+def test_a_large_mesh_draws_only_calls_with_traffic() -> None:
+    """Without Sidecar egress every proxy reaches every service: 41 workloads x 20
+    services are 780 possible calls (own services left out), too many to mean anything."""
+    mesh = synthetic_mesh(20)
+    translator = MeshTranslator(mesh)
+    graph = mesh_graph(mesh, {k: translator.view(w) for k, w in mesh.workloads.items()})
+    assert graph.potential_calls == 41 * 20 - 40 > MAX_CONFIG_CALLS
+    quiet = graph.to_json()
+    assert [e for e in quiet["edges"] if e["kind"] == "calls"] == []
+    assert quiet["hidden_calls"] == 780
+    assert len(quiet["edges"]) == 40  # every workload still drawn behind its service
+    caller, host = "default/svc-0-v1", "svc-7.default.svc.cluster.local"
+    busy = graph.to_json([(caller, host)])
+    (call,) = [e for e in busy["edges"] if e["kind"] == "calls"]
+    assert (call["source"], call["target"]) == (f"workload:{caller}", f"service:{host}")
+    assert call["subset_weights"] == {"v1": 90, "v2": 10}
+    assert busy["hidden_calls"] == 779
+    layers = {n["id"]: n["layer"] for n in busy["nodes"]}
+    assert layers[f"service:{host}"] == layers[f"workload:{caller}"] + 1
+    # a workload calling its own service is not a call edge
+    assert graph.call("default/svc-0-v1", "svc-0.default.svc.cluster.local") is None

@@ -11,7 +11,7 @@ from translators.translate import MeshTranslator
 from xdscp.dashboard.graph import mesh_graph
 from xdscp.dashboard.protocol_errors import ProtocolErrorTracker
 from xdscp.dashboard.scrape import SidecarStats, parse_stats
-from xdscp.dashboard.traffic import edge_traffic
+from xdscp.dashboard.traffic import active_calls, edge_traffic
 from xdscp.sources.files import DirectorySource
 
 HOST = "order-service.default.svc.cluster.local"
@@ -52,7 +52,8 @@ def test_edge_traffic_counts_and_rates() -> None:
         "default/order-v2": SidecarStats("default/order-v2", 12.0, error="timed out"),
     }
     previous = {"default/client": before}
-    traffic = edge_traffic(graph, latest, previous.get)
+    assert active_calls(graph, latest) == {("default/client", HOST)}
+    traffic = edge_traffic(graph, graph.calls().values(), latest, previous.get)
     call = traffic[f"workload:default/client->service:{HOST}"]
     assert call == {"requests": 20, "errors_5xx": 3, "rps": 5.0}  # (20 - 10) / 2 s
     served = traffic[f"service:{HOST}->workload:default/order-v1"]

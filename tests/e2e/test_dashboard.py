@@ -200,6 +200,16 @@ def test_dashboard_in_headless_chromium(tmp_path: Path) -> None:
         assert "90% →" in explained and "order-service:8080 v1" in explained
         assert "10% →" in explained and "order-service:8080 v2" in explained
 
+        # the filter keeps matching nodes and their neighbours
+        page.fill("#graph-filter", "order-v2")
+        page.wait_for_function("() => document.querySelectorAll('svg#mesh g.node').length == 2")
+        shown = page.eval_on_selector_all(
+            "svg#mesh g.node", "els => els.map(e => e.dataset.nodeId)"
+        )
+        assert sorted(shown) == [SERVICE, "workload:default/order-v2"]
+        page.fill("#graph-filter", "")
+        page.wait_for_function("() => document.querySelectorAll('svg#mesh g.node').length == 4")
+
         page.screenshot(path=str(tmp_path / "dashboard-healthy.png"), full_page=True)
         assert watch.problems == []
 

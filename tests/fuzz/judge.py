@@ -28,8 +28,12 @@ BASE_PROXIES = ("default/client", "default/order-v1")
 
 
 def base_mesh_text() -> str:
-    """The canary example: services, workloads and sidecars the generated objects act on."""
-    files = sorted((REPO / "examples" / "canary").glob("*.yaml"))
+    """The canary example's services, workloads and sidecars, which the generated objects
+    act on. Not its routing: a generated VirtualService for order-service would lose to the
+    older one there and never reach Envoy."""
+    files = sorted(
+        p for p in (REPO / "examples" / "canary").glob("*.yaml") if p.name != "routing.yaml"
+    )
     return "\n---\n".join(p.read_text(encoding="utf-8") for p in files)
 
 

@@ -36,7 +36,7 @@ import traceback
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -100,6 +100,13 @@ class Report:
             + self.log_tracebacks
             + int(self.control_plane_exited)
         )
+
+    def as_json(self) -> dict[str, Any]:
+        # not dataclasses.asdict: it rebuilds a Counter from (key, count) pairs, counting them
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        out["mutations"] = dict(self.mutations)
+        out["findings"] = self.findings
+        return out
 
     def summary(self) -> str:
         lines = [
@@ -399,7 +406,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(report.summary())
     if args.json is not None:
-        args.json.write_text(json.dumps(asdict(report), indent=2, default=str) + "\n")
+        args.json.write_text(json.dumps(report.as_json(), indent=2) + "\n")
     return 1 if report.findings else 0
 
 

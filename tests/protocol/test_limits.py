@@ -23,6 +23,7 @@ from xdscp.cache import CLUSTER_TYPE, ENDPOINT_TYPE, ROUTE_TYPE, SnapshotCache
 from xdscp.metrics import XdsMetrics
 from xdscp.server import AdsSettings, AggregatedDiscoveryService, StaticResolver, StatusBook, serve
 from xdscp.server.stream import Stream
+from xdscp.server.wire import SotwResponses
 
 from .ads_client import DeltaClient, SotwClient
 from .conftest import Harness
@@ -128,6 +129,16 @@ async def test_delta_subscriptions_are_bounded_per_stream(limited: Harness) -> N
     await _honest_proxy_is_served(limited)
 
 
+async def test_delta_resubscribing_held_names_is_not_counted_twice(limited: Harness) -> None:
+    client = limited.delta("honest")
+    await client.send(ENDPOINT_TYPE, subscribe=_names(100))
+    await client.ack(await client.recv())
+    await client.send(ENDPOINT_TYPE, subscribe=_names(100))  # "send them again"
+    again = await client.recv()
+    assert len(again.resources) == 100
+    assert not client.call.done()
+
+
 async def test_an_oversized_message_is_refused_before_it_is_parsed(limited: Harness) -> None:
     attacker = limited.sotw("attacker")
     await attacker.send(ENDPOINT_TYPE, ["x" * 1000] * 80)  # ~80 KB > 64 KB
@@ -201,3 +212,13 @@ def test_discovery_request_sizes_used_above_are_realistic() -> None:
     # is what the tests above hit first.
     request = discovery_pb2.DiscoveryRequest(type_url=ENDPOINT_TYPE, resource_names=_names(100))
     assert len(request.SerializeToString()) < LIMITS.max_receive_message_bytes
+
+
+def test_responses_for_names_the_mesh_lacks_are_not_kept_after_the_stream() -> None:
+    responses = SotwResponses()
+    eds = mesh().get(ENDPOINT_TYPE)
+    few = responses.prepare(eds, frozenset(_names(10)))
+    assert len(responses) == 1 and len(few.resources) == 10  # empty assignments, shared
+    many = responses.prepare(eds, frozenset(_names(1500, "ghost")))
+    assert len(many.resources) == 1500  # still answered in full...
+    assert len(responses) == 1  # ...but not kept once the stream lets go of it

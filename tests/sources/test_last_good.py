@@ -10,6 +10,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from structlog.testing import capture_logs
+
 from tests.sources.test_files import addresses, workload, write
 from translators.mesh import MeshConfig
 from translators.translate import MeshTranslator
@@ -184,3 +186,25 @@ async def test_a_slow_in_place_write_is_read_once_finished(tmp_path: Path) -> No
         await asyncio.wait_for(task, 10)
     for mesh in meshes:
         assert len(mesh.workloads) == len(names), sorted(mesh.workloads)
+
+
+def test_each_config_error_is_logged_once_per_change_not_per_reload(tmp_path: Path) -> None:
+    write(tmp_path / "a.yaml", workload("a", "10.0.0.1"))
+    source = DirectorySource(tmp_path)
+    source.load()
+    write(tmp_path / "b.yaml", workload("b", "not an address"))
+    with capture_logs() as logs:
+        for _ in range(5):
+            source.load()
+        write(tmp_path / "b.yaml", workload("b", "still not one"))
+        source.load()
+        write(tmp_path / "b.yaml", workload("b", "10.0.0.2"))
+        source.load()
+        source.load()
+    events = [(e["event"], "not an address" in e["error"]) for e in logs if "error" in e]
+    assert events == [
+        ("config.rejected", True),
+        ("config.rejected", False),
+        ("config.resolved", True),
+        ("config.resolved", False),
+    ], events

@@ -390,3 +390,58 @@ def test_every_header_command_accepted_is_accepted_by_envoy() -> None:
     assert "%UPSTREAM_METADATA(x)%" in sent and "%HOSTNAME%" in sent
     verdict = validate_resources(resources)
     assert verdict.ok, str(verdict)
+
+
+def test_sidecar_ingress_to_a_unix_socket_application() -> None:
+    """`defaultEndpoint: unix:///path` (Istio allows it) crashed translation (`int('///a')`);
+    it is a pipe endpoint of the inbound cluster, which Envoy accepts."""
+    sidecar = """\
+apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata: {name: s}
+spec:
+  workloadSelector: {labels: {app: a}}
+  ingress:
+  - {port: {number: 8080, protocol: HTTP, name: http}, defaultEndpoint: 'unix:///var/run/a.sock'}
+"""
+    parsed = parse_text(sidecar + "---\n" + WE % "10.0.0.9", "mesh.yaml")
+    assert not parsed.errors, [str(e) for e in parsed.errors]
+    mesh = build_mesh(parsed.objects, parsed.errors, MeshOptions())
+    resources = MeshTranslator(mesh).translate(mesh.workloads["default/w"]).resources
+    inbound = next(
+        r.message
+        for r in resources
+        if isinstance(r.message, cluster_pb2.Cluster) and r.message.name == "inbound|8080||"
+    )
+    pipes = [
+        lb.endpoint.address.pipe.path
+        for locality in inbound.load_assignment.endpoints
+        for lb in locality.lb_endpoints
+    ]
+    assert pipes == ["/var/run/a.sock"]
+    verdict = validate_resources(resources)
+    assert verdict.ok, str(verdict)
+
+
+def test_durations_envoy_can_hold() -> None:
+    """315576000000s (protobuf's maximum) passed and every proxy NACKed CDS (found by the
+    fuzzer): Envoy holds durations in int64 nanoseconds."""
+    pool = DR_POOL % "tcp: {connectTimeout: %s}"
+    assert (
+        refusal(pool % "315576000000s")[0] == "spec.trafficPolicy.connectionPool.tcp.connectTimeout"
+    )
+    assert refusal(pool % "2562048h")[0] == "spec.trafficPolicy.connectionPool.tcp.connectTimeout"
+    longest = (pool % "9223372035s").replace("host: a", "host: a.example.com")
+    service = (SE % ("a.example.com", "STATIC", "10.0.0.1")).replace("{name: e}", "{name: a}")
+    parsed = parse_text("---\n".join([longest, service, WE % "10.0.0.9"]), "mesh.yaml")
+    assert not parsed.errors, [str(e) for e in parsed.errors]
+    mesh = build_mesh(parsed.objects, parsed.errors, MeshOptions())
+    resources = MeshTranslator(mesh).translate(mesh.workloads["default/w"]).resources
+    timeouts = [
+        r.message.connect_timeout.seconds
+        for r in resources
+        if isinstance(r.message, cluster_pb2.Cluster) and "a.example.com" in r.message.name
+    ]
+    assert timeouts == [9223372035]
+    verdict = validate_resources(resources)
+    assert verdict.ok, str(verdict)

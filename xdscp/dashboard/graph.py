@@ -14,7 +14,7 @@ and on for deeper call chains) so the browser only has to order nodes in a colum
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from translators.ir import ClusterIR, Direction, LoadAssignmentIR, ProxyView, RouteIR
@@ -127,17 +127,73 @@ class ServeEdge:
         }
 
 
+# Without a Sidecar egress every proxy can reach every service it sees: in a mesh of
+# 1,000 services that is a million possible calls, which says nothing about who calls
+# whom. Above this many, only calls with traffic are drawn (and the rest counted).
+MAX_CONFIG_CALLS = 200
+
+
 @dataclass
 class MeshGraph:
     nodes: dict[str, dict[str, Any]]
-    calls: dict[tuple[str, str], CallEdge]
     serves: dict[tuple[str, str], ServeEdge]
+    # caller -> host -> its call edge (shared by callers with the same outbound config)
+    reachable: dict[str, Mapping[str, CallEdge]]
+    # (caller, host) pairs left out: the caller serves that host itself
+    own: frozenset[tuple[str, str]] = frozenset()
 
-    def to_json(self) -> dict[str, Any]:
+    @property
+    def potential_calls(self) -> int:
+        return sum(len(hosts) for hosts in self.reachable.values()) - len(self.own)
+
+    def call(self, caller: str, host: str) -> CallEdge | None:
+        """The call edge from config, if `caller`'s sidecar routes to `host` at all."""
+        template = self.reachable.get(caller, {}).get(host)
+        if template is None or (caller, host) in self.own:
+            return None
+        return replace(template, caller=caller)
+
+    def calls(self, active: Iterable[tuple[str, str]] = ()) -> dict[tuple[str, str], CallEdge]:
+        """The call edges to draw: every one config allows in a small mesh, else only
+        the `active` ones (those the sidecars counted traffic on)."""
+        if self.potential_calls <= MAX_CONFIG_CALLS:
+            pairs: Iterable[tuple[str, str]] = (
+                (caller, host) for caller, hosts in self.reachable.items() for host in hosts
+            )
+        else:
+            pairs = active
+        drawn = {pair: self.call(*pair) for pair in sorted(set(pairs))}
+        return {pair: edge for pair, edge in drawn.items() if edge is not None}
+
+    def to_json(self, active: Iterable[tuple[str, str]] = ()) -> dict[str, Any]:
+        calls = self.calls(active)
+        layers = _layers(
+            (n["key"] for n in self.nodes.values() if n["kind"] == "workload"),
+            calls.values(),
+            self.serves.values(),
+        )
+        nodes = {k: {**n, "layer": layers.get(k, n["layer"])} for k, n in self.nodes.items()}
+        for (_, host), call in calls.items():  # a destination outside the registry
+            node_id = service_node_id(host)
+            if node_id not in nodes:
+                nodes[node_id] = {
+                    "id": node_id,
+                    "kind": "service",
+                    "host": host,
+                    "name": host.split(".", 1)[0],
+                    "namespace": "",
+                    "ports": [
+                        {"number": p, "name": "", "protocol": ""} for p in sorted(call.ports)
+                    ],
+                    "location": "UNKNOWN",
+                    "source": "",
+                    "layer": layers.get(node_id, 1),
+                }
         return {
-            "nodes": [self.nodes[k] for k in sorted(self.nodes)],
-            "edges": [e.to_json() for _, e in sorted(self.calls.items())]
+            "nodes": [nodes[k] for k in sorted(nodes)],
+            "edges": [e.to_json() for _, e in sorted(calls.items())]
             + [e.to_json() for _, e in sorted(self.serves.items())],
+            "hidden_calls": self.potential_calls - len(calls),
         }
 
 
@@ -258,14 +314,31 @@ def _layers(
     return layer
 
 
+def _reach_key(view: ProxyView) -> tuple[object, ...]:
+    """Proxies whose outbound config is the same objects reach the same services."""
+    outbound = [li for li in view.listeners if li.direction is Direction.OUTBOUND]
+    return (
+        id(view.route_configs),
+        frozenset(li.route_config for li in outbound if li.route_config),
+        tuple(id(chain) for li in outbound for chain in li.tcp_chains),
+    )
+
+
 def mesh_graph(mesh: MeshConfig, views: Mapping[str, ProxyView]) -> MeshGraph:
     """`views`: workload key -> its translated ProxyView (workloads without a sidecar may
-    be left out: they call nothing as far as config knows)."""
-    calls: dict[tuple[str, str], CallEdge] = {}
+    be left out: they call nothing as far as config knows). Work is per distinct
+    outbound config, not per proxy: 2,000 proxies of one namespace share one."""
+    groups: dict[tuple[object, ...], dict[str, CallEdge]] = {}
+    reachable: dict[str, Mapping[str, CallEdge]] = {}
+    shared: dict[tuple[int, int], ProxyView] = {}  # one view per distinct outbound config
     for key in sorted(views):
-        for host, edge in _calls_of(views[key], key).items():
-            calls[(key, host)] = edge
-    members = _subset_members(views[k] for k in sorted(views))
+        view = views[key]
+        group_key = _reach_key(view)
+        if group_key not in groups:
+            groups[group_key] = _calls_of(view, "")
+        reachable[key] = groups[group_key]
+        shared.setdefault((id(view.load_assignments), id(view.route_configs)), view)
+    members = _subset_members(shared.values())
     serves: dict[tuple[str, str], ServeEdge] = {}
     for host, service in mesh.services.items():
         for endpoint in service.endpoints:
@@ -279,22 +352,24 @@ def mesh_graph(mesh: MeshConfig, views: Mapping[str, ProxyView]) -> MeshGraph:
         for key in keys:
             if subset and (host, key) in serves:
                 serves[(host, key)].subsets.add(subset)
-    for call in calls.values():
-        call.empty_subsets = {
-            s.subset
-            for route in call.routes
-            for s in route.splits
-            if s.host == call.host and s.subset and not members.get((s.host, s.subset))
-        }
+    templates: dict[str, list[CallEdge]] = {}
+    for group in groups.values():
+        for host, template in group.items():
+            templates.setdefault(host, []).append(template)
+            template.empty_subsets = {
+                s.subset
+                for route in template.routes
+                for s in route.splits
+                if s.host == host and s.subset and not members.get((s.host, s.subset))
+            }
     for (host, _), serve in serves.items():
-        if serve.subsets:
-            callers = [c for (_, h), c in calls.items() if h == host]
-            serve.weight = _serve_weight(callers, serve.subsets) if callers else None
+        if serve.subsets and host in templates:
+            serve.weight = _serve_weight(templates[host], serve.subsets)
     # A workload is not drawn calling a service it serves itself: every sidecar without
     # a Sidecar egress sees its own service, which says nothing about who calls whom.
-    served_by = {(s.workload, s.host) for s in serves.values()}
-    calls = {k: c for k, c in calls.items() if (c.caller, c.host) not in served_by}
-    layers = _layers(mesh.workloads, calls.values(), serves.values())
+    own = frozenset(
+        (s.workload, s.host) for s in serves.values() if s.host in reachable.get(s.workload, {})
+    )
     nodes: dict[str, dict[str, Any]] = {}
     for key, workload in mesh.workloads.items():
         node_id = workload_node_id(key)
@@ -308,7 +383,7 @@ def mesh_graph(mesh: MeshConfig, views: Mapping[str, ProxyView]) -> MeshGraph:
             "labels": dict(workload.labels),
             "sidecar": key in views,
             "source": workload.source,
-            "layer": layers.get(node_id, 0),
+            "layer": 0,
         }
     for host, service in mesh.services.items():
         node_id = service_node_id(host)
@@ -324,20 +399,6 @@ def mesh_graph(mesh: MeshConfig, views: Mapping[str, ProxyView]) -> MeshGraph:
             ],
             "location": service.location.value,
             "source": service.source,
-            "layer": layers.get(node_id, 1),
+            "layer": 1,
         }
-    for (_, host), call in calls.items():  # a destination outside the registry
-        node_id = service_node_id(host)
-        if node_id not in nodes:
-            nodes[node_id] = {
-                "id": node_id,
-                "kind": "service",
-                "host": host,
-                "name": host.split(".", 1)[0],
-                "namespace": "",
-                "ports": [{"number": p, "name": "", "protocol": ""} for p in sorted(call.ports)],
-                "location": "UNKNOWN",
-                "source": "",
-                "layer": layers.get(node_id, 1),
-            }
-    return MeshGraph(nodes, calls, serves)
+    return MeshGraph(nodes, serves, reachable, own)

@@ -8,11 +8,11 @@ come from the two latest samples of a sidecar; counts are since the sidecar star
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from translators.naming import inbound_cluster, parse_outbound_cluster
-from xdscp.dashboard.graph import MeshGraph
+from xdscp.dashboard.graph import CallEdge, MeshGraph
 from xdscp.dashboard.scrape import SidecarStats
 
 
@@ -45,14 +45,26 @@ def _counts(
     }
 
 
+def active_calls(graph: MeshGraph, latest: Mapping[str, SidecarStats]) -> set[tuple[str, str]]:
+    """(caller, host) pairs the callers' sidecars sent requests on."""
+    active: set[tuple[str, str]] = set()
+    for caller, sample in latest.items():
+        for cluster, requests in sample.requests.items():
+            parsed = parse_outbound_cluster(cluster)
+            if parsed is not None and requests > 0 and graph.call(caller, parsed[2]):
+                active.add((caller, parsed[2]))
+    return active
+
+
 def edge_traffic(
     graph: MeshGraph,
+    calls: Iterable[CallEdge],
     latest: Mapping[str, SidecarStats],
     previous: Callable[[str], SidecarStats | None],
 ) -> dict[str, dict[str, Any]]:
     """Edge id -> {requests, errors_5xx, rps}, for the edges whose sidecar answered."""
     traffic: dict[str, dict[str, Any]] = {}
-    for call in graph.calls.values():
+    for call in calls:
         counts = _counts(latest.get(call.caller), previous(call.caller), _outbound_to(call.host))
         if counts is not None:
             traffic[call.id] = counts

@@ -24,7 +24,7 @@ from translators.translate import MeshTranslator
 from xdscp.dashboard.graph import MeshGraph, mesh_graph
 from xdscp.dashboard.protocol_errors import ProtocolErrorTracker
 from xdscp.dashboard.scrape import SidecarScraper, SidecarStats
-from xdscp.dashboard.traffic import edge_traffic
+from xdscp.dashboard.traffic import active_calls, edge_traffic
 from xdscp.server.status import StatusBook
 
 _ASSETS = {
@@ -109,9 +109,11 @@ class Dashboard:
         mesh, graph, views = built
         stats = await self.stats(mesh)
         runtime = protocol_error_messages(mesh, views, self.protocol_errors.active(time.time()))
+        active = active_calls(graph, stats)
+        calls = graph.calls(active).values()
         return {
-            **graph.to_json(),
-            "traffic": edge_traffic(graph, stats, self.scraper.previous),
+            **graph.to_json(active),
+            "traffic": edge_traffic(graph, calls, stats, self.scraper.previous),
             "sidecars": {
                 key: {"scraped_at": sample.time, "error": sample.error or None}
                 for key, sample in sorted(stats.items())

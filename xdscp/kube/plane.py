@@ -103,18 +103,8 @@ class _NotifyingSource:
 
         await self.inner.run(update, stop, initial)
 
-    async def reload(self, on_update: Callable[[MeshConfig], Awaitable[None]]) -> None:
-        """After the watcher restarted: the mesh as the stores have it now (no I/O)."""
-        self.health.begin()
-        try:
-            await on_update(self.load())
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # reported in health; the next change is still read
-            log.exception("config.reload_failed")
-            self.health.failed(f"{type(exc).__name__}: {str(exc)[:200]}")
-            return
-        self.health.succeeded()
+    def unavailable(self) -> str:
+        return ""  # the reflectors retry on their own; their health is theirs to report
 
     def blame(
         self, mesh: MeshConfig, workload_key: str, extensions: ExtensionSet | None = None

@@ -102,6 +102,7 @@ class KubernetesSource:
         (so the first mesh is complete and no proxy sees a half-empty registry)."""
         if self._tasks:
             return
+        self._stop = asyncio.Event()  # started again after `close` (a restarted watcher)
         types = [*await self._discover(), *PLATFORM_TYPES]
         for rtype in types:
             self.reflectors[rtype.kind] = Reflector(

@@ -89,10 +89,11 @@ class DeltaStream(Stream):
                 st.wildcard = True  # legacy wildcard: the first request names nothing
             st.known = dict(req.initial_resource_versions)
 
-        if req.resource_names_subscribe:
-            others = sum(len(t.subscribed) for t in self._types.values() if t is not st)
-            self.check_stream_names(others + len(st.subscribed) + len(req.resource_names_subscribe))
         changed = self._apply_subscriptions(st, req, first)
+        if req.resource_names_subscribe:
+            # counted once applied (a re-subscribed name is not a new one); at most one
+            # request's worth (max_names_per_request) over the limit is ever held
+            self.check_stream_names(sum(len(t.subscribed) for t in self._types.values()))
 
         nonce: str = req.response_nonce
         if nonce:

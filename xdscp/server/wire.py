@@ -203,7 +203,11 @@ class SotwResponses:
             self.hits += 1
             return found
         self.misses += 1
-        prepared = self._build(ts, names)
+        prepared, unknown = self._build(ts, names)
+        if unknown > _MAX_CACHED_UNKNOWN:
+            # Mostly names the mesh does not have: the client's choice, not shared
+            # content. Built for this stream only, so the memory leaves with it.
+            return prepared
         self._entries[key] = prepared
         self._bytes += _weight(prepared)
         while self._entries and (
@@ -213,14 +217,17 @@ class SotwResponses:
             self._bytes -= _weight(evicted)
         return prepared
 
-    def _build(self, ts: TypeSnapshot, names: frozenset[str] | None) -> Prepared:
+    def _build(self, ts: TypeSnapshot, names: frozenset[str] | None) -> tuple[Prepared, int]:
+        """The response, and how many requested names the snapshot lacks."""
+        unknown = 0
         if names is None:
             resources = tuple(ts.resources[n] for n in sorted(ts.resources))
             version = ts.version
         else:
             ordered = sorted(names)
             found: list[Resource | None] = [ts.resources.get(n) for n in ordered]
-            if ts.type_url == ENDPOINT_TYPE:
+            unknown = found.count(None)
+            if unknown and ts.type_url == ENDPOINT_TYPE:
                 found = [
                     r if r is not None else empty_cla(n)
                     for n, r in zip(ordered, found, strict=True)
@@ -230,11 +237,15 @@ class SotwResponses:
         nonce = next_nonce()
         body = sotw_body(ts.type_url, version, resources, self._control_plane)
         response = body + nonce_field(nonce)
-        return Prepared(ts.type_url, version, nonce, response, names, resources, ts.version)
+        prepared = Prepared(ts.type_url, version, nonce, response, names, resources, ts.version)
+        return prepared, unknown
 
     def __len__(self) -> int:
         return len(self._entries)
 
+
+# A response for more names than this that the snapshot lacks is not shared (see prepare).
+_MAX_CACHED_UNKNOWN = 1000
 
 # Approximate bytes a requested name costs while an entry holds it (str + set slot).
 _NAME_OVERHEAD = 80

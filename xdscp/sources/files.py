@@ -41,6 +41,10 @@ log = structlog.get_logger()
 Key = tuple[str, str, str]
 
 
+class SourceUnavailable(Exception):
+    """The config directory itself cannot be read; the mesh in force stays."""
+
+
 def _stats(paths: set[Path]) -> dict[Path, tuple[int, int] | None]:
     found: dict[Path, tuple[int, int] | None] = {}
     for path in paths:
@@ -95,12 +99,24 @@ class DirectorySource:
         # key -> (digest, why, fallback): an object version that cannot be translated
         self._rejected: dict[Key, tuple[str, str, MeshObject[Any] | None]] = {}
 
+    def unavailable(self) -> str:
+        """Why the directory cannot be read at all ("" when it can)."""
+        return "" if self.root.exists() else f"config directory {self.root} does not exist"
+
     def load(self) -> MeshConfig:
         """Read every file now and return the resulting mesh (also used by `validate`).
-        Thread-safe: the watcher loads in a worker thread."""
+        Thread-safe: the watcher loads in a worker thread. A directory that is gone (an
+        unmounted volume) raises SourceUnavailable: it must not read as an empty mesh."""
+        problem = self.unavailable()
+        if problem:
+            raise SourceUnavailable(problem)
         with self._loading:
             self._loads += 1
-            results = [self._parse(p) for p in yaml_files(self.root)]
+            paths = yaml_files(self.root)
+            results = [self._parse(p) for p in paths]
+            present = set(paths)  # forget deleted files (a long-running watcher)
+            self._parsed = {p: v for p, v in self._parsed.items() if p in present}
+            self._sizes = {p: v for p, v in self._sizes.items() if p in present}
             return self._assemble(results)
 
     def _parse(self, path: Path) -> FileResult:
@@ -273,6 +289,9 @@ class DirectorySource:
             recursive=True,
         ):
             log.info("config.changed", files=sorted({Path(p).name for _, p in changes}))
+            problem = self.unavailable()
+            if problem:  # the watch is on a directory that no longer exists: start over
+                raise SourceUnavailable(problem)
             await self._settle({Path(p) for _, p in changes if Path(p).suffix in YAML_SUFFIXES})
             await self.reload(on_update)
 

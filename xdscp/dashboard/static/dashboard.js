@@ -14,6 +14,7 @@ const TITLE_H = 22;
 
 const endpoints = { analysis: false, explain: false };
 let refreshing = false;
+let lastGraph = null;
 
 // --- small helpers -----------------------------------------------------------------
 function h(tag, attrs, ...children) {
@@ -48,16 +49,17 @@ async function getJSON(path) {
   return response.json();
 }
 
-function age(iso) {
-  if (!iso) return "";
-  const seconds = Math.max(0, (Date.now() - Date.parse(iso)) / 1000);
+function age(seconds) {
+  if (seconds === null || seconds === undefined) return "";
   if (seconds < 60) return `${Math.round(seconds)}s`;
   if (seconds < 3600) return `${Math.round(seconds / 60)}m`;
   return `${Math.round(seconds / 3600)}h`;
 }
 
 // --- proxy sync state ----------------------------------------------------------------
+// The server's own words (Istio's proxy-status); older servers: derived the same way.
 function typeState(t) {
+  if (t.state) return t.state;
   if (t.rejected) return "NACK";
   if (t.version_sent && t.version_sent !== t.version_acked) return "STALE";
   return "SYNCED";
@@ -65,6 +67,7 @@ function typeState(t) {
 
 function proxyState(proxy) {
   if (!proxy) return "offline";
+  if (proxy.state) return proxy.state.toLowerCase();
   const states = Object.values(proxy.types || {}).map(typeState);
   if (states.includes("NACK")) return "nack";
   if (states.includes("STALE")) return "stale";
@@ -157,7 +160,8 @@ function renderProxies(proxies, graph) {
       if (!t) return h("td", {}, h("span", { class: "state" }, "–"));
       const state = typeState(t);
       const version = (t.version_acked || t.version_sent || "").slice(0, 8);
-      const when = age(t.acked_at || t.sent_at);
+      // the server's age, not our clock against its timestamps
+      const when = age(t.age_seconds ?? (t.acked_at || t.sent_at ? (Date.now() - Date.parse(t.acked_at || t.sent_at)) / 1000 : null));
       return h("td", { title: state === "NACK" && t.last_nack ? t.last_nack.error : `sent ${t.version_sent}\nacked ${t.version_acked}` },
         h("span", { class: `state ${state}` }, state, h("small", {}, `${version} ${when}`)));
     });
@@ -338,9 +342,30 @@ function renderGraph(graph, proxies, problems) {
   }
   svg.replaceChildren(defs, ...titles, s("g", { class: "edges" }, edges), s("g", { class: "nodes" }, nodes));
   const failed = Object.entries(graph.sidecars || {}).filter(([, v]) => v.error);
-  document.getElementById("graph-note").textContent = failed.length
+  const notes = [failed.length
     ? `Traffic unavailable from ${failed.map(([k, v]) => `${k} (${v.error})`).join(", ")}.`
-    : "Traffic counts are requests since each sidecar started, read from its Prometheus port.";
+    : "Traffic counts are requests since each sidecar started, read from its Prometheus port."];
+  if (graph.hidden_calls) {
+    notes.push(`${graph.hidden_calls} more calls the config allows are not drawn (every sidecar reaches every service it sees); calls with traffic are.`);
+  }
+  if (graph.filtered) notes.push(`Showing ${graph.nodes.length} of ${graph.filtered} nodes.`);
+  document.getElementById("graph-note").textContent = notes.join(" ");
+}
+
+// Nodes whose name matches the filter, with their neighbours (for large meshes).
+function filtered(graph) {
+  const text = document.getElementById("graph-filter").value.trim().toLowerCase();
+  if (!text) return graph;
+  const keep = new Set(graph.nodes.filter((n) => n.id.toLowerCase().includes(text)).map((n) => n.id));
+  for (const e of graph.edges) {
+    if (keep.has(e.source) || keep.has(e.target)) { keep.add(e.source); keep.add(e.target); }
+  }
+  return {
+    ...graph,
+    nodes: graph.nodes.filter((n) => keep.has(n.id)),
+    edges: graph.edges.filter((e) => keep.has(e.source) && keep.has(e.target)),
+    filtered: graph.nodes.length,
+  };
 }
 
 // --- explain form --------------------------------------------------------------------
@@ -360,6 +385,18 @@ function clusterText(name) {
   const parts = String(name || "").split("|");
   if (parts.length !== 4) return name || "";
   return `${parts[3].split(".")[0]}:${parts[1]}${parts[2] ? ` ${parts[2]}` : ""}`;
+}
+
+// Until the user types a URL, suggest one the selected caller has a route to.
+function suggestUrl(graph) {
+  const url = document.getElementById("explain-url");
+  if (url.dataset.edited) return;
+  const from = document.getElementById("explain-from").value;
+  const call = graph.edges.find((e) => e.kind === "calls" && e.source === `workload:${from}`);
+  const node = call && graph.nodes.find((n) => n.id === call.target);
+  if (!node || !call.ports.length) return;
+  const sameNamespace = node.namespace === from.split("/")[0];
+  url.value = `http://${sameNamespace ? node.name : `${node.name}.${node.namespace}`}:${call.ports[0]}/`;
 }
 
 function renderExplain(answer) {
@@ -389,7 +426,7 @@ function renderExplain(answer) {
         e.inbound ? ` · ${e.inbound.peer_authentication || ""} · ${e.inbound.verdict}` : ""))) : h("ul", {}, h("li", {}, "no endpoints"))));
   }
   if (answer.outcomes && answer.outcomes.length) {
-    add("outcomes", h("ul", {}, answer.outcomes.map((o) => h("li", { class: "outcome" },
+    add("outcomes", h("ul", {}, answer.outcomes.map((o) => h("li", { class: `outcome ${o.result}` },
       `${o.share}% ${o.result}${o.status ? ` ${o.status}` : ""}${o.cluster ? ` via ${clusterText(o.cluster)}` : ""}${o.detail ? ` — ${o.detail}` : ""}`))));
   }
   if (answer.notes && answer.notes.length) add("notes", h("ul", {}, answer.notes.map((n) => h("li", {}, n))));
@@ -441,10 +478,12 @@ async function refresh() {
       endpoints.analysis ? getJSON("/debug/analysis") : Promise.resolve(null),
     ]);
     const problems = collectProblems(proxies, config, analysis, graph);
-    renderGraph(graph, proxies, problems);
+    lastGraph = { graph, proxies, problems };
+    renderGraph(filtered(graph), proxies, problems);
     renderProblems(problems);
     renderProxies(proxies, graph);
     fillWorkloads(graph);
+    suggestUrl(graph);
     const states = Object.values(proxies).map(proxyState);
     const nacks = states.filter((x) => x === "nack").length;
     document.getElementById("summary").textContent =
@@ -460,5 +499,14 @@ async function refresh() {
 }
 
 document.getElementById("explain-form").addEventListener("submit", explainSubmit);
+document.getElementById("explain-url").addEventListener("input", (event) => {
+  event.target.dataset.edited = "1";
+});
+document.getElementById("explain-from").addEventListener("change", () => {
+  if (lastGraph) suggestUrl(lastGraph.graph);
+});
+document.getElementById("graph-filter").addEventListener("input", () => {
+  if (lastGraph) renderGraph(filtered(lastGraph.graph), lastGraph.proxies, lastGraph.problems);
+});
 discover().then(refresh);
 setInterval(refresh, REFRESH_MS);
