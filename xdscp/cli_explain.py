@@ -87,7 +87,9 @@ def _offline(
 
 @click.command("explain")
 @click.argument("url")
-@click.option("--from", "source", required=True, help="The calling workload, NAMESPACE/NAME.")
+@click.option(
+    "--from", "source", required=True, help="The calling workload, NAMESPACE/NAME or a unique NAME."
+)
 @click.option("-X", "--request", "method", default="GET", show_default=True, help="HTTP method.")
 @click.option(
     "-H", "--header", "headers", multiple=True, help="Request header 'name: value' (repeatable)."

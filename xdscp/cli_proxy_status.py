@@ -15,6 +15,7 @@ from xdscp.debug_client import (
     get_json,
     output_option,
     server_option,
+    source_warning,
     table,
     token_option,
 )
@@ -30,12 +31,16 @@ TYPES = ("CDS", "EDS", "LDS", "RDS", "SDS")
 def proxy_status(workload: str, server: str, debug_token_file: Path | None, output: str) -> None:
     """Every connected proxy: workload, SPIFFE identity, and per xDS type whether it runs
     what was sent (SYNCED), has not answered yet (STALE) or rejected it (NACK), with the
-    version and how long ago; then each NACK's message and the objects behind it."""
+    version and how long ago; then each NACK's message and the objects behind it.
+    A first line says so when the config source is down (edits are not reaching proxies)."""
     token = debug_token(debug_token_file)
     proxies: dict[str, Any] = get_json(api_url(server, "/debug/proxies", proxy=workload), token)
     if output != "table":
         click.echo(dump(proxies, output))
         return
+    warning = source_warning(server, token)
+    if warning:
+        click.echo(warning)
     if not proxies:
         click.echo(f"no connected proxies{f' named {workload}' if workload else ''}")
         return

@@ -78,6 +78,37 @@ def get_json(url: str, token: str | None = None, timeout: float = TIMEOUT_SECOND
         ) from None
 
 
+def readiness(server: str, token: str | None = None) -> dict[str, Any]:
+    """`GET /ready`: whether the control plane's config source is alive and loaded.
+    A 503 is an answer here (the body says why), not a failure; a server without the
+    endpoint or an unreadable answer gives `{}` (nothing to say)."""
+    url = api_url(server, "/ready")
+    try:
+        request = urllib.request.Request(url, headers=auth_headers(token))
+        with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as response:
+            body = json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        try:
+            body = json.loads(error.read())
+        except ValueError:
+            return {}
+    except (urllib.error.URLError, OSError, ValueError):
+        return {}
+    return body if isinstance(body, dict) and "ready" in body else {}
+
+
+def source_warning(server: str, token: str | None = None) -> str:
+    """One line when the config source is dead, stuck or never loaded: proxies then
+    keep running the last good config and edits are not reaching them."""
+    ready = readiness(server, token)
+    if not ready or ready.get("ready", True):
+        return ""
+    return (
+        f"CONFIG SOURCE DOWN: {ready.get('reason') or 'not ready'}; proxies keep the last "
+        f"good config (generation {ready.get('generation', '?')}) and edits do not reach them"
+    )
+
+
 def _server_error(error: urllib.error.HTTPError) -> str:
     try:
         body = json.loads(error.read())

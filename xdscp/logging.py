@@ -26,5 +26,8 @@ def configure_logging(json_logs: bool = False, level: str = "info") -> None:
             logging.getLevelNamesMapping()[level.upper()]
         ),
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
-        cache_logger_on_first_use=True,
+        # Not cached: a module-level logger bound once would keep the first configuration
+        # for good, so a later reconfiguration (an embedding program, a test capturing
+        # logs) would silently miss it. Binding per call costs microseconds, off hot paths.
+        cache_logger_on_first_use=False,
     )

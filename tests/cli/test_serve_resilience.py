@@ -214,3 +214,51 @@ def test_debug_answers_while_a_large_file_loads(tmp_path: Path) -> None:
         assert len(status["objects"]) >= 1200 * 5
     assert answered_while_loading >= 5, "the load was too quick to show anything"
     assert slowest < 1.0, f"the debug port stalled for {slowest:.2f} s during the load"
+
+
+def _rss_mb_of_serve(work: Path) -> float:
+    """Resident memory of the `xdscp serve` whose --ca-dir is under `work`."""
+    marker = str(work / "ca").encode()
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            if marker not in (proc / "cmdline").read_bytes().split(b"\0"):
+                continue
+            status = (proc / "status").read_text()
+        except OSError:
+            continue
+        for line in status.splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    raise AssertionError("no xdscp serve process found")
+
+
+def test_an_alias_bomb_in_kind_written_to_a_running_serve_costs_nothing(tmp_path: Path) -> None:
+    """The 530-byte "billion laughs" in `kind` once took `serve` to 3.6 GB, a 47 s stall
+    and a 722 MB log line, and a `GET /debug/config` after it to 4.3 GB: now it is one
+    small error of its file, the debug port answers small, and memory and log stay flat."""
+    from tests.sources.test_safe_yaml import alias_bomb
+
+    bomb = alias_bomb()
+    assert len(bomb) < 600
+    config = canary(tmp_path)
+    with serving(config, tmp_path) as url:
+        _, status = get_json(f"{url}/debug/config")
+        before_mb = _rss_mb_of_serve(tmp_path)
+        started = time.monotonic()
+        (config / "bomb.yaml").write_text(bomb)
+        status = config_after(url, status["generation"])
+        applied_s = time.monotonic() - started
+        errors = [e for e in status["errors"] if e["source"].endswith("bomb.yaml")]
+        assert any("aliases expand to more than" in e["message"] for e in errors), errors
+        assert len(status["objects"]) == 8  # the mesh in force is whole
+        started = time.monotonic()
+        body = urllib.request.urlopen(f"{url}/debug/config", timeout=5).read()
+        assert time.monotonic() - started < 1.0
+        assert len(body) < 20_000, len(body)
+        grown_mb = _rss_mb_of_serve(tmp_path) - before_mb
+        assert get_json(f"{url}/ready")[0] == 200
+    assert applied_s < 5.0, applied_s
+    assert grown_mb < 30, f"RSS grew {grown_mb:.0f} MB"
+    assert (tmp_path / "serve.log").stat().st_size < 100_000

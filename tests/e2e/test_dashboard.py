@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
 import ssl
+import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -50,6 +53,17 @@ spec:
       app: client
   connectTimeoutSeconds: -1
 """
+
+
+def _xdscp(*args: str) -> subprocess.CompletedProcess[str]:
+    """The real CLI, as a user runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "xdscp.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 class PageWatch:
@@ -231,6 +245,24 @@ def test_dashboard_in_headless_chromium(tmp_path: Path) -> None:
         page.wait_for_selector('g.node[data-node-id="workload:default/client"][data-state="nack"]')
         client_row = page.locator('#proxies tr[data-proxy="default/client"]')
         assert "NACK" in client_row.inner_text()
+
+        # The same NACK through the real CLI, naming the object the rejected Cluster came
+        # from, and the Envoy diff showing exactly that Cluster as not running.
+        status = _xdscp("proxy-status", "default/client", "--server", debug)
+        assert status.returncode == 0, status.stderr
+        assert "NACK default/client CDS" in status.stdout, status.stdout
+        assert "resources: raw-broken" in status.stdout, status.stdout
+        assert "Extension/raw-cluster" in status.stdout, status.stdout
+        admin = mesh.workload("default/client")["admin"]
+        diff = _xdscp(
+            "proxy-config", "all", "default/client", "--server", debug, "--envoy-admin", admin
+        )
+        assert diff.returncode == 1, diff.stdout + diff.stderr
+        assert re.search(
+            r"^clusters\s+raw-broken\s+missing in Envoy\s+\S*Extension/raw-cluster",
+            diff.stdout,
+            re.MULTILINE,
+        ), diff.stdout
 
         page.screenshot(path=str(tmp_path / "dashboard-broken.png"), full_page=True)
         shots = os.environ.get("XDSCP_SCREENSHOTS")

@@ -257,7 +257,10 @@ def test_cli_on_a_running_mesh_and_the_propagation_histogram(tmp_path: Path) -> 
 
         before = _metrics(debug)
         assert "_created" not in before
-        assert _sample(before, 'xdscp_certificate_expiry_seconds{kind="svid"}') > 3600
+        svid_expiry = _sample(before, 'xdscp_certificate_expiry_seconds{kind="svid"}')
+        assert 3600 < svid_expiry <= 86400  # up's default SVID lifetime is a day
+        # the CA outlives every SVID it signs (a fresh root: years)
+        assert _sample(before, 'xdscp_certificate_expiry_seconds{kind="root"}') > 365 * 86400
         count = _sample(before, "xdscp_config_propagation_seconds_count")
         generation = _sample(before, "xdscp_config_generation")
 

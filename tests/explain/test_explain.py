@@ -169,7 +169,8 @@ def test_authorization_allow_and_deny_name_the_policy_rule(strict: MeshTranslato
         ("default/client", "http://reviews:7000/", "has no outbound listener on port 7000"),
         ("default/client", "ftp://reviews/", "expected http://host[:port]/path"),
         ("default/client", "tcp://reviews/", "a TCP URL needs a port"),
-        ("client", "http://reviews:8080/", "expected NAMESPACE/NAME"),
+        ("nobody", "http://reviews:8080/", "no workload nobody in the mesh"),
+        ("/", "http://reviews:8080/", "expected NAMESPACE/NAME"),
         ("default/client", "http://reviews:9090/", "is TCP: ask for tcp://reviews:9090"),
     ],
 )
@@ -256,3 +257,11 @@ def test_a_host_header_overrides_the_url_authority(traffic: MeshTranslator) -> N
     assert found.authority == "reviews"
     assert found.route is not None and found.route.rule == "http[10]"
     assert "host" not in found.headers
+
+
+def test_a_unique_workload_name_stands_for_namespace_slash_name(traffic: MeshTranslator) -> None:
+    """As `describe` and `proxy-config` take it."""
+    by_name = ask(traffic, "client", "http://reviews:8080/abort", "end-user: mary")
+    by_key = ask(traffic, "default/client", "http://reviews:8080/abort", "end-user: mary")
+    assert by_name.to_json() == by_key.to_json()
+    assert by_name.source == "default/client"

@@ -208,3 +208,45 @@ def test_each_config_error_is_logged_once_per_change_not_per_reload(tmp_path: Pa
         ("config.resolved", True),
         ("config.resolved", False),
     ], events
+
+
+async def test_a_truncated_file_that_still_parses_is_not_applied_mid_write(
+    tmp_path: Path,
+) -> None:
+    """Fuzzing deleted 2,083 objects with in-place writes that truncate first: the short
+    prefix parses as a valid, smaller file. A file that shrank to less than half is
+    given longer to settle, so a writer pausing between the truncation and the rest
+    (longer than the ordinary settle time) never has its prefix applied."""
+    path = tmp_path / "mesh.yaml"
+    names = [f"w{i}" for i in range(40)]
+    docs = [workload(n, "10.0.0.1") for n in names]
+    path.write_text("---\n".join(docs))
+    source = DirectorySource(tmp_path, quiet_ms=50, max_wait_ms=300, log_errors=False)
+    assert source.settle_ms == 200
+    meshes: list[MeshConfig] = []
+
+    async def collect(mesh: MeshConfig) -> None:
+        meshes.append(mesh)
+
+    stop = asyncio.Event()
+    task = asyncio.create_task(source.run(collect, stop))
+    try:
+        deadline = time.monotonic() + 10
+        while not meshes:
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.5)  # the watcher is up
+        new = [workload(n, "10.0.0.2") for n in names]
+        with path.open("w") as out:
+            out.write(new[0])  # one whole document: parses, 1 object instead of 40
+            out.flush()
+            await asyncio.sleep(0.45)  # > settle_ms, < the 3x given to a shrunk file
+            out.write("---\n" + "---\n".join(new[1:]))
+        deadline = time.monotonic() + 10
+        while set(addresses(meshes[-1]).values()) != {"10.0.0.2"}:
+            assert time.monotonic() < deadline, addresses(meshes[-1])
+            await asyncio.sleep(0.05)
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+    assert [len(m.workloads) for m in meshes if len(m.workloads) != len(names)] == []

@@ -8,6 +8,7 @@ real Envoy (translators/behaviour). Pure: the caller hands in a `MeshTranslator`
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 
 from translators.behaviour.rbac import ALLOWED, DENIED, Call
 from translators.behaviour.routing import Decision, Request, Unsupported, upstream_request
@@ -63,6 +64,22 @@ _SPECIAL = {
     ),
     BLACKHOLE_CLUSTER: ("blackhole", "Envoy closes the connection: no service on this port"),
 }
+
+
+def _workload_key(translator: MeshTranslator, given: str) -> str:
+    """`namespace/name` as given, or the key of the one workload called `given` (as
+    `describe` and `proxy-config` accept it)."""
+    if "/" in given:
+        return given
+    named = sorted(k for k in translator.mesh.workloads if k.partition("/")[2] == given)
+    if len(named) == 1:
+        return named[0]
+    if named:
+        raise ExplainError(
+            f"several workloads are named {given}: {', '.join(named)}; give NAMESPACE/NAME"
+        )
+    known = ", ".join(sorted(translator.mesh.workloads)[:8]) or "none"
+    raise ExplainError(f"no workload {given} in the mesh (workloads: {known})")
 
 
 def _workload(translator: MeshTranslator, key: str) -> Workload:
@@ -244,6 +261,7 @@ def explain(translator: MeshTranslator, request: ExplainRequest) -> Explanation:
 
 
 def _explain(translator: MeshTranslator, request: ExplainRequest) -> Explanation:
+    request = replace(request, source=_workload_key(translator, request.source))
     source = _workload(translator, request.source)
     resources = translator.translate(source)
     listener, listener_sources = outbound_listener(resources, source, request.port)

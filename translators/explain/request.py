@@ -52,8 +52,10 @@ def parse_request(
     sni: str | None = None,
 ) -> ExplainRequest:
     """`http://host[:port]/path?query` or `tcp://host:port`; `headers` as `name: value`."""
-    if "/" not in source:
-        raise ExplainError(f"--from {source!r}: expected NAMESPACE/NAME of a workload")
+    if not source.strip("/"):
+        raise ExplainError(
+            f"--from {source!r}: expected NAMESPACE/NAME (or a unique NAME) of a workload"
+        )
     parts = urllib.parse.urlsplit(url)
     if parts.scheme not in ("http", "tcp") or not parts.hostname:
         raise ExplainError(f"{url!r}: expected http://host[:port]/path or tcp://host:port")

@@ -141,8 +141,8 @@ def check_peer_authentication_conflicts(ctx: AnalysisContext) -> Iterable[Messag
             yield codes.CONFLICTING_PEER_AUTHENTICATIONS.at(
                 loser,
                 "spec.selector" if loser.spec.has_selector else "spec",
-                f"{_pa_level(loser, ctx)} policy for {_workloads(group)}, as is the older "
-                f"{winner.ref}, which applies: this one is ignored there",
+                f"a second {_pa_level(loser, ctx)} PeerAuthentication for {_workloads(group)}: "
+                f"the older {winner.ref} applies, this one is ignored there",
                 "keep one PeerAuthentication per level (mesh, namespace, workload)",
                 (winner.ref,),
             )
@@ -191,8 +191,8 @@ def _contested(
 
 def _pa_level(policy: MeshObject[Any], ctx: AnalysisContext) -> str:
     if policy.spec.has_selector:
-        return "a workload"
-    return "the mesh-wide" if policy.namespace == ctx.root_namespace else "the namespace"
+        return "workload-level"
+    return "mesh-wide" if policy.namespace == ctx.root_namespace else "namespace-wide"
 
 
 def check_telemetry_conflicts(ctx: AnalysisContext) -> Iterable[Message]:

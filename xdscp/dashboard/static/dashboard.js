@@ -77,6 +77,20 @@ function proxyState(proxy) {
 // --- problems: NACKs, rejected objects, analysis and run-time messages ----------------
 function collectProblems(proxies, config, analysis, graph) {
   const problems = [];
+  // A dead or stuck config source freezes the mesh on old config while everything
+  // else looks healthy: it heads the list.
+  if (config.source && config.source.up === false) {
+    problems.push({
+      kind: "source",
+      severity: "error",
+      badge: "CONFIG SOURCE DOWN",
+      title: "config source",
+      objects: [],
+      text: config.source.reason || "not ready",
+      hint: `edits do not reach proxies; they keep generation ${config.generation}`,
+      where: "",
+    });
+  }
   for (const [key, proxy] of Object.entries(proxies)) {
     for (const [type, t] of Object.entries(proxy.types || {})) {
       if (!t.rejected || !t.last_nack) continue;
