@@ -205,3 +205,23 @@ def readme_commands_section() -> str:
     text = (REPO / "README.md").read_text()
     start = text.index("## Commands\n")
     return text[start : text.index("\n## ", start + 1)]
+
+
+@pytest.mark.parametrize("command", ["serve", "up"])
+def test_every_listener_defaults_to_loopback(command: str) -> None:
+    """`--cert-listen` once defaulted to 0.0.0.0 while the rest were loopback: out of a
+    cluster nothing may listen beyond this machine unless asked for."""
+    group = main.commands[command]
+    defaults = {
+        param.name: param.default
+        for param in group.params
+        if param.name in ("listen", "debug", "cert_listen")
+    }
+    assert defaults, [p.name for p in group.params]
+    for name, default in defaults.items():
+        host = str(default).rpartition(":")[0]
+        assert is_loopback(host), (command, name, default)
+    if command == "serve":
+        assert set(defaults) == {"listen", "debug", "cert_listen"}
+        help_text = CliRunner().invoke(main, ["serve", "--help"], terminal_width=200).output
+        assert "[default: 127.0.0.1:15012]" in " ".join(help_text.split()), help_text

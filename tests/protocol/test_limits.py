@@ -7,9 +7,12 @@ from __future__ import annotations
 import gc
 import os
 import resource
+import socket
+import ssl
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -19,6 +22,7 @@ import structlog
 from envoy.service.discovery.v3 import discovery_pb2
 from prometheus_client import CollectorRegistry
 
+from tests.e2e.harness import free_port
 from xdscp.cache import CLUSTER_TYPE, ENDPOINT_TYPE, ROUTE_TYPE, SnapshotCache
 from xdscp.metrics import XdsMetrics
 from xdscp.server import AdsSettings, AggregatedDiscoveryService, StaticResolver, StatusBook, serve
@@ -222,3 +226,62 @@ def test_responses_for_names_the_mesh_lacks_are_not_kept_after_the_stream() -> N
     many = responses.prepare(eds, frozenset(_names(1500, "ghost")))
     assert len(many.resources) == 1500  # still answered in full...
     assert len(responses) == 1  # ...but not kept once the stream lets go of it
+
+
+def test_idle_connections_beyond_the_start_limit_do_not_lock_out_a_new_proxy(
+    tmp_path: Path,
+) -> None:
+    """1,100 idle connections at `ulimit -n 1024` once locked new proxies out for ~20 s
+    (accept failing with EMFILE). Here the same at a quarter of the scale: `serve`
+    started with a soft limit of 256 holds 400 idle connections and still completes a
+    new proxy's TLS handshake and answers /ready at once."""
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 1024:
+        pytest.skip("needs a hard open-files limit of at least 1024")
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < 512:
+        pytest.skip("the test process itself needs 400 sockets")
+    repo = Path(__file__).resolve().parents[2]
+    xds_port, debug_port = free_port(), free_port()
+    log = tmp_path / "serve.log"
+
+    def lowered() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard))
+
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "xdscp.cli", "serve", "--config",
+             str(repo / "examples" / "canary"), "--listen", f"127.0.0.1:{xds_port}",
+             "--debug", f"127.0.0.1:{debug_port}", "--ca-dir", str(tmp_path / "ca")],
+            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=repo,
+            preexec_fn=lowered, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )  # fmt: skip
+    idle: list[socket.socket] = []
+    try:
+        deadline = time.monotonic() + 30
+        while b"control_plane.started" not in log.read_bytes():
+            assert process.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.1)
+        for _ in range(400):
+            idle.append(socket.create_connection(("127.0.0.1", xds_port), timeout=5))
+        time.sleep(0.5)  # the server has accepted what it can
+        started = time.monotonic()
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        with (
+            socket.create_connection(("127.0.0.1", xds_port), timeout=3) as raw,
+            context.wrap_socket(raw, server_hostname="xdscp") as tls,
+        ):
+            assert tls.version() is not None  # the server answered the handshake
+        handshake_s = time.monotonic() - started
+        with urllib.request.urlopen(f"http://127.0.0.1:{debug_port}/ready", timeout=3) as r:
+            assert r.status == 200
+        assert handshake_s < 2.0, handshake_s
+        assert process.poll() is None, log.read_text()
+    finally:
+        for connection in idle:
+            connection.close()
+        process.terminate()
+        process.wait(20)
