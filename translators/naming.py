@@ -113,8 +113,14 @@ def spiffe_id(
     return f"spiffe://{trust_domain}/ns/{namespace}/sa/{service_account}"
 
 
+MAX_SNI_BYTES = 255  # TLS (and Envoy's UpstreamTlsContext.sni) allow no longer name
+
+
 def mtls_sni(port: int, fqdn: str, subset: str = "") -> str:
-    return f"outbound_.{port}_.{subset}_.{fqdn}"
+    """Istio's mTLS SNI; none when it would be longer than TLS allows (Envoy would NACK
+    the cluster; xdscp's sidecars do not route inbound mTLS by SNI)."""
+    sni = f"outbound_.{port}_.{subset}_.{fqdn}"
+    return sni if len(sni.encode()) <= MAX_SNI_BYTES else ""
 
 
 def service_fqdn(name: str, namespace: str, suffix: str = DEFAULT_DOMAIN_SUFFIX) -> str:

@@ -172,6 +172,7 @@ def test_authorization_allow_and_deny_name_the_policy_rule(strict: MeshTranslato
         ("nobody", "http://reviews:8080/", "no workload nobody in the mesh"),
         ("/", "http://reviews:8080/", "expected NAMESPACE/NAME"),
         ("default/client", "http://reviews:9090/", "is TCP: ask for tcp://reviews:9090"),
+        ("default/client", "tcp://reviews:8080", "is HTTP: ask for http://reviews:8080/"),
     ],
 )
 def test_questions_it_cannot_answer_are_one_line(

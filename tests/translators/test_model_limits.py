@@ -445,3 +445,42 @@ def test_durations_envoy_can_hold() -> None:
     assert timeouts == [9223372035]
     verdict = validate_resources(resources)
     assert verdict.ok, str(verdict)
+
+
+def test_mtls_sni_longer_than_tls_allows_is_left_out() -> None:
+    """A 254-character subset made a 300-byte SNI and every proxy NACKed CDS (found by the
+    fuzzer): subset names are DNS labels (at most 63), and an SNI that would still be too
+    long (a long host) is left out rather than sent."""
+    dr = """\
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: d}
+spec:
+  host: %s
+  subsets: [{name: %s, labels: {app: a}}]
+"""
+    assert refusal(dr % ("a", "s" * 64))[0] == "spec.subsets[0].name"
+    host = "h" * 60 + "." + "i" * 60 + "." + "j" * 60 + ".example.com"
+    mesh_text = "---\n".join(
+        [
+            dr % (host, "s" * 63),
+            (SE % (host, "STATIC", "10.0.0.1"))
+            .replace("{name: e}", "{name: a}")
+            .replace("  endpoints: [{address: 10.0.0.1}]\n", "")
+            + "  location: MESH_INTERNAL\n  workloadSelector: {labels: {app: a}}\n",
+            (WE % "10.0.0.9"),
+        ]
+    )
+    parsed = parse_text(mesh_text, "mesh.yaml")
+    assert not parsed.errors, [str(e) for e in parsed.errors]
+    mesh = build_mesh(parsed.objects, parsed.errors, MeshOptions())
+    resources = MeshTranslator(mesh).translate(mesh.workloads["default/w"]).resources
+    mtls = [
+        r.message.name
+        for r in resources
+        if isinstance(r.message, cluster_pb2.Cluster) and host in r.message.name
+        if r.message.transport_socket.name or r.message.transport_socket_matches
+    ]
+    assert mtls, "the service's clusters should use mesh mTLS"
+    verdict = validate_resources(resources)
+    assert verdict.ok, str(verdict)

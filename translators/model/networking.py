@@ -266,7 +266,10 @@ class TrafficPolicy(IstioModel):
 
 
 class Subset(IstioModel):
-    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
+    # Istio: a DNS label, at most 63 characters (it is part of cluster names and SNI)
+    name: str = Field(
+        min_length=1, max_length=63, pattern=r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$"
+    )
     labels: dict[str, str] = Field(default_factory=dict)
     traffic_policy: TrafficPolicy | None = None
 
