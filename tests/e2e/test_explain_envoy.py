@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import random
 import socket
 import time
 import urllib.error
@@ -113,6 +114,32 @@ PROBES = [
     Probe("default/open-client", "/levels", 20),
     Probe("default/open-client", "/admin", 5),
 ]
+
+
+def _generated(count: int, seed: int = 8) -> list[Probe]:
+    """Request shapes drawn at random (seeded, so a failure replays) over the paths,
+    methods, callers and headers the mesh's rules tell apart, plus paths no rule names."""
+    rng = random.Random(seed)
+    paths = [p.path for p in PROBES] + ["/abort/x", "/level", "/levels/2", "/Admin", "/zzz"]
+    headers: list[tuple[tuple[str, str], ...]] = [
+        (),
+        (("end-user", "jason"),),
+        (("end-user", "mary"),),
+        (("x-user", "bob"),),
+    ]
+    return [
+        Probe(
+            rng.choice(["default/client", "default/open-client"]),
+            rng.choice(paths),
+            1,
+            method=rng.choice(["GET", "GET", "POST", "PUT", "DELETE"]),
+            headers=rng.choice(headers),
+        )
+        for _ in range(count)
+    ]
+
+
+PROBES += _generated(120)
 TCP_CONNECTIONS = 40
 
 
