@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 import grpc
@@ -39,15 +40,14 @@ class Harness:
         return DeltaClient(self.channel(), node_id)
 
 
-@pytest.fixture
-async def ads() -> AsyncIterator[Harness]:
-    cache = SnapshotCache()
+@asynccontextmanager
+async def serving(cache: SnapshotCache, settings: AdsSettings) -> AsyncIterator[Harness]:
+    """An ADS server on an ephemeral port over `cache`; its channels and server are
+    closed on exit."""
     resolver = StaticResolver(cache)
     metrics = XdsMetrics(CollectorRegistry())
     status = StatusBook(metrics)
-    service = AggregatedDiscoveryService(
-        cache, resolver, status, AdsSettings(control_plane_id="test-cp", first_request_timeout=5)
-    )
+    service = AggregatedDiscoveryService(cache, resolver, status, settings)
     server, port = await serve(service, "127.0.0.1:0")
     harness = Harness(cache, resolver, status, metrics, service, server, port)
     try:
@@ -56,3 +56,10 @@ async def ads() -> AsyncIterator[Harness]:
         for channel in harness.channels:
             await channel.close(None)
         await server.stop(None)
+
+
+@pytest.fixture
+async def ads() -> AsyncIterator[Harness]:
+    settings = AdsSettings(control_plane_id="test-cp", first_request_timeout=5)
+    async with serving(SnapshotCache(), settings) as harness:
+        yield harness
