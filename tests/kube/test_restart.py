@@ -5,15 +5,11 @@ however many restarts came before and however long the server was down."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import copy
-from collections.abc import AsyncIterator
-from typing import Any
 
 from tests.kube.fakeapi import FakeKube
-from tests.kube.helpers import Updates
+from tests.kube.helpers import running, vs_with_weights, weights
 from tests.kube.meshes import cluster_docs
-from translators.mesh import MeshConfig, MeshOptions
+from translators.mesh import MeshOptions
 from xdscp.kube.api import KubeApi
 from xdscp.kube.reflector import WatchSettings
 from xdscp.kube.source import KubernetesSource
@@ -22,31 +18,6 @@ from xdscp.kube.source import KubernetesSource
 PRODUCTION = WatchSettings()
 # Down for long enough that an unreset exponential backoff would be seconds late.
 DOWNTIMES = (0.5, 3.5, 1.0, 3.5)
-
-
-def weights(mesh: MeshConfig) -> list[int]:
-    (vs,) = mesh.of_kind("VirtualService")
-    return [d.weight for d in vs.spec.http[0].route]
-
-
-def vs_with_weights(v1: int, v2: int) -> dict[str, Any]:
-    doc = copy.deepcopy(next(d for d in cluster_docs() if d["kind"] == "VirtualService"))
-    route = doc["spec"]["http"][0]["route"]
-    route[0]["weight"], route[1]["weight"] = v1, v2
-    return doc
-
-
-@contextlib.asynccontextmanager
-async def running(source: KubernetesSource) -> AsyncIterator[Updates]:
-    updates = Updates()
-    stop = asyncio.Event()
-    task = asyncio.create_task(source.run(updates, stop))
-    try:
-        await updates.next()
-        yield updates
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 10)
 
 
 async def test_changes_arrive_within_2s_after_every_restart(kube: FakeKube, api: KubeApi) -> None:
