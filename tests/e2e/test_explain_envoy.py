@@ -28,6 +28,7 @@ from click.testing import CliRunner
 
 from tests.e2e.harness import RunningMesh, wait_until, xdscp_up
 from tests.e2e.test_traffic_features import relocate
+from tests.explain.test_explain import BROKEN_RULES
 from xdscp.cli import main
 
 pytestmark = pytest.mark.e2e
@@ -60,17 +61,6 @@ spec:
   selector: {matchLabels: {app: reviews}}
   mtls: {mode: STRICT}
 """
-# Two classic mistakes: a subset no DestinationRule defines, a typo in a destination host.
-BROKEN_RULES = (
-    "  - name: teapot\n",
-    "  - name: canary\n"
-    "    match: [{uri: {prefix: /canary}}]\n"
-    "    route: [{destination: {host: reviews, subset: v3}}]\n"
-    "  - name: typo\n"
-    "    match: [{uri: {prefix: /typo}}]\n"
-    "    route: [{destination: {host: reviewz}}]\n"
-    "  - name: teapot\n",
-)
 # The `guarded` subset's callers send plaintext, which STRICT refuses.
 PLAINTEXT_SUBSET = (
     "    trafficPolicy:\n      outlierDetection:",
