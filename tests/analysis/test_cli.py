@@ -16,7 +16,11 @@ from tests.analysis.meshes import base, vs_reviews, write_mesh
 from xdscp.cli import main
 
 REPO = Path(__file__).resolve().parents[2]
-VALID_EXAMPLES = ["canary", "strict-mtls"]
+# every example directory, so a new one is checked too; `extension` needs its extension
+# loaded (test_extension_example_is_clean_with_its_extension)
+VALID_EXAMPLES = sorted(
+    p.name for p in (REPO / "examples").iterdir() if p.is_dir() and p.name != "extension"
+)
 
 
 def _broken(tmp_path: Path) -> Path:
@@ -36,6 +40,7 @@ def _warning_only(tmp_path: Path) -> Path:
 
 @pytest.mark.parametrize("example", VALID_EXAMPLES)
 def test_valid_examples_analyze_clean(example: str) -> None:
+    assert {"canary", "strict-mtls"} <= set(VALID_EXAMPLES)
     result = CliRunner().invoke(main, ["analyze", str(REPO / "examples" / example)])
     assert result.exit_code == 0, result.output
     assert result.output.strip() == "No problems found."

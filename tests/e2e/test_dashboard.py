@@ -263,6 +263,13 @@ def test_dashboard_in_headless_chromium(tmp_path: Path) -> None:
             diff.stdout,
             re.MULTILINE,
         ), diff.stdout
+        # the log line of that NACK: Envoy's message on one line, not a dumped protobuf
+        logged = [line for line in mesh.log().splitlines() if " xds.nack " in line]
+        assert logged, mesh.log()
+        assert all(
+            "positive duration" in line and "proxy=default/client" in line for line in logged
+        )
+        assert not any("error_detail" in line or "type_url" in line for line in logged), logged
 
         page.screenshot(path=str(tmp_path / "dashboard-broken.png"), full_page=True)
         shots = os.environ.get("XDSCP_SCREENSHOTS")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import random
 import socket
 import time
 import urllib.error
@@ -27,6 +28,7 @@ from click.testing import CliRunner
 
 from tests.e2e.harness import RunningMesh, wait_until, xdscp_up
 from tests.e2e.test_traffic_features import relocate
+from tests.explain.test_explain import BROKEN_RULES
 from xdscp.cli import main
 
 pytestmark = pytest.mark.e2e
@@ -59,17 +61,6 @@ spec:
   selector: {matchLabels: {app: reviews}}
   mtls: {mode: STRICT}
 """
-# Two classic mistakes: a subset no DestinationRule defines, a typo in a destination host.
-BROKEN_RULES = (
-    "  - name: teapot\n",
-    "  - name: canary\n"
-    "    match: [{uri: {prefix: /canary}}]\n"
-    "    route: [{destination: {host: reviews, subset: v3}}]\n"
-    "  - name: typo\n"
-    "    match: [{uri: {prefix: /typo}}]\n"
-    "    route: [{destination: {host: reviewz}}]\n"
-    "  - name: teapot\n",
-)
 # The `guarded` subset's callers send plaintext, which STRICT refuses.
 PLAINTEXT_SUBSET = (
     "    trafficPolicy:\n      outlierDetection:",
@@ -113,6 +104,32 @@ PROBES = [
     Probe("default/open-client", "/levels", 20),
     Probe("default/open-client", "/admin", 5),
 ]
+
+
+def _generated(count: int, seed: int = 8) -> list[Probe]:
+    """Request shapes drawn at random (seeded, so a failure replays) over the paths,
+    methods, callers and headers the mesh's rules tell apart, plus paths no rule names."""
+    rng = random.Random(seed)
+    paths = [p.path for p in PROBES] + ["/abort/x", "/level", "/levels/2", "/Admin", "/zzz"]
+    headers: list[tuple[tuple[str, str], ...]] = [
+        (),
+        (("end-user", "jason"),),
+        (("end-user", "mary"),),
+        (("x-user", "bob"),),
+    ]
+    return [
+        Probe(
+            rng.choice(["default/client", "default/open-client"]),
+            rng.choice(paths),
+            1,
+            method=rng.choice(["GET", "GET", "POST", "PUT", "DELETE"]),
+            headers=rng.choice(headers),
+        )
+        for _ in range(count)
+    ]
+
+
+PROBES += _generated(120)
 TCP_CONNECTIONS = 40
 
 

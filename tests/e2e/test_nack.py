@@ -11,14 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from envoy.config.cluster.v3 import cluster_pb2
-from google.protobuf import duration_pb2
 
-from tests.e2e.harness import free_port, http_get, relocate_example, version_of
-from xdscp.cache import CLUSTER_TYPE, TypeSnapshot, make_resource
-from xdscp.identity import IdentitySettings
-from xdscp.local.mesh import LocalMesh
-from xdscp.service import ControlPlane
+from tests.e2e.harness import http_get, version_of
+from tests.e2e.injected import canary_mesh, inject_rejected_cluster
 
 pytestmark = pytest.mark.e2e
 
@@ -30,37 +25,12 @@ def _cds(debug: str) -> dict[str, Any]:
 
 
 async def test_nack_is_recorded_not_looped_and_traffic_keeps_flowing(tmp_path: Path) -> None:
-    config, _ = relocate_example("canary", tmp_path)
-    plane = ControlPlane(
-        config,
-        f"127.0.0.1:{free_port()}",
-        f"127.0.0.1:{free_port()}",
-        identity_settings=IdentitySettings(ca_dir=tmp_path / "ca"),
-    )
-    await plane.start()
-    local = LocalMesh(plane, tmp_path / "run")
-    try:
-        await local.start()
+    async with canary_mesh(tmp_path) as (plane, local):
         client = next(w for w in local.workloads if w.workload.name == "client")
         url = f"http://{client.outbound[0]}/"
 
-        # Inject a Cluster Envoy must reject (connect_timeout must be > 0).
-        bad = cluster_pb2.Cluster(
-            name="broken-cluster",
-            type=cluster_pb2.Cluster.STATIC,
-            connect_timeout=duration_pb2.Duration(seconds=-1),
-        )
-        snapshot = plane.cache.get("default/client")
-        assert snapshot is not None
-        cds = snapshot.get(CLUSTER_TYPE)
-        broken = TypeSnapshot.of(
-            CLUSTER_TYPE,
-            [
-                *cds.resources.values(),
-                make_resource(CLUSTER_TYPE, "broken-cluster", bad, ("Test/default/injected",)),
-            ],
-        )
-        plane.cache.set("default/client", snapshot.replace(broken))
+        # A Cluster Envoy must reject (connect_timeout must be > 0).
+        cds, broken = inject_rejected_cluster(plane, "default/client")
 
         async def nacked() -> dict[str, Any]:
             for _ in range(100):
@@ -96,6 +66,3 @@ async def test_nack_is_recorded_not_looped_and_traffic_keeps_flowing(tmp_path: P
             await asyncio.sleep(0.05)
         assert status["pushes"] == pushes_after_nack + 1
         assert status["version_acked"] == cds.version
-    finally:
-        await local.stop()
-        await plane.stop()

@@ -24,17 +24,14 @@ import pytest
 import structlog
 from click.testing import CliRunner
 from cryptography import x509
-from envoy.config.cluster.v3 import cluster_pb2
 from envoy.extensions.transport_sockets.tls.v3 import secret_pb2
-from google.protobuf import duration_pb2
 
-from tests.e2e.harness import free_port, relocate_example, wait_until, xdscp_up
-from xdscp.cache import CLUSTER_TYPE, SECRET_TYPE, TypeSnapshot, make_resource
+from tests.e2e.harness import relocate_example, wait_until, xdscp_up
+from tests.e2e.injected import canary_mesh, inject_rejected_cluster
+from xdscp.cache import SECRET_TYPE
 from xdscp.cli_proxy_config import proxy_config
 from xdscp.cli_proxy_status import proxy_status
-from xdscp.identity import IdentitySettings
 from xdscp.local.mesh import LocalMesh
-from xdscp.service import ControlPlane
 
 pytestmark = pytest.mark.e2e
 
@@ -77,17 +74,7 @@ def logs_to_stderr() -> Iterator[None]:
 async def test_nack_shows_in_proxy_status_within_a_second_and_in_the_envoy_diff(
     tmp_path: Path, logs_to_stderr: None
 ) -> None:
-    config, _ = relocate_example("canary", tmp_path)
-    plane = ControlPlane(
-        config,
-        f"127.0.0.1:{free_port()}",
-        f"127.0.0.1:{free_port()}",
-        identity_settings=IdentitySettings(ca_dir=tmp_path / "ca"),
-    )
-    await plane.start()
-    local = LocalMesh(plane, tmp_path / "run")
-    try:
-        await local.start()
+    async with canary_mesh(tmp_path) as (plane, local):
         server = plane.debug_url
         admin = _admin(local, "default/client")
 
@@ -125,22 +112,9 @@ async def test_nack_shows_in_proxy_status_within_a_second_and_in_the_envoy_diff(
         code, out = await _acli("proxy-config", "secrets", "client", "--server", server)
         assert serial in out
 
-        # Inject a Cluster Envoy must reject (connect_timeout must be > 0).
-        bad = cluster_pb2.Cluster(
-            name="broken-cluster",
-            type=cluster_pb2.Cluster.STATIC,
-            connect_timeout=duration_pb2.Duration(seconds=-1),
-        )
-        cds = snapshot.get(CLUSTER_TYPE)
-        broken = TypeSnapshot.of(
-            CLUSTER_TYPE,
-            [
-                *cds.resources.values(),
-                make_resource(CLUSTER_TYPE, "broken-cluster", bad, ("Test/default/injected",)),
-            ],
-        )
+        # A Cluster Envoy must reject (connect_timeout must be > 0).
         injected = time.monotonic()
-        plane.cache.set("default/client", snapshot.replace(broken))
+        inject_rejected_cluster(plane, "default/client")
 
         shown: dict[str, Any] = {}
         for _ in range(100):
@@ -191,9 +165,6 @@ async def test_nack_shows_in_proxy_status_within_a_second_and_in_the_envoy_diff(
         assert re.search(
             r"clusters\s+broken-cluster\s+missing in Envoy\s+Test/default/injected", out
         )
-    finally:
-        await local.stop()
-        await plane.stop()
 
 
 def _xdscp(*args: str) -> subprocess.CompletedProcess[str]:

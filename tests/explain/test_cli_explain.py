@@ -10,10 +10,9 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from tests.e2e.harness import free_port
+from tests.explain.plane import traffic_plane
 from tests.explain.test_explain import STRICT, TRAFFIC, V1, V2
 from xdscp.cli import main
-from xdscp.identity import IdentitySettings
-from xdscp.service import ControlPlane
 
 
 def run(*args: str) -> tuple[int, str, str]:
@@ -97,14 +96,7 @@ def test_user_errors_are_one_line_without_traceback(tmp_path: Path) -> None:
 
 
 async def test_server_mode_reads_the_running_control_plane(tmp_path: Path) -> None:
-    plane = ControlPlane(
-        TRAFFIC,
-        f"127.0.0.1:{free_port()}",
-        "127.0.0.1:0",
-        identity_settings=IdentitySettings(ca_dir=tmp_path / "ca"),
-    )
-    await plane.start()
-    try:
+    async with traffic_plane(tmp_path) as plane:
         # the CLI blocks on HTTP: run it off the event loop that serves the answer
         code, out, err = await asyncio.to_thread(
             run,
@@ -121,23 +113,13 @@ async def test_server_mode_reads_the_running_control_plane(tmp_path: Path) -> No
         )
         # the in-process control plane logs to the same (captured) stderr: the last line
         assert code == 1 and err.splitlines()[-1].startswith("xdscp explain: no workload")
-    finally:
-        await plane.stop()
 
 
 async def test_server_mode_with_a_debug_token(tmp_path: Path) -> None:
     token = "t0ken-for-the-debug-port-0123456789"
     token_file = tmp_path / "token"
     token_file.write_text(token + "\n")
-    plane = ControlPlane(
-        TRAFFIC,
-        f"127.0.0.1:{free_port()}",
-        "127.0.0.1:0",
-        identity_settings=IdentitySettings(ca_dir=tmp_path / "ca"),
-        debug_token=token,
-    )
-    await plane.start()
-    try:
+    async with traffic_plane(tmp_path, debug_token=token) as plane:
         asked = ("--server", plane.debug_url, "--from", "default/client", "http://reviews:8080/")
         code, _, err = await asyncio.to_thread(run, *asked)
         assert code == 1
@@ -147,5 +129,3 @@ async def test_server_mode_with_a_debug_token(tmp_path: Path) -> None:
         code, out, err = await asyncio.to_thread(run, "--debug-token-file", str(token_file), *asked)
         assert code == 0, err
         assert f"100%  app  forwarded to {V1}" in out
-    finally:
-        await plane.stop()

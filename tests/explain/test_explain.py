@@ -17,6 +17,18 @@ from xdscp.sources.files import DirectorySource
 ROOT = Path(__file__).resolve().parents[2]
 TRAFFIC = ROOT / "tests" / "traffic" / "meshes" / "traffic"
 STRICT = ROOT / "examples" / "strict-mtls"
+# Two classic mistakes, inserted before the `teapot` rule (a `str.replace` pair): a subset
+# no DestinationRule defines, a typo in a destination host.
+BROKEN_RULES = (
+    "  - name: teapot\n",
+    "  - name: canary\n"
+    "    match: [{uri: {prefix: /canary}}]\n"
+    "    route: [{destination: {host: reviews, subset: v3}}]\n"
+    "  - name: typo\n"
+    "    match: [{uri: {prefix: /typo}}]\n"
+    "    route: [{destination: {host: reviewz}}]\n"
+    "  - name: teapot\n",
+)
 V1 = "outbound|8080|v1|reviews.default.svc.cluster.local"
 V2 = "outbound|8080|v2|reviews.default.svc.cluster.local"
 
@@ -172,6 +184,7 @@ def test_authorization_allow_and_deny_name_the_policy_rule(strict: MeshTranslato
         ("nobody", "http://reviews:8080/", "no workload nobody in the mesh"),
         ("/", "http://reviews:8080/", "expected NAMESPACE/NAME"),
         ("default/client", "http://reviews:9090/", "is TCP: ask for tcp://reviews:9090"),
+        ("default/client", "tcp://reviews:8080", "is HTTP: ask for http://reviews:8080/"),
     ],
 )
 def test_questions_it_cannot_answer_are_one_line(
@@ -207,18 +220,7 @@ def test_a_route_to_a_cluster_the_proxy_lacks_says_why(tmp_path: Path) -> None:
     for path in TRAFFIC.glob("*.yaml"):
         (tmp_path / path.name).write_text(path.read_text())
     routing = tmp_path / "routing.yaml"
-    routing.write_text(
-        routing.read_text().replace(
-            "  - name: teapot\n",
-            "  - name: canary\n"
-            "    match: [{uri: {prefix: /canary}}]\n"
-            "    route: [{destination: {host: reviews, subset: v3}}]\n"
-            "  - name: typo\n"
-            "    match: [{uri: {prefix: /typo}}]\n"
-            "    route: [{destination: {host: reviewz}}]\n"
-            "  - name: teapot\n",
-        )
-    )
+    routing.write_text(routing.read_text().replace(*BROKEN_RULES))
     translator = translator_of(tmp_path)
     canary = ask(translator, "default/client", "http://reviews:8080/canary")
     (outcome,) = canary.outcomes

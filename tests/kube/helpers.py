@@ -1,16 +1,20 @@
-"""Bounded waiting and comparing meshes by meaning."""
+"""Bounded waiting, running a source, and comparing meshes by meaning."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import contextlib
+import copy
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from google.protobuf import json_format
 
+from tests.kube.meshes import cluster_docs
 from translators.mesh import MeshConfig, Workload
 from translators.naming import PROVENANCE_KEY
 from translators.translate import MeshTranslator
+from xdscp.kube.source import KubernetesSource
 
 WAIT_S = 10.0
 
@@ -73,3 +77,29 @@ def envoy_meaning(mesh: MeshConfig, workload: Workload) -> dict[str, dict[str, A
         )
         for r in translated.resources
     }
+
+
+def weights(mesh: MeshConfig) -> list[int]:
+    (vs,) = mesh.of_kind("VirtualService")
+    return [d.weight for d in vs.spec.http[0].route]
+
+
+def vs_with_weights(v1: int, v2: int) -> dict[str, Any]:
+    doc = copy.deepcopy(next(d for d in cluster_docs() if d["kind"] == "VirtualService"))
+    route = doc["spec"]["http"][0]["route"]
+    route[0]["weight"], route[1]["weight"] = v1, v2
+    return doc
+
+
+@contextlib.asynccontextmanager
+async def running(source: KubernetesSource) -> AsyncIterator[Updates]:
+    """The source's run loop, yielded once its initial mesh is out; stopped on exit."""
+    updates = Updates()
+    stop = asyncio.Event()
+    task = asyncio.create_task(source.run(updates, stop))
+    try:
+        await updates.next()  # the initial mesh
+        yield updates
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)

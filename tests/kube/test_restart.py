@@ -5,15 +5,11 @@ however many restarts came before and however long the server was down."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import copy
-from collections.abc import AsyncIterator
-from typing import Any
 
 from tests.kube.fakeapi import FakeKube
-from tests.kube.helpers import Updates
+from tests.kube.helpers import running, vs_with_weights, weights
 from tests.kube.meshes import cluster_docs
-from translators.mesh import MeshConfig, MeshOptions
+from translators.mesh import MeshOptions
 from xdscp.kube.api import KubeApi
 from xdscp.kube.reflector import WatchSettings
 from xdscp.kube.source import KubernetesSource
@@ -22,31 +18,6 @@ from xdscp.kube.source import KubernetesSource
 PRODUCTION = WatchSettings()
 # Down for long enough that an unreset exponential backoff would be seconds late.
 DOWNTIMES = (0.5, 3.5, 1.0, 3.5)
-
-
-def weights(mesh: MeshConfig) -> list[int]:
-    (vs,) = mesh.of_kind("VirtualService")
-    return [d.weight for d in vs.spec.http[0].route]
-
-
-def vs_with_weights(v1: int, v2: int) -> dict[str, Any]:
-    doc = copy.deepcopy(next(d for d in cluster_docs() if d["kind"] == "VirtualService"))
-    route = doc["spec"]["http"][0]["route"]
-    route[0]["weight"], route[1]["weight"] = v1, v2
-    return doc
-
-
-@contextlib.asynccontextmanager
-async def running(source: KubernetesSource) -> AsyncIterator[Updates]:
-    updates = Updates()
-    stop = asyncio.Event()
-    task = asyncio.create_task(source.run(updates, stop))
-    try:
-        await updates.next()
-        yield updates
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 10)
 
 
 async def test_changes_arrive_within_2s_after_every_restart(kube: FakeKube, api: KubeApi) -> None:
@@ -73,3 +44,32 @@ async def test_changes_arrive_within_2s_after_every_restart(kube: FakeKube, api:
     reflector = source.reflectors["VirtualService"]
     assert reflector.stats.failures >= len(DOWNTIMES)  # it really lost the server each time
     assert reflector.stats.consecutive_failures == 0  # and counts itself healthy again
+
+
+async def test_backoff_after_answered_errors_starts_afresh_each_time(
+    kube: FakeKube, api: KubeApi
+) -> None:
+    """A restarting API server also answers errors (503) before it serves again. The
+    backoff they cause must start from its initial delay each time: once it was never
+    reset, so after a few episodes a change took 35-50 s to arrive (5.7 s the first)."""
+    kube.apply_all(cluster_docs())
+    source = KubernetesSource(api, MeshOptions(), watch=PRODUCTION)
+    await source.start(sync_timeout=10)
+    loop = asyncio.get_running_loop()
+    latencies: list[float] = []
+    async with running(source) as updates:
+        for round_ in range(3):
+            kube.fail("GET", "/virtualservices", 503, times=1, watch=True)
+            started = loop.time()
+            kube.drop_watches()
+            v1 = 30 + round_
+            kube.apply(vs_with_weights(v1, 100 - v1))
+            while True:
+                mesh = await updates.next(timeout=max(0.01, started + 10 - loop.time()))
+                if weights(mesh) == [v1, 100 - v1]:
+                    break
+            latencies.append(round(loop.time() - started, 2))
+    # Each round is up to two failures (the dropped watch, the 503): 0.8 + 1.6 s (+-20 %)
+    # every time. Unreset, the second round alone waits 3.2 + 6.4 s, the third 25.6 s.
+    assert max(latencies) < 5.0, latencies
+    assert source.reflectors["VirtualService"].stats.failures >= 3  # the injected 503s

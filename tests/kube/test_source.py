@@ -4,19 +4,14 @@ resulting MeshConfig compared with the file-mode equivalent of the same mesh."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import copy
 import dataclasses
-from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from tests.kube.conftest import FAST
 from tests.kube.fakeapi import FakeKube
-from tests.kube.helpers import Updates, envoy_meaning, eventually
+from tests.kube.helpers import envoy_meaning, eventually, running, vs_with_weights, weights
 from tests.kube.meshes import PODS, cluster_docs, endpoint_slice, file_mode_docs, pod
 from translators.mesh import MeshConfig, MeshOptions, build_mesh
 from translators.model.objects import MeshObject, Origin, parse_object
@@ -37,34 +32,8 @@ def file_mesh() -> MeshConfig:
     return build_mesh(objects, (), OPTIONS)
 
 
-def weights(mesh: MeshConfig) -> list[int]:
-    (vs,) = mesh.of_kind("VirtualService")
-    return [d.weight for d in vs.spec.http[0].route]
-
-
 def endpoints(mesh: MeshConfig, host: str = "order-service.default.svc.cluster.local") -> list[str]:
     return [e.address for e in mesh.services[host].endpoints]
-
-
-@contextlib.asynccontextmanager
-async def running(source: KubernetesSource) -> AsyncIterator[Updates]:
-    updates = Updates()
-    stop = asyncio.Event()
-    task = asyncio.create_task(source.run(updates, stop))
-    try:
-        await updates.next()  # the initial mesh
-        yield updates
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 10)
-
-
-def vs_with_weights(v1: int, v2: int) -> dict[str, Any]:
-    doc = next(d for d in cluster_docs() if d["kind"] == "VirtualService")
-    doc = copy.deepcopy(doc)
-    route = doc["spec"]["http"][0]["route"]
-    route[0]["weight"], route[1]["weight"] = v1, v2
-    return doc
 
 
 async def test_client_authenticates_with_the_kubeconfig_token(

@@ -20,17 +20,15 @@ import grpc
 import pytest
 import structlog
 from envoy.service.discovery.v3 import discovery_pb2
-from prometheus_client import CollectorRegistry
 
 from tests.e2e.harness import free_port
 from xdscp.cache import CLUSTER_TYPE, ENDPOINT_TYPE, ROUTE_TYPE, SnapshotCache
-from xdscp.metrics import XdsMetrics
-from xdscp.server import AdsSettings, AggregatedDiscoveryService, StaticResolver, StatusBook, serve
+from xdscp.server import AdsSettings
 from xdscp.server.stream import Stream
 from xdscp.server.wire import SotwResponses
 
 from .ads_client import DeltaClient, SotwClient
-from .conftest import Harness
+from .conftest import Harness, serving
 from .resources import mesh
 
 LIMITS = AdsSettings(
@@ -47,18 +45,8 @@ async def limited() -> AsyncIterator[Harness]:
     cache = SnapshotCache()
     for proxy in ("attacker", "honest"):
         cache.set(proxy, mesh())
-    resolver = StaticResolver(cache)
-    metrics = XdsMetrics(CollectorRegistry())
-    status = StatusBook(metrics)
-    service = AggregatedDiscoveryService(cache, resolver, status, LIMITS)
-    server, port = await serve(service, "127.0.0.1:0")
-    harness = Harness(cache, resolver, status, metrics, service, server, port)
-    try:
+    async with serving(cache, LIMITS) as harness:
         yield harness
-    finally:
-        for channel in harness.channels:
-            await channel.close(None)
-        await server.stop(None)
 
 
 def _names(count: int, prefix: str = "c") -> list[str]:

@@ -235,7 +235,13 @@ def tcp_chain(
 ) -> tuple[str, tuple[tuple[str, int], ...], tuple[str, ...]]:
     """(chain name, weighted clusters, chain sources) a TCP connection takes."""
     address = listener.address.socket_address
-    found = tcp_route(resources.resources, address.port_value, request.sni, address.address)
+    try:
+        found = tcp_route(resources.resources, address.port_value, request.sni, address.address)
+    except LookupError as exc:  # the chain is an HTTP connection manager, not a TCP proxy
+        raise ExplainError(
+            f"port {request.port} of {request.source} is HTTP: ask for"
+            f" http://{request.host}:{request.port}/"
+        ) from exc
     if found is None:
         sni = f"SNI {request.sni!r}" if request.sni else "no SNI"
         raise ExplainError(

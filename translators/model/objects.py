@@ -42,6 +42,18 @@ class Origin:
         return self.source if self.document is None else f"{self.source}[doc {self.document}]"
 
 
+# An error echoes what was wrong, and a value may be a 1 MB string (fuzzing wrote
+# 4.8 GB of log in 22 minutes): each part is clipped, so one bad object costs at most
+# a few KB in a log line, in /debug/config and in `validate`'s output.
+MAX_ERROR_MESSAGE_CHARS = 1000
+MAX_ERROR_PART_CHARS = 253  # the longest valid Kubernetes name; kinds and paths are shorter
+
+
+def clip(text: str, limit: int) -> str:
+    """`text` cut to `limit` characters, saying how long it was."""
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text)} chars)"
+
+
 @dataclass(frozen=True, slots=True)
 class ConfigError:
     origin: Origin
@@ -50,6 +62,14 @@ class ConfigError:
     name: str
     field: str
     message: str
+
+    def __post_init__(self) -> None:
+        for part in ("kind", "namespace", "name", "field"):
+            value = getattr(self, part)
+            if len(value) > MAX_ERROR_PART_CHARS:
+                object.__setattr__(self, part, clip(value, MAX_ERROR_PART_CHARS))
+        if len(self.message) > MAX_ERROR_MESSAGE_CHARS:
+            object.__setattr__(self, "message", clip(self.message, MAX_ERROR_MESSAGE_CHARS))
 
     def __str__(self) -> str:
         what = f"{self.kind} {self.namespace}/{self.name}" if self.name else self.kind or "document"

@@ -8,7 +8,6 @@ worse than one that is refused.
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections.abc import Mapping
 from enum import StrEnum
@@ -17,6 +16,7 @@ from typing import Annotated, Any
 from pydantic import BeforeValidator, Field, field_validator, model_validator
 
 from translators.model.base import IstioModel
+from translators.model.checks import check_ip_or_cidr
 
 # --- shared ------------------------------------------------------------------
 
@@ -106,13 +106,9 @@ def _check_wildcard(value: str, what: str) -> str:
 
 def _check_cidr(value: str, what: str) -> str:
     try:
-        if "/" in value:
-            ipaddress.ip_network(value, strict=False)
-        else:
-            ipaddress.ip_address(value)
-    except ValueError:
-        raise ValueError(f"{what}: {value!r} is not an IP address or CIDR range") from None
-    return value
+        return check_ip_or_cidr(value)
+    except ValueError as error:
+        raise ValueError(f"{what}: {error}") from None
 
 
 def _check_port(value: str, what: str) -> str:
