@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 
 from tests.kube.fakeapi import FakeKube
-from tests.kube.helpers import running, vs_with_weights, weights
+from tests.kube.helpers import Updates, running, vs_with_weights, weights
 from tests.kube.meshes import cluster_docs
 from translators.mesh import MeshOptions
 from xdscp.kube.api import KubeApi
@@ -18,6 +18,17 @@ from xdscp.kube.source import KubernetesSource
 PRODUCTION = WatchSettings()
 # Down for long enough that an unreset exponential backoff would be seconds late.
 DOWNTIMES = (0.5, 3.5, 1.0, 3.5)
+
+
+async def weights_arrive(kube: FakeKube, updates: Updates, v1: int, since: float) -> float:
+    """Apply weights v1/100-v1 to the VirtualService and wait (10 s from `since`, loop
+    time) for a mesh carrying them: the seconds since `since`, rounded to 10 ms."""
+    loop = asyncio.get_running_loop()
+    kube.apply(vs_with_weights(v1, 100 - v1))
+    while True:
+        mesh = await updates.next(timeout=max(0.01, since + 10 - loop.time()))
+        if weights(mesh) == [v1, 100 - v1]:
+            return round(loop.time() - since, 2)
 
 
 async def test_changes_arrive_within_2s_after_every_restart(kube: FakeKube, api: KubeApi) -> None:
@@ -32,13 +43,7 @@ async def test_changes_arrive_within_2s_after_every_restart(kube: FakeKube, api:
             await asyncio.sleep(down)
             await kube.start(kube.port)
             ready = loop.time()
-            v1 = 20 + round_
-            kube.apply(vs_with_weights(v1, 100 - v1))
-            while True:
-                mesh = await updates.next(timeout=max(0.01, ready + 10 - loop.time()))
-                if weights(mesh) == [v1, 100 - v1]:
-                    break
-            latencies.append(round(loop.time() - ready, 2))
+            latencies.append(await weights_arrive(kube, updates, 20 + round_, ready))
     print("latencies after each restart (s):", latencies)
     assert max(latencies) < 2.0, latencies
     reflector = source.reflectors["VirtualService"]
@@ -62,13 +67,7 @@ async def test_backoff_after_answered_errors_starts_afresh_each_time(
             kube.fail("GET", "/virtualservices", 503, times=1, watch=True)
             started = loop.time()
             kube.drop_watches()
-            v1 = 30 + round_
-            kube.apply(vs_with_weights(v1, 100 - v1))
-            while True:
-                mesh = await updates.next(timeout=max(0.01, started + 10 - loop.time()))
-                if weights(mesh) == [v1, 100 - v1]:
-                    break
-            latencies.append(round(loop.time() - started, 2))
+            latencies.append(await weights_arrive(kube, updates, 30 + round_, started))
     # Each round is up to two failures (the dropped watch, the 503): 0.8 + 1.6 s (+-20 %)
     # every time. Unreset, the second round alone waits 3.2 + 6.4 s, the third 25.6 s.
     assert max(latencies) < 5.0, latencies
