@@ -20,6 +20,7 @@ from translators.explain import ExplainError, explain, parse_request
 from translators.mesh import MeshOptions
 from translators.translate import MeshTranslator
 from xdscp.debug.auth import TOKEN_ENV, auth_headers, load_token
+from xdscp.debug_client import api_url, server_option, token_option
 from xdscp.explain_text import render
 from xdscp.sources.files import DirectorySource
 
@@ -42,7 +43,8 @@ def _from_server(
     query += [("header", h) for h in headers]
     if sni:
         query.append(("sni", sni))
-    address = f"{server.rstrip('/')}/debug/explain?{urllib.parse.urlencode(query)}"
+    # api_url: a bare HOST:PORT works here as in proxy-status and describe
+    address = f"{api_url(server, '/debug/explain')}?{urllib.parse.urlencode(query)}"
     try:
         asked = urllib.request.Request(address, headers=auth_headers(token))
         with urllib.request.urlopen(asked, timeout=10) as response:
@@ -95,17 +97,8 @@ def _offline(
     "-H", "--header", "headers", multiple=True, help="Request header 'name: value' (repeatable)."
 )
 @click.option("--sni", help="tcp:// only: the TLS server name the application sends.")
-@click.option(
-    "--server",
-    default="http://127.0.0.1:15014",
-    show_default=True,
-    help="The control plane's debug address.",
-)
-@click.option(
-    "--debug-token-file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help=f"Bearer token of the debug port (or ${TOKEN_ENV}), when it asks for one.",
-)
+@server_option
+@token_option
 @click.option(
     "-f",
     "directory",

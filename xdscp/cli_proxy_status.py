@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from xdscp.cache import PUSH_ORDER, SHORT_TYPE_NAMES
 from xdscp.debug_client import (
     age,
     api_url,
@@ -20,7 +21,8 @@ from xdscp.debug_client import (
     token_option,
 )
 
-TYPES = ("CDS", "EDS", "LDS", "RDS", "SDS")
+# The columns: the short names /debug/proxies keys its types by, in push order.
+TYPES = tuple(SHORT_TYPE_NAMES[t] for t in PUSH_ORDER)
 
 
 @click.command("proxy-status")

@@ -161,8 +161,3 @@ def age(seconds: float | None) -> str:
     if whole < 3600:
         return f"{whole // 60}m{whole % 60}s"
     return f"{whole // 3600}h{whole % 3600 // 60}m"
-
-
-def shorten(text: str, limit: int = 80) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= limit else f"{flat[: limit - 1]}…"

@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 
 from benchmarks.meshgen import _docs as meshgen_docs
+from tests.cli.hygiene import run_xdscp
 from tests.e2e.harness import free_port
 
 REPO = Path(__file__).resolve().parents[2]
@@ -171,13 +172,7 @@ def test_validate_names_each_problem_without_a_traceback(tmp_path: Path) -> None
     config = canary(tmp_path)
     for name, text in BAD_FILES.items():
         (config / name).write_text(text)
-    result = subprocess.run(
-        [sys.executable, "-m", "xdscp.cli", "validate", str(config)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=REPO,
-    )
+    result = run_xdscp("validate", str(config))
     assert result.returncode == 1, result.stderr
     out = result.stdout + result.stderr
     assert "Traceback" not in out
@@ -291,13 +286,7 @@ def test_a_huge_bad_value_costs_a_few_kb_of_log_and_debug_output(tmp_path: Path)
         time.sleep(0.3)  # the log line is written
         logged = log.stat().st_size - log_before
     assert 0 < logged < 20_000, logged
-    result = subprocess.run(
-        [sys.executable, "-m", "xdscp.cli", "validate", str(config)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=REPO,
-    )
+    result = run_xdscp("validate", str(config))
     assert result.returncode == 1
     assert "huge.yaml[doc 0]: WorkloadEntry default/huge: field spec.address:" in result.stderr
     assert len(result.stdout + result.stderr) < 20_000

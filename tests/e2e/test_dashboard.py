@@ -13,8 +13,6 @@ import re
 import shutil
 import socket
 import ssl
-import subprocess
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,6 +21,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import ConsoleMessage, Page, Request, Response, sync_playwright
 
+from tests.cli.hygiene import run_xdscp
 from tests.e2e.harness import http_get, relocate_example, version_of, wait_until, xdscp_up
 
 pytestmark = pytest.mark.e2e
@@ -53,17 +52,6 @@ spec:
       app: client
   connectTimeoutSeconds: -1
 """
-
-
-def _xdscp(*args: str) -> subprocess.CompletedProcess[str]:
-    """The real CLI, as a user runs it."""
-    return subprocess.run(
-        [sys.executable, "-m", "xdscp.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
 
 
 class PageWatch:
@@ -248,13 +236,13 @@ def test_dashboard_in_headless_chromium(tmp_path: Path) -> None:
 
         # The same NACK through the real CLI, naming the object the rejected Cluster came
         # from, and the Envoy diff showing exactly that Cluster as not running.
-        status = _xdscp("proxy-status", "default/client", "--server", debug)
+        status = run_xdscp("proxy-status", "default/client", "--server", debug)
         assert status.returncode == 0, status.stderr
         assert "NACK default/client CDS" in status.stdout, status.stdout
         assert "resources: raw-broken" in status.stdout, status.stdout
         assert "Extension/raw-cluster" in status.stdout, status.stdout
         admin = mesh.workload("default/client")["admin"]
-        diff = _xdscp(
+        diff = run_xdscp(
             "proxy-config", "all", "default/client", "--server", debug, "--envoy-admin", admin
         )
         assert diff.returncode == 1, diff.stdout + diff.stderr

@@ -10,9 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import os
 import re
-import subprocess
 import sys
 import time
 import urllib.request
@@ -26,6 +24,7 @@ from click.testing import CliRunner
 from cryptography import x509
 from envoy.extensions.transport_sockets.tls.v3 import secret_pb2
 
+from tests.cli.hygiene import run_xdscp
 from tests.e2e.harness import relocate_example, wait_until, xdscp_up
 from tests.e2e.injected import canary_mesh, inject_rejected_cluster
 from xdscp.cache import SECRET_TYPE
@@ -167,19 +166,6 @@ async def test_nack_shows_in_proxy_status_within_a_second_and_in_the_envoy_diff(
         )
 
 
-def _xdscp(*args: str) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ)
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    return subprocess.run(
-        [sys.executable, "-m", "xdscp.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=env,
-        check=False,
-    )
-
-
 def _metrics(debug: str) -> str:
     with urllib.request.urlopen(f"{debug}/metrics", timeout=5) as response:
         text: str = response.read().decode()
@@ -197,28 +183,30 @@ def test_cli_on_a_running_mesh_and_the_propagation_histogram(tmp_path: Path) -> 
         debug = mesh.state["debug"]
         admin = mesh.workload("default/order-v1")["admin"]
 
-        status = _xdscp("proxy-status", "--server", debug)
+        status = run_xdscp("proxy-status", "--server", debug)
         assert status.returncode == 0, status.stderr
         rows = {line.split()[0]: line for line in status.stdout.splitlines()[1:] if line}
         assert set(rows) == {"default/client", "default/order-v1", "default/order-v2"}
         assert all("NACK" not in row and "STALE" not in row for row in rows.values()), rows
         assert "spiffe://cluster.local/ns/default/sa/order-service" in rows["default/order-v1"]
 
-        clusters = _xdscp("proxy-config", "clusters", "default/client", "--server", debug)
+        clusters = run_xdscp("proxy-config", "clusters", "default/client", "--server", debug)
         assert clusters.returncode == 0, clusters.stderr
         assert re.search(
             r"order-service\.default\.svc\.cluster\.local\s+8080\s+v2\s+outbound\s+EDS\s+"
             r"\S*DestinationRule/default/order-service-subsets",
             clusters.stdout,
         ), clusters.stdout
-        routes = _xdscp("proxy-config", "routes", "client", "--server", debug)
+        routes = run_xdscp("proxy-config", "routes", "client", "--server", debug)
         assert "VirtualService/default/order-service-routing" in routes.stdout
         assert re.search(r"outbound\|8080\|v1\|\S+ 90, outbound\|8080\|v2\|\S+ 10", routes.stdout)
 
-        diff = _xdscp("proxy-config", "all", "order-v1", "--server", debug, "--envoy-admin", admin)
+        diff = run_xdscp(
+            "proxy-config", "all", "order-v1", "--server", debug, "--envoy-admin", admin
+        )
         assert (diff.returncode, diff.stdout, diff.stderr) == (0, "", ""), diff.stdout
 
-        described = _xdscp("describe", "order-v2", "--server", debug, "-o", "json")
+        described = run_xdscp("describe", "order-v2", "--server", debug, "-o", "json")
         assert described.returncode == 0, described.stderr
         facts = json.loads(described.stdout)
         assert facts["destination_rules"][0]["workload_subsets"] == ["v2"]

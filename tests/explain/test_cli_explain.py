@@ -108,6 +108,12 @@ async def test_server_mode_reads_the_running_control_plane(tmp_path: Path) -> No
         )
         assert code == 0, err
         assert f"50%  app  forwarded to {V1}" in out and f"50%  app  forwarded to {V2}" in out
+        # a bare HOST:PORT, as proxy-status and describe take it
+        bare = plane.debug_url.removeprefix("http://")
+        code, again, err = await asyncio.to_thread(
+            run, "--server", bare, "--from", "default/client", "http://reviews:8080/levels"
+        )
+        assert (code, again) == (0, out), err
         code, _, err = await asyncio.to_thread(
             run, "--server", plane.debug_url, "--from", "default/ghost", "http://reviews:8080/"
         )

@@ -196,6 +196,22 @@ def confine(node: Any) -> Any:
     return node
 
 
+def _stays_confined(text: str) -> bool:
+    """Whether damaged text still keeps to namespace `fuzz`: a truncation that cuts
+    `namespace: fuzz` leaves an object in `default`, which may rightly deny the traffic
+    (a failed request that is the input's doing, not a bug). Unloadable text is refused
+    whole, so it is confined too."""
+    try:
+        docs = list(yaml.safe_load_all(text))
+    except Exception:  # any YAML failure: the file is refused whole
+        return True
+    for doc in docs:
+        meta = doc.get("metadata") if isinstance(doc, dict) else None
+        if isinstance(meta, dict) and meta.get("namespace") != LIVE_NAMESPACE:
+            return False
+    return True
+
+
 def _json(url: str) -> Any:
     status, body = http_get(url, timeout=10)
     if status != 200:
@@ -299,8 +315,10 @@ def run_live(
                     confined = [confine(d) for d in docs]
                     text = yaml.safe_dump_all(confined, sort_keys=False, allow_unicode=True)
                     if mutator.rng.random() < 0.1:
-                        text, step = mutator.mutate_text(text)
-                        steps.append(step)
+                        damaged, step = mutator.mutate_text(text)
+                        if _stays_confined(damaged):
+                            text = damaged
+                            steps.append(step)
                     _write(config / f"fuzz-{file_index % LIVE_FILES}.yaml", text)
                     file_index += 1
                     report.live_documents += len(docs)

@@ -8,13 +8,15 @@ from dataclasses import dataclass, field
 
 import grpc
 import pytest
+from envoy.service.discovery.v3 import discovery_pb2
 from prometheus_client import CollectorRegistry
 
-from xdscp.cache import SnapshotCache
+from xdscp.cache import CLUSTER_TYPE, SnapshotCache
 from xdscp.metrics import XdsMetrics
 from xdscp.server import AdsSettings, AggregatedDiscoveryService, StaticResolver, StatusBook, serve
 
 from .ads_client import DeltaClient, SotwClient
+from .resources import mesh
 
 
 @dataclass
@@ -38,6 +40,21 @@ class Harness:
 
     def delta(self, node_id: str = "proxy-1") -> DeltaClient:
         return DeltaClient(self.channel(), node_id)
+
+    async def nack_broken_cluster(
+        self, error: str
+    ) -> tuple[discovery_pb2.DiscoveryResponse, discovery_pb2.DiscoveryResponse]:
+        """proxy-1 accepts a mesh's CDS, then NACKs (with `error`) the CDS that adds
+        cluster `broken` (from ServiceEntry default/broken); the NACK is processed on return.
+        Returns (the accepted response, the rejected one)."""
+        self.cache.set("proxy-1", mesh())
+        client = self.sotw()
+        good: discovery_pb2.DiscoveryResponse = await client.subscribe(CLUSTER_TYPE)
+        self.cache.set("proxy-1", mesh(clusters=["a", "b", "broken"]))
+        pushed: discovery_pb2.DiscoveryResponse = await client.recv()
+        await client.send(CLUSTER_TYPE, version=good.version_info, nonce=pushed.nonce, error=error)
+        await client.expect_silence(0.2)
+        return good, pushed
 
 
 @asynccontextmanager

@@ -5,24 +5,14 @@ from __future__ import annotations
 import aiohttp
 from aiohttp import web
 
-from xdscp.cache import CLUSTER_TYPE
 from xdscp.debug import start_debug_server
 from xdscp.debug.http import STATUS_KEY
 
 from .conftest import Harness
-from .resources import mesh
 
 
 async def test_debug_proxies_shows_nack_and_metrics_count(ads: Harness) -> None:
-    ads.cache.set("proxy-1", mesh())
-    client = ads.sotw()
-    good = await client.subscribe(CLUSTER_TYPE)
-    ads.cache.set("proxy-1", mesh(clusters=["a", "b", "broken"]))
-    pushed = await client.recv()
-    await client.send(
-        CLUSTER_TYPE, version=good.version_info, nonce=pushed.nonce, error="cluster broken: bad"
-    )
-    await client.expect_silence(0.2)
+    good, pushed = await ads.nack_broken_cluster("cluster broken: bad")
 
     async def config_errors(request: web.Request) -> web.Response:
         return web.json_response({"proxies": len(request.app[STATUS_KEY])})

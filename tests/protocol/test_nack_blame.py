@@ -6,22 +6,10 @@ from __future__ import annotations
 from xdscp.cache import CLUSTER_TYPE
 
 from .conftest import Harness
-from .resources import mesh
 
 
 async def test_unnamed_nack_blames_the_resources_changed_since_the_last_ack(ads: Harness) -> None:
-    ads.cache.set("proxy-1", mesh())
-    client = ads.sotw()
-    good = await client.subscribe(CLUSTER_TYPE)
-    ads.cache.set("proxy-1", mesh(clusters=["a", "b", "broken"]))
-    pushed = await client.recv()
-    await client.send(
-        CLUSTER_TYPE,
-        version=good.version_info,
-        nonce=pushed.nonce,
-        error="Invalid duration: Expected positive duration\nseconds: -1\n",
-    )
-    await client.expect_silence(0.2)
+    await ads.nack_broken_cluster("Invalid duration: Expected positive duration\nseconds: -1\n")
     proxy = ads.status.get("proxy-1")
     assert proxy is not None
     nack = proxy.types[CLUSTER_TYPE].last_nack

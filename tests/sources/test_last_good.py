@@ -5,8 +5,10 @@ oldest object — never to whichever sorts first by file or name."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shutil
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +51,37 @@ def weights(mesh: MeshConfig) -> dict[str, list[int]]:
     return {
         vs.name: [d.weight for d in vs.spec.http[0].route] for vs in mesh.of_kind("VirtualService")
     }
+
+
+@contextlib.asynccontextmanager
+async def collecting(source: DirectorySource) -> AsyncIterator[list[MeshConfig]]:
+    """Every mesh `source.run` emits, in order; yielded once the first is out and the
+    watcher is up, the source stopped on exit."""
+    meshes: list[MeshConfig] = []
+
+    async def collect(mesh: MeshConfig) -> None:
+        meshes.append(mesh)
+
+    stop = asyncio.Event()
+    task = asyncio.create_task(source.run(collect, stop))
+    try:
+        deadline = time.monotonic() + 10
+        while not meshes:
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.5)  # the watcher is up
+        yield meshes
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+
+
+async def until_all_at(meshes: list[MeshConfig], address: str) -> None:
+    """Wait (bounded) until the latest mesh has every workload at `address`."""
+    deadline = time.monotonic() + 10
+    while set(addresses(meshes[-1]).values()) != {address}:
+        assert time.monotonic() < deadline, addresses(meshes[-1])
+        await asyncio.sleep(0.05)
 
 
 def test_an_invalid_name_edit_keeps_the_object_in_force(tmp_path: Path) -> None:
@@ -157,19 +190,7 @@ async def test_a_slow_in_place_write_is_read_once_finished(tmp_path: Path) -> No
     names = [f"w{i}" for i in range(40)]
     path.write_text("---\n".join(workload(n, "10.0.0.1") for n in names))
     source = DirectorySource(tmp_path, quiet_ms=50, max_wait_ms=300, log_errors=False)
-    meshes: list[MeshConfig] = []
-
-    async def collect(mesh: MeshConfig) -> None:
-        meshes.append(mesh)
-
-    stop = asyncio.Event()
-    task = asyncio.create_task(source.run(collect, stop))
-    try:
-        deadline = time.monotonic() + 10
-        while not meshes:
-            assert time.monotonic() < deadline
-            await asyncio.sleep(0.05)
-        await asyncio.sleep(0.5)  # the watcher is up
+    async with collecting(source) as meshes:
         text = "---\n".join(workload(n, "10.0.0.2") for n in names)
         with path.open("w") as out:  # truncates, then writes slowly: 20 pieces, 60 ms apart
             step = len(text) // 20 + 1
@@ -177,13 +198,7 @@ async def test_a_slow_in_place_write_is_read_once_finished(tmp_path: Path) -> No
                 out.write(text[start : start + step])
                 out.flush()
                 await asyncio.sleep(0.06)
-        deadline = time.monotonic() + 10
-        while set(addresses(meshes[-1]).values()) != {"10.0.0.2"}:
-            assert time.monotonic() < deadline, addresses(meshes[-1])
-            await asyncio.sleep(0.05)
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 10)
+        await until_all_at(meshes, "10.0.0.2")
     for mesh in meshes:
         assert len(mesh.workloads) == len(names), sorted(mesh.workloads)
 
@@ -223,30 +238,12 @@ async def test_a_truncated_file_that_still_parses_is_not_applied_mid_write(
     path.write_text("---\n".join(docs))
     source = DirectorySource(tmp_path, quiet_ms=50, max_wait_ms=300, log_errors=False)
     assert source.settle_ms == 200
-    meshes: list[MeshConfig] = []
-
-    async def collect(mesh: MeshConfig) -> None:
-        meshes.append(mesh)
-
-    stop = asyncio.Event()
-    task = asyncio.create_task(source.run(collect, stop))
-    try:
-        deadline = time.monotonic() + 10
-        while not meshes:
-            assert time.monotonic() < deadline
-            await asyncio.sleep(0.05)
-        await asyncio.sleep(0.5)  # the watcher is up
+    async with collecting(source) as meshes:
         new = [workload(n, "10.0.0.2") for n in names]
         with path.open("w") as out:
             out.write(new[0])  # one whole document: parses, 1 object instead of 40
             out.flush()
             await asyncio.sleep(0.45)  # > settle_ms, < the 3x given to a shrunk file
             out.write("---\n" + "---\n".join(new[1:]))
-        deadline = time.monotonic() + 10
-        while set(addresses(meshes[-1]).values()) != {"10.0.0.2"}:
-            assert time.monotonic() < deadline, addresses(meshes[-1])
-            await asyncio.sleep(0.05)
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 10)
+        await until_all_at(meshes, "10.0.0.2")
     assert [len(m.workloads) for m in meshes if len(m.workloads) != len(names)] == []

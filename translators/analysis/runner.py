@@ -42,9 +42,6 @@ class Analysis:
     def counts(self) -> Counter[tuple[str, Severity]]:
         return Counter((m.code, m.severity) for m in self.messages)
 
-    def for_object(self, ref: str) -> list[Message]:
-        return [m for m in self.messages if m.ref == ref]
-
     def by_object(self) -> dict[str, list[Message]]:
         found: dict[str, list[Message]] = {}
         for message in self.messages:
