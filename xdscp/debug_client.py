@@ -98,14 +98,25 @@ def readiness(server: str, token: str | None = None) -> dict[str, Any]:
 
 
 def source_warning(server: str, token: str | None = None) -> str:
-    """One line when the config source is dead, stuck or never loaded: proxies then
-    keep running the last good config and edits are not reaching them."""
+    """One line when the config source is dead, stuck or never loaded (proxies then keep
+    running the last good config and edits are not reaching them), or degraded: ready
+    and serving, but some Kubernetes watches failing."""
     ready = readiness(server, token)
-    if not ready or ready.get("ready", True):
+    if not ready:
         return ""
+    generation = ready.get("generation", "?")
+    if ready.get("ready", True):
+        # ready but with a reason: degraded (some Kubernetes watches failing), still serving
+        reason = ready.get("reason")
+        if not reason:
+            return ""
+        return (
+            f"CONFIG SOURCE DEGRADED: {reason}; proxies are served the last good config "
+            f"(generation {generation}) and changes to the failing types do not reach them"
+        )
     return (
         f"CONFIG SOURCE DOWN: {ready.get('reason') or 'not ready'}; proxies keep the last "
-        f"good config (generation {ready.get('generation', '?')}) and edits do not reach them"
+        f"good config (generation {generation}) and edits do not reach them"
     )
 
 

@@ -163,10 +163,12 @@ class ControlPlane:
 
     async def _ready(self, request: web.Request) -> web.Response:
         """200 when config is loaded and its watcher alive; 503 with the reason otherwise
-        (a frozen config loop must fail a readiness probe, not only write a log line)."""
+        (a frozen config loop must fail a readiness probe, not only write a log line).
+        A degraded source that still serves its last good mesh (the Kubernetes API server
+        unreachable) stays ready, with the reason: see `xdscp.kube.health` for why."""
         view = self.source.health.view()
-        body = {"ready": view.up, "reason": view.reason, "generation": self.runtime.generation}
-        return web.json_response(body, status=200 if view.up else 503)
+        body = {"ready": view.ready, "reason": view.reason, "generation": self.runtime.generation}
+        return web.json_response(body, status=200 if view.ready else 503)
 
     def _analysis_due(self) -> None:
         if self.runtime.mesh is not None:

@@ -30,6 +30,7 @@ from xdscp.identity import IdentitySettings
 from xdscp.kube.api import KubeApi
 from xdscp.kube.ca_secret import load_cluster_ca
 from xdscp.kube.certs import CertificateEndpoint, server_ssl_context
+from xdscp.kube.health import ReflectorHealth, log_health_changes
 from xdscp.kube.leader import LeaderElector, LeaseSettings
 from xdscp.kube.reflector import WatchSettings
 from xdscp.kube.rootcert import RootCertPublisher
@@ -37,7 +38,6 @@ from xdscp.kube.source import KubernetesSource
 from xdscp.kube.status import StatusWriter
 from xdscp.kube.tokenreview import TokenReviewer
 from xdscp.service import ControlPlane, split_address
-from xdscp.sources.health import SourceHealth
 
 log = structlog.get_logger()
 
@@ -81,8 +81,9 @@ class _NotifyingSource:
     ) -> None:
         self.inner = inner
         self.listeners = listeners
-        # ControlPlane reports the source's liveness at /ready and in metrics.
-        self.health = SourceHealth()
+        # ControlPlane reports the source's liveness at /ready and in metrics; failing
+        # watches degrade it (but keep it ready: see `xdscp.kube.health`).
+        self.health = ReflectorHealth(lambda: inner.reflectors, inner.watch_settings.degraded_after)
 
     def _tell(self, mesh: MeshConfig) -> MeshConfig:
         for listener in self.listeners:
@@ -104,7 +105,7 @@ class _NotifyingSource:
         await self.inner.run(update, stop, initial)
 
     def unavailable(self) -> str:
-        return ""  # the reflectors retry on their own; their health is theirs to report
+        return ""  # the reflectors retry on their own; `health` reports their failures
 
     def blame(
         self, mesh: MeshConfig, workload_key: str, extensions: ExtensionSet | None = None
@@ -184,6 +185,9 @@ class KubeControlPlane:
         )
         await plane.start()
         self._tasks += [
+            asyncio.create_task(
+                log_health_changes(plane.source.health, self._stop, every_s=1.0), name="health"
+            ),
             asyncio.create_task(writer.run(self._stop), name="status"),
             asyncio.create_task(publisher.run(self._stop), name="rootcert"),
         ]

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -60,6 +61,10 @@ class WatchSettings:
     # restarted server is back in use about a second after it is ready, however long it
     # was down. Errors it answers (5xx, 429) back off up to `backoff_max`.
     reconnect_max: float = 1.0
+    # A type whose list/watch has failed without an answer carrying data for longer than
+    # this degrades the source's health (`xdscp_config_source_up` 0, `/debug/config`).
+    # Long enough that a routine watch reconnect or a brief API server restart is quiet.
+    degraded_after: float = 10.0
 
 
 @dataclass
@@ -75,6 +80,10 @@ class ReflectorStats:
     failures: int = 0
     # Failures since the last successful list or watch event (0 = healthy).
     consecutive_failures: int = 0
+    # Since when (wall clock) this type has been failing, and the latest error; 0 and ""
+    # while healthy. A type the server says it does not serve (404) is not failing.
+    failing_since: float = 0.0
+    last_error: str = ""
 
 
 def _unreachable(exc: BaseException) -> bool:
@@ -132,12 +141,14 @@ class Reflector:
                 # the type is not served (CRD not installed, or removed): nothing of it
                 # exists, which is a valid, synced state; keep asking
                 self._failed()
+                self._answered()  # a valid answer: the type simply has no objects
                 log.warning("kube.type_not_served", kind=self.rtype.kind, error=str(exc))
                 self._replace({}, "")
                 if await sleep_or_stop(stop, self._backoff.next()):
                     return
             except _RETRYABLE as exc:
                 self._failed()
+                self._failing(exc)
                 delay = self._backoff.next()
                 if _unreachable(exc):
                     delay = min(delay, self.settings.reconnect_max)
@@ -168,10 +179,20 @@ class Reflector:
         self._backoff.reset()
         self._gone_in_a_row = 0
         self.stats.consecutive_failures = 0
+        self._answered()
+
+    def _answered(self) -> None:
+        self.stats.failing_since = 0.0
+        self.stats.last_error = ""
 
     def _failed(self) -> None:
         self.stats.failures += 1
         self.stats.consecutive_failures += 1
+
+    def _failing(self, exc: BaseException) -> None:
+        if not self.stats.failing_since:
+            self.stats.failing_since = time.time()
+        self.stats.last_error = f"{type(exc).__name__}: {str(exc)[:200]}"
 
     # --- list ------------------------------------------------------------------
     async def _list(self) -> None:

@@ -17,6 +17,10 @@ from typing import Any
 @dataclass(frozen=True, slots=True)
 class HealthView:
     up: bool
+    # Whether to pass `/ready`: equal to `up` for the file source; a Kubernetes source
+    # that is degraded (API server unreachable) but serves its last good mesh is ready
+    # and not up (see `xdscp.kube.health`).
+    ready: bool
     reason: str
     loads: int
     failures: int
@@ -26,6 +30,7 @@ class HealthView:
     def as_dict(self) -> dict[str, Any]:
         return {
             "up": self.up,
+            "ready": self.ready,
             "reason": self.reason,
             "loads": self.loads,
             "failures": self.failures,
@@ -78,6 +83,11 @@ class SourceHealth:
         with self._lock:
             self._dead = ""
 
+    def degraded(self) -> str:
+        """Why a source that has loaded and is watching is still not keeping up ("" when
+        it is); such a source stays ready. Overridden by sources that can tell."""
+        return ""
+
     def view(self) -> HealthView:
         with self._lock:
             busy = time.monotonic() - self._busy_since if self._busy_since else 0.0
@@ -92,8 +102,11 @@ class SourceHealth:
                     if self._last_failure
                     else "no config loaded yet"
                 )
+            broken = bool(reason)
+            reason = reason or self.degraded()
             return HealthView(
                 up=not reason,
+                ready=not broken,
                 reason=reason,
                 loads=self._loads,
                 failures=self._failures,
