@@ -45,7 +45,8 @@ class MeshAnalyzer:
         self.latest: AnalysisResult | None = None
         self._pending: tuple[int, MeshConfig] | None = None
         self._wake = asyncio.Event()
-        self._done = asyncio.Event()
+        self._done = asyncio.Event()  # set when every submitted mesh is analyzed
+        self._submitted = False
         # called with each new result (Kubernetes status writes it back)
         self.listeners: list[Callable[[AnalysisResult], None]] = []
         # findings from the running proxies (the dashboard's, from sidecar counters): they
@@ -54,6 +55,7 @@ class MeshAnalyzer:
 
     def submit(self, mesh: MeshConfig, generation: int) -> None:
         self._pending = (generation, mesh)
+        self._submitted = True
         self._done.clear()
         self._wake.set()
 
@@ -110,7 +112,8 @@ class MeshAnalyzer:
 
     async def wait_current(self, timeout: float) -> None:
         """Until every submitted mesh is analyzed (tests, `?wait=`), at most `timeout` s."""
-        if self._pending is None and not self._wake.is_set():
+        # Not `_pending is None`: that is also true while the last one is being analyzed.
+        if not self._submitted or self._done.is_set():
             return
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._done.wait(), timeout)

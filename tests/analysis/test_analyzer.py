@@ -100,6 +100,27 @@ async def test_newest_generation_wins_and_a_reapplied_mesh_is_not_reanalyzed(
         await asyncio.wait_for(runner, 10)
 
 
+async def test_wait_current_waits_for_the_analysis_in_flight(tmp_path: Path) -> None:
+    """`?wait=` asked while the newest mesh is being analyzed (no longer pending, not yet
+    published) answers with that mesh's result, not the previous one."""
+    broken = _load(tmp_path, broken=True)
+    analyzer = MeshAnalyzer(CollectorRegistry())
+    stop = asyncio.Event()
+    runner = asyncio.create_task(analyzer.run(stop))
+    try:
+        analyzer.submit(broken, 1)
+        for _ in range(10_000):  # until the run loop took it into its worker thread
+            if analyzer._pending is None:
+                break
+            await asyncio.sleep(0)
+        assert analyzer._pending is None and analyzer.latest is None
+        await analyzer.wait_current(30)
+        assert analyzer.latest is not None and analyzer.latest.generation == 1
+    finally:
+        stop.set()
+        await asyncio.wait_for(runner, 10)
+
+
 def _load(directory: Path, broken: bool) -> MeshConfig:
     docs = base()
     if broken:
