@@ -21,7 +21,7 @@ import yaml
 
 from benchmarks.meshgen import _docs as meshgen_docs
 from tests.cli.hygiene import run_xdscp
-from tests.e2e.harness import free_port
+from tests.e2e.harness import free_port, http_get
 
 REPO = Path(__file__).resolve().parents[2]
 WAIT_S = 20.0
@@ -52,11 +52,9 @@ BAD_FILES = {"deep.yaml": DEEP, "keys.yaml": MIXED_KEYS, "weight.yaml": HUGE_WEI
 
 
 def get_json(url: str) -> tuple[int, Any]:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read())
+    """Status and JSON body, error statuses included (a 503 from /ready is an answer)."""
+    code, body = http_get(url)
+    return code, json.loads(body)
 
 
 @contextmanager
