@@ -20,7 +20,7 @@ run: $(STAMP)
 # installed once, only when missing.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 browser:
-	command -v chromium >/dev/null || ($(SUDO) apt-get update && $(SUDO) apt-get install -y chromium chromium-driver)
+	command -v chromium >/dev/null || ($(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium chromium-driver)
 
 test: $(STAMP) browser
 	$(BIN)/ruff check xdscp translators ca tests benchmarks
