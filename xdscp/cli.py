@@ -497,7 +497,8 @@ def inject(filename: Any, envoy_image: str, init_image: str, control_plane: str)
     settings = InjectSettings(
         envoy_image=envoy_image, init_image=init_image, control_plane=control_plane
     )
-    click.echo(inject_yaml(filename.read(), settings), nl=False)
+    source = getattr(filename, "name", "<stdin>")
+    click.echo(inject_yaml(filename.read(), settings, source), nl=False)
 
 
 main.add_command(analyze_command)

@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 from tests.kube.fakeapi import FakeKube
@@ -118,3 +119,34 @@ async def test_a_busy_certificate_port_is_one_line(kube: FakeKube, tmp_path: Pat
         f"Error: cannot listen on 127.0.0.1:{busy} for the certificate endpoint: Address already "
         "in use; stop whatever holds it or pass another --cert-listen (port 0 picks a free one)"
     ], text
+
+
+# a few hundred bytes that would expand to 18,000 nodes
+_ALIAS_BOMB = (
+    "a: &x [1, 1]\nb: &y [" + ", ".join(["*x"] * 60) + "]\nc: [" + ", ".join(["*y"] * 300) + "]\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (_ALIAS_BOMB, "alias"),
+        ("kind: Deployment\nkind: Service\n", "duplicate key"),
+        ("kind: [unclosed\n", "not valid YAML"),
+    ],
+)
+def test_inject_refuses_unsafe_yaml_in_one_line(tmp_path: Path, text: str, expected: str) -> None:
+    manifest = tmp_path / "bad.yaml"
+    manifest.write_text(text)
+    result = subprocess.run(
+        [sys.executable, "-m", "xdscp.cli", "inject", "-f", str(manifest)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1, result
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "bad.yaml" in lines[0] and expected in lines[0], lines
+    assert result.stdout == ""

@@ -21,14 +21,15 @@ What a Pod gets:
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import yaml
 
 from translators.naming import INJECTED_ANNOTATIONS, TLS_MODE_ISTIO, TLS_MODE_LABEL
+from xdscp.errors import UserError
 from xdscp.kube.iptables import PROXY_UID, CaptureSettings, settings_from_annotations
+from xdscp.sources.safe_yaml import StreamError, load_documents
 
 INJECTED_ANNOTATION = INJECTED_ANNOTATIONS[0]  # "xdscp.io/injected"
 INJECT_ANNOTATION = "sidecar.istio.io/inject"
@@ -251,9 +252,23 @@ def inject_document(doc: Any, settings: InjectSettings) -> Any:
     return out
 
 
-def inject_yaml(text: str, settings: InjectSettings) -> str:
-    docs: Iterable[Any] = yaml.safe_load_all(text)
+def inject_yaml(text: str, settings: InjectSettings, source: str = "<stdin>") -> str:
+    """Read through the same bounded loader as the config source (no alias bombs, duplicate
+    keys or runaway nesting), and refuse the whole manifest on the first bad document:
+    emitting the rest would silently drop a workload from what the user applies."""
+    try:
+        documents = load_documents(text)
+    except StreamError as exc:
+        raise UserError(f"{source}: not valid YAML {exc}".rstrip(), _FIX_HINT) from None
+    for document in documents:
+        if document.error:
+            raise UserError(f"{source}[doc {document.index}] {document.error}", _FIX_HINT)
     rendered = [
-        yaml.safe_dump(inject_document(d, settings), sort_keys=False) for d in docs if d is not None
+        yaml.safe_dump(inject_document(d.value, settings), sort_keys=False)
+        for d in documents
+        if d.value is not None
     ]
     return "---\n".join(rendered)
+
+
+_FIX_HINT = "fix the manifest and run xdscp inject again"
