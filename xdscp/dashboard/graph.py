@@ -17,7 +17,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from translators.ir import ClusterIR, Direction, LoadAssignmentIR, ProxyView, RouteIR
+from translators.ir import (
+    ClusterIR,
+    Direction,
+    LoadAssignmentIR,
+    ProxyView,
+    RouteIR,
+    WeightedClusterIR,
+)
 from translators.mesh import MeshConfig
 from translators.naming import parse_outbound_cluster
 
@@ -216,6 +223,26 @@ def _outbound_route_configs(view: ProxyView) -> set[str]:
     }
 
 
+def _splits(clusters: Iterable[WeightedClusterIR]) -> tuple[Split, ...]:
+    """The mesh services (host, port, subset, weight) behind a route's or TCP chain's clusters."""
+    return tuple(
+        Split(parsed[2], parsed[1], parsed[0], weighted.weight)
+        for weighted in clusters
+        if (parsed := parse_outbound_cluster(weighted.cluster)) is not None
+    )
+
+
+def _add_route(
+    edges: dict[str, CallEdge], caller: str, summary: RouteSummary, provenance: Iterable[str]
+) -> None:
+    """One route (HTTP or TCP) on the edge to every host it splits to."""
+    for host in dict.fromkeys(s.host for s in summary.splits):
+        edge = edges.setdefault(host, CallEdge(caller, host))
+        edge.ports.update(s.port for s in summary.splits if s.host == host)
+        edge.routes.append(summary)
+        edge.provenance.update(provenance)
+
+
 def _calls_of(view: ProxyView, caller: str) -> dict[str, CallEdge]:
     """Every service `caller` can reach through its outbound listeners, with the routes."""
     edges: dict[str, CallEdge] = {}
@@ -225,32 +252,16 @@ def _calls_of(view: ProxyView, caller: str) -> dict[str, CallEdge]:
             continue
         for vhost in config.virtual_hosts:
             for route in vhost.routes:
-                splits = tuple(
-                    Split(parsed[2], parsed[1], parsed[0], weighted.weight)
-                    for weighted in route.clusters
-                    if (parsed := parse_outbound_cluster(weighted.cluster)) is not None
+                summary = RouteSummary(
+                    route.name, _match_text(route), _splits(route.clusters), route.provenance
                 )
-                for host in dict.fromkeys(s.host for s in splits):
-                    edge = edges.setdefault(host, CallEdge(caller, host))
-                    edge.ports.update(s.port for s in splits if s.host == host)
-                    edge.routes.append(
-                        RouteSummary(route.name, _match_text(route), splits, route.provenance)
-                    )
-                    edge.provenance.update(vhost.provenance)
+                _add_route(edges, caller, summary, vhost.provenance)
     for listener in view.listeners:  # TCP/TLS ports
         if listener.direction is not Direction.OUTBOUND:
             continue
         for chain in listener.tcp_chains:
-            splits = tuple(
-                Split(parsed[2], parsed[1], parsed[0], weighted.weight)
-                for weighted in chain.clusters
-                if (parsed := parse_outbound_cluster(weighted.cluster)) is not None
-            )
-            for host in dict.fromkeys(s.host for s in splits):
-                edge = edges.setdefault(host, CallEdge(caller, host))
-                edge.ports.update(s.port for s in splits if s.host == host)
-                edge.routes.append(RouteSummary(chain.name, "tcp", splits, chain.provenance))
-                edge.provenance.update(chain.provenance)
+            summary = RouteSummary(chain.name, "tcp", _splits(chain.clusters), chain.provenance)
+            _add_route(edges, caller, summary, chain.provenance)
     return edges
 
 
