@@ -10,25 +10,22 @@ from __future__ import annotations
 import re
 from typing import Final
 
+import xdstypes
+
 # --- xDS type URLs -----------------------------------------------------------
-CLUSTER_TYPE: Final = "type.googleapis.com/envoy.config.cluster.v3.Cluster"
-ENDPOINT_TYPE: Final = "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment"
-LISTENER_TYPE: Final = "type.googleapis.com/envoy.config.listener.v3.Listener"
-ROUTE_TYPE: Final = "type.googleapis.com/envoy.config.route.v3.RouteConfiguration"
-SECRET_TYPE: Final = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret"
+# The table of types (order, dependencies, generators) is `xdstypes`; these are its
+# type URLs under the names the translators use.
+CLUSTER_TYPE: Final = xdstypes.CDS.type_url
+ENDPOINT_TYPE: Final = xdstypes.EDS.type_url
+LISTENER_TYPE: Final = xdstypes.LDS.type_url
+ROUTE_TYPE: Final = xdstypes.RDS.type_url
+SECRET_TYPE: Final = xdstypes.SDS.type_url
 
 # Make-before-break order within one ADS stream (DESIGN §5).
-PUSH_ORDER: Final = (CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, SECRET_TYPE)
+PUSH_ORDER: Final = xdstypes.PUSH_ORDER
 # SotW types whose response is the full state (absence means delete).
-FULL_STATE_TYPES: Final = frozenset({CLUSTER_TYPE, LISTENER_TYPE})
-
-SHORT_TYPE_NAMES: Final = {
-    CLUSTER_TYPE: "CDS",
-    ENDPOINT_TYPE: "EDS",
-    LISTENER_TYPE: "LDS",
-    ROUTE_TYPE: "RDS",
-    SECRET_TYPE: "SDS",
-}
+FULL_STATE_TYPES: Final = xdstypes.FULL_STATE_TYPES
+SHORT_TYPE_NAMES: Final = xdstypes.SHORT_TYPE_NAMES
 
 # --- special clusters and listeners -----------------------------------------
 PASSTHROUGH_CLUSTER: Final = "PassthroughCluster"
