@@ -12,6 +12,13 @@ from typing import Final
 
 import xdstypes
 
+# SPIFFE naming is defined in `ca.spiffe` (standard library only) so the CA names
+# identities exactly as the translators do without importing them; re-exported here
+# because every generated name is part of this module's API.
+from ca.spiffe import DEFAULT_TRUST_DOMAIN as DEFAULT_TRUST_DOMAIN
+from ca.spiffe import SPIFFE_PREFIX as SPIFFE_PREFIX
+from ca.spiffe import spiffe_id as spiffe_id
+
 # --- xDS type URLs -----------------------------------------------------------
 # The table of types (order, dependencies, generators) is `xdstypes`; these are its
 # type URLs under the names the translators use.
@@ -43,8 +50,7 @@ WORKLOAD_SECRET: Final = "default"
 ROOT_CA_SECRET: Final = "ROOTCA"
 
 # --- identity ---------------------------------------------------------------
-DEFAULT_TRUST_DOMAIN: Final = "cluster.local"
-SPIFFE_PREFIX: Final = "spiffe://"
+# DEFAULT_TRUST_DOMAIN, SPIFFE_PREFIX and spiffe_id(): imported above from `ca.spiffe`.
 
 # --- mTLS and authorization (Istio's names) ---------------------------------
 # A workload without this annotation set to "false" has a sidecar (file mode).
@@ -102,12 +108,6 @@ def inbound_route_config(port: int) -> str:
 
 def virtual_host(fqdn: str, port: int) -> str:
     return f"{fqdn}:{port}"
-
-
-def spiffe_id(
-    namespace: str, service_account: str, trust_domain: str = DEFAULT_TRUST_DOMAIN
-) -> str:
-    return f"spiffe://{trust_domain}/ns/{namespace}/sa/{service_account}"
 
 
 MAX_SNI_BYTES = 255  # TLS (and Envoy's UpstreamTlsContext.sni) allow no longer name
