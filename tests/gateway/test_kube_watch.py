@@ -34,8 +34,9 @@ def test_gateway_api_resource_paths() -> None:
 
 
 async def test_source_reads_istio_and_gateway_api_gateways(kube: FakeKube, api: KubeApi) -> None:
-    docs = list(yaml.safe_load_all(GATEWAY_API)) + [
-        yaml.safe_load(ISTIO_GATEWAY.format(version="v1beta1"))
+    docs = [
+        *yaml.safe_load_all(GATEWAY_API),
+        yaml.safe_load(ISTIO_GATEWAY.format(version="v1beta1")),
     ]
     broken = yaml.safe_load(
         textwrap.dedent(

@@ -4,6 +4,7 @@ Gateway API's CRD rules accept loads, what they refuse is one error naming the f
 from __future__ import annotations
 
 import textwrap
+from typing import Any
 
 import pytest
 
@@ -13,7 +14,7 @@ from translators.model.objects import ConfigError, MeshObject
 from xdscp.sources.documents import parse_text
 
 
-def parse(text: str) -> list[MeshObject[object]]:
+def parse(text: str) -> list[MeshObject[Any]]:
     result = parse_text(textwrap.dedent(text), "mesh/gw.yaml")
     assert not result.errors, [str(e) for e in result.errors]
     return list(result.objects)
@@ -43,7 +44,9 @@ spec:
       credentialName: bookinfo-cert
       minProtocolVersion: TLSV1_2
       maxProtocolVersion: TLSV1_3
-      cipherSuites: [ECDHE-RSA-AES128-GCM-SHA256, "[ECDHE-ECDSA-AES128-GCM-SHA256|ECDHE-ECDSA-CHACHA20-POLY1305]"]
+      cipherSuites:
+      - ECDHE-RSA-AES128-GCM-SHA256
+      - "[ECDHE-ECDSA-AES128-GCM-SHA256|ECDHE-ECDSA-CHACHA20-POLY1305]"
   - port: {{number: 8443, name: mtls, protocol: HTTPS}}
     hosts: ["*/secure.example.com"]
     tls: {{mode: MUTUAL, credentialName: secure-cert}}
@@ -68,7 +71,7 @@ def test_istio_gateway_every_version_and_tls_mode(version: str) -> None:
     spec = gateway.spec
     assert isinstance(spec, GatewaySpec)
     assert spec.selector == {"istio": "ingressgateway"}
-    assert [s.port.protocol for s in spec.servers][0] == "HTTP"  # case-insensitive
+    assert spec.servers[0].port.protocol == "HTTP"  # case-insensitive
     modes = [s.tls.mode for s in spec.servers if s.tls is not None]
     assert modes == [
         ServerTLSMode.PASSTHROUGH,  # the default mode: httpsRedirect only
