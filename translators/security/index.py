@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
-from translators.ir import AuthzPolicyIR, InboundMTLS
+from translators.ir import AuthzPolicyIR
 from translators.mesh import MeshConfig, Service, Workload
 from translators.security.authz import AuthorizationPolicies
 from translators.security.jwt_ir import JwtRuleIR
@@ -27,9 +27,6 @@ class SecurityIndex:
 
     def inbound_mtls(self, workload: Workload) -> EffectiveMTLS:
         return self.peer_authn.effective(workload.namespace, workload.labels)
-
-    def inbound_mode(self, workload: Workload, port: int) -> InboundMTLS:
-        return self.inbound_mtls(workload).at(port)
 
     def authorization(self, workload: Workload) -> tuple[AuthzPolicyIR, ...]:
         return self.authz.for_workload(workload.namespace, workload.labels)
