@@ -30,7 +30,7 @@ from envoy.extensions.upstreams.http.v3 import http_protocol_options_pb2
 from envoy.type.matcher.v3 import metadata_pb2, regex_pb2, string_pb2, value_pb2
 from envoy.type.v3 import percent_pb2
 
-from translators.envoy.common import duration, pack, provenance
+from translators.envoy.common import duration, pack, provenance, provenance_bytes
 from translators.envoy.jwt import claim_value, jwt_metadata
 from translators.ir import (
     ClusterPolicyIR,
@@ -347,7 +347,7 @@ def build_route(ir: RouteIR) -> rc.Route:
     if ir.stat_prefix:
         route.stat_prefix = ir.stat_prefix
     if ir.provenance:
-        route.metadata.CopyFrom(provenance(ir.provenance))
+        route.metadata.ParseFromString(provenance_bytes(ir.provenance))
     return route
 
 
