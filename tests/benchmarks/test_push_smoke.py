@@ -29,6 +29,13 @@ async def test_push_benchmark_runs_both_servers(tmp_path: Path, tls: bool) -> No
         assert result.rss_before_kib > 0 and result.rss_after_kib > 0
         assert len(result.change_ms) == len(result.client_ms) == len(result.apply_ms) == 2
         assert all(ms > 0 for ms in result.change_ms + result.client_ms)
+        # e2e: the file rewrite came first, so it took longer than from the mesh on
+        assert len(result.e2e_ms) == len(result.own_ms) == 2
+        assert all(e >= c for e, c in zip(result.e2e_ms, result.change_ms, strict=True))
+        if mode == "xdscp":
+            pairs = zip(result.own_ms, result.apply_ms, strict=True)
+            assert all(0 < own <= apply for own, apply in pairs)
+            assert all(e > c for e, c in zip(result.e2e_ms, result.change_ms, strict=True))
         # Every client ACKed the new RDS version each time, and the server saw each ACK.
         assert result.acks == [CLIENTS, CLIENTS]
         assert result.clients_acked == [CLIENTS, CLIENTS]
