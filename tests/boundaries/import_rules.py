@@ -33,8 +33,8 @@ RULES: tuple[Rule, ...] = (
     Rule(
         "translators",
         "ca",
-        "translators take only SPIFFE naming from the CA (no cryptography)",
-        allowed=("ca.spiffe",),
+        "translators take only SPIFFE naming and the error root from ca (no cryptography)",
+        allowed=("ca.spiffe", "ca.xdscp_error"),
     ),
 )
 
