@@ -64,7 +64,11 @@ def test_planted_violations_are_each_found(tmp_path: Path) -> None:
         "import importlib\n\ndef load() -> object:\n"
         "    return importlib.import_module('translators.naming')\n",
     )
+    _write(tmp_path, "xdstypes/__init__.py", "import xdscp.cache\nimport ca\n")
+    _write(tmp_path, "xdstypes/rows.py", "from translators.naming import ROUTE_TYPE\n")
     found = {(v.module, v.imported, v.line) for v in violations(tmp_path)}
+    assert ("xdstypes", "xdscp.cache", 1) in found
+    assert ("xdstypes.rows", "translators.naming", 1) in found
     assert ("translators.envoy.routes", "xdscp.runtime", 2) in found
     assert ("ca.authority", "xdscp.identity", 3) in found
     assert ("ca.rotation", "translators", 1) in found

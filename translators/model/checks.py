@@ -93,7 +93,14 @@ def check_wildcard_domain(name: str) -> str:
     return name
 
 
+# Without a colon only IPv4 is possible, which is digits and dots: any other character
+# says "not an IP" without ipaddress's exceptions (slow; this runs for every host).
+_NOT_IPV4 = re.compile(r"[^0-9.]")
+
+
 def is_ip(value: str) -> bool:
+    if ":" not in value and _NOT_IPV4.search(value) is not None:
+        return False
     try:
         ipaddress.ip_address(value)
     except ValueError:

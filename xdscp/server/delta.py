@@ -23,7 +23,8 @@ from typing import Any
 
 import structlog
 
-from xdscp.cache import ENDPOINT_TYPE, FULL_STATE_TYPES, PUSH_ORDER, Resource, TypeSnapshot
+import xdstypes
+from xdscp.cache import Resource, TypeSnapshot
 from xdscp.metrics import type_label
 from xdscp.server.stream import Stream, names_in_error
 from xdscp.server.wire import delta_resource_field, delta_response, empty_cla, next_nonce
@@ -85,7 +86,7 @@ class DeltaStream(Stream):
                 self.warn_limited("xds.too_many_types", type_url[:200], type=type_url[:200])
                 return
             st = self._types[type_url] = _DeltaTypeState()
-            if type_url in FULL_STATE_TYPES and not req.resource_names_subscribe:
+            if type_url in xdstypes.FULL_STATE_TYPES and not req.resource_names_subscribe:
                 st.wildcard = True  # legacy wildcard: the first request names nothing
             st.known = dict(req.initial_resource_versions)
 
@@ -149,11 +150,7 @@ class DeltaStream(Stream):
             await self._reconcile_and_send(type_url, st, quiet_if_empty=st.synced is not None)
 
     def _ordered_types(self) -> list[str]:
-        types = self._types
-        ordered: list[str] = [t for t in PUSH_ORDER if t in types]
-        if len(ordered) != len(types):
-            ordered += sorted(t for t in types if t not in PUSH_ORDER)
-        return ordered
+        return xdstypes.ordered(self._types)
 
     async def _reconcile_and_send(
         self, type_url: str, st: _DeltaTypeState, quiet_if_empty: bool
@@ -199,7 +196,7 @@ class DeltaStream(Stream):
             stale = []
         updates: list[Resource] = []
         removed: list[str] = []
-        eds = ts.type_url == ENDPOINT_TYPE
+        eds = ts.type_url == xdstypes.EDS.type_url
         for name in sorted(names):
             resource = ts.resources.get(name)
             if resource is None and eds and name in st.subscribed:

@@ -18,15 +18,8 @@ from typing import Any
 import grpc
 import structlog
 
-from xdscp.cache import (
-    CLUSTER_TYPE,
-    ENDPOINT_TYPE,
-    LISTENER_TYPE,
-    ROUTE_TYPE,
-    SECRET_TYPE,
-    Snapshot,
-    SnapshotCache,
-)
+import xdstypes
+from xdscp.cache import Snapshot, SnapshotCache
 from xdscp.errors import XdscpError
 from xdscp.metrics import type_label
 from xdscp.server.diffs import DeltaDiffs
@@ -41,15 +34,9 @@ _log = structlog.get_logger(__name__)
 # depend on it (a changed cluster re-subscribes to its EDS assignment and
 # secrets; a changed listener to its routes and secrets). Their next request
 # must be answered even if the content did not change, or they stay warming.
-DEPENDENTS: dict[str, tuple[str, ...]] = {
-    CLUSTER_TYPE: (ENDPOINT_TYPE, SECRET_TYPE),
-    LISTENER_TYPE: (ROUTE_TYPE, SECRET_TYPE),
-}
-PARENTS: dict[str, tuple[str, ...]] = {
-    ENDPOINT_TYPE: (CLUSTER_TYPE,),
-    ROUTE_TYPE: (LISTENER_TYPE,),
-    SECRET_TYPE: (CLUSTER_TYPE, LISTENER_TYPE),
-}
+# Both come from the `parents` column of the `xdstypes` table.
+DEPENDENTS = xdstypes.DEPENDENTS
+PARENTS = xdstypes.PARENTS
 
 # Characters that delimit a resource name inside Envoy's rejection messages,
 # e.g. "Error adding/updating cluster(s) outbound|80||a.ns.svc, b: <reason>".
