@@ -26,6 +26,7 @@ from xdscp.server.diffs import DeltaDiffs
 from xdscp.server.loglimit import LogLimiter, truncate
 from xdscp.server.settings import AdsSettings
 from xdscp.server.status import ProxyStatus, StatusBook, log_message
+from xdscp.server.vhds import VhdsCuts
 from xdscp.server.wire import DeltaFields, SotwResponses, control_plane_message
 
 _log = structlog.get_logger(__name__)
@@ -96,6 +97,7 @@ class Shared:
     responses: SotwResponses = field(init=False)
     delta_fields: DeltaFields = field(init=False)
     delta_diffs: DeltaDiffs = field(init=False)
+    vhds_cuts: VhdsCuts = field(init=False)
     control_plane: bytes = field(init=False)
     streams: set[Stream] = field(init=False)
     log_limiter: LogLimiter = field(init=False)
@@ -112,6 +114,7 @@ class Shared:
         )
         self.delta_fields = DeltaFields()
         self.delta_diffs = DeltaDiffs()
+        self.vhds_cuts = VhdsCuts()
         cp = self.settings.control_plane_id
         self.control_plane = control_plane_message(cp) if cp else b""
 
