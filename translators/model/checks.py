@@ -17,6 +17,7 @@ from typing import Annotated
 
 from pydantic import Field
 
+from translators.errors import TranslatorError
 from translators.model.envoy_commands import (
     ARGUMENT_COMMANDS,
     BARE_COMMANDS,
@@ -24,7 +25,7 @@ from translators.model.envoy_commands import (
 )
 
 
-class FieldValueError(ValueError):
+class FieldValueError(TranslatorError, ValueError):
     """A check of a whole object that blames one of its fields: `field` (a relative path
     such as `endpoints[0].address`) is appended to where the error is reported."""
 

@@ -20,6 +20,7 @@ import structlog
 
 import xdstypes
 from xdscp.cache import Snapshot, SnapshotCache
+from xdscp.errors import XdscpError
 from xdscp.metrics import type_label
 from xdscp.server.diffs import DeltaDiffs
 from xdscp.server.loglimit import LogLimiter, truncate
@@ -56,7 +57,7 @@ def names_in_error(name: str, error: str) -> bool:
     return re.search(pattern, error) is not None
 
 
-class StreamAborted(Exception):
+class StreamAborted(XdscpError):
     """The server ends the stream with `code` and `message` (logged as `event`)."""
 
     event = "xds.stream_aborted"

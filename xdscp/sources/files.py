@@ -26,6 +26,7 @@ import watchfiles
 from translators.extensions import ExtensionSet
 from translators.mesh import MeshConfig, MeshOptions, build_mesh
 from translators.model.objects import ConfigError, KindEntry, MeshObject, Origin
+from xdscp.errors import XdscpError
 from xdscp.sources.blame import find_culprits, rejection, translation_failure
 from xdscp.sources.documents import (
     YAML_SUFFIXES,
@@ -43,7 +44,7 @@ log = structlog.get_logger()
 Key = tuple[str, str, str]
 
 
-class SourceUnavailable(Exception):
+class SourceUnavailable(XdscpError):
     """The config directory itself cannot be read; the mesh in force stays."""
 
 
