@@ -147,6 +147,34 @@ def parse_rbac_policy_name(name: str) -> tuple[str, str, int] | None:
     return found.group(1), found.group(2), int(found.group(3))
 
 
+# --- JWT (RequestAuthentication) -------------------------------------------
+JWT_AUTHN_FILTER: Final = "envoy.filters.http.jwt_authn"
+# Where jwt_authn puts a verified token's payload in the request's dynamic metadata
+# (Istio's `EnvoyJwtFilterPayload`); RBAC and claim-based routes match under it.
+JWT_PAYLOAD_METADATA_KEY: Final = "payload"
+# VirtualService header matches on JWT claims: `@request.auth.claims.<a>.<b>` or
+# `@request.auth.claims[<a>][<b>]` (Istio's `HeaderJWTClaim`).
+JWT_CLAIM_HEADER_PREFIX: Final = "@request.auth.claims"
+
+
+def jwt_provider(index: int) -> str:
+    """Istio's jwt_authn provider name for the index-th JWT rule of a workload."""
+    return f"origins-{index}"
+
+
+def routing_claim(header: str) -> tuple[str, ...] | None:
+    """The claim path of a `@request.auth.claims...` route header match, else None
+    (Istio's `jwt.ToRoutingClaim`)."""
+    if not header.lower().startswith(JWT_CLAIM_HEADER_PREFIX):
+        return None
+    rest = header[len(JWT_CLAIM_HEADER_PREFIX) :]
+    if rest.startswith(".") and len(rest) > 1:
+        return tuple(rest[1:].split("."))
+    if rest.startswith("[") and rest.endswith("]") and len(rest) > 2:
+        return tuple(rest[1:-1].split("]["))
+    return None
+
+
 def inbound_filter_chain(port: int, tls: bool) -> str:
     return f"inbound|{port}|{'mtls' if tls else 'plaintext'}"
 
@@ -158,6 +186,9 @@ STATS_PORT: Final = 15090
 STATS_PATH: Final = "/stats/prometheus"
 STATS_LISTENER: Final = "prometheus_stats"
 STATS_CLUSTER: Final = "prometheus_stats"
+# An injected Pod's readiness probe: a bootstrap listener proxying the admin's /ready.
+READY_LISTENER: Final = "xdscp_ready"
+READY_ADMIN_CLUSTER: Final = "xdscp-admin"
 TELEMETRY_KIND: Final = "Telemetry"
 
 

@@ -55,6 +55,7 @@ from translators.naming import (
     outbound_route_config,
     port_listener,
 )
+from translators.security.request_authn import attach_jwt
 from translators.security.upstream import UpstreamPeers, client_tls, cluster_tls
 from translators.traffic import vhosts as traffic_vhosts
 from translators.traffic.outbound import allow_any_cluster, catch_all_virtual_host, outbound_mode
@@ -637,7 +638,8 @@ def build_local(
                 captured=capture and ingress.bind is None,
             )
         )
-    return LocalView(tuple(listeners), tuple(clusters), tuple(warnings))
+    jwt = index.security.jwt_rules(workload)
+    return LocalView(attach_jwt(tuple(listeners), jwt), tuple(clusters), tuple(warnings))
 
 
 def combine(workload: Workload, outbound: OutboundView, local: LocalView) -> ProxyView:

@@ -250,6 +250,7 @@ def _file_control_plane(
         insecure=insecure,
         options=settings.mesh_options(local_mode=True),
         extensions=settings.extensions,
+        jwks_settings=settings.jwks,
     )
 
 

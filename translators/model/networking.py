@@ -55,6 +55,7 @@ from translators.model.traffic import (
     TLSRoute,
     check_weight_sum,
 )
+from translators.naming import routing_claim
 
 # --- VirtualService ----------------------------------------------------------
 
@@ -84,7 +85,9 @@ class HTTPMatchRequest(SourceMatch):
     @classmethod
     def _header_names(cls, headers: dict[str, HeaderStringMatch]) -> dict[str, HeaderStringMatch]:
         for name in headers:
-            check_header_name(name)
+            # `@request.auth.claims.<claim>`: a JWT claim (RequestAuthentication)
+            if routing_claim(name) is None:
+                check_header_name(name)
         return headers
 
     @field_validator("query_params")

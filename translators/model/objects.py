@@ -26,6 +26,7 @@ from translators.model.networking import (
     VirtualServiceSpec,
     WorkloadEntryObjectSpec,
 )
+from translators.model.request_authn import RequestAuthenticationSpec
 from translators.model.security import AuthorizationPolicySpec, PeerAuthenticationSpec
 from translators.model.telemetry import TelemetrySpec
 from translators.naming import object_ref
@@ -155,6 +156,7 @@ KINDS: dict[str, KindEntry] = {
     "Gateway": (NETWORKING, frozenset({"v1alpha3", "v1beta1", "v1"}), GatewaySpec),
     "PeerAuthentication": (SECURITY, frozenset({"v1beta1", "v1"}), PeerAuthenticationSpec),
     "AuthorizationPolicy": (SECURITY, frozenset({"v1beta1", "v1"}), AuthorizationPolicySpec),
+    "RequestAuthentication": (SECURITY, frozenset({"v1beta1", "v1"}), RequestAuthenticationSpec),
     "Telemetry": (TELEMETRY, frozenset({"v1alpha1", "v1"}), TelemetrySpec),
     # the Kubernetes Gateway API (translators.model.gateway_api)
     **{kind: (GATEWAY_API, versions, spec) for kind, (versions, spec) in GATEWAY_API_KINDS.items()},

@@ -7,7 +7,9 @@ import hashlib
 from translators.ir import AuthzPolicyIR
 from translators.mesh import MeshConfig, Service, Workload
 from translators.security.authz import AuthorizationPolicies
+from translators.security.jwt_ir import JwtRuleIR
 from translators.security.peer_authn import EffectiveMTLS, PeerAuthentications
+from translators.security.request_authn import RequestAuthentications
 from translators.security.upstream import UpstreamPeers, upstream_peers, workload_has_sidecar
 
 
@@ -17,6 +19,9 @@ class SecurityIndex:
         self.mesh = mesh
         self.peer_authn = PeerAuthentications(mesh.of_kind("PeerAuthentication"), root)
         self.authz = AuthorizationPolicies(mesh.of_kind("AuthorizationPolicy"), root)
+        self.request_authn = RequestAuthentications(
+            mesh.of_kind("RequestAuthentication"), root, mesh.jwks
+        )
         self._peers: dict[str, UpstreamPeers] = {}
         self.key = _upstream_key(mesh)
 
@@ -25,6 +30,9 @@ class SecurityIndex:
 
     def authorization(self, workload: Workload) -> tuple[AuthzPolicyIR, ...]:
         return self.authz.for_workload(workload.namespace, workload.labels)
+
+    def jwt_rules(self, workload: Workload) -> tuple[JwtRuleIR, ...]:
+        return self.request_authn.for_workload(workload.namespace, workload.labels)
 
     def upstream_peers(self, service: Service) -> UpstreamPeers:
         """Per service, computed once per mesh generation whatever the number of proxies."""
