@@ -36,9 +36,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from translators.model.objects import KINDS, ConfigError, Origin  # noqa: E402
-from xdscp.sources.documents import parse_document  # noqa: E402
-from xdscp.sources.safe_yaml import StreamError, load_documents  # noqa: E402
+from translators.model.objects import KINDS, ConfigError, Origin
+from xdscp.sources.documents import parse_document
+from xdscp.sources.safe_yaml import StreamError, load_documents
 
 TREES = ("samples", "tests/testdata", "pilot/pkg", "pkg/config/validation/testdata")
 SUFFIXES = (".yaml", ".yml")
@@ -77,9 +77,9 @@ def istio_files(root: Path, suffixes: tuple[str, ...]) -> Iterator[Path]:
         if not base.is_dir():
             continue
         for path in sorted(base.rglob("*")):
-            if path.name.endswith(suffixes) and path.is_file():
-                if _in_scope(path.relative_to(root).as_posix()):
-                    yield path
+            relative = path.relative_to(root).as_posix()
+            if path.name.endswith(suffixes) and path.is_file() and _in_scope(relative):
+                yield path
 
 
 def _supported(doc: Any) -> bool:
@@ -90,9 +90,9 @@ def _supported(doc: Any) -> bool:
 
 
 def _is_invalid_file(relative: str) -> bool:
-    return relative.startswith("pkg/config/validation/testdata/") and "invalid" in Path(
-        relative
-    ).name
+    return (
+        relative.startswith("pkg/config/validation/testdata/") and "invalid" in Path(relative).name
+    )
 
 
 def collect(root: Path, suffixes: tuple[str, ...]) -> tuple[list[Case], Counter[str]]:
@@ -183,7 +183,7 @@ def print_report(cases: list[Case], skipped: Counter[str], *, listing: bool, top
     print(f"{len(cases)} unique documents of the supported kinds; skipped: {dict(skipped)}")
     header = f"{'kind':22} {'valid ok':>8} {'refused':>8} {'ok %':>7}   {'invalid':>8}"
     print(header + f" {'accepted':>8} {'acc %':>7}")
-    kinds = sorted(k for k in tallies if k != "total") + ["total"]
+    kinds = [*sorted(k for k in tallies if k != "total"), "total"]
     for kind in kinds:
         t = tallies[kind]
         valid = t.valid_accepted + t.valid_refused
