@@ -12,6 +12,7 @@ COPY pyproject.toml README.md ./
 COPY xdscp ./xdscp
 COPY translators ./translators
 COPY ca ./ca
+COPY xdstypes ./xdstypes
 RUN pip install --no-cache-dir . \
  && cd / && rm -rf /build
 

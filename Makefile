@@ -23,12 +23,12 @@ browser:
 	command -v chromium >/dev/null || ($(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium chromium-driver)
 
 test: $(STAMP) browser
-	$(BIN)/ruff check xdscp translators ca tests benchmarks
+	$(BIN)/ruff check xdscp translators ca xdstypes tests benchmarks
 	$(BIN)/mypy
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/pytest -q -p no:cacheprovider
 
 lint: $(STAMP)
-	$(BIN)/ruff check xdscp translators ca tests benchmarks
+	$(BIN)/ruff check xdscp translators ca xdstypes tests benchmarks
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

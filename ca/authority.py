@@ -21,7 +21,7 @@ from ca.chain import describe, validity_problem
 from ca.errors import CAExpired
 from ca.keys import PrivateKey
 from ca.pemfiles import certificates_pem
-from translators.naming import DEFAULT_TRUST_DOMAIN
+from ca.spiffe import DEFAULT_TRUST_DOMAIN
 
 __all__ = ["CertificateAuthority"]
 

@@ -15,8 +15,7 @@ from cryptography.hazmat.primitives import hashes
 
 from ca.errors import CAFileError
 from ca.pemfiles import certificates_pem, read_certificates
-from ca.spiffe import validate_trust_domain
-from translators.naming import DEFAULT_TRUST_DOMAIN
+from ca.spiffe import DEFAULT_TRUST_DOMAIN, validate_trust_domain
 
 __all__ = ["TrustBundle"]
 

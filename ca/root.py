@@ -35,7 +35,7 @@ from ca.pemfiles import (
     read_private_key,
     write_new_file,
 )
-from translators.naming import DEFAULT_TRUST_DOMAIN
+from ca.spiffe import DEFAULT_TRUST_DOMAIN
 
 __all__ = [
     "DEFAULT_ROOT_TTL",

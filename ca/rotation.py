@@ -17,10 +17,8 @@ from ca.certbuild import DEFAULT_CLOCK_SKEW
 from ca.clock import Clock, as_utc, utc_now
 from ca.errors import InvalidSpiffeID
 from ca.keys import KeyType
-from ca.spiffe import parse_spiffe_id, validate_trust_domain
+from ca.spiffe import DEFAULT_TRUST_DOMAIN, parse_spiffe_id, spiffe_id, validate_trust_domain
 from ca.svid import DEFAULT_ROTATE_FRACTION, DEFAULT_SVID_TTL, SVID, issue_svid
-from translators import naming
-from translators.naming import DEFAULT_TRUST_DOMAIN
 
 __all__ = ["IdentityIssuer", "Rotatable", "due_for_rotation", "next_rotation"]
 
@@ -110,7 +108,7 @@ class IdentityIssuer:
 
     def svid_for(self, namespace: str, service_account: str) -> SVID:
         """The current SVID of a Kubernetes service account (Istio's identity model)."""
-        return self.svid(naming.spiffe_id(namespace, service_account, self._trust_domain))
+        return self.svid(spiffe_id(namespace, service_account, self._trust_domain))
 
     def current(self, spiffe_id: str) -> SVID | None:
         """The cached SVID, due or not, without issuing."""

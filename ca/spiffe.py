@@ -1,4 +1,10 @@
-"""Parsing and validating SPIFFE IDs (building them is `translators.naming`'s job).
+"""SPIFFE IDs: the one place they are named, parsed and validated.
+
+Building (`spiffe_id`, the trust domain default) lives here, beside parsing, so the
+CA and the translators share one definition without the CA importing the
+translators: this module needs only the standard library and `ca.errors`, and
+`translators.naming` re-exports its names (every generated name still comes from
+`translators.naming` for its callers). Importing it loads no cryptography.
 
 The CA must refuse to put a malformed ID into a certificate (peers would
 reject it, or worse, match it unexpectedly), and the verifier must refuse to
@@ -11,12 +17,22 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Final
 
 from ca.errors import InvalidSpiffeID
 
-__all__ = ["SpiffeID", "parse_spiffe_id", "validate_trust_domain"]
+__all__ = [
+    "DEFAULT_TRUST_DOMAIN",
+    "SPIFFE_PREFIX",
+    "SpiffeID",
+    "parse_spiffe_id",
+    "spiffe_id",
+    "validate_trust_domain",
+]
 
-_SCHEME = "spiffe://"
+DEFAULT_TRUST_DOMAIN: Final = "cluster.local"
+SPIFFE_PREFIX: Final = "spiffe://"
+_SCHEME = SPIFFE_PREFIX
 _TRUST_DOMAIN = re.compile(r"[a-z0-9._-]+")
 _SEGMENT = re.compile(r"[A-Za-z0-9._-]+")
 _MAX_LENGTH = 2048
@@ -32,6 +48,13 @@ class SpiffeID:
 
     def __str__(self) -> str:
         return f"{_SCHEME}{self.trust_domain}{self.path}"
+
+
+def spiffe_id(
+    namespace: str, service_account: str, trust_domain: str = DEFAULT_TRUST_DOMAIN
+) -> str:
+    """Istio's workload identity: `spiffe://<trust-domain>/ns/<namespace>/sa/<account>`."""
+    return f"{SPIFFE_PREFIX}{trust_domain}/ns/{namespace}/sa/{service_account}"
 
 
 def parse_spiffe_id(value: str) -> SpiffeID:

@@ -17,35 +17,88 @@ see `translators.extensions` and `examples/extension/`.
 
 Everything here is pure: no I/O, no globals, no environment reads; options come in
 as arguments. Anything not listed in `__all__` is internal and may change.
+
+`import translators` is cheap (PEP 562): each public name loads its module on first
+use, so `import translators.naming` (or the service's server, which needs only names)
+does not pay for protobuf, pydantic and every generator.
 """
 
-from translators.extensions import (
-    Extension,
-    ExtensionError,
-    ExtensionSet,
-    Kind,
-    Proxy,
-    Resource,
-    http_managers,
-    insert_http_filter,
-    is_inbound,
-    is_outbound,
-    pack,
-    to_protobuf,
-)
-from translators.ir import ProxyView
-from translators.mesh import Endpoint, MeshConfig, MeshOptions, Service, Workload, build_mesh
-from translators.model.objects import KINDS, ConfigError, MeshObject, Origin, parse_object
-from translators.naming import (
-    CLUSTER_TYPE,
-    ENDPOINT_TYPE,
-    LISTENER_TYPE,
-    ROUTE_TYPE,
-    SECRET_TYPE,
-)
-from translators.resources import EnvoyResource, ResourceGroup
-from translators.telemetry.options import TelemetryOptions, TracingKind, TracingProvider
-from translators.translate import MeshTranslator, ProxyResources, translate
+from __future__ import annotations
+
+import importlib
+import sys
+import types
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from translators.extensions import (
+        Extension,
+        ExtensionError,
+        ExtensionSet,
+        Kind,
+        Proxy,
+        Resource,
+        http_managers,
+        insert_http_filter,
+        is_inbound,
+        is_outbound,
+        pack,
+        to_protobuf,
+    )
+    from translators.ir import ProxyView
+    from translators.mesh import Endpoint, MeshConfig, MeshOptions, Service, Workload, build_mesh
+    from translators.model.objects import KINDS, ConfigError, MeshObject, Origin, parse_object
+    from translators.naming import (
+        CLUSTER_TYPE,
+        ENDPOINT_TYPE,
+        LISTENER_TYPE,
+        ROUTE_TYPE,
+        SECRET_TYPE,
+    )
+    from translators.resources import EnvoyResource, ResourceGroup
+    from translators.telemetry.options import TelemetryOptions, TracingKind, TracingProvider
+    from translators.translate import MeshTranslator, ProxyResources, translate
+
+# Public name -> the module defining it, imported on first attribute access.
+_LAZY: dict[str, str] = {
+    "CLUSTER_TYPE": "translators.naming",
+    "ConfigError": "translators.model.objects",
+    "ENDPOINT_TYPE": "translators.naming",
+    "Endpoint": "translators.mesh",
+    "EnvoyResource": "translators.resources",
+    "Extension": "translators.extensions",
+    "ExtensionError": "translators.extensions",
+    "ExtensionSet": "translators.extensions",
+    "KINDS": "translators.model.objects",
+    "Kind": "translators.extensions",
+    "LISTENER_TYPE": "translators.naming",
+    "MeshConfig": "translators.mesh",
+    "MeshObject": "translators.model.objects",
+    "MeshOptions": "translators.mesh",
+    "MeshTranslator": "translators.translate",
+    "Origin": "translators.model.objects",
+    "Proxy": "translators.extensions",
+    "ProxyResources": "translators.translate",
+    "ProxyView": "translators.ir",
+    "ROUTE_TYPE": "translators.naming",
+    "Resource": "translators.extensions",
+    "ResourceGroup": "translators.resources",
+    "SECRET_TYPE": "translators.naming",
+    "Service": "translators.mesh",
+    "TelemetryOptions": "translators.telemetry.options",
+    "TracingKind": "translators.telemetry.options",
+    "TracingProvider": "translators.telemetry.options",
+    "Workload": "translators.mesh",
+    "build_mesh": "translators.mesh",
+    "http_managers": "translators.extensions",
+    "insert_http_filter": "translators.extensions",
+    "is_inbound": "translators.extensions",
+    "is_outbound": "translators.extensions",
+    "pack": "translators.extensions",
+    "parse_object": "translators.model.objects",
+    "to_protobuf": "translators.extensions",
+    "translate": "translators.translate",
+}
 
 __all__ = [
     "CLUSTER_TYPE",
@@ -86,3 +139,36 @@ __all__ = [
     "to_protobuf",
     "translate",
 ]
+
+
+def _load(name: str) -> Any:
+    return getattr(importlib.import_module(_LAZY[name]), name)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = _load(name)
+    globals()[name] = value  # later lookups skip __getattr__
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
+class _PublicAPI(types.ModuleType):
+    """`translate` names both a submodule and the public function. The import system
+    binds every loaded submodule on its package (overwriting a lazily bound function),
+    so the function is a data descriptor of the module's class, which always wins."""
+
+    @property
+    def translate(self) -> Any:
+        return _load("translate")
+
+    @translate.setter
+    def translate(self, _submodule: types.ModuleType) -> None:
+        pass  # the submodule stays reachable as sys.modules["translators.translate"]
+
+
+sys.modules[__name__].__class__ = _PublicAPI

@@ -12,6 +12,7 @@ from typing import Any
 
 from translators.analysis import Analysis, analyze
 from translators.capture import inbound_ports
+from translators.errors import TranslatorError
 from translators.hosts import resolve_host
 from translators.index import MeshIndex
 from translators.mesh import MeshConfig, Service, Workload
@@ -21,7 +22,7 @@ from translators.model.objects import MeshObject
 from translators.naming import spiffe_id
 
 
-class UnknownWorkload(LookupError):
+class UnknownWorkload(TranslatorError, LookupError):
     """No workload by that name; the message lists the known ones."""
 
 

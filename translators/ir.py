@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from translators.security.jwt_ir import JwtRuleIR
 from translators.telemetry.ir import TelemetryIR
 
 
@@ -252,6 +253,10 @@ class ListenerIR:
     # "" for an ordinary listener; else the cluster a virtual capture listener
     # (virtualOutbound / virtualInbound) sends connections no port listener takes.
     capture_fallback: str = ""
+    # RequestAuthentication JWT rules of the workload (HTTP listeners): inbound, Envoy's
+    # jwt_authn rejects invalid tokens before RBAC; outbound, it only reads valid tokens'
+    # claims for `@request.auth.claims` route matches.
+    jwt: tuple[JwtRuleIR, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -94,6 +94,11 @@ class MeshConfig:
     services: Mapping[str, Service]
     workloads: Mapping[str, Workload]
     options: MeshOptions = field(default_factory=MeshOptions)
+    # RequestAuthentication `jwksUri` -> the JSON Web Key Set the control plane fetched
+    # from it (the last good one), and -> why the latest fetch failed. Filled by the
+    # service (xdscp.jwks), never by the translators, which do no I/O.
+    jwks: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    jwks_errors: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
     def of_kind(self, kind: str) -> list[MeshObject[Any]]:
         return [o for o in self.objects if o.kind == kind]
@@ -245,8 +250,9 @@ def build_mesh(
                 )
             )  # fmt: skip
             continue
-        taken = all_services.keys() | claimed.keys()
-        clash = next((s for s in found if s.hostname in taken), None)
+        clash = next(
+            (s for s in found if s.hostname in all_services or s.hostname in claimed), None
+        )
         if clash is not None:
             other = (all_services.get(clash.hostname) or claimed[clash.hostname]).source
             all_errors.append(

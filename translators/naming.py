@@ -10,25 +10,29 @@ from __future__ import annotations
 import re
 from typing import Final
 
+import xdstypes
+
+# SPIFFE naming is defined in `ca.spiffe` (standard library only) so the CA names
+# identities exactly as the translators do without importing them; re-exported here
+# because every generated name is part of this module's API.
+from ca.spiffe import DEFAULT_TRUST_DOMAIN as DEFAULT_TRUST_DOMAIN
+from ca.spiffe import SPIFFE_PREFIX as SPIFFE_PREFIX
+from ca.spiffe import spiffe_id as spiffe_id
+
 # --- xDS type URLs -----------------------------------------------------------
-CLUSTER_TYPE: Final = "type.googleapis.com/envoy.config.cluster.v3.Cluster"
-ENDPOINT_TYPE: Final = "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment"
-LISTENER_TYPE: Final = "type.googleapis.com/envoy.config.listener.v3.Listener"
-ROUTE_TYPE: Final = "type.googleapis.com/envoy.config.route.v3.RouteConfiguration"
-SECRET_TYPE: Final = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret"
+# The table of types (order, dependencies, generators) is `xdstypes`; these are its
+# type URLs under the names the translators use.
+CLUSTER_TYPE: Final = xdstypes.CDS.type_url
+ENDPOINT_TYPE: Final = xdstypes.EDS.type_url
+LISTENER_TYPE: Final = xdstypes.LDS.type_url
+ROUTE_TYPE: Final = xdstypes.RDS.type_url
+SECRET_TYPE: Final = xdstypes.SDS.type_url
 
 # Make-before-break order within one ADS stream (DESIGN §5).
-PUSH_ORDER: Final = (CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, SECRET_TYPE)
+PUSH_ORDER: Final = xdstypes.PUSH_ORDER
 # SotW types whose response is the full state (absence means delete).
-FULL_STATE_TYPES: Final = frozenset({CLUSTER_TYPE, LISTENER_TYPE})
-
-SHORT_TYPE_NAMES: Final = {
-    CLUSTER_TYPE: "CDS",
-    ENDPOINT_TYPE: "EDS",
-    LISTENER_TYPE: "LDS",
-    ROUTE_TYPE: "RDS",
-    SECRET_TYPE: "SDS",
-}
+FULL_STATE_TYPES: Final = xdstypes.FULL_STATE_TYPES
+SHORT_TYPE_NAMES: Final = xdstypes.SHORT_TYPE_NAMES
 
 # --- special clusters and listeners -----------------------------------------
 PASSTHROUGH_CLUSTER: Final = "PassthroughCluster"
@@ -46,8 +50,7 @@ WORKLOAD_SECRET: Final = "default"
 ROOT_CA_SECRET: Final = "ROOTCA"
 
 # --- identity ---------------------------------------------------------------
-DEFAULT_TRUST_DOMAIN: Final = "cluster.local"
-SPIFFE_PREFIX: Final = "spiffe://"
+# DEFAULT_TRUST_DOMAIN, SPIFFE_PREFIX and spiffe_id(): imported above from `ca.spiffe`.
 
 # --- mTLS and authorization (Istio's names) ---------------------------------
 # A workload without this annotation set to "false" has a sidecar (file mode).
@@ -107,12 +110,6 @@ def virtual_host(fqdn: str, port: int) -> str:
     return f"{fqdn}:{port}"
 
 
-def spiffe_id(
-    namespace: str, service_account: str, trust_domain: str = DEFAULT_TRUST_DOMAIN
-) -> str:
-    return f"spiffe://{trust_domain}/ns/{namespace}/sa/{service_account}"
-
-
 MAX_SNI_BYTES = 255  # TLS (and Envoy's UpstreamTlsContext.sni) allow no longer name
 
 
@@ -150,6 +147,34 @@ def parse_rbac_policy_name(name: str) -> tuple[str, str, int] | None:
     return found.group(1), found.group(2), int(found.group(3))
 
 
+# --- JWT (RequestAuthentication) -------------------------------------------
+JWT_AUTHN_FILTER: Final = "envoy.filters.http.jwt_authn"
+# Where jwt_authn puts a verified token's payload in the request's dynamic metadata
+# (Istio's `EnvoyJwtFilterPayload`); RBAC and claim-based routes match under it.
+JWT_PAYLOAD_METADATA_KEY: Final = "payload"
+# VirtualService header matches on JWT claims: `@request.auth.claims.<a>.<b>` or
+# `@request.auth.claims[<a>][<b>]` (Istio's `HeaderJWTClaim`).
+JWT_CLAIM_HEADER_PREFIX: Final = "@request.auth.claims"
+
+
+def jwt_provider(index: int) -> str:
+    """Istio's jwt_authn provider name for the index-th JWT rule of a workload."""
+    return f"origins-{index}"
+
+
+def routing_claim(header: str) -> tuple[str, ...] | None:
+    """The claim path of a `@request.auth.claims...` route header match, else None
+    (Istio's `jwt.ToRoutingClaim`)."""
+    if not header.lower().startswith(JWT_CLAIM_HEADER_PREFIX):
+        return None
+    rest = header[len(JWT_CLAIM_HEADER_PREFIX) :]
+    if rest.startswith(".") and len(rest) > 1:
+        return tuple(rest[1:].split("."))
+    if rest.startswith("[") and rest.endswith("]") and len(rest) > 2:
+        return tuple(rest[1:-1].split("]["))
+    return None
+
+
 def inbound_filter_chain(port: int, tls: bool) -> str:
     return f"inbound|{port}|{'mtls' if tls else 'plaintext'}"
 
@@ -161,6 +186,9 @@ STATS_PORT: Final = 15090
 STATS_PATH: Final = "/stats/prometheus"
 STATS_LISTENER: Final = "prometheus_stats"
 STATS_CLUSTER: Final = "prometheus_stats"
+# An injected Pod's readiness probe: a bootstrap listener proxying the admin's /ready.
+READY_LISTENER: Final = "xdscp_ready"
+READY_ADMIN_CLUSTER: Final = "xdscp-admin"
 TELEMETRY_KIND: Final = "Telemetry"
 
 

@@ -6,20 +6,50 @@ and the translator can both depend on it without importing each other.
 
 from __future__ import annotations
 
-from envoy.config.cluster.v3 import cluster_pb2
-from envoy.config.endpoint.v3 import endpoint_pb2
-from envoy.config.listener.v3 import listener_pb2
-from envoy.config.route.v3 import route_pb2
+import importlib
+from collections.abc import Iterator, Mapping
+
 from google.protobuf.message import Message
 
-from translators.naming import CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE
+import xdstypes
 
-MESSAGE_TYPES: dict[str, type[Message]] = {
-    CLUSTER_TYPE: cluster_pb2.Cluster,
-    ENDPOINT_TYPE: endpoint_pb2.ClusterLoadAssignment,
-    LISTENER_TYPE: listener_pb2.Listener,
-    ROUTE_TYPE: route_pb2.RouteConfiguration,
-}
+
+def resolve(path: str) -> object:
+    """The object a registry row names as `module:attribute`."""
+    module, _, attribute = path.partition(":")
+    return getattr(importlib.import_module(module), attribute)
+
+
+def _message_class(row: xdstypes.XdsType) -> type[Message]:
+    found = resolve(row.message)
+    if not (isinstance(found, type) and issubclass(found, Message)):
+        raise TypeError(f"xdstypes row {row.short}: {row.message} is not a protobuf message")
+    if found.DESCRIPTOR.full_name != row.message_name:
+        raise TypeError(f"xdstypes row {row.short}: {row.message} is not {row.message_name}")
+    return found
+
+
+class _MessageTypes(Mapping[str, type[Message]]):
+    """type URL -> protobuf class, from the `xdstypes` table; each class is imported on
+    first use, so importing this module loads no protobuf module."""
+
+    def __init__(self) -> None:
+        self._loaded: dict[str, type[Message]] = {}
+
+    def __getitem__(self, type_url: str) -> type[Message]:
+        found = self._loaded.get(type_url)
+        if found is None:
+            found = self._loaded[type_url] = _message_class(xdstypes.BY_URL[type_url])
+        return found
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(xdstypes.PUSH_ORDER)
+
+    def __len__(self) -> int:
+        return len(xdstypes.PUSH_ORDER)
+
+
+MESSAGE_TYPES: Mapping[str, type[Message]] = _MessageTypes()
 
 
 class EnvoyResource:

@@ -19,6 +19,7 @@ from translators.envoy.listeners import build_listener
 from translators.envoy.routes import route_config_bytes, virtual_host_bytes
 from translators.extensions.api import ExtensionSet, Proxy
 from translators.extensions.apply import Interner, apply_extensions
+from translators.generators import ProxyBuild, generators
 from translators.index import MeshIndex
 from translators.ir import ClusterIR, ListenerIR, LoadAssignmentIR, ProxyView, RouteConfigIR
 from translators.mesh import MeshConfig, Workload
@@ -60,7 +61,7 @@ class ProxyResources:
 
 
 @dataclass(frozen=True, slots=True, eq=False)
-class _OutboundResources:
+class OutboundResources:
     view: OutboundView
     clusters: ResourceGroup
     load_assignments: ResourceGroup
@@ -137,7 +138,7 @@ class MeshTranslator:
 
         return self._memo.generation_get(("objects-by-kind",), build)
 
-    def _collectors(self, local: LocalView) -> tuple[ResourceGroup, ...]:
+    def collectors(self, local: LocalView) -> tuple[ResourceGroup, ...]:
         """The span collectors' clusters, one group shared by every proxy that traces."""
         providers: dict[TracingProvider, str] = {}
         for listener in local.listeners:
@@ -157,6 +158,22 @@ class MeshTranslator:
             ),
         )
 
+    def inbound_clusters(self, local: LocalView) -> ResourceGroup:
+        """Groups, not just resources, are shared: proxies with equal inbound clusters get
+        the same group object, so the runtime reuses one serialized, versioned TypeSnapshot."""
+        memo = self._memo
+        return memo.get(
+            ("inbound-group", local.clusters),
+            lambda: ResourceGroup(memo.call(("cds", c), _cluster, c) for c in local.clusters),
+        )
+
+    def listeners(self, local: LocalView) -> ResourceGroup:
+        memo = self._memo
+        return memo.get(
+            ("listener-group", local.listeners),
+            lambda: ResourceGroup(memo.call(("lds", li), _listener, li) for li in local.listeners),
+        )
+
     def translate(self, workload: Workload, *, extensions: bool = True) -> ProxyResources:
         """`extensions=False`: the config as if no extension were loaded."""
         outbound_view, local = self._views(workload)
@@ -164,23 +181,9 @@ class MeshTranslator:
             ("outbound-resources", outbound_view.key),
             lambda: self._outbound_resources(outbound_view),
         )
-        memo = self._memo
-        # Groups, not just resources, are shared: proxies with equal inbound clusters get the
-        # same group object, so the runtime reuses one serialized, versioned TypeSnapshot.
-        inbound = memo.get(
-            ("inbound-group", local.clusters),
-            lambda: ResourceGroup(memo.call(("cds", c), _cluster, c) for c in local.clusters),
-        )
-        listeners = memo.get(
-            ("listener-group", local.listeners),
-            lambda: ResourceGroup(memo.call(("lds", li), _listener, li) for li in local.listeners),
-        )
-        groups = {
-            CLUSTER_TYPE: (outbound.clusters, inbound, *self._collectors(local)),
-            ENDPOINT_TYPE: (outbound.load_assignments,),
-            LISTENER_TYPE: (listeners,),
-            ROUTE_TYPE: (outbound.route_configs,),
-        }
+        build = ProxyBuild(self, workload, outbound_view, local, outbound)
+        # One generator per xDS type, named by the `xdstypes` table, in push order.
+        groups = {type_url: generate(build) for type_url, generate in generators()}
         view = combine(workload, outbound_view, local)
         if extensions and self.extensions:
             # raises ExtensionError (the caller keeps this proxy's last good config)
@@ -188,7 +191,7 @@ class MeshTranslator:
             groups = apply_extensions(self.extensions, self._interner, proxy, groups)
         return ProxyResources(workload.key, view, MappingProxyType(groups))
 
-    def _outbound_resources(self, view: OutboundView) -> _OutboundResources:
+    def _outbound_resources(self, view: OutboundView) -> OutboundResources:
         memo = self._memo
         per_service = [
             memo.get(("service-resources", key), lambda c=c, a=a: _service_resources(c, a))  # type: ignore[misc]
@@ -208,7 +211,7 @@ class MeshTranslator:
             + [r for _, eds in per_service for r in eds]
         )
         routes = tuple(self._route_config(rc) for rc in view.route_configs)
-        return _OutboundResources(
+        return OutboundResources(
             view, self._group(clusters), self._group(assignments), self._group(routes)
         )
 

@@ -55,6 +55,7 @@ from translators.naming import (
     outbound_route_config,
     port_listener,
 )
+from translators.security.request_authn import attach_jwt
 from translators.security.upstream import UpstreamPeers, client_tls, cluster_tls
 from translators.traffic import vhosts as traffic_vhosts
 from translators.traffic.outbound import allow_any_cluster, catch_all_virtual_host, outbound_mode
@@ -369,11 +370,6 @@ def proxy_source(index: MeshIndex, workload: Workload, memo: Memo) -> SourceIR:
     return make_source(workload.namespace, workload.labels, keys)
 
 
-def outbound_key(index: MeshIndex, workload: Workload) -> tuple[str, str]:
-    sidecar = index.sidecar_for(workload)
-    return (workload.namespace, sidecar.ref if sidecar else "")
-
-
 def build_outbound(
     index: MeshIndex,
     namespace: str,
@@ -642,19 +638,8 @@ def build_local(
                 captured=capture and ingress.bind is None,
             )
         )
-    return LocalView(tuple(listeners), tuple(clusters), tuple(warnings))
-
-
-def build_view(index: MeshIndex, workload: Workload, memo: Memo) -> ProxyView:
-    """The IR for one proxy (the outbound part is memoized per namespace and Sidecar)."""
-    sidecar_obj = index.sidecar_for(workload)
-    source = proxy_source(index, workload, memo)
-    outbound = memo.generation_get(
-        ("outbound", workload.namespace, _digest(sidecar_obj), source.labels),
-        lambda: build_outbound(index, workload.namespace, sidecar_obj, memo, source),
-    )
-    local = build_local(index, workload, sidecar_obj, outbound)
-    return combine(workload, outbound, local)
+    jwt = index.security.jwt_rules(workload)
+    return LocalView(attach_jwt(tuple(listeners), jwt), tuple(clusters), tuple(warnings))
 
 
 def combine(workload: Workload, outbound: OutboundView, local: LocalView) -> ProxyView:

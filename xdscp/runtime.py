@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Protocol
 
@@ -21,11 +22,16 @@ from envoy.config.core.v3 import base_pb2
 from translators.extensions import ExtensionError, ExtensionSet
 from translators.mesh import MeshConfig, Workload
 from translators.naming import SECRET_TYPE
-from translators.translate import EnvoyResource, MeshTranslator, ResourceGroup
-from xdscp.cache import Resource, Snapshot, SnapshotCache, TypeSnapshot, make_resource
+from translators.translate import MeshTranslator, ResourceGroup
+from xdscp.cache import Snapshot, SnapshotCache
+from xdscp.cache.parts import SnapshotParts
 from xdscp.server.resolver import ProxyRejected, UnknownProxy
 
 log = structlog.get_logger()
+
+# `apply` hands the event loop back after this much work, so pushes and ACKs of the
+# proxies already done proceed while the rest are built.
+_APPLY_SLICE_SECONDS = 0.01
 
 
 def node_workload(node: base_pb2.Node) -> tuple[str, str]:
@@ -43,45 +49,18 @@ def node_workload(node: base_pb2.Node) -> tuple[str, str]:
     raise ProxyRejected(f"node {node.id!r} names no workload (metadata NAMESPACE/WORKLOAD_NAME)")
 
 
-class _SnapshotParts:
-    """Serialized resources and TypeSnapshots, memoized by the identity of the translator's
-    resource groups. Proxies that share groups (same namespace and Sidecar) share the
-    serialized bytes and the very same TypeSnapshot objects; a generation keeps what the
-    previous one built for groups that survived. Values hold their groups, so an id is
-    never reused while its entry lives."""
+@dataclass(slots=True)
+class _Published:
+    """What a connected proxy's current snapshot was built from: the next generation
+    compares against it and leaves the snapshot untouched when nothing differs."""
 
-    def __init__(self) -> None:
-        self._current: dict[tuple[object, ...], tuple[object, TypeSnapshot]] = {}
-        self._previous: dict[tuple[object, ...], tuple[object, TypeSnapshot]] = {}
-        self._resources: dict[EnvoyResource, Resource] = {}
-        self._previous_resources: dict[EnvoyResource, Resource] = {}
-
-    def resource(self, resource: EnvoyResource) -> Resource:
-        found = self._resources.get(resource) or self._previous_resources.get(resource)
-        if found is None:
-            found = make_resource(
-                resource.type_url, resource.name, resource.body(), resource.provenance
-            )
-        self._resources[resource] = found
-        return found
-
-    def type_snapshot(self, type_url: str, groups: tuple[ResourceGroup, ...]) -> TypeSnapshot:
-        groups = tuple(g for g in groups if g)  # an empty group changes nothing
-        key = (type_url, *(id(g) for g in groups))
-        entry = self._current.get(key) or self._previous.get(key)
-        if entry is None:
-            resources = [self.resource(r) for group in groups for r in group]
-            entry = (groups, TypeSnapshot.of(type_url, resources))
-        elif key not in self._current:
-            for group in groups:  # keep the serialized resources alive in this generation
-                for r in group:
-                    self.resource(r)
-        self._current[key] = entry
-        return entry[1]
-
-    def next_generation(self) -> None:
-        self._previous, self._current = self._current, {}
-        self._previous_resources, self._resources = self._resources, {}
+    workload: Workload
+    identity: str | None
+    groups: Mapping[str, tuple[ResourceGroup, ...]]  # with the Secrets
+    snapshot: Snapshot
+    translator: MeshTranslator  # whose translation `translated` is
+    translated: Mapping[str, tuple[ResourceGroup, ...]]
+    warnings: tuple[str, ...]
 
 
 class SecretSource(Protocol):
@@ -118,7 +97,12 @@ class MeshRuntime:
         self.mesh: MeshConfig | None = None
         self._translator: MeshTranslator | None = None
         self._connections: dict[str, int] = {}
-        self._parts = _SnapshotParts()
+        # proxy -> what its published snapshot was built from (connected proxies only)
+        self._published: dict[str, _Published] = {}
+        self._parts = SnapshotParts()
+        self._secrets_now: dict[str, ResourceGroup] | None = None
+        # the runtime's own time in the last generation (translation, snapshots, cache)
+        self.busy_seconds = 0.0
         self.generation = 0
         self.updated_at = 0.0
         # warnings seen in this generation and the previous one: each is logged when it
@@ -138,29 +122,37 @@ class MeshRuntime:
 
     # --- mesh updates ---------------------------------------------------------
     async def apply(self, mesh: MeshConfig) -> None:
-        """Apply a new mesh, yielding to the event loop every few proxies so the first
+        """Apply a new mesh, yielding to the event loop every few milliseconds so the first
         proxies' pushes go out while the rest are still being translated."""
         async with self._applying:
-            for _ in self._apply_steps(mesh, batch=32):
+            for _ in self._apply_steps(mesh, slice_seconds=_APPLY_SLICE_SECONDS):
                 await asyncio.sleep(0)
 
     def apply_now(self, mesh: MeshConfig) -> None:
-        for _ in self._apply_steps(mesh, batch=0):
+        for _ in self._apply_steps(mesh, slice_seconds=None):
             pass
 
-    def _apply_steps(self, mesh: MeshConfig, batch: int) -> Iterator[None]:
-        started = time.perf_counter()
+    def _apply_steps(self, mesh: MeshConfig, slice_seconds: float | None) -> Iterator[None]:
+        """One generation, in slices of at most `slice_seconds` of work (None: one slice).
+        `busy_seconds` adds up the slices: the runtime's own part, without the pushes and
+        ACKs the event loop runs between them."""
         started_monotonic = time.monotonic()
-        # built before anything is replaced: if this raises, the previous mesh stays
-        translator = MeshTranslator(mesh, self._translator, self.extensions)
+        slice_start = time.perf_counter()
+        busy = 0.0
+        translator = self._translator
+        if mesh is not self.mesh or translator is None:
+            # built before anything is replaced: if this raises, the previous mesh stays
+            translator = MeshTranslator(mesh, self._translator, self.extensions)
+        # else the same mesh again (a refresh after SVID rotation): a translator is a pure
+        # function of its mesh, so every proxy's translation is the one it has
         self.mesh = mesh
         self._translator = translator
-        self._parts.next_generation()
         self.generation += 1
         self._warned_before, self._warned = self._warned, set()
+        self._secrets_now = {}  # identity -> Secret group, for this generation
         changed: dict[str, int] = {}  # proxy key -> cache generation of its new snapshot
         closed = 0  # proxies whose workload is gone (their streams end; nothing to ACK)
-        for done, key in enumerate(list(self._connections), start=1):
+        for key in list(self._connections):
             namespace, name = key.split("/", 1)
             workload = mesh.workload(namespace, name)
             if workload is None:
@@ -168,14 +160,22 @@ class MeshRuntime:
                 # Envoy keeps running its last config and retries until it is back.
                 if self._first_time(f"gone:{key}"):
                     log.warning("proxy.workload_gone", proxy=key, action="closes its streams")
+                self._published.pop(key, None)
                 closed += self.cache.set(
                     key, Snapshot.tombstone(f"workload {key} no longer exists")
                 )
                 continue
             if self._publish(workload):
                 changed[key] = self.cache.generation(key)
-            if batch and done % batch == 0:
-                yield
+            if slice_seconds is not None:
+                now = time.perf_counter()
+                if now - slice_start >= slice_seconds:
+                    busy += now - slice_start
+                    yield
+                    slice_start = time.perf_counter()
+        self._secrets_now = None
+        busy += time.perf_counter() - slice_start
+        self.busy_seconds = busy
         self.updated_at = time.time()
         if self.on_generation is not None:
             self.on_generation(self.generation, started_monotonic, changed)
@@ -186,31 +186,81 @@ class MeshRuntime:
             errors=len(mesh.errors),
             proxies=len(self._connections),
             changed=len(changed) + closed,
-            ms=round((time.perf_counter() - started) * 1000, 1),
+            ms=round(busy * 1000, 1),
+            elapsed_ms=round((time.monotonic() - started_monotonic) * 1000, 1),
         )
 
     def snapshot_for(self, workload: Workload, extensions: bool = True) -> Snapshot:
-        if self._translator is None:
+        """The snapshot `workload`'s proxy gets from the current mesh (pure: publishes
+        nothing)."""
+        return self._build(workload, extensions, None).snapshot
+
+    def _build(
+        self, workload: Workload, extensions: bool, previous: _Published | None
+    ) -> _Published:
+        """Translate `workload` and assemble its snapshot. Types whose groups are the very
+        groups `previous` was built from keep their TypeSnapshot; when no type differs,
+        `previous` itself comes back (its snapshot untouched: nothing to compare or push)."""
+        translator = self._translator
+        if translator is None:
             raise ProxyRejected("no mesh configuration loaded yet")
-        translated = self._translator.translate(workload, extensions=extensions)
-        for warning in translated.view.warnings:
-            if self._first_time(warning):  # once per change, not per proxy or reload
-                log.warning("translate.warning", proxy=workload.key, warning=warning)
-        groups = dict(translated.groups)
+        if (
+            previous is not None
+            and previous.translator is translator
+            and previous.workload is workload
+            and extensions
+        ):
+            translated, warnings = previous.translated, previous.warnings
+            self._warned.update(warnings)  # still there: not news next generation either
+        else:
+            result = translator.translate(workload, extensions=extensions)
+            translated, warnings = result.groups, result.view.warnings
+            for warning in warnings:
+                if self._first_time(warning):  # once per change, not per proxy or reload
+                    log.warning("translate.warning", proxy=workload.key, warning=warning)
+        groups = translated
         identity: str | None = None
         if self.secrets is not None:
-            identity = self.secrets.identity_of(workload)
-            groups[SECRET_TYPE] = (self.secrets.secrets_for(workload),)
-        return Snapshot(
-            MappingProxyType(
-                {
-                    type_url: self._parts.type_snapshot(type_url, type_groups)
-                    for type_url, type_groups in groups.items()
-                }
-            ),
-            # Streams authenticated as anything else are closed instead of served.
-            identity=identity,
+            # equal workloads have equal identities; new Workload objects come with every mesh
+            known = previous.identity if previous and previous.workload == workload else None
+            spiffe = known or self.secrets.identity_of(workload)
+            groups = {**groups, SECRET_TYPE: (self._secrets(spiffe, workload),)}
+            identity = spiffe
+        if previous is not None and previous.identity == identity:
+            before = previous.groups
+            kept = previous.snapshot.types
+            if groups.keys() == before.keys():
+                unchanged = [t for t, g in groups.items() if g == before[t]]
+                if len(unchanged) == len(groups):
+                    previous.workload = workload
+                    previous.translator = translator
+                    previous.translated = translated
+                    previous.warnings = tuple(warnings)
+                    return previous
+            else:
+                unchanged = [t for t, g in groups.items() if t in before and g == before[t]]
+            types = {
+                t: kept[t] if t in unchanged else self._parts.type_snapshot(t, g)
+                for t, g in groups.items()
+            }
+        else:
+            types = {t: self._parts.type_snapshot(t, g) for t, g in groups.items()}
+        # Streams authenticated as anything else than `identity` are closed instead of served.
+        snapshot = Snapshot(MappingProxyType(types), identity=identity)
+        return _Published(
+            workload, identity, groups, snapshot, translator, translated, tuple(warnings)
         )
+
+    def _secrets(self, identity: str, workload: Workload) -> ResourceGroup:
+        """The Secret group of `identity`: asked once per identity in a generation."""
+        assert self.secrets is not None
+        memo = self._secrets_now
+        if memo is None:
+            return self.secrets.secrets_for(workload)
+        found = memo.get(identity)
+        if found is None:
+            found = memo[identity] = self.secrets.secrets_for(workload)
+        return found
 
     def refresh(self) -> None:
         """Republish every connected proxy (after SVID rotation: new Secret versions)."""
@@ -221,8 +271,12 @@ class MeshRuntime:
         """Rebuild one proxy's snapshot. Nothing raised while building it may stop the
         loop or reach other proxies: the proxy keeps its last good config and the failure
         is shown in `/debug/config` (and logged once, not on every reload)."""
+        key = workload.key
+        previous = self._published.get(key)
+        if previous is not None and self.cache.get(key) is not previous.snapshot:
+            previous = None  # something else was published since (a fallback, a tombstone)
         try:
-            snapshot = self.snapshot_for(workload)
+            published = self._build(workload, True, previous)
         except ExtensionError as error:
             self.translate_errors.pop(workload.key, None)
             try:
@@ -231,9 +285,12 @@ class MeshRuntime:
                 return self._translation_failed(workload, exc)
         except Exception as exc:  # contained per proxy, see above
             return self._translation_failed(workload, exc)
-        self.extension_errors.pop(workload.key, None)
-        self.translate_errors.pop(workload.key, None)
-        return self.cache.set(workload.key, snapshot)
+        self.extension_errors.pop(key, None)
+        self.translate_errors.pop(key, None)
+        if published is previous:
+            return False  # nothing it reads changed: its snapshot stays as it is
+        self._published[key] = published
+        return self.cache.set(key, published.snapshot)
 
     def _translation_failed(self, workload: Workload, exc: Exception) -> bool:
         message = f"{type(exc).__name__}: {str(exc)[:300]}"
@@ -334,6 +391,7 @@ class MeshRuntime:
             self._connections[proxy_key] = left
         else:
             self._connections.pop(proxy_key, None)
+            self._published.pop(proxy_key, None)
             self.extension_errors.pop(proxy_key, None)
             self.translate_errors.pop(proxy_key, None)
             self.cache.remove(proxy_key)

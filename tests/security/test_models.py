@@ -145,9 +145,9 @@ def test_authorization_policy_as_istio_writes_it() -> None:
         ("rules: [{from: [{source: {}}]}]", "spec.rules[0].from[0].source", "at least one field"),
         ("rules: [{to: [{operation: {}}]}]", "spec.rules[0].to[0].operation", "at least one"),
         (
-            "rules: [{from: [{source: {requestPrincipals: ['*']}}]}]",
+            "rules: [{from: [{source: {requestPrincipals: ['a*b']}}]}]",
             "spec.rules[0].from[0].source.requestPrincipals",
-            "RequestAuthentication (JWT)",
+            "'*' is only allowed as a prefix, suffix or alone",
         ),
         (
             "rules: [{from: [{source: {principals: ['a*b']}}]}]",
@@ -170,9 +170,9 @@ def test_authorization_policy_as_istio_writes_it() -> None:
             "{**} must be the last operator",
         ),
         (
-            "rules: [{when: [{key: 'request.auth.claims[iss]', values: [x]}]}]",
+            "rules: [{when: [{key: 'request.auth.claims[]', values: [x]}]}]",
             "spec.rules[0].when[0].key",
-            "RequestAuthentication (JWT)",
+            "expected request.auth.claims[<claim>]",
         ),
         (
             "rules: [{when: [{key: source.user, values: [x]}]}]",

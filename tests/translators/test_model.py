@@ -139,13 +139,13 @@ def test_unknown_kind() -> None:
     error = one_error(
         """\
         apiVersion: networking.istio.io/v1
-        kind: Gateway
+        kind: EnvoyFilter
         metadata: {name: ingress, namespace: edge}
         spec: {}
         """
     )
     assert (error.kind, error.namespace, error.name, error.field) == (
-        "Gateway",
+        "EnvoyFilter",
         "edge",
         "ingress",
         "kind",

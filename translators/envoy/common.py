@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from functools import lru_cache
 
 from envoy.config.core.v3 import address_pb2, base_pb2, config_source_pb2
-from google.protobuf import any_pb2, duration_pb2, struct_pb2
+from google.protobuf import any_pb2, duration_pb2
 from google.protobuf.message import Message
 
 from translators.naming import PROVENANCE_KEY
@@ -14,7 +14,7 @@ from translators.naming import PROVENANCE_KEY
 
 def pack(message: Message) -> any_pb2.Any:
     packed = any_pb2.Any()
-    packed.Pack(message)
+    packed.Pack(message, deterministic=True)
     return packed
 
 
@@ -35,15 +35,30 @@ def provenance(sources: Iterable[str]) -> base_pb2.Metadata:
     return _provenance(tuple(sorted(set(sources))))
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=4096)
 def _provenance(sources: tuple[str, ...]) -> base_pb2.Metadata:
-    sources_list = struct_pb2.ListValue()
-    sources_list.extend(sources)
-    entry = struct_pb2.Struct()
-    entry.fields["sources"].list_value.CopyFrom(sources_list)
-    metadata = base_pb2.Metadata()
-    metadata.filter_metadata[PROVENANCE_KEY].CopyFrom(entry)
-    return metadata
+    return base_pb2.Metadata.FromString(_provenance_bytes(sources))
+
+
+def provenance_bytes(sources: Iterable[str]) -> bytes:
+    """`provenance(sources)` serialized (deterministically), without building the message:
+    every cluster and virtual host carries one, and building a Struct per resource was a
+    sixth of a large mesh's translation."""
+    return _provenance_bytes(tuple(sorted(set(sources))))
+
+
+# Metadata.filter_metadata (map<string, Struct>) entry: key 1, value 2; Struct.fields entry
+# likewise; Value.list_value 6; ListValue.values 1; Value.string_value 3.
+_PROVENANCE_KEY_FIELD = b"\x0a" + bytes([len(PROVENANCE_KEY)]) + PROVENANCE_KEY.encode()
+_SOURCES_KEY_FIELD = b"\x0a\x07sources"
+
+
+def _provenance_bytes(sources: tuple[str, ...]) -> bytes:
+    values = b"".join(length_delimited(1, length_delimited(3, s.encode())) for s in sources)
+    value = length_delimited(6, values)
+    struct_entry = length_delimited(1, _SOURCES_KEY_FIELD + length_delimited(2, value))
+    entry = _PROVENANCE_KEY_FIELD + length_delimited(2, struct_entry)
+    return length_delimited(1, entry)
 
 
 @lru_cache(maxsize=1)
@@ -92,7 +107,13 @@ def _varint(value: int) -> bytes:
     return _VARINTS[value] if value < 0x4000 else _encode_varint(value)
 
 
+# The tag of a length-delimited field, per field number (builders use small numbers).
+_TAGS = [_encode_varint((number << 3) | 2) for number in range(64)]
+
+
 def length_delimited(field_number: int, payload: bytes) -> bytes:
     """Protobuf wire encoding of one length-delimited field (strings, bytes, messages):
     lets large messages be assembled from pieces serialized once."""
-    return _varint((field_number << 3) | 2) + _varint(len(payload)) + payload
+    size = len(payload)
+    tag = _TAGS[field_number] if field_number < 64 else _encode_varint((field_number << 3) | 2)
+    return tag + (_VARINTS[size] if size < 0x4000 else _encode_varint(size)) + payload

@@ -15,6 +15,7 @@ from envoy.extensions.filters.network.http_connection_manager.v3 import (
 from envoy.extensions.filters.network.tcp_proxy.v3 import tcp_proxy_pb2
 
 from translators.envoy.common import ads, duration, pack, provenance, socket_address
+from translators.envoy.jwt import jwt_authn_filters
 from translators.envoy.rbac import http_rbac_filters, network_rbac_filters
 from translators.envoy.tls import downstream_mtls_socket
 from translators.envoy.traffic import outbound_http_filters, tcp_filter_chain, tcp_proxy
@@ -48,6 +49,7 @@ def _http_manager(ir: ListenerIR) -> hcm.HttpConnectionManager:
         stat_prefix=listener_stat_prefix(ir.direction.value, ir.address, ir.port),
         normalize_path={"value": True},
         http_filters=[
+            *jwt_authn_filters(ir),
             *(http_rbac_filters(ir.inbound.authz) if ir.inbound else ()),
             *(outbound_http_filters(ir) if ir.direction is Direction.OUTBOUND else ()),
             hcm.HttpFilter(

@@ -13,7 +13,11 @@
 * on TCP (network filter) HTTP-only attributes cannot be evaluated: an ALLOW rule
   using one is dropped (less is allowed), a DENY / AUDIT rule ignores just those
   values (more is denied) — failing closed either way;
-* dry-run policies go to `shadow_rules` (evaluated, logged in stats, not enforced).
+* dry-run policies go to `shadow_rules` (evaluated, logged in stats, not enforced);
+* JWT attributes (`requestPrincipals`, `request.auth.*`) match the payload Envoy's
+  jwt_authn filter verified (dynamic metadata `envoy.filters.http.jwt_authn` →
+  `payload`, as Istio's extended JWT matchers do): a request principal `iss/sub` is
+  the pair of claims, claims match a string or any member of a list; HTTP only.
 """
 
 from __future__ import annotations
@@ -30,10 +34,12 @@ from envoy.extensions.filters.network.http_connection_manager.v3 import (
     http_connection_manager_pb2 as hcm,
 )
 from envoy.extensions.filters.network.rbac.v3 import rbac_pb2 as network_rbac_pb2
-from envoy.type.matcher.v3 import path_pb2, regex_pb2, string_pb2
+from envoy.type.matcher.v3 import path_pb2, regex_pb2, string_pb2, value_pb2
 
 from translators.envoy.common import pack
+from translators.envoy.jwt import claim_value, jwt_metadata
 from translators.ir import AuthzAction, AuthzPolicyIR, AuthzRuleIR, ConditionIR
+from translators.model.security import claim_path
 from translators.naming import SPIFFE_PREFIX, rbac_policy_name
 
 HTTP_RBAC_FILTER = "envoy.filters.http.rbac"
@@ -59,7 +65,11 @@ class HttpOnly(Exception):
 
 
 def _http_only(key: str) -> bool:
-    return key in _HTTP_ONLY_KEYS or key.startswith("request.headers[")
+    return (
+        key in _HTTP_ONLY_KEYS
+        or key.startswith("request.headers[")
+        or key.startswith("request.auth.")
+    )
 
 
 # --- matchers ------------------------------------------------------------------
@@ -117,6 +127,11 @@ def _principal(key: str, value: str) -> rbac_pb2.Principal:
         return rbac_pb2.Principal(remote_ip=_cidr(value))
     if key.startswith("request.headers["):
         return rbac_pb2.Principal(header=_header(key[len("request.headers[") : -1], value))
+    if key == "request.auth.principal":
+        return request_principal(value)
+    claim = _JWT_CLAIM_KEYS.get(key) or claim_path(key)
+    if claim is not None:
+        return _jwt_claim(claim, value)
     raise KeyError(key)
 
 
@@ -142,7 +157,74 @@ PRINCIPAL_KEYS = frozenset(
 
 
 def _is_principal(key: str) -> bool:
-    return key in PRINCIPAL_KEYS or key.startswith("request.headers[")
+    return (
+        key in PRINCIPAL_KEYS
+        or key.startswith("request.headers[")
+        or key.startswith("request.auth.")
+    )
+
+
+# --- JWT (jwt_authn's verified payload) ------------------------------------------
+
+_JWT_CLAIM_KEYS = {"request.auth.audiences": ("aud",), "request.auth.presenter": ("azp",)}
+
+
+def _jwt_claim(path: Sequence[str], value: str) -> rbac_pb2.Principal:
+    return rbac_pb2.Principal(metadata=jwt_metadata(path, claim_value(string_matcher(value))))
+
+
+def _claim_is(claim: str, how: str, text: str) -> rbac_pb2.Principal:
+    """The string claim `claim` is `text` (how="exact"), starts with it ("prefix") or ends
+    with it ("suffix"); an empty prefix / suffix only asks for the claim to be there."""
+    if how != "exact" and not text:
+        value = value_pb2.ValueMatcher(present_match=True)
+    else:
+        matcher = string_pb2.StringMatcher(**{how: text})
+        value = value_pb2.ValueMatcher(string_match=matcher)
+    return rbac_pb2.Principal(metadata=jwt_metadata((claim,), value))
+
+
+def _both(first: rbac_pb2.Principal, second: rbac_pb2.Principal) -> rbac_pb2.Principal:
+    return rbac_pb2.Principal(and_ids=rbac_pb2.Principal.Set(ids=[first, second]))
+
+
+def request_principal(value: str) -> rbac_pb2.Principal:
+    """Istio's request principal is `<iss>/<sub>` of the verified token. Issuers hold
+    `/` themselves (`https://idp/`), so the value is matched as every split of it into
+    an issuer and a subject; `*` as a prefix / suffix / alone as in Istio."""
+    if value == "*":  # any verified token
+        present = value_pb2.ValueMatcher(present_match=True)
+        return rbac_pb2.Principal(metadata=jwt_metadata((), present))
+    slashes = [i for i, char in enumerate(value) if char == "/"]
+    options: list[rbac_pb2.Principal] = []
+    if value.endswith("*"):
+        prefix = value[:-1]
+        options.append(_claim_is("iss", "prefix", prefix))
+        options += [
+            _both(
+                _claim_is("iss", "exact", prefix[:i]), _claim_is("sub", "prefix", prefix[i + 1 :])
+            )
+            for i in slashes
+        ]
+    elif value.startswith("*"):
+        suffix = value[1:]
+        options.append(_claim_is("sub", "suffix", suffix))
+        options += [
+            _both(
+                _claim_is("iss", "suffix", suffix[:i]), _claim_is("sub", "exact", suffix[i + 1 :])
+            )
+            for i in (j - 1 for j in slashes)
+        ]
+    else:
+        options += [
+            _both(_claim_is("iss", "exact", value[:i]), _claim_is("sub", "exact", value[i + 1 :]))
+            for i in slashes
+        ]
+    if not options:  # no `/`: no principal can be this value
+        return rbac_pb2.Principal(not_id=_ANY_PRINCIPAL)
+    if len(options) == 1:
+        return options[0]
+    return rbac_pb2.Principal(or_ids=rbac_pb2.Principal.Set(ids=options))
 
 
 # --- rules -> policies ------------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 from envoy.config.route.v3 import route_components_pb2 as rc
 from envoy.config.route.v3 import route_pb2
 
-from translators.envoy.common import length_delimited, provenance
+from translators.envoy.common import length_delimited, provenance, provenance_bytes
 from translators.envoy.traffic import build_route, default_retry_policy
 from translators.ir import RouteConfigIR, VirtualHostIR
 
@@ -37,8 +37,19 @@ def build_route_config(ir: RouteConfigIR) -> route_pb2.RouteConfiguration:
     return config
 
 
+# VirtualHost.metadata: its highest field number set, so appended last it is in the
+# deterministic serialization's order.
+_VH_METADATA = 24
+
+
 def virtual_host_bytes(ir: VirtualHostIR) -> bytes:
-    encoded: bytes = build_virtual_host(ir).SerializeToString(deterministic=True)
+    """Serialized `build_virtual_host(ir)`, its provenance appended as bytes."""
+    vhost = rc.VirtualHost(
+        name=ir.name, domains=list(ir.domains), routes=[build_route(r) for r in ir.routes]
+    )
+    encoded: bytes = vhost.SerializeToString(deterministic=True)
+    if ir.provenance:
+        encoded += length_delimited(_VH_METADATA, provenance_bytes(ir.provenance))
     return encoded
 
 
@@ -52,6 +63,5 @@ def route_config_bytes(name: str, virtual_hosts: list[bytes], sources: tuple[str
     parts = [length_delimited(_RC_NAME, name.encode())]
     parts += [length_delimited(_RC_VIRTUAL_HOSTS, v) for v in virtual_hosts]
     if sources:
-        metadata = provenance(sources).SerializeToString(deterministic=True)
-        parts.append(length_delimited(_RC_METADATA, metadata))
+        parts.append(length_delimited(_RC_METADATA, provenance_bytes(sources)))
     return b"".join(parts)

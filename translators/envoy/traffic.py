@@ -27,10 +27,11 @@ from envoy.extensions.filters.network.tcp_proxy.v3 import tcp_proxy_pb2
 from envoy.extensions.retry.host.previous_hosts.v3 import previous_hosts_pb2
 from envoy.extensions.retry.priority.previous_priorities.v3 import previous_priorities_config_pb2
 from envoy.extensions.upstreams.http.v3 import http_protocol_options_pb2
-from envoy.type.matcher.v3 import regex_pb2, string_pb2
+from envoy.type.matcher.v3 import metadata_pb2, regex_pb2, string_pb2, value_pb2
 from envoy.type.v3 import percent_pb2
 
-from translators.envoy.common import duration, pack, provenance
+from translators.envoy.common import duration, pack, provenance, provenance_bytes
+from translators.envoy.jwt import claim_value, jwt_metadata
 from translators.ir import (
     ClusterPolicyIR,
     CorsIR,
@@ -51,7 +52,7 @@ from translators.ir import (
     TcpChainIR,
     WeightedClusterIR,
 )
-from translators.naming import DFP_DNS_CACHE
+from translators.naming import DFP_DNS_CACHE, routing_claim
 from translators.traffic.http import DEFAULT_RETRY_ON
 
 FAULT_FILTER = "envoy.filters.http.fault"
@@ -89,6 +90,19 @@ def header_matcher(header: HeaderMatchIR) -> rc.HeaderMatcher:
     return out
 
 
+def claim_matcher(claim: tuple[str, ...], header: HeaderMatchIR) -> metadata_pb2.MetadataMatcher:
+    """`@request.auth.claims.<claim>`: the claim of the token jwt_authn verified on this
+    sidecar (Istio's MetadataMatcherForJWTClaims); a missing claim never matches, so
+    `withoutHeaders` on it matches requests without it."""
+    if header.match.kind is MatchKind.PRESENT:
+        value = value_pb2.ValueMatcher(present_match=True)
+    else:
+        value = claim_value(string_matcher(header.match))
+    matcher = jwt_metadata(claim, value)
+    matcher.invert = header.invert
+    return matcher
+
+
 def route_match(ir: RouteMatchIR) -> rc.RouteMatch:
     match = rc.RouteMatch()
     if ir.path.kind is MatchKind.EXACT:
@@ -99,7 +113,12 @@ def route_match(ir: RouteMatchIR) -> rc.RouteMatch:
         match.safe_regex.regex = ir.path.value
     if ir.ignore_case:
         match.case_sensitive.value = False
-    match.headers.extend(header_matcher(h) for h in ir.headers)
+    for header in ir.headers:
+        claim = routing_claim(header.name)
+        if claim is None:
+            match.headers.append(header_matcher(header))
+        else:
+            match.dynamic_metadata.append(claim_matcher(claim, header))
     for query in ir.query_params:
         matcher = match.query_parameters.add(name=query.name)
         if query.match.kind is MatchKind.PRESENT:
@@ -328,7 +347,7 @@ def build_route(ir: RouteIR) -> rc.Route:
     if ir.stat_prefix:
         route.stat_prefix = ir.stat_prefix
     if ir.provenance:
-        route.metadata.CopyFrom(provenance(ir.provenance))
+        route.metadata.ParseFromString(provenance_bytes(ir.provenance))
     return route
 
 

@@ -20,10 +20,6 @@ TYPE_PREFIX = "type.googleapis.com/"
 _BETTERPROTO_ROOT = "envoy_data_plane."
 
 
-def is_protobuf(value: object) -> bool:
-    return isinstance(value, Message)
-
-
 def is_betterproto(value: object) -> bool:
     """Without importing betterproto2 (only a dev dependency): its messages are dataclasses
     whose class carries `_betterproto` metadata and serialize with `bytes()`."""

@@ -17,6 +17,7 @@ from typing import Annotated
 
 from pydantic import Field
 
+from translators.errors import TranslatorError
 from translators.model.envoy_commands import (
     ARGUMENT_COMMANDS,
     BARE_COMMANDS,
@@ -24,7 +25,7 @@ from translators.model.envoy_commands import (
 )
 
 
-class FieldValueError(ValueError):
+class FieldValueError(TranslatorError, ValueError):
     """A check of a whole object that blames one of its fields: `field` (a relative path
     such as `endpoints[0].address`) is appended to where the error is reported."""
 
@@ -92,7 +93,14 @@ def check_wildcard_domain(name: str) -> str:
     return name
 
 
+# Without a colon only IPv4 is possible, which is digits and dots: any other character
+# says "not an IP" without ipaddress's exceptions (slow; this runs for every host).
+_NOT_IPV4 = re.compile(r"[^0-9.]")
+
+
 def is_ip(value: str) -> bool:
+    if ":" not in value and _NOT_IPV4.search(value) is not None:
+        return False
     try:
         ipaddress.ip_address(value)
     except ValueError:

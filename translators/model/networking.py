@@ -65,6 +65,7 @@ from translators.model.traffic import (
     check_pool,
     check_weight_sum,
 )
+from translators.naming import routing_claim
 
 # --- VirtualService ----------------------------------------------------------
 
@@ -94,7 +95,9 @@ class HTTPMatchRequest(SourceMatch):
     @classmethod
     def _header_names(cls, headers: dict[str, HeaderStringMatch]) -> dict[str, HeaderStringMatch]:
         for name in headers:
-            check_header_name(name)
+            # `@request.auth.claims.<claim>`: a JWT claim (RequestAuthentication)
+            if routing_claim(name) is None:
+                check_header_name(name)
         return headers
 
     @field_validator("query_params")

@@ -17,6 +17,8 @@ from pydantic import BaseModel, ValidationError
 
 from translators.model.base import ObjectMeta
 from translators.model.checks import FieldValueError
+from translators.model.gateway import GatewaySpec
+from translators.model.gateway_api import GATEWAY_API, GATEWAY_API_KINDS, KIND_ALIASES
 from translators.model.networking import (
     DestinationRuleSpec,
     ServiceEntrySpec,
@@ -24,6 +26,7 @@ from translators.model.networking import (
     VirtualServiceSpec,
     WorkloadEntryObjectSpec,
 )
+from translators.model.request_authn import RequestAuthenticationSpec
 from translators.model.security import AuthorizationPolicySpec, PeerAuthenticationSpec
 from translators.model.telemetry import TelemetrySpec
 from translators.naming import object_ref
@@ -150,9 +153,13 @@ KINDS: dict[str, KindEntry] = {
         WorkloadEntryObjectSpec,
     ),
     "Sidecar": (NETWORKING, frozenset({"v1alpha3", "v1beta1", "v1"}), SidecarSpec),
+    "Gateway": (NETWORKING, frozenset({"v1alpha3", "v1beta1", "v1"}), GatewaySpec),
     "PeerAuthentication": (SECURITY, frozenset({"v1beta1", "v1"}), PeerAuthenticationSpec),
     "AuthorizationPolicy": (SECURITY, frozenset({"v1beta1", "v1"}), AuthorizationPolicySpec),
+    "RequestAuthentication": (SECURITY, frozenset({"v1beta1", "v1"}), RequestAuthenticationSpec),
     "Telemetry": (TELEMETRY, frozenset({"v1alpha1", "v1"}), TelemetrySpec),
+    # the Kubernetes Gateway API (translators.model.gateway_api)
+    **{kind: (GATEWAY_API, versions, spec) for kind, (versions, spec) in GATEWAY_API_KINDS.items()},
 }
 
 _TOP_LEVEL = frozenset({"apiVersion", "kind", "metadata", "spec", "status"})
@@ -191,6 +198,8 @@ def parse_object(
     if not isinstance(doc, dict):
         return [ConfigError(origin, "", "", "", "", "document is not a mapping")]
     kind = str(doc.get("kind") or "")
+    # one kind name in two API groups (Gateway): the registry keys the other one apart
+    kind = KIND_ALIASES.get((str(doc.get("apiVersion") or "").partition("/")[0], kind), kind)
     raw_meta = doc.get("metadata")
     meta_dict = raw_meta if isinstance(raw_meta, dict) else {}
     name = str(meta_dict.get("name") or "")

@@ -1,9 +1,10 @@
 """security.istio.io specs: PeerAuthentication and AuthorizationPolicy.
 
 As for networking objects, whatever xdscp cannot enforce is rejected at load time
-with the field that asks for it (JWT-based fields, CUSTOM external authorization,
-path templates): an authorization policy that is silently weaker than written is
-worse than one that is refused.
+with the field that asks for it (CUSTOM external authorization, path templates): an
+authorization policy that is silently weaker than written is worse than one that is
+refused. JWT fields (`requestPrincipals`, `request.auth.*`) match what the
+RequestAuthentication of the workload validated.
 """
 
 from __future__ import annotations
@@ -90,9 +91,6 @@ class AuthorizationAction(StrEnum):
     DENY = "DENY"
     AUDIT = "AUDIT"
     CUSTOM = "CUSTOM"
-
-
-_NOT_SUPPORTED_JWT = "needs RequestAuthentication (JWT), which xdscp does not support"
 
 
 def _check_wildcard(value: str, what: str) -> str:
@@ -199,10 +197,8 @@ class Source(IstioModel):
 
     @field_validator("request_principals", "not_request_principals")
     @classmethod
-    def _jwt(cls, values: list[str]) -> list[str]:
-        if values:
-            raise ValueError(f"request principals {_NOT_SUPPORTED_JWT}")
-        return values
+    def _request_principals(cls, values: list[str]) -> list[str]:
+        return _each(values, _check_wildcard, "request principal")
 
     @field_validator("namespaces", "not_namespaces")
     @classmethod
@@ -276,8 +272,10 @@ class To(IstioModel):
 
 
 # `when` keys xdscp enforces -> how each value is checked. Istio's other keys need
-# JWT (request.auth.*) or Envoy internals (experimental.*) and are refused by name.
+# Envoy internals (experimental.*) and are refused by name.
 _HEADER_KEY = re.compile(r"request\.headers\[([^\[\]]+)\]")
+# `request.auth.claims[a]` or, for a nested claim, `request.auth.claims[a][b]`
+_CLAIM_KEY = re.compile(r"request\.auth\.claims((?:\[[^\[\]]+\])+)")
 WHEN_KEYS: dict[str, Any] = {
     "source.principal": _check_wildcard,
     "source.namespace": _check_namespace,
@@ -286,7 +284,16 @@ WHEN_KEYS: dict[str, Any] = {
     "destination.ip": _check_cidr,
     "destination.port": _check_port,
     "connection.sni": _check_wildcard,
+    "request.auth.principal": _check_wildcard,
+    "request.auth.audiences": _check_wildcard,
+    "request.auth.presenter": _check_wildcard,
 }
+
+
+def claim_path(key: str) -> tuple[str, ...] | None:
+    """The claim names of a `request.auth.claims[a][b]` key (None for other keys)."""
+    found = _CLAIM_KEY.fullmatch(key)
+    return tuple(found.group(1)[1:-1].split("][")) if found else None
 
 
 class Condition(IstioModel):
@@ -297,13 +304,15 @@ class Condition(IstioModel):
     @field_validator("key")
     @classmethod
     def _known(cls, key: str) -> str:
-        if key in WHEN_KEYS or _HEADER_KEY.fullmatch(key):
+        if key in WHEN_KEYS or _HEADER_KEY.fullmatch(key) or _CLAIM_KEY.fullmatch(key):
             return key
-        if key.startswith("request.auth."):
-            raise ValueError(f"{key!r} {_NOT_SUPPORTED_JWT}")
+        if key.startswith("request.auth.claims"):
+            raise ValueError(f"{key!r}: expected request.auth.claims[<claim>] (nested: [a][b])")
         if key.startswith("request.headers"):
             raise ValueError(f"{key!r}: expected request.headers[<header-name>]")
-        supported = ", ".join([*WHEN_KEYS, "request.headers[<name>]"])
+        supported = ", ".join(
+            [*WHEN_KEYS, "request.headers[<name>]", "request.auth.claims[<name>]"]
+        )
         raise ValueError(f"unknown key {key!r} (supported: {supported})")
 
     @model_validator(mode="after")

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import hashlib
 
-from translators.ir import AuthzPolicyIR, InboundMTLS
+from translators.ir import AuthzPolicyIR
 from translators.mesh import MeshConfig, Service, Workload
 from translators.security.authz import AuthorizationPolicies
+from translators.security.jwt_ir import JwtRuleIR
 from translators.security.peer_authn import EffectiveMTLS, PeerAuthentications
+from translators.security.request_authn import RequestAuthentications
 from translators.security.upstream import UpstreamPeers, upstream_peers, workload_has_sidecar
 
 
@@ -17,17 +19,20 @@ class SecurityIndex:
         self.mesh = mesh
         self.peer_authn = PeerAuthentications(mesh.of_kind("PeerAuthentication"), root)
         self.authz = AuthorizationPolicies(mesh.of_kind("AuthorizationPolicy"), root)
+        self.request_authn = RequestAuthentications(
+            mesh.of_kind("RequestAuthentication"), root, mesh.jwks
+        )
         self._peers: dict[str, UpstreamPeers] = {}
         self.key = _upstream_key(mesh)
 
     def inbound_mtls(self, workload: Workload) -> EffectiveMTLS:
         return self.peer_authn.effective(workload.namespace, workload.labels)
 
-    def inbound_mode(self, workload: Workload, port: int) -> InboundMTLS:
-        return self.inbound_mtls(workload).at(port)
-
     def authorization(self, workload: Workload) -> tuple[AuthzPolicyIR, ...]:
         return self.authz.for_workload(workload.namespace, workload.labels)
+
+    def jwt_rules(self, workload: Workload) -> tuple[JwtRuleIR, ...]:
+        return self.request_authn.for_workload(workload.namespace, workload.labels)
 
     def upstream_peers(self, service: Service) -> UpstreamPeers:
         """Per service, computed once per mesh generation whatever the number of proxies."""

@@ -59,6 +59,7 @@ from translators.model.traffic import (
     RedirectPortSelection,
     UnmatchedPreflights,
 )
+from translators.naming import routing_claim
 from translators.traffic.source import SourceIR
 
 # Istio's default retryOn when a VirtualService gives a policy without one.
@@ -85,15 +86,21 @@ def string_match(match: StringMatch, presence: bool = False) -> StringMatchIR:
     return StringMatchIR(MatchKind.REGEX, match.regex or "")
 
 
+def _header_name(name: str) -> str:
+    """Header names are case-insensitive; JWT claim names (`@request.auth.claims.Group`)
+    are not."""
+    return name if routing_claim(name) is not None else name.lower()
+
+
 def route_match(match: HTTPMatchRequest | None) -> RouteMatchIR:
     if match is None:
         return RouteMatchIR()
     headers = [
-        HeaderMatchIR(name.lower(), string_match(m, presence=True))
+        HeaderMatchIR(_header_name(name), string_match(m, presence=True))
         for name, m in match.headers.items()
     ]
     headers += [
-        HeaderMatchIR(name.lower(), string_match(m, presence=True), invert=True)
+        HeaderMatchIR(_header_name(name), string_match(m, presence=True), invert=True)
         for name, m in match.without_headers.items()
     ]
     headers.sort(key=lambda h: (h.name, h.invert))

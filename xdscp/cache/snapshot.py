@@ -19,7 +19,7 @@ from google.protobuf.message import Message
 from translators.envoy.common import length_delimited as length_delimited
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, weakref_slot=True)
 class Resource:
     """One serialized Envoy resource, shared by every proxy whose config contains it."""
 
@@ -52,18 +52,23 @@ def _types_version(resources: Mapping[str, Resource]) -> str:
     return digest.hexdigest()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, weakref_slot=True)
 class TypeSnapshot:
     """All resources of one type for one proxy, with a content-derived version."""
 
     type_url: str
     resources: Mapping[str, Resource]
     version: str
+    # What it was built from (the translator's groups), kept so that a cache keyed by
+    # their identities cannot see an identity reused while this snapshot lives.
+    origin: object = field(default=None, compare=False, repr=False)
 
     @classmethod
-    def of(cls, type_url: str, resources: Iterable[Resource]) -> TypeSnapshot:
+    def of(
+        cls, type_url: str, resources: Iterable[Resource], origin: object = None
+    ) -> TypeSnapshot:
         by_name = {r.name: r for r in resources}
-        return cls(type_url, MappingProxyType(by_name), _types_version(by_name))
+        return cls(type_url, MappingProxyType(by_name), _types_version(by_name), origin)
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,7 +33,9 @@ class SnapshotCache:
     def set(self, proxy: str, snapshot: Snapshot) -> bool:
         """Store `snapshot`; wake the proxy's streams if any content changed."""
         slot = self._slots.setdefault(proxy, _Slot())
-        if slot.snapshot is not None and _same_content(slot.snapshot, snapshot):
+        if slot.snapshot is snapshot or (
+            slot.snapshot is not None and _same_content(slot.snapshot, snapshot)
+        ):
             return False
         slot.snapshot = snapshot
         slot.generation = next(self._generations)
@@ -79,4 +81,6 @@ def _same_content(a: Snapshot, b: Snapshot) -> bool:
         return False
     if a.types.keys() != b.types.keys():
         return False
-    return all(a.types[t].version == b.types[t].version for t in a.types)
+    return all(
+        a.types[t] is b.types[t] or a.types[t].version == b.types[t].version for t in a.types
+    )

@@ -11,12 +11,13 @@ from collections.abc import Awaitable, Mapping
 from typing import Any, Protocol
 
 from xdscp.cache import Snapshot, SnapshotCache
+from xdscp.errors import XdscpError
 
 # `envoy.config.core.v3.Node`; xds-protos ships no type stubs.
 Node = Any
 
 
-class AdmissionError(Exception):
+class AdmissionError(XdscpError):
     """Base of the errors a resolver raises to refuse a stream (mapped to gRPC codes)."""
 
 

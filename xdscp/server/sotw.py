@@ -26,7 +26,8 @@ from typing import Any
 import structlog
 from envoy.service.discovery.v3.discovery_pb2 import DiscoveryRequest
 
-from xdscp.cache import FULL_STATE_TYPES, PUSH_ORDER, Resource, Snapshot
+import xdstypes
+from xdscp.cache import Resource, Snapshot
 from xdscp.metrics import type_label
 from xdscp.server.stream import DEPENDENTS, PARENTS, Stream, names_in_error
 from xdscp.server.wire import Prepared
@@ -91,7 +92,7 @@ class SotwStream(Stream):
             st = self._types[type_url] = _TypeState()
 
         names_changed = False
-        if type_url not in FULL_STATE_TYPES:
+        if type_url not in xdstypes.FULL_STATE_TYPES:
             fingerprint = names_fingerprint(req)
             if st.names is None or fingerprint != st.names_fp:
                 others = sum(len(t.names or ()) for t in self._types.values() if t is not st)
@@ -158,16 +159,9 @@ class SotwStream(Stream):
         if snapshot is None:
             return
         types = self._types
-        # Make-before-break order; types outside PUSH_ORDER (rare) go last.
-        seen = 0
-        for type_url in PUSH_ORDER:
-            st = types.get(type_url)
-            if st is not None:
-                seen += 1
-                await self._push_type(snapshot, type_url, st)
-        if seen != len(types):
-            for type_url in sorted(t for t in types if t not in PUSH_ORDER):
-                await self._push_type(snapshot, type_url, types[type_url])
+        # Make-before-break order (the `xdstypes` table); unknown types (rare) go last.
+        for type_url in xdstypes.ordered(types):
+            await self._push_type(snapshot, type_url, types[type_url])
 
     async def _push_type(self, snapshot: Snapshot, type_url: str, st: _TypeState) -> None:
         ts = snapshot.get(type_url)

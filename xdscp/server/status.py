@@ -16,7 +16,7 @@ from typing import Any
 
 import structlog
 
-from xdscp.cache import PUSH_ORDER
+import xdstypes
 from xdscp.metrics import XdsMetrics, type_label
 from xdscp.server.propagation import DEFAULT_PROPAGATION_TIMEOUT, Propagation
 
@@ -230,8 +230,7 @@ class ProxyStatus:
         return "SYNCED" if states else "STALE"
 
     def to_json(self) -> dict[str, Any]:
-        ordered: list[str] = [t for t in PUSH_ORDER if t in self.types]
-        ordered += sorted(t for t in self.types if t not in PUSH_ORDER)
+        ordered = xdstypes.ordered(self.types)
         now = time.time()
         return {
             "workload": self.key,
@@ -340,7 +339,7 @@ def log_message(error: str, limit: int = LOG_MESSAGE_LIMIT) -> str:
 
 
 def _type_key(type_url: str) -> str:
-    return type_label(type_url) if type_url in PUSH_ORDER else type_url
+    return type_label(type_url) if type_url in xdstypes.BY_URL else type_url
 
 
 def _iso(ts: float) -> str | None:

@@ -18,20 +18,15 @@ from typing import Any
 import grpc
 import structlog
 
-from xdscp.cache import (
-    CLUSTER_TYPE,
-    ENDPOINT_TYPE,
-    LISTENER_TYPE,
-    ROUTE_TYPE,
-    SECRET_TYPE,
-    Snapshot,
-    SnapshotCache,
-)
+import xdstypes
+from xdscp.cache import Snapshot, SnapshotCache
+from xdscp.errors import XdscpError
 from xdscp.metrics import type_label
 from xdscp.server.diffs import DeltaDiffs
 from xdscp.server.loglimit import LogLimiter, truncate
 from xdscp.server.settings import AdsSettings
 from xdscp.server.status import ProxyStatus, StatusBook, log_message
+from xdscp.server.vhds import VhdsCuts
 from xdscp.server.wire import DeltaFields, SotwResponses, control_plane_message
 
 _log = structlog.get_logger(__name__)
@@ -40,15 +35,9 @@ _log = structlog.get_logger(__name__)
 # depend on it (a changed cluster re-subscribes to its EDS assignment and
 # secrets; a changed listener to its routes and secrets). Their next request
 # must be answered even if the content did not change, or they stay warming.
-DEPENDENTS: dict[str, tuple[str, ...]] = {
-    CLUSTER_TYPE: (ENDPOINT_TYPE, SECRET_TYPE),
-    LISTENER_TYPE: (ROUTE_TYPE, SECRET_TYPE),
-}
-PARENTS: dict[str, tuple[str, ...]] = {
-    ENDPOINT_TYPE: (CLUSTER_TYPE,),
-    ROUTE_TYPE: (LISTENER_TYPE,),
-    SECRET_TYPE: (CLUSTER_TYPE, LISTENER_TYPE),
-}
+# Both come from the `parents` column of the `xdstypes` table.
+DEPENDENTS = xdstypes.DEPENDENTS
+PARENTS = xdstypes.PARENTS
 
 # Characters that delimit a resource name inside Envoy's rejection messages,
 # e.g. "Error adding/updating cluster(s) outbound|80||a.ns.svc, b: <reason>".
@@ -68,7 +57,7 @@ def names_in_error(name: str, error: str) -> bool:
     return re.search(pattern, error) is not None
 
 
-class StreamAborted(Exception):
+class StreamAborted(XdscpError):
     """The server ends the stream with `code` and `message` (logged as `event`)."""
 
     event = "xds.stream_aborted"
@@ -108,6 +97,7 @@ class Shared:
     responses: SotwResponses = field(init=False)
     delta_fields: DeltaFields = field(init=False)
     delta_diffs: DeltaDiffs = field(init=False)
+    vhds_cuts: VhdsCuts = field(init=False)
     control_plane: bytes = field(init=False)
     streams: set[Stream] = field(init=False)
     log_limiter: LogLimiter = field(init=False)
@@ -124,6 +114,7 @@ class Shared:
         )
         self.delta_fields = DeltaFields()
         self.delta_diffs = DeltaDiffs()
+        self.vhds_cuts = VhdsCuts()
         cp = self.settings.control_plane_id
         self.control_plane = control_plane_message(cp) if cp else b""
 

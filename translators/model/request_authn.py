@@ -1,0 +1,174 @@
+"""security.istio.io RequestAuthentication: which JWTs a workload accepts.
+
+Validation is Istio's (pkg/config/validation `ValidateRequestAuthentication` /
+`validateJwtRule`): at most one of selector / targetRef / targetRefs; per rule an
+issuer or a jwksUri, non-empty audiences, a `jwksUri` that is an http(s) URL with a
+host, inline `jwks` that parses as a JSON Web Key Set, non-empty token locations,
+`outputClaimToHeaders` with a valid header name and a claim, a valid `timeout`.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import urlsplit
+
+from pydantic import Field, field_validator, model_validator
+
+from translators.model.base import IstioModel
+from translators.model.checks import check_header_name
+from translators.model.security import MatchLabelsSelector
+from translators.model.telemetry import PolicyTargetReference
+from translators.model.traffic import Duration
+
+# Istio's default when a rule sets no `timeout` (pilot's convertToEnvoyJwtConfig).
+DEFAULT_JWKS_TIMEOUT_S = 5.0
+
+
+def check_jwks_uri(uri: str) -> str:
+    """Istio's `security.ParseJwksURI`: http or https, with a host (port optional)."""
+    try:
+        parts = urlsplit(uri)
+        port = parts.port
+    except ValueError as error:
+        raise ValueError(f"jwksUri {uri!r}: {error}") from None
+    if parts.scheme not in ("http", "https"):
+        raise ValueError(f"jwksUri {uri!r}: scheme must be http or https")
+    if not parts.hostname:
+        raise ValueError(f"jwksUri {uri!r}: has no host")
+    if port == 0:
+        raise ValueError(f"jwksUri {uri!r}: port 0")
+    return uri
+
+
+def parse_jwks(text: str) -> dict[str, Any]:
+    """A JSON Web Key Set (or one key, which Istio's parser also takes) as a dict with
+    `keys`; ValueError naming what is wrong."""
+    try:
+        found = json.loads(text)
+    except ValueError as error:
+        raise ValueError(f"not JSON ({error})") from None
+    if not isinstance(found, dict):
+        raise ValueError("not a JSON object")
+    keys = found.get("keys") if "keys" in found else [found]
+    if not isinstance(keys, list) or not keys:
+        raise ValueError("'keys' must be a non-empty list")
+    for i, key in enumerate(keys):
+        if not isinstance(key, dict) or not isinstance(key.get("kty"), str):
+            raise ValueError(f"key {i} is not a JSON Web Key (no 'kty')")
+    return {**found, "keys": keys} if "keys" in found else {"keys": keys}
+
+
+class JWTHeader(IstioModel):
+    name: str
+    prefix: str = ""
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not value:
+            raise ValueError("location header name must be non-empty string")
+        return check_header_name(value)
+
+
+class ClaimToHeader(IstioModel):
+    header: str
+    claim: str
+
+    @model_validator(mode="after")
+    def _both(self) -> ClaimToHeader:
+        if not self.header or not self.claim:
+            raise ValueError("outputClaimToHeaders header and claim value must be non-empty")
+        check_header_name(self.header)
+        if self.header.startswith(":"):
+            raise ValueError(f"outputClaimToHeaders: {self.header!r}: not a pseudo-header")
+        return self
+
+
+class JWTRule(IstioModel):
+    issuer: str = ""
+    audiences: list[str] = Field(default_factory=list)
+    jwks_uri: str = ""
+    jwks: str = ""
+    from_headers: list[JWTHeader] = Field(default_factory=list)
+    from_params: list[str] = Field(default_factory=list)
+    from_cookies: list[str] = Field(default_factory=list)
+    output_payload_to_header: str = ""
+    forward_original_token: bool = False
+    output_claim_to_headers: list[ClaimToHeader] = Field(default_factory=list)
+    timeout: Duration | None = None
+    space_delimited_claims: list[str] = Field(default_factory=list)
+
+    @field_validator("audiences")
+    @classmethod
+    def _audiences(cls, values: list[str]) -> list[str]:
+        if any(not v for v in values):
+            raise ValueError("audience must be non-empty string")
+        return values
+
+    @field_validator("jwks_uri")
+    @classmethod
+    def _uri(cls, value: str) -> str:
+        return check_jwks_uri(value) if value else value
+
+    @field_validator("jwks")
+    @classmethod
+    def _jwks(cls, value: str) -> str:
+        if value:
+            try:
+                parse_jwks(value)
+            except ValueError as error:
+                raise ValueError(f"jwks parse error: {error}") from None
+        return value
+
+    @field_validator("from_params")
+    @classmethod
+    def _params(cls, values: list[str]) -> list[str]:
+        if any(not v for v in values):
+            raise ValueError("location query must be non-empty string")
+        return values
+
+    @field_validator("from_cookies")
+    @classmethod
+    def _cookies(cls, values: list[str]) -> list[str]:
+        if any(not v for v in values):
+            raise ValueError("cookie name must be non-empty string")
+        return values
+
+    @field_validator("output_payload_to_header")
+    @classmethod
+    def _payload_header(cls, value: str) -> str:
+        return check_header_name(value) if value else value
+
+    @model_validator(mode="after")
+    def _issuer_or_uri(self) -> JWTRule:
+        if not self.issuer and not self.jwks_uri:
+            raise ValueError("issuer or jwksUri must be non-empty string")
+        return self
+
+    @property
+    def timeout_s(self) -> float:
+        return DEFAULT_JWKS_TIMEOUT_S if self.timeout is None else self.timeout
+
+
+class RequestAuthenticationSpec(IstioModel):
+    selector: MatchLabelsSelector | None = None
+    target_ref: PolicyTargetReference | None = None
+    target_refs: list[PolicyTargetReference] = Field(default_factory=list)
+    jwt_rules: list[JWTRule] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _one_target(self) -> RequestAuthenticationSpec:
+        targets = [self.selector is not None, self.target_ref is not None, bool(self.target_refs)]
+        if sum(targets) > 1:
+            raise ValueError("only one of targetRefs or selector can be set")
+        return self
+
+    @property
+    def has_selector(self) -> bool:
+        return self.selector is not None and bool(self.selector.match_labels)
+
+    @property
+    def targets_gateway(self) -> bool:
+        """targetRef(s) bind the policy to gateways / waypoints, not sidecars."""
+        return self.target_ref is not None or bool(self.target_refs)
