@@ -243,6 +243,15 @@ def parse_object(
         ]
     if errors or meta is None or spec is None:
         return errors
+    # rules that need the object's namespace (exportTo `.` beside the namespace itself)
+    in_namespace = getattr(spec, "check_in_namespace", None)
+    if in_namespace is not None:
+        try:
+            in_namespace(meta.namespace)
+        except FieldValueError as exc:
+            return [ConfigError(origin, kind, namespace, name, f"spec.{exc.field}", str(exc))]
+        except ValueError as exc:
+            return [ConfigError(origin, kind, namespace, name, "spec", str(exc))]
     canonical = json.dumps(
         [kind, meta.namespace, meta.name, meta.labels, spec.model_dump(mode="json")],
         sort_keys=True,
