@@ -19,6 +19,7 @@ from translators.envoy.listeners import build_listener
 from translators.envoy.routes import route_config_bytes, virtual_host_bytes
 from translators.extensions.api import ExtensionSet, Proxy
 from translators.extensions.apply import Interner, apply_extensions
+from translators.gateway.proxy import gateway_resources
 from translators.generators import ProxyBuild, generators
 from translators.index import MeshIndex
 from translators.ir import ClusterIR, ListenerIR, LoadAssignmentIR, ProxyView, RouteConfigIR
@@ -108,6 +109,9 @@ class MeshTranslator:
         self._interner = Interner(self._memo.get)
 
     def view(self, workload: Workload) -> ProxyView:
+        gateway = gateway_resources(self, workload)
+        if gateway is not None:
+            return gateway[0]
         outbound, local = self._views(workload)
         return combine(workload, outbound, local)
 
@@ -176,11 +180,12 @@ class MeshTranslator:
 
     def translate(self, workload: Workload, *, extensions: bool = True) -> ProxyResources:
         """`extensions=False`: the config as if no extension were loaded."""
+        # A gateway proxy gets gateway listeners instead of a sidecar's (translators/gateway).
+        gateway = gateway_resources(self, workload)
+        if gateway is not None:
+            return ProxyResources(workload.key, *gateway)
         outbound_view, local = self._views(workload)
-        outbound = self._memo.generation_get(
-            ("outbound-resources", outbound_view.key),
-            lambda: self._outbound_resources(outbound_view),
-        )
+        outbound = self.outbound_resources(outbound_view)
         build = ProxyBuild(self, workload, outbound_view, local, outbound)
         # One generator per xDS type, named by the `xdstypes` table, in push order.
         groups = {type_url: generate(build) for type_url, generate in generators()}
@@ -190,6 +195,12 @@ class MeshTranslator:
             proxy = Proxy(self.mesh, workload, view, self._objects_by_kind())
             groups = apply_extensions(self.extensions, self._interner, proxy, groups)
         return ProxyResources(workload.key, view, MappingProxyType(groups))
+
+    def outbound_resources(self, view: OutboundView) -> OutboundResources:
+        """The resources of an outbound view, built once per scope and generation."""
+        return self._memo.generation_get(
+            ("outbound-resources", view.key), lambda: self._outbound_resources(view)
+        )
 
     def _outbound_resources(self, view: OutboundView) -> OutboundResources:
         memo = self._memo
