@@ -45,7 +45,7 @@ class MeshIndex:
         for obj in mesh.objects:
             if obj.kind == "DestinationRule":
                 drs[resolve_host(obj.spec.host, obj.namespace, suffix)].append(obj)
-            elif obj.kind == "VirtualService":
+            elif obj.kind == "VirtualService" and obj.spec.for_sidecars:
                 for host in obj.spec.hosts:
                     vss[resolve_host(host, obj.namespace, suffix)].append(obj)
             elif obj.kind == "Sidecar":
