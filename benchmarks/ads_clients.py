@@ -231,7 +231,9 @@ class AdsClient:
         "_channel",
         "_node",
         "changed_at",
+        "counts",
         "eds",
+        "first_response_at",
         "fleet",
         "initialized_at",
         "rds",
@@ -249,6 +251,8 @@ class AdsClient:
         self.versions: dict[str, str] = {}  # type URL -> version ACKed
         self.initialized_at = 0.0
         self.changed_at = 0.0
+        self.first_response_at = 0.0
+        self.counts: dict[str, int] = {}  # type URL -> resources in its latest response
         self._channel: grpc.aio.Channel | None = None
         self._node: base_pb2.Node | None = spec.node()
 
@@ -297,6 +301,9 @@ class AdsClient:
         nonce: str = response.nonce
         previous = self.versions.get(type_url)
         self.versions[type_url] = version
+        self.counts[type_url] = len(response.resources)
+        if not self.first_response_at:
+            self.first_response_at = time.monotonic()
         fleet = self.fleet
         if type_url == CLUSTER_TYPE:
             eds = fleet.names_for(response, eds_names)
@@ -328,6 +335,10 @@ class AdsClient:
         ):
             self.changed_at = time.monotonic()
             fleet._client_changed()
+
+    @property
+    def resources_received(self) -> int:
+        return sum(self.counts.values())
 
     async def close(self) -> None:
         if self._channel is not None:

@@ -9,7 +9,7 @@ from translators.mesh import MeshConfig, MeshOptions, build_mesh
 from translators.model.objects import MeshObject, Origin, parse_object
 
 
-def _docs(i: int) -> list[dict[str, Any]]:
+def service_docs(i: int) -> list[dict[str, Any]]:
     name = f"svc-{i}"
     base = 10 + i // 250
     return [
@@ -88,7 +88,7 @@ def parse(doc: dict[str, Any]) -> MeshObject[Any]:
 
 
 def mesh_objects(services: int) -> list[MeshObject[Any]]:
-    return [parse(d) for i in range(services) for d in _docs(i)] + [parse(CLIENT)]
+    return [parse(d) for i in range(services) for d in service_docs(i)] + [parse(CLIENT)]
 
 
 def synthetic_mesh(services: int) -> MeshConfig:

@@ -236,7 +236,7 @@ def _entries(obj: MeshObject[Any], suffix: str) -> Iterable[tuple[str, str]]:
     """The (table, key) entries `obj` has in the index."""
     if obj.kind == "DestinationRule":
         yield "dr", resolve_host(obj.spec.host, obj.namespace, suffix)
-    elif obj.kind == "VirtualService":
+    elif obj.kind == "VirtualService" and obj.spec.for_sidecars:
         for host in dict.fromkeys(resolve_host(h, obj.namespace, suffix) for h in obj.spec.hosts):
             yield "vs", host
     elif obj.kind == "Sidecar":

@@ -250,8 +250,9 @@ def build_mesh(
                 )
             )  # fmt: skip
             continue
-        taken = all_services.keys() | claimed.keys()
-        clash = next((s for s in found if s.hostname in taken), None)
+        clash = next(
+            (s for s in found if s.hostname in all_services or s.hostname in claimed), None
+        )
         if clash is not None:
             other = (all_services.get(clash.hostname) or claimed[clash.hostname]).source
             all_errors.append(

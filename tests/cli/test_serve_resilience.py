@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from benchmarks.meshgen import _docs as meshgen_docs
+from benchmarks.meshgen import service_docs as meshgen_docs
 from tests.cli.hygiene import run_xdscp
 from tests.e2e.harness import free_port, http_get
 

@@ -8,6 +8,7 @@ field so `xdscp validate` and the debug endpoint can point at the exact spot.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,13 +49,17 @@ def yaml_files(root: Path) -> list[Path]:
     are also reachable through the visible per-key symlinks)."""
     if root.is_file():
         return [root]
-    return sorted(
-        p
-        for p in root.rglob("*")
-        if p.suffix in YAML_SUFFIXES
-        and p.is_file()
-        and not any(part.startswith(".") for part in p.relative_to(root).parts)
-    )
+    found: list[Path] = []
+    for directory, subdirectories, names in os.walk(root, followlinks=True):
+        subdirectories[:] = [d for d in subdirectories if not d.startswith(".")]
+        found += (
+            Path(directory, name)
+            for name in names
+            if name.endswith(YAML_SUFFIXES)
+            and not name.startswith(".")
+            and os.path.isfile(os.path.join(directory, name))
+        )
+    return sorted(found)
 
 
 def _identify(doc: Any) -> tuple[str, str, str] | None:

@@ -33,6 +33,8 @@ from yaml.events import (
 )
 from yaml.nodes import ScalarNode
 
+from xdscp.errors import XdscpError
+
 
 @dataclass(frozen=True, slots=True)
 class Limits:
@@ -101,6 +103,28 @@ def _scalar_value(tag: str, value: str, mark: Any) -> Any:
     raise ConstructorError(None, None, f"unsupported tag {tag!r}", mark)
 
 
+# An unquoted scalar's value depends on its text alone, and the same texts come back
+# all the time (every key, `v1`, `HTTP`, ...): resolving each distinct text once makes
+# decoding twice as fast. Values are immutable (str, int, float, bool, None); the cache
+# is bounded and only holds short texts.
+_PLAIN: dict[str, Any] = {}
+_PLAIN_MAX_ENTRIES = 100_000
+_PLAIN_MAX_CHARS = 256
+
+
+def _plain_value(value: str, mark: Any) -> Any:
+    try:
+        return _PLAIN[value]
+    except KeyError:
+        pass
+    decoded = _scalar_value(_resolve_plain(value), value, mark)
+    if len(value) <= _PLAIN_MAX_CHARS:
+        if len(_PLAIN) >= _PLAIN_MAX_ENTRIES:
+            _PLAIN.clear()
+        _PLAIN[value] = decoded
+    return decoded
+
+
 class _Loader(CParser):
     """libyaml's events, turned straight into JSON-shaped values (no node tree, no
     second pass), counting depth, alias expansion and sizes on the way."""
@@ -133,9 +157,31 @@ class _Loader(CParser):
 
     def _value(self) -> Any:
         event: Any = self.get_event()
-        mark: Any = event.start_mark  # (libyaml's Mark type; the stubs know only PyYAML's)
+        kind = type(event)
         anchor: Any = event.anchor
-        if isinstance(event, AliasEvent):
+        if kind is ScalarEvent:
+            # the common case first, with as few steps as possible (it runs per scalar)
+            text: str = event.value
+            if len(text) > self.limits.scalar_chars:
+                raise LimitError(
+                    None,
+                    None,
+                    f"a value of {len(text)} characters (limit {self.limits.scalar_chars})",
+                    event.start_mark,
+                )
+            self.nodes += 1
+            self.written += 1
+            tag = event.tag
+            scalar: Any
+            if tag is None or tag == "!":
+                scalar = _plain_value(text, event.start_mark) if event.implicit[0] else text
+            else:
+                scalar = _scalar_value(tag, text, event.start_mark)
+            if anchor is not None:
+                self.anchors[anchor] = (scalar, 1)
+            return scalar
+        mark: Any = event.start_mark  # (libyaml's Mark type; the stubs know only PyYAML's)
+        if kind is AliasEvent:
             found = self.anchors.get(anchor)
             if found is None:
                 raise ComposerError(None, None, f"found undefined alias {anchor!r}", mark)
@@ -152,35 +198,20 @@ class _Loader(CParser):
         before = self.nodes
         self.nodes += 1
         self.written += 1
+        if event.tag not in (None, "!", _YAML + "seq", _YAML + "map"):
+            raise ConstructorError(None, None, f"unsupported tag {event.tag!r}", mark)
+        self.depth += 1
+        if self.depth > self.limits.depth:
+            raise LimitError(None, None, f"nested more than {self.limits.depth} levels deep", mark)
         value: Any
-        if isinstance(event, ScalarEvent):
-            if len(event.value) > self.limits.scalar_chars:
-                raise LimitError(
-                    None,
-                    None,
-                    f"a value of {len(event.value)} characters (limit {self.limits.scalar_chars})",
-                    mark,
-                )
-            tag = event.tag
-            if tag is None or tag == "!":
-                tag = _resolve_plain(event.value) if event.implicit[0] else _STR
-            value = _scalar_value(tag, event.value, mark)
+        if kind is SequenceStartEvent:
+            value = []
+            while not self.check_event(SequenceEndEvent):
+                value.append(self._value())
         else:
-            if event.tag not in (None, "!", _YAML + "seq", _YAML + "map"):
-                raise ConstructorError(None, None, f"unsupported tag {event.tag!r}", mark)
-            self.depth += 1
-            if self.depth > self.limits.depth:
-                raise LimitError(
-                    None, None, f"nested more than {self.limits.depth} levels deep", mark
-                )
-            if isinstance(event, SequenceStartEvent):
-                value = []
-                while not self.check_event(SequenceEndEvent):
-                    value.append(self._value())
-            else:
-                value = self._mapping()
-            self.get_event()  # the end event
-            self.depth -= 1
+            value = self._mapping()
+        self.get_event()  # the end event
+        self.depth -= 1
         if anchor is not None:
             self.anchors[anchor] = (value, self.nodes - before)
         return value
@@ -192,24 +223,30 @@ class _Loader(CParser):
         while not self.check_event(MappingEndEvent):
             key_event: Any = self.peek_event()
             mark: Any = key_event.start_mark
-            plain = isinstance(key_event, ScalarEvent) and key_event.implicit[0]
-            if plain and key_event.value == "<<" and key_event.tag is None:
+            is_scalar = type(key_event) is ScalarEvent
+            if (
+                is_scalar
+                and key_event.value == "<<"
+                and key_event.implicit[0]
+                and key_event.tag is None
+            ):
                 merged.update(self._merge(mark))  # explicit keys override merged ones
                 continue
             key = self._value()
-            if isinstance(key, int) and not isinstance(key, bool):
-                # Kubernetes reads YAML as JSON, where keys are strings: `8080:` in
-                # portLevelMtls is the key "8080" (the model turns it back into a port)
-                key = str(key)
-            if not isinstance(key, str):
-                shown = (
-                    f"{key_event.value!r} (read as {type(key).__name__})"
-                    if isinstance(key_event, ScalarEvent)
-                    else "that is a collection"
-                )
-                raise ConstructorError(
-                    None, None, f"mapping key {shown} is not a string (quote it)", mark
-                )
+            if type(key) is not str:
+                if isinstance(key, int) and not isinstance(key, bool):
+                    # Kubernetes reads YAML as JSON, where keys are strings: `8080:` in
+                    # portLevelMtls is the key "8080" (the model turns it back into a port)
+                    key = str(key)
+                elif not isinstance(key, str):
+                    shown = (
+                        f"{key_event.value!r} (read as {type(key).__name__})"
+                        if is_scalar
+                        else "that is a collection"
+                    )
+                    raise ConstructorError(
+                        None, None, f"mapping key {shown} is not a string (quote it)", mark
+                    )
             if key in own:
                 raise ConstructorError(
                     None, None, f"duplicate key {key!r} (first at line {lines[key]})", mark
@@ -251,7 +288,7 @@ def describe(exc: yaml.YAMLError) -> str:
     return f"{where}{problem}"
 
 
-class StreamError(Exception):
+class StreamError(XdscpError):
     """The token stream itself is broken: nothing after this point can be trusted."""
 
 

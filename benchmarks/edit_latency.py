@@ -1,0 +1,101 @@
+"""One VirtualService file rewritten in a running `xdscp serve` -> the proxy ACKed the
+new route, N services from YAML files.
+
+    python -m benchmarks.edit_latency --services 10000 --edits 10
+
+Starts the mesh of `benchmarks.serve_start`, connects one simulated Envoy as
+`default/client`, then rewrites one VirtualService file at a time (a temporary file
+renamed over it, as README recommends; a different service and weight each time) and
+measures file write -> that proxy ACKed a new RDS version. Printed beside the file
+watcher's debounce (its quiet period): the target is debounce + 50 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from benchmarks.serve_process import replace_file, route_file, route_text, serve, write_mesh
+from benchmarks.serve_start import connect_client
+from xdscp.cache import ROUTE_TYPE
+from xdscp.sources.files import DirectorySource
+
+# what `xdscp serve` runs with: the watcher yields a batch after this long without changes
+DEBOUNCE_MS = DirectorySource(Path(".")).quiet_ms
+
+
+@dataclass(frozen=True, slots=True)
+class EditFigures:
+    services: int
+    debounce_ms: int
+    edits_ms: tuple[float, ...]
+
+    @property
+    def median_ms(self) -> float:
+        return statistics.median(self.edits_ms)
+
+    @property
+    def p90_ms(self) -> float:
+        ordered = sorted(self.edits_ms)
+        return ordered[min(len(ordered) - 1, round(0.9 * (len(ordered) - 1)))]
+
+
+async def measure(
+    services: int, edits: int, work: Path, timeout: float = 300.0, pause: float = 0.3
+) -> EditFigures:
+    config = work / "mesh"
+    write_mesh(config, services)
+    took: list[float] = []
+    with serve(config, work) as server:
+        await asyncio.to_thread(server.wait_listening, timeout)
+        fleet, _ = await connect_client(server, timeout)
+        try:
+            await asyncio.sleep(pause)  # let the initial analysis and pushes settle
+            for n in range(edits):
+                service = (n * 7919) % services  # spread over the mesh
+                weight = 10 + (n % 80)
+                fleet.expect_change(ROUTE_TYPE)
+                written = time.monotonic()
+                replace_file(route_file(config, service), route_text(service, weight))
+                await fleet.wait_changed(timeout=30.0)
+                took.append((fleet.last_changed() - written) * 1000)
+                await asyncio.sleep(pause)  # edits apart, as a person makes them
+        finally:
+            await fleet.close()
+    return EditFigures(services, DEBOUNCE_MS, tuple(took))
+
+
+def report(figures: EditFigures) -> str:
+    f = figures
+    shown = " ".join(f"{ms:.0f}" for ms in f.edits_ms)
+    return "\n".join(
+        [
+            f"xdscp serve, {f.services:,} services: one VirtualService file rewritten -> "
+            f"the proxy ACKed the new route, {len(f.edits_ms)} edits",
+            f"  median {f.median_ms:8.1f} ms   p90 {f.p90_ms:8.1f} ms   "
+            f"watcher debounce {f.debounce_ms} ms   (target <= debounce + 50 ms = "
+            f"{f.debounce_ms + 50} ms)",
+            f"  each (ms): {shown}",
+        ]
+    )
+
+
+def main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.edit_latency")
+    parser.add_argument("--services", type=int, default=10_000)
+    parser.add_argument("--edits", type=int, default=10)
+    parser.add_argument("--timeout", type=float, default=300.0)
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="xdscp-edit-latency-") as tmp:
+        figures = asyncio.run(measure(args.services, args.edits, Path(tmp), args.timeout))
+    print(report(figures))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,142 @@
+"""A real `xdscp serve` on a directory of YAML files, for the start and edit benchmarks.
+
+The mesh is the canary of `benchmarks.meshgen`, N times, written as a user would keep
+it: one file per service with its registry objects and DestinationRule
+(`services/svc-N.yaml`) and one file per VirtualService (`routes/svc-N.yaml`), plus the
+client workload. The server runs in its own process (`python -m xdscp.cli serve
+--insecure --log-json`) and one simulated Envoy (`benchmarks.ads_clients`) connects as
+`default/client`, which sees every service.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from benchmarks.meshgen import CLIENT, service_docs, virtual_service
+
+REPO = Path(__file__).resolve().parents[1]
+CLIENT_NAME = "client"
+
+
+def _dump(docs: list[dict[str, Any]]) -> str:
+    dumper: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+    return yaml.dump_all(docs, Dumper=dumper, sort_keys=False)
+
+
+def route_file(config: Path, i: int) -> Path:
+    return config / "routes" / f"svc-{i}.yaml"
+
+
+def route_text(i: int, v1_weight: int) -> str:
+    return _dump([virtual_service(i, v1_weight)])
+
+
+def write_mesh(config: Path, services: int) -> int:
+    """Write the mesh under `config`; returns the number of files written."""
+    (config / "services").mkdir(parents=True)
+    (config / "routes").mkdir()
+    for i in range(services):
+        docs = service_docs(i)
+        registry = [d for d in docs if d["kind"] != "VirtualService"]
+        (config / "services" / f"svc-{i}.yaml").write_text(_dump(registry))
+        route_file(config, i).write_text(route_text(i, 90))
+    (config / "client.yaml").write_text(_dump([CLIENT]))
+    return 2 * services + 1
+
+
+def replace_file(path: Path, text: str) -> None:
+    """Write `text` to a temporary file and rename it over `path` (the way README
+    recommends to change config: a reader never sees a half-written file)."""
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(text)
+    os.replace(temporary, path)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class ServeProcess:
+    """`xdscp serve` started at `started` (monotonic), listening on `port`."""
+
+    process: subprocess.Popen[bytes]
+    port: int
+    log: Path
+    started: float
+    listening: float = 0.0
+    events: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def target(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def wait_listening(self, timeout: float) -> float:
+        """Poll the xDS port until it accepts a connection; the monotonic time it did."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with socket.socket() as sock:
+                sock.settimeout(0.5)
+                if sock.connect_ex(("127.0.0.1", self.port)) == 0:
+                    self.listening = time.monotonic()
+                    return self.listening
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                tail = self.log.read_text(errors="replace")[-3000:]
+                raise RuntimeError(f"xdscp serve did not start listening:\n{tail}")
+            time.sleep(0.005)
+
+    def log_events(self, name: str) -> list[dict[str, Any]]:
+        """The server's JSON log lines whose event is `name`."""
+        found = []
+        for line in self.log.read_text(errors="replace").splitlines():
+            if f'"{name}"' not in line:
+                continue
+            with contextlib.suppress(ValueError):
+                record = json.loads(line)
+                if record.get("event") == name:
+                    found.append(record)
+        return found
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+
+
+@contextlib.contextmanager
+def serve(config: Path, work: Path) -> Iterator[ServeProcess]:
+    port, debug = free_port(), free_port()
+    log = work / "server.log"
+    with log.open("wb") as out:
+        started = time.monotonic()
+        process = subprocess.Popen(
+            [sys.executable, "-m", "xdscp.cli", "--log-json", "serve", "--config", str(config),
+             "--listen", f"127.0.0.1:{port}", "--debug", f"127.0.0.1:{debug}",
+             "--ca-dir", str(work / "ca"), "--insecure"],
+            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=REPO,
+        )  # fmt: skip
+    server = ServeProcess(process, port, log, started)
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -1,0 +1,17 @@
+"""The VirtualService-edit bytes benchmark, tiny: SotW re-sends the route configuration,
+delta with VHDS sends one virtual host."""
+
+from __future__ import annotations
+
+from benchmarks.vs_edit_bytes import Received, measure, report
+
+
+async def test_one_edit_costs_one_virtual_host_over_delta() -> None:
+    figures = await measure(20)
+    sotw, delta = figures["sotw"], figures["delta"]
+    assert isinstance(sotw, Received) and isinstance(delta, Received)
+    route_bytes = figures["route_config_bytes"]
+    assert isinstance(route_bytes, int)
+    assert sotw.responses == 1 and sotw.payload_bytes > route_bytes
+    assert delta.responses == 1 and delta.payload_bytes < 1_500 < route_bytes
+    assert "delta + VHDS" in report(20, figures)
