@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.harness import RunningMesh, wait_until, xdscp_up
+from tests.e2e.harness import RunningMesh, http_get, wait_until, xdscp_up
 from tests.jwt_tokens import JwksServer, SigningKey, claims, jwks
 
 pytestmark = pytest.mark.e2e
@@ -203,6 +203,8 @@ def test_request_authentication_through_real_envoy(
         server.close()
         assert wait_until(lambda: "jwks.fetch_failed" in mesh.log(), timeout=15), mesh.log()
         assert server.requests == fetched
+        debug = mesh.state["debug"]
+        assert wait_until(lambda: "XDS0704" in http_get(f"{debug}/debug/analysis")[1], timeout=10)
         status, body = _call(mesh, _bearer(alice))
         assert status == 200, body
         status, body = _call(mesh, _bearer(admin))
