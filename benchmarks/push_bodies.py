@@ -1,9 +1,10 @@
 """Build the floor server's bytes: exactly what xdscp sends each client, computed ahead.
 
 Runs the real runtime once per client for the initial mesh and once for the changed
-mesh, and assembles each response body with the server's own wire primitives
-(`sotw_body`, `subset_version`, `empty_cla`) for the names a client will ask for
-(derived from the bodies the same way the clients derive them). This runs in the
+mesh, and assembles each response body for the names a client will ask for (derived
+from the bodies the same way the clients derive them) with the server's own serializer:
+`xdscp.server.wire.sotw_answer` decides what a response holds and `sotw_body` encodes
+it, for the server and the floor alike; nothing of it is copied here. This runs in the
 driver before the floor process starts, so the floor never imports the translators
 and its memory is that of a byte-replaying server alone.
 """
@@ -24,44 +25,30 @@ from xdscp.cache import (
     ENDPOINT_TYPE,
     LISTENER_TYPE,
     ROUTE_TYPE,
-    Resource,
     SnapshotCache,
     TypeSnapshot,
 )
 from xdscp.runtime import MeshRuntime
-from xdscp.server.wire import empty_cla, sotw_body, subset_version
-
-_Key = tuple[str, str, frozenset[str] | None]
+from xdscp.server.settings import AdsSettings
+from xdscp.server.wire import control_plane_message, sotw_answer, sotw_body
 
 
 class _Bodies:
-    """Response bodies (no nonce) by content, as the server's shared response cache keys them."""
+    """Response bodies (no nonce) by content, as the server's shared response cache keys
+    them, built by the server's own `sotw_answer` and `sotw_body`."""
 
-    def __init__(self) -> None:
-        self._built: dict[_Key, tuple[str, bytes]] = {}
+    def __init__(self, control_plane: bytes) -> None:
+        self._built: dict[tuple[str, str, frozenset[str] | None], tuple[str, bytes]] = {}
+        self._control_plane = control_plane
 
     def body(self, ts: TypeSnapshot, names: frozenset[str] | None) -> tuple[str, bytes]:
         key = (ts.type_url, ts.version, names)
         found = self._built.get(key)
         if found is None:
-            found = self._built[key] = _build(ts, names)
+            answer = sotw_answer(ts, names)
+            body = sotw_body(ts.type_url, answer.version, answer.resources, self._control_plane)
+            found = self._built[key] = (answer.version, body)
         return found
-
-
-def _build(ts: TypeSnapshot, names: frozenset[str] | None) -> tuple[str, bytes]:
-    if names is None:
-        resources = tuple(ts.resources[n] for n in sorted(ts.resources))
-        version = ts.version
-    else:
-        ordered = sorted(names)
-        found: list[Resource | None] = [ts.resources.get(n) for n in ordered]
-        if ts.type_url == ENDPOINT_TYPE:
-            found = [
-                r if r is not None else empty_cla(n) for n, r in zip(ordered, found, strict=True)
-            ]
-        version = subset_version(ordered, found)
-        resources = tuple(r for r in found if r is not None)
-    return version, sotw_body(ts.type_url, version, resources)
 
 
 def xdscp_runtime(ca_dir: Path | None) -> MeshRuntime:
@@ -76,7 +63,8 @@ def xdscp_runtime(ca_dir: Path | None) -> MeshRuntime:
 
 def floor_bodies(services: int, clients: int, ca_dir: Path | None = None) -> FloorBodies:
     runtime = xdscp_runtime(ca_dir)
-    bodies = _Bodies()
+    identifier = AdsSettings().control_plane_id  # what the xdscp server under test reports
+    bodies = _Bodies(control_plane_message(identifier) if identifier else b"")
     names: dict[tuple[str, str], tuple[str, ...]] = {}
 
     def derived(body: bytes, derive: Callable[[Any], tuple[str, ...]]) -> frozenset[str]:

@@ -9,9 +9,13 @@ configuration has to cross a process boundary.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+import yaml
+
 from benchmarks.meshgen import CLIENT, mesh_objects, parse, virtual_service
+from benchmarks.serve_process import replace_file, route_file, route_text, write_mesh
 from translators.mesh import MeshConfig, MeshOptions, build_mesh
 from translators.model.objects import MeshObject
 
@@ -50,6 +54,21 @@ def push_objects(services: int, clients: int, changed: bool = False) -> list[Mes
         edited = parse(virtual_service(changed_service(services), CHANGED_WEIGHT))
         objects = [edited if o.key == edited.key else o for o in objects]
     return objects
+
+
+def write_push_mesh(config: Path, services: int, clients: int) -> None:
+    """The same mesh as YAML files, laid out as `benchmarks.serve_process` keeps it (one
+    file per service, one per VirtualService), with the clients in `client.yaml`."""
+    write_mesh(config, services)
+    dumper: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+    entries = [client_entry(i) for i in range(clients)]
+    replace_file(config / "client.yaml", yaml.dump_all(entries, Dumper=dumper, sort_keys=False))
+
+
+def rewrite_changed_route(config: Path, services: int, changed: bool) -> None:
+    """The one VirtualService edit, as a user makes it: its file replaced by a rename."""
+    i = changed_service(services)
+    replace_file(route_file(config, i), route_text(i, CHANGED_WEIGHT if changed else 90))
 
 
 def push_mesh(services: int, clients: int, changed: bool = False) -> MeshConfig:

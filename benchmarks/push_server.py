@@ -149,8 +149,10 @@ class _Backend:
     def streams(self) -> int:
         raise NotImplementedError
 
-    async def change(self, expected_acks: int) -> float:
-        """Start the change; return when the server has done its own part of it."""
+    async def change(self, expected_acks: int) -> dict[str, float]:
+        """Start the change; return when the server has done its own part of it, with
+        `t_mesh` (the new mesh in hand), `t_applied` (own part done) and `own_ms` (the
+        runtime's own time, without the pushes the event loop ran meanwhile)."""
         raise NotImplementedError
 
     async def wait_acks(self, timeout: float) -> tuple[int, float]:
@@ -161,9 +163,13 @@ class _Backend:
 
 
 class _XdscpBackend(_Backend):
-    async def start(self, services: int, clients: int, ca_dir: Path | None, tls: bool) -> None:
+    async def start(
+        self, services: int, clients: int, ca_dir: Path | None, tls: bool, config: Path | None
+    ) -> None:
         """Wired like `xdscp.service.ControlPlane`: CA-backed identity (SDS secrets in every
-        snapshot), mTLS with identity checks unless plaintext (`--insecure`), metrics."""
+        snapshot), mTLS with identity checks unless plaintext (`--insecure`), metrics. With
+        `config`, the mesh lives there as YAML files read by the file source (as `xdscp
+        serve` reads it) and a change is a file rewrite; else meshes are pre-built."""
         from benchmarks.push_bodies import xdscp_runtime
         from benchmarks.push_mesh import push_mesh
         from xdscp.logging import configure_logging
@@ -171,14 +177,25 @@ class _XdscpBackend(_Backend):
         from xdscp.server.status import StatusBook
 
         configure_logging(json_logs=True, level=os.environ.get("PUSH_LOG_LEVEL", "info"))
-        self.meshes = (push_mesh(services, clients), push_mesh(services, clients, changed=True))
+        self.services = services
         self.current = 0
+        self.source: Any = None
+        if config is not None:
+            from benchmarks.push_mesh import write_push_mesh
+            from xdscp.sources.files import DirectorySource
+
+            write_push_mesh(config, services, clients)
+            self.source = DirectorySource(config, log_errors=False)
+            first = self.source.load()
+        else:
+            self.meshes = (push_mesh(services, clients), push_mesh(services, clients, True))
+            first = self.meshes[0]
         self.runtime = xdscp_runtime(ca_dir)
         self.runtime.require_identity = tls
         self.cache = self.runtime.cache
         self.metrics = AckCountingMetrics(CollectorRegistry())
         self.status = StatusBook(self.metrics)
-        self.runtime.apply_now(self.meshes[0])
+        self.runtime.apply_now(first)
         tune_gc_like_production()
         credentials = None
         if tls:
@@ -193,12 +210,30 @@ class _XdscpBackend(_Backend):
     def streams(self) -> int:
         return sum(p.streams for p in self.status)
 
-    async def change(self, expected_acks: int) -> float:
+    async def change(self, expected_acks: int) -> dict[str, float]:
         self.current ^= 1
         self.metrics.expect(expected_acks)
-        # What a config source calls (`xdscp.service.ControlPlane` feeds `runtime.apply`).
-        await self.runtime.apply(self.meshes[self.current])
-        return time.monotonic()
+        times: dict[str, float] = {}
+
+        async def apply(mesh: Any) -> None:
+            times["t_mesh"] = time.monotonic()
+            # What a config source calls (`xdscp.service.ControlPlane` feeds `runtime.apply`).
+            await self.runtime.apply(mesh)
+            times["t_applied"] = time.monotonic()
+
+        if self.source is not None:
+            from benchmarks.push_mesh import rewrite_changed_route
+
+            # The VirtualService file rewritten (a temporary file renamed over it), then
+            # what the file watcher runs once its debounce is over: re-read, apply.
+            rewrite_changed_route(self.source.root, self.services, bool(self.current))
+            await self.source.reload(apply)
+            if "t_applied" not in times:
+                raise RuntimeError(f"the file source did not apply: {self.source.health}")
+        else:
+            await apply(self.meshes[self.current])
+        times["own_ms"] = self.runtime.busy_seconds * 1000
+        return times
 
     async def wait_acks(self, timeout: float) -> tuple[int, float]:
         await self.metrics.wait(timeout)
@@ -230,9 +265,10 @@ class _FloorBackend(_Backend):
     def streams(self) -> int:
         return len(self.floor.streams)
 
-    async def change(self, expected_acks: int) -> float:
+    async def change(self, expected_acks: int) -> dict[str, float]:
+        now = time.monotonic()
         self.floor.push_change(expected_acks)
-        return time.monotonic()
+        return {"t_mesh": now, "t_applied": time.monotonic(), "own_ms": 0.0}
 
     async def wait_acks(self, timeout: float) -> tuple[int, float]:
         await self.floor.wait_acks(timeout)
@@ -269,8 +305,8 @@ async def _command_loop(backend: _Backend, control: _Control) -> None:
             control.reply(rss_kib=rss, trimmed_kib=trimmed_rss_kib(), streams=backend.streams())
         elif name == "change":
             triggered = time.monotonic()
-            applied = await backend.change(int(command["expected_acks"]))
-            control.reply(t_trigger=triggered, t_applied=applied)
+            times = await backend.change(int(command["expected_acks"]))
+            control.reply(t_trigger=triggered, **times)
         elif name == "acks":
             count, acked_at = await backend.wait_acks(float(command["wait"]))
             control.reply(acks=count, t_acked=acked_at)
@@ -306,7 +342,7 @@ async def _main(args: argparse.Namespace, control: _Control) -> None:
     backend: _Backend
     if args.mode == "xdscp":
         xdscp = _XdscpBackend()
-        await xdscp.start(args.services, args.clients, args.ca_dir, args.tls)
+        await xdscp.start(args.services, args.clients, args.ca_dir, args.tls, args.config_dir)
         backend = xdscp
     else:
         floor = _FloorBackend()
@@ -328,6 +364,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--bodies", type=Path, help="floor: bodies file from the driver")
     parser.add_argument("--ca-dir", type=Path, help="xdscp: the mesh CA (identity, SDS, mTLS)")
     parser.add_argument("--tls", action="store_true", help="xdscp: mTLS xDS from its CA")
+    parser.add_argument(
+        "--config-dir", type=Path, help="xdscp: write the mesh here as YAML, read it back"
+    )
     parser.add_argument("--tls-dir", type=Path, help="floor: server.pem, server.key, root.pem")
     args = parser.parse_args(argv)
     if args.mode == "floor" and args.bodies is None:

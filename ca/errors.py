@@ -8,19 +8,22 @@ so these errors are the only way such problems surface.
 
 ::
 
-    CAError                    base; .problem (str) and .path (Path | None)
-    ├── CAFileError            missing, unreadable, corrupt or unexpected file content
-    ├── CAKeyMismatch          the private key does not belong to the certificate
-    ├── CAChainError           not a CA, or does not chain to the trusted root(s)
-    ├── CAExpired              a CA certificate is outside its validity window
-    ├── InvalidSpiffeID        a malformed or foreign-trust-domain SPIFFE ID (also ValueError)
-    └── SVIDVerificationError  a presented certificate chain is not a valid SVID
+    XdscpError                 (ca.xdscp_error) the root of every package's errors
+    └── CAError                base; .problem (str) and .path (Path | None)
+        ├── CAFileError            missing, unreadable, corrupt or unexpected file content
+        ├── CAKeyMismatch          the private key does not belong to the certificate
+        ├── CAChainError           not a CA, or does not chain to the trusted root(s)
+        ├── CAExpired              a CA certificate is outside its validity window
+        ├── InvalidSpiffeID        a malformed or foreign-trust-domain SPIFFE ID (also ValueError)
+        └── SVIDVerificationError  a presented certificate chain is not a valid SVID
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+
+from ca.xdscp_error import XdscpError
 
 __all__ = [
     "CAChainError",
@@ -33,7 +36,7 @@ __all__ = [
 ]
 
 
-class CAError(Exception):
+class CAError(XdscpError):
     """Base of every error raised by `ca`.
 
     `problem` is the human sentence; `path` is the file it concerns, if any.

@@ -186,6 +186,9 @@ STATS_PORT: Final = 15090
 STATS_PATH: Final = "/stats/prometheus"
 STATS_LISTENER: Final = "prometheus_stats"
 STATS_CLUSTER: Final = "prometheus_stats"
+# An injected Pod's readiness probe: a bootstrap listener proxying the admin's /ready.
+READY_LISTENER: Final = "xdscp_ready"
+READY_ADMIN_CLUSTER: Final = "xdscp-admin"
 TELEMETRY_KIND: Final = "Telemetry"
 
 

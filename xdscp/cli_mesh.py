@@ -22,6 +22,7 @@ import click
 from translators.extensions import Extension, ExtensionSet
 from translators.mesh import MeshOptions
 from translators.telemetry.options import STDOUT, TelemetryOptions, TracingProvider
+from xdscp.jwks import JwksSettings
 
 
 def _import(module_name: str) -> ModuleType:
@@ -77,6 +78,7 @@ def load_extensions(specs: tuple[str, ...]) -> ExtensionSet:
 class MeshSettings:
     telemetry: TelemetryOptions = field(default_factory=TelemetryOptions)
     extensions: ExtensionSet = field(default_factory=ExtensionSet)
+    jwks: JwksSettings = field(default_factory=JwksSettings)
 
     def mesh_options(self, **options: Any) -> MeshOptions:
         return MeshOptions(telemetry=self.telemetry, **options)
@@ -110,6 +112,7 @@ def mesh_settings(func: Callable[..., None]) -> Callable[..., None]:
         tracing: TracingProvider | None,
         tracing_sampling: float,
         extension_specs: tuple[str, ...],
+        jwks_refresh: float,
         **kwargs: Any,
     ) -> None:
         telemetry = TelemetryOptions(
@@ -117,7 +120,9 @@ def mesh_settings(func: Callable[..., None]) -> Callable[..., None]:
             tracing=tracing,
             sampling=tracing_sampling,
         )
-        settings = MeshSettings(telemetry, load_extensions(extension_specs))
+        # a failing IdP is retried every 10 s, or sooner when refreshes are more frequent
+        jwks = JwksSettings(refresh_s=jwks_refresh, retry_s=min(10.0, jwks_refresh))
+        settings = MeshSettings(telemetry, load_extensions(extension_specs), jwks)
         func(*args, settings=settings, **kwargs)
 
     options = [
@@ -143,6 +148,15 @@ def mesh_settings(func: Callable[..., None]) -> Callable[..., None]:
             help="Percent of requests traced (Telemetry objects may override).",
         ),
         extension_option,
+        click.option(
+            "--jwks-refresh",
+            type=click.FloatRange(min=0.1),
+            default=JwksSettings().refresh_s,
+            show_default=True,
+            metavar="SECONDS",
+            help="How often the keys of RequestAuthentication jwksUris are fetched again "
+            "(a failed fetch keeps the last good keys).",
+        ),
     ]
     wrapped: Callable[..., None] = command
     for option in reversed(options):

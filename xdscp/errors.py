@@ -1,16 +1,19 @@
 """Errors a user can fix (a busy port, an exposed debug port, a bad token file).
 
 Library code raises these instead of click exceptions so it stays usable outside
-the CLI; `xdscp.cli_errors` prints them as one line with a non-zero exit.
+the CLI; `xdscp.cli_errors` prints them as one line with a non-zero exit. Every
+deliberate error of every package derives from `XdscpError` (README, "Errors").
 `str(err)` is the whole message: what is wrong, then what to do.
 """
 
 from __future__ import annotations
 
-__all__ = ["AddressUnavailable", "UserError"]
+from ca.xdscp_error import XdscpError as XdscpError
+
+__all__ = ["AddressUnavailable", "UserError", "XdscpError"]
 
 
-class UserError(Exception):
+class UserError(XdscpError):
     """A mistake in the input or the environment, explained in one line.
 
     `problem` says what is wrong, `hint` what to do about it (may be empty).

@@ -14,6 +14,8 @@ from aiohttp import web
 from prometheus_client import Gauge
 
 from translators.analysis import Analysis
+from translators.analysis.jwks import jwks_messages
+from translators.analysis.message import Message
 from translators.extensions import ExtensionSet
 from translators.mesh import MeshConfig, MeshOptions
 from xdscp.analysis import MeshAnalyzer
@@ -24,6 +26,7 @@ from xdscp.debug.describe import describe_routes
 from xdscp.debug.explain import explain_routes
 from xdscp.debug.http import start_debug_server
 from xdscp.identity import XDS_SERVER_NAME, IdentityService, IdentitySettings
+from xdscp.jwks import JwksFetcher, JwksSettings
 from xdscp.metrics import XdsMetrics
 from xdscp.runtime import MeshRuntime
 from xdscp.server.ads import start_server
@@ -57,6 +60,8 @@ class ControlPlane:
     extensions: ExtensionSet = field(default_factory=ExtensionSet)
     # Bearer token for the debug port; required when it is not on loopback.
     debug_token: str | None = None
+    # RequestAuthentication `jwksUri` fetching (refresh / retry periods, size bound).
+    jwks_settings: JwksSettings = field(default_factory=JwksSettings)
 
     def __post_init__(self) -> None:
         self.metrics = XdsMetrics()
@@ -64,6 +69,7 @@ class ControlPlane:
         self.analyzer = MeshAnalyzer(self.metrics.registry)
         self.dashboard = Dashboard(lambda: self.runtime.translator, self.status)
         self.analyzer.runtime_sources.append(self.dashboard.runtime_messages)
+        self.analyzer.runtime_sources.append(self._jwks_messages)
         self.identity = IdentityService(self.identity_settings)
         self.runtime = MeshRuntime(
             self.cache,
@@ -85,6 +91,8 @@ class ControlPlane:
         self._debug: web.AppRunner | None = None
         self._watch: asyncio.Task[None] | None = None
         self._rotate: asyncio.Task[None] | None = None
+        self.jwks = JwksFetcher(self.jwks_settings)
+        self._jwks_refresh: asyncio.Task[None] | None = None
         self._analyze: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
         self.xds_address: tuple[str, int] = split_address(self.listen, 15010)
@@ -93,6 +101,7 @@ class ControlPlane:
     async def start(self) -> None:
         """Load config (so the first proxy gets a full snapshot), then serve and watch."""
         self._load_initial()
+        await self._jwks_changed()  # the first proxies get the IdPs' keys, not none
         self._analyze = asyncio.create_task(self.analyzer.run(self._stop))
         self._analysis_due()
         tune_gc()
@@ -133,6 +142,7 @@ class ControlPlane:
             )
             self.debug_url = f"http://{debug_host}:{bound_debug}"
         self._watch = asyncio.create_task(self._watch_config())
+        self._jwks_refresh = asyncio.create_task(self.jwks.run(self._stop, self._jwks_changed))
         self._rotate = asyncio.create_task(
             self.identity.rotate_forever(self.runtime.refresh, self._stop)
         )
@@ -176,9 +186,20 @@ class ControlPlane:
 
     async def _apply(self, mesh: MeshConfig) -> None:
         """Push first; the analysis of the new mesh runs after, off the hot path."""
+        mesh = await self.jwks.resolve(mesh)
         await self.runtime.apply(mesh)
         await self._reject_untranslatable(mesh)
         self._analysis_due()
+
+    async def _jwks_messages(self) -> list[Message]:
+        return jwks_messages(self.runtime.mesh)
+
+    async def _jwks_changed(self) -> None:
+        """Keys of a `jwksUri` were fetched, changed or failed: the current mesh again,
+        with them (only listeners whose keys changed are rebuilt and pushed)."""
+        if self.runtime.mesh is not None:
+            await self.runtime.apply(await self.jwks.resolve(self.runtime.mesh))
+            self._analysis_due()
 
     async def _reject_untranslatable(self, mesh: MeshConfig) -> None:
         """A proxy whose config cannot be built keeps its last good config; here the
@@ -192,7 +213,7 @@ class ControlPlane:
             culprits = await asyncio.to_thread(self.source.blame, mesh, failing[0], self.extensions)
             if not culprits:
                 return
-            mesh = await asyncio.to_thread(self.source.load)
+            mesh = await self.jwks.resolve(await asyncio.to_thread(self.source.load))
             await self.runtime.apply(mesh)
 
     async def _watch_config(self) -> None:
@@ -225,7 +246,7 @@ class ControlPlane:
 
     async def stop(self) -> None:
         self._stop.set()
-        for task in (self._watch, self._rotate, self._analyze):
+        for task in (self._watch, self._rotate, self._analyze, self._jwks_refresh):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -233,5 +254,6 @@ class ControlPlane:
         if self._debug is not None:
             await self._debug.cleanup()
         await self.dashboard.close()
+        await self.jwks.close()
         if self._server is not None:
             await self._server.stop(grace=1.0)

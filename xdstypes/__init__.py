@@ -87,6 +87,21 @@ RDS: Final = XdsType(
     generator="translators.generators.routes:generate",
     parents=("LDS",),
 )
+# Virtual hosts one by one (VHDS): the server cuts each delta-served RDS route
+# configuration into a shell (with `vhds` pointing at ADS) and one resource per virtual
+# host, so one VirtualService edit sends one virtual host (xdscp/server/vhds.py). Cut
+# from the translated RDS resources, so it needs no generator of its own; Envoy accepts
+# it only on a delta ADS stream, and subscribes wildcard (its first request names
+# nothing), per route configuration by the name prefix.
+VHDS: Final = XdsType(
+    short="VHDS",
+    message_name="envoy.config.route.v3.VirtualHost",
+    message="envoy.config.route.v3.route_components_pb2:VirtualHost",
+    generator="",
+    wildcard=True,
+    scoped_by="RDS",
+    delta_only=True,
+)
 SDS: Final = XdsType(
     short="SDS",
     message_name="envoy.extensions.transport_sockets.tls.v3.Secret",
@@ -96,7 +111,7 @@ SDS: Final = XdsType(
 )
 
 # Make-before-break order within one ADS stream (DESIGN §5): the row order.
-TYPES: Final[tuple[XdsType, ...]] = (CDS, EDS, LDS, RDS, SDS)
+TYPES: Final[tuple[XdsType, ...]] = (CDS, EDS, LDS, RDS, VHDS, SDS)
 
 
 def _check(types: tuple[XdsType, ...]) -> None:
@@ -117,7 +132,11 @@ BY_URL: Final[Mapping[str, XdsType]] = MappingProxyType({t.type_url: t for t in 
 PUSH_ORDER: Final[tuple[str, ...]] = tuple(t.type_url for t in TYPES)
 SHORT_TYPE_NAMES: Final[Mapping[str, str]] = MappingProxyType({t.type_url: t.short for t in TYPES})
 # SotW types whose response is the full state (absence means delete).
-FULL_STATE_TYPES: Final[frozenset[str]] = frozenset(t.type_url for t in TYPES if t.wildcard)
+FULL_STATE_TYPES: Final[frozenset[str]] = frozenset(
+    t.type_url for t in TYPES if t.wildcard and not t.delta_only
+)
+# Delta types whose first request naming nothing means "everything" (legacy wildcard).
+WILDCARD_TYPES: Final[frozenset[str]] = frozenset(t.type_url for t in TYPES if t.wildcard)
 # type -> the types whose watchers its push may re-create, and the reverse.
 PARENTS: Final[Mapping[str, tuple[str, ...]]] = MappingProxyType(
     {t.type_url: tuple(BY_SHORT[p].type_url for p in t.parents) for t in TYPES if t.parents}
@@ -164,6 +183,8 @@ __all__ = [
     "SDS",
     "SHORT_TYPE_NAMES",
     "TYPES",
+    "VHDS",
+    "WILDCARD_TYPES",
     "XdsType",
     "ordered",
     "short_name",

@@ -8,6 +8,10 @@ from pathlib import Path
 import pytest
 
 from benchmarks.push import format_ratio, format_row, make_tls, merge, run_one
+from benchmarks.push_bodies import floor_bodies, xdscp_runtime
+from benchmarks.push_mesh import NAMESPACE, client_name, push_mesh
+from xdscp.cache import CLUSTER_TYPE, LISTENER_TYPE
+from xdscp.server.wire import SotwResponses, nonce_field
 
 CLIENTS = 5
 SERVICES = 5
@@ -25,6 +29,13 @@ async def test_push_benchmark_runs_both_servers(tmp_path: Path, tls: bool) -> No
         assert result.rss_before_kib > 0 and result.rss_after_kib > 0
         assert len(result.change_ms) == len(result.client_ms) == len(result.apply_ms) == 2
         assert all(ms > 0 for ms in result.change_ms + result.client_ms)
+        # e2e: the file rewrite came first, so it took longer than from the mesh on
+        assert len(result.e2e_ms) == len(result.own_ms) == 2
+        assert all(e >= c for e, c in zip(result.e2e_ms, result.change_ms, strict=True))
+        if mode == "xdscp":
+            pairs = zip(result.own_ms, result.apply_ms, strict=True)
+            assert all(0 < own <= apply for own, apply in pairs)
+            assert all(e > c for e, c in zip(result.e2e_ms, result.change_ms, strict=True))
         # Every client ACKed the new RDS version each time, and the server saw each ACK.
         assert result.acks == [CLIENTS, CLIENTS]
         assert result.clients_acked == [CLIENTS, CLIENTS]
@@ -33,3 +44,22 @@ async def test_push_benchmark_runs_both_servers(tmp_path: Path, tls: bool) -> No
     assert "x" in format_ratio(results["floor"], results["xdscp"])
     twice = merge([results["xdscp"], results["xdscp"]])
     assert len(twice.change_ms) == 4 and twice.all_acked
+
+
+def test_floor_replays_exactly_the_bytes_the_server_sends(tmp_path: Path) -> None:
+    """The floor's bodies come from the server's own serializer: for every client and
+    type they equal the server's prepared response without its nonce."""
+    ca_dir = tmp_path / "ca"
+    bodies = floor_bodies(SERVICES, 2, ca_dir)
+    runtime = xdscp_runtime(ca_dir)
+    mesh = push_mesh(SERVICES, 2)
+    runtime.apply_now(mesh)
+    responses = SotwResponses()
+    for i in range(2):
+        workload = mesh.workload(NAMESPACE, client_name(i))
+        assert workload is not None
+        snapshot = runtime.snapshot_for(workload)
+        for type_url in (CLUSTER_TYPE, LISTENER_TYPE):
+            prepared = responses.prepare(snapshot.get(type_url), None)
+            sent = prepared.response.removesuffix(nonce_field(prepared.nonce))
+            assert bodies.initial[client_name(i)][type_url] == sent

@@ -33,8 +33,8 @@ RULES: tuple[Rule, ...] = (
     Rule(
         "translators",
         "ca",
-        "translators take only SPIFFE naming from the CA (no cryptography)",
-        allowed=("ca.spiffe",),
+        "translators take only SPIFFE naming and the error root from ca (no cryptography)",
+        allowed=("ca.spiffe", "ca.xdscp_error"),
     ),
     # The xDS type table is read by the server and the translators alike: it imports
     # neither (nor the CA), so importing it never pulls one into the other.

@@ -21,7 +21,7 @@ def test_naming_alone_stays_light() -> None:
     # The service's server needs only names (type URLs): it must not pay for protobuf.
     loaded = modules_loaded("translators.naming")
     assert within(loaded, "translators") == ["translators", "translators.naming"]
-    assert within(loaded, "ca") == ["ca", "ca.errors", "ca.spiffe"]
+    assert within(loaded, "ca") == ["ca", "ca.errors", "ca.spiffe", "ca.xdscp_error"]
     for heavy in ("pydantic", "google.protobuf", "cryptography"):
         assert within(loaded, heavy) == [], heavy
 

@@ -3,7 +3,7 @@ must work with any resource bytes)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.core.v3 import address_pb2, config_source_pb2
@@ -195,3 +195,27 @@ def mesh(
     resources += [http_listener(listener, route), route_config(route, route_cluster)]
     resources += [secret(name) for name in secrets]
     return Snapshot.of(resources)
+
+
+def virtual_host(host: str, body: str) -> route_components_pb2.VirtualHost:
+    """A virtual host for `host` (and `host:80`) answering every request with `body`."""
+    return route_components_pb2.VirtualHost(
+        name=f"{host}:80",
+        domains=[host, f"{host}:80"],
+        routes=[
+            route_components_pb2.Route(
+                match=route_components_pb2.RouteMatch(prefix="/"),
+                direct_response=route_components_pb2.DirectResponseAction(
+                    status=200, body={"inline_string": body}
+                ),
+            )
+        ],
+    )
+
+
+def host_routes(name: str, hosts: Mapping[str, str]) -> Resource:
+    """Route configuration `name` with one `virtual_host` per host -> body."""
+    config = route_pb2.RouteConfiguration(
+        name=name, virtual_hosts=[virtual_host(h, b) for h, b in sorted(hosts.items())]
+    )
+    return make_resource(ROUTE_TYPE, name, config, provenance=[f"VirtualService/default/{name}"])

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from xdscp.bootstrap import node_bootstrap
 from xdscp.cache import CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, Snapshot
 from xdscp.server import TypeStatus
 
@@ -31,56 +32,8 @@ def _envoy_binary() -> str:
 
 
 def _bootstrap(node_id: str, xds_port: int, api_type: str) -> dict[str, object]:
-    ads_source = {"ads": {}, "resource_api_version": "V3"}
-    return {
-        "node": {"id": node_id, "cluster": "protocol-test"},
-        "admin": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": 0}}},
-        "dynamic_resources": {
-            "ads_config": {
-                "api_type": api_type,
-                "transport_api_version": "V3",
-                "set_node_on_first_message_only": True,
-                "grpc_services": [{"envoy_grpc": {"cluster_name": "xds-grpc"}}],
-            },
-            "cds_config": ads_source,
-            "lds_config": ads_source,
-        },
-        "static_resources": {
-            "clusters": [
-                {
-                    "name": "xds-grpc",
-                    "type": "STATIC",
-                    "connect_timeout": "1s",
-                    "typed_extension_protocol_options": {
-                        "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
-                            "@type": "type.googleapis.com/"
-                            "envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
-                            "explicit_http_config": {"http2_protocol_options": {}},
-                        }
-                    },
-                    "load_assignment": {
-                        "cluster_name": "xds-grpc",
-                        "endpoints": [
-                            {
-                                "lb_endpoints": [
-                                    {
-                                        "endpoint": {
-                                            "address": {
-                                                "socket_address": {
-                                                    "address": "127.0.0.1",
-                                                    "port_value": xds_port,
-                                                }
-                                            }
-                                        }
-                                    }
-                                ]
-                            }
-                        ],
-                    },
-                }
-            ]
-        },
-    }
+    node = {"id": node_id, "cluster": "protocol-test"}
+    return node_bootstrap(node, "127.0.0.1", xds_port, admin_port=0, api_type=api_type)
 
 
 async def _wait_for(predicate: Callable[[], bool], what: str, log: Path) -> None:

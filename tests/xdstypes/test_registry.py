@@ -44,3 +44,21 @@ def test_a_row_whose_parent_comes_later_is_refused() -> None:
     late = xdstypes.XdsType("ZZZ", "z.Z", "m:Z", "")
     with pytest.raises(ValueError, match="AAA: parent ZZZ must come before it"):
         xdstypes._check((early, late))
+
+
+def test_the_vhds_row_drives_resources_order_and_the_delta_server() -> None:
+    from envoy.config.route.v3 import route_components_pb2
+
+    from xdscp.server import vhds
+
+    row = xdstypes.VHDS
+    assert MESSAGE_TYPES[row.type_url] is route_components_pb2.VirtualHost
+    assert row.type_url == vhds.VIRTUAL_HOST_TYPE
+    order = xdstypes.PUSH_ORDER
+    assert order.index(xdstypes.RDS.type_url) < order.index(row.type_url)
+    assert order.index(row.type_url) < order.index(xdstypes.SDS.type_url)
+    # Envoy subscribes wildcard over delta; SotW never carries it
+    assert row.type_url in xdstypes.WILDCARD_TYPES
+    assert row.type_url not in xdstypes.FULL_STATE_TYPES
+    assert xdstypes.SCOPED_BY[row.type_url] == xdstypes.RDS.type_url
+    assert naming.SHORT_TYPE_NAMES[row.type_url] == "VHDS"

@@ -50,6 +50,7 @@ from envoy.extensions.filters.network.tcp_proxy.v3 import tcp_proxy_pb2
 from envoy.type.matcher.v3 import string_pb2
 from google.protobuf.message import Message
 
+from translators.errors import TranslatorError
 from translators.naming import (
     ALLOW_ANY_DYNAMIC_DNS,
     BLOCK_ALL,
@@ -60,7 +61,7 @@ from translators.naming import (
 )
 
 
-class Unsupported(NotImplementedError):
+class Unsupported(TranslatorError, NotImplementedError):
     """The config uses a matcher or action this evaluator does not model."""
 
 

@@ -7,8 +7,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from translators.errors import TranslatorError
 
-class ExplainError(ValueError):
+
+class ExplainError(TranslatorError, ValueError):
     """A question explain cannot answer (unknown workload, host, port, bad URL): its
     message is one line saying what is wrong and what to do."""
 

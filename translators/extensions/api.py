@@ -23,6 +23,7 @@ from typing import Any, TypeAlias
 from google.protobuf.message import Message
 from pydantic import BaseModel
 
+from translators.errors import TranslatorError
 from translators.ir import ProxyView
 from translators.mesh import MeshConfig, Workload
 from translators.model.objects import KINDS, MeshObject
@@ -188,7 +189,7 @@ class Patch:
     fn: PatchFn
 
 
-class ExtensionError(Exception):
+class ExtensionError(TranslatorError):
     """An extension failed for one proxy. The runtime reports it and keeps serving that
     proxy's last good config."""
 

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from xdscp.errors import XdscpError
 
-class KubeError(Exception):
+
+class KubeError(XdscpError):
     """An API call failed. `status` is the HTTP code (0 for transport failures)."""
 
     def __init__(self, message: str, status: int = 0, reason: str = "") -> None:
@@ -29,10 +31,6 @@ class NotFound(KubeError):
 class Conflict(KubeError):
     """409: a resourceVersion precondition failed (someone else wrote first), or the
     object already exists (`reason == "AlreadyExists"`): re-read, then decide."""
-
-    @property
-    def already_exists(self) -> bool:
-        return self.reason == "AlreadyExists"
 
 
 class Gone(KubeError):

@@ -9,9 +9,9 @@
    only the sidecar mounts.
 3. Install the iptables capture (unless the Pod opted out).
 
-The bootstrap is `xdscp.bootstrap`'s, plus what a Pod needs: admin on loopback only,
-a readiness listener on 15021 that proxies Envoy's `/ready`, and no initial-fetch
-timeout, so Envoy is not "ready" before its first config arrived.
+The bootstrap is `xdscp.bootstrap`'s, with what a Pod needs: admin on loopback only,
+and its `Readiness` (a listener on 15021 that proxies Envoy's `/ready`, and no
+initial-fetch timeout, so Envoy is not "ready" before its first config arrived).
 """
 
 from __future__ import annotations
@@ -34,85 +34,12 @@ import yaml
 from ca.pemfiles import replace_file
 from translators.mesh import Workload
 from translators.naming import ADMIN_PORT, object_ref
-from xdscp.bootstrap import bootstrap_config
+from xdscp.bootstrap import Readiness, bootstrap_config
 from xdscp.identity import BOOTSTRAP_CERT, BOOTSTRAP_KEY, BOOTSTRAP_ROOT, XDS_SERVER_NAME
 from xdscp.kube.inject import READY_PATH, READY_PORT
 from xdscp.kube.iptables import CaptureSettings, capture_rules
 
 CERTIFICATE_PATH = "/v1/bootstrap-certificate"
-ADMIN_CLUSTER = "xdscp-admin"
-
-
-def readiness_listener() -> dict[str, Any]:
-    """`GET :15021/healthz/ready` -> Envoy admin `/ready` (200 only when LIVE)."""
-    router = {
-        "name": "envoy.filters.http.router",
-        "typed_config": {
-            "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"
-        },
-    }
-    manager = {
-        "@type": "type.googleapis.com/envoy.extensions.filters.network."
-        "http_connection_manager.v3.HttpConnectionManager",
-        "stat_prefix": "xdscp_ready",
-        "route_config": {
-            "name": "xdscp_ready",
-            "virtual_hosts": [
-                {
-                    "name": "ready",
-                    "domains": ["*"],
-                    "routes": [
-                        {
-                            "match": {"path": READY_PATH},
-                            "route": {"cluster": ADMIN_CLUSTER, "prefix_rewrite": "/ready"},
-                        }
-                    ],
-                }
-            ],
-        },
-        "http_filters": [router],
-    }
-    return {
-        "name": "xdscp_ready",
-        "address": {"socket_address": {"address": "0.0.0.0", "port_value": READY_PORT}},
-        "filter_chains": [
-            {
-                "filters": [
-                    {
-                        "name": "envoy.filters.network.http_connection_manager",
-                        "typed_config": manager,
-                    }
-                ]
-            }
-        ],
-    }
-
-
-def admin_cluster() -> dict[str, Any]:
-    return {
-        "name": ADMIN_CLUSTER,
-        "type": "STATIC",
-        "connect_timeout": "1s",
-        "load_assignment": {
-            "cluster_name": ADMIN_CLUSTER,
-            "endpoints": [
-                {
-                    "lb_endpoints": [
-                        {
-                            "endpoint": {
-                                "address": {
-                                    "socket_address": {
-                                        "address": "127.0.0.1",
-                                        "port_value": ADMIN_PORT,
-                                    }
-                                }
-                            }
-                        }
-                    ]
-                }
-            ],
-        },
-    }
 
 
 def pod_bootstrap(
@@ -135,7 +62,7 @@ def pod_bootstrap(
         annotations=MappingProxyType({}),
         source=object_ref("Pod", namespace, pod),
     )
-    config = bootstrap_config(
+    return bootstrap_config(
         workload,
         xds_host,
         xds_port,
@@ -143,14 +70,8 @@ def pod_bootstrap(
         admin_address="127.0.0.1",
         credentials=credentials,
         server_name=XDS_SERVER_NAME,
+        readiness=Readiness(READY_PORT, READY_PATH),
     )
-    dynamic = config["dynamic_resources"]
-    for source in ("cds_config", "lds_config"):
-        dynamic[source] = {**dynamic[source], "initial_fetch_timeout": "0s"}
-    static = config["static_resources"]
-    static["clusters"] = [*static["clusters"], admin_cluster()]
-    static["listeners"] = [*static.get("listeners", []), readiness_listener()]
-    return config
 
 
 async def fetch_certificate(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from xdscp.errors import XdscpError
 from xdscp.kube.api import KubeApi
 
 SA_PREFIX = "system:serviceaccount:"
@@ -18,7 +19,7 @@ POD_NAME_EXTRA = "authentication.kubernetes.io/pod-name"
 POD_UID_EXTRA = "authentication.kubernetes.io/pod-uid"
 
 
-class TokenRejected(Exception):
+class TokenRejected(XdscpError):
     """The token is not a valid service-account token for our audience."""
 
 

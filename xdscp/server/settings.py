@@ -39,6 +39,11 @@ class AdsSettings:
     # Shared SotW responses (see wire.SotwResponses).
     body_cache_entries: int = 8192
     body_cache_bytes: int = 256 * 1024 * 1024
+    # Delta streams get route configurations as VHDS shells and their virtual hosts one
+    # by one, so a VirtualService edit sends one virtual host, not the whole route
+    # configuration (needs Envoy >= 1.37, which accepts VHDS over delta ADS). SotW
+    # streams always get whole route configurations.
+    vhds: bool = True
     # Optional: close connections after this long so proxies rebalance across
     # replicas (Istio uses 30 min). 0 = never.
     max_connection_age: float = 0.0

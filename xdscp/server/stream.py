@@ -19,12 +19,15 @@ import grpc
 import structlog
 
 import xdstypes
-from xdscp.cache import Snapshot, SnapshotCache
+from xdscp.cache import Snapshot
+from xdscp.errors import XdscpError
 from xdscp.metrics import type_label
 from xdscp.server.diffs import DeltaDiffs
 from xdscp.server.loglimit import LogLimiter, truncate
 from xdscp.server.settings import AdsSettings
+from xdscp.server.snapshots import SnapshotReader
 from xdscp.server.status import ProxyStatus, StatusBook, log_message
+from xdscp.server.vhds import VhdsCuts
 from xdscp.server.wire import DeltaFields, SotwResponses, control_plane_message
 
 _log = structlog.get_logger(__name__)
@@ -55,7 +58,7 @@ def names_in_error(name: str, error: str) -> bool:
     return re.search(pattern, error) is not None
 
 
-class StreamAborted(Exception):
+class StreamAborted(XdscpError):
     """The server ends the stream with `code` and `message` (logged as `event`)."""
 
     event = "xds.stream_aborted"
@@ -89,12 +92,13 @@ class StreamOverLimit(StreamAborted):
 class Shared:
     """Server-wide state every stream points to (one pointer per stream, not copies)."""
 
-    cache: SnapshotCache
+    cache: SnapshotReader
     status: StatusBook
     settings: AdsSettings
     responses: SotwResponses = field(init=False)
     delta_fields: DeltaFields = field(init=False)
     delta_diffs: DeltaDiffs = field(init=False)
+    vhds_cuts: VhdsCuts = field(init=False)
     control_plane: bytes = field(init=False)
     streams: set[Stream] = field(init=False)
     log_limiter: LogLimiter = field(init=False)
@@ -111,6 +115,7 @@ class Shared:
         )
         self.delta_fields = DeltaFields()
         self.delta_diffs = DeltaDiffs()
+        self.vhds_cuts = VhdsCuts()
         cp = self.settings.control_plane_id
         self.control_plane = control_plane_message(cp) if cp else b""
 

@@ -140,6 +140,31 @@ def subset_version(names: Sequence[str], resources: Sequence[Resource | None]) -
 
 
 @dataclass(frozen=True, slots=True)
+class SotwAnswer:
+    """What a SotW response for some names of a TypeSnapshot carries (before encoding)."""
+
+    version: str
+    resources: tuple[Resource, ...]
+    unknown: int  # requested names the snapshot lacks
+
+
+def sotw_answer(ts: TypeSnapshot, names: frozenset[str] | None) -> SotwAnswer:
+    """The version and resources answering `names` of `ts` (all of it when None): a
+    full-state type is the whole snapshot; a named type exactly the names requested,
+    an unknown EDS name answered with an empty assignment (DESIGN §5). The one place
+    this is decided — the benchmark's floor replays bytes built from it too."""
+    if names is None:
+        return SotwAnswer(ts.version, tuple(ts.resources[n] for n in sorted(ts.resources)), 0)
+    ordered = sorted(names)
+    found: list[Resource | None] = [ts.resources.get(n) for n in ordered]
+    unknown = found.count(None)
+    if unknown and ts.type_url == ENDPOINT_TYPE:
+        found = [r if r is not None else empty_cla(n) for n, r in zip(ordered, found, strict=True)]
+    version = subset_version(ordered, found)
+    return SotwAnswer(version, tuple(r for r in found if r is not None), unknown)
+
+
+@dataclass(frozen=True, slots=True)
 class Prepared:
     """A complete SotW response, shared by every stream that is sent the same content."""
 
@@ -219,26 +244,14 @@ class SotwResponses:
 
     def _build(self, ts: TypeSnapshot, names: frozenset[str] | None) -> tuple[Prepared, int]:
         """The response, and how many requested names the snapshot lacks."""
-        unknown = 0
-        if names is None:
-            resources = tuple(ts.resources[n] for n in sorted(ts.resources))
-            version = ts.version
-        else:
-            ordered = sorted(names)
-            found: list[Resource | None] = [ts.resources.get(n) for n in ordered]
-            unknown = found.count(None)
-            if unknown and ts.type_url == ENDPOINT_TYPE:
-                found = [
-                    r if r is not None else empty_cla(n)
-                    for n, r in zip(ordered, found, strict=True)
-                ]
-            version = subset_version(ordered, found)
-            resources = tuple(r for r in found if r is not None)
+        answer = sotw_answer(ts, names)
         nonce = next_nonce()
-        body = sotw_body(ts.type_url, version, resources, self._control_plane)
-        response = body + nonce_field(nonce)
-        prepared = Prepared(ts.type_url, version, nonce, response, names, resources, ts.version)
-        return prepared, unknown
+        body = sotw_body(ts.type_url, answer.version, answer.resources, self._control_plane)
+        prepared = Prepared(
+            ts.type_url, answer.version, nonce, body + nonce_field(nonce), names,
+            answer.resources, ts.version,
+        )  # fmt: skip
+        return prepared, answer.unknown
 
     def __len__(self) -> int:
         return len(self._entries)

@@ -27,6 +27,7 @@ import watchfiles
 from translators.extensions import ExtensionSet
 from translators.mesh import MeshConfig, MeshOptions
 from translators.model.objects import ConfigError, KindEntry, MeshObject, Origin
+from xdscp.errors import XdscpError
 from xdscp.sources.assembly import Assembly
 from xdscp.sources.blame import find_culprits, translation_failure
 from xdscp.sources.documents import (
@@ -44,7 +45,7 @@ log = structlog.get_logger()
 Key = tuple[str, str, str]
 
 
-class SourceUnavailable(Exception):
+class SourceUnavailable(XdscpError):
     """The config directory itself cannot be read; the mesh in force stays."""
 
 

@@ -33,6 +33,8 @@ from yaml.events import (
 )
 from yaml.nodes import ScalarNode
 
+from xdscp.errors import XdscpError
+
 
 @dataclass(frozen=True, slots=True)
 class Limits:
@@ -286,7 +288,7 @@ def describe(exc: yaml.YAMLError) -> str:
     return f"{where}{problem}"
 
 
-class StreamError(Exception):
+class StreamError(XdscpError):
     """The token stream itself is broken: nothing after this point can be trusted."""
 
 
