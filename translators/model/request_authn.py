@@ -43,7 +43,8 @@ def check_jwks_uri(uri: str) -> str:
 
 def parse_jwks(text: str) -> dict[str, Any]:
     """A JSON Web Key Set (or one key, which Istio's parser also takes) as a dict with
-    `keys`; ValueError naming what is wrong."""
+    `keys`; ValueError naming what is wrong. An empty set parses (Istio accepts it, and
+    Envoy verifies no token with it)."""
     try:
         found = json.loads(text)
     except ValueError as error:
@@ -51,8 +52,8 @@ def parse_jwks(text: str) -> dict[str, Any]:
     if not isinstance(found, dict):
         raise ValueError("not a JSON object")
     keys = found.get("keys") if "keys" in found else [found]
-    if not isinstance(keys, list) or not keys:
-        raise ValueError("'keys' must be a non-empty list")
+    if not isinstance(keys, list):
+        raise ValueError("'keys' must be a list")
     for i, key in enumerate(keys):
         if not isinstance(key, dict) or not isinstance(key.get("kty"), str):
             raise ValueError(f"key {i} is not a JSON Web Key (no 'kty')")
