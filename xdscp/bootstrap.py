@@ -61,8 +61,13 @@ def bootstrap_config(
     server_name: str = "xdscp",
     stats_port: int | None = STATS_PORT,
     readiness: Readiness | None = None,
+    delta: bool = False,
 ) -> dict[str, Any]:
     """The bootstrap of `workload`'s sidecar.
+
+    `delta` makes its ADS stream incremental (DELTA_GRPC): it then receives route
+    configurations' virtual hosts one by one (VHDS), so a VirtualService edit sends
+    one virtual host instead of the whole route configuration.
 
     `credentials` (files `cert`, `key`, `root`) make the xDS connection mutual TLS: the
     proxy proves its SPIFFE ID and checks the server's `server_name` DNS SAN.
@@ -89,6 +94,7 @@ def bootstrap_config(
         clusters=clusters,
         listeners=listeners,
         initial_fetch_timeout="0s" if readiness is not None else None,
+        api_type="DELTA_GRPC" if delta else "GRPC",
     )
     if stats_port is not None:
         config["stats_config"] = stats_config()

@@ -342,6 +342,12 @@ async def _reach_cluster(kubeconfig: Path | None) -> None:
 @click.option("--xds", default="127.0.0.1:15010", show_default=True, callback=_host_port)
 @click.option("--admin-port", default=15000, show_default=True, type=int)
 @click.option("-o", "output", type=click.Path(path_type=Path), required=True)
+@click.option(
+    "--delta",
+    is_flag=True,
+    help="Sidecars use incremental (delta) xDS: a VirtualService edit then sends one "
+    "virtual host (VHDS), not the whole route configuration.",
+)
 @identity_options
 def bootstrap(
     config: Path,
@@ -349,6 +355,7 @@ def bootstrap(
     xds: str,
     admin_port: int,
     output: Path,
+    delta: bool,
     ca_dir: Path,
     cacerts: Path | None,
     svid_ttl: float,
@@ -371,7 +378,7 @@ def bootstrap(
             found, output.parent, prefix=f"{output.stem}."
         )
     rendered = yaml.safe_dump(
-        bootstrap_config(found, host, port, admin_port, credentials=credentials),
+        bootstrap_config(found, host, port, admin_port, credentials=credentials, delta=delta),
         sort_keys=False,
     )
     replace_file(output, rendered, mode=0o644)
@@ -413,6 +420,12 @@ def validate(directory: Path, extension_specs: tuple[str, ...]) -> None:
     show_default=True,
     help="Where sidecar bootstraps and logs go.",
 )
+@click.option(
+    "--delta",
+    is_flag=True,
+    help="Sidecars use incremental (delta) xDS: a VirtualService edit then sends one "
+    "virtual host (VHDS), not the whole route configuration.",
+)
 @identity_options
 @mesh_settings
 def up(
@@ -422,6 +435,7 @@ def up(
     debug_token_file: Path | None,
     state: Path | None,
     run_dir: Path,
+    delta: bool,
     ca_dir: Path,
     cacerts: Path | None,
     svid_ttl: float,
@@ -443,7 +457,7 @@ def up(
             insecure,
             settings,
         )
-        local = LocalMesh(plane, run_dir)
+        local = LocalMesh(plane, run_dir, delta=delta)
         try:
             await plane.start()
             await local.start()

@@ -69,7 +69,7 @@ def envoy_resources(dump: dict[str, Any]) -> dict[str, dict[str, dict[str, Any]]
                     found[item["name"]] = state["listener"]
         elif word == "routes":
             for item in section.get("dynamic_route_configs", []):
-                found[item["route_config"]["name"]] = item["route_config"]
+                found[item["route_config"]["name"]] = _whole(item["route_config"])
         elif word == "secrets":
             for key in ("dynamic_active_secrets", "dynamic_warming_secrets"):
                 for item in section.get(key, []):
@@ -87,6 +87,26 @@ def envoy_resources(dump: dict[str, Any]) -> dict[str, dict[str, dict[str, Any]]
     }
     out["endpoints"] = {n: e for n, e in out["endpoints"].items() if n in eds}
     return out
+
+
+_FROM_VHDS = "__xdscp_vhds__"  # marks a route configuration Envoy assembled from VHDS
+
+
+def _whole(config: dict[str, Any]) -> dict[str, Any]:
+    """A route configuration Envoy got over VHDS (a delta sidecar) as xdscp translated
+    it: Envoy shows the shell's `vhds` and the virtual hosts it merged, named by their
+    VHDS resource names (`<route config>/<vhost>`, see xdscp.server.vhds)."""
+    if "vhds" not in config:
+        return config
+    prefix = f"{config.get('name', '')}/"
+    hosts = [
+        {**h, "name": h["name"].removeprefix(prefix)} if "name" in h else h
+        for h in config.get("virtual_hosts", [])
+    ]
+    whole = {k: v for k, v in config.items() if k != "vhds"}
+    whole["virtual_hosts"] = sorted(hosts, key=lambda h: str(h.get("name", "")))
+    whole[_FROM_VHDS] = True
+    return whole
 
 
 def compare(
@@ -110,6 +130,13 @@ def compare(
 
 
 def _content_difference(type_url: str, word: str, ours: Any, theirs: Any) -> str:
+    if word == "routes" and isinstance(theirs, dict) and theirs.get(_FROM_VHDS):
+        # the shell leaves out the route configuration's provenance metadata, and Envoy
+        # orders the virtual hosts it got over VHDS by name
+        theirs = {k: v for k, v in theirs.items() if k != _FROM_VHDS}
+        ours = {k: v for k, v in ours.items() if k != "metadata"}
+        hosts = ours.get("virtual_hosts", [])
+        ours["virtual_hosts"] = sorted(hosts, key=lambda h: str(h.get("name", "")))
     if word == "endpoints":
         a, b = _endpoint_addresses(ours), _endpoint_addresses(theirs)
         if a == b:

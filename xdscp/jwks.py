@@ -27,6 +27,7 @@ import structlog
 from translators.mesh import MeshConfig
 from translators.model.objects import MeshObject
 from translators.model.request_authn import RequestAuthenticationSpec, parse_jwks
+from xdscp.errors import XdscpError
 
 log = structlog.get_logger()
 
@@ -51,8 +52,8 @@ class _Entry:
     attempted_at: float = field(default=-1.0)  # monotonic time of the last attempt
 
 
-class JwksFetchError(Exception):
-    pass
+class JwksFetchError(XdscpError):
+    """A JWKS endpoint answered, but not with usable keys (status, size, encoding)."""
 
 
 def _uri_timeouts(mesh: MeshConfig) -> dict[str, float]:

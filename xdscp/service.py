@@ -14,6 +14,8 @@ from aiohttp import web
 from prometheus_client import Gauge
 
 from translators.analysis import Analysis
+from translators.analysis.jwks import jwks_messages
+from translators.analysis.message import Message
 from translators.extensions import ExtensionSet
 from translators.mesh import MeshConfig, MeshOptions
 from xdscp.analysis import MeshAnalyzer
@@ -67,6 +69,7 @@ class ControlPlane:
         self.analyzer = MeshAnalyzer(self.metrics.registry)
         self.dashboard = Dashboard(lambda: self.runtime.translator, self.status)
         self.analyzer.runtime_sources.append(self.dashboard.runtime_messages)
+        self.analyzer.runtime_sources.append(self._jwks_messages)
         self.identity = IdentityService(self.identity_settings)
         self.runtime = MeshRuntime(
             self.cache,
@@ -187,6 +190,9 @@ class ControlPlane:
         await self.runtime.apply(mesh)
         await self._reject_untranslatable(mesh)
         self._analysis_due()
+
+    async def _jwks_messages(self) -> list[Message]:
+        return jwks_messages(self.runtime.mesh)
 
     async def _jwks_changed(self) -> None:
         """Keys of a `jwksUri` were fetched, changed or failed: the current mesh again,

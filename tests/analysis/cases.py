@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from tests.analysis.cases_compat import COMPAT_CASES
 from tests.analysis.meshes import SEC, Case, Doc, find, obj, service, vs_reviews, workload
 
 VS = "VirtualService/shop/reviews"
@@ -546,6 +547,6 @@ MORE_CASES: tuple[Case, ...] = (
     ),
 )
 
-CASES = CASES + MORE_CASES + SELECTOR_CASES + TLS_CASES + AUTHZ_CASES + SIDECAR_CASES
+CASES = CASES + MORE_CASES + SELECTOR_CASES + TLS_CASES + AUTHZ_CASES + SIDECAR_CASES + COMPAT_CASES
 
 __all__ = ["CASES", "SEC"]

@@ -38,6 +38,7 @@ from typing import Any
 import yaml
 from aiohttp import web
 
+from translators.model.gateway_api import API_KIND, CLUSTER_SCOPED
 from translators.model.objects import KINDS
 from xdscp.kube.resources import plural_of
 
@@ -55,6 +56,7 @@ class TypeInfo:
     plural: str
     namespaced: bool = True
     custom: bool = False  # a CRD: list items carry kind/apiVersion; has a status subresource
+    registry_kind: str = ""  # xdscp's key when it differs from `kind` (KubernetesGateway)
 
 
 @dataclass(eq=False)
@@ -141,7 +143,17 @@ class FakeKube:
         for kind, (group, versions, _model) in KINDS.items():
             order = ("v1alpha1", "v1alpha3", "v1beta1", "v1")
             ordered = tuple(v for v in order if v in versions)
-            self.add_type(TypeInfo(group, ordered, kind, plural_of(kind), custom=True))
+            self.add_type(
+                TypeInfo(
+                    group,
+                    ordered,
+                    API_KIND.get(kind, kind),
+                    plural_of(kind),
+                    namespaced=kind not in CLUSTER_SCOPED,
+                    custom=True,
+                    registry_kind=kind,
+                )
+            )
             self.preferred.setdefault(group, "v1")
 
     def add_type(self, info: TypeInfo) -> None:
@@ -155,13 +167,19 @@ class FakeKube:
         for key in [k for k in self.types if k[0] == group]:
             del self.types[key]
 
-    def _type_for_kind(self, kind: str) -> TypeInfo:
-        return next(t for t in self.types.values() if t.kind == kind)
+    def _type_for_kind(self, kind: str, group: str | None = None) -> TypeInfo:
+        """By xdscp's registry key (`KubernetesGateway`), or by served kind and group."""
+        by_key = [t for t in self.types.values() if t.registry_kind == kind]
+        if by_key and group is None:
+            return by_key[0]
+        return next(t for t in self.types.values() if t.kind == kind and group in (None, t.group))
 
     # --- direct object API (what `kubectl apply` would do) ---------------------
     def apply(self, obj: Obj) -> Obj:
         """Create or update from a manifest; returns the stored object."""
-        info = self._type_for_kind(obj["kind"])
+        api_version = str(obj.get("apiVersion") or "")
+        group = api_version.partition("/")[0] if "/" in api_version else ""
+        info = self._type_for_kind(obj["kind"], group if api_version else None)
         meta = obj.setdefault("metadata", {})
         namespace = meta.get("namespace", "default") if info.namespaced else ""
         if info.namespaced:
@@ -214,10 +232,6 @@ class FakeKube:
             drop.set()
         return len(drops)
 
-    def send_bookmarks(self) -> None:
-        for watcher in list(self.watchers):
-            watcher.queue.put_nowait(("BOOKMARK", self._bookmark(watcher)))
-
     def fail(
         self,
         method: str,
@@ -229,15 +243,6 @@ class FakeKube:
         query_has: str = "",
     ) -> None:
         self.faults.append(Fault(method, path_contains, status, times, reason, watch, query_has))
-
-    def watch_count(self, plural: str | None = None) -> int:
-        return sum(
-            1
-            for m, p, q in self.requests
-            if m == "GET"
-            and q.get("watch") in ("true", "1")
-            and (plural is None or p.endswith(f"/{plural}"))
-        )
 
     def list_count(self, plural: str) -> int:
         return sum(

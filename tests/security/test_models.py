@@ -165,9 +165,9 @@ def test_authorization_policy_as_istio_writes_it() -> None:
             "not a port number",
         ),
         (
-            "rules: [{to: [{operation: {paths: ['/api/{*}/x']}}]}]",
+            "rules: [{to: [{operation: {paths: ['/api/{**}/{*}']}}]}]",
             "spec.rules[0].to[0].operation.paths",
-            "path templates are not supported",
+            "{**} must be the last operator",
         ),
         (
             "rules: [{when: [{key: 'request.auth.claims[]', values: [x]}]}]",
@@ -197,7 +197,12 @@ def test_authorization_policy_as_istio_writes_it() -> None:
         (
             "rules: [{from: [{source: {principals: [a], serviceAccounts: [b]}}]}]",
             "spec.rules[0].from[0].source",
-            "mutually exclusive",
+            "serviceAccounts cannot be set with namespaces or principals",
+        ),
+        (
+            "rules: [{from: [{source: {namespaces: [a], serviceAccounts: [b]}}]}]",
+            "spec.rules[0].from[0].source",
+            "serviceAccounts cannot be set with namespaces or principals",
         ),
         ("targetRefs: [{kind: Service, name: x}]", "spec.targetRefs", "unknown field"),
     ],
@@ -229,9 +234,9 @@ def test_authorization_policy_errors(spec: str, field: str, message: str) -> Non
             "subjectAltNames: needs caCertificates",
         ),
         (
-            "{mode: SIMPLE, credentialName: bank}",
-            "spec.trafficPolicy.tls.credentialName",
-            "unknown",
+            "{mode: SIMPLE, credentialName: bank, caCertificates: /ca.pem}",
+            "spec.trafficPolicy.tls",
+            "cannot be set beside it",
         ),
         ("{mode: TLS}", "spec.trafficPolicy.tls.mode", "Input should be"),
     ],

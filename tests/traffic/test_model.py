@@ -208,9 +208,9 @@ def test_conflicting_rule_fields(rule: str, message: str) -> None:
             "':status' cannot be edited",
         ),
         (
-            "match: [{gateways: [my-gateway]}]\n    route: [{destination: {host: reviews}}]",
+            "match: [{gateways: [shop/Bad_Gateway]}]\n    route: [{destination: {host: reviews}}]",
             "match[0].gateways",
-            "only the 'mesh' gateway",
+            "is not a gateway name",
         ),
         (
             "route: [{destination: {host: reviews}}]\n"
@@ -314,9 +314,9 @@ def test_every_http_feature_parses() -> None:
             "mutually exclusive",
         ),
         (
-            "loadBalancer: {localityLbSetting: {}}",
-            "loadBalancer.localityLbSetting",
-            "unknown field",
+            "loadBalancer: {localityLbSetting: {distribute: [{from: r1, to: {r2: 50}}]}}",
+            "loadBalancer.localityLbSetting.distribute[0]",
+            "total locality weight 50 != 100",
         ),
         (
             "outlierDetection: {maxEjectionPercent: 101}",

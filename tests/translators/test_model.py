@@ -69,9 +69,16 @@ spec:
 
 
 def test_missing_required_field() -> None:
-    error = one_error(VS_HEAD + "spec:\n  http: []\n")
-    assert error.field == "spec.hosts"
+    error = one_error(VS_HEAD + "spec:\n  hosts: [reviews]\n  http:\n  - route:\n    - {}\n")
+    assert error.field == "spec.http[0].route[0].destination"
     assert error.message == "Field required"
+
+
+def test_no_rules_at_all_is_refused() -> None:
+    # Istio: "http, tcp or tls must be provided in virtual service"
+    error = one_error(VS_HEAD + "spec:\n  hosts: [reviews]\n  http: []\n")
+    assert error.field == "spec"
+    assert "http, tcp or tls must be provided" in error.message
 
 
 def test_several_errors_in_one_document_are_all_reported() -> None:
@@ -132,13 +139,13 @@ def test_unknown_kind() -> None:
     error = one_error(
         """\
         apiVersion: networking.istio.io/v1
-        kind: Gateway
+        kind: EnvoyFilter
         metadata: {name: ingress, namespace: edge}
         spec: {}
         """
     )
     assert (error.kind, error.namespace, error.name, error.field) == (
-        "Gateway",
+        "EnvoyFilter",
         "edge",
         "ingress",
         "kind",
@@ -261,16 +268,19 @@ def test_error_as_dict_is_complete() -> None:
         "kind": "VirtualService",
         "namespace": "shop",
         "name": "reviews",
-        "field": "spec.hosts",
-        "message": "Field required",
+        "field": "spec",
+        "message": "http, tcp or tls must be provided",
         "text": str(error),
     }
 
 
 def test_digest_ignores_formatting_and_origin_but_not_content() -> None:
-    compact = parse_text(VS_HEAD + "spec: {hosts: [reviews]}\n", "a.yaml").objects[0]
-    verbose = parse_text(VS_HEAD + "spec:\n  hosts:\n  - reviews\n  http: []\n", "b.yaml")
-    other = parse_text(VS_HEAD + "spec: {hosts: [ratings]}\n", "a.yaml").objects[0]
+    rule = "tcp: [{route: [{destination: {host: reviews}}]}]"
+    compact = parse_text(VS_HEAD + f"spec: {{hosts: [reviews], {rule}}}\n", "a.yaml").objects[0]
+    verbose = parse_text(
+        VS_HEAD + f"spec:\n  hosts:\n  - reviews\n  http: []\n  {rule}\n", "b.yaml"
+    )
+    other = parse_text(VS_HEAD + f"spec: {{hosts: [ratings], {rule}}}\n", "a.yaml").objects[0]
     assert compact.digest == verbose.objects[0].digest
     assert compact.digest != other.digest
 

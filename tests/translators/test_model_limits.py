@@ -208,7 +208,7 @@ def test_header_match_names_are_tokens() -> None:
 
 @pytest.mark.parametrize(
     ("hosts", "field"),
-    [('"*"', "spec.hosts"), ("a.*.com", "spec.hosts"), ('""', "spec.hosts")],
+    [('"*"', "spec.hosts[0]"), ("a.*.com", "spec.hosts[0]"), ('""', "spec.hosts[0]")],
 )
 def test_virtual_service_hosts(hosts: str, field: str) -> None:
     assert refusal(VS % (hosts, 1))[0] == field

@@ -2,8 +2,9 @@
 
 Ranges: XDS00xx the analysis itself and schema, XDS01xx references between objects,
 XDS02xx routing, XDS03xx workload selectors, XDS04xx mTLS and TLS, XDS05xx
-authorization, XDS06xx Sidecar scoping. Istio's code (pkg/config/analysis/msg/
-messages.yaml) is given where Istio reports the same problem.
+authorization, XDS06xx Sidecar scoping, XDS07xx the running sidecars (runtime.py),
+XDS08xx Istio configuration accepted but not (yet) applied. Istio's code
+(pkg/config/analysis/msg/messages.yaml) is given where Istio reports the same problem.
 """
 
 from __future__ import annotations
@@ -218,6 +219,40 @@ DESTINATION_OUTSIDE_EGRESS = MessageType(
     "DestinationNotInSidecarEgress",
     E,
     "a route reaches a host or port the caller's Sidecar egress does not import: 503",
+)
+
+GATEWAY_RULES_NOT_APPLIED = MessageType(
+    "XDS0801",
+    "GatewayRulesNotApplied",
+    INFO,
+    "a VirtualService (or a match block) bound only to gateways other than `mesh`: "
+    "sidecars do not apply it, and xdscp runs no gateways yet",
+)
+DELEGATION_NOT_TRANSLATED = MessageType(
+    "XDS0802",
+    "DelegationNotTranslated",
+    W,
+    "a VirtualService delegates http rules (or is a delegate): delegation is not "
+    "translated yet, so sidecars do not apply it",
+)
+FIELD_NOT_TRANSLATED = MessageType(
+    "XDS0803",
+    "FieldNotTranslated",
+    W,
+    "a field Istio accepts that xdscp does not translate yet: it has no effect",
+)
+AUTHORIZATION_FIELD_NOT_ENFORCED = MessageType(
+    "XDS0804",
+    "AuthorizationFieldNotEnforced",
+    E,
+    "an AuthorizationPolicy field xdscp does not enforce yet: the policy admits or denies "
+    "other requests than written",
+)
+PORT_PROTOCOL_NOT_PROXIED = MessageType(
+    "XDS0805",
+    "PortProtocolNotProxied",
+    W,
+    "a UDP port: Istio's sidecars do not proxy UDP; xdscp's treat the port as TCP",
 )
 
 ALL: tuple[MessageType, ...] = tuple(

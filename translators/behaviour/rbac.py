@@ -11,7 +11,9 @@ answered from the generated Listener (DESIGN §7: test meaning, not only bytes).
   denies what matches no policy, DENY denies what matches one, LOG never denies,
   absent `rules` enforce nothing (shadow rules are only evaluated);
 * `authenticated.principal_name` sees the peer certificate's URI SAN — nothing on
-  plaintext.
+  plaintext;
+* `metadata` principals on `envoy.filters.http.jwt_authn` see `Call.jwt`, the payload
+  of the token jwt_authn verified (None: no valid token; jwt_authn itself is not run).
 
 Anything else in an RBAC rule raises `Unsupported`.
 """
@@ -31,9 +33,10 @@ from envoy.extensions.filters.network.http_connection_manager.v3 import (
 )
 from envoy.extensions.filters.network.rbac.v3 import rbac_pb2 as network_rbac_pb2
 from envoy.extensions.transport_sockets.tls.v3 import tls_pb2
+from envoy.type.matcher.v3 import metadata_pb2, value_pb2
 
 from translators.behaviour.routing import Unsupported, header_matches, string_matches
-from translators.naming import LISTENER_TYPE
+from translators.naming import JWT_AUTHN_FILTER, JWT_PAYLOAD_METADATA_KEY, LISTENER_TYPE
 from translators.translate import ProxyResources
 
 
@@ -49,6 +52,8 @@ class Call:
     path: str = "/"
     host: str = "orders"
     headers: Mapping[str, str] = field(default_factory=dict)
+    # the claims of the JWT the sidecar's jwt_authn verified (None: no valid token)
+    jwt: Mapping[str, object] | None = None
 
     @property
     def uses_tls(self) -> bool:
@@ -95,7 +100,35 @@ def principal_matches(principal: rbac_pb2.Principal, call: Call, http: bool) -> 
         if not http:
             raise Unsupported("header principal on a network filter")
         return header_matches(principal.header, call.request_headers())
+    if kind == "metadata":
+        return _jwt_matches(principal.metadata, call)
     raise Unsupported(f"principal {kind}")
+
+
+def _jwt_matches(matcher: metadata_pb2.MetadataMatcher, call: Call) -> bool:
+    keys = [segment.key for segment in matcher.path]
+    if matcher.filter != JWT_AUTHN_FILTER or keys[:1] != [JWT_PAYLOAD_METADATA_KEY]:
+        raise Unsupported(f"metadata {matcher.filter} {keys}")
+    found: object = call.jwt
+    for key in keys[1:]:
+        found = found.get(key) if isinstance(found, Mapping) else None
+    return value_matches(matcher.value, found) != bool(matcher.invert)
+
+
+def value_matches(matcher: value_pb2.ValueMatcher, value: object) -> bool:
+    """Envoy's ValueMatcher on a metadata value (None: absent)."""
+    kind = matcher.WhichOneof("match_pattern")
+    if kind == "present_match":
+        return value is not None
+    if kind == "string_match":
+        return isinstance(value, str) and string_matches(matcher.string_match, value)
+    if kind == "list_match":
+        return isinstance(value, list) and any(
+            value_matches(matcher.list_match.one_of, item) for item in value
+        )
+    if kind == "or_match":
+        return any(value_matches(m, value) for m in matcher.or_match.value_matchers)
+    raise Unsupported(f"value matcher {kind}")
 
 
 def permission_matches(permission: rbac_pb2.Permission, call: Call, http: bool) -> bool:

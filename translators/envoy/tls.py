@@ -105,7 +105,9 @@ def upstream_tls_context(ir: UpstreamTLSIR) -> tls_pb2.UpstreamTlsContext:
         combined.validation_context_sds_secret_config.CopyFrom(sds_secret(ROOT_CA_SECRET))
         return tls_pb2.UpstreamTlsContext(common_tls_context=common, sni=ir.sni)
     common = tls_pb2.CommonTlsContext(tls_params=_tls_params())
-    if ir.mode is UpstreamTLSMode.MUTUAL:
+    # MUTUAL by `credentialName` (not translated: XDS0803) has no files: no certificate
+    # is presented rather than an empty file name Envoy would reject (NACK)
+    if ir.mode is UpstreamTLSMode.MUTUAL and ir.client_certificate:
         common.tls_certificates.add(
             certificate_chain=base_pb2.DataSource(filename=ir.client_certificate),
             private_key=base_pb2.DataSource(filename=ir.private_key),

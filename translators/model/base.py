@@ -14,6 +14,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
+from translators.model.checks import check_fqdn, is_dns1123_label
+
 
 class IstioModel(BaseModel):
     model_config = ConfigDict(
@@ -170,8 +172,28 @@ class ObjectMeta(BaseModel):
     managedFields: list[dict[str, Any]] = Field(default_factory=list)
 
 
-def mesh_gateways_only(gateways: list[str]) -> list[str]:
-    """xdscp has no ingress gateways: a rule bound to one would silently never apply."""
-    if any(g != "mesh" for g in gateways):
-        raise ValueError("only the 'mesh' gateway is supported (no ingress gateways yet)")
+MESH_GATEWAY = "mesh"
+
+
+def check_gateway_names(gateways: list[str]) -> list[str]:
+    """Istio's validateGatewayNames: `mesh`, `<namespace>/<name>` (both DNS labels) or a
+    legacy FQDN-style name. Gateways other than `mesh` are accepted: the parts of a
+    VirtualService bound only to them do not apply to sidecars (and are reported)."""
+    for gateway in gateways:
+        namespace, slash, name = gateway.partition("/")
+        if not slash:
+            check_fqdn(gateway)
+            continue
+        if not namespace or not name:
+            raise ValueError(f"{gateway!r}: namespace and gateway name cannot be empty")
+        if not is_dns1123_label(namespace):
+            raise ValueError(f"{gateway!r}: {namespace!r} is not a namespace name")
+        if not is_dns1123_label(name):
+            raise ValueError(f"{gateway!r}: {name!r} is not a gateway name")
     return gateways
+
+
+def applies_to_mesh(gateways: list[str]) -> bool:
+    """Whether something bound to `gateways` applies to sidecars: no gateways means the
+    mesh; otherwise only when `mesh` is listed."""
+    return not gateways or MESH_GATEWAY in gateways

@@ -252,3 +252,34 @@ def check_no_control(value: str, what: str) -> str:
     if _LINE_BREAKS.search(value):
         raise ValueError(f"{what} {value!r}: NUL, CR and LF are not allowed")
     return value
+
+
+# --- exportTo (Istio: validateExportTo) ---------------------------------------------
+
+
+def check_export_to(export_to: list[str], *, service_entry: bool = False) -> list[str]:
+    """`.` (this namespace), `*` (every namespace, alone), namespace names, and for a
+    ServiceEntry `~` (no one, alone); no duplicates. (`.` beside the object's own namespace
+    is also a duplicate: `check_export_to_namespace`, where the namespace is known.)"""
+    seen: set[str] = set()
+    for value in export_to:
+        if value in seen:
+            raise ValueError(f"duplicate entries in exportTo for entry {value!r}")
+        seen.add(value)
+        if value == "~":
+            if not service_entry:
+                raise ValueError("'~' (export to no one) is allowed for ServiceEntries only")
+        elif value not in (".", "*") and not is_dns1123_label(value):
+            raise ValueError(f"{value!r} is not '.', '*' or a namespace name")
+    if "*" in seen and len(export_to) > 1:
+        raise ValueError("cannot have both public (*) and non-public exportTo values")
+    if "~" in seen and len(export_to) > 1:
+        raise ValueError("cannot export to no one (~) and someone")
+    return export_to
+
+
+def check_export_to_namespace(export_to: list[str], namespace: str) -> None:
+    if "." in export_to and namespace in export_to:
+        raise FieldValueError(
+            "exportTo", f"duplicate entries in exportTo: . and current namespace {namespace}"
+        )

@@ -8,16 +8,20 @@ so a user never believes a policy is in force when it is not.
 from __future__ import annotations
 
 import ipaddress
+import re
 from enum import StrEnum
+from typing import Annotated, Any
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 
 from translators.model.base import (
+    MESH_GATEWAY,
     IstioModel,
     PortSelector,
     StringMatch,
     WorkloadSelector,
-    mesh_gateways_only,
+    applies_to_mesh,
+    check_gateway_names,
 )
 from translators.model.checks import (
     UNIX_PREFIX,
@@ -26,7 +30,11 @@ from translators.model.checks import (
     NonNegativeInt32,
     PortNumber,
     PositiveUInt32,
+    UInt32,
     check_endpoint_address,
+    check_export_to,
+    check_export_to_namespace,
+    check_fqdn,
     check_header_name,
     check_host,
     check_ip_or_cidr,
@@ -50,9 +58,11 @@ from translators.model.traffic import (
     HTTPRewrite,
     OutlierDetection,
     Percent,
+    PositiveDuration,
     SourceMatch,
     TCPRoute,
     TLSRoute,
+    check_pool,
     check_weight_sum,
 )
 from translators.naming import routing_claim
@@ -98,10 +108,26 @@ class HTTPMatchRequest(SourceMatch):
         return params
 
 
+class Delegate(IstioModel):
+    """A root rule hands its matching requests to the http rules of another
+    VirtualService (one without hosts)."""
+
+    name: str = Field(min_length=1)
+    namespace: str = ""
+
+    @field_validator("name", "namespace")
+    @classmethod
+    def _dns(cls, value: str) -> str:
+        if value and not re.fullmatch(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?", value):
+            raise ValueError(f"{value!r} is not an object name")
+        return value
+
+
 class HTTPRoute(IstioModel):
     name: str | None = None
     match: list[HTTPMatchRequest] = Field(default_factory=list)
     route: list[HTTPRouteDestination] = Field(default_factory=list)
+    delegate: Delegate | None = None
     redirect: HTTPRedirect | None = None
     direct_response: HTTPDirectResponse | None = None
     rewrite: HTTPRewrite | None = None
@@ -111,13 +137,22 @@ class HTTPRoute(IstioModel):
     mirror: Destination | None = None
     mirrors: list[HTTPMirrorPolicy] = Field(default_factory=list)
     mirror_percentage: Percent | None = None
-    mirror_percent: IntPercent | None = None  # deprecated
+    # deprecated; Istio's JSON name is `mirror_percent` (older YAML says mirrorPercent)
+    mirror_percent: IntPercent | None = Field(
+        default=None, validation_alias=AliasChoices("mirrorPercent", "mirror_percent")
+    )
     cors_policy: CorsPolicy | None = None
     headers: Headers | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> HTTPRoute:
         """Istio's rules (pkg/config/validation/virtualservice.go validateHTTPRouteConflict)."""
+        if self.delegate is not None:
+            # a root rule: only delegation, whatever else it says happens in the delegate
+            for name, present in (("route", bool(self.route)), ("redirect", self.redirect)):
+                if present:
+                    raise ValueError(f"a rule with delegate cannot also have {name}")
+            return self
         if len(self.route) > 1 and sum(d.weight for d in self.route) == 0:
             raise ValueError("route: several destinations need weights (all are 0)")
         check_weight_sum(d.weight for d in self.route)
@@ -159,7 +194,8 @@ class HTTPRoute(IstioModel):
 
 
 class VirtualServiceSpec(IstioModel):
-    hosts: list[str] = Field(min_length=1)
+    # empty for a delegate: its rules are reached through a root's `delegate`
+    hosts: list[str] = Field(default_factory=list)
     gateways: list[str] = Field(default_factory=list)
     http: list[HTTPRoute] = Field(default_factory=list)
     tcp: list[TCPRoute] = Field(default_factory=list)
@@ -168,14 +204,84 @@ class VirtualServiceSpec(IstioModel):
 
     @field_validator("gateways")
     @classmethod
-    def _mesh_only(cls, gateways: list[str]) -> list[str]:
-        return mesh_gateways_only(gateways)
+    def _gateway_names(cls, gateways: list[str]) -> list[str]:
+        return check_gateway_names(gateways)
 
-    @field_validator("hosts")
+    @field_validator("export_to")
     @classmethod
-    def _hosts(cls, hosts: list[str]) -> list[str]:
-        # Istio: `*` alone is not allowed for the mesh (every sidecar's every host)
-        return [check_host(h, allow_star=False, allow_ip=True) for h in hosts]
+    def _export_to(cls, export_to: list[str]) -> list[str]:
+        return check_export_to(export_to)
+
+    def check_in_namespace(self, namespace: str) -> None:
+        check_export_to_namespace(self.export_to, namespace)
+
+    @model_validator(mode="after")
+    def _istio_rules(self) -> VirtualServiceSpec:
+        """Istio's ValidateVirtualService (pkg/config/validation/validation.go)."""
+        if not (self.http or self.tcp or self.tls):
+            raise ValueError("http, tcp or tls must be provided")
+        if self.is_delegate:
+            for name, present in (
+                ("gateways", self.gateways),
+                ("tls", self.tls),
+                ("tcp", self.tcp),
+            ):
+                if present:
+                    raise FieldValueError(name, "a delegate VirtualService (no hosts) has none")
+            for i, rule in enumerate(self.http):
+                if rule.delegate is not None:
+                    raise FieldValueError(
+                        f"http[{i}].delegate", "a delegate's rules cannot delegate again"
+                    )
+        # `*` alone is refused for the mesh (every sidecar's every host) — but Istio lets
+        # any VirtualService bound to a gateway have it, mesh listed or not
+        star = self.binds_gateway
+        for i, host in enumerate(self.hosts):
+            try:
+                check_host(host, allow_star=star, allow_ip=True)
+            except ValueError as exc:
+                raise FieldValueError(f"hosts[{i}]", str(exc)) from None
+        for i, first in enumerate(self.hosts):
+            for second in self.hosts[i + 1 :]:
+                if hosts_overlap(first, second):
+                    raise FieldValueError(
+                        "hosts", f"duplicate hosts in virtual service: {first} & {second}"
+                    )
+        return self
+
+    @property
+    def is_delegate(self) -> bool:
+        return not self.hosts
+
+    @property
+    def binds_gateway(self) -> bool:
+        """Bound to a gateway other than `mesh` (Istio's isGateway)."""
+        return any(g != MESH_GATEWAY for g in self.gateways)
+
+    @property
+    def applies_to_mesh(self) -> bool:
+        return not self.is_delegate and applies_to_mesh(self.gateways)
+
+    @property
+    def delegates(self) -> bool:
+        """Some rule hands requests to a delegate VirtualService."""
+        return any(rule.delegate is not None for rule in self.http)
+
+    @property
+    def for_sidecars(self) -> bool:
+        """What sidecars translate: VirtualServices of the mesh, without delegation (not
+        translated yet; reported by the analysis as XDS0802)."""
+        return self.applies_to_mesh and not self.delegates
+
+
+def hosts_overlap(first: str, second: str) -> bool:
+    """Istio's host.Name.Matches both ways: equal, or one wildcard covering the other."""
+    if first == second or "*" in (first, second):
+        return True
+    for wild, other in ((first, second), (second, first)):
+        if wild.startswith("*") and other.endswith(wild[1:]):
+            return True
+    return False
 
 
 # --- DestinationRule ---------------------------------------------------------
@@ -190,14 +296,115 @@ class SimpleLB(StrEnum):
     PASSTHROUGH = "PASSTHROUGH"
 
 
+class LocalityDistribute(IstioModel):
+    from_: str = Field(alias="from")
+    to: dict[str, Annotated[int, Field(ge=1, le=100)]] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _total(self) -> LocalityDistribute:
+        total = sum(self.to.values())
+        if total != 100:
+            raise ValueError(f"total locality weight {total} != 100")
+        return self
+
+
+class LocalityFailover(IstioModel):
+    from_: str = Field(alias="from")
+    to: str
+
+    @model_validator(mode="after")
+    def _regions(self) -> LocalityFailover:
+        if self.from_ == self.to:
+            raise ValueError("locality failover settings must specify different regions")
+        if "/" in self.from_ or "/" in self.to:
+            raise ValueError("locality failover: give regions only")
+        if "*" in self.from_ or "*" in self.to:
+            raise ValueError("locality failover regions cannot contain '*'")
+        return self
+
+
+_TOPOLOGY_LABELS = (
+    "topology.kubernetes.io/region",
+    "topology.kubernetes.io/zone",
+    "topology.istio.io/subzone",
+)
+
+
+def _check_locality(locality: str) -> str:
+    """Istio's validateLocalities: `region[/zone[/subzone]]`, `*` only as the last part."""
+    parts = locality.split("/")
+    if not locality or len(parts) > 3 or any(not p for p in parts):
+        raise ValueError(f"{locality!r} is not region[/zone[/subzone]]")
+    if any("*" in p for p in parts[:-1]) or ("*" in parts[-1] and parts[-1] != "*"):
+        raise ValueError(f"{locality!r}: '*' is only allowed as the whole last part")
+    return locality
+
+
+class LocalityLoadBalancerSetting(IstioModel):
+    enabled: bool | None = None
+    distribute: list[LocalityDistribute] = Field(default_factory=list)
+    failover: list[LocalityFailover] = Field(default_factory=list)
+    failover_priority: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> LocalityLoadBalancerSetting:
+        if self.distribute and self.failover:
+            raise ValueError("distribute and failover cannot both be set")
+        if self.failover and any(p in _TOPOLOGY_LABELS for p in self.failover_priority):
+            raise ValueError("failover cannot be set with topology labels in failoverPriority")
+        for entry in self.distribute:
+            _check_locality(entry.from_)
+            for locality in entry.to:
+                _check_locality(locality)
+        return self
+
+
+class ZoneAwareLoadBalancerSetting(IstioModel):
+    enabled: bool | None = None
+    failover: list[LocalityFailover] = Field(default_factory=list)
+    failover_priority: list[str] = Field(default_factory=list)
+    min_cluster_size: PositiveUInt32 | None = None
+
+    @field_validator("failover_priority")
+    @classmethod
+    def _no_topology(cls, labels: list[str]) -> list[str]:
+        for label in labels:
+            if label in _TOPOLOGY_LABELS:
+                raise ValueError(f"{label!r}: topology labels are implicit in zone-aware LB")
+        return labels
+
+
+class WarmupConfiguration(IstioModel):
+    duration: PositiveDuration
+    minimum_percent: float | None = Field(default=None, ge=0, le=100)
+    aggression: float | None = Field(default=None, ge=1)
+
+
+class BackendUtilization(IstioModel):
+    error_utilization_penalty_percent: UInt32 | None = None
+    metric_names_for_computing_utilization: list[str] = Field(default_factory=list)
+    weight_expiration_period: Duration | None = None
+    weight_stabilization_period: Duration | None = None
+    weight_update_period: Duration | None = None
+
+
 class LoadBalancerSettings(IstioModel):
     simple: SimpleLB = SimpleLB.UNSPECIFIED
     consistent_hash: ConsistentHashLB | None = None
+    locality_lb_setting: LocalityLoadBalancerSetting | None = None
+    zone_aware_lb_setting: ZoneAwareLoadBalancerSetting | None = None
+    warmup: WarmupConfiguration | None = None
+    warmup_duration_secs: PositiveDuration | None = None  # deprecated: warmup.duration
+    backend_utilization: BackendUtilization | None = None
 
     @model_validator(mode="after")
     def _one_policy(self) -> LoadBalancerSettings:
         if self.consistent_hash is not None and self.simple is not SimpleLB.UNSPECIFIED:
             raise ValueError("simple and consistentHash are mutually exclusive")
+        if self.warmup is not None and self.warmup_duration_secs is not None:
+            raise ValueError("warmup and warmupDurationSecs are mutually exclusive")
+        if self.locality_lb_setting is not None and self.zone_aware_lb_setting is not None:
+            raise ValueError("localityLbSetting and zoneAwareLbSetting are mutually exclusive")
         return self
 
 
@@ -217,19 +424,31 @@ class ClientTLSSettings(IstioModel):
     client_certificate: str = ""
     private_key: str = ""
     ca_certificates: str = ""
+    credential_name: str = ""
+    ca_crl: str = ""
     subject_alt_names: list[str] = Field(default_factory=list)
     sni: str = ""
     insecure_skip_verify: bool = False
 
     @model_validator(mode="after")
     def _consistent(self) -> ClientTLSSettings:
-        # Istio's validation rules for ClientTLSSettings.
+        # Istio's validation rules for ClientTLSSettings (agent.ValidateTLS).
         files = self.client_certificate or self.private_key or self.ca_certificates
-        if self.mode is ClientTLSMode.ISTIO_MUTUAL and files:
+        if self.mode is ClientTLSMode.ISTIO_MUTUAL and (files or self.credential_name):
             raise ValueError(
-                "ISTIO_MUTUAL uses the mesh certificates: clientCertificate, privateKey and "
-                "caCertificates cannot be set"
+                "ISTIO_MUTUAL uses the mesh certificates: clientCertificate, privateKey, "
+                "caCertificates and credentialName cannot be set"
             )
+        if self.insecure_skip_verify and self.mode is ClientTLSMode.SIMPLE and self.credential_name:
+            raise ValueError("insecureSkipVerify: cannot be combined with credentialName")
+        if self.credential_name and self.mode in (ClientTLSMode.SIMPLE, ClientTLSMode.MUTUAL):
+            if files or self.ca_crl:
+                raise ValueError(
+                    "credentialName: client certificates, CA certificates and CA CRL cannot "
+                    "be set beside it"
+                )
+            # the certificates come from the credential (not translated: reported)
+            return self
         if self.mode is ClientTLSMode.MUTUAL:
             if not self.client_certificate:
                 raise ValueError("clientCertificate: required for MUTUAL")
@@ -259,6 +478,46 @@ class PortTrafficPolicy(IstioModel):
     outlier_detection: OutlierDetection | None = None
     tls: ClientTLSSettings | None = None
 
+    @model_validator(mode="after")
+    def _some(self) -> PortTrafficPolicy:
+        if not (self.load_balancer or self.connection_pool or self.outlier_detection or self.tls):
+            raise ValueError("port traffic policy must have at least one field")
+        check_pool(self.connection_pool)
+        return self
+
+
+class ProxyProtocolVersion(StrEnum):
+    V1 = "V1"
+    V2 = "V2"
+
+
+class ProxyProtocol(IstioModel):
+    version: ProxyProtocolVersion = ProxyProtocolVersion.V1
+
+
+class TunnelSettings(IstioModel):
+    protocol: str = "CONNECT"
+    target_host: str = Field(min_length=1)
+    target_port: PortNumber
+
+    @field_validator("protocol")
+    @classmethod
+    def _protocol(cls, protocol: str) -> str:
+        if protocol.upper() not in ("CONNECT", "POST"):
+            raise ValueError(f"{protocol!r}: the tunnel protocol is CONNECT or POST")
+        return protocol
+
+    @field_validator("target_host")
+    @classmethod
+    def _host(cls, host: str) -> str:
+        return host if is_ip(host) else check_fqdn(host)
+
+
+class RetryBudget(IstioModel):
+    percent: float | None = Field(default=None, ge=0, le=100)
+    min_retry_concurrency: UInt32 | None = None
+    budget_interval: PositiveDuration | None = None
+
 
 class TrafficPolicy(IstioModel):
     load_balancer: LoadBalancerSettings | None = None
@@ -266,6 +525,18 @@ class TrafficPolicy(IstioModel):
     outlier_detection: OutlierDetection | None = None
     port_level_settings: list[PortTrafficPolicy] = Field(default_factory=list)
     tls: ClientTLSSettings | None = None
+    proxy_protocol: ProxyProtocol | None = None
+    tunnel: TunnelSettings | None = None
+    retry_budget: RetryBudget | None = None
+
+    @model_validator(mode="after")
+    def _some(self) -> TrafficPolicy:
+        if not self.model_fields_set - {"port_level_settings"} and not self.port_level_settings:
+            raise ValueError("traffic policy must have at least one field")
+        if self.tunnel is not None and self.proxy_protocol is not None:
+            raise ValueError("tunnel and proxyProtocol must not be set together")
+        check_pool(self.connection_pool)
+        return self
 
 
 class Subset(IstioModel):
@@ -283,6 +554,23 @@ class DestinationRuleSpec(IstioModel):
     subsets: list[Subset] = Field(default_factory=list)
     export_to: list[str] = Field(default_factory=list)
     workload_selector: WorkloadSelector | None = None
+
+    @field_validator("export_to")
+    @classmethod
+    def _export_to(cls, export_to: list[str]) -> list[str]:
+        return check_export_to(export_to)
+
+    def check_in_namespace(self, namespace: str) -> None:
+        check_export_to_namespace(self.export_to, namespace)
+        if self.workload_selector is not None and self.export_to:
+            # Istio: a DestinationRule with a workload selector applies in its namespace
+            exported = {namespace if e == "." else e for e in self.export_to}
+            if exported != {namespace}:
+                raise FieldValueError(
+                    "exportTo",
+                    "a DestinationRule with a workload selector cannot be exported beyond "
+                    "its own namespace",
+                )
 
     @field_validator("host")
     @classmethod
@@ -303,18 +591,30 @@ class DestinationRuleSpec(IstioModel):
 
 
 class Protocol(StrEnum):
+    """Istio's port protocols (pkg/config/protocol), written in any case."""
+
     HTTP = "HTTP"
     HTTP2 = "HTTP2"
     HTTPS = "HTTPS"
     GRPC = "GRPC"
+    GRPC_WEB = "GRPC-WEB"
+    HTTP_PROXY = "HTTP_PROXY"
     TCP = "TCP"
     TLS = "TLS"
+    UDP = "UDP"
     MONGO = "MONGO"
     REDIS = "REDIS"
     MYSQL = "MYSQL"
 
 
-HTTP_PROTOCOLS = frozenset({Protocol.HTTP, Protocol.HTTP2, Protocol.GRPC})
+HTTP_PROTOCOLS = frozenset(
+    {Protocol.HTTP, Protocol.HTTP2, Protocol.GRPC, Protocol.GRPC_WEB, Protocol.HTTP_PROXY}
+)
+
+
+def _protocol_upper(value: object) -> object:
+    """Istio parses protocol names ignoring case (`http`, `Mongo`, `GRPC-Web`)."""
+    return value.upper() if isinstance(value, str) else value
 
 
 class ServicePort(IstioModel):
@@ -326,7 +626,7 @@ class ServicePort(IstioModel):
     @field_validator("protocol", mode="before")
     @classmethod
     def _upper(cls, value: object) -> object:
-        return value.upper() if isinstance(value, str) else value
+        return _protocol_upper(value)
 
 
 class WorkloadEntrySpec(IstioModel):
@@ -409,6 +709,14 @@ class ServiceEntrySpec(IstioModel):
     def _addresses(cls, addresses: list[str]) -> list[str]:
         return [check_ip_or_cidr(a) for a in addresses]
 
+    @field_validator("export_to")
+    @classmethod
+    def _export_to(cls, export_to: list[str]) -> list[str]:
+        return check_export_to(export_to, service_entry=True)
+
+    def check_in_namespace(self, namespace: str) -> None:
+        check_export_to_namespace(self.export_to, namespace)
+
     @model_validator(mode="after")
     def _endpoint_source(self) -> ServiceEntrySpec:
         if self.endpoints and self.workload_selector is not None:
@@ -479,6 +787,11 @@ class SidecarPort(IstioModel):
     name: str = ""
     target_port: PortNumber | None = None
 
+    @field_validator("protocol", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return _protocol_upper(value)
+
 
 def _check_bind(bind: str | None) -> str | None:
     # Envoy binds the listener to it: an IP address (Istio also allows unix://, which
@@ -493,6 +806,9 @@ class IngressListener(IstioModel):
     bind: str | None = None
     capture_mode: CaptureMode = CaptureMode.DEFAULT
     default_endpoint: str = ""
+    connection_pool: ConnectionPoolSettings | None = None
+    # Istio's ServerTLSSettings (TLS terminated by the sidecar for this port)
+    tls: dict[str, Any] | None = None
 
     @field_validator("default_endpoint")
     @classmethod
@@ -561,6 +877,8 @@ class OutboundMode(StrEnum):
 
 class OutboundTrafficPolicy(IstioModel):
     mode: OutboundMode = OutboundMode.ALLOW_ANY
+    # where ALLOW_ANY traffic to unknown hosts goes instead of straight out
+    egress_proxy: Destination | None = None
 
 
 class SidecarSpec(IstioModel):
@@ -568,6 +886,14 @@ class SidecarSpec(IstioModel):
     ingress: list[IngressListener] = Field(default_factory=list)
     egress: list[EgressListener] = Field(default_factory=list)
     outbound_traffic_policy: OutboundTrafficPolicy | None = None
+    inbound_connection_pool: ConnectionPoolSettings | None = None
+
+    @model_validator(mode="after")
+    def _pools(self) -> SidecarSpec:
+        check_pool(self.inbound_connection_pool, "inboundConnectionPool")
+        for i, listener in enumerate(self.ingress):
+            check_pool(listener.connection_pool, f"ingress[{i}].connectionPool")
+        return self
 
     @model_validator(mode="after")
     def _egress_catch_all(self) -> SidecarSpec:

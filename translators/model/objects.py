@@ -17,6 +17,8 @@ from pydantic import BaseModel, ValidationError
 
 from translators.model.base import ObjectMeta
 from translators.model.checks import FieldValueError
+from translators.model.gateway import GatewaySpec
+from translators.model.gateway_api import GATEWAY_API, GATEWAY_API_KINDS, KIND_ALIASES
 from translators.model.networking import (
     DestinationRuleSpec,
     ServiceEntrySpec,
@@ -151,10 +153,13 @@ KINDS: dict[str, KindEntry] = {
         WorkloadEntryObjectSpec,
     ),
     "Sidecar": (NETWORKING, frozenset({"v1alpha3", "v1beta1", "v1"}), SidecarSpec),
+    "Gateway": (NETWORKING, frozenset({"v1alpha3", "v1beta1", "v1"}), GatewaySpec),
     "PeerAuthentication": (SECURITY, frozenset({"v1beta1", "v1"}), PeerAuthenticationSpec),
     "AuthorizationPolicy": (SECURITY, frozenset({"v1beta1", "v1"}), AuthorizationPolicySpec),
     "RequestAuthentication": (SECURITY, frozenset({"v1beta1", "v1"}), RequestAuthenticationSpec),
     "Telemetry": (TELEMETRY, frozenset({"v1alpha1", "v1"}), TelemetrySpec),
+    # the Kubernetes Gateway API (translators.model.gateway_api)
+    **{kind: (GATEWAY_API, versions, spec) for kind, (versions, spec) in GATEWAY_API_KINDS.items()},
 }
 
 _TOP_LEVEL = frozenset({"apiVersion", "kind", "metadata", "spec", "status"})
@@ -193,6 +198,8 @@ def parse_object(
     if not isinstance(doc, dict):
         return [ConfigError(origin, "", "", "", "", "document is not a mapping")]
     kind = str(doc.get("kind") or "")
+    # one kind name in two API groups (Gateway): the registry keys the other one apart
+    kind = KIND_ALIASES.get((str(doc.get("apiVersion") or "").partition("/")[0], kind), kind)
     raw_meta = doc.get("metadata")
     meta_dict = raw_meta if isinstance(raw_meta, dict) else {}
     name = str(meta_dict.get("name") or "")
@@ -236,6 +243,15 @@ def parse_object(
         ]
     if errors or meta is None or spec is None:
         return errors
+    # rules that need the object's namespace (exportTo `.` beside the namespace itself)
+    in_namespace = getattr(spec, "check_in_namespace", None)
+    if in_namespace is not None:
+        try:
+            in_namespace(meta.namespace)
+        except FieldValueError as exc:
+            return [ConfigError(origin, kind, namespace, name, f"spec.{exc.field}", str(exc))]
+        except ValueError as exc:
+            return [ConfigError(origin, kind, namespace, name, "spec", str(exc))]
     canonical = json.dumps(
         [kind, meta.namespace, meta.name, meta.labels, spec.model_dump(mode="json")],
         sort_keys=True,

@@ -115,16 +115,47 @@ def _check_port(value: str, what: str) -> str:
     return value
 
 
+MATCH_ONE_TEMPLATE = "{*}"
+MATCH_ANY_TEMPLATE = "{**}"
+# RFC 3986 pchar, as Envoy's uri_template matcher requires of literal segments
+_PCHAR = re.compile(r"(?:[A-Za-z0-9\-._~!$&'()*+,;=:@]|%[0-9A-Fa-f]{2})+")
+
+
+def has_path_template(value: str) -> bool:
+    return MATCH_ONE_TEMPLATE in value or MATCH_ANY_TEMPLATE in value
+
+
 def _check_path(value: str, what: str) -> str:
-    if "{" in value or "}" in value:
-        raise ValueError(f"{what}: {value!r}: path templates are not supported")
+    """A path: exact, `*`-prefix/suffix, or an Istio path template — segments `{*}` (one
+    segment) and `{**}` (the rest, last only) between literal segments
+    (Istio's CheckValidPathTemplate)."""
+    if not has_path_template(value):
+        if "{" in value or "}" in value:
+            raise ValueError(f"{what}: {value!r}: '{{' or '}}' beyond a path template")
+        return _check_wildcard(value, what)
+    any_seen = False
+    for segment in value.strip("/").split("/"):
+        if segment in (MATCH_ONE_TEMPLATE, MATCH_ANY_TEMPLATE):
+            if any_seen:
+                raise ValueError(f"{what}: {value!r}: {{**}} must be the last operator")
+            any_seen = segment == MATCH_ANY_TEMPLATE
+            continue
+        if "{" in segment or "}" in segment:
+            raise ValueError(f"{what}: {value!r}: '{{' or '}}' beyond a path template")
+        if not _PCHAR.fullmatch(segment):
+            raise ValueError(f"{what}: {value!r}: {segment!r} is not a valid path segment")
+    return value
+
+
+def _check_trust_domain(value: str, what: str) -> str:
+    if "/" in value:
+        raise ValueError(f"{what}: {value!r}: a trust domain has no '/'")
     return _check_wildcard(value, what)
 
 
 def _check_namespace(value: str, what: str) -> str:
-    if not value or not re.fullmatch(r"[a-z0-9*]([-a-z0-9*]*[a-z0-9*])?", value):
-        raise ValueError(f"{what}: {value!r} is not a namespace name (wildcards '*' allowed)")
-    return value
+    # Istio checks only that it is not empty; '*' as for other values
+    return _check_wildcard(value, what)
 
 
 def _check_service_account(value: str, what: str) -> str:
@@ -151,6 +182,13 @@ class Source(IstioModel):
     not_ip_blocks: Strings = Field(default_factory=list)
     remote_ip_blocks: Strings = Field(default_factory=list)
     not_remote_ip_blocks: Strings = Field(default_factory=list)
+    trust_domains: Strings = Field(default_factory=list)
+    not_trust_domains: Strings = Field(default_factory=list)
+
+    @field_validator("trust_domains", "not_trust_domains")
+    @classmethod
+    def _trust_domains(cls, values: list[str]) -> list[str]:
+        return _each(values, _check_trust_domain, "trust domain")
 
     @field_validator("principals", "not_principals")
     @classmethod
@@ -182,9 +220,9 @@ class Source(IstioModel):
         if not any(getattr(self, name) for name in type(self).model_fields):
             raise ValueError("source: must set at least one field")
         if (self.service_accounts or self.not_service_accounts) and (
-            self.principals or self.not_principals
+            self.principals or self.not_principals or self.namespaces or self.not_namespaces
         ):
-            raise ValueError("source: serviceAccounts and principals are mutually exclusive")
+            raise ValueError("source: serviceAccounts cannot be set with namespaces or principals")
         return self
 
 
@@ -312,6 +350,12 @@ class AuthorizationPolicySpec(IstioModel):
     action: AuthorizationAction = AuthorizationAction.ALLOW
     rules: list[Rule] = Field(default_factory=list)
     provider: dict[str, Any] | None = None
+
+    @model_validator(mode="after")
+    def _istio_rules(self) -> AuthorizationPolicySpec:
+        if self.provider is not None and self.action is not AuthorizationAction.CUSTOM:
+            raise ValueError(f"provider is only for action CUSTOM (found {self.action})")
+        return self
 
     @model_validator(mode="after")
     def _supported_action(self) -> AuthorizationPolicySpec:

@@ -53,16 +53,24 @@ class HeaderTag(IstioModel):
     default_value: str = ""
 
 
+class FormatterTag(IstioModel):
+    """A tag computed by Envoy's formatter (`%REQ(x-id)%`, ...)."""
+
+    value: str = Field(min_length=1)
+
+
 class CustomTag(IstioModel):
     literal: LiteralTag | None = None
     environment: EnvironmentTag | None = None
     header: HeaderTag | None = None
+    formatter: FormatterTag | None = None
 
     @model_validator(mode="after")
     def _exactly_one(self) -> CustomTag:
-        chosen = [k for k in ("literal", "environment", "header") if getattr(self, k) is not None]
+        kinds = ("literal", "environment", "header", "formatter")
+        chosen = [k for k in kinds if getattr(self, k) is not None]
         if len(chosen) != 1:
-            raise ValueError("set exactly one of literal, environment, header")
+            raise ValueError("set exactly one of literal, environment, header, formatter")
         return self
 
 
@@ -74,6 +82,7 @@ class Tracing(IstioModel):
     custom_tags: dict[str, CustomTag] = Field(default_factory=dict)
     use_request_id_for_trace_sampling: bool | None = None
     enable_istio_tags: bool | None = None
+    disable_context_propagation: bool | None = None
 
 
 class AccessLogFilter(IstioModel):

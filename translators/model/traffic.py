@@ -22,8 +22,9 @@ from translators.model.base import (
     IstioModel,
     PortSelector,
     StringMatch,
+    applies_to_mesh,
+    check_gateway_names,
     check_re2,
-    mesh_gateways_only,
 )
 from translators.model.checks import (
     UINT32_MAX,
@@ -36,7 +37,9 @@ from translators.model.checks import (
     check_header_name,
     check_header_value,
     check_host,
+    check_ip_or_cidr,
     check_no_control,
+    is_dns1123_label,
 )
 
 # --- durations and percentages -----------------------------------------------
@@ -89,7 +92,13 @@ PositiveDuration = Annotated[
 
 class HeaderStringMatch(StringMatch):
     """A header or query parameter match: `regex: "*"` (not a valid RE2 regex) means "is
-    present", as in Istio (pilot's canBeConvertedToPresentMatch)."""
+    present", as in Istio (pilot's canBeConvertedToPresentMatch) — and so does an empty
+    match, `x-user: {}` (Istio's idiom for presence), read here as `regex: "*"`."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _presence(cls, value: object) -> object:
+        return {"regex": "*"} if value == {} else value
 
     @field_validator("regex")
     @classmethod
@@ -189,6 +198,12 @@ class HTTPRedirect(IstioModel):
     scheme: str = ""
     redirect_code: int = 301
     prefix_rewrite: str = ""
+
+    @field_validator("redirect_code", mode="before")
+    @classmethod
+    def _default_code(cls, value: object) -> object:
+        # Istio: 0 (the protobuf default) means 301
+        return 301 if value == 0 and not isinstance(value, bool) else value
 
     @field_validator("uri", "authority", "prefix_rewrite", "scheme")
     @classmethod
@@ -294,20 +309,35 @@ RETRY_ON = frozenset(
 
 
 class FaultDelay(IstioModel):
-    fixed_delay: PositiveDuration
+    """`fixedDelay` (Istio also has `exponentialDelay`, which its own validation refuses
+    as not supported yet); `percentage`, or the deprecated integer `percent`."""
+
+    fixed_delay: PositiveDuration | None = None
+    exponential_delay: Duration | None = None
     percentage: Percent | None = None
     percent: IntPercent | None = None  # deprecated integer form
+
+    @model_validator(mode="after")
+    def _one_delay(self) -> FaultDelay:
+        # Istio: without a delay type nothing is delayed (accepted, as there)
+        if self.exponential_delay is not None:
+            raise ValueError("exponentialDelay is not supported (Istio refuses it too)")
+        return self
 
 
 class FaultAbort(IstioModel):
     http_status: int | None = Field(default=None, ge=200, le=599)
     grpc_status: str | None = None
+    http2_error: str | None = None
     percentage: Percent | None = None
 
     @model_validator(mode="after")
     def _one(self) -> FaultAbort:
-        if (self.http_status is None) == (self.grpc_status is None):
-            raise ValueError("set exactly one of httpStatus, grpcStatus")
+        if self.http2_error is not None:
+            raise ValueError("http2Error is not supported (Istio refuses it too)")
+        # Istio only warns about an abort without an error type (it aborts nothing)
+        if self.http_status is not None and self.grpc_status is not None:
+            raise ValueError("set one of httpStatus, grpcStatus")
         if self.grpc_status is not None and self.grpc_status not in GRPC_STATUS:
             raise ValueError(f"grpcStatus: {self.grpc_status!r} is not a gRPC status name")
         return self
@@ -375,7 +405,8 @@ class CorsPolicy(IstioModel):
 
 class SourceMatch(IstioModel):
     """What a match block may ask of the caller (the proxy the config is for): its labels,
-    its namespace, and the gateway it is (only `mesh`: xdscp has no gateways)."""
+    its namespace, and the gateway it is. A sidecar is the `mesh` gateway: a block whose
+    `gateways` leave it out never matches on a sidecar (`for_mesh`)."""
 
     source_labels: dict[str, str] = Field(default_factory=dict)
     source_namespace: str = ""
@@ -383,8 +414,19 @@ class SourceMatch(IstioModel):
 
     @field_validator("gateways")
     @classmethod
-    def _mesh_only(cls, gateways: list[str]) -> list[str]:
-        return mesh_gateways_only(gateways)
+    def _gateway_names(cls, gateways: list[str]) -> list[str]:
+        return check_gateway_names(gateways)
+
+    @field_validator("source_namespace")
+    @classmethod
+    def _namespace(cls, namespace: str) -> str:
+        if namespace and not is_dns1123_label(namespace):
+            raise ValueError(f"{namespace!r} is not a namespace name")
+        return namespace
+
+    @property
+    def for_mesh(self) -> bool:
+        return applies_to_mesh(self.gateways)
 
 
 # --- VirtualService: TCP and TLS ------------------------------------------------
@@ -397,11 +439,29 @@ class RouteDestination(IstioModel):
 
 class L4MatchAttributes(SourceMatch):
     port: PortNumber | None = None
+    destination_subnets: list[str] = Field(default_factory=list)
+    source_subnet: str = ""
+
+    @field_validator("destination_subnets")
+    @classmethod
+    def _subnets(cls, subnets: list[str]) -> list[str]:
+        return [check_ip_or_cidr(s) for s in subnets]
+
+    @field_validator("source_subnet")
+    @classmethod
+    def _subnet(cls, subnet: str) -> str:
+        return check_ip_or_cidr(subnet) if subnet else subnet
 
 
 class TLSMatchAttributes(SourceMatch):
     sni_hosts: list[str] = Field(min_length=1)
     port: PortNumber | None = None
+    destination_subnets: list[str] = Field(default_factory=list)
+
+    @field_validator("destination_subnets")
+    @classmethod
+    def _subnets(cls, subnets: list[str]) -> list[str]:
+        return [check_ip_or_cidr(s) for s in subnets]
 
     @field_validator("sni_hosts")
     @classmethod
@@ -468,10 +528,25 @@ def _is_prime(n: int) -> bool:
     return all(n % f for f in range(3, int(n**0.5) + 1, 2))
 
 
+class CookieAttribute(IstioModel):
+    name: str = Field(min_length=1)
+    value: str = ""
+
+
 class HTTPCookie(IstioModel):
     name: str = Field(min_length=1)
     path: str = ""
     ttl: Duration | None = None
+    attributes: list[CookieAttribute] = Field(default_factory=list)
+
+    @field_validator("attributes")
+    @classmethod
+    def _unique(cls, attributes: list[CookieAttribute]) -> list[CookieAttribute]:
+        names = [a.name for a in attributes]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"duplicate cookie attribute name(s): {', '.join(dupes)}")
+        return attributes
 
 
 class RingHash(IstioModel):
@@ -553,6 +628,13 @@ class H2UpgradePolicy(StrEnum):
     UPGRADE = "UPGRADE"
 
 
+class HTTP2KeepAlive(IstioModel):
+    """HTTP/2 PING keepalive on upstream connections (Istio requires both durations)."""
+
+    interval: PositiveDuration
+    timeout: PositiveDuration
+
+
 class HTTPSettings(IstioModel):
     http1_max_pending_requests: NonNegativeInt32 = 0
     http2_max_requests: NonNegativeInt32 = 0
@@ -562,6 +644,7 @@ class HTTPSettings(IstioModel):
     h2_upgrade_policy: H2UpgradePolicy = H2UpgradePolicy.DEFAULT
     use_client_protocol: bool = False
     max_concurrent_streams: NonNegativeInt32 = 0
+    http2_keep_alive: HTTP2KeepAlive | None = None
 
     @model_validator(mode="after")
     def _upgrade(self) -> HTTPSettings:
@@ -574,6 +657,17 @@ class ConnectionPoolSettings(IstioModel):
     tcp: TCPSettings | None = None
     http: HTTPSettings | None = None
 
+    @property
+    def empty(self) -> bool:
+        """Istio refuses a connection pool with neither field (checked where it is used:
+        the translator builds an empty one as the default)."""
+        return self.tcp is None and self.http is None
+
+
+def check_pool(pool: ConnectionPoolSettings | None, field: str = "connectionPool") -> None:
+    if pool is not None and pool.empty:
+        raise FieldValueError(field, "connection pool must have at least one field")
+
 
 class OutlierDetection(IstioModel):
     consecutive_errors: NonNegativeInt32 | None = None  # deprecated
@@ -585,6 +679,9 @@ class OutlierDetection(IstioModel):
     base_ejection_time: PositiveDuration | None = None
     max_ejection_percent: IntPercent = 0
     min_health_percent: IntPercent = 0
+    outlier_detection_http_error_codes: list[Annotated[int, Field(ge=100, le=599)]] = Field(
+        default_factory=list
+    )
 
     @model_validator(mode="after")
     def _local_origin(self) -> OutlierDetection:

@@ -30,9 +30,11 @@ class SourceIR:
 
     def matches(self, match: SourceMatch | None) -> bool:
         """Istio's `sourceMatchHTTP`: every source label present with its value, and the
-        namespace equal when one is asked for (gateways can only be `mesh`: this is one)."""
+        namespace equal when one is asked for, and `mesh` among its gateways if any."""
         if match is None:
             return True
+        if not match.for_mesh:  # bound to other gateways: never a sidecar's block
+            return False
         labels = dict(self.labels)
         if any(labels.get(k) != v for k, v in match.source_labels.items()):
             return False

@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
+from translators.model.gateway_api import GATEWAY_API
 from translators.model.objects import KINDS
 from xdscp.kube.resources import plural_of
 
@@ -197,9 +198,19 @@ def crd(kind: str) -> dict[str, Any]:
     }
 
 
+# Groups whose CRDs are the upstream project's own (installed from its release, never
+# regenerated here: other controllers in the cluster read the same CRDs).
+UPSTREAM_CRD_GROUPS = frozenset({GATEWAY_API})
+
+
+def generated_kinds() -> list[str]:
+    """The kinds whose CRDs xdscp generates: every supported kind but the upstream ones."""
+    return [kind for kind, (group, _v, _m) in KINDS.items() if group not in UPSTREAM_CRD_GROUPS]
+
+
 def all_crds() -> list[dict[str, Any]]:
-    """One CRD per supported kind, in registry order."""
-    return [crd(kind) for kind in KINDS]
+    """One CRD per supported kind xdscp owns, in registry order."""
+    return [crd(kind) for kind in generated_kinds()]
 
 
 class _NoAliases(yaml.SafeDumper):

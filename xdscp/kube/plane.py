@@ -173,7 +173,13 @@ class KubeControlPlane:
             insecure=s.insecure,
             debug_token=s.debug_token,
         )
-        self.status_writer = writer = StatusWriter(api, source, self.is_leader, plane.status.nacks)
+        self.status_writer = writer = StatusWriter(
+            api,
+            source,
+            self.is_leader,
+            plane.status.nacks,
+            namespace_labels=source.namespace_labels,
+        )
         plane.status.add_nack_listener(writer.on_nack)
         plane.analyzer.listeners.append(lambda r: writer.analysis_updated(r.mesh, r.analysis))
         writer.analysis_grace = 3.0

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from translators.model.gateway_api import API_KIND, CLUSTER_SCOPED
 from translators.model.objects import KINDS
 
 # Version preference when the API group's own preferred version is not one we accept.
@@ -43,8 +44,9 @@ class ResourceType:
 
 def plural_of(kind: str) -> str:
     """Kubernetes' lower-case plural (`ServiceEntry` -> `serviceentries`,
-    `AuthorizationPolicy` -> `authorizationpolicies`)."""
-    lower = kind.lower()
+    `AuthorizationPolicy` -> `authorizationpolicies`); a registry key that differs from
+    the served kind (`KubernetesGateway`) is pluralised as the served kind (`gateways`)."""
+    lower = API_KIND.get(kind, kind).lower()
     if lower.endswith("y") and lower[-2:-1] not in "aeiou":
         return lower[:-1] + "ies"
     if lower.endswith(("s", "x", "ch", "sh")):
@@ -74,7 +76,9 @@ def istio_types() -> list[ResourceType]:
     kinds registered later (security.istio.io) are included; versions are provisional
     until discovery picks the served, preferred one."""
     return [
-        ResourceType(group, default_version(versions), kind, plural_of(kind))
+        ResourceType(
+            group, default_version(versions), kind, plural_of(kind), kind not in CLUSTER_SCOPED
+        )
         for kind, (group, versions, _model) in KINDS.items()
     ]
 

@@ -212,6 +212,15 @@ class KubernetesSource:
             if (o.get("status") or {}).get("phase") != "Terminating"
         )
 
+    def namespace_labels(self) -> dict[str, dict[str, str]]:
+        """Each namespace's labels (for Gateway API `allowedRoutes` namespace selectors)."""
+        out = {}
+        for ns in self._store(NAMESPACE):
+            meta = ns.get("metadata") or {}
+            labels = meta.get("labels")
+            out[str(meta.get("name"))] = dict(labels) if isinstance(labels, dict) else {}
+        return out
+
     def pod(self, namespace: str, name: str) -> dict[str, Any] | None:
         reflector = self.reflectors.get(POD.kind)
         return reflector.store.get(f"{namespace}/{name}") if reflector else None

@@ -60,6 +60,7 @@ class LocalMesh:
     run_dir: Path
     workloads: list[LocalWorkload] = field(default_factory=list)
     _apps: list[web.AppRunner] = field(default_factory=list)
+    delta: bool = False  # sidecars use delta ADS (and so VHDS)
 
     async def start(self, ready_timeout: float = 30.0) -> None:
         mesh = self.control_plane.runtime.mesh
@@ -108,7 +109,9 @@ class LocalMesh:
                     credentials = self.control_plane.identity.write_bootstrap_credentials(
                         workload, workdir
                     )
-                bootstrap = bootstrap_config(workload, xds_host, xds_port, credentials=credentials)
+                bootstrap = bootstrap_config(
+                    workload, xds_host, xds_port, credentials=credentials, delta=self.delta
+                )
                 local.envoy = start_envoy(workload.key, bootstrap, workdir, local.admin)
                 self.workloads.append(local)
             await asyncio.gather(

@@ -19,12 +19,13 @@ import grpc
 import structlog
 
 import xdstypes
-from xdscp.cache import Snapshot, SnapshotCache
+from xdscp.cache import Snapshot
 from xdscp.errors import XdscpError
 from xdscp.metrics import type_label
 from xdscp.server.diffs import DeltaDiffs
 from xdscp.server.loglimit import LogLimiter, truncate
 from xdscp.server.settings import AdsSettings
+from xdscp.server.snapshots import SnapshotReader
 from xdscp.server.status import ProxyStatus, StatusBook, log_message
 from xdscp.server.vhds import VhdsCuts
 from xdscp.server.wire import DeltaFields, SotwResponses, control_plane_message
@@ -91,7 +92,7 @@ class StreamOverLimit(StreamAborted):
 class Shared:
     """Server-wide state every stream points to (one pointer per stream, not copies)."""
 
-    cache: SnapshotCache
+    cache: SnapshotReader
     status: StatusBook
     settings: AdsSettings
     responses: SotwResponses = field(init=False)

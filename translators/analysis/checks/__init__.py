@@ -6,6 +6,7 @@ from __future__ import annotations
 from translators.analysis import codes
 from translators.analysis.checks import (
     authz,
+    compat,
     destinationrules,
     destinations,
     selectors,
@@ -120,5 +121,25 @@ CHECKS: tuple[Check, ...] = (
         "sidecar-egress-routes",
         sidecars.check_routes_outside_egress,
         (codes.DESTINATION_OUTSIDE_EGRESS.code,),
+    ),
+    Check(
+        "gateway-bound-rules",
+        compat.check_gateway_bound,
+        (codes.GATEWAY_RULES_NOT_APPLIED.code,),
+    ),
+    Check(
+        "virtualservice-delegation",
+        compat.check_delegation,
+        (codes.DELEGATION_NOT_TRANSLATED.code,),
+    ),
+    Check(
+        "untranslated-fields",
+        compat.check_untranslated_fields,
+        (codes.FIELD_NOT_TRANSLATED.code, codes.AUTHORIZATION_FIELD_NOT_ENFORCED.code),
+    ),
+    Check(
+        "udp-ports",
+        compat.check_udp_ports,
+        (codes.PORT_PROTOCOL_NOT_PROXIED.code,),
     ),
 )

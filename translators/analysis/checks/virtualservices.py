@@ -20,8 +20,14 @@ VS = MeshObject[VirtualServiceSpec]
 Block = tuple[SourceMatch, int | None, RouteMatchIR | None]
 
 
+def mesh_virtual_services(ctx: AnalysisContext) -> list[VS]:
+    """The VirtualServices sidecars apply (not those bound only to gateways, nor
+    delegation, which XDS0801/XDS0802 report)."""
+    return [vs for vs in ctx.of_kind("VirtualService") if vs.spec.for_sidecars]
+
+
 def check_hosts(ctx: AnalysisContext) -> Iterable[Message]:
-    for vs in ctx.of_kind("VirtualService"):
+    for vs in mesh_virtual_services(ctx):
         for i, host in enumerate(vs.spec.hosts):
             resolved = ctx.resolve(host, vs.namespace)
             if ctx.services_matching(resolved):
@@ -73,12 +79,13 @@ def _match_key(match: SourceMatch, port: int | None, http: RouteMatchIR | None) 
         port,
         tuple(sorted(match.source_labels.items())),
         match.source_namespace,
+        tuple(sorted(match.gateways)),
     )
 
 
 def _catches_all(match: SourceMatch, port: int | None, http_ir: RouteMatchIR | None) -> bool:
     """A block every request of every caller on every port satisfies."""
-    if port is not None or match.source_labels or match.source_namespace:
+    if port is not None or match.source_labels or match.source_namespace or match.gateways:
         return False
     return http_ir is None or is_catch_all(http_ir)
 
@@ -96,7 +103,7 @@ def _rules(vs: VS) -> Iterator[tuple[str, list[list[Block]]]]:
 def check_rules(ctx: AnalysisContext) -> Iterable[Message]:
     """Rules after a catch-all (Istio's IST0130), match blocks repeating an earlier one
     (IST0131), and blocks that ask for a port or a caller that does not exist."""
-    for vs in ctx.of_kind("VirtualService"):
+    for vs in mesh_virtual_services(ctx):
         for section, rules in _rules(vs):
             yield from _section(vs, section, rules, ctx)
 
@@ -183,7 +190,7 @@ def _never_true(
 def check_protocols(ctx: AnalysisContext) -> Iterable[Message]:
     """http rules only apply on HTTP ports, tcp rules only on the others: a VirtualService
     whose hosts have none of the right kind keeps those rules out of every proxy."""
-    for vs in ctx.of_kind("VirtualService"):
+    for vs in mesh_virtual_services(ctx):
         hosts = [ctx.resolve(h, vs.namespace) for h in vs.spec.hosts]
         if not any(ctx.services_matching(h) for h in hosts):
             continue  # XDS0105's finding

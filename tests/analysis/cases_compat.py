@@ -1,0 +1,126 @@
+"""Cases for the XDS08xx messages: Istio configuration that is accepted and shown, but
+not applied by the sidecars (gateway-bound parts, delegation, fields not translated yet,
+UDP ports). Each is an edit of the healthy base mesh, as in `cases.py`."""
+
+from __future__ import annotations
+
+from tests.analysis.meshes import SEC, Case, Doc, find, obj, vs_reviews
+
+AP = "AuthorizationPolicy/shop/ratings"
+
+
+def _ap_rule(docs: list[Doc]) -> Doc:
+    rule: Doc = find(docs, "AuthorizationPolicy", "ratings")["spec"]["rules"][0]
+    return rule
+
+
+COMPAT_CASES: tuple[Case, ...] = (
+    Case(
+        "VirtualService bound to an ingress gateway only",
+        lambda docs: None,
+        (("XDS0801", "VirtualService/shop/shop-ingress", "spec.gateways"),),
+        extra=(
+            obj(
+                "VirtualService",
+                "shop-ingress",
+                "shop",
+                {
+                    "hosts": ["*"],
+                    "gateways": ["shop/public-gateway"],
+                    "http": [{"route": [{"destination": {"host": "reviews"}}]}],
+                },
+            ),
+        ),
+    ),
+    Case(
+        "match block bound to a gateway in a mesh VirtualService",
+        lambda docs: vs_reviews(docs)["spec"]["http"].insert(
+            0,
+            {
+                "match": [{"gateways": ["shop/public-gateway"]}],
+                "route": [{"destination": {"host": "reviews", "subset": "v2"}}],
+            },
+        ),
+        (("XDS0801", "VirtualService/shop/reviews", "spec.http[0].match[0].gateways"),),
+    ),
+    Case(
+        "root VirtualService delegating to a delegate",
+        lambda docs: None,
+        (
+            ("XDS0802", "VirtualService/shop/ratings", "spec.http[0].delegate"),
+            ("XDS0802", "VirtualService/shop/ratings-routes", "spec.hosts"),
+        ),
+        extra=(
+            obj(
+                "VirtualService",
+                "ratings",
+                "shop",
+                {
+                    "hosts": ["ratings"],
+                    "http": [
+                        {
+                            "match": [{"uri": {"prefix": "/api"}}],
+                            "delegate": {"name": "ratings-routes", "namespace": "shop"},
+                        },
+                        {"route": [{"destination": {"host": "ratings"}}]},
+                    ],
+                },
+            ),
+            obj(
+                "VirtualService",
+                "ratings-routes",
+                "shop",
+                {"http": [{"route": [{"destination": {"host": "ratings"}}]}]},
+            ),
+        ),
+    ),
+    Case(
+        "DestinationRule warmup (not translated)",
+        lambda docs: find(docs, "DestinationRule", "reviews")["spec"].update(
+            trafficPolicy={
+                "loadBalancer": {"simple": "LEAST_REQUEST", "warmup": {"duration": "30s"}}
+            }
+        ),
+        (
+            (
+                "XDS0803",
+                "DestinationRule/shop/reviews",
+                "spec.trafficPolicy.loadBalancer.warmup",
+            ),
+        ),
+    ),
+    Case(
+        "AuthorizationPolicy trustDomains (not enforced)",
+        lambda docs: _ap_rule(docs)["from"].append(
+            {"source": {"trustDomains": ["partner.example"]}}
+        ),
+        (("XDS0804", AP, "spec.rules[0].from[2].source.trustDomains"),),
+    ),
+    Case(
+        "AuthorizationPolicy path template (not enforced)",
+        lambda docs: _ap_rule(docs).update(
+            to=[{"operation": {"paths": ["/ratings/{*}/stars"], "methods": ["GET"]}}]
+        ),
+        (("XDS0804", AP, "spec.rules[0].to[0].operation.paths[0]"),),
+    ),
+    Case(
+        "UDP port of a ServiceEntry",
+        lambda docs: None,
+        (("XDS0805", "ServiceEntry/shop/dns", "spec.ports[0].protocol"),),
+        extra=(
+            obj(
+                "ServiceEntry",
+                "dns",
+                "shop",
+                {
+                    "hosts": ["dns.example.com"],
+                    "location": "MESH_EXTERNAL",
+                    "resolution": "NONE",
+                    "ports": [{"number": 53, "name": "dns", "protocol": "udp"}],
+                },
+            ),
+        ),
+    ),
+)
+
+__all__ = ["COMPAT_CASES", "SEC"]

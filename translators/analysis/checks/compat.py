@@ -1,0 +1,122 @@
+"""Istio configuration that is valid, accepted, and not (yet) applied by xdscp's sidecars:
+the gateway-bound parts of VirtualServices, delegation, fields not translated, UDP ports.
+Each is a message, never a refusal: the object stays loaded and shown as Istio has it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from translators.analysis import codes
+from translators.analysis.context import AnalysisContext
+from translators.analysis.message import Message
+from translators.model.networking import Protocol, VirtualServiceSpec
+from translators.model.objects import MeshObject
+from translators.model.security import has_path_template
+from translators.model.traffic import SourceMatch
+from translators.model.untranslated import untranslated_fields
+
+VS = MeshObject[VirtualServiceSpec]
+
+
+def check_gateway_bound(ctx: AnalysisContext) -> Iterable[Message]:
+    for vs in ctx.of_kind("VirtualService"):
+        spec: VirtualServiceSpec = vs.spec
+        if spec.is_delegate:
+            continue  # XDS0802's
+        if not spec.applies_to_mesh:
+            yield codes.GATEWAY_RULES_NOT_APPLIED.at(
+                vs,
+                "spec.gateways",
+                f"bound to {', '.join(spec.gateways)} (not `mesh`): sidecars do not apply "
+                "this VirtualService",
+                "add `mesh` to gateways for sidecars to apply it too",
+            )
+            continue
+        for path, match in _match_blocks(spec):
+            if not match.for_mesh:
+                yield codes.GATEWAY_RULES_NOT_APPLIED.at(
+                    vs,
+                    f"{path}.gateways",
+                    f"this match block is bound to {', '.join(match.gateways)} only: "
+                    "sidecars skip it",
+                    "add `mesh` to its gateways for sidecars to apply it too",
+                )
+
+
+def _match_blocks(spec: VirtualServiceSpec) -> Iterator[tuple[str, SourceMatch]]:
+    sections: list[tuple[str, list[list[SourceMatch]]]] = [
+        ("http", [list(rule.match) for rule in spec.http]),
+        ("tcp", [list(rule.match) for rule in spec.tcp]),
+        ("tls", [list(rule.match) for rule in spec.tls]),
+    ]
+    for section, rules in sections:
+        for i, matches in enumerate(rules):
+            for j, match in enumerate(matches):
+                yield f"spec.{section}[{i}].match[{j}]", match
+
+
+def check_delegation(ctx: AnalysisContext) -> Iterable[Message]:
+    for vs in ctx.of_kind("VirtualService"):
+        spec: VirtualServiceSpec = vs.spec
+        if spec.is_delegate:
+            yield codes.DELEGATION_NOT_TRANSLATED.at(
+                vs,
+                "spec.hosts",
+                "a delegate VirtualService (no hosts): delegation is not translated yet, "
+                "its rules apply nowhere",
+                "until delegation is supported, put these rules into the root VirtualService",
+            )
+        elif spec.applies_to_mesh and spec.delegates:
+            first = next(i for i, rule in enumerate(spec.http) if rule.delegate is not None)
+            yield codes.DELEGATION_NOT_TRANSLATED.at(
+                vs,
+                f"spec.http[{first}].delegate",
+                "delegation is not translated yet: sidecars do not apply this "
+                "VirtualService (its hosts get the default route)",
+                "until delegation is supported, inline the delegate's rules here",
+            )
+
+
+def check_untranslated_fields(ctx: AnalysisContext) -> Iterable[Message]:
+    for obj in ctx.mesh.objects:
+        for path, why in untranslated_fields(obj.spec):
+            if why.security:
+                yield codes.AUTHORIZATION_FIELD_NOT_ENFORCED.at(
+                    obj, path, why.why, "express the condition with principals or namespaces"
+                )
+            else:
+                yield codes.FIELD_NOT_TRANSLATED.at(
+                    obj, path, why.why, "remove it, or expect Istio's behaviour only under Istio"
+                )
+        if obj.kind == "AuthorizationPolicy":
+            yield from _path_templates(obj)
+
+
+def _path_templates(policy: MeshObject[Any]) -> Iterator[Message]:
+    for i, rule in enumerate(policy.spec.rules):
+        for j, to in enumerate(rule.to or ()):
+            operation = to.operation
+            for field, paths in (("paths", operation.paths), ("notPaths", operation.not_paths)):
+                for k, path in enumerate(paths):
+                    if has_path_template(path):
+                        yield codes.AUTHORIZATION_FIELD_NOT_ENFORCED.at(
+                            policy,
+                            f"spec.rules[{i}].to[{j}].operation.{field}[{k}]",
+                            f"the path template {path!r} is not translated: it is compared "
+                            "as a literal path, which no request has",
+                            "write the paths as exact, prefix (`/a/*`) or suffix (`*.png`)",
+                        )
+
+
+def check_udp_ports(ctx: AnalysisContext) -> Iterable[Message]:
+    for entry in ctx.of_kind("ServiceEntry"):
+        for i, port in enumerate(entry.spec.ports):
+            if port.protocol is Protocol.UDP:
+                yield codes.PORT_PROTOCOL_NOT_PROXIED.at(
+                    entry,
+                    f"spec.ports[{i}].protocol",
+                    f"port {port.number} is UDP: Istio does not proxy it; xdscp's sidecars "
+                    "listen on it as TCP",
+                    "leave UDP ports out of the mesh's services",
+                )

@@ -1,0 +1,143 @@
+"""Fields Istio accepts that xdscp does not translate (yet).
+
+Such a field is accepted — a valid Istio object is never refused — and the analysis
+reports it where it is set (XDS0803, or XDS0804 when ignoring it makes an authorization
+policy admit or deny other requests than written). The table names model classes and
+their Python field names; a test checks every entry still names a field.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel
+
+from translators.model.networking import (
+    ClientTLSSettings,
+    IngressListener,
+    LoadBalancerSettings,
+    OutboundTrafficPolicy,
+    SidecarSpec,
+    TrafficPolicy,
+)
+from translators.model.security import Source
+from translators.model.telemetry import CustomTag, Tracing
+from translators.model.traffic import (
+    HTTPCookie,
+    HTTPSettings,
+    L4MatchAttributes,
+    OutlierDetection,
+    TLSMatchAttributes,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Untranslated:
+    why: str
+    # ignoring it changes who an authorization policy admits or denies
+    security: bool = False
+
+
+def _no_effect(what: str) -> Untranslated:
+    return Untranslated(f"{what} is not translated by xdscp yet: it has no effect")
+
+
+_EVERY_DESTINATION = "is not translated: the rule matches every destination address"
+
+# model class -> Python field name -> why it is not translated
+_REGISTRY: dict[type[BaseModel], dict[str, Untranslated]] = {
+    ClientTLSSettings: {
+        "credential_name": Untranslated(
+            "credentialName (certificates from a Kubernetes Secret) is not translated: the "
+            "sidecar presents no client certificate and verifies the server against the "
+            "system roots"
+        ),
+        "ca_crl": _no_effect("caCrl (a certificate revocation list)"),
+    },
+    LoadBalancerSettings: {
+        "locality_lb_setting": _no_effect("localityLbSetting (locality failover/distribution)"),
+        "zone_aware_lb_setting": _no_effect("zoneAwareLbSetting"),
+        "warmup": _no_effect("warmup (slow start of new endpoints)"),
+        "warmup_duration_secs": _no_effect("warmupDurationSecs"),
+        "backend_utilization": _no_effect("backendUtilization"),
+    },
+    HTTPCookie: {"attributes": _no_effect("cookie attributes")},
+    HTTPSettings: {"http2_keep_alive": _no_effect("http2KeepAlive (HTTP/2 PINGs)")},
+    OutlierDetection: {
+        "outlier_detection_http_error_codes": _no_effect("outlierDetectionHttpErrorCodes")
+    },
+    TrafficPolicy: {
+        "proxy_protocol": _no_effect("proxyProtocol"),
+        "tunnel": _no_effect("tunnel (CONNECT/POST tunnelling)"),
+        "retry_budget": _no_effect("retryBudget"),
+    },
+    L4MatchAttributes: {
+        "destination_subnets": Untranslated(f"destinationSubnets {_EVERY_DESTINATION}"),
+        "source_subnet": Untranslated(
+            "sourceSubnet is not translated: the rule matches every source address"
+        ),
+    },
+    TLSMatchAttributes: {
+        "destination_subnets": Untranslated(f"destinationSubnets {_EVERY_DESTINATION}"),
+    },
+    SidecarSpec: {"inbound_connection_pool": _no_effect("inboundConnectionPool")},
+    IngressListener: {
+        "connection_pool": _no_effect("an ingress listener's connectionPool"),
+        "tls": Untranslated(
+            "ingress tls (TLS terminated by the sidecar) is not translated: the port keeps "
+            "the mesh's own mTLS/plaintext policy"
+        ),
+    },
+    OutboundTrafficPolicy: {
+        "egress_proxy": Untranslated(
+            "egressProxy is not translated: traffic to unknown hosts goes straight out"
+        ),
+    },
+    Source: {
+        "trust_domains": Untranslated(
+            "trustDomains is not enforced: the rule matches peers of any trust domain",
+            security=True,
+        ),
+        "not_trust_domains": Untranslated(
+            "notTrustDomains is not enforced: the rule does not exclude those trust domains",
+            security=True,
+        ),
+    },
+    CustomTag: {"formatter": _no_effect("a formatter tag")},
+    Tracing: {"disable_context_propagation": _no_effect("disableContextPropagation")},
+}
+
+
+def declared() -> dict[type[BaseModel], dict[str, Untranslated]]:
+    return _REGISTRY
+
+
+def _alias(model: type[BaseModel], field: str) -> str:
+    return model.model_fields[field].alias or field
+
+
+def _is_set(value: Any) -> bool:
+    return value is not None and value is not False and value not in ("", [], {})
+
+
+def untranslated_fields(value: Any, path: str = "spec") -> Iterator[tuple[str, Untranslated]]:
+    """(field path, reason) for every untranslated field set in `value`, depth first."""
+    if isinstance(value, BaseModel):
+        model = type(value)
+        own = _REGISTRY.get(model, {})
+        for field in sorted(value.model_fields_set):
+            child = getattr(value, field)
+            where = f"{path}.{_alias(model, field)}"
+            if field in own:
+                if _is_set(child):
+                    yield where, own[field]
+            else:
+                yield from untranslated_fields(child, where)
+    elif isinstance(value, list | tuple):
+        for i, item in enumerate(value):
+            yield from untranslated_fields(item, f"{path}[{i}]")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from untranslated_fields(item, f"{path}.{key}")
