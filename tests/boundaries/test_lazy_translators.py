@@ -60,3 +60,12 @@ def test_public_names_are_the_defining_objects() -> None:
 def test_unknown_name_is_an_attribute_error() -> None:
     with pytest.raises(AttributeError, match="no_such_name"):
         translators.no_such_name  # noqa: B018
+
+
+def test_the_server_loads_no_translator_engine() -> None:
+    # DESIGN: the server knows only the cache. With `import translators` lazy, that holds
+    # at run time too: serving xDS loads no models, IR or generators (only names).
+    loaded = modules_loaded("xdscp.server")
+    assert within(loaded, "pydantic") == []
+    for engine in ("model", "translate", "view", "mesh", "traffic", "security"):
+        assert within(loaded, f"translators.{engine}") == [], engine
