@@ -25,7 +25,7 @@ from translators.analysis import analyze
 from translators.mesh import MeshConfig, MeshOptions
 from xdscp.kube.api import KubeApi
 from xdscp.kube.plane import KubeControlPlane, KubeSettings
-from xdscp.kube.source import KubernetesSource
+from xdscp.sources.kubernetes import KubernetesSource
 from xdscp.kube.status import StatusWriter
 
 NS = "xdscp-system"

@@ -17,7 +17,7 @@ from tests.kube.meshes import cluster_docs
 from translators.mesh import MeshConfig, MeshOptions
 from translators.naming import ROUTE_TYPE
 from xdscp.kube.api import KubeApi
-from xdscp.kube.source import KubernetesSource
+from xdscp.sources.kubernetes import KubernetesSource
 from xdscp.kube.status import StatusWriter
 from xdscp.server.status import NackRecord
 
