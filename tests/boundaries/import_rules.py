@@ -25,6 +25,34 @@ class Rule:
 
 # The rules DESIGN §2 states. `ca` is the lowest layer: translators name identities
 # through `ca.spiffe`, never the other way round.
+# Translators are pure functions (DESIGN §1): no I/O, network, processes, clocks,
+# randomness, logging or environment reads; options come in as arguments.
+IMPURE_MODULES = (
+    "aiohttp",
+    "asyncio",
+    "concurrent",
+    "grpc",
+    "http",
+    "io",
+    "kubernetes_asyncio",
+    "logging",
+    "multiprocessing",
+    "os",
+    "pathlib",
+    "random",
+    "secrets",
+    "shutil",
+    "signal",
+    "socket",
+    "ssl",
+    "structlog",
+    "subprocess",
+    "tempfile",
+    "threading",
+    "time",
+    "urllib.request",
+)
+
 RULES: tuple[Rule, ...] = (
     Rule("translators", "xdscp", "translators are a library; the service uses them"),
     Rule("ca", "xdscp", "the CA is a library; the service uses it"),
@@ -41,6 +69,10 @@ RULES: tuple[Rule, ...] = (
     Rule("xdstypes", "xdscp", "the xDS type table is plain data both sides read"),
     Rule("xdstypes", "translators", "the xDS type table is plain data both sides read"),
     Rule("xdstypes", "ca", "the xDS type table is plain data both sides read"),
+    *(
+        Rule("translators", module, "translators are pure: no I/O, clocks or randomness")
+        for module in IMPURE_MODULES
+    ),
 )
 
 

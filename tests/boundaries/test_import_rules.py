@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.boundaries.import_rules import RULES, violations
+from tests.boundaries.import_rules import IMPURE_MODULES, RULES, violations
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -66,6 +66,11 @@ def test_planted_violations_are_each_found(tmp_path: Path) -> None:
     )
     _write(tmp_path, "xdstypes/__init__.py", "import xdscp.cache\nimport ca\n")
     _write(tmp_path, "xdstypes/rows.py", "from translators.naming import ROUTE_TYPE\n")
+    _write(
+        tmp_path,
+        "translators/envoy/impure.py",
+        "".join(f"import {module}\n" for module in IMPURE_MODULES),
+    )
     found = {(v.module, v.imported, v.line) for v in violations(tmp_path)}
     assert ("xdstypes", "xdscp.cache", 1) in found
     assert ("xdstypes.rows", "translators.naming", 1) in found
