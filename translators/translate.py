@@ -5,11 +5,16 @@ a memo: built once per MeshConfig (optionally from the previous generation's
 translator) and asked for many proxies, it reuses every piece whose inputs did
 not change — the same `EnvoyResource` object (and the same group of them) for
 identical content, so callers can serialize each piece once and share it.
+
+The memo is `translators.memo.PieceCache` (dependency rules there); from one
+generation to the next the translator works out what changed (`mesh_changes`),
+updates the `MeshIndex` in place of rebuilding it, and carries over every piece
+that read none of it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Any
@@ -22,7 +27,15 @@ from translators.extensions.apply import Interner, apply_extensions
 from translators.gateway.proxy import gateway_resources
 from translators.generators import ProxyBuild, generators
 from translators.index import MeshIndex
-from translators.ir import ClusterIR, ListenerIR, LoadAssignmentIR, ProxyView, RouteConfigIR
+from translators.ir import (
+    ClusterIR,
+    ListenerIR,
+    LoadAssignmentIR,
+    ProxyView,
+    RouteConfigIR,
+    VirtualHostIR,
+)
+from translators.memo import PieceCache, mesh_changes
 from translators.mesh import MeshConfig, Workload
 from translators.model.objects import MeshObject
 from translators.naming import CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE
@@ -32,7 +45,6 @@ from translators.telemetry.options import TracingProvider
 from translators.telemetry.resolve import TelemetryIndex
 from translators.view import (
     LocalView,
-    Memo,
     OutboundView,
     build_local,
     build_outbound,
@@ -79,6 +91,10 @@ def _service_resources(
     return tuple(_cluster(c) for c in clusters), tuple(_assignment(a) for a in assignments)
 
 
+def _vhost_bytes(ir: VirtualHostIR) -> tuple[VirtualHostIR, bytes]:
+    return ir, virtual_host_bytes(ir)
+
+
 def _listener(ir: ListenerIR) -> EnvoyResource:
     return EnvoyResource(LISTENER_TYPE, ir.name, build_listener(ir), ir.provenance)
 
@@ -102,11 +118,28 @@ class MeshTranslator:
         extensions: ExtensionSet | None = None,
     ) -> None:
         self.mesh = mesh
-        self.index = MeshIndex.of(mesh)
-        self.telemetry = TelemetryIndex(mesh)
         self.extensions = extensions or ExtensionSet()
-        self._memo: Memo = previous._memo.next_generation() if previous else Memo()
+        self._memo, self.index = self._generation(mesh, previous)
+        self.telemetry = TelemetryIndex(mesh)
         self._interner = Interner(self._memo.get)
+
+    @staticmethod
+    def _generation(
+        mesh: MeshConfig, previous: MeshTranslator | None
+    ) -> tuple[PieceCache, MeshIndex]:
+        """The memo and index of `mesh`: from scratch, or from the previous generation's
+        by what changed (pieces that read none of it carry over)."""
+        if previous is None or previous.mesh.options != mesh.options:
+            memo = PieceCache()
+            return memo, MeshIndex.of(mesh, memo.read)
+        changes = mesh_changes(previous.mesh, mesh, security_changed=False)
+        services = frozenset(d[1] for d in changes.deps if d[0] == "service")
+        old = previous.index
+        index = old.updated(mesh, changes.objects, services, ("workloads",) in changes.deps)
+        if index.security.key != old.security.key:
+            changes = mesh_changes(previous.mesh, mesh, security_changed=True)
+        memo = previous._memo.next_generation(changes)
+        return memo, replace(index, read=memo.read)
 
     def view(self, workload: Workload) -> ProxyView:
         gateway = gateway_resources(self, workload)
@@ -116,15 +149,20 @@ class MeshTranslator:
         return combine(workload, outbound, local)
 
     def _views(self, workload: Workload) -> tuple[OutboundView, LocalView]:
+        outbound = self._memo.get(*self._outbound_view(workload))
         sidecar = self.index.sidecar_for(workload)
-        # the caller's labels matter only where some VirtualService matches sourceLabels
-        source = proxy_source(self.index, workload, self._memo)
-        outbound = self._memo.generation_get(
-            ("outbound-view", workload.namespace, sidecar.ref if sidecar else "", source.labels),
-            lambda: build_outbound(self.index, workload.namespace, sidecar, self._memo, source),
-        )
         local = build_local(self.index, workload, sidecar, outbound)
         return outbound, self._with_telemetry(workload, local)
+
+    def _outbound_view(self, workload: Workload) -> tuple[Hashable, Callable[[], OutboundView]]:
+        """The memo key and builder of `workload`'s outbound view: its scope is its
+        namespace, its Sidecar and its labels where some VirtualService matches on them."""
+        sidecar = self.index.sidecar_for(workload)
+        source = proxy_source(self.index, workload, self._memo)
+        key = ("outbound-view", workload.namespace, sidecar.ref if sidecar else "", source.labels)
+        return key, lambda: build_outbound(
+            self.index, workload.namespace, sidecar, self._memo, source
+        )
 
     def _with_telemetry(self, workload: Workload, local: LocalView) -> LocalView:
         telemetry = self.telemetry.for_workload(workload)
@@ -135,12 +173,13 @@ class MeshTranslator:
 
     def _objects_by_kind(self) -> Mapping[str, tuple[MeshObject[Any], ...]]:
         def build() -> Mapping[str, tuple[MeshObject[Any], ...]]:
+            self._memo.read(("objects",))
             grouped: dict[str, list[MeshObject[Any]]] = {}
             for obj in self.mesh.objects:
                 grouped.setdefault(obj.kind, []).append(obj)
             return MappingProxyType({k: tuple(v) for k, v in grouped.items()})
 
-        return self._memo.generation_get(("objects-by-kind",), build)
+        return self._memo.get(("objects-by-kind",), build)
 
     def collectors(self, local: LocalView) -> tuple[ResourceGroup, ...]:
         """The span collectors' clusters, one group shared by every proxy that traces."""
@@ -185,7 +224,11 @@ class MeshTranslator:
         if gateway is not None:
             return ProxyResources(workload.key, *gateway)
         outbound_view, local = self._views(workload)
-        outbound = self.outbound_resources(outbound_view)
+        view_key, _ = self._outbound_view(workload)
+        outbound = self._memo.get(
+            ("outbound-resources", view_key),
+            lambda: self._outbound_resources(view_key, outbound_view),
+        )
         build = ProxyBuild(self, workload, outbound_view, local, outbound)
         # One generator per xDS type, named by the `xdstypes` table, in push order.
         groups = {type_url: generate(build) for type_url, generate in generators()}
@@ -196,16 +239,14 @@ class MeshTranslator:
             groups = apply_extensions(self.extensions, self._interner, proxy, groups)
         return ProxyResources(workload.key, view, MappingProxyType(groups))
 
-    def outbound_resources(self, view: OutboundView) -> OutboundResources:
-        """The resources of an outbound view, built once per scope and generation."""
-        return self._memo.generation_get(
-            ("outbound-resources", view.key), lambda: self._outbound_resources(view)
-        )
-
-    def _outbound_resources(self, view: OutboundView) -> OutboundResources:
+    def _outbound_resources(self, view_key: Hashable, view: OutboundView) -> OutboundResources:
         memo = self._memo
+        memo.inherit(view_key)  # made from the view: depends on what the view read
         per_service = [
-            memo.get(("service-resources", key), lambda c=c, a=a: _service_resources(c, a))  # type: ignore[misc]
+            memo.get(
+                ("service-resources", key),
+                lambda key=key, c=c, a=a: self._service(key, c, a),  # type: ignore[misc]
+            )
             for key, c, a in view.service_chunks
         ]
         in_chunks = {id(ir) for _, c, a in view.service_chunks for ir in (*c, *a)}
@@ -226,6 +267,15 @@ class MeshTranslator:
             view, self._group(clusters), self._group(assignments), self._group(routes)
         )
 
+    def _service(
+        self,
+        key: Hashable,
+        clusters: tuple[ClusterIR, ...],
+        assignments: tuple[LoadAssignmentIR, ...],
+    ) -> tuple[tuple[EnvoyResource, ...], tuple[EnvoyResource, ...]]:
+        self._memo.inherit(key)  # the service's IR piece: its bytes depend on what it read
+        return _service_resources(clusters, assignments)
+
     def _group(self, resources: tuple[EnvoyResource, ...]) -> ResourceGroup:
         """The previous generation's group object when its members are the same objects:
         after one VirtualService changes, the 30,000 clusters of a large mesh keep their
@@ -236,8 +286,11 @@ class MeshTranslator:
         """Route configs are assembled from per-virtual-host bytes: after one VirtualService
         changes, only its virtual host is rebuilt, even among 10,000."""
         memo = self._memo
+        # Keyed by the IR object's identity, not its content (hashing 10,000 virtual hosts
+        # after every change cost more than the change): the piece holds the object, so
+        # no other live object can have its id.
         pieces = [
-            memo.call(("vhost-bytes", v), virtual_host_bytes, v) for v in config.virtual_hosts
+            memo.call(("vhost-bytes", id(v)), _vhost_bytes, v)[1] for v in config.virtual_hosts
         ]
         provenance = tuple(sorted({s for v in config.virtual_hosts for s in v.provenance}))
         return memo.get(

@@ -1,16 +1,18 @@
 """Mesh + one proxy -> ProxyView (the IR).
 
 Per-service pieces (clusters, load assignments, virtual hosts) do not depend on
-which proxy asks, only on the objects involved, so they are memoized by the
-digests of those objects. With 1,000 proxies of one mesh, each piece is built
-once; after one VirtualService changes, only the pieces that read it are rebuilt.
+which proxy asks, only on the objects involved: they are pieces of the translator's
+`PieceCache` (translators/memo.py), keyed by the objects a proxy's scope chooses and
+invalidated by changes to what they read. With 1,000 proxies of one mesh, each piece
+is built once; after one VirtualService changes, only the pieces that read it are
+rebuilt.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable
-from dataclasses import dataclass, field, replace
-from typing import Any, TypeVar
+from collections.abc import Hashable
+from dataclasses import dataclass, replace
+from typing import Any
 
 from translators.capture import (
     ANY_ADDRESS,
@@ -34,6 +36,7 @@ from translators.ir import (
     TcpChainIR,
     VirtualHostIR,
 )
+from translators.memo import PieceCache
 from translators.mesh import Service, Workload
 from translators.model.networking import (
     HTTP_PROTOCOLS,
@@ -70,60 +73,9 @@ from translators.traffic.source import SourceIR, source_label_keys
 from translators.traffic.source import proxy_source as make_source
 from translators.traffic.tcp import tcp_chains
 
-T = TypeVar("T")
-A = TypeVar("A")
 
-
-@dataclass(slots=True)
-class Memo:
-    """Translation results keyed by content; `previous` is the last generation's memo,
-    consulted (and copied from) so unchanged pieces survive a config change."""
-
-    entries: dict[Hashable, Any] = field(default_factory=dict)
-    previous: dict[Hashable, Any] | None = None
-    # Results that depend on the whole mesh generation; never carried over.
-    this_generation: dict[Hashable, Any] = field(default_factory=dict)
-
-    def get(self, key: Hashable, build: Callable[[], T]) -> T:
-        try:
-            found: T = self.entries[key]
-            return found
-        except KeyError:
-            pass
-        if self.previous is not None and key in self.previous:
-            value: T = self.previous[key]
-        else:
-            value = build()
-        self.entries[key] = value
-        return value
-
-    def call(self, key: Hashable, build: Callable[[A], T], arg: A) -> T:
-        """`get` for the common case of a one-argument builder (no lambda needed)."""
-        try:
-            found: T = self.entries[key]
-            return found
-        except KeyError:
-            pass
-        if self.previous is not None and key in self.previous:
-            value: T = self.previous[key]
-        else:
-            value = build(arg)
-        self.entries[key] = value
-        return value
-
-    def generation_get(self, key: Hashable, build: Callable[[], T]) -> T:
-        try:
-            found: T = self.this_generation[key]
-        except KeyError:
-            found = self.this_generation[key] = build()
-        return found
-
-    def next_generation(self) -> Memo:
-        return Memo(previous=self.entries)
-
-
-def _digest(obj: MeshObject[Any] | None) -> str:
-    return obj.digest if obj is not None else ""
+def _ref(obj: MeshObject[Any] | None) -> str:
+    return obj.ref if obj is not None else ""
 
 
 def service_clusters(
@@ -212,6 +164,30 @@ def service_clusters(
                     members = members[:1]
                 clusters.append(ClusterIR(name, kind, lb, members, timeout, sources, tls, policy))
     return tuple(clusters), tuple(assignments)
+
+
+def _clusters_piece(
+    index: MeshIndex, service: Service, dr: MeshObject[DestinationRuleSpec] | None
+) -> tuple[tuple[ClusterIR, ...], tuple[LoadAssignmentIR, ...]]:
+    """`service_clusters` as a memo piece, recording what it reads: the service, the rule,
+    and (auto-mTLS) the destinations' PeerAuthentications and sidecars."""
+    index.read(("service", service.hostname))
+    index.read(("security",))
+    index.uses(dr)
+    return service_clusters(service, dr, index.security.upstream_peers(service))
+
+
+def _vhost_piece(
+    service: Service,
+    port: int,
+    vs: MeshObject[VirtualServiceSpec] | None,
+    same_namespace: bool,
+    index: MeshIndex,
+    source: SourceIR,
+) -> VirtualHostIR:
+    index.read(("service", service.hostname))
+    index.uses(vs)
+    return virtual_host_for(service, port, vs, same_namespace, index, source)
 
 
 def _discovery(resolution: Resolution, http: bool) -> Discovery:
@@ -361,25 +337,27 @@ def _tcp_ports(
     return explicit + [(bind, port) for port in ports]
 
 
-def proxy_source(index: MeshIndex, workload: Workload, memo: Memo) -> SourceIR:
+def proxy_source(index: MeshIndex, workload: Workload, memo: PieceCache) -> SourceIR:
     """The caller as VirtualService matches see it (see translators/traffic/source.py)."""
-    keys = memo.generation_get(
-        ("source-label-keys",),
-        lambda: source_label_keys(index.mesh.of_kind("VirtualService")),
-    )
-    return make_source(workload.namespace, workload.labels, keys)
+
+    def keys() -> frozenset[str]:
+        index.read(("kind", "VirtualService"))
+        return source_label_keys(index.mesh.of_kind("VirtualService"))
+
+    return make_source(workload.namespace, workload.labels, memo.get(("source-label-keys",), keys))
 
 
 def build_outbound(
     index: MeshIndex,
     namespace: str,
     sidecar_obj: MeshObject[SidecarSpec] | None,
-    memo: Memo,
+    memo: PieceCache,
     source: SourceIR | None = None,
 ) -> OutboundView:
     """Clusters, endpoints and route configs a proxy in `namespace` under `sidecar_obj` sees
     (as `source`, when VirtualServices match on their callers' labels)."""
     sidecar = sidecar_obj.spec if sidecar_obj else None
+    index.uses(sidecar_obj)
     source = source if source is not None else SourceIR(namespace)
     warnings: list[str] = []
     if sidecar is not None and any(
@@ -402,14 +380,12 @@ def build_outbound(
     chunks: list[tuple[Hashable, tuple[ClusterIR, ...], tuple[LoadAssignmentIR, ...]]] = []
     for service in visible:
         dr = index.destination_rule(service.hostname, service.namespace, namespace)
-        # Clusters depend on the destinations' PeerAuthentications too (auto-mTLS): keyed
-        # by the mesh's security state, their peers are worked out only when rebuilt.
-        chunk_key = ("clusters", service.hostname, service.digest, _digest(dr), index.security.key)
+        # the DestinationRule this namespace sees is the choice (in the key); the service,
+        # the rule's content and the auto-mTLS state are what the piece reads
+        chunk_key = ("clusters", service.hostname, _ref(dr))
         built = memo.get(
             chunk_key,
-            lambda service=service, dr=dr: service_clusters(  # type: ignore[misc]
-                service, dr, index.security.upstream_peers(service)
-            ),
+            lambda service=service, dr=dr: _clusters_piece(index, service, dr),  # type: ignore[misc]
         )
         clusters += built[0]
         assignments += built[1]
@@ -449,13 +425,12 @@ def build_outbound(
                     (
                         "vhost",
                         service.hostname,
-                        service.digest,
                         egress.port,
-                        _digest(vs),
+                        _ref(vs),
                         same_ns,
-                        traffic_vhosts.vhost_inputs(service, vs, index, source),
+                        traffic_vhosts.vhost_scope(service, vs, index, source, memo),
                     ),
-                    lambda s=service, v=vs, n=same_ns, p=egress.port: virtual_host_for(  # type: ignore[misc]
+                    lambda s=service, v=vs, n=same_ns, p=egress.port: _vhost_piece(  # type: ignore[misc]
                         s, p, v, n, index, source
                     ),
                 )

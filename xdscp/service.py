@@ -14,6 +14,8 @@ from aiohttp import web
 from prometheus_client import Gauge
 
 from translators.analysis import Analysis
+from translators.analysis.jwks import jwks_messages
+from translators.analysis.message import Message
 from translators.extensions import ExtensionSet
 from translators.mesh import MeshConfig, MeshOptions
 from xdscp.analysis import MeshAnalyzer
@@ -31,6 +33,7 @@ from xdscp.runtime import MeshRuntime
 from xdscp.server.ads import start_server
 from xdscp.server.status import StatusBook
 from xdscp.sources.files import DirectorySource
+from xdscp.sources.protocol import ConfigSource
 from xdscp.tuning import raise_fd_limit, tune_gc
 
 log = structlog.get_logger()
@@ -70,6 +73,7 @@ class ControlPlane:
         self.analyzer = MeshAnalyzer(self.metrics.registry)
         self.dashboard = Dashboard(lambda: self.runtime.translator, self.status)
         self.analyzer.runtime_sources.append(self.dashboard.runtime_messages)
+        self.analyzer.runtime_sources.append(self._jwks_messages)
         self.identity = IdentityService(self.identity_settings)
         self.runtime = MeshRuntime(
             self.cache,
@@ -82,7 +86,9 @@ class ControlPlane:
         self.runtime.gateway_secrets = self.credentials.secrets_for
         self.metrics.watch_certificate_expiry("svid", self.identity.seconds_to_svid_expiry)
         self.metrics.watch_certificate_expiry("root", self.identity.seconds_to_root_expiry)
-        self.source = DirectorySource(self.config_dir, self.options, kinds=self.extensions.kinds())
+        self.source: ConfigSource = DirectorySource(
+            self.config_dir, self.options, kinds=self.extensions.kinds()
+        )
         source_up = Gauge(
             "xdscp_config_source_up",
             "1 while the config source is loaded and watching; 0 when dead, stuck or empty.",
@@ -170,7 +176,11 @@ class ControlPlane:
     async def _config_status(self, request: web.Request) -> web.Response:
         """`GET /debug/config`: the config generation, every object and its errors."""
         return web.json_response(
-            {**self.runtime.config_status(), "source": self.source.health.view().as_dict()}
+            {
+                **self.runtime.config_status(),
+                "source": self.source.health.view().as_dict(),
+                "jwks": self.jwks.status(),  # per jwksUri: keys held, last error, age
+            }
         )
 
     async def _ready(self, request: web.Request) -> web.Response:
@@ -192,6 +202,9 @@ class ControlPlane:
         await self.runtime.apply(mesh)
         await self._reject_untranslatable(mesh)
         self._analysis_due()
+
+    async def _jwks_messages(self) -> list[Message]:
+        return jwks_messages(self.runtime.mesh)
 
     async def _jwks_changed(self) -> None:
         """Keys of a `jwksUri` were fetched, changed or failed: the current mesh again,

@@ -158,7 +158,8 @@ def test_a_silent_server_costs_the_rule_timeout_only() -> None:
     [
         ("x" * 2000, "larger than 1000 bytes"),
         ("<html>", "not a JSON Web Key Set"),
-        ('{"keys": []}', "not a JSON Web Key Set"),
+        ('{"keys": []}', "the key set is empty"),
+        ('{"keys": [{"n": "x"}]}', "not a JSON Web Key Set"),
     ],
 )
 def test_bad_answers_are_refused(server: JwksServer, body: str, error: str) -> None:
@@ -174,3 +175,40 @@ def test_bad_answers_are_refused(server: JwksServer, body: str, error: str) -> N
     mesh = asyncio.run(run())
     assert server.uri not in mesh.jwks
     assert error in mesh.jwks_errors[server.uri]
+
+
+def test_analysis_reports_unfetched_and_stale_keys(server: JwksServer) -> None:
+    from translators.analysis.jwks import jwks_messages
+
+    async def run() -> tuple[MeshConfig, MeshConfig]:
+        fetcher = JwksFetcher(JwksSettings(refresh_s=0.1, retry_s=0.1))
+        try:
+            fetched = await fetcher.resolve(_mesh(server.uri))
+            server.status = 500
+            await asyncio.sleep(0.15)
+            stop = asyncio.Event()
+            stale: list[MeshConfig] = []
+
+            async def changed() -> None:
+                stale.append(fetcher.attach(fetched))
+                stop.set()
+
+            await asyncio.wait_for(fetcher.run(stop, changed), 5)
+            return fetched, stale[0]
+        finally:
+            await fetcher.close()
+
+    fetched, stale = asyncio.run(run())
+    assert jwks_messages(fetched) == []
+    (message,) = jwks_messages(stale)
+    assert (message.type.code, message.ref, message.field) == (
+        "XDS0704",
+        "RequestAuthentication/prod/idp",
+        "spec.jwtRules[0].jwksUri",
+    )
+    assert "HTTP 500" in message.text
+    never = MeshConfig(
+        stale.objects, (), stale.services, stale.workloads, jwks_errors={server.uri: "HTTP 500"}
+    )
+    (message,) = jwks_messages(never)
+    assert message.type.code == "XDS0703"

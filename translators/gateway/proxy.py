@@ -10,10 +10,10 @@ delivered over SDS by the control plane, named as `credentials` lists them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from translators.envoy.routes import route_config_bytes, virtual_host_bytes
 from translators.gateway.attach import GatewayAPIState, resolve_gateway_api
@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from translators.translate import MeshTranslator
 
 Groups = Mapping[str, tuple[ResourceGroup, ...]]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,10 +60,25 @@ class MeshGateways:
         return any(workload in g.workloads for g in self.api.gateways.values())
 
 
+# What a gateway piece reads: gateways and routes are objects, attachment and backends
+# read workloads and services. Coarse on purpose: a gateway proxy is rebuilt after any
+# change of these, a sidecar never because of them.
+_GATEWAY_DEPS = (("objects",), ("workloads",), ("services",))
+
+
+def _memo_get(translator: MeshTranslator, key: tuple[str, ...], build: Callable[[], T]) -> T:
+    memo = translator._memo  # the translator's piece cache (translators/memo.py)
+
+    def tracked() -> T:
+        for dep in _GATEWAY_DEPS:
+            memo.read(dep)
+        return build()
+
+    return memo.get(key, tracked)
+
+
 def mesh_gateways(translator: MeshTranslator) -> MeshGateways:
-    return translator._memo.generation_get(
-        ("mesh-gateways",), lambda: MeshGateways.of(translator.mesh)
-    )
+    return _memo_get(translator, ("mesh-gateways",), lambda: MeshGateways.of(translator.mesh))
 
 
 def build_gateway_proxy(
@@ -119,7 +135,8 @@ def gateway_credentials(translator: MeshTranslator, workload: Workload) -> tuple
     gateways = mesh_gateways(translator)
     if not gateways.is_gateway_proxy(workload):
         return ()
-    return translator._memo.generation_get(
+    return _memo_get(
+        translator,
         ("gateway-proxy", workload.key),
         lambda: build_gateway_proxy(translator.mesh, translator.index, workload, gateways),
     ).credentials
@@ -132,12 +149,18 @@ def gateway_resources(
     gateways = mesh_gateways(translator)
     if not gateways.is_gateway_proxy(workload):
         return None
-    proxy = translator._memo.generation_get(
+    proxy = _memo_get(
+        translator,
         ("gateway-proxy", workload.key),
         lambda: build_gateway_proxy(translator.mesh, translator.index, workload, gateways),
     )
-    outbound_view, _local = translator._views(workload)
-    outbound = translator.outbound_resources(outbound_view)
+    # the clusters and endpoints a sidecar of its namespace (and Sidecar) would get
+    view_key, build_view = translator._outbound_view(workload)
+    outbound_view = translator._memo.get(view_key, build_view)
+    outbound = translator._memo.get(
+        ("outbound-resources", view_key),
+        lambda: translator._outbound_resources(view_key, outbound_view),
+    )
     listeners = ResourceGroup(
         EnvoyResource(LISTENER_TYPE, lst.name, build_gateway_listener(lst), lst.provenance)
         for lst in proxy.listeners
