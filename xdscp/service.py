@@ -171,7 +171,11 @@ class ControlPlane:
     async def _config_status(self, request: web.Request) -> web.Response:
         """`GET /debug/config`: the config generation, every object and its errors."""
         return web.json_response(
-            {**self.runtime.config_status(), "source": self.source.health.view().as_dict()}
+            {
+                **self.runtime.config_status(),
+                "source": self.source.health.view().as_dict(),
+                "jwks": self.jwks.status(),  # per jwksUri: keys held, last error, age
+            }
         )
 
     async def _ready(self, request: web.Request) -> web.Response:

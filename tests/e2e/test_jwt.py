@@ -207,6 +207,8 @@ def test_request_authentication_through_real_envoy(
         assert server.requests == fetched
         debug = mesh.state["debug"]
         assert wait_until(lambda: "XDS0704" in http_get(f"{debug}/debug/analysis")[1], timeout=10)
+        state = json.loads(http_get(f"{debug}/debug/config")[1])["jwks"][jwks_uri]
+        assert state["keys"] is True and state["error"], state  # kept, and why it is stale
         status, body = _call(mesh, _bearer(alice))
         assert status == 200, body
         status, body = _call(mesh, _bearer(admin))

@@ -91,6 +91,10 @@ def test_presence_required_is_enforced() -> None:
     rejected, note = outcome(edge, bad_user)
     assert rejected and "origins-1: issuer 'other' is not 'users'" in note
     assert outcome()[0] is True
+    # the optional rule sets no location: Envoy's defaults, the query parameter too
+    assert not jwt_outcome(config, dict([edge]), "/?access_token=" + user[1].split()[1]).rejected
+    bad_query = jwt_outcome(config, dict([edge]), "/?access_token=" + bad_user[1].split()[1])
+    assert bad_query.rejected and "origins-1: issuer 'other'" in bad_query.note
 
 
 def _unsigned(payload: dict[str, object]) -> str:

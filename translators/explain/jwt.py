@@ -64,14 +64,16 @@ def _tokens(provider: jwt_pb2.JwtProvider, headers: Mapping[str, str], path: str
     found = []
     lower = {k.lower(): v for k, v in headers.items()}
     locations = [(h.name, h.value_prefix) for h in provider.from_headers]
-    if not locations and not provider.from_params and not provider.from_cookies:
-        locations = [("authorization", "Bearer ")]
+    params = list(provider.from_params)
+    if not locations and not params and not provider.from_cookies:
+        # Envoy's default locations: `Authorization: Bearer` and `?access_token=`
+        locations, params = [("authorization", "Bearer ")], ["access_token"]
     for name, prefix in locations:
         value = lower.get(name.lower())
         if value is not None and value.startswith(prefix):
             found.append(value[len(prefix) :].strip())
     query = parse_qs(urlsplit(path).query)
-    for param in provider.from_params:
+    for param in params:
         found += query.get(param, [])
     return found
 

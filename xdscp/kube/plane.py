@@ -27,6 +27,7 @@ from translators.mesh import MeshConfig, MeshOptions
 from translators.model.objects import MeshObject
 from xdscp.errors import AddressUnavailable
 from xdscp.identity import IdentitySettings
+from xdscp.jwks import JwksSettings
 from xdscp.kube.api import KubeApi
 from xdscp.kube.ca_secret import load_cluster_ca
 from xdscp.kube.certs import CertificateEndpoint, server_ssl_context
@@ -72,6 +73,7 @@ class KubeSettings:
     renew_deadline: float = 10.0
     retry_period: float = 2.0
     token_audience: str = "xdscp"
+    jwks: JwksSettings = field(default_factory=JwksSettings)
 
 
 class _NotifyingSource:
@@ -168,6 +170,7 @@ class KubeControlPlane:
             identity_settings=identity,
             insecure=s.insecure,
             debug_token=s.debug_token,
+            jwks_settings=s.jwks,
         )
         self.status_writer = writer = StatusWriter(
             api,
