@@ -35,7 +35,7 @@ RX_STAT = "cluster.xds-grpc.upstream_cx_rx_bytes_total"
 
 
 def _rx_bytes(admin: str) -> int:
-    status, body = admin_get(admin, f"/stats?filter=^{RX_STAT}$")
+    status, body = admin_get(admin, f"/stats?filter=^{RX_STAT}$", timeout=30.0)
     if status != 200 or ":" not in body:
         raise RuntimeError(f"no {RX_STAT} from {admin}: {status} {body[:200]}")
     return int(body.split(":", 1)[1].strip())
