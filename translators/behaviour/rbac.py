@@ -33,10 +33,14 @@ from envoy.extensions.filters.network.http_connection_manager.v3 import (
 )
 from envoy.extensions.filters.network.rbac.v3 import rbac_pb2 as network_rbac_pb2
 from envoy.extensions.transport_sockets.tls.v3 import tls_pb2
-from envoy.type.matcher.v3 import metadata_pb2, value_pb2
 
-from translators.behaviour.routing import Unsupported, header_matches, string_matches
-from translators.naming import JWT_AUTHN_FILTER, JWT_PAYLOAD_METADATA_KEY, LISTENER_TYPE
+from translators.behaviour.routing import (
+    Unsupported,
+    header_matches,
+    jwt_metadata_matches,
+    string_matches,
+)
+from translators.naming import LISTENER_TYPE
 from translators.translate import ProxyResources
 
 
@@ -101,34 +105,8 @@ def principal_matches(principal: rbac_pb2.Principal, call: Call, http: bool) -> 
             raise Unsupported("header principal on a network filter")
         return header_matches(principal.header, call.request_headers())
     if kind == "metadata":
-        return _jwt_matches(principal.metadata, call)
+        return jwt_metadata_matches(principal.metadata, call.jwt)
     raise Unsupported(f"principal {kind}")
-
-
-def _jwt_matches(matcher: metadata_pb2.MetadataMatcher, call: Call) -> bool:
-    keys = [segment.key for segment in matcher.path]
-    if matcher.filter != JWT_AUTHN_FILTER or keys[:1] != [JWT_PAYLOAD_METADATA_KEY]:
-        raise Unsupported(f"metadata {matcher.filter} {keys}")
-    found: object = call.jwt
-    for key in keys[1:]:
-        found = found.get(key) if isinstance(found, Mapping) else None
-    return value_matches(matcher.value, found) != bool(matcher.invert)
-
-
-def value_matches(matcher: value_pb2.ValueMatcher, value: object) -> bool:
-    """Envoy's ValueMatcher on a metadata value (None: absent)."""
-    kind = matcher.WhichOneof("match_pattern")
-    if kind == "present_match":
-        return value is not None
-    if kind == "string_match":
-        return isinstance(value, str) and string_matches(matcher.string_match, value)
-    if kind == "list_match":
-        return isinstance(value, list) and any(
-            value_matches(matcher.list_match.one_of, item) for item in value
-        )
-    if kind == "or_match":
-        return any(value_matches(m, value) for m in matcher.or_match.value_matchers)
-    raise Unsupported(f"value matcher {kind}")
 
 
 def permission_matches(permission: rbac_pb2.Permission, call: Call, http: bool) -> bool:
