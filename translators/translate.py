@@ -217,10 +217,7 @@ class MeshTranslator:
         """`extensions=False`: the config as if no extension were loaded."""
         outbound_view, local = self._views(workload)
         view_key, _ = self._outbound_view(workload)
-        outbound = self._memo.get(
-            ("outbound-resources", view_key),
-            lambda: self._outbound_resources(view_key, outbound_view),
-        )
+        outbound = self._outbound_resources(view_key, outbound_view)
         build = ProxyBuild(self, workload, outbound_view, local, outbound)
         # One generator per xDS type, named by the `xdstypes` table, in push order.
         groups = {type_url: generate(build) for type_url, generate in generators()}
@@ -233,7 +230,24 @@ class MeshTranslator:
 
     def _outbound_resources(self, view_key: Hashable, view: OutboundView) -> OutboundResources:
         memo = self._memo
-        memo.inherit(view_key)  # made from the view: depends on what the view read
+        clusters, assignments = memo.get(
+            ("outbound-cluster-resources", view.clusters_key),
+            lambda: self._cluster_resources(view),
+        )
+
+        def routes() -> ResourceGroup:
+            memo.inherit(view_key)  # made from the view: depends on what the view read
+            return self._group(tuple(self._route_config(rc) for rc in view.route_configs))
+
+        return OutboundResources(
+            view, clusters, assignments, memo.get(("outbound-route-resources", view_key), routes)
+        )
+
+    def _cluster_resources(self, view: OutboundView) -> tuple[ResourceGroup, ResourceGroup]:
+        """The clusters and load assignments of the view's OutboundClusters piece: kept
+        while that piece is (a route change does not touch them)."""
+        memo = self._memo
+        memo.inherit(view.clusters_key)
         per_service = [
             memo.get(
                 ("service-resources", key),
@@ -254,10 +268,7 @@ class MeshTranslator:
             ]
             + [r for _, eds in per_service for r in eds]
         )
-        routes = tuple(self._route_config(rc) for rc in view.route_configs)
-        return OutboundResources(
-            view, self._group(clusters), self._group(assignments), self._group(routes)
-        )
+        return self._group(clusters), self._group(assignments)
 
     def _service(
         self,
