@@ -239,6 +239,15 @@ class PieceCache:
         value: T = piece.value
         return value
 
+    def stale(self, key: Hashable) -> Any:
+        """The previous generation's value under `key`, valid or not (None if none): what a
+        builder may patch instead of rebuilding from nothing, comparing by identity which
+        of its parts are still current."""
+        if self._previous is None:
+            return None
+        piece = self._previous.get(key)
+        return piece.value if piece is not None else None
+
     def inherit(self, key: Hashable) -> None:
         """Record, for the piece being built, the dependencies of the piece under `key`
         (built earlier in this generation): a piece made from another piece's value."""

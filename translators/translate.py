@@ -157,7 +157,7 @@ class MeshTranslator:
         source = proxy_source(self.index, workload, self._memo)
         key = ("outbound-view", workload.namespace, sidecar.ref if sidecar else "", source.labels)
         return key, lambda: build_outbound(
-            self.index, workload.namespace, sidecar, self._memo, source
+            self.index, workload.namespace, sidecar, self._memo, source, self._memo.stale(key)
         )
 
     def _with_telemetry(self, workload: Workload, local: LocalView) -> LocalView:
