@@ -326,6 +326,8 @@ class OutboundView:
     clusters_key: Hashable = ()
     # route config name -> its virtual hosts before `_unique_domains` (for patching)
     raw_vhosts: Mapping[str, tuple[VirtualHostIR, ...]] = field(default_factory=dict)
+    # route config name -> how many of its raw virtual hosts reach a forward proxy cluster
+    dfp_counts: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -402,7 +404,7 @@ def proxy_source(index: MeshIndex, workload: Workload, memo: PieceCache) -> Sour
     """The caller as VirtualService matches see it (see translators/traffic/source.py)."""
 
     def keys() -> frozenset[str]:
-        index.read(("kind", "VirtualService"))
+        index.read(("source-labels",))
         return source_label_keys(index.mesh.of_kind("VirtualService"))
 
     return make_source(workload.namespace, workload.labels, memo.get(("source-label-keys",), keys))
@@ -481,7 +483,18 @@ def build_outbound(
         else:
             unique = _unique_domains(vhosts)
         route_configs.append(RouteConfigIR(egress.route_config, (*unique, catch_all_vhost)))
-    egress_list = _with_forward_proxy(egress_list, route_configs, clusters)
+    dfp = _dfp_names(outbound.clusters)
+    same_clusters = previous is not None and previous.clusters is outbound.clusters
+    dfp_counts = {
+        name: _dfp_count(
+            raw,
+            dfp,
+            before.get(name) if same_clusters else None,
+            previous.dfp_counts.get(name) if previous is not None and same_clusters else None,
+        )
+        for name, raw in raw_vhosts.items()
+    }
+    egress_list = _with_forward_proxy(egress_list, route_configs, dfp, dfp_counts)
     http_ports = {e.port for e in egress_list}
     for bind, port in _tcp_ports(sidecar, catch_all, outbound.other_ports, http_ports):
         hosts = hosts_by_port.get(port, catch_all_hosts)
@@ -509,6 +522,7 @@ def build_outbound(
         service_chunks=outbound.service_chunks,
         clusters_key=("outbound-clusters", namespace, _ref(sidecar_obj)),
         raw_vhosts=raw_vhosts,
+        dfp_counts=dfp_counts,
     )
 
 
@@ -566,19 +580,54 @@ def outbound_clusters(
     )
 
 
+def _dfp_names(clusters: Iterable[ClusterIR]) -> frozenset[str]:
+    return frozenset(c.name for c in clusters if c.discovery is Discovery.DYNAMIC_FORWARD_PROXY)
+
+
+def _reaches(vhost: VirtualHostIR, dfp: frozenset[str]) -> bool:
+    return any(
+        any(wc.cluster in dfp for wc in r.clusters) or any(m.cluster in dfp for m in r.mirrors)
+        for r in vhost.routes
+    )
+
+
+def _dfp_count(
+    raw: tuple[VirtualHostIR, ...],
+    dfp: frozenset[str],
+    old_raw: tuple[VirtualHostIR, ...] | None,
+    old_count: int | None,
+) -> int:
+    """How many of a route config's virtual hosts reach a dynamic forward proxy cluster:
+    from the last generation's count where the same clusters and as many virtual hosts
+    (then only the new virtual host objects are looked at)."""
+    if old_raw is None or old_count is None or len(old_raw) != len(raw):
+        return sum(1 for vh in raw if _reaches(vh, dfp))
+    count = old_count
+    for new, old in zip(raw, old_raw, strict=True):
+        if new is not old:
+            count += _reaches(new, dfp) - _reaches(old, dfp)
+    return count
+
+
 def _with_forward_proxy(
-    egress: list[EgressIR], configs: list[RouteConfigIR], clusters: list[ClusterIR]
+    egress: list[EgressIR],
+    configs: list[RouteConfigIR],
+    dfp: frozenset[str],
+    counts: Mapping[str, int],
 ) -> list[EgressIR]:
-    """Mark the HTTP listeners whose routes reach a dynamic forward proxy cluster."""
-    dfp = {c.name for c in clusters if c.discovery is Discovery.DYNAMIC_FORWARD_PROXY}
+    """Mark the HTTP listeners whose routes reach a dynamic forward proxy cluster (`counts`:
+    per route config, its virtual hosts that do, but for the catch-all one)."""
     needs = {
         rc.name
         for rc in configs
-        for vh in rc.virtual_hosts
-        for r in vh.routes
-        if any(wc.cluster in dfp for wc in r.clusters) or any(m.cluster in dfp for m in r.mirrors)
+        if counts.get(rc.name, 0) or (rc.virtual_hosts and _reaches(rc.virtual_hosts[-1], dfp))
     }
-    return [replace(e, dynamic_forward_proxy=e.route_config in needs) for e in egress]
+    return [
+        e
+        if e.dynamic_forward_proxy == (e.route_config in needs)
+        else replace(e, dynamic_forward_proxy=e.route_config in needs)
+        for e in egress
+    ]
 
 
 def _reachable(
