@@ -83,6 +83,14 @@ def test_planted_violations_are_each_found(tmp_path: Path) -> None:
     assert broken_rules == {(r.importer, r.imported) for r in RULES}
 
 
+def test_an_exemption_covers_only_its_module(tmp_path: Path) -> None:
+    _clean_tree(tmp_path)
+    _write(tmp_path, "translators/explain/jwt.py", "import time\n")
+    _write(tmp_path, "translators/explain/other.py", "import time\nimport os\n")
+    found = sorted((v.module, v.imported) for v in violations(tmp_path))
+    assert found == [("translators.explain.other", "os"), ("translators.explain.other", "time")]
+
+
 def test_relative_import_resolves_against_its_package(tmp_path: Path) -> None:
     _clean_tree(tmp_path)
     # `from ...translators import x` in xdscp/server/wire.py climbs to the root: it is
