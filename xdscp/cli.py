@@ -283,6 +283,7 @@ def _serve_kubernetes(
                 svid_ttl=timedelta(seconds=svid_ttl),
                 insecure=insecure,
                 options=settings.mesh_options(),
+                jwks=settings.jwks,
             )
         )
         try:

@@ -155,7 +155,10 @@ class JwksFetcher:
         try:
             async with self._limit:
                 text = await self._get(uri, entry.timeout_s)
-            keys = json.dumps(parse_jwks(text), sort_keys=True, separators=(",", ":"))
+            parsed = parse_jwks(text)
+            if not parsed["keys"]:  # more likely an IdP glitch than a rotation to nothing
+                raise JwksFetchError("the key set is empty")
+            keys = json.dumps(parsed, sort_keys=True, separators=(",", ":"))
         except Exception as exc:  # any failure is this URI's, reported, never raised
             error = _describe(exc, entry.timeout_s)
             if error != entry.error:

@@ -32,6 +32,7 @@ from xdscp.runtime import MeshRuntime
 from xdscp.server.ads import start_server
 from xdscp.server.status import StatusBook
 from xdscp.sources.files import DirectorySource
+from xdscp.sources.protocol import ConfigSource
 from xdscp.tuning import raise_fd_limit, tune_gc
 
 log = structlog.get_logger()
@@ -80,7 +81,9 @@ class ControlPlane:
         self.runtime.on_generation = self.status.propagation.started
         self.metrics.watch_certificate_expiry("svid", self.identity.seconds_to_svid_expiry)
         self.metrics.watch_certificate_expiry("root", self.identity.seconds_to_root_expiry)
-        self.source = DirectorySource(self.config_dir, self.options, kinds=self.extensions.kinds())
+        self.source: ConfigSource = DirectorySource(
+            self.config_dir, self.options, kinds=self.extensions.kinds()
+        )
         source_up = Gauge(
             "xdscp_config_source_up",
             "1 while the config source is loaded and watching; 0 when dead, stuck or empty.",
@@ -168,7 +171,11 @@ class ControlPlane:
     async def _config_status(self, request: web.Request) -> web.Response:
         """`GET /debug/config`: the config generation, every object and its errors."""
         return web.json_response(
-            {**self.runtime.config_status(), "source": self.source.health.view().as_dict()}
+            {
+                **self.runtime.config_status(),
+                "source": self.source.health.view().as_dict(),
+                "jwks": self.jwks.status(),  # per jwksUri: keys held, last error, age
+            }
         )
 
     async def _ready(self, request: web.Request) -> web.Response:

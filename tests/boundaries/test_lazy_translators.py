@@ -57,6 +57,19 @@ def test_public_names_are_the_defining_objects() -> None:
     assert set(dir(translators)) >= set(translators.__all__)
 
 
+def test_translate_can_still_be_replaced_and_restored(monkeypatch: pytest.MonkeyPatch) -> None:
+    from translators.translate import translate
+
+    def fake(*args: object, **kwargs: object) -> None:
+        return None
+
+    monkeypatch.setattr(translators, "translate", fake)
+    replaced: object = translators.translate
+    assert replaced is fake
+    monkeypatch.undo()
+    assert translators.translate is translate
+
+
 def test_unknown_name_is_an_attribute_error() -> None:
     with pytest.raises(AttributeError, match="no_such_name"):
         translators.no_such_name  # noqa: B018

@@ -29,7 +29,7 @@ ISSUER = "https://idp.test/"  # holds `/`: the principal https://idp.test//alice
 PARTNER = "partner"
 
 
-def _mesh_yaml(octet: int, jwks_uri: str, partner_jwks: str) -> str:
+def _mesh_yaml(octet: int, jwks_uri: str, partner_jwks: str, presence: str = "OPTIONAL") -> str:
     return textwrap.dedent(
         f"""\
         apiVersion: networking.istio.io/v1
@@ -112,6 +112,7 @@ def _mesh_yaml(octet: int, jwks_uri: str, partner_jwks: str) -> str:
             audiences: [orders]
             jwks: '{partner_jwks}'
             fromHeaders: [{{name: x-partner-token}}]
+            presence: {presence}
         ---
         apiVersion: security.istio.io/v1
         kind: AuthorizationPolicy
@@ -161,7 +162,8 @@ def test_request_authentication_through_real_envoy(
     octet = random.randint(40, 250)
     config = tmp_path / "mesh"
     config.mkdir()
-    (config / "mesh.yaml").write_text(_mesh_yaml(octet, server.uri, jwks(partner)))
+    jwks_uri = server.uri
+    (config / "mesh.yaml").write_text(_mesh_yaml(octet, jwks_uri, jwks(partner)))
 
     with xdscp_up(config, tmp_path, "--jwks-refresh", "0.5") as mesh:
         assert server.requests >= 1  # the control plane fetched the keys, not Envoy
@@ -180,6 +182,11 @@ def test_request_authentication_through_real_envoy(
         assert status == 200, body
         assert body["version"] == "v2"  # routed on the claim by the frontend's sidecar
         assert body["headers"]["x-jwt-group"] == "admin"
+
+        # a list claim holding admin matches as well (route and policy)
+        listed = key.sign(claims(ISSUER, "carol", group=["dev", "admin"]))
+        status, body = _call(mesh, _bearer(listed))
+        assert (status, body.get("version")) == (200, "v2"), body
 
         status, body = _call(mesh, _bearer(key.sign(claims(ISSUER, "bob"))))
         assert status == 403, body  # valid, but neither alice nor an admin
@@ -205,7 +212,18 @@ def test_request_authentication_through_real_envoy(
         assert server.requests == fetched
         debug = mesh.state["debug"]
         assert wait_until(lambda: "XDS0704" in http_get(f"{debug}/debug/analysis")[1], timeout=10)
+        state = json.loads(http_get(f"{debug}/debug/config")[1])["jwks"][jwks_uri]
+        assert state["keys"] is True and state["error"], state  # kept, and why it is stale
         status, body = _call(mesh, _bearer(alice))
         assert status == 200, body
         status, body = _call(mesh, _bearer(admin))
         assert (status, body.get("version")) == (200, "v2"), body
+
+        # An edit makes the partner token required (`presence: REQUIRED`): Envoy follows.
+        (config / "mesh.yaml").write_text(
+            _mesh_yaml(octet, jwks_uri, jwks(partner), presence="REQUIRED")
+        )
+        assert wait_until(lambda: _call(mesh, _bearer(alice))[0] == 401, timeout=15)
+        both = {**_bearer(alice), "x-partner-token": good}
+        status, body = _call(mesh, both)
+        assert status == 200, body

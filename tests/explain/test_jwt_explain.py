@@ -5,14 +5,22 @@ mesh and verdicts as tests/e2e/test_jwt.py shows with real Envoy."""
 
 from __future__ import annotations
 
+import base64
+import json
+from pathlib import Path
+
 import pytest
 
 from tests.e2e.test_jwt import ISSUER, PARTNER, _mesh_yaml
 from tests.jwt_tokens import SigningKey, claims, jwks
-from tests.translators.helpers import mesh_of
+from tests.translators.helpers import mesh_of, workload
+from translators.behaviour.rbac import inbound_listener
 from translators.explain import Explanation, explain, parse_request
+from translators.explain.jwt import jwt_filter, jwt_outcome
 from translators.mesh import MeshOptions
-from translators.translate import MeshTranslator
+from translators.translate import MeshTranslator, translate
+
+GOLDEN = Path(__file__).resolve().parents[1] / "golden" / "testdata" / "in"
 
 V1 = "outbound|8080|v1|orders.prod.svc.cluster.local"
 V2 = "outbound|8080|v2|orders.prod.svc.cluster.local"
@@ -60,3 +68,39 @@ def test_bad_tokens_get_jwt_authn_statuses(translator: MeshTranslator) -> None:
     expired = IDP_KEY.sign(claims(ISSUER, "alice", lifetime_s=-600))
     assert outcome(ask(translator, f"Authorization: Bearer {expired}")) == ("denied", V1, 401)
     assert outcome(ask(translator, "Authorization: Bearer nope")) == ("denied", V1, 401)
+
+
+def test_presence_required_is_enforced() -> None:
+    """tests/golden/testdata/in/jwt-required.yaml: the `edge` token must be there."""
+    mesh = mesh_of((GOLDEN / "jwt-required.yaml").read_text())
+    listener = inbound_listener(translate(mesh, workload(mesh, "prod/api")), 8080)
+    config = jwt_filter(listener.filter_chains[0])
+    assert config is not None
+    edge = "x-edge-token", _unsigned(claims("edge", "gw"))
+    user = "Authorization", "Bearer " + _unsigned(claims("users", "ann", roles="a b"))
+    bad_user = "Authorization", "Bearer " + _unsigned(claims("other", "ann"))
+
+    def outcome(*headers: tuple[str, str]) -> tuple[bool, str]:
+        found = jwt_outcome(config, dict(headers), "/")
+        return found.rejected, found.note
+
+    assert outcome(edge)[0] is False
+    assert outcome(edge, user)[0] is False
+    rejected, note = outcome(user)
+    assert rejected and note.startswith("jwt_authn rejects the token (401): no token for origins-0")
+    rejected, note = outcome(edge, bad_user)
+    assert rejected and "origins-1: issuer 'other' is not 'users'" in note
+    assert outcome()[0] is True
+    # the optional rule sets no location: Envoy's defaults, the query parameter too
+    assert not jwt_outcome(config, dict([edge]), "/?access_token=" + user[1].split()[1]).rejected
+    bad_query = jwt_outcome(config, dict([edge]), "/?access_token=" + bad_user[1].split()[1])
+    assert bad_query.rejected and "origins-1: issuer 'other'" in bad_query.note
+
+
+def _unsigned(payload: dict[str, object]) -> str:
+    """A token explain can read (it does not check signatures)."""
+
+    def part(data: dict[str, object]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+    return f"{part({'alg': 'ES256'})}.{part(payload)}.c2ln"

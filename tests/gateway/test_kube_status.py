@@ -21,8 +21,8 @@ from translators.gateway.attach import CONTROLLER_NAME, GATEWAY_NAME_LABEL
 from translators.mesh import MeshConfig, MeshOptions
 from translators.model.gateway_api import KUBERNETES_GATEWAY
 from xdscp.kube.api import KubeApi
-from xdscp.kube.source import KubernetesSource
 from xdscp.kube.status import StatusWriter
+from xdscp.sources.kubernetes import KubernetesSource
 
 OBJECTS = """\
 apiVersion: gateway.networking.k8s.io/v1

@@ -13,7 +13,7 @@ from tests.kube.meshes import cluster_docs
 from translators.index import MeshIndex
 from translators.mesh import MeshConfig, MeshOptions
 from xdscp.kube.api import KubeApi
-from xdscp.kube.source import KubernetesSource
+from xdscp.sources.kubernetes import KubernetesSource
 
 JWKS = '{"keys": [{"kty": "EC", "crv": "P-256", "x": "AAAA", "y": "AAAA"}]}'
 

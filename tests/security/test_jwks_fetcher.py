@@ -158,7 +158,8 @@ def test_a_silent_server_costs_the_rule_timeout_only() -> None:
     [
         ("x" * 2000, "larger than 1000 bytes"),
         ("<html>", "not a JSON Web Key Set"),
-        ('{"keys": []}', "not a JSON Web Key Set"),
+        ('{"keys": []}', "the key set is empty"),
+        ('{"keys": [{"n": "x"}]}', "not a JSON Web Key Set"),
     ],
 )
 def test_bad_answers_are_refused(server: JwksServer, body: str, error: str) -> None:

@@ -111,6 +111,13 @@ RULES_FOR_ANOTHER_PROTOCOL = MessageType(
     W,
     "http rules for hosts without an HTTP port (or tcp rules without a TCP one): never applied",
 )
+CLAIM_ROUTE_NEVER_VERIFIED = MessageType(
+    "XDS0250",
+    "JwtClaimRouteNeverMatches",
+    W,
+    "a route matches a JWT claim (@request.auth.claims) but no RequestAuthentication applies "
+    "to any workload: no sidecar verifies a token, so the match never matches",
+)
 
 SELECTOR_MATCHES_NOTHING = MessageType(
     "XDS0301",

@@ -64,14 +64,16 @@ def _tokens(provider: jwt_pb2.JwtProvider, headers: Mapping[str, str], path: str
     found = []
     lower = {k.lower(): v for k, v in headers.items()}
     locations = [(h.name, h.value_prefix) for h in provider.from_headers]
-    if not locations and not provider.from_params and not provider.from_cookies:
-        locations = [("authorization", "Bearer ")]
+    params = list(provider.from_params)
+    if not locations and not params and not provider.from_cookies:
+        # Envoy's default locations: `Authorization: Bearer` and `?access_token=`
+        locations, params = [("authorization", "Bearer ")], ["access_token"]
     for name, prefix in locations:
         value = lower.get(name.lower())
         if value is not None and value.startswith(prefix):
             found.append(value[len(prefix) :].strip())
     query = parse_qs(urlsplit(path).query)
-    for param in provider.from_params:
+    for param in params:
         found += query.get(param, [])
     return found
 
@@ -100,34 +102,83 @@ def _problem(provider: jwt_pb2.JwtProvider, claims: Mapping[str, object], now: f
     return ""
 
 
+@dataclass(frozen=True, slots=True)
+class _Provider:
+    state: str  # "ok", "missing" or "failed"
+    claims: Mapping[str, object] | None = None
+    problem: str = ""
+
+
+def _provider_state(
+    name: str, provider: jwt_pb2.JwtProvider, headers: Mapping[str, str], path: str
+) -> _Provider:
+    tokens = _tokens(provider, headers, path)
+    if not tokens:
+        return _Provider("missing")
+    problems = []
+    for token in tokens:
+        claims = _claims(token)
+        problem = "not a JWT" if claims is None else _problem(provider, claims, time.time())
+        if claims is not None and not problem:
+            return _Provider("ok", claims)
+        problems.append(f"{name}: {problem}")
+    return _Provider("failed", problem="; ".join(problems))
+
+
+def _satisfied(requirement: jwt_pb2.JwtRequirement, states: Mapping[str, _Provider]) -> bool:
+    """Envoy's verdict on a requirement tree, for the shapes the translator builds
+    (`allow_missing` as the alternative to its sibling providers)."""
+    kind = requirement.WhichOneof("requires_type")
+    if kind == "provider_name":
+        return states[requirement.provider_name].state == "ok"
+    if kind == "allow_missing_or_failed":
+        return True
+    if kind == "allow_missing":
+        return all(s.state == "missing" for s in states.values())
+    if kind == "requires_all":
+        return all(_satisfied(r, states) for r in requirement.requires_all.requirements)
+    if kind == "requires_any":
+        children = requirement.requires_any.requirements
+        siblings = [
+            r.provider_name for r in children if r.WhichOneof("requires_type") == "provider_name"
+        ]
+        for child in children:
+            if child.WhichOneof("requires_type") == "allow_missing":
+                if all(states[n].state == "missing" for n in siblings):
+                    return True
+            elif _satisfied(child, states):
+                return True
+        return False
+    return True  # no requirement: nothing is checked
+
+
 def jwt_outcome(
     config: jwt_pb2.JwtAuthentication, headers: Mapping[str, str], path: str
 ) -> JwtOutcome:
     issuers = ", ".join(sorted({p.issuer or "(any)" for p in config.providers.values()}))
-    tokens = [
-        (name, token)
+    states = {
+        name: _provider_state(name, provider, headers, path)
         for name, provider in sorted(config.providers.items())
-        for token in _tokens(provider, headers, path)
-    ]
-    if not tokens:
-        return JwtOutcome(
-            None, False, f"no JWT (accepted: {issuers}): passes jwt_authn, RBAC decides"
-        )
-    problems = []
-    for name, token in tokens:
-        claims = _claims(token)
-        if claims is None:
-            problems.append(f"{name}: not a JWT")
-            continue
-        problem = _problem(config.providers[name], claims, time.time())
-        if not problem:
-            who = f"{claims.get('iss', '')}/{claims.get('sub', '')}"
+    }
+    requirement = config.rules[0].requires if config.rules else jwt_pb2.JwtRequirement()
+    verified = [(name, s.claims) for name, s in states.items() if s.state == "ok"]
+    if _satisfied(requirement, states):
+        if not verified:
             return JwtOutcome(
-                claims,
-                False,
-                f"JWT of {who} for jwt_authn provider {name} (explain does not check signatures)",
+                None, False, f"no JWT (accepted: {issuers}): passes jwt_authn, RBAC decides"
             )
-        problems.append(f"{name}: {problem}")
+        name, claims = verified[0]
+        assert claims is not None
+        who = f"{claims.get('iss', '')}/{claims.get('sub', '')}"
+        return JwtOutcome(
+            claims,
+            False,
+            f"JWT of {who} for jwt_authn provider {name} (explain does not check signatures)",
+        )
+    problems = [s.problem for s in states.values() if s.state == "failed"]
+    if not problems:  # every token it needed is missing: a rule says presence REQUIRED
+        missing = ", ".join(n for n, s in states.items() if s.state == "missing")
+        problems = [f"no token for {missing} (presence REQUIRED)"]
     # Envoy answers 403 for a valid token meant for another audience, else 401
     status = 403 if all(" audience " in p for p in problems) else 401
     return JwtOutcome(None, True, f"{JWT_REJECTED} ({status}): {'; '.join(problems)}", status)

@@ -20,7 +20,7 @@ from dataclasses import replace
 
 from translators.ir import Direction, ListenerIR
 from translators.model.objects import MeshObject, age_order
-from translators.model.request_authn import JWTRule, RequestAuthenticationSpec
+from translators.model.request_authn import JWTPresence, JWTRule, RequestAuthenticationSpec
 from translators.security.jwt_ir import JwtRuleIR
 
 # A public key whose private half was discarded: the JWKS of a `jwksUri` that could not be
@@ -68,6 +68,7 @@ def rule_ir(rule: JWTRule, ref: str, jwks: Mapping[str, str]) -> JwtRuleIR:
         output_claim_to_headers=tuple((c.header, c.claim) for c in rule.output_claim_to_headers),
         forward_original_token=rule.forward_original_token,
         space_delimited_claims=tuple(rule.space_delimited_claims),
+        required=rule.presence is JWTPresence.REQUIRED,
         provenance=(ref,),
     )
 

@@ -9,6 +9,7 @@ from translators.analysis.checks import (
     compat,
     destinationrules,
     destinations,
+    jwt_routes,
     selectors,
     sidecars,
     tls,
@@ -141,5 +142,10 @@ CHECKS: tuple[Check, ...] = (
         "udp-ports",
         compat.check_udp_ports,
         (codes.PORT_PROTOCOL_NOT_PROXIED.code,),
+    ),
+    Check(
+        "jwt-claim-routes",
+        jwt_routes.check_claim_routes,
+        (codes.CLAIM_ROUTE_NEVER_VERIFIED.code,),
     ),
 )
