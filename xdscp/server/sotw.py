@@ -102,7 +102,7 @@ class SotwStream(Stream):
                 others = sum(len(t.names or ()) for t in self._types.values() if t is not st)
                 self.check_stream_names(others + len(req.resource_names))
                 st.names_fp = fingerprint
-                names = frozenset(req.resource_names)
+                names = self.shared.name_sets.of(type_url, fingerprint, req)
                 if names != st.names:
                     if st.names is not None and not names <= st.names:
                         st.flags |= _MUST_ANSWER
