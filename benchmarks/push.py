@@ -79,6 +79,7 @@ class RunResult:
     change_ms: list[float] = field(default_factory=list)  # server: new mesh -> N-th ACK
     e2e_ms: list[float] = field(default_factory=list)  # server: file written -> N-th ACK
     own_ms: list[float] = field(default_factory=list)  # the runtime's own time in the apply
+    own_cpu_ms: list[float] = field(default_factory=list)  # the same, its thread's CPU time
     client_ms: list[float] = field(default_factory=list)  # driver: sent -> last ACK written
     apply_ms: list[float] = field(default_factory=list)  # server: new mesh -> `apply` returned
     acks: list[int] = field(default_factory=list)  # ACKs the server counted, per change
@@ -364,6 +365,7 @@ async def run_one(
             result.change_ms.append((acks["t_acked"] - change["t_mesh"]) * 1000)
             result.e2e_ms.append((acks["t_acked"] - change["t_trigger"]) * 1000)
             result.own_ms.append(float(change["own_ms"]))
+            result.own_cpu_ms.append(float(change["own_cpu_ms"]))
             result.client_ms.append((fleet.last_changed() - sent) * 1000)
             verify = await server.command("verify")
             acked = verify["route_versions_acked"]
@@ -388,7 +390,8 @@ async def run_one(
 # --- report ----------------------------------------------------------------------------------
 HEADER = (
     f"{'proxies':>7} {'svcs':>4} {'tls':>3} {'server':>6} | {'init s':>6} {'cpu s':>5} "
-    f"{'drv s':>5} | {'change ms':>9} {'min..max':>10} {'apply':>6} {'own':>5} {'e2e':>6} "
+    f"{'drv s':>5} | {'change ms':>9} {'min..max':>10} {'apply':>6} {'own':>5} {'cpu':>5} "
+    f"{'e2e':>6} "
     f"{'cpu ms':>6} "
     f"{'drv ms':>6} | {'1st MB':>6} {'RSS1 MB':>7} {'KiB/prx':>7} {'trimmed':>7} | {'ACKed':>5}"
 )
@@ -401,7 +404,7 @@ def format_row(r: RunResult) -> str:
         f"{r.proxies:>7} {r.services:>4} {'yes' if r.tls else 'no':>3} {r.mode:>6} | "
         f"{r.initial_s:>6.2f} {r.server_cpu_initial_s:>5.2f} {r.driver_cpu_initial_s:>5.2f} | "
         f"{r.change_median_ms:>9.1f} {spread:>10} {med(r.apply_ms):>6.1f} "
-        f"{med(r.own_ms):>5.1f} {med(r.e2e_ms):>6.1f} "
+        f"{med(r.own_ms):>5.0f} {med(r.own_cpu_ms):>5.0f} {med(r.e2e_ms):>6.0f} "
         f"{med(r.server_cpu_change_ms):>6.0f} {med(r.driver_cpu_change_ms):>6.0f} | "
         f"{r.first_proxy_mib:>6.1f} {r.rss_after_kib / 1024:>7.1f} "
         f"{r.kib_per_proxy:>7.1f} {r.trimmed_kib_per_proxy:>7.1f} | "
@@ -418,7 +421,7 @@ def format_ratio(floor: RunResult, xdscp: RunResult) -> str:
     change = _ratio(xdscp.change_median_ms, floor.change_median_ms)
     memory = _ratio(xdscp.kib_per_proxy, floor.kib_per_proxy)
     trimmed = _ratio(xdscp.trimmed_kib_per_proxy, floor.trimmed_kib_per_proxy)
-    own = statistics.median(xdscp.own_ms)
+    own = statistics.median(xdscp.own_cpu_ms)
     ok_change = "ok" if change <= TARGET_CHANGE else "MISSED"
     ok_memory = "ok" if memory <= TARGET_MEMORY else "MISSED"
     ok_own = "ok" if own <= TARGET_OWN_MS else "MISSED"
@@ -426,7 +429,7 @@ def format_ratio(floor: RunResult, xdscp: RunResult) -> str:
         f"{'':>7} {'':>4} {'':>3} {'x/flr':>6} | "
         f"{_ratio(xdscp.initial_s, floor.initial_s):>5.2f}x "
         f"{_ratio(xdscp.server_cpu_initial_s, floor.server_cpu_initial_s):>4.1f}x {'':>5} | "
-        f"{change:>8.2f}x {'':>10} {'':>6} {'':>5} {'':>6} "
+        f"{change:>8.2f}x {'':>10} {'':>6} {'':>5} {'':>5} {'':>6} "
         f"{_ratio(med(xdscp.server_cpu_change_ms), med(floor.server_cpu_change_ms)):>5.1f}x "
         f"{'':>6} | {'':>6} {'':>7} {memory:>6.2f}x {trimmed:>6.2f}x |"
         f" change {ok_change} (<= {TARGET_CHANGE}x), own part {ok_own} (<= {TARGET_OWN_MS:.0f}"
@@ -462,6 +465,7 @@ def merge(results: Sequence[RunResult]) -> RunResult:
         merged.apply_ms += r.apply_ms
         merged.e2e_ms += r.e2e_ms
         merged.own_ms += r.own_ms
+        merged.own_cpu_ms += r.own_cpu_ms
         merged.acks += r.acks
         merged.clients_acked += r.clients_acked
         merged.server_cpu_change_ms += r.server_cpu_change_ms
@@ -505,8 +509,10 @@ async def run_all(args: argparse.Namespace) -> list[RunResult]:
         f" version (median of {args.repeats} x {args.rounds} round(s), servers alternating);"
         " apply: until `await MeshRuntime.apply(mesh)` returned (pushes run meanwhile);"
         " own: the runtime's own time in it (translation, snapshots, cache; without the"
-        " pushes); e2e: the VirtualService file rewritten -> N-th ACK, through the file"
-        " source as its watcher runs it once its debounce is over (--source files)."
+        " pushes), wall clock; cpu: the same in CPU time of its thread, which a busy machine"
+        " does not inflate (the target is judged on it); e2e: the VirtualService file"
+        " rewritten -> N-th ACK, through the file source as its watcher runs it once its"
+        " debounce is over (--source files)."
         " cpu/drv: CPU used by the server / by the driver (all clients) in that phase."
         " 1st MB: server VmRSS growth for the first proxy (connected alone before the N;"
         " xdscp translates the shared config then, the floor loaded its bytes at start)."

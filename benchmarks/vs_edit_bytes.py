@@ -1,6 +1,6 @@
 """Bytes one proxy receives for one VirtualService edit: SotW beside delta with VHDS.
 
-    python -m benchmarks.vs_edit_bytes --services 1000 [--proxies 1]
+    python -m benchmarks.vs_edit_bytes --services 1000 [--proxies 1] [--envoy]
 
 Builds the push benchmark's mesh (N services, one client), serves the client's real
 snapshots (`MeshRuntime`) from the real ADS server, and connects two in-process clients
@@ -245,11 +245,23 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--services", type=int, nargs="+", default=[1000])
     parser.add_argument("--proxies", type=int, default=1, help="proxies per protocol")
+    parser.add_argument(
+        "--envoy", action="store_true", help="also with a real Envoy per protocol (its rx bytes)"
+    )
     args = parser.parse_args(argv)
     os.environ.setdefault("GRPC_VERBOSITY", "ERROR")  # its connection notices cut the table
     quiet_driver()
     for services in args.services:
         print(report(services, asyncio.run(measure(services, args.proxies))), flush=True)
+        if args.envoy:
+            from benchmarks.vs_edit_envoy import envoy_edit_bytes
+
+            real = asyncio.run(envoy_edit_bytes(services))
+            print(
+                f"  real Envoy 1 proxy, bytes on its xDS connection for the edit: "
+                f"SotW {real['sotw']:,}, delta + VHDS {real['delta']:,}",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

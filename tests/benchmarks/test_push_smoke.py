@@ -35,6 +35,7 @@ async def test_push_benchmark_runs_both_servers(tmp_path: Path, tls: bool) -> No
         if mode == "xdscp":
             pairs = zip(result.own_ms, result.apply_ms, strict=True)
             assert all(0 < own <= apply for own, apply in pairs)
+            assert all(cpu > 0 for cpu in result.own_cpu_ms)
             assert all(e > c for e, c in zip(result.e2e_ms, result.change_ms, strict=True))
         # Every client ACKed the new RDS version each time, and the server saw each ACK.
         assert result.acks == [CLIENTS + 1, CLIENTS + 1]

@@ -183,6 +183,11 @@ def test_request_authentication_through_real_envoy(
         assert body["version"] == "v2"  # routed on the claim by the frontend's sidecar
         assert body["headers"]["x-jwt-group"] == "admin"
 
+        # a list claim holding admin matches as well (route and policy)
+        listed = key.sign(claims(ISSUER, "carol", group=["dev", "admin"]))
+        status, body = _call(mesh, _bearer(listed))
+        assert (status, body.get("version")) == (200, "v2"), body
+
         status, body = _call(mesh, _bearer(key.sign(claims(ISSUER, "bob"))))
         assert status == 403, body  # valid, but neither alice nor an admin
 

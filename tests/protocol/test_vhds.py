@@ -143,3 +143,12 @@ def test_cuts_reuse_unchanged_virtual_hosts_and_stay_within_their_bytes() -> Non
     for n in range(200):
         cuts.forms(_snapshot({"a": f"a-{n}", "b": "b-1"}).get(ROUTE_TYPE))
     assert cuts._forms_bytes <= 10_000 and cuts._cuts_bytes <= 10_000
+
+
+async def test_sotw_does_not_serve_the_delta_only_type(ads: Harness) -> None:
+    ads.cache.set("proxy-1", _snapshot({"a": "a-1"}))
+    client = ads.sotw()
+    await client.send(VIRTUAL_HOST_TYPE, ["80/a:80"])
+    await client.expect_silence(0.3)
+    await client.send(ROUTE_TYPE, ["80"])  # the stream is still served
+    assert (await client.recv()).type_url == ROUTE_TYPE

@@ -24,6 +24,7 @@ from xdscp.errors import XdscpError
 from xdscp.metrics import type_label
 from xdscp.server.diffs import DeltaDiffs
 from xdscp.server.loglimit import LogLimiter, truncate
+from xdscp.server.names import NameSets
 from xdscp.server.settings import AdsSettings
 from xdscp.server.snapshots import SnapshotReader
 from xdscp.server.status import ProxyStatus, StatusBook, log_message
@@ -98,6 +99,7 @@ class Shared:
     responses: SotwResponses = field(init=False)
     delta_fields: DeltaFields = field(init=False)
     delta_diffs: DeltaDiffs = field(init=False)
+    name_sets: NameSets = field(init=False)
     vhds_cuts: VhdsCuts = field(init=False)
     control_plane: bytes = field(init=False)
     streams: set[Stream] = field(init=False)
@@ -115,6 +117,7 @@ class Shared:
         )
         self.delta_fields = DeltaFields()
         self.delta_diffs = DeltaDiffs()
+        self.name_sets = NameSets()
         self.vhds_cuts = VhdsCuts()
         cp = self.settings.control_plane_id
         self.control_plane = control_plane_message(cp) if cp else b""
