@@ -16,6 +16,8 @@ A dependency is a small tuple naming one input of the mesh:
     ("vs-host", host)      the VirtualServices naming `host`
     ("vs-wildcards",)      the VirtualServices with a wildcard host
     ("sidecars", ns)       the Sidecars of namespace `ns`
+    ("source-labels",)     the label keys VirtualService `sourceLabels` test (a changed
+                           VirtualService that matches on its caller, old or new version)
     ("security",)          auto-mTLS state: PeerAuthentications, sidecar-less workloads
 
 Rules (what keeps a reused piece correct):
@@ -54,6 +56,7 @@ from typing import Any, TypeVar
 from translators.hosts import resolve_host
 from translators.mesh import MeshConfig, Service, Workload
 from translators.model.objects import MeshObject
+from translators.traffic.source import depends_on_source
 
 T = TypeVar("T")
 A = TypeVar("A")
@@ -115,6 +118,8 @@ def _object_deps(obj: MeshObject[Any], suffix: str) -> Iterable[Dep]:
     if obj.kind == "DestinationRule":
         yield ("dr-host", resolve_host(obj.spec.host, obj.namespace, suffix))
     elif obj.kind == "VirtualService":
+        if depends_on_source(obj.spec):
+            yield ("source-labels",)
         for host in obj.spec.hosts:
             resolved = resolve_host(host, obj.namespace, suffix)
             yield ("vs-host", resolved)
@@ -238,6 +243,15 @@ class PieceCache:
             self._frames[-1].update(piece.deps)
         value: T = piece.value
         return value
+
+    def stale(self, key: Hashable) -> Any:
+        """The previous generation's value under `key`, valid or not (None if none): what a
+        builder may patch instead of rebuilding from nothing, comparing by identity which
+        of its parts are still current."""
+        if self._previous is None:
+            return None
+        piece = self._previous.get(key)
+        return piece.value if piece is not None else None
 
     def inherit(self, key: Hashable) -> None:
         """Record, for the piece being built, the dependencies of the piece under `key`

@@ -21,9 +21,15 @@ from typing import Any
 
 from translators.envoy.clusters import cluster_bytes, load_assignment_bytes
 from translators.envoy.listeners import build_listener
-from translators.envoy.routes import route_config_bytes, virtual_host_bytes
+from translators.envoy.routes import (
+    route_config_from_fields,
+    route_config_metadata,
+    virtual_host_bytes,
+    virtual_host_field,
+)
 from translators.extensions.api import ExtensionSet, Proxy
 from translators.extensions.apply import Interner, apply_extensions
+from translators.gateway.proxy import gateway_resources
 from translators.generators import ProxyBuild, generators
 from translators.index import MeshIndex
 from translators.ir import (
@@ -90,8 +96,29 @@ def _service_resources(
     return tuple(_cluster(c) for c in clusters), tuple(_assignment(a) for a in assignments)
 
 
-def _vhost_bytes(ir: VirtualHostIR) -> tuple[VirtualHostIR, bytes]:
-    return ir, virtual_host_bytes(ir)
+def _vhost_field(ir: VirtualHostIR) -> tuple[VirtualHostIR, bytes]:
+    """The virtual host serialized and framed as a RouteConfiguration field (with the IR
+    object, which keeps it alive: the memo key is its id)."""
+    return ir, virtual_host_field(virtual_host_bytes(ir))
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class _RouteBuild:
+    """One route configuration and what it was assembled from, so the next generation can
+    patch it: only the virtual hosts that are new objects are looked at."""
+
+    config: RouteConfigIR
+    fields: list[bytes]  # per virtual host, framed
+    sources: dict[str, int]  # provenance source -> how many virtual hosts name it
+    provenance: tuple[str, ...]
+    metadata: bytes  # the provenance, encoded
+    resource: EnvoyResource
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class _RouteResources:
+    group: ResourceGroup
+    builds: Mapping[str, _RouteBuild]
 
 
 def _listener(ir: ListenerIR) -> EnvoyResource:
@@ -141,6 +168,9 @@ class MeshTranslator:
         return memo, replace(index, read=memo.read)
 
     def view(self, workload: Workload) -> ProxyView:
+        gateway = gateway_resources(self, workload)
+        if gateway is not None:
+            return gateway[0]
         outbound, local = self._views(workload)
         return combine(workload, outbound, local)
 
@@ -157,7 +187,7 @@ class MeshTranslator:
         source = proxy_source(self.index, workload, self._memo)
         key = ("outbound-view", workload.namespace, sidecar.ref if sidecar else "", source.labels)
         return key, lambda: build_outbound(
-            self.index, workload.namespace, sidecar, self._memo, source
+            self.index, workload.namespace, sidecar, self._memo, source, self._memo.stale(key)
         )
 
     def _with_telemetry(self, workload: Workload, local: LocalView) -> LocalView:
@@ -215,12 +245,13 @@ class MeshTranslator:
 
     def translate(self, workload: Workload, *, extensions: bool = True) -> ProxyResources:
         """`extensions=False`: the config as if no extension were loaded."""
+        # A gateway proxy gets gateway listeners instead of a sidecar's (translators/gateway).
+        gateway = gateway_resources(self, workload)
+        if gateway is not None:
+            return ProxyResources(workload.key, *gateway)
         outbound_view, local = self._views(workload)
         view_key, _ = self._outbound_view(workload)
-        outbound = self._memo.get(
-            ("outbound-resources", view_key),
-            lambda: self._outbound_resources(view_key, outbound_view),
-        )
+        outbound = self._outbound_resources(view_key, outbound_view)
         build = ProxyBuild(self, workload, outbound_view, local, outbound)
         # One generator per xDS type, named by the `xdstypes` table, in push order.
         groups = {type_url: generate(build) for type_url, generate in generators()}
@@ -233,7 +264,29 @@ class MeshTranslator:
 
     def _outbound_resources(self, view_key: Hashable, view: OutboundView) -> OutboundResources:
         memo = self._memo
-        memo.inherit(view_key)  # made from the view: depends on what the view read
+        clusters, assignments = memo.get(
+            ("outbound-cluster-resources", view.clusters_key),
+            lambda: self._cluster_resources(view),
+        )
+
+        def routes() -> _RouteResources:
+            memo.inherit(view_key)  # made from the view: depends on what the view read
+            stale = memo.stale(("outbound-route-resources", view_key))
+            before = stale.builds if isinstance(stale, _RouteResources) else {}
+            builds = {
+                rc.name: self._route_config(rc, before.get(rc.name)) for rc in view.route_configs
+            }
+            group = self._group(tuple(b.resource for b in builds.values()))
+            return _RouteResources(group, builds)
+
+        found = memo.get(("outbound-route-resources", view_key), routes)
+        return OutboundResources(view, clusters, assignments, found.group)
+
+    def _cluster_resources(self, view: OutboundView) -> tuple[ResourceGroup, ResourceGroup]:
+        """The clusters and load assignments of the view's OutboundClusters piece: kept
+        while that piece is (a route change does not touch them)."""
+        memo = self._memo
+        memo.inherit(view.clusters_key)
         per_service = [
             memo.get(
                 ("service-resources", key),
@@ -254,10 +307,7 @@ class MeshTranslator:
             ]
             + [r for _, eds in per_service for r in eds]
         )
-        routes = tuple(self._route_config(rc) for rc in view.route_configs)
-        return OutboundResources(
-            view, self._group(clusters), self._group(assignments), self._group(routes)
-        )
+        return self._group(clusters), self._group(assignments)
 
     def _service(
         self,
@@ -274,26 +324,46 @@ class MeshTranslator:
         group, so the runtime reuses their serialized, versioned snapshot untouched."""
         return self._memo.get(("group", resources), lambda: ResourceGroup(resources))
 
-    def _route_config(self, config: RouteConfigIR) -> EnvoyResource:
+    def _route_config(self, config: RouteConfigIR, previous: _RouteBuild | None) -> _RouteBuild:
         """Route configs are assembled from per-virtual-host bytes: after one VirtualService
-        changes, only its virtual host is rebuilt, even among 10,000."""
+        changes, only its virtual host is rebuilt, even among 10,000 — and, given the last
+        generation's build, only it is re-framed and re-counted."""
         memo = self._memo
-        # Keyed by the IR object's identity, not its content (hashing 10,000 virtual hosts
-        # after every change cost more than the change): the piece holds the object, so
-        # no other live object can have its id.
-        pieces = [
-            memo.call(("vhost-bytes", id(v)), _vhost_bytes, v)[1] for v in config.virtual_hosts
-        ]
-        provenance = tuple(sorted({s for v in config.virtual_hosts for s in v.provenance}))
-        return memo.get(
-            ("rds", config.name, provenance, tuple(pieces)),
-            lambda: EnvoyResource(
-                ROUTE_TYPE,
-                config.name,
-                provenance=provenance,
-                body=route_config_bytes(config.name, pieces, provenance),
-            ),
+        vhosts = config.virtual_hosts
+        if previous is not None and previous.config is config:
+            return previous
+        if previous is None or len(previous.config.virtual_hosts) != len(vhosts):
+            fields = [memo.call(("vhost-field", id(v)), _vhost_field, v)[1] for v in vhosts]
+            sources: dict[str, int] = {}
+            for vhost in vhosts:
+                for source in vhost.provenance:
+                    sources[source] = sources.get(source, 0) + 1
+            provenance = tuple(sorted(sources))
+        else:
+            fields = list(previous.fields)
+            sources = dict(previous.sources)
+            for i, (old, new) in enumerate(zip(previous.config.virtual_hosts, vhosts, strict=True)):
+                if old is new:
+                    continue
+                fields[i] = memo.call(("vhost-field", id(new)), _vhost_field, new)[1]
+                for source in old.provenance:
+                    sources[source] -= 1
+                    if not sources[source]:
+                        del sources[source]
+                for source in new.provenance:
+                    sources[source] = sources.get(source, 0) + 1
+            same = sources.keys() == previous.sources.keys()
+            provenance = previous.provenance if same else tuple(sorted(sources))
+        if previous is not None and provenance == previous.provenance:
+            metadata = previous.metadata
+        else:
+            metadata = route_config_metadata(provenance)
+        body = route_config_from_fields(config.name, fields, metadata)
+        resource = memo.get(
+            ("rds", config.name, provenance, body),
+            lambda: EnvoyResource(ROUTE_TYPE, config.name, provenance=provenance, body=body),
         )
+        return _RouteBuild(config, fields, sources, provenance, metadata, resource)
 
 
 def translate(
