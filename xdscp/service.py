@@ -63,6 +63,8 @@ class ControlPlane:
     debug_token: str | None = None
     # RequestAuthentication `jwksUri` fetching (refresh / retry periods, size bound).
     jwks_settings: JwksSettings = field(default_factory=JwksSettings)
+    # Parsed config files kept across restarts (`serve --parse-cache`; see its module).
+    parse_cache: Path | None = None
 
     def __post_init__(self) -> None:
         self.metrics = XdsMetrics()
@@ -82,7 +84,10 @@ class ControlPlane:
         self.metrics.watch_certificate_expiry("svid", self.identity.seconds_to_svid_expiry)
         self.metrics.watch_certificate_expiry("root", self.identity.seconds_to_root_expiry)
         self.source: ConfigSource = DirectorySource(
-            self.config_dir, self.options, kinds=self.extensions.kinds()
+            self.config_dir,
+            self.options,
+            kinds=self.extensions.kinds(),
+            parse_cache=self.parse_cache,
         )
         source_up = Gauge(
             "xdscp_config_source_up",
