@@ -29,6 +29,7 @@ from translators.envoy.routes import (
 )
 from translators.extensions.api import ExtensionSet, Proxy
 from translators.extensions.apply import Interner, apply_extensions
+from translators.gateway.proxy import gateway_resources
 from translators.generators import ProxyBuild, generators
 from translators.index import MeshIndex
 from translators.ir import (
@@ -167,6 +168,9 @@ class MeshTranslator:
         return memo, replace(index, read=memo.read)
 
     def view(self, workload: Workload) -> ProxyView:
+        gateway = gateway_resources(self, workload)
+        if gateway is not None:
+            return gateway[0]
         outbound, local = self._views(workload)
         return combine(workload, outbound, local)
 
@@ -241,6 +245,10 @@ class MeshTranslator:
 
     def translate(self, workload: Workload, *, extensions: bool = True) -> ProxyResources:
         """`extensions=False`: the config as if no extension were loaded."""
+        # A gateway proxy gets gateway listeners instead of a sidecar's (translators/gateway).
+        gateway = gateway_resources(self, workload)
+        if gateway is not None:
+            return ProxyResources(workload.key, *gateway)
         outbound_view, local = self._views(workload)
         view_key, _ = self._outbound_view(workload)
         outbound = self._outbound_resources(view_key, outbound_view)

@@ -41,6 +41,9 @@ class JwksSettings:
     max_bytes: int = 256 * 1024
     # fetches running at once (a mesh may name many IdPs)
     concurrency: int = 8
+    # a rule's `timeout` is honoured up to this: a config change waits for the first
+    # fetch of a new jwksUri, and `timeout: 1h` must not hold the mesh for an hour
+    max_timeout_s: float = 30.0
 
 
 @dataclass(slots=True)
@@ -79,7 +82,8 @@ class JwksFetcher:
         """`mesh` with the keys of its `jwksUri`s: the ones never tried are fetched now
         (so a new RequestAuthentication works on its first push); the others come from
         the cache, which `run` keeps fresh."""
-        wanted = _uri_timeouts(mesh)
+        cap = self.settings.max_timeout_s
+        wanted = {uri: min(timeout, cap) for uri, timeout in _uri_timeouts(mesh).items()}
         for uri in set(self._entries) - set(wanted):
             del self._entries[uri]  # no longer referenced: forget (refetched if it returns)
         for uri, timeout in wanted.items():

@@ -25,6 +25,7 @@ from xdscp.debug.config_dump import config_dump_routes
 from xdscp.debug.describe import describe_routes
 from xdscp.debug.explain import explain_routes
 from xdscp.debug.http import start_debug_server
+from xdscp.gateway_credentials import CredentialStore
 from xdscp.identity import XDS_SERVER_NAME, IdentityService, IdentitySettings
 from xdscp.jwks import JwksFetcher, JwksSettings
 from xdscp.metrics import XdsMetrics
@@ -65,6 +66,8 @@ class ControlPlane:
     jwks_settings: JwksSettings = field(default_factory=JwksSettings)
     # Parsed config files kept across restarts (`serve --parse-cache`; see its module).
     parse_cache: Path | None = None
+    # Gateway certificates by credentialName (default: `credentials/` in the config dir).
+    credentials_dir: Path | None = None
 
     def __post_init__(self) -> None:
         self.metrics = XdsMetrics()
@@ -81,6 +84,8 @@ class ControlPlane:
             extensions=self.extensions,
         )
         self.runtime.on_generation = self.status.propagation.started
+        self.credentials = CredentialStore(self.credentials_dir or self.config_dir / "credentials")
+        self.runtime.gateway_secrets = self.credentials.secrets_for
         self.metrics.watch_certificate_expiry("svid", self.identity.seconds_to_svid_expiry)
         self.metrics.watch_certificate_expiry("root", self.identity.seconds_to_root_expiry)
         self.source: ConfigSource = DirectorySource(

@@ -20,7 +20,14 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.harness import RunningMesh, http_get, wait_until, xdscp_up
+from tests.e2e.harness import (
+    REPO,
+    RunningMesh,
+    http_get,
+    relocate_example,
+    wait_until,
+    xdscp_up,
+)
 from tests.jwt_tokens import JwksServer, SigningKey, claims, jwks
 
 pytestmark = pytest.mark.e2e
@@ -227,3 +234,21 @@ def test_request_authentication_through_real_envoy(
         both = {**_bearer(alice), "x-partner-token": good}
         status, body = _call(mesh, both)
         assert status == 200, body
+
+
+def test_the_jwt_example_does_what_the_readme_says(tmp_path: Path) -> None:
+    """examples/jwt with its pre-signed tokens, as the README tells users to try it."""
+    config, _ = relocate_example("jwt", tmp_path)
+    tokens = REPO / "examples" / "jwt" / "tokens"
+
+    def token(name: str) -> dict[str, str]:
+        return _bearer((tokens / f"{name}.jwt").read_text().strip())
+
+    with xdscp_up(config, tmp_path) as mesh:
+        assert _call(mesh, {})[0] == 403
+        status, body = _call(mesh, token("alice"))
+        assert (status, body.get("version")) == (200, "v1"), body
+        status, body = _call(mesh, token("admin"))
+        assert (status, body.get("version")) == (200, "v2"), body
+        assert _call(mesh, token("bob"))[0] == 403
+        assert _call(mesh, token("forged"))[0] == 401

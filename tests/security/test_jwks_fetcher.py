@@ -125,7 +125,7 @@ def test_unreachable_never_fetched_has_no_keys_and_says_why() -> None:
     assert "ClientConnectorError" in mesh.jwks_errors[uri] or "connect" in mesh.jwks_errors[uri]
 
 
-def test_a_silent_server_costs_the_rule_timeout_only() -> None:
+def test_a_silent_server_costs_a_bounded_wait() -> None:
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen(1)
@@ -135,11 +135,12 @@ def test_a_silent_server_costs_the_rule_timeout_only() -> None:
     uri = f"http://127.0.0.1:{listener.getsockname()[1]}/jwks.json"
 
     async def run() -> tuple[MeshConfig, float]:
-        fetcher = JwksFetcher()
+        fetcher = JwksFetcher(JwksSettings(max_timeout_s=0.3))
         loop = asyncio.get_running_loop()
         started = loop.time()
         try:
-            return await fetcher.resolve(_mesh(uri, timeout="300ms")), loop.time() - started
+            # the rule asks for an hour; the control plane waits its own bound at most
+            return await fetcher.resolve(_mesh(uri, timeout="1h")), loop.time() - started
         finally:
             await fetcher.close()
 

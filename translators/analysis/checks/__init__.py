@@ -126,7 +126,7 @@ CHECKS: tuple[Check, ...] = (
     Check(
         "gateway-bound-rules",
         compat.check_gateway_bound,
-        (codes.GATEWAY_RULES_NOT_APPLIED.code,),
+        (codes.GATEWAY_NOT_FOUND.code,),
     ),
     Check(
         "virtualservice-delegation",
