@@ -103,7 +103,12 @@ async def test_gateway_and_route_status_in_the_spec_shape(kube: FakeKube, api: K
     route["status"] = {"parents": [OTHER_PARENT]}  # another controller wrote its entry
     kube.objects[("gateway.networking.k8s.io", "httproutes")][("default", "orders")] = route
     async with running(kube, api) as writer:
-        await eventually(lambda: bool(status(kube, "HTTPRoute", "orders").get("parents")))
+        await eventually(
+            lambda: any(
+                p.get("controllerName") == CONTROLLER_NAME
+                for p in status(kube, "HTTPRoute", "orders").get("parents") or []
+            )
+        )
         await eventually(lambda: "listeners" in status(kube, KUBERNETES_GATEWAY, "edge"))
         await eventually(lambda: "conditions" in status(kube, "GatewayClass", "xdscp"))
         gateway = status(kube, KUBERNETES_GATEWAY, "edge")
