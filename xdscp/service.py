@@ -64,6 +64,8 @@ class ControlPlane:
     debug_token: str | None = None
     # RequestAuthentication `jwksUri` fetching (refresh / retry periods, size bound).
     jwks_settings: JwksSettings = field(default_factory=JwksSettings)
+    # Parsed config files kept across restarts (`serve --parse-cache`; see its module).
+    parse_cache: Path | None = None
     # Gateway certificates by credentialName (default: `credentials/` in the config dir).
     credentials_dir: Path | None = None
 
@@ -87,7 +89,10 @@ class ControlPlane:
         self.metrics.watch_certificate_expiry("svid", self.identity.seconds_to_svid_expiry)
         self.metrics.watch_certificate_expiry("root", self.identity.seconds_to_root_expiry)
         self.source: ConfigSource = DirectorySource(
-            self.config_dir, self.options, kinds=self.extensions.kinds()
+            self.config_dir,
+            self.options,
+            kinds=self.extensions.kinds(),
+            parse_cache=self.parse_cache,
         )
         source_up = Gauge(
             "xdscp_config_source_up",
