@@ -108,6 +108,9 @@ class ControlPlane:
         self._jwks_refresh: asyncio.Task[None] | None = None
         self._analyze: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
+        # Source updates and fetched-key updates both apply a mesh: one at a time, so a
+        # key refresh never re-applies a mesh older than the one a source update applied.
+        self._mesh_updates = asyncio.Lock()
         self.xds_address: tuple[str, int] = split_address(self.listen, 15010)
         self.debug_url = ""
 
@@ -203,9 +206,10 @@ class ControlPlane:
 
     async def _apply(self, mesh: MeshConfig) -> None:
         """Push first; the analysis of the new mesh runs after, off the hot path."""
-        mesh = await self.jwks.resolve(mesh)
-        await self.runtime.apply(mesh)
-        await self._reject_untranslatable(mesh)
+        async with self._mesh_updates:
+            mesh = await self.jwks.resolve(mesh)
+            await self.runtime.apply(mesh)
+            await self._reject_untranslatable(mesh)
         self._analysis_due()
 
     async def _jwks_messages(self) -> list[Message]:
@@ -214,9 +218,11 @@ class ControlPlane:
     async def _jwks_changed(self) -> None:
         """Keys of a `jwksUri` were fetched, changed or failed: the current mesh again,
         with them (only listeners whose keys changed are rebuilt and pushed)."""
-        if self.runtime.mesh is not None:
+        async with self._mesh_updates:  # the newest mesh, read once no update is running
+            if self.runtime.mesh is None:
+                return
             await self.runtime.apply(await self.jwks.resolve(self.runtime.mesh))
-            self._analysis_due()
+        self._analysis_due()
 
     async def _reject_untranslatable(self, mesh: MeshConfig) -> None:
         """A proxy whose config cannot be built keeps its last good config; here the
