@@ -16,8 +16,8 @@ from typing import Any, Generic, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from translators.model.base import ObjectMeta
-from translators.model.envoy_filter import EnvoyFilterSpec
 from translators.model.checks import FieldValueError
+from translators.model.envoy_filter import EnvoyFilterSpec
 from translators.model.gateway import GatewaySpec
 from translators.model.gateway_api import GATEWAY_API, GATEWAY_API_KINDS, KIND_ALIASES
 from translators.model.networking import (
