@@ -7,11 +7,15 @@
 * inbound: a token, when present, must be valid — one rule: `{provider OR allow_missing}`;
   several: `ANY(P1, P2, .., ALL(ANY(P1, allow_missing), ANY(P2, allow_missing), ..))` —
   so an invalid token gets 401 and a missing one passes on to RBAC, which decides
-  (`requestPrincipals: ["*"]` then answers 403); CORS preflights are not checked;
+  (`requestPrincipals: ["*"]` then answers 403); a `presence: REQUIRED` rule's provider
+  is ANDed into every alternative; CORS preflights are not checked;
 * outbound (xdscp: a sidecar routing on `@request.auth.claims`): nothing is rejected
   (`allow_missing_or_failed`); a valid token's payload is put in metadata, the token is
   forwarded untouched for the destination to enforce, and the route cache is cleared so
   the route is chosen on the claims.
+
+`jwt_metadata` / `claim_value` are the matchers on that payload that RBAC principals and
+claim routes share (a claim matches as a string or as a list holding the string).
 """
 
 from __future__ import annotations
