@@ -68,9 +68,7 @@ class MeshIndex:
             visible = exported_to(only.spec.export_to, only.namespace, proxy_namespace)
             return only if visible else None
         candidates = [
-            dr
-            for dr in rules
-            if exported_to(dr.spec.export_to, dr.namespace, proxy_namespace)
+            dr for dr in rules if exported_to(dr.spec.export_to, dr.namespace, proxy_namespace)
         ]
         for namespace in (proxy_namespace, service_namespace, self.mesh.options.root_namespace):
             for dr in candidates:
