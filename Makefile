@@ -37,8 +37,7 @@ golden: $(STAMP)
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/pytest -q tests/golden --update-golden
 
 bench: $(STAMP)
-	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m benchmarks.translate
-	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m benchmarks.push
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m benchmarks.table
 
 # Mutated YAML through validate, translation, real Envoy and a running mesh with
 # traffic (tests/fuzz/run.py). N documents per stage; SEED replays a run.

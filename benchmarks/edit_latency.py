@@ -35,6 +35,10 @@ class EditFigures:
     services: int
     debounce_ms: int
     edits_ms: tuple[float, ...]
+    # the server's own figures per edit, from its log: the source's update (read, parse,
+    # mesh) and the runtime's apply (translate, publish)
+    source_ms: tuple[float, ...] = ()
+    apply_ms: tuple[float, ...] = ()
 
     @property
     def median_ms(self) -> float:
@@ -68,7 +72,16 @@ async def measure(
                 await asyncio.sleep(pause)  # edits apart, as a person makes them
         finally:
             await fleet.close()
-    return EditFigures(services, DEBOUNCE_MS, tuple(took))
+        # the last `edits` loads and applies are the edits' (the first ones: the start)
+        loads = [float(e.get("seconds", 0.0)) * 1000 for e in server.log_events("config.loaded")]
+        applies = [float(e.get("ms", 0.0)) for e in server.log_events("mesh.applied")]
+    return EditFigures(
+        services, DEBOUNCE_MS, tuple(took), tuple(loads[-edits:]), tuple(applies[-edits:])
+    )
+
+
+def _median(values: tuple[float, ...]) -> str:
+    return f"{statistics.median(values):8.1f} ms" if values else "     n/a"
 
 
 def report(figures: EditFigures) -> str:
@@ -82,6 +95,8 @@ def report(figures: EditFigures) -> str:
             f"watcher debounce {f.debounce_ms} ms   (target <= debounce + 50 ms = "
             f"{f.debounce_ms + 50} ms)",
             f"  each (ms): {shown}",
+            f"  of it, in the server (medians): source update {_median(f.source_ms)}   "
+            f"runtime apply {_median(f.apply_ms)}",
         ]
     )
 

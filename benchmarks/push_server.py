@@ -233,6 +233,7 @@ class _XdscpBackend(_Backend):
         else:
             await apply(self.meshes[self.current])
         times["own_ms"] = self.runtime.busy_seconds * 1000
+        times["own_cpu_ms"] = self.runtime.busy_cpu_seconds * 1000
         return times
 
     async def wait_acks(self, timeout: float) -> tuple[int, float]:
@@ -268,7 +269,7 @@ class _FloorBackend(_Backend):
     async def change(self, expected_acks: int) -> dict[str, float]:
         now = time.monotonic()
         self.floor.push_change(expected_acks)
-        return {"t_mesh": now, "t_applied": time.monotonic(), "own_ms": 0.0}
+        return {"t_mesh": now, "t_applied": time.monotonic(), "own_ms": 0.0, "own_cpu_ms": 0.0}
 
     async def wait_acks(self, timeout: float) -> tuple[int, float]:
         await self.floor.wait_acks(timeout)

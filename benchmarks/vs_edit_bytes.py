@@ -1,6 +1,6 @@
 """Bytes one proxy receives for one VirtualService edit: SotW beside delta with VHDS.
 
-    python -m benchmarks.vs_edit_bytes --services 1000
+    python -m benchmarks.vs_edit_bytes --services 1000 [--proxies 1] [--envoy]
 
 Builds the push benchmark's mesh (N services, one client), serves the client's real
 snapshots (`MeshRuntime`) from the real ADS server, and connects two in-process clients
@@ -9,7 +9,8 @@ delta (the same, plus VHDS wildcard, which Envoy subscribes once it holds a rout
 configuration shell). Then one VirtualService changes (90/10 -> 50/50) and every
 response each client receives until the stream is quiet is counted: the payload bytes
 of the DiscoveryResponses (gRPC framing excluded), and the time from the new snapshot
-to the last of them. Target: <= 10 KB per proxy for one edit.
+to the last of them (with `--proxies N`, N clients per protocol, one protocol's change at
+a time, until all N received it). Target: <= 10 KB per proxy for one edit.
 """
 
 from __future__ import annotations
@@ -76,6 +77,7 @@ class _Client:
         self.log: list[tuple[float, int]] = []
         self.names: dict[str, list[str]] = {}
         self._reader: asyncio.Task[None] | None = None
+        self._writing = asyncio.Lock()  # one write at a time per call (gRPC's rule)
 
     async def send(self, type_url: str, names: Iterable[str] = (), nonce: str = "",
                    version: str = "") -> None:  # fmt: skip
@@ -91,10 +93,11 @@ class _Client:
                 type_url=type_url, resource_names=list(names), response_nonce=nonce,
                 version_info=version,
             )  # fmt: skip
-        if self.first:
-            req.node.CopyFrom(self.node)
-            self.first = False
-        await self.call.write(req)
+        async with self._writing:
+            if self.first:
+                req.node.CopyFrom(self.node)
+                self.first = False
+            await self.call.write(req)
 
     async def subscribe(self, names: dict[str, list[str]]) -> None:
         self.names = names
@@ -145,7 +148,17 @@ def _names(snapshot: Snapshot) -> dict[str, list[str]]:
     }
 
 
-async def measure(services: int) -> dict[str, Received | int]:
+@dataclass(frozen=True, slots=True)
+class Fleet:
+    """One protocol's proxies: what each received for the edit, and when the last did."""
+
+    per_proxy_bytes: int  # the largest of the proxies (they all get the same)
+    responses: int
+    initial_bytes: int
+    all_received_ms: float  # new snapshot set -> the last proxy got its last response
+
+
+async def measure(services: int, proxies: int = 1) -> dict[str, Fleet | int]:
     runtime = MeshRuntime(SnapshotCache())
     name = client_name(0)
 
@@ -156,66 +169,74 @@ async def measure(services: int) -> dict[str, Received | int]:
         assert workload is not None
         return runtime.snapshot_for(workload)
 
-    before = snapshot(False)
+    before, after = snapshot(False), snapshot(True)
     cache = SnapshotCache()
-    for node in ("sotw", "delta"):
+    nodes = {
+        protocol: [f"{protocol}-{i}" for i in range(proxies)] for protocol in ("sotw", "delta")
+    }
+    for node in nodes["sotw"] + nodes["delta"]:
         cache.set(node, before)
     service = AggregatedDiscoveryService(
         cache, StaticResolver(cache), StatusBook(XdsMetrics(CollectorRegistry())), AdsSettings()
     )
     server, port = await serve_ads(service, "127.0.0.1:0")
-    channels = [grpc.aio.insecure_channel(f"127.0.0.1:{port}") for _ in range(2)]
-    clients = [_Client(channels[0], "sotw", False), _Client(channels[1], "delta", True)]
+    channels: list[grpc.aio.Channel] = []
+    fleets: dict[str, Fleet | int] = {}
     try:
-        for client in clients:
-            await client.subscribe(_names(before))
-        await asyncio.gather(*(c.quiet() for c in clients))
-        initial = [c.since(0) for c in clients]
-        marks = [len(c.log) for c in clients]
-        after = snapshot(True)
-        set_at = time.monotonic()
-        for node in ("sotw", "delta"):
-            cache.set(node, after)
-        await asyncio.gather(*(c.quiet() for c in clients))
-        sotw, delta = (c.since(m) for c, m in zip(clients, marks, strict=True))
+        for protocol, names in nodes.items():
+            clients = []
+            for node in names:
+                channels.append(grpc.aio.insecure_channel(f"127.0.0.1:{port}"))
+                clients.append(_Client(channels[-1], node, protocol == "delta"))
+            for client in clients:
+                await client.subscribe(_names(before))
+            await asyncio.gather(*(c.quiet() for c in clients))
+            initial = max(c.since(0).payload_bytes for c in clients)
+            marks = [len(c.log) for c in clients]
+            # one protocol at a time: the other's streams stay idle, not competing
+            set_at = time.monotonic()
+            for node in names:
+                cache.set(node, after)
+            await asyncio.gather(*(c.quiet() for c in clients))
+            got = [c.since(m) for c, m in zip(clients, marks, strict=True)]
+            fleets[protocol] = Fleet(
+                per_proxy_bytes=max(g.payload_bytes for g in got),
+                responses=max(g.responses for g in got),
+                initial_bytes=initial,
+                all_received_ms=(max(g.last_at for g in got) - set_at) * 1000,
+            )
+            for client in clients:
+                await client.close()
     finally:
-        for client in clients:
-            await client.close()
         for channel in channels:
             await channel.close(None)
         await server.stop(None)
-    route_bytes = sum(len(r.body) for r in after.get(ROUTE_TYPE).resources.values())
-    return {
-        "route_config_bytes": route_bytes,
-        "sotw_initial": initial[0],
-        "delta_initial": initial[1],
-        "sotw": sotw,
-        "delta": delta,
-        "set_at_ns": int(set_at * 1e9),
-    }
+    fleets["route_config_bytes"] = sum(
+        len(r.body) for r in after.get(ROUTE_TYPE).resources.values()
+    )
+    fleets["proxies"] = proxies
+    return fleets
 
 
 def report(services: int, figures: dict[str, Any]) -> str:
-    set_at = figures["set_at_ns"] / 1e9
-
-    def row(label: str, got: Received) -> str:
-        took = (got.last_at - set_at) * 1000 if got.responses else 0.0
+    def row(label: str, fleet: Fleet) -> str:
         return (
-            f"  {label:<20} {got.payload_bytes:>12,} bytes in {got.responses} responses,"
-            f" last {took:.0f} ms after the new snapshot"
+            f"  {label:<14} {fleet.per_proxy_bytes:>10,} bytes per proxy in "
+            f"{fleet.responses} response(s); all {figures['proxies']} received it "
+            f"{fleet.all_received_ms:.0f} ms after the new snapshot"
         )
 
-    delta: Received = figures["delta"]
-    verdict = "met" if delta.payload_bytes <= TARGET_BYTES else "MISSED"
+    sotw, delta = figures["sotw"], figures["delta"]
+    verdict = "met" if delta.per_proxy_bytes <= TARGET_BYTES else "MISSED"
     return "\n".join(
         [
-            f"one VirtualService edit, {services:,} services, one proxy "
-            f"(its route configurations: {figures['route_config_bytes']:,} bytes)",
-            row("SotW", figures["sotw"]),
+            f"one VirtualService edit, {services:,} services, {figures['proxies']} proxies per "
+            f"protocol (route configurations: {figures['route_config_bytes']:,} bytes each)",
+            row("SotW", sotw),
             row("delta + VHDS", delta),
             f"  target <= {TARGET_BYTES:,} bytes per proxy (delta + VHDS): {verdict}",
-            f"  initial config: SotW {figures['sotw_initial'].payload_bytes:,} bytes, "
-            f"delta + VHDS {figures['delta_initial'].payload_bytes:,} bytes",
+            f"  initial config per proxy: SotW {sotw.initial_bytes:,} bytes, "
+            f"delta + VHDS {delta.initial_bytes:,} bytes",
         ]
     )
 
@@ -223,11 +244,24 @@ def report(services: int, figures: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--services", type=int, nargs="+", default=[1000])
+    parser.add_argument("--proxies", type=int, default=1, help="proxies per protocol")
+    parser.add_argument(
+        "--envoy", action="store_true", help="also with a real Envoy per protocol (its rx bytes)"
+    )
     args = parser.parse_args(argv)
     os.environ.setdefault("GRPC_VERBOSITY", "ERROR")  # its connection notices cut the table
     quiet_driver()
     for services in args.services:
-        print(report(services, asyncio.run(measure(services))), flush=True)
+        print(report(services, asyncio.run(measure(services, args.proxies))), flush=True)
+        if args.envoy:
+            from benchmarks.vs_edit_envoy import envoy_edit_bytes
+
+            real = asyncio.run(envoy_edit_bytes(services))
+            print(
+                f"  real Envoy 1 proxy, bytes on its xDS connection for the edit: "
+                f"SotW {real['sotw']:,}, delta + VHDS {real['delta']:,}",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

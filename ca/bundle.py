@@ -8,13 +8,12 @@ holds several roots so a root rotation can overlap old and new.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
 from ca.errors import CAFileError
-from ca.pemfiles import certificates_pem, read_certificates
+from ca.pemfiles import certificates_pem
 from ca.spiffe import DEFAULT_TRUST_DOMAIN, validate_trust_domain
 
 __all__ = ["TrustBundle"]
@@ -45,11 +44,6 @@ class TrustBundle:
         except ValueError as exc:
             raise CAFileError(f"trust bundle is not valid PEM certificates ({exc})") from exc
         return cls(tuple(roots), trust_domain)
-
-    @classmethod
-    def from_file(cls, path: Path, trust_domain: str = DEFAULT_TRUST_DOMAIN) -> TrustBundle:
-        """A bundle from a PEM file; errors name the file."""
-        return cls(tuple(read_certificates(path)), trust_domain)
 
     @property
     def fingerprints(self) -> tuple[str, ...]:

@@ -162,13 +162,17 @@ class _PublicAPI(types.ModuleType):
     binds every loaded submodule on its package (overwriting a lazily bound function),
     so the function is a data descriptor of the module's class, which always wins."""
 
+    _translate: Any = None  # set only by an explicit assignment (a test's monkeypatch)
+
     @property
     def translate(self) -> Any:
-        return _load("translate")
+        return self._translate if self._translate is not None else _load("translate")
 
     @translate.setter
-    def translate(self, _submodule: types.ModuleType) -> None:
-        pass  # the submodule stays reachable as sys.modules["translators.translate"]
+    def translate(self, value: Any) -> None:
+        # The submodule stays reachable as sys.modules["translators.translate"].
+        if not isinstance(value, types.ModuleType):
+            self._translate = value
 
 
 sys.modules[__name__].__class__ = _PublicAPI

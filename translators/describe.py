@@ -80,6 +80,7 @@ def describe_workload(
             }
             for p in index.security.authorization(workload)
         ],
+        "request_authentication": _request_authentication(mesh, index, workload),
         "destination_rules": [
             entry for s in served if (entry := _destination_rule(index, s, labels)) is not None
         ],
@@ -105,9 +106,41 @@ def _refs(described: dict[str, Any]) -> set[str]:
         refs.add(described["sidecar"])
     refs.update(s["source"] for s in described["services"])
     refs.update(p["policy"] for p in described["authorization_policies"])
+    refs.update(r["policy"] for r in described["request_authentication"])
     refs.update(r["rule"] for r in described["destination_rules"])
     refs.update(v["virtual_service"] for v in described["virtual_services"])
     return refs
+
+
+def _request_authentication(
+    mesh: MeshConfig, index: MeshIndex, workload: Workload
+) -> list[dict[str, Any]]:
+    """The JWT rules the workload's sidecar enforces, and where each rule's keys stand."""
+    out = []
+    for rule in index.security.jwt_rules(workload):
+        if not rule.jwks_uri:
+            keys = "inline"
+        elif not rule.jwks_resolved:
+            error = mesh.jwks_errors.get(rule.jwks_uri)
+            keys = "not fetched: its tokens are rejected" + (f" ({error})" if error else "")
+        elif rule.jwks_uri in mesh.jwks_errors:
+            keys = f"last good keys (refresh failing: {mesh.jwks_errors[rule.jwks_uri]})"
+        else:
+            keys = "fetched"
+        locations = [f"header {h}" + (f" ({p!r})" if p else "") for h, p in rule.from_headers]
+        locations += [f"query {q}" for q in rule.from_params]
+        locations += [f"cookie {c}" for c in rule.from_cookies]
+        out.append(
+            {
+                "policy": rule.provenance[0],
+                "issuer": rule.issuer,
+                "audiences": list(rule.audiences),
+                "jwks": rule.jwks_uri or "inline",
+                "keys": keys,
+                "token_from": locations or ["header Authorization ('Bearer ')"],
+            }
+        )
+    return out
 
 
 def _served(mesh: MeshConfig, workload: Workload) -> list[Service]:

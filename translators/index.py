@@ -1,20 +1,34 @@
-"""Lookup tables over one MeshConfig, built once and shared by every proxy's view.
+"""Lookup tables over one MeshConfig, shared by every proxy's view, and updated in place
+of being rebuilt: `updated` applies a generation's changed objects (O(change)).
 
 Istio's scoping rules live here: which DestinationRule and VirtualService apply to
 a host as seen from a namespace, which Sidecar applies to a workload, and which
 services a namespace may see (exportTo).
+
+Every lookup records what it looked at through `read` (the translator's
+`PieceCache.read`), so a memoized piece knows which changes invalidate it; see
+translators/memo.py for the dependency names.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
 
 from translators.hosts import host_matches, resolve_host
 from translators.mesh import MeshConfig, Service, Workload
 from translators.model.networking import DestinationRuleSpec, SidecarSpec, VirtualServiceSpec
 from translators.model.objects import MeshObject, age_order
 from translators.security.index import SecurityIndex
+
+Dep = tuple[str, ...]
+ObjectChange = tuple[MeshObject[Any] | None, MeshObject[Any] | None]
+
+
+def _ignore(dep: Dep) -> None:
+    """Lookups outside a translation (analysis, describe) record nothing."""
 
 
 def exported_to(export_to: list[str], owner_namespace: str, namespace: str) -> bool:
@@ -35,31 +49,103 @@ class MeshIndex:
     security: SecurityIndex
     # VirtualService hosts with a wildcard (`*.example.com`), most specific first
     wildcard_vs_hosts: tuple[str, ...] = ()
+    # where lookups record what they read (see translators/memo.py)
+    read: Callable[[Dep], None] = field(default=_ignore, compare=False)
 
     @classmethod
-    def of(cls, mesh: MeshConfig) -> MeshIndex:
+    def of(cls, mesh: MeshConfig, read: Callable[[Dep], None] = _ignore) -> MeshIndex:
         suffix = mesh.options.domain_suffix
         drs: dict[str, list[MeshObject[DestinationRuleSpec]]] = defaultdict(list)
         vss: dict[str, list[MeshObject[VirtualServiceSpec]]] = defaultdict(list)
         sidecars: dict[str, list[MeshObject[SidecarSpec]]] = defaultdict(list)
+        tables: dict[str, Any] = {"dr": drs, "vs": vss, "sidecar": sidecars}
         for obj in mesh.objects:
-            if obj.kind == "DestinationRule":
-                drs[resolve_host(obj.spec.host, obj.namespace, suffix)].append(obj)
-            elif obj.kind == "VirtualService" and obj.spec.for_sidecars:
-                for host in obj.spec.hosts:
-                    vss[resolve_host(host, obj.namespace, suffix)].append(obj)
-            elif obj.kind == "Sidecar":
-                sidecars[obj.namespace].append(obj)
-        for table in (drs, vss, sidecars):
-            for objs in table.values():
+            for name, key in _entries(obj, suffix):
+                tables[name][key].append(obj)
+        for found in (drs, vss, sidecars):
+            for objs in found.values():
                 objs.sort(key=age_order)
-        wildcards = tuple(sorted((h for h in vss if h.startswith("*")), key=lambda h: -len(h)))
-        return cls(mesh, dict(drs), dict(vss), dict(sidecars), SecurityIndex(mesh), wildcards)
+        return cls(
+            mesh,
+            dict(drs),
+            dict(vss),
+            dict(sidecars),
+            SecurityIndex(mesh),
+            _wildcards(vss),
+            read,
+        )
+
+    def updated(
+        self,
+        mesh: MeshConfig,
+        changed: Iterable[ObjectChange],
+        services: frozenset[str],
+        workloads_changed: bool,
+        read: Callable[[Dep], None] = _ignore,
+    ) -> MeshIndex:
+        """This index for `mesh`, which differs from ours by `changed` objects (old, new
+        version), the `services` hostnames and, if `workloads_changed`, some workloads:
+        only the touched entries are rewritten, the tables are shared otherwise."""
+        suffix = mesh.options.domain_suffix
+        tables: dict[str, dict[str, list[MeshObject[Any]]]] = {
+            "dr": self.destination_rules,
+            "vs": self.virtual_services,
+            "sidecar": self.sidecars,
+        }
+        copied: set[str] = set()
+        touched: set[tuple[str, str]] = set()
+        security_kinds = False
+        for old, new in changed:
+            for obj, add in ((old, False), (new, True)):
+                if obj is None:
+                    continue
+                security_kinds |= obj.kind in SecurityIndex.KINDS
+                for name, key in _entries(obj, suffix):
+                    if name not in copied:
+                        tables[name] = dict(tables[name])
+                        copied.add(name)
+                    if (name, key) not in touched:
+                        tables[name][key] = list(tables[name].get(key, ()))
+                        touched.add((name, key))
+                    entries = tables[name][key]
+                    if add:
+                        entries.append(obj)
+                    else:  # by key: the index may hold an equal object of an older load
+                        entries[:] = [o for o in entries if o.key != obj.key]
+        for name, key in touched:
+            if tables[name][key]:
+                tables[name][key].sort(key=age_order)
+            else:
+                del tables[name][key]
+        if security_kinds or workloads_changed:
+            security = SecurityIndex(mesh)
+        else:
+            security = self.security.for_mesh(mesh, services)
+        vss = tables["vs"]
+        return MeshIndex(
+            mesh,
+            tables["dr"],
+            vss,
+            tables["sidecar"],
+            security,
+            _wildcards(vss) if "vs" in copied else self.wildcard_vs_hosts,
+            read,
+        )
+
+    def service(self, hostname: str) -> Service | None:
+        self.read(("service", hostname))
+        return self.mesh.services.get(hostname)
+
+    def uses(self, obj: MeshObject[Any] | None) -> None:
+        """Record that the piece being built reads `obj` (handed to it by its caller)."""
+        if obj is not None:
+            self.read(("object", obj.ref))
 
     def destination_rule(
         self, host: str, service_namespace: str, proxy_namespace: str
     ) -> MeshObject[DestinationRuleSpec] | None:
         """Istio's lookup order: the proxy's namespace, then the service's, then the root."""
+        self.read(("dr-host", host))
         rules = self.destination_rules.get(host)
         if not rules:
             return None
@@ -83,7 +169,10 @@ class MeshIndex:
         ones it shadows, so they can be reported rather than silently ignored. Without one
         naming `host` itself, the one whose wildcard host covers it most specifically
         (Istio's mostSpecificWildcardVsIndex)."""
+        self.read(("vs-host", host))
         visible = self._exported(self.virtual_services.get(host, ()), proxy_namespace)
+        if not visible:
+            self.read(("vs-wildcards",))
         for pattern in self.wildcard_vs_hosts if not visible else ():
             if pattern != host and host_matches(pattern, host):
                 visible = self._exported(self.virtual_services[pattern], proxy_namespace)
@@ -100,6 +189,8 @@ class MeshIndex:
     def sidecar_for(self, workload: Workload) -> MeshObject[SidecarSpec] | None:
         """Workload-selecting Sidecar in its namespace, else the namespace default, else the
         mesh-wide default in the root namespace."""
+        self.read(("sidecars", workload.namespace))
+        self.read(("sidecars", self.mesh.options.root_namespace))
         own = self.sidecars.get(workload.namespace, [])
         labels = dict(workload.labels)
         for sidecar in own:
@@ -118,6 +209,7 @@ class MeshIndex:
     def visible_services(self, namespace: str, egress_hosts: list[str] | None) -> list[Service]:
         """Services a proxy in `namespace` may reach: exportTo, then Sidecar egress hosts
         (`ns/host`, with `.` = own namespace, `*` = any, `~` = none)."""
+        self.read(("services",))
         selectors: list[tuple[str, str]] | None = None
         if egress_hosts is not None:
             selectors = [tuple(h.split("/", 1)) for h in egress_hosts]  # type: ignore[misc]
@@ -138,3 +230,18 @@ class MeshIndex:
                 continue
             out.append(service)
         return out
+
+
+def _entries(obj: MeshObject[Any], suffix: str) -> Iterable[tuple[str, str]]:
+    """The (table, key) entries `obj` has in the index."""
+    if obj.kind == "DestinationRule":
+        yield "dr", resolve_host(obj.spec.host, obj.namespace, suffix)
+    elif obj.kind == "VirtualService" and obj.spec.for_sidecars:
+        for host in dict.fromkeys(resolve_host(h, obj.namespace, suffix) for h in obj.spec.hosts):
+            yield "vs", host
+    elif obj.kind == "Sidecar":
+        yield "sidecar", obj.namespace
+
+
+def _wildcards(vss: dict[str, Any]) -> tuple[str, ...]:
+    return tuple(sorted((h for h in vss if h.startswith("*")), key=lambda h: -len(h)))

@@ -8,6 +8,7 @@ WorkloadEntries for Pods.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -87,6 +88,39 @@ class Workload:
         return f"{self.namespace}/{self.name}"
 
 
+ObjectKey = tuple[str, str, str]  # (kind, namespace, name), as MeshObject.key
+
+# kinds that make the registry (services, workloads): a change to one rebuilds it
+REGISTRY_KINDS = frozenset({"ServiceEntry", "WorkloadEntry"})
+
+
+@dataclass(frozen=True, slots=True)
+class MeshDelta:
+    """What changed from the previous generation (see `update_mesh`): whatever read one
+    of these must be recomputed, nothing else. A mesh built from scratch has no delta
+    (`MeshConfig.delta` is None): everything is new."""
+
+    objects: frozenset[ObjectKey] = frozenset()  # keys added, changed or removed
+    services: frozenset[str] = frozenset()  # hostnames added, changed or removed
+    workloads: frozenset[str] = frozenset()  # `namespace/name` added, changed or removed
+    errors: bool = False  # the error list changed
+
+    def __bool__(self) -> bool:
+        return bool(self.objects or self.services or self.workloads or self.errors)
+
+
+@dataclass(frozen=True, slots=True)
+class _Inputs:
+    """What a mesh was built from, so the next generation can be built from it and the
+    changed objects alone (never compared: two meshes are equal by their content)."""
+
+    objects: dict[ObjectKey, MeshObject[Any]]  # never changed once built (copied)
+    errors: tuple[ConfigError, ...]  # the source's (the registry adds its own)
+    services: tuple[Service, ...]  # platform registry (Kubernetes), as given
+    workloads: tuple[Workload, ...]
+    keys: tuple[ObjectKey, ...]  # keys of MeshConfig.objects, in order (for bisect)
+
+
 @dataclass(frozen=True, slots=True)
 class MeshConfig:
     objects: tuple[MeshObject[Any], ...]
@@ -94,6 +128,9 @@ class MeshConfig:
     services: Mapping[str, Service]
     workloads: Mapping[str, Workload]
     options: MeshOptions = field(default_factory=MeshOptions)
+    # what changed since the generation this one was updated from (None: built anew)
+    delta: MeshDelta | None = field(default=None, compare=False)
+    inputs: _Inputs | None = field(default=None, compare=False, repr=False)
     # RequestAuthentication `jwksUri` -> the JSON Web Key Set the control plane fetched
     # from it (the last good one), and -> why the latest fetch failed. Filled by the
     # service (xdscp.jwks), never by the translators, which do no I/O.
@@ -223,7 +260,10 @@ def build_mesh(
     """
     options = options or MeshOptions()
     ordered = sorted(objects, key=lambda o: o.key)
-    all_errors = list(errors)
+    source_errors = tuple(errors)
+    services = tuple(services)
+    workloads = tuple(workloads)
+    all_errors = list(source_errors)
     all_workloads: dict[str, Workload] = {w.key: w for w in workloads}
     for obj in ordered:
         if obj.kind == "WorkloadEntry":
@@ -275,10 +315,121 @@ def build_mesh(
                 continue
             all_services.update((s.hostname, s) for s in winners[obj.key])
         kept.append(obj)
+    kept_objects = tuple(kept)
     return MeshConfig(
-        objects=tuple(kept),
+        objects=kept_objects,
         errors=tuple(all_errors),
         services=MappingProxyType(all_services),
         workloads=MappingProxyType(all_workloads),
         options=options,
+        inputs=_Inputs(
+            objects={o.key: o for o in ordered},
+            errors=source_errors,
+            services=services,
+            workloads=workloads,
+            keys=tuple(o.key for o in kept_objects),
+        ),
+    )
+
+
+def _changed_keys(old: Mapping[str, Any], new: Mapping[str, Any]) -> frozenset[str]:
+    if old is new:
+        return frozenset()
+    return frozenset(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
+
+
+def update_mesh(
+    previous: MeshConfig,
+    changed: Iterable[MeshObject[Any]] = (),
+    removed: Iterable[ObjectKey] = (),
+    errors: Iterable[ConfigError] | None = None,
+    services: Iterable[Service] | None = None,
+    workloads: Iterable[Workload] | None = None,
+) -> MeshConfig:
+    """The next generation: `previous` with `changed` objects added or replaced and the
+    `removed` keys gone, equal to `build_mesh` over the whole resulting input (tested),
+    without looking at the objects that did not change. `errors` replaces the source's
+    errors (None: unchanged); `services`/`workloads` replace the platform registry.
+
+    Routing and policy objects (everything but ServiceEntry/WorkloadEntry) never touch
+    the registry: the previous services and workloads are reused as they are and the
+    object tuple is patched in place of the old entries. A registry change rebuilds the
+    registry from the kept inputs (no re-validation) and reports which services and
+    workloads actually differ. `delta` says what changed."""
+    inputs = previous.inputs
+    if inputs is None:  # not built by build_mesh: nothing to update from
+        raise ValueError("update_mesh needs a mesh made by build_mesh or update_mesh")
+    changed = list(changed)
+    removed = [k for k in removed if k in inputs.objects]
+    upserts = {o.key: o for o in changed}
+    keys = frozenset(upserts) | frozenset(removed)
+    source_errors = inputs.errors if errors is None else tuple(errors)
+    objects = inputs.objects.copy()
+    for key in removed:
+        if key not in upserts:
+            del objects[key]
+    objects.update(upserts)
+    registry = services is not None or workloads is not None
+    registry = registry or any(key[0] in REGISTRY_KINDS for key in keys)
+    if registry:
+        mesh = build_mesh(
+            objects.values(),
+            source_errors,
+            previous.options,
+            inputs.services if services is None else services,
+            inputs.workloads if workloads is None else workloads,
+        )
+        # a ServiceEntry that won or lost a host changes the object list beyond `keys`
+        assert mesh.inputs is not None
+        flipped = frozenset(inputs.keys).symmetric_difference(mesh.inputs.keys)
+        delta = MeshDelta(
+            objects=keys | flipped,
+            services=_changed_keys(previous.services, mesh.services),
+            workloads=_changed_keys(previous.workloads, mesh.workloads),
+            errors=mesh.errors != previous.errors,
+        )
+        return _with_delta(mesh, delta)
+    listed = list(previous.objects)
+    listed_keys = list(inputs.keys)
+    for key in sorted(keys):
+        at = bisect.bisect_left(listed_keys, key)
+        present = at < len(listed_keys) and listed_keys[at] == key
+        if key in upserts:
+            if present:
+                listed[at] = upserts[key]
+            else:
+                listed.insert(at, upserts[key])
+                listed_keys.insert(at, key)
+        elif present:
+            del listed[at]
+            del listed_keys[at]
+    # the registry's own errors (host clashes) stand as they were: it did not change
+    registry_errors = previous.errors[len(inputs.errors) :]
+    all_errors = source_errors + registry_errors
+    return MeshConfig(
+        objects=tuple(listed),
+        errors=all_errors,
+        services=previous.services,
+        workloads=previous.workloads,
+        options=previous.options,
+        delta=MeshDelta(objects=keys, errors=all_errors != previous.errors),
+        inputs=_Inputs(
+            objects=objects,
+            errors=source_errors,
+            services=inputs.services,
+            workloads=inputs.workloads,
+            keys=tuple(listed_keys),
+        ),
+    )
+
+
+def _with_delta(mesh: MeshConfig, delta: MeshDelta) -> MeshConfig:
+    return MeshConfig(
+        objects=mesh.objects,
+        errors=mesh.errors,
+        services=mesh.services,
+        workloads=mesh.workloads,
+        options=mesh.options,
+        delta=delta,
+        inputs=mesh.inputs,
     )

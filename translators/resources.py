@@ -87,6 +87,10 @@ class EnvoyResource:
         """Deterministic serialization (what versions are hashed from)."""
         if self._body is None:
             self._body = self.message.SerializeToString(deterministic=True)
+            # The bytes are what is kept (memoized, shared, sent); the parsed form costs
+            # its upb arena per resource for as long as the translator keeps the piece
+            # (a listener per proxy), and `message` re-parses on demand.
+            self._message = None
         return self._body
 
     def __repr__(self) -> str:

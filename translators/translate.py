@@ -5,23 +5,42 @@ a memo: built once per MeshConfig (optionally from the previous generation's
 translator) and asked for many proxies, it reuses every piece whose inputs did
 not change — the same `EnvoyResource` object (and the same group of them) for
 identical content, so callers can serialize each piece once and share it.
+
+The memo is `translators.memo.PieceCache` (dependency rules there); from one
+generation to the next the translator works out what changed (`mesh_changes`),
+updates the `MeshIndex` in place of rebuilding it, and carries over every piece
+that read none of it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Any
 
 from translators.envoy.clusters import cluster_bytes, load_assignment_bytes
 from translators.envoy.listeners import build_listener
-from translators.envoy.routes import route_config_bytes, virtual_host_bytes
+from translators.envoy.routes import (
+    route_config_from_fields,
+    route_config_metadata,
+    virtual_host_bytes,
+    virtual_host_field,
+)
 from translators.extensions.api import ExtensionSet, Proxy
 from translators.extensions.apply import Interner, apply_extensions
+from translators.gateway.proxy import gateway_resources
 from translators.generators import ProxyBuild, generators
 from translators.index import MeshIndex
-from translators.ir import ClusterIR, ListenerIR, LoadAssignmentIR, ProxyView, RouteConfigIR
+from translators.ir import (
+    ClusterIR,
+    ListenerIR,
+    LoadAssignmentIR,
+    ProxyView,
+    RouteConfigIR,
+    VirtualHostIR,
+)
+from translators.memo import PieceCache, mesh_changes
 from translators.mesh import MeshConfig, Workload
 from translators.model.objects import MeshObject
 from translators.naming import CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE
@@ -31,7 +50,6 @@ from translators.telemetry.options import TracingProvider
 from translators.telemetry.resolve import TelemetryIndex
 from translators.view import (
     LocalView,
-    Memo,
     OutboundView,
     build_local,
     build_outbound,
@@ -78,6 +96,31 @@ def _service_resources(
     return tuple(_cluster(c) for c in clusters), tuple(_assignment(a) for a in assignments)
 
 
+def _vhost_field(ir: VirtualHostIR) -> tuple[VirtualHostIR, bytes]:
+    """The virtual host serialized and framed as a RouteConfiguration field (with the IR
+    object, which keeps it alive: the memo key is its id)."""
+    return ir, virtual_host_field(virtual_host_bytes(ir))
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class _RouteBuild:
+    """One route configuration and what it was assembled from, so the next generation can
+    patch it: only the virtual hosts that are new objects are looked at."""
+
+    config: RouteConfigIR
+    fields: list[bytes]  # per virtual host, framed
+    sources: dict[str, int]  # provenance source -> how many virtual hosts name it
+    provenance: tuple[str, ...]
+    metadata: bytes  # the provenance, encoded
+    resource: EnvoyResource
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class _RouteResources:
+    group: ResourceGroup
+    builds: Mapping[str, _RouteBuild]
+
+
 def _listener(ir: ListenerIR) -> EnvoyResource:
     return EnvoyResource(LISTENER_TYPE, ir.name, build_listener(ir), ir.provenance)
 
@@ -101,26 +144,51 @@ class MeshTranslator:
         extensions: ExtensionSet | None = None,
     ) -> None:
         self.mesh = mesh
-        self.index = MeshIndex.of(mesh)
-        self.telemetry = TelemetryIndex(mesh)
         self.extensions = extensions or ExtensionSet()
-        self._memo: Memo = previous._memo.next_generation() if previous else Memo()
+        self._memo, self.index = self._generation(mesh, previous)
+        self.telemetry = TelemetryIndex(mesh)
         self._interner = Interner(self._memo.get)
 
+    @staticmethod
+    def _generation(
+        mesh: MeshConfig, previous: MeshTranslator | None
+    ) -> tuple[PieceCache, MeshIndex]:
+        """The memo and index of `mesh`: from scratch, or from the previous generation's
+        by what changed (pieces that read none of it carry over)."""
+        if previous is None or previous.mesh.options != mesh.options:
+            memo = PieceCache()
+            return memo, MeshIndex.of(mesh, memo.read)
+        changes = mesh_changes(previous.mesh, mesh, security_changed=False)
+        services = frozenset(d[1] for d in changes.deps if d[0] == "service")
+        old = previous.index
+        index = old.updated(mesh, changes.objects, services, ("workloads",) in changes.deps)
+        if index.security.key != old.security.key:
+            changes = mesh_changes(previous.mesh, mesh, security_changed=True)
+        memo = previous._memo.next_generation(changes)
+        return memo, replace(index, read=memo.read)
+
     def view(self, workload: Workload) -> ProxyView:
+        gateway = gateway_resources(self, workload)
+        if gateway is not None:
+            return gateway[0]
         outbound, local = self._views(workload)
         return combine(workload, outbound, local)
 
     def _views(self, workload: Workload) -> tuple[OutboundView, LocalView]:
+        outbound = self._memo.get(*self._outbound_view(workload))
         sidecar = self.index.sidecar_for(workload)
-        # the caller's labels matter only where some VirtualService matches sourceLabels
-        source = proxy_source(self.index, workload, self._memo)
-        outbound = self._memo.generation_get(
-            ("outbound-view", workload.namespace, sidecar.ref if sidecar else "", source.labels),
-            lambda: build_outbound(self.index, workload.namespace, sidecar, self._memo, source),
-        )
         local = build_local(self.index, workload, sidecar, outbound)
         return outbound, self._with_telemetry(workload, local)
+
+    def _outbound_view(self, workload: Workload) -> tuple[Hashable, Callable[[], OutboundView]]:
+        """The memo key and builder of `workload`'s outbound view: its scope is its
+        namespace, its Sidecar and its labels where some VirtualService matches on them."""
+        sidecar = self.index.sidecar_for(workload)
+        source = proxy_source(self.index, workload, self._memo)
+        key = ("outbound-view", workload.namespace, sidecar.ref if sidecar else "", source.labels)
+        return key, lambda: build_outbound(
+            self.index, workload.namespace, sidecar, self._memo, source, self._memo.stale(key)
+        )
 
     def _with_telemetry(self, workload: Workload, local: LocalView) -> LocalView:
         telemetry = self.telemetry.for_workload(workload)
@@ -131,12 +199,13 @@ class MeshTranslator:
 
     def _objects_by_kind(self) -> Mapping[str, tuple[MeshObject[Any], ...]]:
         def build() -> Mapping[str, tuple[MeshObject[Any], ...]]:
+            self._memo.read(("objects",))
             grouped: dict[str, list[MeshObject[Any]]] = {}
             for obj in self.mesh.objects:
                 grouped.setdefault(obj.kind, []).append(obj)
             return MappingProxyType({k: tuple(v) for k, v in grouped.items()})
 
-        return self._memo.generation_get(("objects-by-kind",), build)
+        return self._memo.get(("objects-by-kind",), build)
 
     def collectors(self, local: LocalView) -> tuple[ResourceGroup, ...]:
         """The span collectors' clusters, one group shared by every proxy that traces."""
@@ -176,11 +245,13 @@ class MeshTranslator:
 
     def translate(self, workload: Workload, *, extensions: bool = True) -> ProxyResources:
         """`extensions=False`: the config as if no extension were loaded."""
+        # A gateway proxy gets gateway listeners instead of a sidecar's (translators/gateway).
+        gateway = gateway_resources(self, workload)
+        if gateway is not None:
+            return ProxyResources(workload.key, *gateway)
         outbound_view, local = self._views(workload)
-        outbound = self._memo.generation_get(
-            ("outbound-resources", outbound_view.key),
-            lambda: self._outbound_resources(outbound_view),
-        )
+        view_key, _ = self._outbound_view(workload)
+        outbound = self._outbound_resources(view_key, outbound_view)
         build = ProxyBuild(self, workload, outbound_view, local, outbound)
         # One generator per xDS type, named by the `xdstypes` table, in push order.
         groups = {type_url: generate(build) for type_url, generate in generators()}
@@ -191,10 +262,36 @@ class MeshTranslator:
             groups = apply_extensions(self.extensions, self._interner, proxy, groups)
         return ProxyResources(workload.key, view, MappingProxyType(groups))
 
-    def _outbound_resources(self, view: OutboundView) -> OutboundResources:
+    def _outbound_resources(self, view_key: Hashable, view: OutboundView) -> OutboundResources:
         memo = self._memo
+        clusters, assignments = memo.get(
+            ("outbound-cluster-resources", view.clusters_key),
+            lambda: self._cluster_resources(view),
+        )
+
+        def routes() -> _RouteResources:
+            memo.inherit(view_key)  # made from the view: depends on what the view read
+            stale = memo.stale(("outbound-route-resources", view_key))
+            before = stale.builds if isinstance(stale, _RouteResources) else {}
+            builds = {
+                rc.name: self._route_config(rc, before.get(rc.name)) for rc in view.route_configs
+            }
+            group = self._group(tuple(b.resource for b in builds.values()))
+            return _RouteResources(group, builds)
+
+        found = memo.get(("outbound-route-resources", view_key), routes)
+        return OutboundResources(view, clusters, assignments, found.group)
+
+    def _cluster_resources(self, view: OutboundView) -> tuple[ResourceGroup, ResourceGroup]:
+        """The clusters and load assignments of the view's OutboundClusters piece: kept
+        while that piece is (a route change does not touch them)."""
+        memo = self._memo
+        memo.inherit(view.clusters_key)
         per_service = [
-            memo.get(("service-resources", key), lambda c=c, a=a: _service_resources(c, a))  # type: ignore[misc]
+            memo.get(
+                ("service-resources", key),
+                lambda key=key, c=c, a=a: self._service(key, c, a),  # type: ignore[misc]
+            )
             for key, c, a in view.service_chunks
         ]
         in_chunks = {id(ir) for _, c, a in view.service_chunks for ir in (*c, *a)}
@@ -210,10 +307,16 @@ class MeshTranslator:
             ]
             + [r for _, eds in per_service for r in eds]
         )
-        routes = tuple(self._route_config(rc) for rc in view.route_configs)
-        return OutboundResources(
-            view, self._group(clusters), self._group(assignments), self._group(routes)
-        )
+        return self._group(clusters), self._group(assignments)
+
+    def _service(
+        self,
+        key: Hashable,
+        clusters: tuple[ClusterIR, ...],
+        assignments: tuple[LoadAssignmentIR, ...],
+    ) -> tuple[tuple[EnvoyResource, ...], tuple[EnvoyResource, ...]]:
+        self._memo.inherit(key)  # the service's IR piece: its bytes depend on what it read
+        return _service_resources(clusters, assignments)
 
     def _group(self, resources: tuple[EnvoyResource, ...]) -> ResourceGroup:
         """The previous generation's group object when its members are the same objects:
@@ -221,23 +324,46 @@ class MeshTranslator:
         group, so the runtime reuses their serialized, versioned snapshot untouched."""
         return self._memo.get(("group", resources), lambda: ResourceGroup(resources))
 
-    def _route_config(self, config: RouteConfigIR) -> EnvoyResource:
+    def _route_config(self, config: RouteConfigIR, previous: _RouteBuild | None) -> _RouteBuild:
         """Route configs are assembled from per-virtual-host bytes: after one VirtualService
-        changes, only its virtual host is rebuilt, even among 10,000."""
+        changes, only its virtual host is rebuilt, even among 10,000 — and, given the last
+        generation's build, only it is re-framed and re-counted."""
         memo = self._memo
-        pieces = [
-            memo.call(("vhost-bytes", v), virtual_host_bytes, v) for v in config.virtual_hosts
-        ]
-        provenance = tuple(sorted({s for v in config.virtual_hosts for s in v.provenance}))
-        return memo.get(
-            ("rds", config.name, provenance, tuple(pieces)),
-            lambda: EnvoyResource(
-                ROUTE_TYPE,
-                config.name,
-                provenance=provenance,
-                body=route_config_bytes(config.name, pieces, provenance),
-            ),
+        vhosts = config.virtual_hosts
+        if previous is not None and previous.config is config:
+            return previous
+        if previous is None or len(previous.config.virtual_hosts) != len(vhosts):
+            fields = [memo.call(("vhost-field", id(v)), _vhost_field, v)[1] for v in vhosts]
+            sources: dict[str, int] = {}
+            for vhost in vhosts:
+                for source in vhost.provenance:
+                    sources[source] = sources.get(source, 0) + 1
+            provenance = tuple(sorted(sources))
+        else:
+            fields = list(previous.fields)
+            sources = dict(previous.sources)
+            for i, (old, new) in enumerate(zip(previous.config.virtual_hosts, vhosts, strict=True)):
+                if old is new:
+                    continue
+                fields[i] = memo.call(("vhost-field", id(new)), _vhost_field, new)[1]
+                for source in old.provenance:
+                    sources[source] -= 1
+                    if not sources[source]:
+                        del sources[source]
+                for source in new.provenance:
+                    sources[source] = sources.get(source, 0) + 1
+            same = sources.keys() == previous.sources.keys()
+            provenance = previous.provenance if same else tuple(sorted(sources))
+        if previous is not None and provenance == previous.provenance:
+            metadata = previous.metadata
+        else:
+            metadata = route_config_metadata(provenance)
+        body = route_config_from_fields(config.name, fields, metadata)
+        resource = memo.get(
+            ("rds", config.name, provenance, body),
+            lambda: EnvoyResource(ROUTE_TYPE, config.name, provenance=provenance, body=body),
         )
+        return _RouteBuild(config, fields, sources, provenance, metadata, resource)
 
 
 def translate(

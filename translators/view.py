@@ -1,16 +1,18 @@
 """Mesh + one proxy -> ProxyView (the IR).
 
 Per-service pieces (clusters, load assignments, virtual hosts) do not depend on
-which proxy asks, only on the objects involved, so they are memoized by the
-digests of those objects. With 1,000 proxies of one mesh, each piece is built
-once; after one VirtualService changes, only the pieces that read it are rebuilt.
+which proxy asks, only on the objects involved: they are pieces of the translator's
+`PieceCache` (translators/memo.py), keyed by the objects a proxy's scope chooses and
+invalidated by changes to what they read. With 1,000 proxies of one mesh, each piece
+is built once; after one VirtualService changes, only the pieces that read it are
+rebuilt.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable
+from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, TypeVar
+from typing import Any
 
 from translators.capture import (
     ANY_ADDRESS,
@@ -34,6 +36,7 @@ from translators.ir import (
     TcpChainIR,
     VirtualHostIR,
 )
+from translators.memo import PieceCache
 from translators.mesh import Service, Workload
 from translators.model.networking import (
     HTTP_PROTOCOLS,
@@ -70,60 +73,9 @@ from translators.traffic.source import SourceIR, source_label_keys
 from translators.traffic.source import proxy_source as make_source
 from translators.traffic.tcp import tcp_chains
 
-T = TypeVar("T")
-A = TypeVar("A")
 
-
-@dataclass(slots=True)
-class Memo:
-    """Translation results keyed by content; `previous` is the last generation's memo,
-    consulted (and copied from) so unchanged pieces survive a config change."""
-
-    entries: dict[Hashable, Any] = field(default_factory=dict)
-    previous: dict[Hashable, Any] | None = None
-    # Results that depend on the whole mesh generation; never carried over.
-    this_generation: dict[Hashable, Any] = field(default_factory=dict)
-
-    def get(self, key: Hashable, build: Callable[[], T]) -> T:
-        try:
-            found: T = self.entries[key]
-            return found
-        except KeyError:
-            pass
-        if self.previous is not None and key in self.previous:
-            value: T = self.previous[key]
-        else:
-            value = build()
-        self.entries[key] = value
-        return value
-
-    def call(self, key: Hashable, build: Callable[[A], T], arg: A) -> T:
-        """`get` for the common case of a one-argument builder (no lambda needed)."""
-        try:
-            found: T = self.entries[key]
-            return found
-        except KeyError:
-            pass
-        if self.previous is not None and key in self.previous:
-            value: T = self.previous[key]
-        else:
-            value = build(arg)
-        self.entries[key] = value
-        return value
-
-    def generation_get(self, key: Hashable, build: Callable[[], T]) -> T:
-        try:
-            found: T = self.this_generation[key]
-        except KeyError:
-            found = self.this_generation[key] = build()
-        return found
-
-    def next_generation(self) -> Memo:
-        return Memo(previous=self.entries)
-
-
-def _digest(obj: MeshObject[Any] | None) -> str:
-    return obj.digest if obj is not None else ""
+def _ref(obj: MeshObject[Any] | None) -> str:
+    return obj.ref if obj is not None else ""
 
 
 def service_clusters(
@@ -214,6 +166,59 @@ def service_clusters(
     return tuple(clusters), tuple(assignments)
 
 
+def _clusters_piece(
+    index: MeshIndex, service: Service, dr: MeshObject[DestinationRuleSpec] | None
+) -> tuple[tuple[ClusterIR, ...], tuple[LoadAssignmentIR, ...]]:
+    """`service_clusters` as a memo piece, recording what it reads: the service, the rule,
+    and (auto-mTLS) the destinations' PeerAuthentications and sidecars."""
+    index.read(("service", service.hostname))
+    index.read(("security",))
+    index.uses(dr)
+    return service_clusters(service, dr, index.security.upstream_peers(service))
+
+
+def _vhost_entry(
+    service: Service, port: int, index: MeshIndex, source: SourceIR, memo: PieceCache
+) -> tuple[VirtualHostIR | None, tuple[str, ...]]:
+    """`service`'s virtual host on `port` for `source` (None: not an HTTP port of it), and
+    the VirtualServices its own shadows (reported, not merged)."""
+    index.read(("service", service.hostname))  # its ports and namespace decide
+    service_port = service.port(port)
+    if service_port is None or service_port.protocol not in HTTP_PROTOCOLS:
+        return None, ()
+    vs, shadowed = index.virtual_service(service.hostname, source.namespace)
+    warnings = tuple(
+        f"{other.ref}: shadowed by older {vs and vs.ref} for {service.hostname}"
+        for other in shadowed
+    )
+    same_ns = service.namespace == source.namespace
+    vhost = memo.get(
+        (
+            "vhost",
+            service.hostname,
+            port,
+            _ref(vs),
+            same_ns,
+            traffic_vhosts.vhost_scope(service, vs, index, source, memo),
+        ),
+        lambda: _vhost_piece(service, port, vs, same_ns, index, source),
+    )
+    return vhost, warnings
+
+
+def _vhost_piece(
+    service: Service,
+    port: int,
+    vs: MeshObject[VirtualServiceSpec] | None,
+    same_namespace: bool,
+    index: MeshIndex,
+    source: SourceIR,
+) -> VirtualHostIR:
+    index.read(("service", service.hostname))
+    index.uses(vs)
+    return virtual_host_for(service, port, vs, same_namespace, index, source)
+
+
 def _discovery(resolution: Resolution, http: bool) -> Discovery:
     """Istio's cluster type per resolution. NONE (and a PASSTHROUGH load balancer) is
     Istio's ORIGINAL_DST: connect where the caller connected. xdscp sidecars are called
@@ -241,6 +246,28 @@ def virtual_host_for(
     service's namespace); see translators/traffic/vhosts.py."""
     caller = source if source is not None else SourceIR(service.namespace)
     return traffic_vhosts.virtual_host_for(service, port, vs, same_namespace, index, caller)
+
+
+def _unique_domains_patched(
+    vhosts: tuple[VirtualHostIR, ...],
+    old_vhosts: tuple[VirtualHostIR, ...],
+    old_unique: tuple[VirtualHostIR, ...],
+) -> tuple[VirtualHostIR, ...]:
+    """`_unique_domains(vhosts)` from the last generation's result: which domains a virtual
+    host keeps depends only on the sequence of domain lists, so where that sequence is
+    unchanged each position keeps its old decision (an identity walk, not 30,000 domains
+    hashed again)."""
+    if len(vhosts) != len(old_vhosts) or len(old_unique) != len(old_vhosts):
+        return _unique_domains(list(vhosts))
+    out: list[VirtualHostIR] = []
+    for new, old, kept in zip(vhosts, old_vhosts, old_unique, strict=True):
+        if new is old:
+            out.append(kept)
+        elif new.domains != old.domains:
+            return _unique_domains(list(vhosts))
+        else:
+            out.append(new if kept is old else replace(new, domains=kept.domains))
+    return tuple(out)
 
 
 def _unique_domains(vhosts: list[VirtualHostIR]) -> tuple[VirtualHostIR, ...]:
@@ -295,6 +322,12 @@ class OutboundView:
     service_chunks: tuple[
         tuple[Hashable, tuple[ClusterIR, ...], tuple[LoadAssignmentIR, ...]], ...
     ] = ()
+    # the memo key of the OutboundClusters piece the clusters come from
+    clusters_key: Hashable = ()
+    # route config name -> its virtual hosts before `_unique_domains` (for patching)
+    raw_vhosts: Mapping[str, tuple[VirtualHostIR, ...]] = field(default_factory=dict)
+    # route config name -> how many of its raw virtual hosts reach a forward proxy cluster
+    dfp_counts: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -306,13 +339,21 @@ class LocalView:
     warnings: tuple[str, ...]
 
 
+def _ports_of(services: Iterable[Service], http: bool) -> frozenset[int]:
+    """The service ports of `services` that are (`http`) or are not HTTP."""
+    return frozenset(
+        p.number for s in services for p in s.ports if (p.protocol in HTTP_PROTOCOLS) is http
+    )
+
+
 def _egress_ports(
-    sidecar: SidecarSpec | None, catch_all: EgressListener | None, services: list[Service]
+    sidecar: SidecarSpec | None, catch_all: EgressListener | None, service_ports: frozenset[int]
 ) -> list[EgressIR]:
     """Outbound listeners. With a Sidecar, its egress listeners; without one (file mode has
     no iptables), every HTTP service port, bound to the workload's own address. A Sidecar's
     portless egress listener (Istio's catch-all, e.g. the common `hosts: [./*]`) stands for
-    every HTTP port of `services` (those its hosts select) not taken by another listener."""
+    every HTTP port of the services its hosts select (`service_ports`) not taken by another
+    listener."""
     explicit = [
         EgressIR(e.bind, e.port.number, outbound_route_config(e.port.number))
         for e in (sidecar.egress if sidecar else [])
@@ -320,7 +361,7 @@ def _egress_ports(
     ]
     if sidecar is not None and sidecar.egress and catch_all is None:
         return explicit
-    ports = sorted({p.number for s in services for p in s.ports if p.protocol in HTTP_PROTOCOLS})
+    ports = sorted(service_ports)
     taken = _taken_ports(sidecar)
     bind = catch_all.bind if catch_all else None
     return explicit + [
@@ -340,7 +381,7 @@ def _taken_ports(sidecar: SidecarSpec | None) -> set[int]:
 def _tcp_ports(
     sidecar: SidecarSpec | None,
     catch_all: EgressListener | None,
-    services: list[Service],
+    service_ports: frozenset[int],
     http_ports: set[int],
 ) -> list[tuple[str | None, int]]:
     """(bind, port) of outbound TCP/TLS listeners: a Sidecar's egress listeners of a
@@ -354,32 +395,34 @@ def _tcp_ports(
     if sidecar is not None and sidecar.egress and catch_all is None:
         return explicit
     taken = _taken_ports(sidecar) | http_ports
-    ports = sorted(
-        {p.number for s in services for p in s.ports if p.protocol not in HTTP_PROTOCOLS} - taken
-    )
+    ports = sorted(service_ports - taken)
     bind = catch_all.bind if catch_all else None
     return explicit + [(bind, port) for port in ports]
 
 
-def proxy_source(index: MeshIndex, workload: Workload, memo: Memo) -> SourceIR:
+def proxy_source(index: MeshIndex, workload: Workload, memo: PieceCache) -> SourceIR:
     """The caller as VirtualService matches see it (see translators/traffic/source.py)."""
-    keys = memo.generation_get(
-        ("source-label-keys",),
-        lambda: source_label_keys(index.mesh.of_kind("VirtualService")),
-    )
-    return make_source(workload.namespace, workload.labels, keys)
+
+    def keys() -> frozenset[str]:
+        index.read(("source-labels",))
+        return source_label_keys(index.mesh.of_kind("VirtualService"))
+
+    return make_source(workload.namespace, workload.labels, memo.get(("source-label-keys",), keys))
 
 
 def build_outbound(
     index: MeshIndex,
     namespace: str,
     sidecar_obj: MeshObject[SidecarSpec] | None,
-    memo: Memo,
+    memo: PieceCache,
     source: SourceIR | None = None,
+    previous: OutboundView | None = None,
 ) -> OutboundView:
     """Clusters, endpoints and route configs a proxy in `namespace` under `sidecar_obj` sees
-    (as `source`, when VirtualServices match on their callers' labels)."""
+    (as `source`, when VirtualServices match on their callers' labels). `previous`: this
+    scope's view of the last generation, whose unchanged parts are reused."""
     sidecar = sidecar_obj.spec if sidecar_obj else None
+    index.uses(sidecar_obj)
     source = source if source is not None else SourceIR(namespace)
     warnings: list[str] = []
     if sidecar is not None and any(
@@ -392,31 +435,13 @@ def build_outbound(
         warnings.append(
             f"{sidecar_obj and sidecar_obj.ref}: captureMode IPTABLES is not translated"
         )
-    egress_hosts = None
-    if sidecar is not None and sidecar.egress:
-        egress_hosts = [h for e in sidecar.egress for h in e.hosts]
-    visible = index.visible_services(namespace, egress_hosts)
-
-    clusters: list[ClusterIR] = list(special_clusters())
-    assignments: list[LoadAssignmentIR] = []
-    chunks: list[tuple[Hashable, tuple[ClusterIR, ...], tuple[LoadAssignmentIR, ...]]] = []
-    for service in visible:
-        dr = index.destination_rule(service.hostname, service.namespace, namespace)
-        # Clusters depend on the destinations' PeerAuthentications too (auto-mTLS): keyed
-        # by the mesh's security state, their peers are worked out only when rebuilt.
-        chunk_key = ("clusters", service.hostname, service.digest, _digest(dr), index.security.key)
-        built = memo.get(
-            chunk_key,
-            lambda service=service, dr=dr: service_clusters(  # type: ignore[misc]
-                service, dr, index.security.upstream_peers(service)
-            ),
-        )
-        clusters += built[0]
-        assignments += built[1]
-        chunks.append((chunk_key, built[0], built[1]))
+    outbound = memo.get(
+        ("outbound-clusters", namespace, _ref(sidecar_obj)),
+        lambda: outbound_clusters(index, namespace, sidecar_obj, memo),
+    )
+    visible = list(outbound.visible)
+    clusters = list(outbound.clusters)
     mode = outbound_mode(sidecar)
-    if mode is OutboundMode.ALLOW_ANY:
-        clusters.append(allow_any_cluster())
     catch_all_vhost = catch_all_virtual_host(mode, (sidecar_obj.ref,) if sidecar_obj else ())
 
     route_configs: list[RouteConfigIR] = []
@@ -425,47 +450,53 @@ def build_outbound(
     egress_list = _egress_ports(
         sidecar,
         catch_all,
-        visible if catch_all is None else index.visible_services(namespace, catch_all.hosts),
+        outbound.http_ports
+        if catch_all is None
+        else _ports_of(index.visible_services(namespace, catch_all.hosts), http=True),
     )
     hosts_by_port = {
         e.port.number: e.hosts for e in (sidecar.egress if sidecar else []) if e.port is not None
     }
+    raw_vhosts: dict[str, tuple[VirtualHostIR, ...]] = {}
+    before = previous.raw_vhosts if previous is not None else {}
+    before_configs = {rc.name: rc for rc in previous.route_configs} if previous else {}
     for egress in egress_list:
         hosts = hosts_by_port.get(egress.port, catch_all_hosts)
         allowed = visible if hosts is None else index.visible_services(namespace, hosts)
         vhosts: list[VirtualHostIR] = []
         for service in allowed:
-            service_port = service.port(egress.port)
-            if service_port is None or service_port.protocol not in HTTP_PROTOCOLS:
-                continue
-            vs, shadowed = index.virtual_service(service.hostname, namespace)
-            for other in shadowed:
-                warnings.append(
-                    f"{other.ref}: shadowed by older {vs and vs.ref} for {service.hostname}"
-                )
-            same_ns = service.namespace == namespace
-            vhosts.append(
-                memo.get(
-                    (
-                        "vhost",
-                        service.hostname,
-                        service.digest,
-                        egress.port,
-                        _digest(vs),
-                        same_ns,
-                        traffic_vhosts.vhost_inputs(service, vs, index, source),
-                    ),
-                    lambda s=service, v=vs, n=same_ns, p=egress.port: virtual_host_for(  # type: ignore[misc]
-                        s, p, v, n, index, source
-                    ),
-                )
+            # one piece per (service, port, caller): after a change only the entries that
+            # read it are rebuilt, the others are dictionary lookups
+            vhost, shadowed = memo.get(
+                ("vhost-entry", service.hostname, egress.port, source),
+                lambda s=service, p=egress.port: _vhost_entry(s, p, index, source, memo),  # type: ignore[misc]
             )
-        route_configs.append(
-            RouteConfigIR(egress.route_config, (*_unique_domains(vhosts), catch_all_vhost))
+            if vhost is not None:
+                vhosts.append(vhost)
+            if shadowed:
+                warnings += shadowed
+        raw = raw_vhosts[egress.route_config] = tuple(vhosts)
+        old_raw = before.get(egress.route_config)
+        old_config = before_configs.get(egress.route_config)
+        if old_raw is not None and old_config is not None:
+            unique = _unique_domains_patched(raw, old_raw, old_config.virtual_hosts[:-1])
+        else:
+            unique = _unique_domains(vhosts)
+        route_configs.append(RouteConfigIR(egress.route_config, (*unique, catch_all_vhost)))
+    dfp = _dfp_names(outbound.clusters)
+    same_clusters = previous is not None and previous.clusters is outbound.clusters
+    dfp_counts = {
+        name: _dfp_count(
+            raw,
+            dfp,
+            before.get(name) if same_clusters else None,
+            previous.dfp_counts.get(name) if previous is not None and same_clusters else None,
         )
-    egress_list = _with_forward_proxy(egress_list, route_configs, clusters)
+        for name, raw in raw_vhosts.items()
+    }
+    egress_list = _with_forward_proxy(egress_list, route_configs, dfp, dfp_counts)
     http_ports = {e.port for e in egress_list}
-    for bind, port in _tcp_ports(sidecar, catch_all, visible, http_ports):
+    for bind, port in _tcp_ports(sidecar, catch_all, outbound.other_ports, http_ports):
         hosts = hosts_by_port.get(port, catch_all_hosts)
         allowed = visible if hosts is None else index.visible_services(namespace, hosts)
         candidates = [
@@ -482,29 +513,121 @@ def build_outbound(
     labels = "".join(f"|{k}={v}" for k, v in source.labels)
     return OutboundView(
         key=(namespace, (sidecar_obj.ref if sidecar_obj else "") + labels),
-        clusters=tuple(clusters),
-        load_assignments=tuple(assignments),
+        clusters=outbound.clusters,
+        load_assignments=outbound.load_assignments,
         route_configs=tuple(route_configs),
         egress=tuple(egress_list),
         provenance=(sidecar_obj.ref,) if sidecar_obj else (),
         warnings=tuple(dict.fromkeys(warnings)),  # once, not once per listener port
-        service_chunks=tuple(chunks),
+        service_chunks=outbound.service_chunks,
+        clusters_key=("outbound-clusters", namespace, _ref(sidecar_obj)),
+        raw_vhosts=raw_vhosts,
+        dfp_counts=dfp_counts,
     )
 
 
+@dataclass(frozen=True, slots=True, eq=False)
+class OutboundClusters:
+    """The clusters and load assignments of a namespace + Sidecar: a piece of its own,
+    which reads no VirtualService, so a route change leaves it (and its 30,000 clusters
+    in a large mesh) untouched."""
+
+    visible: tuple[Service, ...]
+    clusters: tuple[ClusterIR, ...]
+    load_assignments: tuple[LoadAssignmentIR, ...]
+    service_chunks: tuple[tuple[Hashable, tuple[ClusterIR, ...], tuple[LoadAssignmentIR, ...]], ...]
+    # the HTTP and the other ports of the visible services
+    http_ports: frozenset[int] = frozenset()
+    other_ports: frozenset[int] = frozenset()
+
+
+def outbound_clusters(
+    index: MeshIndex,
+    namespace: str,
+    sidecar_obj: MeshObject[SidecarSpec] | None,
+    memo: PieceCache,
+) -> OutboundClusters:
+    sidecar = sidecar_obj.spec if sidecar_obj else None
+    index.uses(sidecar_obj)
+    egress_hosts = None
+    if sidecar is not None and sidecar.egress:
+        egress_hosts = [h for e in sidecar.egress for h in e.hosts]
+    visible = index.visible_services(namespace, egress_hosts)
+    clusters: list[ClusterIR] = list(special_clusters())
+    assignments: list[LoadAssignmentIR] = []
+    chunks: list[tuple[Hashable, tuple[ClusterIR, ...], tuple[LoadAssignmentIR, ...]]] = []
+    for service in visible:
+        dr = index.destination_rule(service.hostname, service.namespace, namespace)
+        # the DestinationRule this namespace sees is the choice (in the key); the service,
+        # the rule's content and the auto-mTLS state are what the piece reads
+        chunk_key = ("clusters", service.hostname, _ref(dr))
+        built = memo.get(
+            chunk_key,
+            lambda service=service, dr=dr: _clusters_piece(index, service, dr),  # type: ignore[misc]
+        )
+        clusters += built[0]
+        assignments += built[1]
+        chunks.append((chunk_key, built[0], built[1]))
+    if outbound_mode(sidecar) is OutboundMode.ALLOW_ANY:
+        clusters.append(allow_any_cluster())
+    return OutboundClusters(
+        tuple(visible),
+        tuple(clusters),
+        tuple(assignments),
+        tuple(chunks),
+        _ports_of(visible, http=True),
+        _ports_of(visible, http=False),
+    )
+
+
+def _dfp_names(clusters: Iterable[ClusterIR]) -> frozenset[str]:
+    return frozenset(c.name for c in clusters if c.discovery is Discovery.DYNAMIC_FORWARD_PROXY)
+
+
+def _reaches(vhost: VirtualHostIR, dfp: frozenset[str]) -> bool:
+    return any(
+        any(wc.cluster in dfp for wc in r.clusters) or any(m.cluster in dfp for m in r.mirrors)
+        for r in vhost.routes
+    )
+
+
+def _dfp_count(
+    raw: tuple[VirtualHostIR, ...],
+    dfp: frozenset[str],
+    old_raw: tuple[VirtualHostIR, ...] | None,
+    old_count: int | None,
+) -> int:
+    """How many of a route config's virtual hosts reach a dynamic forward proxy cluster:
+    from the last generation's count where the same clusters and as many virtual hosts
+    (then only the new virtual host objects are looked at)."""
+    if old_raw is None or old_count is None or len(old_raw) != len(raw):
+        return sum(1 for vh in raw if _reaches(vh, dfp))
+    count = old_count
+    for new, old in zip(raw, old_raw, strict=True):
+        if new is not old:
+            count += _reaches(new, dfp) - _reaches(old, dfp)
+    return count
+
+
 def _with_forward_proxy(
-    egress: list[EgressIR], configs: list[RouteConfigIR], clusters: list[ClusterIR]
+    egress: list[EgressIR],
+    configs: list[RouteConfigIR],
+    dfp: frozenset[str],
+    counts: Mapping[str, int],
 ) -> list[EgressIR]:
-    """Mark the HTTP listeners whose routes reach a dynamic forward proxy cluster."""
-    dfp = {c.name for c in clusters if c.discovery is Discovery.DYNAMIC_FORWARD_PROXY}
+    """Mark the HTTP listeners whose routes reach a dynamic forward proxy cluster (`counts`:
+    per route config, its virtual hosts that do, but for the catch-all one)."""
     needs = {
         rc.name
         for rc in configs
-        for vh in rc.virtual_hosts
-        for r in vh.routes
-        if any(wc.cluster in dfp for wc in r.clusters) or any(m.cluster in dfp for m in r.mirrors)
+        if counts.get(rc.name, 0) or (rc.virtual_hosts and _reaches(rc.virtual_hosts[-1], dfp))
     }
-    return [replace(e, dynamic_forward_proxy=e.route_config in needs) for e in egress]
+    return [
+        e
+        if e.dynamic_forward_proxy == (e.route_config in needs)
+        else replace(e, dynamic_forward_proxy=e.route_config in needs)
+        for e in egress
+    ]
 
 
 def _reachable(

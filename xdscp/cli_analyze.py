@@ -33,7 +33,7 @@ def load_cluster(kubeconfig: Path | None, timeout: float = 60.0) -> MeshConfig:
     """One complete MeshConfig from the cluster (list every type once), then disconnect."""
     from xdscp.kube.api import KubeApi
     from xdscp.kube.errors import KubeError
-    from xdscp.kube.source import KubernetesSource
+    from xdscp.sources.kubernetes import KubernetesSource
 
     async def load() -> MeshConfig:
         api = await KubeApi.connect(kubeconfig)

@@ -103,6 +103,15 @@ def render(d: dict[str, Any]) -> str:
         if not vs["routes_here"]:
             lines.append("    no rule routes to this workload")
     lines.append("")
+    rules = d.get("request_authentication", [])
+    lines.append("RequestAuthentication:" if rules else "RequestAuthentication: - (no JWT)")
+    for rule in rules:
+        audiences = f", audiences {', '.join(rule['audiences'])}" if rule["audiences"] else ""
+        lines.append(f"  {rule['policy']}  issuer {rule['issuer'] or '(any)'}{audiences}")
+        where = "" if rule["jwks"] == "inline" else f" from {rule['jwks']}"
+        lines.append(f"    keys{where}: {rule['keys']}")
+        lines.append(f"    token from {', '.join(rule['token_from'])}")
+    lines.append("")
     policies = d["authorization_policies"]
     lines.append("AuthorizationPolicies:" if policies else "AuthorizationPolicies: - (allow all)")
     for policy in policies:

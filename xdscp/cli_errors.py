@@ -116,7 +116,15 @@ def _ca_error(exc: CAError) -> str:
     return f"{exc}; fix or move the file, or point --ca-dir/--cacerts elsewhere"
 
 
-def _kube_config_error(exc: Exception) -> str:
+def _kube_config_error(exc: Exception) -> str | None:
+    """kubernetes_asyncio's ConfigException, recognized by its class's name and module:
+    importing the client to compare classes would add most of a second to the start of
+    every command (`serve` included), Kubernetes or not."""
+    if not any(
+        cls.__name__ == "ConfigException" and cls.__module__.startswith("kubernetes_asyncio.")
+        for cls in type(exc).__mro__
+    ):
+        return None
     return (
         f"cannot load a Kubernetes configuration: {exc}; pass --kubeconfig FILE, set "
         "KUBECONFIG, or run inside a cluster"
@@ -130,11 +138,7 @@ def _register_core() -> None:
     from xdscp.local.envoy_process import EnvoyNotFound
 
     register_user_error(EnvoyNotFound)
-    try:
-        from kubernetes_asyncio.config import ConfigException
-    except ImportError:  # pragma: no cover - kubernetes is a hard dependency today
-        return
-    register_user_error(ConfigException, _kube_config_error)
+    register_user_error(Exception, _kube_config_error)
 
 
 _register_core()

@@ -101,8 +101,16 @@ class MeshRuntime:
         self._published: dict[str, _Published] = {}
         self._parts = SnapshotParts()
         self._secrets_now: dict[str, ResourceGroup] | None = None
+        # A gateway proxy's certificates (`credentialName`), over SDS next to its identity:
+        # (translator, workload) -> Secret groups (xdscp/gateway_credentials.py).
+        self.gateway_secrets: (
+            Callable[[MeshTranslator, Workload], tuple[ResourceGroup, ...]] | None
+        ) = None
         # the runtime's own time in the last generation (translation, snapshots, cache)
         self.busy_seconds = 0.0
+        # the same in CPU time of the thread applying it (unlike wall time, not inflated
+        # by other processes on a busy machine)
+        self.busy_cpu_seconds = 0.0
         self.generation = 0
         self.updated_at = 0.0
         # warnings seen in this generation and the previous one: each is logged when it
@@ -138,7 +146,8 @@ class MeshRuntime:
         ACKs the event loop runs between them."""
         started_monotonic = time.monotonic()
         slice_start = time.perf_counter()
-        busy = 0.0
+        cpu_start = time.thread_time()
+        busy = cpu = 0.0
         translator = self._translator
         if mesh is not self.mesh or translator is None:
             # built before anything is replaced: if this raises, the previous mesh stays
@@ -171,11 +180,15 @@ class MeshRuntime:
                 now = time.perf_counter()
                 if now - slice_start >= slice_seconds:
                     busy += now - slice_start
+                    cpu += time.thread_time() - cpu_start
                     yield
                     slice_start = time.perf_counter()
+                    cpu_start = time.thread_time()
         self._secrets_now = None
         busy += time.perf_counter() - slice_start
+        cpu += time.thread_time() - cpu_start
         self.busy_seconds = busy
+        self.busy_cpu_seconds = cpu
         self.updated_at = time.time()
         if self.on_generation is not None:
             self.on_generation(self.generation, started_monotonic, changed)
@@ -187,6 +200,7 @@ class MeshRuntime:
             proxies=len(self._connections),
             changed=len(changed) + closed,
             ms=round(busy * 1000, 1),
+            cpu_ms=round(cpu * 1000, 1),
             elapsed_ms=round((time.monotonic() - started_monotonic) * 1000, 1),
         )
 
@@ -226,6 +240,10 @@ class MeshRuntime:
             spiffe = known or self.secrets.identity_of(workload)
             groups = {**groups, SECRET_TYPE: (self._secrets(spiffe, workload),)}
             identity = spiffe
+        if self.gateway_secrets is not None:
+            credentials = self.gateway_secrets(translator, workload)
+            if credentials:
+                groups = {**groups, SECRET_TYPE: (*groups.get(SECRET_TYPE, ()), *credentials)}
         if previous is not None and previous.identity == identity:
             before = previous.groups
             kept = previous.snapshot.types

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from tests.analysis.cases_compat import COMPAT_CASES
+from tests.analysis.cases_jwt import JWT_CASES
 from tests.analysis.meshes import SEC, Case, Doc, find, obj, service, vs_reviews, workload
 
 VS = "VirtualService/shop/reviews"
@@ -547,6 +548,15 @@ MORE_CASES: tuple[Case, ...] = (
     ),
 )
 
-CASES = CASES + MORE_CASES + SELECTOR_CASES + TLS_CASES + AUTHZ_CASES + SIDECAR_CASES + COMPAT_CASES
+CASES = (
+    CASES
+    + MORE_CASES
+    + SELECTOR_CASES
+    + TLS_CASES
+    + AUTHZ_CASES
+    + SIDECAR_CASES
+    + COMPAT_CASES
+    + JWT_CASES
+)
 
 __all__ = ["CASES", "SEC"]

@@ -25,8 +25,8 @@ from translators.analysis import analyze
 from translators.mesh import MeshConfig, MeshOptions
 from xdscp.kube.api import KubeApi
 from xdscp.kube.plane import KubeControlPlane, KubeSettings
-from xdscp.kube.source import KubernetesSource
 from xdscp.kube.status import StatusWriter
+from xdscp.sources.kubernetes import KubernetesSource
 
 NS = "xdscp-system"
 _STATUS_PATH = "/virtualservices/order-service-routing/status"

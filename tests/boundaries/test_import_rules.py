@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.boundaries.import_rules import RULES, violations
+from tests.boundaries.import_rules import IMPURE_MODULES, RULES, violations
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -66,6 +66,11 @@ def test_planted_violations_are_each_found(tmp_path: Path) -> None:
     )
     _write(tmp_path, "xdstypes/__init__.py", "import xdscp.cache\nimport ca\n")
     _write(tmp_path, "xdstypes/rows.py", "from translators.naming import ROUTE_TYPE\n")
+    _write(
+        tmp_path,
+        "translators/envoy/impure.py",
+        "".join(f"import {module}\n" for module in IMPURE_MODULES),
+    )
     found = {(v.module, v.imported, v.line) for v in violations(tmp_path)}
     assert ("xdstypes", "xdscp.cache", 1) in found
     assert ("xdstypes.rows", "translators.naming", 1) in found
@@ -76,6 +81,14 @@ def test_planted_violations_are_each_found(tmp_path: Path) -> None:
     assert ("translators.envoy.secrets", "ca.authority", 1) in found
     broken_rules = {(v.rule.importer, v.rule.imported) for v in violations(tmp_path)}
     assert broken_rules == {(r.importer, r.imported) for r in RULES}
+
+
+def test_an_exemption_covers_only_its_module(tmp_path: Path) -> None:
+    _clean_tree(tmp_path)
+    _write(tmp_path, "translators/explain/jwt.py", "import time\n")
+    _write(tmp_path, "translators/explain/other.py", "import time\nimport os\n")
+    found = sorted((v.module, v.imported) for v in violations(tmp_path))
+    assert found == [("translators.explain.other", "os"), ("translators.explain.other", "time")]
 
 
 def test_relative_import_resolves_against_its_package(tmp_path: Path) -> None:

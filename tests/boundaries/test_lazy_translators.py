@@ -57,6 +57,28 @@ def test_public_names_are_the_defining_objects() -> None:
     assert set(dir(translators)) >= set(translators.__all__)
 
 
+def test_translate_can_still_be_replaced_and_restored(monkeypatch: pytest.MonkeyPatch) -> None:
+    from translators.translate import translate
+
+    def fake(*args: object, **kwargs: object) -> None:
+        return None
+
+    monkeypatch.setattr(translators, "translate", fake)
+    replaced: object = translators.translate
+    assert replaced is fake
+    monkeypatch.undo()
+    assert translators.translate is translate
+
+
 def test_unknown_name_is_an_attribute_error() -> None:
     with pytest.raises(AttributeError, match="no_such_name"):
         translators.no_such_name  # noqa: B018
+
+
+def test_the_server_loads_no_translator_engine() -> None:
+    # DESIGN: the server knows only the cache. With `import translators` lazy, that holds
+    # at run time too: serving xDS loads no models, IR or generators (only names).
+    loaded = modules_loaded("xdscp.server")
+    assert within(loaded, "pydantic") == []
+    for engine in ("model", "translate", "view", "mesh", "traffic", "security"):
+        assert within(loaded, f"translators.{engine}") == [], engine

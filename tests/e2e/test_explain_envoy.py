@@ -19,7 +19,7 @@ import urllib.parse
 import urllib.request
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -78,11 +78,6 @@ class Probe:
     method: str = "GET"
     headers: tuple[tuple[str, str], ...] = ()
     host: str = "reviews"
-
-
-@dataclass
-class Observed:
-    lines: list[dict[str, Any]] = field(default_factory=list)
 
 
 PROBES = [

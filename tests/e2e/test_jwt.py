@@ -20,7 +20,14 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.harness import RunningMesh, wait_until, xdscp_up
+from tests.e2e.harness import (
+    REPO,
+    RunningMesh,
+    http_get,
+    relocate_example,
+    wait_until,
+    xdscp_up,
+)
 from tests.jwt_tokens import JwksServer, SigningKey, claims, jwks
 
 pytestmark = pytest.mark.e2e
@@ -29,7 +36,7 @@ ISSUER = "https://idp.test/"  # holds `/`: the principal https://idp.test//alice
 PARTNER = "partner"
 
 
-def _mesh_yaml(octet: int, jwks_uri: str, partner_jwks: str) -> str:
+def _mesh_yaml(octet: int, jwks_uri: str, partner_jwks: str, presence: str = "OPTIONAL") -> str:
     return textwrap.dedent(
         f"""\
         apiVersion: networking.istio.io/v1
@@ -112,6 +119,7 @@ def _mesh_yaml(octet: int, jwks_uri: str, partner_jwks: str) -> str:
             audiences: [orders]
             jwks: '{partner_jwks}'
             fromHeaders: [{{name: x-partner-token}}]
+            presence: {presence}
         ---
         apiVersion: security.istio.io/v1
         kind: AuthorizationPolicy
@@ -161,7 +169,8 @@ def test_request_authentication_through_real_envoy(
     octet = random.randint(40, 250)
     config = tmp_path / "mesh"
     config.mkdir()
-    (config / "mesh.yaml").write_text(_mesh_yaml(octet, server.uri, jwks(partner)))
+    jwks_uri = server.uri
+    (config / "mesh.yaml").write_text(_mesh_yaml(octet, jwks_uri, jwks(partner)))
 
     with xdscp_up(config, tmp_path, "--jwks-refresh", "0.5") as mesh:
         assert server.requests >= 1  # the control plane fetched the keys, not Envoy
@@ -180,6 +189,11 @@ def test_request_authentication_through_real_envoy(
         assert status == 200, body
         assert body["version"] == "v2"  # routed on the claim by the frontend's sidecar
         assert body["headers"]["x-jwt-group"] == "admin"
+
+        # a list claim holding admin matches as well (route and policy)
+        listed = key.sign(claims(ISSUER, "carol", group=["dev", "admin"]))
+        status, body = _call(mesh, _bearer(listed))
+        assert (status, body.get("version")) == (200, "v2"), body
 
         status, body = _call(mesh, _bearer(key.sign(claims(ISSUER, "bob"))))
         assert status == 403, body  # valid, but neither alice nor an admin
@@ -203,7 +217,38 @@ def test_request_authentication_through_real_envoy(
         server.close()
         assert wait_until(lambda: "jwks.fetch_failed" in mesh.log(), timeout=15), mesh.log()
         assert server.requests == fetched
+        debug = mesh.state["debug"]
+        assert wait_until(lambda: "XDS0704" in http_get(f"{debug}/debug/analysis")[1], timeout=10)
+        state = json.loads(http_get(f"{debug}/debug/config")[1])["jwks"][jwks_uri]
+        assert state["keys"] is True and state["error"], state  # kept, and why it is stale
         status, body = _call(mesh, _bearer(alice))
         assert status == 200, body
         status, body = _call(mesh, _bearer(admin))
         assert (status, body.get("version")) == (200, "v2"), body
+
+        # An edit makes the partner token required (`presence: REQUIRED`): Envoy follows.
+        (config / "mesh.yaml").write_text(
+            _mesh_yaml(octet, jwks_uri, jwks(partner), presence="REQUIRED")
+        )
+        assert wait_until(lambda: _call(mesh, _bearer(alice))[0] == 401, timeout=15)
+        both = {**_bearer(alice), "x-partner-token": good}
+        status, body = _call(mesh, both)
+        assert status == 200, body
+
+
+def test_the_jwt_example_does_what_the_readme_says(tmp_path: Path) -> None:
+    """examples/jwt with its pre-signed tokens, as the README tells users to try it."""
+    config, _ = relocate_example("jwt", tmp_path)
+    tokens = REPO / "examples" / "jwt" / "tokens"
+
+    def token(name: str) -> dict[str, str]:
+        return _bearer((tokens / f"{name}.jwt").read_text().strip())
+
+    with xdscp_up(config, tmp_path) as mesh:
+        assert _call(mesh, {})[0] == 403
+        status, body = _call(mesh, token("alice"))
+        assert (status, body.get("version")) == (200, "v1"), body
+        status, body = _call(mesh, token("admin"))
+        assert (status, body.get("version")) == (200, "v2"), body
+        assert _call(mesh, token("bob"))[0] == 403
+        assert _call(mesh, token("forged"))[0] == 401

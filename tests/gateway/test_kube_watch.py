@@ -16,7 +16,7 @@ from translators.mesh import MeshOptions
 from translators.model.gateway_api import KUBERNETES_GATEWAY
 from xdscp.kube.api import KubeApi
 from xdscp.kube.resources import istio_types
-from xdscp.kube.source import KubernetesSource
+from xdscp.sources.kubernetes import KubernetesSource
 
 
 def test_gateway_api_resource_paths() -> None:

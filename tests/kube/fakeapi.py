@@ -232,10 +232,6 @@ class FakeKube:
             drop.set()
         return len(drops)
 
-    def send_bookmarks(self) -> None:
-        for watcher in list(self.watchers):
-            watcher.queue.put_nowait(("BOOKMARK", self._bookmark(watcher)))
-
     def fail(
         self,
         method: str,
@@ -247,15 +243,6 @@ class FakeKube:
         query_has: str = "",
     ) -> None:
         self.faults.append(Fault(method, path_contains, status, times, reason, watch, query_has))
-
-    def watch_count(self, plural: str | None = None) -> int:
-        return sum(
-            1
-            for m, p, q in self.requests
-            if m == "GET"
-            and q.get("watch") in ("true", "1")
-            and (plural is None or p.endswith(f"/{plural}"))
-        )
 
     def list_count(self, plural: str) -> int:
         return sum(

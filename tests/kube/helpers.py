@@ -14,7 +14,7 @@ from tests.kube.meshes import cluster_docs
 from translators.mesh import MeshConfig, Workload
 from translators.naming import PROVENANCE_KEY
 from translators.translate import MeshTranslator
-from xdscp.kube.source import KubernetesSource
+from xdscp.sources.kubernetes import KubernetesSource
 
 WAIT_S = 10.0
 

@@ -136,8 +136,11 @@ def test_crd_schema_refuses_what_the_model_refuses() -> None:
     }
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(bad, schema)
+    # hosts may be empty (Istio's delegate VirtualServices have none), a destination's host may not
+    jsonschema.validate({"spec": {"hosts": []}}, schema)
+    missing_host = {"spec": {"hosts": ["a"], "http": [{"route": [{"destination": {}}]}]}}
     with pytest.raises(jsonschema.ValidationError):
-        jsonschema.validate({"spec": {"hosts": []}}, schema)
+        jsonschema.validate(missing_host, schema)
     # Istio accepts lower-case protocols and so does the model: so must the schema
     entry = {
         "spec": {"hosts": ["a"], "ports": [{"number": 80, "name": "http", "protocol": "http"}]}

@@ -12,7 +12,7 @@ from tests.kube.meshes import cluster_docs
 from translators.mesh import MeshOptions
 from xdscp.kube.api import KubeApi
 from xdscp.kube.reflector import WatchSettings
-from xdscp.kube.source import KubernetesSource
+from xdscp.sources.kubernetes import KubernetesSource
 
 # What `serve --kubernetes` uses (backoff 0.8 s doubling to 30 s), not the tests' FAST.
 PRODUCTION = WatchSettings()

@@ -18,7 +18,7 @@ from translators.model.objects import MeshObject, Origin, parse_object
 from xdscp.kube.api import KubeApi
 from xdscp.kube.errors import Forbidden
 from xdscp.kube.resources import POD, ResourceType
-from xdscp.kube.source import KubernetesSource, _parse_raw, origin_of
+from xdscp.sources.kubernetes import KubernetesSource, _parse_raw, origin_of
 
 OPTIONS = MeshOptions()
 

@@ -151,6 +151,7 @@ async def test_an_unreachable_api_server_degrades_health_keeps_serving_and_recov
             "Sidecar",
             "PeerAuthentication",
             "AuthorizationPolicy",
+            "RequestAuthentication",
             "Telemetry",
         }
         output = await proxy_status(plane)

@@ -17,9 +17,9 @@ from tests.kube.meshes import cluster_docs
 from translators.mesh import MeshConfig, MeshOptions
 from translators.naming import ROUTE_TYPE
 from xdscp.kube.api import KubeApi
-from xdscp.kube.source import KubernetesSource
 from xdscp.kube.status import StatusWriter
 from xdscp.server.status import NackRecord
+from xdscp.sources.kubernetes import KubernetesSource
 
 VS = ("VirtualService", "default", "order-service-routing")
 DR = ("DestinationRule", "default", "order-service-subsets")

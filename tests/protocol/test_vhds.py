@@ -118,3 +118,37 @@ async def test_sotw_and_vhds_off_get_whole_route_configurations(ads: Harness) ->
         await client.send(ROUTE_TYPE, subscribe=["80"])
         routes = await client.recv()
         assert len(_route_config(routes).virtual_hosts) == 2
+
+
+def test_cuts_reuse_unchanged_virtual_hosts_and_stay_within_their_bytes() -> None:
+    from xdscp.server.vhds import VhdsCuts
+
+    cuts = VhdsCuts(max_bytes=10_000)
+    before = cuts.forms(_snapshot({"a": "a-1", "b": "b-1"}).get(ROUTE_TYPE))
+    after = cuts.forms(_snapshot({"a": "a-2", "b": "b-1"}).get(ROUTE_TYPE))
+    # the unchanged virtual host is the very same resource (its bytes, version, Any)
+    assert after.virtual_hosts.resources["80/b:80"] is before.virtual_hosts.resources["80/b:80"]
+    assert after.virtual_hosts.resources["80/a:80"].version != (
+        before.virtual_hosts.resources["80/a:80"].version
+    )
+    assert after.routes.resources["80"] is before.routes.resources["80"]  # same shell
+    assert dict(after.scoped) == {"80": ("80/a:80", "80/b:80")}
+    # a NACK of a virtual host is blamed on its route configuration's objects when it
+    # carries no provenance of its own
+    assert after.virtual_hosts.resources["80/a:80"].provenance == ("VirtualService/default/80",)
+    # a route configuration without virtual hosts is served whole, with no vhds
+    empty = Snapshot.of([host_routes("81", {})]).get(ROUTE_TYPE)
+    assert cuts.forms(empty).routes.resources["81"] is empty.resources["81"]
+    # history is bounded in bytes: many versions later, memory holds only recent ones
+    for n in range(200):
+        cuts.forms(_snapshot({"a": f"a-{n}", "b": "b-1"}).get(ROUTE_TYPE))
+    assert cuts._forms_bytes <= 10_000 and cuts._cuts_bytes <= 10_000
+
+
+async def test_sotw_does_not_serve_the_delta_only_type(ads: Harness) -> None:
+    ads.cache.set("proxy-1", _snapshot({"a": "a-1"}))
+    client = ads.sotw()
+    await client.send(VIRTUAL_HOST_TYPE, ["80/a:80"])
+    await client.expect_silence(0.3)
+    await client.send(ROUTE_TYPE, ["80"])  # the stream is still served
+    assert (await client.recv()).type_url == ROUTE_TYPE

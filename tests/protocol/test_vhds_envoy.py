@@ -9,12 +9,16 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
 
 import pytest
+from envoy.config.route.v3 import route_pb2
+from prometheus_client import CollectorRegistry
 
 from tests.e2e.harness import free_port, http_get
-from xdscp.cache import ROUTE_TYPE, Resource, Snapshot
+from xdscp.cache import LISTENER_TYPE, ROUTE_TYPE, Resource, Snapshot, SnapshotCache, make_resource
+from xdscp.metrics import XdsMetrics
+from xdscp.server import AdsSettings, AggregatedDiscoveryService, StaticResolver, StatusBook, serve
 
 from .conftest import Harness
-from .resources import host_routes, http_listener
+from .resources import host_routes, http_listener, virtual_host
 from .test_envoy import _bootstrap, _envoy_binary
 
 pytestmark = pytest.mark.e2e
@@ -104,3 +108,78 @@ async def test_routing_follows_virtual_hosts_added_edited_removed(
     hosts = proxy.types[VIRTUAL_HOST_TYPE]
     assert hosts.nacks == 0 and proxy.types[ROUTE_TYPE].nacks == 0
     assert hosts.version_acked == hosts.version_sent
+
+
+async def test_a_restarted_control_plane_resumes_vhds_from_envoys_versions(
+    ads: Harness, delta_envoy: tuple[str, Path]
+) -> None:
+    """Envoy reconnects to a new server with the versions it holds (VHDS included): what
+    is current stays, what changed while the server was away arrives and routes."""
+    node_id, log = delta_envoy
+    port = free_port()
+
+    def get(host: str) -> tuple[int, str]:
+        try:
+            return http_get(f"http://127.0.0.1:{port}/", host=host, timeout=2.0)
+        except OSError as error:
+            return 0, str(error)
+
+    ads.cache.set(node_id, _snapshot({port: {"a": "a-1", "b": "b-1"}}))
+    await _eventually(lambda: get("b"), (200, "b-1"), "b before the restart", log)
+    await ads.server.stop(None)
+
+    # the same address, a new server whose mesh changed meanwhile
+    cache = SnapshotCache()
+    cache.set(node_id, _snapshot({port: {"a": "a-2", "c": "c-1"}}))
+    status = StatusBook(XdsMetrics(CollectorRegistry()))
+    service = AggregatedDiscoveryService(
+        cache, StaticResolver(cache), status, AdsSettings(first_request_timeout=5)
+    )
+    server, _ = await serve(service, f"127.0.0.1:{ads.port}")
+    try:
+        await _eventually(lambda: get("a"), (200, "a-2"), "a edited while away", log)
+        await _eventually(lambda: get("c"), (200, "c-1"), "c added while away", log)
+        await _eventually(lambda: get("b")[0], 404, "b removed while away", log)
+        proxy = status.get(node_id)
+        assert proxy is not None and proxy.types[VIRTUAL_HOST_TYPE].nacks == 0
+    finally:
+        await server.stop(None)
+
+
+async def test_a_rejected_virtual_host_is_recorded_and_the_rest_keeps_routing(
+    ads: Harness, delta_envoy: tuple[str, Path]
+) -> None:
+    node_id, log = delta_envoy
+    port = free_port()
+
+    def get(host: str) -> tuple[int, str]:
+        try:
+            return http_get(f"http://127.0.0.1:{port}/", host=host, timeout=2.0)
+        except OSError as error:
+            return 0, str(error)
+
+    good = _snapshot({port: {"a": "a-1"}})
+    ads.cache.set(node_id, good)
+    await _eventually(lambda: get("a"), (200, "a-1"), "a", log)
+
+    # a second virtual host claiming a's domain: Envoy refuses the update
+    clash = virtual_host("a", "clash")
+    clash.name = "clash:80"
+    config = route_pb2.RouteConfiguration(
+        name=str(port), virtual_hosts=[virtual_host("a", "a-1"), clash]
+    )
+    bad = make_resource(ROUTE_TYPE, str(port), config, provenance=["VirtualService/default/clash"])
+    ads.cache.set(node_id, Snapshot.of([*good.get(LISTENER_TYPE).resources.values(), bad]))
+
+    def nacks() -> int:
+        proxy = ads.status.get(node_id)
+        return proxy.types[VIRTUAL_HOST_TYPE].nacks if proxy is not None else 0
+
+    await _eventually(nacks, 1, "the NACK of the clashing virtual host", log)
+    proxy = ads.status.get(node_id)
+    assert proxy is not None
+    nack = proxy.types[VIRTUAL_HOST_TYPE].last_nack
+    assert nack is not None and nack.provenance == ("VirtualService/default/clash",), nack
+    assert get("a") == (200, "a-1")  # Envoy keeps what it had
+    ads.cache.set(node_id, _snapshot({port: {"a": "a-2"}}))
+    await _eventually(lambda: get("a"), (200, "a-2"), "a after the fix", log)

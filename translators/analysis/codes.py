@@ -111,6 +111,13 @@ RULES_FOR_ANOTHER_PROTOCOL = MessageType(
     W,
     "http rules for hosts without an HTTP port (or tcp rules without a TCP one): never applied",
 )
+CLAIM_ROUTE_NEVER_VERIFIED = MessageType(
+    "XDS0250",
+    "JwtClaimRouteNeverMatches",
+    W,
+    "a route matches a JWT claim (@request.auth.claims) but no RequestAuthentication applies "
+    "to any workload: no sidecar verifies a token, so the match never matches",
+)
 
 SELECTOR_MATCHES_NOTHING = MessageType(
     "XDS0301",
@@ -221,12 +228,13 @@ DESTINATION_OUTSIDE_EGRESS = MessageType(
     "a route reaches a host or port the caller's Sidecar egress does not import: 503",
 )
 
-GATEWAY_RULES_NOT_APPLIED = MessageType(
+GATEWAY_NOT_FOUND = MessageType(
     "XDS0801",
-    "GatewayRulesNotApplied",
-    INFO,
-    "a VirtualService (or a match block) bound only to gateways other than `mesh`: "
-    "sidecars do not apply it, and xdscp runs no gateways yet",
+    "GatewayNotFound",
+    W,
+    "a VirtualService (or a match block) is bound to a gateway no Istio Gateway object "
+    "defines: those rules apply nowhere",
+    "IST0101",
 )
 DELEGATION_NOT_TRANSLATED = MessageType(
     "XDS0802",

@@ -11,7 +11,9 @@ answered from the generated Listener (DESIGN §7: test meaning, not only bytes).
   denies what matches no policy, DENY denies what matches one, LOG never denies,
   absent `rules` enforce nothing (shadow rules are only evaluated);
 * `authenticated.principal_name` sees the peer certificate's URI SAN — nothing on
-  plaintext.
+  plaintext;
+* `metadata` principals on `envoy.filters.http.jwt_authn` see `Call.jwt`, the payload
+  of the token jwt_authn verified (None: no valid token; jwt_authn itself is not run).
 
 Anything else in an RBAC rule raises `Unsupported`.
 """
@@ -32,7 +34,12 @@ from envoy.extensions.filters.network.http_connection_manager.v3 import (
 from envoy.extensions.filters.network.rbac.v3 import rbac_pb2 as network_rbac_pb2
 from envoy.extensions.transport_sockets.tls.v3 import tls_pb2
 
-from translators.behaviour.routing import Unsupported, header_matches, string_matches
+from translators.behaviour.routing import (
+    Unsupported,
+    header_matches,
+    jwt_metadata_matches,
+    string_matches,
+)
 from translators.naming import LISTENER_TYPE
 from translators.translate import ProxyResources
 
@@ -49,6 +56,8 @@ class Call:
     path: str = "/"
     host: str = "orders"
     headers: Mapping[str, str] = field(default_factory=dict)
+    # the claims of the JWT the sidecar's jwt_authn verified (None: no valid token)
+    jwt: Mapping[str, object] | None = None
 
     @property
     def uses_tls(self) -> bool:
@@ -95,6 +104,8 @@ def principal_matches(principal: rbac_pb2.Principal, call: Call, http: bool) -> 
         if not http:
             raise Unsupported("header principal on a network filter")
         return header_matches(principal.header, call.request_headers())
+    if kind == "metadata":
+        return jwt_metadata_matches(principal.metadata, call.jwt)
     raise Unsupported(f"principal {kind}")
 
 

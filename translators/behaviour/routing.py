@@ -47,7 +47,7 @@ from envoy.extensions.filters.network.http_connection_manager.v3 import (
     http_connection_manager_pb2 as hcm_pb2,
 )
 from envoy.extensions.filters.network.tcp_proxy.v3 import tcp_proxy_pb2
-from envoy.type.matcher.v3 import string_pb2
+from envoy.type.matcher.v3 import metadata_pb2, string_pb2, value_pb2
 from google.protobuf.message import Message
 
 from translators.errors import TranslatorError
@@ -56,6 +56,8 @@ from translators.naming import (
     BLOCK_ALL,
     CLUSTER_TYPE,
     ENDPOINT_TYPE,
+    JWT_AUTHN_FILTER,
+    JWT_PAYLOAD_METADATA_KEY,
     LISTENER_TYPE,
     ROUTE_TYPE,
 )
@@ -80,6 +82,9 @@ class Request:
     headers: Mapping[str, str] = field(default_factory=dict)
     method: str = "GET"
     scheme: str = "http"
+    # the claims of the JWT this sidecar's jwt_authn verified (None: none), which
+    # `@request.auth.claims` route matches (dynamic metadata) see
+    jwt: Mapping[str, object] | None = None
 
     def all_headers(self) -> dict[str, str]:
         """Lower-cased headers with the pseudo-headers Envoy matchers see."""
@@ -214,8 +219,50 @@ def _query_matches(matcher: rc.QueryParameterMatcher, path: str) -> bool:
 
 
 _MODELLED_MATCH_FIELDS = frozenset(
-    {"prefix", "path", "safe_regex", "case_sensitive", "headers", "query_parameters"}
+    {
+        "prefix",
+        "path",
+        "safe_regex",
+        "case_sensitive",
+        "headers",
+        "query_parameters",
+        "dynamic_metadata",
+    }
 )
+
+
+def value_matches(matcher: value_pb2.ValueMatcher, value: object) -> bool:
+    """Envoy's ValueMatcher on a metadata value (None: absent)."""
+    kind = matcher.WhichOneof("match_pattern")
+    if kind == "present_match":
+        return value is not None
+    if kind == "string_match":
+        return isinstance(value, str) and string_matches(matcher.string_match, value)
+    if kind == "list_match":
+        return isinstance(value, list) and any(
+            value_matches(matcher.list_match.one_of, item) for item in value
+        )
+    if kind == "or_match":
+        return any(value_matches(m, value) for m in matcher.or_match.value_matchers)
+    raise Unsupported(f"value matcher {kind}")
+
+
+def jwt_claim_path(matcher: metadata_pb2.MetadataMatcher) -> list[str]:
+    """The claim names a matcher on jwt_authn's verified payload reads (Unsupported for
+    any other metadata)."""
+    keys = [segment.key for segment in matcher.path]
+    if matcher.filter != JWT_AUTHN_FILTER or keys[:1] != [JWT_PAYLOAD_METADATA_KEY]:
+        raise Unsupported(f"metadata {matcher.filter} {keys}")
+    return keys[1:]
+
+
+def jwt_metadata_matches(
+    matcher: metadata_pb2.MetadataMatcher, payload: Mapping[str, object] | None
+) -> bool:
+    found: object = payload
+    for key in jwt_claim_path(matcher):
+        found = found.get(key) if isinstance(found, Mapping) else None
+    return value_matches(matcher.value, found) != bool(matcher.invert)
 
 
 def _is_set(message: Message, name: str) -> bool:
@@ -285,6 +332,13 @@ def match_failures(match: rc.RouteMatch, request: Request) -> list[str]:
             failures.append(
                 f"{_header_label(header.name.lower())}: wants {_header_expectation(header)},"
                 f" got {got}"
+            )
+    for claim in match.dynamic_metadata:
+        if not jwt_metadata_matches(claim, request.jwt):
+            name = ".".join(jwt_claim_path(claim))
+            failures.append(
+                f"JWT claim {name}: no match"
+                + (" (no verified token)" if request.jwt is None else "")
             )
     for query in match.query_parameters:
         if not _query_matches(query, path):

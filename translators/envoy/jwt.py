@@ -70,14 +70,26 @@ def _any(requirements: Sequence[jwt_pb2.JwtRequirement]) -> jwt_pb2.JwtRequireme
     )
 
 
-def _enforcing(names: Sequence[str]) -> jwt_pb2.JwtRequirement:
-    """A present token must be valid for some provider; a missing one passes."""
+def _all(requirements: Sequence[jwt_pb2.JwtRequirement]) -> jwt_pb2.JwtRequirement:
+    if len(requirements) == 1:
+        return requirements[0]
+    return jwt_pb2.JwtRequirement(
+        requires_all=jwt_pb2.JwtRequirementAndList(requirements=list(requirements))
+    )
+
+
+def _enforcing(names: Sequence[str], required: Sequence[str] = ()) -> jwt_pb2.JwtRequirement:
+    """A present token must be valid for some provider; a missing one passes — unless
+    its rule says `presence: REQUIRED`, whose provider must always be satisfied."""
     allow_missing = jwt_pb2.JwtRequirement(allow_missing=empty_pb2.Empty())
+    must = [_named(n) for n in required]
     each = [_any([_named(n), allow_missing]) for n in names]
-    if len(each) == 1:
+    if not each:
+        return _all(must)
+    if len(each) == 1 and not must:
         return each[0]
-    every = jwt_pb2.JwtRequirement(requires_all=jwt_pb2.JwtRequirementAndList(requirements=each))
-    return _any([*(_named(n) for n in names), every])
+    # Istio's outer OR: providers sharing a token location fail the inner AND
+    return _any([*(_all([*must, _named(n)]) for n in names), _all([*must, *each])])
 
 
 def jwt_authentication(
@@ -88,10 +100,12 @@ def jwt_authentication(
     names = [jwt_provider(i) for i in range(len(rules))]
     for name, rule in zip(names, rules, strict=True):
         config.providers[name].CopyFrom(_provider(rule, routing))
+    optional = [n for n, r in zip(names, rules, strict=True) if not r.required]
+    required = [n for n, r in zip(names, rules, strict=True) if r.required]
     requirement = (
         jwt_pb2.JwtRequirement(allow_missing_or_failed=empty_pb2.Empty())
         if routing
-        else _enforcing(names)
+        else _enforcing(optional, required)
     )
     config.rules.add(match=rc.RouteMatch(prefix="/"), requires=requirement)
     return config

@@ -14,7 +14,10 @@ __all__ = [
     "build_virtual_host",
     "default_retry_policy",
     "route_config_bytes",
+    "route_config_from_fields",
+    "route_config_metadata",
     "virtual_host_bytes",
+    "virtual_host_field",
 ]
 
 
@@ -55,6 +58,23 @@ def virtual_host_bytes(ir: VirtualHostIR) -> bytes:
 
 # RouteConfiguration field numbers, for assembling one from pre-serialized virtual hosts.
 _RC_NAME, _RC_VIRTUAL_HOSTS, _RC_METADATA = 1, 2, 17
+
+
+def virtual_host_field(virtual_host: bytes) -> bytes:
+    """A serialized virtual host framed as a RouteConfiguration field (for
+    `route_config_from_fields`, so a patched config only frames what changed)."""
+    return length_delimited(_RC_VIRTUAL_HOSTS, virtual_host)
+
+
+def route_config_metadata(sources: tuple[str, ...]) -> bytes:
+    """The provenance field of a RouteConfiguration naming `sources` (empty: none)."""
+    return length_delimited(_RC_METADATA, provenance_bytes(sources)) if sources else b""
+
+
+def route_config_from_fields(name: str, fields: list[bytes], metadata: bytes) -> bytes:
+    """`route_config_bytes` from virtual hosts framed by `virtual_host_field` and the
+    `route_config_metadata` field."""
+    return length_delimited(_RC_NAME, name.encode()) + b"".join(fields) + metadata
 
 
 def route_config_bytes(name: str, virtual_hosts: list[bytes], sources: tuple[str, ...]) -> bytes:

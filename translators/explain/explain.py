@@ -7,8 +7,10 @@ real Envoy (translators/behaviour). Pure: the caller hands in a `MeshTranslator`
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
+
+from envoy.config.listener.v3 import listener_pb2
 
 from translators.behaviour.rbac import ALLOWED, DENIED, Call
 from translators.behaviour.routing import Decision, Request, Unsupported, upstream_request
@@ -21,6 +23,7 @@ from translators.explain.destinations import (
     find_cluster,
 )
 from translators.explain.inbound import inbound_step
+from translators.explain.jwt import jwt_filter, jwt_outcome, rejected_status
 from translators.explain.model import (
     DestinationStep,
     EndpointStep,
@@ -236,7 +239,9 @@ def _outcomes(
                 key = ("forwarded", destination.cluster, None)
                 detail = "the application answers"
             elif verdict == DENIED:
-                key = ("denied", destination.cluster, RBAC_DENIED_STATUS if http else None)
+                rejected = rejected_status(inbound.reason) if inbound is not None else None
+                status = rejected or RBAC_DENIED_STATUS  # jwt_authn's 401, or RBAC's 403
+                key = ("denied", destination.cluster, status if http else None)
                 detail = inbound.reason if inbound is not None else ""
             else:
                 key = ("refused", destination.cluster, REFUSED_STATUS if http else None)
@@ -280,7 +285,13 @@ def _explain(translator: MeshTranslator, request: ExplainRequest) -> Explanation
                 f"port {request.port} of {source.key} is TCP: ask for tcp://{request.host}:"
                 f"{request.port}"
             )
-        envoy_request = Request(authority, request.path, headers, request.method)
+        envoy_request = Request(
+            authority,
+            request.path,
+            headers,
+            request.method,
+            jwt=_routing_claims(listener, headers, request.path),
+        )
         route_step, decision = http_route_step(translator.mesh, resources, listener, envoy_request)
         if route_step.virtual_host in (BLOCK_ALL, ALLOW_ANY_DYNAMIC_DNS):
             what = (
@@ -322,6 +333,18 @@ def _explain(translator: MeshTranslator, request: ExplainRequest) -> Explanation
         _outcomes(route_step, destinations, request.protocol == "http"),
         _notes(translator, request, destinations),
     )
+
+
+def _routing_claims(
+    listener: listener_pb2.Listener, headers: Mapping[str, str], path: str
+) -> Mapping[str, object] | None:
+    """The claims `@request.auth.claims` routes see on the caller's sidecar: those of a
+    token its (non-rejecting) jwt_authn filter accepts, else none."""
+    for chain in listener.filter_chains:
+        config = jwt_filter(chain)
+        if config is not None:
+            return jwt_outcome(config, headers, path).payload
+    return None
 
 
 def _upstream(decision: Decision, request: Request, cluster: str) -> Request:

@@ -23,6 +23,7 @@ from translators.behaviour.rbac import (
     rbac_configs,
     select_chain,
 )
+from translators.explain.jwt import jwt_filter, jwt_outcome
 from translators.explain.model import InboundStep, RbacMatch, RbacStep
 from translators.explain.provenance import sources_of
 from translators.naming import object_ref, parse_rbac_policy_name
@@ -133,6 +134,16 @@ def inbound_step(workload: str, resources: ProxyResources, call: Call) -> Inboun
             f"{'plaintext' if not call.uses_tls else 'TLS'} connection, but the port takes"
             f" {wanted} only: the connection is reset (caller sees 503)",
         )
+    jwt_note = ""
+    jwt_config = jwt_filter(chain)
+    if jwt_config is not None:  # RequestAuthentication: jwt_authn runs before RBAC
+        outcome = jwt_outcome(jwt_config, call.headers, call.path)
+        if outcome.rejected:
+            return InboundStep(
+                workload, listener.name, chain.name, mode, authn_sources, peer, (), DENIED,
+                outcome.note,
+            )  # fmt: skip
+        jwt_note, call = outcome.note, replace(call, jwt=outcome.payload)
     verdict = listener_verdict(listener, call)
     http, configs = rbac_configs(chain)
     steps_list: list[RbacStep] = []
@@ -169,6 +180,8 @@ def inbound_step(workload: str, resources: ProxyResources, call: Call) -> Inboun
         reason = "allowed by " + ", ".join(f"{m.object} {m.rule}" for m in allowing.matched)
     else:
         reason = "no AuthorizationPolicy denies it" if steps else "no AuthorizationPolicy applies"
+    if jwt_note:
+        reason = f"{jwt_note}; {reason}"
     return InboundStep(
         workload, listener.name, chain.name, mode, authn_sources, peer, steps, verdict, reason
     )

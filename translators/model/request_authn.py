@@ -10,6 +10,8 @@ host, inline `jwks` that parses as a JSON Web Key Set, non-empty token locations
 from __future__ import annotations
 
 import json
+import re
+from enum import StrEnum
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -18,8 +20,7 @@ from pydantic import Field, field_validator, model_validator
 from translators.model.base import IstioModel
 from translators.model.checks import check_header_name
 from translators.model.security import MatchLabelsSelector
-from translators.model.telemetry import PolicyTargetReference
-from translators.model.traffic import Duration
+from translators.model.traffic import PositiveDuration
 
 # Istio's default when a rule sets no `timeout` (pilot's convertToEnvoyJwtConfig).
 DEFAULT_JWKS_TIMEOUT_S = 5.0
@@ -41,9 +42,19 @@ def check_jwks_uri(uri: str) -> str:
     return uri
 
 
+OPENID_DISCOVERY_SUFFIX = "/.well-known/openid-configuration"
+
+
+def discovery_url(issuer: str) -> str:
+    """Istio's `resolveJwksURIUsingOpenID`: the issuer, without a trailing `/`, plus the
+    OpenID discovery path."""
+    return issuer.removesuffix("/") + OPENID_DISCOVERY_SUFFIX
+
+
 def parse_jwks(text: str) -> dict[str, Any]:
     """A JSON Web Key Set (or one key, which Istio's parser also takes) as a dict with
-    `keys`; ValueError naming what is wrong."""
+    `keys`; ValueError naming what is wrong. An empty set parses (Istio accepts it, and
+    Envoy verifies no token with it)."""
     try:
         found = json.loads(text)
     except ValueError as error:
@@ -51,12 +62,42 @@ def parse_jwks(text: str) -> dict[str, Any]:
     if not isinstance(found, dict):
         raise ValueError("not a JSON object")
     keys = found.get("keys") if "keys" in found else [found]
-    if not isinstance(keys, list) or not keys:
-        raise ValueError("'keys' must be a non-empty list")
+    if not isinstance(keys, list):
+        raise ValueError("'keys' must be a list")
     for i, key in enumerate(keys):
         if not isinstance(key, dict) or not isinstance(key.get("kty"), str):
             raise ValueError(f"key {i} is not a JSON Web Key (no 'kty')")
     return {**found, "keys": keys} if "keys" in found else {"keys": keys}
+
+
+_GROUP = re.compile(r"^$|^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_KIND = re.compile(r"^[a-zA-Z]([-a-zA-Z0-9]*[a-zA-Z0-9])?$")
+# Istio's CRD: the header a claim is copied to
+_CLAIM_HEADER = re.compile(r"^[-_A-Za-z0-9]+$")
+
+
+class TargetReference(IstioModel):
+    """Istio's PolicyTargetReference, with its CRD's rules."""
+
+    group: str = Field(default="", max_length=253)
+    kind: str = Field(min_length=1, max_length=63)
+    name: str = Field(min_length=1, max_length=253)
+    namespace: str = ""
+
+    @model_validator(mode="after")
+    def _valid(self) -> TargetReference:
+        if not _GROUP.match(self.group):
+            raise ValueError(f"targetRef group {self.group!r} is not a valid API group")
+        if not _KIND.match(self.kind):
+            raise ValueError(f"targetRef kind {self.kind!r} is not a valid kind")
+        if self.namespace:
+            raise ValueError("targetRef: cross namespace referencing is not currently supported")
+        return self
+
+
+class JWTPresence(StrEnum):
+    OPTIONAL = "OPTIONAL"
+    REQUIRED = "REQUIRED"
 
 
 class JWTHeader(IstioModel):
@@ -79,9 +120,11 @@ class ClaimToHeader(IstioModel):
     def _both(self) -> ClaimToHeader:
         if not self.header or not self.claim:
             raise ValueError("outputClaimToHeaders header and claim value must be non-empty")
-        check_header_name(self.header)
-        if self.header.startswith(":"):
-            raise ValueError(f"outputClaimToHeaders: {self.header!r}: not a pseudo-header")
+        if not _CLAIM_HEADER.match(self.header):
+            raise ValueError(
+                f"outputClaimToHeaders: {self.header!r} is not a valid header name "
+                "(letters, digits, '-' and '_')"
+            )
         return self
 
 
@@ -96,8 +139,18 @@ class JWTRule(IstioModel):
     output_payload_to_header: str = ""
     forward_original_token: bool = False
     output_claim_to_headers: list[ClaimToHeader] = Field(default_factory=list)
-    timeout: Duration | None = None
-    space_delimited_claims: list[str] = Field(default_factory=list)
+    timeout: PositiveDuration | None = None
+    space_delimited_claims: list[str] = Field(default_factory=list, max_length=64)
+    # REQUIRED: a request without this rule's token is rejected (401)
+    presence: JWTPresence = JWTPresence.OPTIONAL
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_uri_spelling(cls, data: Any) -> Any:
+        # Istio accepts `jwks_uri` as well as `jwksUri` (populate_by_name takes it here)
+        if isinstance(data, dict) and "jwksUri" in data and "jwks_uri" in data:
+            raise ValueError("only one of jwks or jwksUri can be set")
+        return data
 
     @field_validator("audiences")
     @classmethod
@@ -120,6 +173,13 @@ class JWTRule(IstioModel):
             except ValueError as error:
                 raise ValueError(f"jwks parse error: {error}") from None
         return value
+
+    @field_validator("space_delimited_claims")
+    @classmethod
+    def _space_delimited(cls, values: list[str]) -> list[str]:
+        if any(not v for v in values):
+            raise ValueError("spaceDelimitedClaims must be non-empty strings")
+        return values
 
     @field_validator("from_params")
     @classmethod
@@ -144,7 +204,22 @@ class JWTRule(IstioModel):
     def _issuer_or_uri(self) -> JWTRule:
         if not self.issuer and not self.jwks_uri:
             raise ValueError("issuer or jwksUri must be non-empty string")
+        if self.jwks and self.jwks_uri:
+            raise ValueError("only one of jwks or jwksUri can be set")
         return self
+
+    @property
+    def keys_from(self) -> str:
+        """Where the control plane fetches this rule's keys ("" when inline): `jwksUri`,
+        else — as istiod does — the issuer's OpenID discovery document, which names it."""
+        if self.jwks:
+            return ""
+        return self.jwks_uri or discovery_url(self.issuer)
+
+    @property
+    def discovered(self) -> bool:
+        """The keys' URI comes from the issuer's OpenID discovery document."""
+        return not self.jwks and not self.jwks_uri
 
     @property
     def timeout_s(self) -> float:
@@ -153,9 +228,9 @@ class JWTRule(IstioModel):
 
 class RequestAuthenticationSpec(IstioModel):
     selector: MatchLabelsSelector | None = None
-    target_ref: PolicyTargetReference | None = None
-    target_refs: list[PolicyTargetReference] = Field(default_factory=list)
-    jwt_rules: list[JWTRule] = Field(default_factory=list)
+    target_ref: TargetReference | None = None
+    target_refs: list[TargetReference] = Field(default_factory=list, max_length=16)
+    jwt_rules: list[JWTRule] = Field(default_factory=list, max_length=4096)
 
     @model_validator(mode="after")
     def _one_target(self) -> RequestAuthenticationSpec:

@@ -14,6 +14,9 @@ from translators.security.upstream import UpstreamPeers, upstream_peers, workloa
 
 
 class SecurityIndex:
+    # the kinds this index is built from: a change to one rebuilds it
+    KINDS = frozenset({"PeerAuthentication", "AuthorizationPolicy", "RequestAuthentication"})
+
     def __init__(self, mesh: MeshConfig) -> None:
         root = mesh.options.root_namespace
         self.mesh = mesh
@@ -33,6 +36,21 @@ class SecurityIndex:
 
     def jwt_rules(self, workload: Workload) -> tuple[JwtRuleIR, ...]:
         return self.request_authn.for_workload(workload.namespace, workload.labels)
+
+    def for_mesh(self, mesh: MeshConfig, changed_services: frozenset[str]) -> SecurityIndex:
+        """This index for a mesh with the same policies and workloads (only services and
+        other kinds changed): the policy tables are shared, the per-service peers kept
+        for the unchanged services."""
+        if mesh.jwks != self.mesh.jwks:  # fetched key sets are inputs of request_authn
+            return SecurityIndex(mesh)
+        other = SecurityIndex.__new__(SecurityIndex)
+        other.mesh = mesh
+        other.peer_authn = self.peer_authn
+        other.authz = self.authz
+        other.request_authn = self.request_authn
+        other.key = self.key
+        other._peers = {h: p for h, p in self._peers.items() if h not in changed_services}
+        return other
 
     def upstream_peers(self, service: Service) -> UpstreamPeers:
         """Per service, computed once per mesh generation whatever the number of proxies."""

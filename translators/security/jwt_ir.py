@@ -25,4 +25,5 @@ class JwtRuleIR:
     output_claim_to_headers: tuple[tuple[str, str], ...] = ()  # (header, claim)
     forward_original_token: bool = False
     space_delimited_claims: tuple[str, ...] = ()
+    required: bool = False  # `presence: REQUIRED`: a request without its token gets 401
     provenance: tuple[str, ...] = ()

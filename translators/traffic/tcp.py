@@ -41,7 +41,7 @@ def _weighted(
         if several and d.weight == 0:
             continue
         host = resolve_host(d.destination.host, vs.namespace, suffix)
-        target = index.mesh.services.get(host)
+        target = index.service(host)
         cluster = outbound_cluster(
             destination_port(d.destination, target, port), host, d.destination.subset or ""
         )

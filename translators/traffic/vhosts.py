@@ -18,6 +18,7 @@ from collections.abc import Hashable
 from translators.hosts import resolve_host, short_aliases
 from translators.index import MeshIndex
 from translators.ir import HashPolicyIR, RouteIR, RouteMatchIR, VirtualHostIR, WeightedClusterIR
+from translators.memo import PieceCache
 from translators.mesh import Service
 from translators.model.networking import DestinationRuleSpec, VirtualServiceSpec
 from translators.model.objects import MeshObject
@@ -84,12 +85,12 @@ def virtual_host_for(
 
         def cluster_of(dest: Destination) -> str:
             host = resolve_host(dest.host, vs.namespace, suffix)
-            target = index.mesh.services.get(host)
+            target = index.service(host)
             return outbound_cluster(destination_port(dest, target, port), host, dest.subset or "")
 
         def hash_of(dest: Destination) -> HashPolicyIR | None:
             host = resolve_host(dest.host, vs.namespace, suffix)
-            target = index.mesh.services.get(host)
+            target = index.service(host)
             if target is None:
                 return None
             return service_hash(
@@ -128,31 +129,42 @@ def virtual_host_for(
     )
 
 
-def vhost_inputs(
+def _destination_hosts(
+    vs: MeshObject[VirtualServiceSpec], index: MeshIndex
+) -> tuple[tuple[str, ...], bool]:
+    """The hosts `vs` routes or mirrors to, and whether it routes by caller."""
+    index.uses(vs)
+    suffix = index.mesh.options.domain_suffix
+    hosts = (resolve_host(d.host, vs.namespace, suffix) for d in _destinations(vs.spec))
+    return tuple(dict.fromkeys(hosts)), depends_on_source(vs.spec)
+
+
+def vhost_scope(
     service: Service,
     vs: MeshObject[VirtualServiceSpec] | None,
     index: MeshIndex,
     source: SourceIR,
+    memo: PieceCache,
 ) -> Hashable:
-    """What a virtual host reads besides the service and the VirtualService themselves
-    (the memo key): the ports of the services it routes or mirrors to (a destination
-    without a port takes the service's only one), the DestinationRules the caller sees
-    for them (consistent hashing puts a hash policy on the route), and the caller when
-    the VirtualService matches on it."""
-    suffix = index.mesh.options.domain_suffix
-    targets: dict[str, Service | None] = {service.hostname: service}
+    """What of the caller's scope a virtual host depends on (part of its memo key):
+    the DestinationRules the caller's namespace sees for the service and the hosts its
+    VirtualService routes to (consistent hashing puts a hash policy on the route), and
+    the caller itself when the VirtualService matches on it. Proxies of namespaces that
+    see the same rules share the piece."""
+    hosts: tuple[str, ...] = (service.hostname,)
+    by_caller = False
     if vs is not None:
-        for dest in _destinations(vs.spec):
-            host = resolve_host(dest.host, vs.namespace, suffix)
-            targets[host] = index.mesh.services.get(host)
-    parts: list[Hashable] = []
-    for host, target in sorted(targets.items()):
-        if target is None:
-            parts.append((host, None))
-            continue
-        dr = _rule_for(host, target.namespace, source.namespace, index)
-        parts.append(
-            (host, tuple(p.number for p in target.ports), dr.digest if dr is not None else "")
+        targets, by_caller = memo.get(
+            ("vs-destinations", vs.ref), lambda: _destination_hosts(vs, index)
         )
-    caller = source if vs is not None and depends_on_source(vs.spec) else None
-    return (tuple(parts), caller)
+        hosts += targets
+    rules: list[str] = []
+    for host in hosts:
+        target = service if host == service.hostname else index.service(host)
+        dr = (
+            index.destination_rule(host, target.namespace, source.namespace)
+            if target is not None
+            else None
+        )
+        rules.append(dr.ref if dr is not None else "")
+    return (tuple(rules), source if by_caller else None)

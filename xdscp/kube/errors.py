@@ -32,10 +32,6 @@ class Conflict(KubeError):
     """409: a resourceVersion precondition failed (someone else wrote first), or the
     object already exists (`reason == "AlreadyExists"`): re-read, then decide."""
 
-    @property
-    def already_exists(self) -> bool:
-        return self.reason == "AlreadyExists"
-
 
 class Gone(KubeError):
     """410: the resourceVersion is too old (compacted) or a continue token expired:

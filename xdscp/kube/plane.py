@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import os
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -27,17 +27,20 @@ from translators.mesh import MeshConfig, MeshOptions
 from translators.model.objects import MeshObject
 from xdscp.errors import AddressUnavailable
 from xdscp.identity import IdentitySettings
+from xdscp.jwks import JwksSettings
 from xdscp.kube.api import KubeApi
 from xdscp.kube.ca_secret import load_cluster_ca
 from xdscp.kube.certs import CertificateEndpoint, server_ssl_context
-from xdscp.kube.health import ReflectorHealth, log_health_changes
+from xdscp.kube.health import log_health_changes
 from xdscp.kube.leader import LeaderElector, LeaseSettings
 from xdscp.kube.reflector import WatchSettings
 from xdscp.kube.rootcert import RootCertPublisher
-from xdscp.kube.source import KubernetesSource
 from xdscp.kube.status import StatusWriter
 from xdscp.kube.tokenreview import TokenReviewer
 from xdscp.service import ControlPlane, split_address
+from xdscp.sources.health import SourceHealth
+from xdscp.sources.kubernetes import KubernetesSource
+from xdscp.sources.protocol import ConfigSource, OnUpdate
 
 log = structlog.get_logger()
 
@@ -70,20 +73,20 @@ class KubeSettings:
     renew_deadline: float = 10.0
     retry_period: float = 2.0
     token_audience: str = "xdscp"
+    jwks: JwksSettings = field(default_factory=JwksSettings)
 
 
 class _NotifyingSource:
-    """The cluster source as ControlPlane sees it, telling the write-back loops about
-    every mesh it hands to the runtime."""
+    """A config source telling the write-back loops about every mesh it hands to the
+    runtime; everything else is the inner source's."""
 
-    def __init__(
-        self, inner: KubernetesSource, listeners: list[Callable[[MeshConfig], None]]
-    ) -> None:
+    def __init__(self, inner: ConfigSource, listeners: list[Callable[[MeshConfig], None]]) -> None:
         self.inner = inner
         self.listeners = listeners
-        # ControlPlane reports the source's liveness at /ready and in metrics; failing
-        # watches degrade it (but keep it ready: see `xdscp.kube.health`).
-        self.health = ReflectorHealth(lambda: inner.reflectors, inner.watch_settings.degraded_after)
+
+    @property
+    def health(self) -> SourceHealth:
+        return self.inner.health
 
     def _tell(self, mesh: MeshConfig) -> MeshConfig:
         for listener in self.listeners:
@@ -94,10 +97,7 @@ class _NotifyingSource:
         return self._tell(self.inner.load())
 
     async def run(
-        self,
-        on_update: Callable[[MeshConfig], Awaitable[None]],
-        stop: asyncio.Event | None = None,
-        initial: bool = True,
+        self, on_update: OnUpdate, stop: asyncio.Event | None = None, initial: bool = True
     ) -> None:
         async def update(mesh: MeshConfig) -> None:
             await on_update(self._tell(mesh))
@@ -105,14 +105,12 @@ class _NotifyingSource:
         await self.inner.run(update, stop, initial)
 
     def unavailable(self) -> str:
-        return ""  # the reflectors retry on their own; `health` reports their failures
+        return self.inner.unavailable()
 
     def blame(
         self, mesh: MeshConfig, workload_key: str, extensions: ExtensionSet | None = None
     ) -> list[MeshObject[Any]]:
-        """Not done in cluster mode yet: a proxy whose config cannot be built keeps its
-        last good config (shown in /debug/config), the object stays as it is."""
-        return []
+        return self.inner.blame(mesh, workload_key, extensions)
 
 
 class KubeControlPlane:
@@ -172,15 +170,22 @@ class KubeControlPlane:
             identity_settings=identity,
             insecure=s.insecure,
             debug_token=s.debug_token,
+            jwks_settings=s.jwks,
         )
-        self.status_writer = writer = StatusWriter(api, source, self.is_leader, plane.status.nacks)
+        self.status_writer = writer = StatusWriter(
+            api,
+            source,
+            self.is_leader,
+            plane.status.nacks,
+            namespace_labels=source.namespace_labels,
+        )
         plane.status.add_nack_listener(writer.on_nack)
         plane.analyzer.listeners.append(lambda r: writer.analysis_updated(r.mesh, r.analysis))
         writer.analysis_grace = 3.0
         self.publisher = publisher = RootCertPublisher(
             api, plane.identity.trust_bundle_pem, source.namespaces, self.is_leader
         )
-        plane.source = _NotifyingSource(  # type: ignore[assignment]
+        plane.source = _NotifyingSource(
             source, [writer.mesh_updated, lambda _mesh: publisher.poke()]
         )
         await plane.start()

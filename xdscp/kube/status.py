@@ -34,6 +34,7 @@ from translators.naming import object_ref
 from xdscp.kube.api import KubeApi
 from xdscp.kube.backoff import Backoff, sleep_or_stop
 from xdscp.kube.errors import KubeError, NotFound
+from xdscp.kube.gateway_status import GatewayAPIStatuses, has_gateway_api_status
 from xdscp.kube.resources import ResourceType
 from xdscp.server.status import NackRecord
 
@@ -173,7 +174,9 @@ class StatusWriter:
         is_leader: Callable[[], bool],
         current_nacks: Callable[[], Iterable[NackRecord]] = list,
         settle: float = 0.2,
+        namespace_labels: Callable[[], Mapping[str, Mapping[str, str]]] = dict,
     ) -> None:
+        self.namespace_labels = namespace_labels
         self.api = api
         self.objects = objects
         self.is_leader = is_leader
@@ -271,16 +274,21 @@ class StatusWriter:
             by_object = self.analysis[1].by_object()
         written = 0
         failed: KubeError | None = None
+        gateway_api = GatewayAPIStatuses(self.mesh, errors, self.namespace_labels())
         for rtype, obj in self.objects.raw_istio_objects():
             meta = obj.get("metadata") or {}
             namespace, name = str(meta.get("namespace") or ""), str(meta.get("name"))
-            ref = object_ref(rtype.kind, namespace, name)
-            conditions = desired_conditions(ref, errors, nacks)
-            validation = None
-            if by_object is not None:
-                analyzed, validation = analysis_status(by_object.get(ref, []))
-                conditions.append(analyzed)
-            patch = status_patch(obj, conditions, validation)
+            # a cluster-scoped object (GatewayClass) is parsed into namespace `default`
+            ref = object_ref(rtype.kind, namespace or "default", name)
+            if has_gateway_api_status(rtype.kind):
+                patch = gateway_api.patch(rtype.kind, ref, obj)
+            else:
+                conditions = desired_conditions(ref, errors, nacks)
+                validation = None
+                if by_object is not None:
+                    analyzed, validation = analysis_status(by_object.get(ref, []))
+                    conditions.append(analyzed)
+                patch = status_patch(obj, conditions, validation)
             if patch is None:
                 continue
             if not self.is_leader():
@@ -294,7 +302,7 @@ class StatusWriter:
                 continue
             written += 1
             self.writes += 1
-            log.info("status.written", object=ref, conditions=patch["status"]["conditions"])
+            log.info("status.written", object=ref, status=patch["status"])
         if failed is not None:
             raise failed
         return written

@@ -2,7 +2,8 @@
 
 Public API for the runtime: `start_server` (or `AggregatedDiscoveryService` to
 mount on an existing grpc.aio server), the `ProxyResolver` protocol it must
-implement, and the `StatusBook` it can read (and serve at `/debug/proxies`).
+implement, the `SnapshotReader` protocol it reads snapshots through (the cache
+implements it), and the `StatusBook` it can read (and serve at `/debug/proxies`).
 """
 
 from xdscp.server.ads import AggregatedDiscoveryService, serve, start_server
@@ -14,6 +15,7 @@ from xdscp.server.resolver import (
     UnknownProxy,
 )
 from xdscp.server.settings import AdsSettings
+from xdscp.server.snapshots import SnapshotReader, SnapshotStore
 from xdscp.server.status import NackRecord, ProxyStatus, StatusBook, TypeStatus
 
 __all__ = [
@@ -24,6 +26,8 @@ __all__ = [
     "ProxyRejected",
     "ProxyResolver",
     "ProxyStatus",
+    "SnapshotReader",
+    "SnapshotStore",
     "StaticResolver",
     "StatusBook",
     "TypeStatus",

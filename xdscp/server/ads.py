@@ -18,12 +18,12 @@ import grpc
 import structlog
 from envoy.service.discovery.v3.discovery_pb2 import DeltaDiscoveryRequest, DiscoveryRequest
 
-from xdscp.cache import SnapshotCache
 from xdscp.errors import AddressUnavailable
 from xdscp.server.delta import DeltaStream
 from xdscp.server.identity import spiffe_id_from_auth_context
 from xdscp.server.resolver import ProxyRejected, ProxyResolver, UnknownProxy
 from xdscp.server.settings import AdsSettings
+from xdscp.server.snapshots import SnapshotReader
 from xdscp.server.sotw import SotwStream
 from xdscp.server.status import StatusBook
 from xdscp.server.stream import Shared, Stream, StreamAborted
@@ -35,11 +35,11 @@ _Context = grpc.aio.ServicerContext[Any, bytes]
 
 
 class AggregatedDiscoveryService:
-    """ADS (SotW and Delta) over a `SnapshotCache`; knows nothing about translators."""
+    """ADS (SotW and Delta) over a `SnapshotReader`; knows nothing about translators."""
 
     def __init__(
         self,
-        cache: SnapshotCache,
+        cache: SnapshotReader,
         resolver: ProxyResolver,
         status: StatusBook | None = None,
         settings: AdsSettings | None = None,
@@ -209,7 +209,7 @@ def _watcher_done(task: asyncio.Task[None], main: asyncio.Task[Any] | None, key:
 
 
 async def start_server(
-    cache: SnapshotCache,
+    cache: SnapshotReader,
     resolver: ProxyResolver,
     listen: str = "127.0.0.1:15010",
     credentials: grpc.ServerCredentials | None = None,

@@ -171,7 +171,8 @@ class DeltaStream(Stream):
         if snapshot is None:
             return  # push_changes will reconcile once the runtime provides one
         ts, forms = self._served(snapshot, type_url)
-        scopes = self._scopes if type_url == VIRTUAL_HOST_TYPE else None
+        # a scoped type (`xdstypes` column): only names under a shell the proxy holds
+        scopes = self._scopes if type_url in xdstypes.SCOPED_BY else None
         updates, removed = self._reconcile(st, ts, scopes)
         if not (quiet_if_empty and not updates and not removed):
             await self._send(type_url, st, ts, updates, removed)

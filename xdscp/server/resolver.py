@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Awaitable, Mapping
 from typing import Any, Protocol
 
-from xdscp.cache import Snapshot, SnapshotCache
+from xdscp.cache import Snapshot
 from xdscp.errors import XdscpError
+from xdscp.server.snapshots import SnapshotStore
 
 # `envoy.config.core.v3.Node`; xds-protos ships no type stubs.
 Node = Any
@@ -66,7 +67,7 @@ class StaticResolver:
 
     def __init__(
         self,
-        cache: SnapshotCache | None = None,
+        cache: SnapshotStore | None = None,
         snapshots: Mapping[str, Snapshot] | None = None,
         allowed: frozenset[str] | None = None,
         identities: Mapping[str, str] | None = None,

@@ -82,6 +82,10 @@ class SotwStream(Stream):
         if not type_url:
             self.warn_limited("xds.request_without_type")
             return
+        if type_url in xdstypes.DELTA_ONLY_TYPES:
+            # Envoy never asks (it refuses VHDS on a SotW stream); nothing serves it here
+            self.warn_limited("xds.delta_only_type", type_url, type=type_url)
+            return
         # Counted before anything is materialized: a huge list costs nothing until read.
         self.check_names(len(req.resource_names))
         st = self._types.get(type_url)
@@ -98,7 +102,7 @@ class SotwStream(Stream):
                 others = sum(len(t.names or ()) for t in self._types.values() if t is not st)
                 self.check_stream_names(others + len(req.resource_names))
                 st.names_fp = fingerprint
-                names = frozenset(req.resource_names)
+                names = self.shared.name_sets.of(type_url, fingerprint, req)
                 if names != st.names:
                     if st.names is not None and not names <= st.names:
                         st.flags |= _MUST_ANSWER

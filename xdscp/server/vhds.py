@@ -28,7 +28,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from envoy.config.core.v3 import config_source_pb2
+from envoy.config.core.v3 import base_pb2, config_source_pb2
 
 import xdstypes
 from xdscp.cache import Resource, TypeSnapshot, make_resource
@@ -42,6 +42,7 @@ _RC_VIRTUAL_HOSTS = 2
 _RC_VHDS = 9
 _RC_METADATA = 17
 _VH_NAME = 1
+_VH_METADATA = 24
 _LEN = 2  # wire type of length-delimited fields
 
 # Vhds{config_source: {ads: {}, resource_api_version: V3}}: the virtual hosts come over
@@ -129,22 +130,40 @@ def _cut(config: Resource, previous: _Cut | None) -> _Cut | None:
     if not hosts:
         return None
     kept.append(_VHDS_FIELD)
-    shell = make_resource(ROUTE_TYPE, config.name, b"".join(kept))
+    body = b"".join(kept)
+    shell = previous.shell if previous is not None else None
+    if shell is None or shell.body != body or shell.provenance != config.provenance:
+        shell = make_resource(ROUTE_TYPE, config.name, body, config.provenance)
+    # else: the same bytes, the same object (nothing to re-send, re-diff or re-encode)
     return _Cut(shell, tuple(hosts), MappingProxyType(by_body))
 
 
 def _virtual_host(config: Resource, host: bytes) -> Resource:
     rest: list[bytes] = []
     name = ""
+    sources: tuple[str, ...] = ()
     for number, start, value, end in _fields(host):
         if number == _VH_NAME:
             name = host[value:end].decode()
-        else:
-            rest.append(host[start:end])
+            continue
+        if number == _VH_METADATA:
+            sources = _sources(host[value:end])
+        rest.append(host[start:end])
     resource_name = virtual_host_name(config.name, name)
     body = length_delimited(_VH_NAME, resource_name.encode()) + b"".join(rest)
-    # A NACK of a virtual host is blamed on the objects its route configuration came from.
-    return make_resource(VIRTUAL_HOST_TYPE, resource_name, body, config.provenance)
+    # A NACK of a virtual host is blamed on the objects it came from (its provenance
+    # metadata), else on those of its route configuration.
+    return make_resource(VIRTUAL_HOST_TYPE, resource_name, body, sources or config.provenance)
+
+
+def _sources(metadata: bytes) -> tuple[str, ...]:
+    """The source objects a provenance metadata lists (`<filter>.sources`, a list)."""
+    found: list[str] = []
+    for struct in base_pb2.Metadata.FromString(metadata).filter_metadata.values():
+        listed = struct.fields.get("sources")
+        if listed is not None and listed.HasField("list_value"):
+            found += [v.string_value for v in listed.list_value.values if v.string_value]
+    return tuple(sorted(set(found)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,17 +177,24 @@ class VhdsForms:
 
 class VhdsCuts:
     """Shared by every delta stream: each route configuration is cut once, each RDS
-    TypeSnapshot turned into its two forms once (bounded LRU, like DeltaDiffs)."""
+    TypeSnapshot turned into its two forms once.
 
-    __slots__ = ("_cuts", "_forms", "_latest", "max_entries")
+    Both memos are LRUs bounded in entries and in bytes: after an edit the old
+    versions are garbage as soon as every stream has moved on, and a large mesh's route
+    configurations are ~1 MB each, so a count alone could hold gigabytes of history."""
 
-    def __init__(self, max_entries: int = 1024) -> None:
-        self._forms: OrderedDict[int, tuple[TypeSnapshot, VhdsForms]] = OrderedDict()
-        self._cuts: OrderedDict[tuple[str, str], _Cut | None] = OrderedDict()
+    __slots__ = ("_cuts", "_cuts_bytes", "_forms", "_forms_bytes", "_latest", "max_bytes",
+                 "max_entries")  # fmt: skip
+
+    def __init__(self, max_entries: int = 256, max_bytes: int = 128 * 1024 * 1024) -> None:
+        self._forms: OrderedDict[int, tuple[TypeSnapshot, VhdsForms, int]] = OrderedDict()
+        self._cuts: OrderedDict[tuple[str, str], tuple[_Cut | None, int]] = OrderedDict()
+        self._forms_bytes = self._cuts_bytes = 0
         # route configuration name -> its latest cut, whose virtual hosts the next
         # version reuses (one edited service: one new virtual host resource)
         self._latest: dict[str, _Cut] = {}
         self.max_entries = max_entries
+        self.max_bytes = max_bytes
 
     def forms(self, routes: TypeSnapshot) -> VhdsForms:
         key = id(routes)
@@ -179,7 +205,9 @@ class VhdsCuts:
         shells: list[Resource] = []
         hosts: list[Resource] = []
         scoped: dict[str, tuple[str, ...]] = {}
+        size = 0
         for name, config in routes.resources.items():
+            size += len(config.body)
             cut = self._cut(config)
             if cut is None:
                 shells.append(config)
@@ -192,19 +220,30 @@ class VhdsCuts:
             TypeSnapshot.of(VIRTUAL_HOST_TYPE, hosts),
             MappingProxyType(scoped),
         )
-        self._forms[key] = (routes, forms)  # holding `routes` keeps its id unique
-        if len(self._forms) > self.max_entries:
-            self._forms.popitem(last=False)
+        if found is not None:  # an id reused by a newer snapshot
+            self._forms_bytes -= self._forms.pop(key)[2]
+        self._forms[key] = (routes, forms, size)  # holding `routes` keeps its id unique
+        self._forms_bytes += size
+        while self._forms and (
+            len(self._forms) > self.max_entries or self._forms_bytes > self.max_bytes
+        ):
+            self._forms_bytes -= self._forms.popitem(last=False)[1][2]
         return forms
 
     def _cut(self, config: Resource) -> _Cut | None:
         key = (config.name, config.version)
-        if key in self._cuts:
+        found = self._cuts.get(key)
+        if found is not None:
             self._cuts.move_to_end(key)
-            return self._cuts[key]
-        cut = self._cuts[key] = _cut(config, self._latest.get(config.name))
+            return found[0]
+        cut = _cut(config, self._latest.get(config.name))
         if cut is not None:
             self._latest[config.name] = cut
-        if len(self._cuts) > self.max_entries:
-            self._cuts.popitem(last=False)
+        size = 2 * len(config.body)  # the shell and the virtual hosts' bodies and Anys
+        self._cuts[key] = (cut, size)
+        self._cuts_bytes += size
+        while self._cuts and (
+            len(self._cuts) > self.max_entries * 4 or self._cuts_bytes > self.max_bytes
+        ):
+            self._cuts_bytes -= self._cuts.popitem(last=False)[1][1]
         return cut

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import gc
 import hashlib
+import os
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
@@ -24,14 +25,15 @@ import structlog
 import watchfiles
 
 from translators.extensions import ExtensionSet
-from translators.mesh import MeshConfig, MeshOptions, build_mesh
+from translators.mesh import MeshConfig, MeshOptions
 from translators.model.objects import ConfigError, KindEntry, MeshObject, Origin
 from xdscp.errors import XdscpError
-from xdscp.sources.blame import find_culprits, rejection, translation_failure
+from xdscp.sources import parse_cache as parse_cache_file
+from xdscp.sources.assembly import Assembly
+from xdscp.sources.blame import find_culprits, translation_failure
 from xdscp.sources.documents import (
     YAML_SUFFIXES,
     FileResult,
-    duplicate_errors,
     parse_file,
     parse_text,
     yaml_files,
@@ -94,20 +96,19 @@ class DirectorySource:
         limits: Limits = DEFAULT_LIMITS,
         settle_ms: int = 200,
         settle_max_s: float = 10.0,
+        parse_cache: Path | None = None,
     ) -> None:
         self.root = root
+        # parsed files kept across restarts (see `parse_cache`); read at the first load
+        self.parse_cache = parse_cache
+        self._cached: parse_cache_file.Entries = {}
         self.kinds = kinds  # None: the built-in kinds; extensions add theirs
         self.options = options or MeshOptions(local_mode=True)
         self.quiet_ms = quiet_ms
         self.max_wait_ms = max_wait_ms
         self.log_errors = log_errors
-        self._last_good: dict[Key, MeshObject[Any]] = {}
-        # keys each file contributed last time, parsed or kept: a file that stays
-        # unreadable over several loads must keep contributing the same objects
-        self._keys_by_file: dict[str, set[Key]] = {}
+        self._assembly = Assembly(self.options)
         self._parsed: dict[Path, tuple[bytes, FileResult]] = {}
-        # (file, document index) -> the key that document defined last time
-        self._key_at: dict[tuple[str, int], Key] = {}
         self._logged: set[str] = set()
         self._loading = threading.Lock()
         self.limits = limits
@@ -115,14 +116,11 @@ class DirectorySource:
         self.settle_ms = settle_ms
         self.settle_max_s = settle_max_s
         self._sizes: dict[Path, int] = {}
+        # inode of each file when last read: a different one means it was replaced by a
+        # rename (complete), not written in place (maybe half-written: see `_settle`)
+        self._inodes: dict[Path, int] = {}
         self.health = SourceHealth()
-        # last good objects as of the load before the latest one (fallbacks for `blame`)
-        self._good_before: dict[Key, MeshObject[Any]] = {}
         self._loads = 0
-        # (file, key) -> the load that first saw this definition (see `_stamped`)
-        self._first_seen: dict[tuple[str, Key], int] = {}
-        # key -> (digest, why, fallback): an object version that cannot be translated
-        self._rejected: dict[Key, tuple[str, str, MeshObject[Any] | None]] = {}
         self.parses = 0  # files decoded and validated so far (unchanged files are not)
 
     def unavailable(self) -> str:
@@ -133,28 +131,129 @@ class DirectorySource:
         """Read every file now and return the resulting mesh (also used by `validate`).
         Thread-safe: the watcher loads in a worker thread. A directory that is gone (an
         unmounted volume) raises SourceUnavailable: it must not read as an empty mesh."""
+        return self._load(None)
+
+    def load_changed(self, paths: Iterable[Path]) -> MeshConfig:
+        """The mesh after the files at `paths` changed (written, added or deleted): only
+        they are read again, and the mesh is updated from the previous one with what
+        they changed (`MeshConfig.delta`). Whatever cannot be told from the paths alone
+        (a directory added or removed, a ConfigMap's hidden directories swapped) reads
+        everything, as `load` does."""
+        return self._load(list(paths))
+
+    def _load(self, paths: list[Path] | None) -> MeshConfig:
         problem = self.unavailable()
         if problem:
             raise SourceUnavailable(problem)
         with self._loading, _collector_paused():
-            started = time.perf_counter()
-            self._loads += 1
-            paths = yaml_files(self.root)
+            started, cpu = time.perf_counter(), time.process_time()
             parses = self.parses
-            results = [self._parse(p) for p in paths]
-            present = set(paths)  # forget deleted files (a long-running watcher)
-            self._parsed = {p: v for p, v in self._parsed.items() if p in present}
-            self._sizes = {p: v for p, v in self._sizes.items() if p in present}
-            mesh = self._assemble(results)
-            log.info(
+            self._loads += 1
+            changed = self._changed_files(paths) if paths is not None else None
+            if changed is None or self._assembly.mesh is None:
+                results = self._read_all()
+            else:
+                results = {str(p): self._read(p) for p in sorted(changed)}
+            mesh = self._assembly.update(results)
+            if self.log_errors:
+                self._log_new_errors(mesh.errors)
+            # a service's log says what each load cost; commands that print (validate,
+            # analyze: log_errors off) keep their output clean
+            (log.info if self.log_errors else log.debug)(
                 "config.loaded",
-                files=len(paths),
+                files=len(self._assembly.files),
                 parsed=self.parses - parses,
                 objects=len(mesh.objects),
                 errors=len(mesh.errors),
-                seconds=round(time.perf_counter() - started, 3),
+                changed=len(mesh.delta.objects) if mesh.delta is not None else None,
+                seconds=round(time.perf_counter() - started, 4),
+                cpu_seconds=round(time.process_time() - cpu, 4),  # the process's, all threads
             )
             return mesh
+
+    def _read_all(self) -> dict[str, FileResult | None]:
+        if self.parse_cache is not None and self._assembly.mesh is None:
+            self._cached = parse_cache_file.load(self.parse_cache, self._fingerprint())
+        paths = yaml_files(self.root)
+        results: dict[str, FileResult | None] = {str(p): self._parse(p) for p in paths}
+        present = set(paths)  # forget deleted files (a long-running watcher)
+        self._parsed = {p: v for p, v in self._parsed.items() if p in present}
+        self._sizes = {p: v for p, v in self._sizes.items() if p in present}
+        self._inodes = {p: v for p, v in self._inodes.items() if p in present}
+        for gone in set(self._assembly.files) - results.keys():
+            results[gone] = None
+        self._cached = {}  # what this run did not use is stale
+        return results
+
+    def _fingerprint(self) -> bytes:
+        return parse_cache_file.fingerprint(self.kinds, self.limits)
+
+    def save_parse_cache(self) -> None:
+        """Write what is parsed now to `parse_cache` (when set), for the next start."""
+        if self.parse_cache is None:
+            return
+        with self._loading:
+            entries = {(str(p), digest): result for p, (digest, result) in self._parsed.items()}
+        started = time.perf_counter()
+        try:
+            parse_cache_file.save(self.parse_cache, self._fingerprint(), entries)
+        except OSError as exc:
+            log.warning("config.parse_cache_not_saved", file=str(self.parse_cache), error=str(exc))
+            return
+        log.info(
+            "config.parse_cache_saved",
+            file=str(self.parse_cache),
+            files=len(entries),
+            seconds=round(time.perf_counter() - started, 3),
+        )
+
+    def _read(self, path: Path) -> FileResult | None:
+        """One changed file read again (None: it is gone)."""
+        if path.is_file():
+            return self._parse(path)
+        self._parsed.pop(path, None)
+        self._sizes.pop(path, None)
+        self._inodes.pop(path, None)
+        return None
+
+    def _local(self, path: str) -> Path:
+        """A path the watcher reported, in the form `yaml_files` gives (relative to the
+        directory as it was given), so both name one file alike."""
+        if self.root.is_file():
+            return Path(path)
+        relative = os.path.relpath(os.path.abspath(path), os.path.abspath(self.root))
+        parts = Path(relative).parts
+        if not parts or parts[0] == ".." or relative == ".":
+            return Path(path)
+        return self.root.joinpath(*parts)
+
+    def _changed_files(self, paths: Iterable[Path]) -> set[Path] | None:
+        """The YAML files to read again for these changed paths, in the form
+        `yaml_files` gives them; None when only a full scan can tell."""
+        if self.root.is_file():
+            return {self.root}
+        root = os.path.abspath(self.root)
+        known = self._assembly.files
+        files: set[Path] = set()
+        for changed in paths:
+            relative = os.path.relpath(os.path.abspath(changed), root)
+            parts = Path(relative).parts
+            if not parts or parts[0] == ".." or relative == ".":
+                return None  # outside the directory (or the directory itself)
+            path = self.root.joinpath(*parts)
+            if any(part.startswith(".") for part in parts[:-1]):
+                return None  # inside a hidden directory: a ConfigMap's `..data` swap
+            if path.is_dir():
+                return None  # a directory added (or moved in): its files are unknown
+            if parts[-1].startswith("."):
+                if parts[-1].startswith("..") and not path.exists():
+                    return None  # a ConfigMap's `..data` link moved
+                continue  # a hidden file: an editor's or writer's temporary file
+            if path.suffix in YAML_SUFFIXES:
+                files.add(path)
+            elif not path.exists() and any(f.startswith(f"{path}{os.sep}") for f in known):
+                return None  # a directory we read files from is gone
+        return files
 
     def _parse(self, path: Path) -> FileResult:
         """A file whose bytes are unchanged since the last load is not parsed again: one
@@ -176,19 +275,23 @@ class DirectorySource:
                 message = f"file is larger than {self.limits.file_bytes} bytes"
                 error = ConfigError(Origin(str(path)), "", "", "", "", message)
                 return FileResult(str(path), (), (error,), frozenset(), syntax_ok=False)
+            inode = path.stat().st_ino
             data = path.read_bytes()
         except OSError:
             return parse_file(path, self.kinds)
         self._sizes[path] = len(data)
+        self._inodes[path] = inode
         digest = hashlib.blake2b(data, digest_size=16).digest()
         cached = self._parsed.get(path)
         if cached is not None and cached[0] == digest:
             return cached[1]
-        self.parses += 1
-        try:
-            result = parse_text(data.decode("utf-8"), str(path), self.kinds, self.limits)
-        except UnicodeDecodeError:
-            result = parse_file(path, self.kinds)  # reports the decoding error
+        result = self._cached.pop((str(path), digest), None)  # from the last run
+        if result is None:
+            self.parses += 1
+            try:
+                result = parse_text(data.decode("utf-8"), str(path), self.kinds, self.limits)
+            except UnicodeDecodeError:
+                result = parse_file(path, self.kinds)  # reports the decoding error
         result = self._stamped(result)
         self._parsed[path] = (digest, result)
         return result
@@ -197,79 +300,12 @@ class DirectorySource:
         """Each definition (file + object) carries the load in which this source first saw
         it: conflicts go to the oldest (`age_order`). Everything present at start shares
         load 1, so then Istio's creationTimestamp and name order decide."""
+        first_seen = self._assembly.first_seen
         stamped = tuple(
-            _first_seen(o, self._first_seen.setdefault((result.path, o.key), self._loads))
+            _first_seen(o, first_seen.setdefault((result.path, o.key), self._loads))
             for o in result.objects
         )
         return replace(result, objects=stamped)
-
-    def _assemble(self, results: list[FileResult]) -> MeshConfig:
-        previous_keys = self._keys_by_file
-        previous_positions = self._key_at
-        self._keys_by_file = {}
-        self._key_at = {}
-        objects: list[MeshObject[Any]] = []
-        errors: list[ConfigError] = []
-        for result in results:
-            errors += result.errors
-            objects += result.objects
-            contributed = {o.key for o in result.objects}
-            for obj in result.objects:
-                if obj.origin.document is not None:
-                    self._key_at[(result.path, obj.origin.document)] = obj.key
-            kept_keys = set(result.failed_keys)
-            for index in result.failed_documents:
-                # the object this document held before it broke, even when the edit broke
-                # its identity (an invalid metadata.name must not delete the object)
-                held = previous_positions.get((result.path, index))
-                if held is not None:
-                    kept_keys.add(held)
-                    self._key_at[(result.path, index)] = held
-            if not result.syntax_ok:
-                kept_keys |= previous_keys.get(result.path, set())
-                self._key_at.update(
-                    (position, key)
-                    for position, key in previous_positions.items()
-                    if position[0] == result.path
-                )
-            for key in sorted(kept_keys):
-                last = self._last_good.get(key)
-                if last is not None and key not in contributed:
-                    objects.append(last)  # keep the last good version of a now-broken object
-                    contributed.add(key)
-            self._keys_by_file[result.path] = contributed
-        unique, dup_errors = duplicate_errors(objects)
-        errors += dup_errors
-        unique = self._without_rejected(unique, errors)
-        self._good_before = self._last_good
-        self._last_good = {o.key: o for o in unique}
-        # forget definitions that are gone: written again, they are new
-        live = {(o.origin.source, o.key) for o in objects}
-        self._first_seen = {d: n for d, n in self._first_seen.items() if d in live}
-        mesh = build_mesh(unique, errors, self.options)
-        if self.log_errors:
-            self._log_new_errors(mesh.errors)
-        return mesh
-
-    def _without_rejected(
-        self, objects: list[MeshObject[Any]], errors: list[ConfigError]
-    ) -> list[MeshObject[Any]]:
-        """Objects that failed translation (see `blame`) give way to their last good
-        version until they are edited."""
-        out: list[MeshObject[Any]] = []
-        still: dict[Key, tuple[str, str, MeshObject[Any] | None]] = {}
-        for obj in objects:
-            rejected = self._rejected.get(obj.key)
-            if rejected is None or rejected[0] != obj.digest:
-                out.append(obj)
-                continue
-            still[obj.key] = rejected
-            _, failure, fallback = rejected
-            errors.append(rejection(obj, failure, kept=fallback is not None))
-            if fallback is not None:
-                out.append(fallback)
-        self._rejected = still  # an edited or deleted object gets a fresh chance
-        return out
 
     def blame(
         self, mesh: MeshConfig, workload_key: str, extensions: ExtensionSet | None = None
@@ -281,14 +317,15 @@ class DirectorySource:
             failure = translation_failure(mesh, workload_key, extensions)
             if failure is None:
                 return []
-            before = self._good_before
+            before = self._assembly.good_before
             suspects = [o for o in mesh.objects if before.get(o.key) is not o]
-            fallback = {k: o for k, o in before.items() if k in {s.key for s in suspects}}
+            suspect_keys = {s.key for s in suspects}
+            fallback = {k: o for k, o in before.items() if k in suspect_keys}
             culprits = find_culprits(
                 mesh.objects, self.options, workload_key, suspects, fallback, extensions
             )
             for obj in culprits:
-                self._rejected[obj.key] = (obj.digest, failure, fallback.get(obj.key))
+                self._assembly.rejected[obj.key] = (obj.digest, failure, fallback.get(obj.key))
                 log.warning(
                     "config.rejected_by_translation",
                     object=obj.ref,
@@ -317,21 +354,26 @@ class DirectorySource:
         batch of file changes. Files are read and parsed in a worker thread so xDS and
         the debug endpoint keep answering while a large directory loads. A batch that
         fails unexpectedly is reported in `health` and the next change is still read."""
-        if initial:
-            await self.reload(on_update)
-        async for changes in watchfiles.awatch(
-            self.root,
-            debounce=self.max_wait_ms,
-            step=self.quiet_ms,
-            stop_event=stop,
-            recursive=True,
-        ):
-            log.info("config.changed", files=sorted({Path(p).name for _, p in changes}))
-            problem = self.unavailable()
-            if problem:  # the watch is on a directory that no longer exists: start over
-                raise SourceUnavailable(problem)
-            await self._settle({Path(p) for _, p in changes if Path(p).suffix in YAML_SUFFIXES})
-            await self.reload(on_update)
+        try:
+            if initial:
+                await self.reload(on_update)
+            async for changes in watchfiles.awatch(
+                self.root,
+                debounce=self.max_wait_ms,
+                step=self.quiet_ms,
+                stop_event=stop,
+                recursive=True,
+            ):
+                log.info("config.changed", files=sorted({Path(p).name for _, p in changes}))
+                problem = self.unavailable()
+                if problem:  # the watch is on a directory that no longer exists: start over
+                    raise SourceUnavailable(problem)
+                paths = {self._local(p) for _, p in changes}
+                await self._settle({p for p in paths if p.suffix in YAML_SUFFIXES})
+                await self.reload(on_update, paths)
+        finally:
+            if stop is not None and stop.is_set():
+                self.save_parse_cache()  # stopping for good (the plane shuts down)
 
     async def _settle(self, paths: set[Path]) -> None:
         """Wait (bounded) until the files just written stop changing, so a slow in-place
@@ -339,6 +381,7 @@ class DirectorySource:
         the file held). A file that shrank to less than half waits longer: truncation is
         what a half-done write looks like. The reliable way is still to write a temporary
         file and rename it over the old one (README); this catches the rest."""
+        paths = {p for p in paths if not self._replaced(p)}
         if not paths or self.settle_ms <= 0:
             return
         deadline = time.monotonic() + self.settle_max_s
@@ -363,12 +406,30 @@ class DirectorySource:
                 return
             before = now
 
-    async def reload(self, on_update: Callable[[MeshConfig], Awaitable[None]]) -> None:
-        """Read everything (off the event loop) and hand the mesh to `on_update`; an
-        unexpected failure is logged and recorded in `health`, never raised."""
+    def _replaced(self, path: Path) -> bool:
+        """Whether a file read before is now another file (another inode): renamed over
+        the old one, so complete, and read at once. (A file written in place keeps its
+        inode; a new file is unknown: both wait in `_settle`.)"""
+        known = self._inodes.get(path)
+        try:
+            return known is not None and path.stat().st_ino != known
+        except OSError:
+            return False
+
+    async def reload(
+        self,
+        on_update: Callable[[MeshConfig], Awaitable[None]],
+        changed: set[Path] | None = None,
+    ) -> None:
+        """Read everything, or the `changed` paths (off the event loop), and hand the mesh
+        to `on_update`; an unexpected failure is logged and recorded in `health`, never
+        raised."""
         self.health.begin()
         try:
-            mesh = await asyncio.to_thread(self.load)
+            if changed is None:
+                mesh = await asyncio.to_thread(self.load)
+            else:
+                mesh = await asyncio.to_thread(self.load_changed, changed)
             await on_update(mesh)
         except asyncio.CancelledError:
             raise

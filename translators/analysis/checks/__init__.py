@@ -9,6 +9,7 @@ from translators.analysis.checks import (
     compat,
     destinationrules,
     destinations,
+    jwt_routes,
     selectors,
     sidecars,
     tls,
@@ -125,7 +126,7 @@ CHECKS: tuple[Check, ...] = (
     Check(
         "gateway-bound-rules",
         compat.check_gateway_bound,
-        (codes.GATEWAY_RULES_NOT_APPLIED.code,),
+        (codes.GATEWAY_NOT_FOUND.code,),
     ),
     Check(
         "virtualservice-delegation",
@@ -141,5 +142,10 @@ CHECKS: tuple[Check, ...] = (
         "service-entries-not-translated",
         compat.check_service_entries,
         (codes.PORT_PROTOCOL_NOT_PROXIED.code, codes.RESOLUTION_NOT_TRANSLATED.code),
+    ),
+    Check(
+        "jwt-claim-routes",
+        jwt_routes.check_claim_routes,
+        (codes.CLAIM_ROUTE_NEVER_VERIFIED.code,),
     ),
 )

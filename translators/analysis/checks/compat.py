@@ -1,5 +1,6 @@
 """Istio configuration that is valid, accepted, and not (yet) applied by xdscp's sidecars:
-the gateway-bound parts of VirtualServices, delegation, fields not translated, UDP ports.
+VirtualServices bound to gateways that do not exist, delegation, fields not translated,
+UDP ports.
 Each is a message, never a refusal: the object stays loaded and shown as Istio has it."""
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from typing import Any
 from translators.analysis import codes
 from translators.analysis.context import AnalysisContext
 from translators.analysis.message import Message
+from translators.model.base import MESH_GATEWAY
 from translators.model.networking import Protocol, Resolution, VirtualServiceSpec
 from translators.model.objects import MeshObject
 from translators.model.security import has_path_template
@@ -20,27 +22,41 @@ VS = MeshObject[VirtualServiceSpec]
 
 
 def check_gateway_bound(ctx: AnalysisContext) -> Iterable[Message]:
+    defined = {(g.namespace, g.name) for g in ctx.of_kind("Gateway")}
+
+    def missing(names: list[str], namespace: str) -> list[str]:
+        out = []
+        for name in names:
+            if name == MESH_GATEWAY:
+                continue
+            ns, slash, short = name.partition("/")
+            key = (ns, short) if slash else (namespace, name)
+            if key not in defined:
+                out.append(name)
+        return out
+
     for vs in ctx.of_kind("VirtualService"):
         spec: VirtualServiceSpec = vs.spec
         if spec.is_delegate:
             continue  # XDS0802's
-        if not spec.applies_to_mesh:
-            yield codes.GATEWAY_RULES_NOT_APPLIED.at(
+        absent = missing(spec.gateways, vs.namespace)
+        if absent:
+            yield codes.GATEWAY_NOT_FOUND.at(
                 vs,
                 "spec.gateways",
-                f"bound to {', '.join(spec.gateways)} (not `mesh`): sidecars do not apply "
-                "this VirtualService",
-                "add `mesh` to gateways for sidecars to apply it too",
+                f"no Gateway {', '.join(absent)} exists: the rules bound to it apply nowhere",
+                "create the Gateway, or fix the name (`name` in this namespace, or "
+                "`namespace/name`)",
             )
-            continue
         for path, match in _match_blocks(spec):
-            if not match.for_mesh:
-                yield codes.GATEWAY_RULES_NOT_APPLIED.at(
+            absent = missing(match.gateways, vs.namespace)
+            if absent:
+                yield codes.GATEWAY_NOT_FOUND.at(
                     vs,
                     f"{path}.gateways",
-                    f"this match block is bound to {', '.join(match.gateways)} only: "
-                    "sidecars skip it",
-                    "add `mesh` to its gateways for sidecars to apply it too",
+                    f"this match block is bound to {', '.join(absent)}, which no Gateway "
+                    "defines: it applies nowhere there",
+                    "create the Gateway, or fix the name",
                 )
 
 

@@ -17,12 +17,14 @@ from typing import Any
 
 import structlog
 
-from translators.mesh import MeshConfig, MeshOptions, build_mesh
+from translators.extensions import ExtensionSet
+from translators.mesh import MeshConfig, MeshOptions, Service, Workload, build_mesh, update_mesh
 from translators.model.base import ObjectMeta
 from translators.model.objects import KINDS, ConfigError, MeshObject, Origin
 from xdscp.kube.api import KubeApi
 from xdscp.kube.debounce import Debouncer
 from xdscp.kube.errors import KubeError
+from xdscp.kube.health import ReflectorHealth
 from xdscp.kube.reflector import Reflector, WatchSettings
 from xdscp.kube.registry import platform_registry
 from xdscp.kube.resources import (
@@ -36,10 +38,12 @@ from xdscp.kube.resources import (
     preferred_version,
 )
 from xdscp.sources.documents import parse_document
+from xdscp.sources.health import SourceHealth
 
 log = structlog.get_logger()
 
 Key = tuple[str, str, str]
+_PLATFORM_KINDS = frozenset({SERVICE.kind, ENDPOINT_SLICE.kind, POD.kind})
 _META_FIELDS = frozenset(ObjectMeta.model_fields)
 
 
@@ -95,6 +99,13 @@ class KubernetesSource:
         self._parsed: dict[Key, tuple[str, MeshObject[Any] | list[ConfigError]]] = {}
         self._last_good: dict[Key, MeshObject[Any]] = {}
         self._logged: set[str] = set()
+        # The control plane reports the source's liveness at /ready and in metrics;
+        # failing watches degrade it (but keep it ready: see `xdscp.kube.health`).
+        self._health = ReflectorHealth(lambda: self.reflectors, self.watch_settings.degraded_after)
+        # kinds with events since the last mesh: the platform registry (Services,
+        # EndpointSlices, Pods) is rebuilt only when one of its kinds changed
+        self._dirty: set[str] = set()
+        self._mesh: MeshConfig | None = None
 
     # --- lifecycle -------------------------------------------------------------
     async def start(self, sync_timeout: float | None = 60.0) -> None:
@@ -150,7 +161,23 @@ class KubernetesSource:
         self._tasks = []
 
     def _changed(self, rtype: ResourceType) -> None:
+        self._dirty.add(rtype.kind)
         self._debounce.poke()
+
+    # --- the ConfigSource protocol (xdscp.sources.protocol) --------------------
+    @property
+    def health(self) -> SourceHealth:
+        return self._health
+
+    def unavailable(self) -> str:
+        return ""  # the reflectors retry on their own; `health` reports their failures
+
+    def blame(
+        self, mesh: MeshConfig, workload_key: str, extensions: ExtensionSet | None = None
+    ) -> list[MeshObject[Any]]:
+        """Not done in cluster mode yet: a proxy whose config cannot be built keeps its
+        last good config (shown in /debug/config), the object stays as it is."""
+        return []
 
     # --- the FileSource shape --------------------------------------------------
     async def run(
@@ -182,12 +209,34 @@ class KubernetesSource:
             log.exception("config.reload_failed", action="keeps the config in force")
 
     def load(self) -> MeshConfig:
-        """The mesh as of the local stores now (no I/O)."""
+        """The mesh as of the local stores now (no I/O), updated from the previous one:
+        only objects whose resourceVersion changed are validated again, and one changed
+        object is one entry of `MeshConfig.delta` (the registry is rebuilt only when a
+        Service, EndpointSlice, Pod, ServiceEntry or WorkloadEntry changed)."""
+        dirty, self._dirty = self._dirty, set()
         objects, errors = self._istio_objects()
-        services, workloads = platform_registry(
-            self._store(SERVICE), self._store(ENDPOINT_SLICE), self._store(POD), self.options
-        )
-        mesh = build_mesh(objects, errors, self.options, services, workloads)
+        previous = self._mesh
+        platform = previous is None or bool(dirty & _PLATFORM_KINDS)
+        services: list[Service] | None = None
+        workloads: list[Workload] | None = None
+        if platform:
+            services, workloads = platform_registry(
+                self._store(SERVICE), self._store(ENDPOINT_SLICE), self._store(POD), self.options
+            )
+        if previous is None or previous.inputs is None:
+            mesh = build_mesh(objects, errors, self.options, services or (), workloads or ())
+        else:
+            before = previous.inputs.objects
+            current = {o.key: o for o in objects}
+            mesh = update_mesh(
+                previous,
+                [o for key, o in current.items() if before.get(key) is not o],
+                [key for key in before if key not in current],
+                errors,
+                services,
+                workloads,
+            )
+        self._mesh = mesh
         if self.log_errors:
             texts = {str(e) for e in mesh.errors}
             for text in sorted(texts - self._logged):
@@ -211,6 +260,15 @@ class KubernetesSource:
             for o in self._store(NAMESPACE)
             if (o.get("status") or {}).get("phase") != "Terminating"
         )
+
+    def namespace_labels(self) -> dict[str, dict[str, str]]:
+        """Each namespace's labels (for Gateway API `allowedRoutes` namespace selectors)."""
+        out = {}
+        for ns in self._store(NAMESPACE):
+            meta = ns.get("metadata") or {}
+            labels = meta.get("labels")
+            out[str(meta.get("name"))] = dict(labels) if isinstance(labels, dict) else {}
+        return out
 
     def pod(self, namespace: str, name: str) -> dict[str, Any] | None:
         reflector = self.reflectors.get(POD.kind)

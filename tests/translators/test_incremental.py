@@ -1,0 +1,327 @@
+"""Incremental translation equals a fresh one (translators/memo.py's rules, as a property).
+
+A mesh is a set of slots — one object identity each (kind, namespace, name), every kind
+the translators read — each absent or in one of a few versions. Hypothesis draws a
+starting mesh and a sequence of edits (add, change, remove); after each edit the
+translator carried over from the previous generation must give, for every proxy,
+byte for byte what a translator built from nothing gives, and it must have reused
+pieces (else the test would pass trivially).
+"""
+
+from __future__ import annotations
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.translators.helpers import mesh_of
+from translators.mesh import MeshConfig, MeshOptions
+from translators.telemetry.options import TelemetryOptions, TracingKind, TracingProvider
+from translators.translate import MeshTranslator
+
+OPTIONS = MeshOptions(
+    local_mode=True,
+    telemetry=TelemetryOptions(
+        access_log_path="/dev/stdout",
+        tracing=TracingProvider(TracingKind.ZIPKIN, "127.0.0.9", 9411),
+    ),
+)
+
+
+def _doc(api: str, kind: str, namespace: str, name: str, spec: str, meta: str = "") -> str:
+    return (
+        f"apiVersion: {api}\nkind: {kind}\n"
+        f"metadata: {{name: {name}, namespace: {namespace}{meta}}}\nspec:\n{spec}"
+    )
+
+
+NET = "networking.istio.io/v1"
+SEC = "security.istio.io/v1"
+TEL = "telemetry.istio.io/v1"
+ORDERS = "orders.default.svc.cluster.local"
+PAYMENTS = "payments.prod.svc.cluster.local"
+JWKS = (
+    '{"keys": [{"kty": "EC", "crv": "P-256", "kid": "k", "alg": "ES256", '
+    '"x": "bgoZyV8s9zzpeY7_NP3KEbW3MjxfXn91Uj_3t61lSc4", '
+    '"y": "UphNrKsBvmr5ffMlX4a9jJPat1fptPqmZ75ZVtTCHJk"}]}'
+)
+
+# slot -> its versions (YAML documents); a slot may also be absent
+SLOTS: dict[str, tuple[str, ...]] = {
+    "se-orders": tuple(
+        _doc(NET, "ServiceEntry", "default", "orders", spec)
+        for spec in (
+            "  hosts: [orders]\n  location: MESH_INTERNAL\n  resolution: STATIC\n"
+            "  ports: [{number: 8080, name: http, protocol: HTTP}]\n"
+            "  workloadSelector: {labels: {app: orders}}\n",
+            "  hosts: [orders]\n  location: MESH_INTERNAL\n  resolution: STATIC\n"
+            "  ports: [{number: 8080, name: http, protocol: HTTP},"
+            " {number: 9090, name: tcp, protocol: TCP}]\n"
+            "  workloadSelector: {labels: {app: orders}}\n",
+            "  hosts: [orders]\n  location: MESH_INTERNAL\n  resolution: STATIC\n"
+            "  ports: [{number: 8080, name: http, protocol: HTTP}]\n"
+            "  endpoints: [{address: 10.1.0.1, labels: {version: v1}},"
+            " {address: 10.1.0.2, labels: {version: v2}}]\n",
+        )
+    ),
+    "se-payments": tuple(
+        _doc(NET, "ServiceEntry", "prod", "payments", spec)
+        for spec in (
+            "  hosts: [payments]\n  location: MESH_INTERNAL\n  resolution: STATIC\n"
+            "  ports: [{number: 8080, name: http, protocol: HTTP}]\n"
+            "  workloadSelector: {labels: {app: payments}}\n",
+            "  hosts: [payments]\n  location: MESH_INTERNAL\n  resolution: STATIC\n"
+            "  exportTo: ['.']\n"
+            "  ports: [{number: 8080, name: http, protocol: HTTP}]\n"
+            "  workloadSelector: {labels: {app: payments}}\n",
+            "  hosts: [payments]\n  location: MESH_INTERNAL\n  resolution: STATIC\n"
+            "  ports: [{number: 7070, name: grpc, protocol: GRPC}]\n"
+            "  workloadSelector: {labels: {app: payments}}\n",
+        )
+    ),
+    "se-external": tuple(
+        _doc(NET, "ServiceEntry", "default", "external", spec)
+        for spec in (
+            "  hosts: [api.example.com]\n  location: MESH_EXTERNAL\n  resolution: DNS\n"
+            "  ports: [{number: 8080, name: http, protocol: HTTP}]\n",
+            "  hosts: [api.example.com, web.example.com]\n  location: MESH_EXTERNAL\n"
+            "  resolution: DNS\n  ports: [{number: 8080, name: http, protocol: HTTP}]\n",
+        )
+    ),
+    "we-client": tuple(
+        _doc(NET, "WorkloadEntry", "default", "client", spec)
+        for spec in (
+            "  address: 127.0.1.1\n  labels: {app: client}\n",
+            "  address: 127.0.1.1\n  labels: {app: client, version: v2}\n",
+            "  address: 127.0.1.2\n  serviceAccount: client\n  labels: {app: client}\n",
+        )
+    ),
+    "we-orders-v1": tuple(
+        _doc(NET, "WorkloadEntry", "default", "orders-v1", spec, meta)
+        for spec, meta in (
+            ("  address: 127.0.2.1\n  labels: {app: orders, version: v1}\n", ""),
+            ("  address: 127.0.2.1\n  labels: {app: orders, version: v2}\n", ""),
+            (
+                "  address: 127.0.2.1\n  labels: {app: orders, version: v1}\n",
+                ', annotations: {sidecar.istio.io/inject: "false"}',
+            ),
+        )
+    ),
+    "we-orders-v2": (
+        _doc(
+            NET,
+            "WorkloadEntry",
+            "default",
+            "orders-v2",
+            "  address: 127.0.2.2\n  labels: {app: orders, version: v2}\n",
+        ),
+    ),
+    "we-payments": tuple(
+        _doc(NET, "WorkloadEntry", "prod", "payments", spec)
+        for spec in (
+            "  address: 127.0.3.1\n  serviceAccount: payments\n  labels: {app: payments}\n",
+            "  address: 127.0.3.1\n"
+            "  labels: {app: payments, security.istio.io/tlsMode: disabled}\n",
+        )
+    ),
+    "we-prod-client": (
+        _doc(NET, "WorkloadEntry", "prod", "shop", "  address: 127.0.4.1\n  labels: {app: shop}\n"),
+    ),
+    "vs-orders": tuple(
+        _doc(NET, "VirtualService", "default", "orders", spec)
+        for spec in (
+            "  hosts: [orders]\n  http:\n  - route:\n"
+            "    - {destination: {host: orders, subset: v1}, weight: 90}\n"
+            "    - {destination: {host: orders, subset: v2}, weight: 10}\n",
+            "  hosts: [orders]\n  http:\n  - match: [{sourceLabels: {version: v2}}]\n"
+            "    route: [{destination: {host: orders, subset: v2}}]\n"
+            "  - route: [{destination: {host: orders, subset: v1}}]\n",
+            f"  hosts: [orders]\n  http:\n  - timeout: 3s\n"
+            f"    route: [{{destination: {{host: {PAYMENTS}}}}}]\n",
+            "  hosts: [orders]\n  tcp:\n  - match: [{port: 9090}]\n"
+            "    route: [{destination: {host: orders, port: {number: 9090}}}]\n",
+        )
+    ),
+    "vs-orders-prod": tuple(
+        _doc(NET, "VirtualService", "prod", "orders-prod", spec, meta)
+        for spec, meta in (
+            (
+                f"  hosts: [{ORDERS}]\n  http:\n  - route: [{{destination: {{host: {ORDERS}}}}}]\n"
+                "    retries: {attempts: 5}\n",
+                ', creationTimestamp: "2020-01-01T00:00:00Z"',
+            ),
+            (
+                f"  hosts: [{ORDERS}]\n  exportTo: ['.']\n  http:\n"
+                f"  - route: [{{destination: {{host: {ORDERS}}}}}]\n    retries: {{attempts: 2}}\n",
+                ', creationTimestamp: "2030-01-01T00:00:00Z"',
+            ),
+        )
+    ),
+    "vs-wildcard": tuple(
+        _doc(NET, "VirtualService", "default", "wildcard", spec)
+        for spec in (
+            "  hosts: ['*.example.com']\n  http:\n"
+            "  - route: [{destination: {host: api.example.com}}]\n    timeout: 1s\n",
+            "  hosts: ['*.example.com']\n  http:\n"
+            "  - fault: {abort: {httpStatus: 503, percentage: {value: 50}}}\n"
+            "    route: [{destination: {host: api.example.com}}]\n",
+        )
+    ),
+    "dr-orders": tuple(
+        _doc(NET, "DestinationRule", "default", "orders", spec)
+        for spec in (
+            "  host: orders\n  subsets: [{name: v1, labels: {version: v1}},"
+            " {name: v2, labels: {version: v2}}]\n",
+            "  host: orders\n  trafficPolicy:\n    loadBalancer:\n"
+            "      consistentHash: {httpHeaderName: x-user}\n"
+            "  subsets: [{name: v1, labels: {version: v1}}, {name: v2, labels: {version: v2}}]\n",
+            "  host: orders\n  trafficPolicy: {tls: {mode: DISABLE}}\n"
+            "  subsets: [{name: v1, labels: {version: v1}}]\n",
+        )
+    ),
+    "dr-orders-prod": (
+        _doc(
+            NET,
+            "DestinationRule",
+            "prod",
+            "orders-prod",
+            f"  host: {ORDERS}\n  exportTo: ['.']\n"
+            "  trafficPolicy: {loadBalancer: {simple: RANDOM}}\n",
+        ),
+    ),
+    "dr-payments": tuple(
+        _doc(NET, "DestinationRule", "default", "payments", spec)
+        for spec in (
+            f"  host: {PAYMENTS}\n  trafficPolicy:\n"
+            "    loadBalancer: {consistentHash: {useSourceIp: true}}\n",
+            f"  host: {PAYMENTS}\n  trafficPolicy:\n"
+            "    connectionPool: {tcp: {maxConnections: 7}}\n"
+            "    outlierDetection: {consecutive5xxErrors: 3, interval: 5s}\n",
+        )
+    ),
+    "sidecar-prod": tuple(
+        _doc(NET, "Sidecar", "prod", "default", spec)
+        for spec in (
+            f"  egress:\n  - hosts: ['./*', 'default/{ORDERS}']\n",
+            "  egress:\n  - hosts: ['./*']\n  outboundTrafficPolicy: {mode: REGISTRY_ONLY}\n",
+        )
+    ),
+    "pa-mesh": tuple(
+        _doc(SEC, "PeerAuthentication", "istio-system", "default", spec)
+        for spec in ("  mtls: {mode: STRICT}\n", "  mtls: {mode: PERMISSIVE}\n")
+    ),
+    "pa-payments": (
+        _doc(
+            SEC,
+            "PeerAuthentication",
+            "prod",
+            "payments",
+            "  selector: {matchLabels: {app: payments}}\n  mtls: {mode: DISABLE}\n",
+        ),
+    ),
+    "authz-orders": tuple(
+        _doc(SEC, "AuthorizationPolicy", "default", "orders", spec)
+        for spec in (
+            "  selector: {matchLabels: {app: orders}}\n  action: ALLOW\n"
+            "  rules: [{from: [{source: {namespaces: [prod]}}]}]\n",
+            "  selector: {matchLabels: {app: orders}}\n  action: DENY\n"
+            "  rules: [{to: [{operation: {methods: [DELETE]}}]}]\n",
+        )
+    ),
+    "jwt-mesh": (
+        _doc(
+            SEC,
+            "RequestAuthentication",
+            "istio-system",
+            "idp",
+            f"  jwtRules:\n  - issuer: https://idp.example.com/\n    jwks: '{JWKS}'\n",
+        ),
+    ),
+    "telemetry-default": tuple(
+        _doc(TEL, "Telemetry", "default", "default", spec)
+        for spec in (
+            "  accessLogging: [{disabled: true}]\n",
+            "  tracing: [{randomSamplingPercentage: 50}]\n",
+        )
+    ),
+}
+NAMES = sorted(SLOTS)
+# always there: the proxies whose translation is compared
+FIXED = {"we-client": 0, "we-prod-client": 0}
+
+state_strategy = st.fixed_dictionaries(
+    {name: st.none() | st.integers(0, len(SLOTS[name]) - 1) for name in NAMES}
+)
+edit_strategy = st.tuples(
+    st.sampled_from(NAMES), st.none() | st.integers(0, 3)
+)  # version index (mod versions) or None: remove
+
+
+def _mesh(state: dict[str, int | None]) -> MeshConfig:
+    chosen = {**state, **{k: v for k, v in FIXED.items() if state.get(k) is None}}
+    texts = [SLOTS[name][index] for name, index in sorted(chosen.items()) if index is not None]
+    return mesh_of("\n---\n".join(texts), OPTIONS, strict=False)
+
+
+def _config(translator: MeshTranslator) -> dict[str, list[tuple[str, str, bytes]]]:
+    out = {}
+    for key, workload in sorted(translator.mesh.workloads.items()):
+        result = translator.translate(workload)
+        out[key] = sorted((r.type_url, r.name, r.body()) for r in result.resources)
+        out[key + " warnings"] = [("", w, b"") for w in result.view.warnings]
+    return out
+
+
+@settings(
+    max_examples=100,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(start=state_strategy, edits=st.lists(edit_strategy, min_size=1, max_size=6))
+def test_incremental_translation_equals_a_fresh_one(
+    start: dict[str, int | None], edits: list[tuple[str, int | None]]
+) -> None:
+    state = dict(start)
+    translator = MeshTranslator(_mesh(state))
+    _config(translator)
+    for name, version in edits:
+        state[name] = None if version is None else version % len(SLOTS[name])
+        mesh = _mesh(state)
+        translator = MeshTranslator(mesh, previous=translator)
+        assert _config(translator) == _config(MeshTranslator(mesh)), (name, version)
+
+
+def test_every_kind_is_in_the_meshes() -> None:
+    kinds = {text.split("kind: ", 1)[1].split("\n", 1)[0] for v in SLOTS.values() for text in v}
+    assert kinds == {
+        "ServiceEntry",
+        "WorkloadEntry",
+        "VirtualService",
+        "DestinationRule",
+        "Sidecar",
+        "PeerAuthentication",
+        "AuthorizationPolicy",
+        "RequestAuthentication",
+        "Telemetry",
+    }
+    # and every version is valid (a rejected object would shrink what is tested)
+    for name, versions in SLOTS.items():
+        for version in versions:
+            mesh = mesh_of(version, OPTIONS, strict=False)
+            assert not mesh.errors, (name, [str(e) for e in mesh.errors])
+
+
+def test_an_edit_reuses_the_pieces_it_did_not_touch() -> None:
+    """The carried-over translator really is incremental: after a VirtualService edit the
+    clusters (which do not read VirtualServices) are the previous generation's objects."""
+    state: dict[str, int | None] = {name: 0 for name in NAMES}
+    first = MeshTranslator(_mesh(state))
+    client = first.mesh.workloads["default/client"]
+    before = {(r.type_url, r.name): r for r in first.translate(client).resources}
+    state["vs-orders"] = 1
+    second = MeshTranslator(_mesh(state), previous=first)
+    after = {(r.type_url, r.name): r for r in second.translate(client).resources}
+    clusters = [k for k in after if k[0].endswith("Cluster") and k[1].startswith("outbound|")]
+    assert clusters
+    assert all(after[k] is before[k] for k in clusters)
+    routes = [k for k in after if k[0].endswith("RouteConfiguration")]
+    assert any(after[k] is not before[k] for k in routes)

@@ -1,0 +1,283 @@
+"""The translator's one memo: pieces that record the inputs they read.
+
+A *piece* is anything the translator builds and may reuse (a service's clusters, a
+virtual host, their serialized bytes, a namespace's outbound view, a resource group).
+It is stored under a key and with the set of *dependencies* it read while being built.
+A dependency is a small tuple naming one input of the mesh:
+
+    ("object", ref)        one mesh object's content and age (VirtualService/ns/name, ...)
+    ("kind", kind)         the set of objects of one kind (e.g. every VirtualService)
+    ("objects",)           the set of all objects
+    ("service", hostname)  one registry service, its ports and endpoints
+    ("services",)          the set of services (added, removed or changed)
+    ("workload", key)      one workload (`namespace/name`)
+    ("workloads",)         the set of workloads
+    ("dr-host", host)      the DestinationRules naming `host`
+    ("vs-host", host)      the VirtualServices naming `host`
+    ("vs-wildcards",)      the VirtualServices with a wildcard host
+    ("sidecars", ns)       the Sidecars of namespace `ns`
+    ("source-labels",)     the label keys VirtualService `sourceLabels` test (a changed
+                           VirtualService that matches on its caller, old or new version)
+    ("security",)          auto-mTLS state: PeerAuthentications, sidecar-less workloads
+
+Rules (what keeps a reused piece correct):
+
+1. **The key names the choice, the dependencies cover the content.** Whatever depends on
+   who asks (the proxy's namespace, its Sidecar, its labels as VirtualService source
+   matches see them) is resolved by the caller and put in the key — e.g. *which*
+   DestinationRule a namespace sees for a host — so proxies with equal scope ask with
+   equal keys and share one piece (the same Python object). Everything the builder then
+   reads is recorded as a dependency, through `PieceCache.read` (MeshIndex's lookups
+   record themselves).
+2. **Dependencies nest.** A piece built, or found, while another is being built adds its
+   dependencies to that other piece: the outbound view depends on everything its virtual
+   hosts read.
+3. **A change invalidates exactly what read it.** `mesh_changes(old, new)` names every
+   dependency the new MeshConfig touches (old and new versions of each changed object,
+   each changed service and workload, a changed auto-mTLS state). A piece of the previous
+   generation is reused only if none of its dependencies is among them; a changed
+   `MeshOptions` reuses nothing.
+4. **Content-keyed pieces need no dependencies**: a key that *is* the content (an IR
+   object, serialized bytes, the identities of a group's members) can never be stale.
+5. **Unused pieces are dropped**: a generation carries over only the pieces it used, so
+   the memo's size follows the mesh, not its history.
+
+`tests/translators/test_incremental.py` checks the rules as a property: after any
+sequence of edits, translating incrementally gives, byte for byte, what a fresh
+translation gives, for every proxy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from translators.hosts import resolve_host
+from translators.mesh import MeshConfig, Service, Workload
+from translators.model.objects import MeshObject
+from translators.traffic.source import depends_on_source
+
+T = TypeVar("T")
+A = TypeVar("A")
+
+Dep = tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class MeshChanges:
+    """What changed from one MeshConfig to the next, as dependencies (see the rules)."""
+
+    deps: frozenset[Dep]
+    # the objects that changed: (old version or None, new version or None)
+    objects: tuple[tuple[MeshObject[Any] | None, MeshObject[Any] | None], ...] = ()
+    # nothing carries over (no previous generation, or the mesh options changed)
+    everything: bool = False
+
+
+EVERYTHING = MeshChanges(frozenset(), everything=True)
+
+
+def same_object(a: MeshObject[Any], b: MeshObject[Any]) -> bool:
+    """Equal for translation: content (the digest covers kind, name, labels and spec),
+    age (conflicts go to the oldest) and annotations (sidecar injection)."""
+    return a is b or (
+        a.digest == b.digest
+        and a.first_seen == b.first_seen
+        and a.api_version == b.api_version
+        and a.meta.creationTimestamp == b.meta.creationTimestamp
+        and a.meta.annotations == b.meta.annotations
+    )
+
+
+def _changed_objects(
+    old: tuple[MeshObject[Any], ...], new: tuple[MeshObject[Any], ...]
+) -> list[tuple[MeshObject[Any] | None, MeshObject[Any] | None]]:
+    if old is new:
+        return []
+    if len(old) == len(new):
+        # the usual edit keeps every other object, in the same (key) order: a walk by
+        # identity, without building 50,000-entry maps
+        pairs = [(a, b) for a, b in zip(old, new, strict=True) if a is not b]
+        if all(a.key == b.key for a, b in pairs):
+            return [(a, b) for a, b in pairs if not same_object(a, b)]
+    before = {o.key: o for o in old}
+    after = {o.key: o for o in new}
+    out: list[tuple[MeshObject[Any] | None, MeshObject[Any] | None]] = []
+    for key, obj in after.items():
+        previous = before.get(key)
+        if previous is None or not same_object(previous, obj):
+            out.append((previous, obj))
+    out += [(obj, None) for key, obj in before.items() if key not in after]
+    return out
+
+
+def _object_deps(obj: MeshObject[Any], suffix: str) -> Iterable[Dep]:
+    yield ("object", obj.ref)
+    yield ("kind", obj.kind)
+    if obj.kind == "DestinationRule":
+        yield ("dr-host", resolve_host(obj.spec.host, obj.namespace, suffix))
+    elif obj.kind == "VirtualService":
+        if depends_on_source(obj.spec):
+            yield ("source-labels",)
+        for host in obj.spec.hosts:
+            resolved = resolve_host(host, obj.namespace, suffix)
+            yield ("vs-host", resolved)
+            if resolved.startswith("*"):
+                yield ("vs-wildcards",)
+    elif obj.kind == "Sidecar":
+        yield ("sidecars", obj.namespace)
+
+
+def _same_service(a: Service, b: Service) -> bool:
+    """A service's digest changes with its defining object and every endpoint."""
+    return a is b or (a.digest == b.digest and a.source == b.source)
+
+
+def _changed_keys(
+    old: Mapping[str, Any], new: Mapping[str, Any], same: Callable[[Any, Any], bool]
+) -> list[str]:
+    if old is new:
+        return []
+    out = [k for k, v in new.items() if (o := old.get(k)) is None or not same(o, v)]
+    return out + [k for k in old if k not in new]
+
+
+def _workload_test(changed_refs: set[str]) -> Callable[[Workload, Workload], bool]:
+    """A workload made from a mesh object (a WorkloadEntry) changed only if its object
+    did; others (Kubernetes pods) are compared field by field."""
+
+    def same(a: Workload, b: Workload) -> bool:
+        if a is b:
+            return True
+        if a.source == b.source and a.source.startswith("WorkloadEntry/"):
+            return a.source not in changed_refs
+        return a == b
+
+    return same
+
+
+def mesh_changes(old: MeshConfig, new: MeshConfig, security_changed: bool) -> MeshChanges:
+    """The dependencies `new` touches, compared with `old` (`security_changed`: the
+    auto-mTLS state differs, as SecurityIndex's key tells)."""
+    if old.options != new.options:
+        return EVERYTHING
+    suffix = new.options.domain_suffix
+    objects = _changed_objects(old.objects, new.objects)
+    deps: set[Dep] = set()
+    if objects:
+        deps.add(("objects",))
+    for pair in objects:
+        for obj in pair:
+            if obj is not None:
+                deps.update(_object_deps(obj, suffix))
+    services = _changed_keys(old.services, new.services, _same_service)
+    if services:
+        deps.add(("services",))
+        deps.update(("service", host) for host in services)
+    refs = {obj.ref for pair in objects for obj in pair if obj is not None}
+    workloads = _changed_keys(old.workloads, new.workloads, _workload_test(refs))
+    if workloads:
+        deps.add(("workloads",))
+        deps.update(("workload", key) for key in workloads)
+    if security_changed:
+        deps.add(("security",))
+    return MeshChanges(frozenset(deps), tuple(objects))
+
+
+class _Piece:
+    __slots__ = ("deps", "value")
+
+    def __init__(self, value: Any, deps: frozenset[Dep]) -> None:
+        self.value = value
+        self.deps = deps
+
+
+_NO_DEPS: frozenset[Dep] = frozenset()
+
+
+class PieceCache:
+    """Pieces of one mesh generation, carried over from the previous generation's cache
+    when none of their dependencies changed (see the module docstring)."""
+
+    def __init__(
+        self, previous: PieceCache | None = None, changes: MeshChanges = EVERYTHING
+    ) -> None:
+        self._entries: dict[Hashable, _Piece] = {}
+        self._previous: dict[Hashable, _Piece] | None = None
+        self._changed: frozenset[Dep] = changes.deps
+        if previous is not None and not changes.everything:
+            self._previous = previous._entries
+        # dependencies being collected, one set per piece under construction
+        self._frames: list[set[Dep]] = []
+
+    def next_generation(self, changes: MeshChanges) -> PieceCache:
+        return PieceCache(self, changes)
+
+    def read(self, dep: Dep) -> None:
+        """Record that the piece being built read `dep`."""
+        if self._frames:
+            self._frames[-1].add(dep)
+
+    def get(self, key: Hashable, build: Callable[[], T]) -> T:
+        piece = self._entries.get(key)
+        if piece is None:
+            piece = self._carried(key)
+            if piece is None:
+                piece = self._build(build)
+            self._entries[key] = piece
+        if piece.deps and self._frames:
+            self._frames[-1].update(piece.deps)
+        value: T = piece.value
+        return value
+
+    def call(self, key: Hashable, build: Callable[[A], T], arg: A) -> T:
+        """`get` for a one-argument builder (no lambda needed)."""
+        piece = self._entries.get(key)
+        if piece is None:
+            piece = self._carried(key)
+            if piece is None:
+                piece = self._build(lambda: build(arg))
+            self._entries[key] = piece
+        if piece.deps and self._frames:
+            self._frames[-1].update(piece.deps)
+        value: T = piece.value
+        return value
+
+    def stale(self, key: Hashable) -> Any:
+        """The previous generation's value under `key`, valid or not (None if none): what a
+        builder may patch instead of rebuilding from nothing, comparing by identity which
+        of its parts are still current."""
+        if self._previous is None:
+            return None
+        piece = self._previous.get(key)
+        return piece.value if piece is not None else None
+
+    def inherit(self, key: Hashable) -> None:
+        """Record, for the piece being built, the dependencies of the piece under `key`
+        (built earlier in this generation): a piece made from another piece's value."""
+        piece = self._entries.get(key)
+        if piece is None:
+            raise KeyError(f"no piece {key!r} in this generation")
+        if piece.deps and self._frames:
+            self._frames[-1].update(piece.deps)
+
+    def _carried(self, key: Hashable) -> _Piece | None:
+        if self._previous is None:
+            return None
+        piece = self._previous.get(key)
+        if piece is None or (piece.deps and not self._changed.isdisjoint(piece.deps)):
+            return None
+        return piece
+
+    def _build(self, build: Callable[[], Any]) -> _Piece:
+        frame: set[Dep] = set()
+        self._frames.append(frame)
+        try:
+            value = build()
+        finally:
+            self._frames.pop()
+        return _Piece(value, frozenset(frame) if frame else _NO_DEPS)
+
+    def __len__(self) -> int:
+        return len(self._entries)
