@@ -270,6 +270,15 @@ RESOLUTION_NOT_TRANSLATED = MessageType(
     "endpoints (503)",
 )
 
+GATEWAY_HOST_NOT_ON_SERVER = MessageType(
+    "XDS0901",
+    "VirtualServiceHostNotInGateway",
+    W,
+    "a VirtualService host matches no server host of a Gateway it is bound to: that "
+    "gateway never serves it",
+    "IST0132",
+)
+
 ALL: tuple[MessageType, ...] = tuple(
     value for value in list(globals().values()) if isinstance(value, MessageType)
 )

@@ -9,6 +9,7 @@ from translators.analysis.checks import (
     compat,
     destinationrules,
     destinations,
+    gateways,
     jwt_routes,
     selectors,
     sidecars,
@@ -127,6 +128,11 @@ CHECKS: tuple[Check, ...] = (
         "gateway-bound-rules",
         compat.check_gateway_bound,
         (codes.GATEWAY_NOT_FOUND.code,),
+    ),
+    Check(
+        "gateway-hosts",
+        gateways.check_hosts_on_gateways,
+        (codes.GATEWAY_HOST_NOT_ON_SERVER.code,),
     ),
     Check(
         "virtualservice-delegation",
