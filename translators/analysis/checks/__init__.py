@@ -145,9 +145,9 @@ CHECKS: tuple[Check, ...] = (
         (codes.FIELD_NOT_TRANSLATED.code, codes.AUTHORIZATION_FIELD_NOT_ENFORCED.code),
     ),
     Check(
-        "udp-ports",
-        compat.check_udp_ports,
-        (codes.PORT_PROTOCOL_NOT_PROXIED.code,),
+        "service-entries-not-translated",
+        compat.check_service_entries,
+        (codes.PORT_PROTOCOL_NOT_PROXIED.code, codes.RESOLUTION_NOT_TRANSLATED.code),
     ),
     Check(
         "jwt-claim-routes",
