@@ -19,7 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import structlog
+from cryptography import x509
 
+from translators.analysis.gateway_certs import CredentialFacts
 from translators.envoy.secrets import root_secret, workload_secret
 from translators.gateway.ir import Credential
 from translators.gateway.proxy import gateway_credentials
@@ -104,6 +106,20 @@ class CredentialStore:
             "gateway.credential_loaded", credential=f"{credential.namespace}/{credential.name}"
         )
         return group
+
+    def facts(self, namespace: str, name: str) -> CredentialFacts:
+        """What analysis needs to know about one credential (XDS0902, XDS0903)."""
+        directory = self.directory_of(Credential(namespace, name))
+        cert, key = _first(directory, CERT_FILES), _first(directory, KEY_FILES)
+        if cert is None or key is None:
+            return CredentialFacts(f"no {CERT_FILES[0]} and {KEY_FILES[0]} in {directory}")
+        try:
+            parsed = x509.load_pem_x509_certificate(cert.read_bytes())
+        except (OSError, ValueError) as exc:
+            return CredentialFacts(f"{cert} is not a PEM certificate ({exc})")
+        return CredentialFacts(
+            not_before=parsed.not_valid_before_utc, not_after=parsed.not_valid_after_utc
+        )
 
     def secrets_for(
         self, translator: MeshTranslator, workload: Workload

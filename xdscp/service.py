@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from aiohttp import web
 from prometheus_client import Gauge
 
 from translators.analysis import Analysis
+from translators.analysis.gateway_certs import certificate_messages, credential_references
 from translators.analysis.jwks import jwks_messages
 from translators.analysis.message import Message
 from translators.extensions import ExtensionSet
@@ -76,6 +78,7 @@ class ControlPlane:
         self.dashboard = Dashboard(lambda: self.runtime.translator, self.status)
         self.analyzer.runtime_sources.append(self.dashboard.runtime_messages)
         self.analyzer.runtime_sources.append(self._jwks_messages)
+        self.analyzer.runtime_sources.append(self._certificate_messages)
         self.identity = IdentityService(self.identity_settings)
         self.runtime = MeshRuntime(
             self.cache,
@@ -211,6 +214,17 @@ class ControlPlane:
             await self.runtime.apply(mesh)
             await self._reject_untranslatable(mesh)
         self._analysis_due()
+
+    async def _certificate_messages(self) -> list[Message]:
+        """Gateway certificates missing or expired (XDS0902, XDS0903)."""
+        mesh = self.runtime.mesh
+        if mesh is None:
+            return []
+        facts = {
+            (ns, name): self.credentials.facts(ns, name)
+            for _, _, ns, name in credential_references(mesh)
+        }
+        return certificate_messages(mesh, facts, datetime.datetime.now(datetime.UTC))
 
     async def _jwks_messages(self) -> list[Message]:
         return jwks_messages(self.runtime.mesh)

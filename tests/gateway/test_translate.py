@@ -18,6 +18,8 @@ from envoy.extensions.transport_sockets.tls.v3 import tls_pb2
 
 from tests.envoy_validate import find_envoy, validate_resources
 from tests.translators.helpers import docs, mesh_of, service_entry, workload_entry
+from translators.explain.explain import explain
+from translators.explain.request import ExplainRequest
 from translators.gateway.attach import GATEWAY_NAME_LABEL
 from translators.gateway.ir import Credential
 from translators.gateway.proxy import gateway_credentials
@@ -380,3 +382,17 @@ def test_envoy_accepts_the_gateway_config(key: str) -> None:
     mesh = mesh_of(docs(SERVICES, ISTIO, GATEWAY_API, L4_AND_GRPC))
     result = validate_resources(translated(mesh, key).resources)
     assert result.ok, result.output
+
+
+def test_explain_from_a_gateway() -> None:
+    mesh = mesh_of(docs(SERVICES, ISTIO))
+    found = explain(
+        MeshTranslator(mesh),
+        ExplainRequest("edge/ingress", "http", "shop.example.com", 80, "/reviews/1"),
+    )
+    assert found.listener is not None and found.listener.route_config == "http.80"
+    assert found.route is not None
+    assert (found.route.object, found.route.rule) == ("VirtualService/default/shop", "http[0]")
+    assert [d.cluster for d in found.destinations] == [
+        "outbound|9080||reviews.default.svc.cluster.local"
+    ]

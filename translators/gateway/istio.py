@@ -92,6 +92,28 @@ def intersect(a: str, b: str) -> str | None:
     return None
 
 
+def server_serves(
+    server: Server, gateway: MeshObject[GatewaySpec], vs_namespace: str, host: str
+) -> bool:
+    """Does `server` of `gateway` take the (resolved) VirtualService host `host` of a
+    VirtualService in `vs_namespace`?"""
+    for raw in server.hosts:
+        namespace, server_host = split_server_host(raw)
+        if namespace == ".":
+            namespace = gateway.namespace
+        if namespace in ("*", vs_namespace) and intersect(server_host, host) is not None:
+            return True
+    return False
+
+
+def gateway_key(name: str, namespace: str) -> tuple[str, str] | None:
+    """A `gateways:` entry as (namespace, name); None for `mesh`."""
+    if name == MESH_GATEWAY:
+        return None
+    ns, slash, short = name.partition("/")
+    return (ns, short) if slash else (namespace, name)
+
+
 def _server_domains(
     server: Server,
     gateway: MeshObject[GatewaySpec],
