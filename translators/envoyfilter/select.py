@@ -17,7 +17,7 @@ from typing import Any
 
 from google.protobuf.message import Message
 
-from translators.mesh import Workload
+from translators.mesh import MeshConfig, Workload
 from translators.model.envoy_filter import (
     ApplyTo,
     ConfigPatch,
@@ -111,3 +111,16 @@ def proxy_metadata(workload: Workload) -> Mapping[str, str]:
         "WORKLOAD_NAME": workload.name,
         "SERVICE_ACCOUNT": workload.service_account,
     }
+
+
+def envoy_filters_for(mesh: MeshConfig, workload: Workload) -> list[dict[str, Any]]:
+    """The EnvoyFilters that apply to `workload`, in application order, for `describe`:
+    each with its priority and its patches (`applyTo operation [context]`)."""
+    found = filters_for(mesh.of_kind("EnvoyFilter"), workload, mesh.options.root_namespace)
+    out: list[dict[str, Any]] = []
+    for obj in found:
+        patches = [
+            f"{p.apply_to} {p.operation} [{p.context}]" for p in active_patches([obj], workload)
+        ]
+        out.append({"filter": obj.ref, "priority": obj.spec.priority, "patches": patches})
+    return out
