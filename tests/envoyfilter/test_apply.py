@@ -545,3 +545,35 @@ def test_envoy_accepts_patched_resources() -> None:
     for workload in ("api-1", "web"):
         verdict = validate_resources(translate(workload, ef).resources)
         assert verdict.ok, verdict
+
+
+def test_listener_filter_remove_and_insert() -> None:
+    tls = "envoy.filters.listener.tls_inspector"
+    plain = one(translate("api-1"), LISTENER_TYPE, INBOUND).message
+    assert isinstance(plain, listener_pb2.Listener)
+    assert tls in [f.name for f in plain.listener_filters]
+    remove = {
+        "applyTo": "LISTENER_FILTER",
+        "match": {"context": "SIDECAR_INBOUND", "listener": {"listenerFilter": tls}},
+        "patch": {"operation": "REMOVE"},
+    }
+    insert = {
+        "applyTo": "LISTENER_FILTER",
+        "match": {"context": "SIDECAR_INBOUND"},
+        "patch": {
+            "operation": "INSERT_FIRST",
+            "value": {
+                "name": "envoy.filters.listener.original_dst",
+                "typed_config": {
+                    "@type": "type.googleapis.com/envoy.extensions.filters.listener."
+                    "original_dst.v3.OriginalDst"
+                },
+            },
+        },
+    }
+    patched = one(translate("api-1", envoy_filter("lf", remove, insert)), LISTENER_TYPE, INBOUND)
+    message = patched.message
+    assert isinstance(message, listener_pb2.Listener)
+    names = [f.name for f in message.listener_filters]
+    assert names[0] == "envoy.filters.listener.original_dst"
+    assert tls not in names
