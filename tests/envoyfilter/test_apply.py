@@ -20,7 +20,7 @@ from tests.extensions.fixtures import MESH
 from translators.envoyfilter.extension import envoy_filter_extension
 from translators.extensions.api import Proxy, Resource
 from translators.mesh import MeshConfig, MeshOptions, build_mesh
-from translators.naming import CLUSTER_TYPE, LISTENER_TYPE, ROUTE_TYPE
+from translators.naming import CLUSTER_TYPE, LISTENER_TYPE, PROVENANCE_KEY, ROUTE_TYPE
 from translators.resources import EnvoyResource
 from translators.translate import MeshTranslator, ProxyResources
 from xdscp.sources.documents import parse_text
@@ -359,6 +359,10 @@ def test_route_configuration_virtual_host_and_route_patches() -> None:
     assert vhost.routes[0].WhichOneof("action") == "direct_response"
     assert vhost.routes[1].route.timeout.seconds == 7  # replaced whole (Istio's merge), not summed
     assert "EnvoyFilter/default/routes" in one(result, ROUTE_TYPE, "8080").provenance
+    # VHDS and `proxy-config routes` read the per virtual host / route provenance
+    for message in (config, vhost, vhost.routes[0], vhost.routes[1], config.virtual_hosts[1]):
+        sources = message.metadata.filter_metadata[PROVENANCE_KEY].fields["sources"]
+        assert "EnvoyFilter/default/routes" in [v.string_value for v in sources.list_value.values]
     # other ports' configurations do not match
     elsewhere = {**rc_merge, "match": {"routeConfiguration": {"portNumber": 9090}}}
     assert route_config(translate("web", envoy_filter("x", elsewhere))) == route_config(
