@@ -123,4 +123,25 @@ COMPAT_CASES: tuple[Case, ...] = (
     ),
 )
 
+COMPAT_CASES += (
+    Case(
+        "ServiceEntry resolution DYNAMIC_DNS (not translated)",
+        lambda docs: None,
+        (("XDS0806", "ServiceEntry/shop/any-api", "spec.resolution"),),
+        extra=(
+            obj(
+                "ServiceEntry",
+                "any-api",
+                "shop",
+                {
+                    "hosts": ["*.api.example.com"],
+                    "location": "MESH_EXTERNAL",
+                    "resolution": "DYNAMIC_DNS",
+                    "ports": [{"number": 443, "name": "tls", "protocol": "TLS"}],
+                },
+            ),
+        ),
+    ),
+)
+
 __all__ = ["COMPAT_CASES", "SEC"]

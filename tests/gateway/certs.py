@@ -49,9 +49,11 @@ class CertAuthority:
         )
         self.pem = self.cert.public_bytes(serialization.Encoding.PEM).decode()
 
-    def issue(self, *dns_names: str, client: bool = False) -> Issued:
+    def issue(self, *dns_names: str, client: bool = False, expired: bool = False) -> Issued:
         key = _key()
         now = datetime.datetime.now(datetime.UTC)
+        if expired:
+            now -= datetime.timedelta(days=2)
         usage = ExtendedKeyUsageOID.CLIENT_AUTH if client else ExtendedKeyUsageOID.SERVER_AUTH
         cert = (
             x509.CertificateBuilder()
@@ -70,11 +72,15 @@ class CertAuthority:
         return Issued(cert.public_bytes(serialization.Encoding.PEM).decode(), _pem(key))
 
     def write_credential(
-        self, directory: Path, *dns_names: str, client_ca: CertAuthority | None = None
+        self,
+        directory: Path,
+        *dns_names: str,
+        client_ca: CertAuthority | None = None,
+        expired: bool = False,
     ) -> Path:
         """A credential directory as the file mode reads it (tls.crt, tls.key, ca.crt)."""
         directory.mkdir(parents=True, exist_ok=True)
-        issued = self.issue(*dns_names)
+        issued = self.issue(*dns_names, expired=expired)
         (directory / "tls.crt").write_text(issued.cert_pem)
         (directory / "tls.key").write_text(issued.key_pem)
         if client_ca is not None:

@@ -120,7 +120,8 @@ async def test_gateway_and_route_status_in_the_spec_shape(kube: FakeKube, api: K
         listeners = {lst["name"]: lst for lst in gateway["listeners"]}
         assert listeners["http"]["attachedRoutes"] == 1
         assert listeners["http"]["supportedKinds"] == [
-            {"group": "gateway.networking.k8s.io", "kind": "HTTPRoute"}
+            {"group": "gateway.networking.k8s.io", "kind": "HTTPRoute"},
+            {"group": "gateway.networking.k8s.io", "kind": "GRPCRoute"},
         ]
         assert conditions(listeners["dns"]["conditions"])["Accepted"] == (
             "False",

@@ -18,6 +18,8 @@ from envoy.extensions.transport_sockets.tls.v3 import tls_pb2
 
 from tests.envoy_validate import find_envoy, validate_resources
 from tests.translators.helpers import docs, mesh_of, service_entry, workload_entry
+from translators.explain.explain import explain
+from translators.explain.request import ExplainRequest
 from translators.gateway.attach import GATEWAY_NAME_LABEL
 from translators.gateway.ir import Credential
 from translators.gateway.proxy import gateway_credentials
@@ -26,6 +28,7 @@ from translators.naming import LISTENER_TYPE, ROUTE_TYPE
 from translators.translate import MeshTranslator, ProxyResources
 
 SERVICES = docs(
+    workload_entry("l4-gw", "10.9.0.4", "edge", f"{{{GATEWAY_NAME_LABEL}: l4}}"),
     service_entry("productpage", ports="[{number: 9080, name: http, protocol: HTTP}]"),
     service_entry("reviews", ports="[{number: 9080, name: http, protocol: HTTP}]"),
     service_entry("db", ports="[{number: 5432, name: tcp, protocol: TCP}]"),
@@ -147,6 +150,49 @@ spec:
       requestRedirect: {path: {type: ReplaceFullPath, replaceFullPath: /new}, statusCode: 301}
   - matches: [{path: {type: Exact, value: /broken}}]
     backendRefs: [{name: missing, port: 80}]
+"""
+
+
+L4_AND_GRPC = """\
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: l4, namespace: edge}
+spec:
+  gatewayClassName: istio
+  listeners:
+  - {name: grpc, port: 9090, protocol: HTTP, allowedRoutes: {namespaces: {from: All}}}
+  - name: passthrough
+    port: 9443
+    protocol: TLS
+    tls: {mode: Passthrough}
+    allowedRoutes: {namespaces: {from: All}}
+  - {name: db, port: 5432, protocol: TCP, allowedRoutes: {namespaces: {from: All}}}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: GRPCRoute
+metadata: {name: echo, namespace: default}
+spec:
+  parentRefs: [{name: l4, namespace: edge, sectionName: grpc}]
+  rules:
+  - matches: [{method: {service: echo.Echo}}]
+    backendRefs: [{name: reviews, port: 9080}]
+  - matches: [{method: {service: echo.Echo, method: Say}, headers: [{name: x-v, value: "2"}]}]
+    backendRefs: [{name: productpage, port: 9080}]
+---
+apiVersion: gateway.networking.k8s.io/v1alpha2
+kind: TLSRoute
+metadata: {name: secure, namespace: default}
+spec:
+  parentRefs: [{name: l4, namespace: edge}]
+  hostnames: [secure.example.com]
+  rules: [{backendRefs: [{name: secure, port: 443}]}]
+---
+apiVersion: gateway.networking.k8s.io/v1alpha2
+kind: TCPRoute
+metadata: {name: db, namespace: default}
+spec:
+  parentRefs: [{name: l4, namespace: edge}]
+  rules: [{backendRefs: [{name: db, port: 5432, weight: 3}, {name: db, port: 5432, weight: 1}]}]
 """
 
 
@@ -309,9 +355,57 @@ def test_a_sidecar_is_not_a_gateway() -> None:
     assert gateway_credentials(MeshTranslator(mesh), mesh.workloads["default/client"]) == ()
 
 
+def test_grpc_tls_and_tcp_routes() -> None:
+    mesh = mesh_of(docs(SERVICES, L4_AND_GRPC))
+    resources = translated(mesh, "edge/l4-gw")
+    found = listeners(resources)
+    assert sorted(found) == ["10.9.0.4_5432", "10.9.0.4_9090", "10.9.0.4_9443"]
+    config = routes(resources)["http.9090"]
+    (vhost,) = config.virtual_hosts
+    # the exact method first (whatever the rule order), the service prefix after
+    assert [(r.match.path or r.match.prefix) for r in vhost.routes] == [
+        "/echo.Echo/Say",
+        "/echo.Echo/",
+    ]
+    assert vhost.routes[0].match.headers[0].name == "x-v"
+    passthrough = found["10.9.0.4_9443"].filter_chains[0]
+    assert list(passthrough.filter_chain_match.server_names) == ["secure.example.com"]
+    assert not passthrough.HasField("transport_socket")  # passed through, not terminated
+    (tcp,) = found["10.9.0.4_5432"].filter_chains
+    assert not tcp.filter_chain_match.server_names
+    assert tcp.filters[0].name == "envoy.filters.network.tcp_proxy"
+
+
 @pytest.mark.skipif(find_envoy() is None, reason="no envoy binary")
-@pytest.mark.parametrize("key", ["edge/ingress", "edge/api-gw"])
+@pytest.mark.parametrize("key", ["edge/ingress", "edge/api-gw", "edge/l4-gw"])
 def test_envoy_accepts_the_gateway_config(key: str) -> None:
-    mesh = mesh_of(docs(SERVICES, ISTIO, GATEWAY_API))
+    mesh = mesh_of(docs(SERVICES, ISTIO, GATEWAY_API, L4_AND_GRPC))
     result = validate_resources(translated(mesh, key).resources)
     assert result.ok, result.output
+
+
+def test_explain_from_a_gateway() -> None:
+    mesh = mesh_of(docs(SERVICES, ISTIO))
+    found = explain(
+        MeshTranslator(mesh),
+        ExplainRequest("edge/ingress", "http", "shop.example.com", 80, "/reviews/1"),
+    )
+    assert found.listener is not None and found.listener.route_config == "http.80"
+    assert found.route is not None
+    assert (found.route.object, found.route.rule) == ("VirtualService/default/shop", "http[0]")
+    assert [d.cluster for d in found.destinations] == [
+        "outbound|9080||reviews.default.svc.cluster.local"
+    ]
+
+
+def test_an_istio_credential_is_read_where_the_gateway_proxy_runs() -> None:
+    """Istio's bookinfo layout: the Gateway in the app's namespace, the ingress proxy (and
+    so the Secret) in another."""
+    gateway = ISTIO.split("---")[0].replace("namespace: edge", "namespace: default")
+    mesh = mesh_of(docs(SERVICES, gateway))
+    https = listeners(translated(mesh, "edge/ingress"))["10.9.0.1_443"]
+    names = [
+        tls_context(c).common_tls_context.tls_certificate_sds_secret_configs[0].name
+        for c in https.filter_chains
+    ]
+    assert names == ["kubernetes://edge/shop-cert", "kubernetes://edge/secure-cert"]

@@ -213,3 +213,31 @@ def test_analysis_reports_unfetched_and_stale_keys(server: JwksServer) -> None:
     )
     (message,) = jwks_messages(never)
     assert message.type.code == "XDS0703"
+
+
+def test_keys_of_an_issuer_without_jwks_uri_come_from_openid_discovery(server: JwksServer) -> None:
+    """Istio: no jwksUri, no jwks -> the issuer's /.well-known/openid-configuration names
+    the keys' URI."""
+    issuer = f"http://{server.host}:{server.port}/realm/"
+    discovery = f"http://{server.host}:{server.port}/realm/.well-known/openid-configuration"
+    server.documents["/realm/.well-known/openid-configuration"] = json.dumps(
+        {"issuer": issuer, "jwks_uri": server.uri}
+    )
+    mesh = mesh_of(
+        "apiVersion: security.istio.io/v1\nkind: RequestAuthentication\n"
+        "metadata: {name: idp, namespace: prod}\n"
+        f"spec: {{jwtRules: [{{issuer: '{issuer}'}}]}}\n"
+    )
+
+    async def run() -> MeshConfig:
+        fetcher = JwksFetcher()
+        try:
+            return await fetcher.resolve(mesh)
+        finally:
+            await fetcher.close()
+
+    resolved = asyncio.run(run())
+    assert json.loads(resolved.jwks[discovery]) == json.loads(server.body)
+    assert server.requests == 2  # the discovery document, then the keys
+    server.documents["/realm/.well-known/openid-configuration"] = '{"issuer": "x"}'
+    assert "no jwks_uri" in asyncio.run(run()).jwks_errors[discovery]

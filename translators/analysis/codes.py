@@ -262,6 +262,22 @@ PORT_PROTOCOL_NOT_PROXIED = MessageType(
     W,
     "a UDP port: Istio's sidecars do not proxy UDP; xdscp's treat the port as TCP",
 )
+RESOLUTION_NOT_TRANSLATED = MessageType(
+    "XDS0806",
+    "ResolutionNotTranslated",
+    W,
+    "a ServiceEntry with resolution DYNAMIC_DNS: not translated yet, its hosts get no "
+    "endpoints (503)",
+)
+
+GATEWAY_HOST_NOT_ON_SERVER = MessageType(
+    "XDS0901",
+    "VirtualServiceHostNotInGateway",
+    W,
+    "a VirtualService host matches no server host of a Gateway it is bound to: that "
+    "gateway never serves it",
+    "IST0132",
+)
 
 ALL: tuple[MessageType, ...] = tuple(
     value for value in list(globals().values()) if isinstance(value, MessageType)

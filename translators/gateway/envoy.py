@@ -15,6 +15,7 @@ from envoy.extensions.transport_sockets.tls.v3 import common_pb2, tls_pb2
 from envoy.type.matcher.v3 import string_pb2
 
 from translators.envoy.common import ads, pack, provenance, socket_address
+from translators.envoy.jwt import gateway_jwt_filters
 from translators.envoy.tls import HTTP_ALPN, sds_secret, transport_socket
 from translators.envoy.traffic import tcp_filter_chain, tcp_proxy
 from translators.gateway.ir import (
@@ -24,6 +25,7 @@ from translators.gateway.ir import (
     GatewayListenerIR,
 )
 from translators.naming import ROOT_CA_SECRET, WORKLOAD_SECRET, listener_stat_prefix
+from translators.security.jwt_ir import JwtRuleIR
 
 HCM_FILTER = "envoy.filters.network.http_connection_manager"
 TLS_INSPECTOR_FILTER = "envoy.filters.listener.tls_inspector"
@@ -83,7 +85,9 @@ def downstream_tls(ir: DownstreamTLSIR) -> tls_pb2.DownstreamTlsContext:
     )
 
 
-def _http_manager(chain: GatewayChainIR, stat_prefix: str) -> hcm.HttpConnectionManager:
+def _http_manager(
+    chain: GatewayChainIR, stat_prefix: str, jwt: tuple[JwtRuleIR, ...]
+) -> hcm.HttpConnectionManager:
     manager = hcm.HttpConnectionManager(
         stat_prefix=stat_prefix,
         normalize_path={"value": True},
@@ -92,7 +96,10 @@ def _http_manager(chain: GatewayChainIR, stat_prefix: str) -> hcm.HttpConnection
         use_remote_address={"value": True},
         strip_any_host_port=True,
         http_filters=[
-            hcm.HttpFilter(name="envoy.filters.http.router", typed_config=pack(router_pb2.Router()))
+            *gateway_jwt_filters(jwt),
+            hcm.HttpFilter(
+                name="envoy.filters.http.router", typed_config=pack(router_pb2.Router())
+            ),
         ],
     )
     manager.rds.config_source.CopyFrom(ads())
@@ -100,7 +107,9 @@ def _http_manager(chain: GatewayChainIR, stat_prefix: str) -> hcm.HttpConnection
     return manager
 
 
-def _chain(chain: GatewayChainIR, stat_prefix: str) -> listener_components_pb2.FilterChain:
+def _chain(
+    chain: GatewayChainIR, stat_prefix: str, jwt: tuple[JwtRuleIR, ...] = ()
+) -> listener_components_pb2.FilterChain:
     if chain.tcp is not None:
         out = tcp_filter_chain(chain.tcp, tcp_proxy(chain.tcp, stat_prefix))
         out.name = chain.name
@@ -109,7 +118,7 @@ def _chain(chain: GatewayChainIR, stat_prefix: str) -> listener_components_pb2.F
             name=chain.name,
             filters=[
                 listener_components_pb2.Filter(
-                    name=HCM_FILTER, typed_config=pack(_http_manager(chain, stat_prefix))
+                    name=HCM_FILTER, typed_config=pack(_http_manager(chain, stat_prefix, jwt))
                 )
             ],
         )
@@ -127,7 +136,9 @@ def build_gateway_listener(ir: GatewayListenerIR) -> listener_pb2.Listener:
     listener = listener_pb2.Listener(
         name=ir.name,
         address=socket_address(ir.address, ir.port),
-        filter_chains=[_chain(c, stat_prefix) for c in ir.chains],
+        # Istio marks gateway listeners outbound too: the gateway calls into the mesh
+        traffic_direction=base_pb2.OUTBOUND,
+        filter_chains=[_chain(c, stat_prefix, ir.jwt) for c in ir.chains],
     )
     if any(c.server_names or c.tls is not None for c in ir.chains):
         listener.listener_filters.add(

@@ -13,6 +13,7 @@ A `PathPrefix` matches whole path elements (`/foo` matches `/foo` and `/foo/bar`
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
@@ -31,19 +32,26 @@ from translators.ir import (
     RouteIR,
     RouteMatchIR,
     StringMatchIR,
+    TcpChainIR,
     VirtualHostIR,
     WeightedClusterIR,
 )
 from translators.model.gateway_api import (
+    GRPCMethodMatch,
+    GRPCRouteMatch,
+    GRPCRouteRule,
+    GRPCRouteSpec,
     HTTPHeaderFilter,
     HTTPPathModifier,
     HTTPRouteFilter,
     HTTPRouteMatch,
     HTTPRouteRule,
     HTTPRouteSpec,
+    Listener,
     MatchType,
     PathMatchType,
     PathModifierType,
+    TLSModeType,
     duration_seconds,
 )
 from translators.model.objects import age_order
@@ -136,6 +144,21 @@ def _path_rewrite(modifier: HTTPPathModifier | None, match: RouteMatchIR) -> tup
         # the `/foo/` half of PathPrefix `/foo`: keep the separator after the new prefix
         return replacement.rstrip("/") + "/", "", ""
     return replacement, "", ""
+
+
+def _grpc_path(method: GRPCMethodMatch | None) -> tuple[StringMatchIR, int]:
+    """The path a gRPC method match is, and its precedence rank (exact first)."""
+    if method is None:
+        return StringMatchIR(MatchKind.PREFIX, "/"), 3
+    if method.type is MatchType.EXACT:
+        if method.service and method.method:
+            return StringMatchIR(MatchKind.EXACT, f"/{method.service}/{method.method}"), 0
+        if method.service:
+            return StringMatchIR(MatchKind.PREFIX, f"/{method.service}/"), 1
+        return StringMatchIR(MatchKind.REGEX, f"/[^/]+/{re.escape(method.method or '')}"), 2
+    service = method.service or "[^/]+"
+    name = method.method or "[^/]+"
+    return StringMatchIR(MatchKind.REGEX, f"/{service}/{name}"), 2
 
 
 class HTTPRouteTranslation:
@@ -240,6 +263,52 @@ class HTTPRouteTranslation:
                 ir = replace(self.action(route, rule, ir_match), name=name)
                 yield _Ranked((*_precedence(match), age_order(obj), index, j, k), ir)
 
+    def routes_of(self, route: RouteState) -> Iterator[_Ranked]:
+        if route.obj.kind == "GRPCRoute":
+            grpc: GRPCRouteSpec = route.obj.spec
+            for i, grpc_rule in enumerate(grpc.rules):
+                yield from self.grpc_rule_routes(route, i, grpc_rule)
+            return
+        spec: HTTPRouteSpec = route.obj.spec
+        for i, rule in enumerate(spec.rules):
+            yield from self.rule_routes(route, i, rule)
+
+    def grpc_rule_routes(
+        self, route: RouteState, index: int, rule: GRPCRouteRule
+    ) -> Iterator[_Ranked]:
+        """A GRPCRoute rule: gRPC calls are HTTP/2 POSTs to `/<service>/<method>`."""
+        obj = route.obj
+        request = next(
+            (f.request_header_modifier for f in rule.filters if f.request_header_modifier), None
+        )
+        response = next(
+            (f.response_header_modifier for f in rule.filters if f.response_header_modifier), None
+        )
+        clusters = []
+        for ref in rule.backend_refs:
+            cluster = self.cluster(route, ref.name, ref.namespace, ref.port)
+            if cluster is not None and ref.weight > 0:
+                clusters.append(WeightedClusterIR(cluster, ref.weight))
+        mirrors = self.mirrors(route, list(rule.filters))  # type: ignore[arg-type]
+        for j, match in enumerate(rule.matches or [GRPCRouteMatch()]):
+            path, rank = _grpc_path(match.method)
+            headers = tuple(
+                HeaderMatchIR(h.name.lower(), _string(h.type, h.value)) for h in match.headers
+            )
+            ir_match = RouteMatchIR(path, headers)
+            name = f"{obj.namespace}.{obj.name}.{index}.{j}"
+            provenance = (obj.ref,)
+            header_ops = _header_ops(request, response)
+            if clusters:
+                ir = RouteIR(
+                    name, ir_match, tuple(clusters), provenance, headers=header_ops, mirrors=mirrors
+                )
+            else:
+                ir = RouteIR(name, ir_match, (), provenance, direct_response=DirectResponseIR(500))
+            yield _Ranked(
+                (rank, -len(path.value), 0, -len(headers), 0, age_order(obj), index, j, 0), ir
+            )
+
     def virtual_hosts(self, gateway: GatewayState, listener: str, port: int) -> list[VirtualHostIR]:
         by_host: dict[str, list[_Ranked]] = {}
         sources: dict[str, set[str]] = {}
@@ -247,10 +316,9 @@ class HTTPRouteTranslation:
             for attachment in route.attachments:
                 if attachment.gateway != gateway.key or attachment.listener != listener:
                     continue
-                spec: HTTPRouteSpec = route.obj.spec
-                ranked = [
-                    r for i, rule in enumerate(spec.rules) for r in self.rule_routes(route, i, rule)
-                ]
+                if route.obj.kind not in ("HTTPRoute", "GRPCRoute"):
+                    continue
+                ranked = list(self.routes_of(route))
                 for host in attachment.hostnames:
                     by_host.setdefault(host, []).extend(ranked)
                     sources.setdefault(host, set()).update({route.obj.ref, gateway.obj.ref})
@@ -262,6 +330,52 @@ class HTTPRouteTranslation:
             out.append(
                 VirtualHostIR(f"{host}:{port}", (host,), routes, tuple(sorted(sources[host])))
             )
+        return out
+
+    def l4_chains(
+        self, gateway: GatewayState, listener: Listener, credentials: list[Credential]
+    ) -> list[GatewayChainIR]:
+        """A TLS Passthrough listener: a chain per attached TLSRoute, by its hostnames as
+        SNI; a TCP (or TLS Terminate) listener: the oldest attached TCPRoute takes it."""
+        obj = gateway.obj
+        tls = None
+        if listener.tls is not None and listener.tls.mode is TLSModeType.TERMINATE:
+            ref = listener.tls.certificate_refs[0]
+            namespace = ref.namespace or obj.namespace
+            credentials.append(Credential(namespace, ref.name))
+            tls = DownstreamTLSIR(
+                DownstreamTLSMode.SIMPLE,
+                certificate_secret=credential_secret(namespace, ref.name),
+                http=False,
+            )
+        out: list[GatewayChainIR] = []
+        taken: set[str] = set()
+        for route in sorted(self.state.routes.values(), key=lambda r: age_order(r.obj)):
+            for attachment in route.attachments:
+                if attachment.gateway != gateway.key or attachment.listener != listener.name:
+                    continue
+                clusters = []
+                for rule in route.obj.spec.rules:
+                    for ref in rule.backend_refs:
+                        cluster = self.cluster(route, ref.name, ref.namespace, ref.port)
+                        if cluster is not None and ref.weight > 0:
+                            clusters.append(WeightedClusterIR(cluster, ref.weight))
+                if not clusters:
+                    continue  # nothing to send the connection to: no chain, refused
+                names = () if "*" in attachment.hostnames else attachment.hostnames
+                names = tuple(n for n in names if n not in taken)
+                if route.obj.kind == "TLSRoute" and not names and "*" not in attachment.hostnames:
+                    continue
+                if not names and any(not c.server_names for c in out):
+                    continue  # the listener's catch-all is taken by an older route
+                taken.update(names)
+                chain_name = gateway_filter_chain(
+                    listener.port, f"{route.obj.namespace}.{route.obj.name}"
+                )
+                tcp = TcpChainIR(chain_name, tuple(clusters), names, (route.obj.ref, obj.ref))
+                out.append(
+                    GatewayChainIR(chain_name, names, tls, tcp=tcp, provenance=tcp.provenance)
+                )
         return out
 
     def gateway(
@@ -277,6 +391,9 @@ class HTTPRouteTranslation:
                 continue
             listener = state.listener
             port = listener.port
+            if listener.protocol in ("TLS", "TCP"):
+                chains.setdefault(port, []).extend(self.l4_chains(gateway, listener, credentials))
+                continue
             vhosts = self.virtual_hosts(gateway, listener.name, port)
             if listener.protocol == "HTTP":
                 http_hosts.setdefault(port, []).extend(vhosts)

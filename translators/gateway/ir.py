@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from translators.ir import RouteConfigIR, TcpChainIR
+from translators.security.jwt_ir import JwtRuleIR
 
 
 class DownstreamTLSMode(StrEnum):
@@ -55,6 +56,8 @@ class GatewayListenerIR:
     port: int
     chains: tuple[GatewayChainIR, ...]
     provenance: tuple[str, ...] = ()
+    # the gateway workload's RequestAuthentication rules: jwt_authn on its HTTP chains
+    jwt: tuple[JwtRuleIR, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -92,6 +92,28 @@ def intersect(a: str, b: str) -> str | None:
     return None
 
 
+def server_serves(
+    server: Server, gateway: MeshObject[GatewaySpec], vs_namespace: str, host: str
+) -> bool:
+    """Does `server` of `gateway` take the (resolved) VirtualService host `host` of a
+    VirtualService in `vs_namespace`?"""
+    for raw in server.hosts:
+        namespace, server_host = split_server_host(raw)
+        if namespace == ".":
+            namespace = gateway.namespace
+        if namespace in ("*", vs_namespace) and intersect(server_host, host) is not None:
+            return True
+    return False
+
+
+def gateway_key(name: str, namespace: str) -> tuple[str, str] | None:
+    """A `gateways:` entry as (namespace, name); None for `mesh`."""
+    if name == MESH_GATEWAY:
+        return None
+    ns, slash, short = name.partition("/")
+    return (ns, short) if slash else (namespace, name)
+
+
 def _server_domains(
     server: Server,
     gateway: MeshObject[GatewaySpec],
@@ -354,12 +376,14 @@ class IstioGatewayBuild:
         mode = DownstreamTLSMode.MUTUAL if mutual else DownstreamTLSMode.SIMPLE
         if tls.credential_name:
             name = tls.credential_name.removeprefix("kubernetes://")
-            self.credentials.append(Credential(gateway.namespace, name, mutual))
+            # Istio: the Secret lives with the gateway proxy, not with the Gateway object
+            namespace = self.workload.namespace
+            self.credentials.append(Credential(namespace, name, mutual))
             return replace(
                 common,
                 mode=mode,
-                certificate_secret=credential_secret(gateway.namespace, name),
-                ca_secret=credential_ca_secret(gateway.namespace, name) if mutual else "",
+                certificate_secret=credential_secret(namespace, name),
+                ca_secret=credential_ca_secret(namespace, name) if mutual else "",
             )
         return replace(
             common,

@@ -11,7 +11,7 @@ delivered over SDS by the control plane, named as `credentials` lists them.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import TYPE_CHECKING, TypeVar
 
@@ -33,6 +33,7 @@ from translators.model.gateway import GatewaySpec
 from translators.model.objects import MeshObject, age_order
 from translators.naming import CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, port_listener
 from translators.resources import EnvoyResource, ResourceGroup
+from translators.security.jwt_ir import JwtRuleIR
 
 if TYPE_CHECKING:
     from translators.translate import MeshTranslator
@@ -130,6 +131,13 @@ def _listener(
     )
 
 
+def _with_jwt(listener: GatewayListenerIR, jwt: tuple[JwtRuleIR, ...]) -> GatewayListenerIR:
+    if not jwt:
+        return listener
+    refs = tuple(dict.fromkeys(ref for rule in jwt for ref in rule.provenance))
+    return replace(listener, jwt=jwt, provenance=listener.provenance + refs)
+
+
 def gateway_credentials(translator: MeshTranslator, workload: Workload) -> tuple[Credential, ...]:
     """The credentials (`credentialName`, certificateRefs) `workload` serves, if any."""
     gateways = mesh_gateways(translator)
@@ -161,9 +169,11 @@ def gateway_resources(
         ("outbound-resources", view_key),
         lambda: translator._outbound_resources(view_key, outbound_view),
     )
+    # outside the memoized proxy: fetched JWKS change without any object changing
+    jwt = translator.index.security.jwt_rules(workload)
     listeners = ResourceGroup(
         EnvoyResource(LISTENER_TYPE, lst.name, build_gateway_listener(lst), lst.provenance)
-        for lst in proxy.listeners
+        for lst in (_with_jwt(lst, jwt) for lst in proxy.listeners)
     )
     routes = []
     for config in proxy.route_configs:

@@ -9,6 +9,7 @@ from translators.analysis.checks import (
     compat,
     destinationrules,
     destinations,
+    gateways,
     jwt_routes,
     selectors,
     sidecars,
@@ -129,6 +130,11 @@ CHECKS: tuple[Check, ...] = (
         (codes.GATEWAY_NOT_FOUND.code,),
     ),
     Check(
+        "gateway-hosts",
+        gateways.check_hosts_on_gateways,
+        (codes.GATEWAY_HOST_NOT_ON_SERVER.code,),
+    ),
+    Check(
         "virtualservice-delegation",
         compat.check_delegation,
         (codes.DELEGATION_NOT_TRANSLATED.code,),
@@ -139,9 +145,9 @@ CHECKS: tuple[Check, ...] = (
         (codes.FIELD_NOT_TRANSLATED.code, codes.AUTHORIZATION_FIELD_NOT_ENFORCED.code),
     ),
     Check(
-        "udp-ports",
-        compat.check_udp_ports,
-        (codes.PORT_PROTOCOL_NOT_PROXIED.code,),
+        "service-entries-not-translated",
+        compat.check_service_entries,
+        (codes.PORT_PROTOCOL_NOT_PROXIED.code, codes.RESOLUTION_NOT_TRANSLATED.code),
     ),
     Check(
         "jwt-claim-routes",

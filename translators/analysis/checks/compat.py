@@ -12,7 +12,7 @@ from translators.analysis import codes
 from translators.analysis.context import AnalysisContext
 from translators.analysis.message import Message
 from translators.model.base import MESH_GATEWAY
-from translators.model.networking import Protocol, VirtualServiceSpec
+from translators.model.networking import Protocol, Resolution, VirtualServiceSpec
 from translators.model.objects import MeshObject
 from translators.model.security import has_path_template
 from translators.model.traffic import SourceMatch
@@ -125,8 +125,16 @@ def _path_templates(policy: MeshObject[Any]) -> Iterator[Message]:
                         )
 
 
-def check_udp_ports(ctx: AnalysisContext) -> Iterable[Message]:
+def check_service_entries(ctx: AnalysisContext) -> Iterable[Message]:
     for entry in ctx.of_kind("ServiceEntry"):
+        if entry.spec.resolution is Resolution.DYNAMIC_DNS:
+            yield codes.RESOLUTION_NOT_TRANSLATED.at(
+                entry,
+                "spec.resolution",
+                "resolution DYNAMIC_DNS is not translated yet: requests to these hosts get "
+                "no endpoint (503)",
+                "use resolution NONE (HTTP is then resolved per request by the sidecar) or DNS",
+            )
         for i, port in enumerate(entry.spec.ports):
             if port.protocol is Protocol.UDP:
                 yield codes.PORT_PROTOCOL_NOT_PROXIED.at(
