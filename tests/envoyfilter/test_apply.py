@@ -581,3 +581,57 @@ def test_listener_filter_remove_and_insert() -> None:
     names = [f.name for f in message.listener_filters]
     assert names[0] == "envoy.filters.listener.original_dst"
     assert tls not in names
+
+
+def gateway_mesh(*filters: dict[str, Any]) -> MeshConfig:
+    from pathlib import Path
+
+    examples = Path(__file__).resolve().parents[2] / "examples" / "gateway"
+    text = "\n---\n".join(p.read_text() for p in sorted(examples.glob("*.yaml")))
+    text += "".join("\n---\n" + yaml.safe_dump(f) for f in filters)
+    parsed = parse_text(text, "gateway.yaml")
+    built = build_mesh(parsed.objects, parsed.errors, MeshOptions(local_mode=True))
+    assert not built.errors, [str(e) for e in built.errors]
+    return built
+
+
+def test_gateway_context_on_a_real_gateway_proxy() -> None:
+    gateway_filter = {
+        "applyTo": "HTTP_FILTER",
+        "match": {
+            "context": "GATEWAY",
+            "listener": {"filterChain": {"filter": {"name": HCM, "subFilter": {"name": ROUTER}}}},
+        },
+        "patch": {"operation": "INSERT_BEFORE", "value": lua()},
+    }
+    gateway_routes = {
+        "applyTo": "ROUTE_CONFIGURATION",
+        "match": {"context": "GATEWAY", "routeConfiguration": {"portNumber": 8080}},
+        "patch": {
+            "operation": "MERGE",
+            "value": {"response_headers_to_add": [{"header": {"key": "x-gw", "value": "1"}}]},
+        },
+    }
+    sidecar_only = {**gateway_filter, "match": {"context": "SIDECAR_INBOUND"}}
+    built = gateway_mesh(
+        envoy_filter("gw", gateway_filter, gateway_routes),
+        envoy_filter("sidecars", sidecar_only),
+    )
+    translator = MeshTranslator(built)
+    gateway = built.workload("default", "istio-ingressgateway")
+    assert gateway is not None
+    result = translator.translate(gateway)
+    (listener,) = result.of_type(LISTENER_TYPE)
+    assert all(
+        [f.name for f in m.http_filters] == ["envoy.lua", ROUTER] for m in managers(listener)
+    )
+    assert "EnvoyFilter/default/gw" in listener.provenance
+    assert "EnvoyFilter/default/sidecars" not in listener.provenance
+    config = route_config(result, "http.8080")
+    assert [h.header.key for h in config.response_headers_to_add][-1] == "x-gw"
+    # the GATEWAY patch leaves sidecars alone; the sidecar one patches them
+    sidecar = built.workload("default", "productpage-v1")
+    assert sidecar is not None
+    (inbound,) = translator.translate(sidecar).of_type(LISTENER_TYPE)
+    assert all(m.http_filters[0].name == "envoy.lua" for m in managers(inbound))
+    assert "EnvoyFilter/default/gw" not in inbound.provenance
