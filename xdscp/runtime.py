@@ -31,7 +31,7 @@ log = structlog.get_logger()
 
 # `apply` hands the event loop back after this much work, so pushes and ACKs of the
 # proxies already done proceed while the rest are built.
-_APPLY_SLICE_SECONDS = 0.01
+_APPLY_SLICE_SECONDS = 0.05
 
 
 def node_workload(node: base_pb2.Node) -> tuple[str, str]:

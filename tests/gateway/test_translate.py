@@ -18,6 +18,8 @@ from envoy.extensions.transport_sockets.tls.v3 import tls_pb2
 
 from tests.envoy_validate import find_envoy, validate_resources
 from tests.translators.helpers import docs, mesh_of, service_entry, workload_entry
+from translators.explain.explain import explain
+from translators.explain.request import ExplainRequest
 from translators.gateway.attach import GATEWAY_NAME_LABEL
 from translators.gateway.ir import Credential
 from translators.gateway.proxy import gateway_credentials
@@ -380,3 +382,30 @@ def test_envoy_accepts_the_gateway_config(key: str) -> None:
     mesh = mesh_of(docs(SERVICES, ISTIO, GATEWAY_API, L4_AND_GRPC))
     result = validate_resources(translated(mesh, key).resources)
     assert result.ok, result.output
+
+
+def test_explain_from_a_gateway() -> None:
+    mesh = mesh_of(docs(SERVICES, ISTIO))
+    found = explain(
+        MeshTranslator(mesh),
+        ExplainRequest("edge/ingress", "http", "shop.example.com", 80, "/reviews/1"),
+    )
+    assert found.listener is not None and found.listener.route_config == "http.80"
+    assert found.route is not None
+    assert (found.route.object, found.route.rule) == ("VirtualService/default/shop", "http[0]")
+    assert [d.cluster for d in found.destinations] == [
+        "outbound|9080||reviews.default.svc.cluster.local"
+    ]
+
+
+def test_an_istio_credential_is_read_where_the_gateway_proxy_runs() -> None:
+    """Istio's bookinfo layout: the Gateway in the app's namespace, the ingress proxy (and
+    so the Secret) in another."""
+    gateway = ISTIO.split("---")[0].replace("namespace: edge", "namespace: default")
+    mesh = mesh_of(docs(SERVICES, gateway))
+    https = listeners(translated(mesh, "edge/ingress"))["10.9.0.1_443"]
+    names = [
+        tls_context(c).common_tls_context.tls_certificate_sds_secret_configs[0].name
+        for c in https.filter_chains
+    ]
+    assert names == ["kubernetes://edge/shop-cert", "kubernetes://edge/secure-cert"]

@@ -136,6 +136,8 @@ def build_gateway_listener(ir: GatewayListenerIR) -> listener_pb2.Listener:
     listener = listener_pb2.Listener(
         name=ir.name,
         address=socket_address(ir.address, ir.port),
+        # Istio marks gateway listeners outbound too: the gateway calls into the mesh
+        traffic_direction=base_pb2.OUTBOUND,
         filter_chains=[_chain(c, stat_prefix, ir.jwt) for c in ir.chains],
     )
     if any(c.server_names or c.tls is not None for c in ir.chains):
