@@ -328,7 +328,8 @@ async def run_one(
         result.server_cpu_initial_s = cpu_seconds(server.pid) - cpu[0]
         result.driver_cpu_initial_s = cpu_seconds() - cpu[1]
         # Settle: the last ACKs reach the server, nothing else is in flight.
-        await asyncio.sleep(settle if settle is not None else 0.5 + proxies / 2000)
+        # (and the servers finish what they do once a burst is over, e.g. xdscp trimming)
+        await asyncio.sleep(settle if settle is not None else 1.0 + proxies / 1000)
         if profile_dir is not None:
             await server.command("profile_stop", path=str(profile_dir / f"{tag}-connect.prof"))
         if memtrace_dir is not None:

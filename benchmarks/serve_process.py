@@ -81,6 +81,7 @@ class ServeProcess:
     log: Path
     started: float
     listening: float = 0.0
+    listening_cpu: float = 0.0  # the server's CPU seconds when it started listening
     events: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
@@ -95,6 +96,7 @@ class ServeProcess:
                 sock.settimeout(0.5)
                 if sock.connect_ex(("127.0.0.1", self.port)) == 0:
                     self.listening = time.monotonic()
+                    self.listening_cpu = cpu_seconds(self.process.pid)
                     return self.listening
             if self.process.poll() is not None or time.monotonic() > deadline:
                 tail = self.log.read_text(errors="replace")[-3000:]
@@ -123,8 +125,18 @@ class ServeProcess:
                 self.process.wait(timeout=10)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of process `pid` so far (/proc): on a shared machine
+    the figure that does not depend on what else runs."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @contextlib.contextmanager
-def serve(config: Path, work: Path) -> Iterator[ServeProcess]:
+def serve(
+    config: Path, work: Path, extra: tuple[str, ...] = (), repo: Path = REPO
+) -> Iterator[ServeProcess]:
+    """`xdscp serve` from the checkout `repo` (another one compares versions)."""
     port, debug = free_port(), free_port()
     log = work / "server.log"
     with log.open("wb") as out:
@@ -132,8 +144,9 @@ def serve(config: Path, work: Path) -> Iterator[ServeProcess]:
         process = subprocess.Popen(
             [sys.executable, "-m", "xdscp.cli", "--log-json", "serve", "--config", str(config),
              "--listen", f"127.0.0.1:{port}", "--debug", f"127.0.0.1:{debug}",
-             "--ca-dir", str(work / "ca"), "--insecure"],
-            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=REPO,
+             "--ca-dir", str(work / "ca"), "--insecure", *extra],
+            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=repo,
+            env={**os.environ, "PYTHONPATH": str(repo)},
         )  # fmt: skip
     server = ServeProcess(process, port, log, started)
     try:

@@ -35,6 +35,10 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from istio_go_cases import as_document
+from istio_go_cases import cases as go_cases
 
 from translators.model.objects import KINDS, ConfigError, Origin
 from xdscp.sources.documents import parse_document
@@ -82,8 +86,27 @@ def istio_files(root: Path, suffixes: tuple[str, ...]) -> Iterator[Path]:
                 yield path
 
 
+# the kinds issue 9 is about (`--all-kinds` adds every kind xdscp reads, e.g. Gateway API)
+ISSUE_KINDS = frozenset(
+    {
+        "VirtualService",
+        "DestinationRule",
+        "ServiceEntry",
+        "WorkloadEntry",
+        "Sidecar",
+        "PeerAuthentication",
+        "AuthorizationPolicy",
+        "RequestAuthentication",
+        "Telemetry",
+    }
+)
+SELECTED: set[str] = set(ISSUE_KINDS)
+
+
 def _supported(doc: Any) -> bool:
     if not isinstance(doc, dict) or doc.get("kind") not in KINDS:
+        return False
+    if doc["kind"] not in SELECTED:
         return False
     group = str(doc.get("apiVersion") or "").partition("/")[0]
     return group == KINDS[str(doc["kind"])][0]
@@ -129,6 +152,31 @@ def collect(root: Path, suffixes: tuple[str, ...]) -> tuple[list[Case], Counter[
             source = f"{relative}[doc {document.index}]"
             cases[key] = Case(str(value["kind"]), name, source, valid, value)
     return list(cases.values()), skipped
+
+
+GO_TESTS = (
+    "pkg/config/validation/validation_test.go",
+    "pkg/config/validation/virtualservice_test.go",
+)
+
+
+def collect_go_cases(root: Path) -> tuple[list[Case], int]:
+    """The cases of Istio's validation unit tests (see istio_go_cases.py)."""
+    source = "".join(
+        (root / path).read_text(encoding="utf-8") for path in GO_TESTS if (root / path).is_file()
+    )
+    found, skipped = go_cases(source)
+    out = [
+        Case(
+            case.kind,
+            case.name,
+            f"validation_test.go {case.test}: {case.name}",
+            case.valid,
+            as_document(case, i),
+        )
+        for i, case in enumerate(found)
+    ]
+    return out, skipped
 
 
 def validate(case: Case) -> None:
@@ -218,6 +266,9 @@ def print_report(cases: list[Case], skipped: Counter[str], *, listing: bool, top
         for case in cases:
             if case.valid and not case.accepted:
                 print(f"  {case.source}: {case.errors[0]}")
+        print("\nevery invalid document accepted:")
+        for case in wrongly:
+            print(f"  {case.source}: {json.dumps(case.document['spec'])[:400]}")
 
 
 def main() -> int:
@@ -226,15 +277,30 @@ def main() -> int:
     parser.add_argument("--list", action="store_true", help="list every refused valid document")
     parser.add_argument("--top", type=int, default=40, help="how many reason groups to print")
     parser.add_argument("--golden", action="store_true", help="add Istio's generated goldens")
+    parser.add_argument(
+        "--all-kinds", action="store_true", help="every kind xdscp reads, not only issue 9's"
+    )
     parser.add_argument("--json", type=Path, help="write every case and its errors here")
     args = parser.parse_args()
     if not (args.istio / "pkg/config/validation").is_dir():
         print(f"{args.istio}: not a copy of Istio's repository (no pkg/config/validation)")
         return 2
+    if args.all_kinds:
+        SELECTED.update(KINDS)
     cases, skipped = collect(args.istio, SUFFIXES + ((GOLDEN_SUFFIX,) if args.golden else ()))
     for case in cases:
         validate(case)
+    print(
+        "== Istio's YAML (samples/, tests/testdata, pilot/pkg/**/testdata, "
+        "pkg/config/validation/testdata)"
+    )
     print_report(cases, skipped, listing=args.list, top=args.top)
+    unit, unreadable = collect_go_cases(args.istio)
+    for case in unit:
+        validate(case)
+    print(f"\n== Istio's validation unit tests ({unreadable} cases not readable as literals)")
+    print_report(unit, Counter(), listing=args.list, top=args.top)
+    cases = cases + unit
     if args.json:
         rows = [
             {

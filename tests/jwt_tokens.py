@@ -72,12 +72,14 @@ def claims(issuer: str, subject: str, lifetime_s: float = 3600, **extra: Any) ->
 
 @dataclass
 class JwksServer:
-    """Serves `body` at any path over HTTP on `host` (a loopback address), until closed."""
+    """Serves `body` over HTTP on `host` (a loopback address), until closed: at any path,
+    except those `documents` names (an OpenID discovery document, say)."""
 
     host: str
     body: str
     status: int = 200
     requests: int = 0
+    documents: dict[str, str] = field(default_factory=dict)
     _server: ThreadingHTTPServer | None = field(default=None, repr=False)
     _thread: threading.Thread | None = field(default=None, repr=False)
 
@@ -87,7 +89,7 @@ class JwksServer:
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 owner.requests += 1
-                payload = owner.body.encode()
+                payload = owner.documents.get(self.path, owner.body).encode()
                 self.send_response(owner.status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(payload)))

@@ -213,3 +213,30 @@ DFP_DNS_CACHE: Final = "xdscp_dfp_dns_cache"
 def tcp_filter_chain(port: int, name: str) -> str:
     """An outbound TCP/TLS listener's filter chain for one destination (host or SNI)."""
     return f"outbound|{port}||{name}"
+
+
+# --- gateways ------------------------------------------------------------------
+# Istio's names (pilot/pkg/networking/core/gateway.go, credentials/kube): a gateway's
+# plain-text HTTP routes per port, its TLS-terminated routes per server, and the SDS
+# names of a `credentialName` (the key/chain, and `-cacert` the client CA of MUTUAL).
+CREDENTIAL_PREFIX: Final = "kubernetes://"
+
+
+def gateway_http_route_config(port: int) -> str:
+    return f"http.{port}"
+
+
+def gateway_https_route_config(port: int, port_name: str, gateway: str, namespace: str) -> str:
+    return f"https.{port}.{port_name}.{gateway}.{namespace}"
+
+
+def gateway_filter_chain(port: int, server: str) -> str:
+    return f"{port}|{server}"
+
+
+def credential_secret(namespace: str, name: str) -> str:
+    return f"{CREDENTIAL_PREFIX}{namespace}/{name}"
+
+
+def credential_ca_secret(namespace: str, name: str) -> str:
+    return f"{credential_secret(namespace, name)}-cacert"

@@ -182,6 +182,12 @@ config_dir = click.option(
     help="With --kubernetes: the sidecar bootstrap-certificate endpoint (HTTPS); "
     "in a cluster set it to 0.0.0.0:15012 as deploy/control-plane.yaml does.",
 )
+@click.option(
+    "--parse-cache",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Keep parsed config files in FILE (mode 0600, written on exit) so the next start "
+    "parses only files that changed.",
+)
 @debug_token_file
 @identity_options
 @mesh_settings
@@ -192,6 +198,7 @@ def serve(
     kubernetes: bool,
     kubeconfig: Path | None,
     cert_listen: str,
+    parse_cache: Path | None,
     debug_token_file: Path | None,
     ca_dir: Path,
     cacerts: Path | None,
@@ -219,7 +226,14 @@ def serve(
 
     async def run() -> None:
         plane = _file_control_plane(
-            config, listen, debug, token, _identity(ca_dir, cacerts, svid_ttl), insecure, settings
+            config,
+            listen,
+            debug,
+            token,
+            _identity(ca_dir, cacerts, svid_ttl),
+            insecure,
+            settings,
+            parse_cache=parse_cache,
         )
         try:
             await plane.start()
@@ -239,6 +253,7 @@ def _file_control_plane(
     identity: IdentitySettings,
     insecure: bool,
     settings: MeshSettings,
+    parse_cache: Path | None = None,
 ) -> ControlPlane:
     """The control plane `serve` and `up` run on a directory of YAML."""
     return ControlPlane(
@@ -251,6 +266,7 @@ def _file_control_plane(
         options=settings.mesh_options(local_mode=True),
         extensions=settings.extensions,
         jwks_settings=settings.jwks,
+        parse_cache=parse_cache,
     )
 
 

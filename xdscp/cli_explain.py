@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -80,7 +82,9 @@ def _offline(
         click.echo(f"warning: left out: {error}", err=True)
     try:
         return explain(
-            MeshTranslator(mesh), parse_request(source, url, method, headers, sni)
+            MeshTranslator(mesh),
+            # a JWT's expiry is judged as of now (the translators read no clock)
+            replace(parse_request(source, url, method, headers, sni), at=time.time()),
         ).to_json()
     except ExplainError as exc:
         _fail(str(exc))

@@ -26,7 +26,11 @@ import structlog
 
 from translators.mesh import MeshConfig
 from translators.model.objects import MeshObject
-from translators.model.request_authn import RequestAuthenticationSpec, parse_jwks
+from translators.model.request_authn import (
+    RequestAuthenticationSpec,
+    check_jwks_uri,
+    parse_jwks,
+)
 from xdscp.errors import XdscpError
 
 log = structlog.get_logger()
@@ -41,6 +45,9 @@ class JwksSettings:
     max_bytes: int = 256 * 1024
     # fetches running at once (a mesh may name many IdPs)
     concurrency: int = 8
+    # a rule's `timeout` is honoured up to this: a config change waits for the first
+    # fetch of a new jwksUri, and `timeout: 1h` must not hold the mesh for an hour
+    max_timeout_s: float = 30.0
 
 
 @dataclass(slots=True)
@@ -50,6 +57,8 @@ class _Entry:
     error: str | None = None  # why the latest fetch failed (None: it worked)
     fetched_at: float = 0.0  # monotonic time of the last success
     attempted_at: float = field(default=-1.0)  # monotonic time of the last attempt
+    # the URI is an issuer's OpenID discovery document, whose `jwks_uri` names the keys
+    discovery: bool = False
 
 
 class JwksFetchError(XdscpError):
@@ -57,14 +66,22 @@ class JwksFetchError(XdscpError):
 
 
 def _uri_timeouts(mesh: MeshConfig) -> dict[str, float]:
-    """Every `jwksUri` the mesh needs keys from, with the shortest timeout asked for it."""
+    """Every `jwksUri` (or issuer discovery document) the mesh needs keys from, with the
+    shortest timeout asked for it."""
     found: dict[str, float] = {}
     policies: list[MeshObject[RequestAuthenticationSpec]] = mesh.of_kind("RequestAuthentication")
     for policy in policies:
         for rule in policy.spec.jwt_rules:
-            if rule.jwks_uri and not rule.jwks:
-                found[rule.jwks_uri] = min(found.get(rule.jwks_uri, rule.timeout_s), rule.timeout_s)
+            source = rule.keys_from
+            if source:
+                found[source] = min(found.get(source, rule.timeout_s), rule.timeout_s)
     return found
+
+
+def _discovery(mesh: MeshConfig) -> frozenset[str]:
+    """The sources that are issuers' OpenID discovery documents, not key sets."""
+    policies: list[MeshObject[RequestAuthenticationSpec]] = mesh.of_kind("RequestAuthentication")
+    return frozenset(r.keys_from for p in policies for r in p.spec.jwt_rules if r.discovered)
 
 
 class JwksFetcher:
@@ -79,15 +96,17 @@ class JwksFetcher:
         """`mesh` with the keys of its `jwksUri`s: the ones never tried are fetched now
         (so a new RequestAuthentication works on its first push); the others come from
         the cache, which `run` keeps fresh."""
-        wanted = _uri_timeouts(mesh)
+        cap = self.settings.max_timeout_s
+        wanted = {uri: min(timeout, cap) for uri, timeout in _uri_timeouts(mesh).items()}
         for uri in set(self._entries) - set(wanted):
             del self._entries[uri]  # no longer referenced: forget (refetched if it returns)
+        discovery = _discovery(mesh)
         for uri, timeout in wanted.items():
             entry = self._entries.get(uri)
             if entry is None:
-                self._entries[uri] = _Entry(timeout)
-            else:
-                entry.timeout_s = timeout
+                entry = self._entries[uri] = _Entry(timeout)
+            entry.timeout_s = timeout
+            entry.discovery = uri in discovery
         new = [uri for uri, entry in self._entries.items() if entry.attempted_at < 0]
         if new:
             await asyncio.gather(*(self._fetch(uri) for uri in new))
@@ -154,7 +173,11 @@ class JwksFetcher:
         entry.attempted_at = time.monotonic()
         try:
             async with self._limit:
+                deadline = time.monotonic() + entry.timeout_s
                 text = await self._get(uri, entry.timeout_s)
+                if entry.discovery:  # both fetches share the rule's timeout
+                    keys_uri = _jwks_uri_of(text)
+                    text = await self._get(keys_uri, max(0.001, deadline - time.monotonic()))
             parsed = parse_jwks(text)
             if not parsed["keys"]:  # more likely an IdP glitch than a rotation to nothing
                 raise JwksFetchError("the key set is empty")
@@ -195,6 +218,21 @@ class JwksFetcher:
             return body.decode("utf-8")
         except UnicodeDecodeError:
             raise JwksFetchError("not UTF-8 text") from None
+
+
+def _jwks_uri_of(discovery: str) -> str:
+    """The `jwks_uri` of an OpenID discovery document (an http(s) URL, as a jwksUri)."""
+    try:
+        document = json.loads(discovery)
+    except ValueError:
+        raise JwksFetchError("the OpenID discovery document is not JSON") from None
+    uri = document.get("jwks_uri") if isinstance(document, dict) else None
+    if not isinstance(uri, str):
+        raise JwksFetchError("the OpenID discovery document has no jwks_uri")
+    try:
+        return check_jwks_uri(uri)
+    except ValueError as error:
+        raise JwksFetchError(f"OpenID discovery: {error}") from None
 
 
 def _describe(exc: Exception, timeout_s: float) -> str:

@@ -31,7 +31,7 @@ log = structlog.get_logger()
 
 # `apply` hands the event loop back after this much work, so pushes and ACKs of the
 # proxies already done proceed while the rest are built.
-_APPLY_SLICE_SECONDS = 0.01
+_APPLY_SLICE_SECONDS = 0.05
 
 
 def node_workload(node: base_pb2.Node) -> tuple[str, str]:
@@ -101,6 +101,11 @@ class MeshRuntime:
         self._published: dict[str, _Published] = {}
         self._parts = SnapshotParts()
         self._secrets_now: dict[str, ResourceGroup] | None = None
+        # A gateway proxy's certificates (`credentialName`), over SDS next to its identity:
+        # (translator, workload) -> Secret groups (xdscp/gateway_credentials.py).
+        self.gateway_secrets: (
+            Callable[[MeshTranslator, Workload], tuple[ResourceGroup, ...]] | None
+        ) = None
         # the runtime's own time in the last generation (translation, snapshots, cache)
         self.busy_seconds = 0.0
         # the same in CPU time of the thread applying it (unlike wall time, not inflated
@@ -235,6 +240,10 @@ class MeshRuntime:
             spiffe = known or self.secrets.identity_of(workload)
             groups = {**groups, SECRET_TYPE: (self._secrets(spiffe, workload),)}
             identity = spiffe
+        if self.gateway_secrets is not None:
+            credentials = self.gateway_secrets(translator, workload)
+            if credentials:
+                groups = {**groups, SECRET_TYPE: (*groups.get(SECRET_TYPE, ()), *credentials)}
         if previous is not None and previous.identity == identity:
             before = previous.groups
             kept = previous.snapshot.types

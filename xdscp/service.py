@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from aiohttp import web
 from prometheus_client import Gauge
 
 from translators.analysis import Analysis
+from translators.analysis.gateway_certs import certificate_messages, credential_references
 from translators.analysis.jwks import jwks_messages
 from translators.analysis.message import Message
 from translators.extensions import ExtensionSet
@@ -25,6 +27,7 @@ from xdscp.debug.config_dump import config_dump_routes
 from xdscp.debug.describe import describe_routes
 from xdscp.debug.explain import explain_routes
 from xdscp.debug.http import start_debug_server
+from xdscp.gateway_credentials import CredentialStore, GatewayCredentials
 from xdscp.identity import XDS_SERVER_NAME, IdentityService, IdentitySettings
 from xdscp.jwks import JwksFetcher, JwksSettings
 from xdscp.metrics import XdsMetrics
@@ -63,6 +66,10 @@ class ControlPlane:
     debug_token: str | None = None
     # RequestAuthentication `jwksUri` fetching (refresh / retry periods, size bound).
     jwks_settings: JwksSettings = field(default_factory=JwksSettings)
+    # Parsed config files kept across restarts (`serve --parse-cache`; see its module).
+    parse_cache: Path | None = None
+    # Gateway certificates by credentialName (default: `credentials/` in the config dir).
+    credentials_dir: Path | None = None
 
     def __post_init__(self) -> None:
         self.metrics = XdsMetrics()
@@ -71,6 +78,7 @@ class ControlPlane:
         self.dashboard = Dashboard(lambda: self.runtime.translator, self.status)
         self.analyzer.runtime_sources.append(self.dashboard.runtime_messages)
         self.analyzer.runtime_sources.append(self._jwks_messages)
+        self.analyzer.runtime_sources.append(self._certificate_messages)
         self.identity = IdentityService(self.identity_settings)
         self.runtime = MeshRuntime(
             self.cache,
@@ -79,10 +87,17 @@ class ControlPlane:
             extensions=self.extensions,
         )
         self.runtime.on_generation = self.status.propagation.started
+        self.credentials: GatewayCredentials = CredentialStore(
+            self.credentials_dir or self.config_dir / "credentials"
+        )
+        self.runtime.gateway_secrets = self.credentials.secrets_for
         self.metrics.watch_certificate_expiry("svid", self.identity.seconds_to_svid_expiry)
         self.metrics.watch_certificate_expiry("root", self.identity.seconds_to_root_expiry)
         self.source: ConfigSource = DirectorySource(
-            self.config_dir, self.options, kinds=self.extensions.kinds()
+            self.config_dir,
+            self.options,
+            kinds=self.extensions.kinds(),
+            parse_cache=self.parse_cache,
         )
         source_up = Gauge(
             "xdscp_config_source_up",
@@ -98,6 +113,9 @@ class ControlPlane:
         self._jwks_refresh: asyncio.Task[None] | None = None
         self._analyze: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
+        # Source updates and fetched-key updates both apply a mesh: one at a time, so a
+        # key refresh never re-applies a mesh older than the one a source update applied.
+        self._mesh_updates = asyncio.Lock()
         self.xds_address: tuple[str, int] = split_address(self.listen, 15010)
         self.debug_url = ""
 
@@ -193,10 +211,22 @@ class ControlPlane:
 
     async def _apply(self, mesh: MeshConfig) -> None:
         """Push first; the analysis of the new mesh runs after, off the hot path."""
-        mesh = await self.jwks.resolve(mesh)
-        await self.runtime.apply(mesh)
-        await self._reject_untranslatable(mesh)
+        async with self._mesh_updates:
+            mesh = await self.jwks.resolve(mesh)
+            await self.runtime.apply(mesh)
+            await self._reject_untranslatable(mesh)
         self._analysis_due()
+
+    async def _certificate_messages(self) -> list[Message]:
+        """Gateway certificates missing or expired (XDS0902, XDS0903)."""
+        mesh = self.runtime.mesh
+        if mesh is None:
+            return []
+        facts = {
+            (ns, name): self.credentials.facts(ns, name)
+            for _, _, ns, name in credential_references(mesh)
+        }
+        return certificate_messages(mesh, facts, datetime.datetime.now(datetime.UTC))
 
     async def _jwks_messages(self) -> list[Message]:
         return jwks_messages(self.runtime.mesh)
@@ -204,9 +234,11 @@ class ControlPlane:
     async def _jwks_changed(self) -> None:
         """Keys of a `jwksUri` were fetched, changed or failed: the current mesh again,
         with them (only listeners whose keys changed are rebuilt and pushed)."""
-        if self.runtime.mesh is not None:
+        async with self._mesh_updates:  # the newest mesh, read once no update is running
+            if self.runtime.mesh is None:
+                return
             await self.runtime.apply(await self.jwks.resolve(self.runtime.mesh))
-            self._analysis_due()
+        self._analysis_due()
 
     async def _reject_untranslatable(self, mesh: MeshConfig) -> None:
         """A proxy whose config cannot be built keeps its last good config; here the

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from tests.analysis.cases_compat import COMPAT_CASES
+from tests.analysis.cases_gateway import GATEWAY_CASES
 from tests.analysis.cases_jwt import JWT_CASES
 from tests.analysis.meshes import SEC, Case, Doc, find, obj, service, vs_reviews, workload
 
@@ -556,6 +557,7 @@ CASES = (
     + AUTHZ_CASES
     + SIDECAR_CASES
     + COMPAT_CASES
+    + GATEWAY_CASES
     + JWT_CASES
 )
 

@@ -123,4 +123,40 @@ COMPAT_CASES: tuple[Case, ...] = (
     ),
 )
 
+COMPAT_CASES += (
+    Case(
+        "ServiceEntry resolution DYNAMIC_DNS (not translated)",
+        lambda docs: None,
+        (("XDS0806", "ServiceEntry/shop/any-api", "spec.resolution"),),
+        extra=(
+            obj(
+                "ServiceEntry",
+                "any-api",
+                "shop",
+                {
+                    "hosts": ["*.api.example.com"],
+                    "location": "MESH_EXTERNAL",
+                    "resolution": "DYNAMIC_DNS",
+                    "ports": [{"number": 443, "name": "tls", "protocol": "TLS"}],
+                },
+            ),
+        ),
+    ),
+)
+COMPAT_CASES += (
+    Case(
+        "WorkloadEntry with a DNS name (not a proxied workload)",
+        lambda docs: None,
+        (("XDS0807", "WorkloadEntry/shop/legacy-vm", "spec.address"),),
+        extra=(
+            obj(
+                "WorkloadEntry",
+                "legacy-vm",
+                "shop",
+                {"address": "vm1.legacy.example.com", "labels": {"app": "legacy"}},
+            ),
+        ),
+    ),
+)
+
 __all__ = ["COMPAT_CASES", "SEC"]

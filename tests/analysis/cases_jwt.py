@@ -40,3 +40,30 @@ JWT_CASES: tuple[Case, ...] = (
         extra=(REQUEST_AUTHENTICATION,),
     ),
 )
+
+
+def _selecting(labels: dict[str, str]) -> Doc:
+    selecting = obj(
+        "RequestAuthentication",
+        "orders-idp",
+        "shop",
+        {"selector": {"matchLabels": labels}, "jwtRules": [{"issuer": "https://idp/"}]},
+        api=SEC,
+    )
+    return selecting
+
+
+JWT_CASES += (
+    Case(
+        "RequestAuthentication selecting no workload",
+        lambda docs: None,
+        (("XDS0301", "RequestAuthentication/shop/orders-idp", "spec.selector.matchLabels"),),
+        extra=(_selecting({"app": "review"}),),
+    ),
+    Case(
+        "RequestAuthentication selecting a workload",
+        lambda docs: None,
+        (),
+        extra=(_selecting({"app": "reviews"}),),
+    ),
+)

@@ -9,15 +9,24 @@ from pathlib import Path
 from benchmarks import edit_latency, serve_start
 
 
-async def test_serve_start_reports_every_stage(tmp_path: Path) -> None:
-    figures = await serve_start.measure(5, tmp_path, timeout=60)
+async def test_serve_start_reports_every_stage_and_a_restart_reads_the_cache(
+    tmp_path: Path,
+) -> None:
+    cache = tmp_path / "parse.cache"
+    figures = await serve_start.measure(5, tmp_path, timeout=60, parse_cache=cache)
     assert figures.files == 11
     assert 0 < figures.listening_s < figures.acked_s
-    assert figures.translate_s > 0 and figures.push_s >= 0
+    assert figures.translate_s > 0 and figures.push_s >= 0 and figures.load_s > 0
     # 5 services x 3 clusters (no subset, v1, v2) + the passthrough/blackhole specials
     assert figures.resources > 15
     text = serve_start.report(figures)
     assert "process start -> proxy ACKed" in text and "5 services in 11 YAML files" in text
+    assert cache.exists()  # written when serve stopped
+    warm = await serve_start.measure(5, tmp_path, timeout=60, parse_cache=cache)
+    assert warm.resources == figures.resources
+    (loaded,) = [line for line in (tmp_path / "server.log").read_text().splitlines()
+                 if '"config.loaded"' in line]  # fmt: skip
+    assert '"parsed": 0' in loaded  # every file came from the cache
 
 
 async def test_edit_latency_sees_every_edit_acked(tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from tests.boundaries.import_rules import IMPURE_MODULES, RULES, violations
@@ -87,8 +88,15 @@ def test_an_exemption_covers_only_its_module(tmp_path: Path) -> None:
     _clean_tree(tmp_path)
     _write(tmp_path, "translators/explain/jwt.py", "import time\n")
     _write(tmp_path, "translators/explain/other.py", "import time\nimport os\n")
-    found = sorted((v.module, v.imported) for v in violations(tmp_path))
+    rules = [
+        replace(r, exempt=("translators.explain.jwt",)) if r.imported == "time" else r
+        for r in RULES
+    ]
+    found = sorted((v.module, v.imported) for v in violations(tmp_path, rules))
     assert found == [("translators.explain.other", "os"), ("translators.explain.other", "time")]
+    # with no exemption (the real rules), both modules break the clock rule
+    found = sorted((v.module, v.imported) for v in violations(tmp_path))
+    assert ("translators.explain.jwt", "time") in found
 
 
 def test_relative_import_resolves_against_its_package(tmp_path: Path) -> None:

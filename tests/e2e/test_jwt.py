@@ -5,7 +5,8 @@ fetches, and an AuthorizationPolicy requiring request principals.
 Through the frontend's sidecar to orders: a valid token 200, an invalid one 401 (403
 for another audience), none 403; a token whose `group` claim is admin is routed to
 orders v2 by a VirtualService claim match on the frontend's sidecar; when the JWKS
-server goes away, the last good keys keep verifying."""
+server goes away, the last good keys keep verifying. And at an ingress gateway (Istio's
+own claim-routing case): invalid tokens 401, admins routed to reviews v2."""
 
 from __future__ import annotations
 
@@ -20,7 +21,14 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.harness import RunningMesh, http_get, wait_until, xdscp_up
+from tests.e2e.harness import (
+    REPO,
+    RunningMesh,
+    http_get,
+    relocate_example,
+    wait_until,
+    xdscp_up,
+)
 from tests.jwt_tokens import JwksServer, SigningKey, claims, jwks
 
 pytestmark = pytest.mark.e2e
@@ -227,3 +235,74 @@ def test_request_authentication_through_real_envoy(
         both = {**_bearer(alice), "x-partner-token": good}
         status, body = _call(mesh, both)
         assert status == 200, body
+
+
+def test_the_jwt_example_does_what_the_readme_says(tmp_path: Path) -> None:
+    """examples/jwt with its pre-signed tokens, as the README tells users to try it."""
+    config, _ = relocate_example("jwt", tmp_path)
+    tokens = REPO / "examples" / "jwt" / "tokens"
+
+    def token(name: str) -> dict[str, str]:
+        return _bearer((tokens / f"{name}.jwt").read_text().strip())
+
+    with xdscp_up(config, tmp_path) as mesh:
+        assert _call(mesh, {})[0] == 403
+        status, body = _call(mesh, token("alice"))
+        assert (status, body.get("version")) == (200, "v1"), body
+        status, body = _call(mesh, token("admin"))
+        assert (status, body.get("version")) == (200, "v2"), body
+        assert _call(mesh, token("bob"))[0] == 403
+        assert _call(mesh, token("forged"))[0] == 401
+
+
+GATEWAY_JWT = """\
+apiVersion: security.istio.io/v1
+kind: RequestAuthentication
+metadata: {{name: ingress-jwt}}
+spec:
+  selector: {{matchLabels: {{istio: ingressgateway}}}}
+  jwtRules:
+  - issuer: "{issuer}"
+    jwks: '{jwks}'
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {{name: by-claim}}
+spec:
+  hosts: [jwt.example.com]
+  gateways: [bookinfo-gateway]
+  http:
+  - match: [{{headers: {{"@request.auth.claims.group": {{exact: admin}}}}}}]
+    route: [{{destination: {{host: reviews, subset: v2, port: {{number: 9080}}}}}}]
+  - route: [{{destination: {{host: reviews, subset: v1, port: {{number: 9080}}}}}}]
+"""
+
+
+def test_ingress_gateway_verifies_tokens_and_routes_on_claims(tmp_path: Path) -> None:
+    """Istio's own claim-routing case: the RequestAuthentication selects the ingress
+    gateway, whose VirtualService routes admins to reviews v2."""
+    key = SigningKey.rsa("gw")
+    config, octet = relocate_example("gateway", tmp_path)
+    (config / "jwt.yaml").write_text(GATEWAY_JWT.format(issuer=ISSUER, jwks=jwks(key)))
+    entry = f"127.{octet}.4.1:8080"
+
+    def call(headers: dict[str, str]) -> tuple[int, str]:
+        request = urllib.request.Request(
+            f"http://{entry}/reviews/1", headers={"Host": "jwt.example.com", **headers}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=5) as response:
+                return response.status, str(json.loads(response.read())["workload"])
+        except urllib.error.HTTPError as exc:
+            return exc.code, ""
+        except OSError:
+            return 0, ""
+
+    with xdscp_up(config, tmp_path) as mesh:
+        assert wait_until(lambda: call({})[0] == 200, 30), mesh.log()
+        assert call({}) == (200, "reviews-v1")  # no token: nothing to route on, no policy
+        admin = key.sign(claims(ISSUER, "bob", group="admin"))
+        assert call(_bearer(admin)) == (200, "reviews-v2")
+        assert call(_bearer(key.sign(claims(ISSUER, "ann")))) == (200, "reviews-v1")
+        forged = SigningKey.rsa("gw").sign(claims(ISSUER, "bob", group="admin"))
+        assert call(_bearer(forged))[0] == 401

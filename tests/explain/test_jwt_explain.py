@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import base64
 import json
+import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -37,7 +39,8 @@ def translator() -> MeshTranslator:
 
 def ask(translator: MeshTranslator, *headers: str) -> Explanation:
     request = parse_request("prod/frontend", "http://orders:8080/", headers=headers)
-    return explain(translator, request)
+    # the caller says when the request is made (the CLI stamps it): expiry is judged then
+    return explain(translator, replace(request, at=time.time()))
 
 
 def outcome(found: Explanation) -> tuple[str, str, int | None]:

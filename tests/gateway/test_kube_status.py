@@ -103,7 +103,12 @@ async def test_gateway_and_route_status_in_the_spec_shape(kube: FakeKube, api: K
     route["status"] = {"parents": [OTHER_PARENT]}  # another controller wrote its entry
     kube.objects[("gateway.networking.k8s.io", "httproutes")][("default", "orders")] = route
     async with running(kube, api) as writer:
-        await eventually(lambda: bool(status(kube, "HTTPRoute", "orders").get("parents")))
+        await eventually(
+            lambda: any(
+                p.get("controllerName") == CONTROLLER_NAME
+                for p in status(kube, "HTTPRoute", "orders").get("parents") or []
+            )
+        )
         await eventually(lambda: "listeners" in status(kube, KUBERNETES_GATEWAY, "edge"))
         await eventually(lambda: "conditions" in status(kube, "GatewayClass", "xdscp"))
         gateway = status(kube, KUBERNETES_GATEWAY, "edge")
@@ -115,7 +120,8 @@ async def test_gateway_and_route_status_in_the_spec_shape(kube: FakeKube, api: K
         listeners = {lst["name"]: lst for lst in gateway["listeners"]}
         assert listeners["http"]["attachedRoutes"] == 1
         assert listeners["http"]["supportedKinds"] == [
-            {"group": "gateway.networking.k8s.io", "kind": "HTTPRoute"}
+            {"group": "gateway.networking.k8s.io", "kind": "HTTPRoute"},
+            {"group": "gateway.networking.k8s.io", "kind": "GRPCRoute"},
         ]
         assert conditions(listeners["dns"]["conditions"])["Accepted"] == (
             "False",

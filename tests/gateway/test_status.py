@@ -84,7 +84,7 @@ def test_accepted_route_counts_on_its_listener_and_the_gateway_is_programmed() -
     assert gateway.addresses == ("10.9.0.1",)
     assert {lst.name: lst.attached_routes for lst in gateway.listeners} == {"http": 1, "shared": 0}
     http = gateway.listeners[0]
-    assert http.supported_kinds == ("HTTPRoute",)
+    assert http.supported_kinds == ("HTTPRoute", "GRPCRoute")
     assert [(c.type, c.status, c.reason) for c in http.conditions] == [
         ("Accepted", True, "Accepted"),
         ("Programmed", True, "Programmed"),
@@ -166,6 +166,8 @@ spec:
   gatewayClassName: istio
   listeners:
   - {name: udp, port: 53, protocol: UDP}
+  - {name: tls, port: 9443, protocol: TLS, tls: {mode: Passthrough}}
+  - {name: tcp, port: 9444, protocol: TCP}
   - {name: web, port: 9000, protocol: HTTP}
   - name: secure
     port: 9000
@@ -180,14 +182,24 @@ spec:
         lst.name: {c.type: (c.status, c.reason) for c in lst.conditions} for lst in status.listeners
     }
     assert by_name["udp"]["Accepted"] == (False, "UnsupportedProtocol")
+    assert by_name["tls"]["Accepted"] == (True, "Accepted")
+    kinds = {lst.name: lst.supported_kinds for lst in status.listeners}
+    assert (kinds["tls"], kinds["tcp"], kinds["web"]) == (
+        ("TLSRoute",),
+        ("TCPRoute",),
+        ("HTTPRoute", "GRPCRoute"),
+    )
     assert by_name["web"]["Conflicted"] == (True, "ProtocolConflict")
     assert by_name["secure"]["Conflicted"] == (True, "ProtocolConflict")
     assert by_name["secure"]["ResolvedRefs"] == (False, "RefNotPermitted")
     assert by_name["kinds"]["ResolvedRefs"] == (False, "InvalidRouteKinds")
-    assert all(v["Programmed"] == (False, "Invalid") for v in by_name.values())
+    invalid = {k: v for k, v in by_name.items() if k not in ("tls", "tcp")}
+    assert all(v["Programmed"] == (False, "Invalid") for v in invalid.values())
+    # some listeners are valid: accepted, with the reason naming the others; no proxy
+    # runs this gateway (no workload carries its name label)
     assert [(c.type, c.status, c.reason) for c in status.conditions] == [
-        ("Accepted", False, "ListenersNotValid"),
-        ("Programmed", False, "Invalid"),
+        ("Accepted", True, "ListenersNotValid"),
+        ("Programmed", False, "NoResources"),
     ]
 
 

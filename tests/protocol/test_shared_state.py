@@ -1,9 +1,11 @@
 """Per-stream state stays small: streams asking for the same names share one set of them,
-made once, not per stream."""
+made once, not per stream; the heap a burst of connecting streams freed goes back to the
+operating system once the burst is over."""
 
 from __future__ import annotations
 
-from xdscp.cache import ENDPOINT_TYPE
+from xdscp.cache import CLUSTER_TYPE, ENDPOINT_TYPE
+from xdscp.server.heap import HeapTrimmer
 
 from .conftest import Harness
 from .resources import mesh
@@ -33,3 +35,27 @@ async def test_streams_with_the_same_names_share_one_set(ads: Harness) -> None:
     states = [s._types[ENDPOINT_TYPE].names for s in streams]  # type: ignore[attr-defined]
     assert len(states) == 4 and len({id(s) for s in states}) == 2
     assert states.count(frozenset(NAMES)) == 3
+
+
+async def test_heap_is_trimmed_once_after_a_burst_of_streams_has_gone_quiet(ads: Harness) -> None:
+    trims: list[float] = []
+    shared = ads.service.shared
+    shared.heap = HeapTrimmer(quiet_seconds=0.3, min_opens=3, trim=lambda: trims.append(1))
+    clients = []
+    for proxy in ("proxy-1", "proxy-2", "proxy-3"):
+        ads.cache.set(proxy, mesh())
+        client = ads.sotw(proxy)
+        await client.subscribe(CLUSTER_TYPE)
+        clients.append(client)
+    await clients[0].expect_silence(0.1)
+    assert trims == []  # the burst has not been quiet long enough
+    await clients[0].expect_silence(0.5)
+    assert len(trims) == 1 == shared.heap.trims
+    await clients[0].expect_silence(0.5)
+    assert len(trims) == 1  # once per burst, not periodically
+
+
+def test_the_real_trim_is_glibcs_here() -> None:
+    trimmer = HeapTrimmer()
+    assert trimmer._trim is not None  # Linux with glibc: malloc_trim is found
+    trimmer._trim()

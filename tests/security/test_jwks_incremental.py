@@ -16,6 +16,7 @@ from envoy.extensions.filters.network.http_connection_manager.v3 import (
 from tests.jwt_tokens import SigningKey, jwks
 from tests.translators.helpers import mesh_of, workload
 from translators.mesh import MeshConfig
+from translators.model.request_authn import discovery_url
 from translators.naming import JWT_AUTHN_FILTER, LISTENER_TYPE
 from translators.security.request_authn import UNREACHABLE_JWKS
 from translators.translate import MeshTranslator
@@ -70,3 +71,12 @@ def test_new_keys_reach_the_listener_incrementally() -> None:
     assert _keys(second) == fetched
     third = MeshTranslator(_with(mesh, rotated), second)
     assert _keys(third) == rotated == _keys(MeshTranslator(_with(mesh, rotated)))
+
+
+def test_keys_found_through_issuer_discovery_reach_the_listener() -> None:
+    mesh = mesh_of(MESH.replace(f'jwksUri: "{URI}"', 'jwksUri: ""'))
+    discovered = jwks(SigningKey.ec("k3"))
+    source = discovery_url("idp")
+    assert source == "idp/.well-known/openid-configuration"
+    found = replace(mesh, jwks=MappingProxyType({source: discovered}))
+    assert _keys(MeshTranslator(found)) == discovered

@@ -81,3 +81,21 @@ def test_golden_policies() -> None:
     assert verdict({**admin, "sub": "blocked"}) == DENIED
     # opaque TCP: the ALLOW rules need a token, which TCP cannot carry
     assert inbound_verdict(orders, Call(5432, jwt=admin)) == DENIED
+
+
+def test_istio_require_jwt_pattern() -> None:
+    """Istio's documented way to require a token: DENY notRequestPrincipals ["*"]."""
+    orders = orders_with(
+        """
+        apiVersion: security.istio.io/v1
+        kind: AuthorizationPolicy
+        metadata: {name: require-jwt, namespace: prod}
+        spec:
+          selector: {matchLabels: {app: orders}}
+          action: DENY
+          rules:
+          - from: [{source: {notRequestPrincipals: ["*"]}}]
+        """
+    )
+    assert inbound_verdict(orders, Call(8080)) == DENIED
+    assert inbound_verdict(orders, Call(8080, jwt={"iss": "i", "sub": "s"})) == ALLOWED

@@ -63,7 +63,10 @@ def canonical(mesh: MeshConfig) -> tuple[Any, ...]:
 def rebuilt(mesh: MeshConfig) -> MeshConfig:
     """The same mesh built from scratch from what it was built from."""
     assert mesh.inputs is not None
-    return build_mesh(mesh.inputs.objects.values(), mesh.inputs.errors, mesh.options)
+    inputs = mesh.inputs
+    return build_mesh(
+        inputs.objects.values(), inputs.errors, mesh.options, inputs.services, inputs.workloads
+    )
 
 
 def test_one_edited_file_is_the_only_one_parsed_and_the_delta_names_its_object(
@@ -229,3 +232,18 @@ def test_incremental_equals_a_full_load_after_any_edits(
         }
         assert services <= mesh.delta.services
         previous = mesh
+
+
+def test_a_file_renamed_over_the_old_one_needs_no_settle_wait(tmp_path: Path) -> None:
+    path = tmp_path / "r.yaml"
+    write(path, route("r", "h"))
+    source = DirectorySource(tmp_path, log_errors=False)
+    source.load()
+    write(path, route("r", "h", weight=30))  # in place: same inode, may be half-written
+    assert not source._replaced(path)
+    temporary = tmp_path / ".r.yaml.tmp"
+    temporary.write_text(route("r", "h", weight=20))
+    os.replace(temporary, path)  # renamed over it: complete
+    assert source._replaced(path)
+    source.load_changed([path])
+    assert not source._replaced(path)  # read: its inode is the known one now

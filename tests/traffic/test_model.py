@@ -279,7 +279,7 @@ def test_every_http_feature_parses() -> None:
             "tcp": [{"match": [{"port": 9090}], "route": [{"destination": {"host": "db"}}]}],
             "tls": [
                 {
-                    "match": [{"sniHosts": ["a.example.com"]}],
+                    "match": [{"sniHosts": ["reviews"]}],
                     "route": [{"destination": {"host": "a"}}],
                 }
             ],

@@ -169,6 +169,24 @@ ACCEPTED = [
 ]
 
 
+ACCEPTED += [
+    ("ServiceEntry", "hosts: [a.example.com]"),  # no ports
+    (
+        "ServiceEntry",
+        "hosts: ['*.example.com']\nresolution: DYNAMIC_DNS\n"
+        "ports: [{number: 443, name: tls, protocol: TLS}]",
+    ),
+    ("ServiceEntry", "hosts: [a.example.com]\nports: [{number: 1, name: sniffed, protocol: ''}]"),
+    (
+        "VirtualService",
+        "hosts: [outbound_.15010_._.istiod.istio-system.svc.cluster.local]\n"
+        "gateways: [istio-system/eastwest]\n"
+        "tls: [{match: [{sniHosts: [outbound_.15010_._.istiod.istio-system.svc.cluster.local]}],"
+        " route: [{destination: {host: istiod.istio-system.svc.cluster.local}}]}]",
+    ),
+]
+
+
 @pytest.mark.parametrize(("kind", "spec"), ACCEPTED)
 def test_what_istio_accepts_is_accepted(kind: str, spec: str) -> None:
     load(kind, spec)
@@ -353,6 +371,180 @@ REFUSED = [
         "tracing: [{customTags: {a: {formatter: {value: x}, literal: {value: y}}}}]",
         "spec.tracing[0].customTags.a",
         "exactly one of",
+    ),
+]
+
+
+ROUTED = "hosts: [r]\nhttp:\n- route: [{destination: {host: r}}]\n"
+REFUSED += [
+    (
+        "VirtualService",
+        ROUTED + "  corsPolicy: {allowMethods: [GET, PUTT]}",
+        "spec.http[0].corsPolicy.allowMethods",
+        "not a supported HTTP method",
+    ),
+    (
+        "VirtualService",
+        ROUTED + "  corsPolicy: {allowOrigins: [{exact: ''}]}",
+        "spec.http[0].corsPolicy.allowOrigins",
+        "not a valid CORS allow origin",
+    ),
+    (
+        "VirtualService",
+        ROUTED + "  retries: {attempts: 0, retryOn: 5xx}",
+        "spec.http[0].retries",
+        "attempts is 0",
+    ),
+    (
+        "VirtualService",
+        ROUTED + "  rewrite: {}",
+        "spec.http[0].rewrite",
+        "rewrite must specify",
+    ),
+    (
+        "VirtualService",
+        "hosts: [r]\nhttp: [{redirect: {redirectCode: 302}}]",
+        "spec.http[0].redirect",
+        "redirect must specify",
+    ),
+    (
+        "VirtualService",
+        "hosts: [r]\nhttp: [{redirect: {uri: /a, scheme: ftp}}]",
+        "spec.http[0].redirect",
+        "http or https",
+    ),
+    (
+        "VirtualService",
+        "hosts: [r]\nhttp:\n- match: [{method: {prefix: ''}}]\n  route: [{destination: {host: r}}]",
+        "spec.http[0].match[0].method",
+        "prefix string match should not be empty",
+    ),
+    (
+        "VirtualService",
+        "hosts: [r]\nhttp:\n- match: [{uri: {regex: ''}}]\n  route: [{destination: {host: r}}]",
+        "spec.http[0].match[0].uri.regex",
+        "regex string match should not be empty",
+    ),
+    (
+        "VirtualService",
+        "hosts: [r]\nhttp:\n- match: [{headers: {x: {prefix: ''}}}]\n"
+        "  route: [{destination: {host: r}}]",
+        "spec.http[0].match[0].headers.x.prefix",
+        "should not be empty",
+    ),
+    (
+        "VirtualService",
+        "hosts: [a.example.com]\ntls: [{match: [{sniHosts: [b.example.com]}], "
+        "route: [{destination: {host: a.example.com}}]}]",
+        "spec.tls[0].match[0].sniHosts[0]",
+        "not within any of the hosts",
+    ),
+    (
+        "VirtualService",
+        "hosts: [r]\ntls: [{match: [{sniHosts: [outbound_.80_._.r]}], "
+        "route: [{destination: {host: r}}]}]",
+        "spec.tls[0].match[0].sniHosts[0]",
+        "not a valid DNS name",
+    ),
+    (
+        "DestinationRule",
+        "host: r\nworkloadSelector: {matchLabels: {app: 'r-*'}}",
+        "spec.workloadSelector.matchLabels",
+        "wildcard is not supported",
+    ),
+    (
+        "ServiceEntry",
+        "hosts: [a.example.com]\nports: [{number: 80, name: http, protocol: HTTP}]\n"
+        "endpoints: [{address: 10.0.0.1}]",
+        "spec.endpoints",
+        "resolution NONE",
+    ),
+    (
+        "ServiceEntry",
+        "hosts: [a.example.com]\nresolution: STATIC\n"
+        "ports: [{number: 80, name: http, protocol: HTTP}]\n"
+        "endpoints: [{address: 10.0.0.1, ports: {https: 8443}}]",
+        "spec.endpoints[0].ports.https",
+        "not a port of the service entry",
+    ),
+    (
+        "ServiceEntry",
+        "hosts: [a.example.com, b.example.com]\nresolution: DNS\n"
+        "ports: [{number: 5432, name: pg, protocol: TCP}]",
+        "spec.ports",
+        "multiple hosts provided with non-HTTP",
+    ),
+    (
+        "ServiceEntry",
+        "hosts: [a.example.com]\nresolution: DYNAMIC_DNS\n"
+        "ports: [{number: 80, name: http, protocol: HTTP}]",
+        "spec.hosts[0]",
+        "wildcards for DYNAMIC_DNS",
+    ),
+    (
+        "ServiceEntry",
+        "hosts: [a.example.com]\nresolution: DNS\naddresses: [10.0.0.0/8]\n"
+        "ports: [{number: 80, name: http, protocol: HTTP}]",
+        "spec.addresses",
+        "CIDR addresses",
+    ),
+    (
+        "ServiceEntry",
+        "hosts: [a.example.com]\nports: [{number: 80, name: Web_Port, protocol: HTTP}]",
+        "spec.ports[0].name",
+        "invalid port name",
+    ),
+    ("Sidecar", "{}", "spec", "empty configuration provided"),
+    (
+        "Sidecar",
+        "outboundTrafficPolicy: {egressProxy: {host: proxy.shop, port: {number: 3128}}}",
+        "spec.outboundTrafficPolicy",
+        "only with mode ALLOW_ANY",
+    ),
+    (
+        "Sidecar",
+        "outboundTrafficPolicy: {mode: ALLOW_ANY, egressProxy: {host: proxy.shop}}",
+        "spec.outboundTrafficPolicy.egressProxy.port",
+        "needs a port",
+    ),
+    (
+        "Sidecar",
+        "egress: [{hosts: ['*/*']}, {port: {number: 80, protocol: HTTP, name: http}, "
+        "hosts: [./a]}]",
+        "spec.egress[0]",
+        "must be the last one",
+    ),
+    (
+        "Sidecar",
+        "ingress: [{port: {number: 90, protocol: HTTP, name: h}, "
+        "defaultEndpoint: '127.0.0.1:9999', tls: {mode: SIMPLE}}]",
+        "spec.ingress[0].tls",
+        "HTTPS or TLS port",
+    ),
+    (
+        "Sidecar",
+        "ingress: [{port: {number: 90, protocol: HTTPS, name: h}, "
+        "defaultEndpoint: '127.0.0.1:9999', tls: {mode: ISTIO_MUTUAL}}]",
+        "spec.ingress[0].tls.mode",
+        "not allowed in ingress tls",
+    ),
+    (
+        "Sidecar",
+        "ingress: [{port: {number: 90, protocol: HTTP, name: h}, defaultEndpoint: 'unix:///'}]",
+        "spec.ingress[0].defaultEndpoint",
+        "not an absolute path",
+    ),
+    (
+        "Telemetry",
+        "metrics: [{overrides: [{tagOverrides: {t: {operation: UPSERT}}}]}]",
+        "spec.metrics[0].overrides[0].tagOverrides.t",
+        "UPSERT needs a value",
+    ),
+    (
+        "Telemetry",
+        "metrics: [{overrides: [{tagOverrides: {t: {operation: REMOVE, value: x}}}]}]",
+        "spec.metrics[0].overrides[0].tagOverrides.t",
+        "REMOVE takes no value",
     ),
 ]
 

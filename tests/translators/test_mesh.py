@@ -75,6 +75,7 @@ def test_one_service_per_host_with_resolved_names() -> None:
         metadata: {name: multi, namespace: shop}
         spec:
           hosts: [web, api.example.com]
+          resolution: STATIC
           ports: [{number: 80, name: http, protocol: HTTP}]
           endpoints: [{address: 10.0.0.1}]
         """

@@ -182,6 +182,7 @@ def test_metadata_errors() -> None:
         apiVersion: networking.istio.io/v1
         kind: Sidecar
         metadata: {name: Bad_Name, namespace: shop, labelz: {}}
+        spec: {egress: [{hosts: [./*]}]}
         """
     )
     assert [(e.field, e.name) for e in errors] == [

@@ -228,12 +228,13 @@ DESTINATION_OUTSIDE_EGRESS = MessageType(
     "a route reaches a host or port the caller's Sidecar egress does not import: 503",
 )
 
-GATEWAY_RULES_NOT_APPLIED = MessageType(
+GATEWAY_NOT_FOUND = MessageType(
     "XDS0801",
-    "GatewayRulesNotApplied",
-    INFO,
-    "a VirtualService (or a match block) bound only to gateways other than `mesh`: "
-    "sidecars do not apply it, and xdscp runs no gateways yet",
+    "GatewayNotFound",
+    W,
+    "a VirtualService (or a match block) is bound to a gateway no Istio Gateway object "
+    "defines: those rules apply nowhere",
+    "IST0101",
 )
 DELEGATION_NOT_TRANSLATED = MessageType(
     "XDS0802",
@@ -260,6 +261,29 @@ PORT_PROTOCOL_NOT_PROXIED = MessageType(
     "PortProtocolNotProxied",
     W,
     "a UDP port: Istio's sidecars do not proxy UDP; xdscp's treat the port as TCP",
+)
+RESOLUTION_NOT_TRANSLATED = MessageType(
+    "XDS0806",
+    "ResolutionNotTranslated",
+    W,
+    "a ServiceEntry with resolution DYNAMIC_DNS: not translated yet, its hosts get no "
+    "endpoints (503)",
+)
+WORKLOAD_NOT_PROXIED = MessageType(
+    "XDS0807",
+    "WorkloadAddressNotTranslated",
+    W,
+    "a WorkloadEntry (or ServiceEntry endpoint) with a DNS name, a unix socket or only a "
+    "network as address: not translated yet, it is no workload and no endpoint",
+)
+
+GATEWAY_HOST_NOT_ON_SERVER = MessageType(
+    "XDS0901",
+    "VirtualServiceHostNotInGateway",
+    W,
+    "a VirtualService host matches no server host of a Gateway it is bound to: that "
+    "gateway never serves it",
+    "IST0132",
 )
 
 ALL: tuple[MessageType, ...] = tuple(

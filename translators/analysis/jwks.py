@@ -37,21 +37,22 @@ def jwks_messages(mesh: MeshConfig | None) -> list[Message]:
 def _messages(mesh: MeshConfig) -> Iterator[Message]:
     for policy in mesh.of_kind("RequestAuthentication"):
         for i, rule in enumerate(policy.spec.jwt_rules):
-            error = mesh.jwks_errors.get(rule.jwks_uri) if not rule.jwks else None
+            source = rule.keys_from
+            error = mesh.jwks_errors.get(source) if source else None
             if error is None:
                 continue
-            field = f"spec.jwtRules[{i}].jwksUri"
-            if rule.jwks_uri in mesh.jwks:
+            field = f"spec.jwtRules[{i}].{'issuer' if rule.discovered else 'jwksUri'}"
+            if source in mesh.jwks:
                 yield JWKS_REFRESH_FAILING.at(
                     policy,
                     field,
-                    f"{rule.jwks_uri}: {error}; issuer {rule.issuer!r} keeps its last good keys",
+                    f"{source}: {error}; issuer {rule.issuer!r} keeps its last good keys",
                     "make the URI reachable from the control plane",
                 )
             else:
                 yield JWKS_UNAVAILABLE.at(
                     policy,
                     field,
-                    f"{rule.jwks_uri}: {error}; tokens of issuer {rule.issuer!r} are rejected",
+                    f"{source}: {error}; tokens of issuer {rule.issuer!r} are rejected",
                     "make the URI reachable from the control plane, or give the keys inline (jwks)",
                 )

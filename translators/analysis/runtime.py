@@ -18,6 +18,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from translators.analysis.gateway_certs import GATEWAY_CERT_MESSAGE_TYPES
 from translators.analysis.jwks import JWKS_MESSAGE_TYPES
 from translators.analysis.message import Message, MessageType, Severity
 from translators.ir import Direction, ListenerIR, ProxyView
@@ -41,7 +42,12 @@ NOT_HTTP_FROM_UPSTREAM = MessageType(
     "a server behind a port declared HTTP answered with something that is not HTTP "
     "(it serves TLS): requests fail with 503",
 )
-RUNTIME_MESSAGE_TYPES = (NOT_HTTP_ON_HTTP_PORT, NOT_HTTP_FROM_UPSTREAM, *JWKS_MESSAGE_TYPES)
+RUNTIME_MESSAGE_TYPES = (
+    NOT_HTTP_ON_HTTP_PORT,
+    NOT_HTTP_FROM_UPSTREAM,
+    *JWKS_MESSAGE_TYPES,
+    *GATEWAY_CERT_MESSAGE_TYPES,
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,11 +7,15 @@
 * inbound: a token, when present, must be valid — one rule: `{provider OR allow_missing}`;
   several: `ANY(P1, P2, .., ALL(ANY(P1, allow_missing), ANY(P2, allow_missing), ..))` —
   so an invalid token gets 401 and a missing one passes on to RBAC, which decides
-  (`requestPrincipals: ["*"]` then answers 403); CORS preflights are not checked;
+  (`requestPrincipals: ["*"]` then answers 403); a `presence: REQUIRED` rule's provider
+  is ANDed into every alternative; CORS preflights are not checked;
 * outbound (xdscp: a sidecar routing on `@request.auth.claims`): nothing is rejected
   (`allow_missing_or_failed`); a valid token's payload is put in metadata, the token is
   forwarded untouched for the destination to enforce, and the route cache is cleared so
   the route is chosen on the claims.
+
+`jwt_metadata` / `claim_value` are the matchers on that payload that RBAC principals and
+claim routes share (a claim matches as a string or as a list holding the string).
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ from translators.security.jwt_ir import JwtRuleIR
 DEFAULT_SPACE_DELIMITED_CLAIMS = ("permission", "scope")
 
 
-def _provider(rule: JwtRuleIR, routing: bool) -> jwt_pb2.JwtProvider:
+def _provider(rule: JwtRuleIR, routing: bool, clear_route_cache: bool) -> jwt_pb2.JwtProvider:
     provider = jwt_pb2.JwtProvider(
         issuer=rule.issuer,
         audiences=list(rule.audiences),
@@ -46,7 +50,7 @@ def _provider(rule: JwtRuleIR, routing: bool) -> jwt_pb2.JwtProvider:
         local_jwks=base_pb2.DataSource(inline_string=rule.jwks),
         from_params=list(rule.from_params),
         from_cookies=list(rule.from_cookies),
-        clear_route_cache=routing,
+        clear_route_cache=clear_route_cache,
     )
     provider.normalize_payload_in_metadata.space_delimited_claims.extend(
         sorted({*DEFAULT_SPACE_DELIMITED_CLAIMS, *rule.space_delimited_claims})
@@ -93,13 +97,15 @@ def _enforcing(names: Sequence[str], required: Sequence[str] = ()) -> jwt_pb2.Jw
 
 
 def jwt_authentication(
-    rules: Sequence[JwtRuleIR], direction: Direction
+    rules: Sequence[JwtRuleIR], direction: Direction, gateway: bool = False
 ) -> jwt_pb2.JwtAuthentication:
-    routing = direction is Direction.OUTBOUND
+    """`gateway`: enforce as inbound and clear the route cache (a gateway routes on the
+    claims it verified, as Istio's gateways do)."""
+    routing = direction is Direction.OUTBOUND and not gateway
     config = jwt_pb2.JwtAuthentication(bypass_cors_preflight=True)
     names = [jwt_provider(i) for i in range(len(rules))]
     for name, rule in zip(names, rules, strict=True):
-        config.providers[name].CopyFrom(_provider(rule, routing))
+        config.providers[name].CopyFrom(_provider(rule, routing, routing or gateway))
     optional = [n for n, r in zip(names, rules, strict=True) if not r.required]
     required = [n for n, r in zip(names, rules, strict=True) if r.required]
     requirement = (
@@ -139,6 +145,15 @@ def claim_value(matcher: string_pb2.StringMatcher) -> value_pb2.ValueMatcher:
             ]
         )
     )
+
+
+def gateway_jwt_filters(rules: Sequence[JwtRuleIR]) -> list[hcm.HttpFilter]:
+    """A gateway's jwt_authn filter (none without rules): invalid tokens get 401, valid
+    ones' claims are what its routes match on."""
+    if not rules:
+        return []
+    config = jwt_authentication(rules, Direction.INBOUND, gateway=True)
+    return [hcm.HttpFilter(name=JWT_AUTHN_FILTER, typed_config=pack(config))]
 
 
 def jwt_authn_filters(ir: ListenerIR) -> list[hcm.HttpFilter]:

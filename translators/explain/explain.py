@@ -167,7 +167,7 @@ def _destination(
                     host=sent.host,
                     headers=dict(sent.headers),
                 )
-                inbound = inbound_step(owner, translator.translate(callee), call)
+                inbound = inbound_step(owner, translator.translate(callee), call, request.at)
         endpoints.append(
             EndpointStep(
                 address.address,
@@ -290,7 +290,7 @@ def _explain(translator: MeshTranslator, request: ExplainRequest) -> Explanation
             request.path,
             headers,
             request.method,
-            jwt=_routing_claims(listener, headers, request.path),
+            jwt=_routing_claims(listener, headers, request.path, request.at),
         )
         route_step, decision = http_route_step(translator.mesh, resources, listener, envoy_request)
         if route_step.virtual_host in (BLOCK_ALL, ALLOW_ANY_DYNAMIC_DNS):
@@ -336,14 +336,14 @@ def _explain(translator: MeshTranslator, request: ExplainRequest) -> Explanation
 
 
 def _routing_claims(
-    listener: listener_pb2.Listener, headers: Mapping[str, str], path: str
+    listener: listener_pb2.Listener, headers: Mapping[str, str], path: str, at: float | None
 ) -> Mapping[str, object] | None:
     """The claims `@request.auth.claims` routes see on the caller's sidecar: those of a
     token its (non-rejecting) jwt_authn filter accepts, else none."""
     for chain in listener.filter_chains:
         config = jwt_filter(chain)
         if config is not None:
-            return jwt_outcome(config, headers, path).payload
+            return jwt_outcome(config, headers, path, at).payload
     return None
 
 

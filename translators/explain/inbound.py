@@ -99,7 +99,9 @@ def _missed(rules: rbac_pb2.RBAC, call: Call, http: bool) -> tuple[str, ...]:
     return tuple(found)
 
 
-def inbound_step(workload: str, resources: ProxyResources, call: Call) -> InboundStep | None:
+def inbound_step(
+    workload: str, resources: ProxyResources, call: Call, at: float | None = None
+) -> InboundStep | None:
     """What `workload`'s sidecar does with `call`; None when it has no inbound listener on
     the port (the hop then reaches the application without a sidecar in between)."""
     try:
@@ -137,7 +139,7 @@ def inbound_step(workload: str, resources: ProxyResources, call: Call) -> Inboun
     jwt_note = ""
     jwt_config = jwt_filter(chain)
     if jwt_config is not None:  # RequestAuthentication: jwt_authn runs before RBAC
-        outcome = jwt_outcome(jwt_config, call.headers, call.path)
+        outcome = jwt_outcome(jwt_config, call.headers, call.path, at)
         if outcome.rejected:
             return InboundStep(
                 workload, listener.name, chain.name, mode, authn_sources, peer, (), DENIED,

@@ -4,7 +4,8 @@ taken from the request's headers or query as jwt_authn would look for it.
 
 Explain has the request, not the IdP: the signature is not checked (a forged token would
 be refused with 401 where explain lets its claims through — said in the note). Issuer,
-audience and expiry are checked as Envoy does, with its 60 s clock skew.
+audience and — at the instant the caller gives (`at`) — expiry are checked as Envoy
+does, with its 60 s clock skew.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import base64
 import binascii
 import json
 import re
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import parse_qs, urlsplit
@@ -89,7 +89,7 @@ def _claims(token: str) -> dict[str, object] | None:
     return decoded if isinstance(decoded, dict) else None
 
 
-def _problem(provider: jwt_pb2.JwtProvider, claims: Mapping[str, object], now: float) -> str:
+def _problem(provider: jwt_pb2.JwtProvider, claims: Mapping[str, object], now: float | None) -> str:
     if provider.issuer and claims.get("iss") != provider.issuer:
         return f"issuer {claims.get('iss')!r} is not {provider.issuer!r}"
     audiences = claims.get("aud")
@@ -97,7 +97,7 @@ def _problem(provider: jwt_pb2.JwtProvider, claims: Mapping[str, object], now: f
     if provider.audiences and not set(provider.audiences) & set(map(str, listed)):
         return f"audience {audiences!r} is not one of {', '.join(provider.audiences)}"
     expiry = claims.get("exp")
-    if isinstance(expiry, int | float) and expiry + CLOCK_SKEW_S < now:
+    if now is not None and isinstance(expiry, int | float) and expiry + CLOCK_SKEW_S < now:
         return "expired"
     return ""
 
@@ -110,7 +110,11 @@ class _Provider:
 
 
 def _provider_state(
-    name: str, provider: jwt_pb2.JwtProvider, headers: Mapping[str, str], path: str
+    name: str,
+    provider: jwt_pb2.JwtProvider,
+    headers: Mapping[str, str],
+    path: str,
+    at: float | None,
 ) -> _Provider:
     tokens = _tokens(provider, headers, path)
     if not tokens:
@@ -118,7 +122,7 @@ def _provider_state(
     problems = []
     for token in tokens:
         claims = _claims(token)
-        problem = "not a JWT" if claims is None else _problem(provider, claims, time.time())
+        problem = "not a JWT" if claims is None else _problem(provider, claims, at)
         if claims is not None and not problem:
             return _Provider("ok", claims)
         problems.append(f"{name}: {problem}")
@@ -153,11 +157,15 @@ def _satisfied(requirement: jwt_pb2.JwtRequirement, states: Mapping[str, _Provid
 
 
 def jwt_outcome(
-    config: jwt_pb2.JwtAuthentication, headers: Mapping[str, str], path: str
+    config: jwt_pb2.JwtAuthentication,
+    headers: Mapping[str, str],
+    path: str,
+    at: float | None = None,
 ) -> JwtOutcome:
+    """`at`: the request's instant (epoch seconds), for expiry; None: expiry not judged."""
     issuers = ", ".join(sorted({p.issuer or "(any)" for p in config.providers.values()}))
     states = {
-        name: _provider_state(name, provider, headers, path)
+        name: _provider_state(name, provider, headers, path, at)
         for name, provider in sorted(config.providers.items())
     }
     requirement = config.rules[0].requires if config.rules else jwt_pb2.JwtRequirement()

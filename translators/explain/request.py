@@ -25,6 +25,9 @@ class ExplainRequest:
     method: str = "GET"
     headers: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     sni: str | None = None  # TCP only: the TLS server name the application sends
+    # when the request is made (epoch seconds), for a JWT's expiry; None: not judged
+    # (the translators read no clock: the caller says what time it is)
+    at: float | None = None
 
     @property
     def authority(self) -> str:

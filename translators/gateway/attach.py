@@ -22,7 +22,6 @@ from translators.model.gateway_api import (
     FromNamespaces,
     GatewayClassSpec,
     GatewaySpec,
-    HTTPRouteSpec,
     Listener,
     ParentReference,
     ReferenceGrantSpec,
@@ -40,9 +39,23 @@ BUILTIN_CLASSES = frozenset({"xdscp", "istio"})
 # for the Deployment it creates per Gateway).
 GATEWAY_NAME_LABEL = "gateway.networking.k8s.io/gateway-name"
 
-# Route kinds xdscp translates, per listener protocol (and TLS mode).
-HTTP_ROUTE_KINDS = ("HTTPRoute",)
-SUPPORTED_PROTOCOLS = frozenset({"HTTP", "HTTPS"})
+# Route kinds xdscp translates, per listener protocol (and TLS mode), as the spec pairs
+# them: HTTP(S) listeners take HTTP and gRPC routes, a TLS Passthrough listener TLSRoutes
+# (by SNI), a TCP listener or a TLS Terminate one TCPRoutes.
+HTTP_ROUTE_KINDS = ("HTTPRoute", "GRPCRoute")
+ROUTE_KINDS = ("HTTPRoute", "GRPCRoute", "TLSRoute", "TCPRoute")
+SUPPORTED_PROTOCOLS = frozenset({"HTTP", "HTTPS", "TLS", "TCP"})
+
+
+def route_kinds_for(listener: Listener) -> tuple[str, ...]:
+    if listener.protocol in ("HTTP", "HTTPS"):
+        return HTTP_ROUTE_KINDS
+    if listener.protocol == "TLS" and listener.tls is not None:
+        return ("TLSRoute",) if listener.tls.mode is TLSModeType.PASSTHROUGH else ("TCPRoute",)
+    if listener.protocol == "TCP":
+        return ("TCPRoute",)
+    return ()
+
 
 # Callable telling whether a Secret (namespace, name) exists; None: not known here.
 SecretLookup = Callable[[str, str], bool]
@@ -239,7 +252,7 @@ def _listener_state(
             "HostnameConflict",
             f"another listener on port {listener.port} has the same hostname",
         )
-    kinds: tuple[str, ...] = HTTP_ROUTE_KINDS if listener.protocol in SUPPORTED_PROTOCOLS else ()
+    kinds = route_kinds_for(listener)
     resolved = Condition("ResolvedRefs", True, "ResolvedRefs", "all references resolved")
     asked = listener.allowed_routes.kinds
     if asked:
@@ -451,11 +464,14 @@ def _backend(
     return BackendState(ref, service)
 
 
-def route_backend_refs(spec: HTTPRouteSpec) -> list[BackendRef | BackendObjectReference]:
+def route_backend_refs(spec: Any) -> list[BackendRef | BackendObjectReference]:
+    """Every backend a route (of any kind) names: its rules' and its mirrors'."""
     refs: list[BackendRef | BackendObjectReference] = []
     for rule in spec.rules:
         refs += rule.backend_refs
-        for f in [*rule.filters, *(x for b in rule.backend_refs for x in b.filters)]:
+        filters = [*getattr(rule, "filters", ())]
+        filters += [x for b in rule.backend_refs for x in getattr(b, "filters", ())]
+        for f in filters:
             if f.request_mirror is not None:
                 refs.append(f.request_mirror.backend_ref)
     return refs
@@ -486,7 +502,7 @@ def resolve_gateway_api(
         else:
             elsewhere.add((obj.namespace, obj.name))
     routes: dict[str, RouteState] = {}
-    for kind in HTTP_ROUTE_KINDS:
+    for kind in ROUTE_KINDS:
         for obj in sorted(mesh.of_kind(kind), key=age_order):
             parents: list[ParentState] = []
             attachments: list[Attachment] = []

@@ -121,6 +121,8 @@ class StringMatch(IstioModel):
     @field_validator("regex")
     @classmethod
     def _re2(cls, value: str | None) -> str | None:
+        if value == "":
+            raise ValueError("regex string match should not be empty")
         return None if value is None else check_re2(value)
 
     @model_validator(mode="after")
@@ -140,6 +142,11 @@ class WorkloadSelector(IstioModel):
 
     labels: dict[str, str] = Field(default_factory=dict)
     match_labels: dict[str, str] | None = None
+
+    @field_validator("labels", "match_labels")
+    @classmethod
+    def _labels(cls, labels: dict[str, str] | None) -> dict[str, str] | None:
+        return None if labels is None else check_selector_labels(labels)
 
     def effective(self) -> dict[str, str]:
         return self.match_labels if self.match_labels is not None else self.labels
@@ -173,6 +180,16 @@ class ObjectMeta(BaseModel):
 
 
 MESH_GATEWAY = "mesh"
+
+
+def check_selector_labels(labels: dict[str, str]) -> dict[str, str]:
+    """Istio's workload selector rules: no empty key, no wildcard in keys or values."""
+    for key, value in labels.items():
+        if not key:
+            raise ValueError(f"empty key is not supported in selector: {key}={value}")
+        if "*" in key or "*" in value:
+            raise ValueError(f"wildcard is not supported in selector: {key}={value}")
+    return labels
 
 
 def check_gateway_names(gateways: list[str]) -> list[str]:

@@ -38,6 +38,7 @@ from translators.model.checks import (
     check_header_name,
     check_host,
     check_ip_or_cidr,
+    check_unix_address,
     check_wildcard_domain,
     is_dns1123_label,
     is_ip,
@@ -64,6 +65,7 @@ from translators.model.traffic import (
     TLSRoute,
     check_pool,
     check_weight_sum,
+    is_auto_sni,
 )
 from translators.naming import routing_claim
 
@@ -99,6 +101,14 @@ class HTTPMatchRequest(SourceMatch):
             if routing_claim(name) is None:
                 check_header_name(name)
         return headers
+
+    @field_validator("scheme", "method", "authority")
+    @classmethod
+    def _no_empty_prefix(cls, match: StringMatch | None) -> StringMatch | None:
+        # Istio (and Envoy's StringMatcher): only a uri match may have an empty prefix
+        if match is not None and match.prefix == "":
+            raise ValueError("prefix string match should not be empty")
+        return match
 
     @field_validator("query_params")
     @classmethod
@@ -236,11 +246,15 @@ class VirtualServiceSpec(IstioModel):
         # `*` alone is refused for the mesh (every sidecar's every host) — but Istio lets
         # any VirtualService bound to a gateway have it, mesh listed or not
         star = self.binds_gateway
+        sni = any(m.sni_hosts for rule in self.tls for m in rule.match)
         for i, host in enumerate(self.hosts):
+            if star and sni and is_auto_sni(host):
+                continue  # Istio's generated SNI names, on a gateway
             try:
                 check_host(host, allow_star=star, allow_ip=True)
             except ValueError as exc:
                 raise FieldValueError(f"hosts[{i}]", str(exc)) from None
+        self._check_sni_hosts()
         for i, first in enumerate(self.hosts):
             for second in self.hosts[i + 1 :]:
                 if hosts_overlap(first, second):
@@ -248,6 +262,26 @@ class VirtualServiceSpec(IstioModel):
                         "hosts", f"duplicate hosts in virtual service: {first} & {second}"
                     )
         return self
+
+    def _check_sni_hosts(self) -> None:
+        """Istio's validateSniHost: generated SNI names only on gateways, and every SNI
+        host within one of the VirtualService's hosts."""
+        for i, rule in enumerate(self.tls):
+            for j, match in enumerate(rule.match):
+                for k, sni in enumerate(match.sni_hosts):
+                    where = f"tls[{i}].match[{j}].sniHosts[{k}]"
+                    if is_auto_sni(sni):
+                        if not self.binds_gateway:
+                            raise FieldValueError(where, f"{sni!r} is not a valid DNS name")
+                        continue
+                    if is_ip(sni):
+                        continue
+                    if not any(host_subset_of(sni, h) for h in self.hosts):
+                        raise FieldValueError(
+                            where,
+                            f"SNI host {sni!r} is not within any of the hosts "
+                            f"[{', '.join(self.hosts)}]",
+                        )
 
     @property
     def is_delegate(self) -> bool:
@@ -272,6 +306,15 @@ class VirtualServiceSpec(IstioModel):
         """What sidecars translate: VirtualServices of the mesh, without delegation (not
         translated yet; reported by the analysis as XDS0802)."""
         return self.applies_to_mesh and not self.delegates
+
+
+def host_subset_of(host: str, other: str) -> bool:
+    """Istio's host.Name.SubsetOf: `host` is covered by `other`."""
+    if other.startswith("*"):
+        if host.startswith("*"):
+            return len(host) >= len(other) and host[1:].endswith(other[1:])
+        return host.endswith(other[1:])
+    return not host.startswith("*") and host == other
 
 
 def hosts_overlap(first: str, second: str) -> bool:
@@ -613,7 +656,10 @@ HTTP_PROTOCOLS = frozenset(
 
 
 def _protocol_upper(value: object) -> object:
-    """Istio parses protocol names ignoring case (`http`, `Mongo`, `GRPC-Web`)."""
+    """Istio parses protocol names ignoring case (`http`, `Mongo`, `GRPC-Web`); an empty
+    one asks Istio to sniff the protocol, which xdscp does not: the port is TCP."""
+    if value == "":
+        return Protocol.TCP.value
     return value.upper() if isinstance(value, str) else value
 
 
@@ -622,6 +668,13 @@ class ServicePort(IstioModel):
     protocol: Protocol = Protocol.TCP
     name: str = Field(min_length=1)
     target_port: PortNumber | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _dns_label(cls, name: str) -> str:
+        if not is_dns1123_label(name):
+            raise ValueError(f"invalid port name: {name!r} (a DNS label)")
+        return name
 
     @field_validator("protocol", mode="before")
     @classmethod
@@ -641,39 +694,42 @@ class WorkloadEntrySpec(IstioModel):
     @field_validator("address")
     @classmethod
     def _address(cls, value: str) -> str:
-        # A ServiceEntry's STATIC endpoints are further restricted to IPs (below).
-        return check_endpoint_address(value, allow_fqdn=True)
+        # A ServiceEntry's STATIC endpoints are further restricted to IPs (below); an
+        # empty address is allowed with a network (Istio: reached through its gateway).
+        return value if value == "" else check_endpoint_address(value, allow_fqdn=True)
 
     @model_validator(mode="after")
     def _unix_ports(self) -> WorkloadEntrySpec:
+        if not self.address and not self.network:
+            raise FieldValueError("address", "an address is required (unless network is set)")
         if self.address.startswith(UNIX_PREFIX) and self.ports:
             raise ValueError("ports: a unix socket endpoint has no ports")
         return self
+
+    @property
+    def proxied(self) -> bool:
+        """Whether xdscp can treat it as a workload with a sidecar, or an EDS endpoint: it
+        has an IP address. (A DNS name, a unix socket or no address is accepted, as in
+        Istio, and reported as not translated: XDS0807.)"""
+        return is_ip(self.address)
 
     @field_validator("ports")
     @classmethod
     def _port_range(cls, ports: dict[str, int]) -> dict[str, int]:
         for name, number in ports.items():
+            if not is_dns1123_label(name):
+                raise ValueError(f"invalid port name: {name!r} (a DNS label)")
             if not 1 <= number <= 65535:
                 raise ValueError(f"port {name!r}: {number} is not in 1..65535")
         return ports
 
 
 class WorkloadEntryObjectSpec(WorkloadEntrySpec):
-    """A WorkloadEntry object. In xdscp every WorkloadEntry is a workload with a sidecar:
-    Envoy binds that sidecar's listeners to the address and other proxies' EDS endpoints
-    point at it, and both need an IP address. (Istio also accepts a DNS name or a unix
-    socket here, for workloads without a sidecar; a ServiceEntry's `endpoints` still may.)"""
-
-    @field_validator("address")
-    @classmethod
-    def _ip_only(cls, value: str) -> str:
-        if not is_ip(value):
-            raise ValueError(
-                f"{value!r} is not an IP address (a WorkloadEntry is a proxied workload; "
-                "for a DNS name use a ServiceEntry with resolution DNS and endpoints)"
-            )
-        return value
+    """A WorkloadEntry object. In xdscp a WorkloadEntry with an IP address is a workload
+    with a sidecar: Envoy binds that sidecar's listeners to the address and other proxies'
+    EDS endpoints point at it. Istio also accepts a DNS name, a unix socket or (with a
+    network) no address, for workloads reached otherwise: those are accepted and left
+    out of the registry (`proxied`), reported by the analysis (XDS0807)."""
 
 
 class Location(StrEnum):
@@ -686,12 +742,15 @@ class Resolution(StrEnum):
     STATIC = "STATIC"
     DNS = "DNS"
     DNS_ROUND_ROBIN = "DNS_ROUND_ROBIN"
+    # wildcard hosts resolved per request (not translated yet: XDS0806)
+    DYNAMIC_DNS = "DYNAMIC_DNS"
 
 
 class ServiceEntrySpec(IstioModel):
     hosts: list[str] = Field(min_length=1)
     addresses: list[str] = Field(default_factory=list)
-    ports: list[ServicePort] = Field(min_length=1)
+    # Istio allows none (the service is then reached on no port by sidecars)
+    ports: list[ServicePort] = Field(default_factory=list)
     location: Location = Location.MESH_EXTERNAL
     resolution: Resolution = Resolution.NONE
     endpoints: list[WorkloadEntrySpec] = Field(default_factory=list)
@@ -732,7 +791,7 @@ class ServiceEntrySpec(IstioModel):
         # What Envoy would refuse (NACK) or could never route, rejected here as Istio does.
         if self.resolution is Resolution.STATIC:
             for i, endpoint in enumerate(self.endpoints):
-                if not _is_ip_or_unix(endpoint.address):
+                if endpoint.address and not _is_ip_or_unix(endpoint.address):
                     raise FieldValueError(
                         f"endpoints[{i}].address",
                         f"{endpoint.address!r} is not an IP address "
@@ -745,6 +804,33 @@ class ServiceEntrySpec(IstioModel):
                         f"endpoints[{i}].address",
                         f"{endpoint.address!r}: a unix socket cannot be resolved by DNS "
                         "(use resolution STATIC)",
+                    )
+        if self.resolution is Resolution.NONE and self.endpoints:
+            raise FieldValueError(
+                "endpoints", "no endpoints should be provided for resolution NONE"
+            )
+        if any("/" in a for a in self.addresses) and self.resolution not in (
+            Resolution.NONE,
+            Resolution.STATIC,
+        ):
+            raise FieldValueError(
+                "addresses", "CIDR addresses are allowed only for resolution NONE or STATIC"
+            )
+        port_names = {p.name for p in self.ports}
+        for i, endpoint in enumerate(self.endpoints):
+            for port_name in endpoint.ports:
+                if port_name not in port_names:
+                    raise FieldValueError(
+                        f"endpoints[{i}].ports.{port_name}",
+                        f"endpoint port {port_name!r} is not a port of the service entry",
+                    )
+        if self.resolution is Resolution.DYNAMIC_DNS:
+            _check_dynamic_dns(self)
+        if self.resolution is not Resolution.NONE and len(self.hosts) > 1:
+            for port in self.ports:
+                if port.protocol not in HTTP_PROTOCOLS | {Protocol.HTTPS, Protocol.TLS}:
+                    raise FieldValueError(
+                        "ports", "multiple hosts provided with non-HTTP, non-TLS ports"
                     )
         if self.resolution is Resolution.DNS_ROUND_ROBIN and len(self.endpoints) > 1:
             raise ValueError("endpoints: resolution DNS_ROUND_ROBIN allows at most one endpoint")
@@ -760,6 +846,23 @@ class ServiceEntrySpec(IstioModel):
                     "(give endpoints)"
                 )
         return self
+
+
+def _check_dynamic_dns(entry: ServiceEntrySpec) -> None:
+    """Istio's rules for resolution DYNAMIC_DNS."""
+    for i, host in enumerate(entry.hosts):
+        if not host.startswith("*"):
+            raise FieldValueError(f"hosts[{i}]", "hosts must be wildcards for DYNAMIC_DNS")
+    if entry.addresses:
+        raise FieldValueError("addresses", "addresses cannot be set for DYNAMIC_DNS")
+    if entry.endpoints:
+        raise FieldValueError("endpoints", "endpoints cannot be set for DYNAMIC_DNS")
+    allowed = {Protocol.HTTP, Protocol.TLS, Protocol.GRPC, Protocol.HTTP2}
+    for i, port in enumerate(entry.ports):
+        if port.protocol not in allowed:
+            raise FieldValueError(
+                f"ports[{i}].protocol", "DYNAMIC_DNS supports HTTP, TLS, GRPC and HTTP2 only"
+            )
 
 
 def _is_ip_or_unix(address: str) -> bool:
@@ -810,12 +913,35 @@ class IngressListener(IstioModel):
     # Istio's ServerTLSSettings (TLS terminated by the sidecar for this port)
     tls: dict[str, Any] | None = None
 
+    @model_validator(mode="after")
+    def _tls(self) -> IngressListener:
+        """Istio's rules for a sidecar's ingress TLS (ValidateSidecar)."""
+        if self.tls is None:
+            return self
+        for field, what in (
+            ("subjectAltNames", "subjectAltNames"),
+            ("httpsRedirect", "httpsRedirect"),
+            ("credentialName", "credentialName"),
+            ("credentialNames", "credentialNames"),
+            ("tlsCertificates", "tlsCertificates"),
+        ):
+            if self.tls.get(field):
+                raise FieldValueError(f"tls.{field}", f"{what} is not supported in ingress tls")
+        if self.tls.get("mode") in ("ISTIO_MUTUAL", "AUTO_PASSTHROUGH"):
+            raise FieldValueError("tls.mode", f"{self.tls['mode']} is not allowed in ingress tls")
+        if self.port.protocol not in (Protocol.HTTPS, Protocol.TLS):
+            raise FieldValueError("tls", "TLS settings need an HTTPS or TLS port")
+        return self
+
     @field_validator("default_endpoint")
     @classmethod
     def _loopback(cls, value: str) -> str:
         """Istio allows 127.0.0.1/0.0.0.0/unix; xdscp also allows any 127.0.0.0/8 address,
         so local workloads can each have their own loopback IP."""
-        if not value or value.startswith("unix://"):
+        if not value:
+            return value
+        if value.startswith(UNIX_PREFIX):
+            check_unix_address(value)
             return value
         host, _, port = value.rpartition(":")
         try:
@@ -876,9 +1002,19 @@ class OutboundMode(StrEnum):
 
 
 class OutboundTrafficPolicy(IstioModel):
-    mode: OutboundMode = OutboundMode.ALLOW_ANY
+    # Istio's enum: REGISTRY_ONLY is 0, the value of a policy that names no mode
+    mode: OutboundMode = OutboundMode.REGISTRY_ONLY
     # where ALLOW_ANY traffic to unknown hosts goes instead of straight out
     egress_proxy: Destination | None = None
+
+    @model_validator(mode="after")
+    def _egress_proxy(self) -> OutboundTrafficPolicy:
+        if self.egress_proxy is not None:
+            if self.mode is not OutboundMode.ALLOW_ANY:
+                raise ValueError("egressProxy must be set only with mode ALLOW_ANY")
+            if self.egress_proxy.port is None:
+                raise FieldValueError("egressProxy.port", "egressProxy needs a port")
+        return self
 
 
 class SidecarSpec(IstioModel):
@@ -890,9 +1026,21 @@ class SidecarSpec(IstioModel):
 
     @model_validator(mode="after")
     def _pools(self) -> SidecarSpec:
+        if not (
+            self.egress
+            or self.ingress
+            or self.outbound_traffic_policy is not None
+            or self.inbound_connection_pool is not None
+        ):
+            raise ValueError("empty configuration provided")
         check_pool(self.inbound_connection_pool, "inboundConnectionPool")
         for i, listener in enumerate(self.ingress):
             check_pool(listener.connection_pool, f"ingress[{i}].connectionPool")
+        for i, egress in enumerate(self.egress[:-1]):
+            if egress.port is None:
+                raise FieldValueError(
+                    f"egress[{i}]", "the egress listener without a port must be the last one"
+                )
         return self
 
     @model_validator(mode="after")

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ValidationError
 
 from translators.model.base import ObjectMeta
 from translators.model.checks import FieldValueError
+from translators.model.envoy_filter import EnvoyFilterSpec
 from translators.model.gateway import GatewaySpec
 from translators.model.gateway_api import GATEWAY_API, GATEWAY_API_KINDS, KIND_ALIASES
 from translators.model.networking import (
@@ -154,6 +155,7 @@ KINDS: dict[str, KindEntry] = {
     ),
     "Sidecar": (NETWORKING, frozenset({"v1alpha3", "v1beta1", "v1"}), SidecarSpec),
     "Gateway": (NETWORKING, frozenset({"v1alpha3", "v1beta1", "v1"}), GatewaySpec),
+    "EnvoyFilter": (NETWORKING, frozenset({"v1alpha3"}), EnvoyFilterSpec),
     "PeerAuthentication": (SECURITY, frozenset({"v1beta1", "v1"}), PeerAuthenticationSpec),
     "AuthorizationPolicy": (SECURITY, frozenset({"v1beta1", "v1"}), AuthorizationPolicySpec),
     "RequestAuthentication": (SECURITY, frozenset({"v1beta1", "v1"}), RequestAuthenticationSpec),

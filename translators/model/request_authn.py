@@ -42,6 +42,15 @@ def check_jwks_uri(uri: str) -> str:
     return uri
 
 
+OPENID_DISCOVERY_SUFFIX = "/.well-known/openid-configuration"
+
+
+def discovery_url(issuer: str) -> str:
+    """Istio's `resolveJwksURIUsingOpenID`: the issuer, without a trailing `/`, plus the
+    OpenID discovery path."""
+    return issuer.removesuffix("/") + OPENID_DISCOVERY_SUFFIX
+
+
 def parse_jwks(text: str) -> dict[str, Any]:
     """A JSON Web Key Set (or one key, which Istio's parser also takes) as a dict with
     `keys`; ValueError naming what is wrong. An empty set parses (Istio accepts it, and
@@ -198,6 +207,19 @@ class JWTRule(IstioModel):
         if self.jwks and self.jwks_uri:
             raise ValueError("only one of jwks or jwksUri can be set")
         return self
+
+    @property
+    def keys_from(self) -> str:
+        """Where the control plane fetches this rule's keys ("" when inline): `jwksUri`,
+        else — as istiod does — the issuer's OpenID discovery document, which names it."""
+        if self.jwks:
+            return ""
+        return self.jwks_uri or discovery_url(self.issuer)
+
+    @property
+    def discovered(self) -> bool:
+        """The keys' URI comes from the issuer's OpenID discovery document."""
+        return not self.jwks and not self.jwks_uri
 
     @property
     def timeout_s(self) -> float:

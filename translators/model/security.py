@@ -16,7 +16,7 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator, Field, field_validator, model_validator
 
-from translators.model.base import IstioModel
+from translators.model.base import IstioModel, check_selector_labels
 from translators.model.checks import check_ip_or_cidr
 
 # --- shared ------------------------------------------------------------------
@@ -26,6 +26,11 @@ class MatchLabelsSelector(IstioModel):
     """`istio.type.v1beta1.WorkloadSelector`: security objects use `matchLabels` only."""
 
     match_labels: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("match_labels")
+    @classmethod
+    def _labels(cls, labels: dict[str, str]) -> dict[str, str]:
+        return check_selector_labels(labels)
 
     def matches(self, labels: Mapping[str, str]) -> bool:
         return all(labels.get(k) == v for k, v in self.match_labels.items())

@@ -110,11 +110,27 @@ class TagOverride(IstioModel):
     operation: TagOperation = TagOperation.UPSERT
     value: str = ""
 
+    @model_validator(mode="after")
+    def _value(self) -> TagOverride:
+        # Istio: UPSERT needs a value (a CEL expression), REMOVE takes none
+        if self.operation is TagOperation.UPSERT and not self.value:
+            raise ValueError("UPSERT needs a value")
+        if self.operation is TagOperation.REMOVE and self.value:
+            raise ValueError("REMOVE takes no value")
+        return self
+
 
 class MetricSelector(IstioModel):
     metric: str | None = None
     custom_metric: str | None = None
     mode: WorkloadMode = WorkloadMode.CLIENT_AND_SERVER
+
+    @field_validator("custom_metric")
+    @classmethod
+    def _custom(cls, name: str | None) -> str | None:
+        if name == "":
+            raise ValueError("customMetric cannot be empty")
+        return name
 
 
 class MetricsOverrides(IstioModel):

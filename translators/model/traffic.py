@@ -103,7 +103,17 @@ class HeaderStringMatch(StringMatch):
     @field_validator("regex")
     @classmethod
     def _re2(cls, value: str | None) -> str | None:
+        if value == "":
+            raise ValueError("regex string match should not be empty")
         return value if value is None or value == "*" else check_re2(value)
+
+    @field_validator("prefix")
+    @classmethod
+    def _prefix(cls, value: str | None) -> str | None:
+        # Istio: only a uri match may have an empty prefix
+        if value == "":
+            raise ValueError("prefix string match should not be empty")
+        return value
 
 
 class Percent(IstioModel):
@@ -216,6 +226,12 @@ class HTTPRedirect(IstioModel):
             raise ValueError("uri and prefixRewrite are mutually exclusive")
         if self.port is not None and self.derive_port is not None:
             raise ValueError("port and derivePort are mutually exclusive")
+        if not (self.uri or self.prefix_rewrite or self.authority or self.scheme) and (
+            self.port is None and self.derive_port is None
+        ):
+            raise ValueError("redirect must specify uri, authority, scheme or port")
+        if self.scheme not in ("", "http", "https"):
+            raise ValueError(f"scheme: {self.scheme!r} is not http or https")
         if self.redirect_code not in REDIRECT_CODES:
             raise ValueError(
                 f"redirectCode: {self.redirect_code} is not one of "
@@ -264,6 +280,8 @@ class HTTPRewrite(IstioModel):
     def _one_uri(self) -> HTTPRewrite:
         if self.uri and self.uri_regex_rewrite is not None:
             raise ValueError("uri and uriRegexRewrite are mutually exclusive")
+        if not (self.uri or self.authority or self.uri_regex_rewrite is not None):
+            raise ValueError("rewrite must specify uri, uriRegexRewrite or authority")
         return self
 
 
@@ -274,6 +292,16 @@ class HTTPRetry(IstioModel):
     retry_remote_localities: bool | None = None
     retry_ignore_previous_hosts: bool | None = None
     backoff: PositiveDuration | None = None
+
+    @model_validator(mode="after")
+    def _enabled(self) -> HTTPRetry:
+        if self.attempts == 0 and (
+            self.per_try_timeout is not None
+            or self.retry_on
+            or self.retry_remote_localities is not None
+        ):
+            raise ValueError("a retry policy is configured while attempts is 0 (disabled)")
+        return self
 
     @field_validator("retry_on")
     @classmethod
@@ -402,6 +430,27 @@ class CorsPolicy(IstioModel):
     def _header_names(cls, names: list[str]) -> list[str]:
         return [name if name == "*" else check_header_name(name) for name in names]
 
+    @field_validator("allow_methods")
+    @classmethod
+    def _methods(cls, methods: list[str]) -> list[str]:
+        for method in methods:
+            if method not in CORS_METHODS:
+                raise ValueError(f"{method!r} is not a supported HTTP method")
+        return methods
+
+    @field_validator("allow_origins")
+    @classmethod
+    def _origins(cls, origins: list[StringMatch]) -> list[StringMatch]:
+        for origin in origins:
+            if not (origin.exact or origin.prefix or origin.regex):
+                raise ValueError("an empty string is not a valid CORS allow origin")
+        return origins
+
+
+CORS_METHODS = frozenset(
+    {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "CONNECT", "OPTIONS", "TRACE", "*"}
+)
+
 
 class SourceMatch(IstioModel):
     """What a match block may ask of the caller (the proxy the config is for): its labels,
@@ -483,8 +532,19 @@ def check_weight_sum(weights: Iterable[int]) -> None:
         raise FieldValueError("route", f"weights add up to {total}, more than {UINT32_MAX}")
 
 
+_AUTO_SNI = re.compile(r"outbound_\.[0-9][^_]*_\.[^_]*_\.[a-zA-Z].*")
+
+
+def is_auto_sni(host: str) -> bool:
+    """Istio's generated SNI names, `outbound_.<port>_.<subset>_.<host>` (AUTO_PASSTHROUGH),
+    which only a VirtualService bound to a gateway may match (checked there)."""
+    return _AUTO_SNI.fullmatch(host) is not None
+
+
 def check_sni_host(host: str) -> str:
     """A TLS match's SNI name (Istio: a wildcard domain, or an IP address)."""
+    if is_auto_sni(host):
+        return host
     return check_host(host, allow_star=True, allow_ip=True)
 
 

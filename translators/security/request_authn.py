@@ -51,15 +51,15 @@ def rule_ir(rule: JWTRule, ref: str, jwks: Mapping[str, str]) -> JwtRuleIR:
     resolved = True
     if rule.jwks:
         keys = rule.jwks
-    elif rule.jwks_uri in jwks:
-        keys = jwks[rule.jwks_uri]
+    elif rule.keys_from in jwks:
+        keys = jwks[rule.keys_from]
     else:
         keys, resolved = UNREACHABLE_JWKS, False
     return JwtRuleIR(
         issuer=rule.issuer,
         jwks=keys,
         audiences=tuple(rule.audiences),
-        jwks_uri="" if rule.jwks else rule.jwks_uri,
+        jwks_uri=rule.keys_from,
         jwks_resolved=resolved,
         from_headers=tuple((h.name, h.prefix) for h in rule.from_headers),
         from_params=tuple(rule.from_params),
@@ -71,12 +71,6 @@ def rule_ir(rule: JWTRule, ref: str, jwks: Mapping[str, str]) -> JwtRuleIR:
         required=rule.presence is JWTPresence.REQUIRED,
         provenance=(ref,),
     )
-
-
-def jwks_uris(policies: Iterable[MeshObject[RequestAuthenticationSpec]]) -> list[str]:
-    """Every `jwksUri` whose keys the control plane must fetch (rules without inline keys)."""
-    found = {r.jwks_uri for p in policies for r in p.spec.jwt_rules if r.jwks_uri and not r.jwks}
-    return sorted(found)
 
 
 class RequestAuthentications:

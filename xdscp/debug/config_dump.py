@@ -16,15 +16,12 @@ from typing import Any
 
 from aiohttp import web
 from cryptography import x509
-from envoy.config.cluster.v3 import cluster_pb2
-from envoy.config.endpoint.v3 import endpoint_pb2
-from envoy.config.listener.v3 import listener_pb2
-from envoy.config.route.v3 import route_pb2
 from envoy.extensions.transport_sockets.tls.v3 import secret_pb2
 from google.protobuf import descriptor, json_format
 from google.protobuf.message import Message
 from udpa.annotations import sensitive_pb2
 
+from translators.resources import MESSAGE_TYPES as _MESSAGE_TYPES
 from xdscp.cache import (
     CLUSTER_TYPE,
     ENDPOINT_TYPE,
@@ -44,13 +41,8 @@ TYPE_NAMES: dict[str, str] = {
     "routes": ROUTE_TYPE,
     "secrets": SECRET_TYPE,
 }
-MESSAGE_TYPES: dict[str, type[Message]] = {
-    CLUSTER_TYPE: cluster_pb2.Cluster,
-    ENDPOINT_TYPE: endpoint_pb2.ClusterLoadAssignment,
-    LISTENER_TYPE: listener_pb2.Listener,
-    ROUTE_TYPE: route_pb2.RouteConfiguration,
-    SECRET_TYPE: secret_pb2.Secret,
-}
+# type URL -> protobuf class: the `xdstypes` table's, resolved by translators.resources
+MESSAGE_TYPES = _MESSAGE_TYPES
 REDACTED = "[redacted]"
 
 # (SPIFFE ID, serial) -> when the CA will replace that certificate, if it knows.

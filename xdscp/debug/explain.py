@@ -35,7 +35,9 @@ from __future__ import annotations
 
 import functools
 import json
+import time
 from collections.abc import Callable
+from dataclasses import replace
 
 from aiohttp import web
 
@@ -67,6 +69,7 @@ def explain_routes(translator: Callable[[], MeshTranslator | None]) -> list[web.
                 query.getall("header", []),
                 query.get("sni") or None,
             )
+            asked = replace(asked, at=time.time())  # a JWT's expiry, judged as of now
             answer = explain(current, asked)
         except ExplainError as exc:
             return web.json_response({"error": str(exc)}, status=400, dumps=_pretty)

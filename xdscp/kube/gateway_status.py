@@ -18,6 +18,7 @@ from typing import Any
 from translators.gateway.attach import (
     CONTROLLER_NAME,
     CONTROLLER_NAMES,
+    ROUTE_KINDS,
     Condition,
     owns_class,
     resolve_gateway_api,
@@ -136,7 +137,7 @@ def invalid_status(
     (a class naming another controller, a Gateway of another class)."""
     raw_spec = raw.get("spec")
     spec: Mapping[str, Any] = raw_spec if isinstance(raw_spec, dict) else {}
-    if kind == "HTTPRoute":
+    if kind in ROUTE_KINDS:
         return invalid_route_status(spec.get("parentRefs"), message)
     if kind == "GatewayClass":
         if spec.get("controllerName") not in CONTROLLER_NAMES:
@@ -174,7 +175,7 @@ class GatewayAPIStatuses:
 
 def has_gateway_api_status(kind: str) -> bool:
     """Kinds whose status has the Gateway API's shape instead of xdscp's generic one."""
-    return kind in ("GatewayClass", KUBERNETES_GATEWAY, "HTTPRoute")
+    return kind in ("GatewayClass", KUBERNETES_GATEWAY, *ROUTE_KINDS)
 
 
 __all__ = [

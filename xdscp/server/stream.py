@@ -23,6 +23,7 @@ from xdscp.cache import Snapshot
 from xdscp.errors import XdscpError
 from xdscp.metrics import type_label
 from xdscp.server.diffs import DeltaDiffs
+from xdscp.server.heap import HeapTrimmer
 from xdscp.server.loglimit import LogLimiter, truncate
 from xdscp.server.names import NameSets
 from xdscp.server.settings import AdsSettings
@@ -100,6 +101,7 @@ class Shared:
     delta_fields: DeltaFields = field(init=False)
     delta_diffs: DeltaDiffs = field(init=False)
     name_sets: NameSets = field(init=False)
+    heap: HeapTrimmer = field(init=False)
     vhds_cuts: VhdsCuts = field(init=False)
     control_plane: bytes = field(init=False)
     streams: set[Stream] = field(init=False)
@@ -118,12 +120,14 @@ class Shared:
         self.delta_fields = DeltaFields()
         self.delta_diffs = DeltaDiffs()
         self.name_sets = NameSets()
+        self.heap = HeapTrimmer()
         self.vhds_cuts = VhdsCuts()
         cp = self.settings.control_plane_id
         self.control_plane = control_plane_message(cp) if cp else b""
 
     def register(self, stream: Stream) -> None:
         self.streams.add(stream)
+        self.heap.opened()
         if self._watchdog is None or self._watchdog.done():
             self._watchdog = asyncio.create_task(self._watch_writes(), name="xds-write-watchdog")
 
@@ -132,6 +136,8 @@ class Shared:
         if not self.streams and self._watchdog is not None:
             self._watchdog.cancel()
             self._watchdog = None
+        if not self.streams:
+            self.heap.close()
 
     async def _watch_writes(self) -> None:
         """End streams whose write has been stuck longer than `write_timeout`.
@@ -193,6 +199,7 @@ class Stream(ABC):
     async def handle(self, request: Any) -> None:
         """Process one request (ACK/NACK/subscription) under the stream's lock, so it
         never interleaves with a push."""
+        self.shared.heap.active()
         async with self.lock:
             await self._handle(request)
 

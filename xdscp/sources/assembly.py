@@ -11,9 +11,9 @@ with every file changed: both give the same mesh (tests/sources/test_incremental
 
 from __future__ import annotations
 
+import os
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from translators.mesh import MeshConfig, MeshOptions, build_mesh, update_mesh
@@ -55,7 +55,6 @@ class Assembly:
         self._errors: dict[str, tuple[ConfigError, ...]] = {}  # files with errors only
         self._claims: dict[Key, dict[tuple[str, int], tuple[Rank, MeshObject[Any]]]] = {}
         self._duplicates: dict[Key, tuple[ConfigError, ...]] = {}
-        self._winners: dict[Key, MeshObject[Any]] = {}
         # the objects in force (winners, or the fallbacks of rejected ones): the last
         # good version of each key, which a file that breaks keeps contributing
         self.last_good: dict[Key, MeshObject[Any]] = {}
@@ -128,8 +127,9 @@ class Assembly:
         touched: set[Key] = set()
         if old is not None:
             for position, obj in enumerate(old.objects):
-                touched.add(obj.key)
-                self._claims[obj.key].pop((path, position), None)
+                key = obj.key
+                touched.add(key)
+                self._claims[key].pop((path, position), None)
             for key in old.kept:
                 keepers = self._keepers.get(key)
                 if keepers is not None:
@@ -143,12 +143,14 @@ class Assembly:
             if result.errors:
                 self._errors[path] = result.errors
             rank = self._rank(path)
+            claims, holders = self._claims, self._holders
             for position, obj in enumerate(new.objects):
-                touched.add(obj.key)
+                key = obj.key
+                touched.add(key)
                 order: Rank = (age_order(obj), rank, position)
-                self._claims.setdefault(obj.key, {})[(path, position)] = (order, obj)
-                holder = (obj.origin.source, obj.key)
-                self._holders[holder] = self._holders.get(holder, 0) + 1
+                claims.setdefault(key, {})[(path, position)] = (order, obj)
+                holder = (obj.origin.source, key)
+                holders[holder] = holders.get(holder, 0) + 1
             for key in new.kept:
                 self._keepers.setdefault(key, set()).add(path)
         if old is not None:
@@ -167,7 +169,8 @@ class Assembly:
     def _rank(self, path: str) -> tuple[str, ...]:
         rank = self._ranks.get(path)
         if rank is None:
-            rank = self._ranks[path] = Path(path).parts
+            # the order of Path.parts, which sorting the files by Path gives
+            rank = self._ranks[path] = tuple(path.split(os.sep))
         return rank
 
     # --- per key -------------------------------------------------------------------
@@ -179,18 +182,15 @@ class Assembly:
         for key in keys:
             claims = self._claims.get(key)
             winner: MeshObject[Any] | None = None
-            if claims:
+            if claims and len(claims) == 1:
+                (_, winner), *_ = claims.values()
+                self._duplicates.pop(key, None)
+            elif claims:
                 ordered = sorted(claims.values(), key=lambda claim: claim[0])
                 winner = ordered[0][1]
-                self._winners[key] = winner
-                losers = tuple(_duplicate(o, winner) for _, o in ordered[1:])
-                if losers:
-                    self._duplicates[key] = losers
-                else:
-                    self._duplicates.pop(key, None)
+                self._duplicates[key] = tuple(_duplicate(o, winner) for _, o in ordered[1:])
             else:
                 self._claims.pop(key, None)
-                self._winners.pop(key, None)
                 self._duplicates.pop(key, None)
             in_force = winner
             rejected = self.rejected.get(key)

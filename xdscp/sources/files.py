@@ -28,6 +28,7 @@ from translators.extensions import ExtensionSet
 from translators.mesh import MeshConfig, MeshOptions
 from translators.model.objects import ConfigError, KindEntry, MeshObject, Origin
 from xdscp.errors import XdscpError
+from xdscp.sources import parse_cache as parse_cache_file
 from xdscp.sources.assembly import Assembly
 from xdscp.sources.blame import find_culprits, translation_failure
 from xdscp.sources.documents import (
@@ -95,8 +96,12 @@ class DirectorySource:
         limits: Limits = DEFAULT_LIMITS,
         settle_ms: int = 200,
         settle_max_s: float = 10.0,
+        parse_cache: Path | None = None,
     ) -> None:
         self.root = root
+        # parsed files kept across restarts (see `parse_cache`); read at the first load
+        self.parse_cache = parse_cache
+        self._cached: parse_cache_file.Entries = {}
         self.kinds = kinds  # None: the built-in kinds; extensions add theirs
         self.options = options or MeshOptions(local_mode=True)
         self.quiet_ms = quiet_ms
@@ -141,15 +146,21 @@ class DirectorySource:
         if problem:
             raise SourceUnavailable(problem)
         with self._loading, _collector_paused():
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.process_time()
             parses = self.parses
             self._loads += 1
             changed = self._changed_files(paths) if paths is not None else None
-            if changed is None or self._assembly.mesh is None:
+            full = changed is None or self._assembly.mesh is None
+            if full:
                 results = self._read_all()
             else:
+                assert changed is not None
                 results = {str(p): self._read(p) for p in sorted(changed)}
             mesh = self._assembly.update(results)
+            if full:
+                # what a full load made is long-lived config: out of the cyclic GC for
+                # good (as `tuning.tune_gc` does), or the next collection walks it all
+                gc.freeze()
             if self.log_errors:
                 self._log_new_errors(mesh.errors)
             # a service's log says what each load cost; commands that print (validate,
@@ -162,10 +173,13 @@ class DirectorySource:
                 errors=len(mesh.errors),
                 changed=len(mesh.delta.objects) if mesh.delta is not None else None,
                 seconds=round(time.perf_counter() - started, 4),
+                cpu_seconds=round(time.process_time() - cpu, 4),  # the process's, all threads
             )
             return mesh
 
     def _read_all(self) -> dict[str, FileResult | None]:
+        if self.parse_cache is not None and self._assembly.mesh is None:
+            self._cached = parse_cache_file.load(self.parse_cache, self._fingerprint())
         paths = yaml_files(self.root)
         results: dict[str, FileResult | None] = {str(p): self._parse(p) for p in paths}
         present = set(paths)  # forget deleted files (a long-running watcher)
@@ -174,7 +188,30 @@ class DirectorySource:
         self._inodes = {p: v for p, v in self._inodes.items() if p in present}
         for gone in set(self._assembly.files) - results.keys():
             results[gone] = None
+        self._cached = {}  # what this run did not use is stale
         return results
+
+    def _fingerprint(self) -> bytes:
+        return parse_cache_file.fingerprint(self.kinds, self.limits)
+
+    def save_parse_cache(self) -> None:
+        """Write what is parsed now to `parse_cache` (when set), for the next start."""
+        if self.parse_cache is None:
+            return
+        with self._loading:
+            entries = {(str(p), digest): result for p, (digest, result) in self._parsed.items()}
+        started = time.perf_counter()
+        try:
+            parse_cache_file.save(self.parse_cache, self._fingerprint(), entries)
+        except OSError as exc:
+            log.warning("config.parse_cache_not_saved", file=str(self.parse_cache), error=str(exc))
+            return
+        log.info(
+            "config.parse_cache_saved",
+            file=str(self.parse_cache),
+            files=len(entries),
+            seconds=round(time.perf_counter() - started, 3),
+        )
 
     def _read(self, path: Path) -> FileResult | None:
         """One changed file read again (None: it is gone)."""
@@ -254,11 +291,13 @@ class DirectorySource:
         cached = self._parsed.get(path)
         if cached is not None and cached[0] == digest:
             return cached[1]
-        self.parses += 1
-        try:
-            result = parse_text(data.decode("utf-8"), str(path), self.kinds, self.limits)
-        except UnicodeDecodeError:
-            result = parse_file(path, self.kinds)  # reports the decoding error
+        result = self._cached.pop((str(path), digest), None)  # from the last run
+        if result is None:
+            self.parses += 1
+            try:
+                result = parse_text(data.decode("utf-8"), str(path), self.kinds, self.limits)
+            except UnicodeDecodeError:
+                result = parse_file(path, self.kinds)  # reports the decoding error
         result = self._stamped(result)
         self._parsed[path] = (digest, result)
         return result
@@ -321,22 +360,26 @@ class DirectorySource:
         batch of file changes. Files are read and parsed in a worker thread so xDS and
         the debug endpoint keep answering while a large directory loads. A batch that
         fails unexpectedly is reported in `health` and the next change is still read."""
-        if initial:
-            await self.reload(on_update)
-        async for changes in watchfiles.awatch(
-            self.root,
-            debounce=self.max_wait_ms,
-            step=self.quiet_ms,
-            stop_event=stop,
-            recursive=True,
-        ):
-            log.info("config.changed", files=sorted({Path(p).name for _, p in changes}))
-            problem = self.unavailable()
-            if problem:  # the watch is on a directory that no longer exists: start over
-                raise SourceUnavailable(problem)
-            paths = {self._local(p) for _, p in changes}
-            await self._settle({p for p in paths if p.suffix in YAML_SUFFIXES})
-            await self.reload(on_update, paths)
+        try:
+            if initial:
+                await self.reload(on_update)
+            async for changes in watchfiles.awatch(
+                self.root,
+                debounce=self.max_wait_ms,
+                step=self.quiet_ms,
+                stop_event=stop,
+                recursive=True,
+            ):
+                log.info("config.changed", files=sorted({Path(p).name for _, p in changes}))
+                problem = self.unavailable()
+                if problem:  # the watch is on a directory that no longer exists: start over
+                    raise SourceUnavailable(problem)
+                paths = {self._local(p) for _, p in changes}
+                await self._settle({p for p in paths if p.suffix in YAML_SUFFIXES})
+                await self.reload(on_update, paths)
+        finally:
+            if stop is not None and stop.is_set():
+                self.save_parse_cache()  # stopping for good (the plane shuts down)
 
     async def _settle(self, paths: set[Path]) -> None:
         """Wait (bounded) until the files just written stop changing, so a slow in-place

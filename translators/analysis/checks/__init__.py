@@ -9,6 +9,7 @@ from translators.analysis.checks import (
     compat,
     destinationrules,
     destinations,
+    gateways,
     jwt_routes,
     selectors,
     sidecars,
@@ -126,7 +127,12 @@ CHECKS: tuple[Check, ...] = (
     Check(
         "gateway-bound-rules",
         compat.check_gateway_bound,
-        (codes.GATEWAY_RULES_NOT_APPLIED.code,),
+        (codes.GATEWAY_NOT_FOUND.code,),
+    ),
+    Check(
+        "gateway-hosts",
+        gateways.check_hosts_on_gateways,
+        (codes.GATEWAY_HOST_NOT_ON_SERVER.code,),
     ),
     Check(
         "virtualservice-delegation",
@@ -139,9 +145,14 @@ CHECKS: tuple[Check, ...] = (
         (codes.FIELD_NOT_TRANSLATED.code, codes.AUTHORIZATION_FIELD_NOT_ENFORCED.code),
     ),
     Check(
-        "udp-ports",
-        compat.check_udp_ports,
-        (codes.PORT_PROTOCOL_NOT_PROXIED.code,),
+        "workloads-not-proxied",
+        compat.check_unproxied_workloads,
+        (codes.WORKLOAD_NOT_PROXIED.code,),
+    ),
+    Check(
+        "service-entries-not-translated",
+        compat.check_service_entries,
+        (codes.PORT_PROTOCOL_NOT_PROXIED.code, codes.RESOLUTION_NOT_TRANSLATED.code),
     ),
     Check(
         "jwt-claim-routes",

@@ -1,5 +1,6 @@
 """Istio configuration that is valid, accepted, and not (yet) applied by xdscp's sidecars:
-the gateway-bound parts of VirtualServices, delegation, fields not translated, UDP ports.
+VirtualServices bound to gateways that do not exist, delegation, fields not translated,
+UDP ports.
 Each is a message, never a refusal: the object stays loaded and shown as Istio has it."""
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ from typing import Any
 from translators.analysis import codes
 from translators.analysis.context import AnalysisContext
 from translators.analysis.message import Message
-from translators.model.networking import Protocol, VirtualServiceSpec
+from translators.model.base import MESH_GATEWAY
+from translators.model.networking import Protocol, Resolution, VirtualServiceSpec
 from translators.model.objects import MeshObject
 from translators.model.security import has_path_template
 from translators.model.traffic import SourceMatch
@@ -20,27 +22,41 @@ VS = MeshObject[VirtualServiceSpec]
 
 
 def check_gateway_bound(ctx: AnalysisContext) -> Iterable[Message]:
+    defined = {(g.namespace, g.name) for g in ctx.of_kind("Gateway")}
+
+    def missing(names: list[str], namespace: str) -> list[str]:
+        out = []
+        for name in names:
+            if name == MESH_GATEWAY:
+                continue
+            ns, slash, short = name.partition("/")
+            key = (ns, short) if slash else (namespace, name)
+            if key not in defined:
+                out.append(name)
+        return out
+
     for vs in ctx.of_kind("VirtualService"):
         spec: VirtualServiceSpec = vs.spec
         if spec.is_delegate:
             continue  # XDS0802's
-        if not spec.applies_to_mesh:
-            yield codes.GATEWAY_RULES_NOT_APPLIED.at(
+        absent = missing(spec.gateways, vs.namespace)
+        if absent:
+            yield codes.GATEWAY_NOT_FOUND.at(
                 vs,
                 "spec.gateways",
-                f"bound to {', '.join(spec.gateways)} (not `mesh`): sidecars do not apply "
-                "this VirtualService",
-                "add `mesh` to gateways for sidecars to apply it too",
+                f"no Gateway {', '.join(absent)} exists: the rules bound to it apply nowhere",
+                "create the Gateway, or fix the name (`name` in this namespace, or "
+                "`namespace/name`)",
             )
-            continue
         for path, match in _match_blocks(spec):
-            if not match.for_mesh:
-                yield codes.GATEWAY_RULES_NOT_APPLIED.at(
+            absent = missing(match.gateways, vs.namespace)
+            if absent:
+                yield codes.GATEWAY_NOT_FOUND.at(
                     vs,
                     f"{path}.gateways",
-                    f"this match block is bound to {', '.join(match.gateways)} only: "
-                    "sidecars skip it",
-                    "add `mesh` to its gateways for sidecars to apply it too",
+                    f"this match block is bound to {', '.join(absent)}, which no Gateway "
+                    "defines: it applies nowhere there",
+                    "create the Gateway, or fix the name",
                 )
 
 
@@ -109,8 +125,16 @@ def _path_templates(policy: MeshObject[Any]) -> Iterator[Message]:
                         )
 
 
-def check_udp_ports(ctx: AnalysisContext) -> Iterable[Message]:
+def check_service_entries(ctx: AnalysisContext) -> Iterable[Message]:
     for entry in ctx.of_kind("ServiceEntry"):
+        if entry.spec.resolution is Resolution.DYNAMIC_DNS:
+            yield codes.RESOLUTION_NOT_TRANSLATED.at(
+                entry,
+                "spec.resolution",
+                "resolution DYNAMIC_DNS is not translated yet: requests to these hosts get "
+                "no endpoint (503)",
+                "use resolution NONE (HTTP is then resolved per request by the sidecar) or DNS",
+            )
         for i, port in enumerate(entry.spec.ports):
             if port.protocol is Protocol.UDP:
                 yield codes.PORT_PROTOCOL_NOT_PROXIED.at(
@@ -119,4 +143,29 @@ def check_udp_ports(ctx: AnalysisContext) -> Iterable[Message]:
                     f"port {port.number} is UDP: Istio does not proxy it; xdscp's sidecars "
                     "listen on it as TCP",
                     "leave UDP ports out of the mesh's services",
+                )
+
+
+def check_unproxied_workloads(ctx: AnalysisContext) -> Iterable[Message]:
+    for entry in ctx.of_kind("WorkloadEntry"):
+        if not entry.spec.proxied:
+            yield codes.WORKLOAD_NOT_PROXIED.at(
+                entry,
+                "spec.address",
+                f"address {entry.spec.address or '(none, network ' + str(entry.spec.network) + ')'}"
+                " is not an IP: xdscp does not translate such workloads yet (no sidecar, "
+                "and ServiceEntries do not select it)",
+                "give the workload's IP address, or list a DNS name as an endpoint of a "
+                "ServiceEntry with resolution DNS",
+            )
+    for service_entry in ctx.of_kind("ServiceEntry"):
+        for i, endpoint in enumerate(service_entry.spec.endpoints):
+            if not endpoint.address:
+                yield codes.WORKLOAD_NOT_PROXIED.at(
+                    service_entry,
+                    f"spec.endpoints[{i}].address",
+                    f"an endpoint known only by its network ({endpoint.network}) is reached "
+                    "through that network's gateway, which xdscp does not translate: it is "
+                    "left out",
+                    "give the endpoint's address",
                 )

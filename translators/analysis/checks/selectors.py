@@ -41,6 +41,10 @@ _SELECTORS: dict[str, tuple[str, Any]] = {
         "spec.selector.matchLabels",
         lambda spec: spec.selector.match_labels if spec.selector else None,
     ),
+    "RequestAuthentication": (
+        "spec.selector.matchLabels",
+        lambda spec: spec.selector.match_labels if spec.selector else None,
+    ),
 }
 
 
@@ -56,7 +60,8 @@ def check_unmatched(ctx: AnalysisContext) -> Iterable[Message]:
                 continue  # no selector: the whole namespace (or mesh)
             if kind == "PeerAuthentication" and obj.namespace == ctx.root_namespace:
                 continue  # Istio ignores selecting policies in the root namespace
-            if kind == "AuthorizationPolicy" and obj.namespace == ctx.root_namespace:
+            mesh_wide = ("AuthorizationPolicy", "RequestAuthentication")
+            if kind in mesh_wide and obj.namespace == ctx.root_namespace:
                 scopes = list(ctx.groups_by_namespace)  # root policies select mesh-wide
             else:
                 scopes = [obj.namespace]

@@ -1,0 +1,209 @@
+"""A gateway proxy's resources: the one place translation branches for gateways.
+
+A workload is a gateway proxy when an Istio `Gateway` selects it or it runs a Gateway
+API `Gateway` of ours (`attach.gateway_workloads`). It then gets gateway listeners and
+route configurations instead of a sidecar's; its clusters and endpoints are the ones a
+sidecar of its namespace would see (so DestinationRules, mesh mTLS to the backends and
+subsets apply exactly as for sidecars). Its certificates (`credentialName`) are
+delivered over SDS by the control plane, named as `credentials` lists them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from types import MappingProxyType
+from typing import TYPE_CHECKING, TypeVar
+
+from translators.envoy.routes import route_config_bytes, virtual_host_bytes
+from translators.gateway.attach import GatewayAPIState, resolve_gateway_api
+from translators.gateway.envoy import build_gateway_listener
+from translators.gateway.httproute import HTTPRouteTranslation
+from translators.gateway.ir import (
+    Credential,
+    GatewayChainIR,
+    GatewayListenerIR,
+    GatewayProxyIR,
+)
+from translators.gateway.istio import IstioGatewayBuild, selected_gateways
+from translators.index import MeshIndex
+from translators.ir import Direction, ListenerIR, ProxyView, RouteConfigIR
+from translators.mesh import MeshConfig, Workload
+from translators.model.gateway import GatewaySpec
+from translators.model.objects import MeshObject, age_order
+from translators.naming import CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, port_listener
+from translators.resources import EnvoyResource, ResourceGroup
+from translators.security.jwt_ir import JwtRuleIR
+
+if TYPE_CHECKING:
+    from translators.translate import MeshTranslator
+
+Groups = Mapping[str, tuple[ResourceGroup, ...]]
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class MeshGateways:
+    """The mesh's gateways, read once per generation (every proxy's translation asks
+    whether it is one)."""
+
+    istio: tuple[MeshObject[GatewaySpec], ...]
+    api: GatewayAPIState
+
+    @staticmethod
+    def of(mesh: MeshConfig) -> MeshGateways:
+        istio = tuple(g for g in sorted(mesh.of_kind("Gateway"), key=age_order) if g.spec.selector)
+        return MeshGateways(istio, resolve_gateway_api(mesh))
+
+    def is_gateway_proxy(self, workload: Workload) -> bool:
+        if selected_gateways(self.istio, workload):
+            return True
+        return any(workload in g.workloads for g in self.api.gateways.values())
+
+
+# What a gateway piece reads: gateways and routes are objects, attachment and backends
+# read workloads and services. Coarse on purpose: a gateway proxy is rebuilt after any
+# change of these, a sidecar never because of them.
+_GATEWAY_DEPS = (("objects",), ("workloads",), ("services",))
+
+
+def _memo_get(translator: MeshTranslator, key: tuple[str, ...], build: Callable[[], T]) -> T:
+    memo = translator._memo  # the translator's piece cache (translators/memo.py)
+
+    def tracked() -> T:
+        for dep in _GATEWAY_DEPS:
+            memo.read(dep)
+        return build()
+
+    return memo.get(key, tracked)
+
+
+def mesh_gateways(translator: MeshTranslator) -> MeshGateways:
+    return _memo_get(translator, ("mesh-gateways",), lambda: MeshGateways.of(translator.mesh))
+
+
+def build_gateway_proxy(
+    mesh: MeshConfig, index: MeshIndex, workload: Workload, gateways: MeshGateways
+) -> GatewayProxyIR:
+    """What `workload` does as a gateway: Istio Gateways first (oldest first), then the
+    Gateway API Gateways it runs; a port taken by an earlier one keeps it."""
+    state = gateways.api
+    build = IstioGatewayBuild(mesh, index, workload)
+    for gateway in selected_gateways(gateways.istio, workload):
+        build.add_gateway(gateway)
+    listeners, configs = build.listeners()
+    credentials = list(build.credentials)
+    warnings = list(build.warnings)
+    taken = {lst.port for lst in listeners}
+    routes = HTTPRouteTranslation(state, mesh.options.domain_suffix)
+    for api_gateway in state.gateways.values():
+        if workload not in api_gateway.workloads:
+            continue
+        chains, gateway_configs, gateway_credentials = routes.gateway(api_gateway)
+        for port, port_chains in sorted(chains.items()):
+            if port in taken:
+                warnings.append(
+                    f"{api_gateway.obj.ref}: port {port} is already used by another gateway on "
+                    f"{workload.key}; its listeners there are ignored"
+                )
+                continue
+            taken.add(port)
+            listeners.append(_listener(workload, port, port_chains, api_gateway.obj.ref))
+            configs += [c for c in gateway_configs if _on_port(c, port_chains)]
+        credentials += gateway_credentials
+    return GatewayProxyIR(
+        tuple(sorted(listeners, key=lambda lst: lst.port)),
+        tuple(configs),
+        tuple(dict.fromkeys(credentials)),
+        tuple(warnings),
+    )
+
+
+def _on_port(config: RouteConfigIR, chains: list[GatewayChainIR]) -> bool:
+    return any(c.route_config == config.name for c in chains)
+
+
+def _listener(
+    workload: Workload, port: int, chains: list[GatewayChainIR], source: str
+) -> GatewayListenerIR:
+    return GatewayListenerIR(
+        port_listener(port, workload.address), workload.address, port, tuple(chains), (source,)
+    )
+
+
+def _with_jwt(listener: GatewayListenerIR, jwt: tuple[JwtRuleIR, ...]) -> GatewayListenerIR:
+    if not jwt:
+        return listener
+    refs = tuple(dict.fromkeys(ref for rule in jwt for ref in rule.provenance))
+    return replace(listener, jwt=jwt, provenance=listener.provenance + refs)
+
+
+def gateway_credentials(translator: MeshTranslator, workload: Workload) -> tuple[Credential, ...]:
+    """The credentials (`credentialName`, certificateRefs) `workload` serves, if any."""
+    gateways = mesh_gateways(translator)
+    if not gateways.is_gateway_proxy(workload):
+        return ()
+    return _memo_get(
+        translator,
+        ("gateway-proxy", workload.key),
+        lambda: build_gateway_proxy(translator.mesh, translator.index, workload, gateways),
+    ).credentials
+
+
+def gateway_resources(
+    translator: MeshTranslator, workload: Workload
+) -> tuple[ProxyView, Groups] | None:
+    """`workload`'s view and resources if it is a gateway proxy, else None."""
+    gateways = mesh_gateways(translator)
+    if not gateways.is_gateway_proxy(workload):
+        return None
+    proxy = _memo_get(
+        translator,
+        ("gateway-proxy", workload.key),
+        lambda: build_gateway_proxy(translator.mesh, translator.index, workload, gateways),
+    )
+    # the clusters and endpoints a sidecar of its namespace (and Sidecar) would get
+    view_key, build_view = translator._outbound_view(workload)
+    outbound_view = translator._memo.get(view_key, build_view)
+    outbound = translator._memo.get(
+        ("outbound-resources", view_key),
+        lambda: translator._outbound_resources(view_key, outbound_view),
+    )
+    # outside the memoized proxy: fetched JWKS change without any object changing
+    jwt = translator.index.security.jwt_rules(workload)
+    listeners = ResourceGroup(
+        EnvoyResource(LISTENER_TYPE, lst.name, build_gateway_listener(lst), lst.provenance)
+        for lst in (_with_jwt(lst, jwt) for lst in proxy.listeners)
+    )
+    routes = []
+    for config in proxy.route_configs:
+        provenance = tuple(sorted({s for v in config.virtual_hosts for s in v.provenance}))
+        body = route_config_bytes(
+            config.name, [virtual_host_bytes(v) for v in config.virtual_hosts], provenance
+        )
+        routes.append(EnvoyResource(ROUTE_TYPE, config.name, provenance=provenance, body=body))
+    groups: dict[str, tuple[ResourceGroup, ...]] = {
+        CLUSTER_TYPE: (outbound.clusters,),
+        ENDPOINT_TYPE: (outbound.load_assignments,),
+        LISTENER_TYPE: (listeners,),
+        ROUTE_TYPE: (ResourceGroup(routes),),
+    }
+    view = ProxyView(
+        proxy=workload.key,
+        clusters=outbound_view.clusters,
+        load_assignments=outbound_view.load_assignments,
+        listeners=tuple(
+            ListenerIR(
+                lst.name,
+                Direction.OUTBOUND,
+                lst.address,
+                lst.port,
+                route_config=next((c.route_config for c in lst.chains if c.route_config), ""),
+                provenance=lst.provenance,
+            )
+            for lst in proxy.listeners
+        ),
+        route_configs=proxy.route_configs,
+        warnings=outbound_view.warnings + proxy.warnings,
+    )
+    return view, MappingProxyType(groups)

@@ -1,0 +1,102 @@
+"""A file of parsed config files, so a restart does not decode and validate 10,000
+unchanged files again (`xdscp serve --parse-cache FILE`, off by default).
+
+Keyed by each file's path and content digest: a file whose bytes changed is parsed
+again, whatever its mtime. The whole cache is thrown away when anything that decides
+what a file parses to differs from when it was written: the model and loader source
+code, pydantic's and Python's versions, the YAML limits and the kinds read
+(`fingerprint`). Entries are Python pickles, so the file is trusted like the code: it
+is written with mode 0600 and read only if this user owns it and nobody else can
+write it or its directory; anything else is ignored (and said so), never loaded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+import stat
+import sys
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+
+import pydantic
+import structlog
+
+import translators.model
+import xdscp.sources
+from translators.model.objects import KINDS, KindEntry
+from xdscp.sources.documents import FileResult
+from xdscp.sources.safe_yaml import Limits
+
+log = structlog.get_logger()
+
+Entries = dict[tuple[str, bytes], FileResult]  # (path, content digest) -> its result
+_FORMAT = b"xdscp-parse-cache-1"
+
+
+def fingerprint(kinds: Mapping[str, KindEntry] | None, limits: Limits) -> bytes:
+    """What a file's parse result depends on besides its bytes."""
+    digest = hashlib.blake2b(_FORMAT, digest_size=16)
+    for package in (translators.model, xdscp.sources):
+        for path in sorted(Path(next(iter(package.__path__))).glob("*.py")):
+            digest.update(path.name.encode())
+            digest.update(path.read_bytes())
+    digest.update(f"{sys.version}|{pydantic.VERSION}|{limits!r}".encode())
+    for kind, (group, versions, model) in sorted((KINDS if kinds is None else kinds).items()):
+        name = f"{model.__module__}.{model.__qualname__}"
+        digest.update(f"{kind}|{group}|{sorted(versions)}|{name}".encode())
+    return digest.digest()
+
+
+def _trusted(path: Path) -> str:
+    """Why `path` must not be unpickled ("" when it may)."""
+    uid = os.geteuid()
+    info = path.stat()
+    if info.st_uid != uid:
+        return f"{path} is not owned by this user"
+    if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        return f"{path} is writable by others"
+    directory = path.parent.stat()
+    # a sticky directory (/tmp) lets nobody else replace a file this user owns
+    shared = directory.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+    if directory.st_uid not in (uid, 0) or (shared and not directory.st_mode & stat.S_ISVTX):
+        return f"{path.parent} is writable by others"
+    return ""
+
+
+def load(path: Path, expected: bytes) -> Entries:
+    """The entries stored at `path`, or none when it is missing, untrusted, stale or
+    unreadable (a cache never stops a start)."""
+    try:
+        problem = _trusted(path)
+        if problem:
+            log.warning("config.parse_cache_ignored", file=str(path), reason=problem)
+            return {}
+        with path.open("rb") as stream:
+            if stream.read(len(_FORMAT)) != _FORMAT or stream.read(16) != expected:
+                log.info("config.parse_cache_stale", file=str(path))
+                return {}
+            entries = pickle.load(stream)
+    except FileNotFoundError:
+        return {}
+    except Exception as exc:  # a damaged cache is a cold start, not a failure
+        log.warning("config.parse_cache_ignored", file=str(path), reason=repr(exc)[:200])
+        return {}
+    return entries if isinstance(entries, dict) else {}
+
+
+def save(path: Path, fingerprint_: bytes, entries: Entries) -> None:
+    """Write `entries` atomically (temporary file, mode 0600, renamed over `path`)."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(descriptor, "wb") as stream:
+            stream.write(_FORMAT)
+            stream.write(fingerprint_)
+            pickle.dump(entries, stream, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
