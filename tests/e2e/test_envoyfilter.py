@@ -157,6 +157,11 @@ def test_envoyfilter_through_real_envoy(tmp_path: Path) -> None:
         described = run_xdscp("describe", "default/orders", "--server", debug)
         assert described.returncode == 0, described.stderr
         assert "EnvoyFilter/default/response-header" in described.stdout, described.stdout
+        # and proxy-config names them as sources of the resources they changed
+        listeners = run_xdscp("proxy-config", "listeners", "default/orders", "--server", debug)
+        assert "EnvoyFilter/default/response-header" in listeners.stdout, listeners.stdout
+        clusters = run_xdscp("proxy-config", "clusters", "default/client", "--server", debug)
+        assert "EnvoyFilter/istio-system/orders-timeouts" in clusters.stdout, clusters.stdout
 
         # a patch Envoy rejects: NACKed, blamed on that EnvoyFilter, the rest keeps working
         shutil.copy(config / "envoyfilters.yaml", tmp_path / "good.yaml")

@@ -20,7 +20,7 @@ from tests.extensions.fixtures import MESH
 from translators.envoyfilter.extension import envoy_filter_extension
 from translators.extensions.api import Proxy, Resource
 from translators.mesh import MeshConfig, MeshOptions, build_mesh
-from translators.naming import CLUSTER_TYPE, LISTENER_TYPE, ROUTE_TYPE
+from translators.naming import CLUSTER_TYPE, LISTENER_TYPE, PROVENANCE_KEY, ROUTE_TYPE
 from translators.resources import EnvoyResource
 from translators.translate import MeshTranslator, ProxyResources
 from xdscp.sources.documents import parse_text
@@ -359,6 +359,10 @@ def test_route_configuration_virtual_host_and_route_patches() -> None:
     assert vhost.routes[0].WhichOneof("action") == "direct_response"
     assert vhost.routes[1].route.timeout.seconds == 7  # replaced whole (Istio's merge), not summed
     assert "EnvoyFilter/default/routes" in one(result, ROUTE_TYPE, "8080").provenance
+    # VHDS and `proxy-config routes` read the per virtual host / route provenance
+    for message in (config, vhost, vhost.routes[0], vhost.routes[1], config.virtual_hosts[1]):
+        sources = message.metadata.filter_metadata[PROVENANCE_KEY].fields["sources"]
+        assert "EnvoyFilter/default/routes" in [v.string_value for v in sources.list_value.values]
     # other ports' configurations do not match
     elsewhere = {**rc_merge, "match": {"routeConfiguration": {"portNumber": 9090}}}
     assert route_config(translate("web", envoy_filter("x", elsewhere))) == route_config(
@@ -545,3 +549,89 @@ def test_envoy_accepts_patched_resources() -> None:
     for workload in ("api-1", "web"):
         verdict = validate_resources(translate(workload, ef).resources)
         assert verdict.ok, verdict
+
+
+def test_listener_filter_remove_and_insert() -> None:
+    tls = "envoy.filters.listener.tls_inspector"
+    plain = one(translate("api-1"), LISTENER_TYPE, INBOUND).message
+    assert isinstance(plain, listener_pb2.Listener)
+    assert tls in [f.name for f in plain.listener_filters]
+    remove = {
+        "applyTo": "LISTENER_FILTER",
+        "match": {"context": "SIDECAR_INBOUND", "listener": {"listenerFilter": tls}},
+        "patch": {"operation": "REMOVE"},
+    }
+    insert = {
+        "applyTo": "LISTENER_FILTER",
+        "match": {"context": "SIDECAR_INBOUND"},
+        "patch": {
+            "operation": "INSERT_FIRST",
+            "value": {
+                "name": "envoy.filters.listener.original_dst",
+                "typed_config": {
+                    "@type": "type.googleapis.com/envoy.extensions.filters.listener."
+                    "original_dst.v3.OriginalDst"
+                },
+            },
+        },
+    }
+    patched = one(translate("api-1", envoy_filter("lf", remove, insert)), LISTENER_TYPE, INBOUND)
+    message = patched.message
+    assert isinstance(message, listener_pb2.Listener)
+    names = [f.name for f in message.listener_filters]
+    assert names[0] == "envoy.filters.listener.original_dst"
+    assert tls not in names
+
+
+def gateway_mesh(*filters: dict[str, Any]) -> MeshConfig:
+    from pathlib import Path
+
+    examples = Path(__file__).resolve().parents[2] / "examples" / "gateway"
+    text = "\n---\n".join(p.read_text() for p in sorted(examples.glob("*.yaml")))
+    text += "".join("\n---\n" + yaml.safe_dump(f) for f in filters)
+    parsed = parse_text(text, "gateway.yaml")
+    built = build_mesh(parsed.objects, parsed.errors, MeshOptions(local_mode=True))
+    assert not built.errors, [str(e) for e in built.errors]
+    return built
+
+
+def test_gateway_context_on_a_real_gateway_proxy() -> None:
+    gateway_filter = {
+        "applyTo": "HTTP_FILTER",
+        "match": {
+            "context": "GATEWAY",
+            "listener": {"filterChain": {"filter": {"name": HCM, "subFilter": {"name": ROUTER}}}},
+        },
+        "patch": {"operation": "INSERT_BEFORE", "value": lua()},
+    }
+    gateway_routes = {
+        "applyTo": "ROUTE_CONFIGURATION",
+        "match": {"context": "GATEWAY", "routeConfiguration": {"portNumber": 8080}},
+        "patch": {
+            "operation": "MERGE",
+            "value": {"response_headers_to_add": [{"header": {"key": "x-gw", "value": "1"}}]},
+        },
+    }
+    sidecar_only = {**gateway_filter, "match": {"context": "SIDECAR_INBOUND"}}
+    built = gateway_mesh(
+        envoy_filter("gw", gateway_filter, gateway_routes),
+        envoy_filter("sidecars", sidecar_only),
+    )
+    translator = MeshTranslator(built)
+    gateway = built.workload("default", "istio-ingressgateway")
+    assert gateway is not None
+    result = translator.translate(gateway)
+    (listener,) = result.of_type(LISTENER_TYPE)
+    assert all(
+        [f.name for f in m.http_filters] == ["envoy.lua", ROUTER] for m in managers(listener)
+    )
+    assert "EnvoyFilter/default/gw" in listener.provenance
+    assert "EnvoyFilter/default/sidecars" not in listener.provenance
+    config = route_config(result, "http.8080")
+    assert [h.header.key for h in config.response_headers_to_add][-1] == "x-gw"
+    # the GATEWAY patch leaves sidecars alone; the sidecar one patches them
+    sidecar = built.workload("default", "productpage-v1")
+    assert sidecar is not None
+    (inbound,) = translator.translate(sidecar).of_type(LISTENER_TYPE)
+    assert all(m.http_filters[0].name == "envoy.lua" for m in managers(inbound))
+    assert "EnvoyFilter/default/gw" not in inbound.provenance

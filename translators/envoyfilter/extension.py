@@ -18,7 +18,7 @@ from translators.envoyfilter.routes import patch_route_config
 from translators.envoyfilter.select import ActivePatch, active_patches, filters_for
 from translators.extensions.api import Extension, Output, Proxy, Resource, Sourced
 from translators.model.envoy_filter import (
-    LISTENER_CLASS,
+    LISTENER_PATCHED,
     ROUTE_CLASS,
     ApplyTo,
     Operation,
@@ -56,7 +56,7 @@ def route_context(config: route_pb2.RouteConfiguration, gateway: bool) -> PatchC
 
 
 def _patch_listeners(proxy: Proxy, resources: Sequence[Resource]) -> Iterable[Output] | None:
-    patches = [p for p in applicable(proxy) if p.apply_to in LISTENER_CLASS | ROUTE_CLASS]
+    patches = [p for p in applicable(proxy) if p.apply_to in LISTENER_PATCHED | ROUTE_CLASS]
     extensions = [
         p
         for p in applicable(proxy)

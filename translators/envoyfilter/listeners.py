@@ -114,8 +114,36 @@ def patch_listener(
         elif p.operation is Operation.REPLACE:
             listener.CopyFrom(p.value())
             applied.add(p.source)
+    _patch_listener_filters(listener, patches, applied)
     _patch_chains(listener, patches, context, applied)
     return True
+
+
+def _patch_listener_filters(
+    listener: listener_pb2.Listener, patches: Sequence[ActivePatch], applied: set[str]
+) -> None:
+    """LISTENER_FILTER: the listener's filters (TLS inspector, ...), selected by
+    `match.listener.listenerFilter` (a name)."""
+    mine = [
+        p
+        for p in patches
+        if p.apply_to is ApplyTo.LISTENER_FILTER and listener_matches(listener, p)
+    ]
+    if not mine:
+        return
+    filters = edit_list(
+        list(listener.listener_filters),
+        mine,
+        lambda f, p: _named(f.name, _listener_filter_name(p)),
+        applied,
+    )
+    del listener.listener_filters[:]
+    listener.listener_filters.extend(filters)
+
+
+def _listener_filter_name(patch: ActivePatch) -> str:
+    match = _listener_match(patch)
+    return match.listener_filter if match is not None else ""
 
 
 def _chains(listener: listener_pb2.Listener) -> list[components.FilterChain]:
@@ -261,6 +289,8 @@ def edit_list(
 
 
 def _selector_of(p: ActivePatch) -> str:
+    if p.apply_to is ApplyTo.LISTENER_FILTER:
+        return _listener_filter_name(p)
     return _sub_filter_name(p) if p.apply_to is ApplyTo.HTTP_FILTER else _filter_name(p)
 
 

@@ -15,6 +15,21 @@ from envoy.config.route.v3 import route_pb2
 from translators.envoyfilter.merge import merge
 from translators.envoyfilter.select import ActivePatch
 from translators.model.envoy_filter import ApplyTo, Operation, PatchContext, RouteAction
+from translators.naming import PROVENANCE_KEY
+
+
+def blame(
+    message: route_pb2.RouteConfiguration | rc.VirtualHost | rc.Route, sources: set[str]
+) -> None:
+    """Add `sources` to the provenance metadata of a route configuration, virtual host or
+    route: VHDS blames a rejected virtual host on these, and `proxy-config routes` shows
+    them per row."""
+    if not sources:
+        return
+    listed = message.metadata.filter_metadata[PROVENANCE_KEY].fields["sources"].list_value
+    present = {v.string_value for v in listed.values}
+    for source in sorted(sources - present):
+        listed.values.add().string_value = source
 
 
 def _port_of(name: str) -> int:
@@ -86,6 +101,19 @@ def patch_route_config(
 ) -> None:
     """Apply the route-class patches of `context` to `config` in place."""
     mine = [p for p in patches if p.in_context(context) and config_matches(config, p, context)]
+    if not mine:
+        return
+    before = config.SerializeToString(deterministic=True)
+    changed_by: set[str] = set()
+    _patch_config(config, mine, changed_by)
+    if config.SerializeToString(deterministic=True) != before:
+        blame(config, changed_by)
+        applied |= changed_by
+
+
+def _patch_config(
+    config: route_pb2.RouteConfiguration, mine: Sequence[ActivePatch], applied: set[str]
+) -> None:
     for p in mine:
         if p.apply_to is ApplyTo.ROUTE_CONFIGURATION and p.operation is Operation.MERGE:
             merge(config, p.value())
@@ -95,10 +123,12 @@ def patch_route_config(
     kept: list[rc.VirtualHost] = []
     for vhost in config.virtual_hosts:
         current: rc.VirtualHost | None = vhost
+        before = vhost.SerializeToString(deterministic=True)
+        vhost_applied: set[str] = set()
         for p in vhost_patches:
             if current is None or p.operation is Operation.ADD or not _vhost_matches(current, p):
                 continue
-            applied.add(p.source)
+            vhost_applied.add(p.source)
             if p.operation is Operation.REMOVE:
                 current = None
             elif p.operation is Operation.MERGE:
@@ -106,11 +136,17 @@ def patch_route_config(
             elif p.operation is Operation.REPLACE:
                 current.CopyFrom(p.value())
         if current is not None:
-            _patch_routes(current, route_patches, applied)
+            _patch_routes(current, route_patches, vhost_applied)
+            if current.SerializeToString(deterministic=True) != before:
+                blame(current, vhost_applied)
             kept.append(current)
+        applied |= vhost_applied
     for p in vhost_patches:
         if p.operation is Operation.ADD:
-            kept.append(p.value())
+            added = p.value()
+            assert isinstance(added, rc.VirtualHost)
+            blame(added, {p.source})
+            kept.append(added)
             applied.add(p.source)
     if len(kept) != len(config.virtual_hosts) or vhost_patches or route_patches:
         copies = [rc.VirtualHost() for _ in kept]
@@ -135,8 +171,15 @@ def _patch_routes(vhost: rc.VirtualHost, patches: Sequence[ActivePatch], applied
                     routes[i] = route = None
                 else:
                     merge(route, p.value())
+                    blame(route, {p.source})
     for p in mine:
-        value = p.value
+
+        def value(p: ActivePatch = p) -> rc.Route:
+            route = p.value()
+            assert isinstance(route, rc.Route)
+            blame(route, {p.source})
+            return route
+
         present = [r for r in routes if r is not None]
         hits = [i for i, r in enumerate(routes) if r is not None and _route_matches(r, p)]
         if p.operation is Operation.ADD:
