@@ -21,7 +21,14 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmarks.serve_process import replace_file, route_file, route_text, serve, write_mesh
+from benchmarks.serve_process import (
+    REPO,
+    replace_file,
+    route_file,
+    route_text,
+    serve,
+    write_mesh,
+)
 from benchmarks.serve_start import connect_client
 from xdscp.cache import ROUTE_TYPE
 from xdscp.sources.files import DirectorySource
@@ -51,12 +58,17 @@ class EditFigures:
 
 
 async def measure(
-    services: int, edits: int, work: Path, timeout: float = 300.0, pause: float = 0.3
+    services: int,
+    edits: int,
+    work: Path,
+    timeout: float = 300.0,
+    pause: float = 0.3,
+    repo: Path = REPO,
 ) -> EditFigures:
     config = work / "mesh"
     write_mesh(config, services)
     took: list[float] = []
-    with serve(config, work) as server:
+    with serve(config, work, (), repo) as server:
         await asyncio.to_thread(server.wait_listening, timeout)
         fleet, _ = await connect_client(server, timeout)
         try:
@@ -67,7 +79,7 @@ async def measure(
                 fleet.expect_change(ROUTE_TYPE)
                 written = time.monotonic()
                 replace_file(route_file(config, service), route_text(service, weight))
-                await fleet.wait_changed(timeout=30.0)
+                await fleet.wait_changed(timeout)
                 took.append((fleet.last_changed() - written) * 1000)
                 await asyncio.sleep(pause)  # edits apart, as a person makes them
         finally:
@@ -106,9 +118,17 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--services", type=int, default=10_000)
     parser.add_argument("--edits", type=int, default=10)
     parser.add_argument("--timeout", type=float, default=300.0)
+    parser.add_argument(
+        "--repo",
+        type=Path,
+        default=REPO,
+        help="run `xdscp serve` from this checkout (compare another version in one run)",
+    )
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="xdscp-edit-latency-") as tmp:
-        figures = asyncio.run(measure(args.services, args.edits, Path(tmp), args.timeout))
+        figures = asyncio.run(
+            measure(args.services, args.edits, Path(tmp), args.timeout, repo=args.repo)
+        )
     print(report(figures))
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from translators.analysis import Analysis, analyze
 from translators.capture import inbound_ports
+from translators.envoyfilter.select import envoy_filters_for
 from translators.errors import TranslatorError
 from translators.hosts import resolve_host
 from translators.index import MeshIndex
@@ -87,6 +88,7 @@ def describe_workload(
         "virtual_services": [
             entry for s in served for entry in _virtual_services(index, s, labels)
         ],
+        "envoy_filters": envoy_filters_for(mesh, workload),
     }
     if analysis is None:
         analysis = analyze(mesh, index=index, include_schema=True)
@@ -109,6 +111,7 @@ def _refs(described: dict[str, Any]) -> set[str]:
     refs.update(r["policy"] for r in described["request_authentication"])
     refs.update(r["rule"] for r in described["destination_rules"])
     refs.update(v["virtual_service"] for v in described["virtual_services"])
+    refs.update(f["filter"] for f in described["envoy_filters"])
     return refs
 
 

@@ -58,10 +58,17 @@ class MeshIndex:
         drs: dict[str, list[MeshObject[DestinationRuleSpec]]] = defaultdict(list)
         vss: dict[str, list[MeshObject[VirtualServiceSpec]]] = defaultdict(list)
         sidecars: dict[str, list[MeshObject[SidecarSpec]]] = defaultdict(list)
-        tables: dict[str, Any] = {"dr": drs, "vs": vss, "sidecar": sidecars}
-        for obj in mesh.objects:
-            for name, key in _entries(obj, suffix):
-                tables[name][key].append(obj)
+        for obj in mesh.objects:  # inline for speed; `_entries` says the same per object
+            kind = obj.kind
+            if kind == "DestinationRule":
+                drs[resolve_host(obj.spec.host, obj.namespace, suffix)].append(obj)
+            elif kind == "VirtualService" and obj.spec.for_sidecars:
+                for host in dict.fromkeys(
+                    resolve_host(h, obj.namespace, suffix) for h in obj.spec.hosts
+                ):
+                    vss[host].append(obj)
+            elif kind == "Sidecar":
+                sidecars[obj.namespace].append(obj)
         for found in (drs, vss, sidecars):
             for objs in found.values():
                 objs.sort(key=age_order)

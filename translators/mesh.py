@@ -212,7 +212,9 @@ def _services_from(
             for w in selected
         )
     else:
-        endpoints = tuple(_endpoint_from_spec(e) for e in spec.endpoints)
+        # an endpoint known only by its network (no address) is reached through that
+        # network's gateway, which xdscp does not translate (XDS0807)
+        endpoints = tuple(_endpoint_from_spec(e) for e in spec.endpoints if e.address)
         digest = entry.digest
     suffix = options.domain_suffix
     return [
@@ -266,7 +268,8 @@ def build_mesh(
     all_errors = list(source_errors)
     all_workloads: dict[str, Workload] = {w.key: w for w in workloads}
     for obj in ordered:
-        if obj.kind == "WorkloadEntry":
+        # a WorkloadEntry without an IP address is no proxied workload (XDS0807)
+        if obj.kind == "WorkloadEntry" and obj.spec.proxied:
             workload = _workload_from(obj)
             all_workloads[workload.key] = workload
     by_label: dict[tuple[str, str, str], list[Workload]] = {}

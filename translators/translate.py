@@ -27,6 +27,7 @@ from translators.envoy.routes import (
     virtual_host_bytes,
     virtual_host_field,
 )
+from translators.envoyfilter import envoy_filter_extension
 from translators.extensions.api import ExtensionSet, Proxy
 from translators.extensions.apply import Interner, apply_extensions
 from translators.gateway.proxy import gateway_resources
@@ -145,6 +146,11 @@ class MeshTranslator:
     ) -> None:
         self.mesh = mesh
         self.extensions = extensions or ExtensionSet()
+        # Istio's EnvoyFilters run as one more extension, after the user's (only in a
+        # mesh that has some: otherwise proxies keep the plain, shared groups)
+        self._with_envoy_filters = ExtensionSet(
+            (*self.extensions.extensions, envoy_filter_extension())
+        )
         self._memo, self.index = self._generation(mesh, previous)
         self.telemetry = TelemetryIndex(mesh)
         self._interner = Interner(self._memo.get)
@@ -248,7 +254,9 @@ class MeshTranslator:
         # A gateway proxy gets gateway listeners instead of a sidecar's (translators/gateway).
         gateway = gateway_resources(self, workload)
         if gateway is not None:
-            return ProxyResources(workload.key, *gateway)
+            gateway_view, gateway_groups = gateway
+            extended = self._extended(workload, gateway_view, gateway_groups, extensions, True)
+            return ProxyResources(workload.key, gateway_view, extended)
         outbound_view, local = self._views(workload)
         view_key, _ = self._outbound_view(workload)
         outbound = self._outbound_resources(view_key, outbound_view)
@@ -256,11 +264,27 @@ class MeshTranslator:
         # One generator per xDS type, named by the `xdstypes` table, in push order.
         groups = {type_url: generate(build) for type_url, generate in generators()}
         view = combine(workload, outbound_view, local)
-        if extensions and self.extensions:
-            # raises ExtensionError (the caller keeps this proxy's last good config)
-            proxy = Proxy(self.mesh, workload, view, self._objects_by_kind())
-            groups = apply_extensions(self.extensions, self._interner, proxy, groups)
-        return ProxyResources(workload.key, view, MappingProxyType(groups))
+        return ProxyResources(
+            workload.key, view, self._extended(workload, view, groups, extensions, False)
+        )
+
+    def _extended(
+        self,
+        workload: Workload,
+        view: ProxyView,
+        groups: Mapping[str, tuple[ResourceGroup, ...]],
+        extensions: bool,
+        gateway: bool,
+    ) -> Mapping[str, tuple[ResourceGroup, ...]]:
+        """`groups` after the extensions and the mesh's EnvoyFilters (raises
+        ExtensionError: the caller keeps this proxy's last good config)."""
+        active = self.extensions
+        if self._objects_by_kind().get("EnvoyFilter"):
+            active = self._with_envoy_filters
+        if not extensions or not active:
+            return MappingProxyType(dict(groups))
+        proxy = Proxy(self.mesh, workload, view, self._objects_by_kind(), gateway)
+        return MappingProxyType(apply_extensions(active, self._interner, proxy, groups))
 
     def _outbound_resources(self, view_key: Hashable, view: OutboundView) -> OutboundResources:
         memo = self._memo

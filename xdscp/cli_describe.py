@@ -112,6 +112,11 @@ def render(d: dict[str, Any]) -> str:
         lines.append(f"    keys{where}: {rule['keys']}")
         lines.append(f"    token from {', '.join(rule['token_from'])}")
     lines.append("")
+    envoy_filters = d.get("envoy_filters", [])
+    lines.append("EnvoyFilters:" if envoy_filters else "EnvoyFilters: -")
+    for ef in envoy_filters:
+        lines.append(f"  {ef['filter']}  priority {ef['priority']}: {', '.join(ef['patches'])}")
+    lines.append("")
     policies = d["authorization_policies"]
     lines.append("AuthorizationPolicies:" if policies else "AuthorizationPolicies: - (allow all)")
     for policy in policies:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import structlog
 from cryptography import x509
@@ -41,6 +42,40 @@ CA_FILES = ("ca.crt", "cacert")
 class _Loaded:
     stamp: tuple[tuple[str, int, int], ...]
     group: ResourceGroup
+
+
+class GatewayCredentials(Protocol):
+    """Where gateway certificates come from: files (here) or Kubernetes Secrets
+    (xdscp/kube/gateway_secrets.py)."""
+
+    def facts(self, namespace: str, name: str) -> CredentialFacts: ...
+
+    def secrets_for(
+        self, translator: MeshTranslator, workload: Workload
+    ) -> tuple[ResourceGroup, ...]: ...
+
+
+def credential_group(
+    credential: Credential, cert_pem: str, key_pem: str, ca_pem: str | None
+) -> ResourceGroup:
+    """The SDS Secrets of one credential: key and chain, and the client CA (MUTUAL)."""
+    source = (f"Credential/{credential.namespace}/{credential.name}",)
+    name = credential_secret(credential.namespace, credential.name)
+    resources = [EnvoyResource(SECRET_TYPE, name, workload_secret(cert_pem, key_pem, name), source)]
+    if ca_pem is not None:
+        ca_name = credential_ca_secret(credential.namespace, credential.name)
+        resources.append(EnvoyResource(SECRET_TYPE, ca_name, root_secret(ca_pem, ca_name), source))
+    return ResourceGroup(resources)
+
+
+def certificate_facts(cert_pem: bytes, where: str) -> CredentialFacts:
+    try:
+        parsed = x509.load_pem_x509_certificate(cert_pem)
+    except ValueError as exc:
+        return CredentialFacts(f"{where} is not a PEM certificate ({exc})")
+    return CredentialFacts(
+        not_before=parsed.not_valid_before_utc, not_after=parsed.not_valid_after_utc
+    )
 
 
 def _first(directory: Path, names: tuple[str, ...]) -> Path | None:
@@ -88,19 +123,9 @@ class CredentialStore:
         cached = self._loaded.get(credential)
         if cached is not None and cached.stamp == stamp:
             return cached.group
-        source = (f"Credential/{credential.namespace}/{credential.name}",)
-        name = credential_secret(credential.namespace, credential.name)
-        resources = [
-            EnvoyResource(
-                SECRET_TYPE, name, workload_secret(cert.read_text(), key.read_text(), name), source
-            )
-        ]
-        if ca is not None:
-            ca_name = credential_ca_secret(credential.namespace, credential.name)
-            resources.append(
-                EnvoyResource(SECRET_TYPE, ca_name, root_secret(ca.read_text(), ca_name), source)
-            )
-        group = ResourceGroup(resources)
+        group = credential_group(
+            credential, cert.read_text(), key.read_text(), ca.read_text() if ca else None
+        )
         self._loaded[credential] = _Loaded(stamp, group)
         log.info(
             "gateway.credential_loaded", credential=f"{credential.namespace}/{credential.name}"
@@ -114,12 +139,9 @@ class CredentialStore:
         if cert is None or key is None:
             return CredentialFacts(f"no {CERT_FILES[0]} and {KEY_FILES[0]} in {directory}")
         try:
-            parsed = x509.load_pem_x509_certificate(cert.read_bytes())
-        except (OSError, ValueError) as exc:
-            return CredentialFacts(f"{cert} is not a PEM certificate ({exc})")
-        return CredentialFacts(
-            not_before=parsed.not_valid_before_utc, not_after=parsed.not_valid_after_utc
-        )
+            return certificate_facts(cert.read_bytes(), str(cert))
+        except OSError as exc:
+            return CredentialFacts(f"{cert}: {exc}")
 
     def secrets_for(
         self, translator: MeshTranslator, workload: Workload

@@ -27,7 +27,7 @@ from xdscp.debug.config_dump import config_dump_routes
 from xdscp.debug.describe import describe_routes
 from xdscp.debug.explain import explain_routes
 from xdscp.debug.http import start_debug_server
-from xdscp.gateway_credentials import CredentialStore
+from xdscp.gateway_credentials import CredentialStore, GatewayCredentials
 from xdscp.identity import XDS_SERVER_NAME, IdentityService, IdentitySettings
 from xdscp.jwks import JwksFetcher, JwksSettings
 from xdscp.metrics import XdsMetrics
@@ -87,7 +87,9 @@ class ControlPlane:
             extensions=self.extensions,
         )
         self.runtime.on_generation = self.status.propagation.started
-        self.credentials = CredentialStore(self.credentials_dir or self.config_dir / "credentials")
+        self.credentials: GatewayCredentials = CredentialStore(
+            self.credentials_dir or self.config_dir / "credentials"
+        )
         self.runtime.gateway_secrets = self.credentials.secrets_for
         self.metrics.watch_certificate_expiry("svid", self.identity.seconds_to_svid_expiry)
         self.metrics.watch_certificate_expiry("root", self.identity.seconds_to_root_expiry)

@@ -143,5 +143,20 @@ COMPAT_CASES += (
         ),
     ),
 )
+COMPAT_CASES += (
+    Case(
+        "WorkloadEntry with a DNS name (not a proxied workload)",
+        lambda docs: None,
+        (("XDS0807", "WorkloadEntry/shop/legacy-vm", "spec.address"),),
+        extra=(
+            obj(
+                "WorkloadEntry",
+                "legacy-vm",
+                "shop",
+                {"address": "vm1.legacy.example.com", "labels": {"app": "legacy"}},
+            ),
+        ),
+    ),
+)
 
 __all__ = ["COMPAT_CASES", "SEC"]

@@ -17,7 +17,7 @@ from xdscp.sources.files import DirectorySource
 def _mesh(tmp_path: Path, subset: str = "v3") -> DirectorySource:
     docs = base()
     vs_reviews(docs)["spec"]["http"][1]["route"][1]["destination"]["subset"] = subset
-    docs.append({"apiVersion": "networking.istio.io/v1beta1", "kind": "EnvoyFilter",
+    docs.append({"apiVersion": "extensions.istio.io/v1alpha1", "kind": "WasmPlugin",
                  "metadata": {"name": "gw", "namespace": "shop"}, "spec": {}})  # fmt: skip
     return DirectorySource(
         write_mesh(tmp_path, docs), MeshOptions(local_mode=True), log_errors=False
@@ -41,6 +41,6 @@ def test_schema_errors_are_included_only_when_asked(tmp_path: Path) -> None:
     assert analyze(mesh).messages == ()
     [schema] = analyze(mesh, include_schema=True).messages
     assert (schema.code, schema.type.istio_code, schema.ref, schema.field) == (
-        "XDS0002", "IST0106", "EnvoyFilter/shop/gw", "kind",
+        "XDS0002", "IST0106", "WasmPlugin/shop/gw", "kind",
     )  # fmt: skip
     assert schema.origin is not None and schema.origin.document == len(base())

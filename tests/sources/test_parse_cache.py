@@ -64,3 +64,20 @@ def test_a_stale_or_damaged_cache_is_a_cold_start(tmp_path: Path) -> None:
     cache.write_bytes(cache.read_bytes()[:100])  # cut short
     damaged = DirectorySource(config, log_errors=False, parse_cache=cache)
     assert len(damaged.load().objects) == 7 and damaged.parses == 7
+
+
+def test_a_cache_in_a_sticky_shared_directory_is_read(tmp_path: Path) -> None:
+    """Like /tmp: others may write the directory, but not replace a file of ours."""
+    config, shared = mesh_dir(tmp_path), tmp_path / "shared"
+    shared.mkdir()
+    os.chmod(shared, 0o1777)
+    first = DirectorySource(config, log_errors=False, parse_cache=shared / "parse.cache")
+    first.load()
+    first.save_parse_cache()
+    again = DirectorySource(config, log_errors=False, parse_cache=shared / "parse.cache")
+    again.load()
+    assert again.parses == 0
+    os.chmod(shared, 0o777)  # not sticky: anyone could swap the file
+    third = DirectorySource(config, log_errors=False, parse_cache=shared / "parse.cache")
+    third.load()
+    assert third.parses == 7

@@ -120,10 +120,19 @@ spec:
 """
 
 
-@pytest.mark.parametrize("address", ['""', "10.0.2.1inf", "a.example.com", "'unix:///s'"])
-def test_workload_entry_address_must_be_an_ip(address: str) -> None:
+@pytest.mark.parametrize("address", ['""', "a..example.com", "'unix://relative'", "'-a.com'"])
+def test_workload_entry_address_must_be_an_address(address: str) -> None:
     field, _ = refusal(WE % address)
     assert field == "spec.address"
+
+
+@pytest.mark.parametrize("address", ["a.example.com", "'unix:///s'", "'unix://@abstract'"])
+def test_workload_entry_without_ip_is_accepted_but_no_workload(address: str) -> None:
+    # Istio accepts a DNS name or a unix socket; xdscp reports it as not translated (XDS0807)
+    result = parse_text(WE % address, "mesh.yaml")
+    assert not result.errors, [str(e) for e in result.errors]
+    mesh = build_mesh(result.objects)
+    assert mesh.objects and not mesh.workloads
 
 
 def test_workload_entry_weight_and_ports() -> None:
@@ -264,7 +273,7 @@ def test_unix_endpoints_become_pipes_envoy_accepts() -> None:
 
 
 def test_validate_cli_names_the_field_without_a_traceback(tmp_path: Path) -> None:
-    (tmp_path / "mesh.yaml").write_text(VS % ("a", 2**40) + "---\n" + WE % "10.0.2.1inf")
+    (tmp_path / "mesh.yaml").write_text(VS % ("a", 2**40) + "---\n" + WE % "a..b")
     result = CliRunner().invoke(main, ["validate", str(tmp_path)])
     assert result.exit_code != 0
     assert result.exception is None or isinstance(result.exception, SystemExit)

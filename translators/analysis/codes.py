@@ -269,6 +269,13 @@ RESOLUTION_NOT_TRANSLATED = MessageType(
     "a ServiceEntry with resolution DYNAMIC_DNS: not translated yet, its hosts get no "
     "endpoints (503)",
 )
+WORKLOAD_NOT_PROXIED = MessageType(
+    "XDS0807",
+    "WorkloadAddressNotTranslated",
+    W,
+    "a WorkloadEntry (or ServiceEntry endpoint) with a DNS name, a unix socket or only a "
+    "network as address: not translated yet, it is no workload and no endpoint",
+)
 
 GATEWAY_HOST_NOT_ON_SERVER = MessageType(
     "XDS0901",

@@ -47,13 +47,25 @@ class CredentialFacts:
 
 
 def credential_references(mesh: MeshConfig) -> Iterator[tuple[MeshObject[Any], str, str, str]]:
-    """(object, field, namespace, name) of every credential a gateway refers to."""
+    """(object, field, namespace, name) of every credential a gateway refers to: an Istio
+    Gateway's in the namespace of each workload it selects (Istio reads the Secret where
+    the gateway proxy runs), a Gateway API listener's where its certificateRef says."""
     for gateway in mesh.of_kind("Gateway"):
+        # an Istio credential lives in the namespace of each gateway proxy serving it
+        selector = gateway.spec.selector
+        namespaces = sorted(
+            {
+                w.namespace
+                for w in mesh.workloads.values()
+                if selector and all(w.labels.get(k) == v for k, v in selector.items())
+            }
+        )
         for i, server in enumerate(gateway.spec.servers):
             tls = server.tls
             if tls is not None and tls.credential_name:
                 name = tls.credential_name.removeprefix("kubernetes://")
-                yield gateway, f"spec.servers[{i}].tls.credentialName", gateway.namespace, name
+                for namespace in namespaces:
+                    yield gateway, f"spec.servers[{i}].tls.credentialName", namespace, name
     for gateway in mesh.of_kind(KUBERNETES_GATEWAY):
         if not owns_class(mesh, gateway.spec.gateway_class_name):
             continue

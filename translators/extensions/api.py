@@ -34,8 +34,8 @@ from translators.resources import MESSAGE_TYPES, EnvoyResource
 EXTENSIBLE_TYPES = (CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE)
 
 # What extension functions may hand back: a protobuf message, an envoy-data-plane
-# message, a `Resource` they were given, or an `EnvoyResource`.
-Output: TypeAlias = "Message | Resource | EnvoyResource | Any"
+# message, a `Resource` they were given, a `Sourced` message, or an `EnvoyResource`.
+Output: TypeAlias = "Message | Resource | Sourced | EnvoyResource | Any"
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,11 +54,18 @@ class Resource:
     copy parsed on first access (so a patch that only looks at names parses nothing);
     return this object unchanged to keep the shared original."""
 
-    __slots__ = ("_copy", "original")
+    __slots__ = ("_copy", "original", "sources")
 
     def __init__(self, original: EnvoyResource) -> None:
         self.original = original
         self._copy: Message | None = None
+        # objects to blame for a change instead of the extension (EnvoyFilters name theirs)
+        self.sources: tuple[str, ...] = ()
+
+    def blame(self, *sources: str) -> None:
+        """Name the objects that changed this resource: a NACK of it is then blamed on
+        them (with the objects it was generated from) rather than on the extension."""
+        self.sources = tuple(dict.fromkeys((*self.sources, *sources)))
 
     @property
     def name(self) -> str:
@@ -88,13 +95,23 @@ class Resource:
         return f"Resource({self.type_url.rsplit('.', 1)[-1]}, {self.name!r})"
 
 
+@dataclass(frozen=True, slots=True)
+class Sourced:
+    """A new resource (a message) with the objects it came from, which its provenance
+    names instead of the extension."""
+
+    message: Any
+    sources: tuple[str, ...]
+
+
 class Proxy:
-    """What an extension function sees of one proxy: the mesh, the workload, its IR.
+    """What an extension function sees of one proxy: the mesh, the workload, its IR
+    (`gateway`: a gateway proxy rather than a sidecar).
 
     `objects()`/`selecting()` also remember which objects the function looked at, so
     an error names them."""
 
-    __slots__ = ("_by_kind", "_looked_at", "mesh", "view", "workload")
+    __slots__ = ("_by_kind", "_looked_at", "gateway", "mesh", "view", "workload")
 
     def __init__(
         self,
@@ -102,10 +119,12 @@ class Proxy:
         workload: Workload,
         view: ProxyView,
         by_kind: Mapping[str, Sequence[MeshObject[Any]]] | None = None,
+        gateway: bool = False,
     ) -> None:
         self.mesh = mesh
         self.workload = workload
         self.view = view
+        self.gateway = gateway
         # the mesh's objects by kind, built once per generation by the translator (so
         # 10,000 proxies do not each scan every object)
         self._by_kind = by_kind

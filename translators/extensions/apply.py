@@ -26,6 +26,7 @@ from translators.extensions.api import (
     Patch,
     Proxy,
     Resource,
+    Sourced,
     TranslateFn,
 )
 from translators.extensions.convert import to_protobuf, type_url_of
@@ -80,9 +81,12 @@ def _as_resource(
             return original
         if value.message.SerializeToString(deterministic=True) == original.body():
             return original  # looked at, or edited back to what it was
-        return interner.resource(value.message, original.provenance + provenance)
+        return interner.resource(value.message, original.provenance + (value.sources or provenance))
     if isinstance(value, EnvoyResource):
         return value
+    if isinstance(value, Sourced):
+        provenance = value.sources
+        value = value.message
     resource = interner.resource(to_protobuf(value), provenance)
     if expected_type is not None and resource.type_url != expected_type:
         raise TypeError(f"returned a {resource.type_url}, expected {expected_type}")

@@ -376,12 +376,14 @@ class IstioGatewayBuild:
         mode = DownstreamTLSMode.MUTUAL if mutual else DownstreamTLSMode.SIMPLE
         if tls.credential_name:
             name = tls.credential_name.removeprefix("kubernetes://")
-            self.credentials.append(Credential(gateway.namespace, name, mutual))
+            # Istio: the Secret lives with the gateway proxy, not with the Gateway object
+            namespace = self.workload.namespace
+            self.credentials.append(Credential(namespace, name, mutual))
             return replace(
                 common,
                 mode=mode,
-                certificate_secret=credential_secret(gateway.namespace, name),
-                ca_secret=credential_ca_secret(gateway.namespace, name) if mutual else "",
+                certificate_secret=credential_secret(namespace, name),
+                ca_secret=credential_ca_secret(namespace, name) if mutual else "",
             )
         return replace(
             common,

@@ -258,6 +258,8 @@ class ConfigPatch(IstioModel):
 LISTENER_CLASS = frozenset(
     {ApplyTo.LISTENER, ApplyTo.FILTER_CHAIN, ApplyTo.NETWORK_FILTER, ApplyTo.HTTP_FILTER}
 )
+# patched on listeners too (Istio's validation leaves its match unchecked)
+LISTENER_PATCHED = LISTENER_CLASS | {ApplyTo.LISTENER_FILTER}
 ROUTE_CLASS = frozenset({ApplyTo.ROUTE_CONFIGURATION, ApplyTo.VIRTUAL_HOST, ApplyTo.HTTP_ROUTE})
 
 

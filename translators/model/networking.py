@@ -694,14 +694,24 @@ class WorkloadEntrySpec(IstioModel):
     @field_validator("address")
     @classmethod
     def _address(cls, value: str) -> str:
-        # A ServiceEntry's STATIC endpoints are further restricted to IPs (below).
-        return check_endpoint_address(value, allow_fqdn=True)
+        # A ServiceEntry's STATIC endpoints are further restricted to IPs (below); an
+        # empty address is allowed with a network (Istio: reached through its gateway).
+        return value if value == "" else check_endpoint_address(value, allow_fqdn=True)
 
     @model_validator(mode="after")
     def _unix_ports(self) -> WorkloadEntrySpec:
+        if not self.address and not self.network:
+            raise FieldValueError("address", "an address is required (unless network is set)")
         if self.address.startswith(UNIX_PREFIX) and self.ports:
             raise ValueError("ports: a unix socket endpoint has no ports")
         return self
+
+    @property
+    def proxied(self) -> bool:
+        """Whether xdscp can treat it as a workload with a sidecar, or an EDS endpoint: it
+        has an IP address. (A DNS name, a unix socket or no address is accepted, as in
+        Istio, and reported as not translated: XDS0807.)"""
+        return is_ip(self.address)
 
     @field_validator("ports")
     @classmethod
@@ -715,20 +725,11 @@ class WorkloadEntrySpec(IstioModel):
 
 
 class WorkloadEntryObjectSpec(WorkloadEntrySpec):
-    """A WorkloadEntry object. In xdscp every WorkloadEntry is a workload with a sidecar:
-    Envoy binds that sidecar's listeners to the address and other proxies' EDS endpoints
-    point at it, and both need an IP address. (Istio also accepts a DNS name or a unix
-    socket here, for workloads without a sidecar; a ServiceEntry's `endpoints` still may.)"""
-
-    @field_validator("address")
-    @classmethod
-    def _ip_only(cls, value: str) -> str:
-        if not is_ip(value):
-            raise ValueError(
-                f"{value!r} is not an IP address (a WorkloadEntry is a proxied workload; "
-                "for a DNS name use a ServiceEntry with resolution DNS and endpoints)"
-            )
-        return value
+    """A WorkloadEntry object. In xdscp a WorkloadEntry with an IP address is a workload
+    with a sidecar: Envoy binds that sidecar's listeners to the address and other proxies'
+    EDS endpoints point at it. Istio also accepts a DNS name, a unix socket or (with a
+    network) no address, for workloads reached otherwise: those are accepted and left
+    out of the registry (`proxied`), reported by the analysis (XDS0807)."""
 
 
 class Location(StrEnum):
@@ -790,7 +791,7 @@ class ServiceEntrySpec(IstioModel):
         # What Envoy would refuse (NACK) or could never route, rejected here as Istio does.
         if self.resolution is Resolution.STATIC:
             for i, endpoint in enumerate(self.endpoints):
-                if not _is_ip_or_unix(endpoint.address):
+                if endpoint.address and not _is_ip_or_unix(endpoint.address):
                     raise FieldValueError(
                         f"endpoints[{i}].address",
                         f"{endpoint.address!r} is not an IP address "

@@ -31,6 +31,7 @@ from xdscp.jwks import JwksSettings
 from xdscp.kube.api import KubeApi
 from xdscp.kube.ca_secret import load_cluster_ca
 from xdscp.kube.certs import CertificateEndpoint, server_ssl_context
+from xdscp.kube.gateway_secrets import KubeCredentialStore, referenced_credentials
 from xdscp.kube.health import log_health_changes
 from xdscp.kube.leader import LeaderElector, LeaseSettings
 from xdscp.kube.reflector import WatchSettings
@@ -172,6 +173,10 @@ class KubeControlPlane:
             debug_token=s.debug_token,
             jwks_settings=s.jwks,
         )
+        # gateway certificates are Secrets, read by name and polled (not files)
+        credentials = KubeCredentialStore(api, plane.runtime.refresh)
+        plane.credentials = credentials
+        plane.runtime.gateway_secrets = credentials.secrets_for
         self.status_writer = writer = StatusWriter(
             api,
             source,
@@ -195,6 +200,10 @@ class KubeControlPlane:
             ),
             asyncio.create_task(writer.run(self._stop), name="status"),
             asyncio.create_task(publisher.run(self._stop), name="rootcert"),
+            asyncio.create_task(
+                credentials.run(self._stop, lambda: referenced_credentials(plane.runtime.mesh)),
+                name="gateway-secrets",
+            ),
         ]
         if s.cert_listen:
             await self._start_cert_endpoint(s.cert_listen)

@@ -150,11 +150,17 @@ class DirectorySource:
             parses = self.parses
             self._loads += 1
             changed = self._changed_files(paths) if paths is not None else None
-            if changed is None or self._assembly.mesh is None:
+            full = changed is None or self._assembly.mesh is None
+            if full:
                 results = self._read_all()
             else:
+                assert changed is not None
                 results = {str(p): self._read(p) for p in sorted(changed)}
             mesh = self._assembly.update(results)
+            if full:
+                # what a full load made is long-lived config: out of the cyclic GC for
+                # good (as `tuning.tune_gc` does), or the next collection walks it all
+                gc.freeze()
             if self.log_errors:
                 self._log_new_errors(mesh.errors)
             # a service's log says what each load cost; commands that print (validate,

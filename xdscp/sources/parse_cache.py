@@ -53,12 +53,16 @@ def fingerprint(kinds: Mapping[str, KindEntry] | None, limits: Limits) -> bytes:
 def _trusted(path: Path) -> str:
     """Why `path` must not be unpickled ("" when it may)."""
     uid = os.geteuid()
-    for checked in (path, path.parent):
-        info = checked.stat()
-        if info.st_uid != uid:
-            return f"{checked} is not owned by this user"
-        if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
-            return f"{checked} is writable by others"
+    info = path.stat()
+    if info.st_uid != uid:
+        return f"{path} is not owned by this user"
+    if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        return f"{path} is writable by others"
+    directory = path.parent.stat()
+    # a sticky directory (/tmp) lets nobody else replace a file this user owns
+    shared = directory.st_mode & (stat.S_IWGRP | stat.S_IWOTH)
+    if directory.st_uid not in (uid, 0) or (shared and not directory.st_mode & stat.S_ISVTX):
+        return f"{path.parent} is writable by others"
     return ""
 
 

@@ -145,6 +145,11 @@ CHECKS: tuple[Check, ...] = (
         (codes.FIELD_NOT_TRANSLATED.code, codes.AUTHORIZATION_FIELD_NOT_ENFORCED.code),
     ),
     Check(
+        "workloads-not-proxied",
+        compat.check_unproxied_workloads,
+        (codes.WORKLOAD_NOT_PROXIED.code,),
+    ),
+    Check(
         "service-entries-not-translated",
         compat.check_service_entries,
         (codes.PORT_PROTOCOL_NOT_PROXIED.code, codes.RESOLUTION_NOT_TRANSLATED.code),

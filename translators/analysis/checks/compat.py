@@ -144,3 +144,28 @@ def check_service_entries(ctx: AnalysisContext) -> Iterable[Message]:
                     "listen on it as TCP",
                     "leave UDP ports out of the mesh's services",
                 )
+
+
+def check_unproxied_workloads(ctx: AnalysisContext) -> Iterable[Message]:
+    for entry in ctx.of_kind("WorkloadEntry"):
+        if not entry.spec.proxied:
+            yield codes.WORKLOAD_NOT_PROXIED.at(
+                entry,
+                "spec.address",
+                f"address {entry.spec.address or '(none, network ' + str(entry.spec.network) + ')'}"
+                " is not an IP: xdscp does not translate such workloads yet (no sidecar, "
+                "and ServiceEntries do not select it)",
+                "give the workload's IP address, or list a DNS name as an endpoint of a "
+                "ServiceEntry with resolution DNS",
+            )
+    for service_entry in ctx.of_kind("ServiceEntry"):
+        for i, endpoint in enumerate(service_entry.spec.endpoints):
+            if not endpoint.address:
+                yield codes.WORKLOAD_NOT_PROXIED.at(
+                    service_entry,
+                    f"spec.endpoints[{i}].address",
+                    f"an endpoint known only by its network ({endpoint.network}) is reached "
+                    "through that network's gateway, which xdscp does not translate: it is "
+                    "left out",
+                    "give the endpoint's address",
+                )
