@@ -41,6 +41,11 @@ Rules (what keeps a reused piece correct):
    object, serialized bytes, the identities of a group's members) can never be stale.
 5. **Unused pieces are dropped**: a generation carries over only the pieces it used, so
    the memo's size follows the mesh, not its history.
+6. **An invalidated piece may be patched, not rebuilt**: `stale(key)` hands its builder
+   the last generation's value; the builder compares its parts by identity with the
+   current sub-pieces and redoes only what differs (the outbound view's route
+   configurations, their serialized bytes). The result must equal a fresh build — the
+   property test below holds patching to that.
 
 `tests/translators/test_incremental.py` checks the rules as a property: after any
 sequence of edits, translating incrementally gives, byte for byte, what a fresh
