@@ -96,7 +96,14 @@ def test_httproute_split_header_match_rewrite_redirect(tmp_path: Path) -> None:
         gateway = mesh.workload("default/api-gateway")
         entry = f"127.{octet}.4.2:8081"
         assert gateway["call_through"] == [entry, f"127.{octet}.4.2:8444"]
-        assert wait_until(lambda: http_get(f"http://{entry}/api/x")[0] == 200, 30), mesh.log()
+
+        def answering() -> bool:
+            try:
+                return http_get(f"http://{entry}/api/x")[0] == 200
+            except OSError:  # the listener is not bound yet
+                return False
+
+        assert wait_until(answering, 30), mesh.log()
 
         # URLRewrite: /api/x reaches productpage as /productpage/x
         status, _, body = get(f"http://{entry}/api/x")
