@@ -112,9 +112,6 @@ def patch_listener(
         if p.operation is Operation.MERGE:
             merge(listener, p.value())
             applied.add(p.source)
-        elif p.operation is Operation.REPLACE:
-            listener.CopyFrom(p.value())
-            applied.add(p.source)
     _patch_listener_filters(listener, patches, applied)
     _patch_chains(listener, patches, context, applied)
     return True
@@ -166,14 +163,16 @@ def _patch_chains(
         for p in chain_patches:
             if p.operation is Operation.ADD or not chain_matches(listener, chain, p):
                 continue
-            applied.add(p.source)
             if p.operation is Operation.REMOVE:
+                applied.add(p.source)
                 removed.append(chain)
                 break
             if p.operation is Operation.MERGE:
-                merge(chain, p.value())
-            elif p.operation is Operation.REPLACE:
-                chain.CopyFrom(p.value())
+                applied.add(p.source)
+                _merge_chain(chain, p.value())
+        else:
+            # pilot patches the filters of the chains it keeps, not of those it adds
+            _patch_network_filters(listener, chain, patches, context, applied)
     if removed:
         kept = [c for c in listener.filter_chains if all(c is not r for r in removed)]
         if any(listener.default_filter_chain is r for r in removed):
@@ -184,8 +183,21 @@ def _patch_chains(
         if p.operation is Operation.ADD and listener_matches(listener, p):
             listener.filter_chains.append(p.value())
             applied.add(p.source)
-    for chain in _chains(listener):
-        _patch_network_filters(listener, chain, patches, context, applied)
+
+
+def _merge_chain(chain: components.FilterChain, value: Message) -> None:
+    """A transport socket of the chain's socket name is merged inside its typed_config
+    (and nothing else of the patch is), as pilot does; otherwise a plain merge."""
+    assert isinstance(value, components.FilterChain)
+    socket = value.transport_socket
+    if (
+        value.HasField("transport_socket")
+        and chain.HasField("transport_socket")
+        and socket.name == chain.transport_socket.name
+    ):
+        merge_any(chain.transport_socket.typed_config, socket.typed_config)
+        return
+    merge(chain, value)
 
 
 def _patch_network_filters(
