@@ -141,7 +141,11 @@ def test_http_filter_insert_before_router_and_provenance() -> None:
         (inbound_http("INSERT_AFTER", lua(), sub_filter=None), [ROUTER, "envoy.lua"]),
         (inbound_http("INSERT_BEFORE", lua(), sub_filter=None), ["envoy.lua", ROUTER]),
         (inbound_http("INSERT_FIRST", lua()), ["envoy.lua", ROUTER]),
-        (inbound_http("INSERT_FIRST", lua(), sub_filter="no.such.filter"), [ROUTER]),
+        # pilot prepends on INSERT_FIRST whatever the subFilter selects
+        (inbound_http("INSERT_FIRST", lua(), sub_filter="no.such.filter"), ["envoy.lua", ROUTER]),
+        (inbound_http("INSERT_AFTER", lua(), sub_filter="no.such.filter"), [ROUTER]),
+        (inbound_http("REMOVE", None, sub_filter=None), [ROUTER]),  # REMOVE needs a selector
+        (inbound_http("REPLACE", lua(), sub_filter=None), [ROUTER]),
         (inbound_http("INSERT_BEFORE", lua(), sub_filter="no.such.filter"), [ROUTER]),
         (inbound_http("ADD", lua()), [ROUTER, "envoy.lua"]),
         (inbound_http("REMOVE", None), []),
