@@ -218,6 +218,38 @@ def test_flaky_backend_succeeds_thanks_to_retries(mesh: RunningMesh) -> None:
     assert once[503] >= 8, once
 
 
+def test_default_retry_policy_does_not_retry_503(mesh: RunningMesh) -> None:
+    """Istio 1.24+: a route without `retries` keeps the mesh default (connect failures,
+    resets) but a 503 the upstream answers is not retried — about half fail, whereas the
+    `retryOn: 5xx` rule above turns every call into a 200."""
+    client = _egress(mesh, "default/client")
+    default = Counter(request(client + "flaky/default", "reviews")[0] for _ in range(20))
+    assert default[503] >= 8, default
+    assert set(default) == {200, 503}, default
+
+
+def test_grpc_timeout_header_is_honoured(mesh: RunningMesh) -> None:
+    """`grpc_timeout_header_max`: a gRPC request's `grpc-timeout` bounds it even on a
+    route without a timeout: Envoy times the call out (answered the gRPC way) instead of
+    waiting for the slow backend."""
+    client = _egress(mesh, "default/client")
+    grpc = {"content-type": "application/grpc", "grpc-timeout": "200m"}
+    start = time.monotonic()
+    status, headers, _ = request(client + "anything?delay=2", "reviews", grpc)
+    elapsed = time.monotonic() - start
+    assert elapsed < 1.5, elapsed
+    lowered = {k.lower(): v for k, v in headers.items()}
+    assert lowered.get("grpc-message") == "upstream request timeout", (status, headers)
+
+
+def test_host_header_with_port_still_routes(mesh: RunningMesh) -> None:
+    client = _egress(mesh, "default/client")
+    for host in ("reviews:8080", "reviews.default.svc.cluster.local:8080", "reviews"):
+        status, _, text = request(client, host, {"end-user": "jason"})
+        assert status == 200, (host, text)
+        assert version_of(text) == "v2", host
+
+
 # --- mirroring, load balancing ---------------------------------------------------
 
 

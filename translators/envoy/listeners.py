@@ -34,7 +34,14 @@ def _inbound_routes(ir: ListenerIR) -> route_pb2.RouteConfiguration:
     route = rc.Route(
         name="default",
         match=rc.RouteMatch(prefix="/"),
-        route=rc.RouteAction(cluster=ir.inbound_cluster, timeout=duration(0)),
+        route=rc.RouteAction(
+            cluster=ir.inbound_cluster,
+            timeout=duration(0),
+            # Istio's BuildDefaultHTTPInboundRoute: no stream limit, `grpc-timeout` honoured
+            max_stream_duration=rc.RouteAction.MaxStreamDuration(
+                max_stream_duration=duration(0), grpc_timeout_header_max=duration(0)
+            ),
+        ),
     )
     vhost = rc.VirtualHost(name=f"inbound|http|{ir.port}", domains=["*"], routes=[route])
     return route_pb2.RouteConfiguration(

@@ -23,7 +23,7 @@ __all__ = [
 
 def build_virtual_host(ir: VirtualHostIR) -> rc.VirtualHost:
     vhost = rc.VirtualHost(
-        name=ir.name, domains=list(ir.domains), routes=[build_route(r) for r in ir.routes]
+        name=ir.name, domains=list(ir.domains), routes=[build_route(r, ir.name) for r in ir.routes]
     )
     if ir.provenance:
         vhost.metadata.CopyFrom(provenance(ir.provenance))
@@ -48,7 +48,7 @@ _VH_METADATA = 24
 def virtual_host_bytes(ir: VirtualHostIR) -> bytes:
     """Serialized `build_virtual_host(ir)`, its provenance appended as bytes."""
     vhost = rc.VirtualHost(
-        name=ir.name, domains=list(ir.domains), routes=[build_route(r) for r in ir.routes]
+        name=ir.name, domains=list(ir.domains), routes=[build_route(r, ir.name) for r in ir.routes]
     )
     encoded: bytes = vhost.SerializeToString(deterministic=True)
     if ir.provenance:

@@ -52,7 +52,7 @@ from translators.ir import (
     TcpChainIR,
     WeightedClusterIR,
 )
-from translators.naming import DFP_DNS_CACHE, routing_claim
+from translators.naming import DFP_DNS_CACHE, parse_outbound_cluster, routing_claim
 from translators.traffic.http import DEFAULT_RETRY_ON
 
 FAULT_FILTER = "envoy.filters.http.fault"
@@ -168,15 +168,14 @@ def _previous_hosts() -> rc.RetryPolicy.RetryHostPredicate:
 
 @lru_cache(maxsize=2)
 def default_retry_policy(previous_hosts: bool = True) -> rc.RetryPolicy:
-    """The mesh default when a rule sets no retries: Istio's retryOn, 2 attempts, and (as
-    Istio's DefaultPolicy had it) 503 as a retriable status. With consistent hashing the
-    retry stays on the hashed host: no previous-hosts predicate. Shared and cached: copy
-    it, never mutate it."""
+    """The mesh default when a rule sets no retries (Istio's retry.DefaultPolicy): its
+    retryOn, 2 attempts and no retriable status code — since Istio 1.24 a 503 from the
+    upstream is not retried by default. With consistent hashing the retry stays on the
+    hashed host: no previous-hosts predicate. Shared and cached: copy it, never mutate it."""
     policy = rc.RetryPolicy(
         retry_on=DEFAULT_RETRY_ON,
         num_retries={"value": 2},
         host_selection_retry_max_attempts=5,
-        retriable_status_codes=[503],
     )
     if previous_hosts:
         policy.retry_host_predicate.append(_previous_hosts())
@@ -240,6 +239,11 @@ def _forward(route: rc.Route, ir: RouteIR) -> None:
     """Istio's applyHTTPRouteDestination."""
     action = route.route
     action.timeout.CopyFrom(duration(ir.timeout_s or 0))
+    # Istio's setTimeout: a gRPC client's `grpc-timeout` header is honoured, capped by the
+    # route's timeout (0: uncapped); without it Envoy ignores the header. Like Istio, the
+    # deprecated field: its replacement (max_stream_duration.grpc_timeout_header_max)
+    # switches the route to Envoy's "new timeouts", where `timeout` no longer applies.
+    action.max_grpc_timeout.CopyFrom(duration(ir.timeout_s or 0))
     authority = ir.headers.authority if ir.headers else ""
     if ir.rewrite is not None:
         if ir.rewrite.regex:
@@ -330,7 +334,30 @@ def cors_config(ir: CorsIR) -> cors_pb2.CorsPolicy:
     return out
 
 
-def build_route(ir: RouteIR) -> rc.Route:
+def route_operation(route: rc.Route, virtual_host: str) -> str:
+    """Istio's GetRouteOperation, the span name tracing shows: `host:port` of the route's
+    only cluster, else of its virtual host (`VirtualService name:port` in Istio), then
+    the path match (`/*` for every path)."""
+    match = route.match
+    which = match.WhichOneof("path_specifier")
+    path: str
+    if which == "prefix":
+        path = match.prefix + "*"
+    elif which == "path":
+        path = match.path
+    elif which == "safe_regex":
+        path = match.safe_regex.regex
+    else:
+        path = "/*"
+    parsed = parse_outbound_cluster(route.route.cluster) if route.HasField("route") else None
+    if parsed is not None:
+        port, _subset, fqdn = parsed
+        return f"{fqdn}:{port}{path}"
+    return virtual_host + path
+
+
+def build_route(ir: RouteIR, virtual_host: str) -> rc.Route:
+    """`virtual_host`: the name (`host:port`) of the virtual host the route is in."""
     route = rc.Route(name=ir.name, match=route_match(ir.match))
     if ir.headers is not None:
         _apply_headers(route, ir.headers)
@@ -340,6 +367,7 @@ def build_route(ir: RouteIR) -> rc.Route:
         route.direct_response.CopyFrom(_direct_response(ir.direct_response))
     else:
         _forward(route, ir)
+    route.decorator.operation = route_operation(route, virtual_host)
     if ir.fault is not None:
         route.typed_per_filter_config[FAULT_FILTER].CopyFrom(pack(fault_config(ir.fault)))
     if ir.cors is not None:
