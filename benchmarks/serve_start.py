@@ -51,6 +51,7 @@ class StartFigures:
     # the server's own CPU seconds (user + system) at listening and at the ACK
     listening_cpu_s: float = 0.0
     acked_cpu_s: float = 0.0
+    load_cpu_s: float = 0.0  # the source's load in CPU seconds (when logged)
 
 
 async def connect_client(server: ServeProcess, timeout: float) -> tuple[Fleet, float]:
@@ -62,9 +63,9 @@ async def connect_client(server: ServeProcess, timeout: float) -> tuple[Fleet, f
     return fleet, opened
 
 
-def source_load_seconds(server: ServeProcess) -> float:
+def source_load_seconds(server: ServeProcess, field: str = "seconds") -> float:
     loaded = server.log_events("config.loaded")
-    return float(loaded[0].get("seconds", 0.0)) if loaded else 0.0
+    return float(loaded[0].get(field, 0.0)) if loaded else 0.0
 
 
 async def measure(
@@ -95,6 +96,7 @@ async def measure(
                 resources=client.resources_received,
                 listening_cpu_s=server.listening_cpu,
                 acked_cpu_s=cpu_seconds(server.process.pid),
+                load_cpu_s=source_load_seconds(server, "cpu_seconds"),
             )
         finally:
             await fleet.close()
@@ -103,6 +105,8 @@ async def measure(
 def report(figures: StartFigures) -> str:
     f = figures
     load = f"{f.load_s:.2f} s" if f.load_s else "n/a (not logged)"
+    if f.load_cpu_s:
+        load += f", {f.load_cpu_s:.2f} s CPU"
     return "\n".join(
         [
             f"xdscp serve, {f.services:,} services in {f.files:,} YAML files, one proxy "

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from tests.analysis.cases_compat import COMPAT_CASES
+from tests.analysis.cases_envoyfilter import ENVOY_FILTER_CASES
 from tests.analysis.cases_gateway import GATEWAY_CASES
 from tests.analysis.cases_jwt import JWT_CASES
 from tests.analysis.meshes import SEC, Case, Doc, find, obj, service, vs_reviews, workload
@@ -559,6 +560,7 @@ CASES = (
     + COMPAT_CASES
     + GATEWAY_CASES
     + JWT_CASES
+    + ENVOY_FILTER_CASES
 )
 
 __all__ = ["CASES", "SEC"]

@@ -1,12 +1,13 @@
 """The Kubernetes Gateway API end to end with real Envoy, through the real `xdscp up` CLI:
 a Gateway of the built-in `xdscp` class run by the workload labelled with its name, and
 an HTTPRoute with a weighted 80/20 split (within a binomial bound), a header match, a
-redirect and a prefix rewrite."""
+redirect and a prefix rewrite; an HTTPS listener terminating with its certificateRef."""
 
 from __future__ import annotations
 
 import json
 import math
+import ssl
 import urllib.error
 import urllib.request
 from collections import Counter
@@ -15,6 +16,8 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.harness import http_get, relocate_example, wait_until, xdscp_up
+from tests.gateway.certs import CertAuthority
+from tests.gateway.test_e2e_istio import https_get
 
 pytestmark = pytest.mark.e2e
 
@@ -34,6 +37,11 @@ spec:
   gatewayClassName: xdscp
   listeners:
   - {name: http, port: 8081, protocol: HTTP}
+  - name: https
+    port: 8444
+    protocol: HTTPS
+    hostname: api.example.com
+    tls: {certificateRefs: [{name: api-cert}]}
 ---
 apiVersion: gateway.networking.k8s.io/v1
 kind: HTTPRoute
@@ -82,11 +90,20 @@ def workload_of(body: str) -> str:
 def test_httproute_split_header_match_rewrite_redirect(tmp_path: Path) -> None:
     config, octet = relocate_example("gateway", tmp_path)
     (config / "gateway-api.yaml").write_text(GATEWAY_API.replace("127.0.4.", f"127.{octet}.4."))
+    ca = CertAuthority()
+    ca.write_credential(config / "credentials" / "api-cert", "api.example.com")
     with xdscp_up(config, tmp_path) as mesh:
         gateway = mesh.workload("default/api-gateway")
         entry = f"127.{octet}.4.2:8081"
-        assert gateway["call_through"] == [entry]
-        assert wait_until(lambda: http_get(f"http://{entry}/api/x")[0] == 200, 30), mesh.log()
+        assert gateway["call_through"] == [entry, f"127.{octet}.4.2:8444"]
+
+        def answering() -> bool:
+            try:
+                return http_get(f"http://{entry}/api/x")[0] == 200
+            except OSError:  # the listener is not bound yet
+                return False
+
+        assert wait_until(answering, 30), mesh.log()
 
         # URLRewrite: /api/x reaches productpage as /productpage/x
         status, _, body = get(f"http://{entry}/api/x")
@@ -100,6 +117,25 @@ def test_httproute_split_header_match_rewrite_redirect(tmp_path: Path) -> None:
         # RequestRedirect
         status, headers, _ = get(f"http://{entry}/old")
         assert status == 301 and headers["location"].endswith("/new")
+
+        # HTTPS: the listener terminates with its certificateRef, by SNI
+        def https_ok() -> bool:
+            try:
+                return (
+                    https_get(f"127.{octet}.4.2", 8444, "api.example.com", ca, "/api/x")[0] == 200
+                )
+            except (ssl.SSLError, OSError):
+                return False
+
+        assert wait_until(https_ok, 20), mesh.log()
+        status, answer = https_get(f"127.{octet}.4.2", 8444, "api.example.com", ca, "/api/x")
+        assert (status, answer["workload"], answer["path"]) == (
+            200,
+            "productpage-v1",
+            "/productpage/x",
+        )
+        with pytest.raises((ssl.SSLError, OSError)):
+            https_get(f"127.{octet}.4.2", 8444, "wrong.example.com", ca)
 
         # 80/20 within 4 sigma of the binomial
         n = 200

@@ -73,7 +73,10 @@ def https_get(
 
 
 def _served(mesh: RunningMesh, address: str) -> bool:
-    status, _ = http_get(f"http://{address}/productpage")
+    try:
+        status, _ = http_get(f"http://{address}/productpage")
+    except OSError:  # the listener is not bound yet
+        return False
     return status == 200
 
 

@@ -1,7 +1,8 @@
 """TLS passthrough and TCP through the ingress gateway with real Envoy: a PASSTHROUGH
 server routes by SNI to a TLS server the gateway never decrypts (the client sees the
 backend's own certificate), a wrong SNI is refused, and a TCP server proxies the same
-bytes on another port."""
+bytes on another port — with Istio's Gateway and VirtualService, and with the Gateway
+API's TLSRoute and TCPRoute."""
 
 from __future__ import annotations
 
@@ -20,6 +21,47 @@ from tests.gateway.certs import CertAuthority
 pytestmark = pytest.mark.e2e
 
 CONFIG = """\
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {{name: tls-backend-service}}
+spec:
+  hosts: [tls-backend]
+  location: MESH_EXTERNAL
+  resolution: STATIC
+  ports: [{{number: 443, name: tls, protocol: TLS}}]
+  endpoints: [{{address: {address}, ports: {{tls: {port}}}}}]
+---
+apiVersion: networking.istio.io/v1
+kind: WorkloadEntry
+metadata: {{name: api-gateway}}
+spec:
+  address: {api_gateway}
+  labels: {{gateway.networking.k8s.io/gateway-name: tls-api}}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {{name: tls-api}}
+spec:
+  gatewayClassName: xdscp
+  listeners:
+  - {{name: tls, port: 9443, protocol: TLS, hostname: tls.example.com, tls: {{mode: Passthrough}}}}
+  - {{name: tcp, port: 9000, protocol: TCP}}
+---
+apiVersion: gateway.networking.k8s.io/v1alpha2
+kind: TLSRoute
+metadata: {{name: tls-backend}}
+spec:
+  parentRefs: [{{name: tls-api, sectionName: tls}}]
+  hostnames: [tls.example.com]
+  rules: [{{backendRefs: [{{name: tls-backend, port: 443}}]}}]
+---
+apiVersion: gateway.networking.k8s.io/v1alpha2
+kind: TCPRoute
+metadata: {{name: tls-backend}}
+spec:
+  parentRefs: [{{name: tls-api, sectionName: tcp}}]
+  rules: [{{backendRefs: [{{name: tls-backend, port: 443}}]}}]
+---
 apiVersion: networking.istio.io/v1
 kind: ServiceEntry
 metadata: {{name: tls-backend}}
@@ -114,7 +156,10 @@ def _ok(address: str, port: int, ca: CertAuthority) -> bool:
 def test_passthrough_by_sni_and_tcp(tmp_path: Path) -> None:
     config, octet = relocate_example("gateway", tmp_path)
     backend_address, backend_port = f"127.{octet}.5.1", free_port(f"127.{octet}.5.1")
-    (config / "tls.yaml").write_text(CONFIG.format(address=backend_address, port=backend_port))
+    api_gateway = f"127.{octet}.4.3"
+    (config / "tls.yaml").write_text(
+        CONFIG.format(address=backend_address, port=backend_port, api_gateway=api_gateway)
+    )
     ca = CertAuthority("backend CA")
     with (
         tls_server(backend_address, backend_port, ca, tmp_path),
@@ -129,3 +174,8 @@ def test_passthrough_by_sni_and_tcp(tmp_path: Path) -> None:
         with pytest.raises((ssl.SSLError, OSError)):
             read_through(gateway, 9443, "other.example.com", ca, check_name=False)
         assert wait_until(lambda: _ok(gateway, 9000, ca), 20), mesh.log()
+        # the same with the Gateway API: TLSRoute by SNI on a Passthrough listener, TCPRoute
+        assert wait_until(lambda: _ok(api_gateway, 9443, ca), 20), mesh.log()
+        with pytest.raises((ssl.SSLError, OSError)):
+            read_through(api_gateway, 9443, "other.example.com", ca, check_name=False)
+        assert wait_until(lambda: _ok(api_gateway, 9000, ca), 20), mesh.log()

@@ -409,3 +409,18 @@ def test_an_istio_credential_is_read_where_the_gateway_proxy_runs() -> None:
         for c in https.filter_chains
     ]
     assert names == ["kubernetes://edge/shop-cert", "kubernetes://edge/secure-cert"]
+
+
+def test_an_authorization_policy_on_a_gateway_is_reported_not_silently_dropped() -> None:
+    policy = """\
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: ingress-allowlist, namespace: edge}
+spec:
+  selector: {matchLabels: {istio: ingressgateway}}
+  rules: [{from: [{source: {ipBlocks: [10.0.0.0/8]}}]}]
+"""
+    mesh = mesh_of(docs(SERVICES, ISTIO, policy))
+    warnings = " ".join(translated(mesh, "edge/ingress").view.warnings)
+    assert "AuthorizationPolicy/edge/ingress-allowlist: applies to gateway edge/ingress" in warnings
+    assert "ingress-allowlist" not in " ".join(translated(mesh, "edge/api-gw").view.warnings)

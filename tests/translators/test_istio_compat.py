@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from tests.envoy_validate import find_envoy, validate_resources
 from tests.translators.helpers import mesh_of, workload
 from translators.analysis import analyze
 from translators.behaviour.routing import Request, Resource, route_on_port
@@ -720,3 +721,47 @@ def test_untranslated_authorization_fields_are_errors_in_the_analysis() -> None:
         ("XDS0804", "spec.rules[0].from[0].source.trustDomains", "Error"),
         ("XDS0804", "spec.rules[0].to[0].operation.paths[0]", "Error"),
     }
+
+
+# --- what is accepted translates into configuration Envoy accepts -------------------------
+
+NOT_TRANSLATED = """\
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: ratings, namespace: shop}
+spec:
+  host: ratings
+  trafficPolicy:
+    tls: {mode: MUTUAL, credentialName: ratings-client}
+    loadBalancer:
+      simple: LEAST_REQUEST
+      warmup: {duration: 30s}
+      localityLbSetting: {enabled: true, failover: [{from: us-east, to: eu-west}]}
+    connectionPool: {http: {http2KeepAlive: {interval: 10s, timeout: 2s}}}
+    outlierDetection: {consecutive5xxErrors: 5}
+---
+apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata: {name: default, namespace: shop}
+spec:
+  inboundConnectionPool: {tcp: {maxConnections: 10}}
+  outboundTrafficPolicy: {mode: ALLOW_ANY, egressProxy: {host: reviews, port: {number: 9080}}}
+---
+apiVersion: networking.istio.io/v1
+kind: WorkloadEntry
+metadata: {name: legacy, namespace: shop}
+spec: {address: legacy.example.com, labels: {app: reviews}}
+"""
+
+
+@pytest.mark.skipif(find_envoy() is None, reason="no envoy binary")
+def test_accepted_but_untranslated_fields_give_config_envoy_accepts() -> None:
+    mesh = mesh_of(MESH + NOT_TRANSLATED)
+    assert "shop/legacy" not in mesh.workloads  # a DNS-named WorkloadEntry is no proxy
+    resources = translate(mesh, workload(mesh, "shop/client")).resources
+    verdict = validate_resources(resources, validate_clusters=True)
+    assert verdict.ok, str(verdict)
+    found = {(m.code, m.ref) for m in analyze(mesh).messages}
+    assert ("XDS0803", "DestinationRule/shop/ratings") in found
+    assert ("XDS0807", "WorkloadEntry/shop/legacy") in found

@@ -138,14 +138,14 @@ def test_bad_api_version(api_version: str | None, shown: str) -> None:
 def test_unknown_kind() -> None:
     error = one_error(
         """\
-        apiVersion: networking.istio.io/v1
-        kind: EnvoyFilter
+        apiVersion: extensions.istio.io/v1alpha1
+        kind: WasmPlugin
         metadata: {name: ingress, namespace: edge}
         spec: {}
         """
     )
     assert (error.kind, error.namespace, error.name, error.field) == (
-        "EnvoyFilter",
+        "WasmPlugin",
         "edge",
         "ingress",
         "kind",

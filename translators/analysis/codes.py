@@ -286,6 +286,22 @@ GATEWAY_HOST_NOT_ON_SERVER = MessageType(
     "IST0132",
 )
 
+# XDS10xx: EnvoyFilter
+ENVOY_FILTER_PATCH_NOT_APPLIED = MessageType(
+    "XDS1001",
+    "EnvoyFilterPatchNotApplied",
+    W,
+    "an EnvoyFilter BOOTSTRAP patch is accepted but not applied: xdscp generates the "
+    "bootstrap itself",
+)
+ENVOY_FILTER_AFTER_ROUTER = MessageType(
+    "XDS1002",
+    "EnvoyFilterHttpFilterAfterRouter",
+    W,
+    "an EnvoyFilter ADDs an HTTP filter, which lands after the router: Envoy rejects the "
+    "listener (the router must be last), so the proxy keeps its previous listeners",
+)
+
 ALL: tuple[MessageType, ...] = tuple(
     value for value in list(globals().values()) if isinstance(value, MessageType)
 )

@@ -22,7 +22,7 @@ from envoy.extensions.filters.network.http_connection_manager.v3 import (
 )
 from google.protobuf.message import Message
 
-from translators.envoyfilter.merge import merge
+from translators.envoyfilter.merge import merge, merge_any
 from translators.envoyfilter.routes import patch_route_config
 from translators.envoyfilter.select import ActivePatch
 from translators.model.envoy_filter import (
@@ -48,10 +48,11 @@ def listener_matches(listener: listener_pb2.Listener, patch: ActivePatch) -> boo
         return True
     if match.name and match.name != listener.name:
         return False
+    # the virtual listeners' port is their filter chains' destination port (chain_matches)
+    if patch.apply_to is not ApplyTo.LISTENER and listener.name in VIRTUAL_LISTENERS:
+        return True
     port = listener.address.socket_address.port_value
-    return not (
-        match.port_number and listener.name not in VIRTUAL_LISTENERS and port != match.port_number
-    )
+    return not (match.port_number and port != match.port_number)
 
 
 def chain_matches(
@@ -111,9 +112,6 @@ def patch_listener(
         if p.operation is Operation.MERGE:
             merge(listener, p.value())
             applied.add(p.source)
-        elif p.operation is Operation.REPLACE:
-            listener.CopyFrom(p.value())
-            applied.add(p.source)
     _patch_listener_filters(listener, patches, applied)
     _patch_chains(listener, patches, context, applied)
     return True
@@ -165,14 +163,16 @@ def _patch_chains(
         for p in chain_patches:
             if p.operation is Operation.ADD or not chain_matches(listener, chain, p):
                 continue
-            applied.add(p.source)
             if p.operation is Operation.REMOVE:
+                applied.add(p.source)
                 removed.append(chain)
                 break
             if p.operation is Operation.MERGE:
-                merge(chain, p.value())
-            elif p.operation is Operation.REPLACE:
-                chain.CopyFrom(p.value())
+                applied.add(p.source)
+                _merge_chain(chain, p.value())
+        else:
+            # pilot patches the filters of the chains it keeps, not of those it adds
+            _patch_network_filters(listener, chain, patches, context, applied)
     if removed:
         kept = [c for c in listener.filter_chains if all(c is not r for r in removed)]
         if any(listener.default_filter_chain is r for r in removed):
@@ -183,8 +183,21 @@ def _patch_chains(
         if p.operation is Operation.ADD and listener_matches(listener, p):
             listener.filter_chains.append(p.value())
             applied.add(p.source)
-    for chain in _chains(listener):
-        _patch_network_filters(listener, chain, patches, context, applied)
+
+
+def _merge_chain(chain: components.FilterChain, value: Message) -> None:
+    """A transport socket of the chain's socket name is merged inside its typed_config
+    (and nothing else of the patch is), as pilot does; otherwise a plain merge."""
+    assert isinstance(value, components.FilterChain)
+    socket = value.transport_socket
+    if (
+        value.HasField("transport_socket")
+        and chain.HasField("transport_socket")
+        and socket.name == chain.transport_socket.name
+    ):
+        merge_any(chain.transport_socket.typed_config, socket.typed_config)
+        return
+    merge(chain, value)
 
 
 def _patch_network_filters(
@@ -250,42 +263,51 @@ def edit_list(
     matches: Callable[[M, ActivePatch], bool],
     applied: set[str],
 ) -> list[M]:
-    """Istio's operations on an ordered, named list (network or HTTP filters): REMOVE,
-    MERGE, REPLACE on every matching element; INSERT_BEFORE / INSERT_AFTER next to the
-    first match (no selector: the front / the end); INSERT_FIRST at the front when some
-    element matches (or no selector); ADD at the end."""
+    """Pilot's operations on an ordered list of named filters: ADD appends, INSERT_FIRST
+    prepends; INSERT_BEFORE / INSERT_AFTER go next to the first selected filter (no
+    selector: the front / the end; a selector matching nothing: not inserted); REPLACE
+    and REMOVE need a selector. MERGE runs last, on every selected filter: its name, and
+    its typed_config merged inside (only filters that have one)."""
     for p in patches:
         op = p.operation
         selects = bool(_selector_of(p))
-        if op is Operation.ADD:
+        hit = next((i for i, item in enumerate(items) if matches(item, p)), None)
+        if op is Operation.ADD or (op is Operation.INSERT_AFTER and not selects):
             items.append(p.value())  # type: ignore[arg-type]
-            applied.add(p.source)
-            continue
-        hits = [i for i, item in enumerate(items) if matches(item, p)]
-        if op in (Operation.REMOVE, Operation.MERGE, Operation.REPLACE):
-            if not hits:
-                continue
-            applied.add(p.source)
-            if op is Operation.REMOVE:
-                items = [item for i, item in enumerate(items) if i not in hits]
-            for i in hits if op is not Operation.REMOVE else ():
-                if op is Operation.MERGE:
-                    merge(items[i], p.value())
-                else:
-                    items[i] = p.value()  # type: ignore[assignment]
-            continue
-        if op is Operation.INSERT_FIRST:
-            position: int | None = 0 if (hits or not selects) else None
-        elif op is Operation.INSERT_BEFORE:
-            position = hits[0] if selects and hits else (0 if not selects else None)
-        elif op is Operation.INSERT_AFTER:
-            position = hits[0] + 1 if selects and hits else (len(items) if not selects else None)
+        elif op is Operation.INSERT_FIRST or (op is Operation.INSERT_BEFORE and not selects):
+            items.insert(0, p.value())  # type: ignore[arg-type]
+        elif op is Operation.INSERT_AFTER and hit is not None:
+            items.insert(hit + 1, p.value())  # type: ignore[arg-type]
+        elif op is Operation.INSERT_BEFORE and hit is not None:
+            items.insert(hit, p.value())  # type: ignore[arg-type]
+        elif op is Operation.REPLACE and selects and hit is not None:
+            items[hit] = p.value()  # type: ignore[assignment]
+        elif op is Operation.REMOVE and selects and hit is not None:
+            items = [item for item in items if not matches(item, p)]
         else:
-            position = None
-        if position is not None:
-            items.insert(position, p.value())  # type: ignore[arg-type]
-            applied.add(p.source)
+            continue
+        applied.add(p.source)
+    merges = [p for p in patches if p.operation is Operation.MERGE]
+    for item in items if merges else ():
+        for p in merges:
+            if matches(item, p) and _merge_filter(item, p.value()):
+                applied.add(p.source)
     return items
+
+
+def _merge_filter(item: Message, value: Message) -> bool:
+    """Pilot's filter MERGE: the name, and the typed_config merged inside (the patch's
+    type taken as the filter's); a filter without typed_config is left alone."""
+    if not item.HasField("typed_config"):
+        return False
+    name = getattr(value, "name", "")
+    if name:
+        item.name = name  # type: ignore[attr-defined]
+    if value.HasField("typed_config"):
+        patch = value.typed_config  # type: ignore[attr-defined]
+        patch.type_url = item.typed_config.type_url  # type: ignore[attr-defined]
+        merge_any(item.typed_config, patch)  # type: ignore[attr-defined]
+    return True
 
 
 def _selector_of(p: ActivePatch) -> str:

@@ -111,12 +111,31 @@ def build_gateway_proxy(
             listeners.append(_listener(workload, port, port_chains, api_gateway.obj.ref))
             configs += [c for c in gateway_configs if _on_port(c, port_chains)]
         credentials += gateway_credentials
+    warnings += _unenforced_policies(mesh, workload)
     return GatewayProxyIR(
         tuple(sorted(listeners, key=lambda lst: lst.port)),
         tuple(configs),
         tuple(dict.fromkeys(credentials)),
         tuple(warnings),
     )
+
+
+def _unenforced_policies(mesh: MeshConfig, workload: Workload) -> list[str]:
+    """AuthorizationPolicies that select a gateway proxy: not enforced on gateway listeners
+    (said, never silently dropped)."""
+    out = []
+    root = mesh.options.root_namespace
+    for policy in mesh.of_kind("AuthorizationPolicy"):
+        if policy.namespace not in (workload.namespace, root):
+            continue
+        selector = policy.spec.selector
+        labels = selector.match_labels if selector is not None else {}
+        if all(workload.labels.get(k) == v for k, v in labels.items()):
+            out.append(
+                f"{policy.ref}: applies to gateway {workload.key}, where xdscp does not "
+                "enforce AuthorizationPolicy: its rules are not applied there"
+            )
+    return out
 
 
 def _on_port(config: RouteConfigIR, chains: list[GatewayChainIR]) -> bool:

@@ -33,6 +33,12 @@ from xdscp.sources.safe_yaml import StreamError, load_documents
 
 INJECTED_ANNOTATION = INJECTED_ANNOTATIONS[0]  # "xdscp.io/injected"
 INJECT_ANNOTATION = "sidecar.istio.io/inject"
+# Istio's gateway injection: a Deployment annotated with the `gateway` template whose
+# placeholder container `istio-proxy` becomes the proxy itself (no app beside it).
+TEMPLATES_ANNOTATION = "inject.istio.io/templates"
+GATEWAY_TEMPLATE = "gateway"
+GATEWAY_PLACEHOLDER = "istio-proxy"
+TLS_MODE_DISABLED = "disabled"
 ENVOY_DIR = "/etc/xdscp/envoy"
 TOKEN_DIR = "/var/run/secrets/xdscp/tokens"
 ROOT_DIR = "/var/run/secrets/xdscp/ca"
@@ -217,6 +223,15 @@ def inject_template(template: dict[str, Any], settings: InjectSettings) -> dict[
     if annotations.get(INJECTED_ANNOTATION):
         return template
     spec = out.setdefault("spec", {})
+    labels = meta.setdefault("labels", {}) or {}
+    meta["labels"] = labels
+    if annotations.get(TEMPLATES_ANNOTATION) == GATEWAY_TEMPLATE:
+        _inject_gateway(spec, settings)
+        annotations[INJECTED_ANNOTATION] = "true"
+        # its listeners are its Gateway's servers: callers send what those servers take
+        # (plain HTTP unless a DestinationRule asks for ISTIO_MUTUAL), not mesh mTLS
+        labels.setdefault(TLS_MODE_LABEL, TLS_MODE_DISABLED)
+        return out
     capture = settings_from_annotations(annotations)
     spec["initContainers"] = [
         init_container(settings, capture),
@@ -226,10 +241,19 @@ def inject_template(template: dict[str, Any], settings: InjectSettings) -> dict[
     spec["volumes"] = [*(spec.get("volumes") or []), *volumes(settings)]
     annotations[INJECTED_ANNOTATION] = "true"
     # Istio's injector marks the pod the same way: callers' auto-mTLS keys on it
-    labels = meta.setdefault("labels", {}) or {}
-    meta["labels"] = labels
     labels.setdefault(TLS_MODE_LABEL, TLS_MODE_ISTIO)
     return out
+
+
+def _inject_gateway(spec: dict[str, Any], settings: InjectSettings) -> None:
+    """A gateway pod: the bootstrap step (no traffic capture), then stock Envoy as the
+    pod's main container in place of the `istio-proxy` placeholder."""
+    proxy = proxy_container(settings)
+    proxy.pop("restartPolicy")  # a main container, not a native sidecar
+    others = [c for c in spec.get("containers") or [] if c.get("name") != GATEWAY_PLACEHOLDER]
+    spec["initContainers"] = [init_container(settings, None), *(spec.get("initContainers") or [])]
+    spec["containers"] = [proxy, *others]
+    spec["volumes"] = [*(spec.get("volumes") or []), *volumes(settings)]
 
 
 def inject_document(doc: Any, settings: InjectSettings) -> Any:

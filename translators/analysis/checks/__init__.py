@@ -9,6 +9,7 @@ from translators.analysis.checks import (
     compat,
     destinationrules,
     destinations,
+    envoyfilters,
     gateways,
     jwt_routes,
     selectors,
@@ -153,6 +154,11 @@ CHECKS: tuple[Check, ...] = (
         "service-entries-not-translated",
         compat.check_service_entries,
         (codes.PORT_PROTOCOL_NOT_PROXIED.code, codes.RESOLUTION_NOT_TRANSLATED.code),
+    ),
+    Check(
+        "envoyfilter-patches",
+        envoyfilters.check_patches,
+        (codes.ENVOY_FILTER_PATCH_NOT_APPLIED.code, codes.ENVOY_FILTER_AFTER_ROUTER.code),
     ),
     Check(
         "jwt-claim-routes",
