@@ -543,7 +543,11 @@ class HTTPBackendRef(BackendRef):
     @field_validator("filters")
     @classmethod
     def _filters(cls, filters: list[HTTPRouteFilter]) -> list[HTTPRouteFilter]:
-        return check_filters(filters)
+        if filters:
+            raise ValueError(
+                "filters on a backendRef are not supported by xdscp (put them on the rule)"
+            )
+        return filters
 
 
 class HTTPRouteTimeouts(IstioModel):
@@ -554,6 +558,13 @@ class HTTPRouteTimeouts(IstioModel):
     @classmethod
     def _duration(cls, value: str | None) -> str | None:
         return None if value is None else check_duration(value)
+
+    @field_validator("backend_request")
+    @classmethod
+    def _not_translated(cls, value: str | None) -> str | None:
+        if value is not None:
+            raise ValueError("not supported by xdscp (use timeouts.request)")
+        return value
 
     @model_validator(mode="after")
     def _order(self) -> HTTPRouteTimeouts:
@@ -684,6 +695,15 @@ class GRPCRouteFilter(IstioModel):
 
 class GRPCBackendRef(BackendRef):
     filters: list[GRPCRouteFilter] = Field(default_factory=list, max_length=16)
+
+    @field_validator("filters")
+    @classmethod
+    def _filters(cls, filters: list[GRPCRouteFilter]) -> list[GRPCRouteFilter]:
+        if filters:
+            raise ValueError(
+                "filters on a backendRef are not supported by xdscp (put them on the rule)"
+            )
+        return filters
 
 
 class GRPCRouteRule(IstioModel):
