@@ -655,3 +655,33 @@ def test_patched_resources_are_shared_between_equal_proxies() -> None:
     # the same patched cluster object for both (serialized and versioned once)
     assert one(one_, CLUSTER_TYPE, "BlackHoleCluster") is one(two, CLUSTER_TYPE, "BlackHoleCluster")
     assert "EnvoyFilter/default/shared" in one(one_, CLUSTER_TYPE, "BlackHoleCluster").provenance
+
+
+def _bodies(translator: MeshTranslator, built: MeshConfig) -> dict[str, list[tuple[str, bytes]]]:
+    return {
+        key: sorted((r.name, r.body()) for r in translator.translate(w).resources)
+        for key, w in built.workloads.items()
+    }
+
+
+def test_incremental_translation_after_envoy_filter_edits_equals_a_fresh_one() -> None:
+    def timeout(seconds: int, *extra: dict[str, Any]) -> MeshConfig:
+        merge = {
+            "applyTo": "CLUSTER",
+            "patch": {"operation": "MERGE", "value": {"connect_timeout": f"{seconds}s"}},
+        }
+        return build(envoy_filter("t", merge), *extra)
+
+    first = timeout(2)
+    translator = MeshTranslator(first)
+    _bodies(translator, first)
+    for edited in (
+        timeout(3),
+        timeout(3, envoy_filter("lua", inbound_http("INSERT_BEFORE", lua()))),
+        build(),
+        timeout(4),
+    ):
+        translator = MeshTranslator(edited, translator)
+        assert _bodies(translator, edited) == _bodies(MeshTranslator(edited), edited)
+    (api,) = [w for w in edited.workloads.values() if w.name == "api-1"]
+    assert cluster(translator.translate(api)).connect_timeout.seconds == 4
