@@ -479,6 +479,17 @@ def test_gateway_api_listener_refusals(body: str, message: str) -> None:
     assert message in error.message, str(error)
 
 
+def test_one_certificate_per_listener() -> None:
+    error = one_error(
+        listeners(
+            "- name: a\n  port: 443\n  protocol: HTTPS\n"
+            "  tls: {certificateRefs: [{name: rsa}, {name: ecdsa}]}\n"
+        )
+    )
+    assert error.field == "spec.listeners[0].tls.certificateRefs"
+    assert "one certificate per listener" in error.message
+
+
 def test_https_listener_needs_certificates() -> None:
     error = one_error(listeners("- {name: a, port: 443, protocol: HTTPS, tls: {}}\n"))
     assert error.field == "spec.listeners[0].tls"

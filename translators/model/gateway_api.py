@@ -189,6 +189,13 @@ class ListenerTLSConfig(IstioModel):
     certificate_refs: list[SecretObjectReference] = Field(default_factory=list, max_length=64)
     options: dict[str, str] = Field(default_factory=dict, max_length=16)
 
+    @field_validator("certificate_refs")
+    @classmethod
+    def _one_certificate(cls, refs: list[SecretObjectReference]) -> list[SecretObjectReference]:
+        if len(refs) > 1:
+            raise ValueError("xdscp serves one certificate per listener (the spec's core support)")
+        return refs
+
     @model_validator(mode="after")
     def _refs(self) -> ListenerTLSConfig:
         if self.mode is TLSModeType.TERMINATE and not self.certificate_refs and not self.options:
