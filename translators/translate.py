@@ -283,7 +283,7 @@ class MeshTranslator:
             active = self._with_envoy_filters
         if not extensions or not active:
             return MappingProxyType(dict(groups))
-        proxy = Proxy(self.mesh, workload, view, self._objects_by_kind(), gateway)
+        proxy = Proxy(self.mesh, workload, view, self._objects_by_kind(), gateway, self._memo.get)
         return MappingProxyType(apply_extensions(active, self._interner, proxy, groups))
 
     def _outbound_resources(self, view_key: Hashable, view: OutboundView) -> OutboundResources:

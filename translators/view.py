@@ -107,17 +107,27 @@ def service_clusters(
                 if all(e.labels.get(k) == v for k, v in subset.labels.items())
             ]
             variants.append((subset.name, selected, subset.traffic_policy))
+        # the settings of a variant without a policy of its own: worked out once per port
+        settled: dict[int, tuple[LbPolicy, Discovery, Any, float, Any]] = {}
         for subset_name, chosen, subset_policy in variants:
             name = outbound_cluster(port.number, service.hostname, subset_name)
-            # connection pool, outlier detection, load balancer: Istio's merge order
-            effective = effective_policy(top, subset_policy, port.number)
-            lb = lb_policy(effective.load_balancer)
-            kind = discovery
-            if is_passthrough(effective.load_balancer):
-                kind = _discovery(Resolution.NONE, port.protocol in HTTP_PROTOCOLS)
-            policy = cluster_policy(effective, port.protocol)
-            timeout = connect_timeout(effective)
-            settings = client_tls(top, subset_policy, port.number)
+            found = settled.get(id(subset_policy)) if subset_policy is None else None
+            if found is None:
+                # connection pool, outlier detection, load balancer: Istio's merge order
+                effective = effective_policy(top, subset_policy, port.number)
+                kind = discovery
+                if is_passthrough(effective.load_balancer):
+                    kind = _discovery(Resolution.NONE, port.protocol in HTTP_PROTOCOLS)
+                found = (
+                    lb_policy(effective.load_balancer),
+                    kind,
+                    cluster_policy(effective, port.protocol),
+                    connect_timeout(effective),
+                    client_tls(top, subset_policy, port.number),
+                )
+                if subset_policy is None:
+                    settled[id(None)] = found
+            lb, kind, policy, timeout, settings = found
             tls, members = cluster_tls(
                 service,
                 port.number,

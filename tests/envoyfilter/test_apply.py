@@ -530,7 +530,7 @@ def test_gateway_context_applies_only_to_gateway_proxies() -> None:
         proxy = Proxy(built, workload, plain.view, gateway=gateway)
         resources = [Resource(r) for r in plain.of_type(LISTENER_TYPE)]
         out = patch.fn(proxy, resources)
-        listeners = [r for r in (out or resources) if isinstance(r, Resource)]
+        listeners = [r for r in (out or resources) if isinstance(r, Resource | EnvoyResource)]
         message = listeners[0].message
         assert isinstance(message, listener_pb2.Listener)
         manager = hcm.HttpConnectionManager()
@@ -639,3 +639,49 @@ def test_gateway_context_on_a_real_gateway_proxy() -> None:
     (inbound,) = translator.translate(sidecar).of_type(LISTENER_TYPE)
     assert all(m.http_filters[0].name == "envoy.lua" for m in managers(inbound))
     assert "EnvoyFilter/default/gw" not in inbound.provenance
+
+
+def test_patched_resources_are_shared_between_equal_proxies() -> None:
+    merge = {
+        "applyTo": "CLUSTER",
+        "match": {"cluster": {"name": "BlackHoleCluster"}},
+        "patch": {"operation": "MERGE", "value": {"connect_timeout": "2s"}},
+    }
+    built = build(envoy_filter("shared", merge, inbound_http("INSERT_BEFORE", lua())))
+    translator = MeshTranslator(built)
+    first, second = (built.workload("default", n) for n in ("api-1", "api-2"))
+    assert first is not None and second is not None
+    one_, two = translator.translate(first), translator.translate(second)
+    # the same patched cluster object for both (serialized and versioned once)
+    assert one(one_, CLUSTER_TYPE, "BlackHoleCluster") is one(two, CLUSTER_TYPE, "BlackHoleCluster")
+    assert "EnvoyFilter/default/shared" in one(one_, CLUSTER_TYPE, "BlackHoleCluster").provenance
+
+
+def _bodies(translator: MeshTranslator, built: MeshConfig) -> dict[str, list[tuple[str, bytes]]]:
+    return {
+        key: sorted((r.name, r.body()) for r in translator.translate(w).resources)
+        for key, w in built.workloads.items()
+    }
+
+
+def test_incremental_translation_after_envoy_filter_edits_equals_a_fresh_one() -> None:
+    def timeout(seconds: int, *extra: dict[str, Any]) -> MeshConfig:
+        merge = {
+            "applyTo": "CLUSTER",
+            "patch": {"operation": "MERGE", "value": {"connect_timeout": f"{seconds}s"}},
+        }
+        return build(envoy_filter("t", merge), *extra)
+
+    first = timeout(2)
+    translator = MeshTranslator(first)
+    _bodies(translator, first)
+    for edited in (
+        timeout(3),
+        timeout(3, envoy_filter("lua", inbound_http("INSERT_BEFORE", lua()))),
+        build(),
+        timeout(4),
+    ):
+        translator = MeshTranslator(edited, translator)
+        assert _bodies(translator, edited) == _bodies(MeshTranslator(edited), edited)
+    (api,) = [w for w in edited.workloads.values() if w.name == "api-1"]
+    assert cluster(translator.translate(api)).connect_timeout.seconds == 4

@@ -188,6 +188,17 @@ def server(body: str) -> str:
             "port 80 is used with incompatible protocols HTTP and TCP",
         ),
         (
+            "- port: {number: 80, name: http, protocol: HTTP}\n  hosts: ['*']\n  bind: 10.0.0.1\n",
+            "spec.servers[0].bind",
+            "a gateway listens on its workload's address",
+        ),
+        (
+            "- port: {number: 443, name: https, protocol: HTTPS}\n  hosts: ['*']\n"
+            "  tls: {mode: MUTUAL, credentialName: c, verifyCertificateSpki: [abc]}\n",
+            "spec.servers[0].tls.verifyCertificateSpki",
+            "not supported by xdscp",
+        ),
+        (
             "- port: {number: 9000, name: tcp, protocol: TCP}\n  hosts: ['*']\n"
             "  tls: {httpsRedirect: true}\n",
             "spec.servers[0]",
@@ -251,7 +262,7 @@ spec:
     backendRefs:
     - {name: reviews-v1, port: 9080, weight: 80}
     - {name: reviews-v2, port: 9080, weight: 20}
-    timeouts: {request: 10s, backendRequest: 2s}
+    timeouts: {request: 10s}
   - filters: [{type: RequestRedirect, requestRedirect: {scheme: https, statusCode: 301}}]
 ---
 apiVersion: gateway.networking.k8s.io/v1
@@ -379,8 +390,19 @@ def route(rule: str, head: str = "") -> str:
         ),
         (
             route("- timeouts: {request: 1s, backendRequest: 2s}\n"),
-            "spec.rules[0].timeouts",
-            "backendRequest timeout cannot be longer than request timeout",
+            "spec.rules[0].timeouts.backendRequest",
+            "not supported by xdscp (use timeouts.request)",
+        ),
+        (
+            route(
+                "- backendRefs:\n"
+                "  - name: a\n"
+                "    port: 80\n"
+                "    filters:\n"
+                "    - {type: RequestHeaderModifier, requestHeaderModifier: {remove: [x]}}\n"
+            ),
+            "spec.rules[0].backendRefs[0].filters",
+            "filters on a backendRef are not supported by xdscp",
         ),
         (
             route("- timeouts: {request: 1 second}\n"),
@@ -455,6 +477,17 @@ def test_gateway_api_listener_refusals(body: str, message: str) -> None:
     error = one_error(listeners(body))
     assert (error.kind, error.name) == (KUBERNETES_GATEWAY, "edge")
     assert message in error.message, str(error)
+
+
+def test_one_certificate_per_listener() -> None:
+    error = one_error(
+        listeners(
+            "- name: a\n  port: 443\n  protocol: HTTPS\n"
+            "  tls: {certificateRefs: [{name: rsa}, {name: ecdsa}]}\n"
+        )
+    )
+    assert error.field == "spec.listeners[0].tls.certificateRefs"
+    assert "one certificate per listener" in error.message
 
 
 def test_https_listener_needs_certificates() -> None:

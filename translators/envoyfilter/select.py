@@ -42,6 +42,7 @@ class ActivePatch:
     apply_to: ApplyTo
     operation: Operation
     context: PatchContext
+    key: tuple[str, str, int]  # (EnvoyFilter, its content digest, patch index): memo keys
 
     def value(self) -> Message:
         """A fresh copy of the patch value as the Envoy message `applyTo` names."""
@@ -88,7 +89,7 @@ def active_patches(
     metadata = proxy_metadata(workload)
     found: list[ActivePatch] = []
     for obj in filters:
-        for cp in obj.spec.config_patches:
+        for index, cp in enumerate(obj.spec.config_patches):
             if cp.patch is None:
                 continue
             match = cp.match
@@ -100,7 +101,8 @@ def active_patches(
                 if any(metadata.get(k) != v for k, v in proxy.metadata.items()):
                     continue
             context = match.context if match is not None else PatchContext.ANY
-            found.append(ActivePatch(obj.ref, cp, cp.apply_to, cp.patch.operation, context))
+            key = (obj.ref, obj.digest, index)
+            found.append(ActivePatch(obj.ref, cp, cp.apply_to, cp.patch.operation, context, key))
     return found
 
 

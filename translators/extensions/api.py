@@ -16,9 +16,9 @@ messages; the latter are converted once, at this edge.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, TypeVar
 
 from google.protobuf.message import Message
 from pydantic import BaseModel
@@ -29,6 +29,8 @@ from translators.mesh import MeshConfig, Workload
 from translators.model.objects import KINDS, MeshObject
 from translators.naming import CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE
 from translators.resources import MESSAGE_TYPES, EnvoyResource
+
+T = TypeVar("T")
 
 # Types an extension may contribute or patch (secrets stay the CA's business).
 EXTENSIBLE_TYPES = (CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE)
@@ -111,7 +113,7 @@ class Proxy:
     `objects()`/`selecting()` also remember which objects the function looked at, so
     an error names them."""
 
-    __slots__ = ("_by_kind", "_looked_at", "gateway", "mesh", "view", "workload")
+    __slots__ = ("_by_kind", "_looked_at", "_memo", "gateway", "mesh", "view", "workload")
 
     def __init__(
         self,
@@ -120,11 +122,13 @@ class Proxy:
         view: ProxyView,
         by_kind: Mapping[str, Sequence[MeshObject[Any]]] | None = None,
         gateway: bool = False,
+        memo: Callable[[Hashable, Callable[[], Any]], Any] | None = None,
     ) -> None:
         self.mesh = mesh
         self.workload = workload
         self.view = view
         self.gateway = gateway
+        self._memo = memo
         # the mesh's objects by kind, built once per generation by the translator (so
         # 10,000 proxies do not each scan every object)
         self._by_kind = by_kind
@@ -138,6 +142,14 @@ class Proxy:
     @property
     def key(self) -> str:
         return self.workload.key
+
+    def cached(self, key: Hashable, build: Callable[[], T]) -> T:
+        """`build()`, shared through the translator's memo under `key` (which must name
+        all the content it depends on): proxies asking with one key get one object."""
+        if self._memo is None:
+            return build()
+        found: T = self._memo(key, build)
+        return found
 
     def objects(self, kind: str) -> list[MeshObject[Any]]:
         found = list(self._of_kind(kind))

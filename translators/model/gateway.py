@@ -127,6 +127,13 @@ class ServerTLSSettings(IstioModel):
             raise ValueError(f"duplicate cipher suite(s): {', '.join(duplicates)}")
         return [check_cipher_suite(s) for s in suites]
 
+    @field_validator("verify_certificate_spki", "verify_certificate_hash", "ca_crl")
+    @classmethod
+    def _not_translated(cls, value: list[str] | str) -> list[str] | str:
+        if value:
+            raise ValueError("not supported by xdscp (check client certificates by CA and names)")
+        return value
+
     @field_validator("credential_name")
     @classmethod
     def _credential(cls, name: str) -> str:
@@ -230,8 +237,8 @@ class Server(IstioModel):
     @field_validator("bind")
     @classmethod
     def _bind(cls, bind: str) -> str:
-        if bind and not is_ip(bind):
-            raise ValueError(f"{bind!r} is not an IP address (unix sockets are not supported)")
+        if bind:
+            raise ValueError("not supported by xdscp: a gateway listens on its workload's address")
         return bind
 
     @model_validator(mode="after")

@@ -189,6 +189,13 @@ class ListenerTLSConfig(IstioModel):
     certificate_refs: list[SecretObjectReference] = Field(default_factory=list, max_length=64)
     options: dict[str, str] = Field(default_factory=dict, max_length=16)
 
+    @field_validator("certificate_refs")
+    @classmethod
+    def _one_certificate(cls, refs: list[SecretObjectReference]) -> list[SecretObjectReference]:
+        if len(refs) > 1:
+            raise ValueError("xdscp serves one certificate per listener (the spec's core support)")
+        return refs
+
     @model_validator(mode="after")
     def _refs(self) -> ListenerTLSConfig:
         if self.mode is TLSModeType.TERMINATE and not self.certificate_refs and not self.options:
@@ -543,7 +550,11 @@ class HTTPBackendRef(BackendRef):
     @field_validator("filters")
     @classmethod
     def _filters(cls, filters: list[HTTPRouteFilter]) -> list[HTTPRouteFilter]:
-        return check_filters(filters)
+        if filters:
+            raise ValueError(
+                "filters on a backendRef are not supported by xdscp (put them on the rule)"
+            )
+        return filters
 
 
 class HTTPRouteTimeouts(IstioModel):
@@ -554,6 +565,13 @@ class HTTPRouteTimeouts(IstioModel):
     @classmethod
     def _duration(cls, value: str | None) -> str | None:
         return None if value is None else check_duration(value)
+
+    @field_validator("backend_request")
+    @classmethod
+    def _not_translated(cls, value: str | None) -> str | None:
+        if value is not None:
+            raise ValueError("not supported by xdscp (use timeouts.request)")
+        return value
 
     @model_validator(mode="after")
     def _order(self) -> HTTPRouteTimeouts:
@@ -684,6 +702,15 @@ class GRPCRouteFilter(IstioModel):
 
 class GRPCBackendRef(BackendRef):
     filters: list[GRPCRouteFilter] = Field(default_factory=list, max_length=16)
+
+    @field_validator("filters")
+    @classmethod
+    def _filters(cls, filters: list[GRPCRouteFilter]) -> list[GRPCRouteFilter]:
+        if filters:
+            raise ValueError(
+                "filters on a backendRef are not supported by xdscp (put them on the rule)"
+            )
+        return filters
 
 
 class GRPCRouteRule(IstioModel):
