@@ -19,6 +19,7 @@ from translators.envoyfilter.listeners import inline_extension_configs, patch_li
 from translators.envoyfilter.routes import patch_route_config
 from translators.envoyfilter.select import ActivePatch, active_patches, filters_for
 from translators.extensions.api import Extension, Output, Proxy, Resource, Sourced
+from translators.extensions.apply import resource_name
 from translators.model.envoy_filter import (
     LISTENER_PATCHED,
     ROUTE_CLASS,
@@ -92,7 +93,9 @@ def _patched(original: EnvoyResource, patch_one: PatchOne) -> EnvoyResource | No
         return original
     sources = tuple(s for s in sorted(applied) if s not in original.provenance)
     provenance = original.provenance + sources
-    return EnvoyResource(original.type_url, original.name, provenance=provenance, body=body)
+    # a REPLACE may rename it: the resource is named as its message says
+    name = resource_name(message) or original.name
+    return EnvoyResource(original.type_url, name, provenance=provenance, body=body)
 
 
 def _patch_listeners(proxy: Proxy, resources: Sequence[Resource]) -> Iterable[Output] | None:
