@@ -47,7 +47,12 @@ def _selecting(labels: dict[str, str]) -> Doc:
         "RequestAuthentication",
         "orders-idp",
         "shop",
-        {"selector": {"matchLabels": labels}, "jwtRules": [{"issuer": "https://idp/"}]},
+        # inline keys: a rule without them is resolved through the issuer's discovery document
+        # at run time, which `serve` reports separately (XDS0703) when it is unreachable
+        {
+            "selector": {"matchLabels": labels},
+            "jwtRules": [{"issuer": "https://idp/", "jwks": '{"keys": []}'}],
+        },
         api=SEC,
     )
     return selecting

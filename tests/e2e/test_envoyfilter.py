@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from tests.cli.hygiene import run_xdscp
-from tests.e2e.harness import REPO, http_get, wait_until, xdscp_up
+from tests.e2e.harness import REPO, http_get, relocate_example, wait_until, xdscp_up
 
 pytestmark = pytest.mark.e2e
 
@@ -180,3 +180,49 @@ def test_envoyfilter_through_real_envoy(tmp_path: Path) -> None:
         (config / "broken.yaml").unlink()
         assert wait_until(lambda: _lds_nack(debug) is None, 30), _lds_nack(debug)
         assert _call(url) == (200, "lua-before-router")
+
+
+GATEWAY_FILTER = """
+apiVersion: networking.istio.io/v1alpha3
+kind: EnvoyFilter
+metadata: {name: gateway-header, namespace: istio-system}
+spec:
+  workloadSelector: {labels: {istio: ingressgateway}}
+  configPatches:
+  - applyTo: HTTP_FILTER
+    match:
+      context: GATEWAY
+      listener:
+        filterChain:
+          filter:
+            name: envoy.filters.network.http_connection_manager
+            subFilter: {name: envoy.filters.http.router}
+    patch:
+      operation: INSERT_BEFORE
+      value:
+        name: envoy.lua
+        typed_config:
+          "@type": type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua
+          inlineCode: |
+            function envoy_on_response(response_handle)
+              response_handle:headers():add("x-envoyfilter", "gateway")
+            end
+"""
+
+
+def _gateway_call(url: str) -> tuple[int, str | None]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status, response.headers.get("x-envoyfilter")
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.headers.get("x-envoyfilter")
+    except OSError:  # the gateway's listener is not bound yet
+        return 0, None
+
+
+def test_gateway_context_through_a_real_ingress_gateway(tmp_path: Path) -> None:
+    config, octet = relocate_example("gateway", tmp_path)
+    (config / "envoyfilter.yaml").write_text(GATEWAY_FILTER)
+    with xdscp_up(config, tmp_path):
+        url = f"http://127.{octet}.4.1:8080/productpage"
+        assert wait_until(lambda: _gateway_call(url) == (200, "gateway"), 30), _gateway_call(url)

@@ -424,3 +424,58 @@ spec:
     warnings = " ".join(translated(mesh, "edge/ingress").view.warnings)
     assert "AuthorizationPolicy/edge/ingress-allowlist: applies to gateway edge/ingress" in warnings
     assert "ingress-allowlist" not in " ".join(translated(mesh, "edge/api-gw").view.warnings)
+
+
+def test_http_listeners_of_one_port_share_one_virtual_host_per_hostname() -> None:
+    shared = """\
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: api, namespace: edge}
+spec:
+  gatewayClassName: xdscp
+  listeners:
+  - {name: any, port: 8080, protocol: HTTP, allowedRoutes: {namespaces: {from: All}}}
+  - name: b
+    port: 8080
+    protocol: HTTP
+    hostname: b.example.com
+    allowedRoutes: {namespaces: {from: All}}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: both, namespace: default}
+spec:
+  parentRefs: [{name: api, namespace: edge}]
+  hostnames: [b.example.com]
+  rules: [{backendRefs: [{name: reviews, port: 9080}]}]
+"""
+    mesh = mesh_of(docs(SERVICES, shared))
+    resources = translated(mesh, "edge/api-gw")
+    (config,) = routes(resources).values()
+    assert [list(v.domains) for v in config.virtual_hosts] == [["b.example.com"]]
+    assert len(config.virtual_hosts[0].routes) == 1  # attached twice, routed once
+    if find_envoy() is not None:
+        result = validate_resources(resources.resources)
+        assert result.ok, result.output
+
+
+def test_two_gateways_terminating_one_host_on_one_port_keep_the_older() -> None:
+    second = """\
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: public-copy, namespace: edge}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 443, name: https, protocol: HTTPS}
+    hosts: [shop.example.com]
+    tls: {mode: SIMPLE, credentialName: other-cert}
+"""
+    mesh = mesh_of(docs(SERVICES, ISTIO, second))
+    resources = translated(mesh, "edge/ingress")
+    https = listeners(resources)["10.9.0.1_443"]
+    assert [list(c.filter_chain_match.server_names) for c in https.filter_chains] == [
+        ["shop.example.com"],
+        ["secure.example.com"],
+    ]
+    assert "already terminates TLS for shop.example.com" in " ".join(resources.view.warnings)

@@ -309,24 +309,28 @@ class HTTPRouteTranslation:
                 (rank, -len(path.value), 0, -len(headers), 0, age_order(obj), index, j, 0), ir
             )
 
-    def virtual_hosts(self, gateway: GatewayState, listener: str, port: int) -> list[VirtualHostIR]:
-        by_host: dict[str, list[_Ranked]] = {}
+    def virtual_hosts(
+        self, gateway: GatewayState, listeners: set[str], port: int
+    ) -> list[VirtualHostIR]:
+        """One virtual host per hostname across `listeners` (HTTP listeners of one port
+        share a route configuration): a route attached through two of them counts once."""
+        by_host: dict[str, dict[str, _Ranked]] = {}
         sources: dict[str, set[str]] = {}
         for route in self.state.routes.values():
             for attachment in route.attachments:
-                if attachment.gateway != gateway.key or attachment.listener != listener:
+                if attachment.gateway != gateway.key or attachment.listener not in listeners:
                     continue
                 if route.obj.kind not in ("HTTPRoute", "GRPCRoute"):
                     continue
                 ranked = list(self.routes_of(route))
                 for host in attachment.hostnames:
-                    by_host.setdefault(host, []).extend(ranked)
+                    by_host.setdefault(host, {}).update((r.route.name, r) for r in ranked)
                     sources.setdefault(host, set()).update({route.obj.ref, gateway.obj.ref})
         out = []
         for host in sorted(
             by_host, key=lambda h: (2 if h == "*" else 1 if h.startswith("*") else 0, h)
         ):
-            routes = tuple(r.route for r in sorted(by_host[host], key=lambda r: r.key))
+            routes = tuple(r.route for r in sorted(by_host[host].values(), key=lambda r: r.key))
             out.append(
                 VirtualHostIR(f"{host}:{port}", (host,), routes, tuple(sorted(sources[host])))
             )
@@ -384,7 +388,7 @@ class HTTPRouteTranslation:
         chains: dict[int, list[GatewayChainIR]] = {}
         configs: list[RouteConfigIR] = []
         credentials: list[Credential] = []
-        http_hosts: dict[int, list[VirtualHostIR]] = {}
+        http_listeners: dict[int, set[str]] = {}
         obj = gateway.obj
         for state in gateway.listeners:
             if not state.valid:
@@ -394,9 +398,8 @@ class HTTPRouteTranslation:
             if listener.protocol in ("TLS", "TCP"):
                 chains.setdefault(port, []).extend(self.l4_chains(gateway, listener, credentials))
                 continue
-            vhosts = self.virtual_hosts(gateway, listener.name, port)
             if listener.protocol == "HTTP":
-                http_hosts.setdefault(port, []).extend(vhosts)
+                http_listeners.setdefault(port, set()).add(listener.name)
                 if not any(
                     c.route_config == gateway_http_route_config(port) for c in chains.get(port, [])
                 ):
@@ -413,6 +416,7 @@ class HTTPRouteTranslation:
             namespace = ref.namespace or obj.namespace
             credentials.append(Credential(namespace, ref.name))
             name = gateway_https_route_config(port, listener.name, obj.name, obj.namespace)
+            vhosts = self.virtual_hosts(gateway, {listener.name}, port)
             configs.append(RouteConfigIR(name, tuple(vhosts)))
             chains.setdefault(port, []).append(
                 GatewayChainIR(
@@ -426,6 +430,7 @@ class HTTPRouteTranslation:
                     provenance=(obj.ref,),
                 )
             )
-        for port, vhosts in http_hosts.items():
+        for port, names in http_listeners.items():
+            vhosts = self.virtual_hosts(gateway, names, port)
             configs.append(RouteConfigIR(gateway_http_route_config(port), tuple(vhosts)))
         return chains, configs, credentials

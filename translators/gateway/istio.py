@@ -341,6 +341,14 @@ class IstioGatewayBuild:
                     )
                 )
             return
+        names = _sni(server)
+        if any(set(c.server_names) == set(names) for c in port.chains):
+            # Envoy refuses two filter chains that match alike: the older server keeps it
+            self.warnings.append(
+                f"{gateway.ref}: server {server.port.name}: port {port.number} already "
+                f"terminates TLS for {', '.join(names) or '*'} (an older server); ignored"
+            )
+            return
         name = gateway_https_route_config(
             port.number, server.port.name, gateway.name, gateway.namespace
         )
