@@ -57,9 +57,7 @@ spec:
 
 def reviews_vhost(mesh: MeshConfig, key: str = "default/client") -> route_pb2.VirtualHost:
     config = routes(translated(mesh, key))["8080"]
-    return next(
-        v for v in config.virtual_hosts if "reviews.default.svc.cluster.local" in v.domains
-    )
+    return next(v for v in config.virtual_hosts if "reviews.default.svc.cluster.local" in v.domains)
 
 
 def test_a_service_parent_routes_sidecar_traffic() -> None:
