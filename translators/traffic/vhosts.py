@@ -68,11 +68,11 @@ def service_hash(
     return hash_policy(effective_policy(dr.spec.traffic_policy, subset_policy, port).load_balancer)
 
 
-def _domains(service: Service, port: int, same_namespace: bool, suffix: str) -> list[str]:
-    domains = short_aliases(service.hostname, port, suffix)
+def _domains(service: Service, same_namespace: bool, suffix: str) -> list[str]:
+    domains = short_aliases(service.hostname, suffix)
     if not same_namespace and service.hostname.endswith("." + suffix):
         name = service.hostname.split(".", 1)[0]
-        domains = [d for d in domains if d not in (name, f"{name}:{port}")]
+        domains = [d for d in domains if d != name]
     return domains
 
 
@@ -85,7 +85,7 @@ def mesh_route_virtual_host(
 ) -> VirtualHostIR:
     """`service`'s virtual host on `port` from the GAMMA HTTPRoutes naming it as parent
     (translators/gateway/mesh.py)."""
-    domains = _domains(service, port, same_namespace, index.mesh.options.domain_suffix)
+    domains = _domains(service, same_namespace, index.mesh.options.domain_suffix)
     provenance = (service.source, *(r.ref for r in routes))
     return VirtualHostIR(
         virtual_host(service.hostname, port),
@@ -104,7 +104,7 @@ def virtual_host_for(
     source: SourceIR,
 ) -> VirtualHostIR:
     suffix = index.mesh.options.domain_suffix
-    domains = _domains(service, port, same_namespace, suffix)
+    domains = _domains(service, same_namespace, suffix)
     routes: list[RouteIR] = []
     provenance: tuple[str, ...] = (service.source,)
     if vs is not None:
