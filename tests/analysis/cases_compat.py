@@ -4,15 +4,7 @@ UDP ports). Each is an edit of the healthy base mesh, as in `cases.py`."""
 
 from __future__ import annotations
 
-from tests.analysis.meshes import SEC, Case, Doc, find, obj, vs_reviews
-
-AP = "AuthorizationPolicy/shop/ratings"
-
-
-def _ap_rule(docs: list[Doc]) -> Doc:
-    rule: Doc = find(docs, "AuthorizationPolicy", "ratings")["spec"]["rules"][0]
-    return rule
-
+from tests.analysis.meshes import SEC, Case, find, obj, vs_reviews
 
 COMPAT_CASES: tuple[Case, ...] = (
     Case(
@@ -88,20 +80,6 @@ COMPAT_CASES: tuple[Case, ...] = (
                 "spec.trafficPolicy.loadBalancer.warmup",
             ),
         ),
-    ),
-    Case(
-        "AuthorizationPolicy trustDomains (not enforced)",
-        lambda docs: _ap_rule(docs)["from"].append(
-            {"source": {"trustDomains": ["partner.example"]}}
-        ),
-        (("XDS0804", AP, "spec.rules[0].from[2].source.trustDomains"),),
-    ),
-    Case(
-        "AuthorizationPolicy path template (not enforced)",
-        lambda docs: _ap_rule(docs).update(
-            to=[{"operation": {"paths": ["/ratings/{*}/stars"], "methods": ["GET"]}}]
-        ),
-        (("XDS0804", AP, "spec.rules[0].to[0].operation.paths[0]"),),
     ),
     Case(
         "UDP port of a ServiceEntry",

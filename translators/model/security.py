@@ -276,14 +276,17 @@ class To(IstioModel):
     operation: Operation
 
 
-# `when` keys xdscp enforces -> how each value is checked. Istio's other keys need
-# Envoy internals (experimental.*) and are refused by name.
+# `when` keys xdscp enforces -> how each value is checked (Istio's ValidateAttribute and
+# pilot/pkg/security/authz/model); other keys are refused by name.
 _HEADER_KEY = re.compile(r"request\.headers\[([^\[\]]+)\]")
+# `experimental.envoy.filters.<filter>[<key>]`: Envoy dynamic metadata of that filter
+_ENVOY_FILTER_KEY = re.compile(r"experimental\.(envoy\.filters\.[^\[\]]+)\[([^\[\]]+)\]")
 # `request.auth.claims[a]` or, for a nested claim, `request.auth.claims[a][b]`
 _CLAIM_KEY = re.compile(r"request\.auth\.claims((?:\[[^\[\]]+\])+)")
 WHEN_KEYS: dict[str, Any] = {
     "source.principal": _check_wildcard,
     "source.namespace": _check_namespace,
+    "source.trustDomain": _check_trust_domain,
     "source.ip": _check_cidr,
     "remote.ip": _check_cidr,
     "destination.ip": _check_cidr,
@@ -293,6 +296,12 @@ WHEN_KEYS: dict[str, Any] = {
     "request.auth.audiences": _check_wildcard,
     "request.auth.presenter": _check_wildcard,
 }
+
+
+def envoy_filter_metadata(key: str) -> tuple[str, str] | None:
+    """(filter name, metadata key) of an `experimental.envoy.filters.<f>[<k>]` key."""
+    found = _ENVOY_FILTER_KEY.fullmatch(key)
+    return (found.group(1), found.group(2)) if found else None
 
 
 def claim_path(key: str) -> tuple[str, ...] | None:
@@ -309,14 +318,26 @@ class Condition(IstioModel):
     @field_validator("key")
     @classmethod
     def _known(cls, key: str) -> str:
-        if key in WHEN_KEYS or _HEADER_KEY.fullmatch(key) or _CLAIM_KEY.fullmatch(key):
+        if (
+            key in WHEN_KEYS
+            or _HEADER_KEY.fullmatch(key)
+            or _CLAIM_KEY.fullmatch(key)
+            or _ENVOY_FILTER_KEY.fullmatch(key)
+        ):
             return key
+        if key.startswith("experimental.envoy.filters."):
+            raise ValueError(f"{key!r}: expected experimental.envoy.filters.<filter>[<key>]")
         if key.startswith("request.auth.claims"):
             raise ValueError(f"{key!r}: expected request.auth.claims[<claim>] (nested: [a][b])")
         if key.startswith("request.headers"):
             raise ValueError(f"{key!r}: expected request.headers[<header-name>]")
         supported = ", ".join(
-            [*WHEN_KEYS, "request.headers[<name>]", "request.auth.claims[<name>]"]
+            [
+                *WHEN_KEYS,
+                "request.headers[<name>]",
+                "request.auth.claims[<name>]",
+                "experimental.envoy.filters.<filter>[<key>]",
+            ]
         )
         raise ValueError(f"unknown key {key!r} (supported: {supported})")
 

@@ -65,6 +65,7 @@ def _source(source: Source, namespace: str) -> tuple[ConditionIR, ...]:
         + _condition(
             "request.auth.principal", source.request_principals, source.not_request_principals
         )
+        + _condition("source.trustDomain", source.trust_domains, source.not_trust_domains)
         + _condition("source.namespace", source.namespaces, source.not_namespaces)
         + _condition("remote.ip", source.remote_ip_blocks, source.not_remote_ip_blocks)
         + _condition("source.ip", source.ip_blocks, source.not_ip_blocks)

@@ -6,7 +6,6 @@ Each is a message, never a refusal: the object stays loaded and shown as Istio h
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import Any
 
 from translators.analysis import codes
 from translators.analysis.context import AnalysisContext
@@ -14,7 +13,6 @@ from translators.analysis.message import Message
 from translators.model.base import MESH_GATEWAY
 from translators.model.networking import Protocol, Resolution, VirtualServiceSpec
 from translators.model.objects import MeshObject
-from translators.model.security import has_path_template
 from translators.model.traffic import SourceMatch
 from translators.model.untranslated import untranslated_fields
 
@@ -105,24 +103,6 @@ def check_untranslated_fields(ctx: AnalysisContext) -> Iterable[Message]:
                 yield codes.FIELD_NOT_TRANSLATED.at(
                     obj, path, why.why, "remove it, or expect Istio's behaviour only under Istio"
                 )
-        if obj.kind == "AuthorizationPolicy":
-            yield from _path_templates(obj)
-
-
-def _path_templates(policy: MeshObject[Any]) -> Iterator[Message]:
-    for i, rule in enumerate(policy.spec.rules):
-        for j, to in enumerate(rule.to or ()):
-            operation = to.operation
-            for field, paths in (("paths", operation.paths), ("notPaths", operation.not_paths)):
-                for k, path in enumerate(paths):
-                    if has_path_template(path):
-                        yield codes.AUTHORIZATION_FIELD_NOT_ENFORCED.at(
-                            policy,
-                            f"spec.rules[{i}].to[{j}].operation.{field}[{k}]",
-                            f"the path template {path!r} is not translated: it is compared "
-                            "as a literal path, which no request has",
-                            "write the paths as exact, prefix (`/a/*`) or suffix (`*.png`)",
-                        )
 
 
 def check_service_entries(ctx: AnalysisContext) -> Iterable[Message]:
