@@ -82,6 +82,24 @@ COMPAT_CASES: tuple[Case, ...] = (
         ),
     ),
     Case(
+        "AuthorizationPolicy CUSTOM (no extension provider: denies)",
+        lambda docs: None,
+        (("XDS0804", "AuthorizationPolicy/shop/ext-authz", "spec.provider.name"),),
+        extra=(
+            obj(
+                "AuthorizationPolicy",
+                "ext-authz",
+                "shop",
+                {
+                    "action": "CUSTOM",
+                    "provider": {"name": "opa"},
+                    "rules": [{"to": [{"operation": {"paths": ["/admin/*"]}}]}],
+                },
+                api=SEC,
+            ),
+        ),
+    ),
+    Case(
         "UDP port of a ServiceEntry",
         lambda docs: None,
         (("XDS0805", "ServiceEntry/shop/dns", "spec.ports[0].protocol"),),

@@ -1,8 +1,13 @@
 """AuthzPolicyIR -> Envoy RBAC filters (HTTP and network), the way Istio generates them
 (pilot/pkg/security/authz/builder and model), so policies behave as in Istio:
 
-* one filter per action, evaluated in order AUDIT (RBAC `LOG`), DENY, ALLOW; policy
-  names are `ns[<ns>]-policy[<name>]-rule[<i>]`; a policy without rules becomes one
+* one filter per action, evaluated in order CUSTOM, AUDIT (RBAC `LOG`), DENY, ALLOW;
+  policy names are `ns[<ns>]-policy[<name>]-rule[<i>]`;
+* CUSTOM (external authorization): xdscp defines no extension providers, and Istio,
+  for a provider it cannot find, generates a DENY filter of the policy's rules
+  (`istio-ext-authz-<provider>-…-deny-due-to-bad-CUSTOM-action`), so that requests meant
+  to be checked are refused rather than let through; dry-run CUSTOM policies add
+  nothing (Istio's bad-provider rules hold only enforced ones); a policy without rules becomes one
   that never matches (so ALLOW without rules denies everything);
 * each rule is a Policy whose principals are its sources (`from`) and whose
   permissions are its operations (`to`), each ANDed with the `when` conditions of
@@ -55,14 +60,16 @@ from translators.model.security import (
     envoy_filter_metadata,
     has_path_template,
 )
-from translators.naming import SPIFFE_PREFIX, rbac_policy_name
+from translators.naming import SPIFFE_PREFIX, custom_deny_policy_name, rbac_policy_name
 
 HTTP_RBAC_FILTER = "envoy.filters.http.rbac"
 NETWORK_RBAC_FILTER = "envoy.filters.network.rbac"
 TCP_STAT_PREFIX = "tcp."
 
-_ORDER = (AuthzAction.AUDIT, AuthzAction.DENY, AuthzAction.ALLOW)
+_ORDER = (AuthzAction.CUSTOM, AuthzAction.AUDIT, AuthzAction.DENY, AuthzAction.ALLOW)
 _RBAC_ACTION = {
+    # no extension provider is defined: Istio denies what a CUSTOM rule matches
+    AuthzAction.CUSTOM: rbac_pb2.RBAC.DENY,
     AuthzAction.ALLOW: rbac_pb2.RBAC.ALLOW,
     AuthzAction.DENY: rbac_pb2.RBAC.DENY,
     AuthzAction.AUDIT: rbac_pb2.RBAC.LOG,
@@ -71,6 +78,7 @@ _SHADOW_PREFIX = {
     AuthzAction.ALLOW: "istio_dry_run_allow_",
     AuthzAction.DENY: "istio_dry_run_deny_",
     AuthzAction.AUDIT: "",
+    AuthzAction.CUSTOM: "",
 }
 _HTTP_ONLY_KEYS = frozenset({"request.host", "request.method", "request.path"})
 
@@ -371,17 +379,23 @@ def rule_policy(rule: AuthzRuleIR, tcp: bool, strict: bool) -> rbac_pb2.Policy:
     return rbac_pb2.Policy(permissions=permissions, principals=principals)
 
 
+def _policy_name(policy: AuthzPolicyIR, rule: int) -> str:
+    if policy.action is AuthzAction.CUSTOM:
+        return custom_deny_policy_name(policy.namespace, policy.name, rule, policy.provider)
+    return rbac_policy_name(policy.namespace, policy.name, rule)
+
+
 def _rules(policies: Sequence[AuthzPolicyIR], action: AuthzAction, tcp: bool) -> rbac_pb2.RBAC:
     rbac = rbac_pb2.RBAC(action=_RBAC_ACTION[action])
     for policy in policies:
         if not policy.rules:
-            rbac.policies[rbac_policy_name(policy.namespace, policy.name, 0)].CopyFrom(MATCH_NEVER)
+            rbac.policies[_policy_name(policy, 0)].CopyFrom(MATCH_NEVER)
         for i, rule in enumerate(policy.rules):
             try:
                 generated = rule_policy(rule, tcp, strict=action is AuthzAction.ALLOW)
             except HttpOnly:
                 continue  # an ALLOW rule that cannot be checked on TCP allows nothing
-            rbac.policies[rbac_policy_name(policy.namespace, policy.name, i)].CopyFrom(generated)
+            rbac.policies[_policy_name(policy, i)].CopyFrom(generated)
     return rbac
 
 
@@ -392,7 +406,11 @@ def _configs(
     out: list[tuple[AuthzAction, rbac_pb2.RBAC | None, rbac_pb2.RBAC | None]] = []
     for action in _ORDER:
         enforced = [p for p in policies if p.action is action and not p.dry_run]
-        shadow = [p for p in policies if p.action is action and p.dry_run]
+        shadow = [
+            p
+            for p in policies
+            if p.action is action and p.dry_run and action is not AuthzAction.CUSTOM
+        ]
         if enforced or shadow:
             out.append(
                 (

@@ -1,10 +1,10 @@
 """security.istio.io specs: PeerAuthentication and AuthorizationPolicy.
 
-As for networking objects, whatever xdscp cannot enforce is rejected at load time
-with the field that asks for it (CUSTOM external authorization, path templates): an
-authorization policy that is silently weaker than written is worse than one that is
-refused. JWT fields (`requestPrincipals`, `request.auth.*`) match what the
-RequestAuthentication of the workload validated.
+Whatever Istio accepts is accepted. CUSTOM (external authorization) policies are
+accepted although xdscp defines no extension providers: as Istio does for a provider
+it does not know, their rules deny (fail closed), and the analysis reports it.
+JWT fields (`requestPrincipals`, `request.auth.*`) match what the RequestAuthentication
+of the workload validated.
 """
 
 from __future__ import annotations
@@ -371,6 +371,24 @@ class Rule(IstioModel):
         return self
 
 
+# what Istio's validation refuses in the rules of a CUSTOM policy
+_CUSTOM_FORBIDDEN_SOURCE = (
+    "namespaces",
+    "not_namespaces",
+    "service_accounts",
+    "not_service_accounts",
+    "trust_domains",
+    "not_trust_domains",
+    "principals",
+    "not_principals",
+    "request_principals",
+    "not_request_principals",
+)
+_CUSTOM_FORBIDDEN_KEYS = frozenset(
+    {"source.namespace", "source.serviceAccount", "source.trustDomain", "source.principal"}
+)
+
+
 class AuthorizationPolicySpec(IstioModel):
     selector: MatchLabelsSelector | None = None
     action: AuthorizationAction = AuthorizationAction.ALLOW
@@ -384,13 +402,39 @@ class AuthorizationPolicySpec(IstioModel):
         return self
 
     @model_validator(mode="after")
-    def _supported_action(self) -> AuthorizationPolicySpec:
-        if self.action is AuthorizationAction.CUSTOM or self.provider is not None:
+    def _custom_action(self) -> AuthorizationPolicySpec:
+        """Istio's validation of CUSTOM (external authorization) policies."""
+        if self.action is not AuthorizationAction.CUSTOM:
+            return self
+        if not self.rules:
             raise ValueError(
-                "action CUSTOM (external authorization provider) is not supported by xdscp; "
-                "use ALLOW, DENY or AUDIT"
+                "CUSTOM action without `rules` is meaningless as it will never be triggered; "
+                "add an empty rule `{}` to trigger it for every request"
             )
+        if not self.provider_name:
+            raise ValueError("provider.name: must not be empty for action CUSTOM")
+        for i, rule in enumerate(self.rules):
+            for from_ in rule.from_ or ():
+                for name in _CUSTOM_FORBIDDEN_SOURCE:
+                    if getattr(from_.source, name):
+                        alias = Source.model_fields[name].alias or name
+                        raise ValueError(
+                            f"rules[{i}]: from.source.{alias} is not supported with action CUSTOM"
+                        )
+            for condition in rule.when or ():
+                if condition.key in _CUSTOM_FORBIDDEN_KEYS or condition.key.startswith(
+                    "request.auth."
+                ):
+                    raise ValueError(
+                        f"rules[{i}]: when key {condition.key!r} is not supported with "
+                        "action CUSTOM"
+                    )
         return self
+
+    @property
+    def provider_name(self) -> str:
+        name = (self.provider or {}).get("name")
+        return name if isinstance(name, str) else ""
 
     @property
     def has_selector(self) -> bool:

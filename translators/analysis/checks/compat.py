@@ -1,6 +1,6 @@
 """Istio configuration that is valid, accepted, and not (yet) applied by xdscp's sidecars:
 VirtualServices bound to gateways that do not exist, delegation, fields not translated,
-UDP ports.
+CUSTOM authorization (no extension providers: denied), UDP ports.
 Each is a message, never a refusal: the object stays loaded and shown as Istio has it."""
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from translators.analysis.message import Message
 from translators.model.base import MESH_GATEWAY
 from translators.model.networking import Protocol, Resolution, VirtualServiceSpec
 from translators.model.objects import MeshObject
+from translators.model.security import AuthorizationAction, AuthorizationPolicySpec
 from translators.model.traffic import SourceMatch
 from translators.model.untranslated import untranslated_fields
 
@@ -103,6 +104,22 @@ def check_untranslated_fields(ctx: AnalysisContext) -> Iterable[Message]:
                 yield codes.FIELD_NOT_TRANSLATED.at(
                     obj, path, why.why, "remove it, or expect Istio's behaviour only under Istio"
                 )
+    for policy in ctx.of_kind("AuthorizationPolicy"):
+        if policy.spec.action is AuthorizationAction.CUSTOM:
+            yield _custom_not_enforced(policy)
+
+
+def _custom_not_enforced(policy: MeshObject[AuthorizationPolicySpec]) -> Message:
+    provider = policy.spec.provider_name
+    return codes.AUTHORIZATION_FIELD_NOT_ENFORCED.at(
+        policy,
+        "spec.provider.name",
+        f"action CUSTOM: xdscp defines no extension provider {provider!r} (no external "
+        "authorization): as Istio does for a provider it does not know, the requests its "
+        "rules match are denied, not checked",
+        "express the check with ALLOW/DENY rules, or expect the external authorization "
+        "only under Istio",
+    )
 
 
 def check_service_entries(ctx: AnalysisContext) -> Iterable[Message]:
