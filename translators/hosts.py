@@ -22,16 +22,14 @@ def host_matches(pattern: str, host: str) -> bool:
     return pattern == host
 
 
-def short_aliases(fqdn: str, port: int, suffix: str = DEFAULT_DOMAIN_SUFFIX) -> list[str]:
-    """Every authority a caller may use for a service: fqdn, then Kubernetes short forms,
-    each with and without the port (Istio's virtual host domains)."""
+def short_aliases(fqdn: str, suffix: str = DEFAULT_DOMAIN_SUFFIX) -> list[str]:
+    """Every name a caller may use for a service: fqdn, then Kubernetes short forms —
+    Istio's sidecar virtual host domains, without ports: the route configuration sets
+    `ignore_port_in_host_matching`, so `name` also matches `name:port`."""
     names = [fqdn]
     tail = f".{suffix}"
     if fqdn.endswith(tail):
         base = fqdn[: -len(tail)]  # name.namespace
         name = base.split(".", 1)[0]
         names += [f"{base}.svc", base, name]
-    out: list[str] = []
-    for name in names:
-        out += [name, f"{name}:{port}"]
-    return out
+    return names

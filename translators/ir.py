@@ -349,6 +349,8 @@ class HashPolicyIR:
     cookie_ttl_s: float | None = None
     source_ip: bool = False
     query_parameter: str = ""
+    # (name, value) attributes of the cookie Envoy generates (`SameSite`, `Secure`, ...)
+    cookie_attributes: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -410,6 +412,40 @@ class ClusterPolicyIR:
     outlier: OutlierIR | None = None
     ring_hash_min_size: int | None = None
     maglev_table_size: int | None = None
+    slow_start: SlowStartIR | None = None
+    http2_keepalive: Http2KeepaliveIR | None = None
+    retry_budget: RetryBudgetIR | None = None
+    # HTTP statuses outlier detection counts as errors (empty: Envoy's 5xx)
+    outlier_error_codes: tuple[int, ...] = ()
+    # PROXY protocol header on every upstream connection: 1 or 2 (None: no header)
+    proxy_protocol_version: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SlowStartIR:
+    """Endpoint warmup: a new endpoint's weight ramps up over `window_s`. None for
+    `aggression` / `min_weight_percent`: left to Envoy (the deprecated warmupDurationSecs)."""
+
+    window_s: float
+    aggression: float | None = None
+    min_weight_percent: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Http2KeepaliveIR:
+    """HTTP/2 PINGs on idle upstream connections: every `interval_s`, closed when one is
+    not answered within `timeout_s`."""
+
+    interval_s: float
+    timeout_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class RetryBudgetIR:
+    """Concurrent retries limited to a share of active requests (replaces max_retries)."""
+
+    percent: float
+    min_concurrency: int
 
 
 @dataclass(frozen=True, slots=True)

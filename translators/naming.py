@@ -256,3 +256,9 @@ def credential_secret(namespace: str, name: str) -> str:
 
 def credential_ca_secret(namespace: str, name: str) -> str:
     return f"{credential_secret(namespace, name)}-cacert"
+
+
+def gateway_deployment(gateway: str, gateway_class: str) -> str:
+    """The ServiceAccount, Deployment and Service run for a Gateway API Gateway
+    (Istio's automated deployment names them `<gateway>-<class>`)."""
+    return f"{gateway}-{gateway_class}"

@@ -285,7 +285,7 @@ def _unique_domains(vhosts: list[VirtualHostIR]) -> tuple[VirtualHostIR, ...]:
     alias can be another service's own name (`foo` in namespace `bar` is also `foo.bar`,
     which a ServiceEntry may name literally): the service whose name it is keeps it,
     otherwise the first virtual host does."""
-    own = {d: i for i, vh in enumerate(vhosts) for d in vh.domains[:2]}  # fqdn, fqdn:port
+    own = {d: i for i, vh in enumerate(vhosts) for d in vh.domains[:1]}  # its fqdn
     seen: set[str] = set()
     out: list[VirtualHostIR] = []
     for i, vh in enumerate(vhosts):

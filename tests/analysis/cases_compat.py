@@ -67,17 +67,17 @@ COMPAT_CASES: tuple[Case, ...] = (
         ),
     ),
     Case(
-        "DestinationRule warmup (not translated)",
+        "DestinationRule localityLbSetting (not translated)",
         lambda docs: find(docs, "DestinationRule", "reviews")["spec"].update(
             trafficPolicy={
-                "loadBalancer": {"simple": "LEAST_REQUEST", "warmup": {"duration": "30s"}}
+                "loadBalancer": {"simple": "LEAST_REQUEST", "localityLbSetting": {"enabled": True}}
             }
         ),
         (
             (
                 "XDS0803",
                 "DestinationRule/shop/reviews",
-                "spec.trafficPolicy.loadBalancer.warmup",
+                "spec.trafficPolicy.loadBalancer.localityLbSetting",
             ),
         ),
     ),

@@ -34,6 +34,13 @@ INTENDED: dict[str, set[tuple[str, str, str]]] = {
     "dr-tls": {
         ("XDS0405", "DestinationRule/default/payments", "spec.trafficPolicy.tls.caCertificates")
     },
+    "dr-upstream-fields": {
+        (
+            "XDS0405",
+            "DestinationRule/default/ratings",
+            "spec.subsets[2].trafficPolicy.tls.caCertificates",
+        )
+    },
     "mtls-port-level": {("XDS0304", "PeerAuthentication/prod/api-new", "spec.selector")},
     "route-matches": {
         ("XDS0204", VS + "reviews", "spec.http[3].match[2].port"),

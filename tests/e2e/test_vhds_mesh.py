@@ -76,6 +76,9 @@ def test_delta_sidecars_route_through_vhds_across_edits(tmp_path: Path) -> None:
         # The route configuration travelled as a VHDS shell, its virtual hosts one by one.
         (route_config,) = _route_dump(mesh)
         assert "vhds" in route_config, route_config
+        # the shell keeps ignore_port_in_host_matching: a Host with a port still routes
+        assert route_config.get("ignore_port_in_host_matching") is True, route_config
+        assert _get(url, "order-service:8080")[0] == 200
         proxies = json.loads(http_get(f"{mesh.state['debug']}/debug/proxies")[1])
         client = proxies["default/client"]
         assert client["api"] == "delta"

@@ -136,6 +136,8 @@ class FakeKube:
             ("", "v1", "Namespace", "namespaces", False),
             ("", "v1", "Secret", "secrets", True),
             ("", "v1", "ConfigMap", "configmaps", True),
+            ("", "v1", "ServiceAccount", "serviceaccounts", True),
+            ("apps", "v1", "Deployment", "deployments", True),
             ("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", True),
             ("coordination.k8s.io", "v1", "Lease", "leases", True),
         ):

@@ -173,11 +173,16 @@ def test_control_plane_runs_replicated_and_least_privileged() -> None:
         writes = set(rule["verbs"]) - {"get", "list", "watch"}
         if not writes:
             continue
-        # cluster-wide writes: only status, TokenReviews and the root-cert ConfigMap
+        # cluster-wide writes: only status, TokenReviews, the root-cert ConfigMap and
+        # the objects a Gateway API Gateway runs on (create/patch, never delete)
         assert (
             all(r.endswith("/status") for r in rule["resources"])
             or rule["resources"] == ["tokenreviews"]
             or rule["resources"] == ["configmaps"]
+            or (
+                set(rule["resources"]) <= {"serviceaccounts", "services", "deployments"}
+                and writes <= {"create", "patch"}
+            )
         ), rule
         assert "delete" not in writes and "*" not in rule["verbs"], rule
     # Secrets cluster-wide: only `get`, by name, of those a Gateway serves — never listed,

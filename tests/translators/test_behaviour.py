@@ -13,6 +13,7 @@ from translators.behaviour.routing import (
     Request,
     Unsupported,
     endpoints,
+    host_without_port,
     route,
     route_config_for_port,
     route_on_port,
@@ -59,7 +60,7 @@ def test_canary_client_splits_90_10(canary: dict[str, ProxyResources], host: str
     assert decision.share(f"outbound|8080|v2|{ORDER}") == pytest.approx(0.1)
 
 
-@pytest.mark.parametrize("host", ["order-service:9090", "order-service.other", "payments"])
+@pytest.mark.parametrize("host", ["order-service.other", "payments"])
 def test_canary_client_unknown_authority_is_not_a_service(
     canary: dict[str, ProxyResources], host: str
 ) -> None:
@@ -68,6 +69,20 @@ def test_canary_client_unknown_authority_is_not_a_service(
     assert decision is not None
     assert decision.virtual_host == ALLOW_ANY_DYNAMIC_DNS
     assert to_service(decision) is None
+
+
+def test_canary_client_ignores_the_authority_port(canary: dict[str, ProxyResources]) -> None:
+    """Istio's sidecar route configurations ignore the Host's port
+    (`ignore_port_in_host_matching`): a name with any port reaches that name's service."""
+    config = route_config_for_port(canary["default/client"].resources, 8080)
+    assert config is not None and config.ignore_port_in_host_matching
+    for vhost in config.virtual_hosts:
+        assert all(":" not in domain for domain in vhost.domains), vhost.domains
+    decision = route_on_port(
+        canary["default/client"].resources, 8080, Request("order-service:9090")
+    )
+    assert decision is not None
+    assert decision.virtual_host == f"{ORDER}:8080"
 
 
 def test_canary_subsets_reach_their_version(canary: dict[str, ProxyResources]) -> None:
@@ -153,7 +168,7 @@ def test_zero_weight_destination_is_never_picked(productpage: ProxyResources) ->
         ("reviews", True),
         ("REVIEWS:9080", True),
         (f"{REVIEWS}:9080", True),
-        ("reviews:9081", False),
+        ("reviews:9081", True),  # the port is ignored, as in Istio
         ("ratings", False),
     ],
 )
@@ -286,3 +301,18 @@ def test_colliding_alias_goes_to_the_service_of_that_name(host: str, vhost: str 
     resources = proxies("domain-collision")["default/client"].resources
     decision = to_service(route_on_port(resources, 80, Request(host)))
     assert (decision.virtual_host if decision else None) == vhost
+
+
+@pytest.mark.parametrize(
+    ("host", "without"),
+    [
+        ("reviews:9080", "reviews"),
+        ("reviews", "reviews"),
+        ("[::1]:80", "[::1]"),
+        ("name:", "name:"),
+        ("[::1]", "[::1]"),
+        ("reviews:http", "reviews:http"),
+    ],
+)
+def test_host_without_port_as_envoy_strips_it(host: str, without: str) -> None:
+    assert host_without_port(host) == without

@@ -686,17 +686,16 @@ def test_every_untranslated_entry_names_a_model_field() -> None:
 def test_untranslated_fields_are_found_with_their_yaml_path() -> None:
     rule = load(
         "DestinationRule",
-        "host: r\ntrafficPolicy:\n  connectionPool: {http: {http2KeepAlive: {interval: 1s, "
-        "timeout: 1s}}}\n"
+        "host: r\ntrafficPolicy:\n  tunnel: {targetHost: proxy.example, targetPort: 8080}\n"
         "  portLevelSettings:\n  - port: {number: 80}\n"
-        "    loadBalancer: {warmup: {duration: 10s}}\n"
+        "    loadBalancer: {localityLbSetting: {enabled: true}}\n"
         "    tls: {mode: SIMPLE, credentialName: bank}",
     )
     paths = [path for path, _ in untranslated_fields(rule.spec)]
     assert paths == [
-        "spec.trafficPolicy.connectionPool.http.http2KeepAlive",
-        "spec.trafficPolicy.portLevelSettings[0].loadBalancer.warmup",
+        "spec.trafficPolicy.portLevelSettings[0].loadBalancer.localityLbSetting",
         "spec.trafficPolicy.portLevelSettings[0].tls.credentialName",
+        "spec.trafficPolicy.tunnel",
     ]
 
 

@@ -5,8 +5,9 @@ Given a RouteConfiguration (or a proxy's resources and a listener port) and a de
 request, `route` answers which virtual host, which route and which weighted cluster(s)
 Envoy would pick, following Envoy's own rules:
 
-* virtual host by the Host/:authority header, lower-cased and compared as sent (port
-  included: xdscp sets no port stripping): exact domain first, then suffix wildcards
+* virtual host by the Host/:authority header, lower-cased, its port dropped when the
+  configuration sets `ignore_port_in_host_matching` (sidecars: domains carry no port),
+  else compared as sent: exact domain first, then suffix wildcards
   (`*.example.com`, longest first), then prefix wildcards (`api.*`, longest first),
   then `*`; a wildcard never matches an empty remainder;
 * the first route, in order, whose path matcher, every header matcher and every query
@@ -124,9 +125,21 @@ class Decision:
 # --- virtual host selection ----------------------------------------------------------
 
 
+def host_without_port(host: str) -> str:
+    """Envoy's HeaderUtility::getHostWithoutPort: the text after the last `:` is dropped
+    when it is a uint32 and not inside `[...]` (`name:80` -> `name`, `[::1]:80` ->
+    `[::1]`, `[::1]` as it is)."""
+    head, colon, port = host.rpartition(":")
+    if not colon or "]" in port or not port.isdigit() or int(port) >= 2**32:
+        return host
+    return head
+
+
 def select_virtual_host(config: route_pb2.RouteConfiguration, host: str) -> rc.VirtualHost | None:
     """Envoy's RouteMatcher::findVirtualHost."""
     host = host.lower()
+    if config.ignore_port_in_host_matching:
+        host = host_without_port(host)
     exact: dict[str, rc.VirtualHost] = {}
     suffixes: list[tuple[str, rc.VirtualHost]] = []
     prefixes: list[tuple[str, rc.VirtualHost]] = []

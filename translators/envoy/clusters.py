@@ -8,8 +8,9 @@ from operator import attrgetter
 from typing import Any
 
 from envoy.config.cluster.v3 import cluster_pb2
-from envoy.config.core.v3 import base_pb2
+from envoy.config.core.v3 import base_pb2, proxy_protocol_pb2
 from envoy.config.endpoint.v3 import endpoint_components_pb2, endpoint_pb2
+from envoy.extensions.transport_sockets.proxy_protocol.v3 import upstream_proxy_protocol_pb2
 from google.protobuf import struct_pb2
 
 from translators.envoy.common import (
@@ -17,6 +18,7 @@ from translators.envoy.common import (
     duration,
     endpoint_address,
     length_delimited,
+    pack,
     provenance,
     provenance_bytes,
 )
@@ -92,6 +94,35 @@ def _apply_tls(cluster: cluster_pb2.Cluster, tls: UpstreamTLSIR) -> None:
     plaintext.transport_socket.CopyFrom(raw_buffer_socket())
 
 
+PROXY_PROTOCOL_SOCKET = "envoy.transport_sockets.upstream_proxy_protocol"
+_PROXY_PROTOCOL_VERSIONS = {
+    1: proxy_protocol_pb2.ProxyProtocolConfig.V1,
+    2: proxy_protocol_pb2.ProxyProtocolConfig.V2,
+}
+
+
+def _with_proxy_protocol(
+    socket: base_pb2.TransportSocket, version: int
+) -> base_pb2.TransportSocket:
+    transport = upstream_proxy_protocol_pb2.ProxyProtocolUpstreamTransport(
+        config=proxy_protocol_pb2.ProxyProtocolConfig(version=_PROXY_PROTOCOL_VERSIONS[version]),
+        transport_socket=socket,
+    )
+    return base_pb2.TransportSocket(name=PROXY_PROTOCOL_SOCKET, typed_config=pack(transport))
+
+
+def _apply_proxy_protocol(cluster: cluster_pb2.Cluster, version: int) -> None:
+    """Istio's applyUpstreamProxyProtocol: every transport socket of the cluster (plain
+    TCP when it has none) is wrapped, so the PROXY header precedes TLS."""
+    if not cluster.HasField("transport_socket") and not cluster.transport_socket_matches:
+        cluster.transport_socket.CopyFrom(_with_proxy_protocol(raw_buffer_socket(), version))
+        return
+    if cluster.HasField("transport_socket"):
+        cluster.transport_socket.CopyFrom(_with_proxy_protocol(cluster.transport_socket, version))
+    for match in cluster.transport_socket_matches:
+        match.transport_socket.CopyFrom(_with_proxy_protocol(match.transport_socket, version))
+
+
 def build_cluster(ir: ClusterIR) -> cluster_pb2.Cluster:
     cluster = cluster_pb2.Cluster(name=ir.name, connect_timeout=duration(ir.connect_timeout_s))
     if ir.discovery is Discovery.DYNAMIC_FORWARD_PROXY:
@@ -110,6 +141,8 @@ def build_cluster(ir: ClusterIR) -> cluster_pb2.Cluster:
         _apply_tls(cluster, ir.tls)
     if ir.policy is not None:
         apply_policy(cluster, ir.policy)
+        if ir.policy.proxy_protocol_version is not None:
+            _apply_proxy_protocol(cluster, ir.policy.proxy_protocol_version)
     return cluster
 
 
@@ -217,7 +250,10 @@ def _metadata_field(sources: tuple[str, ...]) -> bytes:
 
 def cluster_bytes(ir: ClusterIR) -> bytes:
     """Serialized Cluster, equal in meaning to `build_cluster(ir)`."""
-    if ir.discovery is not Discovery.EDS:  # rare (static/DNS/passthrough): nothing to share
+    if ir.discovery is not Discovery.EDS or (
+        # rare (static/DNS/passthrough, PROXY protocol around TLS): nothing to share
+        ir.policy is not None and ir.policy.proxy_protocol_version is not None
+    ):
         encoded: bytes = build_cluster(ir).SerializeToString(deterministic=True)
         return encoded
     shape = _cluster_shape(_shape_key(ir, _SHAPE_CLEARED))

@@ -30,9 +30,15 @@ def build_virtual_host(ir: VirtualHostIR) -> rc.VirtualHost:
     return vhost
 
 
-def build_route_config(ir: RouteConfigIR) -> route_pb2.RouteConfiguration:
+def build_route_config(
+    ir: RouteConfigIR, ignore_port: bool = False
+) -> route_pb2.RouteConfiguration:
+    """`ignore_port`: Envoy matches virtual host domains on the Host without its port
+    (Istio's sidecar route configurations, whose domains carry no port)."""
     config = route_pb2.RouteConfiguration(
-        name=ir.name, virtual_hosts=[build_virtual_host(v) for v in ir.virtual_hosts]
+        name=ir.name,
+        virtual_hosts=[build_virtual_host(v) for v in ir.virtual_hosts],
+        ignore_port_in_host_matching=ignore_port,
     )
     sources = {s for v in ir.virtual_hosts for s in v.provenance}
     if sources:
@@ -57,7 +63,9 @@ def virtual_host_bytes(ir: VirtualHostIR) -> bytes:
 
 
 # RouteConfiguration field numbers, for assembling one from pre-serialized virtual hosts.
-_RC_NAME, _RC_VIRTUAL_HOSTS, _RC_METADATA = 1, 2, 17
+_RC_NAME, _RC_VIRTUAL_HOSTS, _RC_IGNORE_PORT, _RC_METADATA = 1, 2, 14, 17
+# ignore_port_in_host_matching: true (a varint field)
+_IGNORE_PORT_FIELD = bytes([_RC_IGNORE_PORT << 3, 1])
 
 
 def virtual_host_field(virtual_host: bytes) -> bytes:
@@ -72,16 +80,22 @@ def route_config_metadata(sources: tuple[str, ...]) -> bytes:
 
 
 def route_config_from_fields(name: str, fields: list[bytes], metadata: bytes) -> bytes:
-    """`route_config_bytes` from virtual hosts framed by `virtual_host_field` and the
+    """`route_config_bytes(..., ignore_port=True)` (a sidecar's outbound route
+    configuration) from virtual hosts framed by `virtual_host_field` and the
     `route_config_metadata` field."""
-    return length_delimited(_RC_NAME, name.encode()) + b"".join(fields) + metadata
+    head = length_delimited(_RC_NAME, name.encode())
+    return head + b"".join(fields) + _IGNORE_PORT_FIELD + metadata
 
 
-def route_config_bytes(name: str, virtual_hosts: list[bytes], sources: tuple[str, ...]) -> bytes:
+def route_config_bytes(
+    name: str, virtual_hosts: list[bytes], sources: tuple[str, ...], ignore_port: bool = False
+) -> bytes:
     """A serialized RouteConfiguration made by concatenating encoded fields in field-number
     order — byte-identical to serializing `build_route_config` deterministically."""
     parts = [length_delimited(_RC_NAME, name.encode())]
     parts += [length_delimited(_RC_VIRTUAL_HOSTS, v) for v in virtual_hosts]
+    if ignore_port:
+        parts.append(_IGNORE_PORT_FIELD)
     if sources:
         parts.append(length_delimited(_RC_METADATA, provenance_bytes(sources)))
     return b"".join(parts)

@@ -10,6 +10,7 @@ import base64
 from functools import lru_cache
 
 from envoy.config.cluster.v3 import circuit_breaker_pb2, cluster_pb2, outlier_detection_pb2
+from envoy.config.common.matcher.v3 import matcher_pb2
 from envoy.config.core.v3 import base_pb2, protocol_pb2
 from envoy.config.listener.v3 import listener_components_pb2
 from envoy.config.route.v3 import route_components_pb2 as rc
@@ -48,6 +49,7 @@ from translators.ir import (
     RetryIR,
     RouteIR,
     RouteMatchIR,
+    SlowStartIR,
     StringMatchIR,
     TcpChainIR,
     WeightedClusterIR,
@@ -213,6 +215,8 @@ def _hash_policy(ir: HashPolicyIR) -> rc.RouteAction.HashPolicy:
         policy.cookie.path = ir.cookie_path
         if ir.cookie_ttl_s is not None:
             policy.cookie.ttl.CopyFrom(duration(ir.cookie_ttl_s))
+        for name, value in ir.cookie_attributes:
+            policy.cookie.attributes.add(name=name, value=value)
     elif ir.source_ip:
         policy.connection_properties.source_ip = True
     else:
@@ -421,14 +425,40 @@ def dynamic_forward_proxy(cluster: cluster_pb2.Cluster) -> None:
 
 
 def _thresholds(ir: ClusterPolicyIR) -> circuit_breaker_pb2.CircuitBreakers.Thresholds:
-    """Istio's getDefaultCircuitBreakerThresholds, then the connection pool's limits."""
-    return circuit_breaker_pb2.CircuitBreakers.Thresholds(
+    """Istio's getDefaultCircuitBreakerThresholds, then the connection pool's limits and
+    the retry budget (applyRetryBudget; Envoy then ignores max_retries)."""
+    thresholds = circuit_breaker_pb2.CircuitBreakers.Thresholds(
         max_connections={"value": ir.max_connections or UINT32_MAX},
         max_pending_requests={"value": ir.max_pending_requests or UINT32_MAX},
         max_requests={"value": ir.max_requests or UINT32_MAX},
         max_retries={"value": ir.max_retries or UINT32_MAX},
         track_remaining=True,
     )
+    if ir.retry_budget is not None:
+        budget = thresholds.retry_budget
+        budget.budget_percent.value = ir.retry_budget.percent
+        budget.min_retry_concurrency.value = ir.retry_budget.min_concurrency
+    return thresholds
+
+
+def _status_matcher(codes: tuple[int, ...]) -> matcher_pb2.MatchPredicate:
+    """Istio's applyOutlierDetectionErrorCodes: a response is an outlier-detection error
+    when its `:status` is one of `codes` (and only then)."""
+    rules = [
+        matcher_pb2.MatchPredicate(
+            http_response_headers_match=matcher_pb2.HttpHeadersMatch(
+                headers=[
+                    rc.HeaderMatcher(
+                        name=":status", string_match=string_pb2.StringMatcher(exact=str(code))
+                    )
+                ]
+            )
+        )
+        for code in codes
+    ]
+    if len(rules) == 1:
+        return rules[0]
+    return matcher_pb2.MatchPredicate(or_match=matcher_pb2.MatchPredicate.MatchSet(rules=rules))
 
 
 def _outlier(ir: ClusterPolicyIR, cluster: cluster_pb2.Cluster) -> None:
@@ -476,7 +506,12 @@ def _protocol_options(ir: ClusterPolicyIR) -> http_protocol_options_pb2.HttpProt
         http2 = protocol_pb2.Http2ProtocolOptions()
         if ir.max_concurrent_streams is not None:
             http2.max_concurrent_streams.value = ir.max_concurrent_streams
+        if ir.http2_keepalive is not None:
+            http2.connection_keepalive.interval.CopyFrom(duration(ir.http2_keepalive.interval_s))
+            http2.connection_keepalive.timeout.CopyFrom(duration(ir.http2_keepalive.timeout_s))
         options.explicit_http_config.http2_protocol_options.CopyFrom(http2)
+    if ir.outlier_error_codes:
+        options.outlier_detection.error_matcher.CopyFrom(_status_matcher(ir.outlier_error_codes))
     if options == http_protocol_options_pb2.HttpProtocolOptions():
         return None
     if not options.HasField("use_downstream_protocol_config") and not options.HasField(
@@ -507,6 +542,39 @@ def apply_policy(cluster: cluster_pb2.Cluster, ir: ClusterPolicyIR) -> None:
         cluster.ring_hash_lb_config.minimum_ring_size.value = ir.ring_hash_min_size
     if ir.maglev_table_size is not None:
         cluster.maglev_lb_config.table_size.value = ir.maglev_table_size
+    if ir.slow_start is not None:
+        _slow_start(cluster, ir.slow_start)
+
+
+_SLOW_START_TYPES = (
+    cluster_pb2.Cluster.EDS,
+    cluster_pb2.Cluster.STATIC,
+    cluster_pb2.Cluster.STRICT_DNS,
+    cluster_pb2.Cluster.LOGICAL_DNS,
+)
+
+
+def _slow_start(cluster: cluster_pb2.Cluster, ir: SlowStartIR) -> None:
+    """Istio's setWarmup / setSlowStartConfig, on the balancer's own config. Clusters whose
+    balancer is not Envoy's (original destination, dynamic forward proxy) get none, as in
+    Istio's applyLoadBalancer."""
+    if cluster.WhichOneof("cluster_discovery_type") != "type":
+        return
+    if cluster.type not in _SLOW_START_TYPES:
+        return
+    if cluster.lb_policy == cluster_pb2.Cluster.ROUND_ROBIN:
+        config = cluster.round_robin_lb_config.slow_start_config
+    elif cluster.lb_policy == cluster_pb2.Cluster.LEAST_REQUEST:
+        config = cluster.least_request_lb_config.slow_start_config
+    else:
+        return
+    config.slow_start_window.CopyFrom(duration(ir.window_s))
+    if ir.aggression is not None:
+        # Envoy requires a runtime key; Istio's fixed "(" is one no deployment sets
+        config.aggression.default_value = ir.aggression
+        config.aggression.runtime_key = "("
+    if ir.min_weight_percent is not None:
+        config.min_weight_percent.value = ir.min_weight_percent
 
 
 # --- outbound TCP / TLS listeners --------------------------------------------------

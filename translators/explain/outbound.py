@@ -9,6 +9,7 @@ from dataclasses import replace
 from envoy.config.core.v3 import base_pb2
 from envoy.config.listener.v3 import listener_pb2
 from envoy.config.route.v3 import route_components_pb2 as rc
+from envoy.config.route.v3 import route_pb2
 from envoy.extensions.filters.http.fault.v3 import fault_pb2
 from envoy.extensions.filters.network.http_connection_manager.v3 import (
     http_connection_manager_pb2 as hcm_pb2,
@@ -19,6 +20,7 @@ from google.protobuf import duration_pb2
 from translators.behaviour.routing import (
     Decision,
     Request,
+    host_without_port,
     match_failures,
     route,
     route_config_for_port,
@@ -163,8 +165,12 @@ def _route_object(mesh: MeshConfig, chosen: rc.Route) -> tuple[str, str]:
     return (sources[0] if sources else ""), "default route"
 
 
-def _matched_domain(vhost: rc.VirtualHost, authority: str) -> str:
+def _matched_domain(
+    config: route_pb2.RouteConfiguration, vhost: rc.VirtualHost, authority: str
+) -> str:
     authority = authority.lower()
+    if config.ignore_port_in_host_matching:
+        authority = host_without_port(authority)
     exact = next((d for d in vhost.domains if d.lower() == authority), None)
     return exact if exact is not None else ", ".join(vhost.domains)
 
@@ -198,7 +204,7 @@ def http_route_step(
     obj, rule = _route_object(mesh, chosen)
     step = RouteStep(
         vhost.name,
-        _matched_domain(vhost, request.host),
+        _matched_domain(config, vhost, request.host),
         chosen.name,
         obj,
         rule,

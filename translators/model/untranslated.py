@@ -19,17 +19,12 @@ from translators.model.networking import (
     IngressListener,
     LoadBalancerSettings,
     OutboundTrafficPolicy,
+    RetryBudget,
     SidecarSpec,
     TrafficPolicy,
 )
 from translators.model.telemetry import CustomTag, Tracing
-from translators.model.traffic import (
-    HTTPCookie,
-    HTTPSettings,
-    L4MatchAttributes,
-    OutlierDetection,
-    TLSMatchAttributes,
-)
+from translators.model.traffic import L4MatchAttributes, TLSMatchAttributes
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,19 +53,14 @@ _REGISTRY: dict[type[BaseModel], dict[str, Untranslated]] = {
     LoadBalancerSettings: {
         "locality_lb_setting": _no_effect("localityLbSetting (locality failover/distribution)"),
         "zone_aware_lb_setting": _no_effect("zoneAwareLbSetting"),
-        "warmup": _no_effect("warmup (slow start of new endpoints)"),
-        "warmup_duration_secs": _no_effect("warmupDurationSecs"),
         "backend_utilization": _no_effect("backendUtilization"),
     },
-    HTTPCookie: {"attributes": _no_effect("cookie attributes")},
-    HTTPSettings: {"http2_keep_alive": _no_effect("http2KeepAlive (HTTP/2 PINGs)")},
-    OutlierDetection: {
-        "outlier_detection_http_error_codes": _no_effect("outlierDetectionHttpErrorCodes")
-    },
-    TrafficPolicy: {
-        "proxy_protocol": _no_effect("proxyProtocol"),
-        "tunnel": _no_effect("tunnel (CONNECT/POST tunnelling)"),
-        "retry_budget": _no_effect("retryBudget"),
+    TrafficPolicy: {"tunnel": _no_effect("tunnel (CONNECT/POST tunnelling)")},
+    RetryBudget: {
+        "budget_interval": Untranslated(
+            "budgetInterval is not translated (Envoy 1.40's API has no such field): the "
+            "budget is a share of the requests active now"
+        )
     },
     L4MatchAttributes: {
         "destination_subnets": Untranslated(f"destinationSubnets {_EVERY_DESTINATION}"),

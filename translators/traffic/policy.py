@@ -26,14 +26,20 @@ from dataclasses import dataclass
 from translators.ir import (
     ClusterPolicyIR,
     HashPolicyIR,
+    Http2KeepaliveIR,
     LbPolicy,
     OutlierIR,
+    RetryBudgetIR,
+    SlowStartIR,
     TcpKeepaliveIR,
 )
 from translators.model.networking import (
     HTTP_PROTOCOLS,
     LoadBalancerSettings,
     Protocol,
+    ProxyProtocol,
+    ProxyProtocolVersion,
+    RetryBudget,
     SimpleLB,
     TrafficPolicy,
 )
@@ -62,6 +68,8 @@ class EffectivePolicy:
     load_balancer: LoadBalancerSettings | None = None
     connection_pool: ConnectionPoolSettings | None = None
     outlier_detection: OutlierDetection | None = None
+    proxy_protocol: ProxyProtocol | None = None
+    retry_budget: RetryBudget | None = None
 
 
 def _at_port(policy: TrafficPolicy | None, port: int) -> tuple[EffectivePolicy | None, bool]:
@@ -76,7 +84,13 @@ def _at_port(policy: TrafficPolicy | None, port: int) -> tuple[EffectivePolicy |
                 True,
             )
     return (
-        EffectivePolicy(policy.load_balancer, policy.connection_pool, policy.outlier_detection),
+        EffectivePolicy(
+            policy.load_balancer,
+            policy.connection_pool,
+            policy.outlier_detection,
+            policy.proxy_protocol,
+            policy.retry_budget,
+        ),
         False,
     )
 
@@ -90,11 +104,20 @@ def effective_policy(
     if own is None:
         return base
     if port_level:
-        return own
+        # a port-level entry has no proxyProtocol / retryBudget: the level above's stay
+        return EffectivePolicy(
+            own.load_balancer,
+            own.connection_pool,
+            own.outlier_detection,
+            base.proxy_protocol,
+            base.retry_budget,
+        )
     return EffectivePolicy(
         own.load_balancer or base.load_balancer,
         own.connection_pool or base.connection_pool,
         own.outlier_detection or base.outlier_detection,
+        own.proxy_protocol or base.proxy_protocol,
+        own.retry_budget or base.retry_budget,
     )
 
 
@@ -121,7 +144,12 @@ def hash_policy(lb: LoadBalancerSettings | None) -> HashPolicyIR | None:
         return HashPolicyIR(header=consistent.http_header_name)
     if consistent.http_cookie is not None:
         cookie = consistent.http_cookie
-        return HashPolicyIR(cookie=cookie.name, cookie_path=cookie.path, cookie_ttl_s=cookie.ttl)
+        return HashPolicyIR(
+            cookie=cookie.name,
+            cookie_path=cookie.path,
+            cookie_ttl_s=cookie.ttl,
+            cookie_attributes=tuple((a.name, a.value) for a in cookie.attributes),
+        )
     if consistent.use_source_ip:
         return HashPolicyIR(source_ip=True)
     return HashPolicyIR(query_parameter=consistent.http_query_parameter_name or "")
@@ -149,6 +177,43 @@ def _outlier(spec: OutlierDetection | None) -> OutlierIR | None:
         base_ejection_s=spec.base_ejection_time,
         max_ejection_percent=_positive(spec.max_ejection_percent),
         min_health_percent=spec.min_health_percent,
+    )
+
+
+# Istio's setWarmup defaults: a linear ramp from 10% of the weight (Envoy's own minimum)
+_DEFAULT_AGGRESSION = 1.0
+_DEFAULT_MIN_WEIGHT_PERCENT = 10.0
+# Istio's applyRetryBudget defaults
+_DEFAULT_BUDGET_PERCENT = 20.0
+_DEFAULT_MIN_RETRY_CONCURRENCY = 3
+_PROXY_PROTOCOL_VERSIONS = {ProxyProtocolVersion.V1: 1, ProxyProtocolVersion.V2: 2}
+
+
+def _slow_start(lb: LoadBalancerSettings | None) -> SlowStartIR | None:
+    """Istio's applyRoundRobinLoadBalancer / applyLeastRequestLoadBalancer: warmup is an
+    option of those two balancers only (consistent hashing and RANDOM have no slow start)."""
+    if lb is None or lb_policy(lb) not in (LbPolicy.ROUND_ROBIN, LbPolicy.LEAST_REQUEST):
+        return None
+    if lb.warmup is not None:
+        warmup = lb.warmup
+        return SlowStartIR(
+            window_s=warmup.duration,
+            aggression=_DEFAULT_AGGRESSION if warmup.aggression is None else warmup.aggression,
+            min_weight_percent=_DEFAULT_MIN_WEIGHT_PERCENT
+            if warmup.minimum_percent is None
+            else warmup.minimum_percent,
+        )
+    if lb.warmup_duration_secs is not None:
+        return SlowStartIR(window_s=lb.warmup_duration_secs)
+    return None
+
+
+def _retry_budget(budget: RetryBudget | None) -> RetryBudgetIR | None:
+    if budget is None:
+        return None
+    return RetryBudgetIR(
+        percent=_DEFAULT_BUDGET_PERCENT if budget.percent is None else budget.percent,
+        min_concurrency=budget.min_retry_concurrency or _DEFAULT_MIN_RETRY_CONCURRENCY,
     )
 
 
@@ -189,6 +254,9 @@ def _cluster_policy(effective: EffectivePolicy, protocol: Protocol) -> ClusterPo
             ring_size = _positive(consistent.ring_hash.minimum_ring_size)
         else:
             ring_size = _positive(consistent.minimum_ring_size) or _DEFAULT_RING_SIZE
+    h2_keepalive = http.http2_keep_alive if http and http2 else None
+    outlier = effective.outlier_detection
+    proxy = effective.proxy_protocol
     return ClusterPolicyIR(
         max_connections=_positive(tcp.max_connections) if tcp else None,
         max_pending_requests=_positive(http.http1_max_pending_requests) if http else None,
@@ -206,6 +274,14 @@ def _cluster_policy(effective: EffectivePolicy, protocol: Protocol) -> ClusterPo
         outlier=_outlier(effective.outlier_detection),
         ring_hash_min_size=ring_size,
         maglev_table_size=table_size,
+        slow_start=_slow_start(effective.load_balancer),
+        # Istio sets the PINGs only on clusters that speak HTTP/2 upstream
+        http2_keepalive=Http2KeepaliveIR(h2_keepalive.interval, h2_keepalive.timeout)
+        if h2_keepalive
+        else None,
+        retry_budget=_retry_budget(effective.retry_budget),
+        outlier_error_codes=tuple(outlier.outlier_detection_http_error_codes) if outlier else (),
+        proxy_protocol_version=_PROXY_PROTOCOL_VERSIONS[proxy.version] if proxy else None,
     )
 
 

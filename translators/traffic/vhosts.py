@@ -75,10 +75,10 @@ def virtual_host_for(
     source: SourceIR,
 ) -> VirtualHostIR:
     suffix = index.mesh.options.domain_suffix
-    domains = short_aliases(service.hostname, port, suffix)
+    domains = short_aliases(service.hostname, suffix)
     if not same_namespace and service.hostname.endswith("." + suffix):
         name = service.hostname.split(".", 1)[0]
-        domains = [d for d in domains if d not in (name, f"{name}:{port}")]
+        domains = [d for d in domains if d != name]
     routes: list[RouteIR] = []
     provenance: tuple[str, ...] = (service.source,)
     if vs is not None:

@@ -23,16 +23,22 @@ import structlog
 from aiohttp import web
 
 from translators.extensions import ExtensionSet
+from translators.gateway.attach import owns_class
 from translators.mesh import MeshConfig, MeshOptions
+from translators.model.gateway_api import KUBERNETES_GATEWAY
 from translators.model.objects import MeshObject
+from translators.naming import gateway_deployment
 from xdscp.errors import AddressUnavailable
 from xdscp.identity import IdentitySettings
 from xdscp.jwks import JwksSettings
 from xdscp.kube.api import KubeApi
 from xdscp.kube.ca_secret import load_cluster_ca
 from xdscp.kube.certs import CertificateEndpoint, server_ssl_context
+from xdscp.kube.gateway_deployer import GatewayDeployer
+from xdscp.kube.gateway_manifests import load_balancer_addresses
 from xdscp.kube.gateway_secrets import KubeCredentialStore, referenced_credentials
 from xdscp.kube.health import log_health_changes
+from xdscp.kube.inject import InjectSettings
 from xdscp.kube.leader import LeaderElector, LeaseSettings
 from xdscp.kube.reflector import WatchSettings
 from xdscp.kube.rootcert import RootCertPublisher
@@ -75,6 +81,9 @@ class KubeSettings:
     retry_period: float = 2.0
     token_audience: str = "xdscp"
     jwks: JwksSettings = field(default_factory=JwksSettings)
+    # the pods of Gateway API Gateways' automated Deployments; None: the images'
+    # defaults and this control plane's Service `xdscp.<namespace>.svc`
+    gateway_pods: InjectSettings | None = None
 
 
 class _NotifyingSource:
@@ -123,6 +132,7 @@ class KubeControlPlane:
         self.plane: ControlPlane | None = None
         self.status_writer: StatusWriter | None = None
         self.publisher: RootCertPublisher | None = None
+        self.gateway_deployer: GatewayDeployer | None = None
         self.cert_url = ""
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -183,6 +193,9 @@ class KubeControlPlane:
             self.is_leader,
             plane.status.nacks,
             namespace_labels=source.namespace_labels,
+            gateway_addresses=lambda namespace, name, gateway_class: load_balancer_addresses(
+                source.service(namespace, gateway_deployment(name, gateway_class)) or {}
+            ),
         )
         plane.status.add_nack_listener(writer.on_nack)
         plane.analyzer.listeners.append(lambda r: writer.analysis_updated(r.mesh, r.analysis))
@@ -190,8 +203,21 @@ class KubeControlPlane:
         self.publisher = publisher = RootCertPublisher(
             api, plane.identity.trust_bundle_pem, source.namespaces, self.is_leader
         )
+        latest: list[MeshConfig] = []
+
+        def remember(mesh: MeshConfig) -> None:
+            latest[:] = [mesh]
+            deployer.poke()
+
+        self.gateway_deployer = deployer = GatewayDeployer(
+            api,
+            lambda: [o for r, o in source.raw_istio_objects() if r.kind == KUBERNETES_GATEWAY],
+            lambda name: bool(latest) and owns_class(latest[0], name),
+            self.is_leader,
+            s.gateway_pods or InjectSettings(control_plane=f"xdscp.{s.namespace}.svc"),
+        )
         plane.source = _NotifyingSource(
-            source, [writer.mesh_updated, lambda _mesh: publisher.poke()]
+            source, [writer.mesh_updated, lambda _mesh: publisher.poke(), remember]
         )
         await plane.start()
         self._tasks += [
@@ -200,6 +226,7 @@ class KubeControlPlane:
             ),
             asyncio.create_task(writer.run(self._stop), name="status"),
             asyncio.create_task(publisher.run(self._stop), name="rootcert"),
+            asyncio.create_task(deployer.run(self._stop), name="gateway-deploy"),
             asyncio.create_task(
                 credentials.run(self._stop, lambda: referenced_credentials(plane.runtime.mesh)),
                 name="gateway-secrets",
@@ -220,6 +247,8 @@ class KubeControlPlane:
             self.status_writer.poke()
         if self.publisher is not None:
             self.publisher.leadership_changed(leader)
+        if self.gateway_deployer is not None:
+            self.gateway_deployer.leadership_changed(leader)
 
     async def _start_cert_endpoint(self, address: str) -> None:
         assert self.plane is not None and self.api is not None and self.source is not None

@@ -89,6 +89,8 @@ NAMESPACE = ResourceType("", "v1", "Namespace", "namespaces", namespaced=False)
 ENDPOINT_SLICE = ResourceType("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices")
 SECRET = ResourceType("", "v1", "Secret", "secrets")
 CONFIG_MAP = ResourceType("", "v1", "ConfigMap", "configmaps")
+SERVICE_ACCOUNT = ResourceType("", "v1", "ServiceAccount", "serviceaccounts")
+DEPLOYMENT = ResourceType("apps", "v1", "Deployment", "deployments")
 LEASE = ResourceType("coordination.k8s.io", "v1", "Lease", "leases")
 TOKEN_REVIEW = ResourceType(
     "authentication.k8s.io", "v1", "TokenReview", "tokenreviews", namespaced=False
