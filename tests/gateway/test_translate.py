@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.listener.v3 import listener_pb2
 from envoy.config.route.v3 import route_pb2
 from envoy.extensions.filters.network.http_connection_manager.v3 import (
@@ -24,7 +25,7 @@ from translators.gateway.attach import GATEWAY_NAME_LABEL
 from translators.gateway.ir import Credential
 from translators.gateway.proxy import gateway_credentials
 from translators.mesh import MeshConfig
-from translators.naming import LISTENER_TYPE, ROUTE_TYPE
+from translators.naming import CLUSTER_TYPE, LISTENER_TYPE, ROUTE_TYPE
 from translators.translate import MeshTranslator, ProxyResources
 
 SERVICES = docs(
@@ -242,8 +243,13 @@ def test_istio_gateway_listeners_chains_and_routes() -> None:
     mesh = mesh_of(docs(SERVICES, ISTIO))
     resources = translated(mesh, "edge/ingress")
     found = listeners(resources)
-    assert sorted(found) == ["10.9.0.1_443", "10.9.0.1_5432", "10.9.0.1_80", "10.9.0.1_8443"]
-    assert "AUTO_PASSTHROUGH is not supported" in " ".join(resources.view.warnings)
+    assert sorted(found) == [
+        "10.9.0.1_15443",
+        "10.9.0.1_443",
+        "10.9.0.1_5432",
+        "10.9.0.1_80",
+        "10.9.0.1_8443",
+    ]
 
     http = found["10.9.0.1_80"]
     (chain,) = http.filter_chains
@@ -374,6 +380,79 @@ def test_grpc_tls_and_tcp_routes() -> None:
     (tcp,) = found["10.9.0.4_5432"].filter_chains
     assert not tcp.filter_chain_match.server_names
     assert tcp.filters[0].name == "envoy.filters.network.tcp_proxy"
+
+
+AUTO_PASSTHROUGH = """\
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: reviews, namespace: default}
+spec:
+  host: reviews
+  subsets: [{name: v1, labels: {version: v1}}]
+---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: cross-network, namespace: edge}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 15443, name: tls, protocol: TLS}
+    hosts: ["default/*.local"]
+    tls: {mode: AUTO_PASSTHROUGH}
+  - port: {number: 15444, name: none, protocol: TLS}
+    hosts: ["*.example.com"]
+    tls: {mode: AUTO_PASSTHROUGH}
+"""
+
+
+def clusters(resources: ProxyResources) -> dict[str, cluster_pb2.Cluster]:
+    out = {}
+    for r in resources.of_type(CLUSTER_TYPE):
+        message = r.message
+        assert isinstance(message, cluster_pb2.Cluster)
+        out[r.name] = message
+    return out
+
+
+def test_auto_passthrough_routes_mesh_sni_to_plain_copies_of_the_clusters() -> None:
+    mesh = mesh_of(docs(SERVICES, service_entry("other", namespace="other"), AUTO_PASSTHROUGH))
+    resources = translated(mesh, "edge/ingress")
+    found = listeners(resources)
+    # a server whose hosts take no service has nothing to route: no listener
+    assert "10.9.0.1_15444" not in found
+    (chain,) = found["10.9.0.1_15443"].filter_chains
+    names = list(chain.filter_chain_match.server_names)
+    # every cluster (and subset) of the namespace `default` hosts, none of `other`
+    assert names == sorted(
+        [
+            "outbound_.443_._.secure.default.svc.cluster.local",
+            "outbound_.5432_._.db.default.svc.cluster.local",
+            "outbound_.9080_._.productpage.default.svc.cluster.local",
+            "outbound_.9080_._.reviews.default.svc.cluster.local",
+            "outbound_.9080_.v1_.reviews.default.svc.cluster.local",
+        ]
+    )
+    assert [f.name for f in chain.filters] == [
+        "envoy.filters.network.sni_cluster",
+        "envoy.filters.network.tcp_proxy",
+    ]
+    assert not chain.HasField("transport_socket")  # the gateway never decrypts
+    by_name = clusters(resources)
+    for name in names:
+        dnat = by_name[name]
+        # the caller's mTLS passes through: no TLS origination of its own
+        assert not dnat.HasField("transport_socket") and not dnat.transport_socket_matches
+    subset = by_name["outbound_.9080_.v1_.reviews.default.svc.cluster.local"]
+    original = by_name["outbound|9080|v1|reviews.default.svc.cluster.local"]
+    # the same endpoints as the subset cluster it copies
+    if original.HasField("eds_cluster_config"):
+        assert subset.eds_cluster_config.service_name == original.name
+    else:
+        assert subset.load_assignment.endpoints == original.load_assignment.endpoints
+    assert "outbound_.8080_._.other.other.svc.cluster.local" not in by_name
+    if find_envoy() is not None:
+        result = validate_resources(resources.resources)
+        assert result.ok, result.output
 
 
 @pytest.mark.skipif(find_envoy() is None, reason="no envoy binary")

@@ -93,6 +93,19 @@ async def test_gateway_gets_its_deployment_service_and_account(
         assert service["spec"]["selector"] == {GATEWAY_LABEL: "web"}
         assert port_numbers(service) == [("status-port", 15021, 15021), ("http-80", 80, 80)]
 
+        # once the cloud gives the Service a load balancer, the Gateway's status says so
+        with_lb = json.loads(json.dumps(service))
+        with_lb["status"] = {"loadBalancer": {"ingress": [{"ip": "203.0.113.7"}]}}
+        kube.apply({"apiVersion": "v1", "kind": "Service", **with_lb})
+
+        def gateway_addresses() -> Any:
+            gw_now = stored(kube, "KubernetesGateway", "web") or {}
+            return (gw_now.get("status") or {}).get("addresses")
+
+        await eventually(
+            lambda: gateway_addresses() == [{"type": "IPAddress", "value": "203.0.113.7"}]
+        )
+
         # a listener added: the Service follows
         kube.apply(gateway("web", "xdscp", ("http", 80, "HTTP"), ("tls", 443, "HTTPS")))
         await eventually(lambda: len(port_numbers(stored(kube, "Service", "web-xdscp"))) == 3)

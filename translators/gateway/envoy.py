@@ -11,6 +11,8 @@ from envoy.extensions.filters.listener.tls_inspector.v3 import tls_inspector_pb2
 from envoy.extensions.filters.network.http_connection_manager.v3 import (
     http_connection_manager_pb2 as hcm,
 )
+from envoy.extensions.filters.network.sni_cluster.v3 import sni_cluster_pb2
+from envoy.extensions.filters.network.tcp_proxy.v3 import tcp_proxy_pb2
 from envoy.extensions.transport_sockets.tls.v3 import common_pb2, tls_pb2
 from envoy.type.matcher.v3 import string_pb2
 
@@ -24,10 +26,17 @@ from translators.gateway.ir import (
     GatewayChainIR,
     GatewayListenerIR,
 )
-from translators.naming import ROOT_CA_SECRET, WORKLOAD_SECRET, listener_stat_prefix
+from translators.naming import (
+    BLACKHOLE_CLUSTER,
+    ROOT_CA_SECRET,
+    WORKLOAD_SECRET,
+    listener_stat_prefix,
+)
 from translators.security.jwt_ir import JwtRuleIR
 
 HCM_FILTER = "envoy.filters.network.http_connection_manager"
+SNI_CLUSTER_FILTER = "envoy.filters.network.sni_cluster"
+TCP_PROXY_FILTER = "envoy.filters.network.tcp_proxy"
 TLS_INSPECTOR_FILTER = "envoy.filters.listener.tls_inspector"
 _VERSIONS = {
     "TLSV1_0": common_pb2.TlsParameters.TLSv1_0,
@@ -110,7 +119,24 @@ def _http_manager(
 def _chain(
     chain: GatewayChainIR, stat_prefix: str, jwt: tuple[JwtRuleIR, ...] = ()
 ) -> listener_components_pb2.FilterChain:
-    if chain.tcp is not None:
+    if chain.auto_passthrough:
+        # the SNI names the cluster (sni_cluster sets it for tcp_proxy); the chain's
+        # server_names admit only names of existing SNI-DNAT clusters
+        out = listener_components_pb2.FilterChain(
+            name=chain.name,
+            filters=[
+                listener_components_pb2.Filter(
+                    name=SNI_CLUSTER_FILTER, typed_config=pack(sni_cluster_pb2.SniCluster())
+                ),
+                listener_components_pb2.Filter(
+                    name=TCP_PROXY_FILTER,
+                    typed_config=pack(
+                        tcp_proxy_pb2.TcpProxy(stat_prefix=stat_prefix, cluster=BLACKHOLE_CLUSTER)
+                    ),
+                ),
+            ],
+        )
+    elif chain.tcp is not None:
         out = tcp_filter_chain(chain.tcp, tcp_proxy(chain.tcp, stat_prefix))
         out.name = chain.name
     else:

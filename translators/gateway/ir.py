@@ -47,6 +47,10 @@ class GatewayChainIR:
     route_config: str = ""
     tcp: TcpChainIR | None = None
     provenance: tuple[str, ...] = ()
+    # AUTO_PASSTHROUGH: the server's hosts (`ns/host`, `*/host`); the chain takes the mesh
+    # mTLS SNI of every cluster of those hosts and proxies the still-encrypted connection
+    # to that cluster's endpoints (resolved against the proxy's clusters, `sni_dnat`)
+    auto_passthrough: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,10 @@ Istio's rules (pilot/pkg/networking/core/gateway.go, pkg/config/gateway):
 * plain-text HTTP servers of one port share one route configuration (`http.<port>`);
   each TLS-terminating server has its own filter chain (by SNI) and route configuration;
   `httpsRedirect` answers every request of its hosts with a 301 to https;
-* PASSTHROUGH servers route TLS by SNI (`tls:` routes), TCP servers by `tcp:` routes.
+* PASSTHROUGH servers route TLS by SNI (`tls:` routes), TCP servers by `tcp:` routes;
+* AUTO_PASSTHROUGH servers need no VirtualService: the mesh mTLS SNI
+  `outbound_.<port>_.<subset>_.<host>` of a host the server takes names the cluster the
+  connection goes to, undecrypted (`sni_dnat.py`).
 """
 
 from __future__ import annotations
@@ -272,14 +275,11 @@ class IstioGatewayBuild:
         services = self.virtual_services(key)
         for server in gateway.spec.servers:
             tls = server.tls
-            if tls is not None and tls.mode is ServerTLSMode.AUTO_PASSTHROUGH:
-                self.warnings.append(
-                    f"{gateway.ref}: server {server.port.name}: AUTO_PASSTHROUGH is not "
-                    "supported by xdscp; the server is ignored"
-                )
-                continue
             port = self.port(server, gateway)
             if port is None:
+                continue
+            if tls is not None and tls.mode is ServerTLSMode.AUTO_PASSTHROUGH:
+                self.add_auto_passthrough_server(port, server, gateway)
                 continue
             protocol = server.port.protocol
             terminates = tls is not None and tls.mode is not ServerTLSMode.PASSTHROUGH
@@ -399,6 +399,30 @@ class IstioGatewayBuild:
             certificate_file=tls.server_certificate,
             key_file=tls.private_key,
             ca_file=tls.ca_certificates,
+        )
+
+    def add_auto_passthrough_server(
+        self, port: _Port, server: Server, gateway: MeshObject[GatewaySpec]
+    ) -> None:
+        """Istio's AUTO_PASSTHROUGH: no VirtualService; a caller presenting the mesh's mTLS
+        SNI `outbound_.<port>_.<subset>_.<host>` reaches that cluster, still encrypted
+        (which clusters those are is known only with the proxy's clusters: `sni_dnat`)."""
+        hosts = []
+        for raw in server.hosts:
+            namespace, host = split_server_host(raw)
+            hosts.append(f"{gateway.namespace if namespace == '.' else namespace}/{host}")
+        if any(c.auto_passthrough for c in port.chains):
+            self.warnings.append(
+                f"{gateway.ref}: server {server.port.name}: port {port.number} already has an "
+                "AUTO_PASSTHROUGH server (an older one); ignored"
+            )
+            return
+        port.chains.append(
+            GatewayChainIR(
+                gateway_filter_chain(port.number, server.port.name),
+                auto_passthrough=tuple(hosts),
+                provenance=(gateway.ref,),
+            )
         )
 
     def add_passthrough_server(

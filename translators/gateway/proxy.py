@@ -26,6 +26,7 @@ from translators.gateway.ir import (
     GatewayProxyIR,
 )
 from translators.gateway.istio import IstioGatewayBuild, selected_gateways
+from translators.gateway.sni_dnat import dnat_cluster, resolve_auto_passthrough
 from translators.index import MeshIndex
 from translators.ir import Direction, ListenerIR, ProxyView, RouteConfigIR
 from translators.mesh import MeshConfig, Workload
@@ -169,6 +170,32 @@ def gateway_credentials(translator: MeshTranslator, workload: Workload) -> tuple
     ).credentials
 
 
+def _auto_passthrough(
+    mesh: MeshConfig, proxy: GatewayProxyIR, clusters: ResourceGroup
+) -> tuple[list[GatewayListenerIR], ResourceGroup]:
+    """The gateway's listeners with their AUTO_PASSTHROUGH chains resolved against the
+    clusters it has, and the SNI-DNAT clusters those chains send to."""
+    if not any(c.auto_passthrough for lst in proxy.listeners for c in lst.chains):
+        return list(proxy.listeners), ResourceGroup(())
+    by_name = {r.name: r for r in clusters}
+
+    def namespace_of(fqdn: str) -> str | None:
+        service = mesh.services.get(fqdn)
+        return service.namespace if service is not None else None
+
+    listeners, wanted = resolve_auto_passthrough(proxy.listeners, by_name, namespace_of)
+    dnat = ResourceGroup(
+        EnvoyResource(
+            CLUSTER_TYPE,
+            sni,
+            dnat_cluster(by_name[source].message, sni),
+            by_name[source].provenance,
+        )
+        for sni, source in sorted(wanted.items())
+    )
+    return listeners, dnat
+
+
 def gateway_resources(
     translator: MeshTranslator, workload: Workload
 ) -> tuple[ProxyView, Groups] | None:
@@ -190,9 +217,10 @@ def gateway_resources(
     )
     # outside the memoized proxy: fetched JWKS change without any object changing
     jwt = translator.index.security.jwt_rules(workload)
+    gateway_listeners, dnat = _auto_passthrough(translator.mesh, proxy, outbound.clusters)
     listeners = ResourceGroup(
         EnvoyResource(LISTENER_TYPE, lst.name, build_gateway_listener(lst), lst.provenance)
-        for lst in (_with_jwt(lst, jwt) for lst in proxy.listeners)
+        for lst in (_with_jwt(lst, jwt) for lst in gateway_listeners)
     )
     routes = []
     for config in proxy.route_configs:
@@ -202,7 +230,7 @@ def gateway_resources(
         )
         routes.append(EnvoyResource(ROUTE_TYPE, config.name, provenance=provenance, body=body))
     groups: dict[str, tuple[ResourceGroup, ...]] = {
-        CLUSTER_TYPE: (outbound.clusters,),
+        CLUSTER_TYPE: (outbound.clusters, dnat) if dnat else (outbound.clusters,),
         ENDPOINT_TYPE: (outbound.load_assignments,),
         LISTENER_TYPE: (listeners,),
         ROUTE_TYPE: (ResourceGroup(routes),),
@@ -220,7 +248,7 @@ def gateway_resources(
                 route_config=next((c.route_config for c in lst.chains if c.route_config), ""),
                 provenance=lst.provenance,
             )
-            for lst in proxy.listeners
+            for lst in gateway_listeners
         ),
         route_configs=proxy.route_configs,
         warnings=outbound_view.warnings + proxy.warnings,

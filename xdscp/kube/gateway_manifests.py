@@ -155,6 +155,18 @@ def gateway_manifests(
     )
 
 
+def load_balancer_addresses(service: Mapping[str, Any]) -> list[dict[str, str]]:
+    """A Service's load-balancer ingress as Gateway status addresses (empty until the
+    cloud assigned one)."""
+    out = []
+    for ingress in ((service.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []:
+        if ingress.get("ip"):
+            out.append({"type": "IPAddress", "value": str(ingress["ip"])})
+        elif ingress.get("hostname"):
+            out.append({"type": "Hostname", "value": str(ingress["hostname"])})
+    return out
+
+
 def covers(wanted: Any, current: Any) -> bool:
     """Does `current` already say everything `wanted` says? Maps may hold more keys
     (defaults the API server fills in, labels others add); lists must match item by item."""
@@ -178,6 +190,7 @@ __all__ = [
     "covers",
     "gateway_manifests",
     "is_managed",
+    "load_balancer_addresses",
     "owner_reference",
     "service_ports",
 ]
