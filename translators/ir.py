@@ -179,6 +179,7 @@ class AuthzAction(StrEnum):
     ALLOW = "ALLOW"
     DENY = "DENY"
     AUDIT = "AUDIT"
+    CUSTOM = "CUSTOM"  # external authorization; xdscp has no providers: denies (as Istio)
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,6 +216,7 @@ class AuthzPolicyIR:
     rules: tuple[AuthzRuleIR, ...] = ()
     dry_run: bool = False
     provenance: tuple[str, ...] = ()
+    provider: str = ""  # CUSTOM: the extension provider's name
 
 
 @dataclass(frozen=True, slots=True)

@@ -139,9 +139,25 @@ def rbac_policy_name(namespace: str, name: str, rule: int) -> str:
     return f"ns[{namespace}]-policy[{name}]-rule[{rule}]"
 
 
+# Istio's names for the RBAC policies of a CUSTOM policy whose provider is not defined
+# (pilot/pkg/security/authz/builder: extAuthzMatchPrefix, badCustomActionSuffix)
+EXT_AUTHZ_PREFIX: Final = "istio-ext-authz"
+BAD_CUSTOM_SUFFIX: Final = "-deny-due-to-bad-CUSTOM-action"
+
+
+def custom_deny_policy_name(namespace: str, name: str, rule: int, provider: str) -> str:
+    """The DENY policy standing for one rule of a CUSTOM policy with an undefined provider."""
+    prefix = f"{EXT_AUTHZ_PREFIX}-{provider}-" if provider else f"{EXT_AUTHZ_PREFIX}-"
+    return f"{prefix}{rbac_policy_name(namespace, name, rule)}{BAD_CUSTOM_SUFFIX}"
+
+
 def parse_rbac_policy_name(name: str) -> tuple[str, str, int] | None:
     """(namespace, AuthorizationPolicy name, rule index) of an RBAC policy name, or None."""
-    found = re.fullmatch(r"ns\[(.*)\]-policy\[(.*)\]-rule\[(\d+)\]", name)
+    found = re.fullmatch(
+        rf"(?:{EXT_AUTHZ_PREFIX}-.*?)?ns\[(.*)\]-policy\[(.*)\]-rule\[(\d+)\]"
+        rf"(?:{BAD_CUSTOM_SUFFIX})?",
+        name,
+    )
     if found is None:
         return None
     return found.group(1), found.group(2), int(found.group(3))

@@ -4,15 +4,7 @@ UDP ports). Each is an edit of the healthy base mesh, as in `cases.py`."""
 
 from __future__ import annotations
 
-from tests.analysis.meshes import SEC, Case, Doc, find, obj, vs_reviews
-
-AP = "AuthorizationPolicy/shop/ratings"
-
-
-def _ap_rule(docs: list[Doc]) -> Doc:
-    rule: Doc = find(docs, "AuthorizationPolicy", "ratings")["spec"]["rules"][0]
-    return rule
-
+from tests.analysis.meshes import SEC, Case, find, obj, vs_reviews
 
 COMPAT_CASES: tuple[Case, ...] = (
     Case(
@@ -90,18 +82,22 @@ COMPAT_CASES: tuple[Case, ...] = (
         ),
     ),
     Case(
-        "AuthorizationPolicy trustDomains (not enforced)",
-        lambda docs: _ap_rule(docs)["from"].append(
-            {"source": {"trustDomains": ["partner.example"]}}
+        "AuthorizationPolicy CUSTOM (no extension provider: denies)",
+        lambda docs: None,
+        (("XDS0804", "AuthorizationPolicy/shop/ext-authz", "spec.provider.name"),),
+        extra=(
+            obj(
+                "AuthorizationPolicy",
+                "ext-authz",
+                "shop",
+                {
+                    "action": "CUSTOM",
+                    "provider": {"name": "opa"},
+                    "rules": [{"to": [{"operation": {"paths": ["/admin/*"]}}]}],
+                },
+                api=SEC,
+            ),
         ),
-        (("XDS0804", AP, "spec.rules[0].from[2].source.trustDomains"),),
-    ),
-    Case(
-        "AuthorizationPolicy path template (not enforced)",
-        lambda docs: _ap_rule(docs).update(
-            to=[{"operation": {"paths": ["/ratings/{*}/stars"], "methods": ["GET"]}}]
-        ),
-        (("XDS0804", AP, "spec.rules[0].to[0].operation.paths[0]"),),
     ),
     Case(
         "UDP port of a ServiceEntry",

@@ -138,8 +138,19 @@ def test_authorization_policy_as_istio_writes_it() -> None:
 @pytest.mark.parametrize(
     ("spec", "field", "message"),
     [
-        ("action: CUSTOM\nprovider: {name: ext}", "spec", "CUSTOM"),
-        ("action: CUSTOM", "spec", "not supported"),
+        ("action: CUSTOM\nprovider: {name: ext}", "spec", "CUSTOM action without `rules`"),
+        ("action: CUSTOM\nrules: [{}]", "spec", "provider.name: must not be empty"),
+        (
+            "action: CUSTOM\nprovider: {name: ext}\nrules: [{from: [{source: {principals: [a]}}]}]",
+            "spec",
+            "from.source.principals is not supported with action CUSTOM",
+        ),
+        (
+            "action: CUSTOM\nprovider: {name: ext}\n"
+            "rules: [{when: [{key: 'request.auth.claims[iss]', values: [a]}]}]",
+            "spec",
+            "not supported with action CUSTOM",
+        ),
         ("action: REJECT", "spec.action", "Input should be"),
         ("rules: [{from: []}]", "spec.rules[0]", "from: must not be an empty list"),
         ("rules: [{from: [{source: {}}]}]", "spec.rules[0].from[0].source", "at least one field"),

@@ -12,6 +12,8 @@ answered from the generated Listener (DESIGN §7: test meaning, not only bytes).
   absent `rules` enforce nothing (shadow rules are only evaluated);
 * `authenticated.principal_name` sees the peer certificate's URI SAN — nothing on
   plaintext;
+* `uri_template` permissions match the path (without query) as Envoy's
+  uri_template matcher: `*` one non-empty segment, `**` any rest (with `/`);
 * `metadata` principals on `envoy.filters.http.jwt_authn` see `Call.jwt`, the payload
   of the token jwt_authn verified (None: no valid token; jwt_authn itself is not run).
 
@@ -21,6 +23,7 @@ Anything else in an RBAC rule raises `Unsupported`.
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -32,6 +35,7 @@ from envoy.extensions.filters.network.http_connection_manager.v3 import (
     http_connection_manager_pb2 as hcm_pb2,
 )
 from envoy.extensions.filters.network.rbac.v3 import rbac_pb2 as network_rbac_pb2
+from envoy.extensions.path.match.uri_template.v3 import uri_template_match_pb2
 from envoy.extensions.transport_sockets.tls.v3 import tls_pb2
 
 from translators.behaviour.routing import (
@@ -82,6 +86,28 @@ def _in_cidr(cidr: address_pb2.CidrRange, ip: str) -> bool:
     return ipaddress.ip_address(ip) in network
 
 
+# Envoy's uri_template_lib: a literal is RFC 3986 pchar without `*` and `=`
+_TEMPLATE_LITERAL = r"A-Za-z0-9\-._~%!$&'()+,;:@"
+_TEMPLATE_OPERATORS = {"**": f"[{_TEMPLATE_LITERAL}/]*", "*": f"[{_TEMPLATE_LITERAL}]+"}
+
+
+def uri_template_regex(template: str) -> str:
+    """The regular expression Envoy's uri_template matcher compiles `template` into
+    (operators `*` / `**` only — the forms xdscp generates)."""
+    parts = re.split(r"(\*\*|\*)", template)
+    return "".join(_TEMPLATE_OPERATORS.get(part) or re.escape(part) for part in parts)
+
+
+def _uri_template_matches(permission: rbac_pb2.Permission, path: str) -> bool:
+    config = uri_template_match_pb2.UriTemplateMatchConfig()
+    if not permission.uri_template.typed_config.Unpack(config):
+        raise Unsupported(f"uri_template {permission.uri_template.typed_config.type_url}")
+    if "{" in config.path_template:
+        raise Unsupported("uri_template with variables")
+    without_query = re.split(r"[?#]", path, maxsplit=1)[0]
+    return re.fullmatch(uri_template_regex(config.path_template), without_query) is not None
+
+
 def principal_matches(principal: rbac_pb2.Principal, call: Call, http: bool) -> bool:
     kind = principal.WhichOneof("identifier")
     if kind == "any":
@@ -128,6 +154,8 @@ def permission_matches(permission: rbac_pb2.Permission, call: Call, http: bool) 
     if kind == "url_path":
         path = call.path.split("?", 1)[0]
         return string_matches(permission.url_path.path, path)
+    if kind == "uri_template":
+        return _uri_template_matches(permission, call.path)
     raise Unsupported(f"permission {kind}")
 
 

@@ -1,8 +1,13 @@
 """AuthzPolicyIR -> Envoy RBAC filters (HTTP and network), the way Istio generates them
 (pilot/pkg/security/authz/builder and model), so policies behave as in Istio:
 
-* one filter per action, evaluated in order AUDIT (RBAC `LOG`), DENY, ALLOW; policy
-  names are `ns[<ns>]-policy[<name>]-rule[<i>]`; a policy without rules becomes one
+* one filter per action, evaluated in order CUSTOM, AUDIT (RBAC `LOG`), DENY, ALLOW;
+  policy names are `ns[<ns>]-policy[<name>]-rule[<i>]`;
+* CUSTOM (external authorization): xdscp defines no extension providers, and Istio,
+  for a provider it cannot find, generates a DENY filter of the policy's rules
+  (`istio-ext-authz-<provider>-…-deny-due-to-bad-CUSTOM-action`), so that requests meant
+  to be checked are refused rather than let through; dry-run CUSTOM policies add
+  nothing (Istio's bad-provider rules hold only enforced ones); a policy without rules becomes one
   that never matches (so ALLOW without rules denies everything);
 * each rule is a Policy whose principals are its sources (`from`) and whose
   permissions are its operations (`to`), each ANDed with the `when` conditions of
@@ -17,15 +22,23 @@
 * JWT attributes (`requestPrincipals`, `request.auth.*`) match the payload Envoy's
   jwt_authn filter verified (dynamic metadata `envoy.filters.http.jwt_authn` →
   `payload`, as Istio's extended JWT matchers do): a request principal `iss/sub` is
-  the pair of claims, claims match a string or any member of a list; HTTP only.
+  the pair of claims, claims match a string or any member of a list; HTTP only;
+* trust domains (`trustDomains`, `source.trustDomain`) match the start of the peer's
+  SPIFFE ID (`spiffe://<td>/`; `*` any SPIFFE ID; a `*` inside the value any run of
+  characters but `/`), as Istio's srcTrustDomainGenerator;
+* a path template (`{*}` one segment, `{**}` the rest) becomes Envoy's `uri_template`
+  permission (`*` / `**` of envoy.path.match.uri_template), as Istio's pathGenerator;
+* `experimental.envoy.filters.<f>[<k>]` matches key `k` of filter `f`'s dynamic
+  metadata (a value `[v]`: a list holding `v`), as Istio's envoyFilterGenerator.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Callable, Sequence
 
-from envoy.config.core.v3 import address_pb2
+from envoy.config.core.v3 import address_pb2, extension_pb2
 from envoy.config.listener.v3 import listener_components_pb2
 from envoy.config.rbac.v3 import rbac_pb2
 from envoy.config.route.v3 import route_components_pb2 as rc
@@ -34,20 +47,29 @@ from envoy.extensions.filters.network.http_connection_manager.v3 import (
     http_connection_manager_pb2 as hcm,
 )
 from envoy.extensions.filters.network.rbac.v3 import rbac_pb2 as network_rbac_pb2
-from envoy.type.matcher.v3 import path_pb2, regex_pb2, string_pb2, value_pb2
+from envoy.extensions.path.match.uri_template.v3 import uri_template_match_pb2
+from envoy.type.matcher.v3 import metadata_pb2, path_pb2, regex_pb2, string_pb2, value_pb2
 
 from translators.envoy.common import pack
 from translators.envoy.jwt import claim_value, jwt_metadata
 from translators.ir import AuthzAction, AuthzPolicyIR, AuthzRuleIR, ConditionIR
-from translators.model.security import claim_path
-from translators.naming import SPIFFE_PREFIX, rbac_policy_name
+from translators.model.security import (
+    MATCH_ANY_TEMPLATE,
+    MATCH_ONE_TEMPLATE,
+    claim_path,
+    envoy_filter_metadata,
+    has_path_template,
+)
+from translators.naming import SPIFFE_PREFIX, custom_deny_policy_name, rbac_policy_name
 
 HTTP_RBAC_FILTER = "envoy.filters.http.rbac"
 NETWORK_RBAC_FILTER = "envoy.filters.network.rbac"
 TCP_STAT_PREFIX = "tcp."
 
-_ORDER = (AuthzAction.AUDIT, AuthzAction.DENY, AuthzAction.ALLOW)
+_ORDER = (AuthzAction.CUSTOM, AuthzAction.AUDIT, AuthzAction.DENY, AuthzAction.ALLOW)
 _RBAC_ACTION = {
+    # no extension provider is defined: Istio denies what a CUSTOM rule matches
+    AuthzAction.CUSTOM: rbac_pb2.RBAC.DENY,
     AuthzAction.ALLOW: rbac_pb2.RBAC.ALLOW,
     AuthzAction.DENY: rbac_pb2.RBAC.DENY,
     AuthzAction.AUDIT: rbac_pb2.RBAC.LOG,
@@ -56,6 +78,7 @@ _SHADOW_PREFIX = {
     AuthzAction.ALLOW: "istio_dry_run_allow_",
     AuthzAction.DENY: "istio_dry_run_deny_",
     AuthzAction.AUDIT: "",
+    AuthzAction.CUSTOM: "",
 }
 _HTTP_ONLY_KEYS = frozenset({"request.host", "request.method", "request.path"})
 
@@ -112,7 +135,44 @@ def _authenticated(matcher: string_pb2.StringMatcher) -> rbac_pb2.Principal:
     )
 
 
+def trust_domain_matcher(value: str) -> string_pb2.StringMatcher:
+    """The peer SPIFFE ID is in trust domain `value` (Istio's srcTrustDomainGenerator)."""
+    if value == "*":
+        return string_pb2.StringMatcher(prefix="spiffe://")
+    if "*" not in value:
+        return string_pb2.StringMatcher(prefix=f"spiffe://{value}/")
+    before, _, after = value.partition("*")
+    return _regex(f"spiffe://{re.escape(before)}[^/]*{re.escape(after)}/.*")
+
+
+# Envoy's uri_template operators for Istio's template segments
+_TEMPLATE_OPERATORS = ((MATCH_ANY_TEMPLATE, "**"), (MATCH_ONE_TEMPLATE, "*"))
+URI_TEMPLATE_NAME = "uri-template"
+
+
+def envoy_path_template(value: str) -> str:
+    """Istio's sanitizePathTemplate: `{**}` -> `**`, `{*}` -> `*`."""
+    for istio, envoy in _TEMPLATE_OPERATORS:
+        value = value.replace(istio, envoy)
+    return value
+
+
+def _path_permission(value: str) -> rbac_pb2.Permission:
+    if has_path_template(value):
+        config = uri_template_match_pb2.UriTemplateMatchConfig(
+            path_template=envoy_path_template(value)
+        )
+        return rbac_pb2.Permission(
+            uri_template=extension_pb2.TypedExtensionConfig(
+                name=URI_TEMPLATE_NAME, typed_config=pack(config)
+            )
+        )
+    return rbac_pb2.Permission(url_path=path_pb2.PathMatcher(path=string_matcher(value)))
+
+
 def _principal(key: str, value: str) -> rbac_pb2.Principal:
+    if key == "source.trustDomain":
+        return _authenticated(trust_domain_matcher(value))
     if key == "source.principal":
         return _authenticated(string_matcher(value, prefix=SPIFFE_PREFIX))
     if key == "source.namespace":
@@ -135,24 +195,49 @@ def _principal(key: str, value: str) -> rbac_pb2.Principal:
     raise KeyError(key)
 
 
+def _envoy_filter_permission(filter_name: str, field: str, value: str) -> rbac_pb2.Permission:
+    if value.startswith("[") and value.endswith("]"):
+        one = value_pb2.ValueMatcher(string_match=string_matcher(value[1:-1]))
+        matcher = value_pb2.ValueMatcher(list_match=value_pb2.ListMatcher(one_of=one))
+    else:
+        matcher = value_pb2.ValueMatcher(string_match=string_matcher(value))
+    return rbac_pb2.Permission(
+        metadata=metadata_pb2.MetadataMatcher(
+            filter=filter_name,
+            path=[metadata_pb2.MetadataMatcher.PathSegment(key=field)],
+            value=matcher,
+        )
+    )
+
+
 def _permission(key: str, value: str) -> rbac_pb2.Permission:
     if key == "request.host":
         return rbac_pb2.Permission(header=_header(":authority", value, ignore_case=True))
     if key == "request.method":
         return rbac_pb2.Permission(header=_header(":method", value))
     if key == "request.path":
-        return rbac_pb2.Permission(url_path=path_pb2.PathMatcher(path=string_matcher(value)))
+        return _path_permission(value)
     if key == "destination.port":
         return rbac_pb2.Permission(destination_port=int(value))
     if key == "destination.ip":
         return rbac_pb2.Permission(destination_ip=_cidr(value))
     if key == "connection.sni":
         return rbac_pb2.Permission(requested_server_name=string_matcher(value))
+    metadata = envoy_filter_metadata(key)
+    if metadata is not None:
+        return _envoy_filter_permission(*metadata, value)
     raise KeyError(key)
 
 
 PRINCIPAL_KEYS = frozenset(
-    {"source.principal", "source.namespace", "source.serviceAccount", "source.ip", "remote.ip"}
+    {
+        "source.principal",
+        "source.namespace",
+        "source.serviceAccount",
+        "source.trustDomain",
+        "source.ip",
+        "remote.ip",
+    }
 )
 
 
@@ -294,17 +379,23 @@ def rule_policy(rule: AuthzRuleIR, tcp: bool, strict: bool) -> rbac_pb2.Policy:
     return rbac_pb2.Policy(permissions=permissions, principals=principals)
 
 
+def _policy_name(policy: AuthzPolicyIR, rule: int) -> str:
+    if policy.action is AuthzAction.CUSTOM:
+        return custom_deny_policy_name(policy.namespace, policy.name, rule, policy.provider)
+    return rbac_policy_name(policy.namespace, policy.name, rule)
+
+
 def _rules(policies: Sequence[AuthzPolicyIR], action: AuthzAction, tcp: bool) -> rbac_pb2.RBAC:
     rbac = rbac_pb2.RBAC(action=_RBAC_ACTION[action])
     for policy in policies:
         if not policy.rules:
-            rbac.policies[rbac_policy_name(policy.namespace, policy.name, 0)].CopyFrom(MATCH_NEVER)
+            rbac.policies[_policy_name(policy, 0)].CopyFrom(MATCH_NEVER)
         for i, rule in enumerate(policy.rules):
             try:
                 generated = rule_policy(rule, tcp, strict=action is AuthzAction.ALLOW)
             except HttpOnly:
                 continue  # an ALLOW rule that cannot be checked on TCP allows nothing
-            rbac.policies[rbac_policy_name(policy.namespace, policy.name, i)].CopyFrom(generated)
+            rbac.policies[_policy_name(policy, i)].CopyFrom(generated)
     return rbac
 
 
@@ -315,7 +406,11 @@ def _configs(
     out: list[tuple[AuthzAction, rbac_pb2.RBAC | None, rbac_pb2.RBAC | None]] = []
     for action in _ORDER:
         enforced = [p for p in policies if p.action is action and not p.dry_run]
-        shadow = [p for p in policies if p.action is action and p.dry_run]
+        shadow = [
+            p
+            for p in policies
+            if p.action is action and p.dry_run and action is not AuthzAction.CUSTOM
+        ]
         if enforced or shadow:
             out.append(
                 (

@@ -1,10 +1,10 @@
 """security.istio.io specs: PeerAuthentication and AuthorizationPolicy.
 
-As for networking objects, whatever xdscp cannot enforce is rejected at load time
-with the field that asks for it (CUSTOM external authorization, path templates): an
-authorization policy that is silently weaker than written is worse than one that is
-refused. JWT fields (`requestPrincipals`, `request.auth.*`) match what the
-RequestAuthentication of the workload validated.
+Whatever Istio accepts is accepted. CUSTOM (external authorization) policies are
+accepted although xdscp defines no extension providers: as Istio does for a provider
+it does not know, their rules deny (fail closed), and the analysis reports it.
+JWT fields (`requestPrincipals`, `request.auth.*`) match what the RequestAuthentication
+of the workload validated.
 """
 
 from __future__ import annotations
@@ -276,14 +276,17 @@ class To(IstioModel):
     operation: Operation
 
 
-# `when` keys xdscp enforces -> how each value is checked. Istio's other keys need
-# Envoy internals (experimental.*) and are refused by name.
+# `when` keys xdscp enforces -> how each value is checked (Istio's ValidateAttribute and
+# pilot/pkg/security/authz/model); other keys are refused by name.
 _HEADER_KEY = re.compile(r"request\.headers\[([^\[\]]+)\]")
+# `experimental.envoy.filters.<filter>[<key>]`: Envoy dynamic metadata of that filter
+_ENVOY_FILTER_KEY = re.compile(r"experimental\.(envoy\.filters\.[^\[\]]+)\[([^\[\]]+)\]")
 # `request.auth.claims[a]` or, for a nested claim, `request.auth.claims[a][b]`
 _CLAIM_KEY = re.compile(r"request\.auth\.claims((?:\[[^\[\]]+\])+)")
 WHEN_KEYS: dict[str, Any] = {
     "source.principal": _check_wildcard,
     "source.namespace": _check_namespace,
+    "source.trustDomain": _check_trust_domain,
     "source.ip": _check_cidr,
     "remote.ip": _check_cidr,
     "destination.ip": _check_cidr,
@@ -293,6 +296,12 @@ WHEN_KEYS: dict[str, Any] = {
     "request.auth.audiences": _check_wildcard,
     "request.auth.presenter": _check_wildcard,
 }
+
+
+def envoy_filter_metadata(key: str) -> tuple[str, str] | None:
+    """(filter name, metadata key) of an `experimental.envoy.filters.<f>[<k>]` key."""
+    found = _ENVOY_FILTER_KEY.fullmatch(key)
+    return (found.group(1), found.group(2)) if found else None
 
 
 def claim_path(key: str) -> tuple[str, ...] | None:
@@ -309,14 +318,26 @@ class Condition(IstioModel):
     @field_validator("key")
     @classmethod
     def _known(cls, key: str) -> str:
-        if key in WHEN_KEYS or _HEADER_KEY.fullmatch(key) or _CLAIM_KEY.fullmatch(key):
+        if (
+            key in WHEN_KEYS
+            or _HEADER_KEY.fullmatch(key)
+            or _CLAIM_KEY.fullmatch(key)
+            or _ENVOY_FILTER_KEY.fullmatch(key)
+        ):
             return key
+        if key.startswith("experimental.envoy.filters."):
+            raise ValueError(f"{key!r}: expected experimental.envoy.filters.<filter>[<key>]")
         if key.startswith("request.auth.claims"):
             raise ValueError(f"{key!r}: expected request.auth.claims[<claim>] (nested: [a][b])")
         if key.startswith("request.headers"):
             raise ValueError(f"{key!r}: expected request.headers[<header-name>]")
         supported = ", ".join(
-            [*WHEN_KEYS, "request.headers[<name>]", "request.auth.claims[<name>]"]
+            [
+                *WHEN_KEYS,
+                "request.headers[<name>]",
+                "request.auth.claims[<name>]",
+                "experimental.envoy.filters.<filter>[<key>]",
+            ]
         )
         raise ValueError(f"unknown key {key!r} (supported: {supported})")
 
@@ -350,6 +371,24 @@ class Rule(IstioModel):
         return self
 
 
+# what Istio's validation refuses in the rules of a CUSTOM policy
+_CUSTOM_FORBIDDEN_SOURCE = (
+    "namespaces",
+    "not_namespaces",
+    "service_accounts",
+    "not_service_accounts",
+    "trust_domains",
+    "not_trust_domains",
+    "principals",
+    "not_principals",
+    "request_principals",
+    "not_request_principals",
+)
+_CUSTOM_FORBIDDEN_KEYS = frozenset(
+    {"source.namespace", "source.serviceAccount", "source.trustDomain", "source.principal"}
+)
+
+
 class AuthorizationPolicySpec(IstioModel):
     selector: MatchLabelsSelector | None = None
     action: AuthorizationAction = AuthorizationAction.ALLOW
@@ -363,13 +402,39 @@ class AuthorizationPolicySpec(IstioModel):
         return self
 
     @model_validator(mode="after")
-    def _supported_action(self) -> AuthorizationPolicySpec:
-        if self.action is AuthorizationAction.CUSTOM or self.provider is not None:
+    def _custom_action(self) -> AuthorizationPolicySpec:
+        """Istio's validation of CUSTOM (external authorization) policies."""
+        if self.action is not AuthorizationAction.CUSTOM:
+            return self
+        if not self.rules:
             raise ValueError(
-                "action CUSTOM (external authorization provider) is not supported by xdscp; "
-                "use ALLOW, DENY or AUDIT"
+                "CUSTOM action without `rules` is meaningless as it will never be triggered; "
+                "add an empty rule `{}` to trigger it for every request"
             )
+        if not self.provider_name:
+            raise ValueError("provider.name: must not be empty for action CUSTOM")
+        for i, rule in enumerate(self.rules):
+            for from_ in rule.from_ or ():
+                for name in _CUSTOM_FORBIDDEN_SOURCE:
+                    if getattr(from_.source, name):
+                        alias = Source.model_fields[name].alias or name
+                        raise ValueError(
+                            f"rules[{i}]: from.source.{alias} is not supported with action CUSTOM"
+                        )
+            for condition in rule.when or ():
+                if condition.key in _CUSTOM_FORBIDDEN_KEYS or condition.key.startswith(
+                    "request.auth."
+                ):
+                    raise ValueError(
+                        f"rules[{i}]: when key {condition.key!r} is not supported with "
+                        "action CUSTOM"
+                    )
         return self
+
+    @property
+    def provider_name(self) -> str:
+        name = (self.provider or {}).get("name")
+        return name if isinstance(name, str) else ""
 
     @property
     def has_selector(self) -> bool:

@@ -23,7 +23,6 @@ from translators.model.networking import (
     SidecarSpec,
     TrafficPolicy,
 )
-from translators.model.security import Source
 from translators.model.telemetry import CustomTag, Tracing
 from translators.model.traffic import L4MatchAttributes, TLSMatchAttributes
 
@@ -83,16 +82,6 @@ _REGISTRY: dict[type[BaseModel], dict[str, Untranslated]] = {
     OutboundTrafficPolicy: {
         "egress_proxy": Untranslated(
             "egressProxy is not translated: traffic to unknown hosts goes straight out"
-        ),
-    },
-    Source: {
-        "trust_domains": Untranslated(
-            "trustDomains is not enforced: the rule matches peers of any trust domain",
-            security=True,
-        ),
-        "not_trust_domains": Untranslated(
-            "notTrustDomains is not enforced: the rule does not exclude those trust domains",
-            security=True,
         ),
     },
     CustomTag: {"formatter": _no_effect("a formatter tag")},

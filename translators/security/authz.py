@@ -6,7 +6,8 @@ authorization-policy/, and pilot/pkg/security/authz):
 * a policy in the root namespace applies mesh-wide (its selector, if any, is
   matched against workloads of every namespace); elsewhere it applies to its own
   namespace, narrowed by its selector;
-* evaluation: CUSTOM (unsupported here), then DENY — any match denies — then
+* evaluation: CUSTOM — xdscp has no extension providers, so, as Istio does for a
+  provider it does not know, any match of a CUSTOM rule denies — then DENY — any match denies — then
   ALLOW — if any ALLOW policy applies to the workload, the request must match one
   — and AUDIT only marks requests for logging;
 * "If there are no ALLOW policies for the workload, allow the request": so an
@@ -38,6 +39,7 @@ _ACTIONS = {
     AuthorizationAction.ALLOW: AuthzAction.ALLOW,
     AuthorizationAction.DENY: AuthzAction.DENY,
     AuthorizationAction.AUDIT: AuthzAction.AUDIT,
+    AuthorizationAction.CUSTOM: AuthzAction.CUSTOM,
 }
 # Go's strconv.ParseBool, which Istio uses for the dry-run annotation.
 _TRUE = frozenset({"1", "t", "T", "TRUE", "true", "True"})
@@ -65,6 +67,7 @@ def _source(source: Source, namespace: str) -> tuple[ConditionIR, ...]:
         + _condition(
             "request.auth.principal", source.request_principals, source.not_request_principals
         )
+        + _condition("source.trustDomain", source.trust_domains, source.not_trust_domains)
         + _condition("source.namespace", source.namespaces, source.not_namespaces)
         + _condition("remote.ip", source.remote_ip_blocks, source.not_remote_ip_blocks)
         + _condition("source.ip", source.ip_blocks, source.not_ip_blocks)
@@ -101,6 +104,7 @@ def policy_ir(policy: MeshObject[AuthorizationPolicySpec]) -> AuthzPolicyIR:
         rules=tuple(rule_ir(r, policy.namespace) for r in spec.rules),
         dry_run=policy.meta.annotations.get(DRY_RUN_ANNOTATION, "") in _TRUE,
         provenance=(policy.ref,),
+        provider=str((spec.provider or {}).get("name", "")),
     )
 
 

@@ -10,6 +10,7 @@ of an Istio-style gateway Deployment, so the bootstrap is exactly a gateway's.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -76,8 +77,11 @@ def service_ports(gateway: Mapping[str, Any]) -> list[dict[str, Any]]:
         seen.add(port)
         protocol = str(listener.get("protocol") or "TCP").lower()
         transport = "UDP" if protocol == "udp" else "TCP"
+        # a port name is an IANA service name (<= 15 of [a-z0-9-]); a custom protocol
+        # such as `example.com/foo` is cut down to fit
+        label = re.sub("[^a-z0-9]", "", protocol)[:9] or "port"
         ports.append(
-            {"name": f"{protocol}-{port}", "port": port, "protocol": transport, "targetPort": port}
+            {"name": f"{label}-{port}", "port": port, "protocol": transport, "targetPort": port}
         )
     return ports
 
@@ -155,6 +159,18 @@ def gateway_manifests(
     )
 
 
+def load_balancer_addresses(service: Mapping[str, Any]) -> list[dict[str, str]]:
+    """A Service's load-balancer ingress as Gateway status addresses (empty until the
+    cloud assigned one)."""
+    out = []
+    for ingress in ((service.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []:
+        if ingress.get("ip"):
+            out.append({"type": "IPAddress", "value": str(ingress["ip"])})
+        elif ingress.get("hostname"):
+            out.append({"type": "Hostname", "value": str(ingress["hostname"])})
+    return out
+
+
 def covers(wanted: Any, current: Any) -> bool:
     """Does `current` already say everything `wanted` says? Maps may hold more keys
     (defaults the API server fills in, labels others add); lists must match item by item."""
@@ -178,6 +194,7 @@ __all__ = [
     "covers",
     "gateway_manifests",
     "is_managed",
+    "load_balancer_addresses",
     "owner_reference",
     "service_ports",
 ]

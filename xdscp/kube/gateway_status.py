@@ -12,7 +12,7 @@ what it should is not written at all.
 from __future__ import annotations
 
 import datetime
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from translators.gateway.attach import (
@@ -68,8 +68,15 @@ def _conditions(
     return out
 
 
-def desired_status(obj: Mapping[str, Any], status: Status) -> dict[str, Any]:
-    """The status fields xdscp sets on `obj` (as the API server holds it)."""
+# (namespace, gateway name, class) -> the addresses its Service has, if any
+GatewayAddresses = Callable[[str, str, str], list[dict[str, str]]]
+
+
+def desired_status(
+    obj: Mapping[str, Any], status: Status, addresses: list[dict[str, str]] | None = None
+) -> dict[str, Any]:
+    """The status fields xdscp sets on `obj` (as the API server holds it); a Gateway's
+    `addresses` are its proxies' unless given (its Service's load balancer)."""
     generation = (obj.get("metadata") or {}).get("generation")
     current = obj.get("status") or {}
     if isinstance(status, ClassStatus):
@@ -80,7 +87,7 @@ def desired_status(obj: Mapping[str, Any], status: Status) -> dict[str, Any]:
         }
         return {
             "conditions": _conditions(status.conditions, current.get("conditions"), generation),
-            "addresses": [{"type": "IPAddress", "value": a} for a in status.addresses],
+            "addresses": addresses or [{"type": "IPAddress", "value": a} for a in status.addresses],
             "listeners": [
                 {
                     "name": lst.name,
@@ -121,9 +128,11 @@ def desired_status(obj: Mapping[str, Any], status: Status) -> dict[str, Any]:
     return {"parents": others + ours}
 
 
-def gateway_status_patch(obj: Mapping[str, Any], status: Status) -> dict[str, Any] | None:
+def gateway_status_patch(
+    obj: Mapping[str, Any], status: Status, addresses: list[dict[str, str]] | None = None
+) -> dict[str, Any] | None:
     """The merge patch making `obj` carry `status`, or None when it already does."""
-    wanted = desired_status(obj, status)
+    wanted = desired_status(obj, status, addresses)
     current = obj.get("status") or {}
     if all(current.get(k) == v for k, v in wanted.items()):
         return None
@@ -158,9 +167,11 @@ class GatewayAPIStatuses:
         mesh: MeshConfig,
         errors: Mapping[str, list[str]],
         namespace_labels: Mapping[str, Mapping[str, str]] | None = None,
+        gateway_addresses: GatewayAddresses | None = None,
     ) -> None:
         self.mesh = mesh
         self.errors = errors
+        self.gateway_addresses = gateway_addresses
         self.statuses = gateway_api_status(resolve_gateway_api(mesh, namespace_labels))
 
     def patch(self, kind: str, ref: str, raw: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -170,7 +181,17 @@ class GatewayAPIStatuses:
             if problems
             else self.statuses.get(ref)
         )
-        return None if status is None else gateway_status_patch(raw, status)
+        if status is None:
+            return None
+        addresses = None
+        if kind == KUBERNETES_GATEWAY and not problems and self.gateway_addresses is not None:
+            meta = raw.get("metadata") or {}
+            addresses = self.gateway_addresses(
+                str(meta.get("namespace") or "default"),
+                str(meta.get("name")),
+                str((raw.get("spec") or {}).get("gatewayClassName")),
+            )
+        return gateway_status_patch(raw, status, addresses)
 
 
 def has_gateway_api_status(kind: str) -> bool:

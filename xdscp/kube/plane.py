@@ -27,6 +27,7 @@ from translators.gateway.attach import owns_class
 from translators.mesh import MeshConfig, MeshOptions
 from translators.model.gateway_api import KUBERNETES_GATEWAY
 from translators.model.objects import MeshObject
+from translators.naming import gateway_deployment
 from xdscp.errors import AddressUnavailable
 from xdscp.identity import IdentitySettings
 from xdscp.jwks import JwksSettings
@@ -34,6 +35,7 @@ from xdscp.kube.api import KubeApi
 from xdscp.kube.ca_secret import load_cluster_ca
 from xdscp.kube.certs import CertificateEndpoint, server_ssl_context
 from xdscp.kube.gateway_deployer import GatewayDeployer
+from xdscp.kube.gateway_manifests import load_balancer_addresses
 from xdscp.kube.gateway_secrets import KubeCredentialStore, referenced_credentials
 from xdscp.kube.health import log_health_changes
 from xdscp.kube.inject import InjectSettings
@@ -191,6 +193,9 @@ class KubeControlPlane:
             self.is_leader,
             plane.status.nacks,
             namespace_labels=source.namespace_labels,
+            gateway_addresses=lambda namespace, name, gateway_class: load_balancer_addresses(
+                source.service(namespace, gateway_deployment(name, gateway_class)) or {}
+            ),
         )
         plane.status.add_nack_listener(writer.on_nack)
         plane.analyzer.listeners.append(lambda r: writer.analysis_updated(r.mesh, r.analysis))

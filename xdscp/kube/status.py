@@ -34,7 +34,11 @@ from translators.naming import object_ref
 from xdscp.kube.api import KubeApi
 from xdscp.kube.backoff import Backoff, sleep_or_stop
 from xdscp.kube.errors import KubeError, NotFound
-from xdscp.kube.gateway_status import GatewayAPIStatuses, has_gateway_api_status
+from xdscp.kube.gateway_status import (
+    GatewayAddresses,
+    GatewayAPIStatuses,
+    has_gateway_api_status,
+)
 from xdscp.kube.resources import ResourceType
 from xdscp.server.status import NackRecord
 
@@ -175,8 +179,10 @@ class StatusWriter:
         current_nacks: Callable[[], Iterable[NackRecord]] = list,
         settle: float = 0.2,
         namespace_labels: Callable[[], Mapping[str, Mapping[str, str]]] = dict,
+        gateway_addresses: GatewayAddresses | None = None,
     ) -> None:
         self.namespace_labels = namespace_labels
+        self.gateway_addresses = gateway_addresses
         self.api = api
         self.objects = objects
         self.is_leader = is_leader
@@ -274,7 +280,9 @@ class StatusWriter:
             by_object = self.analysis[1].by_object()
         written = 0
         failed: KubeError | None = None
-        gateway_api = GatewayAPIStatuses(self.mesh, errors, self.namespace_labels())
+        gateway_api = GatewayAPIStatuses(
+            self.mesh, errors, self.namespace_labels(), self.gateway_addresses
+        )
         for rtype, obj in self.objects.raw_istio_objects():
             meta = obj.get("metadata") or {}
             namespace, name = str(meta.get("namespace") or ""), str(meta.get("name"))

@@ -274,6 +274,10 @@ class KubernetesSource:
         reflector = self.reflectors.get(POD.kind)
         return reflector.store.get(f"{namespace}/{name}") if reflector else None
 
+    def service(self, namespace: str, name: str) -> dict[str, Any] | None:
+        reflector = self.reflectors.get(SERVICE.kind)
+        return reflector.store.get(f"{namespace}/{name}") if reflector else None
+
     def _store(self, rtype: ResourceType) -> list[dict[str, Any]]:
         reflector = self.reflectors.get(rtype.kind)
         return list(reflector.store.values()) if reflector else []

@@ -1,12 +1,11 @@
 """Istio configuration that is valid, accepted, and not (yet) applied by xdscp's sidecars:
 VirtualServices bound to gateways that do not exist, delegation, fields not translated,
-UDP ports.
+CUSTOM authorization (no extension providers: denied), UDP ports.
 Each is a message, never a refusal: the object stays loaded and shown as Istio has it."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import Any
 
 from translators.analysis import codes
 from translators.analysis.context import AnalysisContext
@@ -14,7 +13,7 @@ from translators.analysis.message import Message
 from translators.model.base import MESH_GATEWAY
 from translators.model.networking import Protocol, Resolution, VirtualServiceSpec
 from translators.model.objects import MeshObject
-from translators.model.security import has_path_template
+from translators.model.security import AuthorizationAction, AuthorizationPolicySpec
 from translators.model.traffic import SourceMatch
 from translators.model.untranslated import untranslated_fields
 
@@ -105,24 +104,22 @@ def check_untranslated_fields(ctx: AnalysisContext) -> Iterable[Message]:
                 yield codes.FIELD_NOT_TRANSLATED.at(
                     obj, path, why.why, "remove it, or expect Istio's behaviour only under Istio"
                 )
-        if obj.kind == "AuthorizationPolicy":
-            yield from _path_templates(obj)
+    for policy in ctx.of_kind("AuthorizationPolicy"):
+        if policy.spec.action is AuthorizationAction.CUSTOM:
+            yield _custom_not_enforced(policy)
 
 
-def _path_templates(policy: MeshObject[Any]) -> Iterator[Message]:
-    for i, rule in enumerate(policy.spec.rules):
-        for j, to in enumerate(rule.to or ()):
-            operation = to.operation
-            for field, paths in (("paths", operation.paths), ("notPaths", operation.not_paths)):
-                for k, path in enumerate(paths):
-                    if has_path_template(path):
-                        yield codes.AUTHORIZATION_FIELD_NOT_ENFORCED.at(
-                            policy,
-                            f"spec.rules[{i}].to[{j}].operation.{field}[{k}]",
-                            f"the path template {path!r} is not translated: it is compared "
-                            "as a literal path, which no request has",
-                            "write the paths as exact, prefix (`/a/*`) or suffix (`*.png`)",
-                        )
+def _custom_not_enforced(policy: MeshObject[AuthorizationPolicySpec]) -> Message:
+    provider = policy.spec.provider_name
+    return codes.AUTHORIZATION_FIELD_NOT_ENFORCED.at(
+        policy,
+        "spec.provider.name",
+        f"action CUSTOM: xdscp defines no extension provider {provider!r} (no external "
+        "authorization): as Istio does for a provider it does not know, the requests its "
+        "rules match are denied, not checked",
+        "express the check with ALLOW/DENY rules, or expect the external authorization "
+        "only under Istio",
+    )
 
 
 def check_service_entries(ctx: AnalysisContext) -> Iterable[Message]:
