@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from translators.gateway.mesh_parents import applicable_routes, service_parent_hosts
 from translators.hosts import host_matches, resolve_host
 from translators.mesh import MeshConfig, Service, Workload
 from translators.model.networking import DestinationRuleSpec, SidecarSpec, VirtualServiceSpec
@@ -51,6 +52,8 @@ class MeshIndex:
     wildcard_vs_hosts: tuple[str, ...] = ()
     # where lookups record what they read (see translators/memo.py)
     read: Callable[[Dep], None] = field(default=_ignore, compare=False)
+    # GAMMA: HTTPRoutes by the hostname of the Service they name as a parent
+    mesh_routes: dict[str, list[MeshObject[Any]]] = field(default_factory=dict)
 
     @classmethod
     def of(cls, mesh: MeshConfig, read: Callable[[Dep], None] = _ignore) -> MeshIndex:
@@ -58,6 +61,7 @@ class MeshIndex:
         drs: dict[str, list[MeshObject[DestinationRuleSpec]]] = defaultdict(list)
         vss: dict[str, list[MeshObject[VirtualServiceSpec]]] = defaultdict(list)
         sidecars: dict[str, list[MeshObject[SidecarSpec]]] = defaultdict(list)
+        mesh_routes: dict[str, list[MeshObject[Any]]] = defaultdict(list)
         for obj in mesh.objects:  # inline for speed; `_entries` says the same per object
             kind = obj.kind
             if kind == "DestinationRule":
@@ -69,7 +73,10 @@ class MeshIndex:
                     vss[host].append(obj)
             elif kind == "Sidecar":
                 sidecars[obj.namespace].append(obj)
-        for found in (drs, vss, sidecars):
+            elif kind == "HTTPRoute":
+                for host in service_parent_hosts(obj, suffix):
+                    mesh_routes[host].append(obj)
+        for found in (drs, vss, sidecars, mesh_routes):
             for objs in found.values():
                 objs.sort(key=age_order)
         return cls(
@@ -80,6 +87,7 @@ class MeshIndex:
             SecurityIndex(mesh),
             _wildcards(vss),
             read,
+            dict(mesh_routes),
         )
 
     def updated(
@@ -98,6 +106,7 @@ class MeshIndex:
             "dr": self.destination_rules,
             "vs": self.virtual_services,
             "sidecar": self.sidecars,
+            "mesh-route": self.mesh_routes,
         }
         copied: set[str] = set()
         touched: set[tuple[str, str]] = set()
@@ -137,6 +146,7 @@ class MeshIndex:
             security,
             _wildcards(vss) if "vs" in copied else self.wildcard_vs_hosts,
             read,
+            tables["mesh-route"],
         )
 
     def service(self, hostname: str) -> Service | None:
@@ -193,6 +203,19 @@ class MeshIndex:
     ) -> list[MeshObject[VirtualServiceSpec]]:
         return [vs for vs in candidates if exported_to(vs.spec.export_to, vs.namespace, namespace)]
 
+    def mesh_routes_for(
+        self, host: str, port: int, proxy_namespace: str
+    ) -> tuple[MeshObject[Any], ...]:
+        """The GAMMA HTTPRoutes that route a caller in `proxy_namespace` to `host` on
+        `port`, oldest first (see translators/gateway/mesh_parents.py)."""
+        self.read(("mesh-route-host", host))
+        routes = self.mesh_routes.get(host)
+        if not routes:
+            return ()
+        return applicable_routes(
+            routes, host, port, proxy_namespace, self.mesh.options.domain_suffix
+        )
+
     def sidecar_for(self, workload: Workload) -> MeshObject[SidecarSpec] | None:
         """Workload-selecting Sidecar in its namespace, else the namespace default, else the
         mesh-wide default in the root namespace."""
@@ -248,6 +271,9 @@ def _entries(obj: MeshObject[Any], suffix: str) -> Iterable[tuple[str, str]]:
             yield "vs", host
     elif obj.kind == "Sidecar":
         yield "sidecar", obj.namespace
+    elif obj.kind == "HTTPRoute":
+        for host in service_parent_hosts(obj, suffix):
+            yield "mesh-route", host
 
 
 def _wildcards(vss: dict[str, Any]) -> tuple[str, ...]:

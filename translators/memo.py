@@ -16,6 +16,7 @@ A dependency is a small tuple naming one input of the mesh:
     ("vs-host", host)      the VirtualServices naming `host`
     ("vs-wildcards",)      the VirtualServices with a wildcard host
     ("sidecars", ns)       the Sidecars of namespace `ns`
+    ("mesh-route-host", host)  the HTTPRoutes naming Service `host` as a parent (GAMMA)
     ("source-labels",)     the label keys VirtualService `sourceLabels` test (a changed
                            VirtualService that matches on its caller, old or new version)
     ("security",)          auto-mTLS state: PeerAuthentications, sidecar-less workloads
@@ -58,6 +59,7 @@ from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from translators.gateway.mesh_parents import service_parent_hosts
 from translators.hosts import resolve_host
 from translators.mesh import MeshConfig, Service, Workload
 from translators.model.objects import MeshObject
@@ -132,6 +134,9 @@ def _object_deps(obj: MeshObject[Any], suffix: str) -> Iterable[Dep]:
                 yield ("vs-wildcards",)
     elif obj.kind == "Sidecar":
         yield ("sidecars", obj.namespace)
+    elif obj.kind == "HTTPRoute":
+        for host in service_parent_hosts(obj, suffix):
+            yield ("mesh-route-host", host)
 
 
 def _same_service(a: Service, b: Service) -> bool:

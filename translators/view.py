@@ -201,6 +201,16 @@ def _vhost_entry(
         f"{other.ref}: shadowed by older {vs and vs.ref} for {service.hostname}"
         for other in shadowed
     )
+    # GAMMA: HTTPRoutes naming the Service as parent take its routing over, VirtualService
+    # or not (Istio gives a Gateway API route precedence over a VirtualService)
+    gamma = index.mesh_routes_for(service.hostname, port, source.namespace)
+    if gamma and vs is not None:
+        overridden = (vs, *shadowed)
+        warnings = tuple(
+            f"{other.ref}: overridden by {gamma[0].ref} for {service.hostname}"
+            for other in overridden
+        )
+        vs = None
     same_ns = service.namespace == source.namespace
     vhost = memo.get(
         (
@@ -210,8 +220,9 @@ def _vhost_entry(
             _ref(vs),
             same_ns,
             traffic_vhosts.vhost_scope(service, vs, index, source, memo),
+            tuple(r.ref for r in gamma),
         ),
-        lambda: _vhost_piece(service, port, vs, same_ns, index, source),
+        lambda: _vhost_piece(service, port, vs, same_ns, index, source, gamma),
     )
     return vhost, warnings
 
@@ -223,9 +234,12 @@ def _vhost_piece(
     same_namespace: bool,
     index: MeshIndex,
     source: SourceIR,
+    gamma: tuple[MeshObject[Any], ...] = (),
 ) -> VirtualHostIR:
     index.read(("service", service.hostname))
     index.uses(vs)
+    if gamma:
+        return traffic_vhosts.mesh_route_virtual_host(service, port, gamma, same_namespace, index)
     return virtual_host_for(service, port, vs, same_namespace, index, source)
 
 

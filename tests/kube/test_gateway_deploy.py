@@ -18,6 +18,7 @@ from tests.kube.helpers import eventually
 from tests.kube.meshes import namespace
 from tests.kube.test_plane import control_plane, settings
 from xdscp.kube.api import KubeApi
+from xdscp.kube.errors import KubeError
 from xdscp.kube.gateway_deployer import GatewayDeployer
 from xdscp.kube.gateway_manifests import gateway_manifests, is_managed
 from xdscp.kube.inject import InjectSettings
@@ -182,6 +183,29 @@ async def test_only_the_leader_writes_and_foreign_objects_are_left_alone(
     calls = len(kube.requests)
     assert await deployer.reconcile(full=False) == 0
     assert len(kube.requests) == calls
+
+
+async def test_one_refused_gateway_does_not_hold_up_the_others(
+    kube: FakeKube, api: KubeApi
+) -> None:
+    raws = [
+        {"apiVersion": "gateway.networking.k8s.io/v1", **kube.apply(gateway(n, "xdscp", p))}
+        for n, p in (("a", ("custom", 9000, "example.com/custom-proto")), ("b", ("h", 80, "HTTP")))
+    ]
+    deployer = GatewayDeployer(api, lambda: raws, lambda c: True, lambda: True, InjectSettings())
+    kube.fail("POST", "/serviceaccounts", 422, times=1, reason="Invalid")
+    with pytest.raises(KubeError):
+        await deployer.reconcile()
+    assert stored(kube, "Service", "b-xdscp") is not None  # the second one went on
+    assert stored(kube, "Service", "a-xdscp") is None
+    await deployer.reconcile(full=False)  # the refused one is retried
+    service = stored(kube, "Service", "a-xdscp")
+    assert service is not None
+    # a custom protocol still gives a valid port name
+    assert port_numbers(service)[1] == ("exampleco-9000", 9000, 9000)
+    kubernetes_validate.validate(
+        {"apiVersion": "v1", "kind": "Service", **service}, "1.29.0", strict=True
+    )
 
 
 def test_a_gateway_with_a_hostname_address_is_deployed_by_hand() -> None:

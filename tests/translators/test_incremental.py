@@ -37,6 +37,7 @@ def _doc(api: str, kind: str, namespace: str, name: str, spec: str, meta: str = 
 NET = "networking.istio.io/v1"
 SEC = "security.istio.io/v1"
 TEL = "telemetry.istio.io/v1"
+GW = "gateway.networking.k8s.io/v1"
 ORDERS = "orders.default.svc.cluster.local"
 PAYMENTS = "payments.prod.svc.cluster.local"
 JWKS = (
@@ -236,6 +237,29 @@ SLOTS: dict[str, tuple[str, ...]] = {
             f"  jwtRules:\n  - issuer: https://idp.example.com/\n    jwks: '{JWKS}'\n",
         ),
     ),
+    # GAMMA: a producer route for orders (backends: its own port, payments) and a
+    # consumer route in default for payments
+    "httproute-orders": tuple(
+        _doc(GW, "HTTPRoute", "default", "orders-route", spec)
+        for spec in (
+            "  parentRefs: [{group: '', kind: Service, name: orders}]\n"
+            "  rules:\n  - backendRefs: [{name: orders, port: 8080, weight: 3},"
+            " {name: payments, namespace: prod, port: 8080, weight: 1}]\n",
+            "  parentRefs: [{group: '', kind: Service, name: orders, port: 8080}]\n"
+            "  rules:\n  - matches: [{headers: [{name: x-v2, value: 'yes'}]}]\n"
+            "    backendRefs: [{name: orders, port: 8080}]\n    timeouts: {request: 2s}\n",
+        )
+    ),
+    "httproute-payments": (
+        _doc(
+            GW,
+            "HTTPRoute",
+            "default",
+            "payments-consumer",
+            "  parentRefs: [{group: '', kind: Service, name: payments, namespace: prod}]\n"
+            "  rules: [{backendRefs: [{name: orders, port: 8080}]}]\n",
+        ),
+    ),
     "telemetry-default": tuple(
         _doc(TEL, "Telemetry", "default", "default", spec)
         for spec in (
@@ -302,6 +326,7 @@ def test_every_kind_is_in_the_meshes() -> None:
         "AuthorizationPolicy",
         "RequestAuthentication",
         "Telemetry",
+        "HTTPRoute",
     }
     # and every version is valid (a rejected object would shrink what is tested)
     for name, versions in SLOTS.items():
@@ -314,6 +339,7 @@ def test_an_edit_reuses_the_pieces_it_did_not_touch() -> None:
     """The carried-over translator really is incremental: after a VirtualService edit the
     clusters (which do not read VirtualServices) are the previous generation's objects."""
     state: dict[str, int | None] = {name: 0 for name in NAMES}
+    state["httproute-orders"] = None  # it would take the VirtualService's place
     first = MeshTranslator(_mesh(state))
     client = first.mesh.workloads["default/client"]
     before = {(r.type_url, r.name): r for r in first.translate(client).resources}

@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from translators.gateway.mesh_parents import MESH_ROUTE_KINDS, is_service_parent
 from translators.hosts import resolve_host
 from translators.mesh import MeshConfig, Service, Workload
 from translators.model.gateway_api import (
@@ -438,7 +439,7 @@ def _parent(
     return ParentState(ref, (accepted,)), attachments
 
 
-def _backend(
+def backend_state(
     mesh: MeshConfig, route: MeshObject[Any], ref: BackendRef | BackendObjectReference
 ) -> BackendState:
     namespace = ref.namespace or route.namespace
@@ -462,6 +463,21 @@ def _backend(
     if ref.port is not None and service.port(ref.port) is None:
         return BackendState(ref, None, "BackendNotFound", f"service {host} has no port {ref.port}")
     return BackendState(ref, service)
+
+
+def _mesh_parent(mesh: MeshConfig, route: MeshObject[Any], ref: ParentReference) -> ParentState:
+    """A Service parent (GAMMA mesh routing): accepted if the Service (and the port the
+    reference names) exists; no ReferenceGrant is needed to name another namespace's
+    Service (a consumer route)."""
+    host = resolve_host(ref.name, ref.namespace or route.namespace, mesh.options.domain_suffix)
+    service = mesh.services.get(host)
+    if service is None:
+        reason, message = "NoMatchingParent", f"service {host} not found"
+    elif ref.port is not None and service.port(ref.port) is None:
+        reason, message = "NoMatchingParent", f"service {host} has no port {ref.port}"
+    else:
+        return ParentState(ref, (Condition("Accepted", True, "Accepted", "route accepted"),))
+    return ParentState(ref, (Condition("Accepted", False, reason, message),))
 
 
 def route_backend_refs(spec: Any) -> list[BackendRef | BackendObjectReference]:
@@ -507,10 +523,13 @@ def resolve_gateway_api(
             parents: list[ParentState] = []
             attachments: list[Attachment] = []
             for ref in obj.spec.parent_refs:
+                if kind in MESH_ROUTE_KINDS and is_service_parent(ref):
+                    parents.append(_mesh_parent(mesh, obj, ref))
+                    continue
                 parent, attached = _parent(obj, ref, gateways, elsewhere, labels)
                 if parent is not None:
                     parents.append(parent)
                     attachments += attached
-            backends = tuple(_backend(mesh, obj, r) for r in route_backend_refs(obj.spec))
+            backends = tuple(backend_state(mesh, obj, r) for r in route_backend_refs(obj.spec))
             routes[obj.ref] = RouteState(obj, tuple(parents), tuple(attachments), backends)
     return GatewayAPIState(classes, gateways, routes)

@@ -19,6 +19,7 @@ from translators.gateway.attach import (
     GatewayAPIState,
     resolved_refs,
 )
+from translators.gateway.mesh_parents import SERVICE_GROUPS
 from translators.model.gateway_api import GATEWAY_API
 from translators.naming import object_ref
 
@@ -107,7 +108,10 @@ def invalid_route_status(raw_parent_refs: Any, message: str) -> RouteStatus:
     for raw in raw_parent_refs if isinstance(raw_parent_refs, list) else []:
         if isinstance(raw, dict) and isinstance(raw.get("name"), str):
             ref = parent_ref_dict(raw)
-            if (ref["group"], ref["kind"]) == (GATEWAY_API, "Gateway"):
+            ours = (ref["group"], ref["kind"]) == (GATEWAY_API, "Gateway") or (
+                ref["kind"] == "Service" and ref["group"] in SERVICE_GROUPS
+            )
+            if ours:
                 parents.append(
                     ParentStatus(ref, (Condition("Accepted", False, "UnsupportedValue", message),))
                 )

@@ -14,7 +14,9 @@ keeps its default route, as Istio's `buildSidecarVirtualHostsForVirtualService` 
 from __future__ import annotations
 
 from collections.abc import Hashable
+from typing import Any
 
+from translators.gateway.mesh import mesh_route_irs
 from translators.hosts import resolve_host, short_aliases
 from translators.index import MeshIndex
 from translators.ir import HashPolicyIR, RouteIR, RouteMatchIR, VirtualHostIR, WeightedClusterIR
@@ -66,6 +68,33 @@ def service_hash(
     return hash_policy(effective_policy(dr.spec.traffic_policy, subset_policy, port).load_balancer)
 
 
+def _domains(service: Service, same_namespace: bool, suffix: str) -> list[str]:
+    domains = short_aliases(service.hostname, suffix)
+    if not same_namespace and service.hostname.endswith("." + suffix):
+        name = service.hostname.split(".", 1)[0]
+        domains = [d for d in domains if d != name]
+    return domains
+
+
+def mesh_route_virtual_host(
+    service: Service,
+    port: int,
+    routes: tuple[MeshObject[Any], ...],
+    same_namespace: bool,
+    index: MeshIndex,
+) -> VirtualHostIR:
+    """`service`'s virtual host on `port` from the GAMMA HTTPRoutes naming it as parent
+    (translators/gateway/mesh.py)."""
+    domains = _domains(service, same_namespace, index.mesh.options.domain_suffix)
+    provenance = (service.source, *(r.ref for r in routes))
+    return VirtualHostIR(
+        virtual_host(service.hostname, port),
+        tuple(domains),
+        mesh_route_irs(routes, index),
+        provenance,
+    )
+
+
 def virtual_host_for(
     service: Service,
     port: int,
@@ -75,10 +104,7 @@ def virtual_host_for(
     source: SourceIR,
 ) -> VirtualHostIR:
     suffix = index.mesh.options.domain_suffix
-    domains = short_aliases(service.hostname, suffix)
-    if not same_namespace and service.hostname.endswith("." + suffix):
-        name = service.hostname.split(".", 1)[0]
-        domains = [d for d in domains if d != name]
+    domains = _domains(service, same_namespace, suffix)
     routes: list[RouteIR] = []
     provenance: tuple[str, ...] = (service.source,)
     if vs is not None:

@@ -80,6 +80,7 @@ class GatewayDeployer:
         if not self.is_leader():
             return 0
         written = 0
+        failed: KubeError | None = None
         wanted = self.wanted()
         for key in list(self._written):
             if key not in wanted:
@@ -90,10 +91,21 @@ class GatewayDeployer:
                 continue
             if not self.is_leader():
                 break
-            for manifest in manifests:
-                if await self._ensure(manifest):
-                    written += 1
+            try:
+                for manifest in manifests:
+                    if await self._ensure(manifest):
+                        written += 1
+            except KubeError as exc:
+                # one Gateway's refused object (a name too long, a quota) must not hold
+                # up the others; it is retried with backoff
+                log.warning(
+                    "gateway_deploy.failed", namespace=key[0], gateway=key[1], error=str(exc)
+                )
+                failed = exc
+                continue
             self._written[key] = digest
+        if failed is not None:
+            raise failed
         return written
 
     async def _ensure(self, manifest: GatewayManifest) -> bool:
@@ -135,10 +147,8 @@ class GatewayDeployer:
                 await self.reconcile(full=full)
                 backoff.reset()
                 wait = max(0.0, next_resync - loop.time())
-            except KubeError as exc:
-                log.warning("gateway_deploy.failed", error=str(exc))
-                self._written.clear()
-                wait = backoff.next()
+            except KubeError:
+                wait = backoff.next()  # logged per Gateway; those written are remembered
             stopped = asyncio.ensure_future(stop.wait())
             poked = asyncio.ensure_future(self._poked.wait())
             try:

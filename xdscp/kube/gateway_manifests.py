@@ -10,6 +10,7 @@ of an Istio-style gateway Deployment, so the bootstrap is exactly a gateway's.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -76,8 +77,11 @@ def service_ports(gateway: Mapping[str, Any]) -> list[dict[str, Any]]:
         seen.add(port)
         protocol = str(listener.get("protocol") or "TCP").lower()
         transport = "UDP" if protocol == "udp" else "TCP"
+        # a port name is an IANA service name (<= 15 of [a-z0-9-]); a custom protocol
+        # such as `example.com/foo` is cut down to fit
+        label = re.sub("[^a-z0-9]", "", protocol)[:9] or "port"
         ports.append(
-            {"name": f"{protocol}-{port}", "port": port, "protocol": transport, "targetPort": port}
+            {"name": f"{label}-{port}", "port": port, "protocol": transport, "targetPort": port}
         )
     return ports
 
