@@ -141,8 +141,11 @@ def test_grpcroute_method_header_weights_and_status(tmp_path: Path) -> None:
             assert mesh.workload("default/grpc-gateway")["call_through"] == [f"{gateway}:8090"]
 
             def answering() -> bool:
+                # a fresh channel per try: a refused connection puts a channel in
+                # reconnect backoff (up to minutes), which would outlast the listener's start
                 try:
-                    return call(ch, "Which") == "one"
+                    with grpc.insecure_channel(f"{gateway}:8090") as fresh:
+                        return call(fresh, "Which") == "one"
                 except grpc.RpcError:  # listener or route not there yet
                     return False
 
