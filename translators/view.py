@@ -21,6 +21,7 @@ from translators.capture import (
     inbound_ports,
     virtual_listeners,
 )
+from translators.gateway.mesh_parents import routes_win
 from translators.index import MeshIndex
 from translators.ir import (
     ClusterIR,
@@ -201,16 +202,23 @@ def _vhost_entry(
         f"{other.ref}: shadowed by older {vs and vs.ref} for {service.hostname}"
         for other in shadowed
     )
-    # GAMMA: HTTPRoutes naming the Service as parent take its routing over, VirtualService
-    # or not (Istio gives a Gateway API route precedence over a VirtualService)
+    # GAMMA: HTTPRoutes naming the Service as parent take its routing over, against a
+    # VirtualService as Istio orders them (translators/gateway/mesh_parents.py)
     gamma = index.mesh_routes_for(service.hostname, port, source.namespace)
     if gamma and vs is not None:
-        overridden = (vs, *shadowed)
-        warnings = tuple(
-            f"{other.ref}: overridden by {gamma[0].ref} for {service.hostname}"
-            for other in overridden
-        )
-        vs = None
+        if routes_win(gamma, vs, source.namespace):
+            warnings = tuple(
+                f"{other.ref}: overridden by {gamma[0].ref} for {service.hostname}"
+                for other in (vs, *shadowed)
+            )
+            vs = None
+        else:
+            warnings += tuple(
+                f"{route.ref}: shadowed by older {vs.ref} for {service.hostname} "
+                f"(callers in {source.namespace})"
+                for route in gamma
+            )
+            gamma = ()
     same_ns = service.namespace == source.namespace
     vhost = memo.get(
         (

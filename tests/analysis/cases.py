@@ -114,6 +114,23 @@ CASES: tuple[Case, ...] = (
         ),
     ),
     Case(
+        "an HTTPRoute with the Service as parent overrides the VirtualService",
+        lambda docs: None,
+        (("XDS0207", VS, "spec.hosts[0]"),),
+        extra=(
+            obj(
+                "HTTPRoute",
+                "reviews-gamma",
+                "shop",
+                {
+                    "parentRefs": [{"group": "", "kind": "Service", "name": "reviews"}],
+                    "rules": [{"backendRefs": [{"name": "reviews", "port": 9080}]}],
+                },
+                api="gateway.networking.k8s.io/v1",
+            ),
+        ),
+    ),
+    Case(
         "rule after a catch-all",
         lambda docs: _add_rule_front(
             docs, {"route": [{"destination": {"host": "reviews", "subset": "v1"}}]}

@@ -13,6 +13,8 @@ from envoy.config.route.v3 import route_pb2
 from tests.envoy_validate import find_envoy, validate_resources
 from tests.gateway.test_translate import routes, translated
 from tests.translators.helpers import docs, mesh_of, service_entry, workload_entry
+from translators.explain.explain import explain
+from translators.explain.request import ExplainRequest
 from translators.gateway.attach import resolve_gateway_api
 from translators.gateway.status import RouteStatus, gateway_api_status, invalid_route_status
 from translators.mesh import MeshConfig
@@ -179,3 +181,52 @@ def test_envoy_accepts_the_sidecar_config() -> None:
     mesh = mesh_of(docs(SERVICES, VIRTUAL_SERVICE, ROUTE, CONSUMER))
     result = validate_resources(translated(mesh, "default/client").resources)
     assert result.ok, result.output
+
+
+def test_explain_names_the_httproute_rule() -> None:
+    mesh = mesh_of(docs(SERVICES, VIRTUAL_SERVICE, ROUTE))
+    found = explain(
+        MeshTranslator(mesh), ExplainRequest("default/client", "http", "reviews", 8080, "/api/x")
+    )
+    assert found.route is not None
+    assert (found.route.object, found.route.rule) == (
+        "HTTPRoute/default/reviews-split",
+        "rules[1].matches[0]",
+    )
+    assert {d.cluster: d.weight for d in found.destinations} == {
+        "outbound|8080||reviews-v1.default.svc.cluster.local": 80,
+        "outbound|8080||reviews-v2.default.svc.cluster.local": 20,
+    }
+
+
+def stamped(document: str, when: str) -> str:
+    name_end = document.index("namespace: default}")
+    return (
+        document[:name_end]
+        + f'namespace: default, creationTimestamp: "{when}"}}'
+        + document[name_end + len("namespace: default}") :]
+    )
+
+
+def test_against_a_virtual_service_istios_order_decides() -> None:
+    """Istio lists a sidecar's own-namespace Gateway API routes first, the rest by age."""
+    older_vs = docs(
+        SERVICES,
+        stamped(VIRTUAL_SERVICE, "2020-01-01T00:00:00Z"),
+        stamped(ROUTE, "2024-01-01T00:00:00Z"),
+    )
+    mesh = mesh_of(older_vs)
+    # the route's own namespace: the route, however young
+    assert len(reviews_vhost(mesh, "default/client").routes) == 3
+    # another namespace: the older VirtualService
+    assert [r.route.cluster for r in reviews_vhost(mesh, "shop/outsider").routes] == [
+        "outbound|8080||reviews-v1.default.svc.cluster.local"
+    ]
+    view = MeshTranslator(mesh).view(mesh.workload("shop", "outsider"))  # type: ignore[arg-type]
+    assert any("HTTPRoute/default/reviews-split: shadowed by older" in w for w in view.warnings)
+    older_route = docs(
+        SERVICES,
+        stamped(VIRTUAL_SERVICE, "2024-01-01T00:00:00Z"),
+        stamped(ROUTE, "2020-01-01T00:00:00Z"),
+    )
+    assert len(reviews_vhost(mesh_of(older_route), "shop/outsider").routes) == 3

@@ -177,3 +177,47 @@ async def test_gateway_and_route_status_in_the_spec_shape(kube: FakeKube, api: K
         await eventually(lambda: accepted() == ("False", "UnsupportedValue"))
         message = status(kube, "HTTPRoute", "orders")["parents"][-1]["conditions"][0]["message"]
         assert "CORS: filter not supported by xdscp" in message
+
+
+MESH_ROUTE = """\
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: order-mesh, namespace: default}
+spec:
+  parentRefs: [{group: "", kind: Service, name: order-service, port: 8080}]
+  rules: [{backendRefs: [{name: order-service, port: 8080}]}]
+"""
+
+
+async def test_a_gamma_route_gets_status_per_service_parent(kube: FakeKube, api: KubeApi) -> None:
+    route = yaml.safe_load(MESH_ROUTE)
+    kube.apply_all([*cluster_docs(), route])
+    async with running(kube, api):
+
+        def ours() -> dict[str, Any]:
+            parents = status(kube, "HTTPRoute", "order-mesh").get("parents") or []
+            return next((p for p in parents if p.get("controllerName") == CONTROLLER_NAME), {})
+
+        await eventually(lambda: bool(ours()))
+        assert ours()["parentRef"] == {
+            "group": "",
+            "kind": "Service",
+            "name": "order-service",
+            "port": 8080,
+        }
+        assert conditions(ours()["conditions"]) == {
+            "Accepted": ("True", "Accepted"),
+            "ResolvedRefs": ("True", "ResolvedRefs"),
+        }
+        route["spec"]["rules"][0]["backendRefs"][0]["name"] = "missing"
+        route["spec"]["parentRefs"][0]["port"] = 9999
+        kube.apply(route)
+        await eventually(
+            lambda: (
+                conditions(ours()["conditions"])
+                == {
+                    "Accepted": ("False", "NoMatchingParent"),
+                    "ResolvedRefs": ("False", "BackendNotFound"),
+                }
+            )
+        )

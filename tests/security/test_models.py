@@ -140,6 +140,8 @@ def test_authorization_policy_as_istio_writes_it() -> None:
     [
         ("action: CUSTOM\nprovider: {name: ext}", "spec", "CUSTOM action without `rules`"),
         ("action: CUSTOM\nrules: [{}]", "spec", "provider.name: must not be empty"),
+        ("action: DENY", "spec", "DENY action without `rules`"),
+        ("action: DENY\nrules: []", "spec", "DENY action without `rules`"),
         (
             "action: CUSTOM\nprovider: {name: ext}\nrules: [{from: [{source: {principals: [a]}}]}]",
             "spec",

@@ -111,6 +111,13 @@ RULES_FOR_ANOTHER_PROTOCOL = MessageType(
     W,
     "http rules for hosts without an HTTP port (or tcp rules without a TCP one): never applied",
 )
+VIRTUAL_SERVICE_OVERRIDDEN = MessageType(
+    "XDS0207",
+    "VirtualServiceOverriddenByHTTPRoute",
+    W,
+    "an HTTPRoute with a Service parent (GAMMA) routes the same host: sidecars apply the "
+    "HTTPRoute, the VirtualService is ignored for it",
+)
 CLAIM_ROUTE_NEVER_VERIFIED = MessageType(
     "XDS0250",
     "JwtClaimRouteNeverMatches",

@@ -161,8 +161,20 @@ def _route_object(mesh: MeshConfig, chosen: rc.Route) -> tuple[str, str]:
     vs = next((s for s in sources if s.startswith("VirtualService/")), "")
     if vs:
         return vs, rule_of(mesh, vs, chosen.name)
+    route = next((s for s in sources if s.startswith(("HTTPRoute/", "GRPCRoute/"))), "")
+    if route:  # a Gateway API route (a gateway's, or GAMMA on a sidecar)
+        return route, _route_rule(route, chosen.name)
     # no VirtualService: the service's own default route
     return (sources[0] if sources else ""), "default route"
+
+
+def _route_rule(route: str, name: str) -> str:
+    """`rules[i].matches[j]` from a Gateway API route's generated route name
+    (`ns.name.i.j.k` for HTTPRoute, `ns.name.i.j` for GRPCRoute)."""
+    parts = name.rsplit(".", 3 if route.startswith("HTTPRoute/") else 2)
+    if len(parts) < 3 or not (parts[1].isdigit() and parts[2].isdigit()):
+        return ""
+    return f"rules[{parts[1]}].matches[{parts[2]}]"
 
 
 def _matched_domain(

@@ -11,6 +11,12 @@ Which routes a caller sees for a Service, as the GAMMA spec says: a *consumer* r
 of its own namespace only, and where there is one, the Service's *producer* routes
 (in the Service's own namespace) do not apply to that namespace's callers. Producer
 routes apply to every other caller.
+
+Against a VirtualService of the same host, Istio (which turns each HTTPRoute into a
+VirtualService with Gateway API semantics) lists, for a sidecar, the Gateway API routes
+of the sidecar's own namespace first and the rest in age order, and the first one for a
+host applies: a route in the caller's namespace wins; a producer route seen from another
+namespace wins only if it is older than the VirtualService.
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from typing import Any
 
 from translators.hosts import resolve_host
 from translators.model.gateway_api import ParentReference
-from translators.model.objects import MeshObject
+from translators.model.objects import MeshObject, age_order
 
 SERVICE_GROUPS = frozenset({"", "core"})
 # the route kinds whose Service parents xdscp translates for sidecars
@@ -64,3 +70,14 @@ def applicable_routes(
                 consumer.append(route)
             break
     return tuple(consumer or producer)
+
+
+def routes_win(
+    routes: tuple[MeshObject[Any], ...], vs: MeshObject[Any] | None, caller_namespace: str
+) -> bool:
+    """Do the applicable GAMMA `routes` (non-empty) apply rather than `vs`?"""
+    if vs is None:
+        return True
+    if routes[0].namespace == caller_namespace:
+        return True
+    return age_order(routes[0]) < age_order(vs)

@@ -402,6 +402,16 @@ class AuthorizationPolicySpec(IstioModel):
         return self
 
     @model_validator(mode="after")
+    def _deny_needs_rules(self) -> AuthorizationPolicySpec:
+        # Istio's validation: such a policy would never match (`rules: []` is absent too)
+        if self.action is AuthorizationAction.DENY and not self.rules:
+            raise ValueError(
+                "DENY action without `rules` is meaningless as it will never be triggered; "
+                "add an empty rule `{}` to trigger it for every request"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _custom_action(self) -> AuthorizationPolicySpec:
         """Istio's validation of CUSTOM (external authorization) policies."""
         if self.action is not AuthorizationAction.CUSTOM:

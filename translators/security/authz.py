@@ -13,7 +13,8 @@ authorization-policy/, and pilot/pkg/security/authz):
 * "If there are no ALLOW policies for the workload, allow the request": so an
   ALLOW policy with no rules (`spec: {}`) allows nothing — "deny all" — while a
   rule `- {}` matches every request — "allow all" (the reference's
-  allow-nothing / allow-all examples); a DENY policy without rules denies nothing;
+  allow-nothing / allow-all examples); a DENY policy without rules is refused at
+  validation, as by Istio;
 * an absent `from` / `to` / `when` matches anything; values inside one field are
   ORed, fields of a source / operation and the parts of a rule are ANDed;
 * `istio.io/dry-run: "true"` evaluates a policy without enforcing it.

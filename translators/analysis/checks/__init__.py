@@ -42,6 +42,11 @@ CHECKS: tuple[Check, ...] = (
         (codes.CONFLICTING_VIRTUAL_SERVICES.code,),
     ),
     Check(
+        "virtualservice-overridden",
+        virtualservices.check_overridden,
+        (codes.VIRTUAL_SERVICE_OVERRIDDEN.code,),
+    ),
+    Check(
         "virtualservice-rules",
         virtualservices.check_rules,
         (

@@ -9,6 +9,7 @@ from translators.analysis import codes
 from translators.analysis.checks.destinations import own_ports
 from translators.analysis.context import AnalysisContext
 from translators.analysis.message import Message
+from translators.gateway.mesh_parents import routes_win
 from translators.ir import RouteMatchIR
 from translators.model.networking import VirtualServiceSpec
 from translators.model.objects import MeshObject
@@ -71,6 +72,34 @@ def check_conflicts(ctx: AnalysisContext) -> Iterable[Message]:
                     f"merge its rules into {winner.ref}, or delete one of them",
                     (winner.ref,),
                 )
+
+
+def check_overridden(ctx: AnalysisContext) -> Iterable[Message]:
+    """A sidecar VirtualService for a host GAMMA HTTPRoutes route, for callers that the
+    translator gives the routes to (`routes_win`): it is ignored for them."""
+    for vs in mesh_virtual_services(ctx):
+        for i, host in enumerate(vs.spec.hosts):
+            resolved = ctx.resolve(host, vs.namespace)
+            service = ctx.index.mesh.services.get(resolved)
+            if service is None or not ctx.index.mesh_routes.get(resolved):
+                continue
+            winners: dict[str, None] = {}
+            for namespace in ctx.caller_namespaces or (vs.namespace,):
+                chosen, _ = ctx.index.virtual_service(resolved, namespace)
+                for port in service.ports:
+                    routes = ctx.index.mesh_routes_for(resolved, port.number, namespace)
+                    if chosen is vs and routes and routes_win(routes, vs, namespace):
+                        winners.update(dict.fromkeys(r.ref for r in routes))
+            if not winners:
+                continue
+            yield codes.VIRTUAL_SERVICE_OVERRIDDEN.at(
+                vs,
+                f"spec.hosts[{i}]",
+                f"{resolved} is routed by {', '.join(winners)} (an HTTPRoute with the "
+                "Service as parent), which applies instead of this VirtualService",
+                "keep one of the two: move the rules into the HTTPRoute, or delete it",
+                tuple(winners),
+            )
 
 
 def _match_key(match: SourceMatch, port: int | None, http: RouteMatchIR | None) -> Hashable:
