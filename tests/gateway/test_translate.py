@@ -490,21 +490,6 @@ def test_an_istio_credential_is_read_where_the_gateway_proxy_runs() -> None:
     assert names == ["kubernetes://edge/shop-cert", "kubernetes://edge/secure-cert"]
 
 
-def test_an_authorization_policy_on_a_gateway_is_reported_not_silently_dropped() -> None:
-    policy = """\
-apiVersion: security.istio.io/v1
-kind: AuthorizationPolicy
-metadata: {name: ingress-allowlist, namespace: edge}
-spec:
-  selector: {matchLabels: {istio: ingressgateway}}
-  rules: [{from: [{source: {ipBlocks: [10.0.0.0/8]}}]}]
-"""
-    mesh = mesh_of(docs(SERVICES, ISTIO, policy))
-    warnings = " ".join(translated(mesh, "edge/ingress").view.warnings)
-    assert "AuthorizationPolicy/edge/ingress-allowlist: applies to gateway edge/ingress" in warnings
-    assert "ingress-allowlist" not in " ".join(translated(mesh, "edge/api-gw").view.warnings)
-
-
 def test_http_listeners_of_one_port_share_one_virtual_host_per_hostname() -> None:
     shared = """\
 apiVersion: gateway.networking.k8s.io/v1

@@ -18,6 +18,7 @@ from envoy.type.matcher.v3 import string_pb2
 
 from translators.envoy.common import ads, pack, provenance, socket_address
 from translators.envoy.jwt import gateway_jwt_filters
+from translators.envoy.rbac import http_rbac_filters, network_rbac_filters
 from translators.envoy.tls import HTTP_ALPN, sds_secret, transport_socket
 from translators.envoy.traffic import tcp_filter_chain, tcp_proxy
 from translators.gateway.ir import (
@@ -32,7 +33,6 @@ from translators.naming import (
     WORKLOAD_SECRET,
     listener_stat_prefix,
 )
-from translators.security.jwt_ir import JwtRuleIR
 
 HCM_FILTER = "envoy.filters.network.http_connection_manager"
 SNI_CLUSTER_FILTER = "envoy.filters.network.sni_cluster"
@@ -95,7 +95,7 @@ def downstream_tls(ir: DownstreamTLSIR) -> tls_pb2.DownstreamTlsContext:
 
 
 def _http_manager(
-    chain: GatewayChainIR, stat_prefix: str, jwt: tuple[JwtRuleIR, ...]
+    chain: GatewayChainIR, stat_prefix: str, ir: GatewayListenerIR
 ) -> hcm.HttpConnectionManager:
     manager = hcm.HttpConnectionManager(
         stat_prefix=stat_prefix,
@@ -105,7 +105,9 @@ def _http_manager(
         use_remote_address={"value": True},
         strip_any_host_port=True,
         http_filters=[
-            *gateway_jwt_filters(jwt),
+            *gateway_jwt_filters(ir.jwt),
+            # after jwt_authn, so `requestPrincipals` see the verified token
+            *http_rbac_filters(ir.authz),
             hcm.HttpFilter(
                 name="envoy.filters.http.router", typed_config=pack(router_pb2.Router())
             ),
@@ -117,7 +119,7 @@ def _http_manager(
 
 
 def _chain(
-    chain: GatewayChainIR, stat_prefix: str, jwt: tuple[JwtRuleIR, ...] = ()
+    chain: GatewayChainIR, stat_prefix: str, ir: GatewayListenerIR
 ) -> listener_components_pb2.FilterChain:
     if chain.auto_passthrough:
         # the SNI names the cluster (sni_cluster sets it for tcp_proxy); the chain's
@@ -144,10 +146,16 @@ def _chain(
             name=chain.name,
             filters=[
                 listener_components_pb2.Filter(
-                    name=HCM_FILTER, typed_config=pack(_http_manager(chain, stat_prefix, jwt))
+                    name=HCM_FILTER, typed_config=pack(_http_manager(chain, stat_prefix, ir))
                 )
             ],
         )
+    if chain.tcp is not None or chain.auto_passthrough:
+        # TCP (TLS terminated or passed through): the network RBAC first, as on a
+        # sidecar's inbound TCP port; HTTP-only rules there allow nothing / deny all
+        filters = [*network_rbac_filters(ir.authz), *out.filters]
+        del out.filters[:]
+        out.filters.extend(filters)
     out.filter_chain_match.ClearField("server_names")
     out.filter_chain_match.server_names.extend(chain.server_names)
     if chain.tls is not None:
@@ -164,7 +172,7 @@ def build_gateway_listener(ir: GatewayListenerIR) -> listener_pb2.Listener:
         address=socket_address(ir.address, ir.port),
         # Istio marks gateway listeners outbound too: the gateway calls into the mesh
         traffic_direction=base_pb2.OUTBOUND,
-        filter_chains=[_chain(c, stat_prefix, ir.jwt) for c in ir.chains],
+        filter_chains=[_chain(c, stat_prefix, ir) for c in ir.chains],
     )
     if any(c.server_names or c.tls is not None for c in ir.chains):
         listener.listener_filters.add(

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from translators.ir import RouteConfigIR, TcpChainIR
+from translators.ir import AuthzPolicyIR, RouteConfigIR, TcpChainIR
 from translators.security.jwt_ir import JwtRuleIR
 
 
@@ -62,6 +62,9 @@ class GatewayListenerIR:
     provenance: tuple[str, ...] = ()
     # the gateway workload's RequestAuthentication rules: jwt_authn on its HTTP chains
     jwt: tuple[JwtRuleIR, ...] = ()
+    # the AuthorizationPolicies selecting the gateway workload: RBAC on every chain (HTTP
+    # after jwt_authn, network RBAC before TCP proxying), as on a sidecar's inbound
+    authz: tuple[AuthzPolicyIR, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

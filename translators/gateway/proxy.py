@@ -28,7 +28,7 @@ from translators.gateway.ir import (
 from translators.gateway.istio import IstioGatewayBuild, selected_gateways
 from translators.gateway.sni_dnat import dnat_cluster, resolve_auto_passthrough
 from translators.index import MeshIndex
-from translators.ir import Direction, ListenerIR, ProxyView, RouteConfigIR
+from translators.ir import AuthzPolicyIR, Direction, ListenerIR, ProxyView, RouteConfigIR
 from translators.mesh import MeshConfig, Workload
 from translators.model.gateway import GatewaySpec
 from translators.model.objects import MeshObject, age_order
@@ -112,31 +112,22 @@ def build_gateway_proxy(
             listeners.append(_listener(workload, port, port_chains, api_gateway.obj.ref))
             configs += [c for c in gateway_configs if _on_port(c, port_chains)]
         credentials += gateway_credentials
-    warnings += _unenforced_policies(mesh, workload)
+    # Istio enforces AuthorizationPolicies selecting an ingress gateway's pods on its
+    # listeners (read here: the piece depends on every object, so on these policies too)
+    authz = index.security.authorization(workload)
     return GatewayProxyIR(
-        tuple(sorted(listeners, key=lambda lst: lst.port)),
+        tuple(sorted((_with_authz(lst, authz) for lst in listeners), key=lambda lst: lst.port)),
         tuple(configs),
         tuple(dict.fromkeys(credentials)),
         tuple(warnings),
     )
 
 
-def _unenforced_policies(mesh: MeshConfig, workload: Workload) -> list[str]:
-    """AuthorizationPolicies that select a gateway proxy: not enforced on gateway listeners
-    (said, never silently dropped)."""
-    out = []
-    root = mesh.options.root_namespace
-    for policy in mesh.of_kind("AuthorizationPolicy"):
-        if policy.namespace not in (workload.namespace, root):
-            continue
-        selector = policy.spec.selector
-        labels = selector.match_labels if selector is not None else {}
-        if all(workload.labels.get(k) == v for k, v in labels.items()):
-            out.append(
-                f"{policy.ref}: applies to gateway {workload.key}, where xdscp does not "
-                "enforce AuthorizationPolicy: its rules are not applied there"
-            )
-    return out
+def _with_authz(listener: GatewayListenerIR, authz: tuple[AuthzPolicyIR, ...]) -> GatewayListenerIR:
+    if not authz:
+        return listener
+    refs = tuple(dict.fromkeys(ref for policy in authz for ref in policy.provenance))
+    return replace(listener, authz=authz, provenance=listener.provenance + refs)
 
 
 def _on_port(config: RouteConfigIR, chains: list[GatewayChainIR]) -> bool:
