@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
+import structlog
 from cryptography import x509
 from envoy.config.core.v3 import base_pb2
 from envoy.extensions.transport_sockets.tls.v3 import secret_pb2
@@ -55,9 +56,30 @@ async def plane(tmp_path: Path) -> AsyncIterator[ControlPlane]:
     control = ControlPlane(config, listen="127.0.0.1:0", debug_listen="127.0.0.1:0", insecure=True)
     await control.start()
     try:
+        await watching(control, config / "credentials")
         yield control
     finally:
         await control.stop()
+
+
+async def watching(plane: ControlPlane, credentials: Path) -> None:
+    """Return once the watcher (set up in the background after `start`) reports changes
+    under `credentials`: new probe files are written until the plane re-publishes, then
+    the publishing settles (so a test's own change is the next one)."""
+    generation = plane.runtime.generation
+    deadline = time.monotonic() + WAIT_S
+    probes = 0
+    while plane.runtime.generation == generation:
+        assert time.monotonic() < deadline, "the watcher never reported a change"
+        (credentials / f".probe-{probes}").write_text("")
+        probes += 1
+        await asyncio.sleep(0.3)
+    while True:  # quiet for a second: every probe was handled
+        generation = plane.runtime.generation
+        await asyncio.sleep(1.0)
+        if plane.runtime.generation == generation:
+            return
+        assert time.monotonic() < deadline, "the plane never settled"
 
 
 def served_serial(plane: ControlPlane, proxy: str) -> int | None:
@@ -154,9 +176,13 @@ async def test_bad_pair_keeps_the_last_good_certificate_and_is_reported(
     fresh = ca.issue("next.example")
 
     # a new certificate with the old key: not a pair
-    (directory / "tls.crt").write_text(fresh.cert_pem)
-    await wait_for(lambda: plane.runtime.generation > generation)
+    with structlog.testing.capture_logs() as logs:
+        (directory / "tls.crt").write_text(fresh.cert_pem)
+        await wait_for(lambda: plane.runtime.generation > generation)
     assert served_serial(plane, gateway) == good
+    (logged,) = [e for e in logs if e["event"] == "gateway.credential_invalid"]
+    assert logged["credential"] == "default/bookinfo-cert"
+    assert logged["action"] == "keeps the last good certificate"
     (problem,) = await certificate_problems(plane)
     assert "default/bookinfo-cert" in problem and "not the private key" in problem
     assert "last good certificate is still served" in problem
@@ -180,3 +206,30 @@ async def test_bad_pair_keeps_the_last_good_certificate_and_is_reported(
     await wait_for(lambda: served_serial(plane, gateway) is None)
     (problem,) = await certificate_problems(plane)
     assert "no tls.crt and tls.key" in problem
+
+
+async def test_credentials_dir_outside_the_config_dir_is_watched(tmp_path: Path) -> None:
+    """`serve --credentials-dir` elsewhere: watched too."""
+    config, credentials = tmp_path / "mesh", tmp_path / "secrets"
+    shutil.copytree(REPO / "examples" / "gateway", config)
+    (config / "https.yaml").write_text(HTTPS)
+    ca = CertAuthority()
+    ca.write_credential(credentials / "bookinfo-cert", "first.example")
+    control = ControlPlane(
+        config,
+        listen="127.0.0.1:0",
+        debug_listen="127.0.0.1:0",
+        insecure=True,
+        credentials_dir=credentials,
+    )
+    await control.start()
+    try:
+        gateway = control.runtime.connect(node("istio-ingressgateway"), None)
+        assert served_serial(control, gateway) is not None
+        rotated = ca.issue("second.example")
+        await watching(control, credentials)
+        replace_atomically(credentials / "bookinfo-cert" / "tls.key", rotated.key_pem)
+        replace_atomically(credentials / "bookinfo-cert" / "tls.crt", rotated.cert_pem)
+        await wait_for(lambda: served_serial(control, gateway) == serial_of(rotated))
+    finally:
+        await control.stop()
