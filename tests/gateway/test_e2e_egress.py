@@ -45,8 +45,7 @@ metadata: {{name: egressgateway}}
 spec:
   address: {gateway}
   serviceAccount: egressgateway
-  # a gateway's plain-text servers take plain text from the mesh (Istio's label)
-  labels: {{istio: egressgateway, security.istio.io/tlsMode: disabled}}
+  labels: {{istio: egressgateway}}
 ---
 apiVersion: networking.istio.io/v1
 kind: WorkloadEntry

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import hashlib
 
+from translators.gateway.attach import GATEWAY_NAME_LABEL
 from translators.ir import AuthzPolicyIR
 from translators.mesh import MeshConfig, Service, Workload
+from translators.model.gateway_api import KUBERNETES_GATEWAY
 from translators.security.authz import AuthorizationPolicies
 from translators.security.jwt_ir import JwtRuleIR
 from translators.security.peer_authn import EffectiveMTLS, PeerAuthentications
@@ -14,8 +16,17 @@ from translators.security.upstream import UpstreamPeers, upstream_peers, workloa
 
 
 class SecurityIndex:
-    # the kinds this index is built from: a change to one rebuilds it
-    KINDS = frozenset({"PeerAuthentication", "AuthorizationPolicy", "RequestAuthentication"})
+    # the kinds this index is built from: a change to one rebuilds it (gateways decide
+    # which workloads are gateway proxies, which auto-mTLS leaves in plain text)
+    KINDS = frozenset(
+        {
+            "PeerAuthentication",
+            "AuthorizationPolicy",
+            "RequestAuthentication",
+            "Gateway",
+            KUBERNETES_GATEWAY,
+        }
+    )
 
     def __init__(self, mesh: MeshConfig) -> None:
         root = mesh.options.root_namespace
@@ -25,8 +36,9 @@ class SecurityIndex:
         self.request_authn = RequestAuthentications(
             mesh.of_kind("RequestAuthentication"), root, mesh.jwks
         )
+        self.gateways = gateway_proxies(mesh)
         self._peers: dict[str, UpstreamPeers] = {}
-        self.key = _upstream_key(mesh)
+        self.key = _upstream_key(mesh, self.gateways)
 
     def inbound_mtls(self, workload: Workload) -> EffectiveMTLS:
         return self.peer_authn.effective(workload.namespace, workload.labels)
@@ -48,6 +60,7 @@ class SecurityIndex:
         other.peer_authn = self.peer_authn
         other.authz = self.authz
         other.request_authn = self.request_authn
+        other.gateways = self.gateways
         other.key = self.key
         other._peers = {h: p for h, p in self._peers.items() if h not in changed_services}
         return other
@@ -57,23 +70,48 @@ class SecurityIndex:
         found = self._peers.get(service.hostname)
         if found is None:
             found = self._peers[service.hostname] = upstream_peers(
-                service, self.mesh.workloads, self.peer_authn, self.mesh.options.trust_domain
+                service,
+                self.mesh.workloads,
+                self.peer_authn,
+                self.mesh.options.trust_domain,
+                self.gateways,
             )
         return found
 
 
-def _upstream_key(mesh: MeshConfig) -> str:
+def gateway_proxies(mesh: MeshConfig) -> frozenset[str]:
+    """The keys of the workloads that are gateway proxies: selected by an Istio Gateway
+    (any namespace, as `translators/gateway` selects them) or labelled with the name of a
+    Gateway API Gateway of their namespace. Auto-mTLS does not reach them (no sidecar)."""
+    selectors = [g.spec.selector for g in mesh.of_kind("Gateway") if g.spec.selector]
+    api = {(g.namespace, g.name) for g in mesh.of_kind(KUBERNETES_GATEWAY)}
+    found = set()
+    for key, workload in mesh.workloads.items():
+        labels = workload.labels
+        if (workload.namespace, labels.get(GATEWAY_NAME_LABEL)) in api or any(
+            all(labels.get(k) == v for k, v in s.items()) for s in selectors
+        ):
+            found.add(key)
+    return frozenset(found)
+
+
+def _upstream_key(mesh: MeshConfig, gateways: frozenset[str]) -> str:
     """What a service's auto-mTLS depends on besides the service itself (whose digest
     covers its endpoints, their labels and service accounts): every PeerAuthentication
-    (content and age), which workloads have no sidecar, the trust domain and the root
-    namespace. Clusters are memoized under it: only a change of these rebuilds them all."""
+    (content and age), which workloads have no sidecar (gateway proxies included), the
+    trust domain and the root namespace. Clusters are memoized under it: only a change
+    of these rebuilds them all."""
     policies = tuple(
         sorted(
             (p.ref, p.digest, p.meta.creationTimestamp or "", p.first_seen)
             for p in mesh.of_kind("PeerAuthentication")
         )
     )
-    bare = tuple(sorted(key for key, w in mesh.workloads.items() if not workload_has_sidecar(w)))
+    bare = tuple(
+        sorted(
+            key for key, w in mesh.workloads.items() if not workload_has_sidecar(w, key in gateways)
+        )
+    )
     state = (policies, bare, mesh.options.trust_domain, mesh.options.root_namespace)
     # A short digest, not the tuple: it is part of every service's memo key.
     return hashlib.blake2b(repr(state).encode(), digest_size=8).hexdigest()

@@ -8,7 +8,9 @@ DestinationRule reference `ClientTLSSettings`):
   DISABLE is plaintext, SIMPLE / MUTUAL originate TLS with files;
 * without one, auto-mTLS: mesh TLS to endpoints that have a sidecar, unless the
   destination workload's effective PeerAuthentication is DISABLE, and never for
-  MESH_EXTERNAL services;
+  MESH_EXTERNAL services; a gateway proxy (selected by an Istio Gateway or running a
+  Gateway API Gateway) has no sidecar unless labelled `security.istio.io/tlsMode: istio`:
+  Istio's gateway pods do not carry the label its sidecar injector adds;
 * the subset's traffic policy overrides the top-level one, port-level settings
   override their level (`MergeTrafficPolicy`).
 
@@ -22,6 +24,7 @@ fall back to plaintext.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 
 from translators.ir import EndpointIR, InboundMTLS, UpstreamTLSIR, UpstreamTLSMode
@@ -56,29 +59,37 @@ class UpstreamPeers:
     mesh_identities: tuple[str, ...] = ()
 
 
-def workload_has_sidecar(workload: Workload) -> bool:
+def workload_has_sidecar(workload: Workload, gateway: bool = False) -> bool:
     """Istio's signal first: the `security.istio.io/tlsMode` label ("istio" or not). Else
-    opted out by `sidecar.istio.io/inject: "false"` (or no address): no. Else a Pod has
-    one only if an injector marked it; a WorkloadEntry — in file mode the stand-in for a
-    pod with its sidecar — has one."""
+    a `gateway` proxy has none, nor one opted out by `sidecar.istio.io/inject: "false"`
+    (or without an address). Else a Pod has one only if an injector marked it; a
+    WorkloadEntry — in file mode the stand-in for a pod with its sidecar — has one."""
     tls_mode = workload.labels.get(TLS_MODE_LABEL)
     if tls_mode is not None:
         return tls_mode == TLS_MODE_ISTIO
-    if not workload.address or workload.annotations.get(SIDECAR_INJECT_ANNOTATION) == "false":
+    if (
+        gateway
+        or not workload.address
+        or workload.annotations.get(SIDECAR_INJECT_ANNOTATION) == "false"
+    ):
         return False
     if workload.source.startswith("Pod/"):
         return any(workload.annotations.get(a) for a in INJECTED_ANNOTATIONS)
     return True
 
 
-def has_sidecar(endpoint: Endpoint, workloads: Mapping[str, Workload]) -> bool:
-    """An endpoint backed by a known workload follows `workload_has_sidecar`; an inline
-    ServiceEntry endpoint has a sidecar only when labelled `security.istio.io/tlsMode:
-    istio` (as in Istio)."""
+def has_sidecar(
+    endpoint: Endpoint,
+    workloads: Mapping[str, Workload],
+    gateways: AbstractSet[str] = frozenset(),
+) -> bool:
+    """An endpoint backed by a known workload follows `workload_has_sidecar` (`gateways`:
+    the keys of the gateway proxies); an inline ServiceEntry endpoint has a sidecar only
+    when labelled `security.istio.io/tlsMode: istio` (as in Istio)."""
     workload = workloads.get(endpoint.workload) if endpoint.workload else None
     if workload is None:
         return endpoint.labels.get(TLS_MODE_LABEL) == TLS_MODE_ISTIO
-    return workload_has_sidecar(workload)
+    return workload_has_sidecar(workload, workload.key in gateways)
 
 
 def upstream_peers(
@@ -86,10 +97,11 @@ def upstream_peers(
     workloads: Mapping[str, Workload],
     peer_authn: PeerAuthentications,
     trust_domain: str,
+    gateways: AbstractSet[str] = frozenset(),
 ) -> UpstreamPeers:
     rows: list[tuple[bool, ...]] = []
     sources: set[str] = set()
-    sidecars = [has_sidecar(e, workloads) for e in service.endpoints]
+    sidecars = [has_sidecar(e, workloads, gateways) for e in service.endpoints]
     namespaces = [
         e.workload.partition("/")[0] if e.workload else service.namespace for e in service.endpoints
     ]

@@ -87,13 +87,13 @@ def _callees(
         workload = workloads.get(member.workload) if member.workload else None
         if workload is not None:
             mode = security.inbound_mtls(workload).at(member.port)
-            sidecar = workload_has_sidecar(workload)
+            sidecar = workload_has_sidecar(workload, workload.key in security.gateways)
             found.append(Callee(workload.key, sidecar, mode, not sidecar))
             continue
         endpoint = inline.get(member.address)
         if endpoint is None:
             continue
-        sidecar = has_sidecar(endpoint, workloads)
+        sidecar = has_sidecar(endpoint, workloads, security.gateways)
         mode = security.peer_authn.effective(service.namespace, endpoint.labels).at(member.port)
         labelled = endpoint.labels.get(TLS_MODE_LABEL)
         found.append(Callee(member.address, sidecar, mode, labelled not in (None, TLS_MODE_ISTIO)))
