@@ -23,6 +23,7 @@ from pathlib import Path
 
 from benchmarks.serve_process import (
     REPO,
+    add_repo_option,
     replace_file,
     route_file,
     route_text,
@@ -118,12 +119,7 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--services", type=int, default=10_000)
     parser.add_argument("--edits", type=int, default=10)
     parser.add_argument("--timeout", type=float, default=300.0)
-    parser.add_argument(
-        "--repo",
-        type=Path,
-        default=REPO,
-        help="run `xdscp serve` from this checkout (compare another version in one run)",
-    )
+    add_repo_option(parser)
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="xdscp-edit-latency-") as tmp:
         figures = asyncio.run(

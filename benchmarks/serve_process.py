@@ -10,6 +10,7 @@ client workload. The server runs in its own process (`python -m xdscp.cli serve
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import json
 import os
@@ -29,6 +30,16 @@ from benchmarks.meshgen import CLIENT, service_docs, virtual_service
 
 REPO = Path(__file__).resolve().parents[1]
 CLIENT_NAME = "client"
+
+
+def add_repo_option(parser: argparse.ArgumentParser) -> None:
+    """`--repo`: which checkout's `xdscp serve` a benchmark starts."""
+    parser.add_argument(
+        "--repo",
+        type=Path,
+        default=REPO,
+        help="run `xdscp serve` from this checkout (compare another version in one run)",
+    )
 
 
 def _dump(docs: list[dict[str, Any]]) -> str:

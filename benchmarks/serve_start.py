@@ -30,6 +30,7 @@ from benchmarks.serve_process import (
     CLIENT_NAME,
     REPO,
     ServeProcess,
+    add_repo_option,
     cpu_seconds,
     serve,
     write_mesh,
@@ -130,12 +131,7 @@ def main(argv: list[str]) -> None:
         action="store_true",
         help="also start again with `serve --parse-cache` (cold run writes it, warm reads it)",
     )
-    parser.add_argument(
-        "--repo",
-        type=Path,
-        default=REPO,
-        help="run `xdscp serve` from this checkout (compare another version in one run)",
-    )
+    add_repo_option(parser)
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="xdscp-serve-start-") as tmp:
         work = Path(tmp)

@@ -9,8 +9,12 @@ Layout (Kubernetes TLS Secret key names; Istio's generic `cert`/`key`/`cacert` t
     <credentials dir>/<name>/ca.crt    the client CA (MUTUAL only)
 
 `<credentials dir>/<namespace>/<name>/` is preferred when it exists, for credentials of
-the same name in several namespaces. The files are read again when they change (by
-size and modification time) at the next configuration push.
+the same name in several namespaces. The file source's watcher reports a change under
+the credentials directory (a write, an atomic rename, a ConfigMap-style `..data` swap, a
+deletion) and the plane re-publishes the current mesh: files whose size, modification
+time or inode changed are read again, and only the gateways serving them get a new
+Secret version. A certificate and key that are not a valid matching PEM pair (half
+written, corrupt) are not served: the last good pair stays, logged and reported (XDS0902).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from typing import Protocol
 
 import structlog
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 
 from translators.analysis.gateway_certs import CredentialFacts
 from translators.envoy.secrets import root_secret, workload_secret
@@ -40,8 +45,31 @@ CA_FILES = ("ca.crt", "cacert")
 
 @dataclass(frozen=True, slots=True)
 class _Loaded:
-    stamp: tuple[tuple[str, int, int], ...]
+    stamp: tuple[tuple[str, int, int, int], ...]
     group: ResourceGroup
+
+
+def pair_problem(cert_pem: bytes, key_pem: bytes, ca_pem: bytes | None) -> str:
+    """Why these files are not a servable credential ("" when they are): Envoy would
+    reject a Secret whose chain or key does not parse, or whose key is not the leaf's, and
+    a half-written file is exactly that."""
+    try:
+        chain = x509.load_pem_x509_certificates(cert_pem)
+    except ValueError as exc:
+        return f"{CERT_FILES[0]} is not a PEM certificate chain ({exc})"
+    try:
+        key = serialization.load_pem_private_key(key_pem, password=None)
+    except (ValueError, TypeError) as exc:
+        return f"{KEY_FILES[0]} is not an unencrypted PEM private key ({exc})"
+    spki = serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    if key.public_key().public_bytes(*spki) != chain[0].public_key().public_bytes(*spki):
+        return f"{KEY_FILES[0]} is not the private key of the certificate in {CERT_FILES[0]}"
+    if ca_pem is not None:
+        try:
+            x509.load_pem_x509_certificates(ca_pem)
+        except ValueError as exc:
+            return f"{CA_FILES[0]} is not a PEM certificate ({exc})"
+    return ""
 
 
 class GatewayCredentials(Protocol):
@@ -86,6 +114,8 @@ class CredentialStore:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
         self._loaded: dict[Credential, _Loaded] = {}
+        # files found unservable (not read again until they change), and why
+        self._rejected: dict[Credential, tuple[tuple[tuple[str, int, int, int], ...], str]] = {}
         self._reported: set[str] = set()
 
     def directory_of(self, credential: Credential) -> Path:
@@ -116,20 +146,42 @@ class CredentialStore:
             return None
         files = [p for p in (cert, key, ca) if p is not None]
         try:
-            stamp = tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in files)
+            # the inode too: a rename or a `..data` swap can keep size and mtime
+            stats = [(p, p.stat()) for p in files]
         except OSError as exc:
             self._missing(credential, str(exc))
             return None
+        stamp = tuple((str(p), s.st_size, s.st_mtime_ns, s.st_ino) for p, s in stats)
         cached = self._loaded.get(credential)
         if cached is not None and cached.stamp == stamp:
             return cached.group
+        rejected = self._rejected.get(credential)
+        if rejected is not None and rejected[0] == stamp:
+            return cached.group if cached is not None else None
+        try:
+            cert_pem, key_pem = cert.read_bytes(), key.read_bytes()
+            ca_pem = ca.read_bytes() if ca else None
+        except OSError as exc:
+            problem = str(exc)
+        else:
+            problem = pair_problem(cert_pem, key_pem, ca_pem)
+        name = f"{credential.namespace}/{credential.name}"
+        if problem:
+            self._rejected[credential] = (stamp, problem)
+            log.warning(
+                "gateway.credential_invalid",
+                credential=name,
+                problem=problem,
+                directory=str(directory),
+                action="keeps the last good certificate" if cached else "not served",
+            )
+            return cached.group if cached is not None else None
+        self._rejected.pop(credential, None)
         group = credential_group(
-            credential, cert.read_text(), key.read_text(), ca.read_text() if ca else None
+            credential, cert_pem.decode(), key_pem.decode(), ca_pem.decode() if ca_pem else None
         )
         self._loaded[credential] = _Loaded(stamp, group)
-        log.info(
-            "gateway.credential_loaded", credential=f"{credential.namespace}/{credential.name}"
-        )
+        log.info("gateway.credential_loaded", credential=name)
         return group
 
     def facts(self, namespace: str, name: str) -> CredentialFacts:
@@ -139,9 +191,15 @@ class CredentialStore:
         if cert is None or key is None:
             return CredentialFacts(f"no {CERT_FILES[0]} and {KEY_FILES[0]} in {directory}")
         try:
-            return certificate_facts(cert.read_bytes(), str(cert))
+            cert_pem, key_pem = cert.read_bytes(), key.read_bytes()
         except OSError as exc:
             return CredentialFacts(f"{cert}: {exc}")
+        problem = pair_problem(cert_pem, key_pem, None)
+        if problem:
+            kept = any(c.namespace == namespace and c.name == name for c in self._loaded)
+            action = "the last good certificate is still served" if kept else "nothing is served"
+            return CredentialFacts(f"{problem} in {directory}; {action}")
+        return certificate_facts(cert_pem, str(cert))
 
     def secrets_for(
         self, translator: MeshTranslator, workload: Workload

@@ -87,18 +87,20 @@ class ControlPlane:
             extensions=self.extensions,
         )
         self.runtime.on_generation = self.status.propagation.started
-        self.credentials: GatewayCredentials = CredentialStore(
-            self.credentials_dir or self.config_dir / "credentials"
-        )
+        credentials_dir = self.credentials_dir or self.config_dir / "credentials"
+        self.credentials: GatewayCredentials = CredentialStore(credentials_dir)
         self.runtime.gateway_secrets = self.credentials.secrets_for
         self.metrics.watch_certificate_expiry("svid", self.identity.seconds_to_svid_expiry)
         self.metrics.watch_certificate_expiry("root", self.identity.seconds_to_root_expiry)
-        self.source: ConfigSource = DirectorySource(
+        files = DirectorySource(
             self.config_dir,
             self.options,
             kinds=self.extensions.kinds(),
             parse_cache=self.parse_cache,
+            credentials_dir=credentials_dir,
         )
+        files.on_credentials = self._credentials_changed
+        self.source: ConfigSource = files
         source_up = Gauge(
             "xdscp_config_source_up",
             "1 while the config source is loaded and watching; 0 when dead, stuck or empty.",
@@ -238,6 +240,16 @@ class ControlPlane:
             if self.runtime.mesh is None:
                 return
             await self.runtime.apply(await self.jwks.resolve(self.runtime.mesh))
+        self._analysis_due()
+
+    async def _credentials_changed(self) -> None:
+        """A gateway certificate file changed: the mesh in force again (the same mesh, so
+        nothing is translated again); the certificates are read anew and only gateways
+        whose Secrets changed get a push. Then the certificate analysis (XDS0902/3)."""
+        async with self._mesh_updates:
+            if self.runtime.mesh is None:
+                return
+            await self.runtime.apply(self.runtime.mesh)
         self._analysis_due()
 
     async def _reject_untranslatable(self, mesh: MeshConfig) -> None:

@@ -1,8 +1,8 @@
 """GAMMA mesh routing end to end, through the real `xdscp up` CLI and real Envoy: an
 HTTPRoute whose parent is the order-service Service splits the client sidecar's calls
 80/20 between two backend Services (within a binomial bound) and sends a request with a
-header to one of them; it takes over from the example's 90/10 VirtualService of the
-same host, and goes away again when the route is deleted."""
+header to one of them; `xdscp proxy-config` names it; it takes over from the example's
+90/10 VirtualService of the same host, which applies again when the route is deleted."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.cli.hygiene import run_xdscp
 from tests.e2e.harness import http_get, relocate_example, version_of, wait_until, xdscp_up
 
 pytestmark = pytest.mark.e2e
@@ -89,6 +90,14 @@ def test_a_gamma_httproute_splits_and_matches_sidecar_traffic(tmp_path: Path) ->
         assert set(served) <= {"v1", "v2"}, served
         sigma = math.sqrt(n * 0.8 * 0.2)
         assert abs(served["v1"] - 0.8 * n) <= 4 * sigma, served
+
+        # proxy-config names the HTTPRoute as the source of the client's routes to it
+        listed = run_xdscp(
+            "proxy-config", "routes", "default/client", "--server", mesh.state["debug"]
+        )
+        assert listed.returncode == 0, listed.stderr
+        rows = [r for r in listed.stdout.splitlines() if "HTTPRoute/default/order-split" in r]
+        assert len(rows) == 2, listed.stdout
 
         # without the route, the VirtualService routes again: no header routing
         (config / "gamma.yaml").unlink()

@@ -2,19 +2,22 @@
 Istio's bookinfo-gateway pattern (a Gateway selecting the `istio: ingressgateway`
 workload, a VirtualService bound to it) reaches productpage from outside, the
 header-based reviews routing holds behind it, HTTPS terminates with a certificate from
-`credentialName` (SNI per host, a wrong SNI refused), and MUTUAL requires a client
-certificate."""
+`credentialName` (SNI per host, a wrong SNI refused), MUTUAL requires a client
+certificate, and a certificate replaced on disk is served without restart."""
 
 from __future__ import annotations
 
 import json
+import os
 import socket
 import ssl
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 import pytest
+from cryptography import x509
 
 from tests.e2e.harness import RunningMesh, http_get, relocate_example, wait_until, xdscp_up
 from tests.gateway.certs import CertAuthority
@@ -126,6 +129,44 @@ def test_ingress_gateway_http_https_and_mutual(tmp_path: Path) -> None:
         keys = (tmp_path / "client.crt", tmp_path / "client.key")
         status, served = https_get(address, 9443, "secure.example.com", server_ca, client=keys)
         assert (status, served["workload"]) == (200, "productpage-v1")
+
+        # rotation: tls.crt/tls.key replaced on disk (renamed over) reach Envoy, no restart
+        directory = config / "credentials" / "bookinfo-cert"
+        before = served_serial(address, 8443, "bookinfo.example.com", server_ca)
+        assert (
+            before
+            == x509.load_pem_x509_certificate((directory / "tls.crt").read_bytes()).serial_number
+        )
+        rotated = server_ca.issue("bookinfo.example.com")
+        for name, text in (("tls.key", rotated.key_pem), ("tls.crt", rotated.cert_pem)):
+            (directory / f".{name}.new").write_text(text)
+            os.replace(directory / f".{name}.new", directory / name)
+        serial = x509.load_pem_x509_certificate(rotated.cert_pem.encode()).serial_number
+        started = time.monotonic()
+        assert wait_until(lambda: _serial_or_none(address, server_ca) == serial, 10), mesh.log()
+        print(f"rotated certificate served after {time.monotonic() - started:.2f}s")
+        status, served = https_get(address, 8443, "bookinfo.example.com", server_ca)
+        assert (status, served["workload"]) == (200, "productpage-v1")
+
+
+def served_serial(address: str, port: int, sni: str, ca: CertAuthority) -> int:
+    """The serial number of the certificate a new TLS handshake is answered with."""
+    context = ssl.create_default_context(cadata=ca.pem)
+    context.check_hostname = False
+    with (
+        socket.create_connection((address, port), timeout=5) as raw,
+        context.wrap_socket(raw, server_hostname=sni) as tls,
+    ):
+        der = tls.getpeercert(binary_form=True)
+    assert der is not None
+    return x509.load_der_x509_certificate(der).serial_number
+
+
+def _serial_or_none(address: str, ca: CertAuthority) -> int | None:
+    try:
+        return served_serial(address, 8443, "bookinfo.example.com", ca)
+    except (ssl.SSLError, OSError):
+        return None
 
 
 def _https_ok(address: str, ca: CertAuthority) -> bool:

@@ -230,3 +230,22 @@ def test_against_a_virtual_service_istios_order_decides() -> None:
         stamped(ROUTE, "2020-01-01T00:00:00Z"),
     )
     assert len(reviews_vhost(mesh_of(older_route), "shop/outsider").routes) == 3
+
+
+def test_section_name_names_a_service_port() -> None:
+    by_name = ROUTE.replace("port: 8080}]\n  rules", "sectionName: http}]\n  rules")
+    mesh = mesh_of(docs(SERVICES, by_name))
+    assert len(reviews_vhost(mesh).routes) == 3
+    assert route_conditions(mesh, "HTTPRoute/default/reviews-split")[0]["Accepted"] == (
+        True,
+        "Accepted",
+    )
+    wrong = ROUTE.replace("port: 8080}]\n  rules", "sectionName: grpc}]\n  rules")
+    mesh = mesh_of(docs(SERVICES, wrong))
+    assert [r.route.cluster for r in reviews_vhost(mesh).routes] == [
+        "outbound|8080||reviews.default.svc.cluster.local"
+    ]
+    assert route_conditions(mesh, "HTTPRoute/default/reviews-split")[0]["Accepted"] == (
+        False,
+        "NoMatchingParent",
+    )

@@ -20,6 +20,7 @@ from envoy.config.listener.v3 import listener_pb2
 from envoy.extensions.filters.network.http_connection_manager.v3 import (
     http_connection_manager_pb2 as hcm,
 )
+from google.protobuf.internal.containers import RepeatedCompositeFieldContainer
 from google.protobuf.message import Message
 
 from translators.envoyfilter.merge import merge, merge_any
@@ -35,6 +36,7 @@ from translators.model.envoy_filter import (
 
 VIRTUAL_LISTENERS = frozenset({"virtualInbound", "virtualOutbound"})
 M = TypeVar("M", bound=Message)
+F = TypeVar("F", components.ListenerFilter, components.Filter, hcm.HttpFilter)
 
 
 def _listener_match(patch: ActivePatch) -> ListenerMatch | None:
@@ -129,14 +131,7 @@ def _patch_listener_filters(
     ]
     if not mine:
         return
-    filters = edit_list(
-        list(listener.listener_filters),
-        mine,
-        lambda f, p: _named(f.name, _listener_filter_name(p)),
-        applied,
-    )
-    del listener.listener_filters[:]
-    listener.listener_filters.extend(filters)
+    _edit_named(listener.listener_filters, mine, _listener_filter_name, applied)
 
 
 def _listener_filter_name(patch: ActivePatch) -> str:
@@ -213,11 +208,7 @@ def _patch_network_filters(
         if p.apply_to is ApplyTo.NETWORK_FILTER and chain_matches(listener, chain, p)
     ]
     if network:
-        filters = edit_list(
-            list(chain.filters), network, lambda f, p: _named(f.name, _filter_name(p)), applied
-        )
-        del chain.filters[:]
-        chain.filters.extend(filters)
+        _edit_named(chain.filters, network, _filter_name, applied)
     http = [
         p
         for p in patches
@@ -235,14 +226,7 @@ def _patch_network_filters(
         before = manager.SerializeToString(deterministic=True)
         matching = [p for p in http if _named(network_filter.name, _filter_name(p))]
         if matching:
-            filters = edit_list(
-                list(manager.http_filters),
-                matching,
-                lambda f, p: _named(f.name, _sub_filter_name(p)),
-                applied,
-            )
-            del manager.http_filters[:]
-            manager.http_filters.extend(filters)
+            _edit_named(manager.http_filters, matching, _sub_filter_name, applied)
         if route and manager.HasField("route_config"):
             # inline route configurations (the inbound ones) are patched like RDS ones
             patch_route_config(manager.route_config, route, context, applied)
@@ -255,6 +239,19 @@ _ROUTE_LEVELS = frozenset({ApplyTo.ROUTE_CONFIGURATION, ApplyTo.VIRTUAL_HOST, Ap
 
 def _named(actual: str, wanted: str) -> bool:
     return not wanted or actual == wanted
+
+
+def _edit_named(
+    filters: RepeatedCompositeFieldContainer[F],
+    patches: Sequence[ActivePatch],
+    wanted_name: Callable[[ActivePatch], str],
+    applied: set[str],
+) -> None:
+    """`edit_list` on a repeated filter field, in place; a patch selects the filters of
+    its wanted name (any filter when it names none)."""
+    edited = edit_list(list(filters), patches, lambda f, p: _named(f.name, wanted_name(p)), applied)
+    del filters[:]
+    filters.extend(edited)
 
 
 def edit_list(

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from translators.gateway.mesh_parents import MESH_ROUTE_KINDS, is_service_parent
+from translators.gateway.mesh_parents import MESH_ROUTE_KINDS, is_service_parent, names_port
 from translators.hosts import resolve_host
 from translators.mesh import MeshConfig, Service, Workload
 from translators.model.gateway_api import (
@@ -473,8 +473,9 @@ def _mesh_parent(mesh: MeshConfig, route: MeshObject[Any], ref: ParentReference)
     service = mesh.services.get(host)
     if service is None:
         reason, message = "NoMatchingParent", f"service {host} not found"
-    elif ref.port is not None and service.port(ref.port) is None:
-        reason, message = "NoMatchingParent", f"service {host} has no port {ref.port}"
+    elif not any(names_port(ref, p.number, p.name) for p in service.ports):
+        wanted = ref.port if ref.port is not None else ref.section_name
+        reason, message = "NoMatchingParent", f"service {host} has no port {wanted}"
     else:
         return ParentState(ref, (Condition("Accepted", True, "Accepted", "route accepted"),))
     return ParentState(ref, (Condition("Accepted", False, reason, message),))

@@ -4,7 +4,7 @@ mesh index can use it without importing the gateway translators).
 
 A parentRef with group `""` (or `core`) and kind `Service` names the Service whose
 *frontend* (its name and ports) the route takes over for callers in the mesh; an
-optional `port` limits it to that service port.
+optional `port` (or `sectionName`, a port name) limits it to that service port.
 
 Which routes a caller sees for a Service, as the GAMMA spec says: a *consumer* route
 (in the caller's namespace, naming a Service of another namespace) applies to callers
@@ -53,8 +53,21 @@ def service_parent_hosts(obj: MeshObject[Any], suffix: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(host for _, host, _ in service_parents(obj, suffix)))
 
 
+def names_port(ref: ParentReference, port: int, port_name: str) -> bool:
+    """Does a Service parentRef cover the service port `port` (named `port_name`)? Its
+    `port` by number, its `sectionName` by name (the spec's two ways), or neither: all."""
+    if ref.port is not None and ref.port != port:
+        return False
+    return ref.section_name is None or ref.section_name == port_name
+
+
 def applicable_routes(
-    routes: Iterable[MeshObject[Any]], host: str, port: int, caller_namespace: str, suffix: str
+    routes: Iterable[MeshObject[Any]],
+    host: str,
+    port: int,
+    port_name: str,
+    caller_namespace: str,
+    suffix: str,
 ) -> tuple[MeshObject[Any], ...]:
     """The routes (oldest first, as given) that route a caller in `caller_namespace` to
     `host` on `port`: its consumer routes if it has any, else the producer routes."""
@@ -62,7 +75,7 @@ def applicable_routes(
     producer: list[MeshObject[Any]] = []
     for route in routes:
         for ref, parent_host, namespace in service_parents(route, suffix):
-            if parent_host != host or ref.port not in (None, port):
+            if parent_host != host or not names_port(ref, port, port_name):
                 continue
             if route.namespace == namespace:
                 producer.append(route)

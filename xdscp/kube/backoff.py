@@ -29,3 +29,16 @@ async def sleep_or_stop(stop: asyncio.Event, delay: float) -> bool:
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), timeout=delay)
     return stop.is_set()
+
+
+async def wait_either(
+    first: asyncio.Event, second: asyncio.Event, timeout: float | None = None
+) -> None:
+    """Return once either event is set or `timeout` seconds have passed (None: no
+    timeout); the events are left as they are, the waiting tasks are always cancelled."""
+    waits = {asyncio.ensure_future(first.wait()), asyncio.ensure_future(second.wait())}
+    try:
+        await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiting in waits:
+            waiting.cancel()

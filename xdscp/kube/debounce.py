@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 
-from xdscp.kube.backoff import sleep_or_stop
+from xdscp.kube.backoff import sleep_or_stop, wait_either
 
 
 class Debouncer:
@@ -27,13 +27,7 @@ class Debouncer:
     async def wait(self, stop: asyncio.Event) -> bool:
         """Return True once a burst has settled (quiet for `quiet`, or `max_wait` after
         its first event); False when `stop` is set first."""
-        stopped = asyncio.ensure_future(stop.wait())
-        poked = asyncio.ensure_future(self._poked.wait())
-        try:
-            await asyncio.wait({stopped, poked}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            stopped.cancel()
-            poked.cancel()
+        await wait_either(stop, self._poked)
         if stop.is_set():
             return False
         loop = asyncio.get_running_loop()

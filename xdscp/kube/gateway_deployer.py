@@ -20,7 +20,7 @@ from typing import Any
 import structlog
 
 from xdscp.kube.api import KubeApi
-from xdscp.kube.backoff import Backoff
+from xdscp.kube.backoff import Backoff, wait_either
 from xdscp.kube.errors import Conflict, KubeError, NotFound
 from xdscp.kube.gateway_manifests import (
     MANAGED_LABEL,
@@ -149,11 +149,5 @@ class GatewayDeployer:
                 wait = max(0.0, next_resync - loop.time())
             except KubeError:
                 wait = backoff.next()  # logged per Gateway; those written are remembered
-            stopped = asyncio.ensure_future(stop.wait())
-            poked = asyncio.ensure_future(self._poked.wait())
-            try:
-                await asyncio.wait({stopped, poked}, timeout=wait, return_when="FIRST_COMPLETED")
-            finally:
-                stopped.cancel()
-                poked.cancel()
+            await wait_either(stop, self._poked, timeout=wait)
             self._poked.clear()

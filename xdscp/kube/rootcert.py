@@ -16,7 +16,7 @@ from collections.abc import Callable
 import structlog
 
 from xdscp.kube.api import KubeApi
-from xdscp.kube.backoff import Backoff, sleep_or_stop
+from xdscp.kube.backoff import Backoff, sleep_or_stop, wait_either
 from xdscp.kube.errors import Conflict, KubeError, NotFound
 from xdscp.kube.inject import ROOT_CONFIGMAP, ROOT_KEY
 from xdscp.kube.resources import CONFIG_MAP
@@ -102,13 +102,7 @@ class RootCertPublisher:
             except KubeError as exc:
                 log.warning("rootcert.failed", error=str(exc))
                 wait = backoff.next()
-            stopped = asyncio.ensure_future(stop.wait())
-            poked = asyncio.ensure_future(self._poked.wait())
-            try:
-                await asyncio.wait({stopped, poked}, timeout=wait, return_when="FIRST_COMPLETED")
-            finally:
-                stopped.cancel()
-                poked.cancel()
+            await wait_either(stop, self._poked, timeout=wait)
             self._poked.clear()
             if loop.time() >= next_resync:
                 self._published.clear()  # someone may have deleted or edited one

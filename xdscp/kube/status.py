@@ -32,7 +32,7 @@ from translators.analysis import Analysis, Message, Severity
 from translators.mesh import MeshConfig
 from translators.naming import object_ref
 from xdscp.kube.api import KubeApi
-from xdscp.kube.backoff import Backoff, sleep_or_stop
+from xdscp.kube.backoff import Backoff, sleep_or_stop, wait_either
 from xdscp.kube.errors import KubeError, NotFound
 from xdscp.kube.gateway_status import (
     GatewayAddresses,
@@ -217,17 +217,7 @@ class StatusWriter:
         self._analyzed.clear()
         if not self._analysis_pending():
             return
-        analyzed = asyncio.ensure_future(self._analyzed.wait())
-        stopped = asyncio.ensure_future(stop.wait())
-        try:
-            await asyncio.wait(
-                {analyzed, stopped},
-                timeout=self.analysis_grace,
-                return_when=asyncio.FIRST_COMPLETED,
-            )
-        finally:
-            analyzed.cancel()
-            stopped.cancel()
+        await wait_either(self._analyzed, stop, timeout=self.analysis_grace)
 
     def on_nack(self, record: NackRecord) -> None:
         """A StatusBook NACK listener."""
@@ -240,13 +230,7 @@ class StatusWriter:
     async def run(self, stop: asyncio.Event) -> None:
         backoff = Backoff(0.2, 10.0)
         while not stop.is_set():
-            stopped = asyncio.ensure_future(stop.wait())
-            poked = asyncio.ensure_future(self._poked.wait())
-            try:
-                await asyncio.wait({stopped, poked}, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                stopped.cancel()
-                poked.cancel()
+            await wait_either(stop, self._poked)
             if stop.is_set() or await sleep_or_stop(stop, self.settle):
                 return
             if self.analysis_grace:

@@ -97,8 +97,14 @@ class DirectorySource:
         settle_ms: int = 200,
         settle_max_s: float = 10.0,
         parse_cache: Path | None = None,
+        credentials_dir: Path | None = None,
     ) -> None:
         self.root = root
+        # Gateway certificates (xdscp/gateway_credentials.py): a change under this
+        # directory is no YAML to load; it goes to `on_credentials` (the plane re-reads
+        # the certificates and republishes the mesh it has, untranslated).
+        self.credentials_dir = credentials_dir
+        self.on_credentials: Callable[[], Awaitable[None]] | None = None
         # parsed files kept across restarts (see `parse_cache`); read at the first load
         self.parse_cache = parse_cache
         self._cached: parse_cache_file.Entries = {}
@@ -363,8 +369,16 @@ class DirectorySource:
         try:
             if initial:
                 await self.reload(on_update)
+            watched = [self.root]
+            credentials = self.credentials_dir
+            if (
+                credentials is not None
+                and credentials.is_dir()
+                and not self._inside_root(credentials)
+            ):
+                watched.append(credentials)  # `serve --credentials-dir` elsewhere
             async for changes in watchfiles.awatch(
-                self.root,
+                *watched,
                 debounce=self.max_wait_ms,
                 step=self.quiet_ms,
                 stop_event=stop,
@@ -374,12 +388,42 @@ class DirectorySource:
                 problem = self.unavailable()
                 if problem:  # the watch is on a directory that no longer exists: start over
                     raise SourceUnavailable(problem)
-                paths = {self._local(p) for _, p in changes}
+                certificates = {Path(p) for _, p in changes if self._is_credential(p)}
+                paths = {self._local(p) for _, p in changes if not self._is_credential(p)}
+                if certificates and self.on_credentials is not None:
+                    await self._settle({p for p in certificates if p.is_file()})
+                    await self._credentials_changed()
+                if not paths and certificates:
+                    continue  # only certificates changed: the mesh is the same
                 await self._settle({p for p in paths if p.suffix in YAML_SUFFIXES})
                 await self.reload(on_update, paths)
         finally:
             if stop is not None and stop.is_set():
                 self.save_parse_cache()  # stopping for good (the plane shuts down)
+
+    def _inside_root(self, path: Path) -> bool:
+        relative = os.path.relpath(os.path.abspath(path), os.path.abspath(self.root))
+        return relative != ".." and not relative.startswith(f"..{os.sep}")
+
+    def _is_credential(self, path: str) -> bool:
+        """A changed path that is a gateway certificate file (or a `..data` link or
+        directory among them), not config: under the credentials directory, not YAML."""
+        if self.credentials_dir is None or self.on_credentials is None:
+            return False
+        relative = os.path.relpath(os.path.abspath(path), os.path.abspath(self.credentials_dir))
+        if relative == ".." or relative.startswith(f"..{os.sep}"):
+            return False
+        return Path(path).suffix not in YAML_SUFFIXES
+
+    async def _credentials_changed(self) -> None:
+        """Tell the plane; a failure there is logged, and the watcher goes on."""
+        assert self.on_credentials is not None
+        try:
+            await self.on_credentials()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("gateway.credentials_reload_failed")
 
     async def _settle(self, paths: set[Path]) -> None:
         """Wait (bounded) until the files just written stop changing, so a slow in-place
