@@ -243,3 +243,40 @@ def test_editing_only_the_delegate_updates_the_root_incrementally() -> None:
     }
     index = MeshIndex.of(new_mesh)
     assert isinstance(index.virtual_services[REVIEWS][0], DelegatedVirtualService)
+
+
+# --- a gateway binds the root (`gateways:`) and routes by the merged rules ---------------
+
+GATEWAY = """\
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: public, namespace: default}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 80, name: http, protocol: HTTP}
+    hosts: [shop.example.com]
+"""
+
+
+def test_gateway_routes_through_the_delegate() -> None:
+    root = ROOT.replace("hosts: [reviews]", "hosts: [shop.example.com]\n  gateways: [public]")
+    mesh = mesh_of(
+        docs(
+            service_entry("reviews"),
+            workload_entry("ingress", "10.2.0.9", labels="{istio: ingressgateway}"),
+            GATEWAY,
+            root,
+            DELEGATE,
+        )
+    )
+    result = MeshTranslator(mesh).translate(workload(mesh, "default/ingress"))
+    tester = route_on_port(
+        result.resources, 80, Request("shop.example.com", "/reviews/v2/x", {"x-user": "tester"})
+    )
+    assert tester is not None and tester.route == "api-tester"
+    assert tester.share(f"outbound|8080|v2|{REVIEWS}") == 1
+    other = route_on_port(result.resources, 80, Request("shop.example.com", "/x"))
+    assert other is not None and other.share(f"outbound|8080|v1|{REVIEWS}") == 1
+    named = [r for r in result.resources if "VirtualService/default/reviews-routes" in r.provenance]
+    assert named
