@@ -50,6 +50,7 @@ from typing import Any
 import structlog
 
 from benchmarks.ads_clients import ClientSpec, ClientTLS, Fleet
+from benchmarks.grpc_quiet import restart_with_grpc_quiet
 from benchmarks.push_bodies import floor_bodies
 from benchmarks.push_mesh import NAMESPACE, client_entry, client_name
 from benchmarks.push_server import raise_nofile_limit
@@ -534,11 +535,7 @@ def quiet_driver() -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    if "GRPC_VERBOSITY" not in os.environ:
-        # gRPC reads it when loaded; its per-connection notices would cut the table.
-        os.environ["GRPC_VERBOSITY"] = "ERROR"
-        forwarded = sys.argv[1:] if argv is None else argv
-        os.execv(sys.executable, [sys.executable, "-m", "benchmarks.push", *forwarded])
+    restart_with_grpc_quiet("benchmarks.push", argv)
     parser = argparse.ArgumentParser(description="xDS push benchmark: xdscp vs a floor server")
     parser.add_argument("--proxies", type=int, nargs="+", default=[100, 1000])
     parser.add_argument("--services", type=int, default=100)

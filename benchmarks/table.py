@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib
-import os
 import statistics
 import sys
 import tempfile
@@ -26,6 +25,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
+
+from benchmarks.grpc_quiet import restart_with_grpc_quiet
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,11 +218,7 @@ def measure(scale: Scale, work: Path) -> list[Row]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    if "GRPC_VERBOSITY" not in os.environ:
-        # gRPC reads it when loaded; its per-connection notices would cut the table
-        os.environ["GRPC_VERBOSITY"] = "ERROR"
-        forwarded = sys.argv[1:] if argv is None else argv
-        os.execv(sys.executable, [sys.executable, "-m", "benchmarks.table", *forwarded])
+    restart_with_grpc_quiet("benchmarks.table", argv)
     parser = argparse.ArgumentParser(prog="python -m benchmarks.table")
     parser.add_argument("--quick", action="store_true", help="scaled down, same figures")
     args = parser.parse_args(argv)

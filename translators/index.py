@@ -20,6 +20,7 @@ from typing import Any
 from translators.gateway.mesh_parents import applicable_routes, service_parent_hosts
 from translators.hosts import host_matches, resolve_host
 from translators.mesh import MeshConfig, Service, Workload
+from translators.model.delegation import with_delegation
 from translators.model.networking import DestinationRuleSpec, SidecarSpec, VirtualServiceSpec
 from translators.model.objects import MeshObject, age_order
 from translators.security.index import SecurityIndex
@@ -62,7 +63,9 @@ class MeshIndex:
         vss: dict[str, list[MeshObject[VirtualServiceSpec]]] = defaultdict(list)
         sidecars: dict[str, list[MeshObject[SidecarSpec]]] = defaultdict(list)
         mesh_routes: dict[str, list[MeshObject[Any]]] = defaultdict(list)
-        for obj in mesh.objects:  # inline for speed; `_entries` says the same per object
+        # inline for speed; `_entries` says the same per object. Delegating root
+        # VirtualServices come with their delegates' rules merged in.
+        for obj in with_delegation(mesh.objects, suffix):
             kind = obj.kind
             if kind == "DestinationRule":
                 drs[resolve_host(obj.spec.host, obj.namespace, suffix)].append(obj)

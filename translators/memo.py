@@ -62,6 +62,7 @@ from typing import Any, TypeVar
 from translators.gateway.mesh_parents import service_parent_hosts
 from translators.hosts import resolve_host
 from translators.mesh import MeshConfig, Service, Workload
+from translators.model.delegation import merged_changes
 from translators.model.objects import MeshObject
 from translators.traffic.source import depends_on_source
 
@@ -173,7 +174,10 @@ def mesh_changes(old: MeshConfig, new: MeshConfig, security_changed: bool) -> Me
     if old.options != new.options:
         return EVERYTHING
     suffix = new.options.domain_suffix
-    objects = _changed_objects(old.objects, new.objects)
+    # a delegating root VirtualService changes with its delegates (translators/model/delegation.py)
+    objects = merged_changes(
+        old.objects, new.objects, _changed_objects(old.objects, new.objects), suffix
+    )
     deps: set[Dep] = set()
     if objects:
         deps.add(("objects",))

@@ -11,13 +11,13 @@ every request (DESIGN §5).
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from translators.mesh import Workload
+from translators.model.checks import is_ip
 from translators.naming import (
     ADMIN_PORT,
     READY_ADMIN_CLUSTER,
@@ -160,20 +160,12 @@ def _workload_node(workload: Workload, address: str) -> dict[str, Any]:
     }
 
 
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
-
-
 def _static_cluster(name: str, host: str, port: int, **options: Any) -> dict[str, Any]:
     """One upstream at `host:port` (resolved by DNS when it is not an IP address)."""
     endpoint = {"address": {"socket_address": {"address": host, "port_value": port}}}
     return {
         "name": name,
-        "type": "STATIC" if _is_ip(host) else "STRICT_DNS",
+        "type": "STATIC" if is_ip(host) else "STRICT_DNS",
         "connect_timeout": "1s",
         **options,
         "load_assignment": {

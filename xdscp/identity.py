@@ -9,7 +9,6 @@ version), which Envoy swaps in without restart.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -22,6 +21,7 @@ import ca
 from ca.pemfiles import replace_file
 from translators.envoy.secrets import root_secret, workload_secret
 from translators.mesh import Workload
+from translators.model.checks import is_ip
 from translators.naming import (
     DEFAULT_TRUST_DOMAIN,
     ROOT_CA_SECRET,
@@ -129,8 +129,8 @@ class IdentityService:
 
     def server_credentials(self, hosts: list[str]) -> grpc.ServerCredentials:
         """mTLS for the xDS port: a server cert from our CA, client certs required."""
-        dns = [h for h in hosts if not _is_ip(h)] or ["localhost"]
-        ips = [h for h in hosts if _is_ip(h)]
+        dns = [h for h in hosts if not is_ip(h)] or ["localhost"]
+        ips = [h for h in hosts if is_ip(h)]
         cert = ca.issue_server_certificate(self.authority, dns, ip_addresses=ips)
         return grpc.ssl_server_credentials(
             [(cert.key_pem.encode(), cert.cert_chain_pem.encode())],
@@ -178,11 +178,3 @@ class IdentityService:
             if rotated:
                 log.info("svid.rotated", identities=[s.spiffe_id for s in rotated])
                 on_rotated()
-
-
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True

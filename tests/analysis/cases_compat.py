@@ -36,11 +36,12 @@ COMPAT_CASES: tuple[Case, ...] = (
         (("XDS0801", "VirtualService/shop/reviews", "spec.http[0].match[0].gateways"),),
     ),
     Case(
-        "root VirtualService delegating to a delegate",
+        "root VirtualService delegating to a missing delegate, and a delegate rule "
+        "matching outside the root rule",
         lambda docs: None,
         (
-            ("XDS0802", "VirtualService/shop/ratings", "spec.http[0].delegate"),
-            ("XDS0802", "VirtualService/shop/ratings-routes", "spec.hosts"),
+            ("XDS0802", "VirtualService/shop/ratings", "spec.http[1].delegate"),
+            ("XDS0802", "VirtualService/shop/ratings-routes", "spec.http[1].match"),
         ),
         extra=(
             obj(
@@ -54,6 +55,7 @@ COMPAT_CASES: tuple[Case, ...] = (
                             "match": [{"uri": {"prefix": "/api"}}],
                             "delegate": {"name": "ratings-routes", "namespace": "shop"},
                         },
+                        {"match": [{"uri": {"prefix": "/old"}}], "delegate": {"name": "gone"}},
                         {"route": [{"destination": {"host": "ratings"}}]},
                     ],
                 },
@@ -62,7 +64,15 @@ COMPAT_CASES: tuple[Case, ...] = (
                 "VirtualService",
                 "ratings-routes",
                 "shop",
-                {"http": [{"route": [{"destination": {"host": "ratings"}}]}]},
+                {
+                    "http": [
+                        {"route": [{"destination": {"host": "ratings"}}]},
+                        {
+                            "match": [{"uri": {"prefix": "/other"}}],
+                            "route": [{"destination": {"host": "ratings"}}],
+                        },
+                    ]
+                },
             ),
         ),
     ),

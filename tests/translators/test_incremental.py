@@ -140,6 +140,22 @@ SLOTS: dict[str, tuple[str, ...]] = {
             f"    route: [{{destination: {{host: {PAYMENTS}}}}}]\n",
             "  hosts: [orders]\n  tcp:\n  - match: [{port: 9090}]\n"
             "    route: [{destination: {host: orders, port: {number: 9090}}}]\n",
+            # a root delegating /api to prod/orders-routes (delegation)
+            "  hosts: [orders]\n  http:\n  - match: [{uri: {prefix: /api}}]\n"
+            "    timeout: 2s\n    delegate: {name: orders-routes, namespace: prod}\n"
+            "  - route: [{destination: {host: orders, subset: v1}}]\n",
+        )
+    ),
+    "vs-orders-routes": tuple(
+        _doc(NET, "VirtualService", "prod", "orders-routes", spec)
+        for spec in (
+            f"  http:\n  - match: [{{uri: {{prefix: /api/v2}}}}]\n"
+            f"    route: [{{destination: {{host: {ORDERS}, subset: v2}}}}]\n"
+            f"  - route: [{{destination: {{host: {PAYMENTS}}}}}]\n",
+            "  exportTo: ['.']\n  http:\n  - route: [{destination: {host: payments}}]\n",
+            f"  exportTo: [default]\n  http:\n  - match: [{{uri: {{prefix: /other}}}}]\n"
+            f"    route: [{{destination: {{host: {ORDERS}}}}}]\n"
+            f"  - retries: {{attempts: 4}}\n    route: [{{destination: {{host: {ORDERS}}}}}]\n",
         )
     ),
     "vs-orders-prod": tuple(

@@ -243,12 +243,13 @@ GATEWAY_NOT_FOUND = MessageType(
     "defines: those rules apply nowhere",
     "IST0101",
 )
-DELEGATION_NOT_TRANSLATED = MessageType(
+DELEGATE_NOT_APPLIED = MessageType(
     "XDS0802",
-    "DelegationNotTranslated",
+    "DelegateNotApplied",
     W,
-    "a VirtualService delegates http rules (or is a delegate): delegation is not "
-    "translated yet, so sidecars do not apply it",
+    "a VirtualService rule delegates to a VirtualService that does not exist, has hosts "
+    "or is not exported to the root's namespace (the rule is dropped), or a delegate's "
+    "rule matches outside the root rule's match (that rule does not take effect)",
 )
 FIELD_NOT_TRANSLATED = MessageType(
     "XDS0803",

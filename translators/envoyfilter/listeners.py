@@ -11,7 +11,7 @@ one level, in patch order. Removals and merges come before additions.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TypeVar
 
 from envoy.config.core.v3.extension_pb2 import TypedExtensionConfig
@@ -217,12 +217,7 @@ def _patch_network_filters(
     route = [p for p in patches if p.apply_to in _ROUTE_LEVELS]
     if not http and not route:
         return
-    for network_filter in chain.filters:
-        if network_filter.name not in HCM_NAMES:
-            continue
-        manager = hcm.HttpConnectionManager()
-        if not network_filter.typed_config.Unpack(manager):
-            continue
+    for network_filter, manager in _connection_managers(chain):
         before = manager.SerializeToString(deterministic=True)
         matching = [p for p in http if _named(network_filter.name, _filter_name(p))]
         if matching:
@@ -232,6 +227,19 @@ def _patch_network_filters(
             patch_route_config(manager.route_config, route, context, applied)
         if manager.SerializeToString(deterministic=True) != before:
             network_filter.typed_config.Pack(manager)
+
+
+def _connection_managers(
+    chain: components.FilterChain,
+) -> Iterator[tuple[components.Filter, hcm.HttpConnectionManager]]:
+    """The chain's HTTP connection manager filters, each with its config unpacked (a
+    change to it counts once packed back into the filter)."""
+    for network_filter in chain.filters:
+        if network_filter.name not in HCM_NAMES:
+            continue
+        manager = hcm.HttpConnectionManager()
+        if network_filter.typed_config.Unpack(manager):
+            yield network_filter, manager
 
 
 _ROUTE_LEVELS = frozenset({ApplyTo.ROUTE_CONFIGURATION, ApplyTo.VIRTUAL_HOST, ApplyTo.HTTP_ROUTE})
@@ -327,12 +335,7 @@ def inline_extension_configs(
         assert isinstance(value, TypedExtensionConfig)
         by_name[value.name] = (p.source, value)
     for chain in _chains(listener):
-        for network_filter in chain.filters:
-            if network_filter.name not in HCM_NAMES:
-                continue
-            manager = hcm.HttpConnectionManager()
-            if not network_filter.typed_config.Unpack(manager):
-                continue
+        for network_filter, manager in _connection_managers(chain):
             changed = False
             for http_filter in manager.http_filters:
                 found = by_name.get(http_filter.name)

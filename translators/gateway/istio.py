@@ -46,6 +46,7 @@ from translators.ir import (
 )
 from translators.mesh import MeshConfig, Workload
 from translators.model.base import MESH_GATEWAY
+from translators.model.delegation import provenance_of, with_delegation
 from translators.model.gateway import GatewaySpec, Server, ServerProtocol, ServerTLSMode
 from translators.model.networking import HTTPRoute, VirtualServiceSpec
 from translators.model.objects import MeshObject, age_order
@@ -209,7 +210,9 @@ class IstioGatewayBuild:
     def virtual_services(self, key: tuple[str, str]) -> list[MeshObject[VirtualServiceSpec]]:
         return [
             vs
-            for vs in sorted(self.mesh.of_kind("VirtualService"), key=age_order)
+            for vs in sorted(
+                with_delegation(self.mesh.of_kind("VirtualService"), self.suffix), key=age_order
+            )
             if key in _names(vs.spec.gateways, vs.namespace)
             or any(
                 key in _names(m.gateways, vs.namespace) for rule in vs.spec.http for m in rule.match
@@ -231,7 +234,7 @@ class IstioGatewayBuild:
         return http_routes(
             _rules_for(vs, key),
             f"{vs.namespace}.{vs.name}",
-            (vs.ref,),
+            provenance_of(vs),
             port,
             source,
             cluster,
@@ -324,7 +327,7 @@ class IstioGatewayBuild:
                 if redirect and domain in hosts:
                     continue
                 hosts.setdefault(domain, []).extend(routes)
-                sources.setdefault(domain, set()).update({vs.ref, gateway.ref})
+                sources.setdefault(domain, set()).update({*provenance_of(vs), gateway.ref})
         tls = server.tls
         if tls is None or tls.mode is ServerTLSMode.PASSTHROUGH:  # plain text (or redirect)
             for domain, routes in hosts.items():

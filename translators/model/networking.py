@@ -303,8 +303,8 @@ class VirtualServiceSpec(IstioModel):
 
     @property
     def for_sidecars(self) -> bool:
-        """What sidecars translate: VirtualServices of the mesh, without delegation (not
-        translated yet; reported by the analysis as XDS0802)."""
+        """What sidecars translate: VirtualServices of the mesh; a delegating root only
+        once its delegates are merged in (translators/model/delegation.py)."""
         return self.applies_to_mesh and not self.delegates
 
 

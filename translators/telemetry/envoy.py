@@ -8,7 +8,6 @@ a copy, not a build, per proxy.
 
 from __future__ import annotations
 
-import ipaddress
 from functools import lru_cache
 
 from envoy.config.accesslog.v3 import accesslog_pb2
@@ -28,6 +27,7 @@ from envoy.type.tracing.v3 import custom_tag_pb2
 from google.protobuf import struct_pb2
 
 from translators.envoy.common import duration, pack, socket_address
+from translators.model.checks import is_ip
 from translators.telemetry.ir import AccessLogIR, CustomTagKind, TelemetryIR, TracingIR
 from translators.telemetry.options import TracingKind, TracingProvider
 
@@ -166,14 +166,6 @@ def apply_tcp(proxy: tcp_proxy_pb2.TcpProxy, ir: TelemetryIR) -> None:
         proxy.access_log.append(access_log(ir.access_log))
 
 
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
-
-
 @lru_cache(maxsize=64)
 def collector_cluster(name: str, provider: TracingProvider) -> cluster_pb2.Cluster:
     """Where spans go: the collector's address as a STATIC (IP) or STRICT_DNS cluster,
@@ -185,9 +177,7 @@ def collector_cluster(name: str, provider: TracingProvider) -> cluster_pb2.Clust
     )
     cluster = cluster_pb2.Cluster(
         name=name,
-        type=cluster_pb2.Cluster.STATIC
-        if _is_ip(provider.host)
-        else cluster_pb2.Cluster.STRICT_DNS,
+        type=cluster_pb2.Cluster.STATIC if is_ip(provider.host) else cluster_pb2.Cluster.STRICT_DNS,
         connect_timeout=duration(1.0),
         load_assignment=endpoint_pb2.ClusterLoadAssignment(
             cluster_name=name,

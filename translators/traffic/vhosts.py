@@ -22,6 +22,7 @@ from translators.index import MeshIndex
 from translators.ir import HashPolicyIR, RouteIR, RouteMatchIR, VirtualHostIR, WeightedClusterIR
 from translators.memo import PieceCache
 from translators.mesh import Service
+from translators.model.delegation import provenance_of
 from translators.model.networking import DestinationRuleSpec, VirtualServiceSpec
 from translators.model.objects import MeshObject
 from translators.model.traffic import Destination
@@ -130,14 +131,14 @@ def virtual_host_for(
         routes = http_routes(
             vs.spec.http,
             f"{vs.namespace}.{vs.name}",
-            (vs.ref,),
+            provenance_of(vs),
             port,
             source,
             cluster_of,
             hash_of,
         )
         if routes:
-            provenance += (vs.ref,)
+            provenance += provenance_of(vs)
     if not routes:
         default = WeightedClusterIR(outbound_cluster(port, service.hostname), 100)
         hashed = service_hash(service, port, "", source.namespace, index)

@@ -19,7 +19,7 @@ from typing import Any
 from translators.mesh import MeshConfig, MeshOptions, build_mesh, update_mesh
 from translators.model.objects import ConfigError, MeshObject, age_order
 from xdscp.sources.blame import rejection
-from xdscp.sources.documents import FileResult
+from xdscp.sources.documents import FileResult, duplicate_error
 
 Key = tuple[str, str, str]
 # (age_order, file order, position in the file's contribution): the oldest claim first
@@ -32,17 +32,6 @@ class _Contribution:
     positions: Mapping[int, Key]  # document index -> the key it defines (or held)
     # keys whose last good version it contributes (or would, once there is one)
     kept: frozenset[Key]
-
-
-def _duplicate(obj: MeshObject[Any], first: MeshObject[Any]) -> ConfigError:
-    return ConfigError(
-        obj.origin,
-        obj.kind,
-        obj.namespace,
-        obj.name,
-        "metadata.name",
-        f"duplicate: already defined at {first.origin}",
-    )
 
 
 class Assembly:
@@ -188,7 +177,7 @@ class Assembly:
             elif claims:
                 ordered = sorted(claims.values(), key=lambda claim: claim[0])
                 winner = ordered[0][1]
-                self._duplicates[key] = tuple(_duplicate(o, winner) for _, o in ordered[1:])
+                self._duplicates[key] = tuple(duplicate_error(o, winner) for _, o in ordered[1:])
             else:
                 self._claims.pop(key, None)
                 self._duplicates.pop(key, None)

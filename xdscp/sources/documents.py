@@ -137,6 +137,18 @@ def parse_file(path: Path, kinds: Mapping[str, KindEntry] | None = None) -> File
     return parse_text(text, str(path), kinds)
 
 
+def duplicate_error(obj: MeshObject[Any], first: MeshObject[Any]) -> ConfigError:
+    """`obj` is refused: `first` defines the same kind/namespace/name."""
+    return ConfigError(
+        obj.origin,
+        obj.kind,
+        obj.namespace,
+        obj.name,
+        "metadata.name",
+        f"duplicate: already defined at {first.origin}",
+    )
+
+
 def duplicate_errors(
     objects: Iterable[MeshObject[Any]],
 ) -> tuple[list[MeshObject[Any]], list[ConfigError]]:
@@ -150,16 +162,7 @@ def duplicate_errors(
     for obj in sorted(listed, key=lambda o: (age_order(o), position[id(o)])):
         first = seen.get(obj.key)
         if first is not None:
-            errors.append(
-                ConfigError(
-                    obj.origin,
-                    obj.kind,
-                    obj.namespace,
-                    obj.name,
-                    "metadata.name",
-                    f"duplicate: already defined at {first.origin}",
-                )
-            )
+            errors.append(duplicate_error(obj, first))
             continue
         seen[obj.key] = obj
     return sorted(seen.values(), key=lambda o: position[id(o)]), errors

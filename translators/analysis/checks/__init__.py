@@ -143,7 +143,7 @@ CHECKS: tuple[Check, ...] = (
     Check(
         "virtualservice-delegation",
         compat.check_delegation,
-        (codes.DELEGATION_NOT_TRANSLATED.code,),
+        (codes.DELEGATE_NOT_APPLIED.code,),
     ),
     Check(
         "untranslated-fields",

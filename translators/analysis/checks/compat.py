@@ -1,6 +1,6 @@
 """Istio configuration that is valid, accepted, and not (yet) applied by xdscp's sidecars:
-VirtualServices bound to gateways that do not exist, delegation, fields not translated,
-CUSTOM authorization (no extension providers: denied), UDP ports.
+VirtualServices bound to gateways that do not exist, delegation that cannot
+apply, fields not translated, CUSTOM authorization (no extension providers: denied), UDP ports.
 Each is a message, never a refusal: the object stays loaded and shown as Istio has it."""
 
 from __future__ import annotations
@@ -11,6 +11,12 @@ from translators.analysis import codes
 from translators.analysis.context import AnalysisContext
 from translators.analysis.message import Message
 from translators.model.base import MESH_GATEWAY
+from translators.model.delegation import (
+    delegate_key,
+    delegate_table,
+    merge_rule,
+    visible_delegate,
+)
 from translators.model.networking import Protocol, Resolution, VirtualServiceSpec
 from translators.model.objects import MeshObject
 from translators.model.security import AuthorizationAction, AuthorizationPolicySpec
@@ -37,7 +43,7 @@ def check_gateway_bound(ctx: AnalysisContext) -> Iterable[Message]:
     for vs in ctx.of_kind("VirtualService"):
         spec: VirtualServiceSpec = vs.spec
         if spec.is_delegate:
-            continue  # XDS0802's
+            continue  # no gateways
         absent = missing(spec.gateways, vs.namespace)
         if absent:
             yield codes.GATEWAY_NOT_FOUND.at(
@@ -72,25 +78,43 @@ def _match_blocks(spec: VirtualServiceSpec) -> Iterator[tuple[str, SourceMatch]]
 
 
 def check_delegation(ctx: AnalysisContext) -> Iterable[Message]:
+    table = delegate_table(ctx.of_kind("VirtualService"))
+    hosted = {(vs.namespace, vs.name) for vs in ctx.of_kind("VirtualService") if vs.spec.hosts}
     for vs in ctx.of_kind("VirtualService"):
-        spec: VirtualServiceSpec = vs.spec
-        if spec.is_delegate:
-            yield codes.DELEGATION_NOT_TRANSLATED.at(
-                vs,
-                "spec.hosts",
-                "a delegate VirtualService (no hosts): delegation is not translated yet, "
-                "its rules apply nowhere",
-                "until delegation is supported, put these rules into the root VirtualService",
-            )
-        elif spec.applies_to_mesh and spec.delegates:
-            first = next(i for i, rule in enumerate(spec.http) if rule.delegate is not None)
-            yield codes.DELEGATION_NOT_TRANSLATED.at(
-                vs,
-                f"spec.http[{first}].delegate",
-                "delegation is not translated yet: sidecars do not apply this "
-                "VirtualService (its hosts get the default route)",
-                "until delegation is supported, inline the delegate's rules here",
-            )
+        for i, rule in enumerate(vs.spec.http):
+            if rule.delegate is None:
+                continue
+            key = delegate_key(vs.namespace, rule.delegate)
+            where = f"spec.http[{i}].delegate"
+            found = table.get(key)
+            if found is None:
+                what = "has hosts (not a delegate)" if key in hosted else "does not exist"
+                yield codes.DELEGATE_NOT_APPLIED.at(
+                    vs,
+                    where,
+                    f"delegate VirtualService {key[0]}/{key[1]} {what}: this rule is dropped",
+                    "create the delegate VirtualService without hosts, or fix the name",
+                )
+                continue
+            if visible_delegate(vs, rule.delegate, table) is None:
+                yield codes.DELEGATE_NOT_APPLIED.at(
+                    vs,
+                    where,
+                    f"delegate VirtualService {key[0]}/{key[1]} is not exported to namespace "
+                    f"{vs.namespace}: this rule is dropped",
+                    f"add {vs.namespace!r} (or '*') to the delegate's exportTo",
+                )
+                continue
+            for j, leaf in enumerate(found.spec.http):
+                if merge_rule(rule, leaf) is None:
+                    yield codes.DELEGATE_NOT_APPLIED.at(
+                        found,
+                        f"spec.http[{j}].match",
+                        f"this rule matches outside the match of {vs.ref} http[{i}], "
+                        "which delegates to it: it does not take effect there",
+                        "make each match block a subset of the root rule's (a uri prefix "
+                        "within its prefix, no regex, no contradicting header)",
+                    )
 
 
 def check_untranslated_fields(ctx: AnalysisContext) -> Iterable[Message]:

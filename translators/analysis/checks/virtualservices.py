@@ -11,6 +11,7 @@ from translators.analysis.context import AnalysisContext
 from translators.analysis.message import Message
 from translators.gateway.mesh_parents import routes_win
 from translators.ir import RouteMatchIR
+from translators.model.delegation import with_delegation
 from translators.model.networking import VirtualServiceSpec
 from translators.model.objects import MeshObject
 from translators.model.traffic import SourceMatch
@@ -22,9 +23,10 @@ Block = tuple[SourceMatch, int | None, RouteMatchIR | None]
 
 
 def mesh_virtual_services(ctx: AnalysisContext) -> list[VS]:
-    """The VirtualServices sidecars apply (not those bound only to gateways, nor
-    delegation, which XDS0801/XDS0802 report)."""
-    return [vs for vs in ctx.of_kind("VirtualService") if vs.spec.for_sidecars]
+    """The VirtualServices sidecars apply (not those bound only to gateways, which
+    XDS0801 reports), delegating roots with their delegates' rules merged in."""
+    merged = with_delegation(ctx.of_kind("VirtualService"), ctx.mesh.options.domain_suffix)
+    return [vs for vs in merged if vs.spec.for_sidecars]
 
 
 def check_hosts(ctx: AnalysisContext) -> Iterable[Message]:
