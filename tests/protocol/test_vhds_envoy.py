@@ -103,11 +103,16 @@ async def test_routing_follows_virtual_hosts_added_edited_removed(
     ads.cache.set(node_id, _snapshot({port: {"a": "a-2", "c": "c-1"}, other: {"d": "d-2"}}))
     await _eventually(lambda: get("d", other), (200, "d-2"), "d when its port came back", log)
 
+    # Envoy routes with a virtual host before its ACK reaches the server: wait for the ACK.
+    def acked() -> bool:
+        proxy = ads.status.get(node_id)
+        hosts = proxy.types.get(VIRTUAL_HOST_TYPE) if proxy is not None else None
+        return hosts is not None and hosts.version_acked == hosts.version_sent
+
+    await _eventually(acked, True, "the last virtual hosts ACKed", log)
     proxy = ads.status.get(node_id)
     assert proxy is not None
-    hosts = proxy.types[VIRTUAL_HOST_TYPE]
-    assert hosts.nacks == 0 and proxy.types[ROUTE_TYPE].nacks == 0
-    assert hosts.version_acked == hosts.version_sent
+    assert proxy.types[VIRTUAL_HOST_TYPE].nacks == 0 and proxy.types[ROUTE_TYPE].nacks == 0
 
 
 async def test_a_restarted_control_plane_resumes_vhds_from_envoys_versions(
