@@ -9,9 +9,11 @@ Query: `from=NAMESPACE/NAME` (the calling workload), `url=http://host[:port]/pat
     {"source", "identity", "protocol", "method", "url", "authority", "path", "headers",
      "listener": {"name", "address", "protocol", "filter_chain", "route_config", "sources"},
      "route": null | {"virtual_host", "domain", "name", "object", "rule", "action",
-                      "skipped": [{"route", "object", "rule", "failed": [str]}],
+                      "skipped": [{"route", "object", "rule", "failed": [str],
+                                   "delegate", "delegate_rule"}],
                       "status", "location", "timeout", "retries", "fault", "mirrors",
-                      "hash_policy", "upstream_path", "upstream_authority"},
+                      "hash_policy", "upstream_path", "upstream_authority",
+                      "delegate", "delegate_rule"},
      "destinations": [{"cluster", "weight", "share", "service", "port", "subset", "sources",
                        "tls": {"mode", "decided_by", "reason", "sni"},
                        "endpoints": [{"address", "port", "weight", "workload", "tls",
@@ -25,6 +27,9 @@ Query: `from=NAMESPACE/NAME` (the calling workload), `url=http://host[:port]/pat
      "outcomes": [{"result", "share", "status", "status_class", "cluster", "detail"}],
      "notes": [str]}
 
+A route from a delegate VirtualService names the root in `object` and its rule in
+`rule` (`http[i]`), the delegate in `delegate` (`VirtualService/ns/name`) and its rule
+in `delegate_rule` (`http[j]`, with the rule's name); both are "" otherwise.
 `share`s are percents; `outcomes` are every way the request can end (fault aborts,
 each weighted cluster, authorization denials), their shares summing to 100.
 A question it cannot answer (unknown workload or host, bad URL) is 400 with
