@@ -62,6 +62,7 @@ from translators.naming import (
 from translators.security.request_authn import attach_jwt
 from translators.security.upstream import UpstreamPeers, client_tls, cluster_tls
 from translators.traffic import vhosts as traffic_vhosts
+from translators.traffic.inbound import inbound_pool
 from translators.traffic.outbound import allow_any_cluster, catch_all_virtual_host, outbound_mode
 from translators.traffic.policy import (
     cluster_policy,
@@ -723,13 +724,17 @@ def build_local(
             for port, http, source in inbound_ports(index, workload):
                 cluster_name = inbound_cluster(port)
                 app = EndpointIR(workload.address, port, workload=workload.key)
+                pool = inbound_pool(sidecar, port)
                 clusters.append(
                     ClusterIR(
                         cluster_name,
                         Discovery.STATIC,
                         LbPolicy.ROUND_ROBIN,
                         (app,),
-                        provenance=(source,),
+                        pool.connect_timeout_s,
+                        # the Sidecar is a source when its pool applies
+                        provenance=(source, *(sidecar_ref if pool.configured else ())),
+                        policy=pool.policy,
                     )
                 )
                 listeners.append(
@@ -770,9 +775,16 @@ def build_local(
             if index.mesh.options.local_mode and app_host in ("127.0.0.1", "0.0.0.0"):
                 app_host = workload.address
             app = EndpointIR(app_host, int(app_port), workload=workload.key)
+        pool = inbound_pool(sidecar, port)
         clusters.append(
             ClusterIR(
-                cluster_name, Discovery.STATIC, LbPolicy.ROUND_ROBIN, (app,), provenance=sidecar_ref
+                cluster_name,
+                Discovery.STATIC,
+                LbPolicy.ROUND_ROBIN,
+                (app,),
+                pool.connect_timeout_s,
+                provenance=sidecar_ref,
+                policy=pool.policy,
             )
         )
         inbound = InboundIR(
