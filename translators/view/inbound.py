@@ -27,6 +27,7 @@ from translators.model.networking import HTTP_PROTOCOLS, SidecarSpec
 from translators.model.objects import MeshObject
 from translators.naming import inbound_cluster, port_listener
 from translators.security.request_authn import attach_jwt
+from translators.traffic.inbound import inbound_pool
 from translators.traffic.outbound import outbound_mode
 from translators.view.outbound import OutboundView
 
@@ -80,13 +81,17 @@ def build_local(
             for port, http, source in inbound_ports(index, workload):
                 cluster_name = inbound_cluster(port)
                 app = EndpointIR(workload.address, port, workload=workload.key)
+                pool = inbound_pool(sidecar, port)
                 clusters.append(
                     ClusterIR(
                         cluster_name,
                         Discovery.STATIC,
                         LbPolicy.ROUND_ROBIN,
                         (app,),
-                        provenance=(source,),
+                        pool.connect_timeout_s,
+                        # the Sidecar is a source when its pool applies
+                        provenance=(source, *(sidecar_ref if pool.configured else ())),
+                        policy=pool.policy,
                     )
                 )
                 listeners.append(
@@ -127,9 +132,16 @@ def build_local(
             if index.mesh.options.local_mode and app_host in ("127.0.0.1", "0.0.0.0"):
                 app_host = workload.address
             app = EndpointIR(app_host, int(app_port), workload=workload.key)
+        pool = inbound_pool(sidecar, port)
         clusters.append(
             ClusterIR(
-                cluster_name, Discovery.STATIC, LbPolicy.ROUND_ROBIN, (app,), provenance=sidecar_ref
+                cluster_name,
+                Discovery.STATIC,
+                LbPolicy.ROUND_ROBIN,
+                (app,),
+                pool.connect_timeout_s,
+                provenance=sidecar_ref,
+                policy=pool.policy,
             )
         )
         inbound = InboundIR(
