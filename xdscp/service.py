@@ -165,7 +165,7 @@ class ControlPlane:
                     web.get("/debug/config", self._config_status),
                     web.get("/ready", self._ready),
                     self.analyzer.route(lambda: self.runtime.mesh),
-                    *explain_routes(lambda: self.runtime.translator),
+                    *explain_routes(lambda: self.runtime.translator, self.dashboard.worker),
                     *config_dump_routes(self.cache, self.identity.rotation_of),
                     *describe_routes(lambda: self.runtime.mesh, self._analysis_of),
                     *self.dashboard.routes(),
