@@ -22,7 +22,13 @@ from translators.model.objects import (
     age_order,
     parse_object,
 )
-from xdscp.sources.safe_yaml import DEFAULT_LIMITS, Limits, StreamError, load_documents
+from xdscp.sources.safe_yaml import (
+    DEFAULT_LIMITS,
+    Document,
+    Limits,
+    StreamError,
+    load_documents,
+)
 
 YAML_SUFFIXES = (".yaml", ".yml")
 
@@ -95,8 +101,20 @@ def parse_text(
     try:
         documents = load_documents(text, limits)
     except StreamError as exc:
-        error = ConfigError(Origin(source), "", "", "", "", f"YAML syntax error {exc}")
-        return FileResult(source, (), (error,), frozenset(), syntax_ok=False)
+        return syntax_error(source, str(exc))
+    return file_result(source, documents, kinds)
+
+
+def syntax_error(source: str, problem: str) -> FileResult:
+    """A file whose token stream is broken: none of its documents is known."""
+    error = ConfigError(Origin(source), "", "", "", "", f"YAML syntax error {problem}")
+    return FileResult(source, (), (error,), frozenset(), syntax_ok=False)
+
+
+def file_result(
+    source: str, documents: Iterable[Document], kinds: Mapping[str, KindEntry] | None = None
+) -> FileResult:
+    """The decoded `documents` of file `source`, validated one by one."""
     objects: list[MeshObject[Any]] = []
     errors: list[ConfigError] = []
     failed: set[tuple[str, str, str]] = set()
