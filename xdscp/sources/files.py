@@ -13,10 +13,10 @@ import asyncio
 import contextlib
 import gc
 import os
+import resource
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +77,12 @@ def _collector_paused() -> Iterator[None]:
     finally:
         if enabled:
             gc.enable()
+
+
+def _children_cpu() -> float:
+    """CPU seconds of this process's finished children (the decode worker, once reaped)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _first_seen(obj: MeshObject[Any], load: int) -> MeshObject[Any]:
@@ -167,7 +173,7 @@ class DirectorySource:
         if problem:
             raise SourceUnavailable(problem)
         with self._loading, _collector_paused():
-            started, cpu = time.perf_counter(), time.process_time()
+            started, cpu, helpers = time.perf_counter(), time.process_time(), _children_cpu()
             parses = self.parses
             self._loads += 1
             changed = self._changed_files(paths) if paths is not None else None
@@ -195,6 +201,7 @@ class DirectorySource:
                 changed=len(mesh.delta.objects) if mesh.delta is not None else None,
                 seconds=round(time.perf_counter() - started, 4),
                 cpu_seconds=round(time.process_time() - cpu, 4),  # the process's, all threads
+                worker_cpu_seconds=round(_children_cpu() - helpers, 4),  # the decode worker's
             )
             return mesh
 
@@ -441,12 +448,23 @@ class DirectorySource:
         """Each definition (file + object) carries the load in which this source first saw
         it: conflicts go to the oldest (`age_order`). Everything present at start shares
         load 1, so then Istio's creationTimestamp and name order decide."""
-        first_seen = self._assembly.first_seen
+        first_seen, path, load = self._assembly.first_seen, result.path, self._loads
         stamped = tuple(
-            _first_seen(o, first_seen.setdefault((result.path, o.key), self._loads))
+            _first_seen(
+                o, first_seen.setdefault((path, (o.kind, o.meta.namespace, o.meta.name)), load)
+            )
             for o in result.objects
         )
-        return replace(result, objects=stamped)
+        if all(new is old for new, old in zip(stamped, result.objects, strict=True)):
+            return result  # as stamped already (a reload, or a result from the parse cache)
+        return FileResult(
+            result.path,
+            stamped,
+            result.errors,
+            result.failed_keys,
+            result.syntax_ok,
+            result.failed_documents,
+        )
 
     def blame(
         self, mesh: MeshConfig, workload_key: str, extensions: ExtensionSet | None = None
