@@ -19,8 +19,8 @@ from __future__ import annotations
 from translators.ir import (
     ClusterIR,
     DirectResponseIR,
-    Discovery,
-    LbPolicy,
+    LoadBalancing,
+    Resolution,
     RetryIR,
     RouteIR,
     RouteMatchIR,
@@ -64,5 +64,5 @@ def catch_all_virtual_host(mode: OutboundMode, provenance: tuple[str, ...]) -> V
 
 def allow_any_cluster() -> ClusterIR:
     return ClusterIR(
-        ALLOW_ANY_DYNAMIC_DNS_CLUSTER, Discovery.DYNAMIC_FORWARD_PROXY, LbPolicy.CLUSTER_PROVIDED
+        ALLOW_ANY_DYNAMIC_DNS_CLUSTER, Resolution.FORWARD_PROXY, LoadBalancing.PASSTHROUGH
     )
