@@ -167,7 +167,7 @@ def test_consistent_hash_goes_on_the_routes(
     assert decision is not None and decision.raw is not None
     (policy,) = decision.raw.route.hash_policy
     assert policy.WhichOneof("policy_specifier") == hash_on
-    lb = cluster(policies, decision.cluster).load_balancing
+    lb = cluster(policies, decision.cluster).lb_policy
     assert lb in (cluster_pb2.Cluster.RING_HASH, cluster_pb2.Cluster.MAGLEV)
 
 
