@@ -18,7 +18,6 @@ from translators.model.networking import (
     ClientTLSSettings,
     IngressListener,
     LoadBalancerSettings,
-    OutboundTrafficPolicy,
     RetryBudget,
     TrafficPolicy,
 )
@@ -69,11 +68,6 @@ _REGISTRY: dict[type[BaseModel], dict[str, Untranslated]] = {
         "tls": Untranslated(
             "ingress tls (TLS terminated by the sidecar) is not translated: the port keeps "
             "the mesh's own mTLS/plaintext policy"
-        ),
-    },
-    OutboundTrafficPolicy: {
-        "egress_proxy": Untranslated(
-            "egressProxy is not translated: traffic to unknown hosts goes straight out"
         ),
     },
     CustomTag: {"formatter": _no_effect("a formatter tag")},

@@ -22,7 +22,7 @@ from translators.model.networking import (
 from translators.model.objects import MeshObject
 from translators.naming import BLACKHOLE_CLUSTER, PASSTHROUGH_CLUSTER, outbound_cluster
 from translators.security.upstream import UpstreamPeers, client_tls, cluster_tls
-from translators.traffic.outbound import allow_any_cluster, outbound_mode
+from translators.traffic.outbound import allow_any_cluster, egress_proxy_cluster, outbound_mode
 from translators.traffic.policy import (
     cluster_policy,
     connect_timeout,
@@ -207,7 +207,9 @@ def outbound_clusters(
         clusters += built[0]
         assignments += built[1]
         chunks.append((chunk_key, built[0], built[1]))
-    if outbound_mode(sidecar) is OutboundMode.ALLOW_ANY:
+    if outbound_mode(sidecar) is OutboundMode.ALLOW_ANY and not egress_proxy_cluster(
+        sidecar_obj, index.mesh.options.domain_suffix
+    ):
         clusters.append(allow_any_cluster())
     return OutboundClusters(
         tuple(visible),
