@@ -9,6 +9,7 @@ from enum import StrEnum
 
 from translators.security.jwt_ir import JwtRuleIR
 from translators.telemetry.ir import TelemetryIR
+from translators.traffic.locality_ir import LocalityLbIR
 
 
 class Discovery(StrEnum):
@@ -40,6 +41,7 @@ class EndpointIR:
     # "istio" when the endpoint speaks mesh mTLS and its cluster mixes such endpoints with
     # others (Istio's `tlsMode` endpoint metadata, matched by transport_socket_matches).
     tls_mode: str = ""
+    locality: str = ""  # `region/zone/subzone` (empty: unknown)
 
 
 class UpstreamTLSMode(StrEnum):
@@ -81,10 +83,26 @@ class ClusterIR:
 
 
 @dataclass(frozen=True, slots=True)
+class LocalityGroupIR:
+    """Envoy's LocalityLbEndpoints: endpoints of one locality at one priority (0 first);
+    `weight` is the group's share under locality-weighted balancing."""
+
+    locality: str
+    endpoints: tuple[EndpointIR, ...]
+    priority: int = 0
+    weight: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class LoadAssignmentIR:
     cluster: str
     endpoints: tuple[EndpointIR, ...]
     provenance: tuple[str, ...] = ()
+    # Endpoints by locality (translators/traffic/locality.py); empty: one group without a
+    # locality, which is what a mesh without localities gets
+    groups: tuple[LocalityGroupIR, ...] = ()
+    # set until applied for a calling proxy's locality (`locality.localize`)
+    locality_lb: LocalityLbIR | None = None
 
 
 class MatchKind(StrEnum):
@@ -419,6 +437,9 @@ class ClusterPolicyIR:
     outlier_error_codes: tuple[int, ...] = ()
     # PROXY protocol header on every upstream connection: 1 or 2 (None: no header)
     proxy_protocol_version: int | None = None
+    # True: Envoy's locality-weighted balancing (localityLbSetting distribute / failover);
+    # None rather than False otherwise, so the goldens of every other cluster stay as is
+    locality_weighted: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -49,12 +49,14 @@ from translators.resources import EnvoyResource, ResourceGroup
 from translators.telemetry.envoy import collector_cluster
 from translators.telemetry.options import TracingProvider
 from translators.telemetry.resolve import TelemetryIndex
+from translators.traffic.locality import endpoint_labels
 from translators.view import (
     LocalView,
     OutboundView,
     build_local,
     build_outbound,
     combine,
+    localized_assignments,
     proxy_source,
 )
 
@@ -94,7 +96,10 @@ def _cluster(ir: ClusterIR) -> EnvoyResource:
 def _service_resources(
     clusters: tuple[ClusterIR, ...], assignments: tuple[LoadAssignmentIR, ...]
 ) -> tuple[tuple[EnvoyResource, ...], tuple[EnvoyResource, ...]]:
-    return tuple(_cluster(c) for c in clusters), tuple(_assignment(a) for a in assignments)
+    # a locality-dependent assignment is per proxy (`MeshTranslator.localized_group`)
+    return tuple(_cluster(c) for c in clusters), tuple(
+        _assignment(a) for a in assignments if a.locality_lb is None
+    )
 
 
 def _vhost_field(ir: VirtualHostIR) -> tuple[VirtualHostIR, bytes]:
@@ -131,7 +136,7 @@ def _assignment(ir: LoadAssignmentIR) -> EnvoyResource:
         ENDPOINT_TYPE,
         ir.cluster,
         provenance=ir.provenance,
-        body=load_assignment_bytes(ir.cluster, ir.endpoints),
+        body=load_assignment_bytes(ir.cluster, ir.endpoints, ir.groups),
     )
 
 
@@ -327,11 +332,36 @@ class MeshTranslator:
             [
                 memo.call(("eds", a), _assignment, a)
                 for a in view.load_assignments
-                if id(a) not in in_chunks
+                if id(a) not in in_chunks and a.locality_lb is None
             ]
             + [r for _, eds in per_service for r in eds]
         )
         return self._group(clusters), self._group(assignments)
+
+    def localized_group(self, workload: Workload, view: OutboundView) -> ResourceGroup | None:
+        """The load assignments that depend on the caller's locality, as `workload` gets
+        them: one group per scope and locality (and labels, for failoverPriority)."""
+        if not view.localized:
+            return None
+        names = sorted(
+            {n for a in view.localized if a.locality_lb for n in a.locality_lb.label_names()}
+        )
+        labels = endpoint_labels(workload)
+        key = (
+            "localized-eds",
+            view.clusters_key,
+            workload.locality,
+            bool(labels),  # Istio applies no failoverPriority for a proxy without labels
+            tuple((n, labels.get(n, "")) for n in names),
+        )
+
+        def build() -> ResourceGroup:
+            self._memo.inherit(view.clusters_key)
+            return ResourceGroup(
+                _assignment(a) for a in localized_assignments(workload, view.localized)
+            )
+
+        return self._memo.get(key, build)
 
     def _service(
         self,

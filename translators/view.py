@@ -38,7 +38,7 @@ from translators.ir import (
     VirtualHostIR,
 )
 from translators.memo import PieceCache
-from translators.mesh import Service, Workload
+from translators.mesh import Endpoint, Service, Workload
 from translators.model.networking import (
     HTTP_PROTOCOLS,
     CaptureMode,
@@ -61,9 +61,11 @@ from translators.naming import (
 )
 from translators.security.request_authn import attach_jwt
 from translators.security.upstream import UpstreamPeers, client_tls, cluster_tls
+from translators.traffic import locality
 from translators.traffic import vhosts as traffic_vhosts
 from translators.traffic.outbound import allow_any_cluster, catch_all_virtual_host, outbound_mode
 from translators.traffic.policy import (
+    EffectivePolicy,
     cluster_policy,
     connect_timeout,
     effective_policy,
@@ -95,21 +97,25 @@ def service_clusters(
     for index, port in enumerate(service.ports):
         mesh_tls = peers.mesh_tls[index] if peers is not None else (False,) * len(service.endpoints)
         endpoints = [
-            (e, EndpointIR(e.address, e.port_for(port), e.weight, e.workload), on)
+            (
+                e,
+                EndpointIR(e.address, e.port_for(port), e.weight, e.workload, locality=e.locality),
+                on,
+            )
             for e, on in zip(service.endpoints, mesh_tls, strict=True)
         ]
         discovery = _discovery(service.resolution, port.protocol in HTTP_PROTOCOLS)
-        variants: list[tuple[str, list[tuple[EndpointIR, bool]], TrafficPolicy | None]]
-        variants = [("", [(ep, on) for _, ep, on in endpoints], None)]
+        variants: list[tuple[str, list[tuple[EndpointIR, bool, Endpoint]], TrafficPolicy | None]]
+        variants = [("", [(ep, on, e) for e, ep, on in endpoints], None)]
         for subset in subsets:
             selected = [
-                (ep, on)
+                (ep, on, e)
                 for e, ep, on in endpoints
                 if all(e.labels.get(k) == v for k, v in subset.labels.items())
             ]
             variants.append((subset.name, selected, subset.traffic_policy))
         # the settings of a variant without a policy of its own: worked out once per port
-        settled: dict[int, tuple[LbPolicy, Discovery, Any, float, Any]] = {}
+        settled: dict[int, tuple[LbPolicy, Discovery, Any, float, Any, EffectivePolicy]] = {}
         for subset_name, chosen, subset_policy in variants:
             name = outbound_cluster(port.number, service.hostname, subset_name)
             found = settled.get(id(subset_policy)) if subset_policy is None else None
@@ -125,18 +131,19 @@ def service_clusters(
                     cluster_policy(effective, port.protocol),
                     connect_timeout(effective),
                     client_tls(top, subset_policy, port.number),
+                    effective,
                 )
                 if subset_policy is None:
                     settled[id(None)] = found
-            lb, kind, policy, timeout, settings = found
+            lb, kind, policy, timeout, settings, effective = found
             tls, members = cluster_tls(
                 service,
                 port.number,
                 subset_name,
                 settings,
                 peers,
-                [on for _, on in chosen],
-                [ep for ep, _ in chosen],
+                [on for _, on, _ in chosen],
+                [ep for ep, _, _ in chosen],
             )
             # auto-mTLS follows the destinations' PeerAuthentications: name them too
             sources = provenance if settings is not None else tls_provenance
@@ -152,7 +159,16 @@ def service_clusters(
                         policy=policy,
                     )
                 )
-                assignments.append(LoadAssignmentIR(name, members, provenance))
+                assignments.append(
+                    locality.assignment(
+                        name,
+                        members,
+                        [e for _, _, e in chosen],
+                        provenance,
+                        effective.load_balancer,
+                        effective.outlier_detection is not None,
+                    )
+                )
             elif kind in (Discovery.ORIGINAL_DST, Discovery.DYNAMIC_FORWARD_PROXY):
                 clusters.append(
                     ClusterIR(
@@ -360,6 +376,8 @@ class OutboundView:
     raw_vhosts: Mapping[str, tuple[VirtualHostIR, ...]] = field(default_factory=dict)
     # route config name -> how many of its raw virtual hosts reach a forward proxy cluster
     dfp_counts: Mapping[str, int] = field(default_factory=dict)
+    # load assignments that depend on the calling proxy's locality (`combine` applies it)
+    localized: tuple[LoadAssignmentIR, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -555,6 +573,7 @@ def build_outbound(
         clusters_key=("outbound-clusters", namespace, _ref(sidecar_obj)),
         raw_vhosts=raw_vhosts,
         dfp_counts=dfp_counts,
+        localized=outbound.localized,
     )
 
 
@@ -571,6 +590,9 @@ class OutboundClusters:
     # the HTTP and the other ports of the visible services
     http_ports: frozenset[int] = frozenset()
     other_ports: frozenset[int] = frozenset()
+    # the load assignments that depend on the calling proxy's locality (left out of the
+    # shared EDS group, see translators/traffic/locality.py)
+    localized: tuple[LoadAssignmentIR, ...] = ()
 
 
 def outbound_clusters(
@@ -609,6 +631,7 @@ def outbound_clusters(
         tuple(chunks),
         _ports_of(visible, http=True),
         _ports_of(visible, http=False),
+        tuple(a for a in assignments if a.locality_lb is not None),
     )
 
 
@@ -797,11 +820,23 @@ def build_local(
     return LocalView(attach_jwt(tuple(listeners), jwt), tuple(clusters), tuple(warnings))
 
 
+def localized_assignments(
+    workload: Workload, localized: tuple[LoadAssignmentIR, ...]
+) -> tuple[LoadAssignmentIR, ...]:
+    """The locality-dependent load assignments as `workload`'s sidecar gets them."""
+    labels = locality.endpoint_labels(workload)
+    return tuple(locality.localize(a, workload.locality, labels) for a in localized)
+
+
 def combine(workload: Workload, outbound: OutboundView, local: LocalView) -> ProxyView:
+    assignments = outbound.load_assignments
+    if outbound.localized:
+        mine = {a.cluster: a for a in localized_assignments(workload, outbound.localized)}
+        assignments = tuple(mine.get(a.cluster, a) for a in assignments)
     return ProxyView(
         proxy=workload.key,
         clusters=outbound.clusters + local.clusters,
-        load_assignments=outbound.load_assignments,
+        load_assignments=assignments,
         listeners=local.listeners,
         route_configs=outbound.route_configs,
         warnings=outbound.warnings + local.warnings,
