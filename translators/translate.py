@@ -49,14 +49,13 @@ from translators.resources import EnvoyResource, ResourceGroup
 from translators.telemetry.envoy import collector_cluster
 from translators.telemetry.options import TracingProvider
 from translators.telemetry.resolve import TelemetryIndex
-from translators.traffic.locality import endpoint_labels
+from translators.traffic.locality import endpoint_labels, localized_assignments
 from translators.view import (
     LocalView,
     OutboundView,
     build_local,
     build_outbound,
     combine,
-    localized_assignments,
     proxy_source,
 )
 

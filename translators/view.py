@@ -820,19 +820,8 @@ def build_local(
     return LocalView(attach_jwt(tuple(listeners), jwt), tuple(clusters), tuple(warnings))
 
 
-def localized_assignments(
-    workload: Workload, localized: tuple[LoadAssignmentIR, ...]
-) -> tuple[LoadAssignmentIR, ...]:
-    """The locality-dependent load assignments as `workload`'s sidecar gets them."""
-    labels = locality.endpoint_labels(workload)
-    return tuple(locality.localize(a, workload.locality, labels) for a in localized)
-
-
 def combine(workload: Workload, outbound: OutboundView, local: LocalView) -> ProxyView:
-    assignments = outbound.load_assignments
-    if outbound.localized:
-        mine = {a.cluster: a for a in localized_assignments(workload, outbound.localized)}
-        assignments = tuple(mine.get(a.cluster, a) for a in assignments)
+    assignments = locality.for_proxy(workload, outbound.load_assignments, outbound.localized)
     return ProxyView(
         proxy=workload.key,
         clusters=outbound.clusters + local.clusters,

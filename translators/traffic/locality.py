@@ -154,6 +154,26 @@ def localize(
     return replace(assignment, groups=out, locality_lb=None)
 
 
+def localized_assignments(
+    workload: Workload, localized: tuple[LoadAssignmentIR, ...]
+) -> tuple[LoadAssignmentIR, ...]:
+    """The locality-dependent load assignments as `workload`'s sidecar gets them."""
+    labels = endpoint_labels(workload)
+    return tuple(localize(a, workload.locality, labels) for a in localized)
+
+
+def for_proxy(
+    workload: Workload,
+    assignments: tuple[LoadAssignmentIR, ...],
+    localized: tuple[LoadAssignmentIR, ...],
+) -> tuple[LoadAssignmentIR, ...]:
+    """`assignments` with the locality-dependent ones (`localized`) as `workload`'s."""
+    if not localized:
+        return assignments
+    mine = {a.cluster: a for a in localized_assignments(workload, localized)}
+    return tuple(mine.get(a.cluster, a) for a in assignments)
+
+
 def locality_match(locality: str, rule: str) -> bool:
     """Istio's LocalityMatch: `rule` is `region[/zone[/subzone]]`, `*` matching anything."""
     region, zone, subzone = split_locality(locality)
