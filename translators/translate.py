@@ -354,8 +354,12 @@ class MeshTranslator:
             tuple((n, labels.get(n, "")) for n in names),
         )
 
+        # what the view read covers what its clusters read (the view was fetched in this
+        # generation; its clusters piece may have been carried over without being)
+        view_key, _ = self._outbound_view(workload)
+
         def build() -> ResourceGroup:
-            self._memo.inherit(view.clusters_key)
+            self._memo.inherit(view_key)
             return ResourceGroup(
                 _assignment(a) for a in localized_assignments(workload, view.localized)
             )

@@ -9,10 +9,9 @@ from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.endpoint.v3 import endpoint_pb2
 
 from tests.translators.helpers import mesh_of, workload
-from translators.ir import EndpointIR, LoadAssignmentIR, LocalityGroupIR
+from translators.ir import EndpointIR, LoadAssignmentIR, LocalityGroupIR, LocalityLbIR
 from translators.naming import CLUSTER_TYPE, ENDPOINT_TYPE
 from translators.traffic.locality import lb_priority, locality_match, localize
-from translators.traffic.locality_ir import LocalityLbIR
 from translators.translate import MeshTranslator
 
 CLUSTER = "outbound|8080||orders.default.svc.cluster.local"

@@ -29,12 +29,12 @@ from translators.gateway.istio import IstioGatewayBuild, selected_gateways
 from translators.gateway.sni_dnat import dnat_cluster, resolve_auto_passthrough
 from translators.index import MeshIndex
 from translators.ir import AuthzPolicyIR, Direction, ListenerIR, ProxyView, RouteConfigIR
+from translators.ir.jwt import JwtRuleIR
 from translators.mesh import MeshConfig, Workload
 from translators.model.gateway import GatewaySpec
 from translators.model.objects import MeshObject, age_order
 from translators.naming import CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, port_listener
 from translators.resources import EnvoyResource, ResourceGroup
-from translators.security.jwt_ir import JwtRuleIR
 from translators.traffic.locality import for_proxy
 
 if TYPE_CHECKING:

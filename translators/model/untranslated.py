@@ -20,7 +20,6 @@ from translators.model.networking import (
     LoadBalancerSettings,
     OutboundTrafficPolicy,
     RetryBudget,
-    SidecarSpec,
     TrafficPolicy,
 )
 from translators.model.telemetry import CustomTag, Tracing
@@ -70,9 +69,7 @@ _REGISTRY: dict[type[BaseModel], dict[str, Untranslated]] = {
     TLSMatchAttributes: {
         "destination_subnets": Untranslated(f"destinationSubnets {_EVERY_DESTINATION}"),
     },
-    SidecarSpec: {"inbound_connection_pool": _no_effect("inboundConnectionPool")},
     IngressListener: {
-        "connection_pool": _no_effect("an ingress listener's connectionPool"),
         "tls": Untranslated(
             "ingress tls (TLS terminated by the sidecar) is not translated: the port keeps "
             "the mesh's own mTLS/plaintext policy"

@@ -19,9 +19,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import replace
 
 from translators.ir import Direction, ListenerIR
+from translators.ir.jwt import JwtRuleIR
 from translators.model.objects import MeshObject, age_order
 from translators.model.request_authn import JWTPresence, JWTRule, RequestAuthenticationSpec
-from translators.security.jwt_ir import JwtRuleIR
 
 # A public key whose private half was discarded: the JWKS of a `jwksUri` that could not be
 # fetched (Istio's `FakeJwks`): Envoy accepts the config, no signature ever verifies.

@@ -21,10 +21,9 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
-from translators.ir import EndpointIR, LoadAssignmentIR, LocalityGroupIR
+from translators.ir import EndpointIR, LoadAssignmentIR, LocalityGroupIR, LocalityLbIR
 from translators.mesh import Endpoint, Workload
 from translators.model.networking import LoadBalancerSettings, LocalityLoadBalancerSetting
-from translators.traffic.locality_ir import LocalityLbIR
 
 # Istio's topology labels: an endpoint's and a proxy's locality are visible to
 # `failoverPriority` under these names (Istio's AugmentLabels)

@@ -425,8 +425,10 @@ function renderExplain(answer) {
   const r = answer.route;
   if (r) {
     add("route", [r.object, r.rule, r.action].filter(Boolean).join(" · ") || r.name || "(default route)");
+    if (r.delegate) add("delegated to", `${r.delegate} ${r.delegate_rule}`);
     if (r.skipped && r.skipped.length) {
-      add("not matched", h("ul", {}, r.skipped.map((sk) => h("li", {}, `${[sk.object, sk.rule].filter(Boolean).join(" ") || sk.route}: ${(sk.failed || []).join("; ")}`))));
+      const rule = (sk) => [sk.object, sk.rule].filter(Boolean).join(" ") + (sk.delegate ? ` → ${sk.delegate} ${sk.delegate_rule}` : "");
+      add("not matched", h("ul", {}, r.skipped.map((sk) => h("li", {}, `${rule(sk) || sk.route}: ${(sk.failed || []).join("; ")}`))));
     }
   } else if (answer.protocol === "http") {
     add("route", "no route matches");
