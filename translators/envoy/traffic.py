@@ -544,6 +544,8 @@ def apply_policy(cluster: cluster_pb2.Cluster, ir: ClusterPolicyIR) -> None:
         cluster.maglev_lb_config.table_size.value = ir.maglev_table_size
     if ir.slow_start is not None:
         _slow_start(cluster, ir.slow_start)
+    if ir.locality_weighted:
+        cluster.common_lb_config.locality_weighted_lb_config.SetInParent()
 
 
 _SLOW_START_TYPES = (

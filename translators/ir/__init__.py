@@ -17,6 +17,8 @@ from translators.ir.destinations import (
     EndpointIR,
     LbPolicy,
     LoadAssignmentIR,
+    LocalityGroupIR,
+    LocalityLbIR,
     UpstreamTLSIR,
     UpstreamTLSMode,
 )
@@ -89,6 +91,8 @@ __all__ = [
     "LbPolicy",
     "ListenerIR",
     "LoadAssignmentIR",
+    "LocalityGroupIR",
+    "LocalityLbIR",
     "MatchKind",
     "MirrorIR",
     "OutlierIR",

@@ -47,7 +47,6 @@ _REGISTRY: dict[type[BaseModel], dict[str, Untranslated]] = {
         "ca_crl": _no_effect("caCrl (a certificate revocation list)"),
     },
     LoadBalancerSettings: {
-        "locality_lb_setting": _no_effect("localityLbSetting (locality failover/distribution)"),
         "zone_aware_lb_setting": _no_effect("zoneAwareLbSetting"),
         "backend_utilization": _no_effect("backendUtilization"),
     },

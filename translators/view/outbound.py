@@ -62,6 +62,8 @@ class OutboundView:
     raw_vhosts: Mapping[str, tuple[VirtualHostIR, ...]] = field(default_factory=dict)
     # route config name -> how many of its raw virtual hosts reach a forward proxy cluster
     dfp_counts: Mapping[str, int] = field(default_factory=dict)
+    # load assignments that depend on the calling proxy's locality (`combine` applies it)
+    localized: tuple[LoadAssignmentIR, ...] = ()
 
 
 def build_outbound(
@@ -181,4 +183,5 @@ def build_outbound(
         clusters_key=("outbound-clusters", namespace, ref_of(sidecar_obj)),
         raw_vhosts=raw_vhosts,
         dfp_counts=dfp_counts,
+        localized=outbound.localized,
     )
