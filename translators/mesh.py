@@ -47,6 +47,8 @@ class Endpoint:
     service_account: str
     weight: int = 1
     workload: str = ""  # `namespace/name` of the WorkloadEntry, when there is one
+    locality: str = ""  # `region/zone/subzone`, for locality load balancing
+    network: str = ""
 
     def port_for(self, port: ServicePort) -> int:
         return self.ports.get(port.name, port.target_port or port.number)
@@ -82,6 +84,8 @@ class Workload:
     ports: Mapping[str, int]
     annotations: Mapping[str, str]
     source: str
+    locality: str = ""  # `region/zone/subzone`: where its sidecar prefers endpoints
+    network: str = ""
 
     @property
     def key(self) -> str:
@@ -172,6 +176,8 @@ def _workload_from(obj: MeshObject[WorkloadEntrySpec]) -> Workload:
         ports=MappingProxyType(dict(spec.ports)),
         annotations=MappingProxyType(dict(obj.meta.annotations)),
         source=obj.ref,
+        locality=spec.locality or "",
+        network=spec.network or "",
     )
 
 
@@ -183,6 +189,8 @@ def _endpoint_from_spec(spec: WorkloadEntrySpec, workload: str = "") -> Endpoint
         service_account=spec.service_account or "default",
         weight=spec.weight or 1,
         workload=workload,
+        locality=spec.locality or "",
+        network=spec.network or "",
     )
 
 
@@ -219,12 +227,14 @@ def _services_from(
                 labels=w.labels,
                 service_account=w.service_account,
                 workload=w.key,
+                locality=w.locality,
+                network=w.network,
             )
             for w in selected
         )
         digest = entry.digest + "".join(
             f"|{w.key}@{w.address}{sorted(w.labels.items())}{sorted(w.ports.items())}"
-            f"{w.service_account}"
+            f"{w.service_account}{w.locality}/{w.network}"
             for w in selected
         )
     else:

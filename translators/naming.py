@@ -8,6 +8,7 @@ are never built ad hoc elsewhere.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Final
 
 import xdstypes
@@ -226,8 +227,11 @@ ALLOW_ANY_DYNAMIC_DNS_CLUSTER: Final = "AllowAnyDynamicDNSCluster"
 DFP_DNS_CACHE: Final = "xdscp_dfp_dns_cache"
 
 
-def tcp_filter_chain(port: int, name: str) -> str:
-    """An outbound TCP/TLS listener's filter chain for one destination (host or SNI)."""
+def tcp_filter_chain(port: int, name: str, subnets: Sequence[str] = ()) -> str:
+    """An outbound TCP/TLS listener's filter chain for one destination (host or SNI),
+    and, when a VirtualService match gives them, the destination subnets it is for."""
+    if subnets:
+        return f"outbound|{port}||{name}|{','.join(subnets)}"
     return f"outbound|{port}||{name}"
 
 
