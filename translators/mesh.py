@@ -140,9 +140,25 @@ class MeshConfig:
     # service (xdscp.jwks), never by the translators, which do no I/O.
     jwks: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     jwks_errors: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    # kind -> its objects, in `objects` order: grouped at the first `of_kind`, so the many
+    # per-generation lookups (gateways, telemetry, analysis) do not each walk 50,000 objects
+    _by_kind: dict[str, tuple[MeshObject[Any], ...]] | None = field(
+        default=None, init=False, compare=False, repr=False
+    )
 
     def of_kind(self, kind: str) -> list[MeshObject[Any]]:
-        return [o for o in self.objects if o.kind == kind]
+        return list(self.by_kind().get(kind, ()))
+
+    def by_kind(self) -> Mapping[str, tuple[MeshObject[Any], ...]]:
+        """kind -> its objects, in `objects` order (grouped once per MeshConfig)."""
+        by_kind = self._by_kind
+        if by_kind is None:
+            grouped: dict[str, list[MeshObject[Any]]] = {}
+            for obj in self.objects:
+                grouped.setdefault(obj.kind, []).append(obj)
+            by_kind = {k: tuple(v) for k, v in grouped.items()}
+            object.__setattr__(self, "_by_kind", by_kind)  # a cache of immutable content
+        return MappingProxyType(by_kind)
 
     def workload(self, namespace: str, name: str) -> Workload | None:
         return self.workloads.get(f"{namespace}/{name}")

@@ -210,10 +210,7 @@ class MeshTranslator:
     def _objects_by_kind(self) -> Mapping[str, tuple[MeshObject[Any], ...]]:
         def build() -> Mapping[str, tuple[MeshObject[Any], ...]]:
             self._memo.read(("objects",))
-            grouped: dict[str, list[MeshObject[Any]]] = {}
-            for obj in self.mesh.objects:
-                grouped.setdefault(obj.kind, []).append(obj)
-            return MappingProxyType({k: tuple(v) for k, v in grouped.items()})
+            return self.mesh.by_kind()
 
         return self._memo.get(("objects-by-kind",), build)
 
