@@ -102,7 +102,7 @@ async def test_over_the_bound_is_a_503_and_the_work_goes_on(translator: MeshTran
         # second question (given no time to wait) says so, in one line
         async with http.get("/debug/explain", params=QUERY) as resp:
             assert resp.status == 503
-            assert "still running" in (await resp.json())["error"]
+            assert "still busy" in (await resp.json())["error"]
         worker.timeout_s = 60.0
         async with http.get("/debug/explain", params=QUERY) as resp:
             assert resp.status == 200

@@ -42,6 +42,7 @@ class EndpointIR:
     # "istio" when the endpoint speaks mesh mTLS and its cluster mixes such endpoints with
     # others (Istio's `tlsMode` endpoint metadata, matched by transport_socket_matches).
     tls_mode: str = ""
+    locality: str = ""  # `region/zone/subzone` (empty: unknown)
 
 
 class UpstreamTLSMode(StrEnum):
@@ -84,7 +85,39 @@ class ClusterIR:
 
 
 @dataclass(frozen=True, slots=True)
+class LocalityGroupIR:
+    """Envoy's LocalityLbEndpoints: endpoints of one locality at one priority (0 first);
+    `weight` is the group's share under locality-weighted balancing."""
+
+    locality: str
+    endpoints: tuple[EndpointIR, ...]
+    priority: int = 0
+    weight: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LocalityLbIR:
+    """The locality setting (localityLbSetting) one cluster applies per calling proxy
+    (translators/traffic/locality.py). `labels[i]` are the values of the
+    `failoverPriority` labels of the assignment's endpoint i."""
+
+    distribute: tuple[tuple[str, tuple[tuple[str, int], ...]], ...] = ()
+    failover: tuple[tuple[str, str], ...] = ()  # (from region, to region)
+    failover_priority: tuple[str, ...] = ()
+    enable_failover: bool = False
+    labels: tuple[tuple[tuple[str, str], ...], ...] = ()
+
+    def label_names(self) -> tuple[str, ...]:
+        return tuple(entry.partition("=")[0] for entry in self.failover_priority)
+
+
+@dataclass(frozen=True, slots=True)
 class LoadAssignmentIR:
     cluster: str
     endpoints: tuple[EndpointIR, ...]
     provenance: tuple[str, ...] = ()
+    # Endpoints by locality; empty: one group without a locality, which is what a mesh
+    # without localities gets
+    groups: tuple[LocalityGroupIR, ...] = ()
+    # set until applied for a calling proxy's locality (`locality.localize`)
+    locality_lb: LocalityLbIR | None = None

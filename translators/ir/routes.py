@@ -182,9 +182,11 @@ class CorsIR:
 @dataclass(frozen=True, slots=True)
 class TcpChainIR:
     """One filter chain of an outbound TCP/TLS listener: connections whose SNI is one of
-    `server_names` (any connection, when empty) are proxied to `clusters`."""
+    `server_names` (any connection, when empty) and whose destination address is in one
+    of `destination_prefixes` (IPs or CIDRs; any, when empty) are proxied to `clusters`."""
 
     name: str
     clusters: tuple[WeightedClusterIR, ...]
     server_names: tuple[str, ...] = ()
     provenance: tuple[str, ...] = ()
+    destination_prefixes: tuple[str, ...] = ()

@@ -10,7 +10,7 @@ from typing import Any
 from translators.index import MeshIndex
 from translators.ir import ClusterIR, EndpointIR, LoadAssignmentIR, LoadBalancing, Resolution
 from translators.memo import PieceCache
-from translators.mesh import Service
+from translators.mesh import Endpoint, Service
 from translators.model.networking import (
     HTTP_PROTOCOLS,
     DestinationRuleSpec,
@@ -24,8 +24,10 @@ from translators.model.networking import (
 from translators.model.objects import MeshObject
 from translators.naming import BLACKHOLE_CLUSTER, PASSTHROUGH_CLUSTER, outbound_cluster
 from translators.security.upstream import UpstreamPeers, client_tls, cluster_tls
-from translators.traffic.outbound import allow_any_cluster, outbound_mode
+from translators.traffic import locality
+from translators.traffic.outbound import allow_any_cluster, egress_proxy_cluster, outbound_mode
 from translators.traffic.policy import (
+    EffectivePolicy,
     cluster_policy,
     connect_timeout,
     effective_policy,
@@ -52,21 +54,25 @@ def service_clusters(
     for index, port in enumerate(service.ports):
         mesh_tls = peers.mesh_tls[index] if peers is not None else (False,) * len(service.endpoints)
         endpoints = [
-            (e, EndpointIR(e.address, e.port_for(port), e.weight, e.workload), on)
+            (
+                e,
+                EndpointIR(e.address, e.port_for(port), e.weight, e.workload, locality=e.locality),
+                on,
+            )
             for e, on in zip(service.endpoints, mesh_tls, strict=True)
         ]
         resolution = _resolution(service.resolution, port.protocol in HTTP_PROTOCOLS)
-        variants: list[tuple[str, list[tuple[EndpointIR, bool]], TrafficPolicy | None]]
-        variants = [("", [(ep, on) for _, ep, on in endpoints], None)]
+        variants: list[tuple[str, list[tuple[EndpointIR, bool, Endpoint]], TrafficPolicy | None]]
+        variants = [("", [(ep, on, e) for e, ep, on in endpoints], None)]
         for subset in subsets:
             selected = [
-                (ep, on)
+                (ep, on, e)
                 for e, ep, on in endpoints
                 if all(e.labels.get(k) == v for k, v in subset.labels.items())
             ]
             variants.append((subset.name, selected, subset.traffic_policy))
         # the settings of a variant without a policy of its own: worked out once per port
-        settled: dict[int, tuple[LoadBalancing, Resolution, Any, float, Any]] = {}
+        settled: dict[int, tuple[LoadBalancing, Resolution, Any, float, Any, EffectivePolicy]] = {}
         for subset_name, chosen, subset_policy in variants:
             name = outbound_cluster(port.number, service.hostname, subset_name)
             found = settled.get(id(subset_policy)) if subset_policy is None else None
@@ -82,18 +88,19 @@ def service_clusters(
                     cluster_policy(effective, port.protocol),
                     connect_timeout(effective),
                     client_tls(top, subset_policy, port.number),
+                    effective,
                 )
                 if subset_policy is None:
                     settled[id(None)] = found
-            lb, kind, policy, timeout, settings = found
+            lb, kind, policy, timeout, settings, effective = found
             tls, members = cluster_tls(
                 service,
                 port.number,
                 subset_name,
                 settings,
                 peers,
-                [on for _, on in chosen],
-                [ep for ep, _ in chosen],
+                [on for _, on, _ in chosen],
+                [ep for ep, _, _ in chosen],
             )
             # auto-mTLS follows the destinations' PeerAuthentications: name them too
             sources = provenance if settings is not None else tls_provenance
@@ -109,7 +116,16 @@ def service_clusters(
                         policy=policy,
                     )
                 )
-                assignments.append(LoadAssignmentIR(name, members, provenance))
+                assignments.append(
+                    locality.assignment(
+                        name,
+                        members,
+                        [e for _, _, e in chosen],
+                        provenance,
+                        effective.load_balancer,
+                        effective.outlier_detection is not None,
+                    )
+                )
             elif kind in (Resolution.ORIGINAL_DESTINATION, Resolution.FORWARD_PROXY):
                 clusters.append(
                     ClusterIR(
@@ -181,6 +197,9 @@ class OutboundClusters:
     # the HTTP and the other ports of the visible services
     http_ports: frozenset[int] = frozenset()
     other_ports: frozenset[int] = frozenset()
+    # the load assignments that depend on the calling proxy's locality (left out of the
+    # shared EDS group, see translators/traffic/locality.py)
+    localized: tuple[LoadAssignmentIR, ...] = ()
 
 
 def outbound_clusters(
@@ -210,7 +229,9 @@ def outbound_clusters(
         clusters += built[0]
         assignments += built[1]
         chunks.append((chunk_key, built[0], built[1]))
-    if outbound_mode(sidecar) is OutboundMode.ALLOW_ANY:
+    if outbound_mode(sidecar) is OutboundMode.ALLOW_ANY and not egress_proxy_cluster(
+        sidecar_obj, index.mesh.options.domain_suffix
+    ):
         clusters.append(allow_any_cluster())
     return OutboundClusters(
         tuple(visible),
@@ -219,4 +240,5 @@ def outbound_clusters(
         tuple(chunks),
         ports_of(visible, http=True),
         ports_of(visible, http=False),
+        tuple(a for a in assignments if a.locality_lb is not None),
     )

@@ -29,7 +29,7 @@ from translators.naming import inbound_cluster, port_listener
 from translators.security.request_authn import attach_jwt
 from translators.telemetry.resolve import WorkloadTelemetry
 from translators.traffic.inbound import inbound_pool
-from translators.traffic.outbound import outbound_mode
+from translators.traffic.outbound import egress_proxy_cluster, outbound_mode
 from translators.view.outbound import OutboundView
 
 
@@ -79,7 +79,12 @@ def build_local(
     authz = index.security.authorization(workload)
     authz_refs = tuple(ref for policy in authz for ref in policy.provenance)
     if capture:
-        listeners += virtual_listeners(outbound_mode(sidecar), peer_authn.mode, sidecar_ref)
+        listeners += virtual_listeners(
+            outbound_mode(sidecar),
+            peer_authn.mode,
+            sidecar_ref,
+            egress_proxy_cluster(sidecar_obj, index.mesh.options.domain_suffix),
+        )
         clusters.append(inbound_passthrough_cluster())
         if not (sidecar and sidecar.ingress):
             for port, http, source in inbound_ports(index, workload):

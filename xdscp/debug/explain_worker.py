@@ -53,19 +53,26 @@ class ExplainWorker:
             own = self._own = MeshTranslator(current.mesh, reuse, current.extensions)
         return own
 
-    async def run(self, current: MeshTranslator, fn: Callable[[MeshTranslator], T]) -> T:
-        """`fn`'s result; raises ExplainTimeout past the bound, or what `fn` raised."""
+    async def run(
+        self,
+        current: MeshTranslator,
+        fn: Callable[[MeshTranslator], T],
+        timeout_s: float | None = None,
+    ) -> T:
+        """`fn`'s result; raises ExplainTimeout past the bound (`timeout_s`, else the
+        worker's), or what `fn` raised."""
+        bound = self.timeout_s if timeout_s is None else timeout_s
         loop = asyncio.get_running_loop()
         if self._idle is None:
             self._idle = asyncio.Semaphore(1)
         idle = self._idle
-        deadline = loop.time() + self.timeout_s
+        deadline = loop.time() + bound
         try:
-            await asyncio.wait_for(idle.acquire(), self.timeout_s)
+            await asyncio.wait_for(idle.acquire(), bound)
         except TimeoutError:
             raise ExplainTimeout(
-                f"the previous explanation is still running after {self.timeout_s:g} s;"
-                " try again in a moment"
+                f"the worker is still busy (an earlier explanation, or the dashboard's"
+                f" graph of a new configuration) after {bound:g} s; try again in a moment"
             ) from None
         done: asyncio.Future[T] = loop.create_future()
         # a request that gave up never reads the outcome: mark it read (no asyncio warning)
@@ -95,9 +102,9 @@ class ExplainWorker:
         try:
             return await asyncio.wait_for(asyncio.shield(done), remaining)
         except TimeoutError:
-            _log.warning("debug.explain_timeout", seconds=self.timeout_s)
+            _log.warning("debug.explain_timeout", seconds=bound)
             raise ExplainTimeout(
-                f"the explanation did not finish within {self.timeout_s:g} s (a large mesh:"
+                f"the explanation did not finish within {bound:g} s (a large mesh:"
                 " the first explanation of a proxy translates it); it goes on in the"
                 " background, so asking again soon is quicker"
             ) from None
