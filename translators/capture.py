@@ -66,13 +66,19 @@ def inbound_passthrough_cluster() -> ClusterIR:
 
 
 def virtual_listeners(
-    outbound: OutboundMode, workload_mtls: InboundMTLS, provenance: tuple[str, ...]
+    outbound: OutboundMode,
+    workload_mtls: InboundMTLS,
+    provenance: tuple[str, ...],
+    egress_cluster: str = "",
 ) -> list[ListenerIR]:
-    """virtualOutbound: unknown destinations pass through (ALLOW_ANY) or are dropped
-    (REGISTRY_ONLY). virtualInbound: ports no service declares pass through to the app,
-    except under STRICT, where only mTLS on a declared port is ever accepted."""
+    """virtualOutbound: unknown destinations pass through (ALLOW_ANY; to `egress_cluster`,
+    the Sidecar's egressProxy, when given) or are dropped (REGISTRY_ONLY). virtualInbound:
+    ports no service declares pass through to the app, except under STRICT, where only
+    mTLS on a declared port is ever accepted."""
     out_fallback = (
-        BLACKHOLE_CLUSTER if outbound is OutboundMode.REGISTRY_ONLY else PASSTHROUGH_CLUSTER
+        BLACKHOLE_CLUSTER
+        if outbound is OutboundMode.REGISTRY_ONLY
+        else egress_cluster or PASSTHROUGH_CLUSTER
     )
     in_fallback = (
         BLACKHOLE_CLUSTER if workload_mtls is InboundMTLS.STRICT else INBOUND_PASSTHROUGH_CLUSTER

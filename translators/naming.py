@@ -8,6 +8,7 @@ are never built ad hoc elsewhere.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Final
 
 import xdstypes
@@ -219,6 +220,7 @@ def tracing_cluster(provider: str) -> str:
 # request's authority through a dynamic forward proxy — Istio's ALLOW_ANY_DYNAMIC_DNS
 # names, since xdscp sidecars have no captured original destination to pass through to.
 BLOCK_ALL: Final = "block_all"
+ALLOW_ANY: Final = "allow_any"  # Istio's passthrough virtual host (to an egressProxy here)
 ALLOW_ANY_DYNAMIC_DNS: Final = "allow_any_dynamic_dns"
 ALLOW_ANY_DYNAMIC_DNS_CLUSTER: Final = "AllowAnyDynamicDNSCluster"
 # The one DNS cache every dynamic forward proxy cluster and filter shares (Envoy requires
@@ -226,8 +228,11 @@ ALLOW_ANY_DYNAMIC_DNS_CLUSTER: Final = "AllowAnyDynamicDNSCluster"
 DFP_DNS_CACHE: Final = "xdscp_dfp_dns_cache"
 
 
-def tcp_filter_chain(port: int, name: str) -> str:
-    """An outbound TCP/TLS listener's filter chain for one destination (host or SNI)."""
+def tcp_filter_chain(port: int, name: str, subnets: Sequence[str] = ()) -> str:
+    """An outbound TCP/TLS listener's filter chain for one destination (host or SNI),
+    and, when a VirtualService match gives them, the destination subnets it is for."""
+    if subnets:
+        return f"outbound|{port}||{name}|{','.join(subnets)}"
     return f"outbound|{port}||{name}"
 
 

@@ -52,6 +52,9 @@ class MeshAnalyzer:
         # findings from the running proxies (the dashboard's, from sidecar counters): they
         # change without a new mesh, so they are asked for on every request
         self.runtime_sources: list[Callable[[], Awaitable[Sequence[Message]]]] = []
+        # awaited before each run (the plane: until the proxies being served are served,
+        # see `ControlPlane._proxies_served`); the newest mesh is taken after it
+        self.before_run: Callable[[], Awaitable[None]] | None = None
 
     def submit(self, mesh: MeshConfig, generation: int) -> None:
         self._pending = (generation, mesh)
@@ -71,6 +74,8 @@ class MeshAnalyzer:
             if stop.is_set():
                 return
             self._wake.clear()
+            if self.before_run is not None:
+                await self.before_run()
             pending, self._pending = self._pending, None
             if pending is None:
                 continue

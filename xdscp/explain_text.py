@@ -35,16 +35,24 @@ def _listener(step: int, listener: Json) -> list[str]:
     return lines
 
 
+def _skipped_rule(skipped: Json) -> str:
+    rule = str(skipped["rule"] or skipped["route"])
+    if skipped.get("delegate"):
+        # another object than the chosen route's may be behind it: name both
+        rule = f"{skipped['object']} {rule} -> {skipped['delegate']} {skipped['delegate_rule']}"
+    return rule
+
+
 def _route(step: int, route: Json, found: Json) -> list[str]:
     lines = [
         f"{step}. Virtual host {route['virtual_host']} (domain {route['domain']!r})",
         f"{step + 1}. Route {route['name']!r}: {route['object']} {route['rule']}".rstrip(),
     ]
+    if route.get("delegate"):
+        lines.append(f"     delegated to {route['delegate']} {route['delegate_rule']}".rstrip())
     for skipped in route["skipped"]:
         why = "; ".join(skipped["failed"]) or "?"
-        lines.append(
-            f"     skipped {skipped['rule'] or skipped['route']} ({skipped['route']!r}): {why}"
-        )
+        lines.append(f"     skipped {_skipped_rule(skipped)} ({skipped['route']!r}): {why}")
     if route["action"] == "redirect":
         lines.append(f"     redirect {route['status']} to {route['location']}")
     elif route["action"] == "direct_response":

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,6 +40,11 @@ from xdscp.sources.protocol import ConfigSource
 from xdscp.tuning import raise_fd_limit, tune_gc
 
 log = structlog.get_logger()
+
+# The analysis waits for the proxies being served (`ControlPlane._proxies_served`): for
+# proxies to arrive this long after the plane listens, then at most this long in all.
+ANALYSIS_GRACE_AFTER_LISTEN_S = 1.0
+ANALYSIS_WAIT_MAX_S = 10.0
 
 
 def split_address(address: str, default_port: int) -> tuple[str, int]:
@@ -79,6 +85,8 @@ class ControlPlane:
         self.analyzer.runtime_sources.append(self.dashboard.runtime_messages)
         self.analyzer.runtime_sources.append(self._jwks_messages)
         self.analyzer.runtime_sources.append(self._certificate_messages)
+        self.analyzer.before_run = self._proxies_served
+        self._listening_at: float | None = None  # monotonic, once the xDS port is bound
         self.identity = IdentityService(self.identity_settings)
         self.runtime = MeshRuntime(
             self.cache,
@@ -146,6 +154,7 @@ class ControlPlane:
             self.cache, self.runtime, f"{host}:{port}", credentials, status=self.status
         )
         self.xds_address = (host, bound)
+        self._listening_at = time.monotonic()
         if self.debug_listen:
             debug_host, debug_port = split_address(self.debug_listen, 15014)
             self._debug, bound_debug = await start_debug_server(
@@ -156,7 +165,7 @@ class ControlPlane:
                     web.get("/debug/config", self._config_status),
                     web.get("/ready", self._ready),
                     self.analyzer.route(lambda: self.runtime.mesh),
-                    *explain_routes(lambda: self.runtime.translator),
+                    *explain_routes(lambda: self.runtime.translator, self.dashboard.worker),
                     *config_dump_routes(self.cache, self.identity.rotation_of),
                     *describe_routes(lambda: self.runtime.mesh, self._analysis_of),
                     *self.dashboard.routes(),
@@ -183,6 +192,25 @@ class ControlPlane:
             health.failed(f"{type(exc).__name__}: {str(exc)[:200]}")
         else:
             health.loaded_initially()
+
+    async def _proxies_served(self) -> None:
+        """The analysis runs in a thread that takes turns with the event loop for the
+        interpreter: started while proxies get their configs (at start, all of them, right
+        as the plane listens) it slows their translation by about its own length (~2 s for
+        10,000 services). So it waits until the proxies that came are served: a grace after
+        listening for the first ones to arrive, then until every connected proxy has
+        acknowledged what it was sent. Bounded: analysis is late at worst, never skipped."""
+        deadline = time.monotonic() + ANALYSIS_WAIT_MAX_S
+        while time.monotonic() < deadline and not self._stop.is_set():
+            listening = self._listening_at
+            settled = (
+                listening is not None
+                and time.monotonic() >= listening + ANALYSIS_GRACE_AFTER_LISTEN_S
+                and all(proxy.in_sync for proxy in self.status)
+            )
+            if settled:
+                return
+            await asyncio.sleep(0.05)
 
     def _analysis_of(self, mesh: MeshConfig) -> Analysis | None:
         latest = self.analyzer.latest

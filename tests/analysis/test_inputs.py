@@ -34,6 +34,10 @@ INTENDED: dict[str, set[tuple[str, str, str]]] = {
     "dr-tls": {
         ("XDS0405", "DestinationRule/default/payments", "spec.trafficPolicy.tls.caCertificates")
     },
+    # a block for callers that do not exist: it does not make its rule match everywhere
+    "vs-destination-subnets": {
+        ("XDS0204", VS + "redis", "spec.tcp[1].match[2].sourceLabels"),
+    },
     "dr-upstream-fields": {
         (
             "XDS0405",

@@ -33,5 +33,8 @@ async def test_edit_latency_sees_every_edit_acked(tmp_path: Path) -> None:
     figures = await edit_latency.measure(5, 3, tmp_path, timeout=60, pause=0.1)
     assert len(figures.edits_ms) == 3
     assert all(ms > 0 for ms in figures.edits_ms)
-    assert figures.debounce_ms == 100
+    assert figures.debounce_ms == 30
+    # the watcher saw each rename before the proxy ACKed it
+    assert len(figures.detect_ms) == 3
+    assert all(0 < d < e for d, e in zip(figures.detect_ms, figures.edits_ms, strict=True))
     assert "median" in edit_latency.report(figures)

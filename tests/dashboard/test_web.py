@@ -104,7 +104,7 @@ async def test_page_assets_and_graph_on_the_debug_port(tmp_path: Path) -> None:
     assert len(graph["nodes"]) == 4 and len(graph["edges"]) == 3
     # no proxy connected: nothing to scrape, no traffic, no run-time message
     assert graph["traffic"] == {} and graph["sidecars"] == {} and graph["runtime_messages"] == []
-    built, again = dashboard.graph(), dashboard.graph()
+    built, again = await dashboard.graph(), await dashboard.graph()
     assert built is not None and again is not None and built[1] is again[1]  # built once
 
 

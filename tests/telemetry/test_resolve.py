@@ -10,9 +10,9 @@ import yaml
 
 from tests.translators.helpers import mesh_of, workload
 from translators.ir import Direction
+from translators.ir.telemetry import CustomTagKind
 from translators.mesh import MeshConfig, MeshOptions
 from translators.model.objects import Origin, parse_object
-from translators.telemetry.ir import CustomTagKind
 from translators.telemetry.options import TelemetryOptions, TracingKind, TracingProvider
 from translators.telemetry.resolve import TelemetryIndex
 from translators.translate import MeshTranslator

@@ -18,7 +18,7 @@ from translators.mesh import MeshConfig, Service, Workload
 from translators.model.networking import DestinationRuleSpec, SidecarSpec
 from translators.model.objects import MeshObject
 from translators.naming import spiffe_id
-from translators.view import service_clusters
+from translators.view.clusters import service_clusters
 
 # an outbound cluster and the endpoints it balances over
 ServiceCluster = tuple[ClusterIR, tuple[EndpointIR, ...]]

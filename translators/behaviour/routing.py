@@ -32,6 +32,7 @@ raises `Unsupported` instead of being silently ignored.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import urllib.parse
 from collections.abc import Iterable, Mapping
@@ -53,6 +54,7 @@ from google.protobuf.message import Message
 
 from translators.errors import TranslatorError
 from translators.naming import (
+    ALLOW_ANY,
     ALLOW_ANY_DYNAMIC_DNS,
     BLOCK_ALL,
     CLUSTER_TYPE,
@@ -385,7 +387,7 @@ def _clusters(route: rc.Route) -> tuple[tuple[str, int], ...]:
 
 # The `*` virtual hosts that catch authorities no service claims (outboundTrafficPolicy
 # ALLOW_ANY / REGISTRY_ONLY, translators/traffic/outbound.py).
-CATCH_ALL = frozenset({ALLOW_ANY_DYNAMIC_DNS, BLOCK_ALL})
+CATCH_ALL = frozenset({ALLOW_ANY_DYNAMIC_DNS, ALLOW_ANY, BLOCK_ALL})
 
 
 def to_service(decision: Decision | None) -> Decision | None:
@@ -545,11 +547,51 @@ def _sni_matches(names: Iterable[str], sni: str) -> int:
     return best
 
 
+def _specific_ip(address: str) -> str | None:
+    try:
+        return None if ipaddress.ip_address(address).is_unspecified else address
+    except ValueError:  # not an IP (a pipe)
+        return None
+
+
+def _by_destination(
+    chains: Iterable[listener_components_pb2.FilterChain], destination: str | None
+) -> list[listener_components_pb2.FilterChain]:
+    """Envoy's first filter-chain step: the chains whose prefix ranges hold the destination
+    address most specifically, else those without prefix ranges."""
+    best = -1
+    found: list[listener_components_pb2.FilterChain] = []
+    plain: list[listener_components_pb2.FilterChain] = []
+    ip = ipaddress.ip_address(destination) if destination else None
+    for chain in chains:
+        ranges = chain.filter_chain_match.prefix_ranges
+        if not ranges:
+            plain.append(chain)
+            continue
+        lengths = [
+            r.prefix_len.value
+            for r in ranges
+            if ip is not None
+            and ip in ipaddress.ip_network(f"{r.address_prefix}/{r.prefix_len.value}", False)
+        ]
+        if lengths and max(lengths) > best:
+            best, found = max(lengths), [chain]
+        elif lengths and max(lengths) == best:
+            found.append(chain)
+    return found or plain
+
+
 def tcp_route(
-    resources: Iterable[Resource], port: int, sni: str | None = None, address: str | None = None
+    resources: Iterable[Resource],
+    port: int,
+    sni: str | None = None,
+    address: str | None = None,
+    destination: str | None = None,
 ) -> tuple[str, tuple[tuple[str, int], ...]] | None:
     """(filter chain, (cluster, weight)...) a TCP connection to `port` with `sni` reaches
-    on the listener there, or None when no chain takes it (Envoy closes it)."""
+    on the listener there, or None when no chain takes it (Envoy closes it).
+    `destination`: the connection's destination IP (by default the listener's address,
+    unless that is a wildcard), which VirtualService `destinationSubnets` match on."""
     listeners = [
         m
         for m in _messages(list(resources), LISTENER_TYPE)
@@ -559,8 +601,10 @@ def tcp_route(
     ]
     if len(listeners) != 1:
         raise LookupError(f"{len(listeners)} listeners on port {port}")
+    if destination is None:
+        destination = _specific_ip(listeners[0].address.socket_address.address)
     best: tuple[int, listener_components_pb2.FilterChain] | None = None
-    for chain in listeners[0].filter_chains:
+    for chain in _by_destination(listeners[0].filter_chains, destination):
         names = list(chain.filter_chain_match.server_names)
         score = 0 if not names else (_sni_matches(names, sni) if sni else -1)
         if score >= 0 and (best is None or score > best[0]):

@@ -24,7 +24,14 @@ from translators.envoy.common import (
 )
 from translators.envoy.tls import raw_buffer_socket, transport_socket, upstream_tls_context
 from translators.envoy.traffic import apply_policy, dynamic_forward_proxy
-from translators.ir import ClusterIR, Discovery, EndpointIR, LbPolicy, UpstreamTLSIR
+from translators.ir import (
+    ClusterIR,
+    Discovery,
+    EndpointIR,
+    LbPolicy,
+    LocalityGroupIR,
+    UpstreamTLSIR,
+)
 from translators.naming import (
     TLS_MODE_ISTIO,
     TLS_MODE_METADATA_KEY,
@@ -68,9 +75,26 @@ def lb_endpoint(e: EndpointIR) -> endpoint_components_pb2.LbEndpoint:
     return endpoint
 
 
+def _locality_group(group: LocalityGroupIR) -> endpoint_components_pb2.LocalityLbEndpoints:
+    region, zone, subzone = [*group.locality.split("/", 2), "", ""][:3]
+    out = endpoint_components_pb2.LocalityLbEndpoints(
+        lb_endpoints=[lb_endpoint(e) for e in group.endpoints], priority=group.priority
+    )
+    out.locality.SetInParent()
+    out.locality.region, out.locality.zone, out.locality.sub_zone = region, zone, subzone
+    if group.weight is not None:
+        out.load_balancing_weight.value = group.weight
+    return out
+
+
 def load_assignment(
-    cluster: str, endpoints: tuple[EndpointIR, ...]
+    cluster: str, endpoints: tuple[EndpointIR, ...], groups: tuple[LocalityGroupIR, ...] = ()
 ) -> endpoint_pb2.ClusterLoadAssignment:
+    """One locality group without a locality, or (`groups`) Istio's groups by locality."""
+    if groups:
+        return endpoint_pb2.ClusterLoadAssignment(
+            cluster_name=cluster, endpoints=[_locality_group(g) for g in groups]
+        )
     locality = endpoint_components_pb2.LocalityLbEndpoints(
         lb_endpoints=[lb_endpoint(e) for e in endpoints]
     )
@@ -270,8 +294,15 @@ def _lb_endpoint_field(endpoint: EndpointIR) -> bytes:
     return length_delimited(_LOCALITY_LB_ENDPOINTS, encoded)
 
 
-def load_assignment_bytes(cluster: str, endpoints: tuple[EndpointIR, ...]) -> bytes:
+def load_assignment_bytes(
+    cluster: str, endpoints: tuple[EndpointIR, ...], groups: tuple[LocalityGroupIR, ...] = ()
+) -> bytes:
     """Serialized ClusterLoadAssignment, byte-identical to `load_assignment(...)`."""
+    if groups:  # localities: rare enough to serialize as a message
+        encoded: bytes = load_assignment(cluster, endpoints, groups).SerializeToString(
+            deterministic=True
+        )
+        return encoded
     name = length_delimited(_CLA_CLUSTER_NAME, cluster.encode())
     if not endpoints:
         return name

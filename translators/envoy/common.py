@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterable
 from functools import lru_cache
 
@@ -66,6 +67,14 @@ def ads() -> config_source_pb2.ConfigSource:
     return config_source_pb2.ConfigSource(
         ads=config_source_pb2.AggregatedConfigSource(),
         resource_api_version=config_source_pb2.V3,
+    )
+
+
+def cidr_range(value: str) -> address_pb2.CidrRange:
+    """An IP (a /32 or /128) or CIDR range, host bits cleared."""
+    network = ipaddress.ip_network(value, strict=False)
+    return address_pb2.CidrRange(
+        address_prefix=str(network.network_address), prefix_len={"value": network.prefixlen}
     )
 
 

@@ -33,8 +33,8 @@ from google.protobuf import empty_pb2
 
 from translators.envoy.common import pack
 from translators.ir import Direction, ListenerIR
+from translators.ir.jwt import JwtRuleIR
 from translators.naming import JWT_AUTHN_FILTER, JWT_PAYLOAD_METADATA_KEY, jwt_provider
-from translators.security.jwt_ir import JwtRuleIR
 
 # Istio treats these claims as space-delimited lists whatever the rule says.
 DEFAULT_SPACE_DELIMITED_CLAIMS = ("permission", "scope")

@@ -34,11 +34,10 @@
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections.abc import Callable, Sequence
 
-from envoy.config.core.v3 import address_pb2, extension_pb2
+from envoy.config.core.v3 import extension_pb2
 from envoy.config.listener.v3 import listener_components_pb2
 from envoy.config.rbac.v3 import rbac_pb2
 from envoy.config.route.v3 import route_components_pb2 as rc
@@ -50,7 +49,7 @@ from envoy.extensions.filters.network.rbac.v3 import rbac_pb2 as network_rbac_pb
 from envoy.extensions.path.match.uri_template.v3 import uri_template_match_pb2
 from envoy.type.matcher.v3 import metadata_pb2, path_pb2, regex_pb2, string_pb2, value_pb2
 
-from translators.envoy.common import pack
+from translators.envoy.common import cidr_range, pack
 from translators.envoy.jwt import claim_value, jwt_metadata
 from translators.ir import AuthzAction, AuthzPolicyIR, AuthzRuleIR, ConditionIR
 from translators.model.security import (
@@ -122,13 +121,6 @@ def _header(name: str, value: str, ignore_case: bool = False) -> rc.HeaderMatche
     return rc.HeaderMatcher(name=name, string_match=string_matcher(value, ignore_case=ignore_case))
 
 
-def _cidr(value: str) -> address_pb2.CidrRange:
-    network = ipaddress.ip_network(value, strict=False)
-    return address_pb2.CidrRange(
-        address_prefix=str(network.network_address), prefix_len={"value": network.prefixlen}
-    )
-
-
 def _authenticated(matcher: string_pb2.StringMatcher) -> rbac_pb2.Principal:
     return rbac_pb2.Principal(
         authenticated=rbac_pb2.Principal.Authenticated(principal_name=matcher)
@@ -182,9 +174,9 @@ def _principal(key: str, value: str) -> rbac_pb2.Principal:
         account = account.replace(".", r"\.")
         return _authenticated(_regex(f"spiffe://.+/ns/{namespace}/(.+/|)sa/{account}(/.+)?"))
     if key == "source.ip":
-        return rbac_pb2.Principal(direct_remote_ip=_cidr(value))
+        return rbac_pb2.Principal(direct_remote_ip=cidr_range(value))
     if key == "remote.ip":
-        return rbac_pb2.Principal(remote_ip=_cidr(value))
+        return rbac_pb2.Principal(remote_ip=cidr_range(value))
     if key.startswith("request.headers["):
         return rbac_pb2.Principal(header=_header(key[len("request.headers[") : -1], value))
     if key == "request.auth.principal":
@@ -220,7 +212,7 @@ def _permission(key: str, value: str) -> rbac_pb2.Permission:
     if key == "destination.port":
         return rbac_pb2.Permission(destination_port=int(value))
     if key == "destination.ip":
-        return rbac_pb2.Permission(destination_ip=_cidr(value))
+        return rbac_pb2.Permission(destination_ip=cidr_range(value))
     if key == "connection.sni":
         return rbac_pb2.Permission(requested_server_name=string_matcher(value))
     metadata = envoy_filter_metadata(key)

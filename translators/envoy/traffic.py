@@ -31,7 +31,7 @@ from envoy.extensions.upstreams.http.v3 import http_protocol_options_pb2
 from envoy.type.matcher.v3 import metadata_pb2, regex_pb2, string_pb2, value_pb2
 from envoy.type.v3 import percent_pb2
 
-from translators.envoy.common import duration, pack, provenance, provenance_bytes
+from translators.envoy.common import cidr_range, duration, pack, provenance, provenance_bytes
 from translators.envoy.jwt import claim_value, jwt_metadata
 from translators.ir import (
     ClusterPolicyIR,
@@ -555,6 +555,8 @@ def apply_policy(cluster: cluster_pb2.Cluster, ir: ClusterPolicyIR) -> None:
         cluster.maglev_lb_config.table_size.value = ir.maglev_table_size
     if ir.slow_start is not None:
         _slow_start(cluster, ir.slow_start)
+    if ir.locality_weighted:
+        cluster.common_lb_config.locality_weighted_lb_config.SetInParent()
 
 
 _SLOW_START_TYPES = (
@@ -610,6 +612,8 @@ def tcp_filter_chain(
     )
     if chain.server_names:
         out.filter_chain_match.server_names.extend(chain.server_names)
+    if chain.destination_prefixes:
+        out.filter_chain_match.prefix_ranges.extend(map(cidr_range, chain.destination_prefixes))
     if chain.provenance:
         out.metadata.CopyFrom(provenance(chain.provenance))
     return out

@@ -29,6 +29,8 @@ class SkippedRoute:
     object: str  # the VirtualService (or Service) behind it
     rule: str  # e.g. "http[0]"
     failed: tuple[str, ...]
+    delegate: str = ""  # the delegate VirtualService of a delegated rule
+    delegate_rule: str = ""  # its rule, e.g. "http[1] 'tester'"
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +59,10 @@ class RouteStep:
     hash_policy: tuple[str, ...] = ()
     upstream_path: str = ""  # after rewrites
     upstream_authority: str = ""
+    # a root VirtualService's delegated rule: `object`/`rule` name the root and its rule,
+    # these the delegate VirtualService and its rule (translators/explain/rules.py)
+    delegate: str = ""
+    delegate_rule: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,8 +30,9 @@ from translators.behaviour.routing import (
 )
 from translators.envoy.traffic import FAULT_FILTER
 from translators.explain.model import Fault, ListenerStep, RouteStep, SkippedRoute
-from translators.explain.provenance import rule_of, sources_of
+from translators.explain.provenance import object_by_ref, sources_of
 from translators.explain.request import ExplainError, ExplainRequest
+from translators.explain.rules import RuleRef, rule_ref
 from translators.mesh import MeshConfig, Workload
 from translators.naming import LISTENER_TYPE, VIRTUAL_OUTBOUND_LISTENER
 from translators.translate import ProxyResources
@@ -156,16 +157,20 @@ def _hash_policy(action: rc.RouteAction) -> tuple[str, ...]:
     return tuple(found)
 
 
-def _route_object(mesh: MeshConfig, chosen: rc.Route) -> tuple[str, str]:
+def _route_object(mesh: MeshConfig, chosen: rc.Route) -> tuple[str, RuleRef]:
     sources = sources_of(chosen.metadata)
+    # a delegated route names the root first, then its delegates (provenance_of)
     vs = next((s for s in sources if s.startswith("VirtualService/")), "")
     if vs:
-        return vs, rule_of(mesh, vs, chosen.name)
+        found = object_by_ref(mesh, vs)
+        if found is None or found.kind != "VirtualService":
+            return vs, RuleRef()
+        return vs, rule_ref(mesh, found, chosen.name)
     route = next((s for s in sources if s.startswith(("HTTPRoute/", "GRPCRoute/"))), "")
     if route:  # a Gateway API route (a gateway's, or GAMMA on a sidecar)
-        return route, _route_rule(route, chosen.name)
+        return route, RuleRef(_route_rule(route, chosen.name))
     # no VirtualService: the service's own default route
-    return (sources[0] if sources else ""), "default route"
+    return (sources[0] if sources else ""), RuleRef("default route")
 
 
 def _route_rule(route: str, name: str) -> str:
@@ -209,7 +214,14 @@ def http_route_step(
             break
         obj, rule = _route_object(mesh, candidate)
         skipped.append(
-            SkippedRoute(candidate.name, obj, rule, tuple(match_failures(candidate.match, request)))
+            SkippedRoute(
+                candidate.name,
+                obj,
+                rule.rule,
+                tuple(match_failures(candidate.match, request)),
+                rule.delegate,
+                rule.delegate_rule,
+            )
         )
     chosen = decision.raw
     assert chosen is not None
@@ -219,12 +231,14 @@ def http_route_step(
         _matched_domain(config, vhost, request.host),
         chosen.name,
         obj,
-        rule,
+        rule.rule,
         decision.action,
         tuple(skipped),
         status=decision.status,
         location=decision.location,
         fault=_fault(chosen),
+        delegate=rule.delegate,
+        delegate_rule=rule.delegate_rule,
     )
     if decision.action != "route":
         return step, decision

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from translators.ir import AuthzPolicyIR, RouteConfigIR, TcpChainIR
-from translators.security.jwt_ir import JwtRuleIR
+from translators.ir.jwt import JwtRuleIR
 
 
 class DownstreamTLSMode(StrEnum):

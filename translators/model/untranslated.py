@@ -18,13 +18,11 @@ from translators.model.networking import (
     ClientTLSSettings,
     IngressListener,
     LoadBalancerSettings,
-    OutboundTrafficPolicy,
     RetryBudget,
-    SidecarSpec,
     TrafficPolicy,
 )
 from translators.model.telemetry import CustomTag, Tracing
-from translators.model.traffic import L4MatchAttributes, TLSMatchAttributes
+from translators.model.traffic import L4MatchAttributes
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,8 +36,6 @@ def _no_effect(what: str) -> Untranslated:
     return Untranslated(f"{what} is not translated by xdscp yet: it has no effect")
 
 
-_EVERY_DESTINATION = "is not translated: the rule matches every destination address"
-
 # model class -> Python field name -> why it is not translated
 _REGISTRY: dict[type[BaseModel], dict[str, Untranslated]] = {
     ClientTLSSettings: {
@@ -51,7 +47,6 @@ _REGISTRY: dict[type[BaseModel], dict[str, Untranslated]] = {
         "ca_crl": _no_effect("caCrl (a certificate revocation list)"),
     },
     LoadBalancerSettings: {
-        "locality_lb_setting": _no_effect("localityLbSetting (locality failover/distribution)"),
         "zone_aware_lb_setting": _no_effect("zoneAwareLbSetting"),
         "backend_utilization": _no_effect("backendUtilization"),
     },
@@ -63,25 +58,15 @@ _REGISTRY: dict[type[BaseModel], dict[str, Untranslated]] = {
         )
     },
     L4MatchAttributes: {
-        "destination_subnets": Untranslated(f"destinationSubnets {_EVERY_DESTINATION}"),
         "source_subnet": Untranslated(
-            "sourceSubnet is not translated: the rule matches every source address"
+            "sourceSubnet is not applied (Istio's pilot does not apply it to sidecars "
+            "either): the rule matches every source address"
         ),
     },
-    TLSMatchAttributes: {
-        "destination_subnets": Untranslated(f"destinationSubnets {_EVERY_DESTINATION}"),
-    },
-    SidecarSpec: {"inbound_connection_pool": _no_effect("inboundConnectionPool")},
     IngressListener: {
-        "connection_pool": _no_effect("an ingress listener's connectionPool"),
         "tls": Untranslated(
             "ingress tls (TLS terminated by the sidecar) is not translated: the port keeps "
             "the mesh's own mTLS/plaintext policy"
-        ),
-    },
-    OutboundTrafficPolicy: {
-        "egress_proxy": Untranslated(
-            "egressProxy is not translated: traffic to unknown hosts goes straight out"
         ),
     },
     CustomTag: {"formatter": _no_effect("a formatter tag")},

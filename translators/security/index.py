@@ -6,10 +6,10 @@ import hashlib
 
 from translators.gateway.attach import GATEWAY_NAME_LABEL
 from translators.ir import AuthzPolicyIR
+from translators.ir.jwt import JwtRuleIR
 from translators.mesh import MeshConfig, Service, Workload
 from translators.model.gateway_api import KUBERNETES_GATEWAY
 from translators.security.authz import AuthorizationPolicies
-from translators.security.jwt_ir import JwtRuleIR
 from translators.security.peer_authn import EffectiveMTLS, PeerAuthentications
 from translators.security.request_authn import RequestAuthentications
 from translators.security.upstream import UpstreamPeers, upstream_peers, workload_has_sidecar
@@ -34,7 +34,7 @@ class SecurityIndex:
         self.peer_authn = PeerAuthentications(mesh.of_kind("PeerAuthentication"), root)
         self.authz = AuthorizationPolicies(mesh.of_kind("AuthorizationPolicy"), root)
         self.request_authn = RequestAuthentications(
-            mesh.of_kind("RequestAuthentication"), root, mesh.jwks
+            mesh.of_kind("RequestAuthentication"), root, mesh.jwks, mesh.of_kind("Gateway")
         )
         self.gateways = gateway_proxies(mesh)
         self._peers: dict[str, UpstreamPeers] = {}

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from collections.abc import Set as AbstractSet
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from translators.ir import EndpointIR, InboundMTLS, UpstreamTLSIR, UpstreamTLSMode
 from translators.mesh import Endpoint, Service, Workload
@@ -206,7 +206,7 @@ def cluster_tls(
     if not tls.mesh_endpoints_only:
         return tls, selected
     tagged = tuple(
-        EndpointIR(e.address, e.port, e.weight, e.workload, TLS_MODE_ISTIO) if on else e
+        replace(e, tls_mode=TLS_MODE_ISTIO) if on else e
         for e, on in zip(selected, mesh_tls, strict=True)
     )
     return tls, tagged

@@ -27,8 +27,8 @@ from envoy.type.tracing.v3 import custom_tag_pb2
 from google.protobuf import struct_pb2
 
 from translators.envoy.common import duration, pack, socket_address
+from translators.ir.telemetry import AccessLogIR, CustomTagKind, TelemetryIR, TracingIR
 from translators.model.checks import is_ip
-from translators.telemetry.ir import AccessLogIR, CustomTagKind, TelemetryIR, TracingIR
 from translators.telemetry.options import TracingKind, TracingProvider
 
 FILE_ACCESS_LOG = "envoy.access_loggers.file"

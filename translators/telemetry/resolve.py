@@ -14,17 +14,17 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
 from translators.ir import Direction, ListenerIR
-from translators.mesh import MeshConfig, Workload
-from translators.model.objects import MeshObject, age_order
-from translators.model.telemetry import ModeSelector, TelemetrySpec, WorkloadMode
-from translators.naming import TELEMETRY_KIND, tracing_cluster
-from translators.telemetry.ir import (
+from translators.ir.telemetry import (
     AccessLogIR,
     CustomTagIR,
     CustomTagKind,
     TelemetryIR,
     TracingIR,
 )
+from translators.mesh import MeshConfig, Workload
+from translators.model.objects import MeshObject, age_order
+from translators.model.telemetry import ModeSelector, TelemetrySpec, WorkloadMode
+from translators.naming import TELEMETRY_KIND, tracing_cluster
 from translators.telemetry.options import (
     ACCESS_LOG_PROVIDER,
     STDOUT,

@@ -48,6 +48,7 @@ from translators.model.traffic import (
     H2UpgradePolicy,
     OutlierDetection,
 )
+from translators.traffic.locality import locality_weighted
 
 _SIMPLE = {
     SimpleLB.UNSPECIFIED: LbPolicy.LEAST_REQUEST,
@@ -282,6 +283,7 @@ def _cluster_policy(effective: EffectivePolicy, protocol: Protocol) -> ClusterPo
         retry_budget=_retry_budget(effective.retry_budget),
         outlier_error_codes=tuple(outlier.outlier_detection_http_error_codes) if outlier else (),
         proxy_protocol_version=_PROXY_PROTOCOL_VERSIONS[proxy.version] if proxy else None,
+        locality_weighted=locality_weighted(effective.load_balancer, outlier is not None) or None,
     )
 
 

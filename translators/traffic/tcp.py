@@ -13,9 +13,15 @@ services that share a port share one listener, told apart the only way left:
 
 A `tcp` route applies when one of its match blocks fits (port, sourceLabels,
 sourceNamespace) or it has none; the first that applies wins, as in Istio.
+`destinationSubnets` make a chain for those destination addresses only (Envoy's
+filter-chain prefix ranges: the most specific range a connection's destination falls in
+wins, then SNI) — with traffic capture the original destination, in file mode the
+sidecar address the caller dialled.
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 from translators.hosts import resolve_host
 from translators.index import MeshIndex
@@ -53,6 +59,10 @@ def _fits(match: L4MatchAttributes | TLSMatchAttributes, port: int, source: Sour
     return (match.port is None or match.port == port) and source.matches(match)
 
 
+def _subnets(matches: list[L4MatchAttributes] | list[TLSMatchAttributes]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(s for m in matches for s in m.destination_subnets))
+
+
 def _service_chains(
     service: Service, port: int, index: MeshIndex, namespace: str, source: SourceIR
 ) -> list[TcpChainIR]:
@@ -66,28 +76,47 @@ def _service_chains(
             assert vs is not None
             for match in rule.match:
                 if _fits(match, port, source):
+                    subnets = _subnets([match])
                     chains.append(
                         TcpChainIR(
-                            tcp_filter_chain(port, match.sni_hosts[0]),
+                            tcp_filter_chain(port, match.sni_hosts[0], subnets),
                             _weighted(rule.route, vs, port, index),
                             tuple(match.sni_hosts),
                             (vs.ref,),
+                            subnets,
                         )
                     )
         return chains or [
             TcpChainIR(tcp_filter_chain(port, service.hostname), default, (service.hostname,), own)
         ]
+    # Istio's buildSidecarOutboundTCPFilterChainOpts: a rule whose fitting match blocks all
+    # name destination subnets gets a chain for those subnets and the search goes on; the
+    # first rule that fits any destination ends it. The service's own chain comes last.
+    chains = []
     for tcp in vs.spec.tcp if vs else []:
         assert vs is not None
-        if not tcp.match or any(_fits(m, port, source) for m in tcp.match):
-            return [
+        fitting = [m for m in tcp.match if _fits(m, port, source)]
+        if not tcp.match or any(not m.destination_subnets for m in fitting):
+            chains.append(
                 TcpChainIR(
                     tcp_filter_chain(port, service.hostname),
                     _weighted(tcp.route, vs, port, index),
                     provenance=(vs.ref,),
                 )
-            ]
-    return [TcpChainIR(tcp_filter_chain(port, service.hostname), default, provenance=own)]
+            )
+            return chains
+        subnets = _subnets(fitting)
+        if subnets:
+            chains.append(
+                TcpChainIR(
+                    tcp_filter_chain(port, service.hostname, subnets),
+                    _weighted(tcp.route, vs, port, index),
+                    provenance=(vs.ref,),
+                    destination_prefixes=subnets,
+                )
+            )
+    chains.append(TcpChainIR(tcp_filter_chain(port, service.hostname), default, provenance=own))
+    return chains
 
 
 def tcp_chains(
@@ -95,26 +124,25 @@ def tcp_chains(
 ) -> tuple[tuple[TcpChainIR, ...], list[str]]:
     """The filter chains of the outbound listener on `port`, and what could not be routed.
     Envoy refuses a listener with two chains matching the same connections, so each SNI
-    name and the SNI-less default chain go to the first service that wants them."""
+    name (per set of destination subnets) and each SNI-less match (the default one, or
+    one per set of subnets) go to the first service that wants them."""
     chains: list[TcpChainIR] = []
     warnings: list[str] = []
-    names: set[str] = set()
+    names: set[tuple[str, frozenset[str]]] = set()
     seen: set[TcpChainIR] = set()
-    default_owner: str | None = None
+    sni_less: dict[frozenset[str], str] = {}  # destination subnets -> the host routed there
     for service in sorted(services, key=lambda s: s.hostname):
         for chain in _service_chains(service, port, index, namespace, source):
+            subnets = frozenset(chain.destination_prefixes)
             if not chain.server_names:
-                if default_owner is not None:
-                    warnings.append(
-                        f"{service.source}: TCP port {port} is already routed to {default_owner}"
-                        f" (services sharing a TCP port need their own addresses); "
-                        f"{service.hostname}:{port} is unreachable"
-                    )
+                owner = sni_less.get(subnets)
+                if owner is not None:
+                    warnings.append(_taken(chain, service, port, owner))
                     continue
-                default_owner = service.hostname
+                sni_less[subnets] = service.hostname
                 chains.append(chain)
                 continue
-            fresh = tuple(n for n in chain.server_names if n not in names)
+            fresh = tuple(n for n in chain.server_names if (n, subnets) not in names)
             if chain in seen:
                 continue  # the same route, reached from another service it covers
             seen.add(chain)
@@ -124,7 +152,21 @@ def tcp_chains(
                     f" on port {port} is already routed elsewhere"
                 )
             if fresh:
-                names.update(fresh)
-                name = tcp_filter_chain(port, fresh[0])
-                chains.append(TcpChainIR(name, chain.clusters, fresh, chain.provenance))
+                names.update((n, subnets) for n in fresh)
+                name = tcp_filter_chain(port, fresh[0], chain.destination_prefixes)
+                chains.append(replace(chain, name=name, server_names=fresh))
     return tuple(chains), warnings
+
+
+def _taken(chain: TcpChainIR, service: Service, port: int, owner: str) -> str:
+    if chain.destination_prefixes:
+        return (
+            f"{chain.provenance[0]}: TCP port {port} destinations "
+            f"{', '.join(chain.destination_prefixes)} are already routed to {owner}; this "
+            f"rule for {service.hostname} is skipped"
+        )
+    return (
+        f"{service.source}: TCP port {port} is already routed to {owner}"
+        f" (services sharing a TCP port need their own addresses); "
+        f"{service.hostname}:{port} is unreachable"
+    )

@@ -14,6 +14,7 @@ and on for deeper call chains) so the browser only has to order nodes in a colum
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -148,6 +149,9 @@ class MeshGraph:
     reachable: dict[str, Mapping[str, CallEdge]]
     # (caller, host) pairs left out: the caller serves that host itself
     own: frozenset[tuple[str, str]] = frozenset()
+    # the gateway proxies among the callers: their calls are routes someone bound to
+    # the gateway on purpose, drawn even where a sidecar's are only with traffic
+    gateways: frozenset[str] = frozenset()
 
     @property
     def potential_calls(self) -> int:
@@ -162,13 +166,14 @@ class MeshGraph:
 
     def calls(self, active: Iterable[tuple[str, str]] = ()) -> dict[tuple[str, str], CallEdge]:
         """The call edges to draw: every one config allows in a small mesh, else only
-        the `active` ones (those the sidecars counted traffic on)."""
+        the `active` ones (those the sidecars counted traffic on) and the gateways'."""
         if self.potential_calls <= MAX_CONFIG_CALLS:
             pairs: Iterable[tuple[str, str]] = (
                 (caller, host) for caller, hosts in self.reachable.items() for host in hosts
             )
         else:
-            pairs = active
+            routed = ((g, host) for g in self.gateways for host in self.reachable.get(g, {}))
+            pairs = [*active, *routed]
         drawn = {pair: self.call(*pair) for pair in sorted(set(pairs))}
         return {pair: edge for pair, edge in drawn.items() if edge is not None}
 
@@ -335,10 +340,21 @@ def _reach_key(view: ProxyView) -> tuple[object, ...]:
     )
 
 
-def mesh_graph(mesh: MeshConfig, views: Mapping[str, ProxyView]) -> MeshGraph:
-    """`views`: workload key -> its translated ProxyView (workloads without a sidecar may
-    be left out: they call nothing as far as config knows). Work is per distinct
-    outbound config, not per proxy: 2,000 proxies of one namespace share one."""
+def proxy_kind(key: str, views: Mapping[str, ProxyView], gateways: AbstractSet[str]) -> str:
+    """What Envoy a workload runs: "gateway" (a gateway proxy: no sidecar, but an Envoy
+    fed by this control plane all the same), "sidecar", or "none"."""
+    if key not in views:
+        return "none"
+    return "gateway" if key in gateways else "sidecar"
+
+
+def mesh_graph(
+    mesh: MeshConfig, views: Mapping[str, ProxyView], gateways: AbstractSet[str] = frozenset()
+) -> MeshGraph:
+    """`views`: workload key -> its translated ProxyView (workloads without a proxy may
+    be left out: they call nothing as far as config knows); `gateways`: the keys of the
+    gateway proxies among them. Work is per distinct outbound config, not per proxy:
+    2,000 proxies of one namespace share one."""
     groups: dict[tuple[object, ...], dict[str, CallEdge]] = {}
     reachable: dict[str, Mapping[str, CallEdge]] = {}
     shared: dict[tuple[int, int], ProxyView] = {}  # one view per distinct outbound config
@@ -392,7 +408,9 @@ def mesh_graph(mesh: MeshConfig, views: Mapping[str, ProxyView]) -> MeshGraph:
             "namespace": workload.namespace,
             "address": workload.address,
             "labels": dict(workload.labels),
-            "sidecar": key in views,
+            # `sidecar`: runs a sidecar (a gateway runs Envoy, but not as a sidecar)
+            "sidecar": proxy_kind(key, views, gateways) == "sidecar",
+            "proxy": proxy_kind(key, views, gateways),
             "source": workload.source,
             "layer": 0,
         }
@@ -412,4 +430,4 @@ def mesh_graph(mesh: MeshConfig, views: Mapping[str, ProxyView]) -> MeshGraph:
             "source": service.source,
             "layer": 1,
         }
-    return MeshGraph(nodes, serves, reachable, own)
+    return MeshGraph(nodes, serves, reachable, own, frozenset(gateways) & frozenset(views))

@@ -112,6 +112,22 @@ _PLAIN_MAX_ENTRIES = 100_000
 _PLAIN_MAX_CHARS = 256
 
 
+def _string_key(key: Any, event: Any, mark: Any) -> str:
+    """Kubernetes reads YAML as JSON, where keys are strings: `8080:` in portLevelMtls is
+    the key "8080" (the model turns it back into a port); any other key that is not a
+    string is refused."""
+    if isinstance(key, int) and not isinstance(key, bool):
+        return str(key)
+    if isinstance(key, str):
+        return key
+    shown = (
+        f"{event.value!r} (read as {type(key).__name__})"
+        if type(event) is ScalarEvent
+        else "that is a collection"
+    )
+    raise ConstructorError(None, None, f"mapping key {shown} is not a string (quote it)", mark)
+
+
 def _plain_value(value: str, mark: Any) -> Any:
     try:
         return _PLAIN[value]
@@ -125,26 +141,36 @@ def _plain_value(value: str, mark: Any) -> Any:
     return decoded
 
 
+_MISSING: Any = object()
+
+
 class _Loader(CParser):
     """libyaml's events, turned straight into JSON-shaped values (no node tree, no
-    second pass), counting depth, alias expansion and sizes on the way."""
+    second pass), counting depth, alias expansion and sizes on the way.
+
+    Written for speed (it runs once per event of every file at start): the common event,
+    a scalar with no anchor and no tag, is handled inline in the mapping and sequence
+    loops; nodes are counted per collection, not per scalar; and when the whole text is
+    shorter than the scalar limit no scalar can exceed it (a value is never longer than
+    its source), so scalars are not measured one by one."""
 
     def __init__(self, stream: str, limits: Limits) -> None:
         CParser.__init__(self, stream)
         self.limits = limits
+        self.measure_scalars = len(stream) > limits.scalar_chars
         # anchor -> (value, how many nodes it stands for)
         self.anchors: dict[str, tuple[Any, int]] = {}
         self.depth = 0
-        self.nodes = 0  # nodes of this document, aliases counted by what they expand to
-        self.written = 0  # nodes written out
+        self.nodes = 0  # nodes of this document so far, aliases counted by what they expand to
+        self.extra = 0  # nodes that aliases added on top of those written out
         self.in_document = False
 
     # --- one document, counted as it goes ----------------------------------------------
     def document(self) -> Any:
         start: Any = self.get_event()  # DocumentStartEvent
         self.in_document = True
-        self.anchors, self.depth, self.nodes, self.written = {}, 0, 0, 0
-        value = self._value()
+        self.anchors, self.depth, self.nodes, self.extra = {}, 0, 0, 0
+        value = self._node(self.get_event())
         end: Any = self.get_event()  # DocumentEndEvent
         self.in_document = False
         size = end.end_mark.index - start.start_mark.index
@@ -155,109 +181,154 @@ class _Loader(CParser):
             )  # fmt: skip
         return value
 
-    def _value(self) -> Any:
-        event: Any = self.get_event()
+    def _too_long(self, event: Any) -> LimitError:
+        return LimitError(
+            None,
+            None,
+            f"a value of {len(event.value)} characters (limit {self.limits.scalar_chars})",
+            event.start_mark,
+        )
+
+    def _node(self, event: Any) -> Any:
+        """The value of the node `event` starts (any kind, anchored or tagged)."""
         kind = type(event)
-        anchor: Any = event.anchor
         if kind is ScalarEvent:
-            # the common case first, with as few steps as possible (it runs per scalar)
-            text: str = event.value
-            if len(text) > self.limits.scalar_chars:
-                raise LimitError(
-                    None,
-                    None,
-                    f"a value of {len(text)} characters (limit {self.limits.scalar_chars})",
-                    event.start_mark,
-                )
-            self.nodes += 1
-            self.written += 1
-            tag = event.tag
-            scalar: Any
-            if tag is None or tag == "!":
-                scalar = _plain_value(text, event.start_mark) if event.implicit[0] else text
-            else:
-                scalar = _scalar_value(tag, text, event.start_mark)
-            if anchor is not None:
-                self.anchors[anchor] = (scalar, 1)
-            return scalar
-        mark: Any = event.start_mark  # (libyaml's Mark type; the stubs know only PyYAML's)
+            return self._scalar(event)
         if kind is AliasEvent:
-            found = self.anchors.get(anchor)
-            if found is None:
-                raise ComposerError(None, None, f"found undefined alias {anchor!r}", mark)
-            self.nodes += found[1]
-            if self.nodes - self.written > self.limits.alias_nodes:
-                raise LimitError(
-                    None,
-                    None,
-                    f"aliases expand to more than {self.limits.alias_nodes} extra nodes "
-                    "(an alias bomb?)",
-                    mark,
-                )
-            return found[0]
-        before = self.nodes
+            return self._alias(event)
+        return self._collection(event, kind)
+
+    def _scalar(self, event: Any) -> Any:
+        text: str = event.value
+        if self.measure_scalars and len(text) > self.limits.scalar_chars:
+            raise self._too_long(event)
         self.nodes += 1
-        self.written += 1
+        tag = event.tag
+        scalar: Any
+        if tag is None or tag == "!":
+            scalar = _plain_value(text, event.start_mark) if event.implicit[0] else text
+        else:
+            scalar = _scalar_value(tag, text, event.start_mark)
+        if event.anchor is not None:
+            self.anchors[event.anchor] = (scalar, 1)
+        return scalar
+
+    def _alias(self, event: Any) -> Any:
+        found = self.anchors.get(event.anchor)
+        if found is None:
+            raise ComposerError(
+                None, None, f"found undefined alias {event.anchor!r}", event.start_mark
+            )
+        self.nodes += found[1]
+        self.extra += found[1]
+        if self.extra > self.limits.alias_nodes:
+            raise LimitError(
+                None,
+                None,
+                f"aliases expand to more than {self.limits.alias_nodes} extra nodes "
+                "(an alias bomb?)",
+                event.start_mark,
+            )
+        return found[0]
+
+    def _collection(self, event: Any, kind: type) -> Any:
+        mark: Any = event.start_mark  # (libyaml's Mark type; the stubs know only PyYAML's)
         if event.tag not in (None, "!", _YAML + "seq", _YAML + "map"):
             raise ConstructorError(None, None, f"unsupported tag {event.tag!r}", mark)
         self.depth += 1
         if self.depth > self.limits.depth:
             raise LimitError(None, None, f"nested more than {self.limits.depth} levels deep", mark)
+        before = self.nodes
         value: Any
         if kind is SequenceStartEvent:
-            value = []
-            while not self.check_event(SequenceEndEvent):
-                value.append(self._value())
+            value, scalars = self._sequence()
         else:
-            value = self._mapping()
-        self.get_event()  # the end event
+            value, scalars = self._mapping()
+        self.nodes += 1 + scalars
         self.depth -= 1
-        if anchor is not None:
-            self.anchors[anchor] = (value, self.nodes - before)
+        if event.anchor is not None:
+            self.anchors[event.anchor] = (value, self.nodes - before)
         return value
 
-    def _mapping(self) -> dict[str, Any]:
+    def _sequence(self) -> tuple[list[Any], int]:
+        """The items up to the end event, and how many plain scalars among them were
+        read inline (not yet counted in `nodes`)."""
+        items: list[Any] = []
+        scalars = 0
+        get_event = self.get_event
+        measure, limit = self.measure_scalars, self.limits.scalar_chars
+        while True:
+            event: Any = get_event()
+            kind = type(event)
+            if kind is ScalarEvent and event.anchor is None and event.tag is None:
+                text = event.value
+                if measure and len(text) > limit:
+                    raise self._too_long(event)
+                scalars += 1
+                if event.implicit[0]:
+                    item = _PLAIN.get(text, _MISSING)
+                    items.append(_plain_value(text, event.start_mark) if item is _MISSING else item)
+                else:
+                    items.append(text)
+            elif kind is SequenceEndEvent:
+                return items, scalars
+            else:
+                items.append(self._node(event))
+
+    def _mapping(self) -> tuple[dict[str, Any], int]:
+        """The mapping up to the end event (as `_sequence`). Keys are strings, each once."""
         own: dict[str, Any] = {}
-        lines: dict[str, int] = {}
+        marks: list[Any] = []  # where each key of `own` is, in order (for duplicates)
         merged: dict[str, Any] = {}
-        while not self.check_event(MappingEndEvent):
-            key_event: Any = self.peek_event()
-            mark: Any = key_event.start_mark
-            is_scalar = type(key_event) is ScalarEvent
-            if (
-                is_scalar
-                and key_event.value == "<<"
-                and key_event.implicit[0]
-                and key_event.tag is None
-            ):
+        scalars = 0
+        get_event = self.get_event
+        measure, limit = self.measure_scalars, self.limits.scalar_chars
+        while True:
+            event: Any = get_event()
+            kind = type(event)
+            mark: Any = event.start_mark
+            plain = kind is ScalarEvent and event.tag is None and event.implicit[0]
+            if plain and event.value == "<<":
                 merged.update(self._merge(mark))  # explicit keys override merged ones
                 continue
-            key = self._value()
+            key: Any
+            if plain and event.anchor is None:
+                text = event.value
+                if measure and len(text) > limit:
+                    raise self._too_long(event)
+                scalars += 1
+                key = _PLAIN.get(text, _MISSING)
+                if key is _MISSING:
+                    key = _plain_value(text, mark)
+            elif kind is MappingEndEvent:
+                return ({**merged, **own} if merged else own), scalars
+            else:
+                key = self._node(event)
             if type(key) is not str:
-                if isinstance(key, int) and not isinstance(key, bool):
-                    # Kubernetes reads YAML as JSON, where keys are strings: `8080:` in
-                    # portLevelMtls is the key "8080" (the model turns it back into a port)
-                    key = str(key)
-                elif not isinstance(key, str):
-                    shown = (
-                        f"{key_event.value!r} (read as {type(key).__name__})"
-                        if is_scalar
-                        else "that is a collection"
-                    )
-                    raise ConstructorError(
-                        None, None, f"mapping key {shown} is not a string (quote it)", mark
-                    )
+                key = _string_key(key, event, mark)
             if key in own:
+                first = marks[list(own).index(key)].line + 1
                 raise ConstructorError(
-                    None, None, f"duplicate key {key!r} (first at line {lines[key]})", mark
+                    None, None, f"duplicate key {key!r} (first at line {first})", mark
                 )
-            lines[key] = mark.line + 1
-            own[key] = self._value()
-        return {**merged, **own} if merged else own
+            marks.append(mark)
+            event = get_event()
+            if type(event) is ScalarEvent and event.anchor is None and event.tag is None:
+                text = event.value
+                if measure and len(text) > limit:
+                    raise self._too_long(event)
+                scalars += 1
+                if event.implicit[0]:
+                    value = _PLAIN.get(text, _MISSING)
+                    own[key] = _plain_value(text, event.start_mark) if value is _MISSING else value
+                else:
+                    own[key] = text
+            else:
+                own[key] = self._node(event)
 
     def _merge(self, mark: Any) -> dict[str, Any]:
-        self.get_event()  # the `<<` key itself
-        value = self._value()
+        """`<<: value` (the `<<` key event already read)."""
+        value = self._node(self.get_event())
         sources = value if isinstance(value, list) else [value]
         merged: dict[str, Any] = {}
         for source in reversed(sources):  # earlier mappings in the list win

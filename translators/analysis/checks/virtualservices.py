@@ -14,7 +14,7 @@ from translators.ir import RouteMatchIR
 from translators.model.delegation import with_delegation
 from translators.model.networking import VirtualServiceSpec
 from translators.model.objects import MeshObject
-from translators.model.traffic import SourceMatch
+from translators.model.traffic import L4MatchAttributes, SourceMatch
 from translators.traffic.http import is_catch_all, route_match
 
 VS = MeshObject[VirtualServiceSpec]
@@ -104,6 +104,11 @@ def check_overridden(ctx: AnalysisContext) -> Iterable[Message]:
             )
 
 
+def _subnets(match: SourceMatch) -> tuple[str, ...]:
+    """A tcp block's destination subnets (it matches only connections to them)."""
+    return tuple(sorted(match.destination_subnets)) if isinstance(match, L4MatchAttributes) else ()
+
+
 def _match_key(match: SourceMatch, port: int | None, http: RouteMatchIR | None) -> Hashable:
     return (
         http,
@@ -111,12 +116,15 @@ def _match_key(match: SourceMatch, port: int | None, http: RouteMatchIR | None) 
         tuple(sorted(match.source_labels.items())),
         match.source_namespace,
         tuple(sorted(match.gateways)),
+        _subnets(match),
     )
 
 
 def _catches_all(match: SourceMatch, port: int | None, http_ir: RouteMatchIR | None) -> bool:
     """A block every request of every caller on every port satisfies."""
     if port is not None or match.source_labels or match.source_namespace or match.gateways:
+        return False
+    if _subnets(match):
         return False
     return http_ir is None or is_catch_all(http_ir)
 

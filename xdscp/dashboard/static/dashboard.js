@@ -65,6 +65,11 @@ function typeState(t) {
   return "SYNCED";
 }
 
+// A gateway runs an Envoy this control plane feeds, though not as a sidecar.
+function hasProxy(node) {
+  return node.proxy ? node.proxy !== "none" : Boolean(node.sidecar);
+}
+
 function proxyState(proxy) {
   if (!proxy) return "offline";
   if (proxy.state) return proxy.state.toLowerCase();
@@ -165,7 +170,7 @@ function renderProblems(problems) {
 function renderProxies(proxies, graph) {
   const body = document.querySelector("#proxies tbody");
   const rows = [];
-  const workloads = graph.nodes.filter((n) => n.kind === "workload" && n.sidecar);
+  const workloads = graph.nodes.filter((n) => n.kind === "workload" && hasProxy(n));
   const keys = [...new Set([...workloads.map((n) => n.key), ...Object.keys(proxies)])].sort();
   for (const key of keys) {
     const proxy = proxies[key];
@@ -288,7 +293,8 @@ function nodeDetail(node) {
     return [node.namespace, ports].filter(Boolean).join(" · ");
   }
   const version = node.labels.version ? `${node.labels.version} · ` : "";
-  return `${version}${node.address || node.namespace}`;
+  const gateway = node.proxy === "gateway" ? "gateway · " : "";
+  return `${gateway}${version}${node.address || node.namespace}`;
 }
 
 function renderGraph(graph, proxies, problems) {
@@ -339,6 +345,7 @@ function renderGraph(graph, proxies, problems) {
   for (const node of graph.nodes) {
     const p = position.get(node.id);
     const classes = ["node", node.kind];
+    if (node.proxy === "gateway") classes.push("gateway");
     if (troubled.has(node.id)) classes.push("problem");
     const children = [
       s("title", {}, [node.kind === "service" ? node.host : node.key, node.source ? `defined by ${node.source}` : "",
@@ -349,7 +356,7 @@ function renderGraph(graph, proxies, problems) {
     ];
     let state = null;
     if (node.kind === "workload") {
-      state = node.sidecar ? proxyState(proxies[node.key]) : "offline";
+      state = hasProxy(node) ? proxyState(proxies[node.key]) : "offline";
       children.push(s("circle", { class: state, cx: p.x + NODE_W - 12, cy: p.y + 12, r: 5 }));
     }
     nodes.push(s("g", { class: classes.join(" "), "data-node-id": node.id, "data-state": state }, children));
@@ -363,6 +370,8 @@ function renderGraph(graph, proxies, problems) {
     notes.push(`${graph.hidden_calls} more calls the config allows are not drawn (every sidecar reaches every service it sees); calls with traffic are.`);
   }
   if (graph.filtered) notes.push(`Showing ${graph.nodes.length} of ${graph.filtered} nodes.`);
+  if (graph.truncated) notes.push(`The control plane sent ${graph.truncated.message.replace(/\?namespace=NS&filter=TEXT/, "the filter box")}.`);
+  if (graph.building) notes.push(graph.building);
   document.getElementById("graph-note").textContent = notes.join(" ");
 }
 
@@ -425,8 +434,10 @@ function renderExplain(answer) {
   const r = answer.route;
   if (r) {
     add("route", [r.object, r.rule, r.action].filter(Boolean).join(" · ") || r.name || "(default route)");
+    if (r.delegate) add("delegated to", `${r.delegate} ${r.delegate_rule}`);
     if (r.skipped && r.skipped.length) {
-      add("not matched", h("ul", {}, r.skipped.map((sk) => h("li", {}, `${[sk.object, sk.rule].filter(Boolean).join(" ") || sk.route}: ${(sk.failed || []).join("; ")}`))));
+      const rule = (sk) => [sk.object, sk.rule].filter(Boolean).join(" ") + (sk.delegate ? ` → ${sk.delegate} ${sk.delegate_rule}` : "");
+      add("not matched", h("ul", {}, r.skipped.map((sk) => h("li", {}, `${rule(sk) || sk.route}: ${(sk.failed || []).join("; ")}`))));
     }
   } else if (answer.protocol === "http") {
     add("route", "no route matches");
@@ -481,12 +492,20 @@ async function discover() {
   document.getElementById("explain-absent").hidden = endpoints.explain;
 }
 
+// The server cuts a large graph (`truncated`); the filter box narrows it there too.
+function graphPath() {
+  const text = document.getElementById("graph-filter").value.trim();
+  return text ? `/debug/graph?filter=${encodeURIComponent(text)}` : "/debug/graph";
+}
+
+let filterTimer = null;
+
 async function refresh() {
   if (refreshing) return;
   refreshing = true;
   try {
     const [graph, proxies, config, analysis] = await Promise.all([
-      getJSON("/debug/graph"),
+      getJSON(graphPath()),
       getJSON("/debug/proxies"),
       getJSON("/debug/config"),
       endpoints.analysis ? getJSON("/debug/analysis") : Promise.resolve(null),
@@ -521,6 +540,8 @@ document.getElementById("explain-from").addEventListener("change", () => {
 });
 document.getElementById("graph-filter").addEventListener("input", () => {
   if (lastGraph) renderGraph(filtered(lastGraph.graph), lastGraph.proxies, lastGraph.problems);
+  clearTimeout(filterTimer);
+  filterTimer = setTimeout(refresh, 400);
 });
 discover().then(refresh);
 setInterval(refresh, REFRESH_MS);

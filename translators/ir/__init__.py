@@ -1,0 +1,117 @@
+"""The intermediate representation: what one proxy should do, in mesh terms, with no
+protobuf. Built from the Istio model by `translators/view/`, turned into xDS by
+`translators/envoy/` and `translators/generators/`; golden tests of the IR read like the
+mesh.
+
+One module per part of the mesh: `destinations` (where traffic can go: a service port
+or subset, its endpoints, upstream TLS), `policies` (a DestinationRule's traffic policy
+for one destination), `routes` (route tables, virtual hosts, route rules), `security`
+(peer authentication, authorization), `jwt` (request authentication), `telemetry`
+(access logs, tracing), `listeners` (the ports a proxy accepts traffic on) and `proxy`
+(the whole `ProxyView`).
+"""
+
+from translators.ir.destinations import (
+    ClusterIR,
+    Discovery,
+    EndpointIR,
+    LbPolicy,
+    LoadAssignmentIR,
+    LocalityGroupIR,
+    LocalityLbIR,
+    UpstreamTLSIR,
+    UpstreamTLSMode,
+)
+from translators.ir.jwt import JwtRuleIR
+from translators.ir.listeners import Direction, ListenerIR
+from translators.ir.policies import (
+    ClusterPolicyIR,
+    Http2KeepaliveIR,
+    OutlierIR,
+    RetryBudgetIR,
+    SlowStartIR,
+    TcpKeepaliveIR,
+)
+from translators.ir.proxy import ProxyView
+from translators.ir.routes import (
+    CorsIR,
+    DirectResponseIR,
+    FaultIR,
+    HashPolicyIR,
+    HeaderMatchIR,
+    HeaderOpsIR,
+    HeaderValueIR,
+    MatchKind,
+    MirrorIR,
+    RedirectIR,
+    RetryIR,
+    RewriteIR,
+    RouteConfigIR,
+    RouteIR,
+    RouteMatchIR,
+    StringMatchIR,
+    TcpChainIR,
+    VirtualHostIR,
+    WeightedClusterIR,
+)
+from translators.ir.security import (
+    AuthzAction,
+    AuthzPolicyIR,
+    AuthzRuleIR,
+    ConditionIR,
+    InboundIR,
+    InboundMTLS,
+)
+from translators.ir.telemetry import AccessLogIR, CustomTagIR, CustomTagKind, TelemetryIR, TracingIR
+
+__all__ = [
+    "AccessLogIR",
+    "AuthzAction",
+    "AuthzPolicyIR",
+    "AuthzRuleIR",
+    "ClusterIR",
+    "ClusterPolicyIR",
+    "ConditionIR",
+    "CorsIR",
+    "CustomTagIR",
+    "CustomTagKind",
+    "DirectResponseIR",
+    "Direction",
+    "Discovery",
+    "EndpointIR",
+    "FaultIR",
+    "HashPolicyIR",
+    "HeaderMatchIR",
+    "HeaderOpsIR",
+    "HeaderValueIR",
+    "Http2KeepaliveIR",
+    "InboundIR",
+    "InboundMTLS",
+    "JwtRuleIR",
+    "LbPolicy",
+    "ListenerIR",
+    "LoadAssignmentIR",
+    "LocalityGroupIR",
+    "LocalityLbIR",
+    "MatchKind",
+    "MirrorIR",
+    "OutlierIR",
+    "ProxyView",
+    "RedirectIR",
+    "RetryBudgetIR",
+    "RetryIR",
+    "RewriteIR",
+    "RouteConfigIR",
+    "RouteIR",
+    "RouteMatchIR",
+    "SlowStartIR",
+    "StringMatchIR",
+    "TcpChainIR",
+    "TcpKeepaliveIR",
+    "TelemetryIR",
+    "TracingIR",
+    "UpstreamTLSIR",
+    "UpstreamTLSMode",
+    "VirtualHostIR",
+    "WeightedClusterIR",
+]

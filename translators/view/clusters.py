@@ -1,0 +1,241 @@
+"""Outbound clusters and load assignments: per service and DestinationRule (memo pieces
+that read no VirtualService), gathered per namespace + Sidecar."""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from dataclasses import dataclass
+from typing import Any
+
+from translators.index import MeshIndex
+from translators.ir import ClusterIR, Discovery, EndpointIR, LbPolicy, LoadAssignmentIR
+from translators.memo import PieceCache
+from translators.mesh import Endpoint, Service
+from translators.model.networking import (
+    HTTP_PROTOCOLS,
+    DestinationRuleSpec,
+    OutboundMode,
+    Resolution,
+    SidecarSpec,
+    TrafficPolicy,
+)
+from translators.model.objects import MeshObject
+from translators.naming import BLACKHOLE_CLUSTER, PASSTHROUGH_CLUSTER, outbound_cluster
+from translators.security.upstream import UpstreamPeers, client_tls, cluster_tls
+from translators.traffic import locality
+from translators.traffic.outbound import allow_any_cluster, egress_proxy_cluster, outbound_mode
+from translators.traffic.policy import (
+    EffectivePolicy,
+    cluster_policy,
+    connect_timeout,
+    effective_policy,
+    is_passthrough,
+    lb_policy,
+)
+from translators.view.ports import ports_of
+from translators.view.scope import ref_of
+
+
+def service_clusters(
+    service: Service,
+    dr: MeshObject[DestinationRuleSpec] | None,
+    peers: UpstreamPeers | None = None,
+) -> tuple[tuple[ClusterIR, ...], tuple[LoadAssignmentIR, ...]]:
+    """Outbound clusters for every port of `service` and every subset of its DR, with
+    their client TLS (the DR's, else auto-mTLS as `peers` allow)."""
+    provenance = (service.source,) + ((dr.ref,) if dr else ())
+    tls_provenance = provenance + (peers.sources if peers is not None else ())
+    subsets = dr.spec.subsets if dr else []
+    top = dr.spec.traffic_policy if dr else None
+    clusters: list[ClusterIR] = []
+    assignments: list[LoadAssignmentIR] = []
+    for index, port in enumerate(service.ports):
+        mesh_tls = peers.mesh_tls[index] if peers is not None else (False,) * len(service.endpoints)
+        endpoints = [
+            (
+                e,
+                EndpointIR(e.address, e.port_for(port), e.weight, e.workload, locality=e.locality),
+                on,
+            )
+            for e, on in zip(service.endpoints, mesh_tls, strict=True)
+        ]
+        discovery = _discovery(service.resolution, port.protocol in HTTP_PROTOCOLS)
+        variants: list[tuple[str, list[tuple[EndpointIR, bool, Endpoint]], TrafficPolicy | None]]
+        variants = [("", [(ep, on, e) for e, ep, on in endpoints], None)]
+        for subset in subsets:
+            selected = [
+                (ep, on, e)
+                for e, ep, on in endpoints
+                if all(e.labels.get(k) == v for k, v in subset.labels.items())
+            ]
+            variants.append((subset.name, selected, subset.traffic_policy))
+        # the settings of a variant without a policy of its own: worked out once per port
+        settled: dict[int, tuple[LbPolicy, Discovery, Any, float, Any, EffectivePolicy]] = {}
+        for subset_name, chosen, subset_policy in variants:
+            name = outbound_cluster(port.number, service.hostname, subset_name)
+            found = settled.get(id(subset_policy)) if subset_policy is None else None
+            if found is None:
+                # connection pool, outlier detection, load balancer: Istio's merge order
+                effective = effective_policy(top, subset_policy, port.number)
+                kind = discovery
+                if is_passthrough(effective.load_balancer):
+                    kind = _discovery(Resolution.NONE, port.protocol in HTTP_PROTOCOLS)
+                found = (
+                    lb_policy(effective.load_balancer),
+                    kind,
+                    cluster_policy(effective, port.protocol),
+                    connect_timeout(effective),
+                    client_tls(top, subset_policy, port.number),
+                    effective,
+                )
+                if subset_policy is None:
+                    settled[id(None)] = found
+            lb, kind, policy, timeout, settings, effective = found
+            tls, members = cluster_tls(
+                service,
+                port.number,
+                subset_name,
+                settings,
+                peers,
+                [on for _, on, _ in chosen],
+                [ep for ep, _, _ in chosen],
+            )
+            # auto-mTLS follows the destinations' PeerAuthentications: name them too
+            sources = provenance if settings is not None else tls_provenance
+            if kind is Discovery.EDS:
+                clusters.append(
+                    ClusterIR(
+                        name,
+                        kind,
+                        lb,
+                        connect_timeout_s=timeout,
+                        provenance=sources,
+                        tls=tls,
+                        policy=policy,
+                    )
+                )
+                assignments.append(
+                    locality.assignment(
+                        name,
+                        members,
+                        [e for _, _, e in chosen],
+                        provenance,
+                        effective.load_balancer,
+                        effective.outlier_detection is not None,
+                    )
+                )
+            elif kind in (Discovery.ORIGINAL_DST, Discovery.DYNAMIC_FORWARD_PROXY):
+                clusters.append(
+                    ClusterIR(
+                        name,
+                        kind,
+                        LbPolicy.CLUSTER_PROVIDED,
+                        connect_timeout_s=timeout,
+                        provenance=sources,
+                        tls=tls,
+                        policy=policy,
+                    )
+                )
+            else:
+                if kind is Discovery.LOGICAL_DNS:
+                    # Envoy refuses a LOGICAL_DNS cluster without exactly one endpoint (a
+                    # selector can pick several, a subset none): as Istio, keep the first,
+                    # and leave out a cluster with none (its routes answer 503).
+                    if not members:
+                        continue
+                    members = members[:1]
+                clusters.append(ClusterIR(name, kind, lb, members, timeout, sources, tls, policy))
+    return tuple(clusters), tuple(assignments)
+
+
+def _clusters_piece(
+    index: MeshIndex, service: Service, dr: MeshObject[DestinationRuleSpec] | None
+) -> tuple[tuple[ClusterIR, ...], tuple[LoadAssignmentIR, ...]]:
+    """`service_clusters` as a memo piece, recording what it reads: the service, the rule,
+    and (auto-mTLS) the destinations' PeerAuthentications and sidecars."""
+    index.read(("service", service.hostname))
+    index.read(("security",))
+    index.uses(dr)
+    return service_clusters(service, dr, index.security.upstream_peers(service))
+
+
+def _discovery(resolution: Resolution, http: bool) -> Discovery:
+    """Istio's cluster type per resolution. NONE (and a PASSTHROUGH load balancer) is
+    Istio's ORIGINAL_DST: connect where the caller connected. xdscp sidecars are called
+    on their own address (no traffic capture), so for HTTP the destination the caller
+    named — the authority — is what is left: a dynamic forward proxy resolves it (see
+    translators/traffic/outbound.py). TCP has no authority: ORIGINAL_DST, which needs
+    captured traffic."""
+    if resolution is Resolution.NONE:
+        return Discovery.DYNAMIC_FORWARD_PROXY if http else Discovery.ORIGINAL_DST
+    return {
+        Resolution.DNS: Discovery.STRICT_DNS,
+        Resolution.DNS_ROUND_ROBIN: Discovery.LOGICAL_DNS,
+    }.get(resolution, Discovery.EDS)
+
+
+def special_clusters() -> tuple[ClusterIR, ...]:
+    return (
+        ClusterIR(PASSTHROUGH_CLUSTER, Discovery.ORIGINAL_DST, LbPolicy.CLUSTER_PROVIDED),
+        ClusterIR(BLACKHOLE_CLUSTER, Discovery.STATIC),
+    )
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class OutboundClusters:
+    """The clusters and load assignments of a namespace + Sidecar: a piece of its own,
+    which reads no VirtualService, so a route change leaves it (and its 30,000 clusters
+    in a large mesh) untouched."""
+
+    visible: tuple[Service, ...]
+    clusters: tuple[ClusterIR, ...]
+    load_assignments: tuple[LoadAssignmentIR, ...]
+    service_chunks: tuple[tuple[Hashable, tuple[ClusterIR, ...], tuple[LoadAssignmentIR, ...]], ...]
+    # the HTTP and the other ports of the visible services
+    http_ports: frozenset[int] = frozenset()
+    other_ports: frozenset[int] = frozenset()
+    # the load assignments that depend on the calling proxy's locality (left out of the
+    # shared EDS group, see translators/traffic/locality.py)
+    localized: tuple[LoadAssignmentIR, ...] = ()
+
+
+def outbound_clusters(
+    index: MeshIndex,
+    namespace: str,
+    sidecar_obj: MeshObject[SidecarSpec] | None,
+    memo: PieceCache,
+) -> OutboundClusters:
+    sidecar = sidecar_obj.spec if sidecar_obj else None
+    index.uses(sidecar_obj)
+    egress_hosts = None
+    if sidecar is not None and sidecar.egress:
+        egress_hosts = [h for e in sidecar.egress for h in e.hosts]
+    visible = index.visible_services(namespace, egress_hosts)
+    clusters: list[ClusterIR] = list(special_clusters())
+    assignments: list[LoadAssignmentIR] = []
+    chunks: list[tuple[Hashable, tuple[ClusterIR, ...], tuple[LoadAssignmentIR, ...]]] = []
+    for service in visible:
+        dr = index.destination_rule(service.hostname, service.namespace, namespace)
+        # the DestinationRule this namespace sees is the choice (in the key); the service,
+        # the rule's content and the auto-mTLS state are what the piece reads
+        chunk_key = ("clusters", service.hostname, ref_of(dr))
+        built = memo.get(
+            chunk_key,
+            lambda service=service, dr=dr: _clusters_piece(index, service, dr),  # type: ignore[misc]
+        )
+        clusters += built[0]
+        assignments += built[1]
+        chunks.append((chunk_key, built[0], built[1]))
+    if outbound_mode(sidecar) is OutboundMode.ALLOW_ANY and not egress_proxy_cluster(
+        sidecar_obj, index.mesh.options.domain_suffix
+    ):
+        clusters.append(allow_any_cluster())
+    return OutboundClusters(
+        tuple(visible),
+        tuple(clusters),
+        tuple(assignments),
+        tuple(chunks),
+        ports_of(visible, http=True),
+        ports_of(visible, http=False),
+        tuple(a for a in assignments if a.locality_lb is not None),
+    )

@@ -1,0 +1,81 @@
+"""Which outbound listeners need Envoy's dynamic forward proxy filter, and which TCP
+chains cannot work without an original destination."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
+
+from translators.ir import ClusterIR, Discovery, RouteConfigIR, TcpChainIR, VirtualHostIR
+from translators.view.ports import EgressIR
+
+
+def forward_proxy_clusters(clusters: Iterable[ClusterIR]) -> frozenset[str]:
+    return frozenset(c.name for c in clusters if c.discovery is Discovery.DYNAMIC_FORWARD_PROXY)
+
+
+def _reaches(vhost: VirtualHostIR, dfp: frozenset[str]) -> bool:
+    return any(
+        any(wc.cluster in dfp for wc in r.clusters) or any(m.cluster in dfp for m in r.mirrors)
+        for r in vhost.routes
+    )
+
+
+def forward_proxy_count(
+    raw: tuple[VirtualHostIR, ...],
+    dfp: frozenset[str],
+    old_raw: tuple[VirtualHostIR, ...] | None,
+    old_count: int | None,
+) -> int:
+    """How many of a route config's virtual hosts reach a dynamic forward proxy cluster:
+    from the last generation's count where the same clusters and as many virtual hosts
+    (then only the new virtual host objects are looked at)."""
+    if old_raw is None or old_count is None or len(old_raw) != len(raw):
+        return sum(1 for vh in raw if _reaches(vh, dfp))
+    count = old_count
+    for new, old in zip(raw, old_raw, strict=True):
+        if new is not old:
+            count += _reaches(new, dfp) - _reaches(old, dfp)
+    return count
+
+
+def with_forward_proxy(
+    egress: list[EgressIR],
+    configs: list[RouteConfigIR],
+    dfp: frozenset[str],
+    counts: Mapping[str, int],
+) -> list[EgressIR]:
+    """Mark the HTTP listeners whose routes reach a dynamic forward proxy cluster (`counts`:
+    per route config, its virtual hosts that do, but for the catch-all one)."""
+    needs = {
+        rc.name
+        for rc in configs
+        if counts.get(rc.name, 0) or (rc.virtual_hosts and _reaches(rc.virtual_hosts[-1], dfp))
+    }
+    return [
+        e
+        if e.dynamic_forward_proxy == (e.route_config in needs)
+        else replace(e, dynamic_forward_proxy=e.route_config in needs)
+        for e in egress
+    ]
+
+
+def reachable_chains(
+    chains: tuple[TcpChainIR, ...], clusters: list[ClusterIR], local: bool, warnings: list[str]
+) -> tuple[TcpChainIR, ...]:
+    """Without traffic capture (file mode) an ORIGINAL_DST cluster's "original destination"
+    is the sidecar's own listener: such a chain would connect to itself, so it is left out."""
+    if not local:
+        return chains
+    original = {c.name for c in clusters if c.discovery is Discovery.ORIGINAL_DST}
+    kept = []
+    for chain in chains:
+        if all(wc.cluster in original for wc in chain.clusters):
+            warnings.append(
+                f"{chain.provenance[0] if chain.provenance else chain.name}: "
+                f"{chain.name} needs an original destination (resolution NONE / PASSTHROUGH"
+                " over TCP), which file mode has not; skipped"
+            )
+            continue
+        kept.append(chain)
+    return tuple(kept)

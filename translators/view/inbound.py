@@ -1,0 +1,171 @@
+"""The proxy's own part of its IR: listeners bound to the workload (outbound ones
+included) and the inbound path with its peer authentication and authorization."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from translators.capture import (
+    ANY_ADDRESS,
+    captures_traffic,
+    inbound_passthrough_cluster,
+    inbound_ports,
+    virtual_listeners,
+)
+from translators.index import MeshIndex
+from translators.ir import (
+    ClusterIR,
+    Direction,
+    Discovery,
+    EndpointIR,
+    InboundIR,
+    LbPolicy,
+    ListenerIR,
+)
+from translators.mesh import Workload
+from translators.model.networking import HTTP_PROTOCOLS, SidecarSpec
+from translators.model.objects import MeshObject
+from translators.naming import inbound_cluster, port_listener
+from translators.security.request_authn import attach_jwt
+from translators.traffic.inbound import inbound_pool
+from translators.traffic.outbound import egress_proxy_cluster, outbound_mode
+from translators.view.outbound import OutboundView
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class LocalView:
+    """The part of a proxy's config that is its own: listeners and inbound clusters."""
+
+    listeners: tuple[ListenerIR, ...]
+    clusters: tuple[ClusterIR, ...]
+    warnings: tuple[str, ...]
+
+
+def build_local(
+    index: MeshIndex,
+    workload: Workload,
+    sidecar_obj: MeshObject[SidecarSpec] | None,
+    outbound: OutboundView,
+) -> LocalView:
+    """The workload's own listeners (outbound ones bound to its address) and inbound path."""
+    sidecar = sidecar_obj.spec if sidecar_obj else None
+    sidecar_ref = outbound.provenance
+    warnings: list[str] = []
+    # With traffic capture, listeners without an explicit bind are reached through the
+    # virtual listeners; without it (file mode), they bind the workload's own address.
+    capture = captures_traffic(index, workload, sidecar)
+    own_address = ANY_ADDRESS if capture else workload.address
+    listeners = [
+        ListenerIR(
+            port_listener(egress.port, egress.bind or own_address),
+            Direction.OUTBOUND,
+            egress.bind or own_address,
+            egress.port,
+            route_config=egress.route_config,
+            provenance=sidecar_ref
+            + tuple(dict.fromkeys(r for c in egress.tcp_chains for r in c.provenance)),
+            tcp_chains=egress.tcp_chains,
+            dynamic_forward_proxy=egress.dynamic_forward_proxy,
+            captured=capture and egress.bind is None,
+        )
+        for egress in outbound.egress
+    ]
+    clusters: list[ClusterIR] = []
+    peer_authn = index.security.inbound_mtls(workload)
+    authz = index.security.authorization(workload)
+    authz_refs = tuple(ref for policy in authz for ref in policy.provenance)
+    if capture:
+        listeners += virtual_listeners(
+            outbound_mode(sidecar),
+            peer_authn.mode,
+            sidecar_ref,
+            egress_proxy_cluster(sidecar_obj, index.mesh.options.domain_suffix),
+        )
+        clusters.append(inbound_passthrough_cluster())
+        if not (sidecar and sidecar.ingress):
+            for port, http, source in inbound_ports(index, workload):
+                cluster_name = inbound_cluster(port)
+                app = EndpointIR(workload.address, port, workload=workload.key)
+                pool = inbound_pool(sidecar, port)
+                clusters.append(
+                    ClusterIR(
+                        cluster_name,
+                        Discovery.STATIC,
+                        LbPolicy.ROUND_ROBIN,
+                        (app,),
+                        pool.connect_timeout_s,
+                        # the Sidecar is a source when its pool applies
+                        provenance=(source, *(sidecar_ref if pool.configured else ())),
+                        policy=pool.policy,
+                    )
+                )
+                listeners.append(
+                    ListenerIR(
+                        # the pod's own address: original-destination handoff picks the
+                        # most specific listener, so 0.0.0.0_<port> stays outbound
+                        port_listener(port, workload.address),
+                        Direction.INBOUND,
+                        workload.address,
+                        port,
+                        inbound_cluster=cluster_name,
+                        provenance=(source, *peer_authn.sources, *authz_refs),
+                        inbound=InboundIR(
+                            mtls=peer_authn.at(port),
+                            tcp=not http,
+                            authz=authz,
+                            provenance=peer_authn.sources,
+                        ),
+                        captured=True,
+                    )
+                )
+    for ingress in sidecar.ingress if sidecar else []:
+        bind = ingress.bind or workload.address
+        port = ingress.port.number
+        cluster_name = inbound_cluster(port)
+        if not ingress.default_endpoint:
+            warnings.append(
+                f"{sidecar_obj and sidecar_obj.ref}: ingress port {port} has no defaultEndpoint;"
+                " skipped"
+            )
+            continue
+        if ingress.default_endpoint.startswith("unix://"):
+            # the application listens on a unix socket: a pipe endpoint, no port
+            app = EndpointIR(ingress.default_endpoint, 0, workload=workload.key)
+        else:
+            app_host, _, app_port = ingress.default_endpoint.rpartition(":")
+            app_host = app_host.strip("[]")
+            if index.mesh.options.local_mode and app_host in ("127.0.0.1", "0.0.0.0"):
+                app_host = workload.address
+            app = EndpointIR(app_host, int(app_port), workload=workload.key)
+        pool = inbound_pool(sidecar, port)
+        clusters.append(
+            ClusterIR(
+                cluster_name,
+                Discovery.STATIC,
+                LbPolicy.ROUND_ROBIN,
+                (app,),
+                pool.connect_timeout_s,
+                provenance=sidecar_ref,
+                policy=pool.policy,
+            )
+        )
+        inbound = InboundIR(
+            mtls=peer_authn.at(port),
+            tcp=ingress.port.protocol not in HTTP_PROTOCOLS,
+            authz=authz,
+            provenance=peer_authn.sources,
+        )
+        listeners.append(
+            ListenerIR(
+                port_listener(port, bind),
+                Direction.INBOUND,
+                bind,
+                port,
+                inbound_cluster=cluster_name,
+                provenance=sidecar_ref + peer_authn.sources + authz_refs,
+                inbound=inbound,
+                captured=capture and ingress.bind is None,
+            )
+        )
+    jwt = index.security.jwt_rules(workload)
+    return LocalView(attach_jwt(tuple(listeners), jwt), tuple(clusters), tuple(warnings))

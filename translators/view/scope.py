@@ -1,0 +1,27 @@
+"""A proxy's scope: who it is as VirtualService matches see it, and the object
+references memo keys are made of."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from translators.index import MeshIndex
+from translators.memo import PieceCache
+from translators.mesh import Workload
+from translators.model.objects import MeshObject
+from translators.traffic.source import SourceIR, source_label_keys
+from translators.traffic.source import proxy_source as make_source
+
+
+def ref_of(obj: MeshObject[Any] | None) -> str:
+    return obj.ref if obj is not None else ""
+
+
+def proxy_source(index: MeshIndex, workload: Workload, memo: PieceCache) -> SourceIR:
+    """The caller as VirtualService matches see it (see translators/traffic/source.py)."""
+
+    def keys() -> frozenset[str]:
+        index.read(("source-labels",))
+        return source_label_keys(index.mesh.of_kind("VirtualService"))
+
+    return make_source(workload.namespace, workload.labels, memo.get(("source-label-keys",), keys))

@@ -1,0 +1,132 @@
+"""Outbound virtual hosts: one memo piece per service, port and caller, and the domain
+de-duplication Envoy requires of a route configuration."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from translators.gateway.mesh_parents import routes_win
+from translators.index import MeshIndex
+from translators.ir import VirtualHostIR
+from translators.memo import PieceCache
+from translators.mesh import Service
+from translators.model.networking import HTTP_PROTOCOLS, VirtualServiceSpec
+from translators.model.objects import MeshObject
+from translators.traffic import vhosts as traffic_vhosts
+from translators.traffic.source import SourceIR
+from translators.view.scope import ref_of
+
+
+def vhost_entry(
+    service: Service, port: int, index: MeshIndex, source: SourceIR, memo: PieceCache
+) -> tuple[VirtualHostIR | None, tuple[str, ...]]:
+    """`service`'s virtual host on `port` for `source` (None: not an HTTP port of it), and
+    the VirtualServices its own shadows (reported, not merged)."""
+    index.read(("service", service.hostname))  # its ports and namespace decide
+    service_port = service.port(port)
+    if service_port is None or service_port.protocol not in HTTP_PROTOCOLS:
+        return None, ()
+    vs, shadowed = index.virtual_service(service.hostname, source.namespace)
+    warnings = tuple(
+        f"{other.ref}: shadowed by older {vs and vs.ref} for {service.hostname}"
+        for other in shadowed
+    )
+    # GAMMA: HTTPRoutes naming the Service as parent take its routing over, against a
+    # VirtualService as Istio orders them (translators/gateway/mesh_parents.py)
+    gamma = index.mesh_routes_for(service.hostname, port, source.namespace)
+    if gamma and vs is not None:
+        if routes_win(gamma, vs, source.namespace):
+            warnings = tuple(
+                f"{other.ref}: overridden by {gamma[0].ref} for {service.hostname}"
+                for other in (vs, *shadowed)
+            )
+            vs = None
+        else:
+            warnings += tuple(
+                f"{route.ref}: shadowed by older {vs.ref} for {service.hostname} "
+                f"(callers in {source.namespace})"
+                for route in gamma
+            )
+            gamma = ()
+    same_ns = service.namespace == source.namespace
+    vhost = memo.get(
+        (
+            "vhost",
+            service.hostname,
+            port,
+            ref_of(vs),
+            same_ns,
+            traffic_vhosts.vhost_scope(service, vs, index, source, memo),
+            tuple(r.ref for r in gamma),
+        ),
+        lambda: _vhost_piece(service, port, vs, same_ns, index, source, gamma),
+    )
+    return vhost, warnings
+
+
+def _vhost_piece(
+    service: Service,
+    port: int,
+    vs: MeshObject[VirtualServiceSpec] | None,
+    same_namespace: bool,
+    index: MeshIndex,
+    source: SourceIR,
+    gamma: tuple[MeshObject[Any], ...] = (),
+) -> VirtualHostIR:
+    index.read(("service", service.hostname))
+    index.uses(vs)
+    if gamma:
+        return traffic_vhosts.mesh_route_virtual_host(service, port, gamma, same_namespace, index)
+    return virtual_host_for(service, port, vs, same_namespace, index, source)
+
+
+def virtual_host_for(
+    service: Service,
+    port: int,
+    vs: MeshObject[VirtualServiceSpec] | None,
+    same_namespace: bool,
+    index: MeshIndex,
+    source: SourceIR | None = None,
+) -> VirtualHostIR:
+    """`service`'s virtual host on `port` for a caller (`source`, default: any proxy of the
+    service's namespace); see translators/traffic/vhosts.py."""
+    caller = source if source is not None else SourceIR(service.namespace)
+    return traffic_vhosts.virtual_host_for(service, port, vs, same_namespace, index, caller)
+
+
+def unique_domains_patched(
+    vhosts: tuple[VirtualHostIR, ...],
+    old_vhosts: tuple[VirtualHostIR, ...],
+    old_unique: tuple[VirtualHostIR, ...],
+) -> tuple[VirtualHostIR, ...]:
+    """`unique_domains(vhosts)` from the last generation's result: which domains a virtual
+    host keeps depends only on the sequence of domain lists, so where that sequence is
+    unchanged each position keeps its old decision (an identity walk, not 30,000 domains
+    hashed again)."""
+    if len(vhosts) != len(old_vhosts) or len(old_unique) != len(old_vhosts):
+        return unique_domains(list(vhosts))
+    out: list[VirtualHostIR] = []
+    for new, old, kept in zip(vhosts, old_vhosts, old_unique, strict=True):
+        if new is old:
+            out.append(kept)
+        elif new.domains != old.domains:
+            return unique_domains(list(vhosts))
+        else:
+            out.append(new if kept is old else replace(new, domains=kept.domains))
+    return tuple(out)
+
+
+def unique_domains(vhosts: list[VirtualHostIR]) -> tuple[VirtualHostIR, ...]:
+    """Envoy NACKs a whole route config in which two virtual hosts share a domain. A short
+    alias can be another service's own name (`foo` in namespace `bar` is also `foo.bar`,
+    which a ServiceEntry may name literally): the service whose name it is keeps it,
+    otherwise the first virtual host does."""
+    own = {d: i for i, vh in enumerate(vhosts) for d in vh.domains[:1]}  # its fqdn
+    seen: set[str] = set()
+    out: list[VirtualHostIR] = []
+    for i, vh in enumerate(vhosts):
+        keep = tuple(d for d in vh.domains if own.get(d, i) == i and d not in seen)
+        seen.update(keep)
+        out.append(vh if keep == vh.domains else replace(vh, domains=keep))
+    return tuple(out)
