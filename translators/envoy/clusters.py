@@ -287,9 +287,11 @@ def cluster_bytes(ir: ClusterIR) -> bytes:
 
 
 @lru_cache(maxsize=262144)
-def _lb_endpoint(endpoint: EndpointIR) -> bytes:
+def _lb_endpoint_field(endpoint: EndpointIR) -> bytes:
+    """The endpoint serialized and framed as a LocalityLbEndpoints field: an endpoint is
+    in its service's cluster and in its subset's, so this is done once for both."""
     encoded: bytes = lb_endpoint(endpoint).SerializeToString(deterministic=True)
-    return encoded
+    return length_delimited(_LOCALITY_LB_ENDPOINTS, encoded)
 
 
 def load_assignment_bytes(
@@ -304,7 +306,7 @@ def load_assignment_bytes(
     name = length_delimited(_CLA_CLUSTER_NAME, cluster.encode())
     if not endpoints:
         return name
-    locality = b"".join(
-        length_delimited(_LOCALITY_LB_ENDPOINTS, _lb_endpoint(e)) for e in endpoints
-    )
+    if len(endpoints) == 1:
+        return name + length_delimited(_CLA_ENDPOINTS, _lb_endpoint_field(endpoints[0]))
+    locality = b"".join([_lb_endpoint_field(e) for e in endpoints])
     return name + length_delimited(_CLA_ENDPOINTS, locality)

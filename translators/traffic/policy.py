@@ -100,7 +100,7 @@ def effective_policy(
     top: TrafficPolicy | None, subset: TrafficPolicy | None, port: int
 ) -> EffectivePolicy:
     base, _ = _at_port(top, port)
-    base = base or EffectivePolicy()
+    base = base or _NO_POLICY
     own, port_level = _at_port(subset, port)
     if own is None:
         return base
