@@ -11,7 +11,7 @@ bind their own addresses instead.
 from __future__ import annotations
 
 from translators.index import MeshIndex
-from translators.ir import ClusterIR, Direction, Discovery, InboundMTLS, LbPolicy, ListenerIR
+from translators.ir import ClusterIR, Direction, InboundMTLS, ListenerIR, LoadBalancing, Resolution
 from translators.mesh import Service, Workload
 from translators.model.networking import HTTP_PROTOCOLS, CaptureMode, OutboundMode, SidecarSpec
 from translators.naming import (
@@ -62,17 +62,25 @@ def inbound_ports(index: MeshIndex, workload: Workload) -> list[tuple[int, bool,
 
 
 def inbound_passthrough_cluster() -> ClusterIR:
-    return ClusterIR(INBOUND_PASSTHROUGH_CLUSTER, Discovery.ORIGINAL_DST, LbPolicy.CLUSTER_PROVIDED)
+    return ClusterIR(
+        INBOUND_PASSTHROUGH_CLUSTER, Resolution.ORIGINAL_DESTINATION, LoadBalancing.PASSTHROUGH
+    )
 
 
 def virtual_listeners(
-    outbound: OutboundMode, workload_mtls: InboundMTLS, provenance: tuple[str, ...]
+    outbound: OutboundMode,
+    workload_mtls: InboundMTLS,
+    provenance: tuple[str, ...],
+    egress_cluster: str = "",
 ) -> list[ListenerIR]:
-    """virtualOutbound: unknown destinations pass through (ALLOW_ANY) or are dropped
-    (REGISTRY_ONLY). virtualInbound: ports no service declares pass through to the app,
-    except under STRICT, where only mTLS on a declared port is ever accepted."""
+    """virtualOutbound: unknown destinations pass through (ALLOW_ANY; to `egress_cluster`,
+    the Sidecar's egressProxy, when given) or are dropped (REGISTRY_ONLY). virtualInbound:
+    ports no service declares pass through to the app, except under STRICT, where only
+    mTLS on a declared port is ever accepted."""
     out_fallback = (
-        BLACKHOLE_CLUSTER if outbound is OutboundMode.REGISTRY_ONLY else PASSTHROUGH_CLUSTER
+        BLACKHOLE_CLUSTER
+        if outbound is OutboundMode.REGISTRY_ONLY
+        else egress_cluster or PASSTHROUGH_CLUSTER
     )
     in_fallback = (
         BLACKHOLE_CLUSTER if workload_mtls is InboundMTLS.STRICT else INBOUND_PASSTHROUGH_CLUSTER

@@ -18,7 +18,6 @@ from translators.model.networking import (
     ClientTLSSettings,
     IngressListener,
     LoadBalancerSettings,
-    OutboundTrafficPolicy,
     RetryBudget,
     TrafficPolicy,
 )
@@ -48,7 +47,6 @@ _REGISTRY: dict[type[BaseModel], dict[str, Untranslated]] = {
         "ca_crl": _no_effect("caCrl (a certificate revocation list)"),
     },
     LoadBalancerSettings: {
-        "locality_lb_setting": _no_effect("localityLbSetting (locality failover/distribution)"),
         "zone_aware_lb_setting": _no_effect("zoneAwareLbSetting"),
         "backend_utilization": _no_effect("backendUtilization"),
     },
@@ -69,11 +67,6 @@ _REGISTRY: dict[type[BaseModel], dict[str, Untranslated]] = {
         "tls": Untranslated(
             "ingress tls (TLS terminated by the sidecar) is not translated: the port keeps "
             "the mesh's own mTLS/plaintext policy"
-        ),
-    },
-    OutboundTrafficPolicy: {
-        "egress_proxy": Untranslated(
-            "egressProxy is not translated: traffic to unknown hosts goes straight out"
         ),
     },
     CustomTag: {"formatter": _no_effect("a formatter tag")},
