@@ -654,6 +654,7 @@ class Protocol(StrEnum):
 HTTP_PROTOCOLS = frozenset(
     {Protocol.HTTP, Protocol.HTTP2, Protocol.GRPC, Protocol.GRPC_WEB, Protocol.HTTP_PROXY}
 )
+GRPC_PROTOCOLS = frozenset({Protocol.GRPC, Protocol.GRPC_WEB})  # Istio's IsGRPC
 
 
 def _protocol_upper(value: object) -> object:
