@@ -15,10 +15,8 @@ from typing import Any
 from pydantic import BaseModel
 
 from translators.model.networking import (
-    ClientTLSSettings,
     IngressListener,
     LoadBalancerSettings,
-    OutboundTrafficPolicy,
     RetryBudget,
     TrafficPolicy,
 )
@@ -39,14 +37,6 @@ def _no_effect(what: str) -> Untranslated:
 
 # model class -> Python field name -> why it is not translated
 _REGISTRY: dict[type[BaseModel], dict[str, Untranslated]] = {
-    ClientTLSSettings: {
-        "credential_name": Untranslated(
-            "credentialName (certificates from a Kubernetes Secret) is not translated: the "
-            "sidecar presents no client certificate and verifies the server against the "
-            "system roots"
-        ),
-        "ca_crl": _no_effect("caCrl (a certificate revocation list)"),
-    },
     LoadBalancerSettings: {
         "zone_aware_lb_setting": _no_effect("zoneAwareLbSetting"),
         "backend_utilization": _no_effect("backendUtilization"),
@@ -68,11 +58,6 @@ _REGISTRY: dict[type[BaseModel], dict[str, Untranslated]] = {
         "tls": Untranslated(
             "ingress tls (TLS terminated by the sidecar) is not translated: the port keeps "
             "the mesh's own mTLS/plaintext policy"
-        ),
-    },
-    OutboundTrafficPolicy: {
-        "egress_proxy": Untranslated(
-            "egressProxy is not translated: traffic to unknown hosts goes straight out"
         ),
     },
     CustomTag: {"formatter": _no_effect("a formatter tag")},

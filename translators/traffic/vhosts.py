@@ -66,7 +66,10 @@ def service_hash(
     subset_policy = next(
         (s.traffic_policy for s in dr.spec.subsets if subset and s.name == subset), None
     )
-    return hash_policy(effective_policy(dr.spec.traffic_policy, subset_policy, port).load_balancer)
+    top = dr.spec.traffic_policy
+    if top is None and subset_policy is None:
+        return None  # no load balancer anywhere: nothing to hash on (most rules)
+    return hash_policy(effective_policy(top, subset_policy, port).load_balancer)
 
 
 def _domains(service: Service, same_namespace: bool, suffix: str) -> list[str]:

@@ -19,7 +19,11 @@ from translators.ir import ClusterIR, LoadAssignmentIR, RouteConfigIR, VirtualHo
 from translators.memo import PieceCache
 from translators.model.networking import HTTP_PROTOCOLS, CaptureMode, SidecarSpec
 from translators.model.objects import MeshObject
-from translators.traffic.outbound import catch_all_virtual_host, outbound_mode
+from translators.traffic.outbound import (
+    catch_all_virtual_host,
+    egress_proxy_cluster,
+    outbound_mode,
+)
 from translators.traffic.source import SourceIR
 from translators.traffic.tcp import tcp_chains
 from translators.view.clusters import outbound_clusters
@@ -99,7 +103,11 @@ def build_outbound(
     visible = list(outbound.visible)
     clusters = list(outbound.clusters)
     mode = outbound_mode(sidecar)
-    catch_all_vhost = catch_all_virtual_host(mode, (sidecar_obj.ref,) if sidecar_obj else ())
+    catch_all_vhost = catch_all_virtual_host(
+        mode,
+        (sidecar_obj.ref,) if sidecar_obj else (),
+        egress_proxy_cluster(sidecar_obj, index.mesh.options.domain_suffix),
+    )
 
     route_configs: list[RouteConfigIR] = []
     catch_all = next((e for e in sidecar.egress if e.port is None), None) if sidecar else None
