@@ -15,7 +15,6 @@ from typing import Any
 from pydantic import BaseModel
 
 from translators.model.networking import (
-    ClientTLSSettings,
     IngressListener,
     LoadBalancerSettings,
     RetryBudget,
@@ -38,14 +37,6 @@ def _no_effect(what: str) -> Untranslated:
 
 # model class -> Python field name -> why it is not translated
 _REGISTRY: dict[type[BaseModel], dict[str, Untranslated]] = {
-    ClientTLSSettings: {
-        "credential_name": Untranslated(
-            "credentialName (certificates from a Kubernetes Secret) is not translated: the "
-            "sidecar presents no client certificate and verifies the server against the "
-            "system roots"
-        ),
-        "ca_crl": _no_effect("caCrl (a certificate revocation list)"),
-    },
     LoadBalancerSettings: {
         "zone_aware_lb_setting": _no_effect("zoneAwareLbSetting"),
         "backend_utilization": _no_effect("backendUtilization"),
