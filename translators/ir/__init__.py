@@ -51,6 +51,7 @@ from translators.ir.routes import (
     RouteMatchIR,
     StringMatchIR,
     TcpChainIR,
+    TunnelIR,
     VirtualHostIR,
     WeightedClusterIR,
 )
@@ -110,6 +111,7 @@ __all__ = [
     "TcpKeepaliveIR",
     "TelemetryIR",
     "TracingIR",
+    "TunnelIR",
     "UpstreamTLSIR",
     "UpstreamTLSMode",
     "VirtualHostIR",
