@@ -11,7 +11,7 @@ bind their own addresses instead.
 from __future__ import annotations
 
 from translators.index import MeshIndex
-from translators.ir import ClusterIR, Direction, Discovery, InboundMTLS, LbPolicy, ListenerIR
+from translators.ir import ClusterIR, Direction, InboundMTLS, ListenerIR, LoadBalancing, Resolution
 from translators.mesh import Service, Workload
 from translators.model.networking import HTTP_PROTOCOLS, CaptureMode, OutboundMode, SidecarSpec
 from translators.naming import (
@@ -62,7 +62,9 @@ def inbound_ports(index: MeshIndex, workload: Workload) -> list[tuple[int, bool,
 
 
 def inbound_passthrough_cluster() -> ClusterIR:
-    return ClusterIR(INBOUND_PASSTHROUGH_CLUSTER, Discovery.ORIGINAL_DST, LbPolicy.CLUSTER_PROVIDED)
+    return ClusterIR(
+        INBOUND_PASSTHROUGH_CLUSTER, Resolution.ORIGINAL_DESTINATION, LoadBalancing.PASSTHROUGH
+    )
 
 
 def virtual_listeners(

@@ -187,8 +187,8 @@ class MeshTranslator:
     def _views(self, workload: Workload) -> tuple[OutboundView, LocalView]:
         outbound = self._memo.get(*self._outbound_view(workload))
         sidecar = self.index.sidecar_for(workload)
-        local = build_local(self.index, workload, sidecar, outbound)
-        return outbound, self._with_telemetry(workload, local)
+        telemetry = self.telemetry.for_workload(workload)
+        return outbound, build_local(self.index, workload, sidecar, outbound, telemetry)
 
     def _outbound_view(self, workload: Workload) -> tuple[Hashable, Callable[[], OutboundView]]:
         """The memo key and builder of `workload`'s outbound view: its scope is its
@@ -199,13 +199,6 @@ class MeshTranslator:
         return key, lambda: build_outbound(
             self.index, workload.namespace, sidecar, self._memo, source, self._memo.stale(key)
         )
-
-    def _with_telemetry(self, workload: Workload, local: LocalView) -> LocalView:
-        telemetry = self.telemetry.for_workload(workload)
-        listeners = telemetry.attach(local.listeners)
-        if listeners == local.listeners and not telemetry.warnings:
-            return local
-        return replace(local, listeners=listeners, warnings=local.warnings + telemetry.warnings)
 
     def _objects_by_kind(self) -> Mapping[str, tuple[MeshObject[Any], ...]]:
         def build() -> Mapping[str, tuple[MeshObject[Any], ...]]:

@@ -26,10 +26,10 @@ from translators.envoy.tls import raw_buffer_socket, transport_socket, upstream_
 from translators.envoy.traffic import apply_policy, dynamic_forward_proxy
 from translators.ir import (
     ClusterIR,
-    Discovery,
     EndpointIR,
-    LbPolicy,
+    LoadBalancing,
     LocalityGroupIR,
+    Resolution,
     UpstreamTLSIR,
 )
 from translators.naming import (
@@ -40,19 +40,19 @@ from translators.naming import (
 )
 
 _TYPES = {
-    Discovery.EDS: cluster_pb2.Cluster.EDS,
-    Discovery.STATIC: cluster_pb2.Cluster.STATIC,
-    Discovery.STRICT_DNS: cluster_pb2.Cluster.STRICT_DNS,
-    Discovery.LOGICAL_DNS: cluster_pb2.Cluster.LOGICAL_DNS,
-    Discovery.ORIGINAL_DST: cluster_pb2.Cluster.ORIGINAL_DST,
+    Resolution.ENDPOINTS: cluster_pb2.Cluster.EDS,
+    Resolution.STATIC: cluster_pb2.Cluster.STATIC,
+    Resolution.DNS: cluster_pb2.Cluster.STRICT_DNS,
+    Resolution.DNS_ROUND_ROBIN: cluster_pb2.Cluster.LOGICAL_DNS,
+    Resolution.ORIGINAL_DESTINATION: cluster_pb2.Cluster.ORIGINAL_DST,
 }
 _LB = {
-    LbPolicy.ROUND_ROBIN: cluster_pb2.Cluster.ROUND_ROBIN,
-    LbPolicy.LEAST_REQUEST: cluster_pb2.Cluster.LEAST_REQUEST,
-    LbPolicy.RANDOM: cluster_pb2.Cluster.RANDOM,
-    LbPolicy.CLUSTER_PROVIDED: cluster_pb2.Cluster.CLUSTER_PROVIDED,
-    LbPolicy.RING_HASH: cluster_pb2.Cluster.RING_HASH,
-    LbPolicy.MAGLEV: cluster_pb2.Cluster.MAGLEV,
+    LoadBalancing.ROUND_ROBIN: cluster_pb2.Cluster.ROUND_ROBIN,
+    LoadBalancing.LEAST_REQUEST: cluster_pb2.Cluster.LEAST_REQUEST,
+    LoadBalancing.RANDOM: cluster_pb2.Cluster.RANDOM,
+    LoadBalancing.PASSTHROUGH: cluster_pb2.Cluster.CLUSTER_PROVIDED,
+    LoadBalancing.RING_HASH: cluster_pb2.Cluster.RING_HASH,
+    LoadBalancing.MAGLEV: cluster_pb2.Cluster.MAGLEV,
 }
 
 
@@ -149,17 +149,17 @@ def _apply_proxy_protocol(cluster: cluster_pb2.Cluster, version: int) -> None:
 
 def build_cluster(ir: ClusterIR) -> cluster_pb2.Cluster:
     cluster = cluster_pb2.Cluster(name=ir.name, connect_timeout=duration(ir.connect_timeout_s))
-    if ir.discovery is Discovery.DYNAMIC_FORWARD_PROXY:
+    if ir.resolution is Resolution.FORWARD_PROXY:
         dynamic_forward_proxy(cluster)
     else:
-        cluster.type = _TYPES[ir.discovery]
-        cluster.lb_policy = _LB[ir.lb_policy]
+        cluster.type = _TYPES[ir.resolution]
+        cluster.lb_policy = _LB[ir.load_balancing]
     if ir.provenance:
         cluster.metadata.CopyFrom(provenance(ir.provenance))
-    if ir.discovery is Discovery.EDS:
+    if ir.resolution is Resolution.ENDPOINTS:
         # No service_name: Envoy then asks EDS for the cluster's own name.
         cluster.eds_cluster_config.eds_config.CopyFrom(ads())
-    elif ir.discovery not in (Discovery.ORIGINAL_DST, Discovery.DYNAMIC_FORWARD_PROXY):
+    elif ir.resolution not in (Resolution.ORIGINAL_DESTINATION, Resolution.FORWARD_PROXY):
         cluster.load_assignment.CopyFrom(load_assignment(ir.name, ir.endpoints))
     if ir.tls is not None:
         _apply_tls(cluster, ir.tls)
@@ -274,7 +274,7 @@ def _metadata_field(sources: tuple[str, ...]) -> bytes:
 
 def cluster_bytes(ir: ClusterIR) -> bytes:
     """Serialized Cluster, equal in meaning to `build_cluster(ir)`."""
-    if ir.discovery is not Discovery.EDS or (
+    if ir.resolution is not Resolution.ENDPOINTS or (
         # rare (static/DNS/passthrough, PROXY protocol around TLS): nothing to share
         ir.policy is not None and ir.policy.proxy_protocol_version is not None
     ):

@@ -413,7 +413,7 @@ def outbound_http_filters(ir: ListenerIR) -> list[hcm.HttpFilter]:
         hcm.HttpFilter(name=CORS_FILTER, typed_config=pack(cors_pb2.Cors())),
         hcm.HttpFilter(name=FAULT_FILTER, typed_config=pack(fault_pb2.HTTPFault())),
     ]
-    if ir.dynamic_forward_proxy:
+    if ir.forward_proxy:
         config = dfp_filter_pb2.FilterConfig(dns_cache_config=dns_cache_config())
         filters.append(hcm.HttpFilter(name=DFP_FILTER, typed_config=pack(config)))
     return filters

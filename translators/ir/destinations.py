@@ -9,24 +9,28 @@ from enum import StrEnum
 from translators.ir.policies import ClusterPolicyIR
 
 
-class Discovery(StrEnum):
-    EDS = "EDS"
-    STATIC = "STATIC"
-    STRICT_DNS = "STRICT_DNS"
-    LOGICAL_DNS = "LOGICAL_DNS"
-    ORIGINAL_DST = "ORIGINAL_DST"
-    # Envoy's dynamic forward proxy: the upstream is the request's authority, resolved on
-    # demand (where Istio would use the captured original destination, see ClusterIR)
-    DYNAMIC_FORWARD_PROXY = "DYNAMIC_FORWARD_PROXY"
+class Resolution(StrEnum):
+    """How a destination's endpoints are found."""
+
+    ENDPOINTS = "endpoints"  # listed by the control plane (the mesh registry), updated live
+    STATIC = "static"  # fixed, written in the destination itself
+    DNS = "dns"  # every address the endpoints' hostnames resolve to
+    DNS_ROUND_ROBIN = "dns_round_robin"  # one address of one hostname at a time
+    ORIGINAL_DESTINATION = "original_destination"  # where the caller connected
+    # the request's authority, resolved on demand (where Istio would use the captured
+    # original destination, see ClusterIR)
+    FORWARD_PROXY = "forward_proxy"
 
 
-class LbPolicy(StrEnum):
-    ROUND_ROBIN = "ROUND_ROBIN"
-    LEAST_REQUEST = "LEAST_REQUEST"
-    RANDOM = "RANDOM"
-    CLUSTER_PROVIDED = "CLUSTER_PROVIDED"
-    RING_HASH = "RING_HASH"
-    MAGLEV = "MAGLEV"
+class LoadBalancing(StrEnum):
+    """How one endpoint is picked among a destination's endpoints."""
+
+    ROUND_ROBIN = "round_robin"
+    LEAST_REQUEST = "least_request"
+    RANDOM = "random"
+    PASSTHROUGH = "passthrough"  # none: the resolution names the one endpoint
+    RING_HASH = "ring_hash"
+    MAGLEV = "maglev"
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,9 +71,10 @@ class UpstreamTLSIR:
 @dataclass(frozen=True, slots=True)
 class ClusterIR:
     name: str
-    discovery: Discovery
-    lb_policy: LbPolicy = LbPolicy.ROUND_ROBIN
-    # Only for STATIC / DNS clusters, whose endpoints are inline rather than EDS.
+    resolution: Resolution
+    load_balancing: LoadBalancing = LoadBalancing.ROUND_ROBIN
+    # Only for static / DNS destinations, whose endpoints are inline rather than listed
+    # by the control plane.
     endpoints: tuple[EndpointIR, ...] = ()
     connect_timeout_s: float = 10.0
     provenance: tuple[str, ...] = ()

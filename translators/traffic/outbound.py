@@ -24,8 +24,8 @@ from translators.hosts import resolve_host
 from translators.ir import (
     ClusterIR,
     DirectResponseIR,
-    Discovery,
-    LbPolicy,
+    LoadBalancing,
+    Resolution,
     RetryIR,
     RouteIR,
     RouteMatchIR,
@@ -94,5 +94,5 @@ def catch_all_virtual_host(
 
 def allow_any_cluster() -> ClusterIR:
     return ClusterIR(
-        ALLOW_ANY_DYNAMIC_DNS_CLUSTER, Discovery.DYNAMIC_FORWARD_PROXY, LbPolicy.CLUSTER_PROVIDED
+        ALLOW_ANY_DYNAMIC_DNS_CLUSTER, Resolution.FORWARD_PROXY, LoadBalancing.PASSTHROUGH
     )

@@ -8,16 +8,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from translators.index import MeshIndex
-from translators.ir import ClusterIR, Discovery, EndpointIR, LbPolicy, LoadAssignmentIR
+from translators.ir import ClusterIR, EndpointIR, LoadAssignmentIR, LoadBalancing, Resolution
 from translators.memo import PieceCache
 from translators.mesh import Endpoint, Service
 from translators.model.networking import (
     HTTP_PROTOCOLS,
     DestinationRuleSpec,
     OutboundMode,
-    Resolution,
     SidecarSpec,
     TrafficPolicy,
+)
+from translators.model.networking import (
+    Resolution as ServiceResolution,
 )
 from translators.model.objects import MeshObject
 from translators.naming import BLACKHOLE_CLUSTER, PASSTHROUGH_CLUSTER, outbound_cluster
@@ -30,7 +32,7 @@ from translators.traffic.policy import (
     connect_timeout,
     effective_policy,
     is_passthrough,
-    lb_policy,
+    load_balancing,
 )
 from translators.view.ports import ports_of
 from translators.view.scope import ref_of
@@ -59,7 +61,7 @@ def service_clusters(
             )
             for e, on in zip(service.endpoints, mesh_tls, strict=True)
         ]
-        discovery = _discovery(service.resolution, port.protocol in HTTP_PROTOCOLS)
+        resolution = _resolution(service.resolution, port.protocol in HTTP_PROTOCOLS)
         variants: list[tuple[str, list[tuple[EndpointIR, bool, Endpoint]], TrafficPolicy | None]]
         variants = [("", [(ep, on, e) for e, ep, on in endpoints], None)]
         for subset in subsets:
@@ -70,18 +72,18 @@ def service_clusters(
             ]
             variants.append((subset.name, selected, subset.traffic_policy))
         # the settings of a variant without a policy of its own: worked out once per port
-        settled: dict[int, tuple[LbPolicy, Discovery, Any, float, Any, EffectivePolicy]] = {}
+        settled: dict[int, tuple[LoadBalancing, Resolution, Any, float, Any, EffectivePolicy]] = {}
         for subset_name, chosen, subset_policy in variants:
             name = outbound_cluster(port.number, service.hostname, subset_name)
             found = settled.get(id(subset_policy)) if subset_policy is None else None
             if found is None:
                 # connection pool, outlier detection, load balancer: Istio's merge order
                 effective = effective_policy(top, subset_policy, port.number)
-                kind = discovery
+                kind = resolution
                 if is_passthrough(effective.load_balancer):
-                    kind = _discovery(Resolution.NONE, port.protocol in HTTP_PROTOCOLS)
+                    kind = _resolution(ServiceResolution.NONE, port.protocol in HTTP_PROTOCOLS)
                 found = (
-                    lb_policy(effective.load_balancer),
+                    load_balancing(effective.load_balancer),
                     kind,
                     cluster_policy(effective, port.protocol),
                     connect_timeout(effective),
@@ -102,7 +104,7 @@ def service_clusters(
             )
             # auto-mTLS follows the destinations' PeerAuthentications: name them too
             sources = provenance if settings is not None else tls_provenance
-            if kind is Discovery.EDS:
+            if kind is Resolution.ENDPOINTS:
                 clusters.append(
                     ClusterIR(
                         name,
@@ -124,12 +126,12 @@ def service_clusters(
                         effective.outlier_detection is not None,
                     )
                 )
-            elif kind in (Discovery.ORIGINAL_DST, Discovery.DYNAMIC_FORWARD_PROXY):
+            elif kind in (Resolution.ORIGINAL_DESTINATION, Resolution.FORWARD_PROXY):
                 clusters.append(
                     ClusterIR(
                         name,
                         kind,
-                        LbPolicy.CLUSTER_PROVIDED,
+                        LoadBalancing.PASSTHROUGH,
                         connect_timeout_s=timeout,
                         provenance=sources,
                         tls=tls,
@@ -137,7 +139,7 @@ def service_clusters(
                     )
                 )
             else:
-                if kind is Discovery.LOGICAL_DNS:
+                if kind is Resolution.DNS_ROUND_ROBIN:
                     # Envoy refuses a LOGICAL_DNS cluster without exactly one endpoint (a
                     # selector can pick several, a subset none): as Istio, keep the first,
                     # and leave out a cluster with none (its routes answer 503).
@@ -159,25 +161,26 @@ def _clusters_piece(
     return service_clusters(service, dr, index.security.upstream_peers(service))
 
 
-def _discovery(resolution: Resolution, http: bool) -> Discovery:
-    """Istio's cluster type per resolution. NONE (and a PASSTHROUGH load balancer) is
-    Istio's ORIGINAL_DST: connect where the caller connected. xdscp sidecars are called
+def _resolution(resolution: ServiceResolution, http: bool) -> Resolution:
+    """How a service port's endpoints are found, per its resolution. NONE (and a
+    PASSTHROUGH load balancer) is Istio's original destination: connect where the caller
+    connected. xdscp sidecars are called
     on their own address (no traffic capture), so for HTTP the destination the caller
     named — the authority — is what is left: a dynamic forward proxy resolves it (see
-    translators/traffic/outbound.py). TCP has no authority: ORIGINAL_DST, which needs
-    captured traffic."""
-    if resolution is Resolution.NONE:
-        return Discovery.DYNAMIC_FORWARD_PROXY if http else Discovery.ORIGINAL_DST
+    translators/traffic/outbound.py). TCP has no authority: the original destination,
+    which needs captured traffic."""
+    if resolution is ServiceResolution.NONE:
+        return Resolution.FORWARD_PROXY if http else Resolution.ORIGINAL_DESTINATION
     return {
-        Resolution.DNS: Discovery.STRICT_DNS,
-        Resolution.DNS_ROUND_ROBIN: Discovery.LOGICAL_DNS,
-    }.get(resolution, Discovery.EDS)
+        ServiceResolution.DNS: Resolution.DNS,
+        ServiceResolution.DNS_ROUND_ROBIN: Resolution.DNS_ROUND_ROBIN,
+    }.get(resolution, Resolution.ENDPOINTS)
 
 
 def special_clusters() -> tuple[ClusterIR, ...]:
     return (
-        ClusterIR(PASSTHROUGH_CLUSTER, Discovery.ORIGINAL_DST, LbPolicy.CLUSTER_PROVIDED),
-        ClusterIR(BLACKHOLE_CLUSTER, Discovery.STATIC),
+        ClusterIR(PASSTHROUGH_CLUSTER, Resolution.ORIGINAL_DESTINATION, LoadBalancing.PASSTHROUGH),
+        ClusterIR(BLACKHOLE_CLUSTER, Resolution.STATIC),
     )
 
 

@@ -16,17 +16,18 @@ from translators.index import MeshIndex
 from translators.ir import (
     ClusterIR,
     Direction,
-    Discovery,
     EndpointIR,
     InboundIR,
-    LbPolicy,
     ListenerIR,
+    LoadBalancing,
+    Resolution,
 )
 from translators.mesh import Workload
 from translators.model.networking import HTTP_PROTOCOLS, SidecarSpec
 from translators.model.objects import MeshObject
 from translators.naming import inbound_cluster, port_listener
 from translators.security.request_authn import attach_jwt
+from translators.telemetry.resolve import WorkloadTelemetry
 from translators.traffic.inbound import inbound_pool
 from translators.traffic.outbound import egress_proxy_cluster, outbound_mode
 from translators.view.outbound import OutboundView
@@ -46,8 +47,11 @@ def build_local(
     workload: Workload,
     sidecar_obj: MeshObject[SidecarSpec] | None,
     outbound: OutboundView,
+    telemetry: WorkloadTelemetry | None = None,
 ) -> LocalView:
-    """The workload's own listeners (outbound ones bound to its address) and inbound path."""
+    """The workload's own listeners (outbound ones bound to its address) and inbound path,
+    with the workload's request authentication and telemetry (access log, tracing) on
+    them."""
     sidecar = sidecar_obj.spec if sidecar_obj else None
     sidecar_ref = outbound.provenance
     warnings: list[str] = []
@@ -65,7 +69,7 @@ def build_local(
             provenance=sidecar_ref
             + tuple(dict.fromkeys(r for c in egress.tcp_chains for r in c.provenance)),
             tcp_chains=egress.tcp_chains,
-            dynamic_forward_proxy=egress.dynamic_forward_proxy,
+            forward_proxy=egress.forward_proxy,
             captured=capture and egress.bind is None,
         )
         for egress in outbound.egress
@@ -90,8 +94,8 @@ def build_local(
                 clusters.append(
                     ClusterIR(
                         cluster_name,
-                        Discovery.STATIC,
-                        LbPolicy.ROUND_ROBIN,
+                        Resolution.STATIC,
+                        LoadBalancing.ROUND_ROBIN,
                         (app,),
                         pool.connect_timeout_s,
                         # the Sidecar is a source when its pool applies
@@ -141,8 +145,8 @@ def build_local(
         clusters.append(
             ClusterIR(
                 cluster_name,
-                Discovery.STATIC,
-                LbPolicy.ROUND_ROBIN,
+                Resolution.STATIC,
+                LoadBalancing.ROUND_ROBIN,
                 (app,),
                 pool.connect_timeout_s,
                 provenance=sidecar_ref,
@@ -168,4 +172,8 @@ def build_local(
             )
         )
     jwt = index.security.jwt_rules(workload)
-    return LocalView(attach_jwt(tuple(listeners), jwt), tuple(clusters), tuple(warnings))
+    built = attach_jwt(tuple(listeners), jwt)
+    if telemetry is not None:
+        built = telemetry.attach(built)
+        warnings += telemetry.warnings
+    return LocalView(built, tuple(clusters), tuple(warnings))
