@@ -31,6 +31,7 @@ from translators.ir import (
     LocalityGroupIR,
     Resolution,
     UpstreamTLSIR,
+    UpstreamTLSMode,
 )
 from translators.naming import (
     TLS_MODE_ISTIO,
@@ -253,7 +254,8 @@ def _tls_fields(tls: UpstreamTLSIR) -> bytes:
     """The serialized transport socket field. Every mTLS cluster has its own SNI, but the
     rest of its TLS context is shared by all clusters of a service (same SANs): that part
     is serialized once and the SNI appended — byte-identical to serializing the whole."""
-    if tls.mesh_endpoints_only or not tls.sni:
+    if tls.mesh_endpoints_only or not tls.sni or tls.mode is not UpstreamTLSMode.ISTIO_MUTUAL:
+        # SIMPLE / MUTUAL contexts depend on the SNI beyond its field (SAN validation)
         return _built_tls_fields(tls)
     context = _context_without_sni(_shape_key(tls, _NO_SNI)) + length_delimited(
         _UPSTREAM_TLS_SNI, tls.sni.encode()

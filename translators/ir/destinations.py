@@ -66,6 +66,10 @@ class UpstreamTLSIR:
     # Auto-mTLS with some endpoints lacking a mesh sidecar: only endpoints whose
     # `tls_mode` is "istio" use TLS, the others plaintext.
     mesh_endpoints_only: bool = False
+    # SIMPLE / MUTUAL by `credentialName`: the credential (`namespace/name`) whose CA (and,
+    # MUTUAL, certificate and key) reach the proxy over SDS instead of files
+    credential: str = ""
+    ca_crl: str = ""  # file: the revocation list checked with `ca_certificates`
 
 
 @dataclass(frozen=True, slots=True)

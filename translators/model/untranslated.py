@@ -15,13 +15,12 @@ from typing import Any
 from pydantic import BaseModel
 
 from translators.model.networking import (
-    ClientTLSSettings,
     IngressListener,
     LoadBalancerSettings,
     RetryBudget,
     TrafficPolicy,
 )
-from translators.model.telemetry import CustomTag, Tracing
+from translators.model.telemetry import Tracing
 from translators.model.traffic import L4MatchAttributes
 
 
@@ -38,14 +37,6 @@ def _no_effect(what: str) -> Untranslated:
 
 # model class -> Python field name -> why it is not translated
 _REGISTRY: dict[type[BaseModel], dict[str, Untranslated]] = {
-    ClientTLSSettings: {
-        "credential_name": Untranslated(
-            "credentialName (certificates from a Kubernetes Secret) is not translated: the "
-            "sidecar presents no client certificate and verifies the server against the "
-            "system roots"
-        ),
-        "ca_crl": _no_effect("caCrl (a certificate revocation list)"),
-    },
     LoadBalancerSettings: {
         "zone_aware_lb_setting": _no_effect("zoneAwareLbSetting"),
         "backend_utilization": _no_effect("backendUtilization"),
@@ -69,8 +60,12 @@ _REGISTRY: dict[type[BaseModel], dict[str, Untranslated]] = {
             "the mesh's own mTLS/plaintext policy"
         ),
     },
-    CustomTag: {"formatter": _no_effect("a formatter tag")},
-    Tracing: {"disable_context_propagation": _no_effect("disableContextPropagation")},
+    Tracing: {
+        "disable_context_propagation": Untranslated(
+            "disableContextPropagation is not translated (Envoy 1.40's tracing config has no "
+            "no_context_propagation): trace headers are still propagated"
+        )
+    },
 }
 
 

@@ -32,9 +32,11 @@ from translators.mesh import Endpoint, Service, Workload
 from translators.model.networking import (
     ClientTLSMode,
     ClientTLSSettings,
+    DestinationRuleSpec,
     Location,
     TrafficPolicy,
 )
+from translators.model.objects import MeshObject
 from translators.naming import (
     INJECTED_ANNOTATIONS,
     SIDECAR_INJECT_ANNOTATION,
@@ -152,6 +154,15 @@ def client_tls(
     return found
 
 
+def credential_namespace(dr: MeshObject[DestinationRuleSpec] | None) -> str | None:
+    """Where a sidecar reads a DestinationRule's `credentialName`: Istio uses it only from a
+    rule with a workloadSelector (which applies in its own namespace, where the Secret
+    must be); from any other rule a sidecar ignores it and originates no TLS at all."""
+    if dr is None or dr.spec.workload_selector is None:
+        return None
+    return dr.namespace
+
+
 def cluster_tls(
     service: Service,
     port: int,
@@ -160,9 +171,12 @@ def cluster_tls(
     peers: UpstreamPeers | None,
     mesh_tls: Sequence[bool],
     endpoints: Sequence[EndpointIR],
+    credentials: str | None = None,
 ) -> tuple[UpstreamTLSIR | None, tuple[EndpointIR, ...]]:
     """The cluster's TLS and its endpoints (tagged `tls_mode` when only some take mTLS).
-    `mesh_tls[i]` says whether `endpoints[i]` takes mesh mTLS on this port."""
+    `mesh_tls[i]` says whether `endpoints[i]` takes mesh mTLS on this port. `credentials`:
+    the namespace a `credentialName` is read in (None: the rule's credentialName does
+    not apply to sidecars, see `credential_namespace`)."""
     selected = tuple(endpoints)
     identities = peers.identities if peers is not None else ()
     if settings is not None:
@@ -183,6 +197,19 @@ def cluster_tls(
             else UpstreamTLSMode.SIMPLE
         )
         default_sni = "" if "*" in service.hostname else service.hostname
+        if settings.credential_name:
+            if credentials is None:
+                # Istio's buildUpstreamClusterTLSContext: no TLS context at all
+                return None, selected
+            return (
+                UpstreamTLSIR(
+                    mode,
+                    sni=settings.sni or default_sni,
+                    subject_alt_names=tuple(settings.subject_alt_names),
+                    credential=f"{credentials}/{settings.credential_name}",
+                ),
+                selected,
+            )
         return (
             UpstreamTLSIR(
                 mode,
@@ -192,6 +219,7 @@ def cluster_tls(
                 client_certificate=settings.client_certificate,
                 private_key=settings.private_key,
                 insecure_skip_verify=settings.insecure_skip_verify,
+                ca_crl=settings.ca_crl if settings.ca_certificates else "",
             ),
             selected,
         )

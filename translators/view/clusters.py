@@ -23,7 +23,12 @@ from translators.model.networking import (
 )
 from translators.model.objects import MeshObject
 from translators.naming import BLACKHOLE_CLUSTER, PASSTHROUGH_CLUSTER, outbound_cluster
-from translators.security.upstream import UpstreamPeers, client_tls, cluster_tls
+from translators.security.upstream import (
+    UpstreamPeers,
+    client_tls,
+    cluster_tls,
+    credential_namespace,
+)
 from translators.traffic import locality
 from translators.traffic.outbound import allow_any_cluster, egress_proxy_cluster, outbound_mode
 from translators.traffic.policy import (
@@ -98,6 +103,7 @@ def service_clusters(
                 peers,
                 [on for _, on, _ in chosen],
                 [ep for ep, _, _ in chosen],
+                credential_namespace(dr),
             )
             # auto-mTLS follows the destinations' PeerAuthentications: name them too
             sources = provenance if settings is not None else tls_provenance

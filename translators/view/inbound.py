@@ -9,7 +9,7 @@ from translators.capture import (
     ANY_ADDRESS,
     captures_traffic,
     inbound_passthrough_cluster,
-    inbound_ports,
+    served_ports,
     virtual_listeners,
 )
 from translators.index import MeshIndex
@@ -23,7 +23,7 @@ from translators.ir import (
     Resolution,
 )
 from translators.mesh import Workload
-from translators.model.networking import HTTP_PROTOCOLS, SidecarSpec
+from translators.model.networking import GRPC_PROTOCOLS, HTTP_PROTOCOLS, SidecarSpec
 from translators.model.objects import MeshObject
 from translators.naming import inbound_cluster, port_listener
 from translators.security.request_authn import attach_jwt
@@ -87,7 +87,7 @@ def build_local(
         )
         clusters.append(inbound_passthrough_cluster())
         if not (sidecar and sidecar.ingress):
-            for port, http, source in inbound_ports(index, workload):
+            for port, protocol, source in served_ports(index, workload):
                 cluster_name = inbound_cluster(port)
                 app = EndpointIR(workload.address, port, workload=workload.key)
                 pool = inbound_pool(sidecar, port)
@@ -115,9 +115,10 @@ def build_local(
                         provenance=(source, *peer_authn.sources, *authz_refs),
                         inbound=InboundIR(
                             mtls=peer_authn.at(port),
-                            tcp=not http,
+                            tcp=protocol not in HTTP_PROTOCOLS,
                             authz=authz,
                             provenance=peer_authn.sources,
+                            grpc=protocol in GRPC_PROTOCOLS,
                         ),
                         captured=True,
                     )
@@ -158,6 +159,7 @@ def build_local(
             tcp=ingress.port.protocol not in HTTP_PROTOCOLS,
             authz=authz,
             provenance=peer_authn.sources,
+            grpc=ingress.port.protocol in GRPC_PROTOCOLS,
         )
         listeners.append(
             ListenerIR(
