@@ -228,10 +228,27 @@ class PieceCache:
     def next_generation(self, changes: MeshChanges) -> PieceCache:
         return PieceCache(self, changes)
 
+    @property
+    def changes(self) -> frozenset[Dep] | None:
+        """The dependencies changed since the previous generation (None: everything, no
+        previous piece carries over): what a builder patching its stale value looks up."""
+        return None if self._previous is None else self._changed
+
     def read(self, dep: Dep) -> None:
         """Record that the piece being built read `dep`."""
         if self._frames:
             self._frames[-1].add(dep)
+
+    def read_all(self, deps: Iterable[Dep]) -> None:
+        """Record that the piece being built read all of `deps` (a part kept from its stale
+        value read them). A set or dict is merged with the hashes it holds."""
+        if self._frames:
+            self._frames[-1].update(deps)
+
+    def get_tracked(self, key: Hashable, build: Callable[[], T]) -> tuple[T, frozenset[Dep]]:
+        """`get`, and the dependencies of the piece."""
+        value = self.get(key, build)
+        return value, self._entries[key].deps
 
     def get(self, key: Hashable, build: Callable[[], T]) -> T:
         piece = self._entries.get(key)

@@ -19,7 +19,7 @@ from translators.model.networking import (
     LoadBalancerSettings,
     RetryBudget,
 )
-from translators.model.telemetry import CustomTag, Tracing
+from translators.model.telemetry import Tracing
 from translators.model.traffic import L4MatchAttributes
 
 
@@ -58,8 +58,12 @@ _REGISTRY: dict[type[BaseModel], dict[str, Untranslated]] = {
             "the mesh's own mTLS/plaintext policy"
         ),
     },
-    CustomTag: {"formatter": _no_effect("a formatter tag")},
-    Tracing: {"disable_context_propagation": _no_effect("disableContextPropagation")},
+    Tracing: {
+        "disable_context_propagation": Untranslated(
+            "disableContextPropagation is not translated (Envoy 1.40's tracing config has no "
+            "no_context_propagation): trace headers are still propagated"
+        )
+    },
 }
 
 
