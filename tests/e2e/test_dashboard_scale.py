@@ -173,4 +173,8 @@ def test_the_page_shows_the_cut_and_narrows_through_the_server(server: str, tmp_
         assert gateway.get_attribute("data-state") == "offline"
         edge = f'g.edge[data-source="{INGRESS}"][data-target="{SVC_1}"]'
         assert page.locator(edge).count() == 1
+        # the proxies table lists it as a gateway
+        row = page.locator('#proxies tbody tr[data-proxy="default/ingress"]')
+        assert row.get_attribute("data-kind") == "gateway"
+        assert "gateway" in (row.locator("td").first.text_content() or "")
         assert watch.problems == []

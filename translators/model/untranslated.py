@@ -18,9 +18,8 @@ from translators.model.networking import (
     IngressListener,
     LoadBalancerSettings,
     RetryBudget,
-    TrafficPolicy,
 )
-from translators.model.telemetry import CustomTag, Tracing
+from translators.model.telemetry import Tracing
 from translators.model.traffic import L4MatchAttributes
 
 
@@ -41,7 +40,6 @@ _REGISTRY: dict[type[BaseModel], dict[str, Untranslated]] = {
         "zone_aware_lb_setting": _no_effect("zoneAwareLbSetting"),
         "backend_utilization": _no_effect("backendUtilization"),
     },
-    TrafficPolicy: {"tunnel": _no_effect("tunnel (CONNECT/POST tunnelling)")},
     RetryBudget: {
         "budget_interval": Untranslated(
             "budgetInterval is not translated (Envoy 1.40's API has no such field): the "
@@ -60,8 +58,12 @@ _REGISTRY: dict[type[BaseModel], dict[str, Untranslated]] = {
             "the mesh's own mTLS/plaintext policy"
         ),
     },
-    CustomTag: {"formatter": _no_effect("a formatter tag")},
-    Tracing: {"disable_context_propagation": _no_effect("disableContextPropagation")},
+    Tracing: {
+        "disable_context_propagation": Untranslated(
+            "disableContextPropagation is not translated (Envoy 1.40's tracing config has no "
+            "no_context_propagation): trace headers are still propagated"
+        )
+    },
 }
 
 
