@@ -11,9 +11,15 @@ bind their own addresses instead.
 from __future__ import annotations
 
 from translators.index import MeshIndex
-from translators.ir import ClusterIR, Direction, Discovery, InboundMTLS, LbPolicy, ListenerIR
+from translators.ir import ClusterIR, Direction, InboundMTLS, ListenerIR, LoadBalancing, Resolution
 from translators.mesh import Service, Workload
-from translators.model.networking import HTTP_PROTOCOLS, CaptureMode, OutboundMode, SidecarSpec
+from translators.model.networking import (
+    HTTP_PROTOCOLS,
+    CaptureMode,
+    OutboundMode,
+    Protocol,
+    SidecarSpec,
+)
 from translators.naming import (
     BLACKHOLE_CLUSTER,
     INBOUND_PASSTHROUGH_CLUSTER,
@@ -49,7 +55,15 @@ def inbound_ports(index: MeshIndex, workload: Workload) -> list[tuple[int, bool,
     """(target port, is HTTP, service ref) for every service port this workload serves,
     which is what a captured sidecar must accept on 15006 (Istio derives it the same way
     when no Sidecar lists ingress ports)."""
-    found: dict[int, tuple[int, bool, str]] = {}
+    return [
+        (p, protocol in HTTP_PROTOCOLS, src) for p, protocol, src in served_ports(index, workload)
+    ]
+
+
+def served_ports(index: MeshIndex, workload: Workload) -> list[tuple[int, Protocol, str]]:
+    """(target port, protocol, service ref) for every port this workload serves, the
+    first service's protocol where several services share a target port."""
+    found: dict[int, tuple[int, Protocol, str]] = {}
     services: list[Service] = list(index.mesh.services.values())
     for service in services:
         endpoint = next((e for e in service.endpoints if e.workload == workload.key), None)
@@ -57,22 +71,30 @@ def inbound_ports(index: MeshIndex, workload: Workload) -> list[tuple[int, bool,
             continue
         for port in service.ports:
             target = endpoint.port_for(port)
-            found.setdefault(target, (target, port.protocol in HTTP_PROTOCOLS, service.source))
+            found.setdefault(target, (target, port.protocol, service.source))
     return [found[p] for p in sorted(found)]
 
 
 def inbound_passthrough_cluster() -> ClusterIR:
-    return ClusterIR(INBOUND_PASSTHROUGH_CLUSTER, Discovery.ORIGINAL_DST, LbPolicy.CLUSTER_PROVIDED)
+    return ClusterIR(
+        INBOUND_PASSTHROUGH_CLUSTER, Resolution.ORIGINAL_DESTINATION, LoadBalancing.PASSTHROUGH
+    )
 
 
 def virtual_listeners(
-    outbound: OutboundMode, workload_mtls: InboundMTLS, provenance: tuple[str, ...]
+    outbound: OutboundMode,
+    workload_mtls: InboundMTLS,
+    provenance: tuple[str, ...],
+    egress_cluster: str = "",
 ) -> list[ListenerIR]:
-    """virtualOutbound: unknown destinations pass through (ALLOW_ANY) or are dropped
-    (REGISTRY_ONLY). virtualInbound: ports no service declares pass through to the app,
-    except under STRICT, where only mTLS on a declared port is ever accepted."""
+    """virtualOutbound: unknown destinations pass through (ALLOW_ANY; to `egress_cluster`,
+    the Sidecar's egressProxy, when given) or are dropped (REGISTRY_ONLY). virtualInbound:
+    ports no service declares pass through to the app, except under STRICT, where only
+    mTLS on a declared port is ever accepted."""
     out_fallback = (
-        BLACKHOLE_CLUSTER if outbound is OutboundMode.REGISTRY_ONLY else PASSTHROUGH_CLUSTER
+        BLACKHOLE_CLUSTER
+        if outbound is OutboundMode.REGISTRY_ONLY
+        else egress_cluster or PASSTHROUGH_CLUSTER
     )
     in_fallback = (
         BLACKHOLE_CLUSTER if workload_mtls is InboundMTLS.STRICT else INBOUND_PASSTHROUGH_CLUSTER

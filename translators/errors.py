@@ -7,6 +7,7 @@
         ├── FieldValueError       a check of an object blames one field (also ValueError)
         ├── ExtensionError        an extension failed for one proxy
         ├── ExplainError          explain cannot answer the question (also ValueError)
+        ├── IRFormatError         an IR YAML document does not fit (ir/codec.py; also ValueError)
         ├── UnknownWorkload       describe: no workload by that name (also LookupError)
         └── Unsupported           the request evaluator does not model a matcher
                                   (also NotImplementedError)

@@ -47,6 +47,8 @@ class Endpoint:
     service_account: str
     weight: int = 1
     workload: str = ""  # `namespace/name` of the WorkloadEntry, when there is one
+    locality: str = ""  # `region/zone/subzone`, for locality load balancing
+    network: str = ""
 
     def port_for(self, port: ServicePort) -> int:
         return self.ports.get(port.name, port.target_port or port.number)
@@ -82,6 +84,8 @@ class Workload:
     ports: Mapping[str, int]
     annotations: Mapping[str, str]
     source: str
+    locality: str = ""  # `region/zone/subzone`: where its sidecar prefers endpoints
+    network: str = ""
 
     @property
     def key(self) -> str:
@@ -136,9 +140,25 @@ class MeshConfig:
     # service (xdscp.jwks), never by the translators, which do no I/O.
     jwks: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     jwks_errors: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    # kind -> its objects, in `objects` order: grouped at the first `of_kind`, so the many
+    # per-generation lookups (gateways, telemetry, analysis) do not each walk 50,000 objects
+    _by_kind: dict[str, tuple[MeshObject[Any], ...]] | None = field(
+        default=None, init=False, compare=False, repr=False
+    )
 
     def of_kind(self, kind: str) -> list[MeshObject[Any]]:
-        return [o for o in self.objects if o.kind == kind]
+        return list(self.by_kind().get(kind, ()))
+
+    def by_kind(self) -> Mapping[str, tuple[MeshObject[Any], ...]]:
+        """kind -> its objects, in `objects` order (grouped once per MeshConfig)."""
+        by_kind = self._by_kind
+        if by_kind is None:
+            grouped: dict[str, list[MeshObject[Any]]] = {}
+            for obj in self.objects:
+                grouped.setdefault(obj.kind, []).append(obj)
+            by_kind = {k: tuple(v) for k, v in grouped.items()}
+            object.__setattr__(self, "_by_kind", by_kind)  # a cache of immutable content
+        return MappingProxyType(by_kind)
 
     def workload(self, namespace: str, name: str) -> Workload | None:
         return self.workloads.get(f"{namespace}/{name}")
@@ -156,6 +176,8 @@ def _workload_from(obj: MeshObject[WorkloadEntrySpec]) -> Workload:
         ports=MappingProxyType(dict(spec.ports)),
         annotations=MappingProxyType(dict(obj.meta.annotations)),
         source=obj.ref,
+        locality=spec.locality or "",
+        network=spec.network or "",
     )
 
 
@@ -167,6 +189,8 @@ def _endpoint_from_spec(spec: WorkloadEntrySpec, workload: str = "") -> Endpoint
         service_account=spec.service_account or "default",
         weight=spec.weight or 1,
         workload=workload,
+        locality=spec.locality or "",
+        network=spec.network or "",
     )
 
 
@@ -203,12 +227,14 @@ def _services_from(
                 labels=w.labels,
                 service_account=w.service_account,
                 workload=w.key,
+                locality=w.locality,
+                network=w.network,
             )
             for w in selected
         )
         digest = entry.digest + "".join(
             f"|{w.key}@{w.address}{sorted(w.labels.items())}{sorted(w.ports.items())}"
-            f"{w.service_account}"
+            f"{w.service_account}{w.locality}/{w.network}"
             for w in selected
         )
     else:

@@ -220,6 +220,7 @@ def tracing_cluster(provider: str) -> str:
 # request's authority through a dynamic forward proxy — Istio's ALLOW_ANY_DYNAMIC_DNS
 # names, since xdscp sidecars have no captured original destination to pass through to.
 BLOCK_ALL: Final = "block_all"
+ALLOW_ANY: Final = "allow_any"  # Istio's passthrough virtual host (to an egressProxy here)
 ALLOW_ANY_DYNAMIC_DNS: Final = "allow_any_dynamic_dns"
 ALLOW_ANY_DYNAMIC_DNS_CLUSTER: Final = "AllowAnyDynamicDNSCluster"
 # The one DNS cache every dynamic forward proxy cluster and filter shares (Envoy requires

@@ -49,6 +49,7 @@ from translators.resources import EnvoyResource, ResourceGroup
 from translators.telemetry.envoy import collector_cluster
 from translators.telemetry.options import TracingProvider
 from translators.telemetry.resolve import TelemetryIndex
+from translators.traffic.locality import endpoint_labels, localized_assignments
 from translators.view import (
     LocalView,
     OutboundView,
@@ -94,7 +95,10 @@ def _cluster(ir: ClusterIR) -> EnvoyResource:
 def _service_resources(
     clusters: tuple[ClusterIR, ...], assignments: tuple[LoadAssignmentIR, ...]
 ) -> tuple[tuple[EnvoyResource, ...], tuple[EnvoyResource, ...]]:
-    return tuple(_cluster(c) for c in clusters), tuple(_assignment(a) for a in assignments)
+    # a locality-dependent assignment is per proxy (`MeshTranslator.localized_group`)
+    return tuple(_cluster(c) for c in clusters), tuple(
+        _assignment(a) for a in assignments if a.locality_lb is None
+    )
 
 
 def _vhost_field(ir: VirtualHostIR) -> tuple[VirtualHostIR, bytes]:
@@ -131,7 +135,7 @@ def _assignment(ir: LoadAssignmentIR) -> EnvoyResource:
         ENDPOINT_TYPE,
         ir.cluster,
         provenance=ir.provenance,
-        body=load_assignment_bytes(ir.cluster, ir.endpoints),
+        body=load_assignment_bytes(ir.cluster, ir.endpoints, ir.groups),
     )
 
 
@@ -183,8 +187,8 @@ class MeshTranslator:
     def _views(self, workload: Workload) -> tuple[OutboundView, LocalView]:
         outbound = self._memo.get(*self._outbound_view(workload))
         sidecar = self.index.sidecar_for(workload)
-        local = build_local(self.index, workload, sidecar, outbound)
-        return outbound, self._with_telemetry(workload, local)
+        telemetry = self.telemetry.for_workload(workload)
+        return outbound, build_local(self.index, workload, sidecar, outbound, telemetry)
 
     def _outbound_view(self, workload: Workload) -> tuple[Hashable, Callable[[], OutboundView]]:
         """The memo key and builder of `workload`'s outbound view: its scope is its
@@ -196,20 +200,10 @@ class MeshTranslator:
             self.index, workload.namespace, sidecar, self._memo, source, self._memo.stale(key)
         )
 
-    def _with_telemetry(self, workload: Workload, local: LocalView) -> LocalView:
-        telemetry = self.telemetry.for_workload(workload)
-        listeners = telemetry.attach(local.listeners)
-        if listeners == local.listeners and not telemetry.warnings:
-            return local
-        return replace(local, listeners=listeners, warnings=local.warnings + telemetry.warnings)
-
     def _objects_by_kind(self) -> Mapping[str, tuple[MeshObject[Any], ...]]:
         def build() -> Mapping[str, tuple[MeshObject[Any], ...]]:
             self._memo.read(("objects",))
-            grouped: dict[str, list[MeshObject[Any]]] = {}
-            for obj in self.mesh.objects:
-                grouped.setdefault(obj.kind, []).append(obj)
-            return MappingProxyType({k: tuple(v) for k, v in grouped.items()})
+            return self.mesh.by_kind()
 
         return self._memo.get(("objects-by-kind",), build)
 
@@ -327,11 +321,40 @@ class MeshTranslator:
             [
                 memo.call(("eds", a), _assignment, a)
                 for a in view.load_assignments
-                if id(a) not in in_chunks
+                if id(a) not in in_chunks and a.locality_lb is None
             ]
             + [r for _, eds in per_service for r in eds]
         )
         return self._group(clusters), self._group(assignments)
+
+    def localized_group(self, workload: Workload, view: OutboundView) -> ResourceGroup | None:
+        """The load assignments that depend on the caller's locality, as `workload` gets
+        them: one group per scope and locality (and labels, for failoverPriority)."""
+        if not view.localized:
+            return None
+        names = sorted(
+            {n for a in view.localized if a.locality_lb for n in a.locality_lb.label_names()}
+        )
+        labels = endpoint_labels(workload)
+        key = (
+            "localized-eds",
+            view.clusters_key,
+            workload.locality,
+            bool(labels),  # Istio applies no failoverPriority for a proxy without labels
+            tuple((n, labels.get(n, "")) for n in names),
+        )
+
+        # what the view read covers what its clusters read (the view was fetched in this
+        # generation; its clusters piece may have been carried over without being)
+        view_key, _ = self._outbound_view(workload)
+
+        def build() -> ResourceGroup:
+            self._memo.inherit(view_key)
+            return ResourceGroup(
+                _assignment(a) for a in localized_assignments(workload, view.localized)
+            )
+
+        return self._memo.get(key, build)
 
     def _service(
         self,

@@ -34,6 +34,7 @@ from translators.gateway.proxy import gateway_credentials
 from translators.mesh import Workload
 from translators.naming import SECRET_TYPE, credential_ca_secret, credential_secret
 from translators.resources import EnvoyResource, ResourceGroup
+from translators.security.client_credentials import client_credentials, merged
 from translators.translate import MeshTranslator
 
 log = structlog.get_logger()
@@ -41,6 +42,7 @@ log = structlog.get_logger()
 CERT_FILES = ("tls.crt", "cert")
 KEY_FILES = ("tls.key", "key")
 CA_FILES = ("ca.crt", "cacert")
+CRL_FILES = ("ca.crl", "crl")  # optional: revoked server certificates (client credentials)
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,10 +51,12 @@ class _Loaded:
     group: ResourceGroup
 
 
-def pair_problem(cert_pem: bytes, key_pem: bytes, ca_pem: bytes | None) -> str:
+def pair_problem(cert_pem: bytes | None, key_pem: bytes | None, ca_pem: bytes | None) -> str:
     """Why these files are not a servable credential ("" when they are): Envoy would
     reject a Secret whose chain or key does not parse, or whose key is not the leaf's, and
-    a half-written file is exactly that."""
+    a half-written file is exactly that. (No certificate and key: only the CA is served.)"""
+    if cert_pem is None or key_pem is None:
+        return _ca_problem(ca_pem)
     try:
         chain = x509.load_pem_x509_certificates(cert_pem)
     except ValueError as exc:
@@ -64,6 +68,10 @@ def pair_problem(cert_pem: bytes, key_pem: bytes, ca_pem: bytes | None) -> str:
     spki = serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     if key.public_key().public_bytes(*spki) != chain[0].public_key().public_bytes(*spki):
         return f"{KEY_FILES[0]} is not the private key of the certificate in {CERT_FILES[0]}"
+    return _ca_problem(ca_pem)
+
+
+def _ca_problem(ca_pem: bytes | None) -> str:
     if ca_pem is not None:
         try:
             x509.load_pem_x509_certificates(ca_pem)
@@ -84,15 +92,25 @@ class GatewayCredentials(Protocol):
 
 
 def credential_group(
-    credential: Credential, cert_pem: str, key_pem: str, ca_pem: str | None
+    credential: Credential,
+    cert_pem: str | None,
+    key_pem: str | None,
+    ca_pem: str | None,
+    crl_pem: str | None = None,
 ) -> ResourceGroup:
-    """The SDS Secrets of one credential: key and chain, and the client CA (MUTUAL)."""
+    """The SDS Secrets of one credential: key and chain (unless only its CA is used), and
+    the CA (a gateway's client CA, MUTUAL; a sidecar's server CA, with its CRL)."""
     source = (f"Credential/{credential.namespace}/{credential.name}",)
     name = credential_secret(credential.namespace, credential.name)
-    resources = [EnvoyResource(SECRET_TYPE, name, workload_secret(cert_pem, key_pem, name), source)]
+    resources = []
+    if cert_pem is not None and key_pem is not None:
+        resources.append(
+            EnvoyResource(SECRET_TYPE, name, workload_secret(cert_pem, key_pem, name), source)
+        )
     if ca_pem is not None:
         ca_name = credential_ca_secret(credential.namespace, credential.name)
-        resources.append(EnvoyResource(SECRET_TYPE, ca_name, root_secret(ca_pem, ca_name), source))
+        secret = root_secret(ca_pem, ca_name, crl_pem)
+        resources.append(EnvoyResource(SECRET_TYPE, ca_name, secret, source))
     return ResourceGroup(resources)
 
 
@@ -138,13 +156,16 @@ class CredentialStore:
         directory = self.directory_of(credential)
         cert, key = _first(directory, CERT_FILES), _first(directory, KEY_FILES)
         ca = _first(directory, CA_FILES) if credential.with_ca else None
-        if cert is None or key is None:
+        crl = _first(directory, CRL_FILES) if credential.with_ca else None
+        if not credential.with_key:
+            cert = key = None
+        elif cert is None or key is None:
             self._missing(credential, f"no {CERT_FILES[0]} and {KEY_FILES[0]} in {directory}")
             return None
         if credential.with_ca and ca is None:
-            self._missing(credential, f"MUTUAL needs the client CA {CA_FILES[0]} in {directory}")
+            self._missing(credential, f"the CA {CA_FILES[0]} is needed in {directory}")
             return None
-        files = [p for p in (cert, key, ca) if p is not None]
+        files = [p for p in (cert, key, ca, crl) if p is not None]
         try:
             # the inode too: a rename or a `..data` swap can keep size and mtime
             stats = [(p, p.stat()) for p in files]
@@ -159,8 +180,10 @@ class CredentialStore:
         if rejected is not None and rejected[0] == stamp:
             return cached.group if cached is not None else None
         try:
-            cert_pem, key_pem = cert.read_bytes(), key.read_bytes()
+            cert_pem = cert.read_bytes() if cert else None
+            key_pem = key.read_bytes() if key else None
             ca_pem = ca.read_bytes() if ca else None
+            crl_pem = crl.read_bytes() if crl else None
         except OSError as exc:
             problem = str(exc)
         else:
@@ -178,7 +201,11 @@ class CredentialStore:
             return cached.group if cached is not None else None
         self._rejected.pop(credential, None)
         group = credential_group(
-            credential, cert_pem.decode(), key_pem.decode(), ca_pem.decode() if ca_pem else None
+            credential,
+            cert_pem.decode() if cert_pem else None,
+            key_pem.decode() if key_pem else None,
+            ca_pem.decode() if ca_pem else None,
+            crl_pem.decode() if crl_pem else None,
         )
         self._loaded[credential] = _Loaded(stamp, group)
         log.info("gateway.credential_loaded", credential=name)
@@ -204,6 +231,10 @@ class CredentialStore:
     def secrets_for(
         self, translator: MeshTranslator, workload: Workload
     ) -> tuple[ResourceGroup, ...]:
-        """The credential Secrets `workload` serves as a gateway (none for sidecars)."""
-        groups = (self.group(c) for c in gateway_credentials(translator, workload))
+        """The credential Secrets `workload` serves as a gateway, and those its clusters
+        originate TLS with (DestinationRule credentialName)."""
+        used = merged(
+            gateway_credentials(translator, workload) + client_credentials(translator, workload)
+        )
+        groups = (self.group(c) for c in used)
         return tuple(g for g in groups if g is not None)

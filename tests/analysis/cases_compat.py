@@ -77,17 +77,17 @@ COMPAT_CASES: tuple[Case, ...] = (
         ),
     ),
     Case(
-        "DestinationRule localityLbSetting (not translated)",
+        "DestinationRule zoneAwareLbSetting (not translated)",
         lambda docs: find(docs, "DestinationRule", "reviews")["spec"].update(
             trafficPolicy={
-                "loadBalancer": {"simple": "LEAST_REQUEST", "localityLbSetting": {"enabled": True}}
+                "loadBalancer": {"simple": "LEAST_REQUEST", "zoneAwareLbSetting": {"enabled": True}}
             }
         ),
         (
             (
                 "XDS0803",
                 "DestinationRule/shop/reviews",
-                "spec.trafficPolicy.loadBalancer.localityLbSetting",
+                "spec.trafficPolicy.loadBalancer.zoneAwareLbSetting",
             ),
         ),
     ),

@@ -1,10 +1,24 @@
-"""Golden cases: `testdata/in/<case>.yaml` -> `testdata/out/<case>.{ir,envoy}.yaml`.
+"""The one golden harness: every suite's cases, rendered stage by stage.
+
+A suite is a `testdata/` directory with `in/<case>.yaml` inputs and `out/` outputs
+(`SUITES`: tests/golden, tests/telemetry, tests/extensions). Each case has
+outputs per stage:
+
+    out/<case>.ir.yaml      Istio objects -> IR (translators/ir/codec.py's YAML, loadable)
+    out/<case>.<xds>.yaml   IR -> xDS, one file per type (cds, eds, lds, rds)
+
+and for every case without extensions or EnvoyFilters, the harness checks that the IR
+*loaded from the IR output* generates byte for byte the xDS the translator produced
+(`stage_mismatches`), so the xDS outputs are exactly what the IR golden generates.
+`make golden` (`pytest tests/golden --update-golden`) rewrites them all.
 
 An input is a multi-document mesh whose leading comment block names what to
 translate and how:
 
     # proxies: <namespace>/<workload> [<namespace>/<workload> ...]
     # options: local_mode=true root_namespace=istio-system
+    # telemetry: access_log=/dev/stdout tracing=zipkin=127.0.0.1:9411 sampling=100
+    # extensions: examples/extension/local_ratelimit.py:extension
 
 `proxies` is required; `options` are `MeshOptions` fields. Every other comment line is
 the case's description.
@@ -14,8 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from dataclasses import dataclass
-from enum import Enum
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,15 +36,25 @@ import yaml
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
+from translators.envoy.proxy import proxy_resources
+from translators.extensions import ExtensionSet
+from translators.gateway.proxy import mesh_gateways
+from translators.ir.codec import IRDocument, dump_document, load_document
 from translators.mesh import MeshConfig, MeshOptions, build_mesh
 from translators.naming import PUSH_ORDER, SHORT_TYPE_NAMES
+from translators.telemetry.options import TelemetryOptions, TracingProvider
 from translators.translate import MeshTranslator, ProxyResources
+from xdscp.cli_mesh import load_extension
 from xdscp.sources.documents import parse_text
 
+REPO = Path(__file__).resolve().parents[2]
 TESTDATA = Path(__file__).parent / "testdata"
+SUITES = (
+    TESTDATA,
+    REPO / "tests" / "telemetry" / "testdata",
+    REPO / "tests" / "extensions" / "testdata",
+)
 IN_DIR = TESTDATA / "in"
-OUT_DIR = TESTDATA / "out"
-OUTPUT_KINDS = ("ir", "envoy")
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,9 +63,15 @@ class GoldenCase:
     path: Path
     proxies: tuple[str, ...]
     options: MeshOptions
+    extensions: ExtensionSet = dataclasses.field(default_factory=ExtensionSet)
+
+    @property
+    def root(self) -> Path:
+        """The suite's testdata directory."""
+        return self.path.parent.parent
 
     def output(self, kind: str) -> Path:
-        return OUT_DIR / f"{self.name}.{kind}.yaml"
+        return self.root / "out" / f"{self.name}.{kind}.yaml"
 
 
 def _option_value(field: dataclasses.Field[Any], raw: str) -> object:
@@ -53,9 +82,25 @@ def _option_value(field: dataclasses.Field[Any], raw: str) -> object:
     return raw
 
 
+def _telemetry(value: str) -> TelemetryOptions:
+    options = TelemetryOptions()
+    for item in value.split():
+        key, _, raw = item.partition("=")
+        if key == "access_log":
+            options = replace(options, access_log_path=raw)
+        elif key == "tracing":
+            options = replace(options, tracing=TracingProvider.parse(raw))
+        elif key == "sampling":
+            options = replace(options, sampling=float(raw))
+        else:
+            raise ValueError(f"unknown telemetry option {key!r}")
+    return options
+
+
 def load_case(path: Path) -> GoldenCase:
     proxies: list[str] = []
     options: dict[str, object] = {}
+    specs: list[str] = []
     fields = {f.name: f for f in dataclasses.fields(MeshOptions)}
     for line in path.read_text(encoding="utf-8").splitlines():
         if not line.startswith("#"):
@@ -71,13 +116,33 @@ def load_case(path: Path) -> GoldenCase:
                 if name not in fields:
                     raise ValueError(f"{path.name}: unknown option {name!r}")
                 options[name] = _option_value(fields[name], raw)
+        elif key == "telemetry":
+            options["telemetry"] = _telemetry(value)
+        elif key == "extensions":
+            specs += [str(REPO / s) for s in value.split()]
     if not proxies:
         raise ValueError(f"{path.name}: the header must name `# proxies: ns/name ...`")
-    return GoldenCase(path.name.removesuffix(".yaml"), path, tuple(proxies), MeshOptions(**options))  # type: ignore[arg-type]
+    return GoldenCase(
+        path.name.removesuffix(".yaml"),
+        path,
+        tuple(proxies),
+        MeshOptions(**options),  # type: ignore[arg-type]
+        ExtensionSet(tuple(load_extension(s) for s in specs)),
+    )
+
+
+def suite_cases(root: Path) -> list[GoldenCase]:
+    return [load_case(p) for p in sorted((root / "in").glob("*.yaml"))]
 
 
 def all_cases() -> list[GoldenCase]:
-    return [load_case(p) for p in sorted(IN_DIR.glob("*.yaml"))]
+    """The cases of tests/golden (the core translator's)."""
+    return suite_cases(TESTDATA)
+
+
+def every_case() -> list[GoldenCase]:
+    """The cases of every suite."""
+    return [case for root in SUITES for case in suite_cases(root)]
 
 
 def case_named(name: str) -> GoldenCase:
@@ -87,13 +152,14 @@ def case_named(name: str) -> GoldenCase:
 def load_mesh(case: GoldenCase) -> MeshConfig:
     """Parse the case as the file source would (source named by file name only, so
     error texts do not depend on where the repository lives)."""
-    parsed = parse_text(case.path.read_text(encoding="utf-8"), case.path.name)
+    text = case.path.read_text(encoding="utf-8")
+    parsed = parse_text(text, case.path.name, case.extensions.kinds())
     return build_mesh(parsed.objects, parsed.errors, case.options)
 
 
 def translate_case(case: GoldenCase) -> tuple[MeshConfig, list[ProxyResources]]:
     mesh = load_mesh(case)
-    translator = MeshTranslator(mesh)
+    translator = MeshTranslator(mesh, extensions=case.extensions)
     out: list[ProxyResources] = []
     for key in case.proxies:
         namespace, _, name = key.partition("/")
@@ -102,22 +168,6 @@ def translate_case(case: GoldenCase) -> tuple[MeshConfig, list[ProxyResources]]:
             raise LookupError(f"{case.name}: no workload {key} (have {sorted(mesh.workloads)})")
         out.append(translator.translate(workload))
     return mesh, out
-
-
-def _plain(value: object) -> object:
-    """dataclasses.asdict output made YAML-safe and compact: enums by value, tuples as
-    lists, and None and empty strings/collections left out (they are the IR's defaults)."""
-    if isinstance(value, Enum):
-        return value.value
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    if isinstance(value, Mapping):
-        return {
-            str(k): _plain(v)
-            for k, v in value.items()
-            if v is not None and not (isinstance(v, str | list | tuple | Mapping) and len(v) == 0)
-        }
-    return value
 
 
 def _builtin(value: object) -> object:
@@ -138,18 +188,13 @@ def _dump(header: str, document: object) -> str:
 
 
 def _header(case: GoldenCase, what: str) -> str:
-    return (
-        f"# {what} for tests/golden/testdata/in/{case.name}.yaml.\n"
-        "# Generated: edit the input, then run `pytest tests/golden --update-golden`.\n"
-    )
+    where = case.path.relative_to(REPO)
+    return f"# {what} for {where}.\n# Generated: edit the input, then run `make golden`.\n"
 
 
 def render_ir(case: GoldenCase, mesh: MeshConfig, results: list[ProxyResources]) -> str:
-    document = {
-        "mesh_errors": [str(e) for e in mesh.errors],
-        "proxies": [_plain(dataclasses.asdict(r.view)) for r in results],
-    }
-    return _dump(_header(case, "Intermediate representation (ProxyView)"), document)
+    document = IRDocument(tuple(str(e) for e in mesh.errors), tuple(r.view for r in results))
+    return _header(case, "Istio objects -> IR (ProxyView)") + dump_document(document)
 
 
 def resources_by_type(result: ProxyResources) -> dict[str, list[dict[str, Any]]]:
@@ -226,12 +271,56 @@ def _unpacked(packed: Message) -> Message | None:
     return inner
 
 
-def render_envoy(case: GoldenCase, results: list[ProxyResources]) -> str:
-    document = {"proxies": [{"proxy": r.proxy, **resources_by_type(r)} for r in results]}
-    return _dump(_header(case, "Envoy resources (xDS, by type)"), document)
+def render_xds(case: GoldenCase, results: list[ProxyResources]) -> dict[str, str]:
+    """Output kind (`cds`, `eds`, ...) -> that type's golden text, for the types any of
+    the case's proxies has."""
+    by_proxy = [(r.proxy, resources_by_type(r)) for r in results]
+    out: dict[str, str] = {}
+    for type_url in PUSH_ORDER:
+        short = SHORT_TYPE_NAMES[type_url]
+        proxies = [
+            {"proxy": proxy, short: grouped[short]}
+            for proxy, grouped in by_proxy
+            if short in grouped
+        ]
+        if proxies:
+            what = f"IR -> xDS {short}"
+            out[short.lower()] = _dump(_header(case, what), {"proxies": proxies})
+    return out
 
 
 def render(case: GoldenCase) -> dict[str, str]:
     """Output kind -> golden text."""
     mesh, results = translate_case(case)
-    return {"ir": render_ir(case, mesh, results), "envoy": render_envoy(case, results)}
+    return {"ir": render_ir(case, mesh, results), **render_xds(case, results)}
+
+
+def stage_mismatches(case: GoldenCase, ir_text: str) -> list[str]:
+    """Where the IR loaded from `ir_text` (the case's IR output) does not generate the
+    translator's xDS byte for byte. Cases with extensions or EnvoyFilters are not checked
+    (those patch the xDS after the IR stage), nor gateway proxies (built from the
+    gateway IR, translators/gateway/ir.py)."""
+    mesh, results = translate_case(case)
+    if case.extensions or mesh.of_kind("EnvoyFilter"):
+        return []
+    loaded = load_document(ir_text, case.output("ir").name)
+    gateways = mesh_gateways(MeshTranslator(mesh))
+    problems: list[str] = []
+    for result, view in zip(results, loaded.proxies, strict=True):
+        workload = mesh.workload(*result.proxy.split("/", 1))
+        if workload is None or gateways.is_gateway_proxy(workload):
+            continue
+        for type_url, resources in proxy_resources(view).items():
+            generated = {r.name: r.body() for r in resources}
+            translated = {r.name: r.body() for r in result.of_type(type_url)}
+            if generated != translated:
+                differ = sorted(
+                    n
+                    for n in generated.keys() | translated.keys()
+                    if generated.get(n) != translated.get(n)
+                )
+                problems.append(
+                    f"{result.proxy} {SHORT_TYPE_NAMES[type_url]}: the IR output generates other"
+                    f" bytes than the translator for {differ[:5]}"
+                )
+    return problems

@@ -1,7 +1,8 @@
-"""Golden files for the translators (DESIGN §7), each Envoy output also judged by Envoy.
+"""Golden files of every suite (tests/golden/cases.py), stage by stage: Istio objects ->
+IR, IR -> each xDS type; each proxy's Envoy output also judged by Envoy.
 
-Without flags a difference fails with a unified diff; `pytest --update-golden`
-rewrites the outputs and deletes those whose input is gone.
+Without flags a difference fails with a unified diff; `make golden` (`pytest
+tests/golden --update-golden`) rewrites the outputs and deletes those whose input is gone.
 """
 
 from __future__ import annotations
@@ -11,9 +12,16 @@ import difflib
 import pytest
 
 from tests.envoy_validate import bootstrap_json, build_bootstrap, find_envoy, validate_many
-from tests.golden.cases import OUT_DIR, OUTPUT_KINDS, GoldenCase, all_cases, render, translate_case
+from tests.golden.cases import (
+    SUITES,
+    GoldenCase,
+    every_case,
+    render,
+    stage_mismatches,
+    translate_case,
+)
 
-CASES = all_cases()
+CASES = every_case()
 MAX_DIFF_LINES = 200
 
 
@@ -45,11 +53,15 @@ def test_cases_exist() -> None:
         "two-ports",
         "short-names",
         "dns-resolution",
+        "access-log-defaults",  # tests/telemetry
+        "telemetry-levels",
+        "tracing-providers",
+        "local-ratelimit",  # tests/extensions
     }
     assert required <= names, f"missing golden inputs: {sorted(required - names)}"
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+@pytest.mark.parametrize("case", CASES, ids=[f"{c.root.parent.name}/{c.name}" for c in CASES])
 def test_golden(case: GoldenCase, update_golden: bool) -> None:
     rendered = render(case)
     assert rendered == render(case), "translation is not deterministic"
@@ -67,25 +79,26 @@ def test_golden(case: GoldenCase, update_golden: bool) -> None:
         expected = path.read_text(encoding="utf-8")
         if expected != text:
             mismatches.append(_diff(expected, text, path.name))
+    # the xDS outputs are what the IR output generates (the second stage on its own)
+    mismatches += stage_mismatches(case, rendered["ir"])
     if mismatches:
         pytest.fail(
             "golden output differs (if the change is intended, run "
-            "`pytest tests/golden --update-golden` and review the diff):\n\n"
-            + "\n".join(mismatches),
+            "`make golden` and review the diff):\n\n" + "\n".join(mismatches),
             pytrace=False,
         )
 
 
 def test_no_stale_outputs(update_golden: bool) -> None:
-    expected = {c.output(kind).name for c in CASES for kind in OUTPUT_KINDS}
-    stale = sorted(p for p in OUT_DIR.glob("*.yaml") if p.name not in expected)
+    expected = {case.output(kind) for case in CASES for kind in render(case)}
+    stale = sorted(p for root in SUITES for p in (root / "out").glob("*.yaml") if p not in expected)
     if update_golden:
         for path in stale:
             path.unlink()
         return
     assert not stale, (
         f"golden outputs without an input: {[p.name for p in stale]} "
-        "(run `pytest tests/golden --update-golden` to remove them)"
+        "(run `make golden` to remove them)"
     )
 
 

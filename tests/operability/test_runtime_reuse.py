@@ -9,6 +9,8 @@ import gc
 from collections.abc import Mapping
 from pathlib import Path
 
+from google.protobuf import any_pb2
+
 from benchmarks.ads_clients import ClientSpec
 from benchmarks.push_mesh import NAMESPACE, client_name, push_mesh, push_objects
 from translators.mesh import MeshOptions, build_mesh
@@ -16,6 +18,7 @@ from translators.naming import CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE
 from translators.resources import EnvoyResource, ResourceGroup
 from xdscp.cache import Snapshot, SnapshotCache
 from xdscp.cache.parts import SnapshotParts
+from xdscp.cache.snapshot import any_bytes, make_resource
 from xdscp.identity import IdentityService, IdentitySettings
 from xdscp.runtime import MeshRuntime
 
@@ -114,3 +117,15 @@ def test_parts_share_by_content_and_hold_nothing_unused() -> None:
     del first, second
     gc.collect()
     assert len(parts) == 0  # nothing publishes them any more: gone
+
+
+def test_any_framing_is_protobufs_byte_for_byte() -> None:
+    """The cache frames `Any` by hand (no message around megabytes of body): the bytes
+    must be protobuf's own, at every varint length boundary."""
+    for type_url in ("", ROUTE_TYPE):
+        for size in (0, 1, 127, 128, 16_383, 16_384, 2_097_151, 2_097_152):
+            body = bytes(i % 251 for i in range(size))
+            expected = any_pb2.Any(type_url=type_url, value=body).SerializeToString()
+            assert any_bytes(type_url, body) == expected, (type_url, size)
+    resource = make_resource(ROUTE_TYPE, "80", b"\x0a\x0280")
+    assert any_pb2.Any.FromString(resource.any_bytes).value == resource.body

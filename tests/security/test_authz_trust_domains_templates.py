@@ -44,7 +44,7 @@ spec:
   - from:
     - source: {trustDomains: [cluster.local]}
     to:
-    - operation: {paths: ["/api/{*}/x", "/files/{**}"]}
+    - operation: {paths: ["/api/{*}/x", "/files/{**}", "/q=1/{*}", "/{*}/100%"]}
   - from:
     - source: {trustDomains: ["*.partner.example", partner.example]}
     to:
@@ -87,6 +87,15 @@ TABLE: list[tuple[Call, str]] = [
     (Call(8080, FRONTEND, path="/files/a/b/c.txt"), ALLOWED),  # {**}: the rest
     (Call(8080, FRONTEND, path="/files/"), ALLOWED),  # {**}: zero segments
     (Call(8080, FRONTEND, path="/filesx/a"), DENIED),
+    # `=` and `*` inside a segment are matched by {*} / {**} (Envoy 1.40's globs) ...
+    (Call(8080, FRONTEND, path="/api/a=b/x"), ALLOWED),
+    (Call(8080, FRONTEND, path="/api/a*b/x"), ALLOWED),
+    (Call(8080, FRONTEND, path="/files/k=v/a*"), ALLOWED),
+    # ... and a literal segment with `=` or `%` is matched as written (Istio accepts both)
+    (Call(8080, FRONTEND, path="/q=1/a"), ALLOWED),
+    (Call(8080, FRONTEND, path="/q=2/a"), DENIED),
+    (Call(8080, FRONTEND, path="/q/a"), DENIED),
+    (Call(8080, FRONTEND, path="/a/100%"), ALLOWED),
     (Call(8080, STRANGER, path="/api/a/x"), DENIED),  # other trust domain
     (Call(8080, PARTNER, path="/api/a/x"), DENIED),  # trust domain is not cluster.local
     (Call(8080, PARTNER, path="/partner/orders"), ALLOWED),  # exact trust domain
@@ -137,7 +146,7 @@ def test_custom_policy_denies_its_rules_and_dry_run_adds_nothing() -> None:
 def test_istio_templates_become_envoy_operators() -> None:
     assert envoy_path_template("/api/{*}/x/{**}") == "/api/*/x/**"
     regex = uri_template_regex("/api/*/x.json")
-    assert regex == r"/api/[A-Za-z0-9\-._~%!$&'()+,;:@]+/x\.json"
+    assert regex == r"/api/[A-Za-z0-9\-._~%!$&'()*+,;=:@]+/x\.json"
 
 
 def test_trust_domains_on_a_tcp_port() -> None:

@@ -182,6 +182,22 @@ def test_authorization_policy_as_istio_writes_it() -> None:
             "spec.rules[0].to[0].operation.paths",
             "{**} must be the last operator",
         ),
+        # Istio's IsValidLiteral: no `*` in a literal segment of a template
+        (
+            "rules: [{to: [{operation: {paths: ['/v*/{**}']}}]}]",
+            "spec.rules[0].to[0].operation.paths",
+            "segment 'v*' of a path template holds '*'",
+        ),
+        (
+            "rules: [{to: [{operation: {paths: ['/*/{*}']}}]}]",
+            "spec.rules[0].to[0].operation.paths",
+            "segment '*' of a path template holds '*'",
+        ),
+        (
+            "rules: [{to: [{operation: {paths: ['/{*}/a b']}}]}]",
+            "spec.rules[0].to[0].operation.paths",
+            "holds a character a path segment cannot hold",
+        ),
         (
             "rules: [{when: [{key: 'request.auth.claims[]', values: [x]}]}]",
             "spec.rules[0].when[0].key",

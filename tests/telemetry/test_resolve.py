@@ -95,6 +95,7 @@ def test_levels_override_only_what_they_set() -> None:
             tracing:
             - customTags:
                 env: {environment: {name: POD_ENV, defaultValue: dev}}
+                route: {formatter: {value: "%REQ(:PATH)%"}}
             """,
         )
     )
@@ -104,13 +105,11 @@ def test_levels_override_only_what_they_set() -> None:
     assert web.outbound.access_log is None  # the namespace turned client logs off
     assert web.inbound.access_log is not None and web.inbound.access_log.path.endswith(".json")
     assert web.outbound.tracing is not None and web.outbound.tracing.sampling == 10.0
-    (tag,) = web.outbound.tracing.custom_tags
-    assert (tag.tag, tag.kind, tag.value, tag.default) == (
-        "env",
-        CustomTagKind.ENVIRONMENT,
-        "POD_ENV",
-        "dev",
-    )
+    assert [(t.tag, t.kind, t.value, t.default) for t in web.outbound.tracing.custom_tags] == [
+        ("env", CustomTagKind.ENVIRONMENT, "POD_ENV", "dev"),
+        # Istio 1.29+: an Envoy substitution format (CustomTag.value)
+        ("route", CustomTagKind.FORMATTER, "%REQ(:PATH)%", ""),
+    ]
     assert web.outbound.provenance == (
         "Telemetry/istio-system/mesh",
         "Telemetry/shop/ns",

@@ -10,7 +10,7 @@ from envoy.config.cluster.v3 import cluster_pb2
 from tests.golden.cases import case_named, translate_case
 from tests.translators.helpers import docs, mesh_of, service_entry, workload, workload_entry
 from translators.behaviour.routing import Request, route_on_port, tcp_route, to_service
-from translators.ir import Discovery, LbPolicy
+from translators.ir import LoadBalancing, Resolution
 from translators.mesh import MeshOptions
 from translators.model.networking import DestinationRuleSpec
 from translators.naming import (
@@ -252,8 +252,8 @@ def test_grpc_ports_and_upgrades_speak_http2(policies: ProxyResources) -> None:
 
 def test_passthrough_subset_forwards_to_what_the_caller_asked(policies: ProxyResources) -> None:
     (direct,) = [c for c in policies.view.clusters if c.name == f"outbound|9080|direct|{REVIEWS}"]
-    assert direct.discovery is Discovery.DYNAMIC_FORWARD_PROXY
-    assert direct.lb_policy is LbPolicy.CLUSTER_PROVIDED
+    assert direct.resolution is Resolution.FORWARD_PROXY
+    assert direct.load_balancing is LoadBalancing.PASSTHROUGH
 
 
 # --- ServiceEntry resolution and outboundTrafficPolicy -------------------------------
@@ -267,20 +267,20 @@ def external() -> ProxyResources:
 @pytest.mark.parametrize(
     ("host", "discovery"),
     [
-        ("x.api.example.com", Discovery.DYNAMIC_FORWARD_PROXY),  # NONE, HTTP
-        ("partner.example", Discovery.EDS),  # STATIC
-        ("mirrors.example", Discovery.STRICT_DNS),  # DNS
-        ("httpbin.example", Discovery.STRICT_DNS),  # DNS, resolving itself
-        ("cdn.example", Discovery.LOGICAL_DNS),  # DNS_ROUND_ROBIN
+        ("x.api.example.com", Resolution.FORWARD_PROXY),  # NONE, HTTP
+        ("partner.example", Resolution.ENDPOINTS),  # STATIC
+        ("mirrors.example", Resolution.DNS),  # DNS
+        ("httpbin.example", Resolution.DNS),  # DNS, resolving itself
+        ("cdn.example", Resolution.DNS_ROUND_ROBIN),  # DNS_ROUND_ROBIN
     ],
 )
 def test_resolution_decides_the_cluster_type(
-    external: ProxyResources, host: str, discovery: Discovery
+    external: ProxyResources, host: str, discovery: Resolution
 ) -> None:
     decision = to_service(route_on_port(external.resources, 80, Request(host)))
     assert decision is not None
     (found,) = [c for c in external.view.clusters if c.name == decision.cluster]
-    assert found.discovery is discovery
+    assert found.resolution is discovery
     assert found.tls is None  # MESH_EXTERNAL: never auto-mTLS
 
 

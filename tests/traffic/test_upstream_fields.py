@@ -17,7 +17,7 @@ from tests.translators.helpers import mesh_of
 from translators.analysis import analyze
 from translators.behaviour.routing import Request, route_on_port
 from translators.envoy.clusters import build_cluster, cluster_bytes
-from translators.ir import ClusterIR, ClusterPolicyIR, Discovery, LbPolicy
+from translators.ir import ClusterIR, ClusterPolicyIR, LoadBalancing, Resolution
 from translators.model.networking import DestinationRuleSpec, Protocol
 from translators.naming import CLUSTER_TYPE
 from translators.traffic.policy import cluster_policy, effective_policy
@@ -81,8 +81,8 @@ def test_consistent_hashing_has_no_slow_start(proxy: ProxyResources) -> None:
 def test_warmup_defaults_are_istios() -> None:
     ir = ClusterIR(
         "c",
-        Discovery.STATIC,
-        LbPolicy.ROUND_ROBIN,
+        Resolution.STATIC,
+        LoadBalancing.ROUND_ROBIN,
         policy=_policy({"loadBalancer": {"simple": "ROUND_ROBIN", "warmup": {"duration": "9s"}}}),
     )
     slow = build_cluster(ir).round_robin_lb_config.slow_start_config
@@ -93,8 +93,8 @@ def test_warmup_defaults_are_istios() -> None:
 def test_original_destination_clusters_get_no_slow_start() -> None:
     ir = ClusterIR(
         "c",
-        Discovery.ORIGINAL_DST,
-        LbPolicy.CLUSTER_PROVIDED,
+        Resolution.ORIGINAL_DESTINATION,
+        LoadBalancing.PASSTHROUGH,
         policy=_policy({"loadBalancer": {"warmup": {"duration": "9s"}}}),
     )
     assert build_cluster(ir).WhichOneof("lb_config") is None
@@ -187,7 +187,9 @@ def test_clusters_without_proxy_protocol_keep_their_socket(proxy: ProxyResources
 
 def test_the_byte_assembly_equals_the_built_cluster_with_proxy_protocol() -> None:
     policy = _policy({"proxyProtocol": {"version": "V2"}})
-    ir = ClusterIR("outbound|80||a.b", Discovery.EDS, LbPolicy.ROUND_ROBIN, policy=policy)
+    ir = ClusterIR(
+        "outbound|80||a.b", Resolution.ENDPOINTS, LoadBalancing.ROUND_ROBIN, policy=policy
+    )
     parsed = cluster_pb2.Cluster.FromString(cluster_bytes(ir))
     assert parsed == build_cluster(ir)
     assert parsed.transport_socket.name == "envoy.transport_sockets.upstream_proxy_protocol"

@@ -94,6 +94,7 @@ SLOTS: dict[str, tuple[str, ...]] = {
             "  address: 127.0.1.1\n  labels: {app: client}\n",
             "  address: 127.0.1.1\n  labels: {app: client, version: v2}\n",
             "  address: 127.0.1.2\n  serviceAccount: client\n  labels: {app: client}\n",
+            "  address: 127.0.1.1\n  locality: r1/z1\n  labels: {app: client}\n",
         )
     ),
     "we-orders-v1": tuple(
@@ -101,6 +102,7 @@ SLOTS: dict[str, tuple[str, ...]] = {
         for spec, meta in (
             ("  address: 127.0.2.1\n  labels: {app: orders, version: v1}\n", ""),
             ("  address: 127.0.2.1\n  labels: {app: orders, version: v2}\n", ""),
+            ("  address: 127.0.2.1\n  locality: r1/z2\n  labels: {app: orders, version: v1}\n", ""),
             (
                 "  address: 127.0.2.1\n  labels: {app: orders, version: v1}\n",
                 ', annotations: {sidecar.istio.io/inject: "false"}',
@@ -193,6 +195,8 @@ SLOTS: dict[str, tuple[str, ...]] = {
             "  subsets: [{name: v1, labels: {version: v1}}, {name: v2, labels: {version: v2}}]\n",
             "  host: orders\n  trafficPolicy: {tls: {mode: DISABLE}}\n"
             "  subsets: [{name: v1, labels: {version: v1}}]\n",
+            "  host: orders\n  trafficPolicy:\n    outlierDetection: {consecutive5xxErrors: 2}\n"
+            "    loadBalancer: {localityLbSetting: {failoverPriority: [version]}}\n",
         )
     ),
     "dr-orders-prod": (

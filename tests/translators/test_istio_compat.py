@@ -688,14 +688,12 @@ def test_untranslated_fields_are_found_with_their_yaml_path() -> None:
         "DestinationRule",
         "host: r\ntrafficPolicy:\n  tunnel: {targetHost: proxy.example, targetPort: 8080}\n"
         "  portLevelSettings:\n  - port: {number: 80}\n"
-        "    loadBalancer: {localityLbSetting: {enabled: true}}\n"
+        "    loadBalancer: {zoneAwareLbSetting: {enabled: true}}\n"
         "    tls: {mode: SIMPLE, credentialName: bank}",
     )
     paths = [path for path, _ in untranslated_fields(rule.spec)]
     assert paths == [
-        "spec.trafficPolicy.portLevelSettings[0].loadBalancer.localityLbSetting",
-        "spec.trafficPolicy.portLevelSettings[0].tls.credentialName",
-        "spec.trafficPolicy.tunnel",
+        "spec.trafficPolicy.portLevelSettings[0].loadBalancer.zoneAwareLbSetting",
     ]
 
 

@@ -86,8 +86,9 @@ def _in_cidr(cidr: address_pb2.CidrRange, ip: str) -> bool:
     return ipaddress.ip_address(ip) in network
 
 
-# Envoy's uri_template_lib: a literal is RFC 3986 pchar without `*` and `=`
-_TEMPLATE_LITERAL = r"A-Za-z0-9\-._~%!$&'()+,;:@"
+# What Envoy 1.40's uri_template globs match in a segment: RFC 3986 pchar, `=` and `*`
+# included (measured through real Envoy: tests/security/test_authz_trust_domains_templates.py)
+_TEMPLATE_LITERAL = r"A-Za-z0-9\-._~%!$&'()*+,;=:@"
 _TEMPLATE_OPERATORS = {"**": f"[{_TEMPLATE_LITERAL}/]*", "*": f"[{_TEMPLATE_LITERAL}]+"}
 
 

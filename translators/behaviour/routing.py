@@ -54,6 +54,7 @@ from google.protobuf.message import Message
 
 from translators.errors import TranslatorError
 from translators.naming import (
+    ALLOW_ANY,
     ALLOW_ANY_DYNAMIC_DNS,
     BLOCK_ALL,
     CLUSTER_TYPE,
@@ -386,7 +387,7 @@ def _clusters(route: rc.Route) -> tuple[tuple[str, int], ...]:
 
 # The `*` virtual hosts that catch authorities no service claims (outboundTrafficPolicy
 # ALLOW_ANY / REGISTRY_ONLY, translators/traffic/outbound.py).
-CATCH_ALL = frozenset({ALLOW_ANY_DYNAMIC_DNS, BLOCK_ALL})
+CATCH_ALL = frozenset({ALLOW_ANY_DYNAMIC_DNS, ALLOW_ANY, BLOCK_ALL})
 
 
 def to_service(decision: Decision | None) -> Decision | None:

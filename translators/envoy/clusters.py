@@ -24,7 +24,15 @@ from translators.envoy.common import (
 )
 from translators.envoy.tls import raw_buffer_socket, transport_socket, upstream_tls_context
 from translators.envoy.traffic import apply_policy, dynamic_forward_proxy
-from translators.ir import ClusterIR, Discovery, EndpointIR, LbPolicy, UpstreamTLSIR
+from translators.ir import (
+    ClusterIR,
+    EndpointIR,
+    LoadBalancing,
+    LocalityGroupIR,
+    Resolution,
+    UpstreamTLSIR,
+    UpstreamTLSMode,
+)
 from translators.naming import (
     TLS_MODE_ISTIO,
     TLS_MODE_METADATA_KEY,
@@ -33,19 +41,19 @@ from translators.naming import (
 )
 
 _TYPES = {
-    Discovery.EDS: cluster_pb2.Cluster.EDS,
-    Discovery.STATIC: cluster_pb2.Cluster.STATIC,
-    Discovery.STRICT_DNS: cluster_pb2.Cluster.STRICT_DNS,
-    Discovery.LOGICAL_DNS: cluster_pb2.Cluster.LOGICAL_DNS,
-    Discovery.ORIGINAL_DST: cluster_pb2.Cluster.ORIGINAL_DST,
+    Resolution.ENDPOINTS: cluster_pb2.Cluster.EDS,
+    Resolution.STATIC: cluster_pb2.Cluster.STATIC,
+    Resolution.DNS: cluster_pb2.Cluster.STRICT_DNS,
+    Resolution.DNS_ROUND_ROBIN: cluster_pb2.Cluster.LOGICAL_DNS,
+    Resolution.ORIGINAL_DESTINATION: cluster_pb2.Cluster.ORIGINAL_DST,
 }
 _LB = {
-    LbPolicy.ROUND_ROBIN: cluster_pb2.Cluster.ROUND_ROBIN,
-    LbPolicy.LEAST_REQUEST: cluster_pb2.Cluster.LEAST_REQUEST,
-    LbPolicy.RANDOM: cluster_pb2.Cluster.RANDOM,
-    LbPolicy.CLUSTER_PROVIDED: cluster_pb2.Cluster.CLUSTER_PROVIDED,
-    LbPolicy.RING_HASH: cluster_pb2.Cluster.RING_HASH,
-    LbPolicy.MAGLEV: cluster_pb2.Cluster.MAGLEV,
+    LoadBalancing.ROUND_ROBIN: cluster_pb2.Cluster.ROUND_ROBIN,
+    LoadBalancing.LEAST_REQUEST: cluster_pb2.Cluster.LEAST_REQUEST,
+    LoadBalancing.RANDOM: cluster_pb2.Cluster.RANDOM,
+    LoadBalancing.PASSTHROUGH: cluster_pb2.Cluster.CLUSTER_PROVIDED,
+    LoadBalancing.RING_HASH: cluster_pb2.Cluster.RING_HASH,
+    LoadBalancing.MAGLEV: cluster_pb2.Cluster.MAGLEV,
 }
 
 
@@ -68,9 +76,26 @@ def lb_endpoint(e: EndpointIR) -> endpoint_components_pb2.LbEndpoint:
     return endpoint
 
 
+def _locality_group(group: LocalityGroupIR) -> endpoint_components_pb2.LocalityLbEndpoints:
+    region, zone, subzone = [*group.locality.split("/", 2), "", ""][:3]
+    out = endpoint_components_pb2.LocalityLbEndpoints(
+        lb_endpoints=[lb_endpoint(e) for e in group.endpoints], priority=group.priority
+    )
+    out.locality.SetInParent()
+    out.locality.region, out.locality.zone, out.locality.sub_zone = region, zone, subzone
+    if group.weight is not None:
+        out.load_balancing_weight.value = group.weight
+    return out
+
+
 def load_assignment(
-    cluster: str, endpoints: tuple[EndpointIR, ...]
+    cluster: str, endpoints: tuple[EndpointIR, ...], groups: tuple[LocalityGroupIR, ...] = ()
 ) -> endpoint_pb2.ClusterLoadAssignment:
+    """One locality group without a locality, or (`groups`) Istio's groups by locality."""
+    if groups:
+        return endpoint_pb2.ClusterLoadAssignment(
+            cluster_name=cluster, endpoints=[_locality_group(g) for g in groups]
+        )
     locality = endpoint_components_pb2.LocalityLbEndpoints(
         lb_endpoints=[lb_endpoint(e) for e in endpoints]
     )
@@ -125,17 +150,17 @@ def _apply_proxy_protocol(cluster: cluster_pb2.Cluster, version: int) -> None:
 
 def build_cluster(ir: ClusterIR) -> cluster_pb2.Cluster:
     cluster = cluster_pb2.Cluster(name=ir.name, connect_timeout=duration(ir.connect_timeout_s))
-    if ir.discovery is Discovery.DYNAMIC_FORWARD_PROXY:
+    if ir.resolution is Resolution.FORWARD_PROXY:
         dynamic_forward_proxy(cluster)
     else:
-        cluster.type = _TYPES[ir.discovery]
-        cluster.lb_policy = _LB[ir.lb_policy]
+        cluster.type = _TYPES[ir.resolution]
+        cluster.lb_policy = _LB[ir.load_balancing]
     if ir.provenance:
         cluster.metadata.CopyFrom(provenance(ir.provenance))
-    if ir.discovery is Discovery.EDS:
+    if ir.resolution is Resolution.ENDPOINTS:
         # No service_name: Envoy then asks EDS for the cluster's own name.
         cluster.eds_cluster_config.eds_config.CopyFrom(ads())
-    elif ir.discovery not in (Discovery.ORIGINAL_DST, Discovery.DYNAMIC_FORWARD_PROXY):
+    elif ir.resolution not in (Resolution.ORIGINAL_DESTINATION, Resolution.FORWARD_PROXY):
         cluster.load_assignment.CopyFrom(load_assignment(ir.name, ir.endpoints))
     if ir.tls is not None:
         _apply_tls(cluster, ir.tls)
@@ -229,7 +254,8 @@ def _tls_fields(tls: UpstreamTLSIR) -> bytes:
     """The serialized transport socket field. Every mTLS cluster has its own SNI, but the
     rest of its TLS context is shared by all clusters of a service (same SANs): that part
     is serialized once and the SNI appended — byte-identical to serializing the whole."""
-    if tls.mesh_endpoints_only or not tls.sni:
+    if tls.mesh_endpoints_only or not tls.sni or tls.mode is not UpstreamTLSMode.ISTIO_MUTUAL:
+        # SIMPLE / MUTUAL contexts depend on the SNI beyond its field (SAN validation)
         return _built_tls_fields(tls)
     context = _context_without_sni(_shape_key(tls, _NO_SNI)) + length_delimited(
         _UPSTREAM_TLS_SNI, tls.sni.encode()
@@ -250,7 +276,7 @@ def _metadata_field(sources: tuple[str, ...]) -> bytes:
 
 def cluster_bytes(ir: ClusterIR) -> bytes:
     """Serialized Cluster, equal in meaning to `build_cluster(ir)`."""
-    if ir.discovery is not Discovery.EDS or (
+    if ir.resolution is not Resolution.ENDPOINTS or (
         # rare (static/DNS/passthrough, PROXY protocol around TLS): nothing to share
         ir.policy is not None and ir.policy.proxy_protocol_version is not None
     ):
@@ -263,17 +289,26 @@ def cluster_bytes(ir: ClusterIR) -> bytes:
 
 
 @lru_cache(maxsize=262144)
-def _lb_endpoint(endpoint: EndpointIR) -> bytes:
+def _lb_endpoint_field(endpoint: EndpointIR) -> bytes:
+    """The endpoint serialized and framed as a LocalityLbEndpoints field: an endpoint is
+    in its service's cluster and in its subset's, so this is done once for both."""
     encoded: bytes = lb_endpoint(endpoint).SerializeToString(deterministic=True)
-    return encoded
+    return length_delimited(_LOCALITY_LB_ENDPOINTS, encoded)
 
 
-def load_assignment_bytes(cluster: str, endpoints: tuple[EndpointIR, ...]) -> bytes:
+def load_assignment_bytes(
+    cluster: str, endpoints: tuple[EndpointIR, ...], groups: tuple[LocalityGroupIR, ...] = ()
+) -> bytes:
     """Serialized ClusterLoadAssignment, byte-identical to `load_assignment(...)`."""
+    if groups:  # localities: rare enough to serialize as a message
+        encoded: bytes = load_assignment(cluster, endpoints, groups).SerializeToString(
+            deterministic=True
+        )
+        return encoded
     name = length_delimited(_CLA_CLUSTER_NAME, cluster.encode())
     if not endpoints:
         return name
-    locality = b"".join(
-        length_delimited(_LOCALITY_LB_ENDPOINTS, _lb_endpoint(e)) for e in endpoints
-    )
+    if len(endpoints) == 1:
+        return name + length_delimited(_CLA_ENDPOINTS, _lb_endpoint_field(endpoints[0]))
+    locality = b"".join([_lb_endpoint_field(e) for e in endpoints])
     return name + length_delimited(_CLA_ENDPOINTS, locality)

@@ -27,6 +27,8 @@ HCM_FILTER = "envoy.filters.network.http_connection_manager"
 TCP_PROXY_FILTER = "envoy.filters.network.tcp_proxy"
 ORIGINAL_DST_FILTER = "envoy.filters.listener.original_dst"
 TLS_INSPECTOR_FILTER = "envoy.filters.listener.tls_inspector"
+INBOUND_RETRY_ON = "reset-before-request"
+INBOUND_RETRIES = 2
 
 
 def _inbound_routes(ir: ListenerIR) -> route_pb2.RouteConfiguration:
@@ -43,6 +45,13 @@ def _inbound_routes(ir: ListenerIR) -> route_pb2.RouteConfiguration:
             ),
         ),
     )
+    if ir.inbound is not None and not ir.inbound.grpc:
+        # Istio's default inbound retry (ConvertInboundPolicy): a request the app never
+        # saw (the connection reset before it was sent) is tried again, twice; never on
+        # gRPC ports, where that condition breaks streaming
+        route.route.retry_policy.CopyFrom(
+            rc.RetryPolicy(retry_on=INBOUND_RETRY_ON, num_retries={"value": INBOUND_RETRIES})
+        )
     vhost = rc.VirtualHost(name=f"inbound|http|{ir.port}", domains=["*"], routes=[route])
     return route_pb2.RouteConfiguration(
         name=inbound_route_config(ir.port),

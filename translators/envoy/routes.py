@@ -6,6 +6,7 @@ from envoy.config.route.v3 import route_components_pb2 as rc
 from envoy.config.route.v3 import route_pb2
 
 from translators.envoy.common import length_delimited, provenance, provenance_bytes
+from translators.envoy.route_bytes import virtual_host_bytes
 from translators.envoy.traffic import build_route, default_retry_policy
 from translators.ir import RouteConfigIR, VirtualHostIR
 
@@ -44,22 +45,6 @@ def build_route_config(
     if sources:
         config.metadata.CopyFrom(provenance(sources))
     return config
-
-
-# VirtualHost.metadata: its highest field number set, so appended last it is in the
-# deterministic serialization's order.
-_VH_METADATA = 24
-
-
-def virtual_host_bytes(ir: VirtualHostIR) -> bytes:
-    """Serialized `build_virtual_host(ir)`, its provenance appended as bytes."""
-    vhost = rc.VirtualHost(
-        name=ir.name, domains=list(ir.domains), routes=[build_route(r, ir.name) for r in ir.routes]
-    )
-    encoded: bytes = vhost.SerializeToString(deterministic=True)
-    if ir.provenance:
-        encoded += length_delimited(_VH_METADATA, provenance_bytes(ir.provenance))
-    return encoded
 
 
 # RouteConfiguration field numbers, for assembling one from pre-serialized virtual hosts.

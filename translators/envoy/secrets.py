@@ -20,10 +20,16 @@ def workload_secret(
     )
 
 
-def root_secret(bundle_pem: str, name: str = ROOT_CA_SECRET) -> secret_pb2.Secret:
-    return secret_pb2.Secret(
+def root_secret(
+    bundle_pem: str, name: str = ROOT_CA_SECRET, crl_pem: str | None = None
+) -> secret_pb2.Secret:
+    """A validation context: the CA bundle and (a credential's `ca.crl`) revoked certs."""
+    secret = secret_pb2.Secret(
         name=name,
         validation_context=common_pb2.CertificateValidationContext(
             trusted_ca=base_pb2.DataSource(inline_bytes=bundle_pem.encode())
         ),
     )
+    if crl_pem is not None:
+        secret.validation_context.crl.inline_bytes = crl_pem.encode()
+    return secret

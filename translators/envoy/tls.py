@@ -24,6 +24,8 @@ from translators.naming import (
     SPIFFE_PREFIX,
     TLS_TRANSPORT_SOCKET,
     WORKLOAD_SECRET,
+    credential_ca_secret,
+    credential_secret,
 )
 
 RAW_BUFFER_SOCKET = "envoy.transport_sockets.raw_buffer"
@@ -91,6 +93,28 @@ def _san_matcher(name: str) -> common_pb2.SubjectAltNameMatcher:
     )
 
 
+def _credential_context(
+    ir: UpstreamTLSIR, sans: list[common_pb2.SubjectAltNameMatcher]
+) -> tls_pb2.UpstreamTlsContext:
+    """Istio's ApplyCustomSDSToClientCommonTLSContext: the credential's CA (and, MUTUAL,
+    its certificate and key) over SDS; the names given, else the SNI, are checked."""
+    namespace, _, name = ir.credential.partition("/")
+    common = tls_pb2.CommonTlsContext(tls_params=_tls_params())
+    if ir.mode is UpstreamTLSMode.MUTUAL:
+        common.tls_certificate_sds_secret_configs.append(
+            sds_secret(credential_secret(namespace, name))
+        )
+    combined = common.combined_validation_context
+    combined.default_validation_context.match_typed_subject_alt_names.extend(sans)
+    combined.validation_context_sds_secret_config.CopyFrom(
+        sds_secret(credential_ca_secret(namespace, name))
+    )
+    context = tls_pb2.UpstreamTlsContext(common_tls_context=common, sni=ir.sni)
+    if not sans and ir.sni:
+        context.auto_sni_san_validation = True
+    return context
+
+
 def upstream_tls_context(ir: UpstreamTLSIR) -> tls_pb2.UpstreamTlsContext:
     """Client side: ISTIO_MUTUAL presents the workload's SVID and checks the server's
     SPIFFE ID; SIMPLE / MUTUAL verify the server with files (or the system roots)."""
@@ -104,9 +128,9 @@ def upstream_tls_context(ir: UpstreamTLSIR) -> tls_pb2.UpstreamTlsContext:
         combined.default_validation_context.match_typed_subject_alt_names.extend(sans)
         combined.validation_context_sds_secret_config.CopyFrom(sds_secret(ROOT_CA_SECRET))
         return tls_pb2.UpstreamTlsContext(common_tls_context=common, sni=ir.sni)
+    if ir.credential:
+        return _credential_context(ir, sans)
     common = tls_pb2.CommonTlsContext(tls_params=_tls_params())
-    # MUTUAL by `credentialName` (not translated: XDS0803) has no files: no certificate
-    # is presented rather than an empty file name Envoy would reject (NACK)
     if ir.mode is UpstreamTLSMode.MUTUAL and ir.client_certificate:
         common.tls_certificates.add(
             certificate_chain=base_pb2.DataSource(filename=ir.client_certificate),
@@ -121,6 +145,8 @@ def upstream_tls_context(ir: UpstreamTLSIR) -> tls_pb2.UpstreamTlsContext:
         validation.system_root_certs.SetInParent()
         return context
     validation.trusted_ca.filename = ir.ca_certificates
+    if ir.ca_crl:
+        validation.crl.filename = ir.ca_crl
     if sans:
         validation.match_typed_subject_alt_names.extend(sans)
     elif ir.sni:

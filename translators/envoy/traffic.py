@@ -342,22 +342,33 @@ def route_operation(route: rc.Route, virtual_host: str) -> str:
     """Istio's GetRouteOperation, the span name tracing shows: `host:port` of the route's
     only cluster, else of its virtual host (`VirtualService name:port` in Istio), then
     the path match (`/*` for every path)."""
-    match = route.match
+    path = operation_path(route.match)
+    parsed = parse_outbound_cluster(route.route.cluster) if route.HasField("route") else None
+    if parsed is not None:
+        port, _subset, fqdn = parsed
+        return f"{fqdn}:{port}{path}"
+    return virtual_host + path
+
+
+def operation_path(match: rc.RouteMatch) -> str:
+    """The path part of a route's operation: `/prefix*`, the exact path or the regex."""
     which = match.WhichOneof("path_specifier")
-    path: str
+    path: str = "/*"
     if which == "prefix":
         path = match.prefix + "*"
     elif which == "path":
         path = match.path
     elif which == "safe_regex":
         path = match.safe_regex.regex
-    else:
-        path = "/*"
-    parsed = parse_outbound_cluster(route.route.cluster) if route.HasField("route") else None
-    if parsed is not None:
-        port, _subset, fqdn = parsed
-        return f"{fqdn}:{port}{path}"
-    return virtual_host + path
+    return path
+
+
+def forward_action(action: rc.RouteAction, ir: RouteIR) -> None:
+    """The RouteAction of a forwarding route whose destinations edit no headers
+    (`translators/envoy/route_bytes.py` serializes it once per setting)."""
+    route = rc.Route()
+    _forward(route, ir)
+    action.CopyFrom(route.route)
 
 
 def build_route(ir: RouteIR, virtual_host: str) -> rc.Route:
@@ -402,7 +413,7 @@ def outbound_http_filters(ir: ListenerIR) -> list[hcm.HttpFilter]:
         hcm.HttpFilter(name=CORS_FILTER, typed_config=pack(cors_pb2.Cors())),
         hcm.HttpFilter(name=FAULT_FILTER, typed_config=pack(fault_pb2.HTTPFault())),
     ]
-    if ir.dynamic_forward_proxy:
+    if ir.forward_proxy:
         config = dfp_filter_pb2.FilterConfig(dns_cache_config=dns_cache_config())
         filters.append(hcm.HttpFilter(name=DFP_FILTER, typed_config=pack(config)))
     return filters
@@ -544,6 +555,8 @@ def apply_policy(cluster: cluster_pb2.Cluster, ir: ClusterPolicyIR) -> None:
         cluster.maglev_lb_config.table_size.value = ir.maglev_table_size
     if ir.slow_start is not None:
         _slow_start(cluster, ir.slow_start)
+    if ir.locality_weighted:
+        cluster.common_lb_config.locality_weighted_lb_config.SetInParent()
 
 
 _SLOW_START_TYPES = (
@@ -587,6 +600,9 @@ def tcp_proxy(chain: TcpChainIR, stat_prefix: str) -> tcp_proxy_pb2.TcpProxy:
     else:
         for wc in chain.clusters:
             proxy.weighted_clusters.clusters.add(name=wc.cluster, weight=wc.weight)
+    if chain.tunnel is not None:
+        proxy.tunneling_config.hostname = chain.tunnel.hostname
+        proxy.tunneling_config.use_post = chain.tunnel.use_post
     return proxy
 
 

@@ -42,6 +42,7 @@ from translators.explain.request import ExplainError, ExplainRequest
 from translators.hosts import resolve_host
 from translators.mesh import Workload
 from translators.naming import (
+    ALLOW_ANY,
     ALLOW_ANY_DYNAMIC_DNS,
     BLACKHOLE_CLUSTER,
     BLOCK_ALL,
@@ -293,11 +294,13 @@ def _explain(translator: MeshTranslator, request: ExplainRequest) -> Explanation
             jwt=_routing_claims(listener, headers, request.path, request.at),
         )
         route_step, decision = http_route_step(translator.mesh, resources, listener, envoy_request)
-        if route_step.virtual_host in (BLOCK_ALL, ALLOW_ANY_DYNAMIC_DNS):
-            what = (
-                "Envoy answers 502 (outboundTrafficPolicy REGISTRY_ONLY)"
-                if route_step.virtual_host == BLOCK_ALL
-                else "Envoy forwards it outside the mesh by its name (ALLOW_ANY)"
+        if route_step.virtual_host in (BLOCK_ALL, ALLOW_ANY_DYNAMIC_DNS, ALLOW_ANY):
+            what = {
+                BLOCK_ALL: "Envoy answers 502 (outboundTrafficPolicy REGISTRY_ONLY)",
+                ALLOW_ANY: "Envoy sends it to the Sidecar's egressProxy (ALLOW_ANY)",
+            }.get(
+                route_step.virtual_host,
+                "Envoy forwards it outside the mesh by its name (ALLOW_ANY)",
             )
             raise ExplainError(
                 f"unknown host {request.host!r}: no service in the mesh has this name; {what}"

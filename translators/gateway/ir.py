@@ -75,6 +75,8 @@ class Credential:
     namespace: str
     name: str
     with_ca: bool = False
+    # False: only the CA is served (a sidecar's SIMPLE TLS origination by credentialName)
+    with_key: bool = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,6 +35,7 @@ from translators.model.gateway import GatewaySpec
 from translators.model.objects import MeshObject, age_order
 from translators.naming import CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE, port_listener
 from translators.resources import EnvoyResource, ResourceGroup
+from translators.traffic.locality import for_proxy
 
 if TYPE_CHECKING:
     from translators.translate import MeshTranslator
@@ -220,16 +221,19 @@ def gateway_resources(
             config.name, [virtual_host_bytes(v) for v in config.virtual_hosts], provenance
         )
         routes.append(EnvoyResource(ROUTE_TYPE, config.name, provenance=provenance, body=body))
+    local = translator.localized_group(workload, outbound_view)  # locality-dependent EDS
     groups: dict[str, tuple[ResourceGroup, ...]] = {
         CLUSTER_TYPE: (outbound.clusters, dnat) if dnat else (outbound.clusters,),
-        ENDPOINT_TYPE: (outbound.load_assignments,),
+        ENDPOINT_TYPE: (outbound.load_assignments,) + ((local,) if local is not None else ()),
         LISTENER_TYPE: (listeners,),
         ROUTE_TYPE: (ResourceGroup(routes),),
     }
     view = ProxyView(
         proxy=workload.key,
         clusters=outbound_view.clusters,
-        load_assignments=outbound_view.load_assignments,
+        load_assignments=for_proxy(
+            workload, outbound_view.load_assignments, outbound_view.localized
+        ),
         listeners=tuple(
             ListenerIR(
                 lst.name,

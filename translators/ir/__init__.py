@@ -8,15 +8,19 @@ or subset, its endpoints, upstream TLS), `policies` (a DestinationRule's traffic
 for one destination), `routes` (route tables, virtual hosts, route rules), `security`
 (peer authentication, authorization), `jwt` (request authentication), `telemetry`
 (access logs, tracing), `listeners` (the ports a proxy accepts traffic on) and `proxy`
-(the whole `ProxyView`).
+(the whole `ProxyView`). `codec` (imported on its own, it loads PyYAML) dumps the IR
+to YAML and loads it back, typed: the golden files of the first stage are the input of
+the second.
 """
 
 from translators.ir.destinations import (
     ClusterIR,
-    Discovery,
     EndpointIR,
-    LbPolicy,
     LoadAssignmentIR,
+    LoadBalancing,
+    LocalityGroupIR,
+    LocalityLbIR,
+    Resolution,
     UpstreamTLSIR,
     UpstreamTLSMode,
 )
@@ -49,6 +53,7 @@ from translators.ir.routes import (
     RouteMatchIR,
     StringMatchIR,
     TcpChainIR,
+    TunnelIR,
     VirtualHostIR,
     WeightedClusterIR,
 )
@@ -75,7 +80,6 @@ __all__ = [
     "CustomTagKind",
     "DirectResponseIR",
     "Direction",
-    "Discovery",
     "EndpointIR",
     "FaultIR",
     "HashPolicyIR",
@@ -86,14 +90,17 @@ __all__ = [
     "InboundIR",
     "InboundMTLS",
     "JwtRuleIR",
-    "LbPolicy",
     "ListenerIR",
     "LoadAssignmentIR",
+    "LoadBalancing",
+    "LocalityGroupIR",
+    "LocalityLbIR",
     "MatchKind",
     "MirrorIR",
     "OutlierIR",
     "ProxyView",
     "RedirectIR",
+    "Resolution",
     "RetryBudgetIR",
     "RetryIR",
     "RewriteIR",
@@ -106,6 +113,7 @@ __all__ = [
     "TcpKeepaliveIR",
     "TelemetryIR",
     "TracingIR",
+    "TunnelIR",
     "UpstreamTLSIR",
     "UpstreamTLSMode",
     "VirtualHostIR",

@@ -9,24 +9,28 @@ from enum import StrEnum
 from translators.ir.policies import ClusterPolicyIR
 
 
-class Discovery(StrEnum):
-    EDS = "EDS"
-    STATIC = "STATIC"
-    STRICT_DNS = "STRICT_DNS"
-    LOGICAL_DNS = "LOGICAL_DNS"
-    ORIGINAL_DST = "ORIGINAL_DST"
-    # Envoy's dynamic forward proxy: the upstream is the request's authority, resolved on
-    # demand (where Istio would use the captured original destination, see ClusterIR)
-    DYNAMIC_FORWARD_PROXY = "DYNAMIC_FORWARD_PROXY"
+class Resolution(StrEnum):
+    """How a destination's endpoints are found."""
+
+    ENDPOINTS = "endpoints"  # listed by the control plane (the mesh registry), updated live
+    STATIC = "static"  # fixed, written in the destination itself
+    DNS = "dns"  # every address the endpoints' hostnames resolve to
+    DNS_ROUND_ROBIN = "dns_round_robin"  # one address of one hostname at a time
+    ORIGINAL_DESTINATION = "original_destination"  # where the caller connected
+    # the request's authority, resolved on demand (where Istio would use the captured
+    # original destination, see ClusterIR)
+    FORWARD_PROXY = "forward_proxy"
 
 
-class LbPolicy(StrEnum):
-    ROUND_ROBIN = "ROUND_ROBIN"
-    LEAST_REQUEST = "LEAST_REQUEST"
-    RANDOM = "RANDOM"
-    CLUSTER_PROVIDED = "CLUSTER_PROVIDED"
-    RING_HASH = "RING_HASH"
-    MAGLEV = "MAGLEV"
+class LoadBalancing(StrEnum):
+    """How one endpoint is picked among a destination's endpoints."""
+
+    ROUND_ROBIN = "round_robin"
+    LEAST_REQUEST = "least_request"
+    RANDOM = "random"
+    PASSTHROUGH = "passthrough"  # none: the resolution names the one endpoint
+    RING_HASH = "ring_hash"
+    MAGLEV = "maglev"
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +42,7 @@ class EndpointIR:
     # "istio" when the endpoint speaks mesh mTLS and its cluster mixes such endpoints with
     # others (Istio's `tlsMode` endpoint metadata, matched by transport_socket_matches).
     tls_mode: str = ""
+    locality: str = ""  # `region/zone/subzone` (empty: unknown)
 
 
 class UpstreamTLSMode(StrEnum):
@@ -61,14 +66,19 @@ class UpstreamTLSIR:
     # Auto-mTLS with some endpoints lacking a mesh sidecar: only endpoints whose
     # `tls_mode` is "istio" use TLS, the others plaintext.
     mesh_endpoints_only: bool = False
+    # SIMPLE / MUTUAL by `credentialName`: the credential (`namespace/name`) whose CA (and,
+    # MUTUAL, certificate and key) reach the proxy over SDS instead of files
+    credential: str = ""
+    ca_crl: str = ""  # file: the revocation list checked with `ca_certificates`
 
 
 @dataclass(frozen=True, slots=True)
 class ClusterIR:
     name: str
-    discovery: Discovery
-    lb_policy: LbPolicy = LbPolicy.ROUND_ROBIN
-    # Only for STATIC / DNS clusters, whose endpoints are inline rather than EDS.
+    resolution: Resolution
+    load_balancing: LoadBalancing = LoadBalancing.ROUND_ROBIN
+    # Only for static / DNS destinations, whose endpoints are inline rather than listed
+    # by the control plane.
     endpoints: tuple[EndpointIR, ...] = ()
     connect_timeout_s: float = 10.0
     provenance: tuple[str, ...] = ()
@@ -79,7 +89,39 @@ class ClusterIR:
 
 
 @dataclass(frozen=True, slots=True)
+class LocalityGroupIR:
+    """Envoy's LocalityLbEndpoints: endpoints of one locality at one priority (0 first);
+    `weight` is the group's share under locality-weighted balancing."""
+
+    locality: str
+    endpoints: tuple[EndpointIR, ...]
+    priority: int = 0
+    weight: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LocalityLbIR:
+    """The locality setting (localityLbSetting) one cluster applies per calling proxy
+    (translators/traffic/locality.py). `labels[i]` are the values of the
+    `failoverPriority` labels of the assignment's endpoint i."""
+
+    distribute: tuple[tuple[str, tuple[tuple[str, int], ...]], ...] = ()
+    failover: tuple[tuple[str, str], ...] = ()  # (from region, to region)
+    failover_priority: tuple[str, ...] = ()
+    enable_failover: bool = False
+    labels: tuple[tuple[tuple[str, str], ...], ...] = ()
+
+    def label_names(self) -> tuple[str, ...]:
+        return tuple(entry.partition("=")[0] for entry in self.failover_priority)
+
+
+@dataclass(frozen=True, slots=True)
 class LoadAssignmentIR:
     cluster: str
     endpoints: tuple[EndpointIR, ...]
     provenance: tuple[str, ...] = ()
+    # Endpoints by locality; empty: one group without a locality, which is what a mesh
+    # without localities gets
+    groups: tuple[LocalityGroupIR, ...] = ()
+    # set until applied for a calling proxy's locality (`locality.localize`)
+    locality_lb: LocalityLbIR | None = None

@@ -33,9 +33,9 @@ class ListenerIR:
     inbound: InboundIR | None = None
     # Outbound TCP/TLS port: tcp_proxy filter chains (by SNI for TLS) instead of HTTP.
     tcp_chains: tuple[TcpChainIR, ...] = ()
-    # Outbound HTTP port whose routes reach a dynamic forward proxy cluster: the HCM needs
-    # Envoy's DFP filter to resolve the authority.
-    dynamic_forward_proxy: bool = False
+    # Outbound HTTP port whose routes reach a forward-proxy destination: the request's
+    # authority is resolved on demand, on this listener.
+    forward_proxy: bool = False
     # access log and tracing for this listener's traffic (None: neither)
     telemetry: TelemetryIR | None = None
     # Traffic capture (iptables): this per-port listener is not bound itself; the

@@ -33,6 +33,9 @@ class ClusterPolicyIR:
     outlier_error_codes: tuple[int, ...] = ()
     # PROXY protocol header on every upstream connection: 1 or 2 (None: no header)
     proxy_protocol_version: int | None = None
+    # True: Envoy's locality-weighted balancing (localityLbSetting distribute / failover);
+    # None rather than False otherwise, so the goldens of every other cluster stay as is
+    locality_weighted: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)

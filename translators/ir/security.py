@@ -67,3 +67,5 @@ class InboundIR:
     tcp: bool = False  # opaque TCP (tcp_proxy, network RBAC) rather than HTTP
     authz: tuple[AuthzPolicyIR, ...] = ()
     provenance: tuple[str, ...] = ()  # the PeerAuthentications that decided `mtls`
+    # a gRPC port: Istio's default inbound retry (reset-before-request) is left off
+    grpc: bool = False

@@ -19,13 +19,14 @@ class CustomTagKind(StrEnum):
     LITERAL = "literal"
     ENVIRONMENT = "environment"
     HEADER = "header"
+    FORMATTER = "formatter"  # an Envoy substitution format string (`%REQ(x-id)%`)
 
 
 @dataclass(frozen=True, slots=True)
 class CustomTagIR:
     tag: str
     kind: CustomTagKind
-    value: str  # the literal, or the environment variable / header name
+    value: str  # the literal, the environment variable / header name, or the format
     default: str = ""
 
 

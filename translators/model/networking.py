@@ -460,8 +460,9 @@ class ClientTLSMode(StrEnum):
 
 class ClientTLSSettings(IstioModel):
     """`trafficPolicy.tls`: how a client sidecar originates TLS to the destination.
-    Certificates are files on the sidecar's host (`credentialName`, a Kubernetes
-    Secret fetched by the sidecar's agent, has no equivalent for a stock Envoy)."""
+    Certificates are files on the sidecar's host, or a credential (`credentialName`: a
+    Kubernetes Secret, in file mode `<config>/credentials/<name>/`) the control plane
+    delivers over SDS."""
 
     mode: ClientTLSMode = ClientTLSMode.DISABLE
     client_certificate: str = ""
@@ -490,7 +491,7 @@ class ClientTLSSettings(IstioModel):
                     "credentialName: client certificates, CA certificates and CA CRL cannot "
                     "be set beside it"
                 )
-            # the certificates come from the credential (not translated: reported)
+            # the certificates come from the credential (over SDS)
             return self
         if self.mode is ClientTLSMode.MUTUAL:
             if not self.client_certificate:
@@ -653,6 +654,7 @@ class Protocol(StrEnum):
 HTTP_PROTOCOLS = frozenset(
     {Protocol.HTTP, Protocol.HTTP2, Protocol.GRPC, Protocol.GRPC_WEB, Protocol.HTTP_PROXY}
 )
+GRPC_PROTOCOLS = frozenset({Protocol.GRPC, Protocol.GRPC_WEB})  # Istio's IsGRPC
 
 
 def _protocol_upper(value: object) -> object:

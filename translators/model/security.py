@@ -122,8 +122,11 @@ def _check_port(value: str, what: str) -> str:
 
 MATCH_ONE_TEMPLATE = "{*}"
 MATCH_ANY_TEMPLATE = "{**}"
-# RFC 3986 pchar, as Envoy's uri_template matcher requires of literal segments
-_PCHAR = re.compile(r"(?:[A-Za-z0-9\-._~!$&'()*+,;=:@]|%[0-9A-Fa-f]{2})+")
+# A literal segment of a path template, as Istio's IsValidLiteral accepts it: RFC 3986
+# pchar without `*` ('%' unchecked, `=` allowed). A `*` there is refused rather than sent:
+# Envoy's uri_template takes it into its regex as a quantifier (`/v*/**` matches `/vv/x`,
+# never `/v1/x` nor `/v*/x`).
+_TEMPLATE_LITERAL = re.compile(r"[A-Za-z0-9\-._~%!$&'()+,;:@=]+")
 
 
 def has_path_template(value: str) -> bool:
@@ -147,8 +150,12 @@ def _check_path(value: str, what: str) -> str:
             continue
         if "{" in segment or "}" in segment:
             raise ValueError(f"{what}: {value!r}: '{{' or '}}' beyond a path template")
-        if not _PCHAR.fullmatch(segment):
-            raise ValueError(f"{what}: {value!r}: {segment!r} is not a valid path segment")
+        if not _TEMPLATE_LITERAL.fullmatch(segment):
+            bad = "'*'" if "*" in segment else "a character a path segment cannot hold"
+            raise ValueError(
+                f"{what}: {value!r}: segment {segment!r} of a path template holds {bad}"
+                " (only {*} and {**} match segments in a template)"
+            )
     return value
 
 

@@ -15,14 +15,11 @@ from typing import Any
 from pydantic import BaseModel
 
 from translators.model.networking import (
-    ClientTLSSettings,
     IngressListener,
     LoadBalancerSettings,
-    OutboundTrafficPolicy,
     RetryBudget,
-    TrafficPolicy,
 )
-from translators.model.telemetry import CustomTag, Tracing
+from translators.model.telemetry import Tracing
 from translators.model.traffic import L4MatchAttributes
 
 
@@ -39,20 +36,10 @@ def _no_effect(what: str) -> Untranslated:
 
 # model class -> Python field name -> why it is not translated
 _REGISTRY: dict[type[BaseModel], dict[str, Untranslated]] = {
-    ClientTLSSettings: {
-        "credential_name": Untranslated(
-            "credentialName (certificates from a Kubernetes Secret) is not translated: the "
-            "sidecar presents no client certificate and verifies the server against the "
-            "system roots"
-        ),
-        "ca_crl": _no_effect("caCrl (a certificate revocation list)"),
-    },
     LoadBalancerSettings: {
-        "locality_lb_setting": _no_effect("localityLbSetting (locality failover/distribution)"),
         "zone_aware_lb_setting": _no_effect("zoneAwareLbSetting"),
         "backend_utilization": _no_effect("backendUtilization"),
     },
-    TrafficPolicy: {"tunnel": _no_effect("tunnel (CONNECT/POST tunnelling)")},
     RetryBudget: {
         "budget_interval": Untranslated(
             "budgetInterval is not translated (Envoy 1.40's API has no such field): the "
@@ -71,13 +58,12 @@ _REGISTRY: dict[type[BaseModel], dict[str, Untranslated]] = {
             "the mesh's own mTLS/plaintext policy"
         ),
     },
-    OutboundTrafficPolicy: {
-        "egress_proxy": Untranslated(
-            "egressProxy is not translated: traffic to unknown hosts goes straight out"
-        ),
+    Tracing: {
+        "disable_context_propagation": Untranslated(
+            "disableContextPropagation is not translated (Envoy 1.40's tracing config has no "
+            "no_context_propagation): trace headers are still propagated"
+        )
     },
-    CustomTag: {"formatter": _no_effect("a formatter tag")},
-    Tracing: {"disable_context_propagation": _no_effect("disableContextPropagation")},
 }
 
 

@@ -34,7 +34,7 @@ class SecurityIndex:
         self.peer_authn = PeerAuthentications(mesh.of_kind("PeerAuthentication"), root)
         self.authz = AuthorizationPolicies(mesh.of_kind("AuthorizationPolicy"), root)
         self.request_authn = RequestAuthentications(
-            mesh.of_kind("RequestAuthentication"), root, mesh.jwks
+            mesh.of_kind("RequestAuthentication"), root, mesh.jwks, mesh.of_kind("Gateway")
         )
         self.gateways = gateway_proxies(mesh)
         self._peers: dict[str, UpstreamPeers] = {}

@@ -4,8 +4,15 @@ Istio (RequestAuthentication reference and pilot/pkg/security/authn): policies o
 root namespace apply mesh-wide, others to their namespace, narrowed by `selector`;
 every applicable policy's rules are merged (sorted by issuer) into one jwt_authn
 filter. A request with an invalid token is rejected (401); one without a token passes
-and is left to AuthorizationPolicy (`requestPrincipals`). `targetRef(s)` bind a policy
-to gateways and waypoints, which sidecars are not.
+and is left to AuthorizationPolicy (`requestPrincipals`).
+
+`targetRef(s)` bind a policy to gateways instead (Istio's WorkloadPolicyMatcher,
+pilot/pkg/model/policyattachment.go): a `gateway.networking.k8s.io` `Gateway` named X
+takes the workloads of the policy's namespace labelled
+`gateway.networking.k8s.io/gateway-name: X` (the Gateway API gateway's pods); a
+`networking.istio.io` `Gateway` named X takes the workloads that Istio Gateway of the
+policy's namespace selects. A targeted policy never applies to a sidecar, nor through
+the root namespace; targets of other kinds (Service, waypoints) take no workload here.
 
 A `jwksUri`'s keys come from `MeshConfig.jwks` (fetched by the control plane, as
 Istio's istiod does by default). While they were never fetched, the rule carries a key
@@ -18,10 +25,20 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 
+from translators.gateway.attach import GATEWAY_NAME_LABEL
 from translators.ir import Direction, ListenerIR
 from translators.ir.jwt import JwtRuleIR
+from translators.model.gateway import GatewaySpec
 from translators.model.objects import MeshObject, age_order
-from translators.model.request_authn import JWTPresence, JWTRule, RequestAuthenticationSpec
+from translators.model.request_authn import (
+    JWTPresence,
+    JWTRule,
+    RequestAuthenticationSpec,
+    TargetReference,
+)
+
+KUBERNETES_GATEWAY_GROUP = "gateway.networking.k8s.io"
+ISTIO_GATEWAY_GROUP = "networking.istio.io"
 
 # A public key whose private half was discarded: the JWKS of a `jwksUri` that could not be
 # fetched (Istio's `FakeJwks`): Envoy accepts the config, no signature ever verifies.
@@ -73,6 +90,35 @@ def rule_ir(rule: JWTRule, ref: str, jwks: Mapping[str, str]) -> JwtRuleIR:
     )
 
 
+def target_refs(spec: RequestAuthenticationSpec) -> list[TargetReference]:
+    """`targetRefs`, or the older single `targetRef`."""
+    if spec.target_refs:
+        return list(spec.target_refs)
+    return [spec.target_ref] if spec.target_ref is not None else []
+
+
+def _attaches(
+    policy: MeshObject[RequestAuthenticationSpec],
+    namespace: str,
+    gateway_name: str | None,
+    istio_gateways: frozenset[tuple[str, str]],
+) -> bool:
+    """Does targeted `policy` take a workload of `namespace` that is the Gateway API
+    gateway `gateway_name` (None: none) and an instance of `istio_gateways` (ns, name)?"""
+    for ref in target_refs(policy.spec):
+        if ref.kind != "Gateway" or ref.namespace not in ("", policy.namespace):
+            continue
+        if ref.group == ISTIO_GATEWAY_GROUP and (policy.namespace, ref.name) in istio_gateways:
+            return True
+        if (
+            ref.group == KUBERNETES_GATEWAY_GROUP
+            and policy.namespace == namespace
+            and ref.name == gateway_name
+        ):
+            return True
+    return False
+
+
 class RequestAuthentications:
     """RequestAuthentication lookups for one MeshConfig."""
 
@@ -81,13 +127,22 @@ class RequestAuthentications:
         policies: Iterable[MeshObject[RequestAuthenticationSpec]],
         root_namespace: str,
         jwks: Mapping[str, str],
+        istio_gateways: Iterable[MeshObject[GatewaySpec]] = (),
     ) -> None:
         self.root_namespace = root_namespace
         self._jwks = jwks
         self._by_namespace: dict[str, list[MeshObject[RequestAuthenticationSpec]]] = {}
+        # targetRef(s) policies, by their namespace (the namespace of what they target)
+        self._targeted: dict[str, list[MeshObject[RequestAuthenticationSpec]]] = {}
         for policy in sorted(policies, key=age_order):
-            if not policy.spec.targets_gateway:
-                self._by_namespace.setdefault(policy.namespace, []).append(policy)
+            table = self._targeted if policy.spec.targets_gateway else self._by_namespace
+            table.setdefault(policy.namespace, []).append(policy)
+        # Istio Gateways a targeted policy may name: (namespace, name, selector)
+        self._istio_gateways = [
+            (g.namespace, g.name, dict(g.spec.selector))
+            for g in istio_gateways
+            if g.spec.selector and g.namespace in self._targeted
+        ]
         self._cache: dict[tuple[str, tuple[tuple[str, str], ...]], tuple[JwtRuleIR, ...]] = {}
 
     def policies_for(
@@ -104,7 +159,29 @@ class RequestAuthentications:
                     selector is not None and selector.matches(labels)
                 ):
                     found.append(policy)
-        return found
+        return found + self._targeting(namespace, labels)
+
+    def _targeting(
+        self, namespace: str, labels: Mapping[str, str]
+    ) -> list[MeshObject[RequestAuthenticationSpec]]:
+        """The targeted policies that attach to this workload (gateways only)."""
+        if not self._targeted:
+            return []
+        istio = frozenset(
+            (ns, name)
+            for ns, name, selector in self._istio_gateways
+            if all(labels.get(k) == v for k, v in selector.items())
+        )
+        gateway_name = labels.get(GATEWAY_NAME_LABEL)
+        if gateway_name is None and not istio:
+            return []  # a sidecar: targeted policies never apply to it
+        candidates = {namespace, *(ns for ns, _ in istio)}
+        return [
+            policy
+            for ns in sorted(candidates)
+            for policy in self._targeted.get(ns, ())
+            if _attaches(policy, namespace, gateway_name, istio)
+        ]
 
     def for_workload(self, namespace: str, labels: Mapping[str, str]) -> tuple[JwtRuleIR, ...]:
         """The workload's JWT rules, sorted by issuer as pilot sorts them (stable)."""

@@ -25,16 +25,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from collections.abc import Set as AbstractSet
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from translators.ir import EndpointIR, InboundMTLS, UpstreamTLSIR, UpstreamTLSMode
 from translators.mesh import Endpoint, Service, Workload
 from translators.model.networking import (
     ClientTLSMode,
     ClientTLSSettings,
+    DestinationRuleSpec,
     Location,
     TrafficPolicy,
 )
+from translators.model.objects import MeshObject
 from translators.naming import (
     INJECTED_ANNOTATIONS,
     SIDECAR_INJECT_ANNOTATION,
@@ -99,36 +101,37 @@ def upstream_peers(
     trust_domain: str,
     gateways: AbstractSet[str] = frozenset(),
 ) -> UpstreamPeers:
-    rows: list[tuple[bool, ...]] = []
+    # once per service of the mesh (10,000 in a large one): one pass over the endpoints
     sources: set[str] = set()
-    sidecars = [has_sidecar(e, workloads, gateways) for e in service.endpoints]
+    endpoints = service.endpoints
+    sidecars = [has_sidecar(e, workloads, gateways) for e in endpoints]
     namespaces = [
-        e.workload.partition("/")[0] if e.workload else service.namespace for e in service.endpoints
+        e.workload.partition("/")[0] if e.workload else service.namespace for e in endpoints
     ]
-    for port in service.ports:
-        row: list[bool] = []
-        for endpoint, sidecar, namespace in zip(
-            service.endpoints, sidecars, namespaces, strict=True
-        ):
-            if not sidecar:
-                row.append(False)
-                continue
-            effective = peer_authn.effective(namespace, endpoint.labels)
+    effective_mtls = [
+        peer_authn.effective(namespace, e.labels) if sidecar else None
+        for e, sidecar, namespace in zip(endpoints, sidecars, namespaces, strict=True)
+    ]
+    for effective in effective_mtls if service.ports else ():  # (named only where a port uses it)
+        if effective is not None:
             sources.update(effective.sources)
-            row.append(effective.at(endpoint.port_for(port)) is not InboundMTLS.DISABLE)
-        rows.append(tuple(row))
-    identities = {
-        spiffe_id(namespace, e.service_account, trust_domain)
-        for e, namespace in zip(service.endpoints, namespaces, strict=True)
-    }
-    meshed = {
-        spiffe_id(namespace, e.service_account, trust_domain)
-        for e, namespace, sidecar in zip(service.endpoints, namespaces, sidecars, strict=True)
-        if sidecar
-    }
+    rows = tuple(
+        tuple(
+            effective is not None and effective.at(e.port_for(port)) is not InboundMTLS.DISABLE
+            for e, effective in zip(endpoints, effective_mtls, strict=True)
+        )
+        for port in service.ports
+    )
+    identities: set[str] = set()
+    meshed: set[str] = set()
+    for e, namespace, sidecar in zip(endpoints, namespaces, sidecars, strict=True):
+        identity = spiffe_id(namespace, e.service_account, trust_domain)
+        identities.add(identity)
+        if sidecar:
+            meshed.add(identity)
     extra = set(service.subject_alt_names)
     return UpstreamPeers(
-        tuple(rows),
+        rows,
         tuple(sorted(identities | extra)),
         tuple(sorted(sources)),
         tuple(sorted(meshed | extra)),
@@ -151,6 +154,15 @@ def client_tls(
     return found
 
 
+def credential_namespace(dr: MeshObject[DestinationRuleSpec] | None) -> str | None:
+    """Where a sidecar reads a DestinationRule's `credentialName`: Istio uses it only from a
+    rule with a workloadSelector (which applies in its own namespace, where the Secret
+    must be); from any other rule a sidecar ignores it and originates no TLS at all."""
+    if dr is None or dr.spec.workload_selector is None:
+        return None
+    return dr.namespace
+
+
 def cluster_tls(
     service: Service,
     port: int,
@@ -159,9 +171,12 @@ def cluster_tls(
     peers: UpstreamPeers | None,
     mesh_tls: Sequence[bool],
     endpoints: Sequence[EndpointIR],
+    credentials: str | None = None,
 ) -> tuple[UpstreamTLSIR | None, tuple[EndpointIR, ...]]:
     """The cluster's TLS and its endpoints (tagged `tls_mode` when only some take mTLS).
-    `mesh_tls[i]` says whether `endpoints[i]` takes mesh mTLS on this port."""
+    `mesh_tls[i]` says whether `endpoints[i]` takes mesh mTLS on this port. `credentials`:
+    the namespace a `credentialName` is read in (None: the rule's credentialName does
+    not apply to sidecars, see `credential_namespace`)."""
     selected = tuple(endpoints)
     identities = peers.identities if peers is not None else ()
     if settings is not None:
@@ -182,6 +197,19 @@ def cluster_tls(
             else UpstreamTLSMode.SIMPLE
         )
         default_sni = "" if "*" in service.hostname else service.hostname
+        if settings.credential_name:
+            if credentials is None:
+                # Istio's buildUpstreamClusterTLSContext: no TLS context at all
+                return None, selected
+            return (
+                UpstreamTLSIR(
+                    mode,
+                    sni=settings.sni or default_sni,
+                    subject_alt_names=tuple(settings.subject_alt_names),
+                    credential=f"{credentials}/{settings.credential_name}",
+                ),
+                selected,
+            )
         return (
             UpstreamTLSIR(
                 mode,
@@ -191,6 +219,7 @@ def cluster_tls(
                 client_certificate=settings.client_certificate,
                 private_key=settings.private_key,
                 insecure_skip_verify=settings.insecure_skip_verify,
+                ca_crl=settings.ca_crl if settings.ca_certificates else "",
             ),
             selected,
         )
@@ -205,7 +234,7 @@ def cluster_tls(
     if not tls.mesh_endpoints_only:
         return tls, selected
     tagged = tuple(
-        EndpointIR(e.address, e.port, e.weight, e.workload, TLS_MODE_ISTIO) if on else e
+        replace(e, tls_mode=TLS_MODE_ISTIO) if on else e
         for e, on in zip(selected, mesh_tls, strict=True)
     )
     return tls, tagged

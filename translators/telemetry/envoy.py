@@ -96,6 +96,8 @@ def _custom_tag(
     elif kind is CustomTagKind.ENVIRONMENT:
         built.environment.name = value
         built.environment.default_value = default
+    elif kind is CustomTagKind.FORMATTER:
+        built.value = value  # Istio's buildCustomTagsFromProvider: CustomTag.value
     else:
         built.request_header.name = value
         built.request_header.default_value = default

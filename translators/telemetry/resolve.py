@@ -239,6 +239,10 @@ class TelemetryIndex:
                         tags[tag] = CustomTagIR(
                             tag, CustomTagKind.HEADER, header.name, header.default_value
                         )
+                    elif custom.formatter is not None:
+                        tags[tag] = CustomTagIR(
+                            tag, CustomTagKind.FORMATTER, custom.formatter.value
+                        )
         access_log = AccessLogIR(options.access_log_path or STDOUT, log_filter) if log_on else None
         tracing = None
         if trace_on and provider is not None:

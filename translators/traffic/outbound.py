@@ -12,15 +12,20 @@ authorities no service claims (Envoy prefers any exact or wildcard domain to `*`
   through Envoy's dynamic forward proxy (resolving names with the system resolver,
   IP literals as they are), exactly as Istio's ALLOW_ANY_DYNAMIC_DNS mode does, with
   its names (`allow_any_dynamic_dns` -> `AllowAnyDynamicDNSCluster`).
+* ALLOW_ANY with `egressProxy`: Istio's `allow_any` virtual host forwards to the egress
+  proxy's cluster (`outbound|<port>|<subset>|<host>`) instead, and so does the capture
+  listener's fallback for other traffic; a short host name is taken in the Sidecar's
+  namespace (Istio uses it as written, which matches no cluster).
 """
 
 from __future__ import annotations
 
+from translators.hosts import resolve_host
 from translators.ir import (
     ClusterIR,
     DirectResponseIR,
-    Discovery,
-    LbPolicy,
+    LoadBalancing,
+    Resolution,
     RetryIR,
     RouteIR,
     RouteMatchIR,
@@ -28,10 +33,13 @@ from translators.ir import (
     WeightedClusterIR,
 )
 from translators.model.networking import OutboundMode, SidecarSpec
+from translators.model.objects import MeshObject
 from translators.naming import (
+    ALLOW_ANY,
     ALLOW_ANY_DYNAMIC_DNS,
     ALLOW_ANY_DYNAMIC_DNS_CLUSTER,
     BLOCK_ALL,
+    outbound_cluster,
 )
 
 BLOCKED_STATUS = 502  # what Istio's block_all route answers
@@ -42,7 +50,20 @@ def outbound_mode(sidecar: SidecarSpec | None) -> OutboundMode:
     return policy.mode if policy else OutboundMode.ALLOW_ANY
 
 
-def catch_all_virtual_host(mode: OutboundMode, provenance: tuple[str, ...]) -> VirtualHostIR:
+def egress_proxy_cluster(sidecar: MeshObject[SidecarSpec] | None, domain_suffix: str) -> str:
+    """The cluster ALLOW_ANY traffic goes to (Istio's GetDestinationCluster(egressProxy));
+    "" without an egress proxy."""
+    policy = sidecar.spec.outbound_traffic_policy if sidecar else None
+    proxy = policy.egress_proxy if policy else None
+    if sidecar is None or proxy is None or proxy.port is None:
+        return ""
+    host = resolve_host(proxy.host, sidecar.namespace, domain_suffix)
+    return outbound_cluster(proxy.port.number, host, proxy.subset or "")
+
+
+def catch_all_virtual_host(
+    mode: OutboundMode, provenance: tuple[str, ...], egress_cluster: str = ""
+) -> VirtualHostIR:
     if mode is OutboundMode.REGISTRY_ONLY:
         route = RouteIR(
             BLOCK_ALL,
@@ -52,6 +73,15 @@ def catch_all_virtual_host(mode: OutboundMode, provenance: tuple[str, ...]) -> V
             direct_response=DirectResponseIR(BLOCKED_STATUS),
         )
         return VirtualHostIR(BLOCK_ALL, ("*",), (route,), provenance)
+    if egress_cluster:
+        route = RouteIR(
+            ALLOW_ANY,
+            RouteMatchIR(),
+            (WeightedClusterIR(egress_cluster, 100),),
+            provenance,
+            retries=RetryIR(attempts=0, retry_on=""),
+        )
+        return VirtualHostIR(ALLOW_ANY, ("*",), (route,), provenance)
     route = RouteIR(
         ALLOW_ANY_DYNAMIC_DNS,
         RouteMatchIR(),
@@ -64,5 +94,5 @@ def catch_all_virtual_host(mode: OutboundMode, provenance: tuple[str, ...]) -> V
 
 def allow_any_cluster() -> ClusterIR:
     return ClusterIR(
-        ALLOW_ANY_DYNAMIC_DNS_CLUSTER, Discovery.DYNAMIC_FORWARD_PROXY, LbPolicy.CLUSTER_PROVIDED
+        ALLOW_ANY_DYNAMIC_DNS_CLUSTER, Resolution.FORWARD_PROXY, LoadBalancing.PASSTHROUGH
     )

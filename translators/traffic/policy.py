@@ -27,7 +27,7 @@ from translators.ir import (
     ClusterPolicyIR,
     HashPolicyIR,
     Http2KeepaliveIR,
-    LbPolicy,
+    LoadBalancing,
     OutlierIR,
     RetryBudgetIR,
     SlowStartIR,
@@ -48,14 +48,15 @@ from translators.model.traffic import (
     H2UpgradePolicy,
     OutlierDetection,
 )
+from translators.traffic.locality import locality_weighted
 
 _SIMPLE = {
-    SimpleLB.UNSPECIFIED: LbPolicy.LEAST_REQUEST,
-    SimpleLB.LEAST_CONN: LbPolicy.LEAST_REQUEST,
-    SimpleLB.LEAST_REQUEST: LbPolicy.LEAST_REQUEST,
-    SimpleLB.ROUND_ROBIN: LbPolicy.ROUND_ROBIN,
-    SimpleLB.RANDOM: LbPolicy.RANDOM,
-    SimpleLB.PASSTHROUGH: LbPolicy.CLUSTER_PROVIDED,
+    SimpleLB.UNSPECIFIED: LoadBalancing.LEAST_REQUEST,
+    SimpleLB.LEAST_CONN: LoadBalancing.LEAST_REQUEST,
+    SimpleLB.LEAST_REQUEST: LoadBalancing.LEAST_REQUEST,
+    SimpleLB.ROUND_ROBIN: LoadBalancing.ROUND_ROBIN,
+    SimpleLB.RANDOM: LoadBalancing.RANDOM,
+    SimpleLB.PASSTHROUGH: LoadBalancing.PASSTHROUGH,
 }
 _DEFAULT_RING_SIZE = 1024
 DEFAULT_CONNECT_TIMEOUT_S = 10.0  # Istio's meshConfig.connectTimeout default
@@ -99,7 +100,7 @@ def effective_policy(
     top: TrafficPolicy | None, subset: TrafficPolicy | None, port: int
 ) -> EffectivePolicy:
     base, _ = _at_port(top, port)
-    base = base or EffectivePolicy()
+    base = base or _NO_POLICY
     own, port_level = _at_port(subset, port)
     if own is None:
         return base
@@ -121,12 +122,12 @@ def effective_policy(
     )
 
 
-def lb_policy(lb: LoadBalancerSettings | None) -> LbPolicy:
+def load_balancing(lb: LoadBalancerSettings | None) -> LoadBalancing:
     if lb is None:
-        return LbPolicy.LEAST_REQUEST
+        return LoadBalancing.LEAST_REQUEST
     consistent = lb.consistent_hash
     if consistent is not None:
-        return LbPolicy.MAGLEV if consistent.maglev is not None else LbPolicy.RING_HASH
+        return LoadBalancing.MAGLEV if consistent.maglev is not None else LoadBalancing.RING_HASH
     return _SIMPLE[lb.simple]
 
 
@@ -192,7 +193,10 @@ _PROXY_PROTOCOL_VERSIONS = {ProxyProtocolVersion.V1: 1, ProxyProtocolVersion.V2:
 def _slow_start(lb: LoadBalancerSettings | None) -> SlowStartIR | None:
     """Istio's applyRoundRobinLoadBalancer / applyLeastRequestLoadBalancer: warmup is an
     option of those two balancers only (consistent hashing and RANDOM have no slow start)."""
-    if lb is None or lb_policy(lb) not in (LbPolicy.ROUND_ROBIN, LbPolicy.LEAST_REQUEST):
+    if lb is None or load_balancing(lb) not in (
+        LoadBalancing.ROUND_ROBIN,
+        LoadBalancing.LEAST_REQUEST,
+    ):
         return None
     if lb.warmup is not None:
         warmup = lb.warmup
@@ -282,6 +286,7 @@ def _cluster_policy(effective: EffectivePolicy, protocol: Protocol) -> ClusterPo
         retry_budget=_retry_budget(effective.retry_budget),
         outlier_error_codes=tuple(outlier.outlier_detection_http_error_codes) if outlier else (),
         proxy_protocol_version=_PROXY_PROTOCOL_VERSIONS[proxy.version] if proxy else None,
+        locality_weighted=locality_weighted(effective.load_balancer, outlier is not None) or None,
     )
 
 

@@ -8,27 +8,36 @@ from dataclasses import dataclass
 from typing import Any
 
 from translators.index import MeshIndex
-from translators.ir import ClusterIR, Discovery, EndpointIR, LbPolicy, LoadAssignmentIR
+from translators.ir import ClusterIR, EndpointIR, LoadAssignmentIR, LoadBalancing, Resolution
 from translators.memo import PieceCache
-from translators.mesh import Service
+from translators.mesh import Endpoint, Service
 from translators.model.networking import (
     HTTP_PROTOCOLS,
     DestinationRuleSpec,
     OutboundMode,
-    Resolution,
     SidecarSpec,
     TrafficPolicy,
 )
+from translators.model.networking import (
+    Resolution as ServiceResolution,
+)
 from translators.model.objects import MeshObject
 from translators.naming import BLACKHOLE_CLUSTER, PASSTHROUGH_CLUSTER, outbound_cluster
-from translators.security.upstream import UpstreamPeers, client_tls, cluster_tls
-from translators.traffic.outbound import allow_any_cluster, outbound_mode
+from translators.security.upstream import (
+    UpstreamPeers,
+    client_tls,
+    cluster_tls,
+    credential_namespace,
+)
+from translators.traffic import locality
+from translators.traffic.outbound import allow_any_cluster, egress_proxy_cluster, outbound_mode
 from translators.traffic.policy import (
+    EffectivePolicy,
     cluster_policy,
     connect_timeout,
     effective_policy,
     is_passthrough,
-    lb_policy,
+    load_balancing,
 )
 from translators.view.ports import ports_of
 from translators.view.scope import ref_of
@@ -50,52 +59,55 @@ def service_clusters(
     for index, port in enumerate(service.ports):
         mesh_tls = peers.mesh_tls[index] if peers is not None else (False,) * len(service.endpoints)
         endpoints = [
-            (e, EndpointIR(e.address, e.port_for(port), e.weight, e.workload), on)
+            (
+                e,
+                EndpointIR(e.address, e.port_for(port), e.weight, e.workload, locality=e.locality),
+                on,
+            )
             for e, on in zip(service.endpoints, mesh_tls, strict=True)
         ]
-        discovery = _discovery(service.resolution, port.protocol in HTTP_PROTOCOLS)
-        variants: list[tuple[str, list[tuple[EndpointIR, bool]], TrafficPolicy | None]]
-        variants = [("", [(ep, on) for _, ep, on in endpoints], None)]
+        resolution = _resolution(service.resolution, port.protocol in HTTP_PROTOCOLS)
+        variants: list[tuple[str, list[tuple[EndpointIR, bool, Endpoint]], TrafficPolicy | None]]
+        variants = [("", [(ep, on, e) for e, ep, on in endpoints], None)]
         for subset in subsets:
-            selected = [
-                (ep, on)
-                for e, ep, on in endpoints
-                if all(e.labels.get(k) == v for k, v in subset.labels.items())
-            ]
+            wanted = subset.labels.items()  # (a set-like view: one C-level subset test)
+            selected = [(ep, on, e) for e, ep, on in endpoints if wanted <= e.labels.items()]
             variants.append((subset.name, selected, subset.traffic_policy))
         # the settings of a variant without a policy of its own: worked out once per port
-        settled: dict[int, tuple[LbPolicy, Discovery, Any, float, Any]] = {}
+        settled: dict[int, tuple[LoadBalancing, Resolution, Any, float, Any, EffectivePolicy]] = {}
         for subset_name, chosen, subset_policy in variants:
             name = outbound_cluster(port.number, service.hostname, subset_name)
             found = settled.get(id(subset_policy)) if subset_policy is None else None
             if found is None:
                 # connection pool, outlier detection, load balancer: Istio's merge order
                 effective = effective_policy(top, subset_policy, port.number)
-                kind = discovery
+                kind = resolution
                 if is_passthrough(effective.load_balancer):
-                    kind = _discovery(Resolution.NONE, port.protocol in HTTP_PROTOCOLS)
+                    kind = _resolution(ServiceResolution.NONE, port.protocol in HTTP_PROTOCOLS)
                 found = (
-                    lb_policy(effective.load_balancer),
+                    load_balancing(effective.load_balancer),
                     kind,
                     cluster_policy(effective, port.protocol),
                     connect_timeout(effective),
                     client_tls(top, subset_policy, port.number),
+                    effective,
                 )
                 if subset_policy is None:
                     settled[id(None)] = found
-            lb, kind, policy, timeout, settings = found
+            lb, kind, policy, timeout, settings, effective = found
             tls, members = cluster_tls(
                 service,
                 port.number,
                 subset_name,
                 settings,
                 peers,
-                [on for _, on in chosen],
-                [ep for ep, _ in chosen],
+                [on for _, on, _ in chosen],
+                [ep for ep, _, _ in chosen],
+                credential_namespace(dr),
             )
             # auto-mTLS follows the destinations' PeerAuthentications: name them too
             sources = provenance if settings is not None else tls_provenance
-            if kind is Discovery.EDS:
+            if kind is Resolution.ENDPOINTS:
                 clusters.append(
                     ClusterIR(
                         name,
@@ -107,13 +119,22 @@ def service_clusters(
                         policy=policy,
                     )
                 )
-                assignments.append(LoadAssignmentIR(name, members, provenance))
-            elif kind in (Discovery.ORIGINAL_DST, Discovery.DYNAMIC_FORWARD_PROXY):
+                assignments.append(
+                    locality.assignment(
+                        name,
+                        members,
+                        [e for _, _, e in chosen],
+                        provenance,
+                        effective.load_balancer,
+                        effective.outlier_detection is not None,
+                    )
+                )
+            elif kind in (Resolution.ORIGINAL_DESTINATION, Resolution.FORWARD_PROXY):
                 clusters.append(
                     ClusterIR(
                         name,
                         kind,
-                        LbPolicy.CLUSTER_PROVIDED,
+                        LoadBalancing.PASSTHROUGH,
                         connect_timeout_s=timeout,
                         provenance=sources,
                         tls=tls,
@@ -121,7 +142,7 @@ def service_clusters(
                     )
                 )
             else:
-                if kind is Discovery.LOGICAL_DNS:
+                if kind is Resolution.DNS_ROUND_ROBIN:
                     # Envoy refuses a LOGICAL_DNS cluster without exactly one endpoint (a
                     # selector can pick several, a subset none): as Istio, keep the first,
                     # and leave out a cluster with none (its routes answer 503).
@@ -143,25 +164,26 @@ def _clusters_piece(
     return service_clusters(service, dr, index.security.upstream_peers(service))
 
 
-def _discovery(resolution: Resolution, http: bool) -> Discovery:
-    """Istio's cluster type per resolution. NONE (and a PASSTHROUGH load balancer) is
-    Istio's ORIGINAL_DST: connect where the caller connected. xdscp sidecars are called
+def _resolution(resolution: ServiceResolution, http: bool) -> Resolution:
+    """How a service port's endpoints are found, per its resolution. NONE (and a
+    PASSTHROUGH load balancer) is Istio's original destination: connect where the caller
+    connected. xdscp sidecars are called
     on their own address (no traffic capture), so for HTTP the destination the caller
     named — the authority — is what is left: a dynamic forward proxy resolves it (see
-    translators/traffic/outbound.py). TCP has no authority: ORIGINAL_DST, which needs
-    captured traffic."""
-    if resolution is Resolution.NONE:
-        return Discovery.DYNAMIC_FORWARD_PROXY if http else Discovery.ORIGINAL_DST
+    translators/traffic/outbound.py). TCP has no authority: the original destination,
+    which needs captured traffic."""
+    if resolution is ServiceResolution.NONE:
+        return Resolution.FORWARD_PROXY if http else Resolution.ORIGINAL_DESTINATION
     return {
-        Resolution.DNS: Discovery.STRICT_DNS,
-        Resolution.DNS_ROUND_ROBIN: Discovery.LOGICAL_DNS,
-    }.get(resolution, Discovery.EDS)
+        ServiceResolution.DNS: Resolution.DNS,
+        ServiceResolution.DNS_ROUND_ROBIN: Resolution.DNS_ROUND_ROBIN,
+    }.get(resolution, Resolution.ENDPOINTS)
 
 
 def special_clusters() -> tuple[ClusterIR, ...]:
     return (
-        ClusterIR(PASSTHROUGH_CLUSTER, Discovery.ORIGINAL_DST, LbPolicy.CLUSTER_PROVIDED),
-        ClusterIR(BLACKHOLE_CLUSTER, Discovery.STATIC),
+        ClusterIR(PASSTHROUGH_CLUSTER, Resolution.ORIGINAL_DESTINATION, LoadBalancing.PASSTHROUGH),
+        ClusterIR(BLACKHOLE_CLUSTER, Resolution.STATIC),
     )
 
 
@@ -178,6 +200,9 @@ class OutboundClusters:
     # the HTTP and the other ports of the visible services
     http_ports: frozenset[int] = frozenset()
     other_ports: frozenset[int] = frozenset()
+    # the load assignments that depend on the calling proxy's locality (left out of the
+    # shared EDS group, see translators/traffic/locality.py)
+    localized: tuple[LoadAssignmentIR, ...] = ()
 
 
 def outbound_clusters(
@@ -207,7 +232,9 @@ def outbound_clusters(
         clusters += built[0]
         assignments += built[1]
         chunks.append((chunk_key, built[0], built[1]))
-    if outbound_mode(sidecar) is OutboundMode.ALLOW_ANY:
+    if outbound_mode(sidecar) is OutboundMode.ALLOW_ANY and not egress_proxy_cluster(
+        sidecar_obj, index.mesh.options.domain_suffix
+    ):
         clusters.append(allow_any_cluster())
     return OutboundClusters(
         tuple(visible),
@@ -216,4 +243,5 @@ def outbound_clusters(
         tuple(chunks),
         ports_of(visible, http=True),
         ports_of(visible, http=False),
+        tuple(a for a in assignments if a.locality_lb is not None),
     )

@@ -6,12 +6,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 
-from translators.ir import ClusterIR, Discovery, RouteConfigIR, TcpChainIR, VirtualHostIR
+from translators.ir import ClusterIR, Resolution, RouteConfigIR, TcpChainIR, VirtualHostIR
 from translators.view.ports import EgressIR
 
 
 def forward_proxy_clusters(clusters: Iterable[ClusterIR]) -> frozenset[str]:
-    return frozenset(c.name for c in clusters if c.discovery is Discovery.DYNAMIC_FORWARD_PROXY)
+    return frozenset(c.name for c in clusters if c.resolution is Resolution.FORWARD_PROXY)
 
 
 def _reaches(vhost: VirtualHostIR, dfp: frozenset[str]) -> bool:
@@ -54,8 +54,8 @@ def with_forward_proxy(
     }
     return [
         e
-        if e.dynamic_forward_proxy == (e.route_config in needs)
-        else replace(e, dynamic_forward_proxy=e.route_config in needs)
+        if e.forward_proxy == (e.route_config in needs)
+        else replace(e, forward_proxy=e.route_config in needs)
         for e in egress
     ]
 
@@ -67,7 +67,7 @@ def reachable_chains(
     is the sidecar's own listener: such a chain would connect to itself, so it is left out."""
     if not local:
         return chains
-    original = {c.name for c in clusters if c.discovery is Discovery.ORIGINAL_DST}
+    original = {c.name for c in clusters if c.resolution is Resolution.ORIGINAL_DESTINATION}
     kept = []
     for chain in chains:
         if all(wc.cluster in original for wc in chain.clusters):

@@ -9,26 +9,27 @@ from translators.capture import (
     ANY_ADDRESS,
     captures_traffic,
     inbound_passthrough_cluster,
-    inbound_ports,
+    served_ports,
     virtual_listeners,
 )
 from translators.index import MeshIndex
 from translators.ir import (
     ClusterIR,
     Direction,
-    Discovery,
     EndpointIR,
     InboundIR,
-    LbPolicy,
     ListenerIR,
+    LoadBalancing,
+    Resolution,
 )
 from translators.mesh import Workload
-from translators.model.networking import HTTP_PROTOCOLS, SidecarSpec
+from translators.model.networking import GRPC_PROTOCOLS, HTTP_PROTOCOLS, SidecarSpec
 from translators.model.objects import MeshObject
 from translators.naming import inbound_cluster, port_listener
 from translators.security.request_authn import attach_jwt
+from translators.telemetry.resolve import WorkloadTelemetry
 from translators.traffic.inbound import inbound_pool
-from translators.traffic.outbound import outbound_mode
+from translators.traffic.outbound import egress_proxy_cluster, outbound_mode
 from translators.view.outbound import OutboundView
 
 
@@ -46,8 +47,11 @@ def build_local(
     workload: Workload,
     sidecar_obj: MeshObject[SidecarSpec] | None,
     outbound: OutboundView,
+    telemetry: WorkloadTelemetry | None = None,
 ) -> LocalView:
-    """The workload's own listeners (outbound ones bound to its address) and inbound path."""
+    """The workload's own listeners (outbound ones bound to its address) and inbound path,
+    with the workload's request authentication and telemetry (access log, tracing) on
+    them."""
     sidecar = sidecar_obj.spec if sidecar_obj else None
     sidecar_ref = outbound.provenance
     warnings: list[str] = []
@@ -65,7 +69,7 @@ def build_local(
             provenance=sidecar_ref
             + tuple(dict.fromkeys(r for c in egress.tcp_chains for r in c.provenance)),
             tcp_chains=egress.tcp_chains,
-            dynamic_forward_proxy=egress.dynamic_forward_proxy,
+            forward_proxy=egress.forward_proxy,
             captured=capture and egress.bind is None,
         )
         for egress in outbound.egress
@@ -75,18 +79,23 @@ def build_local(
     authz = index.security.authorization(workload)
     authz_refs = tuple(ref for policy in authz for ref in policy.provenance)
     if capture:
-        listeners += virtual_listeners(outbound_mode(sidecar), peer_authn.mode, sidecar_ref)
+        listeners += virtual_listeners(
+            outbound_mode(sidecar),
+            peer_authn.mode,
+            sidecar_ref,
+            egress_proxy_cluster(sidecar_obj, index.mesh.options.domain_suffix),
+        )
         clusters.append(inbound_passthrough_cluster())
         if not (sidecar and sidecar.ingress):
-            for port, http, source in inbound_ports(index, workload):
+            for port, protocol, source in served_ports(index, workload):
                 cluster_name = inbound_cluster(port)
                 app = EndpointIR(workload.address, port, workload=workload.key)
                 pool = inbound_pool(sidecar, port)
                 clusters.append(
                     ClusterIR(
                         cluster_name,
-                        Discovery.STATIC,
-                        LbPolicy.ROUND_ROBIN,
+                        Resolution.STATIC,
+                        LoadBalancing.ROUND_ROBIN,
                         (app,),
                         pool.connect_timeout_s,
                         # the Sidecar is a source when its pool applies
@@ -106,9 +115,10 @@ def build_local(
                         provenance=(source, *peer_authn.sources, *authz_refs),
                         inbound=InboundIR(
                             mtls=peer_authn.at(port),
-                            tcp=not http,
+                            tcp=protocol not in HTTP_PROTOCOLS,
                             authz=authz,
                             provenance=peer_authn.sources,
+                            grpc=protocol in GRPC_PROTOCOLS,
                         ),
                         captured=True,
                     )
@@ -136,8 +146,8 @@ def build_local(
         clusters.append(
             ClusterIR(
                 cluster_name,
-                Discovery.STATIC,
-                LbPolicy.ROUND_ROBIN,
+                Resolution.STATIC,
+                LoadBalancing.ROUND_ROBIN,
                 (app,),
                 pool.connect_timeout_s,
                 provenance=sidecar_ref,
@@ -149,6 +159,7 @@ def build_local(
             tcp=ingress.port.protocol not in HTTP_PROTOCOLS,
             authz=authz,
             provenance=peer_authn.sources,
+            grpc=ingress.port.protocol in GRPC_PROTOCOLS,
         )
         listeners.append(
             ListenerIR(
@@ -163,4 +174,8 @@ def build_local(
             )
         )
     jwt = index.security.jwt_rules(workload)
-    return LocalView(attach_jwt(tuple(listeners), jwt), tuple(clusters), tuple(warnings))
+    built = attach_jwt(tuple(listeners), jwt)
+    if telemetry is not None:
+        built = telemetry.attach(built)
+        warnings += telemetry.warnings
+    return LocalView(built, tuple(clusters), tuple(warnings))

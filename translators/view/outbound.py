@@ -19,10 +19,15 @@ from translators.ir import ClusterIR, LoadAssignmentIR, RouteConfigIR, VirtualHo
 from translators.memo import PieceCache
 from translators.model.networking import HTTP_PROTOCOLS, CaptureMode, SidecarSpec
 from translators.model.objects import MeshObject
-from translators.traffic.outbound import catch_all_virtual_host, outbound_mode
+from translators.traffic.outbound import (
+    catch_all_virtual_host,
+    egress_proxy_cluster,
+    outbound_mode,
+)
 from translators.traffic.source import SourceIR
 from translators.traffic.tcp import tcp_chains
 from translators.view.clusters import outbound_clusters
+from translators.view.entries import VhostEntries, vhost_entries
 from translators.view.forward_proxy import (
     forward_proxy_clusters,
     forward_proxy_count,
@@ -58,6 +63,12 @@ class OutboundView:
     raw_vhosts: Mapping[str, tuple[VirtualHostIR, ...]] = field(default_factory=dict)
     # route config name -> how many of its raw virtual hosts reach a forward proxy cluster
     dfp_counts: Mapping[str, int] = field(default_factory=dict)
+    # load assignments that depend on the calling proxy's locality (`combine` applies it)
+    localized: tuple[LoadAssignmentIR, ...] = ()
+    # route config name -> its per-service entries and what each read (for patching)
+    entries: Mapping[str, VhostEntries] = field(default_factory=dict)
+    # the names of its dynamic forward proxy clusters (None: not worked out)
+    dfp: frozenset[str] | None = None
 
 
 def build_outbound(
@@ -92,7 +103,11 @@ def build_outbound(
     visible = list(outbound.visible)
     clusters = list(outbound.clusters)
     mode = outbound_mode(sidecar)
-    catch_all_vhost = catch_all_virtual_host(mode, (sidecar_obj.ref,) if sidecar_obj else ())
+    catch_all_vhost = catch_all_virtual_host(
+        mode,
+        (sidecar_obj.ref,) if sidecar_obj else (),
+        egress_proxy_cluster(sidecar_obj, index.mesh.options.domain_suffix),
+    )
 
     route_configs: list[RouteConfigIR] = []
     catch_all = next((e for e in sidecar.egress if e.port is None), None) if sidecar else None
@@ -110,31 +125,36 @@ def build_outbound(
     raw_vhosts: dict[str, tuple[VirtualHostIR, ...]] = {}
     before = previous.raw_vhosts if previous is not None else {}
     before_configs = {rc.name: rc for rc in previous.route_configs} if previous else {}
+    entries: dict[str, VhostEntries] = {}
     for egress in egress_list:
         hosts = hosts_by_port.get(egress.port, catch_all_hosts)
-        allowed = visible if hosts is None else index.visible_services(namespace, hosts)
-        vhosts: list[VirtualHostIR] = []
-        for service in allowed:
-            # one piece per (service, port, caller): after a change only the entries that
-            # read it are rebuilt, the others are dictionary lookups
-            vhost, shadowed = memo.get(
-                ("vhost-entry", service.hostname, egress.port, source),
-                lambda s=service, p=egress.port: vhost_entry(s, p, index, source, memo),  # type: ignore[misc]
-            )
-            if vhost is not None:
-                vhosts.append(vhost)
-            if shadowed:
-                warnings += shadowed
-        raw = raw_vhosts[egress.route_config] = tuple(vhosts)
+        # (the clusters piece's own tuple: the same object while that piece holds)
+        allowed = outbound.visible if hosts is None else index.visible_services(namespace, hosts)
+        # one piece per (service, port, caller); after a change only the entries that read
+        # it are rebuilt, found from the change (translators/view/entries.py)
+        found = entries[egress.route_config] = vhost_entries(
+            memo,
+            allowed,
+            egress.port,
+            source,
+            lambda s, p=egress.port: vhost_entry(s, p, index, source, memo),  # type: ignore[misc]
+            previous.entries.get(egress.route_config) if previous is not None else None,
+        )
+        warnings += found.warnings
+        vhosts = found.vhosts
+        raw = raw_vhosts[egress.route_config] = vhosts
         old_raw = before.get(egress.route_config)
         old_config = before_configs.get(egress.route_config)
         if old_raw is not None and old_config is not None:
             unique = unique_domains_patched(raw, old_raw, old_config.virtual_hosts[:-1])
         else:
-            unique = unique_domains(vhosts)
+            unique = unique_domains(list(vhosts))
         route_configs.append(RouteConfigIR(egress.route_config, (*unique, catch_all_vhost)))
-    dfp = forward_proxy_clusters(outbound.clusters)
     same_clusters = previous is not None and previous.clusters is outbound.clusters
+    # (a walk over every cluster: done again only when the clusters changed)
+    dfp = previous.dfp if previous is not None and same_clusters else None
+    if dfp is None:
+        dfp = forward_proxy_clusters(outbound.clusters)
     dfp_counts = {
         name: forward_proxy_count(
             raw,
@@ -173,4 +193,7 @@ def build_outbound(
         clusters_key=("outbound-clusters", namespace, ref_of(sidecar_obj)),
         raw_vhosts=raw_vhosts,
         dfp_counts=dfp_counts,
+        localized=outbound.localized,
+        entries=entries,
+        dfp=dfp,
     )

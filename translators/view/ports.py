@@ -20,7 +20,7 @@ class EgressIR:
     bind: str | None
     port: int
     route_config: str
-    dynamic_forward_proxy: bool = False
+    forward_proxy: bool = False
     tcp_chains: tuple[TcpChainIR, ...] = ()
 
 

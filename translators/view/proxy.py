@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from translators.ir import ProxyView
 from translators.mesh import Workload
+from translators.traffic.locality import for_proxy
 from translators.view.inbound import LocalView
 from translators.view.outbound import OutboundView
 
@@ -12,7 +13,7 @@ def combine(workload: Workload, outbound: OutboundView, local: LocalView) -> Pro
     return ProxyView(
         proxy=workload.key,
         clusters=outbound.clusters + local.clusters,
-        load_assignments=outbound.load_assignments,
+        load_assignments=for_proxy(workload, outbound.load_assignments, outbound.localized),
         listeners=local.listeners,
         route_configs=outbound.route_configs,
         warnings=outbound.warnings + local.warnings,

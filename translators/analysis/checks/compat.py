@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 
 from translators.analysis import codes
+from translators.analysis.checks.client_tls import check_client_tls
 from translators.analysis.context import AnalysisContext
 from translators.analysis.message import Message
 from translators.model.base import MESH_GATEWAY
@@ -131,6 +132,7 @@ def check_untranslated_fields(ctx: AnalysisContext) -> Iterable[Message]:
     for policy in ctx.of_kind("AuthorizationPolicy"):
         if policy.spec.action is AuthorizationAction.CUSTOM:
             yield _custom_not_enforced(policy)
+    yield from check_client_tls(ctx)
 
 
 def _custom_not_enforced(policy: MeshObject[AuthorizationPolicySpec]) -> Message:

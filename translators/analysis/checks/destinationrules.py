@@ -7,11 +7,11 @@ from collections.abc import Iterable
 from translators.analysis import codes
 from translators.analysis.context import AnalysisContext
 from translators.analysis.message import Message
-from translators.ir import Discovery
-from translators.model.networking import Resolution
+from translators.ir import Resolution
+from translators.model.networking import Resolution as ServiceResolution
 from translators.naming import outbound_cluster
 
-_NO_ENDPOINT_LIST = (Discovery.ORIGINAL_DST, Discovery.DYNAMIC_FORWARD_PROXY)
+_NO_ENDPOINT_LIST = (Resolution.ORIGINAL_DESTINATION, Resolution.FORWARD_PROXY)
 
 
 def check_hosts(ctx: AnalysisContext) -> Iterable[Message]:
@@ -36,14 +36,14 @@ def check_subsets(ctx: AnalysisContext) -> Iterable[Message]:
         host = ctx.resolve(dr.spec.host, dr.namespace)
         service = ctx.mesh.services.get(host)
         # without known endpoints (resolution NONE, none declared) there is nothing to select
-        if service is None or not service.endpoints or service.resolution is Resolution.NONE:
+        if service is None or not service.endpoints or service.resolution is ServiceResolution.NONE:
             continue
         clusters = ctx.clusters(service, dr, tls=False)
         for k, subset in enumerate(dr.spec.subsets):
             names = [outbound_cluster(p.number, host, subset.name) for p in service.ports]
             built = [clusters[n] for n in names if n in clusters]
             # PASSTHROUGH: the caller's own destination, no endpoint list to select from
-            if any(c.discovery in _NO_ENDPOINT_LIST for c, _ in built):
+            if any(c.resolution in _NO_ENDPOINT_LIST for c, _ in built):
                 continue
             if any(members for _, members in built):
                 continue

@@ -1,0 +1,49 @@
+"""DestinationRule TLS settings that are valid and translated as Istio does, but do less
+than they read: reported (XDS0803) so the difference shows before traffic does."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+from translators.analysis import codes
+from translators.analysis.context import AnalysisContext
+from translators.analysis.message import Message
+from translators.model.networking import ClientTLSMode, ClientTLSSettings, DestinationRuleSpec
+
+
+def _tls_settings(spec: DestinationRuleSpec) -> Iterator[tuple[str, ClientTLSSettings]]:
+    levels = [("spec.trafficPolicy", spec.traffic_policy)] + [
+        (f"spec.subsets[{i}].trafficPolicy", s.traffic_policy) for i, s in enumerate(spec.subsets)
+    ]
+    for path, policy in levels:
+        if policy is None:
+            continue
+        if policy.tls is not None:
+            yield f"{path}.tls", policy.tls
+        for j, level in enumerate(policy.port_level_settings):
+            if level.tls is not None:
+                yield f"{path}.portLevelSettings[{j}].tls", level.tls
+
+
+def check_client_tls(ctx: AnalysisContext) -> Iterable[Message]:
+    for rule in ctx.of_kind("DestinationRule"):
+        spec: DestinationRuleSpec = rule.spec
+        for path, tls in _tls_settings(spec):
+            originates = tls.mode in (ClientTLSMode.SIMPLE, ClientTLSMode.MUTUAL)
+            if originates and tls.credential_name and spec.workload_selector is None:
+                yield codes.FIELD_NOT_TRANSLATED.at(
+                    rule,
+                    f"{path}.credentialName",
+                    "credentialName in a DestinationRule without workloadSelector: as in "
+                    "Istio, sidecars do not use it and originate no TLS (plaintext)",
+                    "add a workloadSelector for the client workloads (the Secret must be in "
+                    "the rule's namespace), or give the certificates as files",
+                )
+            if originates and tls.ca_crl and not tls.ca_certificates:
+                yield codes.FIELD_NOT_TRANSLATED.at(
+                    rule,
+                    f"{path}.caCrl",
+                    "caCrl without caCertificates: Envoy checks a revocation list only "
+                    "against an explicit CA file, so it is not applied",
+                    "give caCertificates as well",
+                )

@@ -1,0 +1,71 @@
+"""The credentials (`credentialName`) a proxy's outbound clusters originate TLS with: their
+CA (and, MUTUAL, certificate and key) reach the proxy over SDS, like a gateway's
+certificates, and only the proxies whose clusters name them get them."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from translators.gateway.ir import Credential
+from translators.ir import UpstreamTLSMode
+from translators.mesh import MeshConfig, Workload
+from translators.model.networking import DestinationRuleSpec
+
+if TYPE_CHECKING:
+    from translators.translate import MeshTranslator
+
+
+def client_credentials(translator: MeshTranslator, workload: Workload) -> tuple[Credential, ...]:
+    """Every credential `workload`'s clusters use, once per scope (a memo piece of the
+    translator: rebuilt only when the proxy's clusters change)."""
+    memo = translator._memo
+    view_key, build_view = translator._outbound_view(workload)
+    view = memo.get(view_key, build_view)
+
+    def scan() -> tuple[Credential, ...]:
+        memo.inherit(view_key)
+        mutual: dict[str, bool] = {}
+        for cluster in view.clusters:
+            tls = cluster.tls
+            if tls is not None and tls.credential:
+                mutual[tls.credential] = (
+                    mutual.get(tls.credential, False) or tls.mode is UpstreamTLSMode.MUTUAL
+                )
+        out = []
+        for credential, with_key in sorted(mutual.items()):
+            namespace, _, name = credential.partition("/")
+            out.append(Credential(namespace, name, with_ca=True, with_key=with_key))
+        return tuple(out)
+
+    return memo.get(("client-credentials", view.clusters_key), scan)
+
+
+def merged(credentials: tuple[Credential, ...]) -> tuple[Credential, ...]:
+    """One Credential per Secret (the SDS names are per Secret): what any use needs."""
+    by_secret: dict[tuple[str, str], Credential] = {}
+    for c in credentials:
+        seen = by_secret.get((c.namespace, c.name))
+        if seen is not None:
+            c = Credential(
+                c.namespace, c.name, c.with_ca or seen.with_ca, c.with_key or seen.with_key
+            )
+        by_secret[(c.namespace, c.name)] = c
+    return tuple(by_secret.values())
+
+
+def rule_credentials(mesh: MeshConfig) -> set[tuple[str, str]]:
+    """(namespace, name) of every credential a DestinationRule makes sidecars read (those
+    with a workloadSelector: see `credential_namespace`)."""
+    out = set()
+    for rule in mesh.of_kind("DestinationRule"):
+        spec: DestinationRuleSpec = rule.spec
+        if spec.workload_selector is None:
+            continue
+        policies = [spec.traffic_policy, *(s.traffic_policy for s in spec.subsets)]
+        for policy in policies:
+            if policy is None:
+                continue
+            for tls in (policy.tls, *(level.tls for level in policy.port_level_settings)):
+                if tls is not None and tls.credential_name:
+                    out.add((rule.namespace, tls.credential_name))
+    return out

@@ -1,0 +1,131 @@
+"""One route configuration's per-service virtual hosts, patched by what changed.
+
+An outbound view holds, per HTTP port, one virtual host per visible service: 10,000 in a
+large mesh. Each is a piece of the memo (key `("vhost-entry", host, port, caller)`) with
+the dependencies it read. After one VirtualService edit, asking the memo for each of them
+again is 10,000 lookups for one rebuilt entry. `VhostEntries` keeps, next to the values,
+which positions read which dependency, so the next generation finds the entries a change
+invalidates from the change itself (`PieceCache.changes`) and rebuilds only those; the
+others keep their values and dependencies as they are (the rule of translators/memo.py:
+a piece is reused exactly when none of its dependencies changed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import partial
+
+from translators.ir import VirtualHostIR
+from translators.memo import Dep, PieceCache
+from translators.mesh import Service
+from translators.traffic.source import SourceIR
+
+# what one entry's builder returns: the virtual host (None: the service has none on this
+# port) and the warnings about routes it shadows
+Entry = tuple[VirtualHostIR | None, tuple[str, ...]]
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class VhostEntries:
+    """The entries of one route configuration, in service order (see module doc)."""
+
+    services: Sequence[Service]  # what they were built for (compared by identity)
+    values: tuple[Entry, ...]  # per service
+    deps: tuple[frozenset[Dep], ...]  # per service: what its piece read
+    readers: Mapping[Dep, tuple[int, ...]]  # dependency -> the positions that read it
+    vhosts: tuple[VirtualHostIR, ...]  # the virtual hosts, in order (no None)
+    warnings: tuple[str, ...]  # every entry's, in order
+
+    @property
+    def all_deps(self) -> frozenset[Dep]:
+        return frozenset(self.readers)
+
+
+def vhost_entries(
+    memo: PieceCache,
+    services: Sequence[Service],
+    port: int,
+    source: SourceIR,
+    build: Callable[[Service], Entry],
+    previous: VhostEntries | None,
+) -> VhostEntries:
+    """The entries of `services` on `port` for `source`; `previous`: the same route
+    configuration's entries in the last generation (None: look each one up)."""
+    changed = memo.changes
+    if previous is None or changed is None:
+        return _looked_up(memo, services, port, source, build)
+    stale = {i for dep in changed for i in previous.readers.get(dep, ())}
+    if previous.services is services:
+        # the same services in the same order: only positions that read a change move
+        if not stale:
+            memo.read_all(previous.readers)  # a dict: its keys' hashes are reused
+            return previous
+        values = list(previous.values)
+        deps = list(previous.deps)
+        readers = dict(previous.readers)
+        for i in sorted(stale):
+            service = services[i]
+            values[i], deps[i] = memo.get_tracked(
+                _key(service, port, source), partial(build, service)
+            )
+            for dep in deps[i]:
+                positions = readers.get(dep, ())
+                if i not in positions:
+                    readers[dep] = (*positions, i)
+        memo.read_all(readers)
+        return _entries(services, values, deps, readers)
+    # Other services (one added or removed): each entry still valid is taken from the
+    # last generation by its host, the others are looked up (and built if need be).
+    position = {s.hostname: i for i, s in enumerate(previous.services)}
+    values, deps = [], []
+    for service in services:
+        j = position.get(service.hostname)
+        if j is not None and j not in stale:
+            value, read = previous.values[j], previous.deps[j]
+            memo.read_all(read)
+        else:
+            value, read = memo.get_tracked(_key(service, port, source), partial(build, service))
+        values.append(value)
+        deps.append(read)
+    return _entries(services, values, deps, _readers(deps))
+
+
+def _key(service: Service, port: int, source: SourceIR) -> tuple[object, ...]:
+    # one piece per (service, port, caller), shared by every view that asks for it
+    return ("vhost-entry", service.hostname, port, source)
+
+
+def _looked_up(
+    memo: PieceCache,
+    services: Sequence[Service],
+    port: int,
+    source: SourceIR,
+    build: Callable[[Service], Entry],
+) -> VhostEntries:
+    values: list[Entry] = []
+    deps: list[frozenset[Dep]] = []
+    for service in services:
+        value, read = memo.get_tracked(_key(service, port, source), partial(build, service))
+        values.append(value)
+        deps.append(read)
+    return _entries(services, values, deps, _readers(deps))
+
+
+def _readers(deps: Sequence[frozenset[Dep]]) -> dict[Dep, tuple[int, ...]]:
+    found: dict[Dep, list[int]] = {}
+    for i, read in enumerate(deps):
+        for dep in read:
+            found.setdefault(dep, []).append(i)
+    return {dep: tuple(positions) for dep, positions in found.items()}
+
+
+def _entries(
+    services: Sequence[Service],
+    values: Sequence[Entry],
+    deps: Sequence[frozenset[Dep]],
+    readers: Mapping[Dep, tuple[int, ...]],
+) -> VhostEntries:
+    vhosts = tuple(v for v, _ in values if v is not None)
+    warnings = tuple(w for _, shadowed in values if shadowed for w in shadowed)
+    return VhostEntries(services, tuple(values), tuple(deps), readers, vhosts, warnings)
