@@ -53,6 +53,7 @@ from translators.ir.routes import (
     RouteMatchIR,
     StringMatchIR,
     TcpChainIR,
+    TunnelIR,
     VirtualHostIR,
     WeightedClusterIR,
 )
@@ -112,6 +113,7 @@ __all__ = [
     "TcpKeepaliveIR",
     "TelemetryIR",
     "TracingIR",
+    "TunnelIR",
     "UpstreamTLSIR",
     "UpstreamTLSMode",
     "VirtualHostIR",

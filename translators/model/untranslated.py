@@ -18,7 +18,6 @@ from translators.model.networking import (
     IngressListener,
     LoadBalancerSettings,
     RetryBudget,
-    TrafficPolicy,
 )
 from translators.model.telemetry import Tracing
 from translators.model.traffic import L4MatchAttributes
@@ -41,7 +40,6 @@ _REGISTRY: dict[type[BaseModel], dict[str, Untranslated]] = {
         "zone_aware_lb_setting": _no_effect("zoneAwareLbSetting"),
         "backend_utilization": _no_effect("backendUtilization"),
     },
-    TrafficPolicy: {"tunnel": _no_effect("tunnel (CONNECT/POST tunnelling)")},
     RetryBudget: {
         "budget_interval": Untranslated(
             "budgetInterval is not translated (Envoy 1.40's API has no such field): the "
