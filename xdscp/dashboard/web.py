@@ -21,9 +21,10 @@ from aiohttp import web
 from translators.analysis import Message
 from translators.analysis.runtime import protocol_error_messages
 from translators.ir import ProxyView
-from translators.mesh import MeshConfig, Workload
-from translators.naming import SIDECAR_INJECT_ANNOTATION, STATS_PORT
+from translators.mesh import MeshConfig
+from translators.naming import STATS_PORT
 from translators.security.index import gateway_proxies
+from translators.security.upstream import workload_has_sidecar
 from translators.translate import MeshTranslator
 from xdscp.dashboard.graph import MeshGraph, mesh_graph, workload_node_id
 from xdscp.dashboard.protocol_errors import ProtocolErrorTracker
@@ -45,12 +46,6 @@ def _asset(name: str) -> bytes:
     return (resources.files("xdscp.dashboard") / "static" / name).read_bytes()
 
 
-def has_sidecar(workload: Workload) -> bool:
-    return bool(workload.address) and (
-        workload.annotations.get(SIDECAR_INJECT_ANNOTATION, "true").lower() != "false"
-    )
-
-
 @dataclass(frozen=True, slots=True)
 class BuiltGraph:
     mesh: MeshConfig
@@ -66,8 +61,10 @@ def build_graph(translator: MeshTranslator) -> BuiltGraph:
     views = {
         key: translator.view(workload)
         for key, workload in mesh.workloads.items()
-        # a gateway pod is marked "no injection", yet runs an Envoy this plane feeds
-        if workload.address and (key in gateways or has_sidecar(workload))
+        # Istio's signals, as auto-mTLS reads them (a Pod without an injected sidecar
+        # runs no proxy); a gateway pod is marked "no injection", yet runs an Envoy
+        # this plane feeds
+        if workload.address and (key in gateways or workload_has_sidecar(workload))
     }
     return BuiltGraph(mesh, mesh_graph(mesh, views, gateways), views)
 
