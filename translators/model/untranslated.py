@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from translators.model.networking import (
+    HTTPRoute,
     IngressListener,
     LoadBalancerSettings,
     RetryBudget,
@@ -42,6 +43,12 @@ _REGISTRY: dict[type[BaseModel], dict[str, Untranslated]] = {
         "backend_utilization": _no_effect("backendUtilization"),
     },
     TrafficPolicy: {"tunnel": _no_effect("tunnel (CONNECT/POST tunnelling)")},
+    HTTPRoute: {
+        "websocket_upgrade": Untranslated(
+            "websocketUpgrade is no longer part of Istio's API (Istio ignores it): WebSocket "
+            "upgrades are allowed on every route, as in Istio"
+        )
+    },
     RetryBudget: {
         "budget_interval": Untranslated(
             "budgetInterval is not translated (Envoy 1.40's API has no such field): the "
