@@ -22,9 +22,13 @@ from translators.explain import ExplainError, explain, parse_request
 from translators.mesh import MeshOptions
 from translators.translate import MeshTranslator
 from xdscp.debug.auth import TOKEN_ENV, auth_headers, load_token
+from xdscp.debug.explain_worker import DEFAULT_TIMEOUT_S
 from xdscp.debug_client import api_url, server_option, token_option
 from xdscp.explain_text import render
 from xdscp.sources.files import DirectorySource
+
+# longer than the server's own bound, so its one-line 503 arrives rather than a timeout
+ANSWER_TIMEOUT_S = DEFAULT_TIMEOUT_S + 10
 
 
 def _fail(message: str) -> None:
@@ -49,7 +53,7 @@ def _from_server(
     address = f"{api_url(server, '/debug/explain')}?{urllib.parse.urlencode(query)}"
     try:
         asked = urllib.request.Request(address, headers=auth_headers(token))
-        with urllib.request.urlopen(asked, timeout=10) as response:
+        with urllib.request.urlopen(asked, timeout=ANSWER_TIMEOUT_S) as response:
             found: dict[str, Any] = json.load(response)
             return found
     except urllib.error.HTTPError as exc:
@@ -62,6 +66,11 @@ def _from_server(
         _fail(str(message))
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
+        if isinstance(reason, TimeoutError):
+            _fail(
+                f"the control plane at {server} did not answer within {ANSWER_TIMEOUT_S:g} s;"
+                " try again (it keeps translating the proxies asked about)"
+            )
         _fail(
             f"cannot reach the control plane at {server} ({reason}):"
             " start `xdscp serve`/`xdscp up`, pass --server URL, or explain a directory with -f DIR"

@@ -14,10 +14,12 @@ from contextlib import asynccontextmanager
 import aiohttp
 import pytest
 from aiohttp import web
+from click.testing import CliRunner
 from prometheus_client import CollectorRegistry
 
 from benchmarks.meshgen import synthetic_mesh
 from translators.translate import MeshTranslator
+from xdscp.cli import main
 from xdscp.debug.explain import explain_routes
 from xdscp.debug.explain_worker import ExplainWorker
 from xdscp.debug.http import make_debug_app
@@ -111,3 +113,18 @@ async def test_over_the_bound_is_a_503_and_the_work_goes_on(translator: MeshTran
         async with http.get("/debug/explain", params={**QUERY, "from": "default/ghost"}) as resp:
             assert resp.status == 400
             assert "no workload" in (await resp.json())["error"]
+
+
+async def test_the_cli_prints_the_bound_in_one_line(translator: MeshTranslator) -> None:
+    """`xdscp explain --server` as a user runs it against a server whose worker gives up:
+    the server's own reason, one line, exit 1 (not a timeout of the client)."""
+    async with debug_server(translator, ExplainWorker(timeout_s=0.01)) as url:
+        args = ["explain", "--server", url, "--from", "default/client", "http://svc-9:8080/"]
+        result = await asyncio.to_thread(CliRunner().invoke, main, args)
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    # (the server runs in this process: its log line shares stderr)
+    lines = [line for line in result.stderr.splitlines() if "debug.explain_timeout" not in line]
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("xdscp explain: the explanation did not finish within 0.01 s")
+    assert "Traceback" not in result.output

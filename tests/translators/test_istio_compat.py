@@ -718,7 +718,6 @@ def test_untranslated_fields_are_found_with_their_yaml_path() -> None:
     paths = [path for path, _ in untranslated_fields(rule.spec)]
     assert paths == [
         "spec.trafficPolicy.portLevelSettings[0].loadBalancer.zoneAwareLbSetting",
-        "spec.trafficPolicy.tunnel",
     ]
 
 

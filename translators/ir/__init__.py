@@ -8,7 +8,9 @@ or subset, its endpoints, upstream TLS), `policies` (a DestinationRule's traffic
 for one destination), `routes` (route tables, virtual hosts, route rules), `security`
 (peer authentication, authorization), `jwt` (request authentication), `telemetry`
 (access logs, tracing), `listeners` (the ports a proxy accepts traffic on) and `proxy`
-(the whole `ProxyView`).
+(the whole `ProxyView`). `codec` (imported on its own, it loads PyYAML) dumps the IR
+to YAML and loads it back, typed: the golden files of the first stage are the input of
+the second.
 """
 
 from translators.ir.destinations import (
@@ -51,6 +53,7 @@ from translators.ir.routes import (
     RouteMatchIR,
     StringMatchIR,
     TcpChainIR,
+    TunnelIR,
     VirtualHostIR,
     WeightedClusterIR,
 )
@@ -110,6 +113,7 @@ __all__ = [
     "TcpKeepaliveIR",
     "TelemetryIR",
     "TracingIR",
+    "TunnelIR",
     "UpstreamTLSIR",
     "UpstreamTLSMode",
     "VirtualHostIR",

@@ -19,7 +19,6 @@ from translators.model.networking import (
     IngressListener,
     LoadBalancerSettings,
     RetryBudget,
-    TrafficPolicy,
 )
 from translators.model.telemetry import Tracing
 from translators.model.traffic import L4MatchAttributes
@@ -42,7 +41,6 @@ _REGISTRY: dict[type[BaseModel], dict[str, Untranslated]] = {
         "zone_aware_lb_setting": _no_effect("zoneAwareLbSetting"),
         "backend_utilization": _no_effect("backendUtilization"),
     },
-    TrafficPolicy: {"tunnel": _no_effect("tunnel (CONNECT/POST tunnelling)")},
     HTTPRoute: {
         "websocket_upgrade": Untranslated(
             "websocketUpgrade is no longer part of Istio's API (Istio ignores it): WebSocket "

@@ -182,8 +182,12 @@ class Dashboard:
         runtime = protocol_error_messages(mesh, views, self.protocol_errors.active(time.time()))
         active = active_calls(graph, stats)
         calls = graph.calls(active).values()
-        full = self._full_json(graph, active)
-        shown = scoped_graph(full, scope or GraphScope(), (c.id for c in calls))
+        # the whole graph's JSON and its cut: pure work over tens of thousands of nodes on
+        # a large mesh, done on a thread so the loop keeps serving xDS meanwhile
+        active_ids = [c.id for c in calls]
+        shown = await asyncio.to_thread(
+            lambda: scoped_graph(self._full_json(graph, active), scope or GraphScope(), active_ids)
+        )
         kept = {n["id"] for n in shown["nodes"]}
         traffic = edge_traffic(graph, calls, stats, self.scraper.previous)
         drawn = {e["id"] for e in shown["edges"]}
