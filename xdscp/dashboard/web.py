@@ -213,8 +213,9 @@ class Dashboard:
         return web.Response(body=self._assets[name], content_type=_ASSETS[name], charset="utf-8")
 
     async def _graph_handler(self, request: web.Request) -> web.Response:
-        """`GET /debug/graph`: the mesh graph (nodes, edges from config, sidecar traffic),
-        at most ?limit= nodes (300), narrowed by ?namespace= and ?filter=."""
+        """`GET /debug/graph`: the mesh graph (?namespace=&filter=&limit=, 300 nodes by default)
+
+        Nodes, edges from config, sidecar traffic; a cut answer says so in `truncated`."""
         try:
             scope = GraphScope.of_query(request.query)
         except ValueError as exc:
