@@ -230,4 +230,9 @@ class Dashboard:
         ]
 
     async def close(self) -> None:
+        building, self._building = self._building, None
+        if building is not None and not building[1].done():
+            # its thread finishes on its own (daemon); nobody waits for the result
+            building[1].cancel()
+            await asyncio.gather(building[1], return_exceptions=True)
         await self.scraper.close()
