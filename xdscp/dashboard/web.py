@@ -31,7 +31,7 @@ from xdscp.dashboard.protocol_errors import ProtocolErrorTracker
 from xdscp.dashboard.scope import GraphScope, scoped_graph
 from xdscp.dashboard.scrape import SidecarScraper, SidecarStats
 from xdscp.dashboard.traffic import active_calls, edge_traffic
-from xdscp.debug.explain_worker import ExplainWorker
+from xdscp.debug.worker import DebugWorker
 from xdscp.server.status import StatusBook
 
 _log = structlog.get_logger(__name__)
@@ -85,7 +85,7 @@ class Dashboard:
         status: StatusBook,
         scraper: SidecarScraper | None = None,
         stats_port: int = STATS_PORT,
-        worker: ExplainWorker | None = None,
+        worker: DebugWorker | None = None,
     ) -> None:
         self._translator = translator
         self.status = status
@@ -93,8 +93,8 @@ class Dashboard:
         self.stats_port = stats_port
         self.protocol_errors = ProtocolErrorTracker()
         # the thread (and translator of its own) the graph is built with; shared with
-        # `/debug/explain` in the service (xdscp/debug/explain_worker.py)
-        self.worker = worker or ExplainWorker()
+        # `/debug/explain` in the service (xdscp/debug/worker.py)
+        self.worker = worker or DebugWorker()
         self._built: tuple[MeshTranslator, BuiltGraph] | None = None
         self._building: tuple[MeshTranslator, asyncio.Task[BuiltGraph]] | None = None
         # the last full JSON, per (graph, calls with traffic): the page polls every 3 s
