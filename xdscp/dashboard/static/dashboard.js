@@ -416,6 +416,13 @@ function suggestUrl(graph) {
   const url = document.getElementById("explain-url");
   if (url.dataset.edited) return;
   const from = document.getElementById("explain-from").value;
+  const caller = graph.nodes.find((n) => n.id === `workload:${from}`);
+  if (caller && caller.proxy === "gateway" && caller.entries && caller.entries.length) {
+    // a gateway is asked where requests enter it: its own listener, a host it answers
+    const entry = caller.entries[0];
+    url.value = `http://${entry.host || caller.address}:${entry.port}/`;
+    return;
+  }
   const call = graph.edges.find((e) => e.kind === "calls" && e.source === `workload:${from}`);
   const node = call && graph.nodes.find((n) => n.id === call.target);
   if (!node || !call.ports.length) return;
