@@ -137,6 +137,17 @@ def check_untranslated_fields(ctx: AnalysisContext) -> Iterable[Message]:
     for policy in ctx.of_kind("AuthorizationPolicy"):
         if policy.spec.action is AuthorizationAction.CUSTOM:
             yield _custom_not_enforced(policy)
+    for sidecar in ctx.of_kind("Sidecar"):
+        for i, egress in enumerate(sidecar.spec.egress):
+            if egress.unix_socket:
+                yield codes.FIELD_NOT_TRANSLATED.at(
+                    sidecar,
+                    f"spec.egress[{i}].bind",
+                    f"a unix domain socket egress listener ({egress.bind}) is not translated: "
+                    "the sidecar does not listen there",
+                    "bind the egress listener to an IP address and port, or expect the "
+                    "socket only under Istio",
+                )
     yield from check_client_tls(ctx)
 
 
