@@ -12,6 +12,8 @@ from google.protobuf.message import Message
 
 from translators.naming import PROVENANCE_KEY
 
+WEBSOCKET_UPGRADE = "websocket"  # the HCM upgrade type every Istio HTTP listener allows
+
 
 def pack(message: Message) -> any_pb2.Any:
     packed = any_pb2.Any()

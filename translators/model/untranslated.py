@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from translators.model.networking import (
+    HTTPRoute,
     IngressListener,
     LoadBalancerSettings,
     RetryBudget,
@@ -39,6 +40,12 @@ _REGISTRY: dict[type[BaseModel], dict[str, Untranslated]] = {
     LoadBalancerSettings: {
         "zone_aware_lb_setting": _no_effect("zoneAwareLbSetting"),
         "backend_utilization": _no_effect("backendUtilization"),
+    },
+    HTTPRoute: {
+        "websocket_upgrade": Untranslated(
+            "websocketUpgrade is no longer part of Istio's API (Istio ignores it): WebSocket "
+            "upgrades are allowed on every route, as in Istio"
+        )
     },
     RetryBudget: {
         "budget_interval": Untranslated(
