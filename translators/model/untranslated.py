@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from translators.model.networking import (
-    IngressListener,
+    HTTPRoute,
     LoadBalancerSettings,
     RetryBudget,
 )
@@ -40,6 +40,12 @@ _REGISTRY: dict[type[BaseModel], dict[str, Untranslated]] = {
         "zone_aware_lb_setting": _no_effect("zoneAwareLbSetting"),
         "backend_utilization": _no_effect("backendUtilization"),
     },
+    HTTPRoute: {
+        "websocket_upgrade": Untranslated(
+            "websocketUpgrade is no longer part of Istio's API (Istio ignores it): WebSocket "
+            "upgrades are allowed on every route, as in Istio"
+        )
+    },
     RetryBudget: {
         "budget_interval": Untranslated(
             "budgetInterval is not translated (Envoy 1.40's API has no such field): the "
@@ -50,12 +56,6 @@ _REGISTRY: dict[type[BaseModel], dict[str, Untranslated]] = {
         "source_subnet": Untranslated(
             "sourceSubnet is not applied (Istio's pilot does not apply it to sidecars "
             "either): the rule matches every source address"
-        ),
-    },
-    IngressListener: {
-        "tls": Untranslated(
-            "ingress tls (TLS terminated by the sidecar) is not translated: the port keeps "
-            "the mesh's own mTLS/plaintext policy"
         ),
     },
     Tracing: {

@@ -174,6 +174,10 @@ def _resolution(resolution: ServiceResolution, http: bool) -> Resolution:
     which needs captured traffic."""
     if resolution is ServiceResolution.NONE:
         return Resolution.FORWARD_PROXY if http else Resolution.ORIGINAL_DESTINATION
+    if resolution is ServiceResolution.DYNAMIC_DNS and http:
+        # Istio: a dynamic forward proxy cluster resolving each request's authority (TLS
+        # ports need Envoy's SNI forward proxy, not translated: XDS0806)
+        return Resolution.FORWARD_PROXY
     return {
         ServiceResolution.DNS: Resolution.DNS,
         ServiceResolution.DNS_ROUND_ROBIN: Resolution.DNS_ROUND_ROBIN,

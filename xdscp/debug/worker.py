@@ -1,7 +1,7 @@
-"""Explain off the event loop: `/debug/explain` translates the caller and every callee,
-which on a large mesh takes seconds, and the loop it would run on also serves every
-xDS stream. So each explanation runs in a worker thread, one at a time, and the answer
-is awaited for a bounded time.
+"""Debug work off the event loop: `/debug/explain` translates the caller and every
+callee, and the dashboard's `/debug/graph` every proxy of a new configuration — seconds
+on a large mesh — while the loop they would run on also serves every xDS stream. So
+that work runs in one worker thread, one job at a time, each awaited for a bounded time.
 
 The worker never touches the runtime's translator (its memo is not thread-safe and the
 loop keeps using it): it keeps a translator of its own, carried from generation to
@@ -9,9 +9,9 @@ generation like the runtime's (`MeshTranslator(mesh, previous)`: only what chang
 rebuilt), over the very same immutable MeshConfig and extensions. Translation is
 deterministic, so it produces the bytes the proxies receive.
 
-A thread cannot be stopped: an explanation over its time keeps running and its work
-(the translated proxies) stays in the worker's translator, so asking again is quick.
-While it runs, other requests wait for the worker within their own bound."""
+A thread cannot be stopped: a job over its time keeps running and its work (the
+translated proxies) stays in the worker's translator, so asking again is quick. While
+it runs, other requests wait for the worker within their own bound."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ from typing import TypeVar
 import structlog
 
 from translators.translate import MeshTranslator
+from xdscp.errors import XdscpError
 
 _log = structlog.get_logger(__name__)
 
@@ -32,11 +33,16 @@ T = TypeVar("T")
 DEFAULT_TIMEOUT_S = 20.0
 
 
-class ExplainTimeout(Exception):
+class WorkerTimeout(XdscpError):
     """The worker did not answer within the bound (the message says what to do)."""
 
 
-class ExplainWorker:
+def _same(a: MeshTranslator, b: MeshTranslator) -> bool:
+    """Do two translators run the same extensions (the very same objects)?"""
+    return tuple(map(id, a.extensions.extensions)) == tuple(map(id, b.extensions.extensions))
+
+
+class DebugWorker:
     """Runs `fn(translator)` in a daemon thread with the worker's own translator of the
     current generation, one call at a time, each awaited for at most `timeout_s`."""
 
@@ -48,8 +54,11 @@ class ExplainWorker:
     def _translator_for(self, current: MeshTranslator) -> MeshTranslator:
         """The worker's translator of `current`'s generation (worker thread only)."""
         own = self._own
-        if own is None or own.mesh is not current.mesh or own.extensions is not current.extensions:
-            reuse = own if own is not None and own.extensions is current.extensions else None
+        if own is None or own.mesh is not current.mesh or not _same(own, current):
+            # the previous generation's pieces carry over only with the same extensions
+            # (compared by their members: a translator without any makes an empty set
+            # of its own every generation)
+            reuse = own if own is not None and _same(own, current) else None
             own = self._own = MeshTranslator(current.mesh, reuse, current.extensions)
         return own
 
@@ -59,7 +68,7 @@ class ExplainWorker:
         fn: Callable[[MeshTranslator], T],
         timeout_s: float | None = None,
     ) -> T:
-        """`fn`'s result; raises ExplainTimeout past the bound (`timeout_s`, else the
+        """`fn`'s result; raises WorkerTimeout past the bound (`timeout_s`, else the
         worker's), or what `fn` raised."""
         bound = self.timeout_s if timeout_s is None else timeout_s
         loop = asyncio.get_running_loop()
@@ -70,7 +79,7 @@ class ExplainWorker:
         try:
             await asyncio.wait_for(idle.acquire(), bound)
         except TimeoutError:
-            raise ExplainTimeout(
+            raise WorkerTimeout(
                 f"the worker is still busy (an earlier explanation, or the dashboard's"
                 f" graph of a new configuration) after {bound:g} s; try again in a moment"
             ) from None
@@ -103,7 +112,7 @@ class ExplainWorker:
             return await asyncio.wait_for(asyncio.shield(done), remaining)
         except TimeoutError:
             _log.warning("debug.explain_timeout", seconds=bound)
-            raise ExplainTimeout(
+            raise WorkerTimeout(
                 f"the explanation did not finish within {bound:g} s (a large mesh:"
                 " the first explanation of a proxy translates it); it goes on in the"
                 " background, so asking again soon is quicker"
