@@ -19,6 +19,7 @@ import pytest
 from envoy.config.core.v3 import base_pb2
 from google.protobuf import struct_pb2
 
+import translators.envoy.route_bytes as route_bytes
 import translators.envoy.traffic as traffic
 from translators.mesh import MeshOptions
 from xdscp.service import ControlPlane
@@ -38,7 +39,15 @@ def weight_77_breaks_translation(monkeypatch: pytest.MonkeyPatch) -> Iterator[No
             raise ValueError("Value out of range: 77")
         return real(wc)
 
+    real_bytes = route_bytes._weighted
+
+    def weighted_bytes(clusters: Any) -> Any:  # routes assembled as bytes take this path
+        if any(wc.weight == 77 for wc in clusters):
+            raise ValueError("Value out of range: 77")
+        return real_bytes(clusters)
+
     monkeypatch.setattr(traffic, "_weighted", weighted)
+    monkeypatch.setattr(route_bytes, "_weighted", weighted_bytes)
     yield
 
 
