@@ -133,9 +133,9 @@ def _listener(ir: ListenerIR) -> EnvoyResource:
 def _assignment(ir: LoadAssignmentIR) -> EnvoyResource:
     return EnvoyResource(
         ENDPOINT_TYPE,
-        ir.cluster,
+        ir.destination,
         provenance=ir.provenance,
-        body=load_assignment_bytes(ir.cluster, ir.endpoints, ir.groups),
+        body=load_assignment_bytes(ir.destination, ir.endpoints, ir.groups),
     )
 
 

@@ -38,7 +38,7 @@ def built(vhost: VirtualHostIR) -> bytes:
 @pytest.mark.parametrize("case", all_cases(), ids=lambda c: c.name)
 def test_every_golden_virtual_host_assembles_to_the_built_bytes(case: object) -> None:
     _, results = translate_case(case)  # type: ignore[arg-type]
-    vhosts = [v for r in results for rc in r.view.route_configs for v in rc.virtual_hosts]
+    vhosts = [v for r in results for rc in r.view.route_tables for v in rc.virtual_hosts]
     for vhost in vhosts:
         assert virtual_host_bytes(vhost) == built(vhost), vhost.name
 

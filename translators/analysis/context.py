@@ -145,7 +145,7 @@ class AnalysisContext:
         if found is None:
             peers = self.index.security.upstream_peers(service) if tls else None
             clusters, assignments = service_clusters(service, dr, peers)
-            members = {a.cluster: a.endpoints for a in assignments}
+            members = {a.destination: a.endpoints for a in assignments}
             found = self._clusters[key] = {
                 c.name: (c, members.get(c.name, c.endpoints)) for c in clusters
             }

@@ -118,7 +118,7 @@ def _declaring(
     if listener.direction is Direction.OUTBOUND:
         hosts = {
             parsed[2]
-            for config in view.route_configs
+            for config in view.route_tables
             if config.name == listener.route_config
             for vhost in config.virtual_hosts
             for route in vhost.routes

@@ -26,24 +26,24 @@ def proxy_resources(view: ProxyView) -> dict[str, tuple[EnvoyResource, ...]]:
         CLUSTER_TYPE: (
             *(
                 EnvoyResource(CLUSTER_TYPE, c.name, provenance=c.provenance, body=cluster_bytes(c))
-                for c in view.clusters
+                for c in view.destinations
             ),
             *_collectors(view),
         ),
         ENDPOINT_TYPE: tuple(
             EnvoyResource(
                 ENDPOINT_TYPE,
-                a.cluster,
+                a.destination,
                 provenance=a.provenance,
-                body=load_assignment_bytes(a.cluster, a.endpoints),
+                body=load_assignment_bytes(a.destination, a.endpoints),
             )
-            for a in view.load_assignments
+            for a in view.endpoint_sets
         ),
         LISTENER_TYPE: tuple(
             EnvoyResource(LISTENER_TYPE, li.name, build_listener(li), li.provenance)
             for li in view.listeners
         ),
-        ROUTE_TYPE: tuple(_route_config(rc) for rc in view.route_configs),
+        ROUTE_TYPE: tuple(_route_config(rc) for rc in view.route_tables),
     }
 
 

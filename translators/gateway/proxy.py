@@ -230,10 +230,8 @@ def gateway_resources(
     }
     view = ProxyView(
         proxy=workload.key,
-        clusters=outbound_view.clusters,
-        load_assignments=for_proxy(
-            workload, outbound_view.load_assignments, outbound_view.localized
-        ),
+        destinations=outbound_view.clusters,
+        endpoint_sets=for_proxy(workload, outbound_view.load_assignments, outbound_view.localized),
         listeners=tuple(
             ListenerIR(
                 lst.name,
@@ -245,7 +243,7 @@ def gateway_resources(
             )
             for lst in gateway_listeners
         ),
-        route_configs=proxy.route_configs,
+        route_tables=proxy.route_configs,
         warnings=outbound_view.warnings + proxy.warnings,
     )
     return view, MappingProxyType(groups)

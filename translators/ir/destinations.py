@@ -117,7 +117,7 @@ class LocalityLbIR:
 
 @dataclass(frozen=True, slots=True)
 class LoadAssignmentIR:
-    cluster: str
+    destination: str  # the ClusterIR's name
     endpoints: tuple[EndpointIR, ...]
     provenance: tuple[str, ...] = ()
     # Endpoints by locality; empty: one group without a locality, which is what a mesh

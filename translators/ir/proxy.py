@@ -14,8 +14,10 @@ class ProxyView:
     """Everything one proxy gets, before it becomes Envoy protos."""
 
     proxy: str
-    clusters: tuple[ClusterIR, ...] = ()
-    load_assignments: tuple[LoadAssignmentIR, ...] = ()
+    # where its traffic can go (one per service port and subset, plus the special ones)
+    destinations: tuple[ClusterIR, ...] = ()
+    # the endpoints of the destinations whose endpoints the control plane lists
+    endpoint_sets: tuple[LoadAssignmentIR, ...] = ()
     listeners: tuple[ListenerIR, ...] = ()
-    route_configs: tuple[RouteConfigIR, ...] = ()
+    route_tables: tuple[RouteConfigIR, ...] = ()  # one per outbound HTTP port
     warnings: tuple[str, ...] = field(default=())

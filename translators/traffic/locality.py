@@ -169,8 +169,8 @@ def for_proxy(
     """`assignments` with the locality-dependent ones (`localized`) as `workload`'s."""
     if not localized:
         return assignments
-    mine = {a.cluster: a for a in localized_assignments(workload, localized)}
-    return tuple(mine.get(a.cluster, a) for a in assignments)
+    mine = {a.destination: a for a in localized_assignments(workload, localized)}
+    return tuple(mine.get(a.destination, a) for a in assignments)
 
 
 def locality_match(locality: str, rule: str) -> bool:

@@ -252,7 +252,7 @@ def _calls_of(view: ProxyView, caller: str) -> dict[str, CallEdge]:
     """Every service `caller` can reach through its outbound listeners, with the routes."""
     edges: dict[str, CallEdge] = {}
     bound = _outbound_route_configs(view)
-    for config in view.route_configs:
+    for config in view.route_tables:
         if config.name not in bound:
             continue
         for vhost in config.virtual_hosts:
@@ -278,9 +278,9 @@ def _subset_members(
     members: dict[tuple[str, str], set[str]] = {}
     seen: set[str] = set()
     for view in views:
-        groups: list[ClusterIR | LoadAssignmentIR] = [*view.clusters, *view.load_assignments]
+        groups: list[ClusterIR | LoadAssignmentIR] = [*view.destinations, *view.endpoint_sets]
         for item in groups:
-            name = item.name if isinstance(item, ClusterIR) else item.cluster
+            name = item.name if isinstance(item, ClusterIR) else item.destination
             if name in seen:
                 continue
             parsed = parse_outbound_cluster(name)
@@ -334,7 +334,7 @@ def _reach_key(view: ProxyView) -> tuple[object, ...]:
     """Proxies whose outbound config is the same objects reach the same services."""
     outbound = [li for li in view.listeners if li.direction is Direction.OUTBOUND]
     return (
-        id(view.route_configs),
+        id(view.route_tables),
         frozenset(li.route_config for li in outbound if li.route_config),
         tuple(id(chain) for li in outbound for chain in li.tcp_chains),
     )
@@ -364,7 +364,7 @@ def mesh_graph(
         if group_key not in groups:
             groups[group_key] = _calls_of(view, "")
         reachable[key] = groups[group_key]
-        shared.setdefault((id(view.load_assignments), id(view.route_configs)), view)
+        shared.setdefault((id(view.endpoint_sets), id(view.route_tables)), view)
     members = _subset_members(shared.values())
     serves: dict[tuple[str, str], ServeEdge] = {}
     for host, service in mesh.services.items():
