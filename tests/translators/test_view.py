@@ -23,7 +23,7 @@ def test_ingress_without_default_endpoint_is_skipped_with_a_warning() -> None:
     assert view.warnings == (
         "Sidecar/default/app: ingress port 8080 has no defaultEndpoint; skipped",
     )
-    assert [(li.name, li.inbound_cluster) for li in view.listeners] == [
+    assert [(li.name, li.inbound_destination) for li in view.listeners] == [
         ("10.0.0.1_9090", "inbound|9090||")
     ]
     (inbound,) = [c for c in view.destinations if c.name == "inbound|9090||"]

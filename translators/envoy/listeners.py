@@ -37,7 +37,7 @@ def _inbound_routes(ir: ListenerIR) -> route_pb2.RouteConfiguration:
         name="default",
         match=rc.RouteMatch(prefix="/"),
         route=rc.RouteAction(
-            cluster=ir.inbound_cluster,
+            cluster=ir.inbound_destination,
             timeout=duration(0),
             # Istio's BuildDefaultHTTPInboundRoute: no stream limit, `grpc-timeout` honoured
             max_stream_duration=rc.RouteAction.MaxStreamDuration(
@@ -75,7 +75,7 @@ def _http_manager(ir: ListenerIR) -> hcm.HttpConnectionManager:
     )
     if ir.direction is Direction.OUTBOUND:
         manager.rds.config_source.CopyFrom(ads())
-        manager.rds.route_config_name = ir.route_config
+        manager.rds.route_config_name = ir.route_table
     else:
         manager.route_config.CopyFrom(_inbound_routes(ir))
         # The app learns the caller's SPIFFE ID from x-forwarded-client-cert; whatever a
@@ -91,7 +91,7 @@ def _network_filters(ir: ListenerIR) -> list[listener_components_pb2.Filter]:
     if ir.inbound is not None and ir.inbound.tcp:
         proxy = tcp_proxy_pb2.TcpProxy(
             stat_prefix=listener_stat_prefix(ir.direction.value, ir.address, ir.port),
-            cluster=ir.inbound_cluster,
+            cluster=ir.inbound_destination,
         )
         if ir.telemetry is not None:
             apply_tcp(proxy, ir.telemetry)

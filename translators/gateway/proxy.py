@@ -238,7 +238,7 @@ def gateway_resources(
                 Direction.OUTBOUND,
                 lst.address,
                 lst.port,
-                route_config=next((c.route_config for c in lst.chains if c.route_config), ""),
+                route_table=next((c.route_config for c in lst.chains if c.route_config), ""),
                 provenance=lst.provenance,
             )
             for lst in gateway_listeners

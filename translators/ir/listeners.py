@@ -27,8 +27,8 @@ class ListenerIR:
     direction: Direction
     address: str
     port: int
-    route_config: str = ""
-    inbound_cluster: str = ""
+    route_table: str = ""
+    inbound_destination: str = ""
     provenance: tuple[str, ...] = ()
     inbound: InboundIR | None = None
     # Outbound TCP/TLS port: tcp_proxy filter chains (by SNI for TLS) instead of HTTP.

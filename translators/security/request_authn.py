@@ -202,7 +202,7 @@ def _http(listener: ListenerIR) -> bool:
         return False
     if listener.direction is Direction.INBOUND:
         return listener.inbound is not None and not listener.inbound.tcp
-    return bool(listener.route_config)
+    return bool(listener.route_table)
 
 
 def attach_jwt(

@@ -65,7 +65,7 @@ def build_local(
             Direction.OUTBOUND,
             egress.bind or own_address,
             egress.port,
-            route_config=egress.route_config,
+            route_table=egress.route_config,
             provenance=sidecar_ref
             + tuple(dict.fromkeys(r for c in egress.tcp_chains for r in c.provenance)),
             tcp_chains=egress.tcp_chains,
@@ -111,7 +111,7 @@ def build_local(
                         Direction.INBOUND,
                         workload.address,
                         port,
-                        inbound_cluster=cluster_name,
+                        inbound_destination=cluster_name,
                         provenance=(source, *peer_authn.sources, *authz_refs),
                         inbound=InboundIR(
                             mtls=peer_authn.at(port),
@@ -167,7 +167,7 @@ def build_local(
                 Direction.INBOUND,
                 bind,
                 port,
-                inbound_cluster=cluster_name,
+                inbound_destination=cluster_name,
                 provenance=sidecar_ref + peer_authn.sources + authz_refs,
                 inbound=inbound,
                 captured=capture and ingress.bind is None,

@@ -222,9 +222,9 @@ def _match_text(route: RouteIR) -> str:
 
 def _outbound_route_configs(view: ProxyView) -> set[str]:
     return {
-        li.route_config
+        li.route_table
         for li in view.listeners
-        if li.direction is Direction.OUTBOUND and li.route_config
+        if li.direction is Direction.OUTBOUND and li.route_table
     }
 
 
@@ -335,7 +335,7 @@ def _reach_key(view: ProxyView) -> tuple[object, ...]:
     outbound = [li for li in view.listeners if li.direction is Direction.OUTBOUND]
     return (
         id(view.route_tables),
-        frozenset(li.route_config for li in outbound if li.route_config),
+        frozenset(li.route_table for li in outbound if li.route_table),
         tuple(id(chain) for li in outbound for chain in li.tcp_chains),
     )
 
