@@ -123,7 +123,7 @@ def _declaring(
             for vhost in config.virtual_hosts
             for route in vhost.routes
             for weighted in route.clusters
-            if (parsed := parse_outbound_cluster(weighted.cluster)) is not None
+            if (parsed := parse_outbound_cluster(weighted.destination)) is not None
         }
         return _service_port_fields(mesh, sorted(hosts), listener.port, target=False)
     served = sorted(

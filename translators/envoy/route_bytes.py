@@ -116,7 +116,7 @@ def _weighted(clusters: tuple[WeightedClusterIR, ...]) -> bytes:
     entries = []
     for wc in clusters:
         weight = _UINT32_VALUE_TAG + _varint(wc.weight) if wc.weight else b""
-        entry = length_delimited(_WEIGHT_NAME, wc.cluster.encode()) + length_delimited(
+        entry = length_delimited(_WEIGHT_NAME, wc.destination.encode()) + length_delimited(
             _WEIGHT_WEIGHT, weight
         )
         entries.append(length_delimited(_WEIGHTED_CLUSTERS, entry))
@@ -132,7 +132,7 @@ def route_bytes(ir: RouteIR, virtual_host: str) -> bytes:
     single = len(ir.clusters) == 1
     rest = _action_rest(ir.timeout_s, ir.retries, ir.rewrite, ir.mirrors, ir.hash_policies, single)
     if single:
-        cluster = ir.clusters[0].cluster
+        cluster = ir.clusters[0].destination
         specifier = length_delimited(_ACTION_CLUSTER, cluster.encode())
         parsed = parse_outbound_cluster(cluster)
         operation = f"{parsed[2]}:{parsed[0]}{path}" if parsed else virtual_host + path

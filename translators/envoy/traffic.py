@@ -225,13 +225,15 @@ def _hash_policy(ir: HashPolicyIR) -> rc.RouteAction.HashPolicy:
 
 
 def _mirror(ir: MirrorIR) -> rc.RouteAction.RequestMirrorPolicy:
-    mirror = rc.RouteAction.RequestMirrorPolicy(cluster=ir.cluster, trace_sampled={"value": False})
+    mirror = rc.RouteAction.RequestMirrorPolicy(
+        cluster=ir.destination, trace_sampled={"value": False}
+    )
     mirror.runtime_fraction.default_value.CopyFrom(_fraction(ir.percent))
     return mirror
 
 
 def _weighted(wc: WeightedClusterIR) -> rc.WeightedCluster.ClusterWeight:
-    weight = rc.WeightedCluster.ClusterWeight(name=wc.cluster, weight={"value": wc.weight})
+    weight = rc.WeightedCluster.ClusterWeight(name=wc.destination, weight={"value": wc.weight})
     if wc.headers is not None:
         _apply_headers(weight, wc.headers)
         if wc.headers.authority:
@@ -261,7 +263,7 @@ def _forward(route: rc.Route, ir: RouteIR) -> None:
     action.request_mirror_policies.extend(_mirror(m) for m in ir.mirrors)
     if len(ir.clusters) == 1:
         (only,) = ir.clusters
-        action.cluster = only.cluster
+        action.cluster = only.destination
         if only.headers is not None:
             # one destination: its header edits apply after the rule's, on the route
             _apply_headers(route, only.headers)
@@ -596,10 +598,10 @@ def _slow_start(cluster: cluster_pb2.Cluster, ir: SlowStartIR) -> None:
 def tcp_proxy(chain: TcpChainIR, stat_prefix: str) -> tcp_proxy_pb2.TcpProxy:
     proxy = tcp_proxy_pb2.TcpProxy(stat_prefix=stat_prefix)
     if len(chain.clusters) == 1:
-        proxy.cluster = chain.clusters[0].cluster
+        proxy.cluster = chain.clusters[0].destination
     else:
         for wc in chain.clusters:
-            proxy.weighted_clusters.clusters.add(name=wc.cluster, weight=wc.weight)
+            proxy.weighted_clusters.clusters.add(name=wc.destination, weight=wc.weight)
     return proxy
 
 

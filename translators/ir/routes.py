@@ -40,7 +40,7 @@ class RouteMatchIR:
 
 @dataclass(frozen=True, slots=True)
 class WeightedClusterIR:
-    cluster: str
+    destination: str
     weight: int
     headers: HeaderOpsIR | None = None  # per-destination header edits
 
@@ -141,7 +141,7 @@ class RewriteIR:
 
 @dataclass(frozen=True, slots=True)
 class MirrorIR:
-    cluster: str
+    destination: str
     percent: float = 100.0
 
 

@@ -233,7 +233,7 @@ def _splits(clusters: Iterable[WeightedClusterIR]) -> tuple[Split, ...]:
     return tuple(
         Split(parsed[2], parsed[1], parsed[0], weighted.weight)
         for weighted in clusters
-        if (parsed := parse_outbound_cluster(weighted.cluster)) is not None
+        if (parsed := parse_outbound_cluster(weighted.destination)) is not None
     )
 
 
