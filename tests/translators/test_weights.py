@@ -102,7 +102,7 @@ def test_weighted_clusters_drop_zero_weights_and_keep_order(
     vhost, _catch_all = config.virtual_hosts
     (route,) = vhost.routes
     assert isinstance(route, RouteIR)
-    assert [(c.destination, c.weight) for c in route.clusters] == expected
+    assert [(c.destination, c.weight) for c in route.destinations] == expected
 
     (resource,) = result.of_type(ROUTE_TYPE)
     assert isinstance(resource.message, route_pb2.RouteConfiguration)

@@ -122,7 +122,7 @@ def _declaring(
             if config.name == listener.route_table
             for vhost in config.virtual_hosts
             for route in vhost.routes
-            for weighted in route.clusters
+            for weighted in route.destinations
             if (parsed := parse_outbound_cluster(weighted.destination)) is not None
         }
         return _service_port_fields(mesh, sorted(hosts), listener.port, target=False)

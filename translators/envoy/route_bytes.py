@@ -61,13 +61,13 @@ def _varint(value: int) -> bytes:
 def _plain_forward(ir: RouteIR) -> bool:
     """A route the byte assembly covers: it forwards, edits no headers, injects nothing."""
     return (
-        bool(ir.clusters)
+        bool(ir.destinations)
         and ir.redirect is None
         and ir.direct_response is None
         and ir.headers is None
         and ir.fault is None
         and ir.cors is None
-        and all(c.headers is None for c in ir.clusters)
+        and all(c.headers is None for c in ir.destinations)
     )
 
 
@@ -129,15 +129,15 @@ def route_bytes(ir: RouteIR, virtual_host: str) -> bytes:
         built: bytes = build_route(ir, virtual_host).SerializeToString(deterministic=True)
         return built
     match, path = _match(ir.match)
-    single = len(ir.clusters) == 1
+    single = len(ir.destinations) == 1
     rest = _action_rest(ir.timeout_s, ir.retries, ir.rewrite, ir.mirrors, ir.hash_policies, single)
     if single:
-        cluster = ir.clusters[0].destination
+        cluster = ir.destinations[0].destination
         specifier = length_delimited(_ACTION_CLUSTER, cluster.encode())
         parsed = parse_outbound_cluster(cluster)
         operation = f"{parsed[2]}:{parsed[0]}{path}" if parsed else virtual_host + path
     else:
-        specifier = _weighted(ir.clusters)
+        specifier = _weighted(ir.destinations)
         operation = virtual_host + path
     parts = [match, length_delimited(_ROUTE_ACTION, specifier + rest)]
     if ir.provenance:

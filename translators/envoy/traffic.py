@@ -261,8 +261,8 @@ def _forward(route: rc.Route, ir: RouteIR) -> None:
     if authority:
         action.host_rewrite_literal = authority
     action.request_mirror_policies.extend(_mirror(m) for m in ir.mirrors)
-    if len(ir.clusters) == 1:
-        (only,) = ir.clusters
+    if len(ir.destinations) == 1:
+        (only,) = ir.destinations
         action.cluster = only.destination
         if only.headers is not None:
             # one destination: its header edits apply after the rule's, on the route
@@ -270,9 +270,9 @@ def _forward(route: rc.Route, ir: RouteIR) -> None:
             if only.headers.authority and not authority:
                 action.host_rewrite_literal = only.headers.authority
     else:
-        action.weighted_clusters.clusters.extend(_weighted(wc) for wc in ir.clusters)
+        action.weighted_clusters.clusters.extend(_weighted(wc) for wc in ir.destinations)
     action.hash_policy.extend(_hash_policy(h) for h in ir.hash_policies)
-    consistent = bool(ir.hash_policies) and len(ir.clusters) == 1
+    consistent = bool(ir.hash_policies) and len(ir.destinations) == 1
     if ir.retries is None:
         action.retry_policy.CopyFrom(default_retry_policy(previous_hosts=not consistent))
     elif ir.retries.attempts > 0:
@@ -597,10 +597,10 @@ def _slow_start(cluster: cluster_pb2.Cluster, ir: SlowStartIR) -> None:
 
 def tcp_proxy(chain: TcpChainIR, stat_prefix: str) -> tcp_proxy_pb2.TcpProxy:
     proxy = tcp_proxy_pb2.TcpProxy(stat_prefix=stat_prefix)
-    if len(chain.clusters) == 1:
-        proxy.cluster = chain.clusters[0].destination
+    if len(chain.destinations) == 1:
+        proxy.cluster = chain.destinations[0].destination
     else:
-        for wc in chain.clusters:
+        for wc in chain.destinations:
             proxy.weighted_clusters.clusters.add(name=wc.destination, weight=wc.weight)
     return proxy
 

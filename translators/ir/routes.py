@@ -47,13 +47,13 @@ class WeightedClusterIR:
 
 @dataclass(frozen=True, slots=True)
 class RouteIR:
-    """One Envoy route. It forwards to `clusters` unless it redirects or answers directly
-    (then `clusters` is empty). None / empty fields mean Istio's defaults: no timeout,
+    """One route rule. It forwards to `destinations` unless it redirects or answers directly
+    (then `destinations` is empty). None / empty fields mean Istio's defaults: no timeout,
     the mesh's default retry policy, nothing rewritten, mirrored or injected."""
 
     name: str
     match: RouteMatchIR
-    clusters: tuple[WeightedClusterIR, ...]
+    destinations: tuple[WeightedClusterIR, ...]
     provenance: tuple[str, ...] = ()
     redirect: RedirectIR | None = None
     direct_response: DirectResponseIR | None = None
@@ -183,10 +183,10 @@ class CorsIR:
 class TcpChainIR:
     """One filter chain of an outbound TCP/TLS listener: connections whose SNI is one of
     `server_names` (any connection, when empty) and whose destination address is in one
-    of `destination_prefixes` (IPs or CIDRs; any, when empty) are proxied to `clusters`."""
+    of `destination_prefixes` (IPs or CIDRs; any, when empty) are proxied to `destinations`."""
 
     name: str
-    clusters: tuple[WeightedClusterIR, ...]
+    destinations: tuple[WeightedClusterIR, ...]
     server_names: tuple[str, ...] = ()
     provenance: tuple[str, ...] = ()
     destination_prefixes: tuple[str, ...] = ()

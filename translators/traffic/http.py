@@ -325,7 +325,7 @@ def http_routes(
                 RouteIR(
                     name,
                     ir,
-                    base.clusters,
+                    base.destinations,
                     base.provenance,
                     redirect=base.redirect,
                     direct_response=base.direct_response,

@@ -16,7 +16,7 @@ def forward_proxy_clusters(clusters: Iterable[ClusterIR]) -> frozenset[str]:
 
 def _reaches(vhost: VirtualHostIR, dfp: frozenset[str]) -> bool:
     return any(
-        any(wc.destination in dfp for wc in r.clusters)
+        any(wc.destination in dfp for wc in r.destinations)
         or any(m.destination in dfp for m in r.mirrors)
         for r in vhost.routes
     )
@@ -71,7 +71,7 @@ def reachable_chains(
     original = {c.name for c in clusters if c.resolution is Resolution.ORIGINAL_DESTINATION}
     kept = []
     for chain in chains:
-        if all(wc.destination in original for wc in chain.clusters):
+        if all(wc.destination in original for wc in chain.destinations):
             warnings.append(
                 f"{chain.provenance[0] if chain.provenance else chain.name}: "
                 f"{chain.name} needs an original destination (resolution NONE / PASSTHROUGH"

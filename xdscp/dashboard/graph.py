@@ -258,14 +258,14 @@ def _calls_of(view: ProxyView, caller: str) -> dict[str, CallEdge]:
         for vhost in config.virtual_hosts:
             for route in vhost.routes:
                 summary = RouteSummary(
-                    route.name, _match_text(route), _splits(route.clusters), route.provenance
+                    route.name, _match_text(route), _splits(route.destinations), route.provenance
                 )
                 _add_route(edges, caller, summary, vhost.provenance)
     for listener in view.listeners:  # TCP/TLS ports
         if listener.direction is not Direction.OUTBOUND:
             continue
         for chain in listener.tcp_chains:
-            summary = RouteSummary(chain.name, "tcp", _splits(chain.clusters), chain.provenance)
+            summary = RouteSummary(chain.name, "tcp", _splits(chain.destinations), chain.provenance)
             _add_route(edges, caller, summary, chain.provenance)
     return edges
 
