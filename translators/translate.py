@@ -213,7 +213,7 @@ class MeshTranslator:
         for listener in local.listeners:
             tracing = listener.telemetry.tracing if listener.telemetry else None
             if tracing is not None:
-                providers[tracing.provider] = tracing.cluster
+                providers[tracing.provider] = tracing.collector
         if not providers:
             return ()
         key = tuple(sorted(providers.items(), key=lambda p: p[1]))

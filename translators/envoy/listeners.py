@@ -132,7 +132,7 @@ def _inbound_chains(
 def _outbound_tcp_chains(ir: ListenerIR) -> list[listener_components_pb2.FilterChain]:
     """An outbound TCP/TLS port: one tcp_proxy chain per destination (by SNI for TLS)."""
     chains = []
-    for chain in ir.tcp_chains:
+    for chain in ir.tcp_routes:
         proxy = tcp_proxy(chain, f"{ir.direction.value}_{ir.address}_{ir.port}")
         if ir.telemetry is not None:
             apply_tcp(proxy, ir.telemetry)
@@ -173,9 +173,9 @@ def build_listener(ir: ListenerIR) -> listener_pb2.Listener:
     )
     if ir.captured:
         listener.bind_to_port.value = False
-    if ir.tcp_chains:
+    if ir.tcp_routes:
         listener.filter_chains.extend(_outbound_tcp_chains(ir))
-        if any(c.server_names for c in ir.tcp_chains):
+        if any(c.server_names for c in ir.tcp_routes):
             listener.listener_filters.add(
                 name=TLS_INSPECTOR_FILTER, typed_config=pack(tls_inspector_pb2.TlsInspector())
             )

@@ -53,7 +53,7 @@ def _collectors(view: ProxyView) -> tuple[EnvoyResource, ...]:
     for listener in view.listeners:
         tracing = listener.telemetry.tracing if listener.telemetry else None
         if tracing is not None:
-            providers[tracing.provider] = tracing.cluster
+            providers[tracing.provider] = tracing.collector
     return tuple(
         EnvoyResource(CLUSTER_TYPE, name, collector_cluster(name, provider))
         for provider, name in sorted(providers.items(), key=lambda p: p[1])

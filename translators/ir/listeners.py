@@ -31,8 +31,8 @@ class ListenerIR:
     inbound_destination: str = ""
     provenance: tuple[str, ...] = ()
     inbound: InboundIR | None = None
-    # Outbound TCP/TLS port: tcp_proxy filter chains (by SNI for TLS) instead of HTTP.
-    tcp_chains: tuple[TcpChainIR, ...] = ()
+    # Outbound TCP/TLS port: connections routed by SNI (TLS) or port (TCP), not HTTP.
+    tcp_routes: tuple[TcpChainIR, ...] = ()
     # Outbound HTTP port whose routes reach a forward-proxy destination: the request's
     # authority is resolved on demand, on this listener.
     forward_proxy: bool = False

@@ -68,7 +68,7 @@ def build_local(
             route_table=egress.route_config,
             provenance=sidecar_ref
             + tuple(dict.fromkeys(r for c in egress.tcp_chains for r in c.provenance)),
-            tcp_chains=egress.tcp_chains,
+            tcp_routes=egress.tcp_chains,
             forward_proxy=egress.forward_proxy,
             captured=capture and egress.bind is None,
         )

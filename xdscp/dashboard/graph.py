@@ -264,7 +264,7 @@ def _calls_of(view: ProxyView, caller: str) -> dict[str, CallEdge]:
     for listener in view.listeners:  # TCP/TLS ports
         if listener.direction is not Direction.OUTBOUND:
             continue
-        for chain in listener.tcp_chains:
+        for chain in listener.tcp_routes:
             summary = RouteSummary(chain.name, "tcp", _splits(chain.destinations), chain.provenance)
             _add_route(edges, caller, summary, chain.provenance)
     return edges
@@ -336,7 +336,7 @@ def _reach_key(view: ProxyView) -> tuple[object, ...]:
     return (
         id(view.route_tables),
         frozenset(li.route_table for li in outbound if li.route_table),
-        tuple(id(chain) for li in outbound for chain in li.tcp_chains),
+        tuple(id(chain) for li in outbound for chain in li.tcp_routes),
     )
 
 
