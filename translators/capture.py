@@ -11,7 +11,14 @@ bind their own addresses instead.
 from __future__ import annotations
 
 from translators.index import MeshIndex
-from translators.ir import ClusterIR, Direction, InboundMTLS, ListenerIR, LoadBalancing, Resolution
+from translators.ir import (
+    DestinationIR,
+    Direction,
+    InboundMTLS,
+    ListenerIR,
+    LoadBalancing,
+    Resolution,
+)
 from translators.mesh import Service, Workload
 from translators.model.networking import (
     HTTP_PROTOCOLS,
@@ -75,8 +82,8 @@ def served_ports(index: MeshIndex, workload: Workload) -> list[tuple[int, Protoc
     return [found[p] for p in sorted(found)]
 
 
-def inbound_passthrough_cluster() -> ClusterIR:
-    return ClusterIR(
+def inbound_passthrough_cluster() -> DestinationIR:
+    return DestinationIR(
         INBOUND_PASSTHROUGH_CLUSTER, Resolution.ORIGINAL_DESTINATION, LoadBalancing.PASSTHROUGH
     )
 

@@ -34,11 +34,11 @@ from translators.gateway.proxy import gateway_resources
 from translators.generators import ProxyBuild, generators
 from translators.index import MeshIndex
 from translators.ir import (
-    ClusterIR,
+    DestinationIR,
+    EndpointSetIR,
     ListenerIR,
-    LoadAssignmentIR,
     ProxyView,
-    RouteConfigIR,
+    RouteTableIR,
     VirtualHostIR,
 )
 from translators.memo import PieceCache, mesh_changes
@@ -88,12 +88,12 @@ class OutboundResources:
     route_configs: ResourceGroup
 
 
-def _cluster(ir: ClusterIR) -> EnvoyResource:
+def _cluster(ir: DestinationIR) -> EnvoyResource:
     return EnvoyResource(CLUSTER_TYPE, ir.name, provenance=ir.provenance, body=cluster_bytes(ir))
 
 
 def _service_resources(
-    clusters: tuple[ClusterIR, ...], assignments: tuple[LoadAssignmentIR, ...]
+    clusters: tuple[DestinationIR, ...], assignments: tuple[EndpointSetIR, ...]
 ) -> tuple[tuple[EnvoyResource, ...], tuple[EnvoyResource, ...]]:
     # a locality-dependent assignment is per proxy (`MeshTranslator.localized_group`)
     return tuple(_cluster(c) for c in clusters), tuple(
@@ -112,7 +112,7 @@ class _RouteBuild:
     """One route configuration and what it was assembled from, so the next generation can
     patch it: only the virtual hosts that are new objects are looked at."""
 
-    config: RouteConfigIR
+    config: RouteTableIR
     fields: list[bytes]  # per virtual host, framed
     sources: dict[str, int]  # provenance source -> how many virtual hosts name it
     provenance: tuple[str, ...]
@@ -130,7 +130,7 @@ def _listener(ir: ListenerIR) -> EnvoyResource:
     return EnvoyResource(LISTENER_TYPE, ir.name, build_listener(ir), ir.provenance)
 
 
-def _assignment(ir: LoadAssignmentIR) -> EnvoyResource:
+def _assignment(ir: EndpointSetIR) -> EnvoyResource:
     return EnvoyResource(
         ENDPOINT_TYPE,
         ir.destination,
@@ -359,8 +359,8 @@ class MeshTranslator:
     def _service(
         self,
         key: Hashable,
-        clusters: tuple[ClusterIR, ...],
-        assignments: tuple[LoadAssignmentIR, ...],
+        clusters: tuple[DestinationIR, ...],
+        assignments: tuple[EndpointSetIR, ...],
     ) -> tuple[tuple[EnvoyResource, ...], tuple[EnvoyResource, ...]]:
         self._memo.inherit(key)  # the service's IR piece: its bytes depend on what it read
         return _service_resources(clusters, assignments)
@@ -371,7 +371,7 @@ class MeshTranslator:
         group, so the runtime reuses their serialized, versioned snapshot untouched."""
         return self._memo.get(("group", resources), lambda: ResourceGroup(resources))
 
-    def _route_config(self, config: RouteConfigIR, previous: _RouteBuild | None) -> _RouteBuild:
+    def _route_config(self, config: RouteTableIR, previous: _RouteBuild | None) -> _RouteBuild:
         """Route configs are assembled from per-virtual-host bytes: after one VirtualService
         changes, only its virtual host is rebuilt, even among 10,000 — and, given the last
         generation's build, only it is re-framed and re-counted."""

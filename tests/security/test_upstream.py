@@ -22,7 +22,7 @@ from translators.envoy.clusters import (
     load_assignment,
     load_assignment_bytes,
 )
-from translators.ir import ClusterIR, ProxyView, UpstreamTLSIR, UpstreamTLSMode
+from translators.ir import DestinationIR, ProxyView, UpstreamTLSIR, UpstreamTLSMode
 from translators.mesh import MeshConfig, Workload, build_mesh
 from translators.translate import MeshTranslator, translate
 from xdscp.sources.documents import parse_text
@@ -61,7 +61,7 @@ def mesh_with(*documents: str) -> MeshConfig:
     return mesh_of("---\n".join([CLIENT, *(textwrap.dedent(d) for d in documents)]))
 
 
-def api_cluster(view: ProxyView, subset: str = "") -> ClusterIR:
+def api_cluster(view: ProxyView, subset: str = "") -> DestinationIR:
     name = f"outbound|8080|{subset}|api.prod.svc.cluster.local"
     return next(c for c in view.destinations if c.name == name)
 

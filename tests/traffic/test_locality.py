@@ -9,7 +9,7 @@ from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.endpoint.v3 import endpoint_pb2
 
 from tests.translators.helpers import mesh_of, workload
-from translators.ir import EndpointIR, LoadAssignmentIR, LocalityGroupIR, LocalityLbIR
+from translators.ir import EndpointIR, EndpointSetIR, LocalityGroupIR, LocalityLbIR
 from translators.naming import CLUSTER_TYPE, ENDPOINT_TYPE
 from translators.traffic.locality import lb_priority, locality_match, localize
 from translators.translate import MeshTranslator
@@ -214,7 +214,7 @@ def test_istio_matching_rules() -> None:
 def test_localize_renumbers_priorities_without_gaps() -> None:
     near = EndpointIR("10.0.0.1", 80, locality="r/z/s")
     far = EndpointIR("10.0.0.2", 80, locality="q/y/x")
-    assignment = LoadAssignmentIR(
+    assignment = EndpointSetIR(
         "c",
         (near, far),
         groups=(

@@ -13,7 +13,7 @@ from __future__ import annotations
 from translators.envoy.clusters import cluster_bytes, load_assignment_bytes
 from translators.envoy.listeners import build_listener
 from translators.envoy.routes import route_config_bytes, virtual_host_bytes
-from translators.ir import ProxyView, RouteConfigIR
+from translators.ir import ProxyView, RouteTableIR
 from translators.naming import CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE
 from translators.resources import EnvoyResource
 from translators.telemetry.envoy import collector_cluster
@@ -60,7 +60,7 @@ def _collectors(view: ProxyView) -> tuple[EnvoyResource, ...]:
     )
 
 
-def _route_config(config: RouteConfigIR) -> EnvoyResource:
+def _route_config(config: RouteTableIR) -> EnvoyResource:
     """A sidecar's outbound route configuration (ports ignored in host matching)."""
     provenance = tuple(sorted({s for v in config.virtual_hosts for s in v.provenance}))
     body = route_config_bytes(

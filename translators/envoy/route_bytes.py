@@ -31,7 +31,7 @@ from translators.ir import (
     RouteIR,
     RouteMatchIR,
     VirtualHostIR,
-    WeightedClusterIR,
+    WeightedDestinationIR,
 )
 from translators.naming import parse_outbound_cluster
 
@@ -79,8 +79,8 @@ def _match(match: RouteMatchIR) -> tuple[bytes, str]:
     return length_delimited(_ROUTE_MATCH, encoded), operation_path(message)
 
 
-_ONE = (WeightedClusterIR("", 100),)
-_SEVERAL = (WeightedClusterIR("", 50), WeightedClusterIR("", 50))
+_ONE = (WeightedDestinationIR("", 100),)
+_SEVERAL = (WeightedDestinationIR("", 50), WeightedDestinationIR("", 50))
 
 
 @lru_cache(maxsize=4096)
@@ -112,7 +112,7 @@ def _action_rest(
     return encoded
 
 
-def _weighted(clusters: tuple[WeightedClusterIR, ...]) -> bytes:
+def _weighted(clusters: tuple[WeightedDestinationIR, ...]) -> bytes:
     entries = []
     for wc in clusters:
         weight = _UINT32_VALUE_TAG + _varint(wc.weight) if wc.weight else b""

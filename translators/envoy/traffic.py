@@ -34,8 +34,8 @@ from envoy.type.v3 import percent_pb2
 from translators.envoy.common import cidr_range, duration, pack, provenance, provenance_bytes
 from translators.envoy.jwt import claim_value, jwt_metadata
 from translators.ir import (
-    ClusterPolicyIR,
     CorsIR,
+    DestinationPolicyIR,
     DirectResponseIR,
     FaultIR,
     HashPolicyIR,
@@ -51,8 +51,8 @@ from translators.ir import (
     RouteMatchIR,
     SlowStartIR,
     StringMatchIR,
-    TcpChainIR,
-    WeightedClusterIR,
+    TcpRouteIR,
+    WeightedDestinationIR,
 )
 from translators.naming import DFP_DNS_CACHE, parse_outbound_cluster, routing_claim
 from translators.traffic.http import DEFAULT_RETRY_ON
@@ -232,7 +232,7 @@ def _mirror(ir: MirrorIR) -> rc.RouteAction.RequestMirrorPolicy:
     return mirror
 
 
-def _weighted(wc: WeightedClusterIR) -> rc.WeightedCluster.ClusterWeight:
+def _weighted(wc: WeightedDestinationIR) -> rc.WeightedCluster.ClusterWeight:
     weight = rc.WeightedCluster.ClusterWeight(name=wc.destination, weight={"value": wc.weight})
     if wc.headers is not None:
         _apply_headers(weight, wc.headers)
@@ -437,7 +437,7 @@ def dynamic_forward_proxy(cluster: cluster_pb2.Cluster) -> None:
     cluster.lb_policy = cluster_pb2.Cluster.CLUSTER_PROVIDED
 
 
-def _thresholds(ir: ClusterPolicyIR) -> circuit_breaker_pb2.CircuitBreakers.Thresholds:
+def _thresholds(ir: DestinationPolicyIR) -> circuit_breaker_pb2.CircuitBreakers.Thresholds:
     """Istio's getDefaultCircuitBreakerThresholds, then the connection pool's limits and
     the retry budget (applyRetryBudget; Envoy then ignores max_retries)."""
     thresholds = circuit_breaker_pb2.CircuitBreakers.Thresholds(
@@ -474,7 +474,7 @@ def _status_matcher(codes: tuple[int, ...]) -> matcher_pb2.MatchPredicate:
     return matcher_pb2.MatchPredicate(or_match=matcher_pb2.MatchPredicate.MatchSet(rules=rules))
 
 
-def _outlier(ir: ClusterPolicyIR, cluster: cluster_pb2.Cluster) -> None:
+def _outlier(ir: DestinationPolicyIR, cluster: cluster_pb2.Cluster) -> None:
     """Istio's applyOutlierDetection."""
     spec = ir.outlier
     if spec is None:
@@ -504,7 +504,9 @@ def _outlier(ir: ClusterPolicyIR, cluster: cluster_pb2.Cluster) -> None:
     cluster.common_lb_config.healthy_panic_threshold.value = float(spec.min_health_percent)
 
 
-def _protocol_options(ir: ClusterPolicyIR) -> http_protocol_options_pb2.HttpProtocolOptions | None:
+def _protocol_options(
+    ir: DestinationPolicyIR,
+) -> http_protocol_options_pb2.HttpProtocolOptions | None:
     options = http_protocol_options_pb2.HttpProtocolOptions()
     common = options.common_http_protocol_options
     if ir.idle_timeout_s is not None:
@@ -535,7 +537,7 @@ def _protocol_options(ir: ClusterPolicyIR) -> http_protocol_options_pb2.HttpProt
     return options
 
 
-def apply_policy(cluster: cluster_pb2.Cluster, ir: ClusterPolicyIR) -> None:
+def apply_policy(cluster: cluster_pb2.Cluster, ir: DestinationPolicyIR) -> None:
     """Istio's applyConnectionPool / applyOutlierDetection / ApplyRingHashLoadBalancer."""
     cluster.circuit_breakers.thresholds.append(_thresholds(ir))
     if ir.tcp_keepalive is not None:
@@ -595,7 +597,7 @@ def _slow_start(cluster: cluster_pb2.Cluster, ir: SlowStartIR) -> None:
 # --- outbound TCP / TLS listeners --------------------------------------------------
 
 
-def tcp_proxy(chain: TcpChainIR, stat_prefix: str) -> tcp_proxy_pb2.TcpProxy:
+def tcp_proxy(chain: TcpRouteIR, stat_prefix: str) -> tcp_proxy_pb2.TcpProxy:
     proxy = tcp_proxy_pb2.TcpProxy(stat_prefix=stat_prefix)
     if len(chain.destinations) == 1:
         proxy.cluster = chain.destinations[0].destination
@@ -606,7 +608,7 @@ def tcp_proxy(chain: TcpChainIR, stat_prefix: str) -> tcp_proxy_pb2.TcpProxy:
 
 
 def tcp_filter_chain(
-    chain: TcpChainIR, proxy: tcp_proxy_pb2.TcpProxy
+    chain: TcpRouteIR, proxy: tcp_proxy_pb2.TcpProxy
 ) -> listener_components_pb2.FilterChain:
     out = listener_components_pb2.FilterChain(
         name=chain.name,

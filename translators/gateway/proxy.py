@@ -28,7 +28,7 @@ from translators.gateway.ir import (
 from translators.gateway.istio import IstioGatewayBuild, selected_gateways
 from translators.gateway.sni_dnat import dnat_cluster, resolve_auto_passthrough
 from translators.index import MeshIndex
-from translators.ir import AuthzPolicyIR, Direction, ListenerIR, ProxyView, RouteConfigIR
+from translators.ir import AuthzPolicyIR, Direction, ListenerIR, ProxyView, RouteTableIR
 from translators.ir.jwt import JwtRuleIR
 from translators.mesh import MeshConfig, Workload
 from translators.model.gateway import GatewaySpec
@@ -131,7 +131,7 @@ def _with_authz(listener: GatewayListenerIR, authz: tuple[AuthzPolicyIR, ...]) -
     return replace(listener, authz=authz, provenance=listener.provenance + refs)
 
 
-def _on_port(config: RouteConfigIR, chains: list[GatewayChainIR]) -> bool:
+def _on_port(config: RouteTableIR, chains: list[GatewayChainIR]) -> bool:
     return any(c.route_config == config.name for c in chains)
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from translators.ir.jwt import JwtRuleIR
-from translators.ir.routes import TcpChainIR
+from translators.ir.routes import TcpRouteIR
 from translators.ir.security import InboundIR
 from translators.ir.telemetry import TelemetryIR
 
@@ -32,7 +32,7 @@ class ListenerIR:
     provenance: tuple[str, ...] = ()
     inbound: InboundIR | None = None
     # Outbound TCP/TLS port: connections routed by SNI (TLS) or port (TCP), not HTTP.
-    tcp_routes: tuple[TcpChainIR, ...] = ()
+    tcp_routes: tuple[TcpRouteIR, ...] = ()
     # Outbound HTTP port whose routes reach a forward-proxy destination: the request's
     # authority is resolved on demand, on this listener.
     forward_proxy: bool = False

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from translators.ir.destinations import ClusterIR, LoadAssignmentIR
+from translators.ir.destinations import DestinationIR, EndpointSetIR
 from translators.ir.listeners import ListenerIR
-from translators.ir.routes import RouteConfigIR
+from translators.ir.routes import RouteTableIR
 
 
 @dataclass(frozen=True, slots=True)
@@ -15,9 +15,9 @@ class ProxyView:
 
     proxy: str
     # where its traffic can go (one per service port and subset, plus the special ones)
-    destinations: tuple[ClusterIR, ...] = ()
+    destinations: tuple[DestinationIR, ...] = ()
     # the endpoints of the destinations whose endpoints the control plane lists
-    endpoint_sets: tuple[LoadAssignmentIR, ...] = ()
+    endpoint_sets: tuple[EndpointSetIR, ...] = ()
     listeners: tuple[ListenerIR, ...] = ()
-    route_tables: tuple[RouteConfigIR, ...] = ()  # one per outbound HTTP port
+    route_tables: tuple[RouteTableIR, ...] = ()  # one per outbound HTTP port
     warnings: tuple[str, ...] = field(default=())

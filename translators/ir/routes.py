@@ -39,7 +39,7 @@ class RouteMatchIR:
 
 
 @dataclass(frozen=True, slots=True)
-class WeightedClusterIR:
+class WeightedDestinationIR:
     destination: str
     weight: int
     headers: HeaderOpsIR | None = None  # per-destination header edits
@@ -53,7 +53,7 @@ class RouteIR:
 
     name: str
     match: RouteMatchIR
-    destinations: tuple[WeightedClusterIR, ...]
+    destinations: tuple[WeightedDestinationIR, ...]
     provenance: tuple[str, ...] = ()
     redirect: RedirectIR | None = None
     direct_response: DirectResponseIR | None = None
@@ -77,7 +77,7 @@ class VirtualHostIR:
 
 
 @dataclass(frozen=True, slots=True)
-class RouteConfigIR:
+class RouteTableIR:
     name: str
     virtual_hosts: tuple[VirtualHostIR, ...]
 
@@ -180,13 +180,13 @@ class CorsIR:
 
 
 @dataclass(frozen=True, slots=True)
-class TcpChainIR:
+class TcpRouteIR:
     """One filter chain of an outbound TCP/TLS listener: connections whose SNI is one of
     `server_names` (any connection, when empty) and whose destination address is in one
     of `destination_prefixes` (IPs or CIDRs; any, when empty) are proxied to `destinations`."""
 
     name: str
-    destinations: tuple[WeightedClusterIR, ...]
+    destinations: tuple[WeightedDestinationIR, ...]
     server_names: tuple[str, ...] = ()
     provenance: tuple[str, ...] = ()
     destination_prefixes: tuple[str, ...] = ()

@@ -41,7 +41,7 @@ from translators.ir import (
     RouteIR,
     RouteMatchIR,
     StringMatchIR,
-    WeightedClusterIR,
+    WeightedDestinationIR,
 )
 from translators.model.base import StringMatch
 from translators.model.networking import HTTPMatchRequest, HTTPRoute
@@ -277,11 +277,11 @@ def mirrors(rule: HTTPRoute, cluster_of: ClusterOf) -> tuple[MirrorIR, ...]:
     return tuple(out)
 
 
-def destinations(rule: HTTPRoute, cluster_of: ClusterOf) -> tuple[WeightedClusterIR, ...]:
+def destinations(rule: HTTPRoute, cluster_of: ClusterOf) -> tuple[WeightedDestinationIR, ...]:
     """Weighted clusters; Istio drops zero-weight destinations when there are several."""
     several = len(rule.route) > 1
     return tuple(
-        WeightedClusterIR(
+        WeightedDestinationIR(
             cluster_of(d.destination), d.weight if several else 100, header_ops(d.headers)
         )
         for d in rule.route

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from translators.ir import ClusterPolicyIR
+from translators.ir import DestinationPolicyIR
 from translators.model.networking import Protocol, SidecarSpec
 from translators.model.traffic import ConnectionPoolSettings
 from translators.traffic.policy import EffectivePolicy, cluster_policy, connect_timeout
@@ -22,7 +22,7 @@ from translators.traffic.policy import EffectivePolicy, cluster_policy, connect_
 @dataclass(frozen=True, slots=True)
 class InboundPool:
     connect_timeout_s: float
-    policy: ClusterPolicyIR
+    policy: DestinationPolicyIR
     configured: bool  # a Sidecar sets the pool (else Istio's defaults)
 
 

@@ -1,5 +1,5 @@
 """Outbound TCP and TLS ports: VirtualService `tcp` and `tls` routes -> tcp_proxy
-filter chains (TcpChainIR) of one listener per port.
+filter chains (TcpRouteIR) of one listener per port.
 
 Istio gives every TCP service its own listener on the service's address; an xdscp
 sidecar is called on its own address (no iptables, no per-service IPs), so all the
@@ -25,7 +25,7 @@ from dataclasses import replace
 
 from translators.hosts import resolve_host
 from translators.index import MeshIndex
-from translators.ir import TcpChainIR, WeightedClusterIR
+from translators.ir import TcpRouteIR, WeightedDestinationIR
 from translators.mesh import Service
 from translators.model.networking import Protocol, VirtualServiceSpec
 from translators.model.objects import MeshObject
@@ -39,7 +39,7 @@ SNI_PROTOCOLS = frozenset({Protocol.TLS, Protocol.HTTPS})
 
 def _weighted(
     route: list[RouteDestination], vs: MeshObject[VirtualServiceSpec], port: int, index: MeshIndex
-) -> tuple[WeightedClusterIR, ...]:
+) -> tuple[WeightedDestinationIR, ...]:
     suffix = index.mesh.options.domain_suffix
     several = len(route) > 1
     out = []
@@ -51,7 +51,7 @@ def _weighted(
         cluster = outbound_cluster(
             destination_port(d.destination, target, port), host, d.destination.subset or ""
         )
-        out.append(WeightedClusterIR(cluster, d.weight if several else 100))
+        out.append(WeightedDestinationIR(cluster, d.weight if several else 100))
     return tuple(out)
 
 
@@ -65,9 +65,9 @@ def _subnets(matches: list[L4MatchAttributes] | list[TLSMatchAttributes]) -> tup
 
 def _service_chains(
     service: Service, port: int, index: MeshIndex, namespace: str, source: SourceIR
-) -> list[TcpChainIR]:
+) -> list[TcpRouteIR]:
     vs, _ = index.virtual_service(service.hostname, namespace)
-    default = (WeightedClusterIR(outbound_cluster(port, service.hostname), 100),)
+    default = (WeightedDestinationIR(outbound_cluster(port, service.hostname), 100),)
     own = (service.source,)
     service_port = service.port(port)
     if service_port is not None and service_port.protocol in SNI_PROTOCOLS:
@@ -78,7 +78,7 @@ def _service_chains(
                 if _fits(match, port, source):
                     subnets = _subnets([match])
                     chains.append(
-                        TcpChainIR(
+                        TcpRouteIR(
                             tcp_filter_chain(port, match.sni_hosts[0], subnets),
                             _weighted(rule.route, vs, port, index),
                             tuple(match.sni_hosts),
@@ -87,7 +87,7 @@ def _service_chains(
                         )
                     )
         return chains or [
-            TcpChainIR(tcp_filter_chain(port, service.hostname), default, (service.hostname,), own)
+            TcpRouteIR(tcp_filter_chain(port, service.hostname), default, (service.hostname,), own)
         ]
     # Istio's buildSidecarOutboundTCPFilterChainOpts: a rule whose fitting match blocks all
     # name destination subnets gets a chain for those subnets and the search goes on; the
@@ -98,7 +98,7 @@ def _service_chains(
         fitting = [m for m in tcp.match if _fits(m, port, source)]
         if not tcp.match or any(not m.destination_subnets for m in fitting):
             chains.append(
-                TcpChainIR(
+                TcpRouteIR(
                     tcp_filter_chain(port, service.hostname),
                     _weighted(tcp.route, vs, port, index),
                     provenance=(vs.ref,),
@@ -108,28 +108,28 @@ def _service_chains(
         subnets = _subnets(fitting)
         if subnets:
             chains.append(
-                TcpChainIR(
+                TcpRouteIR(
                     tcp_filter_chain(port, service.hostname, subnets),
                     _weighted(tcp.route, vs, port, index),
                     provenance=(vs.ref,),
                     destination_prefixes=subnets,
                 )
             )
-    chains.append(TcpChainIR(tcp_filter_chain(port, service.hostname), default, provenance=own))
+    chains.append(TcpRouteIR(tcp_filter_chain(port, service.hostname), default, provenance=own))
     return chains
 
 
 def tcp_chains(
     port: int, services: list[Service], index: MeshIndex, namespace: str, source: SourceIR
-) -> tuple[tuple[TcpChainIR, ...], list[str]]:
+) -> tuple[tuple[TcpRouteIR, ...], list[str]]:
     """The filter chains of the outbound listener on `port`, and what could not be routed.
     Envoy refuses a listener with two chains matching the same connections, so each SNI
     name (per set of destination subnets) and each SNI-less match (the default one, or
     one per set of subnets) go to the first service that wants them."""
-    chains: list[TcpChainIR] = []
+    chains: list[TcpRouteIR] = []
     warnings: list[str] = []
     names: set[tuple[str, frozenset[str]]] = set()
-    seen: set[TcpChainIR] = set()
+    seen: set[TcpRouteIR] = set()
     sni_less: dict[frozenset[str], str] = {}  # destination subnets -> the host routed there
     for service in sorted(services, key=lambda s: s.hostname):
         for chain in _service_chains(service, port, index, namespace, source):
@@ -158,7 +158,7 @@ def tcp_chains(
     return tuple(chains), warnings
 
 
-def _taken(chain: TcpChainIR, service: Service, port: int, owner: str) -> str:
+def _taken(chain: TcpRouteIR, service: Service, port: int, owner: str) -> str:
     if chain.destination_prefixes:
         return (
             f"{chain.provenance[0]}: TCP port {port} destinations "

@@ -6,11 +6,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 
-from translators.ir import ClusterIR, Resolution, RouteConfigIR, TcpChainIR, VirtualHostIR
+from translators.ir import DestinationIR, Resolution, RouteTableIR, TcpRouteIR, VirtualHostIR
 from translators.view.ports import EgressIR
 
 
-def forward_proxy_clusters(clusters: Iterable[ClusterIR]) -> frozenset[str]:
+def forward_proxy_clusters(clusters: Iterable[DestinationIR]) -> frozenset[str]:
     return frozenset(c.name for c in clusters if c.resolution is Resolution.FORWARD_PROXY)
 
 
@@ -42,7 +42,7 @@ def forward_proxy_count(
 
 def with_forward_proxy(
     egress: list[EgressIR],
-    configs: list[RouteConfigIR],
+    configs: list[RouteTableIR],
     dfp: frozenset[str],
     counts: Mapping[str, int],
 ) -> list[EgressIR]:
@@ -62,8 +62,8 @@ def with_forward_proxy(
 
 
 def reachable_chains(
-    chains: tuple[TcpChainIR, ...], clusters: list[ClusterIR], local: bool, warnings: list[str]
-) -> tuple[TcpChainIR, ...]:
+    chains: tuple[TcpRouteIR, ...], clusters: list[DestinationIR], local: bool, warnings: list[str]
+) -> tuple[TcpRouteIR, ...]:
     """Without traffic capture (file mode) an ORIGINAL_DST cluster's "original destination"
     is the sidecar's own listener: such a chain would connect to itself, so it is left out."""
     if not local:

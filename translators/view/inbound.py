@@ -14,7 +14,7 @@ from translators.capture import (
 )
 from translators.index import MeshIndex
 from translators.ir import (
-    ClusterIR,
+    DestinationIR,
     Direction,
     EndpointIR,
     InboundIR,
@@ -38,7 +38,7 @@ class LocalView:
     """The part of a proxy's config that is its own: listeners and inbound clusters."""
 
     listeners: tuple[ListenerIR, ...]
-    clusters: tuple[ClusterIR, ...]
+    clusters: tuple[DestinationIR, ...]
     warnings: tuple[str, ...]
 
 
@@ -74,7 +74,7 @@ def build_local(
         )
         for egress in outbound.egress
     ]
-    clusters: list[ClusterIR] = []
+    clusters: list[DestinationIR] = []
     peer_authn = index.security.inbound_mtls(workload)
     authz = index.security.authorization(workload)
     authz_refs = tuple(ref for policy in authz for ref in policy.provenance)
@@ -92,7 +92,7 @@ def build_local(
                 app = EndpointIR(workload.address, port, workload=workload.key)
                 pool = inbound_pool(sidecar, port)
                 clusters.append(
-                    ClusterIR(
+                    DestinationIR(
                         cluster_name,
                         Resolution.STATIC,
                         LoadBalancing.ROUND_ROBIN,
@@ -144,7 +144,7 @@ def build_local(
             app = EndpointIR(app_host, int(app_port), workload=workload.key)
         pool = inbound_pool(sidecar, port)
         clusters.append(
-            ClusterIR(
+            DestinationIR(
                 cluster_name,
                 Resolution.STATIC,
                 LoadBalancing.ROUND_ROBIN,

@@ -19,12 +19,12 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from translators.ir import (
-    ClusterIR,
+    DestinationIR,
     Direction,
-    LoadAssignmentIR,
+    EndpointSetIR,
     ProxyView,
     RouteIR,
-    WeightedClusterIR,
+    WeightedDestinationIR,
 )
 from translators.mesh import MeshConfig
 from translators.naming import parse_outbound_cluster
@@ -228,7 +228,7 @@ def _outbound_route_configs(view: ProxyView) -> set[str]:
     }
 
 
-def _splits(clusters: Iterable[WeightedClusterIR]) -> tuple[Split, ...]:
+def _splits(clusters: Iterable[WeightedDestinationIR]) -> tuple[Split, ...]:
     """The mesh services (host, port, subset, weight) behind a route's or TCP chain's clusters."""
     return tuple(
         Split(parsed[2], parsed[1], parsed[0], weighted.weight)
@@ -278,9 +278,9 @@ def _subset_members(
     members: dict[tuple[str, str], set[str]] = {}
     seen: set[str] = set()
     for view in views:
-        groups: list[ClusterIR | LoadAssignmentIR] = [*view.destinations, *view.endpoint_sets]
+        groups: list[DestinationIR | EndpointSetIR] = [*view.destinations, *view.endpoint_sets]
         for item in groups:
-            name = item.name if isinstance(item, ClusterIR) else item.destination
+            name = item.name if isinstance(item, DestinationIR) else item.destination
             if name in seen:
                 continue
             parsed = parse_outbound_cluster(name)
