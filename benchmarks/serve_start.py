@@ -9,7 +9,8 @@ seconds from process start to listening and to that proxy's ACK of its full conf
 (CDS, EDS, LDS, RDS), with the split:
 
   load       the source read, parsed and validated the files and built the mesh
-             (the server's `config.loaded` log event; absent in older versions)
+             (the server's `config.loaded` log event; absent in older versions); its
+             CPU seconds, and those of the decode worker process at a cold start
   startup    process start -> listening, the rest (imports, CA, initial apply, bind)
   translate  stream opened -> first response (the proxy's config built on connect)
   push       first response -> the last ACK of the initial sequence
@@ -53,6 +54,7 @@ class StartFigures:
     listening_cpu_s: float = 0.0
     acked_cpu_s: float = 0.0
     load_cpu_s: float = 0.0  # the source's load in CPU seconds (when logged)
+    load_worker_cpu_s: float = 0.0  # ... and in its decode worker process (when logged)
 
 
 async def connect_client(server: ServeProcess, timeout: float) -> tuple[Fleet, float]:
@@ -98,6 +100,7 @@ async def measure(
                 listening_cpu_s=server.listening_cpu,
                 acked_cpu_s=cpu_seconds(server.process.pid),
                 load_cpu_s=source_load_seconds(server, "cpu_seconds"),
+                load_worker_cpu_s=source_load_seconds(server, "worker_cpu_seconds"),
             )
         finally:
             await fleet.close()
@@ -108,6 +111,8 @@ def report(figures: StartFigures) -> str:
     load = f"{f.load_s:.2f} s" if f.load_s else "n/a (not logged)"
     if f.load_cpu_s:
         load += f", {f.load_cpu_s:.2f} s CPU"
+    if f.load_worker_cpu_s:
+        load += f" + {f.load_worker_cpu_s:.2f} s CPU in the decode worker"
     return "\n".join(
         [
             f"xdscp serve, {f.services:,} services in {f.files:,} YAML files, one proxy "
@@ -139,9 +144,9 @@ def main(argv: list[str]) -> None:
         print(report(figures))
         if args.parse_cache:
             cache = work / "parse.cache"
-            cold = asyncio.run(measure(args.services, work, args.timeout, cache))
+            cold = asyncio.run(measure(args.services, work, args.timeout, cache, args.repo))
             print(f"\nwith --parse-cache, cold (no cache yet; written on exit):\n{report(cold)}")
-            warm = asyncio.run(measure(args.services, work, args.timeout, cache))
+            warm = asyncio.run(measure(args.services, work, args.timeout, cache, args.repo))
             print(f"\nwith --parse-cache, warm (nothing changed):\n{report(warm)}")
 
 

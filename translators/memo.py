@@ -41,7 +41,8 @@ Rules (what keeps a reused piece correct):
 4. **Content-keyed pieces need no dependencies**: a key that *is* the content (an IR
    object, serialized bytes, the identities of a group's members) can never be stale.
 5. **Unused pieces are dropped**: a generation carries over only the pieces it used, so
-   the memo's size follows the mesh, not its history.
+   the memo's size follows the mesh, not its history. A piece carried over brings along
+   the pieces it looked up while being built (its parts are in use while it is).
 6. **An invalidated piece may be patched, not rebuilt**: `stale(key)` hands its builder
    the last generation's value; the builder compares its parts by identity with the
    current sub-pieces and redoes only what differs (the outbound view's route
@@ -200,11 +201,15 @@ def mesh_changes(old: MeshConfig, new: MeshConfig, security_changed: bool) -> Me
 
 
 class _Piece:
-    __slots__ = ("deps", "value")
+    __slots__ = ("children", "deps", "value")
 
-    def __init__(self, value: Any, deps: frozenset[Dep]) -> None:
+    def __init__(
+        self, value: Any, deps: frozenset[Dep], children: tuple[Hashable, ...] = ()
+    ) -> None:
         self.value = value
         self.deps = deps
+        # the keys of the pieces looked up while building it (carried over with it)
+        self.children = children
 
 
 _NO_DEPS: frozenset[Dep] = frozenset()
@@ -224,6 +229,8 @@ class PieceCache:
             self._previous = previous._entries
         # dependencies being collected, one set per piece under construction
         self._frames: list[set[Dep]] = []
+        # and the keys of the pieces it looked up
+        self._kids: list[list[Hashable]] = []
 
     def next_generation(self, changes: MeshChanges) -> PieceCache:
         return PieceCache(self, changes)
@@ -257,8 +264,10 @@ class PieceCache:
             if piece is None:
                 piece = self._build(build)
             self._entries[key] = piece
-        if piece.deps and self._frames:
-            self._frames[-1].update(piece.deps)
+        if self._frames:
+            self._kids[-1].append(key)
+            if piece.deps:
+                self._frames[-1].update(piece.deps)
         value: T = piece.value
         return value
 
@@ -270,8 +279,10 @@ class PieceCache:
             if piece is None:
                 piece = self._build(lambda: build(arg))
             self._entries[key] = piece
-        if piece.deps and self._frames:
-            self._frames[-1].update(piece.deps)
+        if self._frames:
+            self._kids[-1].append(key)
+            if piece.deps:
+                self._frames[-1].update(piece.deps)
         value: T = piece.value
         return value
 
@@ -299,16 +310,39 @@ class PieceCache:
         piece = self._previous.get(key)
         if piece is None or (piece.deps and not self._changed.isdisjoint(piece.deps)):
             return None
+        if piece.children:
+            self._carry_children(piece, self._previous)
         return piece
+
+    def _carry_children(self, piece: _Piece, previous: dict[Hashable, _Piece]) -> None:
+        """Carry over, with a valid piece, every piece it looked up while being built (and
+        theirs): their dependencies are among its own (rule 2), so they are valid too.
+        Without this, a piece carried whole (nothing it read changed) would leave its parts
+        behind (rule 5), and the next change that does invalidate it would rebuild all of
+        them: one unrelated edit, then one VirtualService edit, cost a 10,000-service
+        view rebuilt from nothing."""
+        entries = self._entries
+        pending = list(piece.children)
+        while pending:
+            key = pending.pop()
+            if key in entries:
+                continue
+            child = previous.get(key)
+            if child is not None:
+                entries[key] = child
+                pending += child.children
 
     def _build(self, build: Callable[[], Any]) -> _Piece:
         frame: set[Dep] = set()
+        kids: list[Hashable] = []
         self._frames.append(frame)
+        self._kids.append(kids)
         try:
             value = build()
         finally:
             self._frames.pop()
-        return _Piece(value, frozenset(frame) if frame else _NO_DEPS)
+            self._kids.pop()
+        return _Piece(value, frozenset(frame) if frame else _NO_DEPS, tuple(kids))
 
     def __len__(self) -> int:
         return len(self._entries)

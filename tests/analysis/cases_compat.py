@@ -131,9 +131,9 @@ COMPAT_CASES: tuple[Case, ...] = (
 
 COMPAT_CASES += (
     Case(
-        "ServiceEntry resolution DYNAMIC_DNS (not translated)",
+        "ServiceEntry resolution DYNAMIC_DNS on a TLS port (not translated)",
         lambda docs: None,
-        (("XDS0806", "ServiceEntry/shop/any-api", "spec.resolution"),),
+        (("XDS0806", "ServiceEntry/shop/any-api", "spec.ports[0].protocol"),),
         extra=(
             obj(
                 "ServiceEntry",

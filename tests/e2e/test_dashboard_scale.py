@@ -141,6 +141,7 @@ def test_a_gateway_is_a_gateway(server: str) -> None:
     assert status == 200
     node = next(n for n in graph["nodes"] if n["id"] == INGRESS)
     assert (node["proxy"], node["sidecar"], node["layer"]) == ("gateway", False, 0)
+    assert node["entries"] == [{"port": 8080, "host": ""}]
     # the gateway's routes are its calls, as a sidecar's are
     assert any(e["source"] == INGRESS and e["target"] == SVC_1 for e in graph["edges"])
     client = get(f"{server}/debug/graph?filter=client")[1]
@@ -173,4 +174,11 @@ def test_the_page_shows_the_cut_and_narrows_through_the_server(server: str, tmp_
         assert gateway.get_attribute("data-state") == "offline"
         edge = f'g.edge[data-source="{INGRESS}"][data-target="{SVC_1}"]'
         assert page.locator(edge).count() == 1
+        # the proxies table lists it as a gateway
+        row = page.locator('#proxies tbody tr[data-proxy="default/ingress"]')
+        assert row.get_attribute("data-kind") == "gateway"
+        assert "gateway" in (row.locator("td").first.text_content() or "")
+        # the explain form addresses a gateway where requests enter it: its own listener
+        page.select_option("#explain-from", "default/ingress")
+        assert page.input_value("#explain-url") == "http://127.9.0.9:8080/"
         assert watch.problems == []

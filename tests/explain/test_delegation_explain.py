@@ -4,15 +4,21 @@ numbering the translator uses), for the matched route and for the routes tried f
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
 from pathlib import Path
 
+import aiohttp
 import pytest
 from click.testing import CliRunner
 
+from tests.e2e.harness import free_port
+from tests.e2e.test_dashboard import PageWatch, chromium_page
 from tests.explain.test_explain import TRAFFIC, V1, V2
 from xdscp.cli import main
+from xdscp.identity import IdentitySettings
+from xdscp.service import ControlPlane
 
 ROUTING = """\
 apiVersion: networking.istio.io/v1
@@ -121,3 +127,50 @@ def test_text_names_root_and_delegate(mesh: Path) -> None:
     assert f"delegated to {DELEGATE} http[1].match[1]" in out
     assert f"skipped {ROOT} http[1] -> {DELEGATE} http[0] 'tester' ('tester'): header x-user" in out
     assert "Traceback" not in result.output
+
+
+def _dashboard_explains(debug_url: str, profile: Path) -> str:
+    """The dashboard's explain form in headless Chromium: what it shows for a request
+    a delegate rule takes (and no console error or failed request on the way)."""
+    with chromium_page(profile) as page:
+        watch = PageWatch(page)
+        page.goto(f"{debug_url}/")
+        page.wait_for_selector("#explain-form:not([hidden])")
+        page.wait_for_selector('#explain-from option[value="default/client"]', state="attached")
+        page.select_option("#explain-from", "default/client")
+        page.fill("#explain-url", "http://reviews:8080/api/v2/x")
+        page.click("#explain-form button[type=submit]")
+        page.wait_for_selector("#explain-result dd")
+        shown = page.locator("#explain-result dl").inner_text()
+        assert watch.problems == [], watch.problems
+        return shown
+
+
+@pytest.mark.e2e
+async def test_running_plane_and_dashboard_name_the_delegate(mesh: Path, tmp_path: Path) -> None:
+    plane = ControlPlane(
+        mesh,
+        f"127.0.0.1:{free_port()}",
+        "127.0.0.1:0",
+        identity_settings=IdentitySettings(ca_dir=tmp_path / "ca"),
+    )
+    await plane.start()
+    try:
+        query = {"from": "default/client", "url": "http://reviews:8080/api/x"}
+        async with (
+            aiohttp.ClientSession(plane.debug_url) as http,
+            http.get("/debug/explain", params={**query, "header": "x-user: tester"}) as resp,
+        ):
+            assert resp.status == 200
+            route = (await resp.json())["route"]
+        assert (route["object"], route["rule"], route["delegate"], route["delegate_rule"]) == (
+            ROOT,
+            "http[1]",
+            DELEGATE,
+            "http[0] 'tester'",
+        )
+        shown = await asyncio.to_thread(_dashboard_explains, plane.debug_url, tmp_path / "p")
+    finally:
+        await plane.stop()
+    assert f"delegated to\n{DELEGATE} http[1].match[1]" in shown, shown
+    assert f"{ROOT} http[1] → {DELEGATE} http[0] 'tester'" in shown, shown

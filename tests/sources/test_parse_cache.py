@@ -4,12 +4,15 @@ stale, damaged or writable by others is ignored (a cold start), never trusted.""
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
+import pytest
 from structlog.testing import capture_logs
 
 from tests.sources.test_files import workload, write
 from tests.sources.test_incremental import canonical, route
+from xdscp.sources import file_identity
 from xdscp.sources.files import DirectorySource
 from xdscp.sources.safe_yaml import Limits
 
@@ -81,3 +84,95 @@ def test_a_cache_in_a_sticky_shared_directory_is_read(tmp_path: Path) -> None:
     third = DirectorySource(config, log_errors=False, parse_cache=shared / "parse.cache")
     third.load()
     assert third.parses == 7
+
+
+def aged(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Files written a moment ago count as old enough to vouch for by `stat` (the real
+    margin, seconds, would make every test wait)."""
+    monkeypatch.setattr(file_identity, "RACY_SECONDS", 0.0)
+    time.sleep(0.05)  # past the timestamp tick of the writes
+
+
+def test_a_restart_does_not_read_files_stat_vouches_for(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config, cache = mesh_dir(tmp_path), tmp_path / "parse.cache"
+    aged(monkeypatch)
+    first = DirectorySource(config, log_errors=False, parse_cache=cache)
+    mesh = first.load()
+    assert first.reads == 7
+    first.save_parse_cache()
+    again = DirectorySource(config, log_errors=False, parse_cache=cache)
+    assert canonical(again.load()) == canonical(mesh)
+    assert (again.reads, again.parses) == (0, 0)
+    # and what it remembers is enough for the next restart and for edits
+    again.save_parse_cache()
+    third = DirectorySource(config, log_errors=False, parse_cache=cache)
+    third.load()
+    assert (third.reads, third.parses) == (0, 0)
+    write(config / "r1.yaml", route("r1", "h1", weight=30))
+    assert third.load_changed([config / "r1.yaml"]) is not None and third.parses == 1
+
+
+def test_a_same_size_edit_with_its_mtime_put_back_is_seen(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`cp -p`, `touch -d`, a tool restoring timestamps: same inode, same size, same
+    mtime, other content. The ctime still moved, so the file is read again."""
+    config, cache = mesh_dir(tmp_path), tmp_path / "parse.cache"
+    aged(monkeypatch)
+    first = DirectorySource(config, log_errors=False, parse_cache=cache)
+    first.load()
+    first.save_parse_cache()
+    target = config / "r2.yaml"
+    before = target.stat()
+    text = target.read_text()
+    edited = text.replace("h2", "h9")
+    assert len(edited) == len(text) and edited != text
+    with target.open("r+") as stream:  # in place: the inode stays
+        stream.write(edited)
+    os.utime(target, ns=(before.st_atime_ns, before.st_mtime_ns))
+    after = target.stat()
+    assert (after.st_ino, after.st_size, after.st_mtime_ns) == (
+        before.st_ino,
+        before.st_size,
+        before.st_mtime_ns,
+    )
+    again = DirectorySource(config, log_errors=False, parse_cache=cache)
+    mesh = again.load()
+    assert (again.reads, again.parses) == (1, 1)
+    (vs,) = [o for o in mesh.objects if o.name == "r2"]
+    assert vs.spec.hosts == ["h9"]
+
+
+def test_files_too_young_to_vouch_for_are_checked_by_content(tmp_path: Path) -> None:
+    """Read within `RACY_SECONDS` of their last change, a same-size rewrite in the same
+    timestamp tick could leave `stat` unchanged: such files are read (not parsed) again."""
+    config, cache = mesh_dir(tmp_path), tmp_path / "parse.cache"
+    first = DirectorySource(config, log_errors=False, parse_cache=cache)
+    first.load()
+    first.save_parse_cache()
+    again = DirectorySource(config, log_errors=False, parse_cache=cache)
+    again.load()
+    assert (again.reads, again.parses) == (7, 0)
+    now = time.time_ns()
+    found = file_identity.file_identity((config / "w.yaml").stat())
+    assert file_identity.vouched(found, now) is None
+    assert file_identity.vouched(found, now + 3 * 10**9) == found
+
+
+def test_a_damaged_cache_is_ignored_with_a_log_line(tmp_path: Path) -> None:
+    config, cache = mesh_dir(tmp_path), tmp_path / "parse.cache"
+    first = DirectorySource(config, log_errors=False, parse_cache=cache)
+    first.load()
+    first.save_parse_cache()
+    data = bytearray(cache.read_bytes())
+    data[len(data) // 2 :] = b"\x00" * (len(data) - len(data) // 2)  # garbage, same size
+    cache.write_bytes(bytes(data))
+    with capture_logs() as logs:
+        damaged = DirectorySource(config, log_errors=False, parse_cache=cache)
+        mesh = damaged.load()
+    assert len(mesh.objects) == 7 and damaged.parses == 7
+    assert [e["event"] for e in logs if e["event"].startswith("config.parse_cache")] == [
+        "config.parse_cache_ignored"
+    ]

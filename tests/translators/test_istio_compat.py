@@ -171,6 +171,17 @@ ACCEPTED = [
 
 
 ACCEPTED += [
+    # removed from Istio's API, still in Istio's own test data: ignored (reported)
+    (
+        "VirtualService",
+        "hosts: [ws]\nhttp: [{websocketUpgrade: true, route: [{destination: {host: ws}}]}]",
+    ),
+    # a unix domain socket egress listener (port 0): accepted, reported, not translated
+    (
+        "Sidecar",
+        "egress:\n- port: {number: 0, protocol: HTTP, name: uds}\n"
+        "  bind: unix:///var/run/app.sock\n  hosts: ['*/*']",
+    ),
     ("ServiceEntry", "hosts: [a.example.com]"),  # no ports
     (
         "ServiceEntry",
@@ -378,6 +389,19 @@ REFUSED = [
 
 ROUTED = "hosts: [r]\nhttp:\n- route: [{destination: {host: r}}]\n"
 REFUSED += [
+    (
+        "Sidecar",
+        "egress:\n- port: {number: 9000, protocol: HTTP, name: uds}\n"
+        "  bind: unix:///var/run/app.sock\n  hosts: ['*/*']",
+        "spec.egress[0].bind",
+        "needs port 0",
+    ),
+    (
+        "Sidecar",
+        "egress:\n- port: {number: 0, protocol: HTTP, name: uds}\n  hosts: ['*/*']",
+        "spec.egress[0].bind",
+        "a port of 0 needs a unix domain socket",
+    ),
     (
         "VirtualService",
         ROUTED + "  corsPolicy: {allowMethods: [GET, PUTT]}",
@@ -694,7 +718,6 @@ def test_untranslated_fields_are_found_with_their_yaml_path() -> None:
     paths = [path for path, _ in untranslated_fields(rule.spec)]
     assert paths == [
         "spec.trafficPolicy.portLevelSettings[0].loadBalancer.zoneAwareLbSetting",
-        "spec.trafficPolicy.tunnel",
     ]
 
 
@@ -760,3 +783,41 @@ def test_accepted_but_untranslated_fields_give_config_envoy_accepts() -> None:
     found = {(m.code, m.ref) for m in analyze(mesh).messages}
     assert ("XDS0803", "DestinationRule/shop/ratings") in found
     assert ("XDS0807", "WorkloadEntry/shop/legacy") in found
+
+
+UDS_SIDECAR = """
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: api, namespace: shop}
+spec:
+  hosts: [api]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{number: 8080, name: http, protocol: HTTP}]
+  endpoints: [{address: 10.1.0.1}]
+---
+apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata: {name: uds, namespace: shop}
+spec:
+  egress:
+  - port: {number: 0, protocol: HTTP, name: uds}
+    bind: unix:///var/run/app.sock
+    hosts: ['*/*']
+  - port: {number: 8080, protocol: HTTP, name: http}
+    hosts: ['*/*']
+---
+apiVersion: networking.istio.io/v1
+kind: WorkloadEntry
+metadata: {name: client, namespace: shop}
+spec: {address: 10.0.0.1}
+"""
+
+
+def test_a_unix_socket_egress_listener_is_reported_and_the_rest_translated() -> None:
+    mesh = mesh_of(UDS_SIDECAR)
+    resources = translate(mesh, workload(mesh, "shop/client")).resources
+    listeners = [r.name for r in resources if r.type_url.endswith("Listener")]
+    assert listeners == ["10.0.0.1_8080"]
+    found = {(m.code, m.ref, m.field) for m in analyze(mesh).messages}
+    assert ("XDS0803", "Sidecar/shop/uds", "spec.egress[0].bind") in found

@@ -189,7 +189,7 @@ def test_metadata_errors() -> None:
         ("metadata.name", "Bad_Name"),
         ("metadata.labelz", "Bad_Name"),
     ]
-    assert "should match pattern" in errors[0].message
+    assert "is not a Kubernetes object name" in errors[0].message
     assert errors[1].message == "unknown field"
 
 

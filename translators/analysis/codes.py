@@ -274,8 +274,8 @@ RESOLUTION_NOT_TRANSLATED = MessageType(
     "XDS0806",
     "ResolutionNotTranslated",
     W,
-    "a ServiceEntry with resolution DYNAMIC_DNS: not translated yet, its hosts get no "
-    "endpoints (503)",
+    "a ServiceEntry with resolution DYNAMIC_DNS on a TLS port: not translated yet, its "
+    "hosts get no endpoints there",
 )
 WORKLOAD_NOT_PROXIED = MessageType(
     "XDS0807",

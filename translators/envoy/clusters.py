@@ -250,6 +250,10 @@ _UPSTREAM_TLS_TYPE = (
 )
 
 
+_TLS_TYPE_URL_FIELD = length_delimited(_ANY_TYPE_URL, _UPSTREAM_TLS_TYPE.encode())
+_TLS_SOCKET_NAME_FIELD = length_delimited(_SOCKET_NAME, TLS_TRANSPORT_SOCKET.encode())
+
+
 def _tls_fields(tls: UpstreamTLSIR) -> bytes:
     """The serialized transport socket field. Every mTLS cluster has its own SNI, but the
     rest of its TLS context is shared by all clusters of a service (same SANs): that part
@@ -260,12 +264,8 @@ def _tls_fields(tls: UpstreamTLSIR) -> bytes:
     context = _context_without_sni(_shape_key(tls, _NO_SNI)) + length_delimited(
         _UPSTREAM_TLS_SNI, tls.sni.encode()
     )
-    packed = length_delimited(_ANY_TYPE_URL, _UPSTREAM_TLS_TYPE.encode()) + length_delimited(
-        _ANY_VALUE, context
-    )
-    socket = length_delimited(_SOCKET_NAME, TLS_TRANSPORT_SOCKET.encode()) + length_delimited(
-        _SOCKET_TYPED_CONFIG, packed
-    )
+    packed = _TLS_TYPE_URL_FIELD + length_delimited(_ANY_VALUE, context)
+    socket = _TLS_SOCKET_NAME_FIELD + length_delimited(_SOCKET_TYPED_CONFIG, packed)
     return length_delimited(_CLUSTER_TRANSPORT_SOCKET, socket)
 
 

@@ -12,6 +12,8 @@ from google.protobuf.message import Message
 
 from translators.naming import PROVENANCE_KEY
 
+WEBSOCKET_UPGRADE = "websocket"  # the HCM upgrade type every Istio HTTP listener allows
+
 
 def pack(message: Message) -> any_pb2.Any:
     packed = any_pb2.Any()
@@ -45,6 +47,8 @@ def provenance_bytes(sources: Iterable[str]) -> bytes:
     """`provenance(sources)` serialized (deterministically), without building the message:
     every cluster and virtual host carries one, and building a Struct per resource was a
     sixth of a large mesh's translation."""
+    if isinstance(sources, tuple) and len(sources) == 1:
+        return _provenance_bytes(sources)  # (most routes: their VirtualService alone)
     return _provenance_bytes(tuple(sorted(set(sources))))
 
 
@@ -54,8 +58,15 @@ _PROVENANCE_KEY_FIELD = b"\x0a" + bytes([len(PROVENANCE_KEY)]) + PROVENANCE_KEY.
 _SOURCES_KEY_FIELD = b"\x0a\x07sources"
 
 
+@lru_cache(maxsize=65536)
+def _source_value(source: str) -> bytes:
+    """One source as a ListValue entry: a service's source names its clusters, virtual
+    host and routes alike."""
+    return length_delimited(1, length_delimited(3, source.encode()))
+
+
 def _provenance_bytes(sources: tuple[str, ...]) -> bytes:
-    values = b"".join(length_delimited(1, length_delimited(3, s.encode())) for s in sources)
+    values = b"".join([_source_value(s) for s in sources])
     value = length_delimited(6, values)
     struct_entry = length_delimited(1, _SOURCES_KEY_FIELD + length_delimited(2, value))
     entry = _PROVENANCE_KEY_FIELD + length_delimited(2, struct_entry)

@@ -14,7 +14,14 @@ from envoy.extensions.filters.network.http_connection_manager.v3 import (
 )
 from envoy.extensions.filters.network.tcp_proxy.v3 import tcp_proxy_pb2
 
-from translators.envoy.common import ads, duration, pack, provenance, socket_address
+from translators.envoy.common import (
+    WEBSOCKET_UPGRADE,
+    ads,
+    duration,
+    pack,
+    provenance,
+    socket_address,
+)
 from translators.envoy.jwt import jwt_authn_filters
 from translators.envoy.rbac import http_rbac_filters, network_rbac_filters
 from translators.envoy.tls import downstream_mtls_socket
@@ -73,6 +80,8 @@ def _http_manager(ir: ListenerIR) -> hcm.HttpConnectionManager:
             ),
         ],
     )
+    # Istio's buildHTTPConnectionManager: WebSocket upgrades allowed on every HTTP listener
+    manager.upgrade_configs.add(upgrade_type=WEBSOCKET_UPGRADE)
     if ir.direction is Direction.OUTBOUND:
         manager.rds.config_source.CopyFrom(ads())
         manager.rds.route_config_name = ir.route_table

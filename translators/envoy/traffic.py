@@ -604,6 +604,9 @@ def tcp_proxy(chain: TcpRouteIR, stat_prefix: str) -> tcp_proxy_pb2.TcpProxy:
     else:
         for wc in chain.destinations:
             proxy.weighted_clusters.clusters.add(name=wc.destination, weight=wc.weight)
+    if chain.tunnel is not None:
+        proxy.tunneling_config.hostname = chain.tunnel.hostname
+        proxy.tunneling_config.use_post = chain.tunnel.use_post
     return proxy
 
 

@@ -16,7 +16,7 @@ from envoy.extensions.filters.network.tcp_proxy.v3 import tcp_proxy_pb2
 from envoy.extensions.transport_sockets.tls.v3 import common_pb2, tls_pb2
 from envoy.type.matcher.v3 import string_pb2
 
-from translators.envoy.common import ads, pack, provenance, socket_address
+from translators.envoy.common import WEBSOCKET_UPGRADE, ads, pack, provenance, socket_address
 from translators.envoy.jwt import gateway_jwt_filters
 from translators.envoy.rbac import http_rbac_filters, network_rbac_filters
 from translators.envoy.tls import HTTP_ALPN, sds_secret, transport_socket
@@ -113,6 +113,7 @@ def _http_manager(
             ),
         ],
     )
+    manager.upgrade_configs.add(upgrade_type=WEBSOCKET_UPGRADE)  # as on Istio's gateways
     manager.rds.config_source.CopyFrom(ads())
     manager.rds.route_config_name = chain.route_config
     return manager

@@ -53,6 +53,7 @@ from translators.ir.routes import (
     RouteTableIR,
     StringMatchIR,
     TcpRouteIR,
+    TunnelIR,
     VirtualHostIR,
     WeightedDestinationIR,
 )
@@ -112,6 +113,7 @@ __all__ = [
     "TcpRouteIR",
     "TelemetryIR",
     "TracingIR",
+    "TunnelIR",
     "UpstreamTLSIR",
     "UpstreamTLSMode",
     "VirtualHostIR",

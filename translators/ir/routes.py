@@ -190,3 +190,14 @@ class TcpRouteIR:
     server_names: tuple[str, ...] = ()
     provenance: tuple[str, ...] = ()
     destination_prefixes: tuple[str, ...] = ()
+    # DestinationRule `tunnel`: the connection goes through the (proxy) cluster inside an
+    # HTTP CONNECT (or POST) tunnel to this target
+    tunnel: TunnelIR | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TunnelIR:
+    """Envoy's tcp_proxy tunneling_config: `host:port` the proxy is asked to connect to."""
+
+    hostname: str
+    use_post: bool = False

@@ -155,6 +155,9 @@ class WorkloadSelector(IstioModel):
         return all(labels.get(k) == v for k, v in self.effective().items())
 
 
+_OBJECT_NAME = re.compile(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?")
+
+
 class ObjectMeta(BaseModel):
     """Kubernetes object metadata: the fields a mesh object may carry.
 
@@ -164,7 +167,7 @@ class ObjectMeta(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    name: str = Field(min_length=1, max_length=253, pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+    name: str = Field(min_length=1, max_length=253)
     namespace: str = Field(default="default", pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
     labels: dict[str, str] = Field(default_factory=dict)
     annotations: dict[str, str] = Field(default_factory=dict)
@@ -177,6 +180,18 @@ class ObjectMeta(BaseModel):
     finalizers: list[str] = Field(default_factory=list)
     ownerReferences: list[dict[str, Any]] = Field(default_factory=list)
     managedFields: list[dict[str, Any]] = Field(default_factory=list)
+
+    @field_validator("name")
+    @classmethod
+    def _object_name(cls, name: str) -> str:
+        # Istio's own validation never sees such a name: the Kubernetes API server refuses
+        # it first (only Istio's file loader for tests takes one, e.g. `BACKEND`)
+        if not _OBJECT_NAME.fullmatch(name):
+            raise ValueError(
+                f"{name!r} is not a Kubernetes object name (lowercase letters, digits, '-' "
+                "and '.', starting and ending with a letter or digit): Kubernetes refuses it"
+            )
+        return name
 
 
 MESH_GATEWAY = "mesh"

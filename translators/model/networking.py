@@ -153,6 +153,9 @@ class HTTPRoute(IstioModel):
     )
     cors_policy: CorsPolicy | None = None
     headers: Headers | None = None
+    # removed from Istio's API long ago, still in old YAML (and Istio's own test data):
+    # Istio ignores it — WebSocket upgrades are allowed on every HTTP listener
+    websocket_upgrade: bool | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> HTTPRoute:
@@ -962,16 +965,43 @@ class IngressListener(IstioModel):
         return _check_bind(bind)
 
 
+class EgressPort(SidecarPort):
+    # 0: the listener is a unix domain socket (its `bind`), as Istio allows
+    number: int = Field(ge=0, le=65535)
+
+
 class EgressListener(IstioModel):
-    port: SidecarPort | None = None
+    port: EgressPort | None = None
     bind: str | None = None
     capture_mode: CaptureMode = CaptureMode.DEFAULT
     hosts: list[str] = Field(min_length=1)
 
-    @field_validator("bind")
-    @classmethod
-    def _bind(cls, bind: str | None) -> str | None:
-        return _check_bind(bind)
+    @property
+    def unix_socket(self) -> bool:
+        """Istio's unix-domain-socket egress listener (port 0, `bind: unix://...`), which
+        xdscp accepts but does not translate (reported by the analysis)."""
+        return self.bind is not None and self.bind.startswith(UNIX_PREFIX)
+
+    @model_validator(mode="after")
+    def _bind(self) -> EgressListener:
+        """Istio's validateSidecarEgressPortBindAndCaptureMode."""
+        if self.port is not None and self.port.number == 0:
+            if not self.unix_socket:
+                raise FieldValueError(
+                    "bind", "a port of 0 needs a unix domain socket bind address (unix://...)"
+                )
+            assert self.bind is not None
+            check_unix_address(self.bind)
+            if self.capture_mode not in (CaptureMode.DEFAULT, CaptureMode.NONE):
+                raise FieldValueError(
+                    "captureMode", "a unix domain socket listener has captureMode DEFAULT or NONE"
+                )
+            return self
+        if self.bind is not None and not is_ip(self.bind):
+            raise FieldValueError(
+                "bind", f"{self.bind!r} is not an IP address (a unix://... one needs port 0)"
+            )
+        return self
 
     @field_validator("hosts")
     @classmethod

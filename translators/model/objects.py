@@ -254,10 +254,11 @@ def parse_object(
             return [ConfigError(origin, kind, namespace, name, f"spec.{exc.field}", str(exc))]
         except ValueError as exc:
             return [ConfigError(origin, kind, namespace, name, "spec", str(exc))]
-    canonical = json.dumps(
-        [kind, meta.namespace, meta.name, meta.labels, spec.model_dump(mode="json")],
-        sort_keys=True,
-        separators=(",", ":"),
-    )
-    digest = hashlib.blake2b(canonical.encode(), digest_size=8).hexdigest()
-    return MeshObject(kind, api_version, meta, spec, origin, digest)
+    # The spec's JSON straight from pydantic's serializer (a third of the cost of
+    # model_dump + json.dumps, which was 40% of validating an object): fields come in
+    # model order, so only reordered keys inside free-form maps change it, which costs
+    # a re-translation, never a wrong one.
+    labels = json.dumps(meta.labels, sort_keys=True) if meta.labels else ""
+    canonical = f"{kind}\n{meta.namespace}\n{meta.name}\n{labels}\n".encode()
+    digest = hashlib.blake2b(canonical + spec.model_dump_json().encode(), digest_size=8)
+    return MeshObject(kind, api_version, meta, spec, origin, digest.hexdigest())

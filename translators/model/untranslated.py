@@ -15,10 +15,10 @@ from typing import Any
 from pydantic import BaseModel
 
 from translators.model.networking import (
+    HTTPRoute,
     IngressListener,
     LoadBalancerSettings,
     RetryBudget,
-    TrafficPolicy,
 )
 from translators.model.telemetry import Tracing
 from translators.model.traffic import L4MatchAttributes
@@ -41,7 +41,12 @@ _REGISTRY: dict[type[BaseModel], dict[str, Untranslated]] = {
         "zone_aware_lb_setting": _no_effect("zoneAwareLbSetting"),
         "backend_utilization": _no_effect("backendUtilization"),
     },
-    TrafficPolicy: {"tunnel": _no_effect("tunnel (CONNECT/POST tunnelling)")},
+    HTTPRoute: {
+        "websocket_upgrade": Untranslated(
+            "websocketUpgrade is no longer part of Istio's API (Istio ignores it): WebSocket "
+            "upgrades are allowed on every route, as in Istio"
+        )
+    },
     RetryBudget: {
         "budget_interval": Untranslated(
             "budgetInterval is not translated (Envoy 1.40's API has no such field): the "

@@ -61,11 +61,16 @@ def endpoint_labels(endpoint: Endpoint | Workload) -> dict[str, str]:
     return {**endpoint.labels, **topology_labels(endpoint.locality, endpoint.network)}
 
 
+# The mesh default (a frozen model, shared: validating a new one per cluster was a
+# twentieth of a 10,000-service translation)
+_MESH_DEFAULT = LocalityLoadBalancerSetting(enabled=True)
+
+
 def effective_setting(lb: LoadBalancerSettings | None) -> LocalityLoadBalancerSetting | None:
     """Istio's GetLocalityLbSetting with the default mesh config (locality LB enabled)."""
     setting = lb.locality_lb_setting if lb is not None else None
     if setting is None:
-        return LocalityLoadBalancerSetting(enabled=True)
+        return _MESH_DEFAULT
     if setting.enabled is False:
         return None
     return setting

@@ -25,12 +25,12 @@ from dataclasses import replace
 
 from translators.hosts import resolve_host
 from translators.index import MeshIndex
-from translators.ir import TcpRouteIR, WeightedDestinationIR
+from translators.ir import TcpRouteIR, TunnelIR, WeightedDestinationIR
 from translators.mesh import Service
 from translators.model.networking import Protocol, VirtualServiceSpec
 from translators.model.objects import MeshObject
 from translators.model.traffic import L4MatchAttributes, RouteDestination, TLSMatchAttributes
-from translators.naming import outbound_cluster, tcp_filter_chain
+from translators.naming import outbound_cluster, parse_outbound_cluster, tcp_filter_chain
 from translators.traffic.source import SourceIR
 from translators.traffic.vhosts import destination_port
 
@@ -132,7 +132,8 @@ def tcp_chains(
     seen: set[TcpRouteIR] = set()
     sni_less: dict[frozenset[str], str] = {}  # destination subnets -> the host routed there
     for service in sorted(services, key=lambda s: s.hostname):
-        for chain in _service_chains(service, port, index, namespace, source):
+        for found in _service_chains(service, port, index, namespace, source):
+            chain = _tunneled(found, index, namespace)
             subnets = frozenset(chain.destination_prefixes)
             if not chain.server_names:
                 owner = sni_less.get(subnets)
@@ -156,6 +157,35 @@ def tcp_chains(
                 name = tcp_filter_chain(port, fresh[0], chain.destination_prefixes)
                 chains.append(replace(chain, name=name, server_names=fresh))
     return tuple(chains), warnings
+
+
+def _tunneled(chain: TcpRouteIR, index: MeshIndex, namespace: str) -> TcpRouteIR:
+    """Istio's tunnelingconfig.Apply: a chain to one destination whose DestinationRule has
+    a `tunnel` (its subset's, for a subset; no fallback to the top level) is tunnelled."""
+    if len(chain.destinations) != 1:
+        return chain
+    parsed = parse_outbound_cluster(chain.destinations[0].destination)
+    if parsed is None:
+        return chain
+    _, subset, host = parsed
+    target = index.service(host)
+    dr = index.destination_rule(host, target.namespace if target else namespace, namespace)
+    if dr is None:
+        return chain
+    policy = dr.spec.traffic_policy
+    if subset:
+        policy = next((s.traffic_policy for s in dr.spec.subsets if s.name == subset), None)
+    tunnel = policy.tunnel if policy is not None else None
+    if tunnel is None:
+        return chain
+    target_host = f"[{tunnel.target_host}]" if ":" in tunnel.target_host else tunnel.target_host
+    return replace(
+        chain,
+        tunnel=TunnelIR(
+            f"{target_host}:{tunnel.target_port}", use_post=tunnel.protocol.upper() == "POST"
+        ),
+        provenance=(*chain.provenance, dr.ref),
+    )
 
 
 def _taken(chain: TcpRouteIR, service: Service, port: int, owner: str) -> str:

@@ -112,15 +112,23 @@ def virtual_host_for(
     routes: list[RouteIR] = []
     provenance: tuple[str, ...] = (service.source,)
     if vs is not None:
+        # destination host -> (its FQDN, its service): every rule names a few hosts, each
+        # asked for its cluster names and hash policies
+        targets: dict[str, tuple[str, Service | None]] = {}
+
+        def target_of(dest: Destination) -> tuple[str, Service | None]:
+            found = targets.get(dest.host)
+            if found is None:
+                host = resolve_host(dest.host, vs.namespace, suffix)
+                found = targets[dest.host] = (host, index.service(host))
+            return found
 
         def cluster_of(dest: Destination) -> str:
-            host = resolve_host(dest.host, vs.namespace, suffix)
-            target = index.service(host)
+            host, target = target_of(dest)
             return outbound_cluster(destination_port(dest, target, port), host, dest.subset or "")
 
         def hash_of(dest: Destination) -> HashPolicyIR | None:
-            host = resolve_host(dest.host, vs.namespace, suffix)
-            target = index.service(host)
+            _, target = target_of(dest)
             if target is None:
                 return None
             return service_hash(
@@ -187,7 +195,7 @@ def vhost_scope(
         targets, by_caller = memo.get(
             ("vs-destinations", vs.ref), lambda: _destination_hosts(vs, index)
         )
-        hosts += targets
+        hosts += tuple(t for t in targets if t != service.hostname)  # (usually itself)
     rules: list[str] = []
     for host in hosts:
         target = service if host == service.hostname else index.service(host)

@@ -70,11 +70,8 @@ def service_clusters(
         variants: list[tuple[str, list[tuple[EndpointIR, bool, Endpoint]], TrafficPolicy | None]]
         variants = [("", [(ep, on, e) for e, ep, on in endpoints], None)]
         for subset in subsets:
-            selected = [
-                (ep, on, e)
-                for e, ep, on in endpoints
-                if all(e.labels.get(k) == v for k, v in subset.labels.items())
-            ]
+            wanted = subset.labels.items()  # (a set-like view: one C-level subset test)
+            selected = [(ep, on, e) for e, ep, on in endpoints if wanted <= e.labels.items()]
             variants.append((subset.name, selected, subset.traffic_policy))
         # the settings of a variant without a policy of its own: worked out once per port
         settled: dict[int, tuple[LoadBalancing, Resolution, Any, float, Any, EffectivePolicy]] = {}
@@ -179,6 +176,10 @@ def _resolution(resolution: ServiceResolution, http: bool) -> Resolution:
     which needs captured traffic."""
     if resolution is ServiceResolution.NONE:
         return Resolution.FORWARD_PROXY if http else Resolution.ORIGINAL_DESTINATION
+    if resolution is ServiceResolution.DYNAMIC_DNS and http:
+        # Istio: a dynamic forward proxy cluster resolving each request's authority (TLS
+        # ports need Envoy's SNI forward proxy, not translated: XDS0806)
+        return Resolution.FORWARD_PROXY
     return {
         ServiceResolution.DNS: Resolution.DNS,
         ServiceResolution.DNS_ROUND_ROBIN: Resolution.DNS_ROUND_ROBIN,

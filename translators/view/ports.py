@@ -42,7 +42,7 @@ def egress_ports(
     explicit = [
         EgressIR(e.bind, e.port.number, outbound_route_config(e.port.number))
         for e in (sidecar.egress if sidecar else [])
-        if e.port is not None and e.port.protocol in HTTP_PROTOCOLS
+        if e.port is not None and e.port.protocol in HTTP_PROTOCOLS and not e.unix_socket
     ]
     if sidecar is not None and sidecar.egress and catch_all is None:
         return explicit
@@ -75,7 +75,7 @@ def tcp_ports(
     explicit = [
         (e.bind, e.port.number)
         for e in (sidecar.egress if sidecar else [])
-        if e.port is not None and e.port.protocol not in HTTP_PROTOCOLS
+        if e.port is not None and e.port.protocol not in HTTP_PROTOCOLS and not e.unix_socket
     ]
     if sidecar is not None and sidecar.egress and catch_all is None:
         return explicit

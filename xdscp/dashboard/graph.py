@@ -340,6 +340,21 @@ def _reach_key(view: ProxyView) -> tuple[object, ...]:
     )
 
 
+def gateway_entries(view: ProxyView) -> list[dict[str, Any]]:
+    """Where requests enter a gateway: each HTTP listener's port with a host its routes
+    answer ("" when they answer any host), so the explain form can address it."""
+    configs = {c.name: c for c in view.route_tables}
+    entries = []
+    for listener in view.listeners:
+        config = configs.get(listener.route_table) if listener.route_table else None
+        if listener.direction is not Direction.OUTBOUND or config is None:
+            continue
+        domains = [d for vhost in config.virtual_hosts for d in vhost.domains if d != "*"]
+        host = domains[0].rsplit(":", 1)[0] if domains else ""
+        entries.append({"port": listener.port, "host": host.replace("*.", "www.", 1)})
+    return sorted(entries, key=lambda e: (e["port"], e["host"]))
+
+
 def proxy_kind(key: str, views: Mapping[str, ProxyView], gateways: AbstractSet[str]) -> str:
     """What Envoy a workload runs: "gateway" (a gateway proxy: no sidecar, but an Envoy
     fed by this control plane all the same), "sidecar", or "none"."""
@@ -411,6 +426,7 @@ def mesh_graph(
             # `sidecar`: runs a sidecar (a gateway runs Envoy, but not as a sidecar)
             "sidecar": proxy_kind(key, views, gateways) == "sidecar",
             "proxy": proxy_kind(key, views, gateways),
+            "entries": gateway_entries(views[key]) if key in gateways and key in views else [],
             "source": workload.source,
             "layer": 0,
         }

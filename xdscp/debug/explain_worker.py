@@ -36,6 +36,11 @@ class ExplainTimeout(Exception):
     """The worker did not answer within the bound (the message says what to do)."""
 
 
+def _same(a: MeshTranslator, b: MeshTranslator) -> bool:
+    """Do two translators run the same extensions (the very same objects)?"""
+    return tuple(map(id, a.extensions.extensions)) == tuple(map(id, b.extensions.extensions))
+
+
 class ExplainWorker:
     """Runs `fn(translator)` in a daemon thread with the worker's own translator of the
     current generation, one call at a time, each awaited for at most `timeout_s`."""
@@ -48,8 +53,11 @@ class ExplainWorker:
     def _translator_for(self, current: MeshTranslator) -> MeshTranslator:
         """The worker's translator of `current`'s generation (worker thread only)."""
         own = self._own
-        if own is None or own.mesh is not current.mesh or own.extensions is not current.extensions:
-            reuse = own if own is not None and own.extensions is current.extensions else None
+        if own is None or own.mesh is not current.mesh or not _same(own, current):
+            # the previous generation's pieces carry over only with the same extensions
+            # (compared by their members: a translator without any makes an empty set
+            # of its own every generation)
+            reuse = own if own is not None and _same(own, current) else None
             own = self._own = MeshTranslator(current.mesh, reuse, current.extensions)
         return own
 

@@ -22,7 +22,13 @@ from translators.model.objects import (
     age_order,
     parse_object,
 )
-from xdscp.sources.safe_yaml import DEFAULT_LIMITS, Limits, StreamError, load_documents
+from xdscp.sources.safe_yaml import (
+    DEFAULT_LIMITS,
+    Document,
+    Limits,
+    StreamError,
+    load_documents,
+)
 
 YAML_SUFFIXES = (".yaml", ".yml")
 
@@ -46,20 +52,51 @@ class FileResult:
 def yaml_files(root: Path) -> list[Path]:
     """YAML files under `root`, skipping hidden files and directories (editor backups, and
     the `..data`/`..<timestamp>` directories of a mounted Kubernetes ConfigMap, whose files
-    are also reachable through the visible per-key symlinks)."""
+    are also reachable through the visible per-key symlinks). Sorted as `Path`s sort (by
+    their parts), following symbolic links as `os.walk(followlinks=True)` does."""
     if root.is_file():
         return [root]
-    found: list[Path] = []
-    for directory, subdirectories, names in os.walk(root, followlinks=True):
-        subdirectories[:] = [d for d in subdirectories if not d.startswith(".")]
-        found += (
-            Path(directory, name)
-            for name in names
-            if name.endswith(YAML_SUFFIXES)
-            and not name.startswith(".")
-            and os.path.isfile(os.path.join(directory, name))
-        )
-    return sorted(found)
+    found: list[tuple[tuple[str, ...], Path]] = []
+    _scan(root, (), found, set())
+    found.sort(key=lambda item: item[0])
+    return [path for _, path in found]
+
+
+def _scan(
+    directory: Path,
+    parts: tuple[str, ...],
+    found: list[tuple[tuple[str, ...], Path]],
+    visiting: set[tuple[int, int]],
+) -> None:
+    """One directory of `yaml_files` (scandir: the file type comes with the listing, so a
+    plain file costs no `stat`). `visiting` holds the directories on the current path
+    (device, inode): a symbolic link back up the tree is not followed round again."""
+    try:
+        with os.scandir(directory) as entries:
+            listed = list(entries)
+        identity = os.stat(directory)
+    except OSError:
+        return
+    key = (identity.st_dev, identity.st_ino)
+    if key in visiting:
+        return
+    visiting.add(key)
+    try:
+        for entry in listed:
+            name = entry.name
+            if name.startswith("."):
+                continue
+            try:
+                is_dir = entry.is_dir()
+                is_file = not is_dir and name.endswith(YAML_SUFFIXES) and entry.is_file()
+            except OSError:
+                continue
+            if is_dir:
+                _scan(directory / name, (*parts, name), found, visiting)
+            elif is_file:
+                found.append(((*parts, name), directory / name))
+    finally:
+        visiting.discard(key)
 
 
 def _identify(doc: Any) -> tuple[str, str, str] | None:
@@ -95,8 +132,20 @@ def parse_text(
     try:
         documents = load_documents(text, limits)
     except StreamError as exc:
-        error = ConfigError(Origin(source), "", "", "", "", f"YAML syntax error {exc}")
-        return FileResult(source, (), (error,), frozenset(), syntax_ok=False)
+        return syntax_error(source, str(exc))
+    return file_result(source, documents, kinds)
+
+
+def syntax_error(source: str, problem: str) -> FileResult:
+    """A file whose token stream is broken: none of its documents is known."""
+    error = ConfigError(Origin(source), "", "", "", "", f"YAML syntax error {problem}")
+    return FileResult(source, (), (error,), frozenset(), syntax_ok=False)
+
+
+def file_result(
+    source: str, documents: Iterable[Document], kinds: Mapping[str, KindEntry] | None = None
+) -> FileResult:
+    """The decoded `documents` of file `source`, validated one by one."""
     objects: list[MeshObject[Any]] = []
     errors: list[ConfigError] = []
     failed: set[tuple[str, str, str]] = set()

@@ -12,12 +12,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import hashlib
 import os
+import resource
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -28,16 +27,20 @@ from translators.extensions import ExtensionSet
 from translators.mesh import MeshConfig, MeshOptions
 from translators.model.objects import ConfigError, KindEntry, MeshObject, Origin
 from xdscp.errors import XdscpError
+from xdscp.sources import decode_worker
 from xdscp.sources import parse_cache as parse_cache_file
 from xdscp.sources.assembly import Assembly
 from xdscp.sources.blame import find_culprits, translation_failure
 from xdscp.sources.documents import (
     YAML_SUFFIXES,
     FileResult,
+    file_result,
     parse_file,
     parse_text,
+    syntax_error,
     yaml_files,
 )
+from xdscp.sources.file_identity import FileIdentity, file_identity, vouched
 from xdscp.sources.health import SourceHealth
 from xdscp.sources.safe_yaml import DEFAULT_LIMITS, Limits
 
@@ -74,6 +77,12 @@ def _collector_paused() -> Iterator[None]:
     finally:
         if enabled:
             gc.enable()
+
+
+def _children_cpu() -> float:
+    """CPU seconds of this process's finished children (the decode worker, once reaped)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _first_seen(obj: MeshObject[Any], load: int) -> MeshObject[Any]:
@@ -130,9 +139,16 @@ class DirectorySource:
         # inode of each file when last read: a different one means it was replaced by a
         # rename (complete), not written in place (maybe half-written: see `_settle`)
         self._inodes: dict[Path, int] = {}
+        # what `stat` said of each file when last read, if it may stand for its content
+        # at the next start (`parse_cache`; None: too young when read to vouch for it)
+        self._identities: dict[Path, FileIdentity | None] = {}
+        # a first load of many files decodes most of them in a second process
+        self.decode_worker_min_files = decode_worker.MIN_FILES
         self.health = SourceHealth()
         self._loads = 0
         self.parses = 0  # files decoded and validated so far (unchanged files are not)
+        self.reads = 0  # files read so far (`parse_cache` spares those `stat` vouches for)
+        self.worker_decoded = 0  # files the decode worker read and decoded
 
     def unavailable(self) -> str:
         """Why the directory cannot be read at all ("" when it can)."""
@@ -157,7 +173,7 @@ class DirectorySource:
         if problem:
             raise SourceUnavailable(problem)
         with self._loading, _collector_paused():
-            started, cpu = time.perf_counter(), time.process_time()
+            started, cpu, helpers = time.perf_counter(), time.process_time(), _children_cpu()
             parses = self.parses
             self._loads += 1
             changed = self._changed_files(paths) if paths is not None else None
@@ -185,22 +201,109 @@ class DirectorySource:
                 changed=len(mesh.delta.objects) if mesh.delta is not None else None,
                 seconds=round(time.perf_counter() - started, 4),
                 cpu_seconds=round(time.process_time() - cpu, 4),  # the process's, all threads
+                worker_cpu_seconds=round(_children_cpu() - helpers, 4),  # the decode worker's
             )
             return mesh
 
     def _read_all(self) -> dict[str, FileResult | None]:
-        if self.parse_cache is not None and self._assembly.mesh is None:
+        first = self._assembly.mesh is None
+        if self.parse_cache is not None and first:
             self._cached = parse_cache_file.load(self.parse_cache, self._fingerprint())
         paths = yaml_files(self.root)
-        results: dict[str, FileResult | None] = {str(p): self._parse(p) for p in paths}
+        found: dict[Path, FileResult] = {}
+        unknown: list[Path] = []
+        for path in paths:
+            unchanged = self._unchanged_since_cached(path) if self._cached else None
+            if unchanged is None:
+                unknown.append(path)
+            else:
+                found[path] = unchanged
+        if first and len(unknown) >= self.decode_worker_min_files and (os.cpu_count() or 1) > 1:
+            found.update(self._parse_in_two_processes(unknown))
+        else:
+            found.update((path, self._parse(path)) for path in unknown)
+        results: dict[str, FileResult | None] = {str(p): found[p] for p in paths}
         present = set(paths)  # forget deleted files (a long-running watcher)
         self._parsed = {p: v for p, v in self._parsed.items() if p in present}
         self._sizes = {p: v for p, v in self._sizes.items() if p in present}
         self._inodes = {p: v for p, v in self._inodes.items() if p in present}
+        self._identities = {p: v for p, v in self._identities.items() if p in present}
         for gone in set(self._assembly.files) - results.keys():
             results[gone] = None
         self._cached = {}  # what this run did not use is stale
         return results
+
+    def _unchanged_since_cached(self, path: Path) -> FileResult | None:
+        """`path`'s cached result when `stat` shows the very file the cache read (see
+        `parse_cache` for why that is safe); None when it must be read."""
+        entry = self._cached.get(str(path))
+        if entry is None or entry[0] is None:
+            return None
+        try:
+            found = file_identity(path.stat())
+        except OSError:
+            return None
+        if found != entry[0]:
+            return None
+        del self._cached[str(path)]
+        self._sizes[path] = found[2]
+        self._inodes[path] = found[1]
+        self._identities[path] = found
+        return self._accepted(path, entry[1], entry[2])
+
+    def _parse_in_two_processes(self, paths: list[Path]) -> dict[Path, FileResult]:
+        """The worker decodes from the first file on; this process validates what it
+        sends and, whenever nothing is ready, reads files itself from the last one
+        backwards, until the two meet (see `decode_worker`). A worker that fails or
+        hangs leaves the rest to this process: it costs time, never a file."""
+        try:
+            worker = decode_worker.DecodeWorker([str(p) for p in paths], self.limits)
+        except OSError as exc:
+            log.warning("config.decode_worker_failed", error=str(exc)[:200])
+            return {path: self._parse(path) for path in paths}
+        found: dict[Path, FileResult] = {}
+        mine = len(paths)  # paths[mine:] are read here
+        try:
+            while worker.taken < mine:
+                ready = worker.ready()
+                if not ready:
+                    mine -= 1
+                    found[paths[mine]] = self._parse(paths[mine])
+                    continue
+                first = worker.taken - len(ready)
+                for index, (_, decoded) in enumerate(ready, first):
+                    path = paths[index]
+                    if index >= mine:
+                        continue  # read here already
+                    found[path] = (
+                        self._parse(path) if decoded is None else self._decoded(path, decoded)
+                    )
+        except Exception as exc:  # a failed worker costs time, never a file
+            log.warning("config.decode_worker_failed", error=f"{type(exc).__name__}: {exc}"[:200])
+        finally:
+            worker.close()
+        for path in paths:
+            if path not in found:
+                found[path] = self._parse(path)
+        return found
+
+    def _decoded(self, path: Path, decoded: decode_worker.Decoded) -> FileResult:
+        """A file the worker read and decoded: validated here (contained as `_parse`)."""
+        try:
+
+            def validate() -> FileResult:
+                if decoded.stream_error:
+                    return syntax_error(decoded.path, decoded.stream_error)
+                return file_result(decoded.path, decoded.documents, self.kinds)
+
+            self.reads += 1
+            self.worker_decoded += 1
+            self._sizes[path] = decoded.size
+            self._inodes[path] = decoded.identity[1]
+            self._identities[path] = vouched(decoded.identity, decoded.read_at_ns)
+            return self._known(path, decoded.digest, validate)
+        except Exception as exc:
+            return self._failed(path, exc)
 
     def _fingerprint(self) -> bytes:
         return parse_cache_file.fingerprint(self.kinds, self.limits)
@@ -210,7 +313,10 @@ class DirectorySource:
         if self.parse_cache is None:
             return
         with self._loading:
-            entries = {(str(p), digest): result for p, (digest, result) in self._parsed.items()}
+            entries = {
+                str(p): (self._identities.get(p), digest, result)
+                for p, (digest, result) in self._parsed.items()
+            }
         started = time.perf_counter()
         try:
             parse_cache_file.save(self.parse_cache, self._fingerprint(), entries)
@@ -231,6 +337,7 @@ class DirectorySource:
         self._parsed.pop(path, None)
         self._sizes.pop(path, None)
         self._inodes.pop(path, None)
+        self._identities.pop(path, None)
         return None
 
     def _local(self, path: str) -> Path:
@@ -281,34 +388,58 @@ class DirectorySource:
         try:
             return self._parse_unchecked(path)
         except Exception as exc:
-            log.exception("config.file_failed", file=str(path))
-            message = f"cannot be read ({type(exc).__name__}: {str(exc)[:200]})"
-            error = ConfigError(Origin(str(path)), "", "", "", "", message)
-            return FileResult(str(path), (), (error,), frozenset(), syntax_ok=False)
+            return self._failed(path, exc)
+
+    def _failed(self, path: Path, exc: Exception) -> FileResult:
+        log.exception("config.file_failed", file=str(path), exc_info=exc)
+        message = f"cannot be read ({type(exc).__name__}: {str(exc)[:200]})"
+        error = ConfigError(Origin(str(path)), "", "", "", "", message)
+        return FileResult(str(path), (), (error,), frozenset(), syntax_ok=False)
 
     def _parse_unchecked(self, path: Path) -> FileResult:
+        read_at_ns = time.time_ns()
         try:
-            if path.stat().st_size > self.limits.file_bytes:
+            descriptor = os.open(path, os.O_RDONLY)
+        except OSError:
+            return parse_file(path, self.kinds)
+        try:
+            info = os.fstat(descriptor)
+            if info.st_size > self.limits.file_bytes:
                 message = f"file is larger than {self.limits.file_bytes} bytes"
                 error = ConfigError(Origin(str(path)), "", "", "", "", message)
                 return FileResult(str(path), (), (error,), frozenset(), syntax_ok=False)
-            inode = path.stat().st_ino
-            data = path.read_bytes()
+            with os.fdopen(descriptor, "rb", closefd=False) as stream:
+                data = stream.read()
         except OSError:
             return parse_file(path, self.kinds)
+        finally:
+            os.close(descriptor)
+        self.reads += 1
         self._sizes[path] = len(data)
-        self._inodes[path] = inode
-        digest = hashlib.blake2b(data, digest_size=16).digest()
+        self._inodes[path] = info.st_ino
+        self._identities[path] = vouched(file_identity(info), read_at_ns)
+
+        def parse() -> FileResult:
+            try:
+                return parse_text(data.decode("utf-8"), str(path), self.kinds, self.limits)
+            except UnicodeDecodeError:
+                return parse_file(path, self.kinds)  # reports the decoding error
+
+        return self._known(path, decode_worker.digest_of(data), parse)
+
+    def _known(self, path: Path, digest: bytes, parse: Callable[[], FileResult]) -> FileResult:
+        """The result for `path`'s content `digest`: the one it had if unchanged (since
+        the last load, or the last run: `parse_cache`), else `parse()`d now."""
         cached = self._parsed.get(path)
         if cached is not None and cached[0] == digest:
             return cached[1]
-        result = self._cached.pop((str(path), digest), None)  # from the last run
-        if result is None:
-            self.parses += 1
-            try:
-                result = parse_text(data.decode("utf-8"), str(path), self.kinds, self.limits)
-            except UnicodeDecodeError:
-                result = parse_file(path, self.kinds)  # reports the decoding error
+        entry = self._cached.pop(str(path), None)  # from the last run
+        if entry is not None and entry[1] == digest:
+            return self._accepted(path, digest, entry[2])
+        self.parses += 1
+        return self._accepted(path, digest, parse())
+
+    def _accepted(self, path: Path, digest: bytes, result: FileResult) -> FileResult:
         result = self._stamped(result)
         self._parsed[path] = (digest, result)
         return result
@@ -317,12 +448,23 @@ class DirectorySource:
         """Each definition (file + object) carries the load in which this source first saw
         it: conflicts go to the oldest (`age_order`). Everything present at start shares
         load 1, so then Istio's creationTimestamp and name order decide."""
-        first_seen = self._assembly.first_seen
+        first_seen, path, load = self._assembly.first_seen, result.path, self._loads
         stamped = tuple(
-            _first_seen(o, first_seen.setdefault((result.path, o.key), self._loads))
+            _first_seen(
+                o, first_seen.setdefault((path, (o.kind, o.meta.namespace, o.meta.name)), load)
+            )
             for o in result.objects
         )
-        return replace(result, objects=stamped)
+        if all(new is old for new, old in zip(stamped, result.objects, strict=True)):
+            return result  # as stamped already (a reload, or a result from the parse cache)
+        return FileResult(
+            result.path,
+            stamped,
+            result.errors,
+            result.failed_keys,
+            result.syntax_ok,
+            result.failed_documents,
+        )
 
     def blame(
         self, mesh: MeshConfig, workload_key: str, extensions: ExtensionSet | None = None

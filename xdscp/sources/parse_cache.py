@@ -1,8 +1,17 @@
-"""A file of parsed config files, so a restart does not decode and validate 10,000
-unchanged files again (`xdscp serve --parse-cache FILE`, off by default).
+"""A file of parsed config files, so a restart does not read, decode and validate
+10,000 unchanged files again (`xdscp serve --parse-cache FILE`, off by default).
 
-Keyed by each file's path and content digest: a file whose bytes changed is parsed
-again, whatever its mtime. The whole cache is thrown away when anything that decides
+Each entry is a file's path, the identity of what was read (device, inode, size, mtime
+and ctime, `FileIdentity`), its content digest and its parse result. At a restart, a
+file whose `stat` shows the same identity is taken from the cache without being read;
+any other file is read, and taken from the cache only if its content digest is the
+same. The identity is trusted only because a change to a file always moves its ctime
+to "now" (nobody can set a ctime back, unlike an mtime: `touch -d`, `cp -p`), and an
+entry vouches by identity only when the file's ctime and mtime were already
+`RACY_SECONDS` (file_identity) old when it was read: a write in the same timestamp tick
+as the read (same size, same coarse time) could otherwise go unseen. Younger files are checked by
+content (git's "racy clean" rule). Only a wall clock set back by more than that while
+a file changes could fool it. The whole cache is thrown away when anything that decides
 what a file parses to differs from when it was written: the model and loader source
 code, pydantic's and Python's versions, the YAML limits and the kinds read
 (`fingerprint`). Entries are Python pickles, so the file is trusted like the code: it
@@ -28,12 +37,15 @@ import translators.model
 import xdscp.sources
 from translators.model.objects import KINDS, KindEntry
 from xdscp.sources.documents import FileResult
+from xdscp.sources.file_identity import FileIdentity
 from xdscp.sources.safe_yaml import Limits
 
 log = structlog.get_logger()
 
-Entries = dict[tuple[str, bytes], FileResult]  # (path, content digest) -> its result
-_FORMAT = b"xdscp-parse-cache-1"
+# path -> (identity when read, None when too young to vouch for it; content digest; result)
+Entry = tuple[FileIdentity | None, bytes, FileResult]
+Entries = dict[str, Entry]
+_FORMAT = b"xdscp-parse-cache-2"
 
 
 def fingerprint(kinds: Mapping[str, KindEntry] | None, limits: Limits) -> bytes:

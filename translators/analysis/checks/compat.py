@@ -18,7 +18,12 @@ from translators.model.delegation import (
     merge_rule,
     visible_delegate,
 )
-from translators.model.networking import Protocol, Resolution, VirtualServiceSpec
+from translators.model.networking import (
+    HTTP_PROTOCOLS,
+    Protocol,
+    Resolution,
+    VirtualServiceSpec,
+)
 from translators.model.objects import MeshObject
 from translators.model.security import AuthorizationAction, AuthorizationPolicySpec
 from translators.model.traffic import SourceMatch
@@ -132,6 +137,17 @@ def check_untranslated_fields(ctx: AnalysisContext) -> Iterable[Message]:
     for policy in ctx.of_kind("AuthorizationPolicy"):
         if policy.spec.action is AuthorizationAction.CUSTOM:
             yield _custom_not_enforced(policy)
+    for sidecar in ctx.of_kind("Sidecar"):
+        for i, egress in enumerate(sidecar.spec.egress):
+            if egress.unix_socket:
+                yield codes.FIELD_NOT_TRANSLATED.at(
+                    sidecar,
+                    f"spec.egress[{i}].bind",
+                    f"a unix domain socket egress listener ({egress.bind}) is not translated: "
+                    "the sidecar does not listen there",
+                    "bind the egress listener to an IP address and port, or expect the "
+                    "socket only under Istio",
+                )
     yield from check_client_tls(ctx)
 
 
@@ -151,13 +167,17 @@ def _custom_not_enforced(policy: MeshObject[AuthorizationPolicySpec]) -> Message
 def check_service_entries(ctx: AnalysisContext) -> Iterable[Message]:
     for entry in ctx.of_kind("ServiceEntry"):
         if entry.spec.resolution is Resolution.DYNAMIC_DNS:
-            yield codes.RESOLUTION_NOT_TRANSLATED.at(
-                entry,
-                "spec.resolution",
-                "resolution DYNAMIC_DNS is not translated yet: requests to these hosts get "
-                "no endpoint (503)",
-                "use resolution NONE (HTTP is then resolved per request by the sidecar) or DNS",
-            )
+            # HTTP ports are translated (a dynamic forward proxy); TLS would need Envoy's
+            # SNI forward proxy
+            for i, port in enumerate(entry.spec.ports):
+                if port.protocol not in HTTP_PROTOCOLS:
+                    yield codes.RESOLUTION_NOT_TRANSLATED.at(
+                        entry,
+                        f"spec.ports[{i}].protocol",
+                        f"resolution DYNAMIC_DNS on {port.protocol.value} port {port.number} "
+                        "is not translated yet: connections to these hosts get no endpoint",
+                        "use an HTTP port, or resolution DNS with the hosts listed",
+                    )
         for i, port in enumerate(entry.spec.ports):
             if port.protocol is Protocol.UDP:
                 yield codes.PORT_PROTOCOL_NOT_PROXIED.at(

@@ -172,6 +172,7 @@ function renderProxies(proxies, graph) {
   const rows = [];
   const workloads = graph.nodes.filter((n) => n.kind === "workload" && hasProxy(n));
   const keys = [...new Set([...workloads.map((n) => n.key), ...Object.keys(proxies)])].sort();
+  const gateways = new Set(workloads.filter((n) => n.proxy === "gateway").map((n) => n.key));
   for (const key of keys) {
     const proxy = proxies[key];
     const cells = XDS_TYPES.map((type) => {
@@ -184,8 +185,8 @@ function renderProxies(proxies, graph) {
       return h("td", { title: state === "NACK" && t.last_nack ? t.last_nack.error : `sent ${t.version_sent}\nacked ${t.version_acked}` },
         h("span", { class: `state ${state}` }, state, h("small", {}, `${version} ${when}`)));
     });
-    rows.push(h("tr", { "data-proxy": key, "data-state": proxyState(proxy) },
-      h("td", {}, key),
+    rows.push(h("tr", { "data-proxy": key, "data-state": proxyState(proxy), "data-kind": gateways.has(key) ? "gateway" : "sidecar" },
+      h("td", {}, key, gateways.has(key) ? h("span", { class: "badge gateway" }, "gateway") : null),
       h("td", { class: "identity" }, proxy ? (proxy.peer_identity || "(no client certificate)") : "not connected"),
       cells));
   }
@@ -415,6 +416,13 @@ function suggestUrl(graph) {
   const url = document.getElementById("explain-url");
   if (url.dataset.edited) return;
   const from = document.getElementById("explain-from").value;
+  const caller = graph.nodes.find((n) => n.id === `workload:${from}`);
+  if (caller && caller.proxy === "gateway" && caller.entries && caller.entries.length) {
+    // a gateway is asked where requests enter it: its own listener, a host it answers
+    const entry = caller.entries[0];
+    url.value = `http://${entry.host || caller.address}:${entry.port}/`;
+    return;
+  }
   const call = graph.edges.find((e) => e.kind === "calls" && e.source === `workload:${from}`);
   const node = call && graph.nodes.find((n) => n.id === call.target);
   if (!node || !call.ports.length) return;

@@ -1,0 +1,105 @@
+"""ServiceEntry `resolution: DYNAMIC_DNS` end to end with real Envoy through `xdscp up`: a
+wildcard host's HTTP requests go to the host each request names, resolved by Envoy's
+dynamic forward proxy (Istio's translation). `*.localhost` is the wildcard: names under
+`localhost` resolve to the loopback (RFC 6761) with no DNS server and no /etc/hosts
+entry, so the test runs offline. Under REGISTRY_ONLY, only the ServiceEntry's cluster
+can reach it: before this translation the host's cluster had no endpoints (503)."""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.harness import free_port, wait_until, xdscp_up
+
+pytestmark = pytest.mark.e2e
+
+CONFIG = """\
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {{name: local-apps}}
+spec:
+  hosts: ["*.localhost"]
+  location: MESH_EXTERNAL
+  resolution: DYNAMIC_DNS
+  ports: [{{number: 8080, name: http, protocol: HTTP}}]
+---
+apiVersion: networking.istio.io/v1
+kind: WorkloadEntry
+metadata: {{name: client}}
+spec:
+  address: {client}
+  labels: {{app: client}}
+---
+apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata: {{name: client}}
+spec:
+  workloadSelector: {{labels: {{app: client}}}}
+  egress:
+  - port: {{number: 8080, protocol: HTTP, name: http}}
+    hosts: ["*/*"]
+  outboundTrafficPolicy: {{mode: REGISTRY_ONLY}}
+"""
+
+
+class _Named(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        body = json.dumps({"host": self.headers.get("host", "")}).encode()
+        self.send_response(200)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        return
+
+
+@contextmanager
+def _backend() -> Iterator[int]:
+    port = free_port("127.0.0.1")
+    server = ThreadingHTTPServer(("127.0.0.1", port), _Named)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield port
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+def _get(url: str, host: str) -> tuple[int, str]:
+    request = urllib.request.Request(url, headers={"Host": host})
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return int(response.status), str(json.loads(response.read())["host"])
+    except urllib.error.HTTPError as exc:
+        return exc.code, ""
+    except OSError as exc:
+        return 0, str(exc)
+
+
+def test_wildcard_host_resolved_per_request(tmp_path: Path) -> None:
+    client = f"127.{random.randint(40, 250)}.12.1"
+    config = tmp_path / "mesh"
+    config.mkdir()
+    (config / "mesh.yaml").write_text(CONFIG.format(client=client))
+    with _backend() as port, xdscp_up(config, tmp_path) as mesh:
+        url = f"http://{mesh.workload('default/client')['call_through'][0]}/"
+        host = f"orders.localhost:{port}"
+        assert wait_until(lambda: _get(url, host)[0] == 200, 30), _get(url, host)
+        assert _get(url, host) == (200, host)
+        assert _get(url, f"billing.localhost:{port}") == (200, f"billing.localhost:{port}")
+        # REGISTRY_ONLY: a host no ServiceEntry covers is still refused
+        assert _get(url, f"127.0.0.1:{port}")[0] == 502
