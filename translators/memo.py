@@ -286,6 +286,22 @@ class PieceCache:
         value: T = piece.value
         return value
 
+    def unchanged(self, key: Hashable) -> tuple[bool, Any]:
+        """(True, value) when the piece under `key` is the previous generation's, carried
+        over (it is then carried, with its parts, if it was not yet); (False, None) when
+        it is new in this generation or would have to be built."""
+        if self._previous is None:
+            return False, None
+        piece = self._entries.get(key)
+        if piece is None:
+            piece = self._carried(key)
+            if piece is None:
+                return False, None
+            self._entries[key] = piece
+        elif piece is not self._previous.get(key):
+            return False, None  # rebuilt in this generation
+        return True, piece.value
+
     def stale(self, key: Hashable) -> Any:
         """The previous generation's value under `key`, valid or not (None if none): what a
         builder may patch instead of rebuilding from nothing, comparing by identity which

@@ -14,6 +14,7 @@ that read none of it.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Hashable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from types import MappingProxyType
@@ -41,7 +42,7 @@ from translators.ir import (
     RouteTableIR,
     VirtualHostIR,
 )
-from translators.memo import PieceCache, mesh_changes
+from translators.memo import EVERYTHING, MeshChanges, PieceCache, mesh_changes
 from translators.mesh import MeshConfig, Workload
 from translators.model.objects import MeshObject
 from translators.naming import CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE
@@ -50,6 +51,7 @@ from translators.telemetry.envoy import collector_cluster
 from translators.telemetry.options import TracingProvider
 from translators.telemetry.resolve import TelemetryIndex
 from translators.traffic.locality import endpoint_labels, localized_assignments
+from translators.unaffected import translates_as
 from translators.view import (
     LocalView,
     OutboundView,
@@ -155,19 +157,21 @@ class MeshTranslator:
         self._with_envoy_filters = ExtensionSet(
             (*self.extensions.extensions, envoy_filter_extension())
         )
-        self._memo, self.index = self._generation(mesh, previous)
+        self._memo, self.index, self.changes = self._generation(mesh, previous)
+        # the generation this one was made from (weak: generations must not chain in memory)
+        self.parent = weakref.ref(previous) if previous is not None else None
         self.telemetry = TelemetryIndex(mesh)
         self._interner = Interner(self._memo.get)
 
     @staticmethod
     def _generation(
         mesh: MeshConfig, previous: MeshTranslator | None
-    ) -> tuple[PieceCache, MeshIndex]:
-        """The memo and index of `mesh`: from scratch, or from the previous generation's
-        by what changed (pieces that read none of it carry over)."""
+    ) -> tuple[PieceCache, MeshIndex, MeshChanges]:
+        """The memo, index and changes of `mesh`: from scratch, or from the previous
+        generation's by what changed (pieces that read none of it carry over)."""
         if previous is None or previous.mesh.options != mesh.options:
             memo = PieceCache()
-            return memo, MeshIndex.of(mesh, memo.read)
+            return memo, MeshIndex.of(mesh, memo.read), EVERYTHING
         changes = mesh_changes(previous.mesh, mesh, security_changed=False)
         services = frozenset(d[1] for d in changes.deps if d[0] == "service")
         old = previous.index
@@ -175,7 +179,21 @@ class MeshTranslator:
         if index.security.key != old.security.key:
             changes = mesh_changes(previous.mesh, mesh, security_changed=True)
         memo = previous._memo.next_generation(changes)
-        return memo, replace(index, read=memo.read)
+        return memo, replace(index, read=memo.read), changes
+
+    @property
+    def pieces(self) -> PieceCache:
+        """This generation's memo (translators/memo.py)."""
+        return self._memo
+
+    def has_envoy_filters(self) -> bool:
+        return bool(self._objects_by_kind().get("EnvoyFilter"))
+
+    def translates_as(self, previous: MeshTranslator, workload: Workload) -> bool:
+        """Whether `workload`'s translation here is the one `previous` (the generation
+        this one was made from) gave: a change it cannot be affected by
+        (translators/unaffected.py). Its pieces are then carried over as if translated."""
+        return translates_as(self, previous, workload)
 
     def view(self, workload: Workload) -> ProxyView:
         gateway = gateway_resources(self, workload)

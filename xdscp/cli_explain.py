@@ -22,7 +22,7 @@ from translators.explain import ExplainError, explain, parse_request
 from translators.mesh import MeshOptions
 from translators.translate import MeshTranslator
 from xdscp.debug.auth import TOKEN_ENV, auth_headers, load_token
-from xdscp.debug.explain_worker import DEFAULT_TIMEOUT_S
+from xdscp.debug.worker import DEFAULT_TIMEOUT_S
 from xdscp.debug_client import api_url, server_option, token_option
 from xdscp.explain_text import render
 from xdscp.sources.files import DirectorySource

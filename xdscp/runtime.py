@@ -113,6 +113,9 @@ class MeshRuntime:
         self.busy_cpu_seconds = 0.0
         self.generation = 0
         self.updated_at = 0.0
+        # proxies whose translation the last generation did not redo (a change they
+        # cannot be affected by)
+        self.skipped = 0
         # warnings seen in this generation and the previous one: each is logged when it
         # appears, not again on every reload while it persists
         self._warned: set[str] = set()
@@ -159,6 +162,7 @@ class MeshRuntime:
         self.generation += 1
         self._warned_before, self._warned = self._warned, set()
         self._secrets_now = {}  # identity -> Secret group, for this generation
+        self.skipped = 0
         changed: dict[str, int] = {}  # proxy key -> cache generation of its new snapshot
         closed = 0  # proxies whose workload is gone (their streams end; nothing to ACK)
         for key in list(self._connections):
@@ -199,6 +203,7 @@ class MeshRuntime:
             errors=len(mesh.errors),
             proxies=len(self._connections),
             changed=len(changed) + closed,
+            skipped=self.skipped,
             ms=round(busy * 1000, 1),
             cpu_ms=round(cpu * 1000, 1),
             elapsed_ms=round((time.monotonic() - started_monotonic) * 1000, 1),
@@ -220,9 +225,16 @@ class MeshRuntime:
             raise ProxyRejected("no mesh configuration loaded yet")
         if (
             previous is not None
-            and previous.translator is translator
-            and previous.workload is workload
             and extensions
+            and (
+                (previous.translator is translator and previous.workload is workload)
+                # a change this proxy cannot be affected by (translators/unaffected.py)
+                or (
+                    previous.workload == workload
+                    and translator.translates_as(previous.translator, workload)
+                    and self._skipped()
+                )
+            )
         ):
             translated, warnings = previous.translated, previous.warnings
             self._warned.update(warnings)  # still there: not news next generation either
@@ -268,6 +280,10 @@ class MeshRuntime:
         return _Published(
             workload, identity, groups, snapshot, translator, translated, tuple(warnings)
         )
+
+    def _skipped(self) -> bool:
+        self.skipped += 1
+        return True
 
     def _secrets(self, identity: str, workload: Workload) -> ResourceGroup:
         """The Secret group of `identity`: asked once per identity in a generation."""

@@ -67,3 +67,15 @@ async def test_large_graph_is_built_off_the_loop_and_cut(translator: MeshTransla
     print(f"graph {took:.2f} s, longest loop stall {max(gaps) * 1000:.1f} ms")
     assert took > 0.3, took
     assert max(gaps) < took / 3, (max(gaps), took)
+
+
+async def test_closing_while_the_graph_builds_leaves_nothing_pending(
+    translator: MeshTranslator,
+) -> None:
+    dashboard = Dashboard(lambda: translator, StatusBook())
+    dashboard.graph_wait_s = 0.0
+    answer = await dashboard.graph_json()
+    assert answer["nodes"] == [] and "building" in answer
+    await dashboard.close()
+    pending = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+    assert not [t for t in pending if "run" in repr(t.get_coro())], pending

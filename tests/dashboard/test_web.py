@@ -17,10 +17,11 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from tests.e2e.harness import REPO
+from tests.translators.helpers import docs, mesh_of, workload_entry
 from translators.mesh import MeshOptions
 from translators.translate import MeshTranslator
 from xdscp.dashboard.scrape import STATS_FILTER, SidecarScraper
-from xdscp.dashboard.web import Dashboard
+from xdscp.dashboard.web import Dashboard, build_graph
 from xdscp.debug import start_debug_server
 from xdscp.server.status import StatusBook
 from xdscp.sources.files import DirectorySource
@@ -149,3 +150,42 @@ async def test_scraper_filters_caches_and_reports_failures(
         await scraper.close()
         silent.close()
         await silent.wait_closed()
+
+
+def test_proxy_kinds_follow_istio_signals() -> None:
+    """Gateways are gateways (though marked "no injection"); a workload labelled out of
+    the mesh (`security.istio.io/tlsMode`) or opted out runs no proxy; others a sidecar."""
+    mesh = mesh_of(
+        docs(
+            workload_entry("ingress", "10.9.0.1", "default", "{istio: ingressgateway}"),
+            workload_entry("app", "10.9.0.2", "default", "{app: a}"),
+            workload_entry(
+                "legacy", "10.9.0.3", "default", "{security.istio.io/tlsMode: disabled}"
+            ),
+            """\
+apiVersion: networking.istio.io/v1
+kind: WorkloadEntry
+metadata:
+  name: opted-out
+  namespace: default
+  annotations: {sidecar.istio.io/inject: "false"}
+spec: {address: 10.9.0.4}
+---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: public, namespace: default}
+spec:
+  selector: {istio: ingressgateway}
+  servers: [{port: {number: 80, name: http, protocol: HTTP}, hosts: ["*"]}]
+""",
+        )
+    )
+    built = build_graph(MeshTranslator(mesh))
+    kinds = {n["key"]: n["proxy"] for n in built.graph.nodes.values() if n["kind"] == "workload"}
+    assert kinds == {
+        "default/ingress": "gateway",
+        "default/app": "sidecar",
+        "default/legacy": "none",
+        "default/opted-out": "none",
+    }
+    assert set(built.views) == {"default/ingress", "default/app"}

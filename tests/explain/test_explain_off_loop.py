@@ -22,8 +22,8 @@ from translators.mesh import build_mesh
 from translators.translate import MeshTranslator
 from xdscp.cli import main
 from xdscp.debug.explain import explain_routes
-from xdscp.debug.explain_worker import ExplainWorker
 from xdscp.debug.http import make_debug_app
+from xdscp.debug.worker import DebugWorker
 from xdscp.server.status import StatusBook
 from xdscp.tuning import tune_gc
 
@@ -45,7 +45,7 @@ def translator() -> Iterator[MeshTranslator]:
 
 
 @asynccontextmanager
-async def debug_server(translator: MeshTranslator, worker: ExplainWorker) -> AsyncIterator[str]:
+async def debug_server(translator: MeshTranslator, worker: DebugWorker) -> AsyncIterator[str]:
     app = make_debug_app(
         StatusBook(), CollectorRegistry(), explain_routes(lambda: translator, worker)
     )
@@ -71,7 +71,7 @@ async def _ticker(gaps: list[float], stop: asyncio.Event) -> None:
 async def test_the_loop_keeps_serving_while_a_large_mesh_is_explained(
     translator: MeshTranslator,
 ) -> None:
-    async with debug_server(translator, ExplainWorker()) as url, aiohttp.ClientSession(url) as http:
+    async with debug_server(translator, DebugWorker()) as url, aiohttp.ClientSession(url) as http:
         gaps: list[float] = []
         stop = asyncio.Event()
         ticking = asyncio.create_task(_ticker(gaps, stop))
@@ -95,7 +95,7 @@ async def test_the_loop_keeps_serving_while_a_large_mesh_is_explained(
 
 
 async def test_over_the_bound_is_a_503_and_the_work_goes_on(translator: MeshTranslator) -> None:
-    worker = ExplainWorker(timeout_s=0.01)
+    worker = DebugWorker(timeout_s=0.01)
     async with debug_server(translator, worker) as url, aiohttp.ClientSession(url) as http:
         async with http.get("/debug/explain", params=QUERY) as resp:
             assert resp.status == 503
@@ -119,7 +119,7 @@ async def test_over_the_bound_is_a_503_and_the_work_goes_on(translator: MeshTran
 async def test_the_cli_prints_the_bound_in_one_line(translator: MeshTranslator) -> None:
     """`xdscp explain --server` as a user runs it against a server whose worker gives up:
     the server's own reason, one line, exit 1 (not a timeout of the client)."""
-    async with debug_server(translator, ExplainWorker(timeout_s=0.01)) as url:
+    async with debug_server(translator, DebugWorker(timeout_s=0.01)) as url:
         args = ["explain", "--server", url, "--from", "default/client", "http://svc-9:8080/"]
         result = await asyncio.to_thread(CliRunner().invoke, main, args)
     assert result.exit_code == 1
@@ -137,7 +137,7 @@ async def test_the_worker_carries_its_translation_across_generations(
     """A new generation reuses what the worker translated before, as the runtime's
     translator does: after one VirtualService edit the caller costs a fraction of its
     first translation (process CPU time: what the machine's other load does not change)."""
-    worker = ExplainWorker()
+    worker = DebugWorker()
     client = translator.mesh.workloads["default/client"]
     started = time.process_time()
     await worker.run(translator, lambda t: t.translate(client))

@@ -18,6 +18,7 @@ from tests.envoy_validate import find_envoy, validate_resources
 from tests.translators.helpers import mesh_of, workload
 from translators.analysis import analyze
 from translators.behaviour.routing import Request, Resource, route_on_port
+from translators.hosts import short_aliases
 from translators.model.networking import HTTP_PROTOCOLS, Protocol
 from translators.model.objects import MeshObject
 from translators.model.untranslated import declared, untranslated_fields
@@ -821,3 +822,45 @@ def test_a_unix_socket_egress_listener_is_reported_and_the_rest_translated() -> 
     assert listeners == ["10.0.0.1_8080"]
     found = {(m.code, m.ref, m.field) for m in analyze(mesh).messages}
     assert ("XDS0803", "Sidecar/shop/uds", "spec.egress[0].bind") in found
+
+
+WILDCARD_ENTRIES = """
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: news, namespace: shop}
+spec:
+  hosts: ['*.nytimes.com', '*washingtonpost.com']
+  ports: [{number: 443, name: https, protocol: HTTPS}]
+  resolution: NONE
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: cluster-wide, namespace: shop}
+spec:
+  hosts: ['*.svc.cluster.local']
+  ports: [{number: 9090, name: grpc, protocol: GRPC}]
+  resolution: DYNAMIC_DNS
+---
+apiVersion: networking.istio.io/v1
+kind: WorkloadEntry
+metadata: {name: client, namespace: shop}
+spec: {address: 10.0.0.1}
+"""
+
+
+@pytest.mark.skipif(find_envoy() is None, reason="no envoy binary")
+def test_wildcard_hosts_istio_accepts_give_config_envoy_accepts() -> None:
+    """Found by scripts/istio_compat.py: a partial-wildcard host (Istio warns, accepts)
+    cannot be an SNI name, and `*.svc.cluster.local` has no short names (its would-be
+    short name `*` is the catch-all's domain): both used to make Envoy refuse the config."""
+    mesh = mesh_of(WILDCARD_ENTRIES)
+    result = translate(mesh, workload(mesh, "shop/client"))
+    verdict = validate_resources(result.resources)
+    assert verdict.ok, str(verdict)
+    assert any("*washingtonpost.com" in w for w in result.view.warnings)
+    assert short_aliases("*.svc.cluster.local") == ["*.svc.cluster.local"]
+    assert short_aliases("*.ns.svc.cluster.local") == [
+        "*.ns.svc.cluster.local",
+        "*.ns.svc",
+        "*.ns",
+    ]

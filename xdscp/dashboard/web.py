@@ -21,16 +21,17 @@ from aiohttp import web
 from translators.analysis import Message
 from translators.analysis.runtime import protocol_error_messages
 from translators.ir import ProxyView
-from translators.mesh import MeshConfig, Workload
-from translators.naming import SIDECAR_INJECT_ANNOTATION, STATS_PORT
+from translators.mesh import MeshConfig
+from translators.naming import STATS_PORT
 from translators.security.index import gateway_proxies
+from translators.security.upstream import workload_has_sidecar
 from translators.translate import MeshTranslator
 from xdscp.dashboard.graph import MeshGraph, mesh_graph, workload_node_id
 from xdscp.dashboard.protocol_errors import ProtocolErrorTracker
 from xdscp.dashboard.scope import GraphScope, scoped_graph
 from xdscp.dashboard.scrape import SidecarScraper, SidecarStats
 from xdscp.dashboard.traffic import active_calls, edge_traffic
-from xdscp.debug.explain_worker import ExplainWorker
+from xdscp.debug.worker import DebugWorker
 from xdscp.server.status import StatusBook
 
 _log = structlog.get_logger(__name__)
@@ -43,12 +44,6 @@ _ASSETS = {
 
 def _asset(name: str) -> bytes:
     return (resources.files("xdscp.dashboard") / "static" / name).read_bytes()
-
-
-def has_sidecar(workload: Workload) -> bool:
-    return bool(workload.address) and (
-        workload.annotations.get(SIDECAR_INJECT_ANNOTATION, "true").lower() != "false"
-    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,8 +61,10 @@ def build_graph(translator: MeshTranslator) -> BuiltGraph:
     views = {
         key: translator.view(workload)
         for key, workload in mesh.workloads.items()
-        # a gateway pod is marked "no injection", yet runs an Envoy this plane feeds
-        if workload.address and (key in gateways or has_sidecar(workload))
+        # Istio's signals, as auto-mTLS reads them (a Pod without an injected sidecar
+        # runs no proxy); a gateway pod is marked "no injection", yet runs an Envoy
+        # this plane feeds
+        if workload.address and (key in gateways or workload_has_sidecar(workload))
     }
     return BuiltGraph(mesh, mesh_graph(mesh, views, gateways), views)
 
@@ -88,7 +85,7 @@ class Dashboard:
         status: StatusBook,
         scraper: SidecarScraper | None = None,
         stats_port: int = STATS_PORT,
-        worker: ExplainWorker | None = None,
+        worker: DebugWorker | None = None,
     ) -> None:
         self._translator = translator
         self.status = status
@@ -96,8 +93,8 @@ class Dashboard:
         self.stats_port = stats_port
         self.protocol_errors = ProtocolErrorTracker()
         # the thread (and translator of its own) the graph is built with; shared with
-        # `/debug/explain` in the service (xdscp/debug/explain_worker.py)
-        self.worker = worker or ExplainWorker()
+        # `/debug/explain` in the service (xdscp/debug/worker.py)
+        self.worker = worker or DebugWorker()
         self._built: tuple[MeshTranslator, BuiltGraph] | None = None
         self._building: tuple[MeshTranslator, asyncio.Task[BuiltGraph]] | None = None
         # the last full JSON, per (graph, calls with traffic): the page polls every 3 s
@@ -216,8 +213,9 @@ class Dashboard:
         return web.Response(body=self._assets[name], content_type=_ASSETS[name], charset="utf-8")
 
     async def _graph_handler(self, request: web.Request) -> web.Response:
-        """`GET /debug/graph`: the mesh graph (nodes, edges from config, sidecar traffic),
-        at most ?limit= nodes (300), narrowed by ?namespace= and ?filter=."""
+        """`GET /debug/graph`: the mesh graph (?namespace=&filter=&limit=, 300 nodes by default)
+
+        Nodes, edges from config, sidecar traffic; a cut answer says so in `truncated`."""
         try:
             scope = GraphScope.of_query(request.query)
         except ValueError as exc:
@@ -232,4 +230,9 @@ class Dashboard:
         ]
 
     async def close(self) -> None:
+        building, self._building = self._building, None
+        if building is not None and not building[1].done():
+            # its thread finishes on its own (daemon); nobody waits for the result
+            building[1].cancel()
+            await asyncio.gather(building[1], return_exceptions=True)
         await self.scraper.close()

@@ -34,7 +34,7 @@ in `delegate_rule` (`http[j]`, with the rule's name); both are "" otherwise.
 each weighted cluster, authorization denials), their shares summing to 100.
 A question it cannot answer (unknown workload or host, bad URL) is 400 with
 `{"error": "<one line>"}`; before the first configuration is loaded, 503.
-The explanation runs off the event loop (xdscp/debug/explain_worker.py), so xDS pushes
+The explanation runs off the event loop (xdscp/debug/worker.py), so xDS pushes
 go on meanwhile; one that takes longer than the worker's bound (20 s) is 503 with
 `{"error": ...}` saying so (its work goes on, so asking again is quicker).
 """
@@ -51,17 +51,17 @@ from aiohttp import web
 
 from translators.explain import ExplainError, explain, parse_request
 from translators.translate import MeshTranslator
-from xdscp.debug.explain_worker import ExplainTimeout, ExplainWorker
+from xdscp.debug.worker import DebugWorker, WorkerTimeout
 
 _pretty = functools.partial(json.dumps, indent=2)
 
 
 def explain_routes(
-    translator: Callable[[], MeshTranslator | None], worker: ExplainWorker | None = None
+    translator: Callable[[], MeshTranslator | None], worker: DebugWorker | None = None
 ) -> list[web.RouteDef]:
     """The route, reading the current generation's translator on every request; the
     explanation itself runs on `worker`'s thread, off the event loop."""
-    worker = worker or ExplainWorker()
+    worker = worker or DebugWorker()
 
     async def handler(request: web.Request) -> web.Response:
         """`GET /debug/explain`: the path of one request as Envoy will take it
@@ -86,7 +86,7 @@ def explain_routes(
             answer = await worker.run(current, functools.partial(explain, request=asked))
         except ExplainError as exc:
             return web.json_response({"error": str(exc)}, status=400, dumps=_pretty)
-        except ExplainTimeout as exc:
+        except WorkerTimeout as exc:
             return web.json_response({"error": str(exc)}, status=503, dumps=_pretty)
         return web.json_response(answer.to_json(), dumps=_pretty)
 

@@ -190,16 +190,33 @@ def check_service_entries(ctx: AnalysisContext) -> Iterable[Message]:
 
 
 def check_unproxied_workloads(ctx: AnalysisContext) -> Iterable[Message]:
+    # a DNS-named WorkloadEntry a DNS-resolved ServiceEntry selects is its endpoint
+    resolved = {
+        e.workload
+        for s in ctx.mesh.services.values()
+        if s.resolution in (Resolution.DNS, Resolution.DNS_ROUND_ROBIN)
+        for e in s.endpoints
+        if e.workload
+    }
     for entry in ctx.of_kind("WorkloadEntry"):
-        if not entry.spec.proxied:
+        if entry.spec.dns_named and f"{entry.namespace}/{entry.name}" in resolved:
+            continue
+        if entry.spec.dns_named:
+            yield codes.WORKLOAD_NOT_PROXIED.at(
+                entry,
+                "spec.address",
+                f"address {entry.spec.address} is a DNS name: no sidecar, and it is an "
+                "endpoint only of a ServiceEntry with resolution DNS selecting it (none does)",
+                "select it from a ServiceEntry with resolution DNS, or give its IP address",
+            )
+        elif not entry.spec.proxied:
             yield codes.WORKLOAD_NOT_PROXIED.at(
                 entry,
                 "spec.address",
                 f"address {entry.spec.address or '(none, network ' + str(entry.spec.network) + ')'}"
                 " is not an IP: xdscp does not translate such workloads yet (no sidecar, "
                 "and ServiceEntries do not select it)",
-                "give the workload's IP address, or list a DNS name as an endpoint of a "
-                "ServiceEntry with resolution DNS",
+                "give the workload's IP address",
             )
     for service_entry in ctx.of_kind("ServiceEntry"):
         for i, endpoint in enumerate(service_entry.spec.endpoints):

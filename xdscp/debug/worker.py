@@ -1,7 +1,7 @@
-"""Explain off the event loop: `/debug/explain` translates the caller and every callee,
-which on a large mesh takes seconds, and the loop it would run on also serves every
-xDS stream. So each explanation runs in a worker thread, one at a time, and the answer
-is awaited for a bounded time.
+"""Debug work off the event loop: `/debug/explain` translates the caller and every
+callee, and the dashboard's `/debug/graph` every proxy of a new configuration — seconds
+on a large mesh — while the loop they would run on also serves every xDS stream. So
+that work runs in one worker thread, one job at a time, each awaited for a bounded time.
 
 The worker never touches the runtime's translator (its memo is not thread-safe and the
 loop keeps using it): it keeps a translator of its own, carried from generation to
@@ -9,9 +9,9 @@ generation like the runtime's (`MeshTranslator(mesh, previous)`: only what chang
 rebuilt), over the very same immutable MeshConfig and extensions. Translation is
 deterministic, so it produces the bytes the proxies receive.
 
-A thread cannot be stopped: an explanation over its time keeps running and its work
-(the translated proxies) stays in the worker's translator, so asking again is quick.
-While it runs, other requests wait for the worker within their own bound."""
+A thread cannot be stopped: a job over its time keeps running and its work (the
+translated proxies) stays in the worker's translator, so asking again is quick. While
+it runs, other requests wait for the worker within their own bound."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ from typing import TypeVar
 import structlog
 
 from translators.translate import MeshTranslator
+from xdscp.errors import XdscpError
 
 _log = structlog.get_logger(__name__)
 
@@ -32,7 +33,7 @@ T = TypeVar("T")
 DEFAULT_TIMEOUT_S = 20.0
 
 
-class ExplainTimeout(Exception):
+class WorkerTimeout(XdscpError):
     """The worker did not answer within the bound (the message says what to do)."""
 
 
@@ -41,7 +42,7 @@ def _same(a: MeshTranslator, b: MeshTranslator) -> bool:
     return tuple(map(id, a.extensions.extensions)) == tuple(map(id, b.extensions.extensions))
 
 
-class ExplainWorker:
+class DebugWorker:
     """Runs `fn(translator)` in a daemon thread with the worker's own translator of the
     current generation, one call at a time, each awaited for at most `timeout_s`."""
 
@@ -67,7 +68,7 @@ class ExplainWorker:
         fn: Callable[[MeshTranslator], T],
         timeout_s: float | None = None,
     ) -> T:
-        """`fn`'s result; raises ExplainTimeout past the bound (`timeout_s`, else the
+        """`fn`'s result; raises WorkerTimeout past the bound (`timeout_s`, else the
         worker's), or what `fn` raised."""
         bound = self.timeout_s if timeout_s is None else timeout_s
         loop = asyncio.get_running_loop()
@@ -78,7 +79,7 @@ class ExplainWorker:
         try:
             await asyncio.wait_for(idle.acquire(), bound)
         except TimeoutError:
-            raise ExplainTimeout(
+            raise WorkerTimeout(
                 f"the worker is still busy (an earlier explanation, or the dashboard's"
                 f" graph of a new configuration) after {bound:g} s; try again in a moment"
             ) from None
@@ -111,7 +112,7 @@ class ExplainWorker:
             return await asyncio.wait_for(asyncio.shield(done), remaining)
         except TimeoutError:
             _log.warning("debug.explain_timeout", seconds=bound)
-            raise ExplainTimeout(
+            raise WorkerTimeout(
                 f"the explanation did not finish within {bound:g} s (a large mesh:"
                 " the first explanation of a proxy translates it); it goes on in the"
                 " background, so asking again soon is quicker"

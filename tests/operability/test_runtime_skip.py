@@ -1,0 +1,98 @@
+"""Proxies a change cannot affect are not translated again (translators/unaffected.py),
+and skipping gives exactly the snapshot re-translating gives: after any sequence of
+edits (the meshes of the incremental property test, every kind), every connected
+proxy's snapshot equals the one a runtime built from nothing publishes."""
+
+from __future__ import annotations
+
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+
+from benchmarks.ads_clients import ClientSpec
+from tests.translators.test_incremental import NAMES, SLOTS, _mesh, edit_strategy, state_strategy
+from translators.mesh import MeshConfig
+from xdscp.cache import SnapshotCache
+from xdscp.runtime import MeshRuntime
+
+
+def _connected(mesh: MeshConfig) -> MeshRuntime:
+    runtime = MeshRuntime(SnapshotCache())
+    runtime.apply_now(mesh)
+    for workload in mesh.workloads.values():
+        spec = ClientSpec(workload.namespace, workload.name, workload.address)
+        runtime.connect(spec.node(), None)
+    return runtime
+
+
+def _contents(runtime: MeshRuntime) -> dict[str, dict[str, dict[str, str]]]:
+    """proxy -> type -> resource name -> version (a hash of its bytes)."""
+    out = {}
+    for key in sorted(runtime.cache.proxies()):
+        snapshot = runtime.cache.get(key)
+        assert snapshot is not None
+        out[key] = {
+            t: {name: r.version for name, r in ts.resources.items()}
+            for t, ts in snapshot.types.items()
+        }
+    return out
+
+
+def _fresh(runtime: MeshRuntime, mesh: MeshConfig) -> dict[str, dict[str, dict[str, str]]]:
+    """What a runtime that never saw the earlier meshes publishes for the same proxies."""
+    fresh = MeshRuntime(SnapshotCache())
+    fresh.apply_now(mesh)
+    out = {}
+    for key in sorted(runtime.cache.proxies()):
+        namespace, name = key.split("/", 1)
+        workload = mesh.workload(namespace, name)
+        if workload is None:
+            continue  # its workload is gone: a tombstone, nothing to compare
+        snapshot = fresh.snapshot_for(workload)
+        out[key] = {
+            t: {n: r.version for n, r in ts.resources.items()} for t, ts in snapshot.types.items()
+        }
+    return out
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(start=state_strategy, edits=st.lists(edit_strategy, min_size=1, max_size=6))
+def test_skipping_gives_the_snapshot_re_translating_gives(
+    start: dict[str, int | None], edits: list[tuple[str, int | None]]
+) -> None:
+    state = dict(start)
+    runtime = _connected(_mesh(state))
+    for name, version in edits:
+        state[name] = None if version is None else version % len(SLOTS[name])
+        mesh = _mesh(state)
+        runtime.apply_now(mesh)
+        published = {
+            key: contents
+            for key, contents in _contents(runtime).items()
+            if mesh.workload(*key.split("/", 1)) is not None
+        }
+        assert published == _fresh(runtime, mesh), (name, version, runtime.skipped)
+        event(f"proxies skipped: {bool(runtime.skipped)}")
+
+
+def test_a_virtual_service_edit_skips_the_proxies_that_cannot_see_it() -> None:
+    state: dict[str, int | None] = {name: 0 for name in NAMES}
+    state["httproute-orders"] = state["httproute-payments"] = None
+    state["vs-orders-prod"] = None
+    state["sidecar-prod"] = 1  # prod's proxies see their own namespace only
+    runtime = _connected(_mesh(state))
+    before = {key: runtime.cache.get(key) for key in runtime.cache.proxies()}
+    prod = sorted(key for key in before if key.startswith("prod/"))
+
+    state["vs-orders"] = 3  # default/orders' routes: prod cannot see orders
+    mesh = _mesh(state)
+    runtime.apply_now(mesh)
+
+    assert runtime.skipped == len(prod) == 2
+    assert all(runtime.cache.get(key) is before[key] for key in prod)  # left as they were
+    assert _contents(runtime) == _fresh(runtime, mesh)
+    changed = [key for key in before if runtime.cache.get(key) is not before[key]]
+    assert changed and not set(changed) & set(prod)

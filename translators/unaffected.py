@@ -1,0 +1,66 @@
+"""Which proxies a change cannot affect, so that their translation is not redone.
+
+A proxy's translation is its outbound view (shared by its scope: namespace, Sidecar, the
+labels VirtualService `sourceLabels` test) and the resources made from it, plus its own
+part: listeners and inbound clusters (Sidecar, PeerAuthentication, AuthorizationPolicy,
+RequestAuthentication and their fetched keys, Telemetry, the services selecting it),
+whether it is a gateway, and extensions (EnvoyFilters included). The outbound pieces
+record every dependency they read (translators/memo.py); the own part reads no
+VirtualService. So after a change of VirtualServices alone — no other object, service,
+workload, fetched key or auto-mTLS state — a sidecar proxy without extensions whose
+outbound pieces all carry over (none read the change) translates exactly as before: it
+is not translated again, and its pieces are carried over as if it had been.
+
+Anything else (another kind changed, a gateway, extensions in play) is translated as
+usual: the rule is narrow on purpose, and `tests/operability/test_runtime_skip.py`
+holds it to "skipping gives the snapshot re-translating gives" over random edits.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from translators.gateway.proxy import mesh_gateways
+
+if TYPE_CHECKING:
+    from translators.mesh import Workload
+    from translators.translate import MeshTranslator
+
+# what a change of VirtualServices alone touches (translators/memo.py: `mesh_changes`)
+_VIRTUAL_SERVICE_DEPS = frozenset({"object", "kind", "objects", "vs-host", "vs-wildcards"})
+
+
+def translates_as(translator: MeshTranslator, previous: MeshTranslator, workload: Workload) -> bool:
+    """True when `workload`'s translation by `translator` is the one `previous` (the
+    generation `translator` was made from) gave (see the module doc)."""
+    if translator.parent is None or translator.parent() is not previous:
+        return False
+    changes = translator.changes
+    if changes.everything or not changes.objects:
+        return False
+    for old, new in changes.objects:
+        changed = new if new is not None else old
+        if changed is None or changed.kind != "VirtualService":
+            return False
+    if any(dep[0] not in _VIRTUAL_SERVICE_DEPS for dep in changes.deps):
+        return False
+    mesh, before = translator.mesh, previous.mesh
+    if (
+        mesh.jwks != before.jwks
+        or mesh.jwks_errors != before.jwks_errors
+        or mesh.errors != before.errors
+    ):
+        return False
+    if translator.extensions.extensions or translator.has_envoy_filters():
+        return False
+    if mesh_gateways(translator).is_gateway_proxy(workload):
+        return False
+    memo = translator.pieces
+    view_key, _ = translator._outbound_view(workload)
+    found, view = memo.unchanged(view_key)
+    if not found:
+        return False
+    return (
+        memo.unchanged(("outbound-route-resources", view_key))[0]
+        and memo.unchanged(("outbound-cluster-resources", view.clusters_key))[0]
+    )
