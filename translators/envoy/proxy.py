@@ -35,7 +35,7 @@ def proxy_resources(view: ProxyView) -> dict[str, tuple[EnvoyResource, ...]]:
                 ENDPOINT_TYPE,
                 a.destination,
                 provenance=a.provenance,
-                body=load_assignment_bytes(a.destination, a.endpoints),
+                body=load_assignment_bytes(a.destination, a.endpoints, a.groups),
             )
             for a in view.endpoint_sets
         ),

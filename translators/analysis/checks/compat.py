@@ -28,6 +28,7 @@ from translators.model.objects import MeshObject
 from translators.model.security import AuthorizationAction, AuthorizationPolicySpec
 from translators.model.traffic import SourceMatch
 from translators.model.untranslated import untranslated_fields
+from translators.security.ingress_tls import not_applied_reason
 
 VS = MeshObject[VirtualServiceSpec]
 
@@ -137,6 +138,7 @@ def check_untranslated_fields(ctx: AnalysisContext) -> Iterable[Message]:
     for policy in ctx.of_kind("AuthorizationPolicy"):
         if policy.spec.action is AuthorizationAction.CUSTOM:
             yield _custom_not_enforced(policy)
+    yield from _ingress_tls_not_applied(ctx)
     for sidecar in ctx.of_kind("Sidecar"):
         for i, egress in enumerate(sidecar.spec.egress):
             if egress.unix_socket:
@@ -149,6 +151,32 @@ def check_untranslated_fields(ctx: AnalysisContext) -> Iterable[Message]:
                     "socket only under Istio",
                 )
     yield from check_client_tls(ctx)
+
+
+def _ingress_tls_not_applied(ctx: AnalysisContext) -> Iterator[Message]:
+    """A Sidecar's ingress `tls` that some workload it applies to does not terminate
+    (Istio's condition: the port's mTLS mode is DISABLE; a terminating mode with files)."""
+    for sidecar in ctx.of_kind("Sidecar"):
+        users = ctx.sidecar_users.get(sidecar.ref, [])
+        for i, ingress in enumerate(sidecar.spec.ingress):
+            if not ingress.tls:
+                continue
+            reasons: dict[str, list[str]] = {}
+            for group in users:
+                mtls = ctx.index.security.inbound_mtls(group.first).at(ingress.port.number)
+                reason = not_applied_reason(ingress.tls, mtls)
+                if reason:
+                    reasons.setdefault(reason, []).append(group.first.key)
+            for reason, keys in reasons.items():
+                yield codes.FIELD_NOT_TRANSLATED.at(
+                    sidecar,
+                    f"spec.ingress[{i}].tls",
+                    f"not applied on port {ingress.port.number} of {', '.join(keys[:3])}"
+                    f"{' ...' if len(keys) > 3 else ''}: {reason}; the port keeps the mesh's "
+                    "mTLS/plaintext",
+                    "set PeerAuthentication portLevelMtls DISABLE for the port (as Istio "
+                    "requires), or drop the ingress tls",
+                )
 
 
 def _custom_not_enforced(policy: MeshObject[AuthorizationPolicySpec]) -> Message:
