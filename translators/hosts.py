@@ -28,8 +28,12 @@ def short_aliases(fqdn: str, suffix: str = DEFAULT_DOMAIN_SUFFIX) -> list[str]:
     `ignore_port_in_host_matching`, so `name` also matches `name:port`."""
     names = [fqdn]
     tail = f".{suffix}"
-    if fqdn.endswith(tail):
-        base = fqdn[: -len(tail)]  # name.namespace
+    base = fqdn[: -len(tail)] if fqdn.endswith(tail) else ""  # name.namespace
+    if "." in base:  # else not a Kubernetes service name (`*.svc.cluster.local`): none
         name = base.split(".", 1)[0]
-        names += [f"{base}.svc", base, name]
+        names += [f"{base}.svc", base]
+        # `*.ns.svc.cluster.local`'s bare short name would be `*`: every authority (and
+        # the catch-all's domain, which Envoy allows once), so it is left out
+        if name != "*":
+            names.append(name)
     return names

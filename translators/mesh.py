@@ -215,10 +215,16 @@ def _services_from(
     entry: MeshObject[ServiceEntrySpec],
     by_label: dict[tuple[str, str, str], list[Workload]],
     options: MeshOptions,
+    named: dict[tuple[str, str, str], list[Workload]] | None = None,
 ) -> list[Service]:
+    """`named`: the WorkloadEntries whose address is a DNS name, by label — endpoints of a
+    DNS-resolved ServiceEntry only (Istio leaves them out of EDS, which needs IPs)."""
     spec = entry.spec
     if spec.workload_selector is not None:
-        selected = _selected(spec.workload_selector.effective(), entry.namespace, by_label)
+        selector = spec.workload_selector.effective()
+        selected = _selected(selector, entry.namespace, by_label)
+        if named and spec.resolution in (Resolution.DNS, Resolution.DNS_ROUND_ROBIN):
+            selected = selected + _selected(selector, entry.namespace, named)
         selected = sorted({w.key: w for w in selected}.values(), key=lambda w: w.key)
         endpoints = tuple(
             Endpoint(
@@ -293,11 +299,17 @@ def build_mesh(
     workloads = tuple(workloads)
     all_errors = list(source_errors)
     all_workloads: dict[str, Workload] = {w.key: w for w in workloads}
+    named: dict[tuple[str, str, str], list[Workload]] = {}
     for obj in ordered:
-        # a WorkloadEntry without an IP address is no proxied workload (XDS0807)
+        # a WorkloadEntry without an IP address is no proxied workload (XDS0807); one
+        # named by DNS is still an endpoint of the DNS-resolved ServiceEntries selecting it
         if obj.kind == "WorkloadEntry" and obj.spec.proxied:
             workload = _workload_from(obj)
             all_workloads[workload.key] = workload
+        elif obj.kind == "WorkloadEntry" and obj.spec.dns_named:
+            entry = _workload_from(obj)
+            for label in (_EVERY, *entry.labels.items()):
+                named.setdefault((entry.namespace, *label), []).append(entry)
     by_label: dict[tuple[str, str, str], list[Workload]] = {}
     for workload in all_workloads.values():
         for label in (_EVERY, *workload.labels.items()):
@@ -310,7 +322,7 @@ def build_mesh(
     entries = sorted((o for o in ordered if o.kind == "ServiceEntry"), key=age_order)
     for obj in entries:
         try:
-            found = _services_from(obj, by_label, options)
+            found = _services_from(obj, by_label, options, named)
         except Exception as exc:  # one bad entry must not take the registry down
             all_errors.append(
                 ConfigError(

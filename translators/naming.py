@@ -196,6 +196,11 @@ def inbound_filter_chain(port: int, tls: bool) -> str:
     return f"inbound|{port}|{'mtls' if tls else 'plaintext'}"
 
 
+def inbound_tls_filter_chain(port: int) -> str:
+    """An inbound port whose TLS the sidecar terminates with the user's certificates."""
+    return f"inbound|{port}|tls"
+
+
 # --- telemetry ----------------------------------------------------------------
 # Istio's Prometheus scrape port: a bootstrap listener that serves only the admin's
 # /stats/prometheus, so the admin API itself never has to be reachable.

@@ -103,3 +103,38 @@ def test_wildcard_host_resolved_per_request(tmp_path: Path) -> None:
         assert _get(url, f"billing.localhost:{port}") == (200, f"billing.localhost:{port}")
         # REGISTRY_ONLY: a host no ServiceEntry covers is still refused
         assert _get(url, f"127.0.0.1:{port}")[0] == 502
+
+
+DNS_ENTRY = """\
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {{name: legacy}}
+spec:
+  hosts: [legacy.internal]
+  location: MESH_INTERNAL
+  resolution: DNS
+  ports: [{{number: 8080, name: http, protocol: HTTP}}]
+  workloadSelector: {{labels: {{app: legacy}}}}
+---
+apiVersion: networking.istio.io/v1
+kind: WorkloadEntry
+metadata: {{name: vm}}
+spec: {{address: vm.localhost, labels: {{app: legacy}}, ports: {{http: {port}}}}}
+"""
+
+
+def test_workload_entry_named_by_dns_is_resolved(tmp_path: Path) -> None:
+    """A WorkloadEntry whose address is a DNS name, selected by a DNS ServiceEntry: Envoy
+    resolves the name (Istio's STRICT_DNS endpoint)."""
+    client = f"127.{random.randint(40, 250)}.13.1"
+    config = tmp_path / "mesh"
+    config.mkdir()
+    with _backend() as port:
+        (config / "mesh.yaml").write_text(
+            CONFIG.format(client=client) + "---\n" + DNS_ENTRY.format(port=port)
+        )
+        with xdscp_up(config, tmp_path) as mesh:
+            url = f"http://{mesh.workload('default/client')['call_through'][0]}/"
+            assert wait_until(lambda: _get(url, "legacy.internal")[0] == 200, 30), _get(
+                url, "legacy.internal"
+            )

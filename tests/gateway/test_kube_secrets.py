@@ -76,3 +76,52 @@ async def test_secrets_by_name_changes_and_absence(kube: FakeKube, api: KubeApi)
     assert await store.poll(referenced)  # rotated
     (group,) = store.secrets_for(translator, mesh.workloads["edge/ingress"])
     assert second.cert_pem.encode() in next(iter(group)).body()
+
+
+SIDECAR_RULE = """\
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: bank, namespace: edge}
+spec:
+  hosts: [bank.example.com]
+  location: MESH_EXTERNAL
+  resolution: STATIC
+  ports: [{number: 443, name: http, protocol: HTTP}]
+  endpoints: [{address: 10.5.0.1}]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: bank, namespace: edge}
+spec:
+  host: bank.example.com
+  workloadSelector: {matchLabels: {app: client}}
+  trafficPolicy: {tls: {mode: SIMPLE, credentialName: bank-ca}}
+"""
+
+
+async def test_sidecar_credential_secret_is_read_and_served(kube: FakeKube, api: KubeApi) -> None:
+    """A DestinationRule's credentialName (SIMPLE: only the CA, and its CRL) is a Secret
+    in the rule's namespace, read by name and served to the client sidecar."""
+    ca = CertAuthority()
+    kube.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "type": "Opaque",
+            "metadata": {"name": "bank-ca", "namespace": "edge"},
+            "data": {
+                "ca.crt": base64.b64encode(ca.pem.encode()).decode(),
+                "ca.crl": base64.b64encode(b"-----BEGIN X509 CRL-----").decode(),
+            },
+        }
+    )
+    mesh = mesh_of(MESH + "---\n" + SIDECAR_RULE)
+    store = KubeCredentialStore(api, lambda: None)
+    referenced = referenced_credentials(mesh)
+    assert ("edge", "bank-ca") in referenced
+    assert await store.poll(referenced)
+    translator = MeshTranslator(mesh)
+    (group,) = store.secrets_for(translator, mesh.workloads["edge/client"])
+    (secret,) = list(group)
+    assert secret.name == "kubernetes://edge/bank-ca-cacert"
+    assert ca.pem.encode() in secret.body() and b"X509 CRL" in secret.body()

@@ -226,3 +226,21 @@ def test_localize_renumbers_priorities_without_gaps() -> None:
     out = localize(assignment, "r/z/s", {})
     assert [(g.locality, g.priority) for g in out.groups] == [("q/y/x", 1), ("r/z/s", 0)]
     assert out.locality_lb is None
+
+
+def test_kubernetes_pod_locality_labels() -> None:
+    """Istio's pod labels: `topology.istio.io/locality` first, then `istio-locality`, with
+    `.` for `/` (label values cannot hold a slash)."""
+    from xdscp.kube.registry import pod_workload
+
+    def pod(labels: dict[str, str]) -> dict[str, object]:
+        return {
+            "metadata": {"name": "p", "namespace": "ns", "labels": labels},
+            "spec": {},
+            "status": {"podIP": "10.1.1.1", "phase": "Running"},
+        }
+
+    found = pod_workload(pod({"istio-locality": "us-east.a.1"}))
+    assert found is not None and found.locality == "us-east/a/1"
+    found = pod_workload(pod({"istio-locality": "x", "topology.istio.io/locality": "eu-west.b"}))
+    assert found is not None and found.locality == "eu-west/b"

@@ -13,11 +13,14 @@ from collections.abc import Sequence
 from typing import Any
 
 import pytest
+from envoy.config.listener.v3 import listener_pb2
+from envoy.extensions.transport_sockets.tls.v3 import tls_pb2
 
 from tests.envoy_validate import find_envoy, validate_resources
 from tests.translators.helpers import mesh_of, workload
 from translators.analysis import analyze
 from translators.behaviour.routing import Request, Resource, route_on_port
+from translators.hosts import short_aliases
 from translators.model.networking import HTTP_PROTOCOLS, Protocol
 from translators.model.objects import MeshObject
 from translators.model.untranslated import declared, untranslated_fields
@@ -821,3 +824,110 @@ def test_a_unix_socket_egress_listener_is_reported_and_the_rest_translated() -> 
     assert listeners == ["10.0.0.1_8080"]
     found = {(m.code, m.ref, m.field) for m in analyze(mesh).messages}
     assert ("XDS0803", "Sidecar/shop/uds", "spec.egress[0].bind") in found
+
+
+WILDCARD_ENTRIES = """
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: news, namespace: shop}
+spec:
+  hosts: ['*.nytimes.com', '*washingtonpost.com']
+  ports: [{number: 443, name: https, protocol: HTTPS}]
+  resolution: NONE
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: cluster-wide, namespace: shop}
+spec:
+  hosts: ['*.svc.cluster.local']
+  ports: [{number: 9090, name: grpc, protocol: GRPC}]
+  resolution: DYNAMIC_DNS
+---
+apiVersion: networking.istio.io/v1
+kind: WorkloadEntry
+metadata: {name: client, namespace: shop}
+spec: {address: 10.0.0.1}
+"""
+
+
+@pytest.mark.skipif(find_envoy() is None, reason="no envoy binary")
+def test_wildcard_hosts_istio_accepts_give_config_envoy_accepts() -> None:
+    """Found by scripts/istio_compat.py: a partial-wildcard host (Istio warns, accepts)
+    cannot be an SNI name, and `*.svc.cluster.local` has no short names (its would-be
+    short name `*` is the catch-all's domain): both used to make Envoy refuse the config."""
+    mesh = mesh_of(WILDCARD_ENTRIES)
+    result = translate(mesh, workload(mesh, "shop/client"))
+    verdict = validate_resources(result.resources)
+    assert verdict.ok, str(verdict)
+    assert any("*washingtonpost.com" in w for w in result.view.warnings)
+    assert short_aliases("*.svc.cluster.local") == ["*.svc.cluster.local"]
+    assert short_aliases("*.ns.svc.cluster.local") == [
+        "*.ns.svc.cluster.local",
+        "*.ns.svc",
+        "*.ns",
+    ]
+
+
+INGRESS_TLS = """
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: secure, namespace: shop}
+spec:
+  hosts: [secure]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{number: 8443, name: https, protocol: HTTPS}, {number: 9443, name: tls, protocol: TLS}]
+  workloadSelector: {labels: {app: secure}}
+---
+apiVersion: networking.istio.io/v1
+kind: WorkloadEntry
+metadata: {name: secure, namespace: shop}
+spec: {address: 10.0.0.9, labels: {app: secure}}
+---
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: secure, namespace: shop}
+spec:
+  selector: {matchLabels: {app: secure}}
+  mtls: {mode: STRICT}
+  portLevelMtls: {8443: {mode: DISABLE}}
+---
+apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata: {name: secure, namespace: shop}
+spec:
+  workloadSelector: {labels: {app: secure}}
+  ingress:
+  - port: {number: 8443, protocol: HTTPS, name: https}
+    defaultEndpoint: 127.0.0.1:8080
+    tls: {mode: MUTUAL, serverCertificate: /etc/c.pem, privateKey: /etc/k.pem,
+          caCertificates: /etc/ca.pem, minProtocolVersion: TLSV1_2}
+  - port: {number: 9443, protocol: TLS, name: tls}
+    defaultEndpoint: 127.0.0.1:9090
+    tls: {mode: SIMPLE, serverCertificate: /etc/c.pem, privateKey: /etc/k.pem}
+"""
+
+
+def test_ingress_tls_is_terminated_only_where_mesh_mtls_is_disabled() -> None:
+    """Istio (ENABLE_TLS_ON_SIDECAR_INGRESS): 8443 is DISABLE, so the sidecar presents the
+    user's certificate and requires a client one (MUTUAL) and serves HTTP behind it; 9443
+    is STRICT, so mesh mTLS stays and the analysis says the tls is not applied."""
+    mesh = mesh_of(INGRESS_TLS)
+    resources = translate(mesh, workload(mesh, "shop/secure")).resources
+    listeners = {
+        r.name: r.message for r in resources if isinstance(r.message, listener_pb2.Listener)
+    }
+    (chain,) = listeners["10.0.0.9_8443"].filter_chains
+    assert chain.name == "inbound|8443|tls"
+    assert chain.filters[0].name == "envoy.filters.network.http_connection_manager"
+    context = tls_pb2.DownstreamTlsContext()
+    assert chain.transport_socket.typed_config.Unpack(context)
+    common = context.common_tls_context
+    assert common.tls_certificates[0].certificate_chain.filename == "/etc/c.pem"
+    assert common.validation_context.trusted_ca.filename == "/etc/ca.pem"
+    assert context.require_client_certificate.value is True
+    (mesh_chain,) = listeners["10.0.0.9_9443"].filter_chains
+    assert mesh_chain.name == "inbound|9443|mtls"  # STRICT: the mesh's mTLS, not the user's
+    found = {(m.code, m.field): m.text for m in analyze(mesh).messages}
+    assert "STRICT" in found[("XDS0803", "spec.ingress[1].tls")]
+    assert ("XDS0803", "spec.ingress[0].tls") not in found

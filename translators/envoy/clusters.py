@@ -119,6 +119,7 @@ def _apply_tls(cluster: cluster_pb2.Cluster, tls: UpstreamTLSIR) -> None:
     plaintext.transport_socket.CopyFrom(raw_buffer_socket())
 
 
+DNS_REFRESH_RATE_S = 60.0  # Istio's meshConfig.dnsRefreshRate default
 PROXY_PROTOCOL_SOCKET = "envoy.transport_sockets.upstream_proxy_protocol"
 _PROXY_PROTOCOL_VERSIONS = {
     1: proxy_protocol_pb2.ProxyProtocolConfig.V1,
@@ -162,6 +163,13 @@ def build_cluster(ir: ClusterIR) -> cluster_pb2.Cluster:
         cluster.eds_cluster_config.eds_config.CopyFrom(ads())
     elif ir.resolution not in (Resolution.ORIGINAL_DESTINATION, Resolution.FORWARD_PROXY):
         cluster.load_assignment.CopyFrom(load_assignment(ir.name, ir.endpoints))
+    if ir.resolution in (Resolution.DNS, Resolution.DNS_ROUND_ROBIN):
+        # Istio's DNS clusters for an IPv4 proxy: A records only (Envoy's default would
+        # prefer AAAA, e.g. ::1 for a name under `localhost`), the mesh's 60 s refresh
+        # rate when a lookup fails, the records' TTL otherwise
+        cluster.dns_lookup_family = cluster_pb2.Cluster.V4_ONLY
+        cluster.dns_refresh_rate.CopyFrom(duration(DNS_REFRESH_RATE_S))
+        cluster.respect_dns_ttl = True
     if ir.tls is not None:
         _apply_tls(cluster, ir.tls)
     if ir.policy is not None:

@@ -13,6 +13,7 @@ from envoy.extensions.filters.network.http_connection_manager.v3 import (
     http_connection_manager_pb2 as hcm,
 )
 from envoy.extensions.filters.network.tcp_proxy.v3 import tcp_proxy_pb2
+from envoy.extensions.transport_sockets.tls.v3 import tls_pb2
 
 from translators.envoy.common import (
     WEBSOCKET_UPGRADE,
@@ -24,10 +25,17 @@ from translators.envoy.common import (
 )
 from translators.envoy.jwt import jwt_authn_filters
 from translators.envoy.rbac import http_rbac_filters, network_rbac_filters
-from translators.envoy.tls import downstream_mtls_socket
+from translators.envoy.tls import downstream_mtls_socket, transport_socket
 from translators.envoy.traffic import outbound_http_filters, tcp_filter_chain, tcp_proxy
-from translators.ir import Direction, InboundIR, InboundMTLS, ListenerIR
-from translators.naming import inbound_filter_chain, inbound_route_config, listener_stat_prefix
+from translators.gateway.envoy import downstream_tls
+from translators.gateway.ir import DownstreamTLSIR, DownstreamTLSMode
+from translators.ir import Direction, InboundIR, InboundMTLS, InboundTLSIR, ListenerIR
+from translators.naming import (
+    inbound_filter_chain,
+    inbound_route_config,
+    inbound_tls_filter_chain,
+    listener_stat_prefix,
+)
 from translators.telemetry.envoy import apply_http, apply_tcp
 
 HCM_FILTER = "envoy.filters.network.http_connection_manager"
@@ -131,11 +139,37 @@ def _inbound_chains(
             built.metadata.CopyFrom(provenance(refs))
         return built
 
+    if inbound.tls is not None:  # the user's TLS (mesh mTLS is DISABLE on this port)
+        terminated = chain(tls=False)
+        terminated.name = inbound_tls_filter_chain(ir.port)
+        terminated.transport_socket.CopyFrom(
+            transport_socket(_user_tls_context(inbound.tls, http=not inbound.tcp))
+        )
+        return [terminated]
     if inbound.mtls is InboundMTLS.STRICT:
         return [chain(tls=True)]
     if inbound.mtls is InboundMTLS.PERMISSIVE:
         return [chain(tls=True, match="tls"), chain(tls=False, match="raw_buffer")]
     return [chain(tls=False)]
+
+
+def _user_tls_context(tls: InboundTLSIR, http: bool) -> tls_pb2.DownstreamTlsContext:
+    """Istio's BuildListenerTLSContext for files: the gateway's builder, whose MUTUAL is
+    verify-and-require; OPTIONAL_MUTUAL verifies without requiring."""
+    context = downstream_tls(
+        DownstreamTLSIR(
+            DownstreamTLSMode.MUTUAL if tls.ca_file else DownstreamTLSMode.SIMPLE,
+            certificate_file=tls.certificate_file,
+            key_file=tls.key_file,
+            ca_file=tls.ca_file,
+            min_version=tls.min_version,
+            max_version=tls.max_version,
+            cipher_suites=tls.cipher_suites,
+            http=http,
+        )
+    )
+    context.require_client_certificate.value = tls.require_client_certificate
+    return context
 
 
 def _outbound_tcp_chains(ir: ListenerIR) -> list[listener_components_pb2.FilterChain]:

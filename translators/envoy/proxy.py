@@ -35,7 +35,7 @@ def proxy_resources(view: ProxyView) -> dict[str, tuple[EnvoyResource, ...]]:
                 ENDPOINT_TYPE,
                 a.cluster,
                 provenance=a.provenance,
-                body=load_assignment_bytes(a.cluster, a.endpoints),
+                body=load_assignment_bytes(a.cluster, a.endpoints, a.groups),
             )
             for a in view.load_assignments
         ),

@@ -64,6 +64,7 @@ from translators.ir.security import (
     ConditionIR,
     InboundIR,
     InboundMTLS,
+    InboundTLSIR,
 )
 from translators.ir.telemetry import AccessLogIR, CustomTagIR, CustomTagKind, TelemetryIR, TracingIR
 
@@ -89,6 +90,7 @@ __all__ = [
     "Http2KeepaliveIR",
     "InboundIR",
     "InboundMTLS",
+    "InboundTLSIR",
     "JwtRuleIR",
     "ListenerIR",
     "LoadAssignmentIR",

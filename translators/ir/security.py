@@ -69,3 +69,19 @@ class InboundIR:
     provenance: tuple[str, ...] = ()  # the PeerAuthentications that decided `mtls`
     # a gRPC port: Istio's default inbound retry (reset-before-request) is left off
     grpc: bool = False
+    # Sidecar `ingress[].tls`: the sidecar terminates TLS with these files (only where
+    # the port's mTLS mode is DISABLE, as in Istio)
+    tls: InboundTLSIR | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class InboundTLSIR:
+    """TLS a sidecar terminates on an inbound port with the user's certificate files."""
+
+    certificate_file: str
+    key_file: str
+    ca_file: str = ""  # client certificates are verified against it
+    require_client_certificate: bool = False  # MUTUAL (OPTIONAL_MUTUAL: verified if sent)
+    min_version: str = ""  # TLSV1_2 ...; "" is Envoy's default
+    max_version: str = ""
+    cipher_suites: tuple[str, ...] = ()

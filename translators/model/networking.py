@@ -712,6 +712,15 @@ class WorkloadEntrySpec(IstioModel):
         return self
 
     @property
+    def dns_named(self) -> bool:
+        """Its address is a DNS name (neither an IP nor a unix socket)."""
+        return (
+            bool(self.address)
+            and not is_ip(self.address)
+            and not self.address.startswith(UNIX_PREFIX)
+        )
+
+    @property
     def proxied(self) -> bool:
         """Whether xdscp can treat it as a workload with a sidecar, or an EDS endpoint: it
         has an IP address. (A DNS name, a unix socket or no address is accepted, as in

@@ -16,7 +16,6 @@ from pydantic import BaseModel
 
 from translators.model.networking import (
     HTTPRoute,
-    IngressListener,
     LoadBalancerSettings,
     RetryBudget,
 )
@@ -57,12 +56,6 @@ _REGISTRY: dict[type[BaseModel], dict[str, Untranslated]] = {
         "source_subnet": Untranslated(
             "sourceSubnet is not applied (Istio's pilot does not apply it to sidecars "
             "either): the rule matches every source address"
-        ),
-    },
-    IngressListener: {
-        "tls": Untranslated(
-            "ingress tls (TLS terminated by the sidecar) is not translated: the port keeps "
-            "the mesh's own mTLS/plaintext policy"
         ),
     },
     Tracing: {

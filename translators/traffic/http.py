@@ -294,8 +294,15 @@ def destinations(rule: HTTPRoute, cluster_of: ClusterOf) -> tuple[WeightedCluste
 
 
 def _hash_policies(rule: HTTPRoute, hash_of: HashOf) -> tuple[HashPolicyIR, ...]:
-    found = (hash_of(d.destination) for d in rule.route if not len(rule.route) > 1 or d.weight)
-    return tuple(dict.fromkeys(h for h in found if h is not None))
+    several = len(rule.route) > 1
+    found: list[HashPolicyIR] = []
+    for destination in rule.route:
+        if several and not destination.weight:
+            continue
+        policy = hash_of(destination.destination)
+        if policy is not None and policy not in found:  # (one or two destinations)
+            found.append(policy)
+    return tuple(found)
 
 
 # --- rules ---------------------------------------------------------------------------

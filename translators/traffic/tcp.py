@@ -143,6 +143,18 @@ def tcp_chains(
                 sni_less[subnets] = service.hostname
                 chains.append(chain)
                 continue
+            partial = [n for n in chain.server_names if _partial_wildcard(n)]
+            if partial:
+                # Envoy refuses such a server name (and with it the whole listener)
+                warnings.append(
+                    f"{chain.provenance[0]}: SNI {sorted(partial)} on port {port} has a "
+                    "partial wildcard, which Envoy cannot match on: left out"
+                )
+                chain = replace(
+                    chain, server_names=tuple(n for n in chain.server_names if n not in partial)
+                )
+                if not chain.server_names:
+                    continue
             fresh = tuple(n for n in chain.server_names if (n, subnets) not in names)
             if chain in seen:
                 continue  # the same route, reached from another service it covers
@@ -186,6 +198,11 @@ def _tunneled(chain: TcpChainIR, index: MeshIndex, namespace: str) -> TcpChainIR
         ),
         provenance=(*chain.provenance, dr.ref),
     )
+
+
+def _partial_wildcard(name: str) -> bool:
+    """`*washingtonpost.com` (Istio accepts it with a warning); `*.example.com` is fine."""
+    return "*" in name and not (name.startswith("*.") and "*" not in name[1:])
 
 
 def _taken(chain: TcpChainIR, service: Service, port: int, owner: str) -> str:

@@ -63,9 +63,11 @@ def service_hash(
     dr = _rule_for(service.hostname, service.namespace, proxy_namespace, index)
     if dr is None:
         return None
-    subset_policy = next(
-        (s.traffic_policy for s in dr.spec.subsets if subset and s.name == subset), None
-    )
+    subset_policy = None
+    for candidate in dr.spec.subsets if subset else ():
+        if candidate.name == subset:
+            subset_policy = candidate.traffic_policy
+            break
     top = dr.spec.traffic_policy
     if top is None and subset_policy is None:
         return None  # no load balancer anywhere: nothing to hash on (most rules)

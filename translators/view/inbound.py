@@ -23,9 +23,10 @@ from translators.ir import (
     Resolution,
 )
 from translators.mesh import Workload
-from translators.model.networking import GRPC_PROTOCOLS, HTTP_PROTOCOLS, SidecarSpec
+from translators.model.networking import GRPC_PROTOCOLS, HTTP_PROTOCOLS, Protocol, SidecarSpec
 from translators.model.objects import MeshObject
 from translators.naming import inbound_cluster, port_listener
+from translators.security.ingress_tls import ingress_tls
 from translators.security.request_authn import attach_jwt
 from translators.telemetry.resolve import WorkloadTelemetry
 from translators.traffic.inbound import inbound_pool
@@ -154,12 +155,18 @@ def build_local(
                 policy=pool.policy,
             )
         )
+        tls = ingress_tls(ingress.tls, peer_authn.at(port))
+        # after TLS termination an HTTPS port is served as HTTP (Istio's AfterTLSTermination)
+        http = ingress.port.protocol in HTTP_PROTOCOLS or (
+            tls is not None and ingress.port.protocol is Protocol.HTTPS
+        )
         inbound = InboundIR(
             mtls=peer_authn.at(port),
-            tcp=ingress.port.protocol not in HTTP_PROTOCOLS,
+            tcp=not http,
             authz=authz,
             provenance=peer_authn.sources,
             grpc=ingress.port.protocol in GRPC_PROTOCOLS,
+            tls=tls,
         )
         listeners.append(
             ListenerIR(

@@ -69,6 +69,16 @@ def _labels(obj: Object) -> dict[str, str]:
     return {str(k): str(v) for k, v in (_meta(obj).get("labels") or {}).items()}
 
 
+# Istio's locality labels (pkg/model GetLocalityLabel): `.` stands for `/`, which label
+# values cannot hold. (Istio otherwise reads the Node's topology labels: no Node watch here.)
+LOCALITY_LABELS = ("topology.istio.io/locality", "istio-locality")
+
+
+def pod_locality(labels: Mapping[str, str]) -> str:
+    found = next((labels[k] for k in LOCALITY_LABELS if labels.get(k)), "")
+    return found.replace(".", "/")
+
+
 def pod_workload(pod: Object) -> Workload | None:
     """A Pod that can run a sidecar now: has an IP and is not finished."""
     meta = _meta(pod)
@@ -84,17 +94,19 @@ def pod_workload(pod: Object) -> Workload | None:
         if p.get("name") and p.get("containerPort") and p.get("protocol", "TCP") == "TCP"
     }
     namespace, name = str(meta.get("namespace") or "default"), str(meta.get("name"))
+    labels = _labels(pod)
     return Workload(
         namespace=namespace,
         name=name,
         address=str(address),
-        labels=MappingProxyType(_labels(pod)),
+        labels=MappingProxyType(labels),
         service_account=str(spec.get("serviceAccountName") or "default"),
         ports=MappingProxyType(ports),
         annotations=MappingProxyType(
             {str(k): str(v) for k, v in (meta.get("annotations") or {}).items()}
         ),
         source=object_ref("Pod", namespace, name),
+        locality=pod_locality(labels),
     )
 
 
@@ -150,6 +162,7 @@ def _slice_endpoints(
                     labels=pod.labels if pod else _EMPTY,
                     service_account=pod.service_account if pod else "default",
                     workload=pod.key if pod else "",
+                    locality=pod.locality if pod else "",
                 )
     return [found[a] for a in sorted(found)]
 

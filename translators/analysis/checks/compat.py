@@ -28,6 +28,7 @@ from translators.model.objects import MeshObject
 from translators.model.security import AuthorizationAction, AuthorizationPolicySpec
 from translators.model.traffic import SourceMatch
 from translators.model.untranslated import untranslated_fields
+from translators.security.ingress_tls import not_applied_reason
 
 VS = MeshObject[VirtualServiceSpec]
 
@@ -137,6 +138,7 @@ def check_untranslated_fields(ctx: AnalysisContext) -> Iterable[Message]:
     for policy in ctx.of_kind("AuthorizationPolicy"):
         if policy.spec.action is AuthorizationAction.CUSTOM:
             yield _custom_not_enforced(policy)
+    yield from _ingress_tls_not_applied(ctx)
     for sidecar in ctx.of_kind("Sidecar"):
         for i, egress in enumerate(sidecar.spec.egress):
             if egress.unix_socket:
@@ -149,6 +151,32 @@ def check_untranslated_fields(ctx: AnalysisContext) -> Iterable[Message]:
                     "socket only under Istio",
                 )
     yield from check_client_tls(ctx)
+
+
+def _ingress_tls_not_applied(ctx: AnalysisContext) -> Iterator[Message]:
+    """A Sidecar's ingress `tls` that some workload it applies to does not terminate
+    (Istio's condition: the port's mTLS mode is DISABLE; a terminating mode with files)."""
+    for sidecar in ctx.of_kind("Sidecar"):
+        users = ctx.sidecar_users.get(sidecar.ref, [])
+        for i, ingress in enumerate(sidecar.spec.ingress):
+            if not ingress.tls:
+                continue
+            reasons: dict[str, list[str]] = {}
+            for group in users:
+                mtls = ctx.index.security.inbound_mtls(group.first).at(ingress.port.number)
+                reason = not_applied_reason(ingress.tls, mtls)
+                if reason:
+                    reasons.setdefault(reason, []).append(group.first.key)
+            for reason, keys in reasons.items():
+                yield codes.FIELD_NOT_TRANSLATED.at(
+                    sidecar,
+                    f"spec.ingress[{i}].tls",
+                    f"not applied on port {ingress.port.number} of {', '.join(keys[:3])}"
+                    f"{' ...' if len(keys) > 3 else ''}: {reason}; the port keeps the mesh's "
+                    "mTLS/plaintext",
+                    "set PeerAuthentication portLevelMtls DISABLE for the port (as Istio "
+                    "requires), or drop the ingress tls",
+                )
 
 
 def _custom_not_enforced(policy: MeshObject[AuthorizationPolicySpec]) -> Message:
@@ -190,16 +218,33 @@ def check_service_entries(ctx: AnalysisContext) -> Iterable[Message]:
 
 
 def check_unproxied_workloads(ctx: AnalysisContext) -> Iterable[Message]:
+    # a DNS-named WorkloadEntry a DNS-resolved ServiceEntry selects is its endpoint
+    resolved = {
+        e.workload
+        for s in ctx.mesh.services.values()
+        if s.resolution in (Resolution.DNS, Resolution.DNS_ROUND_ROBIN)
+        for e in s.endpoints
+        if e.workload
+    }
     for entry in ctx.of_kind("WorkloadEntry"):
-        if not entry.spec.proxied:
+        if entry.spec.dns_named and f"{entry.namespace}/{entry.name}" in resolved:
+            continue
+        if entry.spec.dns_named:
+            yield codes.WORKLOAD_NOT_PROXIED.at(
+                entry,
+                "spec.address",
+                f"address {entry.spec.address} is a DNS name: no sidecar, and it is an "
+                "endpoint only of a ServiceEntry with resolution DNS selecting it (none does)",
+                "select it from a ServiceEntry with resolution DNS, or give its IP address",
+            )
+        elif not entry.spec.proxied:
             yield codes.WORKLOAD_NOT_PROXIED.at(
                 entry,
                 "spec.address",
                 f"address {entry.spec.address or '(none, network ' + str(entry.spec.network) + ')'}"
                 " is not an IP: xdscp does not translate such workloads yet (no sidecar, "
                 "and ServiceEntries do not select it)",
-                "give the workload's IP address, or list a DNS name as an endpoint of a "
-                "ServiceEntry with resolution DNS",
+                "give the workload's IP address",
             )
     for service_entry in ctx.of_kind("ServiceEntry"):
         for i, endpoint in enumerate(service_entry.spec.endpoints):
