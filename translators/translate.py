@@ -162,6 +162,8 @@ class MeshTranslator:
         self.parent = weakref.ref(previous) if previous is not None else None
         self.telemetry = TelemetryIndex(mesh)
         self._view_keys: dict[str, tuple[Workload, Hashable, Callable[[], OutboundView]]] = {}
+        # this generation's answers of translators/unaffected.py (None: for every proxy)
+        self.skip_answers: dict[Hashable, bool] = {}
         self._interner = Interner(self._memo.get)
 
     @staticmethod
