@@ -161,6 +161,9 @@ class MeshTranslator:
         # the generation this one was made from (weak: generations must not chain in memory)
         self.parent = weakref.ref(previous) if previous is not None else None
         self.telemetry = TelemetryIndex(mesh)
+        self._view_keys: dict[str, tuple[Workload, Hashable, Callable[[], OutboundView]]] = {}
+        # this generation's answers of translators/unaffected.py (None: for every proxy)
+        self.skip_answers: dict[Hashable, bool] = {}
         self._interner = Interner(self._memo.get)
 
     @staticmethod
@@ -211,12 +214,22 @@ class MeshTranslator:
     def _outbound_view(self, workload: Workload) -> tuple[Hashable, Callable[[], OutboundView]]:
         """The memo key and builder of `workload`'s outbound view: its scope is its
         namespace, its Sidecar and its labels where some VirtualService matches on them."""
+        # asked several times per proxy (its translation, its credentials, the runtime's
+        # skip test): worked out once per workload object in a generation
+        found = self._view_keys.get(workload.key)
+        if found is not None and found[0] is workload:
+            return found[1], found[2]
         sidecar = self.index.sidecar_for(workload)
         source = proxy_source(self.index, workload, self._memo)
         key = ("outbound-view", workload.namespace, sidecar.ref if sidecar else "", source.labels)
-        return key, lambda: build_outbound(
-            self.index, workload.namespace, sidecar, self._memo, source, self._memo.stale(key)
-        )
+
+        def build() -> OutboundView:
+            return build_outbound(
+                self.index, workload.namespace, sidecar, self._memo, source, self._memo.stale(key)
+            )
+
+        self._view_keys[workload.key] = (workload, key, build)
+        return key, build
 
     def _objects_by_kind(self) -> Mapping[str, tuple[MeshObject[Any], ...]]:
         def build() -> Mapping[str, tuple[MeshObject[Any], ...]]:

@@ -144,6 +144,14 @@ def test_a_gateway_is_a_gateway(server: str) -> None:
     assert node["entries"] == [{"port": 8080, "host": ""}]
     # the gateway's routes are its calls, as a sidecar's are
     assert any(e["source"] == INGRESS and e["target"] == SVC_1 for e in graph["edges"])
+    # scoped to the gateway proxy: it, the service its route reaches, that service's pods
+    around = get(f"{server}/debug/graph?proxy=default/ingress")[1]
+    assert sorted(n["id"] for n in around["nodes"]) == [
+        SVC_1,
+        INGRESS,
+        "workload:default/svc-1-v1",
+        "workload:default/svc-1-v2",
+    ]
     client = get(f"{server}/debug/graph?filter=client")[1]
     assert next(n for n in client["nodes"] if n["id"] == "workload:default/client")["proxy"] == (
         "sidecar"

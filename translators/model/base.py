@@ -24,6 +24,9 @@ class IstioModel(BaseModel):
         alias_generator=to_camel,
         populate_by_name=True,
         str_strip_whitespace=False,
+        # schemas are built on first use, not at import: a start pays only for the kinds
+        # its config has (most of ~200 model classes are kinds it may never see)
+        defer_build=True,
     )
 
 

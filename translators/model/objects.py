@@ -220,9 +220,9 @@ def parse_object(
     if api_group != group or version not in versions:
         accepted = ", ".join(f"{group}/{v}" for v in sorted(versions))
         return fail("apiVersion", f"{api_version or 'missing'!s}: expected one of {accepted}")
-    unknown = sorted(set(doc) - _TOP_LEVEL)
+    unknown = doc.keys() - _TOP_LEVEL
     if unknown:
-        return fail(unknown[0], "unknown field")
+        return fail(sorted(unknown)[0], "unknown field")
     if not isinstance(raw_meta, dict):
         return fail("metadata", "missing or not a mapping")
     errors: list[ConfigError] = []
@@ -246,10 +246,12 @@ def parse_object(
     if errors or meta is None or spec is None:
         return errors
     # rules that need the object's namespace (exportTo `.` beside the namespace itself)
-    in_namespace = getattr(spec, "check_in_namespace", None)
+    # looked up on the class: a missing attribute on a pydantic instance goes through
+    # its slow __getattr__ (a tenth of validating an object)
+    in_namespace = getattr(type(spec), "check_in_namespace", None)
     if in_namespace is not None:
         try:
-            in_namespace(meta.namespace)
+            in_namespace(spec, meta.namespace)
         except FieldValueError as exc:
             return [ConfigError(origin, kind, namespace, name, f"spec.{exc.field}", str(exc))]
         except ValueError as exc:

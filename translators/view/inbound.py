@@ -88,10 +88,12 @@ def build_local(
         )
         clusters.append(inbound_passthrough_cluster())
         if not (sidecar and sidecar.ingress):
-            for port, protocol, source in served_ports(index, workload):
+            for served in served_ports(index, workload):
+                port, protocol, source = served.target, served.protocol, served.source
                 cluster_name = inbound_cluster(port)
                 app = EndpointIR(workload.address, port, workload=workload.key)
-                pool = inbound_pool(sidecar, port)
+                dr = index.destination_rule(served.hostname, served.namespace, workload.namespace)
+                pool = inbound_pool(sidecar_obj, port, dr, served.service_port)
                 clusters.append(
                     ClusterIR(
                         cluster_name,
@@ -99,8 +101,8 @@ def build_local(
                         LoadBalancing.ROUND_ROBIN,
                         (app,),
                         pool.connect_timeout_s,
-                        # the Sidecar is a source when its pool applies
-                        provenance=(source, *(sidecar_ref if pool.configured else ())),
+                        # the Sidecar / DestinationRule is a source when its pool applies
+                        provenance=(source, *pool.provenance),
                         policy=pool.policy,
                     )
                 )
@@ -143,7 +145,7 @@ def build_local(
             if index.mesh.options.local_mode and app_host in ("127.0.0.1", "0.0.0.0"):
                 app_host = workload.address
             app = EndpointIR(app_host, int(app_port), workload=workload.key)
-        pool = inbound_pool(sidecar, port)
+        pool = inbound_pool(sidecar_obj, port)
         clusters.append(
             ClusterIR(
                 cluster_name,

@@ -23,6 +23,7 @@ class GraphScope:
     namespace: str = ""
     text: str = ""  # a part of a node id, case-insensitive
     limit: int = DEFAULT_LIMIT
+    proxy: str = ""  # NAMESPACE/NAME: that workload, what it calls and what serves that
 
     @staticmethod
     def of_query(query: Any) -> GraphScope:
@@ -34,10 +35,15 @@ class GraphScope:
             raise ValueError(f"limit must be a number of nodes, got {raw!r}") from None
         if not 1 <= limit <= MAX_LIMIT:
             raise ValueError(f"limit must be between 1 and {MAX_LIMIT}, got {limit}")
-        return GraphScope(query.get("namespace", ""), query.get("filter", "").strip(), limit)
+        proxy = query.get("proxy", "")
+        if proxy and proxy.count("/") != 1:
+            raise ValueError(f"proxy must be NAMESPACE/NAME, got {proxy!r}")
+        return GraphScope(query.get("namespace", ""), query.get("filter", "").strip(), limit, proxy)
 
     def describe(self) -> str:
-        parts = [f"namespace {self.namespace}"] if self.namespace else []
+        parts = [f"proxy {self.proxy}"] if self.proxy else []
+        if self.namespace:
+            parts.append(f"namespace {self.namespace}")
         if self.text:
             parts.append(f"filter {self.text!r}")
         return " and ".join(parts)
@@ -65,10 +71,14 @@ def scoped_graph(full: Json, scope: GraphScope, active_edges: Iterable[str] = ()
     edges: list[Json] = full["edges"]
     near = _neighbours(edges)
     ids = [n["id"] for n in nodes]
+    if scope.proxy:
+        # the proxy, the services it calls or serves, and the workloads behind those
+        known = set(ids)
+        around = _with_neighbours(_with_neighbours([f"workload:{scope.proxy}"], near), near)
+        ids = sorted(around & known)
     if scope.namespace:
-        ids = sorted(
-            _with_neighbours((n["id"] for n in nodes if n["namespace"] == scope.namespace), near)
-        )
+        inside = (n["id"] for n in nodes if n["namespace"] == scope.namespace)
+        ids = sorted(_with_neighbours(inside, near) & set(ids))
     if scope.text:
         text = scope.text.lower()
         ids = sorted(_with_neighbours((i for i in ids if text in i.lower()), near) & set(ids))
