@@ -24,6 +24,9 @@ from envoy.extensions.filters.http.fault.v3 import fault_pb2
 from envoy.extensions.filters.network.http_connection_manager.v3 import (
     http_connection_manager_pb2 as hcm,
 )
+from envoy.extensions.filters.network.sni_dynamic_forward_proxy.v3 import (
+    sni_dynamic_forward_proxy_pb2 as sni_dfp_pb2,
+)
 from envoy.extensions.filters.network.tcp_proxy.v3 import tcp_proxy_pb2
 from envoy.extensions.retry.host.previous_hosts.v3 import previous_hosts_pb2
 from envoy.extensions.retry.priority.previous_priorities.v3 import previous_priorities_config_pb2
@@ -60,6 +63,7 @@ from translators.traffic.http import DEFAULT_RETRY_ON
 FAULT_FILTER = "envoy.filters.http.fault"
 CORS_FILTER = "envoy.filters.http.cors"
 DFP_FILTER = "envoy.filters.http.dynamic_forward_proxy"
+SNI_DFP_FILTER = "envoy.filters.network.sni_dynamic_forward_proxy"
 DFP_CLUSTER_TYPE = "envoy.clusters.dynamic_forward_proxy"
 HTTP_PROTOCOL_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
 TCP_PROXY_FILTER = "envoy.filters.network.tcp_proxy"
@@ -613,10 +617,15 @@ def tcp_proxy(chain: TcpRouteIR, stat_prefix: str) -> tcp_proxy_pb2.TcpProxy:
 def tcp_filter_chain(
     chain: TcpRouteIR, proxy: tcp_proxy_pb2.TcpProxy
 ) -> listener_components_pb2.FilterChain:
-    out = listener_components_pb2.FilterChain(
-        name=chain.name,
-        filters=[listener_components_pb2.Filter(name=TCP_PROXY_FILTER, typed_config=pack(proxy))],
-    )
+    out = listener_components_pb2.FilterChain(name=chain.name)
+    if chain.sni_forward_proxy_port:
+        # resolves the SNI into the DNS cache the forward proxy cluster reads (Istio's
+        # DYNAMIC_DNS for TLS)
+        config = sni_dfp_pb2.FilterConfig(
+            dns_cache_config=dns_cache_config(), port_value=chain.sni_forward_proxy_port
+        )
+        out.filters.add(name=SNI_DFP_FILTER, typed_config=pack(config))
+    out.filters.add(name=TCP_PROXY_FILTER, typed_config=pack(proxy))
     if chain.server_names:
         out.filter_chain_match.server_names.extend(chain.server_names)
     if chain.destination_prefixes:

@@ -193,6 +193,9 @@ class TcpRouteIR:
     # DestinationRule `tunnel`: the connection goes through the (proxy) cluster inside an
     # HTTP CONNECT (or POST) tunnel to this target
     tunnel: TunnelIR | None = None
+    # A dynamic forward proxy destination (ServiceEntry DYNAMIC_DNS on a TLS port): the
+    # upstream is the connection's SNI, on this port (0: not one)
+    sni_forward_proxy_port: int = 0
 
 
 @dataclass(frozen=True, slots=True)

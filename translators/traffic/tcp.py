@@ -28,6 +28,7 @@ from translators.index import MeshIndex
 from translators.ir import TcpRouteIR, TunnelIR, WeightedDestinationIR
 from translators.mesh import Service
 from translators.model.networking import Protocol, VirtualServiceSpec
+from translators.model.networking import Resolution as ServiceResolution
 from translators.model.objects import MeshObject
 from translators.model.traffic import L4MatchAttributes, RouteDestination, TLSMatchAttributes
 from translators.naming import outbound_cluster, parse_outbound_cluster, tcp_filter_chain
@@ -133,7 +134,7 @@ def tcp_chains(
     sni_less: dict[frozenset[str], str] = {}  # destination subnets -> the host routed there
     for service in sorted(services, key=lambda s: s.hostname):
         for found in _service_chains(service, port, index, namespace, source):
-            chain = _tunneled(found, index, namespace)
+            chain = _by_sni(_tunneled(found, index, namespace), index)
             subnets = frozenset(chain.destination_prefixes)
             if not chain.server_names:
                 owner = sni_less.get(subnets)
@@ -169,6 +170,23 @@ def tcp_chains(
                 name = tcp_filter_chain(port, fresh[0], chain.destination_prefixes)
                 chains.append(replace(chain, name=name, server_names=fresh))
     return tuple(chains), warnings
+
+
+def _by_sni(chain: TcpRouteIR, index: MeshIndex) -> TcpRouteIR:
+    """A TLS chain to one DYNAMIC_DNS service (a dynamic forward proxy cluster) connects
+    to the host its SNI names, on the service port's target (Istio's translation)."""
+    if len(chain.destinations) != 1 or not chain.server_names:
+        return chain
+    parsed = parse_outbound_cluster(chain.destinations[0].destination)
+    if parsed is None:
+        return chain
+    number, _, host = parsed
+    target = index.service(host)
+    if target is None or target.resolution is not ServiceResolution.DYNAMIC_DNS:
+        return chain
+    port = target.port(number)
+    upstream = (port.target_port or port.number) if port is not None else number
+    return replace(chain, sni_forward_proxy_port=upstream)
 
 
 def _tunneled(chain: TcpRouteIR, index: MeshIndex, namespace: str) -> TcpRouteIR:

@@ -176,9 +176,9 @@ def _resolution(resolution: ServiceResolution, http: bool) -> Resolution:
     which needs captured traffic."""
     if resolution is ServiceResolution.NONE:
         return Resolution.FORWARD_PROXY if http else Resolution.ORIGINAL_DESTINATION
-    if resolution is ServiceResolution.DYNAMIC_DNS and http:
-        # Istio: a dynamic forward proxy cluster resolving each request's authority (TLS
-        # ports need Envoy's SNI forward proxy, not translated: XDS0806)
+    if resolution is ServiceResolution.DYNAMIC_DNS:
+        # Istio: a dynamic forward proxy cluster resolving each request's authority (TLS:
+        # the connection's SNI, see translators/traffic/tcp.py)
         return Resolution.FORWARD_PROXY
     return {
         ServiceResolution.DNS: Resolution.DNS,

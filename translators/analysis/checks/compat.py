@@ -19,7 +19,6 @@ from translators.model.delegation import (
     visible_delegate,
 )
 from translators.model.networking import (
-    HTTP_PROTOCOLS,
     Protocol,
     Resolution,
     VirtualServiceSpec,
@@ -194,18 +193,6 @@ def _custom_not_enforced(policy: MeshObject[AuthorizationPolicySpec]) -> Message
 
 def check_service_entries(ctx: AnalysisContext) -> Iterable[Message]:
     for entry in ctx.of_kind("ServiceEntry"):
-        if entry.spec.resolution is Resolution.DYNAMIC_DNS:
-            # HTTP ports are translated (a dynamic forward proxy); TLS would need Envoy's
-            # SNI forward proxy
-            for i, port in enumerate(entry.spec.ports):
-                if port.protocol not in HTTP_PROTOCOLS:
-                    yield codes.RESOLUTION_NOT_TRANSLATED.at(
-                        entry,
-                        f"spec.ports[{i}].protocol",
-                        f"resolution DYNAMIC_DNS on {port.protocol.value} port {port.number} "
-                        "is not translated yet: connections to these hosts get no endpoint",
-                        "use an HTTP port, or resolution DNS with the hosts listed",
-                    )
         for i, port in enumerate(entry.spec.ports):
             if port.protocol is Protocol.UDP:
                 yield codes.PORT_PROTOCOL_NOT_PROXIED.at(
