@@ -9,6 +9,7 @@ from collections.abc import Iterable, Iterator
 
 from translators.analysis import codes
 from translators.analysis.checks.client_tls import check_client_tls
+from translators.analysis.checks.locality import check_locality_on_dns
 from translators.analysis.context import AnalysisContext
 from translators.analysis.message import Message
 from translators.model.base import MESH_GATEWAY
@@ -150,6 +151,7 @@ def check_untranslated_fields(ctx: AnalysisContext) -> Iterable[Message]:
                     "socket only under Istio",
                 )
     yield from check_client_tls(ctx)
+    yield from check_locality_on_dns(ctx)
 
 
 def _ingress_tls_not_applied(ctx: AnalysisContext) -> Iterator[Message]:
