@@ -10,8 +10,17 @@ bind their own addresses instead.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from translators.index import MeshIndex
-from translators.ir import ClusterIR, Direction, InboundMTLS, ListenerIR, LoadBalancing, Resolution
+from translators.ir import (
+    DestinationIR,
+    Direction,
+    InboundMTLS,
+    ListenerIR,
+    LoadBalancing,
+    Resolution,
+)
 from translators.mesh import Service, Workload
 from translators.model.networking import (
     HTTP_PROTOCOLS,
@@ -56,14 +65,26 @@ def inbound_ports(index: MeshIndex, workload: Workload) -> list[tuple[int, bool,
     which is what a captured sidecar must accept on 15006 (Istio derives it the same way
     when no Sidecar lists ingress ports)."""
     return [
-        (p, protocol in HTTP_PROTOCOLS, src) for p, protocol, src in served_ports(index, workload)
+        (s.target, s.protocol in HTTP_PROTOCOLS, s.source) for s in served_ports(index, workload)
     ]
 
 
-def served_ports(index: MeshIndex, workload: Workload) -> list[tuple[int, Protocol, str]]:
-    """(target port, protocol, service ref) for every port this workload serves, the
-    first service's protocol where several services share a target port."""
-    found: dict[int, tuple[int, Protocol, str]] = {}
+@dataclass(frozen=True, slots=True)
+class ServedPort:
+    """A target port of the workload and the (first) service port it serves."""
+
+    target: int
+    protocol: Protocol
+    source: str  # the service's ref
+    hostname: str
+    namespace: str
+    service_port: int
+
+
+def served_ports(index: MeshIndex, workload: Workload) -> list[ServedPort]:
+    """Every target port this workload serves, with the first service's port where
+    several services share a target port."""
+    found: dict[int, ServedPort] = {}
     services: list[Service] = list(index.mesh.services.values())
     for service in services:
         endpoint = next((e for e in service.endpoints if e.workload == workload.key), None)
@@ -71,12 +92,20 @@ def served_ports(index: MeshIndex, workload: Workload) -> list[tuple[int, Protoc
             continue
         for port in service.ports:
             target = endpoint.port_for(port)
-            found.setdefault(target, (target, port.protocol, service.source))
+            if target not in found:
+                found[target] = ServedPort(
+                    target,
+                    port.protocol,
+                    service.source,
+                    service.hostname,
+                    service.namespace,
+                    port.number,
+                )
     return [found[p] for p in sorted(found)]
 
 
-def inbound_passthrough_cluster() -> ClusterIR:
-    return ClusterIR(
+def inbound_passthrough_cluster() -> DestinationIR:
+    return DestinationIR(
         INBOUND_PASSTHROUGH_CLUSTER, Resolution.ORIGINAL_DESTINATION, LoadBalancing.PASSTHROUGH
     )
 

@@ -35,11 +35,11 @@ from translators.gateway.proxy import gateway_resources
 from translators.generators import ProxyBuild, generators
 from translators.index import MeshIndex
 from translators.ir import (
-    ClusterIR,
+    DestinationIR,
+    EndpointSetIR,
     ListenerIR,
-    LoadAssignmentIR,
     ProxyView,
-    RouteConfigIR,
+    RouteTableIR,
     VirtualHostIR,
 )
 from translators.memo import EVERYTHING, MeshChanges, PieceCache, mesh_changes
@@ -90,12 +90,12 @@ class OutboundResources:
     route_configs: ResourceGroup
 
 
-def _cluster(ir: ClusterIR) -> EnvoyResource:
+def _cluster(ir: DestinationIR) -> EnvoyResource:
     return EnvoyResource(CLUSTER_TYPE, ir.name, provenance=ir.provenance, body=cluster_bytes(ir))
 
 
 def _service_resources(
-    clusters: tuple[ClusterIR, ...], assignments: tuple[LoadAssignmentIR, ...]
+    clusters: tuple[DestinationIR, ...], assignments: tuple[EndpointSetIR, ...]
 ) -> tuple[tuple[EnvoyResource, ...], tuple[EnvoyResource, ...]]:
     # a locality-dependent assignment is per proxy (`MeshTranslator.localized_group`)
     return tuple(_cluster(c) for c in clusters), tuple(
@@ -114,7 +114,7 @@ class _RouteBuild:
     """One route configuration and what it was assembled from, so the next generation can
     patch it: only the virtual hosts that are new objects are looked at."""
 
-    config: RouteConfigIR
+    config: RouteTableIR
     fields: list[bytes]  # per virtual host, framed
     sources: dict[str, int]  # provenance source -> how many virtual hosts name it
     provenance: tuple[str, ...]
@@ -132,12 +132,12 @@ def _listener(ir: ListenerIR) -> EnvoyResource:
     return EnvoyResource(LISTENER_TYPE, ir.name, build_listener(ir), ir.provenance)
 
 
-def _assignment(ir: LoadAssignmentIR) -> EnvoyResource:
+def _assignment(ir: EndpointSetIR) -> EnvoyResource:
     return EnvoyResource(
         ENDPOINT_TYPE,
-        ir.cluster,
+        ir.destination,
         provenance=ir.provenance,
-        body=load_assignment_bytes(ir.cluster, ir.endpoints, ir.groups),
+        body=load_assignment_bytes(ir.destination, ir.endpoints, ir.groups),
     )
 
 
@@ -161,6 +161,9 @@ class MeshTranslator:
         # the generation this one was made from (weak: generations must not chain in memory)
         self.parent = weakref.ref(previous) if previous is not None else None
         self.telemetry = TelemetryIndex(mesh)
+        self._view_keys: dict[str, tuple[Workload, Hashable, Callable[[], OutboundView]]] = {}
+        # this generation's answers of translators/unaffected.py (None: for every proxy)
+        self.skip_answers: dict[Hashable, bool] = {}
         self._interner = Interner(self._memo.get)
 
     @staticmethod
@@ -211,12 +214,22 @@ class MeshTranslator:
     def _outbound_view(self, workload: Workload) -> tuple[Hashable, Callable[[], OutboundView]]:
         """The memo key and builder of `workload`'s outbound view: its scope is its
         namespace, its Sidecar and its labels where some VirtualService matches on them."""
+        # asked several times per proxy (its translation, its credentials, the runtime's
+        # skip test): worked out once per workload object in a generation
+        found = self._view_keys.get(workload.key)
+        if found is not None and found[0] is workload:
+            return found[1], found[2]
         sidecar = self.index.sidecar_for(workload)
         source = proxy_source(self.index, workload, self._memo)
         key = ("outbound-view", workload.namespace, sidecar.ref if sidecar else "", source.labels)
-        return key, lambda: build_outbound(
-            self.index, workload.namespace, sidecar, self._memo, source, self._memo.stale(key)
-        )
+
+        def build() -> OutboundView:
+            return build_outbound(
+                self.index, workload.namespace, sidecar, self._memo, source, self._memo.stale(key)
+            )
+
+        self._view_keys[workload.key] = (workload, key, build)
+        return key, build
 
     def _objects_by_kind(self) -> Mapping[str, tuple[MeshObject[Any], ...]]:
         def build() -> Mapping[str, tuple[MeshObject[Any], ...]]:
@@ -231,7 +244,7 @@ class MeshTranslator:
         for listener in local.listeners:
             tracing = listener.telemetry.tracing if listener.telemetry else None
             if tracing is not None:
-                providers[tracing.provider] = tracing.cluster
+                providers[tracing.provider] = tracing.collector
         if not providers:
             return ()
         key = tuple(sorted(providers.items(), key=lambda p: p[1]))
@@ -377,8 +390,8 @@ class MeshTranslator:
     def _service(
         self,
         key: Hashable,
-        clusters: tuple[ClusterIR, ...],
-        assignments: tuple[LoadAssignmentIR, ...],
+        clusters: tuple[DestinationIR, ...],
+        assignments: tuple[EndpointSetIR, ...],
     ) -> tuple[tuple[EnvoyResource, ...], tuple[EnvoyResource, ...]]:
         self._memo.inherit(key)  # the service's IR piece: its bytes depend on what it read
         return _service_resources(clusters, assignments)
@@ -389,7 +402,7 @@ class MeshTranslator:
         group, so the runtime reuses their serialized, versioned snapshot untouched."""
         return self._memo.get(("group", resources), lambda: ResourceGroup(resources))
 
-    def _route_config(self, config: RouteConfigIR, previous: _RouteBuild | None) -> _RouteBuild:
+    def _route_config(self, config: RouteTableIR, previous: _RouteBuild | None) -> _RouteBuild:
         """Route configs are assembled from per-virtual-host bytes: after one VirtualService
         changes, only its virtual host is rebuilt, even among 10,000 — and, given the last
         generation's build, only it is re-framed and re-counted."""

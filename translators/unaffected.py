@@ -18,6 +18,7 @@ holds it to "skipping gives the snapshot re-translating gives" over random edits
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from typing import TYPE_CHECKING
 
 from translators.gateway.proxy import mesh_gateways
@@ -32,9 +33,26 @@ _VIRTUAL_SERVICE_DEPS = frozenset({"object", "kind", "objects", "vs-host", "vs-w
 
 def translates_as(translator: MeshTranslator, previous: MeshTranslator, workload: Workload) -> bool:
     """True when `workload`'s translation by `translator` is the one `previous` (the
-    generation `translator` was made from) gave (see the module doc)."""
+    generation `translator` was made from) gave (see the module doc). The answers that do
+    not depend on the proxy are worked out once per generation, and per scope."""
     if translator.parent is None or translator.parent() is not previous:
         return False
+    answers = translator.skip_answers
+    if None not in answers:
+        answers[None] = _only_virtual_services(translator, previous)
+    if not answers[None]:
+        return False
+    if mesh_gateways(translator).is_gateway_proxy(workload):
+        return False
+    view_key, _ = translator._outbound_view(workload)
+    found = answers.get(view_key)
+    if found is None:
+        found = answers[view_key] = _scope_unchanged(translator, view_key)
+    return found
+
+
+def _only_virtual_services(translator: MeshTranslator, previous: MeshTranslator) -> bool:
+    """Whether VirtualServices alone changed, in a mesh without extensions."""
     changes = translator.changes
     if changes.everything or not changes.objects:
         return False
@@ -51,12 +69,13 @@ def translates_as(translator: MeshTranslator, previous: MeshTranslator, workload
         or mesh.errors != before.errors
     ):
         return False
-    if translator.extensions.extensions or translator.has_envoy_filters():
-        return False
-    if mesh_gateways(translator).is_gateway_proxy(workload):
-        return False
+    return not (translator.extensions.extensions or translator.has_envoy_filters())
+
+
+def _scope_unchanged(translator: MeshTranslator, view_key: Hashable) -> bool:
+    """Whether the outbound view under `view_key` and the resources made from it carry
+    over from the previous generation (then they are carried)."""
     memo = translator.pieces
-    view_key, _ = translator._outbound_view(workload)
     found, view = memo.unchanged(view_key)
     if not found:
         return False

@@ -131,26 +131,6 @@ COMPAT_CASES: tuple[Case, ...] = (
 
 COMPAT_CASES += (
     Case(
-        "ServiceEntry resolution DYNAMIC_DNS on a TLS port (not translated)",
-        lambda docs: None,
-        (("XDS0806", "ServiceEntry/shop/any-api", "spec.ports[0].protocol"),),
-        extra=(
-            obj(
-                "ServiceEntry",
-                "any-api",
-                "shop",
-                {
-                    "hosts": ["*.api.example.com"],
-                    "location": "MESH_EXTERNAL",
-                    "resolution": "DYNAMIC_DNS",
-                    "ports": [{"number": 443, "name": "tls", "protocol": "TLS"}],
-                },
-            ),
-        ),
-    ),
-)
-COMPAT_CASES += (
-    Case(
         "WorkloadEntry with a DNS name (not a proxied workload)",
         lambda docs: None,
         (("XDS0807", "WorkloadEntry/shop/legacy-vm", "spec.address"),),

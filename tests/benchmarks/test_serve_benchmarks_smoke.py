@@ -37,4 +37,5 @@ async def test_edit_latency_sees_every_edit_acked(tmp_path: Path) -> None:
     # the watcher saw each rename before the proxy ACKed it
     assert len(figures.detect_ms) == 3
     assert all(0 < d < e for d, e in zip(figures.detect_ms, figures.edits_ms, strict=True))
+    assert len(figures.apply_cpu_ms) == 3 and all(ms > 0 for ms in figures.apply_cpu_ms)
     assert "median" in edit_latency.report(figures)

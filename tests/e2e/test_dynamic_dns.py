@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import random
+import socket
+import ssl
 import threading
 import urllib.error
 import urllib.request
@@ -20,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.harness import free_port, wait_until, xdscp_up
+from tests.gateway.certs import CertAuthority
 
 pytestmark = pytest.mark.e2e
 
@@ -138,3 +141,79 @@ def test_workload_entry_named_by_dns_is_resolved(tmp_path: Path) -> None:
             assert wait_until(lambda: _get(url, "legacy.internal")[0] == 200, 30), _get(
                 url, "legacy.internal"
             )
+
+
+TLS_CONFIG = """\
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {{name: local-tls}}
+spec:
+  hosts: ["*.localhost"]
+  location: MESH_EXTERNAL
+  resolution: DYNAMIC_DNS
+  ports: [{{number: {port}, name: tls, protocol: TLS}}]
+---
+apiVersion: networking.istio.io/v1
+kind: WorkloadEntry
+metadata: {{name: client}}
+spec:
+  address: {client}
+  labels: {{app: client}}
+---
+apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata: {{name: client}}
+spec:
+  workloadSelector: {{labels: {{app: client}}}}
+  egress:
+  - port: {{number: {port}, protocol: TLS, name: tls}}
+    hosts: ["*/*"]
+  outboundTrafficPolicy: {{mode: REGISTRY_ONLY}}
+"""
+
+
+def _tls_call(address: str, port: int, sni: str, ca: CertAuthority) -> str:
+    """The TLS server's answer through the sidecar, the SNI naming the upstream."""
+    context = ssl.create_default_context(cadata=ca.pem)
+    try:
+        with (
+            socket.create_connection((address, port), timeout=3) as raw,
+            context.wrap_socket(raw, server_hostname=sni) as tls,
+        ):
+            tls.sendall(f"GET / HTTP/1.0\r\nHost: {sni}\r\n\r\n".encode())
+            data = b""
+            while chunk := tls.recv(4096):
+                data += chunk
+        return data.decode().partition("\r\n\r\n")[2]
+    except (OSError, ssl.SSLError) as exc:
+        return f"error {exc}"
+
+
+def test_wildcard_tls_host_forwarded_by_sni(tmp_path: Path) -> None:
+    """On a TLS port the upstream is the host the connection's SNI names (Envoy's SNI
+    dynamic forward proxy): the client's TLS reaches the server end to end."""
+    client = f"127.{random.randint(40, 250)}.14.1"
+    ca = CertAuthority("local CA")
+    issued = ca.issue("shop.localhost")
+    (tmp_path / "server.crt").write_text(issued.cert_pem)
+    (tmp_path / "server.key").write_text(issued.key_pem)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(tmp_path / "server.crt", tmp_path / "server.key")
+    port = free_port("127.0.0.1")
+    server = ThreadingHTTPServer(("127.0.0.1", port), _Named)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        config = tmp_path / "mesh"
+        config.mkdir()
+        (config / "mesh.yaml").write_text(TLS_CONFIG.format(client=client, port=port))
+        with xdscp_up(config, tmp_path):
+            expected = json.dumps({"host": "shop.localhost"})
+            assert wait_until(
+                lambda: _tls_call(client, port, "shop.localhost", ca) == expected, 30
+            ), _tls_call(client, port, "shop.localhost", ca)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)

@@ -99,7 +99,7 @@ def test_an_httproute_wins_over_a_virtual_service_of_the_host_and_says_so() -> N
 def test_provenance_names_the_httproute() -> None:
     mesh = mesh_of(docs(SERVICES, ROUTE))
     view = MeshTranslator(mesh).view(mesh.workload("default", "client"))  # type: ignore[arg-type]
-    config = next(rc for rc in view.route_configs if rc.name == "8080")
+    config = next(rc for rc in view.route_tables if rc.name == "8080")
     vhost = next(v for v in config.virtual_hosts if v.name.startswith("reviews.default"))
     assert "HTTPRoute/default/reviews-split" in vhost.provenance
     assert all(r.provenance == ("HTTPRoute/default/reviews-split",) for r in vhost.routes)

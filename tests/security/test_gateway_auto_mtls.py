@@ -82,7 +82,7 @@ def test_a_gateway_proxy_among_sidecars_is_reached_in_plain_text() -> None:
     view = client_view(mesh_with(api_workload("api-a", "10.0.1.1"), gateway_entry, gateway))
     cluster = api_cluster(view)
     assert cluster.tls is not None and cluster.tls.mesh_endpoints_only
-    assignment = next(a for a in view.load_assignments if a.cluster == cluster.name)
+    assignment = next(a for a in view.endpoint_sets if a.destination == cluster.name)
     tagged = {e.address: e.tls_mode for e in assignment.endpoints}
     assert tagged == {"10.0.1.1": "istio", "10.0.1.9": ""}
 

@@ -22,7 +22,7 @@ from translators.envoy.clusters import (
     load_assignment,
     load_assignment_bytes,
 )
-from translators.ir import ClusterIR, ProxyView, UpstreamTLSIR, UpstreamTLSMode
+from translators.ir import DestinationIR, ProxyView, UpstreamTLSIR, UpstreamTLSMode
 from translators.mesh import MeshConfig, Workload, build_mesh
 from translators.translate import MeshTranslator, translate
 from xdscp.sources.documents import parse_text
@@ -61,9 +61,9 @@ def mesh_with(*documents: str) -> MeshConfig:
     return mesh_of("---\n".join([CLIENT, *(textwrap.dedent(d) for d in documents)]))
 
 
-def api_cluster(view: ProxyView, subset: str = "") -> ClusterIR:
+def api_cluster(view: ProxyView, subset: str = "") -> DestinationIR:
     name = f"outbound|8080|{subset}|api.prod.svc.cluster.local"
-    return next(c for c in view.clusters if c.name == name)
+    return next(c for c in view.destinations if c.name == name)
 
 
 def client_view(mesh: MeshConfig) -> ProxyView:
@@ -109,7 +109,7 @@ def test_mixed_endpoints_use_transport_socket_matches() -> None:
     cluster = api_cluster(resources.view)
     assert cluster.tls is not None and cluster.tls.mesh_endpoints_only
     assert cluster.tls.subject_alt_names == ("spiffe://cluster.local/ns/prod/sa/api-a",)
-    assignment = next(a for a in resources.view.load_assignments if a.cluster == cluster.name)
+    assignment = next(a for a in resources.view.endpoint_sets if a.destination == cluster.name)
     assert {e.address: e.tls_mode for e in assignment.endpoints} == {
         "10.0.1.1": "istio",
         "10.0.1.2": "",
@@ -135,7 +135,7 @@ def test_mesh_external_service_gets_no_auto_mtls() -> None:
           endpoints: [{address: 10.9.0.1, labels: {security.istio.io/tlsMode: istio}}]
         """
     view = client_view(mesh_with(external))
-    cluster = next(c for c in view.clusters if c.name.endswith("ext.example.com"))
+    cluster = next(c for c in view.destinations if c.name.endswith("ext.example.com"))
     assert cluster.tls is None
 
 
@@ -153,7 +153,7 @@ def test_inline_endpoint_labelled_istio_gets_mtls() -> None:
           - {address: 10.9.0.1, serviceAccount: vm, labels: {security.istio.io/tlsMode: istio}}
         """
     view = client_view(mesh_with(internal))
-    cluster = next(c for c in view.clusters if c.name.endswith("vm.prod.svc.cluster.local"))
+    cluster = next(c for c in view.destinations if c.name.endswith("vm.prod.svc.cluster.local"))
     assert cluster.tls is not None
     assert cluster.tls.subject_alt_names == ("spiffe://cluster.local/ns/prod/sa/vm",)
 
@@ -233,10 +233,10 @@ def test_byte_assembled_clusters_and_assignments_equal_the_messages(
     parsed = cluster_pb2.Cluster()
     parsed.ParseFromString(cluster_bytes(cluster))
     assert parsed == build_cluster(cluster)
-    for assignment in view.load_assignments:
+    for assignment in view.endpoint_sets:
         cla = endpoint_pb2.ClusterLoadAssignment()
-        cla.ParseFromString(load_assignment_bytes(assignment.cluster, assignment.endpoints))
-        assert cla == load_assignment(assignment.cluster, assignment.endpoints)
+        cla.ParseFromString(load_assignment_bytes(assignment.destination, assignment.endpoints))
+        assert cla == load_assignment(assignment.destination, assignment.endpoints)
 
 
 # --- TLS origination with files, judged by real Envoy -----------------------------------
@@ -281,12 +281,14 @@ def test_simple_and_mutual_tls_with_files_are_accepted_by_envoy(tmp_path: Path) 
         """
     mesh = mesh_with(rule)
     resources = translate(mesh, workload(mesh, "prod/client"))
-    simple = next(c for c in resources.view.clusters if c.name == "outbound|443||bank.example.com")
+    simple = next(
+        c for c in resources.view.destinations if c.name == "outbound|443||bank.example.com"
+    )
     context = tls_pb2.UpstreamTlsContext()
     build_cluster(simple).transport_socket.typed_config.Unpack(context)
     assert context.sni == "bank.example.com"
     assert context.auto_sni_san_validation  # no SANs given: the name must match the SNI
-    mutual = next(c for c in resources.view.clusters if c.name.startswith("outbound|8443|"))
+    mutual = next(c for c in resources.view.destinations if c.name.startswith("outbound|8443|"))
     build_cluster(mutual).transport_socket.typed_config.Unpack(context)
     assert len(context.common_tls_context.tls_certificates) == 1
     sans = context.common_tls_context.validation_context.match_typed_subject_alt_names

@@ -63,7 +63,7 @@ def test_mesh_options_apply_to_both_directions() -> None:
         assert ir is not None and ir.access_log is not None and ir.tracing is not None
         assert ir.access_log.path == "/dev/stdout"
         assert ir.tracing.sampling == 5.0
-        assert ir.tracing.cluster == "tracing|zipkin"
+        assert ir.tracing.collector == "tracing|zipkin"
         assert ir.tracing.service_name == ""  # Zipkin names spans after the node
         assert ir.provenance == ()
     assert result.collectors() == (ZIPKIN,)
@@ -152,7 +152,7 @@ def test_telemetry_can_pick_a_configured_provider_by_name_only() -> None:
     idx, mesh = index(extra, tracing=named, sampling=0.0)
     web = idx.for_workload(workload(mesh, "shop/web"))
     assert web.outbound is not None and web.outbound.tracing is not None
-    assert web.outbound.tracing.cluster == "tracing|jaeger"
+    assert web.outbound.tracing.collector == "tracing|jaeger"
 
 
 def test_unknown_access_log_provider_is_reported_and_ignored() -> None:

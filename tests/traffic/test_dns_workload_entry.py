@@ -46,11 +46,11 @@ def test_dns_named_entry_is_a_dns_endpoint() -> None:
     mesh = mesh_of(MESH.replace("SELECTED", "legacy"))
     assert "default/vm" not in mesh.workloads  # no sidecar
     view = MeshTranslator(mesh).view(workload(mesh, "default/client"))
-    clusters = {c.name: c for c in view.clusters}
+    clusters = {c.name: c for c in view.destinations}
     dns = clusters["outbound|8080||legacy.internal"]
     assert dns.resolution is Resolution.DNS
     assert [(e.address, e.port) for e in dns.endpoints] == [("vm1.legacy.example", 9090)]
-    static = {a.cluster: a for a in view.load_assignments}["outbound|8080||legacy-static.internal"]
+    static = {a.destination: a for a in view.endpoint_sets}["outbound|8080||legacy-static.internal"]
     assert static.endpoints == ()  # EDS takes IPs only (Istio filters names out)
     codes = {(m.code, m.ref) for m in analyze(mesh).messages}
     assert ("XDS0807", "WorkloadEntry/default/vm") not in codes

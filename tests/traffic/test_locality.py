@@ -9,7 +9,7 @@ from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.endpoint.v3 import endpoint_pb2
 
 from tests.translators.helpers import mesh_of, workload
-from translators.ir import EndpointIR, LoadAssignmentIR, LocalityGroupIR, LocalityLbIR
+from translators.ir import EndpointIR, EndpointSetIR, LocalityGroupIR, LocalityLbIR
 from translators.naming import CLUSTER_TYPE, ENDPOINT_TYPE
 from translators.traffic.locality import lb_priority, locality_match, localize
 from translators.translate import MeshTranslator
@@ -214,7 +214,7 @@ def test_istio_matching_rules() -> None:
 def test_localize_renumbers_priorities_without_gaps() -> None:
     near = EndpointIR("10.0.0.1", 80, locality="r/z/s")
     far = EndpointIR("10.0.0.2", 80, locality="q/y/x")
-    assignment = LoadAssignmentIR(
+    assignment = EndpointSetIR(
         "c",
         (near, far),
         groups=(
@@ -244,3 +244,35 @@ def test_kubernetes_pod_locality_labels() -> None:
     assert found is not None and found.locality == "us-east/a/1"
     found = pod_workload(pod({"istio-locality": "x", "topology.istio.io/locality": "eu-west.b"}))
     assert found is not None and found.locality == "eu-west/b"
+
+
+def test_locality_on_a_dns_service_is_reported() -> None:
+    text = """
+    apiVersion: networking.istio.io/v1
+    kind: ServiceEntry
+    metadata: {name: orders}
+    spec:
+      hosts: [orders.example.com]
+      location: MESH_EXTERNAL
+      resolution: DNS
+      ports: [{number: 80, name: http, protocol: HTTP}]
+    ---
+    apiVersion: networking.istio.io/v1
+    kind: DestinationRule
+    metadata: {name: orders}
+    spec:
+      host: orders.example.com
+      trafficPolicy:
+        outlierDetection: {consecutive5xxErrors: 1}
+        loadBalancer: {localityLbSetting: {failover: [{from: a, to: b}]}}
+    """
+    from translators.analysis import analyze
+
+    found = {(m.code, m.field) for m in analyze(mesh_of(text)).messages}
+    assert ("XDS0803", "spec.trafficPolicy.loadBalancer.localityLbSetting") in found
+    # the same rule on a STATIC service is translated: nothing reported
+    static = text.replace(
+        "resolution: DNS", "resolution: STATIC\n      endpoints: [{address: 10.0.0.1}]"
+    )
+    found = {(m.code, m.field) for m in analyze(mesh_of(static)).messages}
+    assert ("XDS0803", "spec.trafficPolicy.loadBalancer.localityLbSetting") not in found

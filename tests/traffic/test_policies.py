@@ -251,7 +251,9 @@ def test_grpc_ports_and_upgrades_speak_http2(policies: ProxyResources) -> None:
 
 
 def test_passthrough_subset_forwards_to_what_the_caller_asked(policies: ProxyResources) -> None:
-    (direct,) = [c for c in policies.view.clusters if c.name == f"outbound|9080|direct|{REVIEWS}"]
+    (direct,) = [
+        c for c in policies.view.destinations if c.name == f"outbound|9080|direct|{REVIEWS}"
+    ]
     assert direct.resolution is Resolution.FORWARD_PROXY
     assert direct.load_balancing is LoadBalancing.PASSTHROUGH
 
@@ -279,7 +281,7 @@ def test_resolution_decides_the_cluster_type(
 ) -> None:
     decision = to_service(route_on_port(external.resources, 80, Request(host)))
     assert decision is not None
-    (found,) = [c for c in external.view.clusters if c.name == decision.cluster]
+    (found,) = [c for c in external.view.destinations if c.name == decision.cluster]
     assert found.resolution is discovery
     assert found.tls is None  # MESH_EXTERNAL: never auto-mTLS
 
@@ -299,7 +301,7 @@ def test_registry_only_blocks_unknown_hosts(external: ProxyResources) -> None:
         "direct_response",
         502,
     )
-    assert ALLOW_ANY_DYNAMIC_DNS_CLUSTER not in {c.name for c in external.view.clusters}
+    assert ALLOW_ANY_DYNAMIC_DNS_CLUSTER not in {c.name for c in external.view.destinations}
 
 
 def test_allow_any_forwards_unknown_hosts_by_their_name() -> None:

@@ -17,7 +17,7 @@ from tests.translators.helpers import mesh_of
 from translators.analysis import analyze
 from translators.behaviour.routing import Request, route_on_port
 from translators.envoy.clusters import build_cluster, cluster_bytes
-from translators.ir import ClusterIR, ClusterPolicyIR, LoadBalancing, Resolution
+from translators.ir import DestinationIR, DestinationPolicyIR, LoadBalancing, Resolution
 from translators.model.networking import DestinationRuleSpec, Protocol
 from translators.naming import CLUSTER_TYPE
 from translators.traffic.policy import cluster_policy, effective_policy
@@ -79,7 +79,7 @@ def test_consistent_hashing_has_no_slow_start(proxy: ProxyResources) -> None:
 
 
 def test_warmup_defaults_are_istios() -> None:
-    ir = ClusterIR(
+    ir = DestinationIR(
         "c",
         Resolution.STATIC,
         LoadBalancing.ROUND_ROBIN,
@@ -91,7 +91,7 @@ def test_warmup_defaults_are_istios() -> None:
 
 
 def test_original_destination_clusters_get_no_slow_start() -> None:
-    ir = ClusterIR(
+    ir = DestinationIR(
         "c",
         Resolution.ORIGINAL_DESTINATION,
         LoadBalancing.PASSTHROUGH,
@@ -187,7 +187,7 @@ def test_clusters_without_proxy_protocol_keep_their_socket(proxy: ProxyResources
 
 def test_the_byte_assembly_equals_the_built_cluster_with_proxy_protocol() -> None:
     policy = _policy({"proxyProtocol": {"version": "V2"}})
-    ir = ClusterIR(
+    ir = DestinationIR(
         "outbound|80||a.b", Resolution.ENDPOINTS, LoadBalancing.ROUND_ROBIN, policy=policy
     )
     parsed = cluster_pb2.Cluster.FromString(cluster_bytes(ir))
@@ -258,6 +258,6 @@ def test_the_translated_fields_are_not_reported() -> None:
     assert not [m for m in analyze(mesh_of(text)).messages if m.code == "XDS0803"]
 
 
-def _policy(traffic_policy: dict[str, object]) -> ClusterPolicyIR:
+def _policy(traffic_policy: dict[str, object]) -> DestinationPolicyIR:
     spec = DestinationRuleSpec.model_validate({"host": "r", "trafficPolicy": traffic_policy})
     return cluster_policy(effective_policy(spec.traffic_policy, None, 80), Protocol.HTTP)

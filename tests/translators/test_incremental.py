@@ -142,6 +142,9 @@ SLOTS: dict[str, tuple[str, ...]] = {
             f"    route: [{{destination: {{host: {PAYMENTS}}}}}]\n",
             "  hosts: [orders]\n  tcp:\n  - match: [{port: 9090}]\n"
             "    route: [{destination: {host: orders, port: {number: 9090}}}]\n",
+            # a tcp rule for some destination addresses only (destinationSubnets)
+            "  hosts: [orders]\n  tcp:\n  - match: [{destinationSubnets: [10.9.0.0/16]}]\n"
+            "    route: [{destination: {host: orders, subset: v2, port: {number: 9090}}}]\n",
             # a root delegating /api to prod/orders-routes (delegation)
             "  hosts: [orders]\n  http:\n  - match: [{uri: {prefix: /api}}]\n"
             "    timeout: 2s\n    delegate: {name: orders-routes, namespace: prod}\n"
@@ -224,6 +227,11 @@ SLOTS: dict[str, tuple[str, ...]] = {
         for spec in (
             f"  egress:\n  - hosts: ['./*', 'default/{ORDERS}']\n",
             "  egress:\n  - hosts: ['./*']\n  outboundTrafficPolicy: {mode: REGISTRY_ONLY}\n",
+            # issue 9: the inbound pool and the egress proxy read the Sidecar too
+            "  egress:\n  - hosts: ['./*', 'default/*']\n"
+            "  inboundConnectionPool: {tcp: {maxConnections: 5}}\n"
+            "  outboundTrafficPolicy:\n    mode: ALLOW_ANY\n"
+            f"    egressProxy: {{host: {ORDERS}, port: {{number: 8080}}}}\n",
         )
     ),
     "pa-mesh": tuple(

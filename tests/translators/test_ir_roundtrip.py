@@ -75,11 +75,11 @@ def test_loading_names_the_field_that_does_not_fit() -> None:
     text = dump_document(IRDocument(proxies=(view,)))
     assert load_document(text).proxies == (view,)
     bad = text.replace(
-        "proxy: default/a", "proxy: default/a\n  clusters:\n  - name: x\n    resolution: EDS"
+        "proxy: default/a", "proxy: default/a\n  destinations:\n  - name: x\n    resolution: EDS"
     )
     with pytest.raises(
         IRFormatError,
-        match=r"bad.yaml: proxies\[0\]\.clusters\[0\]\.resolution: 'EDS' is not one of endpoints",
+        match=r"bad.yaml: proxies\[0\]\.destinations\[0\]\.resolution: 'EDS' is not one of",
     ):
         load_document(bad, "bad.yaml")
     with pytest.raises(IRFormatError, match=r"proxies\[0\]: ProxyView has no field 'colour'"):

@@ -22,7 +22,7 @@ from translators.ir import (
     RouteMatchIR,
     StringMatchIR,
     VirtualHostIR,
-    WeightedClusterIR,
+    WeightedDestinationIR,
 )
 
 CLUSTER = "outbound|8080||reviews.default.svc.cluster.local"
@@ -38,18 +38,22 @@ def built(vhost: VirtualHostIR) -> bytes:
 @pytest.mark.parametrize("case", all_cases(), ids=lambda c: c.name)
 def test_every_golden_virtual_host_assembles_to_the_built_bytes(case: object) -> None:
     _, results = translate_case(case)  # type: ignore[arg-type]
-    vhosts = [v for r in results for rc in r.view.route_configs for v in rc.virtual_hosts]
+    vhosts = [v for r in results for rc in r.view.route_tables for v in rc.virtual_hosts]
     for vhost in vhosts:
         assert virtual_host_bytes(vhost) == built(vhost), vhost.name
 
 
 ROUTES = [
-    RouteIR("default", RouteMatchIR(), (WeightedClusterIR(CLUSTER, 100),), ("a/b/c",)),
-    RouteIR("", RouteMatchIR(), (WeightedClusterIR("PassthroughCluster", 100),)),
+    RouteIR("default", RouteMatchIR(), (WeightedDestinationIR(CLUSTER, 100),), ("a/b/c",)),
+    RouteIR("", RouteMatchIR(), (WeightedDestinationIR("PassthroughCluster", 100),)),
     RouteIR(
         "split",
         RouteMatchIR(StringMatchIR(MatchKind.EXACT, "/exact")),
-        (WeightedClusterIR(V1, 90), WeightedClusterIR(V2, 10), WeightedClusterIR(CLUSTER, 0)),
+        (
+            WeightedDestinationIR(V1, 90),
+            WeightedDestinationIR(V2, 10),
+            WeightedDestinationIR(CLUSTER, 0),
+        ),
         ("VirtualService/default/reviews", "ServiceEntry/default/reviews"),
         timeout_s=2.5,
         retries=RetryIR(3, "5xx,reset", (503,), per_try_timeout_s=0.5, backoff_s=0.1),
@@ -60,7 +64,7 @@ ROUTES = [
     RouteIR(
         "hashed",
         RouteMatchIR(StringMatchIR(MatchKind.REGEX, "/r.*"), ignore_case=True),
-        (WeightedClusterIR(V1, 100),),
+        (WeightedDestinationIR(V1, 100),),
         hash_policies=(HashPolicyIR(header="x-user"), HashPolicyIR(source_ip=True)),
         retries=RetryIR(0, ""),
         rewrite=RewriteIR(regex="^/a", substitution="/b"),
@@ -68,14 +72,14 @@ ROUTES = [
     RouteIR(
         "hashed-split",
         RouteMatchIR(),
-        (WeightedClusterIR(V1, 50), WeightedClusterIR(V2, 50)),
+        (WeightedDestinationIR(V1, 50), WeightedDestinationIR(V2, 50)),
         hash_policies=(HashPolicyIR(cookie="c", cookie_path="/", cookie_ttl_s=3.0),),
     ),
     # not covered by the fast path: built as messages, still equal
     RouteIR(
         "headers",
         RouteMatchIR(),
-        (WeightedClusterIR(V1, 100, HeaderOpsIR(request_add=(HeaderValueIR("x", "1"),))),),
+        (WeightedDestinationIR(V1, 100, HeaderOpsIR(request_add=(HeaderValueIR("x", "1"),))),),
     ),
 ]
 

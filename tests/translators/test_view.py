@@ -23,10 +23,10 @@ def test_ingress_without_default_endpoint_is_skipped_with_a_warning() -> None:
     assert view.warnings == (
         "Sidecar/default/app: ingress port 8080 has no defaultEndpoint; skipped",
     )
-    assert [(li.name, li.inbound_cluster) for li in view.listeners] == [
+    assert [(li.name, li.inbound_destination) for li in view.listeners] == [
         ("10.0.0.1_9090", "inbound|9090||")
     ]
-    (inbound,) = [c for c in view.clusters if c.name == "inbound|9090||"]
+    (inbound,) = [c for c in view.destinations if c.name == "inbound|9090||"]
     # not local mode: the pod loopback stays the loopback
     assert [(e.address, e.port) for e in inbound.endpoints] == [("127.0.0.1", 19090)]
 
@@ -89,7 +89,7 @@ def test_shadowed_virtual_service_is_reported_once_per_proxy() -> None:
     view = translate(mesh, workload(mesh, "default/c")).view
     assert [
         r.name
-        for rc in view.route_configs
+        for rc in view.route_tables
         for vh in rc.virtual_hosts
         for r in vh.routes
         if vh.domains != ("*",)  # the outbound catch-all

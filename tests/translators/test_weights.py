@@ -98,11 +98,11 @@ def test_weighted_clusters_drop_zero_weights_and_keep_order(
     else:
         expected = [(outbound_cluster(8080, HOST, f"s{s}"), w) for s, w in dests if w > 0]
 
-    (config,) = result.view.route_configs
+    (config,) = result.view.route_tables
     vhost, _catch_all = config.virtual_hosts
     (route,) = vhost.routes
     assert isinstance(route, RouteIR)
-    assert [(c.cluster, c.weight) for c in route.clusters] == expected
+    assert [(c.destination, c.weight) for c in route.destinations] == expected
 
     (resource,) = result.of_type(ROUTE_TYPE)
     assert isinstance(resource.message, route_pb2.RouteConfiguration)

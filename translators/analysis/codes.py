@@ -270,13 +270,7 @@ PORT_PROTOCOL_NOT_PROXIED = MessageType(
     W,
     "a UDP port: Istio's sidecars do not proxy UDP; xdscp's treat the port as TCP",
 )
-RESOLUTION_NOT_TRANSLATED = MessageType(
-    "XDS0806",
-    "ResolutionNotTranslated",
-    W,
-    "a ServiceEntry with resolution DYNAMIC_DNS on a TLS port: not translated yet, its "
-    "hosts get no endpoints there",
-)
+# XDS0806 (ResolutionNotTranslated, `resolution: DYNAMIC_DNS`) is retired: translated.
 WORKLOAD_NOT_PROXIED = MessageType(
     "XDS0807",
     "WorkloadAddressNotTranslated",

@@ -13,7 +13,7 @@ from typing import Any
 
 from translators.hosts import host_matches, resolve_host
 from translators.index import MeshIndex
-from translators.ir import ClusterIR, EndpointIR
+from translators.ir import DestinationIR, EndpointIR
 from translators.mesh import MeshConfig, Service, Workload
 from translators.model.networking import DestinationRuleSpec, SidecarSpec
 from translators.model.objects import MeshObject
@@ -21,7 +21,7 @@ from translators.naming import spiffe_id
 from translators.view.clusters import service_clusters
 
 # an outbound cluster and the endpoints it balances over
-ServiceCluster = tuple[ClusterIR, tuple[EndpointIR, ...]]
+ServiceCluster = tuple[DestinationIR, tuple[EndpointIR, ...]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,7 +145,7 @@ class AnalysisContext:
         if found is None:
             peers = self.index.security.upstream_peers(service) if tls else None
             clusters, assignments = service_clusters(service, dr, peers)
-            members = {a.cluster: a.endpoints for a in assignments}
+            members = {a.destination: a.endpoints for a in assignments}
             found = self._clusters[key] = {
                 c.name: (c, members.get(c.name, c.endpoints)) for c in clusters
             }

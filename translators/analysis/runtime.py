@@ -118,12 +118,12 @@ def _declaring(
     if listener.direction is Direction.OUTBOUND:
         hosts = {
             parsed[2]
-            for config in view.route_configs
-            if config.name == listener.route_config
+            for config in view.route_tables
+            if config.name == listener.route_table
             for vhost in config.virtual_hosts
             for route in vhost.routes
-            for weighted in route.clusters
-            if (parsed := parse_outbound_cluster(weighted.cluster)) is not None
+            for weighted in route.destinations
+            if (parsed := parse_outbound_cluster(weighted.destination)) is not None
         }
         return _service_port_fields(mesh, sorted(hosts), listener.port, target=False)
     served = sorted(
@@ -196,7 +196,7 @@ def _upstream(
             "with tls mode SIMPLE so the sidecar originates TLS and the app calls http://"
         )
         return _message(mesh, NOT_HTTP_FROM_UPSTREAM, declared, workload_ref, text, hint)
-    listener = next((li for li in view.listeners if li.inbound_cluster == errors.cluster), None)
+    listener = next((li for li in view.listeners if li.inbound_destination == errors.cluster), None)
     if listener is None:
         return None
     text = (

@@ -1,4 +1,4 @@
-"""ClusterIR -> envoy.config.cluster.v3.Cluster."""
+"""DestinationIR -> envoy.config.cluster.v3.Cluster."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from translators.envoy.common import (
 from translators.envoy.tls import raw_buffer_socket, transport_socket, upstream_tls_context
 from translators.envoy.traffic import apply_policy, dynamic_forward_proxy
 from translators.ir import (
-    ClusterIR,
+    DestinationIR,
     EndpointIR,
     LoadBalancing,
     LocalityGroupIR,
@@ -149,7 +149,7 @@ def _apply_proxy_protocol(cluster: cluster_pb2.Cluster, version: int) -> None:
         match.transport_socket.CopyFrom(_with_proxy_protocol(match.transport_socket, version))
 
 
-def build_cluster(ir: ClusterIR) -> cluster_pb2.Cluster:
+def build_cluster(ir: DestinationIR) -> cluster_pb2.Cluster:
     cluster = cluster_pb2.Cluster(name=ir.name, connect_timeout=duration(ir.connect_timeout_s))
     if ir.resolution is Resolution.FORWARD_PROXY:
         dynamic_forward_proxy(cluster)
@@ -191,7 +191,7 @@ _CLA_CLUSTER_NAME, _CLA_ENDPOINTS = 1, 2
 _LOCALITY_LB_ENDPOINTS = 2
 
 
-def _shape_key(ir: ClusterIR | UpstreamTLSIR, cleared: tuple[str, ...]) -> tuple[object, ...]:
+def _shape_key(ir: DestinationIR | UpstreamTLSIR, cleared: tuple[str, ...]) -> tuple[object, ...]:
     """The values of every field but `cleared`: the cache key of what the rest serializes
     to, built without constructing a dataclass (`dataclasses.replace` cost a third of a
     second per 60,000 calls)."""
@@ -203,9 +203,9 @@ def _shape_key(ir: ClusterIR | UpstreamTLSIR, cleared: tuple[str, ...]) -> tuple
     return (type(ir), *getter(ir))
 
 
-def _rebuild(key: tuple[object, ...], cleared: dict[str, object]) -> ClusterIR | UpstreamTLSIR:
+def _rebuild(key: tuple[object, ...], cleared: dict[str, object]) -> DestinationIR | UpstreamTLSIR:
     kind = key[0]
-    assert kind is ClusterIR or kind is UpstreamTLSIR
+    assert kind is DestinationIR or kind is UpstreamTLSIR
     names = [f for f in _init_fields(kind) if f not in cleared]
     return kind(**dict(zip(names, key[1:], strict=True)), **cleared)  # type: ignore[arg-type]
 
@@ -229,7 +229,7 @@ _NO_SNI = ("sni",)
 @lru_cache(maxsize=1024)
 def _cluster_shape(key: tuple[object, ...]) -> bytes:
     shape = _rebuild(key, {"name": "", "provenance": (), "tls": None})
-    assert isinstance(shape, ClusterIR)
+    assert isinstance(shape, DestinationIR)
     encoded: bytes = build_cluster(shape).SerializeToString(deterministic=True)
     return encoded
 
@@ -282,7 +282,7 @@ def _metadata_field(sources: tuple[str, ...]) -> bytes:
     return length_delimited(_CLUSTER_METADATA, provenance_bytes(sources))
 
 
-def cluster_bytes(ir: ClusterIR) -> bytes:
+def cluster_bytes(ir: DestinationIR) -> bytes:
     """Serialized Cluster, equal in meaning to `build_cluster(ir)`."""
     if ir.resolution is not Resolution.ENDPOINTS or (
         # rare (static/DNS/passthrough, PROXY protocol around TLS): nothing to share

@@ -52,7 +52,7 @@ def _inbound_routes(ir: ListenerIR) -> route_pb2.RouteConfiguration:
         name="default",
         match=rc.RouteMatch(prefix="/"),
         route=rc.RouteAction(
-            cluster=ir.inbound_cluster,
+            cluster=ir.inbound_destination,
             timeout=duration(0),
             # Istio's BuildDefaultHTTPInboundRoute: no stream limit, `grpc-timeout` honoured
             max_stream_duration=rc.RouteAction.MaxStreamDuration(
@@ -92,7 +92,7 @@ def _http_manager(ir: ListenerIR) -> hcm.HttpConnectionManager:
     manager.upgrade_configs.add(upgrade_type=WEBSOCKET_UPGRADE)
     if ir.direction is Direction.OUTBOUND:
         manager.rds.config_source.CopyFrom(ads())
-        manager.rds.route_config_name = ir.route_config
+        manager.rds.route_config_name = ir.route_table
     else:
         manager.route_config.CopyFrom(_inbound_routes(ir))
         # The app learns the caller's SPIFFE ID from x-forwarded-client-cert; whatever a
@@ -108,7 +108,7 @@ def _network_filters(ir: ListenerIR) -> list[listener_components_pb2.Filter]:
     if ir.inbound is not None and ir.inbound.tcp:
         proxy = tcp_proxy_pb2.TcpProxy(
             stat_prefix=listener_stat_prefix(ir.direction.value, ir.address, ir.port),
-            cluster=ir.inbound_cluster,
+            cluster=ir.inbound_destination,
         )
         if ir.telemetry is not None:
             apply_tcp(proxy, ir.telemetry)
@@ -175,7 +175,7 @@ def _user_tls_context(tls: InboundTLSIR, http: bool) -> tls_pb2.DownstreamTlsCon
 def _outbound_tcp_chains(ir: ListenerIR) -> list[listener_components_pb2.FilterChain]:
     """An outbound TCP/TLS port: one tcp_proxy chain per destination (by SNI for TLS)."""
     chains = []
-    for chain in ir.tcp_chains:
+    for chain in ir.tcp_routes:
         proxy = tcp_proxy(chain, f"{ir.direction.value}_{ir.address}_{ir.port}")
         if ir.telemetry is not None:
             apply_tcp(proxy, ir.telemetry)
@@ -216,9 +216,9 @@ def build_listener(ir: ListenerIR) -> listener_pb2.Listener:
     )
     if ir.captured:
         listener.bind_to_port.value = False
-    if ir.tcp_chains:
+    if ir.tcp_routes:
         listener.filter_chains.extend(_outbound_tcp_chains(ir))
-        if any(c.server_names for c in ir.tcp_chains):
+        if any(c.server_names for c in ir.tcp_routes):
             listener.listener_filters.add(
                 name=TLS_INSPECTOR_FILTER, typed_config=pack(tls_inspector_pb2.TlsInspector())
             )

@@ -31,7 +31,7 @@ from translators.ir import (
     RouteIR,
     RouteMatchIR,
     VirtualHostIR,
-    WeightedClusterIR,
+    WeightedDestinationIR,
 )
 from translators.naming import parse_outbound_cluster
 
@@ -61,13 +61,13 @@ def _varint(value: int) -> bytes:
 def _plain_forward(ir: RouteIR) -> bool:
     """A route the byte assembly covers: it forwards, edits no headers, injects nothing."""
     return (
-        bool(ir.clusters)
+        bool(ir.destinations)
         and ir.redirect is None
         and ir.direct_response is None
         and ir.headers is None
         and ir.fault is None
         and ir.cors is None
-        and all(c.headers is None for c in ir.clusters)
+        and all(c.headers is None for c in ir.destinations)
     )
 
 
@@ -79,8 +79,8 @@ def _match(match: RouteMatchIR) -> tuple[bytes, str]:
     return length_delimited(_ROUTE_MATCH, encoded), operation_path(message)
 
 
-_ONE = (WeightedClusterIR("", 100),)
-_SEVERAL = (WeightedClusterIR("", 50), WeightedClusterIR("", 50))
+_ONE = (WeightedDestinationIR("", 100),)
+_SEVERAL = (WeightedDestinationIR("", 50), WeightedDestinationIR("", 50))
 
 
 @lru_cache(maxsize=4096)
@@ -112,11 +112,11 @@ def _action_rest(
     return encoded
 
 
-def _weighted(clusters: tuple[WeightedClusterIR, ...]) -> bytes:
+def _weighted(clusters: tuple[WeightedDestinationIR, ...]) -> bytes:
     entries = []
     for wc in clusters:
         weight = _UINT32_VALUE_TAG + _varint(wc.weight) if wc.weight else b""
-        entry = length_delimited(_WEIGHT_NAME, wc.cluster.encode()) + length_delimited(
+        entry = length_delimited(_WEIGHT_NAME, wc.destination.encode()) + length_delimited(
             _WEIGHT_WEIGHT, weight
         )
         entries.append(length_delimited(_WEIGHTED_CLUSTERS, entry))
@@ -129,15 +129,15 @@ def route_bytes(ir: RouteIR, virtual_host: str) -> bytes:
         built: bytes = build_route(ir, virtual_host).SerializeToString(deterministic=True)
         return built
     match, path = _match(ir.match)
-    single = len(ir.clusters) == 1
+    single = len(ir.destinations) == 1
     rest = _action_rest(ir.timeout_s, ir.retries, ir.rewrite, ir.mirrors, ir.hash_policies, single)
     if single:
-        cluster = ir.clusters[0].cluster
+        cluster = ir.destinations[0].destination
         specifier = length_delimited(_ACTION_CLUSTER, cluster.encode())
         parsed = parse_outbound_cluster(cluster)
         operation = f"{parsed[2]}:{parsed[0]}{path}" if parsed else virtual_host + path
     else:
-        specifier = _weighted(ir.clusters)
+        specifier = _weighted(ir.destinations)
         operation = virtual_host + path
     parts = [match, length_delimited(_ROUTE_ACTION, specifier + rest)]
     if ir.provenance:

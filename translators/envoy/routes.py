@@ -1,4 +1,4 @@
-"""RouteConfigIR -> envoy.config.route.v3.RouteConfiguration."""
+"""RouteTableIR -> envoy.config.route.v3.RouteConfiguration."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from envoy.config.route.v3 import route_pb2
 from translators.envoy.common import length_delimited, provenance, provenance_bytes
 from translators.envoy.route_bytes import virtual_host_bytes
 from translators.envoy.traffic import build_route, default_retry_policy
-from translators.ir import RouteConfigIR, VirtualHostIR
+from translators.ir import RouteTableIR, VirtualHostIR
 
 __all__ = [
     "build_route_config",
@@ -31,9 +31,7 @@ def build_virtual_host(ir: VirtualHostIR) -> rc.VirtualHost:
     return vhost
 
 
-def build_route_config(
-    ir: RouteConfigIR, ignore_port: bool = False
-) -> route_pb2.RouteConfiguration:
+def build_route_config(ir: RouteTableIR, ignore_port: bool = False) -> route_pb2.RouteConfiguration:
     """`ignore_port`: Envoy matches virtual host domains on the Host without its port
     (Istio's sidecar route configurations, whose domains carry no port)."""
     config = route_pb2.RouteConfiguration(

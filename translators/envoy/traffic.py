@@ -24,6 +24,9 @@ from envoy.extensions.filters.http.fault.v3 import fault_pb2
 from envoy.extensions.filters.network.http_connection_manager.v3 import (
     http_connection_manager_pb2 as hcm,
 )
+from envoy.extensions.filters.network.sni_dynamic_forward_proxy.v3 import (
+    sni_dynamic_forward_proxy_pb2 as sni_dfp_pb2,
+)
 from envoy.extensions.filters.network.tcp_proxy.v3 import tcp_proxy_pb2
 from envoy.extensions.retry.host.previous_hosts.v3 import previous_hosts_pb2
 from envoy.extensions.retry.priority.previous_priorities.v3 import previous_priorities_config_pb2
@@ -34,8 +37,8 @@ from envoy.type.v3 import percent_pb2
 from translators.envoy.common import cidr_range, duration, pack, provenance, provenance_bytes
 from translators.envoy.jwt import claim_value, jwt_metadata
 from translators.ir import (
-    ClusterPolicyIR,
     CorsIR,
+    DestinationPolicyIR,
     DirectResponseIR,
     FaultIR,
     HashPolicyIR,
@@ -51,8 +54,8 @@ from translators.ir import (
     RouteMatchIR,
     SlowStartIR,
     StringMatchIR,
-    TcpChainIR,
-    WeightedClusterIR,
+    TcpRouteIR,
+    WeightedDestinationIR,
 )
 from translators.naming import DFP_DNS_CACHE, parse_outbound_cluster, routing_claim
 from translators.traffic.http import DEFAULT_RETRY_ON
@@ -60,6 +63,7 @@ from translators.traffic.http import DEFAULT_RETRY_ON
 FAULT_FILTER = "envoy.filters.http.fault"
 CORS_FILTER = "envoy.filters.http.cors"
 DFP_FILTER = "envoy.filters.http.dynamic_forward_proxy"
+SNI_DFP_FILTER = "envoy.filters.network.sni_dynamic_forward_proxy"
 DFP_CLUSTER_TYPE = "envoy.clusters.dynamic_forward_proxy"
 HTTP_PROTOCOL_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions"
 TCP_PROXY_FILTER = "envoy.filters.network.tcp_proxy"
@@ -225,13 +229,15 @@ def _hash_policy(ir: HashPolicyIR) -> rc.RouteAction.HashPolicy:
 
 
 def _mirror(ir: MirrorIR) -> rc.RouteAction.RequestMirrorPolicy:
-    mirror = rc.RouteAction.RequestMirrorPolicy(cluster=ir.cluster, trace_sampled={"value": False})
+    mirror = rc.RouteAction.RequestMirrorPolicy(
+        cluster=ir.destination, trace_sampled={"value": False}
+    )
     mirror.runtime_fraction.default_value.CopyFrom(_fraction(ir.percent))
     return mirror
 
 
-def _weighted(wc: WeightedClusterIR) -> rc.WeightedCluster.ClusterWeight:
-    weight = rc.WeightedCluster.ClusterWeight(name=wc.cluster, weight={"value": wc.weight})
+def _weighted(wc: WeightedDestinationIR) -> rc.WeightedCluster.ClusterWeight:
+    weight = rc.WeightedCluster.ClusterWeight(name=wc.destination, weight={"value": wc.weight})
     if wc.headers is not None:
         _apply_headers(weight, wc.headers)
         if wc.headers.authority:
@@ -259,18 +265,18 @@ def _forward(route: rc.Route, ir: RouteIR) -> None:
     if authority:
         action.host_rewrite_literal = authority
     action.request_mirror_policies.extend(_mirror(m) for m in ir.mirrors)
-    if len(ir.clusters) == 1:
-        (only,) = ir.clusters
-        action.cluster = only.cluster
+    if len(ir.destinations) == 1:
+        (only,) = ir.destinations
+        action.cluster = only.destination
         if only.headers is not None:
             # one destination: its header edits apply after the rule's, on the route
             _apply_headers(route, only.headers)
             if only.headers.authority and not authority:
                 action.host_rewrite_literal = only.headers.authority
     else:
-        action.weighted_clusters.clusters.extend(_weighted(wc) for wc in ir.clusters)
+        action.weighted_clusters.clusters.extend(_weighted(wc) for wc in ir.destinations)
     action.hash_policy.extend(_hash_policy(h) for h in ir.hash_policies)
-    consistent = bool(ir.hash_policies) and len(ir.clusters) == 1
+    consistent = bool(ir.hash_policies) and len(ir.destinations) == 1
     if ir.retries is None:
         action.retry_policy.CopyFrom(default_retry_policy(previous_hosts=not consistent))
     elif ir.retries.attempts > 0:
@@ -435,7 +441,7 @@ def dynamic_forward_proxy(cluster: cluster_pb2.Cluster) -> None:
     cluster.lb_policy = cluster_pb2.Cluster.CLUSTER_PROVIDED
 
 
-def _thresholds(ir: ClusterPolicyIR) -> circuit_breaker_pb2.CircuitBreakers.Thresholds:
+def _thresholds(ir: DestinationPolicyIR) -> circuit_breaker_pb2.CircuitBreakers.Thresholds:
     """Istio's getDefaultCircuitBreakerThresholds, then the connection pool's limits and
     the retry budget (applyRetryBudget; Envoy then ignores max_retries)."""
     thresholds = circuit_breaker_pb2.CircuitBreakers.Thresholds(
@@ -472,7 +478,7 @@ def _status_matcher(codes: tuple[int, ...]) -> matcher_pb2.MatchPredicate:
     return matcher_pb2.MatchPredicate(or_match=matcher_pb2.MatchPredicate.MatchSet(rules=rules))
 
 
-def _outlier(ir: ClusterPolicyIR, cluster: cluster_pb2.Cluster) -> None:
+def _outlier(ir: DestinationPolicyIR, cluster: cluster_pb2.Cluster) -> None:
     """Istio's applyOutlierDetection."""
     spec = ir.outlier
     if spec is None:
@@ -502,7 +508,9 @@ def _outlier(ir: ClusterPolicyIR, cluster: cluster_pb2.Cluster) -> None:
     cluster.common_lb_config.healthy_panic_threshold.value = float(spec.min_health_percent)
 
 
-def _protocol_options(ir: ClusterPolicyIR) -> http_protocol_options_pb2.HttpProtocolOptions | None:
+def _protocol_options(
+    ir: DestinationPolicyIR,
+) -> http_protocol_options_pb2.HttpProtocolOptions | None:
     options = http_protocol_options_pb2.HttpProtocolOptions()
     common = options.common_http_protocol_options
     if ir.idle_timeout_s is not None:
@@ -533,7 +541,7 @@ def _protocol_options(ir: ClusterPolicyIR) -> http_protocol_options_pb2.HttpProt
     return options
 
 
-def apply_policy(cluster: cluster_pb2.Cluster, ir: ClusterPolicyIR) -> None:
+def apply_policy(cluster: cluster_pb2.Cluster, ir: DestinationPolicyIR) -> None:
     """Istio's applyConnectionPool / applyOutlierDetection / ApplyRingHashLoadBalancer."""
     cluster.circuit_breakers.thresholds.append(_thresholds(ir))
     if ir.tcp_keepalive is not None:
@@ -593,13 +601,13 @@ def _slow_start(cluster: cluster_pb2.Cluster, ir: SlowStartIR) -> None:
 # --- outbound TCP / TLS listeners --------------------------------------------------
 
 
-def tcp_proxy(chain: TcpChainIR, stat_prefix: str) -> tcp_proxy_pb2.TcpProxy:
+def tcp_proxy(chain: TcpRouteIR, stat_prefix: str) -> tcp_proxy_pb2.TcpProxy:
     proxy = tcp_proxy_pb2.TcpProxy(stat_prefix=stat_prefix)
-    if len(chain.clusters) == 1:
-        proxy.cluster = chain.clusters[0].cluster
+    if len(chain.destinations) == 1:
+        proxy.cluster = chain.destinations[0].destination
     else:
-        for wc in chain.clusters:
-            proxy.weighted_clusters.clusters.add(name=wc.cluster, weight=wc.weight)
+        for wc in chain.destinations:
+            proxy.weighted_clusters.clusters.add(name=wc.destination, weight=wc.weight)
     if chain.tunnel is not None:
         proxy.tunneling_config.hostname = chain.tunnel.hostname
         proxy.tunneling_config.use_post = chain.tunnel.use_post
@@ -607,12 +615,17 @@ def tcp_proxy(chain: TcpChainIR, stat_prefix: str) -> tcp_proxy_pb2.TcpProxy:
 
 
 def tcp_filter_chain(
-    chain: TcpChainIR, proxy: tcp_proxy_pb2.TcpProxy
+    chain: TcpRouteIR, proxy: tcp_proxy_pb2.TcpProxy
 ) -> listener_components_pb2.FilterChain:
-    out = listener_components_pb2.FilterChain(
-        name=chain.name,
-        filters=[listener_components_pb2.Filter(name=TCP_PROXY_FILTER, typed_config=pack(proxy))],
-    )
+    out = listener_components_pb2.FilterChain(name=chain.name)
+    if chain.sni_forward_proxy_port:
+        # resolves the SNI into the DNS cache the forward proxy cluster reads (Istio's
+        # DYNAMIC_DNS for TLS)
+        config = sni_dfp_pb2.FilterConfig(
+            dns_cache_config=dns_cache_config(), port_value=chain.sni_forward_proxy_port
+        )
+        out.filters.add(name=SNI_DFP_FILTER, typed_config=pack(config))
+    out.filters.add(name=TCP_PROXY_FILTER, typed_config=pack(proxy))
     if chain.server_names:
         out.filter_chain_match.server_names.extend(chain.server_names)
     if chain.destination_prefixes:

@@ -28,13 +28,13 @@ from translators.ir import (
     MirrorIR,
     RedirectIR,
     RewriteIR,
-    RouteConfigIR,
     RouteIR,
     RouteMatchIR,
+    RouteTableIR,
     StringMatchIR,
-    TcpChainIR,
+    TcpRouteIR,
     VirtualHostIR,
-    WeightedClusterIR,
+    WeightedDestinationIR,
 )
 from translators.model.gateway_api import (
     GRPCMethodMatch,
@@ -230,7 +230,7 @@ class HTTPRouteTranslation:
         for ref in rule.backend_refs:
             cluster = self.cluster(route, ref.name, ref.namespace, ref.port)
             if cluster is not None and ref.weight > 0:
-                clusters.append(WeightedClusterIR(cluster, ref.weight))
+                clusters.append(WeightedDestinationIR(cluster, ref.weight))
         if not clusters:
             # no backend that resolves (or every weight 0): the spec's answer is a 500
             return RouteIR(
@@ -288,7 +288,7 @@ class HTTPRouteTranslation:
         for ref in rule.backend_refs:
             cluster = self.cluster(route, ref.name, ref.namespace, ref.port)
             if cluster is not None and ref.weight > 0:
-                clusters.append(WeightedClusterIR(cluster, ref.weight))
+                clusters.append(WeightedDestinationIR(cluster, ref.weight))
         mirrors = self.mirrors(route, list(rule.filters))  # type: ignore[arg-type]
         for j, match in enumerate(rule.matches or [GRPCRouteMatch()]):
             path, rank = _grpc_path(match.method)
@@ -363,7 +363,7 @@ class HTTPRouteTranslation:
                     for ref in rule.backend_refs:
                         cluster = self.cluster(route, ref.name, ref.namespace, ref.port)
                         if cluster is not None and ref.weight > 0:
-                            clusters.append(WeightedClusterIR(cluster, ref.weight))
+                            clusters.append(WeightedDestinationIR(cluster, ref.weight))
                 if not clusters:
                     continue  # nothing to send the connection to: no chain, refused
                 names = () if "*" in attachment.hostnames else attachment.hostnames
@@ -376,7 +376,7 @@ class HTTPRouteTranslation:
                 chain_name = gateway_filter_chain(
                     listener.port, f"{route.obj.namespace}.{route.obj.name}"
                 )
-                tcp = TcpChainIR(chain_name, tuple(clusters), names, (route.obj.ref, obj.ref))
+                tcp = TcpRouteIR(chain_name, tuple(clusters), names, (route.obj.ref, obj.ref))
                 out.append(
                     GatewayChainIR(chain_name, names, tls, tcp=tcp, provenance=tcp.provenance)
                 )
@@ -384,9 +384,9 @@ class HTTPRouteTranslation:
 
     def gateway(
         self, gateway: GatewayState
-    ) -> tuple[dict[int, list[GatewayChainIR]], list[RouteConfigIR], list[Credential]]:
+    ) -> tuple[dict[int, list[GatewayChainIR]], list[RouteTableIR], list[Credential]]:
         chains: dict[int, list[GatewayChainIR]] = {}
-        configs: list[RouteConfigIR] = []
+        configs: list[RouteTableIR] = []
         credentials: list[Credential] = []
         http_listeners: dict[int, set[str]] = {}
         obj = gateway.obj
@@ -417,7 +417,7 @@ class HTTPRouteTranslation:
             credentials.append(Credential(namespace, ref.name))
             name = gateway_https_route_config(port, listener.name, obj.name, obj.namespace)
             vhosts = self.virtual_hosts(gateway, {listener.name}, port)
-            configs.append(RouteConfigIR(name, tuple(vhosts)))
+            configs.append(RouteTableIR(name, tuple(vhosts)))
             chains.setdefault(port, []).append(
                 GatewayChainIR(
                     gateway_filter_chain(port, listener.name),
@@ -432,5 +432,5 @@ class HTTPRouteTranslation:
             )
         for port, names in http_listeners.items():
             vhosts = self.virtual_hosts(gateway, names, port)
-            configs.append(RouteConfigIR(gateway_http_route_config(port), tuple(vhosts)))
+            configs.append(RouteTableIR(gateway_http_route_config(port), tuple(vhosts)))
         return chains, configs, credentials

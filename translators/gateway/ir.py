@@ -1,6 +1,6 @@
 """What a gateway proxy does, in mesh terms: listeners per port whose filter chains
 (chosen by SNI) terminate TLS or not and then route HTTP (by RDS) or proxy TCP. The HTTP
-routes and TCP destinations are the sidecars' IR (`RouteConfigIR`, `TcpChainIR`), so a
+routes and TCP destinations are the sidecars' IR (`RouteTableIR`, `TcpRouteIR`), so a
 VirtualService or HTTPRoute means the same on a gateway as on a sidecar."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from translators.ir import AuthzPolicyIR, RouteConfigIR, TcpChainIR
+from translators.ir import AuthzPolicyIR, RouteTableIR, TcpRouteIR
 from translators.ir.jwt import JwtRuleIR
 
 
@@ -45,7 +45,7 @@ class GatewayChainIR:
     server_names: tuple[str, ...] = ()
     tls: DownstreamTLSIR | None = None
     route_config: str = ""
-    tcp: TcpChainIR | None = None
+    tcp: TcpRouteIR | None = None
     provenance: tuple[str, ...] = ()
     # AUTO_PASSTHROUGH: the server's hosts (`ns/host`, `*/host`); the chain takes the mesh
     # mTLS SNI of every cluster of those hosts and proxies the still-encrypted connection
@@ -82,6 +82,6 @@ class Credential:
 @dataclass(frozen=True, slots=True)
 class GatewayProxyIR:
     listeners: tuple[GatewayListenerIR, ...]
-    route_configs: tuple[RouteConfigIR, ...]
+    route_configs: tuple[RouteTableIR, ...]
     credentials: tuple[Credential, ...] = ()
     warnings: tuple[str, ...] = ()

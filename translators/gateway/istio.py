@@ -37,12 +37,12 @@ from translators.index import MeshIndex
 from translators.ir import (
     HashPolicyIR,
     RedirectIR,
-    RouteConfigIR,
     RouteIR,
     RouteMatchIR,
-    TcpChainIR,
+    RouteTableIR,
+    TcpRouteIR,
     VirtualHostIR,
-    WeightedClusterIR,
+    WeightedDestinationIR,
 )
 from translators.mesh import MeshConfig, Workload
 from translators.model.base import MESH_GATEWAY
@@ -190,7 +190,7 @@ class _Port:
     http_hosts: dict[str, list[RouteIR]] = field(default_factory=dict)
     http_provenance: dict[str, set[str]] = field(default_factory=dict)
     chains: list[GatewayChainIR] = field(default_factory=list)
-    route_configs: list[RouteConfigIR] = field(default_factory=list)
+    route_configs: list[RouteTableIR] = field(default_factory=list)
     provenance: set[str] = field(default_factory=set)
 
 
@@ -243,7 +243,7 @@ class IstioGatewayBuild:
 
     def weighted(
         self, route: list[RouteDestination], vs: MeshObject[VirtualServiceSpec], port: int
-    ) -> tuple[WeightedClusterIR, ...]:
+    ) -> tuple[WeightedDestinationIR, ...]:
         several = len(route) > 1
         out = []
         for d in route:
@@ -254,7 +254,7 @@ class IstioGatewayBuild:
             cluster = outbound_cluster(
                 destination_port(d.destination, target, port), host, d.destination.subset or ""
             )
-            out.append(WeightedClusterIR(cluster, d.weight if several else 100))
+            out.append(WeightedDestinationIR(cluster, d.weight if several else 100))
         return tuple(out)
 
     # --- servers -----------------------------------------------------------------
@@ -356,7 +356,7 @@ class IstioGatewayBuild:
             port.number, server.port.name, gateway.name, gateway.namespace
         )
         port.route_configs.append(
-            RouteConfigIR(name, tuple(_virtual_hosts(hosts, sources, port.number)))
+            RouteTableIR(name, tuple(_virtual_hosts(hosts, sources, port.number)))
         )
         port.chains.append(
             GatewayChainIR(
@@ -452,7 +452,7 @@ class IstioGatewayBuild:
                     snis = [s for s in snis if s not in taken]
                     if not snis:
                         continue
-                    chain = TcpChainIR(
+                    chain = TcpRouteIR(
                         gateway_filter_chain(port.number, f"{vs.namespace}.{vs.name}.{i}"),
                         self.weighted(rule.route, vs, port.number),
                         tuple(snis),
@@ -490,7 +490,7 @@ class IstioGatewayBuild:
                     if server.tls is not None and server.tls.mode is not ServerTLSMode.PASSTHROUGH
                     else None
                 )
-                chain = TcpChainIR(
+                chain = TcpRouteIR(
                     gateway_filter_chain(port.number, "tcp"),
                     self.weighted(rule.route, vs, port.number),
                     (),
@@ -503,16 +503,16 @@ class IstioGatewayBuild:
 
     # --- result --------------------------------------------------------------------
 
-    def listeners(self) -> tuple[list[GatewayListenerIR], list[RouteConfigIR]]:
+    def listeners(self) -> tuple[list[GatewayListenerIR], list[RouteTableIR]]:
         listeners = []
-        configs: list[RouteConfigIR] = []
+        configs: list[RouteTableIR] = []
         for number in sorted(self.ports):
             port = self.ports[number]
             if port.http_hosts or any(
                 c.route_config == gateway_http_route_config(number) for c in port.chains
             ):
                 configs.append(
-                    RouteConfigIR(
+                    RouteTableIR(
                         gateway_http_route_config(number),
                         tuple(_virtual_hosts(port.http_hosts, port.http_provenance, number)),
                     )

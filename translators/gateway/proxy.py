@@ -28,7 +28,7 @@ from translators.gateway.ir import (
 from translators.gateway.istio import IstioGatewayBuild, selected_gateways
 from translators.gateway.sni_dnat import dnat_cluster, resolve_auto_passthrough
 from translators.index import MeshIndex
-from translators.ir import AuthzPolicyIR, Direction, ListenerIR, ProxyView, RouteConfigIR
+from translators.ir import AuthzPolicyIR, Direction, ListenerIR, ProxyView, RouteTableIR
 from translators.ir.jwt import JwtRuleIR
 from translators.mesh import MeshConfig, Workload
 from translators.model.gateway import GatewaySpec
@@ -131,7 +131,7 @@ def _with_authz(listener: GatewayListenerIR, authz: tuple[AuthzPolicyIR, ...]) -
     return replace(listener, authz=authz, provenance=listener.provenance + refs)
 
 
-def _on_port(config: RouteConfigIR, chains: list[GatewayChainIR]) -> bool:
+def _on_port(config: RouteTableIR, chains: list[GatewayChainIR]) -> bool:
     return any(c.route_config == config.name for c in chains)
 
 
@@ -230,22 +230,20 @@ def gateway_resources(
     }
     view = ProxyView(
         proxy=workload.key,
-        clusters=outbound_view.clusters,
-        load_assignments=for_proxy(
-            workload, outbound_view.load_assignments, outbound_view.localized
-        ),
+        destinations=outbound_view.clusters,
+        endpoint_sets=for_proxy(workload, outbound_view.load_assignments, outbound_view.localized),
         listeners=tuple(
             ListenerIR(
                 lst.name,
                 Direction.OUTBOUND,
                 lst.address,
                 lst.port,
-                route_config=next((c.route_config for c in lst.chains if c.route_config), ""),
+                route_table=next((c.route_config for c in lst.chains if c.route_config), ""),
                 provenance=lst.provenance,
             )
             for lst in gateway_listeners
         ),
-        route_configs=proxy.route_configs,
+        route_tables=proxy.route_configs,
         warnings=outbound_view.warnings + proxy.warnings,
     )
     return view, MappingProxyType(groups)

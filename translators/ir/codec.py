@@ -5,7 +5,7 @@ file is both the first stage's expected output and the second's input. So the te
 must carry everything and nothing else: a dataclass is a mapping of its fields, in field
 order, leaving out the fields equal to their default; an enum is its value; a tuple is a
 list. Loading checks every value against the field's annotation and names the path of
-the first that does not fit (`proxies[0].clusters[3].resolution: ...`).
+the first that does not fit (`proxies[0].destinations[3].resolution: ...`).
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from translators.ir.policies import ClusterPolicyIR
+from translators.ir.policies import DestinationPolicyIR
 
 
 class Resolution(StrEnum):
@@ -18,7 +18,7 @@ class Resolution(StrEnum):
     DNS_ROUND_ROBIN = "dns_round_robin"  # one address of one hostname at a time
     ORIGINAL_DESTINATION = "original_destination"  # where the caller connected
     # the request's authority, resolved on demand (where Istio would use the captured
-    # original destination, see ClusterIR)
+    # original destination, see DestinationIR)
     FORWARD_PROXY = "forward_proxy"
 
 
@@ -73,7 +73,7 @@ class UpstreamTLSIR:
 
 
 @dataclass(frozen=True, slots=True)
-class ClusterIR:
+class DestinationIR:
     name: str
     resolution: Resolution
     load_balancing: LoadBalancing = LoadBalancing.ROUND_ROBIN
@@ -85,7 +85,7 @@ class ClusterIR:
     tls: UpstreamTLSIR | None = None
     # DestinationRule connectionPool / outlierDetection / consistent-hash settings; None
     # for clusters no DestinationRule applies to (inbound, special clusters)
-    policy: ClusterPolicyIR | None = None
+    policy: DestinationPolicyIR | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,8 +116,8 @@ class LocalityLbIR:
 
 
 @dataclass(frozen=True, slots=True)
-class LoadAssignmentIR:
-    cluster: str
+class EndpointSetIR:
+    destination: str  # the DestinationIR's name
     endpoints: tuple[EndpointIR, ...]
     provenance: tuple[str, ...] = ()
     # Endpoints by locality; empty: one group without a locality, which is what a mesh

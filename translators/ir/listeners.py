@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from translators.ir.jwt import JwtRuleIR
-from translators.ir.routes import TcpChainIR
+from translators.ir.routes import TcpRouteIR
 from translators.ir.security import InboundIR
 from translators.ir.telemetry import TelemetryIR
 
@@ -27,12 +27,12 @@ class ListenerIR:
     direction: Direction
     address: str
     port: int
-    route_config: str = ""
-    inbound_cluster: str = ""
+    route_table: str = ""
+    inbound_destination: str = ""
     provenance: tuple[str, ...] = ()
     inbound: InboundIR | None = None
-    # Outbound TCP/TLS port: tcp_proxy filter chains (by SNI for TLS) instead of HTTP.
-    tcp_chains: tuple[TcpChainIR, ...] = ()
+    # Outbound TCP/TLS port: connections routed by SNI (TLS) or port (TCP), not HTTP.
+    tcp_routes: tuple[TcpRouteIR, ...] = ()
     # Outbound HTTP port whose routes reach a forward-proxy destination: the request's
     # authority is resolved on demand, on this listener.
     forward_proxy: bool = False

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 
 @dataclass(frozen=True, slots=True)
-class ClusterPolicyIR:
+class DestinationPolicyIR:
     """A DestinationRule's effective connection pool, outlier detection and hash-ring
     settings for one cluster. None: Istio's default — for the circuit breakers that is
     "unlimited", not Envoy's 1024 (Istio raises them so rollouts do not 503)."""

@@ -39,21 +39,21 @@ class RouteMatchIR:
 
 
 @dataclass(frozen=True, slots=True)
-class WeightedClusterIR:
-    cluster: str
+class WeightedDestinationIR:
+    destination: str
     weight: int
     headers: HeaderOpsIR | None = None  # per-destination header edits
 
 
 @dataclass(frozen=True, slots=True)
 class RouteIR:
-    """One Envoy route. It forwards to `clusters` unless it redirects or answers directly
-    (then `clusters` is empty). None / empty fields mean Istio's defaults: no timeout,
+    """One route rule. It forwards to `destinations` unless it redirects or answers directly
+    (then `destinations` is empty). None / empty fields mean Istio's defaults: no timeout,
     the mesh's default retry policy, nothing rewritten, mirrored or injected."""
 
     name: str
     match: RouteMatchIR
-    clusters: tuple[WeightedClusterIR, ...]
+    destinations: tuple[WeightedDestinationIR, ...]
     provenance: tuple[str, ...] = ()
     redirect: RedirectIR | None = None
     direct_response: DirectResponseIR | None = None
@@ -77,7 +77,7 @@ class VirtualHostIR:
 
 
 @dataclass(frozen=True, slots=True)
-class RouteConfigIR:
+class RouteTableIR:
     name: str
     virtual_hosts: tuple[VirtualHostIR, ...]
 
@@ -141,7 +141,7 @@ class RewriteIR:
 
 @dataclass(frozen=True, slots=True)
 class MirrorIR:
-    cluster: str
+    destination: str
     percent: float = 100.0
 
 
@@ -180,19 +180,22 @@ class CorsIR:
 
 
 @dataclass(frozen=True, slots=True)
-class TcpChainIR:
+class TcpRouteIR:
     """One filter chain of an outbound TCP/TLS listener: connections whose SNI is one of
     `server_names` (any connection, when empty) and whose destination address is in one
-    of `destination_prefixes` (IPs or CIDRs; any, when empty) are proxied to `clusters`."""
+    of `destination_prefixes` (IPs or CIDRs; any, when empty) are proxied to `destinations`."""
 
     name: str
-    clusters: tuple[WeightedClusterIR, ...]
+    destinations: tuple[WeightedDestinationIR, ...]
     server_names: tuple[str, ...] = ()
     provenance: tuple[str, ...] = ()
     destination_prefixes: tuple[str, ...] = ()
     # DestinationRule `tunnel`: the connection goes through the (proxy) cluster inside an
     # HTTP CONNECT (or POST) tunnel to this target
     tunnel: TunnelIR | None = None
+    # A dynamic forward proxy destination (ServiceEntry DYNAMIC_DNS on a TLS port): the
+    # upstream is the connection's SNI, on this port (0: not one)
+    sni_forward_proxy_port: int = 0
 
 
 @dataclass(frozen=True, slots=True)

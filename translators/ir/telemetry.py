@@ -33,7 +33,7 @@ class CustomTagIR:
 @dataclass(frozen=True, slots=True)
 class TracingIR:
     provider: TracingProvider
-    cluster: str  # the collector's cluster
+    collector: str  # the collector's destination name
     service_name: str  # how the workload appears in traces (OpenTelemetry; Zipkin: "")
     sampling: float  # percent
     custom_tags: tuple[CustomTagIR, ...] = ()

@@ -756,7 +756,7 @@ class Resolution(StrEnum):
     STATIC = "STATIC"
     DNS = "DNS"
     DNS_ROUND_ROBIN = "DNS_ROUND_ROBIN"
-    # wildcard hosts resolved per request (not translated yet: XDS0806)
+    # wildcard hosts resolved per request (a dynamic forward proxy)
     DYNAMIC_DNS = "DYNAMIC_DNS"
 
 

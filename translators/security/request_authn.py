@@ -198,11 +198,11 @@ class RequestAuthentications:
 
 
 def _http(listener: ListenerIR) -> bool:
-    if listener.capture_fallback or listener.tcp_chains:
+    if listener.capture_fallback or listener.tcp_routes:
         return False
     if listener.direction is Direction.INBOUND:
         return listener.inbound is not None and not listener.inbound.tcp
-    return bool(listener.route_config)
+    return bool(listener.route_table)
 
 
 def attach_jwt(

@@ -108,7 +108,7 @@ def _provider(ir: TracingIR) -> http_tracer_pb2.Tracing.Http:
     provider = ir.provider
     if provider.kind is TracingKind.ZIPKIN:
         zipkin = zipkin_pb2.ZipkinConfig(
-            collector_cluster=ir.cluster,
+            collector_cluster=ir.collector,
             collector_endpoint=provider.span_path,
             collector_endpoint_version=zipkin_pb2.ZipkinConfig.HTTP_JSON,
             collector_hostname=provider.host,
@@ -119,13 +119,13 @@ def _provider(ir: TracingIR) -> http_tracer_pb2.Tracing.Http:
         return http_tracer_pb2.Tracing.Http(name=ZIPKIN_TRACER, typed_config=pack(zipkin))
     otel = opentelemetry_pb2.OpenTelemetryConfig(service_name=ir.service_name)
     if provider.grpc:
-        otel.grpc_service.envoy_grpc.cluster_name = ir.cluster
+        otel.grpc_service.envoy_grpc.cluster_name = ir.collector
         otel.grpc_service.timeout.CopyFrom(duration(1.0))
     else:
         otel.http_service.http_uri.CopyFrom(
             http_uri_pb2.HttpUri(
                 uri=f"http://{provider.host}:{provider.port}{provider.span_path}",
-                cluster=ir.cluster,
+                cluster=ir.collector,
                 timeout=duration(1.0),
             )
         )

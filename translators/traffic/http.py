@@ -42,7 +42,7 @@ from translators.ir import (
     RouteIR,
     RouteMatchIR,
     StringMatchIR,
-    WeightedClusterIR,
+    WeightedDestinationIR,
 )
 from translators.model.base import StringMatch
 from translators.model.networking import HTTPMatchRequest, HTTPRoute
@@ -281,11 +281,11 @@ def mirrors(rule: HTTPRoute, cluster_of: ClusterOf) -> tuple[MirrorIR, ...]:
     return tuple(out)
 
 
-def destinations(rule: HTTPRoute, cluster_of: ClusterOf) -> tuple[WeightedClusterIR, ...]:
+def destinations(rule: HTTPRoute, cluster_of: ClusterOf) -> tuple[WeightedDestinationIR, ...]:
     """Weighted clusters; Istio drops zero-weight destinations when there are several."""
     several = len(rule.route) > 1
     return tuple(
-        WeightedClusterIR(
+        WeightedDestinationIR(
             cluster_of(d.destination), d.weight if several else 100, header_ops(d.headers)
         )
         for d in rule.route
@@ -354,7 +354,7 @@ def _rule_route(
     hash_of: HashOf,
     listener_port: int,
     provenance: tuple[str, ...],
-) -> tuple[tuple[WeightedClusterIR, ...], dict[str, Any]]:
+) -> tuple[tuple[WeightedDestinationIR, ...], dict[str, Any]]:
     """A rule's destinations and the RouteIR fields its match blocks share (all but the
     name, match, provenance and stat prefix)."""
     shared: dict[str, Any] = {

@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from operator import attrgetter
 
-from translators.ir import EndpointIR, LoadAssignmentIR, LocalityGroupIR, LocalityLbIR
+from translators.ir import EndpointIR, EndpointSetIR, LocalityGroupIR, LocalityLbIR
 from translators.mesh import Endpoint, Workload
 from translators.model.networking import LoadBalancerSettings, LocalityLoadBalancerSetting
 
@@ -94,7 +94,7 @@ def assignment(
     provenance: tuple[str, ...],
     lb: LoadBalancerSettings | None,
     outlier: bool,
-) -> LoadAssignmentIR:
+) -> EndpointSetIR:
     """The cluster's load assignment: endpoints grouped by locality when any has one, and
     the locality setting to apply per proxy when it can change anything."""
     setting = effective_setting(lb)
@@ -117,7 +117,7 @@ def assignment(
                 else (),
             )
     groups = _groups(endpoints) if applied is not None or _any_locality(endpoints) else ()
-    return LoadAssignmentIR(cluster, endpoints, provenance, groups=groups, locality_lb=applied)
+    return EndpointSetIR(cluster, endpoints, provenance, groups=groups, locality_lb=applied)
 
 
 _LOCALITY = attrgetter("locality")
@@ -140,8 +140,8 @@ def _groups(endpoints: Sequence[EndpointIR]) -> tuple[LocalityGroupIR, ...]:
 
 
 def localize(
-    assignment: LoadAssignmentIR, locality: str, proxy_labels: Mapping[str, str]
-) -> LoadAssignmentIR:
+    assignment: EndpointSetIR, locality: str, proxy_labels: Mapping[str, str]
+) -> EndpointSetIR:
     """`assignment` as the proxy at `locality` (with `proxy_labels`, topology included)
     gets it: Istio's ApplyLocalityLoadBalancer."""
     setting = assignment.locality_lb
@@ -164,8 +164,8 @@ def localize(
 
 
 def localized_assignments(
-    workload: Workload, localized: tuple[LoadAssignmentIR, ...]
-) -> tuple[LoadAssignmentIR, ...]:
+    workload: Workload, localized: tuple[EndpointSetIR, ...]
+) -> tuple[EndpointSetIR, ...]:
     """The locality-dependent load assignments as `workload`'s sidecar gets them."""
     labels = endpoint_labels(workload)
     return tuple(localize(a, workload.locality, labels) for a in localized)
@@ -173,14 +173,14 @@ def localized_assignments(
 
 def for_proxy(
     workload: Workload,
-    assignments: tuple[LoadAssignmentIR, ...],
-    localized: tuple[LoadAssignmentIR, ...],
-) -> tuple[LoadAssignmentIR, ...]:
+    assignments: tuple[EndpointSetIR, ...],
+    localized: tuple[EndpointSetIR, ...],
+) -> tuple[EndpointSetIR, ...]:
     """`assignments` with the locality-dependent ones (`localized`) as `workload`'s."""
     if not localized:
         return assignments
-    mine = {a.cluster: a for a in localized_assignments(workload, localized)}
-    return tuple(mine.get(a.cluster, a) for a in assignments)
+    mine = {a.destination: a for a in localized_assignments(workload, localized)}
+    return tuple(mine.get(a.destination, a) for a in assignments)
 
 
 def locality_match(locality: str, rule: str) -> bool:
@@ -264,7 +264,7 @@ def _failover(
 
 
 def _failover_priority(
-    assignment: LoadAssignmentIR,
+    assignment: EndpointSetIR,
     groups: list[LocalityGroupIR],
     proxy_labels: Mapping[str, str],
     setting: LocalityLbIR,

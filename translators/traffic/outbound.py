@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from translators.hosts import resolve_host
 from translators.ir import (
-    ClusterIR,
+    DestinationIR,
     DirectResponseIR,
     LoadBalancing,
     Resolution,
@@ -30,7 +30,7 @@ from translators.ir import (
     RouteIR,
     RouteMatchIR,
     VirtualHostIR,
-    WeightedClusterIR,
+    WeightedDestinationIR,
 )
 from translators.model.networking import OutboundMode, SidecarSpec
 from translators.model.objects import MeshObject
@@ -77,7 +77,7 @@ def catch_all_virtual_host(
         route = RouteIR(
             ALLOW_ANY,
             RouteMatchIR(),
-            (WeightedClusterIR(egress_cluster, 100),),
+            (WeightedDestinationIR(egress_cluster, 100),),
             provenance,
             retries=RetryIR(attempts=0, retry_on=""),
         )
@@ -85,14 +85,14 @@ def catch_all_virtual_host(
     route = RouteIR(
         ALLOW_ANY_DYNAMIC_DNS,
         RouteMatchIR(),
-        (WeightedClusterIR(ALLOW_ANY_DYNAMIC_DNS_CLUSTER, 100),),
+        (WeightedDestinationIR(ALLOW_ANY_DYNAMIC_DNS_CLUSTER, 100),),
         provenance,
         retries=RetryIR(attempts=0, retry_on=""),  # Istio's passthrough route has none
     )
     return VirtualHostIR(ALLOW_ANY_DYNAMIC_DNS, ("*",), (route,), provenance)
 
 
-def allow_any_cluster() -> ClusterIR:
-    return ClusterIR(
+def allow_any_cluster() -> DestinationIR:
+    return DestinationIR(
         ALLOW_ANY_DYNAMIC_DNS_CLUSTER, Resolution.FORWARD_PROXY, LoadBalancing.PASSTHROUGH
     )

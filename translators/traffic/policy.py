@@ -24,7 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from translators.ir import (
-    ClusterPolicyIR,
+    DestinationPolicyIR,
     HashPolicyIR,
     Http2KeepaliveIR,
     LoadBalancing,
@@ -223,10 +223,10 @@ def _retry_budget(budget: RetryBudget | None) -> RetryBudgetIR | None:
 
 _NO_POLICY = EffectivePolicy()
 # Most clusters have no DestinationRule policy at all: one shared IR per protocol.
-_DEFAULTS: dict[Protocol, ClusterPolicyIR] = {}
+_DEFAULTS: dict[Protocol, DestinationPolicyIR] = {}
 
 
-def cluster_policy(effective: EffectivePolicy, protocol: Protocol) -> ClusterPolicyIR:
+def cluster_policy(effective: EffectivePolicy, protocol: Protocol) -> DestinationPolicyIR:
     if effective == _NO_POLICY:
         found = _DEFAULTS.get(protocol)
         if found is None:
@@ -235,7 +235,7 @@ def cluster_policy(effective: EffectivePolicy, protocol: Protocol) -> ClusterPol
     return _cluster_policy(effective, protocol)
 
 
-def _cluster_policy(effective: EffectivePolicy, protocol: Protocol) -> ClusterPolicyIR:
+def _cluster_policy(effective: EffectivePolicy, protocol: Protocol) -> DestinationPolicyIR:
     pool = effective.connection_pool or ConnectionPoolSettings()
     tcp, http = pool.tcp, pool.http
     keepalive = tcp.tcp_keepalive if tcp else None
@@ -261,7 +261,7 @@ def _cluster_policy(effective: EffectivePolicy, protocol: Protocol) -> ClusterPo
     h2_keepalive = http.http2_keep_alive if http and http2 else None
     outlier = effective.outlier_detection
     proxy = effective.proxy_protocol
-    return ClusterPolicyIR(
+    return DestinationPolicyIR(
         max_connections=_positive(tcp.max_connections) if tcp else None,
         max_pending_requests=_positive(http.http1_max_pending_requests) if http else None,
         max_requests=_positive(http.http2_max_requests) if http else None,

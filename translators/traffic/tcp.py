@@ -1,5 +1,5 @@
 """Outbound TCP and TLS ports: VirtualService `tcp` and `tls` routes -> tcp_proxy
-filter chains (TcpChainIR) of one listener per port.
+filter chains (TcpRouteIR) of one listener per port.
 
 Istio gives every TCP service its own listener on the service's address; an xdscp
 sidecar is called on its own address (no iptables, no per-service IPs), so all the
@@ -25,9 +25,10 @@ from dataclasses import replace
 
 from translators.hosts import resolve_host
 from translators.index import MeshIndex
-from translators.ir import TcpChainIR, TunnelIR, WeightedClusterIR
+from translators.ir import TcpRouteIR, TunnelIR, WeightedDestinationIR
 from translators.mesh import Service
 from translators.model.networking import Protocol, VirtualServiceSpec
+from translators.model.networking import Resolution as ServiceResolution
 from translators.model.objects import MeshObject
 from translators.model.traffic import L4MatchAttributes, RouteDestination, TLSMatchAttributes
 from translators.naming import outbound_cluster, parse_outbound_cluster, tcp_filter_chain
@@ -39,7 +40,7 @@ SNI_PROTOCOLS = frozenset({Protocol.TLS, Protocol.HTTPS})
 
 def _weighted(
     route: list[RouteDestination], vs: MeshObject[VirtualServiceSpec], port: int, index: MeshIndex
-) -> tuple[WeightedClusterIR, ...]:
+) -> tuple[WeightedDestinationIR, ...]:
     suffix = index.mesh.options.domain_suffix
     several = len(route) > 1
     out = []
@@ -51,7 +52,7 @@ def _weighted(
         cluster = outbound_cluster(
             destination_port(d.destination, target, port), host, d.destination.subset or ""
         )
-        out.append(WeightedClusterIR(cluster, d.weight if several else 100))
+        out.append(WeightedDestinationIR(cluster, d.weight if several else 100))
     return tuple(out)
 
 
@@ -65,9 +66,9 @@ def _subnets(matches: list[L4MatchAttributes] | list[TLSMatchAttributes]) -> tup
 
 def _service_chains(
     service: Service, port: int, index: MeshIndex, namespace: str, source: SourceIR
-) -> list[TcpChainIR]:
+) -> list[TcpRouteIR]:
     vs, _ = index.virtual_service(service.hostname, namespace)
-    default = (WeightedClusterIR(outbound_cluster(port, service.hostname), 100),)
+    default = (WeightedDestinationIR(outbound_cluster(port, service.hostname), 100),)
     own = (service.source,)
     service_port = service.port(port)
     if service_port is not None and service_port.protocol in SNI_PROTOCOLS:
@@ -78,7 +79,7 @@ def _service_chains(
                 if _fits(match, port, source):
                     subnets = _subnets([match])
                     chains.append(
-                        TcpChainIR(
+                        TcpRouteIR(
                             tcp_filter_chain(port, match.sni_hosts[0], subnets),
                             _weighted(rule.route, vs, port, index),
                             tuple(match.sni_hosts),
@@ -87,7 +88,7 @@ def _service_chains(
                         )
                     )
         return chains or [
-            TcpChainIR(tcp_filter_chain(port, service.hostname), default, (service.hostname,), own)
+            TcpRouteIR(tcp_filter_chain(port, service.hostname), default, (service.hostname,), own)
         ]
     # Istio's buildSidecarOutboundTCPFilterChainOpts: a rule whose fitting match blocks all
     # name destination subnets gets a chain for those subnets and the search goes on; the
@@ -98,7 +99,7 @@ def _service_chains(
         fitting = [m for m in tcp.match if _fits(m, port, source)]
         if not tcp.match or any(not m.destination_subnets for m in fitting):
             chains.append(
-                TcpChainIR(
+                TcpRouteIR(
                     tcp_filter_chain(port, service.hostname),
                     _weighted(tcp.route, vs, port, index),
                     provenance=(vs.ref,),
@@ -108,32 +109,32 @@ def _service_chains(
         subnets = _subnets(fitting)
         if subnets:
             chains.append(
-                TcpChainIR(
+                TcpRouteIR(
                     tcp_filter_chain(port, service.hostname, subnets),
                     _weighted(tcp.route, vs, port, index),
                     provenance=(vs.ref,),
                     destination_prefixes=subnets,
                 )
             )
-    chains.append(TcpChainIR(tcp_filter_chain(port, service.hostname), default, provenance=own))
+    chains.append(TcpRouteIR(tcp_filter_chain(port, service.hostname), default, provenance=own))
     return chains
 
 
 def tcp_chains(
     port: int, services: list[Service], index: MeshIndex, namespace: str, source: SourceIR
-) -> tuple[tuple[TcpChainIR, ...], list[str]]:
+) -> tuple[tuple[TcpRouteIR, ...], list[str]]:
     """The filter chains of the outbound listener on `port`, and what could not be routed.
     Envoy refuses a listener with two chains matching the same connections, so each SNI
     name (per set of destination subnets) and each SNI-less match (the default one, or
     one per set of subnets) go to the first service that wants them."""
-    chains: list[TcpChainIR] = []
+    chains: list[TcpRouteIR] = []
     warnings: list[str] = []
     names: set[tuple[str, frozenset[str]]] = set()
-    seen: set[TcpChainIR] = set()
+    seen: set[TcpRouteIR] = set()
     sni_less: dict[frozenset[str], str] = {}  # destination subnets -> the host routed there
     for service in sorted(services, key=lambda s: s.hostname):
         for found in _service_chains(service, port, index, namespace, source):
-            chain = _tunneled(found, index, namespace)
+            chain = _by_sni(_tunneled(found, index, namespace), index)
             subnets = frozenset(chain.destination_prefixes)
             if not chain.server_names:
                 owner = sni_less.get(subnets)
@@ -171,12 +172,29 @@ def tcp_chains(
     return tuple(chains), warnings
 
 
-def _tunneled(chain: TcpChainIR, index: MeshIndex, namespace: str) -> TcpChainIR:
+def _by_sni(chain: TcpRouteIR, index: MeshIndex) -> TcpRouteIR:
+    """A TLS chain to one DYNAMIC_DNS service (a dynamic forward proxy cluster) connects
+    to the host its SNI names, on the service port's target (Istio's translation)."""
+    if len(chain.destinations) != 1 or not chain.server_names:
+        return chain
+    parsed = parse_outbound_cluster(chain.destinations[0].destination)
+    if parsed is None:
+        return chain
+    number, _, host = parsed
+    target = index.service(host)
+    if target is None or target.resolution is not ServiceResolution.DYNAMIC_DNS:
+        return chain
+    port = target.port(number)
+    upstream = (port.target_port or port.number) if port is not None else number
+    return replace(chain, sni_forward_proxy_port=upstream)
+
+
+def _tunneled(chain: TcpRouteIR, index: MeshIndex, namespace: str) -> TcpRouteIR:
     """Istio's tunnelingconfig.Apply: a chain to one destination whose DestinationRule has
     a `tunnel` (its subset's, for a subset; no fallback to the top level) is tunnelled."""
-    if len(chain.clusters) != 1:
+    if len(chain.destinations) != 1:
         return chain
-    parsed = parse_outbound_cluster(chain.clusters[0].cluster)
+    parsed = parse_outbound_cluster(chain.destinations[0].destination)
     if parsed is None:
         return chain
     _, subset, host = parsed
@@ -205,7 +223,7 @@ def _partial_wildcard(name: str) -> bool:
     return "*" in name and not (name.startswith("*.") and "*" not in name[1:])
 
 
-def _taken(chain: TcpChainIR, service: Service, port: int, owner: str) -> str:
+def _taken(chain: TcpRouteIR, service: Service, port: int, owner: str) -> str:
     if chain.destination_prefixes:
         return (
             f"{chain.provenance[0]}: TCP port {port} destinations "

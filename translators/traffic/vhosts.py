@@ -19,7 +19,7 @@ from typing import Any
 from translators.gateway.mesh import mesh_route_irs
 from translators.hosts import resolve_host, short_aliases
 from translators.index import MeshIndex
-from translators.ir import HashPolicyIR, RouteIR, RouteMatchIR, VirtualHostIR, WeightedClusterIR
+from translators.ir import HashPolicyIR, RouteIR, RouteMatchIR, VirtualHostIR, WeightedDestinationIR
 from translators.memo import PieceCache
 from translators.mesh import Service
 from translators.model.delegation import provenance_of
@@ -153,7 +153,7 @@ def virtual_host_for(
         if routes:
             provenance += provenance_of(vs)
     if not routes:
-        default = WeightedClusterIR(outbound_cluster(port, service.hostname), 100)
+        default = WeightedDestinationIR(outbound_cluster(port, service.hostname), 100)
         hashed = service_hash(service, port, "", source.namespace, index)
         routes.append(
             RouteIR(

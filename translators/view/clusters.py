@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from translators.index import MeshIndex
-from translators.ir import ClusterIR, EndpointIR, LoadAssignmentIR, LoadBalancing, Resolution
+from translators.ir import DestinationIR, EndpointIR, EndpointSetIR, LoadBalancing, Resolution
 from translators.memo import PieceCache
 from translators.mesh import Endpoint, Service
 from translators.model.networking import (
@@ -47,15 +47,15 @@ def service_clusters(
     service: Service,
     dr: MeshObject[DestinationRuleSpec] | None,
     peers: UpstreamPeers | None = None,
-) -> tuple[tuple[ClusterIR, ...], tuple[LoadAssignmentIR, ...]]:
+) -> tuple[tuple[DestinationIR, ...], tuple[EndpointSetIR, ...]]:
     """Outbound clusters for every port of `service` and every subset of its DR, with
     their client TLS (the DR's, else auto-mTLS as `peers` allow)."""
     provenance = (service.source,) + ((dr.ref,) if dr else ())
     tls_provenance = provenance + (peers.sources if peers is not None else ())
     subsets = dr.spec.subsets if dr else []
     top = dr.spec.traffic_policy if dr else None
-    clusters: list[ClusterIR] = []
-    assignments: list[LoadAssignmentIR] = []
+    clusters: list[DestinationIR] = []
+    assignments: list[EndpointSetIR] = []
     for index, port in enumerate(service.ports):
         mesh_tls = peers.mesh_tls[index] if peers is not None else (False,) * len(service.endpoints)
         endpoints = [
@@ -109,7 +109,7 @@ def service_clusters(
             sources = provenance if settings is not None else tls_provenance
             if kind is Resolution.ENDPOINTS:
                 clusters.append(
-                    ClusterIR(
+                    DestinationIR(
                         name,
                         kind,
                         lb,
@@ -131,7 +131,7 @@ def service_clusters(
                 )
             elif kind in (Resolution.ORIGINAL_DESTINATION, Resolution.FORWARD_PROXY):
                 clusters.append(
-                    ClusterIR(
+                    DestinationIR(
                         name,
                         kind,
                         LoadBalancing.PASSTHROUGH,
@@ -149,13 +149,15 @@ def service_clusters(
                     if not members:
                         continue
                     members = members[:1]
-                clusters.append(ClusterIR(name, kind, lb, members, timeout, sources, tls, policy))
+                clusters.append(
+                    DestinationIR(name, kind, lb, members, timeout, sources, tls, policy)
+                )
     return tuple(clusters), tuple(assignments)
 
 
 def _clusters_piece(
     index: MeshIndex, service: Service, dr: MeshObject[DestinationRuleSpec] | None
-) -> tuple[tuple[ClusterIR, ...], tuple[LoadAssignmentIR, ...]]:
+) -> tuple[tuple[DestinationIR, ...], tuple[EndpointSetIR, ...]]:
     """`service_clusters` as a memo piece, recording what it reads: the service, the rule,
     and (auto-mTLS) the destinations' PeerAuthentications and sidecars."""
     index.read(("service", service.hostname))
@@ -174,9 +176,9 @@ def _resolution(resolution: ServiceResolution, http: bool) -> Resolution:
     which needs captured traffic."""
     if resolution is ServiceResolution.NONE:
         return Resolution.FORWARD_PROXY if http else Resolution.ORIGINAL_DESTINATION
-    if resolution is ServiceResolution.DYNAMIC_DNS and http:
-        # Istio: a dynamic forward proxy cluster resolving each request's authority (TLS
-        # ports need Envoy's SNI forward proxy, not translated: XDS0806)
+    if resolution is ServiceResolution.DYNAMIC_DNS:
+        # Istio: a dynamic forward proxy cluster resolving each request's authority (TLS:
+        # the connection's SNI, see translators/traffic/tcp.py)
         return Resolution.FORWARD_PROXY
     return {
         ServiceResolution.DNS: Resolution.DNS,
@@ -184,10 +186,12 @@ def _resolution(resolution: ServiceResolution, http: bool) -> Resolution:
     }.get(resolution, Resolution.ENDPOINTS)
 
 
-def special_clusters() -> tuple[ClusterIR, ...]:
+def special_clusters() -> tuple[DestinationIR, ...]:
     return (
-        ClusterIR(PASSTHROUGH_CLUSTER, Resolution.ORIGINAL_DESTINATION, LoadBalancing.PASSTHROUGH),
-        ClusterIR(BLACKHOLE_CLUSTER, Resolution.STATIC),
+        DestinationIR(
+            PASSTHROUGH_CLUSTER, Resolution.ORIGINAL_DESTINATION, LoadBalancing.PASSTHROUGH
+        ),
+        DestinationIR(BLACKHOLE_CLUSTER, Resolution.STATIC),
     )
 
 
@@ -198,15 +202,17 @@ class OutboundClusters:
     in a large mesh) untouched."""
 
     visible: tuple[Service, ...]
-    clusters: tuple[ClusterIR, ...]
-    load_assignments: tuple[LoadAssignmentIR, ...]
-    service_chunks: tuple[tuple[Hashable, tuple[ClusterIR, ...], tuple[LoadAssignmentIR, ...]], ...]
+    clusters: tuple[DestinationIR, ...]
+    load_assignments: tuple[EndpointSetIR, ...]
+    service_chunks: tuple[
+        tuple[Hashable, tuple[DestinationIR, ...], tuple[EndpointSetIR, ...]], ...
+    ]
     # the HTTP and the other ports of the visible services
     http_ports: frozenset[int] = frozenset()
     other_ports: frozenset[int] = frozenset()
     # the load assignments that depend on the calling proxy's locality (left out of the
     # shared EDS group, see translators/traffic/locality.py)
-    localized: tuple[LoadAssignmentIR, ...] = ()
+    localized: tuple[EndpointSetIR, ...] = ()
 
 
 def outbound_clusters(
@@ -221,9 +227,9 @@ def outbound_clusters(
     if sidecar is not None and sidecar.egress:
         egress_hosts = [h for e in sidecar.egress for h in e.hosts]
     visible = index.visible_services(namespace, egress_hosts)
-    clusters: list[ClusterIR] = list(special_clusters())
-    assignments: list[LoadAssignmentIR] = []
-    chunks: list[tuple[Hashable, tuple[ClusterIR, ...], tuple[LoadAssignmentIR, ...]]] = []
+    clusters: list[DestinationIR] = list(special_clusters())
+    assignments: list[EndpointSetIR] = []
+    chunks: list[tuple[Hashable, tuple[DestinationIR, ...], tuple[EndpointSetIR, ...]]] = []
     for service in visible:
         dr = index.destination_rule(service.hostname, service.namespace, namespace)
         # the DestinationRule this namespace sees is the choice (in the key); the service,

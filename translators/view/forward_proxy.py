@@ -6,17 +6,18 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 
-from translators.ir import ClusterIR, Resolution, RouteConfigIR, TcpChainIR, VirtualHostIR
+from translators.ir import DestinationIR, Resolution, RouteTableIR, TcpRouteIR, VirtualHostIR
 from translators.view.ports import EgressIR
 
 
-def forward_proxy_clusters(clusters: Iterable[ClusterIR]) -> frozenset[str]:
+def forward_proxy_clusters(clusters: Iterable[DestinationIR]) -> frozenset[str]:
     return frozenset(c.name for c in clusters if c.resolution is Resolution.FORWARD_PROXY)
 
 
 def _reaches(vhost: VirtualHostIR, dfp: frozenset[str]) -> bool:
     return any(
-        any(wc.cluster in dfp for wc in r.clusters) or any(m.cluster in dfp for m in r.mirrors)
+        any(wc.destination in dfp for wc in r.destinations)
+        or any(m.destination in dfp for m in r.mirrors)
         for r in vhost.routes
     )
 
@@ -41,7 +42,7 @@ def forward_proxy_count(
 
 def with_forward_proxy(
     egress: list[EgressIR],
-    configs: list[RouteConfigIR],
+    configs: list[RouteTableIR],
     dfp: frozenset[str],
     counts: Mapping[str, int],
 ) -> list[EgressIR]:
@@ -61,8 +62,8 @@ def with_forward_proxy(
 
 
 def reachable_chains(
-    chains: tuple[TcpChainIR, ...], clusters: list[ClusterIR], local: bool, warnings: list[str]
-) -> tuple[TcpChainIR, ...]:
+    chains: tuple[TcpRouteIR, ...], clusters: list[DestinationIR], local: bool, warnings: list[str]
+) -> tuple[TcpRouteIR, ...]:
     """Without traffic capture (file mode) an ORIGINAL_DST cluster's "original destination"
     is the sidecar's own listener: such a chain would connect to itself, so it is left out."""
     if not local:
@@ -70,7 +71,7 @@ def reachable_chains(
     original = {c.name for c in clusters if c.resolution is Resolution.ORIGINAL_DESTINATION}
     kept = []
     for chain in chains:
-        if all(wc.cluster in original for wc in chain.clusters):
+        if all(wc.destination in original for wc in chain.destinations):
             warnings.append(
                 f"{chain.provenance[0] if chain.provenance else chain.name}: "
                 f"{chain.name} needs an original destination (resolution NONE / PASSTHROUGH"

@@ -14,7 +14,7 @@ from translators.capture import (
 )
 from translators.index import MeshIndex
 from translators.ir import (
-    ClusterIR,
+    DestinationIR,
     Direction,
     EndpointIR,
     InboundIR,
@@ -39,7 +39,7 @@ class LocalView:
     """The part of a proxy's config that is its own: listeners and inbound clusters."""
 
     listeners: tuple[ListenerIR, ...]
-    clusters: tuple[ClusterIR, ...]
+    clusters: tuple[DestinationIR, ...]
     warnings: tuple[str, ...]
 
 
@@ -66,16 +66,16 @@ def build_local(
             Direction.OUTBOUND,
             egress.bind or own_address,
             egress.port,
-            route_config=egress.route_config,
+            route_table=egress.route_config,
             provenance=sidecar_ref
             + tuple(dict.fromkeys(r for c in egress.tcp_chains for r in c.provenance)),
-            tcp_chains=egress.tcp_chains,
+            tcp_routes=egress.tcp_chains,
             forward_proxy=egress.forward_proxy,
             captured=capture and egress.bind is None,
         )
         for egress in outbound.egress
     ]
-    clusters: list[ClusterIR] = []
+    clusters: list[DestinationIR] = []
     peer_authn = index.security.inbound_mtls(workload)
     authz = index.security.authorization(workload)
     authz_refs = tuple(ref for policy in authz for ref in policy.provenance)
@@ -88,19 +88,21 @@ def build_local(
         )
         clusters.append(inbound_passthrough_cluster())
         if not (sidecar and sidecar.ingress):
-            for port, protocol, source in served_ports(index, workload):
+            for served in served_ports(index, workload):
+                port, protocol, source = served.target, served.protocol, served.source
                 cluster_name = inbound_cluster(port)
                 app = EndpointIR(workload.address, port, workload=workload.key)
-                pool = inbound_pool(sidecar, port)
+                dr = index.destination_rule(served.hostname, served.namespace, workload.namespace)
+                pool = inbound_pool(sidecar_obj, port, dr, served.service_port)
                 clusters.append(
-                    ClusterIR(
+                    DestinationIR(
                         cluster_name,
                         Resolution.STATIC,
                         LoadBalancing.ROUND_ROBIN,
                         (app,),
                         pool.connect_timeout_s,
-                        # the Sidecar is a source when its pool applies
-                        provenance=(source, *(sidecar_ref if pool.configured else ())),
+                        # the Sidecar / DestinationRule is a source when its pool applies
+                        provenance=(source, *pool.provenance),
                         policy=pool.policy,
                     )
                 )
@@ -112,7 +114,7 @@ def build_local(
                         Direction.INBOUND,
                         workload.address,
                         port,
-                        inbound_cluster=cluster_name,
+                        inbound_destination=cluster_name,
                         provenance=(source, *peer_authn.sources, *authz_refs),
                         inbound=InboundIR(
                             mtls=peer_authn.at(port),
@@ -143,9 +145,9 @@ def build_local(
             if index.mesh.options.local_mode and app_host in ("127.0.0.1", "0.0.0.0"):
                 app_host = workload.address
             app = EndpointIR(app_host, int(app_port), workload=workload.key)
-        pool = inbound_pool(sidecar, port)
+        pool = inbound_pool(sidecar_obj, port)
         clusters.append(
-            ClusterIR(
+            DestinationIR(
                 cluster_name,
                 Resolution.STATIC,
                 LoadBalancing.ROUND_ROBIN,
@@ -174,7 +176,7 @@ def build_local(
                 Direction.INBOUND,
                 bind,
                 port,
-                inbound_cluster=cluster_name,
+                inbound_destination=cluster_name,
                 provenance=sidecar_ref + peer_authn.sources + authz_refs,
                 inbound=inbound,
                 captured=capture and ingress.bind is None,

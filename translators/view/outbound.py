@@ -15,7 +15,7 @@ from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
 
 from translators.index import MeshIndex
-from translators.ir import ClusterIR, LoadAssignmentIR, RouteConfigIR, VirtualHostIR
+from translators.ir import DestinationIR, EndpointSetIR, RouteTableIR, VirtualHostIR
 from translators.memo import PieceCache
 from translators.model.networking import HTTP_PROTOCOLS, CaptureMode, SidecarSpec
 from translators.model.objects import MeshObject
@@ -45,9 +45,9 @@ class OutboundView:
     shared by every proxy with the same pair (usually all proxies of a namespace)."""
 
     key: tuple[str, str]
-    clusters: tuple[ClusterIR, ...]
-    load_assignments: tuple[LoadAssignmentIR, ...]
-    route_configs: tuple[RouteConfigIR, ...]
+    clusters: tuple[DestinationIR, ...]
+    load_assignments: tuple[EndpointSetIR, ...]
+    route_configs: tuple[RouteTableIR, ...]
     egress: tuple[EgressIR, ...]
     provenance: tuple[str, ...]
     warnings: tuple[str, ...]
@@ -55,7 +55,7 @@ class OutboundView:
     # (the same tuple objects as long as the key holds). Lets the Envoy layer memoize by
     # these cheap keys instead of hashing 60,000 IR objects after every change.
     service_chunks: tuple[
-        tuple[Hashable, tuple[ClusterIR, ...], tuple[LoadAssignmentIR, ...]], ...
+        tuple[Hashable, tuple[DestinationIR, ...], tuple[EndpointSetIR, ...]], ...
     ] = ()
     # the memo key of the OutboundClusters piece the clusters come from
     clusters_key: Hashable = ()
@@ -64,7 +64,7 @@ class OutboundView:
     # route config name -> how many of its raw virtual hosts reach a forward proxy cluster
     dfp_counts: Mapping[str, int] = field(default_factory=dict)
     # load assignments that depend on the calling proxy's locality (`combine` applies it)
-    localized: tuple[LoadAssignmentIR, ...] = ()
+    localized: tuple[EndpointSetIR, ...] = ()
     # route config name -> its per-service entries and what each read (for patching)
     entries: Mapping[str, VhostEntries] = field(default_factory=dict)
     # the names of its dynamic forward proxy clusters (None: not worked out)
@@ -109,7 +109,7 @@ def build_outbound(
         egress_proxy_cluster(sidecar_obj, index.mesh.options.domain_suffix),
     )
 
-    route_configs: list[RouteConfigIR] = []
+    route_configs: list[RouteTableIR] = []
     catch_all = next((e for e in sidecar.egress if e.port is None), None) if sidecar else None
     catch_all_hosts = catch_all.hosts if catch_all else None
     egress_list = egress_ports(
@@ -149,7 +149,7 @@ def build_outbound(
             unique = unique_domains_patched(raw, old_raw, old_config.virtual_hosts[:-1])
         else:
             unique = unique_domains(list(vhosts))
-        route_configs.append(RouteConfigIR(egress.route_config, (*unique, catch_all_vhost)))
+        route_configs.append(RouteTableIR(egress.route_config, (*unique, catch_all_vhost)))
     same_clusters = previous is not None and previous.clusters is outbound.clusters
     # (a walk over every cluster: done again only when the clusters changed)
     dfp = previous.dfp if previous is not None and same_clusters else None

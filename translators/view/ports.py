@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from translators.ir import TcpChainIR
+from translators.ir import TcpRouteIR
 from translators.mesh import Service
 from translators.model.networking import HTTP_PROTOCOLS, EgressListener, SidecarSpec
 from translators.naming import outbound_route_config
@@ -21,7 +21,7 @@ class EgressIR:
     port: int
     route_config: str
     forward_proxy: bool = False
-    tcp_chains: tuple[TcpChainIR, ...] = ()
+    tcp_chains: tuple[TcpRouteIR, ...] = ()
 
 
 def ports_of(services: Iterable[Service], http: bool) -> frozenset[int]:

@@ -12,9 +12,9 @@ from translators.view.outbound import OutboundView
 def combine(workload: Workload, outbound: OutboundView, local: LocalView) -> ProxyView:
     return ProxyView(
         proxy=workload.key,
-        clusters=outbound.clusters + local.clusters,
-        load_assignments=for_proxy(workload, outbound.load_assignments, outbound.localized),
+        destinations=outbound.clusters + local.clusters,
+        endpoint_sets=for_proxy(workload, outbound.load_assignments, outbound.localized),
         listeners=local.listeners,
-        route_configs=outbound.route_configs,
+        route_tables=outbound.route_configs,
         warnings=outbound.warnings + local.warnings,
     )

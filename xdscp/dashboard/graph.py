@@ -19,12 +19,12 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from translators.ir import (
-    ClusterIR,
+    DestinationIR,
     Direction,
-    LoadAssignmentIR,
+    EndpointSetIR,
     ProxyView,
     RouteIR,
-    WeightedClusterIR,
+    WeightedDestinationIR,
 )
 from translators.mesh import MeshConfig
 from translators.naming import parse_outbound_cluster
@@ -222,18 +222,18 @@ def _match_text(route: RouteIR) -> str:
 
 def _outbound_route_configs(view: ProxyView) -> set[str]:
     return {
-        li.route_config
+        li.route_table
         for li in view.listeners
-        if li.direction is Direction.OUTBOUND and li.route_config
+        if li.direction is Direction.OUTBOUND and li.route_table
     }
 
 
-def _splits(clusters: Iterable[WeightedClusterIR]) -> tuple[Split, ...]:
+def _splits(clusters: Iterable[WeightedDestinationIR]) -> tuple[Split, ...]:
     """The mesh services (host, port, subset, weight) behind a route's or TCP chain's clusters."""
     return tuple(
         Split(parsed[2], parsed[1], parsed[0], weighted.weight)
         for weighted in clusters
-        if (parsed := parse_outbound_cluster(weighted.cluster)) is not None
+        if (parsed := parse_outbound_cluster(weighted.destination)) is not None
     )
 
 
@@ -252,20 +252,20 @@ def _calls_of(view: ProxyView, caller: str) -> dict[str, CallEdge]:
     """Every service `caller` can reach through its outbound listeners, with the routes."""
     edges: dict[str, CallEdge] = {}
     bound = _outbound_route_configs(view)
-    for config in view.route_configs:
+    for config in view.route_tables:
         if config.name not in bound:
             continue
         for vhost in config.virtual_hosts:
             for route in vhost.routes:
                 summary = RouteSummary(
-                    route.name, _match_text(route), _splits(route.clusters), route.provenance
+                    route.name, _match_text(route), _splits(route.destinations), route.provenance
                 )
                 _add_route(edges, caller, summary, vhost.provenance)
     for listener in view.listeners:  # TCP/TLS ports
         if listener.direction is not Direction.OUTBOUND:
             continue
-        for chain in listener.tcp_chains:
-            summary = RouteSummary(chain.name, "tcp", _splits(chain.clusters), chain.provenance)
+        for chain in listener.tcp_routes:
+            summary = RouteSummary(chain.name, "tcp", _splits(chain.destinations), chain.provenance)
             _add_route(edges, caller, summary, chain.provenance)
     return edges
 
@@ -278,9 +278,9 @@ def _subset_members(
     members: dict[tuple[str, str], set[str]] = {}
     seen: set[str] = set()
     for view in views:
-        groups: list[ClusterIR | LoadAssignmentIR] = [*view.clusters, *view.load_assignments]
+        groups: list[DestinationIR | EndpointSetIR] = [*view.destinations, *view.endpoint_sets]
         for item in groups:
-            name = item.name if isinstance(item, ClusterIR) else item.cluster
+            name = item.name if isinstance(item, DestinationIR) else item.destination
             if name in seen:
                 continue
             parsed = parse_outbound_cluster(name)
@@ -334,19 +334,19 @@ def _reach_key(view: ProxyView) -> tuple[object, ...]:
     """Proxies whose outbound config is the same objects reach the same services."""
     outbound = [li for li in view.listeners if li.direction is Direction.OUTBOUND]
     return (
-        id(view.route_configs),
-        frozenset(li.route_config for li in outbound if li.route_config),
-        tuple(id(chain) for li in outbound for chain in li.tcp_chains),
+        id(view.route_tables),
+        frozenset(li.route_table for li in outbound if li.route_table),
+        tuple(id(chain) for li in outbound for chain in li.tcp_routes),
     )
 
 
 def gateway_entries(view: ProxyView) -> list[dict[str, Any]]:
     """Where requests enter a gateway: each HTTP listener's port with a host its routes
     answer ("" when they answer any host), so the explain form can address it."""
-    configs = {c.name: c for c in view.route_configs}
+    configs = {c.name: c for c in view.route_tables}
     entries = []
     for listener in view.listeners:
-        config = configs.get(listener.route_config) if listener.route_config else None
+        config = configs.get(listener.route_table) if listener.route_table else None
         if listener.direction is not Direction.OUTBOUND or config is None:
             continue
         domains = [d for vhost in config.virtual_hosts for d in vhost.domains if d != "*"]
@@ -379,7 +379,7 @@ def mesh_graph(
         if group_key not in groups:
             groups[group_key] = _calls_of(view, "")
         reachable[key] = groups[group_key]
-        shared.setdefault((id(view.load_assignments), id(view.route_configs)), view)
+        shared.setdefault((id(view.endpoint_sets), id(view.route_tables)), view)
     members = _subset_members(shared.values())
     serves: dict[tuple[str, str], ServeEdge] = {}
     for host, service in mesh.services.items():

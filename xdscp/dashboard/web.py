@@ -213,7 +213,7 @@ class Dashboard:
         return web.Response(body=self._assets[name], content_type=_ASSETS[name], charset="utf-8")
 
     async def _graph_handler(self, request: web.Request) -> web.Response:
-        """`GET /debug/graph`: the mesh graph (?namespace=&filter=&limit=, 300 nodes by default)
+        """`GET /debug/graph`: the mesh graph (?proxy=&namespace=&filter=&limit=, 300 nodes)
 
         Nodes, edges from config, sidecar traffic; a cut answer says so in `truncated`."""
         try:

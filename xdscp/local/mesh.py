@@ -74,7 +74,7 @@ class LocalMesh:
                     continue
                 view = translator.view(workload)
                 inbound_clusters = {
-                    c.name: c for c in view.clusters if c.name.startswith("inbound|")
+                    c.name: c for c in view.destinations if c.name.startswith("inbound|")
                 }
                 local = LocalWorkload(
                     workload=workload,

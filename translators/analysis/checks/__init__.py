@@ -158,7 +158,7 @@ CHECKS: tuple[Check, ...] = (
     Check(
         "service-entries-not-translated",
         compat.check_service_entries,
-        (codes.PORT_PROTOCOL_NOT_PROXIED.code, codes.RESOLUTION_NOT_TRANSLATED.code),
+        (codes.PORT_PROTOCOL_NOT_PROXIED.code,),
     ),
     Check(
         "envoyfilter-patches",

@@ -9,6 +9,7 @@ from collections.abc import Iterable, Iterator
 
 from translators.analysis import codes
 from translators.analysis.checks.client_tls import check_client_tls
+from translators.analysis.checks.locality import check_locality_on_dns
 from translators.analysis.context import AnalysisContext
 from translators.analysis.message import Message
 from translators.model.base import MESH_GATEWAY
@@ -19,7 +20,6 @@ from translators.model.delegation import (
     visible_delegate,
 )
 from translators.model.networking import (
-    HTTP_PROTOCOLS,
     Protocol,
     Resolution,
     VirtualServiceSpec,
@@ -151,6 +151,7 @@ def check_untranslated_fields(ctx: AnalysisContext) -> Iterable[Message]:
                     "socket only under Istio",
                 )
     yield from check_client_tls(ctx)
+    yield from check_locality_on_dns(ctx)
 
 
 def _ingress_tls_not_applied(ctx: AnalysisContext) -> Iterator[Message]:
@@ -194,18 +195,6 @@ def _custom_not_enforced(policy: MeshObject[AuthorizationPolicySpec]) -> Message
 
 def check_service_entries(ctx: AnalysisContext) -> Iterable[Message]:
     for entry in ctx.of_kind("ServiceEntry"):
-        if entry.spec.resolution is Resolution.DYNAMIC_DNS:
-            # HTTP ports are translated (a dynamic forward proxy); TLS would need Envoy's
-            # SNI forward proxy
-            for i, port in enumerate(entry.spec.ports):
-                if port.protocol not in HTTP_PROTOCOLS:
-                    yield codes.RESOLUTION_NOT_TRANSLATED.at(
-                        entry,
-                        f"spec.ports[{i}].protocol",
-                        f"resolution DYNAMIC_DNS on {port.protocol.value} port {port.number} "
-                        "is not translated yet: connections to these hosts get no endpoint",
-                        "use an HTTP port, or resolution DNS with the hosts listed",
-                    )
         for i, port in enumerate(entry.spec.ports):
             if port.protocol is Protocol.UDP:
                 yield codes.PORT_PROTOCOL_NOT_PROXIED.at(

@@ -130,7 +130,7 @@ def _zero_weights(vs: MeshObject[VirtualServiceSpec]) -> Iterator[Message]:
         if len(rule.route) < 2:
             continue
         # the translator's own choice of which destinations reach Envoy
-        kept = {c.cluster for c in surviving_destinations(rule, lambda d: str(id(d)))}
+        kept = {c.destination for c in surviving_destinations(rule, lambda d: str(id(d)))}
         for j, weighted in enumerate(rule.route):
             if str(id(weighted.destination)) not in kept:
                 yield _zero(vs, f"spec.http[{i}].route[{j}].weight", weighted.destination)
