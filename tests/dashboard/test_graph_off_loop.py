@@ -65,8 +65,11 @@ async def test_large_graph_is_built_off_the_loop_and_cut(translator: MeshTransla
     assert 0 < len(last["nodes"]) <= 200
     assert last["truncated"]["message"].startswith(f"showing {len(last['nodes'])} of 3001 nodes")
     print(f"graph {took:.2f} s, longest loop stall {max(gaps) * 1000:.1f} ms")
-    assert took > 0.3, took
-    assert max(gaps) < took / 3, (max(gaps), took)
+    # Built on the loop, the loop would not tick at all until the graph was done (one gap
+    # as long as the build); off the loop it keeps ticking. Counted, not timed, so that a
+    # loaded machine (GIL turns, GC) cannot fail it while a blocking build still would.
+    assert len(gaps) >= 5, (len(gaps), took)
+    assert max(gaps) < took * 0.6, (max(gaps), took)
 
 
 async def test_closing_while_the_graph_builds_leaves_nothing_pending(

@@ -235,9 +235,9 @@ def test_grpc_timeout_header_is_honoured(mesh: RunningMesh) -> None:
     client = _egress(mesh, "default/client")
     grpc = {"content-type": "application/grpc", "grpc-timeout": "200m"}
     start = time.monotonic()
-    status, headers, _ = request(client + "anything?delay=2", "reviews", grpc)
+    status, headers, _ = request(client + "anything?delay=4", "reviews", grpc)
     elapsed = time.monotonic() - start
-    assert elapsed < 1.5, elapsed
+    assert elapsed < 3.0, elapsed  # well below the backend's 4 s, with room for a loaded box
     lowered = {k.lower(): v for k, v in headers.items()}
     assert lowered.get("grpc-message") == "upstream request timeout", (status, headers)
 

@@ -143,13 +143,14 @@ def test_sidecar_reaches_the_external_host_over_mtls_to_the_egress_gateway(
 
         assert wait_until(through, 30), mesh.log()
         handshakes = f"listener.{gateway}_443.ssl.handshake"
-        before = _stat(egress["admin"], handshakes)
         for _ in range(3):
             status, body = http_get(url, host="external.example.com")
             assert (status, json.loads(body)) == (200, {"served_by": "external"})
         assert seen and seen[-1]["host"] == "external.example.com"
-        # the hop to the gateway was TLS, and the gateway saw the sidecar's certificate
-        assert _stat(egress["admin"], handshakes) > before
+        # the hop to the gateway was TLS (only the sidecar calls it; its pooled connection
+        # may carry every request, so: at least one handshake), and the gateway saw the
+        # sidecar's certificate
+        assert _stat(egress["admin"], handshakes) >= 1
         no_cert = f"listener.{gateway}_443.ssl.no_certificate"
         assert _stat(egress["admin"], no_cert) == 0
         # the sidecar asked for the DestinationRule's SNI
