@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -130,7 +131,11 @@ class LocalMesh:
         }
 
     def write_state(self, path: Path) -> None:
-        path.write_text(json.dumps(self.state(), indent=2) + "\n")
+        # Written aside and renamed into place: whoever waits for the file (a script, the
+        # e2e harness) never reads it half-written.
+        partial = path.with_name(f".{path.name}.partial")
+        partial.write_text(json.dumps(self.state(), indent=2) + "\n")
+        os.replace(partial, path)
 
     async def stop(self) -> None:
         for local in self.workloads:
