@@ -89,9 +89,10 @@ async def test_the_loop_keeps_serving_while_a_large_mesh_is_explained(
     # the explanation is slow (a fresh translator of 1,000 services and the caller's 2,000
     # clusters); on the loop, one tick would have waited all of it
     print(f"explain {took:.2f} s, longest loop stall {max(gaps) * 1000:.1f} ms")
-    assert took > 0.3, took
-    assert len(gaps) > 10
-    assert max(gaps) < min(0.2, took / 3), (max(gaps), took)
+    # Counted and compared with the explanation's own length, not with fixed times: a fast
+    # or a loaded machine cannot fail it, a blocking explanation (one gap as long as it) does.
+    assert len(gaps) >= 5, (len(gaps), took)
+    assert max(gaps) < took * 0.6, (max(gaps), took)
 
 
 async def test_over_the_bound_is_a_503_and_the_work_goes_on(translator: MeshTranslator) -> None:
