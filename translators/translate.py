@@ -221,7 +221,13 @@ class MeshTranslator:
             return found[1], found[2]
         sidecar = self.index.sidecar_for(workload)
         source = proxy_source(self.index, workload, self._memo)
-        key = ("outbound-view", workload.namespace, sidecar.ref if sidecar else "", source.labels)
+        key = (
+            "outbound-view",
+            workload.namespace,
+            sidecar.ref if sidecar else "",
+            source.labels,
+            source.rules,
+        )
 
         def build() -> OutboundView:
             return build_outbound(

@@ -185,8 +185,8 @@ config_dir = click.option(
 @click.option(
     "--parse-cache",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Keep parsed config files in FILE (mode 0600, written on exit) so the next start "
-    "parses only files that changed.",
+    help="Keep parsed config files in FILE (mode 0600, kept up to date while serving) so "
+    "the next start parses only files that changed.",
 )
 @debug_token_file
 @identity_options

@@ -108,6 +108,7 @@ class ControlPlane:
             credentials_dir=credentials_dir,
         )
         files.on_credentials = self._credentials_changed
+        files.before_cache_write = self._proxies_served  # as the analysis waits
         self.source: ConfigSource = files
         source_up = Gauge(
             "xdscp_config_source_up",

@@ -176,3 +176,41 @@ def test_a_damaged_cache_is_ignored_with_a_log_line(tmp_path: Path) -> None:
     assert [e["event"] for e in logs if e["event"].startswith("config.parse_cache")] == [
         "config.parse_cache_ignored"
     ]
+
+
+def test_edits_are_appended_and_a_torn_record_is_ignored(tmp_path: Path) -> None:
+    config, cache = mesh_dir(tmp_path), tmp_path / "parse.cache"
+    first = DirectorySource(config, log_errors=False, parse_cache=cache)
+    first.load()
+    first.save_parse_cache()  # a forked child writes it whole
+    whole = cache.read_bytes()
+    write(config / "r3.yaml", route("r3", "h3", weight=40))
+    first.load_changed([config / "r3.yaml"])
+    with capture_logs() as logs:
+        assert first.persist_parse_cache()
+    (appended,) = [e for e in logs if e["event"] == "config.parse_cache_appended"]
+    assert appended["files"] == 1
+    grown = cache.read_bytes()
+    assert grown.startswith(whole) and len(grown) > len(whole)  # appended, not rewritten
+    again = DirectorySource(config, log_errors=False, parse_cache=cache)
+    again.load()
+    assert again.parses == 0  # r3's new content came from the appended record
+    cache.write_bytes(grown[:-10])  # a crash tore the appended record
+    with capture_logs() as logs:
+        torn = DirectorySource(config, log_errors=False, parse_cache=cache)
+        mesh = torn.load()
+    assert torn.parses == 1 and len(mesh.objects) == 7  # only r3 parsed again
+    assert not [e for e in logs if e["event"] == "config.parse_cache_ignored"]
+
+
+def test_stopping_abandons_an_unfinished_whole_write(tmp_path: Path) -> None:
+    config, cache = mesh_dir(tmp_path), tmp_path / "parse.cache"
+    source = DirectorySource(config, log_errors=False, parse_cache=cache)
+    source.load()
+    source.persist_parse_cache()  # forks the writer; stopping right away kills it
+    source.stop_parse_cache()
+    leftovers = [p.name for p in tmp_path.iterdir() if p.name.startswith(".parse.cache.")]
+    assert leftovers == []  # its temporary file is removed; a cache is whole or absent
+    again = DirectorySource(config, log_errors=False, parse_cache=cache)
+    again.load()
+    assert again.parses in (0, 7)

@@ -220,7 +220,10 @@ def outbound_clusters(
     namespace: str,
     sidecar_obj: MeshObject[SidecarSpec] | None,
     memo: PieceCache,
+    selected: tuple[str, ...] = (),
 ) -> OutboundClusters:
+    """`selected`: the DestinationRules with a workloadSelector that select the proxies
+    asking (their refs)."""
     sidecar = sidecar_obj.spec if sidecar_obj else None
     index.uses(sidecar_obj)
     egress_hosts = None
@@ -231,7 +234,7 @@ def outbound_clusters(
     assignments: list[EndpointSetIR] = []
     chunks: list[tuple[Hashable, tuple[DestinationIR, ...], tuple[EndpointSetIR, ...]]] = []
     for service in visible:
-        dr = index.destination_rule(service.hostname, service.namespace, namespace)
+        dr = index.destination_rule(service.hostname, service.namespace, namespace, selected)
         # the DestinationRule this namespace sees is the choice (in the key); the service,
         # the rule's content and the auto-mTLS state are what the piece reads
         chunk_key = ("clusters", service.hostname, ref_of(dr))

@@ -18,10 +18,16 @@ def ref_of(obj: MeshObject[Any] | None) -> str:
 
 
 def proxy_source(index: MeshIndex, workload: Workload, memo: PieceCache) -> SourceIR:
-    """The caller as VirtualService matches see it (see translators/traffic/source.py)."""
+    """The caller as VirtualService matches and DestinationRule workload selectors see
+    it (see translators/traffic/source.py)."""
 
     def keys() -> frozenset[str]:
         index.read(("source-labels",))
         return source_label_keys(index.mesh.of_kind("VirtualService"))
 
-    return make_source(workload.namespace, workload.labels, memo.get(("source-label-keys",), keys))
+    return make_source(
+        workload.namespace,
+        workload.labels,
+        memo.get(("source-label-keys",), keys),
+        index.selecting_rules(workload),
+    )

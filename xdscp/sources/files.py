@@ -42,6 +42,7 @@ from xdscp.sources.documents import (
 )
 from xdscp.sources.file_identity import FileIdentity, file_identity, vouched
 from xdscp.sources.health import SourceHealth
+from xdscp.sources.parse_cache_writer import CacheWriter
 from xdscp.sources.safe_yaml import DEFAULT_LIMITS, Limits
 
 log = structlog.get_logger()
@@ -117,6 +118,11 @@ class DirectorySource:
         # parsed files kept across restarts (see `parse_cache`); read at the first load
         self.parse_cache = parse_cache
         self._cached: parse_cache_file.Entries = {}
+        self._cache_writer: CacheWriter | None = None
+        # awaited before the first write of the cache while watching (`run`): the plane
+        # lets the first proxies be served first (set by `xdscp.service`)
+        self.before_cache_write: Callable[[], Awaitable[None]] | None = None
+        self._cache_due = asyncio.Event()
         self.kinds = kinds  # None: the built-in kinds; extensions add theirs
         self.options = options or MeshOptions(local_mode=True)
         # The watcher yields a batch once `quiet_ms` passed with no new change (so a burst
@@ -208,7 +214,10 @@ class DirectorySource:
     def _read_all(self) -> dict[str, FileResult | None]:
         first = self._assembly.mesh is None
         if self.parse_cache is not None and first:
-            self._cached = parse_cache_file.load(self.parse_cache, self._fingerprint())
+            fingerprint = self._fingerprint()
+            self._cached = parse_cache_file.load(self.parse_cache, fingerprint)
+            self._cache_writer = CacheWriter(self.parse_cache, fingerprint)
+            self._cache_writer.loaded(self._cached)
         paths = yaml_files(self.root)
         found: dict[Path, FileResult] = {}
         unknown: list[Path] = []
@@ -308,27 +317,59 @@ class DirectorySource:
     def _fingerprint(self) -> bytes:
         return parse_cache_file.fingerprint(self.kinds, self.limits)
 
-    def save_parse_cache(self) -> None:
-        """Write what is parsed now to `parse_cache` (when set), for the next start."""
-        if self.parse_cache is None:
-            return
-        with self._loading:
-            entries = {
-                str(p): (self._identities.get(p), digest, result)
-                for p, (digest, result) in self._parsed.items()
-            }
-        started = time.perf_counter()
+    def _cache_entries(self) -> parse_cache_file.Entries:
+        return {
+            str(p): (self._identities.get(p), digest, result)
+            for p, (digest, result) in self._parsed.items()
+        }
+
+    def persist_parse_cache(self, whole_allowed: bool = True) -> bool:
+        """Bring `parse_cache` (when set) up to what is parsed now without holding this
+        process (see `parse_cache_writer`); False while a load is under way (never waited
+        for: this runs on the event loop) or a child still writes it whole."""
+        writer = self._cache_writer
+        if writer is None:
+            return True
+        if not self._loading.acquire(blocking=False):
+            return False
         try:
-            parse_cache_file.save(self.parse_cache, self._fingerprint(), entries)
-        except OSError as exc:
-            log.warning("config.parse_cache_not_saved", file=str(self.parse_cache), error=str(exc))
+            writer.persist(self._cache_entries(), whole_allowed)
+        finally:
+            self._loading.release()
+        return not writer.busy()
+
+    def save_parse_cache(self, timeout: float = 120.0) -> None:
+        """Write what is parsed now to `parse_cache` (when set) and wait (bounded) until
+        it is on disk."""
+        writer = self._cache_writer
+        if writer is None:
             return
-        log.info(
-            "config.parse_cache_saved",
-            file=str(self.parse_cache),
-            files=len(entries),
-            seconds=round(time.perf_counter() - started, 3),
-        )
+        writer.wait(timeout)
+        with self._loading:
+            writer.persist(self._cache_entries())
+        writer.wait(timeout)
+
+    def stop_parse_cache(self) -> None:
+        """Stopping: an unfinished whole write is abandoned (the previous cache stays) and
+        the changes since the last write are appended, when there is a file to append to."""
+        writer = self._cache_writer
+        if writer is not None:
+            writer.abandon()
+            with self._loading:
+                writer.persist(self._cache_entries(), whole_allowed=False)
+
+    async def _keep_parse_cache(self, stop: asyncio.Event | None) -> None:
+        """While watching: after the first proxies are served (`before_cache_write`),
+        and after every load, bring the cache on disk up to date."""
+        if self.before_cache_write is not None:
+            await self.before_cache_write()
+        self._cache_due.set()
+        while stop is None or not stop.is_set():
+            await self._cache_due.wait()
+            self._cache_due.clear()
+            # a load under way or a child writing it whole: then what changed since
+            while not self.persist_parse_cache():
+                await asyncio.sleep(0.1)
 
     def _read(self, path: Path) -> FileResult | None:
         """One changed file read again (None: it is gone)."""
@@ -513,6 +554,7 @@ class DirectorySource:
         batch of file changes. Files are read and parsed in a worker thread so xDS and
         the debug endpoint keep answering while a large directory loads. A batch that
         fails unexpectedly is reported in `health` and the next change is still read."""
+        keeper = asyncio.create_task(self._keep_parse_cache(stop)) if self.parse_cache else None
         try:
             if initial:
                 await self.reload(on_update)
@@ -550,8 +592,10 @@ class DirectorySource:
                 await self._settle({p for p in paths if p.suffix in YAML_SUFFIXES})
                 await self.reload(on_update, paths)
         finally:
+            if keeper is not None:
+                keeper.cancel()
             if stop is not None and stop.is_set():
-                self.save_parse_cache()  # stopping for good (the plane shuts down)
+                self.stop_parse_cache()  # stopping for good (the plane shuts down)
 
     def _inside_root(self, path: Path) -> bool:
         relative = os.path.relpath(os.path.abspath(path), os.path.abspath(self.root))
@@ -633,6 +677,7 @@ class DirectorySource:
             else:
                 mesh = await asyncio.to_thread(self.load_changed, changed)
             await on_update(mesh)
+            self._cache_due.set()
         except asyncio.CancelledError:
             raise
         except Exception as exc:

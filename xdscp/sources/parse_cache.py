@@ -24,6 +24,7 @@ from __future__ import annotations
 import copyreg
 import dataclasses
 import hashlib
+import io
 import os
 import pickle
 import stat
@@ -31,7 +32,7 @@ import sys
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import pydantic
 import structlog
@@ -48,7 +49,7 @@ log = structlog.get_logger()
 # path -> (identity when read, None when too young to vouch for it; content digest; result)
 Entry = tuple[FileIdentity | None, bytes, FileResult]
 Entries = dict[str, Entry]
-_FORMAT = b"xdscp-parse-cache-3"
+_FORMAT = b"xdscp-parse-cache-4"
 
 
 def _constructed(obj: Any) -> tuple[type, tuple[Any, ...]]:
@@ -98,7 +99,9 @@ def _trusted(path: Path) -> str:
 
 def load(path: Path, expected: bytes) -> Entries:
     """The entries stored at `path`, or none when it is missing, untrusted, stale or
-    unreadable (a cache never stops a start)."""
+    unreadable (a cache never stops a start). Records appended after the first (see
+    `append`) update it in order; a damaged or torn one ends the reading there (what it
+    would have said is re-parsed: a missing entry costs a parse, never correctness)."""
     try:
         problem = _trusted(path)
         if problem:
@@ -108,27 +111,84 @@ def load(path: Path, expected: bytes) -> Entries:
             if stream.read(len(_FORMAT)) != _FORMAT or stream.read(16) != expected:
                 log.info("config.parse_cache_stale", file=str(path))
                 return {}
-            entries = pickle.load(stream)
+            entries: Entries = {}
+            first = True
+            while (record := _read_record(stream)) is not None:
+                for name, entry in record.items():
+                    if entry is None:
+                        entries.pop(name, None)
+                    else:
+                        entries[name] = entry
+                first = False
+            if first:
+                raise ValueError("no complete record")
     except FileNotFoundError:
         return {}
     except Exception as exc:  # a damaged cache is a cold start, not a failure
         log.warning("config.parse_cache_ignored", file=str(path), reason=repr(exc)[:200])
         return {}
-    return entries if isinstance(entries, dict) else {}
+    return entries
 
 
-def save(path: Path, fingerprint_: bytes, entries: Entries) -> None:
-    """Write `entries` atomically (temporary file, mode 0600, renamed over `path`)."""
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+# a record: its length (8 bytes), a digest of its bytes (16), a pickled {path: Entry | None}
+_HEADER = 24
+
+
+def _read_record(stream: BinaryIO) -> dict[str, Entry | None] | None:
+    """The next complete, intact record; None at the end or at a torn/damaged one."""
+    header = stream.read(_HEADER)
+    if len(header) < _HEADER:
+        return None
+    size = int.from_bytes(header[:8], "big")
+    body = stream.read(size)
+    if len(body) != size or hashlib.blake2b(body, digest_size=16).digest() != header[8:]:
+        return None
+    record = pickle.loads(body)
+    return record if isinstance(record, dict) else None
+
+
+def _record(entries: Mapping[str, Entry | None]) -> bytes:
+    stream = io.BytesIO()
+    pickler = pickle.Pickler(stream, protocol=pickle.HIGHEST_PROTOCOL)
+    pickler.dispatch_table = _DISPATCH
+    pickler.dump(dict(entries))
+    body = stream.getvalue()
+    digest = hashlib.blake2b(body, digest_size=16).digest()
+    return len(body).to_bytes(8, "big") + digest + body
+
+
+def save(path: Path, fingerprint_: bytes, entries: Entries, temporary: Path | None = None) -> None:
+    """Write `entries` atomically (temporary file, mode 0600, renamed over `path`).
+    `temporary`: the file to write first (made by `temporary_beside`), else a new one."""
+    if temporary is None:
+        temporary = temporary_beside(path)
     try:
-        with os.fdopen(descriptor, "wb") as stream:
-            stream.write(_FORMAT)
-            stream.write(fingerprint_)
-            pickler = pickle.Pickler(stream, protocol=pickle.HIGHEST_PROTOCOL)
-            pickler.dispatch_table = _DISPATCH
-            pickler.dump(entries)
+        with temporary.open("wb") as stream:
+            stream.write(_FORMAT + fingerprint_ + _record(entries))
         os.replace(temporary, path)
     except BaseException:
-        Path(temporary).unlink(missing_ok=True)
+        temporary.unlink(missing_ok=True)
         raise
+
+
+def temporary_beside(path: Path) -> Path:
+    """A new empty file (mode 0600) in `path`'s directory, to be renamed over it."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(descriptor)
+    return Path(temporary)
+
+
+def append(path: Path, changes: Mapping[str, Entry | None]) -> int:
+    """Add one record of `changes` (None: the file is gone) to the cache at `path`,
+    which must be this run's (its header checked by `load` or written by `save`). One
+    write: a crash tears at most this record, which `load` then ignores. Its size."""
+    data = _record(changes)
+    descriptor = os.open(path, os.O_WRONLY | os.O_APPEND)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(descriptor, view) :]
+    finally:
+        os.close(descriptor)
+    return len(data)

@@ -1,0 +1,39 @@
+"""`serve --parse-cache` keeps the cache on disk while it runs: a plane killed (SIGKILL)
+after its start leaves a cache the next start reads, and Ctrl-C exits at once."""
+
+from __future__ import annotations
+
+import signal
+import time
+from pathlib import Path
+
+from benchmarks.serve_process import ServeProcess, serve, write_mesh
+
+
+def wait_event(server: ServeProcess, name: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not server.log_events(name):
+        assert server.process.poll() is None, server.log.read_text()[-2000:]
+        assert time.monotonic() < deadline, f"no {name} in {timeout} s"
+        time.sleep(0.05)
+
+
+def test_a_killed_plane_leaves_a_usable_cache_and_ctrl_c_is_prompt(tmp_path: Path) -> None:
+    config, cache = tmp_path / "mesh", tmp_path / "state" / "parse.cache"
+    files = write_mesh(config, 20)
+    extra = ("--parse-cache", str(cache))
+    (tmp_path / "first").mkdir()
+    (tmp_path / "second").mkdir()
+    with serve(config, tmp_path / "first", extra) as first:
+        first.wait_listening(60)
+        wait_event(first, "config.parse_cache_saved", 60)  # written while it runs
+        first.process.kill()
+        first.process.wait(10)
+    with serve(config, tmp_path / "second", extra) as second:
+        second.wait_listening(60)
+        (loaded,) = second.log_events("config.loaded")
+        assert loaded["files"] == files and loaded["parsed"] == 0  # all from the cache
+        stopping = time.monotonic()
+        second.process.send_signal(signal.SIGINT)
+        assert second.process.wait(20) == 0
+        assert time.monotonic() - stopping < 10  # nothing big is written at exit

@@ -1,0 +1,170 @@
+"""Keeps `serve --parse-cache` on disk while the plane runs, so stopping costs nothing
+and a killed plane leaves a usable cache.
+
+Writing the whole cache (10,000 files: ~190,000 pickled models) holds the interpreter
+for seconds. It is done by a forked child, off this process's CPU and interpreter,
+writing a temporary file it renames into place (a crash never leaves a half-written
+cache): once after a cold start (the caller waits until the first proxies are served)
+and whenever the changes appended since make up much of the file. Every other change
+(edited, added or removed files) is appended to the file as one small record
+(`parse_cache.append`). Stopping kills an unfinished child (its temporary file is
+removed; the previous cache stays) and appends what is left: milliseconds.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import structlog
+
+from xdscp.sources import parse_cache
+from xdscp.sources.parse_cache import Entries, Entry
+
+log = structlog.get_logger()
+
+# a child writing longer than this is killed (the previous cache stays)
+CHILD_TIMEOUT_S = 300.0
+# what an entry vouches for: (identity, content digest)
+Stamp = tuple[object, bytes]
+
+
+def _stamp(entry: Entry) -> Stamp:
+    return entry[0], entry[1]
+
+
+class CacheWriter:
+    def __init__(self, path: Path, fingerprint: bytes) -> None:
+        self.path = path
+        self.fingerprint = fingerprint
+        # what the file at `path` holds (None: nothing usable, a whole write is due)
+        self._on_disk: dict[str, Stamp] | None = None
+        self._appended = 0  # entries appended since the file was last written whole
+        self._child: tuple[int, Path, dict[str, Stamp], float] | None = None
+        self.writes = 0  # whole writes started (children forked)
+        self.appends = 0  # records appended
+
+    def loaded(self, entries: Entries) -> None:
+        """The cache just read from `path` (empty: none, stale or untrusted)."""
+        self._on_disk = {name: _stamp(entry) for name, entry in entries.items()} or None
+        self._appended = 0
+
+    def busy(self) -> bool:
+        """A child still writing (reaped here when it is done)."""
+        if self._child is None:
+            return False
+        pid, temporary, stamps, started = self._child
+        try:
+            done, status = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            done, status = pid, -1
+        if done == 0:
+            if time.monotonic() - started < CHILD_TIMEOUT_S:
+                return True
+            self.abandon()
+            return False
+        self._child = None
+        if status == 0:
+            self._on_disk, self._appended = stamps, 0
+            log.info(
+                "config.parse_cache_saved",
+                file=str(self.path),
+                files=len(stamps),
+                seconds=round(time.monotonic() - started, 3),
+            )
+        else:
+            temporary.unlink(missing_ok=True)
+            log.warning("config.parse_cache_not_saved", file=str(self.path), status=status)
+        return False
+
+    def persist(self, entries: Entries, whole_allowed: bool = True) -> None:
+        """Bring the file up to `entries` (the source's parse results now): append what
+        changed, or fork a child to write it whole when there is no usable file or the
+        appended records have grown to half of it (unless `whole_allowed` is off:
+        stopping). Nothing while a child writes (call again once it is done)."""
+        if self.busy():
+            return
+        on_disk = self._on_disk
+        if on_disk is None or self._appended > len(entries) // 2 + 64:
+            if whole_allowed and entries:
+                self._fork(entries)
+            return
+        changes: dict[str, Entry | None] = {
+            name: entry for name, entry in entries.items() if on_disk.get(name) != _stamp(entry)
+        }
+        changes.update(dict.fromkeys(on_disk.keys() - entries.keys()))
+        if not changes:
+            return
+        started = time.perf_counter()
+        try:
+            parse_cache.append(self.path, changes)
+        except OSError as exc:
+            log.warning("config.parse_cache_not_saved", file=str(self.path), error=str(exc))
+            self._on_disk = None  # write it whole next time
+            return
+        for name, entry in changes.items():
+            if entry is None:
+                on_disk.pop(name, None)
+            else:
+                on_disk[name] = _stamp(entry)
+        self._appended += len(changes)
+        self.appends += 1
+        log.info(
+            "config.parse_cache_appended",
+            file=str(self.path),
+            files=len(changes),
+            seconds=round(time.perf_counter() - started, 4),
+        )
+
+    def _fork(self, entries: Entries) -> None:
+        try:
+            temporary = parse_cache.temporary_beside(self.path)
+        except OSError as exc:
+            log.warning("config.parse_cache_not_saved", file=str(self.path), error=str(exc))
+            return
+        stamps = {name: _stamp(entry) for name, entry in entries.items()}
+        pid = os.fork()
+        if pid == 0:  # the child: write, rename, leave without any of the parent's cleanup
+            status = 1
+            try:
+                # Ctrl-C reaches the whole process group: the parent decides (`abandon`)
+                signal.signal(signal.SIGINT, signal.SIG_IGN)
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)
+                signal.set_wakeup_fd(-1)
+                parse_cache.save(self.path, self.fingerprint, entries, temporary)
+                status = 0
+            finally:
+                os._exit(status)
+        self._child = (pid, temporary, stamps, time.monotonic())
+        self.writes += 1
+
+    def wait(self, timeout: float) -> bool:
+        """Wait (bounded) for a child writing; True when none is left."""
+        deadline = time.monotonic() + timeout
+        while self.busy():
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.01)
+        return True
+
+    def abandon(self) -> None:
+        """Kill an unfinished child and remove its temporary file (the cache on disk
+        stays what it was)."""
+        if self._child is None:
+            return
+        pid, temporary, stamps, _ = self._child
+        self._child = None
+        try:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done == pid and status == 0:  # it finished after all
+                self._on_disk, self._appended = stamps, 0
+                return
+            if done == 0:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+        except (ProcessLookupError, ChildProcessError):
+            pass
+        temporary.unlink(missing_ok=True)
+        log.info("config.parse_cache_abandoned", file=str(self.path))
