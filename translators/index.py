@@ -13,7 +13,7 @@ translators/memo.py for the dependency names.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,6 +55,8 @@ class MeshIndex:
     read: Callable[[Dep], None] = field(default=_ignore, compare=False)
     # GAMMA: HTTPRoutes by the hostname of the Service they name as a parent
     mesh_routes: dict[str, list[MeshObject[Any]]] = field(default_factory=dict)
+    # DestinationRules with a workloadSelector, by namespace
+    dr_selectors: dict[str, list[MeshObject[DestinationRuleSpec]]] = field(default_factory=dict)
 
     @classmethod
     def of(cls, mesh: MeshConfig, read: Callable[[Dep], None] = _ignore) -> MeshIndex:
@@ -63,12 +65,15 @@ class MeshIndex:
         vss: dict[str, list[MeshObject[VirtualServiceSpec]]] = defaultdict(list)
         sidecars: dict[str, list[MeshObject[SidecarSpec]]] = defaultdict(list)
         mesh_routes: dict[str, list[MeshObject[Any]]] = defaultdict(list)
+        dr_selectors: dict[str, list[MeshObject[DestinationRuleSpec]]] = defaultdict(list)
         # inline for speed; `_entries` says the same per object. Delegating root
         # VirtualServices come with their delegates' rules merged in.
         for obj in with_delegation(mesh.objects, suffix):
             kind = obj.kind
             if kind == "DestinationRule":
                 drs[resolve_host(obj.spec.host, obj.namespace, suffix)].append(obj)
+                if obj.spec.workload_selector is not None:
+                    dr_selectors[obj.namespace].append(obj)
             elif kind == "VirtualService" and obj.spec.for_sidecars:
                 for host in dict.fromkeys(
                     resolve_host(h, obj.namespace, suffix) for h in obj.spec.hosts
@@ -79,7 +84,7 @@ class MeshIndex:
             elif kind == "HTTPRoute":
                 for host in service_parent_hosts(obj, suffix):
                     mesh_routes[host].append(obj)
-        for found in (drs, vss, sidecars, mesh_routes):
+        for found in (drs, vss, sidecars, mesh_routes, dr_selectors):
             for objs in found.values():
                 objs.sort(key=age_order)
         return cls(
@@ -91,6 +96,7 @@ class MeshIndex:
             _wildcards(vss),
             read,
             dict(mesh_routes),
+            dict(dr_selectors),
         )
 
     def updated(
@@ -110,6 +116,7 @@ class MeshIndex:
             "vs": self.virtual_services,
             "sidecar": self.sidecars,
             "mesh-route": self.mesh_routes,
+            "dr-selector": self.dr_selectors,
         }
         copied: set[str] = set()
         touched: set[tuple[str, str]] = set()
@@ -150,6 +157,7 @@ class MeshIndex:
             _wildcards(vss) if "vs" in copied else self.wildcard_vs_hosts,
             read,
             tables["mesh-route"],
+            tables["dr-selector"],
         )
 
     def service(self, hostname: str) -> Service | None:
@@ -162,25 +170,64 @@ class MeshIndex:
             self.read(("object", obj.ref))
 
     def destination_rule(
-        self, host: str, service_namespace: str, proxy_namespace: str
+        self,
+        host: str,
+        service_namespace: str,
+        proxy_namespace: str,
+        selected: Collection[str] = (),
     ) -> MeshObject[DestinationRuleSpec] | None:
-        """Istio's lookup order: the proxy's namespace, then the service's, then the root."""
+        """Istio's lookup order: the proxy's namespace, then the service's, then the root.
+        A rule with a `workloadSelector` is private to its namespace and applies to the
+        proxies it selects there (`selected`: their refs, see `selecting_rules`), ahead of
+        the namespace's rule without one. As Istio's SidecarScope.DestinationRule: once the
+        proxy's namespace has any rule for `host`, the lookup ends there — a proxy its
+        selector rules do not select gets that namespace's rule without selector, or none."""
         self.read(("dr-host", host))
         rules = self.destination_rules.get(host)
         if not rules:
             return None
         if len(rules) == 1:  # the common case, asked 40,000 times for a large mesh
             only = rules[0]
+            if only.spec.workload_selector is not None:
+                return only if only.ref in selected and only.namespace == proxy_namespace else None
             visible = exported_to(only.spec.export_to, only.namespace, proxy_namespace)
             return only if visible else None
         candidates = [
-            dr for dr in rules if exported_to(dr.spec.export_to, dr.namespace, proxy_namespace)
+            dr
+            for dr in rules
+            if (
+                dr.namespace == proxy_namespace
+                if dr.spec.workload_selector is not None
+                else exported_to(dr.spec.export_to, dr.namespace, proxy_namespace)
+            )
         ]
+        if not candidates:
+            return None
+        for dr in candidates:  # oldest first: the oldest selecting rule wins
+            if dr.spec.workload_selector is not None and dr.ref in selected:
+                return dr
         for namespace in (proxy_namespace, service_namespace, self.mesh.options.root_namespace):
-            for dr in candidates:
-                if dr.namespace == namespace:
-                    return dr
-        return candidates[0] if candidates else None
+            in_namespace = [dr for dr in candidates if dr.namespace == namespace]
+            if in_namespace:
+                return next((dr for dr in in_namespace if dr.spec.workload_selector is None), None)
+        return candidates[0]  # (a rule with a selector is in the proxy's namespace)
+
+    def selecting_rules(self, workload: Workload) -> tuple[str, ...]:
+        """The refs of the DestinationRules with a `workloadSelector` that select
+        `workload` (in its namespace), sorted: part of its outbound scope."""
+        self.read(("kind", "DestinationRule"))
+        rules = self.dr_selectors.get(workload.namespace)
+        if not rules:
+            return ()
+        labels = dict(workload.labels)
+        return tuple(
+            sorted(
+                dr.ref
+                for dr in rules
+                if dr.spec.workload_selector is not None
+                and dr.spec.workload_selector.matches(labels)
+            )
+        )
 
     def virtual_service(
         self, host: str, proxy_namespace: str
@@ -271,6 +318,8 @@ def _entries(obj: MeshObject[Any], suffix: str) -> Iterable[tuple[str, str]]:
     """The (table, key) entries `obj` has in the index."""
     if obj.kind == "DestinationRule":
         yield "dr", resolve_host(obj.spec.host, obj.namespace, suffix)
+        if obj.spec.workload_selector is not None:
+            yield "dr-selector", obj.namespace
     elif obj.kind == "VirtualService" and obj.spec.for_sidecars:
         for host in dict.fromkeys(resolve_host(h, obj.namespace, suffix) for h in obj.spec.hosts):
             yield "vs", host

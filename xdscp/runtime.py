@@ -26,6 +26,7 @@ from translators.translate import MeshTranslator, ResourceGroup
 from xdscp.cache import Snapshot, SnapshotCache
 from xdscp.cache.parts import SnapshotParts
 from xdscp.server.resolver import ProxyRejected, UnknownProxy
+from xdscp.tuning import frozen_after
 
 log = structlog.get_logger()
 
@@ -125,6 +126,10 @@ class MeshRuntime:
         # proxy key -> cache generation of each snapshot that changed). The server's
         # status book measures config-change -> ACK from it.
         self.on_generation: Callable[[int, float, Mapping[str, int]], None] | None = None
+        # Set by a long-running service (with `tuning.tune_gc`): the next translation runs
+        # with the cyclic GC paused and its pieces are frozen out of it (`frozen_after`);
+        # the first proxy's full translation, whose pieces the next proxies share.
+        self.freeze_next_translation = False
 
     @property
     def translator(self) -> MeshTranslator | None:
@@ -239,7 +244,12 @@ class MeshRuntime:
             translated, warnings = previous.translated, previous.warnings
             self._warned.update(warnings)  # still there: not news next generation either
         else:
-            result = translator.translate(workload, extensions=extensions)
+            if self.freeze_next_translation:
+                self.freeze_next_translation = False
+                with frozen_after():
+                    result = translator.translate(workload, extensions=extensions)
+            else:
+                result = translator.translate(workload, extensions=extensions)
             translated, warnings = result.groups, result.view.warnings
             for warning in warnings:
                 if self._first_time(warning):  # once per change, not per proxy or reload

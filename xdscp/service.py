@@ -137,6 +137,8 @@ class ControlPlane:
         self._analyze = asyncio.create_task(self.analyzer.run(self._stop))
         self._analysis_due()
         tune_gc()
+        # the first proxy's translation makes the pieces the rest share: long-lived too
+        self.runtime.freeze_next_translation = True
         before, after = raise_fd_limit()
         log.info("process.fd_limit", soft_before=before, soft=after)
         host, port = split_address(self.listen, 15010)

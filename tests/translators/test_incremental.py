@@ -212,6 +212,18 @@ SLOTS: dict[str, tuple[str, ...]] = {
             "  trafficPolicy: {loadBalancer: {simple: RANDOM}}\n",
         ),
     ),
+    # issue 9: a rule with a workloadSelector applies to the proxies it selects
+    "dr-orders-selected": tuple(
+        _doc(NET, "DestinationRule", "default", "orders-selected", spec)
+        for spec in (
+            "  host: orders\n  workloadSelector: {matchLabels: {app: client}}\n"
+            "  trafficPolicy: {connectionPool: {tcp: {maxConnections: 3}}}\n"
+            "  subsets: [{name: v1, labels: {version: v1}}]\n",
+            "  host: orders\n  workloadSelector: {matchLabels: {version: v2}}\n"
+            "  trafficPolicy:\n    loadBalancer:\n"
+            "      consistentHash: {httpHeaderName: x-selected}\n",
+        )
+    ),
     "dr-payments": tuple(
         _doc(NET, "DestinationRule", "default", "payments", spec)
         for spec in (

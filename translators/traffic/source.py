@@ -27,6 +27,12 @@ class SourceIR:
     namespace: str
     # the proxy's labels on the keys some sourceLabels match tests, sorted
     labels: tuple[tuple[str, str], ...] = ()
+    # the DestinationRules with a workloadSelector that select the proxy (refs, sorted):
+    # proxies they select see other rules, so other clusters and hash policies
+    rules: tuple[str, ...] = ()
+    # a gateway proxy's namespace ("" for a sidecar): where the gateway reads the
+    # `credentialName` of a DestinationRule without selector (Istio: sidecars ignore it)
+    gateway_namespace: str = ""
 
     def matches(self, match: SourceMatch | None) -> bool:
         """Istio's `sourceMatchHTTP`: every source label present with its value, and the
@@ -57,8 +63,10 @@ def source_label_keys(virtual_services: Iterable[MeshObject[VirtualServiceSpec]]
     )
 
 
-def proxy_source(namespace: str, labels: Mapping[str, str], keys: frozenset[str]) -> SourceIR:
-    return SourceIR(namespace, tuple(sorted((k, v) for k, v in labels.items() if k in keys)))
+def proxy_source(
+    namespace: str, labels: Mapping[str, str], keys: frozenset[str], rules: tuple[str, ...] = ()
+) -> SourceIR:
+    return SourceIR(namespace, tuple(sorted((k, v) for k, v in labels.items() if k in keys)), rules)
 
 
 def depends_on_source(spec: VirtualServiceSpec | None) -> bool:

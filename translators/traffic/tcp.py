@@ -134,7 +134,7 @@ def tcp_chains(
     sni_less: dict[frozenset[str], str] = {}  # destination subnets -> the host routed there
     for service in sorted(services, key=lambda s: s.hostname):
         for found in _service_chains(service, port, index, namespace, source):
-            chain = _by_sni(_tunneled(found, index, namespace), index)
+            chain = _by_sni(_tunneled(found, index, source), index)
             subnets = frozenset(chain.destination_prefixes)
             if not chain.server_names:
                 owner = sni_less.get(subnets)
@@ -189,7 +189,7 @@ def _by_sni(chain: TcpRouteIR, index: MeshIndex) -> TcpRouteIR:
     return replace(chain, sni_forward_proxy_port=upstream)
 
 
-def _tunneled(chain: TcpRouteIR, index: MeshIndex, namespace: str) -> TcpRouteIR:
+def _tunneled(chain: TcpRouteIR, index: MeshIndex, source: SourceIR) -> TcpRouteIR:
     """Istio's tunnelingconfig.Apply: a chain to one destination whose DestinationRule has
     a `tunnel` (its subset's, for a subset; no fallback to the top level) is tunnelled."""
     if len(chain.destinations) != 1:
@@ -199,7 +199,10 @@ def _tunneled(chain: TcpRouteIR, index: MeshIndex, namespace: str) -> TcpRouteIR
         return chain
     _, subset, host = parsed
     target = index.service(host)
-    dr = index.destination_rule(host, target.namespace if target else namespace, namespace)
+    namespace = source.namespace
+    dr = index.destination_rule(
+        host, target.namespace if target else namespace, namespace, source.rules
+    )
     if dr is None:
         return chain
     policy = dr.spec.traffic_policy

@@ -23,7 +23,7 @@ from translators.ir import HashPolicyIR, RouteIR, RouteMatchIR, VirtualHostIR, W
 from translators.memo import PieceCache
 from translators.mesh import Service
 from translators.model.delegation import provenance_of
-from translators.model.networking import DestinationRuleSpec, VirtualServiceSpec
+from translators.model.networking import VirtualServiceSpec
 from translators.model.objects import MeshObject
 from translators.model.traffic import Destination
 from translators.naming import outbound_cluster, virtual_host
@@ -50,17 +50,11 @@ def destination_port(dest: Destination, target: Service | None, listener_port: i
     return listener_port
 
 
-def _rule_for(
-    host: str, namespace: str, proxy_namespace: str, index: MeshIndex
-) -> MeshObject[DestinationRuleSpec] | None:
-    return index.destination_rule(host, namespace, proxy_namespace)
-
-
 def service_hash(
-    service: Service, port: int, subset: str, proxy_namespace: str, index: MeshIndex
+    service: Service, port: int, subset: str, source: SourceIR, index: MeshIndex
 ) -> HashPolicyIR | None:
     """The consistent-hash policy of the DestinationRule the caller sees for `service`."""
-    dr = _rule_for(service.hostname, service.namespace, proxy_namespace, index)
+    dr = index.destination_rule(service.hostname, service.namespace, source.namespace, source.rules)
     if dr is None:
         return None
     subset_policy = None
@@ -137,7 +131,7 @@ def virtual_host_for(
                 target,
                 destination_port(dest, target, port),
                 dest.subset or "",
-                source.namespace,
+                source,
                 index,
             )
 
@@ -154,7 +148,7 @@ def virtual_host_for(
             provenance += provenance_of(vs)
     if not routes:
         default = WeightedDestinationIR(outbound_cluster(port, service.hostname), 100)
-        hashed = service_hash(service, port, "", source.namespace, index)
+        hashed = service_hash(service, port, "", source, index)
         routes.append(
             RouteIR(
                 "default",
@@ -202,7 +196,7 @@ def vhost_scope(
     for host in hosts:
         target = service if host == service.hostname else index.service(host)
         dr = (
-            index.destination_rule(host, target.namespace, source.namespace)
+            index.destination_rule(host, target.namespace, source.namespace, source.rules)
             if target is not None
             else None
         )

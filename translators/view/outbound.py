@@ -96,9 +96,18 @@ def build_outbound(
         warnings.append(
             f"{sidecar_obj and sidecar_obj.ref}: captureMode IPTABLES is not translated"
         )
+    clusters_key = (
+        "outbound-clusters",
+        namespace,
+        ref_of(sidecar_obj),
+        source.rules,
+        source.gateway_namespace,
+    )
     outbound = memo.get(
-        ("outbound-clusters", namespace, ref_of(sidecar_obj)),
-        lambda: outbound_clusters(index, namespace, sidecar_obj, memo),
+        clusters_key,
+        lambda: outbound_clusters(
+            index, namespace, sidecar_obj, memo, source.rules, source.gateway_namespace
+        ),
     )
     visible = list(outbound.visible)
     clusters = list(outbound.clusters)
@@ -179,8 +188,11 @@ def build_outbound(
         chains = reachable_chains(chains, clusters, index.mesh.options.local_mode, warnings)
         if chains:
             egress_list.append(EgressIR(bind, port, "", tcp_chains=chains))
-    # proxies that differ in the labels some sourceLabels match tests differ here too
+    # proxies that differ in the labels some sourceLabels match tests, or in the
+    # DestinationRules that select them, differ here too
     labels = "".join(f"|{k}={v}" for k, v in source.labels)
+    labels += "".join(f"|{rule}" for rule in source.rules)
+    labels += "|gateway" if source.gateway_namespace else ""
     return OutboundView(
         key=(namespace, (sidecar_obj.ref if sidecar_obj else "") + labels),
         clusters=outbound.clusters,
@@ -190,7 +202,7 @@ def build_outbound(
         provenance=(sidecar_obj.ref,) if sidecar_obj else (),
         warnings=tuple(dict.fromkeys(warnings)),  # once, not once per listener port
         service_chunks=outbound.service_chunks,
-        clusters_key=("outbound-clusters", namespace, ref_of(sidecar_obj)),
+        clusters_key=clusters_key,
         raw_vhosts=raw_vhosts,
         dfp_counts=dfp_counts,
         localized=outbound.localized,

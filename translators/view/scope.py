@@ -3,6 +3,7 @@ references memo keys are made of."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from translators.index import MeshIndex
@@ -17,11 +18,20 @@ def ref_of(obj: MeshObject[Any] | None) -> str:
     return obj.ref if obj is not None else ""
 
 
-def proxy_source(index: MeshIndex, workload: Workload, memo: PieceCache) -> SourceIR:
-    """The caller as VirtualService matches see it (see translators/traffic/source.py)."""
+def proxy_source(
+    index: MeshIndex, workload: Workload, memo: PieceCache, gateway: bool = False
+) -> SourceIR:
+    """The caller as VirtualService matches and DestinationRule workload selectors see
+    it (see translators/traffic/source.py)."""
 
     def keys() -> frozenset[str]:
         index.read(("source-labels",))
         return source_label_keys(index.mesh.of_kind("VirtualService"))
 
-    return make_source(workload.namespace, workload.labels, memo.get(("source-label-keys",), keys))
+    source = make_source(
+        workload.namespace,
+        workload.labels,
+        memo.get(("source-label-keys",), keys),
+        index.selecting_rules(workload),
+    )
+    return replace(source, gateway_namespace=workload.namespace) if gateway else source

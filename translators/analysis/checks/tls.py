@@ -101,7 +101,18 @@ def _callees(
 
 
 def _used(dr: DR, service: Service, ctx: AnalysisContext) -> bool:
-    """Does any namespace with proxies get this DestinationRule for the service?"""
+    """Does any namespace with proxies get this DestinationRule for the service? (One
+    with a workloadSelector: does any proxy it selects get it?)"""
+    index = ctx.index
+    if dr.spec.workload_selector is not None:
+        return any(
+            index.destination_rule(
+                service.hostname, service.namespace, w.namespace, index.selecting_rules(w)
+            )
+            is dr
+            for w in index.mesh.workloads.values()
+            if w.namespace == dr.namespace
+        )
     return any(
         ctx.index.destination_rule(service.hostname, service.namespace, ns) is dr
         for ns in ctx.caller_namespaces
