@@ -38,7 +38,6 @@ def _no_effect(what: str) -> Untranslated:
 _REGISTRY: dict[type[BaseModel], dict[str, Untranslated]] = {
     LoadBalancerSettings: {
         "zone_aware_lb_setting": _no_effect("zoneAwareLbSetting"),
-        "backend_utilization": _no_effect("backendUtilization"),
     },
     HTTPRoute: {
         "websocket_upgrade": Untranslated(
