@@ -30,14 +30,15 @@ class Untranslated:
     security: bool = False
 
 
-def _no_effect(what: str) -> Untranslated:
-    return Untranslated(f"{what} is not translated by xdscp yet: it has no effect")
-
-
 # model class -> Python field name -> why it is not translated
 _REGISTRY: dict[type[BaseModel], dict[str, Untranslated]] = {
     LoadBalancerSettings: {
-        "zone_aware_lb_setting": _no_effect("zoneAwareLbSetting"),
+        "zone_aware_lb_setting": Untranslated(
+            "zoneAwareLbSetting is not translated: Envoy's zone-aware routing needs each "
+            "proxy to know its own service's endpoints (Istio's proxy self-discovery, "
+            "Envoy's local cluster), which xdscp's proxies are not given; the mesh's default "
+            "locality failover applies instead (use localityLbSetting for explicit rules)"
+        ),
     },
     HTTPRoute: {
         "websocket_upgrade": Untranslated(
