@@ -34,10 +34,11 @@ class Untranslated:
 _REGISTRY: dict[type[BaseModel], dict[str, Untranslated]] = {
     LoadBalancerSettings: {
         "zone_aware_lb_setting": Untranslated(
-            "zoneAwareLbSetting is not translated: Envoy's zone-aware routing needs each "
-            "proxy to know its own service's endpoints (Istio's proxy self-discovery, "
-            "Envoy's local cluster), which xdscp's proxies are not given; the mesh's default "
-            "locality failover applies instead (use localityLbSetting for explicit rules)"
+            "zoneAwareLbSetting is translated in part, as Istio without proxy self-discovery: "
+            "endpoints of the caller's region first (then the failover region, then the "
+            "rest); Envoy's zone-aware routing inside the region needs each proxy to know "
+            "its own service's endpoints (Envoy's local cluster), which xdscp's proxies are "
+            "not given, so traffic spreads over the region's zones"
         ),
     },
     HTTPRoute: {
