@@ -11,6 +11,7 @@ from __future__ import annotations
 import bisect
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from operator import itemgetter
 from types import MappingProxyType
 from typing import Any
 
@@ -293,7 +294,10 @@ def build_mesh(
     ServiceEntry host that a platform service already defines is rejected.
     """
     options = options or MeshOptions()
-    ordered = sorted(objects, key=lambda o: o.key)
+    # each object's key made once (a property building a tuple: 10,000 services read it
+    # 150,000 times over), sorted by it
+    keyed = sorted(((o.key, o) for o in objects), key=itemgetter(0))
+    ordered = [o for _, o in keyed]
     source_errors = tuple(errors)
     services = tuple(services)
     workloads = tuple(workloads)
@@ -350,12 +354,14 @@ def build_mesh(
         claimed.update((s.hostname, s) for s in found)
         winners[obj.key] = found
     kept: list[MeshObject[Any]] = []
-    for obj in ordered:
+    kept_keys: list[tuple[str, str, str]] = []
+    for key, obj in keyed:
         if obj.kind == "ServiceEntry":
-            if obj.key not in winners:
+            if key not in winners:
                 continue
-            all_services.update((s.hostname, s) for s in winners[obj.key])
+            all_services.update((s.hostname, s) for s in winners[key])
         kept.append(obj)
+        kept_keys.append(key)
     kept_objects = tuple(kept)
     return MeshConfig(
         objects=kept_objects,
@@ -364,11 +370,11 @@ def build_mesh(
         workloads=MappingProxyType(all_workloads),
         options=options,
         inputs=_Inputs(
-            objects={o.key: o for o in ordered},
+            objects=dict(keyed),
             errors=source_errors,
             services=services,
             workloads=workloads,
-            keys=tuple(o.key for o in kept_objects),
+            keys=tuple(kept_keys),
         ),
     )
 

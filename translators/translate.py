@@ -31,7 +31,7 @@ from translators.envoy.routes import (
 from translators.envoyfilter import envoy_filter_extension
 from translators.extensions.api import ExtensionSet, Proxy
 from translators.extensions.apply import Interner, apply_extensions
-from translators.gateway.proxy import gateway_resources
+from translators.gateway.proxy import gateway_resources, mesh_gateways
 from translators.generators import ProxyBuild, generators
 from translators.index import MeshIndex
 from translators.ir import (
@@ -220,13 +220,15 @@ class MeshTranslator:
         if found is not None and found[0] is workload:
             return found[1], found[2]
         sidecar = self.index.sidecar_for(workload)
-        source = proxy_source(self.index, workload, self._memo)
+        gateway = mesh_gateways(self).is_gateway_proxy(workload)
+        source = proxy_source(self.index, workload, self._memo, gateway)
         key = (
             "outbound-view",
             workload.namespace,
             sidecar.ref if sidecar else "",
             source.labels,
             source.rules,
+            source.gateway_namespace,
         )
 
         def build() -> OutboundView:

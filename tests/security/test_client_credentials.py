@@ -149,3 +149,70 @@ def test_one_credential_serves_both_uses() -> None:
         )
     )
     assert both == (Credential("ns", "c", with_ca=True, with_key=True),)
+
+
+EGRESS_GATEWAY = """
+---
+apiVersion: networking.istio.io/v1
+kind: WorkloadEntry
+metadata: {name: egressgateway, namespace: egress}
+spec: {address: 10.9.0.9, labels: {istio: egressgateway}}
+---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: egress, namespace: egress}
+spec:
+  selector: {istio: egressgateway}
+  servers:
+  - port: {number: 80, name: http, protocol: HTTP}
+    hosts: [bank.example.com]
+"""
+
+
+def _cluster_context(translator: MeshTranslator, key: str) -> tls_pb2.UpstreamTlsContext | None:
+    resources = translator.translate(workload(translator.mesh, key)).resources
+    (found,) = [r for r in resources if r.type_url == CLUSTER_TYPE and r.name == CLUSTER]
+    cluster = found.message
+    assert isinstance(cluster, cluster_pb2.Cluster)
+    if not cluster.HasField("transport_socket"):
+        return None
+    context = tls_pb2.UpstreamTlsContext()
+    cluster.transport_socket.typed_config.Unpack(context)
+    return context
+
+
+def test_without_workload_selector_an_egress_gateway_originates_tls_with_it() -> None:
+    """Istio: a rule's credentialName applies at gateways (read in the gateway's
+    namespace), while sidecars ignore it."""
+    text = MESH + _rule("{mode: MUTUAL, credentialName: bank-client}", selector=False)
+    mesh = mesh_of(text + EGRESS_GATEWAY)
+    translator = MeshTranslator(mesh)
+    assert _cluster_context(translator, "shop/client") is None
+    context = _cluster_context(translator, "egress/egressgateway")
+    assert context is not None
+    common = context.common_tls_context
+    assert [s.name for s in common.tls_certificate_sds_secret_configs] == [
+        "kubernetes://egress/bank-client"
+    ]
+    assert client_credentials(translator, workload(mesh, "egress/egressgateway")) == (
+        Credential("egress", "bank-client", with_ca=True, with_key=True),
+    )
+    assert client_credentials(translator, workload(mesh, "shop/client")) == ()
+    assert rule_credentials(mesh) == {("egress", "bank-client")}
+
+
+def test_a_selector_rule_reaches_a_gateway_only_when_it_selects_it() -> None:
+    selecting = _rule("{mode: SIMPLE, credentialName: bank-ca}").replace(
+        "namespace: shop}", "namespace: egress}"
+    )
+    mesh = mesh_of(MESH + selecting + EGRESS_GATEWAY)
+    translator = MeshTranslator(mesh)
+    assert _cluster_context(translator, "egress/egressgateway") is None  # app: client only
+    selected = selecting.replace("{app: client}", "{istio: egressgateway}")
+    mesh = mesh_of(MESH + selected + EGRESS_GATEWAY)
+    context = _cluster_context(MeshTranslator(mesh), "egress/egressgateway")
+    assert context is not None
+    combined = context.common_tls_context.combined_validation_context
+    assert combined.validation_context_sds_secret_config.name == (
+        "kubernetes://egress/bank-ca-cacert"
+    )

@@ -4,6 +4,8 @@ proxy that NACKs (issue 11 item 4; issue 9: integers above 2^32-1)."""
 
 from __future__ import annotations
 
+import ipaddress
+import itertools
 import json
 import textwrap
 from pathlib import Path
@@ -14,6 +16,7 @@ from envoy.config.cluster.v3 import cluster_pb2
 
 from tests.envoy_validate import validate_resources
 from translators.mesh import MeshOptions, build_mesh
+from translators.model.checks import is_ip
 from translators.model.envoy_commands import (
     ARGUMENT_COMMANDS,
     BARE_COMMANDS,
@@ -495,3 +498,20 @@ spec:
     assert mtls, "the service's clusters should use mesh mTLS"
     verdict = validate_resources(resources)
     assert verdict.ok, str(verdict)
+
+
+def test_is_ip_agrees_with_ipaddress_on_dotted_digits() -> None:
+    """`is_ip` checks digits-and-dots itself (fast path): the same verdicts as ipaddress."""
+
+    def standard(value: str) -> bool:
+        try:
+            ipaddress.ip_address(value)
+        except ValueError:
+            return False
+        return True
+
+    octets = ["0", "1", "9", "10", "99", "100", "255", "256", "00", "01", "007", "0255", ""]
+    cases = [".".join(p) for p in itertools.product(octets, repeat=4)]
+    cases += ["1.2.3", "1.2.3.4.5", ".1.2.3.4", "::1", "fe80::1", "1.2.3.4 ", "a.b.c.d"]
+    assert [c for c in cases if is_ip(c) != standard(c)] == []
+    assert is_ip("10.0.0.1") and not is_ip("10.0.0.01") and not is_ip("256.0.0.1")

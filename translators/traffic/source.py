@@ -30,6 +30,9 @@ class SourceIR:
     # the DestinationRules with a workloadSelector that select the proxy (refs, sorted):
     # proxies they select see other rules, so other clusters and hash policies
     rules: tuple[str, ...] = ()
+    # a gateway proxy's namespace ("" for a sidecar): where the gateway reads the
+    # `credentialName` of a DestinationRule without selector (Istio: sidecars ignore it)
+    gateway_namespace: str = ""
 
     def matches(self, match: SourceMatch | None) -> bool:
         """Istio's `sourceMatchHTTP`: every source label present with its value, and the

@@ -27,6 +27,7 @@ from translators.security.upstream import (
     UpstreamPeers,
     client_tls,
     cluster_tls,
+    credential_names,
     credential_namespace,
 )
 from translators.traffic import locality
@@ -47,9 +48,11 @@ def service_clusters(
     service: Service,
     dr: MeshObject[DestinationRuleSpec] | None,
     peers: UpstreamPeers | None = None,
+    gateway_namespace: str = "",
 ) -> tuple[tuple[DestinationIR, ...], tuple[EndpointSetIR, ...]]:
     """Outbound clusters for every port of `service` and every subset of its DR, with
-    their client TLS (the DR's, else auto-mTLS as `peers` allow)."""
+    their client TLS (the DR's, else auto-mTLS as `peers` allow). `gateway_namespace`:
+    the asking gateway's (see `credential_namespace`)."""
     provenance = (service.source,) + ((dr.ref,) if dr else ())
     tls_provenance = provenance + (peers.sources if peers is not None else ())
     subsets = dr.spec.subsets if dr else []
@@ -103,7 +106,7 @@ def service_clusters(
                 peers,
                 [on for _, on, _ in chosen],
                 [ep for ep, _, _ in chosen],
-                credential_namespace(dr),
+                credential_namespace(dr, gateway_namespace),
             )
             # auto-mTLS follows the destinations' PeerAuthentications: name them too
             sources = provenance if settings is not None else tls_provenance
@@ -155,15 +158,28 @@ def service_clusters(
     return tuple(clusters), tuple(assignments)
 
 
+def _gateway_credential(dr: MeshObject[DestinationRuleSpec] | None, gateway_namespace: str) -> bool:
+    """Does a gateway read a credentialName of `dr` that a sidecar ignores?"""
+    return (
+        bool(gateway_namespace)
+        and dr is not None
+        and dr.spec.workload_selector is None
+        and bool(credential_names(dr.spec))
+    )
+
+
 def _clusters_piece(
-    index: MeshIndex, service: Service, dr: MeshObject[DestinationRuleSpec] | None
+    index: MeshIndex,
+    service: Service,
+    dr: MeshObject[DestinationRuleSpec] | None,
+    gateway_namespace: str = "",
 ) -> tuple[tuple[DestinationIR, ...], tuple[EndpointSetIR, ...]]:
     """`service_clusters` as a memo piece, recording what it reads: the service, the rule,
     and (auto-mTLS) the destinations' PeerAuthentications and sidecars."""
     index.read(("service", service.hostname))
     index.read(("security",))
     index.uses(dr)
-    return service_clusters(service, dr, index.security.upstream_peers(service))
+    return service_clusters(service, dr, index.security.upstream_peers(service), gateway_namespace)
 
 
 def _resolution(resolution: ServiceResolution, http: bool) -> Resolution:
@@ -221,9 +237,10 @@ def outbound_clusters(
     sidecar_obj: MeshObject[SidecarSpec] | None,
     memo: PieceCache,
     selected: tuple[str, ...] = (),
+    gateway_namespace: str = "",
 ) -> OutboundClusters:
     """`selected`: the DestinationRules with a workloadSelector that select the proxies
-    asking (their refs)."""
+    asking (their refs); `gateway_namespace`: theirs if they are gateways."""
     sidecar = sidecar_obj.spec if sidecar_obj else None
     index.uses(sidecar_obj)
     egress_hosts = None
@@ -237,10 +254,12 @@ def outbound_clusters(
         dr = index.destination_rule(service.hostname, service.namespace, namespace, selected)
         # the DestinationRule this namespace sees is the choice (in the key); the service,
         # the rule's content and the auto-mTLS state are what the piece reads
-        chunk_key = ("clusters", service.hostname, ref_of(dr))
+        # (a gateway's differ only by a credentialName its rule has without selector)
+        at = gateway_namespace if _gateway_credential(dr, gateway_namespace) else ""
+        chunk_key = ("clusters", service.hostname, ref_of(dr), at)
         built = memo.get(
             chunk_key,
-            lambda service=service, dr=dr: _clusters_piece(index, service, dr),  # type: ignore[misc]
+            lambda service=service, dr=dr, at=at: _clusters_piece(index, service, dr, at),  # type: ignore[misc]
         )
         clusters += built[0]
         assignments += built[1]

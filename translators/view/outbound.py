@@ -96,10 +96,18 @@ def build_outbound(
         warnings.append(
             f"{sidecar_obj and sidecar_obj.ref}: captureMode IPTABLES is not translated"
         )
-    clusters_key = ("outbound-clusters", namespace, ref_of(sidecar_obj), source.rules)
+    clusters_key = (
+        "outbound-clusters",
+        namespace,
+        ref_of(sidecar_obj),
+        source.rules,
+        source.gateway_namespace,
+    )
     outbound = memo.get(
         clusters_key,
-        lambda: outbound_clusters(index, namespace, sidecar_obj, memo, source.rules),
+        lambda: outbound_clusters(
+            index, namespace, sidecar_obj, memo, source.rules, source.gateway_namespace
+        ),
     )
     visible = list(outbound.visible)
     clusters = list(outbound.clusters)
@@ -184,6 +192,7 @@ def build_outbound(
     # DestinationRules that select them, differ here too
     labels = "".join(f"|{k}={v}" for k, v in source.labels)
     labels += "".join(f"|{rule}" for rule in source.rules)
+    labels += "|gateway" if source.gateway_namespace else ""
     return OutboundView(
         key=(namespace, (sidecar_obj.ref if sidecar_obj else "") + labels),
         clusters=outbound.clusters,

@@ -3,6 +3,7 @@ references memo keys are made of."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from translators.index import MeshIndex
@@ -17,7 +18,9 @@ def ref_of(obj: MeshObject[Any] | None) -> str:
     return obj.ref if obj is not None else ""
 
 
-def proxy_source(index: MeshIndex, workload: Workload, memo: PieceCache) -> SourceIR:
+def proxy_source(
+    index: MeshIndex, workload: Workload, memo: PieceCache, gateway: bool = False
+) -> SourceIR:
     """The caller as VirtualService matches and DestinationRule workload selectors see
     it (see translators/traffic/source.py)."""
 
@@ -25,9 +28,10 @@ def proxy_source(index: MeshIndex, workload: Workload, memo: PieceCache) -> Sour
         index.read(("source-labels",))
         return source_label_keys(index.mesh.of_kind("VirtualService"))
 
-    return make_source(
+    source = make_source(
         workload.namespace,
         workload.labels,
         memo.get(("source-label-keys",), keys),
         index.selecting_rules(workload),
     )
+    return replace(source, gateway_namespace=workload.namespace) if gateway else source

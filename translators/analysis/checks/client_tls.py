@@ -35,7 +35,8 @@ def check_client_tls(ctx: AnalysisContext) -> Iterable[Message]:
                     rule,
                     f"{path}.credentialName",
                     "credentialName in a DestinationRule without workloadSelector: as in "
-                    "Istio, sidecars do not use it and originate no TLS (plaintext)",
+                    "Istio, sidecars do not use it and originate no TLS (plaintext); "
+                    "gateways do (the Secret in the gateway's namespace)",
                     "add a workloadSelector for the client workloads (the Secret must be in "
                     "the rule's namespace), or give the certificates as files",
                 )
