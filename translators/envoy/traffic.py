@@ -569,6 +569,15 @@ def apply_policy(cluster: cluster_pb2.Cluster, ir: DestinationPolicyIR) -> None:
         _slow_start(cluster, ir.slow_start)
     if ir.backend_utilization is not None:
         _backend_utilization(cluster, ir.backend_utilization)
+    if ir.zone_aware is not None and cluster.lb_policy != cluster_pb2.Cluster.CLUSTER_PROVIDED:
+        # Istio's ZoneAwareLBSettings.ApplyToCluster (Envoy acts on it only with a local
+        # cluster, Istio's proxy self-discovery)
+        zone_aware = cluster.common_lb_config.zone_aware_lb_config
+        zone_aware.SetInParent()
+        if not ir.zone_aware:
+            zone_aware.routing_enabled.value = 0
+        if ir.zone_aware_min_cluster_size is not None:
+            zone_aware.min_cluster_size.value = ir.zone_aware_min_cluster_size
     if ir.locality_weighted:
         cluster.common_lb_config.locality_weighted_lb_config.SetInParent()
 

@@ -38,6 +38,9 @@ class DestinationPolicyIR:
     locality_weighted: bool | None = None
     # `loadBalancer.backendUtilization`: weights from the endpoints' ORCA load reports
     backend_utilization: BackendUtilizationIR | None = None
+    # zoneAwareLbSetting: Envoy's zone-aware config (False: `enabled: false`, routing 0%)
+    zone_aware: bool | None = None
+    zone_aware_min_cluster_size: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

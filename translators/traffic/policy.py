@@ -278,6 +278,8 @@ def _cluster_policy(effective: EffectivePolicy, protocol: Protocol) -> Destinati
     h2_keepalive = http.http2_keep_alive if http and http2 else None
     outlier = effective.outlier_detection
     proxy = effective.proxy_protocol
+    lb = effective.load_balancer
+    zone_aware = lb.zone_aware_lb_setting if lb is not None else None
     return DestinationPolicyIR(
         max_connections=_positive(tcp.max_connections) if tcp else None,
         max_pending_requests=_positive(http.http1_max_pending_requests) if http else None,
@@ -305,6 +307,8 @@ def _cluster_policy(effective: EffectivePolicy, protocol: Protocol) -> Destinati
         proxy_protocol_version=_PROXY_PROTOCOL_VERSIONS[proxy.version] if proxy else None,
         locality_weighted=locality_weighted(effective.load_balancer, outlier is not None) or None,
         backend_utilization=_backend_utilization(effective.load_balancer),
+        zone_aware=zone_aware.enabled is not False if zone_aware else None,
+        zone_aware_min_cluster_size=zone_aware.min_cluster_size if zone_aware else None,
     )
 
 
