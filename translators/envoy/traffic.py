@@ -28,6 +28,9 @@ from envoy.extensions.filters.network.sni_dynamic_forward_proxy.v3 import (
     sni_dynamic_forward_proxy_pb2 as sni_dfp_pb2,
 )
 from envoy.extensions.filters.network.tcp_proxy.v3 import tcp_proxy_pb2
+from envoy.extensions.load_balancing_policies.client_side_weighted_round_robin.v3 import (
+    client_side_weighted_round_robin_pb2 as cswrr_pb2,
+)
 from envoy.extensions.retry.host.previous_hosts.v3 import previous_hosts_pb2
 from envoy.extensions.retry.priority.previous_priorities.v3 import previous_priorities_config_pb2
 from envoy.extensions.upstreams.http.v3 import http_protocol_options_pb2
@@ -37,6 +40,7 @@ from envoy.type.v3 import percent_pb2
 from translators.envoy.common import cidr_range, duration, pack, provenance, provenance_bytes
 from translators.envoy.jwt import claim_value, jwt_metadata
 from translators.ir import (
+    BackendUtilizationIR,
     CorsIR,
     DestinationPolicyIR,
     DirectResponseIR,
@@ -563,6 +567,17 @@ def apply_policy(cluster: cluster_pb2.Cluster, ir: DestinationPolicyIR) -> None:
         cluster.maglev_lb_config.table_size.value = ir.maglev_table_size
     if ir.slow_start is not None:
         _slow_start(cluster, ir.slow_start)
+    if ir.backend_utilization is not None:
+        _backend_utilization(cluster, ir.backend_utilization)
+    if ir.zone_aware is not None and cluster.lb_policy != cluster_pb2.Cluster.CLUSTER_PROVIDED:
+        # Istio's ZoneAwareLBSettings.ApplyToCluster (Envoy acts on it only with a local
+        # cluster, Istio's proxy self-discovery)
+        zone_aware = cluster.common_lb_config.zone_aware_lb_config
+        zone_aware.SetInParent()
+        if not ir.zone_aware:
+            zone_aware.routing_enabled.value = 0
+        if ir.zone_aware_min_cluster_size is not None:
+            zone_aware.min_cluster_size.value = ir.zone_aware_min_cluster_size
     if ir.locality_weighted:
         cluster.common_lb_config.locality_weighted_lb_config.SetInParent()
 
@@ -573,6 +588,37 @@ _SLOW_START_TYPES = (
     cluster_pb2.Cluster.STRICT_DNS,
     cluster_pb2.Cluster.LOGICAL_DNS,
 )
+
+
+_CSWRR = "envoy.load_balancing_policies.client_side_weighted_round_robin"
+
+
+def _backend_utilization(cluster: cluster_pb2.Cluster, ir: BackendUtilizationIR) -> None:
+    """`backendUtilization` as Envoy's client_side_weighted_round_robin policy (which
+    replaces `lb_policy`), on clusters Envoy balances itself; a warmup moves into it."""
+    if cluster.WhichOneof("cluster_discovery_type") != "type":
+        return
+    if cluster.type not in _SLOW_START_TYPES:
+        return
+    config = cswrr_pb2.ClientSideWeightedRoundRobin()
+    if ir.error_penalty is not None:
+        config.error_utilization_penalty.value = ir.error_penalty
+    config.metric_names_for_computing_utilization.extend(ir.metric_names)
+    if ir.expiration_s is not None:
+        config.weight_expiration_period.CopyFrom(duration(ir.expiration_s))
+    if ir.blackout_s is not None:
+        config.blackout_period.CopyFrom(duration(ir.blackout_s))
+    if ir.update_s is not None:
+        config.weight_update_period.CopyFrom(duration(ir.update_s))
+    for field in ("round_robin_lb_config", "least_request_lb_config"):
+        balancer = getattr(cluster, field)
+        if balancer.HasField("slow_start_config"):
+            # (the common SlowStartConfig has the cluster one's fields and numbers)
+            config.slow_start_config.MergeFromString(balancer.slow_start_config.SerializeToString())
+            cluster.ClearField(field)
+    policy = cluster.load_balancing_policy.policies.add()
+    policy.typed_extension_config.name = _CSWRR
+    policy.typed_extension_config.typed_config.CopyFrom(pack(config))
 
 
 def _slow_start(cluster: cluster_pb2.Cluster, ir: SlowStartIR) -> None:

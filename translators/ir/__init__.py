@@ -27,6 +27,7 @@ from translators.ir.destinations import (
 from translators.ir.jwt import JwtRuleIR
 from translators.ir.listeners import Direction, ListenerIR
 from translators.ir.policies import (
+    BackendUtilizationIR,
     DestinationPolicyIR,
     Http2KeepaliveIR,
     OutlierIR,
@@ -73,6 +74,7 @@ __all__ = [
     "AuthzAction",
     "AuthzPolicyIR",
     "AuthzRuleIR",
+    "BackendUtilizationIR",
     "ConditionIR",
     "CorsIR",
     "CustomTagIR",

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from translators.ir.policies import DestinationPolicyIR
+from translators.ir.record import fast_init
 
 
 class Resolution(StrEnum):
@@ -33,6 +34,7 @@ class LoadBalancing(StrEnum):
     MAGLEV = "maglev"
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class EndpointIR:
     address: str
@@ -51,6 +53,7 @@ class UpstreamTLSMode(StrEnum):
     MUTUAL = "MUTUAL"  # TLS origination with a client certificate from files
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class UpstreamTLSIR:
     """How a cluster talks TLS to its endpoints (absent: plaintext)."""
@@ -72,6 +75,7 @@ class UpstreamTLSIR:
     ca_crl: str = ""  # file: the revocation list checked with `ca_certificates`
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class DestinationIR:
     name: str
@@ -110,11 +114,14 @@ class LocalityLbIR:
     failover_priority: tuple[str, ...] = ()
     enable_failover: bool = False
     labels: tuple[tuple[tuple[str, str], ...], ...] = ()
+    # zoneAwareLbSetting: priorities by region only (the proxy's region first), always
+    zone_aware: bool = False
 
     def label_names(self) -> tuple[str, ...]:
         return tuple(entry.partition("=")[0] for entry in self.failover_priority)
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class EndpointSetIR:
     destination: str  # the DestinationIR's name

@@ -36,6 +36,11 @@ class DestinationPolicyIR:
     # True: Envoy's locality-weighted balancing (localityLbSetting distribute / failover);
     # None rather than False otherwise, so the goldens of every other cluster stay as is
     locality_weighted: bool | None = None
+    # `loadBalancer.backendUtilization`: weights from the endpoints' ORCA load reports
+    backend_utilization: BackendUtilizationIR | None = None
+    # zoneAwareLbSetting: Envoy's zone-aware config (False: `enabled: false`, routing 0%)
+    zone_aware: bool | None = None
+    zone_aware_min_cluster_size: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +70,19 @@ class SlowStartIR:
     window_s: float
     aggression: float | None = None
     min_weight_percent: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BackendUtilizationIR:
+    """Utilization-based balancing (Envoy's client_side_weighted_round_robin): each
+    endpoint weighted by the load it reports in its responses (ORCA). None: Envoy's
+    default."""
+
+    error_penalty: float | None = None  # multiplier of the error rate (1.0 = 100%)
+    metric_names: tuple[str, ...] = ()
+    expiration_s: float | None = None
+    blackout_s: float | None = None  # Istio's weightStabilizationPeriod
+    update_s: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

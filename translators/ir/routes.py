@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from translators.ir.record import fast_init
+
 
 class MatchKind(StrEnum):
     EXACT = "exact"
@@ -38,6 +40,7 @@ class RouteMatchIR:
     ignore_case: bool = False  # the path only (Istio's ignoreUriCase)
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class WeightedDestinationIR:
     destination: str
@@ -45,6 +48,7 @@ class WeightedDestinationIR:
     headers: HeaderOpsIR | None = None  # per-destination header edits
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class RouteIR:
     """One route rule. It forwards to `destinations` unless it redirects or answers directly
@@ -68,6 +72,7 @@ class RouteIR:
     stat_prefix: str = ""
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class VirtualHostIR:
     name: str

@@ -447,6 +447,11 @@ class LoadBalancerSettings(IstioModel):
     def _one_policy(self) -> LoadBalancerSettings:
         if self.consistent_hash is not None and self.simple is not SimpleLB.UNSPECIFIED:
             raise ValueError("simple and consistentHash are mutually exclusive")
+        if self.backend_utilization is not None and (
+            self.consistent_hash is not None or self.simple is not SimpleLB.UNSPECIFIED
+        ):
+            # Istio: one of simple, consistentHash and backendUtilization
+            raise ValueError("backendUtilization excludes simple and consistentHash")
         if self.warmup is not None and self.warmup_duration_secs is not None:
             raise ValueError("warmup and warmupDurationSecs are mutually exclusive")
         if self.locality_lb_setting is not None and self.zone_aware_lb_setting is not None:

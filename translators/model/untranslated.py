@@ -30,15 +30,16 @@ class Untranslated:
     security: bool = False
 
 
-def _no_effect(what: str) -> Untranslated:
-    return Untranslated(f"{what} is not translated by xdscp yet: it has no effect")
-
-
 # model class -> Python field name -> why it is not translated
 _REGISTRY: dict[type[BaseModel], dict[str, Untranslated]] = {
     LoadBalancerSettings: {
-        "zone_aware_lb_setting": _no_effect("zoneAwareLbSetting"),
-        "backend_utilization": _no_effect("backendUtilization"),
+        "zone_aware_lb_setting": Untranslated(
+            "zoneAwareLbSetting is translated in part, as Istio without proxy self-discovery: "
+            "endpoints of the caller's region first (then the failover region, then the "
+            "rest); Envoy's zone-aware routing inside the region needs each proxy to know "
+            "its own service's endpoints (Envoy's local cluster), which xdscp's proxies are "
+            "not given, so traffic spreads over the region's zones"
+        ),
     },
     HTTPRoute: {
         "websocket_upgrade": Untranslated(

@@ -24,7 +24,11 @@ from operator import attrgetter
 
 from translators.ir import EndpointIR, EndpointSetIR, LocalityGroupIR, LocalityLbIR
 from translators.mesh import Endpoint, Workload
-from translators.model.networking import LoadBalancerSettings, LocalityLoadBalancerSetting
+from translators.model.networking import (
+    LoadBalancerSettings,
+    LocalityLoadBalancerSetting,
+    ZoneAwareLoadBalancerSetting,
+)
 
 # Istio's topology labels: an endpoint's and a proxy's locality are visible to
 # `failoverPriority` under these names (Istio's AugmentLabels)
@@ -97,6 +101,9 @@ def assignment(
 ) -> EndpointSetIR:
     """The cluster's load assignment: endpoints grouped by locality when any has one, and
     the locality setting to apply per proxy when it can change anything."""
+    zone_aware = lb.zone_aware_lb_setting if lb is not None else None
+    if zone_aware is not None:
+        return _zone_aware_assignment(cluster, endpoints, sources, provenance, zone_aware)
     setting = effective_setting(lb)
     applied: LocalityLbIR | None = None
     if setting is not None and (setting.distribute or outlier):
@@ -117,6 +124,35 @@ def assignment(
                 else (),
             )
     groups = _groups(endpoints) if applied is not None or _any_locality(endpoints) else ()
+    return EndpointSetIR(cluster, endpoints, provenance, groups=groups, locality_lb=applied)
+
+
+def _zone_aware_assignment(
+    cluster: str,
+    endpoints: tuple[EndpointIR, ...],
+    sources: Sequence[Endpoint],
+    provenance: tuple[str, ...],
+    setting: ZoneAwareLoadBalancerSetting,
+) -> EndpointSetIR:
+    """Istio's ZoneAwareLBSettings.ApplyToLoadAssignment: unless `enabled: false`, the
+    endpoints of the proxy's region at priority 0, the `failover` region next, the rest
+    last (after `failoverPriority`'s split), with or without outlier detection."""
+    groups = _groups(endpoints) if _any_locality(endpoints) else ()
+    if setting.enabled is False:
+        return EndpointSetIR(cluster, endpoints, provenance, groups=groups)
+    names = tuple(e.partition("=")[0] for e in setting.failover_priority)
+    applied = LocalityLbIR(
+        failover=tuple((f.from_, f.to) for f in setting.failover),
+        failover_priority=tuple(setting.failover_priority),
+        enable_failover=True,
+        labels=tuple(
+            tuple((n, own.get(n, "")) for n in names)
+            for own in (endpoint_labels(e) for e in sources)
+        )
+        if names
+        else (),
+        zone_aware=True,
+    )
     return EndpointSetIR(cluster, endpoints, provenance, groups=groups, locality_lb=applied)
 
 
@@ -148,7 +184,11 @@ def localize(
     if setting is None:
         return assignment
     groups = list(assignment.groups)
-    if setting.distribute:
+    if setting.zone_aware:
+        if setting.failover_priority:
+            groups = _failover_priority(assignment, groups, proxy_labels, setting)
+        groups = _regions(groups, locality, setting.failover)
+    elif setting.distribute:
         groups = _distribute(groups, locality, setting.distribute)
     elif setting.enable_failover:
         if setting.failover_priority:
@@ -260,6 +300,21 @@ def _failover(
                         priority = 4
                     break
         out.append(replace(group, priority=group.priority * _LEVELS + priority))
+    return _normalized(out)
+
+
+def _regions(
+    groups: list[LocalityGroupIR], locality: str, failover: tuple[tuple[str, str], ...]
+) -> list[LocalityGroupIR]:
+    """Istio's applyZoneAwareRegionalFailover: 0 the proxy's region, 1 the region
+    `failover` names for it, 2 any other (composed with earlier priorities)."""
+    region = split_locality(locality)[0]
+    target = next((to for origin, to in failover if origin == region), None)
+    out = []
+    for group in groups:
+        own = split_locality(group.locality)[0]
+        bucket = 0 if own == region else 1 if own == target else 2
+        out.append(replace(group, priority=group.priority * 3 + bucket))
     return _normalized(out)
 
 

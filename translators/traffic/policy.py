@@ -24,6 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from translators.ir import (
+    BackendUtilizationIR,
     DestinationPolicyIR,
     HashPolicyIR,
     Http2KeepaliveIR,
@@ -212,6 +213,22 @@ def _slow_start(lb: LoadBalancerSettings | None) -> SlowStartIR | None:
     return None
 
 
+def _backend_utilization(lb: LoadBalancerSettings | None) -> BackendUtilizationIR | None:
+    """`backendUtilization` (Istio's API: weights from the endpoints' ORCA reports) as
+    Envoy's client_side_weighted_round_robin; unset fields keep Envoy's defaults."""
+    found = lb.backend_utilization if lb is not None else None
+    if found is None:
+        return None
+    penalty = found.error_utilization_penalty_percent
+    return BackendUtilizationIR(
+        error_penalty=None if penalty is None else penalty / 100,
+        metric_names=tuple(found.metric_names_for_computing_utilization),
+        expiration_s=found.weight_expiration_period,
+        blackout_s=found.weight_stabilization_period,
+        update_s=found.weight_update_period,
+    )
+
+
 def _retry_budget(budget: RetryBudget | None) -> RetryBudgetIR | None:
     if budget is None:
         return None
@@ -261,6 +278,8 @@ def _cluster_policy(effective: EffectivePolicy, protocol: Protocol) -> Destinati
     h2_keepalive = http.http2_keep_alive if http and http2 else None
     outlier = effective.outlier_detection
     proxy = effective.proxy_protocol
+    lb = effective.load_balancer
+    zone_aware = lb.zone_aware_lb_setting if lb is not None else None
     return DestinationPolicyIR(
         max_connections=_positive(tcp.max_connections) if tcp else None,
         max_pending_requests=_positive(http.http1_max_pending_requests) if http else None,
@@ -287,6 +306,9 @@ def _cluster_policy(effective: EffectivePolicy, protocol: Protocol) -> Destinati
         outlier_error_codes=tuple(outlier.outlier_detection_http_error_codes) if outlier else (),
         proxy_protocol_version=_PROXY_PROTOCOL_VERSIONS[proxy.version] if proxy else None,
         locality_weighted=locality_weighted(effective.load_balancer, outlier is not None) or None,
+        backend_utilization=_backend_utilization(effective.load_balancer),
+        zone_aware=zone_aware.enabled is not False if zone_aware else None,
+        zone_aware_min_cluster_size=zone_aware.min_cluster_size if zone_aware else None,
     )
 
 
