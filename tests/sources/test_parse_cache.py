@@ -12,9 +12,9 @@ from structlog.testing import capture_logs
 
 from tests.sources.test_files import workload, write
 from tests.sources.test_incremental import canonical, route
-from xdscp.sources import file_identity
+from xdscp.sources import file_identity, parse_cache
 from xdscp.sources.files import DirectorySource
-from xdscp.sources.safe_yaml import Limits
+from xdscp.sources.safe_yaml import DEFAULT_LIMITS, Limits
 
 
 def mesh_dir(root: Path, count: int = 6) -> Path:
@@ -195,7 +195,16 @@ def test_edits_are_appended_and_a_torn_record_is_ignored(tmp_path: Path) -> None
     again = DirectorySource(config, log_errors=False, parse_cache=cache)
     again.load()
     assert again.parses == 0  # r3's new content came from the appended record
-    cache.write_bytes(grown[:-10])  # a crash tore the appended record
+    (config / "r5.yaml").unlink()
+    first.load_changed([config / "r5.yaml"])
+    with capture_logs() as logs:
+        assert first.persist_parse_cache()
+    (gone,) = [e for e in logs if e["event"] == "config.parse_cache_appended"]
+    assert gone["files"] == 1
+    kept = parse_cache.load(cache, parse_cache.fingerprint(None, DEFAULT_LIMITS))
+    assert str(config / "r5.yaml") not in kept and str(config / "r3.yaml") in kept
+    write(config / "r5.yaml", route("r5", "h5"))
+    cache.write_bytes(grown[:-10])  # a crash tore the record appended after the edit
     with capture_logs() as logs:
         torn = DirectorySource(config, log_errors=False, parse_cache=cache)
         mesh = torn.load()

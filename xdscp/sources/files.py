@@ -50,6 +50,10 @@ log = structlog.get_logger()
 Key = tuple[str, str, str]
 
 
+# the cache on disk is brought up to date this long after a load (`_keep_parse_cache`)
+CACHE_WRITE_DELAY_S = 0.5
+
+
 class SourceUnavailable(XdscpError):
     """The config directory itself cannot be read; the mesh in force stays."""
 
@@ -123,6 +127,9 @@ class DirectorySource:
         # lets the first proxies be served first (set by `xdscp.service`)
         self.before_cache_write: Callable[[], Awaitable[None]] | None = None
         self._cache_due = asyncio.Event()
+        # files whose entry may differ from the cache on disk since it was last brought up
+        # to date (None: any, after a full load), so an edit appends without a full diff
+        self._cache_dirty: set[Path] | None = None
         self.kinds = kinds  # None: the built-in kinds; extensions add theirs
         self.options = options or MeshOptions(local_mode=True)
         # The watcher yields a batch once `quiet_ms` passed with no new change (so a burst
@@ -237,6 +244,7 @@ class DirectorySource:
         self._sizes = {p: v for p, v in self._sizes.items() if p in present}
         self._inodes = {p: v for p, v in self._inodes.items() if p in present}
         self._identities = {p: v for p, v in self._identities.items() if p in present}
+        self._cache_dirty = None
         for gone in set(self._assembly.files) - results.keys():
             results[gone] = None
         self._cached = {}  # what this run did not use is stale
@@ -323,6 +331,18 @@ class DirectorySource:
             for p, (digest, result) in self._parsed.items()
         }
 
+    def _cache_changes(self) -> dict[str, parse_cache_file.Entry | None] | None:
+        """The entries of the files changed since the cache was last brought up to date
+        (None: a gone file), or None when any may have (compare them all); resets."""
+        dirty, self._cache_dirty = self._cache_dirty, set()
+        if dirty is None:
+            return None
+        changes: dict[str, parse_cache_file.Entry | None] = {}
+        for path in dirty:
+            parsed = self._parsed.get(path)
+            changes[str(path)] = None if parsed is None else (self._identities.get(path), *parsed)
+        return changes
+
     def persist_parse_cache(self, whole_allowed: bool = True) -> bool:
         """Bring `parse_cache` (when set) up to what is parsed now without holding this
         process (see `parse_cache_writer`); False while a load is under way (never waited
@@ -333,7 +353,7 @@ class DirectorySource:
         if not self._loading.acquire(blocking=False):
             return False
         try:
-            writer.persist(self._cache_entries(), whole_allowed)
+            writer.persist(self._cache_entries, self._cache_changes(), whole_allowed)
         finally:
             self._loading.release()
         return not writer.busy()
@@ -346,7 +366,7 @@ class DirectorySource:
             return
         writer.wait(timeout)
         with self._loading:
-            writer.persist(self._cache_entries())
+            writer.persist(self._cache_entries, self._cache_changes())
         writer.wait(timeout)
 
     def stop_parse_cache(self) -> None:
@@ -356,7 +376,7 @@ class DirectorySource:
         if writer is not None:
             writer.abandon()
             with self._loading:
-                writer.persist(self._cache_entries(), whole_allowed=False)
+                writer.persist(self._cache_entries, self._cache_changes(), whole_allowed=False)
 
     async def _keep_parse_cache(self, stop: asyncio.Event | None) -> None:
         """While watching: after the first proxies are served (`before_cache_write`),
@@ -366,6 +386,8 @@ class DirectorySource:
         self._cache_due.set()
         while stop is None or not stop.is_set():
             await self._cache_due.wait()
+            # off the edit -> ACK path (and a burst of loads written as one record)
+            await asyncio.sleep(CACHE_WRITE_DELAY_S)
             self._cache_due.clear()
             # a load under way or a child writing it whole: then what changed since
             while not self.persist_parse_cache():
@@ -379,6 +401,7 @@ class DirectorySource:
         self._sizes.pop(path, None)
         self._inodes.pop(path, None)
         self._identities.pop(path, None)
+        self._mark_dirty(path)
         return None
 
     def _local(self, path: str) -> Path:
@@ -459,6 +482,7 @@ class DirectorySource:
         self._sizes[path] = len(data)
         self._inodes[path] = info.st_ino
         self._identities[path] = vouched(file_identity(info), read_at_ns)
+        self._mark_dirty(path)
 
         def parse() -> FileResult:
             try:
@@ -480,7 +504,12 @@ class DirectorySource:
         self.parses += 1
         return self._accepted(path, digest, parse())
 
+    def _mark_dirty(self, path: Path) -> None:
+        if self._cache_dirty is not None:
+            self._cache_dirty.add(path)
+
     def _accepted(self, path: Path, digest: bytes, result: FileResult) -> FileResult:
+        self._mark_dirty(path)
         result = self._stamped(result)
         self._parsed[path] = (digest, result)
         return result

@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import signal
 import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import structlog
@@ -43,6 +44,8 @@ class CacheWriter:
         self._on_disk: dict[str, Stamp] | None = None
         self._appended = 0  # entries appended since the file was last written whole
         self._child: tuple[int, Path, dict[str, Stamp], float] | None = None
+        # changes not yet on disk (None: any file may have changed, compare them all)
+        self._pending: dict[str, Entry | None] | None = None
         self.writes = 0  # whole writes started (children forked)
         self.appends = 0  # records appended
 
@@ -76,25 +79,43 @@ class CacheWriter:
             )
         else:
             temporary.unlink(missing_ok=True)
+            self._pending = None  # what changed while it wrote: compared in full next time
             log.warning("config.parse_cache_not_saved", file=str(self.path), status=status)
         return False
 
-    def persist(self, entries: Entries, whole_allowed: bool = True) -> None:
-        """Bring the file up to `entries` (the source's parse results now): append what
-        changed, or fork a child to write it whole when there is no usable file or the
-        appended records have grown to half of it (unless `whole_allowed` is off:
-        stopping). Nothing while a child writes (call again once it is done)."""
+    def persist(
+        self,
+        entries: Callable[[], Entries],
+        changed: Mapping[str, Entry | None] | None,
+        whole_allowed: bool = True,
+    ) -> None:
+        """Bring the file up to `entries()` (the source's parse results now), given the
+        entries of the files `changed` since the last call (None: any may have): append
+        what differs, or fork a child to write it whole when there is no usable file or
+        the appended records have grown to half of it (unless `whole_allowed` is off:
+        stopping). While a child writes, `changed` is kept for the next call."""
+        if changed is None:
+            self._pending = None
+        elif self._pending is not None:
+            self._pending.update(changed)
         if self.busy():
             return
         on_disk = self._on_disk
-        if on_disk is None or self._appended > len(entries) // 2 + 64:
-            if whole_allowed and entries:
-                self._fork(entries)
+        pending, self._pending = self._pending, {}
+        if on_disk is None or self._appended > len(on_disk) // 2 + 64:
+            if whole_allowed:
+                everything = entries()
+                if everything:
+                    self._fork(everything)
             return
-        changes: dict[str, Entry | None] = {
-            name: entry for name, entry in entries.items() if on_disk.get(name) != _stamp(entry)
+        if pending is None:
+            everything = entries()
+            pending = {**dict.fromkeys(on_disk.keys() - everything.keys()), **everything}
+        changes = {
+            name: entry
+            for name, entry in pending.items()
+            if (on_disk.get(name) if entry is None else on_disk.get(name) != _stamp(entry))
         }
-        changes.update(dict.fromkeys(on_disk.keys() - entries.keys()))
         if not changes:
             return
         started = time.perf_counter()
@@ -167,4 +188,5 @@ class CacheWriter:
         except (ProcessLookupError, ChildProcessError):
             pass
         temporary.unlink(missing_ok=True)
+        self._pending = None
         log.info("config.parse_cache_abandoned", file=str(self.path))
