@@ -199,8 +199,14 @@ async def _writes_for_one_edit(kube: FakeKube, api: KubeApi, grace: float) -> in
     ]
     try:
         await eventually(lambda: bool(meshes))
-        writer.analysis_updated(meshes[-1], analyze(meshes[-1]))
-        await eventually(lambda: "Analyzed" in _conditions(kube, VS))
+        # The source may deliver another mesh while the first lists settle; an analysis of
+        # a superseded mesh is (rightly) not written, so analyse the latest until it is.
+        for _ in range(50):  # bounded: ~10 s
+            writer.analysis_updated(meshes[-1], analyze(meshes[-1]))
+            await asyncio.sleep(0.2)
+            if "Analyzed" in _conditions(kube, VS):
+                break
+        assert "Analyzed" in _conditions(kube, VS), _conditions(kube, VS)
         before, seen = _vs_status_writes(kube), len(meshes)
         kube.apply(_routing(cluster_docs()))  # the fix
         await eventually(lambda: len(meshes) > seen)

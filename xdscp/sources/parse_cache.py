@@ -49,7 +49,7 @@ log = structlog.get_logger()
 # path -> (identity when read, None when too young to vouch for it; content digest; result)
 Entry = tuple[FileIdentity | None, bytes, FileResult]
 Entries = dict[str, Entry]
-_FORMAT = b"xdscp-parse-cache-4"
+_FORMAT = b"xdscp-parse-cache-5"
 
 
 def _constructed(obj: Any) -> tuple[type, tuple[Any, ...]]:
@@ -65,6 +65,35 @@ _FIELDS = {
     for cls in (FileResult, MeshObject, Origin, ConfigError)
 }
 _DISPATCH: dict[type, Any] = {**copyreg.dispatch_table, **dict.fromkeys(_FIELDS, _constructed)}
+_new = object.__new__
+_set = object.__setattr__
+
+
+def _model(
+    cls: type[pydantic.BaseModel], values: dict[str, Any], fields_set: set[str]
+) -> pydantic.BaseModel:
+    """A pydantic model (no extra fields, no private attributes) as it was pickled: what
+    pydantic's own `__setstate__` does, without building and reading a state dict for
+    each of ~190,000 models (a sixth of unpickling them)."""
+    model = _new(cls)
+    _set(model, "__dict__", values)
+    _set(model, "__pydantic_fields_set__", fields_set)
+    _set(model, "__pydantic_extra__", None)
+    _set(model, "__pydantic_private__", None)
+    return model
+
+
+class _Pickler(pickle.Pickler):
+    dispatch_table = _DISPATCH
+
+    def reducer_override(self, obj: Any) -> Any:
+        if (
+            isinstance(obj, pydantic.BaseModel)
+            and obj.__pydantic_extra__ is None
+            and obj.__pydantic_private__ is None
+        ):
+            return _model, (type(obj), obj.__dict__, obj.__pydantic_fields_set__)
+        return NotImplemented
 
 
 def fingerprint(kinds: Mapping[str, KindEntry] | None, limits: Limits) -> bytes:
@@ -149,9 +178,7 @@ def _read_record(stream: BinaryIO) -> dict[str, Entry | None] | None:
 
 def _record(entries: Mapping[str, Entry | None]) -> bytes:
     stream = io.BytesIO()
-    pickler = pickle.Pickler(stream, protocol=pickle.HIGHEST_PROTOCOL)
-    pickler.dispatch_table = _DISPATCH
-    pickler.dump(dict(entries))
+    _Pickler(stream, protocol=pickle.HIGHEST_PROTOCOL).dump(dict(entries))
     body = stream.getvalue()
     digest = hashlib.blake2b(body, digest_size=16).digest()
     return len(body).to_bytes(8, "big") + digest + body
