@@ -70,7 +70,8 @@ def _cluster(resources: dict[str, EnvoyResource], name: str) -> cluster_pb2.Clus
 
 
 def _max_connections(cluster: cluster_pb2.Cluster) -> int:
-    return cluster.circuit_breakers.thresholds[0].max_connections.value
+    value: int = cluster.circuit_breakers.thresholds[0].max_connections.value
+    return value
 
 
 def _routed_clusters(resources: dict[str, EnvoyResource]) -> set[str]:
