@@ -33,6 +33,9 @@ def test_a_killed_plane_leaves_a_usable_cache_and_ctrl_c_is_prompt(tmp_path: Pat
         second.wait_listening(60)
         (loaded,) = second.log_events("config.loaded")
         assert loaded["files"] == files and loaded["parsed"] == 0  # all from the cache
+        # Ctrl-C is handled once the plane has started (before, it is a KeyboardInterrupt)
+        wait_event(second, "control_plane.started", 60)
+        time.sleep(0.5)
         stopping = time.monotonic()
         second.process.send_signal(signal.SIGINT)
         assert second.process.wait(20) == 0
