@@ -109,7 +109,9 @@ def _refs(described: dict[str, Any]) -> set[str]:
     refs.update(s["source"] for s in described["services"])
     refs.update(p["policy"] for p in described["authorization_policies"])
     refs.update(r["policy"] for r in described["request_authentication"])
-    refs.update(r["rule"] for r in described["destination_rules"])
+    refs.update(
+        ref for r in described["destination_rules"] for ref in (r["rule"], *r["merged_from"])
+    )
     refs.update(v["virtual_service"] for v in described["virtual_services"])
     refs.update(f["filter"] for f in described["envoy_filters"])
     return refs
@@ -186,6 +188,8 @@ def _destination_rule(
     tls = policy.tls.mode if policy is not None and policy.tls is not None else None
     return {
         "rule": rule.ref,
+        # the later DestinationRules for the host merged into `rule` (Istio's merge)
+        "merged_from": list(rule.merged_from),
         "host": service.hostname,
         "subsets": [s.name for s in rule.spec.subsets],
         "workload_subsets": _subsets_of(rule.spec, labels),

@@ -91,7 +91,8 @@ def render(d: dict[str, Any]) -> str:
             ", ".join(rule["subsets"]) or "(no subsets)"
         )
         tls = f", TLS {rule['tls_mode']}" if rule["tls_mode"] else ""
-        lines.append(f"  {rule['rule']}  host {rule['host']}: subset {subsets}{tls}")
+        merged = "".join(f" + {ref}" for ref in rule["merged_from"])
+        lines.append(f"  {rule['rule']}{merged}  host {rule['host']}: subset {subsets}{tls}")
     lines.append("")
     lines.append("VirtualServices:" if d["virtual_services"] else "VirtualServices: -")
     for vs in d["virtual_services"]:

@@ -82,3 +82,28 @@ def test_describe_shows_the_analysis_messages_that_concern_the_workload(tmp_path
     # the healthy mesh has nothing to say about this workload
     clean = CliRunner().invoke(main, ["describe", "order-v1", "-f", str(CANARY), "-o", "json"])
     assert json.loads(clean.output)["analysis"] == []
+
+
+def test_describe_names_every_merged_destination_rule_and_what_the_merge_drops(
+    tmp_path: Path,
+) -> None:
+    """Istio merges a second DestinationRule for the host: describe names both, and the
+    analysis says which of the later rule's subsets is ignored (XDS0108)."""
+    mesh = tmp_path / "mesh"
+    shutil.copytree(CANARY, mesh)
+    (mesh / "more.yaml").write_text(
+        "apiVersion: networking.istio.io/v1\nkind: DestinationRule\n"
+        "metadata: {name: order-service-zz-more, namespace: default}\n"
+        "spec:\n  host: order-service\n"
+        "  subsets: [{name: v2, labels: {version: v1}}, {name: v3, labels: {version: v2}}]\n"
+    )
+    result = CliRunner().invoke(main, ["describe", "default/order-v2", "-f", str(mesh)])
+    assert result.exit_code == 0, result.output
+    assert (
+        "DestinationRule/default/order-service-subsets + "
+        "DestinationRule/default/order-service-zz-more" in result.output
+    ), result.output
+    # the merged rule's subsets: v2 is the older rule's (version v2), v3 the later one's
+    assert "subset v2, v3" in result.output, result.output
+    analysis = result.output.split("\nAnalysis:", 1)[1]
+    assert "XDS0108 Warning DestinationRule/default/order-service-zz-more" in analysis, analysis
