@@ -17,6 +17,7 @@ from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from translators.dr_merge import merge_rules, mergeable_rules
 from translators.gateway.mesh_parents import applicable_routes, service_parent_hosts
 from translators.hosts import host_matches, resolve_host
 from translators.mesh import MeshConfig, Service, Workload
@@ -57,6 +58,11 @@ class MeshIndex:
     mesh_routes: dict[str, list[MeshObject[Any]]] = field(default_factory=dict)
     # DestinationRules with a workloadSelector, by namespace
     dr_selectors: dict[str, list[MeshObject[DestinationRuleSpec]]] = field(default_factory=dict)
+    # merged DestinationRules built by lookups, by the identities of the rules merged
+    # (the rules are kept alive by the tables, so an id is not reused while cached)
+    merged_rules: dict[tuple[int, ...], MeshObject[DestinationRuleSpec]] = field(
+        default_factory=dict, compare=False
+    )
 
     @classmethod
     def of(cls, mesh: MeshConfig, read: Callable[[Dep], None] = _ignore) -> MeshIndex:
@@ -165,9 +171,11 @@ class MeshIndex:
         return self.mesh.services.get(hostname)
 
     def uses(self, obj: MeshObject[Any] | None) -> None:
-        """Record that the piece being built reads `obj` (handed to it by its caller)."""
+        """Record that the piece being built reads `obj` (handed to it by its caller):
+        for a merged DestinationRule, every rule it merges."""
         if obj is not None:
-            self.read(("object", obj.ref))
+            for ref in obj.refs:
+                self.read(("object", ref))
 
     def destination_rule(
         self,
@@ -209,8 +217,25 @@ class MeshIndex:
         for namespace in (proxy_namespace, service_namespace, self.mesh.options.root_namespace):
             in_namespace = [dr for dr in candidates if dr.namespace == namespace]
             if in_namespace:
-                return next((dr for dr in in_namespace if dr.spec.workload_selector is None), None)
+                plain = [dr for dr in in_namespace if dr.spec.workload_selector is None]
+                return self._merged(plain) if plain else None
         return candidates[0]  # (a rule with a selector is in the proxy's namespace)
+
+    def _merged(
+        self, rules: list[MeshObject[DestinationRuleSpec]]
+    ) -> MeshObject[DestinationRuleSpec]:
+        """The oldest of `rules` (one namespace's rules without selector for one host,
+        oldest first) with the later ones Istio merges into it (`mergeable_rules`), as
+        one object; the same object for the same rules, so lookups compare by identity."""
+        merged = mergeable_rules(rules)
+        if len(merged) == 1:
+            return merged[0]
+        key = tuple(id(dr) for dr in merged)
+        found = self.merged_rules.get(key)
+        if found is None:
+            found = merge_rules(merged)
+            self.merged_rules[key] = found
+        return found
 
     def selecting_rules(self, workload: Workload) -> tuple[str, ...]:
         """The refs of the DestinationRules with a `workloadSelector` that select

@@ -96,6 +96,19 @@ CASES: tuple[Case, ...] = (
         (("XDS0107", DR, "spec.subsets[1].labels"),),
     ),
     Case(
+        "two DestinationRules for one host define one subset",
+        lambda docs: None,
+        (("XDS0108", "DestinationRule/shop/reviews-more", "spec.subsets[0]"),),
+        extra=(
+            obj(
+                "DestinationRule",
+                "reviews-more",
+                "shop",
+                {"host": "reviews", "subsets": [{"name": "v2", "labels": {"version": "v2"}}]},
+            ),
+        ),
+    ),
+    Case(
         "two VirtualServices for one host",
         lambda docs: None,
         (("XDS0201", "VirtualService/shop/reviews-canary", "spec.hosts[0]"),),

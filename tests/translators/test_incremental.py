@@ -202,6 +202,33 @@ SLOTS: dict[str, tuple[str, ...]] = {
             "    loadBalancer: {localityLbSetting: {failoverPriority: [version]}}\n",
         )
     ),
+    # issue 9: a second rule for the host, merged with dr-orders as Istio does (or not:
+    # another exportTo), older or younger than it
+    "dr-orders-more": (
+        _doc(
+            NET,
+            "DestinationRule",
+            "default",
+            "orders-more",
+            "  host: orders\n  trafficPolicy: {connectionPool: {tcp: {maxConnections: 9}}}\n"
+            "  subsets: [{name: v3, labels: {version: v3}}, {name: v1, labels: {version: v2}}]\n",
+        ),
+        _doc(
+            NET,
+            "DestinationRule",
+            "default",
+            "orders-more",
+            "  host: orders\n  subsets: [{name: v2, labels: {version: v1}}]\n",
+            ', creationTimestamp: "2000-01-01T00:00:00Z"',
+        ),
+        _doc(
+            NET,
+            "DestinationRule",
+            "default",
+            "orders-more",
+            "  host: orders\n  exportTo: ['.']\n  subsets: [{name: v3, labels: {version: v3}}]\n",
+        ),
+    ),
     "dr-orders-prod": (
         _doc(
             NET,

@@ -71,6 +71,13 @@ SUBSET_SELECTS_NOTHING = MessageType(
     "a DestinationRule subset's labels select no endpoint of its service: 503 when routed",
     "IST0173",
 )
+MERGED_RULE_PART_IGNORED = MessageType(
+    "XDS0108",
+    "DestinationRuleMergeIgnoresPart",
+    W,
+    "several DestinationRules for one host are merged: a later rule's subset of a name "
+    "an earlier one defines, or its second top-level trafficPolicy, is ignored",
+)
 
 CONFLICTING_VIRTUAL_SERVICES = MessageType(
     "XDS0201",

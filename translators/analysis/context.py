@@ -140,7 +140,7 @@ class AnalysisContext:
         the destinations' PeerAuthentications allow), by name, each with its endpoints:
         exactly what a caller that sees `dr` receives. `tls` False skips working out
         auto-mTLS (which reads every PeerAuthentication) when only endpoints matter."""
-        key = (service.hostname, dr.ref if dr is not None else "", tls)
+        key = (service.hostname, "+".join(dr.refs) if dr is not None else "", tls)
         found = self._clusters.get(key)
         if found is None:
             peers = self.index.security.upstream_peers(service) if tls else None

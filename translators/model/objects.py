@@ -111,6 +111,15 @@ class MeshObject(Generic[SpecT]):
     # When this control plane first saw this definition (a load number; 0 = unknown, as in
     # Kubernetes where creationTimestamp tells). Not content: never part of `digest`.
     first_seen: int = 0
+    # Istio merges the DestinationRules for one host of one namespace (see
+    # translators/index.py `merged_rule`): the refs of the later rules merged into this
+    # one, whose `ref` is the oldest's. Empty for every object as loaded.
+    merged_from: tuple[str, ...] = ()
+
+    @property
+    def refs(self) -> tuple[str, ...]:
+        """Every object this one's content comes from: itself, then what was merged in."""
+        return (self.ref, *self.merged_from)
 
     @property
     def name(self) -> str:

@@ -65,7 +65,7 @@ def inbound_pool(
     source: tuple[str, ...] = (sidecar_obj.ref,) if settings is not None and sidecar_obj else ()
     if settings is None:
         settings = _rule_pool(rule, service_port)
-        source = (rule.ref,) if settings is not None and rule is not None else ()
+        source = rule.refs if settings is not None and rule is not None else ()
     effective = EffectivePolicy(connection_pool=settings)
     # TCP: Istio applies no h2UpgradePolicy inbound (useClientProtocol still applies)
     return InboundPool(connect_timeout(effective), cluster_policy(effective, Protocol.TCP), source)

@@ -217,7 +217,7 @@ def _tunneled(chain: TcpRouteIR, index: MeshIndex, source: SourceIR) -> TcpRoute
         tunnel=TunnelIR(
             f"{target_host}:{tunnel.target_port}", use_post=tunnel.protocol.upper() == "POST"
         ),
-        provenance=(*chain.provenance, dr.ref),
+        provenance=(*chain.provenance, *dr.refs),
     )
 
 

@@ -200,5 +200,5 @@ def vhost_scope(
             if target is not None
             else None
         )
-        rules.append(dr.ref if dr is not None else "")
+        rules.append("+".join(dr.refs) if dr is not None else "")
     return (tuple(rules), source if by_caller else None)

@@ -53,7 +53,7 @@ def service_clusters(
     """Outbound clusters for every port of `service` and every subset of its DR, with
     their client TLS (the DR's, else auto-mTLS as `peers` allow). `gateway_namespace`:
     the asking gateway's (see `credential_namespace`)."""
-    provenance = (service.source,) + ((dr.ref,) if dr else ())
+    provenance = (service.source,) + (dr.refs if dr else ())
     tls_provenance = provenance + (peers.sources if peers is not None else ())
     subsets = dr.spec.subsets if dr else []
     top = dr.spec.traffic_policy if dr else None

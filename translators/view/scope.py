@@ -15,7 +15,10 @@ from translators.traffic.source import proxy_source as make_source
 
 
 def ref_of(obj: MeshObject[Any] | None) -> str:
-    return obj.ref if obj is not None else ""
+    """The object's name as a memo key: a merged DestinationRule names all its rules."""
+    if obj is None:
+        return ""
+    return "+".join(obj.refs) if obj.merged_from else obj.ref
 
 
 def proxy_source(

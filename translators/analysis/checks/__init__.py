@@ -71,6 +71,11 @@ CHECKS: tuple[Check, ...] = (
         (codes.SUBSET_SELECTS_NOTHING.code,),
     ),
     Check(
+        "destinationrule-merge",
+        destinationrules.check_merged,
+        (codes.MERGED_RULE_PART_IGNORED.code,),
+    ),
+    Check(
         "selectors-unmatched",
         selectors.check_unmatched,
         (codes.SELECTOR_MATCHES_NOTHING.code,),

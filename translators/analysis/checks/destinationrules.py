@@ -7,9 +7,14 @@ from collections.abc import Iterable
 from translators.analysis import codes
 from translators.analysis.context import AnalysisContext
 from translators.analysis.message import Message
+from translators.dr_merge import dropped_parts, mergeable_rules
 from translators.ir import Resolution
+from translators.model.networking import DestinationRuleSpec
 from translators.model.networking import Resolution as ServiceResolution
+from translators.model.objects import MeshObject
 from translators.naming import outbound_cluster
+
+DR = MeshObject[DestinationRuleSpec]
 
 _NO_ENDPOINT_LIST = (Resolution.ORIGINAL_DESTINATION, Resolution.FORWARD_PROXY)
 
@@ -56,3 +61,25 @@ def check_subsets(ctx: AnalysisContext) -> Iterable[Message]:
                 "fix the labels to those of the service's workloads",
                 (service.source,),
             )
+
+
+def check_merged(ctx: AnalysisContext) -> Iterable[Message]:
+    """Istio merges the rules without workloadSelector for one host in one namespace (see
+    translators/dr_merge.py): say which parts of the later ones the merge leaves out."""
+    for host, rules in sorted(ctx.index.destination_rules.items()):
+        by_namespace: dict[str, list[DR]] = {}
+        for dr in rules:  # oldest first
+            if dr.spec.workload_selector is None:
+                by_namespace.setdefault(dr.namespace, []).append(dr)
+        for group in by_namespace.values():
+            if len(group) < 2:
+                continue
+            for part in dropped_parts(mergeable_rules(group)):
+                yield codes.MERGED_RULE_PART_IGNORED.at(
+                    part.rule,
+                    part.field,
+                    f"{part.what} is ignored: this DestinationRule is merged with the older "
+                    f"{part.winner.ref} for {host}, whose {part.what} applies",
+                    f"rename the subset or move the policy into {part.winner.ref}, or delete it",
+                    (part.winner.ref,),
+                )

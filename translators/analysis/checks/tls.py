@@ -106,17 +106,24 @@ def _used(dr: DR, service: Service, ctx: AnalysisContext) -> bool:
     index = ctx.index
     if dr.spec.workload_selector is not None:
         return any(
-            index.destination_rule(
-                service.hostname, service.namespace, w.namespace, index.selecting_rules(w)
+            _gets(
+                index.destination_rule(
+                    service.hostname, service.namespace, w.namespace, index.selecting_rules(w)
+                ),
+                dr,
             )
-            is dr
             for w in index.mesh.workloads.values()
             if w.namespace == dr.namespace
         )
     return any(
-        ctx.index.destination_rule(service.hostname, service.namespace, ns) is dr
+        _gets(ctx.index.destination_rule(service.hostname, service.namespace, ns), dr)
         for ns in ctx.caller_namespaces
     )
+
+
+def _gets(found: DR | None, dr: DR) -> bool:
+    """Is `found` (a lookup's answer) `dr`, or a merge of the rules that include it?"""
+    return found is dr or (found is not None and bool(found.merged_from) and dr.ref in found.refs)
 
 
 def _names(callees: list[Callee]) -> str:
