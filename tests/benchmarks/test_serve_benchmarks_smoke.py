@@ -21,7 +21,8 @@ async def test_serve_start_reports_every_stage_and_a_restart_reads_the_cache(
     assert figures.resources > 15
     text = serve_start.report(figures)
     assert "process start -> proxy ACKed" in text and "5 services in 11 YAML files" in text
-    assert cache.exists()  # written when serve stopped
+    assert cache.exists() and figures.cache_saved_s > 0  # written while serve ran
+    assert 0 < figures.stop_s < 20  # Ctrl-C -> exited
     warm = await serve_start.measure(5, tmp_path, timeout=60, parse_cache=cache)
     assert warm.resources == figures.resources
     (loaded,) = [line for line in (tmp_path / "server.log").read_text().splitlines()
