@@ -106,23 +106,20 @@ def assignment(
         return _zone_aware_assignment(cluster, endpoints, sources, provenance, zone_aware)
     setting = effective_setting(lb)
     applied: LocalityLbIR | None = None
-    if setting is not None and (setting.distribute or outlier):
-        names = tuple(e.partition("=")[0] for e in setting.failover_priority)
-        if setting.distribute or setting.failover_priority or _any_locality(endpoints):
-            applied = LocalityLbIR(
-                distribute=tuple(
-                    (d.from_, tuple((k, v) for k, v in d.to.items())) for d in setting.distribute
-                ),
-                failover=tuple((f.from_, f.to) for f in setting.failover),
-                failover_priority=tuple(setting.failover_priority),
-                enable_failover=outlier,
-                labels=tuple(
-                    tuple((n, own.get(n, "")) for n in names)
-                    for own in (endpoint_labels(e) for e in sources)
-                )
-                if names
-                else (),
-            )
+    if (
+        setting is not None
+        and (setting.distribute or outlier)
+        and (setting.distribute or setting.failover_priority or _any_locality(endpoints))
+    ):
+        applied = LocalityLbIR(
+            distribute=tuple(
+                (d.from_, tuple((k, v) for k, v in d.to.items())) for d in setting.distribute
+            ),
+            failover=tuple((f.from_, f.to) for f in setting.failover),
+            failover_priority=tuple(setting.failover_priority),
+            enable_failover=outlier,
+            labels=_priority_labels(setting.failover_priority, sources),
+        )
     groups = _groups(endpoints) if applied is not None or _any_locality(endpoints) else ()
     return EndpointSetIR(cluster, endpoints, provenance, groups=groups, locality_lb=applied)
 
@@ -140,20 +137,27 @@ def _zone_aware_assignment(
     groups = _groups(endpoints) if _any_locality(endpoints) else ()
     if setting.enabled is False:
         return EndpointSetIR(cluster, endpoints, provenance, groups=groups)
-    names = tuple(e.partition("=")[0] for e in setting.failover_priority)
     applied = LocalityLbIR(
         failover=tuple((f.from_, f.to) for f in setting.failover),
         failover_priority=tuple(setting.failover_priority),
         enable_failover=True,
-        labels=tuple(
-            tuple((n, own.get(n, "")) for n in names)
-            for own in (endpoint_labels(e) for e in sources)
-        )
-        if names
-        else (),
+        labels=_priority_labels(setting.failover_priority, sources),
         zone_aware=True,
     )
     return EndpointSetIR(cluster, endpoints, provenance, groups=groups, locality_lb=applied)
+
+
+def _priority_labels(
+    failover_priority: Sequence[str], sources: Sequence[Endpoint]
+) -> tuple[tuple[tuple[str, str], ...], ...]:
+    """Each endpoint's values of the labels `failoverPriority` ranks by (`name` or
+    `name=value`), in its order; empty when it ranks by none."""
+    names = tuple(e.partition("=")[0] for e in failover_priority)
+    if not names:
+        return ()
+    return tuple(
+        tuple((n, own.get(n, "")) for n in names) for own in (endpoint_labels(e) for e in sources)
+    )
 
 
 _LOCALITY = attrgetter("locality")

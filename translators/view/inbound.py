@@ -29,7 +29,7 @@ from translators.naming import inbound_cluster, port_listener
 from translators.security.ingress_tls import ingress_tls
 from translators.security.request_authn import attach_jwt
 from translators.telemetry.resolve import WorkloadTelemetry
-from translators.traffic.inbound import inbound_pool
+from translators.traffic.inbound import InboundPool, inbound_pool
 from translators.traffic.outbound import egress_proxy_cluster, outbound_mode
 from translators.view.outbound import OutboundView
 
@@ -94,18 +94,8 @@ def build_local(
                 app = EndpointIR(workload.address, port, workload=workload.key)
                 dr = index.destination_rule(served.hostname, served.namespace, workload.namespace)
                 pool = inbound_pool(sidecar_obj, port, dr, served.service_port)
-                clusters.append(
-                    DestinationIR(
-                        cluster_name,
-                        Resolution.STATIC,
-                        LoadBalancing.ROUND_ROBIN,
-                        (app,),
-                        pool.connect_timeout_s,
-                        # the Sidecar / DestinationRule is a source when its pool applies
-                        provenance=(source, *pool.provenance),
-                        policy=pool.policy,
-                    )
-                )
+                # the Sidecar / DestinationRule is a source when its pool applies
+                clusters.append(_app_cluster(cluster_name, app, pool, (source, *pool.provenance)))
                 listeners.append(
                     ListenerIR(
                         # the pod's own address: original-destination handoff picks the
@@ -146,17 +136,7 @@ def build_local(
                 app_host = workload.address
             app = EndpointIR(app_host, int(app_port), workload=workload.key)
         pool = inbound_pool(sidecar_obj, port)
-        clusters.append(
-            DestinationIR(
-                cluster_name,
-                Resolution.STATIC,
-                LoadBalancing.ROUND_ROBIN,
-                (app,),
-                pool.connect_timeout_s,
-                provenance=sidecar_ref,
-                policy=pool.policy,
-            )
-        )
+        clusters.append(_app_cluster(cluster_name, app, pool, sidecar_ref))
         tls = ingress_tls(ingress.tls, peer_authn.at(port))
         # after TLS termination an HTTPS port is served as HTTP (Istio's AfterTLSTermination)
         http = ingress.port.protocol in HTTP_PROTOCOLS or (
@@ -188,3 +168,18 @@ def build_local(
         built = telemetry.attach(built)
         warnings += telemetry.warnings
     return LocalView(built, tuple(clusters), tuple(warnings))
+
+
+def _app_cluster(
+    name: str, app: EndpointIR, pool: InboundPool, provenance: tuple[str, ...]
+) -> DestinationIR:
+    """The inbound cluster to the application behind one port, with the port's pool."""
+    return DestinationIR(
+        name,
+        Resolution.STATIC,
+        LoadBalancing.ROUND_ROBIN,
+        (app,),
+        pool.connect_timeout_s,
+        provenance=provenance,
+        policy=pool.policy,
+    )
