@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import dataclasses
 import json
+import re
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -86,13 +87,20 @@ async def until_source_up(plane: KubeControlPlane, value: float) -> float:
     return time.monotonic() - started
 
 
+_LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\dT\S+ \[\s*(debug|info|warning|error|critical)\s*\]")
+
+
 async def proxy_status(plane: KubeControlPlane) -> str:
     """The real CLI, in a thread: it talks HTTP to the plane running on this loop."""
     assert plane.plane is not None
     args = ["proxy-status", "--server", plane.plane.debug_url]
     result = await asyncio.to_thread(CliRunner().invoke, main, args)
     assert result.exit_code == 0, result.output
-    return result.output
+    # CliRunner swaps this process's stdout while it runs: a log line the plane (on this
+    # loop) writes meanwhile lands in the capture. Keep only the command's own output.
+    return "".join(
+        line for line in result.output.splitlines(keepends=True) if not _LOG_LINE.match(line)
+    )
 
 
 async def served_clusters(plane: KubeControlPlane) -> list[str]:
