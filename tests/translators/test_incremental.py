@@ -255,6 +255,30 @@ SLOTS: dict[str, tuple[str, ...]] = {
             "      consistentHash: {httpHeaderName: x-selected}\n",
         )
     ),
+    # a second selector rule: merged with dr-orders-selected when their matchLabels are
+    # equal (older or younger than it), apart when not
+    "dr-orders-selected-more": tuple(
+        _doc(NET, "DestinationRule", "default", "orders-selected-more", spec, meta)
+        for spec, meta in (
+            (
+                "  host: orders\n  workloadSelector: {matchLabels: {app: client}}\n"
+                "  trafficPolicy: {connectionPool: {tcp: {maxConnections: 4}}}\n"
+                "  subsets: [{name: v2, labels: {version: v2}},"
+                " {name: v1, labels: {version: v2}}]\n",
+                "",
+            ),
+            (
+                "  host: orders\n  workloadSelector: {matchLabels: {app: client}}\n"
+                "  subsets: [{name: v3, labels: {version: v1}}]\n",
+                ', creationTimestamp: "2000-01-01T00:00:00Z"',
+            ),
+            (
+                "  host: orders\n  workloadSelector: {matchLabels: {version: v2}}\n"
+                "  subsets: [{name: v2, labels: {version: v1}}]\n",
+                "",
+            ),
+        )
+    ),
     "dr-payments": tuple(
         _doc(NET, "DestinationRule", "default", "payments", spec)
         for spec in (
