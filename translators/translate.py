@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Any
 
+from translators.capture import captures_traffic
 from translators.envoy.clusters import cluster_bytes, load_assignment_bytes
 from translators.envoy.listeners import build_listener
 from translators.envoy.routes import (
@@ -45,8 +46,15 @@ from translators.ir import (
 from translators.memo import EVERYTHING, MeshChanges, PieceCache, mesh_changes
 from translators.mesh import MeshConfig, Workload
 from translators.model.objects import MeshObject
-from translators.naming import CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE
+from translators.naming import (
+    CLUSTER_TYPE,
+    ENDPOINT_TYPE,
+    LISTENER_TYPE,
+    ROUTE_TYPE,
+    TELEMETRY_KIND,
+)
 from translators.resources import EnvoyResource, ResourceGroup
+from translators.security.index import SecurityIndex
 from translators.telemetry.envoy import collector_cluster
 from translators.telemetry.options import TracingProvider
 from translators.telemetry.resolve import TelemetryIndex
@@ -60,6 +68,7 @@ from translators.view import (
     combine,
     proxy_source,
 )
+from translators.view.ports import EgressIR
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +137,38 @@ class _RouteResources:
     builds: Mapping[str, _RouteBuild]
 
 
+@dataclass(frozen=True, slots=True, eq=False)
+class _Egress:
+    """A scope's outbound listeners and its Sidecar (what a proxy's own part reads of its
+    outbound view), one object for equal content, from one generation to the next too:
+    the identity the proxies' own pieces are keyed on (hashed in O(1), kept alive by
+    the keys that hold it)."""
+
+    listeners: tuple[EgressIR, ...]
+    provenance: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class _LocalPiece:
+    """A proxy's own part (`build_local`) and its resource groups, one memo piece: while
+    nothing it read changes — a VirtualService edit changes none of it — the next
+    generation finds it whole, with its groups (the same objects, serialized and
+    versioned once by the runtime)."""
+
+    workload: Workload
+    view: LocalView
+    listeners: ResourceGroup
+    inbound: ResourceGroup
+    collectors: tuple[ResourceGroup, ...]
+
+
+# What a proxy's own part reads besides its workload, its Sidecar and its scope's egress
+# listeners (translators/view/inbound.py): peer and request authentication, authorization
+# and gateways (the security index's kinds), Telemetry; DestinationRules of the services
+# it serves record themselves (`MeshIndex.destination_rule`).
+_LOCAL_KINDS = tuple(sorted(SecurityIndex.KINDS | {TELEMETRY_KIND}))
+
+
 def _listener(ir: ListenerIR) -> EnvoyResource:
     return EnvoyResource(LISTENER_TYPE, ir.name, build_listener(ir), ir.provenance)
 
@@ -164,6 +205,9 @@ class MeshTranslator:
         self._view_keys: dict[str, tuple[Workload, Hashable, Callable[[], OutboundView]]] = {}
         # this generation's answers of translators/unaffected.py (None: for every proxy)
         self.skip_answers: dict[Hashable, bool] = {}
+        # this generation's scopes' egress listeners and proxies' own pieces, by object
+        self._egress: dict[OutboundView, _Egress] = {}
+        self._locals: dict[LocalView, _LocalPiece] = {}
         self._interner = Interner(self._memo.get)
 
     @staticmethod
@@ -207,9 +251,48 @@ class MeshTranslator:
 
     def _views(self, workload: Workload) -> tuple[OutboundView, LocalView]:
         outbound = self._memo.get(*self._outbound_view(workload))
-        sidecar = self.index.sidecar_for(workload)
+        return outbound, self._local(workload, outbound).view
+
+    def _local(self, workload: Workload, outbound: OutboundView) -> _LocalPiece:
+        """`workload`'s own part, one piece per workload and scope egress listeners: after
+        a change it did not read (any VirtualService edit that leaves the scope's
+        listeners as they were), a dictionary hit."""
+        egress = self._egress.get(outbound)
+        if egress is None:
+            content = (outbound.egress, outbound.provenance)
+            egress = self._egress[outbound] = self._memo.get(
+                ("egress", content), lambda: _Egress(*content)
+            )
+        if self.mesh.workloads.get(workload.key) is workload:
+            piece = self._memo.get(
+                ("proxy-local", workload.key, egress),
+                lambda: self._build_local(workload, outbound),
+            )
+        else:
+            # not this mesh's own workload object: its changes are no dependency to track
+            piece = self._build_local(workload, outbound)
+        self._locals[piece.view] = piece
+        return piece
+
+    def _build_local(self, workload: Workload, outbound: OutboundView) -> _LocalPiece:
+        """What `_local` memoizes, with what it reads recorded (`build_local` reads of
+        the outbound view only its egress listeners and provenance: the key)."""
+        memo, index = self._memo, self.index
+        memo.read(("workload", workload.key))
+        memo.read(("jwks",))  # fetched key sets (RequestAuthentication jwksUri)
+        memo.read_all(("kind", kind) for kind in _LOCAL_KINDS)
+        sidecar = index.sidecar_for(workload)  # records its Sidecars
+        if captures_traffic(index, workload, sidecar.spec if sidecar else None):
+            memo.read(("services",))  # the services it serves (capture.served_ports)
         telemetry = self.telemetry.for_workload(workload)
-        return outbound, build_local(self.index, workload, sidecar, outbound, telemetry)
+        local = build_local(index, workload, sidecar, outbound, telemetry)
+        return _LocalPiece(
+            workload,
+            local,
+            self._listener_group(local),
+            self._inbound_group(local),
+            self._collector_groups(local),
+        )
 
     def _outbound_view(self, workload: Workload) -> tuple[Hashable, Callable[[], OutboundView]]:
         """The memo key and builder of `workload`'s outbound view: its scope is its
@@ -248,6 +331,20 @@ class MeshTranslator:
 
     def collectors(self, local: LocalView) -> tuple[ResourceGroup, ...]:
         """The span collectors' clusters, one group shared by every proxy that traces."""
+        piece = self._locals.get(local)
+        return piece.collectors if piece is not None else self._collector_groups(local)
+
+    def inbound_clusters(self, local: LocalView) -> ResourceGroup:
+        """Groups, not just resources, are shared: proxies with equal inbound clusters get
+        the same group object, so the runtime reuses one serialized, versioned TypeSnapshot."""
+        piece = self._locals.get(local)
+        return piece.inbound if piece is not None else self._inbound_group(local)
+
+    def listeners(self, local: LocalView) -> ResourceGroup:
+        piece = self._locals.get(local)
+        return piece.listeners if piece is not None else self._listener_group(local)
+
+    def _collector_groups(self, local: LocalView) -> tuple[ResourceGroup, ...]:
         providers: dict[TracingProvider, str] = {}
         for listener in local.listeners:
             tracing = listener.telemetry.tracing if listener.telemetry else None
@@ -266,16 +363,14 @@ class MeshTranslator:
             ),
         )
 
-    def inbound_clusters(self, local: LocalView) -> ResourceGroup:
-        """Groups, not just resources, are shared: proxies with equal inbound clusters get
-        the same group object, so the runtime reuses one serialized, versioned TypeSnapshot."""
+    def _inbound_group(self, local: LocalView) -> ResourceGroup:
         memo = self._memo
         return memo.get(
             ("inbound-group", local.clusters),
             lambda: ResourceGroup(memo.call(("cds", c), _cluster, c) for c in local.clusters),
         )
 
-    def listeners(self, local: LocalView) -> ResourceGroup:
+    def _listener_group(self, local: LocalView) -> ResourceGroup:
         memo = self._memo
         return memo.get(
             ("listener-group", local.listeners),

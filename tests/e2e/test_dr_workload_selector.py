@@ -1,7 +1,9 @@
 """DestinationRule `workloadSelector` through the real `xdscp up` and real Envoy: two
 clients call `orders` through the same VirtualService subset `pick`. The rule without a
 selector makes `pick` version v1; a rule selecting the client `fast` makes it v2 — for
-that client only (Istio's SidecarScope.DestinationRule)."""
+that client only (Istio's SidecarScope.DestinationRule). A younger rule with the same
+selector is merged into it (Istio's mergeDestinationRule): its subset `other` (v1) is
+there for `fast`, and for `slow` there is no such subset (503)."""
 
 from __future__ import annotations
 
@@ -56,6 +58,8 @@ metadata: {name: orders}
 spec:
   hosts: [orders]
   http:
+  - match: [{headers: {x-pick: {exact: other}}}]
+    route: [{destination: {host: orders, subset: other}}]
   - route: [{destination: {host: orders, subset: pick}}]
 """,
         """
@@ -74,6 +78,15 @@ spec:
   host: orders
   workloadSelector: {matchLabels: {app: fast}}
   subsets: [{name: pick, labels: {version: v2}}]
+""",
+        """
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: orders-for-fast-more, creationTimestamp: "2030-01-01T00:00:00Z"}
+spec:
+  host: orders
+  workloadSelector: {matchLabels: {app: fast}}
+  subsets: [{name: pick, labels: {version: v1}}, {name: other, labels: {version: v1}}]
 """,
         """
 apiVersion: networking.istio.io/v1
@@ -99,9 +112,10 @@ spec:
     return "---".join(docs)
 
 
-def _answer(url: str) -> str:
+def _answer(url: str, pick: str = "") -> str:
     """Which workload answered (or the failure)."""
-    request = urllib.request.Request(url, headers={"Host": "orders"})
+    headers = {"Host": "orders", **({"x-pick": pick} if pick else {})}
+    request = urllib.request.Request(url, headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=5) as response:
             workload: str = json.loads(response.read())["workload"]
@@ -125,3 +139,7 @@ def test_the_selecting_rule_changes_the_subset_for_the_selected_client_only(
         assert wait_until(lambda: _answer(slow) == "orders-v1", 30), _answer(slow)
         assert [_answer(fast) for _ in range(10)] == ["orders-v2"] * 10
         assert [_answer(slow) for _ in range(10)] == ["orders-v1"] * 10
+        # the merged rule's subset `other` exists for `fast` only; its `pick` (v1) is
+        # dropped, the older rule's stays
+        assert [_answer(fast, "other") for _ in range(5)] == ["orders-v1"] * 5
+        assert _answer(slow, "other") == "HTTP 503"
