@@ -20,6 +20,7 @@ A dependency is a small tuple naming one input of the mesh:
     ("source-labels",)     the label keys VirtualService `sourceLabels` test (a changed
                            VirtualService that matches on its caller, old or new version)
     ("security",)          auto-mTLS state: PeerAuthentications, sidecar-less workloads
+    ("jwks",)              the JSON Web Key Sets the control plane fetched (`MeshConfig.jwks`)
 
 Rules (what keeps a reused piece correct):
 
@@ -197,6 +198,8 @@ def mesh_changes(old: MeshConfig, new: MeshConfig, security_changed: bool) -> Me
         deps.update(("workload", key) for key in workloads)
     if security_changed:
         deps.add(("security",))
+    if old.jwks != new.jwks:
+        deps.add(("jwks",))
     return MeshChanges(frozenset(deps), tuple(objects))
 
 
