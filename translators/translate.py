@@ -45,6 +45,7 @@ from translators.ir import (
 )
 from translators.memo import EVERYTHING, MeshChanges, PieceCache, mesh_changes
 from translators.mesh import MeshConfig, Workload
+from translators.model.networking import SidecarSpec
 from translators.model.objects import MeshObject
 from translators.naming import (
     CLUSTER_TYPE,
@@ -59,6 +60,7 @@ from translators.telemetry.envoy import collector_cluster
 from translators.telemetry.options import TracingProvider
 from translators.telemetry.resolve import TelemetryIndex
 from translators.traffic.locality import endpoint_labels, localized_assignments
+from translators.traffic.source import SourceIR
 from translators.unaffected import translates_as
 from translators.view import (
     LocalView,
@@ -162,6 +164,17 @@ class _LocalPiece:
     collectors: tuple[ResourceGroup, ...]
 
 
+@dataclass(frozen=True, slots=True, eq=False)
+class _Scope:
+    """Who a workload is to its outbound view (its Sidecar, the caller VirtualService
+    matches and DestinationRule selectors see) and the view's memo key: one piece per
+    workload, so after a change it did not read, a dictionary hit."""
+
+    sidecar: MeshObject[SidecarSpec] | None
+    source: SourceIR
+    view_key: Hashable
+
+
 # What a proxy's own part reads besides its workload, its Sidecar and its scope's egress
 # listeners (translators/view/inbound.py): peer and request authentication, authorization
 # and gateways (the security index's kinds), Telemetry; DestinationRules of the services
@@ -203,6 +216,11 @@ class MeshTranslator:
         self.parent = weakref.ref(previous) if previous is not None else None
         self.telemetry = TelemetryIndex(mesh)
         self._view_keys: dict[str, tuple[Workload, Hashable, Callable[[], OutboundView]]] = {}
+        # workload key -> (workload, whether it is a gateway proxy), asked once a generation
+        self._gateways: dict[str, tuple[Workload, bool]] = {}
+        # this generation's scopes' outbound resources, by view object
+        self._scope_resources: dict[OutboundView, OutboundResources] = {}
+        self._envoy_filters: bool | None = None
         # this generation's answers of translators/unaffected.py (None: for every proxy)
         self.skip_answers: dict[Hashable, bool] = {}
         # this generation's scopes' egress listeners and proxies' own pieces, by object
@@ -234,7 +252,18 @@ class MeshTranslator:
         return self._memo
 
     def has_envoy_filters(self) -> bool:
-        return bool(self._objects_by_kind().get("EnvoyFilter"))
+        if self._envoy_filters is None:
+            self._envoy_filters = bool(self._objects_by_kind().get("EnvoyFilter"))
+        return self._envoy_filters
+
+    def is_gateway(self, workload: Workload) -> bool:
+        """Whether `workload` runs a gateway (translators/gateway) rather than a sidecar:
+        asked once per workload in a generation."""
+        found = self._gateways.get(workload.key)
+        if found is None or found[0] is not workload:
+            gateway = mesh_gateways(self).is_gateway_proxy(workload)
+            found = self._gateways[workload.key] = (workload, gateway)
+        return found[1]
 
     def translates_as(self, previous: MeshTranslator, workload: Workload) -> bool:
         """Whether `workload`'s translation here is the one `previous` (the generation
@@ -302,8 +331,28 @@ class MeshTranslator:
         found = self._view_keys.get(workload.key)
         if found is not None and found[0] is workload:
             return found[1], found[2]
-        sidecar = self.index.sidecar_for(workload)
-        gateway = mesh_gateways(self).is_gateway_proxy(workload)
+        gateway = self.is_gateway(workload)
+        if self.mesh.workloads.get(workload.key) is workload:
+            scope = self._memo.get(
+                ("proxy-scope", workload.key, gateway), lambda: self._scope(workload, gateway)
+            )
+        else:  # not this mesh's own workload object: its changes are no dependency to track
+            scope = self._scope(workload, gateway)
+        sidecar, source, key = scope.sidecar, scope.source, scope.view_key
+
+        def build() -> OutboundView:
+            return build_outbound(
+                self.index, workload.namespace, sidecar, self._memo, source, self._memo.stale(key)
+            )
+
+        self._view_keys[workload.key] = (workload, key, build)
+        return key, build
+
+    def _scope(self, workload: Workload, gateway: bool) -> _Scope:
+        """What `_outbound_view` memoizes per workload, with what it reads recorded."""
+        self._memo.read(("workload", workload.key))  # its namespace and labels
+        sidecar = self.index.sidecar_for(workload)  # records its Sidecars
+        # records the label keys VirtualServices match on and the DestinationRules' kind
         source = proxy_source(self.index, workload, self._memo, gateway)
         key = (
             "outbound-view",
@@ -313,14 +362,7 @@ class MeshTranslator:
             source.rules,
             source.gateway_namespace,
         )
-
-        def build() -> OutboundView:
-            return build_outbound(
-                self.index, workload.namespace, sidecar, self._memo, source, self._memo.stale(key)
-            )
-
-        self._view_keys[workload.key] = (workload, key, build)
-        return key, build
+        return _Scope(sidecar, source, key)
 
     def _objects_by_kind(self) -> Mapping[str, tuple[MeshObject[Any], ...]]:
         def build() -> Mapping[str, tuple[MeshObject[Any], ...]]:
@@ -380,13 +422,14 @@ class MeshTranslator:
     def translate(self, workload: Workload, *, extensions: bool = True) -> ProxyResources:
         """`extensions=False`: the config as if no extension were loaded."""
         # A gateway proxy gets gateway listeners instead of a sidecar's (translators/gateway).
-        gateway = gateway_resources(self, workload)
+        gateway = gateway_resources(self, workload) if self.is_gateway(workload) else None
         if gateway is not None:
             gateway_view, gateway_groups = gateway
             extended = self._extended(workload, gateway_view, gateway_groups, extensions, True)
             return ProxyResources(workload.key, gateway_view, extended)
-        outbound_view, local = self._views(workload)
-        view_key, _ = self._outbound_view(workload)
+        view_key, build_view = self._outbound_view(workload)
+        outbound_view = self._memo.get(view_key, build_view)
+        local = self._local(workload, outbound_view).view
         outbound = self._outbound_resources(view_key, outbound_view)
         build = ProxyBuild(self, workload, outbound_view, local, outbound)
         # One generator per xDS type, named by the `xdstypes` table, in push order.
@@ -407,7 +450,7 @@ class MeshTranslator:
         """`groups` after the extensions and the mesh's EnvoyFilters (raises
         ExtensionError: the caller keeps this proxy's last good config)."""
         active = self.extensions
-        if self._objects_by_kind().get("EnvoyFilter"):
+        if self.has_envoy_filters():
             active = self._with_envoy_filters
         if not extensions or not active:
             return MappingProxyType(dict(groups))
@@ -415,6 +458,16 @@ class MeshTranslator:
         return MappingProxyType(apply_extensions(active, self._interner, proxy, groups))
 
     def _outbound_resources(self, view_key: Hashable, view: OutboundView) -> OutboundResources:
+        """The resources of a scope's outbound view: worked out once per scope in a
+        generation, then shared by its proxies."""
+        found = self._scope_resources.get(view)
+        if found is None:
+            found = self._scope_resources[view] = self._build_outbound_resources(view_key, view)
+        return found
+
+    def _build_outbound_resources(
+        self, view_key: Hashable, view: OutboundView
+    ) -> OutboundResources:
         memo = self._memo
         clusters, assignments = memo.get(
             ("outbound-cluster-resources", view.clusters_key),
