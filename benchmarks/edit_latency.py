@@ -52,6 +52,14 @@ class EditFigures:
     detect_ms: tuple[float, ...] = ()
     # the runtime's apply in CPU time of its thread (a busy machine does not inflate it)
     apply_cpu_ms: tuple[float, ...] = ()
+    # of the apply: the generation's setup (what changed, index, memo)
+    setup_ms: tuple[float, ...] = ()
+    # the same edit as consecutive stages between the server's log lines, adding up to
+    # the whole: watcher reported it -> source loaded it (`config.loaded`) -> runtime
+    # applied it (`mesh.applied`) -> the proxy ACKed (the push, the proxy reading it)
+    to_loaded_ms: tuple[float, ...] = ()
+    to_applied_ms: tuple[float, ...] = ()
+    to_acked_ms: tuple[float, ...] = ()
 
     @property
     def median_ms(self) -> float:
@@ -75,6 +83,7 @@ async def measure(
     write_mesh(config, services)
     took: list[float] = []
     written_at: list[float] = []  # wall clock, to compare with the server's log
+    acked_at: list[float] = []  # wall clock
     with serve(config, work, (), repo) as server:
         await asyncio.to_thread(server.wait_listening, timeout)
         fleet, _ = await connect_client(server, timeout)
@@ -89,24 +98,38 @@ async def measure(
                 replace_file(route_file(config, service), route_text(service, weight))
                 await fleet.wait_changed(timeout)
                 took.append((fleet.last_changed() - written) * 1000)
+                acked_at.append(time.time() - (time.monotonic() - fleet.last_changed()))
                 await asyncio.sleep(pause)  # edits apart, as a person makes them
         finally:
             await fleet.close()
         # the last `edits` loads and applies are the edits' (the first ones: the start)
-        loads = [float(e.get("seconds", 0.0)) * 1000 for e in server.log_events("config.loaded")]
+        loaded = server.log_events("config.loaded")
+        loads = [float(e.get("seconds", 0.0)) * 1000 for e in loaded]
+        loaded_at = [_epoch(e) for e in loaded][-edits:]
         applied = server.log_events("mesh.applied")
         applies = [float(e.get("ms", 0.0)) for e in applied]
         applies_cpu = [float(e.get("cpu_ms", 0.0)) for e in applied]
-        seen = [_epoch(e) for e in server.log_events("config.changed")]
+        setups = [float(e.get("setup_ms", 0.0)) for e in applied]
+        applied_at = [_epoch(e) for e in applied][-edits:]
+        seen = [_epoch(e) for e in server.log_events("config.changed")][-edits:]
     return EditFigures(
         services,
         DEBOUNCE_MS,
         tuple(took),
         tuple(loads[-edits:]),
         tuple(applies[-edits:]),
-        tuple((s - w) * 1000 for s, w in zip(seen[-edits:], written_at, strict=False)),
+        _gaps(written_at, seen),
         tuple(applies_cpu[-edits:]),
+        tuple(setups[-edits:]),
+        _gaps(seen, loaded_at),
+        _gaps(loaded_at, applied_at),
+        _gaps(applied_at, acked_at),
     )
+
+
+def _gaps(earlier: list[float], later: list[float]) -> tuple[float, ...]:
+    """Per edit, ms from one wall-clock time to the next."""
+    return tuple((b - a) * 1000 for a, b in zip(earlier, later, strict=False))
 
 
 def _epoch(event: dict[str, object]) -> float:
@@ -131,7 +154,11 @@ def report(figures: EditFigures) -> str:
             f"  each (ms): {shown}",
             f"  of it, in the server (medians): watcher saw the rename {_median(f.detect_ms)}"
             f"   source update {_median(f.source_ms)}   runtime apply {_median(f.apply_ms)}"
-            f" (CPU {_median(f.apply_cpu_ms).strip()})",
+            f" (CPU {_median(f.apply_cpu_ms).strip()}; generation setup"
+            f" {_median(f.setup_ms).strip()})",
+            f"  stage by stage (medians, they add up): written -> watcher"
+            f" {_median(f.detect_ms)}   -> loaded {_median(f.to_loaded_ms)}   -> applied"
+            f" {_median(f.to_applied_ms)}   -> ACKed {_median(f.to_acked_ms)}",
         ]
     )
 

@@ -88,6 +88,7 @@ def describe_workload(
         "virtual_services": [
             entry for s in served for entry in _virtual_services(index, s, labels)
         ],
+        "client_destination_rules": _client_destination_rules(index, workload),
         "envoy_filters": envoy_filters_for(mesh, workload),
     }
     if analysis is None:
@@ -111,6 +112,9 @@ def _refs(described: dict[str, Any]) -> set[str]:
     refs.update(r["policy"] for r in described["request_authentication"])
     refs.update(
         ref for r in described["destination_rules"] for ref in (r["rule"], *r["merged_from"])
+    )
+    refs.update(
+        ref for r in described["client_destination_rules"] for ref in (r["rule"], *r["merged_from"])
     )
     refs.update(v["virtual_service"] for v in described["virtual_services"])
     refs.update(f["filter"] for f in described["envoy_filters"])
@@ -195,6 +199,38 @@ def _destination_rule(
         "workload_subsets": _subsets_of(rule.spec, labels),
         "tls_mode": str(tls) if tls is not None else None,
     }
+
+
+def _client_destination_rules(index: MeshIndex, workload: Workload) -> list[dict[str, Any]]:
+    """For each host a DestinationRule with a workloadSelector selecting `workload` is
+    for, the rule its sidecar applies calling that host (the translator's lookup: the
+    oldest selecting rule, merged with those of equal selector and the namespace's rules
+    exported to ".")."""
+    selected = index.selecting_rules(workload)
+    if not selected:
+        return []
+    hosts = sorted(
+        host
+        for host, rules in index.destination_rules.items()
+        if any(dr.ref in selected for dr in rules)
+    )
+    out = []
+    for host in hosts:
+        service = index.mesh.services.get(host)
+        service_namespace = service.namespace if service is not None else workload.namespace
+        rule = index.destination_rule(host, service_namespace, workload.namespace, selected)
+        if rule is None or rule.spec.workload_selector is None:
+            continue
+        out.append(
+            {
+                "host": host,
+                "rule": rule.ref,
+                "merged_from": list(rule.merged_from),
+                "selector": rule.spec.workload_selector.effective(),
+                "subsets": [s.name for s in rule.spec.subsets],
+            }
+        )
+    return out
 
 
 def _virtual_services(

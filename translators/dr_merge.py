@@ -4,6 +4,15 @@ namespace act as one. A later rule is merged into the oldest when its exportTo i
 same or wider; its subsets are appended unless one of that name exists (first wins), and
 its top-level trafficPolicy applies only when no earlier rule has one. Everything else
 (exportTo, host) is the oldest rule's.
+
+Rules with a workloadSelector (Istio sorts them ahead of the others, then by age): those
+of one namespace with equal matchLabels merge the same way, oldest first, and a rule
+without selector of that namespace whose exportTo includes "." is merged into each of
+them after their own rules (its exportTo equals or contains the selector rules' "."),
+so a selected proxy still gets the namespace rule's other subsets and, if its own rules
+set none, its trafficPolicy. Istio (ENABLE_ENHANCED_DESTINATIONRULE_MERGE, the default)
+then also drops that rule for the proxies no selector selects when its exportTo is
+exactly ["."] (istio/istio#58322, open); xdscp keeps it for them.
 """
 
 from __future__ import annotations
@@ -31,6 +40,35 @@ def mergeable_rules(rules: list[DR]) -> list[DR]:
         return rules
     exported = _export_set(first)
     return [first, *(dr for dr in rules[1:] if _export_set(dr) >= exported)]
+
+
+def selector_labels(dr: DR) -> dict[str, str] | None:
+    """The matchLabels of a rule's workloadSelector (None: no selector)."""
+    selector = dr.spec.workload_selector
+    return None if selector is None else selector.effective()
+
+
+def selector_entry(first: DR, rules: list[DR]) -> list[DR]:
+    """The rules Istio merges into the entry of the selector rule `first` (one of
+    `rules`: one namespace's rules for one host, oldest first): `first`, the younger
+    rules with equal matchLabels, then the rules without selector exported to "."."""
+    labels = selector_labels(first)
+    same = [dr for dr in rules if selector_labels(dr) == labels and dr is not first]
+    plain = [dr for dr in rules if dr.spec.workload_selector is None and "." in dr.spec.export_to]
+    return [first, *same, *plain]
+
+
+def selector_entries(rules: list[DR]) -> list[list[DR]]:
+    """Every selector entry of `rules` (one namespace's rules for one host, oldest first)
+    as `selector_entry` gives it, in the order a proxy's lookup tries them."""
+    entries: list[list[DR]] = []
+    seen: list[dict[str, str]] = []
+    for dr in rules:
+        labels = selector_labels(dr)
+        if labels is not None and labels not in seen:
+            seen.append(labels)
+            entries.append(selector_entry(dr, rules))
+    return entries
 
 
 def merge_rules(rules: list[DR]) -> DR:

@@ -17,7 +17,7 @@ from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from translators.dr_merge import merge_rules, mergeable_rules
+from translators.dr_merge import merge_rules, mergeable_rules, selector_entry
 from translators.gateway.mesh_parents import applicable_routes, service_parent_hosts
 from translators.hosts import host_matches, resolve_host
 from translators.mesh import MeshConfig, Service, Workload
@@ -187,9 +187,11 @@ class MeshIndex:
         """Istio's lookup order: the proxy's namespace, then the service's, then the root.
         A rule with a `workloadSelector` is private to its namespace and applies to the
         proxies it selects there (`selected`: their refs, see `selecting_rules`), ahead of
-        the namespace's rule without one. As Istio's SidecarScope.DestinationRule: once the
-        proxy's namespace has any rule for `host`, the lookup ends there — a proxy its
-        selector rules do not select gets that namespace's rule without selector, or none."""
+        the namespace's rule without one, merged as Istio does with the rules of equal
+        selector and the namespace's rules exported to "." (translators/dr_merge.py).
+        As Istio's SidecarScope.DestinationRule: once the proxy's namespace has any rule
+        for `host`, the lookup ends there — a proxy its selector rules do not select gets
+        that namespace's rule without selector, or none."""
         self.read(("dr-host", host))
         rules = self.destination_rules.get(host)
         if not rules:
@@ -211,9 +213,10 @@ class MeshIndex:
         ]
         if not candidates:
             return None
-        for dr in candidates:  # oldest first: the oldest selecting rule wins
+        for dr in candidates:  # oldest first: the oldest selecting rule's entry wins
             if dr.spec.workload_selector is not None and dr.ref in selected:
-                return dr
+                own = [c for c in candidates if c.namespace == proxy_namespace]
+                return self._merged_exactly(selector_entry(dr, own))
         for namespace in (proxy_namespace, service_namespace, self.mesh.options.root_namespace):
             in_namespace = [dr for dr in candidates if dr.namespace == namespace]
             if in_namespace:
@@ -227,7 +230,12 @@ class MeshIndex:
         """The oldest of `rules` (one namespace's rules without selector for one host,
         oldest first) with the later ones Istio merges into it (`mergeable_rules`), as
         one object; the same object for the same rules, so lookups compare by identity."""
-        merged = mergeable_rules(rules)
+        return self._merged_exactly(mergeable_rules(rules))
+
+    def _merged_exactly(
+        self, merged: list[MeshObject[DestinationRuleSpec]]
+    ) -> MeshObject[DestinationRuleSpec]:
+        """`merge_rules(merged)`, the same object for the same rules."""
         if len(merged) == 1:
             return merged[0]
         key = tuple(id(dr) for dr in merged)

@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Any
 
+from translators.capture import captures_traffic
 from translators.envoy.clusters import cluster_bytes, load_assignment_bytes
 from translators.envoy.listeners import build_listener
 from translators.envoy.routes import (
@@ -44,13 +45,22 @@ from translators.ir import (
 )
 from translators.memo import EVERYTHING, MeshChanges, PieceCache, mesh_changes
 from translators.mesh import MeshConfig, Workload
+from translators.model.networking import SidecarSpec
 from translators.model.objects import MeshObject
-from translators.naming import CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE
+from translators.naming import (
+    CLUSTER_TYPE,
+    ENDPOINT_TYPE,
+    LISTENER_TYPE,
+    ROUTE_TYPE,
+    TELEMETRY_KIND,
+)
 from translators.resources import EnvoyResource, ResourceGroup
+from translators.security.index import SecurityIndex
 from translators.telemetry.envoy import collector_cluster
 from translators.telemetry.options import TracingProvider
 from translators.telemetry.resolve import TelemetryIndex
 from translators.traffic.locality import endpoint_labels, localized_assignments
+from translators.traffic.source import SourceIR
 from translators.unaffected import translates_as
 from translators.view import (
     LocalView,
@@ -60,6 +70,7 @@ from translators.view import (
     combine,
     proxy_source,
 )
+from translators.view.ports import EgressIR
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +139,49 @@ class _RouteResources:
     builds: Mapping[str, _RouteBuild]
 
 
+@dataclass(frozen=True, slots=True, eq=False)
+class _Egress:
+    """A scope's outbound listeners and its Sidecar (what a proxy's own part reads of its
+    outbound view), one object for equal content, from one generation to the next too:
+    the identity the proxies' own pieces are keyed on (hashed in O(1), kept alive by
+    the keys that hold it)."""
+
+    listeners: tuple[EgressIR, ...]
+    provenance: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class _LocalPiece:
+    """A proxy's own part (`build_local`) and its resource groups, one memo piece: while
+    nothing it read changes — a VirtualService edit changes none of it — the next
+    generation finds it whole, with its groups (the same objects, serialized and
+    versioned once by the runtime)."""
+
+    workload: Workload
+    view: LocalView
+    listeners: ResourceGroup
+    inbound: ResourceGroup
+    collectors: tuple[ResourceGroup, ...]
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class _Scope:
+    """Who a workload is to its outbound view (its Sidecar, the caller VirtualService
+    matches and DestinationRule selectors see) and the view's memo key: one piece per
+    workload, so after a change it did not read, a dictionary hit."""
+
+    sidecar: MeshObject[SidecarSpec] | None
+    source: SourceIR
+    view_key: Hashable
+
+
+# What a proxy's own part reads besides its workload, its Sidecar and its scope's egress
+# listeners (translators/view/inbound.py): peer and request authentication, authorization
+# and gateways (the security index's kinds), Telemetry; DestinationRules of the services
+# it serves record themselves (`MeshIndex.destination_rule`).
+_LOCAL_KINDS = tuple(sorted(SecurityIndex.KINDS | {TELEMETRY_KIND}))
+
+
 def _listener(ir: ListenerIR) -> EnvoyResource:
     return EnvoyResource(LISTENER_TYPE, ir.name, build_listener(ir), ir.provenance)
 
@@ -162,8 +216,16 @@ class MeshTranslator:
         self.parent = weakref.ref(previous) if previous is not None else None
         self.telemetry = TelemetryIndex(mesh)
         self._view_keys: dict[str, tuple[Workload, Hashable, Callable[[], OutboundView]]] = {}
+        # workload key -> (workload, whether it is a gateway proxy), asked once a generation
+        self._gateways: dict[str, tuple[Workload, bool]] = {}
+        # this generation's scopes' outbound resources, by view object
+        self._scope_resources: dict[OutboundView, OutboundResources] = {}
+        self._envoy_filters: bool | None = None
         # this generation's answers of translators/unaffected.py (None: for every proxy)
         self.skip_answers: dict[Hashable, bool] = {}
+        # this generation's scopes' egress listeners and proxies' own pieces, by object
+        self._egress: dict[OutboundView, _Egress] = {}
+        self._locals: dict[LocalView, _LocalPiece] = {}
         self._interner = Interner(self._memo.get)
 
     @staticmethod
@@ -190,7 +252,18 @@ class MeshTranslator:
         return self._memo
 
     def has_envoy_filters(self) -> bool:
-        return bool(self._objects_by_kind().get("EnvoyFilter"))
+        if self._envoy_filters is None:
+            self._envoy_filters = bool(self._objects_by_kind().get("EnvoyFilter"))
+        return self._envoy_filters
+
+    def is_gateway(self, workload: Workload) -> bool:
+        """Whether `workload` runs a gateway (translators/gateway) rather than a sidecar:
+        asked once per workload in a generation."""
+        found = self._gateways.get(workload.key)
+        if found is None or found[0] is not workload:
+            gateway = mesh_gateways(self).is_gateway_proxy(workload)
+            found = self._gateways[workload.key] = (workload, gateway)
+        return found[1]
 
     def translates_as(self, previous: MeshTranslator, workload: Workload) -> bool:
         """Whether `workload`'s translation here is the one `previous` (the generation
@@ -207,9 +280,48 @@ class MeshTranslator:
 
     def _views(self, workload: Workload) -> tuple[OutboundView, LocalView]:
         outbound = self._memo.get(*self._outbound_view(workload))
-        sidecar = self.index.sidecar_for(workload)
+        return outbound, self._local(workload, outbound).view
+
+    def _local(self, workload: Workload, outbound: OutboundView) -> _LocalPiece:
+        """`workload`'s own part, one piece per workload and scope egress listeners: after
+        a change it did not read (any VirtualService edit that leaves the scope's
+        listeners as they were), a dictionary hit."""
+        egress = self._egress.get(outbound)
+        if egress is None:
+            content = (outbound.egress, outbound.provenance)
+            egress = self._egress[outbound] = self._memo.get(
+                ("egress", content), lambda: _Egress(*content)
+            )
+        if self.mesh.workloads.get(workload.key) is workload:
+            piece = self._memo.get(
+                ("proxy-local", workload.key, egress),
+                lambda: self._build_local(workload, outbound),
+            )
+        else:
+            # not this mesh's own workload object: its changes are no dependency to track
+            piece = self._build_local(workload, outbound)
+        self._locals[piece.view] = piece
+        return piece
+
+    def _build_local(self, workload: Workload, outbound: OutboundView) -> _LocalPiece:
+        """What `_local` memoizes, with what it reads recorded (`build_local` reads of
+        the outbound view only its egress listeners and provenance: the key)."""
+        memo, index = self._memo, self.index
+        memo.read(("workload", workload.key))
+        memo.read(("jwks",))  # fetched key sets (RequestAuthentication jwksUri)
+        memo.read_all(("kind", kind) for kind in _LOCAL_KINDS)
+        sidecar = index.sidecar_for(workload)  # records its Sidecars
+        if captures_traffic(index, workload, sidecar.spec if sidecar else None):
+            memo.read(("services",))  # the services it serves (capture.served_ports)
         telemetry = self.telemetry.for_workload(workload)
-        return outbound, build_local(self.index, workload, sidecar, outbound, telemetry)
+        local = build_local(index, workload, sidecar, outbound, telemetry)
+        return _LocalPiece(
+            workload,
+            local,
+            self._listener_group(local),
+            self._inbound_group(local),
+            self._collector_groups(local),
+        )
 
     def _outbound_view(self, workload: Workload) -> tuple[Hashable, Callable[[], OutboundView]]:
         """The memo key and builder of `workload`'s outbound view: its scope is its
@@ -219,8 +331,28 @@ class MeshTranslator:
         found = self._view_keys.get(workload.key)
         if found is not None and found[0] is workload:
             return found[1], found[2]
-        sidecar = self.index.sidecar_for(workload)
-        gateway = mesh_gateways(self).is_gateway_proxy(workload)
+        gateway = self.is_gateway(workload)
+        if self.mesh.workloads.get(workload.key) is workload:
+            scope = self._memo.get(
+                ("proxy-scope", workload.key, gateway), lambda: self._scope(workload, gateway)
+            )
+        else:  # not this mesh's own workload object: its changes are no dependency to track
+            scope = self._scope(workload, gateway)
+        sidecar, source, key = scope.sidecar, scope.source, scope.view_key
+
+        def build() -> OutboundView:
+            return build_outbound(
+                self.index, workload.namespace, sidecar, self._memo, source, self._memo.stale(key)
+            )
+
+        self._view_keys[workload.key] = (workload, key, build)
+        return key, build
+
+    def _scope(self, workload: Workload, gateway: bool) -> _Scope:
+        """What `_outbound_view` memoizes per workload, with what it reads recorded."""
+        self._memo.read(("workload", workload.key))  # its namespace and labels
+        sidecar = self.index.sidecar_for(workload)  # records its Sidecars
+        # records the label keys VirtualServices match on and the DestinationRules' kind
         source = proxy_source(self.index, workload, self._memo, gateway)
         key = (
             "outbound-view",
@@ -230,14 +362,7 @@ class MeshTranslator:
             source.rules,
             source.gateway_namespace,
         )
-
-        def build() -> OutboundView:
-            return build_outbound(
-                self.index, workload.namespace, sidecar, self._memo, source, self._memo.stale(key)
-            )
-
-        self._view_keys[workload.key] = (workload, key, build)
-        return key, build
+        return _Scope(sidecar, source, key)
 
     def _objects_by_kind(self) -> Mapping[str, tuple[MeshObject[Any], ...]]:
         def build() -> Mapping[str, tuple[MeshObject[Any], ...]]:
@@ -248,6 +373,20 @@ class MeshTranslator:
 
     def collectors(self, local: LocalView) -> tuple[ResourceGroup, ...]:
         """The span collectors' clusters, one group shared by every proxy that traces."""
+        piece = self._locals.get(local)
+        return piece.collectors if piece is not None else self._collector_groups(local)
+
+    def inbound_clusters(self, local: LocalView) -> ResourceGroup:
+        """Groups, not just resources, are shared: proxies with equal inbound clusters get
+        the same group object, so the runtime reuses one serialized, versioned TypeSnapshot."""
+        piece = self._locals.get(local)
+        return piece.inbound if piece is not None else self._inbound_group(local)
+
+    def listeners(self, local: LocalView) -> ResourceGroup:
+        piece = self._locals.get(local)
+        return piece.listeners if piece is not None else self._listener_group(local)
+
+    def _collector_groups(self, local: LocalView) -> tuple[ResourceGroup, ...]:
         providers: dict[TracingProvider, str] = {}
         for listener in local.listeners:
             tracing = listener.telemetry.tracing if listener.telemetry else None
@@ -266,16 +405,14 @@ class MeshTranslator:
             ),
         )
 
-    def inbound_clusters(self, local: LocalView) -> ResourceGroup:
-        """Groups, not just resources, are shared: proxies with equal inbound clusters get
-        the same group object, so the runtime reuses one serialized, versioned TypeSnapshot."""
+    def _inbound_group(self, local: LocalView) -> ResourceGroup:
         memo = self._memo
         return memo.get(
             ("inbound-group", local.clusters),
             lambda: ResourceGroup(memo.call(("cds", c), _cluster, c) for c in local.clusters),
         )
 
-    def listeners(self, local: LocalView) -> ResourceGroup:
+    def _listener_group(self, local: LocalView) -> ResourceGroup:
         memo = self._memo
         return memo.get(
             ("listener-group", local.listeners),
@@ -285,13 +422,14 @@ class MeshTranslator:
     def translate(self, workload: Workload, *, extensions: bool = True) -> ProxyResources:
         """`extensions=False`: the config as if no extension were loaded."""
         # A gateway proxy gets gateway listeners instead of a sidecar's (translators/gateway).
-        gateway = gateway_resources(self, workload)
+        gateway = gateway_resources(self, workload) if self.is_gateway(workload) else None
         if gateway is not None:
             gateway_view, gateway_groups = gateway
             extended = self._extended(workload, gateway_view, gateway_groups, extensions, True)
             return ProxyResources(workload.key, gateway_view, extended)
-        outbound_view, local = self._views(workload)
-        view_key, _ = self._outbound_view(workload)
+        view_key, build_view = self._outbound_view(workload)
+        outbound_view = self._memo.get(view_key, build_view)
+        local = self._local(workload, outbound_view).view
         outbound = self._outbound_resources(view_key, outbound_view)
         build = ProxyBuild(self, workload, outbound_view, local, outbound)
         # One generator per xDS type, named by the `xdstypes` table, in push order.
@@ -312,7 +450,7 @@ class MeshTranslator:
         """`groups` after the extensions and the mesh's EnvoyFilters (raises
         ExtensionError: the caller keeps this proxy's last good config)."""
         active = self.extensions
-        if self._objects_by_kind().get("EnvoyFilter"):
+        if self.has_envoy_filters():
             active = self._with_envoy_filters
         if not extensions or not active:
             return MappingProxyType(dict(groups))
@@ -320,6 +458,16 @@ class MeshTranslator:
         return MappingProxyType(apply_extensions(active, self._interner, proxy, groups))
 
     def _outbound_resources(self, view_key: Hashable, view: OutboundView) -> OutboundResources:
+        """The resources of a scope's outbound view: worked out once per scope in a
+        generation, then shared by its proxies."""
+        found = self._scope_resources.get(view)
+        if found is None:
+            found = self._scope_resources[view] = self._build_outbound_resources(view_key, view)
+        return found
+
+    def _build_outbound_resources(
+        self, view_key: Hashable, view: OutboundView
+    ) -> OutboundResources:
         memo = self._memo
         clusters, assignments = memo.get(
             ("outbound-cluster-resources", view.clusters_key),

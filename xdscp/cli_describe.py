@@ -93,6 +93,16 @@ def render(d: dict[str, Any]) -> str:
         tls = f", TLS {rule['tls_mode']}" if rule["tls_mode"] else ""
         merged = "".join(f" + {ref}" for ref in rule["merged_from"])
         lines.append(f"  {rule['rule']}{merged}  host {rule['host']}: subset {subsets}{tls}")
+    client_rules = d.get("client_destination_rules", [])
+    if client_rules:
+        lines.append("DestinationRules as a client (workloadSelector selects this workload):")
+    for rule in client_rules:
+        merged = "".join(f" + {ref}" for ref in rule["merged_from"])
+        selector = ", ".join(f"{k}={v}" for k, v in sorted(rule["selector"].items()))
+        subsets = ", ".join(rule["subsets"]) or "(no subsets)"
+        lines.append(
+            f"  {rule['rule']}{merged}  host {rule['host']} ({selector}): subsets {subsets}"
+        )
     lines.append("")
     lines.append("VirtualServices:" if d["virtual_services"] else "VirtualServices: -")
     for vs in d["virtual_services"]:

@@ -45,6 +45,8 @@ INTENDED: dict[str, set[tuple[str, str, str]]] = {
             "spec.subsets[2].trafficPolicy.tls.caCertificates",
         )
     },
+    # the younger of two rules with equal workloadSelector: its policy is merged away
+    "dr-workload-selector": {("XDS0108", "DestinationRule/default/sel-b", "spec.trafficPolicy")},
     "mtls-port-level": {("XDS0304", "PeerAuthentication/prod/api-new", "spec.selector")},
     "route-matches": {
         ("XDS0204", VS + "reviews", "spec.http[3].match[2].port"),

@@ -56,8 +56,10 @@ def https_get(
     ca: CertAuthority,
     path: str = "/productpage",
     client: tuple[Path, Path] | None = None,
+    host: str = "",
 ) -> tuple[int, dict[str, object]]:
-    """One HTTP/1.1 request over TLS with the SNI given (not the address's)."""
+    """One HTTP/1.1 request over TLS with the SNI given (not the address's) and the
+    `host` header (default: the SNI)."""
     context = ssl.create_default_context(cadata=ca.pem)
     context.check_hostname = False
     if client is not None:
@@ -66,7 +68,8 @@ def https_get(
         socket.create_connection((address, port), timeout=5) as raw,
         context.wrap_socket(raw, server_hostname=sni) as tls,
     ):
-        tls.sendall(f"GET {path} HTTP/1.1\r\nHost: {sni}\r\nConnection: close\r\n\r\n".encode())
+        request = f"GET {path} HTTP/1.1\r\nHost: {host or sni}\r\nConnection: close\r\n\r\n"
+        tls.sendall(request.encode())
         data = b""
         while chunk := tls.recv(65536):
             data += chunk
@@ -122,6 +125,13 @@ def test_ingress_gateway_http_https_and_mutual(tmp_path: Path) -> None:
         assert (status, served["workload"]) == (200, "productpage-v1")
         with pytest.raises((ssl.SSLError, ConnectionError, OSError)):
             https_get(address, 8443, "wrong.example.com", server_ca)
+        # a Host with a port matches the virtual host without it (Istio's gateways:
+        # ignore_port_in_host_matching) and reaches the upstream as sent
+        with_port = "bookinfo.example.com:8443"
+        status, served = https_get(address, 8443, "bookinfo.example.com", server_ca, host=with_port)
+        assert (status, served["workload"], served["host"]) == (200, "productpage-v1", with_port)
+        other = "other.example.com:8443"
+        assert https_get(address, 8443, "bookinfo.example.com", server_ca, host=other)[0] == 404
 
         # MUTUAL: without a client certificate the handshake (or first read) fails
         with pytest.raises((ssl.SSLError, ConnectionError, OSError)):

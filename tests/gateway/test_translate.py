@@ -254,7 +254,11 @@ def test_istio_gateway_listeners_chains_and_routes() -> None:
     http = found["10.9.0.1_80"]
     (chain,) = http.filter_chains
     assert manager(chain).rds.route_config_name == "http.80"
-    assert manager(chain).strip_any_host_port
+    # as Istio's gateways: the Host keeps its port (the upstream sees it as sent) and
+    # every route configuration matches virtual hosts on the Host without it
+    assert not manager(chain).strip_any_host_port
+    configs = routes(resources)
+    assert configs and all(c.ignore_port_in_host_matching for c in configs.values())
 
     https = found["10.9.0.1_443"]
     assert [list(c.filter_chain_match.server_names) for c in https.filter_chains] == [

@@ -81,7 +81,7 @@ def test_skipping_gives_the_snapshot_re_translating_gives(
 def test_a_virtual_service_edit_skips_the_proxies_that_cannot_see_it() -> None:
     state: dict[str, int | None] = {name: 0 for name in NAMES}
     state["httproute-orders"] = state["httproute-payments"] = None
-    state["vs-orders-prod"] = None
+    state["vs-orders-prod"] = state["sidecar-orders"] = None  # (orders' own Sidecar: no egress)
     state["sidecar-prod"] = 1  # prod's proxies see their own namespace only
     runtime = _connected(_mesh(state))
     before = {key: runtime.cache.get(key) for key in runtime.cache.proxies()}

@@ -216,9 +216,11 @@ def test_incremental_equals_a_full_load_after_any_edits(
             path.unlink(missing_ok=True)
         else:
             path.write_text(text)
+        previous.by_kind()  # grouped once: the next mesh carries the grouping over
         mesh = incremental.load_changed([path])
         assert canonical(mesh) == canonical(full.load())
         assert canonical(mesh) == canonical(rebuilt(mesh))
+        assert grouped(mesh) == grouped(rebuilt(mesh))
         # the delta names at least everything that differs
         assert mesh.delta is not None
         before = {o.key: (o.digest, str(o.origin)) for o in previous.objects}
@@ -232,6 +234,13 @@ def test_incremental_equals_a_full_load_after_any_edits(
         }
         assert services <= mesh.delta.services
         previous = mesh
+
+
+def grouped(mesh: MeshConfig) -> list[tuple[str, list[tuple[str, str, str]]]]:
+    """`mesh.by_kind()` as comparable keys, in its order; each entry one of mesh.objects."""
+    ids = {id(o) for o in mesh.objects}
+    assert all(id(o) in ids for objects in mesh.by_kind().values() for o in objects)
+    return [(kind, [o.key for o in objects]) for kind, objects in mesh.by_kind().items()]
 
 
 def test_a_file_renamed_over_the_old_one_needs_no_settle_wait(tmp_path: Path) -> None:

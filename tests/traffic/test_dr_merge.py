@@ -154,3 +154,136 @@ def test_analysis_is_silent_when_the_rules_split_cleanly() -> None:
     )
     messages = analyze(mesh_of(docs(ORDERS, CLIENT, V1, clean))).messages
     assert not [m for m in messages if m.type is codes.MERGED_RULE_PART_IGNORED]
+
+
+# DestinationRules with a workloadSelector (Istio: sorted ahead of the rules without one,
+# merged when their matchLabels are equal; a rule without selector exported to "." is
+# merged into each of them; SidecarScope.DestinationRule picks the first that selects).
+PLAIN_CLIENT = workload_entry("plain", "10.0.0.2", labels="{app: plain}")
+
+
+def _selector_rule(name: str, created: str, labels: str, spec: str) -> str:
+    return _rule(name, created, f"  workloadSelector: {{matchLabels: {labels}}}\n{spec}")
+
+
+SEL_A = _selector_rule(
+    "orders-sel-a",
+    "2024-02-01T00:00:00Z",
+    "{app: client}",
+    "  trafficPolicy: {connectionPool: {tcp: {maxConnections: 7}}}\n"
+    "  subsets: [{name: v1, labels: {version: v1}}]\n",
+)
+SEL_B = _selector_rule(
+    "orders-sel-b",
+    "2024-02-02T00:00:00Z",
+    "{app: client}",
+    "  trafficPolicy: {connectionPool: {tcp: {maxConnections: 70}}}\n"
+    "  subsets: [{name: v2, labels: {version: v2}}, {name: v1, labels: {version: v2}}]\n",
+)
+
+
+def _subsets(resources: dict[str, EnvoyResource]) -> set[str]:
+    prefix = f"{CLUSTER_TYPE}|outbound|8080|"
+    return {
+        key[len(prefix) :].split("|")[0]
+        for key in resources
+        if key.startswith(prefix) and key.endswith(HOST)
+    }
+
+
+def _addresses(resources: dict[str, EnvoyResource], subset: str) -> list[str]:
+    assignment = resources[f"{ENDPOINT_TYPE}|outbound|8080|{subset}|{HOST}"].message
+    assert isinstance(assignment, endpoint_pb2.ClusterLoadAssignment)
+    return [
+        e.endpoint.address.socket_address.address
+        for group in assignment.endpoints
+        for e in group.lb_endpoints
+    ]
+
+
+def test_selector_rules_with_equal_labels_are_merged_for_the_selected_proxy() -> None:
+    mesh = mesh_of(docs(ORDERS, CLIENT, PLAIN_CLIENT, SEL_B, SEL_A))
+    resources = _resources(mesh)
+    assert _subsets(resources) == {"", "v1", "v2"}
+    # the oldest rule's policy and subset `v1` win; the younger one adds `v2`
+    assert _max_connections(_cluster(resources, f"outbound|8080||{HOST}")) == 7
+    assert _addresses(resources, "v1") == ["10.1.0.1"]
+    provenance = resources[f"{CLUSTER_TYPE}|outbound|8080|v2|{HOST}"].provenance
+    assert [p for p in provenance if "DestinationRule" in p] == [
+        "DestinationRule/default/orders-sel-a",
+        "DestinationRule/default/orders-sel-b",
+    ]
+    # a proxy neither selects gets no rule at all (none without selector exists)
+    assert _subsets(_resources(mesh, "default/plain")) == {""}
+
+
+def test_selector_rules_with_different_labels_stay_apart() -> None:
+    other = _selector_rule(
+        "orders-sel-b",
+        "2024-02-02T00:00:00Z",
+        "{app: client, tier: x}",
+        "  subsets: [{name: v2, labels: {version: v2}}]\n",
+    )
+    tier = workload_entry("tiered", "10.0.0.3", labels="{app: client, tier: x}")
+    mesh = mesh_of(docs(ORDERS, CLIENT, tier, SEL_A, other))
+    # `client` is selected by the older rule only
+    assert _subsets(_resources(mesh)) == {"", "v1"}
+    # `tiered` is selected by both: the older one applies alone (no merge across selectors)
+    tiered = _resources(mesh, "default/tiered")
+    assert _subsets(tiered) == {"", "v1"}
+    assert _max_connections(_cluster(tiered, f"outbound|8080||{HOST}")) == 7
+
+
+def test_a_selector_rule_wins_over_an_older_rule_without_selector() -> None:
+    # V1 (no selector) is older than SEL_B; the selected proxy still gets SEL_B first
+    mesh = mesh_of(docs(ORDERS, CLIENT, PLAIN_CLIENT, V1, SEL_B))
+    selected = _resources(mesh)
+    assert _max_connections(_cluster(selected, f"outbound|8080||{HOST}")) == 70
+    assert _addresses(selected, "v1") == ["10.1.0.2"]
+    # V1 has no exportTo ".": Istio keeps it apart (different exportTo), nothing merged
+    assert _subsets(selected) == {"", "v1", "v2"}
+    plain = _resources(mesh, "default/plain")
+    assert _subsets(plain) == {"", "v1"}
+    assert _max_connections(_cluster(plain, f"outbound|8080||{HOST}")) == 3
+
+
+def test_a_namespace_rule_exported_to_dot_is_merged_into_the_selector_rule() -> None:
+    namespace_rule = _rule(
+        "orders-ns",
+        "2024-01-01T00:00:00Z",
+        "  exportTo: ['.']\n"
+        "  trafficPolicy: {connectionPool: {tcp: {maxConnections: 5}}}\n"
+        "  subsets: [{name: v1, labels: {version: v2}}, {name: v3, labels: {version: v1}}]\n",
+    )
+    bare = _selector_rule(
+        "orders-sel",
+        "2024-02-01T00:00:00Z",
+        "{app: client}",
+        "  subsets: [{name: v1, labels: {version: v1}}]\n",
+    )
+    mesh = mesh_of(docs(ORDERS, CLIENT, PLAIN_CLIENT, namespace_rule, bare))
+    selected = _resources(mesh)
+    # the selector rule's own subset wins; the namespace rule adds v3 and, as the
+    # selector rule sets none, its trafficPolicy
+    assert _subsets(selected) == {"", "v1", "v3"}
+    assert _addresses(selected, "v1") == ["10.1.0.1"]
+    assert _max_connections(_cluster(selected, f"outbound|8080||{HOST}")) == 5
+    # the proxy no selector selects keeps the namespace rule (Istio drops it here,
+    # istio/istio#58322; xdscp does not)
+    plain = _resources(mesh, "default/plain")
+    assert _subsets(plain) == {"", "v1", "v3"}
+    assert _addresses(plain, "v1") == ["10.1.0.2"]
+
+
+def test_analysis_reports_what_a_selector_merge_leaves_out() -> None:
+    messages = [
+        m
+        for m in analyze(mesh_of(docs(ORDERS, CLIENT, SEL_A, SEL_B))).messages
+        if m.type is codes.MERGED_RULE_PART_IGNORED
+    ]
+    assert sorted((m.name, m.field) for m in messages) == [
+        ("orders-sel-b", "spec.subsets[1]"),
+        ("orders-sel-b", "spec.trafficPolicy"),
+    ]
+    assert all(m.related == ("DestinationRule/default/orders-sel-a",) for m in messages)
+    assert all("workloadSelector" in m.text for m in messages)

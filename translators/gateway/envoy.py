@@ -1,6 +1,7 @@
 """Gateway IR -> Envoy listeners: one listener per port, one filter chain per server
 (matched by SNI when it names hosts), TLS terminated with certificates over SDS (or
-files), HTTP by RDS with ports stripped from the Host header, TCP by tcp_proxy."""
+files), HTTP by RDS (virtual hosts matched on the Host without its port), TCP by
+tcp_proxy."""
 
 from __future__ import annotations
 
@@ -100,10 +101,11 @@ def _http_manager(
     manager = hcm.HttpConnectionManager(
         stat_prefix=stat_prefix,
         normalize_path={"value": True},
-        # the edge: the caller's address is the connection's, and `Host: a.com:8080`
-        # matches the virtual host `a.com` (Istio's gateways do the same)
+        # the edge: the caller's address is the connection's. `Host: a.com:8443` matches
+        # the virtual host `a.com` by the route configuration's
+        # ignore_port_in_host_matching and reaches the upstream unchanged, as on Istio's
+        # gateways (which dropped ISTIO_GATEWAY_STRIP_HOST_PORT for it)
         use_remote_address={"value": True},
-        strip_any_host_port=True,
         http_filters=[
             *gateway_jwt_filters(ir.jwt),
             # after jwt_authn, so `requestPrincipals` see the verified token

@@ -217,8 +217,12 @@ def gateway_resources(
     routes = []
     for config in proxy.route_configs:
         provenance = tuple(sorted({s for v in config.virtual_hosts for s in v.provenance}))
+        # domains carry no port: `Host: a.com:8443` matches `a.com` (Istio's gateways)
         body = route_config_bytes(
-            config.name, [virtual_host_bytes(v) for v in config.virtual_hosts], provenance
+            config.name,
+            [virtual_host_bytes(v) for v in config.virtual_hosts],
+            provenance,
+            ignore_port=True,
         )
         routes.append(EnvoyResource(ROUTE_TYPE, config.name, provenance=provenance, body=body))
     local = translator.localized_group(workload, outbound_view)  # locality-dependent EDS

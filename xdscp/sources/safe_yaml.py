@@ -34,6 +34,7 @@ from yaml.events import (
 from yaml.nodes import ScalarNode
 
 from xdscp.errors import XdscpError
+from xdscp.sources import plain_yaml
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +140,12 @@ def _plain_value(value: str, mark: Any) -> Any:
             _PLAIN.clear()
         _PLAIN[value] = decoded
     return decoded
+
+
+def _plain_scalar(value: str) -> Any:
+    """An unquoted scalar's value, as the loader reads it (for `plain_yaml`)."""
+    found = _PLAIN.get(value, _MISSING)
+    return _plain_value(value, None) if found is _MISSING else found
 
 
 _MISSING: Any = object()
@@ -363,11 +370,19 @@ class StreamError(XdscpError):
     """The token stream itself is broken: nothing after this point can be trusted."""
 
 
-def load_documents(text: str, limits: Limits = DEFAULT_LIMITS) -> list[Document]:
+def load_documents(
+    text: str, limits: Limits = DEFAULT_LIMITS, *, plain: bool = True
+) -> list[Document]:
     """Every document of `text`, each decoded or failed on its own. Raises StreamError
-    when the file cannot be tokenized (or is too large) — then no document is known."""
+    when the file cannot be tokenized (or is too large) — then no document is known.
+    `plain` False: always libyaml, never `plain_yaml` (the tests compare the two)."""
     if len(text) > limits.file_bytes:
         raise StreamError(f": file is {len(text)} characters (limit {limits.file_bytes})")
+    if plain and len(text) <= min(limits.document_chars, limits.scalar_chars):
+        # no document or scalar can be over its limit: plain block YAML is read directly
+        decoded = plain_yaml.decode(text, limits.depth // 2, _plain_scalar)
+        if decoded is not None:
+            return [Document(i, value, "", line) for i, (line, value) in enumerate(decoded)]
     loader = _Loader(text, limits)
     documents: list[Document] = []
     try:

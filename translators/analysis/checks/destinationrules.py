@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from translators.analysis import codes
 from translators.analysis.context import AnalysisContext
 from translators.analysis.message import Message
-from translators.dr_merge import dropped_parts, mergeable_rules
+from translators.dr_merge import dropped_parts, mergeable_rules, selector_entries
 from translators.ir import Resolution
 from translators.model.networking import DestinationRuleSpec
 from translators.model.networking import Resolution as ServiceResolution
@@ -64,22 +64,35 @@ def check_subsets(ctx: AnalysisContext) -> Iterable[Message]:
 
 
 def check_merged(ctx: AnalysisContext) -> Iterable[Message]:
-    """Istio merges the rules without workloadSelector for one host in one namespace (see
-    translators/dr_merge.py): say which parts of the later ones the merge leaves out."""
+    """Istio merges the rules without workloadSelector for one host in one namespace, and
+    those with equal workloadSelectors (see translators/dr_merge.py): say which parts of
+    the later ones the merge leaves out. (A selector rule overriding the namespace's rule
+    merged into it is what the selector is for: not reported.)"""
     for host, rules in sorted(ctx.index.destination_rules.items()):
         by_namespace: dict[str, list[DR]] = {}
         for dr in rules:  # oldest first
-            if dr.spec.workload_selector is None:
-                by_namespace.setdefault(dr.namespace, []).append(dr)
+            by_namespace.setdefault(dr.namespace, []).append(dr)
         for group in by_namespace.values():
             if len(group) < 2:
                 continue
-            for part in dropped_parts(mergeable_rules(group)):
-                yield codes.MERGED_RULE_PART_IGNORED.at(
-                    part.rule,
-                    part.field,
-                    f"{part.what} is ignored: this DestinationRule is merged with the older "
-                    f"{part.winner.ref} for {host}, whose {part.what} applies",
-                    f"rename the subset or move the policy into {part.winner.ref}, or delete it",
-                    (part.winner.ref,),
-                )
+            plain = [dr for dr in group if dr.spec.workload_selector is None]
+            if len(plain) > 1:
+                yield from _dropped(host, mergeable_rules(plain), "")
+            for entry in selector_entries(group):
+                selecting = [dr for dr in entry if dr.spec.workload_selector is not None]
+                if len(selecting) > 1:
+                    yield from _dropped(
+                        host, selecting, " for the workloads its equal workloadSelector selects"
+                    )
+
+
+def _dropped(host: str, merged: list[DR], scope: str) -> Iterable[Message]:
+    for part in dropped_parts(merged):
+        yield codes.MERGED_RULE_PART_IGNORED.at(
+            part.rule,
+            part.field,
+            f"{part.what} is ignored{scope}: this DestinationRule is merged with the "
+            f"older {part.winner.ref} for {host}, whose {part.what} applies",
+            f"rename the subset or move the policy into {part.winner.ref}, or delete it",
+            (part.winner.ref,),
+        )
