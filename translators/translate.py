@@ -547,7 +547,7 @@ class MeshTranslator:
         if previous is not None and previous.config is config:
             return previous
         if previous is None or len(previous.config.virtual_hosts) != len(vhosts):
-            fields = [memo.call(("vhost-field", id(v)), _vhost_field, v)[1] for v in vhosts]
+            fields = [memo.call_content(("vhost-field", id(v)), _vhost_field, v)[1] for v in vhosts]
             sources: dict[str, int] = {}
             for vhost in vhosts:
                 for source in vhost.provenance:
@@ -559,7 +559,7 @@ class MeshTranslator:
             for i, (old, new) in enumerate(zip(previous.config.virtual_hosts, vhosts, strict=True)):
                 if old is new:
                     continue
-                fields[i] = memo.call(("vhost-field", id(new)), _vhost_field, new)[1]
+                fields[i] = memo.call_content(("vhost-field", id(new)), _vhost_field, new)[1]
                 for source in old.provenance:
                     sources[source] -= 1
                     if not sources[source]:
