@@ -555,27 +555,16 @@ class MeshTranslator:
         while that piece is (a route change does not touch them)."""
         memo = self._memo
         memo.inherit(view.clusters_key)
-        per_service = [
-            memo.get(
-                ("service-resources", key),
-                lambda key=key, c=c, a=a: self._service(key, c, a),  # type: ignore[misc]
-            )
-            for key, c, a in view.service_chunks
-        ]
-        in_chunks = {id(ir) for _, c, a in view.service_chunks for ir in (*c, *a)}
-        clusters = tuple(
-            [memo.call(("cds", c), _cluster, c) for c in view.clusters if id(c) not in in_chunks]
-            + [r for cds, _ in per_service for r in cds]
-        )
-        assignments = tuple(
-            [
-                memo.call(("eds", a), _assignment, a)
-                for a in view.load_assignments
-                if id(a) not in in_chunks and a.locality_lb is None
-            ]
-            + [r for _, eds in per_service for r in eds]
-        )
-        return self._group(clusters), self._group(assignments)
+        clusters = [memo.call(("cds", c), _cluster, c) for c in view.other_clusters]
+        assignments: list[EnvoyResource] = []
+        for chunk in view.service_chunks:
+            # a service's resources are kept on its clusters piece's value (valid while it is)
+            found = chunk.resources
+            if found is None:
+                found = chunk.resources = _service_resources(chunk.clusters, chunk.assignments)
+            clusters += found[0]
+            assignments += found[1]
+        return self._group(tuple(clusters)), self._group(tuple(assignments))
 
     def localized_group(self, workload: Workload, view: OutboundView) -> ResourceGroup | None:
         """The load assignments that depend on the caller's locality, as `workload` gets
@@ -605,15 +594,6 @@ class MeshTranslator:
             )
 
         return self._memo.get(key, build)
-
-    def _service(
-        self,
-        key: Hashable,
-        clusters: tuple[DestinationIR, ...],
-        assignments: tuple[EndpointSetIR, ...],
-    ) -> tuple[tuple[EnvoyResource, ...], tuple[EnvoyResource, ...]]:
-        self._memo.inherit(key)  # the service's IR piece: its bytes depend on what it read
-        return _service_resources(clusters, assignments)
 
     def _group(self, resources: tuple[EnvoyResource, ...]) -> ResourceGroup:
         """The previous generation's group object when its members are the same objects:
