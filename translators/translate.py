@@ -73,12 +73,37 @@ from translators.view import (
 from translators.view.ports import EgressIR
 
 
-@dataclass(frozen=True, slots=True)
 class ProxyResources:
-    proxy: str
-    view: ProxyView
-    # type URL -> the groups making up that type's resources for this proxy
-    groups: Mapping[str, tuple[ResourceGroup, ...]]
+    """One proxy's translation: its resources in groups per type URL, its warnings and
+    its IR. The IR (`view`) is assembled when first asked for: the runtime, which
+    translates every proxy after every change, needs only the groups and warnings."""
+
+    __slots__ = ("_make_view", "_view", "groups", "proxy", "warnings")
+
+    def __init__(
+        self,
+        proxy: str,
+        view: ProxyView | Callable[[], ProxyView],
+        # type URL -> the groups making up that type's resources for this proxy
+        groups: Mapping[str, tuple[ResourceGroup, ...]],
+        warnings: tuple[str, ...] | None = None,
+    ) -> None:
+        self.proxy = proxy
+        self.groups = groups
+        if isinstance(view, ProxyView):
+            self._view: ProxyView | None = view
+            self._make_view: Callable[[], ProxyView] | None = None
+            self.warnings = view.warnings if warnings is None else warnings
+        else:
+            self._view, self._make_view = None, view
+            self.warnings = view().warnings if warnings is None else warnings
+
+    @property
+    def view(self) -> ProxyView:
+        if self._view is None:
+            assert self._make_view is not None
+            self._view, self._make_view = self._make_view(), None
+        return self._view
 
     @property
     def resources(self) -> tuple[EnvoyResource, ...]:
@@ -175,6 +200,26 @@ class _Scope:
     view_key: Hashable
 
 
+class _ContentKey:
+    """A memo key that is content (IR objects) with its hash worked out once: the pieces
+    a proxy's own part is made of are carried with it from one generation to the next
+    (translators/memo.py, rule 5), which looks each of them up again by key."""
+
+    __slots__ = ("_hash", "key")
+
+    def __init__(self, key: Hashable) -> None:
+        self.key = key
+        self._hash = hash(key)
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __eq__(self, other: object) -> bool:
+        return self is other or (
+            isinstance(other, _ContentKey) and self._hash == other._hash and self.key == other.key
+        )
+
+
 # What a proxy's own part reads besides its workload, its Sidecar and its scope's egress
 # listeners (translators/view/inbound.py): peer and request authentication, authorization
 # and gateways (the security index's kinds), Telemetry; DestinationRules of the services
@@ -215,9 +260,10 @@ class MeshTranslator:
         # the generation this one was made from (weak: generations must not chain in memory)
         self.parent = weakref.ref(previous) if previous is not None else None
         self.telemetry = TelemetryIndex(mesh)
-        self._view_keys: dict[str, tuple[Workload, Hashable, Callable[[], OutboundView]]] = {}
-        # workload key -> (workload, whether it is a gateway proxy), asked once a generation
-        self._gateways: dict[str, tuple[Workload, bool]] = {}
+        # id(workload) -> (workload, its view key and builder), (workload, is a gateway):
+        # asked several times per proxy, worked out once per workload in a generation
+        self._view_keys: dict[int, tuple[Workload, Hashable, Callable[[], OutboundView]]] = {}
+        self._gateways: dict[int, tuple[Workload, bool]] = {}
         # this generation's scopes' outbound resources, by view object
         self._scope_resources: dict[OutboundView, OutboundResources] = {}
         self._envoy_filters: bool | None = None
@@ -259,10 +305,10 @@ class MeshTranslator:
     def is_gateway(self, workload: Workload) -> bool:
         """Whether `workload` runs a gateway (translators/gateway) rather than a sidecar:
         asked once per workload in a generation."""
-        found = self._gateways.get(workload.key)
+        found = self._gateways.get(id(workload))
         if found is None or found[0] is not workload:
             gateway = mesh_gateways(self).is_gateway_proxy(workload)
-            found = self._gateways[workload.key] = (workload, gateway)
+            found = self._gateways[id(workload)] = (workload, gateway)
         return found[1]
 
     def translates_as(self, previous: MeshTranslator, workload: Workload) -> bool:
@@ -292,9 +338,10 @@ class MeshTranslator:
             egress = self._egress[outbound] = self._memo.get(
                 ("egress", content), lambda: _Egress(*content)
             )
-        if self.mesh.workloads.get(workload.key) is workload:
+        key = workload.key
+        if self.mesh.workloads.get(key) is workload:
             piece = self._memo.get(
-                ("proxy-local", workload.key, egress),
+                ("proxy-local", key, egress),
                 lambda: self._build_local(workload, outbound),
             )
         else:
@@ -328,13 +375,14 @@ class MeshTranslator:
         namespace, its Sidecar and its labels where some VirtualService matches on them."""
         # asked several times per proxy (its translation, its credentials, the runtime's
         # skip test): worked out once per workload object in a generation
-        found = self._view_keys.get(workload.key)
+        found = self._view_keys.get(id(workload))
         if found is not None and found[0] is workload:
             return found[1], found[2]
         gateway = self.is_gateway(workload)
-        if self.mesh.workloads.get(workload.key) is workload:
+        name = workload.key
+        if self.mesh.workloads.get(name) is workload:
             scope = self._memo.get(
-                ("proxy-scope", workload.key, gateway), lambda: self._scope(workload, gateway)
+                ("proxy-scope", name, gateway), lambda: self._scope(workload, gateway)
             )
         else:  # not this mesh's own workload object: its changes are no dependency to track
             scope = self._scope(workload, gateway)
@@ -345,7 +393,7 @@ class MeshTranslator:
                 self.index, workload.namespace, sidecar, self._memo, source, self._memo.stale(key)
             )
 
-        self._view_keys[workload.key] = (workload, key, build)
+        self._view_keys[id(workload)] = (workload, key, build)
         return key, build
 
     def _scope(self, workload: Workload, gateway: bool) -> _Scope:
@@ -408,15 +456,19 @@ class MeshTranslator:
     def _inbound_group(self, local: LocalView) -> ResourceGroup:
         memo = self._memo
         return memo.get(
-            ("inbound-group", local.clusters),
-            lambda: ResourceGroup(memo.call(("cds", c), _cluster, c) for c in local.clusters),
+            _ContentKey(("inbound-group", local.clusters)),
+            lambda: ResourceGroup(
+                memo.call(_ContentKey(("cds", c)), _cluster, c) for c in local.clusters
+            ),
         )
 
     def _listener_group(self, local: LocalView) -> ResourceGroup:
         memo = self._memo
         return memo.get(
-            ("listener-group", local.listeners),
-            lambda: ResourceGroup(memo.call(("lds", li), _listener, li) for li in local.listeners),
+            _ContentKey(("listener-group", local.listeners)),
+            lambda: ResourceGroup(
+                memo.call(_ContentKey(("lds", li)), _listener, li) for li in local.listeners
+            ),
         )
 
     def translate(self, workload: Workload, *, extensions: bool = True) -> ProxyResources:
@@ -434,10 +486,23 @@ class MeshTranslator:
         build = ProxyBuild(self, workload, outbound_view, local, outbound)
         # One generator per xDS type, named by the `xdstypes` table, in push order.
         groups = {type_url: generate(build) for type_url, generate in generators()}
-        view = combine(workload, outbound_view, local)
+
+        def view() -> ProxyView:
+            return combine(workload, outbound_view, local)
+
+        if self._active_extensions(extensions) is None:
+            warnings = outbound_view.warnings + local.warnings  # as `combine` has them
+            return ProxyResources(workload.key, view, MappingProxyType(groups), warnings)
+        full = view()
         return ProxyResources(
-            workload.key, view, self._extended(workload, view, groups, extensions, False)
+            workload.key, full, self._extended(workload, full, groups, extensions, False)
         )
+
+    def _active_extensions(self, extensions: bool) -> ExtensionSet | None:
+        """The extensions a proxy's groups go through (the mesh's EnvoyFilters included):
+        None when there are none, or `extensions` is off."""
+        active = self._with_envoy_filters if self.has_envoy_filters() else self.extensions
+        return active if extensions and active else None
 
     def _extended(
         self,
@@ -449,10 +514,8 @@ class MeshTranslator:
     ) -> Mapping[str, tuple[ResourceGroup, ...]]:
         """`groups` after the extensions and the mesh's EnvoyFilters (raises
         ExtensionError: the caller keeps this proxy's last good config)."""
-        active = self.extensions
-        if self.has_envoy_filters():
-            active = self._with_envoy_filters
-        if not extensions or not active:
+        active = self._active_extensions(extensions)
+        if active is None:
             return MappingProxyType(dict(groups))
         proxy = Proxy(self.mesh, workload, view, self._objects_by_kind(), gateway, self._memo.get)
         return MappingProxyType(apply_extensions(active, self._interner, proxy, groups))
