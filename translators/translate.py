@@ -21,7 +21,11 @@ from types import MappingProxyType
 from typing import Any
 
 from translators.capture import captures_traffic
-from translators.envoy.clusters import cluster_bytes, load_assignment_bytes
+from translators.envoy.clusters import (
+    cluster_bytes,
+    load_assignment_bytes,
+    service_cluster_bytes,
+)
 from translators.envoy.listeners import build_listener
 from translators.envoy.routes import (
     route_config_from_fields,
@@ -134,9 +138,11 @@ def _service_resources(
     clusters: tuple[DestinationIR, ...], assignments: tuple[EndpointSetIR, ...]
 ) -> tuple[tuple[EnvoyResource, ...], tuple[EnvoyResource, ...]]:
     # a locality-dependent assignment is per proxy (`MeshTranslator.localized_group`)
-    return tuple(_cluster(c) for c in clusters), tuple(
-        _assignment(a) for a in assignments if a.locality_lb is None
-    )
+    bodies = service_cluster_bytes(clusters)
+    return tuple(
+        EnvoyResource(CLUSTER_TYPE, c.name, provenance=c.provenance, body=body)
+        for c, body in zip(clusters, bodies, strict=True)
+    ), tuple(_assignment(a) for a in assignments if a.locality_lb is None)
 
 
 def _vhost_field(ir: VirtualHostIR) -> tuple[VirtualHostIR, bytes]:
