@@ -21,7 +21,11 @@ from types import MappingProxyType
 from typing import Any
 
 from translators.capture import captures_traffic
-from translators.envoy.clusters import cluster_bytes, load_assignment_bytes
+from translators.envoy.clusters import (
+    cluster_bytes,
+    load_assignment_bytes,
+    service_cluster_bytes,
+)
 from translators.envoy.listeners import build_listener
 from translators.envoy.routes import (
     route_config_from_fields,
@@ -45,6 +49,7 @@ from translators.ir import (
 )
 from translators.memo import EVERYTHING, MeshChanges, PieceCache, mesh_changes
 from translators.mesh import MeshConfig, Workload
+from translators.model.networking import SidecarSpec
 from translators.model.objects import MeshObject
 from translators.naming import (
     CLUSTER_TYPE,
@@ -59,6 +64,7 @@ from translators.telemetry.envoy import collector_cluster
 from translators.telemetry.options import TracingProvider
 from translators.telemetry.resolve import TelemetryIndex
 from translators.traffic.locality import endpoint_labels, localized_assignments
+from translators.traffic.source import SourceIR
 from translators.unaffected import translates_as
 from translators.view import (
     LocalView,
@@ -71,12 +77,37 @@ from translators.view import (
 from translators.view.ports import EgressIR
 
 
-@dataclass(frozen=True, slots=True)
 class ProxyResources:
-    proxy: str
-    view: ProxyView
-    # type URL -> the groups making up that type's resources for this proxy
-    groups: Mapping[str, tuple[ResourceGroup, ...]]
+    """One proxy's translation: its resources in groups per type URL, its warnings and
+    its IR. The IR (`view`) is assembled when first asked for: the runtime, which
+    translates every proxy after every change, needs only the groups and warnings."""
+
+    __slots__ = ("_make_view", "_view", "groups", "proxy", "warnings")
+
+    def __init__(
+        self,
+        proxy: str,
+        view: ProxyView | Callable[[], ProxyView],
+        # type URL -> the groups making up that type's resources for this proxy
+        groups: Mapping[str, tuple[ResourceGroup, ...]],
+        warnings: tuple[str, ...] | None = None,
+    ) -> None:
+        self.proxy = proxy
+        self.groups = groups
+        if isinstance(view, ProxyView):
+            self._view: ProxyView | None = view
+            self._make_view: Callable[[], ProxyView] | None = None
+            self.warnings = view.warnings if warnings is None else warnings
+        else:
+            self._view, self._make_view = None, view
+            self.warnings = view().warnings if warnings is None else warnings
+
+    @property
+    def view(self) -> ProxyView:
+        if self._view is None:
+            assert self._make_view is not None
+            self._view, self._make_view = self._make_view(), None
+        return self._view
 
     @property
     def resources(self) -> tuple[EnvoyResource, ...]:
@@ -107,9 +138,11 @@ def _service_resources(
     clusters: tuple[DestinationIR, ...], assignments: tuple[EndpointSetIR, ...]
 ) -> tuple[tuple[EnvoyResource, ...], tuple[EnvoyResource, ...]]:
     # a locality-dependent assignment is per proxy (`MeshTranslator.localized_group`)
-    return tuple(_cluster(c) for c in clusters), tuple(
-        _assignment(a) for a in assignments if a.locality_lb is None
-    )
+    bodies = service_cluster_bytes(clusters)
+    return tuple(
+        EnvoyResource(CLUSTER_TYPE, c.name, provenance=c.provenance, body=body)
+        for c, body in zip(clusters, bodies, strict=True)
+    ), tuple(_assignment(a) for a in assignments if a.locality_lb is None)
 
 
 def _vhost_field(ir: VirtualHostIR) -> tuple[VirtualHostIR, bytes]:
@@ -162,6 +195,37 @@ class _LocalPiece:
     collectors: tuple[ResourceGroup, ...]
 
 
+@dataclass(frozen=True, slots=True, eq=False)
+class _Scope:
+    """Who a workload is to its outbound view (its Sidecar, the caller VirtualService
+    matches and DestinationRule selectors see) and the view's memo key: one piece per
+    workload, so after a change it did not read, a dictionary hit."""
+
+    sidecar: MeshObject[SidecarSpec] | None
+    source: SourceIR
+    view_key: Hashable
+
+
+class _ContentKey:
+    """A memo key that is content (IR objects) with its hash worked out once: the pieces
+    a proxy's own part is made of are carried with it from one generation to the next
+    (translators/memo.py, rule 5), which looks each of them up again by key."""
+
+    __slots__ = ("_hash", "key")
+
+    def __init__(self, key: Hashable) -> None:
+        self.key = key
+        self._hash = hash(key)
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __eq__(self, other: object) -> bool:
+        return self is other or (
+            isinstance(other, _ContentKey) and self._hash == other._hash and self.key == other.key
+        )
+
+
 # What a proxy's own part reads besides its workload, its Sidecar and its scope's egress
 # listeners (translators/view/inbound.py): peer and request authentication, authorization
 # and gateways (the security index's kinds), Telemetry; DestinationRules of the services
@@ -202,7 +266,13 @@ class MeshTranslator:
         # the generation this one was made from (weak: generations must not chain in memory)
         self.parent = weakref.ref(previous) if previous is not None else None
         self.telemetry = TelemetryIndex(mesh)
-        self._view_keys: dict[str, tuple[Workload, Hashable, Callable[[], OutboundView]]] = {}
+        # id(workload) -> (workload, its view key and builder), (workload, is a gateway):
+        # asked several times per proxy, worked out once per workload in a generation
+        self._view_keys: dict[int, tuple[Workload, Hashable, Callable[[], OutboundView]]] = {}
+        self._gateways: dict[int, tuple[Workload, bool]] = {}
+        # this generation's scopes' outbound resources, by view object
+        self._scope_resources: dict[OutboundView, OutboundResources] = {}
+        self._envoy_filters: bool | None = None
         # this generation's answers of translators/unaffected.py (None: for every proxy)
         self.skip_answers: dict[Hashable, bool] = {}
         # this generation's scopes' egress listeners and proxies' own pieces, by object
@@ -234,7 +304,18 @@ class MeshTranslator:
         return self._memo
 
     def has_envoy_filters(self) -> bool:
-        return bool(self._objects_by_kind().get("EnvoyFilter"))
+        if self._envoy_filters is None:
+            self._envoy_filters = bool(self._objects_by_kind().get("EnvoyFilter"))
+        return self._envoy_filters
+
+    def is_gateway(self, workload: Workload) -> bool:
+        """Whether `workload` runs a gateway (translators/gateway) rather than a sidecar:
+        asked once per workload in a generation."""
+        found = self._gateways.get(id(workload))
+        if found is None or found[0] is not workload:
+            gateway = mesh_gateways(self).is_gateway_proxy(workload)
+            found = self._gateways[id(workload)] = (workload, gateway)
+        return found[1]
 
     def translates_as(self, previous: MeshTranslator, workload: Workload) -> bool:
         """Whether `workload`'s translation here is the one `previous` (the generation
@@ -263,9 +344,10 @@ class MeshTranslator:
             egress = self._egress[outbound] = self._memo.get(
                 ("egress", content), lambda: _Egress(*content)
             )
-        if self.mesh.workloads.get(workload.key) is workload:
+        key = workload.key
+        if self.mesh.workloads.get(key) is workload:
             piece = self._memo.get(
-                ("proxy-local", workload.key, egress),
+                ("proxy-local", key, egress),
                 lambda: self._build_local(workload, outbound),
             )
         else:
@@ -299,11 +381,32 @@ class MeshTranslator:
         namespace, its Sidecar and its labels where some VirtualService matches on them."""
         # asked several times per proxy (its translation, its credentials, the runtime's
         # skip test): worked out once per workload object in a generation
-        found = self._view_keys.get(workload.key)
+        found = self._view_keys.get(id(workload))
         if found is not None and found[0] is workload:
             return found[1], found[2]
-        sidecar = self.index.sidecar_for(workload)
-        gateway = mesh_gateways(self).is_gateway_proxy(workload)
+        gateway = self.is_gateway(workload)
+        name = workload.key
+        if self.mesh.workloads.get(name) is workload:
+            scope = self._memo.get(
+                ("proxy-scope", name, gateway), lambda: self._scope(workload, gateway)
+            )
+        else:  # not this mesh's own workload object: its changes are no dependency to track
+            scope = self._scope(workload, gateway)
+        sidecar, source, key = scope.sidecar, scope.source, scope.view_key
+
+        def build() -> OutboundView:
+            return build_outbound(
+                self.index, workload.namespace, sidecar, self._memo, source, self._memo.stale(key)
+            )
+
+        self._view_keys[id(workload)] = (workload, key, build)
+        return key, build
+
+    def _scope(self, workload: Workload, gateway: bool) -> _Scope:
+        """What `_outbound_view` memoizes per workload, with what it reads recorded."""
+        self._memo.read(("workload", workload.key))  # its namespace and labels
+        sidecar = self.index.sidecar_for(workload)  # records its Sidecars
+        # records the label keys VirtualServices match on and the DestinationRules' kind
         source = proxy_source(self.index, workload, self._memo, gateway)
         key = (
             "outbound-view",
@@ -313,14 +416,7 @@ class MeshTranslator:
             source.rules,
             source.gateway_namespace,
         )
-
-        def build() -> OutboundView:
-            return build_outbound(
-                self.index, workload.namespace, sidecar, self._memo, source, self._memo.stale(key)
-            )
-
-        self._view_keys[workload.key] = (workload, key, build)
-        return key, build
+        return _Scope(sidecar, source, key)
 
     def _objects_by_kind(self) -> Mapping[str, tuple[MeshObject[Any], ...]]:
         def build() -> Mapping[str, tuple[MeshObject[Any], ...]]:
@@ -366,35 +462,53 @@ class MeshTranslator:
     def _inbound_group(self, local: LocalView) -> ResourceGroup:
         memo = self._memo
         return memo.get(
-            ("inbound-group", local.clusters),
-            lambda: ResourceGroup(memo.call(("cds", c), _cluster, c) for c in local.clusters),
+            _ContentKey(("inbound-group", local.clusters)),
+            lambda: ResourceGroup(
+                memo.call(_ContentKey(("cds", c)), _cluster, c) for c in local.clusters
+            ),
         )
 
     def _listener_group(self, local: LocalView) -> ResourceGroup:
         memo = self._memo
         return memo.get(
-            ("listener-group", local.listeners),
-            lambda: ResourceGroup(memo.call(("lds", li), _listener, li) for li in local.listeners),
+            _ContentKey(("listener-group", local.listeners)),
+            lambda: ResourceGroup(
+                memo.call(_ContentKey(("lds", li)), _listener, li) for li in local.listeners
+            ),
         )
 
     def translate(self, workload: Workload, *, extensions: bool = True) -> ProxyResources:
         """`extensions=False`: the config as if no extension were loaded."""
         # A gateway proxy gets gateway listeners instead of a sidecar's (translators/gateway).
-        gateway = gateway_resources(self, workload)
+        gateway = gateway_resources(self, workload) if self.is_gateway(workload) else None
         if gateway is not None:
             gateway_view, gateway_groups = gateway
             extended = self._extended(workload, gateway_view, gateway_groups, extensions, True)
             return ProxyResources(workload.key, gateway_view, extended)
-        outbound_view, local = self._views(workload)
-        view_key, _ = self._outbound_view(workload)
+        view_key, build_view = self._outbound_view(workload)
+        outbound_view = self._memo.get(view_key, build_view)
+        local = self._local(workload, outbound_view).view
         outbound = self._outbound_resources(view_key, outbound_view)
         build = ProxyBuild(self, workload, outbound_view, local, outbound)
         # One generator per xDS type, named by the `xdstypes` table, in push order.
         groups = {type_url: generate(build) for type_url, generate in generators()}
-        view = combine(workload, outbound_view, local)
+
+        def view() -> ProxyView:
+            return combine(workload, outbound_view, local)
+
+        if self._active_extensions(extensions) is None:
+            warnings = outbound_view.warnings + local.warnings  # as `combine` has them
+            return ProxyResources(workload.key, view, MappingProxyType(groups), warnings)
+        full = view()
         return ProxyResources(
-            workload.key, view, self._extended(workload, view, groups, extensions, False)
+            workload.key, full, self._extended(workload, full, groups, extensions, False)
         )
+
+    def _active_extensions(self, extensions: bool) -> ExtensionSet | None:
+        """The extensions a proxy's groups go through (the mesh's EnvoyFilters included):
+        None when there are none, or `extensions` is off."""
+        active = self._with_envoy_filters if self.has_envoy_filters() else self.extensions
+        return active if extensions and active else None
 
     def _extended(
         self,
@@ -406,15 +520,23 @@ class MeshTranslator:
     ) -> Mapping[str, tuple[ResourceGroup, ...]]:
         """`groups` after the extensions and the mesh's EnvoyFilters (raises
         ExtensionError: the caller keeps this proxy's last good config)."""
-        active = self.extensions
-        if self._objects_by_kind().get("EnvoyFilter"):
-            active = self._with_envoy_filters
-        if not extensions or not active:
+        active = self._active_extensions(extensions)
+        if active is None:
             return MappingProxyType(dict(groups))
         proxy = Proxy(self.mesh, workload, view, self._objects_by_kind(), gateway, self._memo.get)
         return MappingProxyType(apply_extensions(active, self._interner, proxy, groups))
 
     def _outbound_resources(self, view_key: Hashable, view: OutboundView) -> OutboundResources:
+        """The resources of a scope's outbound view: worked out once per scope in a
+        generation, then shared by its proxies."""
+        found = self._scope_resources.get(view)
+        if found is None:
+            found = self._scope_resources[view] = self._build_outbound_resources(view_key, view)
+        return found
+
+    def _build_outbound_resources(
+        self, view_key: Hashable, view: OutboundView
+    ) -> OutboundResources:
         memo = self._memo
         clusters, assignments = memo.get(
             ("outbound-cluster-resources", view.clusters_key),
@@ -439,27 +561,16 @@ class MeshTranslator:
         while that piece is (a route change does not touch them)."""
         memo = self._memo
         memo.inherit(view.clusters_key)
-        per_service = [
-            memo.get(
-                ("service-resources", key),
-                lambda key=key, c=c, a=a: self._service(key, c, a),  # type: ignore[misc]
-            )
-            for key, c, a in view.service_chunks
-        ]
-        in_chunks = {id(ir) for _, c, a in view.service_chunks for ir in (*c, *a)}
-        clusters = tuple(
-            [memo.call(("cds", c), _cluster, c) for c in view.clusters if id(c) not in in_chunks]
-            + [r for cds, _ in per_service for r in cds]
-        )
-        assignments = tuple(
-            [
-                memo.call(("eds", a), _assignment, a)
-                for a in view.load_assignments
-                if id(a) not in in_chunks and a.locality_lb is None
-            ]
-            + [r for _, eds in per_service for r in eds]
-        )
-        return self._group(clusters), self._group(assignments)
+        clusters = [memo.call(("cds", c), _cluster, c) for c in view.other_clusters]
+        assignments: list[EnvoyResource] = []
+        for chunk in view.service_chunks:
+            # a service's resources are kept on its clusters piece's value (valid while it is)
+            found = chunk.resources
+            if found is None:
+                found = chunk.resources = _service_resources(chunk.clusters, chunk.assignments)
+            clusters += found[0]
+            assignments += found[1]
+        return self._group(tuple(clusters)), self._group(tuple(assignments))
 
     def localized_group(self, workload: Workload, view: OutboundView) -> ResourceGroup | None:
         """The load assignments that depend on the caller's locality, as `workload` gets
@@ -490,15 +601,6 @@ class MeshTranslator:
 
         return self._memo.get(key, build)
 
-    def _service(
-        self,
-        key: Hashable,
-        clusters: tuple[DestinationIR, ...],
-        assignments: tuple[EndpointSetIR, ...],
-    ) -> tuple[tuple[EnvoyResource, ...], tuple[EnvoyResource, ...]]:
-        self._memo.inherit(key)  # the service's IR piece: its bytes depend on what it read
-        return _service_resources(clusters, assignments)
-
     def _group(self, resources: tuple[EnvoyResource, ...]) -> ResourceGroup:
         """The previous generation's group object when its members are the same objects:
         after one VirtualService changes, the 30,000 clusters of a large mesh keep their
@@ -514,7 +616,7 @@ class MeshTranslator:
         if previous is not None and previous.config is config:
             return previous
         if previous is None or len(previous.config.virtual_hosts) != len(vhosts):
-            fields = [memo.call(("vhost-field", id(v)), _vhost_field, v)[1] for v in vhosts]
+            fields = [memo.call_content(("vhost-field", id(v)), _vhost_field, v)[1] for v in vhosts]
             sources: dict[str, int] = {}
             for vhost in vhosts:
                 for source in vhost.provenance:
@@ -526,7 +628,7 @@ class MeshTranslator:
             for i, (old, new) in enumerate(zip(previous.config.virtual_hosts, vhosts, strict=True)):
                 if old is new:
                     continue
-                fields[i] = memo.call(("vhost-field", id(new)), _vhost_field, new)[1]
+                fields[i] = memo.call_content(("vhost-field", id(new)), _vhost_field, new)[1]
                 for source in old.provenance:
                     sources[source] -= 1
                     if not sources[source]:

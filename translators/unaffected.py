@@ -21,8 +21,6 @@ from __future__ import annotations
 from collections.abc import Hashable
 from typing import TYPE_CHECKING
 
-from translators.gateway.proxy import mesh_gateways
-
 if TYPE_CHECKING:
     from translators.mesh import Workload
     from translators.translate import MeshTranslator
@@ -42,7 +40,7 @@ def translates_as(translator: MeshTranslator, previous: MeshTranslator, workload
         answers[None] = _only_virtual_services(translator, previous)
     if not answers[None]:
         return False
-    if mesh_gateways(translator).is_gateway_proxy(workload):
+    if translator.is_gateway(workload):
         return False
     view_key, _ = translator._outbound_view(workload)
     found = answers.get(view_key)

@@ -253,7 +253,7 @@ class MeshRuntime:
                     result = translator.translate(workload, extensions=extensions)
             else:
                 result = translator.translate(workload, extensions=extensions)
-            translated, warnings = result.groups, result.view.warnings
+            translated, warnings = result.groups, result.warnings
             for warning in warnings:
                 if self._first_time(warning):  # once per change, not per proxy or reload
                     log.warning("translate.warning", proxy=workload.key, warning=warning)

@@ -3,6 +3,7 @@ traceback, every sidecar stopped; Ctrl-C during start-up exits 130, also cleanly
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -37,7 +38,12 @@ def processes_mentioning(text: str) -> list[int]:
 def start_up(tmp_path: Path) -> tuple[subprocess.Popen[bytes], Path]:
     config, _ = relocate_example("canary", tmp_path)
     log = tmp_path / "up.log"
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        # a stop that hangs is diagnosed by SIGABRT: every thread's stack lands in the log
+        "PYTHONFAULTHANDLER": "1",
+    }
     with log.open("wb") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "xdscp.cli", "up", str(config),
@@ -61,11 +67,18 @@ def stopped_at_the_end(process: subprocess.Popen[bytes]) -> Iterator[None]:
             process.wait(5)
 
 
-def ctrl_c(process: subprocess.Popen[bytes]) -> int:
-    """What a terminal does on Ctrl-C: SIGINT to the whole foreground process group."""
+def ctrl_c(process: subprocess.Popen[bytes], log: Path) -> int:
+    """What a terminal does on Ctrl-C: SIGINT to the whole foreground process group.
+    A process still running 30 s later fails the test with its threads' stacks."""
     try:
         os.killpg(process.pid, signal.SIGINT)
-        return process.wait(30)
+        try:
+            return process.wait(30)
+        except subprocess.TimeoutExpired:
+            os.kill(process.pid, signal.SIGABRT)  # faulthandler dumps every thread
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(5)
+            pytest.fail(f"still running 30 s after Ctrl-C:\n{log.read_text()[-20000:]}")
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
@@ -79,7 +92,7 @@ def test_ctrl_c_with_proxies_connected_stops_everything_cleanly(tmp_path: Path) 
         assert wait_until(lambda: (tmp_path / "state.json").exists(), 60), log.read_text()
         assert wait_until(lambda: log.read_text().count("stream_open") >= 3, 30), log.read_text()
         assert len(processes_mentioning(run_dir)) >= 3  # one Envoy per workload
-        assert ctrl_c(process) == 0
+        assert ctrl_c(process, log) == 0
     text = log.read_text()
     assert "Traceback" not in text and "\nError:" not in text, text
     assert wait_until(lambda: not processes_mentioning(run_dir), 10), processes_mentioning(run_dir)
@@ -92,7 +105,7 @@ def test_ctrl_c_during_start_up_exits_130_and_stops_what_started(tmp_path: Path)
         # interrupt as soon as the first sidecar is starting, before the mesh is up
         assert wait_until(lambda: processes_mentioning(run_dir), 60), log.read_text()
         assert not (tmp_path / "state.json").exists()
-        code = ctrl_c(process)
+        code = ctrl_c(process, log)
     text = log.read_text()
     assert code == 130, text
     assert "Traceback" not in text and text.rstrip().endswith("interrupted"), text
@@ -139,7 +152,7 @@ def test_ctrl_c_on_serve_with_a_connected_envoy(tmp_path: Path) -> None:
             return status == 200 and "default/client" in body
 
         assert wait_until(connected, 30), serve_log.read_text()
-        assert ctrl_c(serve) == 0
+        assert ctrl_c(serve, serve_log) == 0
         text = serve_log.read_text()
         assert "Traceback" not in text, text
         assert "xds_stream_closed" in text or "default/client" in text

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime
 import json
-import random
 import ssl
 import threading
 import urllib.error
@@ -24,14 +23,14 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 
-from tests.e2e.harness import free_port, wait_until, xdscp_up
+from tests.e2e.harness import MeshScenario, free_port, wait_until, xdscp_up
 from tests.gateway.certs import CertAuthority
 
 pytestmark = pytest.mark.e2e
 
 HOST = "bank.example.com"
 
-CONFIG = """\
+BANK = """\
 apiVersion: networking.istio.io/v1
 kind: ServiceEntry
 metadata: {{name: bank}}
@@ -50,22 +49,6 @@ spec:
   workloadSelector: {{matchLabels: {{app: client}}}}
   trafficPolicy:
     tls: {{mode: MUTUAL, credentialName: bank-client}}
----
-apiVersion: networking.istio.io/v1
-kind: WorkloadEntry
-metadata: {{name: client}}
-spec:
-  address: {client}
-  labels: {{app: client}}
----
-apiVersion: networking.istio.io/v1
-kind: Sidecar
-metadata: {{name: client}}
-spec:
-  workloadSelector: {{labels: {{app: client}}}}
-  egress:
-  - port: {{number: 80, protocol: HTTP, name: http}}
-    hosts: ["*/*"]
 """
 
 
@@ -143,8 +126,10 @@ def _call(url: str) -> tuple[int, str]:
 
 
 def test_sidecar_originates_mutual_tls_with_the_credential(tmp_path: Path) -> None:
-    octet = random.randint(40, 250)
-    client, server = f"127.{octet}.9.1", f"127.{octet}.9.2"
+    scenario = MeshScenario(subnet=9)
+    scenario.workload("client", 1)
+    scenario.client_sidecar("client", [(80, "HTTP")], hosts=("*/*",))
+    server = scenario.address(2)
     ca = CertAuthority("bank CA")
     with _mtls_server(server, tmp_path, ca) as server_port:
         config = tmp_path / "mesh"
@@ -154,9 +139,8 @@ def test_sidecar_originates_mutual_tls_with_the_credential(tmp_path: Path) -> No
         (credential / "tls.crt").write_text(issued.cert_pem)
         (credential / "tls.key").write_text(issued.key_pem)
         (credential / "ca.crt").write_text(ca.pem)
-        (config / "mesh.yaml").write_text(
-            CONFIG.format(host=HOST, server=server, server_port=server_port, client=client)
-        )
+        scenario.add(BANK.format(host=HOST, server=server, server_port=server_port))
+        assert scenario.write(tmp_path) == config
         (tmp_path / "work").mkdir()
         with xdscp_up(config, tmp_path / "work") as mesh:
             url = f"http://{mesh.workload('default/client')['call_through'][0]}/"

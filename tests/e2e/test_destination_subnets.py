@@ -6,47 +6,17 @@ every connection and the rule for the sidecar's own address decides."""
 from __future__ import annotations
 
 import json
-import random
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.harness import wait_until, xdscp_up
+from tests.e2e.harness import MeshScenario, wait_until, xdscp_up
 
 pytestmark = pytest.mark.e2e
 
-MESH = """
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: orders}
-spec:
-  hosts: [orders]
-  location: MESH_INTERNAL
-  resolution: STATIC
-  ports: [{number: 8080, name: http, protocol: HTTP}]
-  workloadSelector: {labels: {app: orders}}
----
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: billing}
-spec:
-  hosts: [billing]
-  location: MESH_INTERNAL
-  resolution: STATIC
-  ports: [{number: 8080, name: http, protocol: HTTP}]
-  workloadSelector: {labels: {app: billing}}
----
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: db}
-spec:
-  hosts: [db]
-  location: MESH_INTERNAL
-  resolution: STATIC
-  ports: [{number: 7000, name: tcp, protocol: TCP}]
----
+VIRTUAL_SERVICE = """
 apiVersion: networking.istio.io/v1
 kind: VirtualService
 metadata: {name: db}
@@ -57,55 +27,20 @@ spec:
     route: [{destination: {host: billing, port: {number: 8080}}}]
   - match: [{destinationSubnets: [CLIENT/32]}]
     route: [{destination: {host: orders, port: {number: 8080}}}]
----
-apiVersion: networking.istio.io/v1
-kind: WorkloadEntry
-metadata: {name: client}
-spec: {address: CLIENT, serviceAccount: client, labels: {app: client}}
----
-apiVersion: networking.istio.io/v1
-kind: WorkloadEntry
-metadata: {name: orders}
-spec: {address: PREFIX.2, serviceAccount: orders, labels: {app: orders}}
----
-apiVersion: networking.istio.io/v1
-kind: WorkloadEntry
-metadata: {name: billing}
-spec: {address: PREFIX.3, serviceAccount: billing, labels: {app: billing}}
----
-apiVersion: networking.istio.io/v1
-kind: Sidecar
-metadata: {name: client}
-spec:
-  workloadSelector: {labels: {app: client}}
-  egress:
-  - port: {number: 7000, protocol: TCP, name: tcp}
-    captureMode: NONE
-    hosts: ["./*"]
-"""
-SERVER_SIDECAR = """
----
-apiVersion: networking.istio.io/v1
-kind: Sidecar
-metadata: {name: NAME}
-spec:
-  workloadSelector: {labels: {app: NAME}}
-  ingress:
-  - port: {number: 8080, protocol: HTTP, name: http}
-    captureMode: NONE
-    defaultEndpoint: 127.0.0.1:18080
 """
 
 
 def _mesh_dir(tmp_path: Path) -> tuple[Path, str]:
-    prefix = f"127.{random.randint(40, 250)}.3"
-    client = f"{prefix}.1"
-    text = MESH.replace("CLIENT", client).replace("PREFIX", prefix)
-    text += "".join(SERVER_SIDECAR.replace("NAME", name) for name in ("orders", "billing"))
-    target = tmp_path / "mesh"
-    target.mkdir()
-    (target / "mesh.yaml").write_text(text)
-    return target, client
+    mesh = MeshScenario(subnet=3)
+    client = mesh.workload("client", 1, service_account="client")
+    for host, name in ((2, "orders"), (3, "billing")):
+        mesh.workload(name, host, service_account=name)
+        mesh.service(name, [(8080, "HTTP")])
+        mesh.server_sidecar(name, capture_none=True)
+    mesh.service("db", [(7000, "TCP")], workloadSelector=None)
+    mesh.add(VIRTUAL_SERVICE.replace("CLIENT", client))
+    mesh.client_sidecar("client", [(7000, "TCP")], capture_none=True)
+    return mesh.write(tmp_path), client
 
 
 def _workload_behind(url: str) -> str:

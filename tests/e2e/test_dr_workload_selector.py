@@ -8,50 +8,17 @@ there for `fast`, and for `slow` there is no such subset (503)."""
 from __future__ import annotations
 
 import json
-import random
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.harness import wait_until, xdscp_up
+from tests.e2e.harness import MeshScenario, wait_until, xdscp_up
 
 pytestmark = pytest.mark.e2e
 
-
-def _mesh(octet: int) -> str:
-    base = f"127.{octet}.9"
-    workloads = [
-        ("fast", 1, "{role: client, app: fast}"),
-        ("slow", 2, "{role: client, app: slow}"),
-        ("orders-v1", 3, "{app: orders, version: v1}"),
-        ("orders-v2", 4, "{app: orders, version: v2}"),
-    ]
-    docs = [
-        f"""
-apiVersion: networking.istio.io/v1
-kind: WorkloadEntry
-metadata: {{name: {name}}}
-spec:
-  address: {base}.{host}
-  labels: {labels}
-"""
-        for name, host, labels in workloads
-    ]
-    docs += [
-        """
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: orders}
-spec:
-  hosts: [orders]
-  location: MESH_INTERNAL
-  resolution: STATIC
-  ports: [{number: 8080, name: http, protocol: HTTP}]
-  workloadSelector: {labels: {app: orders}}
-""",
-        """
+RULES = """
 apiVersion: networking.istio.io/v1
 kind: VirtualService
 metadata: {name: orders}
@@ -61,16 +28,14 @@ spec:
   - match: [{headers: {x-pick: {exact: other}}}]
     route: [{destination: {host: orders, subset: other}}]
   - route: [{destination: {host: orders, subset: pick}}]
-""",
-        """
+---
 apiVersion: networking.istio.io/v1
 kind: DestinationRule
 metadata: {name: orders}
 spec:
   host: orders
   subsets: [{name: pick, labels: {version: v1}}]
-""",
-        """
+---
 apiVersion: networking.istio.io/v1
 kind: DestinationRule
 metadata: {name: orders-for-fast}
@@ -78,8 +43,7 @@ spec:
   host: orders
   workloadSelector: {matchLabels: {app: fast}}
   subsets: [{name: pick, labels: {version: v2}}]
-""",
-        """
+---
 apiVersion: networking.istio.io/v1
 kind: DestinationRule
 metadata: {name: orders-for-fast-more, creationTimestamp: "2030-01-01T00:00:00Z"}
@@ -87,29 +51,20 @@ spec:
   host: orders
   workloadSelector: {matchLabels: {app: fast}}
   subsets: [{name: pick, labels: {version: v1}}, {name: other, labels: {version: v1}}]
-""",
-        """
-apiVersion: networking.istio.io/v1
-kind: Sidecar
-metadata: {name: clients}
-spec:
-  workloadSelector: {labels: {role: client}}
-  egress:
-  - port: {number: 8080, protocol: HTTP, name: http}
-    hosts: ["./*"]
-""",
-        """
-apiVersion: networking.istio.io/v1
-kind: Sidecar
-metadata: {name: orders}
-spec:
-  workloadSelector: {labels: {app: orders}}
-  ingress:
-  - port: {number: 8080, protocol: HTTP, name: http}
-    defaultEndpoint: 127.0.0.1:18080
-""",
-    ]
-    return "---".join(docs)
+"""
+
+
+def _mesh_dir(tmp_path: Path) -> Path:
+    mesh = MeshScenario(subnet=9)
+    mesh.workload("fast", 1, {"role": "client", "app": "fast"})
+    mesh.workload("slow", 2, {"role": "client", "app": "slow"})
+    mesh.workload("orders-v1", 3, {"app": "orders", "version": "v1"})
+    mesh.workload("orders-v2", 4, {"app": "orders", "version": "v2"})
+    mesh.service("orders", [(8080, "HTTP")])
+    mesh.add(RULES)
+    mesh.client_sidecar("clients", [(8080, "HTTP")], selector={"role": "client"})
+    mesh.server_sidecar("orders")
+    return mesh.write(tmp_path)
 
 
 def _answer(url: str, pick: str = "") -> str:
@@ -129,9 +84,7 @@ def _answer(url: str, pick: str = "") -> str:
 def test_the_selecting_rule_changes_the_subset_for_the_selected_client_only(
     tmp_path: Path,
 ) -> None:
-    config = tmp_path / "mesh"
-    config.mkdir()
-    (config / "mesh.yaml").write_text(_mesh(random.randint(40, 250)))
+    config = _mesh_dir(tmp_path)
     with xdscp_up(config, tmp_path) as mesh:
         fast = f"http://{mesh.workload('default/fast')['call_through'][0]}/"
         slow = f"http://{mesh.workload('default/slow')['call_through'][0]}/"

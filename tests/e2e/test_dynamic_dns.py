@@ -8,7 +8,6 @@ can reach it: before this translation the host's cluster had no endpoints (503).
 from __future__ import annotations
 
 import json
-import random
 import socket
 import ssl
 import threading
@@ -21,38 +20,32 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.harness import free_port, wait_until, xdscp_up
+from tests.e2e.harness import MeshScenario, Port, free_port, wait_until, xdscp_up
 from tests.gateway.certs import CertAuthority
 
 pytestmark = pytest.mark.e2e
 
-CONFIG = """\
+WILDCARD_HTTP = """\
 apiVersion: networking.istio.io/v1
 kind: ServiceEntry
-metadata: {{name: local-apps}}
+metadata: {name: local-apps}
 spec:
   hosts: ["*.localhost"]
   location: MESH_EXTERNAL
   resolution: DYNAMIC_DNS
-  ports: [{{number: 8080, name: http, protocol: HTTP}}]
----
-apiVersion: networking.istio.io/v1
-kind: WorkloadEntry
-metadata: {{name: client}}
-spec:
-  address: {client}
-  labels: {{app: client}}
----
-apiVersion: networking.istio.io/v1
-kind: Sidecar
-metadata: {{name: client}}
-spec:
-  workloadSelector: {{labels: {{app: client}}}}
-  egress:
-  - port: {{number: 8080, protocol: HTTP, name: http}}
-    hosts: ["*/*"]
-  outboundTrafficPolicy: {{mode: REGISTRY_ONLY}}
+  ports: [{number: 8080, name: http, protocol: HTTP}]
 """
+
+
+def _client_only(subnet: int, port: Port) -> tuple[MeshScenario, str]:
+    """A mesh of one client whose sidecar opens `port` for every host, REGISTRY_ONLY:
+    only what a ServiceEntry covers goes out. The scenario and the client's address."""
+    mesh = MeshScenario(subnet=subnet)
+    client = mesh.workload("client", 1)
+    mesh.client_sidecar(
+        "client", [port], hosts=("*/*",), outboundTrafficPolicy={"mode": "REGISTRY_ONLY"}
+    )
+    return mesh, client
 
 
 class _Named(BaseHTTPRequestHandler):
@@ -94,10 +87,9 @@ def _get(url: str, host: str) -> tuple[int, str]:
 
 
 def test_wildcard_host_resolved_per_request(tmp_path: Path) -> None:
-    client = f"127.{random.randint(40, 250)}.12.1"
-    config = tmp_path / "mesh"
-    config.mkdir()
-    (config / "mesh.yaml").write_text(CONFIG.format(client=client))
+    scenario, _ = _client_only(12, (8080, "HTTP"))
+    scenario.add(WILDCARD_HTTP)
+    config = scenario.write(tmp_path)
     with _backend() as port, xdscp_up(config, tmp_path) as mesh:
         url = f"http://{mesh.workload('default/client')['call_through'][0]}/"
         host = f"orders.localhost:{port}"
@@ -129,13 +121,11 @@ spec: {{address: vm.localhost, labels: {{app: legacy}}, ports: {{http: {port}}}}
 def test_workload_entry_named_by_dns_is_resolved(tmp_path: Path) -> None:
     """A WorkloadEntry whose address is a DNS name, selected by a DNS ServiceEntry: Envoy
     resolves the name (Istio's STRICT_DNS endpoint)."""
-    client = f"127.{random.randint(40, 250)}.13.1"
-    config = tmp_path / "mesh"
-    config.mkdir()
+    scenario, _ = _client_only(13, (8080, "HTTP"))
+    scenario.add(WILDCARD_HTTP)
     with _backend() as port:
-        (config / "mesh.yaml").write_text(
-            CONFIG.format(client=client) + "---\n" + DNS_ENTRY.format(port=port)
-        )
+        scenario.add(DNS_ENTRY.format(port=port))
+        config = scenario.write(tmp_path)
         with xdscp_up(config, tmp_path) as mesh:
             url = f"http://{mesh.workload('default/client')['call_through'][0]}/"
             assert wait_until(lambda: _get(url, "legacy.internal")[0] == 200, 30), _get(
@@ -143,7 +133,7 @@ def test_workload_entry_named_by_dns_is_resolved(tmp_path: Path) -> None:
             )
 
 
-TLS_CONFIG = """\
+WILDCARD_TLS = """\
 apiVersion: networking.istio.io/v1
 kind: ServiceEntry
 metadata: {{name: local-tls}}
@@ -152,23 +142,6 @@ spec:
   location: MESH_EXTERNAL
   resolution: DYNAMIC_DNS
   ports: [{{number: {port}, name: tls, protocol: TLS}}]
----
-apiVersion: networking.istio.io/v1
-kind: WorkloadEntry
-metadata: {{name: client}}
-spec:
-  address: {client}
-  labels: {{app: client}}
----
-apiVersion: networking.istio.io/v1
-kind: Sidecar
-metadata: {{name: client}}
-spec:
-  workloadSelector: {{labels: {{app: client}}}}
-  egress:
-  - port: {{number: {port}, protocol: TLS, name: tls}}
-    hosts: ["*/*"]
-  outboundTrafficPolicy: {{mode: REGISTRY_ONLY}}
 """
 
 
@@ -192,7 +165,6 @@ def _tls_call(address: str, port: int, sni: str, ca: CertAuthority) -> str:
 def test_wildcard_tls_host_forwarded_by_sni(tmp_path: Path) -> None:
     """On a TLS port the upstream is the host the connection's SNI names (Envoy's SNI
     dynamic forward proxy): the client's TLS reaches the server end to end."""
-    client = f"127.{random.randint(40, 250)}.14.1"
     ca = CertAuthority("local CA")
     issued = ca.issue("shop.localhost")
     (tmp_path / "server.crt").write_text(issued.cert_pem)
@@ -205,9 +177,9 @@ def test_wildcard_tls_host_forwarded_by_sni(tmp_path: Path) -> None:
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        config = tmp_path / "mesh"
-        config.mkdir()
-        (config / "mesh.yaml").write_text(TLS_CONFIG.format(client=client, port=port))
+        scenario, client = _client_only(14, (port, "TLS"))
+        scenario.add(WILDCARD_TLS.format(port=port))
+        config = scenario.write(tmp_path)
         with xdscp_up(config, tmp_path):
             expected = json.dumps({"host": "shop.localhost"})
             assert wait_until(

@@ -4,8 +4,8 @@ STRICT mTLS on `reviews`, and a subset whose callers DISABLE TLS) through real s
 started by `xdscp up`. For each, what the running control plane's `/debug/explain`
 predicts — the possible outcomes (cluster, status class or fault code, allow/deny) with
 their shares — must contain what Envoy did, read from the calling sidecar's JSON access
-log. Weighted and percentage decisions are compared as sets of outcomes, and over many
-requests by share within a binomial bound."""
+log (paths Envoy normalises included). Weighted and percentage decisions are compared
+as sets of outcomes, and over many requests by share within a binomial bound."""
 
 from __future__ import annotations
 
@@ -98,6 +98,13 @@ PROBES = [
     Probe("default/open-client", "/", 10, method="POST"),
     Probe("default/open-client", "/levels", 20),
     Probe("default/open-client", "/admin", 5),
+    # paths Envoy normalises before routing and RBAC (normalize_path, no merge_slashes)
+    Probe("default/client", "/x/../admin/users", 5),
+    Probe("default/client", "/%61dmin", 5),
+    Probe("default/client", "/x/%2e%2e/abort", 20),
+    Probe("default/client", "//admin", 3),
+    Probe("default/client", "/x\\..\\teapot", 3),
+    Probe("default/open-client", "/levels/../admin", 3),
 ]
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import signal
 import urllib.error
 import urllib.request
@@ -15,43 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.harness import http_get, wait_until, xdscp_up
+from tests.e2e.harness import MeshScenario, http_get, wait_until, xdscp_up
 
 pytestmark = pytest.mark.e2e
 
 
-def _mesh(octet: int) -> str:
-    base = f"127.{octet}.7"
-    workloads = [
-        ("client", 1, "client", "us-east/a/1"),
-        ("orders-local", 2, "orders", "us-east/a/1"),
-        ("orders-remote", 3, "orders", "eu-west/b/1"),
-    ]
-    docs = [
-        f"""
-apiVersion: networking.istio.io/v1
-kind: WorkloadEntry
-metadata: {{name: {name}}}
-spec:
-  address: {base}.{host}
-  locality: {locality}
-  labels: {{app: {app}, version: {name}}}
-"""
-        for name, host, app, locality in workloads
-    ]
-    docs += [
-        """
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: orders}
-spec:
-  hosts: [orders]
-  location: MESH_INTERNAL
-  resolution: STATIC
-  ports: [{number: 8080, name: http, protocol: HTTP}]
-  workloadSelector: {labels: {app: orders}}
-""",
-        """
+OUTLIER_DETECTION = """
 apiVersion: networking.istio.io/v1
 kind: DestinationRule
 metadata: {name: orders}
@@ -65,29 +33,22 @@ spec:
       interval: 1s
       baseEjectionTime: 60s
       maxEjectionPercent: 100
-""",
-        """
-apiVersion: networking.istio.io/v1
-kind: Sidecar
-metadata: {name: client}
-spec:
-  workloadSelector: {labels: {app: client}}
-  egress:
-  - port: {number: 8080, protocol: HTTP, name: http}
-    hosts: ["./*"]
-""",
-        """
-apiVersion: networking.istio.io/v1
-kind: Sidecar
-metadata: {name: orders}
-spec:
-  workloadSelector: {labels: {app: orders}}
-  ingress:
-  - port: {number: 8080, protocol: HTTP, name: http}
-    defaultEndpoint: 127.0.0.1:18080
-""",
-    ]
-    return "---".join(docs)
+"""
+
+
+def _mesh_dir(tmp_path: Path) -> Path:
+    mesh = MeshScenario(subnet=7)
+    for name, host, app, locality in (
+        ("client", 1, "client", "us-east/a/1"),
+        ("orders-local", 2, "orders", "us-east/a/1"),
+        ("orders-remote", 3, "orders", "eu-west/b/1"),
+    ):
+        mesh.workload(name, host, {"app": app, "version": name}, locality=locality)
+    mesh.service("orders", [(8080, "HTTP")])
+    mesh.add(OUTLIER_DETECTION)
+    mesh.client_sidecar("client", [(8080, "HTTP")])
+    mesh.server_sidecar("orders")
+    return mesh.write(tmp_path)
 
 
 def _answer(url: str) -> str:
@@ -104,9 +65,7 @@ def _answer(url: str) -> str:
 
 
 def test_local_endpoint_preferred_then_failover(tmp_path: Path) -> None:
-    config = tmp_path / "mesh"
-    config.mkdir()
-    (config / "mesh.yaml").write_text(_mesh(random.randint(40, 250)))
+    config = _mesh_dir(tmp_path)
     with xdscp_up(config, tmp_path) as mesh:
         url = f"http://{mesh.workload('default/client')['call_through'][0]}/"
         assert wait_until(lambda: _answer(url) == "orders-local", 30), _answer(url)

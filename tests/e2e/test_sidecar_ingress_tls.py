@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import http.client
 import ipaddress
-import random
 import ssl
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,26 +17,11 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from tests.e2e.harness import wait_until, xdscp_up
+from tests.e2e.harness import MeshScenario, wait_until, xdscp_up
 
 pytestmark = pytest.mark.e2e
 
-MESH = """
-apiVersion: networking.istio.io/v1
-kind: ServiceEntry
-metadata: {name: secure}
-spec:
-  hosts: [secure]
-  location: MESH_INTERNAL
-  resolution: STATIC
-  ports: [{number: 8443, name: https, protocol: HTTPS}]
-  workloadSelector: {labels: {app: secure}}
----
-apiVersion: networking.istio.io/v1
-kind: WorkloadEntry
-metadata: {name: secure}
-spec: {address: ADDRESS, serviceAccount: secure, labels: {app: secure}}
----
+PEER_AUTHENTICATION = """
 apiVersion: security.istio.io/v1
 kind: PeerAuthentication
 metadata: {name: secure}
@@ -45,17 +29,6 @@ spec:
   selector: {matchLabels: {app: secure}}
   mtls: {mode: PERMISSIVE}
   portLevelMtls: {8443: {mode: DISABLE}}
----
-apiVersion: networking.istio.io/v1
-kind: Sidecar
-metadata: {name: secure}
-spec:
-  workloadSelector: {labels: {app: secure}}
-  ingress:
-  - port: {number: 8443, protocol: HTTPS, name: https}
-    captureMode: NONE
-    defaultEndpoint: 127.0.0.1:18080
-    tls: {mode: SIMPLE, serverCertificate: CERT, privateKey: KEY}
 """
 
 
@@ -119,12 +92,14 @@ def _status(address: str, context: ssl.SSLContext | None) -> int:
 
 
 def test_the_sidecar_terminates_tls_with_the_users_certificate(tmp_path: Path) -> None:
-    address = f"127.{random.randint(40, 250)}.3.2"
+    scenario = MeshScenario(subnet=3)
+    address = scenario.workload("secure", 2, service_account="secure")
     ca, cert, key = _certificates(tmp_path, address)
-    config = tmp_path / "mesh"
-    config.mkdir()
-    text = MESH.replace("ADDRESS", address).replace("CERT", str(cert)).replace("KEY", str(key))
-    (config / "mesh.yaml").write_text(text)
+    scenario.service("secure", [(8443, "HTTPS")])
+    scenario.add(PEER_AUTHENTICATION)
+    tls = {"mode": "SIMPLE", "serverCertificate": str(cert), "privateKey": str(key)}
+    scenario.server_sidecar("secure", (8443, "HTTPS"), capture_none=True, tls=tls)
+    config = scenario.write(tmp_path)
     context = ssl.create_default_context(cafile=str(ca))
     with xdscp_up(config, tmp_path) as mesh:
         assert wait_until(lambda: _status(address, context) == 200, 30), mesh.log()

@@ -6,7 +6,6 @@ relays to a local echo server."""
 
 from __future__ import annotations
 
-import random
 import socket
 import socketserver
 import threading
@@ -16,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.harness import free_port, wait_until, xdscp_up
+from tests.e2e.harness import MeshScenario, free_port, wait_until, xdscp_up
 
 pytestmark = pytest.mark.e2e
 
-CONFIG = """\
+FORWARD_PROXY = """\
 apiVersion: networking.istio.io/v1
 kind: ServiceEntry
 metadata: {{name: forward-proxy}}
@@ -38,22 +37,6 @@ spec:
   host: proxy.corp.example
   trafficPolicy:
     tunnel: {{protocol: {protocol}, targetHost: {target}, targetPort: {target_port}}}
----
-apiVersion: networking.istio.io/v1
-kind: WorkloadEntry
-metadata: {{name: client}}
-spec:
-  address: {client}
-  labels: {{app: client}}
----
-apiVersion: networking.istio.io/v1
-kind: Sidecar
-metadata: {{name: client}}
-spec:
-  workloadSelector: {{labels: {{app: client}}}}
-  egress:
-  - port: {{number: 3128, protocol: TCP, name: tcp}}
-    hosts: ["*/*"]
 """
 
 
@@ -166,23 +149,23 @@ def _exchange(address: str, port: int, payload: bytes) -> bytes:
 
 @pytest.mark.parametrize("protocol", ["CONNECT", "POST"])
 def test_tcp_through_a_tunnel(tmp_path: Path, protocol: str) -> None:
-    octet = random.randint(40, 250)
-    client, proxy, target = (f"127.{octet}.11.{n}" for n in (1, 2, 3))
+    scenario = MeshScenario(subnet=11)
+    client = scenario.workload("client", 1)
+    proxy, target = scenario.address(2), scenario.address(3)
+    scenario.client_sidecar("client", [(3128, "TCP")], hosts=("*/*",))
     _TunnelProxy.seen = []
     with _serving(_Echo, target) as target_port, _serving(_TunnelProxy, proxy) as proxy_port:
         _TunnelProxy.target = (target, target_port)
-        config = tmp_path / "mesh"
-        config.mkdir()
-        (config / "mesh.yaml").write_text(
-            CONFIG.format(
+        scenario.add(
+            FORWARD_PROXY.format(
                 proxy=proxy,
                 proxy_port=proxy_port,
                 target=target,
                 target_port=target_port,
-                client=client,
                 protocol=protocol,
             )
         )
+        config = scenario.write(tmp_path)
         with xdscp_up(config, tmp_path):
             assert wait_until(lambda: _exchange(client, 3128, b"hi") == b"echo:hi", 30)
         expected = f"CONNECT {target}:{target_port}" if protocol == "CONNECT" else "POST /"

@@ -433,14 +433,20 @@ def test_incremental_translation_equals_a_fresh_one(
         assert _config(translator) == _config(MeshTranslator(mesh)), (name, version)
 
 
-@pytest.mark.parametrize("captured", [False, True], ids=["file-mode", "captured"])
-def test_every_single_edit_of_a_full_mesh(captured: bool) -> None:
+@pytest.mark.parametrize(
+    ("captured", "start"),
+    [(False, 0), (True, 0), (False, 1)],
+    ids=["file-mode", "captured", "second-versions"],
+)
+def test_every_single_edit_of_a_full_mesh(captured: bool, start: int) -> None:
     """Deterministically, beside the random sequences: from a mesh with every slot (but
-    the HTTPRoute that would take the VirtualService's place), each slot changed to each
-    of its other versions, or removed, gives the fresh translation. The proxies' own
-    pieces (listeners, inbound clusters) read several kinds; a dependency one of them
-    forgets shows here whatever hypothesis happens to draw."""
-    full: dict[str, int | None] = {name: 0 for name in NAMES}
+    the HTTPRoute that would take the VirtualService's place) at its first (or second)
+    version, each slot changed to each of its other versions, or removed, gives the
+    fresh translation. A proxy's own pieces (its scope, listeners, inbound clusters)
+    read several kinds; a dependency one of them forgets shows here whatever hypothesis
+    happens to draw. The second versions match on callers' labels (VirtualService
+    `sourceLabels`, DestinationRule `workloadSelector`), which a workload edit changes."""
+    full: dict[str, int | None] = {name: min(start, len(SLOTS[name]) - 1) for name in NAMES}
     full["httproute-orders"] = None
     first = MeshTranslator(_mesh(full, captured))
     _config(first)

@@ -12,6 +12,7 @@ from dataclasses import replace
 
 from envoy.config.listener.v3 import listener_pb2
 
+from translators.behaviour.paths import envoy_path, listener_manager
 from translators.behaviour.rbac import ALLOWED, DENIED, Call
 from translators.behaviour.routing import Decision, Request, Unsupported, upstream_request
 from translators.explain.destinations import (
@@ -278,6 +279,7 @@ def _explain(translator: MeshTranslator, request: ExplainRequest) -> Explanation
     authority = request.headers.get("host", request.authority)
     route_step: RouteStep | None = None
     decision: Decision | None = None
+    normalised: tuple[str, ...] = ()
     captured = listener.use_original_dst.value
     if request.protocol == "http" and not captured:
         step = listener_step(listener, listener_sources)
@@ -286,12 +288,25 @@ def _explain(translator: MeshTranslator, request: ExplainRequest) -> Explanation
                 f"port {request.port} of {source.key} is TCP: ask for tcp://{request.host}:"
                 f"{request.port}"
             )
+        manager = listener_manager(listener)
+        path = envoy_path(manager, request.path)
+        if path is None:
+            raise ExplainError(
+                f"Envoy answers 400 to the path {request.path!r} before any route: it is not a"
+                " valid path (a space, '#', a control or non-ASCII character, or %00)"
+            )
+        if path != request.path:
+            merge = " and merge_slashes" if manager is not None and manager.merge_slashes else ""
+            normalised = (
+                f"Envoy normalises the path {request.path} to {path} (normalize_path{merge}):"
+                " routes, RequestAuthentication and AuthorizationPolicies see that path",
+            )
         envoy_request = Request(
             authority,
-            request.path,
+            path,
             headers,
             request.method,
-            jwt=_routing_claims(listener, headers, request.path, request.at),
+            jwt=_routing_claims(listener, headers, path, request.at),
         )
         route_step, decision = http_route_step(translator.mesh, resources, listener, envoy_request)
         if route_step.virtual_host in (BLOCK_ALL, ALLOW_ANY_DYNAMIC_DNS, ALLOW_ANY):
@@ -334,7 +349,7 @@ def _explain(translator: MeshTranslator, request: ExplainRequest) -> Explanation
         route_step,
         destinations,
         _outcomes(route_step, destinations, request.protocol == "http"),
-        _notes(translator, request, destinations),
+        normalised + _notes(translator, request, destinations),
     )
 
 

@@ -10,6 +10,7 @@ from dataclasses import replace
 from envoy.config.listener.v3 import listener_pb2
 from envoy.config.rbac.v3 import rbac_pb2
 
+from translators.behaviour.paths import chain_manager, envoy_path
 from translators.behaviour.rbac import (
     ALLOWED,
     DENIED,
@@ -136,6 +137,11 @@ def inbound_step(
             f"{'plaintext' if not call.uses_tls else 'TLS'} connection, but the port takes"
             f" {wanted} only: the connection is reset (caller sees 503)",
         )
+    # the callee's sidecar normalises the path as the caller's did (the same flags, and
+    # normalising twice changes nothing), so a path the caller sent is never rejected here
+    normalised = envoy_path(chain_manager(chain), call.path)
+    if normalised is not None:
+        call = replace(call, path=normalised)
     jwt_note = ""
     jwt_config = jwt_filter(chain)
     if jwt_config is not None:  # RequestAuthentication: jwt_authn runs before RBAC

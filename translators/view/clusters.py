@@ -3,9 +3,8 @@ that read no VirtualService), gathered per namespace + Sidecar."""
 
 from __future__ import annotations
 
-from collections.abc import Hashable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from translators.index import MeshIndex
 from translators.ir import DestinationIR, EndpointIR, EndpointSetIR, LoadBalancing, Resolution
@@ -42,6 +41,9 @@ from translators.traffic.policy import (
 )
 from translators.view.ports import ports_of
 from translators.view.scope import ref_of
+
+if TYPE_CHECKING:
+    from translators.resources import EnvoyResource
 
 
 def service_clusters(
@@ -168,18 +170,36 @@ def _gateway_credential(dr: MeshObject[DestinationRuleSpec] | None, gateway_name
     )
 
 
+class ServiceChunk:
+    """One visible service's clusters and load assignments: the value of its memo piece
+    (`("clusters", host, rule, gateway namespace)`). `resources` — their Envoy resources —
+    is filled by the Envoy layer on first use (translators/translate.py) and lives as long
+    as the piece: made from the IR alone, it is valid exactly while the IR is, and needs
+    no memo piece (key, dependencies, bookkeeping) of its own."""
+
+    __slots__ = ("assignments", "clusters", "resources")
+
+    def __init__(
+        self, clusters: tuple[DestinationIR, ...], assignments: tuple[EndpointSetIR, ...]
+    ) -> None:
+        self.clusters = clusters
+        self.assignments = assignments
+        self.resources: tuple[tuple[EnvoyResource, ...], tuple[EnvoyResource, ...]] | None = None
+
+
 def _clusters_piece(
     index: MeshIndex,
     service: Service,
     dr: MeshObject[DestinationRuleSpec] | None,
     gateway_namespace: str = "",
-) -> tuple[tuple[DestinationIR, ...], tuple[EndpointSetIR, ...]]:
+) -> ServiceChunk:
     """`service_clusters` as a memo piece, recording what it reads: the service, the rule,
     and (auto-mTLS) the destinations' PeerAuthentications and sidecars."""
     index.read(("service", service.hostname))
     index.read(("security",))
     index.uses(dr)
-    return service_clusters(service, dr, index.security.upstream_peers(service), gateway_namespace)
+    peers = index.security.upstream_peers(service)
+    return ServiceChunk(*service_clusters(service, dr, peers, gateway_namespace))
 
 
 def _resolution(resolution: ServiceResolution, http: bool) -> Resolution:
@@ -220,9 +240,10 @@ class OutboundClusters:
     visible: tuple[Service, ...]
     clusters: tuple[DestinationIR, ...]
     load_assignments: tuple[EndpointSetIR, ...]
-    service_chunks: tuple[
-        tuple[Hashable, tuple[DestinationIR, ...], tuple[EndpointSetIR, ...]], ...
-    ]
+    # per visible service, its piece's value (every load assignment comes from one)
+    service_chunks: tuple[ServiceChunk, ...]
+    # the clusters that come from no service (passthrough, blackhole, allow-any)
+    other_clusters: tuple[DestinationIR, ...] = ()
     # the HTTP and the other ports of the visible services
     http_ports: frozenset[int] = frozenset()
     other_ports: frozenset[int] = frozenset()
@@ -247,9 +268,10 @@ def outbound_clusters(
     if sidecar is not None and sidecar.egress:
         egress_hosts = [h for e in sidecar.egress for h in e.hosts]
     visible = index.visible_services(namespace, egress_hosts)
-    clusters: list[DestinationIR] = list(special_clusters())
+    special = special_clusters()
+    clusters: list[DestinationIR] = list(special)
     assignments: list[EndpointSetIR] = []
-    chunks: list[tuple[Hashable, tuple[DestinationIR, ...], tuple[EndpointSetIR, ...]]] = []
+    chunks: list[ServiceChunk] = []
     for service in visible:
         dr = index.destination_rule(service.hostname, service.namespace, namespace, selected)
         # the DestinationRule this namespace sees is the choice (in the key); the service,
@@ -261,18 +283,21 @@ def outbound_clusters(
             chunk_key,
             lambda service=service, dr=dr, at=at: _clusters_piece(index, service, dr, at),  # type: ignore[misc]
         )
-        clusters += built[0]
-        assignments += built[1]
-        chunks.append((chunk_key, built[0], built[1]))
+        clusters += built.clusters
+        assignments += built.assignments
+        chunks.append(built)
     if outbound_mode(sidecar) is OutboundMode.ALLOW_ANY and not egress_proxy_cluster(
         sidecar_obj, index.mesh.options.domain_suffix
     ):
-        clusters.append(allow_any_cluster())
+        allow_any = allow_any_cluster()
+        clusters.append(allow_any)
+        special += (allow_any,)
     return OutboundClusters(
         tuple(visible),
         tuple(clusters),
         tuple(assignments),
         tuple(chunks),
+        special,
         ports_of(visible, http=True),
         ports_of(visible, http=False),
         tuple(a for a in assignments if a.locality_lb is not None),

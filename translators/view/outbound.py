@@ -26,7 +26,7 @@ from translators.traffic.outbound import (
 )
 from translators.traffic.source import SourceIR
 from translators.traffic.tcp import tcp_chains
-from translators.view.clusters import outbound_clusters
+from translators.view.clusters import ServiceChunk, outbound_clusters
 from translators.view.entries import VhostEntries, vhost_entries
 from translators.view.forward_proxy import (
     forward_proxy_clusters,
@@ -51,12 +51,12 @@ class OutboundView:
     egress: tuple[EgressIR, ...]
     provenance: tuple[str, ...]
     warnings: tuple[str, ...]
-    # Per visible service: its memo key and the cluster / load assignment IR it yielded
-    # (the same tuple objects as long as the key holds). Lets the Envoy layer memoize by
-    # these cheap keys instead of hashing 60,000 IR objects after every change.
-    service_chunks: tuple[
-        tuple[Hashable, tuple[DestinationIR, ...], tuple[EndpointSetIR, ...]], ...
-    ] = ()
+    # Per visible service: its piece's value, the cluster / load assignment IR it yielded
+    # (the same object as long as the piece holds), which also keeps their resources:
+    # the Envoy layer reuses them without hashing 60,000 IR objects after every change.
+    service_chunks: tuple[ServiceChunk, ...] = ()
+    # the clusters from no service (passthrough, blackhole, allow-any)
+    other_clusters: tuple[DestinationIR, ...] = ()
     # the memo key of the OutboundClusters piece the clusters come from
     clusters_key: Hashable = ()
     # route config name -> its virtual hosts before `unique_domains` (for patching)
@@ -202,6 +202,7 @@ def build_outbound(
         provenance=(sidecar_obj.ref,) if sidecar_obj else (),
         warnings=tuple(dict.fromkeys(warnings)),  # once, not once per listener port
         service_chunks=outbound.service_chunks,
+        other_clusters=outbound.other_clusters,
         clusters_key=clusters_key,
         raw_vhosts=raw_vhosts,
         dfp_counts=dfp_counts,

@@ -27,7 +27,7 @@ from translators.extensions import ExtensionSet
 from translators.mesh import MeshConfig, MeshOptions
 from translators.model.objects import ConfigError, KindEntry, MeshObject, Origin
 from xdscp.errors import XdscpError
-from xdscp.sources import decode_worker
+from xdscp.sources import decode_worker, watch_batches
 from xdscp.sources import parse_cache as parse_cache_file
 from xdscp.sources.assembly import Assembly
 from xdscp.sources.blame import find_culprits, translation_failure
@@ -135,10 +135,10 @@ class DirectorySource:
         self.kinds = kinds  # None: the built-in kinds; extensions add theirs
         self.options = options or MeshOptions(local_mode=True)
         # The watcher yields a batch once `quiet_ms` passed with no new change (so a burst
-        # of files is read together), at most `max_wait_ms` after its first change. A
-        # change is seen 1-2 quiet periods after it happened (watchfiles samples every
-        # `quiet_ms`): 30 ms keeps an edit's detection near 45 ms. Half-written files are
-        # `_settle`'s job, not the quiet period's (a rename is complete at once).
+        # of files is read together), at most `max_wait_ms` after its first change: an
+        # edit is seen `quiet_ms` after it happened (xdscp/sources/watch_batches.py).
+        # Half-written files are `_settle`'s job, not the quiet period's (a rename is
+        # complete at once).
         self.quiet_ms = quiet_ms
         self.max_wait_ms = max_wait_ms
         self.log_errors = log_errors
@@ -623,36 +623,35 @@ class DirectorySource:
                 and not self._inside_root(credentials)
             ):
                 watched.append(credentials)  # `serve --credentials-dir` elsewhere
-            async for changes in watchfiles.awatch(
-                *watched,
-                debounce=self.max_wait_ms,
-                step=self.quiet_ms,
-                # No periodic timeout when a stop event ends the watch (checked every step):
-                # on a timeout watchfiles clears its change set, and a change landing at
-                # that instant would be lost. Without one, its default timeout is what
-                # bounds a cancellation (its thread is not interruptible).
-                rust_timeout=0 if stop is not None else None,
-                stop_event=stop,
-                recursive=True,
-            ):
-                log.info("config.changed", files=sorted({Path(p).name for _, p in changes}))
-                problem = self.unavailable()
-                if problem:  # the watch is on a directory that no longer exists: start over
-                    raise SourceUnavailable(problem)
-                certificates = {Path(p) for _, p in changes if self._is_credential(p)}
-                paths = {self._local(p) for _, p in changes if not self._is_credential(p)}
-                if certificates and self.on_credentials is not None:
-                    await self._settle({p for p in certificates if p.is_file()})
-                    await self._credentials_changed()
-                if not paths and certificates:
-                    continue  # only certificates changed: the mesh is the same
-                await self._settle({p for p in paths if p.suffix in YAML_SUFFIXES})
-                await self.reload(on_update, paths)
+            changed = watch_batches.batches(watched, self.quiet_ms, self.max_wait_ms, stop)
+            async with contextlib.aclosing(changed) as bursts:
+                async for changes in bursts:
+                    await self._changed(changes, on_update)
         finally:
             if keeper is not None:
                 keeper.cancel()
             if stop is not None and stop.is_set():
                 self.stop_parse_cache()  # stopping for good (the plane shuts down)
+
+    async def _changed(
+        self,
+        changes: set[tuple[watchfiles.Change, str]],
+        on_update: Callable[[MeshConfig], Awaitable[None]],
+    ) -> None:
+        """One burst of file changes: certificates to the plane, YAML read again."""
+        log.info("config.changed", files=sorted({Path(p).name for _, p in changes}))
+        problem = self.unavailable()
+        if problem:  # the watch is on a directory that no longer exists: start over
+            raise SourceUnavailable(problem)
+        certificates = {Path(p) for _, p in changes if self._is_credential(p)}
+        paths = {self._local(p) for _, p in changes if not self._is_credential(p)}
+        if certificates and self.on_credentials is not None:
+            await self._settle({p for p in certificates if p.is_file()})
+            await self._credentials_changed()
+        if not paths and certificates:
+            return  # only certificates changed: the mesh is the same
+        await self._settle({p for p in paths if p.suffix in YAML_SUFFIXES})
+        await self.reload(on_update, paths)
 
     def _inside_root(self, path: Path) -> bool:
         relative = os.path.relpath(os.path.abspath(path), os.path.abspath(self.root))
