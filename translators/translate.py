@@ -22,7 +22,11 @@ from types import MappingProxyType
 from typing import Any
 
 from translators.capture import captures_traffic
-from translators.envoy.clusters import cluster_bytes, load_assignment_bytes
+from translators.envoy.clusters import (
+    cluster_bytes,
+    load_assignment_bytes,
+    service_cluster_bytes,
+)
 from translators.envoy.listeners import build_listener
 from translators.envoy.routes import (
     route_config_from_fields,
@@ -135,9 +139,11 @@ def _service_resources(
     clusters: tuple[DestinationIR, ...], assignments: tuple[EndpointSetIR, ...]
 ) -> tuple[tuple[EnvoyResource, ...], tuple[EnvoyResource, ...]]:
     # a locality-dependent assignment is per proxy (`MeshTranslator.localized_group`)
-    return tuple(_cluster(c) for c in clusters), tuple(
-        _assignment(a) for a in assignments if a.locality_lb is None
-    )
+    bodies = service_cluster_bytes(clusters)
+    return tuple(
+        EnvoyResource(CLUSTER_TYPE, c.name, provenance=c.provenance, body=body)
+        for c, body in zip(clusters, bodies, strict=True)
+    ), tuple(_assignment(a) for a in assignments if a.locality_lb is None)
 
 
 def _vhost_field(ir: VirtualHostIR) -> tuple[VirtualHostIR, bytes]:
@@ -624,7 +630,7 @@ class MeshTranslator:
         if previous is not None and previous.config is config:
             return previous
         if previous is None or len(previous.config.virtual_hosts) != len(vhosts):
-            fields = [memo.call(("vhost-field", id(v)), _vhost_field, v)[1] for v in vhosts]
+            fields = [memo.call_content(("vhost-field", id(v)), _vhost_field, v)[1] for v in vhosts]
             sources: dict[str, int] = {}
             for vhost in vhosts:
                 for source in vhost.provenance:
@@ -636,7 +642,7 @@ class MeshTranslator:
             for i, (old, new) in enumerate(zip(previous.config.virtual_hosts, vhosts, strict=True)):
                 if old is new:
                     continue
-                fields[i] = memo.call(("vhost-field", id(new)), _vhost_field, new)[1]
+                fields[i] = memo.call_content(("vhost-field", id(new)), _vhost_field, new)[1]
                 for source in old.provenance:
                     sources[source] -= 1
                     if not sources[source]:

@@ -207,7 +207,12 @@ class MeshScenario:
         self._add("ServiceEntry", name, merged, namespace)
 
     def server_sidecar(
-        self, app: str, port: Port = (8080, "HTTP"), capture_none: bool = False, **ingress: Any
+        self,
+        app: str,
+        port: Port = (8080, "HTTP"),
+        capture_none: bool = False,
+        namespace: str = "",
+        **ingress: Any,
     ) -> None:
         """A Sidecar putting the demo app (127.0.0.1:18080) behind `port` of the
         workloads labelled `app: <app>`."""
@@ -216,7 +221,7 @@ class MeshScenario:
             entry["captureMode"] = "NONE"
         entry.update({"defaultEndpoint": "127.0.0.1:18080", **ingress})
         selector = {"labels": {"app": app}}
-        self._add("Sidecar", app, {"workloadSelector": selector, "ingress": [entry]})
+        self._add("Sidecar", app, {"workloadSelector": selector, "ingress": [entry]}, namespace)
 
     def client_sidecar(
         self,
@@ -225,10 +230,12 @@ class MeshScenario:
         selector: dict[str, str] | None = None,
         hosts: tuple[str, ...] = ("./*",),
         capture_none: bool = False,
+        namespace: str = "",
         **spec: Any,
     ) -> None:
         """A Sidecar opening an egress listener per port of `ports` (hosts `hosts`) on the
-        workloads labelled `app: <name>` (or `selector`); `spec` adds fields."""
+        workloads labelled `app: <name>` (or `selector`; `{}`: the namespace's default
+        Sidecar, without workloadSelector); `spec` adds fields."""
         egress = []
         for port in ports:
             entry: dict[str, Any] = {"port": _port(port)}
@@ -237,8 +244,9 @@ class MeshScenario:
             entry["hosts"] = list(hosts)
             egress.append(entry)
         labels = selector if selector is not None else {"app": name}
-        body = {"workloadSelector": {"labels": labels}, "egress": egress}
-        self._add("Sidecar", name, {**body, **spec})
+        body: dict[str, Any] = {"workloadSelector": {"labels": labels}} if labels else {}
+        body["egress"] = egress
+        self._add("Sidecar", name, {**body, **spec}, namespace)
 
     def add(self, *documents: str) -> None:
         """The test's own objects, as YAML (one document or several)."""

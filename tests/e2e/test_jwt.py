@@ -23,6 +23,7 @@ import pytest
 
 from tests.e2e.harness import (
     REPO,
+    MeshScenario,
     RunningMesh,
     http_get,
     relocate_example,
@@ -38,102 +39,67 @@ PARTNER = "partner"
 
 
 def _mesh_yaml(octet: int, jwks_uri: str, partner_jwks: str, presence: str = "OPTIONAL") -> str:
-    return textwrap.dedent(
-        f"""\
-        apiVersion: networking.istio.io/v1
-        kind: ServiceEntry
-        metadata: {{name: orders, namespace: prod}}
-        spec:
-          hosts: [orders]
-          location: MESH_INTERNAL
-          resolution: STATIC
-          ports: [{{number: 8080, name: http, protocol: HTTP}}]
-          workloadSelector: {{labels: {{app: orders}}}}
-        ---
-        apiVersion: networking.istio.io/v1
-        kind: WorkloadEntry
-        metadata: {{name: orders-v1, namespace: prod}}
-        spec: {{address: 127.{octet}.3.2, serviceAccount: orders,
-                labels: {{app: orders, version: v1}}}}
-        ---
-        apiVersion: networking.istio.io/v1
-        kind: WorkloadEntry
-        metadata: {{name: orders-v2, namespace: prod}}
-        spec: {{address: 127.{octet}.3.4, serviceAccount: orders,
-                labels: {{app: orders, version: v2}}}}
-        ---
-        apiVersion: networking.istio.io/v1
-        kind: WorkloadEntry
-        metadata: {{name: frontend, namespace: prod}}
-        spec: {{address: 127.{octet}.3.1, serviceAccount: frontend, labels: {{app: frontend}}}}
-        ---
-        apiVersion: networking.istio.io/v1
-        kind: Sidecar
-        metadata: {{name: callers, namespace: prod}}
-        spec:
-          egress:
-          - port: {{number: 8080, protocol: HTTP, name: http}}
-            captureMode: NONE
-            hosts: ["./*"]
-        ---
-        apiVersion: networking.istio.io/v1
-        kind: Sidecar
-        metadata: {{name: orders, namespace: prod}}
-        spec:
-          workloadSelector: {{labels: {{app: orders}}}}
-          ingress:
-          - port: {{number: 8080, protocol: HTTP, name: http}}
-            captureMode: NONE
-            defaultEndpoint: 127.0.0.1:18080
-        ---
-        apiVersion: networking.istio.io/v1
-        kind: DestinationRule
-        metadata: {{name: orders, namespace: prod}}
-        spec:
-          host: orders
-          subsets:
-          - {{name: v1, labels: {{version: v1}}}}
-          - {{name: v2, labels: {{version: v2}}}}
-        ---
-        apiVersion: networking.istio.io/v1
-        kind: VirtualService
-        metadata: {{name: orders, namespace: prod}}
-        spec:
-          hosts: [orders]
-          http:
-          - match:
-            - headers:
-                "@request.auth.claims.group": {{exact: admin}}
-            route: [{{destination: {{host: orders, subset: v2}}}}]
-          - route: [{{destination: {{host: orders, subset: v1}}}}]
-        ---
-        apiVersion: security.istio.io/v1
-        kind: RequestAuthentication
-        metadata: {{name: idp, namespace: prod}}
-        spec:
-          jwtRules:
-          - issuer: "{ISSUER}"
-            jwksUri: {jwks_uri}
-            timeout: 2s
-            outputClaimToHeaders: [{{header: x-jwt-group, claim: group}}]
-          - issuer: {PARTNER}
-            audiences: [orders]
-            jwks: '{partner_jwks}'
-            fromHeaders: [{{name: x-partner-token}}]
-            presence: {presence}
-        ---
-        apiVersion: security.istio.io/v1
-        kind: AuthorizationPolicy
-        metadata: {{name: orders-jwt, namespace: prod}}
-        spec:
-          selector: {{matchLabels: {{app: orders}}}}
-          rules:
-          - from: [{{source: {{requestPrincipals: ["{ISSUER}/alice"]}}}}]
-          - from: [{{source: {{requestPrincipals: ["*"]}}}}]
-            when: [{{key: "request.auth.claims[group]", values: [admin]}}]
-          - from: [{{source: {{requestPrincipals: ["{PARTNER}/*"]}}}}]
-        """
+    mesh = MeshScenario(subnet=3, octet=octet)
+    mesh.service("orders", [(8080, "HTTP")], namespace="prod")
+    for name, host in (("orders-v1", 2), ("orders-v2", 4)):
+        labels = {"app": "orders", "version": name[-2:]}
+        mesh.workload(name, host, labels, service_account="orders", namespace="prod")
+    mesh.workload("frontend", 1, service_account="frontend", namespace="prod")
+    mesh.client_sidecar("callers", [(8080, "HTTP")], {}, capture_none=True, namespace="prod")
+    mesh.server_sidecar("orders", capture_none=True, namespace="prod")
+    mesh.add(
+        textwrap.dedent(
+            f"""\
+            apiVersion: networking.istio.io/v1
+            kind: DestinationRule
+            metadata: {{name: orders, namespace: prod}}
+            spec:
+              host: orders
+              subsets:
+              - {{name: v1, labels: {{version: v1}}}}
+              - {{name: v2, labels: {{version: v2}}}}
+            ---
+            apiVersion: networking.istio.io/v1
+            kind: VirtualService
+            metadata: {{name: orders, namespace: prod}}
+            spec:
+              hosts: [orders]
+              http:
+              - match:
+                - headers:
+                    "@request.auth.claims.group": {{exact: admin}}
+                route: [{{destination: {{host: orders, subset: v2}}}}]
+              - route: [{{destination: {{host: orders, subset: v1}}}}]
+            ---
+            apiVersion: security.istio.io/v1
+            kind: RequestAuthentication
+            metadata: {{name: idp, namespace: prod}}
+            spec:
+              jwtRules:
+              - issuer: "{ISSUER}"
+                jwksUri: {jwks_uri}
+                timeout: 2s
+                outputClaimToHeaders: [{{header: x-jwt-group, claim: group}}]
+              - issuer: {PARTNER}
+                audiences: [orders]
+                jwks: '{partner_jwks}'
+                fromHeaders: [{{name: x-partner-token}}]
+                presence: {presence}
+            ---
+            apiVersion: security.istio.io/v1
+            kind: AuthorizationPolicy
+            metadata: {{name: orders-jwt, namespace: prod}}
+            spec:
+              selector: {{matchLabels: {{app: orders}}}}
+              rules:
+              - from: [{{source: {{requestPrincipals: ["{ISSUER}/alice"]}}}}]
+              - from: [{{source: {{requestPrincipals: ["*"]}}}}]
+                when: [{{key: "request.auth.claims[group]", values: [admin]}}]
+              - from: [{{source: {{requestPrincipals: ["{PARTNER}/*"]}}}}]
+            """
+        )
     )
+    return mesh.yaml()
 
 
 def _call(mesh: RunningMesh, headers: dict[str, str]) -> tuple[int, dict[str, Any]]:
