@@ -55,10 +55,6 @@ def main(log_json: bool, log_level: str) -> None:
     configure_logging(log_json, log_level)
 
 
-async def _until_signalled() -> None:
-    await _signalled().wait()
-
-
 def _signalled() -> asyncio.Event:
     """An event set by Ctrl-C or SIGTERM from now on (instead of KeyboardInterrupt, or
     asyncio's cancelling of the main task, which code on the way may swallow)."""
@@ -319,7 +315,9 @@ def _serve_kubernetes(
 
     _require_kube_config(kubeconfig)
 
-    async def run() -> None:
+    async def run() -> bool:
+        """False when Ctrl-C (or SIGTERM) came before the plane was serving."""
+        stop = _signalled()  # from the first moment, as `serve --config` and `up`
         await _reach_cluster(kubeconfig)
         plane = KubeControlPlane(
             KubeSettings(
@@ -336,13 +334,16 @@ def _serve_kubernetes(
             )
         )
         try:
-            await plane.start()
-            await _until_signalled()
+            if not await _started_unless_stopped(plane.start(), stop):
+                return False
+            await stop.wait()
+            return True
         finally:
             await plane.stop()
             await _let_pending_tasks_finish()
 
-    asyncio.run(run())
+    if not asyncio.run(run()):
+        raise KeyboardInterrupt  # interrupted while starting: "interrupted", exit 130
 
 
 def _require_kube_config(kubeconfig: Path | None) -> None:
@@ -497,7 +498,11 @@ def up(
 
     token = _debug_token(debug, debug_token_file)
 
-    async def run() -> None:
+    async def run() -> bool:
+        """False when Ctrl-C (or SIGTERM) came before the mesh was up."""
+        # from the first moment: a Ctrl-C while the sidecars start (asyncio's cancelling
+        # of the main task) could be swallowed on the way and leave `up` running
+        stop = _signalled()
         plane = _file_control_plane(
             directory,
             listen,
@@ -508,16 +513,22 @@ def up(
             settings,
         )
         local = LocalMesh(plane, run_dir, delta=delta)
-        try:
+
+        async def start() -> None:
             await plane.start()
             await local.start()
+
+        try:
+            if not await _started_unless_stopped(start(), stop):
+                return False
             snapshot = local.state()
             click.echo(render_table(snapshot))
             click.echo(f"\ncontrol plane {snapshot['xds']}, debug {snapshot['debug']}")
             click.echo(f"edit {directory} and Envoy follows; Ctrl-C stops everything.")
             if state is not None:
                 local.write_state(state)
-            await _until_signalled()
+            await stop.wait()
+            return True
         finally:
             with contextlib.suppress(Exception):
                 await local.stop()
@@ -526,7 +537,8 @@ def up(
             if state is not None:
                 state.unlink(missing_ok=True)
 
-    asyncio.run(run())
+    if not asyncio.run(run()):
+        raise KeyboardInterrupt  # interrupted while starting: "interrupted", exit 130
 
 
 @main.command()
