@@ -92,7 +92,8 @@ class MeshIndex:
                     mesh_routes[host].append(obj)
         for found in (drs, vss, sidecars, mesh_routes, dr_selectors):
             for objs in found.values():
-                objs.sort(key=age_order)
+                if len(objs) > 1:  # (a sort asks the key of a lone object too)
+                    objs.sort(key=age_order)
         return cls(
             mesh,
             dict(drs),

@@ -308,6 +308,23 @@ class PieceCache:
         value: T = piece.value
         return value
 
+    def call_content(self, key: Hashable, build: Callable[[A], T], arg: A) -> T:
+        """`call` for a content-keyed piece (rule 4) whose builder looks nothing up in the
+        memo and reads no dependency (serializing an IR object): no frame is opened for
+        it — the per-piece bookkeeping of 10,000 virtual hosts' bytes."""
+        piece = self._entries.get(key)
+        if piece is None:
+            piece = self._carried(key)
+            if piece is None:
+                piece = _Piece(build(arg), _NO_DEPS)
+            self._entries[key] = piece
+        if self._frames:
+            self._kids[-1].append(key)
+            if piece.deps:
+                self._frames[-1].update(piece.deps)
+        value: T = piece.value
+        return value
+
     def unchanged(self, key: Hashable) -> tuple[bool, Any]:
         """(True, value) when the piece under `key` is the previous generation's, carried
         over (it is then carried, with its parts, if it was not yet); (False, None) when

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import fields
 from functools import lru_cache
 from operator import attrgetter
@@ -262,16 +263,24 @@ _TLS_TYPE_URL_FIELD = length_delimited(_ANY_TYPE_URL, _UPSTREAM_TLS_TYPE.encode(
 _TLS_SOCKET_NAME_FIELD = length_delimited(_SOCKET_NAME, TLS_TRANSPORT_SOCKET.encode())
 
 
+def _shares_context(tls: UpstreamTLSIR) -> bool:
+    # SIMPLE / MUTUAL contexts depend on the SNI beyond its field (SAN validation)
+    return bool(
+        not tls.mesh_endpoints_only and tls.sni and tls.mode is UpstreamTLSMode.ISTIO_MUTUAL
+    )
+
+
 def _tls_fields(tls: UpstreamTLSIR) -> bytes:
     """The serialized transport socket field. Every mTLS cluster has its own SNI, but the
     rest of its TLS context is shared by all clusters of a service (same SANs): that part
     is serialized once and the SNI appended — byte-identical to serializing the whole."""
-    if tls.mesh_endpoints_only or not tls.sni or tls.mode is not UpstreamTLSMode.ISTIO_MUTUAL:
-        # SIMPLE / MUTUAL contexts depend on the SNI beyond its field (SAN validation)
+    if not _shares_context(tls):
         return _built_tls_fields(tls)
-    context = _context_without_sni(_shape_key(tls, _NO_SNI)) + length_delimited(
-        _UPSTREAM_TLS_SNI, tls.sni.encode()
-    )
+    return _mtls_socket(_context_without_sni(_shape_key(tls, _NO_SNI)), tls.sni)
+
+
+def _mtls_socket(context_without_sni: bytes, sni: str) -> bytes:
+    context = context_without_sni + length_delimited(_UPSTREAM_TLS_SNI, sni.encode())
     packed = _TLS_TYPE_URL_FIELD + length_delimited(_ANY_VALUE, context)
     socket = _TLS_SOCKET_NAME_FIELD + length_delimited(_SOCKET_TYPED_CONFIG, packed)
     return length_delimited(_CLUSTER_TRANSPORT_SOCKET, socket)
@@ -282,18 +291,84 @@ def _metadata_field(sources: tuple[str, ...]) -> bytes:
     return length_delimited(_CLUSTER_METADATA, provenance_bytes(sources))
 
 
+def _assembled(ir: DestinationIR) -> bool:
+    """Whether `cluster_bytes` assembles `ir` from shared pieces (rare ones — static, DNS,
+    passthrough, PROXY protocol around TLS — are serialized as messages: nothing to share)."""
+    return ir.resolution is Resolution.ENDPOINTS and (
+        ir.policy is None or ir.policy.proxy_protocol_version is None
+    )
+
+
 def cluster_bytes(ir: DestinationIR) -> bytes:
     """Serialized Cluster, equal in meaning to `build_cluster(ir)`."""
-    if ir.resolution is not Resolution.ENDPOINTS or (
-        # rare (static/DNS/passthrough, PROXY protocol around TLS): nothing to share
-        ir.policy is not None and ir.policy.proxy_protocol_version is not None
-    ):
+    if not _assembled(ir):
         encoded: bytes = build_cluster(ir).SerializeToString(deterministic=True)
         return encoded
     shape = _cluster_shape(_shape_key(ir, _SHAPE_CLEARED))
     tls = _tls_fields(ir.tls) if ir.tls is not None else b""
     metadata = _metadata_field(tuple(sorted(set(ir.provenance)))) if ir.provenance else b""
     return length_delimited(_CLUSTER_NAME, ir.name.encode()) + shape + tls + metadata
+
+
+def _same_shape(a: DestinationIR, b: DestinationIR) -> bool:
+    """`a` and `b` serialize alike but for name, TLS and provenance — told by identity, as a
+    service's subset clusters without a policy of their own share these objects."""
+    return (
+        a.policy is b.policy
+        and a.resolution is b.resolution
+        and a.load_balancing is b.load_balancing
+        and a.endpoints is b.endpoints
+        and a.connect_timeout_s == b.connect_timeout_s
+    )
+
+
+def _same_context(a: UpstreamTLSIR, b: UpstreamTLSIR) -> bool:
+    """Mesh mTLS contexts equal but for the SNI (`_tls_fields`'s shared part)."""
+    return (
+        a.mode is UpstreamTLSMode.ISTIO_MUTUAL
+        and b.mode is UpstreamTLSMode.ISTIO_MUTUAL
+        and bool(a.sni)
+        and bool(b.sni)
+        and not a.mesh_endpoints_only
+        and not b.mesh_endpoints_only
+        and a.subject_alt_names is b.subject_alt_names
+        and a.ca_certificates == b.ca_certificates
+        and a.client_certificate == b.client_certificate
+        and a.private_key == b.private_key
+        and a.insecure_skip_verify == b.insecure_skip_verify
+        and a.credential == b.credential
+        and a.ca_crl == b.ca_crl
+    )
+
+
+def service_cluster_bytes(irs: Sequence[DestinationIR]) -> list[bytes]:
+    """`cluster_bytes` of each of one service's clusters. Its subsets' clusters usually
+    share shape, TLS settings and provenance with the one before (the same objects):
+    those parts are taken from it instead of looked up again by value."""
+    out: list[bytes] = []
+    last: DestinationIR | None = None
+    shape = context = metadata = b""
+    for ir in irs:
+        if not _assembled(ir):
+            out.append(cluster_bytes(ir))
+            last = None
+            continue
+        if last is None or not _same_shape(ir, last):
+            shape = _cluster_shape(_shape_key(ir, _SHAPE_CLEARED))
+        tls = b""
+        if ir.tls is not None:
+            if last is not None and last.tls is not None and _same_context(ir.tls, last.tls):
+                tls = _mtls_socket(context, ir.tls.sni)
+            else:
+                tls = _tls_fields(ir.tls)
+                if _shares_context(ir.tls):
+                    context = _context_without_sni(_shape_key(ir.tls, _NO_SNI))
+        if last is None or ir.provenance is not last.provenance:
+            provenance = ir.provenance
+            metadata = _metadata_field(tuple(sorted(set(provenance)))) if provenance else b""
+        out.append(length_delimited(_CLUSTER_NAME, ir.name.encode()) + shape + tls + metadata)
+        last = ir
+    return out
 
 
 @lru_cache(maxsize=262144)

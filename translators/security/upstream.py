@@ -103,32 +103,29 @@ def upstream_peers(
 ) -> UpstreamPeers:
     # once per service of the mesh (10,000 in a large one): one pass over the endpoints
     sources: set[str] = set()
-    endpoints = service.endpoints
-    sidecars = [has_sidecar(e, workloads, gateways) for e in endpoints]
-    namespaces = [
-        e.workload.partition("/")[0] if e.workload else service.namespace for e in endpoints
-    ]
-    effective_mtls = [
-        peer_authn.effective(namespace, e.labels) if sidecar else None
-        for e, sidecar, namespace in zip(endpoints, sidecars, namespaces, strict=True)
-    ]
-    for effective in effective_mtls if service.ports else ():  # (named only where a port uses it)
-        if effective is not None:
-            sources.update(effective.sources)
-    rows = tuple(
-        tuple(
-            effective is not None and effective.at(e.port_for(port)) is not InboundMTLS.DISABLE
-            for e, effective in zip(endpoints, effective_mtls, strict=True)
-        )
-        for port in service.ports
-    )
     identities: set[str] = set()
     meshed: set[str] = set()
-    for e, namespace, sidecar in zip(endpoints, namespaces, sidecars, strict=True):
+    ports = service.ports
+    plain = (False,) * len(ports)
+    columns: list[tuple[bool, ...]] = []  # per endpoint: mesh mTLS per service port
+    for e in service.endpoints:
+        namespace = e.workload.partition("/")[0] if e.workload else service.namespace
         identity = spiffe_id(namespace, e.service_account, trust_domain)
         identities.add(identity)
-        if sidecar:
-            meshed.add(identity)
+        if not has_sidecar(e, workloads, gateways):
+            columns.append(plain)
+            continue
+        meshed.add(identity)
+        effective = peer_authn.effective(namespace, e.labels)
+        if ports:  # (named only where a port uses it)
+            sources.update(effective.sources)
+        if len(ports) == 1:  # (most services)
+            columns.append((effective.at(e.port_for(ports[0])) is not InboundMTLS.DISABLE,))
+            continue
+        columns.append(
+            tuple(effective.at(e.port_for(port)) is not InboundMTLS.DISABLE for port in ports)
+        )
+    rows = tuple(zip(*columns, strict=True)) if columns else tuple(() for _ in ports)
     extra = set(service.subject_alt_names)
     return UpstreamPeers(
         rows,
