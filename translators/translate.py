@@ -17,6 +17,7 @@ from __future__ import annotations
 import weakref
 from collections.abc import Callable, Hashable, Iterator, Mapping
 from dataclasses import dataclass, replace
+from functools import partial
 from types import MappingProxyType
 from typing import Any
 
@@ -36,7 +37,7 @@ from translators.envoy.routes import (
 from translators.envoyfilter import envoy_filter_extension
 from translators.extensions.api import ExtensionSet, Proxy
 from translators.extensions.apply import Interner, apply_extensions
-from translators.gateway.proxy import gateway_resources, mesh_gateways
+from translators.gateway.proxy import MeshGateways, gateway_resources, mesh_gateways
 from translators.generators import ProxyBuild, generators
 from translators.index import MeshIndex
 from translators.ir import (
@@ -201,6 +202,7 @@ class _Scope:
     matches and DestinationRule selectors see) and the view's memo key: one piece per
     workload, so after a change it did not read, a dictionary hit."""
 
+    namespace: str
     sidecar: MeshObject[SidecarSpec] | None
     source: SourceIR
     view_key: Hashable
@@ -270,9 +272,11 @@ class MeshTranslator:
         # asked several times per proxy, worked out once per workload in a generation
         self._view_keys: dict[int, tuple[Workload, Hashable, Callable[[], OutboundView]]] = {}
         self._gateways: dict[int, tuple[Workload, bool]] = {}
+        self._mesh_gateways: MeshGateways | None = None
         # this generation's scopes' outbound resources, by view object
         self._scope_resources: dict[OutboundView, OutboundResources] = {}
         self._envoy_filters: bool | None = None
+        self._active: tuple[ExtensionSet | None] | None = None  # None: not worked out yet
         # this generation's answers of translators/unaffected.py (None: for every proxy)
         self.skip_answers: dict[Hashable, bool] = {}
         # this generation's scopes' egress listeners and proxies' own pieces, by object
@@ -313,7 +317,9 @@ class MeshTranslator:
         asked once per workload in a generation."""
         found = self._gateways.get(id(workload))
         if found is None or found[0] is not workload:
-            gateway = mesh_gateways(self).is_gateway_proxy(workload)
+            if self._mesh_gateways is None:
+                self._mesh_gateways = mesh_gateways(self)
+            gateway = self._mesh_gateways.is_gateway_proxy(workload)
             found = self._gateways[id(workload)] = (workload, gateway)
         return found[1]
 
@@ -392,15 +398,19 @@ class MeshTranslator:
             )
         else:  # not this mesh's own workload object: its changes are no dependency to track
             scope = self._scope(workload, gateway)
-        sidecar, source, key = scope.sidecar, scope.source, scope.view_key
+        build = partial(self._build_view, scope)
+        self._view_keys[id(workload)] = (workload, scope.view_key, build)
+        return scope.view_key, build
 
-        def build() -> OutboundView:
-            return build_outbound(
-                self.index, workload.namespace, sidecar, self._memo, source, self._memo.stale(key)
-            )
-
-        self._view_keys[id(workload)] = (workload, key, build)
-        return key, build
+    def _build_view(self, scope: _Scope) -> OutboundView:
+        return build_outbound(
+            self.index,
+            scope.namespace,
+            scope.sidecar,
+            self._memo,
+            scope.source,
+            self._memo.stale(scope.view_key),
+        )
 
     def _scope(self, workload: Workload, gateway: bool) -> _Scope:
         """What `_outbound_view` memoizes per workload, with what it reads recorded."""
@@ -416,7 +426,7 @@ class MeshTranslator:
             source.rules,
             source.gateway_namespace,
         )
-        return _Scope(sidecar, source, key)
+        return _Scope(workload.namespace, sidecar, source, key)
 
     def _objects_by_kind(self) -> Mapping[str, tuple[MeshObject[Any], ...]]:
         def build() -> Mapping[str, tuple[MeshObject[Any], ...]]:
@@ -506,9 +516,13 @@ class MeshTranslator:
 
     def _active_extensions(self, extensions: bool) -> ExtensionSet | None:
         """The extensions a proxy's groups go through (the mesh's EnvoyFilters included):
-        None when there are none, or `extensions` is off."""
-        active = self._with_envoy_filters if self.has_envoy_filters() else self.extensions
-        return active if extensions and active else None
+        None when there are none, or `extensions` is off. Worked out once a generation."""
+        if not extensions:
+            return None
+        if self._active is None:
+            active = self._with_envoy_filters if self.has_envoy_filters() else self.extensions
+            self._active = (active if active else None,)
+        return self._active[0]
 
     def _extended(
         self,
@@ -625,6 +639,9 @@ class MeshTranslator:
         else:
             fields = list(previous.fields)
             sources = dict(previous.sources)
+            # a source named for the first time, or no longer: the provenance changes
+            # (told while counting: comparing 20,000 names at 10,000 services costs more)
+            renamed = False
             for i, (old, new) in enumerate(zip(previous.config.virtual_hosts, vhosts, strict=True)):
                 if old is new:
                     continue
@@ -633,9 +650,12 @@ class MeshTranslator:
                     sources[source] -= 1
                     if not sources[source]:
                         del sources[source]
+                        renamed = True
                 for source in new.provenance:
-                    sources[source] = sources.get(source, 0) + 1
-            same = sources.keys() == previous.sources.keys()
+                    count = sources.get(source, 0)
+                    sources[source] = count + 1
+                    renamed = renamed or not count
+            same = not renamed or sources.keys() == previous.sources.keys()
             provenance = previous.provenance if same else tuple(sorted(sources))
         if previous is not None and provenance == previous.provenance:
             metadata = previous.metadata

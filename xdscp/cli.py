@@ -12,7 +12,7 @@ import contextlib
 import os
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -55,12 +55,36 @@ def main(log_json: bool, log_level: str) -> None:
     configure_logging(log_json, log_level)
 
 
-async def _until_signalled() -> None:
+def _signalled() -> asyncio.Event:
+    """An event set by Ctrl-C or SIGTERM from now on (instead of KeyboardInterrupt, or
+    asyncio's cancelling of the main task, which code on the way may swallow)."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
+    return stop
+
+
+# a start that was cancelled gets this long to stop what it had started
+START_CANCEL_WAIT_S = 10.0
+
+
+async def _started_unless_stopped(start: Coroutine[Any, Any, None], stop: asyncio.Event) -> bool:
+    """Run `start` unless `stop` is set first; then it is cancelled (bounded wait for it to
+    unwind). True when it completed; its failure is raised."""
+    starting = asyncio.ensure_future(start)
+    stopping = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({starting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopping.cancel()
+    if not starting.done():
+        starting.cancel()
+        await asyncio.wait({starting}, timeout=START_CANCEL_WAIT_S)
+    if starting.done() and not starting.cancelled():
+        starting.result()  # its failure, if it failed
+        return not stop.is_set()
+    return False
 
 
 async def _let_pending_tasks_finish(timeout: float = 2.0) -> None:
@@ -224,7 +248,9 @@ def serve(
     if config is None:
         raise click.UsageError("give --config DIR (or --kubernetes)")
 
-    async def run() -> None:
+    async def run() -> bool:
+        """False when Ctrl-C (or SIGTERM) came before the plane was serving."""
+        stop = _signalled()  # from the first moment: the initial load takes seconds
         plane = _file_control_plane(
             config,
             listen,
@@ -236,13 +262,16 @@ def serve(
             parse_cache=parse_cache,
         )
         try:
-            await plane.start()
-            await _until_signalled()
+            if not await _started_unless_stopped(plane.start(), stop):
+                return False
+            await stop.wait()
+            return True
         finally:
             await plane.stop()
             await _let_pending_tasks_finish()
 
-    asyncio.run(run())
+    if not asyncio.run(run()):
+        raise KeyboardInterrupt  # interrupted while starting: "interrupted", exit 130
 
 
 def _file_control_plane(
@@ -286,7 +315,9 @@ def _serve_kubernetes(
 
     _require_kube_config(kubeconfig)
 
-    async def run() -> None:
+    async def run() -> bool:
+        """False when Ctrl-C (or SIGTERM) came before the plane was serving."""
+        stop = _signalled()  # from the first moment, as `serve --config` and `up`
         await _reach_cluster(kubeconfig)
         plane = KubeControlPlane(
             KubeSettings(
@@ -303,13 +334,16 @@ def _serve_kubernetes(
             )
         )
         try:
-            await plane.start()
-            await _until_signalled()
+            if not await _started_unless_stopped(plane.start(), stop):
+                return False
+            await stop.wait()
+            return True
         finally:
             await plane.stop()
             await _let_pending_tasks_finish()
 
-    asyncio.run(run())
+    if not asyncio.run(run()):
+        raise KeyboardInterrupt  # interrupted while starting: "interrupted", exit 130
 
 
 def _require_kube_config(kubeconfig: Path | None) -> None:
@@ -464,7 +498,11 @@ def up(
 
     token = _debug_token(debug, debug_token_file)
 
-    async def run() -> None:
+    async def run() -> bool:
+        """False when Ctrl-C (or SIGTERM) came before the mesh was up."""
+        # from the first moment: a Ctrl-C while the sidecars start (asyncio's cancelling
+        # of the main task) could be swallowed on the way and leave `up` running
+        stop = _signalled()
         plane = _file_control_plane(
             directory,
             listen,
@@ -475,16 +513,22 @@ def up(
             settings,
         )
         local = LocalMesh(plane, run_dir, delta=delta)
-        try:
+
+        async def start() -> None:
             await plane.start()
             await local.start()
+
+        try:
+            if not await _started_unless_stopped(start(), stop):
+                return False
             snapshot = local.state()
             click.echo(render_table(snapshot))
             click.echo(f"\ncontrol plane {snapshot['xds']}, debug {snapshot['debug']}")
             click.echo(f"edit {directory} and Envoy follows; Ctrl-C stops everything.")
             if state is not None:
                 local.write_state(state)
-            await _until_signalled()
+            await stop.wait()
+            return True
         finally:
             with contextlib.suppress(Exception):
                 await local.stop()
@@ -493,7 +537,8 @@ def up(
             if state is not None:
                 state.unlink(missing_ok=True)
 
-    asyncio.run(run())
+    if not asyncio.run(run()):
+        raise KeyboardInterrupt  # interrupted while starting: "interrupted", exit 130
 
 
 @main.command()

@@ -109,6 +109,7 @@ class ControlPlane:
         )
         files.on_credentials = self._credentials_changed
         files.before_cache_write = self._proxies_served  # as the analysis waits
+        self._directory = files  # its initial load can be abandoned (`_load_initial`)
         self.source: ConfigSource = files
         source_up = Gauge(
             "xdscp_config_source_up",
@@ -131,8 +132,9 @@ class ControlPlane:
         self.debug_url = ""
 
     async def start(self) -> None:
-        """Load config (so the first proxy gets a full snapshot), then serve and watch."""
-        self._load_initial()
+        """Load config (so the first proxy gets a full snapshot), then serve and watch.
+        Cancelled (Ctrl-C while starting), it stops what it started so far promptly."""
+        await self._load_initial()
         await self._jwks_changed()  # the first proxies get the IdPs' keys, not none
         self._analyze = asyncio.create_task(self.analyzer.run(self._stop))
         self._analysis_due()
@@ -183,13 +185,19 @@ class ControlPlane:
         )
         log.info("control_plane.started", xds=f"{host}:{bound}", debug=self.debug_url)
 
-    def _load_initial(self) -> None:
+    async def _load_initial(self) -> None:
         """Whatever the directory holds, `serve` starts: an unexpected failure leaves the
-        plane unready (see `/ready`) and the watcher loads the next change."""
+        plane unready (see `/ready`) and the watcher loads the next change. The load runs
+        off the event loop, so a signal is seen while it runs (seconds at 10,000 files);
+        cancelled, it is abandoned at the next file."""
         health = self.source.health
         health.begin()
         try:
-            self.runtime.apply_now(self.source.load())
+            mesh = await asyncio.to_thread(self.source.load)
+            self.runtime.apply_now(mesh)
+        except asyncio.CancelledError:
+            self._directory.abandon_load()
+            raise
         except Exception as exc:
             log.exception("config.initial_load_failed")
             health.failed(f"{type(exc).__name__}: {str(exc)[:200]}")

@@ -83,6 +83,7 @@ def test_a_virtual_service_edit_skips_the_proxies_that_cannot_see_it() -> None:
     state["httproute-orders"] = state["httproute-payments"] = None
     state["vs-orders-prod"] = state["sidecar-orders"] = None  # (orders' own Sidecar: no egress)
     state["sidecar-prod"] = 1  # prod's proxies see their own namespace only
+    state["ef-client"] = state["ef-gateway"] = None  # (EnvoyFilters: nothing is skipped)
     runtime = _connected(_mesh(state))
     before = {key: runtime.cache.get(key) for key in runtime.cache.proxies()}
     prod = sorted(key for key in before if key.startswith("prod/"))
@@ -96,3 +97,23 @@ def test_a_virtual_service_edit_skips_the_proxies_that_cannot_see_it() -> None:
     assert _contents(runtime) == _fresh(runtime, mesh)
     changed = [key for key in before if runtime.cache.get(key) is not before[key]]
     assert changed and not set(changed) & set(prod)
+
+
+def test_a_gateway_virtual_service_edit_retranslates_the_gateway() -> None:
+    """A VirtualService bound to an Istio Gateway alone: the gateway proxy running it is
+    translated again (a gateway is never skipped), the sidecars that cannot see the
+    VirtualService are skipped, and every snapshot is the one a fresh runtime publishes."""
+    state: dict[str, int | None] = {name: 0 for name in NAMES}
+    state["ef-client"] = state["ef-gateway"] = None  # (EnvoyFilters: nothing is skipped)
+    runtime = _connected(_mesh(state))
+    before = {key: runtime.cache.get(key) for key in runtime.cache.proxies()}
+
+    state["vs-gateway"] = None  # edge/public loses its routes
+    mesh = _mesh(state)
+    runtime.apply_now(mesh)
+
+    assert _contents(runtime) == _fresh(runtime, mesh)
+    assert runtime.cache.get("edge/ingress") is not before["edge/ingress"]
+    sidecars = [key for key in before if not key.startswith("edge/")]
+    assert runtime.skipped == len(sidecars)
+    assert all(runtime.cache.get(key) is before[key] for key in sidecars)

@@ -33,10 +33,32 @@ def test_a_killed_plane_leaves_a_usable_cache_and_ctrl_c_is_prompt(tmp_path: Pat
         second.wait_listening(60)
         (loaded,) = second.log_events("config.loaded")
         assert loaded["files"] == files and loaded["parsed"] == 0  # all from the cache
-        # Ctrl-C is handled once the plane has started (before, it is a KeyboardInterrupt)
+        # Ctrl-C once the plane has started: a clean stop, exit 0 (while it starts: 130,
+        # tests/cli/test_serve_interrupt.py)
         wait_event(second, "control_plane.started", 60)
         time.sleep(0.5)
         stopping = time.monotonic()
         second.process.send_signal(signal.SIGINT)
         assert second.process.wait(20) == 0
         assert time.monotonic() - stopping < 10  # nothing big is written at exit
+
+
+def test_ctrl_c_right_after_a_cold_start_still_leaves_the_cache(tmp_path: Path) -> None:
+    """No cache on disk yet (the first whole write waits for the first proxies to be
+    served): Ctrl-C then finishes that write, or every next start would be cold again."""
+    config, cache = tmp_path / "mesh", tmp_path / "state" / "parse.cache"
+    files = write_mesh(config, 20)
+    extra = ("--parse-cache", str(cache))
+    (tmp_path / "first").mkdir()
+    (tmp_path / "second").mkdir()
+    with serve(config, tmp_path / "first", extra) as first:
+        wait_event(first, "control_plane.started", 60)
+        assert not first.log_events("config.parse_cache_saved")
+        first.process.send_signal(signal.SIGINT)
+        assert first.process.wait(60) == 0
+        assert first.log_events("config.parse_cache_finishing"), first.log.read_text()
+    assert cache.is_file()
+    with serve(config, tmp_path / "second", extra) as second:
+        second.wait_listening(60)
+        (loaded,) = second.log_events("config.loaded")
+        assert loaded["files"] == files and loaded["parsed"] == 0  # all from the cache

@@ -1,7 +1,9 @@
 """Incremental translation equals a fresh one (translators/memo.py's rules, as a property).
 
 A mesh is a set of slots — one object identity each (kind, namespace, name), every kind
-the translators read — each absent or in one of a few versions. Hypothesis draws a
+the translators read (`KINDS`) — each absent or in one of a few versions. The proxies
+compared are every workload: sidecars (one with EnvoyFilters), an Istio ingress gateway
+and a Gateway API gateway's proxy, which edits may turn into sidecars and back. Hypothesis draws a
 starting mesh and a sequence of edits (add, change, remove); after each edit the
 translator carried over from the previous generation must give, for every proxy,
 byte for byte what a translator built from nothing gives, and it must have reused
@@ -14,11 +16,16 @@ import re
 from dataclasses import replace
 
 import pytest
+from envoy.config.cluster.v3 import cluster_pb2
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.translators.helpers import mesh_of
+from translators.gateway.proxy import gateway_credentials
 from translators.mesh import MeshConfig, MeshOptions
+from translators.model.objects import KINDS
+from translators.naming import CLUSTER_TYPE, LISTENER_TYPE, port_listener
+from translators.security.client_credentials import client_credentials
 from translators.telemetry.options import TelemetryOptions, TracingKind, TracingProvider
 from translators.translate import MeshTranslator
 
@@ -41,7 +48,10 @@ def _doc(api: str, kind: str, namespace: str, name: str, spec: str, meta: str = 
 NET = "networking.istio.io/v1"
 SEC = "security.istio.io/v1"
 TEL = "telemetry.istio.io/v1"
+EF = "networking.istio.io/v1alpha3"
 GW = "gateway.networking.k8s.io/v1"
+GW_ALPHA = "gateway.networking.k8s.io/v1alpha2"
+GW_BETA = "gateway.networking.k8s.io/v1beta1"
 ORDERS = "orders.default.svc.cluster.local"
 PAYMENTS = "payments.prod.svc.cluster.local"
 JWKS = (
@@ -128,6 +138,25 @@ SLOTS: dict[str, tuple[str, ...]] = {
             "  address: 127.0.3.1\n  serviceAccount: payments\n  labels: {app: payments}\n",
             "  address: 127.0.3.1\n"
             "  labels: {app: payments, security.istio.io/tlsMode: disabled}\n",
+        )
+    ),
+    # the gateway proxies: the Istio ingress gateway, and edge/api's proxy (which runs
+    # no gateway, a sidecar then, in its last version)
+    "we-ingress": tuple(
+        _doc(NET, "WorkloadEntry", "edge", "ingress", spec)
+        for spec in (
+            "  address: 127.0.5.1\n  labels: {istio: ingressgateway}\n",
+            "  address: 127.0.5.1\n  serviceAccount: ingress\n"
+            "  labels: {istio: ingressgateway, version: v2}\n",
+        )
+    ),
+    "we-api-gateway": tuple(
+        _doc(NET, "WorkloadEntry", "edge", "api-gw", spec)
+        for spec in (
+            "  address: 127.0.5.2\n  labels: {gateway.networking.k8s.io/gateway-name: api}\n",
+            "  address: 127.0.5.2\n"
+            "  labels: {gateway.networking.k8s.io/gateway-name: api, version: v2}\n",
+            "  address: 127.0.5.2\n  labels: {gateway.networking.k8s.io/gateway-name: other}\n",
         )
     ),
     "we-prod-client": (
@@ -287,6 +316,9 @@ SLOTS: dict[str, tuple[str, ...]] = {
             f"  host: {PAYMENTS}\n  trafficPolicy:\n"
             "    connectionPool: {tcp: {maxConnections: 7}}\n"
             "    outlierDetection: {consecutive5xxErrors: 3, interval: 5s}\n",
+            # TLS origination with a certificate served over SDS (client_credentials)
+            f"  host: {PAYMENTS}\n"
+            "  trafficPolicy: {tls: {mode: SIMPLE, credentialName: payments-ca}}\n",
         )
     ),
     "sidecar-prod": tuple(
@@ -345,6 +377,32 @@ SLOTS: dict[str, tuple[str, ...]] = {
             f"  jwtRules:\n  - issuer: https://idp.example.com/\n    jwks: '{JWKS}'\n",
         ),
     ),
+    # authorization of the ingress gateway's pods: enforced on its gateway listeners
+    "authz-gateway": tuple(
+        _doc(SEC, "AuthorizationPolicy", "edge", "ingress", spec)
+        for spec in (
+            "  selector: {matchLabels: {istio: ingressgateway}}\n  action: DENY\n"
+            "  rules: [{to: [{operation: {paths: [/admin]}}]}]\n",
+            "  selector: {matchLabels: {istio: ingressgateway}}\n  action: ALLOW\n"
+            "  rules: [{from: [{source: {notNamespaces: [prod]}}]}]\n",
+        )
+    ),
+    # request authentication attached to a gateway by targetRef: the Gateway API one, or
+    # the proxies the Istio Gateway edge/public selects (which follow its selector)
+    "jwt-gateway": tuple(
+        _doc(SEC, "RequestAuthentication", "edge", "gateway-idp", f"  {target}\n{rules}")
+        for target, rules in (
+            (
+                "targetRef: {group: gateway.networking.k8s.io, kind: Gateway, name: api}",
+                f"  jwtRules:\n  - issuer: https://gw.example.com/\n    jwks: '{JWKS}'\n",
+            ),
+            (
+                "targetRefs: [{group: networking.istio.io, kind: Gateway, name: public}]",
+                f"  jwtRules:\n  - issuer: https://gw.example.com/\n    jwks: '{JWKS}'\n"
+                "    forwardOriginalToken: true\n",
+            ),
+        )
+    ),
     # GAMMA: a producer route for orders (backends: its own port, payments) and a
     # consumer route in default for payments
     "httproute-orders": tuple(
@@ -368,6 +426,184 @@ SLOTS: dict[str, tuple[str, ...]] = {
             "  rules: [{backendRefs: [{name: orders, port: 8080}]}]\n",
         ),
     ),
+    # issue 12: gateways. The Istio ingress gateway (edge/ingress) runs edge/public, bound
+    # by vs-gateway; its ports, hosts and TLS mode change, and its selector may take
+    # default/client from sidecar to gateway.
+    "gw-public": tuple(
+        _doc(NET, "Gateway", "edge", "public", spec)
+        for spec in (
+            "  selector: {istio: ingressgateway}\n"
+            "  servers:\n  - port: {number: 80, name: http, protocol: HTTP}\n"
+            "    hosts: ['*/shop.example.com']\n",
+            "  selector: {istio: ingressgateway}\n"
+            "  servers:\n  - port: {number: 80, name: http, protocol: HTTP}\n"
+            "    hosts: ['default/*']\n    tls: {httpsRedirect: true}\n"
+            "  - port: {number: 443, name: https, protocol: HTTPS}\n"
+            "    hosts: [shop.example.com]\n"
+            "    tls: {mode: SIMPLE, credentialName: shop-cert}\n",
+            "  selector: {istio: ingressgateway}\n"
+            "  servers:\n  - port: {number: 8443, name: tls, protocol: TLS}\n"
+            "    hosts: [tls.example.com]\n    tls: {mode: PASSTHROUGH}\n"
+            "  - port: {number: 5432, name: tcp, protocol: TCP}\n    hosts: ['*']\n",
+            "  selector: {app: client}\n"
+            "  servers:\n  - port: {number: 80, name: http, protocol: HTTP}\n"
+            "    hosts: ['*']\n",
+        )
+    ),
+    "vs-gateway": tuple(
+        _doc(NET, "VirtualService", "default", "shop", spec)
+        for spec in (
+            "  hosts: [shop.example.com]\n  gateways: [edge/public]\n  http:\n"
+            "  - route:\n    - {destination: {host: orders, subset: v1}, weight: 80}\n"
+            f"    - {{destination: {{host: {PAYMENTS}}}, weight: 20}}\n",
+            # bound to the gateway and the mesh: sidecars see it too
+            "  hosts: [shop.example.com, orders]\n  gateways: [edge/public, mesh]\n  http:\n"
+            "  - match: [{uri: {prefix: /api}, gateways: [edge/public]}]\n"
+            "    route: [{destination: {host: orders, subset: v2}}]\n"
+            "  - route: [{destination: {host: orders}}]\n    timeout: 4s\n",
+            "  hosts: ['*']\n  gateways: [edge/public]\n"
+            "  tls:\n  - match: [{sniHosts: [tls.example.com]}]\n"
+            "    route: [{destination: {host: orders, port: {number: 8080}}}]\n"
+            "  tcp:\n  - route: [{destination: {host: orders, port: {number: 9090}}}]\n",
+        )
+    ),
+    # the Gateway API: edge/api runs on edge/api-gw (labelled with its name); routes of
+    # every kind attach to it, some to backends in prod (allowed by refgrant-prod)
+    "gatewayclass": tuple(
+        f"apiVersion: {GW}\nkind: GatewayClass\nmetadata: {{name: shop-class}}\n"
+        f"spec: {{controllerName: {controller}}}\n"
+        for controller in (
+            "xdscp.io/gateway-controller",
+            "istio.io/gateway-controller",
+            "example.com/other",  # not ours: edge/api is not programmed then
+        )
+    ),
+    "k8s-gateway": tuple(
+        _doc(GW, "Gateway", "edge", "api", spec)
+        for spec in (
+            "  gatewayClassName: xdscp\n  listeners:\n"
+            "  - {name: http, port: 8080, protocol: HTTP,"
+            " allowedRoutes: {namespaces: {from: All}}}\n",
+            "  gatewayClassName: shop-class\n  listeners:\n"
+            "  - name: http\n    port: 8080\n    protocol: HTTP\n    hostname: shop.example.com\n"
+            "    allowedRoutes: {namespaces: {from: All}}\n"
+            "  - {name: tls, port: 9443, protocol: TLS, tls: {mode: Passthrough},"
+            " allowedRoutes: {namespaces: {from: All}}}\n"
+            "  - {name: tcp, port: 5432, protocol: TCP,"
+            " allowedRoutes: {namespaces: {from: All}}}\n",
+            "  gatewayClassName: istio\n  listeners:\n"
+            "  - name: https\n    port: 8443\n    protocol: HTTPS\n    hostname: api.example.com\n"
+            "    tls: {certificateRefs: [{name: api-cert}]}\n"
+            "    allowedRoutes: {namespaces: {from: All}}\n"
+            "  - {name: grpc, port: 9090, protocol: HTTP,"
+            " allowedRoutes: {namespaces: {from: Same}}}\n",
+        )
+    ),
+    "httproute-gateway": tuple(
+        _doc(GW, "HTTPRoute", "default", "shop-route", spec)
+        for spec in (
+            "  parentRefs: [{name: api, namespace: edge}]\n"
+            "  rules:\n  - backendRefs: [{name: orders, port: 8080, weight: 3},"
+            " {name: payments, namespace: prod, port: 8080, weight: 1}]\n",
+            "  parentRefs: [{name: api, namespace: edge}]\n  hostnames: [shop.example.com]\n"
+            "  rules:\n  - matches: [{path: {type: PathPrefix, value: /v2}}]\n"
+            "    filters:\n    - type: RequestHeaderModifier\n"
+            "      requestHeaderModifier: {set: [{name: x-via, value: gateway}]}\n"
+            "    backendRefs: [{name: orders, port: 8080}]\n",
+            "  parentRefs: [{name: api, namespace: edge, sectionName: https}]\n"
+            "  rules:\n  - backendRefs: [{name: orders, port: 8080, weight: 1},"
+            " {name: orders, port: 9090, weight: 1}]\n",
+        )
+    ),
+    "grpcroute": tuple(
+        _doc(GW, "GRPCRoute", "default", "echo", spec)
+        for spec in (
+            "  parentRefs: [{name: api, namespace: edge}]\n"
+            "  rules:\n  - matches: [{method: {service: echo.Echo}}]\n"
+            "    backendRefs: [{name: orders, port: 8080}]\n",
+            "  parentRefs: [{name: api, namespace: edge}]\n"
+            "  rules:\n  - matches: [{method: {service: echo.Echo, method: Say}}]\n"
+            "    backendRefs: [{name: payments, namespace: prod, port: 7070}]\n",
+        )
+    ),
+    "tcproute": tuple(
+        _doc(GW_ALPHA, "TCPRoute", "default", "db", spec)
+        for spec in (
+            "  parentRefs: [{name: api, namespace: edge}]\n"
+            "  rules: [{backendRefs: [{name: orders, port: 9090}]}]\n",
+            "  parentRefs: [{name: api, namespace: edge, sectionName: tcp}]\n"
+            "  rules: [{backendRefs: [{name: orders, port: 9090, weight: 3},"
+            " {name: payments, namespace: prod, port: 8080, weight: 1}]}]\n",
+        )
+    ),
+    "tlsroute": tuple(
+        _doc(GW_ALPHA, "TLSRoute", "default", "secure", spec)
+        for spec in (
+            "  parentRefs: [{name: api, namespace: edge}]\n  hostnames: [tls.example.com]\n"
+            "  rules: [{backendRefs: [{name: orders, port: 8080}]}]\n",
+            "  parentRefs: [{name: api, namespace: edge}]\n  hostnames: ['*.example.com']\n"
+            "  rules: [{backendRefs: [{name: payments, namespace: prod, port: 8080}]}]\n",
+        )
+    ),
+    "refgrant-prod": tuple(
+        _doc(GW_BETA, "ReferenceGrant", "prod", "from-default", spec)
+        for spec in (
+            "  from:\n"
+            "  - {group: gateway.networking.k8s.io, kind: HTTPRoute, namespace: default}\n"
+            "  - {group: gateway.networking.k8s.io, kind: TCPRoute, namespace: default}\n"
+            "  to: [{group: '', kind: Service}]\n",
+            "  from:\n"
+            "  - {group: gateway.networking.k8s.io, kind: GRPCRoute, namespace: default}\n"
+            "  - {group: gateway.networking.k8s.io, kind: TLSRoute, namespace: default}\n"
+            "  to: [{group: '', kind: Service, name: payments}]\n",
+        )
+    ),
+    # EnvoyFilters: one on default/client (a sidecar: its clusters, HTTP filters, its
+    # namespace's listeners), one on the gateways
+    "ef-client": tuple(
+        _doc(EF, "EnvoyFilter", "default", "client-patch", spec)
+        for spec in (
+            "  workloadSelector: {labels: {app: client}}\n  configPatches:\n"
+            "  - applyTo: CLUSTER\n    match:\n      context: SIDECAR_OUTBOUND\n"
+            f"      cluster: {{service: {ORDERS}, portNumber: 8080}}\n"
+            "    patch:\n      operation: MERGE\n"
+            "      value: {connect_timeout: 1.234s}\n",
+            "  workloadSelector: {labels: {app: client}}\n  configPatches:\n"
+            "  - applyTo: HTTP_FILTER\n    match:\n      context: SIDECAR_OUTBOUND\n"
+            "      listener:\n        filterChain:\n          filter:\n"
+            "            name: envoy.filters.network.http_connection_manager\n"
+            "            subFilter: {name: envoy.filters.http.router}\n"
+            "    patch:\n      operation: INSERT_BEFORE\n      value:\n"
+            "        name: envoy.lua\n        typed_config:\n"
+            "          '@type': type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua\n"
+            "          inlineCode: 'function envoy_on_request(h) end'\n",
+            # no selector: every proxy of default
+            "  configPatches:\n"
+            "  - applyTo: LISTENER\n    match: {context: SIDECAR_INBOUND}\n"
+            "    patch:\n      operation: MERGE\n"
+            "      value: {per_connection_buffer_limit_bytes: 32768}\n",
+        )
+    ),
+    "ef-gateway": tuple(
+        _doc(EF, "EnvoyFilter", "istio-system", "gateway-patch", spec)
+        for spec in (
+            "  workloadSelector: {labels: {istio: ingressgateway}}\n  configPatches:\n"
+            "  - applyTo: HTTP_FILTER\n    match:\n      context: GATEWAY\n"
+            "      listener:\n        filterChain:\n          filter:\n"
+            "            name: envoy.filters.network.http_connection_manager\n"
+            "            subFilter: {name: envoy.filters.http.router}\n"
+            "    patch:\n      operation: INSERT_BEFORE\n      value:\n"
+            "        name: envoy.lua\n        typed_config:\n"
+            "          '@type': type.googleapis.com/envoy.extensions.filters.http.lua.v3.Lua\n"
+            "          inlineCode: 'function envoy_on_response(h) end'\n",
+            "  workloadSelector:\n"
+            "    labels: {gateway.networking.k8s.io/gateway-name: api}\n"
+            "  configPatches:\n"
+            "  - applyTo: CLUSTER\n    match: {context: GATEWAY}\n"
+            "    patch:\n      operation: MERGE\n"
+            "      value: {connect_timeout: 2.5s}\n",
+        )
+    ),
     "telemetry-default": tuple(
         _doc(TEL, "Telemetry", "default", "default", spec)
         for spec in (
@@ -378,7 +614,7 @@ SLOTS: dict[str, tuple[str, ...]] = {
 }
 NAMES = sorted(SLOTS)
 # always there: the proxies whose translation is compared
-FIXED = {"we-client": 0, "we-prod-client": 0}
+FIXED = {"we-client": 0, "we-prod-client": 0, "we-ingress": 0, "we-api-gateway": 0}
 
 state_strategy = st.fixed_dictionaries(
     {name: st.none() | st.integers(0, len(SLOTS[name]) - 1) for name in NAMES}
@@ -411,6 +647,12 @@ def _config(translator: MeshTranslator) -> dict[str, list[tuple[str, str, bytes]
         result = translator.translate(workload)
         out[key] = sorted((r.type_url, r.name, r.body()) for r in result.resources)
         out[key + " warnings"] = [("", w, b"") for w in result.view.warnings]
+        # the certificates served over SDS beside the translation (xdscp/gateway_credentials)
+        credentials = (
+            *gateway_credentials(translator, workload),
+            *client_credentials(translator, workload),
+        )
+        out[key + " credentials"] = [("", repr(c), b"") for c in credentials]
     return out
 
 
@@ -460,24 +702,48 @@ def test_every_single_edit_of_a_full_mesh(captured: bool, start: int) -> None:
 
 
 def test_every_kind_is_in_the_meshes() -> None:
-    kinds = {text.split("kind: ", 1)[1].split("\n", 1)[0] for v in SLOTS.values() for text in v}
-    assert kinds == {
-        "ServiceEntry",
-        "WorkloadEntry",
-        "VirtualService",
-        "DestinationRule",
-        "Sidecar",
-        "PeerAuthentication",
-        "AuthorizationPolicy",
-        "RequestAuthentication",
-        "Telemetry",
-        "HTTPRoute",
-    }
-    # and every version is valid (a rejected object would shrink what is tested)
+    """Every kind the translators read (`KINDS`: a new kind fails here until it has a
+    slot) is in the meshes, and every version is valid (a rejected object would shrink
+    what is tested)."""
+    kinds: set[str] = set()
     for name, versions in SLOTS.items():
         for version in versions:
             mesh = mesh_of(version, OPTIONS, strict=False)
             assert not mesh.errors, (name, [str(e) for e in mesh.errors])
+            assert len(mesh.objects) == 1, name
+            kinds.add(mesh.objects[0].kind)
+    assert kinds == set(KINDS)
+
+
+def test_the_gateways_run_on_their_proxies() -> None:
+    """The compared proxies include gateways of both APIs and an EnvoyFilter'd sidecar:
+    with every slot at its first version, edge/ingress runs edge/public and edge/api-gw
+    the Gateway API gateway edge/api, each with its gateway listener."""
+    state: dict[str, int | None] = {name: 0 for name in NAMES}
+    translator = MeshTranslator(_mesh(state))
+    ingress = translator.mesh.workloads["edge/ingress"]
+    api = translator.mesh.workloads["edge/api-gw"]
+    client = translator.mesh.workloads["default/client"]
+    assert translator.is_gateway(ingress) and translator.is_gateway(api)
+    assert not translator.is_gateway(client)
+    listeners = {
+        key: {r.name: r for r in translator.translate(w).resources if r.type_url == LISTENER_TYPE}
+        for key, w in (("ingress", ingress), ("api", api))
+    }
+    assert port_listener(8080, api.address) in listeners["api"]
+    # ef-gateway's HTTP filter is on the Istio gateway's listener
+    assert b"envoy.lua" in listeners["ingress"][port_listener(80, ingress.address)].body()
+    assert not any(b"envoy.lua" in r.body() for r in listeners["api"].values())
+    # ef-client's cluster patch is on client's orders cluster, not on a prod proxy's
+    patched = [
+        r
+        for r in translator.translate(client).resources
+        if r.type_url == CLUSTER_TYPE and r.name == f"outbound|8080||{ORDERS}"
+    ]
+    assert len(patched) == 1
+    cluster = patched[0].message
+    assert isinstance(cluster, cluster_pb2.Cluster)
+    assert cluster.connect_timeout.ToMilliseconds() == 1234
 
 
 def test_an_edit_reuses_the_pieces_it_did_not_touch() -> None:

@@ -110,6 +110,9 @@ class DecodeWorker:
             self.command,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
+            # its own process group: a terminal's Ctrl-C reaches the source, which stops
+            # it (`close`), not the worker, which would print a KeyboardInterrupt
+            process_group=0,
         )
         request = marshal.dumps((dataclasses.asdict(limits), paths))
         # written from a thread: the pipe holds 64 KiB and the worker reads only once it

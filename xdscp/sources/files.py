@@ -52,6 +52,8 @@ Key = tuple[str, str, str]
 
 # the cache on disk is brought up to date this long after a load (`_keep_parse_cache`)
 CACHE_WRITE_DELAY_S = 0.5
+# stopping waits at most this long for a first whole write of the cache (`stop_parse_cache`)
+CACHE_STOP_WRITE_S = 60.0
 
 
 class SourceUnavailable(XdscpError):
@@ -144,6 +146,8 @@ class DirectorySource:
         self._parsed: dict[Path, tuple[bytes, FileResult]] = {}
         self._logged: set[str] = set()
         self._loading = threading.Lock()
+        # set by `abandon_load`: the load under way stops at the next file (stopping)
+        self._abandoned = threading.Event()
         self.limits = limits
         # a changed file is read once its size and mtime held still this long (`_settle`)
         self.settle_ms = settle_ms
@@ -172,6 +176,16 @@ class DirectorySource:
         Thread-safe: the watcher loads in a worker thread. A directory that is gone (an
         unmounted volume) raises SourceUnavailable: it must not read as an empty mesh."""
         return self._load(None)
+
+    def abandon_load(self) -> None:
+        """The plane stops while a load runs in a thread (Ctrl-C at start): that load,
+        and any after it, raises CancelledError at its next file instead of reading on
+        for seconds (the process waits for the thread before it exits)."""
+        self._abandoned.set()
+
+    def _check_abandoned(self) -> None:
+        if self._abandoned.is_set():
+            raise asyncio.CancelledError("the config load was abandoned: stopping")
 
     def load_changed(self, paths: Iterable[Path]) -> MeshConfig:
         """The mesh after the files at `paths` changed (written, added or deleted): only
@@ -229,6 +243,7 @@ class DirectorySource:
         found: dict[Path, FileResult] = {}
         unknown: list[Path] = []
         for path in paths:
+            self._check_abandoned()
             unchanged = self._unchanged_since_cached(path) if self._cached else None
             if unchanged is None:
                 unknown.append(path)
@@ -306,6 +321,7 @@ class DirectorySource:
 
     def _decoded(self, path: Path, decoded: decode_worker.Decoded) -> FileResult:
         """A file the worker read and decoded: validated here (contained as `_parse`)."""
+        self._check_abandoned()
         try:
 
             def validate() -> FileResult:
@@ -371,12 +387,23 @@ class DirectorySource:
 
     def stop_parse_cache(self) -> None:
         """Stopping: an unfinished whole write is abandoned (the previous cache stays) and
-        the changes since the last write are appended, when there is a file to append to."""
+        the changes since the last write are appended, when there is a file to append to.
+        When there is none (Ctrl-C soon after a cold start: the first write is under way
+        or not begun), the whole write is finished, bounded: otherwise every next start
+        would be cold again."""
         writer = self._cache_writer
-        if writer is not None:
-            writer.abandon()
+        if writer is None:
+            return
+        if not writer.has_file() and self._assembly.mesh is not None:
+            log.info("config.parse_cache_finishing", file=str(writer.path))
+            writer.wait(CACHE_STOP_WRITE_S)
             with self._loading:
-                writer.persist(self._cache_entries, self._cache_changes(), whole_allowed=False)
+                writer.persist(self._cache_entries, self._cache_changes())
+            if writer.wait(CACHE_STOP_WRITE_S):
+                return
+        writer.abandon()
+        with self._loading:
+            writer.persist(self._cache_entries, self._cache_changes(), whole_allowed=False)
 
     async def _keep_parse_cache(self, stop: asyncio.Event | None) -> None:
         """While watching: after the first proxies are served (`before_cache_write`),
@@ -449,6 +476,7 @@ class DirectorySource:
         unchanged files yield the very same objects, which keeps translation memos hot.
         (Compared by content, not mtime: two same-size writes within one timestamp tick
         must not be missed.) Anything unexpected while reading fails this file alone."""
+        self._check_abandoned()
         try:
             return self._parse_unchecked(path)
         except Exception as exc:

@@ -8,7 +8,9 @@ cache): once after a cold start (the caller waits until the first proxies are se
 and whenever the changes appended since make up much of the file. Every other change
 (edited, added or removed files) is appended to the file as one small record
 (`parse_cache.append`). Stopping kills an unfinished child (its temporary file is
-removed; the previous cache stays) and appends what is left: milliseconds.
+removed; the previous cache stays) and appends what is left: milliseconds. Only when
+there is no usable cache on disk yet (stopped soon after a cold start) does stopping
+wait for the whole write (`DirectorySource.stop_parse_cache`).
 """
 
 from __future__ import annotations
@@ -53,6 +55,11 @@ class CacheWriter:
         """The cache just read from `path` (empty: none, stale or untrusted)."""
         self._on_disk = {name: _stamp(entry) for name, entry in entries.items()} or None
         self._appended = 0
+
+    def has_file(self) -> bool:
+        """Whether a usable cache is on disk (read at start, or written since)."""
+        self.busy()  # a child that just finished wrote one
+        return self._on_disk is not None
 
     def busy(self) -> bool:
         """A child still writing (reaped here when it is done)."""
