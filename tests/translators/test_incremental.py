@@ -582,6 +582,12 @@ SLOTS: dict[str, tuple[str, ...]] = {
             "  - applyTo: LISTENER\n    match: {context: SIDECAR_INBOUND}\n"
             "    patch:\n      operation: MERGE\n"
             "      value: {per_connection_buffer_limit_bytes: 32768}\n",
+            # a route-class patch: client's outbound virtual hosts for orders
+            "  workloadSelector: {labels: {app: client}}\n  configPatches:\n"
+            "  - applyTo: VIRTUAL_HOST\n    match:\n      context: SIDECAR_OUTBOUND\n"
+            f"      routeConfiguration: {{vhost: {{name: '{ORDERS}:8080'}}}}\n"
+            "    patch:\n      operation: MERGE\n"
+            "      value: {include_request_attempt_count: true}\n",
         )
     ),
     "ef-gateway": tuple(
