@@ -124,6 +124,27 @@ class _Inputs:
     services: tuple[Service, ...]  # platform registry (Kubernetes), as given
     workloads: tuple[Workload, ...]
     keys: tuple[ObjectKey, ...]  # keys of MeshConfig.objects, in order (for bisect)
+    registry: _Registry
+
+
+# what one ServiceEntry defines: its services, or why it cannot be registered at all
+Found = tuple["Service", ...] | ConfigError
+
+
+@dataclass(frozen=True, slots=True)
+class _Registry:
+    """How the registry was assembled, kept so that the next generation recomputes only
+    what an edited ServiceEntry or WorkloadEntry touches (`_update_registry`). Never
+    changed once built: an update copies the dicts it changes."""
+
+    platform_services: dict[str, Service]  # hostname -> the platform's service
+    platform_workloads: dict[str, Workload]  # `namespace/name` -> the platform's
+    by_label: LabelIndex  # every workload (platform and WorkloadEntries)
+    named: LabelIndex  # WorkloadEntries addressed by a DNS name
+    selectors: dict[LabelKey, frozenset[ObjectKey]]  # ServiceEntries by `_selector_slot`
+    found: dict[ObjectKey, Found]  # ServiceEntry -> what it defines
+    claims: dict[str, frozenset[ObjectKey]]  # hostname -> ServiceEntries defining it
+    rejected: dict[ObjectKey, ConfigError]  # ServiceEntry -> why it is not registered
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,24 +220,43 @@ def _endpoint_from_spec(spec: WorkloadEntrySpec, workload: str = "") -> Endpoint
 # selects them all, labelled or not; label keys are never empty)
 _EVERY = ("", "")
 
+LabelKey = tuple[str, str, str]  # (namespace, label key, label value)
+# (namespace, label) -> the workloads carrying it, by `namespace/name` (a dict, so one
+# workload comes and goes without walking the others)
+LabelIndex = dict[LabelKey, dict[str, Workload]]
 
-def _selected(
-    selector: dict[str, str], namespace: str, by_label: dict[tuple[str, str, str], list[Workload]]
-) -> list[Workload]:
+
+def _selected(selector: Mapping[str, str], namespace: str, by_label: LabelIndex) -> list[Workload]:
     """Workloads in `namespace` carrying every label of `selector` (an index lookup on the
     first label, then a filter, so 10,000 ServiceEntries stay linear)."""
     if not selector:
-        return by_label.get((namespace, *_EVERY), [])
+        return list(by_label.get((namespace, *_EVERY), {}).values())
     (first_key, first_value), *rest = sorted(selector.items())
-    candidates = by_label.get((namespace, first_key, first_value), [])
+    candidates = by_label.get((namespace, first_key, first_value), {}).values()
     return [w for w in candidates if all(w.labels.get(k) == v for k, v in rest)]
+
+
+def _selector_slot(entry: MeshObject[ServiceEntrySpec]) -> LabelKey | None:
+    """Where `_selected` looks first for this entry's workloads (None: no selector): a
+    changed workload concerns only the entries in the slots of its labels."""
+    if entry.spec.workload_selector is None:
+        return None
+    selector = entry.spec.workload_selector.effective()
+    if not selector:
+        return (entry.namespace, *_EVERY)
+    return (entry.namespace, *min(selector.items()))
+
+
+def _index(index: LabelIndex, workload: Workload) -> None:
+    for label in (_EVERY, *workload.labels.items()):
+        index.setdefault((workload.namespace, *label), {})[workload.key] = workload
 
 
 def _services_from(
     entry: MeshObject[ServiceEntrySpec],
-    by_label: dict[tuple[str, str, str], list[Workload]],
+    by_label: LabelIndex,
     options: MeshOptions,
-    named: dict[tuple[str, str, str], list[Workload]] | None = None,
+    named: LabelIndex | None = None,
 ) -> list[Service]:
     """`named`: the WorkloadEntries whose address is a DNS name, by label — endpoints of a
     DNS-resolved ServiceEntry only (Istio leaves them out of EDS, which needs IPs)."""
@@ -301,9 +341,9 @@ def build_mesh(
     source_errors = tuple(errors)
     services = tuple(services)
     workloads = tuple(workloads)
-    all_errors = list(source_errors)
-    all_workloads: dict[str, Workload] = {w.key: w for w in workloads}
-    named: dict[tuple[str, str, str], list[Workload]] = {}
+    platform_workloads = {w.key: w for w in workloads}
+    all_workloads = dict(platform_workloads)
+    named: LabelIndex = {}
     for obj in ordered:
         # a WorkloadEntry without an IP address is no proxied workload (XDS0807); one
         # named by DNS is still an endpoint of the DNS-resolved ServiceEntries selecting it
@@ -311,61 +351,52 @@ def build_mesh(
             workload = _workload_from(obj)
             all_workloads[workload.key] = workload
         elif obj.kind == "WorkloadEntry" and obj.spec.dns_named:
-            entry = _workload_from(obj)
-            for label in (_EVERY, *entry.labels.items()):
-                named.setdefault((entry.namespace, *label), []).append(entry)
-    by_label: dict[tuple[str, str, str], list[Workload]] = {}
+            _index(named, _workload_from(obj))
+    by_label: LabelIndex = {}
     for workload in all_workloads.values():
-        for label in (_EVERY, *workload.labels.items()):
-            by_label.setdefault((workload.namespace, *label), []).append(workload)
-    all_services: dict[str, Service] = {s.hostname: s for s in services}
+        _index(by_label, workload)
+    platform_services = {s.hostname: s for s in services}
+    found: dict[ObjectKey, Found] = {}
+    claims: dict[str, set[ObjectKey]] = {}
+    selectors: dict[LabelKey, set[ObjectKey]] = {}
+    for key, obj in keyed:
+        if obj.kind != "ServiceEntry":
+            continue
+        slot = _selector_slot(obj)
+        if slot is not None:
+            selectors.setdefault(slot, set()).add(key)
+        found[key] = entry_found = _found(obj, by_label, options, named)
+        if not isinstance(entry_found, ConfigError):
+            for service in entry_found:
+                claims.setdefault(service.hostname, set()).add(key)
     # Hosts are claimed oldest first (Istio's rule), so a new ServiceEntry never takes a
     # host from an established one; the services are then listed in key order as before.
-    claimed: dict[str, Service] = {}
-    winners: dict[tuple[str, str, str], list[Service]] = {}
     entries = sorted((o for o in ordered if o.kind == "ServiceEntry"), key=age_order)
-    for obj in entries:
-        try:
-            found = _services_from(obj, by_label, options, named)
-        except Exception as exc:  # one bad entry must not take the registry down
-            all_errors.append(
-                ConfigError(
-                    obj.origin, obj.kind, obj.namespace, obj.name, "spec",
-                    f"cannot be registered ({type(exc).__name__}: {str(exc)[:200]})",
-                )
-            )  # fmt: skip
-            continue
-        clash = next(
-            (s for s in found if s.hostname in all_services or s.hostname in claimed), None
-        )
-        if clash is not None:
-            other = (all_services.get(clash.hostname) or claimed[clash.hostname]).source
-            all_errors.append(
-                ConfigError(
-                    obj.origin,
-                    obj.kind,
-                    obj.namespace,
-                    obj.name,
-                    "spec.hosts",
-                    f"host {clash.hostname} is already defined by {other} (the oldest wins)",
-                )
-            )
-            continue
-        claimed.update((s.hostname, s) for s in found)
-        winners[obj.key] = found
+    rejected = _claim(entries, found, platform_services, {})
+    registry = _Registry(
+        platform_services=platform_services,
+        platform_workloads=platform_workloads,
+        by_label=by_label,
+        named=named,
+        selectors={slot: frozenset(keys) for slot, keys in selectors.items()},
+        found=found,
+        claims={host: frozenset(keys) for host, keys in claims.items()},
+        rejected=rejected,
+    )
+    all_services = dict(platform_services)
     kept: list[MeshObject[Any]] = []
     kept_keys: list[tuple[str, str, str]] = []
     for key, obj in keyed:
         if obj.kind == "ServiceEntry":
-            if key not in winners:
+            if key in rejected:
                 continue
-            all_services.update((s.hostname, s) for s in winners[key])
+            all_services.update((s.hostname, s) for s in found[key])  # type: ignore[union-attr]
         kept.append(obj)
         kept_keys.append(key)
-    kept_objects = tuple(kept)
+    registry_errors = [rejected[o.key] for o in entries if o.key in rejected]
     return MeshConfig(
-        objects=kept_objects,
-        errors=tuple(all_errors),
+        objects=tuple(kept),
+        errors=source_errors + tuple(registry_errors),
         services=MappingProxyType(all_services),
         workloads=MappingProxyType(all_workloads),
         options=options,
@@ -375,8 +406,57 @@ def build_mesh(
             services=services,
             workloads=workloads,
             keys=tuple(kept_keys),
+            registry=registry,
         ),
     )
+
+
+def _found(
+    entry: MeshObject[ServiceEntrySpec],
+    by_label: LabelIndex,
+    options: MeshOptions,
+    named: LabelIndex,
+) -> Found:
+    try:
+        return tuple(_services_from(entry, by_label, options, named))
+    except Exception as exc:  # one bad entry must not take the registry down
+        return ConfigError(
+            entry.origin, entry.kind, entry.namespace, entry.name, "spec",
+            f"cannot be registered ({type(exc).__name__}: {str(exc)[:200]})",
+        )  # fmt: skip
+
+
+def _claim(
+    entries: Iterable[MeshObject[ServiceEntrySpec]],
+    found: Mapping[ObjectKey, Found],
+    platform: Mapping[str, Service],
+    claimed: dict[str, Service],
+) -> dict[ObjectKey, ConfigError]:
+    """Let `entries` (oldest first) claim their hosts into `claimed`: one whose host a
+    platform service or an older entry defines is rejected alone. -> the rejections."""
+    rejected: dict[ObjectKey, ConfigError] = {}
+    for obj in entries:
+        key = obj.key
+        entry_found = found[key]
+        if isinstance(entry_found, ConfigError):
+            rejected[key] = entry_found
+            continue
+        clash = next(
+            (s for s in entry_found if s.hostname in platform or s.hostname in claimed), None
+        )
+        if clash is not None:
+            other = (platform.get(clash.hostname) or claimed[clash.hostname]).source
+            rejected[key] = ConfigError(
+                obj.origin,
+                obj.kind,
+                obj.namespace,
+                obj.name,
+                "spec.hosts",
+                f"host {clash.hostname} is already defined by {other} (the oldest wins)",
+            )
+            continue
+        claimed.update((s.hostname, s) for s in entry_found)
+    return rejected
 
 
 def _changed_keys(old: Mapping[str, Any], new: Mapping[str, Any]) -> frozenset[str]:
@@ -400,9 +480,11 @@ def update_mesh(
 
     Routing and policy objects (everything but ServiceEntry/WorkloadEntry) never touch
     the registry: the previous services and workloads are reused as they are and the
-    object tuple is patched in place of the old entries. A registry change rebuilds the
-    registry from the kept inputs (no re-validation) and reports which services and
-    workloads actually differ. `delta` says what changed."""
+    object tuple is patched in place of the old entries. A ServiceEntry or WorkloadEntry
+    change recomputes only the services and workloads it touches (`_update_registry`);
+    a platform registry change rebuilds the registry from the kept inputs (no
+    re-validation) and reports which services and workloads actually differ. `delta`
+    says what changed."""
     inputs = previous.inputs
     if inputs is None:  # not built by build_mesh: nothing to update from
         raise ValueError("update_mesh needs a mesh made by build_mesh or update_mesh")
@@ -416,9 +498,7 @@ def update_mesh(
         if key not in upserts:
             del objects[key]
     objects.update(upserts)
-    registry = services is not None or workloads is not None
-    registry = registry or any(key[0] in REGISTRY_KINDS for key in keys)
-    if registry:
+    if services is not None or workloads is not None:
         mesh = build_mesh(
             objects.values(),
             source_errors,
@@ -436,36 +516,62 @@ def update_mesh(
             errors=mesh.errors != previous.errors,
         )
         return _with_delta(mesh, delta)
+    if any(key[0] in REGISTRY_KINDS for key in keys):
+        patch = _update_registry(previous, objects, keys)
+    else:  # the registry did not change: its services, workloads and errors stand
+        patch = _RegistryPatch(
+            inputs.registry,
+            previous.services,
+            previous.workloads,
+            previous.errors[len(inputs.errors) :],
+        )
+    registry = patch.registry
+    touched = keys | patch.flipped
     listed = list(previous.objects)
     listed_keys = list(inputs.keys)
-    for key in sorted(keys):
+    for key in sorted(touched):
         at = bisect.bisect_left(listed_keys, key)
         present = at < len(listed_keys) and listed_keys[at] == key
-        if key in upserts:
+        obj = objects.get(key)
+        if obj is not None and key[0] == "ServiceEntry" and key in registry.rejected:
+            obj = None  # a rejected ServiceEntry is left out of the mesh
+        if obj is not None:
             if present:
-                listed[at] = upserts[key]
+                listed[at] = obj
             else:
-                listed.insert(at, upserts[key])
+                listed.insert(at, obj)
                 listed_keys.insert(at, key)
         elif present:
             del listed[at]
             del listed_keys[at]
-    # the registry's own errors (host clashes) stand as they were: it did not change
-    registry_errors = previous.errors[len(inputs.errors) :]
-    all_errors = source_errors + registry_errors
+    all_errors = source_errors + patch.errors
+    mesh_services = patch.services
+    if patch.services_moved:
+        mesh_services = MappingProxyType(_ordered_services(registry, listed_keys))
+    mesh_workloads = patch.workloads
+    if patch.workloads_moved:
+        mesh_workloads = MappingProxyType(
+            _ordered_workloads(registry, patch.workloads, listed_keys)
+        )
     mesh = MeshConfig(
         objects=tuple(listed),
         errors=all_errors,
-        services=previous.services,
-        workloads=previous.workloads,
+        services=mesh_services,
+        workloads=mesh_workloads,
         options=previous.options,
-        delta=MeshDelta(objects=keys, errors=all_errors != previous.errors),
+        delta=MeshDelta(
+            objects=touched,
+            services=patch.changed_services,
+            workloads=patch.changed_workloads,
+            errors=all_errors != previous.errors,
+        ),
         inputs=_Inputs(
             objects=objects,
             errors=source_errors,
             services=inputs.services,
             workloads=inputs.workloads,
             keys=tuple(listed_keys),
+            registry=registry,
         ),
     )
     if previous._by_kind is not None:
@@ -473,7 +579,7 @@ def update_mesh(
         # only the changed kinds are sliced out again (grouping 50,000 objects anew
         # would cost an edit more than the rest of its update).
         by_kind = dict(previous._by_kind)
-        for kind in {key[0] for key in keys}:
+        for kind in {key[0] for key in touched}:
             start = bisect.bisect_left(listed_keys, kind, key=itemgetter(0))
             end = bisect.bisect_right(listed_keys, kind, lo=start, key=itemgetter(0))
             if end > start:
@@ -496,3 +602,268 @@ def _with_delta(mesh: MeshConfig, delta: MeshDelta) -> MeshConfig:
         delta=delta,
         inputs=mesh.inputs,
     )
+
+
+# --- the registry, updated in place --------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _RegistryPatch:
+    """The registry of the next generation, from `_update_registry`."""
+
+    registry: _Registry
+    services: Mapping[str, Service]  # the right content; in build order unless moved
+    workloads: Mapping[str, Workload]
+    errors: tuple[ConfigError, ...]  # the registry's own, oldest ServiceEntry first
+    flipped: frozenset[ObjectKey] = frozenset()  # ServiceEntries that won or lost hosts
+    changed_services: frozenset[str] = frozenset()
+    changed_workloads: frozenset[str] = frozenset()
+    # a key was added or a host changed hands: the order build_mesh lists them in (the
+    # platform's, then by object key) is made again once the object keys are known
+    services_moved: bool = False
+    workloads_moved: bool = False
+
+
+def _hostnames(found: Found | None) -> tuple[str, ...]:
+    if found is None or isinstance(found, ConfigError):
+        return ()
+    return tuple(s.hostname for s in found)
+
+
+def _dns_named(obj: MeshObject[WorkloadEntrySpec] | None) -> Workload | None:
+    """The entry of a WorkloadEntry named by DNS in the `named` index (see build_mesh)."""
+    if obj is None or obj.spec.proxied or not obj.spec.dns_named:
+        return None
+    return _workload_from(obj)
+
+
+class _Reindex:
+    """Moves workloads in a label index copied from the previous generation: each inner
+    dict is copied before its first change (the previous generation keeps its own)."""
+
+    def __init__(self, index: LabelIndex) -> None:
+        self.index = dict(index)
+        self._copied: set[LabelKey] = set()
+
+    def move(self, old: Workload | None, new: Workload | None) -> None:
+        for workload, present in ((old, False), (new, True)):
+            if workload is None:
+                continue
+            for label in (_EVERY, *workload.labels.items()):
+                slot = (workload.namespace, *label)
+                members = self.index.get(slot)
+                if slot not in self._copied:
+                    members = dict(members or {})
+                    self._copied.add(slot)
+                    self.index[slot] = members
+                assert members is not None
+                if present:
+                    members[workload.key] = workload
+                else:
+                    members.pop(workload.key, None)
+
+    def done(self) -> LabelIndex:
+        for slot in self._copied:  # as build_mesh: no empty slots
+            if not self.index[slot]:
+                del self.index[slot]
+        return self.index
+
+
+def _update_registry(
+    previous: MeshConfig, objects: Mapping[ObjectKey, MeshObject[Any]], keys: frozenset[ObjectKey]
+) -> _RegistryPatch:
+    """The registry after the ServiceEntries and WorkloadEntries among `keys` changed to
+    what `objects` holds: the workloads they define, the ServiceEntries selecting those,
+    and every ServiceEntry sharing a host with one of these (transitively: who wins a
+    host depends on its rivals alone), claimed again oldest first. Everything else is
+    reused as it was; the result is what build_mesh gives (tested)."""
+    assert previous.inputs is not None
+    before = previous.inputs.objects
+    reg = previous.inputs.registry
+    options = previous.options
+    # 1. the workloads: the WorkloadEntries' own, or the platform's of the same name
+    by_label = _Reindex(reg.by_label)
+    named = _Reindex(reg.named)
+    workloads: Mapping[str, Workload] = previous.workloads
+    copied_workloads: dict[str, Workload] | None = None
+    touched: list[Workload] = []
+    changed_workloads: set[str] = set()
+    workloads_moved = False
+    for key in keys:
+        if key[0] != "WorkloadEntry":
+            continue
+        wkey = f"{key[1]}/{key[2]}"
+        obj = objects.get(key)
+        old = workloads.get(wkey)
+        new = reg.platform_workloads.get(wkey)
+        if obj is not None and obj.spec.proxied:
+            new = _workload_from(obj)
+        if old != new:
+            if copied_workloads is None:
+                copied_workloads = dict(workloads)
+                workloads = MappingProxyType(copied_workloads)
+            by_label.move(old, new)
+            if new is None:
+                del copied_workloads[wkey]
+            else:
+                workloads_moved = workloads_moved or old is None
+                copied_workloads[wkey] = new
+            changed_workloads.add(wkey)
+            touched += [w for w in (old, new) if w is not None]
+        old_named, new_named = _dns_named(before.get(key)), _dns_named(obj)
+        if old_named != new_named:
+            named.move(old_named, new_named)
+            touched += [w for w in (old_named, new_named) if w is not None]
+    label_index, named_index = by_label.done(), named.done()
+    # 2. the ServiceEntries to define again: the changed ones, those selecting a
+    # changed workload
+    selectors = reg.selectors
+    dirty = {key for key in keys if key[0] == "ServiceEntry"}
+    for workload in touched:
+        for label in (_EVERY, *workload.labels.items()):
+            for key in selectors.get((workload.namespace, *label), ()):
+                entry = objects.get(key)
+                selector = entry.spec.workload_selector if entry is not None else None
+                if selector is not None and all(
+                    workload.labels.get(k) == v for k, v in selector.effective().items()
+                ):
+                    dirty.add(key)
+    if any(key[0] == "ServiceEntry" for key in keys):
+        selectors = dict(selectors)
+        for key in keys:
+            if key[0] != "ServiceEntry":
+                continue
+            old_entry, new_entry = before.get(key), objects.get(key)
+            old_slot = _selector_slot(old_entry) if old_entry is not None else None
+            new_slot = _selector_slot(new_entry) if new_entry is not None else None
+            if old_slot is not None:
+                selectors[old_slot] = selectors[old_slot] - {key}
+                if not selectors[old_slot]:
+                    del selectors[old_slot]
+            if new_slot is not None:
+                selectors[new_slot] = selectors.get(new_slot, frozenset()) | {key}
+    found = dict(reg.found)
+    claims = dict(reg.claims)
+    hosts: set[str] = set()
+    services_moved = False
+    for key in dirty:
+        entry = objects.get(key)
+        old_found = reg.found.get(key)
+        new_found = None if entry is None else _found(entry, label_index, options, named_index)
+        if new_found == old_found:
+            new_found = old_found  # the very services, as everything the edit left alone
+        if new_found is None:
+            found.pop(key, None)
+        else:
+            found[key] = new_found
+        old_hosts, new_hosts = _hostnames(old_found), _hostnames(new_found)
+        # a winner listing its hosts in another order lists its services so too
+        services_moved = services_moved or (
+            bool(old_hosts) and bool(new_hosts) and old_hosts != new_hosts
+        )
+        for host in set(old_hosts) - set(new_hosts):
+            claims[host] = claims[host] - {key}
+            if not claims[host]:
+                del claims[host]
+        for host in set(new_hosts) - set(old_hosts):
+            claims[host] = claims.get(host, frozenset()) | {key}
+        hosts.update(old_hosts)
+        hosts.update(new_hosts)
+    # 3. every ServiceEntry whose hosts meet theirs, claimed again oldest first
+    rivals = {key for key in dirty if key in objects}
+    queue = list(hosts)
+    while queue:
+        for key in claims.get(queue.pop(), ()):
+            if key not in rivals:
+                rivals.add(key)
+                for host in _hostnames(found[key]):
+                    if host not in hosts:
+                        hosts.add(host)
+                        queue.append(host)
+    claimed: dict[str, Service] = {}
+    entries = sorted((objects[key] for key in rivals), key=age_order)
+    rejections = _claim(entries, found, reg.platform_services, claimed)
+    rejected = dict(reg.rejected)
+    flipped: set[ObjectKey] = set()
+    for key in rivals | dirty:
+        won = key in reg.found and key not in reg.rejected
+        rejected.pop(key, None)
+        if key in rejections:
+            rejected[key] = rejections[key]
+        wins = key in found and key not in rejected
+        if won != wins:
+            flipped.add(key)
+    # 4. the services of those hosts
+    services: Mapping[str, Service] = previous.services
+    changed_services: set[str] = set()
+    if hosts:
+        copied_services = dict(services)
+        for host in hosts:
+            old_service = copied_services.get(host)
+            new_service = reg.platform_services.get(host) or claimed.get(host)
+            if new_service == old_service:
+                continue
+            if new_service is None:
+                copied_services.pop(host, None)
+            else:
+                # a new host, or one that changed hands, takes its place in the order
+                services_moved = services_moved or (
+                    old_service is None or old_service.source != new_service.source
+                )
+                copied_services[host] = new_service
+            changed_services.add(host)
+        services = MappingProxyType(copied_services)
+    errors = tuple(
+        rejected[obj.key] for obj in sorted((objects[key] for key in rejected), key=age_order)
+    )
+    registry = _Registry(
+        platform_services=reg.platform_services,
+        platform_workloads=reg.platform_workloads,
+        by_label=label_index,
+        named=named_index,
+        selectors=selectors,
+        found=found,
+        claims=claims,
+        rejected=rejected,
+    )
+    return _RegistryPatch(
+        registry,
+        services,
+        workloads,
+        errors,
+        frozenset(flipped),
+        frozenset(changed_services),
+        frozenset(changed_workloads),
+        services_moved=services_moved,
+        workloads_moved=workloads_moved,
+    )
+
+
+def _run(listed_keys: list[ObjectKey], kind: str) -> list[ObjectKey]:
+    """The keys of one kind: one run of the sorted keys."""
+    start = bisect.bisect_left(listed_keys, kind, key=itemgetter(0))
+    end = bisect.bisect_right(listed_keys, kind, lo=start, key=itemgetter(0))
+    return listed_keys[start:end]
+
+
+def _ordered_services(registry: _Registry, listed_keys: list[ObjectKey]) -> dict[str, Service]:
+    """The services in build_mesh's order: the platform's, then the registered
+    ServiceEntries' in key order (`listed_keys`: the mesh's objects)."""
+    ordered = dict(registry.platform_services)
+    for key in _run(listed_keys, "ServiceEntry"):
+        ordered.update((s.hostname, s) for s in registry.found[key])  # type: ignore[union-attr]
+    return ordered
+
+
+def _ordered_workloads(
+    registry: _Registry, workloads: Mapping[str, Workload], listed_keys: list[ObjectKey]
+) -> dict[str, Workload]:
+    """`workloads` in build_mesh's order: the platform's names (a WorkloadEntry of the
+    same name takes the platform's place), then the WorkloadEntries' in key order."""
+    ordered = {name: workloads[name] for name in registry.platform_workloads}
+    for _, namespace, name in _run(listed_keys, "WorkloadEntry"):
+        key = f"{namespace}/{name}"
+        workload = workloads.get(key)
+        if workload is not None and key not in ordered:
+            ordered[key] = workload
+    return ordered

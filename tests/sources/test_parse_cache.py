@@ -223,3 +223,25 @@ def test_stopping_abandons_an_unfinished_whole_write(tmp_path: Path) -> None:
     again = DirectorySource(config, log_errors=False, parse_cache=cache)
     again.load()
     assert again.parses in (0, 7)
+
+
+def test_models_read_back_share_their_fields_sets_and_are_equal(tmp_path: Path) -> None:
+    """The cache stores one fields set per model class and fields (frozen models only):
+    the objects read back are equal to the ones parsed, and translate alike."""
+    config, cache = mesh_dir(tmp_path), tmp_path / "parse.cache"
+    first = DirectorySource(config, log_errors=False, parse_cache=cache)
+    mesh = first.load()
+    first.save_parse_cache()
+    again = DirectorySource(config, log_errors=False, parse_cache=cache)
+    read = again.load()
+    assert again.parses == 0
+    assert canonical(read) == canonical(mesh)
+    assert [o.spec for o in read.objects] == [o.spec for o in mesh.objects]
+    routes = [o for o in read.objects if o.kind == "VirtualService"]
+    assert len(routes) == 6
+    shared = {id(o.meta.__pydantic_fields_set__) for o in routes}
+    assert len(shared) == 1  # six ObjectMeta with the same fields: one set
+    before = set(routes[1].meta.model_fields_set)
+    copy = routes[0].meta.model_copy(update={"labels": {"a": "b"}})
+    assert "labels" in copy.model_fields_set and "labels" not in before
+    assert routes[1].meta.model_fields_set == before  # a copy never changes the shared set

@@ -23,9 +23,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.translators.helpers import mesh_of
+from translators.gateway.proxy import gateway_credentials
 from translators.mesh import MeshConfig, MeshOptions
 from translators.model.objects import KINDS
 from translators.naming import CLUSTER_TYPE, LISTENER_TYPE, port_listener
+from translators.security.client_credentials import client_credentials
 from translators.telemetry.options import TelemetryOptions, TracingKind, TracingProvider
 from translators.translate import MeshTranslator
 
@@ -316,6 +318,9 @@ SLOTS: dict[str, tuple[str, ...]] = {
             f"  host: {PAYMENTS}\n  trafficPolicy:\n"
             "    connectionPool: {tcp: {maxConnections: 7}}\n"
             "    outlierDetection: {consecutive5xxErrors: 3, interval: 5s}\n",
+            # TLS origination with a certificate served over SDS (client_credentials)
+            f"  host: {PAYMENTS}\n"
+            "  trafficPolicy: {tls: {mode: SIMPLE, credentialName: payments-ca}}\n",
         )
     ),
     "sidecar-prod": tuple(
@@ -373,6 +378,32 @@ SLOTS: dict[str, tuple[str, ...]] = {
             "idp",
             f"  jwtRules:\n  - issuer: https://idp.example.com/\n    jwks: '{JWKS}'\n",
         ),
+    ),
+    # authorization of the ingress gateway's pods: enforced on its gateway listeners
+    "authz-gateway": tuple(
+        _doc(SEC, "AuthorizationPolicy", "edge", "ingress", spec)
+        for spec in (
+            "  selector: {matchLabels: {istio: ingressgateway}}\n  action: DENY\n"
+            "  rules: [{to: [{operation: {paths: [/admin]}}]}]\n",
+            "  selector: {matchLabels: {istio: ingressgateway}}\n  action: ALLOW\n"
+            "  rules: [{from: [{source: {notNamespaces: [prod]}}]}]\n",
+        )
+    ),
+    # request authentication attached to a gateway by targetRef: the Gateway API one, or
+    # the proxies the Istio Gateway edge/public selects (which follow its selector)
+    "jwt-gateway": tuple(
+        _doc(SEC, "RequestAuthentication", "edge", "gateway-idp", f"  {target}\n{rules}")
+        for target, rules in (
+            (
+                "targetRef: {group: gateway.networking.k8s.io, kind: Gateway, name: api}",
+                f"  jwtRules:\n  - issuer: https://gw.example.com/\n    jwks: '{JWKS}'\n",
+            ),
+            (
+                "targetRefs: [{group: networking.istio.io, kind: Gateway, name: public}]",
+                f"  jwtRules:\n  - issuer: https://gw.example.com/\n    jwks: '{JWKS}'\n"
+                "    forwardOriginalToken: true\n",
+            ),
+        )
     ),
     # GAMMA: a producer route for orders (backends: its own port, payments) and a
     # consumer route in default for payments
@@ -553,6 +584,12 @@ SLOTS: dict[str, tuple[str, ...]] = {
             "  - applyTo: LISTENER\n    match: {context: SIDECAR_INBOUND}\n"
             "    patch:\n      operation: MERGE\n"
             "      value: {per_connection_buffer_limit_bytes: 32768}\n",
+            # a route-class patch: client's outbound virtual hosts for orders
+            "  workloadSelector: {labels: {app: client}}\n  configPatches:\n"
+            "  - applyTo: VIRTUAL_HOST\n    match:\n      context: SIDECAR_OUTBOUND\n"
+            f"      routeConfiguration: {{vhost: {{name: '{ORDERS}:8080'}}}}\n"
+            "    patch:\n      operation: MERGE\n"
+            "      value: {include_request_attempt_count: true}\n",
         )
     ),
     "ef-gateway": tuple(
@@ -618,6 +655,12 @@ def _config(translator: MeshTranslator) -> dict[str, list[tuple[str, str, bytes]
         result = translator.translate(workload)
         out[key] = sorted((r.type_url, r.name, r.body()) for r in result.resources)
         out[key + " warnings"] = [("", w, b"") for w in result.view.warnings]
+        # the certificates served over SDS beside the translation (xdscp/gateway_credentials)
+        credentials = (
+            *gateway_credentials(translator, workload),
+            *client_credentials(translator, workload),
+        )
+        out[key + " credentials"] = [("", repr(c), b"") for c in credentials]
     return out
 
 
