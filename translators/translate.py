@@ -639,6 +639,9 @@ class MeshTranslator:
         else:
             fields = list(previous.fields)
             sources = dict(previous.sources)
+            # a source named for the first time, or no longer: the provenance changes
+            # (told while counting: comparing 20,000 names at 10,000 services costs more)
+            renamed = False
             for i, (old, new) in enumerate(zip(previous.config.virtual_hosts, vhosts, strict=True)):
                 if old is new:
                     continue
@@ -647,9 +650,12 @@ class MeshTranslator:
                     sources[source] -= 1
                     if not sources[source]:
                         del sources[source]
+                        renamed = True
                 for source in new.provenance:
-                    sources[source] = sources.get(source, 0) + 1
-            same = sources.keys() == previous.sources.keys()
+                    count = sources.get(source, 0)
+                    sources[source] = count + 1
+                    renamed = renamed or not count
+            same = not renamed or sources.keys() == previous.sources.keys()
             provenance = previous.provenance if same else tuple(sorted(sources))
         if previous is not None and provenance == previous.provenance:
             metadata = previous.metadata

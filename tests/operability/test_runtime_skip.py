@@ -117,3 +117,20 @@ def test_a_gateway_virtual_service_edit_retranslates_the_gateway() -> None:
     sidecars = [key for key in before if not key.startswith("edge/")]
     assert runtime.skipped == len(sidecars)
     assert all(runtime.cache.get(key) is before[key] for key in sidecars)
+
+
+def test_with_an_envoy_filter_a_virtual_service_edit_skips_nothing() -> None:
+    """An EnvoyFilter may patch any route (ef-client's last version patches client's
+    virtual host for orders): while one is in the mesh, no proxy is skipped, and the
+    patched routes follow the edit."""
+    state: dict[str, int | None] = {name: 0 for name in NAMES}
+    state["httproute-orders"] = None  # it would take the VirtualService's place
+    state["ef-client"] = len(SLOTS["ef-client"]) - 1
+    runtime = _connected(_mesh(state))
+
+    state["vs-orders"] = 2  # orders' routes: a timeout, to payments
+    mesh = _mesh(state)
+    runtime.apply_now(mesh)
+
+    assert runtime.skipped == 0
+    assert _contents(runtime) == _fresh(runtime, mesh)

@@ -66,8 +66,12 @@ def route_config_from_fields(name: str, fields: list[bytes], metadata: bytes) ->
     """`route_config_bytes(..., ignore_port=True)` (a sidecar's outbound route
     configuration) from virtual hosts framed by `virtual_host_field` and the
     `route_config_metadata` field."""
-    head = length_delimited(_RC_NAME, name.encode())
-    return head + b"".join(fields) + _IGNORE_PORT_FIELD + metadata
+    # one join: the body is megabytes at 10,000 services, each `+` would copy it again
+    parts = [length_delimited(_RC_NAME, name.encode())]
+    parts += fields
+    parts.append(_IGNORE_PORT_FIELD)
+    parts.append(metadata)
+    return b"".join(parts)
 
 
 def route_config_bytes(

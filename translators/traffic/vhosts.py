@@ -23,7 +23,7 @@ from translators.ir import HashPolicyIR, RouteIR, RouteMatchIR, VirtualHostIR, W
 from translators.memo import PieceCache
 from translators.mesh import Service
 from translators.model.delegation import provenance_of
-from translators.model.networking import VirtualServiceSpec
+from translators.model.networking import DestinationRuleSpec, VirtualServiceSpec
 from translators.model.objects import MeshObject
 from translators.model.traffic import Destination
 from translators.naming import outbound_cluster, virtual_host
@@ -55,6 +55,13 @@ def service_hash(
 ) -> HashPolicyIR | None:
     """The consistent-hash policy of the DestinationRule the caller sees for `service`."""
     dr = index.destination_rule(service.hostname, service.namespace, source.namespace, source.rules)
+    return rule_hash(dr, port, subset)
+
+
+def rule_hash(
+    dr: MeshObject[DestinationRuleSpec] | None, port: int, subset: str
+) -> HashPolicyIR | None:
+    """The consistent-hash policy of `dr` for `port` and `subset` (None: none)."""
     if dr is None:
         return None
     subset_policy = None
@@ -111,6 +118,9 @@ def virtual_host_for(
         # destination host -> (its FQDN, its service): every rule names a few hosts, each
         # asked for its cluster names and hash policies
         targets: dict[str, tuple[str, Service | None]] = {}
+        # destination FQDN -> the DestinationRule the caller sees for it (a route's subsets
+        # name one host: looked up once, not once per destination)
+        rules: dict[str, MeshObject[DestinationRuleSpec] | None] = {}
 
         def target_of(dest: Destination) -> tuple[str, Service | None]:
             found = targets.get(dest.host)
@@ -124,16 +134,16 @@ def virtual_host_for(
             return outbound_cluster(destination_port(dest, target, port), host, dest.subset or "")
 
         def hash_of(dest: Destination) -> HashPolicyIR | None:
-            _, target = target_of(dest)
+            host, target = target_of(dest)
             if target is None:
                 return None
-            return service_hash(
-                target,
-                destination_port(dest, target, port),
-                dest.subset or "",
-                source,
-                index,
-            )
+            if host in rules:
+                dr = rules[host]
+            else:
+                dr = rules[host] = index.destination_rule(
+                    target.hostname, target.namespace, source.namespace, source.rules
+                )
+            return rule_hash(dr, destination_port(dest, target, port), dest.subset or "")
 
         routes = http_routes(
             vs.spec.http,
@@ -169,7 +179,8 @@ def _destination_hosts(
     """The hosts `vs` routes or mirrors to, and whether it routes by caller."""
     index.uses(vs)
     suffix = index.mesh.options.domain_suffix
-    hosts = (resolve_host(d.host, vs.namespace, suffix) for d in _destinations(vs.spec))
+    named = dict.fromkeys(d.host for d in _destinations(vs.spec))  # (a split names one twice)
+    hosts = (resolve_host(host, vs.namespace, suffix) for host in named)
     return tuple(dict.fromkeys(hosts)), depends_on_source(vs.spec)
 
 
