@@ -48,6 +48,9 @@ def test_sotw_bytes_parse_as_equivalent_discovery_response() -> None:
     assert parsed == expected
     # Byte-identical too, since fields are emitted in field-number order except the nonce.
     assert discovery_pb2.DiscoveryResponse.FromString(expected.SerializeToString()) == parsed
+    # the nonce joined in (what the server sends) is the same bytes as appended
+    with_nonce = sotw_body(CLUSTER_TYPE, "v1", resources, control_plane_message("cp-1"), "n-7")
+    assert with_nonce == body + nonce_field("n-7")
 
 
 def test_delta_bytes_parse_as_equivalent_delta_response() -> None:

@@ -2,8 +2,9 @@
 
 A resource is serialized exactly once, when it enters the cache; its version is
 a hash of those bytes, so identical content always has an identical version and
-is never re-sent. The bytes of the `google.protobuf.Any` wrapper are kept too,
-so a DiscoveryResponse can be assembled by concatenation for any stream.
+is never re-sent. The head of its `google.protobuf.Any` wrapper is kept too, so a
+DiscoveryResponse can be assembled by concatenation for any stream, copying the
+body once, into the response (a 10,000-service route configuration is 8 MB).
 """
 
 from __future__ import annotations
@@ -30,10 +31,21 @@ class Resource:
     name: str
     version: str
     body: bytes
-    any_bytes: bytes
+    # `google.protobuf.Any(type_url, value=body)` serialized is `any_head + body`
+    any_head: bytes
     # Source objects (`Kind/namespace/name`) this resource was generated from: a NACK
     # of it is attributed to them.
     provenance: tuple[str, ...] = ()
+
+    @property
+    def any_size(self) -> int:
+        return len(self.any_head) + len(self.body)
+
+    @property
+    def any_bytes(self) -> bytes:
+        """The Any serialized (a copy of the body: responses join `any_head` and `body`
+        into their own bytes instead)."""
+        return self.any_head + self.body
 
 
 def make_resource(
@@ -42,17 +54,28 @@ def make_resource(
     body = message if isinstance(message, bytes) else message.SerializeToString(deterministic=True)
     # sha256 (hardware-accelerated here) hashes a 2.5 MB body ~5x faster than blake2b
     version = hashlib.sha256(body).hexdigest()[:16]
-    return Resource(type_url, name, version, body, any_bytes(type_url, body), tuple(provenance))
+    return Resource(type_url, name, version, body, any_head(type_url, body), tuple(provenance))
 
 
-def any_bytes(type_url: str, body: bytes) -> bytes:
-    """`google.protobuf.Any(type_url, value=body)` serialized, framed by hand: the same
-    bytes as protobuf's, without building a message around a body that can be megabytes
-    (a 10,000-service route configuration: one copy instead of three)."""
+def any_head(type_url: str, body: bytes) -> bytes:
+    """What precedes `body` in `google.protobuf.Any(type_url, value=body)` serialized,
+    framed by hand: the same bytes as protobuf's, without building a message around a
+    body that can be megabytes."""
     head = length_delimited(_ANY_TYPE_URL, type_url.encode()) if type_url else b""
     if not body:
         return head
-    return b"".join((head, _VALUE_TAG, _varint(len(body)), body))
+    return b"".join((head, _VALUE_TAG, _varint(len(body))))
+
+
+def any_bytes(type_url: str, body: bytes) -> bytes:
+    """`google.protobuf.Any(type_url, value=body)` serialized."""
+    return any_head(type_url, body) + body
+
+
+def field_head(field_number: int, size: int) -> bytes:
+    """The tag and length of a length-delimited field of `size` bytes (its payload
+    follows): lets a response be joined from parts without copying them first."""
+    return _varint(field_number << 3 | 2) + _varint(size)
 
 
 def _varint(value: int) -> bytes:

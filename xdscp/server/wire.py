@@ -30,7 +30,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from xdscp.cache import ENDPOINT_TYPE, Resource, TypeSnapshot, make_resource
-from xdscp.cache.snapshot import length_delimited
+from xdscp.cache.snapshot import field_head, length_delimited
 
 # google.protobuf field numbers (envoy.service.discovery.v3).
 _SOTW_VERSION_INFO = 1
@@ -70,24 +70,34 @@ def control_plane_message(identifier: str) -> bytes:
 
 
 def sotw_body(
-    type_url: str, version: str, resources: Iterable[Resource], control_plane: bytes = b""
+    type_url: str,
+    version: str,
+    resources: Iterable[Resource],
+    control_plane: bytes = b"",
+    nonce: str = "",
 ) -> bytes:
-    """A DiscoveryResponse without its nonce; append `nonce_field(...)` to send it."""
+    """A DiscoveryResponse; without `nonce`, append `nonce_field(...)` to send it. Each
+    resource's body is copied once, into the response (no framed copy first)."""
     parts = [length_delimited(_SOTW_VERSION_INFO, version.encode())]
-    parts.extend(length_delimited(_SOTW_RESOURCES, r.any_bytes) for r in resources)
+    for r in resources:
+        parts += (field_head(_SOTW_RESOURCES, r.any_size), r.any_head, r.body)
     parts.append(length_delimited(_SOTW_TYPE_URL, type_url.encode()))
     if control_plane:
         parts.append(length_delimited(_SOTW_CONTROL_PLANE, control_plane))
+    if nonce:
+        parts.append(nonce_field(nonce))
     return b"".join(parts)
 
 
 def delta_resource_field(resource: Resource) -> bytes:
     """One `resources` entry of a DeltaDiscoveryResponse (a discovery `Resource` message)."""
-    return length_delimited(
-        _DELTA_RESOURCES,
-        length_delimited(_RESOURCE_NAME, resource.name.encode())
-        + length_delimited(_RESOURCE_VERSION, resource.version.encode())
-        + length_delimited(_RESOURCE_BODY, resource.any_bytes),
+    head = length_delimited(_RESOURCE_NAME, resource.name.encode()) + length_delimited(
+        _RESOURCE_VERSION, resource.version.encode()
+    )
+    body = field_head(_RESOURCE_BODY, resource.any_size)
+    size = len(head) + len(body) + resource.any_size
+    return b"".join(
+        (field_head(_DELTA_RESOURCES, size), head, body, resource.any_head, resource.body)
     )
 
 
@@ -246,11 +256,12 @@ class SotwResponses:
         """The response, and how many requested names the snapshot lacks."""
         answer = sotw_answer(ts, names)
         nonce = next_nonce()
-        body = sotw_body(ts.type_url, answer.version, answer.resources, self._control_plane)
+        response = sotw_body(
+            ts.type_url, answer.version, answer.resources, self._control_plane, nonce
+        )
         prepared = Prepared(
-            ts.type_url, answer.version, nonce, body + nonce_field(nonce), names,
-            answer.resources, ts.version,
-        )  # fmt: skip
+            ts.type_url, answer.version, nonce, response, names, answer.resources, ts.version
+        )
         return prepared, answer.unknown
 
     def __len__(self) -> int:
