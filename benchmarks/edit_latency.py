@@ -2,6 +2,11 @@
 new route, N services from YAML files.
 
     python -m benchmarks.edit_latency --services 10000 --edits 10
+    python -m benchmarks.edit_latency --services 10000 --edits 10 --edit service-entry
+
+`--edit service-entry` rewrites a service's registry file instead, its ServiceEntry
+given one more host (a new virtual host in the proxy's routes); `--edit
+workload-entry` moves its v1 WorkloadEntry to another address (new endpoints).
 
 Starts the mesh of `benchmarks.serve_start`, connects one simulated Envoy as
 `default/client`, then rewrites one VirtualService file at a time (a temporary file
@@ -22,9 +27,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from benchmarks.meshgen import service_docs
 from benchmarks.serve_process import (
     REPO,
     add_repo_option,
+    dump_docs,
     replace_file,
     route_file,
     route_text,
@@ -32,11 +39,36 @@ from benchmarks.serve_process import (
     write_mesh,
 )
 from benchmarks.serve_start import connect_client
-from xdscp.cache import ROUTE_TYPE
+from xdscp.cache import ENDPOINT_TYPE, ROUTE_TYPE
 from xdscp.sources.files import DirectorySource
 
 # what `xdscp serve` runs with: the watcher yields a batch after this long without changes
 DEBOUNCE_MS = DirectorySource(Path(".")).quiet_ms
+
+
+WHAT = {
+    "route": "VirtualService file rewritten",
+    "service-entry": "ServiceEntry given a host (its file rewritten)",
+    "workload-entry": "WorkloadEntry moved (its file rewritten)",
+}
+EDITS = tuple(WHAT)
+
+
+def edited_file(config: Path, edit: str, service: int, n: int) -> tuple[Path, str, str]:
+    """-> the file `edit` rewrites for the n-th edit, its new text, the xDS type whose
+    new version the proxy then ACKs."""
+    if edit == "route":
+        return route_file(config, service), route_text(service, 10 + (n % 80)), ROUTE_TYPE
+    docs = [d for d in service_docs(service) if d["kind"] != "VirtualService"]
+    if edit == "service-entry":
+        (entry,) = [d for d in docs if d["kind"] == "ServiceEntry"]
+        entry["spec"]["hosts"].append(f"svc-{service}-alias-{n}")
+        changed_type = ROUTE_TYPE
+    else:
+        v1 = next(d for d in docs if d["kind"] == "WorkloadEntry")
+        v1["spec"]["address"] = f"127.250.{n // 250}.{1 + n % 250}"
+        changed_type = ENDPOINT_TYPE
+    return config / "services" / f"svc-{service}.yaml", dump_docs(docs), changed_type
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +92,7 @@ class EditFigures:
     to_loaded_ms: tuple[float, ...] = ()
     to_applied_ms: tuple[float, ...] = ()
     to_acked_ms: tuple[float, ...] = ()
+    edit: str = "route"  # which object each edit changed (see EDITS)
 
     @property
     def median_ms(self) -> float:
@@ -78,6 +111,7 @@ async def measure(
     timeout: float = 300.0,
     pause: float = 0.3,
     repo: Path = REPO,
+    edit: str = "route",
 ) -> EditFigures:
     config = work / "mesh"
     write_mesh(config, services)
@@ -91,11 +125,11 @@ async def measure(
             await asyncio.sleep(pause)  # let the initial analysis and pushes settle
             for n in range(edits):
                 service = (n * 7919) % services  # spread over the mesh
-                weight = 10 + (n % 80)
-                fleet.expect_change(ROUTE_TYPE)
+                path, text, changed_type = edited_file(config, edit, service, n)
+                fleet.expect_change(changed_type)
                 written = time.monotonic()
                 written_at.append(time.time())
-                replace_file(route_file(config, service), route_text(service, weight))
+                replace_file(path, text)
                 await fleet.wait_changed(timeout)
                 took.append((fleet.last_changed() - written) * 1000)
                 acked_at.append(time.time() - (time.monotonic() - fleet.last_changed()))
@@ -124,6 +158,7 @@ async def measure(
         _gaps(seen, loaded_at),
         _gaps(loaded_at, applied_at),
         _gaps(applied_at, acked_at),
+        edit,
     )
 
 
@@ -146,8 +181,8 @@ def report(figures: EditFigures) -> str:
     shown = " ".join(f"{ms:.0f}" for ms in f.edits_ms)
     return "\n".join(
         [
-            f"xdscp serve, {f.services:,} services: one VirtualService file rewritten -> "
-            f"the proxy ACKed the new route, {len(f.edits_ms)} edits",
+            f"xdscp serve, {f.services:,} services: one {WHAT[f.edit]} -> "
+            f"the proxy ACKed it, {len(f.edits_ms)} edits",
             f"  median {f.median_ms:8.1f} ms   p90 {f.p90_ms:8.1f} ms   "
             f"watcher debounce {f.debounce_ms} ms   (target <= debounce + 50 ms = "
             f"{f.debounce_ms + 50} ms)",
@@ -168,11 +203,14 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--services", type=int, default=10_000)
     parser.add_argument("--edits", type=int, default=10)
     parser.add_argument("--timeout", type=float, default=300.0)
+    parser.add_argument("--edit", choices=EDITS, default="route", help="what each edit changes")
     add_repo_option(parser)
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="xdscp-edit-latency-") as tmp:
         figures = asyncio.run(
-            measure(args.services, args.edits, Path(tmp), args.timeout, repo=args.repo)
+            measure(
+                args.services, args.edits, Path(tmp), args.timeout, repo=args.repo, edit=args.edit
+            )
         )
     print(report(figures))
 

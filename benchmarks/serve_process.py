@@ -42,7 +42,7 @@ def add_repo_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _dump(docs: list[dict[str, Any]]) -> str:
+def dump_docs(docs: list[dict[str, Any]]) -> str:
     dumper: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
     return yaml.dump_all(docs, Dumper=dumper, sort_keys=False)
 
@@ -52,7 +52,7 @@ def route_file(config: Path, i: int) -> Path:
 
 
 def route_text(i: int, v1_weight: int) -> str:
-    return _dump([virtual_service(i, v1_weight)])
+    return dump_docs([virtual_service(i, v1_weight)])
 
 
 def write_mesh(config: Path, services: int) -> int:
@@ -62,9 +62,9 @@ def write_mesh(config: Path, services: int) -> int:
     for i in range(services):
         docs = service_docs(i)
         registry = [d for d in docs if d["kind"] != "VirtualService"]
-        (config / "services" / f"svc-{i}.yaml").write_text(_dump(registry))
+        (config / "services" / f"svc-{i}.yaml").write_text(dump_docs(registry))
         route_file(config, i).write_text(route_text(i, 90))
-    (config / "client.yaml").write_text(_dump([CLIENT]))
+    (config / "client.yaml").write_text(dump_docs([CLIENT]))
     return 2 * services + 1
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from benchmarks import edit_latency, serve_start
 
 
@@ -40,3 +42,13 @@ async def test_edit_latency_sees_every_edit_acked(tmp_path: Path) -> None:
     assert all(0 < d < e for d, e in zip(figures.detect_ms, figures.edits_ms, strict=True))
     assert len(figures.apply_cpu_ms) == 3 and all(ms > 0 for ms in figures.apply_cpu_ms)
     assert "median" in edit_latency.report(figures)
+
+
+@pytest.mark.parametrize("edit", ["service-entry", "workload-entry"])
+async def test_edit_latency_sees_every_registry_edit_acked(tmp_path: Path, edit: str) -> None:
+    """A ServiceEntry given a host shows as a new route version, a WorkloadEntry moved
+    as new endpoints: the server applied each and the proxy ACKed it."""
+    figures = await edit_latency.measure(5, 2, tmp_path, timeout=60, pause=0.1, edit=edit)
+    assert len(figures.edits_ms) == 2 and all(ms > 0 for ms in figures.edits_ms)
+    assert len(figures.apply_cpu_ms) == 2
+    assert figures.edit == edit and "ACKed it" in edit_latency.report(figures)
