@@ -69,10 +69,10 @@ def test_ctrl_c_while_the_initial_load_runs(tmp_path: Path) -> None:
         time.sleep(0.01)
     code, seconds = ctrl_c(process)
     text = log.read_text()
-    assert "control_plane.started" not in text, text  # interrupted while loading
+    assert "config.loaded" not in text, text  # the load was abandoned, not finished
     assert code == 130, text
     assert "Traceback" not in text and text.rstrip().endswith("interrupted"), text
-    assert seconds < 10, seconds  # the load is abandoned, not finished
+    assert seconds < 20, seconds  # promptly (bounded for a busy machine)
     assert all(not Path(f"/proc/{pid}").exists() for pid in workers)
 
 

@@ -176,12 +176,14 @@ class DecodeWorker:
         return found
 
     def close(self) -> None:
-        """Stop the worker (done or not) and reap it, bounded."""
+        """Stop the worker (done or not) and reap it, bounded. An unfinished one is killed
+        first: a load abandoned right after it started must not wait for the request
+        writer, blocked until a worker still starting reads its pipe."""
+        if self.process.poll() is None:
+            self.process.kill()
         self._writer.join(timeout=5)
         if self.process.stdout is not None:
             self.process.stdout.close()
-        if self.process.poll() is None:
-            self.process.kill()
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.process.wait(timeout=5)
 
