@@ -211,8 +211,9 @@ class KubernetesSource:
     def load(self) -> MeshConfig:
         """The mesh as of the local stores now (no I/O), updated from the previous one:
         only objects whose resourceVersion changed are validated again, and one changed
-        object is one entry of `MeshConfig.delta` (the registry is rebuilt only when a
-        Service, EndpointSlice, Pod, ServiceEntry or WorkloadEntry changed)."""
+        object is one entry of `MeshConfig.delta` (the registry is looked at only when a
+        Service, EndpointSlice, Pod, ServiceEntry or WorkloadEntry changed, and updated
+        in place: `update_mesh` recomputes only the services and workloads that differ)."""
         dirty, self._dirty = self._dirty, set()
         objects, errors = self._istio_objects()
         previous = self._mesh
