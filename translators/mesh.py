@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from operator import itemgetter
 from types import MappingProxyType
-from typing import Any
+from typing import Any, TypeVar
 
 from translators.hosts import resolve_host
 from translators.model.networking import (
@@ -94,6 +94,7 @@ class Workload:
 
 
 ObjectKey = tuple[str, str, str]  # (kind, namespace, name), as MeshObject.key
+_T = TypeVar("_T")
 
 # kinds that make the registry (services, workloads): a change to one rebuilds it
 REGISTRY_KINDS = frozenset({"ServiceEntry", "WorkloadEntry"})
@@ -459,12 +460,6 @@ def _claim(
     return rejected
 
 
-def _changed_keys(old: Mapping[str, Any], new: Mapping[str, Any]) -> frozenset[str]:
-    if old is new:
-        return frozenset()
-    return frozenset(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
-
-
 def update_mesh(
     previous: MeshConfig,
     changed: Iterable[MeshObject[Any]] = (),
@@ -481,15 +476,14 @@ def update_mesh(
     Routing and policy objects (everything but ServiceEntry/WorkloadEntry) never touch
     the registry: the previous services and workloads are reused as they are and the
     object tuple is patched in place of the old entries. A ServiceEntry or WorkloadEntry
-    change recomputes only the services and workloads it touches (`_update_registry`);
-    a platform registry change rebuilds the registry from the kept inputs (no
-    re-validation) and reports which services and workloads actually differ. `delta`
-    says what changed."""
+    change, or a platform service or workload that differs from the one it replaces,
+    recomputes only the services and workloads it touches (`_update_registry`) and
+    reports which actually differ. `delta` says what changed."""
     inputs = previous.inputs
     if inputs is None:  # not built by build_mesh: nothing to update from
         raise ValueError("update_mesh needs a mesh made by build_mesh or update_mesh")
     changed = list(changed)
-    removed = [k for k in removed if k in inputs.objects]
+    removed = [k for k in dict.fromkeys(removed) if k in inputs.objects]
     upserts = {o.key: o for o in changed}
     keys = frozenset(upserts) | frozenset(removed)
     source_errors = inputs.errors if errors is None else tuple(errors)
@@ -498,26 +492,11 @@ def update_mesh(
         if key not in upserts:
             del objects[key]
     objects.update(upserts)
-    if services is not None or workloads is not None:
-        mesh = build_mesh(
-            objects.values(),
-            source_errors,
-            previous.options,
-            inputs.services if services is None else services,
-            inputs.workloads if workloads is None else workloads,
-        )
-        # a ServiceEntry that won or lost a host changes the object list beyond `keys`
-        assert mesh.inputs is not None
-        flipped = frozenset(inputs.keys).symmetric_difference(mesh.inputs.keys)
-        delta = MeshDelta(
-            objects=keys | flipped,
-            services=_changed_keys(previous.services, mesh.services),
-            workloads=_changed_keys(previous.workloads, mesh.workloads),
-            errors=mesh.errors != previous.errors,
-        )
-        return _with_delta(mesh, delta)
-    if any(key[0] in REGISTRY_KINDS for key in keys):
-        patch = _update_registry(previous, objects, keys)
+    platform_services = None if services is None else tuple(services)
+    platform_workloads = None if workloads is None else tuple(workloads)
+    platform = platform_services is not None or platform_workloads is not None
+    if platform or any(key[0] in REGISTRY_KINDS for key in keys):
+        patch = _update_registry(previous, objects, keys, platform_services, platform_workloads)
     else:  # the registry did not change: its services, workloads and errors stand
         patch = _RegistryPatch(
             inputs.registry,
@@ -568,8 +547,8 @@ def update_mesh(
         inputs=_Inputs(
             objects=objects,
             errors=source_errors,
-            services=inputs.services,
-            workloads=inputs.workloads,
+            services=inputs.services if platform_services is None else platform_services,
+            workloads=inputs.workloads if platform_workloads is None else platform_workloads,
             keys=tuple(listed_keys),
             registry=registry,
         ),
@@ -590,18 +569,6 @@ def update_mesh(
         by_kind = dict(sorted(by_kind.items()))
         object.__setattr__(mesh, "_by_kind", by_kind)  # a cache of immutable content
     return mesh
-
-
-def _with_delta(mesh: MeshConfig, delta: MeshDelta) -> MeshConfig:
-    return MeshConfig(
-        objects=mesh.objects,
-        errors=mesh.errors,
-        services=mesh.services,
-        workloads=mesh.workloads,
-        options=mesh.options,
-        delta=delta,
-        inputs=mesh.inputs,
-    )
 
 
 # --- the registry, updated in place --------------------------------------------------
@@ -642,10 +609,12 @@ class _Reindex:
     dict is copied before its first change (the previous generation keeps its own)."""
 
     def __init__(self, index: LabelIndex) -> None:
-        self.index = dict(index)
+        self.index = index
         self._copied: set[LabelKey] = set()
 
     def move(self, old: Workload | None, new: Workload | None) -> None:
+        if not self._copied:
+            self.index = dict(self.index)  # at the first move: most edits move none
         for workload, present in ((old, False), (new, True)):
             if workload is None:
                 continue
@@ -670,17 +639,44 @@ class _Reindex:
 
 
 def _update_registry(
-    previous: MeshConfig, objects: Mapping[ObjectKey, MeshObject[Any]], keys: frozenset[ObjectKey]
+    previous: MeshConfig,
+    objects: Mapping[ObjectKey, MeshObject[Any]],
+    keys: frozenset[ObjectKey],
+    platform_services: tuple[Service, ...] | None = None,
+    platform_workloads: tuple[Workload, ...] | None = None,
 ) -> _RegistryPatch:
     """The registry after the ServiceEntries and WorkloadEntries among `keys` changed to
-    what `objects` holds: the workloads they define, the ServiceEntries selecting those,
-    and every ServiceEntry sharing a host with one of these (transitively: who wins a
-    host depends on its rivals alone), claimed again oldest first. Everything else is
-    reused as it was; the result is what build_mesh gives (tested)."""
+    what `objects` holds (and the platform's services and workloads, when given, replaced
+    — each compared with the one it replaces): the workloads they define, the
+    ServiceEntries selecting those, and every ServiceEntry sharing a host with one of
+    these (transitively: who wins a host depends on its rivals alone), claimed again
+    oldest first. Everything else is reused as it was; the result is what build_mesh
+    gives (tested)."""
     assert previous.inputs is not None
     before = previous.inputs.objects
     reg = previous.inputs.registry
     options = previous.options
+    hosts: set[str] = set()
+    services_moved = workloads_moved = False
+    platform_hosts = reg.platform_services
+    if platform_services is not None:
+        platform_hosts = _reusing({s.hostname: s for s in platform_services}, reg.platform_services)
+        services_moved = list(platform_hosts) != list(reg.platform_services)
+        hosts.update(
+            host
+            for host in platform_hosts.keys() | reg.platform_services.keys()
+            if platform_hosts.get(host) is not reg.platform_services.get(host)
+        )
+    # `namespace/name` -> its WorkloadEntry's key: the workloads to look at again
+    names = {f"{key[1]}/{key[2]}": key for key in keys if key[0] == "WorkloadEntry"}
+    platform_names = reg.platform_workloads
+    if platform_workloads is not None:
+        platform_names = _reusing({w.key: w for w in platform_workloads}, reg.platform_workloads)
+        workloads_moved = list(platform_names) != list(reg.platform_workloads)
+        for wkey in platform_names.keys() | reg.platform_workloads.keys():
+            if platform_names.get(wkey) is not reg.platform_workloads.get(wkey):
+                namespace, _, name = wkey.partition("/")
+                names.setdefault(wkey, ("WorkloadEntry", namespace, name))
     # 1. the workloads: the WorkloadEntries' own, or the platform's of the same name
     by_label = _Reindex(reg.by_label)
     named = _Reindex(reg.named)
@@ -688,14 +684,10 @@ def _update_registry(
     copied_workloads: dict[str, Workload] | None = None
     touched: list[Workload] = []
     changed_workloads: set[str] = set()
-    workloads_moved = False
-    for key in keys:
-        if key[0] != "WorkloadEntry":
-            continue
-        wkey = f"{key[1]}/{key[2]}"
+    for wkey, key in names.items():
         obj = objects.get(key)
         old = workloads.get(wkey)
-        new = reg.platform_workloads.get(wkey)
+        new = platform_names.get(wkey)
         if obj is not None and obj.spec.proxied:
             new = _workload_from(obj)
         if old != new:
@@ -744,8 +736,6 @@ def _update_registry(
                 selectors[new_slot] = selectors.get(new_slot, frozenset()) | {key}
     found = dict(reg.found)
     claims = dict(reg.claims)
-    hosts: set[str] = set()
-    services_moved = False
     for key in dirty:
         entry = objects.get(key)
         old_found = reg.found.get(key)
@@ -782,7 +772,7 @@ def _update_registry(
                         queue.append(host)
     claimed: dict[str, Service] = {}
     entries = sorted((objects[key] for key in rivals), key=age_order)
-    rejections = _claim(entries, found, reg.platform_services, claimed)
+    rejections = _claim(entries, found, platform_hosts, claimed)
     rejected = dict(reg.rejected)
     flipped: set[ObjectKey] = set()
     for key in rivals | dirty:
@@ -800,7 +790,7 @@ def _update_registry(
         copied_services = dict(services)
         for host in hosts:
             old_service = copied_services.get(host)
-            new_service = reg.platform_services.get(host) or claimed.get(host)
+            new_service = platform_hosts.get(host) or claimed.get(host)
             if new_service == old_service:
                 continue
             if new_service is None:
@@ -817,8 +807,8 @@ def _update_registry(
         rejected[obj.key] for obj in sorted((objects[key] for key in rejected), key=age_order)
     )
     registry = _Registry(
-        platform_services=reg.platform_services,
-        platform_workloads=reg.platform_workloads,
+        platform_services=platform_hosts,
+        platform_workloads=platform_names,
         by_label=label_index,
         named=named_index,
         selectors=selectors,
@@ -837,6 +827,16 @@ def _update_registry(
         services_moved=services_moved,
         workloads_moved=workloads_moved,
     )
+
+
+def _reusing(new: dict[str, _T], old: Mapping[str, _T]) -> dict[str, _T]:
+    """`new`, with the very objects of `old` where they are equal (the platform hands
+    over its whole registry at each change: what did not change stays what it was)."""
+    for name, value in new.items():
+        before = old.get(name)
+        if before is not None and before is not value and before == value:
+            new[name] = before
+    return new
 
 
 def _run(listed_keys: list[ObjectKey], kind: str) -> list[ObjectKey]:

@@ -1,5 +1,6 @@
 """`update_mesh` updates the registry in place: after any sequence of ServiceEntry and
-WorkloadEntry additions, edits and removals it equals `build_mesh` from scratch —
+WorkloadEntry additions, edits and removals, and replaced platform registries
+(Kubernetes Services and Pods), it equals `build_mesh` from scratch —
 services and workloads (in order), objects, errors (in order), the delta — and it
 reuses the Service and Workload objects the change did not touch."""
 
@@ -112,24 +113,24 @@ ROUTE = parsed(
 )
 
 
-def platform_service(host: str) -> Service:
+def platform_service(host: str, address: str = "10.7.0.1") -> Service:
     return Service(
         hostname=f"{host}.default.svc.cluster.local",
         namespace="default",
         ports=(ServicePort(number=80, name="http"),),
         location=Location.MESH_INTERNAL,
         resolution=Resolution.STATIC,
-        endpoints=(Endpoint("10.7.0.1", MappingProxyType({}), MappingProxyType({}), "default"),),
+        endpoints=(Endpoint(address, MappingProxyType({}), MappingProxyType({}), "default"),),
         source=f"Service default/{host}",
-        digest=host,
+        digest=f"{host}@{address}",
     )
 
 
-def platform_workload(name: str, app: str) -> Workload:
+def platform_workload(name: str, app: str, address: str = "10.8.0.1") -> Workload:
     return Workload(
         namespace="default",
         name=name,
-        address="10.8.0.1",
+        address=address,
         labels=MappingProxyType({"app": app}),
         service_account="default",
         ports=MappingProxyType({}),
@@ -138,8 +139,22 @@ def platform_workload(name: str, app: str) -> Workload:
     )
 
 
-# one step: objects to add or replace, keys to remove
-Step = tuple[list[MeshObject[Any]], list[ObjectKey]]
+# the platform registry (Kubernetes Services and Pods)
+Platform = tuple[list[Service], list[Workload]]
+# one step: objects to add or replace, keys to remove, the platform's new registry
+Step = tuple[list[MeshObject[Any]], list[ObjectKey], Platform | None]
+
+
+@st.composite
+def platforms(draw: st.DrawFn) -> Platform:
+    """A few services and pods, in any order; their names clash with the entries'."""
+    hosts = draw(st.lists(st.sampled_from(("a", "b", "c")), unique=True, max_size=2))
+    pods = draw(st.lists(st.sampled_from(("w0", "w1", "p1")), unique=True, max_size=3))
+    addresses = st.sampled_from(("10.7.0.1", "10.7.0.2"))
+    return (
+        [platform_service(host, draw(addresses)) for host in hosts],
+        [platform_workload(pod, draw(st.sampled_from(APPS)), draw(addresses)) for pod in pods],
+    )
 
 
 @st.composite
@@ -161,7 +176,8 @@ def steps(draw: st.DrawFn) -> Step:
             removed.append((kind, namespace, f"{prefix}{draw(st.integers(0, 4))}"))
     # one object per key in a step (the sources hand over one version of each)
     unique = {o.key: o for o in changed}
-    return list(unique.values()), [k for k in removed if k not in unique]
+    platform = draw(st.one_of(st.none(), platforms())) if draw(st.integers(0, 3)) == 0 else None
+    return list(unique.values()), [k for k in removed if k not in unique], platform
 
 
 def registry_of(mesh: MeshConfig) -> dict[str, Any]:
@@ -212,27 +228,26 @@ SOURCE_ERRORS = (ConfigError(Origin("bad.yaml"), "VirtualService", "default", "x
 @given(
     initial=st.lists(st.one_of(service_entries(), workload_entries()), max_size=8),
     sequence=st.lists(steps(), min_size=1, max_size=8),
-    platform_hosts=st.lists(st.sampled_from(("a", "b")), unique=True, max_size=1),
-    platform_pods=st.lists(st.sampled_from(("w0", "p1")), unique=True, max_size=2),
+    platform=platforms(),
 )
 def test_updates_equal_a_fresh_build(
-    initial: list[MeshObject[Any]],
-    sequence: list[Step],
-    platform_hosts: list[str],
-    platform_pods: list[str],
+    initial: list[MeshObject[Any]], sequence: list[Step], platform: Platform
 ) -> None:
-    services = [platform_service(h) for h in platform_hosts]
-    workloads = [platform_workload(name, "a1") for name in platform_pods]
+    services, workloads = platform
     objects = {o.key: o for o in initial}
     mesh = build_mesh(objects.values(), SOURCE_ERRORS, OPTIONS, services, workloads)
-    for n, (changed, removed) in enumerate(sequence):
+    for n, (changed, removed, replaced) in enumerate(sequence):
         if n % 2:
             mesh.by_kind()  # the grouped objects carried over, or grouped anew
-        removed = [k for k in removed if k in objects]
+        removed = [k for k in dict.fromkeys(removed) if k in objects]
         for key in removed:
             del objects[key]
         objects.update((o.key, o) for o in changed)
-        updated = update_mesh(mesh, changed, removed)
+        if replaced is None:
+            updated = update_mesh(mesh, changed, removed)
+        else:
+            services, workloads = replaced
+            updated = update_mesh(mesh, changed, removed, None, services, workloads)
         fresh = build_mesh(objects.values(), SOURCE_ERRORS, OPTIONS, services, workloads)
         assert_same(updated, fresh)
         keys = frozenset(o.key for o in changed) | frozenset(removed)
