@@ -734,23 +734,28 @@ def _update_registry(
                     del selectors[old_slot]
             if new_slot is not None:
                 selectors[new_slot] = selectors.get(new_slot, frozenset()) | {key}
-    found = dict(reg.found)
-    claims = dict(reg.claims)
+    # copied at their first change (10,000 entries each: most edits change one or none)
+    found = reg.found
+    claims = reg.claims
     for key in dirty:
         entry = objects.get(key)
         old_found = reg.found.get(key)
         new_found = None if entry is None else _found(entry, label_index, options, named_index)
         if new_found == old_found:
             new_found = old_found  # the very services, as everything the edit left alone
+        elif found is reg.found:
+            found = dict(found)
         if new_found is None:
             found.pop(key, None)
-        else:
+        elif new_found is not old_found:
             found[key] = new_found
         old_hosts, new_hosts = _hostnames(old_found), _hostnames(new_found)
         # a winner listing its hosts in another order lists its services so too
         services_moved = services_moved or (
             bool(old_hosts) and bool(new_hosts) and old_hosts != new_hosts
         )
+        if set(old_hosts) != set(new_hosts) and claims is reg.claims:
+            claims = dict(claims)
         for host in set(old_hosts) - set(new_hosts):
             claims[host] = claims[host] - {key}
             if not claims[host]:
