@@ -105,3 +105,41 @@ def test_a_gateway_appearing_and_going_rebuilds_the_clusters() -> None:
     assert api_cluster(second.view(workload(gatewayed, "prod/client"))).tls is None
     third = MeshTranslator(plain, second)
     assert api_cluster(third.view(workload(plain, "prod/client"))).tls is not None
+
+
+FOREIGN_CLASS = """\
+apiVersion: gateway.networking.k8s.io/v1
+kind: GatewayClass
+metadata: {name: other}
+spec: {controllerName: example.com/another-controller}
+"""
+
+
+def test_another_controllers_gateway_leaves_its_workloads_sidecars() -> None:
+    """A Gateway of a class another controller implements runs no proxy here: the
+    translator gives its labelled workload a sidecar, so callers keep auto-mTLS to it
+    (they used to send plain text to a sidecar that required mTLS)."""
+    foreign = API_GATEWAY.replace("gatewayClassName: istio", "gatewayClassName: other")
+    mesh = mesh_with(api_workload("api-a", "10.0.1.1", GATEWAY_NAME), foreign, FOREIGN_CLASS)
+    translator = MeshTranslator(mesh)
+    assert not translator.is_gateway(workload(mesh, "prod/api-a"))
+    tls = api_cluster(translator.view(workload(mesh, "prod/client"))).tls
+    assert tls is not None and tls.mode is UpstreamTLSMode.ISTIO_MUTUAL
+
+
+def test_a_gateway_class_changing_hands_rebuilds_the_clusters() -> None:
+    """GatewayClass decides which Gateways are ours: its edit reaches auto-mTLS."""
+    documents = [api_workload("api-a", "10.0.1.1", GATEWAY_NAME), API_GATEWAY]
+    theirs = mesh_with(*documents, FOREIGN_CLASS.replace("name: other", "name: istio"))
+    ours = mesh_with(
+        *documents,
+        FOREIGN_CLASS.replace("name: other", "name: istio").replace(
+            "example.com/another-controller", "istio.io/gateway-controller"
+        ),
+    )
+    first = MeshTranslator(ours)
+    assert api_cluster(first.view(workload(ours, "prod/client"))).tls is None
+    second = MeshTranslator(theirs, first)
+    assert api_cluster(second.view(workload(theirs, "prod/client"))).tls is not None
+    third = MeshTranslator(ours, second)
+    assert api_cluster(third.view(workload(ours, "prod/client"))).tls is None

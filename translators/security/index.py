@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
-from translators.gateway.attach import GATEWAY_NAME_LABEL
+from translators.gateway.attach import GATEWAY_NAME_LABEL, owns_class
 from translators.ir import AuthzPolicyIR
 from translators.ir.jwt import JwtRuleIR
 from translators.mesh import MeshConfig, Service, Workload
@@ -25,6 +25,7 @@ class SecurityIndex:
             "RequestAuthentication",
             "Gateway",
             KUBERNETES_GATEWAY,
+            "GatewayClass",  # which Gateway API Gateways are ours (`gateway_proxies`)
         }
     )
 
@@ -82,9 +83,15 @@ class SecurityIndex:
 def gateway_proxies(mesh: MeshConfig) -> frozenset[str]:
     """The keys of the workloads that are gateway proxies: selected by an Istio Gateway
     (any namespace, as `translators/gateway` selects them) or labelled with the name of a
-    Gateway API Gateway of their namespace. Auto-mTLS does not reach them (no sidecar)."""
+    Gateway API Gateway of their namespace whose class is ours (another controller's
+    Gateway runs no proxy here: its workloads keep their sidecars, as the translator
+    sees them). Auto-mTLS does not reach them (no sidecar)."""
     selectors = [g.spec.selector for g in mesh.of_kind("Gateway") if g.spec.selector]
-    api = {(g.namespace, g.name) for g in mesh.of_kind(KUBERNETES_GATEWAY)}
+    api = {
+        (g.namespace, g.name)
+        for g in mesh.of_kind(KUBERNETES_GATEWAY)
+        if owns_class(mesh, g.spec.gateway_class_name)
+    }
     found = set()
     for key, workload in mesh.workloads.items():
         labels = workload.labels
