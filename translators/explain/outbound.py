@@ -11,12 +11,10 @@ from envoy.config.listener.v3 import listener_pb2
 from envoy.config.route.v3 import route_components_pb2 as rc
 from envoy.config.route.v3 import route_pb2
 from envoy.extensions.filters.http.fault.v3 import fault_pb2
-from envoy.extensions.filters.network.http_connection_manager.v3 import (
-    http_connection_manager_pb2 as hcm_pb2,
-)
 from envoy.type.v3 import percent_pb2
 from google.protobuf import duration_pb2
 
+from translators.behaviour.paths import listener_manager
 from translators.behaviour.routing import (
     Decision,
     Request,
@@ -76,20 +74,10 @@ def outbound_listener(
     )
 
 
-def _manager(listener: listener_pb2.Listener) -> hcm_pb2.HttpConnectionManager | None:
-    for chain in listener.filter_chains:
-        for network_filter in chain.filters:
-            if network_filter.typed_config.Is(hcm_pb2.HttpConnectionManager.DESCRIPTOR):
-                manager = hcm_pb2.HttpConnectionManager()
-                network_filter.typed_config.Unpack(manager)
-                return manager
-    return None
-
-
 def listener_step(
     listener: listener_pb2.Listener, sources: tuple[str, ...], chain: str = ""
 ) -> ListenerStep:
-    manager = _manager(listener)
+    manager = listener_manager(listener)
     address = listener.address.socket_address
     return ListenerStep(
         listener.name,
