@@ -3,32 +3,19 @@ than they read: reported (XDS0803) so the difference shows before traffic does."
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 
 from translators.analysis import codes
+from translators.analysis.checks.policy_levels import policy_settings
 from translators.analysis.context import AnalysisContext
 from translators.analysis.message import Message
-from translators.model.networking import ClientTLSMode, ClientTLSSettings, DestinationRuleSpec
-
-
-def _tls_settings(spec: DestinationRuleSpec) -> Iterator[tuple[str, ClientTLSSettings]]:
-    levels = [("spec.trafficPolicy", spec.traffic_policy)] + [
-        (f"spec.subsets[{i}].trafficPolicy", s.traffic_policy) for i, s in enumerate(spec.subsets)
-    ]
-    for path, policy in levels:
-        if policy is None:
-            continue
-        if policy.tls is not None:
-            yield f"{path}.tls", policy.tls
-        for j, level in enumerate(policy.port_level_settings):
-            if level.tls is not None:
-                yield f"{path}.portLevelSettings[{j}].tls", level.tls
+from translators.model.networking import ClientTLSMode, DestinationRuleSpec
 
 
 def check_client_tls(ctx: AnalysisContext) -> Iterable[Message]:
     for rule in ctx.of_kind("DestinationRule"):
         spec: DestinationRuleSpec = rule.spec
-        for path, tls in _tls_settings(spec):
+        for path, tls in policy_settings(spec, "tls", lambda policy: policy.tls):
             originates = tls.mode in (ClientTLSMode.SIMPLE, ClientTLSMode.MUTUAL)
             if originates and tls.credential_name and spec.workload_selector is None:
                 yield codes.FIELD_NOT_TRANSLATED.at(

@@ -4,29 +4,16 @@ priorities (Istio applies them there too). Reported (XDS0803), not refused."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 
 from translators.analysis import codes
+from translators.analysis.checks.policy_levels import policy_settings
 from translators.analysis.context import AnalysisContext
 from translators.analysis.message import Message
 from translators.hosts import resolve_host
-from translators.model.networking import DestinationRuleSpec, LoadBalancerSettings, Resolution
+from translators.model.networking import DestinationRuleSpec, Resolution
 
 _DNS = (Resolution.DNS, Resolution.DNS_ROUND_ROBIN)
-
-
-def _settings(spec: DestinationRuleSpec) -> Iterator[tuple[str, LoadBalancerSettings]]:
-    levels = [("spec.trafficPolicy", spec.traffic_policy)] + [
-        (f"spec.subsets[{i}].trafficPolicy", s.traffic_policy) for i, s in enumerate(spec.subsets)
-    ]
-    for path, policy in levels:
-        if policy is None:
-            continue
-        if policy.load_balancer is not None:
-            yield f"{path}.loadBalancer", policy.load_balancer
-        for j, level in enumerate(policy.port_level_settings):
-            if level.load_balancer is not None:
-                yield f"{path}.portLevelSettings[{j}].loadBalancer", level.load_balancer
 
 
 def check_locality_on_dns(ctx: AnalysisContext) -> Iterable[Message]:
@@ -36,7 +23,7 @@ def check_locality_on_dns(ctx: AnalysisContext) -> Iterable[Message]:
         service = ctx.mesh.services.get(resolve_host(spec.host, rule.namespace, suffix))
         if service is None or service.resolution not in _DNS:
             continue
-        for path, lb in _settings(spec):
+        for path, lb in policy_settings(spec, "loadBalancer", lambda policy: policy.load_balancer):
             setting = lb.locality_lb_setting
             if setting is not None and setting.enabled is not False:
                 yield codes.FIELD_NOT_TRANSLATED.at(
