@@ -63,6 +63,12 @@ class MeshIndex:
     merged_rules: dict[tuple[int, ...], MeshObject[DestinationRuleSpec]] = field(
         default_factory=dict, compare=False
     )
+    # per VirtualService (by identity, kept alive by its entry): the hosts it routes or
+    # mirrors to and whether it routes by caller (translators/traffic/vhosts.py), worked
+    # out once a generation; content of the object alone, so no memo piece of its own
+    vs_destinations: dict[int, tuple[MeshObject[VirtualServiceSpec], tuple[str, ...], bool]] = (
+        field(default_factory=dict, compare=False)
+    )
 
     @classmethod
     def of(cls, mesh: MeshConfig, read: Callable[[Dep], None] = _ignore) -> MeshIndex:

@@ -61,7 +61,7 @@ def vhost_entry(
             port,
             ref_of(vs),
             same_ns,
-            traffic_vhosts.vhost_scope(service, vs, index, source, memo),
+            traffic_vhosts.vhost_scope(service, vs, index, source),
             tuple(r.ref for r in gamma),
         ),
         lambda: _vhost_piece(service, port, vs, same_ns, index, source, gamma),
