@@ -300,9 +300,11 @@ class MeshIndex:
         `port`, oldest first (see translators/gateway/mesh_parents.py)."""
         self.read(("mesh-route-host", host))
         routes = self.mesh_routes.get(host)
+        if not routes:  # (nearly every host: then the answer reads nothing else)
+            return ()
         service = self.service(host)
         service_port = service.port(port) if service is not None else None
-        if not routes or service_port is None:
+        if service_port is None:
             return ()
         return applicable_routes(
             routes, host, port, service_port.name, proxy_namespace, self.mesh.options.domain_suffix
