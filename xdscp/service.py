@@ -251,11 +251,13 @@ class ControlPlane:
             self.analyzer.submit(self.runtime.mesh, self.runtime.generation)
 
     async def _apply(self, mesh: MeshConfig) -> None:
-        """Push first; the analysis of the new mesh runs after, off the hot path."""
-        async with self._mesh_updates:
-            mesh = await self.jwks.resolve(mesh)
-            await self.runtime.apply(mesh)
-            await self._reject_untranslatable(mesh)
+        """Push first; the analysis of the new mesh runs after, off the hot path (and
+        a running one waits while the edit is applied)."""
+        with self.analyzer.paused():
+            async with self._mesh_updates:
+                mesh = await self.jwks.resolve(mesh)
+                await self.runtime.apply(mesh)
+                await self._reject_untranslatable(mesh)
         self._analysis_due()
 
     async def _certificate_messages(self) -> list[Message]:

@@ -68,6 +68,12 @@ class AnalysisContext:
                 if name in carry.__dict__:  # worked out there (cached_property)
                     self.__dict__[name] = carry.__dict__[name]
 
+    def release(self) -> None:
+        """Drop the per-generation memos the next context does not take over (clusters
+        and visibility lookups): a context kept for `carry` holds only its tables."""
+        self._clusters.clear()
+        self._visible.clear()
+
     def resolve(self, host: str, namespace: str) -> str:
         return resolve_host(host, namespace, self.suffix)
 

@@ -188,6 +188,7 @@ def analyze_incrementally(
     found: list[Message] = schema_messages(mesh) if include_schema else []
     for check in selected:
         found.extend(findings[check.name].messages())
+    context.release()
     return IncrementalAnalysis(mesh, collect(found), context, findings, delegating, tuple(reran))
 
 
