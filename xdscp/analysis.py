@@ -71,12 +71,14 @@ class MeshAnalyzer:
         self._running = threading.Event()
         self._running.set()
         self._pauses = 0
+        self._hold: asyncio.TimerHandle | None = None
 
     @contextlib.contextmanager
     def paused(self) -> Iterator[None]:
         """While the block runs (an edit applied, on the event loop), the analysis
-        thread waits at its next checkpoint (between checks, every few hundred objects),
-        leaving the interpreter to the edit. Nested uses stack."""
+        thread waits at its next checkpoint (between checks, every hundred objects or
+        so), leaving the interpreter to the edit. Nested uses stack; the end of the
+        outermost also ends a `hold`."""
         self._pauses += 1
         self._running.clear()
         try:
@@ -84,7 +86,23 @@ class MeshAnalyzer:
         finally:
             self._pauses -= 1
             if self._pauses == 0:
-                self._running.set()
+                self._release()
+
+    def hold(self, seconds: float) -> None:
+        """A change was seen and its edit is coming (the file watcher's batch, before
+        it is read): pause as `paused` does, until the edit has been applied or at most
+        `seconds` (a batch that applies nothing). On the event loop."""
+        if self._hold is not None:
+            self._hold.cancel()
+        self._hold = asyncio.get_running_loop().call_later(seconds, self._release)
+        self._running.clear()
+
+    def _release(self) -> None:
+        if self._hold is not None:
+            self._hold.cancel()
+            self._hold = None
+        if self._pauses == 0:
+            self._running.set()
 
     def _checkpoint(self) -> None:
         self._running.wait(PAUSE_MAX_S)

@@ -192,3 +192,31 @@ async def test_a_paused_analysis_waits_until_the_edit_is_applied(served_gc: None
     finally:
         stop.set()
         await asyncio.wait_for(runner, 10)
+
+
+async def test_a_hold_ends_when_the_edit_is_applied_or_at_its_bound(served_gc: None) -> None:
+    """A seen change (`hold`) pauses the analysis until the edit is applied (the end of
+    `paused`), or, if no edit comes, until the hold's bound."""
+    mesh = synthetic_mesh(200)
+    analyzer = MeshAnalyzer(CollectorRegistry())
+    stop = asyncio.Event()
+    runner = asyncio.create_task(analyzer.run(stop))
+    try:
+        analyzer.hold(30.0)
+        analyzer.submit(mesh, 1)
+        await asyncio.sleep(0.5)  # a 200-service analysis takes ~0.05 s: it waits
+        assert analyzer.latest is None
+        with analyzer.paused():  # the edit applied: the hold ends with it
+            pass
+        await analyzer.wait_current(10)
+        assert analyzer.latest is not None and analyzer.latest.generation == 1
+        edited = synthetic_mesh(201)
+        started = time.perf_counter()
+        analyzer.hold(0.3)  # a change that applies nothing: the bound ends it
+        analyzer.submit(edited, 2)
+        await analyzer.wait_current(10)
+        assert analyzer.latest.generation == 2
+        assert 0.25 < time.perf_counter() - started < 5.0
+    finally:
+        stop.set()
+        await asyncio.wait_for(runner, 10)

@@ -16,7 +16,12 @@ from translators.index import MeshIndex
 from translators.ir import DestinationIR, EndpointIR
 from translators.mesh import MeshConfig, Service, Workload
 from translators.model.delegation import DelegateKey, delegate_table, with_delegation
-from translators.model.networking import DestinationRuleSpec, SidecarSpec, VirtualServiceSpec
+from translators.model.networking import (
+    DestinationRuleSpec,
+    Resolution,
+    SidecarSpec,
+    VirtualServiceSpec,
+)
 from translators.model.objects import MeshObject
 from translators.naming import spiffe_id
 from translators.view.clusters import service_clusters
@@ -42,7 +47,7 @@ class WorkloadGroup:
 # tables worked out from the mesh's workloads alone, and from its workloads and services:
 # the next generation's context takes them over when those did not change (`carry`)
 _FROM_WORKLOADS = ("groups", "groups_by_namespace", "_by_label", "caller_namespaces")
-_FROM_REGISTRY = ("namespaces", "identities", "wildcard_services")
+_FROM_REGISTRY = ("namespaces", "identities", "wildcard_services", "dns_endpoints")
 
 
 class AnalysisContext:
@@ -97,6 +102,18 @@ class AnalysisContext:
         """(namespace, name) of the VirtualServices with hosts (no delegates)."""
         return frozenset(
             (vs.namespace, vs.name) for vs in self.of_kind("VirtualService") if vs.spec.hosts
+        )
+
+    @cached_property
+    def dns_endpoints(self) -> frozenset[str]:
+        """`namespace/name` of the workloads a DNS-resolved ServiceEntry has as endpoints
+        (a DNS-named WorkloadEntry it selects)."""
+        return frozenset(
+            e.workload
+            for s in self.mesh.services.values()
+            if s.resolution in (Resolution.DNS, Resolution.DNS_ROUND_ROBIN)
+            for e in s.endpoints
+            if e.workload
         )
 
     @cached_property

@@ -45,6 +45,7 @@ from translators.analysis.runner import (
     run_check,
     schema_messages,
 )
+from translators.index import MeshIndex
 from translators.mesh import MeshConfig, ObjectKey
 from translators.model.delegation import merged_changes
 from translators.model.objects import MeshObject
@@ -53,7 +54,7 @@ ObjectPair = tuple[MeshObject[Any] | None, MeshObject[Any] | None]
 # called between pieces of work: the service blocks there while an edit is applied
 Checkpoint = Callable[[], None]
 # objects evaluated between two checkpoints of a per-object check built whole
-_BATCH = 512
+_BATCH = 128
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,7 +155,9 @@ def analyze_incrementally(
         return previous
     change = mesh_change(previous.mesh, mesh) if previous is not None else None
     if previous is None or change is None:
-        context = AnalysisContext(mesh)
+        index = MeshIndex.of(mesh)
+        pause()
+        context = AnalysisContext(mesh, index)
         delegating = frozenset(
             vs.key for vs in mesh.by_kind().get("VirtualService", ()) if vs.spec.delegates
         )

@@ -243,11 +243,12 @@ CHECKS: tuple[Check, ...] = (
         (codes.FIELD_NOT_TRANSLATED.code,),
         _reads(SERVICES),
     ),
-    Check(
+    per_object(
         "workloads-not-proxied",
         compat.check_unproxied_workloads,
+        ("WorkloadEntry", "ServiceEntry"),
         (codes.WORKLOAD_NOT_PROXIED.code,),
-        _reads("WorkloadEntry", "ServiceEntry", SERVICES),
+        _reads(SERVICES),
     ),
     per_object(
         "service-entries-not-translated",

@@ -13,11 +13,7 @@ from translators.analysis.context import AnalysisContext
 from translators.analysis.message import Message
 from translators.model.base import MESH_GATEWAY
 from translators.model.delegation import delegate_key, merge_rule, visible_delegate
-from translators.model.networking import (
-    Protocol,
-    Resolution,
-    VirtualServiceSpec,
-)
+from translators.model.networking import Protocol, VirtualServiceSpec
 from translators.model.objects import MeshObject
 from translators.model.security import AuthorizationAction, AuthorizationPolicySpec
 from translators.model.traffic import SourceMatch
@@ -197,43 +193,41 @@ def check_service_entries(ctx: AnalysisContext, entry: MeshObject[Any]) -> Itera
             )
 
 
-def check_unproxied_workloads(ctx: AnalysisContext) -> Iterable[Message]:
-    # a DNS-named WorkloadEntry a DNS-resolved ServiceEntry selects is its endpoint
-    resolved = {
-        e.workload
-        for s in ctx.mesh.services.values()
-        if s.resolution in (Resolution.DNS, Resolution.DNS_ROUND_ROBIN)
-        for e in s.endpoints
-        if e.workload
-    }
-    for entry in ctx.of_kind("WorkloadEntry"):
-        if entry.spec.dns_named and f"{entry.namespace}/{entry.name}" in resolved:
-            continue
-        if entry.spec.dns_named:
+def check_unproxied_workloads(ctx: AnalysisContext, entry: MeshObject[Any]) -> Iterable[Message]:
+    """Per WorkloadEntry (reads the services: which DNS ServiceEntries resolve it) and
+    ServiceEntry (reads nothing else)."""
+    if entry.kind == "ServiceEntry":
+        yield from _endpoints_without_address(entry)
+        return
+    if entry.spec.dns_named and f"{entry.namespace}/{entry.name}" in ctx.dns_endpoints:
+        return
+    if entry.spec.dns_named:
+        yield codes.WORKLOAD_NOT_PROXIED.at(
+            entry,
+            "spec.address",
+            f"address {entry.spec.address} is a DNS name: no sidecar, and it is an "
+            "endpoint only of a ServiceEntry with resolution DNS selecting it (none does)",
+            "select it from a ServiceEntry with resolution DNS, or give its IP address",
+        )
+    elif not entry.spec.proxied:
+        yield codes.WORKLOAD_NOT_PROXIED.at(
+            entry,
+            "spec.address",
+            f"address {entry.spec.address or '(none, network ' + str(entry.spec.network) + ')'}"
+            " is not an IP: xdscp does not translate such workloads yet (no sidecar, "
+            "and ServiceEntries do not select it)",
+            "give the workload's IP address",
+        )
+
+
+def _endpoints_without_address(service_entry: MeshObject[Any]) -> Iterator[Message]:
+    for i, endpoint in enumerate(service_entry.spec.endpoints):
+        if not endpoint.address:
             yield codes.WORKLOAD_NOT_PROXIED.at(
-                entry,
-                "spec.address",
-                f"address {entry.spec.address} is a DNS name: no sidecar, and it is an "
-                "endpoint only of a ServiceEntry with resolution DNS selecting it (none does)",
-                "select it from a ServiceEntry with resolution DNS, or give its IP address",
+                service_entry,
+                f"spec.endpoints[{i}].address",
+                f"an endpoint known only by its network ({endpoint.network}) is reached "
+                "through that network's gateway, which xdscp does not translate: it is "
+                "left out",
+                "give the endpoint's address",
             )
-        elif not entry.spec.proxied:
-            yield codes.WORKLOAD_NOT_PROXIED.at(
-                entry,
-                "spec.address",
-                f"address {entry.spec.address or '(none, network ' + str(entry.spec.network) + ')'}"
-                " is not an IP: xdscp does not translate such workloads yet (no sidecar, "
-                "and ServiceEntries do not select it)",
-                "give the workload's IP address",
-            )
-    for service_entry in ctx.of_kind("ServiceEntry"):
-        for i, endpoint in enumerate(service_entry.spec.endpoints):
-            if not endpoint.address:
-                yield codes.WORKLOAD_NOT_PROXIED.at(
-                    service_entry,
-                    f"spec.endpoints[{i}].address",
-                    f"an endpoint known only by its network ({endpoint.network}) is reached "
-                    "through that network's gateway, which xdscp does not translate: it is "
-                    "left out",
-                    "give the endpoint's address",
-                )
