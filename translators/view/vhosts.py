@@ -24,8 +24,12 @@ def vhost_entry(
     """`service`'s virtual host on `port` for `source` (None: not an HTTP port of it), and
     the VirtualServices its own shadows (reported, not merged)."""
     index.read(("service", service.hostname))  # its ports and namespace decide
-    service_port = service.port(port)
-    if service_port is None or service_port.protocol not in HTTP_PROTOCOLS:
+    for service_port in service.ports:  # (`service.port`, without its generator)
+        if service_port.number == port:
+            if service_port.protocol not in HTTP_PROTOCOLS:
+                return None, ()
+            break
+    else:
         return None, ()
     vs, shadowed = index.virtual_service(service.hostname, source.namespace)
     warnings = (
@@ -61,7 +65,7 @@ def vhost_entry(
             port,
             ref_of(vs),
             same_ns,
-            traffic_vhosts.vhost_scope(service, vs, index, source, memo),
+            traffic_vhosts.vhost_scope(service, vs, index, source),
             tuple(r.ref for r in gamma),
         ),
         lambda: _vhost_piece(service, port, vs, same_ns, index, source, gamma),
