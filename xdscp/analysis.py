@@ -72,6 +72,7 @@ class MeshAnalyzer:
         self._running.set()
         self._pauses = 0
         self._hold: asyncio.TimerHandle | None = None
+        self._stopped = False  # `run` ended: no more pauses
 
     @contextlib.contextmanager
     def paused(self) -> Iterator[None]:
@@ -80,7 +81,7 @@ class MeshAnalyzer:
         so), leaving the interpreter to the edit. Nested uses stack; the end of the
         outermost also ends a `hold`."""
         self._pauses += 1
-        self._running.clear()
+        self._pause_now()
         try:
             yield
         finally:
@@ -95,7 +96,7 @@ class MeshAnalyzer:
         if self._hold is not None:
             self._hold.cancel()
         self._hold = asyncio.get_running_loop().call_later(seconds, self._release)
-        self._running.clear()
+        self._pause_now()
 
     def _release(self) -> None:
         if self._hold is not None:
@@ -103,6 +104,10 @@ class MeshAnalyzer:
             self._hold = None
         if self._pauses == 0:
             self._running.set()
+
+    def _pause_now(self) -> None:
+        if not self._stopped:
+            self._running.clear()
 
     def _checkpoint(self) -> None:
         self._running.wait(PAUSE_MAX_S)
@@ -114,6 +119,15 @@ class MeshAnalyzer:
         self._wake.set()
 
     async def run(self, stop: asyncio.Event) -> None:
+        try:
+            await self._run(stop)
+        finally:
+            # stopping (or cancelled): a run still in its thread must not wait for a
+            # hold whose timer will never fire; it finishes unpaused
+            self._stopped = True
+            self._running.set()
+
+    async def _run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             woken = asyncio.ensure_future(self._wake.wait())
             stopped = asyncio.ensure_future(stop.wait())

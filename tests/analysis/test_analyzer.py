@@ -4,6 +4,7 @@ newest generation only, one run per mesh."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import time
 from collections.abc import Iterator
@@ -220,3 +221,25 @@ async def test_a_hold_ends_when_the_edit_is_applied_or_at_its_bound(served_gc: N
     finally:
         stop.set()
         await asyncio.wait_for(runner, 10)
+
+
+async def test_stopping_ends_a_hold(served_gc: None) -> None:
+    """The plane stops while a change holds the analysis: the run in the worker thread
+    finishes unpaused (the hold's timer would never fire on a stopped loop, and the
+    thread would keep the process from exiting)."""
+    analyzer = MeshAnalyzer(CollectorRegistry())
+    stop = asyncio.Event()
+    runner = asyncio.create_task(analyzer.run(stop))
+    analyzer.hold(600.0)
+    analyzer.submit(synthetic_mesh(200), 1)
+    for _ in range(10_000):  # until the run loop took it into its worker thread
+        if analyzer._pending is None:
+            break
+        await asyncio.sleep(0)
+    runner.cancel()  # as ControlPlane.stop does
+    with contextlib.suppress(asyncio.CancelledError):
+        await runner
+    deadline = time.perf_counter() + 10
+    while analyzer._state is None and time.perf_counter() < deadline:
+        await asyncio.sleep(0.05)
+    assert analyzer._state is not None  # the thread's run completed
