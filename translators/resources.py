@@ -57,7 +57,7 @@ class EnvoyResource:
     already-serialized bytes (large route configs are assembled from cached pieces).
     Compared by identity: the translator returns the same object for the same content."""
 
-    __slots__ = ("_body", "_message", "name", "provenance", "type_url")
+    __slots__ = ("_body", "_message", "name", "provenance", "type_url", "version")
 
     def __init__(
         self,
@@ -66,6 +66,7 @@ class EnvoyResource:
         message: Message | None = None,
         provenance: tuple[str, ...] = (),
         body: bytes | None = None,
+        version: str | None = None,
     ) -> None:
         if message is None and body is None:
             raise ValueError("an EnvoyResource needs a message or its bytes")
@@ -74,6 +75,10 @@ class EnvoyResource:
         self.provenance = provenance
         self._message = message
         self._body = body
+        # A content version worked out by whoever assembled the body from parts (a
+        # function of the bytes: equal bodies, equal versions), so the cache need not
+        # hash megabytes again; None: the cache hashes the body.
+        self.version = version
 
     @property
     def message(self) -> Message:

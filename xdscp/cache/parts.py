@@ -36,11 +36,16 @@ class Piece(Protocol):
     type_url: str
     name: str
     provenance: tuple[str, ...]
+    # a content version the translator worked out from the parts it assembled the body
+    # from (a function of the bytes); None: the body is hashed here
+    version: str | None
 
     def body(self) -> bytes: ...
 
 
-_ResourceKey = tuple[str, str, tuple[str, ...], bytes]
+# (type URL, name, provenance, body or, when the piece has one, its content version: a
+# megabyte body is not hashed again to be found)
+_ResourceKey = tuple[str, str, tuple[str, ...], bytes | str]
 
 
 class SnapshotParts:
@@ -57,10 +62,11 @@ class SnapshotParts:
 
     def resource(self, piece: Piece) -> Resource:
         body = piece.body()
-        key = (piece.type_url, piece.name, piece.provenance, body)
+        version = piece.version
+        key = (piece.type_url, piece.name, piece.provenance, body if version is None else version)
         found = self._resources.get(key)
         if found is None:
-            found = make_resource(piece.type_url, piece.name, body, piece.provenance)
+            found = make_resource(piece.type_url, piece.name, body, piece.provenance, version)
             self._resources[key] = found
             self.serialized += 1
         return found
