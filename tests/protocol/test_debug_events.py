@@ -8,7 +8,7 @@ while the server runs, in either direction.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, MutableMapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -22,7 +22,7 @@ from .resources import mesh
 
 
 @contextmanager
-def logging_at(level: int) -> Iterator[list[dict[str, Any]]]:
+def logging_at(level: int) -> Iterator[list[MutableMapping[str, Any]]]:
     """structlog filtering at `level`, its events captured; the configuration restored."""
     before = structlog.get_config()
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(level))
