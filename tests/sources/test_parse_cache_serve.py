@@ -82,10 +82,13 @@ def test_a_restart_takes_the_mesh_snapshot_the_first_start_wrote(tmp_path: Path)
         assert first.process.wait(60) == 0
     with serve(config, tmp_path / "second", extra) as second:
         second.wait_listening(60)
-        (restored,) = second.log_events("config.mesh_snapshot_restored")
+        restored_events = second.log_events("config.mesh_snapshot_restored")
+        assert len(restored_events) == 1, second.log.read_text()[-3000:]
+        (restored,) = restored_events
         assert restored["files"] == files
         (loaded,) = second.log_events("config.loaded")
         assert loaded["files"] == files and loaded["parsed"] == 0
         assert (loaded["objects"], loaded["errors"]) == (assembled["objects"], 0)
+        wait_event(second, "control_plane.started", 60)  # Ctrl-C while starting: 130
         second.process.send_signal(signal.SIGINT)
         assert second.process.wait(60) == 0
