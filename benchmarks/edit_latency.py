@@ -93,6 +93,7 @@ class EditFigures:
     to_applied_ms: tuple[float, ...] = ()
     to_acked_ms: tuple[float, ...] = ()
     edit: str = "route"  # which object each edit changed (see EDITS)
+    analysis: bool = True  # whether the server analyzed each generation (it does)
 
     @property
     def median_ms(self) -> float:
@@ -112,13 +113,15 @@ async def measure(
     pause: float = 0.3,
     repo: Path = REPO,
     edit: str = "route",
+    analysis: bool = True,
 ) -> EditFigures:
     config = work / "mesh"
-    write_mesh(config, services)
+    if not config.exists():  # a second measure in one `work` reuses the mesh
+        write_mesh(config, services)
     took: list[float] = []
     written_at: list[float] = []  # wall clock, to compare with the server's log
     acked_at: list[float] = []  # wall clock
-    with serve(config, work, (), repo) as server:
+    with serve(config, work, (), repo, analysis) as server:
         await asyncio.to_thread(server.wait_listening, timeout)
         fleet, _ = await connect_client(server, timeout)
         try:
@@ -159,6 +162,7 @@ async def measure(
         _gaps(loaded_at, applied_at),
         _gaps(applied_at, acked_at),
         edit,
+        analysis,
     )
 
 
@@ -182,7 +186,8 @@ def report(figures: EditFigures) -> str:
     return "\n".join(
         [
             f"xdscp serve, {f.services:,} services: one {WHAT[f.edit]} -> "
-            f"the proxy ACKed it, {len(f.edits_ms)} edits",
+            f"the proxy ACKed it, {len(f.edits_ms)} edits"
+            + ("" if f.analysis else " (analysis off)"),
             f"  median {f.median_ms:8.1f} ms   p90 {f.p90_ms:8.1f} ms   "
             f"watcher debounce {f.debounce_ms} ms   (target <= debounce + 50 ms = "
             f"{f.debounce_ms + 50} ms)",
@@ -204,15 +209,32 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--edits", type=int, default=10)
     parser.add_argument("--timeout", type=float, default=300.0)
     parser.add_argument("--edit", choices=EDITS, default="route", help="what each edit changes")
+    parser.add_argument(
+        "--analysis",
+        choices=("on", "off", "both"),
+        default="on",
+        help="serve with the analysis of each generation (as always), without it "
+        "(the edit path alone), or both one after the other on the same mesh",
+    )
     add_repo_option(parser)
     args = parser.parse_args(argv)
+    runs = {"on": (True,), "off": (False,), "both": (True, False)}[args.analysis]
     with tempfile.TemporaryDirectory(prefix="xdscp-edit-latency-") as tmp:
-        figures = asyncio.run(
-            measure(
-                args.services, args.edits, Path(tmp), args.timeout, repo=args.repo, edit=args.edit
+        for analysis in runs:
+            work = Path(tmp) / ("analysis" if analysis else "no-analysis")
+            work.mkdir()
+            figures = asyncio.run(
+                measure(
+                    args.services,
+                    args.edits,
+                    work,
+                    args.timeout,
+                    repo=args.repo,
+                    edit=args.edit,
+                    analysis=analysis,
+                )
             )
-        )
-    print(report(figures))
+            print(report(figures), flush=True)
 
 
 if __name__ == "__main__":

@@ -145,15 +145,21 @@ def cpu_seconds(pid: int) -> float:
 
 @contextlib.contextmanager
 def serve(
-    config: Path, work: Path, extra: tuple[str, ...] = (), repo: Path = REPO
+    config: Path,
+    work: Path,
+    extra: tuple[str, ...] = (),
+    repo: Path = REPO,
+    analysis: bool = True,
 ) -> Iterator[ServeProcess]:
-    """`xdscp serve` from the checkout `repo` (another one compares versions)."""
+    """`xdscp serve` from the checkout `repo` (another one compares versions); without
+    `analysis`, through `benchmarks.serve_without_analysis`."""
+    module = "xdscp.cli" if analysis else "benchmarks.serve_without_analysis"
     port, debug = free_port(), free_port()
     log = work / "server.log"
     with log.open("wb") as out:
         started = time.monotonic()
         process = subprocess.Popen(
-            [sys.executable, "-m", "xdscp.cli", "--log-json", "serve", "--config", str(config),
+            [sys.executable, "-m", module, "--log-json", "serve", "--config", str(config),
              "--listen", f"127.0.0.1:{port}", "--debug", f"127.0.0.1:{debug}",
              "--ca-dir", str(work / "ca"), "--insecure", *extra],
             stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=repo,

@@ -63,6 +63,12 @@ class MeshIndex:
     merged_rules: dict[tuple[int, ...], MeshObject[DestinationRuleSpec]] = field(
         default_factory=dict, compare=False
     )
+    # per VirtualService (by identity, kept alive by its entry): the hosts it routes or
+    # mirrors to and whether it routes by caller (translators/traffic/vhosts.py), worked
+    # out once a generation; content of the object alone, so no memo piece of its own
+    vs_destinations: dict[int, tuple[MeshObject[VirtualServiceSpec], tuple[str, ...], bool]] = (
+        field(default_factory=dict, compare=False)
+    )
 
     @classmethod
     def of(cls, mesh: MeshConfig, read: Callable[[Dep], None] = _ignore) -> MeshIndex:
@@ -161,7 +167,11 @@ class MeshIndex:
             vss,
             tables["sidecar"],
             security,
-            _wildcards(vss) if "vs" in copied else self.wildcard_vs_hosts,
+            # sorted again only when a wildcard host's entry changed (a walk of every
+            # host, ~2 ms at 10,000 services, for each VirtualService edit otherwise)
+            _wildcards(vss)
+            if any(name == "vs" and key.startswith("*") for name, key in touched)
+            else self.wildcard_vs_hosts,
             read,
             tables["mesh-route"],
             tables["dr-selector"],
@@ -294,9 +304,11 @@ class MeshIndex:
         `port`, oldest first (see translators/gateway/mesh_parents.py)."""
         self.read(("mesh-route-host", host))
         routes = self.mesh_routes.get(host)
+        if not routes:  # (nearly every host: then the answer reads nothing else)
+            return ()
         service = self.service(host)
         service_port = service.port(port) if service is not None else None
-        if not routes or service_port is None:
+        if service_port is None:
             return ()
         return applicable_routes(
             routes, host, port, service_port.name, proxy_namespace, self.mesh.options.domain_suffix

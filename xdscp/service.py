@@ -45,6 +45,9 @@ log = structlog.get_logger()
 # proxies to arrive this long after the plane listens, then at most this long in all.
 ANALYSIS_GRACE_AFTER_LISTEN_S = 1.0
 ANALYSIS_WAIT_MAX_S = 10.0
+# A file change pauses a running analysis until the edit is applied (`_apply`), at most
+# this long (a batch that applies nothing, a load that fails).
+ANALYSIS_HOLD_S = 2.0
 
 
 def split_address(address: str, default_port: int) -> tuple[str, int]:
@@ -109,6 +112,7 @@ class ControlPlane:
         )
         files.on_credentials = self._credentials_changed
         files.before_cache_write = self._proxies_served  # as the analysis waits
+        files.on_batch = lambda: self.analyzer.hold(ANALYSIS_HOLD_S)  # until applied
         self._directory = files  # its initial load can be abandoned (`_load_initial`)
         self.source: ConfigSource = files
         source_up = Gauge(
@@ -251,11 +255,13 @@ class ControlPlane:
             self.analyzer.submit(self.runtime.mesh, self.runtime.generation)
 
     async def _apply(self, mesh: MeshConfig) -> None:
-        """Push first; the analysis of the new mesh runs after, off the hot path."""
-        async with self._mesh_updates:
-            mesh = await self.jwks.resolve(mesh)
-            await self.runtime.apply(mesh)
-            await self._reject_untranslatable(mesh)
+        """Push first; the analysis of the new mesh runs after, off the hot path (and
+        a running one waits while the edit is applied)."""
+        with self.analyzer.paused():
+            async with self._mesh_updates:
+                mesh = await self.jwks.resolve(mesh)
+                await self.runtime.apply(mesh)
+                await self._reject_untranslatable(mesh)
         self._analysis_due()
 
     async def _certificate_messages(self) -> list[Message]:

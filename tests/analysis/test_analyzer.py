@@ -10,10 +10,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 from prometheus_client import CollectorRegistry
 
 from benchmarks.meshgen import synthetic_mesh
 from tests.analysis.meshes import base, vs_reviews, write_mesh
+from translators.analysis import analyze
 from translators.mesh import MeshConfig, MeshOptions
 from xdscp.analysis import MeshAnalyzer
 from xdscp.sources.files import DirectorySource
@@ -127,3 +129,94 @@ def _load(directory: Path, broken: bool) -> MeshConfig:
         vs_reviews(docs)["spec"]["http"][1]["route"][1]["destination"]["subset"] = "v3"
     source = DirectorySource(write_mesh(directory, docs), MeshOptions(local_mode=True))
     return source.load()
+
+
+async def test_an_edit_is_analyzed_from_the_previous_run(tmp_path: Path) -> None:
+    """The mesh after one VirtualService file is edited (the file source updates the
+    mesh from the previous one) is analyzed from the previous run: the VirtualService's
+    per-object findings are worked out again, every check that does not read other
+    VirtualServices is carried over, and the result is what a fresh analysis says."""
+    docs = base()
+    reviews = vs_reviews(docs)
+    others = [d for d in docs if d is not reviews]
+    write_mesh(tmp_path, others)
+    route = tmp_path / "reviews.yaml"
+    route.write_text(yaml.safe_dump(reviews, sort_keys=False))
+    source = DirectorySource(tmp_path, MeshOptions(local_mode=True))
+    healthy = source.load()
+    analyzer = MeshAnalyzer(CollectorRegistry())
+    stop = asyncio.Event()
+    runner = asyncio.create_task(analyzer.run(stop))
+    try:
+        analyzer.submit(healthy, 1)
+        await analyzer.wait_current(30)
+        first = analyzer.latest
+        assert first is not None and not first.analysis.messages
+        reviews["spec"]["http"][1]["route"][1]["destination"]["subset"] = "v3"
+        route.write_text(yaml.safe_dump(reviews, sort_keys=False))
+        broken = source.load_changed([route])
+        analyzer.submit(broken, 2)
+        await analyzer.wait_current(30)
+        second = analyzer.latest
+        assert second is not None and second.mesh is broken
+        assert [m.code for m in second.analysis.messages] == ["XDS0102"]
+        assert second.analysis == analyze(broken, include_schema=True)
+        state = analyzer._state
+        assert state is not None and state.mesh is broken
+        assert "destinations" not in state.reran and "destinationrule-subsets" not in state.reran
+        assert len(state.reran) <= 3, state.reran  # the checks that read every VirtualService
+    finally:
+        stop.set()
+        await asyncio.wait_for(runner, 10)
+
+
+async def test_a_paused_analysis_waits_until_the_edit_is_applied(served_gc: None) -> None:
+    """While the service applies an edit (`paused`), a running analysis stops at its next
+    checkpoint and gives the interpreter to the edit; it finishes once resumed."""
+    mesh = synthetic_mesh(500)
+    analyzer = MeshAnalyzer(CollectorRegistry())
+    stop = asyncio.Event()
+    runner = asyncio.create_task(analyzer.run(stop))
+    try:
+        with analyzer.paused():
+            analyzer.submit(mesh, 1)
+            for _ in range(10_000):  # until the run loop took it into its worker thread
+                if analyzer._pending is None:
+                    break
+                await asyncio.sleep(0)
+            assert analyzer._pending is None
+            await asyncio.sleep(0.5)  # a 500-service analysis takes ~0.15 s: it waits
+            assert analyzer.latest is None
+        await analyzer.wait_current(30)
+        assert analyzer.latest is not None and analyzer.latest.mesh is mesh
+    finally:
+        stop.set()
+        await asyncio.wait_for(runner, 10)
+
+
+async def test_a_hold_ends_when_the_edit_is_applied_or_at_its_bound(served_gc: None) -> None:
+    """A seen change (`hold`) pauses the analysis until the edit is applied (the end of
+    `paused`), or, if no edit comes, until the hold's bound."""
+    mesh = synthetic_mesh(200)
+    analyzer = MeshAnalyzer(CollectorRegistry())
+    stop = asyncio.Event()
+    runner = asyncio.create_task(analyzer.run(stop))
+    try:
+        analyzer.hold(30.0)
+        analyzer.submit(mesh, 1)
+        await asyncio.sleep(0.5)  # a 200-service analysis takes ~0.05 s: it waits
+        assert analyzer.latest is None
+        with analyzer.paused():  # the edit applied: the hold ends with it
+            pass
+        await analyzer.wait_current(10)
+        assert analyzer.latest is not None and analyzer.latest.generation == 1
+        edited = synthetic_mesh(201)
+        started = time.perf_counter()
+        analyzer.hold(0.3)  # a change that applies nothing: the bound ends it
+        analyzer.submit(edited, 2)
+        await analyzer.wait_current(10)
+        assert analyzer.latest.generation == 2
+        assert 0.25 < time.perf_counter() - started < 5.0
+    finally:
+        stop.set()
+        await asyncio.wait_for(runner, 10)

@@ -52,3 +52,19 @@ async def test_edit_latency_sees_every_registry_edit_acked(tmp_path: Path, edit:
     assert len(figures.edits_ms) == 2 and all(ms > 0 for ms in figures.edits_ms)
     assert len(figures.apply_cpu_ms) == 2
     assert figures.edit == edit and "ACKed it" in edit_latency.report(figures)
+
+
+async def test_edit_latency_without_analysis_serves_every_edit_unanalyzed(
+    tmp_path: Path,
+) -> None:
+    """`--analysis off`: the same edits ACKed, and the server analyzed none of them (the
+    switch is real: with it on, every generation is analyzed)."""
+    figures = await edit_latency.measure(5, 2, tmp_path, timeout=60, pause=0.1, analysis=False)
+    assert len(figures.edits_ms) == 2 and all(ms > 0 for ms in figures.edits_ms)
+    assert "(analysis off)" in edit_latency.report(figures)
+    log = (tmp_path / "server.log").read_text()
+    assert '"mesh.applied"' in log and '"analysis.completed"' not in log
+    analyzed = tmp_path / "analyzed"
+    analyzed.mkdir()
+    await edit_latency.measure(5, 1, analyzed, timeout=60, pause=0.5)
+    assert '"analysis.completed"' in (analyzed / "server.log").read_text()

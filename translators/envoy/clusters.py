@@ -22,6 +22,7 @@ from translators.envoy.common import (
     pack,
     provenance,
     provenance_bytes,
+    sorted_sources,
 )
 from translators.envoy.tls import raw_buffer_socket, transport_socket, upstream_tls_context
 from translators.envoy.traffic import apply_policy, dynamic_forward_proxy
@@ -306,7 +307,7 @@ def cluster_bytes(ir: DestinationIR) -> bytes:
         return encoded
     shape = _cluster_shape(_shape_key(ir, _SHAPE_CLEARED))
     tls = _tls_fields(ir.tls) if ir.tls is not None else b""
-    metadata = _metadata_field(tuple(sorted(set(ir.provenance)))) if ir.provenance else b""
+    metadata = _metadata_field(sorted_sources(ir.provenance)) if ir.provenance else b""
     return length_delimited(_CLUSTER_NAME, ir.name.encode()) + shape + tls + metadata
 
 
@@ -365,7 +366,7 @@ def service_cluster_bytes(irs: Sequence[DestinationIR]) -> list[bytes]:
                     context = _context_without_sni(_shape_key(ir.tls, _NO_SNI))
         if last is None or ir.provenance is not last.provenance:
             provenance = ir.provenance
-            metadata = _metadata_field(tuple(sorted(set(provenance)))) if provenance else b""
+            metadata = _metadata_field(sorted_sources(provenance)) if provenance else b""
         out.append(length_delimited(_CLUSTER_NAME, ir.name.encode()) + shape + tls + metadata)
         last = ir
     return out

@@ -47,9 +47,23 @@ def provenance_bytes(sources: Iterable[str]) -> bytes:
     """`provenance(sources)` serialized (deterministically), without building the message:
     every cluster and virtual host carries one, and building a Struct per resource was a
     sixth of a large mesh's translation."""
-    if isinstance(sources, tuple) and len(sources) == 1:
-        return _provenance_bytes(sources)  # (most routes: their VirtualService alone)
+    if isinstance(sources, tuple):
+        return _provenance_bytes(sorted_sources(sources))
     return _provenance_bytes(tuple(sorted(set(sources))))
+
+
+def sorted_sources(sources: tuple[str, ...]) -> tuple[str, ...]:
+    """`tuple(sorted(set(sources)))`: nearly every resource names one source (a route its
+    VirtualService) or two (a cluster its service and rule, a virtual host its service
+    and VirtualService), ordered here by one comparison instead of a set and a sort."""
+    if len(sources) == 1:
+        return sources
+    if len(sources) == 2:
+        first, second = sources
+        if first < second:
+            return sources
+        return (second, first) if second < first else (first,)
+    return tuple(sorted(set(sources)))
 
 
 # Metadata.filter_metadata (map<string, Struct>) entry: key 1, value 2; Struct.fields entry

@@ -20,7 +20,6 @@ from translators.gateway.mesh import mesh_route_irs
 from translators.hosts import resolve_host, short_aliases
 from translators.index import MeshIndex
 from translators.ir import HashPolicyIR, RouteIR, RouteMatchIR, VirtualHostIR, WeightedDestinationIR
-from translators.memo import PieceCache
 from translators.mesh import Service
 from translators.model.delegation import provenance_of
 from translators.model.networking import DestinationRuleSpec, VirtualServiceSpec
@@ -176,12 +175,16 @@ def virtual_host_for(
 def _destination_hosts(
     vs: MeshObject[VirtualServiceSpec], index: MeshIndex
 ) -> tuple[tuple[str, ...], bool]:
-    """The hosts `vs` routes or mirrors to, and whether it routes by caller."""
+    """The hosts `vs` routes or mirrors to, and whether it routes by caller: read from
+    `vs` alone (recorded as such), worked out once per generation and VirtualService."""
     index.uses(vs)
-    suffix = index.mesh.options.domain_suffix
-    named = dict.fromkeys(d.host for d in _destinations(vs.spec))  # (a split names one twice)
-    hosts = (resolve_host(host, vs.namespace, suffix) for host in named)
-    return tuple(dict.fromkeys(hosts)), depends_on_source(vs.spec)
+    found = index.vs_destinations.get(id(vs))
+    if found is None or found[0] is not vs:
+        suffix = index.mesh.options.domain_suffix
+        named = dict.fromkeys(d.host for d in _destinations(vs.spec))  # (a split names one twice)
+        hosts = tuple(dict.fromkeys(resolve_host(host, vs.namespace, suffix) for host in named))
+        found = index.vs_destinations[id(vs)] = (vs, hosts, depends_on_source(vs.spec))
+    return found[1], found[2]
 
 
 def vhost_scope(
@@ -189,7 +192,6 @@ def vhost_scope(
     vs: MeshObject[VirtualServiceSpec] | None,
     index: MeshIndex,
     source: SourceIR,
-    memo: PieceCache,
 ) -> Hashable:
     """What of the caller's scope a virtual host depends on (part of its memo key):
     the DestinationRules the caller's namespace sees for the service and the hosts its
@@ -199,9 +201,7 @@ def vhost_scope(
     hosts: tuple[str, ...] = (service.hostname,)
     by_caller = False
     if vs is not None:
-        targets, by_caller = memo.get(
-            ("vs-destinations", vs.ref), lambda: _destination_hosts(vs, index)
-        )
+        targets, by_caller = _destination_hosts(vs, index)
         hosts += tuple(t for t in targets if t != service.hostname)  # (usually itself)
     rules: list[str] = []
     for host in hosts:

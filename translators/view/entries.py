@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from functools import partial
 
 from translators.ir import VirtualHostIR
-from translators.memo import Dep, PieceCache
+from translators.memo import Dep, Deps, PieceCache
 from translators.mesh import Service
 from translators.traffic.source import SourceIR
 
@@ -32,7 +32,7 @@ class VhostEntries:
 
     services: Sequence[Service]  # what they were built for (compared by identity)
     values: tuple[Entry, ...]  # per service
-    deps: tuple[frozenset[Dep], ...]  # per service: what its piece read
+    deps: tuple[Deps, ...]  # per service: what its piece read
     # dependency -> the position that read it, or the positions when several did (an int,
     # not a 1-tuple, for the many read by one entry: 50,000 fewer objects at 10,000 services)
     readers: Mapping[Dep, int | tuple[int, ...]]
@@ -111,7 +111,7 @@ def _looked_up(
     build: Callable[[Service], Entry],
 ) -> VhostEntries:
     values: list[Entry] = []
-    deps: list[frozenset[Dep]] = []
+    deps: list[Deps] = []
     for service in services:
         value, read = memo.get_tracked(_key(service, port, source), partial(build, service))
         values.append(value)
@@ -132,7 +132,7 @@ def _positions(readers: Mapping[Dep, int | tuple[int, ...]], changed: frozenset[
     return stale
 
 
-def _readers(deps: Sequence[frozenset[Dep]]) -> dict[Dep, int | tuple[int, ...]]:
+def _readers(deps: Sequence[Deps]) -> dict[Dep, int | tuple[int, ...]]:
     found: dict[Dep, int | tuple[int, ...]] = {}
     several: dict[Dep, list[int]] = {}
     for i, read in enumerate(deps):
@@ -152,7 +152,7 @@ def _readers(deps: Sequence[frozenset[Dep]]) -> dict[Dep, int | tuple[int, ...]]
 def _entries(
     services: Sequence[Service],
     values: Sequence[Entry],
-    deps: Sequence[frozenset[Dep]],
+    deps: Sequence[Deps],
     readers: Mapping[Dep, int | tuple[int, ...]],
 ) -> VhostEntries:
     vhosts = tuple(v for v, _ in values if v is not None)

@@ -24,13 +24,21 @@ def vhost_entry(
     """`service`'s virtual host on `port` for `source` (None: not an HTTP port of it), and
     the VirtualServices its own shadows (reported, not merged)."""
     index.read(("service", service.hostname))  # its ports and namespace decide
-    service_port = service.port(port)
-    if service_port is None or service_port.protocol not in HTTP_PROTOCOLS:
+    for service_port in service.ports:  # (`service.port`, without its generator)
+        if service_port.number == port:
+            if service_port.protocol not in HTTP_PROTOCOLS:
+                return None, ()
+            break
+    else:
         return None, ()
     vs, shadowed = index.virtual_service(service.hostname, source.namespace)
-    warnings = tuple(
-        f"{other.ref}: shadowed by older {vs and vs.ref} for {service.hostname}"
-        for other in shadowed
+    warnings = (
+        tuple(
+            f"{other.ref}: shadowed by older {vs and vs.ref} for {service.hostname}"
+            for other in shadowed
+        )
+        if shadowed
+        else ()
     )
     # GAMMA: HTTPRoutes naming the Service as parent take its routing over, against a
     # VirtualService as Istio orders them (translators/gateway/mesh_parents.py)
@@ -57,7 +65,7 @@ def vhost_entry(
             port,
             ref_of(vs),
             same_ns,
-            traffic_vhosts.vhost_scope(service, vs, index, source, memo),
+            traffic_vhosts.vhost_scope(service, vs, index, source),
             tuple(r.ref for r in gamma),
         ),
         lambda: _vhost_piece(service, port, vs, same_ns, index, source, gamma),
@@ -126,7 +134,18 @@ def unique_domains(vhosts: list[VirtualHostIR]) -> tuple[VirtualHostIR, ...]:
     seen: set[str] = set()
     out: list[VirtualHostIR] = []
     for i, vh in enumerate(vhosts):
-        keep = tuple(d for d in vh.domains if own.get(d, i) == i and d not in seen)
+        domains = vh.domains
+        # the usual virtual host keeps every domain: told with set operations in C (its
+        # own name is its fqdn's owner, no alias is another's fqdn, none was taken)
+        if (
+            seen.isdisjoint(domains)
+            and (not domains or own[domains[0]] == i)
+            and own.keys().isdisjoint(domains[1:])
+        ):
+            seen.update(domains)
+            out.append(vh)
+            continue
+        keep = tuple(d for d in domains if own.get(d, i) == i and d not in seen)
         seen.update(keep)
-        out.append(vh if keep == vh.domains else replace(vh, domains=keep))
+        out.append(vh if keep == domains else replace(vh, domains=keep))
     return tuple(out)

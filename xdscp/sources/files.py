@@ -141,6 +141,9 @@ class DirectorySource:
         # awaited before the first write of the cache while watching (`run`): the plane
         # lets the first proxies be served first (set by `xdscp.service`)
         self.before_cache_write: Callable[[], Awaitable[None]] | None = None
+        # called when a batch of changes arrives, before it is read (the plane pauses
+        # its analysis thread, so the load and apply have the interpreter to themselves)
+        self.on_batch: Callable[[], None] | None = None
         self._cache_due = asyncio.Event()
         # files whose entry may differ from the cache on disk since it was last brought up
         # to date (None: any, after a full load), so an edit appends without a full diff
@@ -747,6 +750,8 @@ class DirectorySource:
     ) -> None:
         """One burst of file changes: certificates to the plane, YAML read again."""
         log.info("config.changed", files=sorted({Path(p).name for _, p in changes}))
+        if self.on_batch is not None:
+            self.on_batch()
         problem = self.unavailable()
         if problem:  # the watch is on a directory that no longer exists: start over
             raise SourceUnavailable(problem)
