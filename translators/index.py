@@ -152,7 +152,11 @@ class MeshIndex:
             vss,
             tables["sidecar"],
             security,
-            _wildcards(vss) if "vs" in copied else self.wildcard_vs_hosts,
+            # sorted again only when a wildcard host's entry changed (a walk of every
+            # host, ~2 ms at 10,000 services, for each VirtualService edit otherwise)
+            _wildcards(vss)
+            if any(name == "vs" and key.startswith("*") for name, key in touched)
+            else self.wildcard_vs_hosts,
             read,
             tables["mesh-route"],
             tables["dr-selector"],

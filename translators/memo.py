@@ -61,6 +61,8 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Collection, Hashable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from itertools import compress, count
+from operator import is_not
 from typing import Any, TypeVar
 
 from translators.gateway.mesh_parents import service_parent_hosts
@@ -109,8 +111,10 @@ def _changed_objects(
         return []
     if len(old) == len(new):
         # the usual edit keeps every other object, in the same (key) order: a walk by
-        # identity, without building 50,000-entry maps
-        pairs = [(a, b) for a, b in zip(old, new, strict=True) if a is not b]
+        # identity, without building 50,000-entry maps (at C speed: a Python loop over
+        # 50,000 pairs was ~3 ms of every edit)
+        at = compress(count(), map(is_not, old, new))
+        pairs = [(old[i], new[i]) for i in at]
         if all(a.key == b.key for a, b in pairs):
             return [(a, b) for a, b in pairs if not same_object(a, b)]
     before = {o.key: o for o in old}

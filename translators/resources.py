@@ -57,7 +57,7 @@ class EnvoyResource:
     already-serialized bytes (large route configs are assembled from cached pieces).
     Compared by identity: the translator returns the same object for the same content."""
 
-    __slots__ = ("_body", "_message", "name", "provenance", "type_url", "version")
+    __slots__ = ("_body", "_message", "_parts", "name", "provenance", "type_url", "version")
 
     def __init__(
         self,
@@ -67,14 +67,20 @@ class EnvoyResource:
         provenance: tuple[str, ...] = (),
         body: bytes | None = None,
         version: str | None = None,
+        parts: tuple[bytes, ...] | None = None,
     ) -> None:
-        if message is None and body is None:
+        if message is None and body is None and parts is None:
             raise ValueError("an EnvoyResource needs a message or its bytes")
         self.type_url = type_url
         self.name = name
         self.provenance = provenance
         self._message = message
         self._body = body
+        # Bytes whose concatenation is the body (a route configuration of 10,000 virtual
+        # hosts: one per host, shared with the last generation): the cache and the wire
+        # use them as they are, and the megabytes are joined only for whoever asks for
+        # `body()` (not kept: they would be a second copy).
+        self._parts = parts
         # A content version worked out by whoever assembled the body from parts (a
         # function of the bytes: equal bodies, equal versions), so the cache need not
         # hash megabytes again; None: the cache hashes the body.
@@ -84,12 +90,18 @@ class EnvoyResource:
     def message(self) -> Message:
         if self._message is None:
             parsed = MESSAGE_TYPES[self.type_url]()
-            parsed.ParseFromString(self._body or b"")
+            parsed.ParseFromString(self.body())
             return parsed
         return self._message
 
+    def parts(self) -> tuple[bytes, ...]:
+        """Bytes whose concatenation is `body()` (one part, unless assembled from many)."""
+        return self._parts if self._parts is not None else (self.body(),)
+
     def body(self) -> bytes:
         """Deterministic serialization (what versions are hashed from)."""
+        if self._body is None and self._parts is not None:
+            return b"".join(self._parts)
         if self._body is None:
             self._body = self.message.SerializeToString(deterministic=True)
             # The bytes are what is kept (memoized, shared, sent); the parsed form costs

@@ -32,8 +32,8 @@ from translators.envoy.clusters import (
 from translators.envoy.listeners import build_listener
 from translators.envoy.route_version import patch_digests, route_config_version, run_digests
 from translators.envoy.routes import (
-    route_config_from_fields,
     route_config_metadata,
+    route_config_parts,
     virtual_host_bytes,
     virtual_host_field,
 )
@@ -651,17 +651,20 @@ class MeshTranslator:
             # the positions of new virtual host objects, found at C speed (10,000 of them)
             changed = list(compress(count(), map(is_not, before, vhosts)))
             for i in changed:
-                old, new = before[i], vhosts[i]
+                new = vhosts[i]
                 fields[i] = memo.call_content(("vhost-field", id(new)), _vhost_field, new)[1]
-                for source in old.provenance:
-                    sources[source] -= 1
-                    if not sources[source]:
-                        del sources[source]
-                        renamed = True
                 for source in new.provenance:
                     named = sources.get(source, 0)
                     sources[source] = named + 1
                     renamed = renamed or not named
+            # counted down after counting up: an edited VirtualService names the same
+            # sources, which then never reach zero (else every edit compared the keys)
+            for i in changed:
+                for source in before[i].provenance:
+                    sources[source] -= 1
+                    if not sources[source]:
+                        del sources[source]
+                        renamed = True
             same = not renamed or sources.keys() == previous.sources.keys()
             provenance = previous.provenance if same else tuple(sorted(sources))
             digests = patch_digests(previous.digests, fields, changed)
@@ -672,9 +675,10 @@ class MeshTranslator:
         version = route_config_version(config.name, metadata, digests)
 
         def build() -> EnvoyResource:
-            body = route_config_from_fields(config.name, fields, metadata)
+            # not joined here: the cache and the wire take the parts as they are
+            parts = route_config_parts(config.name, fields, metadata)
             return EnvoyResource(
-                ROUTE_TYPE, config.name, provenance=provenance, body=body, version=version
+                ROUTE_TYPE, config.name, provenance=provenance, version=version, parts=parts
             )
 
         # content-keyed by the version (a function of the bytes): not by 7.8 MB of body

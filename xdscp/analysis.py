@@ -3,13 +3,19 @@ thread after its pushes went out, the latest result is kept (one per mesh, reuse
 the same mesh is re-applied), served at `/debug/analysis` and counted in `/metrics`.
 
 Off the hot path by construction: `submit` only records the newest mesh; generations
-that arrive while one is being analyzed collapse into one run for the newest.
+that arrive while one is being analyzed collapse into one run for the newest. Each run
+starts from the previous one (translators/analysis/incremental.py): after an edit only
+what it can affect is checked again (one VirtualService at 10,000 services: ~10 ms,
+not 2.5 s). From the moment an edit is seen until its pushes are acknowledged (`hold`)
+the worker thread waits at its next checkpoint, so a long run (the first one) does not
+share the interpreter with the edit's load and translation.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -19,10 +25,15 @@ import structlog
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Gauge
 
-from translators.analysis import Analysis, Message, analyze
+from translators.analysis import Analysis, Message
+from translators.analysis.incremental import IncrementalAnalysis, analyze_incrementally
 from translators.mesh import MeshConfig
 
 log = structlog.get_logger()
+
+# a paused analysis waits at most this long per checkpoint, then goes on: an edit that
+# never resumes it (a bug) delays the analysis, never stops it
+PAUSE_MAX_S = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +66,40 @@ class MeshAnalyzer:
         # awaited before each run (the plane: until the proxies being served are served,
         # see `ControlPlane._proxies_served`); the newest mesh is taken after it
         self.before_run: Callable[[], Awaitable[None]] | None = None
+        # the last analysis with what the next one is worked out from
+        self._state: IncrementalAnalysis | None = None
+        # clear while an edit is applied: the worker waits at its next checkpoint
+        self._running = threading.Event()
+        self._running.set()
+        self._hold: asyncio.TimerHandle | None = None
+        self._holds = 0  # the latest hold's token
+        self._stopped = False  # `run` ended: no more holds
+
+    def hold(self, seconds: float) -> int:
+        """An edit is coming (a file batch seen) or being applied: the analysis thread
+        waits at its next checkpoint (between checks, every hundred objects or so),
+        leaving the interpreter to the edit, until `release(token)` with the token
+        returned (its pushes acknowledged) or at most `seconds`. A newer hold supersedes
+        an older one. On the event loop."""
+        self._holds += 1
+        if self._hold is not None:
+            self._hold.cancel()
+        self._hold = asyncio.get_running_loop().call_later(seconds, self.release)
+        if not self._stopped:
+            self._running.clear()
+        return self._holds
+
+    def release(self, token: int | None = None) -> None:
+        """End the hold `token` (None: whichever holds); a superseded token does nothing."""
+        if token is not None and token != self._holds:
+            return
+        if self._hold is not None:
+            self._hold.cancel()
+            self._hold = None
+        self._running.set()
+
+    def _checkpoint(self) -> None:
+        self._running.wait(PAUSE_MAX_S)
 
     def submit(self, mesh: MeshConfig, generation: int) -> None:
         self._pending = (generation, mesh)
@@ -63,6 +108,15 @@ class MeshAnalyzer:
         self._wake.set()
 
     async def run(self, stop: asyncio.Event) -> None:
+        try:
+            await self._run(stop)
+        finally:
+            # stopping (or cancelled): a run still in its thread must not wait for a
+            # hold whose timer will never fire; it finishes unpaused
+            self._stopped = True
+            self.release()
+
+    async def _run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             woken = asyncio.ensure_future(self._wake.wait())
             stopped = asyncio.ensure_future(stop.wait())
@@ -93,9 +147,23 @@ class MeshAnalyzer:
                 mesh, generation, latest.analysis, latest.finished_at, latest.duration_ms
             )
         started = time.perf_counter()
-        analysis = await asyncio.to_thread(analyze, mesh, include_schema=True)
+        state = await asyncio.to_thread(self._analyze_from_last, mesh)
         duration = (time.perf_counter() - started) * 1000
-        return AnalysisResult(mesh, generation, analysis, time.time(), duration)
+        return AnalysisResult(mesh, generation, state.analysis, time.time(), duration)
+
+    def _analyze_from_last(self, mesh: MeshConfig) -> IncrementalAnalysis:
+        """In the worker thread: `mesh` analyzed from the previous run's state."""
+        cpu = time.thread_time()
+        state = analyze_incrementally(
+            mesh, self._state, include_schema=True, checkpoint=self._checkpoint
+        )
+        self._state = state
+        log.debug(
+            "analysis.ran",
+            checks=len(state.reran),
+            cpu_ms=round((time.thread_time() - cpu) * 1000, 1),
+        )
+        return state
 
     def _publish(self, result: AnalysisResult) -> None:
         changed = self.latest is None or self.latest.analysis is not result.analysis

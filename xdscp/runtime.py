@@ -33,6 +33,10 @@ log = structlog.get_logger()
 # `apply` hands the event loop back after this much work, so pushes and ACKs of the
 # proxies already done proceed while the rest are built.
 _APPLY_SLICE_SECONDS = 0.05
+# ... and sooner the first time: until the first pushes are written no proxy (and no
+# network) has anything to do, so the first few proxies go out at once and their
+# transfer overlaps the translation of the rest.
+_APPLY_FIRST_SLICE_SECONDS = 0.005
 
 
 def node_workload(node: base_pb2.Node) -> tuple[str, str]:
@@ -141,15 +145,21 @@ class MeshRuntime:
         """Apply a new mesh, yielding to the event loop every few milliseconds so the first
         proxies' pushes go out while the rest are still being translated."""
         async with self._applying:
-            for _ in self._apply_steps(mesh, slice_seconds=_APPLY_SLICE_SECONDS):
+            steps = self._apply_steps(
+                mesh, slice_seconds=_APPLY_SLICE_SECONDS, first_slice=_APPLY_FIRST_SLICE_SECONDS
+            )
+            for _ in steps:
                 await asyncio.sleep(0)
 
     def apply_now(self, mesh: MeshConfig) -> None:
         for _ in self._apply_steps(mesh, slice_seconds=None):
             pass
 
-    def _apply_steps(self, mesh: MeshConfig, slice_seconds: float | None) -> Iterator[None]:
-        """One generation, in slices of at most `slice_seconds` of work (None: one slice).
+    def _apply_steps(
+        self, mesh: MeshConfig, slice_seconds: float | None, first_slice: float | None = None
+    ) -> Iterator[None]:
+        """One generation, in slices of at most `slice_seconds` of work (None: one slice),
+        the first one of at most `first_slice` (default: `slice_seconds`).
         `busy_seconds` adds up the slices: the runtime's own part, without the pushes and
         ACKs the event loop runs between them."""
         started_monotonic = time.monotonic()
@@ -172,6 +182,7 @@ class MeshRuntime:
         self.skipped = 0
         changed: dict[str, int] = {}  # proxy key -> cache generation of its new snapshot
         closed = 0  # proxies whose workload is gone (their streams end; nothing to ACK)
+        limit = first_slice if first_slice is not None else slice_seconds
         for key in list(self._connections):
             namespace, name = key.split("/", 1)
             workload = mesh.workload(namespace, name)
@@ -187,12 +198,13 @@ class MeshRuntime:
                 continue
             if self._publish(workload):
                 changed[key] = self.cache.generation(key)
-            if slice_seconds is not None:
+            if limit is not None:
                 now = time.perf_counter()
-                if now - slice_start >= slice_seconds:
+                if now - slice_start >= limit:
                     busy += now - slice_start
                     cpu += time.thread_time() - cpu_start
                     yield
+                    limit = slice_seconds
                     slice_start = time.perf_counter()
                     cpu_start = time.thread_time()
         self._secrets_now = None

@@ -4,16 +4,19 @@ newest generation only, one run per mesh."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 from prometheus_client import CollectorRegistry
 
 from benchmarks.meshgen import synthetic_mesh
 from tests.analysis.meshes import base, vs_reviews, write_mesh
+from translators.analysis import analyze
 from translators.mesh import MeshConfig, MeshOptions
 from xdscp.analysis import MeshAnalyzer
 from xdscp.sources.files import DirectorySource
@@ -127,3 +130,111 @@ def _load(directory: Path, broken: bool) -> MeshConfig:
         vs_reviews(docs)["spec"]["http"][1]["route"][1]["destination"]["subset"] = "v3"
     source = DirectorySource(write_mesh(directory, docs), MeshOptions(local_mode=True))
     return source.load()
+
+
+async def test_an_edit_is_analyzed_from_the_previous_run(tmp_path: Path) -> None:
+    """The mesh after one VirtualService file is edited (the file source updates the
+    mesh from the previous one) is analyzed from the previous run: the VirtualService's
+    per-object findings are worked out again, every check that does not read other
+    VirtualServices is carried over, and the result is what a fresh analysis says."""
+    docs = base()
+    reviews = vs_reviews(docs)
+    others = [d for d in docs if d is not reviews]
+    write_mesh(tmp_path, others)
+    route = tmp_path / "reviews.yaml"
+    route.write_text(yaml.safe_dump(reviews, sort_keys=False))
+    source = DirectorySource(tmp_path, MeshOptions(local_mode=True))
+    healthy = source.load()
+    analyzer = MeshAnalyzer(CollectorRegistry())
+    stop = asyncio.Event()
+    runner = asyncio.create_task(analyzer.run(stop))
+    try:
+        analyzer.submit(healthy, 1)
+        await analyzer.wait_current(30)
+        first = analyzer.latest
+        assert first is not None and not first.analysis.messages
+        reviews["spec"]["http"][1]["route"][1]["destination"]["subset"] = "v3"
+        route.write_text(yaml.safe_dump(reviews, sort_keys=False))
+        broken = source.load_changed([route])
+        analyzer.submit(broken, 2)
+        await analyzer.wait_current(30)
+        second = analyzer.latest
+        assert second is not None and second.mesh is broken
+        assert [m.code for m in second.analysis.messages] == ["XDS0102"]
+        assert second.analysis == analyze(broken, include_schema=True)
+        state = analyzer._state
+        assert state is not None and state.mesh is broken
+        assert "destinations" not in state.reran and "destinationrule-subsets" not in state.reran
+        assert len(state.reran) <= 3, state.reran  # the checks that read every VirtualService
+    finally:
+        stop.set()
+        await asyncio.wait_for(runner, 10)
+
+
+async def test_a_held_analysis_waits_until_released(served_gc: None) -> None:
+    """While an edit is seen, applied and pushed (`hold`), a running analysis stops at
+    its next checkpoint and gives the interpreter to the edit; it goes on when released
+    (the edit's pushes acknowledged); a superseded hold's release does nothing."""
+    mesh = synthetic_mesh(500)
+    analyzer = MeshAnalyzer(CollectorRegistry())
+    stop = asyncio.Event()
+    runner = asyncio.create_task(analyzer.run(stop))
+    try:
+        first = analyzer.hold(30.0)
+        analyzer.submit(mesh, 1)
+        for _ in range(10_000):  # until the run loop took it into its worker thread
+            if analyzer._pending is None:
+                break
+            await asyncio.sleep(0)
+        assert analyzer._pending is None
+        second = analyzer.hold(30.0)  # the next edit seen before the first was pushed
+        analyzer.release(first)  # the first edit's acknowledgements: superseded
+        await asyncio.sleep(0.5)  # a 500-service analysis takes ~0.15 s: it waits
+        assert analyzer.latest is None
+        analyzer.release(second)
+        await analyzer.wait_current(30)
+        assert analyzer.latest is not None and analyzer.latest.mesh is mesh
+    finally:
+        stop.set()
+        await asyncio.wait_for(runner, 10)
+
+
+async def test_a_hold_ends_at_its_bound(served_gc: None) -> None:
+    """A seen change that applies nothing (a non-YAML file, a failed load) holds the
+    analysis at most for the hold's bound."""
+    analyzer = MeshAnalyzer(CollectorRegistry())
+    stop = asyncio.Event()
+    runner = asyncio.create_task(analyzer.run(stop))
+    try:
+        mesh = synthetic_mesh(200)
+        started = time.perf_counter()
+        analyzer.hold(0.3)
+        analyzer.submit(mesh, 1)
+        await analyzer.wait_current(10)
+        assert analyzer.latest is not None and analyzer.latest.generation == 1
+        assert 0.25 < time.perf_counter() - started < 5.0
+    finally:
+        stop.set()
+        await asyncio.wait_for(runner, 10)
+
+
+async def test_stopping_ends_a_hold(served_gc: None) -> None:
+    """The plane stops while a change holds the analysis: the run in the worker thread
+    finishes unpaused (the hold's timer would never fire on a stopped loop, and the
+    thread would keep the process from exiting)."""
+    analyzer = MeshAnalyzer(CollectorRegistry())
+    stop = asyncio.Event()
+    runner = asyncio.create_task(analyzer.run(stop))
+    analyzer.hold(600.0)
+    analyzer.submit(synthetic_mesh(200), 1)
+    for _ in range(10_000):  # until the run loop took it into its worker thread
+        if analyzer._pending is None:
+            break
+        await asyncio.sleep(0)
+    runner.cancel()  # as ControlPlane.stop does
+    with contextlib.suppress(asyncio.CancelledError):
+        await runner
+    deadline = time.perf_counter() + 10
+    while analyzer._state is None and time.perf_counter() < deadline:
+        await asyncio.sleep(0.05)
+    assert analyzer._state is not None  # the thread's run completed

@@ -48,3 +48,44 @@ def test_shell_and_virtual_hosts_merge_back_into_the_translated_route_configurat
         assert services == 12
         whole.ClearField("metadata")  # the shell leaves the provenance list out
         assert merged == whole
+
+
+def test_a_route_configuration_in_parts_is_cut_as_its_bytes_and_an_edit_reads_one_part() -> None:
+    """The runtime's route configuration comes in parts (one per virtual host, shared
+    with the last version): cut, it gives what its joined bytes give; after one
+    VirtualService edit the unchanged virtual hosts are the very resources of the last
+    cut, and exactly one is new."""
+    from xdscp.cache import SnapshotCache
+    from xdscp.runtime import MeshRuntime
+
+    runtime = MeshRuntime(SnapshotCache())
+    cuts = VhdsCuts()
+    hosts = []
+    for changed in (False, True):
+        mesh = push_mesh(12, 1, changed)
+        runtime.apply_now(mesh)
+        workload = mesh.workload(NAMESPACE, client_name(0))
+        assert workload is not None
+        routes = runtime.snapshot_for(workload).get(ROUTE_TYPE)
+        assert any(len(r.parts) > 12 for r in routes.resources.values())  # in parts
+        joined = TypeSnapshot.of(
+            ROUTE_TYPE,
+            [
+                make_resource(ROUTE_TYPE, r.name, r.body, r.provenance)
+                for r in routes.resources.values()
+            ],
+        )
+        fresh = VhdsCuts().forms(joined)
+        forms = cuts.forms(routes)
+        assert forms.scoped == fresh.scoped
+        assert {n: r.body for n, r in forms.virtual_hosts.resources.items()} == {
+            n: r.body for n, r in fresh.virtual_hosts.resources.items()
+        }
+        assert {n: r.body for n, r in forms.routes.resources.items()} == {
+            n: r.body for n, r in fresh.routes.resources.items()
+        }
+        hosts.append(forms.virtual_hosts.resources)
+    before, after = hosts
+    assert before.keys() == after.keys()
+    new = [name for name in after if after[name] is not before[name]]
+    assert len(new) == 1 and after[new[0]].version != before[new[0]].version

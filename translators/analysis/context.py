@@ -15,7 +15,13 @@ from translators.hosts import host_matches, resolve_host
 from translators.index import MeshIndex
 from translators.ir import DestinationIR, EndpointIR
 from translators.mesh import MeshConfig, Service, Workload
-from translators.model.networking import DestinationRuleSpec, SidecarSpec
+from translators.model.delegation import DelegateKey, delegate_table, with_delegation
+from translators.model.networking import (
+    DestinationRuleSpec,
+    Resolution,
+    SidecarSpec,
+    VirtualServiceSpec,
+)
 from translators.model.objects import MeshObject
 from translators.naming import spiffe_id
 from translators.view.clusters import service_clusters
@@ -38,27 +44,92 @@ class WorkloadGroup:
         return self.workloads[0]
 
 
+# tables worked out from the mesh's workloads alone, and from its workloads and services:
+# the next generation's context takes them over when those did not change (`carry`)
+_FROM_WORKLOADS = ("groups", "groups_by_namespace", "_by_label", "caller_namespaces")
+_FROM_REGISTRY = ("namespaces", "identities", "wildcard_services", "dns_endpoints")
+
+
 class AnalysisContext:
-    def __init__(self, mesh: MeshConfig, index: MeshIndex | None = None) -> None:
+    def __init__(
+        self,
+        mesh: MeshConfig,
+        index: MeshIndex | None = None,
+        carry: AnalysisContext | None = None,
+    ) -> None:
+        """`carry`: the context of a previous mesh with the same options, whose tables
+        this one takes over where their inputs are the same objects."""
         self.mesh = mesh
         self.index = index if index is not None else MeshIndex.of(mesh)
         self.suffix = mesh.options.domain_suffix
         self.root_namespace = mesh.options.root_namespace
         self._clusters: dict[tuple[str, str, bool], dict[str, ServiceCluster]] = {}
         self._visible: dict[tuple[str, tuple[str, ...]], list[Service]] = {}
+        if carry is not None and carry.mesh.workloads is mesh.workloads:
+            names: tuple[str, ...] = _FROM_WORKLOADS
+            if carry.mesh.services is mesh.services:
+                names += _FROM_REGISTRY
+            for name in names:
+                if name in carry.__dict__:  # worked out there (cached_property)
+                    self.__dict__[name] = carry.__dict__[name]
+
+    def release(self) -> None:
+        """Drop the per-generation memos the next context does not take over (clusters
+        and visibility lookups): a context kept for `carry` holds only its tables."""
+        self._clusters.clear()
+        self._visible.clear()
 
     def resolve(self, host: str, namespace: str) -> str:
         return resolve_host(host, namespace, self.suffix)
 
     def of_kind(self, kind: str) -> list[MeshObject[Any]]:
-        return self._by_kind.get(kind, [])
+        return list(self.mesh.by_kind().get(kind, ()))
 
     @cached_property
-    def _by_kind(self) -> dict[str, list[MeshObject[Any]]]:
-        found: dict[str, list[MeshObject[Any]]] = defaultdict(list)
-        for obj in self.mesh.objects:
-            found[obj.kind].append(obj)
-        return dict(found)
+    def sidecar_virtual_services(self) -> list[MeshObject[VirtualServiceSpec]]:
+        """The VirtualServices sidecars apply (not those bound only to gateways, which
+        XDS0801 reports), delegating roots with their delegates' rules merged in."""
+        merged = with_delegation(self.of_kind("VirtualService"), self.suffix)
+        return [vs for vs in merged if vs.spec.for_sidecars]
+
+    @cached_property
+    def delegates(self) -> dict[DelegateKey, MeshObject[VirtualServiceSpec]]:
+        """Every delegate VirtualService (no hosts) by (namespace, name)."""
+        return delegate_table(self.of_kind("VirtualService"))
+
+    @cached_property
+    def hosted_virtual_services(self) -> frozenset[DelegateKey]:
+        """(namespace, name) of the VirtualServices with hosts (no delegates)."""
+        return frozenset(
+            (vs.namespace, vs.name) for vs in self.of_kind("VirtualService") if vs.spec.hosts
+        )
+
+    @cached_property
+    def dns_endpoints(self) -> frozenset[str]:
+        """`namespace/name` of the workloads a DNS-resolved ServiceEntry has as endpoints
+        (a DNS-named WorkloadEntry it selects)."""
+        return frozenset(
+            e.workload
+            for s in self.mesh.services.values()
+            if s.resolution in (Resolution.DNS, Resolution.DNS_ROUND_ROBIN)
+            for e in s.endpoints
+            if e.workload
+        )
+
+    @cached_property
+    def gateways_by_name(self) -> dict[tuple[str, str], MeshObject[Any]]:
+        """Gateways by (namespace, name)."""
+        return {(g.namespace, g.name): g for g in self.of_kind("Gateway")}
+
+    @cached_property
+    def gateway_names(self) -> frozenset[tuple[str, str]]:
+        return frozenset(self.gateways_by_name)
+
+    @cached_property
+    def verifies_tokens(self) -> bool:
+        """Some workload verifies JWTs (a RequestAuthentication applies to it)."""
+        security = self.index.security
+        return any(security.jwt_rules(w) for w in self.mesh.workloads.values())
 
     @cached_property
     def groups(self) -> tuple[WorkloadGroup, ...]:

@@ -96,6 +96,14 @@ class Message:
     def sort_key(self) -> tuple[int, str, str, str, str]:
         return (-self.severity, self.ref, self.code, self.field, self.text)
 
+    def total_key(self) -> tuple[Any, ...]:
+        """`sort_key`, then every other field: two analyses with the same messages list
+        them in one order, however the checks reached them (incremental.py)."""
+        source = self.origin.source if self.origin is not None else ""
+        document = self.origin.document if self.origin is not None else None
+        where = (source, -1 if document is None else document)
+        return (*self.sort_key(), self.hint, self.related, self.kind, self.name, where)
+
     def __str__(self) -> str:
         where = f" {self.field}" if self.field else ""
         istio = f" ({self.type.istio_code})" if self.type.istio_code else ""

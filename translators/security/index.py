@@ -63,7 +63,11 @@ class SecurityIndex:
         other.request_authn = self.request_authn
         other.gateways = self.gateways
         other.key = self.key
-        other._peers = {h: p for h, p in self._peers.items() if h not in changed_services}
+        # copied at C speed, then the few changed dropped (a filtering walk of 10,000
+        # entries was ~2.5 ms of every edit's setup)
+        other._peers = dict(self._peers)
+        for host in changed_services:
+            other._peers.pop(host, None)
         return other
 
     def upstream_peers(self, service: Service) -> UpstreamPeers:

@@ -42,6 +42,8 @@ class Piece(Protocol):
 
     def body(self) -> bytes: ...
 
+    def parts(self) -> tuple[bytes, ...]: ...
+
 
 # (type URL, name, provenance, body or, when the piece has one, its content version: a
 # megabyte body is not hashed again to be found)
@@ -61,12 +63,17 @@ class SnapshotParts:
         self.serialized = 0  # resources serialized and hashed (a new body): for tests/stats
 
     def resource(self, piece: Piece) -> Resource:
-        body = piece.body()
         version = piece.version
-        key = (piece.type_url, piece.name, piece.provenance, body if version is None else version)
+        if version is None:
+            body = piece.body()
+            key: _ResourceKey = (piece.type_url, piece.name, piece.provenance, body)
+            content: bytes | tuple[bytes, ...] = body
+        else:  # found by its version; its parts taken as they are (not joined)
+            key = (piece.type_url, piece.name, piece.provenance, version)
+            content = piece.parts()
         found = self._resources.get(key)
         if found is None:
-            found = make_resource(piece.type_url, piece.name, body, piece.provenance, version)
+            found = make_resource(piece.type_url, piece.name, content, piece.provenance, version)
             self._resources[key] = found
             self.serialized += 1
         return found

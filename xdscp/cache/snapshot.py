@@ -30,7 +30,12 @@ class Resource:
     type_url: str
     name: str
     version: str
-    body: bytes
+    # The serialized resource as bytes whose concatenation is its body: one part, or many
+    # for a route configuration assembled from its virtual hosts (7.8 MB in 10,000 parts
+    # at 10,000 services, shared with the last version's where they did not change).
+    # Responses join the parts into their own bytes; `body` joins them for other readers.
+    # Not compared: the version stands for the content.
+    parts: tuple[bytes, ...] = field(compare=False, repr=False)
     # `google.protobuf.Any(type_url, value=body)` serialized is `any_head + body`
     any_head: bytes
     # Source objects (`Kind/namespace/name`) this resource was generated from: a NACK
@@ -38,45 +43,66 @@ class Resource:
     provenance: tuple[str, ...] = ()
 
     @property
+    def body(self) -> bytes:
+        """The serialized resource (joined, a copy, when it is in several parts)."""
+        parts = self.parts
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
+    @property
+    def size(self) -> int:
+        parts = self.parts
+        return len(parts[0]) if len(parts) == 1 else sum(map(len, parts))
+
+    @property
     def any_size(self) -> int:
-        return len(self.any_head) + len(self.body)
+        return len(self.any_head) + self.size
 
     @property
     def any_bytes(self) -> bytes:
-        """The Any serialized (a copy of the body: responses join `any_head` and `body`
+        """The Any serialized (a copy of the body: responses join `any_head` and `parts`
         into their own bytes instead)."""
-        return self.any_head + self.body
+        return b"".join((self.any_head, *self.parts))
 
 
 def make_resource(
     type_url: str,
     name: str,
-    message: Message | bytes,
+    message: Message | bytes | tuple[bytes, ...],
     provenance: Iterable[str] = (),
     version: str | None = None,
 ) -> Resource:
-    """`version`: a content version of the body worked out from its parts (equal bodies,
-    equal versions); None: a hash of the body."""
-    body = message if isinstance(message, bytes) else message.SerializeToString(deterministic=True)
+    """`message`: the message, its bytes or bytes whose concatenation they are; `version`:
+    a content version of those bytes worked out from its parts (equal bodies, equal
+    versions); None: a hash of the body."""
+    if isinstance(message, tuple):
+        parts = message
+    elif isinstance(message, bytes):
+        parts = (message,)
+    else:
+        parts = (message.SerializeToString(deterministic=True),)
     if version is None:
         # sha256 (hardware-accelerated here) hashes a 2.5 MB body ~5x faster than blake2b
-        version = hashlib.sha256(body).hexdigest()[:16]
-    return Resource(type_url, name, version, body, any_head(type_url, body), tuple(provenance))
+        digest = hashlib.sha256()
+        for part in parts:
+            digest.update(part)
+        version = digest.hexdigest()[:16]
+    size = len(parts[0]) if len(parts) == 1 else sum(map(len, parts))
+    return Resource(type_url, name, version, parts, any_head(type_url, size), tuple(provenance))
 
 
-def any_head(type_url: str, body: bytes) -> bytes:
-    """What precedes `body` in `google.protobuf.Any(type_url, value=body)` serialized,
-    framed by hand: the same bytes as protobuf's, without building a message around a
-    body that can be megabytes."""
+def any_head(type_url: str, size: int) -> bytes:
+    """What precedes a body of `size` bytes in `google.protobuf.Any(type_url, value=body)`
+    serialized, framed by hand: the same bytes as protobuf's, without building a message
+    around a body that can be megabytes."""
     head = length_delimited(_ANY_TYPE_URL, type_url.encode()) if type_url else b""
-    if not body:
+    if not size:
         return head
-    return b"".join((head, _VALUE_TAG, _varint(len(body))))
+    return b"".join((head, _VALUE_TAG, _varint(size)))
 
 
 def any_bytes(type_url: str, body: bytes) -> bytes:
     """`google.protobuf.Any(type_url, value=body)` serialized."""
-    return any_head(type_url, body) + body
+    return any_head(type_url, len(body)) + body
 
 
 def field_head(field_number: int, size: int) -> bytes:
@@ -95,13 +121,10 @@ def _varint(value: int) -> bytes:
 
 
 def _types_version(resources: Mapping[str, Resource]) -> str:
-    digest = hashlib.blake2b(digest_size=8)
-    for name in sorted(resources):
-        digest.update(name.encode())
-        digest.update(b"\0")
-        digest.update(resources[name].version.encode())
-        digest.update(b"\0")
-    return digest.hexdigest()
+    """Each name and version, in name order, hashed in one update (the same digest as one
+    update per string, without 40,000 calls for 10,000 virtual hosts)."""
+    text = "".join(f"{name}\0{resources[name].version}\0" for name in sorted(resources))
+    return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
 
 
 @dataclass(frozen=True, slots=True, weakref_slot=True)

@@ -25,6 +25,7 @@ import structlog
 
 import xdstypes
 from xdscp.cache import Resource, Snapshot, TypeSnapshot
+from xdscp.logging import debug_enabled
 from xdscp.metrics import type_label
 from xdscp.server.stream import Stream, names_in_error
 from xdscp.server.vhds import ROUTE_TYPE, VIRTUAL_HOST_TYPE, VhdsForms, scope_of
@@ -221,10 +222,11 @@ class DeltaStream(Stream):
         while len(st.outstanding) > _MAX_OUTSTANDING:
             st.outstanding.popitem(last=False)
         self.proxy.sent(type_url, ts.version, nonce)
-        _log.debug(
-            "xds.push", proxy=self.key, type=type_label(type_url), version=ts.version,
-            nonce=nonce, resources=len(updates), removed=len(removed),
-        )  # fmt: skip
+        if debug_enabled():  # one per proxy per push: skip the logger's cost
+            _log.debug(
+                "xds.push", proxy=self.key, type=type_label(type_url), version=ts.version,
+                nonce=nonce, resources=len(updates), removed=len(removed),
+            )  # fmt: skip
         await self.write(data)
 
     def _reconcile(

@@ -28,6 +28,7 @@ from envoy.service.discovery.v3.discovery_pb2 import DiscoveryRequest
 
 import xdstypes
 from xdscp.cache import Resource, Snapshot
+from xdscp.logging import debug_enabled
 from xdscp.metrics import type_label
 from xdscp.server.stream import DEPENDENTS, PARENTS, Stream, names_in_error
 from xdscp.server.wire import Prepared
@@ -122,10 +123,11 @@ class SotwStream(Stream):
             else:
                 st.acked = st.sent
                 self.proxy.acked(type_url, st.version, time.monotonic() - st.sent_at)
-                _log.debug(
-                    "xds.ack", proxy=self.key, type=type_label(type_url), version=st.version,
-                    nonce=nonce,
-                )  # fmt: skip
+                if debug_enabled():  # one per proxy per push: skip the logger's cost
+                    _log.debug(
+                        "xds.ack", proxy=self.key, type=type_label(type_url),
+                        version=st.version, nonce=nonce,
+                    )  # fmt: skip
             if not (names_changed or st.flags & _MUST_ANSWER or (st.flags & _FORCE and not nack)):
                 # A plain ACK/NACK: nothing to answer. Content changes are pushed
                 # by watch() (which waits for this lock), never by requests.
@@ -196,10 +198,11 @@ class SotwStream(Stream):
             if dep is not None:
                 dep.flags |= _FORCE
         self.proxy.sent(type_url, prepared.version, nonce)
-        _log.debug(
-            "xds.push", proxy=self.key, type=type_label(type_url), version=prepared.version,
-            nonce=nonce, resources=len(prepared.resources),
-        )  # fmt: skip
+        if debug_enabled():  # one per proxy per push: skip the logger's cost
+            _log.debug(
+                "xds.push", proxy=self.key, type=type_label(type_url),
+                version=prepared.version, nonce=nonce, resources=len(prepared.resources),
+            )  # fmt: skip
         await self.write(prepared.response)
 
     def _record_nack(self, type_url: str, st: _TypeState, req: Any) -> None:

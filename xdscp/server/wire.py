@@ -80,7 +80,7 @@ def sotw_body(
     resource's body is copied once, into the response (no framed copy first)."""
     parts = [length_delimited(_SOTW_VERSION_INFO, version.encode())]
     for r in resources:
-        parts += (field_head(_SOTW_RESOURCES, r.any_size), r.any_head, r.body)
+        parts += (field_head(_SOTW_RESOURCES, r.any_size), r.any_head, *r.parts)
     parts.append(length_delimited(_SOTW_TYPE_URL, type_url.encode()))
     if control_plane:
         parts.append(length_delimited(_SOTW_CONTROL_PLANE, control_plane))
@@ -97,7 +97,7 @@ def delta_resource_field(resource: Resource) -> bytes:
     body = field_head(_RESOURCE_BODY, resource.any_size)
     size = len(head) + len(body) + resource.any_size
     return b"".join(
-        (field_head(_DELTA_RESOURCES, size), head, body, resource.any_head, resource.body)
+        (field_head(_DELTA_RESOURCES, size), head, body, resource.any_head, *resource.parts)
     )
 
 

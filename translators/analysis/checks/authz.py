@@ -59,25 +59,25 @@ def _namespace(
     )
 
 
-def check_sources(ctx: AnalysisContext) -> Iterable[Message]:
+def check_sources(ctx: AnalysisContext, policy: MeshObject[Any]) -> Iterable[Message]:
+    """Per AuthorizationPolicy; reads the workloads and services (identities, namespaces)."""
     trust = ctx.mesh.options.trust_domain
-    for policy in ctx.of_kind("AuthorizationPolicy"):
-        for r, rule in enumerate(policy.spec.rules):
-            for f, source_from in enumerate(rule.from_ or []):
-                source = source_from.source
-                base = f"spec.rules[{r}].from[{f}].source"
-                for k, value in enumerate(source.principals):
-                    yield from _principal(policy, f"{base}.principals[{k}]", value, ctx)
-                for k, account in enumerate(source.service_accounts):
-                    namespace, _, name = account.rpartition("/")
-                    principal = f"{trust}/ns/{namespace or policy.namespace}/sa/{name}"
-                    yield from _principal(policy, f"{base}.serviceAccounts[{k}]", principal, ctx)
-                for k, value in enumerate(source.namespaces):
-                    yield from _namespace(policy, f"{base}.namespaces[{k}]", value, ctx)
-            for c, condition in enumerate(rule.when or []):
-                for k, value in enumerate(condition.values):
-                    field = f"spec.rules[{r}].when[{c}].values[{k}]"
-                    if condition.key == "source.principal":
-                        yield from _principal(policy, field, value, ctx)
-                    elif condition.key == "source.namespace":
-                        yield from _namespace(policy, field, value, ctx)
+    for r, rule in enumerate(policy.spec.rules):
+        for f, source_from in enumerate(rule.from_ or []):
+            source = source_from.source
+            base = f"spec.rules[{r}].from[{f}].source"
+            for k, value in enumerate(source.principals):
+                yield from _principal(policy, f"{base}.principals[{k}]", value, ctx)
+            for k, account in enumerate(source.service_accounts):
+                namespace, _, name = account.rpartition("/")
+                principal = f"{trust}/ns/{namespace or policy.namespace}/sa/{name}"
+                yield from _principal(policy, f"{base}.serviceAccounts[{k}]", principal, ctx)
+            for k, value in enumerate(source.namespaces):
+                yield from _namespace(policy, f"{base}.namespaces[{k}]", value, ctx)
+        for c, condition in enumerate(rule.when or []):
+            for k, value in enumerate(condition.values):
+                field = f"spec.rules[{r}].when[{c}].values[{k}]"
+                if condition.key == "source.principal":
+                    yield from _principal(policy, field, value, ctx)
+                elif condition.key == "source.namespace":
+                    yield from _namespace(policy, field, value, ctx)

@@ -6,24 +6,14 @@ Each is a message, never a refusal: the object stays loaded and shown as Istio h
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from typing import Any
 
 from translators.analysis import codes
-from translators.analysis.checks.client_tls import check_client_tls
-from translators.analysis.checks.locality import check_locality_on_dns
 from translators.analysis.context import AnalysisContext
 from translators.analysis.message import Message
 from translators.model.base import MESH_GATEWAY
-from translators.model.delegation import (
-    delegate_key,
-    delegate_table,
-    merge_rule,
-    visible_delegate,
-)
-from translators.model.networking import (
-    Protocol,
-    Resolution,
-    VirtualServiceSpec,
-)
+from translators.model.delegation import delegate_key, merge_rule, visible_delegate
+from translators.model.networking import Protocol, VirtualServiceSpec
 from translators.model.objects import MeshObject
 from translators.model.security import AuthorizationAction, AuthorizationPolicySpec
 from translators.model.traffic import SourceMatch
@@ -33,8 +23,9 @@ from translators.security.ingress_tls import not_applied_reason
 VS = MeshObject[VirtualServiceSpec]
 
 
-def check_gateway_bound(ctx: AnalysisContext) -> Iterable[Message]:
-    defined = {(g.namespace, g.name) for g in ctx.of_kind("Gateway")}
+def check_gateway_bound(ctx: AnalysisContext, vs: VS) -> Iterable[Message]:
+    """Per VirtualService; reads the Gateways."""
+    defined = ctx.gateway_names
 
     def missing(names: list[str], namespace: str) -> list[str]:
         out = []
@@ -47,29 +38,27 @@ def check_gateway_bound(ctx: AnalysisContext) -> Iterable[Message]:
                 out.append(name)
         return out
 
-    for vs in ctx.of_kind("VirtualService"):
-        spec: VirtualServiceSpec = vs.spec
-        if spec.is_delegate:
-            continue  # no gateways
-        absent = missing(spec.gateways, vs.namespace)
+    spec: VirtualServiceSpec = vs.spec
+    if spec.is_delegate:
+        return  # no gateways
+    absent = missing(spec.gateways, vs.namespace)
+    if absent:
+        yield codes.GATEWAY_NOT_FOUND.at(
+            vs,
+            "spec.gateways",
+            f"no Gateway {', '.join(absent)} exists: the rules bound to it apply nowhere",
+            "create the Gateway, or fix the name (`name` in this namespace, or `namespace/name`)",
+        )
+    for path, match in _match_blocks(spec):
+        absent = missing(match.gateways, vs.namespace)
         if absent:
             yield codes.GATEWAY_NOT_FOUND.at(
                 vs,
-                "spec.gateways",
-                f"no Gateway {', '.join(absent)} exists: the rules bound to it apply nowhere",
-                "create the Gateway, or fix the name (`name` in this namespace, or "
-                "`namespace/name`)",
+                f"{path}.gateways",
+                f"this match block is bound to {', '.join(absent)}, which no Gateway "
+                "defines: it applies nowhere there",
+                "create the Gateway, or fix the name",
             )
-        for path, match in _match_blocks(spec):
-            absent = missing(match.gateways, vs.namespace)
-            if absent:
-                yield codes.GATEWAY_NOT_FOUND.at(
-                    vs,
-                    f"{path}.gateways",
-                    f"this match block is bound to {', '.join(absent)}, which no Gateway "
-                    "defines: it applies nowhere there",
-                    "create the Gateway, or fix the name",
-                )
 
 
 def _match_blocks(spec: VirtualServiceSpec) -> Iterator[tuple[str, SourceMatch]]:
@@ -84,77 +73,75 @@ def _match_blocks(spec: VirtualServiceSpec) -> Iterator[tuple[str, SourceMatch]]
                 yield f"spec.{section}[{i}].match[{j}]", match
 
 
-def check_delegation(ctx: AnalysisContext) -> Iterable[Message]:
-    table = delegate_table(ctx.of_kind("VirtualService"))
-    hosted = {(vs.namespace, vs.name) for vs in ctx.of_kind("VirtualService") if vs.spec.hosts}
-    for vs in ctx.of_kind("VirtualService"):
-        for i, rule in enumerate(vs.spec.http):
-            if rule.delegate is None:
-                continue
-            key = delegate_key(vs.namespace, rule.delegate)
-            where = f"spec.http[{i}].delegate"
-            found = table.get(key)
-            if found is None:
-                what = "has hosts (not a delegate)" if key in hosted else "does not exist"
+def check_delegation(ctx: AnalysisContext, vs: VS) -> Iterable[Message]:
+    """Per VirtualService; reads the other VirtualServices when it delegates."""
+    if not vs.spec.delegates:
+        return
+    table = ctx.delegates
+    hosted = ctx.hosted_virtual_services
+    for i, rule in enumerate(vs.spec.http):
+        if rule.delegate is None:
+            continue
+        key = delegate_key(vs.namespace, rule.delegate)
+        where = f"spec.http[{i}].delegate"
+        found = table.get(key)
+        if found is None:
+            what = "has hosts (not a delegate)" if key in hosted else "does not exist"
+            yield codes.DELEGATE_NOT_APPLIED.at(
+                vs,
+                where,
+                f"delegate VirtualService {key[0]}/{key[1]} {what}: this rule is dropped",
+                "create the delegate VirtualService without hosts, or fix the name",
+            )
+            continue
+        if visible_delegate(vs, rule.delegate, table) is None:
+            yield codes.DELEGATE_NOT_APPLIED.at(
+                vs,
+                where,
+                f"delegate VirtualService {key[0]}/{key[1]} is not exported to namespace "
+                f"{vs.namespace}: this rule is dropped",
+                f"add {vs.namespace!r} (or '*') to the delegate's exportTo",
+            )
+            continue
+        for j, leaf in enumerate(found.spec.http):
+            if merge_rule(rule, leaf) is None:
                 yield codes.DELEGATE_NOT_APPLIED.at(
-                    vs,
-                    where,
-                    f"delegate VirtualService {key[0]}/{key[1]} {what}: this rule is dropped",
-                    "create the delegate VirtualService without hosts, or fix the name",
+                    found,
+                    f"spec.http[{j}].match",
+                    f"this rule matches outside the match of {vs.ref} http[{i}], "
+                    "which delegates to it: it does not take effect there",
+                    "make each match block a subset of the root rule's (a uri prefix "
+                    "within its prefix, no regex, no contradicting header)",
                 )
-                continue
-            if visible_delegate(vs, rule.delegate, table) is None:
-                yield codes.DELEGATE_NOT_APPLIED.at(
-                    vs,
-                    where,
-                    f"delegate VirtualService {key[0]}/{key[1]} is not exported to namespace "
-                    f"{vs.namespace}: this rule is dropped",
-                    f"add {vs.namespace!r} (or '*') to the delegate's exportTo",
-                )
-                continue
-            for j, leaf in enumerate(found.spec.http):
-                if merge_rule(rule, leaf) is None:
-                    yield codes.DELEGATE_NOT_APPLIED.at(
-                        found,
-                        f"spec.http[{j}].match",
-                        f"this rule matches outside the match of {vs.ref} http[{i}], "
-                        "which delegates to it: it does not take effect there",
-                        "make each match block a subset of the root rule's (a uri prefix "
-                        "within its prefix, no regex, no contradicting header)",
-                    )
 
 
-def check_untranslated_fields(ctx: AnalysisContext) -> Iterable[Message]:
-    for obj in ctx.mesh.objects:
-        for path, why in untranslated_fields(obj.spec):
-            if why.security:
-                yield codes.AUTHORIZATION_FIELD_NOT_ENFORCED.at(
-                    obj, path, why.why, "express the condition with principals or namespaces"
-                )
-            else:
-                yield codes.FIELD_NOT_TRANSLATED.at(
-                    obj, path, why.why, "remove it, or expect Istio's behaviour only under Istio"
-                )
-    for policy in ctx.of_kind("AuthorizationPolicy"):
-        if policy.spec.action is AuthorizationAction.CUSTOM:
-            yield _custom_not_enforced(policy)
-    yield from _ingress_tls_not_applied(ctx)
-    for sidecar in ctx.of_kind("Sidecar"):
-        for i, egress in enumerate(sidecar.spec.egress):
+def check_untranslated_fields(ctx: AnalysisContext, obj: MeshObject[Any]) -> Iterable[Message]:
+    """Per object (every kind); reads nothing else."""
+    for path, why in untranslated_fields(obj.spec):
+        if why.security:
+            yield codes.AUTHORIZATION_FIELD_NOT_ENFORCED.at(
+                obj, path, why.why, "express the condition with principals or namespaces"
+            )
+        else:
+            yield codes.FIELD_NOT_TRANSLATED.at(
+                obj, path, why.why, "remove it, or expect Istio's behaviour only under Istio"
+            )
+    if obj.kind == "AuthorizationPolicy" and obj.spec.action is AuthorizationAction.CUSTOM:
+        yield _custom_not_enforced(obj)
+    if obj.kind == "Sidecar":
+        for i, egress in enumerate(obj.spec.egress):
             if egress.unix_socket:
                 yield codes.FIELD_NOT_TRANSLATED.at(
-                    sidecar,
+                    obj,
                     f"spec.egress[{i}].bind",
                     f"a unix domain socket egress listener ({egress.bind}) is not translated: "
                     "the sidecar does not listen there",
                     "bind the egress listener to an IP address and port, or expect the "
                     "socket only under Istio",
                 )
-    yield from check_client_tls(ctx)
-    yield from check_locality_on_dns(ctx)
 
 
-def _ingress_tls_not_applied(ctx: AnalysisContext) -> Iterator[Message]:
+def check_ingress_tls(ctx: AnalysisContext) -> Iterator[Message]:
     """A Sidecar's ingress `tls` that some workload it applies to does not terminate
     (Istio's condition: the port's mTLS mode is DISABLE; a terminating mode with files)."""
     for sidecar in ctx.of_kind("Sidecar"):
@@ -193,56 +180,54 @@ def _custom_not_enforced(policy: MeshObject[AuthorizationPolicySpec]) -> Message
     )
 
 
-def check_service_entries(ctx: AnalysisContext) -> Iterable[Message]:
-    for entry in ctx.of_kind("ServiceEntry"):
-        for i, port in enumerate(entry.spec.ports):
-            if port.protocol is Protocol.UDP:
-                yield codes.PORT_PROTOCOL_NOT_PROXIED.at(
-                    entry,
-                    f"spec.ports[{i}].protocol",
-                    f"port {port.number} is UDP: Istio does not proxy it; xdscp's sidecars "
-                    "listen on it as TCP",
-                    "leave UDP ports out of the mesh's services",
-                )
+def check_service_entries(ctx: AnalysisContext, entry: MeshObject[Any]) -> Iterable[Message]:
+    """Per ServiceEntry; reads nothing else."""
+    for i, port in enumerate(entry.spec.ports):
+        if port.protocol is Protocol.UDP:
+            yield codes.PORT_PROTOCOL_NOT_PROXIED.at(
+                entry,
+                f"spec.ports[{i}].protocol",
+                f"port {port.number} is UDP: Istio does not proxy it; xdscp's sidecars "
+                "listen on it as TCP",
+                "leave UDP ports out of the mesh's services",
+            )
 
 
-def check_unproxied_workloads(ctx: AnalysisContext) -> Iterable[Message]:
-    # a DNS-named WorkloadEntry a DNS-resolved ServiceEntry selects is its endpoint
-    resolved = {
-        e.workload
-        for s in ctx.mesh.services.values()
-        if s.resolution in (Resolution.DNS, Resolution.DNS_ROUND_ROBIN)
-        for e in s.endpoints
-        if e.workload
-    }
-    for entry in ctx.of_kind("WorkloadEntry"):
-        if entry.spec.dns_named and f"{entry.namespace}/{entry.name}" in resolved:
-            continue
-        if entry.spec.dns_named:
+def check_unproxied_workloads(ctx: AnalysisContext, entry: MeshObject[Any]) -> Iterable[Message]:
+    """Per WorkloadEntry (reads the services: which DNS ServiceEntries resolve it) and
+    ServiceEntry (reads nothing else)."""
+    if entry.kind == "ServiceEntry":
+        yield from _endpoints_without_address(entry)
+        return
+    if entry.spec.dns_named and f"{entry.namespace}/{entry.name}" in ctx.dns_endpoints:
+        return
+    if entry.spec.dns_named:
+        yield codes.WORKLOAD_NOT_PROXIED.at(
+            entry,
+            "spec.address",
+            f"address {entry.spec.address} is a DNS name: no sidecar, and it is an "
+            "endpoint only of a ServiceEntry with resolution DNS selecting it (none does)",
+            "select it from a ServiceEntry with resolution DNS, or give its IP address",
+        )
+    elif not entry.spec.proxied:
+        yield codes.WORKLOAD_NOT_PROXIED.at(
+            entry,
+            "spec.address",
+            f"address {entry.spec.address or '(none, network ' + str(entry.spec.network) + ')'}"
+            " is not an IP: xdscp does not translate such workloads yet (no sidecar, "
+            "and ServiceEntries do not select it)",
+            "give the workload's IP address",
+        )
+
+
+def _endpoints_without_address(service_entry: MeshObject[Any]) -> Iterator[Message]:
+    for i, endpoint in enumerate(service_entry.spec.endpoints):
+        if not endpoint.address:
             yield codes.WORKLOAD_NOT_PROXIED.at(
-                entry,
-                "spec.address",
-                f"address {entry.spec.address} is a DNS name: no sidecar, and it is an "
-                "endpoint only of a ServiceEntry with resolution DNS selecting it (none does)",
-                "select it from a ServiceEntry with resolution DNS, or give its IP address",
+                service_entry,
+                f"spec.endpoints[{i}].address",
+                f"an endpoint known only by its network ({endpoint.network}) is reached "
+                "through that network's gateway, which xdscp does not translate: it is "
+                "left out",
+                "give the endpoint's address",
             )
-        elif not entry.spec.proxied:
-            yield codes.WORKLOAD_NOT_PROXIED.at(
-                entry,
-                "spec.address",
-                f"address {entry.spec.address or '(none, network ' + str(entry.spec.network) + ')'}"
-                " is not an IP: xdscp does not translate such workloads yet (no sidecar, "
-                "and ServiceEntries do not select it)",
-                "give the workload's IP address",
-            )
-    for service_entry in ctx.of_kind("ServiceEntry"):
-        for i, endpoint in enumerate(service_entry.spec.endpoints):
-            if not endpoint.address:
-                yield codes.WORKLOAD_NOT_PROXIED.at(
-                    service_entry,
-                    f"spec.endpoints[{i}].address",
-                    f"an endpoint known only by its network ({endpoint.network}) is reached "
-                    "through that network's gateway, which xdscp does not translate: it is "
-                    "left out",
-                    "give the endpoint's address",
-                )

@@ -19,48 +19,48 @@ DR = MeshObject[DestinationRuleSpec]
 _NO_ENDPOINT_LIST = (Resolution.ORIGINAL_DESTINATION, Resolution.FORWARD_PROXY)
 
 
-def check_hosts(ctx: AnalysisContext) -> Iterable[Message]:
-    for dr in ctx.of_kind("DestinationRule"):
-        host = ctx.resolve(dr.spec.host, dr.namespace)
-        if ctx.services_matching(host):
-            continue
-        yield codes.DESTINATION_RULE_HOST_NOT_FOUND.at(
-            dr,
-            "spec.host",
-            f"host {host} matches no service: this DestinationRule applies to nothing",
-            "name the service's host as its ServiceEntry / Kubernetes Service spells it",
-        )
+def check_hosts(ctx: AnalysisContext, dr: DR) -> Iterable[Message]:
+    """Per DestinationRule; reads the services."""
+    host = ctx.resolve(dr.spec.host, dr.namespace)
+    if ctx.services_matching(host):
+        return
+    yield codes.DESTINATION_RULE_HOST_NOT_FOUND.at(
+        dr,
+        "spec.host",
+        f"host {host} matches no service: this DestinationRule applies to nothing",
+        "name the service's host as its ServiceEntry / Kubernetes Service spells it",
+    )
 
 
-def check_subsets(ctx: AnalysisContext) -> Iterable[Message]:
+def check_subsets(ctx: AnalysisContext, dr: DR) -> Iterable[Message]:
     """A subset is its service's endpoints filtered by the subset's labels: read from the
-    translator's clusters for the subset (every port), not re-derived."""
-    for dr in ctx.of_kind("DestinationRule"):
-        if not dr.spec.subsets:
+    translator's clusters for the subset (every port), not re-derived. Per
+    DestinationRule; reads the services (their endpoints)."""
+    if not dr.spec.subsets:
+        return
+    host = ctx.resolve(dr.spec.host, dr.namespace)
+    service = ctx.mesh.services.get(host)
+    # without known endpoints (resolution NONE, none declared) there is nothing to select
+    if service is None or not service.endpoints or service.resolution is ServiceResolution.NONE:
+        return
+    clusters = ctx.clusters(service, dr, tls=False)
+    for k, subset in enumerate(dr.spec.subsets):
+        names = [outbound_cluster(p.number, host, subset.name) for p in service.ports]
+        built = [clusters[n] for n in names if n in clusters]
+        # PASSTHROUGH: the caller's own destination, no endpoint list to select from
+        if any(c.resolution in _NO_ENDPOINT_LIST for c, _ in built):
             continue
-        host = ctx.resolve(dr.spec.host, dr.namespace)
-        service = ctx.mesh.services.get(host)
-        # without known endpoints (resolution NONE, none declared) there is nothing to select
-        if service is None or not service.endpoints or service.resolution is ServiceResolution.NONE:
+        if any(members for _, members in built):
             continue
-        clusters = ctx.clusters(service, dr, tls=False)
-        for k, subset in enumerate(dr.spec.subsets):
-            names = [outbound_cluster(p.number, host, subset.name) for p in service.ports]
-            built = [clusters[n] for n in names if n in clusters]
-            # PASSTHROUGH: the caller's own destination, no endpoint list to select from
-            if any(c.resolution in _NO_ENDPOINT_LIST for c, _ in built):
-                continue
-            if any(members for _, members in built):
-                continue
-            labels = ", ".join(f"{key}={v}" for key, v in sorted(subset.labels.items()))
-            yield codes.SUBSET_SELECTS_NOTHING.at(
-                dr,
-                f"spec.subsets[{k}].labels",
-                f"subset {subset.name!r} ({labels or 'no labels'}) selects none of the "
-                f"{len(service.endpoints)} endpoint(s) of {host}: requests routed to it get 503",
-                "fix the labels to those of the service's workloads",
-                (service.source,),
-            )
+        labels = ", ".join(f"{key}={v}" for key, v in sorted(subset.labels.items()))
+        yield codes.SUBSET_SELECTS_NOTHING.at(
+            dr,
+            f"spec.subsets[{k}].labels",
+            f"subset {subset.name!r} ({labels or 'no labels'}) selects none of the "
+            f"{len(service.endpoints)} endpoint(s) of {host}: requests routed to it get 503",
+            "fix the labels to those of the service's workloads",
+            (service.source,),
+        )
 
 
 def check_merged(ctx: AnalysisContext) -> Iterable[Message]:

@@ -158,8 +158,10 @@ def _zero(vs: MeshObject[VirtualServiceSpec], field: str, dest: Destination) -> 
     )
 
 
-def check_destinations(ctx: AnalysisContext) -> Iterable[Message]:
-    for vs in ctx.of_kind("VirtualService"):
-        for target in route_targets(vs.spec):
-            yield from _check_target(vs, target, ctx)
-        yield from _zero_weights(vs)
+def check_destinations(
+    ctx: AnalysisContext, vs: MeshObject[VirtualServiceSpec]
+) -> Iterable[Message]:
+    """Per VirtualService; reads the services and the DestinationRules of its hosts."""
+    for target in route_targets(vs.spec):
+        yield from _check_target(vs, target, ctx)
+    yield from _zero_weights(vs)

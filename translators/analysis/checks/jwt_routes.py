@@ -6,29 +6,28 @@ and its rule is dead."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from translators.analysis import codes
 from translators.analysis.context import AnalysisContext
 from translators.analysis.message import Message
+from translators.model.objects import MeshObject
 from translators.naming import routing_claim
 
 
-def check_claim_routes(ctx: AnalysisContext) -> Iterable[Message]:
+def check_claim_routes(ctx: AnalysisContext, vs: MeshObject[Any]) -> Iterable[Message]:
+    """Per VirtualService; reads the workloads and what verifies tokens."""
     found = [
-        (vs, f"spec.http[{r}].match[{m}].{part}", name)
-        for vs in ctx.of_kind("VirtualService")
+        (f"spec.http[{r}].match[{m}].{part}", name)
         for r, route in enumerate(vs.spec.http)
         for m, match in enumerate(route.match or [])
         for part, headers in (("headers", match.headers), ("withoutHeaders", match.without_headers))
         for name in headers
         if routing_claim(name) is not None
     ]
-    if not found:
+    if not found or ctx.verifies_tokens:
         return
-    security = ctx.index.security
-    if any(security.jwt_rules(w) for w in ctx.mesh.workloads.values()):
-        return
-    for vs, field, name in found:
+    for field, name in found:
         yield codes.CLAIM_ROUTE_NEVER_VERIFIED.at(
             vs,
             f"{field}[{name}]",

@@ -52,29 +52,33 @@ def _labels_text(labels: Mapping[str, str]) -> str:
     return ", ".join(f"{k}={v}" for k, v in sorted(labels.items()))
 
 
-def check_unmatched(ctx: AnalysisContext) -> Iterable[Message]:
-    for kind, (field, labels_of) in _SELECTORS.items():
-        for obj in ctx.of_kind(kind):
-            labels: Mapping[str, str] | None = labels_of(obj.spec)
-            if not labels:
-                continue  # no selector: the whole namespace (or mesh)
-            if kind == "PeerAuthentication" and obj.namespace == ctx.root_namespace:
-                continue  # Istio ignores selecting policies in the root namespace
-            mesh_wide = ("AuthorizationPolicy", "RequestAuthentication")
-            if kind in mesh_wide and obj.namespace == ctx.root_namespace:
-                scopes = list(ctx.groups_by_namespace)  # root policies select mesh-wide
-            else:
-                scopes = [obj.namespace]
-            if any(ctx.selected(ns, labels) for ns in scopes):
-                continue
-            where = "the mesh" if len(scopes) > 1 else f"namespace {obj.namespace}"
-            yield codes.SELECTOR_MATCHES_NOTHING.at(
-                obj,
-                field,
-                f"no workload in {where} has the labels {_labels_text(labels)}: "
-                f"this {kind} applies to nothing",
-                "fix the labels to those of the workloads it is meant for",
-            )
+SELECTING_KINDS = tuple(_SELECTORS)
+
+
+def check_unmatched(ctx: AnalysisContext, obj: MeshObject[Any]) -> Iterable[Message]:
+    """Per object of a kind with a selector (`SELECTING_KINDS`); reads the workloads."""
+    kind = obj.kind
+    field, labels_of = _SELECTORS[kind]
+    labels: Mapping[str, str] | None = labels_of(obj.spec)
+    if not labels:
+        return  # no selector: the whole namespace (or mesh)
+    if kind == "PeerAuthentication" and obj.namespace == ctx.root_namespace:
+        return  # Istio ignores selecting policies in the root namespace
+    mesh_wide = ("AuthorizationPolicy", "RequestAuthentication")
+    if kind in mesh_wide and obj.namespace == ctx.root_namespace:
+        scopes = list(ctx.groups_by_namespace)  # root policies select mesh-wide
+    else:
+        scopes = [obj.namespace]
+    if any(ctx.selected(ns, labels) for ns in scopes):
+        return
+    where = "the mesh" if len(scopes) > 1 else f"namespace {obj.namespace}"
+    yield codes.SELECTOR_MATCHES_NOTHING.at(
+        obj,
+        field,
+        f"no workload in {where} has the labels {_labels_text(labels)}: "
+        f"this {kind} applies to nothing",
+        "fix the labels to those of the workloads it is meant for",
+    )
 
 
 def check_sidecar_conflicts(ctx: AnalysisContext) -> Iterable[Message]:

@@ -11,7 +11,6 @@ from translators.analysis.context import AnalysisContext
 from translators.analysis.message import Message
 from translators.gateway.mesh_parents import routes_win
 from translators.ir import RouteMatchIR
-from translators.model.delegation import with_delegation
 from translators.model.networking import VirtualServiceSpec
 from translators.model.objects import MeshObject
 from translators.model.traffic import L4MatchAttributes, SourceMatch
@@ -23,35 +22,32 @@ Block = tuple[SourceMatch, int | None, RouteMatchIR | None]
 
 
 def mesh_virtual_services(ctx: AnalysisContext) -> list[VS]:
-    """The VirtualServices sidecars apply (not those bound only to gateways, which
-    XDS0801 reports), delegating roots with their delegates' rules merged in."""
-    merged = with_delegation(ctx.of_kind("VirtualService"), ctx.mesh.options.domain_suffix)
-    return [vs for vs in merged if vs.spec.for_sidecars]
+    """The VirtualServices sidecars apply (`AnalysisContext.sidecar_virtual_services`)."""
+    return ctx.sidecar_virtual_services
 
 
-def check_hosts(ctx: AnalysisContext) -> Iterable[Message]:
-    for vs in mesh_virtual_services(ctx):
-        for i, host in enumerate(vs.spec.hosts):
-            resolved = ctx.resolve(host, vs.namespace)
-            if ctx.services_matching(resolved):
-                continue
-            yield codes.VIRTUAL_SERVICE_HOST_NOT_FOUND.at(
-                vs,
-                f"spec.hosts[{i}]",
-                f"host {resolved} matches no service: this VirtualService applies to nothing "
-                "for it (callers get the default route, or none)",
-                "name the service's host as its ServiceEntry / Kubernetes Service spells it "
-                "(short names are expanded in the VirtualService's namespace)",
-            )
+def check_hosts(ctx: AnalysisContext, vs: VS) -> Iterable[Message]:
+    """Per sidecar VirtualService; reads the services."""
+    for i, host in enumerate(vs.spec.hosts):
+        resolved = ctx.resolve(host, vs.namespace)
+        if ctx.services_matching(resolved):
+            continue
+        yield codes.VIRTUAL_SERVICE_HOST_NOT_FOUND.at(
+            vs,
+            f"spec.hosts[{i}]",
+            f"host {resolved} matches no service: this VirtualService applies to nothing "
+            "for it (callers get the default route, or none)",
+            "name the service's host as its ServiceEntry / Kubernetes Service spells it "
+            "(short names are expanded in the VirtualService's namespace)",
+        )
 
 
 def check_conflicts(ctx: AnalysisContext) -> Iterable[Message]:
     """Per host, the translator's own choice (`MeshIndex.virtual_service`: oldest wins)
     from every namespace with proxies; each shadowed one reported once per host."""
     reported: set[tuple[str, str]] = set()
-    for host, candidates in sorted(ctx.index.virtual_services.items()):
-        if len(candidates) < 2:
-            continue
+    contested = [(h, c) for h, c in ctx.index.virtual_services.items() if len(c) > 1]
+    for host, candidates in sorted(contested):
         for namespace in ctx.caller_namespaces or (candidates[0].namespace,):
             winner, shadowed = ctx.index.virtual_service(host, namespace)
             for loser in shadowed:
@@ -79,6 +75,8 @@ def check_conflicts(ctx: AnalysisContext) -> Iterable[Message]:
 def check_overridden(ctx: AnalysisContext) -> Iterable[Message]:
     """A sidecar VirtualService for a host GAMMA HTTPRoutes route, for callers that the
     translator gives the routes to (`routes_win`): it is ignored for them."""
+    if not ctx.index.mesh_routes:
+        return  # no HTTPRoute has a Service as parent: nothing can override
     for vs in mesh_virtual_services(ctx):
         for i, host in enumerate(vs.spec.hosts):
             resolved = ctx.resolve(host, vs.namespace)
@@ -139,12 +137,12 @@ def _rules(vs: VS) -> Iterator[tuple[str, list[list[Block]]]]:
     yield "tcp", tcp
 
 
-def check_rules(ctx: AnalysisContext) -> Iterable[Message]:
+def check_rules(ctx: AnalysisContext, vs: VS) -> Iterable[Message]:
     """Rules after a catch-all (Istio's IST0130), match blocks repeating an earlier one
-    (IST0131), and blocks that ask for a port or a caller that does not exist."""
-    for vs in mesh_virtual_services(ctx):
-        for section, rules in _rules(vs):
-            yield from _section(vs, section, rules, ctx)
+    (IST0131), and blocks that ask for a port or a caller that does not exist. Per
+    sidecar VirtualService; reads the services (ports) and workloads (callers)."""
+    for section, rules in _rules(vs):
+        yield from _section(vs, section, rules, ctx)
 
 
 def _section(
@@ -226,22 +224,22 @@ def _never_true(
             )
 
 
-def check_protocols(ctx: AnalysisContext) -> Iterable[Message]:
+def check_protocols(ctx: AnalysisContext, vs: VS) -> Iterable[Message]:
     """http rules only apply on HTTP ports, tcp rules only on the others: a VirtualService
-    whose hosts have none of the right kind keeps those rules out of every proxy."""
-    for vs in mesh_virtual_services(ctx):
-        hosts = [ctx.resolve(h, vs.namespace) for h in vs.spec.hosts]
-        if not any(ctx.services_matching(h) for h in hosts):
-            continue  # XDS0105's finding
-        for section, rules, http in (("http", vs.spec.http, True), ("tcp", vs.spec.tcp, False)):
-            if not rules or own_ports(vs, ctx, http):
-                continue
-            wanted = "HTTP, HTTP2 or GRPC" if http else "TCP (non-HTTP)"
-            yield codes.RULES_FOR_ANOTHER_PROTOCOL.at(
-                vs,
-                f"spec.{section}",
-                f"its hosts have no {wanted} port: these {section} rules never apply",
-                "declare the service port's protocol to match, or write the rules in the "
-                + ("tcp" if http else "http")
-                + " section",
-            )
+    whose hosts have none of the right kind keeps those rules out of every proxy. Per
+    sidecar VirtualService; reads the services."""
+    hosts = [ctx.resolve(h, vs.namespace) for h in vs.spec.hosts]
+    if not any(ctx.services_matching(h) for h in hosts):
+        return  # XDS0105's finding
+    for section, rules, http in (("http", vs.spec.http, True), ("tcp", vs.spec.tcp, False)):
+        if not rules or own_ports(vs, ctx, http):
+            continue
+        wanted = "HTTP, HTTP2 or GRPC" if http else "TCP (non-HTTP)"
+        yield codes.RULES_FOR_ANOTHER_PROTOCOL.at(
+            vs,
+            f"spec.{section}",
+            f"its hosts have no {wanted} port: these {section} rules never apply",
+            "declare the service port's protocol to match, or write the rules in the "
+            + ("tcp" if http else "http")
+            + " section",
+        )
