@@ -169,6 +169,7 @@ def analyze_incrementally(
         context = _next_context(previous, mesh, change)
         delegating = _delegating(previous.delegating, change.objects)
         carried = previous.findings
+    context.checkpoint = pause
     delegated = bool(delegating)
     was_delegated = previous is not None and bool(previous.delegating)
     findings: dict[str, _Findings] = {}
