@@ -27,7 +27,7 @@ from translators.extensions import ExtensionSet
 from translators.mesh import MeshConfig, MeshOptions
 from translators.model.objects import ConfigError, KindEntry, MeshObject, Origin
 from xdscp.errors import XdscpError
-from xdscp.sources import decode_worker, mesh_snapshot, watch_batches
+from xdscp.sources import decode_worker, mesh_snapshot, prestart, watch_batches
 from xdscp.sources import parse_cache as parse_cache_file
 from xdscp.sources.assembly import Assembly
 from xdscp.sources.blame import find_culprits, translation_failure
@@ -229,6 +229,7 @@ class DirectorySource:
             else:
                 assert changed is not None
                 mesh = self._assembly.update({str(p): self._read(p) for p in sorted(changed)})
+            prestart.discard()  # a worker started for a load that did not need it
             if full:
                 # what a full load made is long-lived config: out of the cyclic GC for
                 # good (as `tuning.tune_gc` does), or the next collection walks it all
@@ -382,8 +383,14 @@ class DirectorySource:
         sends and, whenever nothing is ready, reads files itself from the last one
         backwards, until the two meet (see `decode_worker`). A worker that fails or
         hangs leaves the rest to this process: it costs time, never a file."""
+        names = [str(p) for p in paths]
         try:
-            worker = decode_worker.DecodeWorker([str(p) for p in paths], self.limits)
+            # started by the entry point before the imports (`prestart`), or now
+            worker = prestart.adopt(self.root, names, self.limits)
+            if worker is not None:
+                log.info("config.decode_worker_adopted", files=len(names))
+            else:
+                worker = decode_worker.DecodeWorker(names, self.limits)
         except OSError as exc:
             log.warning("config.decode_worker_failed", error=str(exc)[:200])
             return {path: self._parse(path) for path in paths}
