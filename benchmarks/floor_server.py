@@ -84,6 +84,7 @@ class FloorServer:
         self.acks = 0  # ACKs of the live alternate since the last change
         self.ack_target = 0
         self.acked_at = 0.0
+        self.cpu_acked = 0.0  # process CPU seconds (all threads) at the last counted ACK
         self._acked = asyncio.Event()
         self._pushes: set[asyncio.Task[None]] = set()
 
@@ -126,6 +127,7 @@ class FloorServer:
                 self.acks += 1
                 if self.acks == self.ack_target:
                     self.acked_at = time.monotonic()
+                    self.cpu_acked = time.process_time()
                     self._acked.set()
             return
         response = self._response(stream.name, type_url)
@@ -155,6 +157,7 @@ class FloorServer:
         self.acks = 0
         self.ack_target = expected_acks
         self.acked_at = 0.0
+        self.cpu_acked = 0.0
         self._acked.clear()
         for stream in list(self.streams):
             response = self._response(stream.name, self.bodies.change_type)

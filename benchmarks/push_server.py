@@ -97,7 +97,7 @@ def tune_gc_like_production() -> bool:
 class AckCountingMetrics(XdsMetrics):
     """xdscp's metrics plus a counter of ACKs of one type: the server-side "all ACKed"."""
 
-    __slots__ = ("_done", "acked_at", "count", "target", "type_url")
+    __slots__ = ("_done", "acked_at", "count", "cpu_acked", "target", "type_url")
 
     def __init__(self, registry: CollectorRegistry) -> None:
         super().__init__(registry)
@@ -105,12 +105,14 @@ class AckCountingMetrics(XdsMetrics):
         self.count = 0
         self.target = 0
         self.acked_at = 0.0
+        self.cpu_acked = 0.0  # process CPU seconds (all threads) at the N-th ACK
         self._done = asyncio.Event()
 
     def expect(self, target: int) -> None:
         self.count = 0
         self.target = target
         self.acked_at = 0.0
+        self.cpu_acked = 0.0
         self._done.clear()
 
     def acked(self, type_url: str, latency_seconds: float) -> None:
@@ -119,6 +121,7 @@ class AckCountingMetrics(XdsMetrics):
             self.count += 1
             if self.count == self.target:
                 self.acked_at = time.monotonic()
+                self.cpu_acked = time.process_time()
                 self._done.set()
 
     async def wait(self, timeout: float) -> bool:
@@ -155,7 +158,9 @@ class _Backend:
         runtime's own time, without the pushes the event loop ran meanwhile)."""
         raise NotImplementedError
 
-    async def wait_acks(self, timeout: float) -> tuple[int, float]:
+    async def wait_acks(self, timeout: float) -> tuple[int, float, float]:
+        """(ACKs counted, monotonic time of the N-th, process CPU seconds from the new mesh
+        in hand to the N-th ACK: the same window as the change figure, for either server)."""
         raise NotImplementedError
 
     def verify(self) -> dict[str, Any]:
@@ -179,6 +184,7 @@ class _XdscpBackend(_Backend):
         configure_logging(json_logs=True, level=os.environ.get("PUSH_LOG_LEVEL", "info"))
         self.services = services
         self.current = 0
+        self.cpu_mesh = 0.0  # process CPU seconds when the latest change's mesh was in hand
         self.source: Any = None
         if config is not None:
             from benchmarks.push_mesh import write_push_mesh
@@ -196,7 +202,10 @@ class _XdscpBackend(_Backend):
         self.metrics = AckCountingMetrics(CollectorRegistry())
         self.status = StatusBook(self.metrics)
         self.runtime.apply_now(first)
-        tune_gc_like_production()
+        if tune_gc_like_production():
+            # as `xdscp serve` starts (xdscp/service.py): the first proxy's translation
+            # makes the pieces the rest share, long-lived, frozen out of the cyclic GC
+            self.runtime.freeze_next_translation = True
         credentials = None
         if tls:
             from xdscp.identity import XDS_SERVER_NAME
@@ -217,6 +226,7 @@ class _XdscpBackend(_Backend):
 
         async def apply(mesh: Any) -> None:
             times["t_mesh"] = time.monotonic()
+            self.cpu_mesh = time.process_time()
             # What a config source calls (`xdscp.service.ControlPlane` feeds `runtime.apply`).
             await self.runtime.apply(mesh)
             times["t_applied"] = time.monotonic()
@@ -236,9 +246,11 @@ class _XdscpBackend(_Backend):
         times["own_cpu_ms"] = self.runtime.busy_cpu_seconds * 1000
         return times
 
-    async def wait_acks(self, timeout: float) -> tuple[int, float]:
+    async def wait_acks(self, timeout: float) -> tuple[int, float, float]:
         await self.metrics.wait(timeout)
-        return self.metrics.count, self.metrics.acked_at
+        metrics = self.metrics
+        window = metrics.cpu_acked - self.cpu_mesh if metrics.cpu_acked else 0.0
+        return metrics.count, metrics.acked_at, window
 
     def verify(self) -> dict[str, Any]:
         acked: dict[str, int] = {}
@@ -258,6 +270,7 @@ class _FloorBackend(_Backend):
         from benchmarks.floor_server import FloorBodies, FloorServer, serve_floor
 
         self.floor = FloorServer(FloorBodies.load(bodies_path))
+        self.cpu_mesh = 0.0  # process CPU seconds when the latest change was commanded
         tune_gc_like_production()
         self.server, self.port = await serve_floor(
             self.floor, "127.0.0.1:0", _server_credentials(tls_dir)
@@ -268,12 +281,15 @@ class _FloorBackend(_Backend):
 
     async def change(self, expected_acks: int) -> dict[str, float]:
         now = time.monotonic()
+        self.cpu_mesh = time.process_time()
         self.floor.push_change(expected_acks)
         return {"t_mesh": now, "t_applied": time.monotonic(), "own_ms": 0.0, "own_cpu_ms": 0.0}
 
-    async def wait_acks(self, timeout: float) -> tuple[int, float]:
+    async def wait_acks(self, timeout: float) -> tuple[int, float, float]:
         await self.floor.wait_acks(timeout)
-        return self.floor.acks, self.floor.acked_at
+        floor = self.floor
+        window = floor.cpu_acked - self.cpu_mesh if floor.cpu_acked else 0.0
+        return floor.acks, floor.acked_at, window
 
     def verify(self) -> dict[str, Any]:
         version = self.floor.bodies.versions[self.floor.current]
@@ -309,8 +325,8 @@ async def _command_loop(backend: _Backend, control: _Control) -> None:
             times = await backend.change(int(command["expected_acks"]))
             control.reply(t_trigger=triggered, **times)
         elif name == "acks":
-            count, acked_at = await backend.wait_acks(float(command["wait"]))
-            control.reply(acks=count, t_acked=acked_at)
+            count, acked_at, cpu = await backend.wait_acks(float(command["wait"]))
+            control.reply(acks=count, t_acked=acked_at, cpu_window_ms=cpu * 1000)
         elif name == "verify":
             control.reply(**backend.verify())
         elif name == "profile_start":

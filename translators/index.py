@@ -73,29 +73,14 @@ class MeshIndex:
     @classmethod
     def of(cls, mesh: MeshConfig, read: Callable[[Dep], None] = _ignore) -> MeshIndex:
         suffix = mesh.options.domain_suffix
-        drs: dict[str, list[MeshObject[DestinationRuleSpec]]] = defaultdict(list)
-        vss: dict[str, list[MeshObject[VirtualServiceSpec]]] = defaultdict(list)
-        sidecars: dict[str, list[MeshObject[SidecarSpec]]] = defaultdict(list)
-        mesh_routes: dict[str, list[MeshObject[Any]]] = defaultdict(list)
-        dr_selectors: dict[str, list[MeshObject[DestinationRuleSpec]]] = defaultdict(list)
-        # inline for speed; `_entries` says the same per object. Delegating root
-        # VirtualServices come with their delegates' rules merged in.
-        for obj in with_delegation(mesh.objects, suffix):
-            kind = obj.kind
-            if kind == "DestinationRule":
-                drs[resolve_host(obj.spec.host, obj.namespace, suffix)].append(obj)
-                if obj.spec.workload_selector is not None:
-                    dr_selectors[obj.namespace].append(obj)
-            elif kind == "VirtualService" and obj.spec.for_sidecars:
-                for host in dict.fromkeys(
-                    resolve_host(h, obj.namespace, suffix) for h in obj.spec.hosts
-                ):
-                    vss[host].append(obj)
-            elif kind == "Sidecar":
-                sidecars[obj.namespace].append(obj)
-            elif kind == "HTTPRoute":
-                for host in service_parent_hosts(obj, suffix):
-                    mesh_routes[host].append(obj)
+        # Delegating root VirtualServices come with their delegates' rules merged in: the
+        # objects as they are first (nearly every mesh has no such root, and telling costs
+        # a walk of every rule), merged only when one turns up.
+        tables = _tables(mesh.objects, suffix, roots_as_is=False)
+        if tables is None:
+            tables = _tables(with_delegation(mesh.objects, suffix), suffix, roots_as_is=True)
+            assert tables is not None
+        drs, vss, sidecars, mesh_routes, dr_selectors = tables
         for found in (drs, vss, sidecars, mesh_routes, dr_selectors):
             for objs in found.values():
                 if len(objs) > 1:  # (a sort asks the key of a lone object too)
@@ -358,6 +343,53 @@ class MeshIndex:
                 continue
             out.append(service)
         return out
+
+
+_Tables = tuple[
+    dict[str, list[MeshObject[DestinationRuleSpec]]],
+    dict[str, list[MeshObject[VirtualServiceSpec]]],
+    dict[str, list[MeshObject[SidecarSpec]]],
+    dict[str, list[MeshObject[Any]]],
+    dict[str, list[MeshObject[DestinationRuleSpec]]],
+]
+
+
+def _tables(objects: Iterable[MeshObject[Any]], suffix: str, roots_as_is: bool) -> _Tables | None:
+    """The index's tables of `objects` (DestinationRules, VirtualServices, Sidecars,
+    GAMMA routes, DestinationRules with a selector), in their order: `_entries`, inline
+    for speed. None when a delegating root turns up and not `roots_as_is` (the caller
+    then indexes the objects with every root merged, `with_delegation`)."""
+    drs: dict[str, list[MeshObject[DestinationRuleSpec]]] = defaultdict(list)
+    vss: dict[str, list[MeshObject[VirtualServiceSpec]]] = defaultdict(list)
+    sidecars: dict[str, list[MeshObject[SidecarSpec]]] = defaultdict(list)
+    mesh_routes: dict[str, list[MeshObject[Any]]] = defaultdict(list)
+    dr_selectors: dict[str, list[MeshObject[DestinationRuleSpec]]] = defaultdict(list)
+    for obj in objects:
+        kind = obj.kind
+        if kind == "DestinationRule":
+            drs[resolve_host(obj.spec.host, obj.namespace, suffix)].append(obj)
+            if obj.spec.workload_selector is not None:
+                dr_selectors[obj.namespace].append(obj)
+        elif kind == "VirtualService":
+            spec = obj.spec
+            if spec.delegates:  # (`for_sidecars`, with the delegation asked once)
+                if not roots_as_is:
+                    return None
+                continue
+            if not spec.applies_to_mesh:
+                continue
+            hosts = spec.hosts
+            if len(hosts) == 1:
+                vss[resolve_host(hosts[0], obj.namespace, suffix)].append(obj)
+                continue
+            for host in dict.fromkeys(resolve_host(h, obj.namespace, suffix) for h in hosts):
+                vss[host].append(obj)
+        elif kind == "Sidecar":
+            sidecars[obj.namespace].append(obj)
+        elif kind == "HTTPRoute":
+            for host in service_parent_hosts(obj, suffix):
+                mesh_routes[host].append(obj)
+    return drs, vss, sidecars, mesh_routes, dr_selectors
 
 
 def _entries(obj: MeshObject[Any], suffix: str) -> Iterable[tuple[str, str]]:

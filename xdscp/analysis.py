@@ -6,8 +6,9 @@ Off the hot path by construction: `submit` only records the newest mesh; generat
 that arrive while one is being analyzed collapse into one run for the newest. Each run
 starts from the previous one (translators/analysis/incremental.py): after an edit only
 what it can affect is checked again (one VirtualService at 10,000 services: ~10 ms,
-not 2.5 s). While an edit is being applied (`paused`) the worker thread stops at its
-next checkpoint, so it does not share the interpreter with the edit's translation.
+not 2.5 s). From the moment an edit is seen until its pushes are acknowledged (`hold`)
+the worker thread waits at its next checkpoint, so a long run (the first one) does not
+share the interpreter with the edit's load and translation.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import asyncio
 import contextlib
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,39 +71,32 @@ class MeshAnalyzer:
         # clear while an edit is applied: the worker waits at its next checkpoint
         self._running = threading.Event()
         self._running.set()
-        self._pauses = 0
         self._hold: asyncio.TimerHandle | None = None
+        self._holds = 0  # the latest hold's token
+        self._stopped = False  # `run` ended: no more holds
 
-    @contextlib.contextmanager
-    def paused(self) -> Iterator[None]:
-        """While the block runs (an edit applied, on the event loop), the analysis
-        thread waits at its next checkpoint (between checks, every hundred objects or
-        so), leaving the interpreter to the edit. Nested uses stack; the end of the
-        outermost also ends a `hold`."""
-        self._pauses += 1
-        self._running.clear()
-        try:
-            yield
-        finally:
-            self._pauses -= 1
-            if self._pauses == 0:
-                self._release()
-
-    def hold(self, seconds: float) -> None:
-        """A change was seen and its edit is coming (the file watcher's batch, before
-        it is read): pause as `paused` does, until the edit has been applied or at most
-        `seconds` (a batch that applies nothing). On the event loop."""
+    def hold(self, seconds: float) -> int:
+        """An edit is coming (a file batch seen) or being applied: the analysis thread
+        waits at its next checkpoint (between checks, every hundred objects or so),
+        leaving the interpreter to the edit, until `release(token)` with the token
+        returned (its pushes acknowledged) or at most `seconds`. A newer hold supersedes
+        an older one. On the event loop."""
+        self._holds += 1
         if self._hold is not None:
             self._hold.cancel()
-        self._hold = asyncio.get_running_loop().call_later(seconds, self._release)
-        self._running.clear()
+        self._hold = asyncio.get_running_loop().call_later(seconds, self.release)
+        if not self._stopped:
+            self._running.clear()
+        return self._holds
 
-    def _release(self) -> None:
+    def release(self, token: int | None = None) -> None:
+        """End the hold `token` (None: whichever holds); a superseded token does nothing."""
+        if token is not None and token != self._holds:
+            return
         if self._hold is not None:
             self._hold.cancel()
             self._hold = None
-        if self._pauses == 0:
-            self._running.set()
+        self._running.set()
 
     def _checkpoint(self) -> None:
         self._running.wait(PAUSE_MAX_S)
@@ -114,6 +108,15 @@ class MeshAnalyzer:
         self._wake.set()
 
     async def run(self, stop: asyncio.Event) -> None:
+        try:
+            await self._run(stop)
+        finally:
+            # stopping (or cancelled): a run still in its thread must not wait for a
+            # hold whose timer will never fire; it finishes unpaused
+            self._stopped = True
+            self.release()
+
+    async def _run(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             woken = asyncio.ensure_future(self._wake.wait())
             stopped = asyncio.ensure_future(stop.wait())

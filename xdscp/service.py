@@ -45,8 +45,8 @@ log = structlog.get_logger()
 # proxies to arrive this long after the plane listens, then at most this long in all.
 ANALYSIS_GRACE_AFTER_LISTEN_S = 1.0
 ANALYSIS_WAIT_MAX_S = 10.0
-# A file change pauses a running analysis until the edit is applied (`_apply`), at most
-# this long (a batch that applies nothing, a load that fails).
+# A file change pauses a running analysis until the edit's pushes are acknowledged
+# (`_apply`), at most this long (a batch that applies nothing, a proxy that never ACKs).
 ANALYSIS_HOLD_S = 2.0
 
 
@@ -112,7 +112,7 @@ class ControlPlane:
         )
         files.on_credentials = self._credentials_changed
         files.before_cache_write = self._proxies_served  # as the analysis waits
-        files.on_batch = lambda: self.analyzer.hold(ANALYSIS_HOLD_S)  # until applied
+        files.on_batch = self._edit_seen
         self._directory = files  # its initial load can be abandoned (`_load_initial`)
         self.source: ConfigSource = files
         source_up = Gauge(
@@ -128,6 +128,7 @@ class ControlPlane:
         self.jwks = JwksFetcher(self.jwks_settings)
         self._jwks_refresh: asyncio.Task[None] | None = None
         self._analyze: asyncio.Task[None] | None = None
+        self._releasing: set[asyncio.Task[None]] = set()  # see `_release_analysis`
         self._stop = asyncio.Event()
         # Source updates and fetched-key updates both apply a mesh: one at a time, so a
         # key refresh never re-applies a mesh older than the one a source update applied.
@@ -250,19 +251,36 @@ class ControlPlane:
         body = {"ready": view.ready, "reason": view.reason, "generation": self.runtime.generation}
         return web.json_response(body, status=200 if view.ready else 503)
 
+    def _edit_seen(self) -> None:
+        """A file batch arrived: the analysis waits from now (`_apply` takes it on)."""
+        self.analyzer.hold(ANALYSIS_HOLD_S)
+
     def _analysis_due(self) -> None:
         if self.runtime.mesh is not None:
             self.analyzer.submit(self.runtime.mesh, self.runtime.generation)
 
     async def _apply(self, mesh: MeshConfig) -> None:
         """Push first; the analysis of the new mesh runs after, off the hot path (and
-        a running one waits while the edit is applied)."""
-        with self.analyzer.paused():
+        a running one waits until the edit's pushes are acknowledged)."""
+        token = self.analyzer.hold(ANALYSIS_HOLD_S)
+        try:
             async with self._mesh_updates:
                 mesh = await self.jwks.resolve(mesh)
                 await self.runtime.apply(mesh)
                 await self._reject_untranslatable(mesh)
+        finally:
+            task = asyncio.create_task(self._release_analysis(token))
+            self._releasing.add(task)
+            task.add_done_callback(self._releasing.discard)
         self._analysis_due()
+
+    async def _release_analysis(self, token: int) -> None:
+        """The analysis goes on once every connected proxy acknowledged what it was sent
+        (polled on the loop: cheap), or after the hold's bound."""
+        deadline = time.monotonic() + ANALYSIS_HOLD_S
+        while time.monotonic() < deadline and not all(p.in_sync for p in self.status):
+            await asyncio.sleep(0.01)
+        self.analyzer.release(token)
 
     async def _certificate_messages(self) -> list[Message]:
         """Gateway certificates missing or expired (XDS0902, XDS0903)."""
@@ -342,7 +360,8 @@ class ControlPlane:
 
     async def stop(self) -> None:
         self._stop.set()
-        for task in (self._watch, self._rotate, self._analyze, self._jwks_refresh):
+        tasks = (self._watch, self._rotate, self._analyze, self._jwks_refresh, *self._releasing)
+        for task in tasks:
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):

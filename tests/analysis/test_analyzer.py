@@ -4,6 +4,7 @@ newest generation only, one run per mesh."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import time
 from collections.abc import Iterator
@@ -170,23 +171,27 @@ async def test_an_edit_is_analyzed_from_the_previous_run(tmp_path: Path) -> None
         await asyncio.wait_for(runner, 10)
 
 
-async def test_a_paused_analysis_waits_until_the_edit_is_applied(served_gc: None) -> None:
-    """While the service applies an edit (`paused`), a running analysis stops at its next
-    checkpoint and gives the interpreter to the edit; it finishes once resumed."""
+async def test_a_held_analysis_waits_until_released(served_gc: None) -> None:
+    """While an edit is seen, applied and pushed (`hold`), a running analysis stops at
+    its next checkpoint and gives the interpreter to the edit; it goes on when released
+    (the edit's pushes acknowledged); a superseded hold's release does nothing."""
     mesh = synthetic_mesh(500)
     analyzer = MeshAnalyzer(CollectorRegistry())
     stop = asyncio.Event()
     runner = asyncio.create_task(analyzer.run(stop))
     try:
-        with analyzer.paused():
-            analyzer.submit(mesh, 1)
-            for _ in range(10_000):  # until the run loop took it into its worker thread
-                if analyzer._pending is None:
-                    break
-                await asyncio.sleep(0)
-            assert analyzer._pending is None
-            await asyncio.sleep(0.5)  # a 500-service analysis takes ~0.15 s: it waits
-            assert analyzer.latest is None
+        first = analyzer.hold(30.0)
+        analyzer.submit(mesh, 1)
+        for _ in range(10_000):  # until the run loop took it into its worker thread
+            if analyzer._pending is None:
+                break
+            await asyncio.sleep(0)
+        assert analyzer._pending is None
+        second = analyzer.hold(30.0)  # the next edit seen before the first was pushed
+        analyzer.release(first)  # the first edit's acknowledgements: superseded
+        await asyncio.sleep(0.5)  # a 500-service analysis takes ~0.15 s: it waits
+        assert analyzer.latest is None
+        analyzer.release(second)
         await analyzer.wait_current(30)
         assert analyzer.latest is not None and analyzer.latest.mesh is mesh
     finally:
@@ -194,29 +199,42 @@ async def test_a_paused_analysis_waits_until_the_edit_is_applied(served_gc: None
         await asyncio.wait_for(runner, 10)
 
 
-async def test_a_hold_ends_when_the_edit_is_applied_or_at_its_bound(served_gc: None) -> None:
-    """A seen change (`hold`) pauses the analysis until the edit is applied (the end of
-    `paused`), or, if no edit comes, until the hold's bound."""
-    mesh = synthetic_mesh(200)
+async def test_a_hold_ends_at_its_bound(served_gc: None) -> None:
+    """A seen change that applies nothing (a non-YAML file, a failed load) holds the
+    analysis at most for the hold's bound."""
     analyzer = MeshAnalyzer(CollectorRegistry())
     stop = asyncio.Event()
     runner = asyncio.create_task(analyzer.run(stop))
     try:
-        analyzer.hold(30.0)
+        mesh = synthetic_mesh(200)
+        started = time.perf_counter()
+        analyzer.hold(0.3)
         analyzer.submit(mesh, 1)
-        await asyncio.sleep(0.5)  # a 200-service analysis takes ~0.05 s: it waits
-        assert analyzer.latest is None
-        with analyzer.paused():  # the edit applied: the hold ends with it
-            pass
         await analyzer.wait_current(10)
         assert analyzer.latest is not None and analyzer.latest.generation == 1
-        edited = synthetic_mesh(201)
-        started = time.perf_counter()
-        analyzer.hold(0.3)  # a change that applies nothing: the bound ends it
-        analyzer.submit(edited, 2)
-        await analyzer.wait_current(10)
-        assert analyzer.latest.generation == 2
         assert 0.25 < time.perf_counter() - started < 5.0
     finally:
         stop.set()
         await asyncio.wait_for(runner, 10)
+
+
+async def test_stopping_ends_a_hold(served_gc: None) -> None:
+    """The plane stops while a change holds the analysis: the run in the worker thread
+    finishes unpaused (the hold's timer would never fire on a stopped loop, and the
+    thread would keep the process from exiting)."""
+    analyzer = MeshAnalyzer(CollectorRegistry())
+    stop = asyncio.Event()
+    runner = asyncio.create_task(analyzer.run(stop))
+    analyzer.hold(600.0)
+    analyzer.submit(synthetic_mesh(200), 1)
+    for _ in range(10_000):  # until the run loop took it into its worker thread
+        if analyzer._pending is None:
+            break
+        await asyncio.sleep(0)
+    runner.cancel()  # as ControlPlane.stop does
+    with contextlib.suppress(asyncio.CancelledError):
+        await runner
+    deadline = time.perf_counter() + 10
+    while analyzer._state is None and time.perf_counter() < deadline:
+        await asyncio.sleep(0.05)
+    assert analyzer._state is not None  # the thread's run completed

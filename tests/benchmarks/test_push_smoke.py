@@ -32,6 +32,8 @@ async def test_push_benchmark_runs_both_servers(tmp_path: Path, tls: bool) -> No
         # e2e: the file rewrite came first, so it took longer than from the mesh on
         assert len(result.e2e_ms) == len(result.own_ms) == 2
         assert all(e >= c for e, c in zip(result.e2e_ms, result.change_ms, strict=True))
+        # the server's CPU in the change window, measured by the server itself
+        assert len(result.window_cpu_ms) == 2 and all(ms > 0 for ms in result.window_cpu_ms)
         if mode == "xdscp":
             pairs = zip(result.own_ms, result.apply_ms, strict=True)
             assert all(0 < own <= apply for own, apply in pairs)

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from benchmarks.serve_process import ServeProcess, serve, write_mesh
+from xdscp.sources.file_identity import RACY_SECONDS
 
 
 def wait_event(server: ServeProcess, name: str, timeout: float) -> None:
@@ -62,3 +63,32 @@ def test_ctrl_c_right_after_a_cold_start_still_leaves_the_cache(tmp_path: Path) 
         second.wait_listening(60)
         (loaded,) = second.log_events("config.loaded")
         assert loaded["files"] == files and loaded["parsed"] == 0  # all from the cache
+
+
+def test_a_restart_takes_the_mesh_snapshot_the_first_start_wrote(tmp_path: Path) -> None:
+    """Files old enough to vouch for by `stat`: the first start writes the assembled
+    mesh beside the cache once its first proxies are served; the next start takes it."""
+    config, cache = tmp_path / "mesh", tmp_path / "state" / "parse.cache"
+    files = write_mesh(config, 20)
+    time.sleep(RACY_SECONDS + 0.1)  # the files are read past their racy window
+    extra = ("--parse-cache", str(cache))
+    (tmp_path / "first").mkdir()
+    (tmp_path / "second").mkdir()
+    with serve(config, tmp_path / "first", extra) as first:
+        wait_event(first, "config.mesh_snapshot_saved", 60)
+        assert not first.log_events("config.mesh_snapshot_restored")
+        (assembled,) = first.log_events("config.loaded")
+        first.process.send_signal(signal.SIGINT)
+        assert first.process.wait(60) == 0
+    with serve(config, tmp_path / "second", extra) as second:
+        second.wait_listening(60)
+        restored_events = second.log_events("config.mesh_snapshot_restored")
+        assert len(restored_events) == 1, second.log.read_text()[-3000:]
+        (restored,) = restored_events
+        assert restored["files"] == files
+        (loaded,) = second.log_events("config.loaded")
+        assert loaded["files"] == files and loaded["parsed"] == 0
+        assert (loaded["objects"], loaded["errors"]) == (assembled["objects"], 0)
+        wait_event(second, "control_plane.started", 60)  # Ctrl-C while starting: 130
+        second.process.send_signal(signal.SIGINT)
+        assert second.process.wait(60) == 0

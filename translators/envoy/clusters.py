@@ -281,10 +281,21 @@ def _tls_fields(tls: UpstreamTLSIR) -> bytes:
 
 
 def _mtls_socket(context_without_sni: bytes, sni: str) -> bytes:
-    context = context_without_sni + length_delimited(_UPSTREAM_TLS_SNI, sni.encode())
+    encoded = sni.encode()
+    # the SNI comes last: the fields around it depend on its length only
+    return _mtls_socket_header(context_without_sni, len(encoded)) + encoded
+
+
+@lru_cache(maxsize=4096)
+def _mtls_socket_header(context_without_sni: bytes, sni_size: int) -> bytes:
+    """The transport socket field up to its SNI's bytes (shared by a service's clusters,
+    whose SNIs differ but whose contexts do not)."""
+    sni = bytes(sni_size)
+    context = context_without_sni + length_delimited(_UPSTREAM_TLS_SNI, sni)
     packed = _TLS_TYPE_URL_FIELD + length_delimited(_ANY_VALUE, context)
     socket = _TLS_SOCKET_NAME_FIELD + length_delimited(_SOCKET_TYPED_CONFIG, packed)
-    return length_delimited(_CLUSTER_TRANSPORT_SOCKET, socket)
+    field = length_delimited(_CLUSTER_TRANSPORT_SOCKET, socket)
+    return field[: len(field) - sni_size]
 
 
 @lru_cache(maxsize=65536)

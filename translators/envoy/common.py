@@ -80,11 +80,27 @@ def _source_value(source: str) -> bytes:
 
 
 def _provenance_bytes(sources: tuple[str, ...]) -> bytes:
-    values = b"".join([_source_value(s) for s in sources])
-    value = length_delimited(6, values)
+    if len(sources) == 1:
+        values = _source_value(sources[0])
+    else:
+        values = b"".join([_source_value(s) for s in sources])
+    header = _PROVENANCE_HEADERS.get(len(values))
+    if header is None:
+        header = _PROVENANCE_HEADERS[len(values)] = _provenance_header(len(values))
+    return header + values
+
+
+def _provenance_header(size: int) -> bytes:
+    """Everything the provenance metadata puts before its `size` bytes of ListValue
+    entries: the enclosing fields' tags and lengths, which depend on that size alone."""
+    value = length_delimited(6, bytes(size))
     struct_entry = length_delimited(1, _SOURCES_KEY_FIELD + length_delimited(2, value))
     entry = _PROVENANCE_KEY_FIELD + length_delimited(2, struct_entry)
-    return length_delimited(1, entry)
+    return length_delimited(1, entry)[:-size] if size else length_delimited(1, entry)
+
+
+# entries' size -> `_provenance_header` (a few hundred sizes at most: names are short)
+_PROVENANCE_HEADERS: dict[int, bytes] = {}
 
 
 @lru_cache(maxsize=1)

@@ -3,6 +3,7 @@ that read no VirtualService), gathered per namespace + Sidecar."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -61,26 +62,44 @@ def service_clusters(
     top = dr.spec.traffic_policy if dr else None
     clusters: list[DestinationIR] = []
     assignments: list[EndpointSetIR] = []
+    origins = service.endpoints
+    credentials = credential_namespace(dr, gateway_namespace)
     for index, port in enumerate(service.ports):
-        mesh_tls = peers.mesh_tls[index] if peers is not None else (False,) * len(service.endpoints)
-        endpoints = [
-            (
-                e,
-                EndpointIR(e.address, e.port_for(port), e.weight, e.workload, locality=e.locality),
-                on,
-            )
-            for e, on in zip(service.endpoints, mesh_tls, strict=True)
+        mesh_tls = peers.mesh_tls[index] if peers is not None else (False,) * len(origins)
+        if len(mesh_tls) != len(origins):
+            raise ValueError(f"{service.hostname}: mesh TLS known for another set of endpoints")
+        irs = [
+            EndpointIR(e.address, e.port_for(port), e.weight, e.workload, locality=e.locality)
+            for e in origins
         ]
         resolution = _resolution(service.resolution, port.protocol in HTTP_PROTOCOLS)
-        variants: list[tuple[str, list[tuple[EndpointIR, bool, Endpoint]], TrafficPolicy | None]]
-        variants = [("", [(ep, on, e) for e, ep, on in endpoints], None)]
+        # per variant (the service, then each subset): its endpoints, whether each takes
+        # mesh mTLS, where each comes from, its own policy; kept as parallel sequences
+        variants: list[
+            tuple[
+                str,
+                Sequence[EndpointIR],
+                Sequence[bool],
+                Sequence[Endpoint],
+                TrafficPolicy | None,
+            ]
+        ]
+        variants = [("", irs, mesh_tls, origins, None)]
         for subset in subsets:
             wanted = subset.labels.items()  # (a set-like view: one C-level subset test)
-            selected = [(ep, on, e) for e, ep, on in endpoints if wanted <= e.labels.items()]
-            variants.append((subset.name, selected, subset.traffic_policy))
+            picked = [i for i, e in enumerate(origins) if wanted <= e.labels.items()]
+            variants.append(
+                (
+                    subset.name,
+                    [irs[i] for i in picked],
+                    [mesh_tls[i] for i in picked],
+                    [origins[i] for i in picked],
+                    subset.traffic_policy,
+                )
+            )
         # the settings of a variant without a policy of its own: worked out once per port
         settled: dict[int, tuple[LoadBalancing, Resolution, Any, float, Any, EffectivePolicy]] = {}
-        for subset_name, chosen, subset_policy in variants:
+        for subset_name, chosen, chosen_tls, chosen_sources, subset_policy in variants:
             name = outbound_cluster(port.number, service.hostname, subset_name)
             found = settled.get(id(subset_policy)) if subset_policy is None else None
             if found is None:
@@ -101,14 +120,7 @@ def service_clusters(
                     settled[id(None)] = found
             lb, kind, policy, timeout, settings, effective = found
             tls, members = cluster_tls(
-                service,
-                port.number,
-                subset_name,
-                settings,
-                peers,
-                [on for _, on, _ in chosen],
-                [ep for ep, _, _ in chosen],
-                credential_namespace(dr, gateway_namespace),
+                service, port.number, subset_name, settings, peers, chosen_tls, chosen, credentials
             )
             # auto-mTLS follows the destinations' PeerAuthentications: name them too
             sources = provenance if settings is not None else tls_provenance
@@ -128,7 +140,7 @@ def service_clusters(
                     locality.assignment(
                         name,
                         members,
-                        [e for _, _, e in chosen],
+                        chosen_sources,
                         provenance,
                         effective.load_balancer,
                         effective.outlier_detection is not None,

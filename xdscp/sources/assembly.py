@@ -68,6 +68,11 @@ class Assembly:
         """The files contributing now (a live view: copy it to keep it)."""
         return self._files.keys()
 
+    @property
+    def results(self) -> Mapping[str, FileResult]:
+        """Each contributing file's latest parse result (a live view)."""
+        return self._results
+
     def update(self, results: Mapping[str, FileResult | None]) -> MeshConfig:
         """The mesh after `results` (path -> its new result, None: the file is gone).
         Files not named keep what they contributed."""

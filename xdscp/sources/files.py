@@ -27,7 +27,7 @@ from translators.extensions import ExtensionSet
 from translators.mesh import MeshConfig, MeshOptions
 from translators.model.objects import ConfigError, KindEntry, MeshObject, Origin
 from xdscp.errors import XdscpError
-from xdscp.sources import decode_worker, watch_batches
+from xdscp.sources import decode_worker, mesh_snapshot, prestart, watch_batches
 from xdscp.sources import parse_cache as parse_cache_file
 from xdscp.sources.assembly import Assembly
 from xdscp.sources.blame import find_culprits, translation_failure
@@ -42,6 +42,7 @@ from xdscp.sources.documents import (
 )
 from xdscp.sources.file_identity import FileIdentity, file_identity, vouched
 from xdscp.sources.health import SourceHealth
+from xdscp.sources.mesh_snapshot import SnapshotWriter
 from xdscp.sources.parse_cache_writer import CacheWriter
 from xdscp.sources.safe_yaml import DEFAULT_LIMITS, Limits
 
@@ -54,6 +55,8 @@ Key = tuple[str, str, str]
 CACHE_WRITE_DELAY_S = 0.5
 # stopping waits at most this long for a first whole write of the cache (`stop_parse_cache`)
 CACHE_STOP_WRITE_S = 60.0
+# ... and this long for the mesh snapshot under way (else the next start assembles)
+SNAPSHOT_STOP_WRITE_S = 30.0
 
 
 class SourceUnavailable(XdscpError):
@@ -84,6 +87,13 @@ def _collector_paused() -> Iterator[None]:
     finally:
         if enabled:
             gc.enable()
+
+
+def _identity_now(path: Path) -> FileIdentity | None:
+    try:
+        return file_identity(path.stat())
+    except OSError:
+        return None
 
 
 def _children_cpu() -> float:
@@ -125,6 +135,9 @@ class DirectorySource:
         self.parse_cache = parse_cache
         self._cached: parse_cache_file.Entries = {}
         self._cache_writer: CacheWriter | None = None
+        # the assembled mesh of the first load, kept beside the cache (`mesh_snapshot`)
+        self._snapshot_writer: SnapshotWriter | None = None
+        self.restored = False  # the first load was the snapshot's (nothing assembled)
         # awaited before the first write of the cache while watching (`run`): the plane
         # lets the first proxies be served first (set by `xdscp.service`)
         self.before_cache_write: Callable[[], Awaitable[None]] | None = None
@@ -210,12 +223,15 @@ class DirectorySource:
             self._loads += 1
             changed = self._changed_files(paths) if paths is not None else None
             full = changed is None or self._assembly.mesh is None
-            if full:
-                results = self._read_all()
+            restored = self._restored() if self._assembly.mesh is None else None
+            if restored is not None:
+                mesh = restored
+            elif full:
+                mesh = self._assembly.update(self._read_all())
             else:
                 assert changed is not None
-                results = {str(p): self._read(p) for p in sorted(changed)}
-            mesh = self._assembly.update(results)
+                mesh = self._assembly.update({str(p): self._read(p) for p in sorted(changed)})
+            prestart.discard()  # a worker started for a load that did not need it
             if full:
                 # what a full load made is long-lived config: out of the cyclic GC for
                 # good (as `tuning.tune_gc` does), or the next collection walks it all
@@ -270,6 +286,82 @@ class DirectorySource:
         self._cached = {}  # what this run did not use is stale
         return results
 
+    def _restored(self) -> MeshConfig | None:
+        """The first load taken whole from the mesh snapshot beside the parse cache, when
+        it is trusted (`mesh_snapshot`: the same files, unchanged, the same code and
+        options); None: load as usual."""
+        if self.parse_cache is None:
+            return None
+        parse_fingerprint = self._fingerprint()
+        path = mesh_snapshot.path_for(self.parse_cache)
+        fingerprint = mesh_snapshot.fingerprint(parse_fingerprint, self.options)
+        self._snapshot_writer = SnapshotWriter(path, fingerprint)
+        snapshot = mesh_snapshot.load(path, fingerprint)
+        if snapshot is None:
+            return None
+        assembly = snapshot.assembly
+        paths = yaml_files(self.root)
+        if (
+            assembly.mesh is None
+            or assembly.options != self.options
+            or not mesh_snapshot.unchanged(snapshot, paths, _identity_now)
+        ):
+            log.info("config.mesh_snapshot_stale", file=str(path))
+            return None
+        self._assembly = assembly
+        results = assembly.results
+        for file in paths:
+            known, digest = snapshot.files[str(file)]
+            self._parsed[file] = (digest, results[str(file)])
+            self._sizes[file] = known[2]
+            self._inodes[file] = known[1]
+            self._identities[file] = known
+        self._cache_writer = CacheWriter(self.parse_cache, parse_fingerprint)
+        if parse_cache_file.usable(self.parse_cache, parse_fingerprint):
+            self._cache_writer.loaded(dict(mesh_snapshot.entries(snapshot)))
+        self._cache_dirty = None
+        self.restored = True
+        log.info("config.mesh_snapshot_restored", file=str(path), files=len(paths))
+        return assembly.mesh
+
+    def _snapshot(self) -> mesh_snapshot.Snapshot | None:
+        """What the mesh snapshot would hold now, if a start could trust it: the state
+        of the first load (the only one so far, not itself the snapshot's), with no
+        object rejected by translation and every file vouched for by its identity."""
+        assembly = self._assembly
+        if self._loads != 1 or self.restored or assembly.rejected or assembly.mesh is None:
+            return None
+        files: dict[str, tuple[FileIdentity, bytes]] = {}
+        for name in assembly.files:  # in `yaml_files` order, as the first load read them
+            parsed = self._parsed.get(Path(name))
+            known = self._identities.get(Path(name))
+            if parsed is None or known is None:
+                return None
+            files[name] = (known, parsed[0])
+        if len(files) != len(self._parsed):
+            return None
+        return mesh_snapshot.Snapshot(files, assembly)
+
+    def write_mesh_snapshot(self) -> bool:
+        """Start writing the mesh snapshot (in a child, see `mesh_snapshot`) when one is
+        due; False when none is (or a load is under way: then none will be)."""
+        writer = self._snapshot_writer
+        if writer is None or not self._loading.acquire(blocking=False):
+            return False
+        try:
+            snapshot = self._snapshot()
+            if snapshot is None:
+                return False
+            writer.start(snapshot)  # forked here: the state as of now, under the lock
+        finally:
+            self._loading.release()
+        return True
+
+    def save_mesh_snapshot(self, timeout: float = 120.0) -> bool:
+        """Write the mesh snapshot (when due) and wait (bounded) until it is on disk."""
+        writer = self._snapshot_writer
+        return writer is not None and self.write_mesh_snapshot() and writer.wait(timeout)
+
     def _unchanged_since_cached(self, path: Path) -> FileResult | None:
         """`path`'s cached result when `stat` shows the very file the cache read (see
         `parse_cache` for why that is safe); None when it must be read."""
@@ -293,8 +385,14 @@ class DirectorySource:
         sends and, whenever nothing is ready, reads files itself from the last one
         backwards, until the two meet (see `decode_worker`). A worker that fails or
         hangs leaves the rest to this process: it costs time, never a file."""
+        names = [str(p) for p in paths]
         try:
-            worker = decode_worker.DecodeWorker([str(p) for p in paths], self.limits)
+            # started by the entry point before the imports (`prestart`), or now
+            worker = prestart.adopt(self.root, names, self.limits)
+            if worker is not None:
+                log.info("config.decode_worker_adopted", files=len(names))
+            else:
+                worker = decode_worker.DecodeWorker(names, self.limits)
         except OSError as exc:
             log.warning("config.decode_worker_failed", error=str(exc)[:200])
             return {path: self._parse(path) for path in paths}
@@ -396,6 +494,9 @@ class DirectorySource:
         When there is none (Ctrl-C soon after a cold start: the first write is under way
         or not begun), the whole write is finished, bounded: otherwise every next start
         would be cold again."""
+        snapshots = self._snapshot_writer
+        if snapshots is not None and not snapshots.wait(SNAPSHOT_STOP_WRITE_S):
+            snapshots.abandon()
         writer = self._cache_writer
         if writer is None:
             return
@@ -415,15 +516,28 @@ class DirectorySource:
         and after every load, bring the cache on disk up to date."""
         if self.before_cache_write is not None:
             await self.before_cache_write()
+        snapshot = self.write_mesh_snapshot()
+        reaper = asyncio.create_task(self._mesh_snapshot_written()) if snapshot else None
         self._cache_due.set()
-        while stop is None or not stop.is_set():
-            await self._cache_due.wait()
-            # off the edit -> ACK path (and a burst of loads written as one record)
-            await asyncio.sleep(CACHE_WRITE_DELAY_S)
-            self._cache_due.clear()
-            # a load under way or a child writing it whole: then what changed since
-            while not self.persist_parse_cache():
-                await asyncio.sleep(0.1)
+        try:
+            while stop is None or not stop.is_set():
+                await self._cache_due.wait()
+                # off the edit -> ACK path (and a burst of loads written as one record)
+                await asyncio.sleep(CACHE_WRITE_DELAY_S)
+                self._cache_due.clear()
+                # a load under way or a child writing it whole: then what changed since
+                while not self.persist_parse_cache():
+                    await asyncio.sleep(0.1)
+        finally:
+            if reaper is not None:
+                reaper.cancel()
+
+    async def _mesh_snapshot_written(self) -> None:
+        """Reap the child writing the mesh snapshot (it says when it is on disk); bounded
+        by the writer's own timeout."""
+        writer = self._snapshot_writer
+        while writer is not None and writer.busy():
+            await asyncio.sleep(0.1)
 
     def _read(self, path: Path) -> FileResult | None:
         """One changed file read again (None: it is gone)."""

@@ -170,6 +170,18 @@ def load(path: Path, expected: bytes) -> Entries:
     return entries
 
 
+def usable(path: Path, expected: bytes) -> bool:
+    """Whether `load` would read the cache at `path` (trusted, of this fingerprint),
+    without reading its records."""
+    try:
+        if _trusted(path):
+            return False
+        with path.open("rb") as stream:
+            return stream.read(len(_FORMAT)) == _FORMAT and stream.read(16) == expected
+    except OSError:
+        return False
+
+
 # a record: its length (8 bytes), a digest of its bytes (16), a pickled {path: Entry | None}
 _HEADER = 24
 

@@ -46,9 +46,8 @@ def check_conflicts(ctx: AnalysisContext) -> Iterable[Message]:
     """Per host, the translator's own choice (`MeshIndex.virtual_service`: oldest wins)
     from every namespace with proxies; each shadowed one reported once per host."""
     reported: set[tuple[str, str]] = set()
-    for host, candidates in sorted(ctx.index.virtual_services.items()):
-        if len(candidates) < 2:
-            continue
+    contested = [(h, c) for h, c in ctx.index.virtual_services.items() if len(c) > 1]
+    for host, candidates in sorted(contested):
         for namespace in ctx.caller_namespaces or (candidates[0].namespace,):
             winner, shadowed = ctx.index.virtual_service(host, namespace)
             for loser in shadowed:

@@ -1,0 +1,206 @@
+"""`serve --parse-cache`'s mesh snapshot: a restart on unchanged files takes the
+assembled mesh whole, equal to assembling it; a snapshot is never trusted when a file
+changed, appeared or went, when the code assembling it or the options changed, when it
+is damaged or writable by others — and none is written for a state a fresh start would
+not give (an object rejected by translation, a second load, files too young to vouch
+for)."""
+
+from __future__ import annotations
+
+import os
+import types
+from pathlib import Path
+
+import pytest
+from structlog.testing import capture_logs
+
+from tests.sources.test_files import write
+from tests.sources.test_incremental import canonical, route
+from tests.sources.test_parse_cache import aged, mesh_dir
+from tests.sources.test_untranslatable import (  # noqa: F401  (a fixture)
+    canary,
+    set_weights,
+    weight_77_breaks_translation,
+)
+from translators.mesh import MeshConfig, MeshOptions
+from translators.translate import translate
+from xdscp.sources import mesh_snapshot
+from xdscp.sources.files import DirectorySource
+
+BROKEN = "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: bad}\n"
+BROKEN += "spec: {hosts: [h0], http: [{route: [{destination: {host: h0}, weight: -1}]}]}\n"
+
+
+def snapshot_written(config: Path, cache: Path, options: MeshOptions | None = None) -> Path:
+    first = DirectorySource(config, options, log_errors=False, parse_cache=cache)
+    first.load()
+    first.save_parse_cache()
+    assert first.save_mesh_snapshot()
+    return mesh_snapshot.path_for(cache)
+
+
+def test_a_restart_on_unchanged_files_takes_the_assembled_mesh(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config, cache = mesh_dir(tmp_path), tmp_path / "state" / "parse.cache"
+    write(config / "bad.yaml", BROKEN)
+    aged(monkeypatch)
+    path = snapshot_written(config, cache)
+    assert path.stat().st_mode & 0o777 == 0o600
+    fresh = DirectorySource(config, log_errors=False).load()
+    again = DirectorySource(config, log_errors=False, parse_cache=cache)
+    mesh = again.load()
+    assert again.restored and (again.reads, again.parses) == (0, 0)
+    assert canonical(mesh) == canonical(fresh)
+    assert [str(e) for e in mesh.errors] == [str(e) for e in fresh.errors]
+    (error,) = mesh.errors  # the bad file's error, as the fresh load names it
+    assert "bad.yaml" in str(error) and "weight" in error.field
+    # a restored source goes on as any other: an edit, then the next restart
+    write(config / "r1.yaml", route("r1", "h1", weight=30))
+    edited = again.load_changed([config / "r1.yaml"])
+    assert canonical(edited) == canonical(DirectorySource(config, log_errors=False).load())
+    assert not again.save_mesh_snapshot()  # the state of a restore, then an edit: none
+    again.save_parse_cache()
+    third = DirectorySource(config, log_errors=False, parse_cache=cache)
+    assert canonical(third.load()) == canonical(edited)
+    assert not third.restored  # r1 changed since the snapshot
+    assert third.parses == 0  # ... and its new content came from the parse cache
+
+
+@pytest.mark.parametrize("change", ["edited", "touched", "added", "removed"])
+def test_a_changed_added_or_removed_file_is_never_taken_from_the_snapshot(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, change: str
+) -> None:
+    config, cache = mesh_dir(tmp_path), tmp_path / "parse.cache"
+    aged(monkeypatch)
+    snapshot_written(config, cache)
+    if change == "edited":
+        write(config / "r3.yaml", route("r3", "h3", weight=40))
+    elif change == "touched":  # same content, written again: stat differs
+        write(config / "r3.yaml", (config / "r3.yaml").read_text())
+    elif change == "added":
+        write(config / "r9.yaml", route("r9", "h9"))
+    else:
+        (config / "r3.yaml").unlink()
+    with capture_logs() as logs:
+        again = DirectorySource(config, log_errors=False, parse_cache=cache)
+        mesh = again.load()
+    assert not again.restored
+    assert "config.mesh_snapshot_stale" in [e["event"] for e in logs]
+    assert canonical(mesh) == canonical(DirectorySource(config, log_errors=False).load())
+
+
+def test_changed_code_or_options_make_the_snapshot_stale(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the code that assembles the registry is covered (the rest is in the parse
+    # cache's fingerprint: translators/model, xdscp/sources)
+    covered = {module.__name__ for module in mesh_snapshot.CODE}
+    assert {"translators.mesh", "translators.registry_update"} <= covered
+    code = tmp_path / "assembling.py"
+    code.write_text("VERSION = 1\n")
+    module = types.ModuleType("assembling")
+    module.__file__ = str(code)
+    monkeypatch.setattr(mesh_snapshot, "CODE", (*mesh_snapshot.CODE, module))
+    config, cache = mesh_dir(tmp_path), tmp_path / "parse.cache"
+    aged(monkeypatch)
+    snapshot_written(config, cache)
+    same = DirectorySource(config, log_errors=False, parse_cache=cache)
+    same.load()
+    assert same.restored
+    code.write_text("VERSION = 2\n")
+    changed = DirectorySource(config, log_errors=False, parse_cache=cache)
+    changed.load()
+    assert not changed.restored and changed.parses == 0  # the parse cache still holds
+    code.write_text("VERSION = 1\n")
+    other = MeshOptions(local_mode=True, domain_suffix="example.internal")
+    with_options = DirectorySource(config, other, log_errors=False, parse_cache=cache)
+    mesh = with_options.load()
+    assert not with_options.restored
+    fresh = DirectorySource(config, other, log_errors=False).load()
+    assert canonical(mesh) == canonical(fresh)
+
+
+def test_a_damaged_or_foreign_snapshot_is_ignored_with_a_log_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config, cache = mesh_dir(tmp_path), tmp_path / "parse.cache"
+    aged(monkeypatch)
+    path = snapshot_written(config, cache)
+    data = bytearray(path.read_bytes())
+    data[-200:] = b"\x00" * 200  # garbage, same size
+    path.write_bytes(bytes(data))
+    with capture_logs() as logs:
+        damaged = DirectorySource(config, log_errors=False, parse_cache=cache)
+        mesh = damaged.load()
+    assert not damaged.restored and len(mesh.objects) == 7
+    (ignored,) = [e for e in logs if e["event"] == "config.mesh_snapshot_ignored"]
+    assert "damaged" in ignored["reason"]
+    path = snapshot_written(config, cache)
+    os.chmod(path, 0o666)
+    with capture_logs() as logs:
+        foreign = DirectorySource(config, log_errors=False, parse_cache=cache)
+        foreign.load()
+    assert not foreign.restored
+    (ignored,) = [e for e in logs if e["event"] == "config.mesh_snapshot_ignored"]
+    assert "writable by others" in ignored["reason"]
+
+
+@pytest.mark.usefixtures("weight_77_breaks_translation")
+def test_no_snapshot_of_a_state_a_fresh_start_would_not_give(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # files too young to vouch for by stat: never taken from a snapshot, so none is written
+    config, cache = mesh_dir(tmp_path / "young"), tmp_path / "young" / "parse.cache"
+    young = DirectorySource(config, log_errors=False, parse_cache=cache)
+    young.load()
+    assert not young.save_mesh_snapshot()
+    assert not mesh_snapshot.path_for(cache).exists()
+    aged(monkeypatch)
+    # an object rejected by translation (kept out until edited: a fresh start retries it)
+    config = canary(tmp_path)
+    set_weights(config, 77, 23)
+    aged(monkeypatch)
+    cache = tmp_path / "rejected" / "parse.cache"
+    options = MeshOptions(local_mode=True)
+    source = DirectorySource(config, options, log_errors=False, parse_cache=cache)
+    mesh = source.load()
+    (culprit,) = source.blame(mesh, "default/client")
+    assert culprit.name == "order-service-routing"
+    assert not source.save_mesh_snapshot()
+    assert not mesh_snapshot.path_for(cache).exists()
+    # a second load (the state of edits, not of a start)
+    set_weights(config, 70, 30)
+    source.load_changed([config / "routing.yaml"])
+    assert not source.save_mesh_snapshot()
+    assert not mesh_snapshot.path_for(cache).exists()
+
+
+def resources(mesh: MeshConfig, workload: str) -> list[tuple[str, str, bytes]]:
+    namespace, name = workload.split("/")
+    proxy = mesh.workload(namespace, name)
+    assert proxy is not None
+    translated = translate(mesh, proxy)
+    return [
+        (type_url, resource.name, resource.body())
+        for type_url, groups in sorted(translated.groups.items())
+        for group in groups
+        for resource in group
+    ]
+
+
+def test_a_restored_mesh_translates_byte_for_byte_as_an_assembled_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config, cache = canary(tmp_path), tmp_path / "parse.cache"
+    options = MeshOptions(local_mode=True)
+    aged(monkeypatch)
+    snapshot_written(config, cache, options)
+    restoring = DirectorySource(config, options, log_errors=False, parse_cache=cache)
+    restored = restoring.load()
+    assert restoring.restored and restored.services
+    fresh = DirectorySource(config, options, log_errors=False).load()
+    assert dict(restored.services) == dict(fresh.services)
+    for workload in ("default/client", "default/order-v1"):
+        found = resources(restored, workload)
+        assert found and found == resources(fresh, workload)

@@ -1,0 +1,288 @@
+"""The assembled mesh of a start, kept beside the parse cache (`serve --parse-cache FILE`
+writes `FILE.mesh`), so a restart on unchanged files skips assembling it again.
+
+A warm start from the parse cache alone still assembles the mesh from 50,000 parsed
+objects (per-file claims, then the registry: `Assembly`, `build_mesh`), more than a
+second at 10,000 services. The snapshot is the file source's whole state right after
+its first load — the `Assembly` (which holds the mesh) and, per file, what `stat` said
+of it and its content digest — pickled by a forked child once the first proxies are
+served (`SnapshotWriter`), so it costs the plane nothing.
+
+It is trusted only when the start would assemble the very same state:
+- the same files, in the same order, each with the identity (`stat`) it had when read,
+  vouched for as the parse cache's entries are (`parse_cache`, `file_identity`): a
+  file the snapshot cannot vouch for is never taken from it;
+- the same code and settings: the parse cache's fingerprint (model and source code,
+  pydantic, Python, limits, kinds) plus the code that assembles the registry
+  (`CODE`) and the mesh options (`fingerprint`);
+- a state that a fresh start gives: written only after exactly one load (the initial
+  one), with no object rejected by translation (`blame`), every file vouched for.
+Anything else is a warm start from the parse cache as before (or a cold one). Like the
+parse cache it is a pickle: written with mode 0600, read only under the same ownership
+rules (`parse_cache._trusted`), and a damaged one is ignored.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import io
+import os
+import pickle
+import signal
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType, ModuleType
+from typing import Any
+
+import structlog
+
+import translators.hosts
+import translators.mesh
+import translators.naming
+import translators.registry_update
+import translators.telemetry.options
+from translators.mesh import Endpoint, MeshConfig, MeshOptions, Service, Workload
+from xdscp.sources import assembly as assembly_module
+from xdscp.sources import parse_cache
+from xdscp.sources.assembly import Assembly
+from xdscp.sources.file_identity import FileIdentity
+
+log = structlog.get_logger()
+
+_FORMAT = b"xdscp-mesh-snapshot-1"
+# the code `build_mesh`/`Assembly` runs besides what the parse cache's fingerprint covers
+# (translators/model, xdscp/sources): a change to any of it makes every snapshot stale
+CODE: tuple[ModuleType, ...] = (
+    translators.mesh,
+    translators.registry_update,
+    translators.hosts,
+    translators.naming,
+    translators.telemetry.options,
+)
+# a child writing longer than this is killed (no snapshot: the next start assembles)
+CHILD_TIMEOUT_S = 300.0
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    # path -> (its identity when read, its content digest), in `yaml_files` order
+    files: dict[str, tuple[FileIdentity, bytes]]
+    assembly: Assembly  # after the first load: holds the parse results and the mesh
+
+
+def path_for(cache: Path) -> Path:
+    return cache.with_name(f"{cache.name}.mesh")
+
+
+def fingerprint(parse_fingerprint: bytes, options: MeshOptions) -> bytes:
+    digest = hashlib.blake2b(_FORMAT + parse_fingerprint, digest_size=16)
+    for module in CODE:
+        assert module.__file__ is not None
+        digest.update(module.__name__.encode())
+        digest.update(Path(module.__file__).read_bytes())
+    digest.update(repr(options).encode())
+    return digest.digest()
+
+
+def _constructed(obj: Any) -> tuple[type, tuple[Any, ...]]:
+    """A frozen slots dataclass pickled as a call of its constructor (see parse_cache)."""
+    cls = type(obj)
+    return cls, tuple(getattr(obj, name) for name in _FIELDS[cls])
+
+
+_FIELDS: dict[type, tuple[str, ...]] = {
+    cls: tuple(f.name for f in dataclasses.fields(cls))
+    for cls in (
+        Service,
+        Endpoint,
+        Workload,
+        assembly_module._Contribution,
+        translators.mesh._Inputs,
+        translators.mesh._Registry,
+    )
+}
+
+
+def _proxy(values: dict[Any, Any]) -> MappingProxyType[Any, Any]:
+    return MappingProxyType(values)
+
+
+def _mesh(*values: Any) -> MeshConfig:
+    return MeshConfig(*values)
+
+
+_MESH_FIELDS = tuple(f.name for f in dataclasses.fields(MeshConfig) if f.init)
+
+
+def _reduce_mesh(mesh: MeshConfig) -> tuple[Any, tuple[Any, ...]]:
+    # the init fields only: `_by_kind` is a cache, grouped again at its first use
+    return _mesh, tuple(getattr(mesh, name) for name in _MESH_FIELDS)
+
+
+def _reduce_proxy(proxy: MappingProxyType[Any, Any]) -> tuple[Any, tuple[Any, ...]]:
+    return _proxy, (dict(proxy),)
+
+
+# the parse cache's pickler (pydantic models and parse results as it writes them) with
+# the mesh's classes besides
+class _Pickler(parse_cache._Pickler):
+    dispatch_table = {
+        **parse_cache._DISPATCH,
+        **dict.fromkeys(_FIELDS, _constructed),
+        MeshConfig: _reduce_mesh,
+        MappingProxyType: _reduce_proxy,
+    }
+
+
+def save(
+    path: Path, fingerprint_: bytes, snapshot: Snapshot, temporary: Path | None = None
+) -> None:
+    """Write `snapshot` atomically (`temporary`, made by `parse_cache.temporary_beside`,
+    or a new one: mode 0600, renamed over `path`)."""
+    if temporary is None:
+        temporary = parse_cache.temporary_beside(path)
+    try:
+        stream = io.BytesIO()
+        _Pickler(stream, protocol=pickle.HIGHEST_PROTOCOL).dump(snapshot)
+        body = stream.getvalue()
+        with temporary.open("wb") as out:
+            out.write(_FORMAT + fingerprint_ + hashlib.blake2b(body, digest_size=16).digest())
+            out.write(body)
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+def load(path: Path, expected: bytes) -> Snapshot | None:
+    """The snapshot at `path` if it is there, trusted, of this fingerprint and intact;
+    else None (and a log line saying why, unless it is simply missing or stale)."""
+    try:
+        problem = parse_cache._trusted(path)
+        if problem:
+            log.warning("config.mesh_snapshot_ignored", file=str(path), reason=problem)
+            return None
+        with path.open("rb") as stream:
+            if stream.read(len(_FORMAT)) != _FORMAT or stream.read(16) != expected:
+                log.info("config.mesh_snapshot_stale", file=str(path))
+                return None
+            digest = stream.read(16)
+            body = stream.read()
+        if hashlib.blake2b(body, digest_size=16).digest() != digest:
+            raise ValueError("damaged (digest mismatch)")
+        snapshot = pickle.loads(body)
+        if not isinstance(snapshot, Snapshot):
+            raise ValueError(f"not a snapshot: {type(snapshot).__name__}")
+        return snapshot
+    except FileNotFoundError:
+        return None
+    except Exception as exc:  # a damaged snapshot is a start without it, not a failure
+        log.warning("config.mesh_snapshot_ignored", file=str(path), reason=repr(exc)[:200])
+        return None
+
+
+def unchanged(snapshot: Snapshot, paths: list[Path], identity: Callable[[Path], Any]) -> bool:
+    """Whether `paths` (the files now, in `yaml_files` order) are the snapshot's files,
+    each with the identity it had when read (`identity`: what `stat` says now)."""
+    files = snapshot.files
+    if len(paths) != len(files):
+        return False
+    for path, (name, (known, _)) in zip(paths, files.items(), strict=True):
+        if str(path) != name or identity(path) != known:
+            return False
+    return True
+
+
+class SnapshotWriter:
+    """Writes one snapshot in a forked child (the parent's state as of the fork, taken
+    under the source's loading lock), off this process's CPU and interpreter."""
+
+    def __init__(self, path: Path, fingerprint_: bytes) -> None:
+        self.path = path
+        self.fingerprint = fingerprint_
+        self._child: tuple[int, Path, float] | None = None
+        self.writes = 0
+
+    def start(self, snapshot: Snapshot) -> None:
+        if self.busy():
+            return
+        try:
+            temporary = parse_cache.temporary_beside(self.path)
+        except OSError as exc:
+            log.warning("config.mesh_snapshot_not_saved", file=str(self.path), error=str(exc))
+            return
+        pid = os.fork()
+        if pid == 0:  # the child: write, rename, leave without any of the parent's cleanup
+            status = 1
+            try:
+                # Ctrl-C reaches the whole process group: the parent decides (`abandon`)
+                signal.signal(signal.SIGINT, signal.SIG_IGN)
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)
+                signal.set_wakeup_fd(-1)
+                save(self.path, self.fingerprint, snapshot, temporary)
+                status = 0
+            finally:
+                os._exit(status)
+        self._child = (pid, temporary, time.monotonic())
+        self.writes += 1
+
+    def busy(self) -> bool:
+        """A child still writing (reaped here when it is done)."""
+        if self._child is None:
+            return False
+        pid, temporary, started = self._child
+        try:
+            done, status = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            done, status = pid, -1
+        if done == 0:
+            if time.monotonic() - started < CHILD_TIMEOUT_S:
+                return True
+            self.abandon()
+            return False
+        self._child = None
+        seconds = round(time.monotonic() - started, 3)
+        if status == 0:
+            log.info("config.mesh_snapshot_saved", file=str(self.path), seconds=seconds)
+        else:
+            temporary.unlink(missing_ok=True)
+            log.warning("config.mesh_snapshot_not_saved", file=str(self.path), status=status)
+        return False
+
+    def wait(self, timeout: float) -> bool:
+        """Wait (bounded) for a child writing; True when none is left."""
+        deadline = time.monotonic() + timeout
+        while self.busy():
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.01)
+        return True
+
+    def abandon(self) -> None:
+        """Kill an unfinished child and remove its temporary file (no snapshot, or the
+        previous one: the next start checks it as any other)."""
+        if self._child is None:
+            return
+        pid, temporary, _ = self._child
+        self._child = None
+        with contextlib.suppress(ProcessLookupError, ChildProcessError):
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done == pid and status == 0:
+                return  # it finished after all
+            if done == 0:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+        temporary.unlink(missing_ok=True)
+        log.info("config.mesh_snapshot_abandoned", file=str(self.path))
+
+
+def entries(snapshot: Snapshot) -> Mapping[str, parse_cache.Entry]:
+    """The parse cache entries the snapshot's files stand for."""
+    results = snapshot.assembly.results
+    return {
+        name: (known, digest, results[name]) for name, (known, digest) in snapshot.files.items()
+    }
