@@ -3,7 +3,7 @@
 The mesh is the canary of `benchmarks.meshgen`, N times, written as a user would keep
 it: one file per service with its registry objects and DestinationRule
 (`services/svc-N.yaml`) and one file per VirtualService (`routes/svc-N.yaml`), plus the
-client workload. The server runs in its own process (`python -m xdscp.cli serve
+client workload. The server runs in its own process (`python -m xdscp.entry serve
 --insecure --log-json`) and one simulated Envoy (`benchmarks.ads_clients`) connects as
 `default/client`, which sees every service.
 """
@@ -153,7 +153,7 @@ def serve(
 ) -> Iterator[ServeProcess]:
     """`xdscp serve` from the checkout `repo` (another one compares versions); without
     `analysis`, through `benchmarks.serve_without_analysis`."""
-    module = "xdscp.cli" if analysis else "benchmarks.serve_without_analysis"
+    module = "xdscp.entry" if analysis else "benchmarks.serve_without_analysis"
     port, debug = free_port(), free_port()
     log = work / "server.log"
     with log.open("wb") as out:
