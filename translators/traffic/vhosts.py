@@ -144,17 +144,18 @@ def virtual_host_for(
                 )
             return rule_hash(dr, destination_port(dest, target, port), dest.subset or "")
 
+        routes_from = provenance_of(vs)
         routes = http_routes(
             vs.spec.http,
             f"{vs.namespace}.{vs.name}",
-            provenance_of(vs),
+            routes_from,
             port,
             source,
             cluster_of,
             hash_of,
         )
         if routes:
-            provenance += provenance_of(vs)
+            provenance += routes_from
     if not routes:
         default = WeightedDestinationIR(outbound_cluster(port, service.hostname), 100)
         hashed = service_hash(service, port, "", source, index)

@@ -66,7 +66,7 @@ def vhost_entry(
             ref_of(vs),
             same_ns,
             traffic_vhosts.vhost_scope(service, vs, index, source),
-            tuple(r.ref for r in gamma),
+            tuple(r.ref for r in gamma) if gamma else (),
         ),
         lambda: _vhost_piece(service, port, vs, same_ns, index, source, gamma),
     )
