@@ -141,8 +141,10 @@ class DirectorySource:
         # awaited before the first write of the cache while watching (`run`): the plane
         # lets the first proxies be served first (set by `xdscp.service`)
         self.before_cache_write: Callable[[], Awaitable[None]] | None = None
-        # called when a batch of changes arrives, before it is read (the plane pauses
-        # its analysis thread, so the load and apply have the interpreter to themselves)
+        # called when a burst of changes begins (its first change, before the watcher's
+        # quiet period) and when its batch arrives, before it is read (the plane pauses
+        # its analysis thread, so the watcher, the load and the apply have the
+        # interpreter to themselves)
         self.on_batch: Callable[[], None] | None = None
         self._cache_due = asyncio.Event()
         # files whose entry may differ from the cache on disk since it was last brought up
@@ -740,7 +742,9 @@ class DirectorySource:
                 and not self._inside_root(credentials)
             ):
                 watched.append(credentials)  # `serve --credentials-dir` elsewhere
-            changed = watch_batches.batches(watched, self.quiet_ms, self.max_wait_ms, stop)
+            changed = watch_batches.batches(
+                watched, self.quiet_ms, self.max_wait_ms, stop, on_first=self._burst_begins
+            )
             async with contextlib.aclosing(changed) as bursts:
                 async for changes in bursts:
                     await self._changed(changes, on_update)
@@ -749,6 +753,10 @@ class DirectorySource:
                 keeper.cancel()
             if stop is not None and stop.is_set():
                 self.stop_parse_cache()  # stopping for good (the plane shuts down)
+
+    def _burst_begins(self) -> None:
+        if self.on_batch is not None:
+            self.on_batch()
 
     async def _changed(
         self,
