@@ -11,7 +11,7 @@ import dataclasses
 import json
 import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -206,7 +206,9 @@ class _Settable(SourceHealth):
         return self.reason
 
 
-async def _until_logged(logs: list[dict[str, object]], event: str, timeout_s: float = 10.0) -> None:
+async def _until_logged(
+    logs: list[MutableMapping[str, Any]], event: str, timeout_s: float = 10.0
+) -> None:
     async with asyncio.timeout(timeout_s):
         while not any(entry["event"] == event for entry in logs):
             await asyncio.sleep(0.005)
