@@ -296,17 +296,15 @@ class DirectorySource:
         path = mesh_snapshot.path_for(self.parse_cache)
         fingerprint = mesh_snapshot.fingerprint(parse_fingerprint, self.options)
         self._snapshot_writer = SnapshotWriter(path, fingerprint)
-        snapshot = mesh_snapshot.load(path, fingerprint)
+        if not path.exists():
+            return None
+        paths = yaml_files(self.root)
+        snapshot = mesh_snapshot.load(path, fingerprint, paths, _identity_now)
         if snapshot is None:
             return None
         assembly = snapshot.assembly
-        paths = yaml_files(self.root)
-        if (
-            assembly.mesh is None
-            or assembly.options != self.options
-            or not mesh_snapshot.unchanged(snapshot, paths, _identity_now)
-        ):
-            log.info("config.mesh_snapshot_stale", file=str(path))
+        if assembly.mesh is None or assembly.options != self.options:
+            log.info("config.mesh_snapshot_stale", file=str(path), reason="options")
             return None
         self._assembly = assembly
         results = assembly.results
