@@ -162,7 +162,9 @@ class _RouteBuild:
 
     config: RouteTableIR
     fields: list[bytes]  # per virtual host, framed
-    sources: dict[str, int]  # provenance source -> how many virtual hosts name it
+    # provenance source -> how many virtual hosts name it (never changed once built: the
+    # next generation's build shares it when no count moves)
+    sources: dict[str, int]
     provenance: tuple[str, ...]
     metadata: bytes  # the provenance, encoded
     resource: EnvoyResource
@@ -643,30 +645,38 @@ class MeshTranslator:
             digests = run_digests(fields)
         else:
             fields = list(previous.fields)
-            sources = dict(previous.sources)
-            # a source named for the first time, or no longer: the provenance changes
-            # (told while counting: comparing 20,000 names at 10,000 services costs more)
-            renamed = False
             before = previous.config.virtual_hosts
             # the positions of new virtual host objects, found at C speed (10,000 of them)
             changed = list(compress(count(), map(is_not, before, vhosts)))
+            # how many more (or fewer) virtual hosts name each source: an edited
+            # VirtualService names what it named, nothing moves, and the 20,000-entry
+            # counts of the last generation are taken as they are (never changed once
+            # built), not copied
+            moved: dict[str, int] = {}
             for i in changed:
                 new = vhosts[i]
                 fields[i] = memo.call_content(("vhost-field", id(new)), _vhost_field, new)[1]
                 for source in new.provenance:
-                    named = sources.get(source, 0)
-                    sources[source] = named + 1
-                    renamed = renamed or not named
-            # counted down after counting up: an edited VirtualService names the same
-            # sources, which then never reach zero (else every edit compared the keys)
-            for i in changed:
+                    moved[source] = moved.get(source, 0) + 1
                 for source in before[i].provenance:
-                    sources[source] -= 1
-                    if not sources[source]:
+                    moved[source] = moved.get(source, 0) - 1
+            moved = {source: by for source, by in moved.items() if by}
+            sources = previous.sources
+            provenance = previous.provenance
+            if moved:
+                sources = dict(sources)
+                # a source named for the first time, or no longer: the provenance changes
+                renamed = False
+                for source, by in moved.items():
+                    was = sources.get(source, 0)
+                    now = was + by
+                    if now:
+                        sources[source] = now
+                    else:
                         del sources[source]
-                        renamed = True
-            same = not renamed or sources.keys() == previous.sources.keys()
-            provenance = previous.provenance if same else tuple(sorted(sources))
+                    renamed = renamed or not was or not now
+                if renamed:
+                    provenance = tuple(sorted(sources))
             digests = patch_digests(previous.digests, fields, changed)
         if previous is not None and provenance == previous.provenance:
             metadata = previous.metadata

@@ -11,6 +11,9 @@ INTERRUPTED_EXIT_CODE = 130  # as `xdscp.cli_errors` (not imported: it is part o
 
 def main() -> None:
     try:
+        from xdscp.sources import prestart
+
+        prestart.start(sys.argv[1:])  # a cold serve's files decode while the rest imports
         from xdscp.cli import main as cli
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -72,3 +72,30 @@ async def test_the_callers_stop_ends_the_batches(tmp_path: Path) -> None:
         raise AssertionError("a batch without any change")
     except StopAsyncIteration:
         pass
+
+
+async def test_the_first_change_of_a_burst_is_told_before_its_quiet_period(
+    tmp_path: Path,
+) -> None:
+    """`on_first` comes once per burst, as its first change arrives: well before the
+    batch (a quiet period later), not again for the burst's later writes."""
+    told: list[float] = []
+    watched = batches(
+        [tmp_path], quiet_ms=400, max_wait_ms=5000, on_first=lambda: told.append(time.monotonic())
+    )
+    try:
+        first = asyncio.ensure_future(anext(watched))
+        await asyncio.sleep(0.3)
+        for i in range(3):  # one burst
+            (tmp_path / f"f{i}.yaml").write_text("x")
+            await asyncio.sleep(0.05)
+        await asyncio.wait_for(first, WAIT_S)
+        arrived = time.monotonic()
+        assert len(told) == 1
+        assert arrived - told[0] >= 0.35  # told at the start of the quiet period
+        second = asyncio.ensure_future(anext(watched))
+        (tmp_path / "g.yaml").write_text("x")
+        await asyncio.wait_for(second, WAIT_S)
+        assert len(told) == 2  # the next burst is told again
+    finally:
+        await watched.aclose()

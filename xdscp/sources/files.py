@@ -27,7 +27,7 @@ from translators.extensions import ExtensionSet
 from translators.mesh import MeshConfig, MeshOptions
 from translators.model.objects import ConfigError, KindEntry, MeshObject, Origin
 from xdscp.errors import XdscpError
-from xdscp.sources import decode_worker, mesh_snapshot, watch_batches
+from xdscp.sources import decode_worker, mesh_snapshot, prestart, watch_batches
 from xdscp.sources import parse_cache as parse_cache_file
 from xdscp.sources.assembly import Assembly
 from xdscp.sources.blame import find_culprits, translation_failure
@@ -141,8 +141,10 @@ class DirectorySource:
         # awaited before the first write of the cache while watching (`run`): the plane
         # lets the first proxies be served first (set by `xdscp.service`)
         self.before_cache_write: Callable[[], Awaitable[None]] | None = None
-        # called when a batch of changes arrives, before it is read (the plane pauses
-        # its analysis thread, so the load and apply have the interpreter to themselves)
+        # called when a burst of changes begins (its first change, before the watcher's
+        # quiet period) and when its batch arrives, before it is read (the plane pauses
+        # its analysis thread, so the watcher, the load and the apply have the
+        # interpreter to themselves)
         self.on_batch: Callable[[], None] | None = None
         self._cache_due = asyncio.Event()
         # files whose entry may differ from the cache on disk since it was last brought up
@@ -229,6 +231,7 @@ class DirectorySource:
             else:
                 assert changed is not None
                 mesh = self._assembly.update({str(p): self._read(p) for p in sorted(changed)})
+            prestart.discard()  # a worker started for a load that did not need it
             if full:
                 # what a full load made is long-lived config: out of the cyclic GC for
                 # good (as `tuning.tune_gc` does), or the next collection walks it all
@@ -293,17 +296,15 @@ class DirectorySource:
         path = mesh_snapshot.path_for(self.parse_cache)
         fingerprint = mesh_snapshot.fingerprint(parse_fingerprint, self.options)
         self._snapshot_writer = SnapshotWriter(path, fingerprint)
-        snapshot = mesh_snapshot.load(path, fingerprint)
+        if not path.exists():
+            return None
+        paths = yaml_files(self.root)
+        snapshot = mesh_snapshot.load(path, fingerprint, paths, _identity_now)
         if snapshot is None:
             return None
         assembly = snapshot.assembly
-        paths = yaml_files(self.root)
-        if (
-            assembly.mesh is None
-            or assembly.options != self.options
-            or not mesh_snapshot.unchanged(snapshot, paths, _identity_now)
-        ):
-            log.info("config.mesh_snapshot_stale", file=str(path))
+        if assembly.mesh is None or assembly.options != self.options:
+            log.info("config.mesh_snapshot_stale", file=str(path), reason="options")
             return None
         self._assembly = assembly
         results = assembly.results
@@ -382,8 +383,14 @@ class DirectorySource:
         sends and, whenever nothing is ready, reads files itself from the last one
         backwards, until the two meet (see `decode_worker`). A worker that fails or
         hangs leaves the rest to this process: it costs time, never a file."""
+        names = [str(p) for p in paths]
         try:
-            worker = decode_worker.DecodeWorker([str(p) for p in paths], self.limits)
+            # started by the entry point before the imports (`prestart`), or now
+            worker = prestart.adopt(self.root, names, self.limits)
+            if worker is not None:
+                log.info("config.decode_worker_adopted", files=len(names))
+            else:
+                worker = decode_worker.DecodeWorker(names, self.limits)
         except OSError as exc:
             log.warning("config.decode_worker_failed", error=str(exc)[:200])
             return {path: self._parse(path) for path in paths}
@@ -733,7 +740,9 @@ class DirectorySource:
                 and not self._inside_root(credentials)
             ):
                 watched.append(credentials)  # `serve --credentials-dir` elsewhere
-            changed = watch_batches.batches(watched, self.quiet_ms, self.max_wait_ms, stop)
+            changed = watch_batches.batches(
+                watched, self.quiet_ms, self.max_wait_ms, stop, on_first=self._burst_begins
+            )
             async with contextlib.aclosing(changed) as bursts:
                 async for changes in bursts:
                     await self._changed(changes, on_update)
@@ -742,6 +751,10 @@ class DirectorySource:
                 keeper.cancel()
             if stop is not None and stop.is_set():
                 self.stop_parse_cache()  # stopping for good (the plane shuts down)
+
+    def _burst_begins(self) -> None:
+        if self.on_batch is not None:
+            self.on_batch()
 
     async def _changed(
         self,

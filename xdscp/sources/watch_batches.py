@@ -8,13 +8,18 @@ read). Here watchfiles looks every `POLL_MS` (its batches arrive one to two poll
 change) and the quiet period is timed from the arrival of the latest batch, so a change
 is reported `quiet_ms` after it happened, give or take one poll. Cancelling the batches
 stops the watcher thread within one poll, and never sets the caller's `stop`.
+
+`on_first` is told when a burst's first change arrives, before its quiet period: the
+plane pauses its analysis thread then, so the quiet period's timers and the load that
+follows do not queue for the interpreter behind it (a quiet period of 30 ms took ~50
+while the analysis ran). It changes nothing in when the batch comes.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from pathlib import Path
 
 import watchfiles
@@ -47,8 +52,10 @@ async def batches(
     quiet_ms: int,
     max_wait_ms: int,
     stop: asyncio.Event | None = None,
+    on_first: Callable[[], None] | None = None,
 ) -> AsyncGenerator[Changes, None]:
-    """The changes under `paths`, one set per burst, until `stop` is set."""
+    """The changes under `paths`, one set per burst, until `stop` is set; `on_first` is
+    called (on the event loop) when a burst's first change arrives."""
     poll_ms = max(1, min(POLL_MS, quiet_ms))
     # a batch arrives one to two polls after its change: the rest of the quiet period
     rest = max(0, quiet_ms - poll_ms) / 1000
@@ -88,6 +95,8 @@ async def batches(
                 raise item
             burst = set(item)
             first = last = loop.time()
+            if on_first is not None:
+                on_first()
             ended = False
             while True:
                 delay = min(last + rest, first + most) - loop.time()
