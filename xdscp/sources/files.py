@@ -344,11 +344,16 @@ class DirectorySource:
         """Start writing the mesh snapshot (in a child, see `mesh_snapshot`) when one is
         due; False when none is (or a load is under way: then none will be)."""
         writer = self._snapshot_writer
-        if writer is None or not self._loading.acquire(blocking=False):
+        if writer is None:
+            return False
+        if not self._loading.acquire(blocking=False):
+            log.info("config.mesh_snapshot_not_due", file=str(writer.path), reason="loading")
             return False
         try:
             snapshot = self._snapshot()
             if snapshot is None:
+                reason = "not the state of a start"
+                log.info("config.mesh_snapshot_not_due", file=str(writer.path), reason=reason)
                 return False
             writer.start(snapshot)  # forked here: the state as of now, under the lock
         finally:
