@@ -448,6 +448,21 @@ def format_ratio(floor: RunResult, xdscp: RunResult) -> str:
     )
 
 
+def format_rounds(floor: Sequence[RunResult], xdscp: Sequence[RunResult]) -> str:
+    """The ratios of each round alone: how far apart runs a minute apart land on a shared
+    machine, next to the merged figure above."""
+    med = statistics.median
+    change = " ".join(
+        f"{_ratio(x.change_median_ms, f.change_median_ms):.2f}x"
+        for f, x in zip(floor, xdscp, strict=True)
+    )
+    window = " ".join(
+        f"{_ratio(med(x.window_cpu_ms), med(f.window_cpu_ms)):.2f}x"
+        for f, x in zip(floor, xdscp, strict=True)
+    )
+    return f"{'':>7} {'':>4} {'':>3} {'rounds':>6} | change {change} | win {window}"
+
+
 def print_profile(path: Path, limit: int = 25, out: Callable[[str], None] = print) -> None:
     out(f"--- {path.name}: top {limit} by internal time")
     stats = pstats.Stats(str(path))
@@ -508,6 +523,8 @@ async def run_all(args: argparse.Namespace) -> list[RunResult]:
                 print(format_row(result), flush=True)
             if "floor" in by_mode and "xdscp" in by_mode:
                 print(format_ratio(by_mode["floor"], by_mode["xdscp"]), flush=True)
+                if args.rounds > 1:
+                    print(format_rounds(rounds["floor"], rounds["xdscp"]), flush=True)
         if args.keep_logs is not None:
             args.keep_logs.mkdir(parents=True, exist_ok=True)
             for log in workdir.glob("*.log"):

@@ -35,7 +35,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from benchmarks.serve_process import REPO, write_mesh
+from benchmarks.serve_process import REPO, compile_bytecode, server_environment, write_mesh
 
 STAGES = (
     "import",
@@ -165,6 +165,7 @@ def main(argv: list[str]) -> None:
     if args.inner:
         print(json.dumps(measure(*args.inner)))
         return
+    compile_bytecode(REPO)  # as installed: the import stage does not compile the modules
     with tempfile.TemporaryDirectory(prefix="xdscp-start-stages-") as tmp:
         config = Path(tmp) / "mesh"
         write_mesh(config, args.services)
@@ -172,6 +173,7 @@ def main(argv: list[str]) -> None:
         output = subprocess.run(
             [*command, str(config), str(Path(tmp) / "parse.cache")],
             cwd=REPO,
+            env=server_environment(REPO),
             check=True,
             capture_output=True,
             text=True,

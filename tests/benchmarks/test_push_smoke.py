@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.push import format_ratio, format_row, make_tls, merge, run_one
+from benchmarks.push import format_ratio, format_rounds, format_row, make_tls, merge, run_one
 from benchmarks.push_bodies import floor_bodies, xdscp_runtime
 from benchmarks.push_mesh import NAMESPACE, client_name, push_mesh
 from xdscp.cache import CLUSTER_TYPE, LISTENER_TYPE
@@ -45,6 +45,8 @@ async def test_push_benchmark_runs_both_servers(tmp_path: Path, tls: bool) -> No
         assert result.all_acked
         assert format_row(result)
     assert "x" in format_ratio(results["floor"], results["xdscp"])
+    per_round = format_rounds([results["floor"]] * 2, [results["xdscp"]] * 2)
+    assert per_round.count("x ") >= 2 and "win" in per_round  # two rounds, both figures
     twice = merge([results["xdscp"], results["xdscp"]])
     assert len(twice.change_ms) == 4 and twice.all_acked
 

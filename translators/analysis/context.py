@@ -44,6 +44,10 @@ class WorkloadGroup:
         return self.workloads[0]
 
 
+# what `recording` notes beside hostnames (none contains a space)
+ANY_SERVICE = "any service"
+WILDCARD_SERVICES = "wildcard services"
+
 # tables worked out from the mesh's workloads alone, and from its workloads and services:
 # the next generation's context takes them over when those did not change (`carry`)
 _FROM_WORKLOADS = ("groups", "groups_by_namespace", "_by_label", "caller_namespaces")
@@ -67,6 +71,7 @@ class AnalysisContext:
         self._visible: dict[tuple[str, tuple[str, ...]], list[Service]] = {}
         # called inside the longer table builds (incremental.py: the service's pause)
         self.checkpoint: Callable[[], None] = _no_checkpoint
+        self._service_reads: set[str] | None = None  # see `recording`
         if carry is not None and carry.mesh.workloads is mesh.workloads:
             names: tuple[str, ...] = _FROM_WORKLOADS
             if carry.mesh.services is mesh.services:
@@ -199,13 +204,41 @@ class AnalysisContext:
     def wildcard_services(self) -> tuple[Service, ...]:
         return tuple(s for s in self.mesh.services.values() if "*" in s.hostname)
 
+    # Which services one object's findings read (`recording`): the hostnames looked up,
+    # ANY_SERVICE when every service was, WILDCARD_SERVICES when the wildcard ones were.
+    # Per-object checks that find services only through these (`Check.services_by_host`)
+    # are re-evaluated after a service edit for the objects that looked at it alone.
+
+    def recording(self) -> set[str]:
+        """Start recording the service lookups (into the set returned) until `stop`."""
+        self._service_reads = set()
+        return self._service_reads
+
+    def stop_recording(self) -> None:
+        self._service_reads = None
+
+    def service(self, hostname: str) -> Service | None:
+        if self._service_reads is not None:
+            self._service_reads.add(hostname)
+        return self.mesh.services.get(hostname)
+
+    def service_names(self) -> list[str]:
+        if self._service_reads is not None:
+            self._service_reads.add(ANY_SERVICE)
+        return list(self.mesh.services)
+
     def services_matching(self, pattern: str) -> list[Service]:
         """Services a (possibly wildcard) host covers, or whose wildcard host covers it."""
-        exact = self.mesh.services.get(pattern)
+        exact = self.service(pattern)
         if exact is not None:
             return [exact]
+        reads = self._service_reads
         if "*" in pattern:
+            if reads is not None:
+                reads.add(ANY_SERVICE)
             return [s for s in self.mesh.services.values() if host_matches(pattern, s.hostname)]
+        if reads is not None:
+            reads.add(WILDCARD_SERVICES)
         return [s for s in self.wildcard_services if host_matches(s.hostname, pattern)]
 
     def clusters(

@@ -27,12 +27,12 @@ proves, after random edit sequences over every kind, that the result equals a fr
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import compress, count
 from operator import is_not
 from typing import Any
 
-from translators.analysis.context import AnalysisContext
+from translators.analysis.context import ANY_SERVICE, WILDCARD_SERVICES, AnalysisContext
 from translators.analysis.message import Message
 from translators.analysis.runner import (
     ALL_KINDS,
@@ -119,6 +119,9 @@ class _Findings:
 
     whole: tuple[Message, ...] = ()
     by_object: dict[ObjectKey, tuple[Message, ...]] | None = None
+    # `Check.services_by_host`: key -> the services its findings read (every object
+    # evaluated, with findings or not)
+    services: dict[ObjectKey, frozenset[str]] | None = None
 
     def messages(self) -> Iterable[Message]:
         if self.by_object is None:
@@ -126,9 +129,21 @@ class _Findings:
         return (m for found in self.by_object.values() for m in found)
 
 
+class _Spent:
+    """Set once a later analysis took the state over (see IncrementalAnalysis)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self) -> None:
+        self.value = False
+
+
 @dataclass(frozen=True, slots=True)
 class IncrementalAnalysis:
-    """The analysis of `mesh`, with what the next mesh's is worked out from."""
+    """The analysis of `mesh`, with what the next mesh's is worked out from. The next
+    analysis takes some of its tables over and updates them in place (copying 10,000
+    entries per edit would cost more than the edit's checks): a state is carried over
+    once; given again, the analysis starts from nothing (`spent`)."""
 
     mesh: MeshConfig
     analysis: Analysis
@@ -137,6 +152,7 @@ class IncrementalAnalysis:
     delegating: frozenset[ObjectKey]  # VirtualServices with a `delegate` rule
     # checks worked out again for this mesh (the others were carried over): a measure
     reran: tuple[str, ...] = ()
+    spent: _Spent = field(default_factory=_Spent, compare=False)
 
 
 def analyze_incrementally(
@@ -156,6 +172,10 @@ def analyze_incrementally(
     selected = CHECKS if checks is None else checks
     if previous is not None and previous.mesh is mesh:
         return previous
+    if previous is not None and previous.spent.value:
+        previous = None  # its tables moved on to a later analysis
+    if previous is not None:
+        previous.spent.value = True
     change = mesh_change(previous.mesh, mesh) if previous is not None else None
     if previous is None or change is None:
         index = MeshIndex.of(mesh)
@@ -253,29 +273,78 @@ def _carried(
 ) -> _Findings | None:
     """`before` brought up to date, or None when the check must run whole."""
     reads = _reads(check, per_object, delegated)
+    if reads is not None and per_object and check.services_by_host:
+        reads = reads - {SERVICES}  # per object, below
     if reads is None or reads & change.inputs:
         return None
     if not per_object:
         return before
-    assert before.by_object is not None and check.each is not None
+    assert before.by_object is not None
     every_kind = check.kinds == (ALL_KINDS,)
     touched = [
         (old, new) for old, new in change.objects if every_kind or _kind(old, new) in check.kinds
     ]
-    if not touched:
+    stale = _stale(before, change) if check.services_by_host else []
+    if not touched and not stale:
         return before
     by_object = dict(before.by_object)
+    services = before.services  # updated in place: the state is spent after this
+    redo: dict[ObjectKey, MeshObject[Any]] = {}
+    for old, new in touched:
+        if old is not None:
+            by_object.pop(old.key, None)
+            if services is not None:
+                services.pop(old.key, None)
+        if new is not None:
+            redo[new.key] = new
+    if stale:
+        current = {o.key: o for kind in check.kinds for o in context.mesh.by_kind().get(kind, ())}
+        for key in stale:
+            by_object.pop(key, None)
+            if services is not None:
+                services.pop(key, None)
+            obj = current.get(key)
+            if obj is not None:
+                redo.setdefault(key, obj)
     try:
-        for old, new in touched:
-            if old is not None:
-                by_object.pop(old.key, None)
-            if new is not None and _applies(check, new):
-                found = tuple(check.each(context, new))
-                if found:
-                    by_object[new.key] = found
+        for obj in redo.values():
+            if _applies(check, obj):
+                _evaluate(check, context, obj, by_object, services)
     except Exception:
         return None  # run whole, so the XDS0001 message is the one `analyze` gives
-    return _Findings(by_object=by_object)
+    return _Findings(by_object=by_object, services=services)
+
+
+def _stale(before: _Findings, change: MeshChange) -> list[ObjectKey]:
+    """The objects whose findings read a service that changed."""
+    if SERVICES not in change.inputs or before.services is None:
+        return []
+    changed = set(change.services) | {ANY_SERVICE}
+    if any("*" in host for host in change.services):
+        changed.add(WILDCARD_SERVICES)
+    return [key for key, read in before.services.items() if not changed.isdisjoint(read)]
+
+
+def _evaluate(
+    check: Check,
+    context: AnalysisContext,
+    obj: MeshObject[Any],
+    by_object: dict[ObjectKey, tuple[Message, ...]],
+    services: dict[ObjectKey, frozenset[str]] | None,
+) -> None:
+    """`check.each` on `obj`, its findings (and the services they read) stored."""
+    assert check.each is not None
+    if services is None:
+        found = tuple(check.each(context, obj))
+    else:
+        read = context.recording()
+        try:
+            found = tuple(check.each(context, obj))
+        finally:
+            context.stop_recording()
+        services[obj.key] = frozenset(read)
+    if found:
+        by_object[obj.key] = by_object.get(obj.key, ()) + found
 
 
 def _kind(old: MeshObject[Any] | None, new: MeshObject[Any] | None) -> str:
@@ -292,16 +361,14 @@ def _applies(check: Check, obj: MeshObject[Any]) -> bool:
 
 def _each_whole(check: Check, context: AnalysisContext, pause: Checkpoint) -> _Findings:
     """A per-object check over every object of its kinds, kept per object."""
-    assert check.each is not None
     by_object: dict[ObjectKey, tuple[Message, ...]] = {}
+    services: dict[ObjectKey, frozenset[str]] | None = {} if check.services_by_host else None
     try:
         objects = objects_of(context, check.kinds, check.sidecar_vs)
         for n, obj in enumerate(objects):
             if n % _BATCH == _BATCH - 1:
                 pause()
-            found = tuple(check.each(context, obj))
-            if found:
-                by_object[obj.key] = by_object.get(obj.key, ()) + found
+            _evaluate(check, context, obj, by_object, services)
     except Exception as exc:
         return _Findings((failed(check, exc),))
-    return _Findings(by_object=by_object)
+    return _Findings(by_object=by_object, services=services)

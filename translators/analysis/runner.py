@@ -53,6 +53,10 @@ class Check:
     delegation: bool = False
     # `each` sees the merged VirtualServices that apply to sidecars (`for_sidecars`)
     sidecar_vs: bool = False
+    # `each` finds services only through the context's lookups (`service`,
+    # `services_matching`, `service_names`), which note what one object's findings read:
+    # after a service edit only the objects that looked at it are re-evaluated
+    services_by_host: bool = False
 
 
 def per_object(
@@ -64,6 +68,7 @@ def per_object(
     *,
     delegation: bool = False,
     sidecar_vs: bool = False,
+    services_by_host: bool = False,
 ) -> Check:
     """A check made of `each` over every object of `kinds` (see `Check`)."""
 
@@ -71,7 +76,9 @@ def per_object(
         for obj in objects_of(context, kinds, sidecar_vs):
             yield from each(context, obj)
 
-    return Check(name, run, codes, reads, each, kinds, delegation or sidecar_vs, sidecar_vs)
+    return Check(
+        name, run, codes, reads, each, kinds, delegation or sidecar_vs, sidecar_vs, services_by_host
+    )
 
 
 def objects_of(

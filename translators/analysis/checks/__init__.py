@@ -63,6 +63,7 @@ CHECKS: tuple[Check, ...] = (
             codes.ZERO_WEIGHT_DESTINATION.code,
         ),
         _reads(SERVICES, DR),
+        services_by_host=True,
     ),
     per_object(
         "virtualservice-hosts",
@@ -71,6 +72,7 @@ CHECKS: tuple[Check, ...] = (
         (codes.VIRTUAL_SERVICE_HOST_NOT_FOUND.code,),
         _reads(SERVICES),
         sidecar_vs=True,
+        services_by_host=True,
     ),
     Check(
         "virtualservice-conflicts",
@@ -95,6 +97,7 @@ CHECKS: tuple[Check, ...] = (
         ),
         _reads(SERVICES, WORKLOADS),
         sidecar_vs=True,
+        services_by_host=True,
     ),
     per_object(
         "virtualservice-protocols",
@@ -103,6 +106,7 @@ CHECKS: tuple[Check, ...] = (
         (codes.RULES_FOR_ANOTHER_PROTOCOL.code,),
         _reads(SERVICES),
         sidecar_vs=True,
+        services_by_host=True,
     ),
     per_object(
         "destinationrule-hosts",
@@ -110,13 +114,15 @@ CHECKS: tuple[Check, ...] = (
         (DR,),
         (codes.DESTINATION_RULE_HOST_NOT_FOUND.code,),
         _reads(SERVICES),
+        services_by_host=True,
     ),
     per_object(
         "destinationrule-subsets",
         destinationrules.check_subsets,
         (DR,),
         (codes.SUBSET_SELECTS_NOTHING.code,),
-        _reads(SERVICES, WORKLOADS),
+        _reads(SERVICES),
+        services_by_host=True,
     ),
     Check(
         "destinationrule-merge",
@@ -242,6 +248,7 @@ CHECKS: tuple[Check, ...] = (
         (DR,),
         (codes.FIELD_NOT_TRANSLATED.code,),
         _reads(SERVICES),
+        services_by_host=True,
     ),
     per_object(
         "workloads-not-proxied",

@@ -39,7 +39,7 @@ def check_subsets(ctx: AnalysisContext, dr: DR) -> Iterable[Message]:
     if not dr.spec.subsets:
         return
     host = ctx.resolve(dr.spec.host, dr.namespace)
-    service = ctx.mesh.services.get(host)
+    service = ctx.service(host)
     # without known endpoints (resolution NONE, none declared) there is nothing to select
     if service is None or not service.endpoints or service.resolution is ServiceResolution.NONE:
         return

@@ -44,7 +44,7 @@ def route_targets(spec: VirtualServiceSpec) -> Iterator[RouteTarget]:
 
 
 def suggestion(host: str, ctx: AnalysisContext) -> str:
-    close = difflib.get_close_matches(host, list(ctx.mesh.services), n=1, cutoff=0.8)
+    close = difflib.get_close_matches(host, ctx.service_names(), n=1, cutoff=0.8)
     return f" (did you mean {close[0]}?)" if close else ""
 
 
@@ -63,7 +63,7 @@ def _check_target(
 ) -> Iterator[Message]:
     dest = target.destination
     host = ctx.resolve(dest.host, vs.namespace)
-    service = ctx.mesh.services.get(host)
+    service = ctx.service(host)
     if service is None:
         wildcard = next((s.hostname for s in ctx.services_matching(host)), None)
         why = (

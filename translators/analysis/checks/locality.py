@@ -22,7 +22,7 @@ def check_locality_on_dns(ctx: AnalysisContext, rule: MeshObject[Any]) -> Iterab
     """Per DestinationRule; reads the services."""
     spec: DestinationRuleSpec = rule.spec
     suffix = ctx.mesh.options.domain_suffix
-    service = ctx.mesh.services.get(resolve_host(spec.host, rule.namespace, suffix))
+    service = ctx.service(resolve_host(spec.host, rule.namespace, suffix))
     if service is None or service.resolution not in _DNS:
         return
     for path, lb in policy_settings(spec, "loadBalancer", lambda policy: policy.load_balancer):
