@@ -170,11 +170,15 @@ class Attack:
             return False
         return True
 
-    async def outcome(self, timeout: float = 120.0) -> str:
-        """After the first answer (or the end): what happened."""
+    async def outcome(self, timeout: float = 120.0, until_ended: bool = False) -> str:
+        """After the first answer (or the end; with `until_ended`, only the end, which a
+        loaded server may reach seconds after its first answer): what happened."""
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(timeout):
                 await self._news.wait()
+                while until_ended and not self.ended:
+                    self._news.clear()
+                    await self._news.wait()
         # a stream still open may be about to end: the server reads what was sent after
         # its first answer meanwhile
         for _ in range(20):
@@ -247,7 +251,8 @@ async def many_delta_names(server: Server, total: int) -> None:
                     break
                 sent += len(request.resource_names_subscribe)
                 await asyncio.sleep(0.05)
-            outcome = await attack.outcome(timeout=60)
+            # every name was sent, past the per-stream limit: the stream must end
+            outcome = await attack.outcome(timeout=60, until_ended=True)
             print(f"   stream {s + 1}: {sent:,} names sent; {outcome[:100]}; "
                   f"RSS {rss_mib(pid):8.1f} MiB")  # fmt: skip
         print(f"   RSS while the streams stay open: {await settle(pid):8.1f} MiB")

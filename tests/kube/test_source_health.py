@@ -11,7 +11,7 @@ import dataclasses
 import json
 import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -206,17 +206,27 @@ class _Settable(SourceHealth):
         return self.reason
 
 
+async def _until_logged(
+    logs: list[MutableMapping[str, Any]], event: str, timeout_s: float = 10.0
+) -> None:
+    async with asyncio.timeout(timeout_s):
+        while not any(entry["event"] == event for entry in logs):
+            await asyncio.sleep(0.005)
+
+
 async def test_health_changes_are_logged_once_each() -> None:
     """Not once per failed retry: one line when degraded, one when recovered."""
     health, stop = _Settable(), asyncio.Event()
     with structlog.testing.capture_logs() as logs:
         task = asyncio.create_task(log_health_changes(health, stop, every_s=0.01))
         health.reason = "degraded: Pod watch failing since 2026-01-01T00:00:00Z: boom"
-        await asyncio.sleep(0.1)
+        await _until_logged(logs, "kube.source_degraded")
         health.reason = "degraded: Pod watch failing since 2026-01-01T00:00:00Z: boom again"
-        await asyncio.sleep(0.1)
+        await asyncio.sleep(0.1)  # about ten checks of the changed reason
         health.reason = ""
-        await asyncio.sleep(0.1)
+        # waited for, not slept: on a loaded machine a fixed sleep can end before the
+        # logger's next check, and the stop then wins the race
+        await _until_logged(logs, "kube.source_recovered")
         stop.set()
         await asyncio.wait_for(task, 2)
     events = [(e["event"], e.get("reason", e.get("was"))) for e in logs]

@@ -67,7 +67,7 @@ def _plain_forward(ir: RouteIR) -> bool:
         and ir.headers is None
         and ir.fault is None
         and ir.cors is None
-        and all(c.headers is None for c in ir.destinations)
+        and not any([c.headers is not None for c in ir.destinations])
     )
 
 
@@ -112,10 +112,16 @@ def _action_rest(
     return encoded
 
 
+# A weight's UInt32Value field content, for the usual weights (percentages): no varint
+# loop per weighted cluster
+_WEIGHTS = [_UINT32_VALUE_TAG + _varint(w) if w else b"" for w in range(1024)]
+
+
 def _weighted(clusters: tuple[WeightedDestinationIR, ...]) -> bytes:
     entries = []
     for wc in clusters:
-        weight = _UINT32_VALUE_TAG + _varint(wc.weight) if wc.weight else b""
+        w = wc.weight
+        weight = _WEIGHTS[w] if 0 <= w < len(_WEIGHTS) else _UINT32_VALUE_TAG + _varint(w)
         entry = length_delimited(_WEIGHT_NAME, wc.destination.encode()) + length_delimited(
             _WEIGHT_WEIGHT, weight
         )

@@ -119,6 +119,9 @@ def upstream_peers(
         effective = peer_authn.effective(namespace, e.labels)
         if ports:  # (named only where a port uses it)
             sources.update(effective.sources)
+        if not effective.ports:  # (no port-level mode: one answer for every port)
+            columns.append((effective.mode is not InboundMTLS.DISABLE,) * len(ports))
+            continue
         if len(ports) == 1:  # (most services)
             columns.append((effective.at(e.port_for(ports[0])) is not InboundMTLS.DISABLE,))
             continue

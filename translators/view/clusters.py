@@ -40,7 +40,7 @@ from translators.traffic.policy import (
     is_passthrough,
     load_balancing,
 )
-from translators.view.ports import ports_of
+from translators.view.ports import ports_by_protocol
 from translators.view.scope import ref_of
 
 if TYPE_CHECKING:
@@ -310,7 +310,6 @@ def outbound_clusters(
         tuple(assignments),
         tuple(chunks),
         special,
-        ports_of(visible, http=True),
-        ports_of(visible, http=False),
+        *ports_by_protocol(visible),
         tuple(a for a in assignments if a.locality_lb is not None),
     )

@@ -15,11 +15,15 @@ def forward_proxy_clusters(clusters: Iterable[DestinationIR]) -> frozenset[str]:
 
 
 def _reaches(vhost: VirtualHostIR, dfp: frozenset[str]) -> bool:
-    return any(
-        any(wc.destination in dfp for wc in r.destinations)
-        or any(m.destination in dfp for m in r.mirrors)
-        for r in vhost.routes
-    )
+    # (loops, not nested `any` generators: asked of every virtual host of a full build)
+    for r in vhost.routes:
+        for wc in r.destinations:
+            if wc.destination in dfp:
+                return True
+        for m in r.mirrors:
+            if m.destination in dfp:
+                return True
+    return False
 
 
 def forward_proxy_count(

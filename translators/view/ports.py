@@ -31,6 +31,16 @@ def ports_of(services: Iterable[Service], http: bool) -> frozenset[int]:
     )
 
 
+def ports_by_protocol(services: Iterable[Service]) -> tuple[frozenset[int], frozenset[int]]:
+    """(`ports_of(services, http=True)`, `ports_of(services, http=False)`) in one walk."""
+    http: set[int] = set()
+    other: set[int] = set()
+    for s in services:
+        for p in s.ports:
+            (http if p.protocol in HTTP_PROTOCOLS else other).add(p.number)
+    return frozenset(http), frozenset(other)
+
+
 def egress_ports(
     sidecar: SidecarSpec | None, catch_all: EgressListener | None, service_ports: frozenset[int]
 ) -> list[EgressIR]:

@@ -39,6 +39,12 @@ _MUST_ANSWER = 1  # the client added names since our last response
 _FORCE = 2  # a CDS/LDS push may have re-created this type's watchers
 
 
+# Up to this many names, hashing them as Python strings is cheaper than the upb copy
+# (about 0.6 us against 1.6 us for one name; even at 16): RDS ACKs name one or a few
+# route configurations, and a thousand proxies ACK every push.
+_SHORT_NAME_LIST = 8
+
+
 def names_fingerprint(req: Any) -> int:
     """A cheap fingerprint of a request's resource_names.
 
@@ -47,7 +53,12 @@ def names_fingerprint(req: Any) -> int:
     serializing them inside upb, so unchanged lists are recognised by this
     fingerprint and only a changed list is materialised as a set. (A fresh
     message each time: reusing one would grow its upb arena without bound.)
+    A short list is hashed as strings; the same list always takes the same way,
+    since its length decides (and `NameSets` keys on the length too).
     """
+    names = req.resource_names
+    if len(names) <= _SHORT_NAME_LIST:
+        return hash(tuple(names))
     names_only = DiscoveryRequest()
     names_only.CopyFrom(req)
     for field in ("version_info", "node", "type_url", "response_nonce", "error_detail"):

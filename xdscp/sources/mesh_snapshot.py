@@ -36,7 +36,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType, ModuleType
-from typing import Any
+from typing import Any, BinaryIO
 
 import structlog
 
@@ -138,29 +138,51 @@ class _Pickler(parse_cache._Pickler):
     }
 
 
+def _section(data: bytes) -> bytes:
+    """One section of the file: its length (8 bytes), its digest (16), its bytes."""
+    return len(data).to_bytes(8, "big") + hashlib.blake2b(data, digest_size=16).digest() + data
+
+
+def _read_section(stream: BinaryIO) -> bytes:
+    header = stream.read(24)
+    size = int.from_bytes(header[:8], "big")
+    data = stream.read(size)
+    if len(header) < 24 or len(data) != size:
+        raise ValueError("damaged (cut short)")
+    if hashlib.blake2b(data, digest_size=16).digest() != header[8:]:
+        raise ValueError("damaged (digest mismatch)")
+    return data
+
+
 def save(
     path: Path, fingerprint_: bytes, snapshot: Snapshot, temporary: Path | None = None
 ) -> None:
     """Write `snapshot` atomically (`temporary`, made by `parse_cache.temporary_beside`,
-    or a new one: mode 0600, renamed over `path`)."""
+    or a new one: mode 0600, renamed over `path`): the files first, in a section of
+    their own, so that a start whose files changed reads only that (`load`)."""
     if temporary is None:
         temporary = parse_cache.temporary_beside(path)
     try:
+        files = pickle.dumps(snapshot.files, protocol=pickle.HIGHEST_PROTOCOL)
         stream = io.BytesIO()
-        _Pickler(stream, protocol=pickle.HIGHEST_PROTOCOL).dump(snapshot)
-        body = stream.getvalue()
+        _Pickler(stream, protocol=pickle.HIGHEST_PROTOCOL).dump(snapshot.assembly)
         with temporary.open("wb") as out:
-            out.write(_FORMAT + fingerprint_ + hashlib.blake2b(body, digest_size=16).digest())
-            out.write(body)
+            out.write(_FORMAT + fingerprint_ + _section(files))
+            out.write(_section(stream.getvalue()))
         os.replace(temporary, path)
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
 
 
-def load(path: Path, expected: bytes) -> Snapshot | None:
-    """The snapshot at `path` if it is there, trusted, of this fingerprint and intact;
-    else None (and a log line saying why, unless it is simply missing or stale)."""
+def load(
+    path: Path, expected: bytes, paths: list[Path], identity: Callable[[Path], Any]
+) -> Snapshot | None:
+    """The snapshot at `path` if it is there, trusted, of this fingerprint, of exactly
+    `paths` (the files now, in `yaml_files` order) each with the identity it had when
+    read (`identity`: what `stat` says now), and intact; else None, with a log line
+    saying why (none when it is simply missing). The assembled state is read only once
+    the files are known to be unchanged."""
     try:
         problem = parse_cache._trusted(path)
         if problem:
@@ -168,16 +190,16 @@ def load(path: Path, expected: bytes) -> Snapshot | None:
             return None
         with path.open("rb") as stream:
             if stream.read(len(_FORMAT)) != _FORMAT or stream.read(16) != expected:
-                log.info("config.mesh_snapshot_stale", file=str(path))
+                log.info("config.mesh_snapshot_stale", file=str(path), reason="code or options")
                 return None
-            digest = stream.read(16)
-            body = stream.read()
-        if hashlib.blake2b(body, digest_size=16).digest() != digest:
-            raise ValueError("damaged (digest mismatch)")
-        snapshot = pickle.loads(body)
-        if not isinstance(snapshot, Snapshot):
-            raise ValueError(f"not a snapshot: {type(snapshot).__name__}")
-        return snapshot
+            files = pickle.loads(_read_section(stream))
+            if not isinstance(files, dict) or not unchanged(files, paths, identity):
+                log.info("config.mesh_snapshot_stale", file=str(path), reason="files")
+                return None
+            assembly = pickle.loads(_read_section(stream))
+        if not isinstance(assembly, Assembly):
+            raise ValueError(f"not an assembly: {type(assembly).__name__}")
+        return Snapshot(files, assembly)
     except FileNotFoundError:
         return None
     except Exception as exc:  # a damaged snapshot is a start without it, not a failure
@@ -185,10 +207,12 @@ def load(path: Path, expected: bytes) -> Snapshot | None:
         return None
 
 
-def unchanged(snapshot: Snapshot, paths: list[Path], identity: Callable[[Path], Any]) -> bool:
-    """Whether `paths` (the files now, in `yaml_files` order) are the snapshot's files,
-    each with the identity it had when read (`identity`: what `stat` says now)."""
-    files = snapshot.files
+def unchanged(
+    files: Mapping[str, tuple[FileIdentity, bytes]],
+    paths: list[Path],
+    identity: Callable[[Path], Any],
+) -> bool:
+    """Whether `paths` are the snapshot's `files`, each as `stat` saw it when read."""
     if len(paths) != len(files):
         return False
     for path, (name, (known, _)) in zip(paths, files.items(), strict=True):
