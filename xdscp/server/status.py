@@ -185,10 +185,7 @@ class ProxyStatus:
     @property
     def in_sync(self) -> bool:
         """Every type the proxy was sent is acknowledged (nothing pending, nothing rejected)."""
-        for ts in self.types.values():  # a loop: asked on every push and ACK of a change
-            if ts.version_acked != ts.version_sent:
-                return False
-        return True
+        return all(ts.version_acked == ts.version_sent for ts in self.types.values())
 
     def resumed(self, type_url: str, version: str) -> None:
         """A reconnecting proxy already runs `version`: it counts as sent and acknowledged."""
