@@ -66,13 +66,22 @@ class StartFigures:
 
 
 CACHE_EVENTS = ("config.parse_cache_saved", "config.parse_cache_appended")
+# the mesh snapshot: written (or not due, or the start took it: nothing to write)
+SNAPSHOT_EVENTS = (
+    "config.mesh_snapshot_saved",
+    "config.mesh_snapshot_not_saved",
+    "config.mesh_snapshot_not_due",
+    "config.mesh_snapshot_restored",
+)
 
 
-async def wait_cache_written(server: ServeProcess, timeout: float) -> float:
+async def wait_cache_written(
+    server: ServeProcess, timeout: float, events: tuple[str, ...] = CACHE_EVENTS
+) -> float:
     """Seconds until the server logs its parse cache written (bounded; 0.0 if not)."""
     started = time.monotonic()
     while time.monotonic() - started < timeout:
-        if any(server.log_events(name) for name in CACHE_EVENTS):
+        if any(server.log_events(name) for name in events):
             return time.monotonic() - started
         await asyncio.sleep(0.05)
     return 0.0
@@ -138,6 +147,8 @@ async def measure(
         # a warm start with nothing changed may have nothing to write: waited for briefly
         cold = not server.log_events("config.parse_cache_stale") and not cache_read(server)
         saved = await wait_cache_written(server, timeout if cold else 3.0)
+        # as a plane that runs on: its mesh snapshot written (when due) before it stops
+        await wait_cache_written(server, timeout, SNAPSHOT_EVENTS)
         stop = await asyncio.to_thread(interrupt, server, timeout)
         restored = bool(server.log_events("config.mesh_snapshot_restored"))
         return dataclasses.replace(figures, cache_saved_s=saved, stop_s=stop, restored=restored)

@@ -11,8 +11,8 @@ Not a server option: a user always gets the analysis.
 from __future__ import annotations
 
 from translators.mesh import MeshConfig
+from xdscp import entry
 from xdscp.analysis import MeshAnalyzer
-from xdscp.cli import main
 
 
 def _no_analysis(self: MeshAnalyzer, mesh: MeshConfig, generation: int) -> None:
@@ -21,4 +21,4 @@ def _no_analysis(self: MeshAnalyzer, mesh: MeshConfig, generation: int) -> None:
 
 if __name__ == "__main__":
     MeshAnalyzer.submit = _no_analysis  # type: ignore[method-assign]
-    main()
+    entry.main()  # as `xdscp` runs (its decode worker starts after these imports here)

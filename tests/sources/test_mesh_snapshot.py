@@ -206,3 +206,20 @@ def test_a_restored_mesh_translates_byte_for_byte_as_an_assembled_one(
     for workload in ("default/client", "default/order-v1"):
         found = resources(restored, workload)
         assert found and found == resources(fresh, workload)
+
+
+def test_stopping_abandons_an_unfinished_snapshot_write(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config, cache = mesh_dir(tmp_path), tmp_path / "state" / "parse.cache"
+    aged(monkeypatch)
+    source = DirectorySource(config, log_errors=False, parse_cache=cache)
+    mesh = source.load()
+    source.save_parse_cache()
+    assert source.write_mesh_snapshot()  # forks the writer; stopping right away kills it
+    source.stop_parse_cache()
+    leftovers = [p.name for p in cache.parent.iterdir() if p.name.startswith(".parse.cache.")]
+    assert leftovers == []  # a snapshot is whole or absent
+    again = DirectorySource(config, log_errors=False, parse_cache=cache)
+    assert canonical(again.load()) == canonical(mesh)
+    assert again.restored == mesh_snapshot.path_for(cache).exists()

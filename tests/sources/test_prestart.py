@@ -49,7 +49,6 @@ def test_the_first_load_adopts_the_worker_started_for_its_files(tmp_path: Path) 
         len(worker.paths)
     ]
     assert prestart._started is None and worker.process.poll() is not None  # done, reaped
-    assert source.worker_decoded > 0  # its files came from the adopted worker
     alone = one_process_load(config)
     assert canonical(mesh) == canonical(alone._assembly.mesh)  # type: ignore[arg-type]
     assert source.reads == alone.reads and source.parses == alone.parses

@@ -15,6 +15,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
+from itertools import chain
+from operator import itemgetter
 
 from translators.ir import VirtualHostIR
 from translators.memo import Dep, Deps, PieceCache
@@ -65,21 +67,32 @@ def vhost_entries(
             return previous
         values = list(previous.values)
         deps = list(previous.deps)
-        readers = dict(previous.readers)
+        before = previous.readers
+        added: list[tuple[Dep, int]] = []  # dependencies rebuilt entries read anew
         for i in sorted(stale):
             service = services[i]
             values[i], deps[i] = memo.get_tracked(
                 _key(service, port, source), partial(build, service)
             )
             for dep in deps[i]:
-                found = readers.get(dep)
+                found = before.get(dep)
+                if found is None or (i not in found if isinstance(found, tuple) else found != i):
+                    added.append((dep, i))
+        # An edited VirtualService's entry reads what it read: the last generation's
+        # readers (never changed once built) are shared, not copied (60,000 entries).
+        readers = before
+        if added:
+            grown = dict(before)
+            for dep, i in added:
+                found = grown.get(dep)
                 if found is None:
-                    readers[dep] = i
+                    grown[dep] = i
                 elif isinstance(found, int):
                     if found != i:
-                        readers[dep] = (found, i)
+                        grown[dep] = (found, i)
                 elif i not in found:
-                    readers[dep] = (*found, i)
+                    grown[dep] = (*found, i)
+            readers = grown
         memo.read_all(readers)
         return _entries(services, values, deps, readers)
     # Other services (one added or removed): each entry still valid is taken from the
@@ -155,6 +168,7 @@ def _entries(
     deps: Sequence[Deps],
     readers: Mapping[Dep, int | tuple[int, ...]],
 ) -> VhostEntries:
-    vhosts = tuple(v for v, _ in values if v is not None)
-    warnings = tuple(w for _, shadowed in values if shadowed for w in shadowed)
+    # at C speed: 10,000 entries after every edit (a virtual host is never falsy)
+    vhosts = tuple(filter(None, map(itemgetter(0), values)))
+    warnings = tuple(chain.from_iterable(filter(None, map(itemgetter(1), values))))
     return VhostEntries(services, tuple(values), tuple(deps), readers, vhosts, warnings)

@@ -55,8 +55,6 @@ Key = tuple[str, str, str]
 CACHE_WRITE_DELAY_S = 0.5
 # stopping waits at most this long for a first whole write of the cache (`stop_parse_cache`)
 CACHE_STOP_WRITE_S = 60.0
-# ... and this long for the mesh snapshot under way (else the next start assembles)
-SNAPSHOT_STOP_WRITE_S = 30.0
 
 
 class SourceUnavailable(XdscpError):
@@ -344,11 +342,16 @@ class DirectorySource:
         """Start writing the mesh snapshot (in a child, see `mesh_snapshot`) when one is
         due; False when none is (or a load is under way: then none will be)."""
         writer = self._snapshot_writer
-        if writer is None or not self._loading.acquire(blocking=False):
+        if writer is None:
+            return False
+        if not self._loading.acquire(blocking=False):
+            log.info("config.mesh_snapshot_not_due", file=str(writer.path), reason="loading")
             return False
         try:
             snapshot = self._snapshot()
             if snapshot is None:
+                reason = "not the state of a start"
+                log.info("config.mesh_snapshot_not_due", file=str(writer.path), reason=reason)
                 return False
             writer.start(snapshot)  # forked here: the state as of now, under the lock
         finally:
@@ -493,7 +496,9 @@ class DirectorySource:
         or not begun), the whole write is finished, bounded: otherwise every next start
         would be cold again."""
         snapshots = self._snapshot_writer
-        if snapshots is not None and not snapshots.wait(SNAPSHOT_STOP_WRITE_S):
+        if snapshots is not None and snapshots.busy():
+            # not waited for: Ctrl-C stays prompt; the next start takes the parse cache
+            # (and writes a snapshot itself)
             snapshots.abandon()
         writer = self._cache_writer
         if writer is None:
