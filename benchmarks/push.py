@@ -65,6 +65,7 @@ TARGET_CHANGE = 1.1
 TARGET_MEMORY = 1.2
 TARGET_OWN_MS = 100.0
 SERVER_NAME = "xds.bench.local"
+TURNS = "loop turns"  # in a change's per-thread figures: the server's event loop turns
 
 
 @dataclass
@@ -468,12 +469,16 @@ def format_rounds(floor: Sequence[RunResult], xdscp: Sequence[RunResult]) -> str
 
 def format_threads(r: RunResult) -> str:
     """Median server CPU ms per change by thread name (what the `cpu ms` column is made of)."""
-    names = sorted({name for change in r.thread_cpu_ms for name in change})
+    names = sorted({name for change in r.thread_cpu_ms for name in change} - {TURNS})
     parts = [
         f"{name}={statistics.median(c.get(name, 0.0) for c in r.thread_cpu_ms):.0f}"
         for name in names
     ]
-    return f"{'':>7} {'':>4} {'':>3} {r.mode:>6} | threads ms/change: {' '.join(parts)}"
+    turns = statistics.median(c.get(TURNS, 0.0) for c in r.thread_cpu_ms)
+    return (
+        f"{'':>7} {'':>4} {'':>3} {r.mode:>6} | CPU ms per thread and change: {' '.join(parts)}"
+        f" | event loop turns: {turns:.0f}"
+    )
 
 
 def print_profile(path: Path, limit: int = 25, out: Callable[[str], None] = print) -> None:

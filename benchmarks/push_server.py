@@ -92,6 +92,24 @@ def thread_cpu_ms(
     return spent
 
 
+class LoopTurns:
+    """Counts the event loop's turns (one selector poll each): how finely a server's work
+    is spread over the loop (each turn costs a poll and the loop's own bookkeeping)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.count = 0
+        selector: Any = getattr(loop, "_selector", None)  # the default (selector) loop's
+        if selector is None:
+            return
+        select = selector.select
+
+        def counted(timeout: float | None = None) -> Any:
+            self.count += 1
+            return select(timeout)
+
+        selector.select = counted
+
+
 def trimmed_rss_kib() -> int:
     """VmRSS after glibc's malloc_trim: what the process holds, without the freed heap
     that malloc keeps after a burst (a thousand streams' first responses in flight)."""
@@ -181,8 +199,11 @@ class _Backend:
 
     server: grpc.aio.Server
     port: int
-    # per-thread CPU ticks when the latest change's mesh was in hand (the `win` window)
+    # per-thread CPU ticks and event-loop turns when the latest change's mesh was in hand
+    # (the start of the `win` window)
     threads_mesh: dict[int, tuple[str, int]]
+    turns: LoopTurns
+    turns_mesh = 0
 
     def streams(self) -> int:
         raise NotImplementedError
@@ -206,6 +227,7 @@ class _XdscpBackend(_Backend):
     async def start(
         self, services: int, clients: int, ca_dir: Path | None, tls: bool, config: Path | None
     ) -> None:
+        self.turns = LoopTurns(asyncio.get_running_loop())
         """Wired like `xdscp.service.ControlPlane`: CA-backed identity (SDS secrets in every
         snapshot), mTLS with identity checks unless plaintext (`--insecure`), metrics. With
         `config`, the mesh lives there as YAML files read by the file source (as `xdscp
@@ -261,6 +283,7 @@ class _XdscpBackend(_Backend):
 
         async def apply(mesh: Any) -> None:
             self.threads_mesh = thread_cpu_ticks()
+            self.turns_mesh = self.turns.count
             times["t_mesh"] = time.monotonic()
             self.cpu_mesh = time.process_time()
             # What a config source calls (`xdscp.service.ControlPlane` feeds `runtime.apply`).
@@ -305,6 +328,8 @@ class _FloorBackend(_Backend):
     async def start(self, bodies_path: Path, tls_dir: Path | None) -> None:
         from benchmarks.floor_server import FloorBodies, FloorServer, serve_floor
 
+        self.turns = LoopTurns(asyncio.get_running_loop())
+
         self.floor = FloorServer(FloorBodies.load(bodies_path))
         self.cpu_mesh = 0.0  # process CPU seconds when the latest change was commanded
         tune_gc_like_production()
@@ -317,6 +342,7 @@ class _FloorBackend(_Backend):
 
     async def change(self, expected_acks: int) -> dict[str, float]:
         self.threads_mesh = thread_cpu_ticks()
+        self.turns_mesh = self.turns.count
         now = time.monotonic()
         self.cpu_mesh = time.process_time()
         self.floor.push_change(expected_acks)
@@ -366,6 +392,7 @@ async def _command_loop(backend: _Backend, control: _Control) -> None:
             # per thread, from the mesh in hand to the N-th ACK having been seen (the `win`
             # window, give or take the reply; coarse: clock ticks)
             threads = thread_cpu_ms(backend.threads_mesh, thread_cpu_ticks())
+            threads["loop turns"] = backend.turns.count - backend.turns_mesh
             control.reply(acks=count, t_acked=acked_at, cpu_window_ms=cpu * 1000, threads=threads)
         elif name == "verify":
             control.reply(**backend.verify())

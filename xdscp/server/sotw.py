@@ -83,11 +83,13 @@ class _TypeState:
 
 
 class SotwStream(Stream):
-    __slots__ = ("_types",)
+    __slots__ = ("_push_order", "_types")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._types: dict[str, _TypeState] = {}
+        # `_types` in push order, kept as types are added (every push walks it)
+        self._push_order: list[tuple[str, _TypeState]] = []
 
     async def _handle(self, req: Any) -> None:
         type_url: str = req.type_url
@@ -106,6 +108,8 @@ class SotwStream(Stream):
                 self.warn_limited("xds.too_many_types", type_url[:200], type=type_url[:200])
                 return
             st = self._types[type_url] = _TypeState()
+            types = self._types
+            self._push_order = [(t, types[t]) for t in xdstypes.ordered(types)]
 
         names_changed = False
         if type_url not in xdstypes.FULL_STATE_TYPES:
@@ -175,10 +179,9 @@ class SotwStream(Stream):
         snapshot = self.snapshot()
         if snapshot is None:
             return
-        types = self._types
         # Make-before-break order (the `xdstypes` table); unknown types (rare) go last.
-        for type_url in xdstypes.ordered(types):
-            await self._push_type(snapshot, type_url, types[type_url])
+        for type_url, st in self._push_order:
+            await self._push_type(snapshot, type_url, st)
 
     async def _push_type(self, snapshot: Snapshot, type_url: str, st: _TypeState) -> None:
         ts = snapshot.get(type_url)
