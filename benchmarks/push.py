@@ -65,6 +65,7 @@ TARGET_CHANGE = 1.1
 TARGET_MEMORY = 1.2
 TARGET_OWN_MS = 100.0
 SERVER_NAME = "xds.bench.local"
+TURNS = "loop turns"  # in a change's per-thread figures: the server's event loop turns
 
 
 @dataclass
@@ -98,6 +99,8 @@ class RunResult:
     # server CPU (all threads) in the change figure's own window: new mesh in hand -> N-th
     # ACK (server_cpu_change_ms also holds xdscp's re-read of the file, before the window)
     window_cpu_ms: list[float] = field(default_factory=list)
+    # server CPU ms per thread name per change (mesh in hand -> N-th ACK seen)
+    thread_cpu_ms: list[dict[str, float]] = field(default_factory=list)
 
     @property
     def kib_per_proxy(self) -> float:
@@ -367,6 +370,7 @@ async def run_one(
                 gc.enable()
             result.server_cpu_change_ms.append((cpu_seconds(server.pid) - cpu[0]) * 1000)
             result.window_cpu_ms.append(float(acks["cpu_window_ms"]))
+            result.thread_cpu_ms.append(dict(acks.get("threads", {})))
             result.driver_cpu_change_ms.append((cpu_seconds() - cpu[1]) * 1000)
             result.acks.append(int(acks["acks"]))
             result.clients_acked.append(fleet.changed)
@@ -463,6 +467,20 @@ def format_rounds(floor: Sequence[RunResult], xdscp: Sequence[RunResult]) -> str
     return f"{'':>7} {'':>4} {'':>3} {'rounds':>6} | change {change} | win {window}"
 
 
+def format_threads(r: RunResult) -> str:
+    """Median server CPU ms per change by thread name (what the `cpu ms` column is made of)."""
+    names = sorted({name for change in r.thread_cpu_ms for name in change} - {TURNS})
+    parts = [
+        f"{name}={statistics.median(c.get(name, 0.0) for c in r.thread_cpu_ms):.0f}"
+        for name in names
+    ]
+    turns = statistics.median(c.get(TURNS, 0.0) for c in r.thread_cpu_ms)
+    return (
+        f"{'':>7} {'':>4} {'':>3} {r.mode:>6} | CPU ms per thread and change: {' '.join(parts)}"
+        f" | event loop turns: {turns:.0f}"
+    )
+
+
 def print_profile(path: Path, limit: int = 25, out: Callable[[str], None] = print) -> None:
     out(f"--- {path.name}: top {limit} by internal time")
     stats = pstats.Stats(str(path))
@@ -497,6 +515,7 @@ def merge(results: Sequence[RunResult]) -> RunResult:
         merged.server_cpu_change_ms += r.server_cpu_change_ms
         merged.driver_cpu_change_ms += r.driver_cpu_change_ms
         merged.window_cpu_ms += r.window_cpu_ms
+        merged.thread_cpu_ms += r.thread_cpu_ms
     return merged
 
 
@@ -525,6 +544,9 @@ async def run_all(args: argparse.Namespace) -> list[RunResult]:
                 print(format_ratio(by_mode["floor"], by_mode["xdscp"]), flush=True)
                 if args.rounds > 1:
                     print(format_rounds(rounds["floor"], rounds["xdscp"]), flush=True)
+            if args.threads:
+                for result in by_mode.values():
+                    print(format_threads(result), flush=True)
         if args.keep_logs is not None:
             args.keep_logs.mkdir(parents=True, exist_ok=True)
             for log in workdir.glob("*.log"):
@@ -587,6 +609,9 @@ def main(argv: list[str] | None = None) -> None:
         "--memtrace", type=Path, help="tracemalloc the servers' connect phase into this directory"
     )
     parser.add_argument("--memtrace-frames", type=int, default=1)
+    parser.add_argument(
+        "--threads", action="store_true", help="print the servers' CPU per thread name per change"
+    )
     parser.add_argument("--keep-logs", type=Path, help="copy the servers' logs here")
     args = parser.parse_args(argv)
     for directory in (args.profile, args.memtrace):

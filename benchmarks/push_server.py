@@ -28,6 +28,7 @@ import json
 import os
 import resource
 import sys
+import threading
 import time
 import tracemalloc
 from collections.abc import Callable
@@ -57,6 +58,56 @@ def rss_kib(pid: int | str = "self") -> int:
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
     raise RuntimeError("no VmRSS in /proc status")
+
+
+def thread_cpu_ticks() -> dict[int, tuple[str, int]]:
+    """CPU clock ticks (utime + stime) of each thread of this process, with its name."""
+    ticks: dict[int, tuple[str, int]] = {}
+    # Python threads by their Python name (gRPC's poller is "Thread-N (_poll_wrapper)")
+    named = {t.native_id: t.name.rsplit(" ", 1)[-1] for t in threading.enumerate()}
+    for task in Path("/proc/self/task").iterdir():
+        with contextlib.suppress(OSError):
+            stat = (task / "stat").read_text()
+            name = stat[stat.index("(") + 1 : stat.rindex(")")]
+            fields = stat.rsplit(")", 1)[1].split()
+            tid = int(task.name)
+            if tid == os.getpid():
+                name = "main"  # the event loop's thread
+            elif tid in named:
+                name = named[tid]
+            ticks[tid] = (name, int(fields[11]) + int(fields[12]))
+    return ticks
+
+
+def thread_cpu_ms(
+    before: dict[int, tuple[str, int]], after: dict[int, tuple[str, int]]
+) -> dict[str, float]:
+    """CPU ms per thread name between two `thread_cpu_ticks` (threads born since count whole)."""
+    per_tick = 1000 / os.sysconf("SC_CLK_TCK")
+    spent: dict[str, float] = {}
+    for tid, (name, ticks) in after.items():
+        used = ticks - before.get(tid, (name, 0))[1]
+        if used:
+            spent[name] = spent.get(name, 0.0) + used * per_tick
+    return spent
+
+
+class LoopTurns:
+    """Counts the event loop's turns (one selector poll each): how finely a server's work
+    is spread over the loop (each turn costs a poll and the loop's own bookkeeping)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.count = 0
+        selector: Any = getattr(loop, "_selector", None)  # the default (selector) loop's
+        if selector is None:
+            return
+        select = selector.select
+
+        def counted(timeout: float | None = None) -> Any:
+            self.count += 1
+            return select(timeout)
+
+        selector.select = counted
 
 
 def trimmed_rss_kib() -> int:
@@ -148,6 +199,11 @@ class _Backend:
 
     server: grpc.aio.Server
     port: int
+    # per-thread CPU ticks and event-loop turns when the latest change's mesh was in hand
+    # (the start of the `win` window)
+    threads_mesh: dict[int, tuple[str, int]]
+    turns: LoopTurns
+    turns_mesh = 0
 
     def streams(self) -> int:
         raise NotImplementedError
@@ -171,6 +227,7 @@ class _XdscpBackend(_Backend):
     async def start(
         self, services: int, clients: int, ca_dir: Path | None, tls: bool, config: Path | None
     ) -> None:
+        self.turns = LoopTurns(asyncio.get_running_loop())
         """Wired like `xdscp.service.ControlPlane`: CA-backed identity (SDS secrets in every
         snapshot), mTLS with identity checks unless plaintext (`--insecure`), metrics. With
         `config`, the mesh lives there as YAML files read by the file source (as `xdscp
@@ -225,6 +282,8 @@ class _XdscpBackend(_Backend):
         times: dict[str, float] = {}
 
         async def apply(mesh: Any) -> None:
+            self.threads_mesh = thread_cpu_ticks()
+            self.turns_mesh = self.turns.count
             times["t_mesh"] = time.monotonic()
             self.cpu_mesh = time.process_time()
             # What a config source calls (`xdscp.service.ControlPlane` feeds `runtime.apply`).
@@ -269,6 +328,8 @@ class _FloorBackend(_Backend):
     async def start(self, bodies_path: Path, tls_dir: Path | None) -> None:
         from benchmarks.floor_server import FloorBodies, FloorServer, serve_floor
 
+        self.turns = LoopTurns(asyncio.get_running_loop())
+
         self.floor = FloorServer(FloorBodies.load(bodies_path))
         self.cpu_mesh = 0.0  # process CPU seconds when the latest change was commanded
         tune_gc_like_production()
@@ -280,6 +341,8 @@ class _FloorBackend(_Backend):
         return len(self.floor.streams)
 
     async def change(self, expected_acks: int) -> dict[str, float]:
+        self.threads_mesh = thread_cpu_ticks()
+        self.turns_mesh = self.turns.count
         now = time.monotonic()
         self.cpu_mesh = time.process_time()
         self.floor.push_change(expected_acks)
@@ -326,7 +389,11 @@ async def _command_loop(backend: _Backend, control: _Control) -> None:
             control.reply(t_trigger=triggered, **times)
         elif name == "acks":
             count, acked_at, cpu = await backend.wait_acks(float(command["wait"]))
-            control.reply(acks=count, t_acked=acked_at, cpu_window_ms=cpu * 1000)
+            # per thread, from the mesh in hand to the N-th ACK having been seen (the `win`
+            # window, give or take the reply; coarse: clock ticks)
+            threads = thread_cpu_ms(backend.threads_mesh, thread_cpu_ticks())
+            threads["loop turns"] = backend.turns.count - backend.turns_mesh
+            control.reply(acks=count, t_acked=acked_at, cpu_window_ms=cpu * 1000, threads=threads)
         elif name == "verify":
             control.reply(**backend.verify())
         elif name == "profile_start":

@@ -56,7 +56,7 @@ ObjectPair = tuple[MeshObject[Any] | None, MeshObject[Any] | None]
 # called between pieces of work: the service blocks there while an edit is applied
 Checkpoint = Callable[[], None]
 # objects evaluated between two checkpoints of a per-object check built whole
-_BATCH = 128
+_BATCH = 32
 
 
 @dataclass(frozen=True, slots=True)

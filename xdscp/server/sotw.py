@@ -39,6 +39,12 @@ _MUST_ANSWER = 1  # the client added names since our last response
 _FORCE = 2  # a CDS/LDS push may have re-created this type's watchers
 
 
+# Up to this many names, hashing them as Python strings is cheaper than the upb copy
+# (about 0.6 us against 1.6 us for one name; even at 16): RDS ACKs name one or a few
+# route configurations, and a thousand proxies ACK every push.
+_SHORT_NAME_LIST = 8
+
+
 def names_fingerprint(req: Any) -> int:
     """A cheap fingerprint of a request's resource_names.
 
@@ -47,7 +53,12 @@ def names_fingerprint(req: Any) -> int:
     serializing them inside upb, so unchanged lists are recognised by this
     fingerprint and only a changed list is materialised as a set. (A fresh
     message each time: reusing one would grow its upb arena without bound.)
+    A short list is hashed as strings; the same list always takes the same way,
+    since its length decides (and `NameSets` keys on the length too).
     """
+    names = req.resource_names
+    if len(names) <= _SHORT_NAME_LIST:
+        return hash(tuple(names))
     names_only = DiscoveryRequest()
     names_only.CopyFrom(req)
     for field in ("version_info", "node", "type_url", "response_nonce", "error_detail"):
@@ -72,11 +83,13 @@ class _TypeState:
 
 
 class SotwStream(Stream):
-    __slots__ = ("_types",)
+    __slots__ = ("_push_order", "_types")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._types: dict[str, _TypeState] = {}
+        # `_types` in push order, kept as types are added (every push walks it)
+        self._push_order: list[tuple[str, _TypeState]] = []
 
     async def _handle(self, req: Any) -> None:
         type_url: str = req.type_url
@@ -95,6 +108,8 @@ class SotwStream(Stream):
                 self.warn_limited("xds.too_many_types", type_url[:200], type=type_url[:200])
                 return
             st = self._types[type_url] = _TypeState()
+            types = self._types
+            self._push_order = [(t, types[t]) for t in xdstypes.ordered(types)]
 
         names_changed = False
         if type_url not in xdstypes.FULL_STATE_TYPES:
@@ -164,10 +179,9 @@ class SotwStream(Stream):
         snapshot = self.snapshot()
         if snapshot is None:
             return
-        types = self._types
         # Make-before-break order (the `xdstypes` table); unknown types (rare) go last.
-        for type_url in xdstypes.ordered(types):
-            await self._push_type(snapshot, type_url, types[type_url])
+        for type_url, st in self._push_order:
+            await self._push_type(snapshot, type_url, st)
 
     async def _push_type(self, snapshot: Snapshot, type_url: str, st: _TypeState) -> None:
         ts = snapshot.get(type_url)
