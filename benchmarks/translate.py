@@ -67,7 +67,7 @@ def run(services: int) -> dict[str, float]:
     MeshTranslator(mesh2, previous=alone).translate(client2)
     translate_change_s = time.perf_counter() - t6
     count = sum(len(t.resources) for t in snapshot.types.values())
-    size = sum(len(r.body) for t in snapshot.types.values() for r in t.resources.values())
+    size = sum(r.size for t in snapshot.types.values() for r in t.resources.values())
     return {
         "services": services,
         "resources": count,

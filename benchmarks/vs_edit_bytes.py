@@ -211,9 +211,7 @@ async def measure(services: int, proxies: int = 1) -> dict[str, Fleet | int]:
         for channel in channels:
             await channel.close(None)
         await server.stop(None)
-    fleets["route_config_bytes"] = sum(
-        len(r.body) for r in after.get(ROUTE_TYPE).resources.values()
-    )
+    fleets["route_config_bytes"] = sum(r.size for r in after.get(ROUTE_TYPE).resources.values())
     fleets["proxies"] = proxies
     return fleets
 

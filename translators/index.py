@@ -170,7 +170,8 @@ class MeshIndex:
         """Record that the piece being built reads `obj` (handed to it by its caller):
         for a merged DestinationRule, every rule it merges."""
         if obj is not None:
-            for ref in obj.refs:
+            self.read(("object", obj.ref))
+            for ref in obj.merged_from:  # (`obj.refs` but the first, without its tuple)
                 self.read(("object", ref))
 
     def destination_rule(

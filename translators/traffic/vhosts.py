@@ -203,7 +203,8 @@ def vhost_scope(
     by_caller = False
     if vs is not None:
         targets, by_caller = _destination_hosts(vs, index)
-        hosts += tuple(t for t in targets if t != service.hostname)  # (usually itself)
+        if targets != hosts:  # (usually itself alone)
+            hosts += tuple(t for t in targets if t != service.hostname)
     rules: list[str] = []
     for host in hosts:
         target = service if host == service.hostname else index.service(host)
@@ -212,5 +213,8 @@ def vhost_scope(
             if target is not None
             else None
         )
-        rules.append("+".join(dr.refs) if dr is not None else "")
+        if dr is None:
+            rules.append("")
+        else:  # (a merged rule names every rule it merges)
+            rules.append("+".join(dr.refs) if dr.merged_from else dr.ref)
     return (tuple(rules), source if by_caller else None)
