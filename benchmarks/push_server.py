@@ -61,7 +61,8 @@ def rss_kib(pid: int | str = "self") -> int:
 
 
 def thread_cpu_ticks() -> dict[int, tuple[str, int]]:
-    """CPU clock ticks (utime + stime) of each thread of this process, with its name."""
+    """CPU clock ticks (utime + stime) of each thread of this process, with its name;
+    the main thread's kernel time (stime) also alone, as "main-kernel"."""
     ticks: dict[int, tuple[str, int]] = {}
     # Python threads by their Python name (gRPC's poller is "Thread-N (_poll_wrapper)")
     named = {t.native_id: t.name.rsplit(" ", 1)[-1] for t in threading.enumerate()}
@@ -73,6 +74,9 @@ def thread_cpu_ticks() -> dict[int, tuple[str, int]]:
             tid = int(task.name)
             if tid == os.getpid():
                 name = "main"  # the event loop's thread
+                # and its part in the kernel apart (syscalls, page faults; a negative key
+                # is no thread id)
+                ticks[-tid] = ("main-kernel", int(fields[12]))
             elif tid in named:
                 name = named[tid]
             ticks[tid] = (name, int(fields[11]) + int(fields[12]))
