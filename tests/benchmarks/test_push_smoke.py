@@ -7,7 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.push import format_ratio, format_rounds, format_row, make_tls, merge, run_one
+from benchmarks.push import (
+    TURNS,
+    format_ratio,
+    format_rounds,
+    format_row,
+    format_threads,
+    make_tls,
+    merge,
+    run_one,
+)
 from benchmarks.push_bodies import floor_bodies, xdscp_runtime
 from benchmarks.push_mesh import NAMESPACE, client_name, push_mesh
 from xdscp.cache import CLUSTER_TYPE, LISTENER_TYPE
@@ -34,6 +43,10 @@ async def test_push_benchmark_runs_both_servers(tmp_path: Path, tls: bool) -> No
         assert all(e >= c for e, c in zip(result.e2e_ms, result.change_ms, strict=True))
         # the server's CPU in the change window, measured by the server itself
         assert len(result.window_cpu_ms) == 2 and all(ms > 0 for ms in result.window_cpu_ms)
+        # --threads: per thread (clock ticks: a tiny change may show none) and loop turns
+        assert len(result.thread_cpu_ms) == 2
+        assert all(change[TURNS] > 0 for change in result.thread_cpu_ms)
+        assert "event loop turns" in format_threads(result)
         if mode == "xdscp":
             pairs = zip(result.own_ms, result.apply_ms, strict=True)
             assert all(0 < own <= apply for own, apply in pairs)
