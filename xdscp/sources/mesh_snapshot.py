@@ -24,14 +24,11 @@ rules (`parse_cache._trusted`), and a damaged one is ignored.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
 import io
 import os
 import pickle
-import signal
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,6 +47,7 @@ from xdscp.sources import assembly as assembly_module
 from xdscp.sources import parse_cache
 from xdscp.sources.assembly import Assembly
 from xdscp.sources.file_identity import FileIdentity
+from xdscp.sources.forked_write import ForkedWrite, wait_until_idle
 
 log = structlog.get_logger()
 
@@ -63,8 +61,6 @@ CODE: tuple[ModuleType, ...] = (
     translators.naming,
     translators.telemetry.options,
 )
-# a child writing longer than this is killed (no snapshot: the next start assembles)
-CHILD_TIMEOUT_S = 300.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,7 +224,7 @@ class SnapshotWriter:
     def __init__(self, path: Path, fingerprint_: bytes) -> None:
         self.path = path
         self.fingerprint = fingerprint_
-        self._child: tuple[int, Path, float] | None = None
+        self._child: ForkedWrite | None = None
         self.writes = 0
 
     def start(self, snapshot: Snapshot) -> None:
@@ -239,69 +235,36 @@ class SnapshotWriter:
         except OSError as exc:
             log.warning("config.mesh_snapshot_not_saved", file=str(self.path), error=str(exc))
             return
-        pid = os.fork()
-        if pid == 0:  # the child: write, rename, leave without any of the parent's cleanup
-            status = 1
-            try:
-                # Ctrl-C reaches the whole process group: the parent decides (`abandon`)
-                signal.signal(signal.SIGINT, signal.SIG_IGN)
-                signal.signal(signal.SIGTERM, signal.SIG_DFL)
-                signal.set_wakeup_fd(-1)
-                save(self.path, self.fingerprint, snapshot, temporary)
-                status = 0
-            finally:
-                os._exit(status)
-        self._child = (pid, temporary, time.monotonic())
+        self._child = ForkedWrite.start(
+            temporary, lambda into: save(self.path, self.fingerprint, snapshot, into)
+        )
         self.writes += 1
 
     def busy(self) -> bool:
         """A child still writing (reaped here when it is done)."""
-        if self._child is None:
+        child = self._child
+        if child is None:
             return False
-        pid, temporary, started = self._child
-        try:
-            done, status = os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:
-            done, status = pid, -1
-        if done == 0:
-            if time.monotonic() - started < CHILD_TIMEOUT_S:
-                return True
-            self.abandon()
-            return False
+        wrote = child.poll()
+        if wrote is None:
+            return True
         self._child = None
-        seconds = round(time.monotonic() - started, 3)
-        if status == 0:
-            log.info("config.mesh_snapshot_saved", file=str(self.path), seconds=seconds)
+        if wrote:
+            log.info("config.mesh_snapshot_saved", file=str(self.path), seconds=child.seconds())
         else:
-            temporary.unlink(missing_ok=True)
-            log.warning("config.mesh_snapshot_not_saved", file=str(self.path), status=status)
+            log.warning("config.mesh_snapshot_not_saved", file=str(self.path), pid=child.pid)
         return False
 
     def wait(self, timeout: float) -> bool:
         """Wait (bounded) for a child writing; True when none is left."""
-        deadline = time.monotonic() + timeout
-        while self.busy():
-            if time.monotonic() >= deadline:
-                return False
-            time.sleep(0.01)
-        return True
+        return wait_until_idle(self.busy, timeout)
 
     def abandon(self) -> None:
         """Kill an unfinished child and remove its temporary file (no snapshot, or the
         previous one: the next start checks it as any other)."""
-        if self._child is None:
-            return
-        pid, temporary, _ = self._child
-        self._child = None
-        with contextlib.suppress(ProcessLookupError, ChildProcessError):
-            done, status = os.waitpid(pid, os.WNOHANG)
-            if done == pid and status == 0:
-                return  # it finished after all
-            if done == 0:
-                os.kill(pid, signal.SIGKILL)
-                os.waitpid(pid, 0)
-        temporary.unlink(missing_ok=True)
-        log.info("config.mesh_snapshot_abandoned", file=str(self.path))
+        child, self._child = self._child, None
+        if child is not None and not child.abandon():
+            log.info("config.mesh_snapshot_abandoned", file=str(self.path))
 
 
 def entries(snapshot: Snapshot) -> Mapping[str, parse_cache.Entry]:

@@ -15,8 +15,6 @@ wait for the whole write (`DirectorySource.stop_parse_cache`).
 
 from __future__ import annotations
 
-import os
-import signal
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -24,12 +22,11 @@ from pathlib import Path
 import structlog
 
 from xdscp.sources import parse_cache
+from xdscp.sources.forked_write import ForkedWrite, wait_until_idle
 from xdscp.sources.parse_cache import Entries, Entry
 
 log = structlog.get_logger()
 
-# a child writing longer than this is killed (the previous cache stays)
-CHILD_TIMEOUT_S = 300.0
 # what an entry vouches for: (identity, content digest)
 Stamp = tuple[object, bytes]
 
@@ -45,7 +42,8 @@ class CacheWriter:
         # what the file at `path` holds (None: nothing usable, a whole write is due)
         self._on_disk: dict[str, Stamp] | None = None
         self._appended = 0  # entries appended since the file was last written whole
-        self._child: tuple[int, Path, dict[str, Stamp], float] | None = None
+        # the child writing the file whole, and what that file will vouch for
+        self._child: tuple[ForkedWrite, dict[str, Stamp]] | None = None
         # changes not yet on disk (None: any file may have changed, compare them all)
         self._pending: dict[str, Entry | None] | None = None
         self.writes = 0  # whole writes started (children forked)
@@ -65,29 +63,22 @@ class CacheWriter:
         """A child still writing (reaped here when it is done)."""
         if self._child is None:
             return False
-        pid, temporary, stamps, started = self._child
-        try:
-            done, status = os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:
-            done, status = pid, -1
-        if done == 0:
-            if time.monotonic() - started < CHILD_TIMEOUT_S:
-                return True
-            self.abandon()
-            return False
+        child, stamps = self._child
+        wrote = child.poll()
+        if wrote is None:
+            return True
         self._child = None
-        if status == 0:
+        if wrote:
             self._on_disk, self._appended = stamps, 0
             log.info(
                 "config.parse_cache_saved",
                 file=str(self.path),
                 files=len(stamps),
-                seconds=round(time.monotonic() - started, 3),
+                seconds=child.seconds(),
             )
         else:
-            temporary.unlink(missing_ok=True)
             self._pending = None  # what changed while it wrote: compared in full next time
-            log.warning("config.parse_cache_not_saved", file=str(self.path), status=status)
+            log.warning("config.parse_cache_not_saved", file=str(self.path), pid=child.pid)
         return False
 
     def persist(
@@ -153,47 +144,25 @@ class CacheWriter:
             log.warning("config.parse_cache_not_saved", file=str(self.path), error=str(exc))
             return
         stamps = {name: _stamp(entry) for name, entry in entries.items()}
-        pid = os.fork()
-        if pid == 0:  # the child: write, rename, leave without any of the parent's cleanup
-            status = 1
-            try:
-                # Ctrl-C reaches the whole process group: the parent decides (`abandon`)
-                signal.signal(signal.SIGINT, signal.SIG_IGN)
-                signal.signal(signal.SIGTERM, signal.SIG_DFL)
-                signal.set_wakeup_fd(-1)
-                parse_cache.save(self.path, self.fingerprint, entries, temporary)
-                status = 0
-            finally:
-                os._exit(status)
-        self._child = (pid, temporary, stamps, time.monotonic())
+        write = ForkedWrite.start(
+            temporary, lambda into: parse_cache.save(self.path, self.fingerprint, entries, into)
+        )
+        self._child = (write, stamps)
         self.writes += 1
 
     def wait(self, timeout: float) -> bool:
         """Wait (bounded) for a child writing; True when none is left."""
-        deadline = time.monotonic() + timeout
-        while self.busy():
-            if time.monotonic() >= deadline:
-                return False
-            time.sleep(0.01)
-        return True
+        return wait_until_idle(self.busy, timeout)
 
     def abandon(self) -> None:
         """Kill an unfinished child and remove its temporary file (the cache on disk
         stays what it was)."""
         if self._child is None:
             return
-        pid, temporary, stamps, _ = self._child
+        child, stamps = self._child
         self._child = None
-        try:
-            done, status = os.waitpid(pid, os.WNOHANG)
-            if done == pid and status == 0:  # it finished after all
-                self._on_disk, self._appended = stamps, 0
-                return
-            if done == 0:
-                os.kill(pid, signal.SIGKILL)
-                os.waitpid(pid, 0)
-        except (ProcessLookupError, ChildProcessError):
-            pass
-        temporary.unlink(missing_ok=True)
+        if child.abandon():  # it finished after all
+            self._on_disk, self._appended = stamps, 0
+            return
         self._pending = None
         log.info("config.parse_cache_abandoned", file=str(self.path))
