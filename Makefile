@@ -25,7 +25,7 @@ browser:
 test: $(STAMP) browser
 	$(BIN)/ruff check xdscp translators ca xdstypes tests benchmarks
 	$(BIN)/mypy
-	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/pytest -q -p no:cacheprovider -n 2 --dist loadgroup
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/pytest -q -p no:cacheprovider
 
 lint: $(STAMP)
 	$(BIN)/ruff check xdscp translators ca xdstypes tests benchmarks

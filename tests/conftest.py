@@ -28,17 +28,3 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def update_golden(request: pytest.FixtureRequest) -> bool:
     """True under `pytest --update-golden`: golden tests write instead of compare."""
     return bool(request.config.getoption("--update-golden"))
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Under `make test` (pytest-xdist, `-n 2 --dist loadgroup`) the tests that start real
-    Envoy run one after another in one worker, as they would alone, and first: the other
-    worker takes the rest meanwhile (they mostly wait on Envoy; the rest mostly compute).
-    Without xdist nothing changes."""
-    if getattr(config.option, "dist", "no") == "no":
-        return
-    e2e = [item for item in items if item.get_closest_marker("e2e") is not None]
-    for item in e2e:
-        item.add_marker(pytest.mark.xdist_group("e2e"))
-    chosen = set(e2e)
-    items[:] = [*e2e, *(item for item in items if item not in chosen)]
