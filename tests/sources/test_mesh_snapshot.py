@@ -7,8 +7,10 @@ for)."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 from structlog.testing import capture_logs
@@ -19,11 +21,14 @@ from tests.sources.test_incremental import canonical, route
 from tests.sources.test_parse_cache import aged, mesh_dir
 from tests.sources.test_untranslatable import (  # noqa: F401  (a fixture)
     canary,
+    node,
     set_weights,
     weight_77_breaks_translation,
 )
-from translators.mesh import MeshConfig, MeshOptions
-from translators.translate import translate
+from translators.mesh import MeshConfig, MeshOptions, Workload
+from translators.translate import MeshTranslator, translate
+from xdscp.cache import SnapshotCache
+from xdscp.runtime import MeshRuntime
 from xdscp.sources import code_fingerprint, mesh_snapshot
 from xdscp.sources.files import DirectorySource
 
@@ -245,3 +250,74 @@ def test_stopping_abandons_an_unfinished_snapshot_write(
     again = DirectorySource(config, log_errors=False, parse_cache=cache)
     assert canonical(again.load()) == canonical(mesh)
     assert again.restored == mesh_snapshot.path_for(cache).exists()
+
+
+def served(runtime: MeshRuntime, key: str) -> dict[str, tuple[str, list[tuple[str, str, bytes]]]]:
+    """What the cache serves `key`: per type its version and each resource's name,
+    version and bytes."""
+    snapshot = runtime.cache.get(key)
+    assert snapshot is not None
+    return {
+        type_url: (types.version, [(r.name, r.version, r.body) for r in types.resources.values()])
+        for type_url, types in snapshot.types.items()
+    }
+
+
+def started(config: Path, cache: Path | None, proxies: tuple[str, ...]) -> MeshRuntime:
+    """A plane's start as `xdscp serve` wires it (`ControlPlane`), `proxies` connected."""
+    source = DirectorySource(config, log_errors=False, parse_cache=cache)
+    runtime = MeshRuntime(SnapshotCache())
+    source.translations_to_keep = runtime.kept_translations
+    mesh = source.load()
+    runtime.keep(mesh, source.kept_translations)
+    runtime.apply_now(mesh)
+    for workload in proxies:
+        runtime.connect(node(workload), None)
+    if cache is not None and not source.restored:
+        source.save_parse_cache()
+        assert source.save_mesh_snapshot()
+    runtime.source = source  # type: ignore[attr-defined]  (the edits below)
+    return runtime
+
+
+def test_a_restart_serves_the_kept_translations_untranslated_and_edits_as_a_fresh_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config, cache = canary(tmp_path), tmp_path / "parse.cache"
+    proxies = ("client", "order-v1")
+    aged(monkeypatch)
+    started(config, cache, proxies)  # writes the snapshot with both proxies' translations
+    calls: list[str] = []
+    translate_ = MeshTranslator.translate
+
+    def counted(self: MeshTranslator, workload: Workload, **kwargs: Any) -> Any:
+        calls.append(workload.key)
+        return translate_(self, workload, **kwargs)
+
+    monkeypatch.setattr(MeshTranslator, "translate", counted)
+    restarts = [started(config, cache, proxies) for _ in range(2)]
+    assert calls == []  # served without translating
+    fresh = started(config, None, proxies)
+    for runtime in restarts:
+        for workload in proxies:
+            key = f"default/{workload}"
+            assert served(runtime, key) == served(fresh, key)  # bytes and versions
+    # one restart translates for real once served (its memo for the first edit): the
+    # same content, so the very same snapshot stays and nothing is pushed
+    warmed = restarts[0]
+    calls.clear()
+    before = {w: warmed.cache.get(f"default/{w}") for w in proxies}
+    assert asyncio.run(warmed.warm_kept()) == 2
+    assert sorted(calls) == ["default/client", "default/order-v1"]
+    assert all(warmed.cache.get(f"default/{w}") is before[w] for w in proxies)
+    # edits, on the warmed restart and on one never warmed: byte for byte a fresh start's
+    for v1, v2 in ((70, 30), (55, 45)):
+        set_weights(config, v1, v2)
+        for runtime in restarts:
+            source = runtime.source  # type: ignore[attr-defined]
+            runtime.apply_now(source.load_changed([config / "routing.yaml"]))
+        fresh = started(config, None, proxies)
+        for runtime in restarts:
+            for workload in proxies:
+                key = f"default/{workload}"
+                assert served(runtime, key) == served(fresh, key)
