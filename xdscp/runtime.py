@@ -268,6 +268,8 @@ class MeshRuntime:
             self._warned.update(warnings)  # still there: not news next generation either
         elif (restored := self._kept_translation(translator, workload, extensions)) is not None:
             translated, warnings = restored.groups, restored.warnings
+            for kept_type in restored.types.values():
+                self._parts.adopt(kept_type)  # served as kept, not built again
             for warning in warnings:
                 if self._first_time(warning):
                     log.warning("translate.warning", proxy=workload.key, warning=warning)
@@ -340,7 +342,12 @@ class MeshRuntime:
         if self.extensions.extensions:
             return {}
         return {
-            key: KeptTranslation(published.workload, published.translated, published.warnings)
+            key: KeptTranslation(
+                published.workload,
+                published.translated,
+                published.warnings,
+                {t: published.snapshot.types[t] for t in published.translated},
+            )
             for key, published in self._published.items()
             if published.translator.mesh is mesh
             and key not in self._from_kept
@@ -354,14 +361,13 @@ class MeshRuntime:
             return None
         if translator.mesh is not self._kept_mesh:
             self._kept = {}  # another mesh (an edit, fetched keys): never again
+            log.info("warm_start.kept_dropped", reason="the mesh changed")
             return None
         kept = self._kept.pop(workload.key, None)
-        if (
-            kept is None
-            or not extensions
-            or self.extensions.extensions
-            or kept.workload != workload
-        ):
+        if kept is None or not extensions or self.extensions.extensions:
+            return None
+        if kept.workload != workload:
+            log.info("warm_start.kept_refused", proxy=workload.key, reason="workload changed")
             return None
         self._from_kept.add(workload.key)
         return kept

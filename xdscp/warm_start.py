@@ -17,9 +17,10 @@ translates the restored proxies for real, off their critical path
 kept type against the fresh translation (a difference is published and logged, never
 kept). Until then an edit is translated in full, as at a cold start.
 
-Each resource is stored as its bytes and content version (the version the cache gave
-it: the same `Resource` comes back, nothing is serialized or hashed again), groups
-shared between proxies stored once.
+Each resource is stored as its bytes and content version, beside the cache's
+`TypeSnapshot`s of the groups (their bytes stored once): a restored proxy is served
+those, nothing serialized, hashed or versioned again; groups and resources shared
+between proxies are stored once.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from typing import Any
 
 from translators.mesh import Workload
 from translators.resources import EnvoyResource, ResourceGroup
+from xdscp.cache.snapshot import TypeSnapshot
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +42,8 @@ class KeptTranslation:
     workload: Workload
     groups: Mapping[str, tuple[ResourceGroup, ...]]  # type URL -> groups, no Secrets
     warnings: tuple[str, ...]
+    # what the cache made of `groups` (their `origin`): served as they are
+    types: Mapping[str, TypeSnapshot]
 
 
 def content_version(parts: tuple[bytes, ...]) -> str:

@@ -44,6 +44,7 @@ import translators.mesh
 from translators.mesh import Endpoint, MeshConfig, MeshOptions, Service, Workload
 from translators.resources import EnvoyResource
 from xdscp.sources import assembly as assembly_module
+from xdscp.cache.snapshot import Resource, TypeSnapshot
 from xdscp.sources import code_fingerprint, parse_cache
 from xdscp.sources.assembly import Assembly
 from xdscp.sources.file_identity import FileIdentity
@@ -93,6 +94,8 @@ _FIELDS: dict[type, tuple[str, ...]] = {
         Workload,
         assembly_module._Contribution,
         KeptTranslation,
+        Resource,
+        TypeSnapshot,
         translators.mesh._Inputs,
         translators.mesh._Registry,
     )
@@ -124,11 +127,10 @@ def _reduce_proxy(proxy: MappingProxyType[Any, Any]) -> tuple[Any, tuple[Any, ..
 class _Pickler(parse_cache._Pickler):
     dispatch_table = {
         **parse_cache._DISPATCH,
-        **dict.fromkeys(_FIELDS, _constructed),
+        **dict.fromkeys(_FIELDS, _constructed),  # KeptTranslation and the cache's too
         MeshConfig: _reduce_mesh,
         MappingProxyType: _reduce_proxy,
         EnvoyResource: reduce_resource,
-        KeptTranslation: _constructed,
     }
 
 
