@@ -8,6 +8,7 @@ for)."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 from pathlib import Path
 from typing import Any
@@ -26,8 +27,10 @@ from tests.sources.test_untranslatable import (  # noqa: F401  (a fixture)
     weight_77_breaks_translation,
 )
 from translators.mesh import MeshConfig, MeshOptions, Workload
+from translators.naming import LISTENER_TYPE
 from translators.translate import MeshTranslator, translate
 from xdscp.cache import SnapshotCache
+from xdscp.cache.snapshot import TypeSnapshot
 from xdscp.runtime import MeshRuntime
 from xdscp.sources import code_fingerprint, mesh_snapshot
 from xdscp.sources.files import DirectorySource
@@ -263,7 +266,9 @@ def served(runtime: MeshRuntime, key: str) -> dict[str, tuple[str, list[tuple[st
     }
 
 
-def started(config: Path, cache: Path | None, proxies: tuple[str, ...]) -> MeshRuntime:
+def started(
+    config: Path, cache: Path | None, proxies: tuple[str, ...]
+) -> tuple[MeshRuntime, DirectorySource]:
     """A plane's start as `xdscp serve` wires it (`ControlPlane`), `proxies` connected."""
     source = DirectorySource(config, log_errors=False, parse_cache=cache)
     runtime = MeshRuntime(SnapshotCache())
@@ -276,8 +281,7 @@ def started(config: Path, cache: Path | None, proxies: tuple[str, ...]) -> MeshR
     if cache is not None and not source.restored:
         source.save_parse_cache()
         assert source.save_mesh_snapshot()
-    runtime.source = source  # type: ignore[attr-defined]  (the edits below)
-    return runtime
+    return runtime, source
 
 
 def test_a_restart_serves_the_kept_translations_untranslated_and_edits_as_a_fresh_start(
@@ -297,14 +301,14 @@ def test_a_restart_serves_the_kept_translations_untranslated_and_edits_as_a_fres
     monkeypatch.setattr(MeshTranslator, "translate", counted)
     restarts = [started(config, cache, proxies) for _ in range(2)]
     assert calls == []  # served without translating
-    fresh = started(config, None, proxies)
-    for runtime in restarts:
+    fresh, _ = started(config, None, proxies)
+    for runtime, _ in restarts:
         for workload in proxies:
             key = f"default/{workload}"
             assert served(runtime, key) == served(fresh, key)  # bytes and versions
     # one restart translates for real once served (its memo for the first edit): the
     # same content, so the very same snapshot stays and nothing is pushed
-    warmed = restarts[0]
+    warmed = restarts[0][0]
     calls.clear()
     before = {w: warmed.cache.get(f"default/{w}") for w in proxies}
     assert asyncio.run(warmed.warm_kept()) == 2
@@ -313,11 +317,38 @@ def test_a_restart_serves_the_kept_translations_untranslated_and_edits_as_a_fres
     # edits, on the warmed restart and on one never warmed: byte for byte a fresh start's
     for v1, v2 in ((70, 30), (55, 45)):
         set_weights(config, v1, v2)
-        for runtime in restarts:
-            source = runtime.source  # type: ignore[attr-defined]
+        for runtime, source in restarts:
             runtime.apply_now(source.load_changed([config / "routing.yaml"]))
-        fresh = started(config, None, proxies)
-        for runtime in restarts:
+        fresh, _ = started(config, None, proxies)
+        for runtime, _ in restarts:
             for workload in proxies:
                 key = f"default/{workload}"
                 assert served(runtime, key) == served(fresh, key)
+
+
+def test_a_kept_translation_that_differs_from_the_real_one_is_replaced_once_served(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config, cache = canary(tmp_path), tmp_path / "parse.cache"
+    aged(monkeypatch)
+    started(config, cache, ("client",))
+    source = DirectorySource(config, log_errors=False, parse_cache=cache)
+    mesh = source.load()
+    (kept,) = source.kept_translations.values()
+    # a kept translation that lost its listeners (what a stale one would look like)
+    wrong = dataclasses.replace(
+        kept,
+        groups={**kept.groups, LISTENER_TYPE: ()},
+        types={**kept.types, LISTENER_TYPE: TypeSnapshot.of(LISTENER_TYPE, (), origin=())},
+    )
+    runtime = MeshRuntime(SnapshotCache())
+    runtime.keep(mesh, {"default/client": wrong})
+    runtime.apply_now(mesh)
+    runtime.connect(node("client"), None)
+    fresh, _ = started(config, None, ("client",))
+    assert served(runtime, "default/client") != served(fresh, "default/client")
+    with capture_logs() as logs:
+        assert asyncio.run(runtime.warm_kept()) == 1
+    assert served(runtime, "default/client") == served(fresh, "default/client")
+    (differed,) = [e for e in logs if e["event"] == "warm_start.kept_translation_differed"]
+    assert differed["types"] == [LISTENER_TYPE]

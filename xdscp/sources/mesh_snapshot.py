@@ -43,8 +43,8 @@ import structlog
 import translators.mesh
 from translators.mesh import Endpoint, MeshConfig, MeshOptions, Service, Workload
 from translators.resources import EnvoyResource
-from xdscp.sources import assembly as assembly_module
 from xdscp.cache.snapshot import Resource, TypeSnapshot
+from xdscp.sources import assembly as assembly_module
 from xdscp.sources import code_fingerprint, parse_cache
 from xdscp.sources.assembly import Assembly
 from xdscp.sources.file_identity import FileIdentity
