@@ -8,12 +8,12 @@ for)."""
 from __future__ import annotations
 
 import os
-import types
 from pathlib import Path
 
 import pytest
 from structlog.testing import capture_logs
 
+import translators
 from tests.sources.test_files import write
 from tests.sources.test_incremental import canonical, route
 from tests.sources.test_parse_cache import aged, mesh_dir
@@ -24,7 +24,7 @@ from tests.sources.test_untranslatable import (  # noqa: F401  (a fixture)
 )
 from translators.mesh import MeshConfig, MeshOptions
 from translators.translate import translate
-from xdscp.sources import mesh_snapshot
+from xdscp.sources import code_fingerprint, mesh_snapshot
 from xdscp.sources.files import DirectorySource
 
 BROKEN = "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: bad}\n"
@@ -92,29 +92,51 @@ def test_a_changed_added_or_removed_file_is_never_taken_from_the_snapshot(
     assert canonical(mesh) == canonical(DirectorySource(config, log_errors=False).load())
 
 
+def test_the_code_fingerprint_covers_every_source_file_of_the_code_it_names(
+    tmp_path: Path,
+) -> None:
+    # derived from the trees, not a hand list: the whole translator core, nested too
+    roots = mesh_snapshot.CODE
+    translators_root = Path(next(iter(translators.__path__)))
+    assert translators_root in roots
+    assert {"sources", "cache", "runtime.py"} <= {root.name for root in roots}
+    package = tmp_path / "pkg"
+    (package / "deep").mkdir(parents=True)
+    write(package / "a.py", "A = 1\n")
+    write(package / "deep" / "b.py", "B = 1\n")
+    before = code_fingerprint.digest([package])
+    assert code_fingerprint.digest([package]) == before
+    write(package / "deep" / "b.py", "B = 2\n")  # an edit, nested
+    edited = code_fingerprint.digest([package])
+    (package / "deep" / "c.py").write_text("")  # a new, empty module
+    added = code_fingerprint.digest([package])
+    (package / "deep" / "c.py").rename(package / "c.py")  # moved
+    moved = code_fingerprint.digest([package])
+    assert len({before, edited, added, moved}) == 4
+    (package / "notes.txt").write_text("not code")
+    assert code_fingerprint.digest([package]) == moved
+
+
 def test_changed_code_or_options_make_the_snapshot_stale(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # the code that assembles the registry is covered (the rest is in the parse
-    # cache's fingerprint: translators/model, xdscp/sources)
-    covered = {module.__name__ for module in mesh_snapshot.CODE}
-    assert {"translators.mesh", "translators.registry_update"} <= covered
-    code = tmp_path / "assembling.py"
-    code.write_text("VERSION = 1\n")
-    module = types.ModuleType("assembling")
-    module.__file__ = str(code)
-    monkeypatch.setattr(mesh_snapshot, "CODE", (*mesh_snapshot.CODE, module))
+    # a change to any source file under the fingerprinted trees makes it stale
+    code = tmp_path / "code"
+    write(code / "nested" / "assembling.py", "VERSION = 1\n")
+    monkeypatch.setattr(mesh_snapshot, "CODE", (*mesh_snapshot.CODE, code))
     config, cache = mesh_dir(tmp_path), tmp_path / "parse.cache"
     aged(monkeypatch)
     snapshot_written(config, cache)
     same = DirectorySource(config, log_errors=False, parse_cache=cache)
     same.load()
     assert same.restored
-    code.write_text("VERSION = 2\n")
+    write(code / "nested" / "assembling.py", "VERSION = 2\n")
+    code_fingerprint.cached.cache_clear()  # as a new process (the fingerprint is per process)
     changed = DirectorySource(config, log_errors=False, parse_cache=cache)
     changed.load()
     assert not changed.restored and changed.parses == 0  # the parse cache still holds
-    code.write_text("VERSION = 1\n")
+    write(code / "nested" / "assembling.py", "VERSION = 1\n")
+    code_fingerprint.cached.cache_clear()
     other = MeshOptions(local_mode=True, domain_suffix="example.internal")
     with_options = DirectorySource(config, other, log_errors=False, parse_cache=cache)
     mesh = with_options.load()

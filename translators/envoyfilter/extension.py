@@ -84,12 +84,13 @@ def _patched_each(
 
 def _patched(original: EnvoyResource, patch_one: PatchOne) -> EnvoyResource | None:
     message = MESSAGE_TYPES[original.type_url]()
-    message.ParseFromString(original.body())
+    original_body = original.body()  # joined once: `body()` joins a route config's parts
+    message.ParseFromString(original_body)
     applied: set[str] = set()
     if not patch_one(message, applied):
         return None
     body = message.SerializeToString(deterministic=True)
-    if body == original.body():
+    if body == original_body:
         return original
     sources = tuple(s for s in sorted(applied) if s not in original.provenance)
     provenance = original.provenance + sources

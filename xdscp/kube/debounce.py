@@ -17,12 +17,15 @@ class Debouncer:
         self._first = 0.0
         self._last = 0.0
 
-    def poke(self) -> None:
+    def poke(self) -> bool:
+        """Note an event; True when it is a burst's first (nothing pending before it)."""
         now = asyncio.get_running_loop().time()
-        if not self._poked.is_set():
+        first = not self._poked.is_set()
+        if first:
             self._first = now
             self._poked.set()
         self._last = now
+        return first
 
     async def wait(self, stop: asyncio.Event) -> bool:
         """Return True once a burst has settled (quiet for `quiet`, or `max_wait` after

@@ -216,6 +216,9 @@ class KubeControlPlane:
             self.is_leader,
             s.gateway_pods or InjectSettings(control_plane=f"xdscp.{s.namespace}.svc"),
         )
+        # a watch event holds the background analysis until its change is pushed and
+        # acknowledged (bounded), as a file event does in file mode
+        source.on_batch = plane._edit_seen
         plane.source = _NotifyingSource(
             source, [writer.mesh_updated, lambda _mesh: publisher.poke(), remember]
         )

@@ -106,6 +106,10 @@ class KubernetesSource:
         # EndpointSlices, Pods) is rebuilt only when one of its kinds changed
         self._dirty: set[str] = set()
         self._mesh: MeshConfig | None = None
+        # told when a burst's first watch event arrives, before its quiet period (as
+        # `DirectorySource.on_batch`): the plane holds the background analysis from then
+        # until the change's pushes are acknowledged
+        self.on_batch: Callable[[], None] | None = None
 
     # --- lifecycle -------------------------------------------------------------
     async def start(self, sync_timeout: float | None = 60.0) -> None:
@@ -162,7 +166,8 @@ class KubernetesSource:
 
     def _changed(self, rtype: ResourceType) -> None:
         self._dirty.add(rtype.kind)
-        self._debounce.poke()
+        if self._debounce.poke() and self.on_batch is not None:
+            self.on_batch()
 
     # --- the ConfigSource protocol (xdscp.sources.protocol) --------------------
     @property

@@ -13,8 +13,9 @@ It is trusted only when the start would assemble the very same state:
   vouched for as the parse cache's entries are (`parse_cache`, `file_identity`): a
   file the snapshot cannot vouch for is never taken from it;
 - the same code and settings: the parse cache's fingerprint (model and source code,
-  pydantic, Python, limits, kinds) plus the code that assembles the registry
-  (`CODE`) and the mesh options (`fingerprint`);
+  pydantic, Python, limits, kinds) plus every source file of the code that shapes
+  what is stored (`code_fingerprint.SOURCES`: all of `translators/`, the file source,
+  the cache and the runtime) and the mesh options (`fingerprint`);
 - a state that a fresh start gives: written only after exactly one load (the initial
   one), with no object rejected by translation (`blame`), every file vouched for.
 Anything else is a warm start from the parse cache as before (or a cold one). Like the
@@ -32,19 +33,15 @@ import pickle
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from types import MappingProxyType, ModuleType
+from types import MappingProxyType
 from typing import Any, BinaryIO
 
 import structlog
 
-import translators.hosts
 import translators.mesh
-import translators.naming
-import translators.registry_update
-import translators.telemetry.options
 from translators.mesh import Endpoint, MeshConfig, MeshOptions, Service, Workload
 from xdscp.sources import assembly as assembly_module
-from xdscp.sources import parse_cache
+from xdscp.sources import code_fingerprint, parse_cache
 from xdscp.sources.assembly import Assembly
 from xdscp.sources.file_identity import FileIdentity
 from xdscp.sources.forked_write import ForkedWrite, wait_until_idle
@@ -52,15 +49,9 @@ from xdscp.sources.forked_write import ForkedWrite, wait_until_idle
 log = structlog.get_logger()
 
 _FORMAT = b"xdscp-mesh-snapshot-1"
-# the code `build_mesh`/`Assembly` runs besides what the parse cache's fingerprint covers
-# (translators/model, xdscp/sources): a change to any of it makes every snapshot stale
-CODE: tuple[ModuleType, ...] = (
-    translators.mesh,
-    translators.registry_update,
-    translators.hosts,
-    translators.naming,
-    translators.telemetry.options,
-)
+# the source trees whose code shapes what a snapshot holds (`code_fingerprint`): a
+# change to any file under them makes every snapshot stale
+CODE: tuple[Path, ...] = code_fingerprint.SOURCES
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,10 +67,7 @@ def path_for(cache: Path) -> Path:
 
 def fingerprint(parse_fingerprint: bytes, options: MeshOptions) -> bytes:
     digest = hashlib.blake2b(_FORMAT + parse_fingerprint, digest_size=16)
-    for module in CODE:
-        assert module.__file__ is not None
-        digest.update(module.__name__.encode())
-        digest.update(Path(module.__file__).read_bytes())
+    digest.update(code_fingerprint.cached(CODE))
     digest.update(repr(options).encode())
     return digest.digest()
 
