@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +19,7 @@ from benchmarks.meshgen import synthetic_mesh
 from tests.analysis.meshes import base, vs_reviews, write_mesh
 from translators.analysis import analyze
 from translators.mesh import MeshConfig, MeshOptions
-from xdscp.analysis import MeshAnalyzer
+from xdscp.analysis import RUN_SWITCH_INTERVAL_S, MeshAnalyzer
 from xdscp.sources.files import DirectorySource
 from xdscp.tuning import collection_paused_now, tune_gc
 
@@ -275,3 +276,29 @@ async def test_a_hold_pauses_the_collector_and_the_first_run_is_frozen(served_gc
         stop.set()
         await asyncio.wait_for(runner, 10)
     assert gc.isenabled()
+
+
+async def test_a_run_gives_way_to_the_loop_sooner(served_gc: None) -> None:
+    """While a run computes, a thread waiting for the interpreter gets it after
+    RUN_SWITCH_INTERVAL_S, not Python's 5 ms (two such waits lay between a file
+    change and `hold`); the interval is back to what it was afterwards."""
+    analyzer = MeshAnalyzer(CollectorRegistry())
+    seen: list[float] = []
+    pause = analyzer._checkpoint
+
+    def checkpoint() -> None:
+        seen.append(sys.getswitchinterval())
+        pause()
+
+    analyzer._checkpoint = checkpoint  # type: ignore[method-assign]
+    before = sys.getswitchinterval()
+    stop = asyncio.Event()
+    runner = asyncio.create_task(analyzer.run(stop))
+    try:
+        analyzer.submit(synthetic_mesh(20), 1)
+        await analyzer.wait_current(30)
+    finally:
+        stop.set()
+        await asyncio.wait_for(runner, 10)
+    assert seen and set(seen) == {RUN_SWITCH_INTERVAL_S}
+    assert sys.getswitchinterval() == before
