@@ -95,9 +95,12 @@ def interrupt(server: ServeProcess, timeout: float) -> float:
     return time.monotonic() - started
 
 
-async def connect_client(server: ServeProcess, timeout: float) -> tuple[Fleet, float]:
-    """One simulated Envoy, connected now; returns it initialized and when it opened."""
-    fleet = Fleet(server.target, [CLIENT])
+async def connect_client(
+    server: ServeProcess, timeout: float, delta: bool = False
+) -> tuple[Fleet, float]:
+    """One simulated Envoy (over delta xDS + VHDS with `delta`), connected now; returns
+    it initialized and when it opened."""
+    fleet = Fleet(server.target, [CLIENT], delta=delta)
     opened = time.monotonic()
     fleet.start()
     await fleet.wait_initialized(timeout)

@@ -28,6 +28,7 @@ from translators.envoy.clusters import (
     cluster_bytes,
     load_assignment_bytes,
     service_cluster_bytes,
+    service_load_assignment_bytes,
 )
 from translators.envoy.listeners import build_listener
 from translators.envoy.route_version import patch_digests, route_config_version, run_digests
@@ -142,11 +143,18 @@ def _service_resources(
     clusters: tuple[DestinationIR, ...], assignments: tuple[EndpointSetIR, ...]
 ) -> tuple[tuple[EnvoyResource, ...], tuple[EnvoyResource, ...]]:
     # a locality-dependent assignment is per proxy (`MeshTranslator.localized_group`)
-    bodies = service_cluster_bytes(clusters)
+    shared = [a for a in assignments if a.locality_lb is None]
     return tuple(
-        EnvoyResource(CLUSTER_TYPE, c.name, provenance=c.provenance, body=body)
-        for c, body in zip(clusters, bodies, strict=True)
-    ), tuple(_assignment(a) for a in assignments if a.locality_lb is None)
+        [
+            EnvoyResource(CLUSTER_TYPE, c.name, None, c.provenance, body)
+            for c, body in zip(clusters, service_cluster_bytes(clusters), strict=True)
+        ]
+    ), tuple(
+        [
+            EnvoyResource(ENDPOINT_TYPE, a.destination, None, a.provenance, body)
+            for a, body in zip(shared, service_load_assignment_bytes(shared), strict=True)
+        ]
+    )
 
 
 def _vhost_field(ir: VirtualHostIR) -> tuple[VirtualHostIR, bytes]:
@@ -274,9 +282,14 @@ class MeshTranslator:
         # the generation this one was made from (weak: generations must not chain in memory)
         self.parent = weakref.ref(previous) if previous is not None else None
         self.telemetry = TelemetryIndex(mesh)
-        # id(workload) -> (workload, its view key and builder), (workload, is a gateway):
-        # asked several times per proxy, worked out once per workload in a generation
-        self._view_keys: dict[int, tuple[Workload, Hashable, Callable[[], OutboundView]]] = {}
+        # id(workload) -> (workload, its scope), (workload, is a gateway): asked several
+        # times per proxy, worked out once per workload in a generation. The view's builder
+        # is made per ask, not kept here:
+        # a bound method stored on the translator would make it a reference cycle, and a
+        # generation's translator (a thousand proxies' entries) would then wait for the
+        # cyclic GC, which frees it in one pause of tens of ms, instead of being freed as
+        # soon as the next generation replaces it.
+        self._view_keys: dict[int, tuple[Workload, _Scope]] = {}
         self._gateways: dict[int, tuple[Workload, bool]] = {}
         self._mesh_gateways: MeshGateways | None = None
         # this generation's scopes' outbound resources, by view object
@@ -395,7 +408,7 @@ class MeshTranslator:
         # skip test): worked out once per workload object in a generation
         found = self._view_keys.get(id(workload))
         if found is not None and found[0] is workload:
-            return found[1], found[2]
+            return found[1].view_key, partial(self._build_view, found[1])
         gateway = self.is_gateway(workload)
         name = workload.key
         if self.mesh.workloads.get(name) is workload:
@@ -404,9 +417,8 @@ class MeshTranslator:
             )
         else:  # not this mesh's own workload object: its changes are no dependency to track
             scope = self._scope(workload, gateway)
-        build = partial(self._build_view, scope)
-        self._view_keys[id(workload)] = (workload, scope.view_key, build)
-        return scope.view_key, build
+        self._view_keys[id(workload)] = (workload, scope)
+        return scope.view_key, partial(self._build_view, scope)
 
     def _build_view(self, scope: _Scope) -> OutboundView:
         return build_outbound(

@@ -148,9 +148,11 @@ class ControlPlane:
         Cancelled (Ctrl-C while starting), it stops what it started so far promptly."""
         await self._load_initial()
         await self._jwks_changed()  # the first proxies get the IdPs' keys, not none
+        tune_gc()
+        # the first analysis builds every table the next ones update: long-lived too
+        self.analyzer.freeze_next_run = True
         self._analyze = asyncio.create_task(self.analyzer.run(self._stop))
         self._analysis_due()
-        tune_gc()
         # the first proxy's translation makes the pieces the rest share: long-lived too
         self.runtime.freeze_next_translation = True
         before, after = raise_fd_limit()
