@@ -54,17 +54,21 @@ def content_version(parts: tuple[bytes, ...]) -> str:
     return digest.hexdigest()[:16]
 
 
-def _resource(
-    type_url: str, name: str, provenance: tuple[str, ...], parts: tuple[bytes, ...], version: str
-) -> EnvoyResource:
-    if len(parts) == 1:
-        return EnvoyResource(type_url, name, None, provenance, body=parts[0], version=version)
-    return EnvoyResource(type_url, name, None, provenance, parts=parts, version=version)
-
-
 def reduce_resource(resource: EnvoyResource) -> tuple[Any, tuple[Any, ...]]:
     """Pickled as its bytes and version (run in the forked writer: serializing a
-    listener message or hashing a body costs the serving process nothing)."""
+    listener message or hashing a body costs the serving process nothing); loaded by a
+    plain constructor call, 60,000 of them at 10,000 services."""
     parts = resource.parts()
     version = resource.version or content_version(parts)
-    return _resource, (resource.type_url, resource.name, resource.provenance, parts, version)
+    one = len(parts) == 1
+    body, many = (parts[0], None) if one else (None, parts)
+    # EnvoyResource(type_url, name, message, provenance, body, version, parts)
+    return EnvoyResource, (
+        resource.type_url,
+        resource.name,
+        None,
+        resource.provenance,
+        body,
+        version,
+        many,
+    )
