@@ -32,11 +32,15 @@ from xdscp.warm_start import KeptTranslation
 log = structlog.get_logger()
 
 # `apply` hands the event loop back after this much work, so pushes and ACKs of the
-# proxies already done proceed while the rest are built.
-_APPLY_SLICE_SECONDS = 0.05
-# ... and sooner the first time: until the first pushes are written no proxy (and no
-# network) has anything to do, so the first few proxies go out at once and their
-# transfer overlaps the translation of the rest.
+# proxies already done proceed while the rest are built. Short: until its push is
+# written a proxy (and the network) has nothing to do; with 50 ms slices a change that
+# reached 1,000 proxies held ~900 of their pushes back until the second slice ended,
+# and the receivers sat idle meanwhile (benchmarks.push at 100 services: change
+# 1.03x -> 0.90x the floor, median of 7 rounds each, alternating; the runtime's own CPU
+# grows a few ms from the interleaving).
+_APPLY_SLICE_SECONDS = 0.005
+# ... and the first time (kept apart: tests/operability/test_runtime_slices.py sets it
+# alone): the first few proxies go out at once, their transfer overlaps the rest.
 _APPLY_FIRST_SLICE_SECONDS = 0.005
 
 
