@@ -14,6 +14,11 @@ real `DiscoveryResponse` class; resources are opened only to find the EDS and RD
 and those names are memoized by (type, version) across the fleet, because identical
 versions have identical content — a thousand clients do not each decode 300 clusters.
 
+With `delta=True` the clients speak delta xDS as `xdscp up --delta` sidecars do
+(`DeltaAdsClient`): the same sequence with subscriptions instead of full name lists,
+and after the route configurations (shells naming VHDS) a wildcard VHDS subscription,
+over which each virtual host then arrives on its own.
+
 Timestamps are `time.monotonic()` (CLOCK_MONOTONIC, shared with the server process).
 """
 
@@ -37,6 +42,8 @@ from envoy.service.discovery.v3 import discovery_pb2
 from xdscp.cache import CLUSTER_TYPE, ENDPOINT_TYPE, LISTENER_TYPE, ROUTE_TYPE
 
 METHOD = "/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources"
+DELTA_METHOD = "/envoy.service.discovery.v3.AggregatedDiscoveryService/DeltaAggregatedResources"
+VIRTUAL_HOST_TYPE = "type.googleapis.com/envoy.config.route.v3.VirtualHost"
 _HCM_TYPE = (
     "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3."
     "HttpConnectionManager"
@@ -130,11 +137,13 @@ class Fleet:
         target: str,
         specs: Sequence[ClientSpec],
         tls: Callable[[int], ClientTLS] | None = None,
+        delta: bool = False,
     ) -> None:
         self.target = target
         self.specs = list(specs)
         self.tls = tls
-        self.clients: list[AdsClient] = []
+        self.delta = delta
+        self.clients: list[AdsClient | DeltaAdsClient] = []
         self.tasks: list[asyncio.Task[None]] = []
         self.errors: list[str] = []
         self.initialized = 0
@@ -159,8 +168,9 @@ class Fleet:
     # --- lifecycle --------------------------------------------------------------
     def start(self) -> None:
         """Open every client's channel and stream now (all at once, like a fleet reconnecting)."""
+        kind = DeltaAdsClient if self.delta else AdsClient
         for i, spec in enumerate(self.specs):
-            client = AdsClient(self, spec, self.tls(i) if self.tls is not None else None)
+            client = kind(self, spec, self.tls(i) if self.tls is not None else None)
             self.clients.append(client)
             self.tasks.append(asyncio.create_task(client.run(), name=f"ads-client:{spec.name}"))
 
@@ -224,6 +234,20 @@ class Fleet:
         self._failed.set()
 
 
+def _channel(fleet: Fleet, tls: ClientTLS | None) -> grpc.aio.Channel:
+    options: list[tuple[str, Any]] = [
+        # Own subchannel pool: without it, gRPC would multiplex every client of this
+        # process over one shared connection, which is not what a fleet of proxies is.
+        ("grpc.use_local_subchannel_pool", 1),
+        ("grpc.max_receive_message_length", -1),
+    ]
+    if tls is None:
+        return grpc.aio.insecure_channel(fleet.target, options=options)
+    credentials = grpc.ssl_channel_credentials(tls.root_pem, tls.key_pem, tls.chain_pem)
+    options.append(("grpc.ssl_target_name_override", tls.server_name))
+    return grpc.aio.secure_channel(fleet.target, credentials, options=options)
+
+
 class AdsClient:
     """One simulated Envoy: a channel, an ADS stream, four versions, two name lists."""
 
@@ -257,19 +281,7 @@ class AdsClient:
         self._node: base_pb2.Node | None = spec.node()
 
     def _open_channel(self) -> grpc.aio.Channel:
-        options: list[tuple[str, Any]] = [
-            # Own subchannel pool: without it, gRPC would multiplex every client of this
-            # process over one shared connection, which is not what a fleet of proxies is.
-            ("grpc.use_local_subchannel_pool", 1),
-            ("grpc.max_receive_message_length", -1),
-        ]
-        if self.tls is None:
-            return grpc.aio.insecure_channel(self.fleet.target, options=options)
-        credentials = grpc.ssl_channel_credentials(
-            self.tls.root_pem, self.tls.key_pem, self.tls.chain_pem
-        )
-        options.append(("grpc.ssl_target_name_override", self.tls.server_name))
-        return grpc.aio.secure_channel(self.fleet.target, credentials, options=options)
+        return _channel(self.fleet, self.tls)
 
     async def run(self) -> None:
         try:
@@ -343,3 +355,121 @@ class AdsClient:
     async def close(self) -> None:
         if self._channel is not None:
             await self._channel.close(None)
+
+
+class DeltaAdsClient:
+    """One simulated Envoy over delta xDS with VHDS (`xdscp up --delta`): CDS and LDS
+    wildcard, EDS and RDS by subscription, then VHDS wildcard; every response ACKed by
+    its nonce. Initialized once the virtual hosts arrived; a change is a response of
+    the fleet's change type after that (VHDS for a VirtualService edit: one virtual
+    host, not the route configuration)."""
+
+    __slots__ = (
+        "_channel",
+        "_node",
+        "changed_at",
+        "counts",
+        "eds",
+        "first_response_at",
+        "fleet",
+        "initialized_at",
+        "rds",
+        "spec",
+        "tls",
+    )
+
+    def __init__(self, fleet: Fleet, spec: ClientSpec, tls: ClientTLS | None) -> None:
+        self.fleet = fleet
+        self.spec = spec
+        self.tls = tls
+        self.eds: tuple[str, ...] | None = None
+        self.rds: tuple[str, ...] | None = None
+        self.initialized_at = 0.0
+        self.changed_at = 0.0
+        self.first_response_at = 0.0
+        self.counts: dict[str, int] = {}  # type URL -> resources held
+        self._channel: grpc.aio.Channel | None = None
+        self._node: base_pb2.Node | None = spec.node()
+
+    async def run(self) -> None:
+        try:
+            self._channel = _channel(self.fleet, self.tls)
+            multi: Any = self._channel.stream_stream(DELTA_METHOD, None, None)
+            call: Any = multi()
+            await self._send(call, CLUSTER_TYPE)
+            while True:
+                data = await call.read()
+                if data is _EOF:
+                    self.fleet._client_failed(self.spec.name, f"stream ended: {await call.code()}")
+                    return
+                response = discovery_pb2.DeltaDiscoveryResponse.FromString(data)
+                await self._on_response(call, response)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # report, never hang the driver
+            self.fleet._client_failed(self.spec.name, repr(exc))
+
+    async def _send(
+        self, call: Any, type_url: str, subscribe: Iterable[str] = (), nonce: str = ""
+    ) -> None:
+        request = discovery_pb2.DeltaDiscoveryRequest(
+            type_url=type_url, resource_names_subscribe=list(subscribe), response_nonce=nonce
+        )
+        node, self._node = self._node, None
+        if node is not None:
+            request.node.CopyFrom(node)
+        await call.write(bytes(request.SerializeToString()))
+
+    async def _on_response(self, call: Any, response: Any) -> None:
+        type_url: str = response.type_url
+        held = self.counts.get(type_url)
+        self.counts[type_url] = (
+            (held or 0) + len(response.resources) - len(response.removed_resources)
+        )
+        if not self.first_response_at:
+            self.first_response_at = time.monotonic()
+        await self._send(call, type_url, (), response.nonce)  # the ACK
+        fleet = self.fleet
+        if type_url == CLUSTER_TYPE and self.eds is None:
+            self.eds = _delta_names(response, eds_names)
+            await self._send(call, ENDPOINT_TYPE, self.eds)
+        elif type_url == ENDPOINT_TYPE and held is None:
+            await self._send(call, LISTENER_TYPE)
+        elif type_url == LISTENER_TYPE and self.rds is None:
+            self.rds = _delta_names(response, rds_names)
+            await self._send(call, ROUTE_TYPE, self.rds)
+        elif type_url == ROUTE_TYPE and held is None:
+            await self._send(call, VIRTUAL_HOST_TYPE)  # wildcard, as Envoy
+        elif type_url == VIRTUAL_HOST_TYPE and held is None:
+            self.initialized_at = time.monotonic()
+            fleet._client_initialized()
+            return
+        if (
+            type_url == fleet.change_type
+            and held is not None
+            and self.initialized_at
+            and not self.changed_at
+        ):
+            self.changed_at = time.monotonic()
+            fleet._client_changed()
+
+    @property
+    def resources_received(self) -> int:
+        return sum(self.counts.values())
+
+    async def close(self) -> None:
+        if self._channel is not None:
+            await self._channel.close(None)
+
+
+class _AsSotw:
+    """A delta response's resources where `eds_names` / `rds_names` read them."""
+
+    __slots__ = ("resources",)
+
+    def __init__(self, response: Any) -> None:
+        self.resources = [r.resource for r in response.resources]
+
+
+def _delta_names(response: Any, derive: Callable[[Any], tuple[str, ...]]) -> tuple[str, ...]:
+    return derive(_AsSotw(response))

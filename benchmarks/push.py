@@ -66,6 +66,9 @@ TARGET_MEMORY = 1.2
 TARGET_OWN_MS = 100.0
 SERVER_NAME = "xds.bench.local"
 TURNS = "loop turns"  # in a change's per-thread figures: the server's event loop turns
+# ... and the cyclic GC's collections in the window, and their wall ms
+GC_COUNT = "gc collections"
+GC_MS = "gc ms"
 
 
 @dataclass
@@ -469,15 +472,22 @@ def format_rounds(floor: Sequence[RunResult], xdscp: Sequence[RunResult]) -> str
 
 def format_threads(r: RunResult) -> str:
     """Median server CPU ms per change by thread name (what the `cpu ms` column is made of)."""
-    names = sorted({name for change in r.thread_cpu_ms for name in change} - {TURNS})
+    names = sorted(
+        {name for change in r.thread_cpu_ms for name in change} - {TURNS, GC_COUNT, GC_MS}
+    )
     parts = [
         f"{name}={statistics.median(c.get(name, 0.0) for c in r.thread_cpu_ms):.0f}"
         for name in names
     ]
     turns = statistics.median(c.get(TURNS, 0.0) for c in r.thread_cpu_ms)
+    # totals, not medians: a collection lands in some changes only (the rounds' spread)
+    collections = sum(c.get(GC_COUNT, 0.0) for c in r.thread_cpu_ms)
+    gc_ms = [c.get(GC_MS, 0.0) for c in r.thread_cpu_ms]
     return (
         f"{'':>7} {'':>4} {'':>3} {r.mode:>6} | CPU ms per thread and change: {' '.join(parts)}"
         f" | event loop turns: {turns:.0f}"
+        f" | GC: {collections:.0f} collections in {len(gc_ms)} changes,"
+        f" {sum(gc_ms):.0f} ms (worst change {max(gc_ms, default=0.0):.0f})"
     )
 
 

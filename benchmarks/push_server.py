@@ -114,6 +114,24 @@ class LoopTurns:
         selector.select = counted
 
 
+class GcPauses:
+    """Counts the cyclic GC's collections and their wall time (gc.callbacks): a collection
+    that lands inside a change pauses every push and ACK behind it."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.seconds = 0.0
+        self._started = 0.0
+        gc.callbacks.append(self._callback)
+
+    def _callback(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            self.count += 1
+            self.seconds += time.perf_counter() - self._started
+
+
 def trimmed_rss_kib() -> int:
     """VmRSS after glibc's malloc_trim: what the process holds, without the freed heap
     that malloc keeps after a burst (a thousand streams' first responses in flight)."""
@@ -208,6 +226,14 @@ class _Backend:
     threads_mesh: dict[int, tuple[str, int]]
     turns: LoopTurns
     turns_mesh = 0
+    gc_pauses: GcPauses
+    gc_mesh = (0, 0.0)  # collections and their seconds when the latest change's mesh was in hand
+
+    def mark_mesh(self) -> None:
+        """The start of the `win` window: the latest change's mesh in hand."""
+        self.threads_mesh = thread_cpu_ticks()
+        self.turns_mesh = self.turns.count
+        self.gc_mesh = (self.gc_pauses.count, self.gc_pauses.seconds)
 
     def streams(self) -> int:
         raise NotImplementedError
@@ -232,6 +258,7 @@ class _XdscpBackend(_Backend):
         self, services: int, clients: int, ca_dir: Path | None, tls: bool, config: Path | None
     ) -> None:
         self.turns = LoopTurns(asyncio.get_running_loop())
+        self.gc_pauses = GcPauses()
         """Wired like `xdscp.service.ControlPlane`: CA-backed identity (SDS secrets in every
         snapshot), mTLS with identity checks unless plaintext (`--insecure`), metrics. With
         `config`, the mesh lives there as YAML files read by the file source (as `xdscp
@@ -286,8 +313,7 @@ class _XdscpBackend(_Backend):
         times: dict[str, float] = {}
 
         async def apply(mesh: Any) -> None:
-            self.threads_mesh = thread_cpu_ticks()
-            self.turns_mesh = self.turns.count
+            self.mark_mesh()
             times["t_mesh"] = time.monotonic()
             self.cpu_mesh = time.process_time()
             # What a config source calls (`xdscp.service.ControlPlane` feeds `runtime.apply`).
@@ -333,7 +359,7 @@ class _FloorBackend(_Backend):
         from benchmarks.floor_server import FloorBodies, FloorServer, serve_floor
 
         self.turns = LoopTurns(asyncio.get_running_loop())
-
+        self.gc_pauses = GcPauses()
         self.floor = FloorServer(FloorBodies.load(bodies_path))
         self.cpu_mesh = 0.0  # process CPU seconds when the latest change was commanded
         tune_gc_like_production()
@@ -345,8 +371,7 @@ class _FloorBackend(_Backend):
         return len(self.floor.streams)
 
     async def change(self, expected_acks: int) -> dict[str, float]:
-        self.threads_mesh = thread_cpu_ticks()
-        self.turns_mesh = self.turns.count
+        self.mark_mesh()
         now = time.monotonic()
         self.cpu_mesh = time.process_time()
         self.floor.push_change(expected_acks)
@@ -397,6 +422,8 @@ async def _command_loop(backend: _Backend, control: _Control) -> None:
             # window, give or take the reply; coarse: clock ticks)
             threads = thread_cpu_ms(backend.threads_mesh, thread_cpu_ticks())
             threads["loop turns"] = backend.turns.count - backend.turns_mesh
+            threads["gc collections"] = backend.gc_pauses.count - backend.gc_mesh[0]
+            threads["gc ms"] = (backend.gc_pauses.seconds - backend.gc_mesh[1]) * 1000
             control.reply(acks=count, t_acked=acked_at, cpu_window_ms=cpu * 1000, threads=threads)
         elif name == "verify":
             control.reply(**backend.verify())

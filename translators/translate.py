@@ -28,6 +28,7 @@ from translators.envoy.clusters import (
     cluster_bytes,
     load_assignment_bytes,
     service_cluster_bytes,
+    service_load_assignment_bytes,
 )
 from translators.envoy.listeners import build_listener
 from translators.envoy.route_version import patch_digests, route_config_version, run_digests
@@ -142,11 +143,18 @@ def _service_resources(
     clusters: tuple[DestinationIR, ...], assignments: tuple[EndpointSetIR, ...]
 ) -> tuple[tuple[EnvoyResource, ...], tuple[EnvoyResource, ...]]:
     # a locality-dependent assignment is per proxy (`MeshTranslator.localized_group`)
-    bodies = service_cluster_bytes(clusters)
+    shared = [a for a in assignments if a.locality_lb is None]
     return tuple(
-        EnvoyResource(CLUSTER_TYPE, c.name, provenance=c.provenance, body=body)
-        for c, body in zip(clusters, bodies, strict=True)
-    ), tuple(_assignment(a) for a in assignments if a.locality_lb is None)
+        [
+            EnvoyResource(CLUSTER_TYPE, c.name, None, c.provenance, body)
+            for c, body in zip(clusters, service_cluster_bytes(clusters), strict=True)
+        ]
+    ), tuple(
+        [
+            EnvoyResource(ENDPOINT_TYPE, a.destination, None, a.provenance, body)
+            for a, body in zip(shared, service_load_assignment_bytes(shared), strict=True)
+        ]
+    )
 
 
 def _vhost_field(ir: VirtualHostIR) -> tuple[VirtualHostIR, bytes]:

@@ -8,13 +8,18 @@ starts from the previous one (translators/analysis/incremental.py): after an edi
 what it can affect is checked again (one VirtualService at 10,000 services: ~10 ms,
 not 2.5 s). From the moment an edit is seen until its pushes are acknowledged (`hold`)
 the worker thread waits at its next checkpoint, so a long run (the first one) does not
-share the interpreter with the edit's load and translation.
+share the interpreter with the edit's load and translation; and the cyclic GC waits
+too: a collection holds the interpreter for 20-60 ms at 10,000 services, in whichever
+thread allocates. The first run, which builds every table, runs with the GC paused and
+freezes its tables out of it (`tuning.frozen_after`): collected as it went, it spent a
+third of its time in collections, each one a stall for an edit arriving meanwhile.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 import threading
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -28,12 +33,19 @@ from prometheus_client import CollectorRegistry, Gauge
 from translators.analysis import Analysis, Message
 from translators.analysis.incremental import IncrementalAnalysis, analyze_incrementally
 from translators.mesh import MeshConfig
+from xdscp.tuning import frozen_after, pause_collection, resume_collection
 
 log = structlog.get_logger()
 
 # a paused analysis waits at most this long per checkpoint, then goes on: an edit that
 # never resumes it (a bug) delays the analysis, never stops it
 PAUSE_MAX_S = 5.0
+# While a run computes, a thread that wants the interpreter (the event loop: a file
+# change arriving, a request) asks the analysis thread to give it up after this long,
+# not Python's default 5 ms: the change reaches the loop (from the watcher's thread)
+# and the loop reaches `hold` through two such waits, 10 ms of an edit's latency
+# before. The analysis itself is not slowed: the switch only happens on request.
+RUN_SWITCH_INTERVAL_S = 0.0005
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +85,13 @@ class MeshAnalyzer:
         self._running.set()
         self._hold: asyncio.TimerHandle | None = None
         self._holds = 0  # the latest hold's token
+        self._collector_held = False  # the hold paused the cyclic GC (`tuning`)
         self._stopped = False  # `run` ended: no more holds
+        self._active = False  # `run` is running
+        # Set by a long-running service (with `tuning.tune_gc`): the next run, the first,
+        # which builds every table, runs with the cyclic GC paused and freezes its tables
+        # out of it (`tuning.frozen_after`), as the runtime does its first translation.
+        self.freeze_next_run = False
 
     def hold(self, seconds: float) -> int:
         """An edit is coming (a file batch seen) or being applied: the analysis thread
@@ -87,6 +105,11 @@ class MeshAnalyzer:
         self._hold = asyncio.get_running_loop().call_later(seconds, self.release)
         if not self._stopped:
             self._running.clear()
+            # only while `run` runs: its end (or the loop's timer) ends the pause
+            if self._active and not self._collector_held:
+                # no collection (tens of ms holding the GIL) lands in the edit either
+                self._collector_held = True
+                pause_collection()
         return self._holds
 
     def release(self, token: int | None = None) -> None:
@@ -96,6 +119,9 @@ class MeshAnalyzer:
         if self._hold is not None:
             self._hold.cancel()
             self._hold = None
+        if self._collector_held:
+            self._collector_held = False
+            resume_collection()
         self._running.set()
 
     def _checkpoint(self) -> None:
@@ -108,12 +134,14 @@ class MeshAnalyzer:
         self._wake.set()
 
     async def run(self, stop: asyncio.Event) -> None:
+        self._active = True
         try:
             await self._run(stop)
         finally:
             # stopping (or cancelled): a run still in its thread must not wait for a
             # hold whose timer will never fire; it finishes unpaused
             self._stopped = True
+            self._active = False
             self.release()
 
     async def _run(self, stop: asyncio.Event) -> None:
@@ -154,15 +182,31 @@ class MeshAnalyzer:
     def _analyze_from_last(self, mesh: MeshConfig) -> IncrementalAnalysis:
         """In the worker thread: `mesh` analyzed from the previous run's state."""
         cpu = time.thread_time()
-        state = analyze_incrementally(
-            mesh, self._state, include_schema=True, checkpoint=self._checkpoint
-        )
+        interval = sys.getswitchinterval()
+        sys.setswitchinterval(min(interval, RUN_SWITCH_INTERVAL_S))
+        try:
+            state = self._analyze_now(mesh)
+        finally:
+            sys.setswitchinterval(interval)
         self._state = state
         log.debug(
             "analysis.ran",
             checks=len(state.reran),
             cpu_ms=round((time.thread_time() - cpu) * 1000, 1),
         )
+        return state
+
+    def _analyze_now(self, mesh: MeshConfig) -> IncrementalAnalysis:
+        if self.freeze_next_run:  # the first run: every table built (see module doc)
+            self.freeze_next_run = False
+            with frozen_after():
+                state = analyze_incrementally(
+                    mesh, None, include_schema=True, checkpoint=self._checkpoint
+                )
+        else:
+            state = analyze_incrementally(
+                mesh, self._state, include_schema=True, checkpoint=self._checkpoint
+            )
         return state
 
     def _publish(self, result: AnalysisResult) -> None:

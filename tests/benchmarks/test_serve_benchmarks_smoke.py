@@ -44,6 +44,14 @@ async def test_edit_latency_sees_every_edit_acked(tmp_path: Path) -> None:
     assert "median" in edit_latency.report(figures)
 
 
+async def test_edit_latency_over_delta_sees_each_edit_as_a_virtual_host(tmp_path: Path) -> None:
+    """`--delta`: the proxy speaks delta xDS with VHDS and each VirtualService edit
+    reaches it as a virtual host (else the wait for a VHDS response would time out)."""
+    figures = await edit_latency.measure(5, 2, tmp_path, timeout=60, pause=0.1, delta=True)
+    assert len(figures.edits_ms) == 2 and all(ms > 0 for ms in figures.edits_ms)
+    assert figures.delta and "delta xDS + VHDS" in edit_latency.report(figures)
+
+
 @pytest.mark.parametrize("edit", ["service-entry", "workload-entry"])
 async def test_edit_latency_sees_every_registry_edit_acked(tmp_path: Path, edit: str) -> None:
     """A ServiceEntry given a host shows as a new route version, a WorkloadEntry moved

@@ -13,7 +13,7 @@ from benchmarks.meshgen import mesh_objects
 from translators.mesh import MeshOptions, build_mesh
 from xdscp.cache import Snapshot, SnapshotCache
 from xdscp.runtime import MeshRuntime
-from xdscp.tuning import frozen_after
+from xdscp.tuning import frozen_after, pause_collection, resume_collection
 
 
 @pytest.fixture(autouse=True)
@@ -63,3 +63,18 @@ def test_frozen_after_restores_the_collector_on_error() -> None:
         assert not gc.isenabled()  # it was off before: left off
     finally:
         gc.enable()
+
+
+def test_collector_pauses_are_counted() -> None:
+    """Overlapping pauses (an edit's hold, the first analysis, the first translation, on
+    different threads) keep the collector off until the last one ends."""
+    assert gc.isenabled()
+    pause_collection()
+    with frozen_after():
+        assert not gc.isenabled()
+    assert not gc.isenabled()  # the first pause still holds
+    resume_collection()
+    assert gc.isenabled()
+    resume_collection()  # unbalanced: ignored
+    assert gc.isenabled()
+    gc.unfreeze()

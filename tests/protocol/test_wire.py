@@ -123,3 +123,28 @@ def test_spiffe_id_from_auth_context() -> None:
     two = {"x509_subject_alternative_name": [sid, b"spiffe://cluster.local/ns/x/sa/y"]}
     assert spiffe_id_from_auth_context(two) is None
     assert spiffe_id_from_auth_context({"transport_security_type": [b"insecure"]}) is None
+
+
+def test_a_large_response_is_kept_only_while_a_stream_holds_it() -> None:
+    """A multi-MB response (a 10,000-service route configuration: a new one per edit)
+    is shared by every stream that holds it, and freed once none does, instead of
+    sitting in the LRU for no one; small responses stay in the LRU."""
+    import weakref
+
+    from envoy.config.route.v3 import route_pb2
+
+    from xdscp.cache import make_resource
+
+    config = route_pb2.RouteConfiguration(name="r" * 3_000_000)
+    big = TypeSnapshot.of(ROUTE_TYPE, [make_resource(ROUTE_TYPE, "r", config)])
+    bodies = SotwResponses()
+    held = bodies.prepare(big, None)
+    assert bodies.prepare(big, None) is held and (bodies.hits, bodies.misses) == (1, 1)
+    assert len(bodies) == 1
+    gone = weakref.ref(held)
+    del held
+    assert gone() is None and len(bodies) == 0  # freed with its last holder
+    assert bodies.prepare(big, None).response  # built again when asked again
+    small = bodies.prepare(TypeSnapshot.of(CLUSTER_TYPE, [eds_cluster("a")]), None)
+    del small
+    assert len(bodies) == 1  # kept for later streams

@@ -1,13 +1,19 @@
 """A service's clusters assembled together (translators/envoy/clusters.py:
 `service_cluster_bytes`, which takes the parts subset clusters share from the one
-before) give exactly the bytes each gives alone, on every golden proxy's clusters."""
+before) give exactly the bytes each gives alone, on every golden proxy's clusters; so do
+its load assignments (`service_load_assignment_bytes`, endpoints framed once)."""
 
 from __future__ import annotations
 
 import pytest
 
 from tests.golden.cases import all_cases, translate_case
-from translators.envoy.clusters import cluster_bytes, service_cluster_bytes
+from translators.envoy.clusters import (
+    cluster_bytes,
+    load_assignment_bytes,
+    service_cluster_bytes,
+    service_load_assignment_bytes,
+)
 from translators.ir import DestinationIR, Resolution, UpstreamTLSIR, UpstreamTLSMode
 
 
@@ -17,6 +23,10 @@ def test_every_golden_proxys_clusters_assemble_as_each_alone(case: object) -> No
     for result in results:
         destinations = result.view.destinations
         assert service_cluster_bytes(destinations) == [cluster_bytes(d) for d in destinations]
+        sets = result.view.endpoint_sets
+        assert service_load_assignment_bytes(sets) == [
+            load_assignment_bytes(s.destination, s.endpoints, s.groups) for s in sets
+        ]
 
 
 def test_shared_parts_are_taken_only_where_they_are_the_same() -> None:

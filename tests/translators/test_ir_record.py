@@ -5,6 +5,7 @@ constructor semantics — positional and keyword arguments, defaults, equality, 
 from __future__ import annotations
 
 import dataclasses
+import pickle
 
 import pytest
 
@@ -29,6 +30,9 @@ def test_constructor_keeps_dataclass_semantics() -> None:
     assert endpoint == EndpointIR(address="10.0.0.1", port=80, weight=1, workload="ns/w")
     assert hash(endpoint) == hash(EndpointIR("10.0.0.1", 80, 1, "ns/w"))
     assert dataclasses.replace(endpoint, port=81).port == 81
+    # built as an instance of the plain twin class, handed out as the dataclass's own
+    assert type(endpoint) is EndpointIR and type(dataclasses.replace(endpoint)) is EndpointIR
+    assert pickle.loads(pickle.dumps(endpoint)) == endpoint
     with pytest.raises(dataclasses.FrozenInstanceError):
         endpoint.port = 81  # type: ignore[misc]
     with pytest.raises(TypeError):
@@ -57,6 +61,14 @@ def test_unsupported_classes_are_refused() -> None:
         def __post_init__(self) -> None:
             pass
 
-    for cls in (NoSlots, Factory, PostInit):
+    @dataclasses.dataclass(frozen=True, slots=True)
+    class Base:
+        a: int
+
+    @dataclasses.dataclass(frozen=True, slots=True)
+    class Derived(Base):  # (another layout than a twin class of its own slots)
+        b: int
+
+    for cls in (NoSlots, Factory, PostInit, Derived):
         with pytest.raises(TypeError):
             fast_init(cls)

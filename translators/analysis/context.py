@@ -145,10 +145,12 @@ class AnalysisContext:
             if n % 2048 == 2047:
                 self.checkpoint()  # 20,000 workloads are ~50 ms: give way on the way
             by_key[(workload.namespace, frozenset(workload.labels.items()))].append(workload)
-        return tuple(
-            WorkloadGroup(ns, ws[0].labels, tuple(sorted(ws, key=lambda w: w.key)))
-            for (ns, _), ws in sorted(by_key.items(), key=lambda kv: kv[1][0].key)
-        )
+        groups: list[WorkloadGroup] = []
+        for n, ((ns, _), ws) in enumerate(sorted(by_key.items(), key=lambda kv: kv[1][0].key)):
+            if n % 1024 == 1023:
+                self.checkpoint()  # 20,000 groups are ~100 ms too
+            groups.append(WorkloadGroup(ns, ws[0].labels, tuple(sorted(ws, key=lambda w: w.key))))
+        return tuple(groups)
 
     @cached_property
     def groups_by_namespace(self) -> dict[str, list[WorkloadGroup]]:
@@ -160,7 +162,9 @@ class AnalysisContext:
     @cached_property
     def _by_label(self) -> dict[tuple[str, str, str], list[WorkloadGroup]]:
         found: dict[tuple[str, str, str], list[WorkloadGroup]] = defaultdict(list)
-        for group in self.groups:
+        for n, group in enumerate(self.groups):
+            if n % 2048 == 2047:
+                self.checkpoint()
             for key, value in group.labels.items():
                 found[(group.namespace, key, value)].append(group)
         return dict(found)

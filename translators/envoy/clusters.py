@@ -29,6 +29,7 @@ from translators.envoy.traffic import apply_policy, dynamic_forward_proxy
 from translators.ir import (
     DestinationIR,
     EndpointIR,
+    EndpointSetIR,
     LoadBalancing,
     LocalityGroupIR,
     Resolution,
@@ -407,3 +408,28 @@ def load_assignment_bytes(
         return name + length_delimited(_CLA_ENDPOINTS, _lb_endpoint_field(endpoints[0]))
     locality = b"".join([_lb_endpoint_field(e) for e in endpoints])
     return name + length_delimited(_CLA_ENDPOINTS, locality)
+
+
+def service_load_assignment_bytes(sets: Sequence[EndpointSetIR]) -> list[bytes]:
+    """`load_assignment_bytes` of each of one service's load assignments. Its subsets'
+    endpoints are the service's own endpoint objects: each is serialized (or found) once,
+    then taken by identity, not hashed again per subset."""
+    fields: dict[int, bytes] = {}  # id -> framed endpoint (the objects live in `sets`)
+    out: list[bytes] = []
+    for found in sets:
+        endpoints = found.endpoints
+        if found.groups:
+            out.append(load_assignment_bytes(found.destination, endpoints, found.groups))
+            continue
+        name = length_delimited(_CLA_CLUSTER_NAME, found.destination.encode())
+        if not endpoints:
+            out.append(name)
+            continue
+        parts = []
+        for endpoint in endpoints:
+            field = fields.get(id(endpoint))
+            if field is None:
+                field = fields[id(endpoint)] = _lb_endpoint_field(endpoint)
+            parts.append(field)
+        out.append(name + length_delimited(_CLA_ENDPOINTS, b"".join(parts)))
+    return out

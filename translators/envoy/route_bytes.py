@@ -24,6 +24,7 @@ from envoy.config.route.v3 import route_components_pb2 as rc
 from translators.envoy.common import length_delimited, provenance_bytes
 from translators.envoy.traffic import build_route, forward_action, operation_path, route_match
 from translators.ir import (
+    MATCH_ALL,
     HashPolicyIR,
     MirrorIR,
     RetryIR,
@@ -71,13 +72,24 @@ def _plain_forward(ir: RouteIR) -> bool:
     )
 
 
-@lru_cache(maxsize=1024)
 def _match(match: RouteMatchIR) -> tuple[bytes, str]:
-    """The route's match field, and the path part of its decorator's operation."""
+    """The route's match field, and the path part of its decorator's operation. Nearly
+    every route matches every request with the one shared match object: told by identity
+    (hashing it, a dataclass in a dataclass, cost more than the rest of the lookup)."""
+    if match is _MATCH_ALL:
+        return _MATCH_ALL_FIELD
+    return _match_field(match)
+
+
+@lru_cache(maxsize=1024)
+def _match_field(match: RouteMatchIR) -> tuple[bytes, str]:
     message = route_match(match)
     encoded: bytes = message.SerializeToString(deterministic=True)
     return length_delimited(_ROUTE_MATCH, encoded), operation_path(message)
 
+
+_MATCH_ALL = MATCH_ALL  # (compared by identity)
+_MATCH_ALL_FIELD = _match_field(_MATCH_ALL)
 
 _ONE = (WeightedDestinationIR("", 100),)
 _SEVERAL = (WeightedDestinationIR("", 50), WeightedDestinationIR("", 50))
@@ -112,19 +124,22 @@ def _action_rest(
     return encoded
 
 
-# A weight's UInt32Value field content, for the usual weights (percentages): no varint
-# loop per weighted cluster
-_WEIGHTS = [_UINT32_VALUE_TAG + _varint(w) if w else b"" for w in range(1024)]
+def _weight_field(weight: int) -> bytes:
+    """A cluster weight's field (its UInt32Value, framed)."""
+    return length_delimited(_WEIGHT_WEIGHT, _UINT32_VALUE_TAG + _varint(weight) if weight else b"")
+
+
+# The weight fields of the usual weights (percentages): no varint loop, no framing per
+# weighted cluster
+_WEIGHTS = [_weight_field(w) for w in range(1024)]
 
 
 def _weighted(clusters: tuple[WeightedDestinationIR, ...]) -> bytes:
     entries = []
     for wc in clusters:
         w = wc.weight
-        weight = _WEIGHTS[w] if 0 <= w < len(_WEIGHTS) else _UINT32_VALUE_TAG + _varint(w)
-        entry = length_delimited(_WEIGHT_NAME, wc.destination.encode()) + length_delimited(
-            _WEIGHT_WEIGHT, weight
-        )
+        weight = _WEIGHTS[w] if 0 <= w < len(_WEIGHTS) else _weight_field(w)
+        entry = length_delimited(_WEIGHT_NAME, wc.destination.encode()) + weight
         entries.append(length_delimited(_WEIGHTED_CLUSTERS, entry))
     return length_delimited(_ACTION_WEIGHTED_CLUSTERS, b"".join(entries))
 

@@ -37,6 +37,7 @@ from translators.ir.policies import (
 )
 from translators.ir.proxy import ProxyView
 from translators.ir.routes import (
+    MATCH_ALL,
     CorsIR,
     DirectResponseIR,
     FaultIR,
@@ -70,6 +71,7 @@ from translators.ir.security import (
 from translators.ir.telemetry import AccessLogIR, CustomTagIR, CustomTagKind, TelemetryIR, TracingIR
 
 __all__ = [
+    "MATCH_ALL",
     "AccessLogIR",
     "AuthzAction",
     "AuthzPolicyIR",

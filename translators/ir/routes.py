@@ -40,6 +40,10 @@ class RouteMatchIR:
     ignore_case: bool = False  # the path only (Istio's ignoreUriCase)
 
 
+# The match of every request (one shared object: the Envoy layer tells it by identity)
+MATCH_ALL = RouteMatchIR()
+
+
 @fast_init
 @dataclass(frozen=True, slots=True)
 class WeightedDestinationIR:

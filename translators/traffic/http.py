@@ -27,6 +27,7 @@ from collections.abc import Callable
 from typing import Any
 
 from translators.ir import (
+    MATCH_ALL,
     CorsIR,
     DirectResponseIR,
     FaultIR,
@@ -93,7 +94,7 @@ def _header_name(name: str) -> str:
     return name if routing_claim(name) is not None else name.lower()
 
 
-_MATCH_ALL = RouteMatchIR()
+_MATCH_ALL = MATCH_ALL
 
 
 def route_match(match: HTTPMatchRequest | None) -> RouteMatchIR:
