@@ -143,17 +143,19 @@ async def measure(
                 load_cpu_s=source_load_seconds(server, "cpu_seconds"),
                 load_worker_cpu_s=source_load_seconds(server, "worker_cpu_seconds"),
             )
+            if parse_cache is None:
+                return figures
+            # a warm start with nothing changed may have nothing to write: waited for
+            # briefly
+            cold = not server.log_events("config.parse_cache_stale") and not cache_read(server)
+            saved = await wait_cache_written(server, timeout if cold else 3.0)
+            # as a plane that runs on, its proxy still connected: its mesh snapshot (with
+            # the proxy's translation, `xdscp.warm_start`) written when due before it stops
+            # (a version from before the snapshot, compared with --repo, never says)
+            if (repo / "xdscp" / "sources" / "mesh_snapshot.py").exists():
+                await wait_cache_written(server, timeout, SNAPSHOT_EVENTS)
         finally:
             await fleet.close()
-        if parse_cache is None:
-            return figures
-        # a warm start with nothing changed may have nothing to write: waited for briefly
-        cold = not server.log_events("config.parse_cache_stale") and not cache_read(server)
-        saved = await wait_cache_written(server, timeout if cold else 3.0)
-        # as a plane that runs on: its mesh snapshot written (when due) before it stops
-        # (a version from before the snapshot, compared with --repo, never says)
-        if (repo / "xdscp" / "sources" / "mesh_snapshot.py").exists():
-            await wait_cache_written(server, timeout, SNAPSHOT_EVENTS)
         stop = await asyncio.to_thread(interrupt, server, timeout)
         restored = bool(server.log_events("config.mesh_snapshot_restored"))
         return dataclasses.replace(figures, cache_saved_s=saved, stop_s=stop, restored=restored)

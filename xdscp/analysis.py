@@ -87,6 +87,7 @@ class MeshAnalyzer:
         self._holds = 0  # the latest hold's token
         self._collector_held = False  # the hold paused the cyclic GC (`tuning`)
         self._stopped = False  # `run` ended: no more holds
+        self._active = False  # `run` is running
         # Set by a long-running service (with `tuning.tune_gc`): the next run, the first,
         # which builds every table, runs with the cyclic GC paused and freezes its tables
         # out of it (`tuning.frozen_after`), as the runtime does its first translation.
@@ -104,7 +105,8 @@ class MeshAnalyzer:
         self._hold = asyncio.get_running_loop().call_later(seconds, self.release)
         if not self._stopped:
             self._running.clear()
-            if not self._collector_held:
+            # only while `run` runs: its end (or the loop's timer) ends the pause
+            if self._active and not self._collector_held:
                 # no collection (tens of ms holding the GIL) lands in the edit either
                 self._collector_held = True
                 pause_collection()
@@ -132,12 +134,14 @@ class MeshAnalyzer:
         self._wake.set()
 
     async def run(self, stop: asyncio.Event) -> None:
+        self._active = True
         try:
             await self._run(stop)
         finally:
             # stopping (or cancelled): a run still in its thread must not wait for a
             # hold whose timer will never fire; it finishes unpaused
             self._stopped = True
+            self._active = False
             self.release()
 
     async def _run(self, stop: asyncio.Event) -> None:

@@ -48,6 +48,9 @@ ANALYSIS_WAIT_MAX_S = 10.0
 # A file change pauses a running analysis until the edit's pushes are acknowledged
 # (`_apply`), at most this long (a batch that applies nothing, a proxy that never ACKs).
 ANALYSIS_HOLD_S = 2.0
+# A warm start's kept translations (xdscp/warm_start.py) serve the proxies connecting
+# this long after it (Envoys reconnecting after a restart), then are dropped.
+KEPT_TRANSLATIONS_S = 30.0
 
 
 def split_address(address: str, default_port: int) -> tuple[str, int]:
@@ -113,6 +116,9 @@ class ControlPlane:
         files.on_credentials = self._credentials_changed
         files.before_cache_write = self._proxies_served  # as the analysis waits
         files.on_batch = self._edit_seen
+        # a warm start serves the first proxies what the last start translated for them
+        # (xdscp/warm_start.py): kept with its mesh snapshot, given back by the restore
+        files.translations_to_keep = self.runtime.kept_translations
         self._directory = files  # its initial load can be abandoned (`_load_initial`)
         self.source: ConfigSource = files
         source_up = Gauge(
@@ -128,6 +134,7 @@ class ControlPlane:
         self.jwks = JwksFetcher(self.jwks_settings)
         self._jwks_refresh: asyncio.Task[None] | None = None
         self._analyze: asyncio.Task[None] | None = None
+        self._warm: asyncio.Task[None] | None = None  # see `_warm_kept`
         self._releasing: set[asyncio.Task[None]] = set()  # see `_release_analysis`
         self._stop = asyncio.Event()
         # Source updates and fetched-key updates both apply a mesh: one at a time, so a
@@ -201,6 +208,10 @@ class ControlPlane:
         health.begin()
         try:
             mesh = await asyncio.to_thread(self.source.load)
+            kept = self._directory.kept_translations
+            if kept:
+                self.runtime.keep(mesh, kept)
+                self._warm = asyncio.create_task(self._warm_kept())
             self.runtime.apply_now(mesh)
         except asyncio.CancelledError:
             self._directory.abandon_load()
@@ -210,6 +221,26 @@ class ControlPlane:
             health.failed(f"{type(exc).__name__}: {str(exc)[:200]}")
         else:
             health.loaded_initially()
+
+    async def _warm_kept(self) -> None:
+        """Once the first proxies are served from kept translations, translate them for
+        real off their critical path: the memo the first edit needs (see
+        `MeshRuntime.warm_kept`); proxies connecting later likewise, for a while
+        (`KEPT_TRANSLATIONS_S`), then the kept translations no proxy took are dropped."""
+        deadline = time.monotonic() + KEPT_TRANSLATIONS_S
+        await self._proxies_served()
+        checked, started = 0, time.monotonic()
+        while True:
+            checked += await self.runtime.warm_kept()
+            if not self.runtime.kept_unused() or time.monotonic() >= deadline:
+                break
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), 1.0)
+            if self._stop.is_set():
+                return
+        self.runtime.keep(None, {})
+        seconds = round(time.monotonic() - started, 3)
+        log.info("warm_start.translated", proxies=checked, seconds=seconds)
 
     async def _proxies_served(self) -> None:
         """The analysis runs in a thread that takes turns with the event loop for the
@@ -363,7 +394,14 @@ class ControlPlane:
 
     async def stop(self) -> None:
         self._stop.set()
-        tasks = (self._watch, self._rotate, self._analyze, self._jwks_refresh, *self._releasing)
+        tasks = (
+            self._watch,
+            self._rotate,
+            self._analyze,
+            self._jwks_refresh,
+            self._warm,
+            *self._releasing,
+        )
         for task in tasks:
             if task is not None:
                 task.cancel()

@@ -248,8 +248,12 @@ async def test_a_hold_pauses_the_collector_and_the_first_run_is_frozen(served_gc
     of it; later runs collect normally."""
     analyzer = MeshAnalyzer(CollectorRegistry())
     analyzer.freeze_next_run = True
+    analyzer.hold(30.0)  # not running yet: no pause that nothing would end
+    assert gc.isenabled()
+    analyzer.release()
     stop = asyncio.Event()
     runner = asyncio.create_task(analyzer.run(stop))
+    await asyncio.sleep(0)  # running
     try:
         token = analyzer.hold(30.0)
         assert not gc.isenabled() and collection_paused_now()

@@ -7,8 +7,11 @@ for)."""
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 from structlog.testing import capture_logs
@@ -19,11 +22,16 @@ from tests.sources.test_incremental import canonical, route
 from tests.sources.test_parse_cache import aged, mesh_dir
 from tests.sources.test_untranslatable import (  # noqa: F401  (a fixture)
     canary,
+    node,
     set_weights,
     weight_77_breaks_translation,
 )
-from translators.mesh import MeshConfig, MeshOptions
-from translators.translate import translate
+from translators.mesh import MeshConfig, MeshOptions, Workload
+from translators.naming import LISTENER_TYPE
+from translators.translate import MeshTranslator, translate
+from xdscp.cache import SnapshotCache
+from xdscp.cache.snapshot import TypeSnapshot
+from xdscp.runtime import MeshRuntime
 from xdscp.sources import code_fingerprint, mesh_snapshot
 from xdscp.sources.files import DirectorySource
 
@@ -245,3 +253,102 @@ def test_stopping_abandons_an_unfinished_snapshot_write(
     again = DirectorySource(config, log_errors=False, parse_cache=cache)
     assert canonical(again.load()) == canonical(mesh)
     assert again.restored == mesh_snapshot.path_for(cache).exists()
+
+
+def served(runtime: MeshRuntime, key: str) -> dict[str, tuple[str, list[tuple[str, str, bytes]]]]:
+    """What the cache serves `key`: per type its version and each resource's name,
+    version and bytes."""
+    snapshot = runtime.cache.get(key)
+    assert snapshot is not None
+    return {
+        type_url: (types.version, [(r.name, r.version, r.body) for r in types.resources.values()])
+        for type_url, types in snapshot.types.items()
+    }
+
+
+def started(
+    config: Path, cache: Path | None, proxies: tuple[str, ...]
+) -> tuple[MeshRuntime, DirectorySource]:
+    """A plane's start as `xdscp serve` wires it (`ControlPlane`), `proxies` connected."""
+    source = DirectorySource(config, log_errors=False, parse_cache=cache)
+    runtime = MeshRuntime(SnapshotCache())
+    source.translations_to_keep = runtime.kept_translations
+    mesh = source.load()
+    runtime.keep(mesh, source.kept_translations)
+    runtime.apply_now(mesh)
+    for workload in proxies:
+        runtime.connect(node(workload), None)
+    if cache is not None and not source.restored:
+        source.save_parse_cache()
+        assert source.save_mesh_snapshot()
+    return runtime, source
+
+
+def test_a_restart_serves_the_kept_translations_untranslated_and_edits_as_a_fresh_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config, cache = canary(tmp_path), tmp_path / "parse.cache"
+    proxies = ("client", "order-v1")
+    aged(monkeypatch)
+    started(config, cache, proxies)  # writes the snapshot with both proxies' translations
+    calls: list[str] = []
+    translate_ = MeshTranslator.translate
+
+    def counted(self: MeshTranslator, workload: Workload, **kwargs: Any) -> Any:
+        calls.append(workload.key)
+        return translate_(self, workload, **kwargs)
+
+    monkeypatch.setattr(MeshTranslator, "translate", counted)
+    restarts = [started(config, cache, proxies) for _ in range(2)]
+    assert calls == []  # served without translating
+    fresh, _ = started(config, None, proxies)
+    for runtime, _ in restarts:
+        for workload in proxies:
+            key = f"default/{workload}"
+            assert served(runtime, key) == served(fresh, key)  # bytes and versions
+    # one restart translates for real once served (its memo for the first edit): the
+    # same content, so the very same snapshot stays and nothing is pushed
+    warmed = restarts[0][0]
+    calls.clear()
+    before = {w: warmed.cache.get(f"default/{w}") for w in proxies}
+    assert asyncio.run(warmed.warm_kept()) == 2
+    assert sorted(calls) == ["default/client", "default/order-v1"]
+    assert all(warmed.cache.get(f"default/{w}") is before[w] for w in proxies)
+    # edits, on the warmed restart and on one never warmed: byte for byte a fresh start's
+    for v1, v2 in ((70, 30), (55, 45)):
+        set_weights(config, v1, v2)
+        for runtime, source in restarts:
+            runtime.apply_now(source.load_changed([config / "routing.yaml"]))
+        fresh, _ = started(config, None, proxies)
+        for runtime, _ in restarts:
+            for workload in proxies:
+                key = f"default/{workload}"
+                assert served(runtime, key) == served(fresh, key)
+
+
+def test_a_kept_translation_that_differs_from_the_real_one_is_replaced_once_served(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config, cache = canary(tmp_path), tmp_path / "parse.cache"
+    aged(monkeypatch)
+    started(config, cache, ("client",))
+    source = DirectorySource(config, log_errors=False, parse_cache=cache)
+    mesh = source.load()
+    (kept,) = source.kept_translations.values()
+    # a kept translation that lost its listeners (what a stale one would look like)
+    wrong = dataclasses.replace(
+        kept,
+        groups={**kept.groups, LISTENER_TYPE: ()},
+        types={**kept.types, LISTENER_TYPE: TypeSnapshot.of(LISTENER_TYPE, (), origin=())},
+    )
+    runtime = MeshRuntime(SnapshotCache())
+    runtime.keep(mesh, {"default/client": wrong})
+    runtime.apply_now(mesh)
+    runtime.connect(node("client"), None)
+    fresh, _ = started(config, None, ("client",))
+    assert served(runtime, "default/client") != served(fresh, "default/client")
+    with capture_logs() as logs:
+        assert asyncio.run(runtime.warm_kept()) == 1
+    assert served(runtime, "default/client") == served(fresh, "default/client")
+    (differed,) = [e for e in logs if e["event"] == "warm_start.kept_translation_differed"]
+    assert differed["types"] == [LISTENER_TYPE]

@@ -20,6 +20,10 @@ def client_credentials(translator: MeshTranslator, workload: Workload) -> tuple[
     """Every credential `workload`'s clusters use, once per scope (a memo piece of the
     translator: rebuilt only when the proxy's clusters change)."""
     memo = translator._memo
+    if not memo.get(("credential-rules",), lambda: _any_credential_rule(translator)):
+        # no rule names one: nothing to scan, and no outbound view to build for it (a
+        # warm start serves a kept translation without building one: xdscp/warm_start.py)
+        return ()
     view_key, build_view = translator._outbound_view(workload)
     view = memo.get(view_key, build_view)
 
@@ -39,6 +43,14 @@ def client_credentials(translator: MeshTranslator, workload: Workload) -> tuple[
         return tuple(out)
 
     return memo.get(("client-credentials", view.clusters_key), scan)
+
+
+def _any_credential_rule(translator: MeshTranslator) -> bool:
+    """Whether any DestinationRule names a `credentialName` (a memo piece: scanned again
+    only when a DestinationRule changes)."""
+    translator._memo.read(("kind", "DestinationRule"))
+    rules = translator.mesh.of_kind("DestinationRule")
+    return any(credential_names(rule.spec) for rule in rules)
 
 
 def merged(credentials: tuple[Credential, ...]) -> tuple[Credential, ...]:

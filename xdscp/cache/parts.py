@@ -89,5 +89,13 @@ class SnapshotParts:
             self._types[key] = found
         return found
 
+    def adopt(self, found: TypeSnapshot) -> None:
+        """Take `found`, built from its `origin` groups elsewhere (a warm start's kept
+        translation, xdscp/warm_start.py), as those groups' TypeSnapshot: asked for
+        them, `type_snapshot` gives it back instead of building it again."""
+        groups = found.origin
+        assert isinstance(groups, tuple)
+        self._types[(found.type_url, *map(id, groups))] = found
+
     def __len__(self) -> int:
         return len(self._types)

@@ -29,6 +29,7 @@ SOURCES: tuple[Path, ...] = (
     _XDSCP / "sources",
     _XDSCP / "cache",
     _XDSCP / "runtime.py",
+    _XDSCP / "warm_start.py",
 )
 
 

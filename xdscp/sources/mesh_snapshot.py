@@ -6,7 +6,9 @@ objects (per-file claims, then the registry: `Assembly`, `build_mesh`), more tha
 second at 10,000 services. The snapshot is the file source's whole state right after
 its first load — the `Assembly` (which holds the mesh) and, per file, what `stat` said
 of it and its content digest — pickled by a forked child once the first proxies are
-served (`SnapshotWriter`), so it costs the plane nothing.
+served (`SnapshotWriter`), so it costs the plane nothing. With it go the translations
+the runtime published from that very mesh for the proxies served by then
+(`xdscp.warm_start`), so a restart serves them without translating.
 
 It is trusted only when the start would assemble the very same state:
 - the same files, in the same order, each with the identity (`stat`) it had when read,
@@ -40,15 +42,18 @@ import structlog
 
 import translators.mesh
 from translators.mesh import Endpoint, MeshConfig, MeshOptions, Service, Workload
+from translators.resources import EnvoyResource
+from xdscp.cache.snapshot import Resource, TypeSnapshot
 from xdscp.sources import assembly as assembly_module
 from xdscp.sources import code_fingerprint, parse_cache
 from xdscp.sources.assembly import Assembly
 from xdscp.sources.file_identity import FileIdentity
 from xdscp.sources.forked_write import ForkedWrite, wait_until_idle
+from xdscp.warm_start import KeptTranslation, reduce_resource
 
 log = structlog.get_logger()
 
-_FORMAT = b"xdscp-mesh-snapshot-1"
+_FORMAT = b"xdscp-mesh-snapshot-2"
 # the source trees whose code shapes what a snapshot holds (`code_fingerprint`): a
 # change to any file under them makes every snapshot stale
 CODE: tuple[Path, ...] = code_fingerprint.SOURCES
@@ -59,6 +64,9 @@ class Snapshot:
     # path -> (its identity when read, its content digest), in `yaml_files` order
     files: dict[str, tuple[FileIdentity, bytes]]
     assembly: Assembly  # after the first load: holds the parse results and the mesh
+    # what the runtime translated from that mesh for the proxies served by the time it
+    # was written, by proxy key (xdscp/warm_start.py)
+    translations: Mapping[str, KeptTranslation] = dataclasses.field(default_factory=dict)
 
 
 def path_for(cache: Path) -> Path:
@@ -85,6 +93,9 @@ _FIELDS: dict[type, tuple[str, ...]] = {
         Endpoint,
         Workload,
         assembly_module._Contribution,
+        KeptTranslation,
+        Resource,
+        TypeSnapshot,
         translators.mesh._Inputs,
         translators.mesh._Registry,
     )
@@ -116,9 +127,10 @@ def _reduce_proxy(proxy: MappingProxyType[Any, Any]) -> tuple[Any, tuple[Any, ..
 class _Pickler(parse_cache._Pickler):
     dispatch_table = {
         **parse_cache._DISPATCH,
-        **dict.fromkeys(_FIELDS, _constructed),
+        **dict.fromkeys(_FIELDS, _constructed),  # KeptTranslation and the cache's too
         MeshConfig: _reduce_mesh,
         MappingProxyType: _reduce_proxy,
+        EnvoyResource: reduce_resource,
     }
 
 
@@ -149,7 +161,9 @@ def save(
     try:
         files = pickle.dumps(snapshot.files, protocol=pickle.HIGHEST_PROTOCOL)
         stream = io.BytesIO()
-        _Pickler(stream, protocol=pickle.HIGHEST_PROTOCOL).dump(snapshot.assembly)
+        # one pickle: the kept translations share the mesh's workload objects
+        stored = (snapshot.assembly, dict(snapshot.translations))
+        _Pickler(stream, protocol=pickle.HIGHEST_PROTOCOL).dump(stored)
         with temporary.open("wb") as out:
             out.write(_FORMAT + fingerprint_ + _section(files))
             out.write(_section(stream.getvalue()))
@@ -180,10 +194,11 @@ def load(
             if not isinstance(files, dict) or not unchanged(files, paths, identity):
                 log.info("config.mesh_snapshot_stale", file=str(path), reason="files")
                 return None
-            assembly = pickle.loads(_read_section(stream))
-        if not isinstance(assembly, Assembly):
+            stored = pickle.loads(_read_section(stream))
+        assembly, translations = stored
+        if not isinstance(assembly, Assembly) or not isinstance(translations, dict):
             raise ValueError(f"not an assembly: {type(assembly).__name__}")
-        return Snapshot(files, assembly)
+        return Snapshot(files, assembly, MappingProxyType(translations))
     except FileNotFoundError:
         return None
     except Exception as exc:  # a damaged snapshot is a start without it, not a failure
