@@ -206,6 +206,11 @@ class KubernetesSource:
     async def _update(self, on_update: Callable[[MeshConfig], Awaitable[None]]) -> None:
         """One rebuild; whatever fails in it is logged and the next change is still read
         (the mesh in force stays until then)."""
+        if self.on_batch is not None:
+            # told again as the burst is read (as `DirectorySource._changed` does): a hold
+            # taken at its first event may have been superseded and released since (by
+            # the previous burst's apply), and the initial sync's burst was never told
+            self.on_batch()
         try:
             await on_update(self.load())
         except asyncio.CancelledError:
