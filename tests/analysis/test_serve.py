@@ -39,7 +39,9 @@ def _until(predicate: Any, what: str, timeout: float = 20.0) -> Any:
         value = predicate()
         if value:
             return value
-        time.sleep(0.1)
+        # short: an edit is watched, applied and analyzed in tens of ms, and the cases
+        # test waits for ~70 of them in turn
+        time.sleep(0.02)
     raise AssertionError(f"timed out waiting for {what}")
 
 
@@ -154,7 +156,7 @@ def _apply(
     # the watcher may apply one edit in two steps: the last one must match
     deadline = time.monotonic() + 10
     while _found(result) != expected and time.monotonic() < deadline:
-        time.sleep(0.1)
+        time.sleep(0.02)
         result = _analysis(debug)
     assert _found(result) == expected, name
     latest: int = result["generation"]

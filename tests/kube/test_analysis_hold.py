@@ -27,7 +27,7 @@ async def test_a_bursts_first_watch_event_is_told_before_its_mesh(
     told: list[float] = []
     source.on_batch = lambda: told.append(asyncio.get_running_loop().time())
     async with running(source) as updates:
-        await asyncio.sleep(0.4)  # the initial sync's own burst settled
+        await updates.next()  # the rebuild for the initial sync's own burst
         told.clear()
         loop = asyncio.get_running_loop()
         applied = loop.time()

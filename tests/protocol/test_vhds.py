@@ -152,3 +152,42 @@ async def test_sotw_does_not_serve_the_delta_only_type(ads: Harness) -> None:
     await client.expect_silence(0.3)
     await client.send(ROUTE_TYPE, ["80"])  # the stream is still served
     assert (await client.recv()).type_url == ROUTE_TYPE
+
+
+def test_a_configuration_in_parts_is_cut_from_the_last_cut_as_from_scratch() -> None:
+    """A route configuration assembled from parts (one per virtual host field, as the
+    translator hands it over): after an edit, one host changed and one added, the cut
+    made from the last one equals a fresh cut, host for host and in order, and the
+    unchanged hosts are the last cut's very resources."""
+    from xdscp.cache import make_resource
+    from xdscp.cache.snapshot import length_delimited
+    from xdscp.server.vhds import _cut
+
+    def field(name: str, cluster: str) -> bytes:
+        host = virtual_host(name, cluster)
+        return length_delimited(2, host.SerializeToString(deterministic=True))
+
+    head = length_delimited(1, b"80")
+    fields = {n: field(n, f"{n}-1") for n in ("a", "b", "c", "d")}
+    first = make_resource(ROUTE_TYPE, "80", (head, *fields.values()), version="v1")
+    last = _cut(first, None)
+    assert last is not None
+    fields["b"] = field("b", "b-2")
+    edited = (head, fields["a"], fields["b"], field("bb", "bb-1"), fields["c"], fields["d"])
+    second = make_resource(ROUTE_TYPE, "80", edited, version="v2")
+    cut, fresh = _cut(second, last), _cut(second, None)
+    assert cut is not None and fresh is not None
+    assert [(h.name, h.version) for h in cut.virtual_hosts] == [
+        (h.name, h.version) for h in fresh.virtual_hosts
+    ]
+    assert [h.name for h in cut.virtual_hosts] == [
+        "80/a:80",
+        "80/b:80",
+        "80/bb:80",
+        "80/c:80",
+        "80/d:80",
+    ]
+    assert cut.shell.body == fresh.shell.body
+    kept = {h.name: h for h in last.virtual_hosts}
+    assert cut.virtual_hosts[0] is kept["80/a:80"] and cut.virtual_hosts[4] is kept["80/d:80"]
+    assert cut.virtual_hosts[1] is not kept["80/b:80"]

@@ -148,3 +148,16 @@ def test_a_large_response_is_kept_only_while_a_stream_holds_it() -> None:
     small = bodies.prepare(TypeSnapshot.of(CLUSTER_TYPE, [eds_cluster("a")]), None)
     del small
     assert len(bodies) == 1  # kept for later streams
+
+
+def test_type_snapshot_versions_hash_each_name_and_version_in_name_order() -> None:
+    """The C-speed text of a TypeSnapshot's version is `name\\0version\\0` per resource
+    in name order, as it always was (versions are compared with what proxies hold)."""
+    import hashlib
+
+    resources = [eds_cluster(n, timeout_s=i + 1) for i, n in enumerate(("b", "a", "c"))]
+    text = "".join(f"{r.name}\0{r.version}\0" for r in sorted(resources, key=lambda r: r.name))
+    expected = hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
+    assert TypeSnapshot.of(CLUSTER_TYPE, resources).version == expected
+    empty = hashlib.blake2b(b"", digest_size=8).hexdigest()
+    assert TypeSnapshot.of(CLUSTER_TYPE, []).version == empty

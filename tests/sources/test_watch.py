@@ -121,9 +121,13 @@ async def test_run_without_initial_emits_only_changes(tmp_path: Path) -> None:
     try:
         deadline = time.monotonic() + WAIT_S
         n = 2
+        staging = tmp_path.parent / f"{tmp_path.name}-staging"
         while updates.count == 0:  # the watcher starts asynchronously: retry the edit
             assert time.monotonic() < deadline, "no update"
-            write(tmp_path / "mesh.yaml", workload("a", f"10.0.0.{n}"))
+            # replaced whole (a rename): an in-place write could be read half-written
+            # when a loaded machine stalls it past the settle time (seen under load)
+            write(staging / "mesh.yaml", workload("a", f"10.0.0.{n}"))
+            (staging / "mesh.yaml").replace(tmp_path / "mesh.yaml")
             n += 1
             await asyncio.sleep(0.3)
         mesh = await updates.next()

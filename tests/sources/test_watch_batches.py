@@ -9,7 +9,7 @@ import contextlib
 import time
 from pathlib import Path
 
-from xdscp.sources.watch_batches import batches
+from xdscp.sources.watch_batches import POLL_MS, batches, quiet_after_arrival
 
 WAIT_S = 10.0
 
@@ -38,8 +38,8 @@ async def test_a_change_is_reported_after_the_quiet_period_not_before(tmp_path: 
         written = time.monotonic()
         (tmp_path / "a.yaml").write_text("x")
         await asyncio.wait_for(first, WAIT_S)
-        # at least the quiet period minus one poll (the batch comes 1-2 polls late)
-        assert time.monotonic() - written >= 0.19
+        # at least the quiet period minus half a poll (the batch comes 1-2 polls late)
+        assert time.monotonic() - written >= 0.2 - POLL_MS / 2000 - 0.001
     finally:
         await watched.aclose()
 
@@ -99,3 +99,13 @@ async def test_the_first_change_of_a_burst_is_told_before_its_quiet_period(
         assert len(told) == 2  # the next burst is told again
     finally:
         await watched.aclose()
+
+
+def test_the_quiet_period_is_timed_from_the_change_not_its_arrival() -> None:
+    """A batch arrives one to two polls after its change: the rest of the quiet period
+    is what remains after one and a half polls, so the change is reported `quiet_ms`
+    after it happened, half a poll either way (not 0 to a whole poll late)."""
+    assert quiet_after_arrival(30, 5) == 0.0225
+    earliest, latest = 5 + quiet_after_arrival(30, 5) * 1000, 10 + quiet_after_arrival(30, 5) * 1000
+    assert (earliest + latest) / 2 == 30  # centred on the quiet period
+    assert quiet_after_arrival(5, 5) == 0.0  # never negative

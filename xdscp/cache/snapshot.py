@@ -12,6 +12,8 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from itertools import chain
+from operator import attrgetter
 from types import MappingProxyType
 
 from google.protobuf.message import Message
@@ -122,9 +124,16 @@ def _varint(value: int) -> bytes:
 
 def _types_version(resources: Mapping[str, Resource]) -> str:
     """Each name and version, in name order, hashed in one update (the same digest as one
-    update per string, without 40,000 calls for 10,000 virtual hosts)."""
-    text = "".join(f"{name}\0{resources[name].version}\0" for name in sorted(resources))
+    update per string, without 40,000 calls for 10,000 virtual hosts): the text is
+    `name\0version\0` for each, joined at C speed (an f-string per resource was ~2 ms
+    of every delta push at 10,000 virtual hosts)."""
+    names = sorted(resources)
+    versions = map(_VERSION, map(resources.__getitem__, names))
+    text = "\0".join(chain.from_iterable(zip(names, versions, strict=True))) + "\0" if names else ""
     return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
+
+
+_VERSION = attrgetter("version")
 
 
 @dataclass(frozen=True, slots=True, weakref_slot=True)

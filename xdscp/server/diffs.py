@@ -10,6 +10,8 @@ that actually changed.
 from __future__ import annotations
 
 from collections import OrderedDict
+from itertools import compress
+from operator import is_not
 
 from xdscp.cache import TypeSnapshot
 
@@ -31,10 +33,20 @@ class DeltaDiffs:
             self._entries.move_to_end(key)
             return found
         before, after = old.resources, new.resources
-        names = [
-            n for n, r in after.items() if (o := before.get(n)) is None or o.version != r.version
-        ]
-        names += [n for n in before if n not in after]
+        listed = list(after)
+        if len(before) == len(after) and list(before) == listed:
+            # The usual step (one virtual host of 10,000 edited): the same names in the same
+            # order, unchanged resources the very same objects. Those are skipped at C speed
+            # (~3 ms a Python walk over 10,000 at every edit); the few others compared.
+            maybe = compress(listed, map(is_not, before.values(), after.values()))
+            names = [n for n in maybe if before[n].version != after[n].version]
+        else:
+            names = [
+                n
+                for n, r in after.items()
+                if (o := before.get(n)) is None or o.version != r.version
+            ]
+            names += [n for n in before if n not in after]
         result = self._entries[key] = tuple(names)
         if len(self._entries) > self.max_entries:
             self._entries.popitem(last=False)

@@ -26,7 +26,10 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from itertools import compress, count, repeat
+from operator import attrgetter, is_, is_not
 from types import MappingProxyType
+from typing import cast
 
 from envoy.config.core.v3 import base_pb2, config_source_pb2
 
@@ -112,6 +115,13 @@ class _Cut:
     by_field: Mapping[bytes, Resource]
 
 
+_NAME = attrgetter("name")
+
+# Up to this many parts read anew, their virtual hosts are spliced into the found ones
+# (each splice moves the list: fine for an edit's few, not for a first cut's 10,000).
+_SPLICE_MAX = 64
+
+
 def _cut(config: Resource, previous: _Cut | None) -> _Cut | None:
     """`config` as a shell and its virtual hosts, or None when it has none.
 
@@ -121,28 +131,39 @@ def _cut(config: Resource, previous: _Cut | None) -> _Cut | None:
     lookup, and only new ones are read (one edit at 10,000 services: one field, not a
     7.8 MB scan)."""
     kept: list[bytes] = []
-    hosts: list[Resource] = []
     reuse = previous.by_field if previous is not None else {}
-    by_field: dict[bytes, Resource] = {}
     parts = config.parts
-    several = len(parts) > 1  # else: one body, its fields sliced out
-    for data in parts:
-        if several:
-            found = reuse.get(data)
-            if found is not None:  # a virtual host field of the last version
-                by_field[data] = found
-                hosts.append(found)
-                continue
+    if len(parts) > 1:
+        # Looked up at C speed (a Python loop over 10,000 parts was ~3 ms of every edit):
+        # the virtual host fields of the last version found, None for the rest, which
+        # are read below (the configuration's other fields, and new virtual hosts).
+        found: list[Resource | None] = list(map(reuse.get, parts))
+        known = compress(zip(parts, found, strict=True), map(is_not, found, repeat(None)))
+        by_field = cast(dict[bytes, Resource], dict(known))
+        unread = list(compress(count(), map(is_, found, repeat(None))))
+    else:  # one body, its fields sliced out
+        found, by_field, unread = [None], {}, [0]
+    produced: dict[int, list[Resource]] = {}
+    for at in unread:
+        data = parts[at]
+        produced[at] = made = []
         for number, start, value, end in _fields(data):
             if number == _RC_VIRTUAL_HOSTS:
                 framed = data if start == 0 and end == len(data) else data[start:end]
-                found = reuse.get(framed) or by_field.get(framed)
-                if found is None:
-                    found = _virtual_host(config, data[value:end])
-                by_field[framed] = found
-                hosts.append(found)
+                host = reuse.get(framed) or by_field.get(framed)
+                if host is None:
+                    host = _virtual_host(config, data[value:end])
+                by_field[framed] = host
+                made.append(host)
             elif number not in (_RC_METADATA, _RC_VHDS):
                 kept.append(data[start:end])
+    if len(unread) <= _SPLICE_MAX:  # an edit: a few parts, put in their places
+        placed: list[Resource | None] = found
+        for at in reversed(unread):  # each part's hosts in its place, in part order
+            placed[at : at + 1] = produced[at]
+        hosts = cast(list[Resource], placed)
+    else:  # a first cut: every part read
+        hosts = [h for at, f in enumerate(found) for h in (produced[at] if f is None else (f,))]
     if not hosts:
         return None
     kept.append(_VHDS_FIELD)
@@ -230,7 +251,7 @@ class VhdsCuts:
                 continue
             shells.append(cut.shell)
             hosts.extend(cut.virtual_hosts)
-            scoped[name] = tuple(h.name for h in cut.virtual_hosts)
+            scoped[name] = tuple(map(_NAME, cut.virtual_hosts))
         forms = VhdsForms(
             TypeSnapshot.of(ROUTE_TYPE, shells),
             TypeSnapshot.of(VIRTUAL_HOST_TYPE, hosts),
