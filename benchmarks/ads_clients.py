@@ -248,8 +248,10 @@ def _channel(fleet: Fleet, tls: ClientTLS | None) -> grpc.aio.Channel:
     return grpc.aio.secure_channel(fleet.target, credentials, options=options)
 
 
-class AdsClient:
-    """One simulated Envoy: a channel, an ADS stream, four versions, two name lists."""
+class _StreamClient:
+    """What both simulated Envoys share: a channel, one ADS stream read until it ends,
+    the names they subscribed, when they initialized and saw the change. A subclass
+    names its method, parses a response and answers it."""
 
     __slots__ = (
         "_channel",
@@ -263,8 +265,8 @@ class AdsClient:
         "rds",
         "spec",
         "tls",
-        "versions",
     )
+    method = ""  # the ADS method's path
 
     def __init__(self, fleet: Fleet, spec: ClientSpec, tls: ClientTLS | None) -> None:
         self.fleet = fleet
@@ -272,21 +274,26 @@ class AdsClient:
         self.tls = tls
         self.eds: tuple[str, ...] | None = None
         self.rds: tuple[str, ...] | None = None
-        self.versions: dict[str, str] = {}  # type URL -> version ACKed
         self.initialized_at = 0.0
         self.changed_at = 0.0
         self.first_response_at = 0.0
-        self.counts: dict[str, int] = {}  # type URL -> resources in its latest response
+        self.counts: dict[str, int] = {}  # type URL -> resources in hand
         self._channel: grpc.aio.Channel | None = None
         self._node: base_pb2.Node | None = spec.node()
 
-    def _open_channel(self) -> grpc.aio.Channel:
-        return _channel(self.fleet, self.tls)
+    def _parse(self, data: bytes) -> Any:
+        raise NotImplementedError
+
+    async def _send(self, call: Any, type_url: str) -> None:
+        raise NotImplementedError
+
+    async def _on_response(self, call: Any, response: Any) -> None:
+        raise NotImplementedError
 
     async def run(self) -> None:
         try:
-            self._channel = self._open_channel()
-            multi: Any = self._channel.stream_stream(METHOD, None, None)  # bytes in, bytes out
+            self._channel = _channel(self.fleet, self.tls)
+            multi: Any = self._channel.stream_stream(self.method, None, None)  # bytes both ways
             call: Any = multi()
             await self._send(call, CLUSTER_TYPE)
             while True:
@@ -294,11 +301,33 @@ class AdsClient:
                 if data is _EOF:
                     self.fleet._client_failed(self.spec.name, f"stream ended: {await call.code()}")
                     return
-                await self._on_response(call, discovery_pb2.DiscoveryResponse.FromString(data))
+                await self._on_response(call, self._parse(data))
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # report, never hang the driver
             self.fleet._client_failed(self.spec.name, repr(exc))
+
+    @property
+    def resources_received(self) -> int:
+        return sum(self.counts.values())
+
+    async def close(self) -> None:
+        if self._channel is not None:
+            await self._channel.close(None)
+
+
+class AdsClient(_StreamClient):
+    """One simulated Envoy over state-of-the-world ADS: four versions, two name lists."""
+
+    __slots__ = ("versions",)
+    method = METHOD
+
+    def __init__(self, fleet: Fleet, spec: ClientSpec, tls: ClientTLS | None) -> None:
+        super().__init__(fleet, spec, tls)
+        self.versions: dict[str, str] = {}  # type URL -> version ACKed
+
+    def _parse(self, data: bytes) -> Any:
+        return discovery_pb2.DiscoveryResponse.FromString(data)
 
     async def _send(
         self, call: Any, type_url: str, names: Iterable[str] = (), version: str = "",
@@ -348,66 +377,19 @@ class AdsClient:
             self.changed_at = time.monotonic()
             fleet._client_changed()
 
-    @property
-    def resources_received(self) -> int:
-        return sum(self.counts.values())
 
-    async def close(self) -> None:
-        if self._channel is not None:
-            await self._channel.close(None)
-
-
-class DeltaAdsClient:
+class DeltaAdsClient(_StreamClient):
     """One simulated Envoy over delta xDS with VHDS (`xdscp up --delta`): CDS and LDS
     wildcard, EDS and RDS by subscription, then VHDS wildcard; every response ACKed by
     its nonce. Initialized once the virtual hosts arrived; a change is a response of
     the fleet's change type after that (VHDS for a VirtualService edit: one virtual
     host, not the route configuration)."""
 
-    __slots__ = (
-        "_channel",
-        "_node",
-        "changed_at",
-        "counts",
-        "eds",
-        "first_response_at",
-        "fleet",
-        "initialized_at",
-        "rds",
-        "spec",
-        "tls",
-    )
+    __slots__ = ()
+    method = DELTA_METHOD
 
-    def __init__(self, fleet: Fleet, spec: ClientSpec, tls: ClientTLS | None) -> None:
-        self.fleet = fleet
-        self.spec = spec
-        self.tls = tls
-        self.eds: tuple[str, ...] | None = None
-        self.rds: tuple[str, ...] | None = None
-        self.initialized_at = 0.0
-        self.changed_at = 0.0
-        self.first_response_at = 0.0
-        self.counts: dict[str, int] = {}  # type URL -> resources held
-        self._channel: grpc.aio.Channel | None = None
-        self._node: base_pb2.Node | None = spec.node()
-
-    async def run(self) -> None:
-        try:
-            self._channel = _channel(self.fleet, self.tls)
-            multi: Any = self._channel.stream_stream(DELTA_METHOD, None, None)
-            call: Any = multi()
-            await self._send(call, CLUSTER_TYPE)
-            while True:
-                data = await call.read()
-                if data is _EOF:
-                    self.fleet._client_failed(self.spec.name, f"stream ended: {await call.code()}")
-                    return
-                response = discovery_pb2.DeltaDiscoveryResponse.FromString(data)
-                await self._on_response(call, response)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # report, never hang the driver
-            self.fleet._client_failed(self.spec.name, repr(exc))
+    def _parse(self, data: bytes) -> Any:
+        return discovery_pb2.DeltaDiscoveryResponse.FromString(data)
 
     async def _send(
         self, call: Any, type_url: str, subscribe: Iterable[str] = (), nonce: str = ""
@@ -452,14 +434,6 @@ class DeltaAdsClient:
         ):
             self.changed_at = time.monotonic()
             fleet._client_changed()
-
-    @property
-    def resources_received(self) -> int:
-        return sum(self.counts.values())
-
-    async def close(self) -> None:
-        if self._channel is not None:
-            await self._channel.close(None)
 
 
 class _AsSotw:
