@@ -197,17 +197,16 @@ class MeshAnalyzer:
         return state
 
     def _analyze_now(self, mesh: MeshConfig) -> IncrementalAnalysis:
-        if self.freeze_next_run:  # the first run: every table built (see module doc)
-            self.freeze_next_run = False
-            with frozen_after():
-                state = analyze_incrementally(
-                    mesh, None, include_schema=True, checkpoint=self._checkpoint
-                )
-        else:
-            state = analyze_incrementally(
-                mesh, self._state, include_schema=True, checkpoint=self._checkpoint
-            )
-        return state
+        if not self.freeze_next_run:
+            return self._analyze_from(mesh, self._state)
+        self.freeze_next_run = False  # the first run: every table built (see module doc)
+        with frozen_after():
+            return self._analyze_from(mesh, None)
+
+    def _analyze_from(
+        self, mesh: MeshConfig, state: IncrementalAnalysis | None
+    ) -> IncrementalAnalysis:
+        return analyze_incrementally(mesh, state, include_schema=True, checkpoint=self._checkpoint)
 
     def _publish(self, result: AnalysisResult) -> None:
         changed = self.latest is None or self.latest.analysis is not result.analysis
