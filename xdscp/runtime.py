@@ -338,8 +338,14 @@ class MeshRuntime:
     def keep(self, mesh: MeshConfig | None, kept: Mapping[str, KeptTranslation]) -> None:
         """Translations a restart took, made from `mesh` (the one it restored; None: not
         loaded yet, they serve what they can before it, see `WarmStart`): each stands for
-        its proxy's first translation while that mesh is in force. Nothing kept: forget."""
-        self.warm = WarmStart(kept, mesh) if kept else None
+        its proxy's first translation while that mesh is in force. Nothing kept: forget.
+        The same translations again with their mesh, once loaded: those served before it
+        are its own."""
+        warm = self.warm
+        if warm is not None and kept and warm.given is kept and warm.mesh is None:
+            warm.mesh = mesh
+        else:
+            self.warm = WarmStart(kept, mesh) if kept else None
 
     def _kept(
         self, translator: MeshTranslator | None, workload: Workload, extensions: bool

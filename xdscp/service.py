@@ -217,6 +217,7 @@ class ControlPlane:
         kept = await asyncio.to_thread(self._directory.restore_kept)
         if kept:
             self.runtime.keep(None, kept)  # their mesh is not loaded yet
+            log.info("warm_start.kept_served_first", proxies=len(kept))
         return bool(kept)
 
     async def _load_after_listening(self) -> None:

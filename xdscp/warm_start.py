@@ -73,6 +73,7 @@ class WarmStart:
 
     def __init__(self, kept: Mapping[str, KeptTranslation], mesh: MeshConfig | None) -> None:
         self.mesh = mesh
+        self.given = kept
         self._kept = dict(kept)  # not served yet
         # served from a kept translation, not yet checked against a real translation:
         # taken again while its mesh is in force (a reconnect, the restored mesh applied)
