@@ -302,10 +302,13 @@ class DirectorySource:
         assembled state, which the first `load` unpickles; the plane serves them
         meanwhile (xdscp/warm_start.py). Empty when there is no such snapshot (the first
         load then loads as usual, without looking for it again)."""
-        with self._loading:
+        with self._loading, _collector_paused():
             if self._assembly.mesh is None and not self._snapshot_checked:
                 self._opened = self._open_snapshot()
                 self._snapshot_checked = True
+                # long-lived (until checked against real translations): out of the
+                # cyclic GC, as a full load's objects (`_load`)
+                gc.freeze()
             opened = self._opened
             self.kept_translations = opened[0].translations if opened is not None else {}
             return self.kept_translations
