@@ -246,7 +246,7 @@ class Assembly:
     def _mesh(self, changed: Mapping[Key, MeshObject[Any] | None]) -> MeshConfig:
         errors = self.errors()
         if self.mesh is None:
-            self.mesh = build_mesh(self.last_good.values(), errors, self.options)
+            self.mesh = build_mesh(self.last_good, errors, self.options)
         else:
             self.mesh = update_mesh(
                 self.mesh,
