@@ -11,11 +11,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from benchmarks.meshgen import parse, synthetic_mesh, virtual_service
-from translators import mesh_diff
-from translators.memo import mesh_changes
-from translators.mesh import build_mesh, update_mesh
-from translators.mesh_diff import replaced_objects, walk_objects
-from translators.model.objects import MeshObject
 from tests.translators.test_registry_update import (
     OPTIONS,
     SOURCE_ERRORS,
@@ -24,6 +19,11 @@ from tests.translators.test_registry_update import (
     steps,
     workload_entries,
 )
+from translators import mesh_diff
+from translators.memo import mesh_changes
+from translators.mesh import build_mesh, update_mesh
+from translators.mesh_diff import replaced_objects, walk_objects
+from translators.model.objects import MeshObject
 
 
 @settings(
