@@ -109,6 +109,10 @@ class MeshDelta:
     services: frozenset[str] = frozenset()  # hostnames added, changed or removed
     workloads: frozenset[str] = frozenset()  # `namespace/name` added, changed or removed
     errors: bool = False  # the error list changed
+    # the objects of the generation this one was updated from (`MeshConfig.objects`): a
+    # mesh compared with that one finds its changed objects among `objects` alone
+    # (translators/mesh_diff.py), not by walking 50,000 of them
+    since: tuple[MeshObject[Any], ...] | None = field(default=None, compare=False, repr=False)
 
     def __bool__(self) -> bool:
         return bool(self.objects or self.services or self.workloads or self.errors)
@@ -548,6 +552,7 @@ def update_mesh(
             services=patch.changed_services,
             workloads=patch.changed_workloads,
             errors=all_errors != previous.errors,
+            since=previous.objects,
         ),
         inputs=_Inputs(
             objects=objects,
