@@ -229,9 +229,11 @@ Deps = frozenset[Dep] | DepUnion
 
 
 def _touches(changed: frozenset[Dep], deps: Deps) -> bool:
-    if isinstance(deps, DepUnion):
-        return deps.touches(changed)
-    return not changed.isdisjoint(deps)
+    # the exact type first: `isinstance` against DepUnion (an ABC) is the slow path, and
+    # every carried piece is asked (two per proxy and change)
+    if type(deps) is frozenset or not isinstance(deps, DepUnion):
+        return not changed.isdisjoint(deps)
+    return deps.touches(changed)
 
 
 class _Piece:

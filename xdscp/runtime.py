@@ -195,9 +195,9 @@ class MeshRuntime:
         changed: dict[str, int] = {}  # proxy key -> cache generation of its new snapshot
         closed = 0  # proxies whose workload is gone (their streams end; nothing to ACK)
         limit = first_slice if first_slice is not None else slice_seconds
+        workloads = mesh.workloads  # keyed `namespace/name`, as connections are
         for key in list(self._connections):
-            namespace, name = key.split("/", 1)
-            workload = mesh.workload(namespace, name)
+            workload = workloads.get(key)
             if workload is None:
                 # Its streams close (NOT_FOUND, as a new connect would be answered);
                 # Envoy keeps running its last config and retries until it is back.
@@ -255,6 +255,10 @@ class MeshRuntime:
         translator = self._translator
         if translator is None:
             raise ProxyRejected("no mesh configuration loaded yet")
+        # equal workloads are equal inputs (a mesh update keeps unchanged ones as they were)
+        same_workload = previous is not None and (
+            previous.workload is workload or previous.workload == workload
+        )
         if (
             previous is not None
             and extensions
@@ -262,7 +266,7 @@ class MeshRuntime:
                 (previous.translator is translator and previous.workload is workload)
                 # a change this proxy cannot be affected by (translators/unaffected.py)
                 or (
-                    previous.workload == workload
+                    same_workload
                     and translator.translates_as(previous.translator, workload)
                     and self._skipped()
                 )
@@ -287,7 +291,7 @@ class MeshRuntime:
         identity: str | None = None
         if self.secrets is not None:
             # equal workloads have equal identities; new Workload objects come with every mesh
-            known = previous.identity if previous and previous.workload == workload else None
+            known = previous.identity if previous is not None and same_workload else None
             spiffe = known or self.secrets.identity_of(workload)
             groups = {**groups, SECRET_TYPE: (self._secrets(spiffe, workload),)}
             identity = spiffe
@@ -298,20 +302,22 @@ class MeshRuntime:
         if previous is not None and previous.identity == identity:
             before = previous.groups
             kept = previous.snapshot.types
-            if groups.keys() == before.keys():
-                unchanged = [t for t, g in groups.items() if g == before[t]]
-                if len(unchanged) == len(groups):
-                    previous.workload = workload
-                    previous.translator = translator
-                    previous.translated = translated
-                    previous.warnings = tuple(warnings)
-                    return previous
-            else:
-                unchanged = [t for t, g in groups.items() if t in before and g == before[t]]
-            types = {
-                t: kept[t] if t in unchanged else self._parts.type_snapshot(t, g)
-                for t, g in groups.items()
-            }
+            # per type: its last TypeSnapshot when its groups are the same, else the groups'
+            # (shared by every proxy that has them: `SnapshotParts`)
+            types = {}
+            fresh = groups.keys() != before.keys()
+            for t, g in groups.items():
+                if g == before.get(t):
+                    types[t] = kept[t]
+                else:
+                    types[t] = self._parts.type_snapshot(t, g)
+                    fresh = True
+            if not fresh:
+                previous.workload = workload
+                previous.translator = translator
+                previous.translated = translated
+                previous.warnings = tuple(warnings)
+                return previous
         else:
             types = {t: self._parts.type_snapshot(t, g) for t, g in groups.items()}
         # Streams authenticated as anything else than `identity` are closed instead of served.
