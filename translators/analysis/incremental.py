@@ -28,8 +28,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from itertools import compress, count
-from operator import is_not
 from typing import Any
 
 from translators.analysis.context import ANY_SERVICE, WILDCARD_SERVICES, AnalysisContext
@@ -49,6 +47,7 @@ from translators.analysis.runner import (
 )
 from translators.index import MeshIndex
 from translators.mesh import MeshConfig, ObjectKey
+from translators.mesh_diff import replaced_objects
 from translators.model.delegation import merged_changes
 from translators.model.objects import MeshObject
 
@@ -72,7 +71,7 @@ def mesh_change(old: MeshConfig, new: MeshConfig) -> MeshChange | None:
     """None when nothing can be carried over (the options differ)."""
     if old.options != new.options:
         return None
-    objects = _changed_objects(old.objects, new.objects)
+    objects = replaced_objects(old, new)
     inputs = {obj.kind for pair in objects for obj in pair if obj is not None}
     services = _changed_keys(old.services, new.services)
     if services:
@@ -82,27 +81,6 @@ def mesh_change(old: MeshConfig, new: MeshConfig) -> MeshChange | None:
     if old.jwks != new.jwks or old.jwks_errors != new.jwks_errors:
         inputs.add(JWKS)
     return MeshChange(tuple(objects), frozenset(inputs), frozenset(services))
-
-
-def _changed_objects(
-    old: tuple[MeshObject[Any], ...], new: tuple[MeshObject[Any], ...]
-) -> list[ObjectPair]:
-    if old is new:
-        return []
-    if len(old) == len(new):
-        # the usual edit replaces objects in place (key order): a walk by identity at
-        # C speed (compress/map/is_not), without building 50,000-entry maps
-        at = compress(count(), map(is_not, old, new))
-        pairs: list[ObjectPair] = [(old[i], new[i]) for i in at]
-        if all(a is not None and b is not None and a.key == b.key for a, b in pairs):
-            return pairs
-    before = {o.key: o for o in old}
-    after = {o.key: o for o in new}
-    found: list[ObjectPair] = [
-        (before.get(k), o) for k, o in after.items() if before.get(k) is not o
-    ]
-    found += [(o, None) for k, o in before.items() if k not in after]
-    return found
 
 
 def _changed_keys(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:

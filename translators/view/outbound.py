@@ -109,8 +109,6 @@ def build_outbound(
             index, namespace, sidecar_obj, memo, source.rules, source.gateway_namespace
         ),
     )
-    visible = list(outbound.visible)
-    clusters = list(outbound.clusters)
     mode = outbound_mode(sidecar)
     catch_all_vhost = catch_all_virtual_host(
         mode,
@@ -177,7 +175,7 @@ def build_outbound(
     http_ports = {e.port for e in egress_list}
     for bind, port in tcp_ports(sidecar, catch_all, outbound.other_ports, http_ports):
         hosts = hosts_by_port.get(port, catch_all_hosts)
-        allowed = visible if hosts is None else index.visible_services(namespace, hosts)
+        allowed = outbound.visible if hosts is None else index.visible_services(namespace, hosts)
         candidates = [
             s
             for s in allowed
@@ -185,7 +183,9 @@ def build_outbound(
         ]
         chains, problems = tcp_chains(port, candidates, index, namespace, source)
         warnings += problems
-        chains = reachable_chains(chains, clusters, index.mesh.options.local_mode, warnings)
+        chains = reachable_chains(
+            chains, outbound.clusters, index.mesh.options.local_mode, warnings
+        )
         if chains:
             egress_list.append(EgressIR(bind, port, "", tcp_chains=chains))
     # proxies that differ in the labels some sourceLabels match tests, or in the

@@ -4,6 +4,8 @@ de-duplication Envoy requires of a route configuration."""
 from __future__ import annotations
 
 from dataclasses import replace
+from itertools import compress, count
+from operator import is_not
 from typing import Any
 
 from translators.gateway.mesh_parents import routes_win
@@ -114,14 +116,13 @@ def unique_domains_patched(
     hashed again)."""
     if len(vhosts) != len(old_vhosts) or len(old_unique) != len(old_vhosts):
         return unique_domains(list(vhosts))
-    out: list[VirtualHostIR] = []
-    for new, old, kept in zip(vhosts, old_vhosts, old_unique, strict=True):
-        if new is old:
-            out.append(kept)
-        elif new.domains != old.domains:
+    out = list(old_unique)
+    # the new virtual host objects, found at C speed (10,000 of them after an edit)
+    for i in compress(count(), map(is_not, vhosts, old_vhosts)):
+        new, old, kept = vhosts[i], old_vhosts[i], old_unique[i]
+        if new.domains != old.domains:
             return unique_domains(list(vhosts))
-        else:
-            out.append(new if kept is old else replace(new, domains=kept.domains))
+        out[i] = new if kept is old else replace(new, domains=kept.domains)
     return tuple(out)
 
 

@@ -79,8 +79,11 @@ class SnapshotCache:
 def _same_content(a: Snapshot, b: Snapshot) -> bool:
     if a.identity != b.identity or a.withdrawn != b.withdrawn:
         return False
-    if a.types.keys() != b.types.keys():
+    types = b.types
+    if len(a.types) != len(types):
         return False
-    return all(
-        a.types[t] is b.types[t] or a.types[t].version == b.types[t].version for t in a.types
-    )
+    for type_url, ts in a.types.items():
+        other = types.get(type_url)
+        if other is None or (other is not ts and other.version != ts.version):
+            return False
+    return True
