@@ -97,13 +97,25 @@ def has_sidecar(
     return workload_has_sidecar(workload, bool(gateways) and workload.key in gateways)
 
 
+def bare_workloads(
+    workloads: Mapping[str, Workload], gateways: AbstractSet[str] = frozenset()
+) -> frozenset[str]:
+    """The keys of the workloads without a sidecar (`workload_has_sidecar`; `gateways`:
+    the keys of the gateway proxies), told once per mesh for every service's endpoints."""
+    return frozenset(
+        key for key, w in workloads.items() if not workload_has_sidecar(w, key in gateways)
+    )
+
+
 def upstream_peers(
     service: Service,
     workloads: Mapping[str, Workload],
     peer_authn: PeerAuthentications,
     trust_domain: str,
-    gateways: AbstractSet[str] = frozenset(),
+    bare: AbstractSet[str] = frozenset(),
 ) -> UpstreamPeers:
+    """`bare`: `bare_workloads(workloads, gateways)`. An endpoint has a sidecar as
+    `has_sidecar` tells: by its workload when known, else by its label."""
     # once per service of the mesh (10,000 in a large one): one pass over the endpoints
     sources: set[str] = set()
     identities: set[str] = set()
@@ -115,7 +127,11 @@ def upstream_peers(
         namespace = e.workload.partition("/")[0] if e.workload else service.namespace
         identity = spiffe_id(namespace, e.service_account, trust_domain)
         identities.add(identity)
-        if not has_sidecar(e, workloads, gateways):
+        if not (
+            e.workload not in bare
+            if e.workload and e.workload in workloads
+            else e.labels.get(TLS_MODE_LABEL) == TLS_MODE_ISTIO
+        ):
             columns.append(plain)
             continue
         meshed.add(identity)
