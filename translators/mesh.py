@@ -326,7 +326,7 @@ def _self_resolved(spec: ServiceEntrySpec, hostname: str) -> tuple[Endpoint, ...
 
 
 def build_mesh(
-    objects: Iterable[MeshObject[Any]],
+    objects: Iterable[MeshObject[Any]] | Mapping[ObjectKey, MeshObject[Any]],
     errors: Iterable[ConfigError] = (),
     options: MeshOptions | None = None,
     services: Iterable[Service] = (),
@@ -337,11 +337,13 @@ def build_mesh(
     `services` and `workloads` come from a platform registry (Kubernetes Services and
     Pods) and are taken as given; ServiceEntries select those workloads too, and a
     ServiceEntry host that a platform service already defines is rejected.
+    `objects` given by key (each its `key`) spares making every key again.
     """
     options = options or MeshOptions()
     # each object's key made once (a property building a tuple: 10,000 services read it
     # 150,000 times over), sorted by it
-    keyed = sorted(((o.key, o) for o in objects), key=itemgetter(0))
+    pairs = objects.items() if isinstance(objects, Mapping) else ((o.key, o) for o in objects)
+    keyed = sorted(pairs, key=itemgetter(0))
     ordered = [o for _, o in keyed]
     source_errors = tuple(errors)
     services = tuple(services)
