@@ -137,6 +137,10 @@ class DirectorySource:
         # the assembled mesh of the first load, kept beside the cache (`mesh_snapshot`)
         self._snapshot_writer: SnapshotWriter | None = None
         self.restored = False  # the first load was the snapshot's (nothing assembled)
+        # the snapshot as `restore_kept` opened it, for the first load to finish (None:
+        # none opened; checked: whether the first load need not look for one again)
+        self._opened: tuple[mesh_snapshot.Opened, list[Path]] | None = None
+        self._snapshot_checked = False
         # what the plane translated from the first load's mesh, kept in the snapshot
         # (set by `xdscp.service`: the runtime's `kept_translations`), and what a restore
         # took from it (xdscp/warm_start.py)
@@ -295,45 +299,74 @@ class DirectorySource:
         self._cached = {}  # what this run did not use is stale
         return results
 
-    def _restored(self) -> MeshConfig | None:
-        """The first load taken whole from the mesh snapshot beside the parse cache, when
-        it is trusted (`mesh_snapshot`: the same files, unchanged, the same code and
-        options); None: load as usual."""
+    def restore_kept(self) -> Mapping[str, KeptTranslation]:
+        """A warm start's first step: the translations kept with a trusted mesh snapshot
+        (`mesh_snapshot.open_snapshot`: the files checked unchanged), read before the
+        assembled state, which the first `load` unpickles; the plane serves them
+        meanwhile (xdscp/warm_start.py). Empty when there is no such snapshot (the first
+        load then loads as usual, without looking for it again)."""
+        with self._loading, _collector_paused():
+            if self._assembly.mesh is None and not self._snapshot_checked:
+                self._opened = self._open_snapshot()
+                self._snapshot_checked = True
+                # long-lived (until checked against real translations): out of the
+                # cyclic GC, as a full load's objects (`_load`)
+                gc.freeze()
+            opened = self._opened
+            self.kept_translations = opened[0].translations if opened is not None else {}
+            return self.kept_translations
+
+    def _open_snapshot(self) -> tuple[mesh_snapshot.Opened, list[Path]] | None:
+        """The mesh snapshot opened (`mesh_snapshot.open_snapshot`) and the files it
+        was found to hold."""
         if self.parse_cache is None:
             return None
-        parse_fingerprint = self._fingerprint()
         path = mesh_snapshot.path_for(self.parse_cache)
-        fingerprint = mesh_snapshot.fingerprint(parse_fingerprint, self.options)
+        fingerprint = mesh_snapshot.fingerprint(self._fingerprint(), self.options)
         self._snapshot_writer = SnapshotWriter(path, fingerprint)
         if not path.exists():
             return None
         paths = yaml_files(self.root)
-        snapshot = mesh_snapshot.load(path, fingerprint, paths, _identity_now)
-        if snapshot is None:
+        opened = mesh_snapshot.open_snapshot(path, fingerprint, paths, _identity_now)
+        return (opened, paths) if opened is not None else None
+
+    def _restored(self) -> MeshConfig | None:
+        """The first load taken whole from the mesh snapshot beside the parse cache, when
+        it is trusted (`mesh_snapshot`: the same files, unchanged, the same code and
+        options); None: load as usual."""
+        found = self._opened if self._snapshot_checked else self._open_snapshot()
+        self._opened, self._snapshot_checked = None, True
+        if found is None or self.parse_cache is None:
             return None
-        assembly = snapshot.assembly
+        opened, paths = found
+        assembly = opened.assembly()
+        if assembly is None:
+            return None
+        path = opened.path
         if assembly.mesh is None or assembly.options != self.options:
             log.info("config.mesh_snapshot_stale", file=str(path), reason="options")
             return None
         self._assembly = assembly
         results = assembly.results
-        for file in paths:
-            known, digest = snapshot.files[str(file)]
+        for file in paths:  # the snapshot's files (`unchanged`), in its order
+            known, digest = opened.files[str(file)]
             self._parsed[file] = (digest, results[str(file)])
             self._sizes[file] = known[2]
             self._inodes[file] = known[1]
             self._identities[file] = known
+        parse_fingerprint = self._fingerprint()
         self._cache_writer = CacheWriter(self.parse_cache, parse_fingerprint)
         if parse_cache_file.usable(self.parse_cache, parse_fingerprint):
+            snapshot = mesh_snapshot.Snapshot(opened.files, assembly, opened.translations)
             self._cache_writer.loaded(dict(mesh_snapshot.entries(snapshot)))
         self._cache_dirty = None
         self.restored = True
-        self.kept_translations = snapshot.translations
+        self.kept_translations = opened.translations
         log.info(
             "config.mesh_snapshot_restored",
             file=str(path),
-            files=len(paths),
-            translations=len(snapshot.translations),
+            files=len(opened.files),
+            translations=len(opened.translations),
         )
         return assembly.mesh
 
