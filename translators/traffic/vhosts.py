@@ -171,7 +171,7 @@ def _plain_virtual_host(
         dest = weighted.destination
         found = targets.get(dest.host)
         if found is None:
-            host = resolve_host(dest.host, vs.namespace, suffix)
+            host = resolve_host(dest.host, vs.meta.namespace, suffix)
             target = index.service(host)
             dr = (
                 index.destination_rule(
@@ -199,7 +199,7 @@ def _plain_virtual_host(
         tuple(_domains(service, same_namespace, suffix)),
         (
             RouteIR(
-                rule.name or f"{vs.namespace}.{vs.name}.0",
+                rule.name or f"{vs.meta.namespace}.{vs.meta.name}.0",
                 MATCH_ALL,
                 tuple(destinations),
                 routes_from,

@@ -87,21 +87,7 @@ def _vhost_piece(
     index.uses(vs)
     if gamma:
         return traffic_vhosts.mesh_route_virtual_host(service, port, gamma, same_namespace, index)
-    return virtual_host_for(service, port, vs, same_namespace, index, source)
-
-
-def virtual_host_for(
-    service: Service,
-    port: int,
-    vs: MeshObject[VirtualServiceSpec] | None,
-    same_namespace: bool,
-    index: MeshIndex,
-    source: SourceIR | None = None,
-) -> VirtualHostIR:
-    """`service`'s virtual host on `port` for a caller (`source`, default: any proxy of the
-    service's namespace); see translators/traffic/vhosts.py."""
-    caller = source if source is not None else SourceIR(service.namespace)
-    return traffic_vhosts.virtual_host_for(service, port, vs, same_namespace, index, caller)
+    return traffic_vhosts.virtual_host_for(service, port, vs, same_namespace, index, source)
 
 
 def route_hosts_patched(
