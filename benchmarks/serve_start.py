@@ -10,7 +10,10 @@ seconds from process start to listening and to that proxy's ACK of its full conf
 
   load       the source read, parsed and validated the files and built the mesh
              (the server's `config.loaded` log event; absent in older versions); its
-             CPU seconds, and those of the decode worker process at a cold start
+             CPU seconds, and those of the decode worker process at a cold start. A
+             warm start that serves translations kept with its mesh snapshot loads the
+             rest after listening (`xdscp.warm_start`): its load is then not part of
+             "listening", and is said to be after it
   startup    process start -> listening, the rest (imports, CA, initial apply, bind)
   translate  stream opened -> first response (the proxy's config built on connect)
   push       first response -> the last ACK of the initial sequence
@@ -63,8 +66,12 @@ class StartFigures:
     cache_saved_s: float = 0.0
     stop_s: float = 0.0
     restored: bool = False  # the mesh came whole from the snapshot (`mesh_snapshot`)
+    # kept translations were served before the mesh was loaded, after listening
+    kept_first: bool = False
 
 
+# logged by a start that serves kept translations before it loads (`xdscp.service`)
+KEPT_FIRST_EVENT = "warm_start.kept_served_first"
 CACHE_EVENTS = ("config.parse_cache_saved", "config.parse_cache_appended")
 # the mesh snapshot: written (or not due, or the start took it: nothing to write)
 SNAPSHOT_EVENTS = (
@@ -129,6 +136,11 @@ async def measure(
         fleet, opened = await connect_client(server, timeout)
         try:
             client = fleet.clients[0]
+            acked_cpu = cpu_seconds(server.process.pid)
+            # a start that served kept translations first loads after listening
+            kept_first = bool(server.log_events(KEPT_FIRST_EVENT))
+            if kept_first:
+                await wait_cache_written(server, timeout, ("config.loaded",))
             figures = StartFigures(
                 services=services,
                 files=files,
@@ -139,9 +151,10 @@ async def measure(
                 acked_s=client.initialized_at - server.started,
                 resources=client.resources_received,
                 listening_cpu_s=server.listening_cpu,
-                acked_cpu_s=cpu_seconds(server.process.pid),
+                acked_cpu_s=acked_cpu,
                 load_cpu_s=source_load_seconds(server, "cpu_seconds"),
                 load_worker_cpu_s=source_load_seconds(server, "worker_cpu_seconds"),
+                kept_first=kept_first,
             )
             if parse_cache is None:
                 return figures
@@ -172,6 +185,8 @@ def report(figures: StartFigures) -> str:
     load = f"{f.load_s:.2f} s" if f.load_s else "n/a (not logged)"
     if f.restored:
         load += " from the mesh snapshot"
+    if f.kept_first:
+        load += ", AFTER listening: its kept translations served first"
     if f.load_cpu_s:
         load += f", {f.load_cpu_s:.2f} s CPU"
     if f.load_worker_cpu_s:

@@ -27,7 +27,7 @@ from xdscp.cache import Snapshot, SnapshotCache
 from xdscp.cache.parts import SnapshotParts
 from xdscp.server.resolver import ProxyRejected, UnknownProxy
 from xdscp.tuning import frozen_after
-from xdscp.warm_start import KeptTranslation
+from xdscp.warm_start import KeptTranslation, WarmStart, differing_types
 
 log = structlog.get_logger()
 
@@ -42,6 +42,11 @@ _APPLY_SLICE_SECONDS = 0.005
 # ... and the first time (kept apart: tests/operability/test_runtime_slices.py sets it
 # alone): the first few proxies go out at once, their transfer overlaps the rest.
 _APPLY_FIRST_SLICE_SECONDS = 0.005
+# The generation an apply replaces is let go this long after it, not inside it: freeing it
+# (the last translator's memo, view and route tables: tuples of 10,000 entries, each
+# reference dropped one by one) cost ~2 ms of CPU at 10,000 services in the middle of an
+# edit's apply. Later, the push is written and the proxy is reading it.
+_RETIRE_AFTER_SECONDS = 0.2
 
 
 def node_workload(node: base_pb2.Node) -> tuple[str, str]:
@@ -68,7 +73,9 @@ class _Published:
     identity: str | None
     groups: Mapping[str, tuple[ResourceGroup, ...]]  # with the Secrets
     snapshot: Snapshot
-    translator: MeshTranslator  # whose translation `translated` is
+    # whose translation `translated` is (None: a kept one served before any mesh was
+    # loaded, xdscp/warm_start.py)
+    translator: MeshTranslator | None
     translated: Mapping[str, tuple[ResourceGroup, ...]]
     warnings: tuple[str, ...]
 
@@ -139,13 +146,13 @@ class MeshRuntime:
         # with the cyclic GC paused and its pieces are frozen out of it (`frozen_after`);
         # the first proxy's full translation, whose pieces the next proxies share.
         self.freeze_next_translation = False
-        # A warm start's kept translations (xdscp/warm_start.py): proxy key -> what the
-        # runtime of the last start published for it from `_kept_mesh`, taken (once) for
-        # its first translation while that mesh is still in force; `_from_kept`: the
-        # proxies published from one, translated for real by `warm_kept`.
-        self._kept: dict[str, KeptTranslation] = {}
-        self._kept_mesh: MeshConfig | None = None
-        self._from_kept: set[str] = set()
+        # A warm start's kept translations (xdscp/warm_start.py; `keep`), taken for the
+        # first translation of their proxies while their mesh is in force (or before any
+        # mesh is loaded) and checked by `warm_kept`.
+        self.warm: WarmStart | None = None
+        # generations replaced by `apply`, held until `_RETIRE_AFTER_SECONDS` after it
+        self._retired: list[MeshTranslator] = []
+        self._retiring: asyncio.TimerHandle | None = None
 
     @property
     def translator(self) -> MeshTranslator | None:
@@ -157,11 +164,31 @@ class MeshRuntime:
         """Apply a new mesh, yielding to the event loop every few milliseconds so the first
         proxies' pushes go out while the rest are still being translated."""
         async with self._applying:
+            if self._translator is not None:
+                self._retire(self._translator)
             steps = self._apply_steps(
                 mesh, slice_seconds=_APPLY_SLICE_SECONDS, first_slice=_APPLY_FIRST_SLICE_SECONDS
             )
             for _ in steps:
                 await asyncio.sleep(0)
+
+    def _retire(self, translator: MeshTranslator) -> None:
+        """Hold `translator`'s generation until `_RETIRE_AFTER_SECONDS` from now (its
+        memory is freed then, off the apply that replaces it)."""
+        self._retired.append(translator)
+        if self._retiring is None:  # (not pushed back: a stream of edits frees as it goes)
+            self._retiring = asyncio.get_running_loop().call_later(
+                _RETIRE_AFTER_SECONDS, self._free_retired
+            )
+
+    def _free_retired(self) -> None:
+        self._retiring = None
+        self._retired.clear()
+
+    @property
+    def retired(self) -> int:
+        """Replaced generations not freed yet (for tests)."""
+        return len(self._retired)
 
     def apply_now(self, mesh: MeshConfig) -> None:
         for _ in self._apply_steps(mesh, slice_seconds=None):
@@ -252,8 +279,9 @@ class MeshRuntime:
         """Translate `workload` and assemble its snapshot. Types whose groups are the very
         groups `previous` was built from keep their TypeSnapshot; when no type differs,
         `previous` itself comes back (its snapshot untouched: nothing to compare or push)."""
+        # None: no mesh loaded yet, only a warm start's kept translations to serve
         translator = self._translator
-        if translator is None:
+        if translator is None and self.warm is None:
             raise ProxyRejected("no mesh configuration loaded yet")
         # equal workloads are equal inputs (a mesh update keeps unchanged ones as they were)
         same_workload = previous is not None and (
@@ -266,7 +294,9 @@ class MeshRuntime:
                 (previous.translator is translator and previous.workload is workload)
                 # a change this proxy cannot be affected by (translators/unaffected.py)
                 or (
-                    same_workload
+                    translator is not None
+                    and previous.translator is not None
+                    and same_workload
                     and translator.translates_as(previous.translator, workload)
                     and self._skipped()
                 )
@@ -274,13 +304,15 @@ class MeshRuntime:
         ):
             translated, warnings = previous.translated, previous.warnings
             self._warned.update(warnings)  # still there: not news next generation either
-        elif (restored := self._kept_translation(translator, workload, extensions)) is not None:
+        elif (restored := self._kept(translator, workload, extensions)) is not None:
             translated, warnings = restored.groups, restored.warnings
             for kept_type in restored.types.values():
                 self._parts.adopt(kept_type)  # served as kept, not built again
             for warning in warnings:
                 if self._first_time(warning):
                     log.warning("translate.warning", proxy=workload.key, warning=warning)
+        elif translator is None:
+            raise ProxyRejected("no mesh configuration loaded yet")
         else:
             result = self._translate(translator, workload, extensions)
             translated, warnings = result.groups, result.warnings
@@ -295,7 +327,8 @@ class MeshRuntime:
             spiffe = known or self.secrets.identity_of(workload)
             groups = {**groups, SECRET_TYPE: (self._secrets(spiffe, workload),)}
             identity = spiffe
-        if self.gateway_secrets is not None:
+        if self.gateway_secrets is not None and translator is not None:
+            # (none without a mesh: a kept translation served before it had none)
             credentials = self.gateway_secrets(translator, workload)
             if credentials:
                 groups = {**groups, SECRET_TYPE: (*groups.get(SECRET_TYPE, ()), *credentials)}
@@ -337,13 +370,29 @@ class MeshRuntime:
 
     # --- warm start (xdscp/warm_start.py) ---------------------------------------
     def keep(self, mesh: MeshConfig | None, kept: Mapping[str, KeptTranslation]) -> None:
-        """Translations a restart took with `mesh` (the one it restored): each stands for
-        its proxy's first translation while `mesh` is the mesh in force (none: forget)."""
-        self._kept, self._kept_mesh = dict(kept), mesh
+        """Translations a restart took, made from `mesh` (the one it restored; None: not
+        loaded yet, they serve what they can before it, see `WarmStart`): each stands for
+        its proxy's first translation while that mesh is in force. Nothing kept: forget.
+        The same translations again with their mesh, once loaded: those served before it
+        are its own."""
+        warm = self.warm
+        if warm is not None and kept and warm.given is kept and warm.mesh is None:
+            warm.mesh = mesh
+        else:
+            self.warm = WarmStart(kept, mesh) if kept else None
+
+    def _kept(
+        self, translator: MeshTranslator | None, workload: Workload, extensions: bool
+    ) -> KeptTranslation | None:
+        warm = self.warm
+        if warm is None:
+            return None
+        in_force = translator.mesh if translator is not None else None
+        return warm.translation(in_force, workload, extensions and not self.extensions.extensions)
 
     def kept_unused(self) -> int:
         """Kept translations no proxy took yet (while their mesh is in force)."""
-        return len(self._kept) if self.mesh is self._kept_mesh else 0
+        return self.warm.unused(self.mesh) if self.warm is not None else 0
 
     def kept_translations(self, mesh: MeshConfig) -> dict[str, KeptTranslation]:
         """What a restart may keep: the published translations made from `mesh` itself
@@ -351,48 +400,39 @@ class MeshRuntime:
         snapshot's to vouch for), not themselves kept ones."""
         if self.extensions.extensions:
             return {}
+        served = self.warm.served if self.warm is not None else {}
         return {
             key: KeptTranslation(
                 published.workload,
                 published.translated,
                 published.warnings,
                 {t: published.snapshot.types[t] for t in published.translated},
+                # Secret groups besides its own identity's (the first, with a CA)
+                credentials=len(published.groups.get(SECRET_TYPE, ()))
+                > (published.identity is not None),
             )
             for key, published in self._published.items()
-            if published.translator.mesh is mesh
-            and key not in self._from_kept
+            if published.translator is not None
+            and published.translator.mesh is mesh
+            and key not in served
             and key not in self.extension_errors
         }
-
-    def _kept_translation(
-        self, translator: MeshTranslator, workload: Workload, extensions: bool
-    ) -> KeptTranslation | None:
-        if not self._kept:
-            return None
-        if translator.mesh is not self._kept_mesh:
-            self._kept = {}  # another mesh (an edit, fetched keys): never again
-            log.info("warm_start.kept_dropped", reason="the mesh changed")
-            return None
-        kept = self._kept.pop(workload.key, None)
-        if kept is None or not extensions or self.extensions.extensions:
-            return None
-        if kept.workload != workload:
-            log.info("warm_start.kept_refused", proxy=workload.key, reason="workload changed")
-            return None
-        self._from_kept.add(workload.key)
-        return kept
 
     async def warm_kept(self) -> int:
         """Translate for real the proxies published from kept translations (one at a
         time, the event loop served between them), which fills the translator's memo for
-        the first edit, and check each against its kept one: equal, the published
-        snapshot stays (nothing is pushed); different, the translation is published and
-        the difference logged. Returns how many were checked."""
+        the first edit, and check each against its kept one (`differing_types`: by bytes
+        and versions, nothing versioned again): equal, the published snapshot stays
+        (nothing is pushed); different, the translation is published and the difference
+        logged. Returns how many were checked."""
         checked = 0
-        while self._from_kept:
+        while self.warm is not None and self.warm.served:
             await asyncio.sleep(0)
             async with self._applying:
-                key = self._from_kept.pop()
+                warm = self.warm
+                if warm is None or not warm.served:
+                    break
+                key, _ = warm.served.popitem()
                 published = self._published.get(key)
                 translator = self._translator
                 if (
@@ -404,15 +444,7 @@ class MeshRuntime:
                     continue  # translated since (an edit), or gone
                 checked += 1
                 translated = self._translate(translator, published.workload).groups
-                kept = published.translated
-                differs = sorted(
-                    t
-                    for t in translated.keys() | kept.keys()
-                    if t not in translated
-                    or t not in kept
-                    or self._parts.type_snapshot(t, translated[t]).version
-                    != published.snapshot.types[t].version
-                )
+                differs = differing_types(published.translated, translated)
                 if differs:
                     log.warning("warm_start.kept_translation_differed", proxy=key, types=differs)
                     del self._published[key]
@@ -522,10 +554,17 @@ class MeshRuntime:
 
     # --- ProxyResolver --------------------------------------------------------
     def connect(self, node: base_pb2.Node, peer_identity: str | None) -> str:
-        if self.mesh is None:
+        mesh, warm = self.mesh, self.warm
+        if mesh is None and (warm is None or self.extensions.extensions):
             raise ProxyRejected("no mesh configuration loaded yet")
         namespace, name = node_workload(node)
-        workload = self.mesh.workload(namespace, name)
+        if mesh is not None:
+            workload = mesh.workload(namespace, name)
+        else:  # a warm start's proxy served before its mesh is loaded (xdscp/warm_start.py)
+            assert warm is not None
+            workload = warm.early_workload(namespace, name)
+            if workload is None:
+                raise ProxyRejected("no mesh configuration loaded yet")
         if workload is None:
             raise UnknownProxy(f"unknown workload {namespace}/{name}: no WorkloadEntry")
         self._check_identity(workload, peer_identity)

@@ -51,6 +51,11 @@ ANALYSIS_HOLD_S = 2.0
 # A warm start's kept translations (xdscp/warm_start.py) serve the proxies connecting
 # this long after it (Envoys reconnecting after a restart), then are dropped.
 KEPT_TRANSLATIONS_S = 30.0
+# ... and are served before the rest of the state is loaded: the load waits this long
+# for the first proxies, then until those that came are served, at most this long
+# (`_load_after_listening`).
+KEPT_FIRST_GRACE_S = 0.2
+KEPT_FIRST_WAIT_MAX_S = 2.0
 
 
 def split_address(address: str, default_port: int) -> tuple[str, int]:
@@ -135,6 +140,8 @@ class ControlPlane:
         self._jwks_refresh: asyncio.Task[None] | None = None
         self._analyze: asyncio.Task[None] | None = None
         self._warm: asyncio.Task[None] | None = None  # see `_warm_kept`
+        # a warm start's initial load, after listening (see `start`)
+        self._initial: asyncio.Task[None] | None = None
         self._releasing: set[asyncio.Task[None]] = set()  # see `_release_analysis`
         self._stop = asyncio.Event()
         # Source updates and fetched-key updates both apply a mesh: one at a time, so a
@@ -145,9 +152,12 @@ class ControlPlane:
 
     async def start(self) -> None:
         """Load config (so the first proxy gets a full snapshot), then serve and watch.
-        Cancelled (Ctrl-C while starting), it stops what it started so far promptly."""
-        await self._load_initial()
-        await self._jwks_changed()  # the first proxies get the IdPs' keys, not none
+        Cancelled (Ctrl-C while starting), it stops what it started so far promptly.
+        A warm start with translations kept for its proxies (xdscp/warm_start.py)
+        serves those first and loads the rest of its state after listening."""
+        if not await self._kept_served_first():
+            await self._load_initial()
+            await self._jwks_changed()  # the first proxies get the IdPs' keys, not none
         tune_gc()
         # the first analysis builds every table the next ones update: long-lived too
         self.analyzer.freeze_next_run = True
@@ -192,12 +202,35 @@ class ControlPlane:
                 token=self.debug_token,
             )
             self.debug_url = f"http://{debug_host}:{bound_debug}"
+        if self.runtime.warm is not None and self.runtime.mesh is None:
+            self._initial = asyncio.create_task(self._load_after_listening())
         self._watch = asyncio.create_task(self._watch_config())
         self._jwks_refresh = asyncio.create_task(self.jwks.run(self._stop, self._jwks_changed))
         self._rotate = asyncio.create_task(
             self.identity.rotate_forever(self.runtime.refresh, self._stop)
         )
         log.info("control_plane.started", xds=f"{host}:{bound}", debug=self.debug_url)
+
+    async def _kept_served_first(self) -> bool:
+        """Whether this start serves translations kept with a mesh snapshot before the
+        mesh is loaded (`DirectorySource.restore_kept`; then `_load_after_listening`)."""
+        kept = await asyncio.to_thread(self._directory.restore_kept)
+        if kept:
+            self.runtime.keep(None, kept)  # their mesh is not loaded yet
+            log.info("warm_start.kept_served_first", proxies=len(kept))
+        return bool(kept)
+
+    async def _load_after_listening(self) -> None:
+        """The initial load of a start that serves kept translations first: once the
+        proxies that came in a short grace are served (`KEPT_FIRST_GRACE_S`, bounded),
+        so the load does not take turns with them for the interpreter; then as any
+        start's (the proxies served early stay as they are when the mesh is the
+        restored one)."""
+        await self._proxies_served(KEPT_FIRST_GRACE_S, KEPT_FIRST_WAIT_MAX_S)
+        async with self._mesh_updates:
+            await self._load_initial()
+        await self._jwks_changed()
+        self._analysis_due()
 
     async def _load_initial(self) -> None:
         """Whatever the directory holds, `serve` starts: an unexpected failure leaves the
@@ -209,9 +242,11 @@ class ControlPlane:
         try:
             mesh = await asyncio.to_thread(self.source.load)
             kept = self._directory.kept_translations
-            if kept:
+            if kept and self._directory.restored:
                 self.runtime.keep(mesh, kept)
                 self._warm = asyncio.create_task(self._warm_kept())
+            else:  # kept translations served before a load that did not restore them
+                self.runtime.keep(None, {})
             self.runtime.apply_now(mesh)
         except asyncio.CancelledError:
             self._directory.abandon_load()
@@ -242,19 +277,22 @@ class ControlPlane:
         seconds = round(time.monotonic() - started, 3)
         log.info("warm_start.translated", proxies=checked, seconds=seconds)
 
-    async def _proxies_served(self) -> None:
+    async def _proxies_served(
+        self, grace: float = ANALYSIS_GRACE_AFTER_LISTEN_S, bound: float = ANALYSIS_WAIT_MAX_S
+    ) -> None:
         """The analysis runs in a thread that takes turns with the event loop for the
         interpreter: started while proxies get their configs (at start, all of them, right
         as the plane listens) it slows their translation by about its own length (~2 s for
         10,000 services). So it waits until the proxies that came are served: a grace after
         listening for the first ones to arrive, then until every connected proxy has
-        acknowledged what it was sent. Bounded: analysis is late at worst, never skipped."""
-        deadline = time.monotonic() + ANALYSIS_WAIT_MAX_S
+        acknowledged what it was sent. Bounded: analysis is late at worst, never skipped.
+        (`grace` and `bound`: the same wait for other work.)"""
+        deadline = time.monotonic() + bound
         while time.monotonic() < deadline and not self._stop.is_set():
             listening = self._listening_at
             settled = (
                 listening is not None
-                and time.monotonic() >= listening + ANALYSIS_GRACE_AFTER_LISTEN_S
+                and time.monotonic() >= listening + grace
                 and all(proxy.in_sync for proxy in self.status)
             )
             if settled:
@@ -370,6 +408,8 @@ class ControlPlane:
         plane stops. A restarted watcher first reads everything: it may have missed
         changes while it was down."""
         backoff, restarted = 0.5, False
+        if self._initial is not None:
+            await self._initial  # a warm start's load after listening: watched from then on
         while not self._stop.is_set():
             problem = self.source.unavailable()
             if problem:
@@ -400,6 +440,7 @@ class ControlPlane:
             self._analyze,
             self._jwks_refresh,
             self._warm,
+            self._initial,
             *self._releasing,
         )
         for task in tasks:

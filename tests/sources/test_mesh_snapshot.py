@@ -27,13 +27,16 @@ from tests.sources.test_untranslatable import (  # noqa: F401  (a fixture)
     weight_77_breaks_translation,
 )
 from translators.mesh import MeshConfig, MeshOptions, Workload
-from translators.naming import LISTENER_TYPE
+from translators.naming import CLUSTER_TYPE, LISTENER_TYPE
+from translators.resources import EnvoyResource, ResourceGroup
 from translators.translate import MeshTranslator, translate
 from xdscp.cache import SnapshotCache
 from xdscp.cache.snapshot import TypeSnapshot
 from xdscp.runtime import MeshRuntime
+from xdscp.server.resolver import ProxyRejected
 from xdscp.sources import code_fingerprint, mesh_snapshot
 from xdscp.sources.files import DirectorySource
+from xdscp.warm_start import KeptTranslation, WarmStart, differing_types
 
 BROKEN = "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: bad}\n"
 BROKEN += "spec: {hosts: [h0], http: [{route: [{destination: {host: h0}, weight: -1}]}]}\n"
@@ -352,3 +355,121 @@ def test_a_kept_translation_that_differs_from_the_real_one_is_replaced_once_serv
     assert served(runtime, "default/client") == served(fresh, "default/client")
     (differed,) = [e for e in logs if e["event"] == "warm_start.kept_translation_differed"]
     assert differed["types"] == [LISTENER_TYPE]
+
+
+def counted_translations(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The workloads `MeshTranslator.translate` is called for from now on."""
+    calls: list[str] = []
+    translate_ = MeshTranslator.translate
+
+    def counted(self: MeshTranslator, workload: Workload, **kwargs: Any) -> Any:
+        calls.append(workload.key)
+        return translate_(self, workload, **kwargs)
+
+    monkeypatch.setattr(MeshTranslator, "translate", counted)
+    return calls
+
+
+def test_kept_translations_serve_their_proxies_before_the_mesh_is_loaded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As `xdscp serve` starts (`ControlPlane._kept_served_first`): the kept
+    translations read first serve their proxies before anything else of the snapshot is
+    loaded; the restored mesh, applied after, takes them as its own (nothing pushed)."""
+    config, cache = canary(tmp_path), tmp_path / "parse.cache"
+    proxies = ("client", "order-v1")
+    aged(monkeypatch)
+    started(config, cache, proxies)
+    calls = counted_translations(monkeypatch)
+    source = DirectorySource(config, log_errors=False, parse_cache=cache)
+    runtime = MeshRuntime(SnapshotCache())
+    kept = source.restore_kept()
+    assert sorted(kept) == ["default/client", "default/order-v1"] and not source.restored
+    runtime.keep(None, kept)
+    for workload in proxies:
+        runtime.connect(node(workload), None)
+    # a proxy without a kept translation waits for the mesh, as before any load
+    with pytest.raises(ProxyRejected, match="no mesh configuration loaded yet"):
+        runtime.connect(node("order-v2"), None)
+    assert calls == []
+    fresh, _ = started(config, None, proxies)
+    calls.clear()
+    early = {w: runtime.cache.get(f"default/{w}") for w in proxies}
+    for workload in proxies:
+        assert served(runtime, f"default/{workload}") == served(fresh, f"default/{workload}")
+    mesh = source.load()
+    assert source.restored and source.reads == 0
+    runtime.keep(mesh, source.kept_translations)
+    runtime.apply_now(mesh)
+    assert all(runtime.cache.get(f"default/{w}") is early[w] for w in proxies)
+    runtime.connect(node("order-v2"), None)  # the mesh is there: translated as usual
+    assert calls == ["default/order-v2"]
+    assert asyncio.run(runtime.warm_kept()) == 2  # the same content: nothing replaced
+    assert all(runtime.cache.get(f"default/{w}") is early[w] for w in proxies)
+    set_weights(config, 70, 30)
+    runtime.apply_now(source.load_changed([config / "routing.yaml"]))
+    fresh, _ = started(config, None, proxies)
+    for workload in proxies:
+        assert served(runtime, f"default/{workload}") == served(fresh, f"default/{workload}")
+
+
+def test_proxies_served_before_a_load_that_cannot_restore_get_their_real_translation(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The kept translations were read and served, then the assembled state turns out
+    damaged: the load assembles the mesh from the parse cache, the kept translations
+    are dropped and every proxy gets its translation from that mesh."""
+    config, cache = canary(tmp_path), tmp_path / "parse.cache"
+    aged(monkeypatch)
+    started(config, cache, ("client",))
+    path = mesh_snapshot.path_for(cache)
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0xFF  # the last section: the assembled state
+    path.write_bytes(bytes(data))
+    calls = counted_translations(monkeypatch)
+    source = DirectorySource(config, log_errors=False, parse_cache=cache)
+    runtime = MeshRuntime(SnapshotCache())
+    runtime.keep(None, source.restore_kept())
+    runtime.connect(node("client"), None)
+    assert calls == []
+    with capture_logs() as logs:
+        mesh = source.load()
+    assert not source.restored
+    assert [e["reason"] for e in logs if e["event"] == "config.mesh_snapshot_ignored"] == [
+        "ValueError('damaged (digest mismatch)')"
+    ]
+    runtime.keep(None, {})  # as `ControlPlane._load_initial` does for a load not restored
+    runtime.apply_now(mesh)
+    assert calls == ["default/client"]
+    fresh, _ = started(config, None, ("client",))
+    assert served(runtime, "default/client") == served(fresh, "default/client")
+
+
+def test_a_proxy_served_gateway_credentials_waits_for_the_mesh() -> None:
+    """Which credential Secrets a proxy gets is the mesh's to say: its kept
+    translation serves it only once the mesh is loaded."""
+    workload = Workload("default", "gw", "10.0.0.1", {}, "gw", {}, {}, "gw.yaml")
+    kept = KeptTranslation(workload, {}, (), {}, credentials=True)
+    warm = WarmStart({workload.key: kept}, None)
+    assert warm.early_workload("default", "gw") is None
+    assert warm.translation(None, workload, extensions=True) is None
+    mesh = MeshConfig((), (), {}, {workload.key: workload})
+    warm.mesh = mesh
+    assert warm.translation(mesh, workload, extensions=True) is kept
+
+
+def test_differing_types_compares_bytes_and_versions_in_order() -> None:
+    def resource(name: str, body: bytes, version: str | None = None) -> EnvoyResource:
+        return EnvoyResource(CLUSTER_TYPE, name, body=body, version=version)
+
+    a, b = resource("a", b"\x01"), resource("b", b"\x02")
+    kept = {CLUSTER_TYPE: (ResourceGroup([a, b]),), LISTENER_TYPE: (ResourceGroup([]),)}
+    same = {CLUSTER_TYPE: (ResourceGroup([resource("a", b"\x01")]), ResourceGroup([b]))}
+    assert differing_types(kept, {**same, LISTENER_TYPE: ()}) == []
+    changed = {CLUSTER_TYPE: (ResourceGroup([a, resource("b", b"\x03")]),), LISTENER_TYPE: ()}
+    assert differing_types(kept, changed) == [CLUSTER_TYPE]
+    swapped = {CLUSTER_TYPE: (ResourceGroup([b, a]),), LISTENER_TYPE: ()}
+    assert differing_types(kept, swapped) == [CLUSTER_TYPE]
+    versioned = {CLUSTER_TYPE: (ResourceGroup([a, resource("b", b"\x02", "v2")]),)}
+    assert differing_types(kept, {**versioned, LISTENER_TYPE: ()}) == [CLUSTER_TYPE]
+    assert differing_types(kept, same) == [LISTENER_TYPE]  # a type gone

@@ -330,4 +330,6 @@ def _merged(
 def provenance_of(vs: MeshObject[Any]) -> tuple[str, ...]:
     """The objects a VirtualService's routes come from: itself and, for a merged root,
     its delegates (so NACK blame and proxy-config name both)."""
+    if type(vs) is MeshObject:  # (not a merged root: no `getattr` miss, 20,000 times)
+        return (vs.ref,)
     return (vs.ref, *getattr(vs, "delegates", ()))

@@ -302,7 +302,8 @@ class VirtualServiceSpec(IstioModel):
     @property
     def delegates(self) -> bool:
         """Some rule hands requests to a delegate VirtualService."""
-        return any(rule.delegate is not None for rule in self.http)
+        # (a list, not a generator: asked per object when the index is built, for 1-2 rules)
+        return any([rule.delegate is not None for rule in self.http])
 
     @property
     def for_sidecars(self) -> bool:

@@ -174,6 +174,9 @@ KINDS: dict[str, KindEntry] = {
 }
 
 _TOP_LEVEL = frozenset({"apiVersion", "kind", "metadata", "spec", "status"})
+# spec class -> its `check_in_namespace` (None: it has none), as `parse_object` found it
+_IN_NAMESPACE: dict[type[BaseModel], Any] = {}
+_UNKNOWN = object()
 
 
 def _loc(loc: tuple[int | str, ...]) -> str:
@@ -255,9 +258,13 @@ def parse_object(
     if errors or meta is None or spec is None:
         return errors
     # rules that need the object's namespace (exportTo `.` beside the namespace itself)
-    # looked up on the class: a missing attribute on a pydantic instance goes through
-    # its slow __getattr__ (a tenth of validating an object)
-    in_namespace = getattr(type(spec), "check_in_namespace", None)
+    # looked up on the class, once per class: a missing attribute on a pydantic instance
+    # goes through its slow __getattr__ (a tenth of validating an object), and so does
+    # a missing one on its class (the metaclass's __getattr__)
+    model = type(spec)
+    in_namespace = _IN_NAMESPACE.get(model, _UNKNOWN)
+    if in_namespace is _UNKNOWN:
+        in_namespace = _IN_NAMESPACE[model] = getattr(model, "check_in_namespace", None)
     if in_namespace is not None:
         try:
             in_namespace(spec, meta.namespace)
@@ -271,5 +278,8 @@ def parse_object(
     # a re-translation, never a wrong one.
     labels = json.dumps(meta.labels, sort_keys=True) if meta.labels else ""
     canonical = f"{kind}\n{meta.namespace}\n{meta.name}\n{labels}\n".encode()
-    digest = hashlib.blake2b(canonical + spec.model_dump_json().encode(), digest_size=8)
+    # (the serializer's bytes as `model_dump_json` makes them, less its Python wrapper
+    # and a decode/encode round trip)
+    spec_json = model.__pydantic_serializer__.to_json(spec)
+    digest = hashlib.blake2b(canonical + spec_json, digest_size=8)
     return MeshObject(kind, api_version, meta, spec, origin, digest.hexdigest())

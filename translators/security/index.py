@@ -12,7 +12,7 @@ from translators.model.gateway_api import KUBERNETES_GATEWAY
 from translators.security.authz import AuthorizationPolicies
 from translators.security.peer_authn import EffectiveMTLS, PeerAuthentications
 from translators.security.request_authn import RequestAuthentications
-from translators.security.upstream import UpstreamPeers, upstream_peers, workload_has_sidecar
+from translators.security.upstream import UpstreamPeers, bare_workloads, upstream_peers
 
 
 class SecurityIndex:
@@ -38,8 +38,9 @@ class SecurityIndex:
             mesh.of_kind("RequestAuthentication"), root, mesh.jwks, mesh.of_kind("Gateway")
         )
         self.gateways = gateway_proxies(mesh)
+        self.bare = bare_workloads(mesh.workloads, self.gateways)
         self._peers: dict[str, UpstreamPeers] = {}
-        self.key = _upstream_key(mesh, self.gateways)
+        self.key = _upstream_key(mesh, self.bare)
 
     def inbound_mtls(self, workload: Workload) -> EffectiveMTLS:
         return self.peer_authn.effective(workload.namespace, workload.labels)
@@ -62,6 +63,7 @@ class SecurityIndex:
         other.authz = self.authz
         other.request_authn = self.request_authn
         other.gateways = self.gateways
+        other.bare = self.bare
         other.key = self.key
         # copied at C speed, then the few changed dropped (a filtering walk of 10,000
         # entries was ~2.5 ms of every edit's setup)
@@ -79,7 +81,7 @@ class SecurityIndex:
                 self.mesh.workloads,
                 self.peer_authn,
                 self.mesh.options.trust_domain,
-                self.gateways,
+                self.bare,
             )
         return found
 
@@ -96,6 +98,8 @@ def gateway_proxies(mesh: MeshConfig) -> frozenset[str]:
         for g in mesh.of_kind(KUBERNETES_GATEWAY)
         if owns_class(mesh, g.spec.gateway_class_name)
     }
+    if not selectors and not api:  # (most meshes: no gateway proxy to look for)
+        return frozenset()
     found = set()
     for key, workload in mesh.workloads.items():
         labels = workload.labels
@@ -106,7 +110,7 @@ def gateway_proxies(mesh: MeshConfig) -> frozenset[str]:
     return frozenset(found)
 
 
-def _upstream_key(mesh: MeshConfig, gateways: frozenset[str]) -> str:
+def _upstream_key(mesh: MeshConfig, bare: frozenset[str]) -> str:
     """What a service's auto-mTLS depends on besides the service itself (whose digest
     covers its endpoints, their labels and service accounts): every PeerAuthentication
     (content and age), which workloads have no sidecar (gateway proxies included), the
@@ -118,11 +122,6 @@ def _upstream_key(mesh: MeshConfig, gateways: frozenset[str]) -> str:
             for p in mesh.of_kind("PeerAuthentication")
         )
     )
-    bare = tuple(
-        sorted(
-            key for key, w in mesh.workloads.items() if not workload_has_sidecar(w, key in gateways)
-        )
-    )
-    state = (policies, bare, mesh.options.trust_domain, mesh.options.root_namespace)
+    state = (policies, tuple(sorted(bare)), mesh.options.trust_domain, mesh.options.root_namespace)
     # A short digest, not the tuple: it is part of every service's memo key.
     return hashlib.blake2b(repr(state).encode(), digest_size=8).hexdigest()

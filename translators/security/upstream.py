@@ -97,13 +97,25 @@ def has_sidecar(
     return workload_has_sidecar(workload, bool(gateways) and workload.key in gateways)
 
 
+def bare_workloads(
+    workloads: Mapping[str, Workload], gateways: AbstractSet[str] = frozenset()
+) -> frozenset[str]:
+    """The keys of the workloads without a sidecar (`workload_has_sidecar`; `gateways`:
+    the keys of the gateway proxies), told once per mesh for every service's endpoints."""
+    return frozenset(
+        key for key, w in workloads.items() if not workload_has_sidecar(w, key in gateways)
+    )
+
+
 def upstream_peers(
     service: Service,
     workloads: Mapping[str, Workload],
     peer_authn: PeerAuthentications,
     trust_domain: str,
-    gateways: AbstractSet[str] = frozenset(),
+    bare: AbstractSet[str] = frozenset(),
 ) -> UpstreamPeers:
+    """`bare`: `bare_workloads(workloads, gateways)`. An endpoint has a sidecar as
+    `has_sidecar` tells: by its workload when known, else by its label."""
     # once per service of the mesh (10,000 in a large one): one pass over the endpoints
     sources: set[str] = set()
     identities: set[str] = set()
@@ -111,14 +123,29 @@ def upstream_peers(
     ports = service.ports
     plain = (False,) * len(ports)
     columns: list[tuple[bool, ...]] = []  # per endpoint: mesh mTLS per service port
+    # without any PeerAuthentication every endpoint with a sidecar has one answer, the
+    # mesh default's, on every port (most meshes: the lookup per endpoint is skipped)
+    unset = (
+        None
+        if peer_authn
+        else (peer_authn.effective(service.namespace, {}).mode is not InboundMTLS.DISABLE,)
+        * len(ports)
+    )
     for e in service.endpoints:
         namespace = e.workload.partition("/")[0] if e.workload else service.namespace
         identity = spiffe_id(namespace, e.service_account, trust_domain)
         identities.add(identity)
-        if not has_sidecar(e, workloads, gateways):
+        if not (
+            e.workload not in bare
+            if e.workload and e.workload in workloads
+            else e.labels.get(TLS_MODE_LABEL) == TLS_MODE_ISTIO
+        ):
             columns.append(plain)
             continue
         meshed.add(identity)
+        if unset is not None:
+            columns.append(unset)
+            continue
         effective = peer_authn.effective(namespace, e.labels)
         if ports:  # (named only where a port uses it)
             sources.update(effective.sources)

@@ -47,20 +47,18 @@ class SourceIR:
         return not match.source_namespace or match.source_namespace == self.namespace
 
 
-def _source_matches(spec: VirtualServiceSpec) -> Iterable[SourceMatch]:
-    for rule in spec.http:
-        yield from rule.match
-    for tcp in spec.tcp:
-        yield from tcp.match
-    for tls in spec.tls:
-        yield from tls.match
-
-
 def source_label_keys(virtual_services: Iterable[MeshObject[VirtualServiceSpec]]) -> frozenset[str]:
     """Every label key a `sourceLabels` match tests, across the mesh."""
-    return frozenset(
-        key for vs in virtual_services for m in _source_matches(vs.spec) for key in m.source_labels
-    )
+    # (every rule kind's match blocks, in plain loops: a walk of every VirtualService)
+    keys: set[str] = set()
+    for vs in virtual_services:
+        spec = vs.spec
+        for rules in (spec.http, spec.tcp, spec.tls):
+            for rule in rules:
+                for m in rule.match:
+                    if m.source_labels:
+                        keys.update(m.source_labels)
+    return frozenset(keys)
 
 
 def proxy_source(
@@ -74,7 +72,7 @@ def depends_on_source(spec: VirtualServiceSpec | None) -> bool:
     memoized per caller, not shared.)"""
     if spec is None:
         return False
-    # (`_source_matches`, unrolled: asked for every VirtualService of the mesh)
+    # (every rule kind's match blocks, in plain loops: asked for every VirtualService)
     for rules in (spec.http, spec.tcp, spec.tls):
         for rule in rules:
             for m in rule.match:

@@ -19,7 +19,14 @@ from typing import Any
 from translators.gateway.mesh import mesh_route_irs
 from translators.hosts import resolve_host, short_aliases
 from translators.index import MeshIndex
-from translators.ir import HashPolicyIR, RouteIR, RouteMatchIR, VirtualHostIR, WeightedDestinationIR
+from translators.ir import (
+    MATCH_ALL,
+    HashPolicyIR,
+    RouteIR,
+    RouteMatchIR,
+    VirtualHostIR,
+    WeightedDestinationIR,
+)
 from translators.mesh import Service
 from translators.model.delegation import provenance_of
 from translators.model.networking import DestinationRuleSpec, VirtualServiceSpec
@@ -109,6 +116,111 @@ def virtual_host_for(
     index: MeshIndex,
     source: SourceIR,
 ) -> VirtualHostIR:
+    if vs is not None:
+        plain = _plain_virtual_host(service, port, vs, same_namespace, index, source)
+        if plain is not None:
+            return plain
+    return general_virtual_host(service, port, vs, same_namespace, index, source)
+
+
+def _plain_virtual_host(
+    service: Service,
+    port: int,
+    vs: MeshObject[VirtualServiceSpec],
+    same_namespace: bool,
+    index: MeshIndex,
+    source: SourceIR,
+) -> VirtualHostIR | None:
+    """`virtual_host_for` for the usual VirtualService: a first rule without match blocks
+    (a catch-all: the rules after it are unreachable) that only routes, to destinations
+    without header edits (a timeout allowed). The same IR, with the same lookups (so the
+    same dependencies), as the general path builds (`general_virtual_host`;
+    tests/translators/test_plain_vhosts.py), in a straight line: the 10,000 virtual hosts
+    of a large mesh go this way. None: not that plain."""
+    rules = vs.spec.http
+    if not rules:
+        return None
+    rule = rules[0]
+    route = rule.route
+    if (
+        rule.match
+        or not route
+        or rule.redirect is not None
+        or rule.direct_response is not None
+        or rule.retries is not None
+        or rule.rewrite is not None
+        or rule.headers is not None
+        or rule.fault is not None
+        or rule.cors_policy is not None
+        or rule.mirror is not None
+        or rule.mirrors
+        or any(d.headers is not None for d in route)
+    ):
+        return None
+    suffix = index.mesh.options.domain_suffix
+    several = len(route) > 1
+    # destination host -> its FQDN, its service and the DestinationRule the caller sees
+    # for it (looked up once per host, as the general path does)
+    targets: dict[str, tuple[str, Service | None, MeshObject[DestinationRuleSpec] | None]] = {}
+    destinations: list[WeightedDestinationIR] = []
+    hashes: list[HashPolicyIR] = []
+    for weighted in route:
+        weight = weighted.weight
+        if several and not weight:  # (Istio drops zero-weight destinations of several)
+            continue
+        dest = weighted.destination
+        found = targets.get(dest.host)
+        if found is None:
+            host = resolve_host(dest.host, vs.meta.namespace, suffix)
+            target = index.service(host)
+            dr = (
+                index.destination_rule(
+                    target.hostname, target.namespace, source.namespace, source.rules
+                )
+                if target is not None
+                else None
+            )
+            found = targets[dest.host] = (host, target, dr)
+        host, target, dr = found
+        number = destination_port(dest, target, port)
+        subset = dest.subset or ""
+        if target is not None:
+            policy = rule_hash(dr, number, subset)
+            if policy is not None and policy not in hashes:
+                hashes.append(policy)
+        destinations.append(
+            WeightedDestinationIR(
+                outbound_cluster(number, host, subset), weight if several else 100
+            )
+        )
+    routes_from = provenance_of(vs)
+    return VirtualHostIR(
+        virtual_host(service.hostname, port),
+        tuple(_domains(service, same_namespace, suffix)),
+        (
+            RouteIR(
+                rule.name or f"{vs.meta.namespace}.{vs.meta.name}.0",
+                MATCH_ALL,
+                tuple(destinations),
+                routes_from,
+                timeout_s=rule.timeout or None,
+                hash_policies=tuple(hashes),
+            ),
+        ),
+        (service.source, *routes_from),
+    )
+
+
+def general_virtual_host(
+    service: Service,
+    port: int,
+    vs: MeshObject[VirtualServiceSpec] | None,
+    same_namespace: bool,
+    index: MeshIndex,
+    source: SourceIR,
+) -> VirtualHostIR:
+    """`virtual_host_for` by the general rule translation, for every VirtualService (the
+    reference `_plain_virtual_host` must equal)."""
     suffix = index.mesh.options.domain_suffix
     domains = _domains(service, same_namespace, suffix)
     routes: list[RouteIR] = []

@@ -275,25 +275,21 @@ def _plain_clusters(
         mesh_tls = peers.mesh_tls[index] if peers is not None else (False,) * len(origins)
         if len(mesh_tls) != len(origins):
             raise ValueError(f"{host}: mesh TLS known for another set of endpoints")
+        if auto and any(mesh_tls) and not all(mesh_tls):
+            return None  # some endpoints tagged (in some cluster): the general loop
         number = port.number
         irs = tuple(
             [EndpointIR(e.address, e.port_for(port), e.weight, e.workload) for e in origins]
         )
-        variants = [("", irs, mesh_tls)]
+        # auto-mTLS to all of the service's endpoints: to all of each subset's (if any)
+        meshed = auto and bool(mesh_tls) and mesh_tls[0]
+        variants = [("", irs)]
         for subset, picked in zip(subsets, picks, strict=True):
-            variants.append(
-                (
-                    subset.name,
-                    tuple([irs[i] for i in picked]),
-                    tuple([mesh_tls[i] for i in picked]),
-                )
-            )
-        for subset_name, members, chosen_tls in variants:
+            variants.append((subset.name, tuple([irs[i] for i in picked])))
+        for subset_name, members in variants:
             name = f"outbound|{number}|{subset_name}|{host}"
             tls = None
-            if auto and any(chosen_tls):
-                if not all(chosen_tls):
-                    return None  # tagged endpoints: the general loop
+            if meshed and members:
                 tls = UpstreamTLSIR(
                     UpstreamTLSMode.ISTIO_MUTUAL,
                     mtls_sni(number, host, subset_name),

@@ -3,8 +3,10 @@ chains cannot work without an original destination."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
+from itertools import compress, count
+from operator import is_not
 
 from translators.ir import DestinationIR, Resolution, RouteTableIR, TcpRouteIR, VirtualHostIR
 from translators.view.ports import EgressIR
@@ -31,17 +33,22 @@ def forward_proxy_count(
     dfp: frozenset[str],
     old_raw: tuple[VirtualHostIR, ...] | None,
     old_count: int | None,
+    changed: Iterable[int] | None = None,
 ) -> int:
     """How many of a route config's virtual hosts reach a dynamic forward proxy cluster:
     from the last generation's count where the same clusters and as many virtual hosts
-    (then only the new virtual host objects are looked at)."""
+    (then only the new virtual host objects are looked at: those at `changed`, when
+    known)."""
+    if not dfp:
+        return 0  # no forward proxy cluster: none reaches one
     if old_raw is None or old_count is None or len(old_raw) != len(raw):
         return sum(1 for vh in raw if _reaches(vh, dfp))
-    count = old_count
-    for new, old in zip(raw, old_raw, strict=True):
-        if new is not old:
-            count += _reaches(new, dfp) - _reaches(old, dfp)
-    return count
+    reaching = old_count
+    if changed is None:  # the new virtual host objects, found at C speed
+        changed = compress(count(), map(is_not, raw, old_raw))
+    for i in changed:
+        reaching += _reaches(raw[i], dfp) - _reaches(old_raw[i], dfp)
+    return reaching
 
 
 def with_forward_proxy(
@@ -66,7 +73,10 @@ def with_forward_proxy(
 
 
 def reachable_chains(
-    chains: tuple[TcpRouteIR, ...], clusters: list[DestinationIR], local: bool, warnings: list[str]
+    chains: tuple[TcpRouteIR, ...],
+    clusters: Sequence[DestinationIR],
+    local: bool,
+    warnings: list[str],
 ) -> tuple[TcpRouteIR, ...]:
     """Without traffic capture (file mode) an ORIGINAL_DST cluster's "original destination"
     is the sidecar's own listener: such a chain would connect to itself, so it is left out."""

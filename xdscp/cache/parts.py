@@ -45,9 +45,11 @@ class Piece(Protocol):
     def parts(self) -> tuple[bytes, ...]: ...
 
 
-# (type URL, name, provenance, body or, when the piece has one, its content version: a
-# megabyte body is not hashed again to be found)
-_ResourceKey = tuple[str, str, tuple[str, ...], bytes | str]
+# (type URL, name, provenance, body) or, when the piece has a content version, (type
+# URL, name, version): a megabyte body is not hashed again to be found, nor a provenance
+# of 20,000 names (a found resource's provenance is compared instead: the same object,
+# as a rule)
+_ResourceKey = tuple[str, str, tuple[str, ...], bytes] | tuple[str, str, str]
 
 
 class SnapshotParts:
@@ -69,10 +71,12 @@ class SnapshotParts:
             key: _ResourceKey = (piece.type_url, piece.name, piece.provenance, body)
             content: bytes | tuple[bytes, ...] = body
         else:  # found by its version; its parts taken as they are (not joined)
-            key = (piece.type_url, piece.name, piece.provenance, version)
+            key = (piece.type_url, piece.name, version)
             content = piece.parts()
         found = self._resources.get(key)
-        if found is None:
+        if found is None or (
+            found.provenance is not piece.provenance and found.provenance != piece.provenance
+        ):
             found = make_resource(piece.type_url, piece.name, content, piece.provenance, version)
             self._resources[key] = found
             self.serialized += 1

@@ -95,14 +95,21 @@ class Assembly:
         return self._mesh(changed)
 
     # --- per file ------------------------------------------------------------------
-    def _contribution(self, result: FileResult, previous: _Contribution | None) -> _Contribution:
+    def _contribution(
+        self, result: FileResult, previous: _Contribution | None
+    ) -> tuple[_Contribution, list[Key]]:
         """What `result` adds to the mesh: its objects, plus the last good version of
         each object whose document failed, even when the edit broke its identity (found
-        by document position), or of every object the file held if it cannot be read."""
+        by document position), or of every object the file held if it cannot be read.
+        With it, each of its objects' keys (not kept in it: the mesh snapshot pickles it)."""
         previous_positions = previous.positions if previous is not None else {}
         objects = list(result.objects)
-        positions = {o.origin.document: o.key for o in objects if o.origin.document is not None}
-        contributed = {o.key for o in objects}
+        keys = [o.key for o in objects]  # a property building a tuple: made once here
+        positions = {
+            o.origin.document: key
+            for o, key in zip(objects, keys, strict=True)
+            if o.origin.document is not None
+        }
         kept_keys = set(result.failed_keys)
         for index in result.failed_documents:
             held = previous_positions.get(index)
@@ -112,12 +119,15 @@ class Assembly:
         if not result.syntax_ok and previous is not None:
             kept_keys |= {o.key for o in previous.objects}
             positions.update(previous_positions)
-        for key in sorted(kept_keys):
-            last = self.last_good.get(key)
-            if last is not None and key not in contributed:
-                objects.append(last)  # keep the last good version of a now-broken object
-                contributed.add(key)
-        return _Contribution(tuple(objects), positions, frozenset(kept_keys))
+        if kept_keys:
+            contributed = set(keys)
+            for key in sorted(kept_keys):
+                last = self.last_good.get(key)
+                if last is not None and key not in contributed:
+                    objects.append(last)  # keep the last good version of a now-broken object
+                    keys.append(key)
+                    contributed.add(key)
+        return _Contribution(tuple(objects), positions, frozenset(kept_keys)), keys
 
     def _replace_file(self, path: str, result: FileResult | None) -> set[Key]:
         """Swap `path`'s contribution; returns the keys whose claims changed. The new
@@ -139,15 +149,14 @@ class Assembly:
                     if not keepers:
                         del self._keepers[key]
         if result is not None:
-            new = self._contribution(result, old)
+            new, keys = self._contribution(result, old)
             self._files[path] = new
             self._results[path] = result
             if result.errors:
                 self._errors[path] = result.errors
             rank = self._rank(path)
             claims, holders = self._claims, self._holders
-            for position, obj in enumerate(new.objects):
-                key = obj.key
+            for position, (obj, key) in enumerate(zip(new.objects, keys, strict=True)):
                 touched.add(key)
                 order: Rank = (age_order(obj), rank, position)
                 claims.setdefault(key, {})[(path, position)] = (order, obj)
@@ -181,12 +190,16 @@ class Assembly:
         returns those in force that changed (None: gone)."""
         changed: dict[Key, MeshObject[Any] | None] = {}
         still: dict[Key, tuple[str, str, MeshObject[Any] | None]] = {}
+        # (locals: this runs for each of 50,000 keys at a cold start)
+        all_claims, duplicates, last_good = self._claims, self._duplicates, self.last_good
+        rejections, keepers = self._rejections, self._keepers
         for key in keys:
-            claims = self._claims.get(key)
+            claims = all_claims.get(key)
             winner: MeshObject[Any] | None = None
             if claims and len(claims) == 1:
-                (_, winner), *_ = claims.values()
-                self._duplicates.pop(key, None)
+                winner = next(iter(claims.values()))[1]
+                if duplicates:
+                    duplicates.pop(key, None)
             elif claims:
                 ordered = sorted(claims.values(), key=lambda claim: claim[0])
                 winner = ordered[0][1]
@@ -195,24 +208,27 @@ class Assembly:
                 self._claims.pop(key, None)
                 self._duplicates.pop(key, None)
             in_force = winner
-            rejected = self.rejected.get(key)
-            self._rejections.pop(key, None)
+            rejected = self.rejected.get(key) if self.rejected else None
+            if rejections:
+                rejections.pop(key, None)
             if winner is not None and rejected is not None and rejected[0] == winner.digest:
                 # failed translation (see `blame`): its last good version until edited
                 still[key] = rejected
                 _, failure, fallback = rejected
-                self._rejections[key] = rejection(winner, failure, kept=fallback is not None)
+                rejections[key] = rejection(winner, failure, kept=fallback is not None)
                 in_force = fallback
-            before = self.last_good.get(key)
-            if in_force is not before:
-                self._good_changed.setdefault(key, before)  # the first: before the update
+            before = last_good.get(key)
+            if in_force is before:
+                continue
+            self._good_changed.setdefault(key, before)  # the first: before the update
             if in_force is None:
-                self.last_good.pop(key, None)
+                last_good.pop(key, None)
             else:
-                self.last_good[key] = in_force
-            if in_force is not before:
-                changed[key] = in_force
-                self._stale |= self._keepers.get(key, set())
+                last_good[key] = in_force
+            changed[key] = in_force
+            keeping = keepers.get(key)
+            if keeping:
+                self._stale |= keeping
         self.rejected = still  # an edited or deleted object gets a fresh chance
         return changed
 
@@ -230,7 +246,7 @@ class Assembly:
     def _mesh(self, changed: Mapping[Key, MeshObject[Any] | None]) -> MeshConfig:
         errors = self.errors()
         if self.mesh is None:
-            self.mesh = build_mesh(self.last_good.values(), errors, self.options)
+            self.mesh = build_mesh(self.last_good, errors, self.options)
         else:
             self.mesh = update_mesh(
                 self.mesh,

@@ -137,6 +137,10 @@ class DirectorySource:
         # the assembled mesh of the first load, kept beside the cache (`mesh_snapshot`)
         self._snapshot_writer: SnapshotWriter | None = None
         self.restored = False  # the first load was the snapshot's (nothing assembled)
+        # the snapshot as `restore_kept` opened it, for the first load to finish (None:
+        # none opened; checked: whether the first load need not look for one again)
+        self._opened: tuple[mesh_snapshot.Opened, list[Path]] | None = None
+        self._snapshot_checked = False
         # what the plane translated from the first load's mesh, kept in the snapshot
         # (set by `xdscp.service`: the runtime's `kept_translations`), and what a restore
         # took from it (xdscp/warm_start.py)
@@ -266,6 +270,8 @@ class DirectorySource:
             self._cached = parse_cache_file.load(self.parse_cache, fingerprint)
             self._cache_writer = CacheWriter(self.parse_cache, fingerprint)
             self._cache_writer.loaded(self._cached)
+        # what earlier reads left (none: everything known now was read from `paths`)
+        known_before = bool(self._parsed or self._sizes or self._inodes or self._identities)
         paths = yaml_files(self.root)
         found: dict[Path, FileResult] = {}
         unknown: list[Path] = []
@@ -281,56 +287,86 @@ class DirectorySource:
         else:
             found.update((path, self._parse(path)) for path in unknown)
         results: dict[str, FileResult | None] = {str(p): found[p] for p in paths}
-        present = set(paths)  # forget deleted files (a long-running watcher)
-        self._parsed = {p: v for p, v in self._parsed.items() if p in present}
-        self._sizes = {p: v for p, v in self._sizes.items() if p in present}
-        self._inodes = {p: v for p, v in self._inodes.items() if p in present}
-        self._identities = {p: v for p, v in self._identities.items() if p in present}
+        if known_before:  # forget deleted files (a long-running watcher)
+            present = set(paths)
+            self._parsed = {p: v for p, v in self._parsed.items() if p in present}
+            self._sizes = {p: v for p, v in self._sizes.items() if p in present}
+            self._inodes = {p: v for p, v in self._inodes.items() if p in present}
+            self._identities = {p: v for p, v in self._identities.items() if p in present}
         self._cache_dirty = None
         for gone in set(self._assembly.files) - results.keys():
             results[gone] = None
         self._cached = {}  # what this run did not use is stale
         return results
 
-    def _restored(self) -> MeshConfig | None:
-        """The first load taken whole from the mesh snapshot beside the parse cache, when
-        it is trusted (`mesh_snapshot`: the same files, unchanged, the same code and
-        options); None: load as usual."""
+    def restore_kept(self) -> Mapping[str, KeptTranslation]:
+        """A warm start's first step: the translations kept with a trusted mesh snapshot
+        (`mesh_snapshot.open_snapshot`: the files checked unchanged), read before the
+        assembled state, which the first `load` unpickles; the plane serves them
+        meanwhile (xdscp/warm_start.py). Empty when there is no such snapshot (the first
+        load then loads as usual, without looking for it again)."""
+        with self._loading, _collector_paused():
+            if self._assembly.mesh is None and not self._snapshot_checked:
+                self._opened = self._open_snapshot()
+                self._snapshot_checked = True
+                # long-lived (until checked against real translations): out of the
+                # cyclic GC, as a full load's objects (`_load`)
+                gc.freeze()
+            opened = self._opened
+            self.kept_translations = opened[0].translations if opened is not None else {}
+            return self.kept_translations
+
+    def _open_snapshot(self) -> tuple[mesh_snapshot.Opened, list[Path]] | None:
+        """The mesh snapshot opened (`mesh_snapshot.open_snapshot`) and the files it
+        was found to hold."""
         if self.parse_cache is None:
             return None
-        parse_fingerprint = self._fingerprint()
         path = mesh_snapshot.path_for(self.parse_cache)
-        fingerprint = mesh_snapshot.fingerprint(parse_fingerprint, self.options)
+        fingerprint = mesh_snapshot.fingerprint(self._fingerprint(), self.options)
         self._snapshot_writer = SnapshotWriter(path, fingerprint)
         if not path.exists():
             return None
         paths = yaml_files(self.root)
-        snapshot = mesh_snapshot.load(path, fingerprint, paths, _identity_now)
-        if snapshot is None:
+        opened = mesh_snapshot.open_snapshot(path, fingerprint, paths, _identity_now)
+        return (opened, paths) if opened is not None else None
+
+    def _restored(self) -> MeshConfig | None:
+        """The first load taken whole from the mesh snapshot beside the parse cache, when
+        it is trusted (`mesh_snapshot`: the same files, unchanged, the same code and
+        options); None: load as usual."""
+        found = self._opened if self._snapshot_checked else self._open_snapshot()
+        self._opened, self._snapshot_checked = None, True
+        if found is None or self.parse_cache is None:
             return None
-        assembly = snapshot.assembly
+        opened, paths = found
+        assembly = opened.assembly()
+        if assembly is None:
+            return None
+        path = opened.path
         if assembly.mesh is None or assembly.options != self.options:
             log.info("config.mesh_snapshot_stale", file=str(path), reason="options")
             return None
         self._assembly = assembly
         results = assembly.results
-        for file in paths:
-            known, digest = snapshot.files[str(file)]
+        for file in paths:  # the snapshot's files (`unchanged`), in its order
+            known, digest = opened.files[str(file)]
             self._parsed[file] = (digest, results[str(file)])
             self._sizes[file] = known[2]
             self._inodes[file] = known[1]
             self._identities[file] = known
+        parse_fingerprint = self._fingerprint()
         self._cache_writer = CacheWriter(self.parse_cache, parse_fingerprint)
         if parse_cache_file.usable(self.parse_cache, parse_fingerprint):
+            snapshot = mesh_snapshot.Snapshot(opened.files, assembly, opened.translations)
             self._cache_writer.loaded(dict(mesh_snapshot.entries(snapshot)))
         self._cache_dirty = None
         self.restored = True
-        self.kept_translations = snapshot.translations
+        self.kept_translations = opened.translations
         log.info(
             "config.mesh_snapshot_restored",
             file=str(path),
-            files=len(paths),
-            translations=len(snapshot.translations),
+            files=len(opened.files),
+            translations=len(opened.translations),
         )
         return assembly.mesh
 
@@ -670,15 +706,18 @@ class DirectorySource:
         if entry is not None and entry[1] == digest:
             return self._accepted(path, digest, entry[2])
         self.parses += 1
-        return self._accepted(path, digest, parse())
+        return self._accepted(path, digest, parse(), fresh=True)
 
     def _mark_dirty(self, path: Path) -> None:
         if self._cache_dirty is not None:
             self._cache_dirty.add(path)
 
-    def _accepted(self, path: Path, digest: bytes, result: FileResult) -> FileResult:
+    def _accepted(
+        self, path: Path, digest: bytes, result: FileResult, fresh: bool = False
+    ) -> FileResult:
+        """`fresh`: `result` was parsed just now (its objects are held by nothing else)."""
         self._mark_dirty(path)
-        result = self._stamped(result)
+        result = self._stamped_fresh(result) if fresh else self._stamped(result)
         self._parsed[path] = (digest, result)
         return result
 
@@ -703,6 +742,17 @@ class DirectorySource:
             result.syntax_ok,
             result.failed_documents,
         )
+
+    def _stamped_fresh(self, result: FileResult) -> FileResult:
+        """`_stamped` for objects made by the parse a moment ago, which nothing else holds
+        yet: stamped in place, as their constructor would have (building 50,000 objects
+        again was a tenth of a cold start's validation)."""
+        first_seen, path, load = self._assembly.first_seen, result.path, self._loads
+        for obj in result.objects:
+            stamp = first_seen.setdefault((path, obj.key), load)
+            if obj.first_seen != stamp:
+                object.__setattr__(obj, "first_seen", stamp)
+        return result
 
     def blame(
         self, mesh: MeshConfig, workload_key: str, extensions: ExtensionSet | None = None

@@ -10,6 +10,12 @@ served (`SnapshotWriter`), so it costs the plane nothing. With it go the transla
 the runtime published from that very mesh for the proxies served by then
 (`xdscp.warm_start`), so a restart serves them without translating.
 
+The file has three sections, each with its length and digest: the files (with their
+identities), the kept translations, the assembled state. A start reads the first two
+(`open_snapshot`: the files checked, the translations read) and serves the kept
+translations before it unpickles the third (`Opened.assembly`, about a second at
+10,000 services), which it loads in the background.
+
 It is trusted only when the start would assemble the very same state:
 - the same files, in the same order, each with the identity (`stat`) it had when read,
   vouched for as the parse cache's entries are (`parse_cache`, `file_identity`): a
@@ -53,7 +59,7 @@ from xdscp.warm_start import KeptTranslation, reduce_resource
 
 log = structlog.get_logger()
 
-_FORMAT = b"xdscp-mesh-snapshot-2"
+_FORMAT = b"xdscp-mesh-snapshot-3"
 # the source trees whose code shapes what a snapshot holds (`code_fingerprint`): a
 # change to any file under them makes every snapshot stale
 CODE: tuple[Path, ...] = code_fingerprint.SOURCES
@@ -160,27 +166,53 @@ def save(
         temporary = parse_cache.temporary_beside(path)
     try:
         files = pickle.dumps(snapshot.files, protocol=pickle.HIGHEST_PROTOCOL)
-        stream = io.BytesIO()
-        # one pickle: the kept translations share the mesh's workload objects
-        stored = (snapshot.assembly, dict(snapshot.translations))
-        _Pickler(stream, protocol=pickle.HIGHEST_PROTOCOL).dump(stored)
         with temporary.open("wb") as out:
             out.write(_FORMAT + fingerprint_ + _section(files))
-            out.write(_section(stream.getvalue()))
+            out.write(_section(_pickled(dict(snapshot.translations))))
+            out.write(_section(_pickled(snapshot.assembly)))
         os.replace(temporary, path)
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
 
 
-def load(
+def _pickled(value: Any) -> bytes:
+    stream = io.BytesIO()
+    _Pickler(stream, protocol=pickle.HIGHEST_PROTOCOL).dump(value)
+    return stream.getvalue()
+
+
+@dataclass(frozen=True, slots=True)
+class Opened:
+    """A trusted snapshot whose files were found unchanged and whose kept translations
+    are read; its assembled state is read on (`assembly`)."""
+
+    path: Path
+    files: dict[str, tuple[FileIdentity, bytes]]
+    translations: Mapping[str, KeptTranslation]
+    _section: bytes  # the assembled state's section (length, digest, pickle), unchecked
+
+    def assembly(self) -> Assembly | None:
+        """The assembled state; None, with a log line, when it is damaged."""
+        try:
+            assembly = pickle.loads(_read_section(io.BytesIO(self._section)))
+            if not isinstance(assembly, Assembly):
+                raise ValueError(f"not an assembly: {type(assembly).__name__}")
+            return assembly
+        except Exception as exc:  # a damaged snapshot is a start without it, not a failure
+            log.warning("config.mesh_snapshot_ignored", file=str(self.path), reason=repr(exc)[:200])
+            return None
+
+
+def open_snapshot(
     path: Path, expected: bytes, paths: list[Path], identity: Callable[[Path], Any]
-) -> Snapshot | None:
+) -> Opened | None:
     """The snapshot at `path` if it is there, trusted, of this fingerprint, of exactly
     `paths` (the files now, in `yaml_files` order) each with the identity it had when
-    read (`identity`: what `stat` says now), and intact; else None, with a log line
-    saying why (none when it is simply missing). The assembled state is read only once
-    the files are known to be unchanged."""
+    read (`identity`: what `stat` says now), and its kept translations intact; else
+    None, with a log line saying why (none when it is simply missing). Nothing else is
+    read before the files are known to be unchanged; the assembled state is read into
+    memory, not unpickled (`Opened.assembly`)."""
     try:
         problem = parse_cache._trusted(path)
         if problem:
@@ -194,16 +226,27 @@ def load(
             if not isinstance(files, dict) or not unchanged(files, paths, identity):
                 log.info("config.mesh_snapshot_stale", file=str(path), reason="files")
                 return None
-            stored = pickle.loads(_read_section(stream))
-        assembly, translations = stored
-        if not isinstance(assembly, Assembly) or not isinstance(translations, dict):
-            raise ValueError(f"not an assembly: {type(assembly).__name__}")
-        return Snapshot(files, assembly, MappingProxyType(translations))
+            translations = pickle.loads(_read_section(stream))
+            rest = stream.read()
+        if not isinstance(translations, dict):
+            raise ValueError(f"not kept translations: {type(translations).__name__}")
+        return Opened(path, files, MappingProxyType(translations), rest)
     except FileNotFoundError:
         return None
     except Exception as exc:  # a damaged snapshot is a start without it, not a failure
         log.warning("config.mesh_snapshot_ignored", file=str(path), reason=repr(exc)[:200])
         return None
+
+
+def load(
+    path: Path, expected: bytes, paths: list[Path], identity: Callable[[Path], Any]
+) -> Snapshot | None:
+    """The whole snapshot (`open_snapshot`, then its assembled state), or None."""
+    opened = open_snapshot(path, expected, paths, identity)
+    assembly = opened.assembly() if opened is not None else None
+    if opened is None or assembly is None:
+        return None
+    return Snapshot(opened.files, assembly, opened.translations)
 
 
 def unchanged(
