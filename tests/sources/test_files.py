@@ -226,3 +226,21 @@ def test_yaml_file_names_are_the_strings_of_yaml_files(
         names = yaml_file_names(root)
         assert names == [str(p) for p in yaml_files(root)]
     assert yaml_file_names(Path(".")) == ["mesh/b.yaml", "mesh/sub/a.yml"]
+
+
+def test_each_definition_carries_the_load_that_first_saw_it(tmp_path: Path) -> None:
+    """Objects are stamped with their first load as they are parsed (in place, at a cold
+    start): an established definition keeps its stamp and wins over a copy added later,
+    even from a file that sorts first."""
+    write(tmp_path / "m.yaml", workload("w", "10.0.0.1") + "---\n" + workload("x", "10.0.0.3"))
+    source = DirectorySource(tmp_path)
+    first = source.load()
+    assert {o.name: o.first_seen for o in first.objects} == {"w": 1, "x": 1}
+    write(tmp_path / "a.yaml", workload("w", "10.0.0.2") + "---\n" + workload("y", "10.0.0.4"))
+    second = source.load()
+    assert {o.name: o.first_seen for o in second.objects} == {"w": 1, "x": 1, "y": 2}
+    assert addresses(second)["default/w"] == "10.0.0.1"  # the older one, from m.yaml
+    (error,) = second.errors
+    assert error.origin.source == str(tmp_path / "a.yaml")
+    # unchanged files yield the very same objects, stamps untouched
+    assert {o.key: o for o in first.objects} == {o.key: o for o in second.objects if o.name != "y"}

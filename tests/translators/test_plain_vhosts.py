@@ -17,7 +17,7 @@ from tests.golden.cases import GoldenCase, every_case, load_mesh
 from translators.index import Dep, MeshIndex
 from translators.ir import VirtualHostIR
 from translators.mesh import MeshConfig, MeshOptions, Service, build_mesh
-from translators.model.networking import HTTP_PROTOCOLS, VirtualServiceSpec
+from translators.model.networking import HTTP_PROTOCOLS, HTTPRoute, VirtualServiceSpec
 from translators.model.objects import MeshObject, Origin, parse_object
 from translators.traffic.source import SourceIR
 from translators.traffic.vhosts import (
@@ -70,6 +70,28 @@ def test_every_golden_service_as_every_caller_sees_it(case: GoldenCase) -> None:
                 same = service.namespace == source.namespace
                 fast, general = _both(mesh, service, port.number, vs, same, source)
                 assert fast == general, (service.hostname, port.number, source)
+
+
+def test_every_rule_field_is_judged_by_the_straight_line() -> None:
+    """The straight line reads a rule's name, route and timeout and declines a rule with
+    any other field that shapes a route: a field added to `HTTPRoute` must be judged
+    there first (else the straight line would drop it silently), then listed here."""
+    read = {"name", "route", "timeout"}
+    declined = {
+        "match",
+        "redirect",
+        "direct_response",
+        "rewrite",
+        "retries",
+        "fault",
+        "mirror",
+        "mirrors",
+        "cors_policy",
+        "headers",
+    }
+    # never with a route (refused), with a mirror only, ignored by both paths
+    moot = {"delegate", "mirror_percentage", "mirror_percent", "websocket_upgrade"}
+    assert set(HTTPRoute.model_fields) == read | declined | moot
 
 
 def test_the_usual_canary_takes_the_straight_line() -> None:

@@ -278,5 +278,8 @@ def parse_object(
     # a re-translation, never a wrong one.
     labels = json.dumps(meta.labels, sort_keys=True) if meta.labels else ""
     canonical = f"{kind}\n{meta.namespace}\n{meta.name}\n{labels}\n".encode()
-    digest = hashlib.blake2b(canonical + spec.model_dump_json().encode(), digest_size=8)
+    # (the serializer's bytes as `model_dump_json` makes them, less its Python wrapper
+    # and a decode/encode round trip)
+    spec_json = model.__pydantic_serializer__.to_json(spec)
+    digest = hashlib.blake2b(canonical + spec_json, digest_size=8)
     return MeshObject(kind, api_version, meta, spec, origin, digest.hexdigest())

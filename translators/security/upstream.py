@@ -123,6 +123,14 @@ def upstream_peers(
     ports = service.ports
     plain = (False,) * len(ports)
     columns: list[tuple[bool, ...]] = []  # per endpoint: mesh mTLS per service port
+    # without any PeerAuthentication every endpoint with a sidecar has one answer, the
+    # mesh default's, on every port (most meshes: the lookup per endpoint is skipped)
+    unset = (
+        None
+        if peer_authn
+        else (peer_authn.effective(service.namespace, {}).mode is not InboundMTLS.DISABLE,)
+        * len(ports)
+    )
     for e in service.endpoints:
         namespace = e.workload.partition("/")[0] if e.workload else service.namespace
         identity = spiffe_id(namespace, e.service_account, trust_domain)
@@ -135,6 +143,9 @@ def upstream_peers(
             columns.append(plain)
             continue
         meshed.add(identity)
+        if unset is not None:
+            columns.append(unset)
+            continue
         effective = peer_authn.effective(namespace, e.labels)
         if ports:  # (named only where a port uses it)
             sources.update(effective.sources)

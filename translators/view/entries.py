@@ -40,6 +40,19 @@ class VhostEntries:
     readers: Mapping[Dep, int | tuple[int, ...]]
     vhosts: tuple[VirtualHostIR, ...]  # the virtual hosts, in order (no None)
     warnings: tuple[str, ...]  # every entry's, in order
+    # (the last generation's `vhosts`, the positions of `vhosts` holding new objects)
+    # when patched from it: what the route configuration patches by (None: not known)
+    patched_from: tuple[tuple[VirtualHostIR, ...], tuple[int, ...]] | None = None
+
+    def changed_since(self, old_vhosts: tuple[VirtualHostIR, ...]) -> tuple[int, ...] | None:
+        """The positions at which `vhosts` holds other objects than `old_vhosts` (None:
+        not known here, compare them)."""
+        if self.vhosts is old_vhosts:
+            return ()
+        patched = self.patched_from
+        if patched is not None and patched[0] is old_vhosts:
+            return patched[1]
+        return None
 
     @property
     def all_deps(self) -> frozenset[Dep]:
@@ -175,20 +188,27 @@ def _patched(
     any, rather than every entry looked at again (10,000 after each edit)."""
     old = previous.values
     vhosts = previous.vhosts
+    patched_from = None
     if len(vhosts) == len(old) and all(values[i][0] is not None for i in stale):
         # every entry had a virtual host and still has: position i is virtual host i
         patched = list(vhosts)
-        for i in stale:
+        moved = []
+        for i in sorted(stale):
             vhost = values[i][0]
             assert vhost is not None  # (tested above)
-            patched[i] = vhost
+            if vhost is not patched[i]:
+                patched[i] = vhost
+                moved.append(i)
+        patched_from = (vhosts, tuple(moved))
         vhosts = tuple(patched)
     else:
         vhosts = tuple(filter(None, map(itemgetter(0), values)))
     warnings = previous.warnings
     if any(old[i][1] or values[i][1] for i in stale):
         warnings = tuple(chain.from_iterable(filter(None, map(itemgetter(1), values))))
-    return VhostEntries(services, tuple(values), tuple(deps), readers, vhosts, warnings)
+    return VhostEntries(
+        services, tuple(values), tuple(deps), readers, vhosts, warnings, patched_from
+    )
 
 
 def _entries(

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
+from itertools import compress, count
+from operator import is_not
 
 from translators.index import MeshIndex
 from translators.ir import DestinationIR, EndpointSetIR, RouteTableIR, VirtualHostIR
@@ -36,7 +38,7 @@ from translators.view.forward_proxy import (
 )
 from translators.view.ports import EgressIR, egress_ports, ports_of, tcp_ports
 from translators.view.scope import ref_of
-from translators.view.vhosts import unique_domains, unique_domains_patched, vhost_entry
+from translators.view.vhosts import route_hosts_patched, unique_domains, vhost_entry
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -69,6 +71,9 @@ class OutboundView:
     entries: Mapping[str, VhostEntries] = field(default_factory=dict)
     # the names of its dynamic forward proxy clusters (None: not worked out)
     dfp: frozenset[str] | None = None
+    # route config name -> (the last generation's route config it was patched from, the
+    # positions of its virtual hosts that differ): what its bytes are patched by
+    vhost_changes: Mapping[str, tuple[RouteTableIR, tuple[int, ...]]] = field(default_factory=dict)
 
 
 def build_outbound(
@@ -133,6 +138,9 @@ def build_outbound(
     before = previous.raw_vhosts if previous is not None else {}
     before_configs = {rc.name: rc for rc in previous.route_configs} if previous else {}
     entries: dict[str, VhostEntries] = {}
+    # route config name -> the positions of its raw virtual hosts that are new objects
+    raw_changes: dict[str, tuple[int, ...] | None] = {}
+    vhost_changes: dict[str, tuple[RouteTableIR, tuple[int, ...]]] = {}
     for egress in egress_list:
         hosts = hosts_by_port.get(egress.port, catch_all_hosts)
         # (the clusters piece's own tuple: the same object while that piece holds)
@@ -152,11 +160,26 @@ def build_outbound(
         raw = raw_vhosts[egress.route_config] = vhosts
         old_raw = before.get(egress.route_config)
         old_config = before_configs.get(egress.route_config)
+        patched = None
         if old_raw is not None and old_config is not None:
-            unique = unique_domains_patched(raw, old_raw, old_config.virtual_hosts[:-1])
+            # the positions the entries replaced (else found by an identity walk)
+            changed = found.changed_since(old_raw)
+            raw_changes[egress.route_config] = changed
+            if changed is None and len(raw) == len(old_raw):
+                changed = tuple(compress(count(), map(is_not, raw, old_raw)))
+            if changed is not None:
+                patched = route_hosts_patched(
+                    raw, old_raw, old_config.virtual_hosts, catch_all_vhost, changed
+                )
+        if patched is not None:
+            config = RouteTableIR(egress.route_config, patched[0])
+            assert old_config is not None  # (patched from it)
+            vhost_changes[egress.route_config] = (old_config, patched[1])
         else:
-            unique = unique_domains(list(vhosts))
-        route_configs.append(RouteTableIR(egress.route_config, (*unique, catch_all_vhost)))
+            config = RouteTableIR(
+                egress.route_config, (*unique_domains(list(vhosts)), catch_all_vhost)
+            )
+        route_configs.append(config)
     same_clusters = previous is not None and previous.clusters is outbound.clusters
     # (a walk over every cluster: done again only when the clusters changed)
     dfp = previous.dfp if previous is not None and same_clusters else None
@@ -168,6 +191,7 @@ def build_outbound(
             dfp,
             before.get(name) if same_clusters else None,
             previous.dfp_counts.get(name) if previous is not None and same_clusters else None,
+            raw_changes.get(name),
         )
         for name, raw in raw_vhosts.items()
     }
@@ -209,4 +233,5 @@ def build_outbound(
         localized=outbound.localized,
         entries=entries,
         dfp=dfp,
+        vhost_changes=vhost_changes,
     )
