@@ -310,9 +310,10 @@ class DirectorySource:
             if self._assembly.mesh is None and not self._snapshot_checked:
                 self._opened = self._open_snapshot()
                 self._snapshot_checked = True
-                # long-lived (until checked against real translations): out of the
-                # cyclic GC, as a full load's objects (`_load`)
-                gc.freeze()
+                if self._opened is not None:
+                    # long-lived (until checked against real translations): out of the
+                    # cyclic GC, as a full load's objects (`_load`)
+                    gc.freeze()
             opened = self._opened
             self.kept_translations = opened[0].translations if opened is not None else {}
             return self.kept_translations
