@@ -366,16 +366,35 @@ class MeshTranslator:
         outbound = self._memo.get(*self._outbound_view(workload))
         return outbound, self._local(workload, outbound).view
 
-    def _local(self, workload: Workload, outbound: OutboundView) -> _LocalPiece:
-        """`workload`'s own part, one piece per workload and scope egress listeners: after
-        a change it did not read (any VirtualService edit that leaves the scope's
-        listeners as they were), a dictionary hit."""
+    def own_part_unchanged(self, workload: Workload) -> bool:
+        """Whether `workload`'s own part (listeners, inbound clusters, span collectors)
+        carries over from the previous generation, under its outbound view's egress
+        listeners (it is then carried, with its parts, as a translation would carry it)."""
+        key = workload.key
+        if self.mesh.workloads.get(key) is not workload:
+            return False  # not this mesh's own workload object: no piece of its own
+        outbound = self._memo.get(*self._outbound_view(workload))
+        found, piece = self._memo.unchanged(("proxy-local", key, self._egress_of(outbound)))
+        if found:
+            self._locals[piece.view] = piece
+        return found
+
+    def _egress_of(self, outbound: OutboundView) -> _Egress:
+        """The scope's egress listeners object (the same object for equal content, from
+        one generation to the next too)."""
         egress = self._egress.get(outbound)
         if egress is None:
             content = (outbound.egress, outbound.provenance)
             egress = self._egress[outbound] = self._memo.get(
                 ("egress", content), lambda: _Egress(*content)
             )
+        return egress
+
+    def _local(self, workload: Workload, outbound: OutboundView) -> _LocalPiece:
+        """`workload`'s own part, one piece per workload and scope egress listeners: after
+        a change it did not read (any VirtualService edit that leaves the scope's
+        listeners as they were), a dictionary hit."""
+        egress = self._egress_of(outbound)
         key = workload.key
         if self.mesh.workloads.get(key) is workload:
             piece = self._memo.get(

@@ -8,8 +8,8 @@ whether it is a gateway, and extensions (EnvoyFilters included). The outbound pi
 record every dependency they read (translators/memo.py); the own part reads no
 VirtualService. So after a change of VirtualServices alone — no other object, service,
 workload, fetched key or auto-mTLS state — a sidecar proxy without extensions whose
-outbound pieces all carry over (none read the change) translates exactly as before: it
-is not translated again, and its pieces are carried over as if it had been.
+outbound pieces and own part all carry over (none read the change) translates exactly as
+before: it is not translated again, and its pieces are carried over as if it had been.
 
 Anything else (another kind changed, a gateway, extensions in play) is translated as
 usual: the rule is narrow on purpose, and `tests/operability/test_runtime_skip.py`
@@ -46,7 +46,11 @@ def translates_as(translator: MeshTranslator, previous: MeshTranslator, workload
     found = answers.get(view_key)
     if found is None:
         found = answers[view_key] = _scope_unchanged(translator, view_key)
-    return found
+    # and its own part, carried too: a generation drops the pieces it did not use, so
+    # without it the next change that does reach this proxy would build its listeners
+    # and inbound clusters again from nothing (187 against 26 us per proxy at 100
+    # services, after one VirtualService edit no proxy could see)
+    return found and translator.own_part_unchanged(workload)
 
 
 def _only_virtual_services(translator: MeshTranslator, previous: MeshTranslator) -> bool:

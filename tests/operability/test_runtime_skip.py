@@ -5,12 +5,17 @@ proxy's snapshot equals the one a runtime built from nothing publishes."""
 
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from benchmarks.ads_clients import ClientSpec
 from tests.translators.test_incremental import NAMES, SLOTS, _mesh, edit_strategy, state_strategy
-from translators.mesh import MeshConfig
+from translators.mesh import MeshConfig, Workload
+from translators.translate import MeshTranslator
+from translators.view import OutboundView
 from xdscp.cache import SnapshotCache
 from xdscp.runtime import MeshRuntime
 
@@ -107,6 +112,40 @@ def test_a_virtual_service_edit_skips_the_proxies_that_cannot_see_it() -> None:
     assert _contents(runtime) == _fresh(runtime, mesh)
     changed = [key for key in before if runtime.cache.get(key) is not before[key]]
     assert changed and not set(changed) & set(prod)
+
+
+def test_a_skipped_proxy_keeps_its_own_part_for_the_next_change(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A generation carries only the pieces it uses: a skipped proxy's own part
+    (listeners, inbound clusters) is carried with it, so the next change that does reach
+    the proxy translates its outbound part alone instead of building its own again."""
+    state: dict[str, int | None] = {name: 0 for name in NAMES}
+    state["httproute-orders"] = state["httproute-payments"] = None
+    state["vs-orders-prod"] = state["sidecar-orders"] = None
+    state["sidecar-prod"] = 1  # prod's proxies see their own namespace only
+    state["ef-client"] = state["ef-gateway"] = None  # (EnvoyFilters: nothing is skipped)
+    runtime = _connected(_mesh(state))
+    prod = sorted(key for key in runtime.cache.proxies() if key.startswith("prod/"))
+    state["vs-orders"] = 3  # prod cannot see orders: its proxies are skipped
+    runtime.apply_now(_mesh(state))
+    assert runtime.skipped == len(prod) == 2
+
+    built: list[str] = []
+    build_local = MeshTranslator._build_local
+
+    def counted(self: MeshTranslator, workload: Workload, outbound: OutboundView) -> Any:
+        built.append(workload.key)
+        return build_local(self, workload, outbound)
+
+    monkeypatch.setattr(MeshTranslator, "_build_local", counted)
+    state["vs-wildcard"] = None  # every scope's view reads the wildcard VirtualServices
+    mesh = _mesh(state)
+    runtime.apply_now(mesh)
+
+    assert runtime.skipped == 0  # every proxy translated, prod's too
+    assert not set(built) & set(prod), built  # their own parts carried, not built again
+    assert _contents(runtime) == _fresh(runtime, mesh)
 
 
 def test_a_gateway_virtual_service_edit_retranslates_the_gateway() -> None:
