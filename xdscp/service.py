@@ -409,7 +409,9 @@ class ControlPlane:
         changes while it was down."""
         backoff, restarted = 0.5, False
         if self._initial is not None:
-            await self._initial  # a warm start's load after listening: watched from then on
+            # a warm start's load after listening (it reports its own failure): watched
+            # from then on
+            await asyncio.wait([self._initial])
         while not self._stop.is_set():
             problem = self.source.unavailable()
             if problem:

@@ -7,8 +7,11 @@ import os
 import textwrap
 from pathlib import Path
 
+import pytest
+
 from translators.mesh import MeshConfig
 from xdscp.sources.files import DirectorySource
+from xdscp.sources.listing import yaml_file_names, yaml_files
 
 
 def write(path: Path, text: str) -> None:
@@ -207,6 +210,22 @@ def test_configmap_style_mount_reads_each_file_once(tmp_path: Path) -> None:
     mesh = DirectorySource(tmp_path).load()
     assert addresses(mesh) == {"default/a": "10.0.0.1"}
     assert mesh.errors == (), [str(e) for e in mesh.errors]
+
+
+def test_yaml_file_names_are_the_strings_of_yaml_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The warm start's listing without a `Path` per file spells each name as the
+    `Path` listing does, however the root is written."""
+    write(tmp_path / "mesh" / "b.yaml", "")
+    write(tmp_path / "mesh" / "sub" / "a.yml", "")
+    write(tmp_path / "mesh" / ".hidden.yaml", "")
+    write(tmp_path / "mesh" / "notes.txt", "")
+    monkeypatch.chdir(tmp_path)
+    for root in (Path("mesh"), Path("./mesh/"), tmp_path / "mesh", Path("."), Path("mesh/b.yaml")):
+        names = yaml_file_names(root)
+        assert names == [str(p) for p in yaml_files(root)]
+    assert yaml_file_names(Path(".")) == ["mesh/b.yaml", "mesh/sub/a.yml"]
 
 
 def test_each_definition_carries_the_load_that_first_saw_it(tmp_path: Path) -> None:

@@ -294,9 +294,16 @@ def _destination_hosts(
     found = index.vs_destinations.get(id(vs))
     if found is None or found[0] is not vs:
         suffix = index.mesh.options.domain_suffix
-        named = dict.fromkeys(d.host for d in _destinations(vs.spec))  # (a split names one twice)
-        hosts = tuple(dict.fromkeys(resolve_host(host, vs.namespace, suffix) for host in named))
-        found = index.vs_destinations[id(vs)] = (vs, hosts, depends_on_source(vs.spec))
+        namespace = vs.meta.namespace
+        # each host once, in the order first named (a split names one twice), resolved;
+        # in plain loops (once per VirtualService of the mesh)
+        named: set[str] = set()
+        resolved: dict[str, None] = {}
+        for dest in _destinations(vs.spec):
+            if dest.host not in named:
+                named.add(dest.host)
+                resolved[resolve_host(dest.host, namespace, suffix)] = None
+        found = index.vs_destinations[id(vs)] = (vs, tuple(resolved), depends_on_source(vs.spec))
     return found[1], found[2]
 
 

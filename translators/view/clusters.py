@@ -83,7 +83,7 @@ def service_clusters(
         top is None
         and _RESOLUTIONS.get(service.resolution, Resolution.ENDPOINTS) is Resolution.ENDPOINTS
         and not any(map(_LOCALITY, origins))
-        and all(s.traffic_policy is None for s in subsets)
+        and all([s.traffic_policy is None for s in subsets])
     ):
         plain = _plain_clusters(service, subsets, peers, provenance, tls_provenance)
         if plain is not None:
@@ -426,7 +426,11 @@ def outbound_clusters(
         # the DestinationRule this namespace sees is the choice (in the key); the service,
         # the rule's content and the auto-mTLS state are what the piece reads
         # (a gateway's differ only by a credentialName its rule has without selector)
-        at = gateway_namespace if _gateway_credential(dr, gateway_namespace) else ""
+        at = (
+            gateway_namespace
+            if gateway_namespace and _gateway_credential(dr, gateway_namespace)
+            else ""
+        )
         chunk_key = ("clusters", service.hostname, ref_of(dr), at)
         built = memo.get(
             chunk_key,

@@ -42,6 +42,7 @@ from xdscp.sources.documents import (
 )
 from xdscp.sources.file_identity import FileIdentity, file_identity, vouched
 from xdscp.sources.health import SourceHealth
+from xdscp.sources.listing import yaml_file_names
 from xdscp.sources.mesh_snapshot import SnapshotWriter
 from xdscp.sources.parse_cache_writer import CacheWriter
 from xdscp.sources.safe_yaml import DEFAULT_LIMITS, Limits
@@ -88,9 +89,9 @@ def _collector_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _identity_now(path: Path) -> FileIdentity | None:
+def _identity_now(path: Path | str) -> FileIdentity | None:
     try:
-        return file_identity(path.stat())
+        return file_identity(os.stat(path))
     except OSError:
         return None
 
@@ -139,7 +140,7 @@ class DirectorySource:
         self.restored = False  # the first load was the snapshot's (nothing assembled)
         # the snapshot as `restore_kept` opened it, for the first load to finish (None:
         # none opened; checked: whether the first load need not look for one again)
-        self._opened: tuple[mesh_snapshot.Opened, list[Path]] | None = None
+        self._opened: tuple[mesh_snapshot.Opened, list[str]] | None = None
         self._snapshot_checked = False
         # what the plane translated from the first load's mesh, kept in the snapshot
         # (set by `xdscp.service`: the runtime's `kept_translations`), and what a restore
@@ -309,16 +310,17 @@ class DirectorySource:
             if self._assembly.mesh is None and not self._snapshot_checked:
                 self._opened = self._open_snapshot()
                 self._snapshot_checked = True
-                # long-lived (until checked against real translations): out of the
-                # cyclic GC, as a full load's objects (`_load`)
-                gc.freeze()
+                if self._opened is not None:
+                    # long-lived (until checked against real translations): out of the
+                    # cyclic GC, as a full load's objects (`_load`)
+                    gc.freeze()
             opened = self._opened
             self.kept_translations = opened[0].translations if opened is not None else {}
             return self.kept_translations
 
-    def _open_snapshot(self) -> tuple[mesh_snapshot.Opened, list[Path]] | None:
+    def _open_snapshot(self) -> tuple[mesh_snapshot.Opened, list[str]] | None:
         """The mesh snapshot opened (`mesh_snapshot.open_snapshot`) and the files it
-        was found to hold."""
+        was found to hold (`yaml_files` as strings: no `Path` made before listening)."""
         if self.parse_cache is None:
             return None
         path = mesh_snapshot.path_for(self.parse_cache)
@@ -326,7 +328,7 @@ class DirectorySource:
         self._snapshot_writer = SnapshotWriter(path, fingerprint)
         if not path.exists():
             return None
-        paths = yaml_files(self.root)
+        paths = yaml_file_names(self.root)
         opened = mesh_snapshot.open_snapshot(path, fingerprint, paths, _identity_now)
         return (opened, paths) if opened is not None else None
 
@@ -338,7 +340,7 @@ class DirectorySource:
         self._opened, self._snapshot_checked = None, True
         if found is None or self.parse_cache is None:
             return None
-        opened, paths = found
+        opened, names = found
         assembly = opened.assembly()
         if assembly is None:
             return None
@@ -348,9 +350,10 @@ class DirectorySource:
             return None
         self._assembly = assembly
         results = assembly.results
-        for file in paths:  # the snapshot's files (`unchanged`), in its order
-            known, digest = opened.files[str(file)]
-            self._parsed[file] = (digest, results[str(file)])
+        for name in names:  # the snapshot's files (`unchanged`), in its order
+            known, digest = opened.files[name]
+            file = Path(name)
+            self._parsed[file] = (digest, results[name])
             self._sizes[file] = known[2]
             self._inodes[file] = known[1]
             self._identities[file] = known

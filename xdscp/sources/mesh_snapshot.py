@@ -38,7 +38,7 @@ import hashlib
 import io
 import os
 import pickle
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -205,7 +205,7 @@ class Opened:
 
 
 def open_snapshot(
-    path: Path, expected: bytes, paths: list[Path], identity: Callable[[Path], Any]
+    path: Path, expected: bytes, paths: Sequence[Path | str], identity: Callable[[Any], Any]
 ) -> Opened | None:
     """The snapshot at `path` if it is there, trusted, of this fingerprint, of exactly
     `paths` (the files now, in `yaml_files` order) each with the identity it had when
@@ -251,8 +251,8 @@ def load(
 
 def unchanged(
     files: Mapping[str, tuple[FileIdentity, bytes]],
-    paths: list[Path],
-    identity: Callable[[Path], Any],
+    paths: Sequence[Path | str],
+    identity: Callable[[Any], Any],
 ) -> bool:
     """Whether `paths` are the snapshot's `files`, each as `stat` saw it when read."""
     if len(paths) != len(files):
