@@ -231,6 +231,14 @@ class ControlPlane:
             await self._load_initial()
         await self._jwks_changed()
         self._analysis_due()
+        # files changed since they were checked, before the watcher starts (after this)
+        try:
+            changed = await asyncio.to_thread(self._directory.changed_since_restore)
+            if changed:
+                log.info("config.changed", files=sorted(p.name for p in changed))
+                await self._apply(await asyncio.to_thread(self._directory.load_changed, changed))
+        except Exception:  # the mesh in force stays; the next change is read as usual
+            log.exception("config.reload_failed", action="keeps the config in force")
 
     async def _load_initial(self) -> None:
         """Whatever the directory holds, `serve` starts: an unexpected failure leaves the

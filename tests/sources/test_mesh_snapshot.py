@@ -399,6 +399,7 @@ def test_kept_translations_serve_their_proxies_before_the_mesh_is_loaded(
         assert served(runtime, f"default/{workload}") == served(fresh, f"default/{workload}")
     mesh = source.load()
     assert source.restored and source.reads == 0
+    assert source.changed_since_restore() == []
     runtime.keep(mesh, source.kept_translations)
     runtime.apply_now(mesh)
     assert all(runtime.cache.get(f"default/{w}") is early[w] for w in proxies)
@@ -473,3 +474,27 @@ def test_differing_types_compares_bytes_and_versions_in_order() -> None:
     versioned = {CLUSTER_TYPE: (ResourceGroup([a, resource("b", b"\x02", "v2")]),)}
     assert differing_types(kept, {**versioned, LISTENER_TYPE: ()}) == [CLUSTER_TYPE]
     assert differing_types(kept, same) == [LISTENER_TYPE]  # a type gone
+
+
+def test_files_changed_after_the_kept_translations_were_read_are_loaded_after(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The files are checked when the kept translations are read, the restored mesh
+    is loaded later and watched only from then on: what changed in between is found
+    (`changed_since_restore`) and loaded, as a fresh start would have it."""
+    config, cache = canary(tmp_path), tmp_path / "parse.cache"
+    aged(monkeypatch)
+    started(config, cache, ("client",))
+    source = DirectorySource(config, log_errors=False, parse_cache=cache)
+    assert source.restore_kept()
+    set_weights(config, 70, 30)  # after the check
+    write(config / "extra.yaml", "")
+    (config / "sidecars.yaml").unlink()
+    mesh = source.load()
+    assert source.restored  # the state as checked
+    changed = source.changed_since_restore()
+    assert sorted(p.name for p in changed) == ["extra.yaml", "routing.yaml", "sidecars.yaml"]
+    assert source.changed_since_restore() == []  # once
+    mesh = source.load_changed(changed)
+    fresh = DirectorySource(config, log_errors=False).load()
+    assert canonical(mesh) == canonical(fresh)

@@ -142,6 +142,8 @@ class DirectorySource:
         # none opened; checked: whether the first load need not look for one again)
         self._opened: tuple[mesh_snapshot.Opened, list[str]] | None = None
         self._snapshot_checked = False
+        # the files a restored load was checked against (`changed_since_restore`)
+        self._restored_files: Mapping[str, tuple[FileIdentity, bytes]] | None = None
         # what the plane translated from the first load's mesh, kept in the snapshot
         # (set by `xdscp.service`: the runtime's `kept_translations`), and what a restore
         # took from it (xdscp/warm_start.py)
@@ -364,6 +366,7 @@ class DirectorySource:
             self._cache_writer.loaded(dict(mesh_snapshot.entries(snapshot)))
         self._cache_dirty = None
         self.restored = True
+        self._restored_files = opened.files
         self.kept_translations = opened.translations
         log.info(
             "config.mesh_snapshot_restored",
@@ -372,6 +375,21 @@ class DirectorySource:
             translations=len(opened.translations),
         )
         return assembly.mesh
+
+    def changed_since_restore(self) -> list[Path]:
+        """The files changed, added or removed since a restored first load checked them
+        (once; none when the first load was not restored). A warm start that served its
+        kept translations first (`restore_kept`) loads seconds after that check and
+        watches only from then on: these are what its watcher cannot report
+        (`load_changed` them)."""
+        files, self._restored_files = self._restored_files, None
+        if files is None:
+            return []
+        now = yaml_file_names(self.root)
+        changed = [n for n in now if n not in files or _identity_now(n) != files[n][0]]
+        listed = set(now)
+        changed += [n for n in files if n not in listed]
+        return [Path(n) for n in changed]
 
     def _snapshot(self) -> mesh_snapshot.Snapshot | None:
         """What the mesh snapshot would hold now, if a start could trust it: the state
