@@ -287,13 +287,8 @@ def started(
     return runtime, source
 
 
-def test_a_restart_serves_the_kept_translations_untranslated_and_edits_as_a_fresh_start(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    config, cache = canary(tmp_path), tmp_path / "parse.cache"
-    proxies = ("client", "order-v1")
-    aged(monkeypatch)
-    started(config, cache, proxies)  # writes the snapshot with both proxies' translations
+def counted_translations(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The workloads `MeshTranslator.translate` is called for from now on."""
     calls: list[str] = []
     translate_ = MeshTranslator.translate
 
@@ -302,6 +297,17 @@ def test_a_restart_serves_the_kept_translations_untranslated_and_edits_as_a_fres
         return translate_(self, workload, **kwargs)
 
     monkeypatch.setattr(MeshTranslator, "translate", counted)
+    return calls
+
+
+def test_a_restart_serves_the_kept_translations_untranslated_and_edits_as_a_fresh_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config, cache = canary(tmp_path), tmp_path / "parse.cache"
+    proxies = ("client", "order-v1")
+    aged(monkeypatch)
+    started(config, cache, proxies)  # writes the snapshot with both proxies' translations
+    calls = counted_translations(monkeypatch)
     restarts = [started(config, cache, proxies) for _ in range(2)]
     assert calls == []  # served without translating
     fresh, _ = started(config, None, proxies)
@@ -355,19 +361,6 @@ def test_a_kept_translation_that_differs_from_the_real_one_is_replaced_once_serv
     assert served(runtime, "default/client") == served(fresh, "default/client")
     (differed,) = [e for e in logs if e["event"] == "warm_start.kept_translation_differed"]
     assert differed["types"] == [LISTENER_TYPE]
-
-
-def counted_translations(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The workloads `MeshTranslator.translate` is called for from now on."""
-    calls: list[str] = []
-    translate_ = MeshTranslator.translate
-
-    def counted(self: MeshTranslator, workload: Workload, **kwargs: Any) -> Any:
-        calls.append(workload.key)
-        return translate_(self, workload, **kwargs)
-
-    monkeypatch.setattr(MeshTranslator, "translate", counted)
-    return calls
 
 
 def test_kept_translations_serve_their_proxies_before_the_mesh_is_loaded(
